@@ -1,0 +1,92 @@
+//===- V4ModelStatisticsPass.cpp - parameter and op counts ----------------===//
+#include "dialects/V4/V4Dialect.h"
+#include "dialects/V4/V4Ops.h"
+#include "passes/Passes.h"
+
+#include "llvm/ADT/MapVector.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/Support/raw_ostream.h"
+
+namespace mlir::v4 {
+#define GEN_PASS_DEF_V4MODELSTATISTICSPASS
+#include "passes/Passes.h.inc"
+} // namespace mlir::v4
+
+using namespace mlir;
+using namespace mlir::v4;
+
+namespace {
+
+/// Bits of one element as stored in a checkpoint.
+static uint64_t storageBits(Type t) {
+  if (auto ft = dyn_cast<FloatType>(t))
+    return ft.getWidth();
+  if (auto it = dyn_cast<IntegerType>(t))
+    return it.getWidth();
+  return 0;
+}
+
+class V4ModelStatisticsPass
+    : public v4::impl::V4ModelStatisticsPassBase<V4ModelStatisticsPass> {
+public:
+  using Base::Base;
+
+  void runOnOperation() override {
+    llvm::StringMap<RankedTensorType> params;
+    llvm::MapVector<StringRef, uint64_t> families;
+    uint64_t v4Ops = 0;
+    bool conflict = false;
+    getOperation().walk([&](Operation *op) {
+      if (!isa<V4Dialect>(op->getDialect()))
+        return;
+      ++v4Ops;
+      StringRef name = op->getName().stripDialect();
+      ++families[name.split('.').first];
+      StringRef key;
+      RankedTensorType type;
+      if (auto param = dyn_cast<ParameterOp>(op)) {
+        key = param.getName();
+        type = param.getResult().getType();
+      } else if (auto stack = dyn_cast<ParameterStackOp>(op)) {
+        key = stack.getPattern();
+        type = stack.getResult().getType();
+      } else {
+        return;
+      }
+      auto [it, inserted] = params.try_emplace(key, type);
+      if (!inserted && it->second != type) {
+        op->emitError() << "parameter '" << key << "' is used with type "
+                        << type << " here and " << it->second << " elsewhere";
+        conflict = true;
+      }
+    });
+    if (conflict)
+      return signalPassFailure();
+
+    // A stacked parameter (pattern with `{}`) stands for `dim 0` tensors.
+    uint64_t tensors = 0, elements = 0, bits = 0;
+    for (auto &entry : params) {
+      uint64_t n = entry.second.getNumElements();
+      tensors += entry.first().contains("{}") ? entry.second.getDimSize(0) : 1;
+      elements += n;
+      bits += n * storageBits(entry.second.getElementType());
+    }
+    numParameters = tensors;
+    numParameterElements = elements;
+    numParameterBytes = bits / 8;
+    numV4Ops = v4Ops;
+
+    if (!printReport)
+      return;
+    llvm::raw_ostream &os = llvm::errs();
+    os << "v4 model statistics\n";
+    os << "  parameter tensors:  " << tensors << "\n";
+    os << "  parameter elements: " << elements << "\n";
+    os << "  parameter bytes:    " << bits / 8 << "\n";
+    os << "  v4 ops:             " << v4Ops << "\n";
+    for (auto &[family, count] : families)
+      os << "    " << family << ": " << count << "\n";
+  }
+};
+
+} // namespace

@@ -1,0 +1,55 @@
+# -*- Python -*-
+# lit configuration of the v4c regression suite.
+
+import os
+import shutil
+import subprocess
+
+import lit.formats
+from lit.llvm import llvm_config
+from lit.llvm.subst import ToolSubst
+
+config.name = "V4"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir", ".test", ".json"]
+config.excludes = ["Inputs", "CMakeLists.txt", "README.md", "lit.cfg.py",
+                   "lit.site.cfg.py"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.v4_obj_root, "test")
+
+config.substitutions.append(("%PATH%", config.environment["PATH"]))
+config.substitutions.append(("%v4_src_root", config.v4_src_root))
+config.environment["FILECHECK_OPTS"] = "-enable-var-scope"
+
+llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
+llvm_config.use_default_substitutions()
+
+tool_dirs = [config.v4_tools_dir, config.llvm_tools_dir]
+tools = [ToolSubst("v4-opt", unresolved="fatal"), "python3"]
+llvm_config.add_tool_substitutions(tools, tool_dirs)
+
+# GPU features: a test that needs a GPU states it with REQUIRES, and the
+# folders integration/gpu-sm90 and integration/multi-gpu gate themselves.
+def _gpu_compute_capabilities():
+    smi = shutil.which("nvidia-smi")
+    if not smi:
+        return []
+    try:
+        out = subprocess.run(
+            [smi, "--query-gpu=compute_cap", "--format=csv,noheader"],
+            capture_output=True, text=True, timeout=20).stdout
+    except Exception:
+        return []
+    return [line.strip() for line in out.splitlines() if line.strip()]
+
+if config.v4_enable_cuda:
+    config.available_features.add("ptxas")
+    if os.path.exists(os.path.join(config.v4_cuda_toolkit, "include", "nccl.h")):
+        config.available_features.add("nccl")
+caps = _gpu_compute_capabilities()
+if caps:
+    config.available_features.add("cuda")
+    if "9.0" in caps:
+        config.available_features.add("cuda-sm90")
+    if len(caps) > 1:
+        config.available_features.add("multi-gpu")
