@@ -62,6 +62,26 @@ bool RopeTableAttr::hasYarn() const {
   return getFactor().getValueAsDouble() != 1.0;
 }
 
+std::pair<double, double> RopeTableAttr::getYarnRamp() const {
+  // find_correction_range of the reference: bounds over the frequency index,
+  // clamped to [0, ropeDim - 1] (the code passes the rope dim, not dim/2).
+  const int64_t dim = getRopeDim();
+  const double base = getBase().getValueAsDouble();
+  const double orig = static_cast<double>(getOriginalSeqLen());
+  auto correctionDim = [&](double numRotations) {
+    return dim * std::log(orig / (numRotations * 2 * M_PI)) /
+           (2 * std::log(base));
+  };
+  double low = std::max(
+      std::floor(correctionDim(getBetaFast().getValueAsDouble())), 0.0);
+  double high = std::min(
+      std::ceil(correctionDim(getBetaSlow().getValueAsDouble())),
+      static_cast<double>(dim - 1));
+  if (low == high)
+    high += 0.001;
+  return {low, high};
+}
+
 SmallVector<float> RopeTableAttr::getFrequencies() const {
   // precompute_freqs_cis, in fp32 as the reference does (V4-SPEC 2.2).
   const int64_t dim = getRopeDim();
@@ -73,18 +93,7 @@ SmallVector<float> RopeTableAttr::getFrequencies() const {
   if (!hasYarn())
     return freqs;
   const float factor = static_cast<float>(getFactor().getValueAsDouble());
-  const double orig = static_cast<double>(getOriginalSeqLen());
-  auto correctionDim = [&](double numRotations) {
-    return dim * std::log(orig / (numRotations * 2 * M_PI)) /
-           (2 * std::log(static_cast<double>(base)));
-  };
-  double low = std::max(
-      std::floor(correctionDim(getBetaFast().getValueAsDouble())), 0.0);
-  double high = std::min(
-      std::ceil(correctionDim(getBetaSlow().getValueAsDouble())),
-      static_cast<double>(dim - 1));
-  if (low == high)
-    high += 0.001;
+  auto [low, high] = getYarnRamp();
   for (int64_t i = 0; i < dim / 2; ++i) {
     float ramp = static_cast<float>((static_cast<double>(i) - low) /
                                     (high - low));

@@ -45,6 +45,9 @@ def V4_RopeTableAttr : V4_Attr<"RopeTable", "rope"> {
     /// The 32 (= ropeDim/2) frequencies f'_i exactly as the reference builds
     /// them: computed in fp32, YaRN blend included (V4-SPEC 2.2).
     ::llvm::SmallVector<float> getFrequencies() const;
+    /// The YaRN ramp bounds (low, high) over the frequency index
+    /// (V4-SPEC 2.2: 15 and 25 for ropeDim 64, base 160000, original 65536).
+    std::pair<double, double> getYarnRamp() const;
   }];
 }
 

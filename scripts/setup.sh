@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs what v4c needs to build and test on Debian 12, skipping what is
+# already there. Safe to run repeatedly. Needs root (or sudo) only when a
+# package is missing.
+set -euo pipefail
+
+PACKAGES=(
+  # compiler: LLVM/MLIR 22 and the test tools (lit, FileCheck, not)
+  llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools
+  # artifact format
+  libflatbuffers-dev flatbuffers-compiler
+  # build
+  cmake ninja-build g++ ccache python3
+  # runtime JSON, unit tests, benchmarks
+  nlohmann-json3-dev googletest libgtest-dev libbenchmark-dev
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+echo "setup: installing ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "setup: need root to install ${missing[*]}" >&2; exit 3; }
+  SUDO=sudo
+fi
+export DEBIAN_FRONTEND=noninteractive
+if ! $SUDO apt-get install -y --no-install-recommends "${missing[@]}"; then
+  $SUDO apt-get update
+  $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
+fi
