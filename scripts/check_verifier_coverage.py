@@ -3,7 +3,7 @@
 
 Every diagnostic a v4 verifier emits ends with a rule label such as
 `[moe_gate_c2]` (docs/DIALECT.md). This script collects the labels used in
-dialects/V4/*.cpp and requires each to appear in an `expected-error` of some
+dialects/V4/*.cpp (bracketed in a message, or a string handed to a helper) and requires each to appear in an `expected-error` of some
 test/dialects/V4/invalid-*.mlir file. It also flags labels that tests expect
 but no verifier emits (a stale test). Exit 1 with the list on failure.
 """
@@ -12,6 +12,8 @@ import re
 import sys
 
 LABEL = re.compile(r"\[([a-z][a-z0-9_]*_c[0-9]+)\]")
+# Labels handed to the shared helpers of V4Verification.h as plain strings.
+QUOTED = re.compile(r"\"\[?([a-z][a-z0-9_]*_c[0-9]+)\]?\"")
 
 
 def main() -> int:
@@ -19,7 +21,7 @@ def main() -> int:
     emitted = {}
     for src in sorted((root / "dialects" / "V4").glob("*.cpp")):
         for lineno, line in enumerate(src.read_text().splitlines(), 1):
-            for label in LABEL.findall(line):
+            for label in LABEL.findall(line) + QUOTED.findall(line):
                 emitted.setdefault(label, f"{src.relative_to(root)}:{lineno}")
     tested = set()
     for test in sorted((root / "test" / "dialects" / "V4").glob("invalid-*.mlir")):
