@@ -4,6 +4,7 @@
 import os
 import shutil
 import subprocess
+import sys
 
 import lit.formats
 from lit.llvm import llvm_config
@@ -19,13 +20,14 @@ config.test_exec_root = os.path.join(config.v4_obj_root, "test")
 
 config.substitutions.append(("%PATH%", config.environment["PATH"]))
 config.substitutions.append(("%v4_src_root", config.v4_src_root))
+config.substitutions.append(("%python", sys.executable))
 config.environment["FILECHECK_OPTS"] = "-enable-var-scope"
 
 llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
 llvm_config.use_default_substitutions()
 
 tool_dirs = [config.v4_tools_dir, config.llvm_tools_dir]
-tools = [ToolSubst("v4-opt", unresolved="fatal"), "python3"]
+tools = [ToolSubst("v4-opt", unresolved="fatal")]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
 
 # GPU features: a test that needs a GPU states it with REQUIRES, and the
