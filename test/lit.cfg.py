@@ -27,8 +27,11 @@ llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
 llvm_config.use_default_substitutions()
 
 tool_dirs = [config.v4_tools_dir, config.llvm_tools_dir]
-tools = [ToolSubst("v4-opt", unresolved="fatal")]
+tools = [ToolSubst("v4-opt", unresolved="fatal"),
+         ToolSubst("v4-gen-checkpoint", unresolved="fatal")]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
+# `not` and `count` at the start of a RUN line come from the LLVM tools.
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 
 # GPU features: a test that needs a GPU states it with REQUIRES, and the
 # folders integration/gpu-sm90 and integration/multi-gpu gate themselves.

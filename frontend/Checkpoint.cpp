@@ -1,0 +1,705 @@
+//===- Checkpoint.cpp - parameter manifest, check and T1 weights ----------===//
+#include "frontend/Checkpoint.h"
+
+#include "dialects/V4/V4Dialect.h"
+#include "dialects/V4/V4Ops.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/Verifier.h"
+#include "mlir/Parser/Parser.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <random>
+
+using namespace mlir;
+namespace st = ::v4::safetensors;
+
+namespace v4 {
+
+char CheckpointError::ID = 0;
+
+std::error_code CheckpointError::convertToErrorCode() const {
+  return kind == IO ? std::make_error_code(std::errc::io_error)
+                    : std::make_error_code(std::errc::invalid_argument);
+}
+
+static llvm::Error rejected(const llvm::Twine &message) {
+  return llvm::make_error<CheckpointError>(CheckpointError::Rejected,
+                                           message.str());
+}
+
+static llvm::Error fromStatus(const st::Status &status) {
+  return llvm::make_error<CheckpointError>(
+      status.rule() == "IO" ? CheckpointError::IO : CheckpointError::Rejected,
+      status.message());
+}
+
+//===----------------------------------------------------------------------===//
+// Quantisers
+//===----------------------------------------------------------------------===//
+
+namespace quant {
+
+uint8_t e8m0ScaleCode(float amax, float gridMax, float minAmax) {
+  amax = std::max(std::fabs(amax), minAmax);
+  // amax / gridMax in double is exact enough: a float amax over 448 or 6
+  // lands on a power of two only when it is exactly gridMax * 2^k.
+  double ratio = static_cast<double>(amax) / gridMax;
+  int exp2 = 0;
+  double mant = std::frexp(ratio, &exp2); // ratio = mant * 2^exp2, [0.5, 1)
+  int e = mant == 0.5 ? exp2 - 1 : exp2;  // ceil(log2(ratio))
+  e = std::clamp(e, -127, 127);
+  return static_cast<uint8_t>(e + 127);
+}
+
+double decodeE8M0(uint8_t code) { return std::ldexp(1.0, int(code) - 127); }
+
+float decodeE4M3(uint8_t code) {
+  int sign = code >> 7, exp = (code >> 3) & 0xF, mant = code & 7;
+  float v = exp == 0 ? std::ldexp(float(mant), -9)
+                     : std::ldexp(1.0f + mant / 8.0f, exp - 7);
+  return sign ? -v : v;
+}
+
+float decodeE2M1(uint8_t code) {
+  static const float grid[8] = {0, 0.5f, 1, 1.5f, 2, 3, 4, 6};
+  float v = grid[code & 7];
+  return (code & 8) ? -v : v;
+}
+
+/// Round-to-nearest-even onto a sorted grid of non-negative values whose
+/// index is the code (the code's low bit is the mantissa's low bit, so a tie
+/// goes to the even code). Saturates at the last entry.
+static unsigned nearestCode(const float *grid, unsigned n, float a) {
+  if (a >= grid[n - 1])
+    return n - 1;
+  unsigned hi = std::upper_bound(grid, grid + n, a) - grid; // grid[hi] > a
+  unsigned lo = hi - 1;                                     // grid[lo] <= a
+  double dLo = double(a) - grid[lo], dHi = double(grid[hi]) - a;
+  if (dLo < dHi)
+    return lo;
+  if (dHi < dLo)
+    return hi;
+  return (lo & 1) ? hi : lo;
+}
+
+uint8_t encodeE4M3(float x) {
+  static float grid[127];
+  static bool init = [] {
+    for (unsigned c = 0; c < 127; ++c)
+      grid[c] = decodeE4M3(uint8_t(c));
+    return true;
+  }();
+  (void)init;
+  uint8_t code = uint8_t(nearestCode(grid, 127, std::fabs(x)));
+  return std::signbit(x) ? uint8_t(code | 0x80) : code;
+}
+
+uint8_t encodeE2M1(float x) {
+  static const float grid[8] = {0, 0.5f, 1, 1.5f, 2, 3, 4, 6};
+  uint8_t code = uint8_t(nearestCode(grid, 8, std::fabs(x)));
+  return std::signbit(x) ? uint8_t(code | 8) : code;
+}
+
+uint16_t encodeBF16(float x) {
+  uint32_t bits;
+  std::memcpy(&bits, &x, 4);
+  uint32_t rounding = 0x7FFF + ((bits >> 16) & 1);
+  return uint16_t((bits + rounding) >> 16);
+}
+
+float decodeBF16(uint16_t bits) {
+  uint32_t wide = uint32_t(bits) << 16;
+  float x;
+  std::memcpy(&x, &wide, 4);
+  return x;
+}
+
+/// Visits the blocks of a [rows, cols] matrix in row-major block order.
+template <typename Fn>
+static void forEachBlock(int64_t rows, int64_t cols, int64_t br, int64_t bc,
+                         Fn fn) {
+  int64_t nbr = (rows + br - 1) / br, nbc = (cols + bc - 1) / bc;
+  for (int64_t i = 0; i < nbr; ++i)
+    for (int64_t j = 0; j < nbc; ++j)
+      fn(i * nbc + j, i * br, std::min(rows, (i + 1) * br), j * bc,
+         std::min(cols, (j + 1) * bc));
+}
+
+static float blockAmax(const float *w, int64_t cols, int64_t r0, int64_t r1,
+                       int64_t c0, int64_t c1) {
+  float amax = 0;
+  for (int64_t r = r0; r < r1; ++r)
+    for (int64_t c = c0; c < c1; ++c)
+      amax = std::max(amax, std::fabs(w[r * cols + c]));
+  return amax;
+}
+
+void quantizeFP8(const float *w, int64_t rows, int64_t cols,
+                 int64_t blockRows, int64_t blockCols, uint8_t *q,
+                 uint8_t *scales) {
+  forEachBlock(rows, cols, blockRows, blockCols,
+               [&](int64_t b, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
+                 uint8_t code = e8m0ScaleCode(
+                     blockAmax(w, cols, r0, r1, c0, c1), 448.0f, 1e-4f);
+                 scales[b] = code;
+                 double s = decodeE8M0(code);
+                 for (int64_t r = r0; r < r1; ++r)
+                   for (int64_t c = c0; c < c1; ++c)
+                     q[r * cols + c] =
+                         encodeE4M3(float(double(w[r * cols + c]) / s));
+               });
+}
+
+void quantizeFP4(const float *w, int64_t rows, int64_t k, int64_t blockRows,
+                 int64_t blockK, uint8_t *packed, uint8_t *scales) {
+  std::vector<uint8_t> codes(static_cast<size_t>(rows * k));
+  forEachBlock(rows, k, blockRows, blockK,
+               [&](int64_t b, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
+                 uint8_t code = e8m0ScaleCode(blockAmax(w, k, r0, r1, c0, c1),
+                                              6.0f, 6.0f * 0x1p-126f);
+                 scales[b] = code;
+                 double s = decodeE8M0(code);
+                 for (int64_t r = r0; r < r1; ++r)
+                   for (int64_t c = c0; c < c1; ++c)
+                     codes[r * k + c] =
+                         encodeE2M1(float(double(w[r * k + c]) / s));
+               });
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t i = 0; i < k / 2; ++i)
+      packed[r * (k / 2) + i] = uint8_t(codes[r * k + 2 * i] |
+                                        (codes[r * k + 2 * i + 1] << 4));
+}
+
+} // namespace quant
+
+//===----------------------------------------------------------------------===//
+// Manifest
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+/// A checkpoint tensor as the module declares it (logical type).
+struct LogicalParam {
+  std::string name;
+  Type elementType;
+  std::vector<int64_t> shape;    // logical (FP4: full K)
+  st::ManifestEntry entry;       // checkpoint dtype and shape
+};
+
+} // namespace
+
+static std::string typeString(Type type) {
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  type.print(os);
+  return s;
+}
+
+static std::string shapeString(llvm::ArrayRef<int64_t> shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i)
+    s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+/// The checkpoint dtype and shape of a logical element type and shape.
+static llvm::Expected<st::ManifestEntry>
+checkpointEntry(llvm::StringRef name, Type elementType,
+                llvm::ArrayRef<int64_t> shape) {
+  st::ManifestEntry entry;
+  entry.name = name.str();
+  entry.shape.assign(shape.begin(), shape.end());
+  if (isa<Float8E4M3FNType>(elementType))
+    entry.dtype = st::DType::F8_E4M3;
+  else if (isa<Float8E8M0FNUType>(elementType))
+    entry.dtype = st::DType::F8_E8M0;
+  else if (elementType.isBF16())
+    entry.dtype = st::DType::BF16;
+  else if (elementType.isF32())
+    entry.dtype = st::DType::F32;
+  else if (elementType.isInteger(64))
+    entry.dtype = st::DType::I64;
+  else if (elementType.isInteger(32))
+    entry.dtype = st::DType::I32;
+  else if (isa<Float4E2M1FNType>(elementType)) {
+    if (shape.empty() || shape.back() % 2 != 0)
+      return rejected("parameter '" + name +
+                      "': packed FP4 needs an even last dimension, got " +
+                      shapeString(shape));
+    entry.dtype = st::DType::I8;
+    entry.shape.back() /= 2;
+  } else {
+    return rejected("parameter '" + name + "': element type " +
+                    typeString(elementType) + " has no checkpoint dtype");
+  }
+  return entry;
+}
+
+/// Collects the logical parameters, sorted by name.
+static llvm::Expected<std::vector<LogicalParam>>
+collectParams(ModuleOp module) {
+  std::map<std::string, LogicalParam> byName;
+  std::string conflicts;
+  auto add = [&](const std::string &name, Type elementType,
+                 llvm::ArrayRef<int64_t> shape) -> llvm::Error {
+    auto it = byName.find(name);
+    if (it != byName.end()) {
+      if (it->second.elementType != elementType ||
+          llvm::ArrayRef<int64_t>(it->second.shape) != shape)
+        conflicts += "\n  '" + name + "' is used as " +
+                     typeString(it->second.elementType) +
+                     shapeString(it->second.shape) + " and as " +
+                     typeString(elementType) + shapeString(shape);
+      return llvm::Error::success();
+    }
+    auto entry = checkpointEntry(name, elementType, shape);
+    if (!entry)
+      return entry.takeError();
+    LogicalParam p{name, elementType,
+                   std::vector<int64_t>(shape.begin(), shape.end()),
+                   entry.get()};
+    byName.emplace(name, std::move(p));
+    return llvm::Error::success();
+  };
+
+  llvm::Error err = llvm::Error::success();
+  module.walk([&](Operation *op) -> WalkResult {
+    if (auto param = dyn_cast<mlir::v4::ParameterOp>(op)) {
+      auto type = cast<RankedTensorType>(param.getType());
+      err = add(param.getName().str(), type.getElementType(), type.getShape());
+    } else if (auto stack = dyn_cast<mlir::v4::ParameterStackOp>(op)) {
+      auto type = cast<RankedTensorType>(stack.getType());
+      if (type.getRank() < 1 || type.getDimSize(0) != int64_t(stack.getCount())) {
+        err = rejected("parameter_stack '" + stack.getPattern() +
+                       "': leading dimension differs from count");
+        return WalkResult::interrupt();
+      }
+      for (int64_t i = 0; i < int64_t(stack.getCount()) && !err; ++i)
+        err = add(stack.getMemberName(i), type.getElementType(),
+                  type.getShape().drop_front());
+    } else {
+      return WalkResult::advance();
+    }
+    return err ? WalkResult::interrupt() : WalkResult::advance();
+  });
+  if (err)
+    return std::move(err);
+  if (!conflicts.empty())
+    return rejected("conflicting uses of parameter names:" + conflicts);
+
+  std::vector<LogicalParam> params;
+  params.reserve(byName.size());
+  for (auto &kv : byName)
+    params.push_back(std::move(kv.second));
+  return params;
+}
+
+llvm::Expected<std::vector<st::ManifestEntry>>
+collectManifest(ModuleOp module) {
+  auto params = collectParams(module);
+  if (!params)
+    return params.takeError();
+  std::vector<st::ManifestEntry> manifest;
+  manifest.reserve(params->size());
+  for (auto &p : *params)
+    manifest.push_back(p.entry);
+  return manifest;
+}
+
+OwningOpRef<ModuleOp> loadModelModule(MLIRContext &context,
+                                      llvm::StringRef path) {
+  context.loadDialect<mlir::v4::V4Dialect, func::FuncDialect,
+                      arith::ArithDialect, tensor::TensorDialect>();
+  llvm::SourceMgr sourceMgr;
+  SourceMgrDiagnosticHandler handler(sourceMgr, &context);
+  auto module = parseSourceFile<ModuleOp>(path, sourceMgr,
+                                          ParserConfig(&context));
+  if (!module)
+    return nullptr;
+  if (failed(verify(*module)))
+    return nullptr;
+  return module;
+}
+
+//===----------------------------------------------------------------------===//
+// Check
+//===----------------------------------------------------------------------===//
+
+llvm::Error checkCheckpoint(ModuleOp module, llvm::StringRef checkpointPath) {
+  auto manifest = collectManifest(module);
+  if (!manifest)
+    return manifest.takeError();
+  auto reader = st::Reader::open(checkpointPath.str());
+  if (!reader)
+    return fromStatus(reader.status());
+  std::vector<st::ManifestMismatch> mismatches =
+      st::compareManifest(reader->tensors(), *manifest);
+  if (mismatches.empty())
+    return llvm::Error::success();
+  std::string message;
+  llvm::raw_string_ostream os(message);
+  os << "checkpoint '" << checkpointPath << "' does not match the module ("
+     << mismatches.size() << (mismatches.size() == 1 ? " problem" : " problems")
+     << "):";
+  for (const auto &m : mismatches) {
+    switch (m.kind) {
+    case st::ManifestMismatch::Missing:
+      os << "\n  missing: " << m.name;
+      break;
+    case st::ManifestMismatch::Unexpected:
+      os << "\n  unexpected: " << m.name;
+      break;
+    case st::ManifestMismatch::WrongDType:
+      os << "\n  wrong dtype: " << m.name << ": " << m.detail;
+      break;
+    case st::ManifestMismatch::WrongShape:
+      os << "\n  wrong shape: " << m.name << ": " << m.detail;
+      break;
+    }
+  }
+  return llvm::make_error<CheckpointError>(CheckpointError::Rejected,
+                                           os.str(), std::move(mismatches));
+}
+
+//===----------------------------------------------------------------------===//
+// Generation
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+/// Portable random numbers: mt19937_64 (its sequence is fixed by the C++
+/// standard) with hand-written distributions.
+class Rng {
+public:
+  explicit Rng(uint64_t seed) : engine(seed) {}
+  /// Uniform in [0, 1) with 53 random bits.
+  double uniform() { return double(engine() >> 11) * 0x1p-53; }
+  /// Uniform integer in [0, n), unbiased (rejection sampling).
+  uint64_t below(uint64_t n) {
+    uint64_t limit = UINT64_MAX - UINT64_MAX % n;
+    uint64_t x;
+    do
+      x = engine();
+    while (x >= limit);
+    return x % n;
+  }
+  /// Standard normal (approximately): Irwin-Hall sum of 12 uniforms minus 6.
+  /// Only IEEE additions, so the values are identical on every platform;
+  /// bounded by +-6, so never infinite.
+  double normal() {
+    double sum = 0;
+    for (int i = 0; i < 12; ++i)
+      sum += uniform();
+    return sum - 6.0;
+  }
+
+private:
+  std::mt19937_64 engine;
+};
+
+uint64_t splitmix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+uint64_t tensorSeed(uint64_t seed, llvm::StringRef name) {
+  uint64_t h = 0xcbf29ce484222325ull; // FNV-1a
+  for (unsigned char c : name)
+    h = (h ^ c) * 0x100000001b3ull;
+  return splitmix64(splitmix64(seed) ^ h);
+}
+
+int64_t numElements(llvm::ArrayRef<int64_t> shape) {
+  int64_t n = 1;
+  for (int64_t d : shape)
+    n *= d;
+  return n;
+}
+
+/// Block size along one dimension from the scale's extent: per element,
+/// 128 (FP8 weights) or 32 (FP4 weights, FP8 Engram tables).
+std::optional<int64_t> blockFor(int64_t dim, int64_t scaleDim) {
+  if (scaleDim == dim)
+    return 1;
+  for (int64_t b : {128, 32})
+    if (scaleDim == (dim + b - 1) / b)
+      return b;
+  return std::nullopt;
+}
+
+enum class Init { Norm, MhcScale, Half, Matrix, Rank1 };
+
+Init initFor(llvm::StringRef name, size_t rank) {
+  llvm::StringRef last = name.rsplit('.').second;
+  if (last.empty())
+    last = name;
+  if (name.ends_with("norm.weight"))
+    return Init::Norm;
+  if (name.ends_with(".ape") || name == "ape" || last == "attn_sink" ||
+      last.ends_with("_base") || name.ends_with("gate.bias"))
+    return Init::Half;
+  if (last.ends_with("_scale"))
+    return Init::MhcScale;
+  if (rank >= 2)
+    return Init::Matrix; // includes mHC *_fn: N(0, 1/in)
+  return Init::Rank1;
+}
+
+/// The float values of one tensor before quantisation.
+std::vector<float> drawValues(Rng &rng, llvm::StringRef name,
+                              llvm::ArrayRef<int64_t> shape) {
+  int64_t n = numElements(shape);
+  std::vector<float> v(static_cast<size_t>(n));
+  Init init = initFor(name, shape.size());
+  double std1 = shape.empty() ? 1.0
+                              : 1.0 / std::sqrt(double(std::max<int64_t>(
+                                          shape.back(), 1)));
+  for (auto &x : v) {
+    switch (init) {
+    case Init::Norm:
+      x = float(1.0 + 0.1 * rng.normal());
+      break;
+    case Init::MhcScale:
+      x = float(0.5 + 0.5 * rng.uniform());
+      break;
+    case Init::Half:
+    case Init::Rank1:
+      x = float(0.5 * rng.normal());
+      break;
+    case Init::Matrix:
+      x = float(std1 * rng.normal());
+      break;
+    }
+  }
+  return v;
+}
+
+struct OwnedTensor {
+  std::string name;
+  st::DType dtype;
+  std::vector<int64_t> shape;
+  std::vector<uint8_t> bytes;
+};
+
+template <typename T> void appendRaw(std::vector<uint8_t> &out, T value) {
+  uint8_t raw[sizeof(T)];
+  std::memcpy(raw, &value, sizeof(T)); // little-endian hosts only
+  out.insert(out.end(), raw, raw + sizeof(T));
+}
+
+} // namespace
+
+llvm::Error generateCheckpoint(ModuleOp module, uint64_t seed,
+                               llvm::StringRef outDir, int64_t maxShardBytes) {
+  auto paramsOr = collectParams(module);
+  if (!paramsOr)
+    return paramsOr.takeError();
+  std::vector<LogicalParam> &params = *paramsOr;
+  std::map<std::string, const LogicalParam *> byName;
+  for (auto &p : params)
+    byName[p.name] = &p;
+
+  // V_c for the Engram multipliers: the token map's entries (identity map).
+  int64_t vc = 1;
+  for (auto &p : params)
+    if (llvm::StringRef(p.name).ends_with("engram.token_map"))
+      vc = std::max(vc, numElements(p.shape));
+
+  // Scales written together with their weight.
+  std::map<std::string, std::vector<uint8_t>> scaleBytes;
+  std::vector<OwnedTensor> out;
+  out.reserve(params.size());
+
+  for (auto &p : params) {
+    llvm::StringRef name = p.name;
+    OwnedTensor t{p.name, p.entry.dtype, p.entry.shape, {}};
+    Rng rng(tensorSeed(seed, name));
+    int64_t n = numElements(p.shape);
+    Type et = p.elementType;
+
+    if (isa<Float8E8M0FNUType>(et)) {
+      // Filled by its weight below when there is one; scale 1 otherwise.
+      out.push_back(std::move(t));
+      continue;
+    }
+
+    if (et.isInteger(64) || et.isInteger(32)) {
+      std::vector<int64_t> values(size_t(n), 0);
+      if (name.ends_with("tid2eid")) {
+        if (p.shape.size() != 2)
+          return rejected("'" + name + "' must be [vocab, k]");
+        std::string gate = (name.drop_back(strlen("tid2eid")) + "weight").str();
+        auto g = byName.find(gate);
+        if (g == byName.end() || g->second->shape.empty())
+          return rejected("'" + name + "': no gate weight '" + gate +
+                          "' gives the expert count");
+        int64_t experts = g->second->shape[0], k = p.shape[1];
+        if (k > experts)
+          return rejected("'" + name + "': " + llvm::Twine(k) +
+                          " distinct experts per row but only " +
+                          llvm::Twine(experts) + " experts");
+        std::vector<int64_t> perm(static_cast<size_t>(experts));
+        for (int64_t row = 0; row < p.shape[0]; ++row) {
+          for (int64_t e = 0; e < experts; ++e)
+            perm[e] = e;
+          for (int64_t j = 0; j < k; ++j) { // partial Fisher-Yates
+            int64_t pick = j + int64_t(rng.below(uint64_t(experts - j)));
+            std::swap(perm[j], perm[pick]);
+            values[row * k + j] = perm[j];
+          }
+        }
+      } else if (name.ends_with("engram.token_map")) {
+        for (int64_t i = 0; i < n; ++i)
+          values[i] = i;
+      } else if (name.ends_with("multipliers")) {
+        uint64_t limit = (uint64_t(1) << 63) / uint64_t(vc); // exclusive
+        for (auto &m : values)
+          m = int64_t(2 * rng.below(limit / 2) + 1);
+      }
+      for (int64_t v : values) {
+        if (et.isInteger(64))
+          appendRaw<int64_t>(t.bytes, v);
+        else
+          appendRaw<int32_t>(t.bytes, int32_t(v));
+      }
+      out.push_back(std::move(t));
+      continue;
+    }
+
+    std::vector<float> values = drawValues(rng, name, p.shape);
+    if (et.isF32()) {
+      for (float v : values)
+        appendRaw<float>(t.bytes, v);
+    } else if (et.isBF16()) {
+      for (float v : values)
+        appendRaw<uint16_t>(t.bytes, quant::encodeBF16(v));
+    } else if (isa<Float8E4M3FNType, Float4E2M1FNType>(et)) {
+      bool fp4 = isa<Float4E2M1FNType>(et);
+      int64_t cols = p.shape.empty() ? 1 : p.shape.back();
+      int64_t rows = cols ? n / cols : 0;
+      // Pair with NAME.scale when the module has it.
+      std::string scaleName =
+          name.ends_with(".weight")
+              ? (name.drop_back(strlen(".weight")) + ".scale").str()
+              : (name + ".scale").str();
+      auto s = byName.find(scaleName);
+      int64_t br = rows ? rows : 1, bc = cols ? cols : 1;
+      bool hasScale = s != byName.end() &&
+                      isa<Float8E8M0FNUType>(s->second->elementType);
+      if (hasScale) {
+        llvm::ArrayRef<int64_t> ss = s->second->shape;
+        std::optional<int64_t> bR, bC;
+        if (ss.size() == 2 && p.shape.size() == 2) {
+          bR = blockFor(rows, ss[0]);
+          bC = blockFor(cols, ss[1]);
+        } else if (ss.size() == 1 && p.shape.size() == 1) {
+          bR = 1;
+          bC = blockFor(cols, ss[0]);
+        }
+        if (!bR || !bC)
+          return rejected("scale '" + scaleName + "' " + shapeString(ss) +
+                          " does not block weight '" + name + "' " +
+                          shapeString(p.shape) +
+                          " in 128, 32 or 1 element blocks");
+        br = *bR;
+        bc = *bC;
+      }
+      int64_t nScales = ((rows + br - 1) / br) * ((cols + bc - 1) / bc);
+      std::vector<uint8_t> scales(static_cast<size_t>(nScales));
+      if (fp4) {
+        t.bytes.resize(size_t(n / 2));
+        quant::quantizeFP4(values.data(), rows, cols, br, bc, t.bytes.data(),
+                           scales.data());
+      } else {
+        t.bytes.resize(size_t(n));
+        quant::quantizeFP8(values.data(), rows, cols, br, bc, t.bytes.data(),
+                           scales.data());
+      }
+      if (!hasScale) {
+        // No scale tensor: the values must stand alone (scale 1).
+        for (int64_t i = 0; i < n; ++i) {
+          if (fp4) {
+            uint8_t c = quant::encodeE2M1(values[i]);
+            uint8_t &b = t.bytes[size_t(i / 2)];
+            b = (i % 2) ? uint8_t((b & 0x0F) | (c << 4))
+                        : uint8_t((b & 0xF0) | c);
+          } else {
+            t.bytes[size_t(i)] = quant::encodeE4M3(values[i]);
+          }
+        }
+      } else {
+        scaleBytes[scaleName] = std::move(scales);
+      }
+    } else {
+      return rejected("parameter '" + name + "': cannot generate " +
+                      typeString(et));
+    }
+    out.push_back(std::move(t));
+  }
+
+  // Fill the scales.
+  for (auto &t : out) {
+    if (t.dtype != st::DType::F8_E8M0)
+      continue;
+    auto it = scaleBytes.find(t.name);
+    if (it != scaleBytes.end())
+      t.bytes = std::move(it->second);
+    else
+      t.bytes.assign(size_t(numElements(t.shape)), uint8_t(127));
+  }
+
+  std::vector<st::TensorData> tensors;
+  uint64_t total = 0;
+  for (auto &t : out) {
+    tensors.push_back({t.name, t.dtype, t.shape, t.bytes.data(),
+                       t.bytes.size()});
+    total += t.bytes.size();
+  }
+
+  if (std::error_code ec = llvm::sys::fs::create_directories(outDir))
+    return llvm::make_error<CheckpointError>(
+        CheckpointError::IO,
+        ("cannot create directory '" + outDir + "': " + ec.message()).str());
+
+  st::WriteOptions options;
+  options.metadata = {{"format", "pt"},
+                      {"generator", "v4-gen-checkpoint"},
+                      {"seed", std::to_string(seed)}};
+  llvm::SmallString<256> single(outDir), index(outDir);
+  llvm::sys::path::append(single, "model.safetensors");
+  llvm::sys::path::append(index, st::kIndexFileName);
+  st::Status status;
+  if (maxShardBytes > 0 && total > uint64_t(maxShardBytes) &&
+      tensors.size() > 1) {
+    uint64_t shards = (total + uint64_t(maxShardBytes) - 1) /
+                      uint64_t(maxShardBytes);
+    shards = std::min<uint64_t>(shards, tensors.size());
+    status = st::writeSharded(outDir.str(), tensors, unsigned(shards), options);
+    if (status.ok())
+      llvm::sys::fs::remove(single); // no stale single file beside the index
+  } else {
+    status = st::writeFile(single.str().str(), tensors, options);
+    if (status.ok())
+      llvm::sys::fs::remove(index); // no stale index beside the single file
+  }
+  if (!status.ok())
+    return fromStatus(status);
+  return llvm::Error::success();
+}
+
+} // namespace v4

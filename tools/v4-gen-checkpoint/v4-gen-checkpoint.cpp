@@ -1,0 +1,97 @@
+//===- v4-gen-checkpoint.cpp - T1 random checkpoints and checkpoint checks ===//
+//
+//   v4-gen-checkpoint MODEL.mlir -o DIR --seed N [--max-shard-bytes B]
+//   v4-gen-checkpoint MODEL.mlir --check PATH
+//
+// Generates deterministic random weights for every parameter of a v4 model
+// module (V4-SPEC 11.1 recipe, official layout and quantisation), or checks
+// a checkpoint against the module and prints every mismatch. Exit codes
+// (docs/STYLE.md): 0 ok, 1 input rejected, 2 bad command line, 3 I/O.
+//
+//===----------------------------------------------------------------------===//
+
+#include "frontend/Checkpoint.h"
+
+#include "mlir/IR/MLIRContext.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace llvm;
+
+static cl::opt<std::string> inputPath(cl::Positional, cl::desc("<model.mlir>"),
+                                      cl::Required);
+static cl::opt<std::string> outputDir("o", cl::desc("output directory"),
+                                      cl::value_desc("dir"));
+static cl::opt<std::string>
+    checkPath("check", cl::desc("check a checkpoint (file, directory or "
+                                "index) against the model instead"),
+              cl::value_desc("path"));
+static cl::opt<uint64_t> seed("seed", cl::desc("random seed"));
+static cl::opt<int64_t> maxShardBytes(
+    "max-shard-bytes",
+    cl::desc("shard when the tensors exceed this many bytes (<= 0: never)"),
+    cl::init(int64_t(4) << 30));
+
+static int report(Error err) {
+  int code = 1;
+  handleAllErrors(std::move(err), [&](const v4::CheckpointError &e) {
+    errs() << "v4-gen-checkpoint: error: " << e.message << "\n";
+    code = e.kind == v4::CheckpointError::IO ? 3 : 1;
+  }, [&](const ErrorInfoBase &e) {
+    errs() << "v4-gen-checkpoint: error: " << e.message() << "\n";
+  });
+  return code;
+}
+
+int main(int argc, char **argv) {
+  InitLLVM init(argc, argv);
+  if (!cl::ParseCommandLineOptions(argc, argv,
+                                   "v4 checkpoint generator and checker\n",
+                                   &errs()))
+    return 2;
+  bool check = checkPath.getNumOccurrences() > 0;
+  bool generate = outputDir.getNumOccurrences() > 0;
+  if (check == generate) {
+    errs() << "v4-gen-checkpoint: error: give exactly one of -o DIR and "
+              "--check PATH\n";
+    return 2;
+  }
+  if (generate && seed.getNumOccurrences() == 0) {
+    errs() << "v4-gen-checkpoint: error: -o needs --seed N\n";
+    return 2;
+  }
+  if (check && (seed.getNumOccurrences() || maxShardBytes.getNumOccurrences())) {
+    errs() << "v4-gen-checkpoint: error: --seed and --max-shard-bytes only "
+              "apply to generation (-o)\n";
+    return 2;
+  }
+  StringRef input = inputPath;
+  if (!input.ends_with(".mlir")) {
+    errs() << "v4-gen-checkpoint: error: '" << input
+           << "': only a .mlir model module is accepted for now (config.json "
+              "input comes with the importer)\n";
+    return 1;
+  }
+  if (!sys::fs::exists(input)) {
+    errs() << "v4-gen-checkpoint: error: cannot read '" << input << "'\n";
+    return 3;
+  }
+
+  mlir::MLIRContext context;
+  auto module = v4::loadModelModule(context, input);
+  if (!module)
+    return 1;
+
+  if (check) {
+    if (Error err = v4::checkCheckpoint(*module, checkPath))
+      return report(std::move(err));
+    outs() << "checkpoint '" << checkPath << "' matches the module\n";
+    return 0;
+  }
+  if (Error err = v4::generateCheckpoint(*module, seed, outputDir,
+                                         maxShardBytes))
+    return report(std::move(err));
+  return 0;
+}
