@@ -66,6 +66,25 @@ int writeOutput(StringRef path, const std::string &text) {
     outs().flush();
     return kOk;
   }
+  // Only a regular file (or a new one) is replaced atomically; a device or a
+  // pipe (/dev/null, /dev/stdout) is written in place, never renamed over.
+  sys::fs::file_status status;
+  if (!sys::fs::status(path, status) &&
+      status.type() != sys::fs::file_type::regular_file) {
+    std::error_code ec;
+    raw_fd_ostream os(path, ec, sys::fs::OF_None);
+    if (!ec) {
+      os << text;
+      os.close();
+    }
+    if (ec || os.has_error()) {
+      errs() << "v4c: cannot write '" << path
+             << "': " << (ec ? ec : os.error()).message() << "\n";
+      os.clear_error();
+      return kIOError;
+    }
+    return kOk;
+  }
   SmallString<256> dir(path);
   sys::path::remove_filename(dir);
   if (dir.empty())
