@@ -553,6 +553,7 @@ void Importer::emitStep(ArrayRef<func::FuncOp> blocks,
                   layerStateTypes(L).size(),
                   hasEngram && cfg.isEngramLayer(L));
 
+  at(b, "head");
   Value head = param(b, "head.weight", {cfg.vocabSize, d}, bf16);
   SmallVector<Value> rets{logits(b, "head", "", x, head, last)};
 

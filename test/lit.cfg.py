@@ -27,7 +27,8 @@ llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
 llvm_config.use_default_substitutions()
 
 tool_dirs = [config.v4_tools_dir, config.llvm_tools_dir]
-tools = [ToolSubst("v4-opt", unresolved="fatal")]
+tools = [ToolSubst("v4-opt", unresolved="fatal"),
+         ToolSubst("v4c", unresolved="fatal")]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
 
 # GPU features: a test that needs a GPU states it with REQUIRES, and the
