@@ -17,6 +17,10 @@ def V4ModelStatisticsPass : Pass<"v4-model-statistics", "::mlir::ModuleOp"> {
     * the distinct parameters (`v4.parameter`, deduplicated by checkpoint
       name), their element count and their byte size in the logical dtype
       (FP4 counts half a byte per element, as in the checkpoint);
+    * the model parameters (V4-SPEC 1.3: without `.scale` tensors and
+      integer tables such as `tid2eid`), with and without `mtp.*`, and the
+      parameters activated per token (main model, no embedding table, routed
+      experts counted as top-k of E from the `v4.moe.experts` operand types);
     * the number of v4 ops per family (`v4.moe.*`, `v4.mhc.*`, ...).
 
     The IR is not changed. Why: a newcomer running `v4-opt` on a model sees
@@ -37,6 +41,11 @@ def V4ModelStatisticsPass : Pass<"v4-model-statistics", "::mlir::ModuleOp"> {
               "Elements over all distinct parameters">,
     Statistic<"numParameterBytes", "parameter-bytes",
               "Bytes of all distinct parameters in their logical dtypes">,
+    Statistic<"numModelParameters", "model-parameters",
+              "Model parameters (no scales, no integer tables), incl. MTP">,
+    Statistic<"numActivatedParameters", "activated-parameters",
+              "Parameters used per token: main model without the embedding, "
+              "routed experts at top-k of E">,
     Statistic<"numV4Ops", "v4-ops", "Operations of the v4 dialect">
   ];
 }

@@ -5,6 +5,7 @@
 
 #include "llvm/ADT/MapVector.h"
 #include "llvm/ADT/StringMap.h"
+#include "llvm/Support/Format.h"
 #include "llvm/Support/raw_ostream.h"
 
 namespace mlir::v4 {
@@ -63,6 +64,21 @@ public:
     if (conflict)
       return signalPassFailure();
 
+    // Routed experts: a token uses top-k of the E stacked experts; k and E
+    // come from the moe.experts operand types.
+    llvm::StringMap<std::pair<int64_t, int64_t>> routedFraction;
+    getOperation().walk([&](MoEExpertsOp op) {
+      auto idx = cast<RankedTensorType>(op.getExpertIndices().getType());
+      int64_t k = idx.getShape().back();
+      for (Value w : {op.getW1(), op.getW3(), op.getW2()}) {
+        auto stackOp = w.getDefiningOp<ParameterStackOp>();
+        if (!stackOp || ShapedType::isDynamic(k))
+          continue;
+        int64_t e = stackOp.getResult().getType().getDimSize(0);
+        routedFraction[stackOp.getPattern()] = {k, e};
+      }
+    });
+
     // A stacked parameter (pattern with `{}`) stands for `dim 0` tensors.
     uint64_t tensors = 0, elements = 0, bits = 0;
     for (auto &entry : params) {
@@ -71,6 +87,31 @@ public:
       elements += n;
       bits += n * storageBits(entry.second.getElementType());
     }
+    // Model parameters (V4-SPEC 1.3): block scales and integer tables
+    // (tid2eid, token map, multipliers) are not parameters. Activated per
+    // token: main model only (no mtp.*), no embedding tables, routed experts
+    // at k/E.
+    uint64_t total = 0, totalNoMtp = 0, activated = 0;
+    for (auto &entry : params) {
+      StringRef name = entry.first();
+      RankedTensorType type = entry.second;
+      if (name.ends_with(".scale") || !isa<FloatType>(type.getElementType()))
+        continue;
+      uint64_t n = type.getNumElements();
+      total += n;
+      if (name.starts_with("mtp."))
+        continue;
+      totalNoMtp += n;
+      if (name == "embed.weight" || name.ends_with(".engram.embed.weight"))
+        continue;
+      auto it = routedFraction.find(name);
+      if (it != routedFraction.end())
+        n = n / it->second.second * it->second.first;
+      activated += n;
+    }
+    numModelParameters = total;
+    numActivatedParameters = activated;
+
     numParameters = tensors;
     numParameterElements = elements;
     numParameterBytes = bits / 8;
@@ -83,6 +124,15 @@ public:
     os << "  parameter tensors:  " << tensors << "\n";
     os << "  parameter elements: " << elements << "\n";
     os << "  parameter bytes:    " << bits / 8 << "\n";
+    auto billions = [](uint64_t n) {
+      return llvm::format("%.1f B", static_cast<double>(n) / 1e9);
+    };
+    os << "  model parameters:   " << total << " (" << billions(total)
+       << ")\n";
+    os << "  without MTP:        " << totalNoMtp << " (" << billions(totalNoMtp)
+       << ")\n";
+    os << "  activated / token:  " << activated << " (" << billions(activated)
+       << ")\n";
     os << "  v4 ops:             " << v4Ops << "\n";
     for (auto &[family, count] : families)
       os << "    " << family << ": " << count << "\n";

@@ -1,0 +1,193 @@
+//===- v4c.cpp - the v4c compiler driver ----------------------------------===//
+//
+// Thin main over the frontend: reads a config.json (imported with
+// v4::importModel) or a .mlir file in the v4 dialect, runs the pass manager
+// (empty for now, with every --mlir-* option applied) and writes the module.
+// Exit codes: 0 success, 1 input rejected, 2 bad command line, 3 I/O error.
+//
+//===----------------------------------------------------------------------===//
+
+#include "frontend/ModelConfig.h"
+#include "frontend/ModelImporter.h"
+
+#include "mlir/IR/AsmState.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/Verifier.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Support/FileUtilities.h"
+#include "mlir/Support/Timing.h"
+
+#include "llvm/Config/llvm-config.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <string>
+
+using namespace llvm;
+
+namespace {
+
+enum ExitCode { kOk = 0, kRejected = 1, kBadCommandLine = 2, kIOError = 3 };
+enum class Emit { MLIR };
+
+cl::opt<std::string> inputPath(cl::Positional, cl::Required,
+                               cl::desc("<config.json | file.mlir>"));
+cl::opt<std::string> outputPath("o", cl::desc("Output file ('-' = stdout)"),
+                                cl::value_desc("file"), cl::init("-"));
+cl::opt<Emit> emit("emit", cl::desc("What to write (only mlir exists so far; "
+                                    "llvm, ptx and artifact are planned)"),
+                   cl::values(clEnumValN(Emit::MLIR, "mlir",
+                                         "the v4 module as MLIR text")),
+                   cl::init(Emit::MLIR));
+cl::opt<int64_t> batch("batch", cl::desc("Sequences per call (static bound)"),
+                       cl::init(1));
+cl::opt<int64_t> maxContext("max-context",
+                            cl::desc("Longest sequence the decode state "
+                                     "holds (static bound)"),
+                            cl::init(4096));
+
+const char *kOverview =
+    "v4c: ahead-of-time compiler for DeepSeek-V4 models\n\n"
+    "  v4c <config.json | file.mlir> --emit=mlir [-o <file>]\n\n"
+    "Exit codes: 0 success; 1 input rejected (diagnostics printed);\n"
+    "2 bad command line; 3 I/O error (missing file, unwritable output).\n";
+
+/// Writes `text` to `path` atomically (temp file in the target dir, rename).
+int writeOutput(StringRef path, const std::string &text) {
+  if (path == "-") {
+    outs() << text;
+    outs().flush();
+    return kOk;
+  }
+  // Only a regular file (or a new one) is replaced atomically; a device or a
+  // pipe (/dev/null, /dev/stdout) is written in place, never renamed over.
+  sys::fs::file_status status;
+  if (!sys::fs::status(path, status) &&
+      status.type() != sys::fs::file_type::regular_file) {
+    std::error_code ec;
+    raw_fd_ostream os(path, ec, sys::fs::OF_None);
+    if (!ec) {
+      os << text;
+      os.close();
+    }
+    if (ec || os.has_error()) {
+      errs() << "v4c: cannot write '" << path
+             << "': " << (ec ? ec : os.error()).message() << "\n";
+      os.clear_error();
+      return kIOError;
+    }
+    return kOk;
+  }
+  SmallString<256> dir(path);
+  sys::path::remove_filename(dir);
+  if (dir.empty())
+    dir = ".";
+  SmallString<256> model(dir);
+  sys::path::append(model, "." + sys::path::filename(path).str() +
+                               "-%%%%%%.tmp");
+  int fd;
+  SmallString<256> tmp;
+  if (std::error_code ec = sys::fs::createUniqueFile(model, fd, tmp)) {
+    errs() << "v4c: cannot create a file in '" << dir << "': " << ec.message()
+           << "\n";
+    return kIOError;
+  }
+  {
+    raw_fd_ostream os(fd, /*shouldClose=*/true);
+    os << text;
+    os.close();
+    if (os.has_error()) {
+      errs() << "v4c: cannot write '" << tmp << "': " << os.error().message()
+             << "\n";
+      os.clear_error();
+      sys::fs::remove(tmp);
+      return kIOError;
+    }
+  }
+  if (std::error_code ec = sys::fs::rename(tmp, path)) {
+    errs() << "v4c: cannot write '" << path << "': " << ec.message() << "\n";
+    sys::fs::remove(tmp);
+    return kIOError;
+  }
+  return kOk;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  InitLLVM init(argc, argv);
+  mlir::registerAsmPrinterCLOptions();
+  mlir::registerMLIRContextCLOptions();
+  mlir::registerPassManagerCLOptions();
+  mlir::registerDefaultTimingManagerCLOptions();
+  cl::SetVersionPrinter([](raw_ostream &os) {
+    os << "v4c version 0.1.0 (MLIR " LLVM_VERSION_STRING ")\n";
+  });
+  if (!cl::ParseCommandLineOptions(argc, argv, kOverview, &errs()))
+    return kBadCommandLine;
+  if (batch < 1 || maxContext < 1) {
+    errs() << "v4c: --batch and --max-context must be >= 1\n";
+    return kBadCommandLine;
+  }
+
+  std::string error;
+  std::unique_ptr<MemoryBuffer> input = mlir::openInputFile(inputPath, &error);
+  if (!input) {
+    errs() << "v4c: " << error << "\n";
+    return kIOError;
+  }
+
+  mlir::DialectRegistry registry;
+  v4::registerImportDialects(registry);
+  mlir::MLIRContext context(registry);
+  context.loadAllAvailableDialects();
+
+  mlir::DefaultTimingManager tm;
+  mlir::applyDefaultTimingManagerCLOptions(tm);
+  mlir::TimingScope timing = tm.getRootScope();
+  mlir::TimingScope inputTiming = timing.nest("input (parse or import)");
+  mlir::OwningOpRef<mlir::ModuleOp> module;
+  if (StringRef(inputPath).ends_with(".mlir")) {
+    SourceMgr sourceMgr;
+    sourceMgr.AddNewSourceBuffer(std::move(input), SMLoc());
+    mlir::SourceMgrDiagnosticHandler handler(sourceMgr, &context);
+    module = mlir::parseSourceFile<mlir::ModuleOp>(sourceMgr, &context);
+    if (!module || failed(mlir::verify(*module)))
+      return kRejected;
+  } else {
+    auto config = v4::parseModelConfig(
+        input->getBuffer(), inputPath,
+        [](const std::string &warning) { errs() << warning << "\n"; });
+    if (!config) {
+      errs() << toString(config.takeError()) << "\n";
+      return kRejected;
+    }
+    v4::ImportOptions options;
+    options.batch = batch;
+    options.maxContext = maxContext;
+    options.modelName = sys::path::filename(inputPath).str();
+    auto imported = v4::importModel(context, *config, options);
+    if (failed(imported))
+      return kRejected;
+    module = std::move(*imported);
+  }
+  inputTiming.stop();
+
+  mlir::PassManager pm(&context);
+  pm.enableTiming(timing);
+  if (failed(mlir::applyPassManagerCLOptions(pm)) || failed(pm.run(*module)))
+    return kRejected;
+
+  mlir::TimingScope outputTiming = timing.nest("output");
+  std::string text;
+  raw_string_ostream os(text);
+  module->print(os);
+  return writeOutput(outputPath, text);
+}
