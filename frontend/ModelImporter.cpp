@@ -336,9 +336,12 @@ Value Importer::attention(ImplicitLocOpBuilder &b, const std::string &p,
   Value o1 = RopeOp::create(b, o0.getType(), o0, positions, rope, true);
   Value o2 = collapse(o1, {B, kDyn, H * hd});
   Value o3 = expand(o2, {B, kDyn, G, H * hd / G});
-  Value woa = param(b, a + ".wo_a.weight", {G * oR, H * hd / G}, bf16);
-  Value u0 = GroupedLinearOp::create(b, tt({B, kDyn, G, oR}, bf16), o3, woa,
-                                     Value(),
+  // wo_a ships as FP8 with 128x128 block scales (V4-SPEC 1.4); the reference
+  // dequantises it and runs a bf16 einsum, which v4.grouped_linear does for
+  // an FP8 weight.
+  Weight woa = fp8(b, a + ".wo_a", G * oR, H * hd / G);
+  Value u0 = GroupedLinearOp::create(b, tt({B, kDyn, G, oR}, bf16), o3, woa.w,
+                                     woa.scale,
                                      static_cast<uint64_t>(cfg.weightBlockSize));
   Value u = collapse(u0, {B, kDyn, G * oR});
   return linear(b, u, fp8(b, a + ".wo_b", d, G * oR), {B, kDyn, d}, bf16);

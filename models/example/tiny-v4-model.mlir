@@ -61,8 +61,9 @@ func.func @layer0_swa_hash(%x: tensor<2x?x4x64xbf16>, %ids: tensor<2x?xi64>, %po
   %o1 = v4.rope %o0, %positions table(#v4.rope<ropeDim = 8, base = 10000.0, factor = 1.0, originalSeqLen = 0, betaFast = 32.0, betaSlow = 1.0>) inverse : tensor<2x?x4x72xbf16>, tensor<2x?xi64>
   %o2 = tensor.collapse_shape %o1 [[0], [1], [2, 3]] : tensor<2x?x4x72xbf16> into tensor<2x?x288xbf16>
   %o3 = tensor.expand_shape %o2 [[0], [1], [2, 3]] output_shape [2, %T, 2, 144] : tensor<2x?x288xbf16> into tensor<2x?x2x144xbf16>
-  %wo_a = v4.parameter "layers.0.attn.wo_a.weight" : tensor<32x144xbf16>
-  %u0 = v4.grouped_linear %o3, %wo_a : tensor<2x?x2x144xbf16>, tensor<32x144xbf16> -> tensor<2x?x2x16xbf16>
+  %wo_a = v4.parameter "layers.0.attn.wo_a.weight" : tensor<32x144xf8E4M3FN>
+  %wo_a_s = v4.parameter "layers.0.attn.wo_a.scale" : tensor<1x2xf8E8M0FNU>
+  %u0 = v4.grouped_linear %o3, %wo_a scale %wo_a_s : tensor<2x?x2x144xbf16>, tensor<32x144xf8E4M3FN>, tensor<1x2xf8E8M0FNU> -> tensor<2x?x2x16xbf16>
   %u = tensor.collapse_shape %u0 [[0], [1], [2, 3]] : tensor<2x?x2x16xbf16> into tensor<2x?x32xbf16>
   %wo_b = v4.parameter "layers.0.attn.wo_b.weight" : tensor<64x32xf8E4M3FN>
   %wo_b_s = v4.parameter "layers.0.attn.wo_b.scale" : tensor<1x1xf8E8M0FNU>
@@ -167,8 +168,9 @@ func.func @layer1_csa_hash(%x: tensor<2x?x4x64xbf16>, %ids: tensor<2x?xi64>, %po
   %o1 = v4.rope %o0, %positions table(#v4.rope<ropeDim = 8, base = 160000.0, factor = 4.0, originalSeqLen = 16, betaFast = 32.0, betaSlow = 1.0>) inverse : tensor<2x?x4x72xbf16>, tensor<2x?xi64>
   %o2 = tensor.collapse_shape %o1 [[0], [1], [2, 3]] : tensor<2x?x4x72xbf16> into tensor<2x?x288xbf16>
   %o3 = tensor.expand_shape %o2 [[0], [1], [2, 3]] output_shape [2, %T, 2, 144] : tensor<2x?x288xbf16> into tensor<2x?x2x144xbf16>
-  %wo_a = v4.parameter "layers.1.attn.wo_a.weight" : tensor<32x144xbf16>
-  %u0 = v4.grouped_linear %o3, %wo_a : tensor<2x?x2x144xbf16>, tensor<32x144xbf16> -> tensor<2x?x2x16xbf16>
+  %wo_a = v4.parameter "layers.1.attn.wo_a.weight" : tensor<32x144xf8E4M3FN>
+  %wo_a_s = v4.parameter "layers.1.attn.wo_a.scale" : tensor<1x2xf8E8M0FNU>
+  %u0 = v4.grouped_linear %o3, %wo_a scale %wo_a_s : tensor<2x?x2x144xbf16>, tensor<32x144xf8E4M3FN>, tensor<1x2xf8E8M0FNU> -> tensor<2x?x2x16xbf16>
   %u = tensor.collapse_shape %u0 [[0], [1], [2, 3]] : tensor<2x?x2x16xbf16> into tensor<2x?x32xbf16>
   %wo_b = v4.parameter "layers.1.attn.wo_b.weight" : tensor<64x32xf8E4M3FN>
   %wo_b_s = v4.parameter "layers.1.attn.wo_b.scale" : tensor<1x1xf8E8M0FNU>
@@ -255,8 +257,9 @@ func.func @layer2_hca_score(%x: tensor<2x?x4x64xbf16>, %ids: tensor<2x?xi64>, %p
   %o1 = v4.rope %o0, %positions table(#v4.rope<ropeDim = 8, base = 160000.0, factor = 4.0, originalSeqLen = 16, betaFast = 32.0, betaSlow = 1.0>) inverse : tensor<2x?x4x72xbf16>, tensor<2x?xi64>
   %o2 = tensor.collapse_shape %o1 [[0], [1], [2, 3]] : tensor<2x?x4x72xbf16> into tensor<2x?x288xbf16>
   %o3 = tensor.expand_shape %o2 [[0], [1], [2, 3]] output_shape [2, %T, 2, 144] : tensor<2x?x288xbf16> into tensor<2x?x2x144xbf16>
-  %wo_a = v4.parameter "layers.2.attn.wo_a.weight" : tensor<32x144xbf16>
-  %u0 = v4.grouped_linear %o3, %wo_a : tensor<2x?x2x144xbf16>, tensor<32x144xbf16> -> tensor<2x?x2x16xbf16>
+  %wo_a = v4.parameter "layers.2.attn.wo_a.weight" : tensor<32x144xf8E4M3FN>
+  %wo_a_s = v4.parameter "layers.2.attn.wo_a.scale" : tensor<1x2xf8E8M0FNU>
+  %u0 = v4.grouped_linear %o3, %wo_a scale %wo_a_s : tensor<2x?x2x144xbf16>, tensor<32x144xf8E4M3FN>, tensor<1x2xf8E8M0FNU> -> tensor<2x?x2x16xbf16>
   %u = tensor.collapse_shape %u0 [[0], [1], [2, 3]] : tensor<2x?x2x16xbf16> into tensor<2x?x32xbf16>
   %wo_b = v4.parameter "layers.2.attn.wo_b.weight" : tensor<64x32xf8E4M3FN>
   %wo_b_s = v4.parameter "layers.2.attn.wo_b.scale" : tensor<1x1xf8E8M0FNU>
@@ -361,8 +364,9 @@ func.func @layer3_csa_score(%x: tensor<2x?x4x64xbf16>, %ids: tensor<2x?xi64>, %p
   %o1 = v4.rope %o0, %positions table(#v4.rope<ropeDim = 8, base = 160000.0, factor = 4.0, originalSeqLen = 16, betaFast = 32.0, betaSlow = 1.0>) inverse : tensor<2x?x4x72xbf16>, tensor<2x?xi64>
   %o2 = tensor.collapse_shape %o1 [[0], [1], [2, 3]] : tensor<2x?x4x72xbf16> into tensor<2x?x288xbf16>
   %o3 = tensor.expand_shape %o2 [[0], [1], [2, 3]] output_shape [2, %T, 2, 144] : tensor<2x?x288xbf16> into tensor<2x?x2x144xbf16>
-  %wo_a = v4.parameter "layers.3.attn.wo_a.weight" : tensor<32x144xbf16>
-  %u0 = v4.grouped_linear %o3, %wo_a : tensor<2x?x2x144xbf16>, tensor<32x144xbf16> -> tensor<2x?x2x16xbf16>
+  %wo_a = v4.parameter "layers.3.attn.wo_a.weight" : tensor<32x144xf8E4M3FN>
+  %wo_a_s = v4.parameter "layers.3.attn.wo_a.scale" : tensor<1x2xf8E8M0FNU>
+  %u0 = v4.grouped_linear %o3, %wo_a scale %wo_a_s : tensor<2x?x2x144xbf16>, tensor<32x144xf8E4M3FN>, tensor<1x2xf8E8M0FNU> -> tensor<2x?x2x16xbf16>
   %u = tensor.collapse_shape %u0 [[0], [1], [2, 3]] : tensor<2x?x2x16xbf16> into tensor<2x?x32xbf16>
   %wo_b = v4.parameter "layers.3.attn.wo_b.weight" : tensor<64x32xf8E4M3FN>
   %wo_b_s = v4.parameter "layers.3.attn.wo_b.scale" : tensor<1x1xf8E8M0FNU>
@@ -449,8 +453,9 @@ func.func @layer4_hca_score(%x: tensor<2x?x4x64xbf16>, %ids: tensor<2x?xi64>, %p
   %o1 = v4.rope %o0, %positions table(#v4.rope<ropeDim = 8, base = 160000.0, factor = 4.0, originalSeqLen = 16, betaFast = 32.0, betaSlow = 1.0>) inverse : tensor<2x?x4x72xbf16>, tensor<2x?xi64>
   %o2 = tensor.collapse_shape %o1 [[0], [1], [2, 3]] : tensor<2x?x4x72xbf16> into tensor<2x?x288xbf16>
   %o3 = tensor.expand_shape %o2 [[0], [1], [2, 3]] output_shape [2, %T, 2, 144] : tensor<2x?x288xbf16> into tensor<2x?x2x144xbf16>
-  %wo_a = v4.parameter "layers.4.attn.wo_a.weight" : tensor<32x144xbf16>
-  %u0 = v4.grouped_linear %o3, %wo_a : tensor<2x?x2x144xbf16>, tensor<32x144xbf16> -> tensor<2x?x2x16xbf16>
+  %wo_a = v4.parameter "layers.4.attn.wo_a.weight" : tensor<32x144xf8E4M3FN>
+  %wo_a_s = v4.parameter "layers.4.attn.wo_a.scale" : tensor<1x2xf8E8M0FNU>
+  %u0 = v4.grouped_linear %o3, %wo_a scale %wo_a_s : tensor<2x?x2x144xbf16>, tensor<32x144xf8E4M3FN>, tensor<1x2xf8E8M0FNU> -> tensor<2x?x2x16xbf16>
   %u = tensor.collapse_shape %u0 [[0], [1], [2, 3]] : tensor<2x?x2x16xbf16> into tensor<2x?x32xbf16>
   %wo_b = v4.parameter "layers.4.attn.wo_b.weight" : tensor<64x32xf8E4M3FN>
   %wo_b_s = v4.parameter "layers.4.attn.wo_b.scale" : tensor<1x1xf8E8M0FNU>
@@ -530,8 +535,9 @@ func.func @mtp_block(%x: tensor<2x?x4x64xbf16>, %ids: tensor<2x?xi64>, %pos: ten
   %o1 = v4.rope %o0, %positions table(#v4.rope<ropeDim = 8, base = 10000.0, factor = 1.0, originalSeqLen = 0, betaFast = 32.0, betaSlow = 1.0>) inverse : tensor<2x?x4x72xbf16>, tensor<2x?xi64>
   %o2 = tensor.collapse_shape %o1 [[0], [1], [2, 3]] : tensor<2x?x4x72xbf16> into tensor<2x?x288xbf16>
   %o3 = tensor.expand_shape %o2 [[0], [1], [2, 3]] output_shape [2, %T, 2, 144] : tensor<2x?x288xbf16> into tensor<2x?x2x144xbf16>
-  %wo_a = v4.parameter "mtp.0.attn.wo_a.weight" : tensor<32x144xbf16>
-  %u0 = v4.grouped_linear %o3, %wo_a : tensor<2x?x2x144xbf16>, tensor<32x144xbf16> -> tensor<2x?x2x16xbf16>
+  %wo_a = v4.parameter "mtp.0.attn.wo_a.weight" : tensor<32x144xf8E4M3FN>
+  %wo_a_s = v4.parameter "mtp.0.attn.wo_a.scale" : tensor<1x2xf8E8M0FNU>
+  %u0 = v4.grouped_linear %o3, %wo_a scale %wo_a_s : tensor<2x?x2x144xbf16>, tensor<32x144xf8E4M3FN>, tensor<1x2xf8E8M0FNU> -> tensor<2x?x2x16xbf16>
   %u = tensor.collapse_shape %u0 [[0], [1], [2, 3]] : tensor<2x?x2x16xbf16> into tensor<2x?x32xbf16>
   %wo_b = v4.parameter "mtp.0.attn.wo_b.weight" : tensor<64x32xf8E4M3FN>
   %wo_b_s = v4.parameter "mtp.0.attn.wo_b.scale" : tensor<1x1xf8E8M0FNU>
