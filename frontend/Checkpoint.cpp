@@ -319,21 +319,6 @@ collectManifest(ModuleOp module) {
   return manifest;
 }
 
-OwningOpRef<ModuleOp> loadModelModule(MLIRContext &context,
-                                      llvm::StringRef path) {
-  context.loadDialect<mlir::v4::V4Dialect, func::FuncDialect,
-                      arith::ArithDialect, tensor::TensorDialect>();
-  llvm::SourceMgr sourceMgr;
-  SourceMgrDiagnosticHandler handler(sourceMgr, &context);
-  auto module = parseSourceFile<ModuleOp>(path, sourceMgr,
-                                          ParserConfig(&context));
-  if (!module)
-    return nullptr;
-  if (failed(verify(*module)))
-    return nullptr;
-  return module;
-}
-
 //===----------------------------------------------------------------------===//
 // Check
 //===----------------------------------------------------------------------===//

@@ -61,12 +61,6 @@ public:
 // Manifest and check
 //===----------------------------------------------------------------------===//
 
-/// Parses and verifies a .mlir model file with the dialects a v4 model uses
-/// (v4, func, arith, tensor). Errors are printed to stderr by the source
-/// manager; returns null on failure.
-mlir::OwningOpRef<mlir::ModuleOp> loadModelModule(mlir::MLIRContext &context,
-                                                  llvm::StringRef path);
-
 /// Every distinct checkpoint tensor of `module`, sorted by name, with its
 /// checkpoint dtype and shape. v4.parameter_stack expands to `count` tensors.
 /// Errors (Rejected): two uses of one name with different types, an element

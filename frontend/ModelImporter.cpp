@@ -24,6 +24,11 @@
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 #include "mlir/IR/Verifier.h"
+#include "mlir/Parser/Parser.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/SourceMgr.h"
 
 #include "llvm/ADT/SmallVector.h"
 #include "llvm/ADT/Twine.h"
@@ -641,6 +646,53 @@ FailureOr<OwningOpRef<ModuleOp>> importModel(MLIRContext &context,
                       tensor::TensorDialect>();
   Importer importer(context, config, options);
   return importer.run();
+}
+
+OwningOpRef<ModuleOp> loadModel(MLIRContext &context, llvm::StringRef path,
+                                const ImportOptions &options,
+                                LoadFailure *failure) {
+  auto fail = [&](LoadFailure why) {
+    if (failure)
+      *failure = why;
+    return OwningOpRef<ModuleOp>();
+  };
+  auto buffer = llvm::MemoryBuffer::getFileOrSTDIN(path, /*IsText=*/true);
+  if (!buffer) {
+    llvm::errs() << path << ": cannot read: " << buffer.getError().message()
+                 << "\n";
+    return fail(LoadFailure::IO);
+  }
+  DialectRegistry registry;
+  registerImportDialects(registry);
+  context.appendDialectRegistry(registry);
+  context.loadDialect<V4Dialect, func::FuncDialect, arith::ArithDialect,
+                      tensor::TensorDialect>();
+
+  if (path.ends_with(".mlir")) {
+    llvm::SourceMgr sourceMgr;
+    sourceMgr.AddNewSourceBuffer(std::move(*buffer), llvm::SMLoc());
+    SourceMgrDiagnosticHandler handler(sourceMgr, &context);
+    OwningOpRef<ModuleOp> module =
+        parseSourceFile<ModuleOp>(sourceMgr, ParserConfig(&context));
+    if (!module || failed(verify(*module)))
+      return fail(LoadFailure::Rejected);
+    return module;
+  }
+
+  auto config = parseModelConfig(
+      (*buffer)->getBuffer(), path,
+      [](const std::string &warning) { llvm::errs() << warning << "\n"; });
+  if (!config) {
+    llvm::errs() << llvm::toString(config.takeError()) << "\n";
+    return fail(LoadFailure::Rejected);
+  }
+  ImportOptions named = options;
+  if (named.modelName.empty())
+    named.modelName = llvm::sys::path::filename(path).str();
+  auto imported = importModel(context, *config, named);
+  if (failed(imported))
+    return fail(LoadFailure::Rejected);
+  return std::move(*imported);
 }
 
 } // namespace v4

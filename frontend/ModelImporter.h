@@ -43,6 +43,20 @@ mlir::FailureOr<mlir::OwningOpRef<mlir::ModuleOp>>
 importModel(mlir::MLIRContext &context, const ModelConfig &config,
             const ImportOptions &options);
 
+/// Why loadModel failed: the input was rejected (exit 1) or could not be read
+/// (exit 3, docs/STYLE.md 3.4).
+enum class LoadFailure { Rejected, IO };
+
+/// Loads a model given as a `.mlir` module (parsed and verified) or as a
+/// config.json (validated and imported with `options`). Diagnostics, config
+/// errors and config warnings go to stderr; on failure returns null and sets
+/// `*failure`. Every tool that takes a model uses this, so they accept the
+/// same inputs.
+mlir::OwningOpRef<mlir::ModuleOp> loadModel(mlir::MLIRContext &context,
+                                            llvm::StringRef path,
+                                            const ImportOptions &options,
+                                            LoadFailure *failure = nullptr);
+
 } // namespace v4
 
 #endif // V4_FRONTEND_MODELIMPORTER_H

@@ -21,6 +21,10 @@ config.test_exec_root = os.path.join(config.v4_obj_root, "test")
 config.substitutions.append(("%PATH%", config.environment["PATH"]))
 config.substitutions.append(("%v4_src_root", config.v4_src_root))
 config.substitutions.append(("%python", sys.executable))
+# %exit_code CODE CMD...: runs CMD, fails unless it exits with CODE.
+config.substitutions.append(
+    ("%exit_code", sys.executable + " " +
+     os.path.join(config.v4_src_root, "test", "Inputs", "exit_code.py")))
 config.environment["FILECHECK_OPTS"] = "-enable-var-scope"
 
 llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])

@@ -1,5 +1,6 @@
 //===- CheckpointTest.cpp - manifest, check, generator, quantisers --------===//
 #include "frontend/Checkpoint.h"
+#include "frontend/ModelImporter.h"
 
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
@@ -58,7 +59,7 @@ std::string errorText(llvm::Error err) {
 class CheckpointTest : public ::testing::Test {
 protected:
   void SetUp() override {
-    module = loadModelModule(context, exampleModel());
+    module = loadModel(context, exampleModel(), ImportOptions());
     ASSERT_TRUE(module);
   }
   mlir::MLIRContext context;
@@ -225,7 +226,7 @@ TEST(CheckpointManifest, ConflictingUsesAreRejected) {
     ASSERT_FALSE(ec);
     os << src;
   }
-  auto module = loadModelModule(context, path);
+  auto module = loadModel(context, path, ImportOptions());
   ASSERT_TRUE(module);
   auto manifest = collectManifest(*module);
   ASSERT_FALSE(bool(manifest));
@@ -439,7 +440,7 @@ TEST(CheckpointGenerate, EngramIntegerTables) {
     ASSERT_FALSE(ec);
     os << src;
   }
-  auto module = loadModelModule(context, path);
+  auto module = loadModel(context, path, ImportOptions());
   ASSERT_TRUE(module);
   std::string out = dir + "/ckpt";
   llvm::Error err = generateCheckpoint(*module, 5, out, 0);

@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "frontend/ModelConfig.h"
+#include "frontend/Checkpoint.h"
 #include "frontend/ModelImporter.h"
 
 #include "mlir/IR/AsmState.h"
@@ -46,6 +47,12 @@ cl::opt<Emit> emit("emit", cl::desc("What to write (only mlir exists so far; "
                    cl::values(clEnumValN(Emit::MLIR, "mlir",
                                          "the v4 module as MLIR text")),
                    cl::init(Emit::MLIR));
+cl::opt<std::string>
+    checkpointPath("checkpoint",
+                   cl::desc("Check every parameter against this checkpoint "
+                            "(file, directory or index) and report all "
+                            "mismatches"),
+                   cl::value_desc("path"));
 cl::opt<int64_t> batch("batch", cl::desc("Sequences per call (static bound)"),
                        cl::init(1));
 cl::opt<int64_t> maxContext("max-context",
@@ -137,13 +144,6 @@ int main(int argc, char **argv) {
     return kBadCommandLine;
   }
 
-  std::string error;
-  std::unique_ptr<MemoryBuffer> input = mlir::openInputFile(inputPath, &error);
-  if (!input) {
-    errs() << "v4c: " << error << "\n";
-    return kIOError;
-  }
-
   mlir::DialectRegistry registry;
   v4::registerImportDialects(registry);
   mlir::MLIRContext context(registry);
@@ -153,37 +153,39 @@ int main(int argc, char **argv) {
   mlir::applyDefaultTimingManagerCLOptions(tm);
   mlir::TimingScope timing = tm.getRootScope();
   mlir::TimingScope inputTiming = timing.nest("input (parse or import)");
-  mlir::OwningOpRef<mlir::ModuleOp> module;
-  if (StringRef(inputPath).ends_with(".mlir")) {
-    SourceMgr sourceMgr;
-    sourceMgr.AddNewSourceBuffer(std::move(input), SMLoc());
-    mlir::SourceMgrDiagnosticHandler handler(sourceMgr, &context);
-    module = mlir::parseSourceFile<mlir::ModuleOp>(sourceMgr, &context);
-    if (!module || failed(mlir::verify(*module)))
-      return kRejected;
-  } else {
-    auto config = v4::parseModelConfig(
-        input->getBuffer(), inputPath,
-        [](const std::string &warning) { errs() << warning << "\n"; });
-    if (!config) {
-      errs() << toString(config.takeError()) << "\n";
-      return kRejected;
-    }
-    v4::ImportOptions options;
-    options.batch = batch;
-    options.maxContext = maxContext;
-    options.modelName = sys::path::filename(inputPath).str();
-    auto imported = v4::importModel(context, *config, options);
-    if (failed(imported))
-      return kRejected;
-    module = std::move(*imported);
-  }
+  v4::ImportOptions options;
+  options.batch = batch;
+  options.maxContext = maxContext;
+  v4::LoadFailure why = v4::LoadFailure::Rejected;
+  mlir::OwningOpRef<mlir::ModuleOp> module =
+      v4::loadModel(context, inputPath, options, &why);
+  if (!module)
+    return why == v4::LoadFailure::IO ? kIOError : kRejected;
   inputTiming.stop();
 
   mlir::PassManager pm(&context);
   pm.enableTiming(timing);
   if (failed(mlir::applyPassManagerCLOptions(pm)) || failed(pm.run(*module)))
     return kRejected;
+
+  if (!checkpointPath.empty()) {
+    // Every parameter the model needs against the checkpoint, all mismatches
+    // at once (docs/RELIABILITY.md ST-12).
+    mlir::TimingScope checkTiming = timing.nest("checkpoint check");
+    if (Error err = v4::checkCheckpoint(*module, checkpointPath)) {
+      int code = kRejected;
+      handleAllErrors(
+          std::move(err),
+          [&](const v4::CheckpointError &e) {
+            errs() << "v4c: error: " << e.message << "\n";
+            code = e.kind == v4::CheckpointError::IO ? kIOError : kRejected;
+          },
+          [&](const ErrorInfoBase &e) {
+            errs() << "v4c: error: " << e.message() << "\n";
+          });
+      return code;
+    }
+  }
 
   mlir::TimingScope outputTiming = timing.nest("output");
   std::string text;
