@@ -18,33 +18,6 @@ using namespace mlir::v4;
 // Family-local helpers
 //===----------------------------------------------------------------------===//
 
-/// Fails with "expected <what> shape <expected> (<note>), got <actual>"
-/// unless `type` has the rank of `expected` and compatible dimensions.
-static LogicalResult verifyShape(Operation *op, StringRef label, StringRef what,
-                                 ShapedType type, ArrayRef<int64_t> expected,
-                                 StringRef note) {
-  ArrayRef<int64_t> actual = type.getShape();
-  bool ok = actual.size() == expected.size();
-  for (size_t i = 0; ok && i < actual.size(); ++i)
-    ok = dimsCompatible(actual[i], expected[i]);
-  if (ok)
-    return success();
-  InFlightDiagnostic diag = op->emitOpError()
-                            << "expected " << what << " shape "
-                            << shapeToString(expected);
-  if (!note.empty())
-    diag << " (" << note << ")";
-  diag << ", got " << shapeToString(actual) << " [" << label << "]";
-  return diag;
-}
-
-/// Product of two sizes; dynamic if either is.
-static int64_t mulDim(int64_t a, int64_t b) {
-  if (ShapedType::isDynamic(a) || ShapedType::isDynamic(b))
-    return ShapedType::kDynamic;
-  return a * b;
-}
-
 static SmallVector<Type> intTypes(MLIRContext *ctx) {
   Builder b(ctx);
   return {b.getI32Type(), b.getI64Type()};

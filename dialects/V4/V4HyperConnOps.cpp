@@ -21,26 +21,6 @@ static SmallVector<Type> activationTypes(MLIRContext *ctx) {
   return {b.getBF16Type(), b.getF16Type(), b.getF32Type()};
 }
 
-/// Fails with "expected <what> shape <expected> (<note>), got <actual>"
-/// unless `type` has the rank of `expected` and compatible dimensions.
-static LogicalResult verifyShape(Operation *op, StringRef label, StringRef what,
-                                 ShapedType type, ArrayRef<int64_t> expected,
-                                 StringRef note) {
-  ArrayRef<int64_t> actual = type.getShape();
-  bool ok = actual.size() == expected.size();
-  for (size_t i = 0; ok && i < actual.size(); ++i)
-    ok = dimsCompatible(actual[i], expected[i]);
-  if (ok)
-    return success();
-  InFlightDiagnostic diag = op->emitOpError()
-                            << "expected " << what << " shape "
-                            << shapeToString(expected);
-  if (!note.empty())
-    diag << " (" << note << ")";
-  diag << ", got " << shapeToString(actual) << " [" << label << "]";
-  return diag;
-}
-
 /// Checks that `type` is a [B, T, n, d] lane tensor with a static lane count
 /// n > 0; returns n.
 static LogicalResult verifyLanes(Operation *op, StringRef label, StringRef what,
@@ -55,13 +35,6 @@ static LogicalResult verifyLanes(Operation *op, StringRef label, StringRef what,
                               "count n > 0, got "
                            << shapeToString(type.getShape()) << " [" << label
                            << "]";
-}
-
-/// Product of two sizes; dynamic if either is.
-static int64_t mulDim(int64_t a, int64_t b) {
-  if (ShapedType::isDynamic(a) || ShapedType::isDynamic(b))
-    return ShapedType::kDynamic;
-  return a * b;
 }
 
 /// Checks the mixer parameters shared by hc_pre and hc_head: fn [m, n*d],

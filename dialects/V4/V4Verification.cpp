@@ -47,6 +47,24 @@ LogicalResult verifyDimEq(Operation *op, StringRef label, StringRef what,
                            << ", got " << actual << " [" << label << "]";
 }
 
+LogicalResult verifyShape(Operation *op, StringRef label, StringRef what,
+                          ShapedType type, ArrayRef<int64_t> expected,
+                          StringRef note) {
+  ArrayRef<int64_t> actual = type.getShape();
+  bool ok = actual.size() == expected.size();
+  for (size_t i = 0; ok && i < actual.size(); ++i)
+    ok = dimsCompatible(actual[i], expected[i]);
+  if (ok)
+    return success();
+  InFlightDiagnostic diag = op->emitOpError()
+                            << "expected " << what << " shape "
+                            << shapeToString(expected);
+  if (!note.empty())
+    diag << " (" << note << ")";
+  diag << ", got " << shapeToString(actual) << " [" << label << "]";
+  return diag;
+}
+
 LogicalResult verifyShapesCompatible(Operation *op, StringRef label,
                                      StringRef whatA, ArrayRef<int64_t> a,
                                      StringRef whatB, ArrayRef<int64_t> b) {
@@ -95,6 +113,12 @@ bool isFp8E4M3(Type t) { return isa<Float8E4M3FNType>(t); }
 bool isFp4E2M1(Type t) { return isa<Float4E2M1FNType>(t); }
 bool isE8M0(Type t) { return isa<Float8E8M0FNUType>(t); }
 bool isPowerOf2(int64_t v) { return v > 0 && (v & (v - 1)) == 0; }
+
+int64_t mulDim(int64_t a, int64_t b) {
+  if (ShapedType::isDynamic(a) || ShapedType::isDynamic(b))
+    return ShapedType::kDynamic;
+  return a * b;
+}
 
 int64_t ceilDivDim(int64_t a, int64_t b) {
   if (ShapedType::isDynamic(a))

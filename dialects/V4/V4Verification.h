@@ -45,6 +45,12 @@ LogicalResult verifyMinRank(Operation *op, StringRef label, StringRef what,
 LogicalResult verifyDimEq(Operation *op, StringRef label, StringRef what,
                           int64_t actual, int64_t expected);
 
+/// Fails with "expected <what> shape <expected> (<note>), got <actual>"
+/// unless `type` has the rank of `expected` and compatible dimensions.
+LogicalResult verifyShape(Operation *op, StringRef label, StringRef what,
+                          ShapedType type, ArrayRef<int64_t> expected,
+                          StringRef note = {});
+
 /// Fails unless the two shapes are equal up to dynamic dimensions.
 LogicalResult verifyShapesCompatible(Operation *op, StringRef label,
                                      StringRef whatA, ArrayRef<int64_t> a,
@@ -68,6 +74,9 @@ bool isFp8E4M3(Type t);         // f8E4M3FN
 bool isFp4E2M1(Type t);         // f4E2M1FN
 bool isE8M0(Type t);            // f8E8M0FNU
 bool isPowerOf2(int64_t v);
+
+/// Product of two sizes; dynamic if either is.
+int64_t mulDim(int64_t a, int64_t b);
 
 /// Ceiling division for positive sizes; dynamic stays dynamic.
 int64_t ceilDivDim(int64_t a, int64_t b);
