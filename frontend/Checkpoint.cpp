@@ -147,9 +147,8 @@ static float blockAmax(const float *w, int64_t cols, int64_t r0, int64_t r1,
   return amax;
 }
 
-void quantizeFP8(const float *w, int64_t rows, int64_t cols,
-                 int64_t blockRows, int64_t blockCols, uint8_t *q,
-                 uint8_t *scales) {
+void quantizeFP8(const float *w, int64_t rows, int64_t cols, int64_t blockRows,
+                 int64_t blockCols, uint8_t *q, uint8_t *scales) {
   forEachBlock(rows, cols, blockRows, blockCols,
                [&](int64_t b, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
                  uint8_t code = e8m0ScaleCode(
@@ -179,8 +178,8 @@ void quantizeFP4(const float *w, int64_t rows, int64_t k, int64_t blockRows,
                });
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t i = 0; i < k / 2; ++i)
-      packed[r * (k / 2) + i] = uint8_t(codes[r * k + 2 * i] |
-                                        (codes[r * k + 2 * i + 1] << 4));
+      packed[r * (k / 2) + i] =
+          uint8_t(codes[r * k + 2 * i] | (codes[r * k + 2 * i + 1] << 4));
 }
 
 } // namespace quant
@@ -195,8 +194,8 @@ namespace {
 struct LogicalParam {
   std::string name;
   Type elementType;
-  std::vector<int64_t> shape;    // logical (FP4: full K)
-  st::ManifestEntry entry;       // checkpoint dtype and shape
+  std::vector<int64_t> shape; // logical (FP4: full K)
+  st::ManifestEntry entry;    // checkpoint dtype and shape
 };
 
 } // namespace
@@ -282,7 +281,8 @@ collectParams(ModuleOp module) {
       err = add(param.getName().str(), type.getElementType(), type.getShape());
     } else if (auto stack = dyn_cast<mlir::v4::ParameterStackOp>(op)) {
       auto type = cast<RankedTensorType>(stack.getType());
-      if (type.getRank() < 1 || type.getDimSize(0) != int64_t(stack.getCount())) {
+      if (type.getRank() < 1 ||
+          type.getDimSize(0) != int64_t(stack.getCount())) {
         err = rejected("parameter_stack '" + stack.getPattern() +
                        "': leading dimension differs from count");
         return WalkResult::interrupt();
@@ -355,8 +355,8 @@ llvm::Error checkCheckpoint(ModuleOp module, llvm::StringRef checkpointPath) {
       break;
     }
   }
-  return llvm::make_error<CheckpointError>(CheckpointError::Rejected,
-                                           os.str(), std::move(mismatches));
+  return llvm::make_error<CheckpointError>(CheckpointError::Rejected, os.str(),
+                                           std::move(mismatches));
 }
 
 //===----------------------------------------------------------------------===//
@@ -451,9 +451,10 @@ std::vector<float> drawValues(Rng &rng, llvm::StringRef name,
   int64_t n = numElements(shape);
   std::vector<float> v(static_cast<size_t>(n));
   Init init = initFor(name, shape.size());
-  double std1 = shape.empty() ? 1.0
-                              : 1.0 / std::sqrt(double(std::max<int64_t>(
-                                          shape.back(), 1)));
+  double std1 =
+      shape.empty()
+          ? 1.0
+          : 1.0 / std::sqrt(double(std::max<int64_t>(shape.back(), 1)));
   for (auto &x : v) {
     switch (init) {
     case Init::Norm:
@@ -584,8 +585,8 @@ llvm::Error generateCheckpoint(ModuleOp module, uint64_t seed,
               : (name + ".scale").str();
       auto s = byName.find(scaleName);
       int64_t br = rows ? rows : 1, bc = cols ? cols : 1;
-      bool hasScale = s != byName.end() &&
-                      isa<Float8E8M0FNUType>(s->second->elementType);
+      bool hasScale =
+          s != byName.end() && isa<Float8E8M0FNUType>(s->second->elementType);
       if (hasScale) {
         llvm::ArrayRef<int64_t> ss = s->second->shape;
         std::optional<int64_t> bR, bC;
@@ -651,8 +652,8 @@ llvm::Error generateCheckpoint(ModuleOp module, uint64_t seed,
   std::vector<st::TensorData> tensors;
   uint64_t total = 0;
   for (auto &t : out) {
-    tensors.push_back({t.name, t.dtype, t.shape, t.bytes.data(),
-                       t.bytes.size()});
+    tensors.push_back(
+        {t.name, t.dtype, t.shape, t.bytes.data(), t.bytes.size()});
     total += t.bytes.size();
   }
 
@@ -671,8 +672,8 @@ llvm::Error generateCheckpoint(ModuleOp module, uint64_t seed,
   st::Status status;
   if (maxShardBytes > 0 && total > uint64_t(maxShardBytes) &&
       tensors.size() > 1) {
-    uint64_t shards = (total + uint64_t(maxShardBytes) - 1) /
-                      uint64_t(maxShardBytes);
+    uint64_t shards =
+        (total + uint64_t(maxShardBytes) - 1) / uint64_t(maxShardBytes);
     shards = std::min<uint64_t>(shards, tensors.size());
     status = st::writeSharded(outDir.str(), tensors, unsigned(shards), options);
     if (status.ok())

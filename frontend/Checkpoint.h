@@ -121,9 +121,8 @@ float decodeBF16(uint16_t bits);
 /// Quantises a row-major [rows, cols] matrix to e4m3 with one e8m0 scale per
 /// blockRows x blockCols block (scale = 2^ceil(log2(amax/448))). `q` gets
 /// rows*cols codes, `scales` ceil(rows/blockRows)*ceil(cols/blockCols).
-void quantizeFP8(const float *w, int64_t rows, int64_t cols,
-                 int64_t blockRows, int64_t blockCols, uint8_t *q,
-                 uint8_t *scales);
+void quantizeFP8(const float *w, int64_t rows, int64_t cols, int64_t blockRows,
+                 int64_t blockCols, uint8_t *q, uint8_t *scales);
 
 /// Quantises a row-major [rows, k] matrix (k even) to packed e2m1: byte
 /// (r, i) holds element 2i in the low nibble and 2i+1 in the high nibble,

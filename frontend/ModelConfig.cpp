@@ -25,11 +25,21 @@ namespace {
 /// Keys a V4 config may carry that the compiler reads or knowingly ignores.
 /// Anything else is warned about (a typo must not pass silently).
 const char *const kIgnoredKeys[] = {
-    "architectures",      "attention_dropout",   "auto_map",
-    "bos_token_id",       "eos_token_id",        "initializer_range",
-    "model_type",         "transformers_version", "use_cache",
-    "torch_dtype",        "dtype",               "pad_token_id",
-    "first_k_dense_replace", "n_group",          "topk_group",
+    "architectures",
+    "attention_dropout",
+    "auto_map",
+    "bos_token_id",
+    "eos_token_id",
+    "initializer_range",
+    "model_type",
+    "transformers_version",
+    "use_cache",
+    "torch_dtype",
+    "dtype",
+    "pad_token_id",
+    "first_k_dense_replace",
+    "n_group",
+    "topk_group",
 };
 
 /// Collects every violated rule, so one run reports all of them.
@@ -88,8 +98,8 @@ public:
     return std::nullopt;
   }
 
-  double positiveNumber(StringRef key, std::optional<double> dflt =
-                                           std::nullopt) {
+  double positiveNumber(StringRef key,
+                        std::optional<double> dflt = std::nullopt) {
     auto v = number(key, !dflt.has_value());
     if (!v)
       return dflt.value_or(0.0);
@@ -191,9 +201,8 @@ computeEngramPrimes(const EngramConfig &engram) {
   for (size_t l = 0; l < engram.layerIds.size(); ++l) {
     std::vector<int64_t> primes;
     for (int64_t n = 2; n <= engram.maxNgramSize; ++n) {
-      int64_t start = engram.vocabSizes.size() == 1
-                          ? engram.vocabSizes[0]
-                          : engram.vocabSizes[n - 2];
+      int64_t start = engram.vocabSizes.size() == 1 ? engram.vocabSizes[0]
+                                                    : engram.vocabSizes[n - 2];
       for (int64_t j = 0; j < engram.numHeads; ++j) {
         int64_t p = start;
         while (!isPrime(p) || used.count(p))
@@ -316,8 +325,8 @@ static void parseEngram(ConfigReader &r, ModelConfig &c) {
   e.padTokenId = r.intInRange("engram_pad_token_id", 0, c.vocabSize - 1);
   e.compressedVocabSize =
       r.intInRange("engram_compressed_vocab_size", 1, c.vocabSize);
-  e.seed = r.intInRange("engram_seed", 0, std::numeric_limits<int64_t>::max(),
-                        0);
+  e.seed =
+      r.intInRange("engram_seed", 0, std::numeric_limits<int64_t>::max(), 0);
   e.normEps = r.positiveNumber("engram_norm_eps", 1e-20);
   if (!r.errors.empty())
     return;
@@ -346,8 +355,8 @@ static void parseEngram(ConfigReader &r, ModelConfig &c) {
 Expected<ModelConfig> parseModelConfig(StringRef text, StringRef path,
                                        const ConfigWarningHandler &warn) {
   if (text.empty())
-    return createStringError(inconvertibleErrorCode(),
-                             "%s: empty file [CF-1]", path.str().c_str());
+    return createStringError(inconvertibleErrorCode(), "%s: empty file [CF-1]",
+                             path.str().c_str());
   Expected<json::Value> parsed = json::parse(text);
   if (!parsed)
     return createStringError(inconvertibleErrorCode(),

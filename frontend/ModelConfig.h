@@ -32,13 +32,13 @@ struct RopeScaling {
 /// non-empty.
 struct EngramConfig {
   std::vector<int64_t> layerIds;
-  int64_t maxNgramSize = 0;              // N
-  int64_t numHeads = 0;                  // H_e
-  int64_t headDim = 0;                   // D_e
-  std::vector<int64_t> vocabSizes;       // one per order n = 2..N
-  std::vector<int64_t> numEmbeddings;    // one per layer id
+  int64_t maxNgramSize = 0;           // N
+  int64_t numHeads = 0;               // H_e
+  int64_t headDim = 0;                // D_e
+  std::vector<int64_t> vocabSizes;    // one per order n = 2..N
+  std::vector<int64_t> numEmbeddings; // one per layer id
   int64_t padTokenId = 0;
-  int64_t compressedVocabSize = 0;       // V_c
+  int64_t compressedVocabSize = 0; // V_c
   int64_t seed = 0;
   double normEps = 1e-20;
   /// Per layer id, the (N-1)*H_e primes in (n, j) order (V4-SPEC 8.4).

@@ -114,10 +114,12 @@ private:
     return types;
   }
   RopeTableAttr ropeFor(int64_t layer) {
-    auto f = [&](double v) { return FloatAttr::get(Float64Type::get(&ctx), v); };
+    auto f = [&](double v) {
+      return FloatAttr::get(Float64Type::get(&ctx), v);
+    };
     if (cfg.ratioOf(layer) == 0)
-      return RopeTableAttr::get(&ctx, cfg.ropeHeadDim, f(cfg.ropeTheta),
-                                f(1.0), 0, f(32.0), f(1.0));
+      return RopeTableAttr::get(&ctx, cfg.ropeHeadDim, f(cfg.ropeTheta), f(1.0),
+                                0, f(32.0), f(1.0));
     const RopeScaling &s = cfg.ropeScaling;
     return RopeTableAttr::get(&ctx, cfg.ropeHeadDim, f(cfg.compressRopeTheta),
                               f(s.factor), s.originalMaxPositionEmbeddings,
@@ -142,9 +144,9 @@ private:
   Weight fp8(ImplicitLocOpBuilder &b, const Twine &prefix, int64_t out,
              int64_t in) {
     int64_t bs = cfg.weightBlockSize;
-    return {param(b, prefix + ".weight", {out, in}, f8),
-            param(b, prefix + ".scale", {ceilDiv(out, bs), ceilDiv(in, bs)},
-                  e8m0)};
+    return {
+        param(b, prefix + ".weight", {out, in}, f8),
+        param(b, prefix + ".scale", {ceilDiv(out, bs), ceilDiv(in, bs)}, e8m0)};
   }
   Value linear(ImplicitLocOpBuilder &b, Value x, Weight w,
                ArrayRef<int64_t> outShape, Type e) {
@@ -153,8 +155,8 @@ private:
   }
   Value rmsNorm(ImplicitLocOpBuilder &b, Value x, Value weight,
                 Precision p = Precision::f32) {
-    return RMSNormOp::create(b, x.getType(), x, weight,
-                             APFloat(cfg.rmsNormEps), p, 1);
+    return RMSNormOp::create(b, x.getType(), x, weight, APFloat(cfg.rmsNormEps),
+                             p, 1);
   }
   Value normWeight(ImplicitLocOpBuilder &b, const Twine &name, int64_t n) {
     return param(b, name, {n}, bf16);
@@ -163,18 +165,18 @@ private:
   struct HcPre {
     Value y, post, comb;
   };
-  HcPre mhcPre(ImplicitLocOpBuilder &b, const std::string &p,
-               const char *site, Value x) {
+  HcPre mhcPre(ImplicitLocOpBuilder &b, const std::string &p, const char *site,
+               Value x) {
     at(b, p + "." + site);
     int64_t mix = (2 + hc) * hc;
     Value fn = param(b, p + "." + site + "_fn", {mix, hc * d}, f32);
     Value base = param(b, p + "." + site + "_base", {mix}, f32);
     Value scale = param(b, p + "." + site + "_scale", {3}, f32);
-    auto op = MhcPreOp::create(
-        b, tt({B, kDyn, d}, bf16), tt({B, kDyn, hc}, f32),
-        tt({B, kDyn, hc, hc}, f32), x, fn, base, scale,
-        static_cast<uint64_t>(cfg.hcSinkhornIters), APFloat(cfg.hcEps),
-        APFloat(cfg.rmsNormEps));
+    auto op =
+        MhcPreOp::create(b, tt({B, kDyn, d}, bf16), tt({B, kDyn, hc}, f32),
+                         tt({B, kDyn, hc, hc}, f32), x, fn, base, scale,
+                         static_cast<uint64_t>(cfg.hcSinkhornIters),
+                         APFloat(cfg.hcEps), APFloat(cfg.rmsNormEps));
     return {op.getY(), op.getPost(), op.getComb()};
   }
   Value mhcHead(ImplicitLocOpBuilder &b, const std::string &prefix, Value x) {
@@ -228,9 +230,9 @@ Value Importer::engram(ImplicitLocOpBuilder &b, const std::string &p,
   } else {
     table = param(b, p + ".engram.embed.weight", {rowsCount, De}, bf16);
   }
-  Value emb = EngramLookupOp::create(b, tt({B, kDyn, E}, bf16), hash.getRows(),
-                                     table, scale,
-                                     static_cast<uint64_t>(rowsCount));
+  Value emb =
+      EngramLookupOp::create(b, tt({B, kDyn, E}, bf16), hash.getRows(), table,
+                             scale, static_cast<uint64_t>(rowsCount));
   Value kv = linear(b, emb, fp8(b, p + ".engram.wkv", (hc + 1) * d, E),
                     {B, kDyn, (hc + 1) * d}, bf16);
   Value qw = param(b, p + ".engram.q_weight", {hc, d}, bf16);
@@ -252,7 +254,8 @@ Value Importer::attention(ImplicitLocOpBuilder &b, const std::string &p,
   auto expand = [&](Value v, ArrayRef<int64_t> shape) -> Value {
     SmallVector<OpFoldResult> out;
     for (int64_t s : shape)
-      out.push_back(s == kDyn ? OpFoldResult(T) : OpFoldResult(b.getIndexAttr(s)));
+      out.push_back(s == kDyn ? OpFoldResult(T)
+                              : OpFoldResult(b.getIndexAttr(s)));
     return tensor::ExpandShapeOp::create(b, tt(shape, bf16), v,
                                          {{0}, {1}, {2, 3}}, out);
   };
@@ -288,8 +291,8 @@ Value Importer::attention(ImplicitLocOpBuilder &b, const std::string &p,
     Value qi1 = expand(qi0, {B, kDyn, iH, iD});
     Value qi2 = RopeOp::create(b, qi1.getType(), qi1, positions, rope, false);
     Value qi3 = HadamardOp::create(b, qi2.getType(), qi2);
-    Value qi = FakeQuantOp::create(b, qi3.getType(), qi3,
-                                   QuantFormat::fp4_e2m1, 32, IntegerAttr());
+    Value qi = FakeQuantOp::create(b, qi3.getType(), qi3, QuantFormat::fp4_e2m1,
+                                   32, IntegerAttr());
     Value iwp = param(b, ix + ".weights_proj.weight", {iH, d}, bf16);
     Value iw = LinearOp::create(b, tt({B, kDyn, iH}, bf16), xn, iwp, Value(),
                                 static_cast<uint64_t>(cfg.weightBlockSize));
@@ -331,10 +334,9 @@ Value Importer::attention(ImplicitLocOpBuilder &b, const std::string &p,
   // Sink attention over window (+ compressed) (V4-SPEC 5.6).
   at(b, a);
   Value sink = param(b, a + ".attn_sink", {H}, f32);
-  Value o0 = AttnSparseOp::create(b, q.getType(), q, kv, states[0], sink, pos,
-                                  cache, topk,
-                                  static_cast<uint64_t>(cfg.slidingWindow),
-                                  FloatAttr());
+  Value o0 = AttnSparseOp::create(
+      b, q.getType(), q, kv, states[0], sink, pos, cache, topk,
+      static_cast<uint64_t>(cfg.slidingWindow), FloatAttr());
   states[0] = RingWriteOp::create(b, states[0].getType(), states[0], kv, pos);
 
   // Inverse RoPE, grouped output projection (V4-SPEC 5.7).
@@ -345,9 +347,9 @@ Value Importer::attention(ImplicitLocOpBuilder &b, const std::string &p,
   // dequantises it and runs a bf16 einsum, which v4.grouped_linear does for
   // an FP8 weight.
   Weight woa = fp8(b, a + ".wo_a", G * oR, H * hd / G);
-  Value u0 = GroupedLinearOp::create(b, tt({B, kDyn, G, oR}, bf16), o3, woa.w,
-                                     woa.scale,
-                                     static_cast<uint64_t>(cfg.weightBlockSize));
+  Value u0 = GroupedLinearOp::create(
+      b, tt({B, kDyn, G, oR}, bf16), o3, woa.w, woa.scale,
+      static_cast<uint64_t>(cfg.weightBlockSize));
   Value u = collapse(u0, {B, kDyn, G * oR});
   return linear(b, u, fp8(b, a + ".wo_b", d, G * oR), {B, kDyn, d}, bf16);
 }
@@ -366,8 +368,8 @@ Value Importer::moe(ImplicitLocOpBuilder &b, const std::string &p,
   auto rwT = tt({B, kDyn, k}, f32), idxT = tt({B, kDyn, k}, i64);
   if (cfg.isHashLayer(layer)) {
     Value t2e = param(b, f + ".gate.tid2eid", {cfg.vocabSize, k}, i64);
-    auto g = MoEHashGateOp::create(b, rwT, idxT, x, gw, ids, t2e, sf,
-                                   routeScale);
+    auto g =
+        MoEHashGateOp::create(b, rwT, idxT, x, gw, ids, t2e, sf, routeScale);
     rw = g.getRoutingWeights();
     idx = g.getExpertIndices();
   } else {
@@ -401,9 +403,9 @@ Value Importer::moe(ImplicitLocOpBuilder &b, const std::string &p,
   };
   Weight w1 = expert("w1", inter, d), w3 = expert("w3", inter, d),
          w2 = expert("w2", d, inter);
-  Value routed = MoEExpertsOp::create(b, tt({B, kDyn, d}, f32), x, rw, idx,
-                                      w1.w, w3.w, w2.w, w1.scale, w3.scale,
-                                      w2.scale, limit);
+  Value routed =
+      MoEExpertsOp::create(b, tt({B, kDyn, d}, f32), x, rw, idx, w1.w, w3.w,
+                           w2.w, w1.scale, w3.scale, w2.scale, limit);
   const std::string sh = f + ".shared_experts";
   at(b, sh);
   Weight s1 = fp8(b, sh + ".w1", inter, d), s3 = fp8(b, sh + ".w3", inter, d),
@@ -417,8 +419,8 @@ Value Importer::moe(ImplicitLocOpBuilder &b, const std::string &p,
 
 func::FuncOp Importer::emitBlock(const std::string &p,
                                  const std::string &funcName, int64_t layer) {
-  bool hasEngram = cfg.engram && layer < cfg.numLayers &&
-                   cfg.isEngramLayer(layer);
+  bool hasEngram =
+      cfg.engram && layer < cfg.numLayers && cfg.isEngramLayer(layer);
   SmallVector<Type> stateTypes = layerStateTypes(layer);
   if (hasEngram)
     stateTypes.push_back(engramStateType());
@@ -429,8 +431,8 @@ func::FuncOp Importer::emitBlock(const std::string &p,
 
   ImplicitLocOpBuilder b(NameLoc::get(StringAttr::get(&ctx, p)), &ctx);
   b.setInsertionPointToEnd(module.getBody());
-  auto fn = func::FuncOp::create(b, funcName,
-                                 b.getFunctionType(inputs, results));
+  auto fn =
+      func::FuncOp::create(b, funcName, b.getFunctionType(inputs, results));
   Block *body = fn.addEntryBlock();
   b.setInsertionPointToStart(body);
   Value x = body->getArgument(0), ids = body->getArgument(1),
@@ -447,9 +449,9 @@ func::FuncOp Importer::emitBlock(const std::string &p,
   HcPre pre = mhcPre(b, p, "hc_attn", x);
   at(b, p + ".attn_norm");
   Value xn = rmsNorm(b, pre.y, normWeight(b, p + ".attn_norm.weight", d));
-  Value attn = attention(b, p, layer, xn, T, pos, positions,
-                         MutableArrayRef<Value>(states).take_front(
-                             layerStateTypes(layer).size()));
+  Value attn = attention(
+      b, p, layer, xn, T, pos, positions,
+      MutableArrayRef<Value>(states).take_front(layerStateTypes(layer).size()));
   at(b, p + ".hc_attn");
   Value x1 = MhcPostOp::create(b, x.getType(), attn, x, pre.post, pre.comb);
 
@@ -472,8 +474,8 @@ void Importer::emitInitState(ArrayRef<Type> stateTypes) {
   ImplicitLocOpBuilder b(NameLoc::get(StringAttr::get(&ctx, "init_state")),
                          &ctx);
   b.setInsertionPointToEnd(module.getBody());
-  auto fn = func::FuncOp::create(b, "init_state",
-                                 b.getFunctionType({}, stateTypes));
+  auto fn =
+      func::FuncOp::create(b, "init_state", b.getFunctionType({}, stateTypes));
   b.setInsertionPointToStart(fn.addEntryBlock());
   SmallVector<Value> vals;
   for (Type t : stateTypes) {
@@ -558,8 +560,7 @@ void Importer::emitStep(ArrayRef<func::FuncOp> blocks,
   };
   for (int64_t L = 0; L < cfg.numLayers; ++L)
     x = callBlock(blocks[L], "layers." + std::to_string(L), x, ids,
-                  layerStateTypes(L).size(),
-                  hasEngram && cfg.isEngramLayer(L));
+                  layerStateTypes(L).size(), hasEngram && cfg.isEngramLayer(L));
 
   at(b, "head");
   Value head = param(b, "head.weight", {cfg.vocabSize, d}, bf16);
@@ -574,8 +575,8 @@ void Importer::emitStep(ArrayRef<func::FuncOp> blocks,
     Value men = rmsNorm(b, me, normWeight(b, p + ".enorm.weight", d));
     Value mep = linear(b, men, fp8(b, p + ".e_proj", d, d), {B, kDyn, d}, bf16);
     Value mhn = rmsNorm(b, h, normWeight(b, p + ".hnorm.weight", d));
-    Value mhp = linear(b, mhn, fp8(b, p + ".h_proj", d, d),
-                       {B, kDyn, hc, d}, bf16);
+    Value mhp =
+        linear(b, mhn, fp8(b, p + ".h_proj", d, d), {B, kDyn, hc, d}, bf16);
     Value mx = MtpInputOp::create(b, lanesType(), mep, mhp);
     h = callBlock(mtps[k], p, mx, nextIds,
                   layerStateTypes(cfg.numLayers + k).size(), false);
@@ -607,9 +608,9 @@ FailureOr<OwningOpRef<ModuleOp>> Importer::run() {
   Builder attrs(&ctx);
   module->setAttr("v4.batch", attrs.getI64IntegerAttr(B));
   module->setAttr("v4.max_context", attrs.getI64IntegerAttr(opts.maxContext));
-  module->setAttr("v4.model", attrs.getStringAttr(
-                                  opts.modelName.empty() ? "v4"
-                                                         : opts.modelName));
+  module->setAttr(
+      "v4.model",
+      attrs.getStringAttr(opts.modelName.empty() ? "v4" : opts.modelName));
 
   SmallVector<func::FuncOp> blocks, mtps;
   SmallVector<Type> stateTypes;

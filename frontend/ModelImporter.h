@@ -1,4 +1,5 @@
-//===- ModelImporter.h - ModelConfig -> v4 module ----------------*- C++ -*-===//
+//===- ModelImporter.h - ModelConfig -> v4 module ----------------*- C++
+//-*-===//
 //
 // Builds the whole model of a validated ModelConfig in the v4 dialect: one
 // function per Block (@layers_L, @mtp_K), @init_state and @step, with the

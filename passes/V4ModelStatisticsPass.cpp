@@ -127,8 +127,7 @@ public:
     auto billions = [](uint64_t n) {
       return llvm::format("%.1f B", static_cast<double>(n) / 1e9);
     };
-    os << "  model parameters:   " << total << " (" << billions(total)
-       << ")\n";
+    os << "  model parameters:   " << total << " (" << billions(total) << ")\n";
     os << "  without MTP:        " << totalNoMtp << " (" << billions(totalNoMtp)
        << ")\n";
     os << "  activated / token:  " << activated << " (" << billions(activated)

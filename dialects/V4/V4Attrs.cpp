@@ -74,9 +74,9 @@ std::pair<double, double> RopeTableAttr::getYarnRamp() const {
   };
   double low = std::max(
       std::floor(correctionDim(getBetaFast().getValueAsDouble())), 0.0);
-  double high = std::min(
-      std::ceil(correctionDim(getBetaSlow().getValueAsDouble())),
-      static_cast<double>(dim - 1));
+  double high =
+      std::min(std::ceil(correctionDim(getBetaSlow().getValueAsDouble())),
+               static_cast<double>(dim - 1));
   if (low == high)
     high += 0.001;
   return {low, high};
@@ -95,8 +95,8 @@ SmallVector<float> RopeTableAttr::getFrequencies() const {
   const float factor = static_cast<float>(getFactor().getValueAsDouble());
   auto [low, high] = getYarnRamp();
   for (int64_t i = 0; i < dim / 2; ++i) {
-    float ramp = static_cast<float>((static_cast<double>(i) - low) /
-                                    (high - low));
+    float ramp =
+        static_cast<float>((static_cast<double>(i) - low) / (high - low));
     ramp = std::min(std::max(ramp, 0.0f), 1.0f);
     float smooth = 1.0f - ramp;
     freqs[i] = freqs[i] / factor * (1.0f - smooth) + freqs[i] * smooth;

@@ -28,14 +28,14 @@ static LogicalResult checkPositive(function_ref<InFlightDiagnostic()> emitError,
                      << " [state_c1]";
 }
 
-static LogicalResult checkStateElement(
-    function_ref<InFlightDiagnostic()> emitError, StringRef type, Type elt) {
-  if (elt.isBF16() || elt.isF16() || elt.isF32() ||
-      isa<Float8E4M3FNType>(elt))
+static LogicalResult
+checkStateElement(function_ref<InFlightDiagnostic()> emitError, StringRef type,
+                  Type elt) {
+  if (elt.isBF16() || elt.isF16() || elt.isF32() || isa<Float8E4M3FNType>(elt))
     return success();
-  return emitError() << type
-                     << ": expected elementType bf16, f16, f32 or f8E4M3FN, got "
-                     << elt << " [state_c2]";
+  return emitError()
+         << type << ": expected elementType bf16, f16, f32 or f8E4M3FN, got "
+         << elt << " [state_c2]";
 }
 
 LogicalResult
@@ -70,8 +70,8 @@ CompressorStateType::verify(function_ref<InFlightDiagnostic()> emitError,
       failed(checkPositive(emitError, "compressor_state", "dim", dim)))
     return failure();
   if (ratio < 2)
-    return emitError() << "compressor_state: expected ratio >= 2, got "
-                       << ratio << " [state_c3]";
+    return emitError() << "compressor_state: expected ratio >= 2, got " << ratio
+                       << " [state_c3]";
   return success();
 }
 

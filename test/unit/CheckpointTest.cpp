@@ -97,10 +97,10 @@ TEST(Quant, E4M3RoundToNearestEven) {
   EXPECT_EQ(encodeE4M3(1.1875f), 0x3A); // midpoint 1.125 | 1.25 -> 1.25
   EXPECT_EQ(encodeE4M3(1.07f), 0x39);   // above the midpoint
   EXPECT_EQ(encodeE4M3(448.0f), 0x7E);
-  EXPECT_EQ(encodeE4M3(464.0f), 0x7E);  // saturates, never NaN
+  EXPECT_EQ(encodeE4M3(464.0f), 0x7E); // saturates, never NaN
   EXPECT_EQ(encodeE4M3(1e9f), 0x7E);
-  EXPECT_EQ(encodeE4M3(0x1p-9f), 0x01); // smallest subnormal
-  EXPECT_EQ(encodeE4M3(0x1p-10f), 0x00); // midpoint 0 | 2^-9 -> 0
+  EXPECT_EQ(encodeE4M3(0x1p-9f), 0x01);      // smallest subnormal
+  EXPECT_EQ(encodeE4M3(0x1p-10f), 0x00);     // midpoint 0 | 2^-9 -> 0
   EXPECT_EQ(encodeE4M3(3 * 0x1p-10f), 0x02); // midpoint 2^-9 | 2^-8 -> 2^-8
   // Every finite code round-trips.
   for (unsigned c = 0; c < 256; ++c) {
@@ -114,13 +114,13 @@ TEST(Quant, E4M3RoundToNearestEven) {
 
 TEST(Quant, E2M1RoundToNearestEven) {
   using quant::encodeE2M1;
-  EXPECT_EQ(encodeE2M1(0.25f), 0);  // 0 | 0.5 -> 0
-  EXPECT_EQ(encodeE2M1(0.75f), 2);  // 0.5 | 1 -> 1
-  EXPECT_EQ(encodeE2M1(1.25f), 2);  // 1 | 1.5 -> 1
-  EXPECT_EQ(encodeE2M1(1.75f), 4);  // 1.5 | 2 -> 2
-  EXPECT_EQ(encodeE2M1(2.5f), 4);   // 2 | 3 -> 2
-  EXPECT_EQ(encodeE2M1(3.5f), 6);   // 3 | 4 -> 4
-  EXPECT_EQ(encodeE2M1(5.0f), 6);   // 4 | 6 -> 4
+  EXPECT_EQ(encodeE2M1(0.25f), 0); // 0 | 0.5 -> 0
+  EXPECT_EQ(encodeE2M1(0.75f), 2); // 0.5 | 1 -> 1
+  EXPECT_EQ(encodeE2M1(1.25f), 2); // 1 | 1.5 -> 1
+  EXPECT_EQ(encodeE2M1(1.75f), 4); // 1.5 | 2 -> 2
+  EXPECT_EQ(encodeE2M1(2.5f), 4);  // 2 | 3 -> 2
+  EXPECT_EQ(encodeE2M1(3.5f), 6);  // 3 | 4 -> 4
+  EXPECT_EQ(encodeE2M1(5.0f), 6);  // 4 | 6 -> 4
   EXPECT_EQ(encodeE2M1(5.1f), 7);
   EXPECT_EQ(encodeE2M1(100.0f), 7); // saturates
   EXPECT_EQ(encodeE2M1(-3.0f), 0xD);
@@ -143,9 +143,9 @@ TEST(Quant, FP8BlockScales) {
   quant::quantizeFP8(w, 2, 2, 1, 2, q, s);
   EXPECT_EQ(s[0], 128);
   EXPECT_EQ(s[1], 127 - 9);
-  EXPECT_EQ(q[0], 0x7E);                          // 448
-  EXPECT_EQ(quant::decodeE4M3(q[1]), 0.5f);       // 1 / 2
-  EXPECT_EQ(quant::decodeE4M3(q[2]), 256.0f);     // 0.5 / 2^-9
+  EXPECT_EQ(q[0], 0x7E);                      // 448
+  EXPECT_EQ(quant::decodeE4M3(q[1]), 0.5f);   // 1 / 2
+  EXPECT_EQ(quant::decodeE4M3(q[2]), 256.0f); // 0.5 / 2^-9
   EXPECT_EQ(quant::decodeE4M3(q[3]), 128.0f);
 }
 
@@ -153,10 +153,10 @@ TEST(Quant, FP4NibbleOrderAndScales) {
   // One row of 64 = two per-32 blocks. Block 0 amax 6 (scale 1), block 1
   // amax 12 (scale 2).
   std::vector<float> w(64, 0.0f);
-  w[0] = 1.0f;  // code 2, low nibble of byte 0
-  w[1] = 2.0f;  // code 4, high nibble of byte 0
-  w[2] = 0.5f;  // code 1
-  w[3] = -6.0f; // code 0xF
+  w[0] = 1.0f;   // code 2, low nibble of byte 0
+  w[1] = 2.0f;   // code 4, high nibble of byte 0
+  w[2] = 0.5f;   // code 1
+  w[3] = -6.0f;  // code 0xF
   w[32] = 12.0f; // 6 * 2 -> code 7
   w[33] = 1.0f;  // 0.5 * 2 -> code 1
   uint8_t packed[32], s[2];
@@ -360,9 +360,7 @@ TEST_F(CheckpointTest, ValuesAreFiniteAndTablesValid) {
     ASSERT_TRUE(span.ok());
     const uint8_t *p = span->data;
     size_t n = t.numElements;
-    auto finite = [&](double v) {
-      ASSERT_TRUE(std::isfinite(v)) << t.name;
-    };
+    auto finite = [&](double v) { ASSERT_TRUE(std::isfinite(v)) << t.name; };
     llvm::StringRef name(t.name);
     switch (t.dtype) {
     case st::DType::F32:

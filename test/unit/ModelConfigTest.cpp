@@ -59,8 +59,9 @@ std::string t1With(const std::string &key, const std::string &value) {
 
 TEST(ModelConfig, ReleasedProConfig) {
   std::vector<std::string> warnings;
-  auto c = loadModelConfig(modelPath("deepseek-v4-pro.config.json"),
-                           [&](const std::string &w) { warnings.push_back(w); });
+  auto c =
+      loadModelConfig(modelPath("deepseek-v4-pro.config.json"),
+                      [&](const std::string &w) { warnings.push_back(w); });
   ASSERT_TRUE(static_cast<bool>(c)) << llvm::toString(c.takeError());
   EXPECT_TRUE(warnings.empty()) << warnings.front();
   EXPECT_EQ(c->hiddenSize, 7168);
@@ -143,7 +144,7 @@ struct BadConfig {
   const char *key;
   const char *value; // "" removes the key
   const char *rule;
-  const char *text;  // a substring of the message
+  const char *text; // a substring of the message
 };
 
 class ConfigRules : public ::testing::TestWithParam<BadConfig> {};
@@ -169,8 +170,7 @@ INSTANTIATE_TEST_SUITE_P(
                   "top-k (7) exceeds n_routed_experts (6)"},
         BadConfig{"compress_ratios", "[0, 4, 8, 4, 8]", "CF-8",
                   "expected 6 entries"},
-        BadConfig{"compress_ratios", "[0, 4, 2, 4, 8, 0]", "CF-7",
-                  "V4.1 CSA2"},
+        BadConfig{"compress_ratios", "[0, 4, 2, 4, 8, 0]", "CF-7", "V4.1 CSA2"},
         BadConfig{"compress_ratios", "[0, 4, \"x\", 4, 8, 0]", "CF-4",
                   "element 2"},
         BadConfig{"num_key_value_heads", "2", "CF-7", "expected 1"},
@@ -181,9 +181,10 @@ INSTANTIATE_TEST_SUITE_P(
         BadConfig{"rope_scaling", "{\"type\": \"linear\", \"factor\": 2}",
                   "CF-7", "unsupported RoPE scaling type"},
         BadConfig{"rope_scaling", "[1]", "CF-4", "expected an object"},
-        BadConfig{"quantization_config",
-                  "{\"quant_method\": \"fp8\", \"weight_block_size\": [32, 32]}",
-                  "CF-7", "[128, 128]"},
+        BadConfig{
+            "quantization_config",
+            "{\"quant_method\": \"fp8\", \"weight_block_size\": [32, 32]}",
+            "CF-7", "[128, 128]"},
         BadConfig{"engram_max_ngram_size", "3", "CF-9",
                   "'engram_layer_ids' is absent"},
         BadConfig{"expert_dtype", "\"int3\"", "CF-7", "got 'int3'"}));
@@ -213,8 +214,7 @@ TEST(ModelConfig, MalformedFiles) {
   EXPECT_NE(errorOf("").find("[CF-1]"), std::string::npos);
   EXPECT_NE(errorOf("{\"hidden_size\": ").find("invalid JSON"),
             std::string::npos);
-  EXPECT_NE(errorOf("{\"a\": \"\xff\xfe\"}").find("[CF-1]"),
-            std::string::npos);
+  EXPECT_NE(errorOf("{\"a\": \"\xff\xfe\"}").find("[CF-1]"), std::string::npos);
   EXPECT_NE(errorOf("[1, 2]").find("[CF-2]"), std::string::npos);
   auto missing = loadModelConfig("/nonexistent/config.json");
   ASSERT_FALSE(static_cast<bool>(missing));

@@ -16,10 +16,9 @@ namespace {
 v4::RopeTableAttr makeTable(MLIRContext &ctx, double base, double factor,
                             int64_t orig) {
   Builder b(&ctx);
-  return v4::RopeTableAttr::get(&ctx, 64, b.getF64FloatAttr(base),
-                                b.getF64FloatAttr(factor), orig,
-                                b.getF64FloatAttr(32.0),
-                                b.getF64FloatAttr(1.0));
+  return v4::RopeTableAttr::get(
+      &ctx, 64, b.getF64FloatAttr(base), b.getF64FloatAttr(factor), orig,
+      b.getF64FloatAttr(32.0), b.getF64FloatAttr(1.0));
 }
 
 TEST(RopeTable, YarnRampMatchesSpec) {

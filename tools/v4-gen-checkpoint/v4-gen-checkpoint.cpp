@@ -23,13 +23,15 @@
 
 using namespace llvm;
 
-static cl::opt<std::string> inputPath(cl::Positional, cl::desc("<model.mlir | config.json>"),
+static cl::opt<std::string> inputPath(cl::Positional,
+                                      cl::desc("<model.mlir | config.json>"),
                                       cl::Required);
 static cl::opt<std::string> outputDir("o", cl::desc("output directory"),
                                       cl::value_desc("dir"));
 static cl::opt<std::string>
-    checkPath("check", cl::desc("check a checkpoint (file, directory or "
-                                "index) against the model instead"),
+    checkPath("check",
+              cl::desc("check a checkpoint (file, directory or "
+                       "index) against the model instead"),
               cl::value_desc("path"));
 static cl::opt<uint64_t> seed("seed", cl::desc("random seed"));
 static cl::opt<int64_t> maxShardBytes(
@@ -39,20 +41,22 @@ static cl::opt<int64_t> maxShardBytes(
 
 static int report(Error err) {
   int code = 1;
-  handleAllErrors(std::move(err), [&](const v4::CheckpointError &e) {
-    errs() << "v4-gen-checkpoint: error: " << e.message << "\n";
-    code = e.kind == v4::CheckpointError::IO ? 3 : 1;
-  }, [&](const ErrorInfoBase &e) {
-    errs() << "v4-gen-checkpoint: error: " << e.message() << "\n";
-  });
+  handleAllErrors(
+      std::move(err),
+      [&](const v4::CheckpointError &e) {
+        errs() << "v4-gen-checkpoint: error: " << e.message << "\n";
+        code = e.kind == v4::CheckpointError::IO ? 3 : 1;
+      },
+      [&](const ErrorInfoBase &e) {
+        errs() << "v4-gen-checkpoint: error: " << e.message() << "\n";
+      });
   return code;
 }
 
 int main(int argc, char **argv) {
   InitLLVM init(argc, argv);
-  if (!cl::ParseCommandLineOptions(argc, argv,
-                                   "v4 checkpoint generator and checker\n",
-                                   &errs()))
+  if (!cl::ParseCommandLineOptions(
+          argc, argv, "v4 checkpoint generator and checker\n", &errs()))
     return 2;
   bool check = checkPath.getNumOccurrences() > 0;
   bool generate = outputDir.getNumOccurrences() > 0;
@@ -65,7 +69,8 @@ int main(int argc, char **argv) {
     errs() << "v4-gen-checkpoint: error: -o needs --seed N\n";
     return 2;
   }
-  if (check && (seed.getNumOccurrences() || maxShardBytes.getNumOccurrences())) {
+  if (check &&
+      (seed.getNumOccurrences() || maxShardBytes.getNumOccurrences())) {
     errs() << "v4-gen-checkpoint: error: --seed and --max-shard-bytes only "
               "apply to generation (-o)\n";
     return 2;
@@ -84,8 +89,8 @@ int main(int argc, char **argv) {
     outs() << "checkpoint '" << checkPath << "' matches the module\n";
     return 0;
   }
-  if (Error err = v4::generateCheckpoint(*module, seed, outputDir,
-                                         maxShardBytes))
+  if (Error err =
+          v4::generateCheckpoint(*module, seed, outputDir, maxShardBytes))
     return report(std::move(err));
   return 0;
 }

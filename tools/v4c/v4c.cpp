@@ -7,8 +7,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "frontend/ModelConfig.h"
 #include "frontend/Checkpoint.h"
+#include "frontend/ModelConfig.h"
 #include "frontend/ModelImporter.h"
 
 #include "mlir/IR/AsmState.h"
@@ -42,8 +42,9 @@ cl::opt<std::string> inputPath(cl::Positional, cl::Required,
                                cl::desc("<config.json | file.mlir>"));
 cl::opt<std::string> outputPath("o", cl::desc("Output file ('-' = stdout)"),
                                 cl::value_desc("file"), cl::init("-"));
-cl::opt<Emit> emit("emit", cl::desc("What to write (only mlir exists so far; "
-                                    "llvm, ptx and artifact are planned)"),
+cl::opt<Emit> emit("emit",
+                   cl::desc("What to write (only mlir exists so far; "
+                            "llvm, ptx and artifact are planned)"),
                    cl::values(clEnumValN(Emit::MLIR, "mlir",
                                          "the v4 module as MLIR text")),
                    cl::init(Emit::MLIR));
@@ -97,8 +98,8 @@ int writeOutput(StringRef path, const std::string &text) {
   if (dir.empty())
     dir = ".";
   SmallString<256> model(dir);
-  sys::path::append(model, "." + sys::path::filename(path).str() +
-                               "-%%%%%%.tmp");
+  sys::path::append(model,
+                    "." + sys::path::filename(path).str() + "-%%%%%%.tmp");
   int fd;
   SmallString<256> tmp;
   if (std::error_code ec = sys::fs::createUniqueFile(model, fd, tmp)) {
