@@ -1,0 +1,1197 @@
+//===- Artifact.cpp - the .v4a artifact: writer and validated reader ------===//
+//
+// Layers of docs/RELIABILITY.md section 2.5, in order: plain bounded loads of
+// the 32-byte prefix (AF-1..AF-3), the generated FlatBuffers verifier with
+// the true length and limits (AF-4), then decoding into plain structs and the
+// semantic checks (AF-5..AF-13). No FlatBuffers accessor runs before AF-4.
+//
+//===----------------------------------------------------------------------===//
+
+#include "runtime/artifact/Artifact.h"
+
+#include "v4_artifact_generated.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <set>
+#include <string_view>
+#include <unordered_set>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace v4::artifact {
+
+Status Status::error(std::string rule, std::string message) {
+  Status s;
+  s.failed = true;
+  s.text = std::move(message);
+  s.text += " [";
+  s.text += rule;
+  s.text += "]";
+  s.ruleId = std::move(rule);
+  return s;
+}
+
+//===----------------------------------------------------------------------===//
+// CRC-32 (slicing-by-8)
+//===----------------------------------------------------------------------===//
+
+namespace {
+struct CrcTables {
+  uint32_t t[8][256];
+  CrcTables() {
+    for (uint32_t i = 0; i < 256; ++i) {
+      uint32_t c = i;
+      for (int k = 0; k < 8; ++k)
+        c = (c & 1) ? (0xEDB88320u ^ (c >> 1)) : (c >> 1);
+      t[0][i] = c;
+    }
+    for (uint32_t i = 0; i < 256; ++i)
+      for (int s = 1; s < 8; ++s)
+        t[s][i] = (t[s - 1][i] >> 8) ^ t[0][t[s - 1][i] & 0xFF];
+  }
+};
+} // namespace
+
+uint32_t crc32(const void *data, size_t size, uint32_t crc) {
+  static const CrcTables tables;
+  const auto &t = tables.t;
+  const uint8_t *p = static_cast<const uint8_t *>(data);
+  uint32_t c = ~crc;
+  while (size >= 8) {
+    uint32_t lo = c ^ (uint32_t(p[0]) | uint32_t(p[1]) << 8 |
+                       uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24);
+    uint32_t hi = uint32_t(p[4]) | uint32_t(p[5]) << 8 |
+                  uint32_t(p[6]) << 16 | uint32_t(p[7]) << 24;
+    c = t[7][lo & 0xFF] ^ t[6][(lo >> 8) & 0xFF] ^ t[5][(lo >> 16) & 0xFF] ^
+        t[4][lo >> 24] ^ t[3][hi & 0xFF] ^ t[2][(hi >> 8) & 0xFF] ^
+        t[1][(hi >> 16) & 0xFF] ^ t[0][hi >> 24];
+    p += 8;
+    size -= 8;
+  }
+  while (size--)
+    c = t[0][(c ^ *p++) & 0xFF] ^ (c >> 8);
+  return ~c;
+}
+
+uint32_t fileChecksum(const uint8_t *data, size_t size) {
+  uint32_t c = crc32(data, 12);
+  return crc32(data + 16, size - 16, c);
+}
+
+//===----------------------------------------------------------------------===//
+// Names
+//===----------------------------------------------------------------------===//
+
+const char *targetName(Target target) {
+  switch (target) {
+  case Target::CPU:
+    return "cpu";
+  case Target::SM90A:
+    return "sm_90a";
+  }
+  return "?";
+}
+
+const char *codeFormatName(CodeFormat format) {
+  switch (format) {
+  case CodeFormat::HostSharedObject:
+    return "host-shared-object";
+  case CodeFormat::PTX:
+    return "ptx";
+  case CodeFormat::Cubin:
+    return "cubin";
+  }
+  return "?";
+}
+
+const char *dtypeName(DType dtype) {
+  switch (dtype) {
+  case DType::BF16:
+    return "bf16";
+  case DType::F16:
+    return "f16";
+  case DType::F32:
+    return "f32";
+  case DType::F8E4M3:
+    return "f8e4m3";
+  case DType::F8E8M0:
+    return "f8e8m0";
+  case DType::F4E2M1:
+    return "f4e2m1";
+  case DType::I8:
+    return "i8";
+  case DType::I32:
+    return "i32";
+  case DType::I64:
+    return "i64";
+  }
+  return "?";
+}
+
+const char *bufferKindName(BufferKind kind) {
+  switch (kind) {
+  case BufferKind::Parameter:
+    return "parameter";
+  case BufferKind::Input:
+    return "input";
+  case BufferKind::Output:
+    return "output";
+  case BufferKind::Activation:
+    return "activation";
+  case BufferKind::State:
+    return "state";
+  }
+  return "?";
+}
+
+const char *resetKindName(ResetKind kind) {
+  switch (kind) {
+  case ResetKind::Zero:
+    return "zero";
+  case ResetKind::NegativeInfinity:
+    return "negative-infinity";
+  case ResetKind::PadId:
+    return "pad-id";
+  }
+  return "?";
+}
+
+const char *scalarKindName(ScalarKind kind) {
+  switch (kind) {
+  case ScalarKind::Constant:
+    return "constant";
+  case ScalarKind::TokenCount:
+    return "token-count";
+  case ScalarKind::StartPos:
+    return "start-pos";
+  }
+  return "?";
+}
+
+unsigned dtypeBits(DType dtype) {
+  switch (dtype) {
+  case DType::F4E2M1:
+    return 4;
+  case DType::F8E4M3:
+  case DType::F8E8M0:
+  case DType::I8:
+    return 8;
+  case DType::BF16:
+  case DType::F16:
+    return 16;
+  case DType::F32:
+  case DType::I32:
+    return 32;
+  case DType::I64:
+    return 64;
+  }
+  return 0;
+}
+
+//===----------------------------------------------------------------------===//
+// Semantic checks (AF-5..AF-13)
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+constexpr int64_t kMaxBatch = int64_t(1) << 16;
+constexpr int64_t kMaxContext = int64_t(1) << 26;
+constexpr size_t kMaxRank = 8;
+constexpr uint32_t kMaxArgs = 4096;
+constexpr uint32_t kMaxAlignment = 4096;
+constexpr uint64_t kMaxBufferBytes = uint64_t(1) << 44; // 16 TiB
+constexpr size_t kMaxNameBytes = 4096;
+
+std::string quote(std::string_view s) {
+  std::string out = "'";
+  for (char c : s.substr(0, 200)) {
+    unsigned char u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7F) {
+      static const char hex[] = "0123456789abcdef";
+      out += "\\x";
+      out += hex[u >> 4];
+      out += hex[u & 15];
+    } else {
+      out += c;
+    }
+  }
+  if (s.size() > 200)
+    out += "...";
+  return out + "'";
+}
+
+std::string hex(uint64_t v) {
+  char buf[24];
+  std::snprintf(buf, sizeof(buf), "0x%llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+/// Empty when `name` is a usable name, else what is wrong with it.
+std::string badName(std::string_view name) {
+  if (name.empty())
+    return "is empty";
+  if (name.size() > kMaxNameBytes)
+    return "is " + std::to_string(name.size()) + " bytes long (at most " +
+           std::to_string(kMaxNameBytes) + ")";
+  if (name.find('\0') != std::string_view::npos)
+    return "contains a NUL byte";
+  return "";
+}
+
+bool validTarget(Target t) { return uint8_t(t) <= uint8_t(Target::SM90A); }
+bool validFormat(CodeFormat f) { return uint8_t(f) <= uint8_t(CodeFormat::Cubin); }
+bool validDType(DType d) { return uint8_t(d) <= uint8_t(DType::I64); }
+bool validKind(BufferKind k) { return uint8_t(k) <= uint8_t(BufferKind::State); }
+bool validReset(ResetKind k) {
+  return uint8_t(k) <= uint8_t(ResetKind::PadId);
+}
+bool validScalar(ScalarKind k) {
+  return uint8_t(k) <= uint8_t(ScalarKind::StartPos);
+}
+
+bool mulOverflow(uint64_t a, uint64_t b, uint64_t &out) {
+  return __builtin_mul_overflow(a, b, &out);
+}
+
+std::string shapeString(const std::vector<int64_t> &shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i)
+      s += ", ";
+    s += shape[i] == -1 ? std::string("?") : std::to_string(shape[i]);
+  }
+  return s + "]";
+}
+
+/// Checks a shape (rank, dims, at most one -1 when `allowToken`) and computes
+/// its byte size with the token dim at `tokens`. Returns "" or the problem.
+std::string checkShape(const std::vector<int64_t> &shape, DType dtype,
+                       bool allowToken, int64_t tokens, uint64_t &bytes) {
+  if (shape.size() > kMaxRank)
+    return "rank " + std::to_string(shape.size()) + " exceeds " +
+           std::to_string(kMaxRank);
+  unsigned tokenDims = 0;
+  uint64_t elements = 1;
+  bool overflow = false;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    int64_t d = shape[i];
+    if (d == -1) {
+      if (!allowToken)
+        return "dim " + std::to_string(i) +
+               " is dynamic (-1); only input, output and activation buffers "
+               "have a token dim";
+      if (++tokenDims > 1)
+        return "has more than one dynamic (-1) dim; only the token dim is "
+               "dynamic";
+      d = tokens;
+    } else if (d < 0) {
+      return "dim " + std::to_string(i) + " is " + std::to_string(d) +
+             " (dims are >= 0, or -1 for the token dim)";
+    }
+    overflow |= mulOverflow(elements, uint64_t(d), elements);
+  }
+  uint64_t bits = 0;
+  overflow |= mulOverflow(elements, dtypeBits(dtype), bits);
+  if (overflow || bits / 8 > kMaxBufferBytes)
+    return "byte size at the static bounds overflows or exceeds " +
+           std::to_string(kMaxBufferBytes) + " bytes";
+  if (bits % 8)
+    return std::to_string(elements) + " elements of " + dtypeName(dtype) +
+           " do not fill whole bytes";
+  bytes = bits / 8;
+  return "";
+}
+
+class Checker {
+public:
+  Checker(std::string_view source, const Description &desc, uint64_t fileSize,
+          uint64_t blobStart)
+      : src(source), d(desc), fileSize(fileSize), blobStart(blobStart) {}
+
+  Status run() {
+    Status s;
+    if (!(s = versions()) || !(s = target()) || !(s = codeObjects()) ||
+        !(s = kernels()) || !(s = buffers()) || !(s = entryPoints()) ||
+        !(s = stateSpecs()) || !(s = parameters()) || !(s = debugLocations()))
+      return s;
+    return Status::success();
+  }
+
+private:
+  Status fail(const char *rule, const std::string &what) {
+    return Status::error(rule, std::string(src) + ": " + what);
+  }
+
+  Status versions() {
+    std::string bad;
+    if (!(bad = badName(d.versions.compiler)).empty())
+      return fail("AF-5", "versions.compiler " + bad);
+    if (!(bad = badName(d.versions.mlir)).empty())
+      return fail("AF-5", "versions.mlir " + bad);
+    return Status::success();
+  }
+
+  Status target() {
+    if (!validTarget(d.target))
+      return fail("AF-6", "target " + std::to_string(unsigned(d.target)) +
+                              " is not a known target (cpu, sm_90a)");
+    if (uint64_t unknown = d.features & ~kKnownFeatures)
+      return fail("AF-6", "artifact needs feature bits " + hex(unknown) +
+                              " this runtime (v4rt " + kRuntimeVersion +
+                              ") does not know (known: " +
+                              hex(kKnownFeatures) + "): upgrade v4rt");
+    const Bounds &b = d.bounds;
+    if (b.batch < 1 || b.batch > kMaxBatch)
+      return fail("AF-6", "bounds.batch is " + std::to_string(b.batch) +
+                              ", expected 1.." + std::to_string(kMaxBatch));
+    if (b.maxContext < 1 || b.maxContext > kMaxContext)
+      return fail("AF-6", "bounds.max_context is " +
+                              std::to_string(b.maxContext) + ", expected 1.." +
+                              std::to_string(kMaxContext));
+    if (b.maxChunk < 1 || b.maxChunk > b.maxContext)
+      return fail("AF-6", "bounds.max_chunk is " + std::to_string(b.maxChunk) +
+                              ", expected 1..max_context (" +
+                              std::to_string(b.maxContext) + ")");
+    return Status::success();
+  }
+
+  Status codeObjects() {
+    std::vector<std::pair<uint64_t, uint64_t>> spans;
+    for (size_t i = 0; i < d.codeObjects.size(); ++i) {
+      const CodeObject &c = d.codeObjects[i];
+      std::string what = "code object " + std::to_string(i) + ": ";
+      if (!validTarget(c.target))
+        return fail("AF-7", what + "target " +
+                                std::to_string(unsigned(c.target)) +
+                                " is not a known target");
+      if (c.target != d.target && c.target != Target::CPU)
+        return fail("AF-7", what + "target " + targetName(c.target) +
+                                " differs from the artifact's " +
+                                targetName(d.target));
+      if (!validFormat(c.format))
+        return fail("AF-7", what + "format " +
+                                std::to_string(unsigned(c.format)) +
+                                " is not a known code format");
+      bool host = c.format == CodeFormat::HostSharedObject;
+      if (host != (c.target == Target::CPU))
+        return fail("AF-7", what + codeFormatName(c.format) +
+                                " does not fit target " +
+                                targetName(c.target));
+      if (c.size == 0)
+        return fail("AF-7", what + "is empty");
+      uint64_t end = 0;
+      if (c.offset < blobStart || c.offset % kBlobAlignment ||
+          __builtin_add_overflow(c.offset, c.size, &end) || end > fileSize)
+        return fail("AF-7",
+                    what + "blob [" + std::to_string(c.offset) + ", +" +
+                        std::to_string(c.size) +
+                        ") must lie inside the blob section [" +
+                        std::to_string(blobStart) + ", " +
+                        std::to_string(fileSize) + ") at a " +
+                        std::to_string(kBlobAlignment) +
+                        "-byte aligned offset");
+      spans.emplace_back(c.offset, end);
+    }
+    std::sort(spans.begin(), spans.end());
+    for (size_t i = 1; i < spans.size(); ++i)
+      if (spans[i].first < spans[i - 1].second)
+        return fail("AF-7", "code object blobs overlap at byte " +
+                                std::to_string(spans[i].first));
+    return Status::success();
+  }
+
+  Status kernels() {
+    std::unordered_set<std::string_view> names;
+    for (size_t i = 0; i < d.kernels.size(); ++i) {
+      const Kernel &k = d.kernels[i];
+      std::string what = "kernel " + std::to_string(i);
+      std::string bad;
+      if (!(bad = badName(k.name)).empty())
+        return fail("AF-8", what + ": name " + bad);
+      what += " " + quote(k.name) + ": ";
+      if (!names.insert(k.name).second)
+        return fail("AF-8", what + "duplicate kernel name");
+      if (k.codeObject >= d.codeObjects.size())
+        return fail("AF-8", what + "code object " +
+                                std::to_string(k.codeObject) +
+                                " out of range (" +
+                                std::to_string(d.codeObjects.size()) +
+                                " code objects)");
+      if (!(bad = badName(k.entrySymbol)).empty())
+        return fail("AF-8", what + "entry symbol " + bad);
+      if (k.numBufferArgs > kMaxArgs || k.numScalarArgs > kMaxArgs)
+        return fail("AF-8", what + "argument counts " +
+                                std::to_string(k.numBufferArgs) + "/" +
+                                std::to_string(k.numScalarArgs) +
+                                " exceed " + std::to_string(kMaxArgs));
+      if (k.debugLocation.find('\0') != std::string::npos)
+        return fail("AF-8", what + "debug location contains a NUL byte");
+    }
+    return Status::success();
+  }
+
+  Status buffers() {
+    for (size_t i = 0; i < d.buffers.size(); ++i) {
+      const Buffer &b = d.buffers[i];
+      std::string what = "buffer " + std::to_string(i) + " (id " +
+                         std::to_string(b.id) + "): ";
+      if (!ids.emplace(b.id, i).second)
+        return fail("AF-9", what + "duplicate buffer id");
+      if (!validDType(b.dtype))
+        return fail("AF-9", what + "dtype " +
+                                std::to_string(unsigned(b.dtype)) +
+                                " is not a known dtype");
+      if (!validKind(b.kind))
+        return fail("AF-9", what + "kind " + std::to_string(unsigned(b.kind)) +
+                                " is not a known buffer kind");
+      if (b.alignment == 0 || (b.alignment & (b.alignment - 1)) ||
+          b.alignment > kMaxAlignment)
+        return fail("AF-9", what + "alignment " + std::to_string(b.alignment) +
+                                " is not a power of two in 1.." +
+                                std::to_string(kMaxAlignment));
+      bool token = b.kind == BufferKind::Input || b.kind == BufferKind::Output ||
+                   b.kind == BufferKind::Activation;
+      uint64_t bytes = 0;
+      std::string bad =
+          checkShape(b.shape, b.dtype, token, d.bounds.maxChunk, bytes);
+      if (!bad.empty())
+        return fail("AF-9", what + dtypeName(b.dtype) + " " +
+                                shapeString(b.shape) + ": " + bad);
+    }
+    return Status::success();
+  }
+
+  Status entryPoints() {
+    std::unordered_set<std::string_view> names;
+    for (size_t e = 0; e < d.entryPoints.size(); ++e) {
+      const EntryPoint &ep = d.entryPoints[e];
+      std::string bad;
+      if (!(bad = badName(ep.name)).empty())
+        return fail("AF-10", "entry point " + std::to_string(e) + ": name " +
+                                 bad);
+      if (!names.insert(ep.name).second)
+        return fail("AF-10", "entry point " + quote(ep.name) + ": duplicate");
+      for (size_t s = 0; s < ep.steps.size(); ++s) {
+        const Step &st = ep.steps[s];
+        std::string what = "entry point " + quote(ep.name) + " step " +
+                           std::to_string(s) + ": ";
+        if (st.kernel >= d.kernels.size())
+          return fail("AF-10", what + "kernel " + std::to_string(st.kernel) +
+                                   " out of range (" +
+                                   std::to_string(d.kernels.size()) +
+                                   " kernels)");
+        const Kernel &k = d.kernels[st.kernel];
+        if (st.buffers.size() != k.numBufferArgs)
+          return fail("AF-10", what + std::to_string(st.buffers.size()) +
+                                   " buffers, kernel " + quote(k.name) +
+                                   " takes " +
+                                   std::to_string(k.numBufferArgs));
+        for (uint32_t id : st.buffers)
+          if (!ids.count(id))
+            return fail("AF-10", what + "buffer id " + std::to_string(id) +
+                                     " does not exist");
+        if (st.scalars.size() != k.numScalarArgs)
+          return fail("AF-10", what + std::to_string(st.scalars.size()) +
+                                   " scalars, kernel " + quote(k.name) +
+                                   " takes " +
+                                   std::to_string(k.numScalarArgs));
+        for (size_t j = 0; j < st.scalars.size(); ++j)
+          if (!validScalar(st.scalars[j].kind))
+            return fail("AF-10",
+                        what + "scalar " + std::to_string(j) + " kind " +
+                            std::to_string(unsigned(st.scalars[j].kind)) +
+                            " is not a known scalar kind");
+        if (st.debugLocation < -1 ||
+            (st.debugLocation >= 0 &&
+             size_t(st.debugLocation) >= d.debugLocations.size()))
+          return fail("AF-10", what + "debug location " +
+                                   std::to_string(st.debugLocation) +
+                                   " out of range (" +
+                                   std::to_string(d.debugLocations.size()) +
+                                   " locations)");
+      }
+    }
+    return Status::success();
+  }
+
+  Status stateSpecs() {
+    std::unordered_set<std::string_view> names;
+    for (size_t i = 0; i < d.stateSpecs.size(); ++i) {
+      const StateSpec &s = d.stateSpecs[i];
+      std::string bad;
+      if (!(bad = badName(s.name)).empty())
+        return fail("AF-11", "state spec " + std::to_string(i) + ": name " +
+                                 bad);
+      std::string what = "state spec " + quote(s.name) + ": ";
+      if (!names.insert(s.name).second)
+        return fail("AF-11", what + "duplicate state name");
+      if (!validReset(s.reset))
+        return fail("AF-11", what + "reset kind " +
+                                 std::to_string(unsigned(s.reset)) +
+                                 " is not a known reset kind");
+      if (s.buffers.empty())
+        return fail("AF-11", what + "names no buffers");
+      for (uint32_t id : s.buffers) {
+        auto it = ids.find(id);
+        if (it == ids.end())
+          return fail("AF-11", what + "buffer id " + std::to_string(id) +
+                                   " does not exist");
+        const Buffer &b = d.buffers[it->second];
+        if (b.kind != BufferKind::State)
+          return fail("AF-11", what + "buffer id " + std::to_string(id) +
+                                   " is of kind " + bufferKindName(b.kind) +
+                                   ", expected state");
+      }
+    }
+    return Status::success();
+  }
+
+  Status parameters() {
+    std::unordered_set<std::string_view> names;
+    std::map<uint32_t, size_t> bound;
+    for (size_t i = 0; i < d.parameters.size(); ++i) {
+      const Parameter &p = d.parameters[i];
+      std::string bad;
+      if (!(bad = badName(p.name)).empty())
+        return fail("AF-12", "parameter " + std::to_string(i) + ": name " +
+                                 bad);
+      std::string what = "parameter " + quote(p.name) + ": ";
+      if (!names.insert(p.name).second)
+        return fail("AF-12", what + "duplicate checkpoint name");
+      if (!validDType(p.dtype))
+        return fail("AF-12", what + "dtype " +
+                                 std::to_string(unsigned(p.dtype)) +
+                                 " is not a known dtype");
+      uint64_t bytes = 0;
+      if (!(bad = checkShape(p.shape, p.dtype, false, 0, bytes)).empty())
+        return fail("AF-12", what + "checkpoint shape " +
+                                 shapeString(p.shape) + ": " + bad);
+      auto it = ids.find(p.buffer);
+      if (it == ids.end())
+        return fail("AF-12", what + "buffer id " + std::to_string(p.buffer) +
+                                 " does not exist");
+      const Buffer &b = d.buffers[it->second];
+      if (b.kind != BufferKind::Parameter)
+        return fail("AF-12", what + "buffer id " + std::to_string(p.buffer) +
+                                 " is of kind " + bufferKindName(b.kind) +
+                                 ", expected parameter");
+      auto prev = bound.emplace(p.buffer, i);
+      if (!prev.second)
+        return fail("AF-12", what + "buffer id " + std::to_string(p.buffer) +
+                                 " is already bound by parameter " +
+                                 quote(d.parameters[prev.first->second].name));
+    }
+    for (const Buffer &b : d.buffers)
+      if (b.kind == BufferKind::Parameter && !bound.count(b.id))
+        return fail("AF-12", "parameter buffer id " + std::to_string(b.id) +
+                                 " is bound by no parameter");
+    return Status::success();
+  }
+
+  Status debugLocations() {
+    for (size_t i = 0; i < d.debugLocations.size(); ++i) {
+      const DebugLocation &l = d.debugLocations[i];
+      std::string bad;
+      if (!(bad = badName(l.name)).empty())
+        return fail("AF-13", "debug location " + std::to_string(i) +
+                                 ": name " + bad);
+      if (l.file.find('\0') != std::string::npos)
+        return fail("AF-13", "debug location " + std::to_string(i) +
+                                 ": file contains a NUL byte");
+    }
+    return Status::success();
+  }
+
+  std::string_view src;
+  const Description &d;
+  uint64_t fileSize;
+  uint64_t blobStart;
+  std::map<uint32_t, size_t> ids;
+};
+
+} // namespace
+
+Status checkDescription(std::string_view source, const Description &desc,
+                        uint64_t fileSize, uint64_t blobStart) {
+  return Checker(source, desc, fileSize, blobStart).run();
+}
+
+//===----------------------------------------------------------------------===//
+// Decoding (after AF-4)
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+std::string str(const flatbuffers::String *s) {
+  return s ? std::string(s->data(), s->size()) : std::string();
+}
+
+template <typename T>
+std::vector<T> vec(const flatbuffers::Vector<T> *v) {
+  return v ? std::vector<T>(v->begin(), v->end()) : std::vector<T>();
+}
+
+template <typename T, typename F>
+auto each(const flatbuffers::Vector<flatbuffers::Offset<T>> *v, F f) {
+  std::vector<decltype(f(static_cast<const T *>(nullptr)))> out;
+  if (!v)
+    return out;
+  out.reserve(v->size());
+  for (const T *x : *v)
+    out.push_back(f(x));
+  return out;
+}
+
+Description decode(const fb::Artifact &a) {
+  Description d;
+  // Required tables were checked by the verifier.
+  d.versions.formatMajor = a.versions()->format_major();
+  d.versions.formatMinor = a.versions()->format_minor();
+  d.versions.compiler = str(a.versions()->compiler());
+  d.versions.mlir = str(a.versions()->mlir());
+  d.target = Target(uint8_t(a.target()->target()));
+  d.features = a.target()->features();
+  d.bounds.batch = a.bounds()->batch();
+  d.bounds.maxContext = a.bounds()->max_context();
+  d.bounds.maxChunk = a.bounds()->max_chunk();
+  d.codeObjects = each(a.code_objects(), [](const fb::CodeObject *c) {
+    CodeObject o;
+    o.target = Target(uint8_t(c->target()));
+    o.format = CodeFormat(uint8_t(c->format()));
+    o.offset = c->offset();
+    o.size = c->size();
+    return o;
+  });
+  d.kernels = each(a.kernels(), [](const fb::Kernel *k) {
+    Kernel o;
+    o.name = str(k->name());
+    o.codeObject = k->code_object();
+    o.entrySymbol = str(k->entry_symbol());
+    o.numBufferArgs = k->num_buffer_args();
+    o.numScalarArgs = k->num_scalar_args();
+    o.debugLocation = str(k->debug_location());
+    return o;
+  });
+  d.buffers = each(a.buffers(), [](const fb::Buffer *b) {
+    Buffer o;
+    o.id = b->id();
+    o.dtype = DType(uint8_t(b->dtype()));
+    o.shape = vec(b->shape());
+    o.kind = BufferKind(uint8_t(b->kind()));
+    o.alignment = b->alignment();
+    return o;
+  });
+  d.stateSpecs = each(a.state_specs(), [](const fb::StateSpec *s) {
+    StateSpec o;
+    o.name = str(s->name());
+    o.buffers = vec(s->buffers());
+    o.reset = ResetKind(uint8_t(s->reset()));
+    o.padValue = s->pad_value();
+    return o;
+  });
+  d.entryPoints = each(a.entry_points(), [](const fb::EntryPoint *e) {
+    EntryPoint o;
+    o.name = str(e->name());
+    o.steps = each(e->steps(), [](const fb::Step *s) {
+      Step st;
+      st.kernel = s->kernel();
+      st.buffers = vec(s->buffers());
+      st.scalars = each(s->scalars(), [](const fb::Scalar *x) {
+        return Scalar{ScalarKind(uint8_t(x->kind())), x->value()};
+      });
+      st.debugLocation = s->debug_location();
+      return st;
+    });
+    return o;
+  });
+  d.parameters = each(a.parameters(), [](const fb::Parameter *p) {
+    Parameter o;
+    o.name = str(p->name());
+    o.dtype = DType(uint8_t(p->dtype()));
+    o.shape = vec(p->shape());
+    o.buffer = p->buffer();
+    return o;
+  });
+  d.debugLocations = each(a.debug_locations(), [](const fb::DebugLocation *l) {
+    DebugLocation o;
+    o.name = str(l->name());
+    o.file = str(l->file());
+    o.line = l->line();
+    o.column = l->column();
+    return o;
+  });
+  return d;
+}
+
+uint16_t loadU16(const uint8_t *p) { return uint16_t(p[0] | p[1] << 8); }
+uint32_t loadU32(const uint8_t *p) {
+  return uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 |
+         uint32_t(p[3]) << 24;
+}
+uint64_t loadU64(const uint8_t *p) {
+  return uint64_t(loadU32(p)) | uint64_t(loadU32(p + 4)) << 32;
+}
+void storeU16(uint8_t *p, uint16_t v) {
+  p[0] = uint8_t(v);
+  p[1] = uint8_t(v >> 8);
+}
+void storeU32(uint8_t *p, uint32_t v) {
+  for (int i = 0; i < 4; ++i)
+    p[i] = uint8_t(v >> (8 * i));
+}
+void storeU64(uint8_t *p, uint64_t v) {
+  for (int i = 0; i < 8; ++i)
+    p[i] = uint8_t(v >> (8 * i));
+}
+
+std::string version(uint16_t major, uint16_t minor) {
+  return std::to_string(major) + "." + std::to_string(minor);
+}
+
+std::string readRange() {
+  return version(kFormatMajor, 0) + "-" + version(kFormatMajor, kFormatMinor);
+}
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// Loading
+//===----------------------------------------------------------------------===//
+
+Expected<Artifact> Artifact::load(std::string_view source, const void *data,
+                                  size_t size, const LoadOptions &options) {
+  if (!data && size)
+    return Status::error("ARG", std::string(source) + ": null data");
+  auto storage = std::make_shared<std::vector<uint64_t>>((size + 7) / 8);
+  if (size)
+    std::memcpy(storage->data(), data, size);
+  return loadStorage(source, std::move(storage), size, options);
+}
+
+static Status ioError(const std::string &path, const char *op, int err) {
+  return Status::error("IO", path + ": " + op + " failed: " +
+                                 std::strerror(err));
+}
+
+Expected<Artifact> Artifact::loadFile(const std::string &path,
+                                      const LoadOptions &options) {
+  int fd;
+  do
+    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  while (fd < 0 && errno == EINTR);
+  if (fd < 0)
+    return ioError(path, "open", errno);
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat st;
+  if (::fstat(fd, &st) != 0)
+    return ioError(path, "stat", errno);
+  if (!S_ISREG(st.st_mode))
+    return Status::error("AF-1", path + ": not a regular file");
+  uint64_t size = uint64_t(st.st_size);
+  if (size == 0)
+    return Status::error("AF-1", path + ": empty file");
+  // An artifact holds code, not weights: 16 GiB is far above any real one.
+  if (size > (uint64_t(1) << 34))
+    return Status::error("AF-1", path + ": " + std::to_string(size) +
+                                     " bytes is larger than any artifact "
+                                     "(at most 17179869184)");
+  auto storage = std::make_shared<std::vector<uint64_t>>((size + 7) / 8);
+  uint8_t *out = reinterpret_cast<uint8_t *>(storage->data());
+  uint64_t done = 0;
+  while (done < size) {
+    ssize_t n = ::read(fd, out + done, size_t(std::min<uint64_t>(
+                                           size - done, uint64_t(1) << 30)));
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      return ioError(path, "read", errno);
+    if (n == 0)
+      return Status::error("AF-3", path + ": file shrank while reading (" +
+                                       std::to_string(done) + " of " +
+                                       std::to_string(size) + " bytes)");
+    done += uint64_t(n);
+  }
+  return loadStorage(path, std::move(storage), size, options);
+}
+
+Expected<Artifact> Artifact::loadStorage(std::string_view source,
+                                         Storage storage, uint64_t size,
+                                         const LoadOptions &options) {
+  const uint8_t *p = reinterpret_cast<const uint8_t *>(storage->data());
+  std::string src(source);
+  auto fail = [&](const char *rule, const std::string &what) {
+    return Status::error(rule, src + ": " + what);
+  };
+
+  // AF-1: prefix and magic.
+  if (size == 0)
+    return fail("AF-1", "empty file");
+  if (size < kPrefixSize)
+    return fail("AF-1", "truncated: " + std::to_string(size) +
+                            " bytes, smaller than the " +
+                            std::to_string(kPrefixSize) +
+                            "-byte artifact prefix");
+  if (std::memcmp(p, kMagic, sizeof(kMagic)) != 0) {
+    std::string hint;
+    if (p[0] == '<')
+      hint = " (looks like an HTML page)";
+    else if (p[8] == '{')
+      hint = " (looks like a safetensors file)";
+    return fail("AF-1", "not a v4 artifact: magic " +
+                            quote(std::string_view(
+                                reinterpret_cast<const char *>(p), 8)) +
+                            ", expected 'V4ARTFCT'" + hint);
+  }
+
+  // AF-2: version, before the checksum so a newer file reads "newer".
+  uint16_t major = loadU16(p + 8), minor = loadU16(p + 10);
+  std::string found = "artifact format " + version(major, minor);
+  std::string reads = " this runtime (v4rt " + std::string(kRuntimeVersion) +
+                      ") reads (" + readRange() + ")";
+  if (major > kFormatMajor || (major == kFormatMajor && minor > kFormatMinor))
+    return fail("AF-2", found + " is newer than" + reads +
+                            ": upgrade v4rt or recompile the model with a "
+                            "v4c that writes format " +
+                            std::to_string(kFormatMajor) + ".x");
+  if (major < kFormatMajor)
+    return fail("AF-2", found + " is older than" + reads +
+                            ": recompile the model with the current v4c");
+
+  // AF-3: declared size and checksum.
+  uint64_t declared = loadU64(p + 16);
+  if (declared > size)
+    return fail("AF-3", "truncated: the prefix declares " +
+                            std::to_string(declared) + " bytes, the file has " +
+                            std::to_string(size));
+  if (declared < size)
+    return fail("AF-3", std::to_string(size - declared) +
+                            " trailing bytes after the " +
+                            std::to_string(declared) +
+                            " bytes the prefix declares");
+  uint32_t stored = loadU32(p + 12), computed = fileChecksum(p, size);
+  if (stored != computed)
+    return fail("AF-3", "checksum mismatch: stored " + hex(stored) +
+                            ", computed " + hex(computed) +
+                            ": the file is corrupt; copy it again or "
+                            "recompile");
+
+  Artifact a;
+  a.src = src;
+  a.storage = storage;
+  a.bytes = p;
+  a.size = size;
+  a.major = major;
+  a.minor = minor;
+  uint64_t fbSize = loadU64(p + 24);
+  if (options.integrityOnly) {
+    a.fbSize = fbSize;
+    return a;
+  }
+
+  // AF-4: FlatBuffer bounds, identifier, generated verifier.
+  if (fbSize < 8 || fbSize > size - kPrefixSize ||
+      fbSize >= FLATBUFFERS_MAX_BUFFER_SIZE)
+    return fail("AF-4", "FlatBuffer size " + std::to_string(fbSize) +
+                            " does not fit the file (8.." +
+                            std::to_string(size - kPrefixSize) + " bytes)");
+  const uint8_t *fbData = p + kPrefixSize;
+  if (std::memcmp(fbData + 4, kFileIdentifier, 4) != 0)
+    return fail("AF-4", "FlatBuffer identifier " +
+                            quote(std::string_view(
+                                reinterpret_cast<const char *>(fbData + 4),
+                                4)) +
+                            ", expected 'V4AF'");
+  flatbuffers::Verifier::Options vo;
+  vo.max_depth = options.maxDepth;
+  vo.max_tables = options.maxTables;
+  vo.check_alignment = true;
+  flatbuffers::Verifier verifier(fbData, size_t(fbSize), vo);
+  if (!fb::VerifyArtifactBuffer(verifier))
+    return fail("AF-4",
+                "the FlatBuffer (bytes 32.." + std::to_string(32 + fbSize) +
+                    ") fails the schema verifier: an offset out of bounds, "
+                    "a missing required field, or more than " +
+                    std::to_string(options.maxDepth) + " levels or " +
+                    std::to_string(options.maxTables) + " tables");
+
+  // Decode; then AF-5..AF-13.
+  a.fbSize = fbSize;
+  a.desc = decode(*fb::GetArtifact(fbData));
+  const Versions &v = a.desc.versions;
+  if (v.formatMajor != major || v.formatMinor != minor)
+    return fail("AF-5", "versions table says format " +
+                            version(v.formatMajor, v.formatMinor) +
+                            ", the prefix " + version(major, minor));
+  uint64_t blobStart = (kPrefixSize + fbSize + kBlobAlignment - 1) /
+                       kBlobAlignment * kBlobAlignment;
+  if (Status s = checkDescription(src, a.desc, size, blobStart); !s)
+    return s;
+  for (size_t i = 0; i < a.desc.buffers.size(); ++i)
+    a.bufferIndex.emplace(a.desc.buffers[i].id, i);
+  return a;
+}
+
+ByteSpan Artifact::code(size_t index) const {
+  if (index >= desc.codeObjects.size())
+    return {};
+  const CodeObject &c = desc.codeObjects[index];
+  return {bytes + c.offset, size_t(c.size)};
+}
+
+const Buffer *Artifact::findBuffer(uint32_t id) const {
+  auto it = bufferIndex.find(id);
+  return it == bufferIndex.end() ? nullptr : &desc.buffers[it->second];
+}
+
+const Kernel *Artifact::findKernel(std::string_view name) const {
+  for (const Kernel &k : desc.kernels)
+    if (k.name == name)
+      return &k;
+  return nullptr;
+}
+
+const EntryPoint *Artifact::findEntryPoint(std::string_view name) const {
+  for (const EntryPoint &e : desc.entryPoints)
+    if (e.name == name)
+      return &e;
+  return nullptr;
+}
+
+uint64_t Artifact::bufferBytes(const Buffer &buffer, int64_t tokens) const {
+  uint64_t bytes = 0;
+  if (tokens < 0 || tokens > desc.bounds.maxChunk)
+    return 0;
+  bool token = buffer.kind == BufferKind::Input ||
+               buffer.kind == BufferKind::Output ||
+               buffer.kind == BufferKind::Activation;
+  if (!checkShape(buffer.shape, buffer.dtype, token, tokens, bytes).empty())
+    return 0;
+  return bytes;
+}
+
+//===----------------------------------------------------------------------===//
+// Writing
+//===----------------------------------------------------------------------===//
+
+uint32_t Writer::addCodeObject(Target target, CodeFormat format,
+                               std::vector<uint8_t> image) {
+  CodeObject c;
+  c.target = target;
+  c.format = format;
+  c.size = image.size();
+  desc.codeObjects.push_back(c);
+  images.push_back(std::move(image));
+  return uint32_t(desc.codeObjects.size() - 1);
+}
+
+namespace {
+
+/// Builds the FlatBuffer with the given absolute blob offsets. ForceDefaults
+/// keeps the size independent of the offsets' values.
+std::vector<uint8_t> buildFlatbuffer(const Description &d,
+                                     const std::vector<uint64_t> &offsets,
+                                     const WriteOptions &options) {
+  flatbuffers::FlatBufferBuilder b(4096);
+  b.ForceDefaults(true);
+  auto versions = fb::CreateVersionsDirect(b, options.formatMajor,
+                                           options.formatMinor,
+                                           d.versions.compiler.c_str(),
+                                           d.versions.mlir.c_str());
+  auto target = fb::CreateTargetInfo(b, fb::Target(uint8_t(d.target)),
+                                     d.features);
+  auto bounds = fb::CreateBounds(b, d.bounds.batch, d.bounds.maxContext,
+                                 d.bounds.maxChunk);
+  std::vector<flatbuffers::Offset<fb::CodeObject>> codes;
+  for (size_t i = 0; i < d.codeObjects.size(); ++i)
+    codes.push_back(fb::CreateCodeObject(
+        b, fb::Target(uint8_t(d.codeObjects[i].target)),
+        fb::CodeFormat(uint8_t(d.codeObjects[i].format)), offsets[i],
+        d.codeObjects[i].size));
+  std::vector<flatbuffers::Offset<fb::Kernel>> kernels;
+  for (const Kernel &k : d.kernels)
+    kernels.push_back(fb::CreateKernel(
+        b, b.CreateString(k.name), k.codeObject, b.CreateString(k.entrySymbol),
+        k.numBufferArgs, k.numScalarArgs, b.CreateString(k.debugLocation)));
+  std::vector<flatbuffers::Offset<fb::Buffer>> buffers;
+  for (const Buffer &x : d.buffers)
+    buffers.push_back(fb::CreateBuffer(b, x.id, fb::DType(uint8_t(x.dtype)),
+                                       b.CreateVector(x.shape),
+                                       fb::BufferKind(uint8_t(x.kind)),
+                                       x.alignment));
+  std::vector<flatbuffers::Offset<fb::StateSpec>> states;
+  for (const StateSpec &s : d.stateSpecs)
+    states.push_back(fb::CreateStateSpec(b, b.CreateString(s.name),
+                                         b.CreateVector(s.buffers),
+                                         fb::ResetKind(uint8_t(s.reset)),
+                                         s.padValue));
+  std::vector<flatbuffers::Offset<fb::EntryPoint>> entries;
+  for (const EntryPoint &e : d.entryPoints) {
+    std::vector<flatbuffers::Offset<fb::Step>> steps;
+    for (const Step &s : e.steps) {
+      std::vector<flatbuffers::Offset<fb::Scalar>> scalars;
+      for (const Scalar &x : s.scalars)
+        scalars.push_back(
+            fb::CreateScalar(b, fb::ScalarKind(uint8_t(x.kind)), x.value));
+      steps.push_back(fb::CreateStep(b, s.kernel, b.CreateVector(s.buffers),
+                                     b.CreateVector(scalars),
+                                     s.debugLocation));
+    }
+    entries.push_back(fb::CreateEntryPoint(b, b.CreateString(e.name),
+                                           b.CreateVector(steps)));
+  }
+  std::vector<flatbuffers::Offset<fb::Parameter>> params;
+  for (const Parameter &p : d.parameters)
+    params.push_back(fb::CreateParameter(b, b.CreateString(p.name),
+                                         fb::DType(uint8_t(p.dtype)),
+                                         b.CreateVector(p.shape), p.buffer));
+  std::vector<flatbuffers::Offset<fb::DebugLocation>> locs;
+  for (const DebugLocation &l : d.debugLocations)
+    locs.push_back(fb::CreateDebugLocation(b, b.CreateString(l.name),
+                                           b.CreateString(l.file), l.line,
+                                           l.column));
+  auto root = fb::CreateArtifact(
+      b, versions, target, bounds, b.CreateVector(codes),
+      b.CreateVector(kernels), b.CreateVector(buffers), b.CreateVector(states),
+      b.CreateVector(entries), b.CreateVector(params), b.CreateVector(locs));
+  fb::FinishArtifactBuffer(b, root);
+  return std::vector<uint8_t>(b.GetBufferPointer(),
+                              b.GetBufferPointer() + b.GetSize());
+}
+
+uint64_t alignUp(uint64_t v) {
+  return (v + kBlobAlignment - 1) / kBlobAlignment * kBlobAlignment;
+}
+
+} // namespace
+
+Expected<std::vector<uint8_t>>
+Writer::serialize(const WriteOptions &options) const {
+  if (images.size() != desc.codeObjects.size())
+    return Status::error("ARG", "artifact writer: " +
+                                    std::to_string(desc.codeObjects.size()) +
+                                    " code objects but " +
+                                    std::to_string(images.size()) +
+                                    " images; add code with addCodeObject");
+  for (size_t i = 0; i < images.size(); ++i)
+    if (images[i].size() != desc.codeObjects[i].size)
+      return Status::error("ARG", "artifact writer: code object " +
+                                      std::to_string(i) +
+                                      " size differs from its image");
+  if (options.verify) {
+    // Check the description before laying it out, with the blob layout the
+    // writer is about to produce taken as given.
+    Description laidOut = desc;
+    uint64_t at = 0;
+    for (CodeObject &c : laidOut.codeObjects) {
+      c.offset = at;
+      at = alignUp(at + c.size);
+    }
+    if (Status s = checkDescription("artifact being written", laidOut,
+                                    UINT64_MAX, 0);
+        !s)
+      return s;
+  }
+  // Two passes: the FlatBuffer's size does not depend on offset values.
+  std::vector<uint64_t> offsets(images.size(), 0);
+  std::vector<uint8_t> fbBytes = buildFlatbuffer(desc, offsets, options);
+  for (int pass = 0; pass < 2; ++pass) {
+    uint64_t at = alignUp(kPrefixSize + fbBytes.size());
+    for (size_t i = 0; i < images.size(); ++i) {
+      offsets[i] = at;
+      at = alignUp(at + images[i].size());
+    }
+    std::vector<uint8_t> again = buildFlatbuffer(desc, offsets, options);
+    bool stable = again.size() == fbBytes.size();
+    fbBytes = std::move(again);
+    if (stable)
+      break;
+  }
+  uint64_t total = images.empty() ? kPrefixSize + fbBytes.size()
+                                  : offsets.back() + images.back().size();
+  std::vector<uint8_t> out(total, 0);
+  std::memcpy(out.data(), kMagic, sizeof(kMagic));
+  storeU16(out.data() + 8, options.formatMajor);
+  storeU16(out.data() + 10, options.formatMinor);
+  storeU64(out.data() + 16, total);
+  storeU64(out.data() + 24, fbBytes.size());
+  std::memcpy(out.data() + kPrefixSize, fbBytes.data(), fbBytes.size());
+  for (size_t i = 0; i < images.size(); ++i)
+    if (!images[i].empty())
+      std::memcpy(out.data() + offsets[i], images[i].data(), images[i].size());
+  storeU32(out.data() + 12, fileChecksum(out.data(), out.size()));
+  if (options.verify) {
+    auto loaded = Artifact::load("artifact being written", out.data(),
+                                 out.size());
+    if (!loaded)
+      return loaded.status();
+  }
+  return out;
+}
+
+Status Writer::writeFile(const std::string &path,
+                         const WriteOptions &options) const {
+  auto bytes = serialize(options);
+  if (!bytes)
+    return bytes.status();
+  std::string dir = ".";
+  std::string base = path;
+  if (size_t slash = path.rfind('/'); slash != std::string::npos) {
+    dir = slash == 0 ? "/" : path.substr(0, slash);
+    base = path.substr(slash + 1);
+  }
+  if (base.empty())
+    return Status::error("ARG", path + ": output path names a directory");
+  std::string tmp = (dir == "/" ? "" : dir) + "/." + base + ".tmp-XXXXXX";
+  std::vector<char> buf(tmp.begin(), tmp.end());
+  buf.push_back('\0');
+  int fd = ::mkstemp(buf.data());
+  if (fd < 0)
+    return ioError(tmp, "create temporary", errno);
+  tmp = buf.data();
+  auto abandon = [&](const char *op, int err) {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return ioError(path, op, err);
+  };
+  const uint8_t *p = bytes->data();
+  size_t left = bytes->size();
+  while (left) {
+    ssize_t n = ::write(fd, p, std::min<size_t>(left, size_t(1) << 30));
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return abandon("write", n < 0 ? errno : EIO);
+    p += n;
+    left -= size_t(n);
+  }
+  if (::fchmod(fd, 0644) != 0)
+    return abandon("chmod", errno);
+  if (::fsync(fd) != 0)
+    return abandon("fsync", errno);
+  if (::close(fd) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    return ioError(path, "close", err);
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    return ioError(path, "rename", err);
+  }
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+  return Status::success();
+}
+
+} // namespace v4::artifact

@@ -1,0 +1,399 @@
+//===- Artifact.h - the .v4a artifact: writer and validated reader -*- C++ -*-===//
+//
+// The artifact is the only contract between the compiler and the runtime
+// (schema: runtime/schema/v4_artifact.fbs). This library links no MLIR or
+// LLVM and throws no exceptions across its API. Loading runs the layers of
+// docs/RELIABILITY.md section 2.5 in order and stops at the first failure:
+//
+//   AF-1   the file has the 32-byte prefix and the magic "V4ARTFCT"
+//   AF-2   format version: major == ours, minor <= ours
+//   AF-3   declared total size == actual size; CRC-32 matches
+//   AF-4   FlatBuffer: size in bounds, identifier "V4AF", generated verifier
+//          with the true length and depth/table limits; required fields
+//   AF-5   versions table agrees with the prefix; strings non-empty/no NUL
+//   AF-6   target, feature bits and static bounds valid
+//   AF-7   code objects: valid target/format, blobs inside the file after the
+//          FlatBuffer, 64-byte aligned, non-empty, non-overlapping
+//   AF-8   kernels: unique names, code object index in range, target match
+//   AF-9   buffers: unique ids, valid dtype/kind, shape non-negative except
+//          one -1 token dim (not on parameters/state), alignment a power of
+//          two, byte size overflow-checked at the static bounds
+//   AF-10  entry points: unique names; each step's kernel in range, buffer
+//          ids exist, buffer/scalar counts equal the kernel's, scalar kinds
+//          valid, debug location index in range
+//   AF-11  state specs: unique names, buffers exist and are of kind state,
+//          valid reset kind
+//   AF-12  parameters: unique checkpoint names, valid dtype, non-negative
+//          overflow-checked shape, buffer exists, is a parameter and is bound
+//          once
+//   AF-13  debug locations: non-empty names
+//
+// Errors are Status values whose message names the file, the offending item
+// and ends in the rule id, e.g. "[AF-8]". Non-rule failures use "IO" (system
+// call failed) or "ARG" (bad caller argument).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef V4_RUNTIME_ARTIFACT_ARTIFACT_H
+#define V4_RUNTIME_ARTIFACT_ARTIFACT_H
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace v4::artifact {
+
+//===----------------------------------------------------------------------===//
+// Status and Expected
+//===----------------------------------------------------------------------===//
+
+/// Success, or an error owning its message and a stable rule id.
+class [[nodiscard]] Status {
+public:
+  Status() = default;
+  static Status success() { return Status(); }
+  /// `message` should not end in the rule tag; it is appended as " [rule]".
+  static Status error(std::string rule, std::string message);
+
+  bool ok() const { return !failed; }
+  explicit operator bool() const { return ok(); }
+  /// Stable rule id ("AF-7", "IO", "ARG"); empty on success.
+  const std::string &rule() const { return ruleId; }
+  /// Full message including the trailing " [rule]"; empty on success.
+  const std::string &message() const { return text; }
+
+private:
+  bool failed = false;
+  std::string ruleId;
+  std::string text;
+};
+
+/// A value or an error Status.
+template <typename T> class [[nodiscard]] Expected {
+public:
+  Expected(T value) : value(std::move(value)) {}
+  Expected(Status error) : err(std::move(error)) {}
+
+  bool ok() const { return value.has_value(); }
+  explicit operator bool() const { return ok(); }
+  const Status &status() const { return err; }
+
+  T &operator*() { return *value; }
+  const T &operator*() const { return *value; }
+  T *operator->() { return &*value; }
+  const T *operator->() const { return &*value; }
+  T take() { return std::move(*value); }
+
+private:
+  std::optional<T> value;
+  Status err;
+};
+
+//===----------------------------------------------------------------------===//
+// Format constants
+//===----------------------------------------------------------------------===//
+
+/// The format this library writes and the newest it reads.
+constexpr uint16_t kFormatMajor = 1;
+constexpr uint16_t kFormatMinor = 0;
+/// Version of this runtime library, named in version messages.
+constexpr const char *kRuntimeVersion = "0.1.0";
+
+constexpr size_t kPrefixSize = 32;
+constexpr char kMagic[8] = {'V', '4', 'A', 'R', 'T', 'F', 'C', 'T'};
+constexpr const char *kFileIdentifier = "V4AF";
+constexpr uint64_t kBlobAlignment = 64;
+
+/// Feature bits of TargetInfo.features this runtime knows.
+enum Feature : uint64_t {
+  /// Kernels use FP8 (e4m3 + e8m0 scales) tensor instructions.
+  kFeatureFP8 = 1u << 0,
+  /// Kernels use FP4 (e2m1) expert weights.
+  kFeatureFP4 = 1u << 1,
+  /// The artifact has an Engram state (V4-SPEC 8).
+  kFeatureEngram = 1u << 2,
+};
+constexpr uint64_t kKnownFeatures = kFeatureFP8 | kFeatureFP4 | kFeatureEngram;
+
+/// CRC-32 (IEEE 802.3, reflected, init and final xor 0xFFFFFFFF). `crc` is
+/// the running value, so calls can be chained: crc32(b, n2, crc32(a, n1)).
+uint32_t crc32(const void *data, size_t size, uint32_t crc = 0);
+
+/// The checksum stored at prefix offset 12: the CRC-32 of the whole file
+/// with the 4 checksum bytes skipped. `size` must be >= kPrefixSize.
+uint32_t fileChecksum(const uint8_t *data, size_t size);
+
+//===----------------------------------------------------------------------===//
+// Plain descriptions (written by Writer, returned by Artifact)
+//===----------------------------------------------------------------------===//
+
+enum class Target : uint8_t { CPU = 0, SM90A = 1 };
+enum class CodeFormat : uint8_t { HostSharedObject = 0, PTX = 1, Cubin = 2 };
+enum class DType : uint8_t {
+  BF16 = 0,
+  F16 = 1,
+  F32 = 2,
+  F8E4M3 = 3,
+  F8E8M0 = 4,
+  F4E2M1 = 5,
+  I8 = 6,
+  I32 = 7,
+  I64 = 8,
+};
+enum class BufferKind : uint8_t {
+  Parameter = 0,
+  Input = 1,
+  Output = 2,
+  Activation = 3,
+  State = 4,
+};
+enum class ResetKind : uint8_t { Zero = 0, NegativeInfinity = 1, PadId = 2 };
+enum class ScalarKind : uint8_t { Constant = 0, TokenCount = 1, StartPos = 2 };
+
+const char *targetName(Target target);
+const char *codeFormatName(CodeFormat format);
+const char *dtypeName(DType dtype);
+const char *bufferKindName(BufferKind kind);
+const char *resetKindName(ResetKind kind);
+const char *scalarKindName(ScalarKind kind);
+/// Bits per element (4 for F4E2M1); 0 for a value outside the enum.
+unsigned dtypeBits(DType dtype);
+
+struct Versions {
+  uint16_t formatMajor = kFormatMajor;
+  uint16_t formatMinor = kFormatMinor;
+  std::string compiler;
+  std::string mlir;
+};
+
+struct Bounds {
+  int64_t batch = 1;
+  int64_t maxContext = 1;
+  int64_t maxChunk = 1;
+};
+
+struct CodeObject {
+  Target target = Target::CPU;
+  CodeFormat format = CodeFormat::HostSharedObject;
+  /// Absolute file offset and size of the image; set by the reader, ignored
+  /// by the writer (which lays the images out itself).
+  uint64_t offset = 0;
+  uint64_t size = 0;
+};
+
+struct Kernel {
+  std::string name;
+  uint32_t codeObject = 0;
+  std::string entrySymbol;
+  uint32_t numBufferArgs = 0;
+  uint32_t numScalarArgs = 0;
+  std::string debugLocation;
+};
+
+struct Buffer {
+  uint32_t id = 0;
+  DType dtype = DType::F32;
+  /// -1 marks the dynamic token dim (bounded by Bounds::maxChunk).
+  std::vector<int64_t> shape;
+  BufferKind kind = BufferKind::Activation;
+  uint32_t alignment = 64;
+};
+
+struct StateSpec {
+  std::string name;
+  std::vector<uint32_t> buffers;
+  ResetKind reset = ResetKind::Zero;
+  int64_t padValue = 0;
+};
+
+struct Scalar {
+  ScalarKind kind = ScalarKind::Constant;
+  int64_t value = 0;
+};
+
+struct Step {
+  uint32_t kernel = 0;
+  std::vector<uint32_t> buffers;
+  std::vector<Scalar> scalars;
+  /// Index into Description::debugLocations, or -1.
+  int32_t debugLocation = -1;
+};
+
+struct EntryPoint {
+  std::string name;
+  std::vector<Step> steps;
+};
+
+struct Parameter {
+  std::string name;
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape;
+  uint32_t buffer = 0;
+};
+
+struct DebugLocation {
+  std::string name;
+  std::string file;
+  uint32_t line = 0;
+  uint32_t column = 0;
+};
+
+/// Everything the artifact says, as plain C++ values.
+struct Description {
+  Versions versions;
+  Target target = Target::CPU;
+  uint64_t features = 0;
+  Bounds bounds;
+  std::vector<CodeObject> codeObjects;
+  std::vector<Kernel> kernels;
+  std::vector<Buffer> buffers;
+  std::vector<StateSpec> stateSpecs;
+  std::vector<EntryPoint> entryPoints;
+  std::vector<Parameter> parameters;
+  std::vector<DebugLocation> debugLocations;
+};
+
+//===----------------------------------------------------------------------===//
+// Reading
+//===----------------------------------------------------------------------===//
+
+struct LoadOptions {
+  /// AF-4 limits, set from the largest real artifact (V4-Pro, all targets)
+  /// times 4 with headroom: nesting is 4 deep, V4-Pro needs well under 10^5
+  /// tables.
+  unsigned maxDepth = 16;
+  unsigned maxTables = 4000000;
+  /// Stop after AF-1..AF-3 (prefix, version, checksum): the compiler's
+  /// self-check of a file it just wrote, and the fuzzer's first stage.
+  bool integrityOnly = false;
+};
+
+struct ByteSpan {
+  const uint8_t *data = nullptr;
+  size_t size = 0;
+};
+
+/// A validated, read-only artifact held in memory. Immutable after load and
+/// safe to share across threads; copies share the bytes.
+class Artifact {
+public:
+  /// Validates `size` bytes at `data` (copied) through every layer. `source`
+  /// names the input in errors (a path or the caller's buffer name).
+  static Expected<Artifact> load(std::string_view source, const void *data,
+                                 size_t size, const LoadOptions &options = {});
+  /// Reads a regular file and validates it like load().
+  static Expected<Artifact> loadFile(const std::string &path,
+                                     const LoadOptions &options = {});
+
+  const std::string &source() const { return src; }
+  /// Format version read from the prefix.
+  uint16_t formatMajor() const { return major; }
+  uint16_t formatMinor() const { return minor; }
+  uint64_t fileSize() const { return size; }
+  /// Size of the FlatBuffer section.
+  uint64_t flatbufferSize() const { return fbSize; }
+
+  /// The decoded tables; empty when loaded with integrityOnly.
+  const Description &description() const { return desc; }
+  const Versions &versions() const { return desc.versions; }
+  Target target() const { return desc.target; }
+  uint64_t features() const { return desc.features; }
+  const Bounds &bounds() const { return desc.bounds; }
+  const std::vector<CodeObject> &codeObjects() const {
+    return desc.codeObjects;
+  }
+  const std::vector<Kernel> &kernels() const { return desc.kernels; }
+  const std::vector<Buffer> &buffers() const { return desc.buffers; }
+  const std::vector<StateSpec> &stateSpecs() const { return desc.stateSpecs; }
+  const std::vector<EntryPoint> &entryPoints() const {
+    return desc.entryPoints;
+  }
+  const std::vector<Parameter> &parameters() const { return desc.parameters; }
+  const std::vector<DebugLocation> &debugLocations() const {
+    return desc.debugLocations;
+  }
+
+  /// The image of code object `index` (empty span when out of range).
+  ByteSpan code(size_t index) const;
+  /// Lookups; nullptr when absent.
+  const Buffer *findBuffer(uint32_t id) const;
+  const Kernel *findKernel(std::string_view name) const;
+  const EntryPoint *findEntryPoint(std::string_view name) const;
+  /// Buffer byte size with the token dim at `tokens` (checked at load for
+  /// tokens = Bounds::maxChunk, so no overflow for tokens <= maxChunk).
+  uint64_t bufferBytes(const Buffer &buffer, int64_t tokens) const;
+
+private:
+  using Storage = std::shared_ptr<const std::vector<uint64_t>>;
+  Artifact() = default;
+  /// Runs every layer on `size` bytes held (8-byte aligned) by `storage`.
+  static Expected<Artifact> loadStorage(std::string_view source,
+                                        Storage storage, uint64_t size,
+                                        const LoadOptions &options);
+
+  std::string src;
+  Storage storage; // 8-byte aligned
+  const uint8_t *bytes = nullptr;
+  uint64_t size = 0;
+  uint64_t fbSize = 0;
+  uint16_t major = 0;
+  uint16_t minor = 0;
+  Description desc;
+  std::map<uint32_t, size_t> bufferIndex;
+};
+
+/// Runs the semantic layer (AF-5..AF-13) on a description. `fileSize` and
+/// `blobStart` bound the code objects' offsets (AF-7). Used by the loader and
+/// by the writer on its input.
+Status checkDescription(std::string_view source, const Description &desc,
+                        uint64_t fileSize, uint64_t blobStart);
+
+//===----------------------------------------------------------------------===//
+// Writing
+//===----------------------------------------------------------------------===//
+
+struct WriteOptions {
+  /// Validate the description first and load the result back through every
+  /// layer before returning it. Tests turn this off to write lies.
+  bool verify = true;
+  /// Format version written to the prefix and the versions table; tests set
+  /// other values for the version matrix.
+  uint16_t formatMajor = kFormatMajor;
+  uint16_t formatMinor = kFormatMinor;
+};
+
+/// Builds an artifact from a Description and code images.
+class Writer {
+public:
+  explicit Writer(Description description = {})
+      : desc(std::move(description)) {}
+
+  Description &description() { return desc; }
+  const Description &description() const { return desc; }
+  /// Appends a code object with its image; returns its index.
+  uint32_t addCodeObject(Target target, CodeFormat format,
+                         std::vector<uint8_t> image);
+
+  /// The complete file: prefix, FlatBuffer, 64-byte aligned images.
+  Expected<std::vector<uint8_t>> serialize(const WriteOptions &options = {})
+      const;
+  /// Serializes and writes atomically: a temporary file in the target
+  /// directory, fsync, rename (and a directory fsync). On failure the
+  /// temporary is removed and an existing file is left as it was.
+  Status writeFile(const std::string &path,
+                   const WriteOptions &options = {}) const;
+
+private:
+  Description desc;
+  std::vector<std::vector<uint8_t>> images;
+};
+
+} // namespace v4::artifact
+
+#endif // V4_RUNTIME_ARTIFACT_ARTIFACT_H
