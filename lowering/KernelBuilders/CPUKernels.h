@@ -1,0 +1,34 @@
+//===- CPUKernels.h - CPU kernel builders for v4 ops ------------*- C++ -*-===//
+//
+// A kernel builder turns one v4 op into a func.func on memrefs whose body is
+// loops (scf) over arith/math, following the op's V4-SPEC rounding points.
+// The kernel takes one memref per operand, then one per result, in order;
+// tensor types map to memrefs of the same shape and element type (bf16,
+// f32, i64, ...). The CPU target (Target/CPU) compiles a module of kernels
+// into a shared object.
+//
+//===----------------------------------------------------------------------===//
+#ifndef V4_LOWERING_KERNELBUILDERS_CPUKERNELS_H
+#define V4_LOWERING_KERNELBUILDERS_CPUKERNELS_H
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Support/LLVM.h"
+
+namespace mlir::v4 {
+
+/// Registers the dialects kernel bodies use (func, scf, arith, math, memref).
+void registerCPUKernelDialects(DialectRegistry &registry);
+
+/// True if a CPU kernel builder exists for `op`.
+bool hasCPUKernelBuilder(Operation *op);
+
+/// Builds the kernel of `op` at the end of `module` as a public function
+/// named `name`. Fails with a diagnostic at `op` if the op (or this form of
+/// it) has no CPU kernel builder yet.
+FailureOr<func::FuncOp> buildCPUKernel(Operation *op, ModuleOp module,
+                                       StringRef name);
+
+} // namespace mlir::v4
+
+#endif // V4_LOWERING_KERNELBUILDERS_CPUKERNELS_H
