@@ -200,7 +200,7 @@ private:
   void emitStep(ArrayRef<func::FuncOp> blocks, ArrayRef<func::FuncOp> mtps,
                 ArrayRef<Type> stateTypes);
   Value logits(ImplicitLocOpBuilder &b, const std::string &place,
-               const std::string &prefix, Value lanes, Value head, Value last);
+               const std::string &prefix, Value lanes, Value head);
 };
 
 Value Importer::engram(ImplicitLocOpBuilder &b, const std::string &p,
@@ -493,21 +493,18 @@ void Importer::emitInitState(ArrayRef<Type> stateTypes) {
 }
 
 Value Importer::logits(ImplicitLocOpBuilder &b, const std::string &place,
-                       const std::string &prefix, Value lanes, Value head,
-                       Value last) {
+                       const std::string &prefix, Value lanes, Value head) {
+  // V4-SPEC 3 step 4: hc_head, final norm, then fp32 logits. The reference
+  // computes the last position only; the compiled step computes every
+  // position of the chunk (the same numbers per position), which prefill
+  // with --dump-logits and speculative decoding need. The fp32 GEMM of the
+  // upcast activation is v4.linear with a bf16 input and an f32 result.
   at(b, place);
   Value y = mhcHead(b, prefix, lanes);
   Value yn = rmsNorm(b, y, normWeight(b, prefix + "norm.weight", d));
-  SmallVector<OpFoldResult> offs{b.getIndexAttr(0), last, b.getIndexAttr(0)};
-  SmallVector<OpFoldResult> sizes{b.getIndexAttr(B), b.getIndexAttr(1),
-                                  b.getIndexAttr(d)};
-  SmallVector<OpFoldResult> strides(3, b.getIndexAttr(1));
-  Value lastRow = tensor::ExtractSliceOp::create(b, tt({B, d}, bf16), yn, offs,
-                                                 sizes, strides);
-  Value lastF = arith::ExtFOp::create(b, tt({B, d}, f32), lastRow);
   at(b, "head");
-  return LinearOp::create(b, tt({B, cfg.vocabSize}, f32), lastF, head, Value(),
-                          static_cast<uint64_t>(cfg.weightBlockSize));
+  return LinearOp::create(b, tt({B, kDyn, cfg.vocabSize}, f32), yn, head,
+                          Value(), static_cast<uint64_t>(cfg.weightBlockSize));
 }
 
 void Importer::emitStep(ArrayRef<func::FuncOp> blocks,
@@ -517,7 +514,7 @@ void Importer::emitStep(ArrayRef<func::FuncOp> blocks,
   inputs.append(stateTypes.begin(), stateTypes.end());
   SmallVector<Type> results;
   for (size_t i = 0; i < 1 + mtps.size(); ++i)
-    results.push_back(tt({B, cfg.vocabSize}, f32));
+    results.push_back(tt({B, kDyn, cfg.vocabSize}, f32));
   results.append(stateTypes.begin(), stateTypes.end());
 
   ImplicitLocOpBuilder b(NameLoc::get(StringAttr::get(&ctx, "step")), &ctx);
@@ -530,10 +527,6 @@ void Importer::emitStep(ArrayRef<func::FuncOp> blocks,
   ArrayRef<BlockArgument> st = body->getArguments().drop_front(4);
   bool hasEngram = cfg.engram.has_value();
   Value engState = hasEngram ? Value(st.back()) : Value();
-
-  Value c1 = arith::ConstantIndexOp::create(b, 1);
-  Value T = tensor::DimOp::create(b, ids, c1);
-  Value last = arith::SubIOp::create(b, T, c1);
 
   at(b, "embed");
   Value embed = param(b, "embed.weight", {cfg.vocabSize, d}, bf16);
@@ -564,7 +557,7 @@ void Importer::emitStep(ArrayRef<func::FuncOp> blocks,
 
   at(b, "head");
   Value head = param(b, "head.weight", {cfg.vocabSize, d}, bf16);
-  SmallVector<Value> rets{logits(b, "head", "", x, head, last)};
+  SmallVector<Value> rets{logits(b, "head", "", x, head)};
 
   // MTP (V4-SPEC 7.1): each block takes the previous lanes before hc_head.
   Value h = x;
@@ -580,7 +573,7 @@ void Importer::emitStep(ArrayRef<func::FuncOp> blocks,
     Value mx = MtpInputOp::create(b, lanesType(), mep, mhp);
     h = callBlock(mtps[k], p, mx, nextIds,
                   layerStateTypes(cfg.numLayers + k).size(), false);
-    rets.push_back(logits(b, p, p + ".", h, head, last));
+    rets.push_back(logits(b, p, p + ".", h, head));
   }
   rets.append(newStates);
   if (hasEngram)
