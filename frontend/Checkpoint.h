@@ -19,6 +19,7 @@
 #ifndef V4_FRONTEND_CHECKPOINT_H
 #define V4_FRONTEND_CHECKPOINT_H
 
+#include "runtime/numerics/Numerics.h"
 #include "runtime/safetensors/Safetensors.h"
 
 #include "mlir/IR/BuiltinOps.h"
@@ -93,45 +94,9 @@ llvm::Error checkCheckpoint(mlir::ModuleOp module,
 llvm::Error generateCheckpoint(mlir::ModuleOp module, uint64_t seed,
                                llvm::StringRef outDir, int64_t maxShardBytes);
 
-//===----------------------------------------------------------------------===//
-// Quantisers (V4-SPEC 2.3, 2.4), exposed for tests
-//===----------------------------------------------------------------------===//
+// The quantisers (namespace v4::quant, V4-SPEC 2.3, 2.4) live in
+// runtime/numerics/Numerics.h.
 
-namespace quant {
-
-/// e8m0 code of the power-of-two scale 2^ceil(log2(amax / gridMax)), with
-/// amax raised to `minAmax` first (all-zero blocks). Clamped to [2^-127,
-/// 2^127] (codes 0..254; 0xFF is NaN and never produced).
-uint8_t e8m0ScaleCode(float amax, float gridMax, float minAmax);
-/// 2^(code - 127).
-double decodeE8M0(uint8_t code);
-
-/// e4m3fn code of `x`, saturating to +-448, round-to-nearest-even.
-uint8_t encodeE4M3(float x);
-float decodeE4M3(uint8_t code);
-
-/// e2m1 code (4 bits) of `x`, saturating to +-6, round-to-nearest-even.
-uint8_t encodeE2M1(float x);
-float decodeE2M1(uint8_t code);
-
-/// bf16 bits of `x` by round-to-nearest-even (finite inputs).
-uint16_t encodeBF16(float x);
-float decodeBF16(uint16_t bits);
-
-/// Quantises a row-major [rows, cols] matrix to e4m3 with one e8m0 scale per
-/// blockRows x blockCols block (scale = 2^ceil(log2(amax/448))). `q` gets
-/// rows*cols codes, `scales` ceil(rows/blockRows)*ceil(cols/blockCols).
-void quantizeFP8(const float *w, int64_t rows, int64_t cols, int64_t blockRows,
-                 int64_t blockCols, uint8_t *q, uint8_t *scales);
-
-/// Quantises a row-major [rows, k] matrix (k even) to packed e2m1: byte
-/// (r, i) holds element 2i in the low nibble and 2i+1 in the high nibble,
-/// with one e8m0 scale per blockRows x blockK block (scale =
-/// 2^ceil(log2(amax/6))). `packed` gets rows*k/2 bytes.
-void quantizeFP4(const float *w, int64_t rows, int64_t k, int64_t blockRows,
-                 int64_t blockK, uint8_t *packed, uint8_t *scales);
-
-} // namespace quant
 } // namespace v4
 
 #endif // V4_FRONTEND_CHECKPOINT_H

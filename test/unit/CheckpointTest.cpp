@@ -1,6 +1,7 @@
 //===- CheckpointTest.cpp - manifest, check, generator, quantisers --------===//
 #include "frontend/Checkpoint.h"
 #include "frontend/ModelImporter.h"
+#include "runtime/numerics/Numerics.h"
 
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
