@@ -10,6 +10,7 @@
 #include "frontend/Checkpoint.h"
 #include "frontend/ModelConfig.h"
 #include "frontend/ModelImporter.h"
+#include "lowering/Artifact/CompileArtifact.h"
 
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -26,6 +27,7 @@
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
+#include "llvm/Support/Process.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -36,18 +38,20 @@ using namespace llvm;
 namespace {
 
 enum ExitCode { kOk = 0, kRejected = 1, kBadCommandLine = 2, kIOError = 3 };
-enum class Emit { MLIR };
+enum class Emit { MLIR, Artifact };
 
 cl::opt<std::string> inputPath(cl::Positional, cl::Required,
                                cl::desc("<config.json | file.mlir>"));
 cl::opt<std::string> outputPath("o", cl::desc("Output file ('-' = stdout)"),
                                 cl::value_desc("file"), cl::init("-"));
-cl::opt<Emit> emit("emit",
-                   cl::desc("What to write (only mlir exists so far; "
-                            "llvm, ptx and artifact are planned)"),
-                   cl::values(clEnumValN(Emit::MLIR, "mlir",
-                                         "the v4 module as MLIR text")),
-                   cl::init(Emit::MLIR));
+cl::opt<Emit> emit(
+    "emit",
+    cl::desc("What to write (default: artifact when -o ends in .v4a, "
+             "else mlir; llvm and ptx are planned)"),
+    cl::values(clEnumValN(Emit::MLIR, "mlir", "the v4 module as MLIR text"),
+               clEnumValN(Emit::Artifact, "artifact",
+                          "the compiled model (.v4a) for the runtime")),
+    cl::init(Emit::MLIR));
 cl::opt<std::string>
     checkpointPath("checkpoint",
                    cl::desc("Check every parameter against this checkpoint "
@@ -63,7 +67,8 @@ cl::opt<int64_t> maxContext("max-context",
 
 const char *kOverview =
     "v4c: ahead-of-time compiler for DeepSeek-V4 models\n\n"
-    "  v4c <config.json | file.mlir> --emit=mlir [-o <file>]\n\n"
+    "  v4c <config.json | file.mlir> --emit=mlir [-o <file>]\n"
+    "  v4c <config.json | file.mlir> -o model.v4a   (CPU artifact)\n\n"
     "Exit codes: 0 success; 1 input rejected (diagnostics printed);\n"
     "2 bad command line; 3 I/O error (missing file, unwritable output).\n";
 
@@ -188,9 +193,26 @@ int main(int argc, char **argv) {
     }
   }
 
-  mlir::TimingScope outputTiming = timing.nest("output");
-  std::string text;
-  raw_string_ostream os(text);
-  module->print(os);
-  return writeOutput(outputPath, text);
+  bool wantArtifact = emit.getNumOccurrences()
+                          ? emit == Emit::Artifact
+                          : StringRef(outputPath).ends_with(".v4a");
+  if (!wantArtifact) {
+    mlir::TimingScope outputTiming = timing.nest("output");
+    std::string text;
+    raw_string_ostream os(text);
+    module->print(os);
+    return writeOutput(outputPath, text);
+  }
+  if (outputPath == "-" && sys::Process::StandardOutIsDisplayed()) {
+    errs() << "v4c: refusing to write a binary artifact to a terminal; "
+              "use -o <file>.v4a\n";
+    return kBadCommandLine;
+  }
+  std::string bytes;
+  {
+    mlir::TimingScope artifactTiming = timing.nest("dispatch, kernels, artifact");
+    if (failed(mlir::v4::compileArtifact(*module, bytes)))
+      return kRejected;
+  }
+  return writeOutput(outputPath, bytes);
 }

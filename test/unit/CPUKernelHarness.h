@@ -1,0 +1,123 @@
+//===- CPUKernelHarness.h - build, compile and load one CPU kernel -*- C++ -*-===//
+//
+// Test support: parses one v4 op, builds its CPU kernel, compiles it into a
+// shared object with the CPU target (LLVM + in-process lld), dlopens it and
+// calls it through the kernel ABI (void k(void **descriptors)).
+//
+//===----------------------------------------------------------------------===//
+#ifndef V4_TEST_UNIT_CPUKERNELHARNESS_H
+#define V4_TEST_UNIT_CPUKERNELHARNESS_H
+
+#include "dialects/V4/V4Dialect.h"
+#include "dialects/V4/V4Ops.h"
+#include "lowering/KernelBuilders/CPUKernels.h"
+#include "lowering/Target/CPU/CPUTarget.h"
+#include "runtime/numerics/Numerics.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cmath>
+#include <dlfcn.h>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace v4test {
+
+using namespace mlir;
+
+
+/// A strided memref descriptor of rank R (the kernel ABI).
+template <int R> struct Descriptor {
+  void *allocated;
+  void *aligned;
+  int64_t offset;
+  int64_t sizes[R];
+  int64_t strides[R];
+};
+
+template <int R>
+inline Descriptor<R> describe(void *data, std::array<int64_t, R> sizes) {
+  Descriptor<R> d{data, data, 0, {}, {}};
+  int64_t stride = 1;
+  for (int i = R - 1; i >= 0; --i) {
+    d.sizes[i] = sizes[i];
+    d.strides[i] = stride;
+    stride *= sizes[i];
+  }
+  return d;
+}
+
+/// Compiles the kernel of the single v4 op in `source` and loads it.
+class CompiledKernel {
+public:
+  /// Use as ASSERT_NO_FATAL_FAILURE(kernel.compile(source)).
+  void compile(const std::string &source) {
+    DialectRegistry registry;
+    registry.insert<mlir::v4::V4Dialect, func::FuncDialect, arith::ArithDialect,
+                    tensor::TensorDialect>();
+    mlir::v4::registerCPUKernelDialects(registry);
+    context.appendDialectRegistry(registry);
+    context.loadAllAvailableDialects();
+    OwningOpRef<ModuleOp> input = parseSourceString<ModuleOp>(source, &context);
+    ASSERT_TRUE(input);
+    Operation *op = nullptr;
+    input->walk([&](Operation *o) {
+      if (isa<mlir::v4::V4Dialect>(o->getDialect()))
+        op = o;
+    });
+    ASSERT_NE(op, nullptr);
+    OwningOpRef<ModuleOp> kernels = ModuleOp::create(UnknownLoc::get(&context));
+    ASSERT_TRUE(succeeded(mlir::v4::buildCPUKernel(op, *kernels, "kernel")));
+    FailureOr<std::string> so = mlir::v4::compileKernelsToSharedObject(*kernels);
+    ASSERT_TRUE(succeeded(so));
+    llvm::SmallString<128> path;
+    int fd;
+    ASSERT_FALSE(llvm::sys::fs::createTemporaryFile("v4-test", "so", fd, path));
+    {
+      llvm::raw_fd_ostream os(fd, /*shouldClose=*/true);
+      os << *so;
+    }
+    handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    llvm::sys::fs::remove(path);
+    ASSERT_NE(handle, nullptr) << dlerror();
+    entry = reinterpret_cast<void (*)(void **)>(dlsym(handle, "kernel"));
+    ASSERT_NE(entry, nullptr) << dlerror();
+  }
+  ~CompiledKernel() {
+    if (handle)
+      dlclose(handle);
+  }
+  void run(std::vector<void *> descriptors) { entry(descriptors.data()); }
+
+private:
+  MLIRContext context;
+  void *handle = nullptr;
+  void (*entry)(void **) = nullptr;
+};
+
+using ::v4::quant::decodeBF16;
+using ::v4::quant::encodeBF16;
+
+/// n bf16 codes uniform in [-scale, scale].
+inline std::vector<uint16_t> randomBf16(size_t n, uint64_t seed, float scale = 1.0f) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> dist(-scale, scale);
+  std::vector<uint16_t> v(n);
+  for (auto &x : v)
+    x = encodeBF16(dist(rng));
+  return v;
+}
+
+} // namespace v4test
+
+#endif // V4_TEST_UNIT_CPUKERNELHARNESS_H
