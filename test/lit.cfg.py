@@ -33,7 +33,9 @@ llvm_config.use_default_substitutions()
 tool_dirs = [config.v4_tools_dir, config.llvm_tools_dir]
 tools = [ToolSubst("v4-opt", unresolved="fatal"),
          ToolSubst("v4-gen-checkpoint", unresolved="fatal"),
-         ToolSubst("v4c", unresolved="fatal")]
+         ToolSubst("v4c", unresolved="fatal"),
+         ToolSubst("v4-dump", unresolved="fatal"),
+         ToolSubst("v4-artifact-testgen", unresolved="fatal")]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
 # `not` and `count` at the start of a RUN line come from the LLVM tools.
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)

@@ -1001,8 +1001,10 @@ std::vector<uint8_t> buildFlatbuffer(const Description &d,
                                      const WriteOptions &options) {
   flatbuffers::FlatBufferBuilder b(4096);
   b.ForceDefaults(true);
-  auto versions = fb::CreateVersionsDirect(b, options.formatMajor,
-                                           options.formatMinor,
+  uint16_t tableMinor = options.tableFormatMinor >= 0
+                            ? uint16_t(options.tableFormatMinor)
+                            : options.formatMinor;
+  auto versions = fb::CreateVersionsDirect(b, options.formatMajor, tableMinor,
                                            d.versions.compiler.c_str(),
                                            d.versions.mlir.c_str());
   auto target = fb::CreateTargetInfo(b, fb::Target(uint8_t(d.target)),

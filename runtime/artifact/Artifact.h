@@ -366,6 +366,9 @@ struct WriteOptions {
   /// other values for the version matrix.
   uint16_t formatMajor = kFormatMajor;
   uint16_t formatMinor = kFormatMinor;
+  /// Tests: a different minor for the versions table than for the prefix
+  /// (-1: the same).
+  int tableFormatMinor = -1;
 };
 
 /// Builds an artifact from a Description and code images.

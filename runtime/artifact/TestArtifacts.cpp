@@ -1,0 +1,402 @@
+//===- TestArtifacts.cpp - tiny artifacts and lies for tests --------------===//
+
+#include "runtime/artifact/TestArtifacts.h"
+
+#include "v4_artifact_generated.h"
+
+#include <cstring>
+
+namespace v4::artifact::testing {
+
+Writer tinyWriter() {
+  Description d;
+  d.versions.compiler = "v4c 0.1.0";
+  d.versions.mlir = "22";
+  d.target = Target::CPU;
+  d.features = kFeatureFP8;
+  d.bounds = {2, 64, 16};
+
+  auto buffer = [](uint32_t id, DType dtype, std::vector<int64_t> shape,
+                   BufferKind kind) {
+    Buffer b;
+    b.id = id;
+    b.dtype = dtype;
+    b.shape = std::move(shape);
+    b.kind = kind;
+    return b;
+  };
+  d.buffers = {
+      buffer(1, DType::I32, {2, -1}, BufferKind::Input),
+      buffer(2, DType::BF16, {32, 8}, BufferKind::Parameter),
+      buffer(3, DType::BF16, {2, -1, 8}, BufferKind::Activation),
+      buffer(4, DType::F32, {8}, BufferKind::Parameter),
+      buffer(5, DType::F32, {2, -1, 32}, BufferKind::Output),
+      buffer(6, DType::BF16, {2, 64, 8}, BufferKind::State),
+  };
+  d.kernels = {
+      {"embed", 0, "v4_kernel_embed", 3, 1, "embed"},
+      {"head", 0, "v4_kernel_head", 4, 2, "head"},
+  };
+  d.debugLocations = {{"embed", "tiny.mlir", 3, 5}, {"head", "tiny.mlir", 9, 5}};
+  EntryPoint init;
+  init.name = "init_state";
+  EntryPoint step;
+  step.name = "step";
+  step.steps.push_back(
+      {0, {1, 2, 3}, {{ScalarKind::TokenCount, 0}}, /*debugLocation=*/0});
+  step.steps.push_back({1,
+                        {3, 4, 6, 5},
+                        {{ScalarKind::StartPos, 0}, {ScalarKind::Constant, 7}},
+                        1});
+  d.entryPoints = {init, step};
+  d.stateSpecs = {{"kv", {6}, ResetKind::Zero, 0}};
+  d.parameters = {{"embed.weight", DType::BF16, {32, 8}, 2},
+                  {"norm.weight", DType::F32, {8}, 4}};
+
+  Writer w(std::move(d));
+  std::vector<uint8_t> image(kTinyCodeSize);
+  for (size_t i = 0; i < image.size(); ++i)
+    image[i] = uint8_t(i * 31 + 7);
+  std::memcpy(image.data(), "\x7f" "ELF", 4);
+  w.addCodeObject(Target::CPU, CodeFormat::HostSharedObject, std::move(image));
+  return w;
+}
+
+std::vector<uint8_t> tinyArtifact() {
+  auto bytes = tinyWriter().serialize();
+  if (!bytes)
+    return {};
+  return bytes.take();
+}
+
+void fixChecksum(std::vector<uint8_t> &bytes) {
+  if (bytes.size() < kPrefixSize)
+    return;
+  uint32_t c = fileChecksum(bytes.data(), bytes.size());
+  for (int i = 0; i < 4; ++i)
+    bytes[12 + i] = uint8_t(c >> (8 * i));
+}
+
+namespace {
+
+uint64_t getU64(const std::vector<uint8_t> &b, size_t at) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; --i)
+    v = v << 8 | b[at + i];
+  return v;
+}
+
+void setU64(std::vector<uint8_t> &b, size_t at, uint64_t v) {
+  for (int i = 0; i < 8; ++i)
+    b[at + i] = uint8_t(v >> (8 * i));
+}
+
+/// Replaces the one 8-byte aligned occurrence of `from` in the FlatBuffer.
+void replaceU64(std::vector<uint8_t> &b, uint64_t from, uint64_t to) {
+  uint64_t fbEnd = kPrefixSize + getU64(b, 24);
+  for (size_t at = kPrefixSize; at + 8 <= fbEnd; at += 8)
+    if (getU64(b, at) == from) {
+      setU64(b, at, to);
+      return;
+    }
+}
+
+/// The code object offsets of a valid artifact.
+std::vector<uint64_t> codeOffsets(const std::vector<uint8_t> &b) {
+  std::vector<uint64_t> out;
+  auto a = Artifact::load("lie", b.data(), b.size());
+  if (a)
+    for (const CodeObject &c : a->codeObjects())
+      out.push_back(c.offset);
+  return out;
+}
+
+/// Replaces the FlatBuffer section (and drops the blobs).
+void replaceFlatbuffer(std::vector<uint8_t> &b, const uint8_t *fb,
+                       size_t size) {
+  b.resize(kPrefixSize);
+  b.insert(b.end(), fb, fb + size);
+  setU64(b, 16, b.size());
+  setU64(b, 24, size);
+}
+
+using Edit = std::function<void(Writer &, WriteOptions &)>;
+using Patch = std::function<void(std::vector<uint8_t> &)>;
+
+Lie descLie(std::string name, std::string rule,
+            std::function<void(Description &)> f) {
+  Lie l;
+  l.name = std::move(name);
+  l.rule = std::move(rule);
+  l.edit = [f](Writer &w, WriteOptions &) { f(w.description()); };
+  return l;
+}
+
+Lie byteLie(std::string name, std::string rule, Patch p,
+            bool keepChecksum = false) {
+  Lie l;
+  l.name = std::move(name);
+  l.rule = std::move(rule);
+  l.patch = std::move(p);
+  l.keepChecksum = keepChecksum;
+  return l;
+}
+
+Lie optionLie(std::string name, std::string rule, Edit e) {
+  Lie l;
+  l.name = std::move(name);
+  l.rule = std::move(rule);
+  l.edit = std::move(e);
+  return l;
+}
+
+std::vector<Lie> makeLies() {
+  std::vector<Lie> t;
+  // AF-1: prefix and magic.
+  t.push_back(byteLie("empty-file", "AF-1", [](auto &b) { b.clear(); }));
+  t.push_back(byteLie("shorter-than-prefix", "AF-1",
+                      [](auto &b) { b.resize(kPrefixSize - 1); }, true));
+  t.push_back(byteLie("bad-magic", "AF-1", [](auto &b) { b[3] = 'X'; }));
+  t.push_back(byteLie("html-page", "AF-1", [](auto &b) {
+    std::memcpy(b.data(), "<!DOCTYPE html>", 15);
+  }));
+  // AF-2: version.
+  t.push_back(optionLie("newer-major", "AF-2", [](Writer &, WriteOptions &o) {
+    o.formatMajor = kFormatMajor + 1;
+  }));
+  t.push_back(optionLie("newer-minor", "AF-2", [](Writer &, WriteOptions &o) {
+    o.formatMinor = kFormatMinor + 1;
+  }));
+  t.push_back(optionLie("older-major", "AF-2", [](Writer &, WriteOptions &o) {
+    o.formatMajor = kFormatMajor - 1;
+  }));
+  // AF-3: declared size and checksum.
+  t.push_back(byteLie("truncated-by-one", "AF-3",
+                      [](auto &b) { b.pop_back(); }, true));
+  t.push_back(byteLie("trailing-byte", "AF-3",
+                      [](auto &b) { b.push_back(0); }, true));
+  t.push_back(byteLie("checksum-flipped", "AF-3",
+                      [](auto &b) { b[12] ^= 1; }, true));
+  t.push_back(byteLie("payload-flipped", "AF-3",
+                      [](auto &b) { b[b.size() - 5] ^= 0x10; }, true));
+  // AF-4: FlatBuffer bounds, identifier, verifier and limits.
+  t.push_back(byteLie("flatbuffer-size-past-end", "AF-4", [](auto &b) {
+    setU64(b, 24, b.size() - kPrefixSize + 1);
+  }));
+  t.push_back(byteLie("flatbuffer-size-tiny", "AF-4",
+                      [](auto &b) { setU64(b, 24, 4); }));
+  t.push_back(byteLie("bad-identifier", "AF-4",
+                      [](auto &b) { b[kPrefixSize + 4] = 'X'; }));
+  t.push_back(byteLie("root-offset-out-of-bounds", "AF-4", [](auto &b) {
+    b[kPrefixSize + 3] = 0x7F;
+  }));
+  t.push_back(byteLie("missing-required-versions", "AF-4", [](auto &b) {
+    flatbuffers::FlatBufferBuilder fbb;
+    auto start = fbb.StartTable();
+    fbb.Finish(flatbuffers::Offset<fb::Artifact>(fbb.EndTable(start)),
+               kFileIdentifier);
+    replaceFlatbuffer(b, fbb.GetBufferPointer(), fbb.GetSize());
+  }));
+  {
+    Lie l = byteLie("depth-limit", "AF-4", [](auto &) {});
+    l.load.maxDepth = 2;
+    t.push_back(l);
+    Lie m = byteLie("table-limit", "AF-4", [](auto &) {});
+    m.load.maxTables = 3;
+    t.push_back(m);
+  }
+  // AF-5: versions table.
+  t.push_back(optionLie("versions-table-disagrees", "AF-5",
+                        [](Writer &, WriteOptions &o) {
+                          o.tableFormatMinor = kFormatMinor + 1;
+                        }));
+  t.push_back(descLie("empty-compiler-version", "AF-5",
+                      [](Description &d) { d.versions.compiler.clear(); }));
+  // AF-6: target, features, bounds.
+  t.push_back(descLie("unknown-target", "AF-6",
+                      [](Description &d) { d.target = Target(9); }));
+  t.push_back(descLie("unknown-feature-bit", "AF-6",
+                      [](Description &d) { d.features |= uint64_t(1) << 40; }));
+  t.push_back(descLie("batch-zero", "AF-6",
+                      [](Description &d) { d.bounds.batch = 0; }));
+  t.push_back(descLie("chunk-above-context", "AF-6",
+                      [](Description &d) { d.bounds.maxChunk = 65; }));
+  t.push_back(descLie("context-absurd", "AF-6", [](Description &d) {
+    d.bounds.maxContext = int64_t(1) << 40;
+  }));
+  // AF-7: code objects.
+  t.push_back(descLie("ptx-on-cpu", "AF-7", [](Description &d) {
+    d.codeObjects[0].format = CodeFormat::PTX;
+  }));
+  t.push_back(descLie("unknown-code-format", "AF-7", [](Description &d) {
+    d.codeObjects[0].format = CodeFormat(7);
+  }));
+  t.push_back(descLie("code-target-mismatch", "AF-7", [](Description &d) {
+    d.codeObjects[0].target = Target::SM90A;
+    d.codeObjects[0].format = CodeFormat::PTX;
+  }));
+  t.push_back(byteLie("blob-misaligned", "AF-7", [](auto &b) {
+    auto off = codeOffsets(b);
+    replaceU64(b, off.at(0), off.at(0) + 1);
+  }));
+  t.push_back(byteLie("blob-inside-flatbuffer", "AF-7", [](auto &b) {
+    auto off = codeOffsets(b);
+    replaceU64(b, off.at(0), 0);
+  }));
+  t.push_back(byteLie("blob-past-end", "AF-7", [](auto &b) {
+    replaceU64(b, kTinyCodeSize, kTinyCodeSize + 64);
+  }));
+  t.push_back(byteLie("blob-size-overflows", "AF-7", [](auto &b) {
+    replaceU64(b, kTinyCodeSize, ~uint64_t(0) - 8);
+  }));
+  {
+    Lie l = byteLie("blobs-overlap", "AF-7", [](auto &b) {
+      auto off = codeOffsets(b);
+      replaceU64(b, off.at(1), off.at(0));
+    });
+    l.edit = [](Writer &w, WriteOptions &) {
+      w.addCodeObject(Target::CPU, CodeFormat::HostSharedObject,
+                      std::vector<uint8_t>(kTinyCodeSize + 64, 1));
+    };
+    t.push_back(l);
+    Lie e = optionLie("empty-code-object", "AF-7", [](Writer &w,
+                                                      WriteOptions &) {
+      w.addCodeObject(Target::CPU, CodeFormat::HostSharedObject, {});
+    });
+    t.push_back(e);
+  }
+  // AF-8: kernels.
+  t.push_back(descLie("duplicate-kernel-name", "AF-8", [](Description &d) {
+    d.kernels[1].name = d.kernels[0].name;
+  }));
+  t.push_back(descLie("kernel-code-object-out-of-range", "AF-8",
+                      [](Description &d) { d.kernels[1].codeObject = 1; }));
+  t.push_back(descLie("empty-entry-symbol", "AF-8",
+                      [](Description &d) { d.kernels[0].entrySymbol.clear(); }));
+  t.push_back(descLie("empty-kernel-name", "AF-8",
+                      [](Description &d) { d.kernels[0].name.clear(); }));
+  t.push_back(descLie("nul-in-kernel-name", "AF-8", [](Description &d) {
+    d.kernels[0].name = std::string("em\0bed", 6);
+  }));
+  t.push_back(descLie("absurd-arg-count", "AF-8", [](Description &d) {
+    d.kernels[0].numScalarArgs = 100000;
+  }));
+  // AF-9: buffers.
+  t.push_back(descLie("duplicate-buffer-id", "AF-9",
+                      [](Description &d) { d.buffers[1].id = 1; }));
+  t.push_back(descLie("unknown-dtype", "AF-9",
+                      [](Description &d) { d.buffers[0].dtype = DType(42); }));
+  t.push_back(descLie("unknown-buffer-kind", "AF-9", [](Description &d) {
+    d.buffers[2].kind = BufferKind(9);
+  }));
+  t.push_back(descLie("negative-dim", "AF-9",
+                      [](Description &d) { d.buffers[2].shape[2] = -2; }));
+  t.push_back(descLie("two-token-dims", "AF-9",
+                      [](Description &d) { d.buffers[2].shape[0] = -1; }));
+  t.push_back(descLie("token-dim-on-parameter", "AF-9",
+                      [](Description &d) { d.buffers[1].shape[0] = -1; }));
+  t.push_back(descLie("token-dim-on-state", "AF-9",
+                      [](Description &d) { d.buffers[5].shape[1] = -1; }));
+  t.push_back(descLie("alignment-not-power-of-two", "AF-9",
+                      [](Description &d) { d.buffers[0].alignment = 3; }));
+  t.push_back(descLie("alignment-zero", "AF-9",
+                      [](Description &d) { d.buffers[0].alignment = 0; }));
+  t.push_back(descLie("size-overflows", "AF-9", [](Description &d) {
+    d.buffers[2].shape = {int64_t(1) << 31, -1, int64_t(1) << 31};
+  }));
+  t.push_back(descLie("rank-too-large", "AF-9", [](Description &d) {
+    d.buffers[3].shape.assign(9, 1);
+  }));
+  t.push_back(descLie("f4-half-byte", "AF-9", [](Description &d) {
+    d.buffers[5].dtype = DType::F4E2M1;
+    d.buffers[5].shape = {3};
+  }));
+  // AF-10: entry points and steps.
+  t.push_back(descLie("duplicate-entry-point", "AF-10", [](Description &d) {
+    d.entryPoints[0].name = "step";
+  }));
+  t.push_back(descLie("empty-entry-point-name", "AF-10",
+                      [](Description &d) { d.entryPoints[0].name.clear(); }));
+  t.push_back(descLie("step-kernel-out-of-range", "AF-10", [](Description &d) {
+    d.entryPoints[1].steps[1].kernel = 2;
+  }));
+  t.push_back(descLie("step-buffer-count", "AF-10", [](Description &d) {
+    d.entryPoints[1].steps[0].buffers.pop_back();
+  }));
+  t.push_back(descLie("step-unknown-buffer", "AF-10", [](Description &d) {
+    d.entryPoints[1].steps[0].buffers[1] = 77;
+  }));
+  t.push_back(descLie("step-scalar-count", "AF-10", [](Description &d) {
+    d.entryPoints[1].steps[1].scalars.pop_back();
+  }));
+  t.push_back(descLie("step-scalar-kind", "AF-10", [](Description &d) {
+    d.entryPoints[1].steps[1].scalars[0].kind = ScalarKind(5);
+  }));
+  t.push_back(descLie("step-debug-location", "AF-10", [](Description &d) {
+    d.entryPoints[1].steps[1].debugLocation = 2;
+  }));
+  t.push_back(descLie("step-debug-location-negative", "AF-10",
+                      [](Description &d) {
+                        d.entryPoints[1].steps[1].debugLocation = -5;
+                      }));
+  // AF-11: state specs.
+  t.push_back(descLie("state-buffer-not-state", "AF-11",
+                      [](Description &d) { d.stateSpecs[0].buffers = {3}; }));
+  t.push_back(descLie("state-unknown-buffer", "AF-11",
+                      [](Description &d) { d.stateSpecs[0].buffers = {99}; }));
+  t.push_back(descLie("state-no-buffers", "AF-11",
+                      [](Description &d) { d.stateSpecs[0].buffers.clear(); }));
+  t.push_back(descLie("state-reset-kind", "AF-11", [](Description &d) {
+    d.stateSpecs[0].reset = ResetKind(3);
+  }));
+  t.push_back(descLie("duplicate-state-name", "AF-11", [](Description &d) {
+    d.stateSpecs.push_back(d.stateSpecs[0]);
+  }));
+  // AF-12: parameter manifest.
+  t.push_back(descLie("duplicate-parameter-name", "AF-12", [](Description &d) {
+    d.parameters[1].name = d.parameters[0].name;
+  }));
+  t.push_back(descLie("parameter-unknown-buffer", "AF-12",
+                      [](Description &d) { d.parameters[1].buffer = 42; }));
+  t.push_back(descLie("parameter-buffer-not-parameter", "AF-12",
+                      [](Description &d) { d.parameters[1].buffer = 3; }));
+  t.push_back(descLie("parameter-bound-twice", "AF-12",
+                      [](Description &d) { d.parameters[1].buffer = 2; }));
+  t.push_back(descLie("parameter-buffer-unbound", "AF-12",
+                      [](Description &d) { d.parameters.pop_back(); }));
+  t.push_back(descLie("parameter-negative-dim", "AF-12",
+                      [](Description &d) { d.parameters[0].shape[0] = -1; }));
+  t.push_back(descLie("parameter-dtype", "AF-12", [](Description &d) {
+    d.parameters[0].dtype = DType(200);
+  }));
+  // AF-13: debug locations.
+  t.push_back(descLie("empty-debug-location", "AF-13",
+                      [](Description &d) { d.debugLocations[1].name.clear(); }));
+  return t;
+}
+
+} // namespace
+
+const std::vector<Lie> &lies() {
+  static const std::vector<Lie> table = makeLies();
+  return table;
+}
+
+std::vector<uint8_t> lieBytes(const Lie &lie) {
+  Writer w = tinyWriter();
+  WriteOptions options;
+  if (lie.edit)
+    lie.edit(w, options);
+  options.verify = false;
+  auto bytes = w.serialize(options);
+  if (!bytes)
+    return {};
+  std::vector<uint8_t> b = bytes.take();
+  if (lie.patch)
+    lie.patch(b);
+  if (!lie.keepChecksum)
+    fixChecksum(b);
+  return b;
+}
+
+} // namespace v4::artifact::testing

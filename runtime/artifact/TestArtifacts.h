@@ -1,0 +1,60 @@
+//===- TestArtifacts.h - tiny artifacts and lies for tests -------*- C++ -*-===//
+//
+// Test support (library v4artifact-testing; not part of the runtime): a valid
+// tiny artifact that needs no compiler, and the lies table of
+// docs/RELIABILITY.md section 3.2: named corruptions, each violating one AF
+// rule. Used by test/unit/ArtifactTest.cpp and v4-artifact-testgen (lit).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef V4_RUNTIME_ARTIFACT_TESTARTIFACTS_H
+#define V4_RUNTIME_ARTIFACT_TESTARTIFACTS_H
+
+#include "runtime/artifact/Artifact.h"
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace v4::artifact::testing {
+
+/// Size of the tiny artifact's fake host code image.
+constexpr size_t kTinyCodeSize = 1237;
+
+/// The tiny artifact's writer: CPU target, bounds batch 2 / context 64 /
+/// chunk 16; one host code object; kernels "embed" (3 buffers, 1 scalar) and
+/// "head" (4 buffers, 2 scalars); 6 buffers (2 parameters, 1 input, 1
+/// activation, 1 output, 1 state); state spec "kv"; entry points
+/// "init_state" (no steps) and "step" (2 steps); 2 parameters; 2 debug
+/// locations.
+Writer tinyWriter();
+/// tinyWriter().serialize() (verified).
+std::vector<uint8_t> tinyArtifact();
+
+/// Recomputes the prefix checksum of a complete file (>= 32 bytes).
+void fixChecksum(std::vector<uint8_t> &bytes);
+
+/// One corruption of the tiny artifact.
+struct Lie {
+  std::string name;
+  /// The rule the loader must report, e.g. "AF-7".
+  std::string rule;
+  /// Edits the writer and options before serializing (verify is off).
+  std::function<void(Writer &, WriteOptions &)> edit;
+  /// Patches the serialized bytes; the checksum is then recomputed unless
+  /// `keepChecksum`.
+  std::function<void(std::vector<uint8_t> &)> patch;
+  bool keepChecksum = false;
+  /// Load options to use (e.g. lowered verifier limits).
+  LoadOptions load;
+};
+
+/// The lies table: at least one row per AF rule.
+const std::vector<Lie> &lies();
+/// The bytes of a lie.
+std::vector<uint8_t> lieBytes(const Lie &lie);
+
+} // namespace v4::artifact::testing
+
+#endif // V4_RUNTIME_ARTIFACT_TESTARTIFACTS_H

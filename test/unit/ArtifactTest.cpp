@@ -1,0 +1,372 @@
+//===- ArtifactTest.cpp - artifact writer and layered loader tests --------===//
+//
+// Round trip of the tiny artifact, the lies table (one row per AF rule plus
+// variants, docs/RELIABILITY.md section 3.2), truncation at every byte and
+// every single-bit flip, the version matrix, atomic writes.
+//
+//===----------------------------------------------------------------------===//
+
+#include "runtime/artifact/Artifact.h"
+#include "runtime/artifact/TestArtifacts.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+using namespace v4::artifact;
+using namespace v4::artifact::testing;
+namespace fs = std::filesystem;
+
+namespace {
+
+#define EXPECT_RULE(status, id)                                                \
+  do {                                                                         \
+    const Status st_ = (status);                                               \
+    EXPECT_FALSE(st_.ok()) << "expected failure with " << (id);                \
+    EXPECT_EQ(st_.rule(), (id)) << st_.message();                              \
+    EXPECT_NE(st_.message().find(std::string("[") + (id) + "]"),               \
+              std::string::npos)                                               \
+        << st_.message();                                                      \
+  } while (0)
+
+Status loadStatus(const std::vector<uint8_t> &b,
+                  const LoadOptions &options = {}) {
+  auto a = Artifact::load("model.v4a", b.data(), b.size(), options);
+  return a ? Status::success() : a.status();
+}
+
+class ArtifactFileTest : public ::testing::Test {
+protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/v4-af-test-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir = tmpl;
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+  std::vector<std::string> listDir() {
+    std::vector<std::string> out;
+    for (auto &e : fs::directory_iterator(dir))
+      out.push_back(e.path().filename().string());
+    return out;
+  }
+  std::string dir;
+};
+
+TEST(ArtifactTest, Crc32KnownValue) {
+  EXPECT_EQ(crc32("123456789", 9), 0xCBF43926u);
+  EXPECT_EQ(crc32("", 0), 0u);
+  // Chained equals one call.
+  EXPECT_EQ(crc32("6789", 4, crc32("12345", 5)), 0xCBF43926u);
+  std::vector<uint8_t> big(1000);
+  for (size_t i = 0; i < big.size(); ++i)
+    big[i] = uint8_t(i * 7);
+  uint32_t bytewise = 0;
+  for (uint8_t b : big)
+    bytewise = crc32(&b, 1, bytewise);
+  EXPECT_EQ(crc32(big.data(), big.size()), bytewise);
+}
+
+TEST(ArtifactTest, TinyRoundTrip) {
+  std::vector<uint8_t> bytes = tinyArtifact();
+  ASSERT_FALSE(bytes.empty());
+  auto a = Artifact::load("tiny.v4a", bytes.data(), bytes.size());
+  ASSERT_TRUE(a) << a.status().message();
+  EXPECT_EQ(a->formatMajor(), kFormatMajor);
+  EXPECT_EQ(a->formatMinor(), kFormatMinor);
+  EXPECT_EQ(a->fileSize(), bytes.size());
+  EXPECT_EQ(a->versions().compiler, "v4c 0.1.0");
+  EXPECT_EQ(a->target(), Target::CPU);
+  EXPECT_EQ(a->features(), uint64_t(kFeatureFP8));
+  EXPECT_EQ(a->bounds().batch, 2);
+  EXPECT_EQ(a->bounds().maxContext, 64);
+  EXPECT_EQ(a->bounds().maxChunk, 16);
+  ASSERT_EQ(a->codeObjects().size(), 1u);
+  EXPECT_EQ(a->codeObjects()[0].offset % kBlobAlignment, 0u);
+  EXPECT_GE(a->codeObjects()[0].offset, kPrefixSize + a->flatbufferSize());
+  ByteSpan code = a->code(0);
+  ASSERT_EQ(code.size, kTinyCodeSize);
+  EXPECT_EQ(std::memcmp(code.data, "\x7f" "ELF", 4), 0);
+  EXPECT_EQ(code.data[100], uint8_t(100 * 31 + 7));
+  EXPECT_EQ(a->code(1).size, 0u);
+
+  ASSERT_EQ(a->kernels().size(), 2u);
+  EXPECT_EQ(a->kernels()[1].name, "head");
+  EXPECT_EQ(a->kernels()[1].entrySymbol, "v4_kernel_head");
+  EXPECT_EQ(a->kernels()[1].numBufferArgs, 4u);
+  EXPECT_EQ(a->kernels()[1].numScalarArgs, 2u);
+  EXPECT_EQ(a->kernels()[1].debugLocation, "head");
+  ASSERT_EQ(a->buffers().size(), 6u);
+  const Buffer *hidden = a->findBuffer(3);
+  ASSERT_NE(hidden, nullptr);
+  EXPECT_EQ(hidden->shape, (std::vector<int64_t>{2, -1, 8}));
+  EXPECT_EQ(hidden->kind, BufferKind::Activation);
+  EXPECT_EQ(a->bufferBytes(*hidden, 16), 2u * 16 * 8 * 2);
+  EXPECT_EQ(a->bufferBytes(*hidden, 17), 0u); // above max_chunk
+  EXPECT_EQ(a->findBuffer(99), nullptr);
+  ASSERT_EQ(a->stateSpecs().size(), 1u);
+  EXPECT_EQ(a->stateSpecs()[0].buffers, (std::vector<uint32_t>{6}));
+  const EntryPoint *step = a->findEntryPoint("step");
+  ASSERT_NE(step, nullptr);
+  ASSERT_EQ(step->steps.size(), 2u);
+  EXPECT_EQ(step->steps[1].buffers, (std::vector<uint32_t>{3, 4, 6, 5}));
+  ASSERT_EQ(step->steps[1].scalars.size(), 2u);
+  EXPECT_EQ(step->steps[1].scalars[0].kind, ScalarKind::StartPos);
+  EXPECT_EQ(step->steps[1].scalars[1].value, 7);
+  EXPECT_EQ(step->steps[1].debugLocation, 1);
+  EXPECT_NE(a->findEntryPoint("init_state"), nullptr);
+  EXPECT_EQ(a->findKernel("embed"), &a->kernels()[0]);
+  ASSERT_EQ(a->parameters().size(), 2u);
+  EXPECT_EQ(a->parameters()[0].name, "embed.weight");
+  EXPECT_EQ(a->parameters()[0].buffer, 2u);
+  ASSERT_EQ(a->debugLocations().size(), 2u);
+  EXPECT_EQ(a->debugLocations()[1].line, 9u);
+
+  // Deterministic output.
+  EXPECT_EQ(tinyArtifact(), bytes);
+  // A loaded description written again gives the same bytes.
+  Writer again(a->description());
+  again.description().codeObjects.clear();
+  again.addCodeObject(Target::CPU, CodeFormat::HostSharedObject,
+                      std::vector<uint8_t>(code.data, code.data + code.size));
+  auto rewritten = again.serialize();
+  ASSERT_TRUE(rewritten) << rewritten.status().message();
+  EXPECT_EQ(*rewritten, bytes);
+}
+
+TEST(ArtifactTest, LoadCopiesUnalignedInput) {
+  std::vector<uint8_t> bytes = tinyArtifact();
+  std::vector<uint8_t> shifted(bytes.size() + 1);
+  std::memcpy(shifted.data() + 1, bytes.data(), bytes.size());
+  auto a = Artifact::load("shifted", shifted.data() + 1, bytes.size());
+  ASSERT_TRUE(a) << a.status().message();
+  EXPECT_EQ(a->kernels().size(), 2u);
+}
+
+TEST(ArtifactTest, LiesTable) {
+  const auto &table = lies();
+  EXPECT_GE(table.size(), 30u);
+  std::set<std::string> rules, names;
+  for (const Lie &lie : table) {
+    SCOPED_TRACE(lie.name);
+    EXPECT_TRUE(names.insert(lie.name).second) << "duplicate lie name";
+    rules.insert(lie.rule);
+    std::vector<uint8_t> b = lieBytes(lie);
+    auto a = Artifact::load("lie.v4a", b.data(), b.size(), lie.load);
+    EXPECT_RULE(a ? Status::success() : a.status(), lie.rule);
+    if (!a) {
+      EXPECT_EQ(a.status().message().rfind("lie.v4a: ", 0), 0u)
+          << a.status().message();
+    }
+  }
+  for (int r = 1; r <= 13; ++r)
+    EXPECT_TRUE(rules.count("AF-" + std::to_string(r)))
+        << "no lie for AF-" << r;
+}
+
+TEST(ArtifactTest, WriterRejectsLies) {
+  // With verification on, every description-level lie is refused by the
+  // writer itself, with the same rule.
+  for (const Lie &lie : lies()) {
+    if (!lie.edit || lie.patch)
+      continue;
+    SCOPED_TRACE(lie.name);
+    Writer w = tinyWriter();
+    WriteOptions options;
+    lie.edit(w, options);
+    options.verify = true;
+    auto b = w.serialize(options);
+    EXPECT_RULE(b ? Status::success() : b.status(), lie.rule);
+  }
+}
+
+TEST(ArtifactTest, WriterArgumentErrors) {
+  Writer w = tinyWriter();
+  w.description().codeObjects.push_back(CodeObject{});
+  auto b = w.serialize();
+  EXPECT_RULE(b ? Status::success() : b.status(), "ARG");
+}
+
+TEST(ArtifactTest, IntegrityOnlyStopsAfterChecksum) {
+  LoadOptions options;
+  options.integrityOnly = true;
+  for (const Lie &lie : lies()) {
+    SCOPED_TRACE(lie.name);
+    std::vector<uint8_t> b = lieBytes(lie);
+    Status s = loadStatus(b, options);
+    if (lie.rule == "AF-1" || lie.rule == "AF-2" || lie.rule == "AF-3")
+      EXPECT_RULE(s, lie.rule);
+    else
+      EXPECT_TRUE(s.ok()) << s.message();
+  }
+}
+
+TEST(ArtifactTest, TruncationAtEveryByte) {
+  std::vector<uint8_t> bytes = tinyArtifact();
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    std::vector<uint8_t> cut(bytes.begin(), bytes.begin() + n);
+    Status s = loadStatus(cut);
+    ASSERT_FALSE(s.ok()) << n;
+    ASSERT_EQ(s.rule(), n < kPrefixSize ? "AF-1" : "AF-3") << s.message();
+  }
+}
+
+TEST(ArtifactTest, EveryBitFlip) {
+  std::vector<uint8_t> bytes = tinyArtifact();
+  size_t loaded = 0, rejected = 0;
+  std::map<std::string, size_t> byRule;
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    for (int bit = 0; bit < 8; ++bit) {
+      std::vector<uint8_t> b = bytes;
+      b[i] ^= uint8_t(1u << bit);
+      // As stored, every flip fails: the magic (AF-1), the version (AF-2,
+      // any change reads newer or older) or the checksum (AF-3).
+      Status s = loadStatus(b);
+      ASSERT_FALSE(s.ok()) << "byte " << i << " bit " << bit;
+      const char *want = i < 8 ? "AF-1" : i < 12 ? "AF-2" : "AF-3";
+      ASSERT_EQ(s.rule(), want) << s.message();
+      // With the checksum recomputed, the later layers end in a clean error
+      // or a clean load.
+      fixChecksum(b);
+      Status t = loadStatus(b);
+      if (t.ok()) {
+        ++loaded;
+      } else {
+        ++rejected;
+        ++byRule[t.rule()];
+        ASSERT_EQ(t.rule().rfind("AF-", 0), 0u) << t.message();
+      }
+    }
+  }
+  std::string summary;
+  for (auto &[rule, n] : byRule)
+    summary += " " + rule + ":" + std::to_string(n);
+  std::printf("bit flips with checksum fixed: %zu load, %zu rejected (%s )\n",
+              loaded, rejected, summary.c_str());
+  EXPECT_GT(rejected, 0u);
+}
+
+TEST(ArtifactTest, VersionMessages) {
+  struct Case {
+    uint16_t major, minor;
+    const char *found, *text;
+  };
+  const std::string range = "(" + std::to_string(kFormatMajor) + ".0-" +
+                            std::to_string(kFormatMajor) + "." +
+                            std::to_string(kFormatMinor) + ")";
+  std::vector<Case> cases = {
+      {uint16_t(kFormatMajor + 1), 0, "", "is newer than"},
+      {kFormatMajor, uint16_t(kFormatMinor + 1), "", "is newer than"},
+      {uint16_t(kFormatMajor - 1), 7, "", "is older than"},
+  };
+  for (const Case &c : cases) {
+    Writer w = tinyWriter();
+    WriteOptions options;
+    options.verify = false;
+    options.formatMajor = c.major;
+    options.formatMinor = c.minor;
+    auto b = w.serialize(options);
+    ASSERT_TRUE(b);
+    Status s = loadStatus(*b);
+    EXPECT_RULE(s, "AF-2");
+    std::string version =
+        std::to_string(c.major) + "." + std::to_string(c.minor);
+    EXPECT_NE(s.message().find("model.v4a: artifact format " + version + " " +
+                               c.text),
+              std::string::npos)
+        << s.message();
+    EXPECT_NE(s.message().find(range), std::string::npos) << s.message();
+    EXPECT_NE(s.message().find("v4rt " + std::string(kRuntimeVersion)),
+              std::string::npos)
+        << s.message();
+    EXPECT_NE(s.message().find(std::string(c.text) == "is newer than"
+                                   ? "upgrade v4rt or recompile"
+                                   : "recompile the model"),
+              std::string::npos)
+        << s.message();
+  }
+  // Minor N-1 is read by a minor-N runtime; with minor 0 that is the same
+  // version, which loads.
+  Writer w = tinyWriter();
+  auto b = w.serialize();
+  ASSERT_TRUE(b) << b.status().message();
+  EXPECT_TRUE(loadStatus(*b).ok());
+}
+
+TEST(ArtifactTest, VersionBeforeChecksum) {
+  // A newer file whose checksum is also wrong reads "newer", not "corrupt".
+  Writer w = tinyWriter();
+  WriteOptions options;
+  options.verify = false;
+  options.formatMajor = kFormatMajor + 3;
+  auto b = w.serialize(options);
+  ASSERT_TRUE(b);
+  (*b)[b->size() - 1] ^= 0xFF;
+  EXPECT_RULE(loadStatus(*b), "AF-2");
+}
+
+TEST_F(ArtifactFileTest, WriteFileAndLoadFile) {
+  std::string path = dir + "/model.v4a";
+  ASSERT_TRUE(tinyWriter().writeFile(path).ok());
+  EXPECT_EQ(listDir(), std::vector<std::string>{"model.v4a"});
+  auto a = Artifact::loadFile(path);
+  ASSERT_TRUE(a) << a.status().message();
+  EXPECT_EQ(a->source(), path);
+  EXPECT_EQ(a->kernels().size(), 2u);
+
+  // A refused write keeps the old file and leaves no temporary.
+  Writer bad = tinyWriter();
+  bad.description().kernels[0].codeObject = 5;
+  EXPECT_RULE(bad.writeFile(path), "AF-8");
+  EXPECT_EQ(listDir(), std::vector<std::string>{"model.v4a"});
+  EXPECT_TRUE(Artifact::loadFile(path));
+
+  // A directory that does not exist is an I/O error naming the path.
+  Status s = tinyWriter().writeFile(dir + "/missing/model.v4a");
+  EXPECT_RULE(s, "IO");
+  EXPECT_NE(s.message().find("missing"), std::string::npos);
+}
+
+TEST_F(ArtifactFileTest, LoadFileErrors) {
+  auto missing = Artifact::loadFile(dir + "/none.v4a");
+  EXPECT_RULE(missing.status(), "IO");
+  EXPECT_NE(missing.status().message().find("none.v4a"), std::string::npos);
+
+  auto directory = Artifact::loadFile(dir);
+  EXPECT_RULE(directory.status(), "AF-1");
+
+  std::string empty = dir + "/empty.v4a";
+  std::ofstream(empty).close();
+  auto e = Artifact::loadFile(empty);
+  EXPECT_RULE(e.status(), "AF-1");
+  EXPECT_NE(e.status().message().find("empty.v4a: empty file"),
+            std::string::npos)
+      << e.status().message();
+
+  // A lie through the file path names the file.
+  std::string liePath = dir + "/lie.v4a";
+  for (const Lie &lie : lies()) {
+    if (lie.name != "kernel-code-object-out-of-range")
+      continue;
+    std::vector<uint8_t> b = lieBytes(lie);
+    std::ofstream(liePath, std::ios::binary)
+        .write(reinterpret_cast<const char *>(b.data()), b.size());
+    auto a = Artifact::loadFile(liePath);
+    EXPECT_RULE(a.status(), "AF-8");
+    EXPECT_EQ(a.status().message().rfind(liePath + ": kernel 1 'head'", 0),
+              0u)
+        << a.status().message();
+  }
+}
+
+} // namespace

@@ -1,0 +1,304 @@
+//===- v4-dump.cpp - print, verify and extract .v4a artifacts -------------===//
+//
+//   v4-dump model.v4a                      print everything
+//   v4-dump --verify model.v4a             verify only
+//   v4-dump --list-kernels model.v4a       one kernel per line
+//   v4-dump --dump-code=N -o FILE model.v4a  extract code object N
+//
+// Uses only the runtime's artifact library (no LLVM). Exit codes
+// (docs/STYLE.md): 0 ok, 1 artifact rejected, 2 bad command line, 3 I/O.
+//
+//===----------------------------------------------------------------------===//
+
+#include "runtime/artifact/Artifact.h"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+using namespace v4::artifact;
+
+static const char *kUsage =
+    "usage: v4-dump [options] <model.v4a>\n"
+    "\n"
+    "Prints a v4 artifact: versions, target, bounds, code objects, kernels,\n"
+    "buffers, state, entry points with their steps, parameters.\n"
+    "\n"
+    "options:\n"
+    "  --verify           only verify (all layers); print nothing on success\n"
+    "  --list-kernels     print one line per kernel\n"
+    "  --dump-code=<n>    write the image of code object <n> to -o\n"
+    "  -o <file>          output of --dump-code ('-' for stdout, not a tty)\n"
+    "  --version          print versions\n"
+    "  --help             this text\n"
+    "\n"
+    "Exit codes: 0 success; 1 artifact rejected; 2 bad command line; 3 I/O.\n";
+
+static int usage(const std::string &message) {
+  std::fprintf(stderr, "v4-dump: %s\n%s", message.c_str(), kUsage);
+  return 2;
+}
+
+static std::string shapeString(const std::vector<int64_t> &shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i)
+      s += ", ";
+    s += shape[i] == -1 ? std::string("?") : std::to_string(shape[i]);
+  }
+  return s + "]";
+}
+
+static std::string idList(const std::vector<uint32_t> &ids) {
+  std::string s = "[";
+  for (size_t i = 0; i < ids.size(); ++i)
+    s += (i ? ", " : "") + std::to_string(ids[i]);
+  return s + "]";
+}
+
+static std::string featureString(uint64_t f) {
+  std::string s;
+  auto add = [&](uint64_t bit, const char *name) {
+    if (f & bit)
+      s += (s.empty() ? "" : ", ") + std::string(name);
+  };
+  add(kFeatureFP8, "fp8");
+  add(kFeatureFP4, "fp4");
+  add(kFeatureEngram, "engram");
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "0x%llx", (unsigned long long)f);
+  return std::string(buf) + (s.empty() ? "" : " (" + s + ")");
+}
+
+static std::string location(const Artifact &a, int32_t index) {
+  if (index < 0 || size_t(index) >= a.debugLocations().size())
+    return "";
+  const DebugLocation &l = a.debugLocations()[size_t(index)];
+  std::string s = l.name;
+  if (!l.file.empty())
+    s += " (" + l.file + ":" + std::to_string(l.line) + ":" +
+         std::to_string(l.column) + ")";
+  return s;
+}
+
+static void print(const Artifact &a) {
+  const Versions &v = a.versions();
+  std::printf("artifact %s\n", a.source().c_str());
+  std::printf("format %u.%u  compiler '%s'  mlir '%s'\n", a.formatMajor(),
+              a.formatMinor(), v.compiler.c_str(), v.mlir.c_str());
+  std::printf("file %llu bytes  flatbuffer %llu bytes\n",
+              (unsigned long long)a.fileSize(),
+              (unsigned long long)a.flatbufferSize());
+  std::printf("target %s  features %s\n", targetName(a.target()),
+              featureString(a.features()).c_str());
+  std::printf("bounds batch %lld  max_context %lld  max_chunk %lld\n",
+              (long long)a.bounds().batch, (long long)a.bounds().maxContext,
+              (long long)a.bounds().maxChunk);
+
+  std::printf("code objects: %zu\n", a.codeObjects().size());
+  for (size_t i = 0; i < a.codeObjects().size(); ++i) {
+    const CodeObject &c = a.codeObjects()[i];
+    std::printf("  [%zu] %s %s offset %llu size %llu\n", i,
+                targetName(c.target), codeFormatName(c.format),
+                (unsigned long long)c.offset, (unsigned long long)c.size);
+  }
+  std::printf("kernels: %zu\n", a.kernels().size());
+  for (size_t i = 0; i < a.kernels().size(); ++i) {
+    const Kernel &k = a.kernels()[i];
+    std::printf("  [%zu] %s  code %u  symbol %s  buffers %u  scalars %u%s%s\n",
+                i, k.name.c_str(), k.codeObject, k.entrySymbol.c_str(),
+                k.numBufferArgs, k.numScalarArgs,
+                k.debugLocation.empty() ? "" : "  loc ",
+                k.debugLocation.c_str());
+  }
+  std::printf("buffers: %zu\n", a.buffers().size());
+  for (const Buffer &b : a.buffers())
+    std::printf("  id %u  %s %s %s  align %u  max %llu bytes\n", b.id,
+                bufferKindName(b.kind), dtypeName(b.dtype),
+                shapeString(b.shape).c_str(), b.alignment,
+                (unsigned long long)a.bufferBytes(b, a.bounds().maxChunk));
+  std::printf("state specs: %zu\n", a.stateSpecs().size());
+  for (const StateSpec &s : a.stateSpecs()) {
+    std::printf("  %s  reset %s", s.name.c_str(), resetKindName(s.reset));
+    if (s.reset == ResetKind::PadId)
+      std::printf(" %lld", (long long)s.padValue);
+    std::printf("  buffers %s\n", idList(s.buffers).c_str());
+  }
+  std::printf("entry points: %zu\n", a.entryPoints().size());
+  for (const EntryPoint &e : a.entryPoints()) {
+    std::printf("  %s: %zu steps\n", e.name.c_str(), e.steps.size());
+    for (size_t i = 0; i < e.steps.size(); ++i) {
+      const Step &s = e.steps[i];
+      std::string scalars = "[";
+      for (size_t j = 0; j < s.scalars.size(); ++j) {
+        scalars += j ? ", " : "";
+        scalars += s.scalars[j].kind == ScalarKind::Constant
+                       ? std::to_string(s.scalars[j].value)
+                       : scalarKindName(s.scalars[j].kind);
+      }
+      scalars += "]";
+      std::string loc = location(a, s.debugLocation);
+      std::printf("    [%zu] %s  buffers %s  scalars %s%s%s\n", i,
+                  a.kernels()[s.kernel].name.c_str(),
+                  idList(s.buffers).c_str(), scalars.c_str(),
+                  loc.empty() ? "" : "  loc ", loc.c_str());
+    }
+  }
+  std::printf("parameters: %zu\n", a.parameters().size());
+  for (const Parameter &p : a.parameters())
+    std::printf("  %s  %s %s  -> buffer %u\n", p.name.c_str(),
+                dtypeName(p.dtype), shapeString(p.shape).c_str(), p.buffer);
+  std::printf("debug locations: %zu\n", a.debugLocations().size());
+  for (size_t i = 0; i < a.debugLocations().size(); ++i)
+    std::printf("  [%zu] %s\n", i, location(a, int32_t(i)).c_str());
+}
+
+/// Writes `span` to `path` atomically (temporary, fsync, rename), or to
+/// stdout for "-". Returns an exit code.
+static int writeOutput(const std::string &path, ByteSpan span) {
+  if (path == "-") {
+    if (::isatty(STDOUT_FILENO))
+      return usage("refusing to write binary code to a terminal; use -o");
+    size_t done = 0;
+    while (done < span.size) {
+      ssize_t n = ::write(STDOUT_FILENO, span.data + done, span.size - done);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0) {
+        std::fprintf(stderr, "v4-dump: error: <stdout>: write failed: %s\n",
+                     std::strerror(errno));
+        return 3;
+      }
+      done += size_t(n);
+    }
+    return 0;
+  }
+  std::string dir = ".";
+  if (size_t slash = path.rfind('/'); slash != std::string::npos)
+    dir = slash == 0 ? "/" : path.substr(0, slash);
+  std::string tmpl = dir + "/.v4-dump.tmp-XXXXXX";
+  std::vector<char> buf(tmpl.begin(), tmpl.end());
+  buf.push_back('\0');
+  int fd = ::mkstemp(buf.data());
+  auto fail = [&](const char *op) {
+    int err = errno;
+    if (fd >= 0) {
+      ::close(fd);
+      ::unlink(buf.data());
+    }
+    std::fprintf(stderr, "v4-dump: error: %s: %s failed: %s\n", path.c_str(),
+                 op, std::strerror(err));
+    return 3;
+  };
+  if (fd < 0)
+    return fail("create");
+  size_t done = 0;
+  while (done < span.size) {
+    ssize_t n = ::write(fd, span.data + done, span.size - done);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return fail("write");
+    done += size_t(n);
+  }
+  if (::fchmod(fd, 0644) != 0 || ::fsync(fd) != 0)
+    return fail("fsync");
+  if (::close(fd) != 0) {
+    fd = -1;
+    ::unlink(buf.data());
+    return fail("close");
+  }
+  fd = -1;
+  if (::rename(buf.data(), path.c_str()) != 0) {
+    int err = errno;
+    ::unlink(buf.data());
+    errno = err;
+    return fail("rename");
+  }
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  bool verifyOnly = false, listKernels = false;
+  long long dumpCode = -1;
+  std::string output, input;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+    if (arg == "--version") {
+      std::printf("v4-dump version %s (artifact format %u.%u, reads %u.0-%u.%u)\n",
+                  kRuntimeVersion, kFormatMajor, kFormatMinor, kFormatMajor,
+                  kFormatMajor, kFormatMinor);
+      return 0;
+    }
+    if (arg == "--verify") {
+      verifyOnly = true;
+    } else if (arg == "--list-kernels") {
+      listKernels = true;
+    } else if (arg.rfind("--dump-code=", 0) == 0) {
+      std::string n = arg.substr(12);
+      char *end = nullptr;
+      errno = 0;
+      dumpCode = std::strtoll(n.c_str(), &end, 10);
+      if (n.empty() || *end || errno || dumpCode < 0)
+        return usage("--dump-code: expected a code object index >= 0, found '" +
+                     n + "'");
+    } else if (arg == "-o") {
+      if (i + 1 >= argc)
+        return usage("-o: missing file name");
+      output = argv[++i];
+    } else if (arg.rfind("-o", 0) == 0 && arg.size() > 2) {
+      output = arg.substr(2);
+    } else if (arg.size() > 1 && arg[0] == '-') {
+      return usage("unknown option '" + arg + "'");
+    } else if (input.empty()) {
+      input = arg;
+    } else {
+      return usage("more than one input ('" + input + "', '" + arg + "')");
+    }
+  }
+  if (input.empty())
+    return usage("no input artifact");
+  if (int(verifyOnly) + int(listKernels) + int(dumpCode >= 0) > 1)
+    return usage("--verify, --list-kernels and --dump-code are exclusive");
+  if (dumpCode >= 0 && output.empty())
+    return usage("--dump-code needs -o <file>");
+  if (dumpCode < 0 && !output.empty())
+    return usage("-o is only used with --dump-code");
+
+  auto artifact = Artifact::loadFile(input);
+  if (!artifact) {
+    std::fprintf(stderr, "v4-dump: error: %s\n",
+                 artifact.status().message().c_str());
+    return artifact.status().rule() == "IO" ? 3 : 1;
+  }
+  const Artifact &a = *artifact;
+  if (verifyOnly) {
+    return 0;
+  }
+  if (listKernels) {
+    for (size_t i = 0; i < a.kernels().size(); ++i)
+      std::printf("%zu %s %s\n", i, a.kernels()[i].name.c_str(),
+                  a.kernels()[i].entrySymbol.c_str());
+    return 0;
+  }
+  if (dumpCode >= 0) {
+    if (size_t(dumpCode) >= a.codeObjects().size())
+      return usage("--dump-code=" + std::to_string(dumpCode) + ": " + input +
+                   " has " + std::to_string(a.codeObjects().size()) +
+                   " code objects");
+    return writeOutput(output, a.code(size_t(dumpCode)));
+  }
+  print(a);
+  return 0;
+}
