@@ -2,17 +2,763 @@
 //
 // v4.ring.*, v4.cache.*, v4.attn.*, v4.kv.*, v4.csa.* (V4-SPEC 5, 9).
 //
+// Every kernel is plain scf loops over memref loads/stores; fp32 inside,
+// rounded to bf16 exactly at the spec's rounding points. Kernels that write
+// state (ring, compressor state, caches) are correct when the result memref
+// aliases the state operand (the runtime updates state in place).
+//
 //===----------------------------------------------------------------------===//
 #include "lowering/KernelBuilders/CPUKernelBody.h"
 
+#include "dialects/V4/V4Attrs.h"
+#include "dialects/V4/V4Types.h"
+
 #include "llvm/ADT/TypeSwitch.h"
+
+#include <cmath>
+#include <limits>
 
 using namespace mlir;
 
 namespace mlir::v4::cpu {
+namespace {
 
-std::optional<LogicalResult> buildAttentionKernel(Operation *op, func::FuncOp fn) {
+constexpr float kInf = std::numeric_limits<float>::infinity();
+
+/// A builder with the short-hands the attention kernels use.
+struct Emit : KernelBody {
+  explicit Emit(ImplicitLocOpBuilder &b) : KernelBody{b} {}
+
+  Type f32T() { return b.getF32Type(); }
+  Type i64T() { return b.getI64Type(); }
+  Value i64(int64_t v) {
+    return arith::ConstantOp::create(b, b.getI64IntegerAttr(v));
+  }
+  Value i32(int64_t v) {
+    return arith::ConstantOp::create(b, b.getI32IntegerAttr(v));
+  }
+  Value load(Value m, ValueRange ivs) {
+    return memref::LoadOp::create(b, m, ivs);
+  }
+  Value loadF(Value m, ValueRange ivs) { return toF32(load(m, ivs)); }
+  void store(Value v, Value m, ValueRange ivs) {
+    memref::StoreOp::create(b, v, m, ivs);
+  }
+  /// Stores an f32 value, narrowed to the element type of `m`.
+  void storeF(Value v, Value m, ValueRange ivs) {
+    store(fromF32(v, cast<MemRefType>(m.getType()).getElementType()), m, ivs);
+  }
+  Value toIndex(Value v) {
+    return arith::IndexCastOp::create(b, b.getIndexType(), v);
+  }
+  Value toI64(Value v) { return arith::IndexCastOp::create(b, i64T(), v); }
+  Value add(Value x, Value y) { return arith::AddIOp::create(b, x, y); }
+  Value sub(Value x, Value y) { return arith::SubIOp::create(b, x, y); }
+  Value mul(Value x, Value y) { return arith::MulIOp::create(b, x, y); }
+  Value divU(Value x, Value y) { return arith::DivUIOp::create(b, x, y); }
+  Value remU(Value x, Value y) { return arith::RemUIOp::create(b, x, y); }
+  Value minS(Value x, Value y) { return arith::MinSIOp::create(b, x, y); }
+  Value maxS(Value x, Value y) { return arith::MaxSIOp::create(b, x, y); }
+  Value cmpI(arith::CmpIPredicate p, Value x, Value y) {
+    return arith::CmpIOp::create(b, p, x, y);
+  }
+  Value cmpF(arith::CmpFPredicate p, Value x, Value y) {
+    return arith::CmpFOp::create(b, p, x, y);
+  }
+  Value sel(Value c, Value x, Value y) {
+    return arith::SelectOp::create(b, c, x, y);
+  }
+  Value andI(Value x, Value y) { return arith::AndIOp::create(b, x, y); }
+  Value orI(Value x, Value y) { return arith::OrIOp::create(b, x, y); }
+  Value fadd(Value x, Value y) { return arith::AddFOp::create(b, x, y); }
+  Value fsub(Value x, Value y) { return arith::SubFOp::create(b, x, y); }
+  Value fmul(Value x, Value y) { return arith::MulFOp::create(b, x, y); }
+  Value fdiv(Value x, Value y) { return arith::DivFOp::create(b, x, y); }
+  Value fmax(Value x, Value y) { return arith::MaximumFOp::create(b, x, y); }
+  Value fmin(Value x, Value y) { return arith::MinimumFOp::create(b, x, y); }
+  Value exp(Value x) { return math::ExpOp::create(b, x); }
+  Value bitsOf(Value f) {
+    return arith::BitcastOp::create(b, b.getI32Type(), f);
+  }
+  Value floatOf(Value i) { return arith::BitcastOp::create(b, f32T(), i); }
+  /// 2^e as f32 for an i32 exponent e in the normal range.
+  Value pow2(Value e) {
+    return floatOf(arith::ShLIOp::create(b, add(e, i32(127)), i32(23)));
+  }
+  /// floor(log2|v|) of an f32 read off its exponent bits (-127 for 0).
+  Value exponentOf(Value v) {
+    Value bits = bitsOf(v);
+    Value e = arith::AndIOp::create(b, arith::ShRUIOp::create(b, bits, i32(23)),
+                                    i32(0xFF));
+    return sub(e, i32(127));
+  }
+};
+
+using LoopFn = function_ref<void(Emit &, Value)>;
+using AccFn = function_ref<SmallVector<Value>(Emit &, Value, ValueRange)>;
+
+/// for iv in [lb, ub) { body }
+void loop(Emit &e, Value lb, Value ub, LoopFn body) {
+  scf::ForOp::create(e.b, lb, ub, e.idx(1), ValueRange(),
+                     [&](OpBuilder &nb, Location loc, Value iv, ValueRange) {
+                       ImplicitLocOpBuilder ib(loc, nb);
+                       Emit ie(ib);
+                       body(ie, iv);
+                       scf::YieldOp::create(ib);
+                     });
+}
+
+/// for iv in [lb, ub) with loop-carried values; returns the final values.
+SmallVector<Value> loopAcc(Emit &e, Value lb, Value ub, ValueRange init,
+                           AccFn body) {
+  auto f = scf::ForOp::create(
+      e.b, lb, ub, e.idx(1), init,
+      [&](OpBuilder &nb, Location loc, Value iv, ValueRange acc) {
+        ImplicitLocOpBuilder ib(loc, nb);
+        Emit ie(ib);
+        scf::YieldOp::create(ib, body(ie, iv, acc));
+      });
+  return SmallVector<Value>(f.getResults());
+}
+
+/// if (cond) { then }
+void ifThen(Emit &e, Value cond, function_ref<void(Emit &)> then) {
+  scf::IfOp::create(e.b, cond, [&](OpBuilder &nb, Location loc) {
+    ImplicitLocOpBuilder ib(loc, nb);
+    Emit ie(ib);
+    then(ie);
+    scf::YieldOp::create(ib);
+  });
+}
+
+/// if (cond) { then } else { otherwise }
+void ifElse(Emit &e, Value cond, function_ref<void(Emit &)> then,
+            function_ref<void(Emit &)> otherwise) {
+  scf::IfOp::create(
+      e.b, cond,
+      [&](OpBuilder &nb, Location loc) {
+        ImplicitLocOpBuilder ib(loc, nb);
+        Emit ie(ib);
+        then(ie);
+        scf::YieldOp::create(ib);
+      },
+      [&](OpBuilder &nb, Location loc) {
+        ImplicitLocOpBuilder ib(loc, nb);
+        Emit ie(ib);
+        otherwise(ie);
+        scf::YieldOp::create(ib);
+      });
+}
+
+/// Fills a rank-3 memref with `value`.
+void fill3D(Emit &e, Value m, Value value) {
+  loop(e, e.idx(0), e.dim(m, 0), [&](Emit &e, Value i) {
+    loop(e, e.idx(0), e.dim(m, 1), [&](Emit &e, Value j) {
+      loop(e, e.idx(0), e.dim(m, 2), [&](Emit &e, Value k) {
+        e.store(value, m, {i, j, k});
+      });
+    });
+  });
+}
+
+/// Copies rank-3 `src` into `dst` (same shape) unless both are the same
+/// buffer (a state result aliasing its operand).
+void copy3DUnlessAliased(Emit &e, Value src, Value dst) {
+  Value ps = memref::ExtractAlignedPointerAsIndexOp::create(e.b, src);
+  Value pd = memref::ExtractAlignedPointerAsIndexOp::create(e.b, dst);
+  ifThen(e, e.cmpI(arith::CmpIPredicate::ne, ps, pd), [&](Emit &e) {
+    loop(e, e.idx(0), e.dim(src, 0), [&](Emit &e, Value i) {
+      loop(e, e.idx(0), e.dim(src, 1), [&](Emit &e, Value j) {
+        loop(e, e.idx(0), e.dim(src, 2), [&](Emit &e, Value k) {
+          e.store(e.load(src, {i, j, k}), dst, {i, j, k});
+        });
+      });
+    });
+  });
+}
+
+/// Start position of sequence `b` as an index.
+Value startPosAt(Emit &e, Value startPos, Value b) {
+  return e.toIndex(e.load(startPos, {b}));
+}
+
+//===----------------------------------------------------------------------===//
+// v4.ring.empty, v4.cache.empty, v4.kv.state_empty (V4-SPEC 9.1, 9.2.2)
+//===----------------------------------------------------------------------===//
+
+LogicalResult buildZeroFill(Operation *op, func::FuncOp fn) {
+  auto b = bodyBuilder(op, fn);
+  Emit e(b);
+  Value out = fn.getArgument(0);
+  Type elt = cast<MemRefType>(out.getType()).getElementType();
+  fill3D(e, out,
+         arith::ConstantOp::create(b, cast<TypedAttr>(b.getZeroAttr(elt))));
+  func::ReturnOp::create(b);
+  return success();
+}
+
+LogicalResult buildStateEmpty(KVStateEmptyOp op, func::FuncOp fn) {
+  auto b = bodyBuilder(op, fn);
+  Emit e(b);
+  fill3D(e, fn.getArgument(0), e.f32(0.0));   // kv_state
+  fill3D(e, fn.getArgument(1), e.f32(-kInf)); // score_state
+  func::ReturnOp::create(b);
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// v4.ring.write (V4-SPEC 5.2, 9.2.1)
+//===----------------------------------------------------------------------===//
+
+LogicalResult buildRingWrite(RingWriteOp op, func::FuncOp fn) {
+  auto b = bodyBuilder(op, fn);
+  Emit e(b);
+  Value ring = fn.getArgument(0), kv = fn.getArgument(1),
+        startPos = fn.getArgument(2), out = fn.getArgument(3);
+  copy3DUnlessAliased(e, ring, out);
+  Value slots = e.dim(ring, 1), T = e.dim(kv, 1), D = e.dim(kv, 2);
+  // Only the last min(T, S) tokens: t = max(0, T - S) ... T - 1.
+  Value t0 = e.maxS(e.idx(0), e.sub(T, slots));
+  loop(e, e.idx(0), e.dim(kv, 0), [&](Emit &e, Value bi) {
+    Value sp = startPosAt(e, startPos, bi);
+    loop(e, t0, T, [&](Emit &e, Value t) {
+      Value slot = e.remU(e.add(sp, t), slots);
+      loop(e, e.idx(0), D, [&](Emit &e, Value d) {
+        e.store(e.load(kv, {bi, t, d}), out, {bi, slot, d});
+      });
+    });
+  });
+  func::ReturnOp::create(b);
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// v4.attn.window_indices (V4-SPEC 5.2)
+//===----------------------------------------------------------------------===//
+
+LogicalResult buildWindowIndices(AttnWindowIndicesOp op, func::FuncOp fn) {
+  if (op.getNumTokens())
+    return op.emitError("no CPU kernel for the dynamic-T form yet");
+  auto b = bodyBuilder(op, fn);
+  Emit e(b);
+  Value startPos = fn.getArgument(0), out = fn.getArgument(1);
+  int64_t W = op.getWindow();
+  loop(e, e.idx(0), e.dim(out, 0), [&](Emit &e, Value bi) {
+    Value sp = e.load(startPos, {bi});
+    loop(e, e.idx(0), e.dim(out, 1), [&](Emit &e, Value t) {
+      Value p = e.add(sp, e.toI64(t));
+      Value q0 = e.maxS(e.i64(0), e.sub(p, e.i64(W - 1)));
+      loop(e, e.idx(0), e.idx(W), [&](Emit &e, Value j) {
+        Value q = e.add(q0, e.toI64(j));
+        Value v = e.sel(e.cmpI(arith::CmpIPredicate::sle, q, p), q, e.i64(-1));
+        e.store(v, out, {bi, t, j});
+      });
+    });
+  });
+  func::ReturnOp::create(b);
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// v4.csa.topk (V4-SPEC 5.5 step 6)
+//===----------------------------------------------------------------------===//
+
+// Selection by repeated arg-max: the i-th pick is the best entry that comes
+// after the (i-1)-th pick in the order (score descending, id ascending), so
+// no scratch is needed. Ties go to the lowest id. O(k * V) per query.
+LogicalResult buildTopK(CSATopKOp op, func::FuncOp fn) {
+  auto b = bodyBuilder(op, fn);
+  Emit e(b);
+  Value scores = fn.getArgument(0), startPos = fn.getArgument(1),
+        out = fn.getArgument(2);
+  Value N = e.dim(scores, 2), K = e.dim(out, 2);
+  Value ratio = e.idx(op.getRatio());
+  using P = arith::CmpIPredicate;
+  using F = arith::CmpFPredicate;
+  loop(e, e.idx(0), e.dim(out, 0), [&](Emit &e, Value bi) {
+    Value sp = startPosAt(e, startPos, bi);
+    loop(e, e.idx(0), e.dim(out, 1), [&](Emit &e, Value t) {
+      Value p = e.add(sp, t);
+      Value V = e.minS(N, e.divU(e.add(p, e.idx(1)), ratio));
+      Value nsel = e.minS(K, V);
+      loopAcc(
+          e, e.idx(0), K, {e.f32(kInf), e.i64(-1)},
+          [&](Emit &e, Value i, ValueRange prev) -> SmallVector<Value> {
+            Value ub = e.sel(e.cmpI(P::slt, i, nsel), V, e.idx(0));
+            SmallVector<Value> best = loopAcc(
+                e, e.idx(0), ub, {e.f32(-kInf), e.i64(-1)},
+                [&](Emit &e, Value id, ValueRange acc) -> SmallVector<Value> {
+                  Value s = e.loadF(scores, {bi, t, id});
+                  Value idI = e.toI64(id);
+                  Value after = e.orI(e.cmpF(F::OLT, s, prev[0]),
+                                      e.andI(e.cmpF(F::OEQ, s, prev[0]),
+                                             e.cmpI(P::sgt, idI, prev[1])));
+                  Value better = e.orI(e.cmpI(P::slt, acc[1], e.i64(0)),
+                                       e.cmpF(F::OGT, s, acc[0]));
+                  Value take = e.andI(after, better);
+                  return {e.sel(take, s, acc[0]), e.sel(take, idI, acc[1])};
+                });
+            e.store(best[1], out, {bi, t, i});
+            return best;
+          });
+    });
+  });
+  func::ReturnOp::create(b);
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// v4.csa.indexer_scores (V4-SPEC 5.5 steps 3-5)
+//===----------------------------------------------------------------------===//
+
+LogicalResult buildIndexerScores(CSAIndexerScoresOp op, func::FuncOp fn) {
+  auto b = bodyBuilder(op, fn);
+  Emit e(b);
+  Value q = fn.getArgument(0), w = fn.getArgument(1), keys = fn.getArgument(2),
+        startPos = fn.getArgument(3), out = fn.getArgument(4);
+  auto qType = cast<MemRefType>(q.getType());
+  int64_t HI = qType.getDimSize(2);
+  Value H = e.dim(q, 2), DI = e.dim(q, 3), N = e.dim(out, 2);
+  int64_t DIs = qType.getDimSize(3);
+  if (ShapedType::isDynamic(DIs))
+    DIs = cast<KVCacheType>(op.getKeys().getType()).getDim();
+  // index_head_dim^-1/2 * index_n_heads^-1/2, formed in double as the
+  // reference's Python scalars, then applied in fp32.
+  float cst = static_cast<float>(1.0 / std::sqrt(double(DIs)) *
+                                 (1.0 / std::sqrt(double(HI))));
+  Value scale = e.f32(cst);
+  int64_t ratio = cast<KVCacheType>(op.getKeys().getType()).getRatio();
+  loop(e, e.idx(0), e.dim(out, 0), [&](Emit &e, Value bi) {
+    Value sp = startPosAt(e, startPos, bi);
+    loop(e, e.idx(0), e.dim(out, 1), [&](Emit &e, Value t) {
+      Value p = e.add(sp, t);
+      Value vis = e.minS(N, e.divU(e.add(p, e.idx(1)), e.idx(ratio)));
+      loop(e, e.idx(0), vis, [&](Emit &e, Value ent) {
+        Value sum = loopAcc(
+            e, e.idx(0), H, {e.f32(0.0)},
+            [&](Emit &e, Value h, ValueRange acc) -> SmallVector<Value> {
+              Value dot = loopAcc(
+                  e, e.idx(0), DI, {e.f32(0.0)},
+                  [&](Emit &e, Value i, ValueRange a) -> SmallVector<Value> {
+                    Value prod = e.fmul(e.loadF(q, {bi, t, h, i}),
+                                        e.loadF(keys, {bi, ent, i}));
+                    return {e.fadd(a[0], prod)};
+                  })[0];
+              Value relu = e.fmax(e.roundBF16(dot), e.f32(0.0));
+              Value wh = e.roundBF16(e.fmul(e.loadF(w, {bi, t, h}), scale));
+              return {e.fadd(acc[0], e.roundBF16(e.fmul(wh, relu)))};
+            })[0];
+        e.storeF(e.roundBF16(sum), out, {bi, t, ent});
+      });
+      loop(e, vis, N, [&](Emit &e, Value ent) {
+        e.storeF(e.f32(-kInf), out, {bi, t, ent});
+      });
+    });
+  });
+  func::ReturnOp::create(b);
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// v4.attn.sparse (V4-SPEC 5.6)
+//===----------------------------------------------------------------------===//
+
+// The list of query (b, t) at p is walked in the op's documented order:
+// window entries first (positions max(0, p-W+1) ... oldest first, L_w of
+// them), then the compressed entries (HCA: ids 0 ... L_c-1; CSA: the
+// indexer's ids in their given order). Each 64-entry tile is gathered once
+// into fp32 scratch (bf16 values, exact), then every head updates its online
+// softmax state (m, l, acc) from it.
+LogicalResult buildSparseAttention(AttnSparseOp op, func::FuncOp fn) {
+  auto b = bodyBuilder(op, fn);
+  Emit e(b);
+  bool hca = op.isHCA(), csa = op.isCSA();
+  unsigned a = 0;
+  Value q = fn.getArgument(a++), kv = fn.getArgument(a++),
+        ring = fn.getArgument(a++), sink = fn.getArgument(a++),
+        startPos = fn.getArgument(a++);
+  Value cache = op.getCache() ? fn.getArgument(a++) : Value();
+  Value topk = op.getTopkIndices() ? fn.getArgument(a++) : Value();
+  Value out = fn.getArgument(a);
+  int64_t W = op.getWindow();
+  int64_t D = op.getRing().getType().getDim();
+  int64_t ratio =
+      cache ? cast<KVCacheType>(op.getCache().getType()).getRatio() : 1;
+  constexpr int64_t kTile = 64;
+  float scale = static_cast<float>(op.getEffectiveScale());
+  using P = arith::CmpIPredicate;
+  using F = arith::CmpFPredicate;
+
+  Type f32 = e.f32T();
+  Value H = e.dim(q, 2), T = e.dim(q, 1);
+  Value tile = memref::AllocaOp::create(b, MemRefType::get({kTile, D}, f32));
+  Value valid =
+      memref::AllocaOp::create(b, MemRefType::get({kTile}, b.getI1Type()));
+  Value sc = memref::AllocaOp::create(b, MemRefType::get({kTile}, f32));
+  Value mArr = memref::AllocaOp::create(
+      b, MemRefType::get({ShapedType::kDynamic}, f32), ValueRange{H});
+  Value lArr = memref::AllocaOp::create(
+      b, MemRefType::get({ShapedType::kDynamic}, f32), ValueRange{H});
+  Value acc = memref::AllocaOp::create(
+      b, MemRefType::get({ShapedType::kDynamic, D}, f32), ValueRange{H});
+  Value Dv = e.idx(D), zero = e.idx(0), one = e.idx(1);
+  Value ninf = e.f32(-kInf), fzero = e.f32(0.0);
+
+  loop(e, zero, e.dim(q, 0), [&](Emit &e, Value bi) {
+    Value sp = startPosAt(e, startPos, bi);
+    Value Lw = e.sel(e.cmpI(P::sgt, sp, zero), e.idx(W), e.minS(T, e.idx(W)));
+    Value Lc = zero;
+    if (hca)
+      Lc = e.divU(e.add(sp, T), e.idx(ratio));
+    if (csa)
+      Lc = e.dim(topk, 2);
+    Value L = e.add(Lw, Lc);
+    Value nTiles = e.divU(e.add(L, e.idx(kTile - 1)), e.idx(kTile));
+    Value capacity = cache ? e.dim(cache, 1) : zero;
+    loop(e, zero, T, [&](Emit &e, Value t) {
+      Value p = e.add(sp, t);
+      Value np = e.divU(e.add(p, one), e.idx(ratio));
+      // q0 = max(0, p - W + 1), in signed index arithmetic.
+      Value q0 = e.maxS(zero, e.sub(e.add(p, one), e.idx(W)));
+      loop(e, zero, H, [&](Emit &e, Value h) {
+        e.store(ninf, mArr, {h});
+        e.store(fzero, lArr, {h});
+        loop(e, zero, Dv, [&](Emit &e, Value d) {
+          e.store(fzero, acc, {h, d});
+        });
+      });
+      loop(e, zero, nTiles, [&](Emit &e, Value ti) {
+        Value base = e.mul(ti, e.idx(kTile));
+        Value cnt = e.minS(e.idx(kTile), e.sub(L, base));
+        // Gather the tile's rows.
+        loop(e, zero, cnt, [&](Emit &e, Value j) {
+          Value ent = e.add(base, j);
+          auto copyRow = [&](Emit &e, Value src, Value row) {
+            loop(e, zero, Dv, [&](Emit &e, Value d) {
+              e.store(e.loadF(src, {bi, row, d}), tile, {j, d});
+            });
+          };
+          auto window = [&](Emit &e) {
+            Value pos = e.add(q0, ent);
+            Value ok = e.cmpI(P::sle, pos, p);
+            e.store(ok, valid, {j});
+            ifThen(e, ok, [&](Emit &e) {
+              ifElse(
+                  e, e.cmpI(P::sge, pos, sp),
+                  [&](Emit &e) { copyRow(e, kv, e.sub(pos, sp)); },
+                  [&](Emit &e) { copyRow(e, ring, e.remU(pos, e.idx(W))); });
+            });
+          };
+          if (!cache) {
+            window(e);
+            return;
+          }
+          ifElse(e, e.cmpI(P::slt, ent, Lw), window, [&](Emit &e) {
+            Value i = e.sub(ent, Lw);
+            Value id = csa ? e.toIndex(e.load(topk, {bi, t, i})) : i;
+            Value ok = e.andI(
+                e.cmpI(P::sge, id, zero),
+                e.andI(e.cmpI(P::slt, id, np), e.cmpI(P::slt, id, capacity)));
+            e.store(ok, valid, {j});
+            ifThen(e, ok, [&](Emit &e) { copyRow(e, cache, id); });
+          });
+        });
+        // Online softmax update of every head.
+        loop(e, zero, H, [&](Emit &e, Value h) {
+          Value m = e.load(mArr, {h});
+          Value mt = loopAcc(
+              e, zero, cnt, {m},
+              [&](Emit &e, Value j, ValueRange mx) -> SmallVector<Value> {
+                Value dot = loopAcc(
+                    e, zero, Dv, {e.f32(0.0)},
+                    [&](Emit &e, Value d, ValueRange s) -> SmallVector<Value> {
+                      return {e.fadd(s[0], e.fmul(e.loadF(q, {bi, t, h, d}),
+                                                  e.load(tile, {j, d})))};
+                    })[0];
+                Value s =
+                    e.sel(e.load(valid, {j}), e.fmul(dot, e.f32(scale)), ninf);
+                e.store(s, sc, {j});
+                return {e.fmax(mx[0], s)};
+              })[0];
+          Value mtInf = e.cmpF(F::OEQ, mt, ninf);
+          Value alpha = e.sel(mtInf, fzero, e.exp(e.fsub(m, mt)));
+          loop(e, zero, Dv, [&](Emit &e, Value d) {
+            e.store(e.fmul(e.load(acc, {h, d}), alpha), acc, {h, d});
+          });
+          Value psum = loopAcc(
+              e, zero, cnt, {e.f32(0.0)},
+              [&](Emit &e, Value j, ValueRange ps) -> SmallVector<Value> {
+                Value s = e.load(sc, {j});
+                Value pj =
+                    e.sel(e.cmpF(F::OEQ, s, ninf), fzero, e.exp(e.fsub(s, mt)));
+                ifThen(e, e.load(valid, {j}), [&](Emit &e) {
+                  Value pb = e.roundBF16(pj);
+                  loop(e, zero, Dv, [&](Emit &e, Value d) {
+                    Value v = e.fadd(e.load(acc, {h, d}),
+                                     e.fmul(pb, e.load(tile, {j, d})));
+                    e.store(v, acc, {h, d});
+                  });
+                });
+                return {e.fadd(ps[0], pj)};
+              })[0];
+          e.store(e.fadd(e.fmul(e.load(lArr, {h}), alpha), psum), lArr, {h});
+          e.store(mt, mArr, {h});
+        });
+      });
+      // The sink, once, relative to the final max; bf16 out.
+      loop(e, zero, H, [&](Emit &e, Value h) {
+        Value m = e.load(mArr, {h});
+        Value l =
+            e.fadd(e.load(lArr, {h}), e.exp(e.fsub(e.load(sink, {h}), m)));
+        loop(e, zero, Dv, [&](Emit &e, Value d) {
+          e.storeF(e.fdiv(e.load(acc, {h, d}), l), out, {bi, t, h, d});
+        });
+      });
+    });
+  });
+  func::ReturnOp::create(b);
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// v4.kv.compress (V4-SPEC 5.3, 9.2)
+//===----------------------------------------------------------------------===//
+
+/// In-place fake-quant of buf[start, start + len) (bf16 values in f32):
+/// pow-2 scale 2^ceil(log2(fp32(max(amax, floor) * fp32(1/gridMax)))), RNE
+/// onto the grid with `mantBits` mantissa bits and minimum normal exponent
+/// `minExp`, saturating at gridMax; result rounded to bf16 (V4-SPEC 2.3).
+void fakeQuantBlock(Emit &e, Value buf, int64_t start, int64_t len,
+                    float gridMax, float amaxFloor, int64_t mantBits,
+                    int64_t minExp) {
+  Value lo = e.idx(start), hi = e.idx(start + len);
+  Value amax = loopAcc(
+      e, lo, hi, {e.f32(0.0)},
+      [&](Emit &e, Value i, ValueRange a) -> SmallVector<Value> {
+        return {e.fmax(a[0], math::AbsFOp::create(e.b, e.load(buf, {i})))};
+      })[0];
+  amax = e.fmax(amax, e.f32(amaxFloor));
+  Value prod = e.fmul(amax, e.f32(1.0f / gridMax));
+  // ceil(log2(prod)): exponent, +1 when the mantissa is non-zero (prod is
+  // normal: amax >= floor).
+  Value bits = e.bitsOf(prod);
+  Value mantNZ =
+      e.cmpI(arith::CmpIPredicate::ne, e.andI(bits, e.i32(0x7FFFFF)), e.i32(0));
+  Value k = e.add(e.exponentOf(prod),
+                  arith::ExtUIOp::create(e.b, e.b.getI32Type(), mantNZ));
+  Value s = e.pow2(k);
+  loop(e, lo, hi, [&](Emit &e, Value i) {
+    Value v = e.fdiv(e.load(buf, {i}), s);
+    v = e.fmax(e.fmin(v, e.f32(gridMax)), e.f32(-gridMax));
+    Value ex = e.maxS(e.exponentOf(v), e.i32(minExp));
+    Value quantum = e.pow2(e.sub(ex, e.i32(mantBits)));
+    Value g =
+        e.fmul(math::RoundEvenOp::create(e.b, e.fdiv(v, quantum)), quantum);
+    e.store(e.roundBF16(e.fmul(g, s)), buf, {i});
+  });
+}
+
+LogicalResult buildCompress(KVCompressOp op, func::FuncOp fn) {
+  auto b = bodyBuilder(op, fn);
+  Emit e(b);
+  Value x = fn.getArgument(0), wkv = fn.getArgument(1),
+        wgate = fn.getArgument(2), ape = fn.getArgument(3),
+        norm = fn.getArgument(4), kvS = fn.getArgument(5),
+        scS = fn.getArgument(6), cache = fn.getArgument(7),
+        startPos = fn.getArgument(8), nkv = fn.getArgument(9),
+        nsc = fn.getArgument(10), ncache = fn.getArgument(11);
+  auto stateType = cast<CompressorStateType>(op.getState().getType());
+  int64_t c = stateType.getDim(), r = stateType.getRatio();
+  bool overlap = stateType.isOverlapping();
+  int64_t width = stateType.getWidth(), off = overlap ? r : 0;
+  RopeTableAttr rope = op.getRope();
+  int64_t rd = rope.getRopeDim();
+  SmallVector<float> freqs = rope.getFrequencies();
+  bool rotate = op.getRotate();
+  float eps = static_cast<float>(op.getNormEps().convertToDouble());
+  using P = arith::CmpIPredicate;
+  Type f32 = e.f32T();
+
+  Value zero = e.idx(0), one = e.idx(1);
+  Value entry = memref::AllocaOp::create(b, MemRefType::get({c}, f32));
+  Value freqBuf = memref::AllocaOp::create(
+      b, MemRefType::get({int64_t(freqs.size())}, f32));
+  for (size_t i = 0; i < freqs.size(); ++i)
+    e.store(e.f32(freqs[i]), freqBuf, {e.idx(i)});
+
+  copy3DUnlessAliased(e, kvS, nkv);
+  copy3DUnlessAliased(e, scS, nsc);
+  copy3DUnlessAliased(e, cache, ncache);
+
+  Value T = e.dim(x, 1), d = e.dim(x, 2), capacity = e.dim(cache, 1);
+  Value rV = e.idx(r), cV = e.idx(c), widthV = e.idx(width);
+  loop(e, zero, e.dim(x, 0), [&](Emit &e, Value bi) {
+    Value sp = startPosAt(e, startPos, bi);
+    loop(e, zero, T, [&](Emit &e, Value t) {
+      Value p = e.add(sp, t);
+      Value pm = e.remU(p, rV);
+      Value row = e.add(e.idx(off), pm);
+      // 1-2. k = wkv x, g = wgate x + ape[p mod r] (fp32), into the state.
+      loop(e, zero, widthV, [&](Emit &e, Value o) {
+        SmallVector<Value> kg =
+            loopAcc(e, zero, d, {e.f32(0.0), e.f32(0.0)},
+                    [&](Emit &e, Value i, ValueRange a) -> SmallVector<Value> {
+                      Value xv = e.loadF(x, {bi, t, i});
+                      return {e.fadd(a[0], e.fmul(e.loadF(wkv, {o, i}), xv)),
+                              e.fadd(a[1], e.fmul(e.loadF(wgate, {o, i}), xv))};
+                    });
+        e.store(kg[0], nkv, {bi, row, o});
+        e.store(e.fadd(kg[1], e.loadF(ape, {pm, o})), nsc, {bi, row, o});
+      });
+      // 3. Block completion.
+      Value done = e.cmpI(P::eq, pm, e.idx(r - 1));
+      Value blk = e.divU(p, rV);
+      ifThen(e, e.andI(done, e.cmpI(P::slt, blk, capacity)), [&](Emit &e) {
+        // Candidates per channel: (row, column offset) pairs.
+        SmallVector<std::pair<int64_t, int64_t>> cands;
+        if (overlap) {
+          for (int64_t j = 0; j < r; ++j)
+            cands.push_back({j, 0});
+          for (int64_t j = 0; j < r; ++j)
+            cands.push_back({r + j, c});
+        } else {
+          for (int64_t j = 0; j < r; ++j)
+            cands.push_back({j, 0});
+        }
+        loop(e, zero, cV, [&](Emit &e, Value ch) {
+          auto at = [&](Emit &e, Value m, std::pair<int64_t, int64_t> cand) {
+            return e.load(m,
+                          {bi, e.idx(cand.first),
+                           cand.second ? e.add(ch, e.idx(cand.second)) : ch});
+          };
+          if (cands.size() <= 8) {
+            // Overlap (2r = 8): unrolled.
+            Value mx = e.f32(-kInf);
+            for (auto cand : cands)
+              mx = e.fmax(mx, at(e, nsc, cand));
+            SmallVector<Value> ex;
+            Value sum = e.f32(0.0);
+            for (auto cand : cands) {
+              ex.push_back(e.exp(e.fsub(at(e, nsc, cand), mx)));
+              sum = e.fadd(sum, ex.back());
+            }
+            Value accv = e.f32(0.0);
+            for (size_t j = 0; j < cands.size(); ++j)
+              accv = e.fadd(accv,
+                            e.fmul(at(e, nkv, cands[j]), e.fdiv(ex[j], sum)));
+            e.store(accv, entry, {ch});
+            return;
+          }
+          // Non-overlap: loops over the r rows (column ch).
+          Value mx = loopAcc(
+              e, zero, rV, {e.f32(-kInf)},
+              [&](Emit &e, Value j, ValueRange a) -> SmallVector<Value> {
+                return {e.fmax(a[0], e.load(nsc, {bi, j, ch}))};
+              })[0];
+          Value sum = loopAcc(
+              e, zero, rV, {e.f32(0.0)},
+              [&](Emit &e, Value j, ValueRange a) -> SmallVector<Value> {
+                return {
+                    e.fadd(a[0], e.exp(e.fsub(e.load(nsc, {bi, j, ch}), mx)))};
+              })[0];
+          Value accv = loopAcc(
+              e, zero, rV, {e.f32(0.0)},
+              [&](Emit &e, Value j, ValueRange a) -> SmallVector<Value> {
+                Value w =
+                    e.fdiv(e.exp(e.fsub(e.load(nsc, {bi, j, ch}), mx)), sum);
+                return {e.fadd(a[0], e.fmul(e.load(nkv, {bi, j, ch}), w))};
+              })[0];
+          e.store(accv, entry, {ch});
+        });
+        // Post-processing: bf16, RMSNorm (fp32, bf16 out).
+        Value ss =
+            loopAcc(e, zero, cV, {e.f32(0.0)},
+                    [&](Emit &e, Value ch, ValueRange a) -> SmallVector<Value> {
+                      Value v = e.roundBF16(e.load(entry, {ch}));
+                      e.store(v, entry, {ch});
+                      return {e.fadd(a[0], e.fmul(v, v))};
+                    })[0];
+        Value rstd = math::RsqrtOp::create(
+            e.b, e.fadd(e.fdiv(ss, e.f32(double(c))), e.f32(eps)));
+        loop(e, zero, cV, [&](Emit &e, Value ch) {
+          Value v = e.fmul(e.load(entry, {ch}), rstd);
+          e.store(e.roundBF16(e.fmul(e.loadF(norm, {ch}), v)), entry, {ch});
+        });
+        // RoPE at b*r on the last rd dims (interleaved pairs).
+        Value posF = arith::UIToFPOp::create(e.b, f32, e.toI64(e.mul(blk, rV)));
+        loop(e, zero, e.idx(rd / 2), [&](Emit &e, Value i) {
+          Value th = e.fmul(posF, e.load(freqBuf, {i}));
+          Value cs = math::CosOp::create(e.b, th),
+                sn = math::SinOp::create(e.b, th);
+          Value i0 = e.add(e.idx(c - rd), e.mul(i, e.idx(2)));
+          Value i1 = e.add(i0, one);
+          Value x0 = e.load(entry, {i0}), x1 = e.load(entry, {i1});
+          e.store(e.roundBF16(e.fsub(e.fmul(x0, cs), e.fmul(x1, sn))), entry,
+                  {i0});
+          e.store(e.roundBF16(e.fadd(e.fmul(x0, sn), e.fmul(x1, cs))), entry,
+                  {i1});
+        });
+        if (!rotate) {
+          for (int64_t s0 = 0; s0 < c - rd; s0 += 64)
+            fakeQuantBlock(e, entry, s0, std::min<int64_t>(64, c - rd - s0),
+                           448.0f, 1e-4f, 3, -6);
+        } else {
+          // Hadamard (Sylvester order, fp32 butterflies, scale n^-1/2, bf16).
+          for (int64_t h = 1; h < c; h *= 2) {
+            loop(e, zero, e.idx(c / 2), [&](Emit &e, Value i) {
+              Value j0 = e.add(e.mul(e.divU(i, e.idx(h)), e.idx(2 * h)),
+                               e.remU(i, e.idx(h)));
+              Value j1 = e.add(j0, e.idx(h));
+              Value va = e.load(entry, {j0}), vb = e.load(entry, {j1});
+              e.store(e.fadd(va, vb), entry, {j0});
+              e.store(e.fsub(va, vb), entry, {j1});
+            });
+          }
+          Value hs = e.f32(float(1.0 / std::sqrt(double(c))));
+          loop(e, zero, cV, [&](Emit &e, Value ch) {
+            e.store(e.roundBF16(e.fmul(e.load(entry, {ch}), hs)), entry, {ch});
+          });
+          for (int64_t s0 = 0; s0 < c; s0 += 32)
+            fakeQuantBlock(e, entry, s0, 32, 6.0f, 6.0f * 0x1p-126f, 1, 0);
+        }
+        loop(e, zero, cV, [&](Emit &e, Value ch) {
+          e.storeF(e.load(entry, {ch}), ncache, {bi, blk, ch});
+        });
+      });
+      // Overlap: the completed block becomes the previous block.
+      if (overlap) {
+        ifThen(e, done, [&](Emit &e) {
+          loop(e, zero, rV, [&](Emit &e, Value j) {
+            loop(e, zero, widthV, [&](Emit &e, Value o) {
+              Value src = e.add(j, rV);
+              e.store(e.load(nkv, {bi, src, o}), nkv, {bi, j, o});
+              e.store(e.load(nsc, {bi, src, o}), nsc, {bi, j, o});
+            });
+          });
+        });
+      }
+    });
+  });
+  func::ReturnOp::create(b);
+  return success();
+}
+
+} // namespace
+
+std::optional<LogicalResult> buildAttentionKernel(Operation *op,
+                                                  func::FuncOp fn) {
   return llvm::TypeSwitch<Operation *, std::optional<LogicalResult>>(op)
+      .Case<RingEmptyOp, CacheEmptyOp>(
+          [&](Operation *o) { return buildZeroFill(o, fn); })
+      .Case<KVStateEmptyOp>([&](auto o) { return buildStateEmpty(o, fn); })
+      .Case<RingWriteOp>([&](auto o) { return buildRingWrite(o, fn); })
+      .Case<AttnWindowIndicesOp>(
+          [&](auto o) { return buildWindowIndices(o, fn); })
+      .Case<CSATopKOp>([&](auto o) { return buildTopK(o, fn); })
+      .Case<CSAIndexerScoresOp>(
+          [&](auto o) { return buildIndexerScores(o, fn); })
+      .Case<AttnSparseOp>([&](auto o) { return buildSparseAttention(o, fn); })
+      .Case<KVCompressOp>([&](auto o) { return buildCompress(o, fn); })
       .Default([](Operation *) { return std::nullopt; });
 }
 
