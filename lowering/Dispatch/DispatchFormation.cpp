@@ -396,6 +396,11 @@ FailureOr<DispatchPlan> Former::run() {
 } // namespace
 
 FailureOr<DispatchPlan> formDispatches(ModuleOp model) {
+  // Kernel bodies use dialects the model itself may not have loaded.
+  DialectRegistry registry;
+  registerCPUKernelDialects(registry);
+  model.getContext()->appendDialectRegistry(registry);
+  model.getContext()->loadAllAvailableDialects();
   // Work on a copy with every layer function inlined into @step.
   OwningOpRef<ModuleOp> copy = cast<ModuleOp>(model->clone());
   PassManager pm(model.getContext());

@@ -203,7 +203,10 @@ int main(int argc, char **argv) {
     module->print(os);
     return writeOutput(outputPath, text);
   }
-  if (outputPath == "-" && sys::Process::StandardOutIsDisplayed()) {
+  // Linking the kernels runs lld in-process, and lld resets every llvm::cl
+  // option to its default: keep the output path before compiling.
+  const std::string output = outputPath;
+  if (output == "-" && sys::Process::StandardOutIsDisplayed()) {
     errs() << "v4c: refusing to write a binary artifact to a terminal; "
               "use -o <file>.v4a\n";
     return kBadCommandLine;
@@ -214,5 +217,5 @@ int main(int argc, char **argv) {
     if (failed(mlir::v4::compileArtifact(*module, bytes)))
       return kRejected;
   }
-  return writeOutput(outputPath, bytes);
+  return writeOutput(output, bytes);
 }
