@@ -631,11 +631,6 @@ std::string str(const flatbuffers::String *s) {
   return s ? std::string(s->data(), s->size()) : std::string();
 }
 
-template <typename T>
-std::vector<T> vec(const flatbuffers::Vector<T> *v) {
-  return v ? std::vector<T>(v->begin(), v->end()) : std::vector<T>();
-}
-
 template <typename T, typename F>
 auto each(const flatbuffers::Vector<flatbuffers::Offset<T>> *v, F f) {
   std::vector<decltype(f(static_cast<const T *>(nullptr)))> out;
@@ -647,86 +642,105 @@ auto each(const flatbuffers::Vector<flatbuffers::Offset<T>> *v, F f) {
   return out;
 }
 
-Description decode(const fb::Artifact &a) {
-  Description d;
-  // Required tables were checked by the verifier.
-  d.versions.formatMajor = a.versions()->format_major();
-  d.versions.formatMinor = a.versions()->format_minor();
-  d.versions.compiler = str(a.versions()->compiler());
-  d.versions.mlir = str(a.versions()->mlir());
-  d.target = Target(uint8_t(a.target()->target()));
-  d.features = a.target()->features();
-  d.bounds.batch = a.bounds()->batch();
-  d.bounds.maxContext = a.bounds()->max_context();
-  d.bounds.maxChunk = a.bounds()->max_chunk();
-  d.codeObjects = each(a.code_objects(), [](const fb::CodeObject *c) {
-    CodeObject o;
-    o.target = Target(uint8_t(c->target()));
-    o.format = CodeFormat(uint8_t(c->format()));
-    o.offset = c->offset();
-    o.size = c->size();
-    return o;
-  });
-  d.kernels = each(a.kernels(), [](const fb::Kernel *k) {
-    Kernel o;
-    o.name = str(k->name());
-    o.codeObject = k->code_object();
-    o.entrySymbol = str(k->entry_symbol());
-    o.numBufferArgs = k->num_buffer_args();
-    o.numScalarArgs = k->num_scalar_args();
-    o.debugLocation = str(k->debug_location());
-    return o;
-  });
-  d.buffers = each(a.buffers(), [](const fb::Buffer *b) {
-    Buffer o;
-    o.id = b->id();
-    o.dtype = DType(uint8_t(b->dtype()));
-    o.shape = vec(b->shape());
-    o.kind = BufferKind(uint8_t(b->kind()));
-    o.alignment = b->alignment();
-    return o;
-  });
-  d.stateSpecs = each(a.state_specs(), [](const fb::StateSpec *s) {
-    StateSpec o;
-    o.name = str(s->name());
-    o.buffers = vec(s->buffers());
-    o.reset = ResetKind(uint8_t(s->reset()));
-    o.padValue = s->pad_value();
-    return o;
-  });
-  d.entryPoints = each(a.entry_points(), [](const fb::EntryPoint *e) {
-    EntryPoint o;
-    o.name = str(e->name());
-    o.steps = each(e->steps(), [](const fb::Step *s) {
-      Step st;
-      st.kernel = s->kernel();
-      st.buffers = vec(s->buffers());
-      st.scalars = each(s->scalars(), [](const fb::Scalar *x) {
-        return Scalar{ScalarKind(uint8_t(x->kind())), x->value()};
-      });
-      st.debugLocation = s->debug_location();
-      return st;
+/// Decodes a verified FlatBuffer into plain structs.
+struct Decoder {
+  /// First misaligned scalar vector met (nullptr: none). The FlatBuffers 2.0
+  /// verifier checks a vector's length field for 4-byte alignment only, so a
+  /// vector of 8-byte scalars can pass it misaligned; it is not read.
+  const void *misaligned = nullptr;
+
+  template <typename T> std::vector<T> vec(const flatbuffers::Vector<T> *v) {
+    if (!v)
+      return {};
+    if (reinterpret_cast<uintptr_t>(v->Data()) % alignof(T)) {
+      if (!misaligned)
+        misaligned = v->Data();
+      return {};
+    }
+    return std::vector<T>(v->begin(), v->end());
+  }
+
+  Description decode(const fb::Artifact &a) {
+    Description d;
+    // Required tables were checked by the verifier.
+    d.versions.formatMajor = a.versions()->format_major();
+    d.versions.formatMinor = a.versions()->format_minor();
+    d.versions.compiler = str(a.versions()->compiler());
+    d.versions.mlir = str(a.versions()->mlir());
+    d.target = Target(uint8_t(a.target()->target()));
+    d.features = a.target()->features();
+    d.bounds.batch = a.bounds()->batch();
+    d.bounds.maxContext = a.bounds()->max_context();
+    d.bounds.maxChunk = a.bounds()->max_chunk();
+    d.codeObjects = each(a.code_objects(), [&](const fb::CodeObject *c) {
+      CodeObject o;
+      o.target = Target(uint8_t(c->target()));
+      o.format = CodeFormat(uint8_t(c->format()));
+      o.offset = c->offset();
+      o.size = c->size();
+      return o;
     });
-    return o;
-  });
-  d.parameters = each(a.parameters(), [](const fb::Parameter *p) {
-    Parameter o;
-    o.name = str(p->name());
-    o.dtype = DType(uint8_t(p->dtype()));
-    o.shape = vec(p->shape());
-    o.buffer = p->buffer();
-    return o;
-  });
-  d.debugLocations = each(a.debug_locations(), [](const fb::DebugLocation *l) {
-    DebugLocation o;
-    o.name = str(l->name());
-    o.file = str(l->file());
-    o.line = l->line();
-    o.column = l->column();
-    return o;
-  });
-  return d;
-}
+    d.kernels = each(a.kernels(), [&](const fb::Kernel *k) {
+      Kernel o;
+      o.name = str(k->name());
+      o.codeObject = k->code_object();
+      o.entrySymbol = str(k->entry_symbol());
+      o.numBufferArgs = k->num_buffer_args();
+      o.numScalarArgs = k->num_scalar_args();
+      o.debugLocation = str(k->debug_location());
+      return o;
+    });
+    d.buffers = each(a.buffers(), [&](const fb::Buffer *b) {
+      Buffer o;
+      o.id = b->id();
+      o.dtype = DType(uint8_t(b->dtype()));
+      o.shape = vec(b->shape());
+      o.kind = BufferKind(uint8_t(b->kind()));
+      o.alignment = b->alignment();
+      return o;
+    });
+    d.stateSpecs = each(a.state_specs(), [&](const fb::StateSpec *s) {
+      StateSpec o;
+      o.name = str(s->name());
+      o.buffers = vec(s->buffers());
+      o.reset = ResetKind(uint8_t(s->reset()));
+      o.padValue = s->pad_value();
+      return o;
+    });
+    d.entryPoints = each(a.entry_points(), [&](const fb::EntryPoint *e) {
+      EntryPoint o;
+      o.name = str(e->name());
+      o.steps = each(e->steps(), [&](const fb::Step *s) {
+        Step st;
+        st.kernel = s->kernel();
+        st.buffers = vec(s->buffers());
+        st.scalars = each(s->scalars(), [&](const fb::Scalar *x) {
+          return Scalar{ScalarKind(uint8_t(x->kind())), x->value()};
+        });
+        st.debugLocation = s->debug_location();
+        return st;
+      });
+      return o;
+    });
+    d.parameters = each(a.parameters(), [&](const fb::Parameter *p) {
+      Parameter o;
+      o.name = str(p->name());
+      o.dtype = DType(uint8_t(p->dtype()));
+      o.shape = vec(p->shape());
+      o.buffer = p->buffer();
+      return o;
+    });
+    d.debugLocations = each(a.debug_locations(), [&](const fb::DebugLocation *l) {
+      DebugLocation o;
+      o.name = str(l->name());
+      o.file = str(l->file());
+      o.line = l->line();
+      o.column = l->column();
+      return o;
+    });
+    return d;
+  }
+};
 
 uint16_t loadU16(const uint8_t *p) { return uint16_t(p[0] | p[1] << 8); }
 uint32_t loadU32(const uint8_t *p) {
@@ -924,7 +938,15 @@ Expected<Artifact> Artifact::loadStorage(std::string_view source,
 
   // Decode; then AF-5..AF-13.
   a.fbSize = fbSize;
-  a.desc = decode(*fb::GetArtifact(fbData));
+  Decoder decoder;
+  a.desc = decoder.decode(*fb::GetArtifact(fbData));
+  if (const void *at = decoder.misaligned) {
+    return fail("AF-4", "the FlatBuffer has a vector of 8-byte values at "
+                        "file byte " +
+                            std::to_string(static_cast<const uint8_t *>(at) -
+                                           p) +
+                            ", not 8-byte aligned");
+  }
   const Versions &v = a.desc.versions;
   if (v.formatMajor != major || v.formatMinor != minor)
     return fail("AF-5", "versions table says format " +

@@ -9,7 +9,9 @@
 //   AF-2   format version: major == ours, minor <= ours
 //   AF-3   declared total size == actual size; CRC-32 matches
 //   AF-4   FlatBuffer: size in bounds, identifier "V4AF", generated verifier
-//          with the true length and depth/table limits; required fields
+//          with the true length and depth/table limits; required fields;
+//          vectors of 8-byte values 8-byte aligned (the 2.0 verifier checks
+//          4 only)
 //   AF-5   versions table agrees with the prefix; strings non-empty/no NUL
 //   AF-6   target, feature bits and static bounds valid
 //   AF-7   code objects: valid target/format, blobs inside the file after the
