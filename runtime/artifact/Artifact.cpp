@@ -65,8 +65,8 @@ uint32_t crc32(const void *data, size_t size, uint32_t crc) {
   while (size >= 8) {
     uint32_t lo = c ^ (uint32_t(p[0]) | uint32_t(p[1]) << 8 |
                        uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24);
-    uint32_t hi = uint32_t(p[4]) | uint32_t(p[5]) << 8 |
-                  uint32_t(p[6]) << 16 | uint32_t(p[7]) << 24;
+    uint32_t hi = uint32_t(p[4]) | uint32_t(p[5]) << 8 | uint32_t(p[6]) << 16 |
+                  uint32_t(p[7]) << 24;
     c = t[7][lo & 0xFF] ^ t[6][(lo >> 8) & 0xFF] ^ t[5][(lo >> 16) & 0xFF] ^
         t[4][lo >> 24] ^ t[3][hi & 0xFF] ^ t[2][(hi >> 8) & 0xFF] ^
         t[1][(hi >> 16) & 0xFF] ^ t[0][hi >> 24];
@@ -244,12 +244,14 @@ std::string badName(std::string_view name) {
 }
 
 bool validTarget(Target t) { return uint8_t(t) <= uint8_t(Target::SM90A); }
-bool validFormat(CodeFormat f) { return uint8_t(f) <= uint8_t(CodeFormat::Cubin); }
-bool validDType(DType d) { return uint8_t(d) <= uint8_t(DType::I64); }
-bool validKind(BufferKind k) { return uint8_t(k) <= uint8_t(BufferKind::State); }
-bool validReset(ResetKind k) {
-  return uint8_t(k) <= uint8_t(ResetKind::PadId);
+bool validFormat(CodeFormat f) {
+  return uint8_t(f) <= uint8_t(CodeFormat::Cubin);
 }
+bool validDType(DType d) { return uint8_t(d) <= uint8_t(DType::I64); }
+bool validKind(BufferKind k) {
+  return uint8_t(k) <= uint8_t(BufferKind::State);
+}
+bool validReset(ResetKind k) { return uint8_t(k) <= uint8_t(ResetKind::PadId); }
 bool validScalar(ScalarKind k) {
   return uint8_t(k) <= uint8_t(ScalarKind::StartPos);
 }
@@ -343,8 +345,8 @@ private:
     if (uint64_t unknown = d.features & ~kKnownFeatures)
       return fail("AF-6", "artifact needs feature bits " + hex(unknown) +
                               " this runtime (v4rt " + kRuntimeVersion +
-                              ") does not know (known: " +
-                              hex(kKnownFeatures) + "): upgrade v4rt");
+                              ") does not know (known: " + hex(kKnownFeatures) +
+                              "): upgrade v4rt");
     const Bounds &b = d.bounds;
     if (b.batch < 1 || b.batch > kMaxBatch)
       return fail("AF-6", "bounds.batch is " + std::to_string(b.batch) +
@@ -380,21 +382,19 @@ private:
       bool host = c.format == CodeFormat::HostSharedObject;
       if (host != (c.target == Target::CPU))
         return fail("AF-7", what + codeFormatName(c.format) +
-                                " does not fit target " +
-                                targetName(c.target));
+                                " does not fit target " + targetName(c.target));
       if (c.size == 0)
         return fail("AF-7", what + "is empty");
       uint64_t end = 0;
       if (c.offset < blobStart || c.offset % kBlobAlignment ||
           __builtin_add_overflow(c.offset, c.size, &end) || end > fileSize)
-        return fail("AF-7",
-                    what + "blob [" + std::to_string(c.offset) + ", +" +
-                        std::to_string(c.size) +
-                        ") must lie inside the blob section [" +
-                        std::to_string(blobStart) + ", " +
-                        std::to_string(fileSize) + ") at a " +
-                        std::to_string(kBlobAlignment) +
-                        "-byte aligned offset");
+        return fail("AF-7", what + "blob [" + std::to_string(c.offset) + ", +" +
+                                std::to_string(c.size) +
+                                ") must lie inside the blob section [" +
+                                std::to_string(blobStart) + ", " +
+                                std::to_string(fileSize) + ") at a " +
+                                std::to_string(kBlobAlignment) +
+                                "-byte aligned offset");
       spans.emplace_back(c.offset, end);
     }
     std::sort(spans.begin(), spans.end());
@@ -427,8 +427,8 @@ private:
       if (k.numBufferArgs > kMaxArgs || k.numScalarArgs > kMaxArgs)
         return fail("AF-8", what + "argument counts " +
                                 std::to_string(k.numBufferArgs) + "/" +
-                                std::to_string(k.numScalarArgs) +
-                                " exceed " + std::to_string(kMaxArgs));
+                                std::to_string(k.numScalarArgs) + " exceed " +
+                                std::to_string(kMaxArgs));
       if (k.debugLocation.find('\0') != std::string::npos)
         return fail("AF-8", what + "debug location contains a NUL byte");
     }
@@ -454,7 +454,8 @@ private:
         return fail("AF-9", what + "alignment " + std::to_string(b.alignment) +
                                 " is not a power of two in 1.." +
                                 std::to_string(kMaxAlignment));
-      bool token = b.kind == BufferKind::Input || b.kind == BufferKind::Output ||
+      bool token = b.kind == BufferKind::Input ||
+                   b.kind == BufferKind::Output ||
                    b.kind == BufferKind::Activation;
       uint64_t bytes = 0;
       std::string bad =
@@ -472,8 +473,8 @@ private:
       const EntryPoint &ep = d.entryPoints[e];
       std::string bad;
       if (!(bad = badName(ep.name)).empty())
-        return fail("AF-10", "entry point " + std::to_string(e) + ": name " +
-                                 bad);
+        return fail("AF-10",
+                    "entry point " + std::to_string(e) + ": name " + bad);
       if (!names.insert(ep.name).second)
         return fail("AF-10", "entry point " + quote(ep.name) + ": duplicate");
       for (size_t s = 0; s < ep.steps.size(); ++s) {
@@ -489,8 +490,7 @@ private:
         if (st.buffers.size() != k.numBufferArgs)
           return fail("AF-10", what + std::to_string(st.buffers.size()) +
                                    " buffers, kernel " + quote(k.name) +
-                                   " takes " +
-                                   std::to_string(k.numBufferArgs));
+                                   " takes " + std::to_string(k.numBufferArgs));
         for (uint32_t id : st.buffers)
           if (!ids.count(id))
             return fail("AF-10", what + "buffer id " + std::to_string(id) +
@@ -498,8 +498,7 @@ private:
         if (st.scalars.size() != k.numScalarArgs)
           return fail("AF-10", what + std::to_string(st.scalars.size()) +
                                    " scalars, kernel " + quote(k.name) +
-                                   " takes " +
-                                   std::to_string(k.numScalarArgs));
+                                   " takes " + std::to_string(k.numScalarArgs));
         for (size_t j = 0; j < st.scalars.size(); ++j)
           if (!validScalar(st.scalars[j].kind))
             return fail("AF-10",
@@ -525,8 +524,8 @@ private:
       const StateSpec &s = d.stateSpecs[i];
       std::string bad;
       if (!(bad = badName(s.name)).empty())
-        return fail("AF-11", "state spec " + std::to_string(i) + ": name " +
-                                 bad);
+        return fail("AF-11",
+                    "state spec " + std::to_string(i) + ": name " + bad);
       std::string what = "state spec " + quote(s.name) + ": ";
       if (!names.insert(s.name).second)
         return fail("AF-11", what + "duplicate state name");
@@ -558,8 +557,8 @@ private:
       const Parameter &p = d.parameters[i];
       std::string bad;
       if (!(bad = badName(p.name)).empty())
-        return fail("AF-12", "parameter " + std::to_string(i) + ": name " +
-                                 bad);
+        return fail("AF-12",
+                    "parameter " + std::to_string(i) + ": name " + bad);
       std::string what = "parameter " + quote(p.name) + ": ";
       if (!names.insert(p.name).second)
         return fail("AF-12", what + "duplicate checkpoint name");
@@ -569,8 +568,8 @@ private:
                                  " is not a known dtype");
       uint64_t bytes = 0;
       if (!(bad = checkShape(p.shape, p.dtype, false, 0, bytes)).empty())
-        return fail("AF-12", what + "checkpoint shape " +
-                                 shapeString(p.shape) + ": " + bad);
+        return fail("AF-12", what + "checkpoint shape " + shapeString(p.shape) +
+                                 ": " + bad);
       auto it = ids.find(p.buffer);
       if (it == ids.end())
         return fail("AF-12", what + "buffer id " + std::to_string(p.buffer) +
@@ -598,8 +597,8 @@ private:
       const DebugLocation &l = d.debugLocations[i];
       std::string bad;
       if (!(bad = badName(l.name)).empty())
-        return fail("AF-13", "debug location " + std::to_string(i) +
-                                 ": name " + bad);
+        return fail("AF-13",
+                    "debug location " + std::to_string(i) + ": name " + bad);
       if (l.file.find('\0') != std::string::npos)
         return fail("AF-13", "debug location " + std::to_string(i) +
                                  ": file contains a NUL byte");
@@ -730,14 +729,15 @@ struct Decoder {
       o.buffer = p->buffer();
       return o;
     });
-    d.debugLocations = each(a.debug_locations(), [&](const fb::DebugLocation *l) {
-      DebugLocation o;
-      o.name = str(l->name());
-      o.file = str(l->file());
-      o.line = l->line();
-      o.column = l->column();
-      return o;
-    });
+    d.debugLocations =
+        each(a.debug_locations(), [&](const fb::DebugLocation *l) {
+          DebugLocation o;
+          o.name = str(l->name());
+          o.file = str(l->file());
+          o.line = l->line();
+          o.column = l->column();
+          return o;
+        });
     return d;
   }
 };
@@ -788,8 +788,8 @@ Expected<Artifact> Artifact::load(std::string_view source, const void *data,
 }
 
 static Status ioError(const std::string &path, const char *op, int err) {
-  return Status::error("IO", path + ": " + op + " failed: " +
-                                 std::strerror(err));
+  return Status::error("IO",
+                       path + ": " + op + " failed: " + std::strerror(err));
 }
 
 Expected<Artifact> Artifact::loadFile(const std::string &path,
@@ -821,8 +821,9 @@ Expected<Artifact> Artifact::loadFile(const std::string &path,
   uint8_t *out = reinterpret_cast<uint8_t *>(storage->data());
   uint64_t done = 0;
   while (done < size) {
-    ssize_t n = ::read(fd, out + done, size_t(std::min<uint64_t>(
-                                           size - done, uint64_t(1) << 30)));
+    ssize_t n =
+        ::read(fd, out + done,
+               size_t(std::min<uint64_t>(size - done, uint64_t(1) << 30)));
     if (n < 0 && errno == EINTR)
       continue;
     if (n < 0)
@@ -886,10 +887,9 @@ Expected<Artifact> Artifact::loadStorage(std::string_view source,
                             std::to_string(declared) + " bytes, the file has " +
                             std::to_string(size));
   if (declared < size)
-    return fail("AF-3", std::to_string(size - declared) +
-                            " trailing bytes after the " +
-                            std::to_string(declared) +
-                            " bytes the prefix declares");
+    return fail("AF-3",
+                std::to_string(size - declared) + " trailing bytes after the " +
+                    std::to_string(declared) + " bytes the prefix declares");
   uint32_t stored = loadU32(p + 12), computed = fileChecksum(p, size);
   if (stored != computed)
     return fail("AF-3", "checksum mismatch: stored " + hex(stored) +
@@ -918,11 +918,11 @@ Expected<Artifact> Artifact::loadStorage(std::string_view source,
                             std::to_string(size - kPrefixSize) + " bytes)");
   const uint8_t *fbData = p + kPrefixSize;
   if (std::memcmp(fbData + 4, kFileIdentifier, 4) != 0)
-    return fail("AF-4", "FlatBuffer identifier " +
-                            quote(std::string_view(
-                                reinterpret_cast<const char *>(fbData + 4),
-                                4)) +
-                            ", expected 'V4AF'");
+    return fail("AF-4",
+                "FlatBuffer identifier " +
+                    quote(std::string_view(
+                        reinterpret_cast<const char *>(fbData + 4), 4)) +
+                    ", expected 'V4AF'");
   flatbuffers::Verifier::Options vo;
   vo.max_depth = options.maxDepth;
   vo.max_tables = options.maxTables;
@@ -941,11 +941,11 @@ Expected<Artifact> Artifact::loadStorage(std::string_view source,
   Decoder decoder;
   a.desc = decoder.decode(*fb::GetArtifact(fbData));
   if (const void *at = decoder.misaligned) {
-    return fail("AF-4", "the FlatBuffer has a vector of 8-byte values at "
-                        "file byte " +
-                            std::to_string(static_cast<const uint8_t *>(at) -
-                                           p) +
-                            ", not 8-byte aligned");
+    return fail("AF-4",
+                "the FlatBuffer has a vector of 8-byte values at "
+                "file byte " +
+                    std::to_string(static_cast<const uint8_t *>(at) - p) +
+                    ", not 8-byte aligned");
   }
   const Versions &v = a.desc.versions;
   if (v.formatMajor != major || v.formatMinor != minor)
@@ -1029,16 +1029,16 @@ std::vector<uint8_t> buildFlatbuffer(const Description &d,
   auto versions = fb::CreateVersionsDirect(b, options.formatMajor, tableMinor,
                                            d.versions.compiler.c_str(),
                                            d.versions.mlir.c_str());
-  auto target = fb::CreateTargetInfo(b, fb::Target(uint8_t(d.target)),
-                                     d.features);
+  auto target =
+      fb::CreateTargetInfo(b, fb::Target(uint8_t(d.target)), d.features);
   auto bounds = fb::CreateBounds(b, d.bounds.batch, d.bounds.maxContext,
                                  d.bounds.maxChunk);
   std::vector<flatbuffers::Offset<fb::CodeObject>> codes;
   for (size_t i = 0; i < d.codeObjects.size(); ++i)
-    codes.push_back(fb::CreateCodeObject(
-        b, fb::Target(uint8_t(d.codeObjects[i].target)),
-        fb::CodeFormat(uint8_t(d.codeObjects[i].format)), offsets[i],
-        d.codeObjects[i].size));
+    codes.push_back(
+        fb::CreateCodeObject(b, fb::Target(uint8_t(d.codeObjects[i].target)),
+                             fb::CodeFormat(uint8_t(d.codeObjects[i].format)),
+                             offsets[i], d.codeObjects[i].size));
   std::vector<flatbuffers::Offset<fb::Kernel>> kernels;
   for (const Kernel &k : d.kernels)
     kernels.push_back(fb::CreateKernel(
@@ -1046,16 +1046,14 @@ std::vector<uint8_t> buildFlatbuffer(const Description &d,
         k.numBufferArgs, k.numScalarArgs, b.CreateString(k.debugLocation)));
   std::vector<flatbuffers::Offset<fb::Buffer>> buffers;
   for (const Buffer &x : d.buffers)
-    buffers.push_back(fb::CreateBuffer(b, x.id, fb::DType(uint8_t(x.dtype)),
-                                       b.CreateVector(x.shape),
-                                       fb::BufferKind(uint8_t(x.kind)),
-                                       x.alignment));
+    buffers.push_back(fb::CreateBuffer(
+        b, x.id, fb::DType(uint8_t(x.dtype)), b.CreateVector(x.shape),
+        fb::BufferKind(uint8_t(x.kind)), x.alignment));
   std::vector<flatbuffers::Offset<fb::StateSpec>> states;
   for (const StateSpec &s : d.stateSpecs)
-    states.push_back(fb::CreateStateSpec(b, b.CreateString(s.name),
-                                         b.CreateVector(s.buffers),
-                                         fb::ResetKind(uint8_t(s.reset)),
-                                         s.padValue));
+    states.push_back(fb::CreateStateSpec(
+        b, b.CreateString(s.name), b.CreateVector(s.buffers),
+        fb::ResetKind(uint8_t(s.reset)), s.padValue));
   std::vector<flatbuffers::Offset<fb::EntryPoint>> entries;
   for (const EntryPoint &e : d.entryPoints) {
     std::vector<flatbuffers::Offset<fb::Step>> steps;
@@ -1065,11 +1063,10 @@ std::vector<uint8_t> buildFlatbuffer(const Description &d,
         scalars.push_back(
             fb::CreateScalar(b, fb::ScalarKind(uint8_t(x.kind)), x.value));
       steps.push_back(fb::CreateStep(b, s.kernel, b.CreateVector(s.buffers),
-                                     b.CreateVector(scalars),
-                                     s.debugLocation));
+                                     b.CreateVector(scalars), s.debugLocation));
     }
-    entries.push_back(fb::CreateEntryPoint(b, b.CreateString(e.name),
-                                           b.CreateVector(steps)));
+    entries.push_back(
+        fb::CreateEntryPoint(b, b.CreateString(e.name), b.CreateVector(steps)));
   }
   std::vector<flatbuffers::Offset<fb::Parameter>> params;
   for (const Parameter &p : d.parameters)
@@ -1078,9 +1075,8 @@ std::vector<uint8_t> buildFlatbuffer(const Description &d,
                                          b.CreateVector(p.shape), p.buffer));
   std::vector<flatbuffers::Offset<fb::DebugLocation>> locs;
   for (const DebugLocation &l : d.debugLocations)
-    locs.push_back(fb::CreateDebugLocation(b, b.CreateString(l.name),
-                                           b.CreateString(l.file), l.line,
-                                           l.column));
+    locs.push_back(fb::CreateDebugLocation(
+        b, b.CreateString(l.name), b.CreateString(l.file), l.line, l.column));
   auto root = fb::CreateArtifact(
       b, versions, target, bounds, b.CreateVector(codes),
       b.CreateVector(kernels), b.CreateVector(buffers), b.CreateVector(states),
@@ -1099,11 +1095,10 @@ uint64_t alignUp(uint64_t v) {
 Expected<std::vector<uint8_t>>
 Writer::serialize(const WriteOptions &options) const {
   if (images.size() != desc.codeObjects.size())
-    return Status::error("ARG", "artifact writer: " +
-                                    std::to_string(desc.codeObjects.size()) +
-                                    " code objects but " +
-                                    std::to_string(images.size()) +
-                                    " images; add code with addCodeObject");
+    return Status::error(
+        "ARG", "artifact writer: " + std::to_string(desc.codeObjects.size()) +
+                   " code objects but " + std::to_string(images.size()) +
+                   " images; add code with addCodeObject");
   for (size_t i = 0; i < images.size(); ++i)
     if (images[i].size() != desc.codeObjects[i].size)
       return Status::error("ARG", "artifact writer: code object " +
@@ -1118,8 +1113,8 @@ Writer::serialize(const WriteOptions &options) const {
       c.offset = at;
       at = alignUp(at + c.size);
     }
-    if (Status s = checkDescription("artifact being written", laidOut,
-                                    UINT64_MAX, 0);
+    if (Status s =
+            checkDescription("artifact being written", laidOut, UINT64_MAX, 0);
         !s)
       return s;
   }
@@ -1152,8 +1147,8 @@ Writer::serialize(const WriteOptions &options) const {
       std::memcpy(out.data() + offsets[i], images[i].data(), images[i].size());
   storeU32(out.data() + 12, fileChecksum(out.data(), out.size()));
   if (options.verify) {
-    auto loaded = Artifact::load("artifact being written", out.data(),
-                                 out.size());
+    auto loaded =
+        Artifact::load("artifact being written", out.data(), out.size());
     if (!loaded)
       return loaded.status();
   }

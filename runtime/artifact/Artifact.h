@@ -1,4 +1,5 @@
-//===- Artifact.h - the .v4a artifact: writer and validated reader -*- C++ -*-===//
+//===- Artifact.h - the .v4a artifact: writer and validated reader -*- C++
+//-*-===//
 //
 // The artifact is the only contract between the compiler and the runtime
 // (schema: runtime/schema/v4_artifact.fbs). This library links no MLIR or
@@ -386,8 +387,8 @@ public:
                          std::vector<uint8_t> image);
 
   /// The complete file: prefix, FlatBuffer, 64-byte aligned images.
-  Expected<std::vector<uint8_t>> serialize(const WriteOptions &options = {})
-      const;
+  Expected<std::vector<uint8_t>>
+  serialize(const WriteOptions &options = {}) const;
   /// Serializes and writes atomically: a temporary file in the target
   /// directory, fsync, rename (and a directory fsync). On failure the
   /// temporary is removed and an existing file is left as it was.

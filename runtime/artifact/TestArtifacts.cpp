@@ -37,7 +37,8 @@ Writer tinyWriter() {
       {"embed", 0, "v4_kernel_embed", 3, 1, "embed"},
       {"head", 0, "v4_kernel_head", 4, 2, "head"},
   };
-  d.debugLocations = {{"embed", "tiny.mlir", 3, 5}, {"head", "tiny.mlir", 9, 5}};
+  d.debugLocations = {{"embed", "tiny.mlir", 3, 5},
+                      {"head", "tiny.mlir", 9, 5}};
   EntryPoint init;
   init.name = "init_state";
   EntryPoint step;
@@ -57,7 +58,10 @@ Writer tinyWriter() {
   std::vector<uint8_t> image(kTinyCodeSize);
   for (size_t i = 0; i < image.size(); ++i)
     image[i] = uint8_t(i * 31 + 7);
-  std::memcpy(image.data(), "\x7f" "ELF", 4);
+  std::memcpy(image.data(),
+              "\x7f"
+              "ELF",
+              4);
   w.addCodeObject(Target::CPU, CodeFormat::HostSharedObject, std::move(image));
   return w;
 }
@@ -154,8 +158,9 @@ std::vector<Lie> makeLies() {
   std::vector<Lie> t;
   // AF-1: prefix and magic.
   t.push_back(byteLie("empty-file", "AF-1", [](auto &b) { b.clear(); }));
-  t.push_back(byteLie("shorter-than-prefix", "AF-1",
-                      [](auto &b) { b.resize(kPrefixSize - 1); }, true));
+  t.push_back(byteLie(
+      "shorter-than-prefix", "AF-1", [](auto &b) { b.resize(kPrefixSize - 1); },
+      true));
   t.push_back(byteLie("bad-magic", "AF-1", [](auto &b) { b[3] = 'X'; }));
   t.push_back(byteLie("html-page", "AF-1", [](auto &b) {
     std::memcpy(b.data(), "<!DOCTYPE html>", 15);
@@ -171,14 +176,15 @@ std::vector<Lie> makeLies() {
     o.formatMajor = kFormatMajor - 1;
   }));
   // AF-3: declared size and checksum.
-  t.push_back(byteLie("truncated-by-one", "AF-3",
-                      [](auto &b) { b.pop_back(); }, true));
-  t.push_back(byteLie("trailing-byte", "AF-3",
-                      [](auto &b) { b.push_back(0); }, true));
-  t.push_back(byteLie("checksum-flipped", "AF-3",
-                      [](auto &b) { b[12] ^= 1; }, true));
-  t.push_back(byteLie("payload-flipped", "AF-3",
-                      [](auto &b) { b[b.size() - 5] ^= 0x10; }, true));
+  t.push_back(byteLie(
+      "truncated-by-one", "AF-3", [](auto &b) { b.pop_back(); }, true));
+  t.push_back(byteLie(
+      "trailing-byte", "AF-3", [](auto &b) { b.push_back(0); }, true));
+  t.push_back(byteLie(
+      "checksum-flipped", "AF-3", [](auto &b) { b[12] ^= 1; }, true));
+  t.push_back(byteLie(
+      "payload-flipped", "AF-3", [](auto &b) { b[b.size() - 5] ^= 0x10; },
+      true));
   // AF-4: FlatBuffer bounds, identifier, verifier and limits.
   t.push_back(byteLie("flatbuffer-size-past-end", "AF-4", [](auto &b) {
     setU64(b, 24, b.size() - kPrefixSize + 1);
@@ -187,9 +193,8 @@ std::vector<Lie> makeLies() {
                       [](auto &b) { setU64(b, 24, 4); }));
   t.push_back(byteLie("bad-identifier", "AF-4",
                       [](auto &b) { b[kPrefixSize + 4] = 'X'; }));
-  t.push_back(byteLie("root-offset-out-of-bounds", "AF-4", [](auto &b) {
-    b[kPrefixSize + 3] = 0x7F;
-  }));
+  t.push_back(byteLie("root-offset-out-of-bounds", "AF-4",
+                      [](auto &b) { b[kPrefixSize + 3] = 0x7F; }));
   t.push_back(byteLie("missing-required-versions", "AF-4", [](auto &b) {
     flatbuffers::FlatBufferBuilder fbb;
     auto start = fbb.StartTable();
@@ -275,10 +280,10 @@ std::vector<Lie> makeLies() {
                       std::vector<uint8_t>(kTinyCodeSize + 64, 1));
     };
     t.push_back(l);
-    Lie e = optionLie("empty-code-object", "AF-7", [](Writer &w,
-                                                      WriteOptions &) {
-      w.addCodeObject(Target::CPU, CodeFormat::HostSharedObject, {});
-    });
+    Lie e =
+        optionLie("empty-code-object", "AF-7", [](Writer &w, WriteOptions &) {
+          w.addCodeObject(Target::CPU, CodeFormat::HostSharedObject, {});
+        });
     t.push_back(e);
   }
   // AF-8: kernels.
@@ -287,8 +292,9 @@ std::vector<Lie> makeLies() {
   }));
   t.push_back(descLie("kernel-code-object-out-of-range", "AF-8",
                       [](Description &d) { d.kernels[1].codeObject = 1; }));
-  t.push_back(descLie("empty-entry-symbol", "AF-8",
-                      [](Description &d) { d.kernels[0].entrySymbol.clear(); }));
+  t.push_back(descLie("empty-entry-symbol", "AF-8", [](Description &d) {
+    d.kernels[0].entrySymbol.clear();
+  }));
   t.push_back(descLie("empty-kernel-name", "AF-8",
                       [](Description &d) { d.kernels[0].name.clear(); }));
   t.push_back(descLie("nul-in-kernel-name", "AF-8", [](Description &d) {
@@ -320,17 +326,15 @@ std::vector<Lie> makeLies() {
   t.push_back(descLie("size-overflows", "AF-9", [](Description &d) {
     d.buffers[2].shape = {int64_t(1) << 31, -1, int64_t(1) << 31};
   }));
-  t.push_back(descLie("rank-too-large", "AF-9", [](Description &d) {
-    d.buffers[3].shape.assign(9, 1);
-  }));
+  t.push_back(descLie("rank-too-large", "AF-9",
+                      [](Description &d) { d.buffers[3].shape.assign(9, 1); }));
   t.push_back(descLie("f4-half-byte", "AF-9", [](Description &d) {
     d.buffers[5].dtype = DType::F4E2M1;
     d.buffers[5].shape = {3};
   }));
   // AF-10: entry points and steps.
-  t.push_back(descLie("duplicate-entry-point", "AF-10", [](Description &d) {
-    d.entryPoints[0].name = "step";
-  }));
+  t.push_back(descLie("duplicate-entry-point", "AF-10",
+                      [](Description &d) { d.entryPoints[0].name = "step"; }));
   t.push_back(descLie("empty-entry-point-name", "AF-10",
                       [](Description &d) { d.entryPoints[0].name.clear(); }));
   t.push_back(descLie("step-kernel-out-of-range", "AF-10", [](Description &d) {
@@ -351,10 +355,10 @@ std::vector<Lie> makeLies() {
   t.push_back(descLie("step-debug-location", "AF-10", [](Description &d) {
     d.entryPoints[1].steps[1].debugLocation = 2;
   }));
-  t.push_back(descLie("step-debug-location-negative", "AF-10",
-                      [](Description &d) {
-                        d.entryPoints[1].steps[1].debugLocation = -5;
-                      }));
+  t.push_back(
+      descLie("step-debug-location-negative", "AF-10", [](Description &d) {
+        d.entryPoints[1].steps[1].debugLocation = -5;
+      }));
   // AF-11: state specs.
   t.push_back(descLie("state-buffer-not-state", "AF-11",
                       [](Description &d) { d.stateSpecs[0].buffers = {3}; }));
@@ -386,8 +390,9 @@ std::vector<Lie> makeLies() {
     d.parameters[0].dtype = DType(200);
   }));
   // AF-13: debug locations.
-  t.push_back(descLie("empty-debug-location", "AF-13",
-                      [](Description &d) { d.debugLocations[1].name.clear(); }));
+  t.push_back(descLie("empty-debug-location", "AF-13", [](Description &d) {
+    d.debugLocations[1].name.clear();
+  }));
   return t;
 }
 

@@ -1,4 +1,5 @@
-//===- TestArtifacts.h - tiny artifacts and lies for tests -------*- C++ -*-===//
+//===- TestArtifacts.h - tiny artifacts and lies for tests -------*- C++
+//-*-===//
 //
 // Test support (library v4artifact-testing; not part of the runtime): a valid
 // tiny artifact that needs no compiler, and the lies table of

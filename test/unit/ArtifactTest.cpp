@@ -96,7 +96,11 @@ TEST(ArtifactTest, TinyRoundTrip) {
   EXPECT_GE(a->codeObjects()[0].offset, kPrefixSize + a->flatbufferSize());
   ByteSpan code = a->code(0);
   ASSERT_EQ(code.size, kTinyCodeSize);
-  EXPECT_EQ(std::memcmp(code.data, "\x7f" "ELF", 4), 0);
+  EXPECT_EQ(std::memcmp(code.data,
+                        "\x7f"
+                        "ELF",
+                        4),
+            0);
   EXPECT_EQ(code.data[100], uint8_t(100 * 31 + 7));
   EXPECT_EQ(a->code(1).size, 0u);
 
@@ -363,8 +367,7 @@ TEST_F(ArtifactFileTest, LoadFileErrors) {
         .write(reinterpret_cast<const char *>(b.data()), b.size());
     auto a = Artifact::loadFile(liePath);
     EXPECT_RULE(a.status(), "AF-8");
-    EXPECT_EQ(a.status().message().rfind(liePath + ": kernel 1 'head'", 0),
-              0u)
+    EXPECT_EQ(a.status().message().rfind(liePath + ": kernel 1 'head'", 0), 0u)
         << a.status().message();
   }
 }

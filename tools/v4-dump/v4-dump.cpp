@@ -146,9 +146,8 @@ static void print(const Artifact &a) {
       scalars += "]";
       std::string loc = location(a, s.debugLocation);
       std::printf("    [%zu] %s  buffers %s  scalars %s%s%s\n", i,
-                  a.kernels()[s.kernel].name.c_str(),
-                  idList(s.buffers).c_str(), scalars.c_str(),
-                  loc.empty() ? "" : "  loc ", loc.c_str());
+                  a.kernels()[s.kernel].name.c_str(), idList(s.buffers).c_str(),
+                  scalars.c_str(), loc.empty() ? "" : "  loc ", loc.c_str());
     }
   }
   std::printf("parameters: %zu\n", a.parameters().size());
@@ -236,9 +235,10 @@ int main(int argc, char **argv) {
       return 0;
     }
     if (arg == "--version") {
-      std::printf("v4-dump version %s (artifact format %u.%u, reads %u.0-%u.%u)\n",
-                  kRuntimeVersion, kFormatMajor, kFormatMinor, kFormatMajor,
-                  kFormatMajor, kFormatMinor);
+      std::printf(
+          "v4-dump version %s (artifact format %u.%u, reads %u.0-%u.%u)\n",
+          kRuntimeVersion, kFormatMajor, kFormatMinor, kFormatMajor,
+          kFormatMajor, kFormatMinor);
       return 0;
     }
     if (arg == "--verify") {
