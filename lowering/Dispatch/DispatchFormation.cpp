@@ -6,6 +6,7 @@
 #include "lowering/KernelBuilders/CPUKernels.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/Extensions/InlinerExtension.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -285,7 +286,7 @@ LogicalResult Former::formStep(func::FuncOp step) {
                             op.getLoc());
       if (failed(out))
         return failure();
-      SmallVector<uint32_t> args(bufs[op.getOperand(0)]);
+      SmallVector<uint32_t> args = bufs.lookup(op.getOperand(0));
       args.append(*out);
       if (failed(addStep(entry, *k, args, op.getLoc())))
         return failure();
@@ -299,7 +300,7 @@ LogicalResult Former::formStep(func::FuncOp step) {
       return failure();
     SmallVector<uint32_t> args;
     for (Value v : op.getOperands())
-      args.append(bufs[v]);
+      args.append(bufs.lookup(v));
     // State results are written in place into their state operand.
     SmallVector<bool> usedOperand(op.getNumOperands(), false);
     for (Value r : op.getResults()) {
@@ -315,8 +316,9 @@ LogicalResult Former::formStep(func::FuncOp step) {
         if (usedOperand[i] || op.getOperand(i).getType() != r.getType())
           continue;
         usedOperand[i] = found = true;
-        bufs[r] = bufs[op.getOperand(i)];
-        args.append(bufs[r]);
+        SmallVector<uint32_t> state = bufs.lookup(op.getOperand(i));
+        args.append(state);
+        bufs[r] = std::move(state);
       }
       if (!found)
         return op.emitError() << "state result of type " << r.getType()
@@ -332,10 +334,11 @@ LogicalResult Former::formStep(func::FuncOp step) {
     return step.emitError() << "@step must return its states last";
   unsigned numOutputs = ret.getNumOperands() - numStates;
   for (unsigned i = 0; i < numOutputs; ++i)
-    for (uint32_t id : bufs[ret.getOperand(i)])
+    for (uint32_t id : bufs.lookup(ret.getOperand(i)))
       desc().buffers[id].kind = art::BufferKind::Output;
   for (unsigned j = 0; j < numStates; ++j)
-    if (bufs[ret.getOperand(numOutputs + j)] != bufs[body.getArgument(4 + j)])
+    if (bufs.lookup(ret.getOperand(numOutputs + j)) !=
+        bufs.lookup(body.getArgument(4 + j)))
       return step.emitError() << "state " << j
                               << " is not updated in place; cannot plan it";
   desc().entryPoints.push_back(std::move(entry));
@@ -359,11 +362,11 @@ LogicalResult Former::formInit(func::FuncOp init, func::FuncOp step) {
                                  "*.empty op";
     FailureOr<uint32_t> k = kernelFor(def);
     if (failed(k) ||
-        failed(addStep(entry, *k, bufs[stepBody.getArgument(4 + j)],
+        failed(addStep(entry, *k, bufs.lookup(stepBody.getArgument(4 + j)),
                        def->getLoc())))
       return failure();
     // State specs, one per buffer, with the reset the empty op performs.
-    SmallVector<uint32_t> ids = bufs[stepBody.getArgument(4 + j)];
+    SmallVector<uint32_t> ids = bufs.lookup(stepBody.getArgument(4 + j));
     for (auto [n, id] : llvm::enumerate(ids)) {
       art::StateSpec spec;
       spec.name = "state" + std::to_string(j) +
@@ -399,6 +402,7 @@ FailureOr<DispatchPlan> formDispatches(ModuleOp model) {
   // Kernel bodies use dialects the model itself may not have loaded.
   DialectRegistry registry;
   registerCPUKernelDialects(registry);
+  func::registerInlinerExtension(registry);
   model.getContext()->appendDialectRegistry(registry);
   model.getContext()->loadAllAvailableDialects();
   // Work on a copy with every layer function inlined into @step.
