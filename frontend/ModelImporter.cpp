@@ -310,8 +310,11 @@ Value Importer::attention(ImplicitLocOpBuilder &b, const std::string &p,
     at(b, ix);
     Value scores = CSAIndexerScoresOp::create(
         b, tt({B, kDyn, capacity(4)}, f32), qi, iw, states[4], pos);
-    topk = CSATopKOp::create(b, tt({B, kDyn, cfg.indexTopk}, i64), scores, pos,
-                             static_cast<uint64_t>(cfg.indexTopk), 4);
+    // V4-SPEC 5.5 step 6: k = min(index_topk, entries); with a compiled
+    // context shorter than 4 * index_topk the cache bounds the selection.
+    int64_t k = std::min(cfg.indexTopk, capacity(4));
+    topk = CSATopKOp::create(b, tt({B, kDyn, k}, i64), scores, pos,
+                             static_cast<uint64_t>(k), 4);
   }
   Value cache;
   if (ratio != 0) {

@@ -7,15 +7,16 @@
 #      parameter against that checkpoint,
 #   3. v4-opt runs the graph pipeline over the module with verification after
 #      every pass, timing and the model statistics report.
-# Compile-to-artifact and running the model come with the lowering and the
-# runtime (docs/ARCHITECTURE.md).
+#   4. v4c compiles it into a CPU artifact (kernels in a host shared object),
+#   5. v4-run prefills a prompt and decodes through the runtime C API and
+#      prints the tokens and the prefill/decode throughput.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${V4_BUILD_DIR:-$root/build}"
 config="${1:-$root/models/tiny-v4-t1.config.json}"
 out="$build/default-model"
 
-"$root/scripts/build.sh" v4c v4-opt v4-gen-checkpoint
+"$root/scripts/build.sh" v4c v4-opt v4-gen-checkpoint v4-run v4-dump
 mkdir -p "$out"
 
 echo "== v4-gen-checkpoint: random weights (seed 0) -> $out/checkpoint"
@@ -33,4 +34,13 @@ echo "== v4-opt: verify, canonicalize, CSE, statistics"
   --pass-pipeline='builtin.module(canonicalize,cse,v4-model-statistics{print-report=true})' \
   --mlir-timing \
   -o "$out/model.opt.mlir"
-echo "== wrote $out/model.mlir, $out/model.opt.mlir and $out/checkpoint"
+echo "== v4c: compile to a CPU artifact"
+"$build/bin/v4c" "$config" --batch 1 --max-context 128 -o "$out/model.v4a"
+"$build/bin/v4-dump" "$out/model.v4a" --verify
+"$build/bin/v4-dump" "$out/model.v4a" | sed -n '1,8p'
+
+echo "== v4-run: prefill a 21-token prompt, decode 32 tokens"
+"$build/bin/v4-run" "$out/model.v4a" --checkpoint "$out/checkpoint" \
+  --prompt-ids 5,17,33,2,9,41,7,23,11,3,60,12,8,90,1,44,31,29,77,5,66 \
+  --max-new-tokens 32 --dump-logits "$out/logits.npy"
+echo "== wrote $out/{model.mlir,model.opt.mlir,model.v4a,logits.npy} and $out/checkpoint"
