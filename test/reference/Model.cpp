@@ -529,9 +529,9 @@ struct Model::Impl {
            cfg.hcEps, y.data());
     rmsNorm(y.data(), normW.data(), d, cfg.normEps, yn.data());
     for (int64_t v = 0; v < cfg.vocab; ++v) {
-      double acc = 0;
+      Acc acc = 0;
       for (int64_t c = 0; c < d; ++c)
-        acc += double(yn[size_t(c)]) * double(head[size_t(v * d + c)]);
+        acc += Acc(yn[size_t(c)]) * Acc(head[size_t(v * d + c)]);
       logits[v] = float(acc);
     }
   }

@@ -28,9 +28,9 @@ static float sigmoidf(float x) { return 1.0f / (1.0f + std::exp(-x)); }
 //===----------------------------------------------------------------------===//
 
 static float meanSquare(const float *x, int64_t n) {
-  double acc = 0;
+  Acc acc = 0;
   for (int64_t i = 0; i < n; ++i)
-    acc += double(x[i]) * double(x[i]);
+    acc += Acc(x[i]) * Acc(x[i]);
   return float(acc / double(n));
 }
 
@@ -54,9 +54,9 @@ void rmsNormRows(const float *x, const float *w, int64_t rows, int64_t n,
 
 void headRmsNormBF16(float *x, int64_t n, float eps) {
   // q.square() is a bf16 tensor; .mean() accumulates in fp32 and rounds.
-  double acc = 0;
+  Acc acc = 0;
   for (int64_t i = 0; i < n; ++i)
-    acc += double(bf(x[i] * x[i]));
+    acc += Acc(bf(x[i] * x[i]));
   float mean = bf(float(acc / double(n)));
   float r = bf(1.0f / std::sqrt(bf(mean + eps)));
   for (int64_t i = 0; i < n; ++i)
@@ -208,9 +208,9 @@ void linear(const Weight &w, const float *x, float *y, bool quantAct,
       float acc = 0;
       for (int64_t k0 = 0; k0 < K; k0 += slice) {
         int64_t k1 = std::min(K, k0 + slice);
-        double part = 0;
+        Acc part = 0;
         for (int64_t k = k0; k < k1; ++k)
-          part += double(qa[size_t(k)]) * double(wr[k]);
+          part += Acc(qa[size_t(k)]) * Acc(wr[k]);
         acc += float(part) * sa[size_t(k0 / actBlock)] * w.scaleAt(n, k0);
       }
       y[n] = fp32Out ? acc : bf(acc);
@@ -219,13 +219,13 @@ void linear(const Weight &w, const float *x, float *y, bool quantAct,
   }
   for (int64_t n = 0; n < w.rows; ++n) {
     const float *wr = w.q.data() + n * K;
-    double acc = 0;
+    Acc acc = 0;
     if (lowp) {
       for (int64_t k = 0; k < K; ++k)
-        acc += double(x[k]) * double(wr[k] * w.scaleAt(n, k));
+        acc += Acc(x[k]) * Acc(wr[k] * w.scaleAt(n, k));
     } else {
       for (int64_t k = 0; k < K; ++k)
-        acc += double(x[k]) * double(wr[k]);
+        acc += Acc(x[k]) * Acc(wr[k]);
     }
     y[n] = (fp32Out || w.kind == Weight::F32) ? float(acc) : bf(float(acc));
   }
@@ -236,9 +236,9 @@ void groupedLinear(const Vec &w, int64_t groups, int64_t rank, int64_t inG,
   for (int64_t g = 0; g < groups; ++g)
     for (int64_t r = 0; r < rank; ++r) {
       const float *wr = w.data() + (g * rank + r) * inG;
-      double acc = 0;
+      Acc acc = 0;
       for (int64_t i = 0; i < inG; ++i)
-        acc += double(wr[i]) * double(o[g * inG + i]);
+        acc += Acc(wr[i]) * Acc(o[g * inG + i]);
       u[g * rank + r] = bf(float(acc));
     }
 }
@@ -259,11 +259,11 @@ void compressorProject(const CompressorParams &p, const float *x, int64_t pos,
   int64_t W = p.coff() * p.c;
   const float *ape = p.ape.data() + (pos % p.r) * W;
   for (int64_t o = 0; o < W; ++o) {
-    double a = 0, b = 0;
+    Acc a = 0, b = 0;
     const float *wk = p.wkv.data() + o * p.d, *wg = p.wgate.data() + o * p.d;
     for (int64_t i = 0; i < p.d; ++i) {
-      a += double(wk[i]) * double(x[i]);
-      b += double(wg[i]) * double(x[i]);
+      a += Acc(wk[i]) * Acc(x[i]);
+      b += Acc(wg[i]) * Acc(x[i]);
     }
     k[o] = float(a);
     g[o] = float(b) + ape[o];
@@ -419,14 +419,14 @@ Vec indexerScores(const float *qv, const float *w, int64_t H, int64_t D,
                   const float *keys, int64_t n) {
   Vec s(static_cast<size_t>(n));
   for (int64_t b = 0; b < n; ++b) {
-    double acc = 0;
+    Acc acc = 0;
     for (int64_t h = 0; h < H; ++h) {
-      double dot = 0;
+      Acc dot = 0;
       for (int64_t i = 0; i < D; ++i)
-        dot += double(qv[h * D + i]) * double(keys[b * D + i]);
+        dot += Acc(qv[h * D + i]) * Acc(keys[b * D + i]);
       float d = bf(float(dot));
       d = std::max(d, 0.0f);
-      acc += double(bf(d * w[h]));
+      acc += Acc(bf(d * w[h]));
     }
     s[size_t(b)] = bf(float(acc));
   }
@@ -467,9 +467,9 @@ void sinkAttention(const float *qv, const std::vector<const float *> &rows,
     for (int64_t j = t0; j < t1; ++j) {
       float sj = -kInf;
       if (rows[size_t(j)]) {
-        double dot = 0;
+        Acc dot = 0;
         for (int64_t i = 0; i < D; ++i)
-          dot += double(qv[i]) * double(rows[size_t(j)][i]);
+          dot += Acc(qv[i]) * Acc(rows[size_t(j)][i]);
         sj = float(dot) * scale;
       }
       s[size_t(j - t0)] = sj;
@@ -649,9 +649,9 @@ Vec hcMixes(const float *X, int64_t n, int64_t d, const float *fn, int64_t M,
   float rho = rmsScale(X, n * d, normEps);
   Vec m(static_cast<size_t>(M));
   for (int64_t i = 0; i < M; ++i) {
-    double acc = 0;
+    Acc acc = 0;
     for (int64_t c = 0; c < n * d; ++c)
-      acc += double(X[c]) * double(fn[i * n * d + c]);
+      acc += Acc(X[c]) * Acc(fn[i * n * d + c]);
     m[size_t(i)] = float(acc) * rho;
   }
   return m;
@@ -733,10 +733,10 @@ void engramGate(float *X, const float *k, const float *v, const float *wh,
                 float *gates) {
   for (int64_t i = 0; i < n; ++i) {
     const float *x = X + i * d, *ki = k + i * d;
-    double dot = 0;
+    Acc dot = 0;
     for (int64_t c = 0; c < d; ++c) {
       float w = wh[i * d + c] * we[i * d + c];
-      dot += double(x[c]) * double(w) * double(ki[c]);
+      dot += Acc(x[c]) * Acc(w) * Acc(ki[c]);
     }
     float rx = rmsScale(x, d, eps), rk = rmsScale(ki, d, eps);
     float dt = float(dot) * rx * rk / std::sqrt(float(d));

@@ -154,19 +154,18 @@ TEST_P(EndToEnd, CompiledLogitsMatchReference) {
               static_cast<long long>(argmaxAgree),
               static_cast<long long>(rows));
 
-  // Tolerance (stated in docs/ARCHITECTURE.md, measured on this case): until
-  // a sequence's first divergence every position agrees with the reference
-  // to fp32 noise (~1e-7); from then on isolated rounding flips (a bf16 or
-  // FP8 grid boundary crossed differently; the kernels accumulate in fp32 in
-  // loop order, the reference in double) propagate through the caches and
-  // reach a few percent, occasionally more. The first divergence is not yet
-  // root-caused (docs/ARCHITECTURE.md, "Open numerics item").
+  // Tolerance (docs/ARCHITECTURE.md): the reference accumulates in fp32 in
+  // the kernels' order (test/reference/Ops.h, Acc), and the compiled model
+  // then reproduces it bit for bit on this case (measured: max error 0, all
+  // 256 logit rows, argmax 128/128). The bound of 1e-6 leaves room for
+  // last-ulp differences of libm only: any real semantic difference, or a
+  // single bf16/FP8 rounding flip, shows up as 1e-4 or more.
   size_t exact = std::count_if(errors.begin(), errors.end(),
                                [](double e) { return e <= 1e-6; });
-  EXPECT_GE(exact * 10, errors.size() * 3)
-      << "fewer than 30% of positions agree with the reference to 1e-6";
-  EXPECT_LE(worst, 0.3) << "largest normwise relative error";
-  EXPECT_GE(argmaxAgree * 10, rows * 9) << "argmax agreement below 90%";
+  EXPECT_EQ(exact, errors.size())
+      << "logit rows differ from the reference by more than 1e-6";
+  EXPECT_LE(worst, 1e-6) << "largest normwise relative error";
+  EXPECT_EQ(argmaxAgree, rows) << "argmax disagrees with the reference";
   std::printf("[ e2e ] %zu of %zu logit rows within 1e-6 of the reference\n",
               exact, errors.size());
 
