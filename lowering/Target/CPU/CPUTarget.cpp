@@ -200,7 +200,7 @@ compileKernelsToSharedObject(ModuleOp kernels,
           llvm::sys::fs::createTemporaryFile("v4-kernels", "o", objFd, objPath))
     return emitError(loc) << "cannot create a temporary object file: "
                           << ec.message();
-  auto removeObj = llvm::make_scope_exit([&] { llvm::sys::fs::remove(objPath); });
+  llvm::scope_exit removeObj([&] { llvm::sys::fs::remove(objPath); });
   {
     llvm::raw_fd_ostream objOS(objFd, /*shouldClose=*/true);
     llvm::legacy::PassManager codegen;
@@ -216,7 +216,7 @@ compileKernelsToSharedObject(ModuleOp kernels,
   if (std::error_code ec =
           llvm::sys::fs::createTemporaryFile("v4-kernels", "so", soPath))
     return emitError(loc) << "cannot create a temporary file: " << ec.message();
-  auto removeSo = llvm::make_scope_exit([&] { llvm::sys::fs::remove(soPath); });
+  llvm::scope_exit removeSo([&] { llvm::sys::fs::remove(soPath); });
   if (failed(linkSharedObject(loc, objPath, soPath)))
     return failure();
   auto bytes = llvm::MemoryBuffer::getFile(soPath, /*IsText=*/false);
