@@ -572,13 +572,15 @@ TEST(CPUKernelsAttention, SparseSinkLimits) {
       for (int64_t i = 0; i < D; ++i) {
         double want = o[i] / Z * factor;
         double got = decodeBF16(out[(t * H + h) * D + i]);
-        if (h == 1)
+        if (h == 1) {
           EXPECT_EQ(got, 0.0) << "sink = +inf gives a zero output";
+        }
         num += (got - want) * (got - want);
         den += want * want;
       }
-      if (h != 1)
+      if (h != 1) {
         EXPECT_LE(std::sqrt(num / den), 1e-2) << "t " << t << " h " << h;
+      }
     }
   }
 }

@@ -515,8 +515,9 @@ TEST(CPUKernels, MoEGateMatchesSpec) {
           !std::is_permutation(unbiased.begin(), unbiased.begin() + K,
                                order.begin());
     }
-    if (withBias)
+    if (withBias) {
       EXPECT_GT(selectionChangedByBias, 0) << "bias never changed a selection";
+    }
   }
 }
 
