@@ -48,8 +48,8 @@ LogicalResult compileArtifact(ModuleOp model, std::string &bytes) {
                        std::vector<uint8_t>(so->begin(), so->end()));
   art::Expected<std::vector<uint8_t>> file = writer.serialize();
   if (!file)
-    return model.emitError() << "writing the artifact failed: "
-                             << file.status().message();
+    return model.emitError()
+           << "writing the artifact failed: " << file.status().message();
   // Self-check with the runtime's loader: every AF layer.
   art::Expected<art::Artifact> check =
       art::Artifact::load("compiled artifact", file->data(), file->size());

@@ -11,8 +11,8 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
-#include "mlir/IR/ImplicitLocOpBuilder.h"
 #include "mlir/IR/IRMapping.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Transforms/Passes.h"
 #include "llvm/ADT/DenseMap.h"
@@ -200,8 +200,8 @@ FailureOr<uint32_t> Former::reshapeKernel(Operation *op) {
     ReassociationIndices all;
     for (int64_t i = 0; i < t.getRank(); ++i)
       all.push_back(i);
-    return memref::CollapseShapeOp::create(
-        b, m, ArrayRef<ReassociationIndices>{all});
+    return memref::CollapseShapeOp::create(b, m,
+                                           ArrayRef<ReassociationIndices>{all});
   };
   Value src = flat(fn.getArgument(0)), dst = flat(fn.getArgument(1));
   Value zero = arith::ConstantIndexOp::create(b, 0);
@@ -245,9 +245,9 @@ LogicalResult Former::formStep(func::FuncOp step) {
                                "positions and positions first";
   for (unsigned i = 0; i < body.getNumArguments(); ++i) {
     BlockArgument a = body.getArgument(i);
-    if (failed(newBuffers(a, i < 4 ? art::BufferKind::Input
-                                   : art::BufferKind::State,
-                          step.getLoc())))
+    if (failed(newBuffers(
+            a, i < 4 ? art::BufferKind::Input : art::BufferKind::State,
+            step.getLoc())))
       return failure();
   }
   art::EntryPoint entry;
@@ -260,8 +260,8 @@ LogicalResult Former::formStep(func::FuncOp step) {
           newBuffers(p.getResult(), art::BufferKind::Parameter, p.getLoc());
       auto layout = checkpointLayout(p.getResult().getType());
       if (failed(ids) || failed(layout))
-        return p.emitError() << "no checkpoint layout for "
-                             << p.getResult().getType();
+        return p.emitError()
+               << "no checkpoint layout for " << p.getResult().getType();
       desc().parameters.push_back(
           {p.getName().str(), layout->first, layout->second, ids->front()});
       continue;
@@ -271,8 +271,8 @@ LogicalResult Former::formStep(func::FuncOp step) {
           newBuffers(p.getResult(), art::BufferKind::Parameter, p.getLoc());
       auto layout = checkpointLayout(p.getResult().getType());
       if (failed(ids) || failed(layout))
-        return p.emitError() << "no checkpoint layout for "
-                             << p.getResult().getType();
+        return p.emitError()
+               << "no checkpoint layout for " << p.getResult().getType();
       // A `{}` pattern: member e is the stacked buffer's slice e.
       desc().parameters.push_back(
           {p.getPattern().str(), layout->first, layout->second, ids->front()});
@@ -282,8 +282,8 @@ LogicalResult Former::formStep(func::FuncOp step) {
       FailureOr<uint32_t> k = reshapeKernel(&op);
       if (failed(k))
         return failure();
-      auto out = newBuffers(op.getResult(0), art::BufferKind::Activation,
-                            op.getLoc());
+      auto out =
+          newBuffers(op.getResult(0), art::BufferKind::Activation, op.getLoc());
       if (failed(out))
         return failure();
       SmallVector<uint32_t> args = bufs.lookup(op.getOperand(0));
@@ -293,8 +293,8 @@ LogicalResult Former::formStep(func::FuncOp step) {
       continue;
     }
     if (!isa<V4Dialect>(op.getDialect()))
-      return op.emitError() << "dispatch formation does not handle '"
-                            << op.getName() << "'";
+      return op.emitError()
+             << "dispatch formation does not handle '" << op.getName() << "'";
     FailureOr<uint32_t> k = kernelFor(&op);
     if (failed(k))
       return failure();
@@ -339,8 +339,8 @@ LogicalResult Former::formStep(func::FuncOp step) {
   for (unsigned j = 0; j < numStates; ++j)
     if (bufs.lookup(ret.getOperand(numOutputs + j)) !=
         bufs.lookup(body.getArgument(4 + j)))
-      return step.emitError() << "state " << j
-                              << " is not updated in place; cannot plan it";
+      return step.emitError()
+             << "state " << j << " is not updated in place; cannot plan it";
   desc().entryPoints.push_back(std::move(entry));
   return success();
 }
@@ -349,14 +349,15 @@ LogicalResult Former::formInit(func::FuncOp init, func::FuncOp step) {
   Block &stepBody = step.getBody().front();
   auto ret = cast<func::ReturnOp>(init.getBody().front().getTerminator());
   if (ret.getNumOperands() != stepBody.getNumArguments() - 4)
-    return init.emitError() << "@init_state returns " << ret.getNumOperands()
-                            << " states, @step takes "
-                            << stepBody.getNumArguments() - 4;
+    return init.emitError()
+           << "@init_state returns " << ret.getNumOperands()
+           << " states, @step takes " << stepBody.getNumArguments() - 4;
   art::EntryPoint entry;
   entry.name = "init_state";
   for (unsigned j = 0; j < ret.getNumOperands(); ++j) {
     Operation *def = ret.getOperand(j).getDefiningOp();
-    if (!def || def->getNumOperands() != 0 || !isa<V4Dialect>(def->getDialect()))
+    if (!def || def->getNumOperands() != 0 ||
+        !isa<V4Dialect>(def->getDialect()))
       return init.emitError() << "state " << j
                               << " of @init_state must come from a v4 "
                                  "*.empty op";

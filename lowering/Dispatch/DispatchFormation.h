@@ -1,4 +1,5 @@
-//===- DispatchFormation.h - model -> kernels + plan -------------*- C++ -*-===//
+//===- DispatchFormation.h - model -> kernels + plan -------------*- C++
+//-*-===//
 //
 // Dispatch formation (docs/ARCHITECTURE.md): the model's @init_state and
 // @step functions (layer functions inlined) become a plan of steps over

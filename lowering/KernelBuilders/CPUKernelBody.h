@@ -1,4 +1,5 @@
-//===- CPUKernelBody.h - helpers shared by the CPU kernel builders -*- C++ -*-===//
+//===- CPUKernelBody.h - helpers shared by the CPU kernel builders -*- C++
+//-*-===//
 //
 // Internal to lowering/KernelBuilders. Loops, numerics and views every
 // family's kernel builder uses, so each family file holds only its ops.

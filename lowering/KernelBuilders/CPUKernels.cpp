@@ -49,7 +49,8 @@ LogicalResult kernelArgumentTypes(Type type, SmallVectorImpl<Type> &out) {
       })
       .Case<CompressorStateType>([&](CompressorStateType t) {
         // kv_state, then score_state (V4-SPEC 9.1).
-        auto m = MemRefType::get({t.getBatch(), t.getRows(), t.getWidth()}, f32);
+        auto m =
+            MemRefType::get({t.getBatch(), t.getRows(), t.getWidth()}, f32);
         out.push_back(m);
         out.push_back(m);
         return success();
@@ -78,8 +79,7 @@ Value KernelBody::collapse2D(Value m, int64_t innerRank) {
     }
     auto flatType = cast<MemRefType>(flat.getType());
     return memref::ExpandShapeOp::create(
-        b,
-        MemRefType::get({1, flatType.getDimSize(0)}, type.getElementType()),
+        b, MemRefType::get({1, flatType.getDimSize(0)}, type.getElementType()),
         flat, ArrayRef<ReassociationIndices>{{0, 1}},
         ArrayRef<OpFoldResult>{b.getIndexAttr(1),
                                memref::getMixedSize(b, b.getLoc(), flat, 0)});

@@ -5,8 +5,8 @@
 // The kernel takes the memrefs of every operand, then of every result, in
 // order (kernelArgumentTypes). A state result may alias its state operand
 // (the runtime updates state in place), so kernels that write state must be
-// correct under aliasing. The CPU target (Target/CPU) compiles a module of kernels
-// into a shared object.
+// correct under aliasing. The CPU target (Target/CPU) compiles a module of
+// kernels into a shared object.
 //
 //===----------------------------------------------------------------------===//
 #ifndef V4_LOWERING_KERNELBUILDERS_CPUKERNELS_H

@@ -1,4 +1,5 @@
-//===- CPUKernelsMoEHyperConn.cpp - CPU kernels: mHC, MTP, MoE -------------===//
+//===- CPUKernelsMoEHyperConn.cpp - CPU kernels: mHC, MTP, MoE
+//-------------===//
 //
 // v4.mhc.*, v4.mtp.*, v4.moe.* (V4-SPEC 4, 6, 7).
 //
@@ -19,8 +20,8 @@ namespace {
 //===----------------------------------------------------------------------===//
 
 using LoopBody = function_ref<void(ImplicitLocOpBuilder &, Value)>;
-using ReduceBody = function_ref<SmallVector<Value>(ImplicitLocOpBuilder &,
-                                                   Value, ValueRange)>;
+using ReduceBody =
+    function_ref<SmallVector<Value>(ImplicitLocOpBuilder &, Value, ValueRange)>;
 
 Value cIdx(ImplicitLocOpBuilder &b, int64_t v) {
   return arith::ConstantIndexOp::create(b, v);
@@ -62,8 +63,8 @@ Value sumF32(ImplicitLocOpBuilder &b, Value lb, Value ub,
              function_ref<Value(ImplicitLocOpBuilder &, Value)> term) {
   return forReduce(b, lb, ub, ValueRange{cF32(b, 0.0)},
                    [&](ImplicitLocOpBuilder &ib, Value i, ValueRange acc) {
-                     return SmallVector<Value>{arith::AddFOp::create(
-                         ib, acc[0], term(ib, i))};
+                     return SmallVector<Value>{
+                         arith::AddFOp::create(ib, acc[0], term(ib, i))};
                    })[0];
 }
 
@@ -119,8 +120,8 @@ Value log1p(ImplicitLocOpBuilder &b, Value x) {
   Value u = add(b, cF32(b, 1.0), x);
   Value d = arith::SubFOp::create(b, u, cF32(b, 1.0));
   Value r = div(b, mul(b, math::LogOp::create(b, u), x), d);
-  Value exact = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, d,
-                                      cF32(b, 0.0));
+  Value exact =
+      arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, d, cF32(b, 0.0));
   return arith::SelectOp::create(b, exact, x, r);
 }
 /// Gate score of a logit z (V4-SPEC 6.1; softmax is handled by the caller).
@@ -128,10 +129,10 @@ Value gateScore(ImplicitLocOpBuilder &b, ScoreFunc f, Value z) {
   if (f == ScoreFunc::sigmoid)
     return sigmoid(b, z);
   // softplus: log(1 + e^z), z above 20 taken as is (torch's threshold).
-  Value big = arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, z,
-                                    cF32(b, 20.0));
-  Value sp = arith::SelectOp::create(
-      b, big, z, log1p(b, math::ExpOp::create(b, z)));
+  Value big =
+      arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, z, cF32(b, 20.0));
+  Value sp =
+      arith::SelectOp::create(b, big, z, log1p(b, math::ExpOp::create(b, z)));
   return math::SqrtOp::create(b, sp);
 }
 
@@ -143,9 +144,9 @@ Value fromBits(ImplicitLocOpBuilder &b, Value i) {
 }
 /// 2^k as f32 for an i32 k in [-126, 127].
 Value pow2(ImplicitLocOpBuilder &b, Value k) {
-  return fromBits(b, arith::ShLIOp::create(
-                         b, arith::AddIOp::create(b, k, cI32(b, 127)),
-                         cI32(b, 23)));
+  return fromBits(
+      b, arith::ShLIOp::create(b, arith::AddIOp::create(b, k, cI32(b, 127)),
+                               cI32(b, 23)));
 }
 /// Unbiased exponent field of a f32 (floor(log2|v|) for normal v).
 Value exponentOf(ImplicitLocOpBuilder &b, Value v) {
@@ -176,22 +177,22 @@ Value decodeE4M3(ImplicitLocOpBuilder &b, Value code) {
   Value c = arith::ExtUIOp::create(b, b.getI32Type(), code);
   Value sign = arith::ShLIOp::create(
       b, arith::AndIOp::create(b, c, cI32(b, 0x80)), cI32(b, 24));
-  Value exp = arith::AndIOp::create(
-      b, arith::ShRUIOp::create(b, c, cI32(b, 3)), cI32(b, 15));
+  Value exp = arith::AndIOp::create(b, arith::ShRUIOp::create(b, c, cI32(b, 3)),
+                                    cI32(b, 15));
   Value mant = arith::AndIOp::create(b, c, cI32(b, 7));
   Value normal = fromBits(
-      b, arith::OrIOp::create(
-             b, sign,
-             arith::OrIOp::create(
-                 b,
-                 arith::ShLIOp::create(
-                     b, arith::AddIOp::create(b, exp, cI32(b, 120)),
-                     cI32(b, 23)),
-                 arith::ShLIOp::create(b, mant, cI32(b, 20)))));
+      b,
+      arith::OrIOp::create(
+          b, sign,
+          arith::OrIOp::create(
+              b,
+              arith::ShLIOp::create(
+                  b, arith::AddIOp::create(b, exp, cI32(b, 120)), cI32(b, 23)),
+              arith::ShLIOp::create(b, mant, cI32(b, 20)))));
   Value sub = mul(b, arith::UIToFPOp::create(b, b.getF32Type(), mant),
                   cF32(b, std::ldexp(1.0, -9)));
-  Value neg = arith::CmpIOp::create(b, arith::CmpIPredicate::ne, sign,
-                                    cI32(b, 0));
+  Value neg =
+      arith::CmpIOp::create(b, arith::CmpIPredicate::ne, sign, cI32(b, 0));
   sub = arith::SelectOp::create(b, neg, arith::NegFOp::create(b, sub), sub);
   Value isSub =
       arith::CmpIOp::create(b, arith::CmpIPredicate::eq, exp, cI32(b, 0));
@@ -199,24 +200,24 @@ Value decodeE4M3(ImplicitLocOpBuilder &b, Value code) {
 }
 /// Value of an e2m1 code held in the low 4 bits of an i32.
 Value decodeE2M1(ImplicitLocOpBuilder &b, Value c) {
-  Value sign = arith::ShLIOp::create(
-      b, arith::AndIOp::create(b, c, cI32(b, 8)), cI32(b, 28));
-  Value exp = arith::AndIOp::create(
-      b, arith::ShRUIOp::create(b, c, cI32(b, 1)), cI32(b, 3));
+  Value sign = arith::ShLIOp::create(b, arith::AndIOp::create(b, c, cI32(b, 8)),
+                                     cI32(b, 28));
+  Value exp = arith::AndIOp::create(b, arith::ShRUIOp::create(b, c, cI32(b, 1)),
+                                    cI32(b, 3));
   Value mant = arith::AndIOp::create(b, c, cI32(b, 1));
   Value normal = fromBits(
-      b, arith::OrIOp::create(
-             b, sign,
-             arith::OrIOp::create(
-                 b,
-                 arith::ShLIOp::create(
-                     b, arith::AddIOp::create(b, exp, cI32(b, 126)),
-                     cI32(b, 23)),
-                 arith::ShLIOp::create(b, mant, cI32(b, 22)))));
-  Value sub = mul(b, arith::UIToFPOp::create(b, b.getF32Type(), mant),
-                  cF32(b, 0.5));
-  Value neg = arith::CmpIOp::create(b, arith::CmpIPredicate::ne, sign,
-                                    cI32(b, 0));
+      b,
+      arith::OrIOp::create(
+          b, sign,
+          arith::OrIOp::create(
+              b,
+              arith::ShLIOp::create(
+                  b, arith::AddIOp::create(b, exp, cI32(b, 126)), cI32(b, 23)),
+              arith::ShLIOp::create(b, mant, cI32(b, 22)))));
+  Value sub =
+      mul(b, arith::UIToFPOp::create(b, b.getF32Type(), mant), cF32(b, 0.5));
+  Value neg =
+      arith::CmpIOp::create(b, arith::CmpIPredicate::ne, sign, cI32(b, 0));
   sub = arith::SelectOp::create(b, neg, arith::NegFOp::create(b, sub), sub);
   Value isSub =
       arith::CmpIOp::create(b, arith::CmpIPredicate::eq, exp, cI32(b, 0));
@@ -227,9 +228,9 @@ Value decodeE8M0(ImplicitLocOpBuilder &b, Value code) {
   Value c = arith::ExtUIOp::create(b, b.getI32Type(), code);
   Value zero =
       arith::CmpIOp::create(b, arith::CmpIPredicate::eq, c, cI32(b, 0));
-  return fromBits(b, arith::SelectOp::create(
-                         b, zero, cI32(b, 0x400000),
-                         arith::ShLIOp::create(b, c, cI32(b, 23))));
+  return fromBits(
+      b, arith::SelectOp::create(b, zero, cI32(b, 0x400000),
+                                 arith::ShLIOp::create(b, c, cI32(b, 23))));
 }
 
 //===----------------------------------------------------------------------===//
@@ -363,11 +364,11 @@ SmallVector<Value> hcMixes(ImplicitLocOpBuilder &b, Value x2, Value t,
     return mul(ib, v, v);
   });
   Value mean = div(b, ss, indexToF32(b, nd));
-  Value rho = div(b, cF32(b, 1.0), math::SqrtOp::create(b, add(b, mean, normEps)));
+  Value rho =
+      div(b, cF32(b, 1.0), math::SqrtOp::create(b, add(b, mean, normEps)));
   SmallVector<Value> init(numMixes, cF32(b, 0.0));
   SmallVector<Value> acc = forReduce(
-      b, zero, nd, init,
-      [&](ImplicitLocOpBuilder &ib, Value c, ValueRange a) {
+      b, zero, nd, init, [&](ImplicitLocOpBuilder &ib, Value c, ValueRange a) {
         Value v = loadF32(ib, x2, {t, c});
         SmallVector<Value> next;
         for (int64_t i = 0; i < numMixes; ++i)
@@ -593,20 +594,19 @@ LogicalResult buildGate(Operation *op, func::FuncOp fn, ScoreFunc scoreFunc,
       store(jb, softmax ? z : gateScore(jb, scoreFunc, z), s, {e});
     });
     if (softmax) {
-      Value mx = forReduce(ib, zero, numExperts, ValueRange{negInf},
-                           [&](ImplicitLocOpBuilder &jb, Value e,
-                               ValueRange a) {
-                             return SmallVector<Value>{arith::MaximumFOp::create(
-                                 jb, a[0], load(jb, s, {e}))};
-                           })[0];
-      Value sum = sumF32(ib, zero, numExperts,
-                         [&](ImplicitLocOpBuilder &jb, Value e) {
-                           Value ex = math::ExpOp::create(
-                               jb, arith::SubFOp::create(
-                                       jb, load(jb, s, {e}), mx));
-                           store(jb, ex, s, {e});
-                           return ex;
-                         });
+      Value mx =
+          forReduce(ib, zero, numExperts, ValueRange{negInf},
+                    [&](ImplicitLocOpBuilder &jb, Value e, ValueRange a) {
+                      return SmallVector<Value>{arith::MaximumFOp::create(
+                          jb, a[0], load(jb, s, {e}))};
+                    })[0];
+      Value sum =
+          sumF32(ib, zero, numExperts, [&](ImplicitLocOpBuilder &jb, Value e) {
+            Value ex = math::ExpOp::create(
+                jb, arith::SubFOp::create(jb, load(jb, s, {e}), mx));
+            store(jb, ex, s, {e});
+            return ex;
+          });
       forEach(ib, numExperts, [&](ImplicitLocOpBuilder &jb, Value e) {
         store(jb, div(jb, load(jb, s, {e}), sum), s, {e});
       });
@@ -620,8 +620,7 @@ LogicalResult buildGate(Operation *op, func::FuncOp fn, ScoreFunc scoreFunc,
           ib, zero, topK, ValueRange{cF32(ib, 0.0)},
           [&](ImplicitLocOpBuilder &jb, Value j, ValueRange acc) {
             Value e = loadIndex(jb, table, {id, j});
-            store(jb,
-                  arith::IndexCastOp::create(jb, jb.getI64Type(), e), idx2,
+            store(jb, arith::IndexCastOp::create(jb, jb.getI64Type(), e), idx2,
                   {t, j});
             Value sv = load(jb, s, {e});
             store(jb, sv, rw2, {t, j});
@@ -639,20 +638,19 @@ LogicalResult buildGate(Operation *op, func::FuncOp fn, ScoreFunc scoreFunc,
       sum = forReduce(
           ib, zero, topK, ValueRange{cF32(ib, 0.0)},
           [&](ImplicitLocOpBuilder &jb, Value j, ValueRange acc) {
-            SmallVector<Value> best = forReduce(
-                jb, zero, numExperts, ValueRange{negInf, zero},
-                [&](ImplicitLocOpBuilder &eb, Value e, ValueRange a) {
-                  Value v = load(eb, biased, {e});
-                  Value gt = arith::CmpFOp::create(
-                      eb, arith::CmpFPredicate::OGT, v, a[0]);
-                  return SmallVector<Value>{
-                      arith::SelectOp::create(eb, gt, v, a[0]),
-                      arith::SelectOp::create(eb, gt, e, a[1])};
-                });
+            SmallVector<Value> best =
+                forReduce(jb, zero, numExperts, ValueRange{negInf, zero},
+                          [&](ImplicitLocOpBuilder &eb, Value e, ValueRange a) {
+                            Value v = load(eb, biased, {e});
+                            Value gt = arith::CmpFOp::create(
+                                eb, arith::CmpFPredicate::OGT, v, a[0]);
+                            return SmallVector<Value>{
+                                arith::SelectOp::create(eb, gt, v, a[0]),
+                                arith::SelectOp::create(eb, gt, e, a[1])};
+                          });
             Value e = best[1];
             store(jb, negInf, biased, {e});
-            store(jb,
-                  arith::IndexCastOp::create(jb, jb.getI64Type(), e), idx2,
+            store(jb, arith::IndexCastOp::create(jb, jb.getI64Type(), e), idx2,
                   {t, j});
             Value sv = load(jb, s, {e});
             store(jb, sv, rw2, {t, j});
@@ -693,13 +691,12 @@ void quantizeActFP8(ImplicitLocOpBuilder &b, Value act, Value K, Value qa,
     Value k0 = arith::MulIOp::create(ib, kb, cIdx(ib, 128));
     Value k1 = arith::MinUIOp::create(
         ib, arith::AddIOp::create(ib, k0, cIdx(ib, 128)), K);
-    Value amax = forReduce(ib, k0, k1, ValueRange{cF32(ib, 0.0)},
-                           [&](ImplicitLocOpBuilder &jb, Value kk,
-                               ValueRange a) {
-                             return SmallVector<Value>{arith::MaximumFOp::create(
-                                 jb, a[0],
-                                 math::AbsFOp::create(jb, load(jb, act, {kk})))};
-                           })[0];
+    Value amax = forReduce(
+        ib, k0, k1, ValueRange{cF32(ib, 0.0)},
+        [&](ImplicitLocOpBuilder &jb, Value kk, ValueRange a) {
+          return SmallVector<Value>{arith::MaximumFOp::create(
+              jb, a[0], math::AbsFOp::create(jb, load(jb, act, {kk})))};
+        })[0];
     amax = arith::MaximumFOp::create(ib, amax, cF32(ib, 1e-4f));
     Value e = ceilLog2(ib, mul(ib, amax, cF32(ib, 1.0f / 448.0f)));
     store(ib, pow2(ib, e), sa, {kb});
@@ -732,19 +729,19 @@ Value linearRow(ImplicitLocOpBuilder &b, WeightFormat fmt, Value act, Value qa,
     });
   case WeightFormat::FP8: {
     Value rb = arith::DivUIOp::create(b, row, cIdx(b, 128));
-    return sumF32(
-        b, zero, ceilDivIdx(b, K, 128), [&](ImplicitLocOpBuilder &ib, Value kb) {
-          Value k0 = arith::MulIOp::create(ib, kb, cIdx(ib, 128));
-          Value k1 = arith::MinUIOp::create(
-              ib, arith::AddIOp::create(ib, k0, cIdx(ib, 128)), K);
-          Value part =
-              sumF32(ib, k0, k1, [&](ImplicitLocOpBuilder &jb, Value kk) {
-                return mul(jb, load(jb, qa, {kk}),
-                           decodeE4M3(jb, load(jb, w, at(row, kk))));
-              });
-          return mul(ib, mul(ib, part, load(ib, sa, {kb})),
-                     decodeE8M0(ib, load(ib, ws, at(rb, kb))));
-        });
+    return sumF32(b, zero, ceilDivIdx(b, K, 128),
+                  [&](ImplicitLocOpBuilder &ib, Value kb) {
+                    Value k0 = arith::MulIOp::create(ib, kb, cIdx(ib, 128));
+                    Value k1 = arith::MinUIOp::create(
+                        ib, arith::AddIOp::create(ib, k0, cIdx(ib, 128)), K);
+                    Value part = sumF32(
+                        ib, k0, k1, [&](ImplicitLocOpBuilder &jb, Value kk) {
+                          return mul(jb, load(jb, qa, {kk}),
+                                     decodeE4M3(jb, load(jb, w, at(row, kk))));
+                        });
+                    return mul(ib, mul(ib, part, load(ib, sa, {kb})),
+                               decodeE8M0(ib, load(ib, ws, at(rb, kb))));
+                  });
   }
   case WeightFormat::FP4:
     return sumF32(
@@ -752,27 +749,26 @@ Value linearRow(ImplicitLocOpBuilder &b, WeightFormat fmt, Value act, Value qa,
         [&](ImplicitLocOpBuilder &ib, Value kb) {
           Value p0 = arith::MulIOp::create(ib, kb, cIdx(ib, 16));
           Value p1 = arith::AddIOp::create(ib, p0, cIdx(ib, 16));
-          Value part =
-              forReduce(ib, p0, p1, ValueRange{cF32(ib, 0.0)},
-                        [&](ImplicitLocOpBuilder &jb, Value p, ValueRange a) {
-                          // Element 2p in the low nibble, 2p+1 in the high.
-                          Value byte = arith::ExtUIOp::create(
-                              jb, jb.getI32Type(), load(jb, w, at(row, p)));
-                          Value lo = arith::AndIOp::create(jb, byte, cI32(jb, 15));
-                          Value hi = arith::AndIOp::create(
-                              jb, arith::ShRUIOp::create(jb, byte, cI32(jb, 4)),
-                              cI32(jb, 15));
-                          Value k2 = arith::MulIOp::create(jb, p, cIdx(jb, 2));
-                          Value k2p1 = arith::AddIOp::create(jb, k2, cIdx(jb, 1));
-                          Value acc = add(jb, a[0],
-                                          mul(jb, load(jb, qa, {k2}),
-                                              decodeE2M1(jb, lo)));
-                          acc = add(jb, acc,
-                                    mul(jb, load(jb, qa, {k2p1}),
-                                        decodeE2M1(jb, hi)));
-                          return SmallVector<Value>{acc};
-                        })[0];
-          Value sA = load(ib, sa, {arith::DivUIOp::create(ib, kb, cIdx(ib, 4))});
+          Value part = forReduce(
+              ib, p0, p1, ValueRange{cF32(ib, 0.0)},
+              [&](ImplicitLocOpBuilder &jb, Value p, ValueRange a) {
+                // Element 2p in the low nibble, 2p+1 in the high.
+                Value byte = arith::ExtUIOp::create(jb, jb.getI32Type(),
+                                                    load(jb, w, at(row, p)));
+                Value lo = arith::AndIOp::create(jb, byte, cI32(jb, 15));
+                Value hi = arith::AndIOp::create(
+                    jb, arith::ShRUIOp::create(jb, byte, cI32(jb, 4)),
+                    cI32(jb, 15));
+                Value k2 = arith::MulIOp::create(jb, p, cIdx(jb, 2));
+                Value k2p1 = arith::AddIOp::create(jb, k2, cIdx(jb, 1));
+                Value acc = add(
+                    jb, a[0], mul(jb, load(jb, qa, {k2}), decodeE2M1(jb, lo)));
+                acc = add(jb, acc,
+                          mul(jb, load(jb, qa, {k2p1}), decodeE2M1(jb, hi)));
+                return SmallVector<Value>{acc};
+              })[0];
+          Value sA =
+              load(ib, sa, {arith::DivUIOp::create(ib, kb, cIdx(ib, 4))});
           return mul(ib, mul(ib, part, sA),
                      decodeE8M0(ib, load(ib, ws, at(row, kb))));
         });
@@ -782,9 +778,8 @@ Value linearRow(ImplicitLocOpBuilder &b, WeightFormat fmt, Value act, Value qa,
 
 /// Clamped SwiGLU FFN: routed experts (sum over the k experts of each token,
 /// f32 result) or the shared expert (bf16 result).
-LogicalResult buildFfn(Operation *op, func::FuncOp fn, bool routed,
-                       Type w1Type, bool hasScales,
-                       std::optional<double> limit) {
+LogicalResult buildFfn(Operation *op, func::FuncOp fn, bool routed, Type w1Type,
+                       bool hasScales, std::optional<double> limit) {
   auto b = bodyBuilder(op, fn);
   KernelBody k{b};
   unsigned arg = 0;
@@ -828,32 +823,33 @@ LogicalResult buildFfn(Operation *op, func::FuncOp fn, bool routed,
 
   // One expert (e null: the shared weights) on the activation in act/qa/sa;
   // emit(c, y) receives each bf16 output value y_e[c] as f32.
-  auto expert = [&](ImplicitLocOpBuilder &ib, Value e, Value r,
-                    function_ref<void(ImplicitLocOpBuilder &, Value, Value)>
-                        emit) {
-    forEach(ib, inter, [&](ImplicitLocOpBuilder &jb, Value i) {
-      KernelBody kj{jb};
-      Value a = kj.roundBF16(linearRow(jb, fmt, act, qa, sa, w1, s1, e, i, d));
-      Value bv =
-          kj.roundBF16(linearRow(jb, fmt, act, qa, sa, w3, s3, e, i, d));
-      if (limit) {
-        bv = arith::MinimumFOp::create(
-            jb, arith::MaximumFOp::create(jb, bv, negLim), lim);
-        a = arith::MinimumFOp::create(jb, a, lim);
-      }
-      Value h = mul(jb, silu(jb, a), bv);
-      if (r)
-        h = mul(jb, r, h);
-      store(jb, kj.roundBF16(h), hbuf, {i});
-    });
-    if (quantised)
-      quantizeActFP8(ib, hbuf, inter, qh, sh);
-    forEach(ib, d, [&](ImplicitLocOpBuilder &jb, Value c) {
-      Value y = KernelBody{jb}.roundBF16(
-          linearRow(jb, fmt, hbuf, qh, sh, w2, s2, e, c, inter));
-      emit(jb, c, y);
-    });
-  };
+  auto expert =
+      [&](ImplicitLocOpBuilder &ib, Value e, Value r,
+          function_ref<void(ImplicitLocOpBuilder &, Value, Value)> emit) {
+        forEach(ib, inter, [&](ImplicitLocOpBuilder &jb, Value i) {
+          KernelBody kj{jb};
+          Value a =
+              kj.roundBF16(linearRow(jb, fmt, act, qa, sa, w1, s1, e, i, d));
+          Value bv =
+              kj.roundBF16(linearRow(jb, fmt, act, qa, sa, w3, s3, e, i, d));
+          if (limit) {
+            bv = arith::MinimumFOp::create(
+                jb, arith::MaximumFOp::create(jb, bv, negLim), lim);
+            a = arith::MinimumFOp::create(jb, a, lim);
+          }
+          Value h = mul(jb, silu(jb, a), bv);
+          if (r)
+            h = mul(jb, r, h);
+          store(jb, kj.roundBF16(h), hbuf, {i});
+        });
+        if (quantised)
+          quantizeActFP8(ib, hbuf, inter, qh, sh);
+        forEach(ib, d, [&](ImplicitLocOpBuilder &jb, Value c) {
+          Value y = KernelBody{jb}.roundBF16(
+              linearRow(jb, fmt, hbuf, qh, sh, w2, s2, e, c, inter));
+          emit(jb, c, y);
+        });
+      };
 
   forEach(b, k.dim(x2, 0), [&](ImplicitLocOpBuilder &ib, Value t) {
     forEach(ib, d, [&](ImplicitLocOpBuilder &jb, Value c) {

@@ -207,8 +207,8 @@ inline void quantizeFP8(const float *w, int64_t rows, int64_t cols,
   detail::forEachBlock(
       rows, cols, blockRows, blockCols,
       [&](int64_t b, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
-        uint8_t code = e8m0ScaleCode(
-            detail::blockAmax(w, cols, r0, r1, c0, c1), 448.0f, 1e-4f);
+        uint8_t code = e8m0ScaleCode(detail::blockAmax(w, cols, r0, r1, c0, c1),
+                                     448.0f, 1e-4f);
         scales[b] = code;
         double s = decodeE8M0(code);
         for (int64_t r = r0; r < r1; ++r)

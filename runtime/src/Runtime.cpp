@@ -203,8 +203,8 @@ v4rt_status_t bindParameters(v4rt_model_t &m, const std::string &ckpt) {
     auto dt = checkpointDType(p.dtype);
     const art::Buffer *buf = a.findBuffer(p.buffer);
     if (!dt || !buf)
-      return makeStatus(V4RT_INTERNAL, "parameter '" + p.name +
-                                           "' has no usable buffer");
+      return makeStatus(V4RT_INTERNAL,
+                        "parameter '" + p.name + "' has no usable buffer");
     size_t total = a.bufferBytes(*buf, a.bounds().maxChunk);
     size_t at = p.name.find("{}");
     if (at == std::string::npos) {
@@ -243,8 +243,7 @@ v4rt_status_t bindParameters(v4rt_model_t &m, const std::string &ckpt) {
 }
 
 /// Runs the steps of entry point `name` with the token dim at `tokens`.
-void runEntry(v4rt_session_t &s, const art::EntryPoint &entry,
-              int64_t tokens) {
+void runEntry(v4rt_session_t &s, const art::EntryPoint &entry, int64_t tokens) {
   v4rt_model_t &m = *s.model;
   const art::Artifact &a = m.artifact;
   std::vector<std::vector<int64_t>> descriptors;
@@ -349,8 +348,7 @@ void v4rt_model_info(const v4rt_model_t *model, v4rt_model_info_t *out_info) {
 v4rt_status_t v4rt_session_reset(v4rt_session_t *session) {
   if (!session)
     return makeStatus(V4RT_INVALID_ARGUMENT, "v4rt_session_reset: NULL");
-  runEntry(*session, *session->model->artifact.findEntryPoint("init_state"),
-           1);
+  runEntry(*session, *session->model->artifact.findEntryPoint("init_state"), 1);
   session->position = 0;
   return nullptr;
 }
@@ -408,12 +406,14 @@ v4rt_status_t v4rt_session_run(v4rt_session_t *session, const int64_t *ids,
                           " is outside [1, " + std::to_string(info.max_chunk) +
                           "], the compiled chunk bound");
   if (session->position + tokens > info.max_context)
-    return makeStatus(
-        V4RT_OUT_OF_RANGE,
-        "v4rt_session_run: position " + std::to_string(session->position) +
-            " + " + std::to_string(tokens) + " tokens exceeds the compiled "
-            "maximum context " + std::to_string(info.max_context) +
-            "; recompile with a larger --max-context");
+    return makeStatus(V4RT_OUT_OF_RANGE,
+                      "v4rt_session_run: position " +
+                          std::to_string(session->position) + " + " +
+                          std::to_string(tokens) +
+                          " tokens exceeds the compiled "
+                          "maximum context " +
+                          std::to_string(info.max_context) +
+                          "; recompile with a larger --max-context");
   const int64_t B = info.batch, V = info.vocab_size;
   const size_t need = static_cast<size_t>(B * tokens * V);
   if (logits_capacity < need || (mtp_logits && mtp_capacity < need))
@@ -425,8 +425,8 @@ v4rt_status_t v4rt_session_run(v4rt_session_t *session, const int64_t *ids,
     return makeStatus(V4RT_FAILED_PRECONDITION,
                       "v4rt_session_run: the model has no MTP block");
   for (int64_t i = 0; i < B * tokens; ++i)
-    if (ids[i] < 0 || ids[i] >= V || (next_ids && (next_ids[i] < 0 ||
-                                                   next_ids[i] >= V)))
+    if (ids[i] < 0 || ids[i] >= V ||
+        (next_ids && (next_ids[i] < 0 || next_ids[i] >= V)))
       return makeStatus(V4RT_INVALID_ARGUMENT,
                         "v4rt_session_run: ids[" + std::to_string(i) +
                             "] is outside [0, " + std::to_string(V) +

@@ -309,8 +309,8 @@ struct Model::Impl {
         if (ld.has(q + ".embed.scale"))
           e.tableS = ld.floats(q + ".embed.scale");
         else
-          e.tableS.assign(e.tableQ.size() / size_t(std::max<int64_t>(
-                                                 1, cfg.engram->De / 32)),
+          e.tableS.assign(e.tableQ.size() /
+                              size_t(std::max<int64_t>(1, cfg.engram->De / 32)),
                           1.0f);
         e.wkv = ld.weight(q + ".wkv");
         e.qW = ld.floats(q + ".q_weight");
@@ -329,16 +329,16 @@ struct Model::Impl {
   /// Consumes the chunk's tokens x [T, d] with a compressor; appends the
   /// completed entries to `cache`.
   void compress(const CompressorParams &cp, const CompressorPost &pp,
-                CompressorState &cs, const Vec &x, int64_t T,
-                int64_t startPos, Vec &cache) const {
+                CompressorState &cs, const Vec &x, int64_t T, int64_t startPos,
+                Vec &cache) const {
     if (startPos == 0) {
       Vec e = compressorPrefill(cp, pp, x.data(), T, cs);
       cache.assign(e.begin(), e.end());
       return;
     }
     for (int64_t t = 0; t < T; ++t) {
-      auto e = compressorDecode(cp, pp, x.data() + t * cfg.dim, startPos + t,
-                                cs);
+      auto e =
+          compressorDecode(cp, pp, x.data() + t * cfg.dim, startPos + t, cs);
       if (e)
         cache.insert(cache.end(), e->begin(), e->end());
     }
@@ -416,8 +416,8 @@ struct Model::Impl {
       std::vector<int64_t> comp;
       if (a.hasIndexer) {
         int64_t total = int64_t(ls.indexKeys.size()) / DI;
-        Vec s = indexerScores(qI.data() + t * HI * DI, wI.data() + t * HI,
-                              HI, DI, ls.indexKeys.data(), total);
+        Vec s = indexerScores(qI.data() + t * HI * DI, wI.data() + t * HI, HI,
+                              DI, ls.indexKeys.data(), total);
         comp = indexerTopk(s, (p + 1) / 4, cfg.indexTopk, total);
       } else if (a.hasComp) {
         comp = compressedList(p, startPos, T, a.ratio);
@@ -473,8 +473,8 @@ struct Model::Impl {
     const int64_t E = (N - 1) * He * De;
     Vec emb(static_cast<size_t>(E)), kv(size_t((n + 1) * d));
     for (int64_t t = 0; t < T; ++t) {
-      auto idx = engramHash(hist[size_t(t)].data(), N, e.mult.data(),
-                            e.primes, He);
+      auto idx =
+          engramHash(hist[size_t(t)].data(), N, e.mult.data(), e.primes, He);
       for (size_t i = 0; i < idx.size(); ++i)
         engramLookupRow(e.tableQ, e.tableS, De, idx[i],
                         emb.data() + int64_t(i) * De);
@@ -581,19 +581,18 @@ struct Model::Impl {
       std::vector<int64_t> lb(size_t(N - 1));
       for (int64_t k = 0; k < N - 1; ++k)
         lb[size_t(k)] = T - 1 - k >= 0 ? cmap(ids[size_t(T - 1 - k)])
-                                        : s.lookback[size_t(k - T)];
+                                       : s.lookback[size_t(k - T)];
       s.lookback = lb;
     }
 
     for (int64_t L = 0; L < cfg.nLayers; ++L) {
-      block(blocks[size_t(L)], s.layers[size_t(L)], X, T, startPos, ids,
-            hist);
+      block(blocks[size_t(L)], s.layers[size_t(L)], X, T, startPos, ids, hist);
       laneRms[size_t(L + 1)] =
           std::max(laneRms[size_t(L + 1)], lanesRms(X, T, n * d));
     }
     for (int64_t t = 0; t < T; ++t)
-      headLogits(X.data() + t * n * d, hcHeadFn, hcHeadScale, hcHeadBase,
-                 norm, logits + t * cfg.vocab);
+      headLogits(X.data() + t * n * d, hcHeadFn, hcHeadScale, hcHeadBase, norm,
+                 logits + t * cfg.vocab);
     if (lanesOut)
       std::copy(X.begin(), X.end(), lanesOut);
 
@@ -602,8 +601,8 @@ struct Model::Impl {
     } else {
       const MtpW &m = mtp[0];
       const bool fq = opt.fakeQuant;
-      Vec Xm(X.size()), e(static_cast<size_t>(d)), ep(static_cast<size_t>(d)), hn(static_cast<size_t>(d)),
-          hp(static_cast<size_t>(d));
+      Vec Xm(X.size()), e(static_cast<size_t>(d)), ep(static_cast<size_t>(d)),
+          hn(static_cast<size_t>(d)), hp(static_cast<size_t>(d));
       for (int64_t t = 0; t < T; ++t) {
         int64_t nid = (*next)[size_t(t)];
         if (nid < 0 || nid >= cfg.vocab)
@@ -634,8 +633,7 @@ const Config &Model::config() const { return impl->cfg; }
 
 std::unique_ptr<Model> Model::load(const Config &config,
                                    const st::Reader &reader,
-                                   const Options &options,
-                                   std::string *error) {
+                                   const Options &options, std::string *error) {
   auto impl = std::make_unique<Impl>();
   impl->cfg = config;
   impl->opt = options;
@@ -734,12 +732,12 @@ ForwardResult Model::forward(std::vector<SequenceState> &state,
     if (int64_t(ids[size_t(b)].size()) != T ||
         (withMtp && int64_t(nextIds[size_t(b)].size()) != T))
       fatal("ragged ids");
-    impl->forwardSequence(
-        state[size_t(b)], ids[size_t(b)],
-        withMtp ? &nextIds[size_t(b)] : nullptr, startPos,
-        r.logits.data() + b * T * c.vocab,
-        withMtp ? r.mtpLogits.data() + b * T * c.vocab : nullptr,
-        r.lanes.data() + b * T * c.hc * c.dim, r.laneRms);
+    impl->forwardSequence(state[size_t(b)], ids[size_t(b)],
+                          withMtp ? &nextIds[size_t(b)] : nullptr, startPos,
+                          r.logits.data() + b * T * c.vocab,
+                          withMtp ? r.mtpLogits.data() + b * T * c.vocab
+                                  : nullptr,
+                          r.lanes.data() + b * T * c.hc * c.dim, r.laneRms);
   }
   return r;
 }

@@ -56,15 +56,15 @@ struct Options {
 
 /// Decode state of one attention layer (V4-SPEC 9.1).
 struct LayerState {
-  Vec ring;         // [W, D]: slot = position mod W
-  Vec compressed;   // [entries, D]
-  Vec indexKeys;    // [entries, DI] (CSA)
+  Vec ring;       // [W, D]: slot = position mod W
+  Vec compressed; // [entries, D]
+  Vec indexKeys;  // [entries, DI] (CSA)
   CompressorState comp, indexComp;
 };
 
 /// Decode state of one sequence.
 struct SequenceState {
-  int64_t pos = 0; // tokens consumed
+  int64_t pos = 0;                // tokens consumed
   std::vector<LayerState> layers; // main layers, then MTP layers
   std::vector<int64_t> lookback;  // Engram: the last N-1 compressed ids
   bool mtpValid = true;           // MTP ran on every chunk so far

@@ -89,7 +89,8 @@ RopeTable makeRopeTable(int64_t dim, double base, bool yarn, double factor,
              (2 * std::log(base));
     };
     int64_t low = std::max<int64_t>(int64_t(std::floor(cd(betaFast))), 0);
-    int64_t highI = std::min<int64_t>(int64_t(std::ceil(cd(betaSlow))), dim - 1);
+    int64_t highI =
+        std::min<int64_t>(int64_t(std::ceil(cd(betaSlow))), dim - 1);
     double high = double(highI);
     if (double(low) == high)
       high += 0.001;
@@ -188,8 +189,8 @@ void quantizeActFP8(const float *x, int64_t k, int64_t block, float *qa,
     int e = q::fp8ActScaleExponent(blockAmax(x + b0, n));
     sa[bi] = std::ldexp(1.0f, e);
     for (int64_t i = 0; i < n; ++i)
-      qa[b0 + i] = q::roundE4M3(
-          std::clamp(std::ldexp(x[b0 + i], -e), -448.0f, 448.0f));
+      qa[b0 + i] =
+          q::roundE4M3(std::clamp(std::ldexp(x[b0 + i], -e), -448.0f, 448.0f));
   }
 }
 
@@ -308,8 +309,8 @@ void compressorPostProcess(const CompressorParams &p, const CompressorPost &pp,
 /// Pools block b from the candidate rows: overlap = 2r rows (previous block
 /// first half, current block second half), else r rows.
 static Vec poolOverlap(const CompressorParams &p, const float *kPrev,
-                       const float *gPrev, const float *kCur,
-                       const float *gCur, int64_t stride) {
+                       const float *gPrev, const float *kCur, const float *gCur,
+                       int64_t stride) {
   int64_t c = p.c, r = p.r;
   // Candidate matrix [2r, c]: rows 0..r-1 prev[:, :c], rows r..2r-1
   // cur[:, c:].
@@ -340,8 +341,7 @@ Vec compressorPrefill(const CompressorParams &p, const CompressorPost &pp,
     if (p.overlap) {
       const float *kp = b ? k.data() + (b - 1) * r * W : nullptr;
       const float *gp = b ? g.data() + (b - 1) * r * W : nullptr;
-      e = poolOverlap(p, kp, gp, k.data() + b * r * W, g.data() + b * r * W,
-                      W);
+      e = poolOverlap(p, kp, gp, k.data() + b * r * W, g.data() + b * r * W, W);
     } else {
       e.resize(size_t(c));
       compressorPool(k.data() + b * r * W, g.data() + b * r * W, r, W, c,
@@ -440,7 +440,7 @@ std::vector<int64_t> indexerTopk(const Vec &scores, int64_t visible,
   std::iota(order.begin(), order.end(), 0);
   auto key = [&](int64_t b) {
     return b < visible && b < int64_t(scores.size()) ? scores[size_t(b)]
-                                                      : -kInf;
+                                                     : -kInf;
   };
   std::stable_sort(order.begin(), order.end(),
                    [&](int64_t a, int64_t b) { return key(a) > key(b); });
@@ -455,8 +455,7 @@ std::vector<int64_t> indexerTopk(const Vec &scores, int64_t visible,
 //===----------------------------------------------------------------------===//
 
 void sinkAttention(const float *qv, const std::vector<const float *> &rows,
-                   int64_t D, float scale, float sink, float *out,
-                   float *lse) {
+                   int64_t D, float scale, float sink, float *out, float *lse) {
   float m = -kInf, l = 0;
   Vec acc(size_t(D), 0.0f);
   int64_t n = int64_t(rows.size());
@@ -569,7 +568,8 @@ void swigluHidden(const float *a, const float *b, int64_t n, float limit,
 void expert(const ExpertWeights &e, const float *x, float limit,
             const float *weight, bool quantAct, float *y) {
   int64_t I = e.w1.rows;
-  Vec a(static_cast<size_t>(I)), b(static_cast<size_t>(I)), h(static_cast<size_t>(I));
+  Vec a(static_cast<size_t>(I)), b(static_cast<size_t>(I)),
+      h(static_cast<size_t>(I));
   linear(e.w1, x, a.data(), quantAct);
   linear(e.w3, x, b.data(), quantAct);
   swigluHidden(a.data(), b.data(), I, limit, weight, h.data());

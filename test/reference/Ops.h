@@ -167,8 +167,8 @@ void compressorProject(const CompressorParams &p, const float *x, int64_t pos,
                        float *k, float *g);
 /// Softmax-pools n candidates per channel: out[ch] = sum_j softmax_j(g) k.
 /// `k`, `g` hold n rows of `stride` floats starting at channel offset 0.
-void compressorPool(const float *k, const float *g, int64_t n,
-                    int64_t stride, int64_t c, float *out);
+void compressorPool(const float *k, const float *g, int64_t n, int64_t stride,
+                    int64_t c, float *out);
 /// Post-processes a pooled entry of block b in place (bf16, RMSNorm, RoPE at
 /// b*r, FP8 or Hadamard + FP4).
 void compressorPostProcess(const CompressorParams &p, const CompressorPost &pp,
@@ -289,12 +289,11 @@ void hcHead(const float *X, int64_t n, int64_t d, const float *fn,
 /// (n, j) order. Returns (N-1)*He indices, n-major.
 std::vector<int64_t> engramHash(const int64_t *hist, int64_t N,
                                 const int64_t *multipliers,
-                                const std::vector<int64_t> &primes,
-                                int64_t He);
+                                const std::vector<int64_t> &primes, int64_t He);
 /// Lookup: row `idx` of an FP8 table [rows, De] with per-32 scales, as
 /// bf16(value * scale). `q` grid values, `scales` [rows, De/32].
-void engramLookupRow(const Vec &q, const Vec &scales, int64_t De,
-                     int64_t idx, float *out);
+void engramLookupRow(const Vec &q, const Vec &scales, int64_t De, int64_t idx,
+                     float *out);
 /// Production gate (V4-SPEC 8.6): X [n, d] updated in place from keys
 /// k [n, d], value v [d], weights wh, we [n, d] (bf16 values).
 void engramGate(float *X, const float *k, const float *v, const float *wh,

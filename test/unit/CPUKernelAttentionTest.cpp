@@ -1,5 +1,5 @@
 //===- CPUKernelAttentionTest.cpp - CPU kernels of the attention family against
-//V4-SPEC ---===//
+// V4-SPEC ---===//
 //
 // Each test compiles one op into a CPU kernel and compares it with the
 // V4-SPEC semantics computed here (plain C++, same rounding points).

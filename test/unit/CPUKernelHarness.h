@@ -1,4 +1,5 @@
-//===- CPUKernelHarness.h - build, compile and load one CPU kernel -*- C++ -*-===//
+//===- CPUKernelHarness.h - build, compile and load one CPU kernel -*- C++
+//-*-===//
 //
 // Test support: parses one v4 op, builds its CPU kernel, compiles it into a
 // shared object with the CPU target (LLVM + in-process lld), dlopens it and
@@ -34,7 +35,6 @@
 namespace v4test {
 
 using namespace mlir;
-
 
 /// A strided memref descriptor of rank R (the kernel ABI).
 template <int R> struct Descriptor {
@@ -78,7 +78,8 @@ public:
     ASSERT_NE(op, nullptr);
     OwningOpRef<ModuleOp> kernels = ModuleOp::create(UnknownLoc::get(&context));
     ASSERT_TRUE(succeeded(mlir::v4::buildCPUKernel(op, *kernels, "kernel")));
-    FailureOr<std::string> so = mlir::v4::compileKernelsToSharedObject(*kernels);
+    FailureOr<std::string> so =
+        mlir::v4::compileKernelsToSharedObject(*kernels);
     ASSERT_TRUE(succeeded(so));
     llvm::SmallString<128> path;
     int fd;
@@ -109,7 +110,8 @@ using ::v4::quant::decodeBF16;
 using ::v4::quant::encodeBF16;
 
 /// n bf16 codes uniform in [-scale, scale].
-inline std::vector<uint16_t> randomBf16(size_t n, uint64_t seed, float scale = 1.0f) {
+inline std::vector<uint16_t> randomBf16(size_t n, uint64_t seed,
+                                        float scale = 1.0f) {
   std::mt19937_64 rng(seed);
   std::uniform_real_distribution<float> dist(-scale, scale);
   std::vector<uint16_t> v(n);

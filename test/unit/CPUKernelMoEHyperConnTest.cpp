@@ -1,4 +1,5 @@
-//===- CPUKernelMoEHyperConnTest.cpp - CPU kernels of mHC, MTP and MoE against V4-SPEC ---===//
+//===- CPUKernelMoEHyperConnTest.cpp - CPU kernels of mHC, MTP and MoE against
+//V4-SPEC ---===//
 //
 // Each kernel is compared with an oracle written in this file from the
 // V4-SPEC formulas, with the same rounding points and fp32 accumulation
@@ -286,7 +287,8 @@ TEST(CPUKernels, MhcPrePostIdentity) {
             bf(decodeBF16(o[t * d + c]) + decodeBF16(x[(t * n + kk) * d + c]));
         float got = decodeBF16(out[(t * n + kk) * d + c]);
         // comb is I only up to ~eps off the diagonal: ~1e-6 * |X_j| leaks.
-        EXPECT_LE(std::fabs(got - want), std::ldexp(std::fabs(want), -7) + 1e-5f);
+        EXPECT_LE(std::fabs(got - want),
+                  std::ldexp(std::fabs(want), -7) + 1e-5f);
       }
 }
 
@@ -399,8 +401,8 @@ TEST(CPUKernels, MtpInputIsOneBf16Add) {
     for (int i = 0; i < n; ++i)
       for (int64_t c = 0; c < d; ++c) {
         int64_t li = (t * n + i) * d + c;
-        EXPECT_EQ(out[li], q::encodeBF16(decodeBF16(e[t * d + c]) +
-                                         decodeBF16(h[li])));
+        EXPECT_EQ(out[li],
+                  q::encodeBF16(decodeBF16(e[t * d + c]) + decodeBF16(h[li])));
       }
 }
 
@@ -414,8 +416,8 @@ float sqrtSoftplus(float z) {
 
 /// Oracle logits z[t][e] = fp32 dot of bf16 x and bf16 weight.
 std::vector<float> gateLogits(const std::vector<float> &X,
-                              const std::vector<float> &W, int64_t T,
-                              int64_t E, int64_t d) {
+                              const std::vector<float> &W, int64_t T, int64_t E,
+                              int64_t d) {
   std::vector<float> z(T * E);
   for (int64_t t = 0; t < T; ++t)
     for (int64_t e = 0; e < E; ++e) {
@@ -434,23 +436,21 @@ struct GateRun {
 
 GateRun runScoreGate(const std::string &scoreFunc, bool withBias,
                      const std::vector<uint16_t> &x,
-                     const std::vector<uint16_t> &w,
-                     std::vector<float> bias, int64_t T, int64_t E,
-                     int64_t d, int64_t K) {
+                     const std::vector<uint16_t> &w, std::vector<float> bias,
+                     int64_t T, int64_t E, int64_t d, int64_t K) {
   std::string src =
-      "func.func @f(%x: tensor<?x" + std::to_string(d) +
-      "xbf16>, %w: tensor<" + std::to_string(E) + "x" + std::to_string(d) +
-      "xbf16>, %b: tensor<" + std::to_string(E) +
-      "xf32>) -> (tensor<?x" + std::to_string(K) + "xf32>, tensor<?x" +
-      std::to_string(K) + "xi64>) {\n  %rw, %ri = v4.moe.gate %x, %w " +
+      "func.func @f(%x: tensor<?x" + std::to_string(d) + "xbf16>, %w: tensor<" +
+      std::to_string(E) + "x" + std::to_string(d) + "xbf16>, %b: tensor<" +
+      std::to_string(E) + "xf32>) -> (tensor<?x" + std::to_string(K) +
+      "xf32>, tensor<?x" + std::to_string(K) +
+      "xi64>) {\n  %rw, %ri = v4.moe.gate %x, %w " +
       (withBias ? "bias %b " : "") + "scoreFunc " + scoreFunc + " topK " +
       std::to_string(K) + " routeScale 1.5 : tensor<?x" + std::to_string(d) +
       "xbf16>, tensor<" + std::to_string(E) + "x" + std::to_string(d) +
       "xbf16>" + (withBias ? ", tensor<" + std::to_string(E) + "xf32>" : "") +
       " -> tensor<?x" + std::to_string(K) + "xf32>, tensor<?x" +
       std::to_string(K) + "xi64>\n  return %rw, %ri : tensor<?x" +
-      std::to_string(K) + "xf32>, tensor<?x" + std::to_string(K) +
-      "xi64>\n}";
+      std::to_string(K) + "xf32>, tensor<?x" + std::to_string(K) + "xi64>\n}";
   CompiledKernel k;
   k.compile(src);
   if (::testing::Test::HasFatalFailure())
@@ -511,9 +511,8 @@ TEST(CPUKernels, MoEGateMatchesSpec) {
       std::iota(unbiased.begin(), unbiased.end(), 0);
       std::stable_sort(unbiased.begin(), unbiased.end(),
                        [&](int64_t a, int64_t b) { return s[a] > s[b]; });
-      selectionChangedByBias +=
-          !std::is_permutation(unbiased.begin(), unbiased.begin() + K,
-                               order.begin());
+      selectionChangedByBias += !std::is_permutation(
+          unbiased.begin(), unbiased.begin() + K, order.begin());
     }
     if (withBias) {
       EXPECT_GT(selectionChangedByBias, 0) << "bias never changed a selection";
@@ -552,8 +551,8 @@ TEST(CPUKernels, MoEGateSigmoidAndSoftmax) {
       float sum = s[order[0]] + s[order[1]];
       for (int j = 0; j < K; ++j) {
         EXPECT_EQ(got.ids[t * K + j], order[j]);
-        float want = f == "softmax" ? s[order[j]] * 1.5f
-                                    : s[order[j]] / sum * 1.5f;
+        float want =
+            f == "softmax" ? s[order[j]] * 1.5f : s[order[j]] / sum * 1.5f;
         EXPECT_NEAR(got.weights[t * K + j], want, 1e-5f * want);
       }
     }
@@ -694,10 +693,11 @@ std::vector<float> linear(const QWeight &w, const std::vector<float> &x) {
         float part = 0;
         for (int64_t k = k0; k < std::min(K, k0 + slice); ++k)
           part += qa[k] * w.grid[n * K + k];
-        float sw = w.fmt == "fp4"
-                       ? float(q::decodeE8M0(w.scales[n * (K / 32) + k0 / 32]))
-                       : float(q::decodeE8M0(
-                             w.scales[(n / 128) * ((K + 127) / 128) + k0 / 128]));
+        float sw =
+            w.fmt == "fp4"
+                ? float(q::decodeE8M0(w.scales[n * (K / 32) + k0 / 32]))
+                : float(q::decodeE8M0(
+                      w.scales[(n / 128) * ((K + 127) / 128) + k0 / 128]));
         acc += part * sa[k0 / 128] * sw;
       }
     }
@@ -770,8 +770,8 @@ void runExpertsTest(const std::string &fmt, float limit) {
       (quantised ? " scale %s3" : "") + ", w2 %w2" +
       (quantised ? " scale %s2" : "") + lim + " : (" + tx + ", " + trw + ", " +
       tri + ", " + tw13 + ", " + tw13 + ", " + tw2 +
-      (quantised ? ", " + ts13 + ", " + ts13 + ", " + ts2 : "") + ") -> " +
-      ty + "\n  return %y : " + ty + "\n}";
+      (quantised ? ", " + ts13 + ", " + ts13 + ", " + ts2 : "") + ") -> " + ty +
+      "\n  return %y : " + ty + "\n}";
   CompiledKernel k;
   ASSERT_NO_FATAL_FAILURE(k.compile(src));
   std::vector<QWeight> w1, w3, w2;
@@ -903,8 +903,8 @@ void runSharedTest(const std::string &fmt) {
       (quantised ? " scale %s3" : "") + ", w2 %w2" +
       (quantised ? " scale %s2" : "") + " swigluLimit 0.5 : (" + tx + ", " +
       tw13 + ", " + tw13 + ", " + tw2 +
-      (quantised ? ", " + ts13 + ", " + ts13 + ", " + ts2 : "") + ") -> " +
-      tx + "\n  return %y : " + tx + "\n}";
+      (quantised ? ", " + ts13 + ", " + ts13 + ", " + ts2 : "") + ") -> " + tx +
+      "\n  return %y : " + tx + "\n}";
   CompiledKernel k;
   ASSERT_NO_FATAL_FAILURE(k.compile(src));
   QWeight w1 = makeWeight(fmt, I, d, 401), w3 = makeWeight(fmt, I, d, 402),

@@ -66,8 +66,8 @@ TEST_P(EndToEnd, CompiledLogitsMatchReference) {
     opts.maxContext = c.maxContext;
     auto module = v4::loadModel(ctx, configPath, opts);
     ASSERT_TRUE(module);
-    ASSERT_FALSE(static_cast<bool>(
-        v4::generateCheckpoint(*module, 1234, ckpt, 0)));
+    ASSERT_FALSE(
+        static_cast<bool>(v4::generateCheckpoint(*module, 1234, ckpt, 0)));
     std::string bytes;
     ASSERT_TRUE(succeeded(mlir::v4::compileArtifact(*module, bytes)));
     std::error_code ec;
@@ -138,9 +138,7 @@ TEST_P(EndToEnd, CompiledLogitsMatchReference) {
       worst = std::max({worst, e, em});
       sum += e;
       ++rows;
-      auto am = [&](const float *x) {
-        return std::max_element(x, x + V) - x;
-      };
+      auto am = [&](const float *x) { return std::max_element(x, x + V) - x; };
       argmaxAgree += am(&logits[r * V]) == am(&want.logits[r * V]);
       errors.push_back(e);
       errors.push_back(em);
@@ -211,9 +209,8 @@ TEST_P(EndToEnd, CompiledLogitsMatchReference) {
   // Past the compiled context: a clear error, not a crash.
   std::vector<int64_t> one(B, 1);
   std::vector<float> lo(B * V);
-  v4rt_status_t over =
-      v4rt_session_run(session, one.data(), nullptr, 1, lo.data(), lo.size(),
-                       nullptr, 0);
+  v4rt_status_t over = v4rt_session_run(session, one.data(), nullptr, 1,
+                                        lo.data(), lo.size(), nullptr, 0);
   if (total == c.maxContext) {
     ASSERT_NE(over, nullptr);
     EXPECT_EQ(v4rt_status_code(over), V4RT_OUT_OF_RANGE);
@@ -230,8 +227,8 @@ TEST_P(EndToEnd, CompiledLogitsMatchReference) {
 // T1 (V4-SPEC 11.1): prefill 21 tokens in chunks of 8 then 43 decode steps,
 // completing 4:1 and 8:1 compression blocks many times; the context is full
 // at the end.
-INSTANTIATE_TEST_SUITE_P(
-    Models, EndToEnd,
-    ::testing::Values(Case{"tiny-v4-t1.config.json", 2, 64, 21, 43, 8}));
+INSTANTIATE_TEST_SUITE_P(Models, EndToEnd,
+                         ::testing::Values(Case{"tiny-v4-t1.config.json", 2, 64,
+                                                21, 43, 8}));
 
 } // namespace

@@ -61,8 +61,8 @@ TEST(Reference, SinkhornColumnsSumToOne) {
     x = nd(rng);
   for (auto &x : base)
     x = 0.5f * nd(rng);
-  HcSplit s = hcSplitSinkhorn(m.data(), scale.data(), base.data(), 4, 20,
-                              1e-6f);
+  HcSplit s =
+      hcSplitSinkhorn(m.data(), scale.data(), base.data(), 4, 20, 1e-6f);
   for (int k = 0; k < 4; ++k) {
     double col = 0, row = 0;
     for (int j = 0; j < 4; ++j) {
@@ -79,8 +79,8 @@ TEST(Reference, SinkhornColumnsSumToOne) {
 
 TEST(Reference, SinkhornConstantInputIsUniform) {
   Vec m(24, 0.3f), scale = {1, 1, 1}, base(24, 0.0f);
-  HcSplit s = hcSplitSinkhorn(m.data(), scale.data(), base.data(), 4, 20,
-                              1e-6f);
+  HcSplit s =
+      hcSplitSinkhorn(m.data(), scale.data(), base.data(), 4, 20, 1e-6f);
   for (float c : s.comb)
     EXPECT_NEAR(c, 0.25f, 1e-6f);
 }
@@ -271,15 +271,15 @@ TEST(Reference, CompressorIncrementalEqualsOneShot) {
       inc.reset(f.p);
       Vec e2;
       for (int64_t t = 0; t < T; ++t)
-        if (auto en = compressorDecode(f.p, f.post, x.data() + t * f.p.d, t,
-                                       inc))
+        if (auto en =
+                compressorDecode(f.p, f.post, x.data() + t * f.p.d, t, inc))
           e2.insert(e2.end(), en->begin(), en->end());
       EXPECT_EQ(e, e2) << "r=" << r << " indexer=" << indexer;
       // Prefill 10, then decode: entries and state continue identically.
       Vec e3 = compressorPrefill(f.p, f.post, x.data(), 10, ref);
       for (int64_t t = 10; t < T; ++t)
-        if (auto en = compressorDecode(f.p, f.post, x.data() + t * f.p.d, t,
-                                       ref))
+        if (auto en =
+                compressorDecode(f.p, f.post, x.data() + t * f.p.d, t, ref))
           e3.insert(e3.end(), en->begin(), en->end());
       EXPECT_EQ(e, e3);
       // The pending rows of the state agree (V4-SPEC 9.2.1).
@@ -520,12 +520,12 @@ TEST(Reference, FakeQuantFP8Midpoints) {
     EXPECT_EQ(quant::fp8ActScaleExponent(std::ldexp(448.0f, k)), k);
   Vec x(64, 0.0f);
   x[0] = 448;
-  x[1] = 1.0625f;  // 1 | 1.125: tie -> 1 (even)
-  x[2] = 1.1875f;  // 1.125 | 1.25: tie -> 1.25
+  x[1] = 1.0625f; // 1 | 1.125: tie -> 1 (even)
+  x[2] = 1.1875f; // 1.125 | 1.25: tie -> 1.25
   x[3] = -1.0625f;
-  x[4] = 0x1p-10f; // 0 | 2^-9: tie -> 0
+  x[4] = 0x1p-10f;     // 0 | 2^-9: tie -> 0
   x[5] = 3 * 0x1p-10f; // 2^-9 | 2^-8: tie -> 2^-8 (even)
-  x[6] = 17.0f;    // 16 | 18: tie -> 16
+  x[6] = 17.0f;        // 16 | 18: tie -> 16
   fakeQuantFP8(x.data(), 64, 64);
   EXPECT_EQ(x[0], 448.0f);
   EXPECT_EQ(x[1], 1.0f);
@@ -601,11 +601,11 @@ TEST(Reference, EngramHandBuiltHash) {
     auto idx = engramHash(h, N, mult, primes, He);
     ASSERT_EQ(idx.size(), 4u);
     int64_t h2 = (h[0] * 3) ^ (h[1] * 5);
-    int64_t h3 = h2 ^ (h[2] * 7); // cumulative XOR
-    EXPECT_EQ(idx[0], h2 % 11);             // n = 2, head 0
-    EXPECT_EQ(idx[1], h2 % 13 + 11);        // n = 2, head 1
-    EXPECT_EQ(idx[2], h3 % 17 + 24);        // n = 3, head 0
-    EXPECT_EQ(idx[3], h3 % 19 + 41);        // n = 3, head 1
+    int64_t h3 = h2 ^ (h[2] * 7);    // cumulative XOR
+    EXPECT_EQ(idx[0], h2 % 11);      // n = 2, head 0
+    EXPECT_EQ(idx[1], h2 % 13 + 11); // n = 2, head 1
+    EXPECT_EQ(idx[2], h3 % 17 + 24); // n = 3, head 0
+    EXPECT_EQ(idx[3], h3 % 19 + 41); // n = 3, head 1
     for (int64_t i : idx) {
       EXPECT_GE(i, 0);
       EXPECT_LT(i, 60);
@@ -649,8 +649,8 @@ TEST(Reference, EngramGate) {
     Xs[3 * d + c] *= 4.0f;
     ks[3 * d + c] *= 0.5f;
   }
-  engramGate(Xs.data(), ks.data(), v.data(), wh.data(), we.data(), n, d,
-             1e-20f, g2.data());
+  engramGate(Xs.data(), ks.data(), v.data(), wh.data(), we.data(), n, d, 1e-20f,
+             g2.data());
   EXPECT_NEAR(g2[3], g[3], 1e-6f);
   // v = 0 leaves X unchanged.
   Vec zero(d, 0.0f), X2 = X0;
@@ -742,8 +742,8 @@ struct ChunkRun {
 /// Runs ids [B][T] in chunks of the given sizes (cycled) and gathers the
 /// per-position logits.
 ChunkRun runChunks(const Model &m, const std::vector<std::vector<int64_t>> &ids,
-              const std::vector<std::vector<int64_t>> &next,
-              const std::vector<int64_t> &chunks) {
+                   const std::vector<std::vector<int64_t>> &next,
+                   const std::vector<int64_t> &chunks) {
   int64_t B = int64_t(ids.size()), T = int64_t(ids[0].size()),
           V = m.config().vocab;
   ChunkRun r;
@@ -819,8 +819,8 @@ TEST_P(ReferenceModel, FiniteSaneAndDecodeEqualsPrefill) {
   EXPECT_GT(lrms, 1e-2);
   EXPECT_LT(lrms, 1e2);
   // The logits differ between positions (the model is not degenerate).
-  EXPECT_GT(relErr(Vec(full.logits.begin() + V, full.logits.end()),
-                   full.logits, 0, V),
+  EXPECT_GT(relErr(Vec(full.logits.begin() + V, full.logits.end()), full.logits,
+                   0, V),
             1e-3);
 
   // Token-by-token decode and chunked prefill (5, 3) against the one-shot

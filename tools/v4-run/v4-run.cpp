@@ -64,11 +64,10 @@ bool writeNpy(const std::string &path, const std::vector<float> &data,
     return false;
   const char magic[] = "\x93NUMPY\x01\x00";
   uint16_t len = static_cast<uint16_t>(header.size());
-  bool ok = std::fwrite(magic, 1, 8, f) == 8 &&
-            std::fwrite(&len, 2, 1, f) == 1 &&
-            std::fwrite(header.data(), 1, header.size(), f) == header.size() &&
-            std::fwrite(data.data(), sizeof(float), data.size(), f) ==
-                data.size();
+  bool ok =
+      std::fwrite(magic, 1, 8, f) == 8 && std::fwrite(&len, 2, 1, f) == 1 &&
+      std::fwrite(header.data(), 1, header.size(), f) == header.size() &&
+      std::fwrite(data.data(), sizeof(float), data.size(), f) == data.size();
   ok = (std::fclose(f) == 0) && ok;
   if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
     std::remove(tmp.c_str());
@@ -111,8 +110,8 @@ int main(int argc, char **argv) {
         std::string item = list.substr(at, comma - at);
         int64_t id;
         if (!parseInt(item.c_str(), id))
-          return usage(("--prompt-ids: '" + item + "' is not an integer")
-                           .c_str());
+          return usage(
+              ("--prompt-ids: '" + item + "' is not an integer").c_str());
         prompt.push_back(id);
         if (comma == std::string::npos)
           break;
@@ -197,9 +196,9 @@ int main(int argc, char **argv) {
       for (int64_t t = 0; t < n; ++t)
         ids[b * n + t] = prompt[at + t];
     logits.assign(B * n * V, 0.0f);
-    if (v4rt_status_t s = v4rt_session_run(session, ids.data(), nullptr, n,
-                                           logits.data(), logits.size(),
-                                           nullptr, 0)) {
+    if (v4rt_status_t s =
+            v4rt_session_run(session, ids.data(), nullptr, n, logits.data(),
+                             logits.size(), nullptr, 0)) {
       v4rt_session_release(session);
       v4rt_model_release(m);
       return fail(s);
@@ -218,9 +217,9 @@ int main(int argc, char **argv) {
       break;
     ids.assign(B, next);
     logits.assign(B * V, 0.0f);
-    if (v4rt_status_t s = v4rt_session_run(session, ids.data(), nullptr, 1,
-                                           logits.data(), logits.size(),
-                                           nullptr, 0)) {
+    if (v4rt_status_t s =
+            v4rt_session_run(session, ids.data(), nullptr, 1, logits.data(),
+                             logits.size(), nullptr, 0)) {
       v4rt_session_release(session);
       v4rt_model_release(m);
       return fail(s);
@@ -237,7 +236,8 @@ int main(int argc, char **argv) {
   std::printf("\n");
   double prefillS = std::chrono::duration<double>(t1 - t0).count();
   double decodeS = std::chrono::duration<double>(t2 - t1).count();
-  int64_t decodeSteps = dump.empty() ? std::max<int64_t>(maxNew - 1, 0) : maxNew;
+  int64_t decodeSteps =
+      dump.empty() ? std::max<int64_t>(maxNew - 1, 0) : maxNew;
   std::printf("prefill: %zu tokens in %.3f ms (%.1f tokens/s)\n", prompt.size(),
               prefillS * 1e3, prompt.size() / std::max(prefillS, 1e-9));
   std::printf("decode: %lld steps in %.3f ms (%.1f tokens/s)\n",

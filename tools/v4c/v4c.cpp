@@ -213,7 +213,8 @@ int main(int argc, char **argv) {
   }
   std::string bytes;
   {
-    mlir::TimingScope artifactTiming = timing.nest("dispatch, kernels, artifact");
+    mlir::TimingScope artifactTiming =
+        timing.nest("dispatch, kernels, artifact");
     if (failed(mlir::v4::compileArtifact(*module, bytes)))
       return kRejected;
   }

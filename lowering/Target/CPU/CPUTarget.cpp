@@ -54,8 +54,8 @@ static LogicalResult addEntries(ModuleOp module, ArrayRef<std::string> names) {
   for (const std::string &name : names) {
     auto iface = module.lookupSymbol<LLVM::LLVMFuncOp>("_mlir_ciface_" + name);
     if (!iface)
-      return module.emitError() << "kernel '" << name
-                                << "' has no C interface after lowering";
+      return module.emitError()
+             << "kernel '" << name << "' has no C interface after lowering";
     // The lowered kernel keeps the name `name`; the entry takes it over and
     // the kernel itself becomes private.
     auto kernel = module.lookupSymbol<LLVM::LLVMFuncOp>(name);
@@ -67,8 +67,8 @@ static LogicalResult addEntries(ModuleOp module, ArrayRef<std::string> names) {
     kernel.setLinkage(LLVM::Linkage::Internal);
 
     Location loc = iface.getLoc();
-    auto fnType = LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(ctx),
-                                              {ptr});
+    auto fnType =
+        LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(ctx), {ptr});
     auto entry = LLVM::LLVMFuncOp::create(b, loc, name, fnType);
     Block *body = entry.addEntryBlock(b);
     OpBuilder eb = OpBuilder::atBlockEnd(body);
@@ -129,8 +129,8 @@ static LogicalResult linkSharedObject(Location loc, StringRef objPath,
   std::string out, err;
   llvm::raw_string_ostream outOS(out), errOS(err);
   std::string obj = objPath.str(), so = soPath.str();
-  const char *args[] = {"ld.lld", "-shared", "--hash-style=gnu",
-                        "-o", so.c_str(), obj.c_str()};
+  const char *args[] = {"ld.lld", "-shared",  "--hash-style=gnu",
+                        "-o",     so.c_str(), obj.c_str()};
   lld::Result result =
       lld::lldMain(args, outOS, errOS, {{lld::Gnu, &lld::elf::link}});
   if (result.retCode != 0)
@@ -154,9 +154,9 @@ compileKernelsToSharedObject(ModuleOp kernels,
     return emitError(loc) << "translating the CPU kernels to LLVM IR failed";
 
   initializeLLVMTargets();
-  std::string tripleName =
-      options.triple.empty() ? llvm::sys::getDefaultTargetTriple()
-                             : options.triple;
+  std::string tripleName = options.triple.empty()
+                               ? llvm::sys::getDefaultTargetTriple()
+                               : options.triple;
   llvm::Triple triple(tripleName);
   std::string error;
   const llvm::Target *target =
@@ -187,9 +187,9 @@ compileKernelsToSharedObject(ModuleOp kernels,
         : options.optLevel == 1 ? llvm::OptimizationLevel::O1
         : options.optLevel == 2 ? llvm::OptimizationLevel::O2
                                 : llvm::OptimizationLevel::O3;
-    llvm::ModulePassManager mpm =
-        options.optLevel == 0 ? pb.buildO0DefaultPipeline(level)
-                              : pb.buildPerModuleDefaultPipeline(level);
+    llvm::ModulePassManager mpm = options.optLevel == 0
+                                      ? pb.buildO0DefaultPipeline(level)
+                                      : pb.buildPerModuleDefaultPipeline(level);
     mpm.run(*llvmModule, mam);
   }
 
@@ -210,8 +210,8 @@ compileKernelsToSharedObject(ModuleOp kernels,
     codegen.run(*llvmModule);
     objOS.close();
     if (objOS.has_error())
-      return emitError(loc) << "cannot write '" << objPath
-                            << "': " << objOS.error().message();
+      return emitError(loc)
+             << "cannot write '" << objPath << "': " << objOS.error().message();
   }
   if (std::error_code ec =
           llvm::sys::fs::createTemporaryFile("v4-kernels", "so", soPath))

@@ -29,7 +29,8 @@ extern "C" {
 
 #define V4RT_API_VERSION 1
 
-/*===-------------------------------- status --------------------------------===*/
+/*===-------------------------------- status
+ * --------------------------------===*/
 
 typedef enum v4rt_status_code_t {
   V4RT_OK = 0,
@@ -51,7 +52,8 @@ v4rt_status_code_t v4rt_status_code(v4rt_status_t status);
 const char *v4rt_status_message(v4rt_status_t status);
 void v4rt_status_free(v4rt_status_t status);
 
-/*===-------------------------------- model ---------------------------------===*/
+/*===-------------------------------- model
+ * ---------------------------------===*/
 
 typedef struct v4rt_model_t v4rt_model_t;
 
@@ -81,7 +83,8 @@ typedef struct v4rt_model_info_t {
 
 void v4rt_model_info(const v4rt_model_t *model, v4rt_model_info_t *out_info);
 
-/*===------------------------------- session --------------------------------===*/
+/*===------------------------------- session
+ * --------------------------------===*/
 
 typedef struct v4rt_session_t v4rt_session_t;
 
@@ -106,7 +109,8 @@ v4rt_status_t v4rt_session_run(v4rt_session_t *session, const int64_t *ids,
                                float *logits, size_t logits_capacity,
                                float *mtp_logits, size_t mtp_capacity);
 
-/*===------------------------------- sampling -------------------------------===*/
+/*===------------------------------- sampling
+ * -------------------------------===*/
 
 typedef struct v4rt_sampling_t {
   float temperature; /* 0: greedy (arg max, lowest id on ties) */
