@@ -545,8 +545,11 @@ void Importer::emitStep(ArrayRef<func::FuncOp> blocks,
     SmallVector<Value> args{lanes, tokenIds, pos, positions};
     for (size_t i = 0; i < numLayerStates; ++i)
       args.push_back(st[next++]);
+    // Every Engram layer hashes with the look-back from before this call
+    // (V4-SPEC 8.8: one state shared by all Engram layers); the new state
+    // is that of the last Engram layer (all layers compute the same one).
     if (engram)
-      args.push_back(engState);
+      args.push_back(st.back());
     auto call = func::CallOp::create(b, f, args);
     for (size_t i = 0; i < numLayerStates; ++i)
       newStates.push_back(call.getResult(1 + i));

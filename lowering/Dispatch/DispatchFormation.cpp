@@ -93,6 +93,9 @@ private:
   llvm::DenseMap<Value, SmallVector<uint32_t>> bufs;
   llvm::StringMap<uint32_t> kernelIndex;
   llvm::StringMap<uint32_t> locationIndex;
+  /// Parameter name -> its value, so that a parameter read by several
+  /// (inlined) layer functions, e.g. engram.token_map, gets one buffer.
+  llvm::StringMap<Value> parameterValues;
 
   art::Description &desc() { return plan.description; }
 
@@ -256,6 +259,15 @@ LogicalResult Former::formStep(func::FuncOp step) {
     if (isa<arith::ConstantOp, tensor::DimOp, arith::SubIOp>(op))
       continue; // index arithmetic of reshape shapes: sizes are dynamic
     if (auto p = dyn_cast<ParameterOp>(op)) {
+      auto [seen, inserted] =
+          parameterValues.try_emplace(p.getName(), p.getResult());
+      if (!inserted) {
+        if (seen->second.getType() != p.getResult().getType())
+          return p.emitError() << "parameter '" << p.getName()
+                               << "' is read with two different types";
+        bufs[p.getResult()] = bufs.lookup(seen->second);
+        continue;
+      }
       FailureOr<SmallVector<uint32_t>> ids =
           newBuffers(p.getResult(), art::BufferKind::Parameter, p.getLoc());
       auto layout = checkpointLayout(p.getResult().getType());
@@ -305,6 +317,16 @@ LogicalResult Former::formStep(func::FuncOp step) {
     SmallVector<bool> usedOperand(op.getNumOperands(), false);
     for (Value r : op.getResults()) {
       if (isa<RankedTensorType>(r.getType())) {
+        auto out = newBuffers(r, art::BufferKind::Activation, op.getLoc());
+        if (failed(out))
+          return failure();
+        args.append(*out);
+        continue;
+      }
+      if (r.use_empty()) {
+        // A dead state result (e.g. the look-back computed by every Engram
+        // layer but the last) goes to scratch: writing it in place would
+        // clobber the state that later ops still read.
         auto out = newBuffers(r, art::BufferKind::Activation, op.getLoc());
         if (failed(out))
           return failure();

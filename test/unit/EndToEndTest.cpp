@@ -227,8 +227,9 @@ TEST_P(EndToEnd, CompiledLogitsMatchReference) {
 // T1 (V4-SPEC 11.1): prefill 21 tokens in chunks of 8 then 43 decode steps,
 // completing 4:1 and 8:1 compression blocks many times; the context is full
 // at the end.
-INSTANTIATE_TEST_SUITE_P(Models, EndToEnd,
-                         ::testing::Values(Case{"tiny-v4-t1.config.json", 2, 64,
-                                                21, 43, 8}));
+INSTANTIATE_TEST_SUITE_P(
+    Models, EndToEnd,
+    ::testing::Values(Case{"tiny-v4-t1.config.json", 2, 64, 21, 43, 8},
+                      Case{"tiny-v4-engram.config.json", 2, 64, 21, 43, 8}));
 
 } // namespace
