@@ -379,8 +379,8 @@ struct Model::Impl {
       wI.resize(size_t(T * HI));
       // model.py: softmax_scale * n_heads ** -0.5, with softmax_scale =
       // index_head_dim ** -0.5 (V4-SPEC 5.5 step 3), in double.
-      float c = float((1.0 / std::sqrt(double(DI))) *
-                      (1.0 / std::sqrt(double(HI))));
+      float c =
+          float((1.0 / std::sqrt(double(DI))) * (1.0 / std::sqrt(double(HI))));
       for (int64_t t = 0; t < T; ++t) {
         float *qt = qI.data() + t * HI * DI;
         linear(a.iwqB, qr.data() + t * cfg.qLora, qt, fq, cfg.blockSize);

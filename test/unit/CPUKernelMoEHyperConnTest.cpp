@@ -1,5 +1,5 @@
 //===- CPUKernelMoEHyperConnTest.cpp - CPU kernels of mHC, MTP and MoE against
-//V4-SPEC ---===//
+// V4-SPEC ---===//
 //
 // Each kernel is compared with an oracle written in this file from the
 // V4-SPEC formulas, with the same rounding points and fp32 accumulation
