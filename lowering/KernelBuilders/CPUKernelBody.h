@@ -49,6 +49,34 @@ struct KernelBody {
   Value dim(Value m, int64_t i) { return memref::DimOp::create(b, m, i); }
 };
 
+using LoopFn = function_ref<void(ImplicitLocOpBuilder &, Value)>;
+using ReduceFn =
+    function_ref<SmallVector<Value>(ImplicitLocOpBuilder &, Value, ValueRange)>;
+
+/// for (iv = lb; iv < ub; iv += 1) fn(iv).
+inline void loop(ImplicitLocOpBuilder &b, Value lb, Value ub, LoopFn fn) {
+  Value one = arith::ConstantIndexOp::create(b, 1);
+  scf::ForOp::create(b, lb, ub, one, ValueRange(),
+                     [&](OpBuilder &nb, Location loc, Value iv, ValueRange) {
+                       ImplicitLocOpBuilder ib(loc, nb);
+                       fn(ib, iv);
+                       scf::YieldOp::create(ib);
+                     });
+}
+
+/// A loop carrying `init`; fn returns the next values. Returns the results.
+inline SmallVector<Value> reduce(ImplicitLocOpBuilder &b, Value lb, Value ub,
+                                 ValueRange init, ReduceFn fn) {
+  Value one = arith::ConstantIndexOp::create(b, 1);
+  auto forOp = scf::ForOp::create(
+      b, lb, ub, one, init,
+      [&](OpBuilder &nb, Location loc, Value iv, ValueRange acc) {
+        ImplicitLocOpBuilder ib(loc, nb);
+        scf::YieldOp::create(ib, fn(ib, iv, acc));
+      });
+  return SmallVector<Value>(forOp.getResults());
+}
+
 /// Creates the entry block of `fn` and a builder at its end.
 inline ImplicitLocOpBuilder bodyBuilder(Operation *op, func::FuncOp fn) {
   return ImplicitLocOpBuilder::atBlockEnd(op->getLoc(), fn.addEntryBlock());

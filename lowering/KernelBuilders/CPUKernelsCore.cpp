@@ -22,36 +22,8 @@ namespace mlir::v4::cpu {
 namespace {
 
 //===----------------------------------------------------------------------===//
-// Shared helpers: loops, views, FP8/FP4/E8M0 numerics
+// Shared helpers: views, FP8/FP4/E8M0 numerics (loops: CPUKernelBody.h)
 //===----------------------------------------------------------------------===//
-
-using LoopFn = function_ref<void(ImplicitLocOpBuilder &, Value)>;
-using ReduceFn =
-    function_ref<SmallVector<Value>(ImplicitLocOpBuilder &, Value, ValueRange)>;
-
-/// for (iv = lb; iv < ub; iv += 1) fn(iv).
-void loop(ImplicitLocOpBuilder &b, Value lb, Value ub, LoopFn fn) {
-  Value one = arith::ConstantIndexOp::create(b, 1);
-  scf::ForOp::create(b, lb, ub, one, ValueRange(),
-                     [&](OpBuilder &nb, Location loc, Value iv, ValueRange) {
-                       ImplicitLocOpBuilder ib(loc, nb);
-                       fn(ib, iv);
-                       scf::YieldOp::create(ib);
-                     });
-}
-
-/// A loop carrying `init`; fn returns the next values. Returns the results.
-SmallVector<Value> reduce(ImplicitLocOpBuilder &b, Value lb, Value ub,
-                          ValueRange init, ReduceFn fn) {
-  Value one = arith::ConstantIndexOp::create(b, 1);
-  auto forOp = scf::ForOp::create(
-      b, lb, ub, one, init,
-      [&](OpBuilder &nb, Location loc, Value iv, ValueRange acc) {
-        ImplicitLocOpBuilder ib(loc, nb);
-        scf::YieldOp::create(ib, fn(ib, iv, acc));
-      });
-  return SmallVector<Value>(forOp.getResults());
-}
 
 /// Kernel-body helpers beyond KernelBody: integer constants, bit casts and
 /// the low-precision formats.

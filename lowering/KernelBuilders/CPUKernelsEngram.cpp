@@ -19,34 +19,6 @@ using namespace mlir;
 namespace mlir::v4::cpu {
 namespace {
 
-using LoopFn = function_ref<void(ImplicitLocOpBuilder &, Value)>;
-using ReduceFn =
-    function_ref<SmallVector<Value>(ImplicitLocOpBuilder &, Value, ValueRange)>;
-
-/// for (iv = lb; iv < ub; iv += 1) fn(iv).
-void loop(ImplicitLocOpBuilder &b, Value lb, Value ub, LoopFn fn) {
-  Value one = arith::ConstantIndexOp::create(b, 1);
-  scf::ForOp::create(b, lb, ub, one, ValueRange(),
-                     [&](OpBuilder &nb, Location loc, Value iv, ValueRange) {
-                       ImplicitLocOpBuilder ib(loc, nb);
-                       fn(ib, iv);
-                       scf::YieldOp::create(ib);
-                     });
-}
-
-/// A loop carrying `init`; fn returns the next values. Returns the results.
-SmallVector<Value> reduce(ImplicitLocOpBuilder &b, Value lb, Value ub,
-                          ValueRange init, ReduceFn fn) {
-  Value one = arith::ConstantIndexOp::create(b, 1);
-  auto forOp = scf::ForOp::create(
-      b, lb, ub, one, init,
-      [&](OpBuilder &nb, Location loc, Value iv, ValueRange acc) {
-        ImplicitLocOpBuilder ib(loc, nb);
-        scf::YieldOp::create(ib, fn(ib, iv, acc));
-      });
-  return SmallVector<Value>(forOp.getResults());
-}
-
 struct Num : KernelBody {
   Value i32(int64_t v) {
     return arith::ConstantOp::create(b, b.getI32IntegerAttr(v));
