@@ -50,4 +50,52 @@ def V4ModelStatisticsPass : Pass<"v4-model-statistics", "::mlir::ModuleOp"> {
   ];
 }
 
+//===----------------------------------------------------------------------===//
+// Fusion
+//===----------------------------------------------------------------------===//
+
+def V4FuseMhcBoundariesPass
+    : InterfacePass<"v4-fuse-mhc-boundaries", "::mlir::FunctionOpInterface"> {
+  let summary = "Fuse each mHC post with the mHC pre that reads its lanes";
+  let description = [{
+    At every mHC boundary the new lanes of one site's `v4.mhc.post` are the
+    input of the next site's `v4.mhc.pre`: the attention site's post and the
+    FFN site's pre inside a block, and (once the layer functions are
+    inlined) the FFN post of layer i and the attention pre of layer i+1.
+    The pass replaces such a pair by one `v4.mhc.post_pre`, which computes
+    the new lanes and, on them, the pre's y, post and comb. The new lanes
+    stay a result: the next site's post reads them.
+
+    Before:
+    ```mlir
+    %x1 = v4.mhc.post %o, %x, %post, %comb : (...) -> tensor<1x?x4x64xbf16>
+    %y, %p1, %c1 = v4.mhc.pre %x1, %fn, %base, %scale : (...) -> (...)
+    ```
+    After:
+    ```mlir
+    %x1, %y, %p1, %c1 = v4.mhc.post_pre %o, %x, %post, %comb, %fn, %base,
+        %scale : (...) -> (...)
+    ```
+
+    Why: the boundary is memory-bound (docs/PERFORMANCE.md, mHC row: "post
+    of layer i fused with pre of layer i+1"); fused, each token's lanes are
+    read once and X' is written once instead of written by one kernel and
+    re-read by a second. The numerics are unchanged (same rounding points).
+
+    Fires only when the pre's lane operand is exactly a post's result in
+    the same block. A pre on a block argument or on any other value (e.g.
+    the Engram output, `v4.mhc.expand`) is left alone. The fused op is put
+    at the pre, or at the post when the lanes are also used between the two
+    (then the pre's parameters must already be defined at the post). A
+    `tensor.dim` of the new lanes between the two (each inlined layer reads
+    T from its input) is redirected to the old lanes, which have the same
+    type.
+  }];
+  let dependentDialects = ["::mlir::v4::V4Dialect",
+                           "::mlir::tensor::TensorDialect"];
+  let statistics = [
+    Statistic<"numFused", "fused", "mhc.post / mhc.pre pairs fused">
+  ];
+}
+
 #endif // V4_PASSES_PASSES_TD

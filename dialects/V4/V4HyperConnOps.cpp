@@ -106,6 +106,49 @@ LogicalResult MhcExpandOp::verify() {
 // MhcPreOp
 //===----------------------------------------------------------------------===//
 
+/// Rule labels of the hc_pre checks on lanes that already passed the lane
+/// checks (shared by mhc.pre and mhc.post_pre).
+struct PreLabels {
+  StringRef fn, base, scale, y, post, comb, iters, hcEps, normEps;
+  /// Names of the post and comb results in diagnostics.
+  StringRef postName = "post", combName = "comb";
+};
+
+/// The hc_pre checks after the lane checks: mixer parameters, results and
+/// attributes, for lanes [b, t, n, d] of element type `elt`.
+static LogicalResult
+verifyPreParts(Operation *op, const PreLabels &l, ArrayRef<int64_t> x, Type elt,
+               ShapedType fn, ShapedType base, ShapedType scale,
+               ShapedType yType, ShapedType postType, ShapedType combType,
+               int64_t iters, double hcEps, double normEps) {
+  int64_t b = x[0], t = x[1], n = x[2], d = x[3];
+  int64_t m = (2 + n) * n;
+  if (failed(verifyMixerParams(op, l.fn, l.base, l.scale, fn, base, scale, n, d,
+                               m, 3, "(2+n)*n")))
+    return failure();
+  Type f32 = Builder(op->getContext()).getF32Type();
+  if (failed(verifyShape(op, l.y, "y", yType, {b, t, d}, "[B, T, d] of x")) ||
+      failed(verifyElementType(op, l.y, "y", yType.getElementType(), {elt})))
+    return failure();
+  if (failed(verifyShape(op, l.post, l.postName, postType, {b, t, n},
+                         "[B, T, n] of x")) ||
+      failed(verifyElementType(op, l.post, l.postName,
+                               postType.getElementType(), {f32})))
+    return failure();
+  if (failed(verifyShape(op, l.comb, l.combName, combType, {b, t, n, n},
+                         "[B, T, n, n] of x")) ||
+      failed(verifyElementType(op, l.comb, l.combName,
+                               combType.getElementType(), {f32})))
+    return failure();
+  if (iters < 1)
+    return op->emitOpError() << "expected sinkhornIters >= 1, got " << iters
+                             << " [" << l.iters << "]";
+  if (failed(verifyEps(op, l.hcEps, "hcEps", hcEps)) ||
+      failed(verifyEps(op, l.normEps, "normEps", normEps)))
+    return failure();
+  return success();
+}
+
 LogicalResult MhcPreOp::verify() {
   auto xType = cast<ShapedType>(getX().getType());
   // mhc_pre_c1: x is [B, T, n, d] with a static lane count.
@@ -117,51 +160,24 @@ LogicalResult MhcPreOp::verify() {
   if (failed(verifyElementType(*this, "mhc_pre_c2", "x", elt,
                                activationTypes(getContext()))))
     return failure();
-  ArrayRef<int64_t> x = xType.getShape();
-  int64_t b = x[0], t = x[1], d = x[3];
-  int64_t m = (2 + n) * n;
   // mhc_pre_c3: fn is [(2+n)*n, n*d] f32.
   // mhc_pre_c4: base is [(2+n)*n] f32.
   // mhc_pre_c5: scale is [3] f32 (pre, post, comb).
-  if (failed(verifyMixerParams(*this, "mhc_pre_c3", "mhc_pre_c4", "mhc_pre_c5",
-                               getFn().getType(), getBase().getType(),
-                               getScale().getType(), n, d, m, 3, "(2+n)*n")))
-    return failure();
-  Type f32 = Builder(getContext()).getF32Type();
   // mhc_pre_c6: y is [B, T, d] with the element type of x.
-  auto yType = cast<ShapedType>(getY().getType());
-  if (failed(verifyShape(*this, "mhc_pre_c6", "y", yType, {b, t, d},
-                         "[B, T, d] of x")) ||
-      failed(verifyElementType(*this, "mhc_pre_c6", "y", yType.getElementType(),
-                               {elt})))
-    return failure();
   // mhc_pre_c7: post is [B, T, n] f32.
-  auto postType = cast<ShapedType>(getPost().getType());
-  if (failed(verifyShape(*this, "mhc_pre_c7", "post", postType, {b, t, n},
-                         "[B, T, n] of x")) ||
-      failed(verifyElementType(*this, "mhc_pre_c7", "post",
-                               postType.getElementType(), {f32})))
-    return failure();
   // mhc_pre_c8: comb is [B, T, n, n] f32.
-  auto combType = cast<ShapedType>(getComb().getType());
-  if (failed(verifyShape(*this, "mhc_pre_c8", "comb", combType, {b, t, n, n},
-                         "[B, T, n, n] of x")) ||
-      failed(verifyElementType(*this, "mhc_pre_c8", "comb",
-                               combType.getElementType(), {f32})))
-    return failure();
   // mhc_pre_c9: at least one Sinkhorn iteration.
-  auto iters = static_cast<int64_t>(getSinkhornIters());
-  if (iters < 1)
-    return emitOpError() << "expected sinkhornIters >= 1, got " << iters
-                         << " [mhc_pre_c9]";
   // mhc_pre_c10: hcEps > 0.
   // mhc_pre_c11: normEps > 0.
-  if (failed(verifyEps(*this, "mhc_pre_c10", "hcEps",
-                       getHcEps().convertToDouble())) ||
-      failed(verifyEps(*this, "mhc_pre_c11", "normEps",
-                       getNormEps().convertToDouble())))
-    return failure();
-  return success();
+  PreLabels labels{"mhc_pre_c3", "mhc_pre_c4",  "mhc_pre_c5",
+                   "mhc_pre_c6", "mhc_pre_c7",  "mhc_pre_c8",
+                   "mhc_pre_c9", "mhc_pre_c10", "mhc_pre_c11"};
+  return verifyPreParts(
+      *this, labels, xType.getShape(), elt, getFn().getType(),
+      getBase().getType(), getScale().getType(), getY().getType(),
+      getPost().getType(), getComb().getType(),
+      static_cast<int64_t>(getSinkhornIters()), getHcEps().convertToDouble(),
+      getNormEps().convertToDouble());
 }
 
 //===----------------------------------------------------------------------===//
@@ -198,47 +214,101 @@ LogicalResult MhcSinkhornOp::verify() {
 // MhcPostOp
 //===----------------------------------------------------------------------===//
 
-LogicalResult MhcPostOp::verify() {
-  auto xType = cast<ShapedType>(getX().getType());
-  // mhc_post_c1: x is [B, T, n, d] with a static lane count.
+/// Rule labels of the hc_post checks (shared by mhc.post and mhc.post_pre).
+struct PostLabels {
+  StringRef lanes, elt, o, post, comb, result;
+};
+
+/// The hc_post checks: lanes x, sublayer output o, post, comb and the new
+/// lanes' type `result`.
+static LogicalResult verifyPostParts(Operation *op, const PostLabels &l,
+                                     ShapedType oType, ShapedType xType,
+                                     ShapedType postType, ShapedType combType,
+                                     Type result) {
   int64_t n;
-  if (failed(verifyLanes(*this, "mhc_post_c1", "x", xType, n)))
+  if (failed(verifyLanes(op, l.lanes, "x", xType, n)))
     return failure();
-  // mhc_post_c2: x holds activations; o and the result share its type.
   Type elt = xType.getElementType();
-  auto oType = cast<ShapedType>(getO().getType());
-  if (failed(verifyElementType(*this, "mhc_post_c2", "x", elt,
-                               activationTypes(getContext()))) ||
-      failed(verifyElementType(*this, "mhc_post_c2", "o",
-                               oType.getElementType(), {elt})))
+  if (failed(verifyElementType(op, l.elt, "x", elt,
+                               activationTypes(op->getContext()))) ||
+      failed(verifyElementType(op, l.elt, "o", oType.getElementType(), {elt})))
     return failure();
   ArrayRef<int64_t> x = xType.getShape();
   int64_t b = x[0], t = x[1], d = x[3];
-  // mhc_post_c3: o is [B, T, d].
-  if (failed(verifyShape(*this, "mhc_post_c3", "o", oType, {b, t, d},
-                         "[B, T, d] of x")))
+  if (failed(verifyShape(op, l.o, "o", oType, {b, t, d}, "[B, T, d] of x")))
     return failure();
-  Type f32 = Builder(getContext()).getF32Type();
-  // mhc_post_c4: post is [B, T, n] f32.
-  auto postType = cast<ShapedType>(getPost().getType());
-  if (failed(verifyShape(*this, "mhc_post_c4", "post", postType, {b, t, n},
+  Type f32 = Builder(op->getContext()).getF32Type();
+  if (failed(verifyShape(op, l.post, "post", postType, {b, t, n},
                          "[B, T, n] of x")) ||
-      failed(verifyElementType(*this, "mhc_post_c4", "post",
-                               postType.getElementType(), {f32})))
+      failed(verifyElementType(op, l.post, "post", postType.getElementType(),
+                               {f32})))
     return failure();
-  // mhc_post_c5: comb is [B, T, n, n] f32.
-  auto combType = cast<ShapedType>(getComb().getType());
-  if (failed(verifyShape(*this, "mhc_post_c5", "comb", combType, {b, t, n, n},
+  if (failed(verifyShape(op, l.comb, "comb", combType, {b, t, n, n},
                          "[B, T, n, n] of x")) ||
-      failed(verifyElementType(*this, "mhc_post_c5", "comb",
-                               combType.getElementType(), {f32})))
+      failed(verifyElementType(op, l.comb, "comb", combType.getElementType(),
+                               {f32})))
     return failure();
-  // mhc_post_c6: the result has the type of x.
-  if (getResult().getType() != getX().getType())
-    return emitOpError() << "expected result type " << getX().getType()
-                         << " (that of x), got " << getResult().getType()
-                         << " [mhc_post_c6]";
+  if (result != xType)
+    return op->emitOpError()
+           << "expected result type " << xType << " (that of x), got " << result
+           << " [" << l.result << "]";
   return success();
+}
+
+LogicalResult MhcPostOp::verify() {
+  // mhc_post_c1: x is [B, T, n, d] with a static lane count.
+  // mhc_post_c2: x holds activations; o and the result share its type.
+  // mhc_post_c3: o is [B, T, d].
+  // mhc_post_c4: post is [B, T, n] f32.
+  // mhc_post_c5: comb is [B, T, n, n] f32.
+  // mhc_post_c6: the result has the type of x.
+  PostLabels labels{"mhc_post_c1", "mhc_post_c2", "mhc_post_c3",
+                    "mhc_post_c4", "mhc_post_c5", "mhc_post_c6"};
+  return verifyPostParts(*this, labels, getO().getType(), getX().getType(),
+                         getPost().getType(), getComb().getType(),
+                         getResult().getType());
+}
+
+//===----------------------------------------------------------------------===//
+// MhcPostPreOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult MhcPostPreOp::verify() {
+  // The post half: as mhc.post, with the new lanes as its result.
+  // mhc_post_pre_c1: x is [B, T, n, d] with a static lane count.
+  // mhc_post_pre_c2: x holds activations; o and lanes share its type.
+  // mhc_post_pre_c3: o is [B, T, d].
+  // mhc_post_pre_c4: post is [B, T, n] f32.
+  // mhc_post_pre_c5: comb is [B, T, n, n] f32.
+  // mhc_post_pre_c6: lanes has the type of x.
+  PostLabels post{"mhc_post_pre_c1", "mhc_post_pre_c2", "mhc_post_pre_c3",
+                  "mhc_post_pre_c4", "mhc_post_pre_c5", "mhc_post_pre_c6"};
+  auto xType = cast<ShapedType>(getX().getType());
+  if (failed(verifyPostParts(*this, post, getO().getType(), xType,
+                             getPost().getType(), getComb().getType(),
+                             getLanes().getType())))
+    return failure();
+  // The pre half: as mhc.pre on the new lanes (same type as x, already
+  // checked above).
+  // mhc_post_pre_c7: fn is [(2+n)*n, n*d] f32.
+  // mhc_post_pre_c8: base is [(2+n)*n] f32.
+  // mhc_post_pre_c9: scale is [3] f32.
+  // mhc_post_pre_c10: y is [B, T, d] with the element type of x.
+  // mhc_post_pre_c11: nextPost is [B, T, n] f32.
+  // mhc_post_pre_c12: nextComb is [B, T, n, n] f32.
+  // mhc_post_pre_c13: at least one Sinkhorn iteration.
+  // mhc_post_pre_c14: hcEps > 0.
+  // mhc_post_pre_c15: normEps > 0.
+  PreLabels pre{"mhc_post_pre_c7",  "mhc_post_pre_c8",  "mhc_post_pre_c9",
+                "mhc_post_pre_c10", "mhc_post_pre_c11", "mhc_post_pre_c12",
+                "mhc_post_pre_c13", "mhc_post_pre_c14", "mhc_post_pre_c15",
+                "nextPost",         "nextComb"};
+  return verifyPreParts(
+      *this, pre, xType.getShape(), xType.getElementType(), getFn().getType(),
+      getBase().getType(), getScale().getType(), getY().getType(),
+      getNextPost().getType(), getNextComb().getType(),
+      static_cast<int64_t>(getSinkhornIters()), getHcEps().convertToDouble(),
+      getNormEps().convertToDouble());
 }
 
 //===----------------------------------------------------------------------===//

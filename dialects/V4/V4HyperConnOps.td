@@ -162,6 +162,64 @@ def V4_MhcPostOp : V4_Op<"mhc.post", [Pure]> {
   let hasVerifier = 1;
 }
 
+def V4_MhcPostPreOp : V4_Op<"mhc.post_pre", [Pure]> {
+  let summary = "mHC boundary: one site's hc_post fused with the next hc_pre";
+  let description = [{
+    The mHC boundary between two consecutive sites (the attention site's
+    post and the FFN site's pre in a block; the FFN post of layer i and the
+    attention pre of layer i+1), as one op. Semantics: exactly
+    `v4.mhc.post` followed by `v4.mhc.pre` on its result (V4-SPEC 4.1-4.3),
+    with the same rounding points:
+
+    1. `X'_k = post_k * o + sum_j comb_jk * X_j` in fp32, rounded once to
+       the lanes' element type (bf16), k = 0 ... n-1; `lanes` = X'.
+    2. On the rounded X' (read back as stored, upcast to fp32): the mixer
+       `m = (flatten(X') . fn^T) * rho`, the split with `hcEps`, Sinkhorn
+       (`sinkhornIters` iterations) and `y = sum_j pre_j * X'_j` rounded
+       once to the element type, as `v4.mhc.pre`; `nextPost` and
+       `nextComb` are the pre's `post` and `comb`.
+
+    The point is bandwidth: the lanes are read once per token and X' is
+    written once; the second kernel that re-reads X' is gone. X' is still a
+    result, because the next site's post needs it. Formed by
+    `v4-fuse-mhc-boundaries`.
+
+    Operands: `o` [B, T, d], `x` [B, T, n, d] (same element type: bf16;
+    f16/f32 accepted for reference testing), `post` [B, T, n] f32, `comb`
+    [B, T, n, n] f32 (as `v4.mhc.post`), then `fn` [(2+n)*n, n*d] f32,
+    `base` [(2+n)*n] f32, `scale` [3] f32 of the next site (as
+    `v4.mhc.pre`). Results: `lanes` (the type of `x`), `y` [B, T, d] with
+    the element type of `x`, `nextPost` [B, T, n] f32, `nextComb`
+    [B, T, n, n] f32. T may be dynamic; n must be static. Attributes as
+    `v4.mhc.pre` (V4: 20, 1e-6, 1e-6, the defaults).
+
+    ```mlir
+    %x2, %y, %post2, %comb2 = v4.mhc.post_pre %o, %x, %post, %comb, %fn,
+        %base, %scale
+        {hcEps = 1.0e-6 : f64, normEps = 1.0e-6 : f64, sinkhornIters = 20 : i64}
+        : (tensor<1x?x4096xbf16>, tensor<1x?x4x4096xbf16>, tensor<1x?x4xf32>,
+           tensor<1x?x4x4xf32>, tensor<24x16384xf32>, tensor<24xf32>,
+           tensor<3xf32>)
+        -> (tensor<1x?x4x4096xbf16>, tensor<1x?x4096xbf16>, tensor<1x?x4xf32>,
+            tensor<1x?x4x4xf32>)
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$o, AnyRankedTensor:$x,
+                       AnyRankedTensor:$post, AnyRankedTensor:$comb,
+                       AnyRankedTensor:$fn, AnyRankedTensor:$base,
+                       AnyRankedTensor:$scale,
+                       DefaultValuedAttr<I64Attr, "20">:$sinkhornIters,
+                       DefaultValuedAttr<F64Attr, "1.0e-6">:$hcEps,
+                       DefaultValuedAttr<F64Attr, "1.0e-6">:$normEps);
+  let results = (outs AnyRankedTensor:$lanes, AnyRankedTensor:$y,
+                      AnyRankedTensor:$nextPost, AnyRankedTensor:$nextComb);
+  let assemblyFormat = [{
+    $o `,` $x `,` $post `,` $comb `,` $fn `,` $base `,` $scale attr-dict
+    `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
 def V4_MhcHeadOp : V4_Op<"mhc.head", [Pure]> {
   let summary = "hc_head: collapse the lanes into one hidden state";
   let description = [{

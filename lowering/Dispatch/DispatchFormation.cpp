@@ -4,6 +4,7 @@
 #include "dialects/V4/V4Ops.h"
 #include "dialects/V4/V4Types.h"
 #include "lowering/KernelBuilders/CPUKernels.h"
+#include "passes/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/Extensions/InlinerExtension.h"
@@ -428,10 +429,13 @@ FailureOr<DispatchPlan> formDispatches(ModuleOp model) {
   func::registerInlinerExtension(registry);
   model.getContext()->appendDialectRegistry(registry);
   model.getContext()->loadAllAvailableDialects();
-  // Work on a copy with every layer function inlined into @step.
+  // Work on a copy with every layer function inlined into @step, then fuse
+  // every mHC boundary (post of one site + pre of the next, also across
+  // layers now that they are inlined) into one v4.mhc.post_pre.
   OwningOpRef<ModuleOp> copy = cast<ModuleOp>(model->clone());
   PassManager pm(model.getContext());
   pm.addPass(createInlinerPass());
+  pm.addNestedPass<func::FuncOp>(createV4FuseMhcBoundariesPass());
   if (failed(pm.run(*copy)))
     return failure();
   Former former(*copy);

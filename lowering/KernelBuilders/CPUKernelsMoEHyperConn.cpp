@@ -396,6 +396,38 @@ void laneMix(ImplicitLocOpBuilder &b, Value x2, Value y2, Value t,
   });
 }
 
+/// hc_pre of token t (V4-SPEC 4.1-4.3) on lanes x2 [M, n*d]: post and comb
+/// stored into post2 [M, n] and comb2 [M, n*n], y into y2 [M, d]. Shared by
+/// v4.mhc.pre and v4.mhc.post_pre.
+void preToken(ImplicitLocOpBuilder &ib, Value x2, Value t, Value fnW,
+              Value base, ArrayRef<Value> scales, int64_t n, Value hcEps,
+              Value normEps, int64_t iters, Value y2, Value post2,
+              Value comb2) {
+  int64_t numMixes = (2 + n) * n;
+  SmallVector<Value> m = hcMixes(ib, x2, t, fnW, numMixes, normEps);
+  auto affine = [&](int64_t i, Value s) {
+    return add(ib, mul(ib, m[i], s), load(ib, base, {cIdx(ib, i)}));
+  };
+  SmallVector<Value> pre(n), c(n * n);
+  for (int64_t j = 0; j < n; ++j) {
+    pre[j] = add(ib, sigmoid(ib, affine(j, scales[0])), hcEps);
+    Value p = mul(ib, cF32(ib, 2.0), sigmoid(ib, affine(n + j, scales[1])));
+    store(ib, p, post2, {t, cIdx(ib, j)});
+  }
+  for (int64_t e = 0; e < n * n; ++e)
+    c[e] = affine(2 * n + e, scales[2]);
+  sinkhornInPlace(ib, c, n, hcEps, iters);
+  for (int64_t e = 0; e < n * n; ++e)
+    store(ib, c[e], comb2, {t, cIdx(ib, e)});
+  laneMix(ib, x2, y2, t, pre);
+}
+
+/// The three scales s0, s1, s2 of hc_pre.
+SmallVector<Value> preScales(ImplicitLocOpBuilder &b, Value scale) {
+  return {load(b, scale, {cIdx(b, 0)}), load(b, scale, {cIdx(b, 1)}),
+          load(b, scale, {cIdx(b, 2)})};
+}
+
 LogicalResult buildPre(MhcPreOp op, func::FuncOp fn) {
   auto b = bodyBuilder(op, fn);
   KernelBody k{b};
@@ -406,31 +438,16 @@ LogicalResult buildPre(MhcPreOp op, func::FuncOp fn) {
   FailureOr<int64_t> nOr = laneCount(op, x);
   if (failed(nOr))
     return failure();
-  int64_t n = *nOr, numMixes = (2 + n) * n;
+  int64_t n = *nOr;
   Value x2 = k.collapse2D(x, 2), y2 = k.collapse2D(y, 1),
         post2 = k.collapse2D(post, 1), comb2 = k.collapse2D(comb, 2);
   Value hcEps = k.f32(op.getHcEps().convertToDouble());
   Value normEps = k.f32(op.getNormEps().convertToDouble());
   int64_t iters = op.getSinkhornIters();
-  Value s0 = load(b, scale, {cIdx(b, 0)}), s1 = load(b, scale, {cIdx(b, 1)}),
-        s2 = load(b, scale, {cIdx(b, 2)});
+  SmallVector<Value> scales = preScales(b, scale);
   forEach(b, k.dim(x2, 0), [&](ImplicitLocOpBuilder &ib, Value t) {
-    SmallVector<Value> m = hcMixes(ib, x2, t, fnW, numMixes, normEps);
-    auto affine = [&](int64_t i, Value s) {
-      return add(ib, mul(ib, m[i], s), load(ib, base, {cIdx(ib, i)}));
-    };
-    SmallVector<Value> pre(n), c(n * n);
-    for (int64_t j = 0; j < n; ++j) {
-      pre[j] = add(ib, sigmoid(ib, affine(j, s0)), hcEps);
-      Value p = mul(ib, cF32(ib, 2.0), sigmoid(ib, affine(n + j, s1)));
-      store(ib, p, post2, {t, cIdx(ib, j)});
-    }
-    for (int64_t e = 0; e < n * n; ++e)
-      c[e] = affine(2 * n + e, s2);
-    sinkhornInPlace(ib, c, n, hcEps, iters);
-    for (int64_t e = 0; e < n * n; ++e)
-      store(ib, c[e], comb2, {t, cIdx(ib, e)});
-    laneMix(ib, x2, y2, t, pre);
+    preToken(ib, x2, t, fnW, base, scales, n, hcEps, normEps, iters, y2, post2,
+             comb2);
   });
   func::ReturnOp::create(b);
   return success();
@@ -464,6 +481,36 @@ LogicalResult buildHead(MhcHeadOp op, func::FuncOp fn) {
   return success();
 }
 
+/// hc_post of token t (V4-SPEC 4.3): X'_k = bf16(post_k o + sum_j C_jk X_j)
+/// in fp32 for every lane k, from o2 [M, d], x2 [M, n*d], post2 [M, n] and
+/// comb2 [M, n*n] into out2 [M, n*d]. Shared by v4.mhc.post and
+/// v4.mhc.post_pre.
+void postToken(ImplicitLocOpBuilder &ib, Value o2, Value x2, Value post2,
+               Value comb2, Value out2, Value t, int64_t n) {
+  Type elt = cast<MemRefType>(out2.getType()).getElementType();
+  Value d = KernelBody{ib}.dim(o2, 1);
+  SmallVector<Value> p(n), c(n * n);
+  for (int64_t j = 0; j < n; ++j)
+    p[j] = load(ib, post2, {t, cIdx(ib, j)});
+  for (int64_t e = 0; e < n * n; ++e)
+    c[e] = load(ib, comb2, {t, cIdx(ib, e)});
+  forEach(ib, d, [&](ImplicitLocOpBuilder &jb, Value col) {
+    Value ov = loadF32(jb, o2, {t, col});
+    SmallVector<Value> xs(n);
+    for (int64_t j = 0; j < n; ++j)
+      xs[j] = loadF32(jb, x2, {t, laneIdx(jb, j, d, col)});
+    for (int64_t kk = 0; kk < n; ++kk) {
+      // X'_k = post_k o + sum_j C_jk X_j: contraction over the row j.
+      Value mix = cF32(jb, 0.0);
+      for (int64_t j = 0; j < n; ++j)
+        mix = add(jb, mix, mul(jb, c[j * n + kk], xs[j]));
+      Value v = add(jb, mul(jb, p[kk], ov), mix);
+      store(jb, KernelBody{jb}.fromF32(v, elt), out2,
+            {t, laneIdx(jb, kk, d, col)});
+    }
+  });
+}
+
 LogicalResult buildPost(MhcPostOp op, func::FuncOp fn) {
   auto b = bodyBuilder(op, fn);
   KernelBody k{b};
@@ -476,29 +523,42 @@ LogicalResult buildPost(MhcPostOp op, func::FuncOp fn) {
   Value o2 = k.collapse2D(o, 1), x2 = k.collapse2D(x, 2),
         post2 = k.collapse2D(post, 1), comb2 = k.collapse2D(comb, 2),
         out2 = k.collapse2D(out, 2);
-  Type elt = cast<MemRefType>(out.getType()).getElementType();
-  Value d = k.dim(o2, 1);
   forEach(b, k.dim(o2, 0), [&](ImplicitLocOpBuilder &ib, Value t) {
-    SmallVector<Value> p(n), c(n * n);
-    for (int64_t j = 0; j < n; ++j)
-      p[j] = load(ib, post2, {t, cIdx(ib, j)});
-    for (int64_t e = 0; e < n * n; ++e)
-      c[e] = load(ib, comb2, {t, cIdx(ib, e)});
-    forEach(ib, d, [&](ImplicitLocOpBuilder &jb, Value col) {
-      Value ov = loadF32(jb, o2, {t, col});
-      SmallVector<Value> xs(n);
-      for (int64_t j = 0; j < n; ++j)
-        xs[j] = loadF32(jb, x2, {t, laneIdx(jb, j, d, col)});
-      for (int64_t kk = 0; kk < n; ++kk) {
-        // X'_k = post_k o + sum_j C_jk X_j: contraction over the row j.
-        Value mix = cF32(jb, 0.0);
-        for (int64_t j = 0; j < n; ++j)
-          mix = add(jb, mix, mul(jb, c[j * n + kk], xs[j]));
-        Value v = add(jb, mul(jb, p[kk], ov), mix);
-        store(jb, KernelBody{jb}.fromF32(v, elt), out2,
-              {t, laneIdx(jb, kk, d, col)});
-      }
-    });
+    postToken(ib, o2, x2, post2, comb2, out2, t, n);
+  });
+  func::ReturnOp::create(b);
+  return success();
+}
+
+/// v4.mhc.post_pre: one loop over tokens; each token's X' (all lanes) is
+/// computed into the X' buffer, then the pre math runs on those stored
+/// values while they are hot. Same code paths as mhc.post and mhc.pre, so
+/// the results are those of the two kernels bit for bit.
+LogicalResult buildPostPre(MhcPostPreOp op, func::FuncOp fn) {
+  auto b = bodyBuilder(op, fn);
+  KernelBody k{b};
+  Value o = fn.getArgument(0), x = fn.getArgument(1), post = fn.getArgument(2),
+        comb = fn.getArgument(3), fnW = fn.getArgument(4),
+        base = fn.getArgument(5), scale = fn.getArgument(6),
+        out = fn.getArgument(7), y = fn.getArgument(8),
+        nextPost = fn.getArgument(9), nextComb = fn.getArgument(10);
+  FailureOr<int64_t> nOr = laneCount(op, x);
+  if (failed(nOr))
+    return failure();
+  int64_t n = *nOr;
+  Value o2 = k.collapse2D(o, 1), x2 = k.collapse2D(x, 2),
+        post2 = k.collapse2D(post, 1), comb2 = k.collapse2D(comb, 2),
+        out2 = k.collapse2D(out, 2), y2 = k.collapse2D(y, 1),
+        nextPost2 = k.collapse2D(nextPost, 1),
+        nextComb2 = k.collapse2D(nextComb, 2);
+  Value hcEps = k.f32(op.getHcEps().convertToDouble());
+  Value normEps = k.f32(op.getNormEps().convertToDouble());
+  int64_t iters = op.getSinkhornIters();
+  SmallVector<Value> scales = preScales(b, scale);
+  forEach(b, k.dim(o2, 0), [&](ImplicitLocOpBuilder &ib, Value t) {
+    postToken(ib, o2, x2, post2, comb2, out2, t, n);
+    preToken(ib, out2, t, fnW, base, scales, n, hcEps, normEps, iters, y2,
+             nextPost2, nextComb2);
   });
   func::ReturnOp::create(b);
   return success();
@@ -917,6 +977,7 @@ std::optional<LogicalResult> buildMoEHyperConnKernel(Operation *op,
       .Case<MhcExpandOp>([&](auto o) { return buildExpand(o, fn); })
       .Case<MhcPreOp>([&](auto o) { return buildPre(o, fn); })
       .Case<MhcPostOp>([&](auto o) { return buildPost(o, fn); })
+      .Case<MhcPostPreOp>([&](auto o) { return buildPostPre(o, fn); })
       .Case<MhcHeadOp>([&](auto o) { return buildHead(o, fn); })
       .Case<MtpInputOp>([&](auto o) { return buildMtpInput(o, fn); })
       .Case<MoEGateOp>([&](MoEGateOp o) {

@@ -1098,6 +1098,98 @@ TEST(CPUKernelVsReference, MhcPrePostHead) {
   }
 }
 
+TEST(CPUKernelVsReference, MhcPostPreEqualsPostThenPre) {
+  // v4.mhc.post_pre (the fused mHC boundary, v4-fuse-mhc-boundaries) against
+  // v4.mhc.post followed by v4.mhc.pre on its result: all four outputs bit
+  // for bit. post/comb come from a first pre, so they are realistic. T1
+  // sizes (n 4, d 64).
+  const int64_t B = 2, T = 21, n = 4, d = 64, nd = n * d, M = 24;
+  CompiledKernel pre, post, fused;
+  ASSERT_NO_FATAL_FAILURE(pre.compile(R"(
+    func.func @f(%x: tensor<2x?x4x64xbf16>, %fn: tensor<24x256xf32>,
+                 %base: tensor<24xf32>, %scale: tensor<3xf32>)
+        -> (tensor<2x?x64xbf16>, tensor<2x?x4xf32>, tensor<2x?x4x4xf32>) {
+      %y, %post, %comb = v4.mhc.pre %x, %fn, %base, %scale
+          : (tensor<2x?x4x64xbf16>, tensor<24x256xf32>, tensor<24xf32>,
+             tensor<3xf32>)
+          -> (tensor<2x?x64xbf16>, tensor<2x?x4xf32>, tensor<2x?x4x4xf32>)
+      return %y, %post, %comb
+          : tensor<2x?x64xbf16>, tensor<2x?x4xf32>, tensor<2x?x4x4xf32>
+    })"));
+  ASSERT_NO_FATAL_FAILURE(post.compile(R"(
+    func.func @f(%o: tensor<2x?x64xbf16>, %x: tensor<2x?x4x64xbf16>,
+                 %p: tensor<2x?x4xf32>, %c: tensor<2x?x4x4xf32>)
+        -> tensor<2x?x4x64xbf16> {
+      %r = v4.mhc.post %o, %x, %p, %c
+          : (tensor<2x?x64xbf16>, tensor<2x?x4x64xbf16>, tensor<2x?x4xf32>,
+             tensor<2x?x4x4xf32>) -> tensor<2x?x4x64xbf16>
+      return %r : tensor<2x?x4x64xbf16>
+    })"));
+  ASSERT_NO_FATAL_FAILURE(fused.compile(R"(
+    func.func @f(%o: tensor<2x?x64xbf16>, %x: tensor<2x?x4x64xbf16>,
+                 %p: tensor<2x?x4xf32>, %c: tensor<2x?x4x4xf32>,
+                 %fn: tensor<24x256xf32>, %base: tensor<24xf32>,
+                 %scale: tensor<3xf32>)
+        -> (tensor<2x?x4x64xbf16>, tensor<2x?x64xbf16>, tensor<2x?x4xf32>,
+            tensor<2x?x4x4xf32>) {
+      %x1, %y, %p1, %c1 = v4.mhc.post_pre %o, %x, %p, %c, %fn, %base, %scale
+          : (tensor<2x?x64xbf16>, tensor<2x?x4x64xbf16>, tensor<2x?x4xf32>,
+             tensor<2x?x4x4xf32>, tensor<24x256xf32>, tensor<24xf32>,
+             tensor<3xf32>)
+          -> (tensor<2x?x4x64xbf16>, tensor<2x?x64xbf16>, tensor<2x?x4xf32>,
+              tensor<2x?x4x4xf32>)
+      return %x1, %y, %p1, %c1 : tensor<2x?x4x64xbf16>, tensor<2x?x64xbf16>,
+          tensor<2x?x4xf32>, tensor<2x?x4x4xf32>
+    })"));
+  auto x = randomBf16(B * T * nd, 231, 2.0f);
+  Vec fn0 = normal(M * nd, 232, 1.0f / 16), base0 = normal(M, 233, 0.5f);
+  Vec scale0 = {0.6f, 0.8f, 0.9f};
+  std::vector<uint16_t> y0(B * T * d);
+  Vec p0(B * T * n), c0(B * T * n * n);
+  auto dx = describe<4>(x.data(), {B, T, n, d});
+  auto dfn0 = describe<2>(fn0.data(), {M, nd});
+  auto dbase0 = describe<1>(base0.data(), {M});
+  auto dscale0 = describe<1>(scale0.data(), {3});
+  auto dy0 = describe<3>(y0.data(), {B, T, d});
+  auto dp0 = describe<3>(p0.data(), {B, T, n});
+  auto dc0 = describe<4>(c0.data(), {B, T, n, n});
+  pre.run({&dx, &dfn0, &dbase0, &dscale0, &dy0, &dp0, &dc0});
+
+  // Unfused: post, then the next site's pre on its lanes.
+  auto o = randomBf16(B * T * d, 234, 1.0f);
+  Vec fn1 = normal(M * nd, 235, 1.0f / 16), base1 = normal(M, 236, 0.5f);
+  Vec scale1 = {0.7f, 0.5f, 1.1f};
+  std::vector<uint16_t> x1(B * T * nd), y1(B * T * d);
+  Vec p1(B * T * n), c1(B * T * n * n);
+  auto dox = describe<3>(o.data(), {B, T, d});
+  auto dx1 = describe<4>(x1.data(), {B, T, n, d});
+  auto dfn1 = describe<2>(fn1.data(), {M, nd});
+  auto dbase1 = describe<1>(base1.data(), {M});
+  auto dscale1 = describe<1>(scale1.data(), {3});
+  auto dy1 = describe<3>(y1.data(), {B, T, d});
+  auto dp1 = describe<3>(p1.data(), {B, T, n});
+  auto dc1 = describe<4>(c1.data(), {B, T, n, n});
+  post.run({&dox, &dx, &dp0, &dc0, &dx1});
+  pre.run({&dx1, &dfn1, &dbase1, &dscale1, &dy1, &dp1, &dc1});
+
+  // Fused.
+  std::vector<uint16_t> fx(x1.size()), fy(y1.size());
+  Vec fp(p1.size()), fc(c1.size());
+  auto dfx = describe<4>(fx.data(), {B, T, n, d});
+  auto dfy = describe<3>(fy.data(), {B, T, d});
+  auto dfp = describe<3>(fp.data(), {B, T, n});
+  auto dfc = describe<4>(fc.data(), {B, T, n, n});
+  fused.run({&dox, &dx, &dp0, &dc0, &dfn1, &dbase1, &dscale1, &dfx, &dfy, &dfp,
+             &dfc});
+
+  EXPECT_EQ(fx, x1) << "mhc.post_pre lanes differ from mhc.post";
+  EXPECT_EQ(fy, y1) << "mhc.post_pre y differs from mhc.pre";
+  EXPECT_EQ(0, std::memcmp(fp.data(), p1.data(), p1.size() * sizeof(float)))
+      << "mhc.post_pre nextPost differs from mhc.pre post";
+  EXPECT_EQ(0, std::memcmp(fc.data(), c1.data(), c1.size() * sizeof(float)))
+      << "mhc.post_pre nextComb differs from mhc.pre comb";
+}
+
 TEST(CPUKernelVsReference, MhcExpandAndMtpInput) {
   // expand: the reference's repeat (V4-SPEC 3 step 2); mtp.input: one bf16
   // add bf(e + h_i) as in the reference's MTP block. Exact.

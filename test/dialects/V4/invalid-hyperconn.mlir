@@ -293,6 +293,171 @@ func.func @post_result(%o: tensor<2x8x64xbf16>, %x: tensor<2x8x4x64xbf16>, %post
 
 // -----
 
+// mhc_post_pre_c1: x is [B, T, n, d] with a static lane count.
+func.func @post_pre_lanes_dyn(%o: tensor<2x8x64xbf16>, %x: tensor<2x8x?x64xbf16>, %post: tensor<2x8x4xf32>, %comb: tensor<2x8x4x4xf32>, %fn: tensor<24x256xf32>, %base: tensor<24xf32>, %scale: tensor<3xf32>) {
+  // expected-error @+1 {{expected x of shape [B, T, n, d] with a static lane count n > 0, got [2, 8, ?, 64] [mhc_post_pre_c1]}}
+  %x1, %y, %p1, %c1 = v4.mhc.post_pre %o, %x, %post, %comb, %fn, %base, %scale
+      : (tensor<2x8x64xbf16>, tensor<2x8x?x64xbf16>, tensor<2x8x4xf32>, tensor<2x8x4x4xf32>, tensor<24x256xf32>, tensor<24xf32>, tensor<3xf32>)
+      -> (tensor<2x8x?x64xbf16>, tensor<2x8x64xbf16>, tensor<2x8x4xf32>, tensor<2x8x4x4xf32>)
+  return
+}
+
+// -----
+
+// mhc_post_pre_c2: x holds activations; o and lanes share its type.
+func.func @post_pre_o_elt(%o: tensor<2x8x64xf32>, %x: tensor<2x8x4x64xbf16>, %post: tensor<2x8x4xf32>, %comb: tensor<2x8x4x4xf32>, %fn: tensor<24x256xf32>, %base: tensor<24xf32>, %scale: tensor<3xf32>) {
+  // expected-error @+1 {{expected o element type 'bf16', got 'f32' [mhc_post_pre_c2]}}
+  %x1, %y, %p1, %c1 = v4.mhc.post_pre %o, %x, %post, %comb, %fn, %base, %scale
+      : (tensor<2x8x64xf32>, tensor<2x8x4x64xbf16>, tensor<2x8x4xf32>, tensor<2x8x4x4xf32>, tensor<24x256xf32>, tensor<24xf32>, tensor<3xf32>)
+      -> (tensor<2x8x4x64xbf16>, tensor<2x8x64xbf16>, tensor<2x8x4xf32>, tensor<2x8x4x4xf32>)
+  return
+}
+
+// -----
+
+// mhc_post_pre_c3: o is [B, T, d].
+func.func @post_pre_o_shape(%o: tensor<2x7x64xbf16>, %x: tensor<2x8x4x64xbf16>, %post: tensor<2x8x4xf32>, %comb: tensor<2x8x4x4xf32>, %fn: tensor<24x256xf32>, %base: tensor<24xf32>, %scale: tensor<3xf32>) {
+  // expected-error @+1 {{expected o shape [2, 8, 64] ([B, T, d] of x), got [2, 7, 64] [mhc_post_pre_c3]}}
+  %x1, %y, %p1, %c1 = v4.mhc.post_pre %o, %x, %post, %comb, %fn, %base, %scale
+      : (tensor<2x7x64xbf16>, tensor<2x8x4x64xbf16>, tensor<2x8x4xf32>, tensor<2x8x4x4xf32>, tensor<24x256xf32>, tensor<24xf32>, tensor<3xf32>)
+      -> (tensor<2x8x4x64xbf16>, tensor<2x8x64xbf16>, tensor<2x8x4xf32>, tensor<2x8x4x4xf32>)
+  return
+}
+
+// -----
+
+// mhc_post_pre_c4: post is [B, T, n] f32.
+func.func @post_pre_post_shape(%o: tensor<2x8x64xbf16>, %x: tensor<2x8x4x64xbf16>, %post: tensor<2x8x3xf32>, %comb: tensor<2x8x4x4xf32>, %fn: tensor<24x256xf32>, %base: tensor<24xf32>, %scale: tensor<3xf32>) {
+  // expected-error @+1 {{expected post shape [2, 8, 4] ([B, T, n] of x), got [2, 8, 3] [mhc_post_pre_c4]}}
+  %x1, %y, %p1, %c1 = v4.mhc.post_pre %o, %x, %post, %comb, %fn, %base, %scale
+      : (tensor<2x8x64xbf16>, tensor<2x8x4x64xbf16>, tensor<2x8x3xf32>, tensor<2x8x4x4xf32>, tensor<24x256xf32>, tensor<24xf32>, tensor<3xf32>)
+      -> (tensor<2x8x4x64xbf16>, tensor<2x8x64xbf16>, tensor<2x8x4xf32>, tensor<2x8x4x4xf32>)
+  return
+}
+
+// -----
+
+// mhc_post_pre_c5: comb is [B, T, n, n] f32.
+func.func @post_pre_comb_elt(%o: tensor<2x8x64xbf16>, %x: tensor<2x8x4x64xbf16>, %post: tensor<2x8x4xf32>, %comb: tensor<2x8x4x4xbf16>, %fn: tensor<24x256xf32>, %base: tensor<24xf32>, %scale: tensor<3xf32>) {
+  // expected-error @+1 {{expected comb element type 'f32', got 'bf16' [mhc_post_pre_c5]}}
+  %x1, %y, %p1, %c1 = v4.mhc.post_pre %o, %x, %post, %comb, %fn, %base, %scale
+      : (tensor<2x8x64xbf16>, tensor<2x8x4x64xbf16>, tensor<2x8x4xf32>, tensor<2x8x4x4xbf16>, tensor<24x256xf32>, tensor<24xf32>, tensor<3xf32>)
+      -> (tensor<2x8x4x64xbf16>, tensor<2x8x64xbf16>, tensor<2x8x4xf32>, tensor<2x8x4x4xf32>)
+  return
+}
+
+// -----
+
+// mhc_post_pre_c6: lanes has the type of x.
+func.func @post_pre_lanes_type(%o: tensor<2x8x64xbf16>, %x: tensor<2x8x4x64xbf16>, %post: tensor<2x8x4xf32>, %comb: tensor<2x8x4x4xf32>, %fn: tensor<24x256xf32>, %base: tensor<24xf32>, %scale: tensor<3xf32>) {
+  // expected-error @+1 {{expected result type 'tensor<2x8x4x64xbf16>' (that of x), got 'tensor<2x8x4x64xf32>' [mhc_post_pre_c6]}}
+  %x1, %y, %p1, %c1 = v4.mhc.post_pre %o, %x, %post, %comb, %fn, %base, %scale
+      : (tensor<2x8x64xbf16>, tensor<2x8x4x64xbf16>, tensor<2x8x4xf32>, tensor<2x8x4x4xf32>, tensor<24x256xf32>, tensor<24xf32>, tensor<3xf32>)
+      -> (tensor<2x8x4x64xf32>, tensor<2x8x64xbf16>, tensor<2x8x4xf32>, tensor<2x8x4x4xf32>)
+  return
+}
+
+// -----
+
+// mhc_post_pre_c7: fn is [(2+n)*n, n*d] f32.
+func.func @post_pre_fn_shape(%o: tensor<2x8x64xbf16>, %x: tensor<2x8x4x64xbf16>, %post: tensor<2x8x4xf32>, %comb: tensor<2x8x4x4xf32>, %fn: tensor<24x64xf32>, %base: tensor<24xf32>, %scale: tensor<3xf32>) {
+  // expected-error @+1 {{expected fn shape [24, 256] ([(2+n)*n, n*d] with n = 4, d = 64), got [24, 64] [mhc_post_pre_c7]}}
+  %x1, %y, %p1, %c1 = v4.mhc.post_pre %o, %x, %post, %comb, %fn, %base, %scale
+      : (tensor<2x8x64xbf16>, tensor<2x8x4x64xbf16>, tensor<2x8x4xf32>, tensor<2x8x4x4xf32>, tensor<24x64xf32>, tensor<24xf32>, tensor<3xf32>)
+      -> (tensor<2x8x4x64xbf16>, tensor<2x8x64xbf16>, tensor<2x8x4xf32>, tensor<2x8x4x4xf32>)
+  return
+}
+
+// -----
+
+// mhc_post_pre_c8: base is [(2+n)*n] f32.
+func.func @post_pre_base_shape(%o: tensor<2x8x64xbf16>, %x: tensor<2x8x4x64xbf16>, %post: tensor<2x8x4xf32>, %comb: tensor<2x8x4x4xf32>, %fn: tensor<24x256xf32>, %base: tensor<16xf32>, %scale: tensor<3xf32>) {
+  // expected-error @+1 {{expected base shape [24] ([(2+n)*n] with n = 4), got [16] [mhc_post_pre_c8]}}
+  %x1, %y, %p1, %c1 = v4.mhc.post_pre %o, %x, %post, %comb, %fn, %base, %scale
+      : (tensor<2x8x64xbf16>, tensor<2x8x4x64xbf16>, tensor<2x8x4xf32>, tensor<2x8x4x4xf32>, tensor<24x256xf32>, tensor<16xf32>, tensor<3xf32>)
+      -> (tensor<2x8x4x64xbf16>, tensor<2x8x64xbf16>, tensor<2x8x4xf32>, tensor<2x8x4x4xf32>)
+  return
+}
+
+// -----
+
+// mhc_post_pre_c9: scale is [3] f32.
+func.func @post_pre_scale_shape(%o: tensor<2x8x64xbf16>, %x: tensor<2x8x4x64xbf16>, %post: tensor<2x8x4xf32>, %comb: tensor<2x8x4x4xf32>, %fn: tensor<24x256xf32>, %base: tensor<24xf32>, %scale: tensor<1xf32>) {
+  // expected-error @+1 {{expected scale shape [3], got [1] [mhc_post_pre_c9]}}
+  %x1, %y, %p1, %c1 = v4.mhc.post_pre %o, %x, %post, %comb, %fn, %base, %scale
+      : (tensor<2x8x64xbf16>, tensor<2x8x4x64xbf16>, tensor<2x8x4xf32>, tensor<2x8x4x4xf32>, tensor<24x256xf32>, tensor<24xf32>, tensor<1xf32>)
+      -> (tensor<2x8x4x64xbf16>, tensor<2x8x64xbf16>, tensor<2x8x4xf32>, tensor<2x8x4x4xf32>)
+  return
+}
+
+// -----
+
+// mhc_post_pre_c10: y is [B, T, d] with the element type of x.
+func.func @post_pre_y_elt(%o: tensor<2x8x64xbf16>, %x: tensor<2x8x4x64xbf16>, %post: tensor<2x8x4xf32>, %comb: tensor<2x8x4x4xf32>, %fn: tensor<24x256xf32>, %base: tensor<24xf32>, %scale: tensor<3xf32>) {
+  // expected-error @+1 {{expected y element type 'bf16', got 'f32' [mhc_post_pre_c10]}}
+  %x1, %y, %p1, %c1 = v4.mhc.post_pre %o, %x, %post, %comb, %fn, %base, %scale
+      : (tensor<2x8x64xbf16>, tensor<2x8x4x64xbf16>, tensor<2x8x4xf32>, tensor<2x8x4x4xf32>, tensor<24x256xf32>, tensor<24xf32>, tensor<3xf32>)
+      -> (tensor<2x8x4x64xbf16>, tensor<2x8x64xf32>, tensor<2x8x4xf32>, tensor<2x8x4x4xf32>)
+  return
+}
+
+// -----
+
+// mhc_post_pre_c11: nextPost is [B, T, n] f32.
+func.func @post_pre_next_post(%o: tensor<2x8x64xbf16>, %x: tensor<2x8x4x64xbf16>, %post: tensor<2x8x4xf32>, %comb: tensor<2x8x4x4xf32>, %fn: tensor<24x256xf32>, %base: tensor<24xf32>, %scale: tensor<3xf32>) {
+  // expected-error @+1 {{expected nextPost element type 'f32', got 'bf16' [mhc_post_pre_c11]}}
+  %x1, %y, %p1, %c1 = v4.mhc.post_pre %o, %x, %post, %comb, %fn, %base, %scale
+      : (tensor<2x8x64xbf16>, tensor<2x8x4x64xbf16>, tensor<2x8x4xf32>, tensor<2x8x4x4xf32>, tensor<24x256xf32>, tensor<24xf32>, tensor<3xf32>)
+      -> (tensor<2x8x4x64xbf16>, tensor<2x8x64xbf16>, tensor<2x8x4xbf16>, tensor<2x8x4x4xf32>)
+  return
+}
+
+// -----
+
+// mhc_post_pre_c12: nextComb is [B, T, n, n] f32.
+func.func @post_pre_next_comb(%o: tensor<2x8x64xbf16>, %x: tensor<2x8x4x64xbf16>, %post: tensor<2x8x4xf32>, %comb: tensor<2x8x4x4xf32>, %fn: tensor<24x256xf32>, %base: tensor<24xf32>, %scale: tensor<3xf32>) {
+  // expected-error @+1 {{expected nextComb shape [2, 8, 4, 4] ([B, T, n, n] of x), got [2, 8, 16] [mhc_post_pre_c12]}}
+  %x1, %y, %p1, %c1 = v4.mhc.post_pre %o, %x, %post, %comb, %fn, %base, %scale
+      : (tensor<2x8x64xbf16>, tensor<2x8x4x64xbf16>, tensor<2x8x4xf32>, tensor<2x8x4x4xf32>, tensor<24x256xf32>, tensor<24xf32>, tensor<3xf32>)
+      -> (tensor<2x8x4x64xbf16>, tensor<2x8x64xbf16>, tensor<2x8x4xf32>, tensor<2x8x16xf32>)
+  return
+}
+
+// -----
+
+// mhc_post_pre_c13: at least one Sinkhorn iteration.
+func.func @post_pre_iters(%o: tensor<2x8x64xbf16>, %x: tensor<2x8x4x64xbf16>, %post: tensor<2x8x4xf32>, %comb: tensor<2x8x4x4xf32>, %fn: tensor<24x256xf32>, %base: tensor<24xf32>, %scale: tensor<3xf32>) {
+  // expected-error @+1 {{expected sinkhornIters >= 1, got 0 [mhc_post_pre_c13]}}
+  %x1, %y, %p1, %c1 = v4.mhc.post_pre %o, %x, %post, %comb, %fn, %base, %scale {sinkhornIters = 0 : i64}
+      : (tensor<2x8x64xbf16>, tensor<2x8x4x64xbf16>, tensor<2x8x4xf32>, tensor<2x8x4x4xf32>, tensor<24x256xf32>, tensor<24xf32>, tensor<3xf32>)
+      -> (tensor<2x8x4x64xbf16>, tensor<2x8x64xbf16>, tensor<2x8x4xf32>, tensor<2x8x4x4xf32>)
+  return
+}
+
+// -----
+
+// mhc_post_pre_c14: hcEps > 0.
+func.func @post_pre_hc_eps(%o: tensor<2x8x64xbf16>, %x: tensor<2x8x4x64xbf16>, %post: tensor<2x8x4xf32>, %comb: tensor<2x8x4x4xf32>, %fn: tensor<24x256xf32>, %base: tensor<24xf32>, %scale: tensor<3xf32>) {
+  // expected-error @+1 {{expected hcEps > 0, got 0.000000e+00 [mhc_post_pre_c14]}}
+  %x1, %y, %p1, %c1 = v4.mhc.post_pre %o, %x, %post, %comb, %fn, %base, %scale {hcEps = 0.0 : f64}
+      : (tensor<2x8x64xbf16>, tensor<2x8x4x64xbf16>, tensor<2x8x4xf32>, tensor<2x8x4x4xf32>, tensor<24x256xf32>, tensor<24xf32>, tensor<3xf32>)
+      -> (tensor<2x8x4x64xbf16>, tensor<2x8x64xbf16>, tensor<2x8x4xf32>, tensor<2x8x4x4xf32>)
+  return
+}
+
+// -----
+
+// mhc_post_pre_c15: normEps > 0.
+func.func @post_pre_norm_eps(%o: tensor<2x8x64xbf16>, %x: tensor<2x8x4x64xbf16>, %post: tensor<2x8x4xf32>, %comb: tensor<2x8x4x4xf32>, %fn: tensor<24x256xf32>, %base: tensor<24xf32>, %scale: tensor<3xf32>) {
+  // expected-error @+1 {{expected normEps > 0, got -1.000000e-06 [mhc_post_pre_c15]}}
+  %x1, %y, %p1, %c1 = v4.mhc.post_pre %o, %x, %post, %comb, %fn, %base, %scale {normEps = -1.0e-6 : f64}
+      : (tensor<2x8x64xbf16>, tensor<2x8x4x64xbf16>, tensor<2x8x4xf32>, tensor<2x8x4x4xf32>, tensor<24x256xf32>, tensor<24xf32>, tensor<3xf32>)
+      -> (tensor<2x8x4x64xbf16>, tensor<2x8x64xbf16>, tensor<2x8x4xf32>, tensor<2x8x4x4xf32>)
+  return
+}
+
+// -----
+
 // mhc_head_c1: x is [B, T, n, d] with a static lane count.
 func.func @head_rank(%x: tensor<8x4x64xbf16>, %fn: tensor<4x256xf32>, %base: tensor<4xf32>, %scale: tensor<1xf32>) {
   // expected-error @+1 {{expected x of shape [B, T, n, d] with a static lane count n > 0, got [8, 4, 64] [mhc_head_c1]}}

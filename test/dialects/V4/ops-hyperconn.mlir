@@ -158,3 +158,23 @@ func.func @block_t1(%e: tensor<2x?x64xbf16>, %fn: tensor<24x256xf32>,
       -> tensor<2x?x64xbf16>
   return %out : tensor<2x?x64xbf16>
 }
+
+// One mHC boundary, fused: the new lanes and the next site's pre.
+// CHECK-LABEL: func.func @post_pre_t1
+// CHECK: %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} = v4.mhc.post_pre %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} {sinkhornIters = 10 : i64} : (tensor<2x?x64xbf16>, tensor<2x?x4x64xbf16>, tensor<2x?x4xf32>, tensor<2x?x4x4xf32>, tensor<24x256xf32>, tensor<24xf32>, tensor<3xf32>) -> (tensor<2x?x4x64xbf16>, tensor<2x?x64xbf16>, tensor<2x?x4xf32>, tensor<2x?x4x4xf32>)
+func.func @post_pre_t1(%o: tensor<2x?x64xbf16>, %x: tensor<2x?x4x64xbf16>,
+                       %post: tensor<2x?x4xf32>, %comb: tensor<2x?x4x4xf32>,
+                       %fn: tensor<24x256xf32>, %base: tensor<24xf32>,
+                       %scale: tensor<3xf32>)
+    -> (tensor<2x?x4x64xbf16>, tensor<2x?x64xbf16>, tensor<2x?x4xf32>,
+        tensor<2x?x4x4xf32>) {
+  %x1, %y, %p1, %c1 = v4.mhc.post_pre %o, %x, %post, %comb, %fn, %base, %scale
+      {sinkhornIters = 10 : i64}
+      : (tensor<2x?x64xbf16>, tensor<2x?x4x64xbf16>, tensor<2x?x4xf32>,
+         tensor<2x?x4x4xf32>, tensor<24x256xf32>, tensor<24xf32>, tensor<3xf32>)
+      -> (tensor<2x?x4x64xbf16>, tensor<2x?x64xbf16>, tensor<2x?x4xf32>,
+          tensor<2x?x4x4xf32>)
+  return %x1, %y, %p1, %c1
+      : tensor<2x?x4x64xbf16>, tensor<2x?x64xbf16>, tensor<2x?x4xf32>,
+        tensor<2x?x4x4xf32>
+}
