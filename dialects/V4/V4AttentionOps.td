@@ -13,6 +13,7 @@ include "dialects/V4/V4Types.td"
 include "dialects/V4/V4Attrs.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
+include "dialects/V4/V4Interfaces.td"
 
 //===----------------------------------------------------------------------===//
 // Decode state: window ring and compressed cache
@@ -37,7 +38,8 @@ def V4_RingEmptyOp : V4_Op<"ring.empty", [Pure]> {
 }
 
 def V4_RingWriteOp : V4_Op<"ring.write",
-    [Pure, AllTypesMatch<["ring", "result"]>]> {
+    [Pure, AllTypesMatch<["ring", "result"]>,
+     DeclareOpInterfaceMethods<V4_TiedResultsOpInterface>]> {
   let summary = "writes a chunk's raw kv into the sliding-window ring";
   let description = [{
     Returns `ring` with the raw kv of this chunk written into it (V4-SPEC

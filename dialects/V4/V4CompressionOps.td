@@ -12,6 +12,7 @@ include "dialects/V4/V4Types.td"
 include "dialects/V4/V4Attrs.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
+include "dialects/V4/V4Interfaces.td"
 
 //===----------------------------------------------------------------------===//
 // KV compressor
@@ -41,6 +42,7 @@ def V4_KVStateEmptyOp : V4_Op<"kv.state_empty", [Pure]> {
 }
 
 def V4_KVCompressOp : V4_Op<"kv.compress", [Pure,
+    DeclareOpInterfaceMethods<V4_TiedResultsOpInterface>,
     AllTypesMatch<["state", "newState"]>,
     AllTypesMatch<["cache", "newCache"]>]> {
   let summary = "one layer's gated KV compressor over a chunk of tokens";

@@ -52,4 +52,8 @@ void V4Dialect::initialize() {
 #define GET_OP_LIST
 #include "dialects/V4/V4EngramOps.cpp.inc"
       >();
+  addOperations<
+#define GET_OP_LIST
+#include "dialects/V4/V4PlanOps.cpp.inc"
+      >();
 }

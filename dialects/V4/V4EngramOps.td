@@ -12,6 +12,7 @@ include "dialects/V4/V4Types.td"
 include "dialects/V4/V4Attrs.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 include "mlir/Interfaces/InferTypeOpInterface.td"
+include "dialects/V4/V4Interfaces.td"
 
 //===----------------------------------------------------------------------===//
 // Hash look-back state
@@ -40,7 +41,8 @@ def V4_EngramStateEmptyOp : V4_Op<"engram.state_empty", [Pure]> {
 // Hash, lookup, gate
 //===----------------------------------------------------------------------===//
 
-def V4_EngramHashOp : V4_Op<"engram.hash", [Pure]> {
+def V4_EngramHashOp : V4_Op<"engram.hash", [Pure,
+    DeclareOpInterfaceMethods<V4_TiedResultsOpInterface>]> {
   let summary = "Engram n-gram hash: table rows of every token and head";
   let description = [{
     N-gram hashing of one Engram layer (V4-SPEC 8.3, 8.4). For the token t
@@ -132,7 +134,8 @@ def V4_EngramLookupOp : V4_Op<"engram.lookup", [Pure]> {
 }
 
 def V4_EngramGateOp : V4_Op<"engram.gate",
-    [Pure, AttrSizedOperandSegments]> {
+    [Pure, AttrSizedOperandSegments,
+     DeclareOpInterfaceMethods<V4_TiedResultsOpInterface>]> {
   let summary = "Engram gate: inject the gated value into every lane";
   let description = [{
     Gate and residual injection of one Engram layer (V4-SPEC 8.6 steps

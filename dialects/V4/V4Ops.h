@@ -16,8 +16,11 @@
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/OpDefinition.h"
 #include "mlir/IR/OpImplementation.h"
+#include "mlir/IR/SymbolTable.h"
 #include "mlir/Interfaces/InferTypeOpInterface.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
+
+#include "dialects/V4/V4Interfaces.h.inc"
 
 #define GET_OP_CLASSES
 #include "dialects/V4/V4CoreOps.h.inc"
@@ -31,5 +34,7 @@
 #include "dialects/V4/V4HyperConnOps.h.inc"
 #define GET_OP_CLASSES
 #include "dialects/V4/V4EngramOps.h.inc"
+#define GET_OP_CLASSES
+#include "dialects/V4/V4PlanOps.h.inc"
 
 #endif // V4_DIALECTS_V4_V4OPS_H

@@ -1,152 +1,152 @@
-//===- DispatchFormation.cpp - model -> kernels + plan --------------------===//
+//===- DispatchFormation.cpp - kernels and the plan as IR -----------------===//
+//
+// Pass v4-form-dispatches (lowering/Passes.td). @step and @init_state become
+// plans over buffers (v4.plan.dispatch, v4.plan.parameter, memref.alloc),
+// and every distinct op becomes one outlined kernel of `module @kernels`.
+//
+//===----------------------------------------------------------------------===//
 #include "lowering/Dispatch/DispatchFormation.h"
 
 #include "dialects/V4/V4Ops.h"
+#include "dialects/V4/V4StorageLayout.h"
 #include "dialects/V4/V4Types.h"
-#include "lowering/KernelBuilders/CPUKernels.h"
-#include "passes/Passes.h"
+#include "lowering/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
-#include "mlir/Dialect/Func/Extensions/InlinerExtension.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
-#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
-#include "mlir/IR/IRMapping.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
-#include "mlir/Pass/PassManager.h"
-#include "mlir/Transforms/Passes.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/StringMap.h"
 
-using namespace mlir;
-namespace art = ::v4::artifact;
-
 namespace mlir::v4 {
+#define GEN_PASS_DEF_V4FORMDISPATCHESPASS
+#include "lowering/Passes.h.inc"
+} // namespace mlir::v4
+
+using namespace mlir;
+using namespace mlir::v4;
+
+/// Values the plan gives buffers: tensors and decode state.
+static bool isModelType(Type t) {
+  return isa<RankedTensorType, WindowRingType, KVCacheType, CompressorStateType,
+             EngramStateType>(t);
+}
+
+static std::optional<unsigned> tiedOperand(Operation *op, unsigned result) {
+  if (auto tied = dyn_cast<TiedResultsOpInterface>(op))
+    return tied.getTiedOperandIndex(result);
+  return std::nullopt;
+}
+
+ModuleOp mlir::v4::getKernelsModule(ModuleOp module) {
+  for (auto m : module.getOps<ModuleOp>())
+    if (m.getSymName() == kKernelsModuleName)
+      return m;
+  return nullptr;
+}
+
+FailureOr<func::FuncOp> mlir::v4::outlineKernel(Operation *op, ModuleOp kernels,
+                                                StringRef name) {
+  // Arguments: the model operands, then a destination per fresh result.
+  SmallVector<Type> argTypes;
+  DenseMap<unsigned, unsigned> operandArg; // op operand -> kernel argument
+  for (OpOperand &o : op->getOpOperands()) {
+    if (!isModelType(o.get().getType())) {
+      if (isa<tensor::ExpandShapeOp>(op))
+        continue; // dynamic output sizes: recomputed in the kernel
+      return op->emitError()
+             << "cannot outline '" << op->getName() << "': operand #"
+             << o.getOperandNumber() << " of type " << o.get().getType()
+             << " is not a tensor or decode state";
+    }
+    operandArg[o.getOperandNumber()] = argTypes.size();
+    argTypes.push_back(o.get().getType());
+  }
+  SmallVector<unsigned> dest;
+  for (OpResult r : op->getResults()) {
+    if (!isModelType(r.getType()))
+      return op->emitError()
+             << "cannot outline '" << op->getName() << "': result #"
+             << r.getResultNumber() << " of type " << r.getType()
+             << " is not a tensor or decode state";
+    if (std::optional<unsigned> t = tiedOperand(op, r.getResultNumber())) {
+      dest.push_back(operandArg.lookup(*t));
+      continue;
+    }
+    dest.push_back(argTypes.size());
+    argTypes.push_back(r.getType());
+  }
+
+  OpBuilder top = OpBuilder::atBlockEnd(kernels.getBody());
+  auto fn =
+      func::FuncOp::create(top, op->getLoc(), name,
+                           top.getFunctionType(argTypes, op->getResultTypes()));
+  fn->setAttr("v4.kernel", top.getUnitAttr());
+  for (OpResult r : op->getResults())
+    if (std::optional<unsigned> t = tiedOperand(op, r.getResultNumber()))
+      fn.setResultAttr(r.getResultNumber(), "v4.tied_operand",
+                       top.getI64IntegerAttr(operandArg.lookup(*t)));
+  auto b = ImplicitLocOpBuilder::atBlockEnd(op->getLoc(), fn.addEntryBlock());
+
+  Operation *body;
+  if (auto expand = dyn_cast<tensor::ExpandShapeOp>(op)) {
+    // The dynamic sizes of the result are those of its destination.
+    auto type = expand.getResultType();
+    SmallVector<OpFoldResult> sizes;
+    for (int64_t d = 0; d < type.getRank(); ++d)
+      sizes.push_back(type.isDynamicDim(d)
+                          ? OpFoldResult(tensor::DimOp::create(
+                                b, fn.getArgument(dest[0]), d))
+                          : OpFoldResult(b.getIndexAttr(type.getDimSize(d))));
+    body = tensor::ExpandShapeOp::create(
+        b, type, fn.getArgument(0), expand.getReassociationIndices(), sizes);
+  } else {
+    body = b.clone(*op);
+    for (auto [operand, arg] : operandArg)
+      body->setOperand(operand, fn.getArgument(arg));
+  }
+  SmallVector<Value> results;
+  for (OpResult r : body->getResults())
+    results.push_back(KernelStoreOp::create(
+        b, r.getType(), r, fn.getArgument(dest[r.getResultNumber()])));
+  func::ReturnOp::create(b, results);
+  return fn;
+}
+
 namespace {
 
-std::string str(Type t) {
-  std::string s;
-  llvm::raw_string_ostream os(s);
-  t.print(os);
-  return s;
-}
-
-/// Storage dtype of a kernel buffer element.
-FailureOr<art::DType> storageDType(Type t) {
-  if (t.isBF16())
-    return art::DType::BF16;
-  if (t.isF16())
-    return art::DType::F16;
-  if (t.isF32())
-    return art::DType::F32;
-  if (t.isInteger(8))
-    return art::DType::I8;
-  if (t.isInteger(32))
-    return art::DType::I32;
-  if (t.isInteger(64))
-    return art::DType::I64;
-  return failure();
-}
-
-/// Checkpoint dtype and shape of a parameter of tensor type `t`
-/// (V4-SPEC 1.4: FP4 is stored as I8 with two values per byte).
-FailureOr<std::pair<art::DType, std::vector<int64_t>>>
-checkpointLayout(RankedTensorType t) {
-  std::vector<int64_t> shape(t.getShape().begin(), t.getShape().end());
-  Type e = t.getElementType();
-  if (isa<Float8E4M3FNType>(e))
-    return std::make_pair(art::DType::F8E4M3, shape);
-  if (isa<Float8E8M0FNUType>(e))
-    return std::make_pair(art::DType::F8E8M0, shape);
-  if (isa<Float4E2M1FNType>(e)) {
-    shape.back() /= 2;
-    return std::make_pair(art::DType::I8, shape);
-  }
-  FailureOr<art::DType> d = storageDType(e);
-  if (failed(d))
-    return failure();
-  return std::make_pair(*d, shape);
-}
-
-std::string locationName(Location loc) {
-  if (auto name = dyn_cast<NameLoc>(loc))
-    return name.getName().str();
-  if (auto fused = dyn_cast<FusedLoc>(loc))
-    for (Location l : fused.getLocations())
-      if (auto n = locationName(l); !n.empty())
-        return n;
-  return "";
-}
-
+/// Builds the plan of one model module.
 class Former {
 public:
-  explicit Former(ModuleOp model) : model(model), ctx(model.getContext()) {
-    plan.kernels = ModuleOp::create(UnknownLoc::get(ctx));
-  }
+  Former(ModuleOp module, ModuleOp kernels)
+      : module(module), kernels(kernels) {}
 
-  FailureOr<DispatchPlan> run();
+  LogicalResult run();
+
+  unsigned numKernels = 0, numDispatches = 0, numCopies = 0;
 
 private:
-  ModuleOp model;
-  MLIRContext *ctx;
-  DispatchPlan plan;
-  llvm::DenseMap<Value, SmallVector<uint32_t>> bufs;
-  llvm::StringMap<uint32_t> kernelIndex;
-  llvm::StringMap<uint32_t> locationIndex;
-  /// Parameter name -> its value, so that a parameter read by several
-  /// (inlined) layer functions, e.g. engram.token_map, gets one buffer.
-  llvm::StringMap<Value> parameterValues;
+  ModuleOp module, kernels;
+  /// Old (tensor-level) value -> its buffers in the new function.
+  DenseMap<Value, SmallVector<Value>> bufs;
+  llvm::StringMap<func::FuncOp> kernelByKey;
+  llvm::StringMap<Value> parameters;
+  /// The token count T of the step (dim 1 of the ids).
+  Value tokens;
 
-  art::Description &desc() { return plan.description; }
-
-  FailureOr<SmallVector<uint32_t>> newBuffers(Value v, art::BufferKind kind,
-                                              Location loc);
-  FailureOr<uint32_t> kernelFor(Operation *op);
-  FailureOr<uint32_t> reshapeKernel(Operation *op);
-  int32_t debugLocation(Location loc);
-  LogicalResult addStep(art::EntryPoint &entry, uint32_t kernel,
-                        ArrayRef<uint32_t> buffers, Location loc);
-  LogicalResult formStep(func::FuncOp step);
-  LogicalResult formInit(func::FuncOp init, func::FuncOp step);
+  FailureOr<func::FuncOp> kernelFor(Operation *op);
+  FailureOr<func::FuncOp> copyKernelFor(Type type, Location loc);
+  FailureOr<SmallVector<Value>> allocate(OpBuilder &b, Location loc, Type t);
+  void dispatch(OpBuilder &b, Location loc, func::FuncOp kernel,
+                ValueRange buffers);
+  LogicalResult formStep(func::FuncOp step, func::FuncOp &newStep);
+  LogicalResult formInit(func::FuncOp init, func::FuncOp newStep,
+                         func::FuncOp &newInit);
 };
 
-FailureOr<SmallVector<uint32_t>>
-Former::newBuffers(Value v, art::BufferKind kind, Location loc) {
-  SmallVector<Type> types;
-  if (failed(kernelArgumentTypes(v.getType(), types)))
-    return emitError(loc) << "no buffer layout for " << v.getType();
-  SmallVector<uint32_t> ids;
-  for (Type t : types) {
-    auto m = cast<MemRefType>(t);
-    FailureOr<art::DType> dtype = storageDType(m.getElementType());
-    if (failed(dtype))
-      return emitError(loc) << "no buffer dtype for " << m;
-    art::Buffer b;
-    b.id = static_cast<uint32_t>(desc().buffers.size());
-    b.dtype = *dtype;
-    for (int64_t d : m.getShape())
-      b.shape.push_back(ShapedType::isDynamic(d) ? -1 : d);
-    b.kind = kind;
-    desc().buffers.push_back(b);
-    ids.push_back(b.id);
-  }
-  bufs[v] = ids;
-  return ids;
-}
-
-int32_t Former::debugLocation(Location loc) {
-  std::string name = locationName(loc);
-  if (name.empty())
-    return -1;
-  auto [it, inserted] = locationIndex.try_emplace(
-      name, static_cast<uint32_t>(desc().debugLocations.size()));
-  if (inserted)
-    desc().debugLocations.push_back({name, "", 0, 0});
-  return static_cast<int32_t>(it->second);
-}
-
-FailureOr<uint32_t> Former::kernelFor(Operation *op) {
+FailureOr<func::FuncOp> Former::kernelFor(Operation *op) {
   // One kernel per distinct (op name, attributes, operand and result types).
   std::string key = op->getName().getStringRef().str();
   {
@@ -158,225 +158,278 @@ FailureOr<uint32_t> Former::kernelFor(Operation *op) {
     for (Type t : op->getResultTypes())
       os << "|" << t;
   }
-  auto it = kernelIndex.find(key);
-  if (it != kernelIndex.end())
+  if (auto it = kernelByKey.find(key); it != kernelByKey.end())
     return it->second;
-  uint32_t index = static_cast<uint32_t>(desc().kernels.size());
-  std::string opName = op->getName().stripDialect().str();
+  std::string opName = isa<tensor::ExpandShapeOp, tensor::CollapseShapeOp>(op)
+                           ? "reshape"
+                           : op->getName().stripDialect().str();
   std::replace(opName.begin(), opName.end(), '.', '_');
-  std::string name = "k" + std::to_string(index) + "_" + opName;
-  FailureOr<func::FuncOp> fn = buildCPUKernel(op, *plan.kernels, name);
+  std::string name = "k" + std::to_string(numKernels) + "_" + opName;
+  FailureOr<func::FuncOp> fn = outlineKernel(op, kernels, name);
   if (failed(fn))
     return failure();
-  art::Kernel k;
-  k.name = name;
-  k.codeObject = 0;
-  k.entrySymbol = name;
-  k.numBufferArgs = fn->getNumArguments();
-  k.debugLocation = locationName(op->getLoc());
-  desc().kernels.push_back(k);
-  kernelIndex[key] = index;
-  return index;
+  ++numKernels;
+  kernelByKey[key] = *fn;
+  return *fn;
 }
 
-FailureOr<uint32_t> Former::reshapeKernel(Operation *op) {
-  // A reshape keeps the bytes; the kernel copies them (row-major order).
-  auto in = cast<RankedTensorType>(op->getOperand(0).getType());
-  auto out = cast<RankedTensorType>(op->getResult(0).getType());
-  std::string key = "reshape|" + str(in) + "|" + str(out);
-  auto it = kernelIndex.find(key);
-  if (it != kernelIndex.end())
+FailureOr<func::FuncOp> Former::copyKernelFor(Type type, Location loc) {
+  std::string key;
+  {
+    llvm::raw_string_ostream os(key);
+    os << "copy|" << type;
+  }
+  if (auto it = kernelByKey.find(key); it != kernelByKey.end())
     return it->second;
-  uint32_t index = static_cast<uint32_t>(desc().kernels.size());
-  std::string name = "k" + std::to_string(index) + "_reshape";
-  SmallVector<Type> args;
-  if (failed(kernelArgumentTypes(in, args)) ||
-      failed(kernelArgumentTypes(out, args)))
-    return op->emitError() << "no buffer layout for the reshape";
-  OpBuilder ob = OpBuilder::atBlockEnd(plan.kernels->getBody());
-  auto fn = func::FuncOp::create(ob, op->getLoc(), name,
-                                 ob.getFunctionType(args, {}));
-  auto b = ImplicitLocOpBuilder::atBlockEnd(op->getLoc(), fn.addEntryBlock());
-  auto flat = [&](Value m) -> Value {
-    auto t = cast<MemRefType>(m.getType());
-    if (t.getRank() == 1)
-      return m;
-    ReassociationIndices all;
-    for (int64_t i = 0; i < t.getRank(); ++i)
-      all.push_back(i);
-    return memref::CollapseShapeOp::create(b, m,
-                                           ArrayRef<ReassociationIndices>{all});
-  };
-  Value src = flat(fn.getArgument(0)), dst = flat(fn.getArgument(1));
-  Value zero = arith::ConstantIndexOp::create(b, 0);
-  Value one = arith::ConstantIndexOp::create(b, 1);
-  Value n = memref::DimOp::create(b, src, 0);
-  scf::ForOp::create(b, zero, n, one, ValueRange(),
-                     [&](OpBuilder &nb, Location loc, Value i, ValueRange) {
-                       Value v = memref::LoadOp::create(nb, loc, src, i);
-                       memref::StoreOp::create(nb, loc, v, dst, i);
-                       scf::YieldOp::create(nb, loc);
-                     });
-  func::ReturnOp::create(b);
-  art::Kernel k;
-  k.name = name;
-  k.entrySymbol = name;
-  k.numBufferArgs = 2;
-  desc().kernels.push_back(k);
-  kernelIndex[key] = index;
-  return index;
+  std::string name = "k" + std::to_string(numKernels++) + "_copy";
+  OpBuilder top = OpBuilder::atBlockEnd(kernels.getBody());
+  auto fn = func::FuncOp::create(top, loc, name,
+                                 top.getFunctionType({type, type}, {type}));
+  fn->setAttr("v4.kernel", top.getUnitAttr());
+  auto b = ImplicitLocOpBuilder::atBlockEnd(loc, fn.addEntryBlock());
+  Value r =
+      KernelStoreOp::create(b, type, fn.getArgument(0), fn.getArgument(1));
+  func::ReturnOp::create(b, r);
+  kernelByKey[key] = fn;
+  return fn;
 }
 
-LogicalResult Former::addStep(art::EntryPoint &entry, uint32_t kernel,
-                              ArrayRef<uint32_t> buffers, Location loc) {
-  if (buffers.size() != desc().kernels[kernel].numBufferArgs)
-    return emitError(loc) << "internal error: kernel '"
-                          << desc().kernels[kernel].name << "' takes "
-                          << desc().kernels[kernel].numBufferArgs
-                          << " buffers, the step binds " << buffers.size();
-  art::Step s;
-  s.kernel = kernel;
-  s.buffers.assign(buffers.begin(), buffers.end());
-  s.debugLocation = debugLocation(loc);
-  entry.steps.push_back(std::move(s));
-  return success();
+FailureOr<SmallVector<Value>> Former::allocate(OpBuilder &b, Location loc,
+                                               Type t) {
+  SmallVector<Type> types;
+  if (failed(getStorageMemRefTypes(t, types)))
+    return emitError(loc) << "no storage layout for " << t;
+  SmallVector<Value> out;
+  for (Type mt : types) {
+    auto m = cast<MemRefType>(mt);
+    SmallVector<Value> dyn(m.getNumDynamicDims(), tokens);
+    out.push_back(memref::AllocOp::create(b, loc, m, dyn));
+  }
+  return out;
 }
 
-LogicalResult Former::formStep(func::FuncOp step) {
+void Former::dispatch(OpBuilder &b, Location loc, func::FuncOp kernel,
+                      ValueRange buffers) {
+  auto ref =
+      SymbolRefAttr::get(b.getStringAttr(kKernelsModuleName),
+                         {FlatSymbolRefAttr::get(kernel.getSymNameAttr())});
+  PlanDispatchOp::create(b, loc, ref, buffers);
+  ++numDispatches;
+}
+
+static const char *kInputRoles[] = {"ids", "next_ids", "start_positions",
+                                    "positions"};
+
+LogicalResult Former::formStep(func::FuncOp step, func::FuncOp &newStep) {
   Block &body = step.getBody().front();
   if (body.getNumArguments() < 4)
     return step.emitError() << "@step must take ids, next ids, start "
                                "positions and positions first";
-  for (unsigned i = 0; i < body.getNumArguments(); ++i) {
-    BlockArgument a = body.getArgument(i);
-    if (failed(newBuffers(
-            a, i < 4 ? art::BufferKind::Input : art::BufferKind::State,
-            step.getLoc())))
-      return failure();
-  }
-  art::EntryPoint entry;
-  entry.name = "step";
-  for (Operation &op : body.without_terminator()) {
-    if (isa<arith::ConstantOp, tensor::DimOp, arith::SubIOp>(op))
-      continue; // index arithmetic of reshape shapes: sizes are dynamic
-    if (auto p = dyn_cast<ParameterOp>(op)) {
-      auto [seen, inserted] =
-          parameterValues.try_emplace(p.getName(), p.getResult());
-      if (!inserted) {
-        if (seen->second.getType() != p.getResult().getType())
-          return p.emitError() << "parameter '" << p.getName()
-                               << "' is read with two different types";
-        bufs[p.getResult()] = bufs.lookup(seen->second);
-        continue;
-      }
-      FailureOr<SmallVector<uint32_t>> ids =
-          newBuffers(p.getResult(), art::BufferKind::Parameter, p.getLoc());
-      auto layout = checkpointLayout(p.getResult().getType());
-      if (failed(ids) || failed(layout))
-        return p.emitError()
-               << "no checkpoint layout for " << p.getResult().getType();
-      desc().parameters.push_back(
-          {p.getName().str(), layout->first, layout->second, ids->front()});
-      continue;
-    }
-    if (auto p = dyn_cast<ParameterStackOp>(op)) {
-      FailureOr<SmallVector<uint32_t>> ids =
-          newBuffers(p.getResult(), art::BufferKind::Parameter, p.getLoc());
-      auto layout = checkpointLayout(p.getResult().getType());
-      if (failed(ids) || failed(layout))
-        return p.emitError()
-               << "no checkpoint layout for " << p.getResult().getType();
-      // A `{}` pattern: member e is the stacked buffer's slice e.
-      desc().parameters.push_back(
-          {p.getPattern().str(), layout->first, layout->second, ids->front()});
-      continue;
-    }
-    if (isa<tensor::ExpandShapeOp, tensor::CollapseShapeOp>(op)) {
-      FailureOr<uint32_t> k = reshapeKernel(&op);
-      if (failed(k))
-        return failure();
-      auto out =
-          newBuffers(op.getResult(0), art::BufferKind::Activation, op.getLoc());
-      if (failed(out))
-        return failure();
-      SmallVector<uint32_t> args = bufs.lookup(op.getOperand(0));
-      args.append(*out);
-      if (failed(addStep(entry, *k, args, op.getLoc())))
-        return failure();
-      continue;
-    }
-    if (!isa<V4Dialect>(op.getDialect()))
-      return op.emitError()
-             << "dispatch formation does not handle '" << op.getName() << "'";
-    FailureOr<uint32_t> k = kernelFor(&op);
-    if (failed(k))
-      return failure();
-    SmallVector<uint32_t> args;
-    for (Value v : op.getOperands())
-      args.append(bufs.lookup(v));
-    // State results are written in place into their state operand.
-    SmallVector<bool> usedOperand(op.getNumOperands(), false);
-    for (Value r : op.getResults()) {
-      if (isa<RankedTensorType>(r.getType())) {
-        auto out = newBuffers(r, art::BufferKind::Activation, op.getLoc());
-        if (failed(out))
-          return failure();
-        args.append(*out);
-        continue;
-      }
-      if (r.use_empty()) {
-        // A dead state result (e.g. the look-back computed by every Engram
-        // layer but the last) goes to scratch: writing it in place would
-        // clobber the state that later ops still read.
-        auto out = newBuffers(r, art::BufferKind::Activation, op.getLoc());
-        if (failed(out))
-          return failure();
-        args.append(*out);
-        continue;
-      }
-      bool found = false;
-      for (unsigned i = 0; i < op.getNumOperands() && !found; ++i) {
-        if (usedOperand[i] || op.getOperand(i).getType() != r.getType())
-          continue;
-        usedOperand[i] = found = true;
-        SmallVector<uint32_t> state = bufs.lookup(op.getOperand(i));
-        args.append(state);
-        bufs[r] = std::move(state);
-      }
-      if (!found)
-        return op.emitError() << "state result of type " << r.getType()
-                              << " has no state operand to update in place";
-    }
-    if (failed(addStep(entry, *k, args, op.getLoc())))
-      return failure();
-  }
-  // Results: the logits are outputs; every state comes back in its buffers.
   auto ret = cast<func::ReturnOp>(body.getTerminator());
   unsigned numStates = body.getNumArguments() - 4;
   if (ret.getNumOperands() < numStates)
     return step.emitError() << "@step must return its states last";
   unsigned numOutputs = ret.getNumOperands() - numStates;
-  for (unsigned i = 0; i < numOutputs; ++i)
-    for (uint32_t id : bufs.lookup(ret.getOperand(i)))
-      desc().buffers[id].kind = art::BufferKind::Output;
-  for (unsigned j = 0; j < numStates; ++j)
-    if (bufs.lookup(ret.getOperand(numOutputs + j)) !=
-        bufs.lookup(body.getArgument(4 + j)))
+
+  // The signature: every argument's storage buffers; the outputs.
+  SmallVector<Type> argTypes, resultTypes;
+  SmallVector<SmallVector<NamedAttribute>> argAttrs;
+  Builder attrs(step.getContext());
+  for (BlockArgument a : body.getArguments()) {
+    SmallVector<Type> types;
+    if (failed(getStorageMemRefTypes(a.getType(), types)))
+      return step.emitError() << "no storage layout for argument #"
+                              << a.getArgNumber() << " of type " << a.getType();
+    unsigned j = a.getArgNumber();
+    for (auto [n, t] : llvm::enumerate(types)) {
+      argTypes.push_back(t);
+      SmallVector<NamedAttribute> na;
+      if (j < 4) {
+        na.push_back(
+            attrs.getNamedAttr("v4.role", attrs.getStringAttr(kInputRoles[j])));
+      } else {
+        std::string name = "state" + std::to_string(j - 4);
+        if (types.size() > 1)
+          name += n == 0 ? ".kv" : ".score";
+        na.push_back(attrs.getNamedAttr("v4.state", attrs.getStringAttr(name)));
+      }
+      argAttrs.push_back(std::move(na));
+    }
+  }
+  for (unsigned i = 0; i < numOutputs; ++i) {
+    SmallVector<Type> types;
+    if (failed(getStorageMemRefTypes(ret.getOperand(i).getType(), types)) ||
+        types.size() != 1)
       return step.emitError()
-             << "state " << j << " is not updated in place; cannot plan it";
-  desc().entryPoints.push_back(std::move(entry));
+             << "output #" << i << " of type " << ret.getOperand(i).getType()
+             << " is not a tensor";
+    resultTypes.push_back(types.front());
+  }
+
+  OpBuilder top(step);
+  newStep = func::FuncOp::create(top, step.getLoc(), "step.plan",
+                                 top.getFunctionType(argTypes, resultTypes));
+  for (auto [i, na] : llvm::enumerate(argAttrs))
+    newStep.setArgAttrs(i, na);
+  for (unsigned i = 0; i < numOutputs; ++i)
+    newStep.setResultAttr(
+        i, "v4.role",
+        top.getStringAttr(i == 0   ? std::string("logits")
+                          : i == 1 ? std::string("mtp_logits")
+                                   : "mtp_logits." + std::to_string(i - 1)));
+  Block *entry = newStep.addEntryBlock();
+  OpBuilder b = OpBuilder::atBlockEnd(entry);
+  {
+    unsigned k = 0;
+    for (BlockArgument a : body.getArguments()) {
+      SmallVector<Type> types;
+      (void)getStorageMemRefTypes(a.getType(), types);
+      SmallVector<Value> vs;
+      for (size_t n = 0; n < types.size(); ++n)
+        vs.push_back(entry->getArgument(k++));
+      bufs[a] = vs;
+    }
+    tokens = memref::DimOp::create(b, step.getLoc(), entry->getArgument(0), 1);
+  }
+
+  for (Operation &op : body.without_terminator()) {
+    Location loc = op.getLoc();
+    if (auto p = dyn_cast<ParameterOp>(op)) {
+      auto [it, inserted] = parameters.try_emplace(p.getName(), Value());
+      if (!inserted) {
+        auto seen = it->second.getDefiningOp<PlanParameterOp>();
+        if (seen.getLogicalType() != p.getResult().getType())
+          return p.emitError() << "parameter '" << p.getName()
+                               << "' is read with two different types";
+        bufs[p.getResult()] = {it->second};
+        continue;
+      }
+      SmallVector<Type> types;
+      if (failed(getStorageMemRefTypes(p.getResult().getType(), types)))
+        return p.emitError()
+               << "no storage layout for " << p.getResult().getType();
+      it->second = PlanParameterOp::create(
+          b, loc, types.front(), b.getStringAttr(p.getName()),
+          TypeAttr::get(p.getResult().getType()));
+      bufs[p.getResult()] = {it->second};
+      continue;
+    }
+    if (auto p = dyn_cast<ParameterStackOp>(op)) {
+      // A `{}` pattern: member e is the stacked buffer's slice e.
+      SmallVector<Type> types;
+      if (failed(getStorageMemRefTypes(p.getResult().getType(), types)))
+        return p.emitError()
+               << "no storage layout for " << p.getResult().getType();
+      Value stack = PlanParameterOp::create(
+          b, loc, types.front(), b.getStringAttr(p.getPattern()),
+          TypeAttr::get(p.getResult().getType()));
+      bufs[p.getResult()] = {stack};
+      continue;
+    }
+    bool isKernel = isa<V4Dialect>(op.getDialect()) ||
+                    isa<tensor::ExpandShapeOp, tensor::CollapseShapeOp>(op);
+    if (!isKernel) {
+      // Host-side index arithmetic (reshape sizes): the plan recomputes
+      // sizes from its buffers.
+      if (llvm::none_of(op.getResultTypes(), isModelType) &&
+          isa<arith::ArithDialect, tensor::TensorDialect>(op.getDialect()))
+        continue;
+      return op.emitError()
+             << "dispatch formation does not handle '" << op.getName() << "'";
+    }
+    FailureOr<func::FuncOp> kernel = kernelFor(&op);
+    if (failed(kernel))
+      return failure();
+
+    // Operand buffers; a tied operand that is still read later (or a weight
+    // or step input) is copied first, and the op updates the copy.
+    SmallVector<SmallVector<Value>> operandBufs;
+    for (Value v : op.getOperands())
+      operandBufs.push_back(bufs.lookup(v));
+    SmallVector<SmallVector<Value>> resultBufs(op.getNumResults());
+    for (OpResult r : op.getResults()) {
+      std::optional<unsigned> t = tiedOperand(&op, r.getResultNumber());
+      if (!t)
+        continue;
+      Value v = op.getOperand(*t);
+      auto arg = dyn_cast<BlockArgument>(v);
+      bool readLater = llvm::any_of(v.getUsers(), [&](Operation *u) {
+        return u != &op && op.isBeforeInBlock(u);
+      });
+      bool immutable = v.getDefiningOp<ParameterOp>() ||
+                       v.getDefiningOp<ParameterStackOp>() ||
+                       (arg && arg.getArgNumber() < 4);
+      if (readLater || immutable) {
+        FailureOr<func::FuncOp> copy = copyKernelFor(v.getType(), loc);
+        FailureOr<SmallVector<Value>> scratch = allocate(b, loc, v.getType());
+        if (failed(copy) || failed(scratch))
+          return failure();
+        SmallVector<Value> args(operandBufs[*t]);
+        args.append(*scratch);
+        dispatch(b, loc, *copy, args);
+        ++numCopies;
+        operandBufs[*t] = *scratch;
+      }
+      resultBufs[r.getResultNumber()] = operandBufs[*t];
+    }
+    SmallVector<Value> args;
+    for (auto [i, v] : llvm::enumerate(op.getOperands()))
+      if (isModelType(v.getType()))
+        args.append(operandBufs[i]);
+    for (OpResult r : op.getResults()) {
+      if (tiedOperand(&op, r.getResultNumber()))
+        continue;
+      FailureOr<SmallVector<Value>> out = allocate(b, loc, r.getType());
+      if (failed(out))
+        return failure();
+      args.append(*out);
+      resultBufs[r.getResultNumber()] = *out;
+    }
+    for (OpResult r : op.getResults())
+      bufs[r] = resultBufs[r.getResultNumber()];
+    dispatch(b, loc, *kernel, args);
+  }
+
+  // Every state ends in its own buffers (copied back if it was updated in a
+  // copy); the outputs are returned.
+  for (unsigned j = 0; j < numStates; ++j) {
+    Value v = ret.getOperand(numOutputs + j);
+    SmallVector<Value> have = bufs.lookup(v);
+    SmallVector<Value> want = bufs.lookup(body.getArgument(4 + j));
+    if (have == want)
+      continue;
+    FailureOr<func::FuncOp> copy = copyKernelFor(v.getType(), ret.getLoc());
+    if (failed(copy))
+      return failure();
+    SmallVector<Value> args(have);
+    args.append(want);
+    dispatch(b, ret.getLoc(), *copy, args);
+    ++numCopies;
+  }
+  SmallVector<Value> outputs;
+  for (unsigned i = 0; i < numOutputs; ++i)
+    outputs.push_back(bufs.lookup(ret.getOperand(i)).front());
+  func::ReturnOp::create(b, ret.getLoc(), outputs);
   return success();
 }
 
-LogicalResult Former::formInit(func::FuncOp init, func::FuncOp step) {
-  Block &stepBody = step.getBody().front();
+LogicalResult Former::formInit(func::FuncOp init, func::FuncOp newStep,
+                               func::FuncOp &newInit) {
   auto ret = cast<func::ReturnOp>(init.getBody().front().getTerminator());
-  if (ret.getNumOperands() != stepBody.getNumArguments() - 4)
-    return init.emitError()
-           << "@init_state returns " << ret.getNumOperands()
-           << " states, @step takes " << stepBody.getNumArguments() - 4;
-  art::EntryPoint entry;
-  entry.name = "init_state";
+  unsigned numStates = newStep.getFunctionType().getNumInputs();
+  // The state arguments of the new @step start after the 4 inputs.
+  unsigned firstState = 0;
+  for (unsigned i = 0; i < numStates; ++i)
+    if (newStep.getArgAttr(i, "v4.role"))
+      firstState = i + 1;
+  SmallVector<Type> stateTypes(
+      newStep.getFunctionType().getInputs().drop_front(firstState));
+  OpBuilder top(init);
+  newInit = func::FuncOp::create(top, init.getLoc(), "init_state.plan",
+                                 top.getFunctionType(stateTypes, {}));
+  Block *entry = newInit.addEntryBlock();
+  OpBuilder b = OpBuilder::atBlockEnd(entry);
+  unsigned k = 0;
   for (unsigned j = 0; j < ret.getNumOperands(); ++j) {
     Operation *def = ret.getOperand(j).getDefiningOp();
     if (!def || def->getNumOperands() != 0 ||
@@ -384,62 +437,81 @@ LogicalResult Former::formInit(func::FuncOp init, func::FuncOp step) {
       return init.emitError() << "state " << j
                               << " of @init_state must come from a v4 "
                                  "*.empty op";
-    FailureOr<uint32_t> k = kernelFor(def);
-    if (failed(k) ||
-        failed(addStep(entry, *k, bufs.lookup(stepBody.getArgument(4 + j)),
-                       def->getLoc())))
-      return failure();
-    // State specs, one per buffer, with the reset the empty op performs.
-    SmallVector<uint32_t> ids = bufs.lookup(stepBody.getArgument(4 + j));
-    for (auto [n, id] : llvm::enumerate(ids)) {
-      art::StateSpec spec;
-      spec.name = "state" + std::to_string(j) +
-                  (ids.size() > 1 ? (n == 0 ? ".kv" : ".score") : "");
-      spec.buffers = {id};
+    SmallVector<Type> types;
+    if (failed(getStorageMemRefTypes(def->getResult(0).getType(), types)))
+      return def->emitError()
+             << "no storage layout for " << def->getResult(0).getType();
+    if (k + types.size() > stateTypes.size())
+      return init.emitError() << "@init_state returns more state than @step "
+                                 "takes";
+    SmallVector<Value> args;
+    for (size_t n = 0; n < types.size(); ++n) {
+      unsigned stepArg = firstState + k;
+      args.push_back(entry->getArgument(k++));
+      // The reset the empty op performs, for sessions that clear state
+      // without running @init_state.
       if (isa<KVStateEmptyOp>(def) && n == 1)
-        spec.reset = art::ResetKind::NegativeInfinity;
+        newStep.setArgAttr(stepArg, "v4.reset",
+                           b.getStringAttr("negative_infinity"));
       if (auto e = dyn_cast<EngramStateEmptyOp>(def)) {
-        spec.reset = art::ResetKind::PadId;
-        spec.padValue = static_cast<int64_t>(e.getPadId());
+        newStep.setArgAttr(stepArg, "v4.reset", b.getStringAttr("pad_id"));
+        newStep.setArgAttr(
+            stepArg, "v4.pad_value",
+            b.getI64IntegerAttr(static_cast<int64_t>(e.getPadId())));
       }
-      desc().stateSpecs.push_back(std::move(spec));
     }
+    FailureOr<func::FuncOp> kernel = kernelFor(def);
+    if (failed(kernel))
+      return failure();
+    dispatch(b, def->getLoc(), *kernel, args);
   }
-  desc().entryPoints.insert(desc().entryPoints.begin(), std::move(entry));
+  if (k != stateTypes.size())
+    return init.emitError()
+           << "@init_state returns " << k << " state buffers, @step takes "
+           << stateTypes.size();
+  func::ReturnOp::create(b, init.getLoc());
   return success();
 }
 
-FailureOr<DispatchPlan> Former::run() {
-  auto step = model.lookupSymbol<func::FuncOp>("step");
-  auto init = model.lookupSymbol<func::FuncOp>("init_state");
+LogicalResult Former::run() {
+  auto step = module.lookupSymbol<func::FuncOp>("step");
+  auto init = module.lookupSymbol<func::FuncOp>("init_state");
   if (!step || !init)
-    return model.emitError() << "a model needs @step and @init_state to be "
-                                "compiled";
-  if (failed(formStep(step)) || failed(formInit(init, step)))
+    return module.emitError() << "a model needs @step and @init_state to be "
+                                 "compiled";
+  func::FuncOp newStep, newInit;
+  if (failed(formStep(step, newStep)) ||
+      failed(formInit(init, newStep, newInit)))
     return failure();
-  return std::move(plan);
+  step.erase();
+  init.erase();
+  newStep.setSymName("step");
+  newInit.setSymName("init_state");
+  return success();
 }
 
+namespace {
+struct V4FormDispatchesPass
+    : public mlir::v4::impl::V4FormDispatchesPassBase<V4FormDispatchesPass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    if (getKernelsModule(module)) {
+      module.emitError() << "the module already has a kernels module: "
+                            "dispatches are formed once";
+      return signalPassFailure();
+    }
+    OpBuilder b = OpBuilder::atBlockEnd(module.getBody());
+    auto kernels = ModuleOp::create(b, module.getLoc(), kKernelsModuleName);
+    if (Attribute target = module->getAttr("v4.target"))
+      kernels->setAttr("v4.target", target);
+    Former former(module, kernels);
+    if (failed(former.run()))
+      return signalPassFailure();
+    numKernels = former.numKernels;
+    numDispatches = former.numDispatches;
+    numCopies = former.numCopies;
+  }
+};
 } // namespace
 
-FailureOr<DispatchPlan> formDispatches(ModuleOp model) {
-  // Kernel bodies use dialects the model itself may not have loaded.
-  DialectRegistry registry;
-  registerCPUKernelDialects(registry);
-  func::registerInlinerExtension(registry);
-  model.getContext()->appendDialectRegistry(registry);
-  model.getContext()->loadAllAvailableDialects();
-  // Work on a copy with every layer function inlined into @step, then fuse
-  // every mHC boundary (post of one site + pre of the next, also across
-  // layers now that they are inlined) into one v4.mhc.post_pre.
-  OwningOpRef<ModuleOp> copy = cast<ModuleOp>(model->clone());
-  PassManager pm(model.getContext());
-  pm.addPass(createInlinerPass());
-  pm.addNestedPass<func::FuncOp>(createV4FuseMhcBoundariesPass());
-  if (failed(pm.run(*copy)))
-    return failure();
-  Former former(*copy);
-  return former.run();
-}
-
-} // namespace mlir::v4
+} // namespace

@@ -1,45 +1,35 @@
-//===- DispatchFormation.h - model -> kernels + plan -------------*- C++
-//-*-===//
+//===- DispatchFormation.h - kernels and the plan as IR ---------*- C++ -*-===//
 //
-// Dispatch formation (docs/ARCHITECTURE.md): the model's @init_state and
-// @step functions (layer functions inlined) become a plan of steps over
-// buffers, and every distinct v4 op (name, attributes, types) becomes one
-// kernel of a kernels module, built by the CPU kernel builders. 43 or 61
-// layers share a handful of kernel shapes, so the kernel count stays small.
-//
-// Buffers: step inputs (ids, next ids, start positions, positions), named
-// parameters (a `{}` pattern for per-expert stacks), one buffer per
-// activation, and the decode state (one or two buffers per state value; a
-// state result is written in place into its state operand's buffers).
-// Reshapes (tensor.expand_shape / collapse_shape) become copy kernels.
+// Dispatch formation (pass v4-form-dispatches, lowering/Passes.td): every
+// op of @step/@init_state becomes a dispatch of an outlined kernel, and the
+// two functions become a plan over buffers. This header exposes the
+// outlining step on its own, for tests that compile one op.
 //
 //===----------------------------------------------------------------------===//
 #ifndef V4_LOWERING_DISPATCH_DISPATCHFORMATION_H
 #define V4_LOWERING_DISPATCH_DISPATCHFORMATION_H
 
-#include "runtime/artifact/Artifact.h"
-
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
-#include "mlir/IR/OwningOpRef.h"
 #include "mlir/Support/LLVM.h"
-
-#include <string>
-#include <vector>
 
 namespace mlir::v4 {
 
-struct DispatchPlan {
-  /// The kernels (func.func on memrefs), ready for a target.
-  OwningOpRef<ModuleOp> kernels;
-  /// Buffers, kernels (without code object), entry points "init_state" and
-  /// "step", state specs, the parameter manifest and debug locations. The
-  /// caller adds the code object and bounds.
-  ::v4::artifact::Description description;
-};
+/// The name of the nested module that holds the kernels.
+constexpr StringLiteral kKernelsModuleName = "kernels";
 
-/// Forms the dispatches of `model` (not modified). `maxChunk` bounds the
-/// token dim of every dynamic buffer.
-FailureOr<DispatchPlan> formDispatches(ModuleOp model);
+/// Outlines `op` (a v4 op, or a tensor reshape) into a public kernel
+/// function `name` at the end of `kernels`, in destination-passing style:
+/// arguments are the op's tensor/state operands, then one destination per
+/// untied result; results are the op's results stored (v4.kernel.store)
+/// into their destination or tied operand; a tied result carries the result
+/// attribute `v4.tied_operand`. The function has the unit attribute
+/// `v4.kernel`.
+FailureOr<func::FuncOp> outlineKernel(Operation *op, ModuleOp kernels,
+                                      StringRef name);
+
+/// The kernels module nested in `module`, or null.
+ModuleOp getKernelsModule(ModuleOp module);
 
 } // namespace mlir::v4
 

@@ -84,7 +84,7 @@ inline ImplicitLocOpBuilder bodyBuilder(Operation *op, func::FuncOp fn) {
 
 /// Kernel builders of one op family. Each returns std::nullopt when `op` is
 /// not one of its ops, otherwise the result of building the body of `fn`
-/// (whose signature is already set: see kernelArgumentTypes).
+/// (whose signature is already set: see getStorageMemRefTypes).
 std::optional<LogicalResult> buildCoreKernel(Operation *op, func::FuncOp fn);
 std::optional<LogicalResult> buildAttentionKernel(Operation *op,
                                                   func::FuncOp fn);

@@ -2,6 +2,7 @@
 #include "lowering/KernelBuilders/CPUKernels.h"
 #include "lowering/KernelBuilders/CPUKernelBody.h"
 
+#include "dialects/V4/V4StorageLayout.h"
 #include "dialects/V4/V4Types.h"
 
 #include "llvm/ADT/TypeSwitch.h"
@@ -13,53 +14,6 @@ namespace mlir::v4 {
 void registerCPUKernelDialects(DialectRegistry &registry) {
   registry.insert<func::FuncDialect, scf::SCFDialect, arith::ArithDialect,
                   math::MathDialect, memref::MemRefDialect>();
-}
-
-LogicalResult kernelArgumentTypes(Type type, SmallVectorImpl<Type> &out) {
-  MLIRContext *ctx = type.getContext();
-  Type i8 = IntegerType::get(ctx, 8), i64 = IntegerType::get(ctx, 64);
-  Type f32 = Float32Type::get(ctx);
-  return llvm::TypeSwitch<Type, LogicalResult>(type)
-      .Case<RankedTensorType>([&](RankedTensorType t) {
-        SmallVector<int64_t> shape(t.getShape());
-        Type elt = t.getElementType();
-        if (isa<Float4E2M1FNType>(elt)) {
-          // Packed two per byte along the last dim, low nibble first
-          // (V4-SPEC 1.4), exactly as the checkpoint stores it.
-          if (shape.empty() || ShapedType::isDynamic(shape.back()) ||
-              shape.back() % 2)
-            return failure();
-          shape.back() /= 2;
-          elt = i8;
-        } else if (isa<Float8E4M3FNType, Float8E8M0FNUType>(elt)) {
-          elt = i8; // raw codes, decoded in the kernel
-        }
-        out.push_back(MemRefType::get(shape, elt));
-        return success();
-      })
-      .Case<WindowRingType>([&](WindowRingType t) {
-        out.push_back(MemRefType::get({t.getBatch(), t.getSlots(), t.getDim()},
-                                      t.getElementType()));
-        return success();
-      })
-      .Case<KVCacheType>([&](KVCacheType t) {
-        out.push_back(MemRefType::get(
-            {t.getBatch(), t.getCapacity(), t.getDim()}, t.getElementType()));
-        return success();
-      })
-      .Case<CompressorStateType>([&](CompressorStateType t) {
-        // kv_state, then score_state (V4-SPEC 9.1).
-        auto m =
-            MemRefType::get({t.getBatch(), t.getRows(), t.getWidth()}, f32);
-        out.push_back(m);
-        out.push_back(m);
-        return success();
-      })
-      .Case<EngramStateType>([&](EngramStateType t) {
-        out.push_back(MemRefType::get({t.getBatch(), t.getLookback()}, i64));
-        return success();
-      })
-      .Default([](Type) { return failure(); });
 }
 
 namespace cpu {
@@ -97,7 +51,7 @@ FailureOr<func::FuncOp> buildCPUKernel(Operation *op, ModuleOp module,
   SmallVector<Type> argTypes;
   for (Type t :
        llvm::concat<Type>(op->getOperandTypes(), op->getResultTypes())) {
-    if (failed(kernelArgumentTypes(t, argTypes)))
+    if (failed(getStorageMemRefTypes(t, argTypes)))
       return op->emitError() << "no CPU kernel argument for type " << t;
   }
   OpBuilder b = OpBuilder::atBlockEnd(module.getBody());

@@ -1,8 +1,9 @@
 //===- CPUKernelHarness.h - build, compile and load one CPU kernel -*- C++
 //-*-===//
 //
-// Test support: parses one v4 op, builds its CPU kernel, compiles it into a
-// shared object with the CPU target (LLVM + in-process lld), dlopens it and
+// Test support: parses one v4 op, outlines it as dispatch formation does,
+// compiles it with the CPU target's kernel phase (hand-built or linalg body,
+// bufferized, LLVM, in-process lld) into a shared object, dlopens it and
 // calls it through the kernel ABI (void k(void **descriptors)).
 //
 //===----------------------------------------------------------------------===//
@@ -11,8 +12,10 @@
 
 #include "dialects/V4/V4Dialect.h"
 #include "dialects/V4/V4Ops.h"
-#include "lowering/KernelBuilders/CPUKernels.h"
-#include "lowering/Target/CPU/CPUTarget.h"
+#include "dialects/V4/V4StorageLayout.h"
+#include "lowering/Dispatch/DispatchFormation.h"
+#include "lowering/Pipelines.h"
+#include "lowering/Target/TargetBackend.h"
 #include "runtime/numerics/Numerics.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -20,6 +23,7 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -65,7 +69,7 @@ public:
     DialectRegistry registry;
     registry.insert<mlir::v4::V4Dialect, func::FuncDialect, arith::ArithDialect,
                     tensor::TensorDialect>();
-    mlir::v4::registerCPUKernelDialects(registry);
+    mlir::v4::registerLoweringDialects(registry);
     context.appendDialectRegistry(registry);
     context.loadAllAvailableDialects();
     OwningOpRef<ModuleOp> input = parseSourceString<ModuleOp>(source, &context);
@@ -76,17 +80,39 @@ public:
         op = o;
     });
     ASSERT_NE(op, nullptr);
+    // The ABI takes the storage buffers of the operands and of the fresh
+    // results; tests pass every result's, so remember which to drop.
+    auto tied = dyn_cast<mlir::v4::TiedResultsOpInterface>(op);
+    for (Value v : op->getOperands()) {
+      SmallVector<Type> types;
+      ASSERT_TRUE(
+          succeeded(mlir::v4::getStorageMemRefTypes(v.getType(), types)));
+      keep.insert(keep.end(), types.size(), true);
+    }
+    for (OpResult r : op->getResults()) {
+      SmallVector<Type> types;
+      ASSERT_TRUE(
+          succeeded(mlir::v4::getStorageMemRefTypes(r.getType(), types)));
+      bool isTied = tied && tied.getTiedOperandIndex(r.getResultNumber());
+      keep.insert(keep.end(), types.size(), !isTied);
+    }
     OwningOpRef<ModuleOp> kernels = ModuleOp::create(UnknownLoc::get(&context));
-    ASSERT_TRUE(succeeded(mlir::v4::buildCPUKernel(op, *kernels, "kernel")));
-    FailureOr<std::string> so =
-        mlir::v4::compileKernelsToSharedObject(*kernels);
+    (*kernels)->setAttr("v4.target", StringAttr::get(&context, "cpu"));
+    ASSERT_TRUE(succeeded(mlir::v4::outlineKernel(op, *kernels, "kernel")));
+    const mlir::v4::TargetBackend *cpu = mlir::v4::lookupTargetBackend("cpu");
+    ASSERT_NE(cpu, nullptr);
+    PassManager pm(&context);
+    cpu->buildKernelPipeline(pm);
+    ASSERT_TRUE(succeeded(pm.run(*kernels)));
+    FailureOr<mlir::v4::CodeObject> so = cpu->serialize(*kernels);
     ASSERT_TRUE(succeeded(so));
     llvm::SmallString<128> path;
     int fd;
     ASSERT_FALSE(llvm::sys::fs::createTemporaryFile("v4-test", "so", fd, path));
     {
       llvm::raw_fd_ostream os(fd, /*shouldClose=*/true);
-      os << *so;
+      os.write(reinterpret_cast<const char *>(so->bytes.data()),
+               so->bytes.size());
     }
     handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
     llvm::sys::fs::remove(path);
@@ -98,9 +124,20 @@ public:
     if (handle)
       dlclose(handle);
   }
-  void run(std::vector<void *> descriptors) { entry(descriptors.data()); }
+  /// Runs the kernel with a descriptor per storage buffer of every operand
+  /// and every result (those of tied results are dropped: the kernel
+  /// updates the operand in place).
+  void run(std::vector<void *> descriptors) {
+    ASSERT_EQ(descriptors.size(), keep.size());
+    std::vector<void *> args;
+    for (size_t i = 0; i < descriptors.size(); ++i)
+      if (keep[i])
+        args.push_back(descriptors[i]);
+    entry(args.data());
+  }
 
 private:
+  std::vector<bool> keep;
   MLIRContext context;
   void *handle = nullptr;
   void (*entry)(void **) = nullptr;

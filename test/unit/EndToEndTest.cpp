@@ -9,7 +9,7 @@
 //===----------------------------------------------------------------------===//
 #include "frontend/Checkpoint.h"
 #include "frontend/ModelImporter.h"
-#include "lowering/Artifact/CompileArtifact.h"
+#include "lowering/Pipelines.h"
 #include "runtime/safetensors/Safetensors.h"
 #include "test/reference/ConfigAdapter.h"
 #include "test/reference/Model.h"
@@ -69,7 +69,8 @@ TEST_P(EndToEnd, CompiledLogitsMatchReference) {
     ASSERT_FALSE(
         static_cast<bool>(v4::generateCheckpoint(*module, 1234, ckpt, 0)));
     std::string bytes;
-    ASSERT_TRUE(succeeded(mlir::v4::compileArtifact(*module, bytes)));
+    ASSERT_TRUE(succeeded(mlir::v4::compileToArtifact(
+        *module, mlir::v4::V4PipelineOptions(), bytes)));
     std::error_code ec;
     llvm::raw_fd_ostream os(artifact, ec);
     ASSERT_FALSE(ec);

@@ -1,8 +1,9 @@
 //===- v4c.cpp - the v4c compiler driver ----------------------------------===//
 //
-// Thin main over the frontend: reads a config.json (imported with
-// v4::importModel) or a .mlir file in the v4 dialect, runs the pass manager
-// (empty for now, with every --mlir-* option applied) and writes the module.
+// Thin main over the frontend and the phases of lowering/Pipelines.h: reads a
+// config.json (imported with v4::importModel) or a .mlir file, runs the
+// phases up to --compile-to with every --mlir-* option applied to its pass
+// manager, and writes the IR or, for the artifact phase, the .v4a file.
 // Exit codes: 0 success, 1 input rejected, 2 bad command line, 3 I/O error.
 //
 //===----------------------------------------------------------------------===//
@@ -10,7 +11,9 @@
 #include "frontend/Checkpoint.h"
 #include "frontend/ModelConfig.h"
 #include "frontend/ModelImporter.h"
-#include "lowering/Artifact/CompileArtifact.h"
+#include "lowering/Artifact/SerializeArtifact.h"
+#include "lowering/Pipelines.h"
+#include "lowering/Target/TargetBackend.h"
 
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -40,35 +43,59 @@ namespace {
 enum ExitCode { kOk = 0, kRejected = 1, kBadCommandLine = 2, kIOError = 3 };
 enum class Emit { MLIR, Artifact };
 
+cl::OptionCategory v4cCategory("v4c options");
+
 cl::opt<std::string> inputPath(cl::Positional, cl::Required,
-                               cl::desc("<config.json | file.mlir>"));
+                               cl::desc("<config.json | file.mlir>"),
+                               cl::cat(v4cCategory));
 cl::opt<std::string> outputPath("o", cl::desc("Output file ('-' = stdout)"),
-                                cl::value_desc("file"), cl::init("-"));
-cl::opt<Emit> emit(
-    "emit",
-    cl::desc("What to write (default: artifact when -o ends in .v4a, "
-             "else mlir; llvm and ptx are planned)"),
-    cl::values(clEnumValN(Emit::MLIR, "mlir", "the v4 module as MLIR text"),
-               clEnumValN(Emit::Artifact, "artifact",
-                          "the compiled model (.v4a) for the runtime")),
-    cl::init(Emit::MLIR));
+                                cl::value_desc("file"), cl::init("-"),
+                                cl::cat(v4cCategory));
+cl::opt<Emit>
+    emit("emit",
+         cl::desc("What to write (default: artifact when -o ends in .v4a, "
+                  "else mlir)"),
+         cl::values(clEnumValN(Emit::MLIR, "mlir",
+                               "the module as MLIR text, after --compile-to"),
+                    clEnumValN(Emit::Artifact, "artifact",
+                               "the compiled model (.v4a) for the runtime")),
+         cl::init(Emit::MLIR), cl::cat(v4cCategory));
+cl::opt<std::string>
+    compileTo("compile-to",
+              cl::desc("Stop after this phase and write its IR: input, "
+                       "graph, dispatch, kernel, artifact (default: input "
+                       "for --emit=mlir, artifact for --emit=artifact)"),
+              cl::value_desc("phase"), cl::cat(v4cCategory));
+cl::opt<std::string>
+    compileFrom("compile-from",
+                cl::desc("The phase a .mlir input was written after "
+                         "(default input): later phases only are run"),
+                cl::value_desc("phase"), cl::init("input"),
+                cl::cat(v4cCategory));
+cl::opt<std::string> targetName("target",
+                                cl::desc("Target backend of the kernels "
+                                         "(default: the module's v4.target, "
+                                         "else cpu)"),
+                                cl::value_desc("name"), cl::cat(v4cCategory));
 cl::opt<std::string>
     checkpointPath("checkpoint",
                    cl::desc("Check every parameter against this checkpoint "
                             "(file, directory or index) and report all "
                             "mismatches"),
-                   cl::value_desc("path"));
+                   cl::value_desc("path"), cl::cat(v4cCategory));
 cl::opt<int64_t> batch("batch", cl::desc("Sequences per call (static bound)"),
-                       cl::init(1));
+                       cl::init(1), cl::cat(v4cCategory));
 cl::opt<int64_t> maxContext("max-context",
                             cl::desc("Longest sequence the decode state "
                                      "holds (static bound)"),
-                            cl::init(4096));
+                            cl::init(4096), cl::cat(v4cCategory));
 
 const char *kOverview =
     "v4c: ahead-of-time compiler for DeepSeek-V4 models\n\n"
     "  v4c <config.json | file.mlir> --emit=mlir [-o <file>]\n"
-    "  v4c <config.json | file.mlir> -o model.v4a   (CPU artifact)\n\n"
+    "  v4c <config.json | file.mlir> -o model.v4a [--target=cpu]\n"
+    "  v4c <config.json | file.mlir> --compile-to=<phase> -o file.mlir\n\n"
+    "Phases: input, graph, dispatch, kernel, artifact (lowering/Pipelines.h).\n"
     "Exit codes: 0 success; 1 input rejected (diagnostics printed);\n"
     "2 bad command line; 3 I/O error (missing file, unwritable output).\n";
 
@@ -150,8 +177,41 @@ int main(int argc, char **argv) {
     return kBadCommandLine;
   }
 
+  std::optional<mlir::v4::Phase> from = mlir::v4::parsePhase(compileFrom);
+  if (!from || *from >= mlir::v4::Phase::Artifact) {
+    errs() << "v4c: --compile-from: unknown or final phase '" << compileFrom
+           << "' (input, graph, dispatch, kernel)\n";
+    return kBadCommandLine;
+  }
+  bool wantArtifact = compileTo.getNumOccurrences()
+                          ? compileTo == "artifact"
+                          : (emit.getNumOccurrences()
+                                 ? emit == Emit::Artifact
+                                 : StringRef(outputPath).ends_with(".v4a"));
+  std::optional<mlir::v4::Phase> to =
+      wantArtifact ? mlir::v4::Phase::Artifact
+                   : mlir::v4::parsePhase(compileTo.getNumOccurrences()
+                                              ? StringRef(compileTo)
+                                              : StringRef(compileFrom));
+  if (!to || *to < *from) {
+    errs() << "v4c: --compile-to: unknown phase '" << compileTo
+           << "', or one before --compile-from (input, graph, dispatch, "
+              "kernel, artifact)\n";
+    return kBadCommandLine;
+  }
+  mlir::v4::registerBuiltinTargetBackends();
+  if (targetName.getNumOccurrences() &&
+      !mlir::v4::lookupTargetBackend(targetName)) {
+    errs() << "v4c: --target: unknown target '" << targetName << "' (known:";
+    for (StringRef n : mlir::v4::getRegisteredTargetBackendNames())
+      errs() << " " << n;
+    errs() << ")\n";
+    return kBadCommandLine;
+  }
+
   mlir::DialectRegistry registry;
   v4::registerImportDialects(registry);
+  mlir::v4::registerLoweringDialects(registry);
   mlir::MLIRContext context(registry);
   context.loadAllAvailableDialects();
 
@@ -169,10 +229,16 @@ int main(int argc, char **argv) {
     return why == v4::LoadFailure::IO ? kIOError : kRejected;
   inputTiming.stop();
 
-  mlir::PassManager pm(&context);
-  pm.enableTiming(timing);
-  if (failed(mlir::applyPassManagerCLOptions(pm)) || failed(pm.run(*module)))
-    return kRejected;
+  // The target is a module attribute: the flag sets it, else the module
+  // keeps its own, else the CPU.
+  if (targetName.getNumOccurrences())
+    (*module)->setAttr("v4.target",
+                       mlir::StringAttr::get(&context, targetName));
+  else if (!(*module)->hasAttr("v4.target"))
+    (*module)->setAttr("v4.target", mlir::StringAttr::get(&context, "cpu"));
+  mlir::v4::V4PipelineOptions pipelineOptions;
+  pipelineOptions.target =
+      cast<mlir::StringAttr>((*module)->getAttr("v4.target")).str();
 
   if (!checkpointPath.empty()) {
     // Every parameter the model needs against the checkpoint, all mismatches
@@ -193,29 +259,33 @@ int main(int argc, char **argv) {
     }
   }
 
-  bool wantArtifact = emit.getNumOccurrences()
-                          ? emit == Emit::Artifact
-                          : StringRef(outputPath).ends_with(".v4a");
+  // Linking the kernels runs lld in-process, and lld resets every llvm::cl
+  // option to its default: keep the output path before compiling.
+  const std::string output = outputPath;
+  if (wantArtifact && output == "-" && sys::Process::StandardOutIsDisplayed()) {
+    errs() << "v4c: refusing to write a binary artifact to a terminal; "
+              "use -o <file>.v4a\n";
+    return kBadCommandLine;
+  }
+
+  mlir::PassManager pm(&context);
+  mlir::v4::buildLoweringPipeline(pm, pipelineOptions, *from,
+                                  std::min(*to, mlir::v4::Phase::Kernel));
+  pm.enableTiming(timing);
+  if (failed(mlir::applyPassManagerCLOptions(pm)) || failed(pm.run(*module)))
+    return kRejected;
+
   if (!wantArtifact) {
     mlir::TimingScope outputTiming = timing.nest("output");
     std::string text;
     raw_string_ostream os(text);
     module->print(os);
-    return writeOutput(outputPath, text);
-  }
-  // Linking the kernels runs lld in-process, and lld resets every llvm::cl
-  // option to its default: keep the output path before compiling.
-  const std::string output = outputPath;
-  if (output == "-" && sys::Process::StandardOutIsDisplayed()) {
-    errs() << "v4c: refusing to write a binary artifact to a terminal; "
-              "use -o <file>.v4a\n";
-    return kBadCommandLine;
+    return writeOutput(output, text);
   }
   std::string bytes;
   {
-    mlir::TimingScope artifactTiming =
-        timing.nest("dispatch, kernels, artifact");
-    if (failed(mlir::v4::compileArtifact(*module, bytes)))
+    mlir::TimingScope artifactTiming = timing.nest("artifact");
+    if (failed(mlir::v4::serializeArtifact(*module, bytes)))
       return kRejected;
   }
   return writeOutput(output, bytes);

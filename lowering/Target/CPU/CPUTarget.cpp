@@ -1,6 +1,25 @@
 //===- CPUTarget.cpp - kernels module -> host shared object ---------------===//
 #include "lowering/Target/CPU/CPUTarget.h"
 
+#include "dialects/V4/V4Ops.h"
+#include "lowering/KernelBuilders/CPUKernels.h"
+#include "lowering/Passes.h"
+#include "lowering/Target/TargetBackend.h"
+#include "lowering/V4ToLinalg/V4ToLinalg.h"
+
+#include "mlir/Dialect/Arith/Transforms/BufferizableOpInterfaceImpl.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/Bufferization/Transforms/FuncBufferizableOpInterfaceImpl.h"
+#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/Linalg/Transforms/BufferizableOpInterfaceImpl.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/SCF/Transforms/BufferizableOpInterfaceImpl.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Tensor/Transforms/BufferizableOpInterfaceImpl.h"
+
 #include "mlir/Conversion/Passes.h"
 #include "mlir/Dialect/Arith/Transforms/Passes.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -35,84 +54,6 @@ using namespace mlir;
 
 namespace mlir::v4 {
 
-/// The names of the kernels that get an entry: public func.func with a body.
-static SmallVector<std::string> kernelNames(ModuleOp module) {
-  SmallVector<std::string> names;
-  for (auto fn : module.getOps<func::FuncOp>())
-    if (fn.isPublic() && !fn.isExternal())
-      names.push_back(fn.getSymName().str());
-  return names;
-}
-
-/// Adds `llvm.func @k(%args: !llvm.ptr)` calling `_mlir_ciface_k` with the
-/// descriptor pointers args[0..n).
-static LogicalResult addEntries(ModuleOp module, ArrayRef<std::string> names) {
-  OpBuilder b(module.getBodyRegion());
-  b.setInsertionPointToEnd(module.getBody());
-  MLIRContext *ctx = module.getContext();
-  auto ptr = LLVM::LLVMPointerType::get(ctx);
-  for (const std::string &name : names) {
-    auto iface = module.lookupSymbol<LLVM::LLVMFuncOp>("_mlir_ciface_" + name);
-    if (!iface)
-      return module.emitError()
-             << "kernel '" << name << "' has no C interface after lowering";
-    // The lowered kernel keeps the name `name`; the entry takes it over and
-    // the kernel itself becomes private.
-    auto kernel = module.lookupSymbol<LLVM::LLVMFuncOp>(name);
-    std::string implName = name + "_impl";
-    if (failed(SymbolTable::replaceAllSymbolUses(
-            kernel, b.getStringAttr(implName), module)))
-      return failure();
-    kernel.setSymName(implName);
-    kernel.setLinkage(LLVM::Linkage::Internal);
-
-    Location loc = iface.getLoc();
-    auto fnType =
-        LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(ctx), {ptr});
-    auto entry = LLVM::LLVMFuncOp::create(b, loc, name, fnType);
-    Block *body = entry.addEntryBlock(b);
-    OpBuilder eb = OpBuilder::atBlockEnd(body);
-    SmallVector<Value> args;
-    for (unsigned i = 0, e = iface.getNumArguments(); i < e; ++i) {
-      Value slot = LLVM::GEPOp::create(eb, loc, ptr, ptr, body->getArgument(0),
-                                       ArrayRef<LLVM::GEPArg>{(int32_t)i});
-      args.push_back(LLVM::LoadOp::create(eb, loc, ptr, slot));
-    }
-    LLVM::CallOp::create(eb, loc, iface, args);
-    LLVM::ReturnOp::create(eb, loc, ValueRange());
-  }
-  return success();
-}
-
-LogicalResult lowerKernelsToLLVMDialect(ModuleOp kernels) {
-  SmallVector<std::string> names = kernelNames(kernels);
-  for (auto fn : kernels.getOps<func::FuncOp>())
-    if (fn.isPublic() && !fn.isExternal())
-      fn->setAttr("llvm.emit_c_interface", UnitAttr::get(kernels.getContext()));
-
-  PassManager pm(kernels.getContext());
-  pm.addPass(createCanonicalizerPass());
-  pm.addPass(createSCFToControlFlowPass());
-  {
-    // bf16 conversions by bit manipulation with round-to-nearest-even, so
-    // the object needs no compiler-rt bf16 helpers.
-    arith::ArithExpandOpsPassOptions expand;
-    expand.includeBf16 = true;
-    pm.addPass(arith::createArithExpandOpsPass(expand));
-  }
-  pm.addPass(memref::createExpandStridedMetadataPass());
-  pm.addPass(createLowerAffinePass());
-  pm.addPass(createConvertMathToLLVMPass());
-  pm.addPass(createArithToLLVMConversionPass());
-  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
-  pm.addPass(createConvertControlFlowToLLVMPass());
-  pm.addPass(createConvertFuncToLLVMPass());
-  pm.addPass(createReconcileUnrealizedCastsPass());
-  if (failed(pm.run(kernels)))
-    return failure();
-  return addEntries(kernels, names);
-}
-
 static void initializeLLVMTargets() {
   static std::once_flag once;
   std::call_once(once, [] {
@@ -139,11 +80,8 @@ static LogicalResult linkSharedObject(Location loc, StringRef objPath,
 }
 
 FailureOr<std::string>
-compileKernelsToSharedObject(ModuleOp kernels,
-                             const CPUTargetOptions &options) {
+linkKernelsToSharedObject(ModuleOp kernels, const CPUTargetOptions &options) {
   Location loc = kernels.getLoc();
-  if (failed(lowerKernelsToLLVMDialect(kernels)))
-    return failure();
 
   registerBuiltinDialectTranslation(*kernels.getContext());
   registerLLVMDialectTranslation(*kernels.getContext());
@@ -224,6 +162,94 @@ compileKernelsToSharedObject(ModuleOp kernels,
     return emitError(loc) << "cannot read '" << soPath
                           << "': " << bytes.getError().message();
   return (*bytes)->getBuffer().str();
+}
+
+//===----------------------------------------------------------------------===//
+// The "cpu" TargetBackend
+//===----------------------------------------------------------------------===//
+
+namespace {
+class CPUTargetBackend final : public TargetBackend {
+public:
+  StringRef getName() const override { return "cpu"; }
+  StringRef getDescription() const override {
+    return "host x86-64 shared object (LLVM, lld)";
+  }
+  ::v4::artifact::Target getArtifactTarget() const override {
+    return ::v4::artifact::Target::CPU;
+  }
+
+  void getDependentDialects(DialectRegistry &registry) const override {
+    registerCPUKernelDialects(registry);
+    registry.insert<bufferization::BufferizationDialect, linalg::LinalgDialect,
+                    tensor::TensorDialect, LLVM::LLVMDialect>();
+    arith::registerBufferizableOpInterfaceExternalModels(registry);
+    bufferization::func_ext::registerBufferizableOpInterfaceExternalModels(
+        registry);
+    linalg::registerBufferizableOpInterfaceExternalModels(registry);
+    scf::registerBufferizableOpInterfaceExternalModels(registry);
+    tensor::registerBufferizableOpInterfaceExternalModels(registry);
+  }
+
+  void buildKernelPipeline(OpPassManager &pm) const override {
+    // Hand-built hot ops, target-neutral bodies for the rest.
+    V4BuildTargetKernelsPassOptions build;
+    build.target = "cpu";
+    pm.addPass(createV4BuildTargetKernelsPass(build));
+    pm.addPass(createConvertV4ToLinalgPass());
+    // Bufferize: every result is written into its argument buffer.
+    pm.addPass(bufferization::createEmptyTensorEliminationPass());
+    bufferization::OneShotBufferizePassOptions bufferize;
+    bufferize.bufferizeFunctionBoundaries = true;
+    bufferize.functionBoundaryTypeConversion =
+        bufferization::LayoutMapOption::IdentityLayoutMap;
+    pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+    pm.addPass(createV4FinalizeKernelABIPass());
+    pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
+    // The kernel ABI, then LLVM.
+    pm.addPass(createV4CPUAddKernelEntriesPass());
+    pm.addPass(createCanonicalizerPass());
+    pm.addPass(createSCFToControlFlowPass());
+    // bf16 conversions by bit manipulation with round-to-nearest-even, so
+    // the object needs no compiler-rt bf16 helpers.
+    arith::ArithExpandOpsPassOptions expand;
+    expand.includeBf16 = true;
+    pm.addPass(arith::createArithExpandOpsPass(expand));
+    pm.addPass(memref::createExpandStridedMetadataPass());
+    pm.addPass(createLowerAffinePass());
+    pm.addPass(createConvertMathToLLVMPass());
+    pm.addPass(createArithToLLVMConversionPass());
+    pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+    pm.addPass(createConvertControlFlowToLLVMPass());
+    pm.addPass(createConvertFuncToLLVMPass());
+    pm.addPass(createReconcileUnrealizedCastsPass());
+  }
+
+  bool hasHandBuiltKernel(Operation *op) const override {
+    // The hot ops always; every other op until it has a linalg body.
+    return isa<LinearOp, GroupedLinearOp, MoEExpertsOp, MoESharedExpertOp,
+               AttnSparseOp, CSAIndexerScoresOp>(op) ||
+           !hasV4ToLinalgLowering(op);
+  }
+
+  FailureOr<func::FuncOp> buildHandBuiltKernel(Operation *op, ModuleOp kernels,
+                                               StringRef name) const override {
+    return buildCPUKernel(op, kernels, name);
+  }
+
+  FailureOr<CodeObject> serialize(ModuleOp kernels) const override {
+    FailureOr<std::string> so = linkKernelsToSharedObject(kernels);
+    if (failed(so))
+      return failure();
+    return CodeObject{::v4::artifact::Target::CPU,
+                      ::v4::artifact::CodeFormat::HostSharedObject,
+                      std::vector<uint8_t>(so->begin(), so->end())};
+  }
+};
+} // namespace
+
+void registerCPUTargetBackend() {
+  registerTargetBackend(std::make_unique<CPUTargetBackend>());
 }
 
 } // namespace mlir::v4

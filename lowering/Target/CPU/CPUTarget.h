@@ -1,16 +1,12 @@
-//===- CPUTarget.h - kernels module -> host shared object -------*- C++ -*-===//
+//===- CPUTarget.h - the CPU target backend ---------------------*- C++ -*-===//
 //
-// The CPU backend: a module of kernel functions (func.func on memrefs, scf,
-// arith, math) is lowered to the LLVM dialect, translated to LLVM IR,
-// compiled for the host with LLVM's x86 (or native) target into a PIC object
-// and linked in-process with lld into a shared object, whose bytes go into
-// the artifact. The runtime dlopens it; it needs no MLIR or LLVM.
-//
-// Kernel ABI (docs/ARCHITECTURE.md, "CPU kernel ABI"): every kernel `@k`
-// with memref arguments gets an exported entry `void k(void **args)`, where
-// args[i] points to the strided memref descriptor of argument i:
-//   struct { void *allocated; void *aligned; int64_t offset;
-//            int64_t sizes[rank]; int64_t strides[rank]; }
+// The CPU target (TargetBackend "cpu"): the hot ops come from the CPU
+// kernel builders (lowering/KernelBuilders), every other op from its
+// target-neutral linalg body; the kernels are bufferized, given the
+// `void k(void **args)` entries of the kernel ABI (runtime/base/KernelABI.h),
+// lowered to the LLVM dialect, compiled for x86-64 into a PIC object and
+// linked with lld into a host shared object, whose bytes go into the
+// artifact. The runtime dlopens it; it needs no MLIR or LLVM.
 //
 //===----------------------------------------------------------------------===//
 #ifndef V4_LOWERING_TARGET_CPU_CPUTARGET_H
@@ -26,20 +22,20 @@ namespace mlir::v4 {
 struct CPUTargetOptions {
   /// LLVM optimisation level of the kernels (0-3).
   unsigned optLevel = 2;
-  /// Target triple and CPU; empty means the host's. CPU "generic" keeps the
+  /// Target triple and CPU; empty means the host's. CPU "x86-64" keeps the
   /// object portable across x86-64 machines.
   std::string triple;
   std::string cpu = "x86-64";
 };
 
-/// Lowers `kernels` (modified in place) to the LLVM dialect and adds the
-/// `void k(void **args)` entry of every public func.func kernel. Emits
-/// diagnostics at the failing op.
-LogicalResult lowerKernelsToLLVMDialect(ModuleOp kernels);
+/// Registers the "cpu" TargetBackend (registerBuiltinTargetBackends).
+void registerCPUTargetBackend();
 
-/// Lowers and compiles `kernels` into the bytes of a host shared object.
-FailureOr<std::string> compileKernelsToSharedObject(
-    ModuleOp kernels, const CPUTargetOptions &options = CPUTargetOptions());
+/// Compiles a kernels module in the LLVM dialect (after the CPU kernel
+/// phase) into the bytes of a host shared object.
+FailureOr<std::string>
+linkKernelsToSharedObject(ModuleOp kernels,
+                          const CPUTargetOptions &options = CPUTargetOptions());
 
 } // namespace mlir::v4
 

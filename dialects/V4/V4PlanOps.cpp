@@ -1,0 +1,60 @@
+//===- V4PlanOps.cpp - verifiers of the host plan ops ---------------------===//
+#include "dialects/V4/V4Ops.h"
+#include "dialects/V4/V4StorageLayout.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/SymbolTable.h"
+
+using namespace mlir;
+using namespace mlir::v4;
+
+#define GET_OP_CLASSES
+#include "dialects/V4/V4PlanOps.cpp.inc"
+
+LogicalResult PlanParameterOp::verify() {
+  auto logical = dyn_cast<RankedTensorType>(getLogicalType());
+  if (!logical)
+    return emitOpError() << "expected a ranked tensor logical type, got "
+                         << getLogicalType() << " [plan_parameter_c1]";
+  SmallVector<Type> storage;
+  if (failed(getStorageMemRefTypes(logical, storage)) || storage.size() != 1)
+    return emitOpError() << "logical type " << logical
+                         << " has no storage layout [plan_parameter_c2]";
+  if (storage.front() != getBuffer().getType())
+    return emitOpError() << "expected buffer type " << storage.front()
+                         << " for logical type " << logical << ", got "
+                         << getBuffer().getType() << " [plan_parameter_c3]";
+  return success();
+}
+
+LogicalResult
+PlanDispatchOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
+  Operation *kernel = symbolTable.lookupNearestSymbolFrom(*this, getKernel());
+  if (!kernel)
+    return emitOpError() << "kernel " << getKernel()
+                         << " does not exist [plan_dispatch_c1]";
+  // Before the kernel phase lowers it, a kernel is a func.func whose
+  // arguments (operands, then a destination per fresh result) must take
+  // exactly these buffers.
+  auto fn = dyn_cast<func::FuncOp>(kernel);
+  if (!fn || !fn->hasAttr("v4.kernel"))
+    return success();
+  SmallVector<Type> expected;
+  for (Type t : fn.getArgumentTypes())
+    if (failed(getStorageMemRefTypes(t, expected)))
+      return success(); // already in storage (memref) form
+  if (expected.size() != getBuffers().size())
+    return emitOpError() << "kernel " << getKernel() << " takes "
+                         << expected.size() << " buffers, got "
+                         << getBuffers().size() << " [plan_dispatch_c2]";
+  for (auto [i, pair] : llvm::enumerate(llvm::zip(expected, getBuffers()))) {
+    auto want = cast<MemRefType>(std::get<0>(pair));
+    auto got = cast<MemRefType>(std::get<1>(pair).getType());
+    if (want.getShape() != got.getShape() ||
+        want.getElementType() != got.getElementType())
+      return emitOpError() << "buffer " << i << " of kernel " << getKernel()
+                           << " must be " << want << ", got " << got
+                           << " [plan_dispatch_c3]";
+  }
+  return success();
+}

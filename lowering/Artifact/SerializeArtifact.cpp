@@ -1,0 +1,271 @@
+//===- SerializeArtifact.cpp - plan IR + code object -> .v4a --------------===//
+#include "lowering/Artifact/SerializeArtifact.h"
+
+#include "dialects/V4/V4Ops.h"
+#include "dialects/V4/V4StorageLayout.h"
+#include "lowering/Dispatch/DispatchFormation.h"
+#include "lowering/Target/TargetBackend.h"
+#include "runtime/artifact/Artifact.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/Config/llvm-config.h"
+
+using namespace mlir;
+namespace art = ::v4::artifact;
+
+namespace mlir::v4 {
+namespace {
+
+std::string locationName(Location loc) {
+  if (auto name = dyn_cast<NameLoc>(loc))
+    return name.getName().str();
+  if (auto fused = dyn_cast<FusedLoc>(loc))
+    for (Location l : fused.getLocations())
+      if (auto n = locationName(l); !n.empty())
+        return n;
+  return "";
+}
+
+int64_t intAttr(ModuleOp m, StringRef name, int64_t dflt) {
+  if (auto a = m->getAttrOfType<IntegerAttr>(name))
+    return a.getInt();
+  return dflt;
+}
+
+/// Reads the plan functions into an artifact description.
+class PlanReader {
+public:
+  PlanReader(ModuleOp module, art::Description &desc)
+      : module(module), desc(desc) {}
+
+  LogicalResult read();
+
+private:
+  ModuleOp module;
+  art::Description &desc;
+  llvm::DenseMap<Value, uint32_t> bufferIds;
+  llvm::StringMap<uint32_t> kernelIds;
+  llvm::StringMap<uint32_t> locationIds;
+
+  FailureOr<uint32_t> addBuffer(Value v, art::BufferKind kind, Location loc);
+  int32_t debugLocation(Location loc);
+  LogicalResult readEntry(func::FuncOp fn, StringRef name,
+                          ArrayRef<uint32_t> argIds);
+};
+
+FailureOr<uint32_t> PlanReader::addBuffer(Value v, art::BufferKind kind,
+                                          Location loc) {
+  auto type = dyn_cast<MemRefType>(v.getType());
+  if (!type)
+    return emitError(loc) << "plan value of type " << v.getType()
+                          << " is not a buffer";
+  FailureOr<art::DType> dtype = getStorageDType(type.getElementType());
+  if (failed(dtype))
+    return emitError(loc) << "no buffer dtype for " << type;
+  art::Buffer b;
+  b.id = static_cast<uint32_t>(desc.buffers.size());
+  b.dtype = *dtype;
+  for (int64_t d : type.getShape())
+    b.shape.push_back(ShapedType::isDynamic(d) ? -1 : d);
+  b.kind = kind;
+  desc.buffers.push_back(b);
+  bufferIds[v] = b.id;
+  return b.id;
+}
+
+int32_t PlanReader::debugLocation(Location loc) {
+  std::string name = locationName(loc);
+  if (name.empty())
+    return -1;
+  auto [it, inserted] = locationIds.try_emplace(
+      name, static_cast<uint32_t>(desc.debugLocations.size()));
+  if (inserted)
+    desc.debugLocations.push_back({name, "", 0, 0});
+  return static_cast<int32_t>(it->second);
+}
+
+LogicalResult PlanReader::readEntry(func::FuncOp fn, StringRef name,
+                                    ArrayRef<uint32_t> argIds) {
+  art::EntryPoint entry;
+  entry.name = name.str();
+  for (auto [arg, id] : llvm::zip(fn.getArguments(), argIds))
+    bufferIds[arg] = id;
+  for (Operation &op : fn.getBody().front()) {
+    if (auto p = dyn_cast<PlanParameterOp>(op)) {
+      FailureOr<uint32_t> id =
+          addBuffer(p.getBuffer(), art::BufferKind::Parameter, p.getLoc());
+      FailureOr<CheckpointLayout> layout =
+          getCheckpointLayout(cast<RankedTensorType>(p.getLogicalType()));
+      if (failed(id) || failed(layout))
+        return p.emitError()
+               << "no checkpoint layout for " << p.getLogicalType();
+      desc.parameters.push_back(
+          {p.getName().str(), layout->dtype, layout->shape, *id});
+      continue;
+    }
+    if (auto a = dyn_cast<memref::AllocOp>(op)) {
+      if (failed(addBuffer(a.getResult(), art::BufferKind::Activation,
+                           a.getLoc())))
+        return failure();
+      continue;
+    }
+    if (auto d = dyn_cast<PlanDispatchOp>(op)) {
+      StringRef kernel = d.getKernel().getLeafReference().getValue();
+      auto [it, inserted] = kernelIds.try_emplace(
+          kernel, static_cast<uint32_t>(desc.kernels.size()));
+      if (inserted) {
+        art::Kernel k;
+        k.name = kernel.str();
+        k.codeObject = 0;
+        k.entrySymbol = kernel.str();
+        k.numBufferArgs = d.getBuffers().size();
+        k.debugLocation = locationName(d.getLoc());
+        desc.kernels.push_back(k);
+      } else if (desc.kernels[it->second].numBufferArgs !=
+                 d.getBuffers().size()) {
+        return d.emitError()
+               << "kernel '" << kernel << "' is dispatched with "
+               << d.getBuffers().size() << " and "
+               << desc.kernels[it->second].numBufferArgs << " buffers";
+      }
+      art::Step s;
+      s.kernel = it->second;
+      for (Value v : d.getBuffers()) {
+        auto found = bufferIds.find(v);
+        if (found == bufferIds.end())
+          return d.emitError() << "dispatch of '" << kernel
+                               << "' uses a buffer the plan does not declare "
+                                  "(an argument, v4.plan.parameter or "
+                                  "memref.alloc)";
+        s.buffers.push_back(found->second);
+      }
+      s.debugLocation = debugLocation(d.getLoc());
+      entry.steps.push_back(std::move(s));
+      continue;
+    }
+    if (auto ret = dyn_cast<func::ReturnOp>(op)) {
+      for (Value v : ret.getOperands()) {
+        auto found = bufferIds.find(v);
+        if (found == bufferIds.end())
+          return ret.emitError() << "returned value is not a plan buffer";
+        desc.buffers[found->second].kind = art::BufferKind::Output;
+      }
+      continue;
+    }
+    if (isa<memref::DimOp, arith::ConstantOp>(op))
+      continue; // sizes: the runtime binds the token count
+    return op.emitError() << "the artifact plan cannot hold '" << op.getName()
+                          << "'";
+  }
+  desc.entryPoints.push_back(std::move(entry));
+  return success();
+}
+
+LogicalResult PlanReader::read() {
+  auto step = module.lookupSymbol<func::FuncOp>("step");
+  auto init = module.lookupSymbol<func::FuncOp>("init_state");
+  if (!step || !init)
+    return module.emitError()
+           << "the artifact phase needs @step and @init_state as plans (run "
+              "the dispatch phase first)";
+  // Step arguments: the inputs, then the state (shared with @init_state).
+  SmallVector<uint32_t> stepIds, stateIds;
+  for (BlockArgument a : step.getArguments()) {
+    bool isState =
+        static_cast<bool>(step.getArgAttr(a.getArgNumber(), "v4.state"));
+    FailureOr<uint32_t> id =
+        addBuffer(a, isState ? art::BufferKind::State : art::BufferKind::Input,
+                  step.getLoc());
+    if (failed(id))
+      return failure();
+    stepIds.push_back(*id);
+    if (!isState)
+      continue;
+    stateIds.push_back(*id);
+    art::StateSpec spec;
+    spec.name =
+        cast<StringAttr>(step.getArgAttr(a.getArgNumber(), "v4.state")).str();
+    spec.buffers = {*id};
+    if (auto reset =
+            step.getArgAttrOfType<StringAttr>(a.getArgNumber(), "v4.reset")) {
+      if (reset.getValue() == "negative_infinity")
+        spec.reset = art::ResetKind::NegativeInfinity;
+      else if (reset.getValue() == "pad_id")
+        spec.reset = art::ResetKind::PadId;
+      else
+        return step.emitError()
+               << "unknown v4.reset '" << reset.getValue() << "'";
+    }
+    if (auto pad = step.getArgAttrOfType<IntegerAttr>(a.getArgNumber(),
+                                                      "v4.pad_value"))
+      spec.padValue = pad.getInt();
+    desc.stateSpecs.push_back(std::move(spec));
+  }
+  if (init.getNumArguments() != stateIds.size())
+    return init.emitError()
+           << "@init_state takes " << init.getNumArguments()
+           << " buffers, @step has " << stateIds.size() << " state buffers";
+  if (failed(readEntry(init, "init_state", stateIds)) ||
+      failed(readEntry(step, "step", stepIds)))
+    return failure();
+  return success();
+}
+
+} // namespace
+
+LogicalResult serializeArtifact(ModuleOp module, std::string &bytes) {
+  ModuleOp kernels = getKernelsModule(module);
+  if (!kernels)
+    return module.emitError() << "no kernels module: run the dispatch and "
+                                 "kernel phases first";
+  FailureOr<const TargetBackend *> target = getTargetBackendFor(kernels);
+  if (failed(target))
+    return failure();
+
+  art::Description desc;
+  if (failed(PlanReader(module, desc).read()))
+    return failure();
+  for (art::Kernel &k : desc.kernels)
+    (*target)->describeLaunch(kernels, k.name, k);
+  FailureOr<CodeObject> code = (*target)->serialize(kernels);
+  if (failed(code))
+    return failure();
+
+  art::Writer writer(std::move(desc));
+  art::Description &d = writer.description();
+  d.versions.compiler = "v4c 0.1.0";
+  d.versions.mlir = LLVM_VERSION_STRING;
+  d.target = code->target;
+  d.bounds.batch = intAttr(module, "v4.batch", 1);
+  d.bounds.maxContext = intAttr(module, "v4.max_context", 1);
+  d.bounds.maxChunk = d.bounds.maxContext;
+  for (const art::Parameter &p : d.parameters) {
+    if (p.dtype == art::DType::F8E4M3 || p.dtype == art::DType::F8E8M0)
+      d.features |= art::kFeatureFP8;
+    if (p.name.find("{}") != std::string::npos && p.dtype == art::DType::I8)
+      d.features |= art::kFeatureFP4;
+  }
+  for (const art::StateSpec &s : d.stateSpecs)
+    if (s.reset == art::ResetKind::PadId)
+      d.features |= art::kFeatureEngram;
+  writer.addCodeObject(code->target, code->format, std::move(code->bytes));
+  art::Expected<std::vector<uint8_t>> file = writer.serialize();
+  if (!file)
+    return module.emitError()
+           << "writing the artifact failed: " << file.status().message();
+  // Self-check with the runtime's loader: every AF layer.
+  art::Expected<art::Artifact> check =
+      art::Artifact::load("compiled artifact", file->data(), file->size());
+  if (!check)
+    return module.emitError() << "the compiled artifact does not verify (a "
+                                 "compiler bug): "
+                              << check.status().message();
+  bytes.assign(file->begin(), file->end());
+  return success();
+}
+
+} // namespace mlir::v4

@@ -1,0 +1,169 @@
+//===- Passes.td - lowering passes: dispatch, kernels, targets -*- tablegen -*-===//
+//
+// Part of v4c. Every lowering pass, in the order of the phases of
+// lowering/Pipelines.h: dispatch formation, then per target the kernel
+// phase (hand-built kernels for the hot ops, target-neutral linalg bodies
+// for the rest, bufferization, the target's code generation).
+//
+//===----------------------------------------------------------------------===//
+#ifndef V4_LOWERING_PASSES_TD
+#define V4_LOWERING_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+//===----------------------------------------------------------------------===//
+// Dispatch formation
+//===----------------------------------------------------------------------===//
+
+def V4FormDispatchesPass : Pass<"v4-form-dispatches", "::mlir::ModuleOp"> {
+  let summary = "Outline every kernel and turn @step/@init_state into a plan "
+                "of dispatches over buffers";
+  let description = [{
+    Input: a model module after the graph phase (layer functions inlined,
+    fusions done): `@init_state` returns the empty decode state, `@step`
+    takes ids, next ids, start positions, positions and the state and
+    returns the outputs (logits, MTP logits) then the new state.
+
+    Output:
+    * a nested `module @kernels` with one `func.func` per distinct
+      (op name, attributes, operand and result types), marked `v4.kernel`.
+      A kernel is written on tensors in destination-passing style: its
+      arguments are the op's operands, then one destination per fresh
+      result; each result is stored with `v4.kernel.store` into its
+      destination, or, for a result tied to an operand
+      (TiedResultsOpInterface), into that operand. The result attribute
+      `v4.tied_operand` names the operand a result updates in place.
+    * `@step` and `@init_state` rewritten over buffers (the storage
+      memrefs of dialects/V4/V4StorageLayout.h): step inputs and state are
+      arguments (with `v4.role` / `v4.state` / `v4.reset` attributes),
+      weights are `v4.plan.parameter`, activations `memref.alloc`, and every
+      op is a `v4.plan.dispatch` of its kernel. A tied result reuses its
+      operand's buffers; when the operand is still read later (or is a
+      weight or an input), the dispatch first copies it to a scratch buffer
+      (copy-on-write). Reshapes become copy kernels.
+
+    ```mlir
+    // before
+    %y = v4.rms_norm %x, %w eps 1.0e-6 : ...
+    // after, in @step
+    %y = memref.alloc(%T) : memref<1x?x64xbf16>
+    v4.plan.dispatch @kernels::@k3_rms_norm(%x, %w, %y) : ...
+    ```
+
+    Why: the plan is IR, so later passes (memory planning, partitioning)
+    rewrite it and `v4-opt` replays it; the artifact's plan is serialized
+    from it, and each kernel is compiled by every requested target.
+  }];
+  let dependentDialects = [
+    "::mlir::func::FuncDialect", "::mlir::memref::MemRefDialect",
+    "::mlir::arith::ArithDialect", "::mlir::tensor::TensorDialect",
+    "::mlir::v4::V4Dialect"
+  ];
+  let statistics = [
+    Statistic<"numKernels", "kernels", "Distinct kernels outlined">,
+    Statistic<"numDispatches", "dispatches", "Dispatches in the plan">,
+    Statistic<"numCopies", "copy-on-write", "State copies before an update">,
+  ];
+}
+
+//===----------------------------------------------------------------------===//
+// Kernel phase (per target)
+//===----------------------------------------------------------------------===//
+
+def V4BuildTargetKernelsPass
+    : Pass<"v4-build-target-kernels", "::mlir::ModuleOp"> {
+  let summary = "Replace the kernels the target builds by hand with its "
+                "hand-built bodies";
+  let description = [{
+    Runs on a kernels module (the nested `module @kernels` of dispatch
+    formation). For every `v4.kernel` function whose op the target named by
+    `target` (or the `v4.target` attribute of the enclosing module) has a
+    hand builder for (lowering/Target/TargetBackend.h), the function is
+    replaced by the builder's body on storage memrefs, with the kernel ABI
+    signature: the storage buffers of the operands, then of the fresh
+    results. Other kernels are left for `convert-v4-to-linalg`.
+
+    Why: the hot ops (GEMMs, grouped experts, sparse attention, indexer
+    scores) need schedules a generic lowering does not find; each target
+    brings its own, while every other op has one target-neutral body.
+  }];
+  let options = [
+    Option<"target", "target", "std::string", /*default=*/"\"\"",
+           "Target backend name (default: the module's v4.target)">
+  ];
+  let statistics = [
+    Statistic<"numHandBuilt", "hand-built", "Kernels built by hand">,
+  ];
+}
+
+def ConvertV4ToLinalgPass
+    : Pass<"convert-v4-to-linalg", "::mlir::ModuleOp"> {
+  let summary = "Lower the remaining v4 kernels to linalg/tensor on storage "
+                "types";
+  let description = [{
+    Converts every `v4.kernel` function still on model types to the
+    storage types of dialects/V4/V4StorageLayout.h (FP8 as i8 codes, FP4
+    packed, decode state as its tensors; 1:N for the compressor state) and
+    its v4 ops to target-neutral linalg/tensor bodies with every bf16/fp32
+    rounding point explicit (lowering/V4ToLinalg). `v4.kernel.store`
+    becomes `bufferization.materialize_in_destination`, so one-shot
+    bufferization writes each result into its argument buffer.
+
+    ```mlir
+    // before
+    %y = v4.rms_norm %x, %w ...
+    %r = v4.kernel.store %y into %out : tensor<1x?x64xbf16>
+    // after
+    %y = linalg.generic ... // sum of squares, rsqrt, scale
+    %r = bufferization.materialize_in_destination %y in %out
+    ```
+
+    An op with neither a pattern here nor a hand builder of the target is
+    an error naming the op and the target.
+  }];
+  let dependentDialects = [
+    "::mlir::linalg::LinalgDialect", "::mlir::tensor::TensorDialect",
+    "::mlir::arith::ArithDialect", "::mlir::math::MathDialect",
+    "::mlir::scf::SCFDialect", "::mlir::bufferization::BufferizationDialect"
+  ];
+}
+
+def V4FinalizeKernelABIPass
+    : Pass<"v4-finalize-kernel-abi", "::mlir::ModuleOp"> {
+  let summary = "Drop the results bufferization wrote into argument buffers";
+  let description = [{
+    After one-shot bufferization a kernel of a kernels module returns, for
+    each result, the argument buffer it was written into (its destination
+    or tied operand). Those results are dropped, so every kernel is a
+    function on memrefs with no results: the kernel ABI. A kernel that
+    returns anything else (a result not bufferized in place, which would
+    silently change the ABI) is an error at the kernel.
+
+    Upstream `drop-equivalent-buffer-results` does the same for private
+    functions only; kernels are public entry points.
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// CPU target
+//===----------------------------------------------------------------------===//
+
+def V4CPUAddKernelEntriesPass
+    : Pass<"v4-cpu-add-kernel-entries", "::mlir::ModuleOp"> {
+  let summary = "Give every CPU kernel the `void k(void **args)` entry of "
+                "the kernel ABI";
+  let description = [{
+    Runs on a bufferized kernels module, before the conversion to the LLVM
+    dialect. Each public kernel `@k(memref, ...)` is renamed `@k_impl`
+    (private) and a new public `@k(%args: !llvm.ptr)` loads the memref
+    descriptor that args[i] points to (runtime/base/KernelABI.h) and calls
+    it. After `finalize-memref-to-llvm` and `convert-func-to-llvm` the
+    descriptor casts cancel (`reconcile-unrealized-casts`).
+
+    Why: one C entry signature for every kernel, so the runtime calls any
+    kernel with the same code and no per-kernel glue.
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+}
+
+#endif // V4_LOWERING_PASSES_TD

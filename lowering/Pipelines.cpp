@@ -1,0 +1,119 @@
+//===- Pipelines.cpp - the named phases of the compiler -------------------===//
+#include "lowering/Pipelines.h"
+
+#include "lowering/Artifact/SerializeArtifact.h"
+#include "lowering/Passes.h"
+#include "lowering/Target/TargetBackend.h"
+#include "passes/Passes.h"
+
+#include "mlir/Dialect/Func/Extensions/InlinerExtension.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
+
+using namespace mlir;
+
+namespace mlir::v4 {
+
+ArrayRef<PhaseInfo> getPhases() {
+  static const PhaseInfo phases[] = {
+      {Phase::Input, "input", "the model as imported or parsed"},
+      {Phase::Graph, "graph", "layers inlined, canonicalized, fused"},
+      {Phase::Dispatch, "dispatch",
+       "kernels outlined; @step/@init_state a plan over buffers"},
+      {Phase::Kernel, "kernel", "kernels compiled by the target backend"},
+      {Phase::Artifact, "artifact", "the serialized .v4a artifact"},
+  };
+  return phases;
+}
+
+std::optional<Phase> parsePhase(StringRef name) {
+  for (const PhaseInfo &p : getPhases())
+    if (p.name == name)
+      return p.phase;
+  return std::nullopt;
+}
+
+StringRef getPhaseName(Phase phase) {
+  return getPhases()[static_cast<size_t>(phase)].name;
+}
+
+void buildGraphPhase(OpPassManager &pm, const V4PipelineOptions &) {
+  pm.addPass(createInlinerPass());
+  pm.addPass(createCanonicalizerPass());
+  pm.addNestedPass<func::FuncOp>(createV4FuseMhcBoundariesPass());
+}
+
+void buildDispatchPhase(OpPassManager &pm, const V4PipelineOptions &) {
+  pm.addPass(createV4FormDispatchesPass());
+}
+
+void buildKernelPhase(OpPassManager &pm, const V4PipelineOptions &options) {
+  registerBuiltinTargetBackends();
+  OpPassManager &kernels = pm.nest<ModuleOp>();
+  if (const TargetBackend *target = lookupTargetBackend(options.target)) {
+    target->buildKernelPipeline(kernels);
+    return;
+  }
+  V4BuildTargetKernelsPassOptions unknown;
+  unknown.target = options.target;
+  kernels.addPass(createV4BuildTargetKernelsPass(unknown));
+}
+
+void buildLoweringPipeline(OpPassManager &pm, const V4PipelineOptions &options,
+                           Phase from, Phase to) {
+  auto wants = [&](Phase p) { return from < p && p <= to; };
+  if (wants(Phase::Graph))
+    buildGraphPhase(pm, options);
+  if (wants(Phase::Dispatch))
+    buildDispatchPhase(pm, options);
+  if (wants(Phase::Kernel))
+    buildKernelPhase(pm, options);
+}
+
+LogicalResult compileToArtifact(ModuleOp module,
+                                const V4PipelineOptions &options,
+                                std::string &bytes) {
+  DialectRegistry registry;
+  registerLoweringDialects(registry);
+  module.getContext()->appendDialectRegistry(registry);
+  module.getContext()->loadAllAvailableDialects();
+  if (!module->hasAttr("v4.target"))
+    module->setAttr("v4.target",
+                    StringAttr::get(module.getContext(), options.target));
+  PassManager pm(module.getContext());
+  buildLoweringPipeline(pm, options, Phase::Input, Phase::Kernel);
+  if (failed(pm.run(module)))
+    return failure();
+  return serializeArtifact(module, bytes);
+}
+
+void registerLoweringDialects(DialectRegistry &registry) {
+  registerBuiltinTargetBackends();
+  func::registerInlinerExtension(registry);
+  for (StringRef name : getRegisteredTargetBackendNames())
+    lookupTargetBackend(name)->getDependentDialects(registry);
+}
+
+void registerV4LoweringPasses() {
+  registerBuiltinTargetBackends();
+  registerLoweringPasses();
+  PassPipelineRegistration<V4PipelineOptions>(
+      "v4-graph-phase", "The graph phase: inline layers, canonicalize, fuse",
+      buildGraphPhase);
+  PassPipelineRegistration<V4PipelineOptions>(
+      "v4-dispatch-phase",
+      "The dispatch phase: outline kernels, plan over buffers",
+      buildDispatchPhase);
+  PassPipelineRegistration<V4PipelineOptions>(
+      "v4-kernel-phase",
+      "The kernel phase of a target on the nested kernels module",
+      buildKernelPhase);
+  PassPipelineRegistration<V4PipelineOptions>(
+      "v4-lower", "Graph, dispatch and kernel phases",
+      [](OpPassManager &pm, const V4PipelineOptions &options) {
+        buildLoweringPipeline(pm, options, Phase::Input, Phase::Kernel);
+      });
+}
+
+} // namespace mlir::v4

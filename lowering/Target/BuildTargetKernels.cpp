@@ -1,0 +1,163 @@
+//===- BuildTargetKernels.cpp - hand-built kernels and the ABI check ------===//
+//
+// Passes v4-build-target-kernels and v4-verify-kernel-abi
+// (lowering/Passes.td).
+//
+//===----------------------------------------------------------------------===//
+#include "dialects/V4/V4Ops.h"
+#include "dialects/V4/V4StorageLayout.h"
+#include "lowering/Passes.h"
+#include "lowering/Target/TargetBackend.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+
+namespace mlir::v4 {
+#define GEN_PASS_DEF_V4BUILDTARGETKERNELSPASS
+#define GEN_PASS_DEF_V4FINALIZEKERNELABIPASS
+#include "lowering/Passes.h.inc"
+} // namespace mlir::v4
+
+using namespace mlir;
+using namespace mlir::v4;
+
+namespace {
+
+/// The op a kernel of dispatch formation computes (null for a copy
+/// kernel), and the destination argument of each of its results.
+static Operation *kernelOp(func::FuncOp fn, SmallVectorImpl<unsigned> &dest) {
+  auto ret = cast<func::ReturnOp>(fn.getBody().front().getTerminator());
+  Operation *op = nullptr;
+  for (Value v : ret.getOperands()) {
+    auto store = v.getDefiningOp<KernelStoreOp>();
+    if (!store)
+      return nullptr;
+    auto arg = dyn_cast<BlockArgument>(store.getDest());
+    if (!arg)
+      return nullptr;
+    dest.push_back(arg.getArgNumber());
+    op = store.getValue().getDefiningOp();
+  }
+  return op;
+}
+
+/// Replaces `fn` by a function with the kernel ABI signature that calls the
+/// hand-built body of its op.
+static LogicalResult buildByHand(const TargetBackend &target, func::FuncOp fn,
+                                 Operation *op, ArrayRef<unsigned> dest) {
+  auto kernels = cast<ModuleOp>(fn->getParentOp());
+  std::string name = fn.getSymName().str();
+  FailureOr<func::FuncOp> body =
+      target.buildHandBuiltKernel(op, kernels, name + "_body");
+  if (failed(body))
+    return failure();
+  body->setPrivate();
+
+  // ABI: the storage buffers of every kernel argument, in order.
+  SmallVector<Type> abi;
+  SmallVector<std::pair<unsigned, unsigned>> argRange; // first, count
+  for (Type t : fn.getArgumentTypes()) {
+    unsigned first = abi.size();
+    if (failed(getStorageMemRefTypes(t, abi)))
+      return fn.emitError() << "no storage layout for " << t;
+    argRange.push_back({first, static_cast<unsigned>(abi.size() - first)});
+  }
+  OpBuilder b(fn);
+  auto entry = func::FuncOp::create(b, fn.getLoc(), name + ".abi",
+                                    b.getFunctionType(abi, {}));
+  entry->setAttr("v4.kernel", b.getUnitAttr());
+  auto eb =
+      ImplicitLocOpBuilder::atBlockEnd(fn.getLoc(), entry.addEntryBlock());
+  SmallVector<Value> args;
+  auto append = [&](unsigned arg) {
+    auto [first, count] = argRange[arg];
+    for (unsigned i = 0; i < count; ++i)
+      args.push_back(entry.getArgument(first + i));
+  };
+  // The body takes the op's operands (all model values: the kernel's first
+  // arguments), then every result's buffers (its destination's).
+  for (unsigned i = 0; i < op->getNumOperands(); ++i)
+    append(i);
+  for (unsigned d : dest)
+    append(d);
+  if (args.size() != body->getNumArguments())
+    return op->emitError() << "internal error: hand-built kernel of '"
+                           << op->getName() << "' takes "
+                           << body->getNumArguments() << " buffers, the ABI "
+                           << "gives " << args.size();
+  func::CallOp::create(eb, *body, args);
+  func::ReturnOp::create(eb);
+  fn.erase();
+  entry.setSymName(name);
+  return success();
+}
+
+struct V4BuildTargetKernelsPass
+    : public mlir::v4::impl::V4BuildTargetKernelsPassBase<
+          V4BuildTargetKernelsPass> {
+  using Base::Base;
+  void runOnOperation() override {
+    ModuleOp kernels = getOperation();
+    registerBuiltinTargetBackends();
+    const TargetBackend *backend = nullptr;
+    if (!target.empty()) {
+      backend = lookupTargetBackend(target);
+      if (!backend) {
+        kernels.emitError() << "unknown target '" << target << "'";
+        return signalPassFailure();
+      }
+    } else {
+      FailureOr<const TargetBackend *> t = getTargetBackendFor(kernels);
+      if (failed(t))
+        return signalPassFailure();
+      backend = *t;
+    }
+    SmallVector<func::FuncOp> fns(kernels.getOps<func::FuncOp>());
+    for (func::FuncOp fn : fns) {
+      if (!fn->hasAttr("v4.kernel") || fn.isExternal())
+        continue;
+      SmallVector<unsigned> dest;
+      Operation *op = kernelOp(fn, dest);
+      if (!op || !isa<V4Dialect>(op->getDialect()) ||
+          !backend->hasHandBuiltKernel(op))
+        continue;
+      if (failed(buildByHand(*backend, fn, op, dest)))
+        return signalPassFailure();
+      ++numHandBuilt;
+    }
+  }
+};
+
+struct V4FinalizeKernelABIPass
+    : public mlir::v4::impl::V4FinalizeKernelABIPassBase<
+          V4FinalizeKernelABIPass> {
+  void runOnOperation() override {
+    for (auto fn : getOperation().getOps<func::FuncOp>()) {
+      if (!fn->hasAttr("v4.kernel") || fn.isExternal())
+        continue;
+      for (Type t : fn.getArgumentTypes())
+        if (!isa<MemRefType>(t)) {
+          fn.emitError() << "kernel '" << fn.getSymName()
+                         << "' takes a non-buffer argument of type " << t;
+          return signalPassFailure();
+        }
+      if (fn.getNumResults() == 0)
+        continue;
+      auto ret = cast<func::ReturnOp>(fn.getBody().front().getTerminator());
+      for (auto [i, v] : llvm::enumerate(ret.getOperands()))
+        if (!isa<BlockArgument>(v)) {
+          fn.emitError() << "kernel '" << fn.getSymName() << "' result #" << i
+                         << " was not written into its destination argument "
+                            "(not bufferized in place)";
+          return signalPassFailure();
+        }
+      OpBuilder b(ret);
+      func::ReturnOp::create(b, ret.getLoc());
+      ret.erase();
+      fn.setType(FunctionType::get(&getContext(), fn.getArgumentTypes(), {}));
+      fn.removeResAttrsAttr();
+    }
+  }
+};
+
+} // namespace

@@ -1,0 +1,94 @@
+//===- TargetBackend.h - the one interface a code target implements -*- C++
+//-*-===//
+//
+// A target (the CPU today, sm_90a next) plugs into the lowering through this
+// interface only, as IREE's TargetBackend: it names the dialects its kernels
+// use, builds the kernel phase pipeline that turns the kernels module of
+// dispatch formation into its code, hand-builds the kernels of the hot ops
+// it has schedules for, serializes the lowered kernels into a code object,
+// and describes each kernel's launch geometry. `v4c --target=<name>` and
+// the module attribute `v4.target` select a registered backend.
+//
+// Adding a target: one folder lowering/Target/<Name>/ with a subclass and a
+// register function called from registerBuiltinTargetBackends(). Dispatch
+// formation, V4ToLinalg, the pipelines and the artifact writer do not
+// change.
+//
+//===----------------------------------------------------------------------===//
+#ifndef V4_LOWERING_TARGET_TARGETBACKEND_H
+#define V4_LOWERING_TARGET_TARGETBACKEND_H
+
+#include "runtime/artifact/Artifact.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Support/LLVM.h"
+
+#include <memory>
+#include <vector>
+
+namespace mlir::v4 {
+
+/// A compiled code object of a kernels module.
+struct CodeObject {
+  ::v4::artifact::Target target;
+  ::v4::artifact::CodeFormat format;
+  std::vector<uint8_t> bytes;
+};
+
+class TargetBackend {
+public:
+  virtual ~TargetBackend();
+
+  /// The name `--target=` and `v4.target` use ("cpu").
+  virtual StringRef getName() const = 0;
+  virtual StringRef getDescription() const = 0;
+  /// The artifact's target enum for this backend's code objects.
+  virtual ::v4::artifact::Target getArtifactTarget() const = 0;
+
+  /// Dialects (and their external interface models) the kernel phase of
+  /// this target creates.
+  virtual void getDependentDialects(DialectRegistry &registry) const = 0;
+
+  /// Appends the kernel phase to `pm`, a pass manager on the kernels module
+  /// (`module @kernels`): from v4.kernel functions on model types to the
+  /// IR `serialize` takes.
+  virtual void buildKernelPipeline(OpPassManager &pm) const = 0;
+
+  /// Whether this target builds the kernel of `op` by hand.
+  virtual bool hasHandBuiltKernel(Operation *op) const = 0;
+  /// Builds the kernel of `op` by hand at the end of `kernels` as a public
+  /// func.func `name` on storage memrefs: the operands' buffers, then the
+  /// buffers of every result (a tied result's buffers alias its operand's,
+  /// and the body must be correct under that aliasing). Emits a diagnostic
+  /// at `op` on failure.
+  virtual FailureOr<func::FuncOp>
+  buildHandBuiltKernel(Operation *op, ModuleOp kernels,
+                       StringRef name) const = 0;
+
+  /// Serializes a kernels module after the kernel phase into a code object.
+  virtual FailureOr<CodeObject> serialize(ModuleOp kernels) const = 0;
+
+  /// Fills the launch geometry of kernel `name` (the CPU keeps the default
+  /// of one call per dispatch).
+  virtual void describeLaunch(ModuleOp kernels, StringRef name,
+                              ::v4::artifact::Kernel &kernel) const;
+};
+
+/// Registers `backend` under its name (later registrations of a name win).
+void registerTargetBackend(std::unique_ptr<TargetBackend> backend);
+/// The backend named `name`, or nullptr.
+const TargetBackend *lookupTargetBackend(StringRef name);
+/// The names of every registered backend, sorted.
+SmallVector<StringRef> getRegisteredTargetBackendNames();
+/// Registers the backends built into this compiler (cpu). Idempotent.
+void registerBuiltinTargetBackends();
+
+/// The target of `op`'s nearest enclosing module with a `v4.target`
+/// attribute; emits an error naming the attribute or the unknown name.
+FailureOr<const TargetBackend *> getTargetBackendFor(Operation *op);
+
+} // namespace mlir::v4
+
+#endif // V4_LOWERING_TARGET_TARGETBACKEND_H
