@@ -1,5 +1,6 @@
 //===- V4ToLinalg.cpp - target-neutral kernel bodies ----------------------===//
 #include "lowering/V4ToLinalg/V4ToLinalg.h"
+#include "lowering/V4ToLinalg/V4ToLinalgPatterns.h"
 
 #include "dialects/V4/V4Ops.h"
 #include "dialects/V4/V4StorageLayout.h"
@@ -97,8 +98,11 @@ struct ConvertV4ToLinalgPass
 void mlir::v4::populateV4ToLinalgConversionPatterns(
     const TypeConverter &converter, RewritePatternSet &patterns) {
   patterns.add<KernelStoreLowering>(converter, patterns.getContext());
+  populateV4ToLinalgCorePatterns(converter, patterns);
+  populateV4ToLinalgHyperConnPatterns(converter, patterns);
 }
 
 bool mlir::v4::hasV4ToLinalgLowering(Operation *op) {
-  return isa<KernelStoreOp>(op);
+  return isa<KernelStoreOp>(op) || isLoweredByV4ToLinalgCore(op) ||
+         isLoweredByV4ToLinalgHyperConn(op);
 }
