@@ -10,6 +10,7 @@
 #include "mlir/Dialect/Arith/Transforms/BufferizableOpInterfaceImpl.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Bufferization/Transforms/FuncBufferizableOpInterfaceImpl.h"
+#include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
 #include "mlir/Dialect/Bufferization/Transforms/Passes.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Linalg/Passes.h"
@@ -205,6 +206,9 @@ public:
         bufferization::LayoutMapOption::IdentityLayoutMap;
     pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
     pm.addPass(createV4FinalizeKernelABIPass());
+    // Temporaries of the linalg bodies: freed where their last use is.
+    bufferization::BufferDeallocationPipelineOptions dealloc;
+    bufferization::buildBufferDeallocationPipeline(pm, dealloc);
     pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
     // The kernel ABI, then LLVM.
     pm.addPass(createV4CPUAddKernelEntriesPass());
