@@ -1,12 +1,611 @@
-//===- V4ToLinalgCore.cpp - target-neutral bodies (Core family)
-//---------------===//
+//===- V4ToLinalgCore.cpp - target-neutral bodies (Core family) -----------===//
+//
+// v4.embedding, v4.rms_norm, v4.rope, v4.hadamard; the state constructors
+// v4.ring.empty, v4.cache.empty, v4.kv.state_empty, v4.engram.state_empty;
+// v4.ring.write and v4.attn.window_indices (V4-SPEC 2, 3, 5, 8.8, 9).
+//
+// Each body reproduces the arithmetic of the hand-built CPU kernel
+// (lowering/KernelBuilders) op for op: the same fp32 formulas in the same
+// operand order, the same bf16 rounding points (arith.truncf/extf), and
+// reductions in ascending index order accumulated in fp32 (linalg reductions
+// become ascending loops), so both paths give bit-identical results.
+//
+//===----------------------------------------------------------------------===//
 #include "lowering/V4ToLinalg/V4ToLinalgPatterns.h"
 
+#include "dialects/V4/V4Attrs.h"
 #include "dialects/V4/V4Ops.h"
+#include "dialects/V4/V4Types.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+
+#include <cmath>
+#include <limits>
 
 using namespace mlir;
+using namespace mlir::v4;
 
-void mlir::v4::populateV4ToLinalgCorePatterns(const TypeConverter &,
-                                              RewritePatternSet &) {}
+namespace {
 
-bool mlir::v4::isLoweredByV4ToLinalgCore(Operation *) { return false; }
+//===----------------------------------------------------------------------===//
+// Helpers
+//===----------------------------------------------------------------------===//
+
+/// Scalar arithmetic in a body, with the rounding helpers of the kernels.
+struct Scalar {
+  ImplicitLocOpBuilder &b;
+
+  Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, v); }
+  Value f32(double v) {
+    return arith::ConstantOp::create(b, b.getF32FloatAttr(v));
+  }
+  Value i64(int64_t v) {
+    return arith::ConstantOp::create(b, b.getI64IntegerAttr(v));
+  }
+  /// Widens a value to f32 (no-op for f32).
+  Value toF32(Value v) {
+    if (v.getType().isF32())
+      return v;
+    return arith::ExtFOp::create(b, b.getF32Type(), v);
+  }
+  /// Narrows an f32 value to `t` (round to nearest even; no-op for f32).
+  Value fromF32(Value v, Type t) {
+    if (t.isF32())
+      return v;
+    return arith::TruncFOp::create(b, t, v);
+  }
+  /// A bf16 rounding point of an f32 value.
+  Value roundBF16(Value v) { return toF32(fromF32(v, b.getBF16Type())); }
+  Value add(Value x, Value y) { return arith::AddFOp::create(b, x, y); }
+  Value sub(Value x, Value y) { return arith::SubFOp::create(b, x, y); }
+  Value mul(Value x, Value y) { return arith::MulFOp::create(b, x, y); }
+  Value div(Value x, Value y) { return arith::DivFOp::create(b, x, y); }
+  Value addi(Value x, Value y) { return arith::AddIOp::create(b, x, y); }
+  Value subi(Value x, Value y) { return arith::SubIOp::create(b, x, y); }
+  Value muli(Value x, Value y) { return arith::MulIOp::create(b, x, y); }
+  Value cmpi(arith::CmpIPredicate p, Value x, Value y) {
+    return arith::CmpIOp::create(b, p, x, y);
+  }
+  Value select(Value c, Value x, Value y) {
+    return arith::SelectOp::create(b, c, x, y);
+  }
+  Value index(int64_t dim) { return linalg::IndexOp::create(b, dim); }
+  /// The bits of a narrow float (bf16, f16) as an integer, so that control
+  /// flow and selects carry integers: the CPU backend promotes a bf16 phi
+  /// or select through f32 and back, a conversion libcall the kernels do
+  /// not link. Other values pass through.
+  Value toBits(Value v) {
+    auto ft = dyn_cast<FloatType>(v.getType());
+    if (!ft || ft.getWidth() >= 32)
+      return v;
+    return arith::BitcastOp::create(b, b.getIntegerType(ft.getWidth()), v);
+  }
+  Value fromBits(Value v, Type t) {
+    if (v.getType() == t)
+      return v;
+    return arith::BitcastOp::create(b, t, v);
+  }
+  Value toIndex(Value v) {
+    return arith::IndexCastOp::create(b, b.getIndexType(), v);
+  }
+  Value dim(Value t, int64_t d) { return tensor::DimOp::create(b, t, d); }
+};
+
+/// tensor.empty of `type`; dynamic dim d gets the size `dynSize(d)`.
+Value emptyTensor(ImplicitLocOpBuilder &b, RankedTensorType type,
+                  function_ref<Value(int64_t)> dynSize) {
+  SmallVector<Value> dyn;
+  for (int64_t d = 0; d < type.getRank(); ++d)
+    if (type.isDynamicDim(d))
+      dyn.push_back(dynSize(d));
+  return tensor::EmptyOp::create(b, type.getShape(), type.getElementType(),
+                                 dyn);
+}
+
+/// tensor.empty of `type` shaped like `like` (same rank).
+Value emptyLike(ImplicitLocOpBuilder &b, RankedTensorType type, Value like) {
+  return emptyTensor(
+      b, type, [&](int64_t d) { return tensor::DimOp::create(b, like, d); });
+}
+
+/// A fresh tensor of the static `type` filled with `value`.
+Value filled(ImplicitLocOpBuilder &b, RankedTensorType type, TypedAttr value) {
+  Value init = tensor::EmptyOp::create(b, type.getShape(),
+                                       type.getElementType(), ValueRange());
+  Value v = arith::ConstantOp::create(b, value);
+  return linalg::FillOp::create(b, ValueRange{v}, ValueRange{init})
+      .getResult(0);
+}
+
+/// The map (d0, ..., d{rank-1}) -> (d{first}, ..., d{first+count-1}).
+AffineMap projection(MLIRContext *ctx, int64_t rank, int64_t first,
+                     int64_t count) {
+  SmallVector<AffineExpr> exprs;
+  for (int64_t i = first; i < first + count; ++i)
+    exprs.push_back(getAffineDimExpr(i, ctx));
+  return AffineMap::get(rank, 0, exprs, ctx);
+}
+
+using BodyFn = function_ref<void(Scalar &, ValueRange)>;
+
+/// A linalg.generic whose body is built by `fn` with an ImplicitLocOpBuilder
+/// (fn ends with the linalg.yield).
+linalg::GenericOp generic(ImplicitLocOpBuilder &b, Type result, ValueRange ins,
+                          ValueRange outs, ArrayRef<AffineMap> maps,
+                          ArrayRef<utils::IteratorType> iterators, BodyFn fn) {
+  return linalg::GenericOp::create(
+      b, TypeRange{result}, ins, outs, maps, iterators,
+      [&](OpBuilder &nb, Location loc, ValueRange args) {
+        ImplicitLocOpBuilder ib(loc, nb);
+        Scalar s{ib};
+        fn(s, args);
+      });
+}
+
+SmallVector<utils::IteratorType> parallel(int64_t rank) {
+  return SmallVector<utils::IteratorType>(rank, utils::IteratorType::parallel);
+}
+
+/// The single converted type of `t` (null if it converts to several).
+RankedTensorType convertedTensor(const TypeConverter *converter, Type t) {
+  return dyn_cast_or_null<RankedTensorType>(converter->convertType(t));
+}
+
+//===----------------------------------------------------------------------===//
+// v4.embedding (V4-SPEC 3 step 1): out[b, t, :] = table[ids[b, t], :]
+//===----------------------------------------------------------------------===//
+
+struct EmbeddingLowering : public OpConversionPattern<EmbeddingOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(EmbeddingOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    auto type = convertedTensor(getTypeConverter(), op.getType());
+    if (!type)
+      return rewriter.notifyMatchFailure(op, "result is not one tensor");
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    Value table = adaptor.getTable(), ids = adaptor.getIds();
+    Value init = emptyTensor(b, type, [&](int64_t d) -> Value {
+      return d < 2 ? tensor::DimOp::create(b, ids, d)
+                   : tensor::DimOp::create(b, table, 1);
+    });
+    MLIRContext *ctx = op.getContext();
+    auto r =
+        generic(b, type, ids, init,
+                {projection(ctx, 3, 0, 2), projection(ctx, 3, 0, 3)},
+                parallel(3), [&](Scalar &s, ValueRange args) {
+                  // An exact copy: no conversion.
+                  Value v = tensor::ExtractOp::create(
+                      s.b, table, ValueRange{s.toIndex(args[0]), s.index(2)});
+                  linalg::YieldOp::create(s.b, v);
+                });
+    rewriter.replaceOp(op, r.getResults());
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// v4.rms_norm (V4-SPEC 2.1, 5.1)
+//===----------------------------------------------------------------------===//
+
+struct RMSNormLowering : public OpConversionPattern<RMSNormOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(RMSNormOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Value x = adaptor.getX(), w = adaptor.getWeight();
+    auto xType = dyn_cast<RankedTensorType>(x.getType());
+    if (!xType)
+      return rewriter.notifyMatchFailure(op, "x is not a ranked tensor");
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    MLIRContext *ctx = op.getContext();
+    Scalar k{b};
+    Type elt = xType.getElementType(), f32 = b.getF32Type();
+    int64_t rank = xType.getRank(), red = op.getReduceRank(), lead = rank - red;
+    // In "input" precision (bf16 x) the squares, the mean, mean + eps, the
+    // rsqrt and the normalised value are bf16 rounding points.
+    bool inputPrecision = op.getPrecision() == Precision::input && !elt.isF32();
+
+    // The number of reduced elements, as the kernels form it.
+    Value cols = k.idx(1);
+    for (int64_t d = lead; d < rank; ++d)
+      cols = arith::MulIOp::create(b, cols, k.dim(x, d));
+    Value colsF = arith::UIToFPOp::create(
+        b, f32, arith::IndexCastUIOp::create(b, b.getI64Type(), cols));
+    Value eps = k.f32(op.getEps().convertToDouble());
+
+    // Per row: the sum of squares in fp32, ascending over the reduced dims.
+    auto rowType =
+        RankedTensorType::get(xType.getShape().take_front(lead), f32);
+    Value rowInit = emptyLike(b, rowType, x);
+    Value zeros =
+        linalg::FillOp::create(b, ValueRange{k.f32(0.0)}, ValueRange{rowInit})
+            .getResult(0);
+    SmallVector<utils::IteratorType> iters = parallel(rank);
+    for (int64_t d = lead; d < rank; ++d)
+      iters[d] = utils::IteratorType::reduction;
+    AffineMap id = AffineMap::getMultiDimIdentityMap(rank, ctx);
+    AffineMap rowMap = projection(ctx, rank, 0, lead);
+    Value sum = generic(b, rowType, x, zeros, {id, rowMap}, iters,
+                        [&](Scalar &s, ValueRange args) {
+                          Value v = s.toF32(args[0]);
+                          Value sq = s.mul(v, v);
+                          if (inputPrecision)
+                            sq = s.roundBF16(sq);
+                          linalg::YieldOp::create(s.b, s.add(args[1], sq));
+                        })
+                    .getResult(0);
+
+    // Per row: rstd.
+    AffineMap rowId = AffineMap::getMultiDimIdentityMap(lead, ctx);
+    Value rstd =
+        generic(b, rowType, sum, rowInit, {rowId, rowId}, parallel(lead),
+                [&](Scalar &s, ValueRange args) {
+                  Value mean = s.div(args[0], colsF);
+                  Value r;
+                  if (inputPrecision) {
+                    mean = s.roundBF16(mean);
+                    Value t = s.roundBF16(s.add(mean, eps));
+                    r = s.roundBF16(math::RsqrtOp::create(s.b, t));
+                  } else {
+                    r = math::RsqrtOp::create(s.b, s.add(mean, eps));
+                  }
+                  linalg::YieldOp::create(s.b, r);
+                })
+            .getResult(0);
+
+    // Per element: x * rstd, then the weight.
+    SmallVector<Value> ins = {x, rstd};
+    SmallVector<AffineMap> maps = {id, rowMap};
+    if (w) {
+      ins.push_back(w);
+      maps.push_back(projection(ctx, rank, lead, red));
+    }
+    maps.push_back(id);
+    auto out = generic(b, xType, ins, emptyLike(b, xType, x), maps,
+                       parallel(rank), [&](Scalar &s, ValueRange args) {
+                         Value v = s.mul(s.toF32(args[0]), args[1]);
+                         if (w) {
+                           // In "input" precision the product with x is itself
+                           // a rounding point before the weight multiplies it.
+                           if (inputPrecision)
+                             v = s.toF32(s.fromF32(v, elt));
+                           v = s.mul(s.toF32(args[2]), v);
+                         }
+                         linalg::YieldOp::create(s.b, s.fromF32(v, elt));
+                       });
+    rewriter.replaceOp(op, out.getResults());
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// v4.rope (V4-SPEC 2.2)
+//===----------------------------------------------------------------------===//
+
+struct RopeLowering : public OpConversionPattern<RopeOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(RopeOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Value x = adaptor.getX(), pos = adaptor.getPositions();
+    auto xType = dyn_cast<RankedTensorType>(x.getType());
+    auto pType = dyn_cast<RankedTensorType>(pos.getType());
+    if (!xType || !pType)
+      return rewriter.notifyMatchFailure(op, "operands are not ranked tensors");
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    MLIRContext *ctx = op.getContext();
+    Scalar k{b};
+    Type elt = xType.getElementType();
+    int64_t rank = xType.getRank(), pRank = pType.getRank();
+    SmallVector<float> freqs = op.getTable().getFrequencies();
+    int64_t ropeDim = op.getTable().getRopeDim();
+    bool inverse = op.getInverse();
+
+    // The frequency table f'_i as a constant.
+    auto freqType = RankedTensorType::get({static_cast<int64_t>(freqs.size())},
+                                          b.getF32Type());
+    Value freqTable = arith::ConstantOp::create(
+        b, DenseElementsAttr::get(freqType, ArrayRef<float>(freqs)));
+    // The rotated part is the last ropeDim channels.
+    Value offset = k.subi(k.dim(x, rank - 1), k.idx(ropeDim));
+
+    AffineMap id = AffineMap::getMultiDimIdentityMap(rank, ctx);
+    auto out = generic(
+        b, xType, pos, emptyLike(b, xType, x),
+        {projection(ctx, rank, 0, pRank), id}, parallel(rank),
+        [&](Scalar &s, ValueRange args) {
+          SmallVector<Value> at;
+          for (int64_t d = 0; d < rank; ++d)
+            at.push_back(s.index(d));
+          Value c = at.back();
+          Value isNope = s.cmpi(arith::CmpIPredicate::ult, c, offset);
+          auto ifOp = scf::IfOp::create(
+              s.b, isNope,
+              [&](OpBuilder &nb, Location loc) {
+                // The nope part passes through.
+                ImplicitLocOpBuilder ib(loc, nb);
+                Value v = tensor::ExtractOp::create(ib, x, ValueRange(at));
+                scf::YieldOp::create(ib, ValueRange{Scalar{ib}.toBits(v)});
+              },
+              [&](OpBuilder &nb, Location loc) {
+                ImplicitLocOpBuilder ib(loc, nb);
+                Scalar r{ib};
+                Value rel = r.subi(c, offset);
+                Value i = arith::DivUIOp::create(ib, rel, r.idx(2));
+                SmallVector<Value> atA(at), atB(at);
+                atA.back() = r.addi(offset, r.muli(i, r.idx(2)));
+                atB.back() = r.addi(atA.back(), r.idx(1));
+                Value a = r.toF32(tensor::ExtractOp::create(ib, x, atA));
+                Value bv = r.toF32(tensor::ExtractOp::create(ib, x, atB));
+                // fp32(fp32(p) * f'_i), then cos / sin.
+                Value pf =
+                    arith::SIToFPOp::create(ib, ib.getF32Type(), args[0]);
+                Value theta = r.mul(pf, tensor::ExtractOp::create(
+                                            ib, freqTable, ValueRange{i}));
+                Value cosv = math::CosOp::create(ib, theta);
+                Value sinv = math::SinOp::create(ib, theta);
+                if (inverse)
+                  sinv = arith::NegFOp::create(ib, sinv);
+                // (a + ib)(cos + i sin): fp32, rounded back once.
+                Value ra = r.sub(r.mul(a, cosv), r.mul(bv, sinv));
+                Value rb = r.add(r.mul(a, sinv), r.mul(bv, cosv));
+                Value even =
+                    r.cmpi(arith::CmpIPredicate::eq,
+                           arith::RemUIOp::create(ib, rel, r.idx(2)), r.idx(0));
+                scf::YieldOp::create(ib, ValueRange{r.toBits(r.fromF32(
+                                             r.select(even, ra, rb), elt))});
+              });
+          linalg::YieldOp::create(s.b, s.fromBits(ifOp.getResult(0), elt));
+        });
+    rewriter.replaceOp(op, out.getResults());
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// v4.hadamard (V4-SPEC 2.5)
+//===----------------------------------------------------------------------===//
+
+/// Fast Walsh-Hadamard transform in fp32 along the last dim (natural /
+/// Sylvester order): stage h maps the pair (i, i + h) of each block of 2h
+/// to (a + b, a - b); one linalg.generic per stage. Then scale by n^-1/2 and
+/// round once.
+struct HadamardLowering : public OpConversionPattern<HadamardOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(HadamardOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Value x = adaptor.getX();
+    auto xType = dyn_cast<RankedTensorType>(x.getType());
+    if (!xType || xType.isDynamicDim(xType.getRank() - 1))
+      return rewriter.notifyMatchFailure(op, "last dim is not static");
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    MLIRContext *ctx = op.getContext();
+    Type elt = xType.getElementType();
+    int64_t rank = xType.getRank(), n = xType.getShape().back();
+    auto bufType = RankedTensorType::get(xType.getShape(), b.getF32Type());
+    AffineMap id = AffineMap::getMultiDimIdentityMap(rank, ctx);
+
+    Value buf = generic(b, bufType, x, emptyLike(b, bufType, x), {id, id},
+                        parallel(rank),
+                        [&](Scalar &s, ValueRange args) {
+                          linalg::YieldOp::create(s.b, s.toF32(args[0]));
+                        })
+                    .getResult(0);
+    for (int64_t h = 1; h < n; h *= 2) {
+      Value prev = buf;
+      buf = generic(b, bufType, ValueRange(), emptyLike(b, bufType, x), {id},
+                    parallel(rank),
+                    [&](Scalar &s, ValueRange) {
+                      SmallVector<Value> at;
+                      for (int64_t d = 0; d < rank; ++d)
+                        at.push_back(s.index(d));
+                      Value i = at.back(), hV = s.idx(h);
+                      Value upper =
+                          s.cmpi(arith::CmpIPredicate::ne,
+                                 arith::AndIOp::create(s.b, i, hV), s.idx(0));
+                      SmallVector<Value> at0(at), at1(at);
+                      at0.back() = s.select(upper, s.subi(i, hV), i);
+                      at1.back() = s.addi(at0.back(), hV);
+                      Value a = tensor::ExtractOp::create(s.b, prev, at0);
+                      Value c = tensor::ExtractOp::create(s.b, prev, at1);
+                      linalg::YieldOp::create(
+                          s.b, s.select(upper, s.sub(a, c), s.add(a, c)));
+                    })
+                .getResult(0);
+    }
+    Value scale = Scalar{b}.f32(1.0 / std::sqrt(static_cast<double>(n)));
+    auto out = generic(b, xType, buf, emptyLike(b, xType, x), {id, id},
+                       parallel(rank), [&](Scalar &s, ValueRange args) {
+                         linalg::YieldOp::create(
+                             s.b, s.fromF32(s.mul(args[0], scale), elt));
+                       });
+    rewriter.replaceOp(op, out.getResults());
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// State constructors: v4.ring.empty, v4.cache.empty (zeros),
+// v4.kv.state_empty (kv = 0, score = -inf), v4.engram.state_empty (pad ids)
+//===----------------------------------------------------------------------===//
+
+template <typename OpTy>
+struct ZeroStateLowering : public OpConversionPattern<OpTy> {
+  using OpConversionPattern<OpTy>::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(OpTy op, typename OpConversionPattern<OpTy>::OpAdaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    auto type = convertedTensor(this->getTypeConverter(), op.getType());
+    if (!type || !type.hasStaticShape())
+      return rewriter.notifyMatchFailure(op, "state is not one static tensor");
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    rewriter.replaceOp(
+        op,
+        filled(b, type, cast<TypedAttr>(b.getZeroAttr(type.getElementType()))));
+    return success();
+  }
+};
+
+struct KVStateEmptyLowering : public OpConversionPattern<KVStateEmptyOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(KVStateEmptyOp op, OneToNOpAdaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    SmallVector<Type> types;
+    if (failed(getTypeConverter()->convertType(op.getType(), types)) ||
+        types.size() != 2)
+      return rewriter.notifyMatchFailure(op, "state is not two tensors");
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    auto kvType = cast<RankedTensorType>(types[0]);
+    auto scoreType = cast<RankedTensorType>(types[1]);
+    Value kv = filled(b, kvType, b.getF32FloatAttr(0.0));
+    Value score =
+        filled(b, scoreType,
+               b.getF32FloatAttr(-std::numeric_limits<float>::infinity()));
+    rewriter.replaceOpWithMultiple(op, {{kv, score}});
+    return success();
+  }
+};
+
+struct EngramStateEmptyLowering
+    : public OpConversionPattern<EngramStateEmptyOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(EngramStateEmptyOp op, OpAdaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    auto type = convertedTensor(getTypeConverter(), op.getType());
+    if (!type || !type.hasStaticShape())
+      return rewriter.notifyMatchFailure(op, "state is not one static tensor");
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    rewriter.replaceOp(
+        op, filled(b, type,
+                   IntegerAttr::get(type.getElementType(),
+                                    static_cast<int64_t>(op.getPadId()))));
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// v4.ring.write (V4-SPEC 5.2, 9.2.1): computed into the ring operand
+//===----------------------------------------------------------------------===//
+
+/// A gather over the ring: slot s of sequence b receives token
+/// t = t0 + ((s - (sp + t0)) mod S) when t < T, with t0 = max(0, T - S) (only
+/// the last min(T, S) tokens land; they fill distinct slots), and keeps its
+/// value otherwise. The same slots and values as the hand-built scatter
+/// (slot = (sp + t) mod S); the ring operand is the generic's init, so the
+/// update happens in the ring's buffer.
+struct RingWriteLowering : public OpConversionPattern<RingWriteOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(RingWriteOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Value ring = adaptor.getRing(), kv = adaptor.getKv(),
+          startPos = adaptor.getStartPos();
+    auto ringType = dyn_cast<RankedTensorType>(ring.getType());
+    if (!ringType || ringType.getRank() != 3)
+      return rewriter.notifyMatchFailure(op, "ring is not one rank-3 tensor");
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    MLIRContext *ctx = op.getContext();
+    Scalar k{b};
+    Value slots = k.dim(ring, 1), T = k.dim(kv, 1);
+    Value t0 = arith::MaxSIOp::create(b, k.idx(0), k.subi(T, slots));
+    auto out = generic(
+        b, ringType, startPos, ring,
+        {projection(ctx, 3, 0, 1), projection(ctx, 3, 0, 3)}, parallel(3),
+        [&](Scalar &s, ValueRange args) {
+          Value bi = s.index(0), slot = s.index(1), d = s.index(2);
+          Value sp = s.toIndex(args[0]);
+          Value first = arith::RemUIOp::create(s.b, s.addi(sp, t0), slots);
+          Value off = arith::RemUIOp::create(
+              s.b, s.subi(s.addi(slot, slots), first), slots);
+          Value t = s.addi(t0, off);
+          Value written = s.cmpi(arith::CmpIPredicate::ult, t, T);
+          auto ifOp = scf::IfOp::create(
+              s.b, written,
+              [&](OpBuilder &nb, Location loc) {
+                // An exact copy: no conversion.
+                ImplicitLocOpBuilder ib(loc, nb);
+                Value v =
+                    tensor::ExtractOp::create(ib, kv, ValueRange{bi, t, d});
+                scf::YieldOp::create(ib, ValueRange{Scalar{ib}.toBits(v)});
+              },
+              [&](OpBuilder &nb, Location loc) {
+                ImplicitLocOpBuilder ib(loc, nb);
+                scf::YieldOp::create(ib,
+                                     ValueRange{Scalar{ib}.toBits(args[1])});
+              });
+          linalg::YieldOp::create(
+              s.b, s.fromBits(ifOp.getResult(0), args[1].getType()));
+        });
+    rewriter.replaceOp(op, out.getResults());
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// v4.attn.window_indices (V4-SPEC 5.2)
+//===----------------------------------------------------------------------===//
+
+struct WindowIndicesLowering : public OpConversionPattern<AttnWindowIndicesOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(AttnWindowIndicesOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    auto type = convertedTensor(getTypeConverter(), op.getType());
+    if (!type || type.getRank() != 3)
+      return rewriter.notifyMatchFailure(op, "result is not a rank-3 tensor");
+    Value startPos = adaptor.getStartPos(), numTokens = adaptor.getNumTokens();
+    if (type.isDynamicDim(1) && !numTokens)
+      return rewriter.notifyMatchFailure(op, "dynamic T without numTokens");
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    MLIRContext *ctx = op.getContext();
+    int64_t window = op.getWindow();
+    Value init = emptyTensor(b, type, [&](int64_t d) -> Value {
+      if (d == 1)
+        return numTokens;
+      return tensor::DimOp::create(b, startPos, 0);
+    });
+    auto out = generic(
+        b, type, startPos, init,
+        {projection(ctx, 3, 0, 1), projection(ctx, 3, 0, 3)}, parallel(3),
+        [&](Scalar &s, ValueRange args) {
+          Type i64 = s.b.getI64Type();
+          Value p =
+              s.addi(args[0], arith::IndexCastOp::create(s.b, i64, s.index(1)));
+          Value q0 = arith::MaxSIOp::create(s.b, s.i64(0),
+                                            s.subi(p, s.i64(window - 1)));
+          Value q =
+              s.addi(q0, arith::IndexCastOp::create(s.b, i64, s.index(2)));
+          linalg::YieldOp::create(
+              s.b,
+              s.select(s.cmpi(arith::CmpIPredicate::sle, q, p), q, s.i64(-1)));
+        });
+    rewriter.replaceOp(op, out.getResults());
+    return success();
+  }
+};
+
+} // namespace
+
+void mlir::v4::populateV4ToLinalgCorePatterns(const TypeConverter &converter,
+                                              RewritePatternSet &patterns) {
+  patterns
+      .add<EmbeddingLowering, RMSNormLowering, RopeLowering, HadamardLowering,
+           ZeroStateLowering<RingEmptyOp>, ZeroStateLowering<CacheEmptyOp>,
+           KVStateEmptyLowering, EngramStateEmptyLowering, RingWriteLowering,
+           WindowIndicesLowering>(converter, patterns.getContext());
+}
+
+bool mlir::v4::isLoweredByV4ToLinalgCore(Operation *op) {
+  return isa<EmbeddingOp, RMSNormOp, RopeOp, HadamardOp, RingEmptyOp,
+             CacheEmptyOp, KVStateEmptyOp, EngramStateEmptyOp, RingWriteOp,
+             AttnWindowIndicesOp>(op);
+}
