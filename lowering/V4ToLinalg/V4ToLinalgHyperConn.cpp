@@ -1,12 +1,930 @@
-//===- V4ToLinalgHyperConn.cpp - target-neutral bodies (HyperConn family)
-//---------------===//
+//===- V4ToLinalgHyperConn.cpp - bodies of mHC, MTP, MoE gates, Engram ----===//
+//
+// Target-neutral linalg/tensor bodies of v4.mhc.*, v4.mtp.input,
+// v4.moe.gate / hash_gate / combine (V4-SPEC 3, 4, 6, 7).
+//
+// Every body computes what the hand-built CPU kernel of the op computes
+// (lowering/KernelBuilders/CPUKernelsMoEHyperConn.cpp), value for value:
+// the same scalar formulas in the same operand order, the same bf16
+// rounding points, every reduction a linalg reduction (or an scf.for)
+// accumulated in fp32 from 0 in ascending index order. Together with the
+// common CPU pipeline that makes the two kernels bit-identical.
+//
+// Lanes are [B, T, n, d] (n static), mixes [B, T, M] with M = (2+n)*n for
+// hc_pre and n for hc_head, combination matrices [..., n, n] (row j = input
+// lane, column k = output lane). Every generic writes a fresh tensor (or one
+// it created itself): kernel inputs are never destinations.
+//
+//===----------------------------------------------------------------------===//
 #include "lowering/V4ToLinalg/V4ToLinalgPatterns.h"
 
 #include "dialects/V4/V4Ops.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Arith/Utils/Utils.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+
+#include <cmath>
+
 using namespace mlir;
+using namespace mlir::v4;
 
-void mlir::v4::populateV4ToLinalgHyperConnPatterns(const TypeConverter &,
-                                                   RewritePatternSet &) {}
+namespace {
 
-bool mlir::v4::isLoweredByV4ToLinalgHyperConn(Operation *) { return false; }
+using utils::IteratorType;
+constexpr IteratorType kPar = IteratorType::parallel;
+constexpr IteratorType kRed = IteratorType::reduction;
+
+//===----------------------------------------------------------------------===//
+// Scalars (inside generic bodies)
+//===----------------------------------------------------------------------===//
+
+Value f32(ImplicitLocOpBuilder &b, double v) {
+  return arith::ConstantOp::create(b, b.getF32FloatAttr(v));
+}
+Value add(ImplicitLocOpBuilder &b, Value x, Value y) {
+  return arith::AddFOp::create(b, x, y);
+}
+Value sub(ImplicitLocOpBuilder &b, Value x, Value y) {
+  return arith::SubFOp::create(b, x, y);
+}
+Value mul(ImplicitLocOpBuilder &b, Value x, Value y) {
+  return arith::MulFOp::create(b, x, y);
+}
+Value div(ImplicitLocOpBuilder &b, Value x, Value y) {
+  return arith::DivFOp::create(b, x, y);
+}
+/// Widens an element to f32 (f32 stays as is).
+Value toF32(ImplicitLocOpBuilder &b, Value v) {
+  if (v.getType().isF32())
+    return v;
+  return arith::ExtFOp::create(b, b.getF32Type(), v);
+}
+/// Narrows an f32 value to `t` (round to nearest even): a rounding point.
+Value fromF32(ImplicitLocOpBuilder &b, Value v, Type t) {
+  if (t.isF32())
+    return v;
+  return arith::TruncFOp::create(b, t, v);
+}
+/// 1 / (1 + exp(-x)), as the reference writes it.
+Value sigmoid(ImplicitLocOpBuilder &b, Value x) {
+  Value one = f32(b, 1.0);
+  return div(b, one,
+             add(b, one, math::ExpOp::create(b, arith::NegFOp::create(b, x))));
+}
+/// log(1 + x), accurate for small x (u = 1 + x; log(u) * x / (u - 1)).
+Value log1p(ImplicitLocOpBuilder &b, Value x) {
+  Value u = add(b, f32(b, 1.0), x);
+  Value d = sub(b, u, f32(b, 1.0));
+  Value r = div(b, mul(b, math::LogOp::create(b, u), x), d);
+  Value exact =
+      arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, d, f32(b, 0.0));
+  return arith::SelectOp::create(b, exact, x, r);
+}
+/// Gate score of a logit z (V4-SPEC 6.1; softmax is handled by the caller).
+Value gateScore(ImplicitLocOpBuilder &b, ScoreFunc f, Value z) {
+  if (f == ScoreFunc::sigmoid)
+    return sigmoid(b, z);
+  // softplus: log(1 + e^z), z above 20 taken as is (torch's threshold).
+  Value big =
+      arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, z, f32(b, 20.0));
+  Value sp =
+      arith::SelectOp::create(b, big, z, log1p(b, math::ExpOp::create(b, z)));
+  return math::SqrtOp::create(b, sp);
+}
+/// An integer element sign-extended (or kept) as i64.
+Value toI64(ImplicitLocOpBuilder &b, Value v) {
+  if (v.getType().isInteger(64))
+    return v;
+  return arith::ExtSIOp::create(b, b.getI64Type(), v);
+}
+Value toIndex(ImplicitLocOpBuilder &b, Value v) {
+  return arith::IndexCastOp::create(b, b.getIndexType(), toI64(b, v));
+}
+
+//===----------------------------------------------------------------------===//
+// Tensors and generics
+//===----------------------------------------------------------------------===//
+
+SmallVector<OpFoldResult> sizesOf(ImplicitLocOpBuilder &b, Value v) {
+  return tensor::getMixedSizes(b, b.getLoc(), v);
+}
+Value emptyTensor(ImplicitLocOpBuilder &b, ArrayRef<OpFoldResult> shape,
+                  Type elt) {
+  return tensor::EmptyOp::create(b, shape, elt);
+}
+/// A fresh f32 tensor of `shape` filled with `v`.
+Value filledF32(ImplicitLocOpBuilder &b, ArrayRef<OpFoldResult> shape,
+                double v) {
+  Value init = emptyTensor(b, shape, b.getF32Type());
+  return linalg::FillOp::create(b, ValueRange{f32(b, v)}, ValueRange{init})
+      ->getResult(0);
+}
+/// A fresh tensor of `shape` with the element type of `like`.
+Value emptyLike(ImplicitLocOpBuilder &b, ArrayRef<OpFoldResult> shape,
+                Value like) {
+  return emptyTensor(b, shape, getElementTypeOrSelf(like.getType()));
+}
+
+/// Dims d_lo ... d_{hi-1} as affine expressions.
+SmallVector<AffineExpr> dimRange(MLIRContext *ctx, unsigned lo, unsigned hi) {
+  SmallVector<AffineExpr> r;
+  for (unsigned i = lo; i < hi; ++i)
+    r.push_back(getAffineDimExpr(i, ctx));
+  return r;
+}
+AffineMap mapOf(MLIRContext *ctx, unsigned numDims,
+                ArrayRef<AffineExpr> results) {
+  return AffineMap::get(numDims, 0, results, ctx);
+}
+/// The identity map on `rank` dims with dim `drop` removed.
+AffineMap dropDim(MLIRContext *ctx, unsigned rank, unsigned drop) {
+  SmallVector<AffineExpr> r = dimRange(ctx, 0, rank);
+  r.erase(r.begin() + drop);
+  return mapOf(ctx, rank, r);
+}
+
+using BodyFn =
+    function_ref<SmallVector<Value>(ImplicitLocOpBuilder &, ValueRange)>;
+
+/// linalg.generic over `outs` (their types are the results); the body gets
+/// the input elements then the output elements and returns the yields.
+SmallVector<Value> generic(ImplicitLocOpBuilder &b, ValueRange ins,
+                           ValueRange outs, ArrayRef<AffineMap> maps,
+                           ArrayRef<IteratorType> iterators, BodyFn body) {
+  auto op = linalg::GenericOp::create(
+      b, TypeRange(outs.getTypes()), ins, outs, maps, iterators,
+      [&](OpBuilder &nb, Location loc, ValueRange args) {
+        ImplicitLocOpBuilder ib(loc, nb);
+        linalg::YieldOp::create(ib, body(ib, args));
+      });
+  return SmallVector<Value>(op->getResults());
+}
+
+/// Iterators: `rank` parallel dims, then the dims in `reduced` reductions.
+SmallVector<IteratorType> iteratorsOf(unsigned rank,
+                                      ArrayRef<unsigned> reduced = {}) {
+  SmallVector<IteratorType> its(rank, kPar);
+  for (unsigned r : reduced)
+    its[r] = kRed;
+  return its;
+}
+
+/// Static size of dim `i` of a tensor value, or failure.
+FailureOr<int64_t> staticDim(Value v, unsigned i) {
+  int64_t s = cast<RankedTensorType>(v.getType()).getDimSize(i);
+  if (ShapedType::isDynamic(s))
+    return failure();
+  return s;
+}
+
+//===----------------------------------------------------------------------===//
+// Sinkhorn (V4-SPEC 4.2 step 4) on [..., n, n]
+//===----------------------------------------------------------------------===//
+
+/// Per row j (dim r-2) or column k (dim r-1) of every matrix of `c`, the
+/// fp32 sum (from 0, ascending) or maximum (from -inf) over the other one.
+Value reduceMatrices(ImplicitLocOpBuilder &b, Value c, bool overRows,
+                     bool maximum) {
+  MLIRContext *ctx = b.getContext();
+  unsigned r = cast<RankedTensorType>(c.getType()).getRank();
+  unsigned reduced = overRows ? r - 2 : r - 1;
+  SmallVector<OpFoldResult> shape = sizesOf(b, c);
+  shape.erase(shape.begin() + reduced);
+  Value init = filledF32(b, shape, maximum ? -INFINITY : 0.0);
+  return generic(
+      b, c, init,
+      {AffineMap::getMultiDimIdentityMap(r, ctx), dropDim(ctx, r, reduced)},
+      iteratorsOf(r, {reduced}), [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+        if (maximum)
+          return SmallVector<Value>{arith::MaximumFOp::create(ib, a[1], a[0])};
+        return SmallVector<Value>{add(ib, a[1], a[0])};
+      })[0];
+}
+
+/// out[..., j, k] = fn(c[..., j, k], v[..., reduced dim dropped]) into
+/// `dest` (a fresh tensor of c's shape, or c itself when c is fresh).
+Value combineWithReduced(
+    ImplicitLocOpBuilder &b, Value c, Value v, bool overRows, Value dest,
+    function_ref<Value(ImplicitLocOpBuilder &, Value, Value)> fn) {
+  MLIRContext *ctx = b.getContext();
+  unsigned r = cast<RankedTensorType>(c.getType()).getRank();
+  AffineMap id = AffineMap::getMultiDimIdentityMap(r, ctx);
+  AffineMap vMap = dropDim(ctx, r, overRows ? r - 2 : r - 1);
+  if (c == dest)
+    return generic(b, v, dest, {vMap, id}, iteratorsOf(r),
+                   [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+                     return SmallVector<Value>{fn(ib, a[1], a[0])};
+                   })[0];
+  return generic(b, ValueRange{c, v}, dest, {id, vMap, id}, iteratorsOf(r),
+                 [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+                   return SmallVector<Value>{fn(ib, a[0], a[1])};
+                 })[0];
+}
+
+/// C <- C / (sum over rows j (columns) or columns k (rows) + eps), in place
+/// on a fresh C.
+Value normalize(ImplicitLocOpBuilder &b, Value c, Value eps, bool columns) {
+  Value s = reduceMatrices(b, c, /*overRows=*/columns, /*maximum=*/false);
+  return combineWithReduced(b, c, s, /*overRows=*/columns, c,
+                            [&](ImplicitLocOpBuilder &ib, Value x, Value sum) {
+                              return div(ib, x, add(ib, sum, eps));
+                            });
+}
+
+/// Sinkhorn-Knopp on every trailing n x n matrix of `logits` (not
+/// modified): softmax over each row + eps, column normalisation, then
+/// iters - 1 times row and column normalisation (an scf.for).
+Value sinkhorn(ImplicitLocOpBuilder &b, Value logits, Value eps,
+               int64_t iters) {
+  // softmax over each row (k), then + eps.
+  Value mx = reduceMatrices(b, logits, /*overRows=*/false, /*maximum=*/true);
+  Value c =
+      combineWithReduced(b, logits, mx, /*overRows=*/false,
+                         emptyLike(b, sizesOf(b, logits), logits),
+                         [&](ImplicitLocOpBuilder &ib, Value x, Value m) {
+                           return Value(math::ExpOp::create(ib, sub(ib, x, m)));
+                         });
+  Value s = reduceMatrices(b, c, /*overRows=*/false, /*maximum=*/false);
+  c = combineWithReduced(b, c, s, /*overRows=*/false, c,
+                         [&](ImplicitLocOpBuilder &ib, Value ex, Value sum) {
+                           return add(ib, div(ib, ex, sum), eps);
+                         });
+  c = normalize(b, c, eps, /*columns=*/true);
+  if (iters <= 1)
+    return c;
+  Value lb = arith::ConstantIndexOp::create(b, 1);
+  Value ub = arith::ConstantIndexOp::create(b, iters);
+  Value step = arith::ConstantIndexOp::create(b, 1);
+  auto loop = scf::ForOp::create(
+      b, lb, ub, step, ValueRange{c},
+      [&](OpBuilder &nb, Location loc, Value, ValueRange acc) {
+        ImplicitLocOpBuilder ib(loc, nb);
+        Value next = normalize(ib, acc[0], eps, /*columns=*/false);
+        next = normalize(ib, next, eps, /*columns=*/true);
+        scf::YieldOp::create(ib, next);
+      });
+  return loop.getResult(0);
+}
+
+//===----------------------------------------------------------------------===//
+// mHC lanes (V4-SPEC 3, 4): x [B, T, n, d]
+//===----------------------------------------------------------------------===//
+
+/// rho = 1 / sqrt(mean(x^2) + normEps) of every token [B, T]: the joint RMS
+/// over all n*d lane values, summed in fp32 in ascending flat index j*d + c.
+Value jointRmsScale(ImplicitLocOpBuilder &b, Value x, Value normEps) {
+  MLIRContext *ctx = b.getContext();
+  SmallVector<OpFoldResult> xs = sizesOf(b, x);
+  Value ss = generic(b, x, filledF32(b, {xs[0], xs[1]}, 0.0),
+                     {AffineMap::getMultiDimIdentityMap(4, ctx),
+                      mapOf(ctx, 4, dimRange(ctx, 0, 2))},
+                     iteratorsOf(4, {2, 3}),
+                     [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+                       Value v = toF32(ib, a[0]);
+                       return SmallVector<Value>{add(ib, a[1], mul(ib, v, v))};
+                     })[0];
+  // mean = ss / (n*d), as an unsigned index converted to f32.
+  Value nd = arith::MulIOp::create(
+      b, getValueOrCreateConstantIndexOp(b, b.getLoc(), xs[2]),
+      getValueOrCreateConstantIndexOp(b, b.getLoc(), xs[3]));
+  Value ndF = arith::UIToFPOp::create(
+      b, b.getF32Type(), arith::IndexCastUIOp::create(b, b.getI64Type(), nd));
+  AffineMap id2 = AffineMap::getMultiDimIdentityMap(2, ctx);
+  return generic(b, ValueRange{}, ss, {id2}, iteratorsOf(2),
+                 [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+                   Value mean = div(ib, a[0], ndF);
+                   return SmallVector<Value>{
+                       div(ib, f32(ib, 1.0),
+                           math::SqrtOp::create(ib, add(ib, mean, normEps)))};
+                 })[0];
+}
+
+/// The mixes m_i = (x^ . fn_i) * rho [B, T, M] (V4-SPEC 4.1) of lanes x and
+/// fn [M, n*d]: dot products in fp32 over the flat index, ascending.
+Value hcMixes(ImplicitLocOpBuilder &b, Value x, Value fn, Value normEps) {
+  MLIRContext *ctx = b.getContext();
+  SmallVector<OpFoldResult> xs = sizesOf(b, x);
+  OpFoldResult numMixes = sizesOf(b, fn)[0];
+  // fn [M, n*d] viewed as [M, n, d].
+  auto fnType = cast<RankedTensorType>(fn.getType());
+  SmallVector<int64_t> fn3Shape{
+      fnType.getDimSize(0), *getConstantIntValue(xs[2]),
+      getConstantIntValue(xs[3]).value_or(ShapedType::kDynamic)};
+  Value fn3 = tensor::ExpandShapeOp::create(
+      b, RankedTensorType::get(fn3Shape, fnType.getElementType()), fn,
+      ArrayRef<ReassociationIndices>{{0}, {1, 2}},
+      ArrayRef<OpFoldResult>{numMixes, xs[2], xs[3]});
+  Value rho = jointRmsScale(b, x, normEps);
+  // (b, t, i, j, c): acc[b, t, i] += x[b, t, j, c] * fn[i, j, c].
+  AffineExpr d0, d1, d2, d3, d4;
+  bindDims(ctx, d0, d1, d2, d3, d4);
+  Value acc = generic(
+      b, ValueRange{x, fn3}, filledF32(b, {xs[0], xs[1], numMixes}, 0.0),
+      {mapOf(ctx, 5, {d0, d1, d3, d4}), mapOf(ctx, 5, {d2, d3, d4}),
+       mapOf(ctx, 5, {d0, d1, d2})},
+      iteratorsOf(5, {3, 4}), [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+        return SmallVector<Value>{
+            add(ib, a[2], mul(ib, toF32(ib, a[0]), toF32(ib, a[1])))};
+      })[0];
+  return generic(b, rho, acc,
+                 {mapOf(ctx, 3, dimRange(ctx, 0, 2)),
+                  AffineMap::getMultiDimIdentityMap(3, ctx)},
+                 iteratorsOf(3), [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+                   return SmallVector<Value>{mul(ib, a[1], a[0])};
+                 })[0];
+}
+
+/// v[..., offset : offset + count] (a slice of the last dim), viewed as
+/// [..., rows, count / rows] when rows is not 0.
+Value sliceLast(ImplicitLocOpBuilder &b, Value v, int64_t offset, int64_t count,
+                int64_t rows) {
+  auto type = cast<RankedTensorType>(v.getType());
+  int64_t r = type.getRank();
+  SmallVector<OpFoldResult> offsets(r, b.getIndexAttr(0)),
+      sizes = sizesOf(b, v), strides(r, b.getIndexAttr(1));
+  offsets.back() = b.getIndexAttr(offset);
+  sizes.back() = b.getIndexAttr(count);
+  SmallVector<int64_t> shape(type.getShape());
+  shape.back() = count;
+  Value slice = tensor::ExtractSliceOp::create(
+      b, RankedTensorType::get(shape, type.getElementType()), v, offsets, sizes,
+      strides);
+  if (rows == 0)
+    return slice;
+  SmallVector<ReassociationIndices> groups;
+  for (int64_t i = 0; i + 1 < r; ++i)
+    groups.push_back({i});
+  groups.push_back({r - 1, r});
+  shape.back() = rows;
+  shape.push_back(count / rows);
+  sizes.back() = b.getIndexAttr(rows);
+  sizes.push_back(b.getIndexAttr(count / rows));
+  return tensor::ExpandShapeOp::create(
+      b, RankedTensorType::get(shape, type.getElementType()), slice, groups,
+      sizes);
+}
+
+/// The split of the mixes (V4-SPEC 4.1 step 3): a = m_e * scale_s + base_e
+/// for the `count` mixes from `offset` on, mapped by `fn` into a fresh f32
+/// tensor [B, T, count], or [B, T, rows, count / rows] (e = j * n + k) when
+/// rows is not 0.
+Value splitMixes(ImplicitLocOpBuilder &b, Value m, Value base, Value scale,
+                 int64_t s, int64_t offset, int64_t count, int64_t rows,
+                 function_ref<Value(ImplicitLocOpBuilder &, Value)> fn) {
+  MLIRContext *ctx = b.getContext();
+  Value mPart = sliceLast(b, m, offset, count, rows);
+  Value basePart = sliceLast(b, base, offset, count, rows);
+  unsigned r = cast<RankedTensorType>(mPart.getType()).getRank();
+  AffineMap id = AffineMap::getMultiDimIdentityMap(r, ctx);
+  return generic(b, ValueRange{mPart, basePart, scale},
+                 emptyTensor(b, sizesOf(b, mPart), b.getF32Type()),
+                 {id, mapOf(ctx, r, dimRange(ctx, 2, r)),
+                  mapOf(ctx, r, {getAffineConstantExpr(s, ctx)}), id},
+                 iteratorsOf(r), [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+                   return SmallVector<Value>{
+                       fn(ib, add(ib, mul(ib, a[0], a[2]), a[1]))};
+                 })[0];
+}
+
+/// w_j = sigmoid(m_j * scale_0 + base_j) + hcEps [B, T, n]: the lane weights
+/// of hc_pre (pre) and hc_head.
+Value laneWeights(ImplicitLocOpBuilder &b, Value m, Value base, Value scale,
+                  int64_t n, Value hcEps) {
+  return splitMixes(b, m, base, scale, 0, 0, n, /*rows=*/0,
+                    [&](ImplicitLocOpBuilder &ib, Value a) {
+                      return add(ib, sigmoid(ib, a), hcEps);
+                    });
+}
+
+/// y = sum_j w_j X_j in fp32 (j ascending from 0), rounded once to `elt`
+/// [B, T, d]: the lane mix of hc_pre and hc_head.
+Value laneMix(ImplicitLocOpBuilder &b, Value x, Value w, Type elt) {
+  MLIRContext *ctx = b.getContext();
+  SmallVector<OpFoldResult> xs = sizesOf(b, x);
+  SmallVector<OpFoldResult> ys{xs[0], xs[1], xs[3]};
+  // (b, t, c, j): acc[b, t, c] += w[b, t, j] * x[b, t, j, c].
+  AffineExpr d0, d1, d2, d3;
+  bindDims(ctx, d0, d1, d2, d3);
+  Value acc =
+      generic(b, ValueRange{w, x}, filledF32(b, ys, 0.0),
+              {mapOf(ctx, 4, {d0, d1, d3}), mapOf(ctx, 4, {d0, d1, d3, d2}),
+               mapOf(ctx, 4, {d0, d1, d2})},
+              iteratorsOf(4, {3}), [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+                return SmallVector<Value>{
+                    add(ib, a[2], mul(ib, a[0], toF32(ib, a[1])))};
+              })[0];
+  AffineMap id = AffineMap::getMultiDimIdentityMap(3, ctx);
+  return generic(b, acc, emptyTensor(b, ys, elt), {id, id}, iteratorsOf(3),
+                 [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+                   return SmallVector<Value>{fromF32(ib, a[0], elt)};
+                 })[0];
+}
+
+/// Attributes of one hc_pre site.
+struct PreAttrs {
+  int64_t iters;
+  double hcEps, normEps;
+};
+struct PreResults {
+  Value y, post, comb;
+};
+
+/// hc_pre (V4-SPEC 4.1-4.3) of lanes x [B, T, n, d]: y [B, T, d] (x's
+/// element type), post [B, T, n] and comb [B, T, n, n] (f32). Shared by
+/// v4.mhc.pre and v4.mhc.post_pre.
+PreResults hcPre(ImplicitLocOpBuilder &b, Value x, Value fn, Value base,
+                 Value scale, int64_t n, const PreAttrs &attrs) {
+  Value hcEps = f32(b, attrs.hcEps), normEps = f32(b, attrs.normEps);
+  Value m = hcMixes(b, x, fn, normEps);
+  Value pre = laneWeights(b, m, base, scale, n, hcEps);
+  Value post = splitMixes(b, m, base, scale, 1, n, n, /*rows=*/0,
+                          [&](ImplicitLocOpBuilder &ib, Value a) {
+                            return mul(ib, f32(ib, 2.0), sigmoid(ib, a));
+                          });
+  Value logits = splitMixes(b, m, base, scale, 2, 2 * n, n * n, /*rows=*/n,
+                            [](ImplicitLocOpBuilder &, Value a) { return a; });
+  Value comb = sinkhorn(b, logits, hcEps, attrs.iters);
+  Value y = laneMix(b, x, pre, getElementTypeOrSelf(x.getType()));
+  return {y, post, comb};
+}
+
+/// hc_post (V4-SPEC 4.3): X'_k = post_k o + sum_j C_jk X_j in fp32 (the
+/// sum from 0, j ascending), rounded once to the lanes' element type, from
+/// o [B, T, d], x [B, T, n, d], post [B, T, n], comb [B, T, n, n]. Shared
+/// by v4.mhc.post and v4.mhc.post_pre.
+Value hcPost(ImplicitLocOpBuilder &b, Value o, Value x, Value post,
+             Value comb) {
+  MLIRContext *ctx = b.getContext();
+  SmallVector<OpFoldResult> xs = sizesOf(b, x);
+  // (b, t, k, c, j): mix[b, t, k, c] += comb[b, t, j, k] * x[b, t, j, c].
+  AffineExpr d0, d1, d2, d3, d4;
+  bindDims(ctx, d0, d1, d2, d3, d4);
+  Value mix =
+      generic(b, ValueRange{comb, x}, filledF32(b, xs, 0.0),
+              {mapOf(ctx, 5, {d0, d1, d4, d2}), mapOf(ctx, 5, {d0, d1, d4, d3}),
+               mapOf(ctx, 5, {d0, d1, d2, d3})},
+              iteratorsOf(5, {4}), [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+                return SmallVector<Value>{
+                    add(ib, a[2], mul(ib, a[0], toF32(ib, a[1])))};
+              })[0];
+  Type elt = getElementTypeOrSelf(x.getType());
+  AffineMap id = AffineMap::getMultiDimIdentityMap(4, ctx);
+  return generic(
+      b, ValueRange{post, o, mix}, emptyTensor(b, xs, elt),
+      {mapOf(ctx, 4, {d0, d1, d2}), mapOf(ctx, 4, {d0, d1, d3}), id, id},
+      iteratorsOf(4), [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+        Value v = add(ib, mul(ib, a[0], toF32(ib, a[1])), a[2]);
+        return SmallVector<Value>{fromF32(ib, v, elt)};
+      })[0];
+}
+
+/// The static lane count of lanes [B, T, n, d], or a match failure.
+FailureOr<int64_t> laneCount(ConversionPatternRewriter &rewriter, Operation *op,
+                             Value lanes) {
+  auto type = cast<RankedTensorType>(lanes.getType());
+  if (type.getRank() != 4)
+    return rewriter.notifyMatchFailure(op, "lanes are not [B, T, n, d]");
+  FailureOr<int64_t> n = staticDim(lanes, 2);
+  if (failed(n))
+    return rewriter.notifyMatchFailure(op, "lane count is dynamic");
+  return n;
+}
+
+//===----------------------------------------------------------------------===//
+// Patterns: mHC, MTP
+//===----------------------------------------------------------------------===//
+
+struct MhcExpandLowering : public OpConversionPattern<MhcExpandOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(MhcExpandOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    auto type = cast<RankedTensorType>(op.getLanes().getType());
+    if (type.getRank() != 4)
+      return rewriter.notifyMatchFailure(op, "lanes are not [B, T, n, d]");
+    if (type.isDynamicDim(2))
+      return rewriter.notifyMatchFailure(op, "lane count is dynamic");
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    Value e = adaptor.getE();
+    // lanes[b, t, i, c] = e[b, t, c].
+    SmallVector<OpFoldResult> shape = sizesOf(b, e);
+    shape.insert(shape.begin() + 2, b.getIndexAttr(type.getDimSize(2)));
+    Value init = emptyTensor(b, shape, type.getElementType());
+    auto bcast = linalg::BroadcastOp::create(b, e, init, ArrayRef<int64_t>{2});
+    rewriter.replaceOp(op, bcast->getResults());
+    return success();
+  }
+};
+
+struct MhcSinkhornLowering : public OpConversionPattern<MhcSinkhornOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(MhcSinkhornOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    Value eps = f32(b, op.getEps().convertToDouble());
+    rewriter.replaceOp(op, sinkhorn(b, adaptor.getLogits(), eps,
+                                    static_cast<int64_t>(op.getIters())));
+    return success();
+  }
+};
+
+struct MhcPreLowering : public OpConversionPattern<MhcPreOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(MhcPreOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    FailureOr<int64_t> n = laneCount(rewriter, op, adaptor.getX());
+    if (failed(n))
+      return failure();
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    PreAttrs attrs{static_cast<int64_t>(op.getSinkhornIters()),
+                   op.getHcEps().convertToDouble(),
+                   op.getNormEps().convertToDouble()};
+    PreResults r = hcPre(b, adaptor.getX(), adaptor.getFn(), adaptor.getBase(),
+                         adaptor.getScale(), *n, attrs);
+    rewriter.replaceOp(op, ValueRange{r.y, r.post, r.comb});
+    return success();
+  }
+};
+
+struct MhcPostLowering : public OpConversionPattern<MhcPostOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(MhcPostOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    if (failed(laneCount(rewriter, op, adaptor.getX())))
+      return failure();
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    rewriter.replaceOp(op, hcPost(b, adaptor.getO(), adaptor.getX(),
+                                  adaptor.getPost(), adaptor.getComb()));
+    return success();
+  }
+};
+
+/// hc_post, then hc_pre on its rounded lanes: the results of the two ops
+/// bit for bit.
+struct MhcPostPreLowering : public OpConversionPattern<MhcPostPreOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(MhcPostPreOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    FailureOr<int64_t> n = laneCount(rewriter, op, adaptor.getX());
+    if (failed(n))
+      return failure();
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    Value lanes = hcPost(b, adaptor.getO(), adaptor.getX(), adaptor.getPost(),
+                         adaptor.getComb());
+    PreAttrs attrs{static_cast<int64_t>(op.getSinkhornIters()),
+                   op.getHcEps().convertToDouble(),
+                   op.getNormEps().convertToDouble()};
+    PreResults r = hcPre(b, lanes, adaptor.getFn(), adaptor.getBase(),
+                         adaptor.getScale(), *n, attrs);
+    rewriter.replaceOp(op, ValueRange{lanes, r.y, r.post, r.comb});
+    return success();
+  }
+};
+
+struct MhcHeadLowering : public OpConversionPattern<MhcHeadOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(MhcHeadOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Value x = adaptor.getX();
+    FailureOr<int64_t> n = laneCount(rewriter, op, x);
+    if (failed(n))
+      return failure();
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    Value hcEps = f32(b, op.getHcEps().convertToDouble());
+    Value normEps = f32(b, op.getNormEps().convertToDouble());
+    Value m = hcMixes(b, x, adaptor.getFn(), normEps);
+    Value w =
+        laneWeights(b, m, adaptor.getBase(), adaptor.getScale(), *n, hcEps);
+    rewriter.replaceOp(op, laneMix(b, x, w, getElementTypeOrSelf(x.getType())));
+    return success();
+  }
+};
+
+/// X'_i = bf16(e + h_i), each element computed in fp32 and rounded once.
+struct MtpInputLowering : public OpConversionPattern<MtpInputOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(MtpInputOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Value e = adaptor.getE(), h = adaptor.getH();
+    if (cast<RankedTensorType>(h.getType()).getRank() != 4)
+      return rewriter.notifyMatchFailure(op, "h is not [B, T, n, d]");
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    MLIRContext *ctx = b.getContext();
+    Type elt = getElementTypeOrSelf(op.getResult().getType());
+    AffineExpr d0, d1, d2, d3;
+    bindDims(ctx, d0, d1, d2, d3);
+    AffineMap id = AffineMap::getMultiDimIdentityMap(4, ctx);
+    Value r = generic(b, ValueRange{e, h}, emptyTensor(b, sizesOf(b, h), elt),
+                      {mapOf(ctx, 4, {d0, d1, d3}), id, id}, iteratorsOf(4),
+                      [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+                        Value v = add(ib, toF32(ib, a[0]), toF32(ib, a[1]));
+                        return SmallVector<Value>{fromF32(ib, v, elt)};
+                      })[0];
+    rewriter.replaceOp(op, r);
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// Patterns: MoE (V4-SPEC 6.1, 6.3)
+//===----------------------------------------------------------------------===//
+
+/// result = bf16(routed + fp32(shared)), elementwise.
+struct MoECombineLowering : public OpConversionPattern<MoECombineOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(MoECombineOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    Value routed = adaptor.getRouted(), shared = adaptor.getShared();
+    unsigned r = cast<RankedTensorType>(routed.getType()).getRank();
+    Type elt = getElementTypeOrSelf(op.getResult().getType());
+    AffineMap id = AffineMap::getMultiDimIdentityMap(r, b.getContext());
+    Value out =
+        generic(b, ValueRange{routed, shared},
+                emptyTensor(b, sizesOf(b, routed), elt), {id, id, id},
+                iteratorsOf(r), [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+                  Value v = add(ib, toF32(ib, a[0]), toF32(ib, a[1]));
+                  return SmallVector<Value>{fromF32(ib, v, elt)};
+                })[0];
+    rewriter.replaceOp(op, out);
+    return success();
+  }
+};
+
+/// Operands of one gate: x [..., d], weight [E, d], then the optional bias
+/// [E] (score gate) or ids [...] and tid2eid [V, k] (hash gate).
+struct GateOperands {
+  Value x, weight, bias, ids, table;
+  ScoreFunc scoreFunc;
+  double routeScale;
+  int64_t topK;
+};
+
+/// The gate scores s [..., E] of every token (V4-SPEC 6.1): z = fp32(x) .
+/// fp32(weight)^T (ascending channel order), s = score(z); softmax: max
+/// from -inf, exp(z - max), sum ascending, exp / sum.
+Value gateScores(ImplicitLocOpBuilder &b, const GateOperands &g) {
+  MLIRContext *ctx = b.getContext();
+  unsigned lead = cast<RankedTensorType>(g.x.getType()).getRank() - 1;
+  SmallVector<OpFoldResult> shape = sizesOf(b, g.x);
+  shape.back() = sizesOf(b, g.weight)[0];
+  // (lead..., e, c): z[lead, e] += x[lead, c] * w[e, c].
+  unsigned nd = lead + 2;
+  SmallVector<AffineExpr> xExprs = dimRange(ctx, 0, lead);
+  xExprs.push_back(getAffineDimExpr(lead + 1, ctx));
+  Value s = generic(
+      b, ValueRange{g.x, g.weight}, filledF32(b, shape, 0.0),
+      {mapOf(ctx, nd, xExprs), mapOf(ctx, nd, dimRange(ctx, lead, lead + 2)),
+       mapOf(ctx, nd, dimRange(ctx, 0, lead + 1))},
+      iteratorsOf(nd, {lead + 1}), [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+        return SmallVector<Value>{
+            add(ib, a[2], mul(ib, toF32(ib, a[0]), toF32(ib, a[1])))};
+      })[0];
+  unsigned r = lead + 1;
+  AffineMap id = AffineMap::getMultiDimIdentityMap(r, ctx);
+  AffineMap perToken = dropDim(ctx, r, lead);
+  if (g.scoreFunc != ScoreFunc::softmax)
+    return generic(b, ValueRange{}, s, {id}, iteratorsOf(r),
+                   [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+                     return SmallVector<Value>{
+                         gateScore(ib, g.scoreFunc, a[0])};
+                   })[0];
+  SmallVector<OpFoldResult> tokens(shape.begin(), shape.end() - 1);
+  Value mx = generic(
+      b, s, filledF32(b, tokens, -INFINITY), {id, perToken},
+      iteratorsOf(r, {lead}), [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+        return SmallVector<Value>{arith::MaximumFOp::create(ib, a[1], a[0])};
+      })[0];
+  s = generic(b, mx, s, {perToken, id}, iteratorsOf(r),
+              [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+                return SmallVector<Value>{
+                    math::ExpOp::create(ib, sub(ib, a[1], a[0]))};
+              })[0];
+  Value sum = generic(b, s, filledF32(b, tokens, 0.0), {id, perToken},
+                      iteratorsOf(r, {lead}),
+                      [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+                        return SmallVector<Value>{add(ib, a[1], a[0])};
+                      })[0];
+  return generic(b, sum, s, {perToken, id}, iteratorsOf(r),
+                 [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+                   return SmallVector<Value>{div(ib, a[1], a[0])};
+                 })[0];
+}
+
+/// The expert indices [..., k] (i64) of the score gate: top-k of s + bias by
+/// repeated arg-max (strict >, so the lowest index wins among equal scores;
+/// chosen entries become -inf), one scf.for iteration per slot.
+Value topKIndices(ImplicitLocOpBuilder &b, const GateOperands &g, Value s) {
+  MLIRContext *ctx = b.getContext();
+  unsigned r = cast<RankedTensorType>(s.getType()).getRank(), lead = r - 1;
+  AffineMap id = AffineMap::getMultiDimIdentityMap(r, ctx);
+  AffineMap perToken = dropDim(ctx, r, lead);
+  SmallVector<OpFoldResult> shape = sizesOf(b, s);
+  SmallVector<OpFoldResult> tokens(shape.begin(), shape.end() - 1);
+  Value biased;
+  if (g.bias)
+    biased =
+        generic(b, ValueRange{s, g.bias}, emptyLike(b, shape, s),
+                {id, mapOf(ctx, r, {getAffineDimExpr(lead, ctx)}), id},
+                iteratorsOf(r), [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+                  return SmallVector<Value>{add(ib, a[0], toF32(ib, a[1]))};
+                })[0];
+  else
+    biased = linalg::CopyOp::create(b, s, emptyLike(b, shape, s))->getResult(0);
+  SmallVector<OpFoldResult> idxShape = tokens;
+  idxShape.push_back(b.getIndexAttr(g.topK));
+  Value indices =
+      linalg::FillOp::create(
+          b, ValueRange{arith::ConstantOp::create(b, b.getI64IntegerAttr(0))},
+          ValueRange{emptyTensor(b, idxShape, b.getI64Type())})
+          ->getResult(0);
+  Value lb = arith::ConstantIndexOp::create(b, 0);
+  Value ub = arith::ConstantIndexOp::create(b, g.topK);
+  Value step = arith::ConstantIndexOp::create(b, 1);
+  auto loop = scf::ForOp::create(
+      b, lb, ub, step, ValueRange{biased, indices},
+      [&](OpBuilder &nb, Location loc, Value j, ValueRange acc) {
+        ImplicitLocOpBuilder ib(loc, nb);
+        Value negInf = f32(ib, -INFINITY);
+        Value zeroI = arith::ConstantOp::create(ib, ib.getI64IntegerAttr(0));
+        Value bestV = filledF32(ib, tokens, -INFINITY);
+        Value bestI = linalg::FillOp::create(
+                          ib, ValueRange{zeroI},
+                          ValueRange{emptyTensor(ib, tokens, ib.getI64Type())})
+                          ->getResult(0);
+        SmallVector<Value> best = generic(
+            ib, acc[0], ValueRange{bestV, bestI}, {id, perToken, perToken},
+            iteratorsOf(r, {lead}),
+            [&](ImplicitLocOpBuilder &eb, ValueRange a) {
+              Value e = arith::IndexCastOp::create(
+                  eb, eb.getI64Type(), linalg::IndexOp::create(eb, lead));
+              Value gt = arith::CmpFOp::create(eb, arith::CmpFPredicate::OGT,
+                                               a[0], a[1]);
+              return SmallVector<Value>{
+                  arith::SelectOp::create(eb, gt, a[0], a[1]),
+                  arith::SelectOp::create(eb, gt, e, a[2])};
+            });
+        // indices[..., j] = arg-max; biased[..., arg-max] = -inf.
+        Value nextIdx =
+            generic(ib, best[1], acc[1], {perToken, id}, iteratorsOf(r),
+                    [&](ImplicitLocOpBuilder &eb, ValueRange a) {
+                      Value slot = arith::CmpIOp::create(
+                          eb, arith::CmpIPredicate::eq,
+                          linalg::IndexOp::create(eb, lead), j);
+                      return SmallVector<Value>{
+                          arith::SelectOp::create(eb, slot, a[0], a[1])};
+                    })[0];
+        Value nextBiased = generic(
+            ib, best[1], acc[0], {perToken, id}, iteratorsOf(r),
+            [&](ImplicitLocOpBuilder &eb, ValueRange a) {
+              Value e = arith::IndexCastOp::create(
+                  eb, eb.getI64Type(), linalg::IndexOp::create(eb, lead));
+              Value chosen =
+                  arith::CmpIOp::create(eb, arith::CmpIPredicate::eq, e, a[0]);
+              return SmallVector<Value>{
+                  arith::SelectOp::create(eb, chosen, negInf, a[1])};
+            })[0];
+        scf::YieldOp::create(ib, ValueRange{nextBiased, nextIdx});
+      });
+  return loop.getResult(1);
+}
+
+/// The expert indices [..., k] (i64) of the hash gate: tid2eid[ids[...], j].
+Value hashIndices(ImplicitLocOpBuilder &b, const GateOperands &g,
+                  ArrayRef<OpFoldResult> tokens) {
+  MLIRContext *ctx = b.getContext();
+  unsigned lead = tokens.size(), r = lead + 1;
+  SmallVector<OpFoldResult> shape(tokens);
+  shape.push_back(sizesOf(b, g.table)[1]);
+  return generic(
+      b, g.ids, emptyTensor(b, shape, b.getI64Type()),
+      {dropDim(ctx, r, lead), AffineMap::getMultiDimIdentityMap(r, ctx)},
+      iteratorsOf(r), [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+        Value id = toIndex(ib, a[0]);
+        Value j = linalg::IndexOp::create(ib, lead);
+        Value e = tensor::ExtractOp::create(ib, g.table, ValueRange{id, j});
+        return SmallVector<Value>{toI64(ib, e)};
+      })[0];
+}
+
+/// routing weights [..., k] = s[idx] / sum * routeScale (softmax: s[idx] *
+/// routeScale), the sum over the k chosen scores in slot order from 0.
+Value routingWeights(ImplicitLocOpBuilder &b, const GateOperands &g, Value s,
+                     Value indices) {
+  MLIRContext *ctx = b.getContext();
+  unsigned r = cast<RankedTensorType>(indices.getType()).getRank(),
+           lead = r - 1;
+  AffineMap id = AffineMap::getMultiDimIdentityMap(r, ctx);
+  AffineMap perToken = dropDim(ctx, r, lead);
+  SmallVector<OpFoldResult> shape = sizesOf(b, indices);
+  SmallVector<OpFoldResult> tokens(shape.begin(), shape.end() - 1);
+  Value chosen =
+      generic(b, indices, emptyTensor(b, shape, b.getF32Type()), {id, id},
+              iteratorsOf(r), [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+                SmallVector<Value> at;
+                for (unsigned i = 0; i < lead; ++i)
+                  at.push_back(linalg::IndexOp::create(ib, i));
+                at.push_back(toIndex(ib, a[0]));
+                return SmallVector<Value>{tensor::ExtractOp::create(ib, s, at)};
+              })[0];
+  Value rs = f32(b, g.routeScale);
+  if (g.scoreFunc == ScoreFunc::softmax)
+    return generic(b, ValueRange{}, chosen, {id}, iteratorsOf(r),
+                   [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+                     return SmallVector<Value>{mul(ib, a[0], rs)};
+                   })[0];
+  Value sum = generic(b, chosen, filledF32(b, tokens, 0.0), {id, perToken},
+                      iteratorsOf(r, {lead}),
+                      [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+                        return SmallVector<Value>{add(ib, a[1], a[0])};
+                      })[0];
+  return generic(b, sum, chosen, {perToken, id}, iteratorsOf(r),
+                 [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+                   return SmallVector<Value>{mul(ib, div(ib, a[1], a[0]), rs)};
+                 })[0];
+}
+
+/// Both gates: scores, then the indices (top-k or tid2eid), then the weights.
+LogicalResult lowerGate(Operation *op, const GateOperands &g,
+                        ConversionPatternRewriter &rewriter) {
+  ImplicitLocOpBuilder b(op->getLoc(), rewriter);
+  for (Value r : op->getResults())
+    if (cast<RankedTensorType>(r.getType()).getShape().back() ==
+        ShapedType::kDynamic)
+      return rewriter.notifyMatchFailure(op, "top-k is dynamic");
+  Value s = gateScores(b, g);
+  Value indices;
+  if (g.table) {
+    SmallVector<OpFoldResult> xs = sizesOf(b, g.x);
+    indices = hashIndices(b, g, ArrayRef<OpFoldResult>(xs).drop_back());
+  } else {
+    indices = topKIndices(b, g, s);
+  }
+  Value weights = routingWeights(b, g, s, indices);
+  rewriter.replaceOp(op, ValueRange{weights, indices});
+  return success();
+}
+
+struct MoEGateLowering : public OpConversionPattern<MoEGateOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(MoEGateOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    GateOperands g{adaptor.getX(),
+                   adaptor.getWeight(),
+                   adaptor.getBias(),
+                   Value(),
+                   Value(),
+                   op.getScoreFunc(),
+                   op.getRouteScale().convertToDouble(),
+                   static_cast<int64_t>(op.getTopK())};
+    return lowerGate(op, g, rewriter);
+  }
+};
+
+struct MoEHashGateLowering : public OpConversionPattern<MoEHashGateOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(MoEHashGateOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    FailureOr<int64_t> k = staticDim(adaptor.getTid2eid(), 1);
+    if (failed(k))
+      return rewriter.notifyMatchFailure(op, "tid2eid dim 1 (k) is dynamic");
+    GateOperands g{adaptor.getX(),
+                   adaptor.getWeight(),
+                   Value(),
+                   adaptor.getIds(),
+                   adaptor.getTid2eid(),
+                   op.getScoreFunc(),
+                   op.getRouteScale().convertToDouble(),
+                   *k};
+    return lowerGate(op, g, rewriter);
+  }
+};
+
+} // namespace
+
+void mlir::v4::populateV4ToLinalgHyperConnPatterns(
+    const TypeConverter &converter, RewritePatternSet &patterns) {
+  patterns.add<MhcExpandLowering, MhcSinkhornLowering, MhcPreLowering,
+               MhcPostLowering, MhcPostPreLowering, MhcHeadLowering,
+               MtpInputLowering, MoECombineLowering, MoEGateLowering,
+               MoEHashGateLowering>(converter, patterns.getContext());
+}
+
+bool mlir::v4::isLoweredByV4ToLinalgHyperConn(Operation *op) {
+  return isa<MhcExpandOp, MhcSinkhornOp, MhcPreOp, MhcPostOp, MhcPostPreOp,
+             MhcHeadOp, MtpInputOp, MoECombineOp, MoEGateOp, MoEHashGateOp>(op);
+}
