@@ -14,6 +14,8 @@
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Config/llvm-config.h"
 
+#include <algorithm>
+
 using namespace mlir;
 namespace art = ::v4::artifact;
 
@@ -229,6 +231,34 @@ LogicalResult serializeArtifact(ModuleOp module, std::string &bytes) {
   art::Description desc;
   if (failed(PlanReader(module, desc).read()))
     return failure();
+  // The kernel table in the kernels module's order (k0, k1, ...), not in
+  // the order of first dispatch.
+  llvm::StringMap<unsigned> position;
+  for (Operation &op : kernels.getBody()->getOperations())
+    if (auto sym = dyn_cast<SymbolOpInterface>(op))
+      position.try_emplace(sym.getName(), position.size());
+  std::vector<uint32_t> order(desc.kernels.size());
+  for (uint32_t i = 0; i < order.size(); ++i)
+    order[i] = i;
+  for (const art::Kernel &k : desc.kernels)
+    if (!position.count(k.name))
+      return module.emitError() << "kernel '" << k.name
+                                << "' is dispatched but not in the kernels "
+                                   "module";
+  std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+    return position.lookup(desc.kernels[a].name) <
+           position.lookup(desc.kernels[b].name);
+  });
+  std::vector<uint32_t> newIndex(order.size());
+  std::vector<art::Kernel> sorted;
+  for (uint32_t i = 0; i < order.size(); ++i) {
+    newIndex[order[i]] = i;
+    sorted.push_back(std::move(desc.kernels[order[i]]));
+  }
+  desc.kernels = std::move(sorted);
+  for (art::EntryPoint &e : desc.entryPoints)
+    for (art::Step &st : e.steps)
+      st.kernel = newIndex[st.kernel];
   for (art::Kernel &k : desc.kernels)
     (*target)->describeLaunch(kernels, k.name, k);
   FailureOr<CodeObject> code = (*target)->serialize(kernels);

@@ -10,7 +10,9 @@
 #include "lowering/Target/TargetBackend.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
+#include "llvm/ADT/DenseSet.h"
 
 namespace mlir::v4 {
 #define GEN_PASS_DEF_V4BUILDTARGETKERNELSPASS
@@ -96,6 +98,12 @@ struct V4BuildTargetKernelsPass
     : public mlir::v4::impl::V4BuildTargetKernelsPassBase<
           V4BuildTargetKernelsPass> {
   using Base::Base;
+  /// The hand builders create ops of their target's dialects.
+  void getDependentDialects(DialectRegistry &registry) const override {
+    registerBuiltinTargetBackends();
+    for (StringRef name : getRegisteredTargetBackendNames())
+      lookupTargetBackend(name)->getDependentDialects(registry);
+  }
   void runOnOperation() override {
     ModuleOp kernels = getOperation();
     registerBuiltinTargetBackends();
@@ -157,6 +165,35 @@ struct V4FinalizeKernelABIPass
       fn.setType(FunctionType::get(&getContext(), fn.getArgumentTypes(), {}));
       fn.removeResAttrsAttr();
     }
+    if (failed(nameConstantsDeterministically()))
+      return signalPassFailure();
+  }
+
+  /// One-shot bufferization names the globals of constant tensors in an
+  /// order that varies from run to run; name and place them by first use
+  /// in kernel order instead, so the same input always gives the same IR
+  /// and the same code object.
+  LogicalResult nameConstantsDeterministically() {
+    ModuleOp module = getOperation();
+    SymbolTable symbols(module);
+    llvm::DenseSet<Operation *> done;
+    SmallVector<memref::GlobalOp> ordered;
+    module.walk([&](memref::GetGlobalOp get) {
+      auto global = symbols.lookup<memref::GlobalOp>(get.getName());
+      if (global && done.insert(global).second)
+        ordered.push_back(global);
+    });
+    for (auto [i, global] : llvm::enumerate(ordered))
+      if (failed(symbols.rename(global,
+                                "__v4_constant_" + std::to_string(i) + "_tmp")))
+        return failure();
+    Block *body = module.getBody();
+    for (auto [i, global] : llvm::enumerate(ordered))
+      if (failed(symbols.rename(global, "__v4_constant_" + std::to_string(i))))
+        return failure();
+    for (memref::GlobalOp global : llvm::reverse(ordered))
+      global->moveBefore(body, body->begin());
+    return success();
   }
 };
 
