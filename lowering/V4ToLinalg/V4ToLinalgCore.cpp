@@ -593,6 +593,112 @@ struct WindowIndicesLowering : public OpConversionPattern<AttnWindowIndicesOp> {
   }
 };
 
+//===----------------------------------------------------------------------===//
+// v4.csa.topk (V4-SPEC 5.5 step 6)
+//===----------------------------------------------------------------------===//
+
+/// scf.for iv in [lb, ub) carrying `init`; fn returns the next values.
+SmallVector<Value>
+forLoop(ImplicitLocOpBuilder &b, Value lb, Value ub, ValueRange init,
+        function_ref<SmallVector<Value>(Scalar &, Value, ValueRange)> fn) {
+  Value one = arith::ConstantIndexOp::create(b, 1);
+  auto loop = scf::ForOp::create(
+      b, lb, ub, one, init,
+      [&](OpBuilder &nb, Location loc, Value iv, ValueRange acc) {
+        ImplicitLocOpBuilder ib(loc, nb);
+        Scalar s{ib};
+        scf::YieldOp::create(ib, fn(s, iv, acc));
+      });
+  return SmallVector<Value>(loop.getResults());
+}
+
+/// Selection by repeated arg-max, as the hand-built kernel: the i-th pick is
+/// the best entry after the (i-1)-th pick in the order (score descending, id
+/// ascending); ties go to the lowest id; -1 pads past the visible entries.
+/// Scalar loops over a tensor; the result is copied into a fresh tensor at
+/// the end (a loop result stored straight into the kernel's destination
+/// does not bufferize: the destination must be written in place while the
+/// loop's init aliases it).
+struct TopKLowering : public OpConversionPattern<CSATopKOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(CSATopKOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    auto type = convertedTensor(getTypeConverter(), op.getType());
+    Value scores = adaptor.getScores(), startPos = adaptor.getStartPos();
+    if (!type || type.getRank() != 3)
+      return rewriter.notifyMatchFailure(op, "result is not a rank-3 tensor");
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    MLIRContext *ctx = op.getContext();
+    Scalar k{b};
+    using P = arith::CmpIPredicate;
+    using F = arith::CmpFPredicate;
+    constexpr float inf = std::numeric_limits<float>::infinity();
+    auto sizeOf = [&](int64_t d) -> Value {
+      return tensor::DimOp::create(b, scores, d);
+    };
+    Value init = emptyTensor(b, type, sizeOf);
+    Value zero = k.idx(0), N = k.dim(scores, 2), K = k.idx(type.getDimSize(2));
+    Value T = type.isDynamicDim(1) ? sizeOf(1) : k.idx(type.getDimSize(1));
+    Value B = type.isDynamicDim(0) ? sizeOf(0) : k.idx(type.getDimSize(0));
+    Value ratio = k.idx(op.getRatio());
+    Value picked =
+        forLoop(b, zero, B, init, [&](Scalar &e, Value bi, ValueRange o0) {
+          Value sp = e.toIndex(
+              tensor::ExtractOp::create(e.b, startPos, ValueRange{bi}));
+          return forLoop(
+              e.b, zero, T, o0, [&](Scalar &e, Value t, ValueRange o1) {
+                Value p = e.addi(sp, t);
+                Value V = arith::MinSIOp::create(
+                    e.b, N,
+                    arith::DivUIOp::create(e.b, e.addi(p, e.idx(1)), ratio));
+                Value nsel = arith::MinSIOp::create(e.b, K, V);
+                SmallVector<Value> r = forLoop(
+                    e.b, zero, K, {e.f32(inf), e.i64(-1), o1[0]},
+                    [&](Scalar &e, Value i, ValueRange prev) {
+                      Value ub = e.select(e.cmpi(P::slt, i, nsel), V, zero);
+                      SmallVector<Value> best = forLoop(
+                          e.b, zero, ub, {e.f32(-inf), e.i64(-1)},
+                          [&](Scalar &e, Value id, ValueRange acc) {
+                            Value s = e.toF32(tensor::ExtractOp::create(
+                                e.b, scores, ValueRange{bi, t, id}));
+                            Value idI = arith::IndexCastOp::create(
+                                e.b, e.b.getI64Type(), id);
+                            auto cmpf = [&](F pred, Value x, Value y) -> Value {
+                              return arith::CmpFOp::create(e.b, pred, x, y);
+                            };
+                            // Sequenced, so the IR order is fixed.
+                            Value lt = cmpf(F::OLT, s, prev[0]);
+                            Value eq = cmpf(F::OEQ, s, prev[0]);
+                            Value later = e.cmpi(P::sgt, idI, prev[1]);
+                            Value after = arith::OrIOp::create(
+                                e.b, lt, arith::AndIOp::create(e.b, eq, later));
+                            Value none = e.cmpi(P::slt, acc[1], e.i64(0));
+                            Value gt = cmpf(F::OGT, s, acc[0]);
+                            Value better = arith::OrIOp::create(e.b, none, gt);
+                            Value take =
+                                arith::AndIOp::create(e.b, after, better);
+                            return SmallVector<Value>{
+                                e.select(take, s, acc[0]),
+                                e.select(take, idI, acc[1])};
+                          });
+                      Value out = tensor::InsertOp::create(
+                          e.b, best[1], prev[2], ValueRange{bi, t, i});
+                      return SmallVector<Value>{best[0], best[1], out};
+                    });
+                return SmallVector<Value>{r[2]};
+              });
+        })[0];
+    AffineMap id = AffineMap::getMultiDimIdentityMap(3, ctx);
+    auto out = generic(b, type, picked, emptyTensor(b, type, sizeOf), {id, id},
+                       parallel(3), [&](Scalar &s, ValueRange args) {
+                         linalg::YieldOp::create(s.b, args[0]);
+                       });
+    rewriter.replaceOp(op, out.getResults());
+    return success();
+  }
+};
+
 } // namespace
 
 void mlir::v4::populateV4ToLinalgCorePatterns(const TypeConverter &converter,
@@ -601,11 +707,12 @@ void mlir::v4::populateV4ToLinalgCorePatterns(const TypeConverter &converter,
       .add<EmbeddingLowering, RMSNormLowering, RopeLowering, HadamardLowering,
            ZeroStateLowering<RingEmptyOp>, ZeroStateLowering<CacheEmptyOp>,
            KVStateEmptyLowering, EngramStateEmptyLowering, RingWriteLowering,
-           WindowIndicesLowering>(converter, patterns.getContext());
+           WindowIndicesLowering, TopKLowering>(converter,
+                                                patterns.getContext());
 }
 
 bool mlir::v4::isLoweredByV4ToLinalgCore(Operation *op) {
   return isa<EmbeddingOp, RMSNormOp, RopeOp, HadamardOp, RingEmptyOp,
              CacheEmptyOp, KVStateEmptyOp, EngramStateEmptyOp, RingWriteOp,
-             AttnWindowIndicesOp>(op);
+             AttnWindowIndicesOp, CSATopKOp>(op);
 }

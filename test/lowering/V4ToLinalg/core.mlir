@@ -197,4 +197,26 @@ func.func @window_indices(%sp: tensor<2xi64>, %out: tensor<2x10x4xi64>) -> tenso
   return %1 : tensor<2x10x4xi64>
 }
 
+// Top-k by repeated arg-max in scalar loops over the index tensor; the
+// result is copied into a fresh tensor before the store (a loop result
+// stored straight into its destination would not bufferize).
+// CHECK-LABEL: func.func @csa_topk(
+// CHECK-SAME:      %[[S:.+]]: tensor<2x?x16xf32>, %[[SP:.+]]: tensor<2xi64>, %[[OUT:.+]]: tensor<2x?x4xi64>)
+// CHECK:         %[[PICKED:.+]] = scf.for
+// CHECK:           scf.for
+// CHECK:             scf.for {{.+}} -> (f32, i64, tensor<2x?x4xi64>)
+// CHECK:               scf.for {{.+}} -> (f32, i64)
+// CHECK:                 arith.cmpf olt
+// CHECK:                 arith.cmpf oeq
+// CHECK:                 arith.cmpf ogt
+// CHECK:               tensor.insert
+// CHECK:         %[[COPY:.+]] = linalg.generic
+// CHECK-SAME:        ins(%[[PICKED]] : tensor<2x?x4xi64>)
+// CHECK:         bufferization.materialize_in_destination %[[COPY]] in %[[OUT]]
+func.func @csa_topk(%s: tensor<2x?x16xf32>, %sp: tensor<2xi64>, %out: tensor<2x?x4xi64>) -> tensor<2x?x4xi64> attributes {v4.kernel} {
+  %0 = v4.csa.topk %s, %sp k 4 : (tensor<2x?x16xf32>, tensor<2xi64>) -> tensor<2x?x4xi64>
+  %1 = v4.kernel.store %0 into %out : tensor<2x?x4xi64>
+  return %1 : tensor<2x?x4xi64>
+}
+
 }
