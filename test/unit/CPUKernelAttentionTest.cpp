@@ -5,7 +5,7 @@
 // V4-SPEC semantics computed here (plain C++, same rounding points).
 //
 //===----------------------------------------------------------------------===//
-#include "CPUKernelHarness.h"
+#include "test/lib/CPUKernelHarness.h"
 
 #include "dialects/V4/V4Attrs.h"
 #include "mlir/AsmParser/AsmParser.h"

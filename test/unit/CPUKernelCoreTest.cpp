@@ -5,7 +5,7 @@
 // runtime/numerics), not from the kernel builders.
 //
 //===----------------------------------------------------------------------===//
-#include "CPUKernelHarness.h"
+#include "test/lib/CPUKernelHarness.h"
 
 #include "mlir/AsmParser/AsmParser.h"
 

@@ -8,7 +8,7 @@
 // fp32 operation order, one bf16 rounding).
 //
 //===----------------------------------------------------------------------===//
-#include "CPUKernelHarness.h"
+#include "test/lib/CPUKernelHarness.h"
 
 #include "test/reference/Ops.h"
 

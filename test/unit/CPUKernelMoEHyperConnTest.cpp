@@ -7,7 +7,7 @@
 // ulps elementwise (and few values off at all); fp32 results 1e-5 relative.
 //
 //===----------------------------------------------------------------------===//
-#include "CPUKernelHarness.h"
+#include "test/lib/CPUKernelHarness.h"
 
 #include <algorithm>
 #include <numeric>

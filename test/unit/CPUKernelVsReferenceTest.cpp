@@ -11,7 +11,7 @@
 // otherwise (then the V4-SPEC 2.6 tolerance and the measured figure).
 //
 //===----------------------------------------------------------------------===//
-#include "CPUKernelHarness.h"
+#include "test/lib/CPUKernelHarness.h"
 
 #include "test/reference/Ops.h"
 

@@ -36,6 +36,12 @@ struct Case {
   const char *config;
   int64_t batch, maxContext, prompt, decodeSteps, chunk;
 };
+/// Readable parameter values in gtest output.
+void PrintTo(const Case &c, std::ostream *os) {
+  *os << c.config << " batch " << c.batch << " context " << c.maxContext
+      << " prompt " << c.prompt << " decode " << c.decodeSteps << " chunk "
+      << c.chunk;
+}
 
 /// Normwise relative error ||a - b|| / ||b|| over one [vocab] row.
 double relError(const float *a, const float *b, int64_t n) {
@@ -231,6 +237,11 @@ TEST_P(EndToEnd, CompiledLogitsMatchReference) {
 INSTANTIATE_TEST_SUITE_P(
     Models, EndToEnd,
     ::testing::Values(Case{"tiny-v4-t1.config.json", 2, 64, 21, 43, 8},
-                      Case{"tiny-v4-engram.config.json", 2, 64, 21, 43, 8}));
+                      Case{"tiny-v4-engram.config.json", 2, 64, 21, 43, 8}),
+    [](const ::testing::TestParamInfo<Case> &info) {
+      std::string n = info.param.config;
+      return std::string(n.find("engram") != std::string::npos ? "Engram"
+                                                               : "T1");
+    });
 
 } // namespace

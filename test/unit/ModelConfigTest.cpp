@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
+
 #include <numeric>
 
 #ifndef V4_SOURCE_DIR
@@ -146,6 +148,9 @@ struct BadConfig {
   const char *rule;
   const char *text; // a substring of the message
 };
+void PrintTo(const BadConfig &c, std::ostream *os) {
+  *os << c.rule << " " << c.key << " = '" << c.value << "'";
+}
 
 class ConfigRules : public ::testing::TestWithParam<BadConfig> {};
 
@@ -187,7 +192,16 @@ INSTANTIATE_TEST_SUITE_P(
             "CF-7", "[128, 128]"},
         BadConfig{"engram_max_ngram_size", "3", "CF-9",
                   "'engram_layer_ids' is absent"},
-        BadConfig{"expert_dtype", "\"int3\"", "CF-7", "got 'int3'"}));
+        BadConfig{"expert_dtype", "\"int3\"", "CF-7", "got 'int3'"}),
+    [](const ::testing::TestParamInfo<BadConfig> &info) {
+      // e.g. "3_CF6_hidden_size": index, rule and key.
+      std::string n = std::to_string(info.index) + "_" + info.param.rule + "_" +
+                      info.param.key;
+      for (char &c : n)
+        if (!std::isalnum(static_cast<unsigned char>(c)))
+          c = '_';
+      return n;
+    });
 
 TEST(ModelConfig, EngramRules) {
   auto parsed = llvm::json::parse(readModel("tiny-v4-engram.config.json"));

@@ -778,6 +778,10 @@ struct ModelCase {
   bool fakeQuant;
 };
 
+void PrintTo(const ModelCase &c, std::ostream *os) {
+  *os << c.config << (c.fakeQuant ? " fake-quant" : " no fake-quant");
+}
+
 class ReferenceModel : public ::testing::TestWithParam<ModelCase> {};
 
 TEST_P(ReferenceModel, FiniteSaneAndDecodeEqualsPrefill) {

@@ -7,8 +7,8 @@
 // calls it through the kernel ABI (void k(void **descriptors)).
 //
 //===----------------------------------------------------------------------===//
-#ifndef V4_TEST_UNIT_CPUKERNELHARNESS_H
-#define V4_TEST_UNIT_CPUKERNELHARNESS_H
+#ifndef V4_TEST_LIB_CPUKERNELHARNESS_H
+#define V4_TEST_LIB_CPUKERNELHARNESS_H
 
 #include "dialects/V4/V4Dialect.h"
 #include "dialects/V4/V4Ops.h"
@@ -159,4 +159,4 @@ inline std::vector<uint16_t> randomBf16(size_t n, uint64_t seed,
 
 } // namespace v4test
 
-#endif // V4_TEST_UNIT_CPUKERNELHARNESS_H
+#endif // V4_TEST_LIB_CPUKERNELHARNESS_H
