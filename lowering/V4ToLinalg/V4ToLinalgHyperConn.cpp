@@ -1,10 +1,13 @@
 //===- V4ToLinalgHyperConn.cpp - bodies of mHC, MTP, MoE gates, Engram ----===//
 //
 // Target-neutral linalg/tensor bodies of v4.mhc.*, v4.mtp.input,
-// v4.moe.gate / hash_gate / combine (V4-SPEC 3, 4, 6, 7).
+// v4.moe.gate / hash_gate / combine and v4.engram.hash / gate (V4-SPEC 3,
+// 4, 6, 7, 8). v4.engram.lookup needs the FP8/e8m0 decoders of
+// lowering/Numerics and is not lowered here yet.
 //
 // Every body computes what the hand-built CPU kernel of the op computes
-// (lowering/KernelBuilders/CPUKernelsMoEHyperConn.cpp), value for value:
+// (lowering/KernelBuilders/CPUKernelsMoEHyperConn.cpp, CPUKernelsEngram.cpp),
+// value for value:
 // the same scalar formulas in the same operand order, the same bf16
 // rounding points, every reduction a linalg reduction (or an scf.for)
 // accumulated in fp32 from 0 in ascending index order. Together with the
@@ -914,6 +917,219 @@ struct MoEHashGateLowering : public OpConversionPattern<MoEHashGateOp> {
   }
 };
 
+//===----------------------------------------------------------------------===//
+// Patterns: Engram (V4-SPEC 8)
+//===----------------------------------------------------------------------===//
+
+/// v4.engram.gate, production form (V4-SPEC 8.6 steps 2-4), on x [B, T, n,
+/// d] and kv [B, T, (n+1)*d] (lane i's key at i*d, the value at n*d): per
+/// lane three fp32 sums in ascending channel order (x.w.k, x.x, k.k), the
+/// gate from them, then y = bf16(x + gate * v). The demo short-conv form
+/// has no body (and no hand-built CPU kernel): it stays an error.
+struct EngramGateLowering : public OpConversionPattern<EngramGateOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(EngramGateOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    if (op.hasShortConv())
+      return rewriter.notifyMatchFailure(
+          op, "the demo short-conv form (V4-SPEC 8.6 step 5) has no body");
+    Value x = adaptor.getX(), kv = adaptor.getKv();
+    auto xType = cast<RankedTensorType>(x.getType());
+    if (xType.getRank() != 4 || xType.isDynamicDim(2) || xType.isDynamicDim(3))
+      return rewriter.notifyMatchFailure(op, "x is not [B, T, n, d] with "
+                                             "static n and d");
+    const int64_t n = xType.getDimSize(2), d = xType.getDimSize(3);
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    MLIRContext *ctx = b.getContext();
+    Type elt = xType.getElementType();
+    AffineExpr d0, d1, d2, d3;
+    bindDims(ctx, d0, d1, d2, d3);
+    SmallVector<OpFoldResult> xs = sizesOf(b, x);
+    SmallVector<OpFoldResult> lanes{xs[0], xs[1], xs[2]};
+    AffineMap id = AffineMap::getMultiDimIdentityMap(4, ctx);
+    AffineMap perLane = mapOf(ctx, 4, {d0, d1, d2});
+    AffineMap weight = mapOf(ctx, 4, {d2, d3});
+    // (b, t, i, c): the three sums of lane i.
+    SmallVector<Value> sums = generic(
+        b, ValueRange{x, kv, adaptor.getQWeight(), adaptor.getKWeight()},
+        ValueRange{filledF32(b, lanes, 0.0), filledF32(b, lanes, 0.0),
+                   filledF32(b, lanes, 0.0)},
+        {id, mapOf(ctx, 4, {d0, d1, d2 * d + d3}), weight, weight, perLane,
+         perLane, perLane},
+        iteratorsOf(4, {3}), [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+          Value xv = toF32(ib, a[0]), kvv = toF32(ib, a[1]);
+          Value w = mul(ib, toF32(ib, a[2]), toF32(ib, a[3]));
+          Value dotT = mul(ib, mul(ib, xv, w), kvv);
+          return SmallVector<Value>{add(ib, a[4], dotT),
+                                    add(ib, a[5], mul(ib, xv, xv)),
+                                    add(ib, a[6], mul(ib, kvv, kvv))};
+        });
+    // The constants as the hand-built kernel forms them (in float).
+    Value eps = f32(b, static_cast<float>(op.getEps().convertToDouble()));
+    Value dF = f32(b, static_cast<float>(d));
+    Value sqrtD = f32(b, std::sqrt(static_cast<float>(d)));
+    Value one = f32(b, 1.0), clampMin = f32(b, 1e-6f);
+    AffineMap id3 = AffineMap::getMultiDimIdentityMap(3, ctx);
+    Value gate = generic(
+        b, ValueRange{sums[1], sums[2]}, sums[0], {id3, id3, id3},
+        iteratorsOf(3), [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+          auto rstd = [&](Value ss) {
+            return div(ib, one,
+                       math::SqrtOp::create(ib, add(ib, div(ib, ss, dF), eps)));
+          };
+          Value dot =
+              div(ib, mul(ib, mul(ib, a[2], rstd(a[0])), rstd(a[1])), sqrtD);
+          Value pos = arith::CmpFOp::create(ib, arith::CmpFPredicate::OGT, dot,
+                                            f32(ib, 0));
+          Value neg = arith::CmpFOp::create(ib, arith::CmpFPredicate::OLT, dot,
+                                            f32(ib, 0));
+          Value sign = arith::SelectOp::create(
+              ib, pos, one,
+              arith::SelectOp::create(ib, neg, f32(ib, -1.0), f32(ib, 0)));
+          Value mag = math::SqrtOp::create(
+              ib, arith::MaximumFOp::create(ib, math::AbsFOp::create(ib, dot),
+                                            clampMin));
+          Value z = mul(ib, sign, mag);
+          return SmallVector<Value>{
+              div(ib, one,
+                  add(ib, one,
+                      math::ExpOp::create(ib, arith::NegFOp::create(ib, z))))};
+        })[0];
+    Value y =
+        generic(b, ValueRange{x, kv, gate}, emptyTensor(b, xs, elt),
+                {id, mapOf(ctx, 4, {d0, d1, d3 + n * d}), perLane, id},
+                iteratorsOf(4), [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+                  Value v =
+                      add(ib, toF32(ib, a[0]), mul(ib, a[2], toF32(ib, a[1])));
+                  return SmallVector<Value>{fromF32(ib, v, elt)};
+                })[0];
+    rewriter.replaceOp(op, y);
+    return success();
+  }
+};
+
+/// v4.engram.hash (V4-SPEC 8.3, 8.4) as two generics: rows [B, T, R] and
+/// the new look-back [B, N-1], each element computed from ids, tokenMap and
+/// the old look-back (an scf.if picks this call's ids or the state, as the
+/// hand-built kernel does). Integer arithmetic throughout. The new
+/// look-back is a fresh tensor that the kernel store writes into the tied
+/// state operand, after every read of the old one.
+struct EngramHashLowering : public OpConversionPattern<EngramHashOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(EngramHashOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Value ids = adaptor.getIds(), map = adaptor.getTokenMap(),
+          mult = adaptor.getMultipliers(), state = adaptor.getState();
+    const int64_t N = static_cast<int64_t>(op.getMaxNgram());
+    const int64_t H = static_cast<int64_t>(op.getHeads());
+    ArrayRef<int64_t> primes = op.getPrimes();
+    if (static_cast<int64_t>(primes.size()) != (N - 1) * H)
+      return rewriter.notifyMatchFailure(op, "primes are not (N-1)*H");
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    MLIRContext *ctx = b.getContext();
+    auto rowsType = cast<RankedTensorType>(op.getRows().getType());
+    Type rowType = rowsType.getElementType();
+    auto cIdx = [](ImplicitLocOpBuilder &ib, int64_t v) -> Value {
+      return arith::ConstantIndexOp::create(ib, v);
+    };
+    auto cI64 = [](ImplicitLocOpBuilder &ib, int64_t v) -> Value {
+      return arith::ConstantOp::create(ib, ib.getI64IntegerAttr(v));
+    };
+    Value T = tensor::DimOp::create(b, ids, 1);
+
+    // c = tokenMap[ids[bi, pos]] as i64.
+    auto compressed = [&](ImplicitLocOpBuilder &ib, Value bi, Value pos) {
+      Value id = arith::IndexCastOp::create(
+          ib, ib.getIndexType(),
+          tensor::ExtractOp::create(ib, ids, ValueRange{bi, pos}));
+      return toI64(ib, tensor::ExtractOp::create(ib, map, ValueRange{id}));
+    };
+    // c_{t-kk}: from this call's ids when t >= kk, else the old look-back
+    // slot kk-t-1.
+    auto lookBack = [&](ImplicitLocOpBuilder &ib, Value bi, Value t,
+                        Value kk) -> Value {
+      Value inChunk =
+          arith::CmpIOp::create(ib, arith::CmpIPredicate::uge, t, kk);
+      auto ifOp = scf::IfOp::create(
+          ib, inChunk,
+          [&](OpBuilder &tb, Location loc) {
+            ImplicitLocOpBuilder ob(loc, tb);
+            Value pos = arith::SubIOp::create(ob, t, kk);
+            scf::YieldOp::create(ob, compressed(ob, bi, pos));
+          },
+          [&](OpBuilder &eb, Location loc) {
+            ImplicitLocOpBuilder ob(loc, eb);
+            Value slot = arith::SubIOp::create(
+                ob, arith::SubIOp::create(ob, kk, t), cIdx(ob, 1));
+            scf::YieldOp::create(
+                ob, tensor::ExtractOp::create(ob, state, ValueRange{bi, slot})
+                        .getResult());
+          });
+      return ifOp.getResult(0);
+    };
+
+    // rows[bi, t, r] = (h_n(t) mod P_r) + off_r, n = r / H + 2, with the
+    // cumulative XOR h_n = h_{n-1} XOR c_{t-n+1} * m_{n-1}.
+    SmallVector<OpFoldResult> rowsShape = sizesOf(b, ids);
+    rowsShape.push_back(b.getIndexAttr(rowsType.getDimSize(2)));
+    AffineMap id3 = AffineMap::getMultiDimIdentityMap(3, ctx);
+    Value rows = generic(
+        b, ValueRange{}, emptyTensor(b, rowsShape, rowType), {id3},
+        iteratorsOf(3), [&](ImplicitLocOpBuilder &ib, ValueRange) {
+          Value bi = linalg::IndexOp::create(ib, 0);
+          Value t = linalg::IndexOp::create(ib, 1);
+          Value r = linalg::IndexOp::create(ib, 2);
+          auto m = [&](int64_t k) -> Value {
+            return tensor::ExtractOp::create(ib, mult, ValueRange{cIdx(ib, k)});
+          };
+          Value h = arith::MulIOp::create(ib, compressed(ib, bi, t), m(0));
+          SmallVector<Value> hs; // h_2 ... h_N
+          for (int64_t n = 2; n <= N; ++n) {
+            Value term = arith::MulIOp::create(
+                ib, lookBack(ib, bi, t, cIdx(ib, n - 1)), m(n - 1));
+            h = arith::XOrIOp::create(ib, h, term);
+            hs.push_back(h);
+          }
+          // The order n and the prime / offset of row r, by selects.
+          Value hn = hs.back();
+          for (int64_t n = N - 1; n >= 2; --n) {
+            Value below = arith::CmpIOp::create(ib, arith::CmpIPredicate::ult,
+                                                r, cIdx(ib, (n - 1) * H));
+            hn = arith::SelectOp::create(ib, below, hs[n - 2], hn);
+          }
+          Value prime = cI64(ib, primes[0]), offset = cI64(ib, 0);
+          int64_t off = 0;
+          for (auto [k, p] : llvm::enumerate(primes)) {
+            Value isK = arith::CmpIOp::create(ib, arith::CmpIPredicate::eq, r,
+                                              cIdx(ib, k));
+            prime = arith::SelectOp::create(ib, isK, cI64(ib, p), prime);
+            offset = arith::SelectOp::create(ib, isK, cI64(ib, off), offset);
+            off += p;
+          }
+          Value row = arith::AddIOp::create(
+              ib, arith::RemSIOp::create(ib, hn, prime), offset);
+          if (!rowType.isInteger(64))
+            row = arith::TruncIOp::create(ib, rowType, row);
+          return SmallVector<Value>{row};
+        })[0];
+
+    // newState[bi, kk] = c_{T-1-kk}.
+    AffineMap id2 = AffineMap::getMultiDimIdentityMap(2, ctx);
+    Value newState =
+        generic(b, ValueRange{}, emptyLike(b, sizesOf(b, state), state), {id2},
+                iteratorsOf(2), [&](ImplicitLocOpBuilder &ib, ValueRange) {
+                  Value bi = linalg::IndexOp::create(ib, 0);
+                  Value kk = linalg::IndexOp::create(ib, 1);
+                  Value last = arith::SubIOp::create(ib, T, cIdx(ib, 1));
+                  return SmallVector<Value>{lookBack(ib, bi, last, kk)};
+                })[0];
+    rewriter.replaceOp(op, ValueRange{rows, newState});
+    return success();
+  }
+};
+
 } // namespace
 
 void mlir::v4::populateV4ToLinalgHyperConnPatterns(
@@ -921,10 +1137,15 @@ void mlir::v4::populateV4ToLinalgHyperConnPatterns(
   patterns.add<MhcExpandLowering, MhcSinkhornLowering, MhcPreLowering,
                MhcPostLowering, MhcPostPreLowering, MhcHeadLowering,
                MtpInputLowering, MoECombineLowering, MoEGateLowering,
-               MoEHashGateLowering>(converter, patterns.getContext());
+               MoEHashGateLowering, EngramGateLowering, EngramHashLowering>(
+      converter, patterns.getContext());
 }
 
 bool mlir::v4::isLoweredByV4ToLinalgHyperConn(Operation *op) {
   return isa<MhcExpandOp, MhcSinkhornOp, MhcPreOp, MhcPostOp, MhcPostPreOp,
-             MhcHeadOp, MtpInputOp, MoECombineOp, MoEGateOp, MoEHashGateOp>(op);
+             MhcHeadOp, MtpInputOp, MoECombineOp, MoEGateOp, MoEHashGateOp,
+             EngramHashOp>(op) ||
+         // The demo short-conv form is left to the target, which rejects it
+         // with its own error.
+         (isa<EngramGateOp>(op) && !cast<EngramGateOp>(op).hasShortConv());
 }
