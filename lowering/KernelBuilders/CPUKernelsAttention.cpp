@@ -150,17 +150,6 @@ void ifElse(Emit &e, Value cond, function_ref<void(Emit &)> then,
       });
 }
 
-/// Fills a rank-3 memref with `value`.
-void fill3D(Emit &e, Value m, Value value) {
-  loop(e, e.idx(0), e.dim(m, 0), [&](Emit &e, Value i) {
-    loop(e, e.idx(0), e.dim(m, 1), [&](Emit &e, Value j) {
-      loop(e, e.idx(0), e.dim(m, 2), [&](Emit &e, Value k) {
-        e.store(value, m, {i, j, k});
-      });
-    });
-  });
-}
-
 /// Copies rank-3 `src` into `dst` (same shape) unless both are the same
 /// buffer (a state result aliasing its operand).
 void copy3DUnlessAliased(Emit &e, Value src, Value dst) {
@@ -186,126 +175,17 @@ Value startPosAt(Emit &e, Value startPos, Value b) {
 // v4.ring.empty, v4.cache.empty, v4.kv.state_empty (V4-SPEC 9.1, 9.2.2)
 //===----------------------------------------------------------------------===//
 
-LogicalResult buildZeroFill(Operation *op, func::FuncOp fn) {
-  auto b = bodyBuilder(op, fn);
-  Emit e(b);
-  Value out = fn.getArgument(0);
-  Type elt = cast<MemRefType>(out.getType()).getElementType();
-  fill3D(e, out,
-         arith::ConstantOp::create(b, cast<TypedAttr>(b.getZeroAttr(elt))));
-  func::ReturnOp::create(b);
-  return success();
-}
-
-LogicalResult buildStateEmpty(KVStateEmptyOp op, func::FuncOp fn) {
-  auto b = bodyBuilder(op, fn);
-  Emit e(b);
-  fill3D(e, fn.getArgument(0), e.f32(0.0));   // kv_state
-  fill3D(e, fn.getArgument(1), e.f32(-kInf)); // score_state
-  func::ReturnOp::create(b);
-  return success();
-}
-
 //===----------------------------------------------------------------------===//
 // v4.ring.write (V4-SPEC 5.2, 9.2.1)
 //===----------------------------------------------------------------------===//
-
-LogicalResult buildRingWrite(RingWriteOp op, func::FuncOp fn) {
-  auto b = bodyBuilder(op, fn);
-  Emit e(b);
-  Value ring = fn.getArgument(0), kv = fn.getArgument(1),
-        startPos = fn.getArgument(2), out = fn.getArgument(3);
-  copy3DUnlessAliased(e, ring, out);
-  Value slots = e.dim(ring, 1), T = e.dim(kv, 1), D = e.dim(kv, 2);
-  // Only the last min(T, S) tokens: t = max(0, T - S) ... T - 1.
-  Value t0 = e.maxS(e.idx(0), e.sub(T, slots));
-  loop(e, e.idx(0), e.dim(kv, 0), [&](Emit &e, Value bi) {
-    Value sp = startPosAt(e, startPos, bi);
-    loop(e, t0, T, [&](Emit &e, Value t) {
-      Value slot = e.remU(e.add(sp, t), slots);
-      loop(e, e.idx(0), D, [&](Emit &e, Value d) {
-        e.store(e.load(kv, {bi, t, d}), out, {bi, slot, d});
-      });
-    });
-  });
-  func::ReturnOp::create(b);
-  return success();
-}
 
 //===----------------------------------------------------------------------===//
 // v4.attn.window_indices (V4-SPEC 5.2)
 //===----------------------------------------------------------------------===//
 
-LogicalResult buildWindowIndices(AttnWindowIndicesOp op, func::FuncOp fn) {
-  if (op.getNumTokens())
-    return op.emitError("no CPU kernel for the dynamic-T form yet");
-  auto b = bodyBuilder(op, fn);
-  Emit e(b);
-  Value startPos = fn.getArgument(0), out = fn.getArgument(1);
-  int64_t W = op.getWindow();
-  loop(e, e.idx(0), e.dim(out, 0), [&](Emit &e, Value bi) {
-    Value sp = e.load(startPos, {bi});
-    loop(e, e.idx(0), e.dim(out, 1), [&](Emit &e, Value t) {
-      Value p = e.add(sp, e.toI64(t));
-      Value q0 = e.maxS(e.i64(0), e.sub(p, e.i64(W - 1)));
-      loop(e, e.idx(0), e.idx(W), [&](Emit &e, Value j) {
-        Value q = e.add(q0, e.toI64(j));
-        Value v = e.sel(e.cmpI(arith::CmpIPredicate::sle, q, p), q, e.i64(-1));
-        e.store(v, out, {bi, t, j});
-      });
-    });
-  });
-  func::ReturnOp::create(b);
-  return success();
-}
-
 //===----------------------------------------------------------------------===//
 // v4.csa.topk (V4-SPEC 5.5 step 6)
 //===----------------------------------------------------------------------===//
-
-// Selection by repeated arg-max: the i-th pick is the best entry that comes
-// after the (i-1)-th pick in the order (score descending, id ascending), so
-// no scratch is needed. Ties go to the lowest id. O(k * V) per query.
-LogicalResult buildTopK(CSATopKOp op, func::FuncOp fn) {
-  auto b = bodyBuilder(op, fn);
-  Emit e(b);
-  Value scores = fn.getArgument(0), startPos = fn.getArgument(1),
-        out = fn.getArgument(2);
-  Value N = e.dim(scores, 2), K = e.dim(out, 2);
-  Value ratio = e.idx(op.getRatio());
-  using P = arith::CmpIPredicate;
-  using F = arith::CmpFPredicate;
-  loop(e, e.idx(0), e.dim(out, 0), [&](Emit &e, Value bi) {
-    Value sp = startPosAt(e, startPos, bi);
-    loop(e, e.idx(0), e.dim(out, 1), [&](Emit &e, Value t) {
-      Value p = e.add(sp, t);
-      Value V = e.minS(N, e.divU(e.add(p, e.idx(1)), ratio));
-      Value nsel = e.minS(K, V);
-      loopAcc(
-          e, e.idx(0), K, {e.f32(kInf), e.i64(-1)},
-          [&](Emit &e, Value i, ValueRange prev) -> SmallVector<Value> {
-            Value ub = e.sel(e.cmpI(P::slt, i, nsel), V, e.idx(0));
-            SmallVector<Value> best = loopAcc(
-                e, e.idx(0), ub, {e.f32(-kInf), e.i64(-1)},
-                [&](Emit &e, Value id, ValueRange acc) -> SmallVector<Value> {
-                  Value s = e.loadF(scores, {bi, t, id});
-                  Value idI = e.toI64(id);
-                  Value after = e.orI(e.cmpF(F::OLT, s, prev[0]),
-                                      e.andI(e.cmpF(F::OEQ, s, prev[0]),
-                                             e.cmpI(P::sgt, idI, prev[1])));
-                  Value better = e.orI(e.cmpI(P::slt, acc[1], e.i64(0)),
-                                       e.cmpF(F::OGT, s, acc[0]));
-                  Value take = e.andI(after, better);
-                  return {e.sel(take, s, acc[0]), e.sel(take, idI, acc[1])};
-                });
-            e.store(best[1], out, {bi, t, i});
-            return best;
-          });
-    });
-  });
-  func::ReturnOp::create(b);
-  return success();
-}
 
 //===----------------------------------------------------------------------===//
 // v4.csa.indexer_scores (V4-SPEC 5.5 steps 3-5)
@@ -748,13 +628,6 @@ LogicalResult buildCompress(KVCompressOp op, func::FuncOp fn) {
 std::optional<LogicalResult> buildAttentionKernel(Operation *op,
                                                   func::FuncOp fn) {
   return llvm::TypeSwitch<Operation *, std::optional<LogicalResult>>(op)
-      .Case<RingEmptyOp, CacheEmptyOp>(
-          [&](Operation *o) { return buildZeroFill(o, fn); })
-      .Case<KVStateEmptyOp>([&](auto o) { return buildStateEmpty(o, fn); })
-      .Case<RingWriteOp>([&](auto o) { return buildRingWrite(o, fn); })
-      .Case<AttnWindowIndicesOp>(
-          [&](auto o) { return buildWindowIndices(o, fn); })
-      .Case<CSATopKOp>([&](auto o) { return buildTopK(o, fn); })
       .Case<CSAIndexerScoresOp>(
           [&](auto o) { return buildIndexerScores(o, fn); })
       .Case<AttnSparseOp>([&](auto o) { return buildSparseAttention(o, fn); })

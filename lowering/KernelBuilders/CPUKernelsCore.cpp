@@ -169,195 +169,13 @@ Value scratch(ImplicitLocOpBuilder &b, Value size) {
 // v4.embedding (V4-SPEC 3 step 1)
 //===----------------------------------------------------------------------===//
 
-LogicalResult buildEmbedding(EmbeddingOp op, func::FuncOp fn) {
-  auto b = bodyBuilder(op, fn);
-  Num k{{b}};
-  Value table = fn.getArgument(0), ids = fn.getArgument(1),
-        out = fn.getArgument(2);
-  Value zero = k.idx(0);
-  loop(b, zero, k.dim(ids, 0), [&](ImplicitLocOpBuilder &ib, Value bi) {
-    loop(ib, zero, k.dim(ids, 1), [&](ImplicitLocOpBuilder &tb, Value t) {
-      Num kt{{tb}};
-      Value id = arith::IndexCastOp::create(tb, tb.getIndexType(),
-                                            kt.load(ids, {bi, t}));
-      loop(tb, zero, kt.dim(table, 1), [&](ImplicitLocOpBuilder &jb, Value j) {
-        Num kj{{jb}};
-        // An exact copy: no conversion.
-        kj.store(kj.load(table, {id, j}), out, {bi, t, j});
-      });
-    });
-  });
-  func::ReturnOp::create(b);
-  return success();
-}
-
 //===----------------------------------------------------------------------===//
 // v4.rms_norm (V4-SPEC 2.1, 5.1)
 //===----------------------------------------------------------------------===//
 
-LogicalResult buildRmsNorm(RMSNormOp op, func::FuncOp fn) {
-  auto b = bodyBuilder(op, fn);
-  KernelBody k{b};
-  bool hasWeight = static_cast<bool>(op.getWeight());
-  Value x = fn.getArgument(0);
-  Value w = hasWeight ? fn.getArgument(1) : Value();
-  Value y = fn.getArgument(hasWeight ? 2 : 1);
-  Type elt = cast<MemRefType>(x.getType()).getElementType();
-  int64_t r = op.getReduceRank();
-  bool inputPrecision = op.getPrecision() == Precision::input;
-
-  Value x2 = k.collapse2D(x, r), y2 = k.collapse2D(y, r);
-  Value w1;
-  if (w) {
-    auto wt = cast<MemRefType>(w.getType());
-    w1 = wt.getRank() == 1 ? w
-                           : memref::CollapseShapeOp::create(
-                                 b, w,
-                                 ArrayRef<ReassociationIndices>{llvm::to_vector(
-                                     llvm::seq<int64_t>(0, wt.getRank()))});
-  }
-  Value rows = k.dim(x2, 0), cols = k.dim(x2, 1);
-  Value zero = k.idx(0), one = k.idx(1);
-  Value colsF = arith::UIToFPOp::create(
-      b, b.getF32Type(), arith::IndexCastUIOp::create(b, b.getI64Type(), cols));
-  Value eps = k.f32(op.getEps().convertToDouble());
-
-  scf::ForOp::create(
-      b, zero, rows, one, ValueRange(),
-      [&](OpBuilder &nb, Location loc, Value i, ValueRange) {
-        ImplicitLocOpBuilder ib(loc, nb);
-        KernelBody kb{ib};
-        // Sum of squares, accumulated in fp32. In "input" precision each
-        // square is a bf16 value (the reference squares the bf16 tensor).
-        auto sum = scf::ForOp::create(
-            ib, zero, cols, one, ValueRange{kb.f32(0.0)},
-            [&](OpBuilder &sb, Location l2, Value j, ValueRange acc) {
-              ImplicitLocOpBuilder jb(l2, sb);
-              KernelBody kj{jb};
-              Value v =
-                  kj.toF32(memref::LoadOp::create(jb, x2, ValueRange{i, j}));
-              Value sq = arith::MulFOp::create(jb, v, v);
-              if (inputPrecision && !elt.isF32())
-                sq = kj.roundBF16(sq);
-              scf::YieldOp::create(
-                  jb, ValueRange{
-                          arith::AddFOp::create(jb, acc[0], sq).getResult()});
-            });
-        Value mean = arith::DivFOp::create(ib, sum.getResult(0), colsF);
-        Value rstd;
-        if (inputPrecision && !elt.isF32()) {
-          // Per-head q norm (V4-SPEC 5.1): mean, + eps, rsqrt, each bf16.
-          mean = kb.roundBF16(mean);
-          Value t = kb.roundBF16(arith::AddFOp::create(ib, mean, eps));
-          rstd = kb.roundBF16(math::RsqrtOp::create(ib, t));
-        } else {
-          rstd =
-              math::RsqrtOp::create(ib, arith::AddFOp::create(ib, mean, eps));
-        }
-        scf::ForOp::create(
-            ib, zero, cols, one, ValueRange(),
-            [&](OpBuilder &sb, Location l2, Value j, ValueRange) {
-              ImplicitLocOpBuilder jb(l2, sb);
-              KernelBody kj{jb};
-              Value v =
-                  kj.toF32(memref::LoadOp::create(jb, x2, ValueRange{i, j}));
-              Value out = arith::MulFOp::create(jb, v, rstd);
-              if (w1) {
-                // In "input" precision the product with x is itself a
-                // rounding point before the weight multiplies it.
-                if (inputPrecision && !elt.isF32())
-                  out = kj.toF32(kj.fromF32(out, elt));
-                // The weight (bf16 in the checkpoint, held in fp32) multiplies
-                // the normalised value.
-                Value wv =
-                    kj.toF32(memref::LoadOp::create(jb, w1, ValueRange{j}));
-                out = arith::MulFOp::create(jb, wv, out);
-              }
-              memref::StoreOp::create(jb, kj.fromF32(out, elt), y2,
-                                      ValueRange{i, j});
-              scf::YieldOp::create(jb);
-            });
-        scf::YieldOp::create(ib);
-      });
-  func::ReturnOp::create(b);
-  return success();
-}
-
 //===----------------------------------------------------------------------===//
 // v4.rope (V4-SPEC 2.2)
 //===----------------------------------------------------------------------===//
-
-LogicalResult buildRope(RopeOp op, func::FuncOp fn) {
-  auto b = bodyBuilder(op, fn);
-  Num k{{b}};
-  Value x = fn.getArgument(0), pos = fn.getArgument(1), y = fn.getArgument(2);
-  auto xType = cast<MemRefType>(x.getType());
-  Type elt = xType.getElementType();
-  int64_t rank = xType.getRank();
-  int64_t pRank = cast<MemRefType>(pos.getType()).getRank();
-  bool hasMid = pRank < rank - 1;
-  // x -> [P, Mid, n] (or [P, n] when positions cover every leading dim);
-  // positions -> [P].
-  SmallVector<ReassociationIndices> groups(1);
-  for (int64_t i = 0; i < pRank; ++i)
-    groups[0].push_back(i);
-  if (hasMid) {
-    groups.emplace_back();
-    for (int64_t i = pRank; i < rank - 1; ++i)
-      groups.back().push_back(i);
-  }
-  groups.push_back({rank - 1});
-  Value x3 = regroup(b, x, groups), y3 = regroup(b, y, groups);
-  Value p1 = regroup(b, pos, {groups[0]});
-  int64_t last = hasMid ? 2 : 1;
-
-  SmallVector<float> freqs = op.getTable().getFrequencies();
-  int64_t ropeDim = op.getTable().getRopeDim();
-  bool inverse = op.getInverse();
-  Value zero = k.idx(0);
-  Value n = k.dim(x3, last);
-  Value offset = arith::SubIOp::create(b, n, k.idx(ropeDim));
-  Value mids = hasMid ? k.dim(x3, 1) : k.idx(1);
-
-  loop(b, zero, k.dim(x3, 0), [&](ImplicitLocOpBuilder &pb, Value p) {
-    Num kp{{pb}};
-    Value pf = arith::SIToFPOp::create(pb, pb.getF32Type(), kp.load(p1, {p}));
-    // cos / sin per frequency, shared by every row of this position.
-    SmallVector<Value> cosv, sinv;
-    for (float f : freqs) {
-      Value theta = kp.mul(pf, kp.f32(f)); // fp32(fp32(p) * f'_i)
-      cosv.push_back(math::CosOp::create(pb, theta));
-      Value s = math::SinOp::create(pb, theta);
-      sinv.push_back(inverse ? arith::NegFOp::create(pb, s).getResult() : s);
-    }
-    loop(pb, zero, mids, [&](ImplicitLocOpBuilder &mb, Value m) {
-      Num km{{mb}};
-      auto at = [&](Value c) -> SmallVector<Value> {
-        if (hasMid)
-          return {p, m, c};
-        return {p, c};
-      };
-      // The nope part passes through.
-      loop(mb, zero, offset, [&](ImplicitLocOpBuilder &cb, Value c) {
-        Num kc{{cb}};
-        kc.store(kc.load(x3, at(c)), y3, at(c));
-      });
-      for (int64_t i = 0; i < ropeDim / 2; ++i) {
-        Value ca = km.addi(offset, km.idx(2 * i)),
-              cb = km.addi(offset, km.idx(2 * i + 1));
-        Value a = km.toF32(km.load(x3, at(ca)));
-        Value bv = km.toF32(km.load(x3, at(cb)));
-        // (a + ib)(cos + i sin): fp32, rounded back once.
-        Value ra = km.sub(km.mul(a, cosv[i]), km.mul(bv, sinv[i]));
-        Value rb = km.add(km.mul(a, sinv[i]), km.mul(bv, cosv[i]));
-        km.store(km.fromF32(ra, elt), y3, at(ca));
-        km.store(km.fromF32(rb, elt), y3, at(cb));
-      }
-    });
-  });
-  func::ReturnOp::create(b);
-  return success();
-}
 
 //===----------------------------------------------------------------------===//
 // v4.linear (V4-SPEC 2.4)
@@ -604,60 +422,13 @@ LogicalResult buildFakeQuant(FakeQuantOp op, func::FuncOp fn) {
 // v4.hadamard (V4-SPEC 2.5)
 //===----------------------------------------------------------------------===//
 
-LogicalResult buildHadamard(HadamardOp op, func::FuncOp fn) {
-  auto b = bodyBuilder(op, fn);
-  Num k{{b}};
-  Value x = fn.getArgument(0), y = fn.getArgument(1);
-  Type elt = cast<MemRefType>(x.getType()).getElementType();
-  int64_t n = cast<MemRefType>(x.getType()).getShape().back();
-  Value x2 = k.collapse2D(x, 1), y2 = k.collapse2D(y, 1);
-  Value zero = k.idx(0), nV = k.idx(n);
-  Value buf = scratch(b, nV);
-  Value scale = k.f32(1.0 / std::sqrt(static_cast<double>(n)));
-
-  loop(b, zero, k.dim(x2, 0), [&](ImplicitLocOpBuilder &rb, Value r) {
-    Num kr{{rb}};
-    loop(rb, zero, nV, [&](ImplicitLocOpBuilder &eb, Value e) {
-      Num ke{{eb}};
-      ke.store(ke.toF32(ke.load(x2, {r, e})), buf, {e});
-    });
-    // Fast Walsh-Hadamard transform in fp32 (natural / Sylvester order):
-    // stage h pairs (i, i + h) within blocks of 2h: (a + b, a - b).
-    for (int64_t h = 1; h < n; h *= 2) {
-      Value hV = kr.idx(h);
-      Value nBlocks = kr.idx(n / (2 * h));
-      loop(rb, zero, nBlocks, [&](ImplicitLocOpBuilder &ib, Value blkIdx) {
-        Num ki{{ib}};
-        Value base = arith::MulIOp::create(ib, blkIdx, ki.idx(2 * h));
-        loop(ib, zero, hV, [&](ImplicitLocOpBuilder &jb, Value j) {
-          Num kj{{jb}};
-          Value i0 = kj.addi(base, j), i1 = kj.addi(i0, hV);
-          Value a = kj.load(buf, {i0}), c = kj.load(buf, {i1});
-          kj.store(kj.add(a, c), buf, {i0});
-          kj.store(kj.sub(a, c), buf, {i1});
-        });
-      });
-    }
-    loop(rb, zero, nV, [&](ImplicitLocOpBuilder &eb, Value e) {
-      Num ke{{eb}};
-      ke.store(ke.fromF32(ke.mul(ke.load(buf, {e}), scale), elt), y2, {r, e});
-    });
-  });
-  func::ReturnOp::create(b);
-  return success();
-}
-
 } // namespace
 
 std::optional<LogicalResult> buildCoreKernel(Operation *op, func::FuncOp fn) {
   return llvm::TypeSwitch<Operation *, std::optional<LogicalResult>>(op)
-      .Case<EmbeddingOp>([&](auto o) { return buildEmbedding(o, fn); })
-      .Case<RMSNormOp>([&](auto o) { return buildRmsNorm(o, fn); })
-      .Case<RopeOp>([&](auto o) { return buildRope(o, fn); })
       .Case<LinearOp>([&](auto o) { return buildLinear(o, fn); })
       .Case<GroupedLinearOp>([&](auto o) { return buildGroupedLinear(o, fn); })
       .Case<FakeQuantOp>([&](auto o) { return buildFakeQuant(o, fn); })
-      .Case<HadamardOp>([&](auto o) { return buildHadamard(o, fn); })
       .Default([](Operation *) { return std::nullopt; });
 }
 

@@ -58,8 +58,12 @@ struct ConvertV4ToLinalgPass
           target = "target '" + a.getValue().str() + "'";
           break;
         }
-      op->emitError() << "no target-neutral lowering for '" << op->getName()
-                      << "', and " << target << " builds no kernel for it";
+      InFlightDiagnostic diag =
+          op->emitError() << "no target-neutral lowering for '" << op->getName()
+                          << "', and " << target << " builds no kernel for it";
+      if (auto gate = dyn_cast<EngramGateOp>(op); gate && gate.hasShortConv())
+        diag << " (the demo short-conv form of V4-SPEC 8.6 step 5 is not "
+                "supported)";
       return WalkResult::interrupt();
     });
     if (missing.wasInterrupted())

@@ -9,8 +9,8 @@
 
 #include "mlir/Dialect/Arith/Transforms/BufferizableOpInterfaceImpl.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
-#include "mlir/Dialect/Bufferization/Transforms/FuncBufferizableOpInterfaceImpl.h"
 #include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
+#include "mlir/Dialect/Bufferization/Transforms/FuncBufferizableOpInterfaceImpl.h"
 #include "mlir/Dialect/Bufferization/Transforms/Passes.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Linalg/Passes.h"
@@ -230,10 +230,12 @@ public:
   }
 
   bool hasHandBuiltKernel(Operation *op) const override {
-    // The hot ops always; every other op until it has a linalg body.
+    // The hot ops, and the cold ops that have no linalg body yet; every
+    // other op comes from V4ToLinalg.
     return isa<LinearOp, GroupedLinearOp, MoEExpertsOp, MoESharedExpertOp,
                AttnSparseOp, CSAIndexerScoresOp>(op) ||
-           !hasV4ToLinalgLowering(op);
+           (!hasV4ToLinalgLowering(op) &&
+            isa<FakeQuantOp, KVCompressOp, EngramLookupOp>(op));
   }
 
   FailureOr<func::FuncOp> buildHandBuiltKernel(Operation *op, ModuleOp kernels,
