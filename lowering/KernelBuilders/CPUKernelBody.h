@@ -9,6 +9,7 @@
 #define V4_LOWERING_KERNELBUILDERS_CPUKERNELBODY_H
 
 #include "dialects/V4/V4Ops.h"
+#include "lowering/Numerics/LowPrecision.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -42,7 +43,7 @@ struct KernelBody {
     return arith::TruncFOp::create(b, t, v);
   }
   /// Rounds an f32 value to bf16 and back: a bf16 rounding point.
-  Value roundBF16(Value v) { return toF32(fromF32(v, b.getBF16Type())); }
+  Value roundBF16(Value v) { return lowp::roundBF16(b, v); }
   /// Views a memref [d0, ..., dn-1] as [prod(d0..dk-1), prod(dk..dn-1)] with
   /// k = n - innerRank ([1, ...] when there are no leading dims).
   Value collapse2D(Value m, int64_t innerRank);
@@ -81,6 +82,28 @@ inline SmallVector<Value> reduce(ImplicitLocOpBuilder &b, Value lb, Value ub,
 inline ImplicitLocOpBuilder bodyBuilder(Operation *op, func::FuncOp fn) {
   return ImplicitLocOpBuilder::atBlockEnd(op->getLoc(), fn.addEntryBlock());
 }
+
+/// Loads element k of an activation row as f32.
+using ActLoadFn = function_ref<Value(ImplicitLocOpBuilder &, Value)>;
+/// Loads the raw code (i8) of weight column / byte `col`, or of the weight
+/// scale of block `block`.
+using CodeLoadFn = function_ref<Value(ImplicitLocOpBuilder &, Value)>;
+
+/// Quantises an activation row of K elements to FP8 per `blk` block
+/// (V4-SPEC 2.4 step 1): qa[k] gets the e4m3 grid value of x / s_a (f32),
+/// sa[j] the pow-2 scale s_a of block j.
+void quantizeActFP8(ImplicitLocOpBuilder &b, ActLoadFn act, Value K,
+                    int64_t blk, Value qa, Value sa);
+
+/// The fp32 block-scaled dot product of a quantised activation row (qa, sa
+/// from quantizeActFP8 with block `blk`) with one weight row: FP8 over
+/// `blk`-wide K blocks with one e8m0 scale per block, or FP4 (two codes per
+/// byte, low nibble first) over 32-wide K slices with one e8m0 scale per
+/// slice. Partials in fp32, ascending K, each scaled by s_a then s_w
+/// (V4-SPEC 2.4 steps 2-3).
+Value blockScaledDot(ImplicitLocOpBuilder &b, lowp::WeightFormat format,
+                     Value qa, Value sa, Value K, int64_t blk,
+                     CodeLoadFn weightCode, CodeLoadFn scaleCode);
 
 /// Kernel builders of one op family. Each returns std::nullopt when `op` is
 /// not one of its ops, otherwise the result of building the body of `fn`

@@ -44,6 +44,99 @@ Value KernelBody::collapse2D(Value m, int64_t innerRank) {
   return memref::CollapseShapeOp::create(b, m, groups);
 }
 
+void quantizeActFP8(ImplicitLocOpBuilder &b, ActLoadFn act, Value K,
+                    int64_t blk, Value qa, Value sa) {
+  KernelBody k{b};
+  Value blkV = k.idx(blk);
+  Value nBlocks = arith::DivUIOp::create(
+      b, arith::AddIOp::create(b, K, k.idx(blk - 1)), blkV);
+  loop(b, k.idx(0), nBlocks, [&](ImplicitLocOpBuilder &jb, Value j) {
+    Value k0 = arith::MulIOp::create(jb, j, blkV);
+    Value k1 =
+        arith::MinUIOp::create(jb, arith::AddIOp::create(jb, k0, blkV), K);
+    Value amax =
+        reduce(jb, k0, k1, {lowp::f32(jb, 0.0)},
+               [&](ImplicitLocOpBuilder &eb, Value e,
+                   ValueRange acc) -> SmallVector<Value> {
+                 return {arith::MaximumFOp::create(
+                     eb, acc[0], math::AbsFOp::create(eb, act(eb, e)))};
+               })[0];
+    Value s = lowp::fp8ActScale(jb, amax);
+    memref::StoreOp::create(jb, s, sa, ValueRange{j});
+    loop(jb, k0, k1, [&](ImplicitLocOpBuilder &eb, Value e) {
+      Value q = lowp::roundE4M3(eb, arith::DivFOp::create(eb, act(eb, e), s));
+      memref::StoreOp::create(eb, q, qa, ValueRange{e});
+    });
+  });
+}
+
+Value blockScaledDot(ImplicitLocOpBuilder &b, lowp::WeightFormat format,
+                     Value qa, Value sa, Value K, int64_t blk,
+                     CodeLoadFn weightCode, CodeLoadFn scaleCode) {
+  KernelBody k{b};
+  Value zero = k.idx(0), blkV = k.idx(blk);
+  auto qaAt = [](ImplicitLocOpBuilder &eb, Value qa, Value i) -> Value {
+    return memref::LoadOp::create(eb, qa, ValueRange{i});
+  };
+  if (format == lowp::WeightFormat::FP8) {
+    Value nBlocks = arith::DivUIOp::create(
+        b, arith::AddIOp::create(b, K, k.idx(blk - 1)), blkV);
+    return reduce(
+        b, zero, nBlocks, {lowp::f32(b, 0.0)},
+        [&](ImplicitLocOpBuilder &jb, Value j,
+            ValueRange a) -> SmallVector<Value> {
+          Value k0 = arith::MulIOp::create(jb, j, blkV);
+          Value k1 = arith::MinUIOp::create(
+              jb, arith::AddIOp::create(jb, k0, blkV), K);
+          Value part = reduce(
+              jb, k0, k1, {lowp::f32(jb, 0.0)},
+              [&](ImplicitLocOpBuilder &eb, Value e,
+                  ValueRange p) -> SmallVector<Value> {
+                Value w = lowp::decodeE4M3(eb, weightCode(eb, e));
+                return {arith::AddFOp::create(
+                    eb, p[0], arith::MulFOp::create(eb, qaAt(eb, qa, e), w))};
+              })[0];
+          Value scaled = lowp::scaleBlock(
+              jb, part, memref::LoadOp::create(jb, sa, ValueRange{j}),
+              lowp::decodeE8M0(jb, scaleCode(jb, j)));
+          return {arith::AddFOp::create(jb, a[0], scaled)};
+        })[0];
+  }
+  // FP4: byte c*16 + q holds K elements 32c + 2q (low nibble) and
+  // 32c + 2q + 1 (high nibble).
+  Value slices = arith::DivUIOp::create(b, K, k.idx(32));
+  return reduce(
+      b, zero, slices, {lowp::f32(b, 0.0)},
+      [&](ImplicitLocOpBuilder &cb, Value c,
+          ValueRange a) -> SmallVector<Value> {
+        Value byte0 = arith::MulIOp::create(cb, c, KernelBody{cb}.idx(16));
+        Value part = reduce(
+            cb, zero, KernelBody{cb}.idx(16), {lowp::f32(cb, 0.0)},
+            [&](ImplicitLocOpBuilder &eb, Value q,
+                ValueRange p) -> SmallVector<Value> {
+              Value byteIdx = arith::AddIOp::create(eb, byte0, q);
+              Value bits = arith::ExtUIOp::create(eb, eb.getI32Type(),
+                                                  weightCode(eb, byteIdx));
+              Value e0 = arith::AddIOp::create(eb, byteIdx, byteIdx);
+              Value e1 = arith::AddIOp::create(eb, e0, KernelBody{eb}.idx(1));
+              Value lo = lowp::decodeE2M1(
+                  eb, arith::AndIOp::create(eb, bits, lowp::i32(eb, 15)));
+              Value hi = lowp::decodeE2M1(
+                  eb, arith::ShRUIOp::create(eb, bits, lowp::i32(eb, 4)));
+              Value acc0 = arith::AddFOp::create(
+                  eb, p[0], arith::MulFOp::create(eb, qaAt(eb, qa, e0), lo));
+              return {arith::AddFOp::create(
+                  eb, acc0, arith::MulFOp::create(eb, qaAt(eb, qa, e1), hi))};
+            })[0];
+        Value aBlock = arith::DivUIOp::create(
+            cb, arith::MulIOp::create(cb, c, KernelBody{cb}.idx(32)), blkV);
+        Value scaled = lowp::scaleBlock(
+            cb, part, memref::LoadOp::create(cb, sa, ValueRange{aBlock}),
+            lowp::decodeE8M0(cb, scaleCode(cb, c)));
+        return {arith::AddFOp::create(cb, a[0], scaled)};
+      })[0];
+}
+
 } // namespace cpu
 
 FailureOr<func::FuncOp> buildCPUKernel(Operation *op, ModuleOp module,

@@ -77,21 +77,6 @@ struct Emit : KernelBody {
   Value fmax(Value x, Value y) { return arith::MaximumFOp::create(b, x, y); }
   Value fmin(Value x, Value y) { return arith::MinimumFOp::create(b, x, y); }
   Value exp(Value x) { return math::ExpOp::create(b, x); }
-  Value bitsOf(Value f) {
-    return arith::BitcastOp::create(b, b.getI32Type(), f);
-  }
-  Value floatOf(Value i) { return arith::BitcastOp::create(b, f32T(), i); }
-  /// 2^e as f32 for an i32 exponent e in the normal range.
-  Value pow2(Value e) {
-    return floatOf(arith::ShLIOp::create(b, add(e, i32(127)), i32(23)));
-  }
-  /// floor(log2|v|) of an f32 read off its exponent bits (-127 for 0).
-  Value exponentOf(Value v) {
-    Value bits = bitsOf(v);
-    Value e = arith::AndIOp::create(b, arith::ShRUIOp::create(b, bits, i32(23)),
-                                    i32(0xFF));
-    return sub(e, i32(127));
-  }
 };
 
 using LoopFn = function_ref<void(Emit &, Value)>;
@@ -404,36 +389,20 @@ LogicalResult buildSparseAttention(AttnSparseOp op, func::FuncOp fn) {
 // v4.kv.compress (V4-SPEC 5.3, 9.2)
 //===----------------------------------------------------------------------===//
 
-/// In-place fake-quant of buf[start, start + len) (bf16 values in f32):
-/// pow-2 scale 2^ceil(log2(fp32(max(amax, floor) * fp32(1/gridMax)))), RNE
-/// onto the grid with `mantBits` mantissa bits and minimum normal exponent
-/// `minExp`, saturating at gridMax; result rounded to bf16 (V4-SPEC 2.3).
-void fakeQuantBlock(Emit &e, Value buf, int64_t start, int64_t len,
-                    float gridMax, float amaxFloor, int64_t mantBits,
-                    int64_t minExp) {
+/// In-place fake-quant of buf[start, start + len) (bf16 values in f32) to
+/// FP8 e4m3 or FP4 e2m1 with the pow-2 block scale of V4-SPEC 2.3; the
+/// result is rounded to bf16.
+void fakeQuantBlock(Emit &e, Value buf, int64_t start, int64_t len, bool fp4) {
   Value lo = e.idx(start), hi = e.idx(start + len);
   Value amax = loopAcc(
       e, lo, hi, {e.f32(0.0)},
       [&](Emit &e, Value i, ValueRange a) -> SmallVector<Value> {
         return {e.fmax(a[0], math::AbsFOp::create(e.b, e.load(buf, {i})))};
       })[0];
-  amax = e.fmax(amax, e.f32(amaxFloor));
-  Value prod = e.fmul(amax, e.f32(1.0f / gridMax));
-  // ceil(log2(prod)): exponent, +1 when the mantissa is non-zero (prod is
-  // normal: amax >= floor).
-  Value bits = e.bitsOf(prod);
-  Value mantNZ =
-      e.cmpI(arith::CmpIPredicate::ne, e.andI(bits, e.i32(0x7FFFFF)), e.i32(0));
-  Value k = e.add(e.exponentOf(prod),
-                  arith::ExtUIOp::create(e.b, e.b.getI32Type(), mantNZ));
-  Value s = e.pow2(k);
+  Value s = fp4 ? lowp::fp4ActScale(e.b, amax) : lowp::fp8ActScale(e.b, amax);
   loop(e, lo, hi, [&](Emit &e, Value i) {
     Value v = e.fdiv(e.load(buf, {i}), s);
-    v = e.fmax(e.fmin(v, e.f32(gridMax)), e.f32(-gridMax));
-    Value ex = e.maxS(e.exponentOf(v), e.i32(minExp));
-    Value quantum = e.pow2(e.sub(ex, e.i32(mantBits)));
-    Value g =
-        e.fmul(math::RoundEvenOp::create(e.b, e.fdiv(v, quantum)), quantum);
+    Value g = fp4 ? lowp::roundE2M1(e.b, v) : lowp::roundE4M3(e.b, v);
     e.store(e.roundBF16(e.fmul(g, s)), buf, {i});
   });
 }
@@ -581,7 +550,7 @@ LogicalResult buildCompress(KVCompressOp op, func::FuncOp fn) {
         if (!rotate) {
           for (int64_t s0 = 0; s0 < c - rd; s0 += 64)
             fakeQuantBlock(e, entry, s0, std::min<int64_t>(64, c - rd - s0),
-                           448.0f, 1e-4f, 3, -6);
+                           /*fp4=*/false);
         } else {
           // Hadamard (Sylvester order, fp32 butterflies, scale n^-1/2, bf16).
           for (int64_t h = 1; h < c; h *= 2) {
@@ -599,7 +568,7 @@ LogicalResult buildCompress(KVCompressOp op, func::FuncOp fn) {
             e.store(e.roundBF16(e.fmul(e.load(entry, {ch}), hs)), entry, {ch});
           });
           for (int64_t s0 = 0; s0 < c; s0 += 32)
-            fakeQuantBlock(e, entry, s0, 32, 6.0f, 6.0f * 0x1p-126f, 1, 0);
+            fakeQuantBlock(e, entry, s0, 32, /*fp4=*/true);
         }
         loop(e, zero, cV, [&](Emit &e, Value ch) {
           e.storeF(e.load(entry, {ch}), ncache, {bi, blk, ch});

@@ -69,26 +69,6 @@ struct Num : KernelBody {
   Value toIndex(Value v) {
     return arith::IndexCastOp::create(b, b.getIndexType(), v);
   }
-  /// An i8 code zero-extended to i32.
-  Value code(Value i8) { return arith::ExtUIOp::create(b, b.getI32Type(), i8); }
-
-  /// e8m0 code -> 2^(code - 127) (code 0 is the subnormal 2^-127, 0xFF NaN).
-  Value decodeE8M0(Value i8) {
-    Value c = code(i8);
-    Value bits = select(eqi(c, 0), i32(0x00400000), shl(c, 23));
-    return floatOf(select(eqi(c, 0xFF), i32(0x7FC00000), bits));
-  }
-  /// e4m3fn code -> f32 (exact; 0x7F / 0xFF are NaN).
-  Value decodeE4M3(Value i8) {
-    Value c = code(i8);
-    Value e = andi(shr(c, 3), 0xF), m = andi(c, 7);
-    Value normal = ori(shl(addi(e, i32(120)), 23), shl(m, 20));
-    Value subnormal =
-        bitsOf(mul(arith::UIToFPOp::create(b, b.getF32Type(), m), f32(0x1p-9)));
-    Value bits = select(eqi(e, 0), subnormal, normal);
-    bits = select(eqi(andi(c, 0x7F), 0x7F), i32(0x7FC00000), bits);
-    return floatOf(ori(bits, shl(andi(c, 0x80), 24)));
-  }
 };
 
 //===----------------------------------------------------------------------===//
@@ -125,9 +105,9 @@ LogicalResult buildLookup(EngramLookupOp op, func::FuncOp fn) {
                Num kc{{cb}};
                Value v;
                if (fp8) {
-                 Value q = kc.decodeE4M3(kc.load(table, {row, c}));
+                 Value q = lowp::decodeE4M3(cb, kc.load(table, {row, c}));
                  Value sIdx = arith::DivUIOp::create(cb, c, blk);
-                 Value s = kc.decodeE8M0(kc.load(scale, {row, sIdx}));
+                 Value s = lowp::decodeE8M0(cb, kc.load(scale, {row, sIdx}));
                  v = kc.fromF32(kc.mul(q, s), elt);
                } else {
                  v = kc.load(table, {row, c});
