@@ -22,26 +22,70 @@
 
 namespace mlir::v4::cpu {
 
-/// Loops and numerics in a kernel body.
+/// The one vocabulary of the hand-built kernel bodies: constants, float
+/// (`...f`) and integer/index (`...i`) arithmetic, loads and stores, and the
+/// widening/narrowing of elements. Low-precision numerics are in
+/// lowering/Numerics/LowPrecision.h.
 struct KernelBody {
   ImplicitLocOpBuilder &b;
 
   Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, v); }
-  Value f32(double v) {
-    return arith::ConstantOp::create(b, b.getF32FloatAttr(v));
+  Value f32(double v) { return lowp::f32(b, v); }
+  Value i32(int64_t v) { return lowp::i32(b, v); }
+  Value i64(int64_t v) {
+    return arith::ConstantOp::create(b, b.getI64IntegerAttr(v));
   }
-  /// Widens a loaded element to f32.
-  Value toF32(Value v) {
-    if (v.getType().isF32())
-      return v;
-    return arith::ExtFOp::create(b, b.getF32Type(), v);
+
+  Value addf(Value x, Value y) { return arith::AddFOp::create(b, x, y); }
+  Value subf(Value x, Value y) { return arith::SubFOp::create(b, x, y); }
+  Value mulf(Value x, Value y) { return arith::MulFOp::create(b, x, y); }
+  Value divf(Value x, Value y) { return arith::DivFOp::create(b, x, y); }
+  Value maxf(Value x, Value y) { return arith::MaximumFOp::create(b, x, y); }
+  Value minf(Value x, Value y) { return arith::MinimumFOp::create(b, x, y); }
+  Value exp(Value x) { return math::ExpOp::create(b, x); }
+  Value cmpf(arith::CmpFPredicate p, Value x, Value y) {
+    return arith::CmpFOp::create(b, p, x, y);
   }
-  /// Narrows an f32 value to `t` (round to nearest even).
-  Value fromF32(Value v, Type t) {
-    if (t.isF32())
-      return v;
-    return arith::TruncFOp::create(b, t, v);
+
+  Value addi(Value x, Value y) { return arith::AddIOp::create(b, x, y); }
+  Value subi(Value x, Value y) { return arith::SubIOp::create(b, x, y); }
+  Value muli(Value x, Value y) { return arith::MulIOp::create(b, x, y); }
+  Value divui(Value x, Value y) { return arith::DivUIOp::create(b, x, y); }
+  Value remui(Value x, Value y) { return arith::RemUIOp::create(b, x, y); }
+  Value minui(Value x, Value y) { return arith::MinUIOp::create(b, x, y); }
+  Value minsi(Value x, Value y) { return arith::MinSIOp::create(b, x, y); }
+  Value maxsi(Value x, Value y) { return arith::MaxSIOp::create(b, x, y); }
+  Value andi(Value x, Value y) { return arith::AndIOp::create(b, x, y); }
+  Value ori(Value x, Value y) { return arith::OrIOp::create(b, x, y); }
+  Value cmpi(arith::CmpIPredicate p, Value x, Value y) {
+    return arith::CmpIOp::create(b, p, x, y);
   }
+  Value select(Value c, Value x, Value y) {
+    return arith::SelectOp::create(b, c, x, y);
+  }
+  Value toIndex(Value v) {
+    return arith::IndexCastOp::create(b, b.getIndexType(), v);
+  }
+  /// An index (or integer) value as i64.
+  Value toI64(Value v) {
+    return arith::IndexCastOp::create(b, b.getI64Type(), v);
+  }
+
+  Value load(Value m, ValueRange ix) {
+    return memref::LoadOp::create(b, m, ix);
+  }
+  /// Loads an element widened to f32.
+  Value loadF(Value m, ValueRange ix) { return toF32(load(m, ix)); }
+  void store(Value v, Value m, ValueRange ix) {
+    memref::StoreOp::create(b, v, m, ix);
+  }
+  /// Stores an f32 value narrowed to the element type of `m`.
+  void storeF(Value v, Value m, ValueRange ix) {
+    store(fromF32(v, cast<MemRefType>(m.getType()).getElementType()), m, ix);
+  }
+  /// Widens a loaded element to f32; narrows an f32 value to `t` (RNE).
+  Value toF32(Value v) { return lowp::toF32(b, v); }
+  Value fromF32(Value v, Type t) { return lowp::fromF32(b, v, t); }
   /// Rounds an f32 value to bf16 and back: a bf16 rounding point.
   Value roundBF16(Value v) { return lowp::roundBF16(b, v); }
   /// Views a memref [d0, ..., dn-1] as [prod(d0..dk-1), prod(dk..dn-1)] with

@@ -25,111 +25,57 @@ namespace {
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
 
-/// A builder with the short-hands the attention kernels use.
-struct Emit : KernelBody {
-  explicit Emit(ImplicitLocOpBuilder &b) : KernelBody{b} {}
-
-  Type f32T() { return b.getF32Type(); }
-  Type i64T() { return b.getI64Type(); }
-  Value i64(int64_t v) {
-    return arith::ConstantOp::create(b, b.getI64IntegerAttr(v));
-  }
-  Value i32(int64_t v) {
-    return arith::ConstantOp::create(b, b.getI32IntegerAttr(v));
-  }
-  Value load(Value m, ValueRange ivs) {
-    return memref::LoadOp::create(b, m, ivs);
-  }
-  Value loadF(Value m, ValueRange ivs) { return toF32(load(m, ivs)); }
-  void store(Value v, Value m, ValueRange ivs) {
-    memref::StoreOp::create(b, v, m, ivs);
-  }
-  /// Stores an f32 value, narrowed to the element type of `m`.
-  void storeF(Value v, Value m, ValueRange ivs) {
-    store(fromF32(v, cast<MemRefType>(m.getType()).getElementType()), m, ivs);
-  }
-  Value toIndex(Value v) {
-    return arith::IndexCastOp::create(b, b.getIndexType(), v);
-  }
-  Value toI64(Value v) { return arith::IndexCastOp::create(b, i64T(), v); }
-  Value add(Value x, Value y) { return arith::AddIOp::create(b, x, y); }
-  Value sub(Value x, Value y) { return arith::SubIOp::create(b, x, y); }
-  Value mul(Value x, Value y) { return arith::MulIOp::create(b, x, y); }
-  Value divU(Value x, Value y) { return arith::DivUIOp::create(b, x, y); }
-  Value remU(Value x, Value y) { return arith::RemUIOp::create(b, x, y); }
-  Value minS(Value x, Value y) { return arith::MinSIOp::create(b, x, y); }
-  Value maxS(Value x, Value y) { return arith::MaxSIOp::create(b, x, y); }
-  Value cmpI(arith::CmpIPredicate p, Value x, Value y) {
-    return arith::CmpIOp::create(b, p, x, y);
-  }
-  Value cmpF(arith::CmpFPredicate p, Value x, Value y) {
-    return arith::CmpFOp::create(b, p, x, y);
-  }
-  Value sel(Value c, Value x, Value y) {
-    return arith::SelectOp::create(b, c, x, y);
-  }
-  Value andI(Value x, Value y) { return arith::AndIOp::create(b, x, y); }
-  Value orI(Value x, Value y) { return arith::OrIOp::create(b, x, y); }
-  Value fadd(Value x, Value y) { return arith::AddFOp::create(b, x, y); }
-  Value fsub(Value x, Value y) { return arith::SubFOp::create(b, x, y); }
-  Value fmul(Value x, Value y) { return arith::MulFOp::create(b, x, y); }
-  Value fdiv(Value x, Value y) { return arith::DivFOp::create(b, x, y); }
-  Value fmax(Value x, Value y) { return arith::MaximumFOp::create(b, x, y); }
-  Value fmin(Value x, Value y) { return arith::MinimumFOp::create(b, x, y); }
-  Value exp(Value x) { return math::ExpOp::create(b, x); }
-};
-
-using LoopFn = function_ref<void(Emit &, Value)>;
-using AccFn = function_ref<SmallVector<Value>(Emit &, Value, ValueRange)>;
+using LoopFn = function_ref<void(KernelBody &, Value)>;
+using AccFn = function_ref<SmallVector<Value>(KernelBody &, Value, ValueRange)>;
 
 /// for iv in [lb, ub) { body }
-void loop(Emit &e, Value lb, Value ub, LoopFn body) {
+void loop(KernelBody &e, Value lb, Value ub, LoopFn body) {
   scf::ForOp::create(e.b, lb, ub, e.idx(1), ValueRange(),
                      [&](OpBuilder &nb, Location loc, Value iv, ValueRange) {
                        ImplicitLocOpBuilder ib(loc, nb);
-                       Emit ie(ib);
+                       KernelBody ie{ib};
                        body(ie, iv);
                        scf::YieldOp::create(ib);
                      });
 }
 
 /// for iv in [lb, ub) with loop-carried values; returns the final values.
-SmallVector<Value> loopAcc(Emit &e, Value lb, Value ub, ValueRange init,
+SmallVector<Value> loopAcc(KernelBody &e, Value lb, Value ub, ValueRange init,
                            AccFn body) {
   auto f = scf::ForOp::create(
       e.b, lb, ub, e.idx(1), init,
       [&](OpBuilder &nb, Location loc, Value iv, ValueRange acc) {
         ImplicitLocOpBuilder ib(loc, nb);
-        Emit ie(ib);
+        KernelBody ie{ib};
         scf::YieldOp::create(ib, body(ie, iv, acc));
       });
   return SmallVector<Value>(f.getResults());
 }
 
 /// if (cond) { then }
-void ifThen(Emit &e, Value cond, function_ref<void(Emit &)> then) {
+void ifThen(KernelBody &e, Value cond, function_ref<void(KernelBody &)> then) {
   scf::IfOp::create(e.b, cond, [&](OpBuilder &nb, Location loc) {
     ImplicitLocOpBuilder ib(loc, nb);
-    Emit ie(ib);
+    KernelBody ie{ib};
     then(ie);
     scf::YieldOp::create(ib);
   });
 }
 
 /// if (cond) { then } else { otherwise }
-void ifElse(Emit &e, Value cond, function_ref<void(Emit &)> then,
-            function_ref<void(Emit &)> otherwise) {
+void ifElse(KernelBody &e, Value cond, function_ref<void(KernelBody &)> then,
+            function_ref<void(KernelBody &)> otherwise) {
   scf::IfOp::create(
       e.b, cond,
       [&](OpBuilder &nb, Location loc) {
         ImplicitLocOpBuilder ib(loc, nb);
-        Emit ie(ib);
+        KernelBody ie{ib};
         then(ie);
         scf::YieldOp::create(ib);
       },
       [&](OpBuilder &nb, Location loc) {
         ImplicitLocOpBuilder ib(loc, nb);
-        Emit ie(ib);
+        KernelBody ie{ib};
         otherwise(ie);
         scf::YieldOp::create(ib);
       });
@@ -137,13 +83,13 @@ void ifElse(Emit &e, Value cond, function_ref<void(Emit &)> then,
 
 /// Copies rank-3 `src` into `dst` (same shape) unless both are the same
 /// buffer (a state result aliasing its operand).
-void copy3DUnlessAliased(Emit &e, Value src, Value dst) {
+void copy3DUnlessAliased(KernelBody &e, Value src, Value dst) {
   Value ps = memref::ExtractAlignedPointerAsIndexOp::create(e.b, src);
   Value pd = memref::ExtractAlignedPointerAsIndexOp::create(e.b, dst);
-  ifThen(e, e.cmpI(arith::CmpIPredicate::ne, ps, pd), [&](Emit &e) {
-    loop(e, e.idx(0), e.dim(src, 0), [&](Emit &e, Value i) {
-      loop(e, e.idx(0), e.dim(src, 1), [&](Emit &e, Value j) {
-        loop(e, e.idx(0), e.dim(src, 2), [&](Emit &e, Value k) {
+  ifThen(e, e.cmpi(arith::CmpIPredicate::ne, ps, pd), [&](KernelBody &e) {
+    loop(e, e.idx(0), e.dim(src, 0), [&](KernelBody &e, Value i) {
+      loop(e, e.idx(0), e.dim(src, 1), [&](KernelBody &e, Value j) {
+        loop(e, e.idx(0), e.dim(src, 2), [&](KernelBody &e, Value k) {
           e.store(e.load(src, {i, j, k}), dst, {i, j, k});
         });
       });
@@ -152,7 +98,7 @@ void copy3DUnlessAliased(Emit &e, Value src, Value dst) {
 }
 
 /// Start position of sequence `b` as an index.
-Value startPosAt(Emit &e, Value startPos, Value b) {
+Value startPosAt(KernelBody &e, Value startPos, Value b) {
   return e.toIndex(e.load(startPos, {b}));
 }
 
@@ -178,7 +124,7 @@ Value startPosAt(Emit &e, Value startPos, Value b) {
 
 LogicalResult buildIndexerScores(CSAIndexerScoresOp op, func::FuncOp fn) {
   auto b = bodyBuilder(op, fn);
-  Emit e(b);
+  KernelBody e{b};
   Value q = fn.getArgument(0), w = fn.getArgument(1), keys = fn.getArgument(2),
         startPos = fn.getArgument(3), out = fn.getArgument(4);
   auto qType = cast<MemRefType>(q.getType());
@@ -193,29 +139,30 @@ LogicalResult buildIndexerScores(CSAIndexerScoresOp op, func::FuncOp fn) {
                                  (1.0 / std::sqrt(double(HI))));
   Value scale = e.f32(cst);
   int64_t ratio = cast<KVCacheType>(op.getKeys().getType()).getRatio();
-  loop(e, e.idx(0), e.dim(out, 0), [&](Emit &e, Value bi) {
+  loop(e, e.idx(0), e.dim(out, 0), [&](KernelBody &e, Value bi) {
     Value sp = startPosAt(e, startPos, bi);
-    loop(e, e.idx(0), e.dim(out, 1), [&](Emit &e, Value t) {
-      Value p = e.add(sp, t);
-      Value vis = e.minS(N, e.divU(e.add(p, e.idx(1)), e.idx(ratio)));
-      loop(e, e.idx(0), vis, [&](Emit &e, Value ent) {
+    loop(e, e.idx(0), e.dim(out, 1), [&](KernelBody &e, Value t) {
+      Value p = e.addi(sp, t);
+      Value vis = e.minsi(N, e.divui(e.addi(p, e.idx(1)), e.idx(ratio)));
+      loop(e, e.idx(0), vis, [&](KernelBody &e, Value ent) {
         Value sum = loopAcc(
             e, e.idx(0), H, {e.f32(0.0)},
-            [&](Emit &e, Value h, ValueRange acc) -> SmallVector<Value> {
-              Value dot = loopAcc(
-                  e, e.idx(0), DI, {e.f32(0.0)},
-                  [&](Emit &e, Value i, ValueRange a) -> SmallVector<Value> {
-                    Value prod = e.fmul(e.loadF(q, {bi, t, h, i}),
-                                        e.loadF(keys, {bi, ent, i}));
-                    return {e.fadd(a[0], prod)};
-                  })[0];
-              Value relu = e.fmax(e.roundBF16(dot), e.f32(0.0));
-              Value wh = e.roundBF16(e.fmul(e.loadF(w, {bi, t, h}), scale));
-              return {e.fadd(acc[0], e.roundBF16(e.fmul(wh, relu)))};
+            [&](KernelBody &e, Value h, ValueRange acc) -> SmallVector<Value> {
+              Value dot = loopAcc(e, e.idx(0), DI, {e.f32(0.0)},
+                                  [&](KernelBody &e, Value i,
+                                      ValueRange a) -> SmallVector<Value> {
+                                    Value prod =
+                                        e.mulf(e.loadF(q, {bi, t, h, i}),
+                                               e.loadF(keys, {bi, ent, i}));
+                                    return {e.addf(a[0], prod)};
+                                  })[0];
+              Value relu = e.maxf(e.roundBF16(dot), e.f32(0.0));
+              Value wh = e.roundBF16(e.mulf(e.loadF(w, {bi, t, h}), scale));
+              return {e.addf(acc[0], e.roundBF16(e.mulf(wh, relu)))};
             })[0];
         e.storeF(e.roundBF16(sum), out, {bi, t, ent});
       });
-      loop(e, vis, N, [&](Emit &e, Value ent) {
+      loop(e, vis, N, [&](KernelBody &e, Value ent) {
         e.storeF(e.f32(-kInf), out, {bi, t, ent});
       });
     });
@@ -236,7 +183,7 @@ LogicalResult buildIndexerScores(CSAIndexerScoresOp op, func::FuncOp fn) {
 // softmax state (m, l, acc) from it.
 LogicalResult buildSparseAttention(AttnSparseOp op, func::FuncOp fn) {
   auto b = bodyBuilder(op, fn);
-  Emit e(b);
+  KernelBody e{b};
   bool hca = op.isHCA(), csa = op.isCSA();
   unsigned a = 0;
   Value q = fn.getArgument(a++), kv = fn.getArgument(a++),
@@ -254,7 +201,7 @@ LogicalResult buildSparseAttention(AttnSparseOp op, func::FuncOp fn) {
   using P = arith::CmpIPredicate;
   using F = arith::CmpFPredicate;
 
-  Type f32 = e.f32T();
+  Type f32 = e.b.getF32Type();
   Value H = e.dim(q, 2), T = e.dim(q, 1);
   Value tile = memref::AllocaOp::create(b, MemRefType::get({kTile, D}, f32));
   Value valid =
@@ -269,114 +216,118 @@ LogicalResult buildSparseAttention(AttnSparseOp op, func::FuncOp fn) {
   Value Dv = e.idx(D), zero = e.idx(0), one = e.idx(1);
   Value ninf = e.f32(-kInf), fzero = e.f32(0.0);
 
-  loop(e, zero, e.dim(q, 0), [&](Emit &e, Value bi) {
+  loop(e, zero, e.dim(q, 0), [&](KernelBody &e, Value bi) {
     Value sp = startPosAt(e, startPos, bi);
-    Value Lw = e.sel(e.cmpI(P::sgt, sp, zero), e.idx(W), e.minS(T, e.idx(W)));
+    Value Lw =
+        e.select(e.cmpi(P::sgt, sp, zero), e.idx(W), e.minsi(T, e.idx(W)));
     Value Lc = zero;
     if (hca)
-      Lc = e.divU(e.add(sp, T), e.idx(ratio));
+      Lc = e.divui(e.addi(sp, T), e.idx(ratio));
     if (csa)
       Lc = e.dim(topk, 2);
-    Value L = e.add(Lw, Lc);
-    Value nTiles = e.divU(e.add(L, e.idx(kTile - 1)), e.idx(kTile));
+    Value L = e.addi(Lw, Lc);
+    Value nTiles = e.divui(e.addi(L, e.idx(kTile - 1)), e.idx(kTile));
     Value capacity = cache ? e.dim(cache, 1) : zero;
-    loop(e, zero, T, [&](Emit &e, Value t) {
-      Value p = e.add(sp, t);
-      Value np = e.divU(e.add(p, one), e.idx(ratio));
+    loop(e, zero, T, [&](KernelBody &e, Value t) {
+      Value p = e.addi(sp, t);
+      Value np = e.divui(e.addi(p, one), e.idx(ratio));
       // q0 = max(0, p - W + 1), in signed index arithmetic.
-      Value q0 = e.maxS(zero, e.sub(e.add(p, one), e.idx(W)));
-      loop(e, zero, H, [&](Emit &e, Value h) {
+      Value q0 = e.maxsi(zero, e.subi(e.addi(p, one), e.idx(W)));
+      loop(e, zero, H, [&](KernelBody &e, Value h) {
         e.store(ninf, mArr, {h});
         e.store(fzero, lArr, {h});
-        loop(e, zero, Dv, [&](Emit &e, Value d) {
+        loop(e, zero, Dv, [&](KernelBody &e, Value d) {
           e.store(fzero, acc, {h, d});
         });
       });
-      loop(e, zero, nTiles, [&](Emit &e, Value ti) {
-        Value base = e.mul(ti, e.idx(kTile));
-        Value cnt = e.minS(e.idx(kTile), e.sub(L, base));
+      loop(e, zero, nTiles, [&](KernelBody &e, Value ti) {
+        Value base = e.muli(ti, e.idx(kTile));
+        Value cnt = e.minsi(e.idx(kTile), e.subi(L, base));
         // Gather the tile's rows.
-        loop(e, zero, cnt, [&](Emit &e, Value j) {
-          Value ent = e.add(base, j);
-          auto copyRow = [&](Emit &e, Value src, Value row) {
-            loop(e, zero, Dv, [&](Emit &e, Value d) {
+        loop(e, zero, cnt, [&](KernelBody &e, Value j) {
+          Value ent = e.addi(base, j);
+          auto copyRow = [&](KernelBody &e, Value src, Value row) {
+            loop(e, zero, Dv, [&](KernelBody &e, Value d) {
               e.store(e.loadF(src, {bi, row, d}), tile, {j, d});
             });
           };
-          auto window = [&](Emit &e) {
-            Value pos = e.add(q0, ent);
-            Value ok = e.cmpI(P::sle, pos, p);
+          auto window = [&](KernelBody &e) {
+            Value pos = e.addi(q0, ent);
+            Value ok = e.cmpi(P::sle, pos, p);
             e.store(ok, valid, {j});
-            ifThen(e, ok, [&](Emit &e) {
+            ifThen(e, ok, [&](KernelBody &e) {
               ifElse(
-                  e, e.cmpI(P::sge, pos, sp),
-                  [&](Emit &e) { copyRow(e, kv, e.sub(pos, sp)); },
-                  [&](Emit &e) { copyRow(e, ring, e.remU(pos, e.idx(W))); });
+                  e, e.cmpi(P::sge, pos, sp),
+                  [&](KernelBody &e) { copyRow(e, kv, e.subi(pos, sp)); },
+                  [&](KernelBody &e) {
+                    copyRow(e, ring, e.remui(pos, e.idx(W)));
+                  });
             });
           };
           if (!cache) {
             window(e);
             return;
           }
-          ifElse(e, e.cmpI(P::slt, ent, Lw), window, [&](Emit &e) {
-            Value i = e.sub(ent, Lw);
+          ifElse(e, e.cmpi(P::slt, ent, Lw), window, [&](KernelBody &e) {
+            Value i = e.subi(ent, Lw);
             Value id = csa ? e.toIndex(e.load(topk, {bi, t, i})) : i;
-            Value ok = e.andI(
-                e.cmpI(P::sge, id, zero),
-                e.andI(e.cmpI(P::slt, id, np), e.cmpI(P::slt, id, capacity)));
+            Value ok = e.andi(
+                e.cmpi(P::sge, id, zero),
+                e.andi(e.cmpi(P::slt, id, np), e.cmpi(P::slt, id, capacity)));
             e.store(ok, valid, {j});
-            ifThen(e, ok, [&](Emit &e) { copyRow(e, cache, id); });
+            ifThen(e, ok, [&](KernelBody &e) { copyRow(e, cache, id); });
           });
         });
         // Online softmax update of every head.
-        loop(e, zero, H, [&](Emit &e, Value h) {
+        loop(e, zero, H, [&](KernelBody &e, Value h) {
           Value m = e.load(mArr, {h});
           Value mt = loopAcc(
               e, zero, cnt, {m},
-              [&](Emit &e, Value j, ValueRange mx) -> SmallVector<Value> {
+              [&](KernelBody &e, Value j, ValueRange mx) -> SmallVector<Value> {
                 Value dot = loopAcc(
                     e, zero, Dv, {e.f32(0.0)},
-                    [&](Emit &e, Value d, ValueRange s) -> SmallVector<Value> {
-                      return {e.fadd(s[0], e.fmul(e.loadF(q, {bi, t, h, d}),
+                    [&](KernelBody &e, Value d,
+                        ValueRange s) -> SmallVector<Value> {
+                      return {e.addf(s[0], e.mulf(e.loadF(q, {bi, t, h, d}),
                                                   e.load(tile, {j, d})))};
                     })[0];
-                Value s =
-                    e.sel(e.load(valid, {j}), e.fmul(dot, e.f32(scale)), ninf);
+                Value s = e.select(e.load(valid, {j}),
+                                   e.mulf(dot, e.f32(scale)), ninf);
                 e.store(s, sc, {j});
-                return {e.fmax(mx[0], s)};
+                return {e.maxf(mx[0], s)};
               })[0];
-          Value mtInf = e.cmpF(F::OEQ, mt, ninf);
-          Value alpha = e.sel(mtInf, fzero, e.exp(e.fsub(m, mt)));
-          loop(e, zero, Dv, [&](Emit &e, Value d) {
-            e.store(e.fmul(e.load(acc, {h, d}), alpha), acc, {h, d});
+          Value mtInf = e.cmpf(F::OEQ, mt, ninf);
+          Value alpha = e.select(mtInf, fzero, e.exp(e.subf(m, mt)));
+          loop(e, zero, Dv, [&](KernelBody &e, Value d) {
+            e.store(e.mulf(e.load(acc, {h, d}), alpha), acc, {h, d});
           });
           Value psum = loopAcc(
               e, zero, cnt, {e.f32(0.0)},
-              [&](Emit &e, Value j, ValueRange ps) -> SmallVector<Value> {
+              [&](KernelBody &e, Value j, ValueRange ps) -> SmallVector<Value> {
                 Value s = e.load(sc, {j});
-                Value pj =
-                    e.sel(e.cmpF(F::OEQ, s, ninf), fzero, e.exp(e.fsub(s, mt)));
-                ifThen(e, e.load(valid, {j}), [&](Emit &e) {
+                Value pj = e.select(e.cmpf(F::OEQ, s, ninf), fzero,
+                                    e.exp(e.subf(s, mt)));
+                ifThen(e, e.load(valid, {j}), [&](KernelBody &e) {
                   Value pb = e.roundBF16(pj);
-                  loop(e, zero, Dv, [&](Emit &e, Value d) {
-                    Value v = e.fadd(e.load(acc, {h, d}),
-                                     e.fmul(pb, e.load(tile, {j, d})));
+                  loop(e, zero, Dv, [&](KernelBody &e, Value d) {
+                    Value v = e.addf(e.load(acc, {h, d}),
+                                     e.mulf(pb, e.load(tile, {j, d})));
                     e.store(v, acc, {h, d});
                   });
                 });
-                return {e.fadd(ps[0], pj)};
+                return {e.addf(ps[0], pj)};
               })[0];
-          e.store(e.fadd(e.fmul(e.load(lArr, {h}), alpha), psum), lArr, {h});
+          e.store(e.addf(e.mulf(e.load(lArr, {h}), alpha), psum), lArr, {h});
           e.store(mt, mArr, {h});
         });
       });
       // The sink, once, relative to the final max; bf16 out.
-      loop(e, zero, H, [&](Emit &e, Value h) {
+      loop(e, zero, H, [&](KernelBody &e, Value h) {
         Value m = e.load(mArr, {h});
         Value l =
-            e.fadd(e.load(lArr, {h}), e.exp(e.fsub(e.load(sink, {h}), m)));
-        loop(e, zero, Dv, [&](Emit &e, Value d) {
-          e.storeF(e.fdiv(e.load(acc, {h, d}), l), out, {bi, t, h, d});
+            e.addf(e.load(lArr, {h}), e.exp(e.subf(e.load(sink, {h}), m)));
+        loop(e, zero, Dv, [&](KernelBody &e, Value d) {
+          e.storeF(e.divf(e.load(acc, {h, d}), l), out, {bi, t, h, d});
         });
       });
     });
@@ -392,24 +343,25 @@ LogicalResult buildSparseAttention(AttnSparseOp op, func::FuncOp fn) {
 /// In-place fake-quant of buf[start, start + len) (bf16 values in f32) to
 /// FP8 e4m3 or FP4 e2m1 with the pow-2 block scale of V4-SPEC 2.3; the
 /// result is rounded to bf16.
-void fakeQuantBlock(Emit &e, Value buf, int64_t start, int64_t len, bool fp4) {
+void fakeQuantBlock(KernelBody &e, Value buf, int64_t start, int64_t len,
+                    bool fp4) {
   Value lo = e.idx(start), hi = e.idx(start + len);
   Value amax = loopAcc(
       e, lo, hi, {e.f32(0.0)},
-      [&](Emit &e, Value i, ValueRange a) -> SmallVector<Value> {
-        return {e.fmax(a[0], math::AbsFOp::create(e.b, e.load(buf, {i})))};
+      [&](KernelBody &e, Value i, ValueRange a) -> SmallVector<Value> {
+        return {e.maxf(a[0], math::AbsFOp::create(e.b, e.load(buf, {i})))};
       })[0];
   Value s = fp4 ? lowp::fp4ActScale(e.b, amax) : lowp::fp8ActScale(e.b, amax);
-  loop(e, lo, hi, [&](Emit &e, Value i) {
-    Value v = e.fdiv(e.load(buf, {i}), s);
+  loop(e, lo, hi, [&](KernelBody &e, Value i) {
+    Value v = e.divf(e.load(buf, {i}), s);
     Value g = fp4 ? lowp::roundE2M1(e.b, v) : lowp::roundE4M3(e.b, v);
-    e.store(e.roundBF16(e.fmul(g, s)), buf, {i});
+    e.store(e.roundBF16(e.mulf(g, s)), buf, {i});
   });
 }
 
 LogicalResult buildCompress(KVCompressOp op, func::FuncOp fn) {
   auto b = bodyBuilder(op, fn);
-  Emit e(b);
+  KernelBody e{b};
   Value x = fn.getArgument(0), wkv = fn.getArgument(1),
         wgate = fn.getArgument(2), ape = fn.getArgument(3),
         norm = fn.getArgument(4), kvS = fn.getArgument(5),
@@ -426,7 +378,7 @@ LogicalResult buildCompress(KVCompressOp op, func::FuncOp fn) {
   bool rotate = op.getRotate();
   float eps = static_cast<float>(op.getNormEps().convertToDouble());
   using P = arith::CmpIPredicate;
-  Type f32 = e.f32T();
+  Type f32 = e.b.getF32Type();
 
   Value zero = e.idx(0), one = e.idx(1);
   Value entry = memref::AllocaOp::create(b, MemRefType::get({c}, f32));
@@ -441,145 +393,153 @@ LogicalResult buildCompress(KVCompressOp op, func::FuncOp fn) {
 
   Value T = e.dim(x, 1), d = e.dim(x, 2), capacity = e.dim(cache, 1);
   Value rV = e.idx(r), cV = e.idx(c), widthV = e.idx(width);
-  loop(e, zero, e.dim(x, 0), [&](Emit &e, Value bi) {
+  loop(e, zero, e.dim(x, 0), [&](KernelBody &e, Value bi) {
     Value sp = startPosAt(e, startPos, bi);
-    loop(e, zero, T, [&](Emit &e, Value t) {
-      Value p = e.add(sp, t);
-      Value pm = e.remU(p, rV);
-      Value row = e.add(e.idx(off), pm);
+    loop(e, zero, T, [&](KernelBody &e, Value t) {
+      Value p = e.addi(sp, t);
+      Value pm = e.remui(p, rV);
+      Value row = e.addi(e.idx(off), pm);
       // 1-2. k = wkv x, g = wgate x + ape[p mod r] (fp32), into the state.
-      loop(e, zero, widthV, [&](Emit &e, Value o) {
-        SmallVector<Value> kg =
-            loopAcc(e, zero, d, {e.f32(0.0), e.f32(0.0)},
-                    [&](Emit &e, Value i, ValueRange a) -> SmallVector<Value> {
-                      Value xv = e.loadF(x, {bi, t, i});
-                      return {e.fadd(a[0], e.fmul(e.loadF(wkv, {o, i}), xv)),
-                              e.fadd(a[1], e.fmul(e.loadF(wgate, {o, i}), xv))};
-                    });
+      loop(e, zero, widthV, [&](KernelBody &e, Value o) {
+        SmallVector<Value> kg = loopAcc(
+            e, zero, d, {e.f32(0.0), e.f32(0.0)},
+            [&](KernelBody &e, Value i, ValueRange a) -> SmallVector<Value> {
+              Value xv = e.loadF(x, {bi, t, i});
+              return {e.addf(a[0], e.mulf(e.loadF(wkv, {o, i}), xv)),
+                      e.addf(a[1], e.mulf(e.loadF(wgate, {o, i}), xv))};
+            });
         e.store(kg[0], nkv, {bi, row, o});
-        e.store(e.fadd(kg[1], e.loadF(ape, {pm, o})), nsc, {bi, row, o});
+        e.store(e.addf(kg[1], e.loadF(ape, {pm, o})), nsc, {bi, row, o});
       });
       // 3. Block completion.
-      Value done = e.cmpI(P::eq, pm, e.idx(r - 1));
-      Value blk = e.divU(p, rV);
-      ifThen(e, e.andI(done, e.cmpI(P::slt, blk, capacity)), [&](Emit &e) {
-        // Candidates per channel: (row, column offset) pairs.
-        SmallVector<std::pair<int64_t, int64_t>> cands;
-        if (overlap) {
-          for (int64_t j = 0; j < r; ++j)
-            cands.push_back({j, 0});
-          for (int64_t j = 0; j < r; ++j)
-            cands.push_back({r + j, c});
-        } else {
-          for (int64_t j = 0; j < r; ++j)
-            cands.push_back({j, 0});
-        }
-        loop(e, zero, cV, [&](Emit &e, Value ch) {
-          auto at = [&](Emit &e, Value m, std::pair<int64_t, int64_t> cand) {
-            return e.load(m,
-                          {bi, e.idx(cand.first),
-                           cand.second ? e.add(ch, e.idx(cand.second)) : ch});
-          };
-          if (cands.size() <= 8) {
-            // Overlap (2r = 8): unrolled.
-            Value mx = e.f32(-kInf);
-            for (auto cand : cands)
-              mx = e.fmax(mx, at(e, nsc, cand));
-            SmallVector<Value> ex;
-            Value sum = e.f32(0.0);
-            for (auto cand : cands) {
-              ex.push_back(e.exp(e.fsub(at(e, nsc, cand), mx)));
-              sum = e.fadd(sum, ex.back());
+      Value done = e.cmpi(P::eq, pm, e.idx(r - 1));
+      Value blk = e.divui(p, rV);
+      ifThen(
+          e, e.andi(done, e.cmpi(P::slt, blk, capacity)), [&](KernelBody &e) {
+            // Candidates per channel: (row, column offset) pairs.
+            SmallVector<std::pair<int64_t, int64_t>> cands;
+            if (overlap) {
+              for (int64_t j = 0; j < r; ++j)
+                cands.push_back({j, 0});
+              for (int64_t j = 0; j < r; ++j)
+                cands.push_back({r + j, c});
+            } else {
+              for (int64_t j = 0; j < r; ++j)
+                cands.push_back({j, 0});
             }
-            Value accv = e.f32(0.0);
-            for (size_t j = 0; j < cands.size(); ++j)
-              accv = e.fadd(accv,
-                            e.fmul(at(e, nkv, cands[j]), e.fdiv(ex[j], sum)));
-            e.store(accv, entry, {ch});
-            return;
-          }
-          // Non-overlap: loops over the r rows (column ch).
-          Value mx = loopAcc(
-              e, zero, rV, {e.f32(-kInf)},
-              [&](Emit &e, Value j, ValueRange a) -> SmallVector<Value> {
-                return {e.fmax(a[0], e.load(nsc, {bi, j, ch}))};
-              })[0];
-          Value sum = loopAcc(
-              e, zero, rV, {e.f32(0.0)},
-              [&](Emit &e, Value j, ValueRange a) -> SmallVector<Value> {
-                return {
-                    e.fadd(a[0], e.exp(e.fsub(e.load(nsc, {bi, j, ch}), mx)))};
-              })[0];
-          Value accv = loopAcc(
-              e, zero, rV, {e.f32(0.0)},
-              [&](Emit &e, Value j, ValueRange a) -> SmallVector<Value> {
-                Value w =
-                    e.fdiv(e.exp(e.fsub(e.load(nsc, {bi, j, ch}), mx)), sum);
-                return {e.fadd(a[0], e.fmul(e.load(nkv, {bi, j, ch}), w))};
-              })[0];
-          e.store(accv, entry, {ch});
-        });
-        // Post-processing: bf16, RMSNorm (fp32, bf16 out).
-        Value ss =
-            loopAcc(e, zero, cV, {e.f32(0.0)},
-                    [&](Emit &e, Value ch, ValueRange a) -> SmallVector<Value> {
-                      Value v = e.roundBF16(e.load(entry, {ch}));
-                      e.store(v, entry, {ch});
-                      return {e.fadd(a[0], e.fmul(v, v))};
-                    })[0];
-        Value rstd = math::RsqrtOp::create(
-            e.b, e.fadd(e.fdiv(ss, e.f32(double(c))), e.f32(eps)));
-        loop(e, zero, cV, [&](Emit &e, Value ch) {
-          Value v = e.fmul(e.load(entry, {ch}), rstd);
-          e.store(e.roundBF16(e.fmul(e.loadF(norm, {ch}), v)), entry, {ch});
-        });
-        // RoPE at b*r on the last rd dims (interleaved pairs).
-        Value posF = arith::UIToFPOp::create(e.b, f32, e.toI64(e.mul(blk, rV)));
-        loop(e, zero, e.idx(rd / 2), [&](Emit &e, Value i) {
-          Value th = e.fmul(posF, e.load(freqBuf, {i}));
-          Value cs = math::CosOp::create(e.b, th),
-                sn = math::SinOp::create(e.b, th);
-          Value i0 = e.add(e.idx(c - rd), e.mul(i, e.idx(2)));
-          Value i1 = e.add(i0, one);
-          Value x0 = e.load(entry, {i0}), x1 = e.load(entry, {i1});
-          e.store(e.roundBF16(e.fsub(e.fmul(x0, cs), e.fmul(x1, sn))), entry,
-                  {i0});
-          e.store(e.roundBF16(e.fadd(e.fmul(x0, sn), e.fmul(x1, cs))), entry,
-                  {i1});
-        });
-        if (!rotate) {
-          for (int64_t s0 = 0; s0 < c - rd; s0 += 64)
-            fakeQuantBlock(e, entry, s0, std::min<int64_t>(64, c - rd - s0),
-                           /*fp4=*/false);
-        } else {
-          // Hadamard (Sylvester order, fp32 butterflies, scale n^-1/2, bf16).
-          for (int64_t h = 1; h < c; h *= 2) {
-            loop(e, zero, e.idx(c / 2), [&](Emit &e, Value i) {
-              Value j0 = e.add(e.mul(e.divU(i, e.idx(h)), e.idx(2 * h)),
-                               e.remU(i, e.idx(h)));
-              Value j1 = e.add(j0, e.idx(h));
-              Value va = e.load(entry, {j0}), vb = e.load(entry, {j1});
-              e.store(e.fadd(va, vb), entry, {j0});
-              e.store(e.fsub(va, vb), entry, {j1});
+            loop(e, zero, cV, [&](KernelBody &e, Value ch) {
+              auto at = [&](KernelBody &e, Value m,
+                            std::pair<int64_t, int64_t> cand) {
+                return e.load(
+                    m, {bi, e.idx(cand.first),
+                        cand.second ? e.addi(ch, e.idx(cand.second)) : ch});
+              };
+              if (cands.size() <= 8) {
+                // Overlap (2r = 8): unrolled.
+                Value mx = e.f32(-kInf);
+                for (auto cand : cands)
+                  mx = e.maxf(mx, at(e, nsc, cand));
+                SmallVector<Value> ex;
+                Value sum = e.f32(0.0);
+                for (auto cand : cands) {
+                  ex.push_back(e.exp(e.subf(at(e, nsc, cand), mx)));
+                  sum = e.addf(sum, ex.back());
+                }
+                Value accv = e.f32(0.0);
+                for (size_t j = 0; j < cands.size(); ++j)
+                  accv = e.addf(
+                      accv, e.mulf(at(e, nkv, cands[j]), e.divf(ex[j], sum)));
+                e.store(accv, entry, {ch});
+                return;
+              }
+              // Non-overlap: loops over the r rows (column ch).
+              Value mx =
+                  loopAcc(e, zero, rV, {e.f32(-kInf)},
+                          [&](KernelBody &e, Value j,
+                              ValueRange a) -> SmallVector<Value> {
+                            return {e.maxf(a[0], e.load(nsc, {bi, j, ch}))};
+                          })[0];
+              Value sum = loopAcc(
+                  e, zero, rV, {e.f32(0.0)},
+                  [&](KernelBody &e, Value j,
+                      ValueRange a) -> SmallVector<Value> {
+                    return {e.addf(
+                        a[0], e.exp(e.subf(e.load(nsc, {bi, j, ch}), mx)))};
+                  })[0];
+              Value accv = loopAcc(
+                  e, zero, rV, {e.f32(0.0)},
+                  [&](KernelBody &e, Value j,
+                      ValueRange a) -> SmallVector<Value> {
+                    Value w = e.divf(
+                        e.exp(e.subf(e.load(nsc, {bi, j, ch}), mx)), sum);
+                    return {e.addf(a[0], e.mulf(e.load(nkv, {bi, j, ch}), w))};
+                  })[0];
+              e.store(accv, entry, {ch});
             });
-          }
-          Value hs = e.f32(float(1.0 / std::sqrt(double(c))));
-          loop(e, zero, cV, [&](Emit &e, Value ch) {
-            e.store(e.roundBF16(e.fmul(e.load(entry, {ch}), hs)), entry, {ch});
+            // Post-processing: bf16, RMSNorm (fp32, bf16 out).
+            Value ss = loopAcc(e, zero, cV, {e.f32(0.0)},
+                               [&](KernelBody &e, Value ch,
+                                   ValueRange a) -> SmallVector<Value> {
+                                 Value v = e.roundBF16(e.load(entry, {ch}));
+                                 e.store(v, entry, {ch});
+                                 return {e.addf(a[0], e.mulf(v, v))};
+                               })[0];
+            Value rstd = math::RsqrtOp::create(
+                e.b, e.addf(e.divf(ss, e.f32(double(c))), e.f32(eps)));
+            loop(e, zero, cV, [&](KernelBody &e, Value ch) {
+              Value v = e.mulf(e.load(entry, {ch}), rstd);
+              e.store(e.roundBF16(e.mulf(e.loadF(norm, {ch}), v)), entry, {ch});
+            });
+            // RoPE at b*r on the last rd dims (interleaved pairs).
+            Value posF =
+                arith::UIToFPOp::create(e.b, f32, e.toI64(e.muli(blk, rV)));
+            loop(e, zero, e.idx(rd / 2), [&](KernelBody &e, Value i) {
+              Value th = e.mulf(posF, e.load(freqBuf, {i}));
+              Value cs = math::CosOp::create(e.b, th),
+                    sn = math::SinOp::create(e.b, th);
+              Value i0 = e.addi(e.idx(c - rd), e.muli(i, e.idx(2)));
+              Value i1 = e.addi(i0, one);
+              Value x0 = e.load(entry, {i0}), x1 = e.load(entry, {i1});
+              e.store(e.roundBF16(e.subf(e.mulf(x0, cs), e.mulf(x1, sn))),
+                      entry, {i0});
+              e.store(e.roundBF16(e.addf(e.mulf(x0, sn), e.mulf(x1, cs))),
+                      entry, {i1});
+            });
+            if (!rotate) {
+              for (int64_t s0 = 0; s0 < c - rd; s0 += 64)
+                fakeQuantBlock(e, entry, s0, std::min<int64_t>(64, c - rd - s0),
+                               /*fp4=*/false);
+            } else {
+              // Hadamard (Sylvester order, fp32 butterflies, scale n^-1/2,
+              // bf16).
+              for (int64_t h = 1; h < c; h *= 2) {
+                loop(e, zero, e.idx(c / 2), [&](KernelBody &e, Value i) {
+                  Value j0 = e.addi(e.muli(e.divui(i, e.idx(h)), e.idx(2 * h)),
+                                    e.remui(i, e.idx(h)));
+                  Value j1 = e.addi(j0, e.idx(h));
+                  Value va = e.load(entry, {j0}), vb = e.load(entry, {j1});
+                  e.store(e.addf(va, vb), entry, {j0});
+                  e.store(e.subf(va, vb), entry, {j1});
+                });
+              }
+              Value hs = e.f32(float(1.0 / std::sqrt(double(c))));
+              loop(e, zero, cV, [&](KernelBody &e, Value ch) {
+                e.store(e.roundBF16(e.mulf(e.load(entry, {ch}), hs)), entry,
+                        {ch});
+              });
+              for (int64_t s0 = 0; s0 < c; s0 += 32)
+                fakeQuantBlock(e, entry, s0, 32, /*fp4=*/true);
+            }
+            loop(e, zero, cV, [&](KernelBody &e, Value ch) {
+              e.storeF(e.load(entry, {ch}), ncache, {bi, blk, ch});
+            });
           });
-          for (int64_t s0 = 0; s0 < c; s0 += 32)
-            fakeQuantBlock(e, entry, s0, 32, /*fp4=*/true);
-        }
-        loop(e, zero, cV, [&](Emit &e, Value ch) {
-          e.storeF(e.load(entry, {ch}), ncache, {bi, blk, ch});
-        });
-      });
       // Overlap: the completed block becomes the previous block.
       if (overlap) {
-        ifThen(e, done, [&](Emit &e) {
-          loop(e, zero, rV, [&](Emit &e, Value j) {
-            loop(e, zero, widthV, [&](Emit &e, Value o) {
-              Value src = e.add(j, rV);
+        ifThen(e, done, [&](KernelBody &e) {
+          loop(e, zero, rV, [&](KernelBody &e, Value j) {
+            loop(e, zero, widthV, [&](KernelBody &e, Value o) {
+              Value src = e.addi(j, rV);
               e.store(e.load(nkv, {bi, src, o}), nkv, {bi, j, o});
               e.store(e.load(nsc, {bi, src, o}), nsc, {bi, j, o});
             });

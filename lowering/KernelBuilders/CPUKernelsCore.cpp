@@ -25,44 +25,6 @@ namespace {
 // Shared helpers: views, FP8/FP4/E8M0 numerics (loops: CPUKernelBody.h)
 //===----------------------------------------------------------------------===//
 
-/// Kernel-body helpers beyond KernelBody: integer constants, bit casts and
-/// the low-precision formats.
-struct Num : KernelBody {
-  Value i32(int64_t v) {
-    return arith::ConstantOp::create(b, b.getI32IntegerAttr(v));
-  }
-  Value add(Value x, Value y) { return arith::AddFOp::create(b, x, y); }
-  Value sub(Value x, Value y) { return arith::SubFOp::create(b, x, y); }
-  Value mul(Value x, Value y) { return arith::MulFOp::create(b, x, y); }
-  Value addi(Value x, Value y) { return arith::AddIOp::create(b, x, y); }
-  Value subi(Value x, Value y) { return arith::SubIOp::create(b, x, y); }
-  Value muli(Value x, Value y) { return arith::MulIOp::create(b, x, y); }
-  Value andi(Value x, int64_t m) { return arith::AndIOp::create(b, x, i32(m)); }
-  Value ori(Value x, Value y) { return arith::OrIOp::create(b, x, y); }
-  Value shl(Value x, int64_t s) { return arith::ShLIOp::create(b, x, i32(s)); }
-  Value shr(Value x, int64_t s) { return arith::ShRUIOp::create(b, x, i32(s)); }
-  Value eqi(Value x, int64_t v) {
-    return arith::CmpIOp::create(b, arith::CmpIPredicate::eq, x, i32(v));
-  }
-  Value select(Value c, Value x, Value y) {
-    return arith::SelectOp::create(b, c, x, y);
-  }
-  Value minIdx(Value x, Value y) { return arith::MinUIOp::create(b, x, y); }
-  Value divIdx(Value x, Value y) { return arith::DivUIOp::create(b, x, y); }
-  Value load(Value m, ValueRange ix) {
-    return memref::LoadOp::create(b, m, ix);
-  }
-  void store(Value v, Value m, ValueRange ix) {
-    memref::StoreOp::create(b, v, m, ix);
-  }
-  Value bitsOf(Value f) {
-    return arith::BitcastOp::create(b, b.getI32Type(), f);
-  }
-  Value floatOf(Value bits) {
-    return arith::BitcastOp::create(b, b.getF32Type(), bits);
-  }
-};
-
 /// Views `m` with the given dim groups (no-op when every group is one dim).
 Value regroup(ImplicitLocOpBuilder &b, Value m,
               ArrayRef<ReassociationIndices> groups) {
@@ -116,7 +78,7 @@ Value scratch(ImplicitLocOpBuilder &b, Value size) {
 
 LogicalResult buildLinear(LinearOp op, func::FuncOp fn) {
   auto b = bodyBuilder(op, fn);
-  Num k{{b}};
+  KernelBody k{b};
   bool hasScale = static_cast<bool>(op.getScale());
   Value x = fn.getArgument(0), w = fn.getArgument(1);
   Value s = hasScale ? fn.getArgument(2) : Value();
@@ -131,14 +93,14 @@ LogicalResult buildLinear(LinearOp op, func::FuncOp fn) {
     // bf16 / f32: upcast, fp32 accumulation, one rounding.
     loop(b, zero, rows, [&](ImplicitLocOpBuilder &rb, Value r) {
       loop(rb, zero, nDim, [&](ImplicitLocOpBuilder &nb, Value n) {
-        Num kn{{nb}};
+        KernelBody kn{nb};
         Value acc = reduce(nb, zero, kDim, {kn.f32(0.0)},
                            [&](ImplicitLocOpBuilder &eb, Value e,
                                ValueRange a) -> SmallVector<Value> {
-                             Num ke{{eb}};
+                             KernelBody ke{eb};
                              Value xv = ke.toF32(ke.load(x2, {r, e}));
                              Value wv = ke.toF32(ke.load(w, {n, e}));
-                             return {ke.add(a[0], ke.mul(xv, wv))};
+                             return {ke.addf(a[0], ke.mulf(xv, wv))};
                            })[0];
         kn.store(kn.fromF32(acc, outElt), y2, {r, n});
       });
@@ -150,29 +112,28 @@ LogicalResult buildLinear(LinearOp op, func::FuncOp fn) {
   int64_t blk = op.getBlockSize();
   lowp::WeightFormat format = lowp::getWeightFormat(wElt);
   Value blkV = k.idx(blk);
-  Value nBlocks =
-      k.divIdx(arith::AddIOp::create(b, kDim, k.idx(blk - 1)), blkV);
+  Value nBlocks = k.divui(arith::AddIOp::create(b, kDim, k.idx(blk - 1)), blkV);
   Value qa = scratch(b, kDim), sa = scratch(b, nBlocks);
   loop(b, zero, rows, [&](ImplicitLocOpBuilder &rb, Value r) {
     quantizeActFP8(
         rb,
         [&](ImplicitLocOpBuilder &eb, Value e) {
-          return Num{{eb}}.toF32(Num{{eb}}.load(x2, {r, e}));
+          return KernelBody{eb}.toF32(KernelBody{eb}.load(x2, {r, e}));
         },
         kDim, blk, qa, sa);
     loop(rb, zero, nDim, [&](ImplicitLocOpBuilder &nb, Value n) {
-      Num kn{{nb}};
+      KernelBody kn{nb};
       // FP8: the weight scale of block j is s_w[n / b, j]; FP4: the scale
       // of 32-K slice c is s_w[n, c].
       Value scaleRow =
-          format == lowp::WeightFormat::FP8 ? kn.divIdx(n, blkV) : n;
+          format == lowp::WeightFormat::FP8 ? kn.divui(n, blkV) : n;
       Value acc = blockScaledDot(
           nb, format, qa, sa, kDim, blk,
           [&](ImplicitLocOpBuilder &eb, Value col) {
-            return Num{{eb}}.load(w, {n, col});
+            return KernelBody{eb}.load(w, {n, col});
           },
           [&](ImplicitLocOpBuilder &eb, Value block) {
-            return Num{{eb}}.load(s, {scaleRow, block});
+            return KernelBody{eb}.load(s, {scaleRow, block});
           });
       kn.store(kn.fromF32(acc, outElt), y2, {r, n});
     });
@@ -187,7 +148,7 @@ LogicalResult buildLinear(LinearOp op, func::FuncOp fn) {
 
 LogicalResult buildGroupedLinear(GroupedLinearOp op, func::FuncOp fn) {
   auto b = bodyBuilder(op, fn);
-  Num k{{b}};
+  KernelBody k{b};
   bool hasScale = static_cast<bool>(op.getScale());
   Value x = fn.getArgument(0), w = fn.getArgument(1);
   Value s = hasScale ? fn.getArgument(2) : Value();
@@ -203,25 +164,25 @@ LogicalResult buildGroupedLinear(GroupedLinearOp op, func::FuncOp fn) {
     loop(rb, zero, groups, [&](ImplicitLocOpBuilder &gb, Value g) {
       Value row0 = arith::MulIOp::create(gb, g, nPer);
       loop(gb, zero, nPer, [&](ImplicitLocOpBuilder &nb, Value n) {
-        Num kn{{nb}};
+        KernelBody kn{nb};
         Value wRow = kn.addi(row0, n);
-        Value wRowBlk = hasScale ? kn.divIdx(wRow, blkV) : Value();
+        Value wRowBlk = hasScale ? kn.divui(wRow, blkV) : Value();
         Value acc =
             reduce(nb, zero, kDim, {kn.f32(0.0)},
                    [&](ImplicitLocOpBuilder &eb, Value e,
                        ValueRange a) -> SmallVector<Value> {
-                     Num ke{{eb}};
+                     KernelBody ke{eb};
                      Value xv = ke.toF32(ke.load(x3, {r, g, e}));
                      Value wv = ke.load(w, {wRow, e});
                      if (hasScale) {
                        // Dequantised as convert.py does: bf16(W8 * s).
                        Value sv = lowp::decodeE8M0(
-                           eb, ke.load(s, {wRowBlk, ke.divIdx(e, blkV)}));
-                       wv = ke.roundBF16(ke.mul(lowp::decodeE4M3(eb, wv), sv));
+                           eb, ke.load(s, {wRowBlk, ke.divui(e, blkV)}));
+                       wv = ke.roundBF16(ke.mulf(lowp::decodeE4M3(eb, wv), sv));
                      } else {
                        wv = ke.toF32(wv);
                      }
-                     return {ke.add(a[0], ke.mul(xv, wv))};
+                     return {ke.addf(a[0], ke.mulf(xv, wv))};
                    })[0];
         kn.store(kn.fromF32(acc, outElt), y3, {r, g, n});
       });
@@ -237,7 +198,7 @@ LogicalResult buildGroupedLinear(GroupedLinearOp op, func::FuncOp fn) {
 
 LogicalResult buildFakeQuant(FakeQuantOp op, func::FuncOp fn) {
   auto b = bodyBuilder(op, fn);
-  Num k{{b}};
+  KernelBody k{b};
   Value x = fn.getArgument(0), y = fn.getArgument(1);
   Type elt = cast<MemRefType>(x.getType()).getElementType();
   bool fp4 = op.getFormat() == QuantFormat::fp4_e2m1;
@@ -246,33 +207,33 @@ LogicalResult buildFakeQuant(FakeQuantOp op, func::FuncOp fn) {
   Value zero = k.idx(0), blkV = k.idx(blk);
   Value n = k.dim(x2, 1);
   Value extent = op.getExtent() ? k.idx(*op.getExtent()) : n;
-  Value nBlocks = k.divIdx(extent, blkV);
+  Value nBlocks = k.divui(extent, blkV);
 
   loop(b, zero, k.dim(x2, 0), [&](ImplicitLocOpBuilder &rb, Value r) {
     loop(rb, zero, nBlocks, [&](ImplicitLocOpBuilder &jb, Value j) {
-      Num kj{{jb}};
+      KernelBody kj{jb};
       Value k0 = arith::MulIOp::create(jb, j, blkV);
       Value k1 = kj.addi(k0, blkV);
       Value amax = reduce(jb, k0, k1, {kj.f32(0.0)},
                           [&](ImplicitLocOpBuilder &eb, Value e,
                               ValueRange acc) -> SmallVector<Value> {
-                            Num ke{{eb}};
+                            KernelBody ke{eb};
                             Value v = ke.toF32(ke.load(x2, {r, e}));
                             return {arith::MaximumFOp::create(
                                 eb, acc[0], math::AbsFOp::create(eb, v))};
                           })[0];
       Value s = fp4 ? lowp::fp4ActScale(jb, amax) : lowp::fp8ActScale(jb, amax);
       loop(jb, k0, k1, [&](ImplicitLocOpBuilder &eb, Value e) {
-        Num ke{{eb}};
+        KernelBody ke{eb};
         Value v = arith::DivFOp::create(eb, ke.toF32(ke.load(x2, {r, e})), s);
         Value q = fp4 ? lowp::roundE2M1(eb, v) : lowp::roundE4M3(eb, v);
         // grid value * s is exact in bf16.
-        ke.store(ke.fromF32(ke.mul(q, s), elt), y2, {r, e});
+        ke.store(ke.fromF32(ke.mulf(q, s), elt), y2, {r, e});
       });
     });
     // Elements past the extent pass through.
     loop(rb, extent, n, [&](ImplicitLocOpBuilder &eb, Value e) {
-      Num ke{{eb}};
+      KernelBody ke{eb};
       ke.store(ke.load(x2, {r, e}), y2, {r, e});
     });
   });

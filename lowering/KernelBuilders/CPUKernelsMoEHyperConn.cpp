@@ -19,75 +19,21 @@ namespace {
 // Local helpers: loops, constants, scalar numerics
 //===----------------------------------------------------------------------===//
 
-using LoopBody = function_ref<void(ImplicitLocOpBuilder &, Value)>;
-using ReduceBody =
-    function_ref<SmallVector<Value>(ImplicitLocOpBuilder &, Value, ValueRange)>;
-
-Value cIdx(ImplicitLocOpBuilder &b, int64_t v) {
-  return arith::ConstantIndexOp::create(b, v);
-}
-Value cF32(ImplicitLocOpBuilder &b, double v) {
-  return arith::ConstantOp::create(b, b.getF32FloatAttr(v));
-}
-
-/// for i in [lb, ub): body(i).
-void forEach(ImplicitLocOpBuilder &b, Value lb, Value ub, LoopBody body) {
-  scf::ForOp::create(b, lb, ub, cIdx(b, 1), ValueRange(),
-                     [&](OpBuilder &nb, Location loc, Value i, ValueRange) {
-                       ImplicitLocOpBuilder ib(loc, nb);
-                       body(ib, i);
-                       scf::YieldOp::create(ib);
-                     });
-}
-void forEach(ImplicitLocOpBuilder &b, Value ub, LoopBody body) {
-  forEach(b, cIdx(b, 0), ub, body);
-}
-
-/// for i in [lb, ub): acc = body(i, acc); returns the final acc.
-SmallVector<Value> forReduce(ImplicitLocOpBuilder &b, Value lb, Value ub,
-                             ValueRange init, ReduceBody body) {
-  auto loop = scf::ForOp::create(
-      b, lb, ub, cIdx(b, 1), init,
-      [&](OpBuilder &nb, Location loc, Value i, ValueRange acc) {
-        ImplicitLocOpBuilder ib(loc, nb);
-        SmallVector<Value> next = body(ib, i, acc);
-        scf::YieldOp::create(ib, next);
-      });
-  return SmallVector<Value>(loop.getResults().begin(), loop.getResults().end());
-}
 /// Sequential fp32 sum over [lb, ub) of term(i).
 Value sumF32(ImplicitLocOpBuilder &b, Value lb, Value ub,
              function_ref<Value(ImplicitLocOpBuilder &, Value)> term) {
-  return forReduce(b, lb, ub, ValueRange{cF32(b, 0.0)},
-                   [&](ImplicitLocOpBuilder &ib, Value i, ValueRange acc) {
-                     return SmallVector<Value>{
-                         arith::AddFOp::create(ib, acc[0], term(ib, i))};
-                   })[0];
+  return reduce(b, lb, ub, ValueRange{KernelBody{b}.f32(0.0)},
+                [&](ImplicitLocOpBuilder &ib, Value i, ValueRange acc) {
+                  return SmallVector<Value>{
+                      arith::AddFOp::create(ib, acc[0], term(ib, i))};
+                })[0];
 }
 
-Value load(ImplicitLocOpBuilder &b, Value m, ValueRange idx) {
-  return memref::LoadOp::create(b, m, idx);
-}
-/// Loads an element and widens it to f32.
-Value loadF32(ImplicitLocOpBuilder &b, Value m, ValueRange idx) {
-  return KernelBody{b}.toF32(load(b, m, idx));
-}
-void store(ImplicitLocOpBuilder &b, Value v, Value m, ValueRange idx) {
-  memref::StoreOp::create(b, v, m, idx);
-}
-Value add(ImplicitLocOpBuilder &b, Value x, Value y) {
-  return arith::AddFOp::create(b, x, y);
-}
-Value mul(ImplicitLocOpBuilder &b, Value x, Value y) {
-  return arith::MulFOp::create(b, x, y);
-}
-Value div(ImplicitLocOpBuilder &b, Value x, Value y) {
-  return arith::DivFOp::create(b, x, y);
-}
 /// ceil(v / d) on index values.
 Value ceilDivIdx(ImplicitLocOpBuilder &b, Value v, int64_t d) {
-  return arith::DivUIOp::create(b, arith::AddIOp::create(b, v, cIdx(b, d - 1)),
-                                cIdx(b, d));
+  return arith::DivUIOp::create(
+      b, arith::AddIOp::create(b, v, KernelBody{b}.idx(d - 1)),
+      KernelBody{b}.idx(d));
 }
 /// A memref of `n` f32 on the stack (allocated once, at function entry).
 Value scratch(ImplicitLocOpBuilder &b, Value n) {
@@ -98,14 +44,11 @@ Value scratch(ImplicitLocOpBuilder &b, Value n) {
 
 /// x / (1 + exp(-x)).
 Value silu(ImplicitLocOpBuilder &b, Value x) {
-  return div(b, x,
-             add(b, cF32(b, 1.0),
-                 math::ExpOp::create(b, arith::NegFOp::create(b, x))));
+  return KernelBody{b}.divf(
+      x,
+      KernelBody{b}.addf(KernelBody{b}.f32(1.0),
+                         math::ExpOp::create(b, arith::NegFOp::create(b, x))));
 }
-
-//===----------------------------------------------------------------------===//
-// v4.mhc.sinkhorn (V4-SPEC 4.2 step 4)
-//===----------------------------------------------------------------------===//
 
 //===----------------------------------------------------------------------===//
 // mHC lanes: expand, pre, post, head (V4-SPEC 3, 4)
@@ -121,7 +64,7 @@ Value silu(ImplicitLocOpBuilder &b, Value x) {
 
 /// Integer element widened to index.
 Value loadIndex(ImplicitLocOpBuilder &b, Value m, ValueRange idx) {
-  Value v = load(b, m, idx);
+  Value v = KernelBody{b}.load(m, idx);
   if (!v.getType().isInteger(64))
     v = arith::ExtSIOp::create(b, b.getI64Type(), v);
   return arith::IndexCastOp::create(b, b.getIndexType(), v);
@@ -144,21 +87,23 @@ Value linearRow(ImplicitLocOpBuilder &b, WeightFormat fmt, Value act, Value qa,
     return e ? SmallVector<Value>{e, r, c} : SmallVector<Value>{r, c};
   };
   if (fmt == WeightFormat::Plain)
-    return sumF32(b, cIdx(b, 0), K, [&](ImplicitLocOpBuilder &ib, Value kk) {
-      return mul(ib, load(ib, act, {kk}), loadF32(ib, w, at(row, kk)));
-    });
+    return sumF32(
+        b, KernelBody{b}.idx(0), K, [&](ImplicitLocOpBuilder &ib, Value kk) {
+          return KernelBody{ib}.mulf(KernelBody{ib}.load(act, {kk}),
+                                     KernelBody{ib}.loadF(w, at(row, kk)));
+        });
   // FP8: the weight scale of 128-K block j is s_w[row / 128, j]; FP4: the
   // scale of 32-K slice c is s_w[row, c].
   Value scaleRow = fmt == WeightFormat::FP8
-                       ? arith::DivUIOp::create(b, row, cIdx(b, 128))
+                       ? arith::DivUIOp::create(b, row, KernelBody{b}.idx(128))
                        : row;
   return blockScaledDot(
       b, fmt, qa, sa, K, 128,
       [&](ImplicitLocOpBuilder &ib, Value col) {
-        return load(ib, w, at(row, col));
+        return KernelBody{ib}.load(w, at(row, col));
       },
       [&](ImplicitLocOpBuilder &ib, Value block) {
-        return load(ib, ws, at(scaleRow, block));
+        return KernelBody{ib}.load(ws, at(scaleRow, block));
       });
 }
 
@@ -212,65 +157,71 @@ LogicalResult buildFfn(Operation *op, func::FuncOp fn, bool routed, Type w1Type,
   auto expert =
       [&](ImplicitLocOpBuilder &ib, Value e, Value r,
           function_ref<void(ImplicitLocOpBuilder &, Value, Value)> emit) {
-        forEach(ib, inter, [&](ImplicitLocOpBuilder &jb, Value i) {
-          KernelBody kj{jb};
-          Value a =
-              kj.roundBF16(linearRow(jb, fmt, act, qa, sa, w1, s1, e, i, d));
-          Value bv =
-              kj.roundBF16(linearRow(jb, fmt, act, qa, sa, w3, s3, e, i, d));
-          if (limit) {
-            bv = arith::MinimumFOp::create(
-                jb, arith::MaximumFOp::create(jb, bv, negLim), lim);
-            a = arith::MinimumFOp::create(jb, a, lim);
-          }
-          Value h = mul(jb, silu(jb, a), bv);
-          if (r)
-            h = mul(jb, r, h);
-          store(jb, kj.roundBF16(h), hbuf, {i});
-        });
+        loop(ib, KernelBody{ib}.idx(0), inter,
+             [&](ImplicitLocOpBuilder &jb, Value i) {
+               KernelBody kj{jb};
+               Value a = kj.roundBF16(
+                   linearRow(jb, fmt, act, qa, sa, w1, s1, e, i, d));
+               Value bv = kj.roundBF16(
+                   linearRow(jb, fmt, act, qa, sa, w3, s3, e, i, d));
+               if (limit) {
+                 bv = arith::MinimumFOp::create(
+                     jb, arith::MaximumFOp::create(jb, bv, negLim), lim);
+                 a = arith::MinimumFOp::create(jb, a, lim);
+               }
+               Value h = KernelBody{jb}.mulf(silu(jb, a), bv);
+               if (r)
+                 h = KernelBody{jb}.mulf(r, h);
+               KernelBody{jb}.store(kj.roundBF16(h), hbuf, {i});
+             });
         if (quantised)
           quantizeActFP8(
               ib,
               [&](ImplicitLocOpBuilder &jb, Value kk) {
-                return load(jb, hbuf, {kk});
+                return KernelBody{jb}.load(hbuf, {kk});
               },
               inter, 128, qh, sh);
-        forEach(ib, d, [&](ImplicitLocOpBuilder &jb, Value c) {
-          Value y = KernelBody{jb}.roundBF16(
-              linearRow(jb, fmt, hbuf, qh, sh, w2, s2, e, c, inter));
-          emit(jb, c, y);
-        });
+        loop(ib, KernelBody{ib}.idx(0), d,
+             [&](ImplicitLocOpBuilder &jb, Value c) {
+               Value y = KernelBody{jb}.roundBF16(
+                   linearRow(jb, fmt, hbuf, qh, sh, w2, s2, e, c, inter));
+               emit(jb, c, y);
+             });
       };
 
-  forEach(b, k.dim(x2, 0), [&](ImplicitLocOpBuilder &ib, Value t) {
-    forEach(ib, d, [&](ImplicitLocOpBuilder &jb, Value c) {
-      store(jb, loadF32(jb, x2, {t, c}), act, {c});
+  loop(b, k.idx(0), k.dim(x2, 0), [&](ImplicitLocOpBuilder &ib, Value t) {
+    loop(ib, KernelBody{ib}.idx(0), d, [&](ImplicitLocOpBuilder &jb, Value c) {
+      KernelBody{jb}.store(KernelBody{jb}.loadF(x2, {t, c}), act, {c});
     });
     if (quantised)
       quantizeActFP8(
           ib,
           [&](ImplicitLocOpBuilder &jb, Value kk) {
-            return load(jb, act, {kk});
+            return KernelBody{jb}.load(act, {kk});
           },
           d, 128, qa, sa);
     if (!routed) {
       expert(ib, Value(), Value(),
              [&](ImplicitLocOpBuilder &jb, Value c, Value y) {
-               store(jb, KernelBody{jb}.fromF32(y, outElt), out2, {t, c});
+               KernelBody{jb}.store(KernelBody{jb}.fromF32(y, outElt), out2,
+                                    {t, c});
              });
       return;
     }
-    forEach(ib, d, [&](ImplicitLocOpBuilder &jb, Value c) {
-      store(jb, cF32(jb, 0.0), out2, {t, c});
+    loop(ib, KernelBody{ib}.idx(0), d, [&](ImplicitLocOpBuilder &jb, Value c) {
+      KernelBody{jb}.store(KernelBody{jb}.f32(0.0), out2, {t, c});
     });
-    forEach(ib, k.dim(rw2, 1), [&](ImplicitLocOpBuilder &jb, Value j) {
-      Value e = loadIndex(jb, idx2, {t, j});
-      Value r = load(jb, rw2, {t, j});
-      // result[t] = sum_j fp32(y_e), in slot order.
-      expert(jb, e, r, [&](ImplicitLocOpBuilder &cb, Value c, Value y) {
-        store(cb, add(cb, load(cb, out2, {t, c}), y), out2, {t, c});
-      });
-    });
+    loop(ib, KernelBody{ib}.idx(0), KernelBody{ib}.dim(rw2, 1),
+         [&](ImplicitLocOpBuilder &jb, Value j) {
+           Value e = loadIndex(jb, idx2, {t, j});
+           Value r = KernelBody{jb}.load(rw2, {t, j});
+           // result[t] = sum_j fp32(y_e), in slot order.
+           expert(jb, e, r, [&](ImplicitLocOpBuilder &cb, Value c, Value y) {
+             KernelBody{cb}.store(
+                 KernelBody{cb}.addf(KernelBody{cb}.load(out2, {t, c}), y),
+                 out2, {t, c});
+           });
+         });
   });
   func::ReturnOp::create(b);
   return success();

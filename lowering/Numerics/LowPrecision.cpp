@@ -138,6 +138,18 @@ Value fp4ActScale(ImplicitLocOpBuilder &b, Value amax) {
   return actScale(b, amax, 6.0f * 0x1p-126f, 6.0f);
 }
 
+Value toF32(ImplicitLocOpBuilder &b, Value v) {
+  if (v.getType().isF32())
+    return v;
+  return arith::ExtFOp::create(b, b.getF32Type(), v);
+}
+
+Value fromF32(ImplicitLocOpBuilder &b, Value v, Type t) {
+  if (t.isF32())
+    return v;
+  return arith::TruncFOp::create(b, t, v);
+}
+
 Value roundBF16(ImplicitLocOpBuilder &b, Value v) {
   Value narrow = arith::TruncFOp::create(b, b.getBF16Type(), v);
   return arith::ExtFOp::create(b, b.getF32Type(), narrow);

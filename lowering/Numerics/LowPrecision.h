@@ -68,6 +68,12 @@ Value fp8ActScale(ImplicitLocOpBuilder &b, Value amax);
 /// The FP4 fake-quant scale (floor 6 * 2^-126, grid 6).
 Value fp4ActScale(ImplicitLocOpBuilder &b, Value amax);
 
+/// Widens a float value to f32 (f32 is kept).
+Value toF32(ImplicitLocOpBuilder &b, Value v);
+/// Narrows an f32 value to float type `t`, round to nearest even (f32 is
+/// kept).
+Value fromF32(ImplicitLocOpBuilder &b, Value v, Type t);
+
 /// A bf16 rounding point: an f32 value rounded to bf16 and widened back.
 Value roundBF16(ImplicitLocOpBuilder &b, Value v);
 

@@ -11,6 +11,7 @@
 // become ascending loops), so both paths give bit-identical results.
 //
 //===----------------------------------------------------------------------===//
+#include "lowering/Numerics/LowPrecision.h"
 #include "lowering/V4ToLinalg/V4ToLinalgPatterns.h"
 
 #include "dialects/V4/V4Attrs.h"
@@ -47,20 +48,10 @@ struct Scalar {
   Value i64(int64_t v) {
     return arith::ConstantOp::create(b, b.getI64IntegerAttr(v));
   }
-  /// Widens a value to f32 (no-op for f32).
-  Value toF32(Value v) {
-    if (v.getType().isF32())
-      return v;
-    return arith::ExtFOp::create(b, b.getF32Type(), v);
-  }
-  /// Narrows an f32 value to `t` (round to nearest even; no-op for f32).
-  Value fromF32(Value v, Type t) {
-    if (t.isF32())
-      return v;
-    return arith::TruncFOp::create(b, t, v);
-  }
-  /// A bf16 rounding point of an f32 value.
-  Value roundBF16(Value v) { return toF32(fromF32(v, b.getBF16Type())); }
+  /// Widening, narrowing and bf16 rounding points (lowering/Numerics).
+  Value toF32(Value v) { return lowp::toF32(b, v); }
+  Value fromF32(Value v, Type t) { return lowp::fromF32(b, v, t); }
+  Value roundBF16(Value v) { return lowp::roundBF16(b, v); }
   Value add(Value x, Value y) { return arith::AddFOp::create(b, x, y); }
   Value sub(Value x, Value y) { return arith::SubFOp::create(b, x, y); }
   Value mul(Value x, Value y) { return arith::MulFOp::create(b, x, y); }

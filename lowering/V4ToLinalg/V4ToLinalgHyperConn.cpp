@@ -19,6 +19,7 @@
 // it created itself): kernel inputs are never destinations.
 //
 //===----------------------------------------------------------------------===//
+#include "lowering/Numerics/LowPrecision.h"
 #include "lowering/V4ToLinalg/V4ToLinalgPatterns.h"
 
 #include "dialects/V4/V4Ops.h"
@@ -37,6 +38,9 @@ using namespace mlir;
 using namespace mlir::v4;
 
 namespace {
+
+using lowp::fromF32;
+using lowp::toF32;
 
 using utils::IteratorType;
 constexpr IteratorType kPar = IteratorType::parallel;
@@ -60,18 +64,6 @@ Value mul(ImplicitLocOpBuilder &b, Value x, Value y) {
 }
 Value div(ImplicitLocOpBuilder &b, Value x, Value y) {
   return arith::DivFOp::create(b, x, y);
-}
-/// Widens an element to f32 (f32 stays as is).
-Value toF32(ImplicitLocOpBuilder &b, Value v) {
-  if (v.getType().isF32())
-    return v;
-  return arith::ExtFOp::create(b, b.getF32Type(), v);
-}
-/// Narrows an f32 value to `t` (round to nearest even): a rounding point.
-Value fromF32(ImplicitLocOpBuilder &b, Value v, Type t) {
-  if (t.isF32())
-    return v;
-  return arith::TruncFOp::create(b, t, v);
 }
 /// 1 / (1 + exp(-x)), as the reference writes it.
 Value sigmoid(ImplicitLocOpBuilder &b, Value x) {
