@@ -1,8 +1,10 @@
-//===- CPUKernelBody.h - helpers shared by the CPU kernel builders -*- C++
-//-*-===//
+//===- CPUKernelBody.h - CPU kernel builder vocabulary ----------*- C++ -*-===//
 //
-// Internal to lowering/KernelBuilders. Loops, numerics and views every
-// family's kernel builder uses, so each family file holds only its ops.
+// Internal to lowering/KernelBuilders: the one set of helpers every family's
+// kernel builder speaks (KernelBody: scalar ops, casts, memory; loop, reduce,
+// sumf, ifThen, ifElse: control flow; the FP8 activation quantiser and the
+// block-scaled dot), so each family file holds only its ops. The numerics
+// themselves come from lowering/Numerics/LowPrecision.h.
 //
 //===----------------------------------------------------------------------===//
 #ifndef V4_LOWERING_KERNELBUILDERS_CPUKERNELBODY_H
@@ -23,12 +25,15 @@
 namespace mlir::v4::cpu {
 
 /// The one vocabulary of the hand-built kernel bodies: constants, float
-/// (`...f`) and integer/index (`...i`) arithmetic, loads and stores, and the
-/// widening/narrowing of elements. Low-precision numerics are in
-/// lowering/Numerics/LowPrecision.h.
+/// (`...f`) and integer/index (`...i`, signedness spelled out where it
+/// matters: `divui`, `minsi`) arithmetic, casts, loads and stores, and the
+/// widening/narrowing of elements. Low-precision numerics (FP8/FP4/e8m0,
+/// grid rounding, activation scales) are in lowering/Numerics/LowPrecision.h
+/// and take the builder `b` of a KernelBody directly.
 struct KernelBody {
   ImplicitLocOpBuilder &b;
 
+  // Constants.
   Value idx(int64_t v) { return arith::ConstantIndexOp::create(b, v); }
   Value f32(double v) { return lowp::f32(b, v); }
   Value i32(int64_t v) { return lowp::i32(b, v); }
@@ -36,22 +41,34 @@ struct KernelBody {
     return arith::ConstantOp::create(b, b.getI64IntegerAttr(v));
   }
 
+  // Float arithmetic.
   Value addf(Value x, Value y) { return arith::AddFOp::create(b, x, y); }
   Value subf(Value x, Value y) { return arith::SubFOp::create(b, x, y); }
   Value mulf(Value x, Value y) { return arith::MulFOp::create(b, x, y); }
   Value divf(Value x, Value y) { return arith::DivFOp::create(b, x, y); }
+  Value negf(Value x) { return arith::NegFOp::create(b, x); }
+  Value absf(Value x) { return math::AbsFOp::create(b, x); }
+  /// IEEE maximum/minimum (NaN-propagating).
   Value maxf(Value x, Value y) { return arith::MaximumFOp::create(b, x, y); }
   Value minf(Value x, Value y) { return arith::MinimumFOp::create(b, x, y); }
   Value exp(Value x) { return math::ExpOp::create(b, x); }
+  Value rsqrt(Value x) { return math::RsqrtOp::create(b, x); }
+  Value cos(Value x) { return math::CosOp::create(b, x); }
+  Value sin(Value x) { return math::SinOp::create(b, x); }
   Value cmpf(arith::CmpFPredicate p, Value x, Value y) {
     return arith::CmpFOp::create(b, p, x, y);
   }
 
+  // Integer / index arithmetic.
   Value addi(Value x, Value y) { return arith::AddIOp::create(b, x, y); }
   Value subi(Value x, Value y) { return arith::SubIOp::create(b, x, y); }
   Value muli(Value x, Value y) { return arith::MulIOp::create(b, x, y); }
   Value divui(Value x, Value y) { return arith::DivUIOp::create(b, x, y); }
   Value remui(Value x, Value y) { return arith::RemUIOp::create(b, x, y); }
+  /// ceil(x / d) for a non-negative index x.
+  Value ceilDivui(Value x, int64_t d) {
+    return divui(addi(x, idx(d - 1)), idx(d));
+  }
   Value minui(Value x, Value y) { return arith::MinUIOp::create(b, x, y); }
   Value minsi(Value x, Value y) { return arith::MinSIOp::create(b, x, y); }
   Value maxsi(Value x, Value y) { return arith::MaxSIOp::create(b, x, y); }
@@ -63,6 +80,9 @@ struct KernelBody {
   Value select(Value c, Value x, Value y) {
     return arith::SelectOp::create(b, c, x, y);
   }
+
+  // Casts.
+  /// An integer value as an index (index_cast: sign-extends).
   Value toIndex(Value v) {
     return arith::IndexCastOp::create(b, b.getIndexType(), v);
   }
@@ -70,7 +90,17 @@ struct KernelBody {
   Value toI64(Value v) {
     return arith::IndexCastOp::create(b, b.getI64Type(), v);
   }
+  /// An unsigned integer value as f32.
+  Value uitofp(Value v) {
+    return arith::UIToFPOp::create(b, b.getF32Type(), v);
+  }
+  /// Widens a loaded element to f32; narrows an f32 value to `t` (RNE).
+  Value toF32(Value v) { return lowp::toF32(b, v); }
+  Value fromF32(Value v, Type t) { return lowp::fromF32(b, v, t); }
+  /// Rounds an f32 value to bf16 and back: a bf16 rounding point.
+  Value roundBF16(Value v) { return lowp::roundBF16(b, v); }
 
+  // Memory.
   Value load(Value m, ValueRange ix) {
     return memref::LoadOp::create(b, m, ix);
   }
@@ -83,49 +113,116 @@ struct KernelBody {
   void storeF(Value v, Value m, ValueRange ix) {
     store(fromF32(v, cast<MemRefType>(m.getType()).getElementType()), m, ix);
   }
-  /// Widens a loaded element to f32; narrows an f32 value to `t` (RNE).
-  Value toF32(Value v) { return lowp::toF32(b, v); }
-  Value fromF32(Value v, Type t) { return lowp::fromF32(b, v, t); }
-  /// Rounds an f32 value to bf16 and back: a bf16 rounding point.
-  Value roundBF16(Value v) { return lowp::roundBF16(b, v); }
+  Value dim(Value m, int64_t i) { return memref::DimOp::create(b, m, i); }
+  /// A stack buffer of the given static shape.
+  Value stackBuffer(ArrayRef<int64_t> shape, Type elementType) {
+    return memref::AllocaOp::create(b, MemRefType::get(shape, elementType));
+  }
+  /// A stack buffer of `n` f32 (allocate it once, at function entry).
+  Value scratchF32(Value n) {
+    return memref::AllocaOp::create(
+        b, MemRefType::get({ShapedType::kDynamic}, b.getF32Type()),
+        ValueRange{n});
+  }
   /// Views a memref [d0, ..., dn-1] as [prod(d0..dk-1), prod(dk..dn-1)] with
   /// k = n - innerRank ([1, ...] when there are no leading dims).
   Value collapse2D(Value m, int64_t innerRank);
-  Value dim(Value m, int64_t i) { return memref::DimOp::create(b, m, i); }
 };
 
-using LoopFn = function_ref<void(ImplicitLocOpBuilder &, Value)>;
-using ReduceFn =
-    function_ref<SmallVector<Value>(ImplicitLocOpBuilder &, Value, ValueRange)>;
+//===----------------------------------------------------------------------===//
+// Control flow: each body gets a KernelBody at its insertion point.
+//===----------------------------------------------------------------------===//
 
-/// for (iv = lb; iv < ub; iv += 1) fn(iv).
-inline void loop(ImplicitLocOpBuilder &b, Value lb, Value ub, LoopFn fn) {
-  Value one = arith::ConstantIndexOp::create(b, 1);
-  scf::ForOp::create(b, lb, ub, one, ValueRange(),
+using BodyFn = function_ref<void(KernelBody &, Value)>;
+using AccFn = function_ref<SmallVector<Value>(KernelBody &, Value, ValueRange)>;
+using TermFn = function_ref<Value(KernelBody &, Value)>;
+using BranchFn = function_ref<void(KernelBody &)>;
+
+/// for (iv = lb; iv < ub; iv += 1) body(iv).
+inline void loop(KernelBody &k, Value lb, Value ub, BodyFn body) {
+  scf::ForOp::create(k.b, lb, ub, k.idx(1), ValueRange(),
                      [&](OpBuilder &nb, Location loc, Value iv, ValueRange) {
                        ImplicitLocOpBuilder ib(loc, nb);
-                       fn(ib, iv);
+                       KernelBody ik{ib};
+                       body(ik, iv);
                        scf::YieldOp::create(ib);
                      });
 }
 
-/// A loop carrying `init`; fn returns the next values. Returns the results.
-inline SmallVector<Value> reduce(ImplicitLocOpBuilder &b, Value lb, Value ub,
-                                 ValueRange init, ReduceFn fn) {
-  Value one = arith::ConstantIndexOp::create(b, 1);
+/// A loop carrying `init`; body returns the next values. Returns the final
+/// values.
+inline SmallVector<Value> reduce(KernelBody &k, Value lb, Value ub,
+                                 ValueRange init, AccFn body) {
   auto forOp = scf::ForOp::create(
-      b, lb, ub, one, init,
+      k.b, lb, ub, k.idx(1), init,
       [&](OpBuilder &nb, Location loc, Value iv, ValueRange acc) {
         ImplicitLocOpBuilder ib(loc, nb);
-        scf::YieldOp::create(ib, fn(ib, iv, acc));
+        KernelBody ik{ib};
+        scf::YieldOp::create(ib, body(ik, iv, acc));
       });
   return SmallVector<Value>(forOp.getResults());
+}
+
+/// The sequential fp32 sum over [lb, ub) of term(i), ascending i:
+/// ((0 + t(lb)) + t(lb+1)) + ...
+inline Value sumf(KernelBody &k, Value lb, Value ub, TermFn term) {
+  return reduce(
+      k, lb, ub, {k.f32(0.0)},
+      [&](KernelBody &ik, Value i, ValueRange acc) -> SmallVector<Value> {
+        return {ik.addf(acc[0], term(ik, i))};
+      })[0];
+}
+
+/// if (cond) { then }
+inline void ifThen(KernelBody &k, Value cond, BranchFn then) {
+  scf::IfOp::create(k.b, cond, [&](OpBuilder &nb, Location loc) {
+    ImplicitLocOpBuilder ib(loc, nb);
+    KernelBody ik{ib};
+    then(ik);
+    scf::YieldOp::create(ib);
+  });
+}
+
+/// if (cond) { then } else { otherwise }
+inline void ifElse(KernelBody &k, Value cond, BranchFn then,
+                   BranchFn otherwise) {
+  auto branch = [](BranchFn fn) {
+    return [fn](OpBuilder &nb, Location loc) {
+      ImplicitLocOpBuilder ib(loc, nb);
+      KernelBody ik{ib};
+      fn(ik);
+      scf::YieldOp::create(ib);
+    };
+  };
+  scf::IfOp::create(k.b, cond, branch(then), branch(otherwise));
+}
+
+/// The same loops over a bare ImplicitLocOpBuilder, for the code in
+/// CPUKernels.cpp written against them (the FP8 quantiser and block-scaled
+/// dot below); new code uses the KernelBody forms.
+using LoopFn = function_ref<void(ImplicitLocOpBuilder &, Value)>;
+using ReduceFn =
+    function_ref<SmallVector<Value>(ImplicitLocOpBuilder &, Value, ValueRange)>;
+inline void loop(ImplicitLocOpBuilder &b, Value lb, Value ub, LoopFn fn) {
+  KernelBody k{b};
+  loop(k, lb, ub, [&](KernelBody &ik, Value iv) { fn(ik.b, iv); });
+}
+inline SmallVector<Value> reduce(ImplicitLocOpBuilder &b, Value lb, Value ub,
+                                 ValueRange init, ReduceFn fn) {
+  KernelBody k{b};
+  return reduce(k, lb, ub, init, [&](KernelBody &ik, Value iv, ValueRange acc) {
+    return fn(ik.b, iv, acc);
+  });
 }
 
 /// Creates the entry block of `fn` and a builder at its end.
 inline ImplicitLocOpBuilder bodyBuilder(Operation *op, func::FuncOp fn) {
   return ImplicitLocOpBuilder::atBlockEnd(op->getLoc(), fn.addEntryBlock());
 }
+
+//===----------------------------------------------------------------------===//
+// Block-scaled linear algebra (V4-SPEC 2.4), from lowering/Numerics pieces
+//===----------------------------------------------------------------------===//
 
 /// Loads element k of an activation row as f32.
 using ActLoadFn = function_ref<Value(ImplicitLocOpBuilder &, Value)>;

@@ -1,6 +1,8 @@
-//===- CPUKernelsAttention.cpp - CPU kernels: Attention ---===//
+//===- CPUKernelsAttention.cpp - CPU kernels: Attention ------------------===//
 //
-// v4.ring.*, v4.cache.*, v4.attn.*, v4.kv.*, v4.csa.* (V4-SPEC 5, 9).
+// v4.csa.indexer_scores, v4.attn.sparse, v4.kv.compress (V4-SPEC 5.3, 5.5,
+// 5.6, 9.2); the other attention ops have target-neutral bodies
+// (lowering/V4ToLinalg).
 //
 // Every kernel is plain scf loops over memref loads/stores; fp32 inside,
 // rounded to bf16 exactly at the spec's rounding points. Kernels that write
@@ -25,62 +27,6 @@ namespace {
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
 
-using LoopFn = function_ref<void(KernelBody &, Value)>;
-using AccFn = function_ref<SmallVector<Value>(KernelBody &, Value, ValueRange)>;
-
-/// for iv in [lb, ub) { body }
-void loop(KernelBody &e, Value lb, Value ub, LoopFn body) {
-  scf::ForOp::create(e.b, lb, ub, e.idx(1), ValueRange(),
-                     [&](OpBuilder &nb, Location loc, Value iv, ValueRange) {
-                       ImplicitLocOpBuilder ib(loc, nb);
-                       KernelBody ie{ib};
-                       body(ie, iv);
-                       scf::YieldOp::create(ib);
-                     });
-}
-
-/// for iv in [lb, ub) with loop-carried values; returns the final values.
-SmallVector<Value> loopAcc(KernelBody &e, Value lb, Value ub, ValueRange init,
-                           AccFn body) {
-  auto f = scf::ForOp::create(
-      e.b, lb, ub, e.idx(1), init,
-      [&](OpBuilder &nb, Location loc, Value iv, ValueRange acc) {
-        ImplicitLocOpBuilder ib(loc, nb);
-        KernelBody ie{ib};
-        scf::YieldOp::create(ib, body(ie, iv, acc));
-      });
-  return SmallVector<Value>(f.getResults());
-}
-
-/// if (cond) { then }
-void ifThen(KernelBody &e, Value cond, function_ref<void(KernelBody &)> then) {
-  scf::IfOp::create(e.b, cond, [&](OpBuilder &nb, Location loc) {
-    ImplicitLocOpBuilder ib(loc, nb);
-    KernelBody ie{ib};
-    then(ie);
-    scf::YieldOp::create(ib);
-  });
-}
-
-/// if (cond) { then } else { otherwise }
-void ifElse(KernelBody &e, Value cond, function_ref<void(KernelBody &)> then,
-            function_ref<void(KernelBody &)> otherwise) {
-  scf::IfOp::create(
-      e.b, cond,
-      [&](OpBuilder &nb, Location loc) {
-        ImplicitLocOpBuilder ib(loc, nb);
-        KernelBody ie{ib};
-        then(ie);
-        scf::YieldOp::create(ib);
-      },
-      [&](OpBuilder &nb, Location loc) {
-        ImplicitLocOpBuilder ib(loc, nb);
-        KernelBody ie{ib};
-        otherwise(ie);
-        scf::YieldOp::create(ib);
-      });
-}
-
 /// Copies rank-3 `src` into `dst` (same shape) unless both are the same
 /// buffer (a state result aliasing its operand).
 void copy3DUnlessAliased(KernelBody &e, Value src, Value dst) {
@@ -101,22 +47,6 @@ void copy3DUnlessAliased(KernelBody &e, Value src, Value dst) {
 Value startPosAt(KernelBody &e, Value startPos, Value b) {
   return e.toIndex(e.load(startPos, {b}));
 }
-
-//===----------------------------------------------------------------------===//
-// v4.ring.empty, v4.cache.empty, v4.kv.state_empty (V4-SPEC 9.1, 9.2.2)
-//===----------------------------------------------------------------------===//
-
-//===----------------------------------------------------------------------===//
-// v4.ring.write (V4-SPEC 5.2, 9.2.1)
-//===----------------------------------------------------------------------===//
-
-//===----------------------------------------------------------------------===//
-// v4.attn.window_indices (V4-SPEC 5.2)
-//===----------------------------------------------------------------------===//
-
-//===----------------------------------------------------------------------===//
-// v4.csa.topk (V4-SPEC 5.5 step 6)
-//===----------------------------------------------------------------------===//
 
 //===----------------------------------------------------------------------===//
 // v4.csa.indexer_scores (V4-SPEC 5.5 steps 3-5)
@@ -145,17 +75,17 @@ LogicalResult buildIndexerScores(CSAIndexerScoresOp op, func::FuncOp fn) {
       Value p = e.addi(sp, t);
       Value vis = e.minsi(N, e.divui(e.addi(p, e.idx(1)), e.idx(ratio)));
       loop(e, e.idx(0), vis, [&](KernelBody &e, Value ent) {
-        Value sum = loopAcc(
+        Value sum = reduce(
             e, e.idx(0), H, {e.f32(0.0)},
             [&](KernelBody &e, Value h, ValueRange acc) -> SmallVector<Value> {
-              Value dot = loopAcc(e, e.idx(0), DI, {e.f32(0.0)},
-                                  [&](KernelBody &e, Value i,
-                                      ValueRange a) -> SmallVector<Value> {
-                                    Value prod =
-                                        e.mulf(e.loadF(q, {bi, t, h, i}),
-                                               e.loadF(keys, {bi, ent, i}));
-                                    return {e.addf(a[0], prod)};
-                                  })[0];
+              Value dot = reduce(e, e.idx(0), DI, {e.f32(0.0)},
+                                 [&](KernelBody &e, Value i,
+                                     ValueRange a) -> SmallVector<Value> {
+                                   Value prod =
+                                       e.mulf(e.loadF(q, {bi, t, h, i}),
+                                              e.loadF(keys, {bi, ent, i}));
+                                   return {e.addf(a[0], prod)};
+                                 })[0];
               Value relu = e.maxf(e.roundBF16(dot), e.f32(0.0));
               Value wh = e.roundBF16(e.mulf(e.loadF(w, {bi, t, h}), scale));
               return {e.addf(acc[0], e.roundBF16(e.mulf(wh, relu)))};
@@ -203,14 +133,10 @@ LogicalResult buildSparseAttention(AttnSparseOp op, func::FuncOp fn) {
 
   Type f32 = e.b.getF32Type();
   Value H = e.dim(q, 2), T = e.dim(q, 1);
-  Value tile = memref::AllocaOp::create(b, MemRefType::get({kTile, D}, f32));
-  Value valid =
-      memref::AllocaOp::create(b, MemRefType::get({kTile}, b.getI1Type()));
-  Value sc = memref::AllocaOp::create(b, MemRefType::get({kTile}, f32));
-  Value mArr = memref::AllocaOp::create(
-      b, MemRefType::get({ShapedType::kDynamic}, f32), ValueRange{H});
-  Value lArr = memref::AllocaOp::create(
-      b, MemRefType::get({ShapedType::kDynamic}, f32), ValueRange{H});
+  Value tile = e.stackBuffer({kTile, D}, f32);
+  Value valid = e.stackBuffer({kTile}, b.getI1Type());
+  Value sc = e.stackBuffer({kTile}, f32);
+  Value mArr = e.scratchF32(H), lArr = e.scratchF32(H);
   Value acc = memref::AllocaOp::create(
       b, MemRefType::get({ShapedType::kDynamic, D}, f32), ValueRange{H});
   Value Dv = e.idx(D), zero = e.idx(0), one = e.idx(1);
@@ -281,10 +207,10 @@ LogicalResult buildSparseAttention(AttnSparseOp op, func::FuncOp fn) {
         // Online softmax update of every head.
         loop(e, zero, H, [&](KernelBody &e, Value h) {
           Value m = e.load(mArr, {h});
-          Value mt = loopAcc(
+          Value mt = reduce(
               e, zero, cnt, {m},
               [&](KernelBody &e, Value j, ValueRange mx) -> SmallVector<Value> {
-                Value dot = loopAcc(
+                Value dot = reduce(
                     e, zero, Dv, {e.f32(0.0)},
                     [&](KernelBody &e, Value d,
                         ValueRange s) -> SmallVector<Value> {
@@ -301,7 +227,7 @@ LogicalResult buildSparseAttention(AttnSparseOp op, func::FuncOp fn) {
           loop(e, zero, Dv, [&](KernelBody &e, Value d) {
             e.store(e.mulf(e.load(acc, {h, d}), alpha), acc, {h, d});
           });
-          Value psum = loopAcc(
+          Value psum = reduce(
               e, zero, cnt, {e.f32(0.0)},
               [&](KernelBody &e, Value j, ValueRange ps) -> SmallVector<Value> {
                 Value s = e.load(sc, {j});
@@ -346,15 +272,16 @@ LogicalResult buildSparseAttention(AttnSparseOp op, func::FuncOp fn) {
 void fakeQuantBlock(KernelBody &e, Value buf, int64_t start, int64_t len,
                     bool fp4) {
   Value lo = e.idx(start), hi = e.idx(start + len);
-  Value amax = loopAcc(
-      e, lo, hi, {e.f32(0.0)},
-      [&](KernelBody &e, Value i, ValueRange a) -> SmallVector<Value> {
-        return {e.maxf(a[0], math::AbsFOp::create(e.b, e.load(buf, {i})))};
-      })[0];
+  Value amax =
+      reduce(e, lo, hi, {e.f32(0.0)},
+             [&](KernelBody &e, Value i, ValueRange a) -> SmallVector<Value> {
+               return {e.maxf(a[0], e.absf(e.load(buf, {i})))};
+             })[0];
   Value s = fp4 ? lowp::fp4ActScale(e.b, amax) : lowp::fp8ActScale(e.b, amax);
   loop(e, lo, hi, [&](KernelBody &e, Value i) {
-    Value v = e.divf(e.load(buf, {i}), s);
-    Value g = fp4 ? lowp::roundE2M1(e.b, v) : lowp::roundE4M3(e.b, v);
+    Value v = e.load(buf, {i});
+    Value g =
+        fp4 ? lowp::quantizeE2M1(e.b, v, s) : lowp::quantizeE4M3(e.b, v, s);
     e.store(e.roundBF16(e.mulf(g, s)), buf, {i});
   });
 }
@@ -381,9 +308,8 @@ LogicalResult buildCompress(KVCompressOp op, func::FuncOp fn) {
   Type f32 = e.b.getF32Type();
 
   Value zero = e.idx(0), one = e.idx(1);
-  Value entry = memref::AllocaOp::create(b, MemRefType::get({c}, f32));
-  Value freqBuf = memref::AllocaOp::create(
-      b, MemRefType::get({int64_t(freqs.size())}, f32));
+  Value entry = e.stackBuffer({c}, f32);
+  Value freqBuf = e.stackBuffer({int64_t(freqs.size())}, f32);
   for (size_t i = 0; i < freqs.size(); ++i)
     e.store(e.f32(freqs[i]), freqBuf, {e.idx(i)});
 
@@ -401,7 +327,7 @@ LogicalResult buildCompress(KVCompressOp op, func::FuncOp fn) {
       Value row = e.addi(e.idx(off), pm);
       // 1-2. k = wkv x, g = wgate x + ape[p mod r] (fp32), into the state.
       loop(e, zero, widthV, [&](KernelBody &e, Value o) {
-        SmallVector<Value> kg = loopAcc(
+        SmallVector<Value> kg = reduce(
             e, zero, d, {e.f32(0.0), e.f32(0.0)},
             [&](KernelBody &e, Value i, ValueRange a) -> SmallVector<Value> {
               Value xv = e.loadF(x, {bi, t, i});
@@ -454,19 +380,19 @@ LogicalResult buildCompress(KVCompressOp op, func::FuncOp fn) {
               }
               // Non-overlap: loops over the r rows (column ch).
               Value mx =
-                  loopAcc(e, zero, rV, {e.f32(-kInf)},
-                          [&](KernelBody &e, Value j,
-                              ValueRange a) -> SmallVector<Value> {
-                            return {e.maxf(a[0], e.load(nsc, {bi, j, ch}))};
-                          })[0];
-              Value sum = loopAcc(
+                  reduce(e, zero, rV, {e.f32(-kInf)},
+                         [&](KernelBody &e, Value j,
+                             ValueRange a) -> SmallVector<Value> {
+                           return {e.maxf(a[0], e.load(nsc, {bi, j, ch}))};
+                         })[0];
+              Value sum = reduce(
                   e, zero, rV, {e.f32(0.0)},
                   [&](KernelBody &e, Value j,
                       ValueRange a) -> SmallVector<Value> {
                     return {e.addf(
                         a[0], e.exp(e.subf(e.load(nsc, {bi, j, ch}), mx)))};
                   })[0];
-              Value accv = loopAcc(
+              Value accv = reduce(
                   e, zero, rV, {e.f32(0.0)},
                   [&](KernelBody &e, Value j,
                       ValueRange a) -> SmallVector<Value> {
@@ -477,26 +403,24 @@ LogicalResult buildCompress(KVCompressOp op, func::FuncOp fn) {
               e.store(accv, entry, {ch});
             });
             // Post-processing: bf16, RMSNorm (fp32, bf16 out).
-            Value ss = loopAcc(e, zero, cV, {e.f32(0.0)},
-                               [&](KernelBody &e, Value ch,
-                                   ValueRange a) -> SmallVector<Value> {
-                                 Value v = e.roundBF16(e.load(entry, {ch}));
-                                 e.store(v, entry, {ch});
-                                 return {e.addf(a[0], e.mulf(v, v))};
-                               })[0];
-            Value rstd = math::RsqrtOp::create(
-                e.b, e.addf(e.divf(ss, e.f32(double(c))), e.f32(eps)));
+            Value ss = reduce(e, zero, cV, {e.f32(0.0)},
+                              [&](KernelBody &e, Value ch,
+                                  ValueRange a) -> SmallVector<Value> {
+                                Value v = e.roundBF16(e.load(entry, {ch}));
+                                e.store(v, entry, {ch});
+                                return {e.addf(a[0], e.mulf(v, v))};
+                              })[0];
+            Value rstd =
+                e.rsqrt(e.addf(e.divf(ss, e.f32(double(c))), e.f32(eps)));
             loop(e, zero, cV, [&](KernelBody &e, Value ch) {
               Value v = e.mulf(e.load(entry, {ch}), rstd);
               e.store(e.roundBF16(e.mulf(e.loadF(norm, {ch}), v)), entry, {ch});
             });
             // RoPE at b*r on the last rd dims (interleaved pairs).
-            Value posF =
-                arith::UIToFPOp::create(e.b, f32, e.toI64(e.muli(blk, rV)));
+            Value posF = e.uitofp(e.toI64(e.muli(blk, rV)));
             loop(e, zero, e.idx(rd / 2), [&](KernelBody &e, Value i) {
               Value th = e.mulf(posF, e.load(freqBuf, {i}));
-              Value cs = math::CosOp::create(e.b, th),
-                    sn = math::SinOp::create(e.b, th);
+              Value cs = e.cos(th), sn = e.sin(th);
               Value i0 = e.addi(e.idx(c - rd), e.muli(i, e.idx(2)));
               Value i1 = e.addi(i0, one);
               Value x0 = e.load(entry, {i0}), x1 = e.load(entry, {i1});

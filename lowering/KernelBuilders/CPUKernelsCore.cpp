@@ -1,20 +1,15 @@
 //===- CPUKernelsCore.cpp - CPU kernels of the core family ----------------===//
 //
-// v4.embedding, v4.rms_norm, v4.rope, v4.linear, v4.grouped_linear,
-// v4.fake_quant, v4.hadamard (V4-SPEC 2, 3, 5.1, 5.7).
+// v4.linear, v4.grouped_linear, v4.fake_quant (V4-SPEC 2.3, 2.4, 5.7); the
+// other core ops have target-neutral bodies (lowering/V4ToLinalg).
 //
-// FP8 (e4m3fn), FP4 (e2m1) and e8m0 codes arrive as raw i8 (the kernel ABI)
-// and are decoded by integer bit manipulation. Rounding onto the e4m3 / e2m1
-// grids is done exactly: with q the grid spacing of the value's binade (a
-// power of two), roundeven(y / q) * q is the round-to-nearest-even grid value
-// (both scalings are exact in fp32).
+// FP8 (e4m3fn), FP4 (e2m1) and e8m0 codes arrive as raw i8 (the kernel ABI);
+// decoding, grid rounding and scales are lowering/Numerics/LowPrecision.h.
 //
 //===----------------------------------------------------------------------===//
 #include "lowering/KernelBuilders/CPUKernelBody.h"
 
 #include "llvm/ADT/TypeSwitch.h"
-
-#include <cmath>
 
 using namespace mlir;
 
@@ -22,20 +17,13 @@ namespace mlir::v4::cpu {
 namespace {
 
 //===----------------------------------------------------------------------===//
-// Shared helpers: views, FP8/FP4/E8M0 numerics (loops: CPUKernelBody.h)
+// Views
 //===----------------------------------------------------------------------===//
-
-/// Views `m` with the given dim groups (no-op when every group is one dim).
-Value regroup(ImplicitLocOpBuilder &b, Value m,
-              ArrayRef<ReassociationIndices> groups) {
-  if (llvm::all_of(groups, [](auto &g) { return g.size() == 1; }))
-    return m;
-  return memref::CollapseShapeOp::create(b, m, groups);
-}
 
 /// Views [d0, ..., dn-3, G, K] as [prod(d0..dn-3), G, K] ([1, G, K] for
 /// rank 2).
-Value collapse3D(ImplicitLocOpBuilder &b, Value m) {
+Value collapse3D(KernelBody &k, Value m) {
+  ImplicitLocOpBuilder &b = k.b;
   auto type = cast<MemRefType>(m.getType());
   int64_t rank = type.getRank();
   if (rank == 2) {
@@ -47,30 +35,13 @@ Value collapse3D(ImplicitLocOpBuilder &b, Value m) {
         b, MemRefType::get(shape, type.getElementType()), m,
         ArrayRef<ReassociationIndices>{{0, 1}, {2}}, sizes);
   }
+  if (rank == 3)
+    return m;
   SmallVector<ReassociationIndices> groups(3);
   for (int64_t i = 0; i < rank; ++i)
     groups[i < rank - 2 ? 0 : i - (rank - 3)].push_back(i);
-  return regroup(b, m, groups);
+  return memref::CollapseShapeOp::create(b, m, groups);
 }
-
-/// A scratch f32 buffer of `size` elements on the stack of the kernel.
-Value scratch(ImplicitLocOpBuilder &b, Value size) {
-  return memref::AllocaOp::create(
-      b, MemRefType::get({ShapedType::kDynamic}, b.getF32Type()),
-      ValueRange{size});
-}
-
-//===----------------------------------------------------------------------===//
-// v4.embedding (V4-SPEC 3 step 1)
-//===----------------------------------------------------------------------===//
-
-//===----------------------------------------------------------------------===//
-// v4.rms_norm (V4-SPEC 2.1, 5.1)
-//===----------------------------------------------------------------------===//
-
-//===----------------------------------------------------------------------===//
-// v4.rope (V4-SPEC 2.2)
-//===----------------------------------------------------------------------===//
 
 //===----------------------------------------------------------------------===//
 // v4.linear (V4-SPEC 2.4)
@@ -88,21 +59,18 @@ LogicalResult buildLinear(LinearOp op, func::FuncOp fn) {
   Value x2 = k.collapse2D(x, 1), y2 = k.collapse2D(y, 1);
   Value zero = k.idx(0);
   Value rows = k.dim(x2, 0), kDim = k.dim(x2, 1), nDim = k.dim(w, 0);
+  lowp::WeightFormat format = lowp::getWeightFormat(wElt);
 
-  if (lowp::getWeightFormat(wElt) == lowp::WeightFormat::Plain) {
+  if (format == lowp::WeightFormat::Plain) {
     // bf16 / f32: upcast, fp32 accumulation, one rounding.
-    loop(b, zero, rows, [&](ImplicitLocOpBuilder &rb, Value r) {
-      loop(rb, zero, nDim, [&](ImplicitLocOpBuilder &nb, Value n) {
-        KernelBody kn{nb};
-        Value acc = reduce(nb, zero, kDim, {kn.f32(0.0)},
-                           [&](ImplicitLocOpBuilder &eb, Value e,
-                               ValueRange a) -> SmallVector<Value> {
-                             KernelBody ke{eb};
-                             Value xv = ke.toF32(ke.load(x2, {r, e}));
-                             Value wv = ke.toF32(ke.load(w, {n, e}));
-                             return {ke.addf(a[0], ke.mulf(xv, wv))};
-                           })[0];
-        kn.store(kn.fromF32(acc, outElt), y2, {r, n});
+    loop(k, zero, rows, [&](KernelBody &k, Value r) {
+      loop(k, zero, nDim, [&](KernelBody &k, Value n) {
+        Value acc = sumf(k, zero, kDim, [&](KernelBody &k, Value e) {
+          Value xv = k.loadF(x2, {r, e});
+          Value wv = k.loadF(w, {n, e});
+          return k.mulf(xv, wv);
+        });
+        k.store(k.fromF32(acc, outElt), y2, {r, n});
       });
     });
     func::ReturnOp::create(b);
@@ -110,32 +78,29 @@ LogicalResult buildLinear(LinearOp op, func::FuncOp fn) {
   }
 
   int64_t blk = op.getBlockSize();
-  lowp::WeightFormat format = lowp::getWeightFormat(wElt);
   Value blkV = k.idx(blk);
-  Value nBlocks = k.divui(arith::AddIOp::create(b, kDim, k.idx(blk - 1)), blkV);
-  Value qa = scratch(b, kDim), sa = scratch(b, nBlocks);
-  loop(b, zero, rows, [&](ImplicitLocOpBuilder &rb, Value r) {
+  Value nBlocks = k.ceilDivui(kDim, blk);
+  Value qa = k.scratchF32(kDim), sa = k.scratchF32(nBlocks);
+  loop(k, zero, rows, [&](KernelBody &k, Value r) {
     quantizeActFP8(
-        rb,
+        k.b,
         [&](ImplicitLocOpBuilder &eb, Value e) {
-          return KernelBody{eb}.toF32(KernelBody{eb}.load(x2, {r, e}));
+          return KernelBody{eb}.loadF(x2, {r, e});
         },
         kDim, blk, qa, sa);
-    loop(rb, zero, nDim, [&](ImplicitLocOpBuilder &nb, Value n) {
-      KernelBody kn{nb};
+    loop(k, zero, nDim, [&](KernelBody &k, Value n) {
       // FP8: the weight scale of block j is s_w[n / b, j]; FP4: the scale
       // of 32-K slice c is s_w[n, c].
-      Value scaleRow =
-          format == lowp::WeightFormat::FP8 ? kn.divui(n, blkV) : n;
+      Value scaleRow = format == lowp::WeightFormat::FP8 ? k.divui(n, blkV) : n;
       Value acc = blockScaledDot(
-          nb, format, qa, sa, kDim, blk,
+          k.b, format, qa, sa, kDim, blk,
           [&](ImplicitLocOpBuilder &eb, Value col) {
             return KernelBody{eb}.load(w, {n, col});
           },
           [&](ImplicitLocOpBuilder &eb, Value block) {
             return KernelBody{eb}.load(s, {scaleRow, block});
           });
-      kn.store(kn.fromF32(acc, outElt), y2, {r, n});
+      k.store(k.fromF32(acc, outElt), y2, {r, n});
     });
   });
   func::ReturnOp::create(b);
@@ -154,37 +119,32 @@ LogicalResult buildGroupedLinear(GroupedLinearOp op, func::FuncOp fn) {
   Value s = hasScale ? fn.getArgument(2) : Value();
   Value y = fn.getArgument(hasScale ? 3 : 2);
   Type outElt = cast<MemRefType>(y.getType()).getElementType();
-  Value x3 = collapse3D(b, x), y3 = collapse3D(b, y);
+  Value x3 = collapse3D(k, x), y3 = collapse3D(k, y);
   Value zero = k.idx(0);
   Value rows = k.dim(x3, 0), groups = k.dim(x3, 1), kDim = k.dim(x3, 2);
   Value nPer = k.dim(y3, 2);
   Value blkV = k.idx(op.getBlockSize());
 
-  loop(b, zero, rows, [&](ImplicitLocOpBuilder &rb, Value r) {
-    loop(rb, zero, groups, [&](ImplicitLocOpBuilder &gb, Value g) {
-      Value row0 = arith::MulIOp::create(gb, g, nPer);
-      loop(gb, zero, nPer, [&](ImplicitLocOpBuilder &nb, Value n) {
-        KernelBody kn{nb};
-        Value wRow = kn.addi(row0, n);
-        Value wRowBlk = hasScale ? kn.divui(wRow, blkV) : Value();
-        Value acc =
-            reduce(nb, zero, kDim, {kn.f32(0.0)},
-                   [&](ImplicitLocOpBuilder &eb, Value e,
-                       ValueRange a) -> SmallVector<Value> {
-                     KernelBody ke{eb};
-                     Value xv = ke.toF32(ke.load(x3, {r, g, e}));
-                     Value wv = ke.load(w, {wRow, e});
-                     if (hasScale) {
-                       // Dequantised as convert.py does: bf16(W8 * s).
-                       Value sv = lowp::decodeE8M0(
-                           eb, ke.load(s, {wRowBlk, ke.divui(e, blkV)}));
-                       wv = ke.roundBF16(ke.mulf(lowp::decodeE4M3(eb, wv), sv));
-                     } else {
-                       wv = ke.toF32(wv);
-                     }
-                     return {ke.addf(a[0], ke.mulf(xv, wv))};
-                   })[0];
-        kn.store(kn.fromF32(acc, outElt), y3, {r, g, n});
+  loop(k, zero, rows, [&](KernelBody &k, Value r) {
+    loop(k, zero, groups, [&](KernelBody &k, Value g) {
+      Value row0 = k.muli(g, nPer);
+      loop(k, zero, nPer, [&](KernelBody &k, Value n) {
+        Value wRow = k.addi(row0, n);
+        Value wRowBlk = hasScale ? k.divui(wRow, blkV) : Value();
+        Value acc = sumf(k, zero, kDim, [&](KernelBody &k, Value e) {
+          Value xv = k.loadF(x3, {r, g, e});
+          Value wv;
+          if (hasScale) {
+            // Dequantised as convert.py does: bf16(W8 * s).
+            Value code = k.load(w, {wRow, e});
+            Value scaleCode = k.load(s, {wRowBlk, k.divui(e, blkV)});
+            wv = k.roundBF16(lowp::dequantizeE4M3(k.b, code, scaleCode));
+          } else {
+            wv = k.loadF(w, {wRow, e});
+          }
+          return k.mulf(xv, wv);
+        });
+        k.store(k.fromF32(acc, outElt), y3, {r, g, n});
       });
     });
   });
@@ -209,41 +169,33 @@ LogicalResult buildFakeQuant(FakeQuantOp op, func::FuncOp fn) {
   Value extent = op.getExtent() ? k.idx(*op.getExtent()) : n;
   Value nBlocks = k.divui(extent, blkV);
 
-  loop(b, zero, k.dim(x2, 0), [&](ImplicitLocOpBuilder &rb, Value r) {
-    loop(rb, zero, nBlocks, [&](ImplicitLocOpBuilder &jb, Value j) {
-      KernelBody kj{jb};
-      Value k0 = arith::MulIOp::create(jb, j, blkV);
-      Value k1 = kj.addi(k0, blkV);
-      Value amax = reduce(jb, k0, k1, {kj.f32(0.0)},
-                          [&](ImplicitLocOpBuilder &eb, Value e,
-                              ValueRange acc) -> SmallVector<Value> {
-                            KernelBody ke{eb};
-                            Value v = ke.toF32(ke.load(x2, {r, e}));
-                            return {arith::MaximumFOp::create(
-                                eb, acc[0], math::AbsFOp::create(eb, v))};
-                          })[0];
-      Value s = fp4 ? lowp::fp4ActScale(jb, amax) : lowp::fp8ActScale(jb, amax);
-      loop(jb, k0, k1, [&](ImplicitLocOpBuilder &eb, Value e) {
-        KernelBody ke{eb};
-        Value v = arith::DivFOp::create(eb, ke.toF32(ke.load(x2, {r, e})), s);
-        Value q = fp4 ? lowp::roundE2M1(eb, v) : lowp::roundE4M3(eb, v);
+  loop(k, zero, k.dim(x2, 0), [&](KernelBody &k, Value r) {
+    loop(k, zero, nBlocks, [&](KernelBody &k, Value j) {
+      Value k0 = k.muli(j, blkV);
+      Value k1 = k.addi(k0, blkV);
+      Value amax = reduce(
+          k, k0, k1, {k.f32(0.0)},
+          [&](KernelBody &k, Value e, ValueRange acc) -> SmallVector<Value> {
+            return {k.maxf(acc[0], k.absf(k.loadF(x2, {r, e})))};
+          })[0];
+      Value s =
+          fp4 ? lowp::fp4ActScale(k.b, amax) : lowp::fp8ActScale(k.b, amax);
+      loop(k, k0, k1, [&](KernelBody &k, Value e) {
+        Value v = k.loadF(x2, {r, e});
+        Value q =
+            fp4 ? lowp::quantizeE2M1(k.b, v, s) : lowp::quantizeE4M3(k.b, v, s);
         // grid value * s is exact in bf16.
-        ke.store(ke.fromF32(ke.mulf(q, s), elt), y2, {r, e});
+        k.store(k.fromF32(k.mulf(q, s), elt), y2, {r, e});
       });
     });
     // Elements past the extent pass through.
-    loop(rb, extent, n, [&](ImplicitLocOpBuilder &eb, Value e) {
-      KernelBody ke{eb};
-      ke.store(ke.load(x2, {r, e}), y2, {r, e});
+    loop(k, extent, n, [&](KernelBody &k, Value e) {
+      k.store(k.load(x2, {r, e}), y2, {r, e});
     });
   });
   func::ReturnOp::create(b);
   return success();
 }
-
-//===----------------------------------------------------------------------===//
-// v4.hadamard (V4-SPEC 2.5)
-//===----------------------------------------------------------------------===//
 
 } // namespace
 

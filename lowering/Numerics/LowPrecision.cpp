@@ -17,17 +17,21 @@ WeightFormat getWeightFormat(Type elementType) {
   return WeightFormat::Plain;
 }
 
-Value i32(ImplicitLocOpBuilder &b, int64_t v) {
+Value i32(Site at, int64_t v) {
+  ImplicitLocOpBuilder b = at.builder();
   return arith::ConstantOp::create(b, b.getI32IntegerAttr(v));
 }
-Value f32(ImplicitLocOpBuilder &b, double v) {
+Value f32(Site at, double v) {
+  ImplicitLocOpBuilder b = at.builder();
   return arith::ConstantOp::create(b, b.getF32FloatAttr(v));
 }
 
-Value bitsOf(ImplicitLocOpBuilder &b, Value f) {
+Value bitsOf(Site at, Value f) {
+  ImplicitLocOpBuilder b = at.builder();
   return arith::BitcastOp::create(b, b.getI32Type(), f);
 }
-Value floatOf(ImplicitLocOpBuilder &b, Value bits) {
+Value floatOf(Site at, Value bits) {
+  ImplicitLocOpBuilder b = at.builder();
   return arith::BitcastOp::create(b, b.getF32Type(), bits);
 }
 
@@ -59,21 +63,25 @@ static Value code32(ImplicitLocOpBuilder &b, Value code) {
   return arith::ExtUIOp::create(b, b.getI32Type(), code);
 }
 
-Value pow2(ImplicitLocOpBuilder &b, Value k) {
+Value pow2(Site at, Value k) {
+  ImplicitLocOpBuilder b = at.builder();
   return floatOf(b, shl(b, addi(b, k, 127), 23));
 }
 
-Value exponentOf(ImplicitLocOpBuilder &b, Value v) {
+Value exponentOf(Site at, Value v) {
+  ImplicitLocOpBuilder b = at.builder();
   return addi(b, andi(b, shr(b, bitsOf(b, v), 23), 0xFF), -127);
 }
 
-Value decodeE8M0(ImplicitLocOpBuilder &b, Value code) {
+Value decodeE8M0(Site at, Value code) {
+  ImplicitLocOpBuilder b = at.builder();
   Value c = code32(b, code);
   Value bits = select(b, eqi(b, c, 0), i32(b, 0x00400000), shl(b, c, 23));
   return floatOf(b, select(b, eqi(b, c, 0xFF), i32(b, 0x7FC00000), bits));
 }
 
-Value decodeE4M3(ImplicitLocOpBuilder &b, Value code) {
+Value decodeE4M3(Site at, Value code) {
+  ImplicitLocOpBuilder b = at.builder();
   Value c = code32(b, code);
   Value e = andi(b, shr(b, c, 3), 0xF), m = andi(b, c, 7);
   Value normal = ori(b, shl(b, addi(b, e, 120), 23), shl(b, m, 20));
@@ -85,7 +93,8 @@ Value decodeE4M3(ImplicitLocOpBuilder &b, Value code) {
   return floatOf(b, ori(b, bits, shl(b, andi(b, c, 0x80), 24)));
 }
 
-Value decodeE2M1(ImplicitLocOpBuilder &b, Value nibble) {
+Value decodeE2M1(Site at, Value nibble) {
+  ImplicitLocOpBuilder b = at.builder();
   Value e = andi(b, shr(b, nibble, 1), 3), m = andi(b, nibble, 1);
   Value normal = ori(b, shl(b, addi(b, e, 126), 23), shl(b, m, 22));
   Value subnormal = arith::MulIOp::create(b, m, i32(b, 0x3F000000)); // 0.5 or 0
@@ -93,8 +102,22 @@ Value decodeE2M1(ImplicitLocOpBuilder &b, Value nibble) {
   return floatOf(b, ori(b, bits, shl(b, andi(b, nibble, 8), 28)));
 }
 
-Value roundGrid(ImplicitLocOpBuilder &b, Value y, int64_t mantBits,
-                int64_t minExp) {
+std::pair<Value, Value> decodeE2M1Byte(Site at, Value byte) {
+  ImplicitLocOpBuilder b = at.builder();
+  Value bits = code32(b, byte);
+  Value lo = decodeE2M1(b, andi(b, bits, 15));
+  Value hi = decodeE2M1(b, shr(b, bits, 4));
+  return {lo, hi};
+}
+
+Value dequantizeE4M3(Site at, Value code, Value scaleCode) {
+  ImplicitLocOpBuilder b = at.builder();
+  Value w = decodeE4M3(b, code);
+  return arith::MulFOp::create(b, w, decodeE8M0(b, scaleCode));
+}
+
+Value roundGrid(Site at, Value y, int64_t mantBits, int64_t minExp) {
+  ImplicitLocOpBuilder b = at.builder();
   Value e = arith::MaxSIOp::create(b, exponentOf(b, math::AbsFOp::create(b, y)),
                                    i32(b, minExp));
   Value up = pow2(b, arith::SubIOp::create(b, i32(b, mantBits), e));
@@ -108,16 +131,26 @@ static Value clamp(ImplicitLocOpBuilder &b, Value y, double limit) {
       b, arith::MaximumFOp::create(b, y, f32(b, -limit)), f32(b, limit));
 }
 
-Value roundE4M3(ImplicitLocOpBuilder &b, Value y) {
+Value roundE4M3(Site at, Value y) {
+  ImplicitLocOpBuilder b = at.builder();
   return roundGrid(b, clamp(b, y, 448.0), 3, -6);
 }
 
-Value roundE2M1(ImplicitLocOpBuilder &b, Value y) {
+Value roundE2M1(Site at, Value y) {
+  ImplicitLocOpBuilder b = at.builder();
   return roundGrid(b, clamp(b, y, 6.0), 1, 0);
 }
 
-Value actScale(ImplicitLocOpBuilder &b, Value amax, float floor,
-               float gridMax) {
+Value quantizeE4M3(Site at, Value x, Value scale) {
+  return roundE4M3(at, arith::DivFOp::create(at.b, at.loc, x, scale));
+}
+
+Value quantizeE2M1(Site at, Value x, Value scale) {
+  return roundE2M1(at, arith::DivFOp::create(at.b, at.loc, x, scale));
+}
+
+Value actScale(Site at, Value amax, float floor, float gridMax) {
+  ImplicitLocOpBuilder b = at.builder();
   Value prod = arith::MulFOp::create(
       b, arith::MaximumFOp::create(b, amax, f32(b, floor)),
       f32(b, 1.0f / gridMax));
@@ -130,33 +163,34 @@ Value actScale(ImplicitLocOpBuilder &b, Value amax, float floor,
   return pow2(b, k);
 }
 
-Value fp8ActScale(ImplicitLocOpBuilder &b, Value amax) {
-  return actScale(b, amax, 1e-4f, 448.0f);
+Value fp8ActScale(Site at, Value amax) {
+  return actScale(at, amax, 1e-4f, 448.0f);
 }
 
-Value fp4ActScale(ImplicitLocOpBuilder &b, Value amax) {
-  return actScale(b, amax, 6.0f * 0x1p-126f, 6.0f);
+Value fp4ActScale(Site at, Value amax) {
+  return actScale(at, amax, 6.0f * 0x1p-126f, 6.0f);
 }
 
-Value toF32(ImplicitLocOpBuilder &b, Value v) {
+Value toF32(Site at, Value v) {
   if (v.getType().isF32())
     return v;
-  return arith::ExtFOp::create(b, b.getF32Type(), v);
+  return arith::ExtFOp::create(at.b, at.loc, at.b.getF32Type(), v);
 }
 
-Value fromF32(ImplicitLocOpBuilder &b, Value v, Type t) {
+Value fromF32(Site at, Value v, Type t) {
   if (t.isF32())
     return v;
-  return arith::TruncFOp::create(b, t, v);
+  return arith::TruncFOp::create(at.b, at.loc, t, v);
 }
 
-Value roundBF16(ImplicitLocOpBuilder &b, Value v) {
+Value roundBF16(Site at, Value v) {
+  ImplicitLocOpBuilder b = at.builder();
   Value narrow = arith::TruncFOp::create(b, b.getBF16Type(), v);
   return arith::ExtFOp::create(b, b.getF32Type(), narrow);
 }
 
-Value scaleBlock(ImplicitLocOpBuilder &b, Value partial, Value actScale,
-                 Value weightScale) {
+Value scaleBlock(Site at, Value partial, Value actScale, Value weightScale) {
+  ImplicitLocOpBuilder b = at.builder();
   return arith::MulFOp::create(b, arith::MulFOp::create(b, partial, actScale),
                                weightScale);
 }

@@ -3,16 +3,45 @@
 // The one library of low-precision numerics every kernel body uses: the
 // hand-built kernels (lowering/KernelBuilders, in scf loops over memrefs)
 // and the target-neutral bodies (lowering/V4ToLinalg, inside linalg.generic
-// regions). Each function emits scalar arith/math ops at the builder's
-// insertion point on scalar SSA values, so it works in any region: inside a
-// linalg.generic body, make an ImplicitLocOpBuilder from the region's
-// OpBuilder and location and call these on the block arguments.
+// regions). Each function emits scalar arith/math ops at an insertion point
+// (a `Site`) on scalar SSA values and returns a scalar; none creates a region,
+// a loop or a memory access, so they work in any region.
 //
-// Codes arrive as raw integers (the storage layout of
-// dialects/V4/V4StorageLayout.h: FP8 and e8m0 as i8, FP4 nibbles). Values
-// are f32. Everything is exact integer bit manipulation or one correctly
-// rounded fp32 op, so the results are bit-identical to test/reference
-// (V4-SPEC 2.3, 2.4).
+// Values are f32. Codes arrive as raw integers, as the storage layout holds
+// them (dialects/V4/V4StorageLayout.h): FP8 e4m3fn and e8m0 as i8, FP4 e2m1
+// packed two per i8 byte (low nibble first). Every function is exact integer
+// bit manipulation or correctly rounded fp32 ops in a fixed order, so the
+// kernels built on it are bit-identical to test/reference (V4-SPEC 2.3, 2.4).
+//
+// From a hand builder (scf loops over memrefs), pass the ImplicitLocOpBuilder:
+//
+//   Value w = lowp::decodeE4M3(b, memref::LoadOp::create(b, wCodes, {n, k}));
+//
+// From a linalg.generic body, pass the region's builder and location; the
+// block arguments are the scalar elements (i8 codes, f32/bf16 values):
+//
+//   linalg::GenericOp::create(rewriter, loc, resultTypes, inputs, outputs,
+//       maps, iterators,
+//       [&](OpBuilder &b, Location loc, ValueRange args) {
+//         // args = (code i8, scale code i8, acc f32)
+//         Value w = lowp::dequantizeE4M3({b, loc}, args[0], args[1]);
+//         linalg::YieldOp::create(b, loc, lowp::roundBF16({b, loc}, w));
+//       });
+//
+// A Site keeps a reference to the builder, so ops created through it are
+// reported to a rewriter's listener exactly as if created directly (safe in
+// conversion patterns).
+//
+// Building a block-scaled dot product (V4-SPEC 2.4) from these pieces:
+//   1. per activation block: amax -> s_a = fp8ActScale(amax);
+//      each element qa = quantizeE4M3(x, s_a) (an e4m3 grid value, f32);
+//   2. per weight block: partial = sum over the block, ascending k, in fp32,
+//      of qa * decodeE4M3(code)  (FP4: decodeE2M1Byte gives the two values of
+//      a packed byte, low nibble = even k);
+//   3. acc += scaleBlock(partial, s_a, decodeE8M0(scale code)).
+// The CPU hand builders do exactly this in scf loops (quantizeActFP8 and
+// blockScaledDot in lowering/KernelBuilders/CPUKernelBody.h); a linalg body
+// reproduces the same numbers when its reductions run in ascending order.
 //
 //===----------------------------------------------------------------------===//
 #ifndef V4_LOWERING_NUMERICS_LOWPRECISION_H
@@ -22,66 +51,115 @@
 #include "mlir/IR/Types.h"
 #include "mlir/IR/Value.h"
 
+#include <utility>
+
 namespace mlir::v4::lowp {
 
-/// How a linear weight is stored (from its MLIR element type): FP4 e2m1
-/// packed two per byte with per-32 e8m0 scales, FP8 e4m3 with 128x128 e8m0
-/// block scales, or plain bf16/f32.
+/// Where the emitters insert their ops: an ImplicitLocOpBuilder (implicitly),
+/// or any OpBuilder (a rewriter included) and a Location: `{b, loc}`.
+struct Site {
+  Site(ImplicitLocOpBuilder &b) : b(b), loc(b.getLoc()) {}
+  Site(OpBuilder &b, Location loc) : b(b), loc(loc) {}
+  /// A builder at this site (a copy: it inserts where `b` does and keeps its
+  /// listener).
+  ImplicitLocOpBuilder builder() const { return ImplicitLocOpBuilder(loc, b); }
+
+  OpBuilder &b;
+  Location loc;
+};
+
+//===----------------------------------------------------------------------===//
+// Weight formats
+//===----------------------------------------------------------------------===//
+
+/// How a linear weight is stored: FP4 e2m1 packed two per byte with one e8m0
+/// scale per 32 K elements, FP8 e4m3 with 128x128 e8m0 block scales, or
+/// plain bf16/f32.
 enum class WeightFormat { FP4, FP8, Plain };
+/// The rule: the format of a weight whose logical MLIR element type is
+/// `elementType` (f4E2M1FN -> FP4, f8E4M3FN -> FP8, anything else -> Plain).
 WeightFormat getWeightFormat(Type elementType);
 
+//===----------------------------------------------------------------------===//
+// Constants and f32 bits
+//===----------------------------------------------------------------------===//
+
 /// An i32 / f32 constant.
-Value i32(ImplicitLocOpBuilder &b, int64_t v);
-Value f32(ImplicitLocOpBuilder &b, double v);
+Value i32(Site at, int64_t v);
+Value f32(Site at, double v);
 
 /// The bits of an f32 as i32, and back.
-Value bitsOf(ImplicitLocOpBuilder &b, Value f);
-Value floatOf(ImplicitLocOpBuilder &b, Value bits);
+Value bitsOf(Site at, Value f);
+Value floatOf(Site at, Value bits);
 /// 2^k as f32 for an i32 k in [-126, 127].
-Value pow2(ImplicitLocOpBuilder &b, Value k);
+Value pow2(Site at, Value k);
 /// The unbiased exponent field of an f32 (floor(log2|v|) for normal v, -127
 /// for zero and subnormals).
-Value exponentOf(ImplicitLocOpBuilder &b, Value v);
+Value exponentOf(Site at, Value v);
 
-/// An e8m0 code (i8) -> 2^(code - 127); code 0 is 2^-127, 0xFF NaN.
-Value decodeE8M0(ImplicitLocOpBuilder &b, Value code);
-/// An e4m3fn code (i8) -> f32, exact; 0x7F and 0xFF are NaN.
-Value decodeE4M3(ImplicitLocOpBuilder &b, Value code);
+//===----------------------------------------------------------------------===//
+// Decoding codes (exact)
+//===----------------------------------------------------------------------===//
+
+/// An e8m0 code (i8 or i32) -> 2^(code - 127); code 0 is 2^-127, 0xFF NaN.
+Value decodeE8M0(Site at, Value code);
+/// An e4m3fn code (i8 or i32) -> f32, exact; 0x7F and 0xFF are NaN.
+Value decodeE4M3(Site at, Value code);
 /// An e2m1 nibble (i32 in [0, 16)) -> f32: +-{0, 0.5, 1, 1.5, 2, 3, 4, 6}.
-Value decodeE2M1(ImplicitLocOpBuilder &b, Value nibble);
+Value decodeE2M1(Site at, Value nibble);
+/// A packed FP4 byte (i8) -> the f32 values of its low nibble (the even K
+/// element) and its high nibble (the odd one).
+std::pair<Value, Value> decodeE2M1Byte(Site at, Value byte);
+/// An FP8 weight element scaled by its block scale: decodeE4M3(code) *
+/// decodeE8M0(scaleCode) in f32 (exact unless it underflows). Round it with
+/// roundBF16 for the bf16-dequantised weights of V4-SPEC 5.7.
+Value dequantizeE4M3(Site at, Value code, Value scaleCode);
 
-/// Round-to-nearest-even of y onto a grid whose spacing in the binade
-/// [2^e, 2^(e+1)) is 2^(e - mantBits), with e >= minExp (subnormals).
-Value roundGrid(ImplicitLocOpBuilder &b, Value y, int64_t mantBits,
-                int64_t minExp);
+//===----------------------------------------------------------------------===//
+// Rounding onto the FP8/FP4 grids and to bf16
+//===----------------------------------------------------------------------===//
+
+/// Round-to-nearest-even of y (f32) onto a grid whose spacing in the binade
+/// [2^e, 2^(e+1)) is 2^(e - mantBits), with e >= minExp (subnormals); no
+/// saturation. Both scalings by powers of two are exact.
+Value roundGrid(Site at, Value y, int64_t mantBits, int64_t minExp);
 /// e4m3fn RNE of y, saturating to +-448.
-Value roundE4M3(ImplicitLocOpBuilder &b, Value y);
+Value roundE4M3(Site at, Value y);
 /// e2m1 RNE of y, saturating to +-6.
-Value roundE2M1(ImplicitLocOpBuilder &b, Value y);
+Value roundE2M1(Site at, Value y);
 
 /// The pow-2 scale of V4-SPEC 2.3 for a block with absolute maximum amax:
 /// 2^ceil(log2(fp32(max(amax, floor) * fp32(1 / gridMax)))), the ceil(log2)
 /// read off the bits.
-Value actScale(ImplicitLocOpBuilder &b, Value amax, float floor, float gridMax);
+Value actScale(Site at, Value amax, float floor, float gridMax);
 /// The FP8 activation scale of V4-SPEC 2.4 step 1 (floor 1e-4, grid 448).
-Value fp8ActScale(ImplicitLocOpBuilder &b, Value amax);
+Value fp8ActScale(Site at, Value amax);
 /// The FP4 fake-quant scale (floor 6 * 2^-126, grid 6).
-Value fp4ActScale(ImplicitLocOpBuilder &b, Value amax);
+Value fp4ActScale(Site at, Value amax);
+
+/// x quantised at pow-2 scale s: the e4m3 (e2m1) grid value of fp32(x / s),
+/// saturated. Multiplying it by s again is the fake-quant value (V4-SPEC
+/// 2.3); in a block-scaled dot it is the quantised activation qa.
+Value quantizeE4M3(Site at, Value x, Value scale);
+Value quantizeE2M1(Site at, Value x, Value scale);
 
 /// Widens a float value to f32 (f32 is kept).
-Value toF32(ImplicitLocOpBuilder &b, Value v);
+Value toF32(Site at, Value v);
 /// Narrows an f32 value to float type `t`, round to nearest even (f32 is
 /// kept).
-Value fromF32(ImplicitLocOpBuilder &b, Value v, Type t);
-
+Value fromF32(Site at, Value v, Type t);
 /// A bf16 rounding point: an f32 value rounded to bf16 and widened back.
-Value roundBF16(ImplicitLocOpBuilder &b, Value v);
+Value roundBF16(Site at, Value v);
+
+//===----------------------------------------------------------------------===//
+// Block-scaled dot products (V4-SPEC 2.4 steps 2-3)
+//===----------------------------------------------------------------------===//
 
 /// One block of a block-scaled dot product: `partial` (the fp32 sum of
 /// quantised activation times decoded weight over the block) scaled by the
-/// activation scale, then by the weight scale, in the reference's order.
-Value scaleBlock(ImplicitLocOpBuilder &b, Value partial, Value actScale,
-                 Value weightScale);
+/// activation scale, then by the decoded weight scale, in the reference's
+/// order: (partial * s_a) * s_w.
+Value scaleBlock(Site at, Value partial, Value actScale, Value weightScale);
 
 } // namespace mlir::v4::lowp
 
