@@ -4,6 +4,7 @@
 
 #include "dialects/V4/V4Dialect.h"
 #include "dialects/V4/V4Ops.h"
+#include "dialects/V4/V4StorageLayout.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -79,36 +80,25 @@ static std::string shapeString(llvm::ArrayRef<int64_t> shape) {
   return s + "]";
 }
 
-/// The checkpoint dtype and shape of a logical element type and shape.
+/// The checkpoint dtype and shape of a logical element type and shape: the
+/// storage-layout rule (dialects/V4/V4StorageLayout.h).
 static llvm::Expected<st::ManifestEntry>
 checkpointEntry(llvm::StringRef name, Type elementType,
                 llvm::ArrayRef<int64_t> shape) {
-  st::ManifestEntry entry;
-  entry.name = name.str();
-  entry.shape.assign(shape.begin(), shape.end());
-  if (isa<Float8E4M3FNType>(elementType))
-    entry.dtype = st::DType::F8_E4M3;
-  else if (isa<Float8E8M0FNUType>(elementType))
-    entry.dtype = st::DType::F8_E8M0;
-  else if (elementType.isBF16())
-    entry.dtype = st::DType::BF16;
-  else if (elementType.isF32())
-    entry.dtype = st::DType::F32;
-  else if (elementType.isInteger(64))
-    entry.dtype = st::DType::I64;
-  else if (elementType.isInteger(32))
-    entry.dtype = st::DType::I32;
-  else if (isa<Float4E2M1FNType>(elementType)) {
-    if (shape.empty() || shape.back() % 2 != 0)
+  FailureOr<mlir::v4::CheckpointLayout> layout =
+      mlir::v4::getCheckpointLayout(RankedTensorType::get(shape, elementType));
+  if (failed(layout)) {
+    if (isa<Float4E2M1FNType>(elementType))
       return rejected("parameter '" + name +
                       "': packed FP4 needs an even last dimension, got " +
                       shapeString(shape));
-    entry.dtype = st::DType::I8;
-    entry.shape.back() /= 2;
-  } else {
     return rejected("parameter '" + name + "': element type " +
                     typeString(elementType) + " has no checkpoint dtype");
   }
+  st::ManifestEntry entry;
+  entry.name = name.str();
+  entry.dtype = layout->dtype;
+  entry.shape = std::move(layout->shape);
   return entry;
 }
 
@@ -505,7 +495,7 @@ llvm::Error generateCheckpoint(ModuleOp module, uint64_t seed,
 
   // Fill the scales.
   for (auto &t : out) {
-    if (t.dtype != st::DType::F8_E8M0)
+    if (t.dtype != st::DType::F8E8M0)
       continue;
     auto it = scaleBytes.find(t.name);
     if (it != scaleBytes.end())

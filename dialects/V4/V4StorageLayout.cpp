@@ -6,7 +6,6 @@
 #include "llvm/ADT/TypeSwitch.h"
 
 using namespace mlir;
-namespace art = ::v4::artifact;
 
 namespace mlir::v4 {
 
@@ -81,19 +80,19 @@ StorageTypeConverter::StorageTypeConverter() {
       });
 }
 
-FailureOr<art::DType> getStorageDType(Type t) {
+FailureOr<::v4::DType> getStorageDType(Type t) {
   if (t.isBF16())
-    return art::DType::BF16;
+    return ::v4::DType::BF16;
   if (t.isF16())
-    return art::DType::F16;
+    return ::v4::DType::F16;
   if (t.isF32())
-    return art::DType::F32;
+    return ::v4::DType::F32;
   if (t.isInteger(8))
-    return art::DType::I8;
+    return ::v4::DType::I8;
   if (t.isInteger(32))
-    return art::DType::I32;
+    return ::v4::DType::I32;
   if (t.isInteger(64))
-    return art::DType::I64;
+    return ::v4::DType::I64;
   return failure();
 }
 
@@ -106,14 +105,14 @@ FailureOr<CheckpointLayout> getCheckpointLayout(RankedTensorType t) {
   layout.shape.assign(s.getShape().begin(), s.getShape().end());
   Type e = t.getElementType();
   if (isa<Float8E4M3FNType>(e)) {
-    layout.dtype = art::DType::F8E4M3;
+    layout.dtype = ::v4::DType::F8E4M3;
     return layout;
   }
   if (isa<Float8E8M0FNUType>(e)) {
-    layout.dtype = art::DType::F8E8M0;
+    layout.dtype = ::v4::DType::F8E8M0;
     return layout;
   }
-  FailureOr<art::DType> d = getStorageDType(s.getElementType());
+  FailureOr<::v4::DType> d = getStorageDType(s.getElementType());
   if (failed(d))
     return failure();
   layout.dtype = *d;

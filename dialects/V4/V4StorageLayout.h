@@ -24,7 +24,7 @@
 #ifndef V4_DIALECTS_V4_V4STORAGELAYOUT_H
 #define V4_DIALECTS_V4_V4STORAGELAYOUT_H
 
-#include "runtime/artifact/Artifact.h"
+#include "runtime/base/DType.h"
 
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/Transforms/DialectConversion.h"
@@ -50,11 +50,11 @@ LogicalResult getStorageMemRefTypes(Type type, SmallVectorImpl<Type> &out);
 
 /// The runtime dtype of a storage element type (bf16, f16, f32, i8, i32,
 /// i64).
-FailureOr<::v4::artifact::DType> getStorageDType(Type element);
+FailureOr<::v4::DType> getStorageDType(Type element);
 
 /// The checkpoint dtype and shape of a parameter of logical type `type`.
 struct CheckpointLayout {
-  ::v4::artifact::DType dtype;
+  ::v4::DType dtype;
   std::vector<int64_t> shape;
 };
 FailureOr<CheckpointLayout> getCheckpointLayout(RankedTensorType type);

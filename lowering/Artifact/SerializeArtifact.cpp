@@ -150,11 +150,19 @@ LogicalResult PlanReader::readEntry(func::FuncOp fn, StringRef name,
       continue;
     }
     if (auto ret = dyn_cast<func::ReturnOp>(op)) {
-      for (Value v : ret.getOperands()) {
+      for (auto [i, v] : llvm::enumerate(ret.getOperands())) {
         auto found = bufferIds.find(v);
         if (found == bufferIds.end())
           return ret.emitError() << "returned value is not a plan buffer";
-        desc.buffers[found->second].kind = art::BufferKind::Output;
+        art::Buffer &b = desc.buffers[found->second];
+        if (b.kind == art::BufferKind::Output)
+          return ret.emitError() << "buffer returned twice";
+        b.kind = art::BufferKind::Output;
+        auto role = fn.getResultAttrOfType<StringAttr>(i, "v4.role");
+        if (!role)
+          return ret.emitError() << "result #" << i << " of @" << name
+                                 << " has no v4.role";
+        b.role = role.str();
       }
       continue;
     }
@@ -185,8 +193,14 @@ LogicalResult PlanReader::read() {
     if (failed(id))
       return failure();
     stepIds.push_back(*id);
-    if (!isState)
+    if (!isState) {
+      auto role = step.getArgAttrOfType<StringAttr>(a.getArgNumber(), "v4.role");
+      if (!role)
+        return step.emitError() << "input #" << a.getArgNumber()
+                                << " of @step has neither v4.role nor v4.state";
+      desc.buffers[*id].role = role.str();
       continue;
+    }
     stateIds.push_back(*id);
     art::StateSpec spec;
     spec.name =

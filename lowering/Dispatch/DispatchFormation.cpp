@@ -11,6 +11,7 @@
 #include "dialects/V4/V4StorageLayout.h"
 #include "dialects/V4/V4Types.h"
 #include "lowering/Passes.h"
+#include "runtime/artifact/Artifact.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -217,9 +218,6 @@ void Former::dispatch(OpBuilder &b, Location loc, func::FuncOp kernel,
   ++numDispatches;
 }
 
-static const char *kInputRoles[] = {"ids", "next_ids", "start_positions",
-                                    "positions"};
-
 LogicalResult Former::formStep(func::FuncOp step, func::FuncOp &newStep) {
   Block &body = step.getBody().front();
   if (body.getNumArguments() < 4)
@@ -246,7 +244,7 @@ LogicalResult Former::formStep(func::FuncOp step, func::FuncOp &newStep) {
       SmallVector<NamedAttribute> na;
       if (j < 4) {
         na.push_back(
-            attrs.getNamedAttr("v4.role", attrs.getStringAttr(kInputRoles[j])));
+            attrs.getNamedAttr("v4.role", attrs.getStringAttr(::v4::artifact::role::kInputs[j])));
       } else {
         std::string name = "state" + std::to_string(j - 4);
         if (types.size() > 1)
@@ -274,9 +272,7 @@ LogicalResult Former::formStep(func::FuncOp step, func::FuncOp &newStep) {
   for (unsigned i = 0; i < numOutputs; ++i)
     newStep.setResultAttr(
         i, "v4.role",
-        top.getStringAttr(i == 0   ? std::string("logits")
-                          : i == 1 ? std::string("mtp_logits")
-                                   : "mtp_logits." + std::to_string(i - 1)));
+        top.getStringAttr(::v4::artifact::outputRole(i)));
   Block *entry = newStep.addEntryBlock();
   OpBuilder b = OpBuilder::atBlockEnd(entry);
   {

@@ -25,16 +25,6 @@
 
 namespace v4::artifact {
 
-Status Status::error(std::string rule, std::string message) {
-  Status s;
-  s.failed = true;
-  s.text = std::move(message);
-  s.text += " [";
-  s.text += rule;
-  s.text += "]";
-  s.ruleId = std::move(rule);
-  return s;
-}
 
 //===----------------------------------------------------------------------===//
 // CRC-32 (slicing-by-8)
@@ -109,28 +99,35 @@ const char *codeFormatName(CodeFormat format) {
   return "?";
 }
 
-const char *dtypeName(DType dtype) {
-  switch (dtype) {
-  case DType::BF16:
-    return "bf16";
-  case DType::F16:
-    return "f16";
-  case DType::F32:
-    return "f32";
-  case DType::F8E4M3:
-    return "f8e4m3";
-  case DType::F8E8M0:
-    return "f8e8m0";
-  case DType::F4E2M1:
-    return "f4e2m1";
-  case DType::I8:
-    return "i8";
-  case DType::I32:
-    return "i32";
-  case DType::I64:
-    return "i64";
-  }
-  return "?";
+std::string outputRole(size_t index) {
+  if (index == 0)
+    return role::kLogits;
+  if (index == 1)
+    return role::kMtpLogits;
+  return std::string(role::kMtpLogits) + "." + std::to_string(index - 1);
+}
+
+bool isInputRole(std::string_view name) {
+  for (const char *r : role::kInputs)
+    if (name == r)
+      return true;
+  return false;
+}
+
+bool isOutputRole(std::string_view name) {
+  if (name == role::kLogits || name == role::kMtpLogits)
+    return true;
+  std::string_view prefix = role::kMtpLogits;
+  if (name.size() <= prefix.size() + 1 ||
+      name.substr(0, prefix.size()) != prefix || name[prefix.size()] != '.')
+    return false;
+  std::string_view digits = name.substr(prefix.size() + 1);
+  if (digits[0] == '0')
+    return false;
+  for (char c : digits)
+    if (c < '0' || c > '9')
+      return false;
+  return digits.size() <= 9;
 }
 
 const char *bufferKindName(BufferKind kind) {
@@ -173,25 +170,6 @@ const char *scalarKindName(ScalarKind kind) {
   return "?";
 }
 
-unsigned dtypeBits(DType dtype) {
-  switch (dtype) {
-  case DType::F4E2M1:
-    return 4;
-  case DType::F8E4M3:
-  case DType::F8E8M0:
-  case DType::I8:
-    return 8;
-  case DType::BF16:
-  case DType::F16:
-    return 16;
-  case DType::F32:
-  case DType::I32:
-    return 32;
-  case DType::I64:
-    return 64;
-  }
-  return 0;
-}
 
 //===----------------------------------------------------------------------===//
 // Semantic checks (AF-5..AF-13)
@@ -247,7 +225,7 @@ bool validTarget(Target t) { return uint8_t(t) <= uint8_t(Target::SM90A); }
 bool validFormat(CodeFormat f) {
   return uint8_t(f) <= uint8_t(CodeFormat::Cubin);
 }
-bool validDType(DType d) { return uint8_t(d) <= uint8_t(DType::I64); }
+bool validDType(DType d) { return isValidDType(uint8_t(d)); }
 bool validKind(BufferKind k) {
   return uint8_t(k) <= uint8_t(BufferKind::State);
 }
@@ -431,6 +409,32 @@ private:
                                 std::to_string(kMaxArgs));
       if (k.debugLocation.find('\0') != std::string::npos)
         return fail("AF-8", what + "debug location contains a NUL byte");
+      const Launch &l = k.launch;
+      uint64_t threads = 1;
+      for (int j = 0; j < 3; ++j) {
+        if (l.grid[j].fixed == 0)
+          return fail("AF-8", what + "launch grid dimension " +
+                                  std::to_string(j) + " has fixed factor 0");
+        if (l.block[j] == 0)
+          return fail("AF-8", what + "launch block dimension " +
+                                  std::to_string(j) + " is 0");
+        threads *= l.block[j];
+      }
+      if (threads > kMaxThreadsPerBlock)
+        return fail("AF-8", what + "launch block of " +
+                                std::to_string(threads) +
+                                " threads exceeds " +
+                                std::to_string(kMaxThreadsPerBlock));
+      if (l.sharedMemoryBytes > kMaxSharedMemoryBytes)
+        return fail("AF-8", what + "launch needs " +
+                                std::to_string(l.sharedMemoryBytes) +
+                                " bytes of shared memory, more than " +
+                                std::to_string(kMaxSharedMemoryBytes));
+      if (k.codeObject < d.codeObjects.size() &&
+          d.codeObjects[k.codeObject].format == CodeFormat::HostSharedObject &&
+          (threads != 1 || l.sharedMemoryBytes != 0))
+        return fail("AF-8", what + "a host kernel is one call: block 1 x 1 "
+                                   "x 1 and no shared memory");
     }
     return Status::success();
   }
@@ -463,6 +467,24 @@ private:
       if (!bad.empty())
         return fail("AF-9", what + dtypeName(b.dtype) + " " +
                                 shapeString(b.shape) + ": " + bad);
+      bool io = b.kind == BufferKind::Input || b.kind == BufferKind::Output;
+      if (!io && !b.role.empty())
+        return fail("AF-9", what + bufferKindName(b.kind) + " buffer has role " +
+                                quote(b.role) +
+                                "; only inputs and outputs have roles");
+      if (io) {
+        bool known = b.kind == BufferKind::Input ? isInputRole(b.role)
+                                                 : isOutputRole(b.role);
+        if (!known)
+          return fail("AF-9",
+                      what + bufferKindName(b.kind) + " role " +
+                          quote(b.role) + " is not one of " +
+                          (b.kind == BufferKind::Input
+                               ? "ids, next_ids, start_positions, positions"
+                               : "logits, mtp_logits, mtp_logits.<n>"));
+        if (!roles.insert(b.role).second)
+          return fail("AF-9", what + "duplicate role " + quote(b.role));
+      }
     }
     return Status::success();
   }
@@ -611,6 +633,7 @@ private:
   uint64_t fileSize;
   uint64_t blobStart;
   std::map<uint32_t, size_t> ids;
+  std::set<std::string> roles;
 };
 
 } // namespace
@@ -687,6 +710,18 @@ struct Decoder {
       o.numBufferArgs = k->num_buffer_args();
       o.numScalarArgs = k->num_scalar_args();
       o.debugLocation = str(k->debug_location());
+      if (const fb::Launch *l = k->launch()) {
+        const fb::GridDim *g[3] = {l->grid_x(), l->grid_y(), l->grid_z()};
+        for (int i = 0; i < 3; ++i)
+          if (g[i])
+            o.launch.grid[i] = {g[i]->fixed(), g[i]->token_tile()};
+        if (const fb::Dim3 *b = l->block()) {
+          o.launch.block[0] = b->x();
+          o.launch.block[1] = b->y();
+          o.launch.block[2] = b->z();
+        }
+        o.launch.sharedMemoryBytes = l->shared_memory_bytes();
+      }
       return o;
     });
     d.buffers = each(a.buffers(), [&](const fb::Buffer *b) {
@@ -696,8 +731,19 @@ struct Decoder {
       o.shape = vec(b->shape());
       o.kind = BufferKind(uint8_t(b->kind()));
       o.alignment = b->alignment();
+      o.role = str(b->role());
       return o;
     });
+    if (d.versions.formatMinor == 0 && d.versions.formatMajor == 1) {
+      // 1.0 named no roles: inputs and outputs are positional.
+      size_t inputs = 0, outputs = 0;
+      for (Buffer &b : d.buffers) {
+        if (b.kind == BufferKind::Input && inputs < std::size(role::kInputs))
+          b.role = role::kInputs[inputs++];
+        else if (b.kind == BufferKind::Output)
+          b.role = outputRole(outputs++);
+      }
+    }
     d.stateSpecs = each(a.state_specs(), [&](const fb::StateSpec *s) {
       StateSpec o;
       o.name = str(s->name());
@@ -788,7 +834,7 @@ Expected<Artifact> Artifact::load(std::string_view source, const void *data,
 }
 
 static Status ioError(const std::string &path, const char *op, int err) {
-  return Status::error("IO",
+  return Status::error(StatusCode::NotFound, "IO",
                        path + ": " + op + " failed: " + std::strerror(err));
 }
 
@@ -843,7 +889,11 @@ Expected<Artifact> Artifact::loadStorage(std::string_view source,
   const uint8_t *p = reinterpret_cast<const uint8_t *>(storage->data());
   std::string src(source);
   auto fail = [&](const char *rule, const std::string &what) {
-    return Status::error(rule, src + ": " + what);
+    // A version this runtime cannot read is incompatible, not malformed.
+    StatusCode code = std::string_view(rule) == "AF-2"
+                          ? StatusCode::Incompatible
+                          : StatusCode::InvalidArgument;
+    return Status::error(code, rule, src + ": " + what);
   };
 
   // AF-1: prefix and magic.
@@ -980,6 +1030,13 @@ const Kernel *Artifact::findKernel(std::string_view name) const {
   return nullptr;
 }
 
+const Buffer *Artifact::findBufferByRole(std::string_view role) const {
+  for (const Buffer &b : desc.buffers)
+    if (!b.role.empty() && b.role == role)
+      return &b;
+  return nullptr;
+}
+
 const EntryPoint *Artifact::findEntryPoint(std::string_view name) const {
   for (const EntryPoint &e : desc.entryPoints)
     if (e.name == name)
@@ -1040,15 +1097,30 @@ std::vector<uint8_t> buildFlatbuffer(const Description &d,
                              fb::CodeFormat(uint8_t(d.codeObjects[i].format)),
                              offsets[i], d.codeObjects[i].size));
   std::vector<flatbuffers::Offset<fb::Kernel>> kernels;
-  for (const Kernel &k : d.kernels)
+  bool v10 = options.formatMajor == 1 && options.formatMinor == 0;
+  for (const Kernel &k : d.kernels) {
+    // 1.0 had no launch geometry.
+    flatbuffers::Offset<fb::Launch> launch;
+    if (!v10) {
+      const Launch &l = k.launch;
+      fb::GridDim g[3];
+      for (int i = 0; i < 3; ++i)
+        g[i] = fb::GridDim(l.grid[i].fixed, l.grid[i].tokenTile);
+      fb::Dim3 block(l.block[0], l.block[1], l.block[2]);
+      launch = fb::CreateLaunch(b, &g[0], &g[1], &g[2], &block,
+                                l.sharedMemoryBytes);
+    }
     kernels.push_back(fb::CreateKernel(
         b, b.CreateString(k.name), k.codeObject, b.CreateString(k.entrySymbol),
-        k.numBufferArgs, k.numScalarArgs, b.CreateString(k.debugLocation)));
+        k.numBufferArgs, k.numScalarArgs, b.CreateString(k.debugLocation),
+        launch));
+  }
   std::vector<flatbuffers::Offset<fb::Buffer>> buffers;
   for (const Buffer &x : d.buffers)
     buffers.push_back(fb::CreateBuffer(
         b, x.id, fb::DType(uint8_t(x.dtype)), b.CreateVector(x.shape),
-        fb::BufferKind(uint8_t(x.kind)), x.alignment));
+        fb::BufferKind(uint8_t(x.kind)), x.alignment,
+        v10 || x.role.empty() ? 0 : b.CreateString(x.role)));
   std::vector<flatbuffers::Offset<fb::StateSpec>> states;
   for (const StateSpec &s : d.stateSpecs)
     states.push_back(fb::CreateStateSpec(

@@ -17,10 +17,16 @@
 //   AF-6   target, feature bits and static bounds valid
 //   AF-7   code objects: valid target/format, blobs inside the file after the
 //          FlatBuffer, 64-byte aligned, non-empty, non-overlapping
-//   AF-8   kernels: unique names, code object index in range, target match
+//   AF-8   kernels: unique names, code object index in range, target match;
+//          launch geometry: every grid factor >= 1, block dims >= 1 and at
+//          most kMaxThreadsPerBlock threads, shared memory at most
+//          kMaxSharedMemoryBytes; a host kernel (CPU code object) has one
+//          thread and no shared memory
 //   AF-9   buffers: unique ids, valid dtype/kind, shape non-negative except
 //          one -1 token dim (not on parameters/state), alignment a power of
-//          two, byte size overflow-checked at the static bounds
+//          two, byte size overflow-checked at the static bounds; inputs and
+//          outputs carry a unique known role of their kind, other buffers
+//          none
 //   AF-10  entry points: unique names; each step's kernel in range, buffer
 //          ids exist, buffer/scalar counts equal the kernel's, scalar kinds
 //          valid, debug location index in range
@@ -40,6 +46,9 @@
 #ifndef V4_RUNTIME_ARTIFACT_ARTIFACT_H
 #define V4_RUNTIME_ARTIFACT_ARTIFACT_H
 
+#include "runtime/base/DType.h"
+#include "runtime/base/Status.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -56,47 +65,10 @@ namespace v4::artifact {
 // Status and Expected
 //===----------------------------------------------------------------------===//
 
-/// Success, or an error owning its message and a stable rule id.
-class [[nodiscard]] Status {
-public:
-  Status() = default;
-  static Status success() { return Status(); }
-  /// `message` should not end in the rule tag; it is appended as " [rule]".
-  static Status error(std::string rule, std::string message);
-
-  bool ok() const { return !failed; }
-  explicit operator bool() const { return ok(); }
-  /// Stable rule id ("AF-7", "IO", "ARG"); empty on success.
-  const std::string &rule() const { return ruleId; }
-  /// Full message including the trailing " [rule]"; empty on success.
-  const std::string &message() const { return text; }
-
-private:
-  bool failed = false;
-  std::string ruleId;
-  std::string text;
-};
-
-/// A value or an error Status.
-template <typename T> class [[nodiscard]] Expected {
-public:
-  Expected(T value) : value(std::move(value)) {}
-  Expected(Status error) : err(std::move(error)) {}
-
-  bool ok() const { return value.has_value(); }
-  explicit operator bool() const { return ok(); }
-  const Status &status() const { return err; }
-
-  T &operator*() { return *value; }
-  const T &operator*() const { return *value; }
-  T *operator->() { return &*value; }
-  const T *operator->() const { return &*value; }
-  T take() { return std::move(*value); }
-
-private:
-  std::optional<T> value;
-  Status err;
-};
+/// The runtime's one Status/Expected (runtime/base/Status.h).
+using ::v4::Expected;
+using ::v4::Status;
+using ::v4::StatusCode;
 
 //===----------------------------------------------------------------------===//
 // Format constants
@@ -104,7 +76,7 @@ private:
 
 /// The format this library writes and the newest it reads.
 constexpr uint16_t kFormatMajor = 1;
-constexpr uint16_t kFormatMinor = 0;
+constexpr uint16_t kFormatMinor = 1;
 /// Version of this runtime library, named in version messages.
 constexpr const char *kRuntimeVersion = "0.1.0";
 
@@ -138,17 +110,11 @@ uint32_t fileChecksum(const uint8_t *data, size_t size);
 
 enum class Target : uint8_t { CPU = 0, SM90A = 1 };
 enum class CodeFormat : uint8_t { HostSharedObject = 0, PTX = 1, Cubin = 2 };
-enum class DType : uint8_t {
-  BF16 = 0,
-  F16 = 1,
-  F32 = 2,
-  F8E4M3 = 3,
-  F8E8M0 = 4,
-  F4E2M1 = 5,
-  I8 = 6,
-  I32 = 7,
-  I64 = 8,
-};
+/// The runtime's one element type (runtime/base/DType.h; the schema's
+/// values).
+using ::v4::DType;
+using ::v4::dtypeBits;
+using ::v4::dtypeName;
 enum class BufferKind : uint8_t {
   Parameter = 0,
   Input = 1,
@@ -161,12 +127,9 @@ enum class ScalarKind : uint8_t { Constant = 0, TokenCount = 1, StartPos = 2 };
 
 const char *targetName(Target target);
 const char *codeFormatName(CodeFormat format);
-const char *dtypeName(DType dtype);
 const char *bufferKindName(BufferKind kind);
 const char *resetKindName(ResetKind kind);
 const char *scalarKindName(ScalarKind kind);
-/// Bits per element (4 for F4E2M1); 0 for a value outside the enum.
-unsigned dtypeBits(DType dtype);
 
 struct Versions {
   uint16_t formatMajor = kFormatMajor;
@@ -190,6 +153,32 @@ struct CodeObject {
   uint64_t size = 0;
 };
 
+/// One grid dimension as a function of a call's token count T.
+struct GridDim {
+  uint32_t fixed = 1;
+  /// 0: the dimension does not depend on T.
+  uint32_t tokenTile = 0;
+  /// fixed * ceil(tokens / tokenTile) (fixed when tokenTile is 0).
+  uint64_t blocks(int64_t tokens) const {
+    if (tokenTile == 0 || tokens <= 0)
+      return fixed;
+    return uint64_t(fixed) * ((uint64_t(tokens) + tokenTile - 1) / tokenTile);
+  }
+};
+
+/// How one dispatch of a kernel is launched (format 1.1). The default is a
+/// host kernel's: one call, no threads, no shared memory.
+struct Launch {
+  GridDim grid[3];
+  uint32_t block[3] = {1, 1, 1};
+  uint32_t sharedMemoryBytes = 0;
+};
+
+/// Limits checked by AF-8 (sm_90a: 1024 threads and 227 KiB of shared
+/// memory per block).
+constexpr uint64_t kMaxThreadsPerBlock = 1024;
+constexpr uint32_t kMaxSharedMemoryBytes = 227 * 1024;
+
 struct Kernel {
   std::string name;
   uint32_t codeObject = 0;
@@ -197,6 +186,7 @@ struct Kernel {
   uint32_t numBufferArgs = 0;
   uint32_t numScalarArgs = 0;
   std::string debugLocation;
+  Launch launch;
 };
 
 struct Buffer {
@@ -206,7 +196,28 @@ struct Buffer {
   std::vector<int64_t> shape;
   BufferKind kind = BufferKind::Activation;
   uint32_t alignment = 64;
+  /// Inputs and outputs: what the buffer holds (see the role names below);
+  /// empty on every other kind.
+  std::string role;
 };
+
+/// The named roles of input and output buffers (format 1.1; a 1.0 file's
+/// inputs and outputs get them by position, in this order).
+namespace role {
+constexpr const char *kIds = "ids";
+constexpr const char *kNextIds = "next_ids";
+constexpr const char *kStartPositions = "start_positions";
+constexpr const char *kPositions = "positions";
+constexpr const char *kInputs[] = {kIds, kNextIds, kStartPositions,
+                                   kPositions};
+constexpr const char *kLogits = "logits";
+constexpr const char *kMtpLogits = "mtp_logits";
+} // namespace role
+/// The role of output `index`: "logits", "mtp_logits", "mtp_logits.1", ...
+std::string outputRole(size_t index);
+/// Whether `name` is an input role, or an output role of outputRole's form.
+bool isInputRole(std::string_view name);
+bool isOutputRole(std::string_view name);
 
 struct StateSpec {
   std::string name;
@@ -328,6 +339,8 @@ public:
   const Buffer *findBuffer(uint32_t id) const;
   const Kernel *findKernel(std::string_view name) const;
   const EntryPoint *findEntryPoint(std::string_view name) const;
+  /// The input or output buffer with role `role`.
+  const Buffer *findBufferByRole(std::string_view role) const;
   /// Buffer byte size with the token dim at `tokens` (checked at load for
   /// tokens = Bounds::maxChunk, so no overflow for tokens <= maxChunk).
   uint64_t bufferBytes(const Buffer &buffer, int64_t tokens) const;

@@ -31,61 +31,11 @@ namespace v4::safetensors {
 // Status
 //===----------------------------------------------------------------------===//
 
-Status Status::error(std::string rule, std::string message) {
-  Status s;
-  s.failed = true;
-  s.text = std::move(message);
-  s.text += " [";
-  s.text += rule;
-  s.text += "]";
-  s.ruleId = std::move(rule);
-  return s;
-}
 
 //===----------------------------------------------------------------------===//
 // Dtypes
 //===----------------------------------------------------------------------===//
 
-namespace {
-struct DTypeRow {
-  DType dtype;
-  const char *name;
-  unsigned bits;
-};
-constexpr DTypeRow kDTypes[] = {
-    {DType::BF16, "BF16", 16},      {DType::F16, "F16", 16},
-    {DType::F32, "F32", 32},        {DType::I8, "I8", 8},
-    {DType::U8, "U8", 8},           {DType::I32, "I32", 32},
-    {DType::I64, "I64", 64},        {DType::F8_E4M3, "F8_E4M3", 8},
-    {DType::F8_E8M0, "F8_E8M0", 8}, {DType::F4, "F4", 4},
-};
-} // namespace
-
-std::optional<DType> parseDType(std::string_view name) {
-  for (const DTypeRow &row : kDTypes)
-    if (name == row.name)
-      return row.dtype;
-  return std::nullopt;
-}
-
-const char *dtypeName(DType dtype) {
-  for (const DTypeRow &row : kDTypes)
-    if (row.dtype == dtype)
-      return row.name;
-  return "?";
-}
-
-unsigned dtypeBits(DType dtype) {
-  for (const DTypeRow &row : kDTypes)
-    if (row.dtype == dtype)
-      return row.bits;
-  return 0;
-}
-
-unsigned dtypeAlignment(DType dtype) {
-  unsigned bytes = dtypeBits(dtype) / 8;
-  return bytes == 0 ? 1 : bytes;
-}
 
 //===----------------------------------------------------------------------===//
 // Helpers
@@ -115,7 +65,7 @@ std::string shapeString(const std::vector<int64_t> &shape) {
 std::string sysError(int err) { return std::generic_category().message(err); }
 
 Status ioError(const std::string &path, const char *op, int err) {
-  return Status::error("IO", path + ": " + op + " failed: " + sysError(err));
+  return Status::error(StatusCode::NotFound, "IO", path + ": " + op + " failed: " + sysError(err));
 }
 
 /// Offset of the first byte that is not part of valid UTF-8 (no overlong
@@ -437,7 +387,7 @@ Expected<FileLayout> parseHeader(const std::string &source,
                                        "dtype must be a string, found " +
                                        dtypeJson.type_name());
     const std::string &dtypeText = dtypeJson.get_ref<const std::string &>();
-    std::optional<DType> dtype = parseDType(dtypeText);
+    std::optional<DType> dtype = parseSafetensorsDType(dtypeText);
     if (!dtype)
       return Status::error("ST-6",
                            where(name) + "unknown dtype " + quote(dtypeText) +
@@ -585,7 +535,7 @@ Expected<FileLayout> parseHeader(const std::string &source,
           "ST-11",
           where(t.name) + "data at file byte " + std::to_string(t.fileOffset) +
               " is not " + std::to_string(align) + "-byte aligned as " +
-              dtypeName(t.dtype) + " needs (header not padded to 8 bytes?)");
+              safetensorsDTypeName(t.dtype) + " needs (header not padded to 8 bytes?)");
     t.aligned = false;
   }
   return layout;
@@ -713,7 +663,7 @@ Expected<std::unique_ptr<Shard>> loadShard(const std::string &path,
   if (options.copyIntoMemory) {
     void *buffer = nullptr;
     if (::posix_memalign(&buffer, 64, size) != 0)
-      return Status::error("IO", path + ": cannot allocate " +
+      return Status::error(StatusCode::ResourceExhausted, "IO", path + ": cannot allocate " +
                                      std::to_string(size) +
                                      " bytes for copy mode");
     shard->base = static_cast<uint8_t *>(buffer);
@@ -987,7 +937,7 @@ Expected<ByteSpan> Reader::data(std::string_view name) const {
     return Status::error(
         "ST-11", t->shard + ": tensor " + quote(name) + " at file byte " +
                      std::to_string(t->fileOffset) + " is misaligned for " +
-                     dtypeName(t->dtype) + "; read it with copyTensor");
+                     safetensorsDTypeName(t->dtype) + "; read it with copyTensor");
   const Shard &shard = *impl->shards[t->shardIndex];
   return ByteSpan{shard.base + t->fileOffset, t->byteSize()};
 }
@@ -1046,15 +996,15 @@ compareManifest(const std::vector<TensorInfo> &found,
     if (it == have.end()) {
       if (!e->optional)
         out.push_back({ManifestMismatch::Missing, name,
-                       std::string("expected ") + dtypeName(e->dtype) + " " +
+                       std::string("expected ") + safetensorsDTypeName(e->dtype) + " " +
                            shapeString(e->shape)});
       continue;
     }
     const TensorInfo &t = *it->second;
     if (t.dtype != e->dtype)
       out.push_back({ManifestMismatch::WrongDType, name,
-                     std::string("expected ") + dtypeName(e->dtype) +
-                         ", found " + dtypeName(t.dtype)});
+                     std::string("expected ") + safetensorsDTypeName(e->dtype) +
+                         ", found " + safetensorsDTypeName(t.dtype)});
     if (t.shape != e->shape)
       out.push_back({ManifestMismatch::WrongShape, name,
                      "expected " + shapeString(e->shape) + ", found " +
@@ -1063,7 +1013,7 @@ compareManifest(const std::vector<TensorInfo> &found,
   for (const auto &[name, t] : have)
     if (!want.count(name))
       out.push_back({ManifestMismatch::Unexpected, name,
-                     std::string(dtypeName(t->dtype)) + " " +
+                     std::string(safetensorsDTypeName(t->dtype)) + " " +
                          shapeString(t->shape) + " is not in the manifest"});
   std::sort(out.begin(), out.end(),
             [](const ManifestMismatch &a, const ManifestMismatch &b) {
@@ -1177,7 +1127,7 @@ public:
     if (!step("rename"))
       return ioError(target, "rename", EIO);
     if (::rename(tmpPath.c_str(), target.c_str()) != 0)
-      return Status::error("IO", target + ": rename from " + tmpPath +
+      return Status::error(StatusCode::Unavailable, "IO", target + ": rename from " + tmpPath +
                                      " failed: " + sysError(errno));
     committed = true;
     return Status::success();
@@ -1233,13 +1183,13 @@ Status checkTensors(const std::string &path,
     uint64_t bits;
     if (__builtin_mul_overflow(elements, uint64_t(dtypeBits(t.dtype)), &bits) ||
         bits % 8 != 0)
-      return Status::error("ST-7", where + dtypeName(t.dtype) + " x " +
+      return Status::error("ST-7", where + safetensorsDTypeName(t.dtype) + " x " +
                                        shapeString(t.shape) +
                                        " does not fill whole bytes or "
                                        "overflows");
     if (bits / 8 != t.size)
       return Status::error("ST-7", where + "has " + std::to_string(t.size) +
-                                       " bytes, dtype " + dtypeName(t.dtype) +
+                                       " bytes, dtype " + safetensorsDTypeName(t.dtype) +
                                        " x " + shapeString(t.shape) +
                                        " needs " + std::to_string(bits / 8));
     if (t.size && !t.data)
@@ -1290,7 +1240,7 @@ Status writeTensors(TempFile &out, const std::vector<TensorData> &all,
     const TensorData &t = all[i];
     if (header.size() > 1)
       header += ",";
-    header += jsonString(t.name) + ":{\"dtype\":\"" + dtypeName(t.dtype) +
+    header += jsonString(t.name) + ":{\"dtype\":\"" + safetensorsDTypeName(t.dtype) +
               "\",\"shape\":[";
     for (size_t d = 0; d < t.shape.size(); ++d)
       header += (d ? "," : "") + std::to_string(t.shape[d]);

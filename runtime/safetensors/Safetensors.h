@@ -35,6 +35,9 @@
 #ifndef V4_RUNTIME_SAFETENSORS_SAFETENSORS_H
 #define V4_RUNTIME_SAFETENSORS_SAFETENSORS_H
 
+#include "runtime/base/DType.h"
+#include "runtime/base/Status.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -52,76 +55,25 @@ namespace v4::safetensors {
 // Status and Expected
 //===----------------------------------------------------------------------===//
 
-/// Success, or an error owning its message and a stable rule id.
-class [[nodiscard]] Status {
-public:
-  Status() = default;
-  static Status success() { return Status(); }
-  /// `message` should not end in the rule tag; it is appended as " [rule]".
-  static Status error(std::string rule, std::string message);
-
-  bool ok() const { return !failed; }
-  explicit operator bool() const { return ok(); }
-  /// Stable rule id ("ST-7", "IO", "ARG"); empty on success.
-  const std::string &rule() const { return ruleId; }
-  /// Full message including the trailing " [rule]"; empty on success.
-  const std::string &message() const { return text; }
-
-private:
-  bool failed = false;
-  std::string ruleId;
-  std::string text;
-};
-
-/// A value or an error Status.
-template <typename T> class [[nodiscard]] Expected {
-public:
-  Expected(T value) : value(std::move(value)) {}
-  Expected(Status error) : err(std::move(error)) {}
-
-  bool ok() const { return value.has_value(); }
-  explicit operator bool() const { return ok(); }
-  const Status &status() const { return err; }
-
-  T &operator*() { return *value; }
-  const T &operator*() const { return *value; }
-  T *operator->() { return &*value; }
-  const T *operator->() const { return &*value; }
-  T take() { return std::move(*value); }
-
-private:
-  std::optional<T> value;
-  Status err;
-};
+/// The runtime's one Status/Expected (runtime/base/Status.h).
+using ::v4::Expected;
+using ::v4::Status;
+using ::v4::StatusCode;
 
 //===----------------------------------------------------------------------===//
 // Dtypes
 //===----------------------------------------------------------------------===//
 
-/// The dtype whitelist (V4-SPEC section 1.4, plus F4 so that sub-byte
-/// checkpoints are read and checked rather than rejected). I8/U8 also carry
-/// packed FP4 (two e2m1 values per byte, shape already halved).
-enum class DType : uint8_t {
-  BF16,
-  F16,
-  F32,
-  I8,
-  U8,
-  I32,
-  I64,
-  F8_E4M3,
-  F8_E8M0,
-  F4,
-};
-
-/// Parses a safetensors dtype string; nullopt when not on the whitelist.
-std::optional<DType> parseDType(std::string_view name);
-/// The safetensors spelling, e.g. "F8_E4M3".
-const char *dtypeName(DType dtype);
-/// Bits per element (4 for F4).
-unsigned dtypeBits(DType dtype);
-/// Byte alignment a tensor of this dtype needs (ST-11); 1 for sub-byte types.
-unsigned dtypeAlignment(DType dtype);
+/// The runtime's one element type (runtime/base/DType.h). The safetensors
+/// whitelist is every DType (V4-SPEC section 1.4, plus F4 so that sub-byte
+/// checkpoints are read and checked rather than rejected); I8/U8 also carry
+/// packed FP4 (two e2m1 values per byte, shape already halved). Spelled the
+/// safetensors way ("F8_E4M3") in headers and messages.
+using ::v4::DType;
+using ::v4::dtypeAlignment;
+using ::v4::dtypeBits;
+using ::v4::parseSafetensorsDType;
+using ::v4::safetensorsDTypeName;
 
 //===----------------------------------------------------------------------===//
 // Reading

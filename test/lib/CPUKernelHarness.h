@@ -4,7 +4,7 @@
 // Test support: parses one v4 op, outlines it as dispatch formation does,
 // compiles it with the CPU target's kernel phase (hand-built or linalg body,
 // bufferized, LLVM, in-process lld) into a shared object, dlopens it and
-// calls it through the kernel ABI (void k(void **descriptors)).
+// calls it through the kernel ABI (runtime/base/KernelABI.h).
 //
 //===----------------------------------------------------------------------===//
 #ifndef V4_TEST_LIB_CPUKERNELHARNESS_H
@@ -16,6 +16,7 @@
 #include "lowering/Dispatch/DispatchFormation.h"
 #include "lowering/Pipelines.h"
 #include "lowering/Target/TargetBackend.h"
+#include "runtime/base/KernelABI.h"
 #include "runtime/numerics/Numerics.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -40,24 +41,14 @@ namespace v4test {
 
 using namespace mlir;
 
-/// A strided memref descriptor of rank R (the kernel ABI).
-template <int R> struct Descriptor {
-  void *allocated;
-  void *aligned;
-  int64_t offset;
-  int64_t sizes[R];
-  int64_t strides[R];
-};
+/// A strided memref descriptor of rank R (runtime/base/KernelABI.h).
+template <int R> using Descriptor = ::v4::abi::MemRefDescriptor<R>;
 
 template <int R>
 inline Descriptor<R> describe(void *data, std::array<int64_t, R> sizes) {
-  Descriptor<R> d{data, data, 0, {}, {}};
-  int64_t stride = 1;
-  for (int i = R - 1; i >= 0; --i) {
-    d.sizes[i] = sizes[i];
-    d.strides[i] = stride;
-    stride *= sizes[i];
-  }
+  Descriptor<R> d;
+  ::v4::abi::writeDescriptor(data, sizes.data(), R,
+                             reinterpret_cast<int64_t *>(&d));
   return d;
 }
 
@@ -117,7 +108,7 @@ public:
     handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
     llvm::sys::fs::remove(path);
     ASSERT_NE(handle, nullptr) << dlerror();
-    entry = reinterpret_cast<void (*)(void **)>(dlsym(handle, "kernel"));
+    entry = reinterpret_cast<::v4::abi::KernelEntry>(dlsym(handle, "kernel"));
     ASSERT_NE(entry, nullptr) << dlerror();
   }
   ~CompiledKernel() {
@@ -140,7 +131,7 @@ private:
   std::vector<bool> keep;
   MLIRContext context;
   void *handle = nullptr;
-  void (*entry)(void **) = nullptr;
+  ::v4::abi::KernelEntry entry = nullptr;
 };
 
 using ::v4::quant::decodeBF16;

@@ -70,16 +70,16 @@ struct Loader {
         out[i] = qn::decodeBF16(b);
         break;
       }
-      case st::DType::F8_E4M3:
+      case st::DType::F8E4M3:
         out[i] = qn::decodeE4M3(p[i]);
         break;
-      case st::DType::F8_E8M0:
+      case st::DType::F8E8M0:
         out[i] = float(qn::decodeE8M0(p[i]));
         break;
       default:
         if (error.empty())
           error = "tensor '" + name + "': unexpected dtype " +
-                  st::dtypeName(t->dtype);
+                  st::safetensorsDTypeName(t->dtype);
         return {};
       }
     }
@@ -130,15 +130,15 @@ struct Loader {
     w.rows = t->shape[0];
     w.cols = t->shape[1];
     switch (t->dtype) {
-    case st::DType::F8_E4M3:
+    case st::DType::F8E4M3:
       w.kind = Weight::FP8;
       w.q = floats(name);
       break;
     case st::DType::I8:
     case st::DType::U8:
-    case st::DType::F4:
+    case st::DType::F4E2M1:
       w.kind = Weight::FP4;
-      if (t->dtype != st::DType::F4)
+      if (t->dtype != st::DType::F4E2M1)
         w.cols *= 2; // two e2m1 per byte, low nibble first
       w.q.resize(size_t(w.rows * w.cols));
       for (int64_t i = 0; i < w.rows * w.cols / 2; ++i) {

@@ -194,13 +194,13 @@ TEST_F(CheckpointTest, ManifestOfExampleModel) {
   } wants[] = {
       {"embed.weight", st::DType::BF16, {97, 64}},
       {"layers.0.ffn.gate.tid2eid", st::DType::I64, {97, 2}},
-      {"layers.0.attn.wq_b.weight", st::DType::F8_E4M3, {288, 32}},
-      {"layers.0.attn.wq_b.scale", st::DType::F8_E8M0, {3, 1}},
+      {"layers.0.attn.wq_b.weight", st::DType::F8E4M3, {288, 32}},
+      {"layers.0.attn.wq_b.scale", st::DType::F8E8M0, {3, 1}},
       {"layers.0.hc_attn_fn", st::DType::F32, {24, 256}},
       // Packed FP4: K halved.
       {"layers.0.ffn.experts.0.w1.weight", st::DType::I8, {32, 32}},
       {"layers.0.ffn.experts.5.w2.weight", st::DType::I8, {64, 16}},
-      {"layers.0.ffn.experts.5.w1.scale", st::DType::F8_E8M0, {32, 2}},
+      {"layers.0.ffn.experts.5.w1.scale", st::DType::F8E8M0, {32, 2}},
   };
   for (auto &want : wants) {
     const st::ManifestEntry *e = findEntry(*manifest, want.name);
@@ -381,11 +381,11 @@ TEST_F(CheckpointTest, ValuesAreFiniteAndTablesValid) {
         finite(quant::decodeBF16(b));
       }
       break;
-    case st::DType::F8_E4M3:
+    case st::DType::F8E4M3:
       for (size_t i = 0; i < n; ++i)
         ASSERT_NE(p[i] & 0x7F, 0x7F) << t.name << " has NaN";
       break;
-    case st::DType::F8_E8M0:
+    case st::DType::F8E8M0:
       for (size_t i = 0; i < n; ++i)
         ASSERT_NE(p[i], 0xFF) << t.name << " has NaN";
       break;

@@ -46,6 +46,23 @@ static int usage(const std::string &message) {
   return 2;
 }
 
+/// "grid 1x(1/T:64)x1 block 128x1x1 smem 0": a token-dependent grid
+/// dimension prints as fixed/T:tile, fixed blocks per tile of T tokens.
+static std::string launchString(const Launch &l) {
+  std::string s = "grid ";
+  for (int i = 0; i < 3; ++i) {
+    s += i ? "x" : "";
+    const GridDim &g = l.grid[i];
+    s += g.tokenTile == 0 ? std::to_string(g.fixed)
+                          : "(" + std::to_string(g.fixed) +
+                                "/T:" + std::to_string(g.tokenTile) + ")";
+  }
+  s += " block " + std::to_string(l.block[0]) + "x" +
+       std::to_string(l.block[1]) + "x" + std::to_string(l.block[2]);
+  s += " smem " + std::to_string(l.sharedMemoryBytes);
+  return s;
+}
+
 static std::string shapeString(const std::vector<int64_t> &shape) {
   std::string s = "[";
   for (size_t i = 0; i < shape.size(); ++i) {
@@ -112,18 +129,21 @@ static void print(const Artifact &a) {
   std::printf("kernels: %zu\n", a.kernels().size());
   for (size_t i = 0; i < a.kernels().size(); ++i) {
     const Kernel &k = a.kernels()[i];
-    std::printf("  [%zu] %s  code %u  symbol %s  buffers %u  scalars %u%s%s\n",
+    std::printf("  [%zu] %s  code %u  symbol %s  buffers %u  scalars %u  "
+                "launch %s%s%s\n",
                 i, k.name.c_str(), k.codeObject, k.entrySymbol.c_str(),
                 k.numBufferArgs, k.numScalarArgs,
+                launchString(k.launch).c_str(),
                 k.debugLocation.empty() ? "" : "  loc ",
                 k.debugLocation.c_str());
   }
   std::printf("buffers: %zu\n", a.buffers().size());
   for (const Buffer &b : a.buffers())
-    std::printf("  id %u  %s %s %s  align %u  max %llu bytes\n", b.id,
+    std::printf("  id %u  %s %s %s  align %u  max %llu bytes%s%s\n", b.id,
                 bufferKindName(b.kind), dtypeName(b.dtype),
                 shapeString(b.shape).c_str(), b.alignment,
-                (unsigned long long)a.bufferBytes(b, a.bounds().maxChunk));
+                (unsigned long long)a.bufferBytes(b, a.bounds().maxChunk),
+                b.role.empty() ? "" : "  role ", b.role.c_str());
   std::printf("state specs: %zu\n", a.stateSpecs().size());
   for (const StateSpec &s : a.stateSpecs()) {
     std::printf("  %s  reset %s", s.name.c_str(), resetKindName(s.reset));

@@ -7,7 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/artifact/Artifact.h"
-#include "runtime/artifact/TestArtifacts.h"
+#include "test/lib/TestArtifacts.h"
 
 #include <gtest/gtest.h>
 
@@ -233,11 +233,16 @@ TEST(ArtifactTest, EveryBitFlip) {
     for (int bit = 0; bit < 8; ++bit) {
       std::vector<uint8_t> b = bytes;
       b[i] ^= uint8_t(1u << bit);
-      // As stored, every flip fails: the magic (AF-1), the version (AF-2,
-      // any change reads newer or older) or the checksum (AF-3).
+      // As stored, every flip fails: the magic (AF-1), the version (AF-2:
+      // newer or older, unless it reads as an older minor of our major) or
+      // the checksum (AF-3).
       Status s = loadStatus(b);
       ASSERT_FALSE(s.ok()) << "byte " << i << " bit " << bit;
-      const char *want = i < 8 ? "AF-1" : i < 12 ? "AF-2" : "AF-3";
+      unsigned major = b[8] | b[9] << 8, minor = b[10] | b[11] << 8;
+      bool readable = major == kFormatMajor && minor <= kFormatMinor;
+      const char *want = i < 8                  ? "AF-1"
+                         : i < 12 && !readable ? "AF-2"
+                                                : "AF-3";
       ASSERT_EQ(s.rule(), want) << s.message();
       // With the checksum recomputed, the later layers end in a clean error
       // or a clean load.
@@ -299,12 +304,79 @@ TEST(ArtifactTest, VersionMessages) {
               std::string::npos)
         << s.message();
   }
-  // Minor N-1 is read by a minor-N runtime; with minor 0 that is the same
-  // version, which loads.
+  // Every older minor of our major is read.
+  for (uint16_t minor = 0; minor <= kFormatMinor; ++minor) {
+    Writer w = tinyWriter();
+    WriteOptions options;
+    options.formatMinor = minor;
+    auto b = w.serialize(options);
+    ASSERT_TRUE(b) << b.status().message();
+    EXPECT_TRUE(loadStatus(*b).ok()) << "minor " << minor;
+  }
+}
+
+TEST(ArtifactTest, Format10ReadsWithPositionalRoles) {
+  // A 1.0 file (no roles, no launch geometry): the 1.1 reader gives its
+  // inputs and outputs their positional roles and every kernel the host
+  // launch.
   Writer w = tinyWriter();
+  w.description().kernels[0].launch.grid[0] = {3, 8}; // not written by 1.0
+  WriteOptions options;
+  options.formatMinor = 0;
+  auto b = w.serialize(options);
+  ASSERT_TRUE(b) << b.status().message();
+  auto a = Artifact::load("old.v4a", b->data(), b->size());
+  ASSERT_TRUE(a) << a.status().message();
+  EXPECT_EQ(a->formatMinor(), 0);
+  EXPECT_EQ(a->findBuffer(1)->role, role::kIds);
+  EXPECT_EQ(a->findBuffer(5)->role, role::kLogits);
+  EXPECT_EQ(a->findBuffer(3)->role, "");
+  EXPECT_EQ(a->findBufferByRole(role::kLogits), a->findBuffer(5));
+  EXPECT_EQ(a->kernels()[0].launch.grid[0].fixed, 1u);
+  EXPECT_EQ(a->kernels()[0].launch.grid[0].tokenTile, 0u);
+}
+
+TEST(ArtifactTest, LaunchGeometryAndRolesRoundTrip) {
+  Writer w = tinyWriter();
+  Launch &l = w.description().kernels[1].launch;
+  l.grid[0] = {4, 64};
+  l.grid[2] = {7, 0};
   auto b = w.serialize();
   ASSERT_TRUE(b) << b.status().message();
-  EXPECT_TRUE(loadStatus(*b).ok());
+  auto a = Artifact::load("tiny.v4a", b->data(), b->size());
+  ASSERT_TRUE(a) << a.status().message();
+  const Launch &r = a->kernels()[1].launch;
+  EXPECT_EQ(r.grid[0].fixed, 4u);
+  EXPECT_EQ(r.grid[0].tokenTile, 64u);
+  EXPECT_EQ(r.grid[1].fixed, 1u);
+  EXPECT_EQ(r.grid[2].fixed, 7u);
+  EXPECT_EQ(r.block[0], 1u);
+  EXPECT_EQ(r.sharedMemoryBytes, 0u);
+  // ceil(T / 64) tiles of 4 blocks.
+  EXPECT_EQ(r.grid[0].blocks(1), 4u);
+  EXPECT_EQ(r.grid[0].blocks(64), 4u);
+  EXPECT_EQ(r.grid[0].blocks(65), 8u);
+  EXPECT_EQ(r.grid[2].blocks(1000), 7u);
+  EXPECT_EQ(a->findBufferByRole(role::kIds), a->findBuffer(1));
+  EXPECT_EQ(a->findBufferByRole(role::kMtpLogits), nullptr);
+  EXPECT_EQ(a->findBufferByRole(""), nullptr);
+}
+
+TEST(ArtifactTest, RoleNames) {
+  EXPECT_EQ(outputRole(0), "logits");
+  EXPECT_EQ(outputRole(1), "mtp_logits");
+  EXPECT_EQ(outputRole(3), "mtp_logits.2");
+  for (size_t i = 0; i < 12; ++i)
+    EXPECT_TRUE(isOutputRole(outputRole(i))) << outputRole(i);
+  for (const char *r : role::kInputs) {
+    EXPECT_TRUE(isInputRole(r));
+    EXPECT_FALSE(isOutputRole(r));
+  }
+  for (const char *bad : {"", "logit", "mtp_logits.", "mtp_logits.0",
+                          "mtp_logits.01", "mtp_logits.1x", "mtp_logits1",
+                          "mtp_logits.1234567890"})
+    EXPECT_FALSE(isOutputRole(bad)) << bad;
+  EXPECT_FALSE(isInputRole("logits"));
 }
 
 TEST(ArtifactTest, VersionBeforeChecksum) {

@@ -4,12 +4,12 @@
 //   v4-artifact-testgen --lie=NAME OUT.v4a   one row of the lies table
 //   v4-artifact-testgen --list-lies          NAME RULE per line
 //
-// Test support for the lit suite (runtime/artifact/TestArtifacts.h); not
+// Test support for the lit suite (test/lib/TestArtifacts.h); not
 // installed. Exit codes: 0 ok, 2 bad command line, 3 I/O.
 //
 //===----------------------------------------------------------------------===//
 
-#include "runtime/artifact/TestArtifacts.h"
+#include "test/lib/TestArtifacts.h"
 
 #include <cstdio>
 #include <string>

@@ -4,12 +4,12 @@
 // Test support (library v4artifact-testing; not part of the runtime): a valid
 // tiny artifact that needs no compiler, and the lies table of
 // docs/RELIABILITY.md section 3.2: named corruptions, each violating one AF
-// rule. Used by test/unit/ArtifactTest.cpp and v4-artifact-testgen (lit).
+// rule. Used by test/runtime/ArtifactTest.cpp and v4-artifact-testgen (lit).
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef V4_RUNTIME_ARTIFACT_TESTARTIFACTS_H
-#define V4_RUNTIME_ARTIFACT_TESTARTIFACTS_H
+#ifndef V4_TEST_LIB_TESTARTIFACTS_H
+#define V4_TEST_LIB_TESTARTIFACTS_H
 
 #include "runtime/artifact/Artifact.h"
 
@@ -25,8 +25,8 @@ constexpr size_t kTinyCodeSize = 1237;
 
 /// The tiny artifact's writer: CPU target, bounds batch 2 / context 64 /
 /// chunk 16; one host code object; kernels "embed" (3 buffers, 1 scalar) and
-/// "head" (4 buffers, 2 scalars); 6 buffers (2 parameters, 1 input, 1
-/// activation, 1 output, 1 state); state spec "kv"; entry points
+/// "head" (4 buffers, 2 scalars), both with the host launch; 6 buffers (2
+/// parameters, input "ids", 1 activation, output "logits", 1 state); state spec "kv"; entry points
 /// "init_state" (no steps) and "step" (2 steps); 2 parameters; 2 debug
 /// locations.
 Writer tinyWriter();
@@ -58,4 +58,4 @@ std::vector<uint8_t> lieBytes(const Lie &lie);
 
 } // namespace v4::artifact::testing
 
-#endif // V4_RUNTIME_ARTIFACT_TESTARTIFACTS_H
+#endif // V4_TEST_LIB_TESTARTIFACTS_H

@@ -1,6 +1,6 @@
 //===- TestArtifacts.cpp - tiny artifacts and lies for tests --------------===//
 
-#include "runtime/artifact/TestArtifacts.h"
+#include "test/lib/TestArtifacts.h"
 
 #include "v4_artifact_generated.h"
 
@@ -17,20 +17,21 @@ Writer tinyWriter() {
   d.bounds = {2, 64, 16};
 
   auto buffer = [](uint32_t id, DType dtype, std::vector<int64_t> shape,
-                   BufferKind kind) {
+                   BufferKind kind, std::string role = "") {
     Buffer b;
     b.id = id;
     b.dtype = dtype;
     b.shape = std::move(shape);
     b.kind = kind;
+    b.role = std::move(role);
     return b;
   };
   d.buffers = {
-      buffer(1, DType::I32, {2, -1}, BufferKind::Input),
+      buffer(1, DType::I32, {2, -1}, BufferKind::Input, role::kIds),
       buffer(2, DType::BF16, {32, 8}, BufferKind::Parameter),
       buffer(3, DType::BF16, {2, -1, 8}, BufferKind::Activation),
       buffer(4, DType::F32, {8}, BufferKind::Parameter),
-      buffer(5, DType::F32, {2, -1, 32}, BufferKind::Output),
+      buffer(5, DType::F32, {2, -1, 32}, BufferKind::Output, role::kLogits),
       buffer(6, DType::BF16, {2, 64, 8}, BufferKind::State),
   };
   d.kernels = {
@@ -303,6 +304,20 @@ std::vector<Lie> makeLies() {
   t.push_back(descLie("absurd-arg-count", "AF-8", [](Description &d) {
     d.kernels[0].numScalarArgs = 100000;
   }));
+  t.push_back(descLie("launch-grid-zero", "AF-8", [](Description &d) {
+    d.kernels[1].launch.grid[2].fixed = 0;
+  }));
+  t.push_back(descLie("launch-block-too-large", "AF-8", [](Description &d) {
+    d.kernels[0].launch.block[0] = 64;
+    d.kernels[0].launch.block[1] = 32;
+  }));
+  t.push_back(descLie("launch-shared-memory-too-large", "AF-8",
+                      [](Description &d) {
+                        d.kernels[0].launch.sharedMemoryBytes = 1u << 20;
+                      }));
+  t.push_back(descLie("host-kernel-with-threads", "AF-8", [](Description &d) {
+    d.kernels[1].launch.block[0] = 128;
+  }));
   // AF-9: buffers.
   t.push_back(descLie("duplicate-buffer-id", "AF-9",
                       [](Description &d) { d.buffers[1].id = 1; }));
@@ -328,6 +343,21 @@ std::vector<Lie> makeLies() {
   }));
   t.push_back(descLie("rank-too-large", "AF-9",
                       [](Description &d) { d.buffers[3].shape.assign(9, 1); }));
+  t.push_back(descLie("role-on-activation", "AF-9", [](Description &d) {
+    d.buffers[2].role = role::kPositions;
+  }));
+  t.push_back(descLie("input-without-role", "AF-9",
+                      [](Description &d) { d.buffers[0].role.clear(); }));
+  t.push_back(descLie("unknown-output-role", "AF-9", [](Description &d) {
+    d.buffers[4].role = "mtp_logits.01";
+  }));
+  t.push_back(descLie("output-role-on-input", "AF-9", [](Description &d) {
+    d.buffers[0].role = role::kLogits;
+  }));
+  t.push_back(descLie("duplicate-role", "AF-9", [](Description &d) {
+    d.buffers[2].kind = BufferKind::Input;
+    d.buffers[2].role = role::kIds;
+  }));
   t.push_back(descLie("f4-half-byte", "AF-9", [](Description &d) {
     d.buffers[5].dtype = DType::F4E2M1;
     d.buffers[5].shape = {3};

@@ -114,8 +114,8 @@ struct Sample {
 
   Sample() {
     add("embed.weight", DType::BF16, {3, 4}, 24);
-    add("layers.0.attn.wq_a.weight", DType::F8_E4M3, {4, 8}, 32);
-    add("layers.0.attn.wq_a.scale", DType::F8_E8M0, {1, 1}, 1);
+    add("layers.0.attn.wq_a.weight", DType::F8E4M3, {4, 8}, 32);
+    add("layers.0.attn.wq_a.scale", DType::F8E8M0, {1, 1}, 1);
     add("layers.0.hc_attn_fn", DType::F32, {2, 3}, 24);
     add("layers.0.ffn.gate.tid2eid", DType::I64, {5, 2}, 80);
     add("layers.0.ffn.experts.0.w1.weight", DType::I8, {4, 3}, 12);
@@ -123,7 +123,7 @@ struct Sample {
     add("counts", DType::I32, {7}, 28);
     add("half", DType::F16, {5}, 10);
     add("bytes", DType::U8, {3}, 3);
-    add("packed", DType::F4, {2, 4}, 4);
+    add("packed", DType::F4E2M1, {2, 4}, 4);
     add("empty", DType::F32, {0, 16}, 0);
   }
   void add(std::string name, DType dtype, std::vector<int64_t> shape,
@@ -274,7 +274,7 @@ TEST_F(SafetensorsTest, WriterRejectsBadInput) {
                         {{"bad\xff", DType::U8, {1}, buf.data(), 1}}),
               "ST-4");
   EXPECT_RULE(writeFile(path("x.safetensors"),
-                        {{"odd", DType::F4, {3}, buf.data(), 2}}),
+                        {{"odd", DType::F4E2M1, {3}, buf.data(), 2}}),
               "ST-7");
   EXPECT_RULE(writeSharded(dir, {{"a", DType::U8, {1}, buf.data(), 1}}, 2),
               "ARG");

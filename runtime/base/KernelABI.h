@@ -1,0 +1,64 @@
+//===- KernelABI.h - how a host kernel is called ----------------*- C++ -*-===//
+//
+// The one description of the CPU kernel ABI, shared by the compiler (the
+// v4-cpu-add-kernel-entries pass emits it), the runtime's CPU device (calls
+// it) and the test harness (calls single kernels):
+//
+//   extern "C" void k(void **args);
+//
+// args[i] points at the strided memref descriptor of the kernel's buffer
+// argument i, in the order of the artifact step's `buffers` (operands, then
+// results; a tied result is not repeated). A descriptor is MLIR's LLVM
+// lowering of memref<...> with an identity layout:
+//
+//   struct { void *allocated, *aligned; int64_t offset;
+//            int64_t sizes[rank], strides[rank]; }
+//
+// with row-major strides and offset 0. Kernels neither allocate nor free
+// their arguments and return nothing: results are written into the buffers.
+//
+//===----------------------------------------------------------------------===//
+#ifndef V4_RUNTIME_BASE_KERNELABI_H
+#define V4_RUNTIME_BASE_KERNELABI_H
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+namespace v4::abi {
+
+/// The entry point of a host kernel.
+using KernelEntry = void (*)(void **args);
+
+/// The descriptor of a rank-`Rank` buffer, for callers that know the rank.
+template <int Rank> struct MemRefDescriptor {
+  void *allocated;
+  void *aligned;
+  int64_t offset;
+  int64_t sizes[Rank];
+  int64_t strides[Rank];
+};
+static_assert(sizeof(MemRefDescriptor<2>) == 7 * sizeof(int64_t),
+              "a descriptor is 3 + 2 * rank words");
+
+/// The size, in int64_t words, of a rank-`rank` descriptor.
+constexpr size_t descriptorWords(size_t rank) { return 3 + 2 * rank; }
+
+/// Writes the descriptor of a row-major buffer at `data` with `sizes` into
+/// `words` (descriptorWords(rank) of them).
+inline void writeDescriptor(void *data, const int64_t *sizes, size_t rank,
+                            int64_t *words) {
+  std::memcpy(&words[0], &data, sizeof(void *));
+  std::memcpy(&words[1], &data, sizeof(void *));
+  words[2] = 0;
+  int64_t stride = 1;
+  for (size_t r = rank; r-- > 0;) {
+    words[3 + r] = sizes[r];
+    words[3 + rank + r] = stride;
+    stride *= sizes[r];
+  }
+}
+
+} // namespace v4::abi
+
+#endif // V4_RUNTIME_BASE_KERNELABI_H

@@ -1,0 +1,128 @@
+//===- Model.cpp - loading a model ----------------------------------------===//
+#include "runtime/src/Model.h"
+
+#include "runtime/safetensors/Safetensors.h"
+
+namespace v4::rt {
+
+namespace art = v4::artifact;
+namespace st = v4::safetensors;
+
+Model::~Model() = default;
+
+Expected<std::unique_ptr<Model>> Model::load(const std::string &path,
+                                             const std::string &checkpoint) {
+  auto loaded = art::Artifact::loadFile(path);
+  if (!loaded)
+    return loaded.status();
+  std::unique_ptr<Model> m(new Model(loaded.take()));
+  const art::Artifact &a = m->art;
+
+  m->stepEntry = a.findEntryPoint("step");
+  m->initEntry = a.findEntryPoint("init_state");
+  if (!m->stepEntry || !m->initEntry)
+    return Status::error(StatusCode::Incompatible, "RT-1",
+                         path + ": no 'step' and 'init_state' entry points");
+  for (const char *role : art::role::kInputs) {
+    const art::Buffer *b = a.findBufferByRole(role);
+    if (!b || b->kind != art::BufferKind::Input)
+      return Status::error(StatusCode::Incompatible, "RT-2",
+                           path + ": no input with role '" + role + "'");
+    m->inputIds.push_back(b->id);
+  }
+  for (size_t i = 0;; ++i) {
+    const art::Buffer *b = a.findBufferByRole(art::outputRole(i));
+    if (!b)
+      break;
+    m->outputIds.push_back(b->id);
+  }
+  if (m->outputIds.empty())
+    return Status::error(StatusCode::Incompatible, "RT-2",
+                         path + ": no output with role 'logits'");
+  const art::Buffer &logits = *a.findBuffer(m->outputIds[0]);
+  m->modelInfo.batch = a.bounds().batch;
+  m->modelInfo.maxContext = a.bounds().maxContext;
+  m->modelInfo.maxChunk = a.bounds().maxChunk;
+  m->modelInfo.vocabSize = logits.shape.back();
+  m->modelInfo.numOutputs = static_cast<int64_t>(m->outputIds.size());
+
+  auto device = createDevice(a.target(), path);
+  if (!device)
+    return device.status();
+  m->dev = device.take();
+  if (Status s = m->dev->loadKernels(a); !s)
+    return s;
+  if (Status s = m->bindParameters(checkpoint); !s)
+    return s;
+  return m;
+}
+
+/// Checks the checkpoint against the manifest (all mismatches at once) and
+/// copies every parameter into its device buffer.
+Status Model::bindParameters(const std::string &ckpt) {
+  const art::Artifact &a = art;
+  auto reader = st::Reader::open(ckpt);
+  if (!reader)
+    return reader.status();
+  struct Member {
+    std::string name;
+    uint32_t buffer;
+    size_t offset, bytes;
+  };
+  std::vector<st::ManifestEntry> expected;
+  std::vector<Member> members;
+  for (const art::Parameter &p : a.parameters()) {
+    const art::Buffer *buf = a.findBuffer(p.buffer);
+    size_t total = a.bufferBytes(*buf, a.bounds().maxChunk);
+    size_t at = p.name.find("{}");
+    if (at == std::string::npos) {
+      expected.push_back({p.name, p.dtype, p.shape, false});
+      members.push_back({p.name, p.buffer, 0, total});
+      continue;
+    }
+    // A per-expert stack: member e is slice e of the buffer.
+    int64_t count = p.shape.empty() ? 0 : p.shape[0];
+    std::vector<int64_t> shape(p.shape.begin() + 1, p.shape.end());
+    size_t each = count > 0 ? total / static_cast<size_t>(count) : 0;
+    for (int64_t e = 0; e < count; ++e) {
+      std::string name =
+          p.name.substr(0, at) + std::to_string(e) + p.name.substr(at + 2);
+      expected.push_back({name, p.dtype, shape, false});
+      members.push_back({name, p.buffer, static_cast<size_t>(e) * each, each});
+    }
+  }
+  if (Status check = st::checkManifest(ckpt, reader->tensors(), expected);
+      !check)
+    return check;
+  parameters.resize(a.buffers().size());
+  for (const art::Buffer &b : a.buffers()) {
+    if (b.kind != art::BufferKind::Parameter)
+      continue;
+    auto buffer = dev->allocate(a.bufferBytes(b, a.bounds().maxChunk));
+    if (!buffer)
+      return Status::error(StatusCode::ResourceExhausted, "RT-6",
+                           "out of " + std::string(dev->name()) +
+                               " memory for parameter buffer " +
+                               std::to_string(b.id) + ": " +
+                               buffer.status().message());
+    parameters[b.id] = DeviceAllocation(dev.get(), *buffer);
+  }
+  std::vector<uint8_t> staging;
+  for (const Member &mem : members) {
+    DeviceBuffer dst = parameters[mem.buffer].buffer();
+    if (auto *host = static_cast<uint8_t *>(dev->hostAddress(dst))) {
+      if (Status s = reader->copyTensor(mem.name, host + mem.offset, mem.bytes);
+          !s)
+        return s;
+      continue;
+    }
+    staging.resize(mem.bytes);
+    if (Status s = reader->copyTensor(mem.name, staging.data(), mem.bytes); !s)
+      return s;
+    if (Status s = dev->upload(dst, mem.offset, staging.data(), mem.bytes); !s)
+      return s;
+  }
+  return Status::success();
+}
+
+} // namespace v4::rt

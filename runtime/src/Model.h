@@ -1,0 +1,77 @@
+//===- Model.h - a loaded model: artifact, device, kernels, weights -*- C++ -*-===//
+//
+// Loading checks, after the artifact's own rules (AF-*, Artifact.h) and the
+// checkpoint's (ST-*, Safetensors.h):
+//
+//   RT-1  the artifact has the entry points "step" and "init_state"
+//   RT-2  it has the inputs ids, next_ids, start_positions, positions (by
+//         role) and the output logits
+//   RT-3  this runtime has a device for the artifact's target
+//   RT-4  every code object loads and every kernel's symbol resolves
+//   RT-5  the checkpoint holds every parameter of the manifest with its
+//         dtype and shape (all mismatches at once)
+//   RT-6  the device has memory for the parameters and session buffers
+//   RT-7  internal consistency of a launch or a copy (a runtime bug)
+//
+// A loaded model is immutable and shared by its sessions.
+//
+//===----------------------------------------------------------------------===//
+#ifndef V4_RUNTIME_SRC_MODEL_H
+#define V4_RUNTIME_SRC_MODEL_H
+
+#include "runtime/artifact/Artifact.h"
+#include "runtime/src/devices/Device.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace v4::rt {
+
+struct ModelInfo {
+  int64_t batch = 0;
+  int64_t maxContext = 0;
+  int64_t maxChunk = 0;
+  int64_t vocabSize = 0;
+  int64_t numOutputs = 0;
+};
+
+class Model {
+public:
+  static Expected<std::unique_ptr<Model>> load(const std::string &artifactPath,
+                                               const std::string &checkpoint);
+  Model(const Model &) = delete;
+  Model &operator=(const Model &) = delete;
+  ~Model();
+
+  const artifact::Artifact &artifact() const { return art; }
+  Device &device() const { return *dev; }
+  const ModelInfo &info() const { return modelInfo; }
+  /// The parameter buffer bound to buffer id `id` (empty for others).
+  DeviceBuffer parameter(uint32_t id) const {
+    return id < parameters.size() ? parameters[id].buffer() : DeviceBuffer{};
+  }
+  /// Buffer ids of the inputs, in the order of artifact::role::kInputs.
+  const std::vector<uint32_t> &inputs() const { return inputIds; }
+  /// Buffer ids of the outputs: logits, then the MTP logits.
+  const std::vector<uint32_t> &outputs() const { return outputIds; }
+  const artifact::EntryPoint &step() const { return *stepEntry; }
+  const artifact::EntryPoint &initState() const { return *initEntry; }
+
+private:
+  explicit Model(artifact::Artifact a) : art(std::move(a)) {}
+  Status bindParameters(const std::string &checkpoint);
+
+  artifact::Artifact art;
+  // Declared before the buffers, so that it outlives them.
+  std::unique_ptr<Device> dev;
+  std::vector<DeviceAllocation> parameters;
+  ModelInfo modelInfo;
+  std::vector<uint32_t> inputIds, outputIds;
+  const artifact::EntryPoint *stepEntry = nullptr;
+  const artifact::EntryPoint *initEntry = nullptr;
+};
+
+} // namespace v4::rt
+
+#endif // V4_RUNTIME_SRC_MODEL_H

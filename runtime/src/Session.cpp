@@ -1,0 +1,112 @@
+//===- Session.cpp - running entry points ---------------------------------===//
+#include "runtime/src/Session.h"
+
+#include <algorithm>
+
+namespace v4::rt {
+
+namespace art = v4::artifact;
+
+Expected<std::unique_ptr<Session>> Session::create(const Model &model) {
+  std::unique_ptr<Session> s(new Session(model));
+  const art::Artifact &a = model.artifact();
+  Device &dev = model.device();
+  s->buffers.resize(a.buffers().size());
+  for (const art::Buffer &b : a.buffers()) {
+    if (b.kind == art::BufferKind::Parameter)
+      continue;
+    auto buffer = dev.allocate(a.bufferBytes(b, a.bounds().maxChunk));
+    if (!buffer)
+      return Status::error(StatusCode::ResourceExhausted, "RT-6",
+                           "out of " + std::string(dev.name()) +
+                               " memory for session buffer " +
+                               std::to_string(b.id) + ": " +
+                               buffer.status().message());
+    s->buffers[b.id] = DeviceAllocation(&dev, *buffer);
+  }
+  if (Status st = s->reset(); !st)
+    return st;
+  return s;
+}
+
+DeviceBuffer Session::buffer(uint32_t id) const {
+  const art::Buffer &b = *m.artifact().findBuffer(id);
+  return b.kind == art::BufferKind::Parameter ? m.parameter(id)
+                                              : buffers[id].buffer();
+}
+
+Status Session::reset() {
+  if (Status s = runEntry(m.initState(), 1); !s)
+    return s;
+  pos = 0;
+  return Status::success();
+}
+
+Status Session::runEntry(const art::EntryPoint &entry, int64_t tokens) {
+  const art::Artifact &a = m.artifact();
+  Device &dev = m.device();
+  for (const art::Step &step : entry.steps) {
+    args.resize(step.buffers.size());
+    for (size_t i = 0; i < step.buffers.size(); ++i) {
+      const art::Buffer &b = *a.findBuffer(step.buffers[i]);
+      args[i].buffer = buffer(b.id);
+      args[i].sizes.resize(b.shape.size());
+      for (size_t r = 0; r < b.shape.size(); ++r)
+        args[i].sizes[r] = b.shape[r] < 0 ? tokens : b.shape[r];
+    }
+    if (Status s = dev.launch(step.kernel, args, tokens); !s)
+      return s;
+  }
+  return dev.synchronize();
+}
+
+Status Session::run(const int64_t *ids, const int64_t *nextIds, int64_t tokens,
+                    float *logits, float *mtpLogits) {
+  const ModelInfo &info = m.info();
+  Device &dev = m.device();
+  const int64_t B = info.batch;
+  const size_t n = static_cast<size_t>(B * tokens);
+  // The inputs, by role (artifact::role::kInputs order).
+  staging.resize(n);
+  std::copy(ids, ids + n, staging.begin());
+  if (Status s = dev.upload(buffer(m.inputs()[0]), 0, staging.data(),
+                            n * sizeof(int64_t));
+      !s)
+    return s;
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t t = 0; t < tokens; ++t) {
+      int64_t i = b * tokens + t;
+      staging[i] =
+          nextIds ? nextIds[i] : ids[b * tokens + std::min(t + 1, tokens - 1)];
+    }
+  if (Status s = dev.upload(buffer(m.inputs()[1]), 0, staging.data(),
+                            n * sizeof(int64_t));
+      !s)
+    return s;
+  std::vector<int64_t> starts(static_cast<size_t>(B), pos);
+  if (Status s = dev.upload(buffer(m.inputs()[2]), 0, starts.data(),
+                            starts.size() * sizeof(int64_t));
+      !s)
+    return s;
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t t = 0; t < tokens; ++t)
+      staging[b * tokens + t] = pos + t;
+  if (Status s = dev.upload(buffer(m.inputs()[3]), 0, staging.data(),
+                            n * sizeof(int64_t));
+      !s)
+    return s;
+
+  if (Status s = runEntry(m.step(), tokens); !s)
+    return s;
+  size_t bytes = n * static_cast<size_t>(info.vocabSize) * sizeof(float);
+  if (Status s = dev.download(logits, buffer(m.outputs()[0]), 0, bytes); !s)
+    return s;
+  if (mtpLogits)
+    if (Status s = dev.download(mtpLogits, buffer(m.outputs()[1]), 0, bytes);
+        !s)
+      return s;
+  pos += tokens;
+  return Status::success();
+}
+
+} // namespace v4::rt

@@ -1,0 +1,49 @@
+//===- Session.h - one set of sequences being decoded ----------*- C++ -*-===//
+//
+// A session owns the model's non-parameter buffers on the model's device
+// (inputs, activations, outputs, decode state) and its position, and runs
+// the artifact's entry points over them: init_state on reset, step on every
+// chunk. Callers check arguments (the C API does); a session trusts them.
+//
+//===----------------------------------------------------------------------===//
+#ifndef V4_RUNTIME_SRC_SESSION_H
+#define V4_RUNTIME_SRC_SESSION_H
+
+#include "runtime/src/Model.h"
+
+#include <memory>
+#include <vector>
+
+namespace v4::rt {
+
+class Session {
+public:
+  static Expected<std::unique_ptr<Session>> create(const Model &model);
+
+  const Model &model() const { return m; }
+  /// Tokens consumed so far.
+  int64_t position() const { return pos; }
+  /// Resets the decode state; position 0.
+  Status reset();
+  /// Runs one chunk of `tokens` tokens per sequence: ids and nextIds are
+  /// [batch, tokens] (nextIds null: the ids shifted by one, the last
+  /// repeated); writes [batch, tokens, vocab] logits, and the MTP logits
+  /// when `mtpLogits` is not null.
+  Status run(const int64_t *ids, const int64_t *nextIds, int64_t tokens,
+             float *logits, float *mtpLogits);
+
+private:
+  explicit Session(const Model &model) : m(model) {}
+  Status runEntry(const artifact::EntryPoint &entry, int64_t tokens);
+  DeviceBuffer buffer(uint32_t id) const;
+
+  const Model &m;
+  std::vector<DeviceAllocation> buffers; // by id; parameters live in the model
+  int64_t pos = 0;
+  std::vector<LaunchArg> args;           // reused by runEntry
+  std::vector<int64_t> staging;          // host copy of the inputs
+};
+
+} // namespace v4::rt
+
+#endif // V4_RUNTIME_SRC_SESSION_H

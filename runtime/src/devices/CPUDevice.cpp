@@ -1,0 +1,204 @@
+//===- CPUDevice.cpp - the host as a device -------------------------------===//
+#include "runtime/src/devices/CPUDevice.h"
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <string>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <vector>
+
+namespace v4::rt {
+
+namespace art = v4::artifact;
+
+Device::~Device() = default;
+
+Expected<std::unique_ptr<Device>> createDevice(art::Target target,
+                                               const std::string &source) {
+  if (target == art::Target::CPU)
+    return std::unique_ptr<Device>(new CPUDevice());
+  return Status::error(StatusCode::Incompatible, "RT-3",
+                       source + ": artifact targets " +
+                           art::targetName(target) +
+                           "; this runtime has no device for it (CPU "
+                           "artifacts only)");
+}
+
+CPUDevice::~CPUDevice() {
+  for (void *library : libraries)
+    dlclose(library);
+}
+
+Expected<DeviceBuffer> CPUDevice::allocate(size_t bytes) {
+  size_t rounded = bytes < 64 ? 64 : (bytes + 63) / 64 * 64;
+  void *data = std::aligned_alloc(64, rounded);
+  if (!data)
+    return Status::error(StatusCode::ResourceExhausted, "RT-6",
+                         "out of host memory for a buffer of " +
+                             std::to_string(bytes) + " bytes");
+  std::memset(data, 0, rounded);
+  return DeviceBuffer{data, bytes};
+}
+
+void CPUDevice::release(DeviceBuffer buffer) { std::free(buffer.address); }
+
+/// RT-7: a copy of `bytes` at `offset` stays inside a buffer of `size`.
+static Status checkCopy(const char *what, size_t offset, size_t bytes,
+                        size_t size) {
+  if (offset <= size && bytes <= size - offset)
+    return Status::success();
+  return Status::error(StatusCode::Internal, "RT-7",
+                       std::string(what) + " of " + std::to_string(bytes) +
+                           " bytes at offset " + std::to_string(offset) +
+                           " overruns a buffer of " + std::to_string(size));
+}
+
+Status CPUDevice::upload(DeviceBuffer dst, size_t offset, const void *src,
+                         size_t bytes) {
+  if (Status s = checkCopy("upload", offset, bytes, dst.bytes); !s)
+    return s;
+  std::memcpy(static_cast<char *>(dst.address) + offset, src, bytes);
+  return Status::success();
+}
+
+Status CPUDevice::download(void *dst, DeviceBuffer src, size_t offset,
+                           size_t bytes) {
+  if (Status s = checkCopy("download", offset, bytes, src.bytes); !s)
+    return s;
+  std::memcpy(dst, static_cast<const char *>(src.address) + offset, bytes);
+  return Status::success();
+}
+
+namespace {
+
+Status writeAll(int fd, art::ByteSpan code) {
+  size_t done = 0;
+  while (done < code.size) {
+    ssize_t n = ::write(fd, code.data + done, code.size - done);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return Status::error(StatusCode::Unavailable, "IO",
+                           std::string("cannot write the kernels: ") +
+                               std::strerror(n < 0 ? errno : EIO));
+    done += static_cast<size_t>(n);
+  }
+  return Status::success();
+}
+
+/// dlopens a shared object held in memory: from an anonymous memory file,
+/// or from a private file under $TMPDIR (unlinked right away; the mapping
+/// keeps it alive) where memfd_create is unavailable.
+Expected<void *> openSharedObject(art::ByteSpan code,
+                                  const std::string &what) {
+  std::string path;
+  std::string unlinkPath;
+  std::vector<int> fds;
+  int fd = memfd_create("v4rt-kernels", MFD_CLOEXEC);
+  if (fd >= 0) {
+    // The dynamic loader finds a library by its name first: one loaded
+    // before from a memory file of the same descriptor number, and not
+    // unloaded (dlclose need not unload), would be returned instead of
+    // ours. Move to a descriptor number whose path names no loaded object.
+    for (;;) {
+      fds.push_back(fd);
+      path = "/proc/self/fd/" + std::to_string(fd);
+      void *loaded = dlopen(path.c_str(), RTLD_LAZY | RTLD_NOLOAD);
+      if (!loaded)
+        break;
+      dlclose(loaded);
+      fd = fcntl(fd, F_DUPFD_CLOEXEC, fd + 1);
+      if (fd < 0) {
+        int error = errno;
+        for (int f : fds)
+          ::close(f);
+        return Status::error(StatusCode::Unavailable, "IO",
+                             "cannot duplicate the memory file of " + what +
+                                 ": " + std::strerror(error));
+      }
+    }
+  } else {
+    const char *dir = std::getenv("TMPDIR");
+    unlinkPath = std::string(dir && *dir ? dir : "/tmp") +
+                 "/v4rt-kernels-XXXXXX";
+    fd = mkostemp(unlinkPath.data(), O_CLOEXEC);
+    if (fd < 0)
+      return Status::error(StatusCode::Unavailable, "IO",
+                           "cannot create a memory file or a temporary file "
+                           "in $TMPDIR for " +
+                               what + ": " + std::strerror(errno));
+    path = unlinkPath;
+    fds.push_back(fd);
+  }
+  Status written = writeAll(fd, code);
+  void *library = written.ok() ? dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL)
+                               : nullptr;
+  std::string why = written.ok() ? (library ? "" : dlerror())
+                                 : written.message();
+  for (int f : fds)
+    ::close(f);
+  if (!unlinkPath.empty())
+    ::unlink(unlinkPath.c_str());
+  if (!library)
+    return Status::error(StatusCode::Unavailable, "RT-4",
+                         "cannot load " + what + ": " + why);
+  return library;
+}
+
+} // namespace
+
+Status CPUDevice::loadKernels(const art::Artifact &a) {
+  std::vector<void *> loaded;
+  for (size_t i = 0; i < a.codeObjects().size(); ++i) {
+    const art::CodeObject &c = a.codeObjects()[i];
+    std::string what = a.source() + ": code object " + std::to_string(i);
+    if (c.format != art::CodeFormat::HostSharedObject)
+      return Status::error(StatusCode::Incompatible, "RT-4",
+                           what + " is " + art::codeFormatName(c.format) +
+                               "; the CPU device loads host shared objects");
+    auto library = openSharedObject(a.code(i), what);
+    if (!library)
+      return library.status();
+    libraries.push_back(*library);
+    loaded.push_back(*library);
+  }
+  for (const art::Kernel &k : a.kernels()) {
+    void *sym = dlsym(loaded[k.codeObject], k.entrySymbol.c_str());
+    if (!sym)
+      return Status::error(StatusCode::Incompatible, "RT-4",
+                           a.source() + ": kernel '" + k.name +
+                               "' has no symbol '" + k.entrySymbol +
+                               "' in its code object");
+    entries.push_back(reinterpret_cast<abi::KernelEntry>(sym));
+  }
+  return Status::success();
+}
+
+Status CPUDevice::launch(uint32_t kernel, const std::vector<LaunchArg> &args,
+                         int64_t) {
+  if (kernel >= entries.size())
+    return Status::error(StatusCode::Internal, "RT-7",
+                         "launch of kernel " + std::to_string(kernel) +
+                             ", but " + std::to_string(entries.size()) +
+                             " are loaded");
+  size_t total = 0;
+  for (const LaunchArg &arg : args)
+    total += abi::descriptorWords(arg.sizes.size());
+  words.assign(total, 0);
+  pointers.assign(args.size(), nullptr);
+  size_t at = 0;
+  for (size_t i = 0; i < args.size(); ++i) {
+    abi::writeDescriptor(args[i].buffer.address, args[i].sizes.data(),
+                         args[i].sizes.size(), &words[at]);
+    pointers[i] = &words[at];
+    at += abi::descriptorWords(args[i].sizes.size());
+  }
+  entries[kernel](pointers.data());
+  return Status::success();
+}
+
+} // namespace v4::rt

@@ -1,0 +1,112 @@
+//===- Device.h - the runtime's device seam ---------------------*- C++ -*-===//
+//
+// Everything the runtime does to a device goes through this interface:
+// allocate buffers, upload and download bytes, load the artifact's code
+// objects, launch a kernel over buffers, wait. The model, the session and
+// the executor above it hold no device-specific code, so a CUDA device (a
+// cuModuleLoadData of the artifact's cubin/PTX and cuLaunchKernel with the
+// kernel's launch geometry) is one more subclass and one more case in
+// createDevice().
+//
+//===----------------------------------------------------------------------===//
+#ifndef V4_RUNTIME_SRC_DEVICES_DEVICE_H
+#define V4_RUNTIME_SRC_DEVICES_DEVICE_H
+
+#include "runtime/artifact/Artifact.h"
+#include "runtime/base/Status.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace v4::rt {
+
+/// A buffer in a device's memory.
+struct DeviceBuffer {
+  /// The device address (the host address on the CPU); null when empty.
+  void *address = nullptr;
+  size_t bytes = 0;
+};
+
+/// One buffer argument of a launch: its memory and its sizes in this call
+/// (the token dim resolved).
+struct LaunchArg {
+  DeviceBuffer buffer;
+  std::vector<int64_t> sizes;
+};
+
+class Device {
+public:
+  virtual ~Device();
+
+  /// Names the device in messages ("cpu").
+  virtual const char *name() const = 0;
+
+  /// Allocates `bytes` bytes, 64-byte aligned and zero-filled.
+  virtual Expected<DeviceBuffer> allocate(size_t bytes) = 0;
+  virtual void release(DeviceBuffer buffer) = 0;
+  /// The buffer's bytes as host memory, or null when the device's memory is
+  /// not host-addressable (then use upload/download).
+  virtual void *hostAddress(DeviceBuffer buffer) const = 0;
+  virtual Status upload(DeviceBuffer dst, size_t offset, const void *src,
+                        size_t bytes) = 0;
+  virtual Status download(void *dst, DeviceBuffer src, size_t offset,
+                          size_t bytes) = 0;
+
+  /// Loads every code object of `artifact` and resolves every kernel's
+  /// entry symbol; kernel i of the artifact is then launched as index i.
+  virtual Status loadKernels(const artifact::Artifact &artifact) = 0;
+  /// Launches kernel `kernel` over `args` (one per buffer argument) for a
+  /// call of `tokens` tokens, the T of the kernel's launch geometry.
+  virtual Status launch(uint32_t kernel, const std::vector<LaunchArg> &args,
+                        int64_t tokens) = 0;
+  /// Waits until every launched kernel has finished.
+  virtual Status synchronize() = 0;
+};
+
+/// The device that runs artifacts of `target`; an Incompatible error naming
+/// `source` (the artifact) when this runtime has none.
+Expected<std::unique_ptr<Device>> createDevice(artifact::Target target,
+                                               const std::string &source);
+
+/// A device allocation released when it goes out of scope.
+class DeviceAllocation {
+public:
+  DeviceAllocation() = default;
+  DeviceAllocation(Device *device, DeviceBuffer buffer)
+      : device(device), buf(buffer) {}
+  DeviceAllocation(const DeviceAllocation &) = delete;
+  DeviceAllocation &operator=(const DeviceAllocation &) = delete;
+  DeviceAllocation(DeviceAllocation &&o) noexcept
+      : device(o.device), buf(o.buf) {
+    o.buf = {};
+  }
+  DeviceAllocation &operator=(DeviceAllocation &&o) noexcept {
+    if (this != &o) {
+      reset();
+      device = o.device;
+      buf = o.buf;
+      o.buf = {};
+    }
+    return *this;
+  }
+  ~DeviceAllocation() { reset(); }
+
+  const DeviceBuffer &buffer() const { return buf; }
+  explicit operator bool() const { return buf.address != nullptr; }
+
+private:
+  void reset() {
+    if (device && buf.address)
+      device->release(buf);
+    buf = {};
+  }
+  Device *device = nullptr;
+  DeviceBuffer buf;
+};
+
+} // namespace v4::rt
+
+#endif // V4_RUNTIME_SRC_DEVICES_DEVICE_H

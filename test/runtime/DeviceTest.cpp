@@ -1,0 +1,249 @@
+//===- DeviceTest.cpp - the device seam and the CPU device ----------------===//
+//
+// The CPU device on a real host code object (test/runtime/TestHostKernels,
+// built as a shared library, put in an artifact by the writer): loading from
+// memory with nothing written under $TMPDIR, launching through the kernel
+// ABI, buffers, and the RT rules of model loading through the C API.
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/src/devices/CPUDevice.h"
+#include "test/lib/TestArtifacts.h"
+#include "v4rt/v4rt.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+namespace {
+
+using namespace v4::artifact;
+using v4::StatusCode;
+using v4::rt::CPUDevice;
+using v4::rt::DeviceBuffer;
+using v4::rt::LaunchArg;
+namespace fs = std::filesystem;
+
+std::vector<uint8_t> readBytes(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {});
+}
+
+/// An artifact whose code object is the test host kernels library.
+Artifact hostKernelArtifact(std::vector<Kernel> kernels) {
+  Description d;
+  d.versions.compiler = "test";
+  d.versions.mlir = "22";
+  d.target = Target::CPU;
+  d.bounds = {2, 64, 16};
+  d.kernels = std::move(kernels);
+  Writer w(std::move(d));
+  std::vector<uint8_t> image = readBytes(V4_TEST_HOST_KERNELS);
+  EXPECT_GT(image.size(), 1000u);
+  w.addCodeObject(Target::CPU, CodeFormat::HostSharedObject, image);
+  auto bytes = w.serialize();
+  EXPECT_TRUE(bytes) << bytes.status().message();
+  auto a = Artifact::load("host.v4a", bytes->data(), bytes->size());
+  EXPECT_TRUE(a) << a.status().message();
+  return a.take();
+}
+
+size_t tmpKernelFiles(const std::string &dir) {
+  size_t n = 0;
+  std::error_code ec;
+  for (const auto &e : fs::directory_iterator(dir, ec))
+    n += e.path().filename().string().rfind("v4rt-kernels-", 0) == 0;
+  return n;
+}
+
+TEST(CPUDevice, BuffersAreZeroedAlignedAndBoundsChecked) {
+  CPUDevice dev;
+  auto b = dev.allocate(100);
+  ASSERT_TRUE(b) << b.status().message();
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(b->address) % 64, 0u);
+  EXPECT_EQ(b->bytes, 100u);
+  EXPECT_EQ(dev.hostAddress(*b), b->address);
+  std::vector<uint8_t> zeros(100, 0), back(100, 0xAA);
+  ASSERT_TRUE(dev.download(back.data(), *b, 0, 100).ok());
+  EXPECT_EQ(back, zeros);
+  float v[3] = {1.5f, -2.0f, 3.25f}, w[3] = {};
+  ASSERT_TRUE(dev.upload(*b, 88, v, sizeof v).ok());
+  ASSERT_TRUE(dev.download(w, *b, 88, sizeof w).ok());
+  EXPECT_EQ(std::memcmp(v, w, sizeof v), 0);
+  v4::Status over = dev.upload(*b, 90, v, sizeof v);
+  EXPECT_EQ(over.code(), StatusCode::Internal);
+  EXPECT_EQ(over.rule(), "RT-7");
+  EXPECT_EQ(dev.download(w, *b, 101, 0).code(), StatusCode::Internal);
+  dev.release(*b);
+}
+
+TEST(CPUDevice, NoDeviceForGpuArtifacts) {
+  auto dev = v4::rt::createDevice(Target::SM90A, "model.v4a");
+  ASSERT_FALSE(dev);
+  EXPECT_EQ(dev.status().code(), StatusCode::Incompatible);
+  EXPECT_EQ(dev.status().rule(), "RT-3");
+  EXPECT_NE(dev.status().message().find("model.v4a: artifact targets sm_90a"),
+            std::string::npos)
+      << dev.status().message();
+  auto cpu = v4::rt::createDevice(Target::CPU, "model.v4a");
+  ASSERT_TRUE(cpu);
+  EXPECT_STREQ((*cpu)->name(), "cpu");
+}
+
+TEST(CPUDevice, LoadsFromMemoryAndLaunchesThroughTheKernelABI) {
+  Artifact a = hostKernelArtifact({{"iota", 0, "v4_test_iota", 1, 0, ""},
+                                   {"scale", 0, "v4_test_scale", 2, 0, ""}});
+  // Nothing may be written to disk: point TMPDIR at a missing directory and
+  // count kernel files in /tmp.
+  const char *old = std::getenv("TMPDIR");
+  std::string saved = old ? old : "";
+  setenv("TMPDIR", "/nonexistent/v4rt-test", 1);
+  size_t before = tmpKernelFiles("/tmp");
+  CPUDevice dev;
+  v4::Status loaded = dev.loadKernels(a);
+  if (old)
+    setenv("TMPDIR", saved.c_str(), 1);
+  else
+    unsetenv("TMPDIR");
+  ASSERT_TRUE(loaded.ok()) << loaded.message();
+  EXPECT_EQ(tmpKernelFiles("/tmp"), before);
+
+  // iota over a [2, T] buffer with T = 5 of a 16-token bound.
+  auto ids = dev.allocate(2 * 16 * sizeof(int64_t));
+  ASSERT_TRUE(ids);
+  ASSERT_TRUE(dev.launch(0, {LaunchArg{*ids, {2, 5}}}, 5).ok());
+  std::vector<int64_t> got(10);
+  ASSERT_TRUE(dev.download(got.data(), *ids, 0, 80).ok());
+  EXPECT_EQ(got, (std::vector<int64_t>{0, 1, 2, 3, 4, 100, 101, 102, 103,
+                                       104}));
+
+  auto in = dev.allocate(3 * sizeof(float));
+  auto out = dev.allocate(2 * 3 * sizeof(float));
+  ASSERT_TRUE(in && out);
+  float x[3] = {1.0f, -2.0f, 0.5f};
+  ASSERT_TRUE(dev.upload(*in, 0, x, sizeof x).ok());
+  ASSERT_TRUE(
+      dev.launch(1, {LaunchArg{*in, {3}}, LaunchArg{*out, {2, 3}}}, 1).ok());
+  float y[6];
+  ASSERT_TRUE(dev.download(y, *out, 0, sizeof y).ok());
+  EXPECT_EQ(std::vector<float>(y, y + 6),
+            (std::vector<float>{1.0f, -2.0f, 0.5f, 2.0f, -4.0f, 1.0f}));
+  v4::Status bad = dev.launch(2, {}, 1);
+  EXPECT_EQ(bad.code(), StatusCode::Internal);
+  for (DeviceBuffer b : {*ids, *in, *out})
+    dev.release(b);
+}
+
+TEST(CPUDevice, MissingSymbolNamesTheKernel) {
+  Artifact a = hostKernelArtifact({{"iota", 0, "v4_test_iota", 1, 0, ""},
+                                   {"gone", 0, "v4_test_gone", 1, 0, ""}});
+  CPUDevice dev;
+  v4::Status s = dev.loadKernels(a);
+  EXPECT_EQ(s.code(), StatusCode::Incompatible);
+  EXPECT_EQ(s.rule(), "RT-4");
+  EXPECT_NE(s.message().find("kernel 'gone' has no symbol 'v4_test_gone'"),
+            std::string::npos)
+      << s.message();
+}
+
+TEST(CPUDevice, CorruptCodeObjectIsUnavailable) {
+  // The tiny artifact's code object starts with "\x7fELF" but is noise.
+  std::vector<uint8_t> bytes = v4::artifact::testing::tinyArtifact();
+  auto a = Artifact::load("tiny.v4a", bytes.data(), bytes.size());
+  ASSERT_TRUE(a) << a.status().message();
+  CPUDevice dev;
+  v4::Status s = dev.loadKernels(*a);
+  EXPECT_EQ(s.code(), StatusCode::Unavailable);
+  EXPECT_EQ(s.rule(), "RT-4");
+  EXPECT_NE(s.message().find("tiny.v4a: code object 0"), std::string::npos)
+      << s.message();
+}
+
+TEST(CPUDevice, EachLoadGetsItsOwnCodeObject) {
+  // A memory file reuses the descriptor number of an earlier one; the loader
+  // must not hand back the library loaded from that number before, whether
+  // it is still loaded or was closed without being unloaded.
+  std::vector<uint8_t> bytes = v4::artifact::testing::tinyArtifact();
+  auto corrupt = Artifact::load("tiny.v4a", bytes.data(), bytes.size());
+  ASSERT_TRUE(corrupt) << corrupt.status().message();
+  Artifact good = hostKernelArtifact({{"iota", 0, "v4_test_iota", 1, 0, ""}});
+  {
+    CPUDevice first;
+    ASSERT_TRUE(first.loadKernels(good).ok());
+    CPUDevice second;
+    EXPECT_EQ(second.loadKernels(*corrupt).code(), StatusCode::Unavailable);
+    CPUDevice third;
+    EXPECT_TRUE(third.loadKernels(good).ok());
+  }
+  CPUDevice after;
+  EXPECT_EQ(after.loadKernels(*corrupt).code(), StatusCode::Unavailable);
+}
+
+class ModelLoadTest : public ::testing::Test {
+protected:
+  void SetUp() override {
+    dir = fs::temp_directory_path() /
+          ("v4rt-device-test-" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+  }
+  void TearDown() override { fs::remove_all(dir); }
+  /// Loads `w`'s artifact through the C API; returns the status.
+  std::pair<v4rt_status_code_t, std::string> load(const Writer &w) {
+    std::string path = (dir / "m.v4a").string();
+    EXPECT_TRUE(w.writeFile(path).ok());
+    v4rt_model_options_t options;
+    v4rt_model_options_initialize(&options);
+    options.checkpoint_path = "/nonexistent/ckpt";
+    v4rt_model_t *model = nullptr;
+    v4rt_status_t st = v4rt_model_load(path.c_str(), &options, &model);
+    EXPECT_EQ(model, nullptr);
+    std::pair<v4rt_status_code_t, std::string> r{v4rt_status_code(st),
+                                                 v4rt_status_message(st)};
+    v4rt_status_free(st);
+    return r;
+  }
+  fs::path dir;
+};
+
+TEST_F(ModelLoadTest, InputsAreFoundByRole) {
+  // The tiny artifact has "ids" but no "next_ids" input.
+  auto [code, message] = load(v4::artifact::testing::tinyWriter());
+  EXPECT_EQ(code, V4RT_INCOMPATIBLE);
+  EXPECT_NE(message.find("no input with role 'next_ids' [RT-2]"),
+            std::string::npos)
+      << message;
+}
+
+TEST_F(ModelLoadTest, GpuArtifactNeedsADevice) {
+  Writer tiny = v4::artifact::testing::tinyWriter();
+  Description d = tiny.description();
+  d.target = Target::SM90A;
+  d.codeObjects.clear();
+  uint32_t id = 10;
+  for (const char *r : {role::kNextIds, role::kStartPositions,
+                        role::kPositions}) {
+    Buffer b;
+    b.id = id++;
+    b.dtype = DType::I64;
+    b.shape = {2};
+    b.kind = BufferKind::Input;
+    b.role = r;
+    d.buffers.push_back(b);
+  }
+  Writer w(d);
+  w.addCodeObject(Target::SM90A, CodeFormat::PTX,
+                  std::vector<uint8_t>(64, 'x'));
+  auto [code, message] = load(w);
+  EXPECT_EQ(code, V4RT_INCOMPATIBLE);
+  EXPECT_NE(message.find("artifact targets sm_90a; this runtime has no "
+                         "device for it"),
+            std::string::npos)
+      << message;
+}
+
+} // namespace
