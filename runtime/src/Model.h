@@ -9,7 +9,8 @@
 //   RT-3  this runtime has a device for the artifact's target
 //   RT-4  every code object loads and every kernel's symbol resolves
 //   RT-5  the checkpoint holds every parameter of the manifest with its
-//         dtype and shape (all mismatches at once)
+//         dtype and shape (all mismatches at once; reported with the ST
+//         rule of the mismatch, Safetensors.h)
 //   RT-6  the device has memory for the parameters and session buffers
 //   RT-7  internal consistency of a launch or a copy (a runtime bug)
 //
