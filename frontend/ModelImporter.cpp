@@ -644,7 +644,17 @@ FailureOr<OwningOpRef<ModuleOp>> importModel(MLIRContext &context,
   context.appendDialectRegistry(registry);
   context.loadDialect<V4Dialect, func::FuncDialect, arith::ArithDialect,
                       tensor::TensorDialect>();
-  Importer importer(context, config, options);
+  // Max context 0: the model's own, max_position_embeddings.
+  ImportOptions resolved = options;
+  if (resolved.maxContext == 0)
+    resolved.maxContext = config.maxPositionEmbeddings;
+  else if (resolved.maxContext > config.maxPositionEmbeddings)
+    llvm::errs() << (options.modelName.empty() ? "model" : options.modelName)
+                 << ": warning: max context " << resolved.maxContext
+                 << " exceeds the model's max_position_embeddings ("
+                 << config.maxPositionEmbeddings
+                 << "): positions past it were not trained\n";
+  Importer importer(context, config, resolved);
   return importer.run();
 }
 

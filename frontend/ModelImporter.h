@@ -28,8 +28,9 @@ struct ImportOptions {
   /// Sequences per call (B).
   int64_t batch = 1;
   /// Longest sequence the decode state holds; a compressed cache of ratio r
-  /// holds maxContext / r entries.
-  int64_t maxContext = 4096;
+  /// holds maxContext / r entries. 0: the config's max_position_embeddings
+  /// (a larger value is imported with a warning).
+  int64_t maxContext = 0;
   /// Recorded as the `v4.model` module attribute (config path or name).
   std::string modelName;
 };

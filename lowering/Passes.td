@@ -66,6 +66,46 @@ def V4FormDispatchesPass : Pass<"v4-form-dispatches", "::mlir::ModuleOp"> {
   ];
 }
 
+def V4PlanMemoryPass : Pass<"v4-plan-memory", "::mlir::ModuleOp"> {
+  let summary = "Place the transient buffers of every plan in one activation "
+                "arena by liveness";
+  let description = [{
+    Input: the plans of `v4-form-dispatches` (`@step`, `@init_state`).
+    Every `memref.alloc` a plan does not return (the outputs stay their own
+    buffers) is live from the first to the last op that uses it. Sized at
+    the compiled bounds (the token dim at `v4.max_chunk`, storage bytes
+    rounded up to 64), buffers are placed greedily by size, largest first,
+    each at the lowest 64-byte aligned offset that no buffer with an
+    overlapping live range occupies. A buffer whose live range overlaps no
+    other's shares memory freely: two values never share while both are
+    live, so no kernel sees its input change under it.
+
+    Output: each plan starts with one `memref.alloc() {v4.arena}` of
+    `memref<N x i8>`, and every placed buffer is a `memref.view` of it at
+    its offset. `v4.arena_unplanned_bytes` on the arena records what the
+    same buffers take one after another, for the memory report.
+
+    ```mlir
+    // before
+    %a = memref.alloc(%T) : memref<1x?x64xbf16>
+    // after
+    %arena = memref.alloc() {v4.arena, v4.arena_unplanned_bytes = 4096 : i64}
+        : memref<2048xi8>
+    %c1024 = arith.constant 1024 : index
+    %a = memref.view %arena[%c1024][%T] : memref<2048xi8> to memref<1x?x64xbf16>
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::memref::MemRefDialect", "::mlir::arith::ArithDialect"
+  ];
+  let statistics = [
+    Statistic<"numPlaced", "placed", "Buffers placed in an arena">,
+    Statistic<"arenaBytes", "arena-bytes", "Bytes of the largest arena">,
+    Statistic<"unplannedBytes", "unplanned-bytes",
+              "Bytes of the same buffers one after another">,
+  ];
+}
+
 //===----------------------------------------------------------------------===//
 // Kernel phase (per target)
 //===----------------------------------------------------------------------===//

@@ -46,6 +46,7 @@ void buildGraphPhase(OpPassManager &pm, const V4PipelineOptions &) {
 
 void buildDispatchPhase(OpPassManager &pm, const V4PipelineOptions &) {
   pm.addPass(createV4FormDispatchesPass());
+  pm.addPass(createV4PlanMemoryPass());
 }
 
 void buildKernelPhase(OpPassManager &pm, const V4PipelineOptions &options) {

@@ -11,6 +11,8 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/DenseSet.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Config/llvm-config.h"
 
@@ -32,12 +34,6 @@ std::string locationName(Location loc) {
   return "";
 }
 
-int64_t intAttr(ModuleOp m, StringRef name, int64_t dflt) {
-  if (auto a = m->getAttrOfType<IntegerAttr>(name))
-    return a.getInt();
-  return dflt;
-}
-
 /// Reads the plan functions into an artifact description.
 class PlanReader {
 public:
@@ -50,6 +46,7 @@ private:
   ModuleOp module;
   art::Description &desc;
   llvm::DenseMap<Value, uint32_t> bufferIds;
+  llvm::DenseSet<Value> arenas;
   llvm::StringMap<uint32_t> kernelIds;
   llvm::StringMap<uint32_t> locationIds;
 
@@ -110,9 +107,31 @@ LogicalResult PlanReader::readEntry(func::FuncOp fn, StringRef name,
       continue;
     }
     if (auto a = dyn_cast<memref::AllocOp>(op)) {
+      if (a->hasAttr("v4.arena")) {
+        // The session's activation arena (v4-plan-memory): one per plan,
+        // shared by the entry points, which never run at the same time.
+        if (a.getType().getRank() != 1 || !a.getType().hasStaticShape())
+          return a.emitError() << "the arena must be a static 1-D buffer";
+        desc.arenaBytes = std::max<uint64_t>(
+            desc.arenaBytes, static_cast<uint64_t>(a.getType().getNumElements()));
+        arenas.insert(a.getResult());
+        continue;
+      }
       if (failed(addBuffer(a.getResult(), art::BufferKind::Activation,
                            a.getLoc())))
         return failure();
+      continue;
+    }
+    if (auto v = dyn_cast<memref::ViewOp>(op)) {
+      std::optional<int64_t> offset = getConstantIntValue(v.getByteShift());
+      if (!arenas.contains(v.getSource()) || !offset)
+        return v.emitError() << "a plan view must be of the arena at a "
+                                "constant offset";
+      FailureOr<uint32_t> id =
+          addBuffer(v.getResult(), art::BufferKind::Activation, v.getLoc());
+      if (failed(id))
+        return failure();
+      desc.buffers[*id].arenaOffset = *offset;
       continue;
     }
     if (auto d = dyn_cast<PlanDispatchOp>(op)) {
@@ -284,9 +303,10 @@ LogicalResult serializeArtifact(ModuleOp module, std::string &bytes) {
   d.versions.compiler = "v4c 0.1.0";
   d.versions.mlir = LLVM_VERSION_STRING;
   d.target = code->target;
-  d.bounds.batch = intAttr(module, "v4.batch", 1);
-  d.bounds.maxContext = intAttr(module, "v4.max_context", 1);
-  d.bounds.maxChunk = d.bounds.maxContext;
+  PlanBounds bounds = getPlanBounds(module);
+  d.bounds.batch = bounds.batch;
+  d.bounds.maxContext = bounds.maxContext;
+  d.bounds.maxChunk = bounds.maxChunk;
   for (const art::Parameter &p : d.parameters) {
     if (p.dtype == art::DType::F8E4M3 || p.dtype == art::DType::F8E8M0)
       d.features |= art::kFeatureFP8;

@@ -48,6 +48,19 @@ ModuleOp mlir::v4::getKernelsModule(ModuleOp module) {
   return nullptr;
 }
 
+PlanBounds mlir::v4::getPlanBounds(ModuleOp module) {
+  auto get = [&](StringRef name, int64_t dflt) {
+    if (auto a = module->getAttrOfType<IntegerAttr>(name))
+      return a.getInt();
+    return dflt;
+  };
+  PlanBounds b;
+  b.batch = get("v4.batch", 1);
+  b.maxContext = get("v4.max_context", 1);
+  b.maxChunk = get("v4.max_chunk", std::min(b.maxContext, kDefaultMaxChunk));
+  return b;
+}
+
 FailureOr<func::FuncOp> mlir::v4::outlineKernel(Operation *op, ModuleOp kernels,
                                                 StringRef name) {
   // Arguments: the model operands, then a destination per fresh result.

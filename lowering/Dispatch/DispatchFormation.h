@@ -31,6 +31,17 @@ FailureOr<func::FuncOp> outlineKernel(Operation *op, ModuleOp kernels,
 /// The kernels module nested in `module`, or null.
 ModuleOp getKernelsModule(ModuleOp module);
 
+/// The static bounds a plan is compiled for: module attributes `v4.batch`,
+/// `v4.max_context` and `v4.max_chunk` (the most tokens one call takes;
+/// without the attribute, min(max_context, kDefaultMaxChunk)).
+struct PlanBounds {
+  int64_t batch = 1;
+  int64_t maxContext = 1;
+  int64_t maxChunk = 1;
+};
+constexpr int64_t kDefaultMaxChunk = 512;
+PlanBounds getPlanBounds(ModuleOp module);
+
 } // namespace mlir::v4
 
 #endif // V4_LOWERING_DISPATCH_DISPATCHFORMATION_H

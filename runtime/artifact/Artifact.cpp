@@ -440,6 +440,9 @@ private:
   }
 
   Status buffers() {
+    if (d.arenaBytes > kMaxBufferBytes)
+      return fail("AF-9", "arena_bytes " + std::to_string(d.arenaBytes) +
+                              " exceeds " + std::to_string(kMaxBufferBytes));
     for (size_t i = 0; i < d.buffers.size(); ++i) {
       const Buffer &b = d.buffers[i];
       std::string what = "buffer " + std::to_string(i) + " (id " +
@@ -467,6 +470,23 @@ private:
       if (!bad.empty())
         return fail("AF-9", what + dtypeName(b.dtype) + " " +
                                 shapeString(b.shape) + ": " + bad);
+      if (b.arenaOffset != -1) {
+        uint64_t end = 0;
+        if (b.kind != BufferKind::Activation)
+          return fail("AF-9", what + bufferKindName(b.kind) +
+                                  " buffer has an arena offset; only "
+                                  "activations live in the arena");
+        if (b.arenaOffset < 0 || uint64_t(b.arenaOffset) % b.alignment ||
+            __builtin_add_overflow(uint64_t(b.arenaOffset), bytes, &end) ||
+            end > d.arenaBytes)
+          return fail("AF-9", what + "arena offset " +
+                                  std::to_string(b.arenaOffset) + " + " +
+                                  std::to_string(bytes) +
+                                  " bytes must lie inside the arena of " +
+                                  std::to_string(d.arenaBytes) +
+                                  " bytes at a multiple of its alignment " +
+                                  std::to_string(b.alignment));
+      }
       bool io = b.kind == BufferKind::Input || b.kind == BufferKind::Output;
       if (!io && !b.role.empty())
         return fail("AF-9", what + bufferKindName(b.kind) + " buffer has role " +
@@ -732,6 +752,7 @@ struct Decoder {
       o.kind = BufferKind(uint8_t(b->kind()));
       o.alignment = b->alignment();
       o.role = str(b->role());
+      o.arenaOffset = b->arena_offset();
       return o;
     });
     if (d.versions.formatMinor == 0 && d.versions.formatMajor == 1) {
@@ -775,6 +796,7 @@ struct Decoder {
       o.buffer = p->buffer();
       return o;
     });
+    d.arenaBytes = a.arena_bytes();
     d.debugLocations =
         each(a.debug_locations(), [&](const fb::DebugLocation *l) {
           DebugLocation o;
@@ -1120,7 +1142,8 @@ std::vector<uint8_t> buildFlatbuffer(const Description &d,
     buffers.push_back(fb::CreateBuffer(
         b, x.id, fb::DType(uint8_t(x.dtype)), b.CreateVector(x.shape),
         fb::BufferKind(uint8_t(x.kind)), x.alignment,
-        v10 || x.role.empty() ? 0 : b.CreateString(x.role)));
+        v10 || x.role.empty() ? 0 : b.CreateString(x.role),
+        v10 ? -1 : x.arenaOffset));
   std::vector<flatbuffers::Offset<fb::StateSpec>> states;
   for (const StateSpec &s : d.stateSpecs)
     states.push_back(fb::CreateStateSpec(
@@ -1152,7 +1175,8 @@ std::vector<uint8_t> buildFlatbuffer(const Description &d,
   auto root = fb::CreateArtifact(
       b, versions, target, bounds, b.CreateVector(codes),
       b.CreateVector(kernels), b.CreateVector(buffers), b.CreateVector(states),
-      b.CreateVector(entries), b.CreateVector(params), b.CreateVector(locs));
+      b.CreateVector(entries), b.CreateVector(params), b.CreateVector(locs),
+      v10 ? 0 : d.arenaBytes);
   fb::FinishArtifactBuffer(b, root);
   return std::vector<uint8_t>(b.GetBufferPointer(),
                               b.GetBufferPointer() + b.GetSize());

@@ -26,7 +26,8 @@
 //          one -1 token dim (not on parameters/state), alignment a power of
 //          two, byte size overflow-checked at the static bounds; inputs and
 //          outputs carry a unique known role of their kind, other buffers
-//          none
+//          none; an arena offset only on activations, aligned to the
+//          buffer's alignment, its bytes at max_chunk inside arena_bytes
 //   AF-10  entry points: unique names; each step's kernel in range, buffer
 //          ids exist, buffer/scalar counts equal the kernel's, scalar kinds
 //          valid, debug location index in range
@@ -199,6 +200,9 @@ struct Buffer {
   /// Inputs and outputs: what the buffer holds (see the role names below);
   /// empty on every other kind.
   std::string role;
+  /// Activations: the byte offset in the session's activation arena, or -1
+  /// for a buffer of its own.
+  int64_t arenaOffset = -1;
 };
 
 /// The named roles of input and output buffers (format 1.1; a 1.0 file's
@@ -271,6 +275,8 @@ struct Description {
   std::vector<EntryPoint> entryPoints;
   std::vector<Parameter> parameters;
   std::vector<DebugLocation> debugLocations;
+  /// Bytes of the activation arena of every session (0: none).
+  uint64_t arenaBytes = 0;
 };
 
 //===----------------------------------------------------------------------===//
@@ -344,6 +350,7 @@ public:
   /// Buffer byte size with the token dim at `tokens` (checked at load for
   /// tokens = Bounds::maxChunk, so no overflow for tokens <= maxChunk).
   uint64_t bufferBytes(const Buffer &buffer, int64_t tokens) const;
+  uint64_t arenaBytes() const { return desc.arenaBytes; }
 
 private:
   using Storage = std::shared_ptr<const std::vector<uint64_t>>;

@@ -11,29 +11,46 @@ Expected<std::unique_ptr<Session>> Session::create(const Model &model) {
   std::unique_ptr<Session> s(new Session(model));
   const art::Artifact &a = model.artifact();
   Device &dev = model.device();
-  s->buffers.resize(a.buffers().size());
-  for (const art::Buffer &b : a.buffers()) {
-    if (b.kind == art::BufferKind::Parameter)
-      continue;
-    auto buffer = dev.allocate(a.bufferBytes(b, a.bounds().maxChunk));
+  auto allocate = [&](uint64_t bytes,
+                      const std::string &what) -> Expected<DeviceAllocation> {
+    auto buffer = dev.allocate(bytes);
     if (!buffer)
       return Status::error(StatusCode::ResourceExhausted, "RT-6",
                            "out of " + std::string(dev.name()) +
-                               " memory for session buffer " +
-                               std::to_string(b.id) + ": " +
+                               " memory for " + what + ": " +
                                buffer.status().message());
-    s->buffers[b.id] = DeviceAllocation(&dev, *buffer);
+    return DeviceAllocation(&dev, *buffer);
+  };
+  DeviceBuffer arena;
+  if (a.arenaBytes() > 0) {
+    auto owned = allocate(a.arenaBytes(), "the activation arena");
+    if (!owned)
+      return owned.status();
+    arena = owned->buffer();
+    s->owned.push_back(owned.take());
+  }
+  s->views.resize(a.buffers().size());
+  for (const art::Buffer &b : a.buffers()) {
+    uint64_t bytes = a.bufferBytes(b, a.bounds().maxChunk);
+    if (b.kind == art::BufferKind::Parameter) {
+      s->views[b.id] = model.parameter(b.id);
+    } else if (b.arenaOffset >= 0) {
+      s->views[b.id] = DeviceBuffer{
+          static_cast<char *>(arena.address) + b.arenaOffset, bytes};
+    } else {
+      auto owned = allocate(bytes, "session buffer " + std::to_string(b.id));
+      if (!owned)
+        return owned.status();
+      s->views[b.id] = owned->buffer();
+      s->owned.push_back(owned.take());
+    }
   }
   if (Status st = s->reset(); !st)
     return st;
   return s;
 }
 
-DeviceBuffer Session::buffer(uint32_t id) const {
-  const art::Buffer &b = *m.artifact().findBuffer(id);
-  return b.kind == art::BufferKind::Parameter ? m.parameter(id)
-                                              : buffers[id].buffer();
-}
+DeviceBuffer Session::buffer(uint32_t id) const { return views[id]; }
 
 Status Session::reset() {
   if (Status s = runEntry(m.initState(), 1); !s)

@@ -1,7 +1,8 @@
 //===- Session.h - one set of sequences being decoded ----------*- C++ -*-===//
 //
 // A session owns the model's non-parameter buffers on the model's device
-// (inputs, activations, outputs, decode state) and its position, and runs
+// (inputs, outputs, decode state, and the activation arena that holds the
+// activations at their planned offsets) and its position, and runs
 // the artifact's entry points over them: init_state on reset, step on every
 // chunk. Callers check arguments (the C API does); a session trusts them.
 //
@@ -38,7 +39,12 @@ private:
   DeviceBuffer buffer(uint32_t id) const;
 
   const Model &m;
-  std::vector<DeviceAllocation> buffers; // by id; parameters live in the model
+  /// The session's own memory: the activation arena, then the buffers
+  /// outside it (inputs, outputs, state, unplanned activations).
+  std::vector<DeviceAllocation> owned;
+  /// Every buffer by id: a parameter of the model, a slice of the arena or
+  /// an owned buffer.
+  std::vector<DeviceBuffer> views;
   int64_t pos = 0;
   std::vector<LaunchArg> args;           // reused by runEntry
   std::vector<int64_t> staging;          // host copy of the inputs

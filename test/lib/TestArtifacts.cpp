@@ -34,6 +34,8 @@ Writer tinyWriter() {
       buffer(5, DType::F32, {2, -1, 32}, BufferKind::Output, role::kLogits),
       buffer(6, DType::BF16, {2, 64, 8}, BufferKind::State),
   };
+  d.buffers[2].arenaOffset = 0; // the activation, in a 512-byte arena
+  d.arenaBytes = 512;
   d.kernels = {
       {"embed", 0, "v4_kernel_embed", 3, 1, "embed"},
       {"head", 0, "v4_kernel_head", 4, 2, "head"},
@@ -343,6 +345,17 @@ std::vector<Lie> makeLies() {
   }));
   t.push_back(descLie("rank-too-large", "AF-9",
                       [](Description &d) { d.buffers[3].shape.assign(9, 1); }));
+  t.push_back(descLie("arena-offset-on-state", "AF-9",
+                      [](Description &d) { d.buffers[5].arenaOffset = 0; }));
+  t.push_back(descLie("arena-offset-outside", "AF-9",
+                      [](Description &d) { d.buffers[2].arenaOffset = 64; }));
+  t.push_back(descLie("arena-offset-misaligned", "AF-9", [](Description &d) {
+    d.arenaBytes = 1024;
+    d.buffers[2].arenaOffset = 32;
+  }));
+  t.push_back(descLie("arena-too-large", "AF-9", [](Description &d) {
+    d.arenaBytes = uint64_t(1) << 60;
+  }));
   t.push_back(descLie("role-on-activation", "AF-9", [](Description &d) {
     d.buffers[2].role = role::kPositions;
   }));

@@ -63,6 +63,24 @@ static std::string launchString(const Launch &l) {
   return s;
 }
 
+/// "123456 B (120.6 KiB)".
+static std::string bytesString(uint64_t n) {
+  const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  double v = double(n);
+  int u = 0;
+  while (v >= 1024 && u < 5) {
+    v /= 1024;
+    ++u;
+  }
+  char buf[64];
+  if (u == 0)
+    std::snprintf(buf, sizeof buf, "%llu B", (unsigned long long)n);
+  else
+    std::snprintf(buf, sizeof buf, "%llu B (%.1f %s)", (unsigned long long)n,
+                  v, units[u]);
+  return buf;
+}
+
 static std::string shapeString(const std::vector<int64_t> &shape) {
   std::string s = "[";
   for (size_t i = 0; i < shape.size(); ++i) {
@@ -119,6 +137,32 @@ static void print(const Artifact &a) {
               (long long)a.bounds().batch, (long long)a.bounds().maxContext,
               (long long)a.bounds().maxChunk);
 
+  // Memory at the compiled bounds: weights are per model, the rest per
+  // session.
+  uint64_t weights = 0, state = 0, own = 0, io = 0;
+  for (const Buffer &b : a.buffers()) {
+    uint64_t n = a.bufferBytes(b, a.bounds().maxChunk);
+    switch (b.kind) {
+    case BufferKind::Parameter:
+      weights += n;
+      break;
+    case BufferKind::State:
+      state += n;
+      break;
+    case BufferKind::Activation:
+      own += b.arenaOffset < 0 ? n : 0;
+      break;
+    default:
+      io += n;
+    }
+  }
+  std::printf("memory weights %s  per session: state %s  arena %s  "
+              "other activations %s  inputs/outputs %s  total %s\n",
+              bytesString(weights).c_str(), bytesString(state).c_str(),
+              bytesString(a.arenaBytes()).c_str(), bytesString(own).c_str(),
+              bytesString(io).c_str(),
+              bytesString(state + a.arenaBytes() + own + io).c_str());
+
   std::printf("code objects: %zu\n", a.codeObjects().size());
   for (size_t i = 0; i < a.codeObjects().size(); ++i) {
     const CodeObject &c = a.codeObjects()[i];
@@ -139,11 +183,14 @@ static void print(const Artifact &a) {
   }
   std::printf("buffers: %zu\n", a.buffers().size());
   for (const Buffer &b : a.buffers())
-    std::printf("  id %u  %s %s %s  align %u  max %llu bytes%s%s\n", b.id,
+    std::printf("  id %u  %s %s %s  align %u  max %llu bytes%s%s%s\n", b.id,
                 bufferKindName(b.kind), dtypeName(b.dtype),
                 shapeString(b.shape).c_str(), b.alignment,
                 (unsigned long long)a.bufferBytes(b, a.bounds().maxChunk),
-                b.role.empty() ? "" : "  role ", b.role.c_str());
+                b.role.empty() ? "" : "  role ", b.role.c_str(),
+                b.arenaOffset < 0
+                    ? ""
+                    : ("  arena +" + std::to_string(b.arenaOffset)).c_str());
   std::printf("state specs: %zu\n", a.stateSpecs().size());
   for (const StateSpec &s : a.stateSpecs()) {
     std::printf("  %s  reset %s", s.name.c_str(), resetKindName(s.reset));

@@ -12,6 +12,7 @@
 #include "frontend/ModelConfig.h"
 #include "frontend/ModelImporter.h"
 #include "lowering/Artifact/SerializeArtifact.h"
+#include "lowering/Dispatch/DispatchFormation.h"
 #include "lowering/Pipelines.h"
 #include "lowering/Target/TargetBackend.h"
 
@@ -87,8 +88,14 @@ cl::opt<int64_t> batch("batch", cl::desc("Sequences per call (static bound)"),
                        cl::init(1), cl::cat(v4cCategory));
 cl::opt<int64_t> maxContext("max-context",
                             cl::desc("Longest sequence the decode state "
-                                     "holds (static bound)"),
-                            cl::init(4096), cl::cat(v4cCategory));
+                                     "holds (static bound; default: the "
+                                     "config's max_position_embeddings)"),
+                            cl::init(0), cl::cat(v4cCategory));
+cl::opt<int64_t> maxChunk("max-chunk",
+                          cl::desc("Most tokens one call takes (static "
+                                   "bound of prefill chunks; default: "
+                                   "min(max context, 512))"),
+                          cl::init(0), cl::cat(v4cCategory));
 
 const char *kOverview =
     "v4c: ahead-of-time compiler for DeepSeek-V4 models\n\n"
@@ -172,8 +179,9 @@ int main(int argc, char **argv) {
   });
   if (!cl::ParseCommandLineOptions(argc, argv, kOverview, &errs()))
     return kBadCommandLine;
-  if (batch < 1 || maxContext < 1) {
-    errs() << "v4c: --batch and --max-context must be >= 1\n";
+  if (batch < 1 || (maxContext.getNumOccurrences() && maxContext < 1) ||
+      (maxChunk.getNumOccurrences() && maxChunk < 1)) {
+    errs() << "v4c: --batch, --max-context and --max-chunk must be >= 1\n";
     return kBadCommandLine;
   }
 
@@ -228,6 +236,22 @@ int main(int argc, char **argv) {
   if (!module)
     return why == v4::LoadFailure::IO ? kIOError : kRejected;
   inputTiming.stop();
+
+  // The chunk bound is a module attribute like the other bounds: the flag
+  // sets it, else the module keeps its own, else it is min(max context, 512)
+  // (mlir::v4::getPlanBounds).
+  if (maxChunk.getNumOccurrences()) {
+    mlir::v4::PlanBounds bounds = mlir::v4::getPlanBounds(*module);
+    int64_t chunk = maxChunk;
+    if (chunk > bounds.maxContext) {
+      errs() << "v4c: --max-chunk " << chunk << " exceeds the max context "
+             << bounds.maxContext << "\n";
+      return kBadCommandLine;
+    }
+    (*module)->setAttr("v4.max_chunk",
+                       mlir::IntegerAttr::get(
+                           mlir::IntegerType::get(&context, 64), chunk));
+  }
 
   // The target is a module attribute: the flag sets it, else the module
   // keeps its own, else the CPU.
