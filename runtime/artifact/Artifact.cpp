@@ -1059,6 +1059,30 @@ const Buffer *Artifact::findBufferByRole(std::string_view role) const {
   return nullptr;
 }
 
+Artifact::MemoryTotals Artifact::memoryTotals() const {
+  MemoryTotals t;
+  t.arena = desc.arenaBytes;
+  for (const Buffer &b : desc.buffers) {
+    uint64_t n = bufferBytes(b, desc.bounds.maxChunk);
+    switch (b.kind) {
+    case BufferKind::Parameter:
+      t.weights += n;
+      break;
+    case BufferKind::State:
+      t.state += n;
+      break;
+    case BufferKind::Activation:
+      t.otherActivations += b.arenaOffset < 0 ? n : 0;
+      break;
+    case BufferKind::Input:
+    case BufferKind::Output:
+      t.io += n;
+      break;
+    }
+  }
+  return t;
+}
+
 const EntryPoint *Artifact::findEntryPoint(std::string_view name) const {
   for (const EntryPoint &e : desc.entryPoints)
     if (e.name == name)

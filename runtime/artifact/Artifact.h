@@ -352,6 +352,19 @@ public:
   uint64_t bufferBytes(const Buffer &buffer, int64_t tokens) const;
   uint64_t arenaBytes() const { return desc.arenaBytes; }
 
+  /// Bytes at the compiled bounds: weights per model, the rest per session.
+  struct MemoryTotals {
+    uint64_t weights = 0;
+    uint64_t state = 0;
+    uint64_t arena = 0;
+    /// Activations outside the arena.
+    uint64_t otherActivations = 0;
+    /// Inputs and outputs.
+    uint64_t io = 0;
+    uint64_t session() const { return state + arena + otherActivations + io; }
+  };
+  MemoryTotals memoryTotals() const;
+
 private:
   using Storage = std::shared_ptr<const std::vector<uint64_t>>;
   Artifact() = default;

@@ -60,7 +60,7 @@ void v4rt_status_free(v4rt_status_t status) { delete status; }
 
 void v4rt_model_options_initialize(v4rt_model_options_t *options) {
   if (options)
-    *options = v4rt_model_options_t{nullptr};
+    *options = v4rt_model_options_t{nullptr, 0};
 }
 
 v4rt_status_t v4rt_model_load(const char *artifact_path,
@@ -74,7 +74,8 @@ v4rt_status_t v4rt_model_load(const char *artifact_path,
   if (!options || !options->checkpoint_path)
     return makeStatus(V4RT_INVALID_ARGUMENT,
                       "v4rt_model_load: options->checkpoint_path is required");
-  auto model = v4::rt::Model::load(artifact_path, options->checkpoint_path);
+  auto model = v4::rt::Model::load(artifact_path, options->checkpoint_path,
+                                   options->memory_limit);
   if (!model)
     return fromStatus(model.status());
   auto handle = std::unique_ptr<v4rt_model_t>(new (std::nothrow)

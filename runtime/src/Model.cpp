@@ -1,6 +1,7 @@
 //===- Model.cpp - loading a model ----------------------------------------===//
 #include "runtime/src/Model.h"
 
+#include "runtime/base/Bytes.h"
 #include "runtime/safetensors/Safetensors.h"
 
 namespace v4::rt {
@@ -11,7 +12,8 @@ namespace st = v4::safetensors;
 Model::~Model() = default;
 
 Expected<std::unique_ptr<Model>> Model::load(const std::string &path,
-                                             const std::string &checkpoint) {
+                                             const std::string &checkpoint,
+                                             uint64_t memoryLimit) {
   auto loaded = art::Artifact::loadFile(path);
   if (!loaded)
     return loaded.status();
@@ -50,11 +52,65 @@ Expected<std::unique_ptr<Model>> Model::load(const std::string &path,
   if (!device)
     return device.status();
   m->dev = device.take();
+  m->memoryLimit = memoryLimit;
+  art::Artifact::MemoryTotals need = a.memoryTotals();
+  if (Status s = m->checkFits(need.weights + need.session(), 0,
+                              "its weights and one session", true);
+      !s)
+    return s;
+  m->reserved = need.weights;
   if (Status s = m->dev->loadKernels(a); !s)
     return s;
   if (Status s = m->bindParameters(checkpoint); !s)
     return s;
   return m;
+}
+
+Status Model::checkFits(uint64_t need, uint64_t used, const std::string &what,
+                        bool load) const {
+  uint64_t available = memoryLimit ? (memoryLimit > used ? memoryLimit - used : 0)
+                                   : dev->availableMemory();
+  if (need <= available)
+    return Status::success();
+  art::Artifact::MemoryTotals t = art.memoryTotals();
+  const art::Bounds &b = art.bounds();
+  std::string source = memoryLimit ? "of the memory limit of " +
+                                         formatBytes(memoryLimit) + " are left"
+                                   : "are available on the device";
+  std::string message =
+      art.source() + ": " + (load ? "the model" : "a session") + " needs " +
+      formatBytes(need) + " (" + std::to_string(need) + " B) of " +
+      dev->name() + " memory for " + what + ", but only " +
+      formatBytes(available) + " (" + std::to_string(available) + " B) " +
+      source + ". Weights " +
+      formatBytes(t.weights) + "; per session " + formatBytes(t.session()) +
+      ": state " + formatBytes(t.state) + " at batch " +
+      std::to_string(b.batch) + " and max context " +
+      std::to_string(b.maxContext) + ", activation arena " +
+      formatBytes(t.arena + t.otherActivations) + " at max chunk " +
+      std::to_string(b.maxChunk) + ", inputs/outputs " + formatBytes(t.io) +
+      ". ";
+  if (load && t.weights > available)
+    message += "The weights alone do not fit: use a device with more memory";
+  else
+    message += "Recompile with a smaller --max-context, --max-chunk or "
+               "--batch (v4c --emit=plan shows the memory at other bounds)";
+  return Status::error(StatusCode::ResourceExhausted, "RT-6", message);
+}
+
+Status Model::reserveSession() const {
+  uint64_t need = art.memoryTotals().session();
+  uint64_t used = reserved.load();
+  if (Status s = checkFits(need, used, "its state, arena and inputs/outputs",
+                           false);
+      !s)
+    return s;
+  reserved += need;
+  return Status::success();
+}
+
+void Model::releaseSession() const {
+  reserved -= art.memoryTotals().session();
 }
 
 /// Checks the checkpoint against the manifest (all mismatches at once) and

@@ -11,7 +11,9 @@
 //   RT-5  the checkpoint holds every parameter of the manifest with its
 //         dtype and shape (all mismatches at once; reported with the ST
 //         rule of the mismatch, Safetensors.h)
-//   RT-6  the device has memory for the parameters and session buffers
+//   RT-6  the device has memory for the parameters and session buffers:
+//         checked before anything is allocated, against the caller's limit
+//         or what the device has available (one session must fit at load)
 //   RT-7  internal consistency of a launch or a copy (a runtime bug)
 //
 // A loaded model is immutable and shared by its sessions.
@@ -23,6 +25,7 @@
 #include "runtime/artifact/Artifact.h"
 #include "runtime/src/devices/Device.h"
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -39,8 +42,11 @@ struct ModelInfo {
 
 class Model {
 public:
+  /// `memoryLimit`: bytes the model and its sessions may use (0: what the
+  /// device has available at each check).
   static Expected<std::unique_ptr<Model>> load(const std::string &artifactPath,
-                                               const std::string &checkpoint);
+                                               const std::string &checkpoint,
+                                               uint64_t memoryLimit = 0);
   Model(const Model &) = delete;
   Model &operator=(const Model &) = delete;
   ~Model();
@@ -59,9 +65,18 @@ public:
   const artifact::EntryPoint &step() const { return *stepEntry; }
   const artifact::EntryPoint &initState() const { return *initEntry; }
 
+  /// Reserves the bytes of one session (RT-6), released by
+  /// releaseSession(); an error naming both numbers and the flags that
+  /// would make it fit.
+  Status reserveSession() const;
+  void releaseSession() const;
+
 private:
   explicit Model(artifact::Artifact a) : art(std::move(a)) {}
   Status bindParameters(const std::string &checkpoint);
+  /// RT-6 for `need` bytes, of which `what` says what they are.
+  Status checkFits(uint64_t need, uint64_t used, const std::string &what,
+                   bool load) const;
 
   artifact::Artifact art;
   // Declared before the buffers, so that it outlives them.
@@ -71,6 +86,9 @@ private:
   std::vector<uint32_t> inputIds, outputIds;
   const artifact::EntryPoint *stepEntry = nullptr;
   const artifact::EntryPoint *initEntry = nullptr;
+  uint64_t memoryLimit = 0;
+  /// Bytes reserved: the weights and every live session.
+  mutable std::atomic<uint64_t> reserved{0};
 };
 
 } // namespace v4::rt

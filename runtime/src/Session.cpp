@@ -8,6 +8,8 @@ namespace v4::rt {
 namespace art = v4::artifact;
 
 Expected<std::unique_ptr<Session>> Session::create(const Model &model) {
+  if (Status fits = model.reserveSession(); !fits)
+    return fits;
   std::unique_ptr<Session> s(new Session(model));
   const art::Artifact &a = model.artifact();
   Device &dev = model.device();
@@ -49,6 +51,8 @@ Expected<std::unique_ptr<Session>> Session::create(const Model &model) {
     return st;
   return s;
 }
+
+Session::~Session() { m.releaseSession(); }
 
 DeviceBuffer Session::buffer(uint32_t id) const { return views[id]; }
 

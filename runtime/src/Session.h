@@ -19,7 +19,9 @@ namespace v4::rt {
 
 class Session {
 public:
+  /// Reserves the session's memory with the model (RT-6), then allocates.
   static Expected<std::unique_ptr<Session>> create(const Model &model);
+  ~Session();
 
   const Model &model() const { return m; }
   /// Tokens consumed so far.

@@ -10,6 +10,8 @@
 #include "frontend/Checkpoint.h"
 #include "frontend/ModelImporter.h"
 #include "lowering/Pipelines.h"
+#include "runtime/artifact/Artifact.h"
+#include "runtime/base/Bytes.h"
 #include "runtime/safetensors/Safetensors.h"
 #include "test/reference/ConfigAdapter.h"
 #include "test/reference/Model.h"
@@ -227,6 +229,96 @@ TEST_P(EndToEnd, CompiledLogitsMatchReference) {
   v4rt_status_free(over);
   v4rt_session_release(again);
   v4rt_session_release(session);
+  v4rt_model_release(model);
+  llvm::sys::fs::remove_directories(dir);
+}
+
+// The runtime checks memory before it allocates (RT-6): the model needs its
+// weights plus one session, each session its state, arena and I/O.
+TEST(EndToEndMemory, RefusesWhatDoesNotFitBeforeAllocating) {
+  std::string configPath =
+      std::string(V4_SOURCE_DIR) + "/models/tiny-v4-t1.config.json";
+  llvm::SmallString<128> dir;
+  ASSERT_FALSE(llvm::sys::fs::createUniqueDirectory("v4-e2e-mem", dir));
+  std::string ckpt = (dir + "/checkpoint").str();
+  std::string artifact = (dir + "/model.v4a").str();
+  {
+    mlir::MLIRContext ctx;
+    v4::ImportOptions opts;
+    opts.batch = 2;
+    opts.maxContext = 64;
+    auto module = v4::loadModel(ctx, configPath, opts);
+    ASSERT_TRUE(module);
+    ASSERT_FALSE(
+        static_cast<bool>(v4::generateCheckpoint(*module, 1234, ckpt, 0)));
+    std::string bytes;
+    ASSERT_TRUE(succeeded(mlir::v4::compileToArtifact(
+        *module, mlir::v4::V4PipelineOptions(), bytes)));
+    std::error_code ec;
+    llvm::raw_fd_ostream os(artifact, ec);
+    ASSERT_FALSE(ec);
+    os << bytes;
+  }
+  auto a = v4::artifact::Artifact::loadFile(artifact);
+  ASSERT_TRUE(a) << a.status().message();
+  v4::artifact::Artifact::MemoryTotals need = a->memoryTotals();
+  ASSERT_GT(need.weights, 0u);
+  ASSERT_GT(need.session(), 0u);
+
+  auto load = [&](uint64_t limit, v4rt_model_t **model) {
+    v4rt_model_options_t options;
+    v4rt_model_options_initialize(&options);
+    options.checkpoint_path = ckpt.c_str();
+    options.memory_limit = limit;
+    return v4rt_model_load(artifact.c_str(), &options, model);
+  };
+  v4rt_model_t *model = nullptr;
+  // One byte short of weights + one session.
+  v4rt_status_t st = load(need.weights + need.session() - 1, &model);
+  ASSERT_NE(st, nullptr);
+  EXPECT_EQ(model, nullptr);
+  EXPECT_EQ(v4rt_status_code(st), V4RT_RESOURCE_EXHAUSTED);
+  std::string msg = v4rt_status_message(st);
+  std::printf("[ e2e ] %s\n", msg.c_str());
+  uint64_t total = need.weights + need.session();
+  EXPECT_NE(msg.find("the model needs " + v4::formatBytes(total) + " (" +
+                     std::to_string(total) +
+                     " B) of cpu memory for its weights and one session, but "
+                     "only " +
+                     v4::formatBytes(total - 1) + " (" +
+                     std::to_string(total - 1) + " B) of the memory limit"),
+            std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("at batch 2 and max context 64"), std::string::npos);
+  EXPECT_NE(msg.find("Recompile with a smaller --max-context, --max-chunk or "
+                     "--batch"),
+            std::string::npos);
+  EXPECT_NE(msg.find("[RT-6]"), std::string::npos);
+  v4rt_status_free(st);
+  // Less than the weights.
+  st = load(need.weights / 2, &model);
+  ASSERT_NE(st, nullptr);
+  EXPECT_NE(std::string(v4rt_status_message(st))
+                .find("The weights alone do not fit"),
+            std::string::npos);
+  v4rt_status_free(st);
+
+  // Exactly one session fits: a second is refused until the first is gone.
+  st = load(need.weights + need.session(), &model);
+  ASSERT_EQ(st, nullptr) << v4rt_status_message(st);
+  v4rt_session_t *first = nullptr, *second = nullptr;
+  ASSERT_EQ(v4rt_session_create(model, &first), nullptr);
+  st = v4rt_session_create(model, &second);
+  ASSERT_NE(st, nullptr);
+  EXPECT_EQ(second, nullptr);
+  EXPECT_EQ(v4rt_status_code(st), V4RT_RESOURCE_EXHAUSTED);
+  EXPECT_NE(std::string(v4rt_status_message(st)).find("a session needs"),
+            std::string::npos)
+      << v4rt_status_message(st);
+  v4rt_status_free(st);
+  v4rt_session_release(first);
+  ASSERT_EQ(v4rt_session_create(model, &second), nullptr);
+  v4rt_session_release(second);
   v4rt_model_release(model);
   llvm::sys::fs::remove_directories(dir);
 }

@@ -11,6 +11,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/artifact/Artifact.h"
+#include "runtime/base/Bytes.h"
 
 #include <cerrno>
 #include <cstdio>
@@ -63,22 +64,12 @@ static std::string launchString(const Launch &l) {
   return s;
 }
 
-/// "123456 B (120.6 KiB)".
+/// "123456 B (120.56 KiB)".
 static std::string bytesString(uint64_t n) {
-  const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-  double v = double(n);
-  int u = 0;
-  while (v >= 1024 && u < 5) {
-    v /= 1024;
-    ++u;
-  }
-  char buf[64];
-  if (u == 0)
-    std::snprintf(buf, sizeof buf, "%llu B", (unsigned long long)n);
-  else
-    std::snprintf(buf, sizeof buf, "%llu B (%.1f %s)", (unsigned long long)n,
-                  v, units[u]);
-  return buf;
+  std::string s = std::to_string(n) + " B";
+  if (n >= 1024)
+    s += " (" + v4::formatBytes(n) + ")";
+  return s;
 }
 
 static std::string shapeString(const std::vector<int64_t> &shape) {
@@ -139,29 +130,13 @@ static void print(const Artifact &a) {
 
   // Memory at the compiled bounds: weights are per model, the rest per
   // session.
-  uint64_t weights = 0, state = 0, own = 0, io = 0;
-  for (const Buffer &b : a.buffers()) {
-    uint64_t n = a.bufferBytes(b, a.bounds().maxChunk);
-    switch (b.kind) {
-    case BufferKind::Parameter:
-      weights += n;
-      break;
-    case BufferKind::State:
-      state += n;
-      break;
-    case BufferKind::Activation:
-      own += b.arenaOffset < 0 ? n : 0;
-      break;
-    default:
-      io += n;
-    }
-  }
+  Artifact::MemoryTotals m = a.memoryTotals();
   std::printf("memory weights %s  per session: state %s  arena %s  "
               "other activations %s  inputs/outputs %s  total %s\n",
-              bytesString(weights).c_str(), bytesString(state).c_str(),
-              bytesString(a.arenaBytes()).c_str(), bytesString(own).c_str(),
-              bytesString(io).c_str(),
-              bytesString(state + a.arenaBytes() + own + io).c_str());
+              bytesString(m.weights).c_str(), bytesString(m.state).c_str(),
+              bytesString(m.arena).c_str(),
+              bytesString(m.otherActivations).c_str(),
+              bytesString(m.io).c_str(), bytesString(m.session()).c_str());
 
   std::printf("code objects: %zu\n", a.codeObjects().size());
   for (size_t i = 0; i < a.codeObjects().size(); ++i) {

@@ -14,6 +14,7 @@
 #include "lowering/Artifact/SerializeArtifact.h"
 #include "lowering/Dispatch/DispatchFormation.h"
 #include "lowering/Pipelines.h"
+#include "lowering/Report/MemoryReport.h"
 #include "lowering/Target/TargetBackend.h"
 
 #include "mlir/IR/AsmState.h"
@@ -27,6 +28,7 @@
 
 #include "llvm/Config/llvm-config.h"
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -42,7 +44,7 @@ using namespace llvm;
 namespace {
 
 enum ExitCode { kOk = 0, kRejected = 1, kBadCommandLine = 2, kIOError = 3 };
-enum class Emit { MLIR, Artifact };
+enum class Emit { MLIR, Artifact, Plan };
 
 cl::OptionCategory v4cCategory("v4c options");
 
@@ -59,7 +61,10 @@ cl::opt<Emit>
          cl::values(clEnumValN(Emit::MLIR, "mlir",
                                "the module as MLIR text, after --compile-to"),
                     clEnumValN(Emit::Artifact, "artifact",
-                               "the compiled model (.v4a) for the runtime")),
+                               "the compiled model (.v4a) for the runtime"),
+                    clEnumValN(Emit::Plan, "plan",
+                               "the memory plan: weights, state, arena and "
+                               "a table over bounds (text; JSON with -o)")),
          cl::init(Emit::MLIR), cl::cat(v4cCategory));
 cl::opt<std::string>
     compileTo("compile-to",
@@ -164,6 +169,78 @@ int writeOutput(StringRef path, const std::string &text) {
     return kIOError;
   }
   return kOk;
+}
+
+/// The memory plan of a module through the dispatch phase, plus (for a
+/// config input) a table over context lengths and batch sizes at the same
+/// chunk bound. Text on stdout, JSON with -o.
+int emitMemoryPlan(mlir::ModuleOp module, mlir::v4::Phase from,
+                   const mlir::v4::V4PipelineOptions &options,
+                   mlir::TimingScope &timing) {
+  mlir::MLIRContext &context = *module.getContext();
+  auto planModule =
+      [&](mlir::ModuleOp m,
+          mlir::v4::Phase start) -> FailureOr<mlir::v4::MemoryPlan> {
+    std::optional<mlir::v4::StateBytes> state;
+    if (start <= mlir::v4::Phase::Graph) {
+      FailureOr<mlir::v4::StateBytes> s = mlir::v4::getStateBytes(m);
+      if (failed(s))
+        return failure();
+      state = *s;
+    }
+    mlir::PassManager pm(&context);
+    mlir::v4::buildLoweringPipeline(pm, options, start,
+                                    mlir::v4::Phase::Dispatch);
+    if (failed(pm.run(m)))
+      return failure();
+    FailureOr<mlir::v4::MemoryPlan> plan = mlir::v4::getMemoryPlan(m);
+    if (succeeded(plan) && state)
+      plan->state = *state;
+    return plan;
+  };
+  mlir::TimingScope planTiming = timing.nest("memory plan");
+  FailureOr<mlir::v4::MemoryPlan> plan = planModule(module, from);
+  if (failed(plan))
+    return kRejected;
+
+  std::vector<mlir::v4::MemoryPlanRow> table;
+  if (!StringRef(inputPath).ends_with(".mlir")) {
+    auto config = v4::loadModelConfig(inputPath);
+    if (!config) {
+      errs() << toString(config.takeError()) << "\n";
+      return kRejected;
+    }
+    for (int64_t b : {int64_t(1), int64_t(4), int64_t(16)})
+      for (int64_t ctx : {int64_t(4096), int64_t(32768), int64_t(131072),
+                          int64_t(1048576)}) {
+        if (ctx > config->maxPositionEmbeddings)
+          continue;
+        v4::ImportOptions rowOptions;
+        rowOptions.batch = b;
+        rowOptions.maxContext = ctx;
+        auto row = v4::importModel(context, *config, rowOptions);
+        if (failed(row))
+          return kRejected;
+        (**row)->setAttr("v4.max_chunk",
+                         mlir::IntegerAttr::get(
+                             mlir::IntegerType::get(&context, 64),
+                             std::min(ctx, plan->bounds.maxChunk)));
+        FailureOr<mlir::v4::MemoryPlan> p =
+            planModule(**row, mlir::v4::Phase::Input);
+        if (failed(p))
+          return kRejected;
+        table.push_back({p->bounds, p->state, p->arena, p->io});
+      }
+  }
+  std::string text;
+  raw_string_ostream os(text);
+  if (outputPath == "-")
+    mlir::v4::printMemoryPlan(os, *plan, options.target, table);
+  else
+    os << formatv("{0:2}",
+                  mlir::v4::toJSON(*plan, options.target, table))
+       << "\n";
+  return writeOutput(outputPath, text);
 }
 
 } // namespace
@@ -282,6 +359,9 @@ int main(int argc, char **argv) {
       return code;
     }
   }
+
+  if (emit == Emit::Plan)
+    return emitMemoryPlan(*module, *from, pipelineOptions, timing);
 
   // Linking the kernels runs lld in-process, and lld resets every llvm::cl
   // option to its default: keep the output path before compiling.

@@ -60,6 +60,11 @@ typedef struct v4rt_model_t v4rt_model_t;
 typedef struct v4rt_model_options_t {
   /* Path of the safetensors checkpoint (file, directory or index.json). */
   const char *checkpoint_path;
+  /* Bytes of device memory the model and its sessions may use; 0: what the
+   * device has available. Loading and session creation refuse (with
+   * V4RT_RESOURCE_EXHAUSTED, naming both numbers and the compile flags that
+   * would make it fit) before allocating anything that would not fit. */
+  uint64_t memory_limit;
 } v4rt_model_options_t;
 
 void v4rt_model_options_initialize(v4rt_model_options_t *options);

@@ -2,6 +2,7 @@
 #include "runtime/src/devices/CPUDevice.h"
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <dlfcn.h>
@@ -31,6 +32,27 @@ Expected<std::unique_ptr<Device>> createDevice(art::Target target,
 CPUDevice::~CPUDevice() {
   for (void *library : libraries)
     dlclose(library);
+}
+
+uint64_t CPUDevice::availableMemory() const {
+  // MemAvailable: what can be allocated without swapping (page cache and
+  // reclaimable memory included); the physical free pages where the kernel
+  // does not report it.
+  if (FILE *f = std::fopen("/proc/meminfo", "r")) {
+    char line[256];
+    unsigned long long kib = 0;
+    bool found = false;
+    while (std::fgets(line, sizeof line, f))
+      if (std::sscanf(line, "MemAvailable: %llu kB", &kib) == 1) {
+        found = true;
+        break;
+      }
+    std::fclose(f);
+    if (found)
+      return uint64_t(kib) * 1024;
+  }
+  long pages = sysconf(_SC_AVPHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+  return pages > 0 && size > 0 ? uint64_t(pages) * uint64_t(size) : 0;
 }
 
 Expected<DeviceBuffer> CPUDevice::allocate(size_t bytes) {

@@ -21,6 +21,7 @@ public:
   ~CPUDevice() override;
 
   const char *name() const override { return "cpu"; }
+  uint64_t availableMemory() const override;
   Expected<DeviceBuffer> allocate(size_t bytes) override;
   void release(DeviceBuffer buffer) override;
   void *hostAddress(DeviceBuffer buffer) const override {

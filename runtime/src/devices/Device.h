@@ -44,6 +44,8 @@ public:
   /// Names the device in messages ("cpu").
   virtual const char *name() const = 0;
 
+  /// Bytes the device can allocate now (the CPU: MemAvailable).
+  virtual uint64_t availableMemory() const = 0;
   /// Allocates `bytes` bytes, 64-byte aligned and zero-filled.
   virtual Expected<DeviceBuffer> allocate(size_t bytes) = 0;
   virtual void release(DeviceBuffer buffer) = 0;
