@@ -56,6 +56,27 @@ double relError(const float *a, const float *b, int64_t n) {
   return std::sqrt(num / std::max(den, 1e-30));
 }
 
+/// Imports `configPath` at the bounds, generates a checkpoint (seed 1234)
+/// and compiles a CPU artifact with v4c's pipeline.
+void compile(const std::string &configPath, int64_t batch, int64_t maxContext,
+             const std::string &ckpt, const std::string &artifact) {
+  mlir::MLIRContext ctx;
+  v4::ImportOptions opts;
+  opts.batch = batch;
+  opts.maxContext = maxContext;
+  auto module = v4::loadModel(ctx, configPath, opts);
+  ASSERT_TRUE(module);
+  ASSERT_FALSE(
+      static_cast<bool>(v4::generateCheckpoint(*module, 1234, ckpt, 0)));
+  std::string bytes;
+  ASSERT_TRUE(succeeded(mlir::v4::compileToArtifact(
+      *module, mlir::v4::V4PipelineOptions(), bytes)));
+  std::error_code ec;
+  llvm::raw_fd_ostream os(artifact, ec);
+  ASSERT_FALSE(ec);
+  os << bytes;
+}
+
 class EndToEnd : public ::testing::TestWithParam<Case> {};
 
 TEST_P(EndToEnd, CompiledLogitsMatchReference) {
@@ -67,23 +88,8 @@ TEST_P(EndToEnd, CompiledLogitsMatchReference) {
   std::string artifact = (dir + "/model.v4a").str();
 
   // Compile: import -> checkpoint -> artifact.
-  {
-    mlir::MLIRContext ctx;
-    v4::ImportOptions opts;
-    opts.batch = c.batch;
-    opts.maxContext = c.maxContext;
-    auto module = v4::loadModel(ctx, configPath, opts);
-    ASSERT_TRUE(module);
-    ASSERT_FALSE(
-        static_cast<bool>(v4::generateCheckpoint(*module, 1234, ckpt, 0)));
-    std::string bytes;
-    ASSERT_TRUE(succeeded(mlir::v4::compileToArtifact(
-        *module, mlir::v4::V4PipelineOptions(), bytes)));
-    std::error_code ec;
-    llvm::raw_fd_ostream os(artifact, ec);
-    ASSERT_FALSE(ec);
-    os << bytes;
-  }
+  ASSERT_NO_FATAL_FAILURE(
+      compile(configPath, c.batch, c.maxContext, ckpt, artifact));
 
   // The runtime, through the C API.
   v4rt_model_options_t options;
@@ -242,23 +248,7 @@ TEST(EndToEndMemory, RefusesWhatDoesNotFitBeforeAllocating) {
   ASSERT_FALSE(llvm::sys::fs::createUniqueDirectory("v4-e2e-mem", dir));
   std::string ckpt = (dir + "/checkpoint").str();
   std::string artifact = (dir + "/model.v4a").str();
-  {
-    mlir::MLIRContext ctx;
-    v4::ImportOptions opts;
-    opts.batch = 2;
-    opts.maxContext = 64;
-    auto module = v4::loadModel(ctx, configPath, opts);
-    ASSERT_TRUE(module);
-    ASSERT_FALSE(
-        static_cast<bool>(v4::generateCheckpoint(*module, 1234, ckpt, 0)));
-    std::string bytes;
-    ASSERT_TRUE(succeeded(mlir::v4::compileToArtifact(
-        *module, mlir::v4::V4PipelineOptions(), bytes)));
-    std::error_code ec;
-    llvm::raw_fd_ostream os(artifact, ec);
-    ASSERT_FALSE(ec);
-    os << bytes;
-  }
+  ASSERT_NO_FATAL_FAILURE(compile(configPath, 2, 64, ckpt, artifact));
   auto a = v4::artifact::Artifact::loadFile(artifact);
   ASSERT_TRUE(a) << a.status().message();
   v4::artifact::Artifact::MemoryTotals need = a->memoryTotals();
