@@ -183,7 +183,8 @@ private:
     Value fn = param(b, prefix + "hc_head_fn", {hc, hc * d}, f32);
     Value base = param(b, prefix + "hc_head_base", {hc}, f32);
     Value scale = param(b, prefix + "hc_head_scale", {1}, f32);
-    return MhcHeadOp::create(b, tt({B, kDyn, d}, bf16), x, fn, base, scale,
+    int64_t T = cast<RankedTensorType>(x.getType()).getDimSize(1);
+    return MhcHeadOp::create(b, tt({B, T, d}, bf16), x, fn, base, scale,
                              APFloat(cfg.hcEps), APFloat(cfg.rmsNormEps));
   }
 
@@ -497,16 +498,20 @@ void Importer::emitInitState(ArrayRef<Type> stateTypes) {
 
 Value Importer::logits(ImplicitLocOpBuilder &b, const std::string &place,
                        const std::string &prefix, Value lanes, Value head) {
-  // V4-SPEC 3 step 4: hc_head, final norm, then fp32 logits. The reference
-  // computes the last position only; the compiled step computes every
-  // position of the chunk (the same numbers per position), which prefill
-  // with --dump-logits and speculative decoding need. The fp32 GEMM of the
-  // upcast activation is v4.linear with a bf16 input and an f32 result.
+  // V4-SPEC 3 step 4: hc_head, final norm, then fp32 logits. Like the
+  // reference, the step computes the last position of each sequence only
+  // (v4.last_token); with allLogits every position of the chunk (the same
+  // numbers per position), which --dump-logits and speculative decoding
+  // need. The fp32 GEMM of the upcast activation is v4.linear with a bf16
+  // input and an f32 result.
   at(b, place);
+  int64_t T = opts.allLogits ? kDyn : 1;
+  if (!opts.allLogits)
+    lanes = LastTokenOp::create(b, tt({B, 1, hc, d}, bf16), lanes);
   Value y = mhcHead(b, prefix, lanes);
   Value yn = rmsNorm(b, y, normWeight(b, prefix + "norm.weight", d));
   at(b, "head");
-  return LinearOp::create(b, tt({B, kDyn, cfg.vocabSize}, f32), yn, head,
+  return LinearOp::create(b, tt({B, T, cfg.vocabSize}, f32), yn, head,
                           Value(), static_cast<uint64_t>(cfg.weightBlockSize));
 }
 
@@ -517,7 +522,7 @@ void Importer::emitStep(ArrayRef<func::FuncOp> blocks,
   inputs.append(stateTypes.begin(), stateTypes.end());
   SmallVector<Type> results;
   for (size_t i = 0; i < 1 + mtps.size(); ++i)
-    results.push_back(tt({B, kDyn, cfg.vocabSize}, f32));
+    results.push_back(tt({B, opts.allLogits ? kDyn : 1, cfg.vocabSize}, f32));
   results.append(stateTypes.begin(), stateTypes.end());
 
   ImplicitLocOpBuilder b(NameLoc::get(StringAttr::get(&ctx, "step")), &ctx);
@@ -607,6 +612,8 @@ FailureOr<OwningOpRef<ModuleOp>> Importer::run() {
   Builder attrs(&ctx);
   module->setAttr("v4.batch", attrs.getI64IntegerAttr(B));
   module->setAttr("v4.max_context", attrs.getI64IntegerAttr(opts.maxContext));
+  module->setAttr("v4.logits",
+                  attrs.getStringAttr(opts.allLogits ? "all" : "last"));
   module->setAttr(
       "v4.model",
       attrs.getStringAttr(opts.modelName.empty() ? "v4" : opts.modelName));

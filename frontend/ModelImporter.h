@@ -31,6 +31,9 @@ struct ImportOptions {
   /// holds maxContext / r entries. 0: the config's max_position_embeddings
   /// (a larger value is imported with a warning).
   int64_t maxContext = 0;
+  /// Logits of every position of a chunk, not only of its last position
+  /// (the default; module attribute `v4.logits` = "all" or "last").
+  bool allLogits = false;
   /// Recorded as the `v4.model` module attribute (config path or name).
   std::string modelName;
 };

@@ -37,6 +37,8 @@ echo "== v4-opt: verify, canonicalize, CSE, statistics"
 echo "== v4c: the dispatch phase (kernels + plan over buffers) as IR"
 "$build/bin/v4c" "$config" --batch 1 --max-context 128 --compile-to=dispatch \
   -o "$out/model.dispatch.mlir"
+echo "== v4c: the memory plan (weights, state, activation arena, over bounds)"
+"$build/bin/v4c" "$config" --batch 1 --max-context 128 --emit=plan
 echo "== v4c: compile to a CPU artifact (graph, dispatch, kernel phases)"
 "$build/bin/v4c" "$config" --batch 1 --max-context 128 --target=cpu \
   -o "$out/model.v4a" --mlir-timing
@@ -46,5 +48,5 @@ echo "== v4c: compile to a CPU artifact (graph, dispatch, kernel phases)"
 echo "== v4-run: prefill a 21-token prompt, decode 32 tokens"
 "$build/bin/v4-run" "$out/model.v4a" --checkpoint "$out/checkpoint" \
   --prompt-ids 5,17,33,2,9,41,7,23,11,3,60,12,8,90,1,44,31,29,77,5,66 \
-  --max-new-tokens 32 --dump-logits "$out/logits.npy"
-echo "== wrote $out/{model.mlir,model.opt.mlir,model.dispatch.mlir,model.v4a,logits.npy} and $out/checkpoint"
+  --max-new-tokens 32
+echo "== wrote $out/{model.mlir,model.opt.mlir,model.dispatch.mlir,model.v4a} and $out/checkpoint"

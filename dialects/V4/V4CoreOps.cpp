@@ -85,6 +85,24 @@ static LogicalResult verifyLeadingThen(Operation *op, StringRef label,
 // EmbeddingOp
 //===----------------------------------------------------------------------===//
 
+LogicalResult LastTokenOp::verify() {
+  auto input = cast<RankedTensorType>(getInput().getType());
+  auto result = cast<RankedTensorType>(getResult().getType());
+  // last_token_c1: the input is [B, T, ...].
+  if (input.getRank() < 2)
+    return emitOpError() << "expected input of rank >= 2 ([B, T, ...]), got "
+                         << input << " [last_token_c1]";
+  // last_token_c2: the result is the input's type with T = 1.
+  SmallVector<int64_t> shape(input.getShape());
+  shape[1] = 1;
+  auto want = RankedTensorType::get(shape, input.getElementType());
+  if (result != want)
+    return emitOpError() << "expected result type " << want
+                         << " (the input's with T = 1), got " << result
+                         << " [last_token_c2]";
+  return success();
+}
+
 LogicalResult EmbeddingOp::verify() {
   Operation *op = getOperation();
   auto table = cast<RankedTensorType>(getTable().getType());

@@ -99,6 +99,32 @@ def V4_EmbeddingOp : V4_Op<"embedding", [Pure]> {
   let hasVerifier = 1;
 }
 
+def V4_LastTokenOp : V4_Op<"last_token", [Pure]> {
+  let summary = "the last position of every sequence of a chunk";
+  let description = [{
+    Selects token T-1 of each of the B sequences of a call (V4-SPEC 3,
+    step 4: the logits of a step are those of its last position):
+
+        result[b, 0, ...] = input[b, T - 1, ...]
+
+    `input` is `[B, T, ...]` (rank >= 2, T may be dynamic); the result is
+    `[B, 1, ...]` with the same element type. The copy is exact. The
+    importer puts it before the head unless every position's logits are
+    asked for (`v4c --logits=all`), so a prefill chunk runs the head on one
+    position per sequence.
+
+    ```mlir
+    %l = v4.last_token %x : tensor<1x?x4x4096xbf16> -> tensor<1x1x4x4096xbf16>
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$input);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = [{
+    $input attr-dict `:` type($input) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
 //===----------------------------------------------------------------------===//
 // RMSNorm
 //===----------------------------------------------------------------------===//

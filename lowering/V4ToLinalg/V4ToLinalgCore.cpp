@@ -181,6 +181,43 @@ struct EmbeddingLowering : public OpConversionPattern<EmbeddingOp> {
 };
 
 //===----------------------------------------------------------------------===//
+// v4.last_token: out[b, 0, ...] = in[b, T - 1, ...], an exact copy
+//===----------------------------------------------------------------------===//
+
+struct LastTokenLowering : public OpConversionPattern<LastTokenOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(LastTokenOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    auto type = convertedTensor(getTypeConverter(), op.getType());
+    if (!type)
+      return rewriter.notifyMatchFailure(op, "result is not one tensor");
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    Value input = adaptor.getInput();
+    Value last = arith::SubIOp::create(b, tensor::DimOp::create(b, input, 1),
+                                       arith::ConstantIndexOp::create(b, 1));
+    // A gather of row T - 1 (a loop nest on every target; a strided slice
+    // copy would need a runtime copy helper).
+    Value init = emptyTensor(b, type, [&](int64_t d) -> Value {
+      return tensor::DimOp::create(b, input, d);
+    });
+    int64_t rank = type.getRank();
+    auto r = generic(
+        b, type, ValueRange{}, init,
+        {AffineMap::getMultiDimIdentityMap(rank, op.getContext())},
+        parallel(rank), [&](Scalar &s, ValueRange) {
+          SmallVector<Value> at;
+          for (int64_t d = 0; d < rank; ++d)
+            at.push_back(d == 1 ? last : s.index(d));
+          Value v = tensor::ExtractOp::create(s.b, input, at);
+          linalg::YieldOp::create(s.b, v);
+        });
+    rewriter.replaceOp(op, r.getResults());
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
 // v4.rms_norm (V4-SPEC 2.1, 5.1)
 //===----------------------------------------------------------------------===//
 
@@ -695,7 +732,8 @@ struct TopKLowering : public OpConversionPattern<CSATopKOp> {
 void mlir::v4::populateV4ToLinalgCorePatterns(const TypeConverter &converter,
                                               RewritePatternSet &patterns) {
   patterns
-      .add<EmbeddingLowering, RMSNormLowering, RopeLowering, HadamardLowering,
+      .add<EmbeddingLowering, LastTokenLowering, RMSNormLowering, RopeLowering,
+           HadamardLowering,
            ZeroStateLowering<RingEmptyOp>, ZeroStateLowering<CacheEmptyOp>,
            KVStateEmptyLowering, EngramStateEmptyLowering, RingWriteLowering,
            WindowIndicesLowering, TopKLowering>(converter,
@@ -703,7 +741,8 @@ void mlir::v4::populateV4ToLinalgCorePatterns(const TypeConverter &converter,
 }
 
 bool mlir::v4::isLoweredByV4ToLinalgCore(Operation *op) {
-  return isa<EmbeddingOp, RMSNormOp, RopeOp, HadamardOp, RingEmptyOp,
+  return isa<EmbeddingOp, LastTokenOp, RMSNormOp, RopeOp, HadamardOp,
+             RingEmptyOp,
              CacheEmptyOp, KVStateEmptyOp, EngramStateEmptyOp, RingWriteOp,
              AttnWindowIndicesOp, CSATopKOp>(op);
 }

@@ -101,8 +101,8 @@ void v4rt_model_info(const v4rt_model_t *model, v4rt_model_info_t *out_info) {
   if (!model || !out_info)
     return;
   const v4::rt::ModelInfo &i = model->model->info();
-  *out_info = v4rt_model_info_t{i.batch, i.maxContext, i.maxChunk, i.vocabSize,
-                                i.numOutputs};
+  *out_info = v4rt_model_info_t{i.batch,     i.maxContext, i.maxChunk,
+                                i.vocabSize, i.numOutputs, i.logitsPositions};
 }
 
 v4rt_status_t v4rt_session_create(v4rt_model_t *model,
@@ -168,12 +168,14 @@ v4rt_status_t v4rt_session_run(v4rt_session_t *session, const int64_t *ids,
                           std::to_string(info.maxContext) +
                           "; recompile with a larger --max-context");
   const int64_t B = info.batch, V = info.vocabSize;
-  const size_t need = static_cast<size_t>(B * tokens * V);
+  const int64_t positions = info.logitsPositions ? 1 : tokens;
+  const size_t need = static_cast<size_t>(B * positions * V);
   if (logits_capacity < need || (mtp_logits && mtp_capacity < need))
     return makeStatus(V4RT_INVALID_ARGUMENT,
-                      "v4rt_session_run: the logits buffers hold fewer than "
-                      "batch x tokens x vocab = " +
-                          std::to_string(need) + " floats");
+                      std::string("v4rt_session_run: the logits buffers hold "
+                                  "fewer than batch x ") +
+                          (info.logitsPositions ? "1" : "tokens") +
+                          " x vocab = " + std::to_string(need) + " floats");
   if (mtp_logits && info.numOutputs < 2)
     return makeStatus(V4RT_FAILED_PRECONDITION,
                       "v4rt_session_run: the model has no MTP block");

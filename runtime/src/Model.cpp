@@ -47,6 +47,13 @@ Expected<std::unique_ptr<Model>> Model::load(const std::string &path,
   m->modelInfo.maxChunk = a.bounds().maxChunk;
   m->modelInfo.vocabSize = logits.shape.back();
   m->modelInfo.numOutputs = static_cast<int64_t>(m->outputIds.size());
+  // The logits' token dim: -1 (every position) or 1 (the last one).
+  if (logits.shape.size() != 3 || logits.shape[0] != a.bounds().batch ||
+      (logits.shape[1] != -1 && logits.shape[1] != 1))
+    return Status::error(StatusCode::Incompatible, "RT-2",
+                         path + ": the logits must be [batch, tokens or 1, "
+                                "vocab]");
+  m->modelInfo.logitsPositions = logits.shape[1] < 0 ? 0 : 1;
 
   auto device = createDevice(a.target(), path);
   if (!device)

@@ -38,6 +38,9 @@ struct ModelInfo {
   int64_t maxChunk = 0;
   int64_t vocabSize = 0;
   int64_t numOutputs = 0;
+  /// Logit positions per sequence and call: 0 every position of the call,
+  /// 1 its last position only.
+  int64_t logitsPositions = 0;
 };
 
 class Model {

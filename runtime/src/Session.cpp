@@ -119,7 +119,8 @@ Status Session::run(const int64_t *ids, const int64_t *nextIds, int64_t tokens,
 
   if (Status s = runEntry(m.step(), tokens); !s)
     return s;
-  size_t bytes = n * static_cast<size_t>(info.vocabSize) * sizeof(float);
+  size_t rows = info.logitsPositions ? static_cast<size_t>(B) : n;
+  size_t bytes = rows * static_cast<size_t>(info.vocabSize) * sizeof(float);
   if (Status s = dev.download(logits, buffer(m.outputs()[0]), 0, bytes); !s)
     return s;
   if (mtpLogits)

@@ -30,8 +30,9 @@ public:
   Status reset();
   /// Runs one chunk of `tokens` tokens per sequence: ids and nextIds are
   /// [batch, tokens] (nextIds null: the ids shifted by one, the last
-  /// repeated); writes [batch, tokens, vocab] logits, and the MTP logits
-  /// when `mtpLogits` is not null.
+  /// repeated); writes [batch, tokens, vocab] logits ([batch, 1, vocab] for
+  /// a model with last-position logits), and the MTP logits when
+  /// `mtpLogits` is not null.
   Status run(const int64_t *ids, const int64_t *nextIds, int64_t tokens,
              float *logits, float *mtpLogits);
 

@@ -57,13 +57,16 @@ double relError(const float *a, const float *b, int64_t n) {
 }
 
 /// Imports `configPath` at the bounds, generates a checkpoint (seed 1234)
-/// and compiles a CPU artifact with v4c's pipeline.
+/// and compiles a CPU artifact with v4c's pipeline (by default with every
+/// position's logits, which the reference comparison needs).
 void compile(const std::string &configPath, int64_t batch, int64_t maxContext,
-             const std::string &ckpt, const std::string &artifact) {
+             const std::string &ckpt, const std::string &artifact,
+             bool allLogits = true) {
   mlir::MLIRContext ctx;
   v4::ImportOptions opts;
   opts.batch = batch;
   opts.maxContext = maxContext;
+  opts.allLogits = allLogits;
   auto module = v4::loadModel(ctx, configPath, opts);
   ASSERT_TRUE(module);
   ASSERT_FALSE(
@@ -310,6 +313,65 @@ TEST(EndToEndMemory, RefusesWhatDoesNotFitBeforeAllocating) {
   ASSERT_EQ(v4rt_session_create(model, &second), nullptr);
   v4rt_session_release(second);
   v4rt_model_release(model);
+  llvm::sys::fs::remove_directories(dir);
+}
+
+// The default logits (v4.last_token before the head) are the last row of
+// every-position logits, bit for bit, in prefill chunks and decode steps.
+TEST(EndToEndLogits, LastPositionIsTheLastRowOfAll) {
+  std::string configPath =
+      std::string(V4_SOURCE_DIR) + "/models/tiny-v4-t1.config.json";
+  llvm::SmallString<128> dir;
+  ASSERT_FALSE(llvm::sys::fs::createUniqueDirectory("v4-e2e-last", dir));
+  std::string ckpt = (dir + "/checkpoint").str();
+  std::string all = (dir + "/all.v4a").str(), last = (dir + "/last.v4a").str();
+  ASSERT_NO_FATAL_FAILURE(compile(configPath, 2, 32, ckpt, all, true));
+  ASSERT_NO_FATAL_FAILURE(compile(configPath, 2, 32, ckpt, last, false));
+  v4rt_model_options_t options;
+  v4rt_model_options_initialize(&options);
+  options.checkpoint_path = ckpt.c_str();
+  v4rt_model_t *mAll = nullptr, *mLast = nullptr;
+  v4rt_status_t st = v4rt_model_load(all.c_str(), &options, &mAll);
+  ASSERT_EQ(st, nullptr) << v4rt_status_message(st);
+  st = v4rt_model_load(last.c_str(), &options, &mLast);
+  ASSERT_EQ(st, nullptr) << v4rt_status_message(st);
+  v4rt_model_info_t iAll, iLast;
+  v4rt_model_info(mAll, &iAll);
+  v4rt_model_info(mLast, &iLast);
+  EXPECT_EQ(iAll.logits_positions, 0);
+  EXPECT_EQ(iLast.logits_positions, 1);
+  v4rt_session_t *sAll = nullptr, *sLast = nullptr;
+  ASSERT_EQ(v4rt_session_create(mAll, &sAll), nullptr);
+  ASSERT_EQ(v4rt_session_create(mLast, &sLast), nullptr);
+  const int64_t B = 2, V = iAll.vocab_size;
+  std::mt19937_64 rng(11);
+  for (int64_t n : {7, 5, 1, 1, 3, 1}) {
+    std::vector<int64_t> ids(B * n);
+    for (auto &t : ids)
+      t = int64_t(rng() % uint64_t(V));
+    std::vector<float> la(B * n * V), ma(B * n * V), ll(B * V), ml(B * V);
+    ASSERT_EQ(v4rt_session_run(sAll, ids.data(), nullptr, n, la.data(),
+                               la.size(), ma.data(), ma.size()),
+              nullptr);
+    // Too small for every position, right for the last one.
+    ASSERT_EQ(v4rt_session_run(sLast, ids.data(), nullptr, n, ll.data(),
+                               ll.size(), ml.data(), ml.size()),
+              nullptr);
+    for (int64_t b = 0; b < B; ++b) {
+      EXPECT_EQ(std::memcmp(&ll[b * V], &la[(b * n + n - 1) * V],
+                            V * sizeof(float)),
+                0)
+          << "chunk of " << n << ", sequence " << b;
+      EXPECT_EQ(std::memcmp(&ml[b * V], &ma[(b * n + n - 1) * V],
+                            V * sizeof(float)),
+                0)
+          << "MTP, chunk of " << n << ", sequence " << b;
+    }
+  }
+  v4rt_session_release(sAll);
+  v4rt_session_release(sLast);
+  v4rt_model_release(mAll);
+  v4rt_model_release(mLast);
   llvm::sys::fs::remove_directories(dir);
 }
 

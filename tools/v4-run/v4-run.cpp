@@ -180,6 +180,14 @@ int main(int argc, char **argv) {
     return fail(s);
   }
   const int64_t B = info.batch, V = info.vocab_size;
+  if (!dump.empty() && info.logits_positions != 0) {
+    std::fprintf(stderr, "v4-run: error: --dump-logits needs the logits of "
+                         "every position: compile the model with v4c "
+                         "--logits=all\n");
+    v4rt_session_release(session);
+    v4rt_model_release(m);
+    return 2;
+  }
   std::vector<float> dumped;
   std::vector<float> logits;
   std::vector<int64_t> ids;
@@ -195,7 +203,9 @@ int main(int argc, char **argv) {
     for (int64_t b = 0; b < B; ++b)
       for (int64_t t = 0; t < n; ++t)
         ids[b * n + t] = prompt[at + t];
-    logits.assign(B * n * V, 0.0f);
+    // Logit rows per sequence: every position, or the last one.
+    int64_t rows = info.logits_positions ? 1 : n;
+    logits.assign(B * rows * V, 0.0f);
     if (v4rt_status_t s =
             v4rt_session_run(session, ids.data(), nullptr, n, logits.data(),
                              logits.size(), nullptr, 0)) {
@@ -205,7 +215,7 @@ int main(int argc, char **argv) {
     }
     if (!dump.empty())
       dumped.insert(dumped.end(), logits.begin(), logits.begin() + n * V);
-    next = v4rt_sample(&logits[(n - 1) * V], V, &sampling, &rng);
+    next = v4rt_sample(&logits[(rows - 1) * V], V, &sampling, &rng);
   }
   auto t1 = clock::now();
 

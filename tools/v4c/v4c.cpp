@@ -102,6 +102,16 @@ cl::opt<int64_t> maxChunk("max-chunk",
                                    "min(max context, 512))"),
                           cl::init(0), cl::cat(v4cCategory));
 
+enum class Logits { Last, All };
+cl::opt<Logits> logits(
+    "logits", cl::desc("Which positions the step returns logits for"),
+    cl::values(clEnumValN(Logits::Last, "last",
+                          "the last position of each sequence (default)"),
+               clEnumValN(Logits::All, "all",
+                          "every position of a chunk (v4-run --dump-logits, "
+                          "speculative decoding)")),
+    cl::init(Logits::Last), cl::cat(v4cCategory));
+
 const char *kOverview =
     "v4c: ahead-of-time compiler for DeepSeek-V4 models\n\n"
     "  v4c <config.json | file.mlir> --emit=mlir [-o <file>]\n"
@@ -307,6 +317,7 @@ int main(int argc, char **argv) {
   v4::ImportOptions options;
   options.batch = batch;
   options.maxContext = maxContext;
+  options.allLogits = logits == Logits::All;
   v4::LoadFailure why = v4::LoadFailure::Rejected;
   mlir::OwningOpRef<mlir::ModuleOp> module =
       v4::loadModel(context, inputPath, options, &why);

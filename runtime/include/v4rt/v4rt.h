@@ -84,6 +84,10 @@ typedef struct v4rt_model_info_t {
   int64_t max_chunk;   /* most tokens per call */
   int64_t vocab_size;
   int64_t num_outputs; /* 1 (logits) + MTP blocks */
+  /* Logit positions per sequence of a call: 0 every position ([batch,
+   * tokens, vocab]), 1 the last position only ([batch, 1, vocab]; the
+   * default of v4c, --logits=all compiles the other). */
+  int64_t logits_positions;
 } v4rt_model_info_t;
 
 void v4rt_model_info(const v4rt_model_t *model, v4rt_model_info_t *out_info);
@@ -104,10 +108,10 @@ int64_t v4rt_session_position(const v4rt_session_t *session);
 
 /* Runs one chunk of `tokens` tokens for every sequence of the batch:
  * ids [batch, tokens] (row-major). next_ids, same shape, feeds the MTP block
- * (NULL: the ids shifted by one, the last repeated). Writes the logits of
- * every position, [batch, tokens, vocab] floats, to logits (capacity
- * logits_capacity floats), and the MTP logits likewise when mtp_logits is
- * not NULL. A prefill is a chunk at position 0; a decode step is a chunk of
+ * (NULL: the ids shifted by one, the last repeated). Writes the logits,
+ * [batch, tokens, vocab] floats or [batch, 1, vocab] for a model with
+ * logits_positions = 1, to logits (capacity logits_capacity floats), and
+ * the MTP logits likewise when mtp_logits is not NULL. A prefill is a chunk at position 0; a decode step is a chunk of
  * one token. */
 v4rt_status_t v4rt_session_run(v4rt_session_t *session, const int64_t *ids,
                                const int64_t *next_ids, int64_t tokens,

@@ -636,3 +636,21 @@ func.func @hadamard_dynamic(%x: tensor<2x8x?xbf16>) {
   %y = v4.hadamard %x : tensor<2x8x?xbf16>
   return
 }
+
+// -----
+
+// last_token_c1: the input is [B, T, ...].
+func.func @last_token_rank(%x: tensor<8xbf16>) -> tensor<1xbf16> {
+  // expected-error @+1 {{expected input of rank >= 2 ([B, T, ...]), got 'tensor<8xbf16>' [last_token_c1]}}
+  %l = v4.last_token %x : tensor<8xbf16> -> tensor<1xbf16>
+  return %l : tensor<1xbf16>
+}
+
+// -----
+
+// last_token_c2: the result is the input's type with T = 1.
+func.func @last_token_result(%x: tensor<2x?x16xbf16>) -> tensor<2x2x16xbf16> {
+  // expected-error @+1 {{expected result type 'tensor<2x1x16xbf16>' (the input's with T = 1), got 'tensor<2x2x16xbf16>' [last_token_c2]}}
+  %l = v4.last_token %x : tensor<2x?x16xbf16> -> tensor<2x2x16xbf16>
+  return %l : tensor<2x2x16xbf16>
+}

@@ -23,6 +23,19 @@ func.func @parameters() {
 }
 
 //===----------------------------------------------------------------------===//
+// Last token (V4-SPEC 3, step 4)
+//===----------------------------------------------------------------------===//
+
+// CHECK-LABEL: func.func @last_token
+// CHECK: v4.last_token %{{.*}} : tensor<2x?x4x64xbf16> -> tensor<2x1x4x64xbf16>
+// CHECK: v4.last_token %{{.*}} : tensor<1x8xf32> -> tensor<1x1xf32>
+func.func @last_token(%x: tensor<2x?x4x64xbf16>, %y: tensor<1x8xf32>) {
+  %a = v4.last_token %x : tensor<2x?x4x64xbf16> -> tensor<2x1x4x64xbf16>
+  %b = v4.last_token %y : tensor<1x8xf32> -> tensor<1x1xf32>
+  return
+}
+
+//===----------------------------------------------------------------------===//
 // Embedding (V4-SPEC 3)
 //===----------------------------------------------------------------------===//
 

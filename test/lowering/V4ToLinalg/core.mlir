@@ -25,6 +25,22 @@ func.func @embedding(%table: tensor<97x64xbf16>, %ids: tensor<1x?xi64>, %out: te
 
 // Per-head q norm in "input" precision: the square, the mean, mean + eps and
 // the rsqrt are bf16 rounding points.
+// v4.last_token: an exact gather of row T - 1.
+// CHECK-LABEL: func.func @last_token(
+// CHECK-SAME: %[[X:.*]]: tensor<2x?x4x8xbf16>
+// CHECK: %[[T:.*]] = tensor.dim %[[X]], %{{.*}}
+// CHECK: %[[L:.*]] = arith.subi %[[T]], %{{.*}}
+// CHECK: linalg.generic
+// CHECK:   %[[B:.*]] = linalg.index 0
+// CHECK:   tensor.extract %[[X]][%[[B]], %[[L]], %{{.*}}, %{{.*}}] : tensor<2x?x4x8xbf16>
+// CHECK-NOT: arith.truncf
+// CHECK-NOT: v4.last_token
+func.func @last_token(%x: tensor<2x?x4x8xbf16>, %out: tensor<2x1x4x8xbf16>) -> tensor<2x1x4x8xbf16> attributes {v4.kernel} {
+  %0 = v4.last_token %x : tensor<2x?x4x8xbf16> -> tensor<2x1x4x8xbf16>
+  %1 = v4.kernel.store %0 into %out : tensor<2x1x4x8xbf16>
+  return %1 : tensor<2x1x4x8xbf16>
+}
+
 // CHECK-LABEL: func.func @rms_norm_input(
 // CHECK-SAME:      %[[X:.+]]: tensor<1x?x4x72xbf16>, %[[OUT:.+]]: tensor<1x?x4x72xbf16>)
 // CHECK:         %[[ZERO:.+]] = linalg.fill ins(%{{.+}} : f32) outs(%{{.+}} : tensor<1x?x4xf32>)
