@@ -101,8 +101,14 @@ void v4rt_model_info(const v4rt_model_t *model, v4rt_model_info_t *out_info) {
   if (!model || !out_info)
     return;
   const v4::rt::ModelInfo &i = model->model->info();
-  *out_info = v4rt_model_info_t{i.batch,     i.maxContext, i.maxChunk,
-                                i.vocabSize, i.numOutputs, i.logitsPositions};
+  *out_info = v4rt_model_info_t{i.batch,
+                                i.maxContext,
+                                i.maxChunk,
+                                i.vocabSize,
+                                i.numOutputs,
+                                i.logitsPositions,
+                                static_cast<int64_t>(i.weightsMapped),
+                                static_cast<int64_t>(i.weightsPrepared)};
 }
 
 v4rt_status_t v4rt_session_create(v4rt_model_t *model,

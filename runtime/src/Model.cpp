@@ -157,22 +157,45 @@ Status Model::bindParameters(const std::string &ckpt) {
   if (Status check = st::checkManifest(ckpt, reader->tensors(), expected);
       !check)
     return check;
-  parameters.resize(a.buffers().size());
-  for (const art::Buffer &b : a.buffers()) {
-    if (b.kind != art::BufferKind::Parameter)
+  // A parameter the checkpoint stores as the kernels read it (every one but
+  // the per-expert stacks, gathered from E tensors) is served from the
+  // mapped checkpoint when the device can read host memory; the rest is
+  // prepared: copied into a buffer of its own.
+  paramViews.resize(a.buffers().size());
+  std::vector<bool> mapped(a.buffers().size(), false);
+  for (const art::Parameter &p : a.parameters()) {
+    if (p.name.find("{}") != std::string::npos)
       continue;
-    auto buffer = dev->allocate(a.bufferBytes(b, a.bounds().maxChunk));
+    auto span = reader->data(p.name);
+    if (!span)
+      continue; // accepted misaligned: copied below
+    auto view = dev->mapHostMemory(span->data, span->size);
+    if (!view)
+      continue;
+    paramViews[p.buffer] = *view;
+    mapped[p.buffer] = true;
+    modelInfo.weightsMapped += span->size;
+  }
+  for (const art::Buffer &b : a.buffers()) {
+    if (b.kind != art::BufferKind::Parameter || mapped[b.id])
+      continue;
+    uint64_t bytes = a.bufferBytes(b, a.bounds().maxChunk);
+    auto buffer = dev->allocate(bytes);
     if (!buffer)
       return Status::error(StatusCode::ResourceExhausted, "RT-6",
                            "out of " + std::string(dev->name()) +
                                " memory for parameter buffer " +
                                std::to_string(b.id) + ": " +
                                buffer.status().message());
-    parameters[b.id] = DeviceAllocation(dev.get(), *buffer);
+    owned.push_back(DeviceAllocation(dev.get(), *buffer));
+    paramViews[b.id] = *buffer;
+    modelInfo.weightsPrepared += bytes;
   }
   std::vector<uint8_t> staging;
   for (const Member &mem : members) {
-    DeviceBuffer dst = parameters[mem.buffer].buffer();
+    if (mapped[mem.buffer])
+      continue;
+    DeviceBuffer dst = paramViews[mem.buffer];
     if (auto *host = static_cast<uint8_t *>(dev->hostAddress(dst))) {
       if (Status s = reader->copyTensor(mem.name, host + mem.offset, mem.bytes);
           !s)
@@ -185,6 +208,7 @@ Status Model::bindParameters(const std::string &ckpt) {
     if (Status s = dev->upload(dst, mem.offset, staging.data(), mem.bytes); !s)
       return s;
   }
+  checkpoint = std::make_unique<st::Reader>(reader.take());
   return Status::success();
 }
 

@@ -23,6 +23,7 @@
 #define V4_RUNTIME_SRC_MODEL_H
 
 #include "runtime/artifact/Artifact.h"
+#include "runtime/safetensors/Safetensors.h"
 #include "runtime/src/devices/Device.h"
 
 #include <atomic>
@@ -41,6 +42,11 @@ struct ModelInfo {
   /// Logit positions per sequence and call: 0 every position of the call,
   /// 1 its last position only.
   int64_t logitsPositions = 0;
+  /// Weight bytes served from the mapped checkpoint, and copied into
+  /// buffers of their own (per-expert stacks, or where the device cannot
+  /// read host memory).
+  uint64_t weightsMapped = 0;
+  uint64_t weightsPrepared = 0;
 };
 
 class Model {
@@ -59,7 +65,7 @@ public:
   const ModelInfo &info() const { return modelInfo; }
   /// The parameter buffer bound to buffer id `id` (empty for others).
   DeviceBuffer parameter(uint32_t id) const {
-    return id < parameters.size() ? parameters[id].buffer() : DeviceBuffer{};
+    return id < paramViews.size() ? paramViews[id] : DeviceBuffer{};
   }
   /// Buffer ids of the inputs, in the order of artifact::role::kInputs.
   const std::vector<uint32_t> &inputs() const { return inputIds; }
@@ -82,9 +88,14 @@ private:
                    bool load) const;
 
   artifact::Artifact art;
-  // Declared before the buffers, so that it outlives them.
+  // The mapped checkpoint and the device are declared before the buffers,
+  // so that they outlive them.
+  std::unique_ptr<safetensors::Reader> checkpoint;
   std::unique_ptr<Device> dev;
-  std::vector<DeviceAllocation> parameters;
+  /// Prepared parameters (copies); mapped ones live in `checkpoint`.
+  std::vector<DeviceAllocation> owned;
+  /// Every parameter buffer by id: mapped or prepared.
+  std::vector<DeviceBuffer> paramViews;
   ModelInfo modelInfo;
   std::vector<uint32_t> inputIds, outputIds;
   const artifact::EntryPoint *stepEntry = nullptr;

@@ -299,6 +299,17 @@ TEST(EndToEndMemory, RefusesWhatDoesNotFitBeforeAllocating) {
   // Exactly one session fits: a second is refused until the first is gone.
   st = load(need.weights + need.session(), &model);
   ASSERT_EQ(st, nullptr) << v4rt_status_message(st);
+  // Weights are served from the mapped checkpoint but for the per-expert
+  // stacks, which are gathered into buffers of their own.
+  v4rt_model_info_t info;
+  v4rt_model_info(model, &info);
+  EXPECT_GT(info.weights_mapped_bytes, 0);
+  EXPECT_GT(info.weights_prepared_bytes, 0);
+  EXPECT_EQ(uint64_t(info.weights_mapped_bytes + info.weights_prepared_bytes),
+            need.weights);
+  std::printf("[ e2e ] T1 weights: %lld B mapped, %lld B prepared\n",
+              (long long)info.weights_mapped_bytes,
+              (long long)info.weights_prepared_bytes);
   v4rt_session_t *first = nullptr, *second = nullptr;
   ASSERT_EQ(v4rt_session_create(model, &first), nullptr);
   st = v4rt_session_create(model, &second);

@@ -88,6 +88,10 @@ typedef struct v4rt_model_info_t {
    * tokens, vocab]), 1 the last position only ([batch, 1, vocab]; the
    * default of v4c, --logits=all compiles the other). */
   int64_t logits_positions;
+  /* Weight bytes served from the mapped checkpoint (no copy), and copied
+   * into prepared buffers (per-expert stacks). */
+  int64_t weights_mapped_bytes;
+  int64_t weights_prepared_bytes;
 } v4rt_model_info_t;
 
 void v4rt_model_info(const v4rt_model_t *model, v4rt_model_info_t *out_info);

@@ -24,6 +24,10 @@ public:
   uint64_t availableMemory() const override;
   Expected<DeviceBuffer> allocate(size_t bytes) override;
   void release(DeviceBuffer buffer) override;
+  Expected<DeviceBuffer> mapHostMemory(const void *data,
+                                       size_t bytes) override {
+    return DeviceBuffer{const_cast<void *>(data), bytes};
+  }
   void *hostAddress(DeviceBuffer buffer) const override {
     return buffer.address;
   }

@@ -49,6 +49,11 @@ public:
   /// Allocates `bytes` bytes, 64-byte aligned and zero-filled.
   virtual Expected<DeviceBuffer> allocate(size_t bytes) = 0;
   virtual void release(DeviceBuffer buffer) = 0;
+  /// `bytes` of read-only host memory at `data` (which outlives the result)
+  /// as a buffer kernels can read, without a copy; an error where the device
+  /// cannot read host memory (the caller then copies). Not released.
+  virtual Expected<DeviceBuffer> mapHostMemory(const void *data,
+                                               size_t bytes) = 0;
   /// The buffer's bytes as host memory, or null when the device's memory is
   /// not host-addressable (then use upload/download).
   virtual void *hostAddress(DeviceBuffer buffer) const = 0;
