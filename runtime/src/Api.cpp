@@ -147,8 +147,30 @@ v4rt_status_t v4rt_session_reset(v4rt_session_t *session) {
   return fromStatus(session->session->reset());
 }
 
+v4rt_status_t v4rt_session_reset_sequence(v4rt_session_t *session,
+                                          int64_t sequence) {
+  if (!session)
+    return makeStatus(V4RT_INVALID_ARGUMENT,
+                      "v4rt_session_reset_sequence: NULL");
+  int64_t B = session->model->model->info().batch;
+  if (sequence < 0 || sequence >= B)
+    return makeStatus(V4RT_OUT_OF_RANGE,
+                      "v4rt_session_reset_sequence: sequence " +
+                          std::to_string(sequence) + " is outside [0, " +
+                          std::to_string(B) + "), the compiled batch");
+  return fromStatus(session->session->resetSequence(sequence));
+}
+
 int64_t v4rt_session_position(const v4rt_session_t *session) {
-  return session ? session->session->position() : 0;
+  return session ? session->session->position(0) : 0;
+}
+
+int64_t v4rt_session_sequence_position(const v4rt_session_t *session,
+                                       int64_t sequence) {
+  if (!session || sequence < 0 ||
+      sequence >= session->model->model->info().batch)
+    return -1;
+  return session->session->position(sequence);
 }
 
 v4rt_status_t v4rt_session_run(v4rt_session_t *session, const int64_t *ids,
@@ -160,19 +182,23 @@ v4rt_status_t v4rt_session_run(v4rt_session_t *session, const int64_t *ids,
                       "v4rt_session_run: session, ids and logits must not be "
                       "NULL");
   const v4::rt::ModelInfo &info = session->model->model->info();
-  int64_t position = session->session->position();
   if (tokens < 1 || tokens > info.maxChunk)
     return makeStatus(V4RT_OUT_OF_RANGE,
                       "v4rt_session_run: tokens = " + std::to_string(tokens) +
                           " is outside [1, " + std::to_string(info.maxChunk) +
                           "], the compiled chunk bound");
-  if (position + tokens > info.maxContext)
-    return makeStatus(V4RT_OUT_OF_RANGE,
-                      "v4rt_session_run: position " + std::to_string(position) +
-                          " + " + std::to_string(tokens) +
-                          " tokens exceeds the compiled maximum context " +
-                          std::to_string(info.maxContext) +
-                          "; recompile with a larger --max-context");
+  for (int64_t b = 0; b < info.batch; ++b) {
+    int64_t position = session->session->position(b);
+    if (position + tokens > info.maxContext)
+      return makeStatus(
+          V4RT_OUT_OF_RANGE,
+          "v4rt_session_run: sequence " + std::to_string(b) + " at position " +
+              std::to_string(position) + " + " + std::to_string(tokens) +
+              " tokens exceeds the compiled maximum context " +
+              std::to_string(info.maxContext) +
+              "; recompile with a larger --max-context, or reset the "
+              "sequence");
+  }
   const int64_t B = info.batch, V = info.vocabSize;
   const int64_t positions = info.logitsPositions ? 1 : tokens;
   const size_t need = static_cast<size_t>(B * positions * V);

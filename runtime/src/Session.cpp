@@ -2,6 +2,8 @@
 #include "runtime/src/Session.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstring>
 
 namespace v4::rt {
 
@@ -59,8 +61,65 @@ DeviceBuffer Session::buffer(uint32_t id) const { return views[id]; }
 Status Session::reset() {
   if (Status s = runEntry(m.initState(), 1); !s)
     return s;
-  pos = 0;
+  pos.assign(static_cast<size_t>(m.info().batch), 0);
   return Status::success();
+}
+
+Status Session::resetSequence(int64_t row) {
+  const art::Artifact &a = m.artifact();
+  Device &dev = m.device();
+  const int64_t B = m.info().batch;
+  for (const art::StateSpec &spec : a.stateSpecs()) {
+    for (uint32_t id : spec.buffers) {
+      const art::Buffer &b = *a.findBuffer(id);
+      // State buffers lead with the batch dim: row `row` is one slice.
+      uint64_t bytes = a.bufferBytes(b, a.bounds().maxChunk);
+      if (b.shape.empty() || b.shape[0] != B || bytes % uint64_t(B))
+        return Status::error(StatusCode::Internal, "RT-7",
+                             "state buffer " + std::to_string(id) +
+                                 " does not lead with the batch dim");
+      uint64_t rowBytes = bytes / uint64_t(B);
+      // The init_state values (AF-11 reset kinds).
+      uint8_t pattern[8] = {};
+      size_t width = 1;
+      if (spec.reset == art::ResetKind::NegativeInfinity) {
+        if (b.dtype == art::DType::F32) {
+          float v = -INFINITY;
+          std::memcpy(pattern, &v, 4);
+          width = 4;
+        } else if (b.dtype == art::DType::BF16) {
+          pattern[0] = 0x80;
+          pattern[1] = 0xFF;
+          width = 2;
+        } else {
+          return Status::error(StatusCode::Internal, "RT-7",
+                               "-inf reset of a " +
+                                   std::string(art::dtypeName(b.dtype)) +
+                                   " state");
+        }
+      } else if (spec.reset == art::ResetKind::PadId) {
+        width = (art::dtypeBits(b.dtype) + 7) / 8;
+        if (width != 4 && width != 8)
+          return Status::error(StatusCode::Internal, "RT-7",
+                               "pad-id reset of a " +
+                                   std::string(art::dtypeName(b.dtype)) +
+                                   " state");
+        if (width == 8) {
+          int64_t v = spec.padValue;
+          std::memcpy(pattern, &v, 8);
+        } else {
+          int32_t v = static_cast<int32_t>(spec.padValue);
+          std::memcpy(pattern, &v, 4);
+        }
+      }
+      if (Status s = dev.fill(views[id], uint64_t(row) * rowBytes, rowBytes,
+                              pattern, width);
+          !s)
+        return s;
+    }
+  }
+  pos[row] = 0;
+  return dev.synchronize();
 }
 
 Status Session::runEntry(const art::EntryPoint &entry, int64_t tokens) {
@@ -104,14 +163,14 @@ Status Session::run(const int64_t *ids, const int64_t *nextIds, int64_t tokens,
                             n * sizeof(int64_t));
       !s)
     return s;
-  std::vector<int64_t> starts(static_cast<size_t>(B), pos);
+  std::vector<int64_t> starts(pos);
   if (Status s = dev.upload(buffer(m.inputs()[2]), 0, starts.data(),
                             starts.size() * sizeof(int64_t));
       !s)
     return s;
   for (int64_t b = 0; b < B; ++b)
     for (int64_t t = 0; t < tokens; ++t)
-      staging[b * tokens + t] = pos + t;
+      staging[b * tokens + t] = pos[b] + t;
   if (Status s = dev.upload(buffer(m.inputs()[3]), 0, staging.data(),
                             n * sizeof(int64_t));
       !s)
@@ -127,7 +186,8 @@ Status Session::run(const int64_t *ids, const int64_t *nextIds, int64_t tokens,
     if (Status s = dev.download(mtpLogits, buffer(m.outputs()[1]), 0, bytes);
         !s)
       return s;
-  pos += tokens;
+  for (int64_t &p : pos)
+    p += tokens;
   return Status::success();
 }
 

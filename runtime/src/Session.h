@@ -24,11 +24,16 @@ public:
   ~Session();
 
   const Model &model() const { return m; }
-  /// Tokens consumed so far.
-  int64_t position() const { return pos; }
-  /// Resets the decode state; position 0.
+  /// Tokens sequence `b` has consumed: the position of its next token.
+  int64_t position(int64_t b = 0) const { return pos[b]; }
+  /// Resets the decode state of every sequence; positions 0.
   Status reset();
-  /// Runs one chunk of `tokens` tokens per sequence: ids and nextIds are
+  /// Resets sequence `b` only (its state to the init_state values, its
+  /// position to 0): a new sequence starts in that row while the others go
+  /// on.
+  Status resetSequence(int64_t b);
+  /// Runs one chunk of `tokens` tokens per sequence, each at its own
+  /// position: ids and nextIds are
   /// [batch, tokens] (nextIds null: the ids shifted by one, the last
   /// repeated); writes [batch, tokens, vocab] logits ([batch, 1, vocab] for
   /// a model with last-position logits), and the MTP logits when
@@ -48,7 +53,7 @@ private:
   /// Every buffer by id: a parameter of the model, a slice of the arena or
   /// an owned buffer.
   std::vector<DeviceBuffer> views;
-  int64_t pos = 0;
+  std::vector<int64_t> pos; // per sequence
   std::vector<LaunchArg> args;           // reused by runEntry
   std::vector<int64_t> staging;          // host copy of the inputs
 };

@@ -386,6 +386,94 @@ TEST(EndToEndLogits, LastPositionIsTheLastRowOfAll) {
   llvm::sys::fs::remove_directories(dir);
 }
 
+// Continuous batching: four sequences start at different steps in the rows
+// of one batch-4 session (v4rt_session_reset_sequence) while the others go
+// on, each at its own position; every sequence's logits equal those of
+// running it alone in a batch-1 model, bit for bit.
+TEST(EndToEndBatch, SequencesStartedAtDifferentStepsMatchRunningAlone) {
+  std::string configPath =
+      std::string(V4_SOURCE_DIR) + "/models/tiny-v4-t1.config.json";
+  llvm::SmallString<128> dir;
+  ASSERT_FALSE(llvm::sys::fs::createUniqueDirectory("v4-e2e-batch", dir));
+  std::string ckpt = (dir + "/checkpoint").str(),
+              ckpt1 = (dir + "/checkpoint1").str();
+  std::string m4 = (dir + "/b4.v4a").str(), m1 = (dir + "/b1.v4a").str();
+  ASSERT_NO_FATAL_FAILURE(compile(configPath, 4, 32, ckpt, m4, false));
+  ASSERT_NO_FATAL_FAILURE(compile(configPath, 1, 32, ckpt1, m1, false));
+  v4rt_model_options_t options;
+  v4rt_model_options_initialize(&options);
+  options.checkpoint_path = ckpt.c_str(); // one set of weights for both
+  v4rt_model_t *batched = nullptr, *alone = nullptr;
+  v4rt_status_t st = v4rt_model_load(m4.c_str(), &options, &batched);
+  ASSERT_EQ(st, nullptr) << v4rt_status_message(st);
+  st = v4rt_model_load(m1.c_str(), &options, &alone);
+  ASSERT_EQ(st, nullptr) << v4rt_status_message(st);
+  v4rt_model_info_t info;
+  v4rt_model_info(batched, &info);
+  const int64_t V = info.vocab_size, B = 4, N = 12;
+  const int64_t start[B] = {0, 3, 5, 9};
+  std::mt19937_64 rng(5);
+  std::vector<std::vector<int64_t>> stream(B, std::vector<int64_t>(N));
+  for (auto &row : stream)
+    for (auto &t : row)
+      t = int64_t(rng() % uint64_t(V));
+
+  // Each sequence alone, one token per step.
+  std::vector<std::vector<float>> want(B);
+  for (int64_t b = 0; b < B; ++b) {
+    v4rt_session_t *s = nullptr;
+    ASSERT_EQ(v4rt_session_create(alone, &s), nullptr);
+    for (int64_t i = 0; i < N; ++i) {
+      std::vector<float> l(V);
+      ASSERT_EQ(v4rt_session_run(s, &stream[b][i], nullptr, 1, l.data(),
+                                 l.size(), nullptr, 0),
+                nullptr);
+      want[b].insert(want[b].end(), l.begin(), l.end());
+    }
+    v4rt_session_release(s);
+  }
+
+  // Together: a row feeds other tokens before its sequence starts and after
+  // it ends.
+  v4rt_session_t *s = nullptr;
+  ASSERT_EQ(v4rt_session_create(batched, &s), nullptr);
+  int64_t compared = 0;
+  for (int64_t step = 0; step < start[B - 1] + N; ++step) {
+    std::vector<int64_t> ids(B);
+    for (int64_t b = 0; b < B; ++b) {
+      int64_t i = step - start[b];
+      if (i == 0) {
+        ASSERT_EQ(v4rt_session_reset_sequence(s, b), nullptr);
+        EXPECT_EQ(v4rt_session_sequence_position(s, b), 0);
+      }
+      ids[b] = i >= 0 && i < N ? stream[b][i] : int64_t(rng() % uint64_t(V));
+    }
+    std::vector<float> l(B * V);
+    st = v4rt_session_run(s, ids.data(), nullptr, 1, l.data(), l.size(),
+                          nullptr, 0);
+    ASSERT_EQ(st, nullptr) << v4rt_status_message(st);
+    for (int64_t b = 0; b < B; ++b) {
+      int64_t i = step - start[b];
+      if (i < 0 || i >= N)
+        continue;
+      EXPECT_EQ(std::memcmp(&l[b * V], &want[b][i * V], V * sizeof(float)), 0)
+          << "sequence " << b << ", token " << i;
+      ++compared;
+    }
+  }
+  EXPECT_EQ(compared, B * N);
+  EXPECT_EQ(v4rt_session_sequence_position(s, 3), N);
+  EXPECT_EQ(v4rt_session_sequence_position(s, 0), start[B - 1] + N);
+  EXPECT_EQ(v4rt_session_sequence_position(s, 4), -1);
+  v4rt_status_t bad = v4rt_session_reset_sequence(s, 4);
+  EXPECT_EQ(v4rt_status_code(bad), V4RT_OUT_OF_RANGE);
+  v4rt_status_free(bad);
+  v4rt_session_release(s);
+  v4rt_model_release(batched);
+  v4rt_model_release(alone);
+  llvm::sys::fs::remove_directories(dir);
+}
+
 // T1 (V4-SPEC 11.1): prefill 21 tokens in chunks of 8 then 43 decode steps,
 // completing 4:1 and 8:1 compression blocks many times; the context is full
 // at the end.

@@ -105,12 +105,20 @@ typedef struct v4rt_session_t v4rt_session_t;
 v4rt_status_t v4rt_session_create(v4rt_model_t *model,
                                   v4rt_session_t **out_session);
 void v4rt_session_release(v4rt_session_t *session);
-/* Starts new sequences: state reset, position 0. */
+/* Starts new sequences in every row: state reset, positions 0. */
 v4rt_status_t v4rt_session_reset(v4rt_session_t *session);
-/* Tokens consumed so far (the start position of the next call). */
+/* Starts a new sequence in row `sequence` only (its state reset, its
+ * position 0) while the other rows go on: continuous batching. */
+v4rt_status_t v4rt_session_reset_sequence(v4rt_session_t *session,
+                                          int64_t sequence);
+/* Tokens sequence 0 has consumed (the start position of its next call). */
 int64_t v4rt_session_position(const v4rt_session_t *session);
+/* Tokens sequence `sequence` has consumed; -1 when out of range. */
+int64_t v4rt_session_sequence_position(const v4rt_session_t *session,
+                                       int64_t sequence);
 
-/* Runs one chunk of `tokens` tokens for every sequence of the batch:
+/* Runs one chunk of `tokens` tokens for every sequence of the batch, each
+ * at its own position:
  * ids [batch, tokens] (row-major). next_ids, same shape, feeds the MTP block
  * (NULL: the ids shifted by one, the last repeated). Writes the logits,
  * [batch, tokens, vocab] floats or [batch, 1, vocab] for a model with

@@ -95,6 +95,21 @@ Status CPUDevice::download(void *dst, DeviceBuffer src, size_t offset,
   return Status::success();
 }
 
+Status CPUDevice::fill(DeviceBuffer dst, size_t offset, size_t bytes,
+                       const void *pattern, size_t patternBytes) {
+  if (Status s = checkCopy("fill", offset, bytes, dst.bytes); !s)
+    return s;
+  if (patternBytes == 0 || bytes % patternBytes)
+    return Status::error(StatusCode::Internal, "RT-7",
+                         "fill of " + std::to_string(bytes) +
+                             " bytes with a pattern of " +
+                             std::to_string(patternBytes));
+  auto *p = static_cast<char *>(dst.address) + offset;
+  for (size_t at = 0; at < bytes; at += patternBytes)
+    std::memcpy(p + at, pattern, patternBytes);
+  return Status::success();
+}
+
 namespace {
 
 Status writeAll(int fd, art::ByteSpan code) {

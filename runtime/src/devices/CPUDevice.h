@@ -35,6 +35,8 @@ public:
                 size_t bytes) override;
   Status download(void *dst, DeviceBuffer src, size_t offset,
                   size_t bytes) override;
+  Status fill(DeviceBuffer dst, size_t offset, size_t bytes,
+              const void *pattern, size_t patternBytes) override;
   Status loadKernels(const artifact::Artifact &artifact) override;
   Status launch(uint32_t kernel, const std::vector<LaunchArg> &args,
                 int64_t tokens) override;

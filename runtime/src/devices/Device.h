@@ -62,6 +62,11 @@ public:
   virtual Status download(void *dst, DeviceBuffer src, size_t offset,
                           size_t bytes) = 0;
 
+  /// Fills `bytes` bytes at `offset` with copies of the `patternBytes`-byte
+  /// `pattern` (`bytes` is a multiple of it).
+  virtual Status fill(DeviceBuffer dst, size_t offset, size_t bytes,
+                      const void *pattern, size_t patternBytes) = 0;
+
   /// Loads every code object of `artifact` and resolves every kernel's
   /// entry symbol; kernel i of the artifact is then launched as index i.
   virtual Status loadKernels(const artifact::Artifact &artifact) = 0;
