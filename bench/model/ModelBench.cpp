@@ -1,0 +1,197 @@
+//===- ModelBench.cpp - decode and prefill against the DRAM roofline ------===//
+//
+// v4-bench-model MODEL.v4a CHECKPOINT CONFIG.json [benchmark flags]
+//
+// Runs a compiled model through the runtime's C API and reports, in the same
+// run, the physical limit it is measured against: the machine's DRAM read
+// bandwidth (a streaming read of a buffer much larger than the caches) and
+// the weight bytes one decode token touches (every weight but the routed
+// experts, plus num_experts_per_tok of n_routed_experts of those; from the
+// artifact's parameters and the config). Counters:
+//   decode: tokens/s, ms/token, roofline ms/token, ratio (measured/roofline)
+//   prefill: tokens/s for a chunk of max_chunk tokens, and its speed-up over
+//            decode
+// Links no LLVM/MLIR: the runtime and Google Benchmark only.
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/artifact/Artifact.h"
+#include "v4rt/v4rt.h"
+
+#include <benchmark/benchmark.h>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <numeric>
+#include <string>
+#include <vector>
+
+namespace {
+
+std::string artifactPath, checkpointPath, configPath;
+v4rt_model_t *model = nullptr;
+v4rt_model_info_t info;
+double bandwidth = 0;     // bytes/s, measured
+double bytesPerToken = 0; // weight bytes one decode token reads
+
+[[noreturn]] void die(const std::string &message) {
+  std::fprintf(stderr, "v4-bench-model: %s\n", message.c_str());
+  std::exit(1);
+}
+
+/// Streaming read of 1 GiB (8x the largest L3 of this class of machine),
+/// best of 5: the DRAM read bandwidth.
+double measureBandwidth() {
+  const size_t n = (size_t(1) << 30) / sizeof(uint64_t);
+  std::vector<uint64_t> buf(n);
+  for (size_t i = 0; i < n; ++i)
+    buf[i] = i;
+  double best = 0;
+  for (int rep = 0; rep < 5; ++rep) {
+    auto t0 = std::chrono::steady_clock::now();
+    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (size_t i = 0; i < n; i += 4) {
+      s0 += buf[i];
+      s1 += buf[i + 1];
+      s2 += buf[i + 2];
+      s3 += buf[i + 3];
+    }
+    benchmark::DoNotOptimize(s0 + s1 + s2 + s3);
+    double s = std::chrono::duration<double>(
+                   std::chrono::steady_clock::now() - t0)
+                   .count();
+    best = std::max(best, double(n * sizeof(uint64_t)) / s);
+  }
+  return best;
+}
+
+/// Weight bytes of one decode token: routed-expert stacks count k/E.
+double weightBytesPerToken(const v4::artifact::Artifact &a) {
+  std::ifstream in(configPath);
+  nlohmann::json cfg = nlohmann::json::parse(in, nullptr, false);
+  if (cfg.is_discarded())
+    die(configPath + ": not JSON");
+  double k = cfg.value("num_experts_per_tok", 0.0),
+         e = cfg.value("n_routed_experts", 1.0);
+  double total = 0;
+  for (const v4::artifact::Parameter &p : a.parameters()) {
+    double bytes = double(a.bufferBytes(*a.findBuffer(p.buffer), 1));
+    bool routed = p.name.find(".experts.{}.") != std::string::npos;
+    total += routed ? bytes * k / e : bytes;
+  }
+  return total;
+}
+
+void BM_Decode(benchmark::State &state) {
+  v4rt_session_t *s = nullptr;
+  if (v4rt_session_create(model, &s))
+    die("session");
+  const int64_t B = info.batch, V = info.vocab_size;
+  std::vector<int64_t> ids(B, 1);
+  std::vector<float> logits(B * V);
+  // Decode at positions 64.. (a prompt's worth of state), restarting before
+  // the context is full.
+  std::vector<int64_t> prompt(B * 64, 3);
+  auto prefill = [&] {
+    v4rt_session_reset(s);
+    std::vector<float> l(B * (info.logits_positions ? 1 : 64) * V);
+    if (v4rt_session_run(s, prompt.data(), nullptr,
+                         std::min<int64_t>(64, info.max_chunk), l.data(),
+                         l.size(), nullptr, 0))
+      die("prefill");
+  };
+  prefill();
+  int64_t tokens = 0;
+  for (auto _ : state) {
+    if (v4rt_session_position(s) + 1 >= info.max_context) {
+      state.PauseTiming();
+      prefill();
+      state.ResumeTiming();
+    }
+    if (v4rt_status_t st = v4rt_session_run(s, ids.data(), nullptr, 1,
+                                            logits.data(), logits.size(),
+                                            nullptr, 0))
+      die(v4rt_status_message(st));
+    ids[0] = (ids[0] * 31 + 7) % V;
+    ++tokens;
+  }
+  state.counters["tokens/s"] =
+      benchmark::Counter(double(tokens * B), benchmark::Counter::kIsRate);
+  state.counters["weight_MB/token"] = bytesPerToken / 1e6;
+  state.counters["DRAM_GB/s"] = bandwidth / 1e9;
+  state.counters["roofline_ms/token"] = 1e3 * bytesPerToken / bandwidth;
+  // Roofline time over measured time (1 = at the DRAM roofline).
+  state.counters["roofline_fraction"] = benchmark::Counter(
+      double(tokens) * bytesPerToken / bandwidth, benchmark::Counter::kIsRate);
+  v4rt_session_release(s);
+}
+
+void BM_Prefill(benchmark::State &state) {
+  v4rt_session_t *s = nullptr;
+  if (v4rt_session_create(model, &s))
+    die("session");
+  const int64_t B = info.batch, V = info.vocab_size, C = info.max_chunk;
+  std::vector<int64_t> ids(B * C);
+  for (size_t i = 0; i < ids.size(); ++i)
+    ids[i] = int64_t(i * 37 % size_t(V));
+  std::vector<float> logits(B * (info.logits_positions ? 1 : C) * V);
+  int64_t tokens = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    v4rt_session_reset(s);
+    state.ResumeTiming();
+    if (v4rt_status_t st = v4rt_session_run(s, ids.data(), nullptr, C,
+                                            logits.data(), logits.size(),
+                                            nullptr, 0))
+      die(v4rt_status_message(st));
+    tokens += C;
+  }
+  state.counters["tokens/s"] =
+      benchmark::Counter(double(tokens * B), benchmark::Counter::kIsRate);
+  state.counters["chunk"] = double(C);
+  v4rt_session_release(s);
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  benchmark::Initialize(&argc, argv);
+  if (argc != 4)
+    die("usage: v4-bench-model MODEL.v4a CHECKPOINT CONFIG.json "
+        "[--benchmark_* flags]");
+  artifactPath = argv[1];
+  checkpointPath = argv[2];
+  configPath = argv[3];
+  auto a = v4::artifact::Artifact::loadFile(artifactPath);
+  if (!a)
+    die(a.status().message());
+  v4rt_model_options_t options;
+  v4rt_model_options_initialize(&options);
+  options.checkpoint_path = checkpointPath.c_str();
+  if (v4rt_status_t st = v4rt_model_load(artifactPath.c_str(), &options, &model))
+    die(v4rt_status_message(st));
+  v4rt_model_info(model, &info);
+  bandwidth = measureBandwidth();
+  bytesPerToken = weightBytesPerToken(*a);
+  benchmark::AddCustomContext("model", artifactPath);
+  benchmark::AddCustomContext("dram_read_GB_per_s",
+                              std::to_string(bandwidth / 1e9));
+  benchmark::AddCustomContext("weight_bytes_per_decode_token",
+                              std::to_string(bytesPerToken));
+  benchmark::AddCustomContext(
+      "decode_roofline_ms_per_token",
+      std::to_string(1e3 * bytesPerToken / bandwidth));
+  benchmark::RegisterBenchmark("decode", BM_Decode)
+      ->Unit(benchmark::kMillisecond)
+      ->MinTime(2.0);
+  benchmark::RegisterBenchmark("prefill", BM_Prefill)
+      ->Unit(benchmark::kMillisecond)
+      ->MinTime(2.0);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  v4rt_model_release(model);
+  return 0;
+}

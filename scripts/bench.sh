@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Builds and runs the benchmarks, writing bench/results/<host>-<date>-*.json
+# with the machine description. Usage: scripts/bench.sh [config.json]
+# (default: the mid-size config of bench/configs).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+build="${V4_BUILD_DIR:-$root/build}"
+config="${1:-$root/bench/configs/mid-v4.config.json}"
+"$root/scripts/build.sh" v4c v4-gen-checkpoint v4-bench-model
+work="$build/bench-work"
+rm -rf "$work" && mkdir -p "$work"
+"$build/bin/v4-gen-checkpoint" "$config" -o "$work/ck" --seed 1 >/dev/null
+"$build/bin/v4c" "$config" --max-context 1024 --max-chunk 64 -o "$work/m.v4a"
+name="$(hostname)-$(date +%Y%m%d)-$(basename "$config" .config.json)"
+out="$root/bench/results/$name"
+{
+  echo "# machine"
+  lscpu | grep -E "Model name|^CPU\(s\)|Thread|Core|Socket|MHz|L1d|L2|L3"
+  grep -E "MemTotal" /proc/meminfo
+  uname -srm
+  echo "# build"
+  git -C "$root" rev-parse --short HEAD
+} > "$out.machine.txt"
+"$build/bin/v4-bench-model" "$work/m.v4a" "$work/ck" "$config" \
+  --benchmark_out="$out.model.json" --benchmark_out_format=json
+echo "wrote $out.machine.txt and $out.model.json"
