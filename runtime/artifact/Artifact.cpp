@@ -99,6 +99,22 @@ const char *codeFormatName(CodeFormat format) {
   return "?";
 }
 
+#ifndef V4_MLIR_VERSION
+#define V4_MLIR_VERSION "unknown"
+#endif
+
+std::string toolVersion(std::string_view tool) {
+  std::string v(tool);
+  v += " ";
+  v += kRuntimeVersion;
+  v += " (artifact format " + std::to_string(kFormatMajor) + "." +
+       std::to_string(kFormatMinor) + ", reads " +
+       std::to_string(kFormatMajor) + ".0-" + std::to_string(kFormatMajor) +
+       "." + std::to_string(kFormatMinor) + "; built with MLIR " +
+       V4_MLIR_VERSION + ")";
+  return v;
+}
+
 std::string outputRole(size_t index) {
   if (index == 0)
     return role::kLogits;

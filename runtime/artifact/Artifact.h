@@ -78,8 +78,13 @@ using ::v4::StatusCode;
 /// The format this library writes and the newest it reads.
 constexpr uint16_t kFormatMajor = 1;
 constexpr uint16_t kFormatMinor = 1;
-/// Version of this runtime library, named in version messages.
+/// Version of the project (compiler, runtime and tools), named in version
+/// messages.
 constexpr const char *kRuntimeVersion = "0.1.0";
+
+/// The `--version` line every tool prints: "<tool> 0.1.0 (artifact format
+/// 1.1, reads 1.0-1.1; built with MLIR 22.1.8)".
+std::string toolVersion(std::string_view tool);
 
 constexpr size_t kPrefixSize = 32;
 constexpr char kMagic[8] = {'V', '4', 'A', 'R', 'T', 'F', 'C', 'T'};

@@ -277,10 +277,7 @@ int main(int argc, char **argv) {
       return 0;
     }
     if (arg == "--version") {
-      std::printf(
-          "v4-dump version %s (artifact format %u.%u, reads %u.0-%u.%u)\n",
-          kRuntimeVersion, kFormatMajor, kFormatMinor, kFormatMajor,
-          kFormatMajor, kFormatMinor);
+      std::printf("%s\n", toolVersion("v4-dump").c_str());
       return 0;
     }
     if (arg == "--verify") {

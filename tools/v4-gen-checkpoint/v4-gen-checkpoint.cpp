@@ -17,27 +17,30 @@
 
 #include "mlir/IR/MLIRContext.h"
 #include "llvm/Support/CommandLine.h"
+#include "runtime/artifact/Artifact.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/raw_ostream.h"
 
 using namespace llvm;
 
+static cl::OptionCategory category("v4-gen-checkpoint options");
 static cl::opt<std::string> inputPath(cl::Positional,
                                       cl::desc("<model.mlir | config.json>"),
-                                      cl::Required);
+                                      cl::Required, cl::cat(category));
 static cl::opt<std::string> outputDir("o", cl::desc("output directory"),
-                                      cl::value_desc("dir"));
+                                      cl::value_desc("dir"), cl::cat(category));
 static cl::opt<std::string>
     checkPath("check",
               cl::desc("check a checkpoint (file, directory or "
                        "index) against the model instead"),
-              cl::value_desc("path"));
-static cl::opt<uint64_t> seed("seed", cl::desc("random seed"));
+              cl::value_desc("path"), cl::cat(category));
+static cl::opt<uint64_t> seed("seed", cl::desc("random seed"),
+                              cl::cat(category));
 static cl::opt<int64_t> maxShardBytes(
     "max-shard-bytes",
     cl::desc("shard when the tensors exceed this many bytes (<= 0: never)"),
-    cl::init(int64_t(4) << 30));
+    cl::init(int64_t(4) << 30), cl::cat(category));
 
 static int report(Error err) {
   int code = 1;
@@ -55,8 +58,17 @@ static int report(Error err) {
 
 int main(int argc, char **argv) {
   InitLLVM init(argc, argv);
+  cl::SetVersionPrinter([](raw_ostream &os) {
+    os << v4::artifact::toolVersion("v4-gen-checkpoint") << "\n";
+  });
+  cl::HideUnrelatedOptions(category);
   if (!cl::ParseCommandLineOptions(
-          argc, argv, "v4 checkpoint generator and checker\n", &errs()))
+          argc, argv,
+          "v4 checkpoint generator and checker\n\n"
+          "  v4-gen-checkpoint MODEL -o DIR --seed N\n"
+          "  v4-gen-checkpoint MODEL --check PATH\n\n"
+          "Exit codes: 0 success; 1 rejected; 2 bad command line; 3 I/O.\n",
+          &errs()))
     return 2;
   bool check = checkPath.getNumOccurrences() > 0;
   bool generate = outputDir.getNumOccurrences() > 0;

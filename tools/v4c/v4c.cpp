@@ -16,6 +16,7 @@
 #include "lowering/Pipelines.h"
 #include "lowering/Report/MemoryReport.h"
 #include "lowering/Target/TargetBackend.h"
+#include "runtime/artifact/Artifact.h"
 
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -118,6 +119,8 @@ const char *kOverview =
     "  v4c <config.json | file.mlir> -o model.v4a [--target=cpu]\n"
     "  v4c <config.json | file.mlir> --compile-to=<phase> -o file.mlir\n\n"
     "Phases: input, graph, dispatch, kernel, artifact (lowering/Pipelines.h).\n"
+    "Every MLIR pass-manager flag applies (--mlir-print-ir-after-all,\n"
+    "--mlir-timing, ...; --help-hidden lists them).\n"
     "Exit codes: 0 success; 1 input rejected (diagnostics printed);\n"
     "2 bad command line; 3 I/O error (missing file, unwritable output).\n";
 
@@ -262,8 +265,10 @@ int main(int argc, char **argv) {
   mlir::registerPassManagerCLOptions();
   mlir::registerDefaultTimingManagerCLOptions();
   cl::SetVersionPrinter([](raw_ostream &os) {
-    os << "v4c version 0.1.0 (MLIR " LLVM_VERSION_STRING ")\n";
+    os << v4::artifact::toolVersion("v4c") << "\n";
   });
+  // --help shows v4c's own options; --help-hidden every LLVM/MLIR one.
+  cl::HideUnrelatedOptions(v4cCategory);
   if (!cl::ParseCommandLineOptions(argc, argv, kOverview, &errs()))
     return kBadCommandLine;
   if (batch < 1 || (maxContext.getNumOccurrences() && maxContext < 1) ||
