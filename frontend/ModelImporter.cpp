@@ -673,6 +673,20 @@ OwningOpRef<ModuleOp> loadModel(MLIRContext &context, llvm::StringRef path,
       *failure = why;
     return OwningOpRef<ModuleOp>();
   };
+  // A Hugging Face model directory: its config.json.
+  std::string configInDir;
+  if (llvm::sys::fs::is_directory(path)) {
+    llvm::SmallString<256> p(path);
+    llvm::sys::path::append(p, "config.json");
+    if (!llvm::sys::fs::exists(p)) {
+      llvm::errs() << path
+                   << ": a model directory must hold config.json (the "
+                      "Hugging Face layout)\n";
+      return fail(LoadFailure::IO);
+    }
+    configInDir = p.str().str();
+    path = configInDir;
+  }
   auto buffer = llvm::MemoryBuffer::getFileOrSTDIN(path, /*IsText=*/true);
   if (!buffer) {
     llvm::errs() << path << ": cannot read: " << buffer.getError().message()
@@ -705,7 +719,11 @@ OwningOpRef<ModuleOp> loadModel(MLIRContext &context, llvm::StringRef path,
   }
   ImportOptions named = options;
   if (named.modelName.empty())
-    named.modelName = llvm::sys::path::filename(path).str();
+    named.modelName = llvm::sys::path::filename(
+                          configInDir.empty()
+                              ? path
+                              : llvm::sys::path::parent_path(configInDir))
+                          .str();
   auto imported = importModel(context, *config, named);
   if (failed(imported))
     return fail(LoadFailure::Rejected);
