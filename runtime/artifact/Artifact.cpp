@@ -11,6 +11,8 @@
 
 #include "v4_artifact_generated.h"
 
+#include <zlib.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
@@ -27,45 +29,20 @@ namespace v4::artifact {
 
 
 //===----------------------------------------------------------------------===//
-// CRC-32 (slicing-by-8)
+// CRC-32: zlib's
 //===----------------------------------------------------------------------===//
 
-namespace {
-struct CrcTables {
-  uint32_t t[8][256];
-  CrcTables() {
-    for (uint32_t i = 0; i < 256; ++i) {
-      uint32_t c = i;
-      for (int k = 0; k < 8; ++k)
-        c = (c & 1) ? (0xEDB88320u ^ (c >> 1)) : (c >> 1);
-      t[0][i] = c;
-    }
-    for (uint32_t i = 0; i < 256; ++i)
-      for (int s = 1; s < 8; ++s)
-        t[s][i] = (t[s - 1][i] >> 8) ^ t[0][t[s - 1][i] & 0xFF];
-  }
-};
-} // namespace
-
 uint32_t crc32(const void *data, size_t size, uint32_t crc) {
-  static const CrcTables tables;
-  const auto &t = tables.t;
-  const uint8_t *p = static_cast<const uint8_t *>(data);
-  uint32_t c = ~crc;
-  while (size >= 8) {
-    uint32_t lo = c ^ (uint32_t(p[0]) | uint32_t(p[1]) << 8 |
-                       uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24);
-    uint32_t hi = uint32_t(p[4]) | uint32_t(p[5]) << 8 | uint32_t(p[6]) << 16 |
-                  uint32_t(p[7]) << 24;
-    c = t[7][lo & 0xFF] ^ t[6][(lo >> 8) & 0xFF] ^ t[5][(lo >> 16) & 0xFF] ^
-        t[4][lo >> 24] ^ t[3][hi & 0xFF] ^ t[2][(hi >> 8) & 0xFF] ^
-        t[1][(hi >> 16) & 0xFF] ^ t[0][hi >> 24];
-    p += 8;
-    size -= 8;
+  // zlib takes uInt lengths: feed it in pieces below 4 GiB.
+  const auto *p = static_cast<const Bytef *>(data);
+  uLong c = crc;
+  while (size > 0) {
+    uInt n = static_cast<uInt>(std::min<size_t>(size, 1u << 30));
+    c = ::crc32(c, p, n);
+    p += n;
+    size -= n;
   }
-  while (size--)
-    c = t[0][(c ^ *p++) & 0xFF] ^ (c >> 8);
-  return ~c;
+  return static_cast<uint32_t>(c);
 }
 
 uint32_t fileChecksum(const uint8_t *data, size_t size) {

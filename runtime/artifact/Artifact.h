@@ -102,8 +102,9 @@ enum Feature : uint64_t {
 };
 constexpr uint64_t kKnownFeatures = kFeatureFP8 | kFeatureFP4 | kFeatureEngram;
 
-/// CRC-32 (IEEE 802.3, reflected, init and final xor 0xFFFFFFFF). `crc` is
-/// the running value, so calls can be chained: crc32(b, n2, crc32(a, n1)).
+/// CRC-32 (IEEE 802.3, reflected, init and final xor 0xFFFFFFFF; zlib's).
+/// `crc` is the running value, so calls can be chained:
+/// crc32(b, n2, crc32(a, n1)).
 uint32_t crc32(const void *data, size_t size, uint32_t crc = 0);
 
 /// The checksum stored at prefix offset 12: the CRC-32 of the whole file
