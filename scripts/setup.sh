@@ -13,6 +13,8 @@ PACKAGES=(
   cmake ninja-build g++ ccache python3
   # runtime JSON, unit tests, benchmarks
   nlohmann-json3-dev googletest libgtest-dev libbenchmark-dev
+  # tokenizer: Unicode regexes of tokenizer.json split patterns
+  libpcre2-dev pkg-config
   # CPU target: in-process linking of kernel objects into a shared object
   liblld-22-dev lld-22 zlib1g-dev libzstd-dev
 )
