@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 #include "v4rt/v4rt.h"
 
+#include "runtime/src/ApiStatus.h"
 #include "runtime/src/Model.h"
 #include "runtime/src/Session.h"
 
@@ -15,11 +16,6 @@
 #include <memory>
 #include <new>
 #include <string>
-
-struct v4rt_status_s {
-  v4rt_status_code_t code;
-  std::string message;
-};
 
 struct v4rt_model_t {
   std::atomic<int> refs{1};
@@ -31,22 +27,8 @@ struct v4rt_session_t {
   std::unique_ptr<v4::rt::Session> session;
 };
 
-namespace {
-
-v4rt_status_t makeStatus(v4rt_status_code_t code, std::string message) {
-  return new (std::nothrow) v4rt_status_s{code, std::move(message)};
-}
-
-/// A runtime error as a C API status: the code was decided where the error
-/// happened (runtime/base/Status.h uses the C API's values).
-v4rt_status_t fromStatus(const v4::Status &status) {
-  if (status.ok())
-    return nullptr;
-  return makeStatus(static_cast<v4rt_status_code_t>(status.code()),
-                    status.message());
-}
-
-} // namespace
+using v4::rt::fromStatus;
+using v4::rt::makeStatus;
 
 extern "C" {
 

@@ -339,3 +339,90 @@ TEST(V4Chat, TokenizesWithSpecialTokens) {
 }
 
 } // namespace
+
+//===----------------------------------------------------------------------===//
+// C API
+//===----------------------------------------------------------------------===//
+
+#include "v4rt/v4rt.h"
+
+namespace {
+
+TEST(TokenizerCApi, EncodeDecodeStreamChat) {
+  v4rt_tokenizer_t *tok = nullptr;
+  ASSERT_EQ(v4rt_tokenizer_load(kO200kDir.c_str(), &tok), nullptr);
+  v4rt_tokenizer_info_t info;
+  v4rt_tokenizer_info(tok, &info);
+  EXPECT_EQ(info.vocab_size, 12258);
+  EXPECT_EQ(info.bos_id, 12256);
+  EXPECT_EQ(info.eos_id, 12256);
+
+  const std::string text = "Hello world 你好";
+  size_t count = 0;
+  v4rt_status_t s =
+      v4rt_tokenizer_encode(tok, text.data(), text.size(), nullptr, 0, &count);
+  ASSERT_EQ(v4rt_status_code(s), V4RT_OUT_OF_RANGE);
+  v4rt_status_free(s);
+  std::vector<int32_t> ids(count);
+  ASSERT_EQ(v4rt_tokenizer_encode(tok, text.data(), text.size(), ids.data(),
+                                  ids.size(), &count),
+            nullptr);
+
+  std::string back(text.size(), '\0');
+  size_t length = 0;
+  ASSERT_EQ(v4rt_tokenizer_decode(tok, ids.data(), ids.size(), back.data(),
+                                  back.size(), &length),
+            nullptr);
+  EXPECT_EQ(back.substr(0, length), text);
+
+  int32_t eot = -1;
+  ASSERT_EQ(v4rt_tokenizer_token_id(tok, "<|endoftext|>", &eot), nullptr);
+  EXPECT_EQ(eot, 12256);
+  s = v4rt_tokenizer_token_id(tok, "<|nope|>", &eot);
+  EXPECT_EQ(v4rt_status_code(s), V4RT_NOT_FOUND);
+  v4rt_status_free(s);
+
+  v4rt_detokenizer_t *stream = nullptr;
+  ASSERT_EQ(v4rt_detokenizer_create(tok, &stream), nullptr);
+  v4rt_tokenizer_release(tok); // the detokenizer keeps it alive
+  std::string streamed;
+  for (int32_t id : ids) {
+    const char *piece = nullptr;
+    size_t n = 0;
+    ASSERT_EQ(v4rt_detokenizer_push(stream, id, &piece, &n), nullptr);
+    streamed.append(piece, n);
+  }
+  const char *rest = nullptr;
+  size_t restLength = 0;
+  v4rt_detokenizer_finish(stream, &rest, &restLength);
+  EXPECT_EQ(restLength, 0u);
+  EXPECT_EQ(streamed, text);
+  const char *piece = nullptr;
+  size_t n = 0;
+  s = v4rt_detokenizer_push(stream, 1 << 30, &piece, &n);
+  EXPECT_EQ(v4rt_status_code(s), V4RT_OUT_OF_RANGE);
+  v4rt_status_free(s);
+  v4rt_detokenizer_release(stream);
+
+  v4rt_chat_message_t messages[] = {{"system", "Be brief.", nullptr},
+                                    {"user", "Hi", nullptr}};
+  v4rt_chat_options_t options;
+  v4rt_chat_options_initialize(&options);
+  options.thinking = 1;
+  char prompt[256];
+  ASSERT_EQ(v4rt_chat_encode_v4(messages, 2, &options, prompt, sizeof(prompt),
+                                &length),
+            nullptr);
+  EXPECT_EQ(std::string(prompt, length),
+            "<｜begin▁of▁sentence｜>Be brief.<｜User｜>Hi<｜Assistant｜><think>");
+  v4rt_chat_message_t tool[] = {{"tool", "x", nullptr}};
+  s = v4rt_chat_encode_v4(tool, 1, &options, prompt, sizeof(prompt), &length);
+  EXPECT_EQ(v4rt_status_code(s), V4RT_INVALID_ARGUMENT);
+  v4rt_status_free(s);
+
+  s = v4rt_tokenizer_load("/nonexistent", &tok);
+  EXPECT_EQ(v4rt_status_code(s), V4RT_NOT_FOUND);
+  v4rt_status_free(s);
+}
+
+} // namespace

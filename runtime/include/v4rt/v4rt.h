@@ -145,6 +145,96 @@ void v4rt_sampling_initialize(v4rt_sampling_t *sampling);
 int64_t v4rt_sample(const float *logits, int64_t vocab,
                     const v4rt_sampling_t *sampling, uint64_t *state);
 
+/*===------------------------------ tokenizer
+ * ------------------------------===*/
+
+/* A Hugging Face tokenizer.json of the byte-level BPE family (DeepSeek's,
+ * GPT-2's, ...). Immutable after load: one tokenizer may be used by any
+ * number of threads at once. Reference counted like the other handles. */
+typedef struct v4rt_tokenizer_t v4rt_tokenizer_t;
+
+/* Loads `path`: a tokenizer.json file or a directory holding one (whose
+ * tokenizer_config.json and config.json give BOS and EOS when present).
+ * An unsupported component type is an error naming it (rule TK-2). */
+v4rt_status_t v4rt_tokenizer_load(const char *path,
+                                  v4rt_tokenizer_t **out_tokenizer);
+void v4rt_tokenizer_retain(v4rt_tokenizer_t *tokenizer);
+void v4rt_tokenizer_release(v4rt_tokenizer_t *tokenizer);
+
+typedef struct v4rt_tokenizer_info_t {
+  int64_t vocab_size; /* one more than the largest id */
+  int32_t bos_id;     /* -1 when the tokenizer's folder names none */
+  int32_t eos_id;     /* -1 when the tokenizer's folder names none */
+} v4rt_tokenizer_info_t;
+
+void v4rt_tokenizer_info(const v4rt_tokenizer_t *tokenizer,
+                         v4rt_tokenizer_info_t *out_info);
+
+/* Encodes `length` bytes of UTF-8 `text`; special tokens written in the text
+ * become their ids, no BOS/EOS is added. Writes min(count, capacity) ids
+ * and the count to *out_count; V4RT_OUT_OF_RANGE when capacity is short
+ * (call again with *out_count). Invalid UTF-8 is V4RT_INVALID_ARGUMENT. */
+v4rt_status_t v4rt_tokenizer_encode(const v4rt_tokenizer_t *tokenizer,
+                                    const char *text, size_t length,
+                                    int32_t *ids, size_t capacity,
+                                    size_t *out_count);
+/* Decodes `count` ids to UTF-8 (special tokens kept, invalid byte
+ * sequences as U+FFFD); writes min(length, capacity) bytes, no terminator,
+ * and the length to *out_length; V4RT_OUT_OF_RANGE when capacity is short
+ * or an id is outside the vocabulary. */
+v4rt_status_t v4rt_tokenizer_decode(const v4rt_tokenizer_t *tokenizer,
+                                    const int32_t *ids, size_t count,
+                                    char *text, size_t capacity,
+                                    size_t *out_length);
+/* The id of `token` (a NUL-terminated vocabulary entry or added token);
+ * V4RT_NOT_FOUND when it has none. */
+v4rt_status_t v4rt_tokenizer_token_id(const v4rt_tokenizer_t *tokenizer,
+                                      const char *token, int32_t *out_id);
+
+/* Streaming detokenization: one token at a time, handing out only complete
+ * UTF-8 characters, so text already printed never changes. Holds a
+ * reference to its tokenizer. Thread-compatible. */
+typedef struct v4rt_detokenizer_t v4rt_detokenizer_t;
+
+v4rt_status_t v4rt_detokenizer_create(v4rt_tokenizer_t *tokenizer,
+                                      v4rt_detokenizer_t **out_detokenizer);
+void v4rt_detokenizer_release(v4rt_detokenizer_t *detokenizer);
+/* Feeds token `id`; *out_text and *out_length give the text it completes
+ * (possibly empty), owned by the detokenizer until its next call. */
+v4rt_status_t v4rt_detokenizer_push(v4rt_detokenizer_t *detokenizer,
+                                    int32_t id, const char **out_text,
+                                    size_t *out_length);
+/* Ends the stream: an unfinished character comes out as U+FFFD. */
+void v4rt_detokenizer_finish(v4rt_detokenizer_t *detokenizer,
+                             const char **out_text, size_t *out_length);
+
+/*===---------------------------- chat encoding
+ * -----------------------------===*/
+
+/* DeepSeek-V4's prompt format (its released encoding module): BOS, system
+ * prompt, <｜User｜>…<｜Assistant｜> turns, chat or thinking mode, the
+ * reasoning-effort preamble, earlier turns' reasoning dropped. */
+typedef struct v4rt_chat_message_t {
+  const char *role;      /* system, user, developer, assistant */
+  const char *content;   /* NUL-terminated UTF-8 */
+  const char *reasoning; /* an assistant turn's reasoning, or NULL */
+} v4rt_chat_message_t;
+
+typedef struct v4rt_chat_options_t {
+  int thinking;                 /* 0: chat mode, 1: thinking mode */
+  int drop_thinking;            /* 1: drop reasoning before the last user */
+  int add_bos;                  /* 1: start with BOS */
+  const char *reasoning_effort; /* NULL, "high" or "max" */
+} v4rt_chat_options_t;
+
+void v4rt_chat_options_initialize(v4rt_chat_options_t *options);
+/* Writes the prompt text like v4rt_tokenizer_decode writes text. */
+v4rt_status_t v4rt_chat_encode_v4(const v4rt_chat_message_t *messages,
+                                  size_t count,
+                                  const v4rt_chat_options_t *options,
+                                  char *text, size_t capacity,
+                                  size_t *out_length);
+
 #ifdef __cplusplus
 }
 #endif
