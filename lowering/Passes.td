@@ -175,9 +175,12 @@ def V4FinalizeKernelABIPass
     After one-shot bufferization a kernel of a kernels module returns, for
     each result, the argument buffer it was written into (its destination
     or tied operand). Those results are dropped, so every kernel is a
-    function on memrefs with no results: the kernel ABI. A kernel that
-    returns anything else (a result not bufferized in place, which would
-    silently change the ABI) is an error at the kernel.
+    function on memrefs with no results: the kernel ABI. A result that is
+    an scf.for (or scf.if) updating an argument buffer in place counts as
+    that argument (a tied state updated element by element, as
+    `kv.compress`). A kernel that returns anything else (a result not
+    bufferized in place, which would silently change the ABI) is an error
+    at the kernel.
 
     Upstream `drop-equivalent-buffer-results` does the same for private
     functions only; kernels are public entry points.

@@ -53,8 +53,6 @@ struct KernelBody {
   Value minf(Value x, Value y) { return arith::MinimumFOp::create(b, x, y); }
   Value exp(Value x) { return math::ExpOp::create(b, x); }
   Value rsqrt(Value x) { return math::RsqrtOp::create(b, x); }
-  Value cos(Value x) { return math::CosOp::create(b, x); }
-  Value sin(Value x) { return math::SinOp::create(b, x); }
   Value cmpf(arith::CmpFPredicate p, Value x, Value y) {
     return arith::CmpFOp::create(b, p, x, y);
   }
@@ -85,14 +83,6 @@ struct KernelBody {
   /// An integer value as an index (index_cast: sign-extends).
   Value toIndex(Value v) {
     return arith::IndexCastOp::create(b, b.getIndexType(), v);
-  }
-  /// An index (or integer) value as i64.
-  Value toI64(Value v) {
-    return arith::IndexCastOp::create(b, b.getI64Type(), v);
-  }
-  /// An unsigned integer value as f32.
-  Value uitofp(Value v) {
-    return arith::UIToFPOp::create(b, b.getF32Type(), v);
   }
   /// Widens a loaded element to f32; narrows an f32 value to `t` (RNE).
   Value toF32(Value v) { return lowp::toF32(b, v); }
@@ -254,7 +244,6 @@ std::optional<LogicalResult> buildAttentionKernel(Operation *op,
                                                   func::FuncOp fn);
 std::optional<LogicalResult> buildMoEHyperConnKernel(Operation *op,
                                                      func::FuncOp fn);
-std::optional<LogicalResult> buildEngramKernel(Operation *op, func::FuncOp fn);
 
 } // namespace mlir::v4::cpu
 

@@ -156,8 +156,6 @@ FailureOr<func::FuncOp> buildCPUKernel(Operation *op, ModuleOp module,
   if (!built)
     built = cpu::buildMoEHyperConnKernel(op, fn);
   if (!built)
-    built = cpu::buildEngramKernel(op, fn);
-  if (!built)
     op->emitError() << "no CPU kernel builder for '" << op->getName()
                     << "' yet";
   if (!built || failed(*built)) {

@@ -1,19 +1,13 @@
 //===- CPUKernelsAttention.cpp - CPU kernels: Attention ------------------===//
 //
-// v4.csa.indexer_scores, v4.attn.sparse, v4.kv.compress (V4-SPEC 5.3, 5.5,
-// 5.6, 9.2); the other attention ops have target-neutral bodies
-// (lowering/V4ToLinalg).
+// v4.csa.indexer_scores, v4.attn.sparse (V4-SPEC 5.5, 5.6); the other
+// attention ops have target-neutral bodies (lowering/V4ToLinalg).
 //
 // Every kernel is plain scf loops over memref loads/stores; fp32 inside,
-// rounded to bf16 exactly at the spec's rounding points. Kernels that write
-// state (ring, compressor state, caches) are correct when the result memref
-// aliases the state operand (the runtime updates state in place).
+// rounded to bf16 exactly at the spec's rounding points.
 //
 //===----------------------------------------------------------------------===//
 #include "lowering/KernelBuilders/CPUKernelBody.h"
-
-#include "dialects/V4/V4Attrs.h"
-#include "dialects/V4/V4Types.h"
 
 #include "llvm/ADT/TypeSwitch.h"
 
@@ -26,22 +20,6 @@ namespace mlir::v4::cpu {
 namespace {
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
-
-/// Copies rank-3 `src` into `dst` (same shape) unless both are the same
-/// buffer (a state result aliasing its operand).
-void copy3DUnlessAliased(KernelBody &e, Value src, Value dst) {
-  Value ps = memref::ExtractAlignedPointerAsIndexOp::create(e.b, src);
-  Value pd = memref::ExtractAlignedPointerAsIndexOp::create(e.b, dst);
-  ifThen(e, e.cmpi(arith::CmpIPredicate::ne, ps, pd), [&](KernelBody &e) {
-    loop(e, e.idx(0), e.dim(src, 0), [&](KernelBody &e, Value i) {
-      loop(e, e.idx(0), e.dim(src, 1), [&](KernelBody &e, Value j) {
-        loop(e, e.idx(0), e.dim(src, 2), [&](KernelBody &e, Value k) {
-          e.store(e.load(src, {i, j, k}), dst, {i, j, k});
-        });
-      });
-    });
-  });
-}
 
 /// Start position of sequence `b` as an index.
 Value startPosAt(KernelBody &e, Value startPos, Value b) {
@@ -262,220 +240,6 @@ LogicalResult buildSparseAttention(AttnSparseOp op, func::FuncOp fn) {
   return success();
 }
 
-//===----------------------------------------------------------------------===//
-// v4.kv.compress (V4-SPEC 5.3, 9.2)
-//===----------------------------------------------------------------------===//
-
-/// In-place fake-quant of buf[start, start + len) (bf16 values in f32) to
-/// FP8 e4m3 or FP4 e2m1 with the pow-2 block scale of V4-SPEC 2.3; the
-/// result is rounded to bf16.
-void fakeQuantBlock(KernelBody &e, Value buf, int64_t start, int64_t len,
-                    bool fp4) {
-  Value lo = e.idx(start), hi = e.idx(start + len);
-  Value amax =
-      reduce(e, lo, hi, {e.f32(0.0)},
-             [&](KernelBody &e, Value i, ValueRange a) -> SmallVector<Value> {
-               return {e.maxf(a[0], e.absf(e.load(buf, {i})))};
-             })[0];
-  Value s = fp4 ? lowp::fp4ActScale(e.b, amax) : lowp::fp8ActScale(e.b, amax);
-  loop(e, lo, hi, [&](KernelBody &e, Value i) {
-    Value v = e.load(buf, {i});
-    Value g =
-        fp4 ? lowp::quantizeE2M1(e.b, v, s) : lowp::quantizeE4M3(e.b, v, s);
-    e.store(e.roundBF16(e.mulf(g, s)), buf, {i});
-  });
-}
-
-LogicalResult buildCompress(KVCompressOp op, func::FuncOp fn) {
-  auto b = bodyBuilder(op, fn);
-  KernelBody e{b};
-  Value x = fn.getArgument(0), wkv = fn.getArgument(1),
-        wgate = fn.getArgument(2), ape = fn.getArgument(3),
-        norm = fn.getArgument(4), kvS = fn.getArgument(5),
-        scS = fn.getArgument(6), cache = fn.getArgument(7),
-        startPos = fn.getArgument(8), nkv = fn.getArgument(9),
-        nsc = fn.getArgument(10), ncache = fn.getArgument(11);
-  auto stateType = cast<CompressorStateType>(op.getState().getType());
-  int64_t c = stateType.getDim(), r = stateType.getRatio();
-  bool overlap = stateType.isOverlapping();
-  int64_t width = stateType.getWidth(), off = overlap ? r : 0;
-  RopeTableAttr rope = op.getRope();
-  int64_t rd = rope.getRopeDim();
-  SmallVector<float> freqs = rope.getFrequencies();
-  bool rotate = op.getRotate();
-  float eps = static_cast<float>(op.getNormEps().convertToDouble());
-  using P = arith::CmpIPredicate;
-  Type f32 = e.b.getF32Type();
-
-  Value zero = e.idx(0), one = e.idx(1);
-  Value entry = e.stackBuffer({c}, f32);
-  Value freqBuf = e.stackBuffer({int64_t(freqs.size())}, f32);
-  for (size_t i = 0; i < freqs.size(); ++i)
-    e.store(e.f32(freqs[i]), freqBuf, {e.idx(i)});
-
-  copy3DUnlessAliased(e, kvS, nkv);
-  copy3DUnlessAliased(e, scS, nsc);
-  copy3DUnlessAliased(e, cache, ncache);
-
-  Value T = e.dim(x, 1), d = e.dim(x, 2), capacity = e.dim(cache, 1);
-  Value rV = e.idx(r), cV = e.idx(c), widthV = e.idx(width);
-  loop(e, zero, e.dim(x, 0), [&](KernelBody &e, Value bi) {
-    Value sp = startPosAt(e, startPos, bi);
-    loop(e, zero, T, [&](KernelBody &e, Value t) {
-      Value p = e.addi(sp, t);
-      Value pm = e.remui(p, rV);
-      Value row = e.addi(e.idx(off), pm);
-      // 1-2. k = wkv x, g = wgate x + ape[p mod r] (fp32), into the state.
-      loop(e, zero, widthV, [&](KernelBody &e, Value o) {
-        SmallVector<Value> kg = reduce(
-            e, zero, d, {e.f32(0.0), e.f32(0.0)},
-            [&](KernelBody &e, Value i, ValueRange a) -> SmallVector<Value> {
-              Value xv = e.loadF(x, {bi, t, i});
-              return {e.addf(a[0], e.mulf(e.loadF(wkv, {o, i}), xv)),
-                      e.addf(a[1], e.mulf(e.loadF(wgate, {o, i}), xv))};
-            });
-        e.store(kg[0], nkv, {bi, row, o});
-        e.store(e.addf(kg[1], e.loadF(ape, {pm, o})), nsc, {bi, row, o});
-      });
-      // 3. Block completion.
-      Value done = e.cmpi(P::eq, pm, e.idx(r - 1));
-      Value blk = e.divui(p, rV);
-      ifThen(
-          e, e.andi(done, e.cmpi(P::slt, blk, capacity)), [&](KernelBody &e) {
-            // Candidates per channel: (row, column offset) pairs.
-            SmallVector<std::pair<int64_t, int64_t>> cands;
-            if (overlap) {
-              for (int64_t j = 0; j < r; ++j)
-                cands.push_back({j, 0});
-              for (int64_t j = 0; j < r; ++j)
-                cands.push_back({r + j, c});
-            } else {
-              for (int64_t j = 0; j < r; ++j)
-                cands.push_back({j, 0});
-            }
-            loop(e, zero, cV, [&](KernelBody &e, Value ch) {
-              auto at = [&](KernelBody &e, Value m,
-                            std::pair<int64_t, int64_t> cand) {
-                return e.load(
-                    m, {bi, e.idx(cand.first),
-                        cand.second ? e.addi(ch, e.idx(cand.second)) : ch});
-              };
-              if (cands.size() <= 8) {
-                // Overlap (2r = 8): unrolled.
-                Value mx = e.f32(-kInf);
-                for (auto cand : cands)
-                  mx = e.maxf(mx, at(e, nsc, cand));
-                SmallVector<Value> ex;
-                Value sum = e.f32(0.0);
-                for (auto cand : cands) {
-                  ex.push_back(e.exp(e.subf(at(e, nsc, cand), mx)));
-                  sum = e.addf(sum, ex.back());
-                }
-                Value accv = e.f32(0.0);
-                for (size_t j = 0; j < cands.size(); ++j)
-                  accv = e.addf(
-                      accv, e.mulf(at(e, nkv, cands[j]), e.divf(ex[j], sum)));
-                e.store(accv, entry, {ch});
-                return;
-              }
-              // Non-overlap: loops over the r rows (column ch).
-              Value mx =
-                  reduce(e, zero, rV, {e.f32(-kInf)},
-                         [&](KernelBody &e, Value j,
-                             ValueRange a) -> SmallVector<Value> {
-                           return {e.maxf(a[0], e.load(nsc, {bi, j, ch}))};
-                         })[0];
-              Value sum = reduce(
-                  e, zero, rV, {e.f32(0.0)},
-                  [&](KernelBody &e, Value j,
-                      ValueRange a) -> SmallVector<Value> {
-                    return {e.addf(
-                        a[0], e.exp(e.subf(e.load(nsc, {bi, j, ch}), mx)))};
-                  })[0];
-              Value accv = reduce(
-                  e, zero, rV, {e.f32(0.0)},
-                  [&](KernelBody &e, Value j,
-                      ValueRange a) -> SmallVector<Value> {
-                    Value w = e.divf(
-                        e.exp(e.subf(e.load(nsc, {bi, j, ch}), mx)), sum);
-                    return {e.addf(a[0], e.mulf(e.load(nkv, {bi, j, ch}), w))};
-                  })[0];
-              e.store(accv, entry, {ch});
-            });
-            // Post-processing: bf16, RMSNorm (fp32, bf16 out).
-            Value ss = reduce(e, zero, cV, {e.f32(0.0)},
-                              [&](KernelBody &e, Value ch,
-                                  ValueRange a) -> SmallVector<Value> {
-                                Value v = e.roundBF16(e.load(entry, {ch}));
-                                e.store(v, entry, {ch});
-                                return {e.addf(a[0], e.mulf(v, v))};
-                              })[0];
-            Value rstd =
-                e.rsqrt(e.addf(e.divf(ss, e.f32(double(c))), e.f32(eps)));
-            loop(e, zero, cV, [&](KernelBody &e, Value ch) {
-              Value v = e.mulf(e.load(entry, {ch}), rstd);
-              e.store(e.roundBF16(e.mulf(e.loadF(norm, {ch}), v)), entry, {ch});
-            });
-            // RoPE at b*r on the last rd dims (interleaved pairs).
-            Value posF = e.uitofp(e.toI64(e.muli(blk, rV)));
-            loop(e, zero, e.idx(rd / 2), [&](KernelBody &e, Value i) {
-              Value th = e.mulf(posF, e.load(freqBuf, {i}));
-              Value cs = e.cos(th), sn = e.sin(th);
-              Value i0 = e.addi(e.idx(c - rd), e.muli(i, e.idx(2)));
-              Value i1 = e.addi(i0, one);
-              Value x0 = e.load(entry, {i0}), x1 = e.load(entry, {i1});
-              e.store(e.roundBF16(e.subf(e.mulf(x0, cs), e.mulf(x1, sn))),
-                      entry, {i0});
-              e.store(e.roundBF16(e.addf(e.mulf(x0, sn), e.mulf(x1, cs))),
-                      entry, {i1});
-            });
-            if (!rotate) {
-              for (int64_t s0 = 0; s0 < c - rd; s0 += 64)
-                fakeQuantBlock(e, entry, s0, std::min<int64_t>(64, c - rd - s0),
-                               /*fp4=*/false);
-            } else {
-              // Hadamard (Sylvester order, fp32 butterflies, scale n^-1/2,
-              // bf16).
-              for (int64_t h = 1; h < c; h *= 2) {
-                loop(e, zero, e.idx(c / 2), [&](KernelBody &e, Value i) {
-                  Value j0 = e.addi(e.muli(e.divui(i, e.idx(h)), e.idx(2 * h)),
-                                    e.remui(i, e.idx(h)));
-                  Value j1 = e.addi(j0, e.idx(h));
-                  Value va = e.load(entry, {j0}), vb = e.load(entry, {j1});
-                  e.store(e.addf(va, vb), entry, {j0});
-                  e.store(e.subf(va, vb), entry, {j1});
-                });
-              }
-              Value hs = e.f32(float(1.0 / std::sqrt(double(c))));
-              loop(e, zero, cV, [&](KernelBody &e, Value ch) {
-                e.store(e.roundBF16(e.mulf(e.load(entry, {ch}), hs)), entry,
-                        {ch});
-              });
-              for (int64_t s0 = 0; s0 < c; s0 += 32)
-                fakeQuantBlock(e, entry, s0, 32, /*fp4=*/true);
-            }
-            loop(e, zero, cV, [&](KernelBody &e, Value ch) {
-              e.storeF(e.load(entry, {ch}), ncache, {bi, blk, ch});
-            });
-          });
-      // Overlap: the completed block becomes the previous block.
-      if (overlap) {
-        ifThen(e, done, [&](KernelBody &e) {
-          loop(e, zero, rV, [&](KernelBody &e, Value j) {
-            loop(e, zero, widthV, [&](KernelBody &e, Value o) {
-              Value src = e.addi(j, rV);
-              e.store(e.load(nkv, {bi, src, o}), nkv, {bi, j, o});
-              e.store(e.load(nsc, {bi, src, o}), nsc, {bi, j, o});
-            });
-          });
-        });
-      }
-    });
-  });
-  func::ReturnOp::create(b);
-  return success();
-}
-
 } // namespace
 
 std::optional<LogicalResult> buildAttentionKernel(Operation *op,
@@ -484,7 +248,6 @@ std::optional<LogicalResult> buildAttentionKernel(Operation *op,
       .Case<CSAIndexerScoresOp>(
           [&](auto o) { return buildIndexerScores(o, fn); })
       .Case<AttnSparseOp>([&](auto o) { return buildSparseAttention(o, fn); })
-      .Case<KVCompressOp>([&](auto o) { return buildCompress(o, fn); })
       .Default([](Operation *) { return std::nullopt; });
 }
 

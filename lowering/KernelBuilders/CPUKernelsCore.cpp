@@ -1,7 +1,7 @@
 //===- CPUKernelsCore.cpp - CPU kernels of the core family ----------------===//
 //
-// v4.linear, v4.grouped_linear, v4.fake_quant (V4-SPEC 2.3, 2.4, 5.7); the
-// other core ops have target-neutral bodies (lowering/V4ToLinalg).
+// v4.linear, v4.grouped_linear (V4-SPEC 2.4, 5.7); the other core ops have
+// target-neutral bodies (lowering/V4ToLinalg).
 //
 // FP8 (e4m3fn), FP4 (e2m1) and e8m0 codes arrive as raw i8 (the kernel ABI);
 // decoding, grid rounding and scales are lowering/Numerics/LowPrecision.h.
@@ -152,58 +152,12 @@ LogicalResult buildGroupedLinear(GroupedLinearOp op, func::FuncOp fn) {
   return success();
 }
 
-//===----------------------------------------------------------------------===//
-// v4.fake_quant (V4-SPEC 2.3)
-//===----------------------------------------------------------------------===//
-
-LogicalResult buildFakeQuant(FakeQuantOp op, func::FuncOp fn) {
-  auto b = bodyBuilder(op, fn);
-  KernelBody k{b};
-  Value x = fn.getArgument(0), y = fn.getArgument(1);
-  Type elt = cast<MemRefType>(x.getType()).getElementType();
-  bool fp4 = op.getFormat() == QuantFormat::fp4_e2m1;
-  int64_t blk = op.getBlockSize();
-  Value x2 = k.collapse2D(x, 1), y2 = k.collapse2D(y, 1);
-  Value zero = k.idx(0), blkV = k.idx(blk);
-  Value n = k.dim(x2, 1);
-  Value extent = op.getExtent() ? k.idx(*op.getExtent()) : n;
-  Value nBlocks = k.divui(extent, blkV);
-
-  loop(k, zero, k.dim(x2, 0), [&](KernelBody &k, Value r) {
-    loop(k, zero, nBlocks, [&](KernelBody &k, Value j) {
-      Value k0 = k.muli(j, blkV);
-      Value k1 = k.addi(k0, blkV);
-      Value amax = reduce(
-          k, k0, k1, {k.f32(0.0)},
-          [&](KernelBody &k, Value e, ValueRange acc) -> SmallVector<Value> {
-            return {k.maxf(acc[0], k.absf(k.loadF(x2, {r, e})))};
-          })[0];
-      Value s =
-          fp4 ? lowp::fp4ActScale(k.b, amax) : lowp::fp8ActScale(k.b, amax);
-      loop(k, k0, k1, [&](KernelBody &k, Value e) {
-        Value v = k.loadF(x2, {r, e});
-        Value q =
-            fp4 ? lowp::quantizeE2M1(k.b, v, s) : lowp::quantizeE4M3(k.b, v, s);
-        // grid value * s is exact in bf16.
-        k.store(k.fromF32(k.mulf(q, s), elt), y2, {r, e});
-      });
-    });
-    // Elements past the extent pass through.
-    loop(k, extent, n, [&](KernelBody &k, Value e) {
-      k.store(k.load(x2, {r, e}), y2, {r, e});
-    });
-  });
-  func::ReturnOp::create(b);
-  return success();
-}
-
 } // namespace
 
 std::optional<LogicalResult> buildCoreKernel(Operation *op, func::FuncOp fn) {
   return llvm::TypeSwitch<Operation *, std::optional<LogicalResult>>(op)
       .Case<LinearOp>([&](auto o) { return buildLinear(o, fn); })
       .Case<GroupedLinearOp>([&](auto o) { return buildGroupedLinear(o, fn); })
-      .Case<FakeQuantOp>([&](auto o) { return buildFakeQuant(o, fn); })
       .Default([](Operation *) { return std::nullopt; });
 }
 

@@ -11,6 +11,7 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 #include "llvm/ADT/DenseSet.h"
 
@@ -136,6 +137,29 @@ struct V4BuildTargetKernelsPass
   }
 };
 
+/// The buffer `v` is, seen through loops that update it in place: an
+/// scf.for result whose iteration yields (through nested loops and ifs) its
+/// own iter_arg is the loop's init; an scf.if result both of whose branches
+/// yield the same buffer is that buffer.
+static Value inPlaceSource(Value v) {
+  auto r = dyn_cast<OpResult>(v);
+  if (!r)
+    return v;
+  unsigned i = r.getResultNumber();
+  if (auto forOp = dyn_cast<scf::ForOp>(r.getOwner())) {
+    if (inPlaceSource(forOp.getYieldedValues()[i]) ==
+        forOp.getRegionIterArgs()[i])
+      return inPlaceSource(forOp.getInitArgs()[i]);
+  } else if (auto ifOp = dyn_cast<scf::IfOp>(r.getOwner())) {
+    if (ifOp.elseBlock()) {
+      Value a = inPlaceSource(ifOp.thenYield().getOperand(i));
+      if (a == inPlaceSource(ifOp.elseYield().getOperand(i)))
+        return a;
+    }
+  }
+  return v;
+}
+
 struct V4FinalizeKernelABIPass
     : public mlir::v4::impl::V4FinalizeKernelABIPassBase<
           V4FinalizeKernelABIPass> {
@@ -153,7 +177,7 @@ struct V4FinalizeKernelABIPass
         continue;
       auto ret = cast<func::ReturnOp>(fn.getBody().front().getTerminator());
       for (auto [i, v] : llvm::enumerate(ret.getOperands()))
-        if (!isa<BlockArgument>(v)) {
+        if (!isa<BlockArgument>(inPlaceSource(v))) {
           fn.emitError() << "kernel '" << fn.getSymName() << "' result #" << i
                          << " was not written into its destination argument "
                             "(not bufferized in place)";

@@ -10,6 +10,7 @@
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Func/Transforms/FuncConversions.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 
 namespace mlir::v4 {
 #define GEN_PASS_DEF_CONVERTV4TOLINALGPASS
@@ -94,6 +95,21 @@ struct ConvertV4ToLinalgPass
     populateV4ToLinalgConversionPatterns(converter, patterns);
     if (failed(applyPartialConversion(kernels, target, std::move(patterns))))
       return signalPassFailure();
+
+    // A result computed by an scf.for that starts from its destination (a
+    // tied state updated element by element, in place) is already there:
+    // materializing it would leave one-shot bufferization no way to keep
+    // the loop in place. v4-finalize-kernel-abi sees through the loop to
+    // the argument.
+    kernels.walk([](bufferization::MaterializeInDestinationOp m) {
+      auto forOp = m.getSource().getDefiningOp<scf::ForOp>();
+      if (!forOp ||
+          forOp.getInitArgs()[cast<OpResult>(m.getSource()).getResultNumber()] !=
+              m.getDest())
+        return;
+      m.getResult().replaceAllUsesWith(m.getSource());
+      m.erase();
+    });
   }
 };
 

@@ -1,8 +1,10 @@
 //===- V4ToLinalgCore.cpp - target-neutral bodies (Core family) -----------===//
 //
-// v4.embedding, v4.rms_norm, v4.rope, v4.hadamard; the state constructors
-// v4.ring.empty, v4.cache.empty, v4.kv.state_empty, v4.engram.state_empty;
-// v4.ring.write and v4.attn.window_indices (V4-SPEC 2, 3, 5, 8.8, 9).
+// v4.embedding, v4.rms_norm, v4.rope, v4.hadamard, v4.fake_quant; the state
+// constructors v4.ring.empty, v4.cache.empty, v4.kv.state_empty,
+// v4.engram.state_empty; v4.ring.write, v4.kv.compress (its tied state and
+// cache updated in place) and v4.attn.window_indices (V4-SPEC 2, 3, 5, 8.8,
+// 9).
 //
 // Each body reproduces the arithmetic of the hand-built CPU kernel
 // (lowering/KernelBuilders) op for op: the same fp32 formulas in the same
@@ -400,6 +402,47 @@ struct RopeLowering : public OpConversionPattern<RopeOp> {
 // v4.hadamard (V4-SPEC 2.5)
 //===----------------------------------------------------------------------===//
 
+/// The butterfly stages of the fast Walsh-Hadamard transform on the last
+/// dim of the f32 tensor `buf` [..., n] (n static): stage h maps the pair
+/// (i, i + h) of each block of 2h to (a + b, a - b), one linalg.generic per
+/// stage into a fresh tensor.
+Value hadamardStages(ImplicitLocOpBuilder &b, Value buf) {
+  auto bufType = cast<RankedTensorType>(buf.getType());
+  int64_t rank = bufType.getRank(), n = bufType.getShape().back();
+  AffineMap id = AffineMap::getMultiDimIdentityMap(rank, b.getContext());
+  for (int64_t h = 1; h < n; h *= 2) {
+    Value prev = buf;
+    buf = generic(b, bufType, ValueRange(), emptyLike(b, bufType, prev), {id},
+                  parallel(rank),
+                  [&](Scalar &s, ValueRange) {
+                    SmallVector<Value> at;
+                    for (int64_t d = 0; d < rank; ++d)
+                      at.push_back(s.index(d));
+                    Value i = at.back(), hV = s.idx(h);
+                    Value upper =
+                        s.cmpi(arith::CmpIPredicate::ne,
+                               arith::AndIOp::create(s.b, i, hV), s.idx(0));
+                    SmallVector<Value> at0(at), at1(at);
+                    at0.back() = s.select(upper, s.subi(i, hV), i);
+                    at1.back() = s.addi(at0.back(), hV);
+                    Value a = tensor::ExtractOp::create(s.b, prev, at0);
+                    Value c = tensor::ExtractOp::create(s.b, prev, at1);
+                    linalg::YieldOp::create(
+                        s.b, s.select(upper, s.sub(a, c), s.add(a, c)));
+                  })
+              .getResult(0);
+  }
+  return buf;
+}
+
+/// `x`'s type if it is a ranked tensor with a static last dim, else null.
+RankedTensorType withStaticLastDim(Value x) {
+  auto type = dyn_cast<RankedTensorType>(x.getType());
+  if (!type || type.isDynamicDim(type.getRank() - 1))
+    return {};
+  return type;
+}
+
 /// Fast Walsh-Hadamard transform in fp32 along the last dim (natural /
 /// Sylvester order): stage h maps the pair (i, i + h) of each block of 2h
 /// to (a + b, a - b); one linalg.generic per stage. Then scale by n^-1/2 and
@@ -410,8 +453,8 @@ struct HadamardLowering : public OpConversionPattern<HadamardOp> {
   matchAndRewrite(HadamardOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
     Value x = adaptor.getX();
-    auto xType = dyn_cast<RankedTensorType>(x.getType());
-    if (!xType || xType.isDynamicDim(xType.getRank() - 1))
+    auto xType = withStaticLastDim(x);
+    if (!xType)
       return rewriter.notifyMatchFailure(op, "last dim is not static");
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
     MLIRContext *ctx = op.getContext();
@@ -426,28 +469,7 @@ struct HadamardLowering : public OpConversionPattern<HadamardOp> {
                           linalg::YieldOp::create(s.b, s.toF32(args[0]));
                         })
                     .getResult(0);
-    for (int64_t h = 1; h < n; h *= 2) {
-      Value prev = buf;
-      buf = generic(b, bufType, ValueRange(), emptyLike(b, bufType, x), {id},
-                    parallel(rank),
-                    [&](Scalar &s, ValueRange) {
-                      SmallVector<Value> at;
-                      for (int64_t d = 0; d < rank; ++d)
-                        at.push_back(s.index(d));
-                      Value i = at.back(), hV = s.idx(h);
-                      Value upper =
-                          s.cmpi(arith::CmpIPredicate::ne,
-                                 arith::AndIOp::create(s.b, i, hV), s.idx(0));
-                      SmallVector<Value> at0(at), at1(at);
-                      at0.back() = s.select(upper, s.subi(i, hV), i);
-                      at1.back() = s.addi(at0.back(), hV);
-                      Value a = tensor::ExtractOp::create(s.b, prev, at0);
-                      Value c = tensor::ExtractOp::create(s.b, prev, at1);
-                      linalg::YieldOp::create(
-                          s.b, s.select(upper, s.sub(a, c), s.add(a, c)));
-                    })
-                .getResult(0);
-    }
+    buf = hadamardStages(b, buf);
     Value scale = Scalar{b}.f32(1.0 / std::sqrt(static_cast<double>(n)));
     auto out = generic(b, xType, buf, emptyLike(b, xType, x), {id, id},
                        parallel(rank), [&](Scalar &s, ValueRange args) {
@@ -727,6 +749,458 @@ struct TopKLowering : public OpConversionPattern<CSATopKOp> {
   }
 };
 
+//===----------------------------------------------------------------------===//
+// Fake quantisation (V4-SPEC 2.3): v4.fake_quant and the compressor's
+//===----------------------------------------------------------------------===//
+
+/// The pow-2 scales of the fake-quant blocks of `x` [..., n]: block j of the
+/// last dim covers [j*blk, min((j+1)*blk, end)); its absolute maximum is an
+/// fp32 maximum from 0, ascending (an scf.for in the body), and its scale
+/// fp8ActScale / fp4ActScale of it. Result [..., ceil(end / blk)] f32.
+Value fakeQuantScales(ImplicitLocOpBuilder &b, Value x, int64_t blk,
+                      int64_t end, bool fp4) {
+  auto xType = cast<RankedTensorType>(x.getType());
+  int64_t rank = xType.getRank();
+  SmallVector<int64_t> shape(xType.getShape());
+  shape.back() = (end + blk - 1) / blk;
+  auto type = RankedTensorType::get(shape, b.getF32Type());
+  Value init = emptyTensor(
+      b, type, [&](int64_t d) { return tensor::DimOp::create(b, x, d); });
+  return generic(
+             b, type, ValueRange{}, init,
+             {AffineMap::getMultiDimIdentityMap(rank, b.getContext())},
+             parallel(rank),
+             [&](Scalar &s, ValueRange) {
+               SmallVector<Value> at;
+               for (int64_t d = 0; d < rank; ++d)
+                 at.push_back(s.index(d));
+               Value k0 = s.muli(at.back(), s.idx(blk));
+               Value k1 = arith::MinUIOp::create(s.b, s.addi(k0, s.idx(blk)),
+                                                 s.idx(end));
+               Value amax =
+                   forLoop(s.b, k0, k1, {s.f32(0.0)},
+                           [&](Scalar &e, Value i, ValueRange acc) {
+                             SmallVector<Value> xi(at);
+                             xi.back() = i;
+                             Value v = e.toF32(
+                                 tensor::ExtractOp::create(e.b, x, xi));
+                             return SmallVector<Value>{
+                                 arith::MaximumFOp::create(
+                                     e.b, acc[0],
+                                     math::AbsFOp::create(e.b, v))};
+                           })[0];
+               linalg::YieldOp::create(s.b, fp4 ? lowp::fp4ActScale(s.b, amax)
+                                                : lowp::fp8ActScale(s.b, amax));
+             })
+      .getResult(0);
+}
+
+/// Fake-quantises the first `end` elements of the last dim of `x` [..., n]
+/// in blocks of `blk` (the last one may be shorter) into a fresh tensor of
+/// element type `elt`: y = finish(grid(v / s) * s), with finish the
+/// narrowing to `elt` (or, for an f32 `elt`, `roundBF16` when `bf16` is
+/// set). Elements from `end` on are copied (then `elt` must be x's element
+/// type): the result is first a copy of x, and the quantised values are
+/// computed into its slice [..., 0:end] (no bf16 value crosses a branch).
+Value fakeQuant(ImplicitLocOpBuilder &b, Value x, int64_t blk, int64_t end,
+                bool fp4, Type elt, bool bf16) {
+  auto xType = cast<RankedTensorType>(x.getType());
+  int64_t rank = xType.getRank(), n = xType.getShape().back();
+  MLIRContext *ctx = b.getContext();
+  Value scales = fakeQuantScales(b, x, blk, end, fp4);
+  auto type = RankedTensorType::get(xType.getShape(), elt);
+  AffineMap id = AffineMap::getMultiDimIdentityMap(rank, ctx);
+  Value out = emptyLike(b, type, x), in = x;
+  SmallVector<OpFoldResult> offsets(rank, b.getIndexAttr(0)),
+      strides(rank, b.getIndexAttr(1)),
+      sizes = tensor::getMixedSizes(b, b.getLoc(), x);
+  if (end != n) {
+    // An exact copy, then the first `end` elements are overwritten.
+    out = generic(b, type, x, out, {id, id}, parallel(rank),
+                  [&](Scalar &s, ValueRange args) {
+                    linalg::YieldOp::create(s.b, args[0]);
+                  })
+              .getResult(0);
+    sizes.back() = b.getIndexAttr(end);
+    in = tensor::ExtractSliceOp::create(b, x, offsets, sizes, strides);
+  }
+  Value dest =
+      end == n ? out
+               : Value(tensor::ExtractSliceOp::create(b, out, offsets, sizes,
+                                                      strides));
+  Value q =
+      generic(b, dest.getType(), in, dest, {id, id}, parallel(rank),
+              [&](Scalar &s, ValueRange args) {
+                SmallVector<Value> at;
+                for (int64_t d = 0; d < rank; ++d)
+                  at.push_back(s.index(d));
+                at.back() = arith::DivUIOp::create(s.b, at.back(), s.idx(blk));
+                Value scale = tensor::ExtractOp::create(s.b, scales, at);
+                Value v = s.toF32(args[0]);
+                Value g = fp4 ? lowp::quantizeE2M1(s.b, v, scale)
+                              : lowp::quantizeE4M3(s.b, v, scale);
+                // The grid value times s is exact in bf16.
+                Value y = s.mul(g, scale);
+                linalg::YieldOp::create(
+                    s.b, bf16 ? s.roundBF16(y) : s.fromF32(y, elt));
+              })
+          .getResult(0);
+  if (end == n)
+    return q;
+  return tensor::InsertSliceOp::create(b, q, out, offsets, sizes, strides);
+}
+
+/// v4.fake_quant: floor(extent / blockSize) whole blocks are quantised, the
+/// rest of the last dim passes through.
+struct FakeQuantLowering : public OpConversionPattern<FakeQuantOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(FakeQuantOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    auto xType = withStaticLastDim(adaptor.getX());
+    if (!xType)
+      return rewriter.notifyMatchFailure(op, "last dim is not static");
+    Value x = adaptor.getX();
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    int64_t n = xType.getShape().back(), blk = op.getBlockSize();
+    int64_t end = (op.getExtent().value_or(n) / blk) * blk;
+    Value y =
+        fakeQuant(b, x, blk, end, op.getFormat() == QuantFormat::fp4_e2m1,
+                  xType.getElementType(), /*bf16=*/false);
+    rewriter.replaceOp(op, y);
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// v4.kv.compress (V4-SPEC 5.3, 9.2): computed into the state and the cache
+//===----------------------------------------------------------------------===//
+
+/// The post-processing of one pooled entry [c] f32 of block `blk` (V4-SPEC
+/// 5.3): bf16, RMSNorm (fp32 sum of squares, bf16 out), RoPE at blk * r on
+/// the last ropeDim channels (bf16 out), then the main compressor's FP8
+/// fake-quant of the first c - ropeDim channels (blocks of 64) or the
+/// indexer's Hadamard (fp32 butterflies, scale c^-1/2, bf16) and FP4
+/// fake-quant (blocks of 32). Every step a generic over the c channels into
+/// a fresh tensor; the values stay f32 (each a bf16 value after a rounding
+/// point).
+Value compressPost(ImplicitLocOpBuilder &b, KVCompressOp op, Value entry,
+                   Value norm, Value blk) {
+  MLIRContext *ctx = b.getContext();
+  auto stateType = cast<CompressorStateType>(op.getState().getType());
+  int64_t c = stateType.getDim(), r = stateType.getRatio();
+  int64_t rd = op.getRope().getRopeDim();
+  SmallVector<float> freqs = op.getRope().getFrequencies();
+  auto type = cast<RankedTensorType>(entry.getType());
+  AffineMap id = AffineMap::getMultiDimIdentityMap(1, ctx);
+  AffineMap all = AffineMap::get(1, 0, {}, ctx);
+  auto fresh = [&]() { return Value(tensor::EmptyOp::create(b, ArrayRef<int64_t>{c}, b.getF32Type())); };
+  auto map = [&](ValueRange ins, ArrayRef<AffineMap> inMaps,
+                 function_ref<Value(Scalar &, ValueRange)> fn) {
+    SmallVector<AffineMap> maps(inMaps);
+    maps.push_back(id);
+    return generic(b, type, ins, fresh(), maps, parallel(1),
+                   [&](Scalar &s, ValueRange args) {
+                     linalg::YieldOp::create(s.b, fn(s, args));
+                   })
+        .getResult(0);
+  };
+  Scalar k{b};
+
+  // bf16, then the sum of squares (ascending, from 0).
+  Value e = map(entry, {id}, [](Scalar &s, ValueRange a) {
+    return s.roundBF16(a[0]);
+  });
+  Value zero = filled(b, RankedTensorType::get({}, b.getF32Type()),
+                      b.getF32FloatAttr(0.0));
+  Value ss = generic(b, zero.getType(), e, zero, {id, all},
+                     {utils::IteratorType::reduction},
+                     [&](Scalar &s, ValueRange a) {
+                       linalg::YieldOp::create(
+                           s.b, s.add(a[1], s.mul(a[0], a[0])));
+                     })
+                 .getResult(0);
+  Value ssV = tensor::ExtractOp::create(b, ss, ValueRange{});
+  float eps = static_cast<float>(op.getNormEps().convertToDouble());
+  Value rstd = math::RsqrtOp::create(
+      b, k.add(k.div(ssV, k.f32(static_cast<double>(c))), k.f32(eps)));
+  e = map({e, norm}, {id, id}, [&](Scalar &s, ValueRange a) {
+    return s.roundBF16(s.mul(s.toF32(a[1]), s.mul(a[0], rstd)));
+  });
+
+  // RoPE at blk * r (interleaved pairs, fp32, bf16 out).
+  auto freqType =
+      RankedTensorType::get({static_cast<int64_t>(freqs.size())}, b.getF32Type());
+  Value freqTable = arith::ConstantOp::create(
+      b, DenseElementsAttr::get(freqType, ArrayRef<float>(freqs)));
+  Value posF = arith::UIToFPOp::create(
+      b, b.getF32Type(),
+      arith::IndexCastOp::create(b, b.getI64Type(), k.muli(blk, k.idx(r))));
+  Value prev = e;
+  e = map({}, {}, [&](Scalar &s, ValueRange) {
+    Value ch = s.index(0);
+    Value rotated = s.cmpi(arith::CmpIPredicate::uge, ch, s.idx(c - rd));
+    auto ifOp = scf::IfOp::create(
+        s.b, rotated,
+        [&](OpBuilder &nb, Location loc) {
+          ImplicitLocOpBuilder ib(loc, nb);
+          Scalar q{ib};
+          Value rel = q.subi(ch, q.idx(c - rd));
+          Value i = arith::DivUIOp::create(ib, rel, q.idx(2));
+          Value th = q.mul(posF, tensor::ExtractOp::create(ib, freqTable,
+                                                           ValueRange{i}));
+          Value cs = math::CosOp::create(ib, th);
+          Value sn = math::SinOp::create(ib, th);
+          Value i0 = q.addi(q.idx(c - rd), q.muli(i, q.idx(2)));
+          Value x0 = tensor::ExtractOp::create(ib, prev, ValueRange{i0});
+          Value x1 = tensor::ExtractOp::create(
+              ib, prev, ValueRange{q.addi(i0, q.idx(1))});
+          Value even = q.cmpi(arith::CmpIPredicate::eq,
+                              arith::RemUIOp::create(ib, rel, q.idx(2)),
+                              q.idx(0));
+          Value ra = q.roundBF16(q.sub(q.mul(x0, cs), q.mul(x1, sn)));
+          Value rb = q.roundBF16(q.add(q.mul(x0, sn), q.mul(x1, cs)));
+          scf::YieldOp::create(ib, ValueRange{q.select(even, ra, rb)});
+        },
+        [&](OpBuilder &nb, Location loc) {
+          ImplicitLocOpBuilder ib(loc, nb);
+          scf::YieldOp::create(
+              ib, tensor::ExtractOp::create(ib, prev, ValueRange{ch})
+                      .getResult());
+        });
+    return ifOp.getResult(0);
+  });
+
+  if (!op.getRotate())
+    return fakeQuant(b, e, 64, c - rd, /*fp4=*/false, b.getF32Type(),
+                     /*bf16=*/true);
+  // Hadamard (fp32 butterflies), scaled by c^-1/2 and rounded to bf16.
+  e = hadamardStages(b, e);
+  Value hs = k.f32(static_cast<float>(1.0 / std::sqrt(static_cast<double>(c))));
+  e = map(e, {id}, [&](Scalar &s, ValueRange a) {
+    return s.roundBF16(s.mul(a[0], hs));
+  });
+  return fakeQuant(b, e, 32, c, /*fp4=*/true, b.getF32Type(), /*bf16=*/true);
+}
+
+/// The pooled entry [c] f32 of the block whose rows are in the state (kv,
+/// score) of sequence `bi`: per channel ch, over the candidates q (rows 0..r-1
+/// at column ch; overlapping, also rows r..2r-1 at column c + ch) the fp32
+/// maximum score (from -inf), the sum of exp(score - max) (from 0), then the
+/// sum of kv * (exp(score - max) / sum) (from 0), each ascending in q.
+Value poolBlock(ImplicitLocOpBuilder &b, Value bi, Value kv, Value score,
+                int64_t r, int64_t c, bool overlap) {
+  constexpr float inf = std::numeric_limits<float>::infinity();
+  auto type = RankedTensorType::get({c}, b.getF32Type());
+  AffineMap id = AffineMap::getMultiDimIdentityMap(1, b.getContext());
+  return generic(
+             b, type, ValueRange{},
+             Value(tensor::EmptyOp::create(b, ArrayRef<int64_t>{c}, b.getF32Type())), {id},
+             parallel(1),
+             [&](Scalar &s, ValueRange) {
+               Value ch = s.index(0), zero = s.idx(0);
+               Value n = s.idx(overlap ? 2 * r : r);
+               // Candidate q: row q, column ch (+ c for rows r..2r-1).
+               auto at = [&](Scalar &e, Value m, Value q) -> Value {
+                 Value col = ch;
+                 if (overlap)
+                   col = e.select(e.cmpi(arith::CmpIPredicate::uge, q,
+                                         e.idx(r)),
+                                  e.addi(ch, e.idx(c)), ch);
+                 return tensor::ExtractOp::create(e.b, m,
+                                                  ValueRange{bi, q, col});
+               };
+               auto expOf = [&](Scalar &e, Value q, Value mx) -> Value {
+                 return math::ExpOp::create(e.b, e.sub(at(e, score, q), mx));
+               };
+               Value mx = forLoop(s.b, zero, n, {s.f32(-inf)},
+                                  [&](Scalar &e, Value q, ValueRange a) {
+                                    return SmallVector<Value>{
+                                        arith::MaximumFOp::create(
+                                            e.b, a[0], at(e, score, q))};
+                                  })[0];
+               Value sum = forLoop(s.b, zero, n, {s.f32(0.0)},
+                                   [&](Scalar &e, Value q, ValueRange a) {
+                                     return SmallVector<Value>{
+                                         e.add(a[0], expOf(e, q, mx))};
+                                   })[0];
+               Value acc = forLoop(
+                   s.b, zero, n, {s.f32(0.0)},
+                   [&](Scalar &e, Value q, ValueRange a) {
+                     Value w = e.div(expOf(e, q, mx), sum);
+                     return SmallVector<Value>{
+                         e.add(a[0], e.mul(at(e, kv, q), w))};
+                   })[0];
+               linalg::YieldOp::create(s.b, acc);
+             })
+      .getResult(0);
+}
+
+/// The compressor runs token by token, as V4-SPEC 9.2 states it: scf.for
+/// loops over the sequences and their tokens carry the state (kv, score)
+/// and the cache, which start as the kernel's state and cache arguments, so
+/// every update is in place in their buffers (tensor.insert per element).
+/// The projections k = wkv x and g = wgate x of all tokens come first (one
+/// generic, fp32 sums ascending over d). Per token: row off + (p mod r) of
+/// the state gets (k, g + ape[p mod r]); when p completes block blk <
+/// capacity, the block is pooled per channel (softmax over its candidate
+/// rows: max, sum of exps, then the weighted sum, each ascending), post-
+/// processed (compressPost) and written to cache row blk; an overlapping
+/// compressor then shifts state rows [r, 2r) to [0, r).
+struct KVCompressLowering : public OpConversionPattern<KVCompressOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(KVCompressOp op, OneToNOpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    auto single = [](ValueRange v) { return v.size() == 1 ? v[0] : Value(); };
+    Value x = single(adaptor.getX()), wkv = single(adaptor.getWkv()),
+          wgate = single(adaptor.getWgate()), ape = single(adaptor.getApe()),
+          norm = single(adaptor.getNorm()), cache = single(adaptor.getCache()),
+          startPos = single(adaptor.getStartPos());
+    ValueRange state = adaptor.getState();
+    if (!x || !wkv || !wgate || !ape || !norm || !cache || !startPos ||
+        state.size() != 2)
+      return rewriter.notifyMatchFailure(op, "unexpected storage operands");
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    MLIRContext *ctx = op.getContext();
+    Scalar k{b};
+    using P = arith::CmpIPredicate;
+    auto stateType = cast<CompressorStateType>(op.getState().getType());
+    int64_t c = stateType.getDim(), r = stateType.getRatio();
+    bool overlap = stateType.isOverlapping();
+    int64_t width = stateType.getWidth(), off = overlap ? r : 0;
+    Type f32 = b.getF32Type();
+    Type cacheElt = cast<RankedTensorType>(cache.getType()).getElementType();
+
+    // k, g [B, T, width]: fp32 sums over d, ascending, wkv * x.
+    SmallVector<OpFoldResult> kgShape = tensor::getMixedSizes(b, b.getLoc(), x);
+    kgShape.back() = b.getIndexAttr(width);
+    auto zeros = [&]() {
+      Value init = tensor::EmptyOp::create(b, kgShape, f32);
+      return linalg::FillOp::create(b, ValueRange{k.f32(0.0)},
+                                    ValueRange{init})
+          .getResult(0);
+    };
+    AffineExpr d0, d1, d2, d3;
+    bindDims(ctx, d0, d1, d2, d3);
+    AffineMap kgMap = AffineMap::get(4, 0, {d0, d1, d2}, ctx);
+    AffineMap wMap = AffineMap::get(4, 0, {d2, d3}, ctx);
+    Value kInit = zeros(), gInit = zeros();
+    auto proj = linalg::GenericOp::create(
+        b, TypeRange{kInit.getType(), gInit.getType()},
+        ValueRange{x, wkv, wgate}, ValueRange{kInit, gInit},
+        {AffineMap::get(4, 0, {d0, d1, d3}, ctx), wMap, wMap, kgMap, kgMap},
+        {utils::IteratorType::parallel, utils::IteratorType::parallel,
+         utils::IteratorType::parallel, utils::IteratorType::reduction},
+        [&](OpBuilder &nb, Location loc, ValueRange a) {
+          ImplicitLocOpBuilder ib(loc, nb);
+          Scalar s{ib};
+          Value xv = s.toF32(a[0]);
+          linalg::YieldOp::create(
+              ib, ValueRange{s.add(a[3], s.mul(s.toF32(a[1]), xv)),
+                             s.add(a[4], s.mul(s.toF32(a[2]), xv))});
+        });
+    Value kAll = proj.getResult(0), gAll = proj.getResult(1);
+
+    Value zero = k.idx(0), rV = k.idx(r), widthV = k.idx(width);
+    Value T = k.dim(x, 1), capacity = k.dim(cache, 1);
+    SmallVector<Value> out = forLoop(
+        b, zero, k.dim(x, 0), {state[0], state[1], cache},
+        [&](Scalar &e, Value bi, ValueRange s0) {
+          Value sp = e.toIndex(
+              tensor::ExtractOp::create(e.b, startPos, ValueRange{bi}));
+          return forLoop(e.b, zero, T, s0, [&](Scalar &e, Value t,
+                                               ValueRange s1) {
+            Value p = e.addi(sp, t);
+            Value pm = arith::RemUIOp::create(e.b, p, rV);
+            Value row = e.addi(e.idx(off), pm);
+            // 1-2. The token's (k, g + ape[p mod r]) into its state row.
+            SmallVector<Value> st = forLoop(
+                e.b, zero, widthV, {s1[0], s1[1]},
+                [&](Scalar &e, Value o, ValueRange s2) {
+                  Value kv = tensor::ExtractOp::create(e.b, kAll,
+                                                       ValueRange{bi, t, o});
+                  Value g = tensor::ExtractOp::create(e.b, gAll,
+                                                      ValueRange{bi, t, o});
+                  Value a = e.toF32(
+                      tensor::ExtractOp::create(e.b, ape, ValueRange{pm, o}));
+                  return SmallVector<Value>{
+                      tensor::InsertOp::create(e.b, kv, s2[0],
+                                               ValueRange{bi, row, o}),
+                      tensor::InsertOp::create(e.b, e.add(g, a), s2[1],
+                                               ValueRange{bi, row, o})};
+                });
+            Value kvS = st[0], scS = st[1];
+            // 3. Block completion.
+            Value done = e.cmpi(P::eq, pm, e.idx(r - 1));
+            Value blk = arith::DivUIOp::create(e.b, p, rV);
+            Value write = arith::AndIOp::create(
+                e.b, done, e.cmpi(P::slt, blk, capacity));
+            auto ifOp = scf::IfOp::create(
+                e.b, write,
+                [&](OpBuilder &nb, Location loc) {
+                  ImplicitLocOpBuilder ib(loc, nb);
+                  Value entry = poolBlock(ib, bi, kvS, scS, r, c, overlap);
+                  Value post = compressPost(ib, op, entry, norm, blk);
+                  Value next =
+                      forLoop(ib, zero, arith::ConstantIndexOp::create(ib, c),
+                              {s1[2]},
+                              [&](Scalar &q, Value ch, ValueRange acc) {
+                                Value v = q.fromF32(
+                                    tensor::ExtractOp::create(
+                                        q.b, post, ValueRange{ch}),
+                                    cacheElt);
+                                return SmallVector<Value>{
+                                    tensor::InsertOp::create(
+                                        q.b, v, acc[0],
+                                        ValueRange{bi, blk, ch})};
+                              })[0];
+                  scf::YieldOp::create(ib, next);
+                },
+                [&](OpBuilder &nb, Location loc) {
+                  ImplicitLocOpBuilder ib(loc, nb);
+                  scf::YieldOp::create(ib, s1[2]);
+                });
+            Value cacheNext = ifOp.getResult(0);
+            if (!overlap)
+              return SmallVector<Value>{kvS, scS, cacheNext};
+            // Overlap: the completed block becomes the previous block.
+            auto shift = scf::IfOp::create(
+                e.b, done,
+                [&](OpBuilder &nb, Location loc) {
+                  ImplicitLocOpBuilder ib(loc, nb);
+                  SmallVector<Value> moved = forLoop(
+                      ib, zero, rV, {kvS, scS},
+                      [&](Scalar &e, Value j, ValueRange s3) {
+                        return forLoop(
+                            e.b, zero, widthV, s3,
+                            [&](Scalar &e, Value o, ValueRange s4) {
+                              Value src = e.addi(j, rV);
+                              SmallVector<Value> r4;
+                              for (Value m : s4) {
+                                Value v = tensor::ExtractOp::create(
+                                    e.b, m, ValueRange{bi, src, o});
+                                r4.push_back(tensor::InsertOp::create(
+                                    e.b, v, m, ValueRange{bi, j, o}));
+                              }
+                              return r4;
+                            });
+                      });
+                  scf::YieldOp::create(ib, moved);
+                },
+                [&](OpBuilder &nb, Location loc) {
+                  ImplicitLocOpBuilder ib(loc, nb);
+                  scf::YieldOp::create(ib, ValueRange{kvS, scS});
+                });
+            return SmallVector<Value>{shift.getResult(0), shift.getResult(1),
+                                      cacheNext};
+          });
+        });
+    rewriter.replaceOpWithMultiple(op, {{out[0], out[1]}, {out[2]}});
+    return success();
+  }
+};
+
 } // namespace
 
 void mlir::v4::populateV4ToLinalgCorePatterns(const TypeConverter &converter,
@@ -736,13 +1210,13 @@ void mlir::v4::populateV4ToLinalgCorePatterns(const TypeConverter &converter,
            HadamardLowering,
            ZeroStateLowering<RingEmptyOp>, ZeroStateLowering<CacheEmptyOp>,
            KVStateEmptyLowering, EngramStateEmptyLowering, RingWriteLowering,
-           WindowIndicesLowering, TopKLowering>(converter,
-                                                patterns.getContext());
+           WindowIndicesLowering, TopKLowering, FakeQuantLowering,
+           KVCompressLowering>(converter, patterns.getContext());
 }
 
 bool mlir::v4::isLoweredByV4ToLinalgCore(Operation *op) {
   return isa<EmbeddingOp, LastTokenOp, RMSNormOp, RopeOp, HadamardOp,
              RingEmptyOp,
              CacheEmptyOp, KVStateEmptyOp, EngramStateEmptyOp, RingWriteOp,
-             AttnWindowIndicesOp, CSATopKOp>(op);
+             AttnWindowIndicesOp, CSATopKOp, FakeQuantOp, KVCompressOp>(op);
 }

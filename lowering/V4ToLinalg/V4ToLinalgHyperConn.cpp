@@ -2,12 +2,12 @@
 //
 // Target-neutral linalg/tensor bodies of v4.mhc.*, v4.mtp.input,
 // v4.moe.gate / hash_gate / combine and v4.engram.hash / gate (V4-SPEC 3,
-// 4, 6, 7, 8). v4.engram.lookup needs the FP8/e8m0 decoders of
-// lowering/Numerics and is not lowered here yet.
+// 4, 6, 7, 8) and v4.engram.lookup (its FP8/e8m0 decoding from
+// lowering/Numerics).
 //
-// Every body computes what the hand-built CPU kernel of the op computes
-// (lowering/KernelBuilders/CPUKernelsMoEHyperConn.cpp, CPUKernelsEngram.cpp),
-// value for value:
+// Every body computes what the hand-built CPU kernel of the op computed
+// (lowering/KernelBuilders/CPUKernelsMoEHyperConn.cpp, and the Engram lookup
+// builder these bodies replaced), value for value:
 // the same scalar formulas in the same operand order, the same bf16
 // rounding points, every reduction a linalg reduction (or an scf.for)
 // accumulated in fp32 from 0 in ascending index order. Together with the
@@ -1122,6 +1122,57 @@ struct EngramHashLowering : public OpConversionPattern<EngramHashOp> {
   }
 };
 
+/// v4.engram.lookup (V4-SPEC 8.5): a gather, one element of e [B, T, R*De]
+/// per point: column r*De + c is column c of table row rows[b, t, r]. An
+/// FP8 table element is decoded at its row's e8m0 scale of 32 columns
+/// (exact) and narrowed to e's element type; a plain table element is
+/// copied (converted when the types differ).
+struct EngramLookupLowering : public OpConversionPattern<EngramLookupOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(EngramLookupOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    auto type = dyn_cast_or_null<RankedTensorType>(
+        getTypeConverter()->convertType(op.getType()));
+    if (!type || type.getRank() != 3)
+      return rewriter.notifyMatchFailure(op, "e is not one rank-3 tensor");
+    Value rows = adaptor.getRows(), table = adaptor.getTable(),
+          scale = adaptor.getScale();
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    MLIRContext *ctx = b.getContext();
+    Type elt = type.getElementType();
+    SmallVector<OpFoldResult> shape = sizesOf(b, rows);
+    shape.back() = b.getIndexAttr(type.getDimSize(2));
+    Value De = tensor::DimOp::create(b, table, 1);
+    AffineMap id3 = AffineMap::getMultiDimIdentityMap(3, ctx);
+    Value e = generic(
+        b, ValueRange{}, emptyTensor(b, shape, elt), {id3}, iteratorsOf(3),
+        [&](ImplicitLocOpBuilder &ib, ValueRange) {
+          Value bi = linalg::IndexOp::create(ib, 0);
+          Value t = linalg::IndexOp::create(ib, 1);
+          Value col = linalg::IndexOp::create(ib, 2);
+          Value r = arith::DivUIOp::create(ib, col, De);
+          Value c = arith::RemUIOp::create(ib, col, De);
+          Value row = arith::IndexCastOp::create(
+              ib, ib.getIndexType(),
+              tensor::ExtractOp::create(ib, rows, ValueRange{bi, t, r}));
+          Value v = tensor::ExtractOp::create(ib, table, ValueRange{row, c});
+          if (scale) {
+            Value blk = arith::DivUIOp::create(
+                ib, c, arith::ConstantIndexOp::create(ib, 32));
+            Value code =
+                tensor::ExtractOp::create(ib, scale, ValueRange{row, blk});
+            v = fromF32(ib, lowp::dequantizeE4M3(ib, v, code), elt);
+          } else if (v.getType() != elt) {
+            v = fromF32(ib, toF32(ib, v), elt);
+          }
+          return SmallVector<Value>{v};
+        })[0];
+    rewriter.replaceOp(op, e);
+    return success();
+  }
+};
+
 } // namespace
 
 void mlir::v4::populateV4ToLinalgHyperConnPatterns(
@@ -1129,14 +1180,15 @@ void mlir::v4::populateV4ToLinalgHyperConnPatterns(
   patterns.add<MhcExpandLowering, MhcSinkhornLowering, MhcPreLowering,
                MhcPostLowering, MhcPostPreLowering, MhcHeadLowering,
                MtpInputLowering, MoECombineLowering, MoEGateLowering,
-               MoEHashGateLowering, EngramGateLowering, EngramHashLowering>(
+               MoEHashGateLowering, EngramGateLowering, EngramHashLowering,
+               EngramLookupLowering>(
       converter, patterns.getContext());
 }
 
 bool mlir::v4::isLoweredByV4ToLinalgHyperConn(Operation *op) {
   return isa<MhcExpandOp, MhcSinkhornOp, MhcPreOp, MhcPostOp, MhcPostPreOp,
              MhcHeadOp, MtpInputOp, MoECombineOp, MoEGateOp, MoEHashGateOp,
-             EngramHashOp>(op) ||
+             EngramHashOp, EngramLookupOp>(op) ||
          // The demo short-conv form is left to the target, which rejects it
          // with its own error.
          (isa<EngramGateOp>(op) && !cast<EngramGateOp>(op).hasShortConv());

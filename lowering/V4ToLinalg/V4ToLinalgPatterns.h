@@ -31,7 +31,7 @@ namespace mlir::v4 {
 
 /// Core family: embedding, rms_norm, rope, hadamard, fake_quant; attention
 /// and compression state: ring.empty, ring.write, cache.empty,
-/// kv.state_empty, attn.window_indices; engram.state_empty.
+/// kv.state_empty, kv.compress, attn.window_indices; engram.state_empty.
 void populateV4ToLinalgCorePatterns(const TypeConverter &converter,
                                     RewritePatternSet &patterns);
 bool isLoweredByV4ToLinalgCore(Operation *op);

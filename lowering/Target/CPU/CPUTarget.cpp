@@ -5,7 +5,6 @@
 #include "lowering/KernelBuilders/CPUKernels.h"
 #include "lowering/Passes.h"
 #include "lowering/Target/TargetBackend.h"
-#include "lowering/V4ToLinalg/V4ToLinalg.h"
 
 #include "mlir/Dialect/Arith/Transforms/BufferizableOpInterfaceImpl.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
@@ -230,12 +229,9 @@ public:
   }
 
   bool hasHandBuiltKernel(Operation *op) const override {
-    // The hot ops, and the cold ops that have no linalg body yet; every
-    // other op comes from V4ToLinalg.
+    // The hot ops; every other op comes from V4ToLinalg.
     return isa<LinearOp, GroupedLinearOp, MoEExpertsOp, MoESharedExpertOp,
-               AttnSparseOp, CSAIndexerScoresOp>(op) ||
-           (!hasV4ToLinalgLowering(op) &&
-            isa<FakeQuantOp, KVCompressOp, EngramLookupOp>(op));
+               AttnSparseOp, CSAIndexerScoresOp>(op);
   }
 
   FailureOr<func::FuncOp> buildHandBuiltKernel(Operation *op, ModuleOp kernels,

@@ -160,4 +160,43 @@ func.func @k_engram_hash(%arg0: tensor<1x?xi64>, %arg1: tensor<97xi64>, %arg2: t
   return %0, %1 : tensor<1x?x4xi32>, !v4.engram_state<batch = 1, lookback = 2>
 }
 
+// engram.lookup, FP8 table: a gather over e [B, T, R*De]; column r*De + c
+// reads row rows[b, t, r] of the table and its e8m0 scale of column block
+// c / 32; decoded by bit manipulation (no calls), one rounding to bf16.
+// CHECK-LABEL: func.func @k_engram_lookup_fp8(
+// CHECK-SAME: %[[ROWS:[^:]+]]: tensor<2x?x4xi32>, %[[T:[^:]+]]: tensor<184x32xi8>, %[[S:[^:]+]]: tensor<184x1xi8>, %[[OUT:[^:]+]]: tensor<2x?x128xbf16>)
+// CHECK: %[[E:.*]] = linalg.generic
+// CHECK-SAME: outs(%{{.*}} : tensor<2x?x128xbf16>)
+// CHECK: %[[R:.*]] = arith.divui %{{.*}}, %{{.*}} : index
+// CHECK: %[[C:.*]] = arith.remui %{{.*}}, %{{.*}} : index
+// CHECK: %[[ID:.*]] = tensor.extract %[[ROWS]][%{{.*}}, %{{.*}}, %[[R]]]
+// CHECK: %[[ROW:.*]] = arith.index_cast %[[ID]] : i32 to index
+// CHECK: tensor.extract %[[T]][%[[ROW]], %[[C]]] : tensor<184x32xi8>
+// CHECK: %[[BLK:.*]] = arith.divui %[[C]], %{{.*}} : index
+// CHECK: tensor.extract %[[S]][%[[ROW]], %[[BLK]]] : tensor<184x1xi8>
+// CHECK: arith.mulf %{{.*}}, %{{.*}} : f32
+// CHECK: %[[V:.*]] = arith.mulf %{{.*}}, %{{.*}} : f32
+// CHECK-NEXT: %[[VB:.*]] = arith.truncf %[[V]] : f32 to bf16
+// CHECK-NEXT: linalg.yield %[[VB]] : bf16
+// CHECK: bufferization.materialize_in_destination %[[E]] in %[[OUT]]
+func.func @k_engram_lookup_fp8(%arg0: tensor<2x?x4xi32>, %arg1: tensor<184x32xf8E4M3FN>, %arg2: tensor<184x1xf8E8M0FNU>, %arg3: tensor<2x?x128xbf16>) -> tensor<2x?x128xbf16> attributes {v4.kernel} {
+  %e = v4.engram.lookup %arg0, %arg1 scale %arg2 {numEmbeddings = 184 : i64} : (tensor<2x?x4xi32>, tensor<184x32xf8E4M3FN>, tensor<184x1xf8E8M0FNU>) -> tensor<2x?x128xbf16>
+  %0 = v4.kernel.store %e into %arg3 : tensor<2x?x128xbf16>
+  return %0 : tensor<2x?x128xbf16>
+}
+
+// engram.lookup, bf16 table into an f32 result: the element widened
+// exactly, no rounding.
+// CHECK-LABEL: func.func @k_engram_lookup_bf16(
+// CHECK: linalg.generic
+// CHECK: %[[V:.*]] = tensor.extract %{{.*}} : tensor<30x16xbf16>
+// CHECK: %[[W:.*]] = arith.extf %[[V]] : bf16 to f32
+// CHECK-NOT: arith.truncf
+// CHECK: linalg.yield %[[W]] : f32
+func.func @k_engram_lookup_bf16(%arg0: tensor<1x?x2xi64>, %arg1: tensor<30x16xbf16>, %arg2: tensor<1x?x32xf32>) -> tensor<1x?x32xf32> attributes {v4.kernel} {
+  %e = v4.engram.lookup %arg0, %arg1 {numEmbeddings = 30 : i64} : (tensor<1x?x2xi64>, tensor<30x16xbf16>) -> tensor<1x?x32xf32>
+  %0 = v4.kernel.store %e into %arg2 : tensor<1x?x32xf32>
+  return %0 : tensor<1x?x32xf32>
+}
+
 }
