@@ -379,6 +379,8 @@ Expected<ModelConfig> parseModelConfig(StringRef text, StringRef path,
   c.oGroups = r.intInRange("o_groups", 1, 4096);
   c.oLoraRank = r.intInRange("o_lora_rank", 1, 1 << 20);
   c.vocabSize = r.intInRange("vocab_size", 1, int64_t(1) << 31);
+  c.bosTokenId = r.intInRange("bos_token_id", 0, c.vocabSize - 1, -1);
+  c.eosTokenId = r.intInRange("eos_token_id", 0, c.vocabSize - 1, -1);
   c.numRoutedExperts = r.intInRange("n_routed_experts", 1, 1 << 16);
   c.numExpertsPerTok = r.intInRange("num_experts_per_tok", 1, 1 << 16);
   c.moeIntermediateSize = r.intInRange("moe_intermediate_size", 1, 1 << 20);

@@ -59,6 +59,10 @@ struct ModelConfig {
   int64_t oGroups = 0;
   int64_t oLoraRank = 0;
   int64_t vocabSize = 0;
+  /// BOS and EOS token ids (-1: the config gives none); recorded in the
+  /// artifact for the runtime's stop condition.
+  int64_t bosTokenId = -1;
+  int64_t eosTokenId = -1;
   int64_t numRoutedExperts = 0;
   int64_t numExpertsPerTok = 0;
   int64_t moeIntermediateSize = 0;

@@ -614,6 +614,10 @@ FailureOr<OwningOpRef<ModuleOp>> Importer::run() {
   module->setAttr("v4.max_context", attrs.getI64IntegerAttr(opts.maxContext));
   module->setAttr("v4.logits",
                   attrs.getStringAttr(opts.allLogits ? "all" : "last"));
+  if (cfg.bosTokenId >= 0)
+    module->setAttr("v4.bos_token_id", attrs.getI64IntegerAttr(cfg.bosTokenId));
+  if (cfg.eosTokenId >= 0)
+    module->setAttr("v4.eos_token_id", attrs.getI64IntegerAttr(cfg.eosTokenId));
   module->setAttr(
       "v4.model",
       attrs.getStringAttr(opts.modelName.empty() ? "v4" : opts.modelName));

@@ -307,6 +307,11 @@ LogicalResult serializeArtifact(ModuleOp module, std::string &bytes) {
   d.bounds.batch = bounds.batch;
   d.bounds.maxContext = bounds.maxContext;
   d.bounds.maxChunk = bounds.maxChunk;
+  // BOS/EOS of the config (frontend attributes), for the runtime's stops.
+  if (auto bos = module->getAttrOfType<IntegerAttr>("v4.bos_token_id"))
+    d.tokens.bos = bos.getInt();
+  if (auto eos = module->getAttrOfType<IntegerAttr>("v4.eos_token_id"))
+    d.tokens.eos = eos.getInt();
   for (const art::Parameter &p : d.parameters) {
     if (p.dtype == art::DType::F8E4M3 || p.dtype == art::DType::F8E8M0)
       d.features |= art::kFeatureFP8;

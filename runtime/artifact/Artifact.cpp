@@ -3,7 +3,7 @@
 // Layers of docs/RELIABILITY.md section 2.5, in order: plain bounded loads of
 // the 32-byte prefix (AF-1..AF-3), the generated FlatBuffers verifier with
 // the true length and limits (AF-4), then decoding into plain structs and the
-// semantic checks (AF-5..AF-13). No FlatBuffers accessor runs before AF-4.
+// semantic checks (AF-5..AF-14). No FlatBuffers accessor runs before AF-4.
 //
 //===----------------------------------------------------------------------===//
 
@@ -165,7 +165,7 @@ const char *scalarKindName(ScalarKind kind) {
 
 
 //===----------------------------------------------------------------------===//
-// Semantic checks (AF-5..AF-13)
+// Semantic checks (AF-5..AF-14)
 //===----------------------------------------------------------------------===//
 
 namespace {
@@ -290,7 +290,8 @@ public:
     Status s;
     if (!(s = versions()) || !(s = target()) || !(s = codeObjects()) ||
         !(s = kernels()) || !(s = buffers()) || !(s = entryPoints()) ||
-        !(s = stateSpecs()) || !(s = parameters()) || !(s = debugLocations()))
+        !(s = stateSpecs()) || !(s = parameters()) || !(s = debugLocations()) ||
+        !(s = tokenIds()))
       return s;
     return Status::success();
   }
@@ -641,6 +642,27 @@ private:
     return Status::success();
   }
 
+  Status tokenIds() {
+    // The vocabulary is the last dim of the logits output, when there is one.
+    int64_t vocab = -1;
+    for (const Buffer &b : d.buffers)
+      if (b.role == role::kLogits && !b.shape.empty())
+        vocab = b.shape.back();
+    for (auto [name, id] : {std::pair<const char *, int64_t>{"bos_token_id",
+                                                             d.tokens.bos},
+                            {"eos_token_id", d.tokens.eos}}) {
+      if (id < -1 || (vocab > 0 && id >= vocab) || id > INT32_MAX)
+        return fail("AF-14", std::string("tokens.") + name + " is " +
+                                 std::to_string(id) +
+                                 ", expected -1 (none) or an id below the "
+                                 "vocabulary (" +
+                                 (vocab > 0 ? std::to_string(vocab)
+                                            : std::string("2^31")) +
+                                 ")");
+    }
+    return Status::success();
+  }
+
   std::string_view src;
   const Description &d;
   uint64_t fileSize;
@@ -790,6 +812,10 @@ struct Decoder {
       return o;
     });
     d.arenaBytes = a.arena_bytes();
+    if (const fb::Tokens *t = a.tokens()) {
+      d.tokens.bos = t->bos_token_id();
+      d.tokens.eos = t->eos_token_id();
+    }
     d.debugLocations =
         each(a.debug_locations(), [&](const fb::DebugLocation *l) {
           DebugLocation o;
@@ -1001,7 +1027,7 @@ Expected<Artifact> Artifact::loadStorage(std::string_view source,
                     std::to_string(options.maxDepth) + " levels or " +
                     std::to_string(options.maxTables) + " tables");
 
-  // Decode; then AF-5..AF-13.
+  // Decode; then AF-5..AF-14.
   a.fbSize = fbSize;
   Decoder decoder;
   a.desc = decoder.decode(*fb::GetArtifact(fbData));
@@ -1193,7 +1219,10 @@ std::vector<uint8_t> buildFlatbuffer(const Description &d,
       b, versions, target, bounds, b.CreateVector(codes),
       b.CreateVector(kernels), b.CreateVector(buffers), b.CreateVector(states),
       b.CreateVector(entries), b.CreateVector(params), b.CreateVector(locs),
-      v10 ? 0 : d.arenaBytes);
+      v10 ? 0 : d.arenaBytes,
+      v10 || (d.tokens.bos < 0 && d.tokens.eos < 0)
+          ? 0
+          : fb::CreateTokens(b, d.tokens.bos, d.tokens.eos));
   fb::FinishArtifactBuffer(b, root);
   return std::vector<uint8_t>(b.GetBufferPointer(),
                               b.GetBufferPointer() + b.GetSize());

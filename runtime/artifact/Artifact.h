@@ -37,6 +37,8 @@
 //          overflow-checked shape, buffer exists, is a parameter and is bound
 //          once
 //   AF-13  debug locations: non-empty names
+//   AF-14  token ids: BOS and EOS are -1 or ids below the vocabulary (the
+//          last dim of the logits output)
 //
 // Errors are Status values whose message names the file, the offending item
 // and ends in the rule id, e.g. "[AF-8]". Non-rule failures use "IO" (system
@@ -149,6 +151,12 @@ struct Bounds {
   int64_t batch = 1;
   int64_t maxContext = 1;
   int64_t maxChunk = 1;
+};
+
+/// BOS/EOS token ids from the model's config; -1 when it names none.
+struct TokenIds {
+  int64_t bos = -1;
+  int64_t eos = -1;
 };
 
 struct CodeObject {
@@ -283,6 +291,7 @@ struct Description {
   std::vector<DebugLocation> debugLocations;
   /// Bytes of the activation arena of every session (0: none).
   uint64_t arenaBytes = 0;
+  TokenIds tokens;
 };
 
 //===----------------------------------------------------------------------===//

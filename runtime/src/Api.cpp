@@ -90,7 +90,12 @@ void v4rt_model_info(const v4rt_model_t *model, v4rt_model_info_t *out_info) {
                                 i.numOutputs,
                                 i.logitsPositions,
                                 static_cast<int64_t>(i.weightsMapped),
-                                static_cast<int64_t>(i.weightsPrepared)};
+                                static_cast<int64_t>(i.weightsPrepared),
+                                -1,
+                                -1};
+  const auto &tokens = model->model->artifact().description().tokens;
+  out_info->bos_token_id = tokens.bos;
+  out_info->eos_token_id = tokens.eos;
 }
 
 v4rt_status_t v4rt_session_create(v4rt_model_t *model,

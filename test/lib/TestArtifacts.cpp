@@ -36,6 +36,7 @@ Writer tinyWriter() {
   };
   d.buffers[2].arenaOffset = 0; // the activation, in a 512-byte arena
   d.arenaBytes = 512;
+  d.tokens = {0, 1}; // BOS, EOS below the 32-entry vocabulary
   d.kernels = {
       {"embed", 0, "v4_kernel_embed", 3, 1, "embed"},
       {"head", 0, "v4_kernel_head", 4, 2, "head"},
@@ -436,6 +437,11 @@ std::vector<Lie> makeLies() {
   t.push_back(descLie("empty-debug-location", "AF-13", [](Description &d) {
     d.debugLocations[1].name.clear();
   }));
+  // AF-14: token ids.
+  t.push_back(descLie("bos-outside-vocabulary", "AF-14",
+                      [](Description &d) { d.tokens.bos = 32; }));
+  t.push_back(descLie("eos-negative", "AF-14",
+                      [](Description &d) { d.tokens.eos = -2; }));
   return t;
 }
 

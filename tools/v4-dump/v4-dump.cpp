@@ -127,6 +127,9 @@ static void print(const Artifact &a) {
   std::printf("bounds batch %lld  max_context %lld  max_chunk %lld\n",
               (long long)a.bounds().batch, (long long)a.bounds().maxContext,
               (long long)a.bounds().maxChunk);
+  std::printf("tokens bos %lld  eos %lld\n",
+              (long long)a.description().tokens.bos,
+              (long long)a.description().tokens.eos);
 
   // Memory at the compiled bounds: weights are per model, the rest per
   // session.

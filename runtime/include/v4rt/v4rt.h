@@ -92,6 +92,10 @@ typedef struct v4rt_model_info_t {
    * into prepared buffers (per-expert stacks). */
   int64_t weights_mapped_bytes;
   int64_t weights_prepared_bytes;
+  /* BOS and EOS ids of the model's config.json (-1: it names none);
+   * generation stops at EOS. */
+  int64_t bos_token_id;
+  int64_t eos_token_id;
 } v4rt_model_info_t;
 
 void v4rt_model_info(const v4rt_model_t *model, v4rt_model_info_t *out_info);
