@@ -20,6 +20,7 @@ config.test_exec_root = os.path.join(config.v4_obj_root, "test")
 
 config.substitutions.append(("%PATH%", config.environment["PATH"]))
 config.substitutions.append(("%v4_src_root", config.v4_src_root))
+config.substitutions.append(("%v4_obj_root", config.v4_obj_root))
 config.substitutions.append(("%python", sys.executable))
 # %exit_code CODE CMD...: runs CMD, fails unless it exits with CODE.
 config.substitutions.append(
