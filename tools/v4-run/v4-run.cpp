@@ -3,17 +3,28 @@
 //   v4-run model.v4a --checkpoint DIR --prompt-ids 1,2,3 --max-new-tokens N
 //          [--chunk C] [--temperature T --top-p P --seed S]
 //          [--dump-logits FILE.npy]
+//   v4-run model.v4a --checkpoint DIR (--prompt TEXT | --chat MESSAGE
+//          [--system TEXT] [--thinking] [--reasoning-effort max|high])
+//          [--tokenizer DIR] [--max-new-tokens N] [--stop STRING]...
 //
-// Prefills the prompt in chunks, then decodes N tokens one at a time, and
-// prints the generated ids and the prefill and decode throughput. With
+// Prefills the prompt in chunks, then decodes N tokens one at a time. With
+// ids, prints the generated ids and the prefill and decode throughput; with
 // --dump-logits, writes the float32 logits of every prompt position and
 // every generated step as a [steps, vocab] .npy array (batch row 0).
+// With text (--prompt: BOS + the text; --chat: DeepSeek-V4's chat encoding),
+// the tokenizer is DIR/tokenizer.json of the checkpoint or --tokenizer; the
+// generated text streams to stdout as it is generated (whole UTF-8
+// characters), generation stops at EOS, --max-new-tokens or a --stop string
+// (not printed), and the timing report, with load time, goes to stderr.
 // Uses only the public C API. Exit codes: 0 ok, 1 rejected input or model,
 // 2 bad command line, 3 I/O.
 //
 //===----------------------------------------------------------------------===//
 #include "v4rt/v4rt.h"
 
+#include <sys/stat.h>
+
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -28,7 +39,11 @@ int usage(const char *msg) {
                "v4-run: %s\n"
                "usage: v4-run MODEL.v4a --checkpoint DIR --prompt-ids 1,2,3 "
                "--max-new-tokens N [--chunk C] [--temperature T] [--top-p P] "
-               "[--seed S] [--dump-logits FILE.npy]\n",
+               "[--seed S] [--dump-logits FILE.npy]\n"
+               "       v4-run MODEL.v4a --checkpoint DIR (--prompt TEXT | "
+               "--chat MESSAGE [--system TEXT] [--thinking] "
+               "[--reasoning-effort max|high]) [--tokenizer DIR] "
+               "[--max-new-tokens N] [--stop STRING]... [sampling flags]\n",
                msg);
   return 2;
 }
@@ -83,10 +98,117 @@ int fail(v4rt_status_t status) {
   return code == V4RT_NOT_FOUND || code == V4RT_UNAVAILABLE ? 3 : 1;
 }
 
+/// The folder of the tokenizer: --tokenizer, else the checkpoint's folder.
+std::string tokenizerDir(const std::string &flag, const std::string &ckpt) {
+  if (!flag.empty())
+    return flag;
+  struct stat st;
+  if (::stat(ckpt.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+    return ckpt;
+  size_t slash = ckpt.rfind('/');
+  return slash == std::string::npos ? "." : ckpt.substr(0, slash);
+}
+
+/// Streams generated tokens as text: whole UTF-8 characters, holding back
+/// just enough to never print the start of a stop string.
+class TextStream {
+public:
+  TextStream(v4rt_detokenizer_t *detok, std::vector<std::string> stops)
+      : detok(detok), stops(std::move(stops)) {
+    for (const std::string &s : this->stops)
+      holdBack = std::max(holdBack, s.size() - 1);
+  }
+  /// Feeds one token; true when a stop string ended the text.
+  bool push(int32_t id, v4rt_status_t &status) {
+    const char *text = nullptr;
+    size_t n = 0;
+    status = v4rt_detokenizer_push(detok, id, &text, &n);
+    if (status)
+      return false;
+    held.append(text, n);
+    return flush(false);
+  }
+  void finish() {
+    const char *text = nullptr;
+    size_t n = 0;
+    v4rt_detokenizer_finish(detok, &text, &n);
+    held.append(text, n);
+    flush(true);
+  }
+
+private:
+  bool flush(bool final) {
+    size_t stopAt = std::string::npos;
+    for (const std::string &s : stops)
+      stopAt = std::min(stopAt, held.find(s));
+    size_t upTo = stopAt;
+    if (stopAt == std::string::npos) {
+      upTo = final || held.size() <= holdBack ? (final ? held.size() : 0)
+                                              : held.size() - holdBack;
+      // Never cut a character: back up to a lead byte.
+      while (upTo > 0 && upTo < held.size() &&
+             (static_cast<unsigned char>(held[upTo]) & 0xC0) == 0x80)
+        --upTo;
+    }
+    std::fwrite(held.data(), 1, upTo, stdout);
+    std::fflush(stdout);
+    held.erase(0, upTo);
+    return stopAt != std::string::npos;
+  }
+
+  v4rt_detokenizer_t *detok;
+  std::vector<std::string> stops;
+  size_t holdBack = 0;
+  std::string held;
+};
+
+/// The prompt ids of --prompt (BOS + text) or --chat (the V4 chat
+/// encoding, which starts with BOS).
+v4rt_status_t textPrompt(const v4rt_tokenizer_t *tok, int64_t bos,
+                         const std::string &prompt, const std::string &chat,
+                         const std::string &system, bool thinking,
+                         const std::string &effort,
+                         std::vector<int64_t> &ids) {
+  std::string text = prompt;
+  if (!chat.empty()) {
+    std::vector<v4rt_chat_message_t> messages;
+    if (!system.empty())
+      messages.push_back({"system", system.c_str(), nullptr});
+    messages.push_back({"user", chat.c_str(), nullptr});
+    v4rt_chat_options_t options;
+    v4rt_chat_options_initialize(&options);
+    options.thinking = thinking;
+    options.reasoning_effort = effort.empty() ? nullptr : effort.c_str();
+    size_t length = 0;
+    v4rt_status_t s = v4rt_chat_encode_v4(messages.data(), messages.size(),
+                                          &options, nullptr, 0, &length);
+    if (s && v4rt_status_code(s) != V4RT_OUT_OF_RANGE)
+      return s;
+    v4rt_status_free(s);
+    text.resize(length);
+    if (v4rt_status_t s2 = v4rt_chat_encode_v4(messages.data(),
+                                               messages.size(), &options,
+                                               text.data(), length, &length))
+      return s2;
+  } else if (bos >= 0) {
+    ids.push_back(bos);
+  }
+  std::vector<int32_t> out(text.size() + 1);
+  size_t count = 0;
+  if (v4rt_status_t s = v4rt_tokenizer_encode(tok, text.data(), text.size(),
+                                              out.data(), out.size(), &count))
+    return s;
+  ids.insert(ids.end(), out.begin(), out.begin() + count);
+  return nullptr;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
   std::string model, checkpoint, dump;
+  std::string promptText, chat, system, tokenizerFlag, effort;
+  std::vector<std::string> stops;
+  bool thinking = false;
   std::vector<int64_t> prompt;
   int64_t maxNew = -1, chunk = 0;
   v4rt_sampling_t sampling;
@@ -136,6 +258,26 @@ int main(int argc, char **argv) {
       if (!parseInt(value("--seed"), s))
         return usage("--seed needs an integer");
       sampling.seed = static_cast<uint64_t>(s);
+    } else if (a == "--prompt") {
+      promptText = value("--prompt");
+      if (promptText.empty())
+        return usage("--prompt needs a non-empty text");
+    } else if (a == "--chat") {
+      chat = value("--chat");
+    } else if (a == "--system") {
+      system = value("--system");
+    } else if (a == "--thinking") {
+      thinking = true;
+    } else if (a == "--reasoning-effort") {
+      effort = value("--reasoning-effort");
+      if (effort != "max" && effort != "high")
+        return usage("--reasoning-effort needs max or high");
+    } else if (a == "--tokenizer") {
+      tokenizerFlag = value("--tokenizer");
+    } else if (a == "--stop") {
+      stops.push_back(value("--stop"));
+      if (stops.back().empty())
+        return usage("--stop needs a non-empty string");
     } else if (a == "--dump-logits") {
       dump = value("--dump-logits");
     } else if (a == "--version") {
@@ -149,18 +291,78 @@ int main(int argc, char **argv) {
       return usage(("unexpected argument '" + a + "'").c_str());
     }
   }
-  if (model.empty() || checkpoint.empty() || prompt.empty() || maxNew < 0)
-    return usage("MODEL, --checkpoint, --prompt-ids and --max-new-tokens are "
-                 "required");
+  const bool textMode = !promptText.empty() || !chat.empty();
+  if (int(!prompt.empty()) + int(!promptText.empty()) + int(!chat.empty()) > 1)
+    return usage("give one of --prompt-ids, --prompt and --chat");
+  if (!textMode && (!system.empty() || thinking || !stops.empty() ||
+                    !tokenizerFlag.empty() || !effort.empty()))
+    return usage("--system, --thinking, --reasoning-effort, --tokenizer and "
+                 "--stop need --prompt or --chat");
+  if ((!system.empty() || thinking || !effort.empty()) && chat.empty())
+    return usage("--system, --thinking and --reasoning-effort need --chat");
+  if (textMode && !dump.empty())
+    return usage("--dump-logits needs --prompt-ids");
+  if (textMode && maxNew < 0)
+    maxNew = 128;
+  if (model.empty() || checkpoint.empty() || (prompt.empty() && !textMode) ||
+      maxNew < 0)
+    return usage("MODEL, --checkpoint, --prompt-ids (or --prompt or --chat) "
+                 "and --max-new-tokens are required");
 
   v4rt_model_options_t options;
   v4rt_model_options_initialize(&options);
   options.checkpoint_path = checkpoint.c_str();
+  using clock = std::chrono::steady_clock;
+  auto tLoad = clock::now();
   v4rt_model_t *m = nullptr;
   if (v4rt_status_t s = v4rt_model_load(model.c_str(), &options, &m))
     return fail(s);
   v4rt_model_info_t info;
   v4rt_model_info(m, &info);
+  // Text mode's tokenizer and detokenizer, released on every return.
+  struct TextHandles {
+    v4rt_tokenizer_t *tok = nullptr;
+    v4rt_detokenizer_t *detok = nullptr;
+    ~TextHandles() {
+      v4rt_detokenizer_release(detok);
+      v4rt_tokenizer_release(tok);
+    }
+  } handles;
+  v4rt_tokenizer_t *&tok = handles.tok;
+  v4rt_detokenizer_t *&detok = handles.detok;
+  int64_t eos = info.eos_token_id;
+  if (textMode) {
+    std::string dir = tokenizerDir(tokenizerFlag, checkpoint);
+    v4rt_status_t s = v4rt_tokenizer_load(dir.c_str(), &tok);
+    if (!s)
+      s = v4rt_detokenizer_create(tok, &detok);
+    int64_t bos = info.bos_token_id;
+    v4rt_tokenizer_info_t tinfo;
+    v4rt_tokenizer_info(tok, &tinfo);
+    if (bos < 0)
+      bos = tinfo.bos_id;
+    if (eos < 0)
+      eos = tinfo.eos_id;
+    if (!s)
+      s = textPrompt(tok, bos, promptText, chat, system, thinking, effort,
+                     prompt);
+    if (s) {
+      v4rt_model_release(m);
+      return fail(s);
+    }
+    for (int64_t id : prompt)
+      if (id >= info.vocab_size) {
+        std::fprintf(stderr,
+                     "v4-run: error: %s: the prompt's token id %lld is outside "
+                     "the model's vocabulary (%lld): this tokenizer does not "
+                     "belong to the model (--tokenizer)\n",
+                     dir.c_str(), static_cast<long long>(id),
+                     static_cast<long long>(info.vocab_size));
+        v4rt_model_release(m);
+        return 1;
+      }
+  }
+  double loadS = std::chrono::duration<double>(clock::now() - tLoad).count();
   if (chunk == 0 || chunk > info.max_chunk)
     chunk = info.max_chunk;
   int64_t total = static_cast<int64_t>(prompt.size()) + maxNew;
@@ -192,7 +394,6 @@ int main(int argc, char **argv) {
   std::vector<float> logits;
   std::vector<int64_t> ids;
   uint64_t rng = sampling.seed;
-  using clock = std::chrono::steady_clock;
 
   // Prefill in chunks; every sequence of the batch gets the same prompt.
   auto t0 = clock::now();
@@ -219,10 +420,32 @@ int main(int argc, char **argv) {
   }
   auto t1 = clock::now();
 
-  // Decode.
+  // Decode. Text mode streams every token and stops at EOS or a stop
+  // string (neither is printed).
   std::vector<int64_t> generated;
+  TextStream stream(detok, stops);
+  const char *stopReason = "max-new-tokens";
   for (int64_t step = 0; step < maxNew; ++step) {
-    generated.push_back(next);
+    if (textMode) {
+      if (next == eos) {
+        stopReason = "eos";
+        break;
+      }
+      v4rt_status_t s = nullptr;
+      bool stopped = stream.push(static_cast<int32_t>(next), s);
+      if (s) {
+        v4rt_session_release(session);
+        v4rt_model_release(m);
+        return fail(s);
+      }
+      generated.push_back(next);
+      if (stopped) {
+        stopReason = "stop string";
+        break;
+      }
+    } else {
+      generated.push_back(next);
+    }
     if (step + 1 == maxNew && dump.empty())
       break;
     ids.assign(B, next);
@@ -239,6 +462,25 @@ int main(int argc, char **argv) {
     next = v4rt_sample(logits.data(), V, &sampling, &rng);
   }
   auto t2 = clock::now();
+  if (textMode) {
+    if (std::strcmp(stopReason, "stop string") != 0)
+      stream.finish();
+    double prefillS = std::chrono::duration<double>(t1 - t0).count();
+    double decodeS = std::chrono::duration<double>(t2 - t1).count();
+    int64_t steps = std::max<int64_t>(generated.size(), 1) - 1;
+    std::fprintf(stderr,
+                 "\nload: %.3f ms (model and tokenizer)\n"
+                 "prefill: %zu tokens in %.3f ms (%.1f tokens/s)\n"
+                 "decode: %zu tokens, %lld steps in %.3f ms (%.1f tokens/s)\n"
+                 "stop: %s\n",
+                 loadS * 1e3, prompt.size(), prefillS * 1e3,
+                 prompt.size() / std::max(prefillS, 1e-9), generated.size(),
+                 static_cast<long long>(steps), decodeS * 1e3,
+                 steps / std::max(decodeS, 1e-9), stopReason);
+    v4rt_session_release(session);
+    v4rt_model_release(m);
+    return std::fflush(stdout) == 0 ? 0 : 3;
+  }
 
   std::printf("generated:");
   for (int64_t id : generated)
