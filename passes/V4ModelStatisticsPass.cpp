@@ -124,8 +124,25 @@ public:
     os << "  parameter tensors:  " << tensors << "\n";
     os << "  parameter elements: " << elements << "\n";
     os << "  parameter bytes:    " << bits / 8 << "\n";
+    // Parameter counts in words: "577.5 thousand", "290.9 billion".
     auto billions = [](uint64_t n) {
-      return llvm::format("%.1f B", static_cast<double>(n) / 1e9);
+      double v = static_cast<double>(n);
+      const char *unit = "";
+      for (auto [scale, name] :
+           {std::pair{1e12, "trillion"}, std::pair{1e9, "billion"},
+            std::pair{1e6, "million"}, std::pair{1e3, "thousand"}})
+        if (v >= scale) {
+          v /= scale;
+          unit = name;
+          break;
+        }
+      std::string s;
+      llvm::raw_string_ostream os(s);
+      if (*unit)
+        os << llvm::format("%.1f ", v) << unit;
+      else
+        os << n;
+      return s;
     };
     os << "  model parameters:   " << total << " (" << billions(total) << ")\n";
     os << "  without MTP:        " << totalNoMtp << " (" << billions(totalNoMtp)
