@@ -13,14 +13,7 @@ rm -rf "$work" && mkdir -p "$work"
 "$build/bin/v4c" "$config" --max-context 1024 --max-chunk 64 -o "$work/m.v4a"
 name="$(hostname)-$(date +%Y%m%d)-$(basename "$config" .config.json)"
 out="$root/bench/results/$name"
-{
-  echo "# machine"
-  lscpu | grep -E "Model name|^CPU\(s\)|Thread|Core|Socket|MHz|L1d|L2|L3"
-  grep -E "MemTotal" /proc/meminfo
-  uname -srm
-  echo "# build"
-  git -C "$root" rev-parse --short HEAD
-} > "$out.machine.txt"
+"$root/scripts/machine.sh" > "$out.machine.txt"
 "$build/bin/v4-bench-model" "$work/m.v4a" "$work/ck" "$config" \
   --benchmark_out="$out.model.json" --benchmark_out_format=json
 echo "wrote $out.machine.txt and $out.model.json"

@@ -11,10 +11,6 @@
 import fs from "fs";
 import { createRequire } from "module";
 
-const require = createRequire(process.env.NODE_PATH + "/");
-const { Tokenizer } = require("@huggingface/tokenizers");
-const version = JSON.parse(fs.readFileSync(
-    process.env.NODE_PATH + "/@huggingface/tokenizers/package.json")).version;
 
 export function corpus() {
   const t = [];
@@ -231,6 +227,10 @@ export function corpus() {
 }
 
 function main() {
+  const require = createRequire(process.env.NODE_PATH + "/");
+  const { Tokenizer } = require("@huggingface/tokenizers");
+  const version = JSON.parse(fs.readFileSync(
+      process.env.NODE_PATH + "/@huggingface/tokenizers/package.json")).version;
   const [name, tokenizerPath, outPath] = process.argv.slice(2);
   if (!outPath) {
     console.error("usage: tokenizer-goldens.mjs NAME tokenizer.json OUT.json");
@@ -261,4 +261,5 @@ function main() {
               `${cases.reduce((n, c) => n + c.ids.length, 0)} tokens`);
 }
 
-main();
+// Run as a script (bench/tokenizer/make-text.mjs imports the corpus only).
+if (import.meta.url === "file://" + process.argv[1]) main();
