@@ -14,8 +14,10 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <fstream>
 #include <sstream>
+#include <thread>
 #include <sys/stat.h>
 
 using namespace v4::tokenizer;
@@ -423,6 +425,114 @@ TEST(TokenizerCApi, EncodeDecodeStreamChat) {
   s = v4rt_tokenizer_load("/nonexistent", &tok);
   EXPECT_EQ(v4rt_status_code(s), V4RT_NOT_FOUND);
   v4rt_status_free(s);
+}
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// Split behaviors and the ByteLevel step
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+/// o200k-trimmed with its pre-tokenizer replaced by `pre`.
+std::unique_ptr<Tokenizer> withPreTokenizer(const json &pre) {
+  json j = o200kJson();
+  j["pre_tokenizer"] = pre;
+  auto tok = Tokenizer::parse(j.dump(), "test.json");
+  EXPECT_TRUE(tok.ok()) << tok.status().message();
+  return tok ? tok.take() : nullptr;
+}
+
+const json kByteLevelOnly = {{"type", "ByteLevel"},
+                             {"add_prefix_space", false},
+                             {"use_regex", false}};
+
+/// The ids of `pieces` each encoded alone without any split: what a
+/// pre-tokenizer that produces exactly these pieces must give.
+std::vector<int32_t> piecesIds(const std::vector<std::string> &pieces) {
+  static std::unique_ptr<Tokenizer> plain = withPreTokenizer(kByteLevelOnly);
+  std::vector<int32_t> ids;
+  for (const std::string &p : pieces)
+    EXPECT_TRUE(plain->encode(p, ids).ok());
+  return ids;
+}
+
+std::vector<int32_t> encodeWith(const Tokenizer &tok, const std::string &t) {
+  std::vector<int32_t> ids;
+  EXPECT_TRUE(tok.encode(t, ids).ok());
+  return ids;
+}
+
+json splitOn(const char *kind, const char *pattern, const char *behavior,
+             bool invert = false) {
+  return {{"type", "Sequence"},
+          {"pretokenizers",
+           {{{"type", "Split"},
+             {"pattern", {{kind, pattern}}},
+             {"behavior", behavior},
+             {"invert", invert}},
+            kByteLevelOnly}}};
+}
+
+TEST(TokenizerSplit, EveryBehaviorAsTheReferenceDefinesIt) {
+  const std::string text = "ab  cd e";
+  struct Case {
+    const char *behavior;
+    bool invert;
+    std::vector<std::string> pieces;
+  } cases[] = {
+      {"Removed", false, {"ab", "cd", "e"}},
+      {"Isolated", false, {"ab", " ", " ", "cd", " ", "e"}},
+      {"MergedWithPrevious", false, {"ab ", " ", "cd ", "e"}},
+      {"MergedWithNext", false, {"ab", " ", " cd", " e"}},
+      {"Contiguous", false, {"ab", "  ", "cd", " ", "e"}},
+      // invert: the matches are the pieces, the spaces the delimiters.
+      {"Removed", true, {" ", " ", " "}},
+      {"Isolated", true, {"ab", " ", " ", "cd", " ", "e"}},
+  };
+  for (const Case &c : cases) {
+    auto tok = withPreTokenizer(splitOn("String", " ", c.behavior, c.invert));
+    ASSERT_TRUE(tok);
+    EXPECT_EQ(encodeWith(*tok, text), piecesIds(c.pieces))
+        << c.behavior << (c.invert ? " inverted" : "");
+  }
+  // A regex pattern with Unicode properties and look-ahead.
+  auto tok = withPreTokenizer(splitOn("Regex", "\\s+(?!\\S)|\\p{L}+", "Isolated"));
+  EXPECT_EQ(encodeWith(*tok, "ab   cd"), piecesIds({"ab", "  ", " ", "cd"}));
+  // A String pattern is literal, never a regex.
+  tok = withPreTokenizer(splitOn("String", ".", "Isolated"));
+  EXPECT_EQ(encodeWith(*tok, "a.b"), piecesIds({"a", ".", "b"}));
+}
+
+TEST(TokenizerSplit, ByteLevelRegexAndPrefixSpace) {
+  auto tok = withPreTokenizer({{"type", "ByteLevel"},
+                               {"add_prefix_space", true},
+                               {"use_regex", true}});
+  ASSERT_TRUE(tok);
+  // GPT-2's pattern: contractions, letters, numbers, punctuation, spaces;
+  // the prefix space goes before the first piece.
+  EXPECT_EQ(encodeWith(*tok, "Don't 42!"),
+            piecesIds({" Don", "'t", " 42", "!"}));
+}
+
+TEST(Tokenizer, EncodesFromManyThreadsAtOnce) {
+  const Tokenizer &tok = loaded(kO200kDir);
+  json golden = json::parse(readText(kInputs + "/o200k-trimmed.golden.json"));
+  std::vector<std::thread> threads;
+  std::atomic<int> mismatches{0};
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&] {
+      for (const json &c : golden["cases"]) {
+        std::vector<int32_t> ids;
+        if (!tok.encode(c["text"].get<std::string>(), ids).ok() ||
+            ids != c["ids"].get<std::vector<int32_t>>())
+          ++mismatches;
+      }
+    });
+  for (std::thread &t : threads)
+    t.join();
+  EXPECT_EQ(mismatches.load(), 0);
 }
 
 } // namespace
