@@ -54,8 +54,10 @@ def V4ModelStatisticsPass : Pass<"v4-model-statistics", "::mlir::ModuleOp"> {
 // Fusion
 //===----------------------------------------------------------------------===//
 
-def V4FuseMhcBoundariesPass
-    : InterfacePass<"v4-fuse-mhc-boundaries", "::mlir::FunctionOpInterface"> {
+// Not anchored: it runs on a function or on a whole module, so that both
+// `--pass-pipeline=...func.func(v4-fuse-mhc-boundaries)` and the flag form
+// `v4-opt m.mlir --v4-fuse-mhc-boundaries` work.
+def V4FuseMhcBoundariesPass : Pass<"v4-fuse-mhc-boundaries"> {
   let summary = "Fuse each mHC post with the mHC pre that reads its lanes";
   let description = [{
     At every mHC boundary the new lanes of one site's `v4.mhc.post` are the

@@ -1,5 +1,7 @@
 // RUN: v4-opt %s -split-input-file \
 // RUN:   --pass-pipeline='builtin.module(func.func(v4-fuse-mhc-boundaries))' | FileCheck %s
+// The flag form runs it on the whole module, with the same result.
+// RUN: v4-opt %s -split-input-file --v4-fuse-mhc-boundaries | FileCheck %s
 
 // T1 sizes (V4-SPEC 11.1): d = 64, n_hc = 4, batch 1, T dynamic.
 
