@@ -61,6 +61,10 @@ struct GoldenParam {
   std::string dir;
   std::string golden;
 };
+/// Readable parameter values in gtest output.
+void PrintTo(const GoldenParam &p, std::ostream *os) {
+  *os << p.name << " (" << p.dir << ")";
+}
 
 class TokenizerGolden : public ::testing::TestWithParam<GoldenParam> {};
 
