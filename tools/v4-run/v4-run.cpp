@@ -20,6 +20,7 @@
 // 2 bad command line, 3 I/O.
 //
 //===----------------------------------------------------------------------===//
+#include "runtime/artifact/Artifact.h"
 #include "v4rt/v4rt.h"
 
 #include <sys/stat.h>
@@ -281,7 +282,21 @@ int main(int argc, char **argv) {
     } else if (a == "--dump-logits") {
       dump = value("--dump-logits");
     } else if (a == "--version") {
-      std::printf("v4-run 0.1.0 (v4rt API %d)\n", V4RT_API_VERSION);
+      std::printf("%s\n", v4::artifact::toolVersion("v4-run").c_str());
+      return 0;
+    } else if (a == "--help" || a == "-h") {
+      std::printf(
+          "v4-run: runs a compiled model (.v4a) through the runtime's C API\n"
+          "usage: v4-run MODEL.v4a --checkpoint DIR --prompt-ids 1,2,3 "
+          "--max-new-tokens N\n"
+          "       v4-run MODEL.v4a --checkpoint DIR (--prompt TEXT | --chat "
+          "MESSAGE [--system TEXT] [--thinking] [--reasoning-effort "
+          "max|high])\n"
+          "options: --chunk C, --temperature T, --top-p P, --seed S, "
+          "--dump-logits FILE.npy, --tokenizer DIR, --max-new-tokens N, "
+          "--stop STRING (repeatable), --version, --help\n"
+          "Exit codes: 0 success; 1 rejected input; 2 bad command line; "
+          "3 I/O.\n");
       return 0;
     } else if (a.size() > 1 && a[0] == '-') {
       return usage(("unknown option '" + a + "'").c_str());

@@ -10,6 +10,7 @@
 // Exit codes: 0 ok, 1 rejected input, 2 bad command line, 3 I/O.
 //
 //===----------------------------------------------------------------------===//
+#include "runtime/artifact/Artifact.h"
 #include "v4rt/v4rt.h"
 
 #include <cctype>
@@ -116,7 +117,7 @@ int main(int argc, char **argv) {
     } else if (a == "--decode") {
       decode = true;
     } else if (a == "--version") {
-      std::printf("v4-tokenize 0.1.0 (v4rt API %d)\n", V4RT_API_VERSION);
+      std::printf("%s\n", v4::artifact::toolVersion("v4-tokenize").c_str());
       return 0;
     } else if (a == "--help" || a == "-h") {
       usage("text <-> token ids with a tokenizer.json");
