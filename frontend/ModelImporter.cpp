@@ -511,8 +511,8 @@ Value Importer::logits(ImplicitLocOpBuilder &b, const std::string &place,
   Value y = mhcHead(b, prefix, lanes);
   Value yn = rmsNorm(b, y, normWeight(b, prefix + "norm.weight", d));
   at(b, "head");
-  return LinearOp::create(b, tt({B, T, cfg.vocabSize}, f32), yn, head,
-                          Value(), static_cast<uint64_t>(cfg.weightBlockSize));
+  return LinearOp::create(b, tt({B, T, cfg.vocabSize}, f32), yn, head, Value(),
+                          static_cast<uint64_t>(cfg.weightBlockSize));
 }
 
 void Importer::emitStep(ArrayRef<func::FuncOp> blocks,
@@ -723,11 +723,11 @@ OwningOpRef<ModuleOp> loadModel(MLIRContext &context, llvm::StringRef path,
   }
   ImportOptions named = options;
   if (named.modelName.empty())
-    named.modelName = llvm::sys::path::filename(
-                          configInDir.empty()
-                              ? path
-                              : llvm::sys::path::parent_path(configInDir))
-                          .str();
+    named.modelName =
+        llvm::sys::path::filename(
+            configInDir.empty() ? path
+                                : llvm::sys::path::parent_path(configInDir))
+            .str();
   auto imported = importModel(context, *config, named);
   if (failed(imported))
     return fail(LoadFailure::Rejected);

@@ -60,9 +60,9 @@ double measureBandwidth() {
       s3 += buf[i + 3];
     }
     benchmark::DoNotOptimize(s0 + s1 + s2 + s3);
-    double s = std::chrono::duration<double>(
-                   std::chrono::steady_clock::now() - t0)
-                   .count();
+    double s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+            .count();
     best = std::max(best, double(n * sizeof(uint64_t)) / s);
   }
   return best;
@@ -111,9 +111,9 @@ void BM_Decode(benchmark::State &state) {
       prefill();
       state.ResumeTiming();
     }
-    if (v4rt_status_t st = v4rt_session_run(s, ids.data(), nullptr, 1,
-                                            logits.data(), logits.size(),
-                                            nullptr, 0))
+    if (v4rt_status_t st =
+            v4rt_session_run(s, ids.data(), nullptr, 1, logits.data(),
+                             logits.size(), nullptr, 0))
       die(v4rt_status_message(st));
     ids[0] = (ids[0] * 31 + 7) % V;
     ++tokens;
@@ -143,9 +143,9 @@ void BM_Prefill(benchmark::State &state) {
     state.PauseTiming();
     v4rt_session_reset(s);
     state.ResumeTiming();
-    if (v4rt_status_t st = v4rt_session_run(s, ids.data(), nullptr, C,
-                                            logits.data(), logits.size(),
-                                            nullptr, 0))
+    if (v4rt_status_t st =
+            v4rt_session_run(s, ids.data(), nullptr, C, logits.data(),
+                             logits.size(), nullptr, 0))
       die(v4rt_status_message(st));
     tokens += C;
   }
@@ -171,7 +171,8 @@ int main(int argc, char **argv) {
   v4rt_model_options_t options;
   v4rt_model_options_initialize(&options);
   options.checkpoint_path = checkpointPath.c_str();
-  if (v4rt_status_t st = v4rt_model_load(artifactPath.c_str(), &options, &model))
+  if (v4rt_status_t st =
+          v4rt_model_load(artifactPath.c_str(), &options, &model))
     die(v4rt_status_message(st));
   v4rt_model_info(model, &info);
   bandwidth = measureBandwidth();
@@ -181,9 +182,8 @@ int main(int argc, char **argv) {
                               std::to_string(bandwidth / 1e9));
   benchmark::AddCustomContext("weight_bytes_per_decode_token",
                               std::to_string(bytesPerToken));
-  benchmark::AddCustomContext(
-      "decode_roofline_ms_per_token",
-      std::to_string(1e3 * bytesPerToken / bandwidth));
+  benchmark::AddCustomContext("decode_roofline_ms_per_token",
+                              std::to_string(1e3 * bytesPerToken / bandwidth));
   benchmark::RegisterBenchmark("decode", BM_Decode)
       ->Unit(benchmark::kMillisecond)
       ->MinTime(2.0);

@@ -45,8 +45,7 @@ void encode(benchmark::State &state) {
 int main(int argc, char **argv) {
   benchmark::Initialize(&argc, argv);
   if (argc != 3) {
-    std::fprintf(stderr,
-                 "usage: v4-bench-tokenizer TOKENIZER_DIR TEXT_FILE\n");
+    std::fprintf(stderr, "usage: v4-bench-tokenizer TOKENIZER_DIR TEXT_FILE\n");
     return 2;
   }
   auto tok = v4::tokenizer::Tokenizer::load(argv[1]);

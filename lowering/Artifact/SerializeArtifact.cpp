@@ -9,10 +9,10 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/DenseSet.h"
-#include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Config/llvm-config.h"
 
@@ -113,7 +113,8 @@ LogicalResult PlanReader::readEntry(func::FuncOp fn, StringRef name,
         if (a.getType().getRank() != 1 || !a.getType().hasStaticShape())
           return a.emitError() << "the arena must be a static 1-D buffer";
         desc.arenaBytes = std::max<uint64_t>(
-            desc.arenaBytes, static_cast<uint64_t>(a.getType().getNumElements()));
+            desc.arenaBytes,
+            static_cast<uint64_t>(a.getType().getNumElements()));
         arenas.insert(a.getResult());
         continue;
       }
@@ -179,8 +180,8 @@ LogicalResult PlanReader::readEntry(func::FuncOp fn, StringRef name,
         b.kind = art::BufferKind::Output;
         auto role = fn.getResultAttrOfType<StringAttr>(i, "v4.role");
         if (!role)
-          return ret.emitError() << "result #" << i << " of @" << name
-                                 << " has no v4.role";
+          return ret.emitError()
+                 << "result #" << i << " of @" << name << " has no v4.role";
         b.role = role.str();
       }
       continue;
@@ -213,7 +214,8 @@ LogicalResult PlanReader::read() {
       return failure();
     stepIds.push_back(*id);
     if (!isState) {
-      auto role = step.getArgAttrOfType<StringAttr>(a.getArgNumber(), "v4.role");
+      auto role =
+          step.getArgAttrOfType<StringAttr>(a.getArgNumber(), "v4.role");
       if (!role)
         return step.emitError() << "input #" << a.getArgNumber()
                                 << " of @step has neither v4.role nor v4.state";

@@ -256,8 +256,8 @@ LogicalResult Former::formStep(func::FuncOp step, func::FuncOp &newStep) {
       argTypes.push_back(t);
       SmallVector<NamedAttribute> na;
       if (j < 4) {
-        na.push_back(
-            attrs.getNamedAttr("v4.role", attrs.getStringAttr(::v4::artifact::role::kInputs[j])));
+        na.push_back(attrs.getNamedAttr(
+            "v4.role", attrs.getStringAttr(::v4::artifact::role::kInputs[j])));
       } else {
         std::string name = "state" + std::to_string(j - 4);
         if (types.size() > 1)
@@ -283,9 +283,8 @@ LogicalResult Former::formStep(func::FuncOp step, func::FuncOp &newStep) {
   for (auto [i, na] : llvm::enumerate(argAttrs))
     newStep.setArgAttrs(i, na);
   for (unsigned i = 0; i < numOutputs; ++i)
-    newStep.setResultAttr(
-        i, "v4.role",
-        top.getStringAttr(::v4::artifact::outputRole(i)));
+    newStep.setResultAttr(i, "v4.role",
+                          top.getStringAttr(::v4::artifact::outputRole(i)));
   Block *entry = newStep.addEntryBlock();
   OpBuilder b = OpBuilder::atBlockEnd(entry);
   {

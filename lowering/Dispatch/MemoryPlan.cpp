@@ -25,7 +25,9 @@ namespace {
 
 constexpr uint64_t kAlignment = 64;
 
-uint64_t alignUp(uint64_t n) { return (n + kAlignment - 1) / kAlignment * kAlignment; }
+uint64_t alignUp(uint64_t n) {
+  return (n + kAlignment - 1) / kAlignment * kAlignment;
+}
 
 struct Interval {
   memref::AllocOp alloc;
@@ -121,8 +123,8 @@ struct V4PlanMemoryPass
         continue; // outputs are read by the caller: their own buffers
       FailureOr<uint64_t> bytes = bufferBytes(alloc.getType(), maxChunk);
       if (failed(bytes) || !alloc.getType().getLayout().isIdentity())
-        return alloc.emitError() << "cannot place " << alloc.getType()
-                                 << " in the arena";
+        return alloc.emitError()
+               << "cannot place " << alloc.getType() << " in the arena";
       iv.bytes = *bytes;
       intervals.push_back(iv);
     }
@@ -135,8 +137,8 @@ struct V4PlanMemoryPass
 
     OpBuilder b = OpBuilder::atBlockBegin(&body);
     Location loc = fn.getLoc();
-    auto arenaType = MemRefType::get({static_cast<int64_t>(arenaSize)},
-                                     b.getIntegerType(8));
+    auto arenaType =
+        MemRefType::get({static_cast<int64_t>(arenaSize)}, b.getIntegerType(8));
     auto arena = memref::AllocOp::create(b, loc, arenaType);
     arena->setAttr("v4.arena", b.getUnitAttr());
     arena->setAttr("v4.arena_unplanned_bytes",
@@ -145,9 +147,9 @@ struct V4PlanMemoryPass
       b.setInsertionPoint(i.alloc);
       Value offset = arith::ConstantIndexOp::create(
           b, i.alloc.getLoc(), static_cast<int64_t>(i.offset));
-      auto view = memref::ViewOp::create(b, i.alloc.getLoc(), i.alloc.getType(),
-                                         arena, offset,
-                                         i.alloc.getDynamicSizes());
+      auto view =
+          memref::ViewOp::create(b, i.alloc.getLoc(), i.alloc.getType(), arena,
+                                 offset, i.alloc.getDynamicSizes());
       i.alloc.replaceAllUsesWith(view.getResult());
       i.alloc.erase();
     }

@@ -93,8 +93,8 @@ FailureOr<MemoryPlan> mlir::v4::getMemoryPlan(ModuleOp planned) {
         if (!parameters.insert(param.getName()).second)
           continue;
         uint64_t n = memrefBytes(param.getBuffer().getType(), tokens);
-        (param.getName().contains("{}") ? p.weightsPrepared : p.weightsStored) +=
-            n;
+        (param.getName().contains("{}") ? p.weightsPrepared
+                                        : p.weightsStored) += n;
       } else if (auto alloc = dyn_cast<memref::AllocOp>(op)) {
         bool returned = llvm::any_of(alloc->getUsers(), [](Operation *u) {
           return isa<func::ReturnOp>(u);
@@ -126,25 +126,23 @@ llvm::json::Value mlir::v4::toJSON(const MemoryPlan &p, StringRef device,
   };
   llvm::json::Array rows;
   for (const MemoryPlanRow &r : table)
-    rows.push_back(llvm::json::Object{
-        {"bounds", bounds(r.bounds)},
-        {"state", state(r.state)},
-        {"arena", r.arena},
-        {"inputs_outputs", r.io},
-        {"session", r.state.total() + r.arena + r.io}});
+    rows.push_back(
+        llvm::json::Object{{"bounds", bounds(r.bounds)},
+                           {"state", state(r.state)},
+                           {"arena", r.arena},
+                           {"inputs_outputs", r.io},
+                           {"session", r.state.total() + r.arena + r.io}});
   return llvm::json::Object{
       {"device", device},
       {"bounds", bounds(p.bounds)},
-      {"weights",
-       llvm::json::Object{{"stored", p.weightsStored},
-                          {"prepared", p.weightsPrepared},
-                          {"total", p.weights()}}},
-      {"session",
-       llvm::json::Object{{"state", state(p.state)},
-                          {"arena", p.arena},
-                          {"other_activations", p.otherActivations},
-                          {"inputs_outputs", p.io},
-                          {"total", p.session()}}},
+      {"weights", llvm::json::Object{{"stored", p.weightsStored},
+                                     {"prepared", p.weightsPrepared},
+                                     {"total", p.weights()}}},
+      {"session", llvm::json::Object{{"state", state(p.state)},
+                                     {"arena", p.arena},
+                                     {"other_activations", p.otherActivations},
+                                     {"inputs_outputs", p.io},
+                                     {"total", p.session()}}},
       {"table", std::move(rows)}};
 }
 
@@ -154,17 +152,21 @@ void mlir::v4::printMemoryPlan(llvm::raw_ostream &os, const MemoryPlan &p,
   os << "memory plan (" << device << "), batch " << p.bounds.batch
      << ", max context " << p.bounds.maxContext << ", max chunk "
      << p.bounds.maxChunk << "\n";
-  os << "  weights            " << ::v4::formatBytes(p.weights()) << " (as stored "
-     << ::v4::formatBytes(p.weightsStored) << ", prepared " << ::v4::formatBytes(p.weightsPrepared)
-     << ")\n";
+  os << "  weights            " << ::v4::formatBytes(p.weights())
+     << " (as stored " << ::v4::formatBytes(p.weightsStored) << ", prepared "
+     << ::v4::formatBytes(p.weightsPrepared) << ")\n";
   os << "  per session        " << ::v4::formatBytes(p.session()) << "\n";
-  os << "    window rings     " << ::v4::formatBytes(p.state.windowRings) << "\n";
+  os << "    window rings     " << ::v4::formatBytes(p.state.windowRings)
+     << "\n";
   os << "    KV caches        " << ::v4::formatBytes(p.state.kvCaches) << "\n";
-  os << "    compressor state " << ::v4::formatBytes(p.state.compressorState) << "\n";
-  os << "    engram state     " << ::v4::formatBytes(p.state.engramState) << "\n";
+  os << "    compressor state " << ::v4::formatBytes(p.state.compressorState)
+     << "\n";
+  os << "    engram state     " << ::v4::formatBytes(p.state.engramState)
+     << "\n";
   os << "    activation arena " << ::v4::formatBytes(p.arena) << "\n";
   if (p.otherActivations)
-    os << "    other activations " << ::v4::formatBytes(p.otherActivations) << "\n";
+    os << "    other activations " << ::v4::formatBytes(p.otherActivations)
+       << "\n";
   os << "    inputs/outputs   " << ::v4::formatBytes(p.io) << "\n";
   if (table.empty())
     return;
@@ -176,6 +178,8 @@ void mlir::v4::printMemoryPlan(llvm::raw_ostream &os, const MemoryPlan &p,
         "  %6lld %10lld %12s %12s %12s %12s\n", (long long)r.bounds.batch,
         (long long)r.bounds.maxContext,
         ::v4::formatBytes(r.state.kvCaches + r.state.windowRings).c_str(),
-        ::v4::formatBytes(r.state.compressorState + r.state.engramState).c_str(),
-        ::v4::formatBytes(r.arena).c_str(), ::v4::formatBytes(r.state.total() + r.arena + r.io).c_str());
+        ::v4::formatBytes(r.state.compressorState + r.state.engramState)
+            .c_str(),
+        ::v4::formatBytes(r.arena).c_str(),
+        ::v4::formatBytes(r.state.total() + r.arena + r.io).c_str());
 }

@@ -103,9 +103,8 @@ struct ConvertV4ToLinalgPass
     // the argument.
     kernels.walk([](bufferization::MaterializeInDestinationOp m) {
       auto forOp = m.getSource().getDefiningOp<scf::ForOp>();
-      if (!forOp ||
-          forOp.getInitArgs()[cast<OpResult>(m.getSource()).getResultNumber()] !=
-              m.getDest())
+      if (!forOp || forOp.getInitArgs()[cast<OpResult>(m.getSource())
+                                            .getResultNumber()] != m.getDest())
         return;
       m.getResult().replaceAllUsesWith(m.getSource());
       m.erase();

@@ -204,16 +204,15 @@ struct LastTokenLowering : public OpConversionPattern<LastTokenOp> {
       return tensor::DimOp::create(b, input, d);
     });
     int64_t rank = type.getRank();
-    auto r = generic(
-        b, type, ValueRange{}, init,
-        {AffineMap::getMultiDimIdentityMap(rank, op.getContext())},
-        parallel(rank), [&](Scalar &s, ValueRange) {
-          SmallVector<Value> at;
-          for (int64_t d = 0; d < rank; ++d)
-            at.push_back(d == 1 ? last : s.index(d));
-          Value v = tensor::ExtractOp::create(s.b, input, at);
-          linalg::YieldOp::create(s.b, v);
-        });
+    auto r = generic(b, type, ValueRange{}, init,
+                     {AffineMap::getMultiDimIdentityMap(rank, op.getContext())},
+                     parallel(rank), [&](Scalar &s, ValueRange) {
+                       SmallVector<Value> at;
+                       for (int64_t d = 0; d < rank; ++d)
+                         at.push_back(d == 1 ? last : s.index(d));
+                       Value v = tensor::ExtractOp::create(s.b, input, at);
+                       linalg::YieldOp::create(s.b, v);
+                     });
     rewriter.replaceOp(op, r.getResults());
     return success();
   }
@@ -777,18 +776,15 @@ Value fakeQuantScales(ImplicitLocOpBuilder &b, Value x, int64_t blk,
                Value k0 = s.muli(at.back(), s.idx(blk));
                Value k1 = arith::MinUIOp::create(s.b, s.addi(k0, s.idx(blk)),
                                                  s.idx(end));
-               Value amax =
-                   forLoop(s.b, k0, k1, {s.f32(0.0)},
-                           [&](Scalar &e, Value i, ValueRange acc) {
-                             SmallVector<Value> xi(at);
-                             xi.back() = i;
-                             Value v = e.toF32(
-                                 tensor::ExtractOp::create(e.b, x, xi));
-                             return SmallVector<Value>{
-                                 arith::MaximumFOp::create(
-                                     e.b, acc[0],
-                                     math::AbsFOp::create(e.b, v))};
-                           })[0];
+               Value amax = forLoop(
+                   s.b, k0, k1, {s.f32(0.0)},
+                   [&](Scalar &e, Value i, ValueRange acc) {
+                     SmallVector<Value> xi(at);
+                     xi.back() = i;
+                     Value v = e.toF32(tensor::ExtractOp::create(e.b, x, xi));
+                     return SmallVector<Value>{arith::MaximumFOp::create(
+                         e.b, acc[0], math::AbsFOp::create(e.b, v))};
+                   })[0];
                linalg::YieldOp::create(s.b, fp4 ? lowp::fp4ActScale(s.b, amax)
                                                 : lowp::fp8ActScale(s.b, amax));
              })
@@ -824,27 +820,26 @@ Value fakeQuant(ImplicitLocOpBuilder &b, Value x, int64_t blk, int64_t end,
     sizes.back() = b.getIndexAttr(end);
     in = tensor::ExtractSliceOp::create(b, x, offsets, sizes, strides);
   }
-  Value dest =
-      end == n ? out
-               : Value(tensor::ExtractSliceOp::create(b, out, offsets, sizes,
-                                                      strides));
-  Value q =
-      generic(b, dest.getType(), in, dest, {id, id}, parallel(rank),
-              [&](Scalar &s, ValueRange args) {
-                SmallVector<Value> at;
-                for (int64_t d = 0; d < rank; ++d)
-                  at.push_back(s.index(d));
-                at.back() = arith::DivUIOp::create(s.b, at.back(), s.idx(blk));
-                Value scale = tensor::ExtractOp::create(s.b, scales, at);
-                Value v = s.toF32(args[0]);
-                Value g = fp4 ? lowp::quantizeE2M1(s.b, v, scale)
-                              : lowp::quantizeE4M3(s.b, v, scale);
-                // The grid value times s is exact in bf16.
-                Value y = s.mul(g, scale);
-                linalg::YieldOp::create(
-                    s.b, bf16 ? s.roundBF16(y) : s.fromF32(y, elt));
-              })
-          .getResult(0);
+  Value dest = end == n ? out
+                        : Value(tensor::ExtractSliceOp::create(b, out, offsets,
+                                                               sizes, strides));
+  Value q = generic(b, dest.getType(), in, dest, {id, id}, parallel(rank),
+                    [&](Scalar &s, ValueRange args) {
+                      SmallVector<Value> at;
+                      for (int64_t d = 0; d < rank; ++d)
+                        at.push_back(s.index(d));
+                      at.back() =
+                          arith::DivUIOp::create(s.b, at.back(), s.idx(blk));
+                      Value scale = tensor::ExtractOp::create(s.b, scales, at);
+                      Value v = s.toF32(args[0]);
+                      Value g = fp4 ? lowp::quantizeE2M1(s.b, v, scale)
+                                    : lowp::quantizeE4M3(s.b, v, scale);
+                      // The grid value times s is exact in bf16.
+                      Value y = s.mul(g, scale);
+                      linalg::YieldOp::create(s.b, bf16 ? s.roundBF16(y)
+                                                        : s.fromF32(y, elt));
+                    })
+                .getResult(0);
   if (end == n)
     return q;
   return tensor::InsertSliceOp::create(b, q, out, offsets, sizes, strides);
@@ -864,9 +859,8 @@ struct FakeQuantLowering : public OpConversionPattern<FakeQuantOp> {
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
     int64_t n = xType.getShape().back(), blk = op.getBlockSize();
     int64_t end = (op.getExtent().value_or(n) / blk) * blk;
-    Value y =
-        fakeQuant(b, x, blk, end, op.getFormat() == QuantFormat::fp4_e2m1,
-                  xType.getElementType(), /*bf16=*/false);
+    Value y = fakeQuant(b, x, blk, end, op.getFormat() == QuantFormat::fp4_e2m1,
+                        xType.getElementType(), /*bf16=*/false);
     rewriter.replaceOp(op, y);
     return success();
   }
@@ -894,7 +888,10 @@ Value compressPost(ImplicitLocOpBuilder &b, KVCompressOp op, Value entry,
   auto type = cast<RankedTensorType>(entry.getType());
   AffineMap id = AffineMap::getMultiDimIdentityMap(1, ctx);
   AffineMap all = AffineMap::get(1, 0, {}, ctx);
-  auto fresh = [&]() { return Value(tensor::EmptyOp::create(b, ArrayRef<int64_t>{c}, b.getF32Type())); };
+  auto fresh = [&]() {
+    return Value(
+        tensor::EmptyOp::create(b, ArrayRef<int64_t>{c}, b.getF32Type()));
+  };
   auto map = [&](ValueRange ins, ArrayRef<AffineMap> inMaps,
                  function_ref<Value(Scalar &, ValueRange)> fn) {
     SmallVector<AffineMap> maps(inMaps);
@@ -908,18 +905,17 @@ Value compressPost(ImplicitLocOpBuilder &b, KVCompressOp op, Value entry,
   Scalar k{b};
 
   // bf16, then the sum of squares (ascending, from 0).
-  Value e = map(entry, {id}, [](Scalar &s, ValueRange a) {
-    return s.roundBF16(a[0]);
-  });
+  Value e = map(entry, {id},
+                [](Scalar &s, ValueRange a) { return s.roundBF16(a[0]); });
   Value zero = filled(b, RankedTensorType::get({}, b.getF32Type()),
                       b.getF32FloatAttr(0.0));
-  Value ss = generic(b, zero.getType(), e, zero, {id, all},
-                     {utils::IteratorType::reduction},
-                     [&](Scalar &s, ValueRange a) {
-                       linalg::YieldOp::create(
-                           s.b, s.add(a[1], s.mul(a[0], a[0])));
-                     })
-                 .getResult(0);
+  Value ss =
+      generic(b, zero.getType(), e, zero, {id, all},
+              {utils::IteratorType::reduction},
+              [&](Scalar &s, ValueRange a) {
+                linalg::YieldOp::create(s.b, s.add(a[1], s.mul(a[0], a[0])));
+              })
+          .getResult(0);
   Value ssV = tensor::ExtractOp::create(b, ss, ValueRange{});
   float eps = static_cast<float>(op.getNormEps().convertToDouble());
   Value rstd = math::RsqrtOp::create(
@@ -929,8 +925,8 @@ Value compressPost(ImplicitLocOpBuilder &b, KVCompressOp op, Value entry,
   });
 
   // RoPE at blk * r (interleaved pairs, fp32, bf16 out).
-  auto freqType =
-      RankedTensorType::get({static_cast<int64_t>(freqs.size())}, b.getF32Type());
+  auto freqType = RankedTensorType::get({static_cast<int64_t>(freqs.size())},
+                                        b.getF32Type());
   Value freqTable = arith::ConstantOp::create(
       b, DenseElementsAttr::get(freqType, ArrayRef<float>(freqs)));
   Value posF = arith::UIToFPOp::create(
@@ -947,17 +943,17 @@ Value compressPost(ImplicitLocOpBuilder &b, KVCompressOp op, Value entry,
           Scalar q{ib};
           Value rel = q.subi(ch, q.idx(c - rd));
           Value i = arith::DivUIOp::create(ib, rel, q.idx(2));
-          Value th = q.mul(posF, tensor::ExtractOp::create(ib, freqTable,
-                                                           ValueRange{i}));
+          Value th = q.mul(
+              posF, tensor::ExtractOp::create(ib, freqTable, ValueRange{i}));
           Value cs = math::CosOp::create(ib, th);
           Value sn = math::SinOp::create(ib, th);
           Value i0 = q.addi(q.idx(c - rd), q.muli(i, q.idx(2)));
           Value x0 = tensor::ExtractOp::create(ib, prev, ValueRange{i0});
           Value x1 = tensor::ExtractOp::create(
               ib, prev, ValueRange{q.addi(i0, q.idx(1))});
-          Value even = q.cmpi(arith::CmpIPredicate::eq,
-                              arith::RemUIOp::create(ib, rel, q.idx(2)),
-                              q.idx(0));
+          Value even =
+              q.cmpi(arith::CmpIPredicate::eq,
+                     arith::RemUIOp::create(ib, rel, q.idx(2)), q.idx(0));
           Value ra = q.roundBF16(q.sub(q.mul(x0, cs), q.mul(x1, sn)));
           Value rb = q.roundBF16(q.add(q.mul(x0, sn), q.mul(x1, cs)));
           scf::YieldOp::create(ib, ValueRange{q.select(even, ra, rb)});
@@ -965,8 +961,8 @@ Value compressPost(ImplicitLocOpBuilder &b, KVCompressOp op, Value entry,
         [&](OpBuilder &nb, Location loc) {
           ImplicitLocOpBuilder ib(loc, nb);
           scf::YieldOp::create(
-              ib, tensor::ExtractOp::create(ib, prev, ValueRange{ch})
-                      .getResult());
+              ib,
+              tensor::ExtractOp::create(ib, prev, ValueRange{ch}).getResult());
         });
     return ifOp.getResult(0);
   });
@@ -995,8 +991,9 @@ Value poolBlock(ImplicitLocOpBuilder &b, Value bi, Value kv, Value score,
   AffineMap id = AffineMap::getMultiDimIdentityMap(1, b.getContext());
   return generic(
              b, type, ValueRange{},
-             Value(tensor::EmptyOp::create(b, ArrayRef<int64_t>{c}, b.getF32Type())), {id},
-             parallel(1),
+             Value(tensor::EmptyOp::create(b, ArrayRef<int64_t>{c},
+                                           b.getF32Type())),
+             {id}, parallel(1),
              [&](Scalar &s, ValueRange) {
                Value ch = s.index(0), zero = s.idx(0);
                Value n = s.idx(overlap ? 2 * r : r);
@@ -1004,33 +1001,32 @@ Value poolBlock(ImplicitLocOpBuilder &b, Value bi, Value kv, Value score,
                auto at = [&](Scalar &e, Value m, Value q) -> Value {
                  Value col = ch;
                  if (overlap)
-                   col = e.select(e.cmpi(arith::CmpIPredicate::uge, q,
-                                         e.idx(r)),
-                                  e.addi(ch, e.idx(c)), ch);
+                   col =
+                       e.select(e.cmpi(arith::CmpIPredicate::uge, q, e.idx(r)),
+                                e.addi(ch, e.idx(c)), ch);
                  return tensor::ExtractOp::create(e.b, m,
                                                   ValueRange{bi, q, col});
                };
                auto expOf = [&](Scalar &e, Value q, Value mx) -> Value {
                  return math::ExpOp::create(e.b, e.sub(at(e, score, q), mx));
                };
-               Value mx = forLoop(s.b, zero, n, {s.f32(-inf)},
-                                  [&](Scalar &e, Value q, ValueRange a) {
-                                    return SmallVector<Value>{
-                                        arith::MaximumFOp::create(
-                                            e.b, a[0], at(e, score, q))};
-                                  })[0];
+               Value mx = forLoop(
+                   s.b, zero, n, {s.f32(-inf)},
+                   [&](Scalar &e, Value q, ValueRange a) {
+                     return SmallVector<Value>{
+                         arith::MaximumFOp::create(e.b, a[0], at(e, score, q))};
+                   })[0];
                Value sum = forLoop(s.b, zero, n, {s.f32(0.0)},
                                    [&](Scalar &e, Value q, ValueRange a) {
                                      return SmallVector<Value>{
                                          e.add(a[0], expOf(e, q, mx))};
                                    })[0];
-               Value acc = forLoop(
-                   s.b, zero, n, {s.f32(0.0)},
-                   [&](Scalar &e, Value q, ValueRange a) {
-                     Value w = e.div(expOf(e, q, mx), sum);
-                     return SmallVector<Value>{
-                         e.add(a[0], e.mul(at(e, kv, q), w))};
-                   })[0];
+               Value acc = forLoop(s.b, zero, n, {s.f32(0.0)},
+                                   [&](Scalar &e, Value q, ValueRange a) {
+                                     Value w = e.div(expOf(e, q, mx), sum);
+                                     return SmallVector<Value>{
+                                         e.add(a[0], e.mul(at(e, kv, q), w))};
+                                   })[0];
                linalg::YieldOp::create(s.b, acc);
              })
       .getResult(0);
@@ -1077,8 +1073,7 @@ struct KVCompressLowering : public OpConversionPattern<KVCompressOp> {
     kgShape.back() = b.getIndexAttr(width);
     auto zeros = [&]() {
       Value init = tensor::EmptyOp::create(b, kgShape, f32);
-      return linalg::FillOp::create(b, ValueRange{k.f32(0.0)},
-                                    ValueRange{init})
+      return linalg::FillOp::create(b, ValueRange{k.f32(0.0)}, ValueRange{init})
           .getResult(0);
     };
     AffineExpr d0, d1, d2, d3;
@@ -1109,92 +1104,88 @@ struct KVCompressLowering : public OpConversionPattern<KVCompressOp> {
         [&](Scalar &e, Value bi, ValueRange s0) {
           Value sp = e.toIndex(
               tensor::ExtractOp::create(e.b, startPos, ValueRange{bi}));
-          return forLoop(e.b, zero, T, s0, [&](Scalar &e, Value t,
-                                               ValueRange s1) {
-            Value p = e.addi(sp, t);
-            Value pm = arith::RemUIOp::create(e.b, p, rV);
-            Value row = e.addi(e.idx(off), pm);
-            // 1-2. The token's (k, g + ape[p mod r]) into its state row.
-            SmallVector<Value> st = forLoop(
-                e.b, zero, widthV, {s1[0], s1[1]},
-                [&](Scalar &e, Value o, ValueRange s2) {
-                  Value kv = tensor::ExtractOp::create(e.b, kAll,
-                                                       ValueRange{bi, t, o});
-                  Value g = tensor::ExtractOp::create(e.b, gAll,
-                                                      ValueRange{bi, t, o});
-                  Value a = e.toF32(
-                      tensor::ExtractOp::create(e.b, ape, ValueRange{pm, o}));
-                  return SmallVector<Value>{
-                      tensor::InsertOp::create(e.b, kv, s2[0],
-                                               ValueRange{bi, row, o}),
-                      tensor::InsertOp::create(e.b, e.add(g, a), s2[1],
-                                               ValueRange{bi, row, o})};
-                });
-            Value kvS = st[0], scS = st[1];
-            // 3. Block completion.
-            Value done = e.cmpi(P::eq, pm, e.idx(r - 1));
-            Value blk = arith::DivUIOp::create(e.b, p, rV);
-            Value write = arith::AndIOp::create(
-                e.b, done, e.cmpi(P::slt, blk, capacity));
-            auto ifOp = scf::IfOp::create(
-                e.b, write,
-                [&](OpBuilder &nb, Location loc) {
-                  ImplicitLocOpBuilder ib(loc, nb);
-                  Value entry = poolBlock(ib, bi, kvS, scS, r, c, overlap);
-                  Value post = compressPost(ib, op, entry, norm, blk);
-                  Value next =
-                      forLoop(ib, zero, arith::ConstantIndexOp::create(ib, c),
-                              {s1[2]},
-                              [&](Scalar &q, Value ch, ValueRange acc) {
-                                Value v = q.fromF32(
-                                    tensor::ExtractOp::create(
-                                        q.b, post, ValueRange{ch}),
-                                    cacheElt);
-                                return SmallVector<Value>{
-                                    tensor::InsertOp::create(
-                                        q.b, v, acc[0],
-                                        ValueRange{bi, blk, ch})};
-                              })[0];
-                  scf::YieldOp::create(ib, next);
-                },
-                [&](OpBuilder &nb, Location loc) {
-                  ImplicitLocOpBuilder ib(loc, nb);
-                  scf::YieldOp::create(ib, s1[2]);
-                });
-            Value cacheNext = ifOp.getResult(0);
-            if (!overlap)
-              return SmallVector<Value>{kvS, scS, cacheNext};
-            // Overlap: the completed block becomes the previous block.
-            auto shift = scf::IfOp::create(
-                e.b, done,
-                [&](OpBuilder &nb, Location loc) {
-                  ImplicitLocOpBuilder ib(loc, nb);
-                  SmallVector<Value> moved = forLoop(
-                      ib, zero, rV, {kvS, scS},
-                      [&](Scalar &e, Value j, ValueRange s3) {
-                        return forLoop(
-                            e.b, zero, widthV, s3,
-                            [&](Scalar &e, Value o, ValueRange s4) {
-                              Value src = e.addi(j, rV);
-                              SmallVector<Value> r4;
-                              for (Value m : s4) {
-                                Value v = tensor::ExtractOp::create(
-                                    e.b, m, ValueRange{bi, src, o});
-                                r4.push_back(tensor::InsertOp::create(
-                                    e.b, v, m, ValueRange{bi, j, o}));
-                              }
-                              return r4;
-                            });
-                      });
-                  scf::YieldOp::create(ib, moved);
-                },
-                [&](OpBuilder &nb, Location loc) {
-                  ImplicitLocOpBuilder ib(loc, nb);
-                  scf::YieldOp::create(ib, ValueRange{kvS, scS});
-                });
-            return SmallVector<Value>{shift.getResult(0), shift.getResult(1),
-                                      cacheNext};
-          });
+          return forLoop(
+              e.b, zero, T, s0, [&](Scalar &e, Value t, ValueRange s1) {
+                Value p = e.addi(sp, t);
+                Value pm = arith::RemUIOp::create(e.b, p, rV);
+                Value row = e.addi(e.idx(off), pm);
+                // 1-2. The token's (k, g + ape[p mod r]) into its state row.
+                SmallVector<Value> st = forLoop(
+                    e.b, zero, widthV, {s1[0], s1[1]},
+                    [&](Scalar &e, Value o, ValueRange s2) {
+                      Value kv = tensor::ExtractOp::create(
+                          e.b, kAll, ValueRange{bi, t, o});
+                      Value g = tensor::ExtractOp::create(e.b, gAll,
+                                                          ValueRange{bi, t, o});
+                      Value a = e.toF32(tensor::ExtractOp::create(
+                          e.b, ape, ValueRange{pm, o}));
+                      return SmallVector<Value>{
+                          tensor::InsertOp::create(e.b, kv, s2[0],
+                                                   ValueRange{bi, row, o}),
+                          tensor::InsertOp::create(e.b, e.add(g, a), s2[1],
+                                                   ValueRange{bi, row, o})};
+                    });
+                Value kvS = st[0], scS = st[1];
+                // 3. Block completion.
+                Value done = e.cmpi(P::eq, pm, e.idx(r - 1));
+                Value blk = arith::DivUIOp::create(e.b, p, rV);
+                Value write = arith::AndIOp::create(
+                    e.b, done, e.cmpi(P::slt, blk, capacity));
+                auto ifOp = scf::IfOp::create(
+                    e.b, write,
+                    [&](OpBuilder &nb, Location loc) {
+                      ImplicitLocOpBuilder ib(loc, nb);
+                      Value entry = poolBlock(ib, bi, kvS, scS, r, c, overlap);
+                      Value post = compressPost(ib, op, entry, norm, blk);
+                      Value next = forLoop(
+                          ib, zero, arith::ConstantIndexOp::create(ib, c),
+                          {s1[2]}, [&](Scalar &q, Value ch, ValueRange acc) {
+                            Value v = q.fromF32(tensor::ExtractOp::create(
+                                                    q.b, post, ValueRange{ch}),
+                                                cacheElt);
+                            return SmallVector<Value>{tensor::InsertOp::create(
+                                q.b, v, acc[0], ValueRange{bi, blk, ch})};
+                          })[0];
+                      scf::YieldOp::create(ib, next);
+                    },
+                    [&](OpBuilder &nb, Location loc) {
+                      ImplicitLocOpBuilder ib(loc, nb);
+                      scf::YieldOp::create(ib, s1[2]);
+                    });
+                Value cacheNext = ifOp.getResult(0);
+                if (!overlap)
+                  return SmallVector<Value>{kvS, scS, cacheNext};
+                // Overlap: the completed block becomes the previous block.
+                auto shift = scf::IfOp::create(
+                    e.b, done,
+                    [&](OpBuilder &nb, Location loc) {
+                      ImplicitLocOpBuilder ib(loc, nb);
+                      SmallVector<Value> moved = forLoop(
+                          ib, zero, rV, {kvS, scS},
+                          [&](Scalar &e, Value j, ValueRange s3) {
+                            return forLoop(
+                                e.b, zero, widthV, s3,
+                                [&](Scalar &e, Value o, ValueRange s4) {
+                                  Value src = e.addi(j, rV);
+                                  SmallVector<Value> r4;
+                                  for (Value m : s4) {
+                                    Value v = tensor::ExtractOp::create(
+                                        e.b, m, ValueRange{bi, src, o});
+                                    r4.push_back(tensor::InsertOp::create(
+                                        e.b, v, m, ValueRange{bi, j, o}));
+                                  }
+                                  return r4;
+                                });
+                          });
+                      scf::YieldOp::create(ib, moved);
+                    },
+                    [&](OpBuilder &nb, Location loc) {
+                      ImplicitLocOpBuilder ib(loc, nb);
+                      scf::YieldOp::create(ib, ValueRange{kvS, scS});
+                    });
+                return SmallVector<Value>{shift.getResult(0),
+                                          shift.getResult(1), cacheNext};
+              });
         });
     rewriter.replaceOpWithMultiple(op, {{out[0], out[1]}, {out[2]}});
     return success();
@@ -1207,16 +1198,16 @@ void mlir::v4::populateV4ToLinalgCorePatterns(const TypeConverter &converter,
                                               RewritePatternSet &patterns) {
   patterns
       .add<EmbeddingLowering, LastTokenLowering, RMSNormLowering, RopeLowering,
-           HadamardLowering,
-           ZeroStateLowering<RingEmptyOp>, ZeroStateLowering<CacheEmptyOp>,
-           KVStateEmptyLowering, EngramStateEmptyLowering, RingWriteLowering,
-           WindowIndicesLowering, TopKLowering, FakeQuantLowering,
-           KVCompressLowering>(converter, patterns.getContext());
+           HadamardLowering, ZeroStateLowering<RingEmptyOp>,
+           ZeroStateLowering<CacheEmptyOp>, KVStateEmptyLowering,
+           EngramStateEmptyLowering, RingWriteLowering, WindowIndicesLowering,
+           TopKLowering, FakeQuantLowering, KVCompressLowering>(
+          converter, patterns.getContext());
 }
 
 bool mlir::v4::isLoweredByV4ToLinalgCore(Operation *op) {
   return isa<EmbeddingOp, LastTokenOp, RMSNormOp, RopeOp, HadamardOp,
-             RingEmptyOp,
-             CacheEmptyOp, KVStateEmptyOp, EngramStateEmptyOp, RingWriteOp,
-             AttnWindowIndicesOp, CSATopKOp, FakeQuantOp, KVCompressOp>(op);
+             RingEmptyOp, CacheEmptyOp, KVStateEmptyOp, EngramStateEmptyOp,
+             RingWriteOp, AttnWindowIndicesOp, CSATopKOp, FakeQuantOp,
+             KVCompressOp>(op);
 }

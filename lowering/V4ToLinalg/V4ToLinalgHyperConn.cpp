@@ -1181,8 +1181,7 @@ void mlir::v4::populateV4ToLinalgHyperConnPatterns(
                MhcPostLowering, MhcPostPreLowering, MhcHeadLowering,
                MtpInputLowering, MoECombineLowering, MoEGateLowering,
                MoEHashGateLowering, EngramGateLowering, EngramHashLowering,
-               EngramLookupLowering>(
-      converter, patterns.getContext());
+               EngramLookupLowering>(converter, patterns.getContext());
 }
 
 bool mlir::v4::isLoweredByV4ToLinalgHyperConn(Operation *op) {

@@ -27,7 +27,6 @@
 
 namespace v4::artifact {
 
-
 //===----------------------------------------------------------------------===//
 // CRC-32: zlib's
 //===----------------------------------------------------------------------===//
@@ -162,7 +161,6 @@ const char *scalarKindName(ScalarKind kind) {
   }
   return "?";
 }
-
 
 //===----------------------------------------------------------------------===//
 // Semantic checks (AF-5..AF-14)
@@ -416,8 +414,7 @@ private:
       }
       if (threads > kMaxThreadsPerBlock)
         return fail("AF-8", what + "launch block of " +
-                                std::to_string(threads) +
-                                " threads exceeds " +
+                                std::to_string(threads) + " threads exceeds " +
                                 std::to_string(kMaxThreadsPerBlock));
       if (l.sharedMemoryBytes > kMaxSharedMemoryBytes)
         return fail("AF-8", what + "launch needs " +
@@ -483,16 +480,16 @@ private:
       }
       bool io = b.kind == BufferKind::Input || b.kind == BufferKind::Output;
       if (!io && !b.role.empty())
-        return fail("AF-9", what + bufferKindName(b.kind) + " buffer has role " +
-                                quote(b.role) +
+        return fail("AF-9", what + bufferKindName(b.kind) +
+                                " buffer has role " + quote(b.role) +
                                 "; only inputs and outputs have roles");
       if (io) {
         bool known = b.kind == BufferKind::Input ? isInputRole(b.role)
                                                  : isOutputRole(b.role);
         if (!known)
           return fail("AF-9",
-                      what + bufferKindName(b.kind) + " role " +
-                          quote(b.role) + " is not one of " +
+                      what + bufferKindName(b.kind) + " role " + quote(b.role) +
+                          " is not one of " +
                           (b.kind == BufferKind::Input
                                ? "ids, next_ids, start_positions, positions"
                                : "logits, mtp_logits, mtp_logits.<n>"));
@@ -648,17 +645,17 @@ private:
     for (const Buffer &b : d.buffers)
       if (b.role == role::kLogits && !b.shape.empty())
         vocab = b.shape.back();
-    for (auto [name, id] : {std::pair<const char *, int64_t>{"bos_token_id",
-                                                             d.tokens.bos},
-                            {"eos_token_id", d.tokens.eos}}) {
+    for (auto [name, id] :
+         {std::pair<const char *, int64_t>{"bos_token_id", d.tokens.bos},
+          {"eos_token_id", d.tokens.eos}}) {
       if (id < -1 || (vocab > 0 && id >= vocab) || id > INT32_MAX)
-        return fail("AF-14", std::string("tokens.") + name + " is " +
-                                 std::to_string(id) +
-                                 ", expected -1 (none) or an id below the "
-                                 "vocabulary (" +
-                                 (vocab > 0 ? std::to_string(vocab)
-                                            : std::string("2^31")) +
-                                 ")");
+        return fail(
+            "AF-14",
+            std::string("tokens.") + name + " is " + std::to_string(id) +
+                ", expected -1 (none) or an id below the "
+                "vocabulary (" +
+                (vocab > 0 ? std::to_string(vocab) : std::string("2^31")) +
+                ")");
     }
     return Status::success();
   }
@@ -1172,8 +1169,8 @@ std::vector<uint8_t> buildFlatbuffer(const Description &d,
       for (int i = 0; i < 3; ++i)
         g[i] = fb::GridDim(l.grid[i].fixed, l.grid[i].tokenTile);
       fb::Dim3 block(l.block[0], l.block[1], l.block[2]);
-      launch = fb::CreateLaunch(b, &g[0], &g[1], &g[2], &block,
-                                l.sharedMemoryBytes);
+      launch =
+          fb::CreateLaunch(b, &g[0], &g[1], &g[2], &block, l.sharedMemoryBytes);
     }
     kernels.push_back(fb::CreateKernel(
         b, b.CreateString(k.name), k.codeObject, b.CreateString(k.entrySymbol),

@@ -226,8 +226,7 @@ constexpr const char *kIds = "ids";
 constexpr const char *kNextIds = "next_ids";
 constexpr const char *kStartPositions = "start_positions";
 constexpr const char *kPositions = "positions";
-constexpr const char *kInputs[] = {kIds, kNextIds, kStartPositions,
-                                   kPositions};
+constexpr const char *kInputs[] = {kIds, kNextIds, kStartPositions, kPositions};
 constexpr const char *kLogits = "logits";
 constexpr const char *kMtpLogits = "mtp_logits";
 } // namespace role

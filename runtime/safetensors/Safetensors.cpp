@@ -31,11 +31,9 @@ namespace v4::safetensors {
 // Status
 //===----------------------------------------------------------------------===//
 
-
 //===----------------------------------------------------------------------===//
 // Dtypes
 //===----------------------------------------------------------------------===//
-
 
 //===----------------------------------------------------------------------===//
 // Helpers
@@ -65,7 +63,8 @@ std::string shapeString(const std::vector<int64_t> &shape) {
 std::string sysError(int err) { return std::generic_category().message(err); }
 
 Status ioError(const std::string &path, const char *op, int err) {
-  return Status::error(StatusCode::NotFound, "IO", path + ": " + op + " failed: " + sysError(err));
+  return Status::error(StatusCode::NotFound, "IO",
+                       path + ": " + op + " failed: " + sysError(err));
 }
 
 /// Offset of the first byte that is not part of valid UTF-8 (no overlong
@@ -531,11 +530,12 @@ Expected<FileLayout> parseHeader(const std::string &source,
     if (t.byteSize() == 0 || t.fileOffset % align == 0)
       continue;
     if (!options.allowMisaligned)
-      return Status::error(
-          "ST-11",
-          where(t.name) + "data at file byte " + std::to_string(t.fileOffset) +
-              " is not " + std::to_string(align) + "-byte aligned as " +
-              safetensorsDTypeName(t.dtype) + " needs (header not padded to 8 bytes?)");
+      return Status::error("ST-11",
+                           where(t.name) + "data at file byte " +
+                               std::to_string(t.fileOffset) + " is not " +
+                               std::to_string(align) + "-byte aligned as " +
+                               safetensorsDTypeName(t.dtype) +
+                               " needs (header not padded to 8 bytes?)");
     t.aligned = false;
   }
   return layout;
@@ -663,9 +663,9 @@ Expected<std::unique_ptr<Shard>> loadShard(const std::string &path,
   if (options.copyIntoMemory) {
     void *buffer = nullptr;
     if (::posix_memalign(&buffer, 64, size) != 0)
-      return Status::error(StatusCode::ResourceExhausted, "IO", path + ": cannot allocate " +
-                                     std::to_string(size) +
-                                     " bytes for copy mode");
+      return Status::error(StatusCode::ResourceExhausted, "IO",
+                           path + ": cannot allocate " + std::to_string(size) +
+                               " bytes for copy mode");
     shard->base = static_cast<uint8_t *>(buffer);
     if (Status s = readFully(path, file.fd, shard->base, size, 0); !s)
       return s;
@@ -937,7 +937,8 @@ Expected<ByteSpan> Reader::data(std::string_view name) const {
     return Status::error(
         "ST-11", t->shard + ": tensor " + quote(name) + " at file byte " +
                      std::to_string(t->fileOffset) + " is misaligned for " +
-                     safetensorsDTypeName(t->dtype) + "; read it with copyTensor");
+                     safetensorsDTypeName(t->dtype) +
+                     "; read it with copyTensor");
   const Shard &shard = *impl->shards[t->shardIndex];
   return ByteSpan{shard.base + t->fileOffset, t->byteSize()};
 }
@@ -996,7 +997,8 @@ compareManifest(const std::vector<TensorInfo> &found,
     if (it == have.end()) {
       if (!e->optional)
         out.push_back({ManifestMismatch::Missing, name,
-                       std::string("expected ") + safetensorsDTypeName(e->dtype) + " " +
+                       std::string("expected ") +
+                           safetensorsDTypeName(e->dtype) + " " +
                            shapeString(e->shape)});
       continue;
     }
@@ -1127,8 +1129,9 @@ public:
     if (!step("rename"))
       return ioError(target, "rename", EIO);
     if (::rename(tmpPath.c_str(), target.c_str()) != 0)
-      return Status::error(StatusCode::Unavailable, "IO", target + ": rename from " + tmpPath +
-                                     " failed: " + sysError(errno));
+      return Status::error(StatusCode::Unavailable, "IO",
+                           target + ": rename from " + tmpPath +
+                               " failed: " + sysError(errno));
     committed = true;
     return Status::success();
   }
@@ -1183,15 +1186,16 @@ Status checkTensors(const std::string &path,
     uint64_t bits;
     if (__builtin_mul_overflow(elements, uint64_t(dtypeBits(t.dtype)), &bits) ||
         bits % 8 != 0)
-      return Status::error("ST-7", where + safetensorsDTypeName(t.dtype) + " x " +
-                                       shapeString(t.shape) +
+      return Status::error("ST-7", where + safetensorsDTypeName(t.dtype) +
+                                       " x " + shapeString(t.shape) +
                                        " does not fill whole bytes or "
                                        "overflows");
     if (bits / 8 != t.size)
       return Status::error("ST-7", where + "has " + std::to_string(t.size) +
-                                       " bytes, dtype " + safetensorsDTypeName(t.dtype) +
-                                       " x " + shapeString(t.shape) +
-                                       " needs " + std::to_string(bits / 8));
+                                       " bytes, dtype " +
+                                       safetensorsDTypeName(t.dtype) + " x " +
+                                       shapeString(t.shape) + " needs " +
+                                       std::to_string(bits / 8));
     if (t.size && !t.data)
       return Status::error("ARG", where + "null data");
   }
@@ -1240,8 +1244,8 @@ Status writeTensors(TempFile &out, const std::vector<TensorData> &all,
     const TensorData &t = all[i];
     if (header.size() > 1)
       header += ",";
-    header += jsonString(t.name) + ":{\"dtype\":\"" + safetensorsDTypeName(t.dtype) +
-              "\",\"shape\":[";
+    header += jsonString(t.name) + ":{\"dtype\":\"" +
+              safetensorsDTypeName(t.dtype) + "\",\"shape\":[";
     for (size_t d = 0; d < t.shape.size(); ++d)
       header += (d ? "," : "") + std::to_string(t.shape[d]);
     header += "],\"data_offsets\":[" + std::to_string(offsets[i].first) + "," +

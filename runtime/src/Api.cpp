@@ -60,10 +60,10 @@ v4rt_status_t v4rt_model_load(const char *artifact_path,
                                    options->memory_limit);
   if (!model)
     return fromStatus(model.status());
-  auto handle = std::unique_ptr<v4rt_model_t>(new (std::nothrow)
-                                                  v4rt_model_t);
+  auto handle = std::unique_ptr<v4rt_model_t>(new (std::nothrow) v4rt_model_t);
   if (!handle)
-    return makeStatus(V4RT_RESOURCE_EXHAUSTED, "v4rt_model_load: out of memory");
+    return makeStatus(V4RT_RESOURCE_EXHAUSTED,
+                      "v4rt_model_load: out of memory");
   handle->model = model.take();
   *out_model = handle.release();
   return nullptr;
@@ -108,8 +108,8 @@ v4rt_status_t v4rt_session_create(v4rt_model_t *model,
   auto session = v4::rt::Session::create(*model->model);
   if (!session)
     return fromStatus(session.status());
-  auto handle = std::unique_ptr<v4rt_session_t>(new (std::nothrow)
-                                                    v4rt_session_t);
+  auto handle =
+      std::unique_ptr<v4rt_session_t>(new (std::nothrow) v4rt_session_t);
   if (!handle)
     return makeStatus(V4RT_RESOURCE_EXHAUSTED,
                       "v4rt_session_create: out of memory");

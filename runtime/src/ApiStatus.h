@@ -1,4 +1,5 @@
-//===- ApiStatus.h - the C API's status object, shared by API files -*- C++ -*-===//
+//===- ApiStatus.h - the C API's status object, shared by API files -*- C++
+//-*-===//
 //
 // v4rt_status_t is a pointer to v4rt_status_s; every file implementing part
 // of the C API (Api.cpp, TokenizerApi.cpp) makes its statuses here.

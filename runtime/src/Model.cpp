@@ -75,8 +75,9 @@ Expected<std::unique_ptr<Model>> Model::load(const std::string &path,
 
 Status Model::checkFits(uint64_t need, uint64_t used, const std::string &what,
                         bool load) const {
-  uint64_t available = memoryLimit ? (memoryLimit > used ? memoryLimit - used : 0)
-                                   : dev->availableMemory();
+  uint64_t available = memoryLimit
+                           ? (memoryLimit > used ? memoryLimit - used : 0)
+                           : dev->availableMemory();
   if (need <= available)
     return Status::success();
   art::Artifact::MemoryTotals t = art.memoryTotals();
@@ -89,10 +90,9 @@ Status Model::checkFits(uint64_t need, uint64_t used, const std::string &what,
       formatBytes(need) + " (" + std::to_string(need) + " B) of " +
       dev->name() + " memory for " + what + ", but only " +
       formatBytes(available) + " (" + std::to_string(available) + " B) " +
-      source + ". Weights " +
-      formatBytes(t.weights) + "; per session " + formatBytes(t.session()) +
-      ": state " + formatBytes(t.state) + " at batch " +
-      std::to_string(b.batch) + " and max context " +
+      source + ". Weights " + formatBytes(t.weights) + "; per session " +
+      formatBytes(t.session()) + ": state " + formatBytes(t.state) +
+      " at batch " + std::to_string(b.batch) + " and max context " +
       std::to_string(b.maxContext) + ", activation arena " +
       formatBytes(t.arena + t.otherActivations) + " at max chunk " +
       std::to_string(b.maxChunk) + ", inputs/outputs " + formatBytes(t.io) +
@@ -108,17 +108,15 @@ Status Model::checkFits(uint64_t need, uint64_t used, const std::string &what,
 Status Model::reserveSession() const {
   uint64_t need = art.memoryTotals().session();
   uint64_t used = reserved.load();
-  if (Status s = checkFits(need, used, "its state, arena and inputs/outputs",
-                           false);
+  if (Status s =
+          checkFits(need, used, "its state, arena and inputs/outputs", false);
       !s)
     return s;
   reserved += need;
   return Status::success();
 }
 
-void Model::releaseSession() const {
-  reserved -= art.memoryTotals().session();
-}
+void Model::releaseSession() const { reserved -= art.memoryTotals().session(); }
 
 /// Checks the checkpoint against the manifest (all mismatches at once) and
 /// copies every parameter into its device buffer.

@@ -1,4 +1,5 @@
-//===- Model.h - a loaded model: artifact, device, kernels, weights -*- C++ -*-===//
+//===- Model.h - a loaded model: artifact, device, kernels, weights -*- C++
+//-*-===//
 //
 // Loading checks, after the artifact's own rules (AF-*, Artifact.h) and the
 // checkpoint's (ST-*, Safetensors.h):

@@ -53,9 +53,9 @@ private:
   /// Every buffer by id: a parameter of the model, a slice of the arena or
   /// an owned buffer.
   std::vector<DeviceBuffer> views;
-  std::vector<int64_t> pos; // per sequence
-  std::vector<LaunchArg> args;           // reused by runEntry
-  std::vector<int64_t> staging;          // host copy of the inputs
+  std::vector<int64_t> pos;     // per sequence
+  std::vector<LaunchArg> args;  // reused by runEntry
+  std::vector<int64_t> staging; // host copy of the inputs
 };
 
 } // namespace v4::rt

@@ -39,11 +39,10 @@ v4rt_status_t copyOut(const char *what, const std::string &text, char *out,
   if (out)
     std::memcpy(out, text.data(), std::min(capacity, text.size()));
   if (text.size() > capacity)
-    return makeStatus(V4RT_OUT_OF_RANGE,
-                      std::string(what) + ": the text is " +
-                          std::to_string(text.size()) +
-                          " bytes, the buffer holds " +
-                          std::to_string(capacity) + " [ARG]");
+    return makeStatus(
+        V4RT_OUT_OF_RANGE,
+        std::string(what) + ": the text is " + std::to_string(text.size()) +
+            " bytes, the buffer holds " + std::to_string(capacity) + " [ARG]");
   return nullptr;
 }
 
@@ -61,8 +60,8 @@ v4rt_status_t v4rt_tokenizer_load(const char *path,
   auto tokenizer = v4::tokenizer::Tokenizer::load(path);
   if (!tokenizer)
     return fromStatus(tokenizer.status());
-  auto handle = std::unique_ptr<v4rt_tokenizer_t>(new (std::nothrow)
-                                                      v4rt_tokenizer_t());
+  auto handle =
+      std::unique_ptr<v4rt_tokenizer_t>(new (std::nothrow) v4rt_tokenizer_t());
   if (!handle)
     return makeStatus(V4RT_RESOURCE_EXHAUSTED,
                       "v4rt_tokenizer_load: out of memory");
@@ -110,10 +109,10 @@ v4rt_status_t v4rt_tokenizer_encode(const v4rt_tokenizer_t *tokenizer,
   *out_count = result.size();
   std::copy_n(result.begin(), std::min(capacity, result.size()), ids);
   if (result.size() > capacity)
-    return makeStatus(V4RT_OUT_OF_RANGE,
-                      "v4rt_tokenizer_encode: " +
-                          std::to_string(result.size()) + " ids, capacity " +
-                          std::to_string(capacity) + " [ARG]");
+    return makeStatus(
+        V4RT_OUT_OF_RANGE,
+        "v4rt_tokenizer_encode: " + std::to_string(result.size()) +
+            " ids, capacity " + std::to_string(capacity) + " [ARG]");
   return nullptr;
 }
 
@@ -174,9 +173,8 @@ void v4rt_detokenizer_release(v4rt_detokenizer_t *detokenizer) {
   v4rt_tokenizer_release(tokenizer);
 }
 
-v4rt_status_t v4rt_detokenizer_push(v4rt_detokenizer_t *detokenizer,
-                                    int32_t id, const char **out_text,
-                                    size_t *out_length) {
+v4rt_status_t v4rt_detokenizer_push(v4rt_detokenizer_t *detokenizer, int32_t id,
+                                    const char **out_text, size_t *out_length) {
   if (!detokenizer || !out_text || !out_length)
     return makeStatus(V4RT_INVALID_ARGUMENT,
                       "v4rt_detokenizer_push: arguments must not be NULL "

@@ -45,8 +45,8 @@ std::vector<Turn> dropThinking(std::vector<Turn> turns) {
   std::vector<Turn> out;
   for (int i = 0; i < static_cast<int>(turns.size()); ++i) {
     Turn &t = turns[i];
-    if (t.role == "user" || t.role == "system" ||
-        t.role == "latest_reminder" || i >= last) {
+    if (t.role == "user" || t.role == "system" || t.role == "latest_reminder" ||
+        i >= last) {
       out.push_back(std::move(t));
     } else if (t.role == "assistant") {
       t.reasoning.reset();

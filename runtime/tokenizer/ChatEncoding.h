@@ -33,8 +33,8 @@ struct ChatMessage {
 };
 
 struct ChatOptions {
-  bool thinking = false;     ///< thinking mode (else chat mode)
-  bool dropThinking = true;  ///< drop reasoning of turns before the last user
+  bool thinking = false;    ///< thinking mode (else chat mode)
+  bool dropThinking = true; ///< drop reasoning of turns before the last user
   bool addBos = true;
   /// "", "high" or "max" (only "max" adds a preamble, in thinking mode).
   std::string reasoningEffort;

@@ -317,8 +317,8 @@ Status applySplit(const SplitStep &step, std::string_view s,
     std::vector<Span> acc;
     bool previousMatch = false;
     for (auto &[span, isMatch] : segments) {
-      bool join = contiguous ? isMatch == previousMatch
-                             : isMatch && !previousMatch;
+      bool join =
+          contiguous ? isMatch == previousMatch : isMatch && !previousMatch;
       if (join && !acc.empty())
         acc.back().second = span.second;
       else
@@ -578,7 +578,8 @@ Status TokenizerImpl::parseModel(const json &model) {
   if (boolMember(model, "byte_fallback", false))
     return fail("TK-2", "$.model.byte_fallback: true is not supported (a "
                         "byte-level BPE needs no byte fallback)");
-  for (const char *affix : {"continuing_subword_prefix", "end_of_word_suffix"}) {
+  for (const char *affix :
+       {"continuing_subword_prefix", "end_of_word_suffix"}) {
     std::optional<std::string> value;
     if (!optionalString(model, affix, value))
       return fail("TK-2", std::string("$.model.") + affix +
@@ -648,8 +649,8 @@ Status TokenizerImpl::parseModel(const json &model) {
   if (unk) {
     auto it = vocab.find(*unk);
     if (it == vocab.end())
-      return fail("TK-3", "$.model.unk_token " + quote(*unk) +
-                              " is not in the vocab");
+      return fail("TK-3",
+                  "$.model.unk_token " + quote(*unk) + " is not in the vocab");
     unkId = it->second;
   }
 
@@ -664,7 +665,8 @@ Status TokenizerImpl::parseModel(const json &model) {
     if (m.is_string()) {
       const std::string &s = m.get_ref<const std::string &>();
       size_t space = s.find(' ');
-      if (space == std::string::npos || s.find(' ', space + 1) != std::string::npos)
+      if (space == std::string::npos ||
+          s.find(' ', space + 1) != std::string::npos)
         return fail("TK-4", where + ": " + quote(s) +
                                 " is not two tokens separated by one space");
       left = s.substr(0, space);
@@ -674,7 +676,8 @@ Status TokenizerImpl::parseModel(const json &model) {
       left = m[0].get<std::string>();
       right = m[1].get<std::string>();
     } else {
-      return fail("TK-4", where + ": expected \"a b\" or [\"a\", \"b\"], found " +
+      return fail("TK-4", where +
+                              ": expected \"a b\" or [\"a\", \"b\"], found " +
                               m.dump());
     }
     auto l = vocab.find(left), r = vocab.find(right),
@@ -880,10 +883,11 @@ Status TokenizerImpl::bpe(std::string_view bytes,
     if (id < 0) {
       if (!unkId)
         return Status::error(
-            "TK-9", source + ": byte 0x" +
-                        std::string(1, "0123456789abcdef"[(bytes[i] >> 4) & 15]) +
-                        std::string(1, "0123456789abcdef"[bytes[i] & 15]) +
-                        " has no vocabulary entry and there is no unk_token");
+            "TK-9",
+            source + ": byte 0x" +
+                std::string(1, "0123456789abcdef"[(bytes[i] >> 4) & 15]) +
+                std::string(1, "0123456789abcdef"[bytes[i] & 15]) +
+                " has no vocabulary entry and there is no unk_token");
       id = *unkId;
     }
     symbols.push_back({id, static_cast<int32_t>(i) - 1,
@@ -1031,7 +1035,8 @@ Status TokenizerImpl::encode(std::string_view text,
       continue;
     }
     if (pos > start)
-      if (Status st = encodePiece(text.substr(start, pos - start), scratch, ids);
+      if (Status st =
+              encodePiece(text.substr(start, pos - start), scratch, ids);
           !st)
         return st;
     ids.push_back(id);
@@ -1098,8 +1103,7 @@ Status readFile(const std::string &path, std::string &out) {
   out.assign(static_cast<size_t>(st.st_size), '\0');
   in.read(out.data(), st.st_size);
   if (in.gcount() != st.st_size)
-    return Status::error(StatusCode::Unavailable, "IO",
-                         path + ": short read");
+    return Status::error(StatusCode::Unavailable, "IO", path + ": short read");
   return Status::success();
 }
 
@@ -1184,9 +1188,8 @@ Status Tokenizer::decode(const int32_t *ids, size_t count,
       return Status::error(StatusCode::OutOfRange, "TK-8",
                            "decode: id " + std::to_string(ids[i]) +
                                " at position " + std::to_string(i) +
-                               " is outside the vocabulary of " +
-                               impl->source + " (" +
-                               std::to_string(vocabSize()) + " ids)");
+                               " is outside the vocabulary of " + impl->source +
+                               " (" + std::to_string(vocabSize()) + " ids)");
     bytes += *b;
   }
   appendLossyUtf8(bytes, /*final=*/true, text);

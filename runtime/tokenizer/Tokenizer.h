@@ -64,8 +64,8 @@ public:
   /// config.json (bos_token_id, eos_token_id) give BOS and EOS if present.
   static Expected<std::unique_ptr<Tokenizer>> load(const std::string &path);
   /// Parses tokenizer.json text; `source` names it in messages.
-  static Expected<std::unique_ptr<Tokenizer>>
-  parse(std::string_view json, const std::string &source);
+  static Expected<std::unique_ptr<Tokenizer>> parse(std::string_view json,
+                                                    const std::string &source);
 
   /// Appends the ids of `text` (UTF-8) to `ids`; no BOS/EOS is added.
   Status encode(std::string_view text, std::vector<int32_t> &ids) const;

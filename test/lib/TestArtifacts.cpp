@@ -314,10 +314,10 @@ std::vector<Lie> makeLies() {
     d.kernels[0].launch.block[0] = 64;
     d.kernels[0].launch.block[1] = 32;
   }));
-  t.push_back(descLie("launch-shared-memory-too-large", "AF-8",
-                      [](Description &d) {
-                        d.kernels[0].launch.sharedMemoryBytes = 1u << 20;
-                      }));
+  t.push_back(
+      descLie("launch-shared-memory-too-large", "AF-8", [](Description &d) {
+        d.kernels[0].launch.sharedMemoryBytes = 1u << 20;
+      }));
   t.push_back(descLie("host-kernel-with-threads", "AF-8", [](Description &d) {
     d.kernels[1].launch.block[0] = 128;
   }));

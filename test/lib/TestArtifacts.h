@@ -26,9 +26,9 @@ constexpr size_t kTinyCodeSize = 1237;
 /// The tiny artifact's writer: CPU target, bounds batch 2 / context 64 /
 /// chunk 16; one host code object; kernels "embed" (3 buffers, 1 scalar) and
 /// "head" (4 buffers, 2 scalars), both with the host launch; 6 buffers (2
-/// parameters, input "ids", 1 activation, output "logits", 1 state); state spec "kv"; entry points
-/// "init_state" (no steps) and "step" (2 steps); 2 parameters; 2 debug
-/// locations.
+/// parameters, input "ids", 1 activation, output "logits", 1 state); state spec
+/// "kv"; entry points "init_state" (no steps) and "step" (2 steps); 2
+/// parameters; 2 debug locations.
 Writer tinyWriter();
 /// tinyWriter().serialize() (verified).
 std::vector<uint8_t> tinyArtifact();

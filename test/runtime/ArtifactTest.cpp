@@ -240,9 +240,7 @@ TEST(ArtifactTest, EveryBitFlip) {
       ASSERT_FALSE(s.ok()) << "byte " << i << " bit " << bit;
       unsigned major = b[8] | b[9] << 8, minor = b[10] | b[11] << 8;
       bool readable = major == kFormatMajor && minor <= kFormatMinor;
-      const char *want = i < 8                  ? "AF-1"
-                         : i < 12 && !readable ? "AF-2"
-                                                : "AF-3";
+      const char *want = i < 8 ? "AF-1" : i < 12 && !readable ? "AF-2" : "AF-3";
       ASSERT_EQ(s.rule(), want) << s.message();
       // With the checksum recomputed, the later layers end in a clean error
       // or a clean load.
@@ -372,9 +370,9 @@ TEST(ArtifactTest, RoleNames) {
     EXPECT_TRUE(isInputRole(r));
     EXPECT_FALSE(isOutputRole(r));
   }
-  for (const char *bad : {"", "logit", "mtp_logits.", "mtp_logits.0",
-                          "mtp_logits.01", "mtp_logits.1x", "mtp_logits1",
-                          "mtp_logits.1234567890"})
+  for (const char *bad :
+       {"", "logit", "mtp_logits.", "mtp_logits.0", "mtp_logits.01",
+        "mtp_logits.1x", "mtp_logits1", "mtp_logits.1234567890"})
     EXPECT_FALSE(isOutputRole(bad)) << bad;
   EXPECT_FALSE(isInputRole("logits"));
 }

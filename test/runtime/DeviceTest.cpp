@@ -119,8 +119,8 @@ TEST(CPUDevice, LoadsFromMemoryAndLaunchesThroughTheKernelABI) {
   ASSERT_TRUE(dev.launch(0, {LaunchArg{*ids, {2, 5}}}, 5).ok());
   std::vector<int64_t> got(10);
   ASSERT_TRUE(dev.download(got.data(), *ids, 0, 80).ok());
-  EXPECT_EQ(got, (std::vector<int64_t>{0, 1, 2, 3, 4, 100, 101, 102, 103,
-                                       104}));
+  EXPECT_EQ(got,
+            (std::vector<int64_t>{0, 1, 2, 3, 4, 100, 101, 102, 103, 104}));
 
   auto in = dev.allocate(3 * sizeof(float));
   auto out = dev.allocate(2 * 3 * sizeof(float));
@@ -225,8 +225,8 @@ TEST_F(ModelLoadTest, GpuArtifactNeedsADevice) {
   d.target = Target::SM90A;
   d.codeObjects.clear();
   uint32_t id = 10;
-  for (const char *r : {role::kNextIds, role::kStartPositions,
-                        role::kPositions}) {
+  for (const char *r :
+       {role::kNextIds, role::kStartPositions, role::kPositions}) {
     Buffer b;
     b.id = id++;
     b.dtype = DType::I64;

@@ -8,8 +8,8 @@
 // (scripts/chat-goldens.py); bad inputs give their TK rule.
 //
 //===----------------------------------------------------------------------===//
-#include "runtime/tokenizer/ChatEncoding.h"
 #include "runtime/tokenizer/Tokenizer.h"
+#include "runtime/tokenizer/ChatEncoding.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -17,8 +17,8 @@
 #include <atomic>
 #include <fstream>
 #include <sstream>
-#include <thread>
 #include <sys/stat.h>
+#include <thread>
 
 using namespace v4::tokenizer;
 using json = nlohmann::json;
@@ -26,8 +26,7 @@ using json = nlohmann::json;
 namespace {
 
 const std::string kInputs = V4_TEST_SOURCE_DIR "/runtime/Inputs/tokenizer";
-const std::string kDeepSeekDir =
-    V4_SHARED_MODELS_DIR "/deepseek-v3-tokenizer";
+const std::string kDeepSeekDir = V4_SHARED_MODELS_DIR "/deepseek-v3-tokenizer";
 const std::string kO200kDir =
     V4_TEST_SOURCE_DIR "/Inputs/tokenizers/o200k-trimmed";
 
@@ -176,9 +175,16 @@ TEST(StreamDecoder, HoldsIncompleteCharacters) {
 TEST(Utf8, LossyMaximalSubparts) {
   std::string out;
   // Invalid lead, truncated 3-byte sequence, surrogate, valid tail.
-  appendLossyUtf8("a\xFF" "b\xE4\xB8" "c\xED\xA0\x80" "d", true, out);
-  EXPECT_EQ(out, "a\xEF\xBF\xBD" "b\xEF\xBF\xBD" "c\xEF\xBF\xBD\xEF\xBF\xBD"
-                 "\xEF\xBF\xBD" "d");
+  appendLossyUtf8("a\xFF"
+                  "b\xE4\xB8"
+                  "c\xED\xA0\x80"
+                  "d",
+                  true, out);
+  EXPECT_EQ(out, "a\xEF\xBF\xBD"
+                 "b\xEF\xBF\xBD"
+                 "c\xEF\xBF\xBD\xEF\xBF\xBD"
+                 "\xEF\xBF\xBD"
+                 "d");
   std::string partial;
   EXPECT_EQ(appendLossyUtf8("ok\xE4\xB8", false, partial), 2u);
   EXPECT_EQ(partial, "ok");
@@ -419,8 +425,9 @@ TEST(TokenizerCApi, EncodeDecodeStreamChat) {
   ASSERT_EQ(v4rt_chat_encode_v4(messages, 2, &options, prompt, sizeof(prompt),
                                 &length),
             nullptr);
-  EXPECT_EQ(std::string(prompt, length),
-            "<｜begin▁of▁sentence｜>Be brief.<｜User｜>Hi<｜Assistant｜><think>");
+  EXPECT_EQ(
+      std::string(prompt, length),
+      "<｜begin▁of▁sentence｜>Be brief.<｜User｜>Hi<｜Assistant｜><think>");
   v4rt_chat_message_t tool[] = {{"tool", "x", nullptr}};
   s = v4rt_chat_encode_v4(tool, 1, &options, prompt, sizeof(prompt), &length);
   EXPECT_EQ(v4rt_status_code(s), V4RT_INVALID_ARGUMENT);
@@ -448,9 +455,8 @@ std::unique_ptr<Tokenizer> withPreTokenizer(const json &pre) {
   return tok ? tok.take() : nullptr;
 }
 
-const json kByteLevelOnly = {{"type", "ByteLevel"},
-                             {"add_prefix_space", false},
-                             {"use_regex", false}};
+const json kByteLevelOnly = {
+    {"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", false}};
 
 /// The ids of `pieces` each encoded alone without any split: what a
 /// pre-tokenizer that produces exactly these pieces must give.
@@ -502,7 +508,8 @@ TEST(TokenizerSplit, EveryBehaviorAsTheReferenceDefinesIt) {
         << c.behavior << (c.invert ? " inverted" : "");
   }
   // A regex pattern with Unicode properties and look-ahead.
-  auto tok = withPreTokenizer(splitOn("Regex", "\\s+(?!\\S)|\\p{L}+", "Isolated"));
+  auto tok =
+      withPreTokenizer(splitOn("Regex", "\\s+(?!\\S)|\\p{L}+", "Isolated"));
   EXPECT_EQ(encodeWith(*tok, "ab   cd"), piecesIds({"ab", "  ", " ", "cd"}));
   // A String pattern is literal, never a regex.
   tok = withPreTokenizer(splitOn("String", ".", "Isolated"));
@@ -510,9 +517,8 @@ TEST(TokenizerSplit, EveryBehaviorAsTheReferenceDefinesIt) {
 }
 
 TEST(TokenizerSplit, ByteLevelRegexAndPrefixSpace) {
-  auto tok = withPreTokenizer({{"type", "ByteLevel"},
-                               {"add_prefix_space", true},
-                               {"use_regex", true}});
+  auto tok = withPreTokenizer(
+      {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"use_regex", true}});
   ASSERT_TRUE(tok);
   // GPT-2's pattern: contractions, letters, numbers, punctuation, spaces;
   // the prefix space goes before the first piece.

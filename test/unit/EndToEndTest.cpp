@@ -291,9 +291,9 @@ TEST(EndToEndMemory, RefusesWhatDoesNotFitBeforeAllocating) {
   // Less than the weights.
   st = load(need.weights / 2, &model);
   ASSERT_NE(st, nullptr);
-  EXPECT_NE(std::string(v4rt_status_message(st))
-                .find("The weights alone do not fit"),
-            std::string::npos);
+  EXPECT_NE(
+      std::string(v4rt_status_message(st)).find("The weights alone do not fit"),
+      std::string::npos);
   v4rt_status_free(st);
 
   // Exactly one session fits: a second is refused until the first is gone.
@@ -369,13 +369,13 @@ TEST(EndToEndLogits, LastPositionIsTheLastRowOfAll) {
                                ll.size(), ml.data(), ml.size()),
               nullptr);
     for (int64_t b = 0; b < B; ++b) {
-      EXPECT_EQ(std::memcmp(&ll[b * V], &la[(b * n + n - 1) * V],
-                            V * sizeof(float)),
-                0)
+      EXPECT_EQ(
+          std::memcmp(&ll[b * V], &la[(b * n + n - 1) * V], V * sizeof(float)),
+          0)
           << "chunk of " << n << ", sequence " << b;
-      EXPECT_EQ(std::memcmp(&ml[b * V], &ma[(b * n + n - 1) * V],
-                            V * sizeof(float)),
-                0)
+      EXPECT_EQ(
+          std::memcmp(&ml[b * V], &ma[(b * n + n - 1) * V], V * sizeof(float)),
+          0)
           << "MTP, chunk of " << n << ", sequence " << b;
     }
   }

@@ -151,13 +151,12 @@ static void print(const Artifact &a) {
   std::printf("kernels: %zu\n", a.kernels().size());
   for (size_t i = 0; i < a.kernels().size(); ++i) {
     const Kernel &k = a.kernels()[i];
-    std::printf("  [%zu] %s  code %u  symbol %s  buffers %u  scalars %u  "
-                "launch %s%s%s\n",
-                i, k.name.c_str(), k.codeObject, k.entrySymbol.c_str(),
-                k.numBufferArgs, k.numScalarArgs,
-                launchString(k.launch).c_str(),
-                k.debugLocation.empty() ? "" : "  loc ",
-                k.debugLocation.c_str());
+    std::printf(
+        "  [%zu] %s  code %u  symbol %s  buffers %u  scalars %u  "
+        "launch %s%s%s\n",
+        i, k.name.c_str(), k.codeObject, k.entrySymbol.c_str(), k.numBufferArgs,
+        k.numScalarArgs, launchString(k.launch).c_str(),
+        k.debugLocation.empty() ? "" : "  loc ", k.debugLocation.c_str());
   }
   std::printf("buffers: %zu\n", a.buffers().size());
   for (const Buffer &b : a.buffers())

@@ -16,8 +16,8 @@
 #include "frontend/ModelImporter.h"
 
 #include "mlir/IR/MLIRContext.h"
-#include "llvm/Support/CommandLine.h"
 #include "runtime/artifact/Artifact.h"
+#include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/raw_ostream.h"

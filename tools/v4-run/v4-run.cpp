@@ -168,8 +168,7 @@ private:
 v4rt_status_t textPrompt(const v4rt_tokenizer_t *tok, int64_t bos,
                          const std::string &prompt, const std::string &chat,
                          const std::string &system, bool thinking,
-                         const std::string &effort,
-                         std::vector<int64_t> &ids) {
+                         const std::string &effort, std::vector<int64_t> &ids) {
   std::string text = prompt;
   if (!chat.empty()) {
     std::vector<v4rt_chat_message_t> messages;
@@ -187,9 +186,9 @@ v4rt_status_t textPrompt(const v4rt_tokenizer_t *tok, int64_t bos,
       return s;
     v4rt_status_free(s);
     text.resize(length);
-    if (v4rt_status_t s2 = v4rt_chat_encode_v4(messages.data(),
-                                               messages.size(), &options,
-                                               text.data(), length, &length))
+    if (v4rt_status_t s2 =
+            v4rt_chat_encode_v4(messages.data(), messages.size(), &options,
+                                text.data(), length, &length))
       return s2;
   } else if (bos >= 0) {
     ids.push_back(bos);

@@ -180,9 +180,9 @@ int main(int argc, char **argv) {
                    "bos_token_id)\n",
                    dir.c_str());
       code = 1;
-    } else if (v4rt_status_t s = v4rt_tokenizer_encode(
-                   tok, input.data(), input.size(), ids.data(), ids.size(),
-                   &count)) {
+    } else if (v4rt_status_t s =
+                   v4rt_tokenizer_encode(tok, input.data(), input.size(),
+                                         ids.data(), ids.size(), &count)) {
       code = fail(s);
     } else {
       std::string out = "[";

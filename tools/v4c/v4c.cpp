@@ -29,8 +29,8 @@
 
 #include "llvm/Config/llvm-config.h"
 #include "llvm/Support/CommandLine.h"
-#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
@@ -224,8 +224,8 @@ int emitMemoryPlan(mlir::ModuleOp module, mlir::v4::Phase from,
       return kRejected;
     }
     for (int64_t b : {int64_t(1), int64_t(4), int64_t(16)})
-      for (int64_t ctx : {int64_t(4096), int64_t(32768), int64_t(131072),
-                          int64_t(1048576)}) {
+      for (int64_t ctx :
+           {int64_t(4096), int64_t(32768), int64_t(131072), int64_t(1048576)}) {
         if (ctx > config->maxPositionEmbeddings)
           continue;
         v4::ImportOptions rowOptions;
@@ -234,10 +234,10 @@ int emitMemoryPlan(mlir::ModuleOp module, mlir::v4::Phase from,
         auto row = v4::importModel(context, *config, rowOptions);
         if (failed(row))
           return kRejected;
-        (**row)->setAttr("v4.max_chunk",
-                         mlir::IntegerAttr::get(
-                             mlir::IntegerType::get(&context, 64),
-                             std::min(ctx, plan->bounds.maxChunk)));
+        (**row)->setAttr(
+            "v4.max_chunk",
+            mlir::IntegerAttr::get(mlir::IntegerType::get(&context, 64),
+                                   std::min(ctx, plan->bounds.maxChunk)));
         FailureOr<mlir::v4::MemoryPlan> p =
             planModule(**row, mlir::v4::Phase::Input);
         if (failed(p))
@@ -250,8 +250,7 @@ int emitMemoryPlan(mlir::ModuleOp module, mlir::v4::Phase from,
   if (outputPath == "-")
     mlir::v4::printMemoryPlan(os, *plan, options.target, table);
   else
-    os << formatv("{0:2}",
-                  mlir::v4::toJSON(*plan, options.target, table))
+    os << formatv("{0:2}", mlir::v4::toJSON(*plan, options.target, table))
        << "\n";
   return writeOutput(outputPath, text);
 }
@@ -264,9 +263,8 @@ int main(int argc, char **argv) {
   mlir::registerMLIRContextCLOptions();
   mlir::registerPassManagerCLOptions();
   mlir::registerDefaultTimingManagerCLOptions();
-  cl::SetVersionPrinter([](raw_ostream &os) {
-    os << v4::artifact::toolVersion("v4c") << "\n";
-  });
+  cl::SetVersionPrinter(
+      [](raw_ostream &os) { os << v4::artifact::toolVersion("v4c") << "\n"; });
   // --help shows v4c's own options; --help-hidden every LLVM/MLIR one.
   cl::HideUnrelatedOptions(v4cCategory);
   if (!cl::ParseCommandLineOptions(argc, argv, kOverview, &errs()))
@@ -341,9 +339,9 @@ int main(int argc, char **argv) {
              << bounds.maxContext << "\n";
       return kBadCommandLine;
     }
-    (*module)->setAttr("v4.max_chunk",
-                       mlir::IntegerAttr::get(
-                           mlir::IntegerType::get(&context, 64), chunk));
+    (*module)->setAttr(
+        "v4.max_chunk",
+        mlir::IntegerAttr::get(mlir::IntegerType::get(&context, 64), chunk));
   }
 
   // The target is a module attribute: the flag sets it, else the module

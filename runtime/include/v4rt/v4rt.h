@@ -127,8 +127,8 @@ int64_t v4rt_session_sequence_position(const v4rt_session_t *session,
  * (NULL: the ids shifted by one, the last repeated). Writes the logits,
  * [batch, tokens, vocab] floats or [batch, 1, vocab] for a model with
  * logits_positions = 1, to logits (capacity logits_capacity floats), and
- * the MTP logits likewise when mtp_logits is not NULL. A prefill is a chunk at position 0; a decode step is a chunk of
- * one token. */
+ * the MTP logits likewise when mtp_logits is not NULL. A prefill is a chunk at
+ * position 0; a decode step is a chunk of one token. */
 v4rt_status_t v4rt_session_run(v4rt_session_t *session, const int64_t *ids,
                                const int64_t *next_ids, int64_t tokens,
                                float *logits, size_t logits_capacity,
@@ -205,9 +205,8 @@ v4rt_status_t v4rt_detokenizer_create(v4rt_tokenizer_t *tokenizer,
 void v4rt_detokenizer_release(v4rt_detokenizer_t *detokenizer);
 /* Feeds token `id`; *out_text and *out_length give the text it completes
  * (possibly empty), owned by the detokenizer until its next call. */
-v4rt_status_t v4rt_detokenizer_push(v4rt_detokenizer_t *detokenizer,
-                                    int32_t id, const char **out_text,
-                                    size_t *out_length);
+v4rt_status_t v4rt_detokenizer_push(v4rt_detokenizer_t *detokenizer, int32_t id,
+                                    const char **out_text, size_t *out_length);
 /* Ends the stream: an unfinished character comes out as U+FFFD. */
 void v4rt_detokenizer_finish(v4rt_detokenizer_t *detokenizer,
                              const char **out_text, size_t *out_length);

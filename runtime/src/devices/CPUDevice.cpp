@@ -130,8 +130,7 @@ Status writeAll(int fd, art::ByteSpan code) {
 /// dlopens a shared object held in memory: from an anonymous memory file,
 /// or from a private file under $TMPDIR (unlinked right away; the mapping
 /// keeps it alive) where memfd_create is unavailable.
-Expected<void *> openSharedObject(art::ByteSpan code,
-                                  const std::string &what) {
+Expected<void *> openSharedObject(art::ByteSpan code, const std::string &what) {
   std::string path;
   std::string unlinkPath;
   std::vector<int> fds;
@@ -160,8 +159,8 @@ Expected<void *> openSharedObject(art::ByteSpan code,
     }
   } else {
     const char *dir = std::getenv("TMPDIR");
-    unlinkPath = std::string(dir && *dir ? dir : "/tmp") +
-                 "/v4rt-kernels-XXXXXX";
+    unlinkPath =
+        std::string(dir && *dir ? dir : "/tmp") + "/v4rt-kernels-XXXXXX";
     fd = mkostemp(unlinkPath.data(), O_CLOEXEC);
     if (fd < 0)
       return Status::error(StatusCode::Unavailable, "IO",
@@ -172,10 +171,10 @@ Expected<void *> openSharedObject(art::ByteSpan code,
     fds.push_back(fd);
   }
   Status written = writeAll(fd, code);
-  void *library = written.ok() ? dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL)
-                               : nullptr;
-  std::string why = written.ok() ? (library ? "" : dlerror())
-                                 : written.message();
+  void *library =
+      written.ok() ? dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL) : nullptr;
+  std::string why =
+      written.ok() ? (library ? "" : dlerror()) : written.message();
   for (int f : fds)
     ::close(f);
   if (!unlinkPath.empty())
