@@ -96,6 +96,16 @@ FailureOr<::v4::DType> getStorageDType(Type t) {
   return failure();
 }
 
+FailureOr<uint64_t> getStorageBytes(MemRefType type, int64_t tokens) {
+  FailureOr<::v4::DType> dtype = getStorageDType(type.getElementType());
+  if (failed(dtype))
+    return failure();
+  uint64_t elements = 1;
+  for (int64_t d : type.getShape())
+    elements *= static_cast<uint64_t>(ShapedType::isDynamic(d) ? tokens : d);
+  return (elements * ::v4::dtypeBits(*dtype) + 7) / 8;
+}
+
 FailureOr<CheckpointLayout> getCheckpointLayout(RankedTensorType t) {
   SmallVector<Type> storage;
   if (failed(getStorageTypes(t, storage)))

@@ -52,6 +52,10 @@ LogicalResult getStorageMemRefTypes(Type type, SmallVectorImpl<Type> &out);
 /// i64).
 FailureOr<::v4::DType> getStorageDType(Type element);
 
+/// Bytes of a storage buffer of `type` with every dynamic dim (the token
+/// dim) at `tokens`; fails for an element type without a storage dtype.
+FailureOr<uint64_t> getStorageBytes(MemRefType type, int64_t tokens);
+
 /// The checkpoint dtype and shape of a parameter of logical type `type`.
 struct CheckpointLayout {
   ::v4::DType dtype;

@@ -36,17 +36,6 @@ struct Interval {
   uint64_t offset = 0;
 };
 
-/// Storage bytes of `type` with dynamic dims at `maxChunk`.
-FailureOr<uint64_t> bufferBytes(MemRefType type, int64_t maxChunk) {
-  FailureOr<::v4::DType> dtype = getStorageDType(type.getElementType());
-  if (failed(dtype))
-    return failure();
-  uint64_t elements = 1;
-  for (int64_t d : type.getShape())
-    elements *= static_cast<uint64_t>(ShapedType::isDynamic(d) ? maxChunk : d);
-  return (elements * ::v4::dtypeBits(*dtype) + 7) / 8;
-}
-
 /// Greedy by size (largest first), each at the lowest offset free of every
 /// placed buffer whose live range overlaps. Returns the arena size.
 uint64_t place(std::vector<Interval> &intervals) {
@@ -121,7 +110,7 @@ struct V4PlanMemoryPass
       }
       if (returned)
         continue; // outputs are read by the caller: their own buffers
-      FailureOr<uint64_t> bytes = bufferBytes(alloc.getType(), maxChunk);
+      FailureOr<uint64_t> bytes = getStorageBytes(alloc.getType(), maxChunk);
       if (failed(bytes) || !alloc.getType().getLayout().isIdentity())
         return alloc.emitError()
                << "cannot place " << alloc.getType() << " in the arena";

@@ -15,15 +15,11 @@ using namespace mlir::v4;
 
 namespace {
 
-/// Bytes of a storage memref with the token dim at `tokens`.
+/// Bytes of a storage memref with the token dim at `tokens` (0 without a
+/// storage dtype).
 uint64_t memrefBytes(MemRefType type, int64_t tokens) {
-  FailureOr<::v4::DType> dtype = getStorageDType(type.getElementType());
-  if (failed(dtype))
-    return 0;
-  uint64_t elements = 1;
-  for (int64_t d : type.getShape())
-    elements *= static_cast<uint64_t>(ShapedType::isDynamic(d) ? tokens : d);
-  return (elements * ::v4::dtypeBits(*dtype) + 7) / 8;
+  FailureOr<uint64_t> n = getStorageBytes(type, tokens);
+  return succeeded(n) ? *n : 0;
 }
 
 uint64_t storageBytes(Type type, int64_t tokens) {

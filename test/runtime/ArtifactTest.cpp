@@ -9,6 +9,8 @@
 #include "runtime/artifact/Artifact.h"
 #include "test/lib/TestArtifacts.h"
 
+#include "test/lib/StatusMatchers.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -26,16 +28,6 @@ using namespace v4::artifact::testing;
 namespace fs = std::filesystem;
 
 namespace {
-
-#define EXPECT_RULE(status, id)                                                \
-  do {                                                                         \
-    const Status st_ = (status);                                               \
-    EXPECT_FALSE(st_.ok()) << "expected failure with " << (id);                \
-    EXPECT_EQ(st_.rule(), (id)) << st_.message();                              \
-    EXPECT_NE(st_.message().find(std::string("[") + (id) + "]"),               \
-              std::string::npos)                                               \
-        << st_.message();                                                      \
-  } while (0)
 
 Status loadStatus(const std::vector<uint8_t> &b,
                   const LoadOptions &options = {}) {

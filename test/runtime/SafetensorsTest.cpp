@@ -7,6 +7,8 @@
 
 #include "runtime/safetensors/Safetensors.h"
 
+#include "test/lib/StatusMatchers.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -25,16 +27,6 @@ using namespace v4::safetensors;
 namespace fs = std::filesystem;
 
 namespace {
-
-#define EXPECT_RULE(status, id)                                                \
-  do {                                                                         \
-    const Status st_ = (status);                                               \
-    EXPECT_FALSE(st_.ok()) << "expected failure with " << (id);                \
-    EXPECT_EQ(st_.rule(), (id)) << st_.message();                              \
-    EXPECT_NE(st_.message().find(std::string("[") + (id) + "]"),               \
-              std::string::npos)                                               \
-        << st_.message();                                                      \
-  } while (0)
 
 class SafetensorsTest : public ::testing::Test {
 protected:
