@@ -1,0 +1,70 @@
+//===- NumericsMode.h - the numerics a model is compiled in -----*- C++ -*-===//
+//
+// The two settings that say which rounding points a compiled model (and the
+// reference) applies (issue 9):
+//  - NumericsMode: `production` = the bf16 rounding points of V4-SPEC 2.6
+//    with fp32 accumulation; `fp32` = every intermediate value kept in fp32,
+//    weights dequantised exactly, no bf16 rounding point.
+//  - FakeQuantMode: which V4-SPEC 2.3-2.5 fake quantisation points run:
+//    `all` (FP8 activation quant before the FP8/FP4 GEMMs, FP8 KV, FP4
+//    indexer), `kv` (only the KV and indexer points), `none`.
+// The numeric values are the artifact schema's (enums NumericsMode and
+// FakeQuantMode in runtime/schema/v4_artifact.fbs). Plain C++17.
+//
+//===----------------------------------------------------------------------===//
+#ifndef V4_RUNTIME_BASE_NUMERICSMODE_H
+#define V4_RUNTIME_BASE_NUMERICSMODE_H
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace v4 {
+
+enum class NumericsMode : uint8_t { Production = 0, FP32 = 1 };
+enum class FakeQuantMode : uint8_t { All = 0, KV = 1, None = 2 };
+
+/// "production" / "fp32".
+inline const char *numericsModeName(NumericsMode mode) {
+  return mode == NumericsMode::FP32 ? "fp32" : "production";
+}
+/// "all" / "kv" / "none".
+inline const char *fakeQuantModeName(FakeQuantMode mode) {
+  switch (mode) {
+  case FakeQuantMode::All:
+    return "all";
+  case FakeQuantMode::KV:
+    return "kv";
+  case FakeQuantMode::None:
+    return "none";
+  }
+  return "?";
+}
+inline std::optional<NumericsMode> parseNumericsMode(std::string_view s) {
+  if (s == "production")
+    return NumericsMode::Production;
+  if (s == "fp32")
+    return NumericsMode::FP32;
+  return std::nullopt;
+}
+inline std::optional<FakeQuantMode> parseFakeQuantMode(std::string_view s) {
+  if (s == "all")
+    return FakeQuantMode::All;
+  if (s == "kv")
+    return FakeQuantMode::KV;
+  if (s == "none")
+    return FakeQuantMode::None;
+  return std::nullopt;
+}
+/// Whether the FP8 activation quantisation before FP8/FP4 GEMMs runs.
+inline bool quantizesActivations(FakeQuantMode mode) {
+  return mode == FakeQuantMode::All;
+}
+/// Whether the FP8 KV and FP4 indexer fake quantisation runs.
+inline bool fakeQuantizesKV(FakeQuantMode mode) {
+  return mode != FakeQuantMode::None;
+}
+
+} // namespace v4
+
+#endif // V4_RUNTIME_BASE_NUMERICSMODE_H
