@@ -15,6 +15,8 @@ PACKAGES=(
   nlohmann-json3-dev googletest libgtest-dev libbenchmark-dev
   # tokenizer: Unicode regexes of tokenizer.json split patterns
   libpcre2-dev pkg-config
+  # the argument parser of the LLVM-free tools (v4-run, v4-dump, v4-tokenize)
+  libcli11-dev
   # CPU target: in-process linking of kernel objects into a shared object
   liblld-22-dev lld-22 zlib1g-dev libzstd-dev
 )

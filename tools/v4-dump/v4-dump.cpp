@@ -12,10 +12,10 @@
 
 #include "runtime/artifact/Artifact.h"
 #include "runtime/base/Bytes.h"
+#include "tools/common/CommandLine.h"
 
 #include <cerrno>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -26,25 +26,16 @@
 
 using namespace v4::artifact;
 
-static const char *kUsage =
-    "usage: v4-dump [options] <model.v4a>\n"
-    "\n"
-    "Prints a v4 artifact: versions, target, bounds, code objects, kernels,\n"
-    "buffers, state, entry points with their steps, parameters.\n"
-    "\n"
-    "options:\n"
-    "  --verify           only verify (all layers); print nothing on success\n"
-    "  --list-kernels     print one line per kernel\n"
-    "  --dump-code=<n>    write the image of code object <n> to -o\n"
-    "  -o <file>          output of --dump-code ('-' for stdout, not a tty)\n"
-    "  --version          print versions\n"
-    "  --help             this text\n"
-    "\n"
-    "Exit codes: 0 success; 1 artifact rejected; 2 bad command line; 3 I/O.\n";
+static const char *kUsageLines = "usage: v4-dump [options] <model.v4a>";
+
+static const char *kFooter =
+    "Exit codes: 0 success; 1 artifact rejected; 2 bad command line; 3 I/O.";
+
+/// The app of the command line, for usage errors found after parsing.
+static CLI::App *app = nullptr;
 
 static int usage(const std::string &message) {
-  std::fprintf(stderr, "v4-dump: %s\n%s", message.c_str(), kUsage);
-  return 2;
+  return v4::cli::usageError(*app, message);
 }
 
 /// "grid 1x(1/T:64)x1 block 128x1x1 smem 0": a token-dependent grid
@@ -272,42 +263,28 @@ int main(int argc, char **argv) {
   bool verifyOnly = false, listKernels = false;
   long long dumpCode = -1;
   std::string output, input;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
-      std::fputs(kUsage, stdout);
-      return 0;
-    }
-    if (arg == "--version") {
-      std::printf("%s\n", toolVersion("v4-dump").c_str());
-      return 0;
-    }
-    if (arg == "--verify") {
-      verifyOnly = true;
-    } else if (arg == "--list-kernels") {
-      listKernels = true;
-    } else if (arg.rfind("--dump-code=", 0) == 0) {
-      std::string n = arg.substr(12);
-      char *end = nullptr;
-      errno = 0;
-      dumpCode = std::strtoll(n.c_str(), &end, 10);
-      if (n.empty() || *end || errno || dumpCode < 0)
-        return usage("--dump-code: expected a code object index >= 0, found '" +
-                     n + "'");
-    } else if (arg == "-o") {
-      if (i + 1 >= argc)
-        return usage("-o: missing file name");
-      output = argv[++i];
-    } else if (arg.rfind("-o", 0) == 0 && arg.size() > 2) {
-      output = arg.substr(2);
-    } else if (arg.size() > 1 && arg[0] == '-') {
-      return usage("unknown option '" + arg + "'");
-    } else if (input.empty()) {
-      input = arg;
-    } else {
-      return usage("more than one input ('" + input + "', '" + arg + "')");
-    }
-  }
+  CLI::App cli(std::string(), "v4-dump");
+  app = &cli;
+  v4::cli::setup(
+      cli,
+      "Prints a v4 artifact: versions, target, bounds, code objects,\n"
+      "kernels, buffers, state, entry points with their steps, "
+      "parameters.",
+      kUsageLines, kFooter);
+  cli.add_option("model.v4a", input, "The artifact");
+  cli.add_flag("--verify", verifyOnly,
+               "Only verify (all layers); print nothing on success");
+  cli.add_flag("--list-kernels", listKernels, "Print one line per kernel");
+  cli.add_option("--dump-code", dumpCode,
+                 "Write the image of code object <n> to -o")
+      ->type_name("<n>")
+      ->check(v4::cli::rule<long long>("a code object index >= 0",
+                                       [](long long n) { return n >= 0; }));
+  cli.add_option("-o", output,
+                 "Output of --dump-code ('-' for stdout, not a tty)")
+      ->type_name("<file>");
+  if (int code = v4::cli::parse(cli, argc, argv); code != v4::cli::kContinue)
+    return code;
   if (input.empty())
     return usage("no input artifact");
   if (int(verifyOnly) + int(listKernels) + int(dumpCode >= 0) > 1)

@@ -20,7 +20,7 @@
 // 2 bad command line, 3 I/O.
 //
 //===----------------------------------------------------------------------===//
-#include "runtime/artifact/Artifact.h"
+#include "tools/common/CommandLine.h"
 #include "v4rt/v4rt.h"
 
 #include <sys/stat.h>
@@ -34,36 +34,6 @@
 #include <vector>
 
 namespace {
-
-int usage(const char *msg) {
-  std::fprintf(stderr,
-               "v4-run: %s\n"
-               "usage: v4-run MODEL.v4a --checkpoint DIR --prompt-ids 1,2,3 "
-               "--max-new-tokens N [--chunk C] [--temperature T] [--top-p P] "
-               "[--seed S] [--dump-logits FILE.npy]\n"
-               "       v4-run MODEL.v4a --checkpoint DIR (--prompt TEXT | "
-               "--chat MESSAGE [--system TEXT] [--thinking] "
-               "[--reasoning-effort max|high]) [--tokenizer DIR] "
-               "[--max-new-tokens N] [--stop STRING]... [sampling flags]\n",
-               msg);
-  return 2;
-}
-
-bool parseInt(const char *s, int64_t &out) {
-  char *end = nullptr;
-  errno = 0;
-  long long v = std::strtoll(s, &end, 10);
-  if (errno || end == s || *end)
-    return false;
-  out = v;
-  return true;
-}
-
-bool parseFloat(const char *s, float &out) {
-  char *end = nullptr;
-  out = std::strtof(s, &end);
-  return end != s && !*end;
-}
 
 /// Writes a float32 [rows, cols] array in the .npy format (version 1.0).
 bool writeNpy(const std::string &path, const std::vector<float> &data,
@@ -213,98 +183,83 @@ int main(int argc, char **argv) {
   int64_t maxNew = -1, chunk = 0;
   v4rt_sampling_t sampling;
   v4rt_sampling_initialize(&sampling);
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&](const char *name) -> const char * {
-      if (i + 1 >= argc) {
-        usage((std::string(name) + " needs a value").c_str());
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (a == "--checkpoint") {
-      checkpoint = value("--checkpoint");
-    } else if (a == "--prompt-ids") {
-      std::string list = value("--prompt-ids");
-      size_t at = 0;
-      while (at <= list.size()) {
-        size_t comma = list.find(',', at);
-        std::string item = list.substr(at, comma - at);
-        int64_t id;
-        if (!parseInt(item.c_str(), id))
-          return usage(
-              ("--prompt-ids: '" + item + "' is not an integer").c_str());
-        prompt.push_back(id);
-        if (comma == std::string::npos)
-          break;
-        at = comma + 1;
-      }
-    } else if (a == "--max-new-tokens") {
-      if (!parseInt(value("--max-new-tokens"), maxNew) || maxNew < 0)
-        return usage("--max-new-tokens needs an integer >= 0");
-    } else if (a == "--chunk") {
-      if (!parseInt(value("--chunk"), chunk) || chunk < 1)
-        return usage("--chunk needs an integer >= 1");
-    } else if (a == "--temperature") {
-      if (!parseFloat(value("--temperature"), sampling.temperature) ||
-          sampling.temperature < 0)
-        return usage("--temperature needs a number >= 0");
-    } else if (a == "--top-p") {
-      if (!parseFloat(value("--top-p"), sampling.top_p) ||
-          !(sampling.top_p > 0 && sampling.top_p <= 1))
-        return usage("--top-p needs a number in (0, 1]");
-    } else if (a == "--seed") {
-      int64_t s;
-      if (!parseInt(value("--seed"), s))
-        return usage("--seed needs an integer");
-      sampling.seed = static_cast<uint64_t>(s);
-    } else if (a == "--prompt") {
-      promptText = value("--prompt");
-      if (promptText.empty())
-        return usage("--prompt needs a non-empty text");
-    } else if (a == "--chat") {
-      chat = value("--chat");
-    } else if (a == "--system") {
-      system = value("--system");
-    } else if (a == "--thinking") {
-      thinking = true;
-    } else if (a == "--reasoning-effort") {
-      effort = value("--reasoning-effort");
-      if (effort != "max" && effort != "high")
-        return usage("--reasoning-effort needs max or high");
-    } else if (a == "--tokenizer") {
-      tokenizerFlag = value("--tokenizer");
-    } else if (a == "--stop") {
-      stops.push_back(value("--stop"));
-      if (stops.back().empty())
-        return usage("--stop needs a non-empty string");
-    } else if (a == "--dump-logits") {
-      dump = value("--dump-logits");
-    } else if (a == "--version") {
-      std::printf("%s\n", v4::artifact::toolVersion("v4-run").c_str());
-      return 0;
-    } else if (a == "--help" || a == "-h") {
-      std::printf(
-          "v4-run: runs a compiled model (.v4a) through the runtime's C API\n"
-          "usage: v4-run MODEL.v4a --checkpoint DIR --prompt-ids 1,2,3 "
-          "--max-new-tokens N\n"
-          "       v4-run MODEL.v4a --checkpoint DIR (--prompt TEXT | --chat "
-          "MESSAGE [--system TEXT] [--thinking] [--reasoning-effort "
-          "max|high])\n"
-          "options: --chunk C, --temperature T, --top-p P, --seed S, "
-          "--dump-logits FILE.npy, --tokenizer DIR, --max-new-tokens N, "
-          "--stop STRING (repeatable), --version, --help\n"
-          "Exit codes: 0 success; 1 rejected input; 2 bad command line; "
-          "3 I/O.\n");
-      return 0;
-    } else if (a.size() > 1 && a[0] == '-') {
-      return usage(("unknown option '" + a + "'").c_str());
-    } else if (model.empty()) {
-      model = a;
-    } else {
-      return usage(("unexpected argument '" + a + "'").c_str());
-    }
-  }
+  int64_t seed = static_cast<int64_t>(sampling.seed);
+  using v4::cli::rule;
+  CLI::App cli(std::string(), "v4-run");
+  v4::cli::setup(
+      cli, "v4-run: runs a compiled model (.v4a) through the runtime's C API",
+      "usage: v4-run MODEL.v4a --checkpoint DIR --prompt-ids 1,2,3 "
+      "--max-new-tokens N [--chunk C]\n"
+      "              [--temperature T --top-p P --seed S] "
+      "[--dump-logits FILE.npy]\n"
+      "       v4-run MODEL.v4a --checkpoint DIR (--prompt TEXT | --chat "
+      "MESSAGE [--system TEXT]\n"
+      "              [--thinking] [--reasoning-effort max|high]) "
+      "[--tokenizer DIR] [--max-new-tokens N]\n"
+      "              [--stop STRING]... [sampling flags]",
+      "Exit codes: 0 success; 1 rejected input; 2 bad command line; 3 I/O.");
+  cli.add_option("MODEL.v4a", model, "The compiled model");
+  cli.add_option("--checkpoint", checkpoint,
+                 "Checkpoint: safetensors file, folder or index")
+      ->type_name("DIR");
+  cli.add_option("--prompt-ids", prompt, "Prompt token ids, comma-separated")
+      ->type_name("1,2,3")
+      ->delimiter(',')
+      ->allow_extra_args(false)
+      ->check(rule<int64_t>("an integer", [](int64_t) { return true; }));
+  cli.add_option("--max-new-tokens", maxNew,
+                 "Tokens to generate (default 128 with text)")
+      ->type_name("N")
+      ->check(
+          rule<int64_t>("an integer >= 0", [](int64_t n) { return n >= 0; }));
+  cli.add_option("--chunk", chunk,
+                 "Prefill chunk (default and at most the compiled max chunk)")
+      ->type_name("C")
+      ->check(
+          rule<int64_t>("an integer >= 1", [](int64_t n) { return n >= 1; }));
+  cli.add_option("--temperature", sampling.temperature,
+                 "Sampling temperature (0: greedy, the default)")
+      ->type_name("T")
+      ->check(rule<float>("a number >= 0", [](float t) { return t >= 0; }));
+  cli.add_option("--top-p", sampling.top_p, "Nucleus sampling mass")
+      ->type_name("P")
+      ->check(rule<float>("a number in (0, 1]",
+                          [](float p) { return p > 0 && p <= 1; }));
+  cli.add_option("--seed", seed, "Sampling seed")
+      ->type_name("S")
+      ->check(rule<int64_t>("an integer", [](int64_t) { return true; }));
+  cli.add_option("--prompt", promptText, "Prompt text (BOS + the text)")
+      ->type_name("TEXT")
+      ->check(rule<std::string>("a non-empty text",
+                                [](std::string t) { return !t.empty(); }));
+  cli.add_option("--chat", chat, "A user message in the V4 chat encoding")
+      ->type_name("MESSAGE");
+  cli.add_option("--system", system, "System prompt of --chat")
+      ->type_name("TEXT");
+  cli.add_flag("--thinking", thinking, "Thinking mode of --chat");
+  cli.add_option("--reasoning-effort", effort, "Reasoning effort of --chat")
+      ->type_name("max|high")
+      ->check(rule<std::string>("max or high", [](std::string e) {
+        return e == "max" || e == "high";
+      }));
+  cli.add_option("--tokenizer", tokenizerFlag,
+                 "Folder of tokenizer.json (default: the checkpoint's)")
+      ->type_name("DIR");
+  cli.add_option("--stop", stops,
+                 "Stop before this text (repeatable; not printed)")
+      ->type_name("STRING")
+      ->allow_extra_args(false)
+      ->check(rule<std::string>("a non-empty string",
+                                [](std::string t) { return !t.empty(); }));
+  cli.add_option("--dump-logits", dump,
+                 "Write the logits of every step as float32 [steps, vocab]")
+      ->type_name("FILE.npy");
+  if (int code = v4::cli::parse(cli, argc, argv); code != v4::cli::kContinue)
+    return code;
+  sampling.seed = static_cast<uint64_t>(seed);
+  auto usage = [&](const char *message) {
+    return v4::cli::usageError(cli, message);
+  };
   const bool textMode = !promptText.empty() || !chat.empty();
   if (int(!prompt.empty()) + int(!promptText.empty()) + int(!chat.empty()) > 1)
     return usage("give one of --prompt-ids, --prompt and --chat");

@@ -10,7 +10,7 @@
 // Exit codes: 0 ok, 1 rejected input, 2 bad command line, 3 I/O.
 //
 //===----------------------------------------------------------------------===//
-#include "runtime/artifact/Artifact.h"
+#include "tools/common/CommandLine.h"
 #include "v4rt/v4rt.h"
 
 #include <cctype>
@@ -21,19 +21,6 @@
 #include <vector>
 
 namespace {
-
-int usage(const std::string &msg) {
-  std::fprintf(stderr,
-               "v4-tokenize: %s\n"
-               "usage: v4-tokenize DIR [--bos] [--decode] < input\n"
-               "  DIR        folder of tokenizer.json (or the file)\n"
-               "  --bos      prepend the BOS id when encoding\n"
-               "  --decode   read a JSON array of ids, print its text\n"
-               "exit codes: 0 ok, 1 rejected input, 2 bad command line, "
-               "3 I/O\n",
-               msg.c_str());
-  return 2;
-}
 
 int fail(v4rt_status_t status) {
   v4rt_status_code_t code = v4rt_status_code(status);
@@ -110,30 +97,23 @@ bool parseIdArray(const std::string &s, std::vector<int32_t> &ids,
 int main(int argc, char **argv) {
   std::string dir;
   bool bos = false, decode = false;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--bos") {
-      bos = true;
-    } else if (a == "--decode") {
-      decode = true;
-    } else if (a == "--version") {
-      std::printf("%s\n", v4::artifact::toolVersion("v4-tokenize").c_str());
-      return 0;
-    } else if (a == "--help" || a == "-h") {
-      usage("text <-> token ids with a tokenizer.json");
-      return 0;
-    } else if (a.size() > 1 && a[0] == '-') {
-      return usage("unknown option '" + a + "'");
-    } else if (dir.empty()) {
-      dir = a;
-    } else {
-      return usage("unexpected argument '" + a + "'");
-    }
-  }
+  CLI::App cli(std::string(), "v4-tokenize");
+  v4::cli::setup(cli, "Text <-> token ids with a tokenizer.json.",
+                 "usage: v4-tokenize DIR [--bos] < text       (prints a JSON "
+                 "array of ids)\n"
+                 "       v4-tokenize DIR --decode < ids.json  (prints the "
+                 "text exactly)",
+                 "Exit codes: 0 ok; 1 rejected input; 2 bad command line; "
+                 "3 I/O.");
+  cli.add_option("DIR", dir, "Folder of tokenizer.json (or the file)");
+  cli.add_flag("--bos", bos, "Prepend the BOS id when encoding");
+  cli.add_flag("--decode", decode, "Read a JSON array of ids, print its text");
+  if (int code = v4::cli::parse(cli, argc, argv); code != v4::cli::kContinue)
+    return code;
   if (dir.empty())
-    return usage("the tokenizer folder DIR is required");
+    return v4::cli::usageError(cli, "the tokenizer folder DIR is required");
   if (bos && decode)
-    return usage("--bos applies to encoding only");
+    return v4::cli::usageError(cli, "--bos applies to encoding only");
 
   std::string input;
   if (!readStdin(input)) {
