@@ -5,13 +5,15 @@
 // lowering passes, the phase pipelines of lowering/Pipelines.h and the
 // upstream passes those pipelines run, then hands over to MlirOptMain: any
 // stage v4c prints can be replayed (--pass-pipeline, --mlir-print-ir-*,
-// --mlir-timing, --verify-diagnostics, ...).
+// --mlir-timing, --verify-diagnostics, ...). --version prints the one
+// line every tool prints (v4::artifact::toolVersion).
 //
 //===----------------------------------------------------------------------===//
 
 #include "dialects/V4/V4Dialect.h"
 #include "lowering/Pipelines.h"
 #include "passes/Passes.h"
+#include "runtime/artifact/Artifact.h"
 
 #include "mlir/Conversion/Passes.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -27,6 +29,9 @@
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 #include "mlir/Transforms/Passes.h"
+
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/raw_ostream.h"
 
 int main(int argc, char **argv) {
   mlir::registerTransformsPasses();
@@ -44,6 +49,9 @@ int main(int argc, char **argv) {
                   mlir::linalg::LinalgDialect, mlir::memref::MemRefDialect,
                   mlir::scf::SCFDialect>();
   mlir::v4::registerLoweringDialects(registry);
+  llvm::cl::SetVersionPrinter([](llvm::raw_ostream &os) {
+    os << v4::artifact::toolVersion("v4-opt") << "\n";
+  });
   return mlir::asMainReturnCode(
       mlir::MlirOptMain(argc, argv, "v4 optimizer driver\n", registry));
 }

@@ -17,6 +17,8 @@
 #include "lowering/Report/MemoryReport.h"
 #include "lowering/Target/TargetBackend.h"
 #include "runtime/artifact/Artifact.h"
+#include "tools/v4c/KernelDump.h"
+#include "tools/v4c/PhaseProgress.h"
 
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -102,6 +104,19 @@ cl::opt<int64_t> maxChunk("max-chunk",
                                    "bound of prefill chunks; default: "
                                    "min(max context, 512))"),
                           cl::init(0), cl::cat(v4cCategory));
+cl::opt<cl::boolOrDefault>
+    progress("progress",
+             cl::desc("Print each phase and its time on stderr (default: "
+                      "when stderr is a terminal and the compile takes over "
+                      "a second)"),
+             cl::cat(v4cCategory));
+cl::opt<bool> noProgress("no-progress", cl::desc("Same as --progress=false"),
+                         cl::cat(v4cCategory));
+cl::opt<std::string> dumpKernelsTo(
+    "dump-kernels-to",
+    cl::desc("Write each kernel's kernel-phase IR (<symbol>.mlir) and the "
+             "artifact's code objects (code<N>.so) into this folder"),
+    cl::value_desc("dir"), cl::cat(v4cCategory));
 
 enum class Logits { Last, All };
 cl::opt<Logits> logits(
@@ -307,6 +322,35 @@ int main(int argc, char **argv) {
     return kBadCommandLine;
   }
 
+  // Options are read before compiling: linking the kernels (lld, in
+  // process) resets every llvm::cl option to its default.
+  const std::string dumpDir = dumpKernelsTo;
+  if (!dumpDir.empty()) {
+    if (emit == Emit::Plan || *to < mlir::v4::Phase::Kernel) {
+      errs() << "v4c: --dump-kernels-to needs the kernel phase "
+                "(--compile-to=kernel or an artifact)\n";
+      return kBadCommandLine;
+    }
+    if (std::error_code ec = sys::fs::create_directories(dumpDir)) {
+      errs() << "v4c: --dump-kernels-to: cannot create directory '" << dumpDir
+             << "': " << ec.message() << "\n";
+      return kIOError;
+    }
+  }
+  // Steps: input, the phases run, then the artifact (or the memory plan).
+  unsigned steps =
+      1 +
+      (emit == Emit::Plan
+           ? 1
+           : static_cast<unsigned>(std::min(*to, mlir::v4::Phase::Kernel)) -
+                 static_cast<unsigned>(*from)) +
+      (wantArtifact && emit != Emit::Plan ? 1 : 0);
+  v4::PhaseProgress phases(
+      noProgress || progress == cl::BOU_FALSE ? v4::PhaseProgress::Mode::Off
+      : progress == cl::BOU_TRUE              ? v4::PhaseProgress::Mode::On
+                                              : v4::PhaseProgress::Mode::Auto,
+      steps);
+
   mlir::DialectRegistry registry;
   v4::registerImportDialects(registry);
   mlir::v4::registerLoweringDialects(registry);
@@ -316,6 +360,7 @@ int main(int argc, char **argv) {
   mlir::DefaultTimingManager tm;
   mlir::applyDefaultTimingManagerCLOptions(tm);
   mlir::TimingScope timing = tm.getRootScope();
+  phases.begin("input");
   mlir::TimingScope inputTiming = timing.nest("input (parse or import)");
   v4::ImportOptions options;
   options.batch = batch;
@@ -374,8 +419,13 @@ int main(int argc, char **argv) {
     }
   }
 
-  if (emit == Emit::Plan)
-    return emitMemoryPlan(*module, *from, pipelineOptions, timing);
+  if (emit == Emit::Plan) {
+    phases.begin("plan");
+    int code = emitMemoryPlan(*module, *from, pipelineOptions, timing);
+    if (code == kOk)
+      phases.finish();
+    return code;
+  }
 
   // Linking the kernels runs lld in-process, and lld resets every llvm::cl
   // option to its default: keep the output path before compiling.
@@ -386,25 +436,48 @@ int main(int argc, char **argv) {
     return kBadCommandLine;
   }
 
-  mlir::PassManager pm(&context);
-  mlir::v4::buildLoweringPipeline(pm, pipelineOptions, *from,
-                                  std::min(*to, mlir::v4::Phase::Kernel));
-  pm.enableTiming(timing);
-  if (failed(mlir::applyPassManagerCLOptions(pm)) || failed(pm.run(*module)))
-    return kRejected;
+  // One pass manager per phase, so that each is timed (--mlir-timing
+  // nests its passes under the phase) and reported by --progress.
+  for (const mlir::v4::PhaseInfo &p : mlir::v4::getPhases()) {
+    if (p.phase <= *from || p.phase > std::min(*to, mlir::v4::Phase::Kernel))
+      continue;
+    phases.begin(p.name);
+    mlir::TimingScope phaseTiming = timing.nest(p.name);
+    mlir::PassManager pm(&context);
+    mlir::v4::buildLoweringPipeline(
+        pm, pipelineOptions,
+        static_cast<mlir::v4::Phase>(static_cast<int>(p.phase) - 1), p.phase);
+    pm.enableTiming(phaseTiming);
+    if (failed(mlir::applyPassManagerCLOptions(pm)) || failed(pm.run(*module)))
+      return kRejected;
+  }
+  std::vector<std::pair<std::string, std::string>> kernelIR;
+  if (!dumpDir.empty())
+    kernelIR = v4::getKernelIR(*module);
 
   if (!wantArtifact) {
     mlir::TimingScope outputTiming = timing.nest("output");
     std::string text;
     raw_string_ostream os(text);
     module->print(os);
-    return writeOutput(output, text);
+    if (!dumpDir.empty() && !v4::writeKernelDump(dumpDir, kernelIR, nullptr))
+      return kIOError;
+    int code = writeOutput(output, text);
+    if (code == kOk)
+      phases.finish();
+    return code;
   }
+  phases.begin("artifact");
   std::string bytes;
   {
     mlir::TimingScope artifactTiming = timing.nest("artifact");
     if (failed(mlir::v4::serializeArtifact(*module, bytes)))
       return kRejected;
   }
-  return writeOutput(output, bytes);
+  if (!dumpDir.empty() && !v4::writeKernelDump(dumpDir, kernelIR, &bytes))
+    return kIOError;
+  int code = writeOutput(output, bytes);
+  if (code == kOk)
+    phases.finish();
+  return code;
 }

@@ -1,0 +1,133 @@
+//===- KernelDump.cpp - v4c --dump-kernels-to DIR -------------------------===//
+#include "KernelDump.h"
+
+#include "lowering/Dispatch/DispatchFormation.h"
+#include "runtime/artifact/Artifact.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/SymbolTable.h"
+
+#include "llvm/ADT/SetVector.h"
+#include "llvm/Support/Error.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <map>
+
+using namespace llvm;
+
+namespace v4 {
+
+std::vector<std::pair<std::string, std::string>>
+getKernelIR(mlir::ModuleOp module) {
+  std::vector<std::pair<std::string, std::string>> result;
+  mlir::ModuleOp kernels = mlir::v4::getKernelsModule(module);
+  if (!kernels)
+    return result;
+  for (mlir::Operation &op : kernels.getBody()->getOperations()) {
+    if (!op.hasAttr("v4.kernel"))
+      continue;
+    auto symbol = op.getAttrOfType<mlir::StringAttr>(
+        mlir::SymbolTable::getSymbolAttrName());
+    if (!symbol)
+      continue;
+    // The kernel and every symbol of the kernels module it reaches.
+    SetVector<mlir::Operation *> reached;
+    reached.insert(&op);
+    for (size_t i = 0; i < reached.size(); ++i) {
+      auto uses = mlir::SymbolTable::getSymbolUses(reached[i]);
+      if (!uses)
+        continue;
+      for (const mlir::SymbolTable::SymbolUse &use : *uses)
+        if (mlir::Operation *def = mlir::SymbolTable::lookupSymbolIn(
+                kernels, use.getSymbolRef().getRootReference()))
+          reached.insert(def);
+    }
+    mlir::OpBuilder builder(module.getContext());
+    mlir::OwningOpRef<mlir::ModuleOp> one =
+        mlir::ModuleOp::create(kernels.getLoc(), kernels.getName());
+    (*one)->setAttrs(kernels->getAttrDictionary());
+    builder.setInsertionPointToEnd(one->getBody());
+    // In the kernels module's order.
+    for (mlir::Operation &def : kernels.getBody()->getOperations())
+      if (reached.contains(&def))
+        builder.clone(def);
+    std::string text;
+    raw_string_ostream os(text);
+    one->print(os);
+    result.emplace_back(symbol.str(), std::move(text));
+  }
+  return result;
+}
+
+/// Writes `bytes` to `path` (through a temporary file); false after an
+/// error naming the path.
+static bool writeFile(const std::string &path, StringRef bytes) {
+  if (Error err = writeToOutput(path, [&](raw_ostream &os) {
+        os << bytes;
+        return Error::success();
+      })) {
+    errs() << "v4c: --dump-kernels-to: cannot write '" << path
+           << "': " << toString(std::move(err)) << "\n";
+    return false;
+  }
+  return true;
+}
+
+static const char *codeExtension(artifact::CodeFormat format) {
+  switch (format) {
+  case artifact::CodeFormat::HostSharedObject:
+    return "so";
+  case artifact::CodeFormat::PTX:
+    return "ptx";
+  case artifact::CodeFormat::Cubin:
+    return "cubin";
+  }
+  return "bin";
+}
+
+bool writeKernelDump(StringRef dir,
+                     const std::vector<std::pair<std::string, std::string>> &ir,
+                     const std::string *bytes) {
+  auto inDir = [&](const std::string &name) {
+    SmallString<256> path(dir);
+    sys::path::append(path, name);
+    return path.str().str();
+  };
+  std::map<std::string, std::string> irFile;
+  for (const auto &[symbol, text] : ir) {
+    irFile[symbol] = symbol + ".mlir";
+    if (!writeFile(inDir(symbol + ".mlir"), text))
+      return false;
+  }
+  if (!bytes)
+    return true;
+  auto loaded = artifact::Artifact::load("<compiled artifact>", bytes->data(),
+                                         bytes->size());
+  if (!loaded) {
+    errs() << "v4c: --dump-kernels-to: " << loaded.status().message() << "\n";
+    return false;
+  }
+  const artifact::Artifact &a = *loaded;
+  std::vector<std::string> codeFile;
+  for (size_t i = 0; i < a.codeObjects().size(); ++i) {
+    codeFile.push_back("code" + std::to_string(i) + "." +
+                       codeExtension(a.codeObjects()[i].format));
+    artifact::ByteSpan code = a.code(i);
+    if (!writeFile(
+            inDir(codeFile.back()),
+            StringRef(reinterpret_cast<const char *>(code.data), code.size)))
+      return false;
+  }
+  std::string index;
+  for (const artifact::Kernel &k : a.kernels()) {
+    auto it = irFile.find(k.entrySymbol);
+    index += k.name + " " + k.entrySymbol + " " +
+             (it == irFile.end() ? "-" : it->second) + " " +
+             (k.codeObject < codeFile.size() ? codeFile[k.codeObject] : "-") +
+             "\n";
+  }
+  return writeFile(inDir("kernels.txt"), index);
+}
+
+} // namespace v4
