@@ -14,6 +14,7 @@
 // Links no LLVM/MLIR: the runtime and Google Benchmark only.
 //
 //===----------------------------------------------------------------------===//
+#include "bench/BenchCommandLine.h"
 #include "runtime/artifact/Artifact.h"
 #include "v4rt/v4rt.h"
 
@@ -106,7 +107,10 @@ void BM_Decode(benchmark::State &state) {
   prefill();
   int64_t tokens = 0;
   for (auto _ : state) {
-    if (v4rt_session_position(s) + 1 >= info.max_context) {
+    int64_t position = 0;
+    if (v4rt_session_position(s, 0, &position))
+      die("position");
+    if (position + 1 >= info.max_context) {
       state.PauseTiming();
       prefill();
       state.ResumeTiming();
@@ -158,13 +162,19 @@ void BM_Prefill(benchmark::State &state) {
 } // namespace
 
 int main(int argc, char **argv) {
-  benchmark::Initialize(&argc, argv);
-  if (argc != 4)
-    die("usage: v4-bench-model MODEL.v4a CHECKPOINT CONFIG.json "
-        "[--benchmark_* flags]");
-  artifactPath = argv[1];
-  checkpointPath = argv[2];
-  configPath = argv[3];
+  CLI::App cli(std::string(), "v4-bench-model");
+  v4::cli::setup(cli,
+                 "Decode and prefill of a compiled model against the DRAM "
+                 "roofline.",
+                 "usage: v4-bench-model MODEL.v4a CHECKPOINT CONFIG.json "
+                 "[--benchmark_* flags]",
+                 "Exit codes: 0 success; 1 failure; 2 bad command line.");
+  cli.add_option("MODEL.v4a", artifactPath, "The compiled model")->required();
+  cli.add_option("CHECKPOINT", checkpointPath, "Its checkpoint")->required();
+  cli.add_option("CONFIG.json", configPath, "Its config.json")->required();
+  if (int code = v4::bench::parseCommandLine(cli, argc, argv);
+      code != v4::cli::kContinue)
+    return code;
   auto a = v4::artifact::Artifact::loadFile(artifactPath);
   if (!a)
     die(a.status().message());
@@ -174,7 +184,9 @@ int main(int argc, char **argv) {
   if (v4rt_status_t st =
           v4rt_model_load(artifactPath.c_str(), &options, &model))
     die(v4rt_status_message(st));
-  v4rt_model_info(model, &info);
+  info.struct_size = sizeof info;
+  if (v4rt_status_t st = v4rt_model_info(model, &info))
+    die(v4rt_status_message(st));
   bandwidth = measureBandwidth();
   bytesPerToken = weightBytesPerToken(*a);
   benchmark::AddCustomContext("model", artifactPath);

@@ -9,6 +9,7 @@
 // reference implementation timed in the same run.
 //
 //===----------------------------------------------------------------------===//
+#include "bench/BenchCommandLine.h"
 #include "runtime/tokenizer/Tokenizer.h"
 
 #include <benchmark/benchmark.h>
@@ -43,19 +44,25 @@ void encode(benchmark::State &state) {
 } // namespace
 
 int main(int argc, char **argv) {
-  benchmark::Initialize(&argc, argv);
-  if (argc != 3) {
-    std::fprintf(stderr, "usage: v4-bench-tokenizer TOKENIZER_DIR TEXT_FILE\n");
-    return 2;
-  }
-  auto tok = v4::tokenizer::Tokenizer::load(argv[1]);
+  std::string dir, textPath;
+  CLI::App cli(std::string(), "v4-bench-tokenizer");
+  v4::cli::setup(cli, "Encode speed of the runtime's tokenizer on a text.",
+                 "usage: v4-bench-tokenizer TOKENIZER_DIR TEXT_FILE "
+                 "[--benchmark_* flags]",
+                 "Exit codes: 0 success; 1 failure; 2 bad command line.");
+  cli.add_option("TOKENIZER_DIR", dir, "Folder of tokenizer.json")->required();
+  cli.add_option("TEXT_FILE", textPath, "The text to encode")->required();
+  if (int code = v4::bench::parseCommandLine(cli, argc, argv);
+      code != v4::cli::kContinue)
+    return code;
+  auto tok = v4::tokenizer::Tokenizer::load(dir);
   if (!tok) {
     std::fprintf(stderr, "v4-bench-tokenizer: %s\n",
                  tok.status().message().c_str());
     return 1;
   }
   tokenizer = tok.take();
-  std::ifstream in(argv[2], std::ios::binary);
+  std::ifstream in(textPath, std::ios::binary);
   std::stringstream ss;
   ss << in.rdbuf();
   text = ss.str();
