@@ -168,6 +168,30 @@ def ConvertV4ToLinalgPass
   ];
 }
 
+def V4DropBF16RoundingPass
+    : Pass<"v4-drop-bf16-rounding", "::mlir::ModuleOp"> {
+  let summary = "In fp32 numerics, remove the bf16 rounding points of the "
+                "kernels";
+  let description = [{
+    Runs on a kernels module after the kernel bodies exist (hand-built and
+    `convert-v4-to-linalg`), before bufferization. When the enclosing
+    module's `v4.numerics` is "fp32" (dialects/V4/V4Numerics.h), every bf16
+    rounding point, `arith.extf (arith.truncf %x : f32 to bf16) : bf16 to
+    f32` (lowering/Numerics/LowPrecision.h `roundBF16`), becomes `%x`.
+    After that no `arith.truncf` to bf16 may remain: `v4-apply-numerics`
+    made every activation f32, so one that remains is a rounding the graph
+    still asks for, an error at its kernel. In "production" it does nothing.
+
+    Why here: the rounding points are explicit in the kernel IR, so one
+    rewrite removes them all, for every target and every body, instead of
+    a mode flag in every builder.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect"];
+  let statistics = [
+    Statistic<"numDropped", "dropped", "bf16 rounding points removed">,
+  ];
+}
+
 def V4FinalizeKernelABIPass
     : Pass<"v4-finalize-kernel-abi", "::mlir::ModuleOp"> {
   let summary = "Drop the results bufferization wrote into argument buffers";

@@ -100,4 +100,39 @@ def V4FuseMhcBoundariesPass : Pass<"v4-fuse-mhc-boundaries"> {
   ];
 }
 
+//===----------------------------------------------------------------------===//
+// Numerics
+//===----------------------------------------------------------------------===//
+
+def V4ApplyNumericsPass : Pass<"v4-apply-numerics", "::mlir::ModuleOp"> {
+  let summary = "Make the graph say the module's numerics mode";
+  let description = [{
+    Reads the module attributes `v4.numerics` and `v4.fake_quant`
+    (dialects/V4/V4Numerics.h) and rewrites the graph to match:
+
+    * `v4.fake_quant = "none"`: every `v4.fake_quant` op is removed (its
+      result replaced by its input): no FP8 KV and no FP4 indexer
+      quantisation (V4-SPEC 2.3, 5.4, 5.5). The FP8 activation
+      quantisation inside the FP8/FP4 GEMMs is the kernel builders'
+      (they read the same attribute): it runs only with "all".
+    * `v4.numerics = "fp32"`: every activation, state and result that is
+      bf16 becomes f32 (tensors, `!v4.window_ring`, `!v4.kv_cache`); the
+      weights keep their checkpoint types, and so does a value that is only
+      a reshape of a weight. The kernel phase then drops every bf16
+      rounding point left inside the kernels (`v4-drop-bf16-rounding`).
+
+    With the defaults ("production", "all") the IR is unchanged. Why a
+    pass: the mode is a property of the lowering, not a flag every builder
+    takes; the graph after this pass is what the kernels are built from.
+  }];
+  let dependentDialects = ["::mlir::v4::V4Dialect",
+                           "::mlir::tensor::TensorDialect",
+                           "::mlir::func::FuncDialect"];
+  let statistics = [
+    Statistic<"numRetyped", "retyped", "Values retyped from bf16 to f32">,
+    Statistic<"numFakeQuantsRemoved", "fake-quants-removed",
+              "v4.fake_quant ops removed">
+  ];
+}
+
 #endif // V4_PASSES_PASSES_TD

@@ -134,13 +134,15 @@ double AttnSparseOp::getEffectiveScale() {
 LogicalResult AttnSparseOp::verify() {
   Operation *op = getOperation();
   Builder b(getContext());
-  Type bf16 = b.getBF16Type();
+  Type bf16 = b.getBF16Type(), f32 = b.getF32Type();
   auto q = cast<RankedTensorType>(getQ().getType());
   auto kv = cast<RankedTensorType>(getKv().getType());
   WindowRingType ring = getRing().getType();
 
-  // attn_sparse_c1: q is [B, T, H, D] bf16.
-  if (failed(verifyTensorOf(op, "attn_sparse_c1", "q", q, 4, bf16)))
+  // attn_sparse_c1: q is [B, T, H, D] bf16 (f32 in fp32 numerics); kv, the
+  // ring, the cache and the result hold the same type.
+  Type act = q.getElementType().isF32() ? f32 : bf16;
+  if (failed(verifyTensorOf(op, "attn_sparse_c1", "q", q, 4, act)))
     return failure();
   int64_t batch = q.getDimSize(0), tokens = q.getDimSize(1);
   int64_t heads = q.getDimSize(2), dim = q.getDimSize(3);
@@ -148,8 +150,8 @@ LogicalResult AttnSparseOp::verify() {
   if (failed(verifyPositiveDim(op, "attn_sparse_c2", "q dim 1 (T)", tokens)) ||
       failed(verifyPositiveDim(op, "attn_sparse_c2", "q dim 2 (H)", heads)))
     return failure();
-  // attn_sparse_c3: kv is [B, T, D] bf16.
-  if (failed(verifyTensorOf(op, "attn_sparse_c3", "kv", kv, 3, bf16)))
+  // attn_sparse_c3: kv is [B, T, D] of q's type.
+  if (failed(verifyTensorOf(op, "attn_sparse_c3", "kv", kv, 3, act)))
     return failure();
   // attn_sparse_c4: kv covers the same sequences and tokens as q.
   if (failed(verifyDimEq(op, "attn_sparse_c4", "kv dim 0 (B) = q dim 0",
@@ -162,13 +164,14 @@ LogicalResult AttnSparseOp::verify() {
                          kv.getDimSize(2), dim)))
     return failure();
 
-  // attn_sparse_c6: the ring holds the same sequences and width, in bf16.
+  // attn_sparse_c6: the ring holds the same sequences and width, in bf16
+  // (f32 in fp32 numerics).
   if (failed(verifyDimEq(op, "attn_sparse_c6", "ring batch = q dim 0 (B)",
                          ring.getBatch(), batch)) ||
       failed(verifyDimEq(op, "attn_sparse_c6", "ring dim = q dim 3 (D)",
                          ring.getDim(), dim)) ||
       failed(verifyElementType(op, "attn_sparse_c6", "ring",
-                               ring.getElementType(), {bf16})))
+                               ring.getElementType(), {act})))
     return failure();
   // attn_sparse_c7: the window is the ring (positions live at p mod window).
   int64_t window = getWindowAttr().getInt();
@@ -194,13 +197,13 @@ LogicalResult AttnSparseOp::verify() {
       getCache() ? cast<KVCacheType>(getCache().getType()) : KVCacheType();
   if (cache) {
     // attn_sparse_c11: the compressed cache holds the same sequences and
-    // width as the window, in bf16.
+    // width as the window, in bf16 (f32 in fp32 numerics).
     if (failed(verifyDimEq(op, "attn_sparse_c11", "cache batch = q dim 0 (B)",
                            cache.getBatch(), batch)) ||
         failed(verifyDimEq(op, "attn_sparse_c11", "cache dim = q dim 3 (D)",
                            cache.getDim(), dim)) ||
         failed(verifyElementType(op, "attn_sparse_c11", "cache",
-                                 cache.getElementType(), {bf16})))
+                                 cache.getElementType(), {act})))
       return failure();
   }
 
@@ -248,10 +251,9 @@ LogicalResult AttnSparseOp::verify() {
                            << " [attn_sparse_c17]";
   }
 
-  // attn_sparse_c18: the result is [B, T, H, D] bf16 like q.
+  // attn_sparse_c18: the result is [B, T, H, D] of q's type, like q.
   auto result = cast<RankedTensorType>(getResult().getType());
-  if (failed(
-          verifyTensorOf(op, "attn_sparse_c18", "result", result, 4, bf16)) ||
+  if (failed(verifyTensorOf(op, "attn_sparse_c18", "result", result, 4, act)) ||
       failed(verifyShapesCompatible(op, "attn_sparse_c18", "result",
                                     result.getShape(), "q", q.getShape())))
     return failure();

@@ -35,10 +35,12 @@ LogicalResult KVCompressOp::verify() {
   const int64_t coff = state.getCoff();
   auto xType = cast<RankedTensorType>(getX().getType());
 
-  // kv_compress_c1: x is the bf16 normed layer input [B, T, d].
+  // kv_compress_c1: x is the normed layer input [B, T, d], bf16 (f32 in
+  // fp32 numerics).
   if (failed(verifyRank(op, "kv_compress_c1", "x", xType, 3)) ||
       failed(verifyElementType(op, "kv_compress_c1", "x",
-                               xType.getElementType(), {b.getBF16Type()})))
+                               xType.getElementType(),
+                               {b.getBF16Type(), b.getF32Type()})))
     return failure();
   const int64_t batch = xType.getDimSize(0), d = xType.getDimSize(2);
 
@@ -181,10 +183,11 @@ LogicalResult CSAIndexerScoresOp::verify() {
   auto sType = cast<RankedTensorType>(getScores().getType());
   KVCacheType keys = getKeys().getType();
 
-  // csa_indexer_scores_c1: q is bf16 [B, T, HI, DI].
+  // csa_indexer_scores_c1: q is bf16 (or f32) [B, T, HI, DI].
   if (failed(verifyRank(op, "csa_indexer_scores_c1", "q", qType, 4)) ||
       failed(verifyElementType(op, "csa_indexer_scores_c1", "q",
-                               qType.getElementType(), {b.getBF16Type()})))
+                               qType.getElementType(),
+                               {b.getBF16Type(), b.getF32Type()})))
     return failure();
   ArrayRef<int64_t> qShape = qType.getShape();
 
@@ -195,10 +198,12 @@ LogicalResult CSAIndexerScoresOp::verify() {
                          << dimToString(qShape[2])
                          << " [csa_indexer_scores_c2]";
 
-  // csa_indexer_scores_c3: weights are bf16 [B, T, HI], like q's first dims.
+  // csa_indexer_scores_c3: weights are bf16 (or f32) [B, T, HI], like q's
+  // first dims.
   if (failed(verifyRank(op, "csa_indexer_scores_c3", "weights", wType, 3)) ||
       failed(verifyElementType(op, "csa_indexer_scores_c3", "weights",
-                               wType.getElementType(), {b.getBF16Type()})) ||
+                               wType.getElementType(),
+                               {b.getBF16Type(), b.getF32Type()})) ||
       failed(verifyShapesCompatible(op, "csa_indexer_scores_c3", "weights",
                                     wType.getShape(), "q [B, T, HI]",
                                     qShape.take_front(3))))

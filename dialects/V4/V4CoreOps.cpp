@@ -121,14 +121,17 @@ LogicalResult EmbeddingOp::verify() {
       failed(verifyElementType(op, "embedding_c2", "ids", ids.getElementType(),
                                {b.getI32Type(), b.getI64Type()})))
     return failure();
-  // embedding_c3: the result is [B, T, d] with the table's element type.
+  // embedding_c3: the result is [B, T, d] with the table's element type, or
+  // f32 (fp32 numerics).
   if (failed(verifyShapesCompatible(
           op, "embedding_c3", "result", result.getShape(), "[B, T, d]",
           {ids.getDimSize(0), ids.getDimSize(1), table.getDimSize(1)})))
     return failure();
-  if (result.getElementType() != table.getElementType())
+  if (result.getElementType() != table.getElementType() &&
+      !result.getElementType().isF32())
     return emitOpError() << "expected result element type "
-                         << table.getElementType() << " (the table's), got "
+                         << table.getElementType()
+                         << " (the table's) or 'f32', got "
                          << result.getElementType() << " [embedding_c3]";
   return success();
 }
@@ -315,20 +318,11 @@ LogicalResult LinearOp::verify() {
   if (failed(verifyLeadingThen(op, "linear_c4", x, 1, {n}, result)))
     return failure();
   WeightFormat format = weightFormat(w.getElementType());
-  // linear_c5: result bf16 or f32; quantised GEMMs output bf16 (2.4).
-  if (format == WeightFormat::Float) {
-    if (failed(verifyElementType(op, "linear_c5", "result",
-                                 result.getElementType(), {bf16, f32})))
-      return failure();
-  } else if (failed(verifyElementType(op, "linear_c5",
-                                      "result (quantised GEMM)",
-                                      result.getElementType(), {bf16}))) {
-    return failure();
-  }
-  // linear_c6: a quantised weight takes the bf16 activation of the layer.
-  if (format != WeightFormat::Float &&
-      failed(verifyElementType(op, "linear_c6", "x (quantised weight)",
-                               x.getElementType(), {bf16})))
+  // linear_c5: the result is bf16 or f32 (quantised GEMMs output bf16, 2.4;
+  // f32 in fp32 numerics). (linear_c6, the bf16 activation of a quantised
+  // weight, is retired: fp32 numerics feed them f32.)
+  if (failed(verifyElementType(op, "linear_c5", "result",
+                               result.getElementType(), {bf16, f32})))
     return failure();
   // linear_c7: scale present iff the weight is FP8/FP4.
   // linear_c8: the scale is a rank-2 f8E8M0FNU tensor.
@@ -423,10 +417,10 @@ LogicalResult FakeQuantOp::verify() {
   auto x = cast<RankedTensorType>(getX().getType());
   Builder b(getContext());
 
-  // fake_quant_c1: x is [..., n] of bf16.
+  // fake_quant_c1: x is [..., n] of bf16 (f32 in fp32 numerics).
   if (failed(verifyMinRank(op, "fake_quant_c1", "x", x, 1)) ||
       failed(verifyElementType(op, "fake_quant_c1", "x", x.getElementType(),
-                               {b.getBF16Type()})))
+                               {b.getBF16Type(), b.getF32Type()})))
     return failure();
   // fake_quant_c2: blockSize > 0.
   int64_t blockSize = getBlockSizeAttr().getInt();
@@ -458,10 +452,10 @@ LogicalResult HadamardOp::verify() {
   auto x = cast<RankedTensorType>(getX().getType());
   Builder b(getContext());
 
-  // hadamard_c1: x is [..., n] of bf16.
+  // hadamard_c1: x is [..., n] of bf16 (f32 in fp32 numerics).
   if (failed(verifyMinRank(op, "hadamard_c1", "x", x, 1)) ||
       failed(verifyElementType(op, "hadamard_c1", "x", x.getElementType(),
-                               {b.getBF16Type()})))
+                               {b.getBF16Type(), b.getF32Type()})))
     return failure();
   // hadamard_c2: n is a static power of two (H_n is Sylvester).
   int64_t n = x.getShape().back();

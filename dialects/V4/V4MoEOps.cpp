@@ -276,10 +276,11 @@ LogicalResult MoEExpertsOp::verify() {
   Operation *op = getOperation();
   Builder b(getContext());
   RankedTensorType x = rankedType(getX());
-  // moe_experts_c1: x is [..., d] bf16.
+  // moe_experts_c1: x is [..., d] bf16 (f32 in fp32 numerics).
   if (failed(verifyMinRank(op, rule("[moe_experts_c1]"), "x", x, 1)) ||
       failed(verifyElementType(op, rule("[moe_experts_c1]"), "x",
-                               x.getElementType(), {b.getBF16Type()})))
+                               x.getElementType(),
+                               {b.getBF16Type(), b.getF32Type()})))
     return failure();
   ArrayRef<int64_t> leading = x.getShape().drop_back();
   int64_t d = x.getShape().back();
@@ -389,10 +390,11 @@ LogicalResult MoESharedExpertOp::verify() {
   Operation *op = getOperation();
   Builder b(getContext());
   RankedTensorType x = rankedType(getX());
-  // moe_shared_expert_c1: x is [..., d] bf16.
+  // moe_shared_expert_c1: x is [..., d] bf16 (f32 in fp32 numerics).
   if (failed(verifyMinRank(op, rule("[moe_shared_expert_c1]"), "x", x, 1)) ||
       failed(verifyElementType(op, rule("[moe_shared_expert_c1]"), "x",
-                               x.getElementType(), {b.getBF16Type()})))
+                               x.getElementType(),
+                               {b.getBF16Type(), b.getF32Type()})))
     return failure();
   ArrayRef<int64_t> leading = x.getShape().drop_back();
   int64_t d = x.getShape().back();
@@ -444,10 +446,11 @@ LogicalResult MoESharedExpertOp::verify() {
   if (failed(verifySwigluLimit(op, rule("[moe_shared_expert_c8]"),
                                getSwigluLimit())))
     return failure();
-  // moe_shared_expert_c9: the result is [..., d] bf16 with the shape of x.
+  // moe_shared_expert_c9: the result is [..., d] of x's type (bf16, f32 in
+  // fp32 numerics) with the shape of x.
   return verifyTokenTensor(op, rule("[moe_shared_expert_c9]"), "result",
                            rankedType(getResult()), leading, d, "x",
-                           b.getBF16Type());
+                           x.getElementType());
 }
 
 //===----------------------------------------------------------------------===//
@@ -465,21 +468,24 @@ LogicalResult MoECombineOp::verify() {
       failed(verifyElementType(op, rule("[moe_combine_c1]"), "routed",
                                routed.getElementType(), {b.getF32Type()})))
     return failure();
-  // moe_combine_c2: shared is bf16.
+  // moe_combine_c2: shared is bf16 (f32 in fp32 numerics).
   if (failed(verifyElementType(op, rule("[moe_combine_c2]"), "shared",
-                               shared.getElementType(), {b.getBF16Type()})))
+                               shared.getElementType(),
+                               {b.getBF16Type(), b.getF32Type()})))
     return failure();
   // moe_combine_c3: routed and shared have the same shape.
   if (failed(verifyShapesCompatible(op, rule("[moe_combine_c3]"), "shared",
                                     shared.getShape(), "routed",
                                     routed.getShape())))
     return failure();
-  // moe_combine_c4: the result is bf16 with the shape of routed.
+  // moe_combine_c4: the result is bf16 (f32 in fp32 numerics) with the
+  // shape of routed.
   RankedTensorType result = rankedType(getResult());
   if (failed(verifyShapesCompatible(op, rule("[moe_combine_c4]"), "result",
                                     result.getShape(), "routed",
                                     routed.getShape())))
     return failure();
   return verifyElementType(op, rule("[moe_combine_c4]"), "result",
-                           result.getElementType(), {b.getBF16Type()});
+                           result.getElementType(),
+                           {b.getBF16Type(), b.getF32Type()});
 }

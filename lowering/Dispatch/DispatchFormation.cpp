@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 #include "lowering/Dispatch/DispatchFormation.h"
 
+#include "dialects/V4/V4Numerics.h"
 #include "dialects/V4/V4Ops.h"
 #include "dialects/V4/V4StorageLayout.h"
 #include "dialects/V4/V4Types.h"
@@ -510,8 +511,11 @@ struct V4FormDispatchesPass
     }
     OpBuilder b = OpBuilder::atBlockEnd(module.getBody());
     auto kernels = ModuleOp::create(b, module.getLoc(), kKernelsModuleName);
-    if (Attribute target = module->getAttr("v4.target"))
-      kernels->setAttr("v4.target", target);
+    // The kernels are built for the module's target and numerics.
+    for (StringRef name : {StringRef("v4.target"), StringRef(kNumericsAttrName),
+                           StringRef(kFakeQuantAttrName)})
+      if (Attribute a = module->getAttr(name))
+        kernels->setAttr(name, a);
     Former former(module, kernels);
     if (failed(former.run()))
       return signalPassFailure();

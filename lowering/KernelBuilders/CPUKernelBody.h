@@ -222,9 +222,14 @@ using CodeLoadFn = function_ref<Value(ImplicitLocOpBuilder &, Value)>;
 
 /// Quantises an activation row of K elements to FP8 per `blk` block
 /// (V4-SPEC 2.4 step 1): qa[k] gets the e4m3 grid value of x / s_a (f32),
-/// sa[j] the pow-2 scale s_a of block j.
+/// sa[j] the pow-2 scale s_a of block j. With `quantize` false (the module's
+/// fake-quant mode is not "all", dialects/V4/V4Numerics.h) qa gets x and
+/// sa 1.
 void quantizeActFP8(ImplicitLocOpBuilder &b, ActLoadFn act, Value K,
-                    int64_t blk, Value qa, Value sa);
+                    int64_t blk, Value qa, Value sa, bool quantize);
+/// Whether the kernel `fn` quantises activations before FP8/FP4 GEMMs (the
+/// module's fake-quant mode); an invalid mode attribute is an error.
+FailureOr<bool> quantizesActivations(func::FuncOp fn);
 
 /// The fp32 block-scaled dot product of a quantised activation row (qa, sa
 /// from quantizeActFP8 with block `blk`) with one weight row: FP8 over

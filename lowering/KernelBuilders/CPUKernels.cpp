@@ -2,6 +2,7 @@
 #include "lowering/KernelBuilders/CPUKernels.h"
 #include "lowering/KernelBuilders/CPUKernelBody.h"
 
+#include "dialects/V4/V4Numerics.h"
 #include "dialects/V4/V4StorageLayout.h"
 #include "dialects/V4/V4Types.h"
 
@@ -44,8 +45,15 @@ Value KernelBody::collapse2D(Value m, int64_t innerRank) {
   return memref::CollapseShapeOp::create(b, m, groups);
 }
 
+FailureOr<bool> quantizesActivations(func::FuncOp fn) {
+  FailureOr<ModuleNumerics> modes = getModuleNumerics(fn);
+  if (failed(modes))
+    return failure();
+  return ::v4::quantizesActivations(modes->fakeQuant);
+}
+
 void quantizeActFP8(ImplicitLocOpBuilder &b, ActLoadFn act, Value K,
-                    int64_t blk, Value qa, Value sa) {
+                    int64_t blk, Value qa, Value sa, bool quantize) {
   KernelBody k{b};
   Value blkV = k.idx(blk);
   Value nBlocks = arith::DivUIOp::create(
@@ -54,6 +62,15 @@ void quantizeActFP8(ImplicitLocOpBuilder &b, ActLoadFn act, Value K,
     Value k0 = arith::MulIOp::create(jb, j, blkV);
     Value k1 =
         arith::MinUIOp::create(jb, arith::AddIOp::create(jb, k0, blkV), K);
+    if (!quantize) {
+      // The activation as it is, at scale 1: the block-scaled dot is then
+      // the dot with the exactly dequantised weight (s_w is a power of 2).
+      memref::StoreOp::create(jb, lowp::f32(jb, 1.0), sa, ValueRange{j});
+      loop(jb, k0, k1, [&](ImplicitLocOpBuilder &eb, Value e) {
+        memref::StoreOp::create(eb, act(eb, e), qa, ValueRange{e});
+      });
+      return;
+    }
     Value amax =
         reduce(jb, k0, k1, {lowp::f32(jb, 0.0)},
                [&](ImplicitLocOpBuilder &eb, Value e,

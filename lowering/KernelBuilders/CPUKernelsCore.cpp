@@ -77,6 +77,9 @@ LogicalResult buildLinear(LinearOp op, func::FuncOp fn) {
     return success();
   }
 
+  FailureOr<bool> quantize = quantizesActivations(fn);
+  if (failed(quantize))
+    return failure();
   int64_t blk = op.getBlockSize();
   Value blkV = k.idx(blk);
   Value nBlocks = k.ceilDivui(kDim, blk);
@@ -87,7 +90,7 @@ LogicalResult buildLinear(LinearOp op, func::FuncOp fn) {
         [&](ImplicitLocOpBuilder &eb, Value e) {
           return KernelBody{eb}.loadF(x2, {r, e});
         },
-        kDim, blk, qa, sa);
+        kDim, blk, qa, sa, *quantize);
     loop(k, zero, nDim, [&](KernelBody &k, Value n) {
       // FP8: the weight scale of block j is s_w[n / b, j]; FP4: the scale
       // of 32-K slice c is s_w[n, c].

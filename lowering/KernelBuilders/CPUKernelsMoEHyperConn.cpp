@@ -86,6 +86,9 @@ LogicalResult buildFfn(Operation *op, func::FuncOp fn, bool routed, Type w1Type,
   bool quantised = fmt != WeightFormat::Plain;
   if (quantised != hasScales)
     return op->emitError("CPU kernel: weight format and scales disagree");
+  FailureOr<bool> quantize = quantizesActivations(fn);
+  if (failed(quantize))
+    return failure();
 
   Value x2 = k.collapse2D(x, 1), out2 = k.collapse2D(out, 1);
   Value rw2 = routed ? k.collapse2D(rw, 1) : Value();
@@ -126,7 +129,7 @@ LogicalResult buildFfn(Operation *op, func::FuncOp fn, bool routed, Type w1Type,
           [&](ImplicitLocOpBuilder &jb, Value kk) {
             return KernelBody{jb}.load(hbuf, {kk});
           },
-          inter, 128, qh, sh);
+          inter, 128, qh, sh, *quantize);
     loop(k, k.idx(0), d, [&](KernelBody &k, Value c) {
       Value y =
           k.roundBF16(linearRow(k, fmt, hbuf, qh, sh, w2, s2, e, c, inter));
@@ -144,7 +147,7 @@ LogicalResult buildFfn(Operation *op, func::FuncOp fn, bool routed, Type w1Type,
           [&](ImplicitLocOpBuilder &jb, Value kk) {
             return KernelBody{jb}.load(act, {kk});
           },
-          d, 128, qa, sa);
+          d, 128, qa, sa, *quantize);
     if (!routed) {
       expert(k, Value(), Value(), [&](KernelBody &k, Value c, Value y) {
         k.store(k.fromF32(y, outElt), out2, {t, c});

@@ -172,9 +172,11 @@ struct EmbeddingLowering : public OpConversionPattern<EmbeddingOp> {
         generic(b, type, ids, init,
                 {projection(ctx, 3, 0, 2), projection(ctx, 3, 0, 3)},
                 parallel(3), [&](Scalar &s, ValueRange args) {
-                  // An exact copy: no conversion.
+                  // An exact copy (widened when the activations are f32).
                   Value v = tensor::ExtractOp::create(
                       s.b, table, ValueRange{s.toIndex(args[0]), s.index(2)});
+                  if (v.getType() != type.getElementType())
+                    v = arith::ExtFOp::create(s.b, type.getElementType(), v);
                   linalg::YieldOp::create(s.b, v);
                 });
     rewriter.replaceOp(op, r.getResults());

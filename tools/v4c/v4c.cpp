@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "dialects/V4/V4Numerics.h"
 #include "frontend/Checkpoint.h"
 #include "frontend/ModelConfig.h"
 #include "frontend/ModelImporter.h"
@@ -127,6 +128,24 @@ cl::opt<Logits> logits(
                           "every position of a chunk (v4-run --dump-logits, "
                           "speculative decoding)")),
     cl::init(Logits::Last), cl::cat(v4cCategory));
+
+cl::opt<v4::NumericsMode> numerics(
+    "numerics", cl::desc("Rounding points of the compiled model"),
+    cl::values(clEnumValN(v4::NumericsMode::Production, "production",
+                          "bf16 rounding points of V4-SPEC 2.6 (default)"),
+               clEnumValN(v4::NumericsMode::FP32, "fp32",
+                          "every intermediate in fp32, weights dequantised "
+                          "exactly")),
+    cl::init(v4::NumericsMode::Production), cl::cat(v4cCategory));
+cl::opt<v4::FakeQuantMode> fakeQuant(
+    "fake-quant", cl::desc("Which FP8/FP4 fake quantisation points run"),
+    cl::values(clEnumValN(v4::FakeQuantMode::All, "all",
+                          "activations before FP8/FP4 GEMMs, KV, indexer "
+                          "(default)"),
+               clEnumValN(v4::FakeQuantMode::KV, "kv",
+                          "only the KV and indexer points"),
+               clEnumValN(v4::FakeQuantMode::None, "none", "none")),
+    cl::init(v4::FakeQuantMode::All), cl::cat(v4cCategory));
 
 const char *kOverview =
     "v4c: ahead-of-time compiler for DeepSeek-V4 models\n\n"
@@ -387,6 +406,20 @@ int main(int argc, char **argv) {
     (*module)->setAttr(
         "v4.max_chunk",
         mlir::IntegerAttr::get(mlir::IntegerType::get(&context, 64), chunk));
+  }
+
+  // The numerics are module attributes: the flags set them, else the module
+  // keeps its own (v4-apply-numerics and the kernel phase read them).
+  if (numerics.getNumOccurrences() || fakeQuant.getNumOccurrences()) {
+    FailureOr<mlir::v4::ModuleNumerics> modes =
+        mlir::v4::getModuleNumerics(*module);
+    if (failed(modes))
+      return kRejected;
+    if (numerics.getNumOccurrences())
+      modes->numerics = numerics;
+    if (fakeQuant.getNumOccurrences())
+      modes->fakeQuant = fakeQuant;
+    mlir::v4::setModuleNumerics(*module, *modes);
   }
 
   // The target is a module attribute: the flag sets it, else the module

@@ -197,6 +197,7 @@ public:
     build.target = "cpu";
     pm.addPass(createV4BuildTargetKernelsPass(build));
     pm.addPass(createConvertV4ToLinalgPass());
+    pm.addPass(createV4DropBF16RoundingPass());
     // Bufferize: every result is written into its argument buffer.
     pm.addPass(bufferization::createEmptyTensorEliminationPass());
     bufferization::OneShotBufferizePassOptions bufferize;

@@ -135,10 +135,10 @@ func.func @f(%p: tensor<3xi64>, %t: index) {
 
 // -----
 
-// attn_sparse_c1: q is [B, T, H, D] bf16.
-// expected-error @+2 {{expected q element type 'bf16', got 'f32' [attn_sparse_c1]}}
-func.func @f(%q: tensor<2x21x4x72xf32>, %kv: tensor<2x21x72xbf16>, %r: !v4.window_ring<batch = 2, slots = 8, dim = 72, elementType = bf16>, %s: tensor<4xf32>, %p: tensor<2xi64>) {
-  %0 = v4.attn.sparse %q, %kv, %r, %s, %p window 8 : tensor<2x21x4x72xf32>, tensor<2x21x72xbf16>, !v4.window_ring<batch = 2, slots = 8, dim = 72, elementType = bf16>, tensor<4xf32>, tensor<2xi64> -> tensor<2x21x4x72xbf16>
+// attn_sparse_c1: q is [B, T, H, D] bf16 (or f32).
+// expected-error @+2 {{expected q element type 'bf16', got 'f16' [attn_sparse_c1]}}
+func.func @f(%q: tensor<2x21x4x72xf16>, %kv: tensor<2x21x72xbf16>, %r: !v4.window_ring<batch = 2, slots = 8, dim = 72, elementType = bf16>, %s: tensor<4xf32>, %p: tensor<2xi64>) {
+  %0 = v4.attn.sparse %q, %kv, %r, %s, %p window 8 : tensor<2x21x4x72xf16>, tensor<2x21x72xbf16>, !v4.window_ring<batch = 2, slots = 8, dim = 72, elementType = bf16>, tensor<4xf32>, tensor<2xi64> -> tensor<2x21x4x72xbf16>
   return
 }
 

@@ -1,12 +1,12 @@
 // RUN: v4-opt %s -split-input-file -verify-diagnostics
 
 // kv_compress_c1: x is the bf16 normed layer input [B, T, d].
-func.func @kv_compress_c1(%x: tensor<2x8x64xf32>, %wkv: tensor<256x64xf32>, %wgate: tensor<256x64xf32>, %ape: tensor<4x256xf32>, %norm: tensor<128xbf16>,
+func.func @kv_compress_c1(%x: tensor<2x8x64xf16>, %wkv: tensor<256x64xf32>, %wgate: tensor<256x64xf32>, %ape: tensor<4x256xf32>, %norm: tensor<128xbf16>,
     %s: !v4.compressor_state<batch = 2, ratio = 4, dim = 128>, %c: !v4.kv_cache<batch = 2, capacity = 16, dim = 128, ratio = 4, elementType = bf16>, %pos: tensor<2xi64>) {
-  // expected-error @+1 {{expected x element type 'bf16', got 'f32' [kv_compress_c1]}}
+  // expected-error @+1 {{expected x element type 'bf16' or 'f32', got 'f16' [kv_compress_c1]}}
   %s1, %c1 = v4.kv.compress %x, %s, %c, %pos weights(%wkv, %wgate, %ape, %norm)
       rope #v4.rope<ropeDim = 64, base = 160000.0, factor = 16.0, originalSeqLen = 65536, betaFast = 32.0, betaSlow = 1.0> eps 1.0e-6
-      : tensor<2x8x64xf32>, !v4.compressor_state<batch = 2, ratio = 4, dim = 128>, !v4.kv_cache<batch = 2, capacity = 16, dim = 128, ratio = 4, elementType = bf16>, tensor<2xi64>
+      : tensor<2x8x64xf16>, !v4.compressor_state<batch = 2, ratio = 4, dim = 128>, !v4.kv_cache<batch = 2, capacity = 16, dim = 128, ratio = 4, elementType = bf16>, tensor<2xi64>
       weights(tensor<256x64xf32>, tensor<256x64xf32>, tensor<4x256xf32>, tensor<128xbf16>)
   return
 }

@@ -92,8 +92,8 @@ func.func @embedding_result_shape(%t: tensor<64x32xbf16>, %ids: tensor<2x?xi64>)
 
 // embedding_c3: the result has the table's element type.
 func.func @embedding_result_type(%t: tensor<64x32xbf16>, %ids: tensor<2x8xi64>) {
-  // expected-error @+1 {{expected result element type 'bf16' (the table's), got 'f32' [embedding_c3]}}
-  %e = v4.embedding %t[%ids] : tensor<64x32xbf16>, tensor<2x8xi64> -> tensor<2x8x32xf32>
+  // expected-error @+1 {{expected result element type 'bf16' (the table's) or 'f32', got 'f16' [embedding_c3]}}
+  %e = v4.embedding %t[%ids] : tensor<64x32xbf16>, tensor<2x8xi64> -> tensor<2x8x32xf16>
   return
 }
 
@@ -288,19 +288,10 @@ func.func @linear_result_type(%x: tensor<2x8x256xbf16>, %w: tensor<16x256xbf16>)
 
 // -----
 
-// linear_c5: quantised GEMMs output bf16.
+// linear_c5: the result is bf16 or f32.
 func.func @linear_fp8_result_f32(%x: tensor<2x8x256xbf16>, %w: tensor<16x256xf8E4M3FN>, %s: tensor<1x2xf8E8M0FNU>) {
-  // expected-error @+1 {{expected result (quantised GEMM) element type 'bf16', got 'f32' [linear_c5]}}
-  %y = v4.linear %x, %w scale %s : tensor<2x8x256xbf16>, tensor<16x256xf8E4M3FN>, tensor<1x2xf8E8M0FNU> -> tensor<2x8x16xf32>
-  return
-}
-
-// -----
-
-// linear_c6: a quantised weight takes the bf16 activation.
-func.func @linear_fp8_x_f32(%x: tensor<2x8x256xf32>, %w: tensor<16x256xf8E4M3FN>, %s: tensor<1x2xf8E8M0FNU>) {
-  // expected-error @+1 {{expected x (quantised weight) element type 'bf16', got 'f32' [linear_c6]}}
-  %y = v4.linear %x, %w scale %s : tensor<2x8x256xf32>, tensor<16x256xf8E4M3FN>, tensor<1x2xf8E8M0FNU> -> tensor<2x8x16xbf16>
+  // expected-error @+1 {{expected result element type 'bf16' or 'f32', got 'f16' [linear_c5]}}
+  %y = v4.linear %x, %w scale %s : tensor<2x8x256xbf16>, tensor<16x256xf8E4M3FN>, tensor<1x2xf8E8M0FNU> -> tensor<2x8x16xf16>
   return
 }
 
@@ -540,10 +531,10 @@ func.func @grouped_linear_scale_shape(%x: tensor<1x?x8x4096xbf16>, %w: tensor<81
 
 // -----
 
-// fake_quant_c1: x is bf16.
-func.func @fake_quant_x_type(%x: tensor<2x8x512xf32>) {
-  // expected-error @+1 {{expected x element type 'bf16', got 'f32' [fake_quant_c1]}}
-  %y = v4.fake_quant %x fp8_e4m3 blockSize 64 extent 448 : tensor<2x8x512xf32>
+// fake_quant_c1: x is bf16 (or f32).
+func.func @fake_quant_x_type(%x: tensor<2x8x512xf16>) {
+  // expected-error @+1 {{expected x element type 'bf16' or 'f32', got 'f16' [fake_quant_c1]}}
+  %y = v4.fake_quant %x fp8_e4m3 blockSize 64 extent 448 : tensor<2x8x512xf16>
   return
 }
 
@@ -603,10 +594,10 @@ func.func @fake_quant_n_blocks(%x: tensor<2x8x100xbf16>) {
 
 // -----
 
-// hadamard_c1: x is bf16.
-func.func @hadamard_x_type(%x: tensor<2x8x128xf32>) {
-  // expected-error @+1 {{expected x element type 'bf16', got 'f32' [hadamard_c1]}}
-  %y = v4.hadamard %x : tensor<2x8x128xf32>
+// hadamard_c1: x is bf16 (or f32).
+func.func @hadamard_x_type(%x: tensor<2x8x128xf16>) {
+  // expected-error @+1 {{expected x element type 'bf16' or 'f32', got 'f16' [hadamard_c1]}}
+  %y = v4.hadamard %x : tensor<2x8x128xf16>
   return
 }
 

@@ -172,9 +172,9 @@ func.func @hash_gate_c11(%x: tensor<2x3x256xbf16>, %w: tensor<8x256xbf16>, %ids:
 // -----
 
 // moe_experts_c1: x is [..., d] bf16.
-func.func @experts_c1(%x: tensor<2x3x256xf32>, %rw: tensor<2x3x2xf32>, %ri: tensor<2x3x2xi64>, %w1: tensor<8x128x256xf4E2M1FN>, %w3: tensor<8x128x256xf4E2M1FN>, %w2: tensor<8x256x128xf4E2M1FN>, %s1: tensor<8x128x8xf8E8M0FNU>, %s3: tensor<8x128x8xf8E8M0FNU>, %s2: tensor<8x256x4xf8E8M0FNU>) {
-  // expected-error @+1 {{expected x element type 'bf16', got 'f32' [moe_experts_c1]}}
-  %y = v4.moe.experts %x, %rw, %ri w1 %w1 scale %s1, w3 %w3 scale %s3, w2 %w2 scale %s2 swigluLimit 10.0 : (tensor<2x3x256xf32>, tensor<2x3x2xf32>, tensor<2x3x2xi64>, tensor<8x128x256xf4E2M1FN>, tensor<8x128x256xf4E2M1FN>, tensor<8x256x128xf4E2M1FN>, tensor<8x128x8xf8E8M0FNU>, tensor<8x128x8xf8E8M0FNU>, tensor<8x256x4xf8E8M0FNU>) -> tensor<2x3x256xf32>
+func.func @experts_c1(%x: tensor<2x3x256xf16>, %rw: tensor<2x3x2xf32>, %ri: tensor<2x3x2xi64>, %w1: tensor<8x128x256xf4E2M1FN>, %w3: tensor<8x128x256xf4E2M1FN>, %w2: tensor<8x256x128xf4E2M1FN>, %s1: tensor<8x128x8xf8E8M0FNU>, %s3: tensor<8x128x8xf8E8M0FNU>, %s2: tensor<8x256x4xf8E8M0FNU>) {
+  // expected-error @+1 {{expected x element type 'bf16' or 'f32', got 'f16' [moe_experts_c1]}}
+  %y = v4.moe.experts %x, %rw, %ri w1 %w1 scale %s1, w3 %w3 scale %s3, w2 %w2 scale %s2 swigluLimit 10.0 : (tensor<2x3x256xf16>, tensor<2x3x2xf32>, tensor<2x3x2xi64>, tensor<8x128x256xf4E2M1FN>, tensor<8x128x256xf4E2M1FN>, tensor<8x256x128xf4E2M1FN>, tensor<8x128x8xf8E8M0FNU>, tensor<8x128x8xf8E8M0FNU>, tensor<8x256x4xf8E8M0FNU>) -> tensor<2x3x256xf32>
   return
 }
 
@@ -298,9 +298,9 @@ func.func @experts_c14(%x: tensor<2x3x256xbf16>, %rw: tensor<2x3x2xf32>, %ri: te
 // -----
 
 // moe_shared_expert_c1: x is [..., d] bf16.
-func.func @shared_expert_c1(%x: tensor<2x3x256xf32>, %w1: tensor<128x256xf8E4M3FN>, %w3: tensor<128x256xf8E4M3FN>, %w2: tensor<256x128xf8E4M3FN>, %s1: tensor<1x2xf8E8M0FNU>, %s3: tensor<1x2xf8E8M0FNU>, %s2: tensor<2x1xf8E8M0FNU>) {
-  // expected-error @+1 {{expected x element type 'bf16', got 'f32' [moe_shared_expert_c1]}}
-  %y = v4.moe.shared_expert %x w1 %w1 scale %s1, w3 %w3 scale %s3, w2 %w2 scale %s2 swigluLimit 10.0 : (tensor<2x3x256xf32>, tensor<128x256xf8E4M3FN>, tensor<128x256xf8E4M3FN>, tensor<256x128xf8E4M3FN>, tensor<1x2xf8E8M0FNU>, tensor<1x2xf8E8M0FNU>, tensor<2x1xf8E8M0FNU>) -> tensor<2x3x256xbf16>
+func.func @shared_expert_c1(%x: tensor<2x3x256xf16>, %w1: tensor<128x256xf8E4M3FN>, %w3: tensor<128x256xf8E4M3FN>, %w2: tensor<256x128xf8E4M3FN>, %s1: tensor<1x2xf8E8M0FNU>, %s3: tensor<1x2xf8E8M0FNU>, %s2: tensor<2x1xf8E8M0FNU>) {
+  // expected-error @+1 {{expected x element type 'bf16' or 'f32', got 'f16' [moe_shared_expert_c1]}}
+  %y = v4.moe.shared_expert %x w1 %w1 scale %s1, w3 %w3 scale %s3, w2 %w2 scale %s2 swigluLimit 10.0 : (tensor<2x3x256xf16>, tensor<128x256xf8E4M3FN>, tensor<128x256xf8E4M3FN>, tensor<256x128xf8E4M3FN>, tensor<1x2xf8E8M0FNU>, tensor<1x2xf8E8M0FNU>, tensor<2x1xf8E8M0FNU>) -> tensor<2x3x256xbf16>
   return
 }
 
@@ -388,9 +388,9 @@ func.func @combine_c1(%r: tensor<2x3x256xbf16>, %s: tensor<2x3x256xbf16>) {
 // -----
 
 // moe_combine_c2: shared is bf16.
-func.func @combine_c2(%r: tensor<2x3x256xf32>, %s: tensor<2x3x256xf32>) {
-  // expected-error @+1 {{expected shared element type 'bf16', got 'f32' [moe_combine_c2]}}
-  %y = v4.moe.combine %r, %s : tensor<2x3x256xf32>, tensor<2x3x256xf32> -> tensor<2x3x256xbf16>
+func.func @combine_c2(%r: tensor<2x3x256xf32>, %s: tensor<2x3x256xf16>) {
+  // expected-error @+1 {{expected shared element type 'bf16' or 'f32', got 'f16' [moe_combine_c2]}}
+  %y = v4.moe.combine %r, %s : tensor<2x3x256xf32>, tensor<2x3x256xf16> -> tensor<2x3x256xbf16>
   return
 }
 
@@ -407,7 +407,7 @@ func.func @combine_c3(%r: tensor<2x3x256xf32>, %s: tensor<2x4x256xbf16>) {
 
 // moe_combine_c4: the result is bf16 of the same shape.
 func.func @combine_c4(%r: tensor<2x3x256xf32>, %s: tensor<2x3x256xbf16>) {
-  // expected-error @+1 {{expected result element type 'bf16', got 'f32' [moe_combine_c4]}}
-  %y = v4.moe.combine %r, %s : tensor<2x3x256xf32>, tensor<2x3x256xbf16> -> tensor<2x3x256xf32>
+  // expected-error @+1 {{expected result element type 'bf16' or 'f32', got 'f16' [moe_combine_c4]}}
+  %y = v4.moe.combine %r, %s : tensor<2x3x256xf32>, tensor<2x3x256xbf16> -> tensor<2x3x256xf16>
   return
 }

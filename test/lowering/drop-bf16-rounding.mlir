@@ -1,0 +1,49 @@
+// RUN: v4-opt %s -split-input-file --v4-drop-bf16-rounding -verify-diagnostics | FileCheck %s
+
+// fp32 numerics (set on the enclosing module, read through the nested
+// kernels module): every extf(truncf(x) : bf16) rounding point is x.
+// CHECK-LABEL: func.func @k0
+// CHECK-NOT: arith.truncf
+// CHECK-NOT: arith.extf
+// CHECK: %[[S:.+]] = arith.mulf %arg0, %arg1 : f32
+// CHECK: %[[T:.+]] = arith.addf %[[S]], %arg1 : f32
+// CHECK: return %[[T]] : f32
+module attributes {v4.numerics = "fp32"} {
+  module @kernels {
+    func.func @k0(%a: f32, %b: f32) -> f32 {
+      %p = arith.mulf %a, %b : f32
+      %n = arith.truncf %p : f32 to bf16
+      %w = arith.extf %n : bf16 to f32
+      %s = arith.addf %w, %b : f32
+      %n2 = arith.truncf %s : f32 to bf16
+      %w2 = arith.extf %n2 : bf16 to f32
+      return %w2 : f32
+    }
+  }
+}
+
+// -----
+
+// Production: the rounding points stay.
+// CHECK-LABEL: func.func @k1
+// CHECK: arith.truncf %{{.+}} : f32 to bf16
+// CHECK: arith.extf %{{.+}} : bf16 to f32
+module attributes {v4.numerics = "production"} {
+  func.func @k1(%a: f32) -> f32 {
+    %n = arith.truncf %a : f32 to bf16
+    %w = arith.extf %n : bf16 to f32
+    return %w : f32
+  }
+}
+
+// -----
+
+// A narrowing to bf16 that is not a rounding point (a bf16 result the graph
+// did not widen) is an error in fp32 numerics.
+module attributes {v4.numerics = "fp32"} {
+  func.func @k2(%a: f32) -> bf16 {
+    // expected-error @+1 {{fp32 numerics: kernel 'k2' still rounds to bf16}}
+    %n = arith.truncf %a : f32 to bf16
+    return %n : bf16
+  }
+}
