@@ -1,7 +1,9 @@
 //===- Checkpoint.cpp - parameter manifest, check and T1 weights ----------===//
 #include "frontend/Checkpoint.h"
+#include "runtime/base/NumpyRandom.h"
 #include "runtime/numerics/Numerics.h"
 
+#include "dialects/V4/V4DerivedParameters.h"
 #include "dialects/V4/V4Dialect.h"
 #include "dialects/V4/V4Ops.h"
 #include "dialects/V4/V4StorageLayout.h"
@@ -169,9 +171,43 @@ collectManifest(ModuleOp module) {
     return params.takeError();
   std::vector<st::ManifestEntry> manifest;
   manifest.reserve(params->size());
-  for (auto &p : *params)
+  std::map<std::string, mlir::v4::EngramMultiplierRule> rules =
+      mlir::v4::getEngramMultiplierRules(module);
+  for (auto &p : *params) {
     manifest.push_back(p.entry);
+    manifest.back().optional = rules.count(p.name) != 0;
+  }
+  // Checked copies no kernel reads (V4-SPEC 8.4 primes): optional.
+  for (auto &[name, primes] : mlir::v4::getEngramPrimeCopies(module))
+    manifest.push_back({name,
+                        st::DType::I64,
+                        {static_cast<int64_t>(primes.size())},
+                        /*optional=*/true});
+  std::sort(manifest.begin(), manifest.end(),
+            [](const st::ManifestEntry &a, const st::ManifestEntry &b) {
+              return a.name < b.name;
+            });
   return manifest;
+}
+
+/// The checkpoint's copy of `name` against `values` (V4-SPEC 8.4): "" or
+/// the first difference, naming the tensor and `rule`.
+static std::string compareCopy(const st::Reader &reader,
+                               const std::string &name,
+                               const std::vector<int64_t> &values,
+                               const std::string &rule) {
+  std::vector<int64_t> stored(values.size());
+  st::Status s =
+      reader.copyTensor(name, stored.data(), stored.size() * sizeof(int64_t));
+  if (!s.ok())
+    return "\n  unreadable: " + name + ": " + s.message();
+  for (size_t i = 0; i < values.size(); ++i)
+    if (stored[i] != values[i])
+      return "\n  wrong value: " + name + " element " + std::to_string(i) +
+             " is " + std::to_string(stored[i]) + ", but " + rule + " gives " +
+             std::to_string(values[i]) +
+             " (a stored copy must equal the computed values, or be left out)";
+  return "";
 }
 
 //===----------------------------------------------------------------------===//
@@ -187,8 +223,25 @@ llvm::Error checkCheckpoint(ModuleOp module, llvm::StringRef checkpointPath) {
     return fromStatus(reader.status());
   std::vector<st::ManifestMismatch> mismatches =
       st::compareManifest(reader->tensors(), *manifest);
-  if (mismatches.empty())
-    return llvm::Error::success();
+  if (mismatches.empty()) {
+    // Stored copies of the derived Engram constants (V4-SPEC 8.4).
+    std::string wrong;
+    for (auto &[name, rule] : mlir::v4::getEngramMultiplierRules(module))
+      if (const st::TensorInfo *t = reader->find(name))
+        wrong += compareCopy(
+            *reader, name,
+            ::v4::numpy::engramMultipliers(rule.seed, rule.bound,
+                                           static_cast<size_t>(t->numElements)),
+            ::v4::numpy::describeEngramMultiplierRule(rule.seed, rule.bound));
+    for (auto &[name, primes] : mlir::v4::getEngramPrimeCopies(module))
+      if (reader->find(name))
+        wrong +=
+            compareCopy(*reader, name, primes, ::v4::numpy::engramPrimeRule());
+    if (wrong.empty())
+      return llvm::Error::success();
+    return rejected("checkpoint '" + checkpointPath +
+                    "' does not match the module:" + wrong);
+  }
   std::string message;
   llvm::raw_string_ostream os(message);
   os << "checkpoint '" << checkpointPath << "' does not match the module ("
@@ -346,7 +399,8 @@ template <typename T> void appendRaw(std::vector<uint8_t> &out, T value) {
 } // namespace
 
 llvm::Error generateCheckpoint(ModuleOp module, uint64_t seed,
-                               llvm::StringRef outDir, int64_t maxShardBytes) {
+                               llvm::StringRef outDir, int64_t maxShardBytes,
+                               DerivedCopies copies) {
   auto paramsOr = collectParams(module);
   if (!paramsOr)
     return paramsOr.takeError();
@@ -365,9 +419,14 @@ llvm::Error generateCheckpoint(ModuleOp module, uint64_t seed,
   std::map<std::string, std::vector<uint8_t>> scaleBytes;
   std::vector<OwnedTensor> out;
   out.reserve(params.size());
+  std::map<std::string, mlir::v4::EngramMultiplierRule> derived =
+      mlir::v4::getEngramMultiplierRules(module);
 
   for (auto &p : params) {
     llvm::StringRef name = p.name;
+    auto rule = derived.find(p.name);
+    if (rule != derived.end() && copies == DerivedCopies::None)
+      continue;
     OwnedTensor t{p.name, p.entry.dtype, p.entry.shape, {}};
     Rng rng(tensorSeed(seed, name));
     int64_t n = numElements(p.shape);
@@ -407,6 +466,9 @@ llvm::Error generateCheckpoint(ModuleOp module, uint64_t seed,
       } else if (name.ends_with("engram.token_map")) {
         for (int64_t i = 0; i < n; ++i)
           values[i] = i;
+      } else if (rule != derived.end()) {
+        values = ::v4::numpy::engramMultipliers(rule->second.seed,
+                                                rule->second.bound, size_t(n));
       } else if (name.ends_with("multipliers")) {
         uint64_t limit = (uint64_t(1) << 63) / uint64_t(vc); // exclusive
         for (auto &m : values)
@@ -492,6 +554,14 @@ llvm::Error generateCheckpoint(ModuleOp module, uint64_t seed,
     }
     out.push_back(std::move(t));
   }
+
+  if (copies == DerivedCopies::All)
+    for (auto &[name, primes] : mlir::v4::getEngramPrimeCopies(module)) {
+      OwnedTensor t{name, st::DType::I64, {int64_t(primes.size())}, {}};
+      for (int64_t v : primes)
+        appendRaw<int64_t>(t.bytes, v);
+      out.push_back(std::move(t));
+    }
 
   // Fill the scales.
   for (auto &t : out) {

@@ -90,9 +90,23 @@ llvm::Error checkCheckpoint(mlir::ModuleOp module,
 /// model.safetensors.index.json when the total exceeds `maxShardBytes`
 /// (<= 0: never shard). The bytes depend only on the module's parameters and
 /// `seed`. Each tensor draws from its own mt19937_64 stream seeded from
-/// (seed, name), so tensors do not depend on each other's order.
-llvm::Error generateCheckpoint(mlir::ModuleOp module, uint64_t seed,
-                               llvm::StringRef outDir, int64_t maxShardBytes);
+/// (seed, name), so tensors do not depend on each other's order. The Engram
+/// multipliers the module derives (dialects/V4/V4DerivedParameters.h) are
+/// the V4-SPEC 8.4 values (numpy default_rng, runtime/base/NumpyRandom.h),
+/// so that a copy agrees with what the runtime computes; `copies` says which
+/// derived tensors are written.
+enum class DerivedCopies {
+  /// The multipliers (a parameter), no primes: the project layout.
+  Multipliers,
+  /// Neither: the DeepSeek-V4.1 layout as shipped.
+  None,
+  /// The multipliers and the primes copies (`layers.L.engram.primes`).
+  All,
+};
+llvm::Error
+generateCheckpoint(mlir::ModuleOp module, uint64_t seed, llvm::StringRef outDir,
+                   int64_t maxShardBytes,
+                   DerivedCopies copies = DerivedCopies::Multipliers);
 
 // The quantisers (namespace v4::quant, V4-SPEC 2.3, 2.4) live in
 // runtime/numerics/Numerics.h.

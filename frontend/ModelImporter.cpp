@@ -10,9 +10,11 @@
 
 #include "frontend/ModelImporter.h"
 
+#include "dialects/V4/V4DerivedParameters.h"
 #include "dialects/V4/V4Dialect.h"
 #include "dialects/V4/V4Ops.h"
 #include "dialects/V4/V4Types.h"
+#include "runtime/base/NumpyRandom.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -621,6 +623,25 @@ FailureOr<OwningOpRef<ModuleOp>> Importer::run() {
   module->setAttr(
       "v4.model",
       attrs.getStringAttr(opts.modelName.empty() ? "v4" : opts.modelName));
+  if (cfg.engram) {
+    // The hash constants a checkpoint may leave out (V4-SPEC 8.4,
+    // dialects/V4/V4DerivedParameters.h).
+    const EngramConfig &e = *cfg.engram;
+    SmallVector<NamedAttribute> mults, primes;
+    int64_t bound = ::v4::numpy::engramMultiplierBound(e.compressedVocabSize);
+    for (size_t k = 0; k < e.layerIds.size(); ++k) {
+      std::string p = "layers." + std::to_string(e.layerIds[k]) + ".engram.";
+      uint64_t seed = ::v4::numpy::engramMultiplierSeed(
+          static_cast<uint64_t>(e.seed), e.layerIds[k]);
+      mults.push_back(attrs.getNamedAttr(
+          p + "multipliers",
+          attrs.getDenseI64ArrayAttr({static_cast<int64_t>(seed), bound})));
+      primes.push_back(attrs.getNamedAttr(
+          p + "primes", attrs.getDenseI64ArrayAttr(e.primes[k])));
+    }
+    module->setAttr(kEngramMultipliersAttr, attrs.getDictionaryAttr(mults));
+    module->setAttr(kEngramPrimesAttr, attrs.getDictionaryAttr(primes));
+  }
 
   SmallVector<func::FuncOp> blocks, mtps;
   SmallVector<Type> stateTypes;

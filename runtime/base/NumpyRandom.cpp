@@ -199,4 +199,16 @@ std::vector<int64_t> engramMultipliers(uint64_t seed, int64_t bound,
   return m;
 }
 
+std::string describeEngramMultiplierRule(uint64_t seed, int64_t bound) {
+  return "the Engram multiplier rule (V4-SPEC 8.4: m = 2r + 1, r = numpy "
+         "default_rng(" +
+         std::to_string(seed) + ").integers(0, " + std::to_string(bound) +
+         ", dtype=int64))";
+}
+
+const char *engramPrimeRule() {
+  return "the Engram prime rule (V4-SPEC 8.4: per layer, order and head the "
+         "smallest unused prime >= engram_vocab_size)";
+}
+
 } // namespace v4::numpy

@@ -34,6 +34,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace v4::numpy {
@@ -102,6 +103,10 @@ uint64_t engramMultiplierSeed(uint64_t engramSeed, int64_t layer);
 /// dtype=int64).
 std::vector<int64_t> engramMultipliers(uint64_t seed, int64_t bound,
                                        size_t count);
+/// The multiplier rule with its seed and bound, as messages name it.
+std::string describeEngramMultiplierRule(uint64_t seed, int64_t bound);
+/// The prime rule, as messages name it.
+const char *engramPrimeRule();
 
 } // namespace v4::numpy
 

@@ -13,6 +13,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <fstream>
 #include <set>
 
 #ifndef V4_SOURCE_DIR
@@ -462,6 +463,73 @@ TEST(CheckpointGenerate, EngramIntegerTables) {
   ASSERT_TRUE(scales.ok());
   std::set<uint8_t> distinct(scales->data, scales->data + scales->size);
   EXPECT_GT(distinct.size(), 1u);
+}
+
+} // namespace
+
+namespace {
+
+// V4-SPEC 8.4: the Engram multipliers and primes follow from the config; a
+// checkpoint may leave them out (the DeepSeek-V4.1 layout) or carry copies,
+// which must equal the computed values (numpy default_rng, checked bit for
+// bit in test/runtime/NumpyRandomTest.cpp).
+TEST(CheckpointCheck, EngramCopiesAreOptionalButChecked) {
+  mlir::MLIRContext context;
+  auto module = loadModel(context,
+                          std::string(V4_SOURCE_DIR) +
+                              "/models/tiny-v4-engram.config.json",
+                          ImportOptions());
+  ASSERT_TRUE(module);
+  std::string dir = tempDir("v4-ckpt-engram-copies");
+  std::string all = dir + "/all", none = dir + "/none";
+  ASSERT_FALSE(
+      bool(generateCheckpoint(*module, 9, all, 0, DerivedCopies::All)));
+  ASSERT_FALSE(
+      bool(generateCheckpoint(*module, 9, none, 0, DerivedCopies::None)));
+  EXPECT_FALSE(bool(checkCheckpoint(*module, all)));
+  EXPECT_FALSE(bool(checkCheckpoint(*module, none)));
+  {
+    auto reader = st::Reader::open(all);
+    ASSERT_TRUE(reader.ok());
+    std::vector<int64_t> mult(3), primes(4);
+    ASSERT_TRUE(
+        reader->copyTensor("layers.1.engram.multipliers", mult.data(), 24)
+            .ok());
+    ASSERT_TRUE(
+        reader->copyTensor("layers.1.engram.primes", primes.data(), 32).ok());
+    // numpy: 2 * default_rng(10007).integers(0, B(90), 3) + 1.
+    EXPECT_EQ(mult, (std::vector<int64_t>{84373640682384813, 5328811131540259,
+                                          39592398327432931}));
+    EXPECT_EQ(primes, (std::vector<int64_t>{41, 43, 47, 53}));
+    auto noCopies = st::Reader::open(none);
+    ASSERT_TRUE(noCopies.ok());
+    EXPECT_EQ(noCopies->find("layers.1.engram.multipliers"), nullptr);
+    EXPECT_EQ(noCopies->tensors().size() + 4, reader->tensors().size());
+  }
+  // A wrong copy is named with its rule.
+  uint64_t offset = 0;
+  {
+    auto reader = st::Reader::open(all);
+    ASSERT_TRUE(reader.ok());
+    offset = reader->find("layers.3.engram.multipliers")->fileOffset;
+  }
+  {
+    std::fstream f(all + "/model.safetensors",
+                   std::ios::in | std::ios::out | std::ios::binary);
+    int64_t v = 0;
+    f.seekg(std::streamoff(offset));
+    f.read(reinterpret_cast<char *>(&v), sizeof v);
+    v += 2;
+    f.seekp(std::streamoff(offset));
+    f.write(reinterpret_cast<const char *>(&v), sizeof v);
+  }
+  std::string text = errorText(checkCheckpoint(*module, all));
+  EXPECT_NE(text.find("wrong value: layers.3.engram.multipliers element 0"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("Engram multiplier rule (V4-SPEC 8.4"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("default_rng(30021)"), std::string::npos) << text;
 }
 
 } // namespace

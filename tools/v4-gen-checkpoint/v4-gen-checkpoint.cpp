@@ -41,6 +41,16 @@ static cl::opt<int64_t> maxShardBytes(
     "max-shard-bytes",
     cl::desc("shard when the tensors exceed this many bytes (<= 0: never)"),
     cl::init(int64_t(4) << 30), cl::cat(category));
+static cl::opt<v4::DerivedCopies> engramCopies(
+    "engram-copies",
+    cl::desc("which derived Engram constants (V4-SPEC 8.4) to store"),
+    cl::values(clEnumValN(v4::DerivedCopies::Multipliers, "multipliers",
+                          "the hash multipliers (default)"),
+               clEnumValN(v4::DerivedCopies::None, "none",
+                          "neither: the DeepSeek-V4.1 layout as shipped"),
+               clEnumValN(v4::DerivedCopies::All, "all",
+                          "the multipliers and the primes")),
+    cl::init(v4::DerivedCopies::Multipliers), cl::cat(category));
 
 static int report(Error err) {
   int code = 1;
@@ -101,8 +111,8 @@ int main(int argc, char **argv) {
     outs() << "checkpoint '" << checkPath << "' matches the module\n";
     return 0;
   }
-  if (Error err =
-          v4::generateCheckpoint(*module, seed, outputDir, maxShardBytes))
+  if (Error err = v4::generateCheckpoint(*module, seed, outputDir,
+                                         maxShardBytes, engramCopies))
     return report(std::move(err));
   return 0;
 }
