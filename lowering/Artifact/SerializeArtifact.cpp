@@ -1,11 +1,13 @@
 //===- SerializeArtifact.cpp - plan IR + code object -> .v4a --------------===//
 #include "lowering/Artifact/SerializeArtifact.h"
 
+#include "dialects/V4/V4DerivedParameters.h"
 #include "dialects/V4/V4Ops.h"
 #include "dialects/V4/V4StorageLayout.h"
 #include "lowering/Dispatch/DispatchFormation.h"
 #include "lowering/Target/TargetBackend.h"
 #include "runtime/artifact/Artifact.h"
+#include "runtime/base/NumpyRandom.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -314,6 +316,16 @@ LogicalResult serializeArtifact(ModuleOp module, std::string &bytes) {
     d.tokens.bos = bos.getInt();
   if (auto eos = module->getAttrOfType<IntegerAttr>("v4.eos_token_id"))
     d.tokens.eos = eos.getInt();
+  // The Engram constants a checkpoint may leave out (V4-SPEC 8.4): the
+  // runtime computes the multipliers and checks stored copies.
+  std::map<std::string, EngramMultiplierRule> derived =
+      getEngramMultiplierRules(module);
+  for (art::Parameter &p : d.parameters)
+    if (auto it = derived.find(p.name); it != derived.end())
+      p.derived = {art::DerivedRule::EngramMultipliers, it->second.seed,
+                   it->second.bound};
+  for (auto &[name, primes] : getEngramPrimeCopies(module))
+    d.checkedTensors.push_back({name, primes, ::v4::numpy::engramPrimeRule()});
   for (const art::Parameter &p : d.parameters) {
     if (p.dtype == art::DType::F8E4M3 || p.dtype == art::DType::F8E8M0)
       d.features |= art::kFeatureFP8;

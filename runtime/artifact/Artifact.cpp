@@ -289,7 +289,7 @@ public:
     if (!(s = versions()) || !(s = target()) || !(s = codeObjects()) ||
         !(s = kernels()) || !(s = buffers()) || !(s = entryPoints()) ||
         !(s = stateSpecs()) || !(s = parameters()) || !(s = debugLocations()) ||
-        !(s = tokenIds()))
+        !(s = tokenIds()) || !(s = checkedTensors()))
       return s;
     return Status::success();
   }
@@ -617,6 +617,19 @@ private:
         return fail("AF-12", what + "buffer id " + std::to_string(p.buffer) +
                                  " is already bound by parameter " +
                                  quote(d.parameters[prev.first->second].name));
+      if (p.derived.rule == DerivedRule::None)
+        continue;
+      if (p.derived.rule != DerivedRule::EngramMultipliers)
+        return fail("AF-12", what + "derivation rule " +
+                                 std::to_string(unsigned(p.derived.rule)) +
+                                 " is not a known rule");
+      if (p.dtype != DType::I64 || p.shape.size() != 1 || p.derived.bound < 1)
+        return fail("AF-12", what +
+                                 "engram_multipliers derive an I64 [n] "
+                                 "parameter with a bound >= 1, got " +
+                                 dtypeName(p.dtype) + " " +
+                                 shapeString(p.shape) + " and bound " +
+                                 std::to_string(p.derived.bound));
     }
     for (const Buffer &b : d.buffers)
       if (b.kind == BufferKind::Parameter && !bound.count(b.id))
@@ -635,6 +648,26 @@ private:
       if (l.file.find('\0') != std::string::npos)
         return fail("AF-13", "debug location " + std::to_string(i) +
                                  ": file contains a NUL byte");
+    }
+    return Status::success();
+  }
+
+  Status checkedTensors() {
+    std::unordered_set<std::string_view> names;
+    for (const Parameter &p : d.parameters)
+      names.insert(p.name);
+    for (size_t i = 0; i < d.checkedTensors.size(); ++i) {
+      const CheckedTensor &c = d.checkedTensors[i];
+      std::string bad;
+      if (!(bad = badName(c.name)).empty())
+        return fail("AF-16",
+                    "checked tensor " + std::to_string(i) + ": name " + bad);
+      if (!names.insert(c.name).second)
+        return fail("AF-16", "checked tensor " + quote(c.name) +
+                                 ": duplicate name (of a parameter or "
+                                 "another checked tensor)");
+      if (c.values.empty())
+        return fail("AF-16", "checked tensor " + quote(c.name) + ": no values");
     }
     return Status::success();
   }
@@ -806,8 +839,21 @@ struct Decoder {
       o.dtype = DType(uint8_t(p->dtype()));
       o.shape = vec(p->shape());
       o.buffer = p->buffer();
+      if (const fb::Derivation *x = p->derived()) {
+        o.derived.rule = DerivedRule(uint8_t(x->rule()));
+        o.derived.seed = x->seed();
+        o.derived.bound = x->bound();
+      }
       return o;
     });
+    d.checkedTensors =
+        each(a.checked_tensors(), [&](const fb::CheckedTensor *c) {
+          CheckedTensor o;
+          o.name = str(c->name());
+          o.values = vec(c->values());
+          o.rule = str(c->rule());
+          return o;
+        });
     d.arenaBytes = a.arena_bytes();
     if (const fb::Tokens *t = a.tokens()) {
       d.tokens.bos = t->bos_token_id();
@@ -1205,9 +1251,18 @@ std::vector<uint8_t> buildFlatbuffer(const Description &d,
   }
   std::vector<flatbuffers::Offset<fb::Parameter>> params;
   for (const Parameter &p : d.parameters)
-    params.push_back(fb::CreateParameter(b, b.CreateString(p.name),
-                                         fb::DType(uint8_t(p.dtype)),
-                                         b.CreateVector(p.shape), p.buffer));
+    params.push_back(fb::CreateParameter(
+        b, b.CreateString(p.name), fb::DType(uint8_t(p.dtype)),
+        b.CreateVector(p.shape), p.buffer,
+        p.derived.rule == DerivedRule::None
+            ? 0
+            : fb::CreateDerivation(b, fb::DerivedRule(uint8_t(p.derived.rule)),
+                                   p.derived.seed, p.derived.bound)));
+  std::vector<flatbuffers::Offset<fb::CheckedTensor>> checked;
+  for (const CheckedTensor &c : d.checkedTensors)
+    checked.push_back(fb::CreateCheckedTensor(b, b.CreateString(c.name),
+                                              b.CreateVector(c.values),
+                                              b.CreateString(c.rule)));
   std::vector<flatbuffers::Offset<fb::DebugLocation>> locs;
   for (const DebugLocation &l : d.debugLocations)
     locs.push_back(fb::CreateDebugLocation(
@@ -1219,7 +1274,8 @@ std::vector<uint8_t> buildFlatbuffer(const Description &d,
       v10 ? 0 : d.arenaBytes,
       v10 || (d.tokens.bos < 0 && d.tokens.eos < 0)
           ? 0
-          : fb::CreateTokens(b, d.tokens.bos, d.tokens.eos));
+          : fb::CreateTokens(b, d.tokens.bos, d.tokens.eos),
+      checked.empty() ? 0 : b.CreateVector(checked));
   fb::FinishArtifactBuffer(b, root);
   return std::vector<uint8_t>(b.GetBufferPointer(),
                               b.GetBufferPointer() + b.GetSize());

@@ -35,7 +35,10 @@
 //          valid reset kind
 //   AF-12  parameters: unique checkpoint names, valid dtype, non-negative
 //          overflow-checked shape, buffer exists, is a parameter and is bound
-//          once
+//          once; a derivation has a known rule and fits the parameter
+//          (engram_multipliers: I64 [n], bound >= 1)
+//   AF-16  checked tensors: valid names, unique and no parameter's name,
+//          at least one value
 //   AF-13  debug locations: non-empty names
 //   AF-14  token ids: BOS and EOS are -1 or ids below the vocabulary (the
 //          last dim of the logits output)
@@ -261,11 +264,36 @@ struct EntryPoint {
   std::vector<Step> steps;
 };
 
+/// How the runtime computes a parameter the checkpoint may omit (1.2).
+enum class DerivedRule : uint8_t {
+  None = 0,
+  /// V4-SPEC 8.4: m_k = 2 r_k + 1, r = numpy default_rng(seed).integers(0,
+  /// bound, size=n, dtype=int64); the parameter is I64 [n].
+  EngramMultipliers = 1,
+};
+
+struct Derivation {
+  DerivedRule rule = DerivedRule::None;
+  uint64_t seed = 0;
+  int64_t bound = 0;
+};
+
 struct Parameter {
   std::string name;
   DType dtype = DType::F32;
   std::vector<int64_t> shape;
   uint32_t buffer = 0;
+  /// 1.2: rule None: the checkpoint must carry it.
+  Derivation derived;
+};
+
+/// 1.2: a checkpoint tensor no kernel reads that a checkpoint may carry
+/// (the Engram primes, V4-SPEC 8.4): when present, I64 [values.size()]
+/// equal to `values`. `rule` says what they are, for messages.
+struct CheckedTensor {
+  std::string name;
+  std::vector<int64_t> values;
+  std::string rule;
 };
 
 struct DebugLocation {
@@ -291,6 +319,8 @@ struct Description {
   /// Bytes of the activation arena of every session (0: none).
   uint64_t arenaBytes = 0;
   TokenIds tokens;
+  /// 1.2: optional checkpoint copies and their values.
+  std::vector<CheckedTensor> checkedTensors;
 };
 
 //===----------------------------------------------------------------------===//
@@ -349,6 +379,9 @@ public:
     return desc.entryPoints;
   }
   const std::vector<Parameter> &parameters() const { return desc.parameters; }
+  const std::vector<CheckedTensor> &checkedTensors() const {
+    return desc.checkedTensors;
+  }
   const std::vector<DebugLocation> &debugLocations() const {
     return desc.debugLocations;
   }

@@ -2,12 +2,49 @@
 #include "runtime/src/Model.h"
 
 #include "runtime/base/Bytes.h"
+#include "runtime/base/NumpyRandom.h"
 #include "runtime/safetensors/Safetensors.h"
+
+#include <cstring>
 
 namespace v4::rt {
 
 namespace art = v4::artifact;
 namespace st = v4::safetensors;
+
+namespace {
+
+/// The values of a derived parameter (AF-12 has checked it is I64 [n]).
+std::vector<int64_t> derivedValues(const art::Parameter &p) {
+  return numpy::engramMultipliers(p.derived.seed, p.derived.bound,
+                                  static_cast<size_t>(p.shape[0]));
+}
+
+std::string derivedRule(const art::Parameter &p) {
+  return numpy::describeEngramMultiplierRule(p.derived.seed, p.derived.bound);
+}
+
+/// RT-8: the checkpoint's copy of `name` equals `values`.
+Status checkCopy(const std::string &ckpt, const st::Reader &reader,
+                 const std::string &name, const std::vector<int64_t> &values,
+                 const std::string &rule) {
+  std::vector<int64_t> stored(values.size());
+  if (Status s = reader.copyTensor(name, stored.data(),
+                                   stored.size() * sizeof(int64_t));
+      !s)
+    return s;
+  for (size_t i = 0; i < values.size(); ++i)
+    if (stored[i] != values[i])
+      return Status::error(
+          "RT-8", ckpt + ": checkpoint tensor '" + name + "' element " +
+                      std::to_string(i) + " is " + std::to_string(stored[i]) +
+                      ", but " + rule + " gives " + std::to_string(values[i]) +
+                      "; a stored copy must equal the computed values (or be "
+                      "left out)");
+  return Status::success();
+}
+
+} // namespace
 
 Model::~Model() = default;
 
@@ -132,12 +169,20 @@ Status Model::bindParameters(const std::string &ckpt) {
   };
   std::vector<st::ManifestEntry> expected;
   std::vector<Member> members;
+  // Derived parameters the checkpoint lacks: computed below (RT-8).
+  std::vector<const art::Parameter *> computed;
   for (const art::Parameter &p : a.parameters()) {
     const art::Buffer *buf = a.findBuffer(p.buffer);
     size_t total = a.bufferBytes(*buf, a.bounds().maxChunk);
     size_t at = p.name.find("{}");
+    bool derived = p.derived.rule != art::DerivedRule::None;
+    if (derived && !reader->find(p.name)) {
+      expected.push_back({p.name, p.dtype, p.shape, true});
+      computed.push_back(&p);
+      continue;
+    }
     if (at == std::string::npos) {
-      expected.push_back({p.name, p.dtype, p.shape, false});
+      expected.push_back({p.name, p.dtype, p.shape, derived});
       members.push_back({p.name, p.buffer, 0, total});
       continue;
     }
@@ -152,9 +197,23 @@ Status Model::bindParameters(const std::string &ckpt) {
       members.push_back({name, p.buffer, static_cast<size_t>(e) * each, each});
     }
   }
+  for (const art::CheckedTensor &c : a.checkedTensors())
+    expected.push_back(
+        {c.name, DType::I64, {static_cast<int64_t>(c.values.size())}, true});
   if (Status check = st::checkManifest(ckpt, reader->tensors(), expected);
       !check)
     return check;
+  // RT-8: stored copies of derived parameters and checked tensors.
+  for (const art::Parameter &p : a.parameters())
+    if (p.derived.rule != art::DerivedRule::None && reader->find(p.name))
+      if (Status s = checkCopy(ckpt, *reader, p.name, derivedValues(p),
+                               derivedRule(p));
+          !s)
+        return s;
+  for (const art::CheckedTensor &c : a.checkedTensors())
+    if (reader->find(c.name))
+      if (Status s = checkCopy(ckpt, *reader, c.name, c.values, c.rule); !s)
+        return s;
   // A parameter the checkpoint stores as the kernels read it (every one but
   // the per-expert stacks, gathered from E tensors) is served from the
   // mapped checkpoint when the device can read host memory; the rest is
@@ -204,6 +263,17 @@ Status Model::bindParameters(const std::string &ckpt) {
     if (Status s = reader->copyTensor(mem.name, staging.data(), mem.bytes); !s)
       return s;
     if (Status s = dev->upload(dst, mem.offset, staging.data(), mem.bytes); !s)
+      return s;
+  }
+  for (const art::Parameter *p : computed) {
+    std::vector<int64_t> values = derivedValues(*p);
+    size_t bytes = values.size() * sizeof(int64_t);
+    DeviceBuffer dst = paramViews[p->buffer];
+    if (auto *host = static_cast<uint8_t *>(dev->hostAddress(dst))) {
+      std::memcpy(host, values.data(), bytes);
+      continue;
+    }
+    if (Status s = dev->upload(dst, 0, values.data(), bytes); !s)
       return s;
   }
   checkpoint = std::make_unique<st::Reader>(reader.take());

@@ -16,6 +16,11 @@
 //         checked before anything is allocated, against the caller's limit
 //         or what the device has available (one session must fit at load)
 //   RT-7  internal consistency of a launch or a copy (a runtime bug)
+//   RT-8  a parameter the artifact derives (the Engram hash multipliers,
+//         V4-SPEC 8.4: numpy default_rng, runtime/base/NumpyRandom.h) is
+//         computed when the checkpoint lacks it; a copy the checkpoint
+//         carries, and a checked tensor it carries (the Engram primes), must
+//         equal the computed values (the error names the tensor and rule)
 //
 // A loaded model is immutable and shared by its sessions.
 //

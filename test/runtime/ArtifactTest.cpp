@@ -17,6 +17,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <set>
 #include <string>
 #include <vector>
@@ -138,6 +139,77 @@ TEST(ArtifactTest, TinyRoundTrip) {
   auto rewritten = again.serialize();
   ASSERT_TRUE(rewritten) << rewritten.status().message();
   EXPECT_EQ(*rewritten, bytes);
+}
+
+// 1.2: a derived parameter (the Engram multipliers, V4-SPEC 8.4) and the
+// checked tensors (the Engram primes) round-trip; AF-12 and AF-16 refuse
+// what does not fit.
+TEST(ArtifactTest, DerivedParametersAndCheckedTensors) {
+  auto withDerived = [](Description &d) {
+    for (Buffer &b : d.buffers)
+      if (b.id == d.parameters[1].buffer)
+        b.dtype = DType::I64;
+    d.parameters[1].dtype = DType::I64;
+    d.parameters[1].derived = {DerivedRule::EngramMultipliers, 10007, 12345};
+    d.checkedTensors = {{"layers.1.engram.primes", {41, 43}, "primes"}};
+  };
+  auto bytesOf = [](const std::function<void(Description &)> &edit) {
+    Writer w = tinyWriter();
+    edit(w.description());
+    auto b = w.serialize();
+    return b ? *b : std::vector<uint8_t>();
+  };
+  std::vector<uint8_t> bytes = bytesOf(withDerived);
+  ASSERT_FALSE(bytes.empty());
+  auto a = Artifact::load("derived.v4a", bytes.data(), bytes.size());
+  ASSERT_TRUE(a) << a.status().message();
+  const Parameter &p = a->parameters()[1];
+  EXPECT_EQ(p.derived.rule, DerivedRule::EngramMultipliers);
+  EXPECT_EQ(p.derived.seed, 10007u);
+  EXPECT_EQ(p.derived.bound, 12345);
+  EXPECT_EQ(a->parameters()[0].derived.rule, DerivedRule::None);
+  ASSERT_EQ(a->checkedTensors().size(), 1u);
+  EXPECT_EQ(a->checkedTensors()[0].name, "layers.1.engram.primes");
+  EXPECT_EQ(a->checkedTensors()[0].values, (std::vector<int64_t>{41, 43}));
+  EXPECT_EQ(a->checkedTensors()[0].rule, "primes");
+
+  struct Case {
+    const char *rule;
+    std::function<void(Description &)> edit;
+  };
+  std::vector<Case> cases = {
+      {"AF-12",
+       [&](Description &d) {
+         withDerived(d);
+         d.parameters[1].derived.rule = DerivedRule(7);
+       }},
+      {"AF-12",
+       [&](Description &d) {
+         withDerived(d);
+         d.parameters[1].derived.bound = 0;
+       }},
+      {"AF-12",
+       [&](Description &d) {
+         withDerived(d);
+         d.parameters[0].derived = d.parameters[1].derived; // BF16 [32, 8]
+       }},
+      {"AF-16",
+       [&](Description &d) {
+         withDerived(d);
+         d.checkedTensors[0].name = d.parameters[0].name;
+       }},
+      {"AF-16",
+       [&](Description &d) {
+         withDerived(d);
+         d.checkedTensors[0].values.clear();
+       }},
+  };
+  for (const Case &c : cases) {
+    Writer w = tinyWriter();
+    c.edit(w.description());
+    auto b = w.serialize(); // the writer runs the same checks
+    EXPECT_RULE(b ? Status::success() : b.status(), c.rule);
+  }
 }
 
 TEST(ArtifactTest, LoadCopiesUnalignedInput) {

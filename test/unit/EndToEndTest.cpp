@@ -25,6 +25,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <random>
 
@@ -471,6 +472,142 @@ TEST(EndToEndBatch, SequencesStartedAtDifferentStepsMatchRunningAlone) {
   v4rt_session_release(s);
   v4rt_model_release(batched);
   v4rt_model_release(alone);
+  llvm::sys::fs::remove_directories(dir);
+}
+
+/// Adds `delta` to element 0 of the I64 tensor `name` of the single-file
+/// checkpoint in `dir`.
+void corruptFirstElement(const std::string &dir, const std::string &name,
+                         int64_t delta) {
+  uint64_t offset = 0;
+  {
+    auto reader = v4::safetensors::Reader::open(dir);
+    ASSERT_TRUE(reader.ok()) << reader.status().message();
+    const v4::safetensors::TensorInfo *t = reader->find(name);
+    ASSERT_NE(t, nullptr) << name;
+    offset = t->fileOffset;
+  }
+  std::string file = dir + "/model.safetensors";
+  std::FILE *f = std::fopen(file.c_str(), "r+b");
+  ASSERT_NE(f, nullptr);
+  int64_t v = 0;
+  ASSERT_EQ(std::fseek(f, long(offset), SEEK_SET), 0);
+  ASSERT_EQ(std::fread(&v, sizeof v, 1, f), 1u);
+  v += delta;
+  ASSERT_EQ(std::fseek(f, long(offset), SEEK_SET), 0);
+  ASSERT_EQ(std::fwrite(&v, sizeof v, 1, f), 1u);
+  std::fclose(f);
+}
+
+/// Loads `artifact` with `ckpt` and returns every logit of a 12-token
+/// prefill (chunks of 5) and 6 decode steps, or the load error in `error`.
+std::vector<float> engramLogits(const std::string &artifact,
+                                const std::string &ckpt, int64_t vocab,
+                                std::string &error) {
+  v4rt_model_options_t options;
+  v4rt_model_options_initialize(&options);
+  options.checkpoint_path = ckpt.c_str();
+  v4rt_model_t *model = nullptr;
+  if (v4rt_status_t st = v4rt_model_load(artifact.c_str(), &options, &model)) {
+    error = v4rt_status_message(st);
+    v4rt_status_free(st);
+    return {};
+  }
+  v4rt_session_t *session = nullptr;
+  EXPECT_EQ(v4rt_session_create(model, &session), nullptr);
+  std::vector<float> all;
+  std::mt19937_64 rng(3);
+  int64_t pos = 0;
+  while (pos < 18) {
+    int64_t n = pos < 12 ? std::min<int64_t>(5, 12 - pos) : 1;
+    std::vector<int64_t> ids(static_cast<size_t>(n));
+    for (int64_t &t : ids)
+      t = int64_t(rng() % uint64_t(vocab));
+    std::vector<float> logits(static_cast<size_t>(n * vocab));
+    v4rt_status_t st =
+        v4rt_session_run(session, ids.data(), nullptr, n, logits.data(),
+                         logits.size(), nullptr, 0);
+    EXPECT_EQ(st, nullptr) << v4rt_status_message(st);
+    all.insert(all.end(), logits.begin(), logits.end());
+    pos += n;
+  }
+  v4rt_session_release(session);
+  v4rt_model_release(model);
+  return all;
+}
+
+// Issue 15 item 4: a DeepSeek-V4.1-layout Engram checkpoint carries neither
+// `layers.L.engram.multipliers` nor `layers.L.engram.primes`; the runtime
+// computes the multipliers (numpy default_rng, V4-SPEC 8.4) and gives the
+// logits of a checkpoint that stores them, bit for bit. A stored copy with a
+// wrong value is rejected, naming the tensor and the rule (RT-8).
+TEST(EndToEndEngram, CheckpointWithoutDerivedCopiesGivesTheSameLogits) {
+  std::string configPath =
+      std::string(V4_SOURCE_DIR) + "/models/tiny-v4-engram.config.json";
+  llvm::SmallString<128> dir;
+  ASSERT_FALSE(llvm::sys::fs::createUniqueDirectory("v4-e2e-engram", dir));
+  std::string stored = (dir + "/stored").str(), shipped = (dir + "/v41").str(),
+              artifact = (dir + "/model.v4a").str();
+  {
+    mlir::MLIRContext ctx;
+    v4::ImportOptions opts;
+    opts.batch = 1;
+    opts.maxContext = 32;
+    opts.allLogits = true;
+    auto module = v4::loadModel(ctx, configPath, opts);
+    ASSERT_TRUE(module);
+    ASSERT_FALSE(static_cast<bool>(v4::generateCheckpoint(
+        *module, 77, stored, 0, v4::DerivedCopies::All)));
+    ASSERT_FALSE(static_cast<bool>(v4::generateCheckpoint(
+        *module, 77, shipped, 0, v4::DerivedCopies::None)));
+    // The compiler's check accepts both.
+    EXPECT_FALSE(static_cast<bool>(v4::checkCheckpoint(*module, stored)));
+    EXPECT_FALSE(static_cast<bool>(v4::checkCheckpoint(*module, shipped)));
+    std::string bytes;
+    ASSERT_TRUE(succeeded(mlir::v4::compileToArtifact(
+        *module, mlir::v4::V4PipelineOptions(), bytes)));
+    std::error_code ec;
+    llvm::raw_fd_ostream os(artifact, ec);
+    ASSERT_FALSE(ec);
+    os << bytes;
+  }
+  {
+    auto reader = v4::safetensors::Reader::open(shipped);
+    ASSERT_TRUE(reader.ok());
+    for (const auto &t : reader->tensors())
+      EXPECT_EQ(t.name.find("engram.multipliers"), std::string::npos) << t.name;
+  }
+
+  auto config = v4::loadModelConfig(configPath);
+  ASSERT_TRUE(static_cast<bool>(config));
+  const int64_t V = config->vocabSize;
+  std::string error;
+  std::vector<float> want = engramLogits(artifact, stored, V, error);
+  ASSERT_TRUE(error.empty()) << error;
+  std::vector<float> got = engramLogits(artifact, shipped, V, error);
+  ASSERT_TRUE(error.empty()) << error;
+  ASSERT_EQ(got.size(), want.size());
+  ASSERT_FALSE(want.empty());
+  EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)),
+            0);
+
+  // A wrong stored multiplier, then a wrong stored prime.
+  corruptFirstElement(stored, "layers.3.engram.multipliers", 2);
+  engramLogits(artifact, stored, V, error);
+  EXPECT_NE(error.find("'layers.3.engram.multipliers' element 0"),
+            std::string::npos)
+      << error;
+  EXPECT_NE(error.find("Engram multiplier rule (V4-SPEC 8.4"),
+            std::string::npos)
+      << error;
+  EXPECT_NE(error.find("[RT-8]"), std::string::npos) << error;
+  corruptFirstElement(stored, "layers.3.engram.multipliers", -2);
+  corruptFirstElement(stored, "layers.1.engram.primes", 2);
+  error.clear();
+  engramLogits(artifact, stored, V, error);
+  EXPECT_NE(error.find("'layers.1.engram.primes' element 0"), std::string::npos)
+      << error;
+  EXPECT_NE(error.find("Engram prime rule"), std::string::npos) << error;
   llvm::sys::fs::remove_directories(dir);
 }
 
