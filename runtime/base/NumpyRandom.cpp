@@ -1,6 +1,8 @@
 //===- NumpyRandom.cpp - numpy's default_rng, bit for bit -----------------===//
 #include "runtime/base/NumpyRandom.h"
 
+#include <limits>
+
 namespace v4::numpy {
 
 namespace {
@@ -38,34 +40,20 @@ uint64_t rotr64(uint64_t v, unsigned r) {
   return r == 0 ? v : (v >> r) | (v << (64 - r));
 }
 
-/// Lemire's multiply-and-reject on 32-bit draws, range in [1, 2^32 - 2].
-uint32_t lemire32(PCG64 &rng, uint32_t range) {
-  const uint32_t excl = range + 1;
-  uint64_t m = uint64_t(rng.next32()) * excl;
-  uint32_t leftover = uint32_t(m);
+/// Lemire's multiply-and-reject (no masking) for a range in [1, max(U) - 1]:
+/// U is the draw (32 or 64 bits), W twice as wide.
+template <typename U, typename W, typename Next> U lemire(U range, Next next) {
+  const U excl = range + 1;
+  W m = W(next()) * excl;
+  U leftover = U(m);
   if (leftover < excl) {
-    const uint32_t threshold = (UINT32_MAX - range) % excl;
+    const U threshold = U(std::numeric_limits<U>::max() - range) % excl;
     while (leftover < threshold) {
-      m = uint64_t(rng.next32()) * excl;
-      leftover = uint32_t(m);
+      m = W(next()) * excl;
+      leftover = U(m);
     }
   }
-  return uint32_t(m >> 32);
-}
-
-/// The same on 64-bit draws, range in [1, 2^64 - 2].
-uint64_t lemire64(PCG64 &rng, uint64_t range) {
-  const uint64_t excl = range + 1;
-  U128 m = U128(rng.next64()) * excl;
-  uint64_t leftover = uint64_t(m);
-  if (leftover < excl) {
-    const uint64_t threshold = (UINT64_MAX - range) % excl;
-    while (leftover < threshold) {
-      m = U128(rng.next64()) * excl;
-      leftover = uint64_t(m);
-    }
-  }
-  return uint64_t(m >> 64);
+  return U(m >> (8 * sizeof(U)));
 }
 
 } // namespace
@@ -156,11 +144,12 @@ void boundedFill(PCG64 &rng, uint64_t off, uint64_t range, uint64_t *out,
     else if (range == UINT32_MAX)
       x = rng.next32();
     else if (range < UINT32_MAX)
-      x = lemire32(rng, uint32_t(range));
+      x = lemire<uint32_t, uint64_t>(uint32_t(range),
+                                     [&] { return rng.next32(); });
     else if (range == UINT64_MAX)
       x = rng.next64();
     else
-      x = lemire64(rng, range);
+      x = lemire<uint64_t, U128>(range, [&] { return rng.next64(); });
     out[i] = off + x;
   }
 }

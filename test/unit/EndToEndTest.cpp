@@ -57,12 +57,14 @@ double relError(const float *a, const float *b, int64_t n) {
   return std::sqrt(num / std::max(den, 1e-30));
 }
 
-/// Imports `configPath` at the bounds, generates a checkpoint (seed 1234)
-/// and compiles a CPU artifact with v4c's pipeline (by default with every
-/// position's logits, which the reference comparison needs).
+/// Imports `configPath` at the bounds, generates a checkpoint (seed 1234,
+/// with the derived Engram tensors `copies`) and compiles a CPU artifact
+/// with v4c's pipeline (by default with every position's logits, which the
+/// reference comparison needs).
 void compile(const std::string &configPath, int64_t batch, int64_t maxContext,
              const std::string &ckpt, const std::string &artifact,
-             bool allLogits = true) {
+             bool allLogits = true,
+             v4::DerivedCopies copies = v4::DerivedCopies::Multipliers) {
   mlir::MLIRContext ctx;
   v4::ImportOptions opts;
   opts.batch = batch;
@@ -70,8 +72,8 @@ void compile(const std::string &configPath, int64_t batch, int64_t maxContext,
   opts.allLogits = allLogits;
   auto module = v4::loadModel(ctx, configPath, opts);
   ASSERT_TRUE(module);
-  ASSERT_FALSE(
-      static_cast<bool>(v4::generateCheckpoint(*module, 1234, ckpt, 0)));
+  ASSERT_FALSE(static_cast<bool>(
+      v4::generateCheckpoint(*module, 1234, ckpt, 0, copies)));
   std::string bytes;
   ASSERT_TRUE(succeeded(mlir::v4::compileToArtifact(
       *module, mlir::v4::V4PipelineOptions(), bytes)));
@@ -548,29 +550,13 @@ TEST(EndToEndEngram, CheckpointWithoutDerivedCopiesGivesTheSameLogits) {
   ASSERT_FALSE(llvm::sys::fs::createUniqueDirectory("v4-e2e-engram", dir));
   std::string stored = (dir + "/stored").str(), shipped = (dir + "/v41").str(),
               artifact = (dir + "/model.v4a").str();
-  {
-    mlir::MLIRContext ctx;
-    v4::ImportOptions opts;
-    opts.batch = 1;
-    opts.maxContext = 32;
-    opts.allLogits = true;
-    auto module = v4::loadModel(ctx, configPath, opts);
-    ASSERT_TRUE(module);
-    ASSERT_FALSE(static_cast<bool>(v4::generateCheckpoint(
-        *module, 77, stored, 0, v4::DerivedCopies::All)));
-    ASSERT_FALSE(static_cast<bool>(v4::generateCheckpoint(
-        *module, 77, shipped, 0, v4::DerivedCopies::None)));
-    // The compiler's check accepts both.
-    EXPECT_FALSE(static_cast<bool>(v4::checkCheckpoint(*module, stored)));
-    EXPECT_FALSE(static_cast<bool>(v4::checkCheckpoint(*module, shipped)));
-    std::string bytes;
-    ASSERT_TRUE(succeeded(mlir::v4::compileToArtifact(
-        *module, mlir::v4::V4PipelineOptions(), bytes)));
-    std::error_code ec;
-    llvm::raw_fd_ostream os(artifact, ec);
-    ASSERT_FALSE(ec);
-    os << bytes;
-  }
+  // The same weights (seed 1234), with both copies and with neither; the
+  // compiler's check accepts both (CheckpointTest).
+  ASSERT_NO_FATAL_FAILURE(compile(configPath, 1, 32, stored, artifact, true,
+                                  v4::DerivedCopies::All));
+  ASSERT_NO_FATAL_FAILURE(compile(configPath, 1, 32, shipped,
+                                  (dir + "/unused.v4a").str(), true,
+                                  v4::DerivedCopies::None));
   {
     auto reader = v4::safetensors::Reader::open(shipped);
     ASSERT_TRUE(reader.ok());
