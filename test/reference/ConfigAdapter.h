@@ -55,6 +55,8 @@ inline Config configFrom(const ModelConfig &m) {
     e.padId = m.engram->padTokenId;
     e.eps = float(m.engram->normEps);
     e.primes = m.engram->primes;
+    e.seed = uint64_t(m.engram->seed);
+    e.compressedVocab = m.engram->compressedVocabSize;
     c.engram = e;
   }
   return c;

@@ -1,6 +1,7 @@
 //===- Model.cpp - plain C++ reference of the whole V4 model --------------===//
 #include "test/reference/Model.h"
 
+#include "runtime/base/NumpyRandom.h"
 #include "runtime/numerics/Numerics.h"
 
 #include <algorithm>
@@ -315,7 +316,14 @@ struct Model::Impl {
         e.wkv = ld.weight(q + ".wkv");
         e.qW = ld.floats(q + ".q_weight");
         e.kW = ld.floats(q + ".k_weight");
-        e.mult = ld.ints(q + ".multipliers");
+        // A V4.1 checkpoint has no multipliers: V4-SPEC 8.4's numpy rule.
+        if (ld.has(q + ".multipliers"))
+          e.mult = ld.ints(q + ".multipliers");
+        else
+          e.mult = numpy::engramMultipliers(
+              numpy::engramMultiplierSeed(cfg.engram->seed, id),
+              numpy::engramMultiplierBound(cfg.engram->compressedVocab),
+              size_t(cfg.engram->N));
         e.primes = cfg.engram->primes[size_t(it - ids.begin())];
         b.engram = std::move(e);
       }

@@ -43,6 +43,9 @@ struct Config {
     int64_t N = 0, He = 0, De = 0, padId = 0;
     float eps = 1e-20f;
     std::vector<std::vector<int64_t>> primes; // per layer id
+    /// The multipliers' rule (V4-SPEC 8.4) when the checkpoint has none.
+    uint64_t seed = 0;
+    int64_t compressedVocab = 1;
   };
   std::optional<Engram> engram;
 };

@@ -568,6 +568,14 @@ TEST(EndToEndEngram, CheckpointWithoutDerivedCopiesGivesTheSameLogits) {
   ASSERT_TRUE(static_cast<bool>(config));
   const int64_t V = config->vocabSize;
   std::string error;
+  {
+    // The C++ reference computes the multipliers the same way.
+    auto reader = v4::safetensors::Reader::open(shipped);
+    ASSERT_TRUE(reader.ok());
+    auto ref = v4::ref::Model::load(v4::ref::configFrom(*config), *reader,
+                                    v4::ref::Options(), &error);
+    ASSERT_TRUE(ref) << error;
+  }
   std::vector<float> want = engramLogits(artifact, stored, V, error);
   ASSERT_TRUE(error.empty()) << error;
   std::vector<float> got = engramLogits(artifact, shipped, V, error);
