@@ -1,6 +1,8 @@
 //===- SerializeArtifact.cpp - plan IR + code object -> .v4a --------------===//
 #include "lowering/Artifact/SerializeArtifact.h"
 
+#include "dialects/V4/V4Numerics.h"
+
 #include "dialects/V4/V4DerivedParameters.h"
 #include "dialects/V4/V4Ops.h"
 #include "dialects/V4/V4StorageLayout.h"
@@ -316,6 +318,11 @@ LogicalResult serializeArtifact(ModuleOp module, std::string &bytes) {
     d.tokens.bos = bos.getInt();
   if (auto eos = module->getAttrOfType<IntegerAttr>("v4.eos_token_id"))
     d.tokens.eos = eos.getInt();
+  FailureOr<ModuleNumerics> numerics = getModuleNumerics(module);
+  if (failed(numerics))
+    return failure();
+  d.numerics = numerics->numerics;
+  d.fakeQuant = numerics->fakeQuant;
   // The Engram constants a checkpoint may leave out (V4-SPEC 8.4): the
   // runtime computes the multipliers and checks stored copies.
   std::map<std::string, EngramMultiplierRule> derived =

@@ -289,7 +289,7 @@ public:
     if (!(s = versions()) || !(s = target()) || !(s = codeObjects()) ||
         !(s = kernels()) || !(s = buffers()) || !(s = entryPoints()) ||
         !(s = stateSpecs()) || !(s = parameters()) || !(s = debugLocations()) ||
-        !(s = tokenIds()) || !(s = checkedTensors()))
+        !(s = tokenIds()) || !(s = numerics()) || !(s = checkedTensors()))
       return s;
     return Status::success();
   }
@@ -652,6 +652,18 @@ private:
     return Status::success();
   }
 
+  Status numerics() {
+    if (uint8_t(d.numerics) > uint8_t(NumericsMode::FP32))
+      return fail("AF-15", "numerics.mode is " +
+                               std::to_string(unsigned(d.numerics)) +
+                               ", expected 0 (production) or 1 (fp32)");
+    if (uint8_t(d.fakeQuant) > uint8_t(FakeQuantMode::None))
+      return fail("AF-15", "numerics.fake_quant is " +
+                               std::to_string(unsigned(d.fakeQuant)) +
+                               ", expected 0 (all), 1 (kv) or 2 (none)");
+    return Status::success();
+  }
+
   Status checkedTensors() {
     std::unordered_set<std::string_view> names;
     for (const Parameter &p : d.parameters)
@@ -858,6 +870,10 @@ struct Decoder {
     if (const fb::Tokens *t = a.tokens()) {
       d.tokens.bos = t->bos_token_id();
       d.tokens.eos = t->eos_token_id();
+    }
+    if (const fb::Numerics *n = a.numerics()) {
+      d.numerics = NumericsMode(uint8_t(n->mode()));
+      d.fakeQuant = FakeQuantMode(uint8_t(n->fake_quant()));
     }
     d.debugLocations =
         each(a.debug_locations(), [&](const fb::DebugLocation *l) {
@@ -1275,7 +1291,11 @@ std::vector<uint8_t> buildFlatbuffer(const Description &d,
       v10 || (d.tokens.bos < 0 && d.tokens.eos < 0)
           ? 0
           : fb::CreateTokens(b, d.tokens.bos, d.tokens.eos),
-      checked.empty() ? 0 : b.CreateVector(checked));
+      checked.empty() ? 0 : b.CreateVector(checked),
+      options.formatMinor < 2 && options.formatMajor == 1
+          ? 0
+          : fb::CreateNumerics(b, fb::NumericsMode(uint8_t(d.numerics)),
+                               fb::FakeQuantMode(uint8_t(d.fakeQuant))));
   fb::FinishArtifactBuffer(b, root);
   return std::vector<uint8_t>(b.GetBufferPointer(),
                               b.GetBufferPointer() + b.GetSize());

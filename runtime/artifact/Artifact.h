@@ -42,6 +42,7 @@
 //   AF-13  debug locations: non-empty names
 //   AF-14  token ids: BOS and EOS are -1 or ids below the vocabulary (the
 //          last dim of the logits output)
+//   AF-15  numerics: the numerics and fake-quant modes are known values
 //
 // Errors are Status values whose message names the file, the offending item
 // and ends in the rule id, e.g. "[AF-8]". Non-rule failures use "IO" (system
@@ -53,6 +54,7 @@
 #define V4_RUNTIME_ARTIFACT_ARTIFACT_H
 
 #include "runtime/base/DType.h"
+#include "runtime/base/NumericsMode.h"
 #include "runtime/base/Status.h"
 
 #include <cstddef>
@@ -82,7 +84,7 @@ using ::v4::StatusCode;
 
 /// The format this library writes and the newest it reads.
 constexpr uint16_t kFormatMajor = 1;
-constexpr uint16_t kFormatMinor = 1;
+constexpr uint16_t kFormatMinor = 2;
 /// Version of the project (compiler, runtime and tools), named in version
 /// messages.
 constexpr const char *kRuntimeVersion = "0.1.0";
@@ -319,6 +321,9 @@ struct Description {
   /// Bytes of the activation arena of every session (0: none).
   uint64_t arenaBytes = 0;
   TokenIds tokens;
+  /// 1.2: the numerics the kernels were compiled in.
+  NumericsMode numerics = NumericsMode::Production;
+  FakeQuantMode fakeQuant = FakeQuantMode::All;
   /// 1.2: optional checkpoint copies and their values.
   std::vector<CheckedTensor> checkedTensors;
 };

@@ -442,6 +442,13 @@ std::vector<Lie> makeLies() {
                       [](Description &d) { d.tokens.bos = 32; }));
   t.push_back(descLie("eos-negative", "AF-14",
                       [](Description &d) { d.tokens.eos = -2; }));
+  // AF-15: numerics modes.
+  t.push_back(descLie("unknown-numerics", "AF-15", [](Description &d) {
+    d.numerics = NumericsMode(uint8_t(7));
+  }));
+  t.push_back(descLie("unknown-fake-quant", "AF-15", [](Description &d) {
+    d.fakeQuant = FakeQuantMode(uint8_t(3));
+  }));
   return t;
 }
 

@@ -121,6 +121,9 @@ static void print(const Artifact &a) {
   std::printf("tokens bos %lld  eos %lld\n",
               (long long)a.description().tokens.bos,
               (long long)a.description().tokens.eos);
+  std::printf("numerics %s  fake-quant %s\n",
+              v4::numericsModeName(a.description().numerics),
+              v4::fakeQuantModeName(a.description().fakeQuant));
 
   // Memory at the compiled bounds: weights are per model, the rest per
   // session.
