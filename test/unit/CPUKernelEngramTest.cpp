@@ -2,7 +2,7 @@
 //
 // v4.engram.state_empty / hash / lookup / gate against V4-SPEC 8.3-8.8 and
 // 11.2 items 15-17. The oracle is the plain C++ reference
-// (test/reference/Ops.h: engramHash, engramLookupRow, engramGate).
+// (reference/Ops.h: engramHash, engramLookupRow, engramGate).
 // Tolerances: row ids and states exact; lookup bit-exact (the dequantised
 // values are exact in bf16); gate bit-exact against the reference (same
 // fp32 operation order, one bf16 rounding).
@@ -10,7 +10,7 @@
 //===----------------------------------------------------------------------===//
 #include "test/lib/CPUKernelHarness.h"
 
-#include "test/reference/Ops.h"
+#include "reference/Ops.h"
 
 #include <cstring>
 

@@ -1,7 +1,7 @@
 //===- CPUKernelVsReferenceTest.cpp - every CPU kernel against v4::ref ----===//
 //
 // Op-level tests of the CPU kernels against the plain C++ reference oracle
-// (test/reference/Ops.h), on the same random tie-free inputs at T1-like
+// (reference/Ops.h), on the same random tie-free inputs at T1-like
 // sizes (V4-SPEC 11.1). The reference works on float buffers that hold the
 // dtype's values; the kernels on bf16 / FP8 codes and packed FP4: the
 // adapters below convert with runtime/numerics.
@@ -13,7 +13,7 @@
 //===----------------------------------------------------------------------===//
 #include "test/lib/CPUKernelHarness.h"
 
-#include "test/reference/Ops.h"
+#include "reference/Ops.h"
 
 #include <algorithm>
 #include <cstdio>

@@ -4,17 +4,17 @@
 // pipeline into a CPU artifact, loaded by the runtime through the public C
 // API with a generated checkpoint, and run as a prefill followed by decode
 // steps. Every position's logits are compared with the plain C++ reference
-// (test/reference) on the same weights and the same token ids.
+// (reference/) on the same weights and the same token ids.
 //
 //===----------------------------------------------------------------------===//
 #include "frontend/Checkpoint.h"
 #include "frontend/ModelImporter.h"
 #include "lowering/Pipelines.h"
+#include "reference/ConfigAdapter.h"
+#include "reference/Model.h"
 #include "runtime/artifact/Artifact.h"
 #include "runtime/base/Bytes.h"
 #include "runtime/safetensors/Safetensors.h"
-#include "test/reference/ConfigAdapter.h"
-#include "test/reference/Model.h"
 #include "v4rt/v4rt.h"
 
 #include "mlir/IR/MLIRContext.h"
@@ -174,7 +174,7 @@ TEST_P(EndToEnd, CompiledLogitsMatchReference) {
               static_cast<long long>(rows));
 
   // Tolerance (docs/ARCHITECTURE.md): the reference accumulates in fp32 in
-  // the kernels' order (test/reference/Ops.h, Acc), and the compiled model
+  // the kernels' order (reference/Ops.h, Acc), and the compiled model
   // then reproduces it bit for bit on this case (measured: max error 0, all
   // 256 logit rows, argmax 128/128). The bound of 1e-6 leaves room for
   // last-ulp differences of libm only: any real semantic difference, or a

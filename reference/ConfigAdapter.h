@@ -4,11 +4,11 @@
 // v4reference library itself never includes frontend/ModelConfig.h.
 //
 //===----------------------------------------------------------------------===//
-#ifndef V4_TEST_REFERENCE_CONFIGADAPTER_H
-#define V4_TEST_REFERENCE_CONFIGADAPTER_H
+#ifndef V4_REFERENCE_CONFIGADAPTER_H
+#define V4_REFERENCE_CONFIGADAPTER_H
 
 #include "frontend/ModelConfig.h"
-#include "test/reference/Model.h"
+#include "reference/Model.h"
 
 namespace v4::ref {
 
@@ -64,4 +64,4 @@ inline Config configFrom(const ModelConfig &m) {
 
 } // namespace v4::ref
 
-#endif // V4_TEST_REFERENCE_CONFIGADAPTER_H
+#endif // V4_REFERENCE_CONFIGADAPTER_H

@@ -1,5 +1,5 @@
 //===- Model.cpp - plain C++ reference of the whole V4 model --------------===//
-#include "test/reference/Model.h"
+#include "reference/Model.h"
 
 #include "runtime/base/NumpyRandom.h"
 #include "runtime/numerics/Numerics.h"
@@ -179,9 +179,9 @@ struct Loader {
 // Weights
 //===----------------------------------------------------------------------===//
 
-struct AttnW {
+template <typename T> struct AttnW {
   int64_t ratio = 0;
-  RopeTable rope;
+  BasicRopeTable<T> rope;
   Weight wqA, wqB, wkv, woB;
   Vec woA; // bf16 values [G*oLora, H*D/G]
   Vec qNorm, kvNorm, sink;
@@ -206,31 +206,56 @@ struct EngramW {
   std::vector<int64_t> primes;
 };
 
-struct BlockW {
+template <typename T> struct BlockW {
   int64_t id = 0;
   Vec hcAttnFn, hcAttnBase, hcAttnScale, hcFfnFn, hcFfnBase, hcFfnScale;
   Vec attnNorm, ffnNorm;
-  AttnW attn;
+  AttnW<T> attn;
   FfnW ffn;
   bool hash = false;
   std::optional<EngramW> engram;
 };
 
-struct MtpW {
-  BlockW block;
+template <typename T> struct MtpW {
+  BlockW<T> block;
   Weight eProj, hProj;
   Vec enorm, hnorm, norm, hcFn, hcBase, hcScale;
 };
 
 } // namespace
 
+/// The numerics-independent face of the model; ModelImpl<N> below is the
+/// model in one numerics.
 struct Model::Impl {
   Config cfg;
   Options opt;
+  virtual ~Impl() = default;
+  /// Reads every weight; returns an error message or "".
+  virtual std::string load(const st::Reader &reader) = 0;
+  virtual std::vector<SequenceState> newState(int64_t batch) const = 0;
+  /// Runs one sequence's chunk; writes its logits at r.logits[at...] (and
+  /// MTP, lanes at the same row).
+  virtual void forwardSequence(SequenceState &s,
+                               const std::vector<int64_t> &ids,
+                               const std::vector<int64_t> *next,
+                               int64_t startPos, ForwardResult &r,
+                               size_t at) const = 0;
+};
+
+namespace {
+
+/// The model in numerics Num (Ops.h): weights (floats, exact) and the
+/// forward pass on values of type Num::T.
+template <typename Num> struct ModelImpl final : Model::Impl {
+  using Val = typename Num::T;
+  using O = Ops<Num>;
+  using V = std::vector<Val>;
+  using LS = BasicLayerState<Val>;
+
   Vec embed, head, norm, hcHeadFn, hcHeadBase, hcHeadScale;
   std::vector<int64_t> tokenMap;
-  std::vector<BlockW> blocks;
-  std::vector<MtpW> mtp;
+  std::vector<BlockW<Val>> blocks;
+  std::vector<MtpW<Val>> mtp;
 
   // Loading.
   void loadCompressor(Loader &ld, const std::string &p, int64_t c, int64_t r,
@@ -245,7 +270,7 @@ struct Model::Impl {
     cp.norm = ld.floats(p + ".norm.weight");
   }
 
-  void loadBlock(Loader &ld, const std::string &p, int64_t id, BlockW &b) {
+  void loadBlock(Loader &ld, const std::string &p, int64_t id, BlockW<Val> &b) {
     b.id = id;
     b.hcAttnFn = ld.floats(p + ".hc_attn_fn");
     b.hcAttnBase = ld.floats(p + ".hc_attn_base");
@@ -255,20 +280,21 @@ struct Model::Impl {
     b.hcFfnScale = ld.floats(p + ".hc_ffn_scale");
     b.attnNorm = ld.floats(p + ".attn_norm.weight");
     b.ffnNorm = ld.floats(p + ".ffn_norm.weight");
-    AttnW &a = b.attn;
+    AttnW<Val> &a = b.attn;
     a.ratio = cfg.ratios[size_t(id)];
     if (a.ratio == 0)
-      a.rope = makeRopeTable(cfg.ropeDim, cfg.ropeTheta, false, 1, 0, 0, 0);
+      a.rope = O::makeRopeTable(cfg.ropeDim, cfg.ropeTheta, false, 1, 0, 0, 0);
     else
-      a.rope = makeRopeTable(cfg.ropeDim, cfg.compressRopeTheta,
-                             cfg.yarnFactor > 1, cfg.yarnFactor,
-                             cfg.yarnOriginal, cfg.betaFast, cfg.betaSlow);
+      a.rope = O::makeRopeTable(cfg.ropeDim, cfg.compressRopeTheta,
+                                cfg.yarnFactor > 1, cfg.yarnFactor,
+                                cfg.yarnOriginal, cfg.betaFast, cfg.betaSlow);
     a.wqA = ld.weight(p + ".attn.wq_a");
     a.wqB = ld.weight(p + ".attn.wq_b");
     a.wkv = ld.weight(p + ".attn.wkv");
     a.woB = ld.weight(p + ".attn.wo_b");
     a.woA = ld.weight(p + ".attn.wo_a").dequant(); // convert.py: to bf16
-    bfInPlace(a.woA.data(), int64_t(a.woA.size()));
+    if constexpr (Num::kRoundBF16)
+      bfInPlace(a.woA.data(), int64_t(a.woA.size()));
     a.qNorm = ld.floats(p + ".attn.q_norm.weight");
     a.kvNorm = ld.floats(p + ".attn.kv_norm.weight");
     a.sink = ld.floats(p + ".attn.attn_sink");
@@ -330,118 +356,184 @@ struct Model::Impl {
     }
   }
 
+  std::string load(const st::Reader &reader) override {
+    const Config &c = cfg;
+    Loader ld{reader, c.blockSize, {}};
+    embed = ld.floats("embed.weight");
+    head = ld.floats("head.weight");
+    norm = ld.floats("norm.weight");
+    hcHeadFn = ld.floats("hc_head_fn");
+    hcHeadBase = ld.floats("hc_head_base");
+    hcHeadScale = ld.floats("hc_head_scale");
+    if (c.engram) {
+      if (ld.has("engram.token_map"))
+        tokenMap = ld.ints("engram.token_map");
+      if (c.engram->primes.size() != c.engram->layerIds.size())
+        return "Engram primes missing from the config";
+    }
+    blocks.resize(size_t(c.nLayers));
+    for (int64_t L = 0; L < c.nLayers; ++L)
+      loadBlock(ld, "layers." + std::to_string(L), L, blocks[size_t(L)]);
+    mtp.resize(size_t(c.nMtp));
+    for (int64_t k = 0; k < c.nMtp; ++k) {
+      MtpW<Val> &m = mtp[size_t(k)];
+      std::string p = "mtp." + std::to_string(k);
+      loadBlock(ld, p, c.nLayers + k, m.block);
+      m.eProj = ld.weight(p + ".e_proj");
+      m.hProj = ld.weight(p + ".h_proj");
+      m.enorm = ld.floats(p + ".enorm.weight");
+      m.hnorm = ld.floats(p + ".hnorm.weight");
+      m.norm = ld.floats(p + ".norm.weight");
+      m.hcFn = ld.floats(p + ".hc_head_fn");
+      m.hcBase = ld.floats(p + ".hc_head_base");
+      m.hcScale = ld.floats(p + ".hc_head_scale");
+    }
+    if (!ld.error.empty())
+      return ld.error;
+    if (int64_t(embed.size()) != c.vocab * c.dim ||
+        int64_t(head.size()) != c.vocab * c.dim)
+      return "embed/head shape does not match the config";
+    return "";
+  }
+
+  std::vector<SequenceState> newState(int64_t batch) const override {
+    const Config &c = cfg;
+    std::vector<SequenceState> out(static_cast<size_t>(batch));
+    for (auto &s : out) {
+      std::vector<LS> layers(size_t(c.nLayers + c.nMtp));
+      for (int64_t L = 0; L < c.nLayers + c.nMtp; ++L) {
+        const BlockW<Val> &b = L < c.nLayers ? blocks[size_t(L)]
+                                             : mtp[size_t(L - c.nLayers)].block;
+        LS &ls = layers[size_t(L)];
+        ls.ring.assign(size_t(c.window * c.headDim), Val(0));
+        if (b.attn.hasComp)
+          ls.comp.reset(b.attn.comp);
+        if (b.attn.hasIndexer)
+          ls.indexComp.reset(b.attn.icomp);
+      }
+      s.layers = std::move(layers);
+      if (c.engram) {
+        int64_t pad = c.engram->padId;
+        int64_t cpad = tokenMap.empty() ? pad : tokenMap[size_t(pad)];
+        s.lookback.assign(size_t(c.engram->N - 1), cpad);
+      }
+    }
+    return out;
+  }
+
   //===--------------------------------------------------------------------===//
   // Forward pieces (one sequence)
   //===--------------------------------------------------------------------===//
 
   /// Consumes the chunk's tokens x [T, d] with a compressor; appends the
   /// completed entries to `cache`.
-  void compress(const CompressorParams &cp, const CompressorPost &pp,
-                CompressorState &cs, const Vec &x, int64_t T, int64_t startPos,
-                Vec &cache) const {
+  void compress(const CompressorParams &cp, const typename O::Post &pp,
+                typename O::State &cs, const V &x, int64_t T, int64_t startPos,
+                V &cache) const {
     if (startPos == 0) {
-      Vec e = compressorPrefill(cp, pp, x.data(), T, cs);
+      V e = O::compressorPrefill(cp, pp, x.data(), T, cs);
       cache.assign(e.begin(), e.end());
       return;
     }
     for (int64_t t = 0; t < T; ++t) {
       auto e =
-          compressorDecode(cp, pp, x.data() + t * cfg.dim, startPos + t, cs);
+          O::compressorDecode(cp, pp, x.data() + t * cfg.dim, startPos + t, cs);
       if (e)
         cache.insert(cache.end(), e->begin(), e->end());
     }
   }
 
-  void attention(const AttnW &a, LayerState &ls, const Vec &x, int64_t T,
-                 int64_t startPos, Vec &out) const {
+  void attention(const AttnW<Val> &a, LS &ls, const V &x, int64_t T,
+                 int64_t startPos, V &out) const {
     const int64_t d = cfg.dim, H = cfg.nHeads, D = cfg.headDim,
                   rd = cfg.ropeDim, nope = D - rd, W = cfg.window;
-    const bool fq = opt.fakeQuant;
-    Vec qr(size_t(T * cfg.qLora)), q(size_t(T * H * D)), kv(size_t(T * D));
-    Vec tmp(size_t(std::max({cfg.qLora, D, d})));
+    const bool fq = quantizesActivations(opt.fakeQuant),
+               fqKV = fakeQuantizesKV(opt.fakeQuant);
+    V qr(size_t(T * cfg.qLora)), q(size_t(T * H * D)), kv(size_t(T * D));
+    V tmp(size_t(std::max({cfg.qLora, D, d})));
     for (int64_t t = 0; t < T; ++t) {
-      const float *xt = x.data() + t * d;
+      const Val *xt = x.data() + t * d;
       int64_t p = startPos + t;
-      linear(a.wqA, xt, tmp.data(), fq, cfg.blockSize);
-      rmsNorm(tmp.data(), a.qNorm.data(), cfg.qLora, cfg.normEps,
-              qr.data() + t * cfg.qLora);
-      float *qt = q.data() + t * H * D;
-      linear(a.wqB, qr.data() + t * cfg.qLora, qt, fq, cfg.blockSize);
+      O::linear(a.wqA, xt, tmp.data(), fq, cfg.blockSize);
+      O::rmsNorm(tmp.data(), a.qNorm.data(), cfg.qLora, cfg.normEps,
+                 qr.data() + t * cfg.qLora);
+      Val *qt = q.data() + t * H * D;
+      O::linear(a.wqB, qr.data() + t * cfg.qLora, qt, fq, cfg.blockSize);
       for (int64_t h = 0; h < H; ++h) {
-        headRmsNormBF16(qt + h * D, D, cfg.normEps);
-        rope(qt + h * D + nope, a.rope, p);
+        O::headRmsNormBF16(qt + h * D, D, cfg.normEps);
+        O::rope(qt + h * D + nope, a.rope, p);
       }
-      linear(a.wkv, xt, tmp.data(), fq, cfg.blockSize);
-      float *kt = kv.data() + t * D;
-      rmsNorm(tmp.data(), a.kvNorm.data(), D, cfg.normEps, kt);
-      rope(kt + nope, a.rope, p);
-      if (fq)
-        fakeQuantFP8(kt, nope, 64);
+      O::linear(a.wkv, xt, tmp.data(), fq, cfg.blockSize);
+      Val *kt = kv.data() + t * D;
+      O::rmsNorm(tmp.data(), a.kvNorm.data(), D, cfg.normEps, kt);
+      O::rope(kt + nope, a.rope, p);
+      if (fqKV)
+        O::fakeQuantFP8(kt, nope, 64);
     }
 
     // Indexer (CSA): queries, weights, its compressor, then scores.
     const int64_t HI = cfg.indexHeads, DI = cfg.indexHeadDim;
-    Vec qI, wI;
+    V qI, wI;
     if (a.hasIndexer) {
       qI.resize(size_t(T * HI * DI));
       wI.resize(size_t(T * HI));
       // model.py: softmax_scale * n_heads ** -0.5, with softmax_scale =
       // index_head_dim ** -0.5 (V4-SPEC 5.5 step 3), in double.
-      float c =
-          float((1.0 / std::sqrt(double(DI))) * (1.0 / std::sqrt(double(HI))));
+      Val c =
+          Val((1.0 / std::sqrt(double(DI))) * (1.0 / std::sqrt(double(HI))));
       for (int64_t t = 0; t < T; ++t) {
-        float *qt = qI.data() + t * HI * DI;
-        linear(a.iwqB, qr.data() + t * cfg.qLora, qt, fq, cfg.blockSize);
+        Val *qt = qI.data() + t * HI * DI;
+        O::linear(a.iwqB, qr.data() + t * cfg.qLora, qt, fq, cfg.blockSize);
         for (int64_t h = 0; h < HI; ++h) {
-          rope(qt + h * DI + DI - rd, a.rope, startPos + t);
-          hadamard(qt + h * DI, DI);
-          if (fq)
-            fakeQuantFP4(qt + h * DI, DI, 32);
+          O::rope(qt + h * DI + DI - rd, a.rope, startPos + t);
+          O::hadamard(qt + h * DI, DI);
+          if (fqKV)
+            O::fakeQuantFP4(qt + h * DI, DI, 32);
         }
-        float *wt = wI.data() + t * HI;
-        linear(a.iwProj, x.data() + t * d, wt, false);
+        Val *wt = wI.data() + t * HI;
+        O::linear(a.iwProj, x.data() + t * d, wt, false);
         for (int64_t h = 0; h < HI; ++h)
-          wt[h] = bf(wt[h] * c);
+          wt[h] = O::bf(wt[h] * c);
       }
-      CompressorPost pp{&a.rope, cfg.normEps, true, fq};
+      typename O::Post pp{&a.rope, cfg.normEps, true, fqKV};
       compress(a.icomp, pp, ls.indexComp, x, T, startPos, ls.indexKeys);
     }
     if (a.hasComp) {
-      CompressorPost pp{&a.rope, cfg.normEps, false, fq};
+      typename O::Post pp{&a.rope, cfg.normEps, false, fqKV};
       compress(a.comp, pp, ls.comp, x, T, startPos, ls.compressed);
     }
 
-    auto kvAt = [&](int64_t pos) -> const float * {
+    auto kvAt = [&](int64_t pos) -> const Val * {
       if (pos >= startPos)
         return kv.data() + (pos - startPos) * D;
       return ls.ring.data() + (pos % W) * D;
     };
-    const float scale = float(1.0 / std::sqrt(double(D)));
+    const Val scale = Val(1.0 / std::sqrt(double(D)));
     const int64_t G = cfg.oGroups, inG = H * D / G;
-    Vec o(size_t(H * D)), u(size_t(G * cfg.oLora));
+    V o(size_t(H * D)), u(size_t(G * cfg.oLora));
     for (int64_t t = 0; t < T; ++t) {
       int64_t p = startPos + t;
-      std::vector<const float *> rows;
+      std::vector<const Val *> rows;
       for (int64_t pos : windowList(p, startPos, T, W))
         rows.push_back(pos < 0 ? nullptr : kvAt(pos));
       std::vector<int64_t> comp;
       if (a.hasIndexer) {
         int64_t total = int64_t(ls.indexKeys.size()) / DI;
-        Vec s = indexerScores(qI.data() + t * HI * DI, wI.data() + t * HI, HI,
-                              DI, ls.indexKeys.data(), total);
-        comp = indexerTopk(s, (p + 1) / 4, cfg.indexTopk, total);
+        V s = O::indexerScores(qI.data() + t * HI * DI, wI.data() + t * HI, HI,
+                               DI, ls.indexKeys.data(), total);
+        comp = O::indexerTopk(s, (p + 1) / 4, cfg.indexTopk, total);
       } else if (a.hasComp) {
         comp = compressedList(p, startPos, T, a.ratio);
       }
       for (int64_t b : comp)
         rows.push_back(b < 0 ? nullptr : ls.compressed.data() + b * D);
       for (int64_t h = 0; h < H; ++h) {
-        sinkAttention(q.data() + (t * H + h) * D, rows, D, scale,
-                      a.sink[size_t(h)], o.data() + h * D);
-        rope(o.data() + h * D + nope, a.rope, p, /*inverse=*/true);
+        O::sinkAttention(q.data() + (t * H + h) * D, rows, D, scale,
+                         a.sink[size_t(h)], o.data() + h * D);
+        O::rope(o.data() + h * D + nope, a.rope, p, /*inverse=*/true);
       }
-      groupedLinear(a.woA, G, cfg.oLora, inG, o.data(), u.data());
-      linear(a.woB, u.data(), out.data() + t * d, fq, cfg.blockSize);
+      O::groupedLinear(a.woA, G, cfg.oLora, inG, o.data(), u.data());
+      O::linear(a.woB, u.data(), out.data() + t * d, fq, cfg.blockSize);
     }
     // Ring write: the last min(T, W) tokens.
     for (int64_t t = std::max<int64_t>(0, T - W); t < T; ++t)
@@ -449,105 +541,107 @@ struct Model::Impl {
                 ls.ring.begin() + ((startPos + t) % W) * D);
   }
 
-  void moe(const BlockW &b, const float *x, int64_t id, float *y) const {
+  void moe(const BlockW<Val> &b, const Val *x, int64_t id, Val *y) const {
     const FfnW &f = b.ffn;
     const int64_t d = cfg.dim;
-    const bool fq = opt.fakeQuant;
-    Vec z(size_t(cfg.nExperts));
-    linear(f.gate, x, z.data(), false, cfg.blockSize, true);
-    Vec s = sqrtSoftplus(z);
-    GateResult g = b.hash ? hashGate(s, f.tid2eid.data() + id * cfg.topk,
-                                     cfg.topk, cfg.routeScale)
-                          : scoreGate(s, f.bias, cfg.topk, cfg.routeScale);
+    const bool fq = quantizesActivations(opt.fakeQuant);
+    V z(size_t(cfg.nExperts));
+    O::linear(f.gate, x, z.data(), false, cfg.blockSize, true);
+    V s = O::sqrtSoftplus(z);
+    typename O::Gate g =
+        b.hash ? O::hashGate(s, f.tid2eid.data() + id * cfg.topk, cfg.topk,
+                             cfg.routeScale)
+               : O::scoreGate(s, f.bias, cfg.topk, cfg.routeScale);
     // Experts in ascending id order; a repeated id counts once (last slot).
-    std::map<int64_t, float> sel;
+    std::map<int64_t, Val> sel;
     for (size_t i = 0; i < g.ids.size(); ++i)
       sel[g.ids[i]] = g.weights[i];
-    std::vector<Vec> ys;
+    std::vector<V> ys;
     for (auto &[e, w] : sel) {
       ys.emplace_back(size_t(d));
-      expert(f.experts[size_t(e)], x, cfg.swigluLimit, &w, fq,
-             ys.back().data());
+      O::expert(f.experts[size_t(e)], x, cfg.swigluLimit, &w, fq,
+                ys.back().data());
     }
-    Vec sh(static_cast<size_t>(d));
-    expert(f.shared, x, cfg.swigluLimit, nullptr, fq, sh.data());
-    std::vector<const float *> ptrs;
+    V sh(static_cast<size_t>(d));
+    O::expert(f.shared, x, cfg.swigluLimit, nullptr, fq, sh.data());
+    std::vector<const Val *> ptrs;
     for (auto &v : ys)
       ptrs.push_back(v.data());
-    moeCombine(ptrs, sh.data(), d, y);
+    O::moeCombine(ptrs, sh.data(), d, y);
   }
 
-  void engram(const EngramW &e, Vec &X, int64_t T,
+  void engram(const EngramW &e, V &X, int64_t T,
               const std::vector<std::vector<int64_t>> &hist) const {
     const int64_t d = cfg.dim, n = cfg.hc, De = cfg.engram->De,
                   He = cfg.engram->He, N = cfg.engram->N;
     const int64_t E = (N - 1) * He * De;
-    Vec emb(static_cast<size_t>(E)), kv(size_t((n + 1) * d));
+    V emb(static_cast<size_t>(E)), kv(size_t((n + 1) * d));
     for (int64_t t = 0; t < T; ++t) {
       auto idx =
           engramHash(hist[size_t(t)].data(), N, e.mult.data(), e.primes, He);
       for (size_t i = 0; i < idx.size(); ++i)
-        engramLookupRow(e.tableQ, e.tableS, De, idx[i],
-                        emb.data() + int64_t(i) * De);
-      linear(e.wkv, emb.data(), kv.data(), opt.fakeQuant, cfg.blockSize);
-      engramGate(X.data() + t * n * d, kv.data(), kv.data() + n * d,
-                 e.qW.data(), e.kW.data(), n, d, cfg.engram->eps);
+        O::engramLookupRow(e.tableQ, e.tableS, De, idx[i],
+                           emb.data() + int64_t(i) * De);
+      O::linear(e.wkv, emb.data(), kv.data(),
+                quantizesActivations(opt.fakeQuant), cfg.blockSize);
+      O::engramGate(X.data() + t * n * d, kv.data(), kv.data() + n * d,
+                    e.qW.data(), e.kW.data(), n, d, cfg.engram->eps);
     }
   }
 
-  void block(const BlockW &b, LayerState &ls, Vec &X, int64_t T,
-             int64_t startPos, const std::vector<int64_t> &ids,
+  void block(const BlockW<Val> &b, LS &ls, V &X, int64_t T, int64_t startPos,
+             const std::vector<int64_t> &ids,
              const std::vector<std::vector<int64_t>> &hist) const {
     const int64_t d = cfg.dim, n = cfg.hc;
     if (b.engram)
       engram(*b.engram, X, T, hist);
-    Vec y(size_t(T * d)), xn(size_t(T * d)), o(size_t(T * d));
-    std::vector<HcSplit> splits(static_cast<size_t>(T));
+    V y(size_t(T * d)), xn(size_t(T * d)), o(size_t(T * d));
+    std::vector<typename O::Split> splits(static_cast<size_t>(T));
     for (int64_t t = 0; t < T; ++t) {
       splits[size_t(t)] =
-          hcPre(X.data() + t * n * d, n, d, b.hcAttnFn.data(),
-                b.hcAttnScale.data(), b.hcAttnBase.data(), cfg.sinkhornIters,
-                cfg.normEps, cfg.hcEps, y.data() + t * d);
-      rmsNorm(y.data() + t * d, b.attnNorm.data(), d, cfg.normEps,
-              xn.data() + t * d);
+          O::hcPre(X.data() + t * n * d, n, d, b.hcAttnFn.data(),
+                   b.hcAttnScale.data(), b.hcAttnBase.data(), cfg.sinkhornIters,
+                   cfg.normEps, cfg.hcEps, y.data() + t * d);
+      O::rmsNorm(y.data() + t * d, b.attnNorm.data(), d, cfg.normEps,
+                 xn.data() + t * d);
     }
     attention(b.attn, ls, xn, T, startPos, o);
-    Vec Xn(X.size());
+    V Xn(X.size());
     for (int64_t t = 0; t < T; ++t)
-      hcPost(o.data() + t * d, X.data() + t * n * d, splits[size_t(t)], n, d,
-             Xn.data() + t * n * d);
+      O::hcPost(o.data() + t * d, X.data() + t * n * d, splits[size_t(t)], n, d,
+                Xn.data() + t * n * d);
     X.swap(Xn);
     for (int64_t t = 0; t < T; ++t) {
       splits[size_t(t)] =
-          hcPre(X.data() + t * n * d, n, d, b.hcFfnFn.data(),
-                b.hcFfnScale.data(), b.hcFfnBase.data(), cfg.sinkhornIters,
-                cfg.normEps, cfg.hcEps, y.data() + t * d);
-      rmsNorm(y.data() + t * d, b.ffnNorm.data(), d, cfg.normEps,
-              xn.data() + t * d);
+          O::hcPre(X.data() + t * n * d, n, d, b.hcFfnFn.data(),
+                   b.hcFfnScale.data(), b.hcFfnBase.data(), cfg.sinkhornIters,
+                   cfg.normEps, cfg.hcEps, y.data() + t * d);
+      O::rmsNorm(y.data() + t * d, b.ffnNorm.data(), d, cfg.normEps,
+                 xn.data() + t * d);
       moe(b, xn.data() + t * d, ids.empty() ? 0 : ids[size_t(t)],
           o.data() + t * d);
-      hcPost(o.data() + t * d, X.data() + t * n * d, splits[size_t(t)], n, d,
-             Xn.data() + t * n * d);
+      O::hcPost(o.data() + t * d, X.data() + t * n * d, splits[size_t(t)], n, d,
+                Xn.data() + t * n * d);
     }
     X.swap(Xn);
   }
 
-  void headLogits(const float *X, const Vec &fn, const Vec &scale,
-                  const Vec &base, const Vec &normW, float *logits) const {
+  void headLogits(const Val *X, const Vec &fn, const Vec &scale,
+                  const Vec &base, const Vec &normW, Val *logits) const {
     const int64_t d = cfg.dim;
-    Vec y(static_cast<size_t>(d)), yn(static_cast<size_t>(d));
-    hcHead(X, cfg.hc, d, fn.data(), scale.data(), base.data(), cfg.normEps,
-           cfg.hcEps, y.data());
-    rmsNorm(y.data(), normW.data(), d, cfg.normEps, yn.data());
+    V y(static_cast<size_t>(d)), yn(static_cast<size_t>(d));
+    O::hcHead(X, cfg.hc, d, fn.data(), scale.data(), base.data(), cfg.normEps,
+              cfg.hcEps, y.data());
+    O::rmsNorm(y.data(), normW.data(), d, cfg.normEps, yn.data());
     for (int64_t v = 0; v < cfg.vocab; ++v) {
-      Acc acc = 0;
+      Val acc = 0;
       for (int64_t c = 0; c < d; ++c)
-        acc += Acc(yn[size_t(c)]) * Acc(head[size_t(v * d + c)]);
-      logits[v] = float(acc);
+        acc += yn[size_t(c)] * Val(head[size_t(v * d + c)]);
+      logits[v] = acc;
     }
   }
 
-  static double lanesRms(const Vec &X, int64_t T, int64_t per) {
+  static double lanesRms(const V &X, int64_t T, int64_t per) {
     double mx = 0;
     for (int64_t t = 0; t < T; ++t) {
       double s = 0;
@@ -560,16 +654,18 @@ struct Model::Impl {
 
   void forwardSequence(SequenceState &s, const std::vector<int64_t> &ids,
                        const std::vector<int64_t> *next, int64_t startPos,
-                       float *logits, float *mtpLogits, float *lanesOut,
-                       std::vector<double> &laneRms) const {
-    const int64_t T = int64_t(ids.size()), d = cfg.dim, n = cfg.hc;
+                       ForwardResult &r, size_t at) const override {
+    const int64_t T = int64_t(ids.size()), d = cfg.dim, n = cfg.hc,
+                  vocab = cfg.vocab;
+    std::vector<double> &laneRms = r.laneRms;
+    auto &layers = std::get<std::vector<LS>>(s.layers);
     if (s.pos != startPos)
       fatal("state at position " + std::to_string(s.pos) +
             " but the chunk starts at " + std::to_string(startPos));
     for (int64_t id : ids)
       if (id < 0 || id >= cfg.vocab)
         fatal("token id out of range");
-    Vec X(size_t(T * n * d));
+    V X(size_t(T * n * d)), logits(size_t(T * vocab));
     for (int64_t t = 0; t < T; ++t)
       for (int64_t j = 0; j < n; ++j)
         std::copy(embed.begin() + ids[size_t(t)] * d,
@@ -597,130 +693,97 @@ struct Model::Impl {
     }
 
     for (int64_t L = 0; L < cfg.nLayers; ++L) {
-      block(blocks[size_t(L)], s.layers[size_t(L)], X, T, startPos, ids, hist);
+      block(blocks[size_t(L)], layers[size_t(L)], X, T, startPos, ids, hist);
       laneRms[size_t(L + 1)] =
           std::max(laneRms[size_t(L + 1)], lanesRms(X, T, n * d));
     }
     for (int64_t t = 0; t < T; ++t)
       headLogits(X.data() + t * n * d, hcHeadFn, hcHeadScale, hcHeadBase, norm,
-                 logits + t * cfg.vocab);
-    if (lanesOut)
-      std::copy(X.begin(), X.end(), lanesOut);
+                 logits.data() + t * vocab);
+    std::copy(logits.begin(), logits.end(), r.logits.begin() + at);
+    std::copy(logits.begin(), logits.end(), r.logits64.begin() + at);
+    std::copy(X.begin(), X.end(), r.lanes.begin() + (at / vocab) * n * d);
 
     if (!next || mtp.empty()) {
       s.mtpValid = false;
     } else {
-      const MtpW &m = mtp[0];
-      const bool fq = opt.fakeQuant;
-      Vec Xm(X.size()), e(static_cast<size_t>(d)), ep(static_cast<size_t>(d)),
+      const MtpW<Val> &m = mtp[0];
+      const bool fq = quantizesActivations(opt.fakeQuant);
+      V Xm(X.size()), e(static_cast<size_t>(d)), ep(static_cast<size_t>(d)),
           hn(static_cast<size_t>(d)), hp(static_cast<size_t>(d));
       for (int64_t t = 0; t < T; ++t) {
         int64_t nid = (*next)[size_t(t)];
         if (nid < 0 || nid >= cfg.vocab)
           fatal("next id out of range");
-        rmsNorm(embed.data() + nid * d, m.enorm.data(), d, cfg.normEps,
-                e.data());
-        linear(m.eProj, e.data(), ep.data(), fq, cfg.blockSize);
+        V en(embed.begin() + nid * d, embed.begin() + (nid + 1) * d);
+        O::rmsNorm(en.data(), m.enorm.data(), d, cfg.normEps, e.data());
+        O::linear(m.eProj, e.data(), ep.data(), fq, cfg.blockSize);
         for (int64_t j = 0; j < n; ++j) {
-          rmsNorm(X.data() + (t * n + j) * d, m.hnorm.data(), d, cfg.normEps,
-                  hn.data());
-          linear(m.hProj, hn.data(), hp.data(), fq, cfg.blockSize);
+          O::rmsNorm(X.data() + (t * n + j) * d, m.hnorm.data(), d, cfg.normEps,
+                     hn.data());
+          O::linear(m.hProj, hn.data(), hp.data(), fq, cfg.blockSize);
           for (int64_t c = 0; c < d; ++c)
-            Xm[size_t((t * n + j) * d + c)] = bf(ep[size_t(c)] + hp[size_t(c)]);
+            Xm[size_t((t * n + j) * d + c)] =
+                O::bf(ep[size_t(c)] + hp[size_t(c)]);
         }
       }
-      block(m.block, s.layers[size_t(cfg.nLayers)], Xm, T, startPos, {}, {});
+      block(m.block, layers[size_t(cfg.nLayers)], Xm, T, startPos, {}, {});
       for (int64_t t = 0; t < T; ++t)
         headLogits(Xm.data() + t * n * d, m.hcFn, m.hcScale, m.hcBase, m.norm,
-                   mtpLogits + t * cfg.vocab);
+                   logits.data() + t * vocab);
+      std::copy(logits.begin(), logits.end(), r.mtpLogits.begin() + at);
+      std::copy(logits.begin(), logits.end(), r.mtpLogits64.begin() + at);
     }
     s.pos += T;
   }
 };
 
+} // namespace
+
 Model::Model(std::unique_ptr<Impl> i) : impl(std::move(i)) {}
 Model::~Model() = default;
 const Config &Model::config() const { return impl->cfg; }
+const Options &Model::options() const { return impl->opt; }
 
 std::unique_ptr<Model> Model::load(const Config &config,
                                    const st::Reader &reader,
                                    const Options &options, std::string *error) {
-  auto impl = std::make_unique<Impl>();
-  impl->cfg = config;
-  impl->opt = options;
-  Config &c = impl->cfg;
   auto fail = [&](const std::string &msg) -> std::unique_ptr<Model> {
     if (error)
       *error = msg;
     return nullptr;
   };
+  const Config &c = config;
   if (int64_t(c.ratios.size()) < c.nLayers + c.nMtp)
     return fail("compress_ratios has too few entries");
   if (c.nMtp > 1)
     return fail("the reference supports at most one MTP layer");
   if (c.headDim <= c.ropeDim || c.nHeads % c.oGroups)
     return fail("bad head layout");
-  Loader ld{reader, c.blockSize, {}};
-  impl->embed = ld.floats("embed.weight");
-  impl->head = ld.floats("head.weight");
-  impl->norm = ld.floats("norm.weight");
-  impl->hcHeadFn = ld.floats("hc_head_fn");
-  impl->hcHeadBase = ld.floats("hc_head_base");
-  impl->hcHeadScale = ld.floats("hc_head_scale");
-  if (c.engram) {
-    if (ld.has("engram.token_map"))
-      impl->tokenMap = ld.ints("engram.token_map");
-    if (c.engram->primes.size() != c.engram->layerIds.size())
-      return fail("Engram primes missing from the config");
+  std::unique_ptr<Impl> impl;
+  switch (options.precision) {
+  case Precision::Production:
+    impl = std::make_unique<ModelImpl<ProductionNumerics>>();
+    break;
+  case Precision::FP32:
+    impl = std::make_unique<ModelImpl<FP32Numerics>>();
+    break;
+  case Precision::Double:
+    impl = std::make_unique<ModelImpl<DoubleNumerics>>();
+    break;
   }
-  impl->blocks.resize(size_t(c.nLayers));
-  for (int64_t L = 0; L < c.nLayers; ++L)
-    impl->loadBlock(ld, "layers." + std::to_string(L), L,
-                    impl->blocks[size_t(L)]);
-  impl->mtp.resize(size_t(c.nMtp));
-  for (int64_t k = 0; k < c.nMtp; ++k) {
-    MtpW &m = impl->mtp[size_t(k)];
-    std::string p = "mtp." + std::to_string(k);
-    impl->loadBlock(ld, p, c.nLayers + k, m.block);
-    m.eProj = ld.weight(p + ".e_proj");
-    m.hProj = ld.weight(p + ".h_proj");
-    m.enorm = ld.floats(p + ".enorm.weight");
-    m.hnorm = ld.floats(p + ".hnorm.weight");
-    m.norm = ld.floats(p + ".norm.weight");
-    m.hcFn = ld.floats(p + ".hc_head_fn");
-    m.hcBase = ld.floats(p + ".hc_head_base");
-    m.hcScale = ld.floats(p + ".hc_head_scale");
-  }
-  if (!ld.error.empty())
-    return fail(ld.error);
-  if (int64_t(impl->embed.size()) != c.vocab * c.dim ||
-      int64_t(impl->head.size()) != c.vocab * c.dim)
-    return fail("embed/head shape does not match the config");
+  if (!impl)
+    return fail("unknown precision");
+  impl->cfg = config;
+  impl->opt = options;
+  std::string err = impl->load(reader);
+  if (!err.empty())
+    return fail(err);
   return std::unique_ptr<Model>(new Model(std::move(impl)));
 }
 
 std::vector<SequenceState> Model::newState(int64_t batch) const {
-  const Config &c = impl->cfg;
-  std::vector<SequenceState> out(static_cast<size_t>(batch));
-  for (auto &s : out) {
-    s.layers.resize(size_t(c.nLayers + c.nMtp));
-    for (int64_t L = 0; L < c.nLayers + c.nMtp; ++L) {
-      const BlockW &b = L < c.nLayers ? impl->blocks[size_t(L)]
-                                      : impl->mtp[size_t(L - c.nLayers)].block;
-      LayerState &ls = s.layers[size_t(L)];
-      ls.ring.assign(size_t(c.window * c.headDim), 0.0f);
-      if (b.attn.hasComp)
-        ls.comp.reset(b.attn.comp);
-      if (b.attn.hasIndexer)
-        ls.indexComp.reset(b.attn.icomp);
-    }
-    if (c.engram) {
-      int64_t pad = c.engram->padId;
-      int64_t cpad = impl->tokenMap.empty() ? pad : impl->tokenMap[size_t(pad)];
-      s.lookback.assign(size_t(c.engram->N - 1), cpad);
-    }
-  }
-  return out;
+  return impl->newState(batch);
 }
 
 ForwardResult Model::forward(std::vector<SequenceState> &state,
@@ -733,10 +796,14 @@ ForwardResult Model::forward(std::vector<SequenceState> &state,
     fatal("batch size does not match the state");
   int64_t T = B ? int64_t(ids[0].size()) : 0;
   ForwardResult r;
-  r.logits.assign(size_t(B * T * c.vocab), 0.0f);
+  const size_t rows = size_t(B * T * c.vocab);
+  r.logits.assign(rows, 0.0f);
+  r.logits64.assign(rows, 0.0);
   bool withMtp = !nextIds.empty() && c.nMtp > 0;
-  if (withMtp)
-    r.mtpLogits.assign(size_t(B * T * c.vocab), 0.0f);
+  if (withMtp) {
+    r.mtpLogits.assign(rows, 0.0f);
+    r.mtpLogits64.assign(rows, 0.0);
+  }
   r.laneRms.assign(size_t(c.nLayers + 1), 0.0);
   r.lanes.assign(size_t(B * T * c.hc * c.dim), 0.0f);
   for (int64_t b = 0; b < B; ++b) {
@@ -744,11 +811,8 @@ ForwardResult Model::forward(std::vector<SequenceState> &state,
         (withMtp && int64_t(nextIds[size_t(b)].size()) != T))
       fatal("ragged ids");
     impl->forwardSequence(state[size_t(b)], ids[size_t(b)],
-                          withMtp ? &nextIds[size_t(b)] : nullptr, startPos,
-                          r.logits.data() + b * T * c.vocab,
-                          withMtp ? r.mtpLogits.data() + b * T * c.vocab
-                                  : nullptr,
-                          r.lanes.data() + b * T * c.hc * c.dim, r.laneRms);
+                          withMtp ? &nextIds[size_t(b)] : nullptr, startPos, r,
+                          size_t(b * T * c.vocab));
   }
   return r;
 }
