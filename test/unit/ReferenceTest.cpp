@@ -1001,14 +1001,17 @@ Options numerics(Precision p, FakeQuantMode fq) {
   return o;
 }
 
-TEST(ReferenceNumerics, FP32AgreesWithDoubleOnT1) {
+class ReferenceFP32VsDouble : public ::testing::TestWithParam<const char *> {};
+
+TEST_P(ReferenceFP32VsDouble, AgreeTo1e5OverPrefillAndDecode) {
   // Self-consistency of the two unrounded numerics: fp32 against double,
   // fake quantisation off, one-shot prefill of 16 then 40 decode steps
   // (completing 4:1 and 8:1 blocks; T1's window is longer than 16, so the
   // decode steps read the ring, both compressed caches and the indexer).
   // Every logit row, main and MTP, of both sequences. Measured max row
-  // error 1.5e-6 (prefill), 3.4e-6 (decode); V4-SPEC 2.6: fp32 paths 1e-5.
-  const char *cfg = "tiny-v4-t1.config.json";
+  // error on T1 1.5e-6 (prefill), 3.4e-6 (decode); V4-SPEC 2.6: fp32 paths
+  // 1e-5.
+  const char *cfg = GetParam();
   auto f32 = loadReference(cfg, numerics(Precision::FP32, FakeQuantMode::None));
   auto f64 =
       loadReference(cfg, numerics(Precision::Double, FakeQuantMode::None));
@@ -1030,14 +1033,24 @@ TEST(ReferenceNumerics, FP32AgreesWithDoubleOnT1) {
       double &w = t < P ? prefill : decode;
       w = std::max(w, e);
     }
-  std::printf("[ reference ] T1 fp32 vs double, fake-quant none: max row "
+  std::printf("[ reference ] %s fp32 vs double, fake-quant none: max row "
               "error prefill %.3g, decode %.3g\n",
-              prefill, decode);
+              cfg, prefill, decode);
   EXPECT_LE(prefill, 1e-5);
   EXPECT_LE(decode, 1e-5);
   // The double logits are not the float ones rounded up (they differ).
   EXPECT_GT(std::max(prefill, decode), 0.0);
 }
+
+INSTANTIATE_TEST_SUITE_P(Configs, ReferenceFP32VsDouble,
+                         ::testing::Values("tiny-v4-t1.config.json",
+                                           "tiny-v4-engram.config.json"),
+                         [](const ::testing::TestParamInfo<const char *> &i) {
+                           return std::string(i.param).find("engram") !=
+                                          std::string::npos
+                                      ? "Engram"
+                                      : "T1";
+                         });
 
 TEST(ReferenceNumerics, DoubleDecodeEqualsPrefill) {
   // In double, with fake quantisation off, chunked prefill + decode equals
