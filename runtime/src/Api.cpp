@@ -12,25 +12,77 @@
 #include "runtime/src/Model.h"
 #include "runtime/src/Session.h"
 
-#include <atomic>
+#include <cstddef>
 #include <memory>
 #include <new>
 #include <string>
 
+#if !defined(V4RT_VERSION_MAJOR) || !defined(V4RT_VERSION_MINOR) ||            \
+    !defined(V4RT_VERSION_PATCH)
+#error "the build defines V4RT_VERSION_MAJOR/MINOR/PATCH (from V4_VERSION)"
+#endif
+#define V4RT_STRINGIFY_(x) #x
+#define V4RT_STRINGIFY(x) V4RT_STRINGIFY_(x)
+
 struct v4rt_model_t {
-  std::atomic<int> refs{1};
+  v4::rt::RefCount refs;
   std::unique_ptr<v4::rt::Model> model;
 };
 
+/// Holds a reference to its model, released after the session is freed.
 struct v4rt_session_t {
+  v4::rt::RefCount refs;
   v4rt_model_t *model = nullptr;
   std::unique_ptr<v4::rt::Session> session;
+  ~v4rt_session_t() {
+    session.reset(); // before the model it refers to
+    v4rt_model_release(model);
+  }
 };
 
 using v4::rt::fromStatus;
 using v4::rt::makeStatus;
 
+namespace {
+
+/// V4RT_OUT_OF_RANGE unless `sequence` is a row of the session's batch.
+v4rt_status_t checkSequence(const char *what, const v4rt_session_t &session,
+                            int64_t sequence) {
+  int64_t B = session.model->model->info().batch;
+  if (sequence >= 0 && sequence < B)
+    return nullptr;
+  return makeStatus(V4RT_OUT_OF_RANGE,
+                    std::string(what) + ": sequence " +
+                        std::to_string(sequence) + " is outside [0, " +
+                        std::to_string(B) + "), the compiled batch");
+}
+
+} // namespace
+
 extern "C" {
+
+const v4rt_version_t *v4rt_version(void) {
+  static const v4rt_version_t version = {
+      V4RT_VERSION_MAJOR, V4RT_VERSION_MINOR, V4RT_VERSION_PATCH,
+      V4RT_ABI_VERSION,
+      V4RT_STRINGIFY(V4RT_VERSION_MAJOR) "." V4RT_STRINGIFY(
+          V4RT_VERSION_MINOR) "." V4RT_STRINGIFY(V4RT_VERSION_PATCH)};
+  return &version;
+}
+
+v4rt_status_t v4rt_check_abi(int header_abi) {
+  if (header_abi == V4RT_ABI_VERSION)
+    return nullptr;
+  return makeStatus(V4RT_INCOMPATIBLE,
+                    "v4rt_check_abi: the program was compiled against the "
+                    "v4rt.h of ABI version " +
+                        std::to_string(header_abi) + ", but this libv4rt " +
+                        v4rt_version()->string + " has ABI version " +
+                        std::to_string(V4RT_ABI_VERSION) +
+                        "; rebuild the program against this library's "
+                        "header, or link the library of ABI " +
+                        std::to_string(header_abi));
+}
 
 v4rt_status_code_t v4rt_status_code(v4rt_status_t status) {
   return status ? status->code : V4RT_OK;
@@ -69,33 +121,38 @@ v4rt_status_t v4rt_model_load(const char *artifact_path,
   return nullptr;
 }
 
-void v4rt_model_retain(v4rt_model_t *model) {
-  if (model)
-    model->refs.fetch_add(1);
-}
+void v4rt_model_retain(v4rt_model_t *model) { v4::rt::retainHandle(model); }
 
-void v4rt_model_release(v4rt_model_t *model) {
-  if (model && model->refs.fetch_sub(1) == 1)
-    delete model;
-}
+void v4rt_model_release(v4rt_model_t *model) { v4::rt::releaseHandle(model); }
 
-void v4rt_model_info(const v4rt_model_t *model, v4rt_model_info_t *out_info) {
-  if (!model || !out_info)
-    return;
+v4rt_status_t v4rt_model_info(const v4rt_model_t *model,
+                              v4rt_model_info_t *info) {
+  if (!model)
+    return makeStatus(V4RT_INVALID_ARGUMENT,
+                      "v4rt_model_info: the model is NULL [ARG]");
   const v4::rt::ModelInfo &i = model->model->info();
-  *out_info = v4rt_model_info_t{i.batch,
-                                i.maxContext,
-                                i.maxChunk,
-                                i.vocabSize,
-                                i.numOutputs,
-                                i.logitsPositions,
-                                static_cast<int64_t>(i.weightsMapped),
-                                static_cast<int64_t>(i.weightsPrepared),
-                                -1,
-                                -1};
-  const auto &tokens = model->model->artifact().description().tokens;
-  out_info->bos_token_id = tokens.bos;
-  out_info->eos_token_id = tokens.eos;
+  const v4::artifact::Artifact &a = model->model->artifact();
+  v4::artifact::Artifact::MemoryTotals memory = a.memoryTotals();
+  auto bytes = [](uint64_t n) { return static_cast<int64_t>(n); };
+  v4rt_model_info_t full{};
+  full.batch = i.batch;
+  full.max_context = i.maxContext;
+  full.max_chunk = i.maxChunk;
+  full.vocab_size = i.vocabSize;
+  full.num_outputs = i.numOutputs;
+  full.logits_positions = i.logitsPositions;
+  full.weights_mapped_bytes = bytes(i.weightsMapped);
+  full.weights_prepared_bytes = bytes(i.weightsPrepared);
+  full.bos_token_id = a.description().tokens.bos;
+  full.eos_token_id = a.description().tokens.eos;
+  full.weights_bytes = bytes(memory.weights);
+  full.session_bytes = bytes(memory.session());
+  full.session_state_bytes = bytes(memory.state);
+  full.session_activation_bytes = bytes(memory.arena + memory.otherActivations);
+  full.session_io_bytes = bytes(memory.io);
+  return v4::rt::copyInfo("v4rt_model_info", full, info,
+                          offsetof(v4rt_model_info_t, session_io_bytes) +
+                              sizeof(int64_t));
 }
 
 v4rt_status_t v4rt_session_create(v4rt_model_t *model,
@@ -120,12 +177,12 @@ v4rt_status_t v4rt_session_create(v4rt_model_t *model,
   return nullptr;
 }
 
+void v4rt_session_retain(v4rt_session_t *session) {
+  v4::rt::retainHandle(session);
+}
+
 void v4rt_session_release(v4rt_session_t *session) {
-  if (!session)
-    return;
-  v4rt_model_t *model = session->model;
-  delete session; // before the model it refers to
-  v4rt_model_release(model);
+  v4::rt::releaseHandle(session);
 }
 
 v4rt_status_t v4rt_session_reset(v4rt_session_t *session) {
@@ -139,25 +196,23 @@ v4rt_status_t v4rt_session_reset_sequence(v4rt_session_t *session,
   if (!session)
     return makeStatus(V4RT_INVALID_ARGUMENT,
                       "v4rt_session_reset_sequence: NULL");
-  int64_t B = session->model->model->info().batch;
-  if (sequence < 0 || sequence >= B)
-    return makeStatus(V4RT_OUT_OF_RANGE,
-                      "v4rt_session_reset_sequence: sequence " +
-                          std::to_string(sequence) + " is outside [0, " +
-                          std::to_string(B) + "), the compiled batch");
+  if (v4rt_status_t st =
+          checkSequence("v4rt_session_reset_sequence", *session, sequence))
+    return st;
   return fromStatus(session->session->resetSequence(sequence));
 }
 
-int64_t v4rt_session_position(const v4rt_session_t *session) {
-  return session ? session->session->position(0) : 0;
-}
-
-int64_t v4rt_session_sequence_position(const v4rt_session_t *session,
-                                       int64_t sequence) {
-  if (!session || sequence < 0 ||
-      sequence >= session->model->model->info().batch)
-    return -1;
-  return session->session->position(sequence);
+v4rt_status_t v4rt_session_position(const v4rt_session_t *session,
+                                    int64_t sequence, int64_t *out_position) {
+  if (!session || !out_position)
+    return makeStatus(V4RT_INVALID_ARGUMENT,
+                      "v4rt_session_position: session and out_position must "
+                      "not be NULL [ARG]");
+  if (v4rt_status_t st =
+          checkSequence("v4rt_session_position", *session, sequence))
+    return st;
+  *out_position = session->session->position(sequence);
+  return nullptr;
 }
 
 v4rt_status_t v4rt_session_run(v4rt_session_t *session, const int64_t *ids,

@@ -218,8 +218,8 @@ Status Model::bindParameters(const std::string &ckpt) {
   // the per-expert stacks, gathered from E tensors) is served from the
   // mapped checkpoint when the device can read host memory; the rest is
   // prepared: copied into a buffer of its own.
-  paramViews.resize(a.buffers().size());
-  std::vector<bool> mapped(a.buffers().size(), false);
+  paramViews.resize(bufferIdSlots(a));
+  std::vector<bool> mapped(paramViews.size(), false);
   for (const art::Parameter &p : a.parameters()) {
     if (p.name.find("{}") != std::string::npos)
       continue;

@@ -32,6 +32,7 @@
 #include "runtime/safetensors/Safetensors.h"
 #include "runtime/src/devices/Device.h"
 
+#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <string>
@@ -54,6 +55,15 @@ struct ModelInfo {
   uint64_t weightsMapped = 0;
   uint64_t weightsPrepared = 0;
 };
+
+/// Entries of a table indexed by buffer id: one more than the largest id
+/// (ids are unique, AF-9, but need not be dense).
+inline size_t bufferIdSlots(const artifact::Artifact &a) {
+  size_t slots = 0;
+  for (const artifact::Buffer &b : a.buffers())
+    slots = std::max<size_t>(slots, size_t(b.id) + 1);
+  return slots;
+}
 
 class Model {
 public:

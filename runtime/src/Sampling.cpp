@@ -1,27 +1,23 @@
 //===- Sampling.cpp - v4rt_sample: greedy, temperature and nucleus --------===//
 #include "v4rt/v4rt.h"
 
+#include "runtime/src/ApiStatus.h"
+
 #include <algorithm>
 #include <cmath>
 #include <utility>
 #include <vector>
 
-extern "C" {
+namespace {
 
-void v4rt_sampling_initialize(v4rt_sampling_t *sampling) {
-  if (sampling)
-    *sampling = v4rt_sampling_t{0.0f, 1.0f, 0};
-}
-
-int64_t v4rt_sample(const float *logits, int64_t vocab,
-                    const v4rt_sampling_t *sampling, uint64_t *state) {
-  if (!logits || vocab <= 0)
-    return -1;
+/// The sampled token of v4rt_sample's valid arguments.
+int64_t sample(const float *logits, int64_t vocab,
+               const v4rt_sampling_t *sampling, uint64_t *state) {
   int64_t best = 0;
   for (int64_t i = 1; i < vocab; ++i)
     if (logits[i] > logits[best])
       best = i;
-  if (!sampling || sampling->temperature <= 0.0f || !state)
+  if (!sampling || sampling->temperature == 0.0f)
     return best;
   // Softmax at the temperature, nucleus cut at top_p, then one draw.
   std::vector<std::pair<float, int64_t>> p(vocab);
@@ -50,6 +46,43 @@ int64_t v4rt_sample(const float *logits, int64_t vocab,
       return p[i].second;
   }
   return p[n - 1].second;
+}
+
+} // namespace
+
+extern "C" {
+
+void v4rt_sampling_initialize(v4rt_sampling_t *sampling) {
+  if (sampling)
+    *sampling = v4rt_sampling_t{0.0f, 1.0f, 0};
+}
+
+v4rt_status_t v4rt_sample(const float *logits, int64_t vocab,
+                          const v4rt_sampling_t *sampling, uint64_t *state,
+                          int64_t *out_token) {
+  using v4::rt::makeStatus;
+  if (!logits || !out_token || vocab < 1)
+    return makeStatus(V4RT_INVALID_ARGUMENT,
+                      "v4rt_sample: logits and out_token must not be NULL "
+                      "and vocab (" +
+                          std::to_string(vocab) + ") must be >= 1 [ARG]");
+  if (sampling) {
+    float t = sampling->temperature, p = sampling->top_p;
+    if (!std::isfinite(t) || t < 0.0f)
+      return makeStatus(V4RT_INVALID_ARGUMENT,
+                        "v4rt_sample: temperature " + std::to_string(t) +
+                            " is not a finite number >= 0 [ARG]");
+    if (t > 0.0f && !(p > 0.0f && p <= 1.0f))
+      return makeStatus(V4RT_INVALID_ARGUMENT, "v4rt_sample: top_p " +
+                                                   std::to_string(p) +
+                                                   " is outside (0, 1] [ARG]");
+    if (t > 0.0f && !state)
+      return makeStatus(V4RT_INVALID_ARGUMENT,
+                        "v4rt_sample: temperature > 0 needs the RNG state "
+                        "[ARG]");
+  }
+  *out_token = sample(logits, vocab, sampling, state);
+  return nullptr;
 }
 
 } // extern "C"

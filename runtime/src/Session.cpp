@@ -33,7 +33,7 @@ Expected<std::unique_ptr<Session>> Session::create(const Model &model) {
     arena = owned->buffer();
     s->owned.push_back(owned.take());
   }
-  s->views.resize(a.buffers().size());
+  s->views.resize(bufferIdSlots(a));
   for (const art::Buffer &b : a.buffers()) {
     uint64_t bytes = a.bufferBytes(b, a.bounds().maxChunk);
     if (b.kind == art::BufferKind::Parameter) {

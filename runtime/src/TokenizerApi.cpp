@@ -11,19 +11,25 @@
 #include "runtime/tokenizer/Tokenizer.h"
 
 #include <algorithm>
-#include <atomic>
+#include <cstddef>
 #include <cstring>
 #include <memory>
 
 struct v4rt_tokenizer_t {
-  std::atomic<int> refs{1};
+  v4::rt::RefCount refs;
   std::unique_ptr<v4::tokenizer::Tokenizer> tokenizer;
 };
 
+/// Holds a reference to its tokenizer, released after the stream is freed.
 struct v4rt_detokenizer_t {
+  v4::rt::RefCount refs;
   v4rt_tokenizer_t *tokenizer = nullptr;
   std::unique_ptr<v4::tokenizer::StreamDecoder> stream;
   std::string text;
+  ~v4rt_detokenizer_t() {
+    stream.reset(); // before the tokenizer it refers to
+    v4rt_tokenizer_release(tokenizer);
+  }
 };
 
 using v4::rt::fromStatus;
@@ -71,26 +77,26 @@ v4rt_status_t v4rt_tokenizer_load(const char *path,
 }
 
 void v4rt_tokenizer_retain(v4rt_tokenizer_t *tokenizer) {
-  if (tokenizer)
-    tokenizer->refs.fetch_add(1);
+  v4::rt::retainHandle(tokenizer);
 }
 
 void v4rt_tokenizer_release(v4rt_tokenizer_t *tokenizer) {
-  if (tokenizer && tokenizer->refs.fetch_sub(1) == 1)
-    delete tokenizer;
+  v4::rt::releaseHandle(tokenizer);
 }
 
-void v4rt_tokenizer_info(const v4rt_tokenizer_t *tokenizer,
-                         v4rt_tokenizer_info_t *out_info) {
-  if (!out_info)
-    return;
-  *out_info = v4rt_tokenizer_info_t{0, -1, -1};
+v4rt_status_t v4rt_tokenizer_info(const v4rt_tokenizer_t *tokenizer,
+                                  v4rt_tokenizer_info_t *info) {
   if (!tokenizer)
-    return;
+    return makeStatus(V4RT_INVALID_ARGUMENT,
+                      "v4rt_tokenizer_info: the tokenizer is NULL [ARG]");
   const auto &t = *tokenizer->tokenizer;
-  out_info->vocab_size = t.vocabSize();
-  out_info->bos_id = t.bosId().value_or(-1);
-  out_info->eos_id = t.eosId().value_or(-1);
+  v4rt_tokenizer_info_t full{};
+  full.vocab_size = t.vocabSize();
+  full.bos_id = t.bosId().value_or(-1);
+  full.eos_id = t.eosId().value_or(-1);
+  return v4::rt::copyInfo("v4rt_tokenizer_info", full, info,
+                          offsetof(v4rt_tokenizer_info_t, eos_id) +
+                              sizeof(int32_t));
 }
 
 v4rt_status_t v4rt_tokenizer_encode(const v4rt_tokenizer_t *tokenizer,
@@ -165,12 +171,12 @@ v4rt_status_t v4rt_detokenizer_create(v4rt_tokenizer_t *tokenizer,
   return nullptr;
 }
 
+void v4rt_detokenizer_retain(v4rt_detokenizer_t *detokenizer) {
+  v4::rt::retainHandle(detokenizer);
+}
+
 void v4rt_detokenizer_release(v4rt_detokenizer_t *detokenizer) {
-  if (!detokenizer)
-    return;
-  v4rt_tokenizer_t *tokenizer = detokenizer->tokenizer;
-  delete detokenizer;
-  v4rt_tokenizer_release(tokenizer);
+  v4::rt::releaseHandle(detokenizer);
 }
 
 v4rt_status_t v4rt_detokenizer_push(v4rt_detokenizer_t *detokenizer, int32_t id,
@@ -186,14 +192,18 @@ v4rt_status_t v4rt_detokenizer_push(v4rt_detokenizer_t *detokenizer, int32_t id,
   return fromStatus(st);
 }
 
-void v4rt_detokenizer_finish(v4rt_detokenizer_t *detokenizer,
-                             const char **out_text, size_t *out_length) {
+v4rt_status_t v4rt_detokenizer_finish(v4rt_detokenizer_t *detokenizer,
+                                      const char **out_text,
+                                      size_t *out_length) {
   if (!detokenizer || !out_text || !out_length)
-    return;
+    return makeStatus(V4RT_INVALID_ARGUMENT,
+                      "v4rt_detokenizer_finish: arguments must not be NULL "
+                      "[ARG]");
   detokenizer->text.clear();
   detokenizer->stream->finish(detokenizer->text);
   *out_text = detokenizer->text.data();
   *out_length = detokenizer->text.size();
+  return nullptr;
 }
 
 void v4rt_chat_options_initialize(v4rt_chat_options_t *options) {

@@ -3,9 +3,35 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <string>
 #include <vector>
 
 namespace {
+
+/// v4rt_sample's token; a failed call fails the test.
+int64_t sampled(const float *logits, int64_t vocab, const v4rt_sampling_t *s,
+                uint64_t *state) {
+  int64_t token = -1;
+  v4rt_status_t st = v4rt_sample(logits, vocab, s, state, &token);
+  EXPECT_EQ(st, nullptr) << v4rt_status_message(st);
+  v4rt_status_free(st);
+  return token;
+}
+
+/// The code of v4rt_sample's status (the status freed).
+v4rt_status_code_t sampleCode(const float *logits, int64_t vocab,
+                              const v4rt_sampling_t *s, uint64_t *state,
+                              int64_t *token) {
+  v4rt_status_t st = v4rt_sample(logits, vocab, s, state, token);
+  v4rt_status_code_t code = v4rt_status_code(st);
+  if (st) {
+    EXPECT_NE(std::string(v4rt_status_message(st)).find("v4rt_sample"),
+              std::string::npos);
+  }
+  v4rt_status_free(st);
+  return code;
+}
 
 TEST(Sampling, GreedyTakesTheLowestIdOnTies) {
   std::vector<float> logits = {0.5f, 2.0f, -1.0f, 2.0f};
@@ -13,8 +39,9 @@ TEST(Sampling, GreedyTakesTheLowestIdOnTies) {
   v4rt_sampling_initialize(&s);
   EXPECT_EQ(s.temperature, 0.0f);
   uint64_t state = 1;
-  EXPECT_EQ(v4rt_sample(logits.data(), 4, &s, &state), 1);
-  EXPECT_EQ(v4rt_sample(logits.data(), 4, nullptr, nullptr), 1);
+  EXPECT_EQ(sampled(logits.data(), 4, &s, &state), 1);
+  EXPECT_EQ(sampled(logits.data(), 4, nullptr, nullptr), 1);
+  EXPECT_EQ(sampled(logits.data(), 4, &s, nullptr), 1); // greedy: no state
 }
 
 TEST(Sampling, TopPCutKeepsOnlyTheNucleus) {
@@ -23,7 +50,7 @@ TEST(Sampling, TopPCutKeepsOnlyTheNucleus) {
   v4rt_sampling_t s{1.0f, 0.5f, 7};
   uint64_t state = s.seed;
   for (int i = 0; i < 200; ++i)
-    EXPECT_EQ(v4rt_sample(logits.data(), 4, &s, &state), 0);
+    EXPECT_EQ(sampled(logits.data(), 4, &s, &state), 0);
 }
 
 TEST(Sampling, TemperatureSamplesFollowTheDistribution) {
@@ -33,8 +60,8 @@ TEST(Sampling, TemperatureSamplesFollowTheDistribution) {
   uint64_t a = s.seed, b = s.seed;
   int zeros = 0;
   for (int i = 0; i < 2000; ++i) {
-    int64_t x = v4rt_sample(logits.data(), 3, &s, &a);
-    EXPECT_EQ(x, v4rt_sample(logits.data(), 3, &s, &b)) << "same seed";
+    int64_t x = sampled(logits.data(), 3, &s, &a);
+    EXPECT_EQ(x, sampled(logits.data(), 3, &s, &b)) << "same seed";
     EXPECT_NE(x, 2);
     zeros += x == 0;
   }
@@ -42,10 +69,36 @@ TEST(Sampling, TemperatureSamplesFollowTheDistribution) {
   EXPECT_LT(zeros, 1150);
 }
 
-TEST(Sampling, BadArguments) {
-  EXPECT_EQ(v4rt_sample(nullptr, 4, nullptr, nullptr), -1);
-  float one = 1.0f;
-  EXPECT_EQ(v4rt_sample(&one, 0, nullptr, nullptr), -1);
+TEST(Sampling, BadArgumentsAreStatusesAndLeaveTheTokenAlone) {
+  float logits[2] = {1.0f, 2.0f};
+  uint64_t state = 1;
+  int64_t token = 77;
+  EXPECT_EQ(sampleCode(nullptr, 2, nullptr, nullptr, &token),
+            V4RT_INVALID_ARGUMENT);
+  EXPECT_EQ(sampleCode(logits, 0, nullptr, nullptr, &token),
+            V4RT_INVALID_ARGUMENT);
+  EXPECT_EQ(sampleCode(logits, -3, nullptr, nullptr, &token),
+            V4RT_INVALID_ARGUMENT);
+  EXPECT_EQ(sampleCode(logits, 2, nullptr, nullptr, nullptr),
+            V4RT_INVALID_ARGUMENT);
+  v4rt_sampling_t bad[] = {
+      {-1.0f, 1.0f, 0},    // negative temperature
+      {NAN, 1.0f, 0},      // not a number
+      {INFINITY, 1.0f, 0}, // not finite
+      {1.0f, 0.0f, 0},     // top_p outside (0, 1]
+      {1.0f, 1.5f, 0},     //
+      {1.0f, NAN, 0},      //
+  };
+  for (const v4rt_sampling_t &s : bad)
+    EXPECT_EQ(sampleCode(logits, 2, &s, &state, &token), V4RT_INVALID_ARGUMENT)
+        << "temperature " << s.temperature << " top_p " << s.top_p;
+  // Sampling at a temperature draws from the caller's RNG state.
+  v4rt_sampling_t hot{1.0f, 1.0f, 0};
+  EXPECT_EQ(sampleCode(logits, 2, &hot, nullptr, &token),
+            V4RT_INVALID_ARGUMENT);
+  EXPECT_EQ(token, 77);
+  EXPECT_EQ(sampleCode(logits, 2, &hot, &state, &token), V4RT_OK);
+  EXPECT_TRUE(token == 0 || token == 1);
 }
 
 TEST(RuntimeApi, ErrorsAreStatusesNamingTheInput) {

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <cstddef>
 #include <fstream>
 #include <sstream>
 #include <sys/stat.h>
@@ -360,11 +361,48 @@ TEST(V4Chat, TokenizesWithSpecialTokens) {
 
 namespace {
 
+TEST(TokenizerCApi, HandlesAreRetainedAndReleasedSymmetrically) {
+  v4rt_tokenizer_t *tok = nullptr;
+  ASSERT_EQ(v4rt_tokenizer_load(kO200kDir.c_str(), &tok), nullptr);
+  v4rt_detokenizer_t *stream = nullptr;
+  ASSERT_EQ(v4rt_detokenizer_create(tok, &stream), nullptr);
+  // Threads retain and release both at once; each keeps one reference.
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t)
+    threads.emplace_back([&] {
+      for (int i = 0; i < 20000; ++i) {
+        v4rt_tokenizer_retain(tok);
+        v4rt_detokenizer_retain(stream);
+        v4rt_tokenizer_release(tok);
+        v4rt_detokenizer_release(stream);
+      }
+    });
+  for (std::thread &t : threads)
+    t.join();
+  v4rt_detokenizer_retain(stream);
+  v4rt_detokenizer_release(stream); // one reference left: still usable
+  v4rt_tokenizer_release(tok);      // the detokenizer holds it now
+  const char *piece = nullptr;
+  size_t n = 0;
+  int32_t h = -1;
+  v4rt_tokenizer_info_t info;
+  info.struct_size = offsetof(v4rt_tokenizer_info_t, eos_id); // too short
+  v4rt_status_t s = v4rt_tokenizer_info(tok, &info);
+  EXPECT_EQ(v4rt_status_code(s), V4RT_INVALID_ARGUMENT);
+  v4rt_status_free(s);
+  ASSERT_EQ(v4rt_tokenizer_token_id(tok, "H", &h), nullptr);
+  ASSERT_EQ(v4rt_detokenizer_push(stream, h, &piece, &n), nullptr);
+  EXPECT_EQ(std::string(piece, n), "H");
+  v4rt_detokenizer_release(stream); // frees it, then the tokenizer
+}
+
 TEST(TokenizerCApi, EncodeDecodeStreamChat) {
   v4rt_tokenizer_t *tok = nullptr;
   ASSERT_EQ(v4rt_tokenizer_load(kO200kDir.c_str(), &tok), nullptr);
   v4rt_tokenizer_info_t info;
-  v4rt_tokenizer_info(tok, &info);
+  info.struct_size = sizeof info;
+  ASSERT_EQ(v4rt_tokenizer_info(tok, &info), nullptr);
+  EXPECT_EQ(info.struct_size, sizeof info);
   EXPECT_EQ(info.vocab_size, 12258);
   EXPECT_EQ(info.bos_id, 12256);
   EXPECT_EQ(info.eos_id, 12256);
@@ -406,7 +444,7 @@ TEST(TokenizerCApi, EncodeDecodeStreamChat) {
   }
   const char *rest = nullptr;
   size_t restLength = 0;
-  v4rt_detokenizer_finish(stream, &rest, &restLength);
+  ASSERT_EQ(v4rt_detokenizer_finish(stream, &rest, &restLength), nullptr);
   EXPECT_EQ(restLength, 0u);
   EXPECT_EQ(streamed, text);
   const char *piece = nullptr;

@@ -46,6 +46,26 @@ void PrintTo(const Case &c, std::ostream *os) {
       << c.chunk;
 }
 
+/// The model's info through the C API (a failure fails the test).
+v4rt_model_info_t modelInfo(const v4rt_model_t *model) {
+  v4rt_model_info_t info{};
+  info.struct_size = sizeof info;
+  v4rt_status_t st = v4rt_model_info(model, &info);
+  EXPECT_EQ(st, nullptr) << v4rt_status_message(st);
+  v4rt_status_free(st);
+  return info;
+}
+
+/// The position of row `b`, or the status message's code negated.
+int64_t sequencePosition(const v4rt_session_t *session, int64_t b) {
+  int64_t position = 0;
+  v4rt_status_t st = v4rt_session_position(session, b, &position);
+  if (st)
+    position = -int64_t(v4rt_status_code(st));
+  v4rt_status_free(st);
+  return position;
+}
+
 /// Normwise relative error ||a - b|| / ||b|| over one [vocab] row.
 double relError(const float *a, const float *b, int64_t n) {
   double num = 0, den = 0;
@@ -107,8 +127,7 @@ TEST_P(EndToEnd, CompiledLogitsMatchReference) {
   v4rt_session_t *session = nullptr;
   st = v4rt_session_create(model, &session);
   ASSERT_EQ(st, nullptr) << v4rt_status_message(st);
-  v4rt_model_info_t info;
-  v4rt_model_info(model, &info);
+  v4rt_model_info_t info = modelInfo(model);
   const int64_t B = c.batch, V = info.vocab_size;
 
   // The reference on the same checkpoint.
@@ -304,12 +323,18 @@ TEST(EndToEndMemory, RefusesWhatDoesNotFitBeforeAllocating) {
   ASSERT_EQ(st, nullptr) << v4rt_status_message(st);
   // Weights are served from the mapped checkpoint but for the per-expert
   // stacks, which are gathered into buffers of their own.
-  v4rt_model_info_t info;
-  v4rt_model_info(model, &info);
+  v4rt_model_info_t info = modelInfo(model);
   EXPECT_GT(info.weights_mapped_bytes, 0);
   EXPECT_GT(info.weights_prepared_bytes, 0);
   EXPECT_EQ(uint64_t(info.weights_mapped_bytes + info.weights_prepared_bytes),
             need.weights);
+  // The memory needs the info reports are what the limit is checked with.
+  EXPECT_EQ(uint64_t(info.weights_bytes), need.weights);
+  EXPECT_EQ(uint64_t(info.session_bytes), need.session());
+  EXPECT_EQ(info.session_state_bytes + info.session_activation_bytes +
+                info.session_io_bytes,
+            info.session_bytes);
+  EXPECT_GT(info.session_state_bytes, 0);
   std::printf("[ e2e ] T1 weights: %lld B mapped, %lld B prepared\n",
               (long long)info.weights_mapped_bytes,
               (long long)info.weights_prepared_bytes);
@@ -349,9 +374,7 @@ TEST(EndToEndLogits, LastPositionIsTheLastRowOfAll) {
   ASSERT_EQ(st, nullptr) << v4rt_status_message(st);
   st = v4rt_model_load(last.c_str(), &options, &mLast);
   ASSERT_EQ(st, nullptr) << v4rt_status_message(st);
-  v4rt_model_info_t iAll, iLast;
-  v4rt_model_info(mAll, &iAll);
-  v4rt_model_info(mLast, &iLast);
+  v4rt_model_info_t iAll = modelInfo(mAll), iLast = modelInfo(mLast);
   EXPECT_EQ(iAll.logits_positions, 0);
   EXPECT_EQ(iLast.logits_positions, 1);
   v4rt_session_t *sAll = nullptr, *sLast = nullptr;
@@ -411,8 +434,7 @@ TEST(EndToEndBatch, SequencesStartedAtDifferentStepsMatchRunningAlone) {
   ASSERT_EQ(st, nullptr) << v4rt_status_message(st);
   st = v4rt_model_load(m1.c_str(), &options, &alone);
   ASSERT_EQ(st, nullptr) << v4rt_status_message(st);
-  v4rt_model_info_t info;
-  v4rt_model_info(batched, &info);
+  v4rt_model_info_t info = modelInfo(batched);
   const int64_t V = info.vocab_size, B = 4, N = 12;
   const int64_t start[B] = {0, 3, 5, 9};
   std::mt19937_64 rng(5);
@@ -447,7 +469,7 @@ TEST(EndToEndBatch, SequencesStartedAtDifferentStepsMatchRunningAlone) {
       int64_t i = step - start[b];
       if (i == 0) {
         ASSERT_EQ(v4rt_session_reset_sequence(s, b), nullptr);
-        EXPECT_EQ(v4rt_session_sequence_position(s, b), 0);
+        EXPECT_EQ(sequencePosition(s, b), 0);
       }
       ids[b] = i >= 0 && i < N ? stream[b][i] : int64_t(rng() % uint64_t(V));
     }
@@ -465,9 +487,9 @@ TEST(EndToEndBatch, SequencesStartedAtDifferentStepsMatchRunningAlone) {
     }
   }
   EXPECT_EQ(compared, B * N);
-  EXPECT_EQ(v4rt_session_sequence_position(s, 3), N);
-  EXPECT_EQ(v4rt_session_sequence_position(s, 0), start[B - 1] + N);
-  EXPECT_EQ(v4rt_session_sequence_position(s, 4), -1);
+  EXPECT_EQ(sequencePosition(s, 3), N);
+  EXPECT_EQ(sequencePosition(s, 0), start[B - 1] + N);
+  EXPECT_EQ(sequencePosition(s, 4), -int64_t(V4RT_OUT_OF_RANGE));
   v4rt_status_t bad = v4rt_session_reset_sequence(s, 4);
   EXPECT_EQ(v4rt_status_code(bad), V4RT_OUT_OF_RANGE);
   v4rt_status_free(bad);

@@ -102,7 +102,10 @@ public:
   void finish() {
     const char *text = nullptr;
     size_t n = 0;
-    v4rt_detokenizer_finish(detok, &text, &n);
+    if (v4rt_status_t s = v4rt_detokenizer_finish(detok, &text, &n)) {
+      v4rt_status_free(s); // only for NULL arguments
+      return;
+    }
     held.append(text, n);
     flush(true);
   }
@@ -287,7 +290,11 @@ int main(int argc, char **argv) {
   if (v4rt_status_t s = v4rt_model_load(model.c_str(), &options, &m))
     return fail(s);
   v4rt_model_info_t info;
-  v4rt_model_info(m, &info);
+  info.struct_size = sizeof info;
+  if (v4rt_status_t s = v4rt_model_info(m, &info)) {
+    v4rt_model_release(m);
+    return fail(s);
+  }
   // Text mode's tokenizer and detokenizer, released on every return.
   struct TextHandles {
     v4rt_tokenizer_t *tok = nullptr;
@@ -306,8 +313,11 @@ int main(int argc, char **argv) {
     if (!s)
       s = v4rt_detokenizer_create(tok, &detok);
     int64_t bos = info.bos_token_id;
-    v4rt_tokenizer_info_t tinfo;
-    v4rt_tokenizer_info(tok, &tinfo);
+    v4rt_tokenizer_info_t tinfo{};
+    tinfo.struct_size = sizeof tinfo;
+    tinfo.bos_id = tinfo.eos_id = -1;
+    if (!s)
+      s = v4rt_tokenizer_info(tok, &tinfo);
     if (bos < 0)
       bos = tinfo.bos_id;
     if (eos < 0)
@@ -385,7 +395,12 @@ int main(int argc, char **argv) {
     }
     if (!dump.empty())
       dumped.insert(dumped.end(), logits.begin(), logits.begin() + n * V);
-    next = v4rt_sample(&logits[(rows - 1) * V], V, &sampling, &rng);
+    if (v4rt_status_t s =
+            v4rt_sample(&logits[(rows - 1) * V], V, &sampling, &rng, &next)) {
+      v4rt_session_release(session);
+      v4rt_model_release(m);
+      return fail(s);
+    }
   }
   auto t1 = clock::now();
 
@@ -428,7 +443,12 @@ int main(int argc, char **argv) {
     }
     if (!dump.empty())
       dumped.insert(dumped.end(), logits.begin(), logits.begin() + V);
-    next = v4rt_sample(logits.data(), V, &sampling, &rng);
+    if (v4rt_status_t s =
+            v4rt_sample(logits.data(), V, &sampling, &rng, &next)) {
+      v4rt_session_release(session);
+      v4rt_model_release(m);
+      return fail(s);
+    }
   }
   auto t2 = clock::now();
   if (textMode) {

@@ -152,7 +152,11 @@ int main(int argc, char **argv) {
     std::vector<int32_t> ids(input.size() + 1);
     size_t count = 0;
     v4rt_tokenizer_info_t info;
-    v4rt_tokenizer_info(tok, &info);
+    info.struct_size = sizeof info;
+    if (v4rt_status_t s = v4rt_tokenizer_info(tok, &info)) {
+      v4rt_tokenizer_release(tok);
+      return fail(s);
+    }
     if (bos && info.bos_id < 0) {
       std::fprintf(stderr,
                    "v4-tokenize: error: %s: --bos: the folder names no BOS "

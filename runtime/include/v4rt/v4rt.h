@@ -5,16 +5,21 @@
  * in sessions that each own their decode state. Links no MLIR or LLVM.
  *
  * Conventions (docs/STYLE.md 3.5): every fallible call returns a
- * v4rt_status_t, NULL on success; a non-NULL status owns its message and
- * must be freed with v4rt_status_free. Handles are opaque and reference
- * counted (_retain/_release; _release(NULL) is a no-op); output parameters
- * come last. No exception or C++ type crosses this header.
+ * v4rt_status_t, NULL on success, and hands its results out through output
+ * parameters (which come last); no call reports failure with a sentinel
+ * value. A non-NULL status owns its message and must be freed with
+ * v4rt_status_free. Handles are opaque and reference counted: each handle
+ * type has _retain and _release, a new handle holds one reference, the
+ * release of the last reference frees it, _release(NULL) is a no-op, and
+ * the counts are atomic (any thread may retain or release). A session holds
+ * a reference to its model and a detokenizer one to its tokenizer, so
+ * either may be released first. No exception or C++ type crosses this
+ * header.
  *
  * Thread safety: a loaded model is immutable after v4rt_model_load and may
  * be shared by any number of threads; every session holds its own buffers
  * and decode state, so distinct sessions run concurrently, but one session
- * must be used by one thread at a time. Releasing a model with live sessions
- * defers the free until the last session is released.
+ * must be used by one thread at a time.
  *
  *===----------------------------------------------------------------------===*/
 #ifndef V4RT_V4RT_H
@@ -27,7 +32,20 @@
 extern "C" {
 #endif
 
-#define V4RT_API_VERSION 1
+/* The ABI version of this header. The rule: it changes (and with it the
+ * SONAME, libv4rt.so.<ABI>, and the symbol version V4RT_<ABI>) whenever a
+ * program built against the previous header could misbehave with the new
+ * library: a function removed or its signature or meaning changed, an enum
+ * value renumbered, a field of a struct moved, retyped or removed. It does
+ * not change when functions or enum values are added, or when fields are
+ * appended to a struct that carries a struct_size (the library fills only
+ * the fields the caller's struct_size covers); those raise the minor
+ * version. A program calls v4rt_check_abi(V4RT_ABI_VERSION) once, before
+ * any other call: linked (statically, or through dlopen, or with a header
+ * copied from another release) to a library of another ABI it gets a
+ * V4RT_INCOMPATIBLE status naming both versions instead of undefined
+ * behaviour. */
+#define V4RT_ABI_VERSION 1
 
 /*===-------------------------------- status
  * --------------------------------===*/
@@ -50,7 +68,26 @@ typedef struct v4rt_status_s *v4rt_status_t;
 v4rt_status_code_t v4rt_status_code(v4rt_status_t status);
 /* The message of `status` ("" for NULL); valid until the status is freed. */
 const char *v4rt_status_message(v4rt_status_t status);
+/* A status is not a shared handle: it has one owner, the caller that
+ * received it, who frees it once (no _retain/_release). */
 void v4rt_status_free(v4rt_status_t status);
+
+/*===------------------------------ version
+ * ---------------------------------===*/
+
+typedef struct v4rt_version_t {
+  int major; /* the project's semantic version (0.1.0: 0, 1, 0) */
+  int minor;
+  int patch;
+  int abi;            /* the library's V4RT_ABI_VERSION */
+  const char *string; /* "0.1.0" */
+} v4rt_version_t;
+
+/* The version of the library linked (not of the header); static storage. */
+const v4rt_version_t *v4rt_version(void);
+/* NULL when `header_abi` (pass V4RT_ABI_VERSION) is the library's ABI
+ * version, else V4RT_INCOMPATIBLE naming both. */
+v4rt_status_t v4rt_check_abi(int header_abi);
 
 /*===-------------------------------- model
  * ---------------------------------===*/
@@ -78,7 +115,14 @@ v4rt_status_t v4rt_model_load(const char *artifact_path,
 void v4rt_model_retain(v4rt_model_t *model);
 void v4rt_model_release(v4rt_model_t *model);
 
+/* What v4rt_model_info reports. The caller sets struct_size to
+ * sizeof(v4rt_model_info_t) before the call; the library fills the fields
+ * that struct_size covers and sets struct_size to the bytes it wrote, so a
+ * program built against an older header (a shorter struct) and a library
+ * with more fields, or the reverse, work together. New fields are only
+ * ever appended. */
 typedef struct v4rt_model_info_t {
+  size_t struct_size;
   int64_t batch;       /* sequences per call (compiled bound) */
   int64_t max_context; /* longest sequence (compiled bound) */
   int64_t max_chunk;   /* most tokens per call */
@@ -96,9 +140,23 @@ typedef struct v4rt_model_info_t {
    * generation stops at EOS. */
   int64_t bos_token_id;
   int64_t eos_token_id;
+  /* Device memory at the compiled bounds (what loading and session creation
+   * check against the memory limit): the model's weights, and what each
+   * session allocates: session_bytes = session_state_bytes (decode state at
+   * batch x max_context) + session_activation_bytes (the activation arena
+   * and the activations outside it, at max_chunk) + session_io_bytes
+   * (inputs and outputs). */
+  int64_t weights_bytes;
+  int64_t session_bytes;
+  int64_t session_state_bytes;
+  int64_t session_activation_bytes;
+  int64_t session_io_bytes;
 } v4rt_model_info_t;
 
-void v4rt_model_info(const v4rt_model_t *model, v4rt_model_info_t *out_info);
+/* V4RT_INVALID_ARGUMENT for a NULL argument or a struct_size shorter than
+ * the struct of ABI 1 (every field up to session_io_bytes). */
+v4rt_status_t v4rt_model_info(const v4rt_model_t *model,
+                              v4rt_model_info_t *info);
 
 /*===------------------------------- session
  * --------------------------------===*/
@@ -106,8 +164,10 @@ void v4rt_model_info(const v4rt_model_t *model, v4rt_model_info_t *out_info);
 typedef struct v4rt_session_t v4rt_session_t;
 
 /* Allocates the session's buffers and resets its decode state. */
+/* The session holds a reference to `model` until it is freed. */
 v4rt_status_t v4rt_session_create(v4rt_model_t *model,
                                   v4rt_session_t **out_session);
+void v4rt_session_retain(v4rt_session_t *session);
 void v4rt_session_release(v4rt_session_t *session);
 /* Starts new sequences in every row: state reset, positions 0. */
 v4rt_status_t v4rt_session_reset(v4rt_session_t *session);
@@ -115,11 +175,10 @@ v4rt_status_t v4rt_session_reset(v4rt_session_t *session);
  * position 0) while the other rows go on: continuous batching. */
 v4rt_status_t v4rt_session_reset_sequence(v4rt_session_t *session,
                                           int64_t sequence);
-/* Tokens sequence 0 has consumed (the start position of its next call). */
-int64_t v4rt_session_position(const v4rt_session_t *session);
-/* Tokens sequence `sequence` has consumed; -1 when out of range. */
-int64_t v4rt_session_sequence_position(const v4rt_session_t *session,
-                                       int64_t sequence);
+/* Tokens row `sequence` has consumed (the start position of its next
+ * call); V4RT_OUT_OF_RANGE when `sequence` is outside [0, batch). */
+v4rt_status_t v4rt_session_position(const v4rt_session_t *session,
+                                    int64_t sequence, int64_t *out_position);
 
 /* Runs one chunk of `tokens` tokens for every sequence of the batch, each
  * at its own position:
@@ -144,10 +203,14 @@ typedef struct v4rt_sampling_t {
 } v4rt_sampling_t;
 
 void v4rt_sampling_initialize(v4rt_sampling_t *sampling);
-/* Samples one token from `vocab` logits; `state` is the caller's RNG state
- * (initialise it with the seed). */
-int64_t v4rt_sample(const float *logits, int64_t vocab,
-                    const v4rt_sampling_t *sampling, uint64_t *state);
+/* Samples one token from `vocab` logits into *out_token; `state` is the
+ * caller's RNG state (initialise it with the seed), needed when
+ * temperature > 0. `sampling` NULL is greedy. V4RT_INVALID_ARGUMENT for
+ * NULL logits or out_token, vocab < 1, a temperature that is not finite
+ * and >= 0, top_p outside (0, 1], or a missing state. */
+v4rt_status_t v4rt_sample(const float *logits, int64_t vocab,
+                          const v4rt_sampling_t *sampling, uint64_t *state,
+                          int64_t *out_token);
 
 /*===------------------------------ tokenizer
  * ------------------------------===*/
@@ -165,14 +228,19 @@ v4rt_status_t v4rt_tokenizer_load(const char *path,
 void v4rt_tokenizer_retain(v4rt_tokenizer_t *tokenizer);
 void v4rt_tokenizer_release(v4rt_tokenizer_t *tokenizer);
 
+/* struct_size as in v4rt_model_info_t: set by the caller, appended to
+ * only. */
 typedef struct v4rt_tokenizer_info_t {
+  size_t struct_size;
   int64_t vocab_size; /* one more than the largest id */
   int32_t bos_id;     /* -1 when the tokenizer's folder names none */
   int32_t eos_id;     /* -1 when the tokenizer's folder names none */
 } v4rt_tokenizer_info_t;
 
-void v4rt_tokenizer_info(const v4rt_tokenizer_t *tokenizer,
-                         v4rt_tokenizer_info_t *out_info);
+/* V4RT_INVALID_ARGUMENT for a NULL argument or a struct_size shorter than
+ * the struct of ABI 1 (every field up to eos_id). */
+v4rt_status_t v4rt_tokenizer_info(const v4rt_tokenizer_t *tokenizer,
+                                  v4rt_tokenizer_info_t *info);
 
 /* Encodes `length` bytes of UTF-8 `text`; special tokens written in the text
  * become their ids, no BOS/EOS is added. Writes min(count, capacity) ids
@@ -202,14 +270,16 @@ typedef struct v4rt_detokenizer_t v4rt_detokenizer_t;
 
 v4rt_status_t v4rt_detokenizer_create(v4rt_tokenizer_t *tokenizer,
                                       v4rt_detokenizer_t **out_detokenizer);
+void v4rt_detokenizer_retain(v4rt_detokenizer_t *detokenizer);
 void v4rt_detokenizer_release(v4rt_detokenizer_t *detokenizer);
 /* Feeds token `id`; *out_text and *out_length give the text it completes
  * (possibly empty), owned by the detokenizer until its next call. */
 v4rt_status_t v4rt_detokenizer_push(v4rt_detokenizer_t *detokenizer, int32_t id,
                                     const char **out_text, size_t *out_length);
 /* Ends the stream: an unfinished character comes out as U+FFFD. */
-void v4rt_detokenizer_finish(v4rt_detokenizer_t *detokenizer,
-                             const char **out_text, size_t *out_length);
+v4rt_status_t v4rt_detokenizer_finish(v4rt_detokenizer_t *detokenizer,
+                                      const char **out_text,
+                                      size_t *out_length);
 
 /*===---------------------------- chat encoding
  * -----------------------------===*/

@@ -16,15 +16,21 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: consumer MODEL.v4a CHECKPOINT N\n");
     return 2;
   }
+  v4rt_status_t st = v4rt_check_abi(V4RT_ABI_VERSION);
+  if (st)
+    return fail(st);
+  const v4rt_version_t *version = v4rt_version();
+  fprintf(stderr, "libv4rt %s (ABI %d)\n", version->string, version->abi);
   v4rt_model_options_t options;
   v4rt_model_options_initialize(&options);
   options.checkpoint_path = argv[2];
   v4rt_model_t *model = NULL;
-  v4rt_status_t st = v4rt_model_load(argv[1], &options, &model);
-  if (st)
+  if ((st = v4rt_model_load(argv[1], &options, &model)))
     return fail(st);
   v4rt_model_info_t info;
-  v4rt_model_info(model, &info);
+  info.struct_size = sizeof info;
+  if ((st = v4rt_model_info(model, &info)))
+    return fail(st);
   v4rt_session_t *session = NULL;
   if ((st = v4rt_session_create(model, &session)))
     return fail(st);
@@ -35,16 +41,18 @@ int main(int argc, char **argv) {
                              (size_t)(4 * info.vocab_size), NULL, 0)))
     return fail(st);
   int64_t rows = info.logits_positions ? 1 : 4;
-  int64_t next =
-      v4rt_sample(logits + (rows - 1) * info.vocab_size, info.vocab_size,
-                  NULL, NULL);
+  int64_t next = -1;
+  if ((st = v4rt_sample(logits + (rows - 1) * info.vocab_size, info.vocab_size,
+                        NULL, NULL, &next)))
+    return fail(st);
   printf("generated:");
   for (int64_t i = 0; i < n; ++i) {
     printf(" %lld", (long long)next);
     if ((st = v4rt_session_run(session, &next, NULL, 1, logits,
                                (size_t)info.vocab_size, NULL, 0)))
       return fail(st);
-    next = v4rt_sample(logits, info.vocab_size, NULL, NULL);
+    if ((st = v4rt_sample(logits, info.vocab_size, NULL, NULL, &next)))
+      return fail(st);
   }
   printf("\n");
   free(logits);

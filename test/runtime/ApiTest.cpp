@@ -1,0 +1,331 @@
+//===- ApiTest.cpp - the v4rt C API: version, ABI, handles, info ----------===//
+//
+// The C API on a model that loads without the compiler: the tiny artifact
+// with the roles the runtime needs, the test host kernels library as its
+// code object (no kernel launched) and a checkpoint holding its two
+// parameters. Version and ABI check, reference counting of every handle
+// type (a release of the last reference frees: seen through the memory
+// limit, which a live session holds), the struct_size protocol of the info
+// structs, the model's memory needs and status returns.
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/artifact/Artifact.h"
+#include "runtime/safetensors/Safetensors.h"
+#include "test/lib/TestArtifacts.h"
+#include "v4rt/v4rt.h"
+
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <cstddef>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using namespace v4::artifact;
+namespace fs = std::filesystem;
+namespace st = v4::safetensors;
+
+/// The code of `status`, freed.
+v4rt_status_code_t codeOf(v4rt_status_t status) {
+  v4rt_status_code_t code = v4rt_status_code(status);
+  v4rt_status_free(status);
+  return code;
+}
+
+TEST(ApiVersion, IsTheProjectVersionAndTheHeaderAbi) {
+  const v4rt_version_t *v = v4rt_version();
+  ASSERT_NE(v, nullptr);
+  EXPECT_EQ(v, v4rt_version()); // static storage
+  EXPECT_EQ(v->abi, V4RT_ABI_VERSION);
+  EXPECT_EQ(std::string(v->string), kRuntimeVersion);
+  EXPECT_EQ(std::to_string(v->major) + "." + std::to_string(v->minor) + "." +
+                std::to_string(v->patch),
+            v->string);
+}
+
+TEST(ApiVersion, AnotherHeaderAbiIsIncompatible) {
+  EXPECT_EQ(v4rt_check_abi(V4RT_ABI_VERSION), nullptr);
+  for (int other : {V4RT_ABI_VERSION - 1, V4RT_ABI_VERSION + 1, 0, -7}) {
+    v4rt_status_t s = v4rt_check_abi(other);
+    ASSERT_NE(s, nullptr) << other;
+    EXPECT_EQ(v4rt_status_code(s), V4RT_INCOMPATIBLE);
+    std::string message = v4rt_status_message(s);
+    EXPECT_NE(message.find("ABI version " + std::to_string(other)),
+              std::string::npos)
+        << message;
+    EXPECT_NE(
+        message.find("has ABI version " + std::to_string(V4RT_ABI_VERSION)),
+        std::string::npos)
+        << message;
+    v4rt_status_free(s);
+  }
+}
+
+TEST(ApiHandles, NullHandlesAreNoOpsAndStatuses) {
+  v4rt_model_retain(nullptr);
+  v4rt_model_release(nullptr);
+  v4rt_session_retain(nullptr);
+  v4rt_session_release(nullptr);
+  v4rt_tokenizer_retain(nullptr);
+  v4rt_tokenizer_release(nullptr);
+  v4rt_detokenizer_retain(nullptr);
+  v4rt_detokenizer_release(nullptr);
+  v4rt_model_info_t info;
+  info.struct_size = sizeof info;
+  EXPECT_EQ(codeOf(v4rt_model_info(nullptr, &info)), V4RT_INVALID_ARGUMENT);
+  v4rt_tokenizer_info_t tinfo;
+  tinfo.struct_size = sizeof tinfo;
+  EXPECT_EQ(codeOf(v4rt_tokenizer_info(nullptr, &tinfo)),
+            V4RT_INVALID_ARGUMENT);
+  int64_t position = 5;
+  EXPECT_EQ(codeOf(v4rt_session_position(nullptr, 0, &position)),
+            V4RT_INVALID_ARGUMENT);
+  EXPECT_EQ(position, 5);
+  const char *text = nullptr;
+  size_t length = 0;
+  EXPECT_EQ(codeOf(v4rt_detokenizer_finish(nullptr, &text, &length)),
+            V4RT_INVALID_ARGUMENT);
+}
+
+/// The tiny artifact, loadable: every input role, no kernels (its steps
+/// launch nothing), the test host kernels as its code object; and a
+/// checkpoint with its parameters.
+class HostModelTest : public ::testing::Test {
+protected:
+  void SetUp() override {
+    dir = fs::temp_directory_path() /
+          ("v4rt-api-test-" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    Description d = v4::artifact::testing::tinyWriter().description();
+    d.codeObjects.clear();
+    d.kernels.clear();
+    d.debugLocations.clear();
+    for (EntryPoint &e : d.entryPoints)
+      e.steps.clear();
+    // The runtime's inputs: I64 [batch, tokens], start positions [batch].
+    d.buffers[0].dtype = DType::I64;
+    uint32_t id = 10;
+    for (const char *r :
+         {role::kNextIds, role::kStartPositions, role::kPositions}) {
+      Buffer b;
+      b.id = id++;
+      b.dtype = DType::I64;
+      b.shape = r == role::kStartPositions ? std::vector<int64_t>{2}
+                                           : std::vector<int64_t>{2, -1};
+      b.kind = BufferKind::Input;
+      b.role = r;
+      d.buffers.push_back(b);
+    }
+    Writer w(d);
+    std::ifstream in(V4_TEST_HOST_KERNELS, std::ios::binary);
+    std::vector<uint8_t> image(std::istreambuf_iterator<char>(in), {});
+    ASSERT_GT(image.size(), 1000u);
+    w.addCodeObject(Target::CPU, CodeFormat::HostSharedObject, image);
+    artifactPath = (dir / "m.v4a").string();
+    ASSERT_TRUE(w.writeFile(artifactPath).ok());
+    auto loaded = Artifact::loadFile(artifactPath);
+    ASSERT_TRUE(loaded) << loaded.status().message();
+    memory = loaded->memoryTotals();
+
+    std::vector<uint8_t> embed(32 * 8 * 2, 0), norm(8 * 4, 0);
+    checkpointPath = (dir / "model.safetensors").string();
+    v4::Status written = st::writeFile(
+        checkpointPath,
+        {{"embed.weight", DType::BF16, {32, 8}, embed.data(), embed.size()},
+         {"norm.weight", DType::F32, {8}, norm.data(), norm.size()}});
+    ASSERT_TRUE(written.ok()) << written.message();
+  }
+  void TearDown() override { fs::remove_all(dir); }
+
+  /// Loads the model with `memoryLimit` (0: none).
+  v4rt_model_t *load(uint64_t memoryLimit = 0) {
+    v4rt_model_options_t options;
+    v4rt_model_options_initialize(&options);
+    options.checkpoint_path = checkpointPath.c_str();
+    options.memory_limit = memoryLimit;
+    v4rt_model_t *model = nullptr;
+    v4rt_status_t s = v4rt_model_load(artifactPath.c_str(), &options, &model);
+    EXPECT_EQ(s, nullptr) << v4rt_status_message(s);
+    v4rt_status_free(s);
+    return model;
+  }
+  /// The status code of creating a second session (released at once).
+  v4rt_status_code_t createCode(v4rt_model_t *model) {
+    v4rt_session_t *session = nullptr;
+    v4rt_status_code_t code = codeOf(v4rt_session_create(model, &session));
+    v4rt_session_release(session);
+    return code;
+  }
+  /// Runs one decode step on every row; the status code.
+  v4rt_status_code_t step(v4rt_session_t *session) {
+    int64_t ids[2] = {3, 4};
+    std::vector<float> logits(2 * 32);
+    return codeOf(v4rt_session_run(session, ids, nullptr, 1, logits.data(),
+                                   logits.size(), nullptr, 0));
+  }
+
+  fs::path dir;
+  std::string artifactPath, checkpointPath;
+  Artifact::MemoryTotals memory;
+};
+
+constexpr int64_t kIoBytes = 3 * 2 * 16 * 8 + 2 * 8 + 2 * 16 * 32 * 4;
+
+TEST_F(HostModelTest, InfoReportsBoundsTokensAndMemoryNeeds) {
+  v4rt_model_t *model = load();
+  ASSERT_NE(model, nullptr);
+  v4rt_model_info_t info;
+  info.struct_size = sizeof info;
+  ASSERT_EQ(codeOf(v4rt_model_info(model, &info)), V4RT_OK);
+  EXPECT_EQ(info.struct_size, sizeof info);
+  EXPECT_EQ(info.batch, 2);
+  EXPECT_EQ(info.max_context, 64);
+  EXPECT_EQ(info.max_chunk, 16);
+  EXPECT_EQ(info.vocab_size, 32);
+  EXPECT_EQ(info.bos_token_id, 0);
+  EXPECT_EQ(info.eos_token_id, 1);
+  // The artifact's totals at its bounds: weights 32x8 bf16 + 8 f32; state
+  // 2x64x8 bf16; a 512-byte arena; ids, next_ids and positions [2,16]
+  // i64, start_positions [2] i64 and [2,16,32] f32 logits.
+  EXPECT_EQ(info.weights_bytes, 32 * 8 * 2 + 8 * 4);
+  EXPECT_EQ(uint64_t(info.weights_bytes), memory.weights);
+  EXPECT_EQ(info.weights_mapped_bytes + info.weights_prepared_bytes,
+            info.weights_bytes);
+  EXPECT_EQ(info.session_state_bytes, 2 * 64 * 8 * 2);
+  EXPECT_EQ(info.session_activation_bytes, 512);
+  EXPECT_EQ(info.session_io_bytes, kIoBytes);
+  EXPECT_EQ(info.session_bytes, info.session_state_bytes +
+                                    info.session_activation_bytes +
+                                    info.session_io_bytes);
+  EXPECT_EQ(uint64_t(info.session_bytes), memory.session());
+  v4rt_model_release(model);
+}
+
+TEST_F(HostModelTest, InfoFillsOnlyTheCallersStructSize) {
+  v4rt_model_t *model = load();
+  ASSERT_NE(model, nullptr);
+  // A caller built against a later header: a longer struct. The library
+  // writes its own struct and says so in struct_size; the rest is kept.
+  struct Longer {
+    v4rt_model_info_t info;
+    int64_t later[4];
+  } longer;
+  longer.info.struct_size = sizeof longer;
+  for (int64_t &x : longer.later)
+    x = -42;
+  ASSERT_EQ(codeOf(v4rt_model_info(model, &longer.info)), V4RT_OK);
+  EXPECT_EQ(longer.info.struct_size, sizeof(v4rt_model_info_t));
+  EXPECT_EQ(longer.info.session_io_bytes, kIoBytes);
+  for (int64_t x : longer.later)
+    EXPECT_EQ(x, -42);
+  // Shorter than ABI 1's struct (or unset): refused, nothing written.
+  v4rt_model_info_t info;
+  info.struct_size = offsetof(v4rt_model_info_t, weights_bytes);
+  info.batch = -9;
+  v4rt_status_t s = v4rt_model_info(model, &info);
+  EXPECT_EQ(v4rt_status_code(s), V4RT_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(v4rt_status_message(s)).find("struct_size"),
+            std::string::npos);
+  v4rt_status_free(s);
+  EXPECT_EQ(info.batch, -9);
+  info.struct_size = 0;
+  EXPECT_EQ(codeOf(v4rt_model_info(model, &info)), V4RT_INVALID_ARGUMENT);
+  EXPECT_EQ(codeOf(v4rt_model_info(model, nullptr)), V4RT_INVALID_ARGUMENT);
+  v4rt_model_release(model);
+}
+
+TEST_F(HostModelTest, PositionIsAStatusPerRow) {
+  v4rt_model_t *model = load();
+  ASSERT_NE(model, nullptr);
+  v4rt_session_t *session = nullptr;
+  ASSERT_EQ(codeOf(v4rt_session_create(model, &session)), V4RT_OK);
+  ASSERT_EQ(step(session), V4RT_OK);
+  ASSERT_EQ(step(session), V4RT_OK);
+  ASSERT_EQ(codeOf(v4rt_session_reset_sequence(session, 1)), V4RT_OK);
+  int64_t position = -1;
+  ASSERT_EQ(codeOf(v4rt_session_position(session, 0, &position)), V4RT_OK);
+  EXPECT_EQ(position, 2);
+  ASSERT_EQ(codeOf(v4rt_session_position(session, 1, &position)), V4RT_OK);
+  EXPECT_EQ(position, 0);
+  position = 77;
+  for (int64_t row : {int64_t(-1), int64_t(2)}) {
+    v4rt_status_t s = v4rt_session_position(session, row, &position);
+    EXPECT_EQ(v4rt_status_code(s), V4RT_OUT_OF_RANGE);
+    EXPECT_NE(std::string(v4rt_status_message(s)).find("the compiled batch"),
+              std::string::npos);
+    v4rt_status_free(s);
+  }
+  EXPECT_EQ(position, 77);
+  EXPECT_EQ(codeOf(v4rt_session_position(session, 0, nullptr)),
+            V4RT_INVALID_ARGUMENT);
+  v4rt_session_release(session);
+  v4rt_model_release(model);
+}
+
+TEST_F(HostModelTest, ReleasingTheLastSessionReferenceFreesIt) {
+  // Room for the weights and exactly one session: a second is refused
+  // while the first lives, whatever its reference count.
+  v4rt_model_t *model = load(memory.weights + memory.session());
+  ASSERT_NE(model, nullptr);
+  v4rt_session_t *session = nullptr;
+  ASSERT_EQ(codeOf(v4rt_session_create(model, &session)), V4RT_OK);
+  EXPECT_EQ(createCode(model), V4RT_RESOURCE_EXHAUSTED);
+  v4rt_session_retain(session);
+  v4rt_session_retain(session);
+  v4rt_session_release(session);
+  v4rt_session_release(session);
+  EXPECT_EQ(step(session), V4RT_OK) << "one reference is left";
+  EXPECT_EQ(createCode(model), V4RT_RESOURCE_EXHAUSTED);
+  v4rt_session_release(session); // the last: freed
+  EXPECT_EQ(createCode(model), V4RT_OK);
+  v4rt_model_release(model);
+}
+
+TEST_F(HostModelTest, ASessionKeepsItsModelAlive) {
+  v4rt_model_t *model = load();
+  ASSERT_NE(model, nullptr);
+  v4rt_model_retain(model);
+  v4rt_model_release(model);
+  v4rt_session_t *session = nullptr;
+  ASSERT_EQ(codeOf(v4rt_session_create(model, &session)), V4RT_OK);
+  v4rt_model_release(model); // the session holds the last reference
+  EXPECT_EQ(step(session), V4RT_OK);
+  ASSERT_EQ(codeOf(v4rt_session_reset_sequence(session, 0)), V4RT_OK);
+  EXPECT_EQ(step(session), V4RT_OK);
+  v4rt_session_release(session); // frees the session, then the model
+}
+
+TEST_F(HostModelTest, ReferenceCountsAreAtomic) {
+  v4rt_model_t *model = load(memory.weights + memory.session());
+  ASSERT_NE(model, nullptr);
+  v4rt_session_t *session = nullptr;
+  ASSERT_EQ(codeOf(v4rt_session_create(model, &session)), V4RT_OK);
+  // Threads retain and release both handles at once; every retain is
+  // matched, so one reference of each is left at the end.
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t)
+    threads.emplace_back([&] {
+      for (int i = 0; i < 20000; ++i) {
+        v4rt_session_retain(session);
+        v4rt_model_retain(model);
+        v4rt_session_release(session);
+        v4rt_model_release(model);
+      }
+    });
+  for (std::thread &t : threads)
+    t.join();
+  EXPECT_EQ(step(session), V4RT_OK);
+  EXPECT_EQ(createCode(model), V4RT_RESOURCE_EXHAUSTED);
+  v4rt_session_release(session);
+  EXPECT_EQ(createCode(model), V4RT_OK) << "the session was freed";
+  v4rt_model_release(model);
+}
+
+} // namespace
