@@ -70,6 +70,24 @@ Writer tinyWriter() {
   return w;
 }
 
+void addRuntimeInputs(Description &d) {
+  for (Buffer &b : d.buffers)
+    if (b.role == role::kIds)
+      b.dtype = DType::I64;
+  uint32_t id = 10;
+  for (const char *r :
+       {role::kNextIds, role::kStartPositions, role::kPositions}) {
+    Buffer b;
+    b.id = id++;
+    b.dtype = DType::I64;
+    b.shape = r == role::kStartPositions ? std::vector<int64_t>{2}
+                                         : std::vector<int64_t>{2, -1};
+    b.kind = BufferKind::Input;
+    b.role = r;
+    d.buffers.push_back(b);
+  }
+}
+
 std::vector<uint8_t> tinyArtifact() {
   auto bytes = tinyWriter().serialize();
   if (!bytes)

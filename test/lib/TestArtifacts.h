@@ -30,6 +30,11 @@ constexpr size_t kTinyCodeSize = 1237;
 /// "kv"; entry points "init_state" (no steps) and "step" (2 steps); 2
 /// parameters; 2 debug locations.
 Writer tinyWriter();
+/// Makes `d` (the tiny artifact's description) hold every input the runtime
+/// needs by role (RT-2): "ids" becomes I64, and "next_ids" and "positions"
+/// (I64 [2, -1]) and "start_positions" (I64 [2]) are added as buffers
+/// 10..12.
+void addRuntimeInputs(Description &d);
 /// tinyWriter().serialize() (verified).
 std::vector<uint8_t> tinyArtifact();
 

@@ -11,6 +11,7 @@
 //===----------------------------------------------------------------------===//
 #include "runtime/artifact/Artifact.h"
 #include "runtime/safetensors/Safetensors.h"
+#include "test/lib/RunOnThreads.h"
 #include "test/lib/TestArtifacts.h"
 #include "v4rt/v4rt.h"
 
@@ -23,7 +24,6 @@
 #include <fstream>
 #include <iterator>
 #include <string>
-#include <thread>
 #include <vector>
 
 namespace {
@@ -109,20 +109,7 @@ protected:
     d.debugLocations.clear();
     for (EntryPoint &e : d.entryPoints)
       e.steps.clear();
-    // The runtime's inputs: I64 [batch, tokens], start positions [batch].
-    d.buffers[0].dtype = DType::I64;
-    uint32_t id = 10;
-    for (const char *r :
-         {role::kNextIds, role::kStartPositions, role::kPositions}) {
-      Buffer b;
-      b.id = id++;
-      b.dtype = DType::I64;
-      b.shape = r == role::kStartPositions ? std::vector<int64_t>{2}
-                                           : std::vector<int64_t>{2, -1};
-      b.kind = BufferKind::Input;
-      b.role = r;
-      d.buffers.push_back(b);
-    }
+    v4::artifact::testing::addRuntimeInputs(d);
     Writer w(d);
     std::ifstream in(V4_TEST_HOST_KERNELS, std::ios::binary);
     std::vector<uint8_t> image(std::istreambuf_iterator<char>(in), {});
@@ -309,18 +296,12 @@ TEST_F(HostModelTest, ReferenceCountsAreAtomic) {
   ASSERT_EQ(codeOf(v4rt_session_create(model, &session)), V4RT_OK);
   // Threads retain and release both handles at once; every retain is
   // matched, so one reference of each is left at the end.
-  std::vector<std::thread> threads;
-  for (int t = 0; t < 8; ++t)
-    threads.emplace_back([&] {
-      for (int i = 0; i < 20000; ++i) {
-        v4rt_session_retain(session);
-        v4rt_model_retain(model);
-        v4rt_session_release(session);
-        v4rt_model_release(model);
-      }
-    });
-  for (std::thread &t : threads)
-    t.join();
+  v4::test::runOnThreads(8, 20000, [&] {
+    v4rt_session_retain(session);
+    v4rt_model_retain(model);
+    v4rt_session_release(session);
+    v4rt_model_release(model);
+  });
   EXPECT_EQ(step(session), V4RT_OK);
   EXPECT_EQ(createCode(model), V4RT_RESOURCE_EXHAUSTED);
   v4rt_session_release(session);

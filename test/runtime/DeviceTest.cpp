@@ -224,17 +224,7 @@ TEST_F(ModelLoadTest, GpuArtifactNeedsADevice) {
   Description d = tiny.description();
   d.target = Target::SM90A;
   d.codeObjects.clear();
-  uint32_t id = 10;
-  for (const char *r :
-       {role::kNextIds, role::kStartPositions, role::kPositions}) {
-    Buffer b;
-    b.id = id++;
-    b.dtype = DType::I64;
-    b.shape = {2};
-    b.kind = BufferKind::Input;
-    b.role = r;
-    d.buffers.push_back(b);
-  }
+  v4::artifact::testing::addRuntimeInputs(d);
   Writer w(d);
   w.addCodeObject(Target::SM90A, CodeFormat::PTX,
                   std::vector<uint8_t>(64, 'x'));

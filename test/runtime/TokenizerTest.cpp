@@ -357,6 +357,7 @@ TEST(V4Chat, TokenizesWithSpecialTokens) {
 // C API
 //===----------------------------------------------------------------------===//
 
+#include "test/lib/RunOnThreads.h"
 #include "v4rt/v4rt.h"
 
 namespace {
@@ -367,18 +368,12 @@ TEST(TokenizerCApi, HandlesAreRetainedAndReleasedSymmetrically) {
   v4rt_detokenizer_t *stream = nullptr;
   ASSERT_EQ(v4rt_detokenizer_create(tok, &stream), nullptr);
   // Threads retain and release both at once; each keeps one reference.
-  std::vector<std::thread> threads;
-  for (int t = 0; t < 8; ++t)
-    threads.emplace_back([&] {
-      for (int i = 0; i < 20000; ++i) {
-        v4rt_tokenizer_retain(tok);
-        v4rt_detokenizer_retain(stream);
-        v4rt_tokenizer_release(tok);
-        v4rt_detokenizer_release(stream);
-      }
-    });
-  for (std::thread &t : threads)
-    t.join();
+  v4::test::runOnThreads(8, 20000, [&] {
+    v4rt_tokenizer_retain(tok);
+    v4rt_detokenizer_retain(stream);
+    v4rt_tokenizer_release(tok);
+    v4rt_detokenizer_release(stream);
+  });
   v4rt_detokenizer_retain(stream);
   v4rt_detokenizer_release(stream); // one reference left: still usable
   v4rt_tokenizer_release(tok);      // the detokenizer holds it now
