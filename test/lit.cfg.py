@@ -38,7 +38,8 @@ tools = [ToolSubst("v4-opt", unresolved="fatal"),
          ToolSubst("v4-dump", unresolved="fatal"),
          ToolSubst("v4-artifact-testgen", unresolved="fatal"),
          ToolSubst("v4-run", unresolved="fatal"),
-         ToolSubst("v4-tokenize", unresolved="fatal")]
+         ToolSubst("v4-tokenize", unresolved="fatal"),
+         ToolSubst("v4-check", unresolved="fatal")]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
 # `not` and `count` at the start of a RUN line come from the LLVM tools.
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)

@@ -17,6 +17,7 @@
 #include "lowering/V4ToLinalg/V4ToLinalgPatterns.h"
 
 #include "dialects/V4/V4Attrs.h"
+#include "dialects/V4/V4Numerics.h"
 #include "dialects/V4/V4Ops.h"
 #include "dialects/V4/V4Types.h"
 
@@ -881,7 +882,7 @@ struct FakeQuantLowering : public OpConversionPattern<FakeQuantOp> {
 /// a fresh tensor; the values stay f32 (each a bf16 value after a rounding
 /// point).
 Value compressPost(ImplicitLocOpBuilder &b, KVCompressOp op, Value entry,
-                   Value norm, Value blk) {
+                   Value norm, Value blk, bool quantize) {
   MLIRContext *ctx = b.getContext();
   auto stateType = cast<CompressorStateType>(op.getState().getType());
   int64_t c = stateType.getDim(), r = stateType.getRatio();
@@ -969,16 +970,21 @@ Value compressPost(ImplicitLocOpBuilder &b, KVCompressOp op, Value entry,
     return ifOp.getResult(0);
   });
 
+  // The FP8 / FP4 fake quantisation of the entry runs unless the module's
+  // fake-quant mode is none (dialects/V4/V4Numerics.h).
   if (!op.getRotate())
-    return fakeQuant(b, e, 64, c - rd, /*fp4=*/false, b.getF32Type(),
-                     /*bf16=*/true);
+    return quantize ? fakeQuant(b, e, 64, c - rd, /*fp4=*/false, b.getF32Type(),
+                                /*bf16=*/true)
+                    : e;
   // Hadamard (fp32 butterflies), scaled by c^-1/2 and rounded to bf16.
   e = hadamardStages(b, e);
   Value hs = k.f32(static_cast<float>(1.0 / std::sqrt(static_cast<double>(c))));
   e = map(e, {id}, [&](Scalar &s, ValueRange a) {
     return s.roundBF16(s.mul(a[0], hs));
   });
-  return fakeQuant(b, e, 32, c, /*fp4=*/true, b.getF32Type(), /*bf16=*/true);
+  return quantize ? fakeQuant(b, e, 32, c, /*fp4=*/true, b.getF32Type(),
+                              /*bf16=*/true)
+                  : e;
 }
 
 /// The pooled entry [c] f32 of the block whose rows are in the state (kv,
@@ -1056,6 +1062,10 @@ struct KVCompressLowering : public OpConversionPattern<KVCompressOp> {
           norm = single(adaptor.getNorm()), cache = single(adaptor.getCache()),
           startPos = single(adaptor.getStartPos());
     ValueRange state = adaptor.getState();
+    FailureOr<ModuleNumerics> modes = getModuleNumerics(op);
+    if (failed(modes))
+      return failure();
+    bool quantizeKV = ::v4::fakeQuantizesKV(modes->fakeQuant);
     if (!x || !wkv || !wgate || !ape || !norm || !cache || !startPos ||
         state.size() != 2)
       return rewriter.notifyMatchFailure(op, "unexpected storage operands");
@@ -1138,7 +1148,8 @@ struct KVCompressLowering : public OpConversionPattern<KVCompressOp> {
                     [&](OpBuilder &nb, Location loc) {
                       ImplicitLocOpBuilder ib(loc, nb);
                       Value entry = poolBlock(ib, bi, kvS, scS, r, c, overlap);
-                      Value post = compressPost(ib, op, entry, norm, blk);
+                      Value post =
+                          compressPost(ib, op, entry, norm, blk, quantizeKV);
                       Value next = forLoop(
                           ib, zero, arith::ConstantIndexOp::create(ib, c),
                           {s1[2]}, [&](Scalar &q, Value ch, ValueRange acc) {
