@@ -150,6 +150,8 @@ v4rt_status_t v4rt_model_info(const v4rt_model_t *model,
   full.session_state_bytes = bytes(memory.state);
   full.session_activation_bytes = bytes(memory.arena + memory.otherActivations);
   full.session_io_bytes = bytes(memory.io);
+  full.numerics = v4::numericsModeName(a.description().numerics);
+  full.fake_quant = v4::fakeQuantModeName(a.description().fakeQuant);
   return v4::rt::copyInfo("v4rt_model_info", full, info,
                           offsetof(v4rt_model_info_t, session_io_bytes) +
                               sizeof(int64_t));

@@ -461,11 +461,13 @@ int main(int argc, char **argv) {
                  "\nload: %.3f ms (model and tokenizer)\n"
                  "prefill: %zu tokens in %.3f ms (%.1f tokens/s)\n"
                  "decode: %zu tokens, %lld steps in %.3f ms (%.1f tokens/s)\n"
-                 "stop: %s\n",
+                 "stop: %s\n"
+                 "numerics: %s, fake-quant %s\n",
                  loadS * 1e3, prompt.size(), prefillS * 1e3,
                  prompt.size() / std::max(prefillS, 1e-9), generated.size(),
                  static_cast<long long>(steps), decodeS * 1e3,
-                 steps / std::max(decodeS, 1e-9), stopReason);
+                 steps / std::max(decodeS, 1e-9), stopReason, info.numerics,
+                 info.fake_quant);
     v4rt_session_release(session);
     v4rt_model_release(m);
     return std::fflush(stdout) == 0 ? 0 : 3;
@@ -484,6 +486,7 @@ int main(int argc, char **argv) {
   std::printf("decode: %lld steps in %.3f ms (%.1f tokens/s)\n",
               static_cast<long long>(decodeSteps), decodeS * 1e3,
               decodeSteps / std::max(decodeS, 1e-9));
+  std::printf("numerics: %s, fake-quant %s\n", info.numerics, info.fake_quant);
   int code = 0;
   if (!dump.empty()) {
     int64_t rows = static_cast<int64_t>(dumped.size()) / V;

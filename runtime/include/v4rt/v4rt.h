@@ -151,6 +151,11 @@ typedef struct v4rt_model_info_t {
   int64_t session_state_bytes;
   int64_t session_activation_bytes;
   int64_t session_io_bytes;
+  /* The numerics the model was compiled in (v4c --numerics, --fake-quant;
+   * the artifact's 1.2 numerics table): "production" or "fp32", and "all",
+   * "kv" or "none". Static strings. */
+  const char *numerics;
+  const char *fake_quant;
 } v4rt_model_info_t;
 
 /* V4RT_INVALID_ARGUMENT for a NULL argument or a struct_size shorter than
