@@ -11,7 +11,7 @@
 // them (dialects/V4/V4StorageLayout.h): FP8 e4m3fn and e8m0 as i8, FP4 e2m1
 // packed two per i8 byte (low nibble first). Every function is exact integer
 // bit manipulation or correctly rounded fp32 ops in a fixed order, so the
-// kernels built on it are bit-identical to test/reference (V4-SPEC 2.3, 2.4).
+// kernels built on it are bit-identical to reference/ (V4-SPEC 2.3, 2.4).
 //
 // From a hand builder (scf loops over memrefs), pass the ImplicitLocOpBuilder:
 //

@@ -17,7 +17,7 @@
 // * every bf16/fp32 rounding point of V4-SPEC is an explicit op
 //   (arith.truncf/extf), reductions are linalg reductions (or scf.for over
 //   tensors) in ascending index order, accumulated in fp32, so that the
-//   result is bit-identical to the hand-built CPU kernels and test/reference;
+//   result is bit-identical to the hand-built CPU kernels and reference/;
 // * low-precision numerics come from lowering/Numerics (one library).
 //
 //===----------------------------------------------------------------------===//
