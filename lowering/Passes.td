@@ -227,10 +227,17 @@ def V4CPUAddKernelEntriesPass
     it. After `finalize-memref-to-llvm` and `convert-func-to-llvm` the
     descriptor casts cancel (`reconcile-unrealized-casts`).
 
+    A kernel with a launch grid (attribute `v4.launch_grid`, kept on the
+    entry) takes six trailing index arguments, the launch block: the entry
+    reads them from the six i64 that args[numBuffers] points to, or uses
+    block 0 of a 1x1x1 grid when that pointer is null.
+
     Why: one C entry signature for every kernel, so the runtime calls any
     kernel with the same code and no per-kernel glue.
   }];
-  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect",
+                           "::mlir::scf::SCFDialect",
+                           "::mlir::arith::ArithDialect"];
 }
 
 #endif // V4_LOWERING_PASSES_TD

@@ -13,6 +13,8 @@ PACKAGES=(
   cmake ninja-build g++ ccache python3
   # runtime JSON, unit tests, benchmarks
   nlohmann-json3-dev googletest libgtest-dev libbenchmark-dev
+  # the peer of the linear-kernel benchmark (OpenBLAS sgemm; optional in CMake)
+  libopenblas-dev
   # tokenizer: Unicode regexes of tokenizer.json split patterns
   libpcre2-dev pkg-config
   # the argument parser of the LLVM-free tools (v4-run, v4-dump, v4-tokenize)

@@ -12,6 +12,7 @@
 
 #include "dialects/V4/V4Ops.h"
 #include "lowering/Numerics/LowPrecision.h"
+#include "lowering/Target/TargetBackend.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -240,6 +241,43 @@ FailureOr<bool> quantizesActivations(func::FuncOp fn);
 Value blockScaledDot(ImplicitLocOpBuilder &b, lowp::WeightFormat format,
                      Value qa, Value sa, Value K, int64_t blk,
                      CodeLoadFn weightCode, CodeLoadFn scaleCode);
+
+/// Like blockScaledDot, on a weight row already decoded to f32: wdec[e] is
+/// the exact value of weight element e (FP4: both nibbles, element order)
+/// and sdec[j] the decoded e8m0 scale of block / slice j. The same partials
+/// in the same order, so the result is bit-identical; the decode is done
+/// once per weight row by decodeWeightRow and shared by a tile of tokens.
+Value blockScaledDotDecoded(ImplicitLocOpBuilder &b, lowp::WeightFormat format,
+                            Value qa, Value sa, Value K, int64_t blk,
+                            Value wdec, Value sdec);
+/// Decodes one weight row of K elements into wdec (f32) and its scales into
+/// sdec: FP8 ceil(K / blk) scales, FP4 K / 32 (weightCode / scaleCode as in
+/// blockScaledDot).
+void decodeWeightRow(ImplicitLocOpBuilder &b, lowp::WeightFormat format,
+                     Value K, int64_t blk, CodeLoadFn weightCode,
+                     CodeLoadFn scaleCode, Value wdec, Value sdec);
+
+//===----------------------------------------------------------------------===//
+// Launch grid (runtime/base/KernelABI.h LaunchBlock)
+//===----------------------------------------------------------------------===//
+
+/// One dimension of a kernel's launch grid: fixed * ceil(T / tokenTile)
+/// blocks (tokenTile 0: independent of the token count T).
+struct GridSpec {
+  int64_t fixed = 1;
+  int64_t tokenTile = 0;
+};
+/// Gives the kernel `fn`, before its body is built, a launch grid: records
+/// it (kLaunchGridAttrName) and appends the kLaunchBlockArgs index
+/// arguments of the launch block (block x, y, z, then grid x, y, z).
+void setLaunchGrid(func::FuncOp fn, GridSpec x, GridSpec y = {},
+                   GridSpec z = {});
+/// Launch block argument i of `fn` (0..2 block x, y, z; 3..5 grid x, y, z).
+Value launchArg(func::FuncOp fn, unsigned i);
+/// The share [lo, hi) of block `blk` of `grid` blocks over [0, n): blocks of
+/// ceil(n / grid), the last ones shorter or empty.
+std::pair<Value, Value> blockRange(KernelBody &k, Value n, Value blk,
+                                   Value grid);
 
 /// Kernel builders of one op family. Each returns std::nullopt when `op` is
 /// not one of its ops, otherwise the result of building the body of `fn`

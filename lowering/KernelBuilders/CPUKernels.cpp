@@ -154,6 +154,128 @@ Value blockScaledDot(ImplicitLocOpBuilder &b, lowp::WeightFormat format,
       })[0];
 }
 
+Value blockScaledDotDecoded(ImplicitLocOpBuilder &b, lowp::WeightFormat format,
+                            Value qa, Value sa, Value K, int64_t blk,
+                            Value wdec, Value sdec) {
+  KernelBody k{b};
+  Value zero = k.idx(0), blkV = k.idx(blk);
+  auto at = [](ImplicitLocOpBuilder &eb, Value m, Value i) -> Value {
+    return memref::LoadOp::create(eb, m, ValueRange{i});
+  };
+  if (format == lowp::WeightFormat::FP8) {
+    Value nBlocks = arith::DivUIOp::create(
+        b, arith::AddIOp::create(b, K, k.idx(blk - 1)), blkV);
+    return reduce(
+        b, zero, nBlocks, {lowp::f32(b, 0.0)},
+        [&](ImplicitLocOpBuilder &jb, Value j,
+            ValueRange a) -> SmallVector<Value> {
+          Value k0 = arith::MulIOp::create(jb, j, blkV);
+          Value k1 = arith::MinUIOp::create(
+              jb, arith::AddIOp::create(jb, k0, blkV), K);
+          Value part = reduce(
+              jb, k0, k1, {lowp::f32(jb, 0.0)},
+              [&](ImplicitLocOpBuilder &eb, Value e,
+                  ValueRange p) -> SmallVector<Value> {
+                return {arith::AddFOp::create(
+                    eb, p[0],
+                    arith::MulFOp::create(eb, at(eb, qa, e), at(eb, wdec, e)))};
+              })[0];
+          Value scaled =
+              lowp::scaleBlock(jb, part, at(jb, sa, j), at(jb, sdec, j));
+          return {arith::AddFOp::create(jb, a[0], scaled)};
+        })[0];
+  }
+  Value slices = arith::DivUIOp::create(b, K, k.idx(32));
+  return reduce(
+      b, zero, slices, {lowp::f32(b, 0.0)},
+      [&](ImplicitLocOpBuilder &cb, Value c,
+          ValueRange a) -> SmallVector<Value> {
+        KernelBody ck{cb};
+        Value e00 = arith::MulIOp::create(cb, c, ck.idx(32));
+        Value part = reduce(
+            cb, zero, ck.idx(16), {lowp::f32(cb, 0.0)},
+            [&](ImplicitLocOpBuilder &eb, Value q,
+                ValueRange p) -> SmallVector<Value> {
+              KernelBody ek{eb};
+              Value e0 = arith::AddIOp::create(eb, e00, ek.addi(q, q));
+              Value e1 = arith::AddIOp::create(eb, e0, ek.idx(1));
+              Value acc0 = arith::AddFOp::create(
+                  eb, p[0],
+                  arith::MulFOp::create(eb, at(eb, qa, e0), at(eb, wdec, e0)));
+              return {arith::AddFOp::create(
+                  eb, acc0,
+                  arith::MulFOp::create(eb, at(eb, qa, e1), at(eb, wdec, e1)))};
+            })[0];
+        Value aBlock = arith::DivUIOp::create(cb, e00, blkV);
+        Value scaled =
+            lowp::scaleBlock(cb, part, at(cb, sa, aBlock), at(cb, sdec, c));
+        return {arith::AddFOp::create(cb, a[0], scaled)};
+      })[0];
+}
+
+void decodeWeightRow(ImplicitLocOpBuilder &b, lowp::WeightFormat format,
+                     Value K, int64_t blk, CodeLoadFn weightCode,
+                     CodeLoadFn scaleCode, Value wdec, Value sdec) {
+  KernelBody k{b};
+  Value zero = k.idx(0);
+  if (format == lowp::WeightFormat::FP8) {
+    loop(b, zero, K, [&](ImplicitLocOpBuilder &eb, Value e) {
+      memref::StoreOp::create(eb, lowp::decodeE4M3(eb, weightCode(eb, e)), wdec,
+                              ValueRange{e});
+    });
+    loop(b, zero, k.ceilDivui(K, blk), [&](ImplicitLocOpBuilder &jb, Value j) {
+      memref::StoreOp::create(jb, lowp::decodeE8M0(jb, scaleCode(jb, j)), sdec,
+                              ValueRange{j});
+    });
+    return;
+  }
+  Value slices = k.divui(K, k.idx(32));
+  loop(b, zero, k.muli(slices, k.idx(16)),
+       [&](ImplicitLocOpBuilder &eb, Value byteIdx) {
+         KernelBody ek{eb};
+         Value bits = arith::ExtUIOp::create(eb, eb.getI32Type(),
+                                             weightCode(eb, byteIdx));
+         Value e0 = ek.addi(byteIdx, byteIdx);
+         Value e1 = ek.addi(e0, ek.idx(1));
+         memref::StoreOp::create(
+             eb,
+             lowp::decodeE2M1(
+                 eb, arith::AndIOp::create(eb, bits, lowp::i32(eb, 15))),
+             wdec, ValueRange{e0});
+         memref::StoreOp::create(
+             eb,
+             lowp::decodeE2M1(
+                 eb, arith::ShRUIOp::create(eb, bits, lowp::i32(eb, 4))),
+             wdec, ValueRange{e1});
+       });
+  loop(b, zero, slices, [&](ImplicitLocOpBuilder &cb, Value c) {
+    memref::StoreOp::create(cb, lowp::decodeE8M0(cb, scaleCode(cb, c)), sdec,
+                            ValueRange{c});
+  });
+}
+
+void setLaunchGrid(func::FuncOp fn, GridSpec x, GridSpec y, GridSpec z) {
+  Builder b(fn.getContext());
+  fn->setAttr(kLaunchGridAttrName,
+              b.getDenseI64ArrayAttr({x.fixed, x.tokenTile, y.fixed,
+                                      y.tokenTile, z.fixed, z.tokenTile}));
+  SmallVector<Type> inputs(fn.getArgumentTypes());
+  inputs.append(kLaunchBlockArgs, b.getIndexType());
+  fn.setType(b.getFunctionType(inputs, {}));
+}
+
+Value launchArg(func::FuncOp fn, unsigned i) {
+  return fn.getArgument(fn.getNumArguments() - kLaunchBlockArgs + i);
+}
+
+std::pair<Value, Value> blockRange(KernelBody &k, Value n, Value blk,
+                                   Value grid) {
+  Value per = k.divui(k.addi(n, k.subi(grid, k.idx(1))), grid);
+  Value lo = k.minui(k.muli(blk, per), n);
+  Value hi = k.minui(k.addi(lo, per), n);
+  return {lo, hi};
+}
+
 } // namespace cpu
 
 FailureOr<func::FuncOp> buildCPUKernel(Operation *op, ModuleOp module,

@@ -30,7 +30,13 @@ Value startPosAt(KernelBody &e, Value startPos, Value b) {
 // v4.csa.indexer_scores (V4-SPEC 5.5 steps 3-5)
 //===----------------------------------------------------------------------===//
 
+/// Query tokens per block of the indexer; heads per block of attention.
+constexpr int64_t kIndexerTokenTile = 4;
+constexpr int64_t kHeadTile = 4;
+
 LogicalResult buildIndexerScores(CSAIndexerScoresOp op, func::FuncOp fn) {
+  // Blocks of kIndexerTokenTile query tokens.
+  setLaunchGrid(fn, {1, 0}, {1, kIndexerTokenTile});
   auto b = bodyBuilder(op, fn);
   KernelBody e{b};
   Value q = fn.getArgument(0), w = fn.getArgument(1), keys = fn.getArgument(2),
@@ -47,9 +53,11 @@ LogicalResult buildIndexerScores(CSAIndexerScoresOp op, func::FuncOp fn) {
                                  (1.0 / std::sqrt(double(HI))));
   Value scale = e.f32(cst);
   int64_t ratio = cast<KVCacheType>(op.getKeys().getType()).getRatio();
+  auto [t0, t1] =
+      blockRange(e, e.dim(out, 1), launchArg(fn, 1), launchArg(fn, 4));
   loop(e, e.idx(0), e.dim(out, 0), [&](KernelBody &e, Value bi) {
     Value sp = startPosAt(e, startPos, bi);
-    loop(e, e.idx(0), e.dim(out, 1), [&](KernelBody &e, Value t) {
+    loop(e, t0, t1, [&](KernelBody &e, Value t) {
       Value p = e.addi(sp, t);
       Value vis = e.minsi(N, e.divui(e.addi(p, e.idx(1)), e.idx(ratio)));
       loop(e, e.idx(0), vis, [&](KernelBody &e, Value ent) {
@@ -90,6 +98,12 @@ LogicalResult buildIndexerScores(CSAIndexerScoresOp op, func::FuncOp fn) {
 // into fp32 scratch (bf16 values, exact), then every head updates its online
 // softmax state (m, l, acc) from it.
 LogicalResult buildSparseAttention(AttnSparseOp op, func::FuncOp fn) {
+  // Blocks of heads x single query tokens: every (token, head) is
+  // independent; a block gathers the tiles its heads read.
+  int64_t heads = cast<RankedTensorType>(op.getQ().getType()).getDimSize(2);
+  int64_t headBlocks =
+      ShapedType::isDynamic(heads) ? 1 : (heads + kHeadTile - 1) / kHeadTile;
+  setLaunchGrid(fn, {headBlocks, 0}, {1, 1});
   auto b = bodyBuilder(op, fn);
   KernelBody e{b};
   bool hca = op.isHCA(), csa = op.isCSA();
@@ -118,6 +132,8 @@ LogicalResult buildSparseAttention(AttnSparseOp op, func::FuncOp fn) {
   Value acc = memref::AllocaOp::create(
       b, MemRefType::get({ShapedType::kDynamic, D}, f32), ValueRange{H});
   Value Dv = e.idx(D), zero = e.idx(0), one = e.idx(1);
+  auto [h0, h1] = blockRange(e, H, launchArg(fn, 0), launchArg(fn, 3));
+  auto [t0, t1] = blockRange(e, T, launchArg(fn, 1), launchArg(fn, 4));
   Value ninf = e.f32(-kInf), fzero = e.f32(0.0);
 
   loop(e, zero, e.dim(q, 0), [&](KernelBody &e, Value bi) {
@@ -132,12 +148,12 @@ LogicalResult buildSparseAttention(AttnSparseOp op, func::FuncOp fn) {
     Value L = e.addi(Lw, Lc);
     Value nTiles = e.divui(e.addi(L, e.idx(kTile - 1)), e.idx(kTile));
     Value capacity = cache ? e.dim(cache, 1) : zero;
-    loop(e, zero, T, [&](KernelBody &e, Value t) {
+    loop(e, t0, t1, [&](KernelBody &e, Value t) {
       Value p = e.addi(sp, t);
       Value np = e.divui(e.addi(p, one), e.idx(ratio));
       // q0 = max(0, p - W + 1), in signed index arithmetic.
       Value q0 = e.maxsi(zero, e.subi(e.addi(p, one), e.idx(W)));
-      loop(e, zero, H, [&](KernelBody &e, Value h) {
+      loop(e, h0, h1, [&](KernelBody &e, Value h) {
         e.store(ninf, mArr, {h});
         e.store(fzero, lArr, {h});
         loop(e, zero, Dv, [&](KernelBody &e, Value d) {
@@ -183,7 +199,7 @@ LogicalResult buildSparseAttention(AttnSparseOp op, func::FuncOp fn) {
           });
         });
         // Online softmax update of every head.
-        loop(e, zero, H, [&](KernelBody &e, Value h) {
+        loop(e, h0, h1, [&](KernelBody &e, Value h) {
           Value m = e.load(mArr, {h});
           Value mt = reduce(
               e, zero, cnt, {m},
@@ -226,7 +242,7 @@ LogicalResult buildSparseAttention(AttnSparseOp op, func::FuncOp fn) {
         });
       });
       // The sink, once, relative to the final max; bf16 out.
-      loop(e, zero, H, [&](KernelBody &e, Value h) {
+      loop(e, h0, h1, [&](KernelBody &e, Value h) {
         Value m = e.load(mArr, {h});
         Value l =
             e.addf(e.load(lArr, {h}), e.exp(e.subf(e.load(sink, {h}), m)));

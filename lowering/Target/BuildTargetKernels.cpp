@@ -83,6 +83,19 @@ static LogicalResult buildByHand(const TargetBackend &target, func::FuncOp fn,
     append(i);
   for (unsigned d : dest)
     append(d);
+  // A body with a launch grid takes the launch block after its buffers; the
+  // ABI function passes its own (v4-cpu-add-kernel-entries fills them).
+  auto grid = (*body)->getAttrOfType<DenseI64ArrayAttr>(kLaunchGridAttrName);
+  unsigned blockArgs = grid ? kLaunchBlockArgs : 0;
+  if (grid) {
+    entry->setAttr(kLaunchGridAttrName, grid);
+    abi.append(blockArgs, b.getIndexType());
+    entry.setType(b.getFunctionType(abi, {}));
+    for (unsigned i = 0; i < blockArgs; ++i)
+      entry.getBody().front().addArgument(b.getIndexType(), fn.getLoc());
+  }
+  for (unsigned i = 0; i < blockArgs; ++i)
+    args.push_back(entry.getArgument(abi.size() - blockArgs + i));
   if (args.size() != body->getNumArguments())
     return op->emitError() << "internal error: hand-built kernel of '"
                            << op->getName() << "' takes "
@@ -167,7 +180,23 @@ struct V4FinalizeKernelABIPass
     for (auto fn : getOperation().getOps<func::FuncOp>()) {
       if (!fn->hasAttr("v4.kernel") || fn.isExternal())
         continue;
-      for (Type t : fn.getArgumentTypes())
+      // Buffers, then the launch block of a kernel with a launch grid.
+      unsigned buffers = fn.getNumArguments();
+      if (fn->hasAttr(kLaunchGridAttrName)) {
+        if (buffers < kLaunchBlockArgs) {
+          fn.emitError() << "kernel '" << fn.getSymName()
+                         << "' has a launch grid but no launch block";
+          return signalPassFailure();
+        }
+        buffers -= kLaunchBlockArgs;
+        for (Type t : fn.getArgumentTypes().drop_front(buffers))
+          if (!t.isIndex()) {
+            fn.emitError() << "kernel '" << fn.getSymName()
+                           << "' launch block argument of type " << t;
+            return signalPassFailure();
+          }
+      }
+      for (Type t : fn.getArgumentTypes().take_front(buffers))
         if (!isa<MemRefType>(t)) {
           fn.emitError() << "kernel '" << fn.getSymName()
                          << "' takes a non-buffer argument of type " << t;

@@ -37,6 +37,15 @@ struct CodeObject {
   std::vector<uint8_t> bytes;
 };
 
+/// A kernel function with a launch grid carries this attribute,
+/// array<i64: fixedX, tokenTileX, fixedY, tokenTileY, fixedZ, tokenTileZ>
+/// (the artifact's GridDim per dimension), and takes, after its buffers,
+/// kLaunchBlockArgs index arguments: the LaunchBlock of
+/// runtime/base/KernelABI.h (block x, y, z, then grid x, y, z). A kernel
+/// without it is one call per dispatch.
+constexpr llvm::StringLiteral kLaunchGridAttrName = "v4.launch_grid";
+constexpr unsigned kLaunchBlockArgs = 6;
+
 class TargetBackend {
 public:
   virtual ~TargetBackend();
@@ -70,8 +79,9 @@ public:
   /// Serializes a kernels module after the kernel phase into a code object.
   virtual FailureOr<CodeObject> serialize(ModuleOp kernels) const = 0;
 
-  /// Fills the launch geometry of kernel `name` (the CPU keeps the default
-  /// of one call per dispatch).
+  /// Fills the launch geometry of kernel `name` (default: one call per
+  /// dispatch; the CPU target: the grid its hand builders recorded with
+  /// kLaunchGridAttrName).
   virtual void describeLaunch(ModuleOp kernels, StringRef name,
                               ::v4::artifact::Kernel &kernel) const;
 };

@@ -84,7 +84,7 @@ using ::v4::StatusCode;
 
 /// The format this library writes and the newest it reads.
 constexpr uint16_t kFormatMajor = 1;
-constexpr uint16_t kFormatMinor = 2;
+constexpr uint16_t kFormatMinor = 3;
 /// Version of the project (compiler, runtime and tools), named in version
 /// messages.
 constexpr const char *kRuntimeVersion = "0.1.0";

@@ -17,6 +17,17 @@
 // with row-major strides and offset 0. Kernels neither allocate nor free
 // their arguments and return nothing: results are written into the buffers.
 //
+// The launch block (artifact format 1.1 geometry, issue 8): after the
+// buffers, args[numBufferArgs] points at a LaunchBlock naming the block of
+// the kernel's launch grid this call computes, or is null (block 0 of a
+// 1 x 1 x 1 grid). A kernel whose launch grid is 1 x 1 x 1 (every cold op)
+// never reads it, so callers that pass only the buffers still run those;
+// a kernel with a larger grid (the hot CPU kernels: Kernel.launch) computes
+// only its block's share of independent outputs (output features, token
+// rows, heads), and the caller runs every block of the grid once, in any
+// order and on any thread. A block's results never depend on the grid: each
+// output element is reduced in the same order whatever block computes it.
+//
 //===----------------------------------------------------------------------===//
 #ifndef V4_RUNTIME_BASE_KERNELABI_H
 #define V4_RUNTIME_BASE_KERNELABI_H
@@ -40,6 +51,15 @@ template <int Rank> struct MemRefDescriptor {
 };
 static_assert(sizeof(MemRefDescriptor<2>) == 7 * sizeof(int64_t),
               "a descriptor is 3 + 2 * rank words");
+
+/// Which block of the launch grid a call computes (args[numBufferArgs]).
+struct LaunchBlock {
+  int64_t x, y, z;
+  /// The grid: blocks per dimension at this call's token count.
+  int64_t gridX, gridY, gridZ;
+};
+static_assert(sizeof(LaunchBlock) == 6 * sizeof(int64_t),
+              "the entry reads six words");
 
 /// The size, in int64_t words, of a rank-`rank` descriptor.
 constexpr size_t descriptorWords(size_t rank) { return 3 + 2 * rank; }

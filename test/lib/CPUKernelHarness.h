@@ -117,16 +117,35 @@ public:
   }
   /// Runs the kernel with a descriptor per storage buffer of every operand
   /// and every result (those of tied results are dropped: the kernel
-  /// updates the operand in place).
+  /// updates the operand in place), as one call: a null launch block
+  /// (block 0 of a 1x1x1 grid, runtime/base/KernelABI.h).
   void run(std::vector<void *> descriptors) {
+    runBlock(std::move(descriptors), nullptr);
+  }
+  /// Runs every block of a gridX x gridY grid, in reverse order (a kernel
+  /// with a launch grid computes each output in exactly one block, so the
+  /// result is the one call's).
+  void runGrid(std::vector<void *> descriptors, int64_t gridX, int64_t gridY) {
+    for (int64_t y = gridY; y-- > 0;)
+      for (int64_t x = gridX; x-- > 0;) {
+        ::v4::abi::LaunchBlock block{x, y, 0, gridX, gridY, 1};
+        runBlock(descriptors, &block);
+      }
+  }
+
+private:
+  void runBlock(std::vector<void *> descriptors,
+                ::v4::abi::LaunchBlock *block) {
     ASSERT_EQ(descriptors.size(), keep.size());
     std::vector<void *> args;
     for (size_t i = 0; i < descriptors.size(); ++i)
       if (keep[i])
         args.push_back(descriptors[i]);
+    args.push_back(block);
     entry(args.data());
   }
 
+public:
 private:
   std::vector<bool> keep;
   MLIRContext context;

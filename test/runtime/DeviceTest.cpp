@@ -12,12 +12,14 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -137,6 +139,80 @@ TEST(CPUDevice, LoadsFromMemoryAndLaunchesThroughTheKernelABI) {
   EXPECT_EQ(bad.code(), StatusCode::Internal);
   for (DeviceBuffer b : {*ids, *in, *out})
     dev.release(b);
+}
+
+// The launch grid: a kernel of grid 3 x 2*ceil(T/4) x 1 at T = 9 (18
+// blocks) runs each block exactly once per launch, with the grid in its
+// launch block, on a device of 1 thread and of 4.
+TEST(CPUDevice, RunsEveryBlockOfTheGridOnceOnTheThreadPool) {
+  Kernel k{"blocks", 0, "v4_test_blocks", 1, 0, ""};
+  k.launch.grid[0].fixed = 3;
+  k.launch.grid[1].fixed = 2;
+  k.launch.grid[1].tokenTile = 4;
+  Artifact a = hostKernelArtifact({k});
+  for (unsigned threads : {1u, 4u}) {
+    CPUDevice dev(threads);
+    EXPECT_EQ(dev.numThreads(), threads);
+    ASSERT_TRUE(dev.loadKernels(a).ok());
+    const int64_t blocks = 3 * 2 * 3, words = blocks + 3;
+    auto out = dev.allocate(words * sizeof(int64_t));
+    ASSERT_TRUE(out);
+    for (int launch = 1; launch <= 3; ++launch) {
+      ASSERT_TRUE(dev.launch(0, {LaunchArg{*out, {words}}}, 9).ok());
+      std::vector<int64_t> got(words);
+      ASSERT_TRUE(
+          dev.download(got.data(), *out, 0, words * sizeof(int64_t)).ok());
+      for (int64_t i = 0; i < blocks; ++i)
+        EXPECT_EQ(got[i], launch)
+            << "block " << i << ", " << threads << " threads";
+      EXPECT_EQ(got[blocks], 3);
+      EXPECT_EQ(got[blocks + 1], 6);
+      EXPECT_EQ(got[blocks + 2], 1);
+    }
+    dev.release(*out);
+  }
+}
+
+TEST(ThreadPool, RunsEachIndexOnceAcrossManyJobs) {
+  for (unsigned threads : {1u, 2u, 5u}) {
+    v4::rt::ThreadPool pool(threads);
+    EXPECT_EQ(pool.size(), threads);
+    std::vector<std::atomic<int>> hits(997);
+    for (auto &h : hits)
+      h = 0;
+    for (int job = 0; job < 200; ++job)
+      pool.run(
+          job % 2 ? hits.size() : 1 + job % 7,
+          [](void *c, uint64_t i) {
+            (*static_cast<std::vector<std::atomic<int>> *>(c))[i]++;
+          },
+          &hits);
+    // Even jobs cover [0, 1 + job % 7), odd jobs everything.
+    for (size_t i = 0; i < hits.size(); ++i) {
+      int want = 100;
+      for (int job = 0; job < 200; job += 2)
+        want += i < size_t(1 + job % 7);
+      EXPECT_EQ(hits[i].load(), want) << "index " << i;
+    }
+    pool.run(
+        0, [](void *, uint64_t) { std::abort(); }, nullptr);
+  }
+}
+
+TEST(ThreadPool, ThreadCountFromRequestEnvironmentOrCores) {
+  EXPECT_EQ(v4::rt::resolveThreadCount(3), 3u);
+  const char *old = std::getenv("V4RT_NUM_THREADS");
+  std::string saved = old ? old : "";
+  setenv("V4RT_NUM_THREADS", "2", 1);
+  EXPECT_EQ(v4::rt::resolveThreadCount(0), 2u);
+  EXPECT_EQ(v4::rt::resolveThreadCount(7), 7u);
+  setenv("V4RT_NUM_THREADS", "lots", 1);
+  EXPECT_GE(v4::rt::resolveThreadCount(0), 1u);
+  unsetenv("V4RT_NUM_THREADS");
+  unsigned cores = std::thread::hardware_concurrency();
+  EXPECT_EQ(v4::rt::resolveThreadCount(0), cores ? cores : 1u);
+  if (old)
+    setenv("V4RT_NUM_THREADS", saved.c_str(), 1);
 }
 
 TEST(CPUDevice, MissingSymbolNamesTheKernel) {

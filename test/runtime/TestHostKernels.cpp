@@ -32,4 +32,21 @@ __attribute__((visibility("default"))) void v4_test_scale(void **args) {
           x[c * in->strides[0]] * float(r + 1);
 }
 
+/// A kernel with a launch grid: adds 1 to out[block] (the block's linear
+/// index, x fastest) and stores the grid it was told into out[blocks + 0..2]
+/// (runtime/base/KernelABI.h: the launch block follows the buffers).
+__attribute__((visibility("default"))) void v4_test_blocks(void **args) {
+  auto *out = static_cast<MemRefDescriptor<1> *>(args[0]);
+  auto *block = static_cast<const v4::abi::LaunchBlock *>(args[1]);
+  auto *data = static_cast<int64_t *>(out->aligned);
+  int64_t blocks = block->gridX * block->gridY * block->gridZ;
+  int64_t i = block->x + block->gridX * (block->y + block->gridY * block->z);
+  if (i < 0 || i >= blocks || blocks + 3 > out->sizes[0])
+    return;
+  data[i] += 1;
+  data[blocks] = block->gridX;
+  data[blocks + 1] = block->gridY;
+  data[blocks + 2] = block->gridZ;
+}
+
 } // extern "C"

@@ -502,6 +502,12 @@ TEST(CPUKernels, LinearFp8BlockScaledMatchesSpec) {
   auto ds = describe<2>(s.data(), {2, 3});
   auto dy = describe<3>(y.data(), {2, T, N});
   k.run({&dx, &dw, &ds, &dy});
+  // Any launch grid (blocks of output features x token rows, in any
+  // order) computes the same bits as one call.
+  std::vector<uint16_t> yGrid(y.size());
+  auto dyGrid = describe<3>(yGrid.data(), {2, T, N});
+  k.runGrid({&dx, &dw, &ds, &dyGrid}, 3, 3);
+  EXPECT_EQ(yGrid, y);
   Bf16Stats st;
   double eUnq = 0, nUnq = 0;
   std::vector<float> a(K), sa(3);
@@ -558,6 +564,12 @@ TEST(CPUKernels, LinearFp4WeightMatchesSpec) {
   auto ds = describe<2>(s.data(), {N, K / 32});
   auto dy = describe<2>(y.data(), {M, N});
   k.run({&dx, &dw, &ds, &dy});
+  // Any launch grid (blocks of output features x token rows, in any
+  // order) computes the same bits as one call.
+  std::vector<uint16_t> yGrid(y.size());
+  auto dyGrid = describe<2>(yGrid.data(), {M, N});
+  k.runGrid({&dx, &dw, &ds, &dyGrid}, 4, 2);
+  EXPECT_EQ(yGrid, y);
   Bf16Stats st;
   std::vector<float> a(K), sa(2);
   for (int64_t r = 0; r < M; ++r) {
@@ -642,6 +654,12 @@ TEST(CPUKernels, GroupedLinearFp8DequantisedMatchesSpec) {
   auto ds = describe<2>(s.data(), {3, 2});
   auto dy = describe<3>(y.data(), {R, G, N});
   k.run({&dx, &dw, &ds, &dy});
+  // Any launch grid (blocks of output features x token rows, in any
+  // order) computes the same bits as one call.
+  std::vector<uint16_t> yGrid(y.size());
+  auto dyGrid = describe<3>(yGrid.data(), {R, G, N});
+  k.runGrid({&dx, &dw, &ds, &dyGrid}, 5, 2);
+  EXPECT_EQ(yGrid, y);
   Bf16Stats st;
   for (int64_t r = 0; r < R; ++r)
     for (int64_t g = 0; g < G; ++g)

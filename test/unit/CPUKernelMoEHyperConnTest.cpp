@@ -923,6 +923,14 @@ void runSharedTest(const std::string &fmt) {
     k.run({&dx, &dw1, &dw3, &dw2, &ds1, &ds3, &ds2, &dy});
   else
     k.run({&dx, &dw1, &dw3, &dw2, &dy});
+  // Tiles of token rows (the launch grid's y) give the same bits.
+  std::vector<uint16_t> yGrid(T * d, 0);
+  auto dyGrid = describe<2>(yGrid.data(), {T, d});
+  if (quantised)
+    k.runGrid({&dx, &dw1, &dw3, &dw2, &ds1, &ds3, &ds2, &dyGrid}, 1, 2);
+  else
+    k.runGrid({&dx, &dw1, &dw3, &dw2, &dyGrid}, 1, 2);
+  EXPECT_EQ(yGrid, y);
   auto X = decodeAll(x);
   std::vector<float> want;
   for (int64_t t = 0; t < T; ++t) {

@@ -26,6 +26,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 
@@ -409,6 +410,64 @@ TEST(EndToEndLogits, LastPositionIsTheLastRowOfAll) {
   v4rt_session_release(sLast);
   v4rt_model_release(mAll);
   v4rt_model_release(mLast);
+  llvm::sys::fs::remove_directories(dir);
+}
+
+// The launch grid (issue 8): the hot kernels run their blocks on the CPU
+// device's thread pool. The logits (main and MTP, every position) of a
+// prefill chunk and decode steps are the same bits with 1 thread and with 3
+// (V4RT_NUM_THREADS, read when the model is loaded), since every output
+// element is computed by one block in a fixed order.
+TEST(EndToEndThreads, LogitsAreIndependentOfTheThreadCount) {
+  std::string configPath =
+      std::string(V4_SOURCE_DIR) + "/models/tiny-v4-t1.config.json";
+  llvm::SmallString<128> dir;
+  ASSERT_FALSE(llvm::sys::fs::createUniqueDirectory("v4-e2e-threads", dir));
+  std::string ckpt = (dir + "/checkpoint").str(), m = (dir + "/m.v4a").str();
+  ASSERT_NO_FATAL_FAILURE(compile(configPath, 2, 64, ckpt, m));
+  const int64_t B = 2, T = 21, steps = 6;
+  auto runWith = [&](const char *threads, std::vector<float> &out) {
+    const char *old = std::getenv("V4RT_NUM_THREADS");
+    std::string saved = old ? old : "";
+    setenv("V4RT_NUM_THREADS", threads, 1);
+    v4rt_model_options_t options;
+    v4rt_model_options_initialize(&options);
+    options.checkpoint_path = ckpt.c_str();
+    v4rt_model_t *model = nullptr;
+    v4rt_status_t st = v4rt_model_load(m.c_str(), &options, &model);
+    if (old)
+      setenv("V4RT_NUM_THREADS", saved.c_str(), 1);
+    else
+      unsetenv("V4RT_NUM_THREADS");
+    ASSERT_EQ(st, nullptr) << v4rt_status_message(st);
+    const int64_t V = modelInfo(model).vocab_size;
+    v4rt_session_t *s = nullptr;
+    ASSERT_EQ(v4rt_session_create(model, &s), nullptr);
+    std::mt19937_64 rng(11);
+    auto step = [&](int64_t tokens) {
+      std::vector<int64_t> ids(B * tokens);
+      for (auto &t : ids)
+        t = int64_t(rng() % uint64_t(V));
+      std::vector<float> l(B * tokens * V), mtp(B * tokens * V);
+      ASSERT_EQ(v4rt_session_run(s, ids.data(), nullptr, tokens, l.data(),
+                                 l.size(), mtp.data(), mtp.size()),
+                nullptr);
+      out.insert(out.end(), l.begin(), l.end());
+      out.insert(out.end(), mtp.begin(), mtp.end());
+    };
+    step(T);
+    for (int64_t i = 0; i < steps; ++i)
+      step(1);
+    v4rt_session_release(s);
+    v4rt_model_release(model);
+  };
+  std::vector<float> one, three;
+  ASSERT_NO_FATAL_FAILURE(runWith("1", one));
+  ASSERT_NO_FATAL_FAILURE(runWith("3", three));
+  ASSERT_EQ(one.size(), three.size());
+  ASSERT_FALSE(one.empty());
+  EXPECT_EQ(std::memcmp(one.data(), three.data(), one.size() * sizeof(float)),
+            0);
   llvm::sys::fs::remove_directories(dir);
 }
 

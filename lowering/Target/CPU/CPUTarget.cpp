@@ -248,6 +248,21 @@ public:
                       ::v4::artifact::CodeFormat::HostSharedObject,
                       std::vector<uint8_t>(so->begin(), so->end())};
   }
+
+  /// The hot kernels' grids (kLaunchGridAttrName on the entry, func or
+  /// llvm.func after the kernel phase); every other kernel is one call.
+  void describeLaunch(ModuleOp kernels, StringRef name,
+                      ::v4::artifact::Kernel &kernel) const override {
+    Operation *fn = SymbolTable::lookupSymbolIn(kernels, name);
+    auto grid = fn ? fn->getAttrOfType<DenseI64ArrayAttr>(kLaunchGridAttrName)
+                   : DenseI64ArrayAttr();
+    if (!grid || grid.size() != 6)
+      return;
+    for (unsigned d = 0; d < 3; ++d) {
+      kernel.launch.grid[d].fixed = static_cast<uint32_t>(grid[2 * d]);
+      kernel.launch.grid[d].tokenTile = static_cast<uint32_t>(grid[2 * d + 1]);
+    }
+  }
 };
 } // namespace
 

@@ -18,16 +18,19 @@ namespace art = v4::artifact;
 
 Device::~Device() = default;
 
-Expected<std::unique_ptr<Device>> createDevice(art::Target target,
-                                               const std::string &source) {
+Expected<std::unique_ptr<Device>>
+createDevice(art::Target target, const std::string &source, unsigned threads) {
   if (target == art::Target::CPU)
-    return std::unique_ptr<Device>(new CPUDevice());
+    return std::unique_ptr<Device>(new CPUDevice(threads));
   return Status::error(StatusCode::Incompatible, "RT-3",
                        source + ": artifact targets " +
                            art::targetName(target) +
                            "; this runtime has no device for it (CPU "
                            "artifacts only)");
 }
+
+CPUDevice::CPUDevice(unsigned threads)
+    : pool(std::make_unique<ThreadPool>(resolveThreadCount(threads))) {}
 
 CPUDevice::~CPUDevice() {
   for (void *library : libraries)
@@ -210,12 +213,50 @@ Status CPUDevice::loadKernels(const art::Artifact &a) {
                                "' has no symbol '" + k.entrySymbol +
                                "' in its code object");
     entries.push_back(reinterpret_cast<abi::KernelEntry>(sym));
+    launches.push_back(k.launch);
   }
   return Status::success();
 }
 
+namespace {
+
+/// One dispatch's blocks: the descriptors (shared, read-only) and the grid.
+struct GridCall {
+  abi::KernelEntry entry;
+  void *const *pointers;
+  size_t numPointers;
+  int64_t grid[3];
+};
+
+void runBlock(void *context, uint64_t index) {
+  const auto &call = *static_cast<const GridCall *>(context);
+  abi::LaunchBlock block;
+  block.x = int64_t(index % uint64_t(call.grid[0]));
+  block.y = int64_t(index / uint64_t(call.grid[0]) % uint64_t(call.grid[1]));
+  block.z = int64_t(index / uint64_t(call.grid[0] * call.grid[1]));
+  block.gridX = call.grid[0];
+  block.gridY = call.grid[1];
+  block.gridZ = call.grid[2];
+  // The buffers, then the launch block (KernelABI.h).
+  constexpr size_t kInline = 64;
+  void *inlineArgs[kInline];
+  std::vector<void *> heapArgs;
+  void **args = inlineArgs;
+  if (call.numPointers + 1 > kInline) {
+    heapArgs.resize(call.numPointers + 1);
+    args = heapArgs.data();
+  }
+  for (size_t i = 0; i < call.numPointers; ++i)
+    args[i] = call.pointers[i];
+  args[call.numPointers] = &block;
+  call.entry(args);
+}
+
+} // namespace
+
 Status CPUDevice::launch(uint32_t kernel, const std::vector<LaunchArg> &args,
-                         int64_t) {
+                         int64_t tokens) {
+  std::lock_guard<std::mutex> lock(launchMutex);
   if (kernel >= entries.size())
     return Status::error(StatusCode::Internal, "RT-7",
                          "launch of kernel " + std::to_string(kernel) +
@@ -233,7 +274,19 @@ Status CPUDevice::launch(uint32_t kernel, const std::vector<LaunchArg> &args,
     pointers[i] = &words[at];
     at += abi::descriptorWords(args[i].sizes.size());
   }
-  entries[kernel](pointers.data());
+  GridCall call{entries[kernel], pointers.data(), pointers.size(), {1, 1, 1}};
+  uint64_t blocks = 1;
+  for (int d = 0; d < 3; ++d) {
+    uint64_t g = launches[kernel].grid[d].blocks(tokens);
+    if (g == 0 || g > (uint64_t(1) << 31))
+      return Status::error(StatusCode::Internal, "RT-7",
+                           "kernel " + std::to_string(kernel) +
+                               " has a grid of " + std::to_string(g) +
+                               " blocks in dimension " + std::to_string(d));
+    call.grid[d] = int64_t(g);
+    blocks *= g;
+  }
+  pool->run(blocks, runBlock, &call);
   return Status::success();
 }
 

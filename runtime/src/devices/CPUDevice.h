@@ -4,7 +4,12 @@
 // shared object of the CPU target, loaded from an anonymous memory file
 // (memfd_create; a private file under $TMPDIR where that is unavailable)
 // so nothing is left on disk; a launch is one call through the kernel ABI
-// (runtime/base/KernelABI.h) on the calling thread.
+// (runtime/base/KernelABI.h) per block of the kernel's launch grid: a grid
+// of one block runs on the calling thread, a larger one on the device's
+// thread pool (ThreadPool.h: created with the device, i.e. once per model;
+// its size is the model's thread count, by default V4RT_NUM_THREADS or
+// every core). Launches are serialised by a lock, so sessions of one model
+// may step from different threads.
 //
 //===----------------------------------------------------------------------===//
 #ifndef V4_RUNTIME_SRC_DEVICES_CPUDEVICE_H
@@ -12,12 +17,18 @@
 
 #include "runtime/base/KernelABI.h"
 #include "runtime/src/devices/Device.h"
+#include "runtime/src/devices/ThreadPool.h"
+
+#include <memory>
+#include <mutex>
 
 namespace v4::rt {
 
 class CPUDevice final : public Device {
 public:
-  CPUDevice() = default;
+  /// `threads`: the threads a launch uses (resolveThreadCount: 0 is
+  /// V4RT_NUM_THREADS or every core).
+  explicit CPUDevice(unsigned threads = 0);
   ~CPUDevice() override;
 
   const char *name() const override { return "cpu"; }
@@ -42,9 +53,15 @@ public:
                 int64_t tokens) override;
   Status synchronize() override { return Status::success(); }
 
+  /// The threads a launch runs its blocks on, the caller included.
+  unsigned numThreads() const { return pool->size(); }
+
 private:
   std::vector<void *> libraries;
   std::vector<abi::KernelEntry> entries;
+  std::vector<artifact::Launch> launches;
+  std::unique_ptr<ThreadPool> pool;
+  std::mutex launchMutex;
   /// Reused descriptor storage of launch().
   std::vector<int64_t> words;
   std::vector<void *> pointers;

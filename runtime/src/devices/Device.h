@@ -71,7 +71,8 @@ public:
   /// entry symbol; kernel i of the artifact is then launched as index i.
   virtual Status loadKernels(const artifact::Artifact &artifact) = 0;
   /// Launches kernel `kernel` over `args` (one per buffer argument) for a
-  /// call of `tokens` tokens, the T of the kernel's launch geometry.
+  /// call of `tokens` tokens, the T of the kernel's launch geometry: every
+  /// block of its grid once.
   virtual Status launch(uint32_t kernel, const std::vector<LaunchArg> &args,
                         int64_t tokens) = 0;
   /// Waits until every launched kernel has finished.
@@ -79,9 +80,12 @@ public:
 };
 
 /// The device that runs artifacts of `target`; an Incompatible error naming
-/// `source` (the artifact) when this runtime has none.
+/// `source` (the artifact) when this runtime has none. `threads`: the host
+/// threads a CPU device runs a launch's blocks on (0: V4RT_NUM_THREADS, else
+/// every core).
 Expected<std::unique_ptr<Device>> createDevice(artifact::Target target,
-                                               const std::string &source);
+                                               const std::string &source,
+                                               unsigned threads = 0);
 
 /// A device allocation released when it goes out of scope.
 class DeviceAllocation {

@@ -3,6 +3,10 @@
 //
 // Hot ops are hand-built: the kernel keeps the ABI signature (the storage
 // buffers of its operands, then of its fresh results) and calls the body.
+// A hot kernel with a launch grid (v4.launch_grid: fixed and token-tile
+// blocks per dimension) also takes the six indices of its launch block
+// (block x, y, z, grid x, y, z), which its `void k(void **args)` entry reads
+// from args[buffers] (null: block 0 of a 1x1x1 grid).
 // RUN: v4-opt %s --pass-pipeline='builtin.module(builtin.module(v4-build-target-kernels))' | FileCheck %s --check-prefix=HAND
 //
 // Kernels without a v4 op (copies, reshapes) are bufferized: every result is
@@ -16,11 +20,17 @@
 module attributes {v4.target = "cpu"} {
   module @kernels attributes {v4.target = "cpu"} {
     // HAND-LABEL: func.func @k0_linear(
-    // HAND-SAME: %[[X:.*]]: memref<1x?x64xbf16>, %[[W:.*]]: memref<32x64xi8>, %[[S:.*]]: memref<1x1xi8>, %[[Y:.*]]: memref<1x?x32xbf16>)
-    // HAND-SAME: attributes {v4.kernel}
-    // HAND: call @k0_linear_body(%[[X]], %[[W]], %[[S]], %[[Y]])
+    // HAND-SAME: %[[X:.*]]: memref<1x?x64xbf16>, %[[W:.*]]: memref<32x64xi8>, %[[S:.*]]: memref<1x1xi8>, %[[Y:.*]]: memref<1x?x32xbf16>,
+    // HAND-SAME: %[[BX:.*]]: index, %[[BY:.*]]: index, %[[BZ:.*]]: index, %[[GX:.*]]: index, %[[GY:.*]]: index, %[[GZ:.*]]: index)
+    // 32 outputs: one block of 64 features; tiles of 16 tokens.
+    // HAND-SAME: attributes {v4.kernel, v4.launch_grid = array<i64: 1, 0, 1, 16, 1, 0>}
+    // HAND: call @k0_linear_body(%[[X]], %[[W]], %[[S]], %[[Y]], %[[BX]], %[[BY]], %[[BZ]], %[[GX]], %[[GY]], %[[GZ]])
     // HAND: func.func private @k0_linear_body(
     // LLVM-LABEL: llvm.func @k0_linear(%{{.*}}: !llvm.ptr)
+    // The launch block pointer after the four buffers, compared with null.
+    // LLVM: %[[SLOT:.*]] = llvm.getelementptr %{{.*}}[4] : (!llvm.ptr) -> !llvm.ptr, !llvm.ptr
+    // LLVM: %[[LB:.*]] = llvm.load %[[SLOT]] : !llvm.ptr -> !llvm.ptr
+    // LLVM: llvm.icmp "eq" %[[LB]], %{{.*}} : !llvm.ptr
     // LLVM: llvm.call @k0_linear_impl
     func.func @k0_linear(%x: tensor<1x?x64xbf16>, %w: tensor<32x64xf8E4M3FN>,
                          %s: tensor<1x1xf8E8M0FNU>, %out: tensor<1x?x32xbf16>)
