@@ -240,4 +240,23 @@ def V4CPUAddKernelEntriesPass
                            "::mlir::arith::ArithDialect"];
 }
 
+def V4CPUBF16MemoryAsI16Pass
+    : Pass<"v4-cpu-bf16-memory-as-i16", "::mlir::ModuleOp"> {
+  let summary = "Load and store bf16 (and vectors of it) as i16 in the LLVM "
+                "dialect";
+  let description = [{
+    Runs last in the CPU kernel phase, on the LLVM dialect. Every `llvm.load`
+    of bf16 becomes a load of i16 and a bitcast to bf16, every `llvm.store`
+    of bf16 a bitcast to i16 and a store of i16 (vectors alike). The bf16
+    arithmetic is already bit manipulation on i16 (`arith-expand` with
+    bf16), so the bitcasts pair up and fold away in LLVM.
+
+    Why: x86 has no bf16 registers; LLVM legalises a (vectorised) bf16 load
+    by widening to f32 and narrowing back through compiler-rt's
+    `__truncsfbf2`, which the kernels' shared object does not link. With
+    i16 memory operations no bf16 value reaches the backend.
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+}
+
 #endif // V4_LOWERING_PASSES_TD

@@ -342,7 +342,8 @@ LogicalResult serializeArtifact(ModuleOp module, std::string &bytes) {
   for (const art::StateSpec &s : d.stateSpecs)
     if (s.reset == art::ResetKind::PadId)
       d.features |= art::kFeatureEngram;
-  writer.addCodeObject(code->target, code->format, std::move(code->bytes));
+  writer.addCodeObject(code->target, code->format, std::move(code->bytes),
+                       code->isa);
   art::Expected<std::vector<uint8_t>> file = writer.serialize();
   if (!file)
     return module.emitError()

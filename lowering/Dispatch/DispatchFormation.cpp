@@ -12,6 +12,7 @@
 #include "dialects/V4/V4StorageLayout.h"
 #include "dialects/V4/V4Types.h"
 #include "lowering/Passes.h"
+#include "lowering/Target/TargetBackend.h"
 #include "runtime/artifact/Artifact.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -512,8 +513,9 @@ struct V4FormDispatchesPass
     OpBuilder b = OpBuilder::atBlockEnd(module.getBody());
     auto kernels = ModuleOp::create(b, module.getLoc(), kKernelsModuleName);
     // The kernels are built for the module's target and numerics.
-    for (StringRef name : {StringRef("v4.target"), StringRef(kNumericsAttrName),
-                           StringRef(kFakeQuantAttrName)})
+    for (StringRef name :
+         {StringRef("v4.target"), StringRef(kNumericsAttrName),
+          StringRef(kFakeQuantAttrName), StringRef(kHostISAAttrName)})
       if (Attribute a = module->getAttr(name))
         kernels->setAttr(name, a);
     Former former(module, kernels);

@@ -19,6 +19,7 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 
 #include <optional>
@@ -69,6 +70,7 @@ struct KernelBody {
     return divui(addi(x, idx(d - 1)), idx(d));
   }
   Value minui(Value x, Value y) { return arith::MinUIOp::create(b, x, y); }
+  Value maxui(Value x, Value y) { return arith::MaxUIOp::create(b, x, y); }
   Value minsi(Value x, Value y) { return arith::MinSIOp::create(b, x, y); }
   Value maxsi(Value x, Value y) { return arith::MaxSIOp::create(b, x, y); }
   Value andi(Value x, Value y) { return arith::AndIOp::create(b, x, y); }
@@ -217,9 +219,6 @@ inline ImplicitLocOpBuilder bodyBuilder(Operation *op, func::FuncOp fn) {
 
 /// Loads element k of an activation row as f32.
 using ActLoadFn = function_ref<Value(ImplicitLocOpBuilder &, Value)>;
-/// Loads the raw code (i8) of weight column / byte `col`, or of the weight
-/// scale of block `block`.
-using CodeLoadFn = function_ref<Value(ImplicitLocOpBuilder &, Value)>;
 
 /// Quantises an activation row of K elements to FP8 per `blk` block
 /// (V4-SPEC 2.4 step 1): qa[k] gets the e4m3 grid value of x / s_a (f32),
@@ -232,30 +231,54 @@ void quantizeActFP8(ImplicitLocOpBuilder &b, ActLoadFn act, Value K,
 /// module's fake-quant mode); an invalid mode attribute is an error.
 FailureOr<bool> quantizesActivations(func::FuncOp fn);
 
-/// The fp32 block-scaled dot product of a quantised activation row (qa, sa
-/// from quantizeActFP8 with block `blk`) with one weight row: FP8 over
-/// `blk`-wide K blocks with one e8m0 scale per block, or FP4 (two codes per
-/// byte, low nibble first) over 32-wide K slices with one e8m0 scale per
-/// slice. Partials in fp32, ascending K, each scaled by s_a then s_w
-/// (V4-SPEC 2.4 steps 2-3).
-Value blockScaledDot(ImplicitLocOpBuilder &b, lowp::WeightFormat format,
-                     Value qa, Value sa, Value K, int64_t blk,
-                     CodeLoadFn weightCode, CodeLoadFn scaleCode);
+//===----------------------------------------------------------------------===//
+// The tiled GEMM of the linear kernels (V4-SPEC 2.4 / 5.7)
+//===----------------------------------------------------------------------===//
 
-/// Like blockScaledDot, on a weight row already decoded to f32: wdec[e] is
-/// the exact value of weight element e (FP4: both nibbles, element order)
-/// and sdec[j] the decoded e8m0 scale of block / slice j. The same partials
-/// in the same order, so the result is bit-identical; the decode is done
-/// once per weight row by decodeWeightRow and shared by a tile of tokens.
-Value blockScaledDotDecoded(ImplicitLocOpBuilder &b, lowp::WeightFormat format,
-                            Value qa, Value sa, Value K, int64_t blk,
-                            Value wdec, Value sdec);
-/// Decodes one weight row of K elements into wdec (f32) and its scales into
-/// sdec: FP8 ceil(K / blk) scales, FP4 K / 32 (weightCode / scaleCode as in
-/// blockScaledDot).
-void decodeWeightRow(ImplicitLocOpBuilder &b, lowp::WeightFormat format,
-                     Value K, int64_t blk, CodeLoadFn weightCode,
-                     CodeLoadFn scaleCode, Value wdec, Value sdec);
+/// One GEMM y[r, n] = sum_e a[r, e] * W[n, e] as the linear kernels compute
+/// it: Plain (bf16 / f32 weights, or weights dequantised on load) is the
+/// sequential fp32 sum over ascending e; FP8 / FP4 are the block-scaled
+/// dots of V4-SPEC 2.4 (FP8 activations of quantizeActFP8, partials per
+/// `blk` block (FP8) or 32-slice (FP4), each scaled by s_a then s_w and
+/// added in ascending order). Every output element is the same sequence of
+/// fp32 operations whatever the tile and whichever pass computes it; the speed
+/// comes from sharing: a tile of token rows is computed in vector lanes
+/// (vector<8xf32>, rows of the tile transposed) against a few weight rows at
+/// once, each weight row decoded once per tile and partial block. The callables
+/// are function_refs: keep the lambdas they refer to alive (named locals) while
+/// the TileGemm is used.
+struct TileGemm {
+  lowp::WeightFormat format = lowp::WeightFormat::Plain;
+  int64_t blk = 128;
+  bool quantize = true;
+  /// K, and the output features N.
+  Value K, N;
+  /// Activation (r, e) as f32.
+  function_ref<Value(KernelBody &, Value, Value)> act;
+  /// Plain: weight (n, e) as f32. FP8: the e4m3 code of (n, e); FP4: the
+  /// byte (n, e / 2) holding elements e (low nibble) and e + 1.
+  function_ref<Value(KernelBody &, Value, Value)> weight;
+  /// FP8 / FP4: the e8m0 code of the weight scale of feature n, block or
+  /// slice j.
+  function_ref<Value(KernelBody &, Value, Value)> weightScale;
+  /// Writes the fp32 result of (r, n).
+  function_ref<void(KernelBody &, Value, Value, Value)> store;
+};
+/// Scratch of tileGemm, allocated once at kernel entry (allocTileGemm).
+struct TileGemmScratch {
+  Value aT, saT, acc, qa, sa, wdec, sdec;
+};
+/// Token rows a tile of tileGemm computes in vector lanes; output features
+/// per block of a GEMM kernel's launch grid (each block prepares its tile
+/// of activations once: FP8 quantised and transposed); features per inner
+/// chunk (the fp32 sums of a chunk x tile stay in L1).
+constexpr int64_t kGemmRowTile = 32;
+constexpr int64_t kGemmFeatureBlock = 256;
+constexpr int64_t kGemmChunk = 64;
+TileGemmScratch allocTileGemm(KernelBody &k, const TileGemm &g);
+/// Computes y[r, n] for rows [r0, r1) and features [n0, n1).
+void tileGemm(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
+              Value r0, Value r1, Value n0, Value n1);
 
 //===----------------------------------------------------------------------===//
 // Launch grid (runtime/base/KernelABI.h LaunchBlock)

@@ -14,7 +14,8 @@ namespace mlir::v4 {
 
 void registerCPUKernelDialects(DialectRegistry &registry) {
   registry.insert<func::FuncDialect, scf::SCFDialect, arith::ArithDialect,
-                  math::MathDialect, memref::MemRefDialect>();
+                  math::MathDialect, memref::MemRefDialect,
+                  vector::VectorDialect>();
 }
 
 namespace cpu {
@@ -87,171 +88,354 @@ void quantizeActFP8(ImplicitLocOpBuilder &b, ActLoadFn act, Value K,
   });
 }
 
-Value blockScaledDot(ImplicitLocOpBuilder &b, lowp::WeightFormat format,
-                     Value qa, Value sa, Value K, int64_t blk,
-                     CodeLoadFn weightCode, CodeLoadFn scaleCode) {
-  KernelBody k{b};
-  Value zero = k.idx(0), blkV = k.idx(blk);
-  auto qaAt = [](ImplicitLocOpBuilder &eb, Value qa, Value i) -> Value {
-    return memref::LoadOp::create(eb, qa, ValueRange{i});
-  };
-  if (format == lowp::WeightFormat::FP8) {
-    Value nBlocks = arith::DivUIOp::create(
-        b, arith::AddIOp::create(b, K, k.idx(blk - 1)), blkV);
-    return reduce(
-        b, zero, nBlocks, {lowp::f32(b, 0.0)},
-        [&](ImplicitLocOpBuilder &jb, Value j,
-            ValueRange a) -> SmallVector<Value> {
-          Value k0 = arith::MulIOp::create(jb, j, blkV);
-          Value k1 = arith::MinUIOp::create(
-              jb, arith::AddIOp::create(jb, k0, blkV), K);
-          Value part = reduce(
-              jb, k0, k1, {lowp::f32(jb, 0.0)},
-              [&](ImplicitLocOpBuilder &eb, Value e,
-                  ValueRange p) -> SmallVector<Value> {
-                Value w = lowp::decodeE4M3(eb, weightCode(eb, e));
-                return {arith::AddFOp::create(
-                    eb, p[0], arith::MulFOp::create(eb, qaAt(eb, qa, e), w))};
-              })[0];
-          Value scaled = lowp::scaleBlock(
-              jb, part, memref::LoadOp::create(jb, sa, ValueRange{j}),
-              lowp::decodeE8M0(jb, scaleCode(jb, j)));
-          return {arith::AddFOp::create(jb, a[0], scaled)};
-        })[0];
+//===----------------------------------------------------------------------===//
+// The tiled GEMM
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+/// Elements of one partial sum (P of the header): K for Plain, blk for FP8,
+/// 32 for FP4.
+Value partSize(KernelBody &k, const TileGemm &g) {
+  switch (g.format) {
+  case lowp::WeightFormat::Plain:
+    return g.K;
+  case lowp::WeightFormat::FP8:
+    return k.idx(g.blk);
+  case lowp::WeightFormat::FP4:
+    return k.idx(32);
   }
-  // FP4: byte c*16 + q holds K elements 32c + 2q (low nibble) and
-  // 32c + 2q + 1 (high nibble).
-  Value slices = arith::DivUIOp::create(b, K, k.idx(32));
-  return reduce(
-      b, zero, slices, {lowp::f32(b, 0.0)},
-      [&](ImplicitLocOpBuilder &cb, Value c,
-          ValueRange a) -> SmallVector<Value> {
-        Value byte0 = arith::MulIOp::create(cb, c, KernelBody{cb}.idx(16));
-        Value part = reduce(
-            cb, zero, KernelBody{cb}.idx(16), {lowp::f32(cb, 0.0)},
-            [&](ImplicitLocOpBuilder &eb, Value q,
-                ValueRange p) -> SmallVector<Value> {
-              Value byteIdx = arith::AddIOp::create(eb, byte0, q);
-              Value bits = arith::ExtUIOp::create(eb, eb.getI32Type(),
-                                                  weightCode(eb, byteIdx));
-              Value e0 = arith::AddIOp::create(eb, byteIdx, byteIdx);
-              Value e1 = arith::AddIOp::create(eb, e0, KernelBody{eb}.idx(1));
-              Value lo = lowp::decodeE2M1(
-                  eb, arith::AndIOp::create(eb, bits, lowp::i32(eb, 15)));
-              Value hi = lowp::decodeE2M1(
-                  eb, arith::ShRUIOp::create(eb, bits, lowp::i32(eb, 4)));
-              Value acc0 = arith::AddFOp::create(
-                  eb, p[0], arith::MulFOp::create(eb, qaAt(eb, qa, e0), lo));
-              return {arith::AddFOp::create(
-                  eb, acc0, arith::MulFOp::create(eb, qaAt(eb, qa, e1), hi))};
-            })[0];
-        Value aBlock = arith::DivUIOp::create(
-            cb, arith::MulIOp::create(cb, c, KernelBody{cb}.idx(32)), blkV);
-        Value scaled = lowp::scaleBlock(
-            cb, part, memref::LoadOp::create(cb, sa, ValueRange{aBlock}),
-            lowp::decodeE8M0(cb, scaleCode(cb, c)));
-        return {arith::AddFOp::create(cb, a[0], scaled)};
-      })[0];
+  llvm_unreachable("weight format");
 }
 
-Value blockScaledDotDecoded(ImplicitLocOpBuilder &b, lowp::WeightFormat format,
-                            Value qa, Value sa, Value K, int64_t blk,
-                            Value wdec, Value sdec) {
-  KernelBody k{b};
-  Value zero = k.idx(0), blkV = k.idx(blk);
-  auto at = [](ImplicitLocOpBuilder &eb, Value m, Value i) -> Value {
-    return memref::LoadOp::create(eb, m, ValueRange{i});
-  };
-  if (format == lowp::WeightFormat::FP8) {
-    Value nBlocks = arith::DivUIOp::create(
-        b, arith::AddIOp::create(b, K, k.idx(blk - 1)), blkV);
-    return reduce(
-        b, zero, nBlocks, {lowp::f32(b, 0.0)},
-        [&](ImplicitLocOpBuilder &jb, Value j,
-            ValueRange a) -> SmallVector<Value> {
-          Value k0 = arith::MulIOp::create(jb, j, blkV);
-          Value k1 = arith::MinUIOp::create(
-              jb, arith::AddIOp::create(jb, k0, blkV), K);
-          Value part = reduce(
-              jb, k0, k1, {lowp::f32(jb, 0.0)},
-              [&](ImplicitLocOpBuilder &eb, Value e,
-                  ValueRange p) -> SmallVector<Value> {
-                return {arith::AddFOp::create(
-                    eb, p[0],
-                    arith::MulFOp::create(eb, at(eb, qa, e), at(eb, wdec, e)))};
-              })[0];
-          Value scaled =
-              lowp::scaleBlock(jb, part, at(jb, sa, j), at(jb, sdec, j));
-          return {arith::AddFOp::create(jb, a[0], scaled)};
-        })[0];
-  }
-  Value slices = arith::DivUIOp::create(b, K, k.idx(32));
-  return reduce(
-      b, zero, slices, {lowp::f32(b, 0.0)},
-      [&](ImplicitLocOpBuilder &cb, Value c,
-          ValueRange a) -> SmallVector<Value> {
-        KernelBody ck{cb};
-        Value e00 = arith::MulIOp::create(cb, c, ck.idx(32));
-        Value part = reduce(
-            cb, zero, ck.idx(16), {lowp::f32(cb, 0.0)},
-            [&](ImplicitLocOpBuilder &eb, Value q,
-                ValueRange p) -> SmallVector<Value> {
-              KernelBody ek{eb};
-              Value e0 = arith::AddIOp::create(eb, e00, ek.addi(q, q));
-              Value e1 = arith::AddIOp::create(eb, e0, ek.idx(1));
-              Value acc0 = arith::AddFOp::create(
-                  eb, p[0],
-                  arith::MulFOp::create(eb, at(eb, qa, e0), at(eb, wdec, e0)));
-              return {arith::AddFOp::create(
-                  eb, acc0,
-                  arith::MulFOp::create(eb, at(eb, qa, e1), at(eb, wdec, e1)))};
-            })[0];
-        Value aBlock = arith::DivUIOp::create(cb, e00, blkV);
-        Value scaled =
-            lowp::scaleBlock(cb, part, at(cb, sa, aBlock), at(cb, sdec, c));
-        return {arith::AddFOp::create(cb, a[0], scaled)};
-      })[0];
+/// A vector of `lanes` f32 (or the scalar for one lane) at m[i].
+Value loadLanes(KernelBody &k, Value m, Value i, int64_t lanes) {
+  if (lanes == 1)
+    return k.load(m, {i});
+  return vector::LoadOp::create(k.b, VectorType::get({lanes}, k.b.getF32Type()),
+                                m, ValueRange{i});
+}
+void storeLanes(KernelBody &k, Value v, Value m, Value i, int64_t lanes) {
+  if (lanes == 1)
+    return k.store(v, m, {i});
+  vector::StoreOp::create(k.b, v, m, ValueRange{i});
+}
+Value splat(KernelBody &k, Value scalar, int64_t lanes) {
+  if (lanes == 1)
+    return scalar;
+  return vector::BroadcastOp::create(
+      k.b, VectorType::get({lanes}, k.b.getF32Type()), scalar);
 }
 
-void decodeWeightRow(ImplicitLocOpBuilder &b, lowp::WeightFormat format,
-                     Value K, int64_t blk, CodeLoadFn weightCode,
-                     CodeLoadFn scaleCode, Value wdec, Value sdec) {
-  KernelBody k{b};
-  Value zero = k.idx(0);
-  if (format == lowp::WeightFormat::FP8) {
-    loop(b, zero, K, [&](ImplicitLocOpBuilder &eb, Value e) {
-      memref::StoreOp::create(eb, lowp::decodeE4M3(eb, weightCode(eb, e)), wdec,
-                              ValueRange{e});
-    });
-    loop(b, zero, k.ceilDivui(K, blk), [&](ImplicitLocOpBuilder &jb, Value j) {
-      memref::StoreOp::create(jb, lowp::decodeE8M0(jb, scaleCode(jb, j)), sdec,
-                              ValueRange{j});
-    });
+/// The activation block of part j (FP4 32-slices lie within one).
+Value partActBlock(KernelBody &k, const TileGemm &g, Value j) {
+  return g.format == lowp::WeightFormat::FP4
+             ? k.divui(k.muli(j, k.idx(32)), k.idx(g.blk))
+             : j;
+}
+
+/// Decodes weight row n over [e0, e1) to f32: element e into wdec[at(e)].
+void decodePart(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
+                Value n, Value e0, Value e1,
+                function_ref<Value(KernelBody &, Value)> at) {
+  if (g.format == lowp::WeightFormat::FP4) {
+    loop(k, k.idx(0), k.divui(k.subi(e1, e0), k.idx(2)),
+         [&](KernelBody &k, Value q) {
+           Value e = k.addi(e0, k.addi(q, q));
+           auto [lo, hi] = lowp::decodeE2M1Byte(k.b, g.weight(k, n, e));
+           k.store(lo, s.wdec, {at(k, e)});
+           k.store(hi, s.wdec, {at(k, k.addi(e, k.idx(1)))});
+         });
     return;
   }
-  Value slices = k.divui(K, k.idx(32));
-  loop(b, zero, k.muli(slices, k.idx(16)),
-       [&](ImplicitLocOpBuilder &eb, Value byteIdx) {
-         KernelBody ek{eb};
-         Value bits = arith::ExtUIOp::create(eb, eb.getI32Type(),
-                                             weightCode(eb, byteIdx));
-         Value e0 = ek.addi(byteIdx, byteIdx);
-         Value e1 = ek.addi(e0, ek.idx(1));
-         memref::StoreOp::create(
-             eb,
-             lowp::decodeE2M1(
-                 eb, arith::AndIOp::create(eb, bits, lowp::i32(eb, 15))),
-             wdec, ValueRange{e0});
-         memref::StoreOp::create(
-             eb,
-             lowp::decodeE2M1(
-                 eb, arith::ShRUIOp::create(eb, bits, lowp::i32(eb, 4))),
-             wdec, ValueRange{e1});
-       });
-  loop(b, zero, slices, [&](ImplicitLocOpBuilder &cb, Value c) {
-    memref::StoreOp::create(cb, lowp::decodeE8M0(cb, scaleCode(cb, c)), sdec,
-                            ValueRange{c});
+  loop(k, e0, e1, [&](KernelBody &k, Value e) {
+    Value v = g.weight(k, n, e);
+    if (g.format == lowp::WeightFormat::FP8)
+      v = lowp::decodeE4M3(k.b, v);
+    k.store(v, s.wdec, {at(k, e)});
   });
+}
+
+/// The features [n0, n1) (at most kGemmChunk) against the tile of a pass
+/// (aT / saT: rows ra + [0, cnt)).
+void gemmChunk(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
+               Value ra, Value cnt, Value n0, Value n1, int64_t lanes,
+               int64_t vecs, int64_t feats) {
+  const int64_t T = lanes * vecs;
+  bool scaled = g.format != lowp::WeightFormat::Plain;
+  Value zero = k.idx(0), TV = k.idx(T);
+  Value nBlocks = k.ceilDivui(g.K, g.blk);
+  // acc[slot * T + i]: the running sum of feature n0 + slot, row ra + i;
+  // slot kGemmChunk takes the stores of a pass's surplus features.
+  if (scaled)
+    loop(k, zero, k.muli(k.subi(n1, n0), TV),
+         [&](KernelBody &k, Value i) { k.store(k.f32(0.0), s.acc, {i}); });
+  Value P = partSize(k, g);
+  Value nParts = g.format == lowp::WeightFormat::Plain ? k.idx(1)
+                 : g.format == lowp::WeightFormat::FP8
+                     ? nBlocks
+                     : k.divui(g.K, k.idx(32));
+  Type f32 = k.b.getF32Type();
+  Type laneType =
+      lanes == 1 ? f32 : Type(VectorType::get({lanes}, k.b.getF32Type()));
+  Value zeroLanes = arith::ConstantOp::create(
+      k.b, cast<TypedAttr>(k.b.getZeroAttr(laneType)));
+  loop(k, zero, nParts, [&](KernelBody &k, Value j) {
+    Value e0 = k.muli(j, P), e1 = k.minui(k.addi(e0, P), g.K);
+    Value aj = partActBlock(k, g, j);
+    scf::ForOp::create(
+        k.b, n0, n1, k.idx(feats), ValueRange(),
+        [&](OpBuilder &nb, Location loc, Value fb, ValueRange) {
+          ImplicitLocOpBuilder ib(loc, nb);
+          KernelBody k{ib};
+          SmallVector<Value> slots, sdec;
+          for (int64_t f = 0; f < feats; ++f) {
+            Value n = k.addi(fb, k.idx(f));
+            Value valid = k.cmpi(arith::CmpIPredicate::ult, n, n1);
+            Value nRead = k.minui(n, k.subi(n1, k.idx(1)));
+            slots.push_back(k.select(valid, k.subi(n, n0), k.idx(kGemmChunk)));
+            // Weight row nRead over [e0, e1), decoded into wdec[f * P ...].
+            Value base = k.subi(k.muli(k.idx(f), P), e0);
+            decodePart(k, g, s, nRead, e0, e1,
+                       [&](KernelBody &k, Value e) { return k.addi(base, e); });
+            if (scaled)
+              sdec.push_back(lowp::decodeE8M0(k.b, g.weightScale(k, nRead, j)));
+          }
+          // The partial sums: feats x vecs lane groups, ascending e.
+          SmallVector<Value> init(feats * vecs, zeroLanes);
+          SmallVector<Value> parts = reduce(
+              k, e0, e1, init, [&](KernelBody &k, Value e, ValueRange acc) {
+                SmallVector<Value> a, next;
+                for (int64_t v = 0; v < vecs; ++v)
+                  a.push_back(loadLanes(
+                      k, s.aT, k.addi(k.muli(e, TV), k.idx(v * lanes)), lanes));
+                for (int64_t f = 0; f < feats; ++f) {
+                  Value wv = splat(k,
+                                   k.load(s.wdec, {k.addi(k.muli(k.idx(f), P),
+                                                          k.subi(e, e0))}),
+                                   lanes);
+                  for (int64_t v = 0; v < vecs; ++v)
+                    next.push_back(k.addf(acc[f * vecs + v], k.mulf(a[v], wv)));
+                }
+                return next;
+              });
+          for (int64_t f = 0; f < feats; ++f)
+            for (int64_t v = 0; v < vecs; ++v) {
+              Value at = k.addi(k.muli(slots[f], TV), k.idx(v * lanes));
+              Value part = parts[f * vecs + v];
+              if (scaled) {
+                Value sa = loadLanes(
+                    k, s.saT, k.addi(k.muli(aj, TV), k.idx(v * lanes)), lanes);
+                Value scaledPart =
+                    lowp::scaleBlock(k.b, part, sa, splat(k, sdec[f], lanes));
+                part = k.addf(loadLanes(k, s.acc, at, lanes), scaledPart);
+              }
+              storeLanes(k, part, s.acc, at, lanes);
+            }
+          scf::YieldOp::create(ib);
+        });
+  });
+  loop(k, n0, n1, [&](KernelBody &k, Value n) {
+    loop(k, zero, cnt, [&](KernelBody &k, Value i) {
+      Value acc = k.load(s.acc, {k.addi(k.muli(k.subi(n, n0), TV), i)});
+      g.store(k, k.addi(ra, i), n, acc);
+    });
+  });
+}
+
+/// Features per step of the one-row chunk (kRowVecs vectors of 8 feature
+/// lanes), and the K elements per Plain partial sum there (the sum carries
+/// across parts, so the order is still ascending e).
+constexpr int64_t kRowVecs = 4;
+constexpr int64_t kRowFeatures = 8 * kRowVecs;
+constexpr int64_t kRowPlainPart = 128;
+
+/// The features [n0, n1) (at most kGemmChunk) of the one row in aT / saT
+/// (row ra), with features in vector lanes: each lane is the sequential sum
+/// of one feature, so the numbers are those of gemmChunk; the weight rows
+/// of a part are decoded into wdec transposed (wdec[(e - e0) * F + f]).
+void gemmRowChunk(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
+                  Value ra, Value n0, Value n1) {
+  const int64_t L = 8, F = kRowFeatures;
+  bool scaled = g.format != lowp::WeightFormat::Plain;
+  Value zero = k.idx(0), FV = k.idx(F);
+  const int64_t part = g.format == lowp::WeightFormat::Plain ? kRowPlainPart
+                       : g.format == lowp::WeightFormat::FP8 ? g.blk
+                                                             : 32;
+  Value P = k.idx(part);
+  Value nParts = g.format == lowp::WeightFormat::FP4 ? k.divui(g.K, k.idx(32))
+                                                     : k.ceilDivui(g.K, part);
+  // acc[n - n0] for whole steps of F features (the surplus lanes of the
+  // last step land past n1 - n0 and are never read).
+  Value steps = k.ceilDivui(k.subi(n1, n0), F);
+  loop(k, zero, k.muli(steps, FV),
+       [&](KernelBody &k, Value i) { k.store(k.f32(0.0), s.acc, {i}); });
+  loop(k, zero, nParts, [&](KernelBody &k, Value j) {
+    Value e0 = k.muli(j, P), e1 = k.minui(k.addi(e0, P), g.K);
+    Value aj = partActBlock(k, g, j);
+    scf::ForOp::create(
+        k.b, n0, n1, FV, ValueRange(),
+        [&](OpBuilder &nb, Location loc, Value fb, ValueRange) {
+          ImplicitLocOpBuilder ib(loc, nb);
+          KernelBody k{ib};
+          // Weight rows fb + f (past n1: the last row again) over [e0, e1),
+          // and their decoded scales in sdec[f].
+          loop(k, zero, FV, [&](KernelBody &k, Value f) {
+            Value nRead = k.minui(k.addi(fb, f), k.subi(n1, k.idx(1)));
+            decodePart(k, g, s, nRead, e0, e1, [&](KernelBody &k, Value e) {
+              return k.addi(k.muli(k.subi(e, e0), FV), f);
+            });
+            if (scaled)
+              k.store(lowp::decodeE8M0(k.b, g.weightScale(k, nRead, j)), s.sdec,
+                      {f});
+          });
+          Value slot = k.subi(fb, n0);
+          // Plain continues the running sums; scaled parts start at zero.
+          SmallVector<Value> init;
+          for (int64_t v = 0; v < kRowVecs; ++v)
+            init.push_back(
+                scaled ? splat(k, k.f32(0.0), L)
+                       : loadLanes(k, s.acc, k.addi(slot, k.idx(v * L)), L));
+          SmallVector<Value> parts = reduce(
+              k, e0, e1, init, [&](KernelBody &k, Value e, ValueRange acc) {
+                Value a = splat(k, k.load(s.aT, {e}), L);
+                Value row = k.muli(k.subi(e, e0), FV);
+                SmallVector<Value> next;
+                for (int64_t v = 0; v < kRowVecs; ++v) {
+                  Value w = loadLanes(k, s.wdec, k.addi(row, k.idx(v * L)), L);
+                  next.push_back(k.addf(acc[v], k.mulf(a, w)));
+                }
+                return next;
+              });
+          Value sa = scaled ? splat(k, k.load(s.saT, {aj}), L) : Value();
+          for (int64_t v = 0; v < kRowVecs; ++v) {
+            Value at = k.addi(slot, k.idx(v * L));
+            Value part = parts[v];
+            if (scaled)
+              part = k.addf(
+                  loadLanes(k, s.acc, at, L),
+                  lowp::scaleBlock(k.b, part, sa,
+                                   loadLanes(k, s.sdec, k.idx(v * L), L)));
+            storeLanes(k, part, s.acc, at, L);
+          }
+          scf::YieldOp::create(ib);
+        });
+  });
+  loop(k, n0, n1, [&](KernelBody &k, Value n) {
+    g.store(k, ra, n, k.load(s.acc, {k.subi(n, n0)}));
+  });
+}
+
+/// One pass of the tiled GEMM: rows [ra, rb) (at most lanes * vecs) in
+/// `vecs` groups of `lanes` lanes, `feats` weight rows at a time.
+void gemmPass(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
+              Value ra, Value rb, Value n0, Value n1, int64_t lanes,
+              int64_t vecs, int64_t feats) {
+  const int64_t T = lanes * vecs;
+  bool scaled = g.format != lowp::WeightFormat::Plain;
+  Value zero = k.idx(0), TV = k.idx(T);
+  Value cnt = k.subi(rb, ra);
+  Value nBlocks = k.ceilDivui(g.K, g.blk);
+  // The tile's activations, transposed: aT[e * T + i] is row ra + i (FP8
+  // quantised when scaled, with its block scales in saT); rows past the
+  // tile are zero and never stored.
+  loop(k, zero, TV, [&](KernelBody &k, Value i) {
+    Value r = k.addi(ra, i);
+    auto fill = [&](KernelBody &k) {
+      if (!scaled) {
+        loop(k, zero, g.K, [&](KernelBody &k, Value e) {
+          k.store(g.act(k, r, e), s.aT, {k.addi(k.muli(e, TV), i)});
+        });
+        return;
+      }
+      quantizeActFP8(
+          k.b,
+          [&](ImplicitLocOpBuilder &eb, Value e) {
+            KernelBody ek{eb};
+            return g.act(ek, r, e);
+          },
+          g.K, g.blk, s.qa, s.sa, g.quantize);
+      loop(k, zero, g.K, [&](KernelBody &k, Value e) {
+        k.store(k.load(s.qa, {e}), s.aT, {k.addi(k.muli(e, TV), i)});
+      });
+      loop(k, zero, nBlocks, [&](KernelBody &k, Value j) {
+        k.store(k.load(s.sa, {j}), s.saT, {k.addi(k.muli(j, TV), i)});
+      });
+    };
+    if (T == 1)
+      return fill(k);
+    ifElse(k, k.cmpi(arith::CmpIPredicate::ult, i, cnt), fill,
+           [&](KernelBody &k) {
+             loop(k, zero, g.K, [&](KernelBody &k, Value e) {
+               k.store(k.f32(0.0), s.aT, {k.addi(k.muli(e, TV), i)});
+             });
+             if (scaled)
+               loop(k, zero, nBlocks, [&](KernelBody &k, Value j) {
+                 k.store(k.f32(0.0), s.saT, {k.addi(k.muli(j, TV), i)});
+               });
+           });
+  });
+  // The tile against the features, in chunks that fit acc.
+  scf::ForOp::create(k.b, n0, n1, k.idx(kGemmChunk), ValueRange(),
+                     [&](OpBuilder &nb, Location loc, Value c0, ValueRange) {
+                       ImplicitLocOpBuilder ib(loc, nb);
+                       KernelBody ck{ib};
+                       Value c1 = ck.minui(ck.addi(c0, ck.idx(kGemmChunk)), n1);
+                       if (T == 1)
+                         gemmRowChunk(ck, g, s, ra, c0, c1);
+                       else
+                         gemmChunk(ck, g, s, ra, cnt, c0, c1, lanes, vecs,
+                                   feats);
+                       scf::YieldOp::create(ib);
+                     });
+}
+
+} // namespace
+
+TileGemmScratch allocTileGemm(KernelBody &k, const TileGemm &g) {
+  TileGemmScratch s;
+  bool scaled = g.format != lowp::WeightFormat::Plain;
+  Value nBlocks = k.ceilDivui(g.K, g.blk);
+  s.aT = k.scratchF32(k.muli(g.K, k.idx(kGemmRowTile)));
+  s.acc = k.scratchF32(k.idx((kGemmChunk + 1) * kGemmRowTile));
+  // gemmChunk decodes 8 weight rows of a part at a time, gemmRowChunk
+  // kRowFeatures (Plain parts of kRowPlainPart there).
+  Value rowPart = g.format == lowp::WeightFormat::Plain ? k.idx(kRowPlainPart)
+                                                        : partSize(k, g);
+  s.wdec = k.scratchF32(k.maxui(k.muli(partSize(k, g), k.idx(8)),
+                                k.muli(rowPart, k.idx(kRowFeatures))));
+  if (scaled) {
+    s.saT = k.scratchF32(k.muli(nBlocks, k.idx(kGemmRowTile)));
+    s.qa = k.scratchF32(g.K);
+    s.sa = k.scratchF32(nBlocks);
+    s.sdec = k.scratchF32(k.idx(kRowFeatures));
+  }
+  return s;
+}
+
+void tileGemm(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
+              Value r0, Value r1, Value n0, Value n1) {
+  // Eight rows or more: tiles of kGemmRowTile rows in 4 x 8 lanes against
+  // 2 weight rows at a time; fewer (decode): row by row, kRowFeatures
+  // weight rows at a time in feature lanes (gemmRowChunk).
+  ifElse(
+      k, k.cmpi(arith::CmpIPredicate::uge, k.subi(r1, r0), k.idx(8)),
+      [&](KernelBody &k) {
+        scf::ForOp::create(
+            k.b, r0, r1, k.idx(kGemmRowTile), ValueRange(),
+            [&](OpBuilder &nb, Location loc, Value ra, ValueRange) {
+              ImplicitLocOpBuilder ib(loc, nb);
+              KernelBody k{ib};
+              Value rb = k.minui(k.addi(ra, k.idx(kGemmRowTile)), r1);
+              gemmPass(k, g, s, ra, rb, n0, n1, 8, kGemmRowTile / 8, 2);
+              scf::YieldOp::create(ib);
+            });
+      },
+      [&](KernelBody &k) {
+        loop(k, r0, r1, [&](KernelBody &k, Value r) {
+          gemmPass(k, g, s, r, k.addi(r, k.idx(1)), n0, n1, 1, 1, 1);
+        });
+      });
 }
 
 void setLaunchGrid(func::FuncOp fn, GridSpec x, GridSpec y, GridSpec z) {

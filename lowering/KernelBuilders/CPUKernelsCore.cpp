@@ -47,18 +47,12 @@ Value collapse3D(KernelBody &k, Value m) {
 // v4.linear (V4-SPEC 2.4)
 //===----------------------------------------------------------------------===//
 
-/// Output features per block of a linear kernel's launch grid, and token
-/// rows per tile: a block computes a tile of rows against a range of
-/// weight rows, decoding each weight row once for the whole tile.
-constexpr int64_t kFeatureTile = 64;
-constexpr int64_t kTokenTile = 16;
-
-/// The grid of a GEMM-like kernel over `features` output features: feature
-/// blocks x token tiles.
+/// The grid of a GEMM-like kernel over `features` output features: blocks
+/// of kGemmFeatureBlock features x tiles of kGemmRowTile token rows.
 void setGemmGrid(func::FuncOp fn, int64_t features) {
   int64_t blocks =
-      features > 0 ? (features + kFeatureTile - 1) / kFeatureTile : 1;
-  setLaunchGrid(fn, {blocks, 0}, {1, kTokenTile});
+      features > 0 ? (features + kGemmFeatureBlock - 1) / kGemmFeatureBlock : 1;
+  setLaunchGrid(fn, {blocks, 0}, {1, kGemmRowTile});
 }
 
 LogicalResult buildLinear(LinearOp op, func::FuncOp fn) {
@@ -73,82 +67,49 @@ LogicalResult buildLinear(LinearOp op, func::FuncOp fn) {
   Value y = fn.getArgument(hasScale ? 3 : 2);
   Type outElt = cast<MemRefType>(y.getType()).getElementType();
   Value x2 = k.collapse2D(x, 1), y2 = k.collapse2D(y, 1);
-  Value zero = k.idx(0);
-  Value rows = k.dim(x2, 0), kDim = k.dim(x2, 1), nDim = k.dim(w, 0);
-  lowp::WeightFormat format = lowp::getWeightFormat(wElt);
-  // This block's output features [n0, n1) and token rows [r0, r1).
-  auto [n0, n1] = blockRange(k, nDim, launchArg(fn, 0), launchArg(fn, 3));
-  auto [r0, r1] = blockRange(k, rows, launchArg(fn, 1), launchArg(fn, 4));
-
-  if (format == lowp::WeightFormat::Plain) {
-    // bf16 / f32: upcast, fp32 accumulation, one rounding; each weight row
-    // against the tile's rows while it is in cache.
-    loop(k, n0, n1, [&](KernelBody &k, Value n) {
-      loop(k, r0, r1, [&](KernelBody &k, Value r) {
-        Value acc = sumf(k, zero, kDim, [&](KernelBody &k, Value e) {
-          Value xv = k.loadF(x2, {r, e});
-          Value wv = k.loadF(w, {n, e});
-          return k.mulf(xv, wv);
-        });
-        k.store(k.fromF32(acc, outElt), y2, {r, n});
-      });
-    });
-    func::ReturnOp::create(b);
-    return success();
+  TileGemm g;
+  g.format = lowp::getWeightFormat(wElt);
+  if (g.format != lowp::WeightFormat::Plain) {
+    FailureOr<bool> quantize = quantizesActivations(fn);
+    if (failed(quantize))
+      return failure();
+    g.quantize = *quantize;
+    g.blk = op.getBlockSize();
   }
-
-  FailureOr<bool> quantize = quantizesActivations(fn);
-  if (failed(quantize))
-    return failure();
-  int64_t blk = op.getBlockSize();
-  Value blkV = k.idx(blk);
-  Value nBlocks = k.ceilDivui(kDim, blk);
-  // FP8 scales per 128-K block, FP4 per 32-K slice.
-  Value nScales =
-      format == lowp::WeightFormat::FP8 ? nBlocks : k.divui(kDim, k.idx(32));
-  // The tile's quantised activations (row i of the tile at i * K) and the
-  // decoded weight row.
-  Value tileRows = k.subi(r1, r0);
-  Value qa = k.scratchF32(k.muli(tileRows, kDim));
-  Value sa = k.scratchF32(k.muli(tileRows, nBlocks));
-  Value wdec = k.scratchF32(kDim), sdec = k.scratchF32(nScales);
-  auto rowView = [&](KernelBody &k, Value m, Value i, Value len) -> Value {
-    return memref::SubViewOp::create(
-        k.b, m, ArrayRef<OpFoldResult>{k.muli(i, len)},
-        ArrayRef<OpFoldResult>{len},
-        ArrayRef<OpFoldResult>{k.b.getIndexAttr(1)});
+  g.K = k.dim(x2, 1);
+  g.N = k.dim(w, 0);
+  auto actFn = [&](KernelBody &k, Value r, Value e) {
+    return k.loadF(x2, {r, e});
   };
-  loop(k, r0, r1, [&](KernelBody &k, Value r) {
-    Value i = k.subi(r, r0);
-    quantizeActFP8(
-        k.b,
-        [&](ImplicitLocOpBuilder &eb, Value e) {
-          return KernelBody{eb}.loadF(x2, {r, e});
-        },
-        kDim, blk, rowView(k, qa, i, kDim), rowView(k, sa, i, nBlocks),
-        *quantize);
-  });
-  loop(k, n0, n1, [&](KernelBody &k, Value n) {
-    // FP8: the weight scale of block j is s_w[n / b, j]; FP4: the scale
-    // of 32-K slice c is s_w[n, c].
-    Value scaleRow = format == lowp::WeightFormat::FP8 ? k.divui(n, blkV) : n;
-    decodeWeightRow(
-        k.b, format, kDim, blk,
-        [&](ImplicitLocOpBuilder &eb, Value col) {
-          return KernelBody{eb}.load(w, {n, col});
-        },
-        [&](ImplicitLocOpBuilder &eb, Value block) {
-          return KernelBody{eb}.load(s, {scaleRow, block});
-        },
-        wdec, sdec);
-    loop(k, r0, r1, [&](KernelBody &k, Value r) {
-      Value i = k.subi(r, r0);
-      Value acc = blockScaledDotDecoded(k.b, format, rowView(k, qa, i, kDim),
-                                        rowView(k, sa, i, nBlocks), kDim, blk,
-                                        wdec, sdec);
-      k.store(k.fromF32(acc, outElt), y2, {r, n});
-    });
-  });
+  g.act = actFn;
+  // Plain: the weight as f32; FP8: the code of (n, e); FP4: the byte of
+  // elements e and e + 1.
+  auto weightFn = [&](KernelBody &k, Value n, Value e) {
+    if (g.format == lowp::WeightFormat::Plain)
+      return k.loadF(w, {n, e});
+    if (g.format == lowp::WeightFormat::FP4)
+      return k.load(w, {n, k.divui(e, k.idx(2))});
+    return k.load(w, {n, e});
+  };
+  g.weight = weightFn;
+  // FP8: the scale of block j is s_w[n / b, j]; FP4: of 32-K slice j,
+  // s_w[n, j].
+  auto weightScaleFn = [&](KernelBody &k, Value n, Value j) {
+    Value row =
+        g.format == lowp::WeightFormat::FP8 ? k.divui(n, k.idx(g.blk)) : n;
+    return k.load(s, {row, j});
+  };
+  g.weightScale = weightScaleFn;
+  auto storeFn = [&](KernelBody &k, Value r, Value n, Value acc) {
+    k.store(k.fromF32(acc, outElt), y2, {r, n});
+  };
+  g.store = storeFn;
+  TileGemmScratch scratch = allocTileGemm(k, g);
+  // This block's output features [n0, n1) and token rows [r0, r1).
+  auto [n0, n1] = blockRange(k, g.N, launchArg(fn, 0), launchArg(fn, 3));
+  auto [r0, r1] =
+      blockRange(k, k.dim(x2, 0), launchArg(fn, 1), launchArg(fn, 4));
+  tileGemm(k, g, scratch, r0, r1, n0, n1);
   func::ReturnOp::create(b);
   return success();
 }
@@ -169,37 +130,44 @@ LogicalResult buildGroupedLinear(GroupedLinearOp op, func::FuncOp fn) {
   Value y = fn.getArgument(hasScale ? 3 : 2);
   Type outElt = cast<MemRefType>(y.getType()).getElementType();
   Value x3 = collapse3D(k, x), y3 = collapse3D(k, y);
-  Value zero = k.idx(0);
-  Value rows = k.dim(x3, 0), groups = k.dim(x3, 1), kDim = k.dim(x3, 2);
-  Value nPer = k.dim(y3, 2);
+  Value groups = k.dim(x3, 1), nPer = k.dim(y3, 2);
   Value blkV = k.idx(op.getBlockSize());
-  auto [n0, n1] =
-      blockRange(k, k.muli(groups, nPer), launchArg(fn, 0), launchArg(fn, 3));
-  auto [r0, r1] = blockRange(k, rows, launchArg(fn, 1), launchArg(fn, 4));
-  Value wdec = k.scratchF32(kDim);
-
-  loop(k, n0, n1, [&](KernelBody &k, Value wRow) {
-    Value g = k.divui(wRow, nPer), n = k.remui(wRow, nPer);
-    Value wRowBlk = hasScale ? k.divui(wRow, blkV) : Value();
-    // The weight row as the dot reads it, once for the tile.
-    loop(k, zero, kDim, [&](KernelBody &k, Value e) {
-      Value wv;
-      if (hasScale) {
-        // Dequantised as convert.py does: bf16(W8 * s).
-        Value code = k.load(w, {wRow, e});
-        Value scaleCode = k.load(s, {wRowBlk, k.divui(e, blkV)});
-        wv = k.roundBF16(lowp::dequantizeE4M3(k.b, code, scaleCode));
-      } else {
-        wv = k.loadF(w, {wRow, e});
-      }
-      k.store(wv, wdec, {e});
-    });
-    loop(k, r0, r1, [&](KernelBody &k, Value r) {
-      Value acc = sumf(k, zero, kDim, [&](KernelBody &k, Value e) {
-        return k.mulf(k.loadF(x3, {r, g, e}), k.load(wdec, {e}));
-      });
-      k.store(k.fromF32(acc, outElt), y3, {r, g, n});
-    });
+  // Feature n of the GEMM is weight row n: group n / nPer. A block's
+  // features are cut at group boundaries, each piece a GEMM of its group's
+  // activations (g of the closures).
+  Value group;
+  TileGemm g;
+  g.K = k.dim(x3, 2);
+  g.N = k.muli(groups, nPer);
+  auto actFn = [&](KernelBody &k, Value r, Value e) {
+    return k.loadF(x3, {r, group, e});
+  };
+  g.act = actFn;
+  auto weightFn = [&](KernelBody &k, Value n, Value e) {
+    if (!hasScale)
+      return k.loadF(w, {n, e});
+    // Dequantised as convert.py does: bf16(W8 * s).
+    Value code = k.load(w, {n, e});
+    Value scaleCode = k.load(s, {k.divui(n, blkV), k.divui(e, blkV)});
+    return k.roundBF16(lowp::dequantizeE4M3(k.b, code, scaleCode));
+  };
+  g.weight = weightFn;
+  auto storeFn = [&](KernelBody &k, Value r, Value n, Value acc) {
+    k.store(k.fromF32(acc, outElt), y3,
+            {r, k.divui(n, nPer), k.remui(n, nPer)});
+  };
+  g.store = storeFn;
+  TileGemmScratch scratch = allocTileGemm(k, g);
+  auto [n0, n1] = blockRange(k, g.N, launchArg(fn, 0), launchArg(fn, 3));
+  auto [r0, r1] =
+      blockRange(k, k.dim(x3, 0), launchArg(fn, 1), launchArg(fn, 4));
+  // The groups [n0 / nPer, ceil(n1 / nPer)) this block touches.
+  Value gEnd = k.divui(k.addi(n1, k.subi(nPer, k.idx(1))), nPer);
+  loop(k, k.divui(n0, nPer), gEnd, [&](KernelBody &k, Value gi) {
+    group = gi;
+    Value lo = k.maxsi(n0, k.muli(gi, nPer));
+    Value hi = k.minui(n1, k.muli(k.addi(gi, k.idx(1)), nPer));
+    tileGemm(k, g, scratch, r0, r1, lo, hi);
   });
   func::ReturnOp::create(b);
   return success();

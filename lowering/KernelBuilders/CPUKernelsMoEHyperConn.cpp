@@ -32,157 +32,15 @@ Value loadIndex(KernelBody &k, Value m, ValueRange idx) {
   return k.toIndex(v);
 }
 
-/// One output row of a linear layer before the bf16 rounding: row `row` of
-/// weight w ([E, N, K] with expert `e`, or [N, K] when e is null) against the
-/// activation. FP4: sum over 32-wide K slices of (sum qa * w) * s_a * s_w;
-/// FP8: the same over 128-wide K blocks with the 128x128 weight scale; bf16:
-/// fp32 dot product of act and w. All accumulation in fp32.
-Value linearRow(KernelBody &k, WeightFormat fmt, Value act, Value qa, Value sa,
-                Value w, Value ws, Value e, Value row, Value K) {
-  auto at = [&](Value r, Value c) {
-    return e ? SmallVector<Value>{e, r, c} : SmallVector<Value>{r, c};
-  };
-  if (fmt == WeightFormat::Plain)
-    return sumf(k, k.idx(0), K, [&](KernelBody &k, Value kk) {
-      return k.mulf(k.load(act, {kk}), k.loadF(w, at(row, kk)));
-    });
-  // FP8: the weight scale of 128-K block j is s_w[row / 128, j]; FP4: the
-  // scale of 32-K slice c is s_w[row, c].
-  Value scaleRow = fmt == WeightFormat::FP8 ? k.divui(row, k.idx(128)) : row;
-  return blockScaledDot(
-      k.b, fmt, qa, sa, K, 128,
-      [&](ImplicitLocOpBuilder &ib, Value col) {
-        return KernelBody{ib}.load(w, at(row, col));
-      },
-      [&](ImplicitLocOpBuilder &ib, Value block) {
-        return KernelBody{ib}.load(ws, at(scaleRow, block));
-      });
-}
-
-/// Token rows per block of the shared expert.
-constexpr int64_t kSharedTokenTile = 16;
-
-/// The shared expert on token rows [r0, r1) of x2 into out2, tiled: each
-/// weight row is decoded once for the whole tile and dotted with every
-/// row's activation; per output element the same operations in the same
-/// order as one row at a time (linearRow).
-void sharedTile(KernelBody &k, WeightFormat fmt, Value x2, Value out2, Value r0,
-                Value r1, Value w1, Value w3, Value w2, Value s1, Value s3,
-                Value s2, Value d, Value inter, bool quantize, Value lim,
-                Value negLim, Type outElt) {
-  bool quantised = fmt != WeightFormat::Plain;
-  Value zero = k.idx(0);
-  Value n = k.subi(r1, r0);
-  auto view = [&](KernelBody &k, Value m, Value i, Value len) -> Value {
-    return memref::SubViewOp::create(
-        k.b, m, ArrayRef<OpFoldResult>{k.muli(i, len)},
-        ArrayRef<OpFoldResult>{len},
-        ArrayRef<OpFoldResult>{k.b.getIndexAttr(1)});
-  };
-  Value dBlocks = k.ceilDivui(d, 128), iBlocks = k.ceilDivui(inter, 128);
-  auto scales = [&](Value K) {
-    return fmt == WeightFormat::FP8 ? k.ceilDivui(K, 128)
-                                    : k.divui(K, k.idx(32));
-  };
-  // Activations (as f32, or quantised), hidden rows, decoded weight rows.
-  Value act = k.scratchF32(k.muli(n, d)), h = k.scratchF32(k.muli(n, inter));
-  Value sa, qh, sh;
-  if (quantised) {
-    sa = k.scratchF32(k.muli(n, dBlocks));
-    qh = k.scratchF32(k.muli(n, inter));
-    sh = k.scratchF32(k.muli(n, iBlocks));
-  }
-  Value wd1 = k.scratchF32(d), wd3 = k.scratchF32(d), wd2 = k.scratchF32(inter);
-  Value sd1, sd3, sd2;
-  if (quantised) {
-    sd1 = k.scratchF32(scales(d));
-    sd3 = k.scratchF32(scales(d));
-    sd2 = k.scratchF32(scales(inter));
-  }
-  auto decode = [&](KernelBody &k, Value w, Value ws, Value row, Value K,
-                    Value wdec, Value sdec) {
-    if (!quantised) {
-      loop(k, zero, K, [&](KernelBody &k, Value e) {
-        k.store(k.loadF(w, {row, e}), wdec, {e});
-      });
-      return;
-    }
-    Value scaleRow = fmt == WeightFormat::FP8 ? k.divui(row, k.idx(128)) : row;
-    decodeWeightRow(
-        k.b, fmt, K, 128,
-        [&](ImplicitLocOpBuilder &ib, Value col) {
-          return KernelBody{ib}.load(w, {row, col});
-        },
-        [&](ImplicitLocOpBuilder &ib, Value block) {
-          return KernelBody{ib}.load(ws, {scaleRow, block});
-        },
-        wdec, sdec);
-  };
-  // linearRow on a decoded weight row: row i of the tile's activation.
-  auto dot = [&](KernelBody &k, Value a, Value qa, Value saT, Value blocks,
-                 Value i, Value K, Value wdec, Value sdec) -> Value {
-    if (!quantised) {
-      Value ai = view(k, a, i, K);
-      return sumf(k, zero, K, [&](KernelBody &k, Value kk) {
-        return k.mulf(k.load(ai, {kk}), k.load(wdec, {kk}));
-      });
-    }
-    return blockScaledDotDecoded(k.b, fmt, view(k, qa, i, K),
-                                 view(k, saT, i, blocks), K, 128, wdec, sdec);
-  };
-  // Stage the activation rows (quantised in place: qa is act).
-  loop(k, r0, r1, [&](KernelBody &k, Value t) {
-    Value i = k.subi(t, r0);
-    Value row = view(k, act, i, d);
-    loop(k, zero, d, [&](KernelBody &k, Value c) {
-      k.store(k.loadF(x2, {t, c}), row, {c});
-    });
-    if (quantised)
-      quantizeActFP8(
-          k.b,
-          [&](ImplicitLocOpBuilder &jb, Value kk) {
-            return KernelBody{jb}.load(row, {kk});
-          },
-          d, 128, row, view(k, sa, i, dBlocks), quantize);
-  });
-  loop(k, zero, inter, [&](KernelBody &k, Value j) {
-    decode(k, w1, s1, j, d, wd1, sd1);
-    decode(k, w3, s3, j, d, wd3, sd3);
-    loop(k, zero, n, [&](KernelBody &k, Value i) {
-      Value a = k.roundBF16(dot(k, act, act, sa, dBlocks, i, d, wd1, sd1));
-      Value bv = k.roundBF16(dot(k, act, act, sa, dBlocks, i, d, wd3, sd3));
-      if (lim) {
-        bv = k.minf(k.maxf(bv, negLim), lim);
-        a = k.minf(a, lim);
-      }
-      k.store(k.roundBF16(k.mulf(silu(k, a), bv)), view(k, h, i, inter), {j});
-    });
-  });
-  if (quantised)
-    loop(k, zero, n, [&](KernelBody &k, Value i) {
-      Value hi = view(k, h, i, inter);
-      quantizeActFP8(
-          k.b,
-          [&](ImplicitLocOpBuilder &jb, Value kk) {
-            return KernelBody{jb}.load(hi, {kk});
-          },
-          inter, 128, view(k, qh, i, inter), view(k, sh, i, iBlocks), quantize);
-    });
-  loop(k, zero, d, [&](KernelBody &k, Value c) {
-    decode(k, w2, s2, c, inter, wd2, sd2);
-    loop(k, zero, n, [&](KernelBody &k, Value i) {
-      Value y = k.roundBF16(dot(k, h, qh, sh, iBlocks, i, inter, wd2, sd2));
-      k.store(k.fromF32(y, outElt), out2, {k.addi(r0, i), c});
-    });
-  });
-}
+/// Token rows per block of the shared expert: one tile of the GEMMs.
+constexpr int64_t kSharedTokenTile = kGemmRowTile;
 
 /// Clamped SwiGLU FFN: routed experts (sum over the k experts of each token,
-/// f32 result) or the shared expert (bf16 result).
+/// f32 result) or the shared expert (bf16 result). Both run their linears
+/// as tiled GEMMs (tileGemm): the shared expert over tiles of token rows,
+/// the routed experts one token row and expert at a time.
 LogicalResult buildFfn(Operation *op, func::FuncOp fn, bool routed, Type w1Type,
                        bool hasScales, std::optional<double> limit) {
-  // Routed: one block per token row (its k experts); shared: tiles of
-  // kSharedTokenTile rows that decode each weight row once.
   setLaunchGrid(fn, {1, 0}, {1, routed ? 1 : kSharedTokenTile});
   auto b = bodyBuilder(op, fn);
   KernelBody k{b};
@@ -216,77 +74,108 @@ LogicalResult buildFfn(Operation *op, func::FuncOp fn, bool routed, Type w1Type,
   Value idx2 = routed ? k.collapse2D(idx, 1) : Value();
   auto w1t = cast<MemRefType>(w1.getType());
   Value d = k.dim(x2, 1), inter = k.dim(w1, w1t.getRank() - 2);
-  Value act = k.scratchF32(d), hbuf = k.scratchF32(inter);
-  Value qa, sa, qh, sh;
-  if (quantised) {
-    qa = k.scratchF32(d);
-    sa = k.scratchF32(k.ceilDivui(d, 128));
-    qh = k.scratchF32(inter);
-    sh = k.scratchF32(k.ceilDivui(inter, 128));
-  }
   Type outElt = cast<MemRefType>(out.getType()).getElementType();
   Value lim = limit ? k.f32(*limit) : Value();
   Value negLim = limit ? k.f32(-*limit) : Value();
-
-  // One expert (e null: the shared weights) on the activation in act/qa/sa;
-  // emit(c, y) receives each bf16 output value y_e[c] as f32.
-  auto expert = [&](KernelBody &k, Value e, Value r,
-                    function_ref<void(KernelBody &, Value, Value)> emit) {
-    loop(k, k.idx(0), inter, [&](KernelBody &k, Value i) {
-      Value a = k.roundBF16(linearRow(k, fmt, act, qa, sa, w1, s1, e, i, d));
-      Value bv = k.roundBF16(linearRow(k, fmt, act, qa, sa, w3, s3, e, i, d));
-      if (limit) {
-        bv = k.minf(k.maxf(bv, negLim), lim);
-        a = k.minf(a, lim);
-      }
-      Value h = k.mulf(silu(k, a), bv);
-      if (r)
-        h = k.mulf(r, h);
-      k.store(k.roundBF16(h), hbuf, {i});
-    });
-    if (quantised)
-      quantizeActFP8(
-          k.b,
-          [&](ImplicitLocOpBuilder &jb, Value kk) {
-            return KernelBody{jb}.load(hbuf, {kk});
-          },
-          inter, 128, qh, sh, *quantize);
-    loop(k, k.idx(0), d, [&](KernelBody &k, Value c) {
-      Value y =
-          k.roundBF16(linearRow(k, fmt, hbuf, qh, sh, w2, s2, e, c, inter));
-      emit(k, c, y);
-    });
-  };
-
   auto [r0, r1] =
       blockRange(k, k.dim(x2, 0), launchArg(fn, 1), launchArg(fn, 4));
+  Value zero = k.idx(0), tileRows = k.subi(r1, r0);
+
+  // What the closures of the GEMMs read: the expert (routed), the weights
+  // of the linear being run, and where the up projections land.
+  Value expert, w, ws, upOut;
+  auto at = [&](Value r, Value c) {
+    return expert ? SmallVector<Value>{expert, r, c} : SmallVector<Value>{r, c};
+  };
+  // The linears' weights: Plain as f32; FP8: the code of (n, e); FP4: the
+  // byte of elements e and e + 1; scales: FP8 s_w[n / 128, j], FP4 s_w[n, j].
+  auto weightFn = [&](KernelBody &k, Value n, Value e) {
+    if (fmt == WeightFormat::Plain)
+      return k.loadF(w, at(n, e));
+    if (fmt == WeightFormat::FP4)
+      return k.load(w, at(n, k.divui(e, k.idx(2))));
+    return k.load(w, at(n, e));
+  };
+  auto scaleFn = [&](KernelBody &k, Value n, Value j) {
+    Value row = fmt == WeightFormat::FP8 ? k.divui(n, k.idx(128)) : n;
+    return k.load(ws, at(row, j));
+  };
+  // Up projections (w1, w3) of rows [r0, r1): the bf16-rounded outputs at
+  // upOut[(r - r0) * inter + n].
+  auto upAct = [&](KernelBody &k, Value r, Value e) {
+    return k.loadF(x2, {r, e});
+  };
+  auto upStore = [&](KernelBody &k, Value r, Value n, Value acc) {
+    k.store(k.roundBF16(acc), upOut, {k.addi(k.muli(k.subi(r, r0), inter), n)});
+  };
+  TileGemm up;
+  up.format = fmt;
+  up.quantize = *quantize;
+  up.K = d;
+  up.N = inter;
+  up.act = upAct;
+  up.weight = weightFn;
+  up.weightScale = scaleFn;
+  up.store = upStore;
+  // The SwiGLU rows h, the input of w2.
+  Value a1 = k.scratchF32(k.muli(tileRows, inter));
+  Value a3 = k.scratchF32(k.muli(tileRows, inter));
+  Value h = k.scratchF32(k.muli(tileRows, inter));
+  auto downAct = [&](KernelBody &k, Value r, Value e) {
+    return k.load(h, {k.addi(k.muli(k.subi(r, r0), inter), e)});
+  };
+  // Shared: the bf16 output row; routed: added to the token's sum in slot
+  // order (result[t] = sum_j fp32(y_e)).
+  auto downStore = [&](KernelBody &k, Value r, Value n, Value acc) {
+    Value y = k.roundBF16(acc);
+    if (routed)
+      k.store(k.addf(k.load(out2, {r, n}), y), out2, {r, n});
+    else
+      k.store(k.fromF32(y, outElt), out2, {r, n});
+  };
+  TileGemm down = up;
+  down.K = inter;
+  down.N = d;
+  down.act = downAct;
+  down.store = downStore;
+  TileGemmScratch upScratch = allocTileGemm(k, up);
+  TileGemmScratch downScratch = allocTileGemm(k, down);
+
+  // One expert on rows [ra, rb) (within the block's rows), routing weight
+  // r (null: none).
+  auto ffn = [&](KernelBody &k, Value ra, Value rb, Value r) {
+    w = w1, ws = s1, upOut = a1;
+    tileGemm(k, up, upScratch, ra, rb, zero, inter);
+    w = w3, ws = s3, upOut = a3;
+    tileGemm(k, up, upScratch, ra, rb, zero, inter);
+    loop(k, k.muli(k.subi(ra, r0), inter), k.muli(k.subi(rb, r0), inter),
+         [&](KernelBody &k, Value i) {
+           Value a = k.load(a1, {i}), bv = k.load(a3, {i});
+           if (limit) {
+             bv = k.minf(k.maxf(bv, negLim), lim);
+             a = k.minf(a, lim);
+           }
+           Value hv = k.mulf(silu(k, a), bv);
+           if (r)
+             hv = k.mulf(r, hv);
+           k.store(k.roundBF16(hv), h, {i});
+         });
+    w = w2, ws = s2;
+    tileGemm(k, down, downScratch, ra, rb, zero, d);
+  };
+
   if (!routed) {
-    sharedTile(k, fmt, x2, out2, r0, r1, w1, w3, w2, s1, s3, s2, d, inter,
-               *quantize, lim, negLim, outElt);
+    ffn(k, r0, r1, Value());
     func::ReturnOp::create(b);
     return success();
   }
   loop(k, r0, r1, [&](KernelBody &k, Value t) {
-    loop(k, k.idx(0), d, [&](KernelBody &k, Value c) {
-      k.store(k.loadF(x2, {t, c}), act, {c});
-    });
-    if (quantised)
-      quantizeActFP8(
-          k.b,
-          [&](ImplicitLocOpBuilder &jb, Value kk) {
-            return KernelBody{jb}.load(act, {kk});
-          },
-          d, 128, qa, sa, *quantize);
-    loop(k, k.idx(0), d, [&](KernelBody &k, Value c) {
+    loop(k, zero, d, [&](KernelBody &k, Value c) {
       k.store(k.f32(0.0), out2, {t, c});
     });
-    loop(k, k.idx(0), k.dim(rw2, 1), [&](KernelBody &k, Value j) {
-      Value e = loadIndex(k, idx2, {t, j});
-      Value r = k.load(rw2, {t, j});
-      // result[t] = sum_j fp32(y_e), in slot order.
-      expert(k, e, r, [&](KernelBody &k, Value c, Value y) {
-        k.store(k.addf(k.load(out2, {t, c}), y), out2, {t, c});
-      });
+    loop(k, zero, k.dim(rw2, 1), [&](KernelBody &k, Value j) {
+      expert = loadIndex(k, idx2, {t, j});
+      ffn(k, t, k.addi(t, k.idx(1)), k.load(rw2, {t, j}));
     });
   });
   func::ReturnOp::create(b);

@@ -40,7 +40,7 @@
 //      a packed byte, low nibble = even k);
 //   3. acc += scaleBlock(partial, s_a, decodeE8M0(scale code)).
 // The CPU hand builders do exactly this in scf loops (quantizeActFP8 and
-// blockScaledDot in lowering/KernelBuilders/CPUKernelBody.h); a linalg body
+// tileGemm in lowering/KernelBuilders/CPUKernelBody.h); a linalg body
 // reproduces the same numbers when its reductions run in ascending order.
 //
 //===----------------------------------------------------------------------===//

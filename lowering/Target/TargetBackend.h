@@ -35,7 +35,13 @@ struct CodeObject {
   ::v4::artifact::Target target;
   ::v4::artifact::CodeFormat format;
   std::vector<uint8_t> bytes;
+  /// A host object's x86-64 level (runtime/base/HostISA.h).
+  std::string isa;
 };
+
+/// The module attribute naming the x86-64 level of the CPU target's kernels
+/// (v4c --cpu; absent: ::v4::kDefaultHostISA).
+constexpr llvm::StringLiteral kHostISAAttrName = "v4.cpu";
 
 /// A kernel function with a launch grid carries this attribute,
 /// array<i64: fixedX, tokenTileX, fixedY, tokenTileY, fixedZ, tokenTileZ>

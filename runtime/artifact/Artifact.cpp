@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/artifact/Artifact.h"
+#include "runtime/base/HostISA.h"
 
 #include "v4_artifact_generated.h"
 
@@ -353,6 +354,10 @@ private:
       if (host != (c.target == Target::CPU))
         return fail("AF-7", what + codeFormatName(c.format) +
                                 " does not fit target " + targetName(c.target));
+      if (!c.isa.empty() && (!host || !isKnownHostISA(c.isa)))
+        return fail("AF-7", what + "isa '" + c.isa +
+                                "' is not an x86-64 level of a host object (" +
+                                knownHostISAs() + ")");
       if (c.size == 0)
         return fail("AF-7", what + "is empty");
       uint64_t end = 0;
@@ -777,6 +782,7 @@ struct Decoder {
       o.format = CodeFormat(uint8_t(c->format()));
       o.offset = c->offset();
       o.size = c->size();
+      o.isa = str(c->isa());
       return o;
     });
     d.kernels = each(a.kernels(), [&](const fb::Kernel *k) {
@@ -1185,10 +1191,11 @@ uint64_t Artifact::bufferBytes(const Buffer &buffer, int64_t tokens) const {
 //===----------------------------------------------------------------------===//
 
 uint32_t Writer::addCodeObject(Target target, CodeFormat format,
-                               std::vector<uint8_t> image) {
+                               std::vector<uint8_t> image, std::string isa) {
   CodeObject c;
   c.target = target;
   c.format = format;
+  c.isa = std::move(isa);
   c.size = image.size();
   desc.codeObjects.push_back(c);
   images.push_back(std::move(image));
@@ -1216,10 +1223,11 @@ std::vector<uint8_t> buildFlatbuffer(const Description &d,
                                  d.bounds.maxChunk);
   std::vector<flatbuffers::Offset<fb::CodeObject>> codes;
   for (size_t i = 0; i < d.codeObjects.size(); ++i)
-    codes.push_back(
-        fb::CreateCodeObject(b, fb::Target(uint8_t(d.codeObjects[i].target)),
-                             fb::CodeFormat(uint8_t(d.codeObjects[i].format)),
-                             offsets[i], d.codeObjects[i].size));
+    codes.push_back(fb::CreateCodeObjectDirect(
+        b, fb::Target(uint8_t(d.codeObjects[i].target)),
+        fb::CodeFormat(uint8_t(d.codeObjects[i].format)), offsets[i],
+        d.codeObjects[i].size,
+        d.codeObjects[i].isa.empty() ? nullptr : d.codeObjects[i].isa.c_str()));
   std::vector<flatbuffers::Offset<fb::Kernel>> kernels;
   bool v10 = options.formatMajor == 1 && options.formatMinor == 0;
   for (const Kernel &k : d.kernels) {

@@ -171,6 +171,9 @@ struct CodeObject {
   /// by the writer (which lays the images out itself).
   uint64_t offset = 0;
   uint64_t size = 0;
+  /// A host shared object's x86-64 level (runtime/base/HostISA.h); empty:
+  /// x86-64.
+  std::string isa;
 };
 
 /// One grid dimension as a function of a call's token count T.
@@ -467,9 +470,10 @@ public:
 
   Description &description() { return desc; }
   const Description &description() const { return desc; }
-  /// Appends a code object with its image; returns its index.
+  /// Appends a code object with its image (a host object: `isa`, its
+  /// x86-64 level, or empty); returns its index.
   uint32_t addCodeObject(Target target, CodeFormat format,
-                         std::vector<uint8_t> image);
+                         std::vector<uint8_t> image, std::string isa = "");
 
   /// The complete file: prefix, FlatBuffer, 64-byte aligned images.
   Expected<std::vector<uint8_t>>

@@ -274,6 +274,9 @@ std::vector<Lie> makeLies() {
   t.push_back(descLie("unknown-code-format", "AF-7", [](Description &d) {
     d.codeObjects[0].format = CodeFormat(7);
   }));
+  t.push_back(descLie("unknown-host-isa", "AF-7", [](Description &d) {
+    d.codeObjects[0].isa = "x86-64-v9";
+  }));
   t.push_back(descLie("code-target-mismatch", "AF-7", [](Description &d) {
     d.codeObjects[0].target = Target::SM90A;
     d.codeObjects[0].format = CodeFormat::PTX;

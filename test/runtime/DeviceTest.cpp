@@ -36,8 +36,9 @@ std::vector<uint8_t> readBytes(const std::string &path) {
   return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {});
 }
 
-/// An artifact whose code object is the test host kernels library.
-Artifact hostKernelArtifact(std::vector<Kernel> kernels) {
+/// An artifact whose code object is the test host kernels library (built
+/// for the x86-64 level `isa`, or unnamed).
+Artifact hostKernelArtifact(std::vector<Kernel> kernels, std::string isa = "") {
   Description d;
   d.versions.compiler = "test";
   d.versions.mlir = "22";
@@ -47,7 +48,7 @@ Artifact hostKernelArtifact(std::vector<Kernel> kernels) {
   Writer w(std::move(d));
   std::vector<uint8_t> image = readBytes(V4_TEST_HOST_KERNELS);
   EXPECT_GT(image.size(), 1000u);
-  w.addCodeObject(Target::CPU, CodeFormat::HostSharedObject, image);
+  w.addCodeObject(Target::CPU, CodeFormat::HostSharedObject, image, isa);
   auto bytes = w.serialize();
   EXPECT_TRUE(bytes) << bytes.status().message();
   auto a = Artifact::load("host.v4a", bytes->data(), bytes->size());
@@ -213,6 +214,43 @@ TEST(ThreadPool, ThreadCountFromRequestEnvironmentOrCores) {
   EXPECT_EQ(v4::rt::resolveThreadCount(0), cores ? cores : 1u);
   if (old)
     setenv("V4RT_NUM_THREADS", saved.c_str(), 1);
+}
+
+// A code object records the x86-64 level it was compiled for; the device
+// loads it only on a CPU of that level, and otherwise says what is missing
+// and how to recompile.
+TEST(CPUDevice, CodeObjectsNeedTheirX86Level) {
+  EXPECT_TRUE(v4::hostSupportsISA("x86-64"));
+  EXPECT_FALSE(v4::hostSupportsISA("x86-64-v9"));
+  // Each level includes the ones before it.
+  for (size_t i = 1; i < std::size(v4::kHostISALevels); ++i)
+    if (v4::hostSupportsISA(v4::kHostISALevels[i])) {
+      EXPECT_TRUE(v4::hostSupportsISA(v4::kHostISALevels[i - 1]));
+    }
+  for (std::string_view level : v4::kHostISALevels) {
+    Artifact a = hostKernelArtifact({{"iota", 0, "v4_test_iota", 1, 0, ""}},
+                                    std::string(level));
+    EXPECT_EQ(a.codeObjects()[0].isa, level);
+    CPUDevice dev;
+    v4::Status s = dev.loadKernels(a);
+    if (v4::hostSupportsISA(level)) {
+      EXPECT_TRUE(s.ok()) << level << ": " << s.message();
+    } else {
+      EXPECT_EQ(s.code(), StatusCode::Incompatible) << level;
+      EXPECT_EQ(s.rule(), "RT-4");
+    }
+  }
+  v4::Status refused = v4::rt::requireHostISA(
+      "x86-64-v4", "m.v4a: code object 0", /*supported=*/false);
+  EXPECT_EQ(refused.code(), StatusCode::Incompatible);
+  EXPECT_EQ(refused.rule(), "RT-4");
+  EXPECT_NE(refused.message().find(
+                "m.v4a: code object 0 needs an x86-64-v4 CPU (AVX-512), which "
+                "this machine lacks: recompile the model with v4c "
+                "--cpu=x86-64"),
+            std::string::npos)
+      << refused.message();
+  EXPECT_TRUE(v4::rt::requireHostISA("x86-64-v3", "m.v4a", true).ok());
 }
 
 TEST(CPUDevice, MissingSymbolNamesTheKernel) {

@@ -138,9 +138,10 @@ static void print(const Artifact &a) {
   std::printf("code objects: %zu\n", a.codeObjects().size());
   for (size_t i = 0; i < a.codeObjects().size(); ++i) {
     const CodeObject &c = a.codeObjects()[i];
-    std::printf("  [%zu] %s %s offset %llu size %llu\n", i,
+    std::printf("  [%zu] %s %s offset %llu size %llu%s%s\n", i,
                 targetName(c.target), codeFormatName(c.format),
-                (unsigned long long)c.offset, (unsigned long long)c.size);
+                (unsigned long long)c.offset, (unsigned long long)c.size,
+                c.isa.empty() ? "" : " isa ", c.isa.c_str());
   }
   std::printf("kernels: %zu\n", a.kernels().size());
   for (size_t i = 0; i < a.kernels().size(); ++i) {

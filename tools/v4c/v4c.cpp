@@ -18,6 +18,7 @@
 #include "lowering/Report/MemoryReport.h"
 #include "lowering/Target/TargetBackend.h"
 #include "runtime/artifact/Artifact.h"
+#include "runtime/base/HostISA.h"
 #include "tools/v4c/KernelDump.h"
 #include "tools/v4c/PhaseProgress.h"
 
@@ -87,6 +88,11 @@ cl::opt<std::string> targetName("target",
                                          "(default: the module's v4.target, "
                                          "else cpu)"),
                                 cl::value_desc("name"), cl::cat(v4cCategory));
+cl::opt<std::string>
+    hostISA("cpu",
+            cl::desc("x86-64 level of the CPU target's kernels: x86-64, "
+                     "x86-64-v2, x86-64-v3 (default), x86-64-v4"),
+            cl::value_desc("level"), cl::cat(v4cCategory));
 cl::opt<std::string>
     checkpointPath("checkpoint",
                    cl::desc("Check every parameter against this checkpoint "
@@ -340,6 +346,11 @@ int main(int argc, char **argv) {
     errs() << ")\n";
     return kBadCommandLine;
   }
+  if (hostISA.getNumOccurrences() && !v4::isKnownHostISA(hostISA)) {
+    errs() << "v4c: --cpu: unknown x86-64 level '" << hostISA
+           << "' (known: " << v4::knownHostISAs() << ")\n";
+    return kBadCommandLine;
+  }
 
   // Options are read before compiling: linking the kernels (lld, in
   // process) resets every llvm::cl option to its default.
@@ -429,6 +440,9 @@ int main(int argc, char **argv) {
                        mlir::StringAttr::get(&context, targetName));
   else if (!(*module)->hasAttr("v4.target"))
     (*module)->setAttr("v4.target", mlir::StringAttr::get(&context, "cpu"));
+  if (hostISA.getNumOccurrences())
+    (*module)->setAttr(mlir::v4::kHostISAAttrName,
+                       mlir::StringAttr::get(&context, hostISA));
   mlir::v4::V4PipelineOptions pipelineOptions;
   pipelineOptions.target =
       cast<mlir::StringAttr>((*module)->getAttr("v4.target")).str();

@@ -112,3 +112,53 @@ struct V4CPUAddKernelEntriesPass
 };
 
 } // namespace
+
+//===----------------------------------------------------------------------===//
+// v4-cpu-bf16-memory-as-i16
+//===----------------------------------------------------------------------===//
+
+namespace mlir::v4 {
+#define GEN_PASS_DEF_V4CPUBF16MEMORYASI16PASS
+#include "lowering/Passes.h.inc"
+} // namespace mlir::v4
+
+namespace {
+
+/// i16 for bf16, vector<N x i16> for vector<N x bf16>; null otherwise.
+Type asI16(Type t) {
+  auto i16 = IntegerType::get(t.getContext(), 16);
+  if (t.isBF16())
+    return i16;
+  if (auto v = dyn_cast<VectorType>(t); v && v.getElementType().isBF16())
+    return v.clone(i16);
+  return {};
+}
+
+struct V4CPUBF16MemoryAsI16Pass
+    : public mlir::v4::impl::V4CPUBF16MemoryAsI16PassBase<
+          V4CPUBF16MemoryAsI16Pass> {
+  void runOnOperation() override {
+    getOperation().walk([](Operation *op) {
+      if (auto load = dyn_cast<LLVM::LoadOp>(op)) {
+        Type bf16 = load.getType(), bits = asI16(bf16);
+        if (!bits)
+          return;
+        // The load yields the bits; its users get them back as bf16.
+        OpBuilder b(op->getContext());
+        b.setInsertionPointAfter(load);
+        load.getResult().setType(bits);
+        auto cast = LLVM::BitcastOp::create(b, load.getLoc(), bf16, load);
+        load.getResult().replaceAllUsesExcept(cast, cast);
+      } else if (auto store = dyn_cast<LLVM::StoreOp>(op)) {
+        Type bits = asI16(store.getValue().getType());
+        if (!bits)
+          return;
+        OpBuilder b(store);
+        store.getValueMutable().assign(
+            LLVM::BitcastOp::create(b, store.getLoc(), bits, store.getValue()));
+      }
+    });
+  }
+};
+
+} // namespace

@@ -221,12 +221,15 @@ public:
     pm.addPass(arith::createArithExpandOpsPass(expand));
     pm.addPass(memref::createExpandStridedMetadataPass());
     pm.addPass(createLowerAffinePass());
+    // The vector<8xf32> lanes of the tiled GEMM (CPUKernelBody.h).
+    pm.addPass(createConvertVectorToLLVMPass());
     pm.addPass(createConvertMathToLLVMPass());
     pm.addPass(createArithToLLVMConversionPass());
     pm.addPass(createFinalizeMemRefToLLVMConversionPass());
     pm.addPass(createConvertControlFlowToLLVMPass());
     pm.addPass(createConvertFuncToLLVMPass());
     pm.addPass(createReconcileUnrealizedCastsPass());
+    pm.addPass(createV4CPUBF16MemoryAsI16Pass());
   }
 
   bool hasHandBuiltKernel(Operation *op) const override {
@@ -241,12 +244,24 @@ public:
   }
 
   FailureOr<CodeObject> serialize(ModuleOp kernels) const override {
-    FailureOr<std::string> so = linkKernelsToSharedObject(kernels);
+    // The x86-64 level: the module's v4.cpu (v4c --cpu), else the default.
+    CPUTargetOptions options;
+    options.cpu = std::string(::v4::kDefaultHostISA);
+    if (Attribute a = kernels->getAttr(kHostISAAttrName)) {
+      auto level = dyn_cast<StringAttr>(a);
+      if (!level || !::v4::isKnownHostISA(level.getValue()))
+        return kernels.emitError()
+               << kHostISAAttrName << " = " << a << " is not an x86-64 level ("
+               << ::v4::knownHostISAs() << ")";
+      options.cpu = level.str();
+    }
+    FailureOr<std::string> so = linkKernelsToSharedObject(kernels, options);
     if (failed(so))
       return failure();
     return CodeObject{::v4::artifact::Target::CPU,
                       ::v4::artifact::CodeFormat::HostSharedObject,
-                      std::vector<uint8_t>(so->begin(), so->end())};
+                      std::vector<uint8_t>(so->begin(), so->end()),
+                      options.cpu};
   }
 
   /// The hot kernels' grids (kLaunchGridAttrName on the entry, func or

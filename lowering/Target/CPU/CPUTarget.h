@@ -15,6 +15,8 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Support/LLVM.h"
 
+#include "runtime/base/HostISA.h"
+
 #include <string>
 
 namespace mlir::v4 {
@@ -22,10 +24,11 @@ namespace mlir::v4 {
 struct CPUTargetOptions {
   /// LLVM optimisation level of the kernels (0-3).
   unsigned optLevel = 2;
-  /// Target triple and CPU; empty means the host's. CPU "x86-64" keeps the
-  /// object portable across x86-64 machines.
+  /// Target triple (empty: the host's) and CPU: an x86-64 level
+  /// (runtime/base/HostISA.h), which the artifact records and the runtime
+  /// checks.
   std::string triple;
-  std::string cpu = "x86-64";
+  std::string cpu = std::string(::v4::kDefaultHostISA);
 };
 
 /// Registers the "cpu" TargetBackend (registerBuiltinTargetBackends).

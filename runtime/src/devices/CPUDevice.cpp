@@ -190,6 +190,18 @@ Expected<void *> openSharedObject(art::ByteSpan code, const std::string &what) {
 
 } // namespace
 
+Status requireHostISA(const std::string &isa, const std::string &what,
+                      bool supported) {
+  if (supported)
+    return Status::success();
+  return Status::error(StatusCode::Incompatible, "RT-4",
+                       what + " needs an " + isa + " CPU (" +
+                           hostISAFeatures(isa) +
+                           "), which this machine lacks: recompile the model "
+                           "with v4c --cpu=x86-64 (or the level this CPU "
+                           "has)");
+}
+
 Status CPUDevice::loadKernels(const art::Artifact &a) {
   std::vector<void *> loaded;
   for (size_t i = 0; i < a.codeObjects().size(); ++i) {
@@ -199,6 +211,9 @@ Status CPUDevice::loadKernels(const art::Artifact &a) {
       return Status::error(StatusCode::Incompatible, "RT-4",
                            what + " is " + art::codeFormatName(c.format) +
                                "; the CPU device loads host shared objects");
+    if (!c.isa.empty())
+      if (Status s = requireHostISA(c.isa, what, hostSupportsISA(c.isa)); !s)
+        return s;
     auto library = openSharedObject(a.code(i), what);
     if (!library)
       return library.status();

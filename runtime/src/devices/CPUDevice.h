@@ -15,6 +15,7 @@
 #ifndef V4_RUNTIME_SRC_DEVICES_CPUDEVICE_H
 #define V4_RUNTIME_SRC_DEVICES_CPUDEVICE_H
 
+#include "runtime/base/HostISA.h"
 #include "runtime/base/KernelABI.h"
 #include "runtime/src/devices/Device.h"
 #include "runtime/src/devices/ThreadPool.h"
@@ -23,6 +24,12 @@
 #include <mutex>
 
 namespace v4::rt {
+
+/// Success when `supported`, else the Incompatible error (RT-4) that says
+/// `what` (a code object) needs a CPU of x86-64 level `isa` and how to
+/// recompile. The CPU device calls it with hostSupportsISA(isa).
+Status requireHostISA(const std::string &isa, const std::string &what,
+                      bool supported);
 
 class CPUDevice final : public Device {
 public:
