@@ -6,7 +6,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${V4_BUILD_DIR:-$root/build}"
 config="${1:-$root/bench/configs/mid-v4.config.json}"
-"$root/scripts/build.sh" v4c v4-gen-checkpoint v4-bench-model
+"$root/scripts/build.sh" v4c v4-gen-checkpoint v4-bench-model v4-bench-kernels
 work="$build/bench-work"
 rm -rf "$work" && mkdir -p "$work"
 "$build/bin/v4-gen-checkpoint" "$config" -o "$work/ck" --seed 1 >/dev/null
@@ -16,4 +16,6 @@ out="$root/bench/results/$name"
 "$root/scripts/machine.sh" > "$out.machine.txt"
 "$build/bin/v4-bench-model" "$work/m.v4a" "$work/ck" "$config" \
   --benchmark_out="$out.model.json" --benchmark_out_format=json
-echo "wrote $out.machine.txt and $out.model.json"
+"$build/bench/v4-bench-kernels" \
+  --benchmark_out="$out.kernels.json" --benchmark_out_format=json
+echo "wrote $out.machine.txt, $out.model.json and $out.kernels.json"

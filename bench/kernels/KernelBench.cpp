@@ -1,15 +1,15 @@
 //===- KernelBench.cpp - linear kernels against OpenBLAS sgemm ------------===//
 //
 // v4-bench-kernels: the CPU target's linear and grouped_linear kernels,
-// compiled by the compiler's kernel pipeline for the shapes of a config
-// (default bench/configs/mid-v4.config.json: the FP8 projections, the bf16
-// head, the FP8 grouped wo_a) at a decode call (1 token) and a prefill
-// chunk (64 tokens), run over their launch grid on the runtime's thread
+// compiled by the compiler's kernel pipeline for the shapes of the
+// mid-size config (bench/configs/mid-v4.config.json: the FP8 projections,
+// the bf16 head, the FP8 grouped wo_a) at a decode call (1 token) and a
+// prefill chunk (64 tokens), run over their launch grid on the runtime's thread
 // pool (runtime/src/devices/ThreadPool.h) exactly as the CPU device runs
 // them; and, in the same process, OpenBLAS cblas_sgemm on the same shapes
 // with the weights dequantised to fp32, on the same number of threads.
 // Counter GFLOPs: 2*M*N*K per call (the same formula for both); each
-// shape's peer runs just before ours. scripts/bench.sh prints the ratios.
+// shape's peer runs just before ours (scripts/bench.sh runs it).
 // Built without OpenBLAS, the peer cases say that it is missing.
 //
 // Usage: v4-bench-kernels [--threads N] [google benchmark flags]

@@ -266,7 +266,7 @@ struct TileGemm {
 };
 /// Scratch of tileGemm, allocated once at kernel entry (allocTileGemm).
 struct TileGemmScratch {
-  Value aT, saT, acc, qa, sa, wdec, sdec;
+  Value aT, saT, acc, qa, sa, wdec, wrow, sdec;
 };
 /// Token rows a tile of tileGemm computes in vector lanes; output features
 /// per block of a GEMM kernel's launch grid (each block prepares its tile

@@ -135,16 +135,15 @@ Value partActBlock(KernelBody &k, const TileGemm &g, Value j) {
 }
 
 /// Decodes weight row n over [e0, e1) to f32: element e into wdec[at(e)].
-void decodePart(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
-                Value n, Value e0, Value e1,
-                function_ref<Value(KernelBody &, Value)> at) {
+void decodePart(KernelBody &k, const TileGemm &g, Value wdec, Value n, Value e0,
+                Value e1, function_ref<Value(KernelBody &, Value)> at) {
   if (g.format == lowp::WeightFormat::FP4) {
     loop(k, k.idx(0), k.divui(k.subi(e1, e0), k.idx(2)),
          [&](KernelBody &k, Value q) {
            Value e = k.addi(e0, k.addi(q, q));
            auto [lo, hi] = lowp::decodeE2M1Byte(k.b, g.weight(k, n, e));
-           k.store(lo, s.wdec, {at(k, e)});
-           k.store(hi, s.wdec, {at(k, k.addi(e, k.idx(1)))});
+           k.store(lo, wdec, {at(k, e)});
+           k.store(hi, wdec, {at(k, k.addi(e, k.idx(1)))});
          });
     return;
   }
@@ -152,7 +151,7 @@ void decodePart(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
     Value v = g.weight(k, n, e);
     if (g.format == lowp::WeightFormat::FP8)
       v = lowp::decodeE4M3(k.b, v);
-    k.store(v, s.wdec, {at(k, e)});
+    k.store(v, wdec, {at(k, e)});
   });
 }
 
@@ -196,7 +195,7 @@ void gemmChunk(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
             slots.push_back(k.select(valid, k.subi(n, n0), k.idx(kGemmChunk)));
             // Weight row nRead over [e0, e1), decoded into wdec[f * P ...].
             Value base = k.subi(k.muli(k.idx(f), P), e0);
-            decodePart(k, g, s, nRead, e0, e1,
+            decodePart(k, g, s.wdec, nRead, e0, e1,
                        [&](KernelBody &k, Value e) { return k.addi(base, e); });
             if (scaled)
               sdec.push_back(lowp::decodeE8M0(k.b, g.weightScale(k, nRead, j)));
@@ -282,12 +281,21 @@ void gemmRowChunk(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
           // and their decoded scales in sdec[f].
           loop(k, zero, FV, [&](KernelBody &k, Value f) {
             Value nRead = k.minui(k.addi(fb, f), k.subi(n1, k.idx(1)));
-            decodePart(k, g, s, nRead, e0, e1, [&](KernelBody &k, Value e) {
-              return k.addi(k.muli(k.subi(e, e0), FV), f);
-            });
+            // Decoded contiguously (a loop LLVM vectorises), transposed
+            // below.
+            Value base = k.subi(k.muli(f, P), e0);
+            decodePart(k, g, s.wrow, nRead, e0, e1,
+                       [&](KernelBody &k, Value e) { return k.addi(base, e); });
             if (scaled)
               k.store(lowp::decodeE8M0(k.b, g.weightScale(k, nRead, j)), s.sdec,
                       {f});
+          });
+          loop(k, e0, e1, [&](KernelBody &k, Value e) {
+            Value row = k.muli(k.subi(e, e0), FV), col = k.subi(e, e0);
+            loop(k, zero, FV, [&](KernelBody &k, Value f) {
+              k.store(k.load(s.wrow, {k.addi(k.muli(f, P), col)}), s.wdec,
+                      {k.addi(row, f)});
+            });
           });
           Value slot = k.subi(fb, n0);
           // Plain continues the running sums; scaled parts start at zero.
@@ -404,6 +412,7 @@ TileGemmScratch allocTileGemm(KernelBody &k, const TileGemm &g) {
                                                         : partSize(k, g);
   s.wdec = k.scratchF32(k.maxui(k.muli(partSize(k, g), k.idx(8)),
                                 k.muli(rowPart, k.idx(kRowFeatures))));
+  s.wrow = k.scratchF32(k.muli(rowPart, k.idx(kRowFeatures)));
   if (scaled) {
     s.saT = k.scratchF32(k.muli(nBlocks, k.idx(kGemmRowTile)));
     s.qa = k.scratchF32(g.K);
