@@ -410,7 +410,7 @@ Value Importer::moe(ImplicitLocOpBuilder &b, const std::string &p,
   Weight w1 = expert("w1", inter, d), w3 = expert("w3", inter, d),
          w2 = expert("w2", d, inter);
   Value routed =
-      MoEExpertsOp::create(b, tt({B, kDyn, d}, f32), x, rw, idx, w1.w, w3.w,
+      MoEExpertsOp::create(b, tt({B, kDyn, k, d}, bf16), x, rw, idx, w1.w, w3.w,
                            w2.w, w1.scale, w3.scale, w2.scale, limit);
   const std::string sh = f + ".shared_experts";
   at(b, sh);

@@ -380,10 +380,13 @@ LogicalResult MoEExpertsOp::verify() {
   if (failed(
           verifySwigluLimit(op, rule("[moe_experts_c13]"), getSwigluLimit())))
     return failure();
-  // moe_experts_c14: the result is [..., d] f32 with the shape of x.
+  // moe_experts_c14: the result is [..., k, d] (x's leading dims) with x's
+  // element type.
+  SmallVector<int64_t> perSlot(leading);
+  perSlot.push_back(k);
   return verifyTokenTensor(op, rule("[moe_experts_c14]"), "result",
-                           rankedType(getResult()), leading, d, "x",
-                           b.getF32Type());
+                           rankedType(getResult()), perSlot, d,
+                           "x leading dims + [k, d]", x.getElementType());
 }
 
 LogicalResult MoESharedExpertOp::verify() {
@@ -462,28 +465,33 @@ LogicalResult MoECombineOp::verify() {
   Builder b(getContext());
   RankedTensorType routed = rankedType(getRouted());
   RankedTensorType shared = rankedType(getShared());
-  // moe_combine_c1: routed is [..., d] f32 (the unrounded routed sum).
+  // moe_combine_c1: routed is [..., k, d] bf16 (f32 in fp32 numerics): the
+  // per-slot expert outputs.
   if (failed(
-          verifyMinRank(op, rule("[moe_combine_c1]"), "routed", routed, 1)) ||
+          verifyMinRank(op, rule("[moe_combine_c1]"), "routed", routed, 2)) ||
       failed(verifyElementType(op, rule("[moe_combine_c1]"), "routed",
-                               routed.getElementType(), {b.getF32Type()})))
+                               routed.getElementType(),
+                               {b.getBF16Type(), b.getF32Type()})))
     return failure();
+  // routed without its slot dim.
+  SmallVector<int64_t> summed(routed.getShape().drop_back(2));
+  summed.push_back(routed.getShape().back());
   // moe_combine_c2: shared is bf16 (f32 in fp32 numerics).
   if (failed(verifyElementType(op, rule("[moe_combine_c2]"), "shared",
                                shared.getElementType(),
                                {b.getBF16Type(), b.getF32Type()})))
     return failure();
-  // moe_combine_c3: routed and shared have the same shape.
+  // moe_combine_c3: shared has the shape of routed without the slot dim.
   if (failed(verifyShapesCompatible(op, rule("[moe_combine_c3]"), "shared",
-                                    shared.getShape(), "routed",
-                                    routed.getShape())))
+                                    shared.getShape(), "routed without k",
+                                    summed)))
     return failure();
   // moe_combine_c4: the result is bf16 (f32 in fp32 numerics) with the
-  // shape of routed.
+  // shape of shared.
   RankedTensorType result = rankedType(getResult());
   if (failed(verifyShapesCompatible(op, rule("[moe_combine_c4]"), "result",
-                                    result.getShape(), "routed",
-                                    routed.getShape())))
+                                    result.getShape(), "shared",
+                                    shared.getShape())))
     return failure();
   return verifyElementType(op, rule("[moe_combine_c4]"), "result",
                            result.getElementType(),

@@ -124,8 +124,9 @@ def V4_MoEExpertsOp : V4_Op<"moe.experts",
     [Pure, AttrSizedOperandSegments]> {
   let summary = "all routed experts (clamped SwiGLU) as one grouped op";
   let description = [{
-    Applies, for every token, the k experts it was routed to and sums their
-    outputs (V4-SPEC 6.2, 6.3). With `e = expertIndices[t, j]`,
+    Applies, for every token, the k experts it was routed to, one output per
+    routing slot (V4-SPEC 6.2; `v4.moe.combine` sums the slots, 6.3). With
+    `e = expertIndices[t, j]`,
     `r = routingWeights[t, j]` and L = `swigluLimit`:
 
     * `a = fp32(bf16(w1[e] . x))`, `b = fp32(bf16(w3[e] . x))` (GEMMs per
@@ -136,8 +137,11 @@ def V4_MoEExpertsOp : V4_Op<"moe.experts",
       `b = clamp(b, -L, L)`,
     * `h = silu(a) * b * r` in fp32 (the routing weight is applied before w2),
     * `y_e = bf16(w2[e] . bf16(h))` (same GEMM recipe, K = I),
-    * `result[t] = sum_j fp32(y_e)` in fp32, not rounded (v4.moe.combine adds
-      the shared expert and casts once).
+    * `result[t, j] = y_e`.
+
+    Per-slot outputs let a target group the rows of one expert across tokens
+    (one weight read per expert and tile of rows) with no ordering between
+    experts: the slot sum, in slot order, is `v4.moe.combine`'s.
 
     `swigluLimit` absent means no clamp at all (the DeepSeek-V3 SwiGLU);
     when present it must be > 0 (V4 uses 10; a limit of 0 would zero every
@@ -162,8 +166,9 @@ def V4_MoEExpertsOp : V4_Op<"moe.experts",
       re-expression, V4-SPEC 1.4),
     * bf16: no scales.
 
-    Result: [..., d] f32. V4-Flash: d = 4096, E = 256, k = 6, I = 2048, FP4;
-    V4-Pro: d = 7168, E = 384, I = 3072.
+    Result: [..., k, d] with the element type of `x` (bf16; f32 in fp32
+    numerics). V4-Flash: d = 4096, E = 256, k = 6, I = 2048, FP4; V4-Pro:
+    d = 7168, E = 384, I = 3072.
 
     ```mlir
     %y = v4.moe.experts %x, %w, %i
@@ -173,7 +178,7 @@ def V4_MoEExpertsOp : V4_Op<"moe.experts",
            tensor<256x2048x4096xf4E2M1FN>, tensor<256x2048x4096xf4E2M1FN>,
            tensor<256x4096x2048xf4E2M1FN>, tensor<256x2048x128xf8E8M0FNU>,
            tensor<256x2048x128xf8E8M0FNU>, tensor<256x4096x64xf8E8M0FNU>)
-        -> tensor<1x?x4096xf32>
+        -> tensor<1x?x6x4096xbf16>
     ```
   }];
   let arguments = (ins AnyRankedTensor:$x, AnyRankedTensor:$routingWeights,
@@ -248,16 +253,19 @@ def V4_MoESharedExpertOp : V4_Op<"moe.shared_expert",
 def V4_MoECombineOp : V4_Op<"moe.combine", [Pure]> {
   let summary = "routed + shared expert output, one bf16 rounding";
   let description = [{
-    `result = bf16(routed + fp32(shared))` (V4-SPEC 6.3): the fp32 sum of the
-    routed experts (`v4.moe.experts`, not rounded) plus the bf16 shared
-    expert output, accumulated in fp32 and cast to bf16 once at the end.
+    `result = bf16(sum_j fp32(routed[..., j, :]) + fp32(shared))` (V4-SPEC
+    6.3): the routed experts' per-slot outputs (`v4.moe.experts`) summed in
+    fp32 in slot order (from 0, j ascending), plus the shared expert output,
+    cast to bf16 once at the end.
 
-    Operands: `routed` [..., d] f32, `shared` [..., d] bf16 (same shape).
-    Result: [..., d] bf16.
+    Operands: `routed` [..., k, d] bf16 (f32 in fp32 numerics), `shared`
+    [..., d] bf16 (f32 in fp32 numerics). Result: [..., d], bf16 (f32 in
+    fp32 numerics).
 
     ```mlir
     %y = v4.moe.combine %routed, %shared
-        : tensor<1x?x4096xf32>, tensor<1x?x4096xbf16> -> tensor<1x?x4096xbf16>
+        : tensor<1x?x6x4096xbf16>, tensor<1x?x4096xbf16>
+          -> tensor<1x?x4096xbf16>
     ```
   }];
   let arguments = (ins AnyRankedTensor:$routed, AnyRankedTensor:$shared);

@@ -35,13 +35,22 @@ Value loadIndex(KernelBody &k, Value m, ValueRange idx) {
 /// Token rows per block of the shared expert: one tile of the GEMMs.
 constexpr int64_t kSharedTokenTile = kGemmRowTile;
 
-/// Clamped SwiGLU FFN: routed experts (sum over the k experts of each token,
-/// f32 result) or the shared expert (bf16 result). Both run their linears
-/// as tiled GEMMs (tileGemm): the shared expert over tiles of token rows,
-/// the routed experts one token row and expert at a time.
+/// Clamped SwiGLU FFN as tiled GEMMs (tileGemm): the shared expert over
+/// tiles of token rows (bf16 [..., d] result), or the routed experts (the
+/// per-slot outputs [..., k, d]), one block per range of experts: a block
+/// gathers the (token, slot) rows routed to its expert and runs them in
+/// tiles of kGemmRowTile rows, so each expert weight is read once per tile;
+/// every row's numbers are those of one token alone.
 LogicalResult buildFfn(Operation *op, func::FuncOp fn, bool routed, Type w1Type,
                        bool hasScales, std::optional<double> limit) {
-  setLaunchGrid(fn, {1, 0}, {1, routed ? 1 : kSharedTokenTile});
+  auto w1Tensor = cast<RankedTensorType>(w1Type);
+  if (routed) {
+    int64_t experts = w1Tensor.getDimSize(0);
+    setLaunchGrid(fn, {ShapedType::isDynamic(experts) ? 1 : experts, 0},
+                  {1, 0});
+  } else {
+    setLaunchGrid(fn, {1, 0}, {1, kSharedTokenTile});
+  }
   auto b = bodyBuilder(op, fn);
   KernelBody k{b};
   unsigned arg = 0;
@@ -60,8 +69,7 @@ LogicalResult buildFfn(Operation *op, func::FuncOp fn, bool routed, Type w1Type,
     s2 = fn.getArgument(arg++);
   }
   Value out = fn.getArgument(arg++);
-  WeightFormat fmt =
-      lowp::getWeightFormat(cast<RankedTensorType>(w1Type).getElementType());
+  WeightFormat fmt = lowp::getWeightFormat(w1Tensor.getElementType());
   bool quantised = fmt != WeightFormat::Plain;
   if (quantised != hasScales)
     return op->emitError("CPU kernel: weight format and scales disagree");
@@ -69,23 +77,42 @@ LogicalResult buildFfn(Operation *op, func::FuncOp fn, bool routed, Type w1Type,
   if (failed(quantize))
     return failure();
 
+  // Rows: token rows of x2 (shared), or (token, slot) pairs p = t * k + j,
+  // the rows of the collapsed per-slot output (routed).
   Value x2 = k.collapse2D(x, 1), out2 = k.collapse2D(out, 1);
   Value rw2 = routed ? k.collapse2D(rw, 1) : Value();
   Value idx2 = routed ? k.collapse2D(idx, 1) : Value();
+  Value slots = routed ? k.dim(idx2, 1) : Value();
   auto w1t = cast<MemRefType>(w1.getType());
   Value d = k.dim(x2, 1), inter = k.dim(w1, w1t.getRank() - 2);
   Type outElt = cast<MemRefType>(out.getType()).getElementType();
   Value lim = limit ? k.f32(*limit) : Value();
   Value negLim = limit ? k.f32(-*limit) : Value();
-  auto [r0, r1] =
-      blockRange(k, k.dim(x2, 0), launchArg(fn, 1), launchArg(fn, 4));
-  Value zero = k.idx(0), tileRows = k.subi(r1, r0);
+  Value zero = k.idx(0);
+  // routed: the gathered rows of the current expert (rows[i] = p).
+  Value rows;
+  if (routed)
+    rows = memref::AllocaOp::create(
+        b, MemRefType::get({ShapedType::kDynamic}, b.getIndexType()),
+        ValueRange{k.muli(k.dim(x2, 0), slots)});
+  // The token of GEMM row r, and the row of out2 it writes.
+  auto pairOf = [&](KernelBody &k, Value r) { return k.load(rows, {r}); };
+  auto tokenOf = [&](KernelBody &k, Value r) {
+    return routed ? k.divui(pairOf(k, r), slots) : r;
+  };
+  auto outRowOf = [&](KernelBody &k, Value r) {
+    return routed ? pairOf(k, r) : r;
+  };
 
   // What the closures of the GEMMs read: the expert (routed), the weights
-  // of the linear being run, and where the up projections land.
-  Value expert, w, ws, upOut;
+  // of the linear being run, where the up projections land, and the first
+  // GEMM row of the tile (row r's scratch row is r - tileStart).
+  Value expert, w, ws, upOut, tileStart;
   auto at = [&](Value r, Value c) {
     return expert ? SmallVector<Value>{expert, r, c} : SmallVector<Value>{r, c};
+  };
+  auto scratchAt = [&](KernelBody &k, Value r, Value c) {
+    return k.addi(k.muli(k.subi(r, tileStart), inter), c);
   };
   // The linears' weights: Plain as f32; FP8: the code of (n, e); FP4: the
   // byte of elements e and e + 1; scales: FP8 s_w[n / 128, j], FP4 s_w[n, j].
@@ -100,13 +127,12 @@ LogicalResult buildFfn(Operation *op, func::FuncOp fn, bool routed, Type w1Type,
     Value row = fmt == WeightFormat::FP8 ? k.divui(n, k.idx(128)) : n;
     return k.load(ws, at(row, j));
   };
-  // Up projections (w1, w3) of rows [r0, r1): the bf16-rounded outputs at
-  // upOut[(r - r0) * inter + n].
+  // Up projections (w1, w3): the bf16-rounded outputs in upOut.
   auto upAct = [&](KernelBody &k, Value r, Value e) {
-    return k.loadF(x2, {r, e});
+    return k.loadF(x2, {tokenOf(k, r), e});
   };
   auto upStore = [&](KernelBody &k, Value r, Value n, Value acc) {
-    k.store(k.roundBF16(acc), upOut, {k.addi(k.muli(k.subi(r, r0), inter), n)});
+    k.store(k.roundBF16(acc), upOut, {scratchAt(k, r, n)});
   };
   TileGemm up;
   up.format = fmt;
@@ -117,21 +143,15 @@ LogicalResult buildFfn(Operation *op, func::FuncOp fn, bool routed, Type w1Type,
   up.weight = weightFn;
   up.weightScale = scaleFn;
   up.store = upStore;
-  // The SwiGLU rows h, the input of w2.
-  Value a1 = k.scratchF32(k.muli(tileRows, inter));
-  Value a3 = k.scratchF32(k.muli(tileRows, inter));
-  Value h = k.scratchF32(k.muli(tileRows, inter));
+  // The SwiGLU rows h of a tile, the input of w2.
+  Value tileElems = k.muli(k.idx(kGemmRowTile), inter);
+  Value a1 = k.scratchF32(tileElems), a3 = k.scratchF32(tileElems),
+        h = k.scratchF32(tileElems);
   auto downAct = [&](KernelBody &k, Value r, Value e) {
-    return k.load(h, {k.addi(k.muli(k.subi(r, r0), inter), e)});
+    return k.load(h, {scratchAt(k, r, e)});
   };
-  // Shared: the bf16 output row; routed: added to the token's sum in slot
-  // order (result[t] = sum_j fp32(y_e)).
   auto downStore = [&](KernelBody &k, Value r, Value n, Value acc) {
-    Value y = k.roundBF16(acc);
-    if (routed)
-      k.store(k.addf(k.load(out2, {r, n}), y), out2, {r, n});
-    else
-      k.store(k.fromF32(y, outElt), out2, {r, n});
+    k.store(k.fromF32(k.roundBF16(acc), outElt), out2, {outRowOf(k, r), n});
   };
   TileGemm down = up;
   down.K = inter;
@@ -141,42 +161,70 @@ LogicalResult buildFfn(Operation *op, func::FuncOp fn, bool routed, Type w1Type,
   TileGemmScratch upScratch = allocTileGemm(k, up);
   TileGemmScratch downScratch = allocTileGemm(k, down);
 
-  // One expert on rows [ra, rb) (within the block's rows), routing weight
-  // r (null: none).
-  auto ffn = [&](KernelBody &k, Value ra, Value rb, Value r) {
+  // The FFN of GEMM rows [ra, rb) (at most kGemmRowTile).
+  auto ffnTile = [&](KernelBody &k, Value ra, Value rb) {
+    tileStart = ra;
     w = w1, ws = s1, upOut = a1;
     tileGemm(k, up, upScratch, ra, rb, zero, inter);
     w = w3, ws = s3, upOut = a3;
     tileGemm(k, up, upScratch, ra, rb, zero, inter);
-    loop(k, k.muli(k.subi(ra, r0), inter), k.muli(k.subi(rb, r0), inter),
-         [&](KernelBody &k, Value i) {
-           Value a = k.load(a1, {i}), bv = k.load(a3, {i});
-           if (limit) {
-             bv = k.minf(k.maxf(bv, negLim), lim);
-             a = k.minf(a, lim);
-           }
-           Value hv = k.mulf(silu(k, a), bv);
-           if (r)
-             hv = k.mulf(r, hv);
-           k.store(k.roundBF16(hv), h, {i});
-         });
+    loop(k, ra, rb, [&](KernelBody &k, Value r) {
+      // routed: h = silu(a) * b * r with the row's routing weight.
+      Value gate =
+          routed ? k.load(rw2, {tokenOf(k, r), k.remui(pairOf(k, r), slots)})
+                 : Value();
+      loop(k, zero, inter, [&](KernelBody &k, Value c) {
+        Value i = scratchAt(k, r, c);
+        Value a = k.load(a1, {i}), bv = k.load(a3, {i});
+        if (limit) {
+          bv = k.minf(k.maxf(bv, negLim), lim);
+          a = k.minf(a, lim);
+        }
+        Value hv = k.mulf(silu(k, a), bv);
+        if (gate)
+          hv = k.mulf(gate, hv);
+        k.store(k.roundBF16(hv), h, {i});
+      });
+    });
     w = w2, ws = s2;
     tileGemm(k, down, downScratch, ra, rb, zero, d);
   };
+  // GEMM rows [r0, r1) in tiles.
+  auto ffn = [&](KernelBody &k, Value r0, Value r1) {
+    scf::ForOp::create(
+        k.b, r0, r1, k.idx(kGemmRowTile), ValueRange(),
+        [&](OpBuilder &nb, Location loc, Value ra, ValueRange) {
+          ImplicitLocOpBuilder ib(loc, nb);
+          KernelBody tk{ib};
+          ffnTile(tk, ra, tk.minui(tk.addi(ra, tk.idx(kGemmRowTile)), r1));
+          scf::YieldOp::create(ib);
+        });
+  };
 
   if (!routed) {
-    ffn(k, r0, r1, Value());
+    auto [r0, r1] =
+        blockRange(k, k.dim(x2, 0), launchArg(fn, 1), launchArg(fn, 4));
+    ffn(k, r0, r1);
     func::ReturnOp::create(b);
     return success();
   }
-  loop(k, r0, r1, [&](KernelBody &k, Value t) {
-    loop(k, zero, d, [&](KernelBody &k, Value c) {
-      k.store(k.f32(0.0), out2, {t, c});
-    });
-    loop(k, zero, k.dim(rw2, 1), [&](KernelBody &k, Value j) {
-      expert = loadIndex(k, idx2, {t, j});
-      ffn(k, t, k.addi(t, k.idx(1)), k.load(rw2, {t, j}));
-    });
+  // This block's experts; each gathers its rows (ascending p), then runs
+  // them.
+  auto [e0, e1] =
+      blockRange(k, k.dim(w1, 0), launchArg(fn, 0), launchArg(fn, 3));
+  Value pairs = k.muli(k.dim(x2, 0), slots);
+  loop(k, e0, e1, [&](KernelBody &k, Value e) {
+    Value count = reduce(
+        k, zero, pairs, {zero},
+        [&](KernelBody &k, Value p, ValueRange n) -> SmallVector<Value> {
+          Value mine = k.cmpi(
+              arith::CmpIPredicate::eq,
+              loadIndex(k, idx2, {k.divui(p, slots), k.remui(p, slots)}), e);
+          k.store(p, rows, {n[0]});
+          return {k.select(mine, k.addi(n[0], k.idx(1)), n[0])};
+        })[0];
+    expert = e;
+    ffn(k, zero, count);
   });
   func::ReturnOp::create(b);
   return success();

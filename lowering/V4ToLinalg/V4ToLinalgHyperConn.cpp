@@ -635,22 +635,37 @@ struct MtpInputLowering : public OpConversionPattern<MtpInputOp> {
 // Patterns: MoE (V4-SPEC 6.1, 6.3)
 //===----------------------------------------------------------------------===//
 
-/// result = bf16(routed + fp32(shared)), elementwise.
+/// result = bf16(sum_j fp32(routed[..., j, :]) + fp32(shared)): the slot
+/// sum from 0 in ascending j (the innermost reduction), then the shared
+/// expert, one rounding.
 struct MoECombineLowering : public OpConversionPattern<MoECombineOp> {
   using OpConversionPattern::OpConversionPattern;
   LogicalResult
   matchAndRewrite(MoECombineOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    MLIRContext *ctx = b.getContext();
     Value routed = adaptor.getRouted(), shared = adaptor.getShared();
-    unsigned r = cast<RankedTensorType>(routed.getType()).getRank();
+    unsigned r = cast<RankedTensorType>(shared.getType()).getRank();
+    unsigned lead = r - 1;
     Type elt = getElementTypeOrSelf(op.getResult().getType());
-    AffineMap id = AffineMap::getMultiDimIdentityMap(r, b.getContext());
+    // (lead..., c, j): sum[lead, c] += routed[lead, j, c].
+    SmallVector<AffineExpr> routedExprs = dimRange(ctx, 0, lead);
+    routedExprs.push_back(getAffineDimExpr(r, ctx));
+    routedExprs.push_back(getAffineDimExpr(lead, ctx));
+    Value sum = generic(
+        b, ValueRange{routed}, filledF32(b, sizesOf(b, shared), 0.0),
+        {mapOf(ctx, r + 1, routedExprs),
+         mapOf(ctx, r + 1, dimRange(ctx, 0, r))},
+        iteratorsOf(r + 1, {r}), [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+          return SmallVector<Value>{add(ib, a[1], toF32(ib, a[0]))};
+        })[0];
+    AffineMap id = AffineMap::getMultiDimIdentityMap(r, ctx);
     Value out =
-        generic(b, ValueRange{routed, shared},
-                emptyTensor(b, sizesOf(b, routed), elt), {id, id, id},
+        generic(b, ValueRange{sum, shared},
+                emptyTensor(b, sizesOf(b, shared), elt), {id, id, id},
                 iteratorsOf(r), [&](ImplicitLocOpBuilder &ib, ValueRange a) {
-                  Value v = add(ib, toF32(ib, a[0]), toF32(ib, a[1]));
+                  Value v = add(ib, a[0], toF32(ib, a[1]));
                   return SmallVector<Value>{fromF32(ib, v, elt)};
                 })[0];
     rewriter.replaceOp(op, out);

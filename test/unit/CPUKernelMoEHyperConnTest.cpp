@@ -745,9 +745,12 @@ std::vector<uint8_t> stackBytes(const std::vector<QWeight> &ws, bool scales) {
   return out;
 }
 
-void runExpertsTest(const std::string &fmt, float limit) {
-  SCOPED_TRACE(fmt);
-  const int64_t T = 3, d = 256, I = 160, E = 4, K = 2;
+/// moe.experts on T tokens: 3 hand-routed ones, or more, routed so that
+/// each expert gets T / 2 rows (tiles of rows, the vector path, and more
+/// than one tile of one expert at T = 70).
+void runExpertsTest(const std::string &fmt, float limit, int64_t T = 3) {
+  SCOPED_TRACE(fmt + " T=" + std::to_string(T));
+  const int64_t d = 256, I = 160, E = 4, K = 2;
   bool quantised = fmt != "bf16";
   std::vector<int64_t> s13 =
       fmt == "fp4" ? std::vector<int64_t>{E, I, d / 32}
@@ -759,7 +762,8 @@ void runExpertsTest(const std::string &fmt, float limit) {
   std::string tw13 = tensor({E, I, d}, e), tw2 = tensor({E, d, I}, e);
   std::string ts13 = tensor(s13, sc), ts2 = tensor(s2, sc);
   std::string tx = tensor({1, -1, d}, "bf16"), trw = tensor({1, -1, K}, "f32"),
-              tri = tensor({1, -1, K}, "i64"), ty = tensor({1, -1, d}, "f32");
+              tri = tensor({1, -1, K}, "i64"),
+              ty = tensor({1, -1, K, d}, "bf16");
   std::string lim = limit > 0 ? " swigluLimit " + std::to_string(limit) : "";
   std::string src =
       "func.func @f(%x: " + tx + ", %rw: " + trw + ", %ri: " + tri +
@@ -783,12 +787,22 @@ void runExpertsTest(const std::string &fmt, float limit) {
   auto x = randomBf16(T * d, 101, 2.0f);
   std::vector<float> rw = {0.9f, 0.6f, 1.1f, 0.4f, 0.7f, 0.8f};
   std::vector<int64_t> ri = {2, 0, 1, 3, 3, 2};
+  if (T != 3) {
+    rw.resize(T * K);
+    ri.resize(T * K);
+    for (int64_t t = 0; t < T; ++t) {
+      ri[t * K] = t % E;
+      ri[t * K + 1] = (t + 1 + (t / E) % (E - 1)) % E;
+      rw[t * K] = 0.5f + 0.01f * float(t);
+      rw[t * K + 1] = 1.2f - 0.01f * float(t);
+    }
+  }
   auto b1 = stackBytes(w1, false), b3 = stackBytes(w3, false),
        b2 = stackBytes(w2, false);
   auto c1 = stackBytes(w1, true), c3 = stackBytes(w3, true),
        c2 = stackBytes(w2, true);
   int64_t dp = fmt == "fp4" ? d / 2 : d, ip = fmt == "fp4" ? I / 2 : I;
-  std::vector<float> y(T * d, -1.0f);
+  std::vector<uint16_t> y(T * K * d, 0xFFFF);
   auto dx = describe<3>(x.data(), {1, T, d});
   auto drw = describe<3>(rw.data(), {1, T, K});
   auto dri = describe<3>(ri.data(), {1, T, K});
@@ -798,50 +812,52 @@ void runExpertsTest(const std::string &fmt, float limit) {
   auto ds1 = describe<3>(c1.data(), {s13[0], s13[1], s13[2]});
   auto ds3 = describe<3>(c3.data(), {s13[0], s13[1], s13[2]});
   auto ds2 = describe<3>(c2.data(), {s2[0], s2[1], s2[2]});
-  auto dy = describe<3>(y.data(), {1, T, d});
+  auto dy = describe<4>(y.data(), {1, T, K, d});
   if (quantised)
     k.run({&dx, &drw, &dri, &dw1, &dw3, &dw2, &ds1, &ds3, &ds2, &dy});
   else
     k.run({&dx, &drw, &dri, &dw1, &dw3, &dw2, &dy});
 
-  auto X = decodeAll(x);
+  auto X = decodeAll(x), Y = decodeAll(y);
   int off = 0, clampsHit = 0;
   double maxRel = 0;
   for (int64_t t = 0; t < T; ++t) {
     std::vector<float> xt(X.begin() + t * d, X.begin() + (t + 1) * d);
-    std::vector<float> acc(d, 0.0f), mag(d, 0.0f);
     for (int j = 0; j < K; ++j) {
       int64_t ex = ri[t * K + j];
       auto ye = expertOracle(w1[ex], w3[ex], w2[ex], xt, limit, &rw[t * K + j]);
-      for (int64_t c = 0; c < d; ++c) {
-        acc[c] += ye[c];
-        mag[c] += std::fabs(ye[c]);
-      }
       if (limit > 0) {
         auto a = linear(w1[ex], xt), b = linear(w3[ex], xt);
         for (size_t i = 0; i < a.size(); ++i)
           clampsHit += a[i] > limit || std::fabs(b[i]) > limit;
       }
-    }
-    for (int64_t c = 0; c < d; ++c) {
-      float g = y[t * d + c], w = acc[c];
-      // Each y_e is a bf16 value: allow 2 bf16 ulps of each term.
-      EXPECT_LE(std::fabs(g - w), std::ldexp(mag[c], -7) + 1e-30f)
-          << "token " << t << " col " << c;
-      off += g != w;
-      if (mag[c] > 0)
-        maxRel = std::max(maxRel, double(std::fabs(g - w) / mag[c]));
+      // Slot j of token t: y_e, a bf16 value; allow 2 bf16 ulps.
+      for (int64_t c = 0; c < d; ++c) {
+        float g = Y[(t * K + j) * d + c], w = ye[c];
+        EXPECT_LE(std::fabs(g - w), std::ldexp(std::fabs(w), -7) + 1e-30f)
+            << "token " << t << " slot " << j << " col " << c;
+        off += g != w;
+        if (w != 0)
+          maxRel = std::max(maxRel, double(std::fabs(g - w) / std::fabs(w)));
+      }
     }
   }
-  EXPECT_LE(off, int(T * d) / 50);
-  std::printf("[moe.experts %s] %d/%lld values differ, max |diff|/sum|y_e| "
+  EXPECT_LE(off, int(T * K * d) / 50);
+  std::printf("[moe.experts %s T=%lld] %d/%lld values differ, max rel diff "
               "%.2e, clamps hit %d\n",
-              fmt.c_str(), off, (long long)(T * d), maxRel, clampsHit);
+              fmt.c_str(), (long long)T, off, (long long)(T * K * d), maxRel,
+              clampsHit);
 }
 
 TEST(CPUKernels, MoEExpertsFP4MatchesSpec) { runExpertsTest("fp4", 0.5f); }
 TEST(CPUKernels, MoEExpertsFP8MatchesSpec) { runExpertsTest("fp8", 0.5f); }
 TEST(CPUKernels, MoEExpertsBF16NoClamp) { runExpertsTest("bf16", 0.0f); }
+// Experts with 20 and 35 rows each: rows grouped per expert in tiles of the
+// vector path, and one expert over two tiles.
+TEST(CPUKernels, MoEExpertsFP4GroupedRows) { runExpertsTest("fp4", 0.5f, 40); }
+TEST(CPUKernels, MoEExpertsFP8GroupedRowsTwoTiles) {
+  runExpertsTest("fp8", 0.5f, 70);
+}
 
 TEST(CPUKernels, MoEExpertsClampedSwiGLU) {
   // V4-SPEC 11.2 item 11: a = 20 -> 10, a = -20 stays -20, b clamps to
@@ -851,12 +867,12 @@ TEST(CPUKernels, MoEExpertsClampedSwiGLU) {
   ASSERT_NO_FATAL_FAILURE(k.compile(R"(
     func.func @f(%x: tensor<1x4xbf16>, %rw: tensor<1x1xf32>, %ri: tensor<1x1xi64>,
                  %w1: tensor<1x4x4xbf16>, %w3: tensor<1x4x4xbf16>,
-                 %w2: tensor<1x4x4xbf16>) -> tensor<1x4xf32> {
+                 %w2: tensor<1x4x4xbf16>) -> tensor<1x1x4xbf16> {
       %y = v4.moe.experts %x, %rw, %ri w1 %w1, w3 %w3, w2 %w2 swigluLimit 10.0
           : (tensor<1x4xbf16>, tensor<1x1xf32>, tensor<1x1xi64>,
              tensor<1x4x4xbf16>, tensor<1x4x4xbf16>, tensor<1x4x4xbf16>)
-          -> tensor<1x4xf32>
-      return %y : tensor<1x4xf32>
+          -> tensor<1x1x4xbf16>
+      return %y : tensor<1x1x4xbf16>
     })"));
   float a[4] = {20, -20, 1, 3}, bv[4] = {1, 1, 20, -20};
   std::vector<uint16_t> x(4, 0), w1(16, 0), w3(16, 0), w2(16, 0);
@@ -866,7 +882,8 @@ TEST(CPUKernels, MoEExpertsClampedSwiGLU) {
     w3[i * 4] = q::encodeBF16(bv[i]);
     w2[i * 4 + i] = q::encodeBF16(1.0f);
   }
-  std::vector<float> rw = {0.3f}, y(4);
+  std::vector<float> rw = {0.3f};
+  std::vector<uint16_t> yb(4);
   std::vector<int64_t> ri = {0};
   auto dx = describe<2>(x.data(), {1, 4});
   auto drw = describe<2>(rw.data(), {1, 1});
@@ -874,8 +891,9 @@ TEST(CPUKernels, MoEExpertsClampedSwiGLU) {
   auto dw1 = describe<3>(w1.data(), {1, 4, 4});
   auto dw3 = describe<3>(w3.data(), {1, 4, 4});
   auto dw2 = describe<3>(w2.data(), {1, 4, 4});
-  auto dy = describe<2>(y.data(), {1, 4});
+  auto dy = describe<3>(yb.data(), {1, 1, 4});
   k.run({&dx, &drw, &dri, &dw1, &dw3, &dw2, &dy});
+  auto y = decodeAll(yb);
   auto silu = [](float v) { return v / (1.0f + std::exp(-v)); };
   float want[4] = {bf(0.3f * (silu(10) * 1)), bf(0.3f * (silu(-20) * 1)),
                    bf(0.3f * (silu(1) * 10)), bf(0.3f * (silu(3) * -10))};
@@ -948,24 +966,43 @@ TEST(CPUKernels, MoESharedExpertFP8MatchesSpec) { runSharedTest("fp8"); }
 TEST(CPUKernels, MoESharedExpertBF16MatchesSpec) { runSharedTest("bf16"); }
 
 TEST(CPUKernels, MoECombineOneRounding) {
-  // V4-SPEC 6.3: bf16(routed + fp32(shared)), bit-exact.
+  // V4-SPEC 6.3: bf16(sum_j fp32(routed_j) + fp32(shared)), the slots added
+  // from 0 in slot order, bit-exact. Slot values of mixed magnitudes make
+  // the order visible: summed in reverse, some results differ.
   CompiledKernel k;
   ASSERT_NO_FATAL_FAILURE(k.compile(R"(
-    func.func @f(%r: tensor<2x?x16xf32>, %s: tensor<2x?x16xbf16>) -> tensor<2x?x16xbf16> {
+    func.func @f(%r: tensor<2x?x3x16xbf16>, %s: tensor<2x?x16xbf16>) -> tensor<2x?x16xbf16> {
       %y = v4.moe.combine %r, %s
-          : tensor<2x?x16xf32>, tensor<2x?x16xbf16> -> tensor<2x?x16xbf16>
+          : tensor<2x?x3x16xbf16>, tensor<2x?x16xbf16> -> tensor<2x?x16xbf16>
       return %y : tensor<2x?x16xbf16>
     })"));
-  const int64_t B = 2, T = 3, d = 16;
-  auto r = normal(B * T * d, 111, 1.0f);
+  const int64_t B = 2, T = 3, K = 3, d = 16;
+  auto r = randomBf16(B * T * K * d, 111, 1.0f);
+  // Slot 0 ~2^20, slot 1 ~1, slot 2 ~2^-12: beyond fp32's 24 bits.
+  for (size_t i = 0; i < r.size(); ++i) {
+    int64_t j = int64_t(i / d) % K;
+    float f = j == 0 ? 0x1p20f : j == 2 ? 0x1p-12f : 1.0f;
+    r[i] = q::encodeBF16(decodeBF16(r[i]) * f);
+  }
   auto s = randomBf16(B * T * d, 112);
   std::vector<uint16_t> y(B * T * d, 0);
-  auto dr = describe<3>(r.data(), {B, T, d});
+  auto dr = describe<4>(r.data(), {B, T, K, d});
   auto ds = describe<3>(s.data(), {B, T, d});
   auto dy = describe<3>(y.data(), {B, T, d});
   k.run({&dr, &ds, &dy});
-  for (int64_t i = 0; i < B * T * d; ++i)
-    EXPECT_EQ(y[i], q::encodeBF16(r[i] + decodeBF16(s[i])));
+  int orderMatters = 0;
+  for (int64_t i = 0; i < B * T; ++i)
+    for (int64_t c = 0; c < d; ++c) {
+      float fwd = 0.0f, rev = 0.0f;
+      for (int64_t j = 0; j < K; ++j) {
+        fwd += decodeBF16(r[(i * K + j) * d + c]);
+        rev += decodeBF16(r[(i * K + K - 1 - j) * d + c]);
+      }
+      float sh = decodeBF16(s[i * d + c]);
+      EXPECT_EQ(y[i * d + c], q::encodeBF16(fwd + sh)) << i << " " << c;
+      orderMatters += fwd != rev;
+    }
+  EXPECT_GT(orderMatters, 0);
 }
 
 } // namespace

@@ -1327,10 +1327,10 @@ TEST(CPUKernelVsReference, MoEGateAndHashGate) {
 
 TEST(CPUKernelVsReference, MoEExpertsFp4SharedFp8Combine) {
   // moe.experts (FP4, 6 experts, top-2, inter 32 -> 64 here so FP4 rows
-  // are whole 32-blocks, swiglu limit 0.7): fp32 sum of the selected
-  // ref::expert outputs (two terms: order-free). moe.shared_expert (FP8):
-  // ref::expert without weight. moe.combine on the kernels' own outputs:
-  // ref::moeCombine. All exact.
+  // are whole 32-blocks, swiglu limit 0.7): per slot, the ref::expert
+  // output of the selected expert. moe.shared_expert (FP8): ref::expert
+  // without weight. moe.combine on the kernels' own outputs:
+  // ref::moeCombine over the slots in order. All exact.
   const int64_t T = 21, d = 64, I = 64, E = 6, K = 2;
   const float limit = 0.7f;
   std::string tw13 = tensor({E, I, d}, "f4E2M1FN"),
@@ -1338,7 +1338,8 @@ TEST(CPUKernelVsReference, MoEExpertsFp4SharedFp8Combine) {
               ts13 = tensor({E, I, d / 32}, "f8E8M0FNU"),
               ts2 = tensor({E, d, I / 32}, "f8E8M0FNU");
   std::string tx = tensor({1, -1, d}, "bf16"), trw = tensor({1, -1, K}, "f32"),
-              tri = tensor({1, -1, K}, "i64"), ty = tensor({1, -1, d}, "f32");
+              tri = tensor({1, -1, K}, "i64"),
+              ty = tensor({1, -1, K, d}, "bf16");
   CompiledKernel ke;
   ASSERT_NO_FATAL_FAILURE(ke.compile(
       "func.func @f(%x: " + tx + ", %rw: " + trw + ", %ri: " + tri +
@@ -1380,7 +1381,7 @@ TEST(CPUKernelVsReference, MoEExpertsFp4SharedFp8Combine) {
       rw[t * K + j] = u(rng);
     }
   }
-  Vec ye(T * d);
+  std::vector<uint16_t> ye(T * K * d);
   auto dx = describe<3>(x.data(), {1, T, d});
   auto drw = describe<3>(rw.data(), {1, T, K});
   auto dri = describe<3>(ri.data(), {1, T, K});
@@ -1390,7 +1391,7 @@ TEST(CPUKernelVsReference, MoEExpertsFp4SharedFp8Combine) {
   auto ds1 = describe<3>(c1.data(), {E, I, d / 32});
   auto ds3 = describe<3>(c3.data(), {E, I, d / 32});
   auto ds2 = describe<3>(c2.data(), {E, d, I / 32});
-  auto dye = describe<3>(ye.data(), {1, T, d});
+  auto dye = describe<4>(ye.data(), {1, T, K, d});
   ke.run({&dx, &drw, &dri, &dw1, &dw3, &dw2, &ds1, &ds3, &ds2, &dye});
 
   // Shared expert, FP8 (128x128 blocks over 64x64: one partial block).
@@ -1421,34 +1422,34 @@ TEST(CPUKernelVsReference, MoEExpertsFp4SharedFp8Combine) {
 
   CompiledKernel kc;
   ASSERT_NO_FATAL_FAILURE(kc.compile(R"(
-    func.func @f(%r: tensor<1x?x64xf32>, %s: tensor<1x?x64xbf16>) -> tensor<1x?x64xbf16> {
+    func.func @f(%r: tensor<1x?x2x64xbf16>, %s: tensor<1x?x64xbf16>) -> tensor<1x?x64xbf16> {
       %y = v4.moe.combine %r, %s
-          : tensor<1x?x64xf32>, tensor<1x?x64xbf16> -> tensor<1x?x64xbf16>
+          : tensor<1x?x2x64xbf16>, tensor<1x?x64xbf16> -> tensor<1x?x64xbf16>
       return %y : tensor<1x?x64xbf16>
     })"));
   std::vector<uint16_t> yc(T * d);
-  auto dr = describe<3>(ye.data(), {1, T, d});
+  auto dr = describe<4>(ye.data(), {1, T, K, d});
   auto dsh = describe<3>(ysh.data(), {1, T, d});
   auto dyc = describe<3>(yc.data(), {1, T, d});
   kc.run({&dr, &dsh, &dyc});
 
-  auto xf = dec(x), shf = dec(ysh);
-  Vec wantE(T * d), wantS(T * d), wantC(T * d), tmp(d);
+  auto xf = dec(x), shf = dec(ysh), yef = dec(ye);
+  Vec wantE(T * K * d), wantS(T * d), wantC(T * d);
   ref::ExpertWeights sw{s1.w, s2.w, s3.w};
   for (int64_t t = 0; t < T; ++t) {
     for (int64_t j = 0; j < K; ++j) {
       ref::expert(ew[ri[t * K + j]], xf.data() + t * d, limit, &rw[t * K + j],
-                  true, tmp.data());
-      for (int64_t c = 0; c < d; ++c)
-        wantE[t * d + c] += tmp[c];
+                  true, wantE.data() + (t * K + j) * d);
     }
     ref::expert(sw, xf.data() + t * d, limit, nullptr, true,
                 wantS.data() + t * d);
-    ref::moeCombine({ye.data() + t * d}, shf.data() + t * d, d,
-                    wantC.data() + t * d);
+    std::vector<const float *> slots;
+    for (int64_t j = 0; j < K; ++j)
+      slots.push_back(yef.data() + (t * K + j) * d);
+    ref::moeCombine(slots, shf.data() + t * d, d, wantC.data() + t * d);
   }
   Cmp ce("moe.experts fp4");
-  ce.addAll(ye.data(), wantE.data(), ye.size());
+  ce.addBf16(ye, wantE);
   ce.expectExact();
   Cmp cs("moe.shared_expert fp8");
   cs.addBf16(ysh, wantS);

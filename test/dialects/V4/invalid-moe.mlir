@@ -174,7 +174,7 @@ func.func @hash_gate_c11(%x: tensor<2x3x256xbf16>, %w: tensor<8x256xbf16>, %ids:
 // moe_experts_c1: x is [..., d] bf16.
 func.func @experts_c1(%x: tensor<2x3x256xf16>, %rw: tensor<2x3x2xf32>, %ri: tensor<2x3x2xi64>, %w1: tensor<8x128x256xf4E2M1FN>, %w3: tensor<8x128x256xf4E2M1FN>, %w2: tensor<8x256x128xf4E2M1FN>, %s1: tensor<8x128x8xf8E8M0FNU>, %s3: tensor<8x128x8xf8E8M0FNU>, %s2: tensor<8x256x4xf8E8M0FNU>) {
   // expected-error @+1 {{expected x element type 'bf16' or 'f32', got 'f16' [moe_experts_c1]}}
-  %y = v4.moe.experts %x, %rw, %ri w1 %w1 scale %s1, w3 %w3 scale %s3, w2 %w2 scale %s2 swigluLimit 10.0 : (tensor<2x3x256xf16>, tensor<2x3x2xf32>, tensor<2x3x2xi64>, tensor<8x128x256xf4E2M1FN>, tensor<8x128x256xf4E2M1FN>, tensor<8x256x128xf4E2M1FN>, tensor<8x128x8xf8E8M0FNU>, tensor<8x128x8xf8E8M0FNU>, tensor<8x256x4xf8E8M0FNU>) -> tensor<2x3x256xf32>
+  %y = v4.moe.experts %x, %rw, %ri w1 %w1 scale %s1, w3 %w3 scale %s3, w2 %w2 scale %s2 swigluLimit 10.0 : (tensor<2x3x256xf16>, tensor<2x3x2xf32>, tensor<2x3x2xi64>, tensor<8x128x256xf4E2M1FN>, tensor<8x128x256xf4E2M1FN>, tensor<8x256x128xf4E2M1FN>, tensor<8x128x8xf8E8M0FNU>, tensor<8x128x8xf8E8M0FNU>, tensor<8x256x4xf8E8M0FNU>) -> tensor<2x3x2x256xbf16>
   return
 }
 
@@ -183,7 +183,7 @@ func.func @experts_c1(%x: tensor<2x3x256xf16>, %rw: tensor<2x3x2xf32>, %ri: tens
 // moe_experts_c2: routingWeights is [..., k] f32 over the leading dims of x.
 func.func @experts_c2(%x: tensor<2x3x256xbf16>, %rw: tensor<2x5x2xf32>, %ri: tensor<2x3x2xi64>, %w1: tensor<8x128x256xf4E2M1FN>, %w3: tensor<8x128x256xf4E2M1FN>, %w2: tensor<8x256x128xf4E2M1FN>, %s1: tensor<8x128x8xf8E8M0FNU>, %s3: tensor<8x128x8xf8E8M0FNU>, %s2: tensor<8x256x4xf8E8M0FNU>) {
   // expected-error @+1 {{expected routingWeights shape [2, 5, 2] to match x leading dims + [k] shape [2, 3, 2] [moe_experts_c2]}}
-  %y = v4.moe.experts %x, %rw, %ri w1 %w1 scale %s1, w3 %w3 scale %s3, w2 %w2 scale %s2 swigluLimit 10.0 : (tensor<2x3x256xbf16>, tensor<2x5x2xf32>, tensor<2x3x2xi64>, tensor<8x128x256xf4E2M1FN>, tensor<8x128x256xf4E2M1FN>, tensor<8x256x128xf4E2M1FN>, tensor<8x128x8xf8E8M0FNU>, tensor<8x128x8xf8E8M0FNU>, tensor<8x256x4xf8E8M0FNU>) -> tensor<2x3x256xf32>
+  %y = v4.moe.experts %x, %rw, %ri w1 %w1 scale %s1, w3 %w3 scale %s3, w2 %w2 scale %s2 swigluLimit 10.0 : (tensor<2x3x256xbf16>, tensor<2x5x2xf32>, tensor<2x3x2xi64>, tensor<8x128x256xf4E2M1FN>, tensor<8x128x256xf4E2M1FN>, tensor<8x256x128xf4E2M1FN>, tensor<8x128x8xf8E8M0FNU>, tensor<8x128x8xf8E8M0FNU>, tensor<8x256x4xf8E8M0FNU>) -> tensor<2x3x2x256xbf16>
   return
 }
 
@@ -192,7 +192,7 @@ func.func @experts_c2(%x: tensor<2x3x256xbf16>, %rw: tensor<2x5x2xf32>, %ri: ten
 // moe_experts_c3: expertIndices has the shape of routingWeights and is i64.
 func.func @experts_c3(%x: tensor<2x3x256xbf16>, %rw: tensor<2x3x2xf32>, %ri: tensor<2x3x3xi64>, %w1: tensor<8x128x256xf4E2M1FN>, %w3: tensor<8x128x256xf4E2M1FN>, %w2: tensor<8x256x128xf4E2M1FN>, %s1: tensor<8x128x8xf8E8M0FNU>, %s3: tensor<8x128x8xf8E8M0FNU>, %s2: tensor<8x256x4xf8E8M0FNU>) {
   // expected-error @+1 {{expected expertIndices shape [2, 3, 3] to match routingWeights shape [2, 3, 2] [moe_experts_c3]}}
-  %y = v4.moe.experts %x, %rw, %ri w1 %w1 scale %s1, w3 %w3 scale %s3, w2 %w2 scale %s2 swigluLimit 10.0 : (tensor<2x3x256xbf16>, tensor<2x3x2xf32>, tensor<2x3x3xi64>, tensor<8x128x256xf4E2M1FN>, tensor<8x128x256xf4E2M1FN>, tensor<8x256x128xf4E2M1FN>, tensor<8x128x8xf8E8M0FNU>, tensor<8x128x8xf8E8M0FNU>, tensor<8x256x4xf8E8M0FNU>) -> tensor<2x3x256xf32>
+  %y = v4.moe.experts %x, %rw, %ri w1 %w1 scale %s1, w3 %w3 scale %s3, w2 %w2 scale %s2 swigluLimit 10.0 : (tensor<2x3x256xbf16>, tensor<2x3x2xf32>, tensor<2x3x3xi64>, tensor<8x128x256xf4E2M1FN>, tensor<8x128x256xf4E2M1FN>, tensor<8x256x128xf4E2M1FN>, tensor<8x128x8xf8E8M0FNU>, tensor<8x128x8xf8E8M0FNU>, tensor<8x256x4xf8E8M0FNU>) -> tensor<2x3x2x256xbf16>
   return
 }
 
@@ -201,7 +201,7 @@ func.func @experts_c3(%x: tensor<2x3x256xbf16>, %rw: tensor<2x3x2xf32>, %ri: ten
 // moe_experts_c4: w1, w3, w2 share one element type (f4E2M1FN, f8E4M3FN or bf16).
 func.func @experts_c4(%x: tensor<2x3x256xbf16>, %rw: tensor<2x3x2xf32>, %ri: tensor<2x3x2xi64>, %w1: tensor<8x128x256xf4E2M1FN>, %w3: tensor<8x128x256xf4E2M1FN>, %w2: tensor<8x256x128xbf16>, %s1: tensor<8x128x8xf8E8M0FNU>, %s3: tensor<8x128x8xf8E8M0FNU>) {
   // expected-error @+1 {{expected w2 element type 'f4E2M1FN' (the type of w1), got 'bf16' [moe_experts_c4]}}
-  %y = v4.moe.experts %x, %rw, %ri w1 %w1 scale %s1, w3 %w3 scale %s3, w2 %w2 swigluLimit 10.0 : (tensor<2x3x256xbf16>, tensor<2x3x2xf32>, tensor<2x3x2xi64>, tensor<8x128x256xf4E2M1FN>, tensor<8x128x256xf4E2M1FN>, tensor<8x256x128xbf16>, tensor<8x128x8xf8E8M0FNU>, tensor<8x128x8xf8E8M0FNU>) -> tensor<2x3x256xf32>
+  %y = v4.moe.experts %x, %rw, %ri w1 %w1 scale %s1, w3 %w3 scale %s3, w2 %w2 swigluLimit 10.0 : (tensor<2x3x256xbf16>, tensor<2x3x2xf32>, tensor<2x3x2xi64>, tensor<8x128x256xf4E2M1FN>, tensor<8x128x256xf4E2M1FN>, tensor<8x256x128xbf16>, tensor<8x128x8xf8E8M0FNU>, tensor<8x128x8xf8E8M0FNU>) -> tensor<2x3x2x256xbf16>
   return
 }
 
@@ -210,7 +210,7 @@ func.func @experts_c4(%x: tensor<2x3x256xbf16>, %rw: tensor<2x3x2xf32>, %ri: ten
 // moe_experts_c5: w1, w3, w2 have the same number of experts.
 func.func @experts_c5(%x: tensor<2x3x256xbf16>, %rw: tensor<2x3x2xf32>, %ri: tensor<2x3x2xi64>, %w1: tensor<8x128x256xf4E2M1FN>, %w3: tensor<8x128x256xf4E2M1FN>, %w2: tensor<4x256x128xf4E2M1FN>, %s1: tensor<8x128x8xf8E8M0FNU>, %s3: tensor<8x128x8xf8E8M0FNU>, %s2: tensor<4x256x4xf8E8M0FNU>) {
   // expected-error @+1 {{expected w2 dim 0 (numExperts) = 8, got 4 [moe_experts_c5]}}
-  %y = v4.moe.experts %x, %rw, %ri w1 %w1 scale %s1, w3 %w3 scale %s3, w2 %w2 scale %s2 swigluLimit 10.0 : (tensor<2x3x256xbf16>, tensor<2x3x2xf32>, tensor<2x3x2xi64>, tensor<8x128x256xf4E2M1FN>, tensor<8x128x256xf4E2M1FN>, tensor<4x256x128xf4E2M1FN>, tensor<8x128x8xf8E8M0FNU>, tensor<8x128x8xf8E8M0FNU>, tensor<4x256x4xf8E8M0FNU>) -> tensor<2x3x256xf32>
+  %y = v4.moe.experts %x, %rw, %ri w1 %w1 scale %s1, w3 %w3 scale %s3, w2 %w2 scale %s2 swigluLimit 10.0 : (tensor<2x3x256xbf16>, tensor<2x3x2xf32>, tensor<2x3x2xi64>, tensor<8x128x256xf4E2M1FN>, tensor<8x128x256xf4E2M1FN>, tensor<4x256x128xf4E2M1FN>, tensor<8x128x8xf8E8M0FNU>, tensor<8x128x8xf8E8M0FNU>, tensor<4x256x4xf8E8M0FNU>) -> tensor<2x3x2x256xbf16>
   return
 }
 
@@ -219,7 +219,7 @@ func.func @experts_c5(%x: tensor<2x3x256xbf16>, %rw: tensor<2x3x2xf32>, %ri: ten
 // moe_experts_c6: w1 and w3 are [E, I, d] with d = x last dim.
 func.func @experts_c6(%x: tensor<2x3x256xbf16>, %rw: tensor<2x3x2xf32>, %ri: tensor<2x3x2xi64>, %w1: tensor<8x128x256xf4E2M1FN>, %w3: tensor<8x64x256xf4E2M1FN>, %w2: tensor<8x256x128xf4E2M1FN>, %s1: tensor<8x128x8xf8E8M0FNU>, %s3: tensor<8x64x8xf8E8M0FNU>, %s2: tensor<8x256x4xf8E8M0FNU>) {
   // expected-error @+1 {{expected w3 shape [8, 64, 256] to match w1 shape [8, 128, 256] [moe_experts_c6]}}
-  %y = v4.moe.experts %x, %rw, %ri w1 %w1 scale %s1, w3 %w3 scale %s3, w2 %w2 scale %s2 swigluLimit 10.0 : (tensor<2x3x256xbf16>, tensor<2x3x2xf32>, tensor<2x3x2xi64>, tensor<8x128x256xf4E2M1FN>, tensor<8x64x256xf4E2M1FN>, tensor<8x256x128xf4E2M1FN>, tensor<8x128x8xf8E8M0FNU>, tensor<8x64x8xf8E8M0FNU>, tensor<8x256x4xf8E8M0FNU>) -> tensor<2x3x256xf32>
+  %y = v4.moe.experts %x, %rw, %ri w1 %w1 scale %s1, w3 %w3 scale %s3, w2 %w2 scale %s2 swigluLimit 10.0 : (tensor<2x3x256xbf16>, tensor<2x3x2xf32>, tensor<2x3x2xi64>, tensor<8x128x256xf4E2M1FN>, tensor<8x64x256xf4E2M1FN>, tensor<8x256x128xf4E2M1FN>, tensor<8x128x8xf8E8M0FNU>, tensor<8x64x8xf8E8M0FNU>, tensor<8x256x4xf8E8M0FNU>) -> tensor<2x3x2x256xbf16>
   return
 }
 
@@ -228,7 +228,7 @@ func.func @experts_c6(%x: tensor<2x3x256xbf16>, %rw: tensor<2x3x2xf32>, %ri: ten
 // moe_experts_c7: w2 is [E, d, I].
 func.func @experts_c7(%x: tensor<2x3x256xbf16>, %rw: tensor<2x3x2xf32>, %ri: tensor<2x3x2xi64>, %w1: tensor<8x128x256xf4E2M1FN>, %w3: tensor<8x128x256xf4E2M1FN>, %w2: tensor<8x256x64xf4E2M1FN>, %s1: tensor<8x128x8xf8E8M0FNU>, %s3: tensor<8x128x8xf8E8M0FNU>, %s2: tensor<8x256x2xf8E8M0FNU>) {
   // expected-error @+1 {{expected w2 dim 2 (I) = 128, got 64 [moe_experts_c7]}}
-  %y = v4.moe.experts %x, %rw, %ri w1 %w1 scale %s1, w3 %w3 scale %s3, w2 %w2 scale %s2 swigluLimit 10.0 : (tensor<2x3x256xbf16>, tensor<2x3x2xf32>, tensor<2x3x2xi64>, tensor<8x128x256xf4E2M1FN>, tensor<8x128x256xf4E2M1FN>, tensor<8x256x64xf4E2M1FN>, tensor<8x128x8xf8E8M0FNU>, tensor<8x128x8xf8E8M0FNU>, tensor<8x256x2xf8E8M0FNU>) -> tensor<2x3x256xf32>
+  %y = v4.moe.experts %x, %rw, %ri w1 %w1 scale %s1, w3 %w3 scale %s3, w2 %w2 scale %s2 swigluLimit 10.0 : (tensor<2x3x256xbf16>, tensor<2x3x2xf32>, tensor<2x3x2xi64>, tensor<8x128x256xf4E2M1FN>, tensor<8x128x256xf4E2M1FN>, tensor<8x256x64xf4E2M1FN>, tensor<8x128x8xf8E8M0FNU>, tensor<8x128x8xf8E8M0FNU>, tensor<8x256x2xf8E8M0FNU>) -> tensor<2x3x2x256xbf16>
   return
 }
 
@@ -237,7 +237,7 @@ func.func @experts_c7(%x: tensor<2x3x256xbf16>, %rw: tensor<2x3x2xf32>, %ri: ten
 // moe_experts_c8: 1 <= k <= numExperts.
 func.func @experts_c8(%x: tensor<2x3x256xbf16>, %rw: tensor<2x3x9xf32>, %ri: tensor<2x3x9xi64>, %w1: tensor<8x128x256xf4E2M1FN>, %w3: tensor<8x128x256xf4E2M1FN>, %w2: tensor<8x256x128xf4E2M1FN>, %s1: tensor<8x128x8xf8E8M0FNU>, %s3: tensor<8x128x8xf8E8M0FNU>, %s2: tensor<8x256x4xf8E8M0FNU>) {
   // expected-error @+1 {{expected 1 <= k (9) <= numExperts (8) [moe_experts_c8]}}
-  %y = v4.moe.experts %x, %rw, %ri w1 %w1 scale %s1, w3 %w3 scale %s3, w2 %w2 scale %s2 swigluLimit 10.0 : (tensor<2x3x256xbf16>, tensor<2x3x9xf32>, tensor<2x3x9xi64>, tensor<8x128x256xf4E2M1FN>, tensor<8x128x256xf4E2M1FN>, tensor<8x256x128xf4E2M1FN>, tensor<8x128x8xf8E8M0FNU>, tensor<8x128x8xf8E8M0FNU>, tensor<8x256x4xf8E8M0FNU>) -> tensor<2x3x256xf32>
+  %y = v4.moe.experts %x, %rw, %ri w1 %w1 scale %s1, w3 %w3 scale %s3, w2 %w2 scale %s2 swigluLimit 10.0 : (tensor<2x3x256xbf16>, tensor<2x3x9xf32>, tensor<2x3x9xi64>, tensor<8x128x256xf4E2M1FN>, tensor<8x128x256xf4E2M1FN>, tensor<8x256x128xf4E2M1FN>, tensor<8x128x8xf8E8M0FNU>, tensor<8x128x8xf8E8M0FNU>, tensor<8x256x4xf8E8M0FNU>) -> tensor<2x3x9x256xbf16>
   return
 }
 
@@ -255,7 +255,7 @@ func.func @experts_c9(%x: tensor<2x3x240xbf16>, %rw: tensor<2x3x2xf32>, %ri: ten
 // moe_experts_c10: quantised weights carry a scale, bf16 weights none.
 func.func @experts_c10(%x: tensor<2x3x256xbf16>, %rw: tensor<2x3x2xf32>, %ri: tensor<2x3x2xi64>, %w1: tensor<8x128x256xf4E2M1FN>, %w3: tensor<8x128x256xf4E2M1FN>, %w2: tensor<8x256x128xf4E2M1FN>, %s1: tensor<8x128x8xf8E8M0FNU>, %s2: tensor<8x256x4xf8E8M0FNU>) {
   // expected-error @+1 {{expected a scale for 'f4E2M1FN' weight w3, got none [moe_experts_c10]}}
-  %y = v4.moe.experts %x, %rw, %ri w1 %w1 scale %s1, w3 %w3, w2 %w2 scale %s2 swigluLimit 10.0 : (tensor<2x3x256xbf16>, tensor<2x3x2xf32>, tensor<2x3x2xi64>, tensor<8x128x256xf4E2M1FN>, tensor<8x128x256xf4E2M1FN>, tensor<8x256x128xf4E2M1FN>, tensor<8x128x8xf8E8M0FNU>, tensor<8x256x4xf8E8M0FNU>) -> tensor<2x3x256xf32>
+  %y = v4.moe.experts %x, %rw, %ri w1 %w1 scale %s1, w3 %w3, w2 %w2 scale %s2 swigluLimit 10.0 : (tensor<2x3x256xbf16>, tensor<2x3x2xf32>, tensor<2x3x2xi64>, tensor<8x128x256xf4E2M1FN>, tensor<8x128x256xf4E2M1FN>, tensor<8x256x128xf4E2M1FN>, tensor<8x128x8xf8E8M0FNU>, tensor<8x256x4xf8E8M0FNU>) -> tensor<2x3x2x256xbf16>
   return
 }
 
@@ -264,7 +264,7 @@ func.func @experts_c10(%x: tensor<2x3x256xbf16>, %rw: tensor<2x3x2xf32>, %ri: te
 // moe_experts_c11: scales are f8E8M0FNU.
 func.func @experts_c11(%x: tensor<2x3x256xbf16>, %rw: tensor<2x3x2xf32>, %ri: tensor<2x3x2xi64>, %w1: tensor<8x128x256xf4E2M1FN>, %w3: tensor<8x128x256xf4E2M1FN>, %w2: tensor<8x256x128xf4E2M1FN>, %s1: tensor<8x128x8xf32>, %s3: tensor<8x128x8xf8E8M0FNU>, %s2: tensor<8x256x4xf8E8M0FNU>) {
   // expected-error @+1 {{expected w1Scale element type 'f8E8M0FNU', got 'f32' [moe_experts_c11]}}
-  %y = v4.moe.experts %x, %rw, %ri w1 %w1 scale %s1, w3 %w3 scale %s3, w2 %w2 scale %s2 swigluLimit 10.0 : (tensor<2x3x256xbf16>, tensor<2x3x2xf32>, tensor<2x3x2xi64>, tensor<8x128x256xf4E2M1FN>, tensor<8x128x256xf4E2M1FN>, tensor<8x256x128xf4E2M1FN>, tensor<8x128x8xf32>, tensor<8x128x8xf8E8M0FNU>, tensor<8x256x4xf8E8M0FNU>) -> tensor<2x3x256xf32>
+  %y = v4.moe.experts %x, %rw, %ri w1 %w1 scale %s1, w3 %w3 scale %s3, w2 %w2 scale %s2 swigluLimit 10.0 : (tensor<2x3x256xbf16>, tensor<2x3x2xf32>, tensor<2x3x2xi64>, tensor<8x128x256xf4E2M1FN>, tensor<8x128x256xf4E2M1FN>, tensor<8x256x128xf4E2M1FN>, tensor<8x128x8xf32>, tensor<8x128x8xf8E8M0FNU>, tensor<8x256x4xf8E8M0FNU>) -> tensor<2x3x2x256xbf16>
   return
 }
 
@@ -273,7 +273,7 @@ func.func @experts_c11(%x: tensor<2x3x256xbf16>, %rw: tensor<2x3x2xf32>, %ri: te
 // moe_experts_c12: FP4 scales are [E, out, in/32], FP8 scales [E, ceil(out/128), ceil(in/128)].
 func.func @experts_c12(%x: tensor<2x3x256xbf16>, %rw: tensor<2x3x2xf32>, %ri: tensor<2x3x2xi64>, %w1: tensor<8x128x256xf4E2M1FN>, %w3: tensor<8x128x256xf4E2M1FN>, %w2: tensor<8x256x128xf4E2M1FN>, %s1: tensor<8x128x8xf8E8M0FNU>, %s3: tensor<8x128x8xf8E8M0FNU>, %s2: tensor<8x2x1xf8E8M0FNU>) {
   // expected-error @+1 {{expected w2Scale shape [8, 2, 1] to match w2 [8, 256, 128] per-32 shape [8, 256, 4] [moe_experts_c12]}}
-  %y = v4.moe.experts %x, %rw, %ri w1 %w1 scale %s1, w3 %w3 scale %s3, w2 %w2 scale %s2 swigluLimit 10.0 : (tensor<2x3x256xbf16>, tensor<2x3x2xf32>, tensor<2x3x2xi64>, tensor<8x128x256xf4E2M1FN>, tensor<8x128x256xf4E2M1FN>, tensor<8x256x128xf4E2M1FN>, tensor<8x128x8xf8E8M0FNU>, tensor<8x128x8xf8E8M0FNU>, tensor<8x2x1xf8E8M0FNU>) -> tensor<2x3x256xf32>
+  %y = v4.moe.experts %x, %rw, %ri w1 %w1 scale %s1, w3 %w3 scale %s3, w2 %w2 scale %s2 swigluLimit 10.0 : (tensor<2x3x256xbf16>, tensor<2x3x2xf32>, tensor<2x3x2xi64>, tensor<8x128x256xf4E2M1FN>, tensor<8x128x256xf4E2M1FN>, tensor<8x256x128xf4E2M1FN>, tensor<8x128x8xf8E8M0FNU>, tensor<8x128x8xf8E8M0FNU>, tensor<8x2x1xf8E8M0FNU>) -> tensor<2x3x2x256xbf16>
   return
 }
 
@@ -282,16 +282,24 @@ func.func @experts_c12(%x: tensor<2x3x256xbf16>, %rw: tensor<2x3x2xf32>, %ri: te
 // moe_experts_c13: swigluLimit is absent (no clamp) or finite and > 0.
 func.func @experts_c13(%x: tensor<2x3x256xbf16>, %rw: tensor<2x3x2xf32>, %ri: tensor<2x3x2xi64>, %w1: tensor<8x128x256xf4E2M1FN>, %w3: tensor<8x128x256xf4E2M1FN>, %w2: tensor<8x256x128xf4E2M1FN>, %s1: tensor<8x128x8xf8E8M0FNU>, %s3: tensor<8x128x8xf8E8M0FNU>, %s2: tensor<8x256x4xf8E8M0FNU>) {
   // expected-error @+1 {{expected swigluLimit to be finite and > 0, got 0.000000e+00 [moe_experts_c13]}}
-  %y = v4.moe.experts %x, %rw, %ri w1 %w1 scale %s1, w3 %w3 scale %s3, w2 %w2 scale %s2 swigluLimit 0.0 : (tensor<2x3x256xbf16>, tensor<2x3x2xf32>, tensor<2x3x2xi64>, tensor<8x128x256xf4E2M1FN>, tensor<8x128x256xf4E2M1FN>, tensor<8x256x128xf4E2M1FN>, tensor<8x128x8xf8E8M0FNU>, tensor<8x128x8xf8E8M0FNU>, tensor<8x256x4xf8E8M0FNU>) -> tensor<2x3x256xf32>
+  %y = v4.moe.experts %x, %rw, %ri w1 %w1 scale %s1, w3 %w3 scale %s3, w2 %w2 scale %s2 swigluLimit 0.0 : (tensor<2x3x256xbf16>, tensor<2x3x2xf32>, tensor<2x3x2xi64>, tensor<8x128x256xf4E2M1FN>, tensor<8x128x256xf4E2M1FN>, tensor<8x256x128xf4E2M1FN>, tensor<8x128x8xf8E8M0FNU>, tensor<8x128x8xf8E8M0FNU>, tensor<8x256x4xf8E8M0FNU>) -> tensor<2x3x2x256xbf16>
   return
 }
 
 // -----
 
-// moe_experts_c14: the result is [..., d] f32.
+// moe_experts_c14: the result is [..., k, d] with x's element type.
 func.func @experts_c14(%x: tensor<2x3x256xbf16>, %rw: tensor<2x3x2xf32>, %ri: tensor<2x3x2xi64>, %w1: tensor<8x128x256xf4E2M1FN>, %w3: tensor<8x128x256xf4E2M1FN>, %w2: tensor<8x256x128xf4E2M1FN>, %s1: tensor<8x128x8xf8E8M0FNU>, %s3: tensor<8x128x8xf8E8M0FNU>, %s2: tensor<8x256x4xf8E8M0FNU>) {
-  // expected-error @+1 {{expected result element type 'f32', got 'bf16' [moe_experts_c14]}}
-  %y = v4.moe.experts %x, %rw, %ri w1 %w1 scale %s1, w3 %w3 scale %s3, w2 %w2 scale %s2 swigluLimit 10.0 : (tensor<2x3x256xbf16>, tensor<2x3x2xf32>, tensor<2x3x2xi64>, tensor<8x128x256xf4E2M1FN>, tensor<8x128x256xf4E2M1FN>, tensor<8x256x128xf4E2M1FN>, tensor<8x128x8xf8E8M0FNU>, tensor<8x128x8xf8E8M0FNU>, tensor<8x256x4xf8E8M0FNU>) -> tensor<2x3x256xbf16>
+  // expected-error @+1 {{expected result shape [2, 3, 256] to match x leading dims + [k, d] shape [2, 3, 2, 256] [moe_experts_c14]}}
+  %y = v4.moe.experts %x, %rw, %ri w1 %w1 scale %s1, w3 %w3 scale %s3, w2 %w2 scale %s2 swigluLimit 10.0 : (tensor<2x3x256xbf16>, tensor<2x3x2xf32>, tensor<2x3x2xi64>, tensor<8x128x256xf4E2M1FN>, tensor<8x128x256xf4E2M1FN>, tensor<8x256x128xf4E2M1FN>, tensor<8x128x8xf8E8M0FNU>, tensor<8x128x8xf8E8M0FNU>, tensor<8x256x4xf8E8M0FNU>) -> tensor<2x3x256xf32>
+  return
+}
+
+// -----
+
+func.func @experts_c14_type(%x: tensor<2x3x256xbf16>, %rw: tensor<2x3x2xf32>, %ri: tensor<2x3x2xi64>, %w1: tensor<8x128x256xf4E2M1FN>, %w3: tensor<8x128x256xf4E2M1FN>, %w2: tensor<8x256x128xf4E2M1FN>, %s1: tensor<8x128x8xf8E8M0FNU>, %s3: tensor<8x128x8xf8E8M0FNU>, %s2: tensor<8x256x4xf8E8M0FNU>) {
+  // expected-error @+1 {{expected result element type 'bf16', got 'f32' [moe_experts_c14]}}
+  %y = v4.moe.experts %x, %rw, %ri w1 %w1 scale %s1, w3 %w3 scale %s3, w2 %w2 scale %s2 swigluLimit 10.0 : (tensor<2x3x256xbf16>, tensor<2x3x2xf32>, tensor<2x3x2xi64>, tensor<8x128x256xf4E2M1FN>, tensor<8x128x256xf4E2M1FN>, tensor<8x256x128xf4E2M1FN>, tensor<8x128x8xf8E8M0FNU>, tensor<8x128x8xf8E8M0FNU>, tensor<8x256x4xf8E8M0FNU>) -> tensor<2x3x2x256xf32>
   return
 }
 
@@ -378,36 +386,36 @@ func.func @shared_expert_c9(%x: tensor<2x3x256xbf16>, %w1: tensor<128x256xf8E4M3
 
 // -----
 
-// moe_combine_c1: routed is the f32 routed sum.
-func.func @combine_c1(%r: tensor<2x3x256xbf16>, %s: tensor<2x3x256xbf16>) {
-  // expected-error @+1 {{expected routed element type 'f32', got 'bf16' [moe_combine_c1]}}
-  %y = v4.moe.combine %r, %s : tensor<2x3x256xbf16>, tensor<2x3x256xbf16> -> tensor<2x3x256xbf16>
+// moe_combine_c1: routed is the per-slot outputs [..., k, d], bf16 or f32.
+func.func @combine_c1(%r: tensor<2x3x2x256xf16>, %s: tensor<2x3x256xbf16>) {
+  // expected-error @+1 {{expected routed element type 'bf16' or 'f32', got 'f16' [moe_combine_c1]}}
+  %y = v4.moe.combine %r, %s : tensor<2x3x2x256xf16>, tensor<2x3x256xbf16> -> tensor<2x3x256xbf16>
   return
 }
 
 // -----
 
 // moe_combine_c2: shared is bf16.
-func.func @combine_c2(%r: tensor<2x3x256xf32>, %s: tensor<2x3x256xf16>) {
+func.func @combine_c2(%r: tensor<2x3x2x256xbf16>, %s: tensor<2x3x256xf16>) {
   // expected-error @+1 {{expected shared element type 'bf16' or 'f32', got 'f16' [moe_combine_c2]}}
-  %y = v4.moe.combine %r, %s : tensor<2x3x256xf32>, tensor<2x3x256xf16> -> tensor<2x3x256xbf16>
+  %y = v4.moe.combine %r, %s : tensor<2x3x2x256xbf16>, tensor<2x3x256xf16> -> tensor<2x3x256xbf16>
   return
 }
 
 // -----
 
-// moe_combine_c3: routed and shared have one shape.
-func.func @combine_c3(%r: tensor<2x3x256xf32>, %s: tensor<2x4x256xbf16>) {
-  // expected-error @+1 {{expected shared shape [2, 4, 256] to match routed shape [2, 3, 256] [moe_combine_c3]}}
-  %y = v4.moe.combine %r, %s : tensor<2x3x256xf32>, tensor<2x4x256xbf16> -> tensor<2x3x256xbf16>
+// moe_combine_c3: shared has the shape of routed without the slot dim.
+func.func @combine_c3(%r: tensor<2x3x2x256xbf16>, %s: tensor<2x4x256xbf16>) {
+  // expected-error @+1 {{expected shared shape [2, 4, 256] to match routed without k shape [2, 3, 256] [moe_combine_c3]}}
+  %y = v4.moe.combine %r, %s : tensor<2x3x2x256xbf16>, tensor<2x4x256xbf16> -> tensor<2x3x256xbf16>
   return
 }
 
 // -----
 
 // moe_combine_c4: the result is bf16 of the same shape.
-func.func @combine_c4(%r: tensor<2x3x256xf32>, %s: tensor<2x3x256xbf16>) {
+func.func @combine_c4(%r: tensor<2x3x2x256xbf16>, %s: tensor<2x3x256xbf16>) {
   // expected-error @+1 {{expected result element type 'bf16' or 'f32', got 'f16' [moe_combine_c4]}}
-  %y = v4.moe.combine %r, %s : tensor<2x3x256xf32>, tensor<2x3x256xbf16> -> tensor<2x3x256xf16>
+  %y = v4.moe.combine %r, %s : tensor<2x3x2x256xbf16>, tensor<2x3x256xbf16> -> tensor<2x3x256xf16>
   return
 }

@@ -36,45 +36,45 @@ func.func @hash_gate(%x: tensor<2x3x256xbf16>, %w: tensor<8x256xbf16>, %ids: ten
 }
 
 // CHECK-LABEL: func.func @experts_fp4
-// CHECK: v4.moe.experts %{{.*}}, %{{.*}}, %{{.*}} w1 %{{.*}} scale %{{.*}}, w3 %{{.*}} scale %{{.*}}, w2 %{{.*}} scale %{{.*}} swigluLimit 1.000000e+01 : (tensor<2x3x256xbf16>, tensor<2x3x2xf32>, tensor<2x3x2xi64>, tensor<8x128x256xf4E2M1FN>, tensor<8x128x256xf4E2M1FN>, tensor<8x256x128xf4E2M1FN>, tensor<8x128x8xf8E8M0FNU>, tensor<8x128x8xf8E8M0FNU>, tensor<8x256x4xf8E8M0FNU>) -> tensor<2x3x256xf32>
+// CHECK: v4.moe.experts %{{.*}}, %{{.*}}, %{{.*}} w1 %{{.*}} scale %{{.*}}, w3 %{{.*}} scale %{{.*}}, w2 %{{.*}} scale %{{.*}} swigluLimit 1.000000e+01 : (tensor<2x3x256xbf16>, tensor<2x3x2xf32>, tensor<2x3x2xi64>, tensor<8x128x256xf4E2M1FN>, tensor<8x128x256xf4E2M1FN>, tensor<8x256x128xf4E2M1FN>, tensor<8x128x8xf8E8M0FNU>, tensor<8x128x8xf8E8M0FNU>, tensor<8x256x4xf8E8M0FNU>) -> tensor<2x3x2x256xbf16>
 func.func @experts_fp4(%x: tensor<2x3x256xbf16>, %rw: tensor<2x3x2xf32>, %idx: tensor<2x3x2xi64>,
     %w1: tensor<8x128x256xf4E2M1FN>, %w3: tensor<8x128x256xf4E2M1FN>, %w2: tensor<8x256x128xf4E2M1FN>,
     %s1: tensor<8x128x8xf8E8M0FNU>, %s3: tensor<8x128x8xf8E8M0FNU>, %s2: tensor<8x256x4xf8E8M0FNU>)
-    -> tensor<2x3x256xf32> {
+    -> tensor<2x3x2x256xbf16> {
   %y = v4.moe.experts %x, %rw, %idx w1 %w1 scale %s1, w3 %w3 scale %s3, w2 %w2 scale %s2 swigluLimit 10.0
       : (tensor<2x3x256xbf16>, tensor<2x3x2xf32>, tensor<2x3x2xi64>,
          tensor<8x128x256xf4E2M1FN>, tensor<8x128x256xf4E2M1FN>, tensor<8x256x128xf4E2M1FN>,
          tensor<8x128x8xf8E8M0FNU>, tensor<8x128x8xf8E8M0FNU>, tensor<8x256x4xf8E8M0FNU>)
-      -> tensor<2x3x256xf32>
-  return %y : tensor<2x3x256xf32>
+      -> tensor<2x3x2x256xbf16>
+  return %y : tensor<2x3x2x256xbf16>
 }
 
 // FP8 experts (128x128 block scales, partial blocks round up: I = 192).
 // CHECK-LABEL: func.func @experts_fp8
-// CHECK: v4.moe.experts {{.*}} swigluLimit 1.000000e+01 : (tensor<4x256xbf16>, tensor<4x2xf32>, tensor<4x2xi64>, tensor<8x192x256xf8E4M3FN>, tensor<8x192x256xf8E4M3FN>, tensor<8x256x192xf8E4M3FN>, tensor<8x2x2xf8E8M0FNU>, tensor<8x2x2xf8E8M0FNU>, tensor<8x2x2xf8E8M0FNU>) -> tensor<4x256xf32>
+// CHECK: v4.moe.experts {{.*}} swigluLimit 1.000000e+01 : (tensor<4x256xbf16>, tensor<4x2xf32>, tensor<4x2xi64>, tensor<8x192x256xf8E4M3FN>, tensor<8x192x256xf8E4M3FN>, tensor<8x256x192xf8E4M3FN>, tensor<8x2x2xf8E8M0FNU>, tensor<8x2x2xf8E8M0FNU>, tensor<8x2x2xf8E8M0FNU>) -> tensor<4x2x256xbf16>
 func.func @experts_fp8(%x: tensor<4x256xbf16>, %rw: tensor<4x2xf32>, %idx: tensor<4x2xi64>,
     %w1: tensor<8x192x256xf8E4M3FN>, %w3: tensor<8x192x256xf8E4M3FN>, %w2: tensor<8x256x192xf8E4M3FN>,
     %s1: tensor<8x2x2xf8E8M0FNU>, %s3: tensor<8x2x2xf8E8M0FNU>, %s2: tensor<8x2x2xf8E8M0FNU>)
-    -> tensor<4x256xf32> {
+    -> tensor<4x2x256xbf16> {
   %y = v4.moe.experts %x, %rw, %idx w1 %w1 scale %s1, w3 %w3 scale %s3, w2 %w2 scale %s2 swigluLimit 10.0
       : (tensor<4x256xbf16>, tensor<4x2xf32>, tensor<4x2xi64>,
          tensor<8x192x256xf8E4M3FN>, tensor<8x192x256xf8E4M3FN>, tensor<8x256x192xf8E4M3FN>,
          tensor<8x2x2xf8E8M0FNU>, tensor<8x2x2xf8E8M0FNU>, tensor<8x2x2xf8E8M0FNU>)
-      -> tensor<4x256xf32>
-  return %y : tensor<4x256xf32>
+      -> tensor<4x2x256xbf16>
+  return %y : tensor<4x2x256xbf16>
 }
 
 // bf16 experts, no scales, no clamp (swigluLimit absent), dynamic T.
 // CHECK-LABEL: func.func @experts_bf16_dynamic
-// CHECK: v4.moe.experts %{{.*}}, %{{.*}}, %{{.*}} w1 %{{.*}}, w3 %{{.*}}, w2 %{{.*}} : (tensor<1x?x256xbf16>, tensor<1x?x2xf32>, tensor<1x?x2xi64>, tensor<8x128x256xbf16>, tensor<8x128x256xbf16>, tensor<8x256x128xbf16>) -> tensor<1x?x256xf32>
+// CHECK: v4.moe.experts %{{.*}}, %{{.*}}, %{{.*}} w1 %{{.*}}, w3 %{{.*}}, w2 %{{.*}} : (tensor<1x?x256xbf16>, tensor<1x?x2xf32>, tensor<1x?x2xi64>, tensor<8x128x256xbf16>, tensor<8x128x256xbf16>, tensor<8x256x128xbf16>) -> tensor<1x?x2x256xbf16>
 func.func @experts_bf16_dynamic(%x: tensor<1x?x256xbf16>, %rw: tensor<1x?x2xf32>, %idx: tensor<1x?x2xi64>,
     %w1: tensor<8x128x256xbf16>, %w3: tensor<8x128x256xbf16>, %w2: tensor<8x256x128xbf16>)
-    -> tensor<1x?x256xf32> {
+    -> tensor<1x?x2x256xbf16> {
   %y = v4.moe.experts %x, %rw, %idx w1 %w1, w3 %w3, w2 %w2
       : (tensor<1x?x256xbf16>, tensor<1x?x2xf32>, tensor<1x?x2xi64>,
          tensor<8x128x256xbf16>, tensor<8x128x256xbf16>, tensor<8x256x128xbf16>)
-      -> tensor<1x?x256xf32>
-  return %y : tensor<1x?x256xf32>
+      -> tensor<1x?x2x256xbf16>
+  return %y : tensor<1x?x2x256xbf16>
 }
 
 // CHECK-LABEL: func.func @shared_expert
@@ -96,12 +96,12 @@ func.func @shared_expert(%x: tensor<2x3x256xbf16>,
 }
 
 // CHECK-LABEL: func.func @combine
-// CHECK: v4.moe.combine %{{.*}}, %{{.*}} : tensor<2x3x256xf32>, tensor<2x3x256xbf16> -> tensor<2x3x256xbf16>
-// CHECK: v4.moe.combine %{{.*}}, %{{.*}} : tensor<1x?x256xf32>, tensor<1x?x256xbf16> -> tensor<1x?x256xbf16>
-func.func @combine(%r: tensor<2x3x256xf32>, %s: tensor<2x3x256xbf16>,
-                   %rd: tensor<1x?x256xf32>, %sd: tensor<1x?x256xbf16>) {
-  %y = v4.moe.combine %r, %s : tensor<2x3x256xf32>, tensor<2x3x256xbf16> -> tensor<2x3x256xbf16>
-  %yd = v4.moe.combine %rd, %sd : tensor<1x?x256xf32>, tensor<1x?x256xbf16> -> tensor<1x?x256xbf16>
+// CHECK: v4.moe.combine %{{.*}}, %{{.*}} : tensor<2x3x2x256xbf16>, tensor<2x3x256xbf16> -> tensor<2x3x256xbf16>
+// CHECK: v4.moe.combine %{{.*}}, %{{.*}} : tensor<1x?x2x256xbf16>, tensor<1x?x256xbf16> -> tensor<1x?x256xbf16>
+func.func @combine(%r: tensor<2x3x2x256xbf16>, %s: tensor<2x3x256xbf16>,
+                   %rd: tensor<1x?x2x256xbf16>, %sd: tensor<1x?x256xbf16>) {
+  %y = v4.moe.combine %r, %s : tensor<2x3x2x256xbf16>, tensor<2x3x256xbf16> -> tensor<2x3x256xbf16>
+  %yd = v4.moe.combine %rd, %sd : tensor<1x?x2x256xbf16>, tensor<1x?x256xbf16> -> tensor<1x?x256xbf16>
   return
 }
 
@@ -109,9 +109,9 @@ func.func @combine(%r: tensor<2x3x256xf32>, %s: tensor<2x3x256xbf16>,
 // FP4 routed experts, FP8 shared expert, dynamic T.
 // CHECK-LABEL: func.func @flash_score_moe
 // CHECK: v4.moe.gate {{.*}} scoreFunc sqrtsoftplus topK 6 routeScale 1.500000e+00 : tensor<1x?x4096xbf16>, tensor<256x4096xbf16>, tensor<256xf32> -> tensor<1x?x6xf32>, tensor<1x?x6xi64>
-// CHECK: v4.moe.experts {{.*}} swigluLimit 1.000000e+01 : (tensor<1x?x4096xbf16>, tensor<1x?x6xf32>, tensor<1x?x6xi64>, tensor<256x2048x4096xf4E2M1FN>, tensor<256x2048x4096xf4E2M1FN>, tensor<256x4096x2048xf4E2M1FN>, tensor<256x2048x128xf8E8M0FNU>, tensor<256x2048x128xf8E8M0FNU>, tensor<256x4096x64xf8E8M0FNU>) -> tensor<1x?x4096xf32>
+// CHECK: v4.moe.experts {{.*}} swigluLimit 1.000000e+01 : (tensor<1x?x4096xbf16>, tensor<1x?x6xf32>, tensor<1x?x6xi64>, tensor<256x2048x4096xf4E2M1FN>, tensor<256x2048x4096xf4E2M1FN>, tensor<256x4096x2048xf4E2M1FN>, tensor<256x2048x128xf8E8M0FNU>, tensor<256x2048x128xf8E8M0FNU>, tensor<256x4096x64xf8E8M0FNU>) -> tensor<1x?x6x4096xbf16>
 // CHECK: v4.moe.shared_expert {{.*}} swigluLimit 1.000000e+01 : (tensor<1x?x4096xbf16>, tensor<2048x4096xf8E4M3FN>, tensor<2048x4096xf8E4M3FN>, tensor<4096x2048xf8E4M3FN>, tensor<16x32xf8E8M0FNU>, tensor<16x32xf8E8M0FNU>, tensor<32x16xf8E8M0FNU>) -> tensor<1x?x4096xbf16>
-// CHECK: v4.moe.combine {{.*}} : tensor<1x?x4096xf32>, tensor<1x?x4096xbf16> -> tensor<1x?x4096xbf16>
+// CHECK: v4.moe.combine {{.*}} : tensor<1x?x6x4096xbf16>, tensor<1x?x4096xbf16> -> tensor<1x?x4096xbf16>
 func.func @flash_score_moe(%x: tensor<1x?x4096xbf16>) -> tensor<1x?x4096xbf16> {
   %gw = v4.parameter "layers.3.ffn.gate.weight" : tensor<256x4096xbf16>
   %gb = v4.parameter "layers.3.ffn.gate.bias" : tensor<256xf32>
@@ -134,13 +134,13 @@ func.func @flash_score_moe(%x: tensor<1x?x4096xbf16>) -> tensor<1x?x4096xbf16> {
       : (tensor<1x?x4096xbf16>, tensor<1x?x6xf32>, tensor<1x?x6xi64>,
          tensor<256x2048x4096xf4E2M1FN>, tensor<256x2048x4096xf4E2M1FN>, tensor<256x4096x2048xf4E2M1FN>,
          tensor<256x2048x128xf8E8M0FNU>, tensor<256x2048x128xf8E8M0FNU>, tensor<256x4096x64xf8E8M0FNU>)
-      -> tensor<1x?x4096xf32>
+      -> tensor<1x?x6x4096xbf16>
   %shared = v4.moe.shared_expert %x w1 %sw1 scale %ss1, w3 %sw3 scale %ss3, w2 %sw2 scale %ss2 swigluLimit 10.0
       : (tensor<1x?x4096xbf16>, tensor<2048x4096xf8E4M3FN>, tensor<2048x4096xf8E4M3FN>,
          tensor<4096x2048xf8E4M3FN>, tensor<16x32xf8E8M0FNU>, tensor<16x32xf8E8M0FNU>,
          tensor<32x16xf8E8M0FNU>) -> tensor<1x?x4096xbf16>
   %y = v4.moe.combine %routed, %shared
-      : tensor<1x?x4096xf32>, tensor<1x?x4096xbf16> -> tensor<1x?x4096xbf16>
+      : tensor<1x?x6x4096xbf16>, tensor<1x?x4096xbf16> -> tensor<1x?x4096xbf16>
   return %y : tensor<1x?x4096xbf16>
 }
 

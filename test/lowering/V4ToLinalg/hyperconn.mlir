@@ -112,14 +112,20 @@ func.func @k_moe_hash_gate(%arg0: tensor<1x?x8xbf16>, %arg1: tensor<6x8xbf16>, %
   return %0, %1 : tensor<1x?x2xf32>, tensor<1x?x2xi64>
 }
 
-// moe.combine: one elementwise generic, one rounding.
+// moe.combine: the slot sum (reduction innermost, from 0 in fp32), then the
+// shared expert and one rounding.
 // CHECK-LABEL: func.func @k_moe_combine(
+// CHECK: linalg.fill
+// CHECK: linalg.generic
+// CHECK-SAME: iterator_types = ["parallel", "parallel", "parallel", "reduction"]
+// CHECK: arith.extf %{{.*}} : bf16 to f32
+// CHECK: arith.addf
 // CHECK: linalg.generic
 // CHECK: arith.extf %{{.*}} : bf16 to f32
 // CHECK: arith.addf
 // CHECK: arith.truncf %{{.*}} : f32 to bf16
-func.func @k_moe_combine(%arg0: tensor<1x?x8xf32>, %arg1: tensor<1x?x8xbf16>, %arg2: tensor<1x?x8xbf16>) -> tensor<1x?x8xbf16> attributes {v4.kernel} {
-  %0 = v4.moe.combine %arg0, %arg1 : tensor<1x?x8xf32>, tensor<1x?x8xbf16> -> tensor<1x?x8xbf16>
+func.func @k_moe_combine(%arg0: tensor<1x?x3x8xbf16>, %arg1: tensor<1x?x8xbf16>, %arg2: tensor<1x?x8xbf16>) -> tensor<1x?x8xbf16> attributes {v4.kernel} {
+  %0 = v4.moe.combine %arg0, %arg1 : tensor<1x?x3x8xbf16>, tensor<1x?x8xbf16> -> tensor<1x?x8xbf16>
   %1 = v4.kernel.store %0 into %arg2 : tensor<1x?x8xbf16>
   return %1 : tensor<1x?x8xbf16>
 }

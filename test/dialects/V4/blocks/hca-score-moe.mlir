@@ -89,7 +89,7 @@ func.func @layer2_hca_score(%x: tensor<2x?x4x64xbf16>, %ids: tensor<2x?xi64>, %p
   %e_w3_s = v4.parameter_stack "layers.2.ffn.experts.{}.w3.scale" count 6 : tensor<6x32x2xf8E8M0FNU>
   %e_w2 = v4.parameter_stack "layers.2.ffn.experts.{}.w2.weight" count 6 : tensor<6x64x32xf4E2M1FN>
   %e_w2_s = v4.parameter_stack "layers.2.ffn.experts.{}.w2.scale" count 6 : tensor<6x64x1xf8E8M0FNU>
-  %routed = v4.moe.experts %fx, %rw, %idx w1 %e_w1 scale %e_w1_s, w3 %e_w3 scale %e_w3_s, w2 %e_w2 scale %e_w2_s swigluLimit 0.7 : (tensor<2x?x64xbf16>, tensor<2x?x2xf32>, tensor<2x?x2xi64>, tensor<6x32x64xf4E2M1FN>, tensor<6x32x64xf4E2M1FN>, tensor<6x64x32xf4E2M1FN>, tensor<6x32x2xf8E8M0FNU>, tensor<6x32x2xf8E8M0FNU>, tensor<6x64x1xf8E8M0FNU>) -> tensor<2x?x64xf32>
+  %routed = v4.moe.experts %fx, %rw, %idx w1 %e_w1 scale %e_w1_s, w3 %e_w3 scale %e_w3_s, w2 %e_w2 scale %e_w2_s swigluLimit 0.7 : (tensor<2x?x64xbf16>, tensor<2x?x2xf32>, tensor<2x?x2xi64>, tensor<6x32x64xf4E2M1FN>, tensor<6x32x64xf4E2M1FN>, tensor<6x64x32xf4E2M1FN>, tensor<6x32x2xf8E8M0FNU>, tensor<6x32x2xf8E8M0FNU>, tensor<6x64x1xf8E8M0FNU>) -> tensor<2x?x2x64xbf16>
   %s_w1 = v4.parameter "layers.2.ffn.shared_experts.w1.weight" : tensor<32x64xf8E4M3FN>
   %s_w1_s = v4.parameter "layers.2.ffn.shared_experts.w1.scale" : tensor<1x1xf8E8M0FNU>
   %s_w3 = v4.parameter "layers.2.ffn.shared_experts.w3.weight" : tensor<32x64xf8E4M3FN>
@@ -97,7 +97,7 @@ func.func @layer2_hca_score(%x: tensor<2x?x4x64xbf16>, %ids: tensor<2x?xi64>, %p
   %s_w2 = v4.parameter "layers.2.ffn.shared_experts.w2.weight" : tensor<64x32xf8E4M3FN>
   %s_w2_s = v4.parameter "layers.2.ffn.shared_experts.w2.scale" : tensor<1x1xf8E8M0FNU>
   %shared = v4.moe.shared_expert %fx w1 %s_w1 scale %s_w1_s, w3 %s_w3 scale %s_w3_s, w2 %s_w2 scale %s_w2_s swigluLimit 0.7 : (tensor<2x?x64xbf16>, tensor<32x64xf8E4M3FN>, tensor<32x64xf8E4M3FN>, tensor<64x32xf8E4M3FN>, tensor<1x1xf8E8M0FNU>, tensor<1x1xf8E8M0FNU>, tensor<1x1xf8E8M0FNU>) -> tensor<2x?x64xbf16>
-  %ffn = v4.moe.combine %routed, %shared : tensor<2x?x64xf32>, tensor<2x?x64xbf16> -> tensor<2x?x64xbf16>
+  %ffn = v4.moe.combine %routed, %shared : tensor<2x?x2x64xbf16>, tensor<2x?x64xbf16> -> tensor<2x?x64xbf16>
   %x2 = v4.mhc.post %ffn, %x1, %fpost, %fcomb : (tensor<2x?x64xbf16>, tensor<2x?x4x64xbf16>, tensor<2x?x4xf32>, tensor<2x?x4x4xf32>) -> tensor<2x?x4x64xbf16>
   return %x2, %ring1, %kvState1, %kvCache1 : tensor<2x?x4x64xbf16>, !v4.window_ring<batch = 2, slots = 8, dim = 72, elementType = bf16>, !v4.compressor_state<batch = 2, ratio = 8, dim = 72>, !v4.kv_cache<batch = 2, capacity = 8, dim = 72, ratio = 8, elementType = bf16>
 }
