@@ -425,10 +425,13 @@ TileGemmScratch allocTileGemm(KernelBody &k, const TileGemm &g) {
 void tileGemm(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
               Value r0, Value r1, Value n0, Value n1) {
   // Eight rows or more: tiles of kGemmRowTile rows in 4 x 8 lanes against
-  // 2 weight rows at a time; fewer (decode): row by row, kRowFeatures
-  // weight rows at a time in feature lanes (gemmRowChunk).
+  // 2 weight rows at a time; 2 to 7 rows (an expert's few rows): one tile
+  // of 8 lanes against 4 weight rows at a time; one row (decode): the row
+  // against kRowFeatures weight rows at a time in feature lanes
+  // (gemmRowChunk).
+  Value rows = k.subi(r1, r0);
   ifElse(
-      k, k.cmpi(arith::CmpIPredicate::uge, k.subi(r1, r0), k.idx(8)),
+      k, k.cmpi(arith::CmpIPredicate::uge, rows, k.idx(8)),
       [&](KernelBody &k) {
         scf::ForOp::create(
             k.b, r0, r1, k.idx(kGemmRowTile), ValueRange(),
@@ -441,9 +444,14 @@ void tileGemm(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
             });
       },
       [&](KernelBody &k) {
-        loop(k, r0, r1, [&](KernelBody &k, Value r) {
-          gemmPass(k, g, s, r, k.addi(r, k.idx(1)), n0, n1, 1, 1, 1);
-        });
+        ifElse(
+            k, k.cmpi(arith::CmpIPredicate::uge, rows, k.idx(2)),
+            [&](KernelBody &k) { gemmPass(k, g, s, r0, r1, n0, n1, 8, 1, 4); },
+            [&](KernelBody &k) {
+              loop(k, r0, r1, [&](KernelBody &k, Value r) {
+                gemmPass(k, g, s, r, k.addi(r, k.idx(1)), n0, n1, 1, 1, 1);
+              });
+            });
       });
 }
 
