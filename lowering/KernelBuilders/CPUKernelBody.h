@@ -251,6 +251,11 @@ struct TileGemm {
   lowp::WeightFormat format = lowp::WeightFormat::Plain;
   int64_t blk = 128;
   bool quantize = true;
+  /// Plain only: the weights are FP8 dequantised as convert.py does,
+  /// bf16(e4m3 * s): `weight` gives the e4m3 code of (n, e), `weightScale`
+  /// the e8m0 code of (n, block j = e / blk); the scale is decoded once per
+  /// weight row and block.
+  bool dequantizeWeights = false;
   /// K, and the output features N.
   Value K, N;
   /// Activation (r, e) as f32.

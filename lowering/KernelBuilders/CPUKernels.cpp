@@ -94,12 +94,13 @@ void quantizeActFP8(ImplicitLocOpBuilder &b, ActLoadFn act, Value K,
 
 namespace {
 
-/// Elements of one partial sum (P of the header): K for Plain, blk for FP8,
-/// 32 for FP4.
+/// Elements of one partial sum (P of the header): K for Plain (blk for
+/// dequantised weights: one scale per part; the sum carries across parts),
+/// blk for FP8, 32 for FP4.
 Value partSize(KernelBody &k, const TileGemm &g) {
   switch (g.format) {
   case lowp::WeightFormat::Plain:
-    return g.K;
+    return g.dequantizeWeights ? k.idx(g.blk) : g.K;
   case lowp::WeightFormat::FP8:
     return k.idx(g.blk);
   case lowp::WeightFormat::FP4:
@@ -134,9 +135,11 @@ Value partActBlock(KernelBody &k, const TileGemm &g, Value j) {
              : j;
 }
 
-/// Decodes weight row n over [e0, e1) to f32: element e into wdec[at(e)].
-void decodePart(KernelBody &k, const TileGemm &g, Value wdec, Value n, Value e0,
-                Value e1, function_ref<Value(KernelBody &, Value)> at) {
+/// Decodes weight row n over [e0, e1), part j, to f32: element e into
+/// wdec[at(e)].
+void decodePart(KernelBody &k, const TileGemm &g, Value wdec, Value n, Value j,
+                Value e0, Value e1,
+                function_ref<Value(KernelBody &, Value)> at) {
   if (g.format == lowp::WeightFormat::FP4) {
     loop(k, k.idx(0), k.divui(k.subi(e1, e0), k.idx(2)),
          [&](KernelBody &k, Value q) {
@@ -147,9 +150,15 @@ void decodePart(KernelBody &k, const TileGemm &g, Value wdec, Value n, Value e0,
          });
     return;
   }
+  // Dequantised weights: bf16(e4m3 * s) with the part's one scale.
+  Value scale = g.dequantizeWeights
+                    ? lowp::decodeE8M0(k.b, g.weightScale(k, n, j))
+                    : Value();
   loop(k, e0, e1, [&](KernelBody &k, Value e) {
     Value v = g.weight(k, n, e);
-    if (g.format == lowp::WeightFormat::FP8)
+    if (scale)
+      v = k.roundBF16(k.mulf(lowp::decodeE4M3(k.b, v), scale));
+    else if (g.format == lowp::WeightFormat::FP8)
       v = lowp::decodeE4M3(k.b, v);
     k.store(v, wdec, {at(k, e)});
   });
@@ -163,17 +172,14 @@ void gemmChunk(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
   const int64_t T = lanes * vecs;
   bool scaled = g.format != lowp::WeightFormat::Plain;
   Value zero = k.idx(0), TV = k.idx(T);
-  Value nBlocks = k.ceilDivui(g.K, g.blk);
   // acc[slot * T + i]: the running sum of feature n0 + slot, row ra + i;
   // slot kGemmChunk takes the stores of a pass's surplus features.
-  if (scaled)
-    loop(k, zero, k.muli(k.subi(n1, n0), TV),
-         [&](KernelBody &k, Value i) { k.store(k.f32(0.0), s.acc, {i}); });
+  loop(k, zero, k.muli(k.subi(n1, n0), TV),
+       [&](KernelBody &k, Value i) { k.store(k.f32(0.0), s.acc, {i}); });
   Value P = partSize(k, g);
-  Value nParts = g.format == lowp::WeightFormat::Plain ? k.idx(1)
-                 : g.format == lowp::WeightFormat::FP8
-                     ? nBlocks
-                     : k.divui(g.K, k.idx(32));
+  Value nParts = g.format == lowp::WeightFormat::FP4
+                     ? k.divui(g.K, k.idx(32))
+                     : k.divui(k.addi(g.K, k.subi(P, k.idx(1))), P);
   Type f32 = k.b.getF32Type();
   Type laneType =
       lanes == 1 ? f32 : Type(VectorType::get({lanes}, k.b.getF32Type()));
@@ -195,13 +201,20 @@ void gemmChunk(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
             slots.push_back(k.select(valid, k.subi(n, n0), k.idx(kGemmChunk)));
             // Weight row nRead over [e0, e1), decoded into wdec[f * P ...].
             Value base = k.subi(k.muli(k.idx(f), P), e0);
-            decodePart(k, g, s.wdec, nRead, e0, e1,
+            decodePart(k, g, s.wdec, nRead, j, e0, e1,
                        [&](KernelBody &k, Value e) { return k.addi(base, e); });
             if (scaled)
               sdec.push_back(lowp::decodeE8M0(k.b, g.weightScale(k, nRead, j)));
           }
-          // The partial sums: feats x vecs lane groups, ascending e.
+          // The partial sums: feats x vecs lane groups, ascending e (Plain:
+          // continuing the running sums of the parts before).
           SmallVector<Value> init(feats * vecs, zeroLanes);
+          if (!scaled)
+            for (int64_t f = 0; f < feats; ++f)
+              for (int64_t v = 0; v < vecs; ++v)
+                init[f * vecs + v] = loadLanes(
+                    k, s.acc, k.addi(k.muli(slots[f], TV), k.idx(v * lanes)),
+                    lanes);
           SmallVector<Value> parts = reduce(
               k, e0, e1, init, [&](KernelBody &k, Value e, ValueRange acc) {
                 SmallVector<Value> a, next;
@@ -258,7 +271,8 @@ void gemmRowChunk(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
   const int64_t L = 8, F = kRowFeatures;
   bool scaled = g.format != lowp::WeightFormat::Plain;
   Value zero = k.idx(0), FV = k.idx(F);
-  const int64_t part = g.format == lowp::WeightFormat::Plain ? kRowPlainPart
+  const int64_t part = g.format == lowp::WeightFormat::Plain
+                           ? (g.dequantizeWeights ? g.blk : kRowPlainPart)
                        : g.format == lowp::WeightFormat::FP8 ? g.blk
                                                              : 32;
   Value P = k.idx(part);
@@ -284,7 +298,7 @@ void gemmRowChunk(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
             // Decoded contiguously (a loop LLVM vectorises), transposed
             // below.
             Value base = k.subi(k.muli(f, P), e0);
-            decodePart(k, g, s.wrow, nRead, e0, e1,
+            decodePart(k, g, s.wrow, nRead, j, e0, e1,
                        [&](KernelBody &k, Value e) { return k.addi(base, e); });
             if (scaled)
               k.store(lowp::decodeE8M0(k.b, g.weightScale(k, nRead, j)), s.sdec,
@@ -408,8 +422,9 @@ TileGemmScratch allocTileGemm(KernelBody &k, const TileGemm &g) {
   s.acc = k.scratchF32(k.idx((kGemmChunk + 1) * kGemmRowTile));
   // gemmChunk decodes 8 weight rows of a part at a time, gemmRowChunk
   // kRowFeatures (Plain parts of kRowPlainPart there).
-  Value rowPart = g.format == lowp::WeightFormat::Plain ? k.idx(kRowPlainPart)
-                                                        : partSize(k, g);
+  Value rowPart = g.format == lowp::WeightFormat::Plain && !g.dequantizeWeights
+                      ? k.idx(kRowPlainPart)
+                      : partSize(k, g);
   s.wdec = k.scratchF32(k.maxui(k.muli(partSize(k, g), k.idx(8)),
                                 k.muli(rowPart, k.idx(kRowFeatures))));
   s.wrow = k.scratchF32(k.muli(rowPart, k.idx(kRowFeatures)));

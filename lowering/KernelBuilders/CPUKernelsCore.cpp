@@ -143,15 +143,17 @@ LogicalResult buildGroupedLinear(GroupedLinearOp op, func::FuncOp fn) {
     return k.loadF(x3, {r, group, e});
   };
   g.act = actFn;
+  // FP8 weights dequantised as convert.py does, bf16(W8 * s), by tileGemm.
+  g.dequantizeWeights = hasScale;
+  g.blk = op.getBlockSize();
   auto weightFn = [&](KernelBody &k, Value n, Value e) {
-    if (!hasScale)
-      return k.loadF(w, {n, e});
-    // Dequantised as convert.py does: bf16(W8 * s).
-    Value code = k.load(w, {n, e});
-    Value scaleCode = k.load(s, {k.divui(n, blkV), k.divui(e, blkV)});
-    return k.roundBF16(lowp::dequantizeE4M3(k.b, code, scaleCode));
+    return hasScale ? k.load(w, {n, e}) : k.loadF(w, {n, e});
   };
   g.weight = weightFn;
+  auto scaleFn = [&](KernelBody &k, Value n, Value j) {
+    return k.load(s, {k.divui(n, blkV), j});
+  };
+  g.weightScale = scaleFn;
   auto storeFn = [&](KernelBody &k, Value r, Value n, Value acc) {
     k.store(k.fromF32(acc, outElt), y3,
             {r, k.divui(n, nPer), k.remui(n, nPer)});
