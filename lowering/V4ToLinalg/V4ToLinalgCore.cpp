@@ -1090,15 +1090,18 @@ struct KVCompressLowering : public OpConversionPattern<KVCompressOp> {
     };
     AffineExpr d0, d1, d2, d3;
     bindDims(ctx, d0, d1, d2, d3);
-    AffineMap kgMap = AffineMap::get(4, 0, {d0, d1, d2}, ctx);
-    AffineMap wMap = AffineMap::get(4, 0, {d2, d3}, ctx);
+    // Loops (b, t, e, o): the reduction over e outside the output channel
+    // o, so the innermost loop updates independent sums (which vectorise)
+    // while each sum still runs over ascending e.
+    AffineMap kgMap = AffineMap::get(4, 0, {d0, d1, d3}, ctx);
+    AffineMap wMap = AffineMap::get(4, 0, {d3, d2}, ctx);
     Value kInit = zeros(), gInit = zeros();
     auto proj = linalg::GenericOp::create(
         b, TypeRange{kInit.getType(), gInit.getType()},
         ValueRange{x, wkv, wgate}, ValueRange{kInit, gInit},
-        {AffineMap::get(4, 0, {d0, d1, d3}, ctx), wMap, wMap, kgMap, kgMap},
+        {AffineMap::get(4, 0, {d0, d1, d2}, ctx), wMap, wMap, kgMap, kgMap},
         {utils::IteratorType::parallel, utils::IteratorType::parallel,
-         utils::IteratorType::parallel, utils::IteratorType::reduction},
+         utils::IteratorType::reduction, utils::IteratorType::parallel},
         [&](OpBuilder &nb, Location loc, ValueRange a) {
           ImplicitLocOpBuilder ib(loc, nb);
           Scalar s{ib};

@@ -78,11 +78,12 @@ func.func @fake_quant_fp4(%x: tensor<2x?x4x128xbf16>, %out: tensor<2x?x4x128xbf1
 // on block completion the pooled entry (max, sum of exps, weighted sum over
 // the 2r candidates), bf16, RMSNorm (bf16), RoPE (bf16), FP8 fake-quant of
 // the first 64 channels (bf16), written to the cache row as bf16; then the
-// overlap shift of the state.
+// overlap shift of the state. The projections loop over (b, t, e, o): the
+// reduction outside the channels, each sum still ascending over e.
 // CHECK-LABEL: func.func @compress(
 // CHECK-SAME:      %[[X:[^:]+]]: tensor<1x?x32xbf16>, %{{.+}}: tensor<256x32xf32>, %{{.+}}: tensor<256x32xf32>, %[[APE:[^:]+]]: tensor<4x256xf32>, %[[NORM:[^:]+]]: tensor<128xbf16>, %[[KV:[^:]+]]: tensor<1x8x256xf32>, %[[SC:[^:]+]]: tensor<1x8x256xf32>, %[[CACHE:[^:]+]]: tensor<1x8x128xbf16>, %[[POS:[^:]+]]: tensor<1xi64>)
 // CHECK:         %[[KG:.+]]:2 = linalg.generic
-// CHECK-SAME:        iterator_types = ["parallel", "parallel", "parallel", "reduction"]
+// CHECK-SAME:        iterator_types = ["parallel", "parallel", "reduction", "parallel"]
 // CHECK-SAME:        ins(%[[X]], {{.+}}) outs(
 // CHECK:           arith.extf %{{.+}} : bf16 to f32
 // CHECK:         %[[R:.+]]:3 = scf.for {{.+}} iter_args(%{{.+}} = %[[KV]], %{{.+}} = %[[SC]], %{{.+}} = %[[CACHE]])
