@@ -94,6 +94,13 @@ void quantizeActFP8(ImplicitLocOpBuilder &b, ActLoadFn act, Value K,
 
 namespace {
 
+/// Features per step of the one-row chunk (kRowVecs vectors of 8 feature
+/// lanes), and the K elements per Plain partial sum there (the sum carries
+/// across parts, so the order is still ascending e).
+constexpr int64_t kRowVecs = 4;
+constexpr int64_t kRowFeatures = 8 * kRowVecs;
+constexpr int64_t kRowPlainPart = 128;
+
 /// Elements of one partial sum (P of the header): K for Plain (blk for
 /// dequantised weights: one scale per part; the sum carries across parts),
 /// blk for FP8, 32 for FP4.
@@ -107,6 +114,22 @@ Value partSize(KernelBody &k, const TileGemm &g) {
     return k.idx(32);
   }
   llvm_unreachable("weight format");
+}
+
+/// Elements of one partial sum of the one-row pass: Plain in parts of
+/// kRowPlainPart (that pass transposes a part of kRowFeatures rows), else
+/// partSize's.
+Value rowPartSize(KernelBody &k, const TileGemm &g) {
+  return g.format == lowp::WeightFormat::Plain && !g.dequantizeWeights
+             ? k.idx(kRowPlainPart)
+             : partSize(k, g);
+}
+
+/// The parts of K of P elements each (FP4: the 32-slices).
+Value partCount(KernelBody &k, const TileGemm &g, Value P) {
+  return g.format == lowp::WeightFormat::FP4
+             ? k.divui(g.K, k.idx(32))
+             : k.divui(k.addi(g.K, k.subi(P, k.idx(1))), P);
 }
 
 /// A vector of `lanes` f32 (or the scalar for one lane) at m[i].
@@ -177,9 +200,7 @@ void gemmChunk(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
   loop(k, zero, k.muli(k.subi(n1, n0), TV),
        [&](KernelBody &k, Value i) { k.store(k.f32(0.0), s.acc, {i}); });
   Value P = partSize(k, g);
-  Value nParts = g.format == lowp::WeightFormat::FP4
-                     ? k.divui(g.K, k.idx(32))
-                     : k.divui(k.addi(g.K, k.subi(P, k.idx(1))), P);
+  Value nParts = partCount(k, g, P);
   Type f32 = k.b.getF32Type();
   Type laneType =
       lanes == 1 ? f32 : Type(VectorType::get({lanes}, k.b.getF32Type()));
@@ -255,13 +276,6 @@ void gemmChunk(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
   });
 }
 
-/// Features per step of the one-row chunk (kRowVecs vectors of 8 feature
-/// lanes), and the K elements per Plain partial sum there (the sum carries
-/// across parts, so the order is still ascending e).
-constexpr int64_t kRowVecs = 4;
-constexpr int64_t kRowFeatures = 8 * kRowVecs;
-constexpr int64_t kRowPlainPart = 128;
-
 /// The features [n0, n1) (at most kGemmChunk) of the one row in aT / saT
 /// (row ra), with features in vector lanes: each lane is the sequential sum
 /// of one feature, so the numbers are those of gemmChunk; the weight rows
@@ -271,13 +285,8 @@ void gemmRowChunk(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
   const int64_t L = 8, F = kRowFeatures;
   bool scaled = g.format != lowp::WeightFormat::Plain;
   Value zero = k.idx(0), FV = k.idx(F);
-  const int64_t part = g.format == lowp::WeightFormat::Plain
-                           ? (g.dequantizeWeights ? g.blk : kRowPlainPart)
-                       : g.format == lowp::WeightFormat::FP8 ? g.blk
-                                                             : 32;
-  Value P = k.idx(part);
-  Value nParts = g.format == lowp::WeightFormat::FP4 ? k.divui(g.K, k.idx(32))
-                                                     : k.ceilDivui(g.K, part);
+  Value P = rowPartSize(k, g);
+  Value nParts = partCount(k, g, P);
   // acc[n - n0] for whole steps of F features (the surplus lanes of the
   // last step land past n1 - n0 and are never read).
   Value steps = k.ceilDivui(k.subi(n1, n0), F);
@@ -421,10 +430,8 @@ TileGemmScratch allocTileGemm(KernelBody &k, const TileGemm &g) {
   s.aT = k.scratchF32(k.muli(g.K, k.idx(kGemmRowTile)));
   s.acc = k.scratchF32(k.idx((kGemmChunk + 1) * kGemmRowTile));
   // gemmChunk decodes 8 weight rows of a part at a time, gemmRowChunk
-  // kRowFeatures (Plain parts of kRowPlainPart there).
-  Value rowPart = g.format == lowp::WeightFormat::Plain && !g.dequantizeWeights
-                      ? k.idx(kRowPlainPart)
-                      : partSize(k, g);
+  // kRowFeatures.
+  Value rowPart = rowPartSize(k, g);
   s.wdec = k.scratchF32(k.maxui(k.muli(partSize(k, g), k.idx(8)),
                                 k.muli(rowPart, k.idx(kRowFeatures))));
   s.wrow = k.scratchF32(k.muli(rowPart, k.idx(kRowFeatures)));

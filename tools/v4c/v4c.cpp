@@ -88,11 +88,12 @@ cl::opt<std::string> targetName("target",
                                          "(default: the module's v4.target, "
                                          "else cpu)"),
                                 cl::value_desc("name"), cl::cat(v4cCategory));
-cl::opt<std::string>
-    hostISA("cpu",
-            cl::desc("x86-64 level of the CPU target's kernels: x86-64, "
-                     "x86-64-v2, x86-64-v3 (default), x86-64-v4"),
-            cl::value_desc("level"), cl::cat(v4cCategory));
+// Built from runtime/base/HostISA.h, the one list of levels.
+const std::string hostISADesc =
+    "x86-64 level of the CPU target's kernels: " + v4::knownHostISAs() +
+    " (default " + std::string(v4::kDefaultHostISA) + ")";
+cl::opt<std::string> hostISA("cpu", cl::desc(hostISADesc),
+                             cl::value_desc("level"), cl::cat(v4cCategory));
 cl::opt<std::string>
     checkpointPath("checkpoint",
                    cl::desc("Check every parameter against this checkpoint "
