@@ -6,8 +6,14 @@
 #include "lowering/Target/TargetBackend.h"
 #include "passes/Passes.h"
 
+#include "dialects/V4/V4Dialect.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/Extensions/InlinerExtension.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
 
@@ -95,6 +101,13 @@ void registerLoweringDialects(DialectRegistry &registry) {
   func::registerInlinerExtension(registry);
   for (StringRef name : getRegisteredTargetBackendNames())
     lookupTargetBackend(name)->getDependentDialects(registry);
+}
+
+void registerV4IRDialects(DialectRegistry &registry) {
+  registry.insert<V4Dialect, func::FuncDialect, arith::ArithDialect,
+                  tensor::TensorDialect, linalg::LinalgDialect,
+                  memref::MemRefDialect, scf::SCFDialect>();
+  registerLoweringDialects(registry);
 }
 
 void registerV4LoweringPasses() {

@@ -71,6 +71,10 @@ LogicalResult compileToArtifact(ModuleOp module,
 /// Adds every target's dialects and interface models to `registry`, so
 /// that a context can run any kernel phase.
 void registerLoweringDialects(DialectRegistry &registry);
+/// Everything v4 IR at any phase may hold: the v4 dialect, the upstream
+/// dialects of its bodies (func, arith, tensor, linalg, memref, scf) and
+/// registerLoweringDialects. What v4-opt and the IR fuzzer parse with.
+void registerV4IRDialects(DialectRegistry &registry);
 
 /// Registers the lowering passes and the pipelines v4-graph-phase,
 /// v4-dispatch-phase, v4-kernel-phase and v4-lower (all three) for v4-opt.

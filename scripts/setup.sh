@@ -21,6 +21,9 @@ PACKAGES=(
   libcli11-dev
   # CPU target: in-process linking of kernel objects into a shared object
   liblld-22-dev lld-22 zlib1g-dev libzstd-dev
+  # the sanitizer and fuzzing build (scripts/sanitize.sh): clang with
+  # libFuzzer, and FuzzedDataProvider.h for every build's fuzz replays
+  clang-22 libclang-rt-22-dev
 )
 
 missing=()

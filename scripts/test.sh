@@ -1,47 +1,46 @@
 #!/usr/bin/env bash
-# Builds everything and runs every test suite: the lit suite (check-v4) and
-# the C++ unit tests (ctest). Ends with one line "N passed, N failed" that
-# sums all suites. Exit status is non-zero if any test failed.
+# Builds everything and runs every test suite: the lit suite (check-v4), the
+# C++ unit tests and fuzz replays (ctest), then the sanitized suites and the
+# fuzz smoke runs. Ends with one line "N passed, N failed" that sums all
+# suites. Exit status is non-zero if any test failed.
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${V4_BUILD_DIR:-$root/build}"
+source "$root/scripts/suites.sh"
 
 "$root/scripts/build.sh" || { echo "0 passed, 1 failed (build)"; exit 1; }
 
 passed=0
 failed=0
-status=0
 
 # lit: regression tests (FileCheck, verify-diagnostics, tools).
-lit_out="$(mktemp)"
-/usr/lib/llvm-22/bin/lit -sv "$build/test" 2>&1 | tee "$lit_out"
-[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
-count() { grep -E "^ *$1: +[0-9]+" "$lit_out" | head -1 | sed -E 's/[^0-9]*([0-9]+).*/\1/'; }
-lp=$(count "Passed"); lp=${lp:-0}
-lx=$(count "Expectedly Failed"); lx=${lx:-0}
-lf=0
-for kind in "Failed" "Unresolved" "Timed Out" "Unexpectedly Passed"; do
-  n=$(count "$kind"); lf=$((lf + ${n:-0}))
-done
-passed=$((passed + lp + lx))
-failed=$((failed + lf))
-rm -f "$lit_out"
+run_lit "$build"
+# ctest: C++ unit tests (GoogleTest, one ctest test per case) and the fuzz
+# targets' seed and regress/ inputs.
+run_ctest "$build"
 
-# ctest: C++ unit tests (GoogleTest, one ctest test per case).
-if [ -f "$build/CTestTestfile.cmake" ]; then
-  ct_out="$(mktemp)"
-  (cd "$build" && ctest --output-on-failure -j2) 2>&1 | tee "$ct_out"
-  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
-  line=$(grep -E "tests passed, [0-9]+ tests? failed out of [0-9]+" "$ct_out" | tail -1)
-  if [ -n "$line" ]; then
-    total=$(echo "$line" | sed -E 's/.*out of ([0-9]+).*/\1/')
-    nf=$(echo "$line" | sed -E 's/.*passed, ([0-9]+) tests? failed.*/\1/')
-    passed=$((passed + total - nf))
-    failed=$((failed + nf))
+# The sanitizer and fuzzing suites of docs/RELIABILITY.md 3.1/3.3, each in
+# its own build tree: every test again under ASan + UBSan, a smoke run of
+# every fuzz target (V4_FUZZ_SECONDS each, default 60), and the runtime's
+# tests under TSan. V4_TEST_SANITIZERS=0 skips them (a quick local run).
+suite() {
+  local out line
+  out="$(mktemp)"
+  "$@" 2>&1 | tee "$out"
+  line=$(grep -E "^[0-9]+ passed, [0-9]+ failed" "$out" | tail -1)
+  rm -f "$out"
+  if [ -z "$line" ]; then
+    failed=$((failed + 1))
+    return
   fi
-  rm -f "$ct_out"
+  passed=$((passed + $(echo "$line" | sed -E 's/^([0-9]+) passed.*/\1/')))
+  failed=$((failed + $(echo "$line" | sed -E 's/.*, ([0-9]+) failed.*/\1/')))
+}
+if [ "${V4_TEST_SANITIZERS:-1}" != 0 ]; then
+  suite "$root/scripts/sanitize.sh" asan
+  suite "$root/scripts/fuzz.sh" "${V4_FUZZ_SECONDS:-60}"
+  suite "$root/scripts/sanitize.sh" tsan
 fi
 
 echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ] && exit $status
-exit 1
+[ "$failed" -eq 0 ]

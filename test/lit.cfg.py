@@ -58,6 +58,10 @@ def _gpu_compute_capabilities():
         return []
     return [line.strip() for line in out.splitlines() if line.strip()]
 
+# The tools themselves are built with AddressSanitizer (scripts/sanitize.sh).
+if "address" in config.v4_sanitize:
+    config.available_features.add("asan")
+
 if config.v4_enable_cuda:
     config.available_features.add("ptxas")
     if os.path.exists(os.path.join(config.v4_cuda_toolkit, "include", "nccl.h")):

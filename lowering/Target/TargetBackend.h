@@ -43,6 +43,12 @@ struct CodeObject {
 /// (v4c --cpu; absent: ::v4::kDefaultHostISA).
 constexpr llvm::StringLiteral kHostISAAttrName = "v4.cpu";
 
+/// The module attribute asking for AddressSanitizer instrumentation of the
+/// CPU target's kernels (v4c --sanitize-kernels=address; docs/RELIABILITY.md
+/// 3.3): "address", or absent. Such kernels load only into a runtime built
+/// with V4_SANITIZE=address (elsewhere their __asan_* references fail RT-4).
+constexpr llvm::StringLiteral kSanitizeKernelsAttrName = "v4.sanitize_kernels";
+
 /// A kernel function with a launch grid carries this attribute,
 /// array<i64: fixedX, tokenTileX, fixedY, tokenTileY, fixedZ, tokenTileZ>
 /// (the artifact's GridDim per dimension), and takes, after its buffers,

@@ -10,22 +10,15 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "dialects/V4/V4Dialect.h"
 #include "lowering/Pipelines.h"
 #include "passes/Passes.h"
 #include "runtime/artifact/Artifact.h"
 
 #include "mlir/Conversion/Passes.h"
-#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Arith/Transforms/Passes.h"
 #include "mlir/Dialect/Bufferization/Transforms/Passes.h"
-#include "mlir/Dialect/Func/IR/FuncOps.h"
-#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Linalg/Passes.h"
-#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
-#include "mlir/Dialect/SCF/IR/SCF.h"
-#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 #include "mlir/Transforms/Passes.h"
@@ -44,11 +37,7 @@ int main(int argc, char **argv) {
   mlir::v4::registerV4LoweringPasses();
 
   mlir::DialectRegistry registry;
-  registry.insert<mlir::v4::V4Dialect, mlir::func::FuncDialect,
-                  mlir::arith::ArithDialect, mlir::tensor::TensorDialect,
-                  mlir::linalg::LinalgDialect, mlir::memref::MemRefDialect,
-                  mlir::scf::SCFDialect>();
-  mlir::v4::registerLoweringDialects(registry);
+  mlir::v4::registerV4IRDialects(registry);
   llvm::cl::SetVersionPrinter([](llvm::raw_ostream &os) {
     os << v4::artifact::toolVersion("v4-opt") << "\n";
   });

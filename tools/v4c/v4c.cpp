@@ -94,6 +94,12 @@ const std::string hostISADesc =
     " (default " + std::string(v4::kDefaultHostISA) + ")";
 cl::opt<std::string> hostISA("cpu", cl::desc(hostISADesc),
                              cl::value_desc("level"), cl::cat(v4cCategory));
+cl::opt<std::string> sanitizeKernels(
+    "sanitize-kernels",
+    cl::desc("Instrument the CPU kernels with a sanitizer: address. The "
+             "artifact then loads only into a runtime built with "
+             "V4_SANITIZE=address (scripts/sanitize.sh)"),
+    cl::value_desc("sanitizer"), cl::cat(v4cCategory));
 cl::opt<std::string>
     checkpointPath("checkpoint",
                    cl::desc("Check every parameter against this checkpoint "
@@ -347,6 +353,11 @@ int main(int argc, char **argv) {
     errs() << ")\n";
     return kBadCommandLine;
   }
+  if (sanitizeKernels.getNumOccurrences() && sanitizeKernels != "address") {
+    errs() << "v4c: --sanitize-kernels: unknown sanitizer '" << sanitizeKernels
+           << "' (known: address)\n";
+    return kBadCommandLine;
+  }
   if (hostISA.getNumOccurrences() && !v4::isKnownHostISA(hostISA)) {
     errs() << "v4c: --cpu: unknown x86-64 level '" << hostISA
            << "' (known: " << v4::knownHostISAs() << ")\n";
@@ -444,6 +455,9 @@ int main(int argc, char **argv) {
   if (hostISA.getNumOccurrences())
     (*module)->setAttr(mlir::v4::kHostISAAttrName,
                        mlir::StringAttr::get(&context, hostISA));
+  if (sanitizeKernels.getNumOccurrences())
+    (*module)->setAttr(mlir::v4::kSanitizeKernelsAttrName,
+                       mlir::StringAttr::get(&context, sanitizeKernels));
   mlir::v4::V4PipelineOptions pipelineOptions;
   pipelineOptions.target =
       cast<mlir::StringAttr>((*module)->getAttr("v4.target")).str();

@@ -45,6 +45,7 @@
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/Target/TargetMachine.h"
 #include "llvm/TargetParser/Host.h"
+#include "llvm/Transforms/Instrumentation/AddressSanitizer.h"
 
 #include <mutex>
 
@@ -128,6 +129,14 @@ linkKernelsToSharedObject(ModuleOp kernels, const CPUTargetOptions &options) {
     llvm::ModulePassManager mpm = options.optLevel == 0
                                       ? pb.buildO0DefaultPipeline(level)
                                       : pb.buildPerModuleDefaultPipeline(level);
+    if (options.sanitizeAddress) {
+      // After optimisation, as clang places it; the instrumented object
+      // refers to the ASan runtime of the process that loads it.
+      for (llvm::Function &f : *llvmModule)
+        if (!f.isDeclaration())
+          f.addFnAttr(llvm::Attribute::SanitizeAddress);
+      mpm.addPass(llvm::AddressSanitizerPass(llvm::AddressSanitizerOptions()));
+    }
     mpm.run(*llvmModule, mam);
   }
 
@@ -254,6 +263,14 @@ public:
                << kHostISAAttrName << " = " << a << " is not an x86-64 level ("
                << ::v4::knownHostISAs() << ")";
       options.cpu = level.str();
+    }
+    if (Attribute a = kernels->getAttr(kSanitizeKernelsAttrName)) {
+      auto kind = dyn_cast<StringAttr>(a);
+      if (!kind || kind.getValue() != "address")
+        return kernels.emitError() << kSanitizeKernelsAttrName << " = " << a
+                                   << " is not a sanitizer the CPU target "
+                                      "instruments (address)";
+      options.sanitizeAddress = true;
     }
     FailureOr<std::string> so = linkKernelsToSharedObject(kernels, options);
     if (failed(so))

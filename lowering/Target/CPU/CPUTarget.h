@@ -29,6 +29,8 @@ struct CPUTargetOptions {
   /// checks.
   std::string triple;
   std::string cpu = std::string(::v4::kDefaultHostISA);
+  /// Instrument the kernels with AddressSanitizer (kSanitizeKernelsAttrName).
+  bool sanitizeAddress = false;
 };
 
 /// Registers the "cpu" TargetBackend (registerBuiltinTargetBackends).
