@@ -182,9 +182,14 @@ Expected<void *> openSharedObject(art::ByteSpan code, const std::string &what) {
     ::close(f);
   if (!unlinkPath.empty())
     ::unlink(unlinkPath.c_str());
-  if (!library)
+  if (!library) {
+    if (why.find("undefined symbol: __asan_") != std::string::npos)
+      why += " (its kernels were compiled with v4c --sanitize-kernels="
+             "address: load them in a runtime built with "
+             "V4_SANITIZE=address, or recompile without the flag)";
     return Status::error(StatusCode::Unavailable, "RT-4",
                          "cannot load " + what + ": " + why);
+  }
   return library;
 }
 
