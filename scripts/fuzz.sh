@@ -19,7 +19,7 @@ build="${V4_ASAN_BUILD_DIR:-$root/build-asan}"
 seconds="${1:-60}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(artifact safetensors config tokenizer v4-ir runtime)
+[ ${#targets[@]} -gt 0 ] || targets=(artifact safetensors safetensors-index config tokenizer v4-ir runtime)
 out="${V4_FUZZ_OUT:-$build/fuzz-findings}"
 mkdir -p "$out"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:${UBSAN_OPTIONS:-}"

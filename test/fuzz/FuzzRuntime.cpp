@@ -5,8 +5,9 @@
 // roles, arena offsets, state specs, parameters, token ids) of the tiny
 // loadable artifact (test/runtime/ApiTest.cpp's: every input role, the test
 // host kernels as its code object, no kernel launched); the edited
-// description is written through the Writer with verification on, and an
-// artifact the Writer accepts is loaded with v4rt_model_load against a
+// description is written through the Writer with verification on; what it
+// writes must load and re-serialize to the same bytes (the writer -> reader
+// round trip), and is then loaded with v4rt_model_load against a
 // fixed checkpoint, given a session, and run for one chunk within the
 // bounds the model reports. Whatever the loader accepts must run without a
 // crash or a sanitizer report (issue 16: the runtime trusted the artifact
@@ -23,6 +24,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -182,6 +184,29 @@ void edit(FuzzedDataProvider &in, Description &d) {
   }
 }
 
+/// Writer -> reader -> writer: the file the Writer wrote loads, and its
+/// description and code images serialize to the same bytes again.
+void roundTrip(const std::string &path) {
+  auto loaded = Artifact::loadFile(path);
+  if (!loaded)
+    __builtin_trap(); // the Writer verified what it wrote
+  Description again = loaded->description();
+  again.codeObjects.clear();
+  Writer w(again);
+  for (size_t i = 0; i < loaded->codeObjects().size(); ++i) {
+    const CodeObject &c = loaded->codeObjects()[i];
+    ByteSpan image = loaded->code(i);
+    w.addCodeObject(c.target, c.format,
+                    std::vector<uint8_t>(image.data, image.data + image.size),
+                    c.isa);
+  }
+  auto bytes = w.serialize();
+  std::ifstream in(path, std::ios::binary);
+  std::vector<uint8_t> file(std::istreambuf_iterator<char>(in), {});
+  if (!bytes || *bytes != file)
+    __builtin_trap();
+}
+
 v4rt_status_code_t codeOf(v4rt_status_t status) {
   v4rt_status_code_t code = v4rt_status_code(status);
   v4rt_status_free(status);
@@ -199,13 +224,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   w.addCodeObject(Target::CPU, CodeFormat::HostSharedObject, f.image);
   if (!w.writeFile(f.artifactPath).ok())
     return 0; // the writer's own checks refused the edit
+  roundTrip(f.artifactPath);
   v4rt_model_options_t options;
   v4rt_model_options_initialize(&options);
   options.checkpoint_path = f.checkpointPath.c_str();
   options.memory_limit = 64 << 20;
   v4rt_model_t *model = nullptr;
-  if (codeOf(v4rt_model_load(f.artifactPath.c_str(), &options, &model)) !=
-      V4RT_OK)
+  v4rt_status_t loaded =
+      v4rt_model_load(f.artifactPath.c_str(), &options, &model);
+  // V4_FUZZ_VERBOSE=1: why each written artifact did or did not load.
+  static const bool verbose = std::getenv("V4_FUZZ_VERBOSE") != nullptr;
+  if (verbose)
+    std::fprintf(stderr, "fuzz-runtime: %s\n",
+                 loaded ? v4rt_status_message(loaded) : "loaded");
+  if (codeOf(loaded) != V4RT_OK)
     return 0;
   v4rt_model_info_t info;
   info.struct_size = sizeof info;

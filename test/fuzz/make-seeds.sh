@@ -6,6 +6,7 @@
 #   artifact     the tiny artifact and every row of the lies table
 #                (v4-artifact-testgen)
 #   safetensors  test/fuzz/safetensors/corpus (hand-made small files)
+#   safetensors-index  test/fuzz/safetensors-index/corpus (index files)
 #   config       models/*.config.json
 #   tokenizer    test/Inputs/tokenizers/*/tokenizer.json
 #   v4-ir        test/dialects/V4/*.mlir, split at "// -----"
@@ -15,7 +16,7 @@ bin="$1"
 out="$2"
 src="$(cd "$(dirname "$0")/../.." && pwd)"
 rm -rf "$out"
-mkdir -p "$out"/{artifact,safetensors,config,tokenizer,v4-ir,runtime}
+mkdir -p "$out"/{artifact,safetensors,safetensors-index,config,tokenizer,v4-ir,runtime}
 
 "$bin/v4-artifact-testgen" "$out/artifact/tiny.v4a" >/dev/null
 "$bin/v4-artifact-testgen" --list-lies | while read -r name rule; do
@@ -24,6 +25,7 @@ mkdir -p "$out"/{artifact,safetensors,config,tokenizer,v4-ir,runtime}
 done
 
 cp "$src"/test/fuzz/safetensors/corpus/* "$out/safetensors/"
+cp "$src"/test/fuzz/safetensors-index/corpus/* "$out/safetensors-index/"
 cp "$src"/test/fuzz/runtime/corpus/* "$out/runtime/"
 for f in "$src"/models/*.config.json; do
   cp "$f" "$out/config/$(basename "$f")"
