@@ -23,7 +23,8 @@ targets=("$@")
 out="${V4_FUZZ_OUT:-$build/fuzz-findings}"
 mkdir -p "$out"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:${UBSAN_OPTIONS:-}"
-export ASAN_OPTIONS="detect_leaks=1:${ASAN_OPTIONS:-}"
+# allow_user_poisoning=0: see scripts/sanitize.sh.
+export ASAN_OPTIONS="detect_leaks=1:allow_user_poisoning=0:${ASAN_OPTIONS:-}"
 
 seeds="$build/test/fuzz/seeds"
 "$root/test/fuzz/make-seeds.sh" "$build/bin" "$seeds" >/dev/null ||

@@ -29,9 +29,10 @@ case "$kind" in
   asan)
     build="${V4_ASAN_BUILD_DIR:-$root/build-asan}"
     flags=(-DV4_SANITIZE=address,undefined -DV4_FUZZ=ON)
-    # Leaks are findings; LLVM's and MLIR's process-lifetime singletons in
-    # libMLIR.so (not instrumented) are not ours.
-    export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:${ASAN_OPTIONS:-}"
+    # Leaks are findings. LLVM's allocators poison and unpoison memory from
+    # header code: our instrumented copies and libMLIR.so's plain ones
+    # disagree (false use-after-poison), so user poisoning is off.
+    export ASAN_OPTIONS="detect_leaks=1:allow_user_poisoning=0:${ASAN_OPTIONS:-}"
     export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:${UBSAN_OPTIONS:-}"
     ;;
   tsan)

@@ -17,6 +17,9 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Transforms/Passes.h"
 
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/SourceMgr.h"
+
 #include <cstdint>
 #include <memory>
 
@@ -39,10 +42,16 @@ mlir::MLIRContext &context() {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   mlir::MLIRContext &ctx = context();
-  llvm::StringRef text(reinterpret_cast<const char *>(data), size);
+  // As the tools read files: a NUL-terminated buffer (the lexer relies on
+  // the terminator; parseSourceString's unterminated view reads past it).
+  llvm::SourceMgr sources;
+  sources.AddNewSourceBuffer(
+      llvm::MemoryBuffer::getMemBufferCopy(
+          llvm::StringRef(reinterpret_cast<const char *>(data), size),
+          "fuzz.mlir"),
+      llvm::SMLoc());
   mlir::OwningOpRef<mlir::ModuleOp> module =
-      mlir::parseSourceString<mlir::ModuleOp>(text, mlir::ParserConfig(&ctx),
-                                              "fuzz.mlir");
+      mlir::parseSourceFile<mlir::ModuleOp>(sources, mlir::ParserConfig(&ctx));
   if (!module || mlir::failed(mlir::verify(*module)))
     return 0;
   mlir::PassManager pm(&ctx);
