@@ -16,9 +16,11 @@ kind="${1:-asan}"
 shift || true
 "$root/scripts/setup.sh" >/dev/null || exit 1
 
+# NDEBUG as in the main build: LLVM's headers change layouts with it
+# (statistics), and libMLIR.so is built with it.
 common=(-G Ninja -S "$root" -DCMAKE_BUILD_TYPE=Release
-        "-DCMAKE_CXX_FLAGS_RELEASE=-O1 -gline-tables-only"
-        "-DCMAKE_C_FLAGS_RELEASE=-O1 -gline-tables-only"
+        "-DCMAKE_CXX_FLAGS_RELEASE=-O1 -gline-tables-only -DNDEBUG"
+        "-DCMAKE_C_FLAGS_RELEASE=-O1 -gline-tables-only -DNDEBUG"
         -DCMAKE_C_COMPILER=clang-22 -DCMAKE_CXX_COMPILER=clang++-22
         -DLLVM_EXTERNAL_LIT=/usr/lib/llvm-22/bin/lit)
 if command -v ccache >/dev/null; then
