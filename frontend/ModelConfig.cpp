@@ -3,10 +3,13 @@
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/MemoryBuffer.h"
+
+#include "runtime/base/Primes.h"
 
 #include <cmath>
 #include <limits>
@@ -181,14 +184,140 @@ public:
   const json::Object &root;
 };
 
-bool isPrime(int64_t n) {
-  if (n < 2)
-    return false;
-  for (int64_t d = 2; d * d <= n; ++d)
-    if (n % d == 0)
-      return false;
-  return true;
+/// CF-1 bounds on the text, checked before it is parsed: llvm::json's
+/// parser recurses per nesting level (50,000 levels overflowed the stack)
+/// and spends ~60 bytes per value (16 MiB of small values took 18x the file
+/// in memory), so depth and the number of values are capped as well as the
+/// size. No real config is near any limit (the released ones are 3 deep,
+/// under 4 KiB and 200 values); at the caps parsing costs at most ~3x the
+/// file (a 16 MiB string value).
+constexpr size_t kMaxConfigBytes = size_t(16) << 20;
+constexpr unsigned kMaxConfigDepth = 64;
+constexpr size_t kMaxConfigValues = size_t(1) << 16;
+
+/// "LINE:COL" (1-based) of byte `offset` of `text`.
+std::string lineCol(StringRef text, size_t offset) {
+  StringRef before = text.take_front(offset);
+  size_t line = before.count('\n') + 1;
+  size_t lastNewline = before.rfind('\n');
+  size_t col =
+      lastNewline == StringRef::npos ? offset + 1 : offset - lastNewline;
+  return formatv("{0}:{1}", line, col);
 }
+
+/// The end of the string literal starting at `text[at]` (a quote): the
+/// offset just past its closing quote, or text.size() when unterminated.
+size_t skipString(StringRef text, size_t at) {
+  for (size_t i = at + 1; i < text.size(); ++i) {
+    if (text[i] == '\\')
+      ++i;
+    else if (text[i] == '"')
+      return i + 1;
+  }
+  return text.size();
+}
+
+/// CF-1: nesting deeper than kMaxConfigDepth or more than kMaxConfigValues
+/// values (counted by their separators), on any text (valid or not).
+std::optional<std::string> checkShape(StringRef text, StringRef path) {
+  unsigned depth = 0;
+  size_t values = 1;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char ch = text[i];
+    if (ch == '"') {
+      i = skipString(text, i) - 1;
+      continue;
+    }
+    if (ch == '{' || ch == '[') {
+      if (++depth > kMaxConfigDepth)
+        return formatv("{0}:{1}: nesting deeper than {2} levels; a config is "
+                       "a few levels deep [CF-1]",
+                       path, lineCol(text, i), kMaxConfigDepth)
+            .str();
+    } else if ((ch == '}' || ch == ']') && depth) {
+      --depth;
+    }
+    if ((ch == ',' || ch == '{' || ch == '[') && ++values > kMaxConfigValues)
+      return formatv("{0}:{1}: more than {2} JSON values; a config has a "
+                     "few hundred [CF-1]",
+                     path, lineCol(text, i), kMaxConfigValues)
+          .str();
+  }
+  return std::nullopt;
+}
+
+/// CF-10: every key of every object of `text` (valid JSON) appears once;
+/// llvm::json, like most parsers, would keep the last silently. Errors name
+/// the key path and both places.
+std::vector<std::string> findDuplicateKeys(StringRef text, StringRef path) {
+  struct Frame {
+    bool object;
+    std::string path;
+    llvm::StringMap<size_t> keys; // key -> offset of its first occurrence
+    std::string key;              // the key of the value being read
+    bool expectKey = false;
+    int64_t index = 0;
+  };
+  std::vector<std::string> errors;
+  std::vector<Frame> stack;
+  auto childPath = [&]() -> std::string {
+    if (stack.empty())
+      return "$";
+    Frame &top = stack.back();
+    return top.object ? top.path + "." + top.key
+                      : formatv("{0}[{1}]", top.path, top.index).str();
+  };
+  for (size_t i = 0; i < text.size(); ++i) {
+    char ch = text[i];
+    if (ch == '"') {
+      size_t end = skipString(text, i);
+      if (!stack.empty() && stack.back().object && stack.back().expectKey) {
+        Frame &top = stack.back();
+        // The key as JSON decodes it (escapes resolved).
+        Expected<json::Value> key = json::parse(text.slice(i, end));
+        std::string name;
+        if (key && key->getAsString())
+          name = key->getAsString()->str();
+        else
+          consumeError(key.takeError());
+        auto [it, inserted] = top.keys.try_emplace(name, i);
+        if (!inserted)
+          errors.push_back(formatv("{0}:{1}: key '{2}.{3}': duplicate key "
+                                   "(first at {4}); give each key once "
+                                   "[CF-10]",
+                                   path, lineCol(text, i), top.path, name,
+                                   lineCol(text, it->second)));
+        top.key = name;
+        top.expectKey = false;
+      }
+      i = end - 1;
+    } else if (ch == '{' || ch == '[') {
+      Frame f;
+      f.object = ch == '{';
+      f.path = childPath();
+      f.expectKey = f.object;
+      stack.push_back(std::move(f));
+    } else if (ch == '}' || ch == ']') {
+      if (!stack.empty())
+        stack.pop_back();
+    } else if (ch == ',' && !stack.empty()) {
+      if (stack.back().object)
+        stack.back().expectKey = true;
+      else
+        ++stack.back().index;
+    }
+  }
+  return errors;
+}
+
+/// Whether `v` is a finite number that converts to int64_t exactly enough:
+/// in [1, 2^53] (the casts below are then defined).
+bool isCastableCount(double v) { return v >= 1.0 && v <= 9007199254740992.0; }
+
+/// Primes the V4-SPEC 8.4 search may produce for one config (layers x
+/// (N - 1) x heads): the released configs need 16; the bound keeps the
+/// search well under a second.
+constexpr int64_t kMaxEngramPrimes = int64_t(1) << 16;
 
 } // namespace
 
@@ -206,7 +335,7 @@ computeEngramPrimes(const EngramConfig &engram) {
       for (int64_t j = 0; j < engram.numHeads; ++j) {
         int64_t p = start;
         while (!isPrime(p) || used.count(p))
-          ++p;
+          ++p; // a prime gap below 2^64 is under 1,600: few steps
         used.insert(p);
         primes.push_back(p);
         start = p + 1;
@@ -258,24 +387,34 @@ static void parseRope(ConfigReader &r, ModelConfig &c) {
       return dflt;
     }
     auto d = v->getAsNumber();
-    if (!d || !(*d > 0.0)) {
+    if (!d || !(*d > 0.0) || !std::isfinite(*d)) {
       r.error((key + "." + field).str(), "CF-5",
-              "expected a number > 0, got " + r.describe(*v));
+              "expected a finite number > 0, got " + r.describe(*v));
       return dflt;
     }
     return *d;
   };
   c.ropeScaling.factor = num("factor", 1.0, true);
+  // Range before the cast: a double above 2^63 does not convert.
   double orig = num("original_max_position_embeddings", 0.0, true);
-  c.ropeScaling.originalMaxPositionEmbeddings = static_cast<int64_t>(orig);
+  if (orig > 0.0 && !isCastableCount(orig))
+    r.error((key + ".original_max_position_embeddings").str(), "CF-5",
+            formatv("expected a value in [1, 2^53], got {0:e}", orig));
+  else
+    c.ropeScaling.originalMaxPositionEmbeddings = static_cast<int64_t>(orig);
   c.ropeScaling.betaFast = num("beta_fast", 32.0, false);
   c.ropeScaling.betaSlow = num("beta_slow", 1.0, false);
   if (c.ropeScaling.factor < 1.0)
     r.error((key + ".factor").str(), "CF-5",
             formatv("expected factor >= 1, got {0}", c.ropeScaling.factor));
   if (key == "rope_parameters" && !r.root.get("rope_theta"))
-    if (auto theta = obj->getNumber("rope_theta"))
-      c.ropeTheta = *theta;
+    if (auto theta = obj->getNumber("rope_theta")) {
+      if (*theta > 0.0 && std::isfinite(*theta))
+        c.ropeTheta = *theta;
+      else
+        r.error((key + ".rope_theta").str(), "CF-5",
+                formatv("expected a finite value > 0, got {0}", *theta));
+    }
 }
 
 static void parseEngram(ConfigReader &r, ModelConfig &c) {
@@ -330,6 +469,17 @@ static void parseEngram(ConfigReader &r, ModelConfig &c) {
   e.normEps = r.positiveNumber("engram_norm_eps", 1e-20);
   if (!r.errors.empty())
     return;
+  int64_t numPrimes =
+      int64_t(e.layerIds.size()) * (e.maxNgramSize - 1) * e.numHeads;
+  if (numPrimes > kMaxEngramPrimes) {
+    r.error("engram_n_heads", "CF-9",
+            formatv("{0} Engram layers x (engram_max_ngram_size - 1) x {1} "
+                    "heads need {2} distinct primes (V4-SPEC 8.4); at most "
+                    "{3} are supported",
+                    e.layerIds.size(), e.numHeads, numPrimes,
+                    kMaxEngramPrimes));
+    return;
+  }
   e.primes = computeEngramPrimes(e);
   std::vector<int64_t> sums;
   for (auto &p : e.primes) {
@@ -357,11 +507,22 @@ Expected<ModelConfig> parseModelConfig(StringRef text, StringRef path,
   if (text.empty())
     return createStringError(inconvertibleErrorCode(), "%s: empty file [CF-1]",
                              path.str().c_str());
+  if (text.size() > kMaxConfigBytes)
+    return createStringError(
+        inconvertibleErrorCode(),
+        "%s: %zu bytes; a config.json is at most %zu bytes [CF-1]",
+        path.str().c_str(), text.size(), kMaxConfigBytes);
+  if (auto deep = checkShape(text, path))
+    return createStringError(inconvertibleErrorCode(), *deep);
   Expected<json::Value> parsed = json::parse(text);
   if (!parsed)
     return createStringError(inconvertibleErrorCode(),
                              "%s: invalid JSON: %s [CF-1]", path.str().c_str(),
                              toString(parsed.takeError()).c_str());
+  std::vector<std::string> duplicates = findDuplicateKeys(text, path);
+  if (!duplicates.empty())
+    return createStringError(inconvertibleErrorCode(),
+                             llvm::join(duplicates, "\n"));
   const json::Object *root = parsed->getAsObject();
   if (!root)
     return createStringError(inconvertibleErrorCode(),

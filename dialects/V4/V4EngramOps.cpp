@@ -1,6 +1,7 @@
 //===- V4EngramOps.cpp - verifiers of the Engram op family ----------------===//
 #include "dialects/V4/V4Ops.h"
 #include "dialects/V4/V4Verification.h"
+#include "runtime/base/Primes.h"
 
 #include "llvm/ADT/DenseSet.h"
 #include "llvm/Support/MathExtras.h"
@@ -37,47 +38,6 @@ static SmallVector<Type> weightTypes(MLIRContext *ctx) {
 static uint64_t maxSigned(Type t) {
   return t.isInteger(32) ? uint64_t(std::numeric_limits<int32_t>::max())
                          : uint64_t(std::numeric_limits<int64_t>::max());
-}
-
-/// (a * b) mod m without overflow.
-static uint64_t mulMod(uint64_t a, uint64_t b, uint64_t m) {
-  return static_cast<uint64_t>(static_cast<unsigned __int128>(a) * b % m);
-}
-
-static uint64_t powMod(uint64_t a, uint64_t e, uint64_t m) {
-  uint64_t r = 1;
-  a %= m;
-  for (; e; e >>= 1, a = mulMod(a, a, m))
-    if (e & 1)
-      r = mulMod(r, a, m);
-  return r;
-}
-
-/// Deterministic Miller-Rabin for 64-bit integers.
-static bool isPrime(int64_t value) {
-  if (value < 2)
-    return false;
-  uint64_t n = value;
-  for (uint64_t p : {2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37})
-    if (n % p == 0)
-      return n == p;
-  uint64_t d = n - 1;
-  int s = 0;
-  for (; (d & 1) == 0; d >>= 1)
-    ++s;
-  for (uint64_t a : {2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37}) {
-    uint64_t x = powMod(a, d, n);
-    if (x == 1 || x == n - 1)
-      continue;
-    bool composite = true;
-    for (int r = 1; r < s && composite; ++r) {
-      x = mulMod(x, x, n);
-      composite = x != n - 1;
-    }
-    if (composite)
-      return false;
-  }
-  return true;
 }
 
 static LogicalResult verifyEps(Operation *op, StringRef label, StringRef what,
@@ -127,7 +87,7 @@ LogicalResult EngramHashOp::verify() {
                          << " [engram_hash_c3]";
   // engram_hash_c4: every table size is a prime.
   for (auto [i, p] : llvm::enumerate(primes))
-    if (!isPrime(p))
+    if (!::v4::isPrime(p))
       return emitOpError() << "expected primes[" << i << "] to be a prime, got "
                            << p << " [engram_hash_c4]";
   // engram_hash_c5: no table size is used twice within a layer.
