@@ -290,7 +290,8 @@ public:
     if (!(s = versions()) || !(s = target()) || !(s = codeObjects()) ||
         !(s = kernels()) || !(s = buffers()) || !(s = entryPoints()) ||
         !(s = stateSpecs()) || !(s = parameters()) || !(s = debugLocations()) ||
-        !(s = tokenIds()) || !(s = numerics()) || !(s = checkedTensors()))
+        !(s = tokenIds()) || !(s = numerics()) || !(s = checkedTensors()) ||
+        !(s = roleShapes()))
       return s;
     return Status::success();
   }
@@ -583,6 +584,12 @@ private:
           return fail("AF-11", what + "buffer id " + std::to_string(id) +
                                    " is of kind " + bufferKindName(b.kind) +
                                    ", expected state");
+        // A sequence's reset clears its row: the batch dim leads.
+        if (b.shape.empty() || b.shape[0] != d.bounds.batch)
+          return fail("AF-11", what + "buffer id " + std::to_string(id) +
+                                   " has shape " + shapeString(b.shape) +
+                                   "; a state leads with the batch dim (" +
+                                   std::to_string(d.bounds.batch) + ")");
       }
     }
     return Status::success();
@@ -617,6 +624,19 @@ private:
         return fail("AF-12", what + "buffer id " + std::to_string(p.buffer) +
                                  " is of kind " + bufferKindName(b.kind) +
                                  ", expected parameter");
+      // The runtime binds the checkpoint tensor as the buffer (mapped, or
+      // copied for a per-expert stack): the bytes must agree, or kernels
+      // read past a mapped tensor.
+      uint64_t bufferBytes = 0;
+      checkShape(b.shape, b.dtype, false, 0, bufferBytes);
+      if (p.dtype != b.dtype || bytes != bufferBytes)
+        return fail("AF-12",
+                    what + dtypeName(p.dtype) + " " + shapeString(p.shape) +
+                        " (" + std::to_string(bytes) +
+                        " bytes) does not fill its buffer id " +
+                        std::to_string(p.buffer) + ", " + dtypeName(b.dtype) +
+                        " " + shapeString(b.shape) + " (" +
+                        std::to_string(bufferBytes) + " bytes)");
       auto prev = bound.emplace(p.buffer, i);
       if (!prev.second)
         return fail("AF-12", what + "buffer id " + std::to_string(p.buffer) +
@@ -640,6 +660,43 @@ private:
       if (b.kind == BufferKind::Parameter && !bound.count(b.id))
         return fail("AF-12", "parameter buffer id " + std::to_string(b.id) +
                                  " is bound by no parameter");
+    return Status::success();
+  }
+
+  /// AF-17: the inputs and outputs have the dtype and shape the runtime
+  /// writes and reads (v4rt_session_run): int64 ids, next ids and
+  /// positions [batch, -1], start positions [batch]; float32 logits
+  /// [batch, -1 or 1, vocab], every MTP output shaped like the logits.
+  Status roleShapes() {
+    const Buffer *logits = nullptr;
+    for (const Buffer &b : d.buffers)
+      if (b.role == role::kLogits)
+        logits = &b;
+    for (const Buffer &b : d.buffers) {
+      if (b.role.empty())
+        continue;
+      std::string what = "buffer id " + std::to_string(b.id) + " (role " +
+                         quote(b.role) + "): " + dtypeName(b.dtype) + " " +
+                         shapeString(b.shape) + "; the runtime ";
+      int64_t batch = d.bounds.batch;
+      if (b.kind == BufferKind::Input) {
+        std::vector<int64_t> want = {batch, -1};
+        if (b.role == role::kStartPositions)
+          want = {batch};
+        if (b.dtype != DType::I64 || b.shape != want)
+          return fail("AF-17", what + "writes I64 " + shapeString(want));
+        continue;
+      }
+      bool ok = b.dtype == DType::F32 && b.shape.size() == 3 &&
+                b.shape[0] == batch && (b.shape[1] == -1 || b.shape[1] == 1) &&
+                b.shape[2] >= 1;
+      if (!ok)
+        return fail("AF-17", what + "reads F32 [" + std::to_string(batch) +
+                                 ", -1 or 1, vocab >= 1]");
+      if (logits && b.shape != logits->shape)
+        return fail("AF-17", what + "reads it like the logits, " +
+                                 shapeString(logits->shape));
+    }
     return Status::success();
   }
 
@@ -731,36 +788,88 @@ Status checkDescription(std::string_view source, const Description &desc,
 
 namespace {
 
-std::string str(const flatbuffers::String *s) {
-  return s ? std::string(s->data(), s->size()) : std::string();
-}
+/// The decoded Description may take kDecodeBudgetFactor times the
+/// FlatBuffer's bytes plus kDecodeBudgetSlack: real artifacts take under 2x
+/// (T1 and the mid benchmark model: 1.81x), and the file itself is the other 1x
+/// of the 4x the loader may hold before an error (docs/RELIABILITY.md 2.5).
+constexpr uint64_t kDecodeBudgetFactor = 3;
+constexpr uint64_t kDecodeBudgetSlack = uint64_t(1) << 20;
 
-template <typename T, typename F>
-auto each(const flatbuffers::Vector<flatbuffers::Offset<T>> *v, F f) {
-  std::vector<decltype(f(static_cast<const T *>(nullptr)))> out;
-  if (!v)
-    return out;
-  out.reserve(v->size());
-  for (const T *x : *v)
-    out.push_back(f(x));
-  return out;
-}
-
-/// Decodes a verified FlatBuffer into plain structs.
+/// Decodes a verified FlatBuffer into plain structs, within a budget.
+///
+/// The verifier proves reads in bounds, not that the buffer is a tree: one
+/// table or vector may be referenced from many places, so a small file can
+/// describe a huge Description (a 4 MB artifact decoded to 770 MiB, an 8 MB
+/// one to bad_alloc). Every table and scalar vector is decoded at most once
+/// (a second reference to a non-empty one is `shared`, refused), and the
+/// decoded bytes are charged against `budget` (a multiple of the FlatBuffer's
+/// size), so the loader's memory stays proportional to the file.
 struct Decoder {
+  explicit Decoder(uint64_t budget) : budget(budget) {}
+
+  /// Bytes the Description may still take.
+  uint64_t budget;
+  /// Set when the budget ran out; decoding then yields empty values.
+  bool overBudget = false;
+  /// The first table or vector referenced twice (nullptr: none).
+  const void *shared = nullptr;
   /// First misaligned scalar vector met (nullptr: none). The FlatBuffers 2.0
   /// verifier checks a vector's length field for 4-byte alignment only, so a
   /// vector of 8-byte scalars can pass it misaligned; it is not read.
   const void *misaligned = nullptr;
+  std::unordered_set<const void *> seen;
+
+  bool ok() const { return !overBudget && !shared && !misaligned; }
+  /// Charges `bytes`; false (and overBudget) when they do not fit.
+  bool charge(uint64_t bytes) {
+    if (overBudget || bytes > budget) {
+      overBudget = true;
+      return false;
+    }
+    budget -= bytes;
+    return true;
+  }
+  /// Marks `p` (a non-empty table or vector) decoded; false when it was.
+  bool once(const void *p) {
+    if (!seen.insert(p).second) {
+      if (!shared)
+        shared = p;
+      return false;
+    }
+    return true;
+  }
+
+  std::string str(const flatbuffers::String *s) {
+    if (!s || !ok() || !charge(sizeof(std::string) + s->size()))
+      return std::string();
+    return std::string(s->data(), s->size());
+  }
+
+  template <typename T, typename F>
+  auto each(const flatbuffers::Vector<flatbuffers::Offset<T>> *v, F f) {
+    std::vector<decltype(f(static_cast<const T *>(nullptr)))> out;
+    if (!v || v->size() == 0 || !ok() || !once(v) ||
+        !charge(uint64_t(v->size()) * sizeof(out[0])))
+      return out;
+    out.reserve(v->size());
+    for (const T *x : *v) {
+      if (!once(x) || !ok())
+        return out;
+      out.push_back(f(x));
+    }
+    return out;
+  }
 
   template <typename T> std::vector<T> vec(const flatbuffers::Vector<T> *v) {
-    if (!v)
+    if (!v || v->size() == 0 || !ok())
       return {};
     if (reinterpret_cast<uintptr_t>(v->Data()) % alignof(T)) {
       if (!misaligned)
         misaligned = v->Data();
       return {};
     }
+    if (!once(v) || !charge(uint64_t(v->size()) * sizeof(T)))
+      return {};
     return std::vector<T>(v->begin(), v->end());
   }
 
@@ -1094,8 +1203,19 @@ Expected<Artifact> Artifact::loadStorage(std::string_view source,
 
   // Decode; then AF-5..AF-14.
   a.fbSize = fbSize;
-  Decoder decoder;
+  Decoder decoder(kDecodeBudgetFactor * fbSize + kDecodeBudgetSlack);
   a.desc = decoder.decode(*fb::GetArtifact(fbData));
+  if (const void *at = decoder.shared)
+    return fail("AF-4",
+                "the FlatBuffer references the table or vector at file byte " +
+                    std::to_string(static_cast<const uint8_t *>(at) - p) +
+                    " twice; an artifact's tables form a tree (a shared "
+                    "offset would make a small file decode to a huge one)");
+  if (decoder.overBudget)
+    return fail("AF-4", "the FlatBuffer of " + std::to_string(fbSize) +
+                            " bytes decodes to more than " +
+                            std::to_string(kDecodeBudgetFactor) +
+                            " times its size");
   if (const void *at = decoder.misaligned) {
     return fail("AF-4",
                 "the FlatBuffer has a vector of 8-byte values at "
@@ -1127,6 +1247,11 @@ ByteSpan Artifact::code(size_t index) const {
 const Buffer *Artifact::findBuffer(uint32_t id) const {
   auto it = bufferIndex.find(id);
   return it == bufferIndex.end() ? nullptr : &desc.buffers[it->second];
+}
+
+size_t Artifact::bufferSlot(uint32_t id) const {
+  auto it = bufferIndex.find(id);
+  return it == bufferIndex.end() ? desc.buffers.size() : it->second;
 }
 
 const Kernel *Artifact::findKernel(std::string_view name) const {

@@ -31,18 +31,24 @@
 //   AF-10  entry points: unique names; each step's kernel in range, buffer
 //          ids exist, buffer/scalar counts equal the kernel's, scalar kinds
 //          valid, debug location index in range
-//   AF-11  state specs: unique names, buffers exist and are of kind state,
-//          valid reset kind
+//   AF-11  state specs: unique names, buffers exist and are of kind state
+//          and lead with the batch dim, valid reset kind
 //   AF-12  parameters: unique checkpoint names, valid dtype, non-negative
 //          overflow-checked shape, buffer exists, is a parameter and is bound
-//          once; a derivation has a known rule and fits the parameter
-//          (engram_multipliers: I64 [n], bound >= 1)
+//          once, with the buffer's dtype and byte size; a derivation has a
+//          known rule and fits the parameter (engram_multipliers: I64 [n],
+//          bound >= 1)
 //   AF-16  checked tensors: valid names, unique and no parameter's name,
 //          at least one value
 //   AF-13  debug locations: non-empty names
 //   AF-14  token ids: BOS and EOS are -1 or ids below the vocabulary (the
 //          last dim of the logits output)
 //   AF-15  numerics: the numerics and fake-quant modes are known values
+//   AF-17  roles: inputs I64 [batch, -1] (start_positions I64 [batch]),
+//          outputs F32 [batch, -1 or 1, vocab] all shaped like the logits:
+//          what v4rt_session_run writes and reads
+// AF-4 also bounds decoding: no table or vector is referenced twice, and
+// the Description takes at most 3x the FlatBuffer's bytes (+1 MiB).
 //
 // Errors are Status values whose message names the file, the offending item
 // and ends in the rule id, e.g. "[AF-8]". Non-rule failures use "IO" (system
@@ -398,6 +404,10 @@ public:
   ByteSpan code(size_t index) const;
   /// Lookups; nullptr when absent.
   const Buffer *findBuffer(uint32_t id) const;
+  /// The index in buffers() of buffer `id` (buffers().size() when absent).
+  /// Ids are unique (AF-9) but need not be dense, nor small: tables of
+  /// buffers are indexed by slot, never by id.
+  size_t bufferSlot(uint32_t id) const;
   const Kernel *findKernel(std::string_view name) const;
   const EntryPoint *findEntryPoint(std::string_view name) const;
   /// The input or output buffer with role `role`.

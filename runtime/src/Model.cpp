@@ -78,18 +78,14 @@ Expected<std::unique_ptr<Model>> Model::load(const std::string &path,
   if (m->outputIds.empty())
     return Status::error(StatusCode::Incompatible, "RT-2",
                          path + ": no output with role 'logits'");
+  // AF-17 has checked the shapes: logits F32 [batch, -1 or 1, vocab].
   const art::Buffer &logits = *a.findBuffer(m->outputIds[0]);
   m->modelInfo.batch = a.bounds().batch;
   m->modelInfo.maxContext = a.bounds().maxContext;
   m->modelInfo.maxChunk = a.bounds().maxChunk;
-  m->modelInfo.vocabSize = logits.shape.back();
+  m->modelInfo.vocabSize = logits.shape[2];
   m->modelInfo.numOutputs = static_cast<int64_t>(m->outputIds.size());
   // The logits' token dim: -1 (every position) or 1 (the last one).
-  if (logits.shape.size() != 3 || logits.shape[0] != a.bounds().batch ||
-      (logits.shape[1] != -1 && logits.shape[1] != 1))
-    return Status::error(StatusCode::Incompatible, "RT-2",
-                         path + ": the logits must be [batch, tokens or 1, "
-                                "vocab]");
   m->modelInfo.logitsPositions = logits.shape[1] < 0 ? 0 : 1;
 
   auto device = createDevice(a.target(), path);
@@ -218,7 +214,7 @@ Status Model::bindParameters(const std::string &ckpt) {
   // the per-expert stacks, gathered from E tensors) is served from the
   // mapped checkpoint when the device can read host memory; the rest is
   // prepared: copied into a buffer of its own.
-  paramViews.resize(bufferIdSlots(a));
+  paramViews.resize(a.buffers().size());
   std::vector<bool> mapped(paramViews.size(), false);
   for (const art::Parameter &p : a.parameters()) {
     if (p.name.find("{}") != std::string::npos)
@@ -229,12 +225,13 @@ Status Model::bindParameters(const std::string &ckpt) {
     auto view = dev->mapHostMemory(span->data, span->size);
     if (!view)
       continue;
-    paramViews[p.buffer] = *view;
-    mapped[p.buffer] = true;
+    paramViews[a.bufferSlot(p.buffer)] = *view;
+    mapped[a.bufferSlot(p.buffer)] = true;
     modelInfo.weightsMapped += span->size;
   }
-  for (const art::Buffer &b : a.buffers()) {
-    if (b.kind != art::BufferKind::Parameter || mapped[b.id])
+  for (size_t slot = 0; slot < a.buffers().size(); ++slot) {
+    const art::Buffer &b = a.buffers()[slot];
+    if (b.kind != art::BufferKind::Parameter || mapped[slot])
       continue;
     uint64_t bytes = a.bufferBytes(b, a.bounds().maxChunk);
     auto buffer = dev->allocate(bytes);
@@ -245,14 +242,15 @@ Status Model::bindParameters(const std::string &ckpt) {
                                std::to_string(b.id) + ": " +
                                buffer.status().message());
     owned.push_back(DeviceAllocation(dev.get(), *buffer));
-    paramViews[b.id] = *buffer;
+    paramViews[slot] = *buffer;
     modelInfo.weightsPrepared += bytes;
   }
   std::vector<uint8_t> staging;
   for (const Member &mem : members) {
-    if (mapped[mem.buffer])
+    size_t slot = a.bufferSlot(mem.buffer);
+    if (mapped[slot])
       continue;
-    DeviceBuffer dst = paramViews[mem.buffer];
+    DeviceBuffer dst = paramViews[slot];
     if (auto *host = static_cast<uint8_t *>(dev->hostAddress(dst))) {
       if (Status s = reader->copyTensor(mem.name, host + mem.offset, mem.bytes);
           !s)
@@ -268,7 +266,7 @@ Status Model::bindParameters(const std::string &ckpt) {
   for (const art::Parameter *p : computed) {
     std::vector<int64_t> values = derivedValues(*p);
     size_t bytes = values.size() * sizeof(int64_t);
-    DeviceBuffer dst = paramViews[p->buffer];
+    DeviceBuffer dst = paramViews[a.bufferSlot(p->buffer)];
     if (auto *host = static_cast<uint8_t *>(dev->hostAddress(dst))) {
       std::memcpy(host, values.data(), bytes);
       continue;

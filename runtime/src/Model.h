@@ -56,15 +56,6 @@ struct ModelInfo {
   uint64_t weightsPrepared = 0;
 };
 
-/// Entries of a table indexed by buffer id: one more than the largest id
-/// (ids are unique, AF-9, but need not be dense).
-inline size_t bufferIdSlots(const artifact::Artifact &a) {
-  size_t slots = 0;
-  for (const artifact::Buffer &b : a.buffers())
-    slots = std::max<size_t>(slots, size_t(b.id) + 1);
-  return slots;
-}
-
 class Model {
 public:
   /// `memoryLimit`: bytes the model and its sessions may use (0: what the
@@ -79,9 +70,10 @@ public:
   const artifact::Artifact &artifact() const { return art; }
   Device &device() const { return *dev; }
   const ModelInfo &info() const { return modelInfo; }
-  /// The parameter buffer bound to buffer id `id` (empty for others).
-  DeviceBuffer parameter(uint32_t id) const {
-    return id < paramViews.size() ? paramViews[id] : DeviceBuffer{};
+  /// The parameter buffer in buffer slot `slot` (Artifact::bufferSlot;
+  /// empty for other buffers).
+  DeviceBuffer parameter(size_t slot) const {
+    return slot < paramViews.size() ? paramViews[slot] : DeviceBuffer{};
   }
   /// Buffer ids of the inputs, in the order of artifact::role::kInputs.
   const std::vector<uint32_t> &inputs() const { return inputIds; }

@@ -33,19 +33,20 @@ Expected<std::unique_ptr<Session>> Session::create(const Model &model) {
     arena = owned->buffer();
     s->owned.push_back(owned.take());
   }
-  s->views.resize(bufferIdSlots(a));
-  for (const art::Buffer &b : a.buffers()) {
+  s->views.resize(a.buffers().size());
+  for (size_t slot = 0; slot < a.buffers().size(); ++slot) {
+    const art::Buffer &b = a.buffers()[slot];
     uint64_t bytes = a.bufferBytes(b, a.bounds().maxChunk);
     if (b.kind == art::BufferKind::Parameter) {
-      s->views[b.id] = model.parameter(b.id);
+      s->views[slot] = model.parameter(slot);
     } else if (b.arenaOffset >= 0) {
-      s->views[b.id] = DeviceBuffer{
+      s->views[slot] = DeviceBuffer{
           static_cast<char *>(arena.address) + b.arenaOffset, bytes};
     } else {
       auto owned = allocate(bytes, "session buffer " + std::to_string(b.id));
       if (!owned)
         return owned.status();
-      s->views[b.id] = owned->buffer();
+      s->views[slot] = owned->buffer();
       s->owned.push_back(owned.take());
     }
   }
@@ -56,7 +57,10 @@ Expected<std::unique_ptr<Session>> Session::create(const Model &model) {
 
 Session::~Session() { m.releaseSession(); }
 
-DeviceBuffer Session::buffer(uint32_t id) const { return views[id]; }
+DeviceBuffer Session::buffer(uint32_t id) const {
+  // Every id the model uses resolves (AF-9..AF-12, RT-2).
+  return views[m.artifact().bufferSlot(id)];
+}
 
 Status Session::reset() {
   if (Status s = runEntry(m.initState(), 1); !s)
@@ -112,7 +116,7 @@ Status Session::resetSequence(int64_t row) {
           std::memcpy(pattern, &v, 4);
         }
       }
-      if (Status s = dev.fill(views[id], uint64_t(row) * rowBytes, rowBytes,
+      if (Status s = dev.fill(buffer(id), uint64_t(row) * rowBytes, rowBytes,
                               pattern, width);
           !s)
         return s;
@@ -128,8 +132,9 @@ Status Session::runEntry(const art::EntryPoint &entry, int64_t tokens) {
   for (const art::Step &step : entry.steps) {
     args.resize(step.buffers.size());
     for (size_t i = 0; i < step.buffers.size(); ++i) {
-      const art::Buffer &b = *a.findBuffer(step.buffers[i]);
-      args[i].buffer = buffer(b.id);
+      size_t slot = a.bufferSlot(step.buffers[i]);
+      const art::Buffer &b = a.buffers()[slot];
+      args[i].buffer = views[slot];
       args[i].sizes.resize(b.shape.size());
       for (size_t r = 0; r < b.shape.size(); ++r)
         args[i].sizes[r] = b.shape[r] < 0 ? tokens : b.shape[r];

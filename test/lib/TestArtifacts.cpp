@@ -27,7 +27,7 @@ Writer tinyWriter() {
     return b;
   };
   d.buffers = {
-      buffer(1, DType::I32, {2, -1}, BufferKind::Input, role::kIds),
+      buffer(1, DType::I64, {2, -1}, BufferKind::Input, role::kIds),
       buffer(2, DType::BF16, {32, 8}, BufferKind::Parameter),
       buffer(3, DType::BF16, {2, -1, 8}, BufferKind::Activation),
       buffer(4, DType::F32, {8}, BufferKind::Parameter),
@@ -434,6 +434,9 @@ std::vector<Lie> makeLies() {
   t.push_back(descLie("state-reset-kind", "AF-11", [](Description &d) {
     d.stateSpecs[0].reset = ResetKind(3);
   }));
+  t.push_back(descLie("state-without-batch-dim", "AF-11", [](Description &d) {
+    d.buffers[5].shape = {64, 8};
+  }));
   t.push_back(descLie("duplicate-state-name", "AF-11", [](Description &d) {
     d.stateSpecs.push_back(d.stateSpecs[0]);
   }));
@@ -454,6 +457,14 @@ std::vector<Lie> makeLies() {
   t.push_back(descLie("parameter-dtype", "AF-12", [](Description &d) {
     d.parameters[0].dtype = DType(200);
   }));
+  t.push_back(
+      descLie("parameter-smaller-than-buffer", "AF-12", [](Description &d) {
+        d.parameters[0].shape = {16, 8};
+      }));
+  t.push_back(
+      descLie("parameter-dtype-not-buffer-dtype", "AF-12", [](Description &d) {
+        d.parameters[1].dtype = DType::I32; // same bytes
+      }));
   // AF-13: debug locations.
   t.push_back(descLie("empty-debug-location", "AF-13", [](Description &d) {
     d.debugLocations[1].name.clear();
@@ -469,6 +480,39 @@ std::vector<Lie> makeLies() {
   }));
   t.push_back(descLie("unknown-fake-quant", "AF-15", [](Description &d) {
     d.fakeQuant = FakeQuantMode(uint8_t(3));
+  }));
+  // AF-17: inputs and outputs as v4rt_session_run writes and reads them.
+  t.push_back(descLie("ids-int32", "AF-17",
+                      [](Description &d) { d.buffers[0].dtype = DType::I32; }));
+  t.push_back(descLie("ids-batch-differs", "AF-17", [](Description &d) {
+    d.buffers[0].shape = {3, -1};
+  }));
+  t.push_back(descLie("logits-rank-0", "AF-17",
+                      [](Description &d) { d.buffers[4].shape = {}; }));
+  t.push_back(descLie("logits-bf16", "AF-17", [](Description &d) {
+    d.buffers[4].dtype = DType::BF16;
+  }));
+  t.push_back(descLie("logits-batch-differs", "AF-17", [](Description &d) {
+    d.buffers[4].shape = {1, -1, 32};
+  }));
+  t.push_back(descLie("mtp-logits-unlike-logits", "AF-17", [](Description &d) {
+    Buffer mtp = d.buffers[4];
+    mtp.id = 9;
+    mtp.role = role::kMtpLogits;
+    mtp.shape = {2, -1, 16};
+    d.buffers.push_back(mtp);
+  }));
+  // AF-4: decoding: a table referenced twice (the buffers vector's second
+  // entry pointed at the first buffer's table).
+  t.push_back(byteLie("shared-buffer-table", "AF-4", [](auto &b) {
+    const fb::Artifact *a = fb::GetArtifact(b.data() + kPrefixSize);
+    auto *entries = reinterpret_cast<const uint8_t *>(a->buffers()->Data());
+    size_t at = size_t(entries - b.data());
+    uint32_t first = uint32_t(b[at] | b[at + 1] << 8 | b[at + 2] << 16 |
+                              uint32_t(b[at + 3]) << 24);
+    uint32_t second = first - 4; // the same table, seen from entry 1
+    for (int i = 0; i < 4; ++i)
+      b[at + 4 + i] = uint8_t(second >> (8 * i));
   }));
   return t;
 }

@@ -1,4 +1,4 @@
-//===- ConcurrencyTest.cpp - sessions of one model on many threads --------===//
+//===- ConcurrencyTest.cpp - host models: threads and the contract --------===//
 //
 // docs/RELIABILITY.md 2.10: a loaded model is shared by threads, each with
 // its own session. Eight threads run chunks on their sessions of one model
@@ -6,6 +6,8 @@
 // sessions share the model's thread pool. Every call succeeds and every
 // session's positions advance by exactly its own tokens. Built with
 // V4_SANITIZE=thread (scripts/sanitize.sh tsan), this is the TSan test.
+// Also the runtime's side of the artifact contract (issue 16): what the AF
+// rules accept, the runtime runs.
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/artifact/Artifact.h"
@@ -30,14 +32,94 @@ namespace {
 using namespace v4::artifact;
 namespace fs = std::filesystem;
 
-TEST(Concurrency, SessionsOfOneModelRunOnManyThreads) {
-  fs::path dir = fs::temp_directory_path() /
-                 ("v4rt-concurrency-test-" + std::to_string(::getpid()));
-  fs::create_directories(dir);
+/// A model that loads without the compiler: `d` (the tiny artifact's
+/// description with every input role) with the test host kernels as its
+/// code object, and a checkpoint with its two parameters, in a temporary
+/// folder removed at the end.
+class HostModel {
+public:
+  explicit HostModel(Description d) {
+    dir = fs::temp_directory_path() /
+          ("v4rt-host-model-" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    d.codeObjects.clear();
+    d.debugLocations.clear();
+    Writer w(d);
+    std::ifstream in(V4_TEST_HOST_KERNELS, std::ios::binary);
+    w.addCodeObject(
+        Target::CPU, CodeFormat::HostSharedObject,
+        std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {}));
+    std::string artifact = (dir / "m.v4a").string();
+    v4::Status written = w.writeFile(artifact);
+    EXPECT_TRUE(written.ok()) << written.message();
+    std::vector<uint8_t> embed(32 * 8 * 2, 0), norm(8 * 4, 0);
+    std::string checkpoint = (dir / "model.safetensors").string();
+    written = v4::safetensors::writeFile(
+        checkpoint,
+        {{"embed.weight", DType::BF16, {32, 8}, embed.data(), embed.size()},
+         {"norm.weight", DType::F32, {8}, norm.data(), norm.size()}});
+    EXPECT_TRUE(written.ok()) << written.message();
+    v4rt_model_options_t options;
+    v4rt_model_options_initialize(&options);
+    options.checkpoint_path = checkpoint.c_str();
+    v4rt_status_t s = v4rt_model_load(artifact.c_str(), &options, &model);
+    EXPECT_EQ(s, nullptr) << v4rt_status_message(s);
+    v4rt_status_free(s);
+  }
+  ~HostModel() {
+    v4rt_model_release(model);
+    fs::remove_all(dir);
+  }
+  v4rt_model_t *model = nullptr;
+
+private:
+  fs::path dir;
+};
+
+/// The tiny description with every input role and no kernels.
+Description tinyRuntimeDescription() {
   Description d = v4::artifact::testing::tinyWriter().description();
   v4::artifact::testing::addRuntimeInputs(d);
-  d.codeObjects.clear();
-  d.debugLocations.clear();
+  d.kernels.clear();
+  for (EntryPoint &e : d.entryPoints)
+    e.steps.clear();
+  return d;
+}
+
+// Buffer ids are unique but need not be dense or small (AF-9): the runtime
+// indexes its tables by slot. Ids near 2^32 used to size a table of 2^32
+// entries (bad_alloc, an abort).
+TEST(RuntimeContract, BufferIdsNeedNotBeDenseOrSmall) {
+  Description d = tinyRuntimeDescription();
+  uint32_t big = 4000000000u;
+  for (Buffer &b : d.buffers) {
+    uint32_t id = b.id;
+    b.id = big + id;
+    for (Parameter &p : d.parameters)
+      if (p.buffer == id)
+        p.buffer = b.id;
+    for (StateSpec &s : d.stateSpecs)
+      for (uint32_t &x : s.buffers)
+        if (x == id)
+          x = b.id;
+  }
+  HostModel host(d);
+  ASSERT_NE(host.model, nullptr);
+  v4rt_session_t *session = nullptr;
+  v4rt_status_t s = v4rt_session_create(host.model, &session);
+  ASSERT_EQ(s, nullptr) << v4rt_status_message(s);
+  int64_t ids[2] = {3, 4};
+  std::vector<float> logits(2 * 32, 1.0f);
+  s = v4rt_session_run(session, ids, nullptr, 1, logits.data(), logits.size(),
+                       nullptr, 0);
+  EXPECT_EQ(s, nullptr) << v4rt_status_message(s);
+  v4rt_status_free(s);
+  EXPECT_EQ(logits[0], 0.0f); // the zeroed logits buffer, read back
+  v4rt_session_release(session);
+}
+
+TEST(Concurrency, SessionsOfOneModelRunOnManyThreads) {
+  Description d = tinyRuntimeDescription();
   // One kernel: v4_test_blocks on a 64-word activation, grid 3 x
   // 2 * ceil(T / 4) (24 blocks at T = 16).
   Kernel blocks{"blocks", 0, "v4_test_blocks", 1, 0, ""};
@@ -51,32 +133,12 @@ TEST(Concurrency, SessionsOfOneModelRunOnManyThreads) {
   words.shape = {64};
   words.kind = BufferKind::Activation;
   d.buffers.push_back(words);
-  for (EntryPoint &e : d.entryPoints) {
-    e.steps.clear();
+  for (EntryPoint &e : d.entryPoints)
     if (e.name == "step")
       e.steps.push_back({0, {20}, {}, -1});
-  }
-  Writer w(d);
-  std::ifstream in(V4_TEST_HOST_KERNELS, std::ios::binary);
-  w.addCodeObject(Target::CPU, CodeFormat::HostSharedObject,
-                  std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {}));
-  std::string artifact = (dir / "m.v4a").string();
-  v4::Status written = w.writeFile(artifact);
-  ASSERT_TRUE(written.ok()) << written.message();
-  std::vector<uint8_t> embed(32 * 8 * 2, 0), norm(8 * 4, 0);
-  std::string checkpoint = (dir / "model.safetensors").string();
-  written = v4::safetensors::writeFile(
-      checkpoint,
-      {{"embed.weight", DType::BF16, {32, 8}, embed.data(), embed.size()},
-       {"norm.weight", DType::F32, {8}, norm.data(), norm.size()}});
-  ASSERT_TRUE(written.ok()) << written.message();
-
-  v4rt_model_options_t options;
-  v4rt_model_options_initialize(&options);
-  options.checkpoint_path = checkpoint.c_str();
-  v4rt_model_t *model = nullptr;
-  v4rt_status_t s = v4rt_model_load(artifact.c_str(), &options, &model);
-  ASSERT_EQ(s, nullptr) << v4rt_status_message(s);
+  HostModel host(d);
+  v4rt_model_t *model = host.model;
+  ASSERT_NE(model, nullptr);
 
   constexpr int kThreads = 8, kCalls = 24;
   std::atomic<int> failures{0};
@@ -116,8 +178,6 @@ TEST(Concurrency, SessionsOfOneModelRunOnManyThreads) {
   for (std::thread &th : threads)
     th.join();
   EXPECT_EQ(failures.load(), 0);
-  v4rt_model_release(model);
-  fs::remove_all(dir);
 }
 
 } // namespace
