@@ -34,6 +34,9 @@ using json = nlohmann::json;
 namespace {
 
 constexpr uint64_t kMaxFileBytes = 512ull << 20;
+/// TK-1: deepest accepted JSON nesting. A real tokenizer.json nests 5
+/// levels; the DOM parser and the code walking it must not meet 50,000.
+constexpr unsigned kMaxJsonDepth = 64;
 
 //===----------------------------------------------------------------------===//
 // UTF-8
@@ -402,6 +405,53 @@ private:
 //===----------------------------------------------------------------------===//
 // JSON helpers
 //===----------------------------------------------------------------------===//
+
+/// The byte offset of the first '[' or '{' (outside strings) that opens
+/// level `maxDepth + 1`, or npos. Checked on the text before any parse.
+size_t findTooDeep(std::string_view text, unsigned maxDepth) {
+  unsigned depth = 0;
+  bool inString = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (inString) {
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        inString = false;
+    } else if (c == '"') {
+      inString = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > maxDepth)
+        return i;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return std::string_view::npos;
+}
+
+/// "line:col" (1-based) of byte `pos` of `text`.
+std::string lineColumn(std::string_view text, size_t pos) {
+  size_t line = 1, col = 1;
+  for (size_t i = 0; i < pos && i < text.size(); ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      col = 1;
+    } else {
+      ++col;
+    }
+  }
+  return std::to_string(line) + ":" + std::to_string(col);
+}
+
+/// Parses JSON text of at most kMaxJsonDepth levels; discarded (not
+/// parsed) when deeper. BOS/EOS files are optional, so no error.
+json parseBounded(std::string_view text) {
+  if (findTooDeep(text, kMaxJsonDepth) != std::string_view::npos)
+    return json(json::value_t::discarded);
+  return json::parse(text.begin(), text.end(), nullptr,
+                     /*allow_exceptions=*/false);
+}
 
 /// Records where a syntax error is (nlohmann's SAX interface).
 struct SyntaxLocator : nlohmann::json_sax<json> {
@@ -1060,23 +1110,18 @@ Expected<std::unique_ptr<Tokenizer>>
 Tokenizer::parse(std::string_view text, const std::string &source) {
   auto impl = std::make_unique<TokenizerImpl>();
   impl->source = source;
+  if (size_t deep = findTooDeep(text, kMaxJsonDepth);
+      deep != std::string_view::npos)
+    return Status::error("TK-1", source + ":" + lineColumn(text, deep) +
+                                     ": JSON nests deeper than " +
+                                     std::to_string(kMaxJsonDepth) + " levels");
   json root = json::parse(text.begin(), text.end(), nullptr,
                           /*allow_exceptions=*/false);
   if (root.is_discarded()) {
     SyntaxLocator locator;
     (void)json::sax_parse(text.begin(), text.end(), &locator);
     size_t pos = locator.position ? locator.position - 1 : 0;
-    size_t line = 1, col = 1;
-    for (size_t i = 0; i < pos && i < text.size(); ++i) {
-      if (text[i] == '\n') {
-        ++line;
-        col = 1;
-      } else {
-        ++col;
-      }
-    }
-    return Status::error("TK-1", source + ":" + std::to_string(line) + ":" +
-                                     std::to_string(col) +
+    return Status::error("TK-1", source + ":" + lineColumn(text, pos) +
                                      ": not valid JSON: " + locator.message);
   }
   if (Status st = impl->parse(root); !st)
@@ -1147,7 +1192,7 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::load(const std::string &path) {
   // BOS/EOS: tokenizer_config.json names the tokens; config.json gives ids.
   std::string configText;
   if (readFile(dir + "/tokenizer_config.json", configText)) {
-    json config = json::parse(configText, nullptr, false);
+    json config = parseBounded(configText);
     if (config.is_object()) {
       if (auto bos = tokenContent(config, "bos_token"))
         impl.bos = (*tokenizer)->tokenId(*bos);
@@ -1156,7 +1201,7 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::load(const std::string &path) {
     }
   }
   if (readFile(dir + "/config.json", configText)) {
-    json config = json::parse(configText, nullptr, false);
+    json config = parseBounded(configText);
     if (config.is_object()) {
       auto idOf = [&](const char *key) -> std::optional<int32_t> {
         auto it = config.find(key);

@@ -21,7 +21,8 @@
 //                  BOS explicitly)
 //
 // Rules (errors end in the id; tests assert the id, not the wording):
-//   TK-1   the file is readable, at most 512 MiB, and a JSON object
+//   TK-1   the file is readable, at most 512 MiB, a JSON object nested at
+//          most 64 levels deep (checked on the text before parsing)
 //   TK-2   every component type and option is supported (names it)
 //   TK-3   vocab: token -> id in [0, 2^31), no id used twice
 //   TK-4   merges: two parts, both and their concatenation in the vocab

@@ -212,6 +212,28 @@ TEST(TokenizerBadInput, MalformedJsonNamesLineAndColumn) {
       << tok.status().message();
 }
 
+// Issue 16: 50,000 nested arrays are refused on the text, before any
+// parse builds (or recurses through) a DOM; 64 levels still parse.
+TEST(TokenizerBadInput, DeepNestingIsRefusedBeforeParsing) {
+  std::string deep =
+      "{\"model\": " + std::string(50000, '[') + std::string(50000, ']') + "}";
+  auto tok = Tokenizer::parse(deep, "deep.json");
+  ASSERT_FALSE(tok.ok());
+  EXPECT_EQ(tok.status().rule(), "TK-1");
+  EXPECT_NE(tok.status().message().find("deep.json:1:74: JSON nests deeper "
+                                        "than 64 levels"),
+            std::string::npos)
+      << tok.status().message();
+
+  // Brackets inside strings do not count; 64 levels reach the schema check.
+  std::string ok =
+      "{\"x\": \"[[[[\\\"{{{{\", \"model\": " + std::string(63, '[') +
+      std::string(63, ']') + "}";
+  tok = Tokenizer::parse(ok, "ok.json");
+  ASSERT_FALSE(tok.ok());
+  EXPECT_EQ(tok.status().rule(), "TK-2") << tok.status().message();
+}
+
 TEST(TokenizerBadInput, MissingFile) {
   auto tok = Tokenizer::load("/nonexistent/dir/tokenizer.json");
   ASSERT_FALSE(tok.ok());
