@@ -21,6 +21,8 @@
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -408,6 +410,32 @@ llvm::Error generateCheckpoint(ModuleOp module, uint64_t seed,
   std::map<std::string, const LogicalParam *> byName;
   for (auto &p : params)
     byName[p.name] = &p;
+
+  // The generator holds the checkpoint in memory (with its random draws):
+  // refuse one that cannot fit before allocating any of it (vocab_size 2^31
+  // used to abort with LLVM's out-of-memory handler). Sizes overflow-checked.
+  uint64_t needBytes = 0;
+  for (auto &p : params) {
+    uint64_t elements = 1;
+    for (int64_t d : p.entry.shape)
+      if (d < 0 || __builtin_mul_overflow(elements, uint64_t(d), &elements))
+        return rejected("parameter '" + p.name + "': its size overflows");
+    uint64_t bytes = 0;
+    if (__builtin_mul_overflow(
+            elements, uint64_t(::v4::dtypeBits(p.entry.dtype)), &bytes) ||
+        __builtin_add_overflow(needBytes, bytes / 8, &needBytes))
+      return rejected("parameter '" + p.name + "': its size overflows");
+  }
+  uint64_t memory =
+      uint64_t(sysconf(_SC_PHYS_PAGES)) * uint64_t(sysconf(_SC_PAGE_SIZE));
+  if (needBytes > memory / 2)
+    return rejected("the checkpoint of this model is " +
+                    llvm::Twine(needBytes) +
+                    " bytes; v4-gen-checkpoint builds it in memory and this "
+                    "machine has " +
+                    llvm::Twine(memory) +
+                    " bytes (at most half are used): generate a smaller "
+                    "config (vocab_size, hidden_size, layers, experts)");
 
   // V_c for the Engram multipliers: the token map's entries (identity map).
   int64_t vc = 1;

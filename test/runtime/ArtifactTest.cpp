@@ -8,6 +8,7 @@
 
 #include "runtime/artifact/Artifact.h"
 #include "test/lib/TestArtifacts.h"
+#include "v4_artifact_generated.h"
 
 #include "test/lib/StatusMatchers.h"
 
@@ -22,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include <sys/wait.h>
 #include <unistd.h>
 
 using namespace v4::artifact;
@@ -507,3 +509,70 @@ TEST_F(ArtifactFileTest, LoadFileErrors) {
 }
 
 } // namespace
+
+namespace {
+
+/// Peak resident memory of this process in KiB (VmHWM).
+long peakKiB() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmHWM:", 0) == 0)
+      return std::stol(line.substr(6));
+  return -1;
+}
+
+} // namespace
+
+// Issue 16: shared FlatBuffer offsets made a 4 MB artifact decode to
+// 770 MiB. Here 64 checked tensors all point at one table holding 500,000
+// values (a 4 MB file that would decode to 256 MB): the loader refuses the
+// second reference (AF-4), and its peak memory, measured in a child
+// process, grows by at most 4x the file.
+TEST(ArtifactTest, SharedOffsetsDoNotAmplify) {
+  Writer w = tinyWriter();
+  Description &d = w.description();
+  d.checkedTensors.push_back(
+      {"big", std::vector<int64_t>(500000, 7), "amplification"});
+  for (int i = 1; i < 64; ++i)
+    d.checkedTensors.push_back({"c" + std::to_string(i), {1}, "small"});
+  WriteOptions o;
+  o.verify = false;
+  auto serialized = w.serialize(o);
+  ASSERT_TRUE(serialized) << serialized.status().message();
+  std::vector<uint8_t> bytes = serialized.take();
+  {
+    const fb::Artifact *a = fb::GetArtifact(bytes.data() + kPrefixSize);
+    auto *entries =
+        reinterpret_cast<const uint8_t *>(a->checked_tensors()->Data());
+    size_t at = size_t(entries - bytes.data());
+    uint32_t first;
+    std::memcpy(&first, &bytes[at], 4);
+    for (uint32_t i = 1; i < 64; ++i) {
+      uint32_t same = first - 4 * i; // entry 0's table, seen from entry i
+      std::memcpy(&bytes[at + 4 * i], &same, 4);
+    }
+  }
+  fixChecksum(bytes);
+  ASSERT_GT(bytes.size(), 4000000u);
+
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // Reset the peak to the current resident size, then load.
+    std::ofstream("/proc/self/clear_refs") << "5";
+    long before = peakKiB();
+    auto a = Artifact::load("amplified.v4a", bytes.data(), bytes.size());
+    long growth = peakKiB() - before;
+    bool shared = !a &&
+                  a.status().message().find("twice") != std::string::npos &&
+                  a.status().message().find("[AF-4]") != std::string::npos;
+    std::fprintf(stderr, "amplified artifact: %zu bytes, load grew %ld KiB\n",
+                 bytes.size(), growth);
+    _exit(shared && growth * 1024 <= long(4 * bytes.size()) ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      << "the load was not refused with AF-4 'twice', or grew over 4x";
+}
