@@ -43,10 +43,15 @@ namespace {
 
 constexpr uint64_t kPrefixBytes = 8;
 
+/// 's' for messages; a name longer than 256 bytes is cut (a header may
+/// hold one of 100 MB, and a message must not cost a multiple of it).
 std::string quote(std::string_view s) {
+  constexpr size_t kShown = 256;
   std::string out = "'";
-  out.append(s.data(), s.size());
+  out.append(s.data(), std::min(s.size(), kShown));
   out += "'";
+  if (s.size() > kShown)
+    out += "... (" + std::to_string(s.size()) + " bytes)";
   return out;
 }
 
@@ -103,25 +108,57 @@ size_t findInvalidUtf8(std::string_view s) {
   return std::string_view::npos;
 }
 
-/// Offsets of the keys of the top-level object, in document order. The text
-/// is only tokenised far enough to find them; the JSON parser validates it.
-std::vector<uint64_t> topLevelKeyOffsets(std::string_view s) {
-  std::vector<uint64_t> out;
+/// "<what> byte N (file byte M)" for byte `pos` of a text at `fileBase`.
+std::string byteAt(const char *what, uint64_t pos, uint64_t fileBase) {
+  return std::string(what) + " byte " + std::to_string(pos) + " (file byte " +
+         std::to_string(fileBase + pos) + ")";
+}
+
+/// nlohmann's message without its "[json.exception.parse_error.101] " prefix.
+std::string syntaxText(const json::exception &ex) {
+  std::string message = ex.what();
+  size_t close = message.find("] ");
+  if (message.rfind("[json.exception", 0) == 0 && close != std::string::npos)
+    message.erase(0, close + 2);
+  return message;
+}
+
+/// The longest accepted JSON string (key or value). nlohmann's lexer keeps
+/// two growing copies of the string being read, so one 100 MB name cost 4.4x
+/// the header before its error; no real name or metadata value is near this.
+constexpr uint64_t kMaxJsonStringBytes = uint64_t(1) << 24;
+
+/// What a tokeniser-level scan finds in JSON text before it is parsed.
+struct TextScan {
+  /// Offsets of the keys of the top-level object, in document order.
+  std::vector<uint64_t> keyOffsets;
+  /// Offset of the first string longer than kMaxJsonStringBytes, or npos.
+  uint64_t longStringAt = std::string_view::npos;
+};
+
+/// The text is only tokenised far enough for TextScan; the JSON parser
+/// validates it.
+TextScan scanJsonText(std::string_view s) {
+  TextScan out;
   int depth = 0;
   bool expectKey = false;
   for (size_t i = 0; i < s.size(); ++i) {
     char c = s[i];
     if (c == '"') {
       if (depth == 1 && expectKey) {
-        out.push_back(i);
+        out.keyOffsets.push_back(i);
         expectKey = false;
       }
+      size_t start = i;
       for (++i; i < s.size(); ++i) {
         if (s[i] == '\\')
           ++i;
         else if (s[i] == '"')
           break;
       }
+      if (i - start > kMaxJsonStringBytes &&
+          out.longStringAt == std::string_view::npos)
+        out.longStringAt = start;
       continue;
     }
     if (c == '{' || c == '[') {
@@ -134,6 +171,18 @@ std::vector<uint64_t> topLevelKeyOffsets(std::string_view s) {
     }
   }
   return out;
+}
+
+/// `rule` error for TextScan::longStringAt, if set.
+Status checkStringLengths(const std::string &source, const TextScan &scan,
+                          const char *rule, const char *what,
+                          uint64_t fileBase) {
+  if (scan.longStringAt == std::string_view::npos)
+    return Status::success();
+  return Status::error(
+      rule, source + ": " + what + " string at " +
+                byteAt(what, scan.longStringAt, fileBase) + " is longer than " +
+                std::to_string(kMaxJsonStringBytes) + " bytes");
 }
 
 /// SAX pass run before building the DOM: bounds the depth, rejects duplicate
@@ -183,12 +232,7 @@ public:
                    const json::exception &ex) {
     kind = Syntax;
     errorPosition = position;
-    syntaxMessage = ex.what();
-    // Drop nlohmann's "[json.exception.parse_error.101] " prefix.
-    size_t close = syntaxMessage.find("] ");
-    if (syntaxMessage.rfind("[json.exception", 0) == 0 &&
-        close != std::string::npos)
-      syntaxMessage.erase(0, close + 2);
+    syntaxMessage = syntaxText(ex);
     return false;
   }
 
@@ -223,18 +267,12 @@ private:
   std::vector<std::set<std::string>> scopes;
 };
 
-/// Parses JSON text that must be an object, applying UTF-8, depth and
-/// duplicate-key checks. `rule` tags the errors; `what` names the text
-/// ("header" or "index").
-Expected<json> parseCheckedJson(const std::string &source,
-                                std::string_view text, uint64_t fileBase,
-                                unsigned maxDepth, const char *rule,
-                                const char *dupRule, const char *what,
-                                std::map<std::string, uint64_t> *keyOffsets) {
-  auto at = [&](uint64_t pos) {
-    return std::string(what) + " byte " + std::to_string(pos) + " (file byte " +
-           std::to_string(fileBase + pos) + ")";
-  };
+/// ST-4 (or `rule`) on JSON text before it is parsed: valid UTF-8 and an
+/// object ('{' first; '<' is taken for an HTML page). `what` names the text
+/// ("header" or "index"), `fileBase` its offset in the file.
+Status checkJsonText(const std::string &source, std::string_view text,
+                     uint64_t fileBase, const char *rule, const char *what) {
+  auto at = [&](uint64_t pos) { return byteAt(what, pos, fileBase); };
   size_t bad = findInvalidUtf8(text);
   if (bad != std::string_view::npos)
     return Status::error(rule, source + ": " + what +
@@ -249,7 +287,24 @@ Expected<json> parseCheckedJson(const std::string &source,
                                    "'{' at " +
                                    at(0));
   }
-  JsonChecker checker(maxDepth, topLevelKeyOffsets(text));
+  return Status::success();
+}
+
+/// Parses JSON text that must be an object, applying UTF-8, depth and
+/// duplicate-key checks. `rule` tags the errors; `what` names the text
+/// ("header" or "index").
+Expected<json> parseCheckedJson(const std::string &source,
+                                std::string_view text, uint64_t fileBase,
+                                unsigned maxDepth, const char *rule,
+                                const char *dupRule, const char *what,
+                                std::map<std::string, uint64_t> *keyOffsets) {
+  if (Status s = checkJsonText(source, text, fileBase, rule, what); !s)
+    return s;
+  auto at = [&](uint64_t pos) { return byteAt(what, pos, fileBase); };
+  TextScan scan = scanJsonText(text);
+  if (Status s = checkStringLengths(source, scan, rule, what, fileBase); !s)
+    return s;
+  JsonChecker checker(maxDepth, std::move(scan.keyOffsets));
   bool ok = json::sax_parse(text.begin(), text.end(), &checker);
   if (!ok || checker.kind != JsonChecker::None) {
     switch (checker.kind) {
@@ -291,11 +346,16 @@ bool getUnsigned(const json &v, uint64_t &out) {
   return true;
 }
 
+/// What a SAX event is, for messages ("found ..."), as jsonKind names DOM
+/// values.
+constexpr const char *kKindNegative = "a negative integer";
+constexpr const char *kKindFloat = "a non-integer number";
+
 const char *jsonKind(const json &v) {
   if (v.is_number_float())
-    return "a non-integer number";
+    return kKindFloat;
   if (v.is_number_integer() && !v.is_number_unsigned())
-    return "a negative integer";
+    return kKindNegative;
   return v.type_name();
 }
 
@@ -330,6 +390,427 @@ Expected<uint64_t> checkPrefix(const std::string &source, const uint8_t *bytes,
   return n;
 }
 
+/// Upper bounds that keep a header's cost proportional to its size: a rank
+/// is 8 bytes a dimension once parsed but may be 2 bytes of text ("1,"),
+/// and metadata entries cost a map node each. Real checkpoints use rank <= 4
+/// and a handful of metadata keys.
+constexpr size_t kMaxRank = 64;
+constexpr size_t kMaxMetadataKeys = 1024;
+
+/// ST-4..ST-8 and ST-10 in one SAX pass over the header, without a DOM: each
+/// entry is checked as it is read and recorded compactly (names in one arena,
+/// dims in another), so a header costs about its own size before any error.
+/// On a schema error the rest of the offending top-level entry is still read
+/// (bounded by the depth limit, nothing recorded) so that a syntax or depth
+/// error inside it is reported first; then parsing stops.
+class HeaderSax {
+public:
+  struct Entry {
+    uint64_t nameOffset, nameSize; // into `names`
+    uint64_t dimsOffset;           // into `dims` (LEB128, see putDim)
+    uint64_t begin = 0, end = 0, numElements = 1;
+    uint64_t keyByte = 0;
+    uint32_t rank = 0;
+    DType dtype = DType::F32;
+  };
+
+  HeaderSax(const std::string &source, std::string_view header,
+            unsigned maxDepth, std::vector<uint64_t> keyOffsets)
+      : source(source), maxDepth(maxDepth), keyOffsets(std::move(keyOffsets)) {
+    // Reservations are virtual memory until used; exact where known.
+    entries.reserve(this->keyOffsets.size());
+    names.reserve(header.size());
+    dims.reserve(header.size());
+    size_t slots = 16;
+    while (slots < 2 * this->keyOffsets.size() + 2)
+      slots *= 2;
+    table.assign(slots, 0);
+  }
+
+  // Results.
+  std::vector<Entry> entries;
+  std::string names;
+  std::string dims;
+  std::map<std::string, std::string> metadata;
+  std::optional<Status> failure; // the first error, if any
+  size_t syntaxPosition = 0;
+  std::string syntaxMessage;
+  bool syntax = false;
+
+  /// The dims of `e`, decoded.
+  std::vector<int64_t> shape(const Entry &e) const {
+    std::vector<int64_t> out;
+    size_t at = e.dimsOffset;
+    for (uint32_t d = 0; d < e.rank; ++d) {
+      uint64_t v = 0;
+      for (unsigned shift = 0;; shift += 7) {
+        uint8_t byte = static_cast<uint8_t>(dims[at++]);
+        v |= uint64_t(byte & 0x7F) << shift;
+        if (!(byte & 0x80))
+          break;
+      }
+      out.push_back(static_cast<int64_t>(v));
+    }
+    return out;
+  }
+
+  std::string_view name(const Entry &e) const {
+    return std::string_view(names).substr(e.nameOffset, e.nameSize);
+  }
+  /// "<source>: tensor '<name>' (header byte N): ".
+  std::string where(const Entry &e) const {
+    return source + ": tensor " + quote(name(e)) + " (header byte " +
+           std::to_string(e.keyByte) + "): ";
+  }
+
+  // nlohmann::json SAX interface.
+  bool null() { return scalar("null"); }
+  bool boolean(bool) { return scalar("boolean"); }
+  bool number_integer(json::number_integer_t) { return scalar(kKindNegative); }
+  bool number_float(json::number_float_t, const json::string_t &) {
+    return scalar(kKindFloat);
+  }
+  bool binary(json::binary_t &) { return scalar("binary"); }
+  bool number_unsigned(json::number_unsigned_t v) {
+    if (skipping())
+      return true;
+    switch (top()) {
+    case Ctx::Shape: {
+      Entry &e = entries.back();
+      if (e.rank >= kMaxRank)
+        return fail("ST-6", where(e) + "shape has more than " +
+                                std::to_string(kMaxRank) + " dimensions");
+      if (v > static_cast<uint64_t>(INT64_MAX))
+        return fail("ST-7", where(e) + "shape[" + std::to_string(e.rank) +
+                                "] = " + std::to_string(v) +
+                                " exceeds the int64 range");
+      putDim(v);
+      ++e.rank;
+      shapeOverflow |= __builtin_mul_overflow(e.numElements, v, &e.numElements);
+      return true;
+    }
+    case Ctx::Offsets: {
+      Entry &e = entries.back();
+      if (offsetCount >= 2)
+        return fail("ST-6", where(e) + "data_offsets must be an array of "
+                                       "two integers");
+      (offsetCount++ == 0 ? e.begin : e.end) = v;
+      return true;
+    }
+    default:
+      return scalar("number");
+    }
+  }
+  bool string(json::string_t &s) {
+    if (skipping())
+      return true;
+    if (top() == Ctx::Metadata) {
+      metadata[currentKey] = std::move(s);
+      return true;
+    }
+    if (top() == Ctx::Entry && field == Field::DType) {
+      Entry &e = entries.back();
+      std::optional<DType> dtype = parseSafetensorsDType(s);
+      if (!dtype)
+        return fail("ST-6", where(e) + "unknown dtype " + quote(s) +
+                                " (supported: BF16, F16, F32, I8, U8, I32, "
+                                "I64, F8_E4M3, F8_E8M0, F4)");
+      e.dtype = *dtype;
+      return true;
+    }
+    return scalar("string");
+  }
+  bool start_object(std::size_t) { return open(/*object=*/true); }
+  bool start_array(std::size_t) { return open(/*object=*/false); }
+  bool end_array() { return close(); }
+  bool end_object() { return close(); }
+
+  bool key(json::string_t &k) {
+    if (skipping())
+      return true;
+    switch (top()) {
+    case Ctx::Root: {
+      uint64_t at = ordinal < keyOffsets.size() ? keyOffsets[ordinal] : 0;
+      ++ordinal;
+      atMetadata = k == "__metadata__";
+      if (atMetadata) {
+        if (seenMetadata)
+          return fail("ST-5", source + ": duplicate key '__metadata__' at " +
+                                  headerAt(at));
+        seenMetadata = true;
+        return true;
+      }
+      return insertName(k, at);
+    }
+    case Ctx::Entry: {
+      Entry &e = entries.back();
+      Field f = k == "dtype"          ? Field::DType
+                : k == "shape"        ? Field::Shape
+                : k == "data_offsets" ? Field::Offsets
+                                      : Field::None;
+      if (f == Field::None)
+        return fail("ST-6", where(e) + "unexpected key " + quote(k) +
+                                " (allowed: dtype, shape, data_offsets)");
+      if (seenFields & unsigned(f))
+        return fail("ST-5", source + ": duplicate key " + quote(k) +
+                                " in entry " + quote(name(e)));
+      seenFields |= unsigned(f);
+      field = f;
+      return true;
+    }
+    case Ctx::Metadata:
+      if (metadata.count(k))
+        return fail("ST-5", source + ": duplicate key " + quote(k) +
+                                " in entry '__metadata__'");
+      if (metadata.size() >= kMaxMetadataKeys)
+        return fail("ST-10", source + ": __metadata__ has more than " +
+                                 std::to_string(kMaxMetadataKeys) + " keys");
+      currentKey = std::move(k); // the lexer's buffer, reset per token
+      return true;
+    default:
+      return true; // unreachable: other contexts are arrays
+    }
+  }
+
+  bool parse_error(std::size_t position, const std::string &,
+                   const json::exception &ex) {
+    syntax = true;
+    syntaxPosition = position;
+    syntaxMessage = syntaxText(ex);
+    return false;
+  }
+
+  bool tooDeep = false;
+
+private:
+  enum class Ctx : uint8_t { Root, Entry, Metadata, Shape, Offsets, Skip };
+  enum class Field : uint8_t { None = 0, DType = 1, Shape = 2, Offsets = 4 };
+
+  Ctx top() const { return stack.back(); }
+
+  /// Dims are stored LEB128-encoded: never more bytes than their decimal
+  /// text, so a header of huge ranks costs no more than its size.
+  void putDim(uint64_t v) {
+    do {
+      uint8_t byte = v & 0x7F;
+      v >>= 7;
+      dims.push_back(static_cast<char>(byte | (v ? 0x80 : 0)));
+    } while (v);
+  }
+  bool skipping() const { return failure.has_value(); }
+
+  static std::string headerAt(uint64_t pos) {
+    return byteAt("header", pos, kPrefixBytes);
+  }
+
+  /// Records the first error. An error at the top level stops at once;
+  /// inside an entry the entry is read to its end first (see the class).
+  bool fail(const char *rule, std::string message) {
+    failure = Status::error(rule, std::move(message));
+    return stack.size() > 1;
+  }
+
+  /// A scalar where the schema wants something else.
+  bool scalar(const char *kind) {
+    if (skipping())
+      return true;
+    return mismatch(kind);
+  }
+
+  /// The message for a value of `kind` in the current position.
+  bool mismatch(const char *kind) {
+    switch (top()) {
+    case Ctx::Root:
+      if (atMetadata)
+        return fail("ST-10", source +
+                                 ": __metadata__ must be an object of "
+                                 "strings, found " +
+                                 kind);
+      return fail("ST-6", where(entries.back()) +
+                              "entry must be an object, found " + kind);
+    case Ctx::Metadata:
+      return fail("ST-10", source + ": __metadata__ value " +
+                               quote(currentKey) + " must be a string, found " +
+                               kind);
+    case Ctx::Entry: {
+      Entry &e = entries.back();
+      if (field == Field::DType)
+        return fail("ST-6", where(e) + "dtype must be a string, found " + kind);
+      if (field == Field::Shape)
+        return fail("ST-6", where(e) + "shape must be an array, found " + kind);
+      return fail("ST-6", where(e) + "data_offsets must be an array of "
+                                     "two integers");
+    }
+    case Ctx::Shape:
+      return fail("ST-6", where(entries.back()) + "shape[" +
+                              std::to_string(entries.back().rank) +
+                              "] must be a non-negative integer, found " +
+                              kind);
+    case Ctx::Offsets:
+      return fail("ST-6", where(entries.back()) + "data_offsets[" +
+                              std::to_string(offsetCount) +
+                              "] must be a non-negative integer, found " +
+                              kind);
+    default:
+      return true;
+    }
+  }
+
+  bool open(bool object) {
+    if (stack.size() >= maxDepth) {
+      tooDeep = true;
+      failure.reset();
+      return false;
+    }
+    if (skipping()) {
+      stack.push_back(Ctx::Skip);
+      return true;
+    }
+    if (stack.empty()) {
+      stack.push_back(Ctx::Root); // the text starts with '{' (checked)
+      return true;
+    }
+    const char *kind = object ? "object" : "array";
+    switch (top()) {
+    case Ctx::Root:
+      if (atMetadata && object) {
+        stack.push_back(Ctx::Metadata);
+        return true;
+      }
+      if (!atMetadata && object) {
+        stack.push_back(Ctx::Entry);
+        seenFields = 0;
+        field = Field::None;
+        shapeOverflow = false;
+        return true;
+      }
+      break;
+    case Ctx::Entry:
+      if (!object && field == Field::Shape) {
+        entries.back().dimsOffset = dims.size();
+        stack.push_back(Ctx::Shape);
+        return true;
+      }
+      if (!object && field == Field::Offsets) {
+        offsetCount = 0;
+        stack.push_back(Ctx::Offsets);
+        return true;
+      }
+      break;
+    default:
+      break;
+    }
+    mismatch(kind);
+    stack.push_back(Ctx::Skip); // read the wrong value to its end
+    return true;
+  }
+
+  bool close() {
+    Ctx ctx = stack.back();
+    stack.pop_back();
+    if (skipping())
+      return stack.size() > 1; // stop once back at the top level
+    if (ctx == Ctx::Offsets && offsetCount != 2)
+      return fail("ST-6", where(entries.back()) +
+                              "data_offsets must be an array of two integers");
+    if (ctx == Ctx::Entry)
+      return finishEntry();
+    return true;
+  }
+
+  /// ST-6 (required keys), ST-7 and ST-8 once an entry is complete.
+  bool finishEntry() {
+    Entry &e = entries.back();
+    static const std::pair<Field, const char *> required[] = {
+        {Field::DType, "dtype"},
+        {Field::Shape, "shape"},
+        {Field::Offsets, "data_offsets"}};
+    for (auto [f, label] : required)
+      if (!(seenFields & unsigned(f)))
+        return fail("ST-6", where(e) + "missing key " + quote(label));
+    std::vector<int64_t> shape = this->shape(e);
+    std::string described = std::string("dtype ") +
+                            std::string(safetensorsDTypeName(e.dtype)) + " x " +
+                            shapeString(shape);
+    if (shapeOverflow)
+      return fail("ST-7", where(e) + "element count of " + shapeString(shape) +
+                              " overflows 64 bits");
+    uint64_t bits;
+    if (__builtin_mul_overflow(e.numElements, uint64_t(dtypeBits(e.dtype)),
+                               &bits))
+      return fail("ST-7", where(e) + "byte count of " + described +
+                              " overflows 64 bits");
+    if (bits % 8 != 0)
+      return fail("ST-7", where(e) + described + " has " +
+                              std::to_string(e.numElements) + " elements of " +
+                              std::to_string(dtypeBits(e.dtype)) +
+                              " bits, which do not fill whole bytes");
+    if (e.begin > e.end)
+      return fail("ST-8", where(e) + "data_offsets [" +
+                              std::to_string(e.begin) + ", " +
+                              std::to_string(e.end) + "] begin after end");
+    if (e.end - e.begin != bits / 8)
+      return fail("ST-7", where(e) + "data_offsets span " +
+                              std::to_string(e.end - e.begin) + " bytes, " +
+                              described + " needs " + std::to_string(bits / 8));
+    return true;
+  }
+
+  /// ST-5: records a new entry named `k`, rejecting a duplicate name
+  /// (open addressing over entry indices; the table was sized from the key
+  /// count of the pre-scan, so it never grows past half full).
+  bool insertName(const std::string &k, uint64_t at) {
+    size_t mask = table.size() - 1;
+    size_t h = std::hash<std::string_view>()(k) & mask;
+    for (; table[h]; h = (h + 1) & mask)
+      if (name(entries[table[h] - 1]) == k)
+        return fail("ST-5", source + ": duplicate tensor name " + quote(k) +
+                                " at " + headerAt(at));
+    if (entries.size() + 1 >= UINT32_MAX)
+      return fail("ST-4", source + ": more than 2^32 tensors");
+    Entry e{};
+    e.nameOffset = names.size();
+    e.nameSize = k.size();
+    e.dimsOffset = dims.size();
+    e.numElements = 1;
+    e.keyByte = at;
+    names += k;
+    entries.push_back(e);
+    table[h] = static_cast<uint32_t>(entries.size());
+    if (2 * entries.size() > table.size())
+      grow(); // only if the pre-scan miscounted (invalid JSON)
+    return true;
+  }
+
+  void grow() {
+    std::vector<uint32_t> old(2 * table.size(), 0);
+    old.swap(table);
+    size_t mask = table.size() - 1;
+    for (uint32_t slot : old) {
+      if (!slot)
+        continue;
+      size_t h = std::hash<std::string_view>()(name(entries[slot - 1])) & mask;
+      while (table[h])
+        h = (h + 1) & mask;
+      table[h] = slot;
+    }
+  }
+
+  const std::string &source;
+  unsigned maxDepth;
+  std::vector<uint64_t> keyOffsets;
+  std::vector<uint32_t> table; // entry index + 1, 0 = empty
+  std::vector<Ctx> stack;
+  size_t ordinal = 0;
+  std::string currentKey;
+  bool seenMetadata = false;
+  bool atMetadata = false; // the root key being read is __metadata__
+  unsigned seenFields = 0;
+  Field field = Field::None;
+  bool shapeOverflow = false;
+  unsigned offsetCount = 0;
+};
+
 /// ST-4..ST-11 on the header text.
 Expected<FileLayout> parseHeader(const std::string &source,
                                  std::string_view header, uint64_t fileSize,
@@ -340,161 +821,69 @@ Expected<FileLayout> parseHeader(const std::string &source,
   layout.dataOffset = kPrefixBytes + header.size();
   const uint64_t dataSize = fileSize - layout.dataOffset;
 
-  std::map<std::string, uint64_t> keyOffsets;
-  Expected<json> parsed =
-      parseCheckedJson(source, header, kPrefixBytes, options.maxJsonDepth,
-                       "ST-4", "ST-5", "header", &keyOffsets);
-  if (!parsed)
-    return parsed.status();
-  const json &root = *parsed;
-
-  auto where = [&](const std::string &name) {
-    auto it = keyOffsets.find(name);
-    uint64_t pos = it == keyOffsets.end() ? 0 : it->second;
-    return source + ": tensor " + quote(name) + " (header byte " +
-           std::to_string(pos) + "): ";
-  };
-
-  const json *metadata = nullptr;
-  for (auto it = root.begin(); it != root.end(); ++it) {
-    const std::string &name = it.key();
-    const json &entry = it.value();
-    if (name == "__metadata__") {
-      metadata = &entry;
-      continue;
-    }
-    // ST-6: exactly dtype, shape and data_offsets.
-    if (!entry.is_object())
-      return Status::error("ST-6", where(name) +
-                                       "entry must be an object, "
-                                       "found " +
-                                       entry.type_name());
-    for (auto field = entry.begin(); field != entry.end(); ++field)
-      if (field.key() != "dtype" && field.key() != "shape" &&
-          field.key() != "data_offsets")
-        return Status::error("ST-6", where(name) + "unexpected key " +
-                                         quote(field.key()) +
-                                         " (allowed: dtype, shape, "
-                                         "data_offsets)");
-    for (const char *required : {"dtype", "shape", "data_offsets"})
-      if (!entry.contains(required))
-        return Status::error("ST-6",
-                             where(name) + "missing key " + quote(required));
-    const json &dtypeJson = entry["dtype"];
-    if (!dtypeJson.is_string())
-      return Status::error("ST-6", where(name) +
-                                       "dtype must be a string, found " +
-                                       dtypeJson.type_name());
-    const std::string &dtypeText = dtypeJson.get_ref<const std::string &>();
-    std::optional<DType> dtype = parseSafetensorsDType(dtypeText);
-    if (!dtype)
-      return Status::error("ST-6",
-                           where(name) + "unknown dtype " + quote(dtypeText) +
-                               " (supported: BF16, F16, F32, I8, U8, I32, I64, "
-                               "F8_E4M3, F8_E8M0, F4)");
-    const json &shapeJson = entry["shape"];
-    if (!shapeJson.is_array())
-      return Status::error("ST-6", where(name) +
-                                       "shape must be an array, found " +
-                                       shapeJson.type_name());
-    TensorInfo info;
-    info.name = name;
-    info.dtype = *dtype;
-    info.headerByte = keyOffsets.count(name) ? keyOffsets[name] : 0;
-    uint64_t elements = 1;
-    bool overflow = false;
-    for (size_t d = 0; d < shapeJson.size(); ++d) {
-      uint64_t dim;
-      if (!getUnsigned(shapeJson[d], dim))
-        return Status::error("ST-6",
-                             where(name) + "shape[" + std::to_string(d) +
-                                 "] must be a non-negative integer, found " +
-                                 jsonKind(shapeJson[d]));
-      if (dim > static_cast<uint64_t>(INT64_MAX))
-        return Status::error("ST-7", where(name) + "shape[" +
-                                         std::to_string(d) +
-                                         "] = " + std::to_string(dim) +
-                                         " exceeds the int64 range");
-      info.shape.push_back(static_cast<int64_t>(dim));
-      overflow |= __builtin_mul_overflow(elements, dim, &elements);
-    }
-    const json &offsetsJson = entry["data_offsets"];
-    if (!offsetsJson.is_array() || offsetsJson.size() != 2)
-      return Status::error("ST-6", where(name) +
-                                       "data_offsets must be an array of "
-                                       "two integers");
-    for (int k = 0; k < 2; ++k)
-      if (!getUnsigned(offsetsJson[k], k == 0 ? info.begin : info.end))
-        return Status::error("ST-6", where(name) + "data_offsets[" +
-                                         std::to_string(k) +
-                                         "] must be a non-negative integer, "
-                                         "found " +
-                                         jsonKind(offsetsJson[k]));
-    // ST-7: overflow-checked element and byte counts, whole bytes.
-    std::string described =
-        std::string("dtype ") + dtypeText + " x " + shapeString(info.shape);
-    if (overflow)
-      return Status::error("ST-7", where(name) + "element count of " +
-                                       shapeString(info.shape) +
-                                       " overflows 64 bits");
-    uint64_t bits;
-    if (__builtin_mul_overflow(elements, uint64_t(dtypeBits(*dtype)), &bits))
-      return Status::error("ST-7", where(name) + "byte count of " + described +
-                                       " overflows 64 bits");
-    if (bits % 8 != 0)
-      return Status::error(
-          "ST-7", where(name) + described + " has " + std::to_string(elements) +
-                      " elements of " + std::to_string(dtypeBits(*dtype)) +
-                      " bits, which do not fill whole bytes");
-    info.numElements = elements;
-    // ST-8: begin <= end.
-    if (info.begin > info.end)
-      return Status::error(
-          "ST-8", where(name) + "data_offsets [" + std::to_string(info.begin) +
-                      ", " + std::to_string(info.end) + "] begin after end");
-    if (info.end - info.begin != bits / 8)
-      return Status::error("ST-7", where(name) + "data_offsets span " +
-                                       std::to_string(info.end - info.begin) +
-                                       " bytes, " + described + " needs " +
-                                       std::to_string(bits / 8));
-    info.fileOffset = layout.dataOffset + info.begin; // cannot overflow: ST-9
-    layout.tensors.push_back(std::move(info));
-  }
+  if (Status s = checkJsonText(source, header, kPrefixBytes, "ST-4", "header");
+      !s)
+    return s;
+  TextScan scan = scanJsonText(header);
+  if (Status s =
+          checkStringLengths(source, scan, "ST-4", "header", kPrefixBytes);
+      !s)
+    return s;
+  HeaderSax sax(source, header, options.maxJsonDepth,
+                std::move(scan.keyOffsets));
+  json::sax_parse(header.begin(), header.end(), &sax);
+  if (sax.tooDeep)
+    return Status::error("ST-4", source + ": header JSON nests deeper than " +
+                                     std::to_string(options.maxJsonDepth) +
+                                     " levels");
+  if (sax.syntax)
+    return Status::error(
+        "ST-4",
+        source + ": header is not valid JSON at " +
+            byteAt("header", sax.syntaxPosition ? sax.syntaxPosition - 1 : 0,
+                   kPrefixBytes) +
+            ": " + sax.syntaxMessage);
+  if (sax.failure)
+    return *sax.failure;
+  using Entry = HeaderSax::Entry;
+  const std::vector<Entry> &entries = sax.entries;
 
   // ST-9: contiguous cover of the data section, zero-size tensors included.
-  std::vector<const TensorInfo *> byOffset;
-  for (const TensorInfo &t : layout.tensors)
-    byOffset.push_back(&t);
-  std::sort(byOffset.begin(), byOffset.end(),
-            [](const TensorInfo *a, const TensorInfo *b) {
-              if (a->begin != b->begin)
-                return a->begin < b->begin;
-              if (a->end != b->end)
-                return a->end < b->end;
-              return a->name < b->name;
-            });
+  std::vector<uint32_t> byOffset(entries.size());
+  for (uint32_t i = 0; i < byOffset.size(); ++i)
+    byOffset[i] = i;
+  std::sort(byOffset.begin(), byOffset.end(), [&](uint32_t a, uint32_t b) {
+    const Entry &x = entries[a], &y = entries[b];
+    if (x.begin != y.begin)
+      return x.begin < y.begin;
+    if (x.end != y.end)
+      return x.end < y.end;
+    return sax.name(x) < sax.name(y);
+  });
   uint64_t expected = 0;
-  const TensorInfo *prev = nullptr;
-  for (const TensorInfo *t : byOffset) {
-    if (t->begin != expected) {
-      std::string prevText = prev ? "previous tensor " + quote(prev->name) +
-                                        " ends at " + std::to_string(expected)
-                                  : std::string("the data section starts at 0");
-      const char *problem = t->begin > expected ? "gap of " : "overlap of ";
+  const Entry *prev = nullptr;
+  for (uint32_t i : byOffset) {
+    const Entry &t = entries[i];
+    if (t.begin != expected) {
+      std::string prevText = prev
+                                 ? "previous tensor " + quote(sax.name(*prev)) +
+                                       " ends at " + std::to_string(expected)
+                                 : std::string("the data section starts at 0");
+      const char *problem = t.begin > expected ? "gap of " : "overlap of ";
       uint64_t amount =
-          t->begin > expected ? t->begin - expected : expected - t->begin;
-      return Status::error("ST-9", where(t->name) + "starts at data byte " +
-                                       std::to_string(t->begin) + " but " +
+          t.begin > expected ? t.begin - expected : expected - t.begin;
+      return Status::error("ST-9", sax.where(t) + "starts at data byte " +
+                                       std::to_string(t.begin) + " but " +
                                        prevText + ": " + problem +
                                        std::to_string(amount) + " bytes");
     }
-    expected = t->end;
-    prev = t;
+    expected = t.end;
+    prev = &t;
   }
   if (expected != dataSize) {
     if (expected > dataSize)
       return Status::error(
-          "ST-9", where(prev->name) + "ends at data byte " +
+          "ST-9", sax.where(*prev) + "ends at data byte " +
                       std::to_string(expected) + " (file byte " +
                       std::to_string(layout.dataOffset + expected) +
                       ") beyond the end of the file (data section is " +
@@ -507,37 +896,46 @@ Expected<FileLayout> parseHeader(const std::string &source,
                     std::to_string(layout.dataOffset + expected) + ")");
   }
 
-  // ST-10: flat string -> string metadata.
-  if (metadata) {
-    if (!metadata->is_object())
-      return Status::error("ST-10", source +
-                                        ": __metadata__ must be an object of "
-                                        "strings, found " +
-                                        metadata->type_name());
-    for (auto it = metadata->begin(); it != metadata->end(); ++it) {
-      if (!it.value().is_string())
-        return Status::error(
-            "ST-10", source + ": __metadata__ value " + quote(it.key()) +
-                         " must be a string, found " + it.value().type_name());
-      layout.metadata.emplace(it.key(),
-                              it.value().get_ref<const std::string &>());
-    }
-  }
-
-  // ST-11: alignment of every non-empty tensor's absolute offset.
-  for (TensorInfo &t : layout.tensors) {
+  // ST-11: alignment of every non-empty tensor's absolute offset (cannot
+  // overflow: ST-9 bounds every end by the file size).
+  std::vector<bool> misaligned(entries.size());
+  for (uint32_t i : byOffset) {
+    const Entry &t = entries[i];
+    uint64_t fileOffset = layout.dataOffset + t.begin;
     unsigned align = dtypeAlignment(t.dtype);
-    if (t.byteSize() == 0 || t.fileOffset % align == 0)
+    if (t.end == t.begin || fileOffset % align == 0)
       continue;
     if (!options.allowMisaligned)
       return Status::error("ST-11",
-                           where(t.name) + "data at file byte " +
-                               std::to_string(t.fileOffset) + " is not " +
+                           sax.where(t) + "data at file byte " +
+                               std::to_string(fileOffset) + " is not " +
                                std::to_string(align) + "-byte aligned as " +
                                safetensorsDTypeName(t.dtype) +
                                " needs (header not padded to 8 bytes?)");
-    t.aligned = false;
+    misaligned[i] = true;
   }
+
+  // The layout, sorted by name.
+  std::vector<uint32_t> byName(std::move(byOffset));
+  std::sort(byName.begin(), byName.end(), [&](uint32_t a, uint32_t b) {
+    return sax.name(entries[a]) < sax.name(entries[b]);
+  });
+  layout.tensors.reserve(entries.size());
+  for (uint32_t i : byName) {
+    const Entry &e = entries[i];
+    TensorInfo info;
+    info.name = std::string(sax.name(e));
+    info.dtype = e.dtype;
+    info.shape = sax.shape(e);
+    info.numElements = e.numElements;
+    info.begin = e.begin;
+    info.end = e.end;
+    info.fileOffset = layout.dataOffset + e.begin;
+    info.headerByte = e.keyByte;
+    info.aligned = !misaligned[i];
+    layout.tensors.push_back(std::move(info));
+  }
+  layout.metadata = std::move(sax.metadata);
   return layout;
 }
 
@@ -732,15 +1130,22 @@ struct Reader::Impl {
   std::optional<uint64_t> totalSize;
   uint64_t totalBytes = 0;
 
+  /// Moves every shard's tensors into one list (the shards keep none: a
+  /// header at the cap has ~1.7M of them).
   void finish() {
+    size_t count = 0;
+    for (const auto &shard : shards)
+      count += shard->layout.tensors.size();
+    tensors.reserve(count);
     for (size_t i = 0; i < shards.size(); ++i) {
       shardPaths.push_back(shards[i]->path);
-      for (TensorInfo t : shards[i]->layout.tensors) {
+      for (TensorInfo &t : shards[i]->layout.tensors) {
         t.shard = shards[i]->path;
         t.shardIndex = i;
         totalBytes += t.byteSize();
         tensors.push_back(std::move(t));
       }
+      std::vector<TensorInfo>().swap(shards[i]->layout.tensors);
     }
     std::sort(tensors.begin(), tensors.end(),
               [](const TensorInfo &a, const TensorInfo &b) {
@@ -768,11 +1173,11 @@ Status openIndex(const std::string &indexPath, const ReaderOptions &options,
     return s;
   if (size == 0)
     return Status::error("ST-14", indexPath + ": empty file");
-  if (size > options.maxHeaderBytes)
+  if (size > options.maxIndexBytes)
     return Status::error("ST-14", indexPath + ": index is " +
                                       std::to_string(size) +
                                       " bytes, above the cap " +
-                                      std::to_string(options.maxHeaderBytes));
+                                      std::to_string(options.maxIndexBytes));
   std::string text;
   text.resize(size);
   if (Status s = readFully(indexPath, file.fd, text.data(), size, 0); !s)

@@ -106,6 +106,10 @@ struct ReaderOptions {
   uint64_t maxHeaderBytes = 100000000;
   /// ST-4: deepest accepted JSON nesting (the valid schema needs 3).
   unsigned maxJsonDepth = 16;
+  /// ST-14: largest accepted model.safetensors.index.json. The index is
+  /// parsed into a DOM (after the depth, duplicate-key and string-length
+  /// checks); real ones are a few MB (~100 bytes a tensor).
+  uint64_t maxIndexBytes = uint64_t(64) << 20;
   /// ST-11: accept misaligned tensors (flagged, copy-only) instead of
   /// rejecting the file.
   bool allowMisaligned = false;

@@ -19,8 +19,12 @@
 #include <string>
 #include <vector>
 
+#include <algorithm>
+#include <chrono>
+
 #include <dirent.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 using namespace v4::safetensors;
@@ -416,6 +420,117 @@ TEST_F(SafetensorsTest, ST5DuplicateTensorName) {
       "ST-5");
 }
 
+/// Peak RSS growth, in bytes, of running `open` on `file` in a child
+/// process (the high-water mark is reset first), and the child's verdict:
+/// the rule id of its error, or "ok" for a file that opens with its tensors
+/// sorted by name.
+struct PeakGrowth {
+  uint64_t bytes = 0;
+  std::string verdict;
+  double seconds = 0;
+};
+
+static uint64_t statusKib(const char *field) {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind(field, 0) == 0)
+      return std::stoull(line.substr(std::strlen(field)));
+  return 0;
+}
+
+static PeakGrowth peakGrowthOfOpen(const std::string &file) {
+  int fds[2];
+  EXPECT_EQ(::pipe(fds), 0);
+  auto start = std::chrono::steady_clock::now();
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(fds[0]);
+    { std::ofstream("/proc/self/clear_refs") << "5"; } // reset VmHWM
+    uint64_t before = statusKib("VmHWM:");
+    Expected<Reader> r = Reader::open(file);
+    uint64_t growth = (statusKib("VmHWM:") - before) * 1024;
+    std::string verdict = r ? "ok" : r.status().rule();
+    if (r && !std::is_sorted(r->tensors().begin(), r->tensors().end(),
+                             [](const TensorInfo &x, const TensorInfo &y) {
+                               return x.name < y.name;
+                             }))
+      verdict = "unsorted";
+    char out[24] = {};
+    std::memcpy(out, &growth, 8);
+    std::strncpy(out + 8, verdict.c_str(), 15);
+    (void)!::write(fds[1], out, sizeof out);
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  char in[24] = {};
+  EXPECT_EQ(::read(fds[0], in, sizeof in), ssize_t(sizeof in));
+  ::close(fds[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  PeakGrowth g;
+  std::memcpy(&g.bytes, in, 8);
+  g.verdict = std::string(in + 8, strnlen(in + 8, 16));
+  g.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
+  return g;
+}
+
+// Issue 16: a header at the 100,000,000-byte cap costs at most 4x its size
+// in memory before its error (it took 1.6-2.3 GiB and up to 31 s when it
+// was parsed twice into a DOM): ~1.7M small entries with the error in the
+// last one, and one name of the whole header (refused by ST-4's string
+// length bound; it cost 4.4x inside the JSON lexer). A valid header of such
+// entries opens with its tensors sorted by name; its output, a TensorInfo
+// and an index node per ~60 bytes of header, costs ~7x, so it is measured
+// at a quarter of the cap (for time) and bounded by 8x. The index at its
+// 64 MiB cap (ST-14) is parsed into a DOM: ~5.2x at a quarter of the cap,
+// bounded by 8x. About 15 s in all on a 2-core VM.
+TEST_F(SafetensorsTest, HeaderAtCapCostsAtMost4xBeforeItsError) {
+  const uint64_t cap = ReaderOptions().maxHeaderBytes;
+  const uint64_t indexCap = ReaderOptions().maxIndexBytes;
+  std::string index = "{\"weight_map\":{";
+  for (uint64_t i = 0; index.size() < indexCap / 4 - 100; ++i)
+    index += "\"model.layers." + std::to_string(i) +
+             ".weight\":\"model-00001-of-00002.safetensors\",";
+  index += "\"last\":1}}";
+  ASSERT_EQ(::mkdir(path("sharded").c_str(), 0755), 0);
+  writeBytes(path("sharded/" + std::string(kIndexFileName)), index);
+  index.clear();
+  index.shrink_to_fit();
+
+  struct Case {
+    const char *what, *file, *verdict;
+    double maxRatio;
+    uint64_t size;
+  } cases[] = {
+      {"many entries, last wrong", "bad.safetensors", "ST-6", 4, cap},
+      {"many entries, all valid", "good.safetensors", "ok", 8, cap / 4},
+      {"one long name", "name.safetensors", "ST-4", 4, cap},
+      {"index, a quarter of its cap", "sharded", "ST-14", 8, indexCap / 4},
+  };
+  // ~60-byte entries of empty tensors, the last with `lastDType`.
+  auto manyEntries = [&](uint64_t bytes, const std::string &lastDType) {
+    std::string header = "{";
+    for (uint64_t i = 0; header.size() < bytes - 200; ++i)
+      header += entry("t" + std::to_string(i), "U8", "[0]", 0, 0) + ",";
+    return header + entry("last", lastDType, "[0]", 0, 0) + "}";
+  };
+  writeBytes(path("bad.safetensors"), rawFile(manyEntries(cap, "F64"), 0));
+  writeBytes(path("good.safetensors"), rawFile(manyEntries(cap / 4, "U8"), 0));
+  writeBytes(path("name.safetensors"),
+             rawFile("{\"" + std::string(cap - 10, 'n') + "\":1}", 0));
+  for (const Case &c : cases) {
+    PeakGrowth g = peakGrowthOfOpen(path(c.file));
+    EXPECT_EQ(g.verdict, c.verdict) << c.what;
+    EXPECT_LE(double(g.bytes), c.maxRatio * double(c.size)) << c.what;
+    EXPECT_LT(g.seconds, 15.0) << c.what;
+    std::printf("%s: %.2fx the file, %.2f s\n", c.what,
+                double(g.bytes) / double(c.size), g.seconds);
+  }
+}
+
 //===----------------------------------------------------------------------===//
 // ST-6: entry schema
 //===----------------------------------------------------------------------===//
@@ -656,6 +771,17 @@ TEST_F(ShardedTest, ST14InvalidIndex) {
   writeBytes(path(kIndexFileName),
              R"({"metadata":{"total_size":-5},"weight_map":{}})");
   EXPECT_RULE(Reader::open(dir).status(), "ST-14");
+}
+
+TEST_F(ShardedTest, ST14IndexAboveItsCap) {
+  ReaderOptions options;
+  options.maxIndexBytes = 64;
+  writeBytes(path(kIndexFileName),
+             "{\"weight_map\":{\"a\":\"" + std::string(64, 's') + "\"}}");
+  Status s = Reader::open(dir, options).status();
+  EXPECT_RULE(s, "ST-14");
+  EXPECT_NE(s.message().find("above the cap 64"), std::string::npos)
+      << s.message();
 }
 
 TEST_F(ShardedTest, ST15MissingShard) {
