@@ -12,6 +12,7 @@
 
 #include "runtime/artifact/Artifact.h"
 #include "runtime/base/Bytes.h"
+#include "runtime/base/OutputFile.h"
 #include "tools/common/CommandLine.h"
 
 #include <cerrno>
@@ -198,67 +199,14 @@ static void print(const Artifact &a) {
     std::printf("  [%zu] %s\n", i, location(a, int32_t(i)).c_str());
 }
 
-/// Writes `span` to `path` atomically (temporary, fsync, rename), or to
-/// stdout for "-". Returns an exit code.
+/// Writes `span` to `path` through the tools' one output writer
+/// (base/OutputFile.h), or to stdout for "-". Returns an exit code.
 static int writeOutput(const std::string &path, ByteSpan span) {
-  if (path == "-") {
-    if (::isatty(STDOUT_FILENO))
-      return usage("refusing to write binary code to a terminal; use -o");
-    size_t done = 0;
-    while (done < span.size) {
-      ssize_t n = ::write(STDOUT_FILENO, span.data + done, span.size - done);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n <= 0) {
-        std::fprintf(stderr, "v4-dump: error: <stdout>: write failed: %s\n",
-                     std::strerror(errno));
-        return 3;
-      }
-      done += size_t(n);
-    }
-    return 0;
-  }
-  std::string dir = ".";
-  if (size_t slash = path.rfind('/'); slash != std::string::npos)
-    dir = slash == 0 ? "/" : path.substr(0, slash);
-  std::string tmpl = dir + "/.v4-dump.tmp-XXXXXX";
-  std::vector<char> buf(tmpl.begin(), tmpl.end());
-  buf.push_back('\0');
-  int fd = ::mkstemp(buf.data());
-  auto fail = [&](const char *op) {
-    int err = errno;
-    if (fd >= 0) {
-      ::close(fd);
-      ::unlink(buf.data());
-    }
-    std::fprintf(stderr, "v4-dump: error: %s: %s failed: %s\n", path.c_str(),
-                 op, std::strerror(err));
+  if (path == "-" && ::isatty(STDOUT_FILENO))
+    return usage("refusing to write binary code to a terminal; use -o");
+  if (v4::Status s = v4::writeOutputFile(path, span.data, span.size); !s) {
+    std::fprintf(stderr, "v4-dump: error: %s\n", s.message().c_str());
     return 3;
-  };
-  if (fd < 0)
-    return fail("create");
-  size_t done = 0;
-  while (done < span.size) {
-    ssize_t n = ::write(fd, span.data + done, span.size - done);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      return fail("write");
-    done += size_t(n);
-  }
-  if (::fchmod(fd, 0644) != 0 || ::fsync(fd) != 0)
-    return fail("fsync");
-  if (::close(fd) != 0) {
-    fd = -1;
-    ::unlink(buf.data());
-    return fail("close");
-  }
-  fd = -1;
-  if (::rename(buf.data(), path.c_str()) != 0) {
-    int err = errno;
-    ::unlink(buf.data());
-    errno = err;
-    return fail("rename");
   }
   return 0;
 }
@@ -298,6 +246,13 @@ int main(int argc, char **argv) {
   if (dumpCode < 0 && !output.empty())
     return usage("-o is only used with --dump-code");
 
+  if (!output.empty()) {
+    // Checked before the work (RELIABILITY.md §2.11).
+    if (v4::Status s = v4::checkOutputPath(output); !s) {
+      std::fprintf(stderr, "v4-dump: error: -o %s\n", s.message().c_str());
+      return 3;
+    }
+  }
   auto artifact = Artifact::loadFile(input);
   if (!artifact) {
     std::fprintf(stderr, "v4-dump: error: %s\n",

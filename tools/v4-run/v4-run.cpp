@@ -20,6 +20,7 @@
 // 2 bad command line, 3 I/O.
 //
 //===----------------------------------------------------------------------===//
+#include "runtime/base/OutputFile.h"
 #include "tools/common/CommandLine.h"
 #include "v4rt/v4rt.h"
 
@@ -27,6 +28,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -35,31 +37,23 @@
 
 namespace {
 
-/// Writes a float32 [rows, cols] array in the .npy format (version 1.0).
-bool writeNpy(const std::string &path, const std::vector<float> &data,
-              int64_t rows, int64_t cols) {
+/// Writes a float32 [rows, cols] array in the .npy format (version 1.0)
+/// through the tools' one output writer (base/OutputFile.h).
+v4::Status writeNpy(const std::string &path, const std::vector<float> &data,
+                    int64_t rows, int64_t cols) {
   std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" +
                        std::to_string(rows) + ", " + std::to_string(cols) +
                        "), }";
   size_t total = 10 + header.size() + 1;
   header.append((64 - total % 64) % 64, ' ');
   header.push_back('\n');
-  std::string tmp = path + ".tmp";
-  FILE *f = std::fopen(tmp.c_str(), "wb");
-  if (!f)
-    return false;
-  const char magic[] = "\x93NUMPY\x01\x00";
   uint16_t len = static_cast<uint16_t>(header.size());
-  bool ok =
-      std::fwrite(magic, 1, 8, f) == 8 && std::fwrite(&len, 2, 1, f) == 1 &&
-      std::fwrite(header.data(), 1, header.size(), f) == header.size() &&
-      std::fwrite(data.data(), sizeof(float), data.size(), f) == data.size();
-  ok = (std::fclose(f) == 0) && ok;
-  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    return false;
-  }
-  return true;
+  std::string bytes("\x93NUMPY\x01\x00", 8);
+  bytes.append(reinterpret_cast<const char *>(&len), 2);
+  bytes += header;
+  bytes.append(reinterpret_cast<const char *>(data.data()),
+               data.size() * sizeof(float));
+  return v4::writeOutputFile(path, bytes);
 }
 
 int fail(v4rt_status_t status) {
@@ -223,7 +217,8 @@ int main(int argc, char **argv) {
   cli.add_option("--temperature", sampling.temperature,
                  "Sampling temperature (0: greedy, the default)")
       ->type_name("T")
-      ->check(rule<float>("a number >= 0", [](float t) { return t >= 0; }));
+      ->check(rule<float>("a finite number >= 0",
+                          [](float t) { return std::isfinite(t) && t >= 0; }));
   cli.add_option("--top-p", sampling.top_p, "Nucleus sampling mass")
       ->type_name("P")
       ->check(rule<float>("a number in (0, 1]",
@@ -280,6 +275,15 @@ int main(int argc, char **argv) {
       maxNew < 0)
     return usage("MODEL, --checkpoint, --prompt-ids (or --prompt or --chat) "
                  "and --max-new-tokens are required");
+
+  // The output path is checked before any work (RELIABILITY.md §2.11).
+  if (!dump.empty()) {
+    if (v4::Status s = v4::checkOutputPath(dump); !s) {
+      std::fprintf(stderr, "v4-run: error: --dump-logits %s\n",
+                   s.message().c_str());
+      return 3;
+    }
+  }
 
   v4rt_model_options_t options;
   v4rt_model_options_initialize(&options);
@@ -344,8 +348,10 @@ int main(int argc, char **argv) {
   double loadS = std::chrono::duration<double>(clock::now() - tLoad).count();
   if (chunk == 0 || chunk > info.max_chunk)
     chunk = info.max_chunk;
-  int64_t total = static_cast<int64_t>(prompt.size()) + maxNew;
-  if (total > info.max_context) {
+  int64_t total = 0;
+  if (__builtin_add_overflow(static_cast<int64_t>(prompt.size()), maxNew,
+                             &total) ||
+      total > info.max_context) {
     std::fprintf(stderr,
                  "v4-run: error: prompt (%zu tokens) + %lld new tokens "
                  "exceeds the compiled maximum context %lld; recompile with a "
@@ -490,8 +496,9 @@ int main(int argc, char **argv) {
   int code = 0;
   if (!dump.empty()) {
     int64_t rows = static_cast<int64_t>(dumped.size()) / V;
-    if (!writeNpy(dump, dumped, rows, V)) {
-      std::fprintf(stderr, "v4-run: error: cannot write '%s'\n", dump.c_str());
+    if (v4::Status s = writeNpy(dump, dumped, rows, V); !s) {
+      std::fprintf(stderr, "v4-run: error: --dump-logits %s\n",
+                   s.message().c_str());
       code = 3;
     } else {
       std::printf("logits: [%lld, %lld] -> %s\n", static_cast<long long>(rows),

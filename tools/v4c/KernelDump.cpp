@@ -3,6 +3,7 @@
 
 #include "lowering/Dispatch/DispatchFormation.h"
 #include "runtime/artifact/Artifact.h"
+#include "runtime/base/OutputFile.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/SymbolTable.h"
@@ -60,15 +61,12 @@ getKernelIR(mlir::ModuleOp module) {
   return result;
 }
 
-/// Writes `bytes` to `path` (through a temporary file); false after an
-/// error naming the path.
+/// Writes `bytes` to `path` through the tools' one output writer
+/// (runtime/base/OutputFile.h); false after an error naming the path.
 static bool writeFile(const std::string &path, StringRef bytes) {
-  if (Error err = writeToOutput(path, [&](raw_ostream &os) {
-        os << bytes;
-        return Error::success();
-      })) {
-    errs() << "v4c: --dump-kernels-to: cannot write '" << path
-           << "': " << toString(std::move(err)) << "\n";
+  if (v4::Status s = v4::writeOutputFile(path, bytes.data(), bytes.size());
+      !s) {
+    errs() << "v4c: --dump-kernels-to: " << s.message() << "\n";
     return false;
   }
   return true;

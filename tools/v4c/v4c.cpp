@@ -19,6 +19,7 @@
 #include "lowering/Target/TargetBackend.h"
 #include "runtime/artifact/Artifact.h"
 #include "runtime/base/HostISA.h"
+#include "runtime/base/OutputFile.h"
 #include "tools/v4c/KernelDump.h"
 #include "tools/v4c/PhaseProgress.h"
 
@@ -171,61 +172,17 @@ const char *kOverview =
     "Exit codes: 0 success; 1 input rejected (diagnostics printed);\n"
     "2 bad command line; 3 I/O error (missing file, unwritable output).\n";
 
-/// Writes `text` to `path` atomically (temp file in the target dir, rename).
+/// Writes `text` to `path` through the tools' one output writer
+/// (runtime/base/OutputFile.h): atomic for a regular file, in place for a
+/// device or a pipe, "-" for stdout.
 int writeOutput(StringRef path, const std::string &text) {
   if (path == "-") {
     outs() << text;
     outs().flush();
     return kOk;
   }
-  // Only a regular file (or a new one) is replaced atomically; a device or a
-  // pipe (/dev/null, /dev/stdout) is written in place, never renamed over.
-  sys::fs::file_status status;
-  if (!sys::fs::status(path, status) &&
-      status.type() != sys::fs::file_type::regular_file) {
-    std::error_code ec;
-    raw_fd_ostream os(path, ec, sys::fs::OF_None);
-    if (!ec) {
-      os << text;
-      os.close();
-    }
-    if (ec || os.has_error()) {
-      errs() << "v4c: cannot write '" << path
-             << "': " << (ec ? ec : os.error()).message() << "\n";
-      os.clear_error();
-      return kIOError;
-    }
-    return kOk;
-  }
-  SmallString<256> dir(path);
-  sys::path::remove_filename(dir);
-  if (dir.empty())
-    dir = ".";
-  SmallString<256> model(dir);
-  sys::path::append(model,
-                    "." + sys::path::filename(path).str() + "-%%%%%%.tmp");
-  int fd;
-  SmallString<256> tmp;
-  if (std::error_code ec = sys::fs::createUniqueFile(model, fd, tmp)) {
-    errs() << "v4c: cannot create a file in '" << dir << "': " << ec.message()
-           << "\n";
-    return kIOError;
-  }
-  {
-    raw_fd_ostream os(fd, /*shouldClose=*/true);
-    os << text;
-    os.close();
-    if (os.has_error()) {
-      errs() << "v4c: cannot write '" << tmp << "': " << os.error().message()
-             << "\n";
-      os.clear_error();
-      sys::fs::remove(tmp);
-      return kIOError;
-    }
-  }
-  if (std::error_code ec = sys::fs::rename(tmp, path)) {
-    errs() << "v4c: cannot write '" << path << "': " << ec.message() << "\n";
-    sys::fs::remove(tmp);
+  if (v4::Status s = v4::writeOutputFile(path.str(), text); !s) {
+    errs() << "v4c: error: " << s.message() << "\n";
     return kIOError;
   }
   return kOk;
@@ -364,6 +321,11 @@ int main(int argc, char **argv) {
     return kBadCommandLine;
   }
 
+  // The output path is checked before the work (RELIABILITY.md §2.11).
+  if (v4::Status s = v4::checkOutputPath(outputPath); !s) {
+    errs() << "v4c: error: -o " << s.message() << "\n";
+    return kIOError;
+  }
   // Options are read before compiling: linking the kernels (lld, in
   // process) resets every llvm::cl option to its default.
   const std::string dumpDir = dumpKernelsTo;
