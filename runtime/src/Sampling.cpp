@@ -72,7 +72,7 @@ v4rt_status_t v4rt_sample(const float *logits, int64_t vocab,
       return makeStatus(V4RT_INVALID_ARGUMENT,
                         "v4rt_sample: temperature " + std::to_string(t) +
                             " is not a finite number >= 0 [ARG]");
-    if (t > 0.0f && !(p > 0.0f && p <= 1.0f))
+    if (!(p > 0.0f && p <= 1.0f)) // NaN fails too
       return makeStatus(V4RT_INVALID_ARGUMENT, "v4rt_sample: top_p " +
                                                    std::to_string(p) +
                                                    " is outside (0, 1] [ARG]");
@@ -81,6 +81,13 @@ v4rt_status_t v4rt_sample(const float *logits, int64_t vocab,
                         "v4rt_sample: temperature > 0 needs the RNG state "
                         "[ARG]");
   }
+  for (int64_t i = 0; i < vocab; ++i)
+    if (!std::isfinite(logits[i]))
+      return makeStatus(V4RT_INVALID_ARGUMENT,
+                        "v4rt_sample: logits[" + std::to_string(i) + "] is " +
+                            (std::isnan(logits[i]) ? "NaN" : "Inf") +
+                            ": no token can be sampled; load the model with "
+                            "check_weights (v4-run --check-weights) [VAL-2]");
   *out_token = sample(logits, vocab, sampling, state);
   return nullptr;
 }

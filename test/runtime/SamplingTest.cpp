@@ -126,3 +126,56 @@ TEST(RuntimeApi, ErrorsAreStatusesNamingTheInput) {
 }
 
 } // namespace
+
+namespace {
+
+/// The message of v4rt_sample's status (the status freed).
+std::string sampleMessage(const float *logits, int64_t vocab,
+                          const v4rt_sampling_t *s, uint64_t *state) {
+  int64_t token = -1;
+  v4rt_status_t st = v4rt_sample(logits, vocab, s, state, &token);
+  std::string m = v4rt_status_message(st);
+  v4rt_status_free(st);
+  return m;
+}
+
+// Issue 16 item 3: NaN parameters are refused by name at every temperature,
+// and a NaN or Inf logit is an error, never a sampled token.
+TEST(Sampling, NaNParametersAreRefusedByName) {
+  std::vector<float> logits = {0.5f, 2.0f};
+  uint64_t state = 1;
+  v4rt_sampling_t s;
+  v4rt_sampling_initialize(&s);
+  s.top_p = NAN; // greedy, but still a bad argument
+  EXPECT_NE(sampleMessage(logits.data(), 2, &s, &state).find("top_p"),
+            std::string::npos);
+  s.top_p = 1.0f;
+  for (float t : {NAN, INFINITY, -INFINITY, -0.5f}) {
+    s.temperature = t;
+    std::string m = sampleMessage(logits.data(), 2, &s, &state);
+    EXPECT_NE(m.find("temperature"), std::string::npos) << t;
+    EXPECT_NE(m.find("[ARG]"), std::string::npos) << m;
+  }
+}
+
+TEST(Sampling, NonFiniteLogitsAreAnError) {
+  uint64_t state = 1;
+  v4rt_sampling_t hot;
+  v4rt_sampling_initialize(&hot);
+  hot.temperature = 1.0f;
+  for (float bad : {NAN, INFINITY, -INFINITY}) {
+    std::vector<float> logits = {0.5f, 2.0f, bad, 1.0f};
+    for (const v4rt_sampling_t *s :
+         {(const v4rt_sampling_t *)nullptr, (const v4rt_sampling_t *)&hot}) {
+      int64_t token = -1;
+      EXPECT_EQ(sampleCode(logits.data(), 4, s, &state, &token),
+                V4RT_INVALID_ARGUMENT);
+      EXPECT_EQ(token, -1);
+      std::string m = sampleMessage(logits.data(), 4, s, &state);
+      EXPECT_NE(m.find("logits[2]"), std::string::npos) << m;
+      EXPECT_NE(m.find("[VAL-2]"), std::string::npos) << m;
+    }
+  }
+}
+
+} // namespace

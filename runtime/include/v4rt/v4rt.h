@@ -212,7 +212,9 @@ void v4rt_sampling_initialize(v4rt_sampling_t *sampling);
  * caller's RNG state (initialise it with the seed), needed when
  * temperature > 0. `sampling` NULL is greedy. V4RT_INVALID_ARGUMENT for
  * NULL logits or out_token, vocab < 1, a temperature that is not finite
- * and >= 0, top_p outside (0, 1], or a missing state. */
+ * and >= 0, top_p outside (0, 1] (NaN included; checked at every
+ * temperature), or a missing state; a NaN or Inf logit is refused too
+ * (rule VAL-2), never sampled. */
 v4rt_status_t v4rt_sample(const float *logits, int64_t vocab,
                           const v4rt_sampling_t *sampling, uint64_t *state,
                           int64_t *out_token);
