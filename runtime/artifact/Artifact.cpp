@@ -508,6 +508,10 @@ private:
 
   Status entryPoints() {
     std::unordered_set<std::string_view> names;
+    // A kernel is compiled for one signature: the first call of each kernel
+    // fixes its arguments' dtypes and ranks (KernelABI.h: a rank decides the
+    // size of the descriptor the kernel reads, a dtype its element width).
+    std::vector<const Step *> firstCall(d.kernels.size(), nullptr);
     for (size_t e = 0; e < d.entryPoints.size(); ++e) {
       const EntryPoint &ep = d.entryPoints[e];
       std::string bad;
@@ -534,6 +538,23 @@ private:
           if (!ids.count(id))
             return fail("AF-10", what + "buffer id " + std::to_string(id) +
                                      " does not exist");
+        if (const Step *first = firstCall[st.kernel]) {
+          for (size_t j = 0; j < st.buffers.size(); ++j) {
+            const Buffer &x = d.buffers[ids.at(first->buffers[j])];
+            const Buffer &y = d.buffers[ids.at(st.buffers[j])];
+            if (x.dtype != y.dtype || x.shape.size() != y.shape.size())
+              return fail("AF-10",
+                          what + "argument " + std::to_string(j) +
+                              " of kernel " + quote(k.name) + " is " +
+                              dtypeName(y.dtype) + " " + shapeString(y.shape) +
+                              "; an earlier call passed " + dtypeName(x.dtype) +
+                              " " + shapeString(x.shape) +
+                              " (one compiled signature: dtype and "
+                              "rank per argument)");
+          }
+        } else {
+          firstCall[st.kernel] = &st;
+        }
         if (st.scalars.size() != k.numScalarArgs)
           return fail("AF-10", what + std::to_string(st.scalars.size()) +
                                    " scalars, kernel " + quote(k.name) +
@@ -629,7 +650,7 @@ private:
       // read past a mapped tensor.
       uint64_t bufferBytes = 0;
       checkShape(b.shape, b.dtype, false, 0, bufferBytes);
-      if (p.dtype != b.dtype || bytes != bufferBytes)
+      if (bytes != bufferBytes)
         return fail("AF-12",
                     what + dtypeName(p.dtype) + " " + shapeString(p.shape) +
                         " (" + std::to_string(bytes) +

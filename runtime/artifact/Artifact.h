@@ -30,14 +30,16 @@
 //          buffer's alignment, its bytes at max_chunk inside arena_bytes
 //   AF-10  entry points: unique names; each step's kernel in range, buffer
 //          ids exist, buffer/scalar counts equal the kernel's, scalar kinds
-//          valid, debug location index in range
+//          valid, debug location index in range; every call of a kernel
+//          passes the same dtype and rank per argument (its one compiled
+//          signature, KernelABI.h)
 //   AF-11  state specs: unique names, buffers exist and are of kind state
 //          and lead with the batch dim, valid reset kind
 //   AF-12  parameters: unique checkpoint names, valid dtype, non-negative
 //          overflow-checked shape, buffer exists, is a parameter and is bound
-//          once, with the buffer's dtype and byte size; a derivation has a
-//          known rule and fits the parameter (engram_multipliers: I64 [n],
-//          bound >= 1)
+//          once, with the buffer's byte size (a dtype may be stored as another
+//          of its width, f8e4m3 as i8); a derivation has a known rule and fits
+//          the parameter (engram_multipliers: I64 [n], bound >= 1)
 //   AF-16  checked tensors: valid names, unique and no parameter's name,
 //          at least one value
 //   AF-13  debug locations: non-empty names
