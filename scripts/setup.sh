@@ -24,6 +24,8 @@ PACKAGES=(
   # the sanitizer and fuzzing build (scripts/sanitize.sh): clang with
   # libFuzzer, and FuzzedDataProvider.h for every build's fuzz replays
   clang-22 libclang-rt-22-dev
+  # runtime: SHA-256 of artifacts (v4rt_model_options_t.expected_sha256)
+  libssl-dev
 )
 
 missing=()

@@ -46,6 +46,14 @@ inline uint8_t e8m0ScaleCode(float amax, float gridMax, float minAmax) {
   return static_cast<uint8_t>(e + 127);
 }
 
+/// The NaN encodings: e8m0 0xFF, e4m3fn S.1111.111 (0x7F, 0xFF). e4m3fn
+/// has no infinity and e2m1 neither NaN nor infinity.
+inline bool isNaNE8M0(uint8_t code) { return code == 0xFF; }
+inline bool isNaNE4M3(uint8_t code) { return (code & 0x7F) == 0x7F; }
+/// bf16 / f16 NaN or infinity: the exponent all ones.
+inline bool isNonFiniteBF16(uint16_t bits) { return (bits & 0x7F80) == 0x7F80; }
+inline bool isNonFiniteF16(uint16_t bits) { return (bits & 0x7C00) == 0x7C00; }
+
 /// 2^(code - 127).
 inline double decodeE8M0(uint8_t code) {
   return std::ldexp(1.0, int(code) - 127);

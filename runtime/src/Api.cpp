@@ -9,13 +9,18 @@
 #include "v4rt/v4rt.h"
 
 #include "runtime/src/ApiStatus.h"
+#include "runtime/src/Digest.h"
 #include "runtime/src/Model.h"
 #include "runtime/src/Session.h"
+#include "runtime/src/WeightScan.h"
 
+#include <cmath>
 #include <cstddef>
+#include <cstring>
 #include <memory>
 #include <new>
 #include <string>
+#include <vector>
 
 #if !defined(V4RT_VERSION_MAJOR) || !defined(V4RT_VERSION_MINOR) ||            \
     !defined(V4RT_VERSION_PATCH)
@@ -94,7 +99,8 @@ void v4rt_status_free(v4rt_status_t status) { delete status; }
 
 void v4rt_model_options_initialize(v4rt_model_options_t *options) {
   if (options)
-    *options = v4rt_model_options_t{nullptr, 0};
+    *options = v4rt_model_options_t{sizeof(v4rt_model_options_t), nullptr, 0, 0,
+                                    nullptr};
 }
 
 v4rt_status_t v4rt_model_load(const char *artifact_path,
@@ -105,13 +111,34 @@ v4rt_status_t v4rt_model_load(const char *artifact_path,
                       "v4rt_model_load: artifact_path and out_model must not "
                       "be NULL");
   *out_model = nullptr;
-  if (!options || !options->checkpoint_path)
+  if (!options ||
+      options->struct_size <
+          offsetof(v4rt_model_options_t, memory_limit) + sizeof(uint64_t) ||
+      options->struct_size > sizeof(v4rt_model_options_t))
+    return makeStatus(V4RT_INVALID_ARGUMENT,
+                      "v4rt_model_load: options->struct_size " +
+                          std::to_string(options ? options->struct_size : 0) +
+                          " is not that of a v4rt_model_options_t (at most " +
+                          std::to_string(sizeof(v4rt_model_options_t)) +
+                          "): call v4rt_model_options_initialize [ARG]");
+  // Only the fields the caller's struct_size covers; the rest default.
+  v4rt_model_options_t o;
+  v4rt_model_options_initialize(&o);
+  std::memcpy(&o, options, options->struct_size);
+  if (!o.checkpoint_path)
     return makeStatus(V4RT_INVALID_ARGUMENT,
                       "v4rt_model_load: options->checkpoint_path is required");
-  auto model = v4::rt::Model::load(artifact_path, options->checkpoint_path,
-                                   options->memory_limit);
+  if (o.expected_sha256)
+    if (v4::Status s = v4::rt::checkSha256(artifact_path, o.expected_sha256);
+        !s)
+      return fromStatus(s);
+  auto model =
+      v4::rt::Model::load(artifact_path, o.checkpoint_path, o.memory_limit);
   if (!model)
     return fromStatus(model.status());
+  if (o.check_weights)
+    if (v4::Status s = v4::rt::scanWeights(o.checkpoint_path); !s)
+      return fromStatus(s);
   auto handle = std::unique_ptr<v4rt_model_t>(new (std::nothrow) v4rt_model_t);
   if (!handle)
     return makeStatus(V4RT_RESOURCE_EXHAUSTED,
@@ -262,8 +289,38 @@ v4rt_status_t v4rt_session_run(v4rt_session_t *session, const int64_t *ids,
                         "v4rt_session_run: ids[" + std::to_string(i) +
                             "] is outside [0, " + std::to_string(V) +
                             "), the vocabulary");
-  return fromStatus(
-      session->session->run(ids, next_ids, tokens, logits, mtp_logits));
+  std::vector<int64_t> start(static_cast<size_t>(B));
+  for (int64_t b = 0; b < B; ++b)
+    start[b] = session->session->position(b);
+  if (v4::Status s =
+          session->session->run(ids, next_ids, tokens, logits, mtp_logits);
+      !s)
+    return fromStatus(s);
+  // VAL-2: a NaN or an Inf in the logits is an error, not a token (the
+  // sampler would read them anyway; the scan costs as much).
+  const float *outputs[2] = {logits, mtp_logits};
+  for (const float *out : outputs) {
+    if (!out)
+      continue;
+    for (size_t i = 0; i < need; ++i) {
+      if (std::isfinite(out[i]))
+        continue;
+      int64_t b = static_cast<int64_t>(i) / (positions * V);
+      int64_t row = static_cast<int64_t>(i) / V % positions;
+      int64_t position = start[b] + (info.logitsPositions ? tokens - 1 : row);
+      return makeStatus(
+          V4RT_FAILED_PRECONDITION,
+          std::string("v4rt_session_run: the ") +
+              (out == logits ? "logits" : "MTP logits") + " of sequence " +
+              std::to_string(b) + " at position " + std::to_string(position) +
+              " hold " + (std::isnan(out[i]) ? "NaN" : "Inf") + " (token id " +
+              std::to_string(i % V) +
+              "): the weights or the numerics are broken; load with "
+              "check_weights (v4-run --check-weights) to find a non-finite "
+              "weight [VAL-2]");
+    }
+  }
+  return nullptr;
 }
 
 } // extern "C"

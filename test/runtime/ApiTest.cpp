@@ -10,7 +10,10 @@
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/artifact/Artifact.h"
+#include "runtime/numerics/Numerics.h"
 #include "runtime/safetensors/Safetensors.h"
+#include "runtime/src/Digest.h"
+#include "runtime/src/WeightScan.h"
 #include "test/lib/RunOnThreads.h"
 #include "test/lib/TestArtifacts.h"
 #include "v4rt/v4rt.h"
@@ -307,6 +310,162 @@ TEST_F(HostModelTest, ReferenceCountsAreAtomic) {
   v4rt_session_release(session);
   EXPECT_EQ(createCode(model), V4RT_OK) << "the session was freed";
   v4rt_model_release(model);
+}
+
+} // namespace
+
+namespace {
+
+/// Loads `artifact` with `checkpoint` and the given options; the status
+/// (the model, when loaded, released).
+std::pair<v4rt_status_code_t, std::string>
+loadWith(const std::string &artifact, v4rt_model_options_t options) {
+  v4rt_model_t *model = nullptr;
+  v4rt_status_t s = v4rt_model_load(artifact.c_str(), &options, &model);
+  std::pair<v4rt_status_code_t, std::string> r{v4rt_status_code(s),
+                                               v4rt_status_message(s)};
+  v4rt_status_free(s);
+  EXPECT_EQ(model != nullptr, r.first == V4RT_OK);
+  v4rt_model_release(model);
+  return r;
+}
+
+// Issue 16 item 1: the expected SHA-256 of an artifact, checked before it is
+// parsed.
+TEST(ApiDigest, FileSha256IsSha256) {
+  std::string path = (fs::temp_directory_path() /
+                      ("v4rt-digest-" + std::to_string(::getpid())))
+                         .string();
+  std::ofstream(path) << "abc";
+  auto found = v4::rt::fileSha256(path);
+  ASSERT_TRUE(found) << found.status().message();
+  EXPECT_EQ(*found,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  fs::remove(path);
+}
+
+TEST_F(HostModelTest, ExpectedSha256LoadsOnlyTheTrustedArtifact) {
+  auto digest = v4::rt::fileSha256(artifactPath);
+  ASSERT_TRUE(digest) << digest.status().message();
+  v4rt_model_options_t o;
+  v4rt_model_options_initialize(&o);
+  o.checkpoint_path = checkpointPath.c_str();
+  o.expected_sha256 = digest->c_str();
+  EXPECT_EQ(loadWith(artifactPath, o).first, V4RT_OK);
+  std::string upper = *digest;
+  for (char &c : upper)
+    c = char(std::toupper(static_cast<unsigned char>(c)));
+  o.expected_sha256 = upper.c_str();
+  EXPECT_EQ(loadWith(artifactPath, o).first, V4RT_OK);
+  // One digit off: refused naming both digests.
+  std::string other = *digest;
+  other[0] = other[0] == '0' ? '1' : '0';
+  o.expected_sha256 = other.c_str();
+  auto [code, message] = loadWith(artifactPath, o);
+  EXPECT_EQ(code, V4RT_FAILED_PRECONDITION);
+  EXPECT_NE(message.find(*digest), std::string::npos) << message;
+  EXPECT_NE(message.find(other), std::string::npos) << message;
+  EXPECT_NE(message.find("[DIG-1]"), std::string::npos) << message;
+  // Refused before parsing: a file that is no artifact gets DIG-1, not AF-1.
+  std::string junk = (dir / "junk.v4a").string();
+  std::ofstream(junk) << "<!DOCTYPE html>";
+  EXPECT_NE(loadWith(junk, o).second.find("[DIG-1]"), std::string::npos);
+  // Malformed: not 64 hex digits.
+  for (std::string bad : {std::string("abc"), std::string(64, 'g'),
+                          digest->substr(0, 63), *digest + "0"}) {
+    o.expected_sha256 = bad.c_str();
+    auto [c, m] = loadWith(artifactPath, o);
+    EXPECT_EQ(c, V4RT_INVALID_ARGUMENT) << bad;
+    EXPECT_NE(m.find("64 hexadecimal digits"), std::string::npos) << m;
+  }
+}
+
+TEST_F(HostModelTest, OptionsStructSizeIsChecked) {
+  v4rt_model_options_t o;
+  v4rt_model_options_initialize(&o);
+  EXPECT_EQ(o.struct_size, sizeof o);
+  o.checkpoint_path = checkpointPath.c_str();
+  // A caller whose header ends at memory_limit: the new fields default.
+  v4rt_model_options_t shorter = o;
+  shorter.struct_size = offsetof(v4rt_model_options_t, check_weights);
+  shorter.check_weights = 1;
+  shorter.expected_sha256 = "not read";
+  EXPECT_EQ(loadWith(artifactPath, shorter).first, V4RT_OK);
+  for (size_t bad : {size_t(0), sizeof o + 8}) {
+    o.struct_size = bad;
+    auto [code, message] = loadWith(artifactPath, o);
+    EXPECT_EQ(code, V4RT_INVALID_ARGUMENT);
+    EXPECT_NE(message.find("v4rt_model_options_initialize"), std::string::npos)
+        << message;
+  }
+}
+
+// Issue 16 item 3: the opt-in finite-value scan of the weights.
+TEST(WeightScan, FindsTheFirstNonFiniteElementOfEveryStoredDType) {
+  using v4::DType;
+  using v4::rt::firstNonFinite;
+  uint16_t bf16[4] = {0x3F80, 0x0000, 0x7FC0, 0xFF80}; // 1, 0, NaN, -Inf
+  EXPECT_EQ(firstNonFinite(DType::BF16, bf16, 4), 2);
+  EXPECT_EQ(firstNonFinite(DType::BF16, bf16, 2), -1);
+  uint16_t f16[3] = {0x3C00, 0x7C00, 0x7E00}; // 1, Inf, NaN
+  EXPECT_EQ(firstNonFinite(DType::F16, f16, 3), 1);
+  float f32[3] = {1.0f, -3e38f, INFINITY};
+  EXPECT_EQ(firstNonFinite(DType::F32, f32, 3), 2);
+  f32[2] = NAN;
+  EXPECT_EQ(firstNonFinite(DType::F32, f32, 3), 2);
+  // e4m3fn: 0x7E is 448 (finite), 0x7F and 0xFF are NaN; no infinity.
+  uint8_t e4m3[4] = {0x7E, 0xFE, 0xFF, 0x7F};
+  EXPECT_EQ(firstNonFinite(DType::F8E4M3, e4m3, 4), 2);
+  EXPECT_EQ(firstNonFinite(DType::F8E4M3, e4m3, 2), -1);
+  EXPECT_EQ(v4::quant::decodeE4M3(0x7E), 448.0f);
+  // e8m0: 0xFE is 2^127, 0xFF is NaN.
+  uint8_t e8m0[3] = {0x00, 0xFE, 0xFF};
+  EXPECT_EQ(firstNonFinite(DType::F8E8M0, e8m0, 3), 2);
+  // e2m1 and the integers have no NaN.
+  uint8_t bytes[2] = {0xFF, 0xFF};
+  EXPECT_EQ(firstNonFinite(DType::F4E2M1, bytes, 4), -1);
+  EXPECT_EQ(firstNonFinite(DType::U8, bytes, 2), -1);
+  EXPECT_EQ(firstNonFinite(DType::I8, bytes, 2), -1);
+}
+
+TEST_F(HostModelTest, CheckWeightsNamesTheTensorAndTheElement) {
+  std::vector<uint16_t> embed(32 * 8, 0x3F80);
+  embed[13] = 0x7FC0; // NaN
+  std::vector<float> norm(8, 1.0f);
+  v4::Status written = st::writeFile(
+      checkpointPath,
+      {{"embed.weight", DType::BF16, {32, 8}, embed.data(), embed.size() * 2},
+       {"norm.weight", DType::F32, {8}, norm.data(), norm.size() * 4}});
+  ASSERT_TRUE(written.ok()) << written.message();
+  v4rt_model_options_t o;
+  v4rt_model_options_initialize(&o);
+  o.checkpoint_path = checkpointPath.c_str();
+  EXPECT_EQ(loadWith(artifactPath, o).first, V4RT_OK); // off by default
+  o.check_weights = 1;
+  auto [code, message] = loadWith(artifactPath, o);
+  EXPECT_EQ(code, V4RT_INVALID_ARGUMENT);
+  EXPECT_NE(message.find("tensor 'embed.weight' (bf16 [32, 8]) element 13"),
+            std::string::npos)
+      << message;
+  EXPECT_NE(message.find("[VAL-1]"), std::string::npos) << message;
+  // An f32 Inf in the other tensor; the bf16 one fixed.
+  embed[13] = 0;
+  norm[7] = -INFINITY;
+  ASSERT_TRUE(
+      st::writeFile(
+          checkpointPath,
+          {{"embed.weight",
+            DType::BF16,
+            {32, 8},
+            embed.data(),
+            embed.size() * 2},
+           {"norm.weight", DType::F32, {8}, norm.data(), norm.size() * 4}})
+          .ok());
+  auto [code2, message2] = loadWith(artifactPath, o);
+  EXPECT_EQ(code2, V4RT_INVALID_ARGUMENT);
+  EXPECT_NE(message2.find("'norm.weight' (f32 [8]) element 7"),
+            std::string::npos)
+      << message2;
 }
 
 } // namespace

@@ -2,7 +2,7 @@
 //
 //   v4-run model.v4a --checkpoint DIR --prompt-ids 1,2,3 --max-new-tokens N
 //          [--chunk C] [--temperature T --top-p P --seed S]
-//          [--dump-logits FILE.npy]
+//          [--dump-logits FILE.npy] [--check-weights] [--expect-sha256 HEX]
 //   v4-run model.v4a --checkpoint DIR (--prompt TEXT | --chat MESSAGE
 //          [--system TEXT] [--thinking] [--reasoning-effort max|high])
 //          [--tokenizer DIR] [--max-new-tokens N] [--stop STRING]...
@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -175,7 +176,8 @@ int main(int argc, char **argv) {
   std::string model, checkpoint, dump;
   std::string promptText, chat, system, tokenizerFlag, effort;
   std::vector<std::string> stops;
-  bool thinking = false;
+  bool thinking = false, checkWeights = false;
+  std::string expectSha256;
   std::vector<int64_t> prompt;
   int64_t maxNew = -1, chunk = 0;
   v4rt_sampling_t sampling;
@@ -249,6 +251,17 @@ int main(int argc, char **argv) {
       ->allow_extra_args(false)
       ->check(rule<std::string>("a non-empty string",
                                 [](std::string t) { return !t.empty(); }));
+  cli.add_flag("--check-weights", checkWeights,
+               "Refuse a checkpoint holding a NaN or Inf (one pass at load)");
+  cli.add_option("--expect-sha256", expectSha256,
+                 "Refuse an artifact whose SHA-256 is not HEX, before loading")
+      ->type_name("HEX")
+      ->check(rule<std::string>("64 hexadecimal digits", [](std::string h) {
+        return h.size() == 64 &&
+               std::all_of(h.begin(), h.end(), [](unsigned char c) {
+                 return std::isxdigit(c) != 0;
+               });
+      }));
   cli.add_option("--dump-logits", dump,
                  "Write the logits of every step as float32 [steps, vocab]")
       ->type_name("FILE.npy");
@@ -288,6 +301,9 @@ int main(int argc, char **argv) {
   v4rt_model_options_t options;
   v4rt_model_options_initialize(&options);
   options.checkpoint_path = checkpoint.c_str();
+  options.check_weights = checkWeights;
+  options.expected_sha256 =
+      expectSha256.empty() ? nullptr : expectSha256.c_str();
   using clock = std::chrono::steady_clock;
   auto tLoad = clock::now();
   v4rt_model_t *m = nullptr;

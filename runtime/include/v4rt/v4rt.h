@@ -45,7 +45,7 @@ extern "C" {
  * copied from another release) to a library of another ABI it gets a
  * V4RT_INCOMPATIBLE status naming both versions instead of undefined
  * behaviour. */
-#define V4RT_ABI_VERSION 1
+#define V4RT_ABI_VERSION 2
 
 /*===-------------------------------- status
  * --------------------------------===*/
@@ -94,7 +94,14 @@ v4rt_status_t v4rt_check_abi(int header_abi);
 
 typedef struct v4rt_model_t v4rt_model_t;
 
+/* Load options. v4rt_model_options_initialize sets struct_size to
+ * sizeof(v4rt_model_options_t) of the caller's header and every field to its
+ * default; the library reads only the fields struct_size covers (the others
+ * keep their defaults), so new fields are appended without an ABI change.
+ * ABI 2 added struct_size (ABI 1 had none) with check_weights and
+ * expected_sha256. */
 typedef struct v4rt_model_options_t {
+  size_t struct_size;
   /* Path of the safetensors checkpoint (file, directory or index.json). */
   const char *checkpoint_path;
   /* Bytes of device memory the model and its sessions may use; 0: what the
@@ -102,13 +109,32 @@ typedef struct v4rt_model_options_t {
    * V4RT_RESOURCE_EXHAUSTED, naming both numbers and the compile flags that
    * would make it fit) before allocating anything that would not fit. */
   uint64_t memory_limit;
+  /* 1: read every tensor of the checkpoint once at load and refuse the
+   * first NaN or Inf (bf16, f16, f32; an e4m3fn NaN byte 0x7F/0xFF; an e8m0
+   * scale 0xFF) with V4RT_INVALID_ARGUMENT naming the tensor and the
+   * element [VAL-1]. Costs one pass over the weights; 0 (default): off.
+   * Without it a non-finite weight shows up as a NaN/Inf logit, which
+   * v4rt_session_run refuses [VAL-2]. */
+  int check_weights;
+  /* NULL (default), or the SHA-256 the artifact file must have: 64
+   * hexadecimal digits, either case (e.g. the output of sha256sum). For
+   * artifacts that cross a trust boundary: an artifact is executable code,
+   * like a shared library. Checked before the artifact is parsed or any of
+   * its code loaded: V4RT_INVALID_ARGUMENT for a malformed digest [ARG],
+   * V4RT_FAILED_PRECONDITION naming expected and found on a mismatch
+   * [DIG-1]. The file is read twice (hash, then load): the path must not be
+   * writable by whoever the digest guards against. */
+  const char *expected_sha256;
 } v4rt_model_options_t;
 
 void v4rt_model_options_initialize(v4rt_model_options_t *options);
 
-/* Loads and verifies the artifact, loads its CPU kernels and binds every
- * parameter of its manifest from the checkpoint (all mismatches reported at
- * once). */
+/* Checks options->expected_sha256 when set, then loads and verifies the
+ * artifact, loads its CPU kernels and binds every parameter of its manifest
+ * from the checkpoint (all mismatches reported at once), then, with
+ * options->check_weights, scans the checkpoint for NaN/Inf. An
+ * options->struct_size of 0 or above the library's is V4RT_INVALID_ARGUMENT
+ * (call v4rt_model_options_initialize). */
 v4rt_status_t v4rt_model_load(const char *artifact_path,
                               const v4rt_model_options_t *options,
                               v4rt_model_t **out_model);
@@ -192,7 +218,10 @@ v4rt_status_t v4rt_session_position(const v4rt_session_t *session,
  * [batch, tokens, vocab] floats or [batch, 1, vocab] for a model with
  * logits_positions = 1, to logits (capacity logits_capacity floats), and
  * the MTP logits likewise when mtp_logits is not NULL. A prefill is a chunk at
- * position 0; a decode step is a chunk of one token. */
+ * position 0; a decode step is a chunk of one token. A NaN or Inf among the
+ * logits written is V4RT_FAILED_PRECONDITION naming the sequence, position
+ * and token id [VAL-2] (broken weights or numerics: load with
+ * check_weights to find the tensor); the positions have advanced. */
 v4rt_status_t v4rt_session_run(v4rt_session_t *session, const int64_t *ids,
                                const int64_t *next_ids, int64_t tokens,
                                float *logits, size_t logits_capacity,
