@@ -488,6 +488,9 @@ static PeakGrowth peakGrowthOfOpen(const std::string &file) {
 // 64 MiB cap (ST-14) is parsed into a DOM: ~5.2x at a quarter of the cap,
 // bounded by 8x. About 15 s in all on a 2-core VM.
 TEST_F(SafetensorsTest, HeaderAtCapCostsAtMost4xBeforeItsError) {
+#ifdef V4_TSAN_BUILD
+  GTEST_SKIP() << "peak memory is not measured under TSan (shadow memory)";
+#endif
   const uint64_t cap = ReaderOptions().maxHeaderBytes;
   const uint64_t indexCap = ReaderOptions().maxIndexBytes;
   std::string index = "{\"weight_map\":{";
