@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "runtime/artifact/Artifact.h"
+#include "test/lib/PeakMemory.h"
 #include "test/lib/TestArtifacts.h"
 #include "v4_artifact_generated.h"
 
@@ -510,20 +511,6 @@ TEST_F(ArtifactFileTest, LoadFileErrors) {
 
 } // namespace
 
-namespace {
-
-/// Peak resident memory of this process in KiB (VmHWM).
-long peakKiB() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line))
-    if (line.rfind("VmHWM:", 0) == 0)
-      return std::stol(line.substr(6));
-  return -1;
-}
-
-} // namespace
-
 // Issue 16: shared FlatBuffer offsets made a 4 MB artifact decode to
 // 770 MiB. Here 64 checked tensors all point at one table holding 500,000
 // values (a 4 MB file that would decode to 256 MB): the loader refuses the
@@ -563,10 +550,10 @@ TEST(ArtifactTest, SharedOffsetsDoNotAmplify) {
   ASSERT_GE(child, 0);
   if (child == 0) {
     // Reset the peak to the current resident size, then load.
-    std::ofstream("/proc/self/clear_refs") << "5";
-    long before = peakKiB();
+    v4::test::resetPeak();
+    long before = long(v4::test::peakKiB());
     auto a = Artifact::load("amplified.v4a", bytes.data(), bytes.size());
-    long growth = peakKiB() - before;
+    long growth = long(v4::test::peakKiB()) - before;
     bool shared = !a &&
                   a.status().message().find("twice") != std::string::npos &&
                   a.status().message().find("[AF-4]") != std::string::npos;

@@ -7,6 +7,7 @@
 
 #include "runtime/safetensors/Safetensors.h"
 
+#include "test/lib/PeakMemory.h"
 #include "test/lib/StatusMatchers.h"
 
 #include <gtest/gtest.h>
@@ -430,15 +431,6 @@ struct PeakGrowth {
   double seconds = 0;
 };
 
-static uint64_t statusKib(const char *field) {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind(field, 0) == 0)
-      return std::stoull(line.substr(std::strlen(field)));
-  return 0;
-}
-
 static PeakGrowth peakGrowthOfOpen(const std::string &file) {
   int fds[2];
   EXPECT_EQ(::pipe(fds), 0);
@@ -446,10 +438,10 @@ static PeakGrowth peakGrowthOfOpen(const std::string &file) {
   pid_t pid = ::fork();
   if (pid == 0) {
     ::close(fds[0]);
-    { std::ofstream("/proc/self/clear_refs") << "5"; } // reset VmHWM
-    uint64_t before = statusKib("VmHWM:");
+    v4::test::resetPeak();
+    uint64_t before = v4::test::peakKiB();
     Expected<Reader> r = Reader::open(file);
-    uint64_t growth = (statusKib("VmHWM:") - before) * 1024;
+    uint64_t growth = (v4::test::peakKiB() - before) * 1024;
     std::string verdict = r ? "ok" : r.status().rule();
     if (r && !std::is_sorted(r->tensors().begin(), r->tensors().end(),
                              [](const TensorInfo &x, const TensorInfo &y) {
