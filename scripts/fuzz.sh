@@ -26,9 +26,10 @@ export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:${UBSAN_OPTIONS:-}"
 # allow_user_poisoning=0: see scripts/sanitize.sh.
 export ASAN_OPTIONS="detect_leaks=1:allow_user_poisoning=0:${ASAN_OPTIONS:-}"
 
+source "$root/scripts/suites.sh"
 seeds="$build/test/fuzz/seeds"
 "$root/test/fuzz/make-seeds.sh" "$build/bin" "$seeds" >/dev/null ||
-  { echo "0 passed, 1 failed (seeds)"; exit 1; }
+  { note_failure "fuzz: seed corpus not made"; echo "0 passed, 1 failed (seeds)"; exit 1; }
 
 passed=0
 failed=0
@@ -36,6 +37,7 @@ for t in "${targets[@]}"; do
   bin="$build/bin/v4-fuzz-$t"
   if [ ! -x "$bin" ]; then
     echo "fuzz: $bin missing: run scripts/sanitize.sh asan first" >&2
+    note_failure "fuzz: $t: $bin missing"
     failed=$((failed + 1))
     continue
   fi
@@ -55,6 +57,7 @@ for t in "${targets[@]}"; do
     echo "fuzz: $t: ${runs:-?} executions in ${seconds} s, no finding"
   else
     failed=$((failed + 1))
+    note_failure "fuzz: $t: finding (exit $rc), log $log"
     echo "fuzz: $t: FINDING after ${runs:-?} executions (exit $rc); log $log:"
     grep -E "ERROR|SUMMARY|runtime error|==[0-9]+==|Test unit written" "$log" | head -20
   fi

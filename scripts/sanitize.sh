@@ -14,6 +14,7 @@ set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 kind="${1:-asan}"
 shift || true
+source "$root/scripts/suites.sh"
 "$root/scripts/setup.sh" >/dev/null || exit 1
 
 # NDEBUG as in the main build: LLVM's headers change layouts with it
@@ -49,13 +50,13 @@ case "$kind" in
 esac
 if [ ! -f "$build/build.ninja" ]; then
   cmake "${common[@]}" -B "$build" "${flags[@]}" >/dev/null ||
-    { echo "0 passed, 1 failed (configure $kind)"; exit 1; }
+    { note_failure "sanitize $kind: configure failed"; echo "0 passed, 1 failed (configure $kind)"; exit 1; }
 fi
-ninja -C "$build" "$@" || { echo "0 passed, 1 failed (build $kind)"; exit 1; }
+ninja -C "$build" "$@" ||
+  { note_failure "sanitize $kind: build failed"; echo "0 passed, 1 failed (build $kind)"; exit 1; }
 
 passed=0
 failed=0
-source "$root/scripts/suites.sh"
 [ "$kind" = asan ] && run_lit "$build"
 run_ctest "$build"
 echo "$passed passed, $failed failed"

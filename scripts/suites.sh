@@ -1,19 +1,37 @@
-# Sourced by scripts/test.sh and scripts/sanitize.sh: runs a build tree's
-# test suites and adds their counts to the caller's $passed and $failed.
+# Sourced by scripts/test.sh, scripts/sanitize.sh and scripts/fuzz.sh: runs
+# a build tree's test suites and adds their counts to the caller's $passed
+# and $failed. Each failure is also named, one line each, in the file
+# $V4_FAILURE_LOG when it is set: scripts/test.sh prints that list just above
+# its last line, where a CI log's tail shows it.
+
+# note_failure TEXT: names one failure in $V4_FAILURE_LOG.
+note_failure() {
+  [ -n "${V4_FAILURE_LOG:-}" ] && echo "$*" >>"$V4_FAILURE_LOG"
+  return 0
+}
 
 # run_lit BUILD: the lit suite (check-v4) of BUILD.
 run_lit() {
   local out n k
   out="$(mktemp)"
   /usr/lib/llvm-22/bin/lit -sv "$1/test" 2>&1 | tee "$out"
-  _count() { grep -E "^ *$1: +[0-9]+" "$out" | head -1 | sed -E 's/[^0-9]*([0-9]+).*/\1/'; }
+  # lit pads the labels to the longest one present ("Passed     : 67"
+  # beside "Unsupported:  1").
+  _count() { grep -E "^ *$1 *: +[0-9]+" "$out" | head -1 | sed -E 's/[^0-9]*([0-9]+).*/\1/'; }
   n=$(_count "Passed"); passed=$((passed + ${n:-0}))
   n=$(_count "Expectedly Failed"); passed=$((passed + ${n:-0}))
   for k in "Failed" "Unresolved" "Timed Out" "Unexpectedly Passed"; do
     n=$(_count "$k"); failed=$((failed + ${n:-0}))
   done
-  grep -qE "^ *(Passed|Expectedly Failed|Failed|Unresolved): +[0-9]+" "$out" ||
+  if grep -qE "^ *(Passed|Expectedly Failed|Failed|Unresolved|Unsupported) *: +[0-9]+" "$out"; then
+    # "Failed Tests (2):" and the like, then "  V4 :: path" lines.
+    awk -v b="$1" '/^(Failed|Unresolved|Timed Out|Unexpectedly Passed) Tests \(/ {on=1; next}
+      on && /^  [^ ]/ {sub(/^ +/, ""); print "lit " b ": " $0; next} {on=0}' "$out" |
+      while read -r l; do note_failure "$l"; done
+  else
     failed=$((failed + 1)) # lit did not run
+    note_failure "lit $1: no summary (lit did not run)"
+  fi
   rm -f "$out"
 }
 
@@ -28,8 +46,11 @@ run_ctest() {
     nf=$(echo "$line" | sed -E 's/.*passed, ([0-9]+) tests? failed.*/\1/')
     passed=$((passed + total - nf))
     failed=$((failed + nf))
+    sed -n '/^The following tests FAILED:/,/^$/p' "$out" | grep -E "^[[:space:]]+[0-9]+ - " |
+      while read -r l; do note_failure "ctest $1: $l"; done
   else
     failed=$((failed + 1)) # ctest did not run
+    note_failure "ctest $1: no summary (ctest did not run)"
   fi
   rm -f "$out"
 }

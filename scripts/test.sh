@@ -10,6 +10,11 @@ source "$root/scripts/suites.sh"
 
 "$root/scripts/build.sh" || { echo "0 passed, 1 failed (build)"; exit 1; }
 
+# Every suite names its failures here; they are listed above the last line.
+V4_FAILURE_LOG="$(mktemp)"
+export V4_FAILURE_LOG
+trap 'rm -f "$V4_FAILURE_LOG"' EXIT
+
 passed=0
 failed=0
 
@@ -31,6 +36,7 @@ suite() {
   rm -f "$out"
   if [ -z "$line" ]; then
     failed=$((failed + 1))
+    note_failure "$*: no summary line"
     return
   fi
   passed=$((passed + $(echo "$line" | sed -E 's/^([0-9]+) passed.*/\1/')))
@@ -42,5 +48,9 @@ if [ "${V4_TEST_SANITIZERS:-1}" != 0 ]; then
   suite "$root/scripts/sanitize.sh" tsan
 fi
 
+if [ -s "$V4_FAILURE_LOG" ]; then
+  echo "Failures:"
+  sed 's/^/  /' "$V4_FAILURE_LOG"
+fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
