@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <set>
 #include <system_error>
 
@@ -132,6 +133,9 @@ constexpr uint64_t kMaxJsonStringBytes = uint64_t(1) << 24;
 struct TextScan {
   /// Offsets of the keys of the top-level object, in document order.
   std::vector<uint64_t> keyOffsets;
+  /// Keys at any depth: an upper bound on the entries of any one object, so
+  /// that its table can be sized once.
+  uint64_t keys = 0;
   /// Offset of the first string longer than kMaxJsonStringBytes, or npos.
   uint64_t longStringAt = std::string_view::npos;
 };
@@ -140,13 +144,15 @@ struct TextScan {
 /// validates it.
 TextScan scanJsonText(std::string_view s) {
   TextScan out;
-  int depth = 0;
+  std::vector<bool> objects; // per open container: an object?
   bool expectKey = false;
   for (size_t i = 0; i < s.size(); ++i) {
     char c = s[i];
     if (c == '"') {
-      if (depth == 1 && expectKey) {
-        out.keyOffsets.push_back(i);
+      if (expectKey) {
+        ++out.keys;
+        if (objects.size() == 1)
+          out.keyOffsets.push_back(i);
         expectKey = false;
       }
       size_t start = i;
@@ -162,12 +168,14 @@ TextScan scanJsonText(std::string_view s) {
       continue;
     }
     if (c == '{' || c == '[') {
-      ++depth;
-      expectKey = depth == 1 && c == '{';
+      objects.push_back(c == '{');
+      expectKey = c == '{';
     } else if (c == '}' || c == ']') {
-      --depth;
-    } else if (c == ',' && depth == 1) {
-      expectKey = true;
+      if (!objects.empty())
+        objects.pop_back();
+      expectKey = false;
+    } else if (c == ',') {
+      expectKey = !objects.empty() && objects.back();
     }
   }
   return out;
@@ -184,88 +192,6 @@ Status checkStringLengths(const std::string &source, const TextScan &scan,
                 byteAt(what, scan.longStringAt, fileBase) + " is longer than " +
                 std::to_string(kMaxJsonStringBytes) + " bytes");
 }
-
-/// SAX pass run before building the DOM: bounds the depth, rejects duplicate
-/// keys (nlohmann would silently keep the last) and records the position of
-/// a syntax error. Rule ids are parameters so that the index reuses it.
-class JsonChecker {
-public:
-  JsonChecker(unsigned maxDepth, std::vector<uint64_t> keyOffsets)
-      : maxDepth(maxDepth), keyOffsets(std::move(keyOffsets)) {}
-
-  bool null() { return true; }
-  bool boolean(bool) { return true; }
-  bool number_integer(json::number_integer_t) { return true; }
-  bool number_unsigned(json::number_unsigned_t) { return true; }
-  bool number_float(json::number_float_t, const json::string_t &) {
-    return true;
-  }
-  bool string(json::string_t &) { return true; }
-  bool binary(json::binary_t &) { return true; }
-  bool start_object(std::size_t) { return push(); }
-  bool start_array(std::size_t) { return push(); }
-  bool end_object() { return pop(); }
-  bool end_array() { return pop(); }
-  bool key(json::string_t &k) {
-    if (scopes.size() == 1) {
-      currentTopKey = k;
-      uint64_t offset =
-          numTopKeys < keyOffsets.size() ? keyOffsets[numTopKeys] : 0;
-      ++numTopKeys;
-      if (!topKeyOffsets.emplace(k, offset).second) {
-        kind = Duplicate;
-        duplicateAtTop = true;
-        duplicateKey = k;
-        duplicateOffset = offset;
-        return false;
-      }
-      return true;
-    }
-    if (!scopes.back().insert(k).second) {
-      kind = Duplicate;
-      duplicateKey = k;
-      return false;
-    }
-    return true;
-  }
-  bool parse_error(std::size_t position, const std::string &,
-                   const json::exception &ex) {
-    kind = Syntax;
-    errorPosition = position;
-    syntaxMessage = syntaxText(ex);
-    return false;
-  }
-
-  enum Kind { None, Syntax, TooDeep, Duplicate };
-  Kind kind = None;
-  size_t errorPosition = 0;
-  std::string syntaxMessage;
-  std::string duplicateKey;
-  uint64_t duplicateOffset = 0;
-  bool duplicateAtTop = false;
-  std::string currentTopKey;
-  std::map<std::string, uint64_t> topKeyOffsets;
-
-private:
-  bool push() {
-    if (scopes.size() >= maxDepth) {
-      kind = TooDeep;
-      return false;
-    }
-    scopes.emplace_back();
-    return true;
-  }
-  bool pop() {
-    if (!scopes.empty())
-      scopes.pop_back();
-    return true;
-  }
-
-  unsigned maxDepth;
-  std::vector<uint64_t> keyOffsets;
-  size_t numTopKeys = 0;
-  std::vector<std::set<std::string>> scopes;
-};
 
 /// ST-4 (or `rule`) on JSON text before it is parsed: valid UTF-8 and an
 /// object ('{' first; '<' is taken for an HTML page). `what` names the text
@@ -290,74 +216,10 @@ Status checkJsonText(const std::string &source, std::string_view text,
   return Status::success();
 }
 
-/// Parses JSON text that must be an object, applying UTF-8, depth and
-/// duplicate-key checks. `rule` tags the errors; `what` names the text
-/// ("header" or "index").
-Expected<json> parseCheckedJson(const std::string &source,
-                                std::string_view text, uint64_t fileBase,
-                                unsigned maxDepth, const char *rule,
-                                const char *dupRule, const char *what,
-                                std::map<std::string, uint64_t> *keyOffsets) {
-  if (Status s = checkJsonText(source, text, fileBase, rule, what); !s)
-    return s;
-  auto at = [&](uint64_t pos) { return byteAt(what, pos, fileBase); };
-  TextScan scan = scanJsonText(text);
-  if (Status s = checkStringLengths(source, scan, rule, what, fileBase); !s)
-    return s;
-  JsonChecker checker(maxDepth, std::move(scan.keyOffsets));
-  bool ok = json::sax_parse(text.begin(), text.end(), &checker);
-  if (!ok || checker.kind != JsonChecker::None) {
-    switch (checker.kind) {
-    case JsonChecker::TooDeep:
-      return Status::error(rule, source + ": " + what +
-                                     " JSON nests deeper than " +
-                                     std::to_string(maxDepth) + " levels");
-    case JsonChecker::Duplicate:
-      if (checker.duplicateAtTop)
-        return Status::error(dupRule,
-                             source + ": duplicate " +
-                                 (rule == dupRule ? "key " : "tensor name ") +
-                                 quote(checker.duplicateKey) + " at " +
-                                 at(checker.duplicateOffset));
-      return Status::error(
-          dupRule, source + ": duplicate key " + quote(checker.duplicateKey) +
-                       " in entry " + quote(checker.currentTopKey));
-    default:
-      return Status::error(
-          rule, source + ": " + what + " is not valid JSON at " +
-                    at(checker.errorPosition ? checker.errorPosition - 1 : 0) +
-                    ": " + checker.syntaxMessage);
-    }
-  }
-  json root = json::parse(text.begin(), text.end(), nullptr,
-                          /*allow_exceptions=*/false);
-  if (root.is_discarded() || !root.is_object())
-    return Status::error(rule, source + ": " + what + " is not a JSON object");
-  if (keyOffsets)
-    *keyOffsets = std::move(checker.topKeyOffsets);
-  return root;
-}
-
-/// Reads a non-negative integer that fits in uint64_t.
-bool getUnsigned(const json &v, uint64_t &out) {
-  if (!v.is_number_unsigned())
-    return false;
-  out = v.get<uint64_t>();
-  return true;
-}
-
-/// What a SAX event is, for messages ("found ..."), as jsonKind names DOM
-/// values.
+/// What a number event is, for messages ("found ..."); other values are
+/// named as nlohmann's type_name() names them ("string", "object").
 constexpr const char *kKindNegative = "a negative integer";
 constexpr const char *kKindFloat = "a non-integer number";
-
-const char *jsonKind(const json &v) {
-  if (v.is_number_float())
-    return kKindFloat;
-  if (v.is_number_integer() && !v.is_number_unsigned())
-    return kKindNegative;
-  return v.type_name();
-}
 
 /// ST-1..ST-3 on the first 8 bytes; returns the header length.
 Expected<uint64_t> checkPrefix(const std::string &source, const uint8_t *bytes,
@@ -390,6 +252,61 @@ Expected<uint64_t> checkPrefix(const std::string &source, const uint8_t *bytes,
   return n;
 }
 
+/// The names of one JSON object's entries, for the duplicate check and for
+/// lookups: open addressing over entry indices, sized once from the
+/// pre-scan's key count (TextScan::keys) and kept at most half full.
+/// `NameOf(i)` gives entry i's name as a string_view.
+class NameTable {
+public:
+  explicit NameTable(uint64_t keys) {
+    size_t slots = 16;
+    while (slots < 2 * keys + 2)
+      slots *= 2;
+    slots_.assign(slots, 0);
+  }
+
+  /// The index of the entry named `k`, or -1.
+  template <typename NameOf>
+  int64_t find(std::string_view k, NameOf nameOf) const {
+    if (slots_.empty())
+      return -1;
+    size_t mask = slots_.size() - 1;
+    for (size_t h = std::hash<std::string_view>()(k) & mask; slots_[h];
+         h = (h + 1) & mask)
+      if (nameOf(slots_[h] - 1) == k)
+        return slots_[h] - 1;
+    return -1;
+  }
+
+  /// Adds entry `index`, named `k` (absent: see find), growing the table
+  /// only if the pre-scan miscounted (invalid JSON).
+  template <typename NameOf>
+  void insert(std::string_view k, uint32_t index, NameOf nameOf) {
+    if (2 * (size_t(index) + 1) >= slots_.size()) {
+      std::vector<uint32_t> old(std::max<size_t>(16, 2 * slots_.size()), 0);
+      old.swap(slots_);
+      for (uint32_t slot : old)
+        if (slot)
+          place(nameOf(slot - 1), slot);
+    }
+    place(k, index + 1);
+  }
+
+  /// Frees the table (no lookups after this).
+  void release() { std::vector<uint32_t>().swap(slots_); }
+
+private:
+  void place(std::string_view k, uint32_t slot) {
+    size_t mask = slots_.size() - 1;
+    size_t h = std::hash<std::string_view>()(k) & mask;
+    while (slots_[h])
+      h = (h + 1) & mask;
+    slots_[h] = slot;
+  }
+
+  std::vector<uint32_t> slots_; // entry index + 1, 0 = empty
+};
+
 /// Upper bounds that keep a header's cost proportional to its size: a rank
 /// is 8 bytes a dimension once parsed but may be 2 bytes of text ("1,"),
 /// and metadata entries cost a map node each. Real checkpoints use rank <= 4
@@ -416,15 +333,12 @@ public:
 
   HeaderSax(const std::string &source, std::string_view header,
             unsigned maxDepth, std::vector<uint64_t> keyOffsets)
-      : source(source), maxDepth(maxDepth), keyOffsets(std::move(keyOffsets)) {
+      : source(source), maxDepth(maxDepth), keyOffsets(std::move(keyOffsets)),
+        table(this->keyOffsets.size()) {
     // Reservations are virtual memory until used; exact where known.
     entries.reserve(this->keyOffsets.size());
     names.reserve(header.size());
     dims.reserve(header.size());
-    size_t slots = 16;
-    while (slots < 2 * this->keyOffsets.size() + 2)
-      slots *= 2;
-    table.assign(slots, 0);
   }
 
   // Results.
@@ -436,6 +350,13 @@ public:
   size_t syntaxPosition = 0;
   std::string syntaxMessage;
   bool syntax = false;
+
+  /// Frees what only the parse needs (the name table and the key offsets)
+  /// before the caller builds its output from `entries`.
+  void releaseLookup() {
+    table.release();
+    std::vector<uint64_t>().swap(keyOffsets);
+  }
 
   /// The dims of `e`, decoded.
   std::vector<int64_t> shape(const Entry &e) const {
@@ -756,16 +677,12 @@ private:
     return true;
   }
 
-  /// ST-5: records a new entry named `k`, rejecting a duplicate name
-  /// (open addressing over entry indices; the table was sized from the key
-  /// count of the pre-scan, so it never grows past half full).
+  /// ST-5: records a new entry named `k`, rejecting a duplicate name.
   bool insertName(const std::string &k, uint64_t at) {
-    size_t mask = table.size() - 1;
-    size_t h = std::hash<std::string_view>()(k) & mask;
-    for (; table[h]; h = (h + 1) & mask)
-      if (name(entries[table[h] - 1]) == k)
-        return fail("ST-5", source + ": duplicate tensor name " + quote(k) +
-                                " at " + headerAt(at));
+    auto nameOf = [&](uint32_t i) { return name(entries[i]); };
+    if (table.find(k, nameOf) >= 0)
+      return fail("ST-5", source + ": duplicate tensor name " + quote(k) +
+                              " at " + headerAt(at));
     if (entries.size() + 1 >= UINT32_MAX)
       return fail("ST-4", source + ": more than 2^32 tensors");
     Entry e{};
@@ -776,30 +693,14 @@ private:
     e.keyByte = at;
     names += k;
     entries.push_back(e);
-    table[h] = static_cast<uint32_t>(entries.size());
-    if (2 * entries.size() > table.size())
-      grow(); // only if the pre-scan miscounted (invalid JSON)
+    table.insert(k, static_cast<uint32_t>(entries.size() - 1), nameOf);
     return true;
-  }
-
-  void grow() {
-    std::vector<uint32_t> old(2 * table.size(), 0);
-    old.swap(table);
-    size_t mask = table.size() - 1;
-    for (uint32_t slot : old) {
-      if (!slot)
-        continue;
-      size_t h = std::hash<std::string_view>()(name(entries[slot - 1])) & mask;
-      while (table[h])
-        h = (h + 1) & mask;
-      table[h] = slot;
-    }
   }
 
   const std::string &source;
   unsigned maxDepth;
   std::vector<uint64_t> keyOffsets;
-  std::vector<uint32_t> table; // entry index + 1, 0 = empty
+  NameTable table;
   std::vector<Ctx> stack;
   size_t ordinal = 0;
   std::string currentKey;
@@ -811,10 +712,13 @@ private:
   unsigned offsetCount = 0;
 };
 
-/// ST-4..ST-11 on the header text.
+/// ST-4..ST-11 on the header text. When `owned` holds the text, it is freed
+/// once read, before the layout is built (so that a header at its cap costs
+/// at most 4x its size): `header` must not be used after that.
 Expected<FileLayout> parseHeader(const std::string &source,
                                  std::string_view header, uint64_t fileSize,
-                                 const ReaderOptions &options) {
+                                 const ReaderOptions &options,
+                                 std::string *owned = nullptr) {
   FileLayout layout;
   layout.fileSize = fileSize;
   layout.headerSize = header.size();
@@ -845,6 +749,9 @@ Expected<FileLayout> parseHeader(const std::string &source,
             ": " + sax.syntaxMessage);
   if (sax.failure)
     return *sax.failure;
+  sax.releaseLookup();
+  if (owned)
+    std::string().swap(*owned);
   using Entry = HeaderSax::Entry;
   const std::vector<Entry> &entries = sax.entries;
 
@@ -1050,7 +957,8 @@ Expected<std::unique_ptr<Shard>> loadShard(const std::string &path,
           readFully(path, file.fd, header.data(), *headerSize, kPrefixBytes);
       !s)
     return s;
-  Expected<FileLayout> layout = parseHeader(path, header, size, options);
+  Expected<FileLayout> layout =
+      parseHeader(path, header, size, options, &header);
   if (!layout)
     return layout.status();
 
@@ -1131,39 +1039,333 @@ struct Reader::Impl {
   uint64_t totalBytes = 0;
 
   /// Moves every shard's tensors into one list (the shards keep none: a
-  /// header at the cap has ~1.7M of them).
+  /// header at the cap has ~1.7M of them). The first shard's list is taken
+  /// whole, so a single file is never held twice; each shard's list is freed
+  /// as soon as it is moved.
   void finish() {
     size_t count = 0;
     for (const auto &shard : shards)
       count += shard->layout.tensors.size();
-    tensors.reserve(count);
     for (size_t i = 0; i < shards.size(); ++i) {
       shardPaths.push_back(shards[i]->path);
-      for (TensorInfo &t : shards[i]->layout.tensors) {
-        t.shard = shards[i]->path;
-        t.shardIndex = i;
+      std::vector<TensorInfo> &list = shards[i]->layout.tensors;
+      for (TensorInfo &t : list) {
+        t.shardIndex = static_cast<uint32_t>(i);
         totalBytes += t.byteSize();
-        tensors.push_back(std::move(t));
       }
-      std::vector<TensorInfo>().swap(shards[i]->layout.tensors);
+      if (i == 0) {
+        tensors = std::move(list);
+        tensors.reserve(count);
+      } else {
+        std::move(list.begin(), list.end(), std::back_inserter(tensors));
+      }
+      std::vector<TensorInfo>().swap(list);
     }
-    std::sort(tensors.begin(), tensors.end(),
-              [](const TensorInfo &a, const TensorInfo &b) {
-                return a.name < b.name;
-              });
+    if (shards.size() > 1) // each shard's list is sorted already
+      std::sort(tensors.begin(), tensors.end(),
+                [](const TensorInfo &a, const TensorInfo &b) {
+                  return a.name < b.name;
+                });
   }
 };
 
 namespace {
 
 /// ST-15: index shard names are plain names inside the model directory.
-bool isPlainName(const std::string &name) {
+bool isPlainName(std::string_view name) {
   return !name.empty() && name != "." && name != ".." &&
-         name.find('/') == std::string::npos &&
-         name.find('\\') == std::string::npos &&
-         name.find('\0') == std::string::npos &&
-         name.find("..") == std::string::npos;
+         name.find('/') == std::string_view::npos &&
+         name.find('\\') == std::string_view::npos &&
+         name.find('\0') == std::string_view::npos &&
+         name.find("..") == std::string_view::npos;
 }
+
+/// Bounds that keep an index's cost proportional to its size: every object
+/// but weight_map holds a set of its keys (for the duplicate check), and
+/// each distinct shard is a file to open. Real indexes have two root keys,
+/// one or two metadata keys and at most a few hundred shards.
+constexpr size_t kMaxIndexObjectKeys = 1024;
+constexpr size_t kMaxIndexShards = 65536;
+
+/// ST-14 and ST-15 in one SAX pass over model.safetensors.index.json,
+/// without a DOM: weight_map is recorded compactly (names in one arena,
+/// shard names once each), so an index costs about its own size before any
+/// error. Any other key is allowed and its value only checked for depth and
+/// duplicate keys. The first error stops the parse.
+class IndexSax {
+public:
+  struct Entry {
+    uint64_t nameOffset; // into `names`
+    uint32_t nameSize;
+    uint32_t shard;                // into `shardNames`
+    uint32_t foundIn = UINT32_MAX; // ST-16: the shard that holds it
+  };
+
+  /// `scan` is the text's TextScan: the tables are sized once from its key
+  /// count (reservations are virtual memory until used).
+  IndexSax(const std::string &source, unsigned maxDepth, TextScan scan,
+           size_t textSize)
+      : source(source), maxDepth(maxDepth),
+        rootKeyOffsets(std::move(scan.keyOffsets)), table(scan.keys) {
+    entries.reserve(scan.keys);
+    names.reserve(textSize);
+  }
+
+  // Results.
+  std::vector<Entry> entries; // document order
+  std::string names;
+  std::vector<std::string> shardNames; // first-use order
+  std::optional<uint64_t> totalSize;
+  bool sawWeightMap = false;
+  std::optional<Status> failure;
+  bool tooDeep = false;
+  bool syntax = false;
+  size_t syntaxPosition = 0;
+  std::string syntaxMessage;
+
+  std::string_view name(const Entry &e) const {
+    return std::string_view(names).substr(e.nameOffset, e.nameSize);
+  }
+
+  /// Entry i's name, for the NameTable.
+  struct NameOf {
+    const IndexSax *sax;
+    std::string_view operator()(uint32_t i) const {
+      return sax->name(sax->entries[i]);
+    }
+  };
+  NameOf nameOf() const { return NameOf{this}; }
+
+  /// The weight_map entry named `k`, or nullptr.
+  Entry *find(std::string_view k) {
+    int64_t i = table.find(k, nameOf());
+    return i < 0 ? nullptr : &entries[i];
+  }
+
+  // nlohmann::json SAX interface.
+  bool null() { return value(nullptr); }
+  bool boolean(bool) { return value("boolean"); }
+  bool number_integer(json::number_integer_t) { return value(kKindNegative); }
+  bool number_float(json::number_float_t, const json::string_t &) {
+    return value(kKindFloat);
+  }
+  bool binary(json::binary_t &) { return value("binary"); }
+  bool number_unsigned(json::number_unsigned_t v) {
+    if (pending == Pending::TotalSize)
+      totalSize = v;
+    return value("number");
+  }
+  bool string(json::string_t &s) {
+    if (pending == Pending::Shard)
+      return shard(s);
+    return value("string");
+  }
+  bool start_object(std::size_t) { return open(/*object=*/true); }
+  bool start_array(std::size_t) { return open(/*object=*/false); }
+  bool end_object() { return close(); }
+  bool end_array() { return close(); }
+
+  bool key(json::string_t &k) {
+    Scope &scope = scopes.back();
+    if (scope.ctx == Ctx::WeightMap) {
+      pending = Pending::Shard;
+      return insertName(k);
+    }
+    uint64_t at = 0;
+    if (scopes.size() == 1)
+      at = rootKey < rootKeyOffsets.size() ? rootKeyOffsets[rootKey] : 0;
+    if (scopes.size() == 1)
+      ++rootKey;
+    if (!scope.keys.insert(k).second) {
+      if (scopes.size() == 1)
+        return fail("ST-14", source + ": duplicate key " + quote(k) + " at " +
+                                 byteAt("index", at, 0));
+      return fail("ST-14",
+                  source + ": duplicate key " + quote(k) + " in " + path());
+    }
+    if (scope.keys.size() > kMaxIndexObjectKeys)
+      return fail("ST-14", source + ": " + path() + " has more than " +
+                               std::to_string(kMaxIndexObjectKeys) +
+                               " keys (only $.weight_map may have more)");
+    pending = Pending::Other;
+    if (scope.ctx == Ctx::Root && k == "weight_map")
+      pending = Pending::WeightMap;
+    else if (scope.ctx == Ctx::Root && k == "metadata")
+      pending = Pending::Metadata;
+    else if (scope.ctx == Ctx::Metadata && k == "total_size")
+      pending = Pending::TotalSize;
+    if (scopes.size() <= 2)
+      lastKey[scopes.size() - 1] = k;
+    return true;
+  }
+
+  bool parse_error(std::size_t position, const std::string &,
+                   const json::exception &ex) {
+    syntax = true;
+    syntaxPosition = position;
+    syntaxMessage = syntaxText(ex);
+    return false;
+  }
+
+private:
+  enum class Ctx : uint8_t { Root, WeightMap, Metadata, Other };
+  /// What the value after the last key is.
+  enum class Pending : uint8_t {
+    None,
+    Other,
+    WeightMap,
+    Metadata,
+    TotalSize,
+    Shard
+  };
+  struct Scope {
+    Ctx ctx;
+    bool object;
+    std::set<std::string> keys; // not for weight_map
+  };
+
+  /// "$.metadata" and the like, for messages.
+  std::string path() const {
+    if (scopes.size() <= 1)
+      return "$";
+    std::string p = "$." + lastKey[0];
+    if (scopes.size() > 2)
+      p += "." + lastKey[1] + (scopes.size() > 3 ? "..." : "");
+    return p;
+  }
+
+  bool fail(const char *rule, std::string message) {
+    failure = Status::error(rule, std::move(message));
+    return false;
+  }
+
+  /// A scalar value (`kind` for messages; nullptr for null).
+  bool value(const char *kind) {
+    Pending p = std::exchange(pending, Pending::None);
+    switch (p) {
+    case Pending::WeightMap:
+      return wrongWeightMap(kind ? kind : "null");
+    case Pending::Metadata:
+      if (kind)
+        return fail("ST-14", source +
+                                 ": $.metadata must be an object, "
+                                 "found " +
+                                 kind);
+      return true;
+    case Pending::TotalSize:
+      if (!totalSize)
+        return fail("ST-14", source +
+                                 ": $.metadata.total_size must be a "
+                                 "non-negative integer, found " +
+                                 (kind ? kind : "null"));
+      return true;
+    case Pending::Shard:
+      return wrongShard(kind ? kind : "null");
+    default:
+      return true;
+    }
+  }
+
+  bool wrongWeightMap(const char *kind) {
+    return fail("ST-14", source +
+                             ": $.weight_map must be an object of "
+                             "tensor name -> shard file name, found " +
+                             kind);
+  }
+  bool wrongShard(const char *kind) {
+    return fail("ST-14", source + ": $.weight_map[" +
+                             quote(name(entries.back())) +
+                             "] must be a string, found " + kind);
+  }
+
+  bool open(bool object) {
+    if (scopes.size() >= maxDepth) {
+      tooDeep = true;
+      return false;
+    }
+    const char *kind = object ? "object" : "array";
+    Ctx ctx = Ctx::Other;
+    switch (std::exchange(pending, Pending::None)) {
+    case Pending::WeightMap:
+      if (!object)
+        return wrongWeightMap(kind);
+      sawWeightMap = true;
+      ctx = Ctx::WeightMap;
+      break;
+    case Pending::Metadata:
+      if (!object)
+        return fail("ST-14", source +
+                                 ": $.metadata must be an object, "
+                                 "found " +
+                                 kind);
+      ctx = Ctx::Metadata;
+      break;
+    case Pending::TotalSize:
+      return fail("ST-14", source +
+                               ": $.metadata.total_size must be a "
+                               "non-negative integer, found " +
+                               kind);
+    case Pending::Shard:
+      return wrongShard(kind);
+    default:
+      ctx = scopes.empty() ? Ctx::Root : Ctx::Other;
+      break;
+    }
+    scopes.push_back(Scope{ctx, object, {}});
+    return true;
+  }
+
+  bool close() {
+    scopes.pop_back();
+    return true;
+  }
+
+  /// ST-14: records weight_map entry `k`, rejecting a duplicate name.
+  bool insertName(const std::string &k) {
+    if (find(k))
+      return fail("ST-14", source + ": duplicate tensor name " + quote(k) +
+                               " in $.weight_map");
+    if (entries.size() + 1 >= UINT32_MAX)
+      return fail("ST-14", source + ": more than 2^32 tensors");
+    entries.push_back(Entry{names.size(), static_cast<uint32_t>(k.size()), 0});
+    names += k;
+    table.insert(k, static_cast<uint32_t>(entries.size() - 1), nameOf());
+    return true;
+  }
+
+  /// ST-15 and the shard id of the last entry.
+  bool shard(const std::string &s) {
+    pending = Pending::None;
+    Entry &e = entries.back();
+    if (!isPlainName(s))
+      return fail("ST-15", source + ": tensor " + quote(name(e)) +
+                               " names shard " + quote(s) +
+                               ", which is not a plain file name in the "
+                               "model directory");
+    auto it = shardIds.find(s);
+    if (it == shardIds.end()) {
+      if (shardNames.size() >= kMaxIndexShards)
+        return fail("ST-14", source + ": tensor " + quote(name(e)) +
+                                 " names a shard beyond the " +
+                                 std::to_string(kMaxIndexShards) +
+                                 " distinct shards an index may name");
+      it = shardIds.emplace(s, static_cast<uint32_t>(shardNames.size())).first;
+      shardNames.push_back(s);
+    }
+    e.shard = it->second;
+    return true;
+  }
+
+  const std::string &source;
+  unsigned maxDepth;
+  std::vector<uint64_t> rootKeyOffsets;
+  size_t rootKey = 0;
+  std::vector<Scope> scopes;
+  Pending pending = Pending::None;
+  std::string lastKey[2];
+  NameTable table;
+  std::unordered_map<std::string, uint32_t> shardIds;
+};
 
 Status openIndex(const std::string &indexPath, const ReaderOptions &options,
                  Reader::Impl &impl) {
@@ -1182,101 +1384,93 @@ Status openIndex(const std::string &indexPath, const ReaderOptions &options,
   text.resize(size);
   if (Status s = readFully(indexPath, file.fd, text.data(), size, 0); !s)
     return s;
-  Expected<json> parsed =
-      parseCheckedJson(indexPath, text, 0, options.maxJsonDepth, "ST-14",
-                       "ST-14", "index", nullptr);
-  if (!parsed)
-    return parsed.status();
-  const json &root = *parsed;
-
-  auto it = root.find("weight_map");
-  if (it == root.end() || !it->is_object())
+  if (Status s = checkJsonText(indexPath, text, 0, "ST-14", "index"); !s)
+    return s;
+  TextScan scan = scanJsonText(text);
+  if (Status s = checkStringLengths(indexPath, scan, "ST-14", "index", 0); !s)
+    return s;
+  IndexSax sax(indexPath, options.maxJsonDepth, std::move(scan), text.size());
+  json::sax_parse(text.begin(), text.end(), &sax);
+  std::string().swap(text);
+  if (sax.tooDeep)
+    return Status::error("ST-14",
+                         indexPath + ": index JSON nests deeper than " +
+                             std::to_string(options.maxJsonDepth) + " levels");
+  if (sax.failure)
+    return *sax.failure;
+  if (sax.syntax)
+    return Status::error(
+        "ST-14",
+        indexPath + ": index is not valid JSON at " +
+            byteAt("index", sax.syntaxPosition ? sax.syntaxPosition - 1 : 0,
+                   0) +
+            ": " + sax.syntaxMessage);
+  if (!sax.sawWeightMap)
     return Status::error("ST-14", indexPath + ": $.weight_map must be an "
                                               "object of tensor name -> "
                                               "shard file name");
-  const json &weightMap = *it;
-  auto meta = root.find("metadata");
-  if (meta != root.end() && !meta->is_null()) {
-    if (!meta->is_object())
-      return Status::error("ST-14", indexPath +
-                                        ": $.metadata must be an "
-                                        "object, found " +
-                                        meta->type_name());
-    auto total = meta->find("total_size");
-    if (total != meta->end()) {
-      uint64_t value;
-      if (!getUnsigned(*total, value))
-        return Status::error("ST-14", indexPath +
-                                          ": $.metadata.total_size must be a "
-                                          "non-negative integer, found " +
-                                          jsonKind(*total));
-      impl.totalSize = value;
-    }
-  }
+  impl.totalSize = sax.totalSize;
 
-  // Shard names, and one example tensor each for the messages.
-  std::map<std::string, std::string> shardExample;
-  std::map<std::string, std::string> indexed; // tensor -> shard
-  for (auto entry = weightMap.begin(); entry != weightMap.end(); ++entry) {
-    if (!entry.value().is_string())
-      return Status::error("ST-14", indexPath + ": $.weight_map[" +
-                                        quote(entry.key()) +
-                                        "] must be a string, found " +
-                                        entry.value().type_name());
-    const std::string &shardName = entry.value().get_ref<const std::string &>();
-    if (!isPlainName(shardName))
-      return Status::error("ST-15", indexPath + ": tensor " +
-                                        quote(entry.key()) + " names shard " +
-                                        quote(shardName) +
-                                        ", which is not a plain file name in "
-                                        "the model directory");
-    shardExample.emplace(shardName, entry.key());
-    indexed.emplace(entry.key(), shardName);
-  }
-
+  // Shards in name order; each exists (ST-15) and is valid (ST-1..ST-11).
+  std::vector<uint32_t> order(sax.shardNames.size());
+  for (uint32_t i = 0; i < order.size(); ++i)
+    order[i] = i;
+  std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+    return sax.shardNames[a] < sax.shardNames[b];
+  });
+  std::vector<uint32_t> example(sax.shardNames.size(), UINT32_MAX);
+  for (uint32_t i = 0; i < sax.entries.size(); ++i)
+    if (example[sax.entries[i].shard] == UINT32_MAX)
+      example[sax.entries[i].shard] = i;
   std::string dir = parentDir(indexPath);
-  std::map<std::string, size_t> shardIndex;
-  for (const auto &[shardName, example] : shardExample) {
+  std::vector<uint32_t> position(sax.shardNames.size()); // id -> impl.shards
+  for (uint32_t id : order) {
+    const std::string &shardName = sax.shardNames[id];
     std::string shardPath = joinPath(dir, shardName);
     struct stat st;
     if (::stat(shardPath.c_str(), &st) != 0 && errno == ENOENT)
-      return Status::error("ST-15", indexPath + ": shard " + quote(shardName) +
-                                        " (named for tensor " + quote(example) +
-                                        ") does not exist at " + shardPath);
+      return Status::error("ST-15",
+                           indexPath + ": shard " + quote(shardName) +
+                               " (named for tensor " +
+                               quote(sax.name(sax.entries[example[id]])) +
+                               ") does not exist at " + shardPath);
     Expected<std::unique_ptr<Shard>> shard = loadShard(shardPath, options);
     if (!shard)
       return shard.status();
-    shardIndex.emplace(shardName, impl.shards.size());
+    position[id] = static_cast<uint32_t>(impl.shards.size());
     impl.shards.push_back(shard.take());
   }
 
   // ST-16: each tensor in exactly the shard the index names.
-  std::map<std::string, std::vector<std::string>> foundIn;
-  for (const auto &[shardName, idx] : shardIndex)
-    for (const TensorInfo &t : impl.shards[idx]->layout.tensors)
-      foundIn[t.name].push_back(shardName);
-  for (const auto &[name, shardNames] : foundIn) {
-    if (shardNames.size() > 1)
-      return Status::error("ST-16", indexPath + ": tensor " + quote(name) +
-                                        " appears in shards " +
-                                        quote(shardNames[0]) + " and " +
-                                        quote(shardNames[1]));
-    auto listed = indexed.find(name);
-    if (listed == indexed.end())
-      return Status::error("ST-16", indexPath + ": tensor " + quote(name) +
-                                        " is in shard " + quote(shardNames[0]) +
-                                        " but not listed in the index");
-    if (listed->second != shardNames[0])
-      return Status::error("ST-16", indexPath + ": tensor " + quote(name) +
-                                        " is in shard " + quote(shardNames[0]) +
-                                        " but the index names shard " +
-                                        quote(listed->second));
+  auto shardName = [&](uint32_t loaded) {
+    return quote(sax.shardNames[order[loaded]]);
+  };
+  for (uint32_t s = 0; s < impl.shards.size(); ++s) {
+    for (const TensorInfo &t : impl.shards[s]->layout.tensors) {
+      IndexSax::Entry *e = sax.find(t.name);
+      if (!e)
+        return Status::error("ST-16", indexPath + ": tensor " + quote(t.name) +
+                                          " is in shard " + shardName(s) +
+                                          " but not listed in the index");
+      if (e->foundIn != UINT32_MAX)
+        return Status::error("ST-16", indexPath + ": tensor " + quote(t.name) +
+                                          " appears in shards " +
+                                          shardName(e->foundIn) + " and " +
+                                          shardName(s));
+      e->foundIn = s;
+      if (position[e->shard] != s)
+        return Status::error("ST-16", indexPath + ": tensor " + quote(t.name) +
+                                          " is in shard " + shardName(s) +
+                                          " but the index names shard " +
+                                          quote(sax.shardNames[e->shard]));
+    }
   }
-  for (const auto &[name, shardName] : indexed)
-    if (!foundIn.count(name))
-      return Status::error("ST-16", indexPath + ": tensor " + quote(name) +
+  for (const IndexSax::Entry &e : sax.entries)
+    if (e.foundIn == UINT32_MAX)
+      return Status::error("ST-16", indexPath + ": tensor " +
+                                        quote(sax.name(e)) +
                                         " is listed for shard " +
-                                        quote(shardName) +
+                                        quote(sax.shardNames[e.shard]) +
                                         " but that shard does not contain it");
   return Status::success();
 }
@@ -1340,9 +1534,9 @@ Expected<ByteSpan> Reader::data(std::string_view name) const {
                          impl->path + ": no tensor named " + quote(name));
   if (!t->aligned)
     return Status::error(
-        "ST-11", t->shard + ": tensor " + quote(name) + " at file byte " +
-                     std::to_string(t->fileOffset) + " is misaligned for " +
-                     safetensorsDTypeName(t->dtype) +
+        "ST-11", impl->shardPaths[t->shardIndex] + ": tensor " + quote(name) +
+                     " at file byte " + std::to_string(t->fileOffset) +
+                     " is misaligned for " + safetensorsDTypeName(t->dtype) +
                      "; read it with copyTensor");
   const Shard &shard = *impl->shards[t->shardIndex];
   return ByteSpan{shard.base + t->fileOffset, t->byteSize()};
@@ -1355,10 +1549,10 @@ Status Reader::copyTensor(std::string_view name, void *dst,
     return Status::error("ARG",
                          impl->path + ": no tensor named " + quote(name));
   if (dstSize < t->byteSize() || (!dst && t->byteSize()))
-    return Status::error("ARG", t->shard + ": tensor " + quote(name) +
-                                    " needs " + std::to_string(t->byteSize()) +
-                                    " bytes, destination has " +
-                                    std::to_string(dstSize));
+    return Status::error(
+        "ARG", impl->shardPaths[t->shardIndex] + ": tensor " + quote(name) +
+                   " needs " + std::to_string(t->byteSize()) +
+                   " bytes, destination has " + std::to_string(dstSize));
   if (t->byteSize())
     std::memcpy(dst, impl->shards[t->shardIndex]->base + t->fileOffset,
                 t->byteSize());

@@ -81,7 +81,6 @@ using ::v4::safetensorsDTypeName;
 
 struct TensorInfo {
   std::string name;
-  DType dtype = DType::F32;
   std::vector<int64_t> shape;
   uint64_t numElements = 0;
   /// data_offsets, relative to the start of the data section.
@@ -91,9 +90,11 @@ struct TensorInfo {
   uint64_t fileOffset = 0;
   /// Offset of the tensor's key inside the header JSON (for diagnostics).
   uint64_t headerByte = 0;
-  /// Path of the shard holding the tensor and its index in Reader::shards().
-  std::string shard;
-  size_t shardIndex = 0;
+  /// Index in Reader::shards() of the shard holding the tensor (its path:
+  /// Reader::shards()[shardIndex]; not a copy per tensor, so that a header
+  /// at its cap costs at most 4x its size).
+  uint32_t shardIndex = 0;
+  DType dtype = DType::F32;
   /// False only when ReaderOptions::allowMisaligned let a misaligned tensor
   /// through; such tensors are read with Reader::copyTensor only.
   bool aligned = true;
@@ -106,9 +107,8 @@ struct ReaderOptions {
   uint64_t maxHeaderBytes = 100000000;
   /// ST-4: deepest accepted JSON nesting (the valid schema needs 3).
   unsigned maxJsonDepth = 16;
-  /// ST-14: largest accepted model.safetensors.index.json. The index is
-  /// parsed into a DOM (after the depth, duplicate-key and string-length
-  /// checks); real ones are a few MB (~100 bytes a tensor).
+  /// ST-14: largest accepted model.safetensors.index.json, read in one SAX
+  /// pass; real ones are a few MB (~100 bytes a tensor).
   uint64_t maxIndexBytes = uint64_t(64) << 20;
   /// ST-11: accept misaligned tensors (flagged, copy-only) instead of
   /// rejecting the file.
@@ -127,7 +127,7 @@ struct FileLayout {
   uint64_t headerSize = 0;
   /// 8 + headerSize: where the data section starts.
   uint64_t dataOffset = 0;
-  /// Sorted by name; shard/shardIndex are left empty.
+  /// Sorted by name; shardIndex is left 0.
   std::vector<TensorInfo> tensors;
   std::map<std::string, std::string> metadata;
 };

@@ -60,11 +60,12 @@ Status scanWeights(const std::string &path) {
     std::string shape;
     for (size_t d = 0; d < t.shape.size(); ++d)
       shape += (d ? ", " : "") + std::to_string(t.shape[d]);
-    return Status::error(
-        "VAL-1", t.shard + ": tensor '" + t.name + "' (" + dtypeName(t.dtype) +
-                     " [" + shape + "]) element " + std::to_string(at) +
-                     " is NaN or Inf: the checkpoint is corrupt or was "
-                     "converted wrongly; regenerate or re-download it");
+    return Status::error("VAL-1",
+                         reader->shards()[t.shardIndex] + ": tensor '" +
+                             t.name + "' (" + dtypeName(t.dtype) + " [" +
+                             shape + "]) element " + std::to_string(at) +
+                             " is NaN or Inf: the checkpoint is corrupt or was "
+                             "converted wrongly; regenerate or re-download it");
   }
   return Status::success();
 }
