@@ -1123,6 +1123,9 @@ Expected<Artifact> Artifact::loadStorage(std::string_view source,
                                          Storage storage, uint64_t size,
                                          const LoadOptions &options) {
   const uint8_t *p = reinterpret_cast<const uint8_t *>(storage->data());
+  if (options.checkBytes)
+    if (Status s = options.checkBytes(p, size); !s)
+      return s;
   std::string src(source);
   auto fail = [&](const char *rule, const std::string &what) {
     // A version this runtime cannot read is incompatible, not malformed.

@@ -67,6 +67,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -352,6 +353,10 @@ struct LoadOptions {
   /// Stop after AF-1..AF-3 (prefix, version, checksum): the compiler's
   /// self-check of a file it just wrote, and the fuzzer's first stage.
   bool integrityOnly = false;
+  /// Called with the whole file, as read once into memory, before any byte
+  /// of it is parsed; an error stops the load (the runtime's DIG-1 digest
+  /// check: the bytes checked are the bytes loaded).
+  std::function<Status(const uint8_t *data, uint64_t size)> checkBytes;
 };
 
 struct ByteSpan {

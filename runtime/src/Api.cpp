@@ -128,12 +128,15 @@ v4rt_status_t v4rt_model_load(const char *artifact_path,
   if (!o.checkpoint_path)
     return makeStatus(V4RT_INVALID_ARGUMENT,
                       "v4rt_model_load: options->checkpoint_path is required");
-  if (o.expected_sha256)
-    if (v4::Status s = v4::rt::checkSha256(artifact_path, o.expected_sha256);
-        !s)
-      return fromStatus(s);
-  auto model =
-      v4::rt::Model::load(artifact_path, o.checkpoint_path, o.memory_limit);
+  std::string expectedSha256;
+  if (o.expected_sha256) {
+    auto expected = v4::rt::normalizeSha256(o.expected_sha256);
+    if (!expected)
+      return fromStatus(expected.status());
+    expectedSha256 = *expected;
+  }
+  auto model = v4::rt::Model::load(artifact_path, o.checkpoint_path,
+                                   o.memory_limit, expectedSha256);
   if (!model)
     return fromStatus(model.status());
   if (o.check_weights)

@@ -1,8 +1,10 @@
-//===- Digest.h - SHA-256 of an artifact before it is loaded ----*- C++ -*-===//
+//===- Digest.h - SHA-256 of an artifact before it is parsed ----*- C++ -*-===//
 //
 // v4rt_model_options_t.expected_sha256 (RELIABILITY.md §2.5, the trust
-// model): the artifact file's SHA-256 (OpenSSL libcrypto, EVP) is compared
-// with the caller's before the artifact is parsed or any code loaded.
+// model): the SHA-256 (OpenSSL libcrypto, EVP) of the artifact's bytes, as
+// read once into memory, is compared with the caller's before any of them
+// is parsed or any code loaded (Artifact LoadOptions::checkBytes), so the
+// bytes checked are the bytes loaded.
 //
 //===----------------------------------------------------------------------===//
 #ifndef V4_RUNTIME_SRC_DIGEST_H
@@ -10,18 +12,23 @@
 
 #include "runtime/base/Status.h"
 
+#include <cstddef>
 #include <string>
 
 namespace v4::rt {
 
-/// DIG-1: `expectedHex` is 64 hexadecimal digits (either case) and equals
-/// the SHA-256 of the file at `path`. A malformed digest is
-/// StatusCode::InvalidArgument with rule "ARG"; a mismatch is
-/// StatusCode::FailedPrecondition naming expected and found.
-Status checkSha256(const std::string &path, const std::string &expectedHex);
+/// Lower-case hex SHA-256 of `size` bytes at `data`.
+Expected<std::string> sha256Hex(const void *data, size_t size);
 
-/// Lower-case hex SHA-256 of the file at `path`, or an "IO" error.
-Expected<std::string> fileSha256(const std::string &path);
+/// `expectedHex` lower-cased, or "ARG" (StatusCode::InvalidArgument) when it
+/// is not 64 hexadecimal digits (either case).
+Expected<std::string> normalizeSha256(const std::string &expectedHex);
+
+/// DIG-1: the SHA-256 of `size` bytes at `data` (read from `source`) is
+/// `expected` (normalized); a mismatch is StatusCode::FailedPrecondition
+/// naming both digests.
+Status checkSha256(const std::string &source, const void *data, size_t size,
+                   const std::string &expected);
 
 } // namespace v4::rt
 

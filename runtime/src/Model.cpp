@@ -4,6 +4,7 @@
 #include "runtime/base/Bytes.h"
 #include "runtime/base/NumpyRandom.h"
 #include "runtime/safetensors/Safetensors.h"
+#include "runtime/src/Digest.h"
 
 #include <cstring>
 
@@ -48,10 +49,20 @@ Status checkCopy(const std::string &ckpt, const st::Reader &reader,
 
 Model::~Model() = default;
 
-Expected<std::unique_ptr<Model>> Model::load(const std::string &path,
-                                             const std::string &checkpoint,
-                                             uint64_t memoryLimit) {
-  auto loaded = art::Artifact::loadFile(path);
+Expected<std::unique_ptr<Model>>
+Model::load(const std::string &path, const std::string &checkpoint,
+            uint64_t memoryLimit, const std::string &expectedSha256) {
+  art::LoadOptions options;
+  if (!expectedSha256.empty()) {
+    auto expected = normalizeSha256(expectedSha256);
+    if (!expected)
+      return expected.status();
+    options.checkBytes = [&path, digest = *expected](const uint8_t *data,
+                                                     uint64_t size) {
+      return checkSha256(path, data, size, digest);
+    };
+  }
+  auto loaded = art::Artifact::loadFile(path, options);
   if (!loaded)
     return loaded.status();
   std::unique_ptr<Model> m(new Model(loaded.take()));

@@ -59,10 +59,12 @@ struct ModelInfo {
 class Model {
 public:
   /// `memoryLimit`: bytes the model and its sessions may use (0: what the
-  /// device has available at each check).
-  static Expected<std::unique_ptr<Model>> load(const std::string &artifactPath,
-                                               const std::string &checkpoint,
-                                               uint64_t memoryLimit = 0);
+  /// device has available at each check). `expectedSha256`, when not empty,
+  /// is the artifact's digest (64 hex digits, see Digest.h), checked on the
+  /// bytes read before any is parsed (DIG-1).
+  static Expected<std::unique_ptr<Model>>
+  load(const std::string &artifactPath, const std::string &checkpoint,
+       uint64_t memoryLimit = 0, const std::string &expectedSha256 = "");
   Model(const Model &) = delete;
   Model &operator=(const Model &) = delete;
   ~Model();

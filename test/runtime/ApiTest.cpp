@@ -332,20 +332,18 @@ loadWith(const std::string &artifact, v4rt_model_options_t options) {
 
 // Issue 16 item 1: the expected SHA-256 of an artifact, checked before it is
 // parsed.
-TEST(ApiDigest, FileSha256IsSha256) {
-  std::string path = (fs::temp_directory_path() /
-                      ("v4rt-digest-" + std::to_string(::getpid())))
-                         .string();
-  std::ofstream(path) << "abc";
-  auto found = v4::rt::fileSha256(path);
+TEST(ApiDigest, Sha256OfBytes) {
+  auto found = v4::rt::sha256Hex("abc", 3);
   ASSERT_TRUE(found) << found.status().message();
   EXPECT_EQ(*found,
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-  fs::remove(path);
 }
 
 TEST_F(HostModelTest, ExpectedSha256LoadsOnlyTheTrustedArtifact) {
-  auto digest = v4::rt::fileSha256(artifactPath);
+  std::ifstream in(artifactPath, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)),
+                    std::istreambuf_iterator<char>());
+  auto digest = v4::rt::sha256Hex(bytes.data(), bytes.size());
   ASSERT_TRUE(digest) << digest.status().message();
   v4rt_model_options_t o;
   v4rt_model_options_initialize(&o);

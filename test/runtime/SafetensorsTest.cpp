@@ -519,8 +519,10 @@ TEST_F(SafetensorsTest, HeaderAtCapCostsAtMost4xBeforeItsError) {
   for (const Case &c : cases) {
     PeakGrowth g = peakGrowthOfOpen(path(c.file));
     EXPECT_EQ(g.verdict, c.verdict) << c.what;
-    EXPECT_LE(double(g.bytes), c.maxRatio * double(c.size)) << c.what;
-    EXPECT_LT(g.seconds, 15.0) << c.what;
+    if (v4::test::kMeasuresPeakMemory) {
+      EXPECT_LE(double(g.bytes), c.maxRatio * double(c.size)) << c.what;
+      EXPECT_LT(g.seconds, 15.0) << c.what;
+    }
     std::printf("%s: %.2fx the file, %.2f s\n", c.what,
                 double(g.bytes) / double(c.size), g.seconds);
   }
