@@ -12,7 +12,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -198,6 +200,37 @@ TEST(ThreadPool, RunsEachIndexOnceAcrossManyJobs) {
     pool.run(
         0, [](void *, uint64_t) { std::abort(); }, nullptr);
   }
+}
+
+// Issue 16 (found by the runtime fuzzer on a loaded machine): an idle
+// worker spins on sched_yield before it sleeps, and that spin did not look
+// at `stopping`, so on an oversubscribed machine, where each yield hands the
+// core away for a time slice, destroying a pool (every model unload) took
+// seconds: 12 s under a fuzzer's timeout. Busy threads hold every core here.
+TEST(ThreadPool, DestroyingAPoolIsPromptWhenTheMachineIsBusy) {
+  std::atomic<bool> hog{true};
+  std::vector<std::thread> hogs;
+  unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  for (unsigned i = 0; i < 2 * cores; ++i)
+    hogs.emplace_back([&] {
+      while (hog.load(std::memory_order_relaxed)) {
+      }
+    });
+  double worst = 0;
+  for (int round = 0; round < 3; ++round) {
+    auto start = std::chrono::steady_clock::now();
+    {
+      v4::rt::ThreadPool pool(4);
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    worst = std::max(worst, std::chrono::duration<double>(
+                                std::chrono::steady_clock::now() - start)
+                                .count());
+  }
+  hog = false;
+  for (std::thread &t : hogs)
+    t.join();
+  EXPECT_LT(worst, 1.0) << "a pool took " << worst << " s to stop";
 }
 
 TEST(ThreadPool, ThreadCountFromRequestEnvironmentOrCores) {

@@ -14,7 +14,7 @@ ThreadPool::ThreadPool(unsigned threads) {
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mutex);
-    stopping = true;
+    stopping.store(true, std::memory_order_release);
   }
   wake.notify_all();
   for (std::thread &t : workers)
@@ -39,9 +39,12 @@ void ThreadPool::drain(Task task, void *context, uint64_t n) {
 void ThreadPool::work() {
   uint64_t seen = 0;
   for (;;) {
-    // A short spin catches the next launch of a step without a sleep.
+    // A short spin catches the next launch of a step without a sleep. It
+    // watches `stopping` too: on a busy machine each yield can cost a time
+    // slice, and a pool being destroyed must not wait out 2,000 of them.
     for (int spin = 0;
-         spin < 2000 && generation.load(std::memory_order_acquire) == seen;
+         spin < 2000 && generation.load(std::memory_order_acquire) == seen &&
+         !stopping.load(std::memory_order_acquire);
          ++spin)
       std::this_thread::yield();
     Task task;
@@ -50,9 +53,10 @@ void ThreadPool::work() {
     {
       std::unique_lock<std::mutex> lock(mutex);
       wake.wait(lock, [&] {
-        return stopping || generation.load(std::memory_order_relaxed) != seen;
+        return stopping.load(std::memory_order_relaxed) ||
+               generation.load(std::memory_order_relaxed) != seen;
       });
-      if (stopping)
+      if (stopping.load(std::memory_order_relaxed))
         return;
       seen = generation.load(std::memory_order_relaxed);
       task = jobTask;

@@ -55,7 +55,8 @@ private:
   std::atomic<uint64_t> done{0};
   /// Workers inside the current job (run() waits until none is).
   unsigned active = 0;
-  bool stopping = false;
+  /// Set under `mutex` (for the wait) and read by the spin without it.
+  std::atomic<bool> stopping{false};
 };
 
 /// The thread count of a CPU device: `requested` when not 0, else the
