@@ -9,6 +9,7 @@
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/MemoryBuffer.h"
 
+#include "runtime/base/JsonText.h"
 #include "runtime/base/Primes.h"
 
 #include <cmath>
@@ -205,44 +206,23 @@ std::string lineCol(StringRef text, size_t offset) {
   return formatv("{0}:{1}", line, col);
 }
 
-/// The end of the string literal starting at `text[at]` (a quote): the
-/// offset just past its closing quote, or text.size() when unterminated.
-size_t skipString(StringRef text, size_t at) {
-  for (size_t i = at + 1; i < text.size(); ++i) {
-    if (text[i] == '\\')
-      ++i;
-    else if (text[i] == '"')
-      return i + 1;
-  }
-  return text.size();
-}
-
 /// CF-1: nesting deeper than kMaxConfigDepth or more than kMaxConfigValues
 /// values (counted by their separators), on any text (valid or not).
 std::optional<std::string> checkShape(StringRef text, StringRef path) {
-  unsigned depth = 0;
-  size_t values = 1;
-  for (size_t i = 0; i < text.size(); ++i) {
-    char ch = text[i];
-    if (ch == '"') {
-      i = skipString(text, i) - 1;
-      continue;
-    }
-    if (ch == '{' || ch == '[') {
-      if (++depth > kMaxConfigDepth)
-        return formatv("{0}:{1}: nesting deeper than {2} levels; a config is "
-                       "a few levels deep [CF-1]",
-                       path, lineCol(text, i), kMaxConfigDepth)
-            .str();
-    } else if ((ch == '}' || ch == ']') && depth) {
-      --depth;
-    }
-    if ((ch == ',' || ch == '{' || ch == '[') && ++values > kMaxConfigValues)
-      return formatv("{0}:{1}: more than {2} JSON values; a config has a "
-                     "few hundred [CF-1]",
-                     path, lineCol(text, i), kMaxConfigValues)
-          .str();
-  }
+  v4::JsonTextLimits limits;
+  limits.maxDepth = kMaxConfigDepth;
+  limits.maxValues = kMaxConfigValues;
+  v4::JsonTextScan scan = v4::scanJsonText(text, limits);
+  if (scan.tooDeepAt != scan.npos)
+    return formatv("{0}:{1}: nesting deeper than {2} levels; a config is "
+                   "a few levels deep [CF-1]",
+                   path, lineCol(text, scan.tooDeepAt), kMaxConfigDepth)
+        .str();
+  if (scan.tooManyValuesAt != scan.npos)
+    return formatv("{0}:{1}: more than {2} JSON values; a config has a "
+                   "few hundred [CF-1]",
+                   path, lineCol(text, scan.tooManyValuesAt), kMaxConfigValues)
+        .str();
   return std::nullopt;
 }
 
@@ -270,7 +250,7 @@ std::vector<std::string> findDuplicateKeys(StringRef text, StringRef path) {
   for (size_t i = 0; i < text.size(); ++i) {
     char ch = text[i];
     if (ch == '"') {
-      size_t end = skipString(text, i);
+      size_t end = v4::skipJsonString(text, i);
       if (!stack.empty() && stack.back().object && stack.back().expectKey) {
         Frame &top = stack.back();
         // The key as JSON decodes it (escapes resolved).

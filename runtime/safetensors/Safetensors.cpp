@@ -9,6 +9,8 @@
 
 #include "runtime/safetensors/Safetensors.h"
 
+#include "runtime/base/JsonText.h"
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -129,63 +131,19 @@ std::string syntaxText(const json::exception &ex) {
 /// the header before its error; no real name or metadata value is near this.
 constexpr uint64_t kMaxJsonStringBytes = uint64_t(1) << 24;
 
-/// What a tokeniser-level scan finds in JSON text before it is parsed.
-struct TextScan {
-  /// Offsets of the keys of the top-level object, in document order.
-  std::vector<uint64_t> keyOffsets;
-  /// Keys at any depth: an upper bound on the entries of any one object, so
-  /// that its table can be sized once.
-  uint64_t keys = 0;
-  /// Offset of the first string longer than kMaxJsonStringBytes, or npos.
-  uint64_t longStringAt = std::string_view::npos;
-};
-
-/// The text is only tokenised far enough for TextScan; the JSON parser
-/// validates it.
-TextScan scanJsonText(std::string_view s) {
-  TextScan out;
-  std::vector<bool> objects; // per open container: an object?
-  bool expectKey = false;
-  for (size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    if (c == '"') {
-      if (expectKey) {
-        ++out.keys;
-        if (objects.size() == 1)
-          out.keyOffsets.push_back(i);
-        expectKey = false;
-      }
-      size_t start = i;
-      for (++i; i < s.size(); ++i) {
-        if (s[i] == '\\')
-          ++i;
-        else if (s[i] == '"')
-          break;
-      }
-      if (i - start > kMaxJsonStringBytes &&
-          out.longStringAt == std::string_view::npos)
-        out.longStringAt = start;
-      continue;
-    }
-    if (c == '{' || c == '[') {
-      objects.push_back(c == '{');
-      expectKey = c == '{';
-    } else if (c == '}' || c == ']') {
-      if (!objects.empty())
-        objects.pop_back();
-      expectKey = false;
-    } else if (c == ',') {
-      expectKey = !objects.empty() && objects.back();
-    }
-  }
-  return out;
+/// The pre-parse scan of a header or index (runtime/base/JsonText.h): the
+/// string-length bound, the root keys' offsets and the key count.
+JsonTextScan scanText(std::string_view text) {
+  JsonTextLimits limits;
+  limits.maxStringBytes = kMaxJsonStringBytes;
+  return scanJsonText(text, limits);
 }
 
-/// `rule` error for TextScan::longStringAt, if set.
-Status checkStringLengths(const std::string &source, const TextScan &scan,
+/// `rule` error for JsonTextScan::longStringAt, if set.
+Status checkStringLengths(const std::string &source, const JsonTextScan &scan,
                           const char *rule, const char *what,
                           uint64_t fileBase) {
-  if (scan.longStringAt == std::string_view::npos)
+  if (scan.longStringAt == JsonTextScan::npos)
     return Status::success();
   return Status::error(
       rule, source + ": " + what + " string at " +
@@ -254,7 +212,7 @@ Expected<uint64_t> checkPrefix(const std::string &source, const uint8_t *bytes,
 
 /// The names of one JSON object's entries, for the duplicate check and for
 /// lookups: open addressing over entry indices, sized once from the
-/// pre-scan's key count (TextScan::keys) and kept at most half full.
+/// pre-scan's key count (JsonTextScan::keys) and kept at most half full.
 /// `NameOf(i)` gives entry i's name as a string_view.
 class NameTable {
 public:
@@ -728,13 +686,13 @@ Expected<FileLayout> parseHeader(const std::string &source,
   if (Status s = checkJsonText(source, header, kPrefixBytes, "ST-4", "header");
       !s)
     return s;
-  TextScan scan = scanJsonText(header);
+  JsonTextScan scan = scanText(header);
   if (Status s =
           checkStringLengths(source, scan, "ST-4", "header", kPrefixBytes);
       !s)
     return s;
   HeaderSax sax(source, header, options.maxJsonDepth,
-                std::move(scan.keyOffsets));
+                std::move(scan.rootKeyOffsets));
   json::sax_parse(header.begin(), header.end(), &sax);
   if (sax.tooDeep)
     return Status::error("ST-4", source + ": header JSON nests deeper than " +
@@ -1101,12 +1059,12 @@ public:
     uint32_t foundIn = UINT32_MAX; // ST-16: the shard that holds it
   };
 
-  /// `scan` is the text's TextScan: the tables are sized once from its key
+  /// `scan` is the text's JsonTextScan: the tables are sized once from its key
   /// count (reservations are virtual memory until used).
-  IndexSax(const std::string &source, unsigned maxDepth, TextScan scan,
+  IndexSax(const std::string &source, unsigned maxDepth, JsonTextScan scan,
            size_t textSize)
       : source(source), maxDepth(maxDepth),
-        rootKeyOffsets(std::move(scan.keyOffsets)), table(scan.keys) {
+        rootKeyOffsets(std::move(scan.rootKeyOffsets)), table(scan.keys) {
     entries.reserve(scan.keys);
     names.reserve(textSize);
   }
@@ -1386,7 +1344,7 @@ Status openIndex(const std::string &indexPath, const ReaderOptions &options,
     return s;
   if (Status s = checkJsonText(indexPath, text, 0, "ST-14", "index"); !s)
     return s;
-  TextScan scan = scanJsonText(text);
+  JsonTextScan scan = scanText(text);
   if (Status s = checkStringLengths(indexPath, scan, "ST-14", "index", 0); !s)
     return s;
   IndexSax sax(indexPath, options.maxJsonDepth, std::move(scan), text.size());

@@ -12,6 +12,8 @@
 //===----------------------------------------------------------------------===//
 #include "runtime/tokenizer/Tokenizer.h"
 
+#include "runtime/base/JsonText.h"
+
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
@@ -409,25 +411,9 @@ private:
 /// The byte offset of the first '[' or '{' (outside strings) that opens
 /// level `maxDepth + 1`, or npos. Checked on the text before any parse.
 size_t findTooDeep(std::string_view text, unsigned maxDepth) {
-  unsigned depth = 0;
-  bool inString = false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    char c = text[i];
-    if (inString) {
-      if (c == '\\')
-        ++i;
-      else if (c == '"')
-        inString = false;
-    } else if (c == '"') {
-      inString = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > maxDepth)
-        return i;
-    } else if ((c == ']' || c == '}') && depth > 0) {
-      --depth;
-    }
-  }
-  return std::string_view::npos;
+  JsonTextLimits limits;
+  limits.maxDepth = maxDepth;
+  return scanJsonText(text, limits).tooDeepAt;
 }
 
 /// "line:col" (1-based) of byte `pos` of `text`.
