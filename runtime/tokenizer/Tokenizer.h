@@ -24,7 +24,8 @@
 //   TK-1   the file is readable, at most 512 MiB, a JSON object nested at
 //          most 64 levels deep (checked on the text before parsing)
 //   TK-2   every component type and option is supported (names it)
-//   TK-3   vocab: token -> id in [0, 2^31), no id used twice
+//   TK-3   vocab: token -> id in [0, 2^31), no id used twice; ids below
+//          2 x tokens + 1024 (the id tables are dense; TK-5 likewise)
 //   TK-4   merges: two parts, both and their concatenation in the vocab
 //   TK-5   added_tokens: id and non-empty content; the id agrees with the
 //          vocab when the content is in it

@@ -290,6 +290,38 @@ TEST(TokenizerBadInput, VocabMergesAddedTokensPatterns) {
   EXPECT_NE(tok.status().message().find("(unclosed"), std::string::npos);
 }
 
+// fuzz-tokenizer (issue 16): one vocab id of 55,555,553 in a 1.4 KB file
+// sized the dense id tables at 1.8 GB. The id space may hold at most as many
+// holes as tokens (+1,024), in the vocab and in the added tokens; a few
+// holes are fine.
+TEST(TokenizerBadInput, SparseIdsAreRefusedBeforeTheTablesAreSized) {
+  json j = o200kJson();
+  size_t tokens = j["model"]["vocab"].size();
+  j["model"]["vocab"]["far"] = 55555553;
+  auto tok = Tokenizer::parse(j.dump(), "test.json");
+  ASSERT_FALSE(tok.ok());
+  EXPECT_EQ(tok.status().rule(), "TK-3");
+  EXPECT_NE(tok.status().message().find("$.model.vocab: id 55555553 with " +
+                                        std::to_string(tokens + 1) + " tokens"),
+            std::string::npos)
+      << tok.status().message();
+
+  j = o200kJson();
+  j["added_tokens"].push_back({{"id", 1 << 30}, {"content", "<far>"}});
+  tok = Tokenizer::parse(j.dump(), "test.json");
+  ASSERT_FALSE(tok.ok());
+  EXPECT_EQ(tok.status().rule(), "TK-5");
+  EXPECT_NE(tok.status().message().find("leaves the id space mostly empty"),
+            std::string::npos)
+      << tok.status().message();
+
+  j = o200kJson();
+  j["added_tokens"].push_back(
+      {{"id", int64_t(tokens) + 1000}, {"content", "<near>"}});
+  tok = Tokenizer::parse(j.dump(), "test.json");
+  ASSERT_TRUE(tok.ok()) << tok.status().message();
+}
+
 TEST(TokenizerBadInput, InvalidUtf8AndIdsOutsideTheVocabulary) {
   const Tokenizer &tok = loaded(kO200kDir);
   std::vector<int32_t> ids;
