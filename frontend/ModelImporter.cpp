@@ -12,6 +12,7 @@
 
 #include "dialects/V4/V4DerivedParameters.h"
 #include "dialects/V4/V4Dialect.h"
+#include "dialects/V4/V4IRText.h"
 #include "dialects/V4/V4Ops.h"
 #include "dialects/V4/V4Types.h"
 #include "runtime/base/NumpyRandom.h"
@@ -725,6 +726,11 @@ OwningOpRef<ModuleOp> loadModel(MLIRContext &context, llvm::StringRef path,
                       tensor::TensorDialect>();
 
   if (path.ends_with(".mlir")) {
+    llvm::StringRef text = (*buffer)->getBuffer();
+    if (std::optional<size_t> deep = findTooDeepIR(text)) {
+      llvm::errs() << tooDeepIRMessage(path, text, *deep) << "\n";
+      return fail(LoadFailure::Rejected);
+    }
     llvm::SourceMgr sourceMgr;
     sourceMgr.AddNewSourceBuffer(std::move(*buffer), llvm::SMLoc());
     SourceMgrDiagnosticHandler handler(sourceMgr, &context);

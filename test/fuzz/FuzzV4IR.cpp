@@ -6,6 +6,7 @@
 // Diagnostics are swallowed; one context serves every input.
 //
 //===----------------------------------------------------------------------===//
+#include "dialects/V4/V4IRText.h"
 #include "lowering/Pipelines.h"
 
 #include "mlir/IR/BuiltinOps.h"
@@ -42,6 +43,10 @@ mlir::MLIRContext &context() {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   mlir::MLIRContext &ctx = context();
+  // As the tools do: nesting is bounded before the parser recurses.
+  if (mlir::v4::findTooDeepIR(
+          llvm::StringRef(reinterpret_cast<const char *>(data), size)))
+    return 0;
   // As the tools read files: a NUL-terminated buffer (the lexer relies on
   // the terminator; parseSourceString's unterminated view reads past it).
   llvm::SourceMgr sources;

@@ -10,6 +10,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "dialects/V4/V4IRText.h"
 #include "lowering/Pipelines.h"
 #include "passes/Passes.h"
 #include "runtime/artifact/Artifact.h"
@@ -24,6 +25,7 @@
 #include "mlir/Transforms/Passes.h"
 
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/raw_ostream.h"
 
 int main(int argc, char **argv) {
@@ -41,6 +43,20 @@ int main(int argc, char **argv) {
   llvm::cl::SetVersionPrinter([](llvm::raw_ostream &os) {
     os << v4::artifact::toolVersion("v4-opt") << "\n";
   });
+  auto [input, output] = mlir::registerAndParseCLIOptions(
+      argc, argv, "v4 optimizer driver\n", registry);
+  // MLIR's parser recurses per nesting level: bound it on the bytes first
+  // (dialects/V4/V4IRText.h). Standard input is not read ahead.
+  if (input != "-") {
+    auto text = llvm::MemoryBuffer::getFile(input);
+    if (text) {
+      llvm::StringRef bytes = (*text)->getBuffer();
+      if (std::optional<size_t> deep = mlir::v4::findTooDeepIR(bytes)) {
+        llvm::errs() << mlir::v4::tooDeepIRMessage(input, bytes, *deep) << "\n";
+        return 1;
+      }
+    }
+  }
   return mlir::asMainReturnCode(
-      mlir::MlirOptMain(argc, argv, "v4 optimizer driver\n", registry));
+      mlir::MlirOptMain(argc, argv, input, output, registry));
 }
