@@ -12,6 +12,7 @@
 #include "runtime/base/JsonText.h"
 #include "runtime/base/Primes.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <set>
@@ -195,16 +196,27 @@ public:
 constexpr size_t kMaxConfigBytes = size_t(16) << 20;
 constexpr unsigned kMaxConfigDepth = 64;
 constexpr size_t kMaxConfigValues = size_t(1) << 16;
+constexpr size_t kMaxDuplicatesNamed = 8;
 
-/// "LINE:COL" (1-based) of byte `offset` of `text`.
-std::string lineCol(StringRef text, size_t offset) {
-  StringRef before = text.take_front(offset);
-  size_t line = before.count('\n') + 1;
-  size_t lastNewline = before.rfind('\n');
-  size_t col =
-      lastNewline == StringRef::npos ? offset + 1 : offset - lastNewline;
-  return formatv("{0}:{1}", line, col);
-}
+/// "LINE:COL" (1-based) of byte offsets of one text: the newlines are found
+/// once, each offset is a binary search.
+class LineIndex {
+public:
+  explicit LineIndex(StringRef text) {
+    for (size_t i = text.find('\n'); i != StringRef::npos;
+         i = text.find('\n', i + 1))
+      newlines.push_back(i);
+  }
+  std::string operator()(size_t offset) const {
+    auto after = std::lower_bound(newlines.begin(), newlines.end(), offset);
+    size_t line = size_t(after - newlines.begin()) + 1;
+    size_t col = after == newlines.begin() ? offset + 1 : offset - after[-1];
+    return formatv("{0}:{1}", line, col);
+  }
+
+private:
+  std::vector<size_t> newlines;
+};
 
 /// CF-1: nesting deeper than kMaxConfigDepth or more than kMaxConfigValues
 /// values (counted by their separators), on any text (valid or not).
@@ -216,19 +228,22 @@ std::optional<std::string> checkShape(StringRef text, StringRef path) {
   if (scan.tooDeepAt != scan.npos)
     return formatv("{0}:{1}: nesting deeper than {2} levels; a config is "
                    "a few levels deep [CF-1]",
-                   path, lineCol(text, scan.tooDeepAt), kMaxConfigDepth)
+                   path, LineIndex(text)(scan.tooDeepAt), kMaxConfigDepth)
         .str();
   if (scan.tooManyValuesAt != scan.npos)
     return formatv("{0}:{1}: more than {2} JSON values; a config has a "
                    "few hundred [CF-1]",
-                   path, lineCol(text, scan.tooManyValuesAt), kMaxConfigValues)
+                   path, LineIndex(text)(scan.tooManyValuesAt),
+                   kMaxConfigValues)
         .str();
   return std::nullopt;
 }
 
 /// CF-10: every key of every object of `text` (valid JSON) appears once;
 /// llvm::json, like most parsers, would keep the last silently. Errors name
-/// the key path and both places.
+/// the key path and both places, for the first kMaxDuplicatesNamed
+/// duplicates; the rest are counted (a 16 MiB config of duplicates once
+/// took time quadratic in its size and an error of hundreds of MiB).
 std::vector<std::string> findDuplicateKeys(StringRef text, StringRef path) {
   struct Frame {
     bool object;
@@ -239,6 +254,8 @@ std::vector<std::string> findDuplicateKeys(StringRef text, StringRef path) {
     int64_t index = 0;
   };
   std::vector<std::string> errors;
+  std::optional<LineIndex> lines;
+  size_t unnamed = 0; // duplicates past the first kMaxDuplicatesNamed
   std::vector<Frame> stack;
   auto childPath = [&]() -> std::string {
     if (stack.empty())
@@ -261,12 +278,17 @@ std::vector<std::string> findDuplicateKeys(StringRef text, StringRef path) {
         else
           consumeError(key.takeError());
         auto [it, inserted] = top.keys.try_emplace(name, i);
-        if (!inserted)
+        if (!inserted && errors.size() < kMaxDuplicatesNamed) {
+          if (!lines)
+            lines.emplace(text);
           errors.push_back(formatv("{0}:{1}: key '{2}.{3}': duplicate key "
                                    "(first at {4}); give each key once "
                                    "[CF-10]",
-                                   path, lineCol(text, i), top.path, name,
-                                   lineCol(text, it->second)));
+                                   path, (*lines)(i), top.path, name,
+                                   (*lines)(it->second)));
+        } else if (!inserted) {
+          ++unnamed;
+        }
         top.key = name;
         top.expectKey = false;
       }
@@ -287,6 +309,9 @@ std::vector<std::string> findDuplicateKeys(StringRef text, StringRef path) {
         ++stack.back().index;
     }
   }
+  if (unnamed)
+    errors.push_back(
+        formatv("{0}: {1} more duplicate keys [CF-10]", path, unnamed));
   return errors;
 }
 

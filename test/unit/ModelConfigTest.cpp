@@ -59,6 +59,31 @@ std::string t1With(const std::string &key, const std::string &value) {
   return out;
 }
 
+TEST(ModelConfig, ManyDuplicateKeysGiveABoundedError) {
+  // 50,000 copies of one key, one per line, before the T1 config's own:
+  // the first 8 duplicates are named with both places, the rest counted.
+  // Each duplicate used to rescan the text for its line (quadratic time:
+  // a 16 MiB config of duplicates ran for hours) and to add a line to the
+  // error.
+  std::string t1 = readModel("tiny-v4-t1.config.json");
+  ASSERT_EQ(t1.front(), '{');
+  std::string text = "{\n";
+  for (int i = 0; i < 50000; ++i)
+    text += "\"vocab_size\": 7,\n";
+  text += t1.substr(1);
+  std::string e = errorOf(text);
+  EXPECT_LT(e.size(), 2048u) << e.substr(0, 2048);
+  EXPECT_NE(e.find("cfg.json:3:1: key '$.vocab_size': duplicate key (first "
+                   "at 2:1); give each key once [CF-10]"),
+            std::string::npos)
+      << e.substr(0, 512);
+  EXPECT_NE(e.find("cfg.json:10:1: key '$.vocab_size'"), std::string::npos);
+  EXPECT_NE(e.find("cfg.json: 49992 more duplicate keys [CF-10]"),
+            std::string::npos)
+      << e;
+  EXPECT_EQ(std::count(e.begin(), e.end(), '\n'), 8);
+}
+
 TEST(ModelConfig, ReleasedProConfig) {
   std::vector<std::string> warnings;
   auto c =
