@@ -276,10 +276,43 @@ void gemmChunk(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
   });
 }
 
+/// The 8x8 transpose of eight vector<8xf32> rows, as the three shuffle
+/// stages of the AVX transpose (unpcklps/unpckhps, shufps, vperm2f128):
+/// 24 register shuffles instead of 64 strided scalar loads.
+SmallVector<Value> transpose8x8(KernelBody &k, ArrayRef<Value> r) {
+  auto shuffle = [&](Value x, Value y, ArrayRef<int64_t> mask) -> Value {
+    return vector::ShuffleOp::create(k.b, x, y, mask);
+  };
+  static constexpr int64_t kLo[] = {0, 8, 1, 9, 4, 12, 5, 13};
+  static constexpr int64_t kHi[] = {2, 10, 3, 11, 6, 14, 7, 15};
+  static constexpr int64_t kPairLo[] = {0, 1, 8, 9, 4, 5, 12, 13};
+  static constexpr int64_t kPairHi[] = {2, 3, 10, 11, 6, 7, 14, 15};
+  static constexpr int64_t kHalfLo[] = {0, 1, 2, 3, 8, 9, 10, 11};
+  static constexpr int64_t kHalfHi[] = {4, 5, 6, 7, 12, 13, 14, 15};
+  Value t[8], u[8];
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = shuffle(r[i], r[i + 1], kLo);
+    t[i + 1] = shuffle(r[i], r[i + 1], kHi);
+  }
+  for (int i = 0; i < 8; i += 4) {
+    u[i] = shuffle(t[i], t[i + 2], kPairLo);
+    u[i + 1] = shuffle(t[i], t[i + 2], kPairHi);
+    u[i + 2] = shuffle(t[i + 1], t[i + 3], kPairLo);
+    u[i + 3] = shuffle(t[i + 1], t[i + 3], kPairHi);
+  }
+  SmallVector<Value> c(8);
+  for (int i = 0; i < 4; ++i) {
+    c[i] = shuffle(u[i], u[i + 4], kHalfLo);
+    c[i + 4] = shuffle(u[i], u[i + 4], kHalfHi);
+  }
+  return c;
+}
+
 /// The features [n0, n1) (at most kGemmChunk) of the one row in aT / saT
 /// (row ra), with features in vector lanes: each lane is the sequential sum
-/// of one feature, so the numbers are those of gemmChunk; the weight rows
-/// of a part are decoded into wdec transposed (wdec[(e - e0) * F + f]).
+/// of one feature, so the numbers are those of gemmChunk; the F weight rows
+/// of a part are decoded into wrow (wrow[f * P + e - e0]) and transposed 8 x
+/// 8 in registers (transpose8x8).
 void gemmRowChunk(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
                   Value ra, Value n0, Value n1) {
   const int64_t L = 8, F = kRowFeatures;
@@ -313,13 +346,6 @@ void gemmRowChunk(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
               k.store(lowp::decodeE8M0(k.b, g.weightScale(k, nRead, j)), s.sdec,
                       {f});
           });
-          loop(k, e0, e1, [&](KernelBody &k, Value e) {
-            Value row = k.muli(k.subi(e, e0), FV), col = k.subi(e, e0);
-            loop(k, zero, FV, [&](KernelBody &k, Value f) {
-              k.store(k.load(s.wrow, {k.addi(k.muli(f, P), col)}), s.wdec,
-                      {k.addi(row, f)});
-            });
-          });
           Value slot = k.subi(fb, n0);
           // Plain continues the running sums; scaled parts start at zero.
           SmallVector<Value> init;
@@ -327,13 +353,46 @@ void gemmRowChunk(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
             init.push_back(
                 scaled ? splat(k, k.f32(0.0), L)
                        : loadLanes(k, s.acc, k.addi(slot, k.idx(v * L)), L));
-          SmallVector<Value> parts = reduce(
-              k, e0, e1, init, [&](KernelBody &k, Value e, ValueRange acc) {
-                Value a = splat(k, k.load(s.aT, {e}), L);
-                Value row = k.muli(k.subi(e, e0), FV);
+          // Each lane adds a[e] * W[f, e] in ascending e: whole groups of
+          // L elements with L weight rows transposed in registers, then the
+          // rest one element at a time.
+          Value LV = k.idx(L);
+          Value groups = k.divui(k.subi(e1, e0), LV);
+          SmallVector<Value> sums = reduce(
+              k, zero, groups, init,
+              [&](KernelBody &k, Value q, ValueRange acc) {
+                Value c = k.muli(q, LV);
+                SmallVector<Value> a;
+                for (int64_t i = 0; i < L; ++i)
+                  a.push_back(splat(
+                      k, k.load(s.aT, {k.addi(e0, k.addi(c, k.idx(i)))}), L));
                 SmallVector<Value> next;
                 for (int64_t v = 0; v < kRowVecs; ++v) {
-                  Value w = loadLanes(k, s.wdec, k.addi(row, k.idx(v * L)), L);
+                  SmallVector<Value> rows;
+                  for (int64_t i = 0; i < L; ++i)
+                    rows.push_back(loadLanes(
+                        k, s.wrow, k.addi(k.muli(k.idx(v * L + i), P), c), L));
+                  SmallVector<Value> cols = transpose8x8(k, rows);
+                  Value sum = acc[v];
+                  for (int64_t i = 0; i < L; ++i)
+                    sum = k.addf(sum, k.mulf(a[i], cols[i]));
+                  next.push_back(sum);
+                }
+                return next;
+              });
+          SmallVector<Value> parts = reduce(
+              k, k.addi(e0, k.muli(groups, LV)), e1, sums,
+              [&](KernelBody &k, Value e, ValueRange acc) {
+                Value a = splat(k, k.load(s.aT, {e}), L);
+                Value col = k.subi(e, e0);
+                SmallVector<Value> next;
+                for (int64_t v = 0; v < kRowVecs; ++v) {
+                  SmallVector<Value> lanes;
+                  for (int64_t i = 0; i < L; ++i)
+                    lanes.push_back(k.load(
+                        s.wrow, {k.addi(k.muli(k.idx(v * L + i), P), col)}));
+                  Value w = vector::FromElementsOp::create(
+                      k.b, VectorType::get({L}, k.b.getF32Type()), lanes);
                   next.push_back(k.addf(acc[v], k.mulf(a, w)));
                 }
                 return next;
@@ -429,12 +488,10 @@ TileGemmScratch allocTileGemm(KernelBody &k, const TileGemm &g) {
   Value nBlocks = k.ceilDivui(g.K, g.blk);
   s.aT = k.scratchF32(k.muli(g.K, k.idx(kGemmRowTile)));
   s.acc = k.scratchF32(k.idx((kGemmChunk + 1) * kGemmRowTile));
-  // gemmChunk decodes 8 weight rows of a part at a time, gemmRowChunk
-  // kRowFeatures.
-  Value rowPart = rowPartSize(k, g);
-  s.wdec = k.scratchF32(k.maxui(k.muli(partSize(k, g), k.idx(8)),
-                                k.muli(rowPart, k.idx(kRowFeatures))));
-  s.wrow = k.scratchF32(k.muli(rowPart, k.idx(kRowFeatures)));
+  // gemmChunk decodes 8 weight rows of a part at a time (wdec),
+  // gemmRowChunk kRowFeatures (wrow).
+  s.wdec = k.scratchF32(k.muli(partSize(k, g), k.idx(8)));
+  s.wrow = k.scratchF32(k.muli(rowPartSize(k, g), k.idx(kRowFeatures)));
   if (scaled) {
     s.saT = k.scratchF32(k.muli(nBlocks, k.idx(kGemmRowTile)));
     s.qa = k.scratchF32(g.K);

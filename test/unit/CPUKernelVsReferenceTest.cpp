@@ -383,34 +383,44 @@ TEST(CPUKernelVsReference, LinearBf16AndF32) {
   }
 }
 
-void checkLowpLinear(const std::string &fmt, int64_t K, int64_t N,
-                     uint64_t seed) {
-  SCOPED_TRACE(fmt);
-  const int64_t M = 42;
+/// v4.linear of M bf16 rows by an N x K weight stored as `fmt` (fp8, fp4 or
+/// bf16), against the reference row by row.
+void checkLinear(const std::string &fmt, int64_t M, int64_t K, int64_t N,
+                 uint64_t seed) {
+  SCOPED_TRACE(fmt + " M=" + std::to_string(M) + " K=" + std::to_string(K) +
+               " N=" + std::to_string(N));
+  bool scaled = fmt != "bf16";
   QW w = makeWeight(fmt, N, K, seed);
   std::vector<int64_t> ss =
       fmt == "fp4" ? std::vector<int64_t>{N, K / 32}
                    : std::vector<int64_t>{(N + 127) / 128, (K + 127) / 128};
-  std::string e = fmt == "fp4" ? "f4E2M1FN" : "f8E4M3FN";
+  std::string e = fmt == "fp4"   ? "f4E2M1FN"
+                  : fmt == "fp8" ? "f8E4M3FN"
+                                 : "bf16";
   std::string tx = tensor({-1, K}, "bf16"), tw = tensor({N, K}, e),
               ts = tensor(ss, "f8E8M0FNU"), ty = tensor({-1, N}, "bf16");
   CompiledKernel k;
-  ASSERT_NO_FATAL_FAILURE(k.compile(
-      "func.func @f(%x: " + tx + ", %w: " + tw + ", %s: " + ts + ") -> " + ty +
-      " {\n  %y = v4.linear %x, %w scale %s : " + tx + ", " + tw + ", " + ts +
-      " -> " + ty + "\n  return %y : " + ty + "\n}"));
+  ASSERT_NO_FATAL_FAILURE(
+      k.compile("func.func @f(%x: " + tx + ", %w: " + tw +
+                (scaled ? ", %s: " + ts : std::string()) + ") -> " + ty +
+                " {\n  %y = v4.linear %x, %w" + (scaled ? " scale %s" : "") +
+                " : " + tx + ", " + tw + (scaled ? ", " + ts : std::string()) +
+                " -> " + ty + "\n  return %y : " + ty + "\n}"));
   auto x = randomBf16(M * K, seed + 1, 3.0f);
   std::vector<uint16_t> y(M * N);
   auto dx = describe<2>(x.data(), {M, K});
   auto dw = describe<2>(w.bytes.data(), {N, fmt == "fp4" ? K / 2 : K});
   auto ds = describe<2>(w.scales.data(), {ss[0], ss[1]});
   auto dy = describe<2>(y.data(), {M, N});
-  k.run({&dx, &dw, &ds, &dy});
+  if (scaled)
+    k.run({&dx, &dw, &ds, &dy});
+  else
+    k.run({&dx, &dw, &dy});
   auto xf = dec(x);
   Vec want(M * N);
   for (int64_t r = 0; r < M; ++r)
     ref::linear(w.w, xf.data() + r * K, want.data() + r * N);
-  Cmp c(fmt == "fp4" ? "linear fp4" : "linear fp8");
+  Cmp c("linear " + fmt);
   c.addBf16(y, want);
   c.expectExact();
 }
@@ -418,12 +428,24 @@ void checkLowpLinear(const std::string &fmt, int64_t K, int64_t N,
 TEST(CPUKernelVsReference, LinearFp8) {
   // Activation quantised per 128 (ue8m0), block sums scaled by s_a s_w.
   // K = 320, N = 200: partial 128-blocks in both dims. Exact.
-  ASSERT_NO_FATAL_FAILURE(checkLowpLinear("fp8", 320, 200, 61));
+  ASSERT_NO_FATAL_FAILURE(checkLinear("fp8", 42, 320, 200, 61));
 }
 
 TEST(CPUKernelVsReference, LinearFp4) {
   // FP4 weight (1x32 scales), FP8 activation per 128: 32-wide slices. Exact.
-  ASSERT_NO_FATAL_FAILURE(checkLowpLinear("fp4", 256, 96, 71));
+  ASSERT_NO_FATAL_FAILURE(checkLinear("fp4", 42, 256, 96, 71));
+}
+
+TEST(CPUKernelVsReference, LinearOneRow) {
+  // One row (a decode step): features in lanes, weight rows transposed 8 x 8
+  // in registers. K not a multiple of 8 leaves a tail of single elements;
+  // N not a multiple of 32 leaves surplus lanes. Exact.
+  for (int64_t K : {320, 300, 131})
+    for (int64_t N : {200, 45})
+      ASSERT_NO_FATAL_FAILURE(checkLinear("fp8", 1, K, N, 81 + K + N));
+  ASSERT_NO_FATAL_FAILURE(checkLinear("fp4", 1, 256, 40, 83));
+  for (int64_t K : {64, 61, 7, 300})
+    ASSERT_NO_FATAL_FAILURE(checkLinear("bf16", 1, K, 37, 85 + K));
 }
 
 TEST(CPUKernelVsReference, GroupedLinear) {
