@@ -80,42 +80,56 @@ Value decodeE8M0(Site at, Value code) {
   return floatOf(b, select(b, eqi(b, c, 0xFF), i32(b, 0x7FC00000), bits));
 }
 
-Value decodeE4M3(Site at, Value code) {
-  // Through binary16, whose exponent field holds e4m3's: s.eeee.mmm is the
-  // half s.0eeee.mmm0000000, worth 2^-8 of the e4m3 value (subnormals
-  // included, as half subnormals), and the widening to f32 is exact. On
-  // x86 (F16C) the widening is one vcvtph2ps per 8 codes, and the scaling by
-  // 2^8 multiplies normal numbers only. 0x7F / 0xFF become the half NaN
-  // 0x7E00 with the sign, i.e. f32 0x7FC00000 with the sign.
-  ImplicitLocOpBuilder b = at.builder();
+/// A code or nibble as i16 (zero-extended or truncated).
+static Value code16(ImplicitLocOpBuilder &b, Value code) {
   Type i16 = b.getI16Type();
-  auto c16 = [&](int64_t v) {
-    return arith::ConstantOp::create(b, b.getI16IntegerAttr(v));
-  };
-  Value c = code.getType().isInteger(16) ? code
-            : code.getType().getIntOrFloatBitWidth() < 16
-                ? Value(arith::ExtUIOp::create(b, i16, code))
-                : Value(arith::TruncIOp::create(b, i16, code));
-  Value sign =
-      arith::ShLIOp::create(b, arith::AndIOp::create(b, c, c16(0x80)), c16(8));
-  Value mag = arith::AndIOp::create(b, c, c16(0x7F));
-  Value half = select(
-      b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, mag, c16(0x7F)),
-      c16(0x7E00), arith::ShLIOp::create(b, mag, c16(7)));
-  half = arith::OrIOp::create(b, sign, half);
+  unsigned width = code.getType().getIntOrFloatBitWidth();
+  if (width == 16)
+    return code;
+  if (width < 16)
+    return arith::ExtUIOp::create(b, i16, code);
+  return arith::TruncIOp::create(b, i16, code);
+}
+static Value c16(ImplicitLocOpBuilder &b, int64_t v) {
+  return arith::ConstantOp::create(b, b.getI16IntegerAttr(v));
+}
+
+/// The small float codes decode through binary16, whose exponent field
+/// holds theirs: the code's exponent and mantissa bits, shifted to the top
+/// of the half's, make a half worth 2^-k of the code's value (subnormals
+/// included, as half subnormals); the widening to f32 is exact, and the
+/// scaling by 2^k multiplies normal numbers only. On x86-64-v3 (F16C) the
+/// widening is one vcvtph2ps per 8 codes.
+static Value widenHalf(ImplicitLocOpBuilder &b, Value halfBits, double scale) {
   Value widened = arith::ExtFOp::create(
       b, b.getF32Type(),
-      Value(arith::BitcastOp::create(b, b.getF16Type(), half)));
-  return arith::MulFOp::create(b, widened, f32(b, 0x1p8));
+      Value(arith::BitcastOp::create(b, b.getF16Type(), halfBits)));
+  return arith::MulFOp::create(b, widened, f32(b, scale));
+}
+
+Value decodeE4M3(Site at, Value code) {
+  // s.eeee.mmm is the half s.0eeee.mmm0000000 = 2^-8 of the value. 0x7F and
+  // 0xFF become the half NaN 0x7E00 with the sign, i.e. f32 0x7FC00000.
+  ImplicitLocOpBuilder b = at.builder();
+  Value c = code16(b, code);
+  Value sign = arith::ShLIOp::create(
+      b, arith::AndIOp::create(b, c, c16(b, 0x80)), c16(b, 8));
+  Value mag = arith::AndIOp::create(b, c, c16(b, 0x7F));
+  Value half = select(
+      b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, mag, c16(b, 0x7F)),
+      c16(b, 0x7E00), arith::ShLIOp::create(b, mag, c16(b, 7)));
+  return widenHalf(b, arith::OrIOp::create(b, sign, half), 0x1p8);
 }
 
 Value decodeE2M1(Site at, Value nibble) {
+  // s.ee.m is the half s.000ee.m000000000 = 2^-14 of the value.
   ImplicitLocOpBuilder b = at.builder();
-  Value e = andi(b, shr(b, nibble, 1), 3), m = andi(b, nibble, 1);
-  Value normal = ori(b, shl(b, addi(b, e, 126), 23), shl(b, m, 22));
-  Value subnormal = arith::MulIOp::create(b, m, i32(b, 0x3F000000)); // 0.5 or 0
-  Value bits = select(b, eqi(b, e, 0), subnormal, normal);
-  return floatOf(b, ori(b, bits, shl(b, andi(b, nibble, 8), 28)));
+  Value n = code16(b, nibble);
+  Value sign = arith::ShLIOp::create(b, arith::AndIOp::create(b, n, c16(b, 8)),
+                                     c16(b, 12));
+  Value mag = arith::ShLIOp::create(b, arith::AndIOp::create(b, n, c16(b, 7)),
+                                    c16(b, 9));
+  return widenHalf(b, arith::OrIOp::create(b, sign, mag), 0x1p14);
 }
 
 std::pair<Value, Value> decodeE2M1Byte(Site at, Value byte) {
