@@ -1,6 +1,7 @@
 //===- CPUKernels.cpp - CPU kernel builders: ABI and dispatch -------------===//
 #include "lowering/KernelBuilders/CPUKernels.h"
 #include "lowering/KernelBuilders/CPUKernelBody.h"
+#include "lowering/KernelBuilders/Transpose8x8.h"
 
 #include "dialects/V4/V4Numerics.h"
 #include "dialects/V4/V4StorageLayout.h"
@@ -276,38 +277,6 @@ void gemmChunk(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
   });
 }
 
-/// The 8x8 transpose of eight vector<8xf32> rows, as the three shuffle
-/// stages of the AVX transpose (unpcklps/unpckhps, shufps, vperm2f128):
-/// 24 register shuffles instead of 64 strided scalar loads.
-SmallVector<Value> transpose8x8(KernelBody &k, ArrayRef<Value> r) {
-  auto shuffle = [&](Value x, Value y, ArrayRef<int64_t> mask) -> Value {
-    return vector::ShuffleOp::create(k.b, x, y, mask);
-  };
-  static constexpr int64_t kLo[] = {0, 8, 1, 9, 4, 12, 5, 13};
-  static constexpr int64_t kHi[] = {2, 10, 3, 11, 6, 14, 7, 15};
-  static constexpr int64_t kPairLo[] = {0, 1, 8, 9, 4, 5, 12, 13};
-  static constexpr int64_t kPairHi[] = {2, 3, 10, 11, 6, 7, 14, 15};
-  static constexpr int64_t kHalfLo[] = {0, 1, 2, 3, 8, 9, 10, 11};
-  static constexpr int64_t kHalfHi[] = {4, 5, 6, 7, 12, 13, 14, 15};
-  Value t[8], u[8];
-  for (int i = 0; i < 8; i += 2) {
-    t[i] = shuffle(r[i], r[i + 1], kLo);
-    t[i + 1] = shuffle(r[i], r[i + 1], kHi);
-  }
-  for (int i = 0; i < 8; i += 4) {
-    u[i] = shuffle(t[i], t[i + 2], kPairLo);
-    u[i + 1] = shuffle(t[i], t[i + 2], kPairHi);
-    u[i + 2] = shuffle(t[i + 1], t[i + 3], kPairLo);
-    u[i + 3] = shuffle(t[i + 1], t[i + 3], kPairHi);
-  }
-  SmallVector<Value> c(8);
-  for (int i = 0; i < 4; ++i) {
-    c[i] = shuffle(u[i], u[i + 4], kHalfLo);
-    c[i + 4] = shuffle(u[i], u[i + 4], kHalfHi);
-  }
-  return c;
-}
-
 /// The features [n0, n1) (at most kGemmChunk) of the one row in aT / saT
 /// (row ra), with features in vector lanes: each lane is the sequential sum
 /// of one feature, so the numbers are those of gemmChunk; the F weight rows
@@ -372,7 +341,7 @@ void gemmRowChunk(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
                   for (int64_t i = 0; i < L; ++i)
                     rows.push_back(loadLanes(
                         k, s.wrow, k.addi(k.muli(k.idx(v * L + i), P), c), L));
-                  SmallVector<Value> cols = transpose8x8(k, rows);
+                  SmallVector<Value> cols = transpose8x8(k.b, rows);
                   Value sum = acc[v];
                   for (int64_t i = 0; i < L; ++i)
                     sum = k.addf(sum, k.mulf(a[i], cols[i]));

@@ -13,6 +13,7 @@
 // become ascending loops), so both paths give bit-identical results.
 //
 //===----------------------------------------------------------------------===//
+#include "lowering/KernelBuilders/Transpose8x8.h"
 #include "lowering/Numerics/LowPrecision.h"
 #include "lowering/V4ToLinalg/V4ToLinalgPatterns.h"
 
@@ -1051,6 +1052,132 @@ Value poolBlock(ImplicitLocOpBuilder &b, Value bi, Value kv, Value score,
 /// rows: max, sum of exps, then the weighted sum, each ascending), post-
 /// processed (compressPost) and written to cache row blk; an overlapping
 /// compressor then shifts state rows [r, 2r) to [0, r).
+/// k = wkv · fp32(x) and g = wgate · fp32(x) of kv.compress, [B, T, width]
+/// f32, each element the sequential fp32 sum over ascending e of w[o, e] *
+/// x[e] (the reference's order). Channels go 8 to a vector: per 8
+/// elements of d, the 8 x 8 weight block is read row by row (contiguous)
+/// and transposed in registers, so each lane adds its channel's products in
+/// order; the d % 8 last elements and the width % 8 last channels one at a
+/// time. (A linalg.generic over (b, t, e, o) vectorised across o read the
+/// weights with a stride of d: ~20x slower than the GEMMs per weight.)
+std::pair<Value, Value> projectKG(ImplicitLocOpBuilder &b, Value x, Value wkv,
+                                  Value wgate, int64_t width) {
+  Scalar k{b};
+  Type f32 = b.getF32Type();
+  constexpr int64_t L = 8;
+  auto lanes = VectorType::get({L}, f32);
+  SmallVector<OpFoldResult> shape = tensor::getMixedSizes(b, b.getLoc(), x);
+  shape.back() = b.getIndexAttr(width);
+  Value kInit = tensor::EmptyOp::create(b, shape, f32);
+  Value gInit = tensor::EmptyOp::create(b, shape, f32);
+  Value zero = k.idx(0), D = k.dim(x, 2), LV = k.idx(L);
+  Value dFull = k.muli(arith::DivUIOp::create(b, D, LV), LV);
+  int64_t wFull = width / L * L;
+  Value weights[2] = {wkv, wgate};
+  // Row i of the 8 x 8 block of `w` at (o0, e0), widened to f32.
+  auto readRow = [&](Scalar &s, Value w, Value o, Value e) -> Value {
+    Type elt = cast<RankedTensorType>(w.getType()).getElementType();
+    Value pad = arith::ConstantOp::create(s.b, s.b.getFloatAttr(elt, 0.0));
+    Value v = vector::TransferReadOp::create(s.b, VectorType::get({L}, elt), w,
+                                             ValueRange{o, e}, pad,
+                                             ArrayRef<bool>{true});
+    return elt.isF32() ? v : Value(arith::ExtFOp::create(s.b, lanes, v));
+  };
+  SmallVector<Value> out = forLoop(
+      b, zero, k.dim(x, 0), {kInit, gInit},
+      [&](Scalar &s, Value bi, ValueRange acc0) {
+        return forLoop(
+            s.b, zero, k.dim(x, 1), acc0,
+            [&](Scalar &s, Value t, ValueRange acc1) {
+              auto xAt = [&](Scalar &s, Value e) {
+                return s.toF32(
+                    tensor::ExtractOp::create(s.b, x, ValueRange{bi, t, e}));
+              };
+              // Channels [0, wFull), 8 at a time.
+              SmallVector<Value> acc2 = forLoop(
+                  s.b, zero, s.idx(wFull / L), acc1,
+                  [&](Scalar &s, Value ob, ValueRange acc) {
+                    Value o0 = s.muli(ob, s.idx(L));
+                    Value vzero = arith::ConstantOp::create(
+                        s.b, DenseElementsAttr::get(lanes, 0.0f));
+                    SmallVector<Value> sums = forLoop(
+                        s.b, zero, arith::DivUIOp::create(s.b, D, LV),
+                        {vzero, vzero},
+                        [&](Scalar &s, Value q, ValueRange part) {
+                          Value e0 = s.muli(q, s.idx(L));
+                          SmallVector<Value> xs;
+                          for (int64_t j = 0; j < L; ++j)
+                            xs.push_back(vector::BroadcastOp::create(
+                                s.b, lanes, xAt(s, s.addi(e0, s.idx(j)))));
+                          SmallVector<Value> next;
+                          for (int m = 0; m < 2; ++m) {
+                            SmallVector<Value> rows;
+                            for (int64_t i = 0; i < L; ++i)
+                              rows.push_back(readRow(s, weights[m],
+                                                     s.addi(o0, s.idx(i)), e0));
+                            SmallVector<Value> cols = transpose8x8(s.b, rows);
+                            Value sum = part[m];
+                            for (int64_t j = 0; j < L; ++j)
+                              sum = s.add(sum, s.mul(cols[j], xs[j]));
+                            next.push_back(sum);
+                          }
+                          return next;
+                        });
+                    sums = forLoop(
+                        s.b, dFull, D, sums,
+                        [&](Scalar &s, Value e, ValueRange part) {
+                          Value xv = vector::BroadcastOp::create(s.b, lanes,
+                                                                 xAt(s, e));
+                          SmallVector<Value> next;
+                          for (int m = 0; m < 2; ++m) {
+                            SmallVector<Value> ws;
+                            for (int64_t i = 0; i < L; ++i)
+                              ws.push_back(s.toF32(tensor::ExtractOp::create(
+                                  s.b, weights[m],
+                                  ValueRange{s.addi(o0, s.idx(i)), e})));
+                            Value w =
+                                vector::FromElementsOp::create(s.b, lanes, ws);
+                            next.push_back(s.add(part[m], s.mul(w, xv)));
+                          }
+                          return next;
+                        });
+                    SmallVector<Value> written;
+                    for (int m = 0; m < 2; ++m)
+                      written.push_back(
+                          vector::TransferWriteOp::create(s.b, sums[m], acc[m],
+                                                          ValueRange{bi, t, o0},
+                                                          ArrayRef<bool>{true})
+                              .getResult());
+                    return written;
+                  });
+              // Channels [wFull, width), one at a time.
+              return forLoop(
+                  s.b, s.idx(wFull), s.idx(width), acc2,
+                  [&](Scalar &s, Value o, ValueRange acc) {
+                    SmallVector<Value> sums = forLoop(
+                        s.b, zero, D, {s.f32(0.0), s.f32(0.0)},
+                        [&](Scalar &s, Value e, ValueRange part) {
+                          Value xv = xAt(s, e);
+                          SmallVector<Value> next;
+                          for (int m = 0; m < 2; ++m)
+                            next.push_back(s.add(
+                                part[m],
+                                s.mul(s.toF32(tensor::ExtractOp::create(
+                                          s.b, weights[m], ValueRange{o, e})),
+                                      xv)));
+                          return next;
+                        });
+                    SmallVector<Value> written;
+                    for (int m = 0; m < 2; ++m)
+                      written.push_back(tensor::InsertOp::create(
+                          s.b, sums[m], acc[m], ValueRange{bi, t, o}));
+                    return written;
+                  });
+            });
+      });
+  return {out[0], out[1]};
+}
+
 struct KVCompressLowering : public OpConversionPattern<KVCompressOp> {
   using OpConversionPattern::OpConversionPattern;
   LogicalResult
@@ -1070,47 +1197,16 @@ struct KVCompressLowering : public OpConversionPattern<KVCompressOp> {
         state.size() != 2)
       return rewriter.notifyMatchFailure(op, "unexpected storage operands");
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
-    MLIRContext *ctx = op.getContext();
     Scalar k{b};
     using P = arith::CmpIPredicate;
     auto stateType = cast<CompressorStateType>(op.getState().getType());
     int64_t c = stateType.getDim(), r = stateType.getRatio();
     bool overlap = stateType.isOverlapping();
     int64_t width = stateType.getWidth(), off = overlap ? r : 0;
-    Type f32 = b.getF32Type();
     Type cacheElt = cast<RankedTensorType>(cache.getType()).getElementType();
 
     // k, g [B, T, width]: fp32 sums over d, ascending, wkv * x.
-    SmallVector<OpFoldResult> kgShape = tensor::getMixedSizes(b, b.getLoc(), x);
-    kgShape.back() = b.getIndexAttr(width);
-    auto zeros = [&]() {
-      Value init = tensor::EmptyOp::create(b, kgShape, f32);
-      return linalg::FillOp::create(b, ValueRange{k.f32(0.0)}, ValueRange{init})
-          .getResult(0);
-    };
-    AffineExpr d0, d1, d2, d3;
-    bindDims(ctx, d0, d1, d2, d3);
-    // Loops (b, t, e, o): the reduction over e outside the output channel
-    // o, so the innermost loop updates independent sums (which vectorise)
-    // while each sum still runs over ascending e.
-    AffineMap kgMap = AffineMap::get(4, 0, {d0, d1, d3}, ctx);
-    AffineMap wMap = AffineMap::get(4, 0, {d3, d2}, ctx);
-    Value kInit = zeros(), gInit = zeros();
-    auto proj = linalg::GenericOp::create(
-        b, TypeRange{kInit.getType(), gInit.getType()},
-        ValueRange{x, wkv, wgate}, ValueRange{kInit, gInit},
-        {AffineMap::get(4, 0, {d0, d1, d2}, ctx), wMap, wMap, kgMap, kgMap},
-        {utils::IteratorType::parallel, utils::IteratorType::parallel,
-         utils::IteratorType::reduction, utils::IteratorType::parallel},
-        [&](OpBuilder &nb, Location loc, ValueRange a) {
-          ImplicitLocOpBuilder ib(loc, nb);
-          Scalar s{ib};
-          Value xv = s.toF32(a[0]);
-          linalg::YieldOp::create(
-              ib, ValueRange{s.add(a[3], s.mul(s.toF32(a[1]), xv)),
-                             s.add(a[4], s.mul(s.toF32(a[2]), xv))});
-        });
-    Value kAll = proj.getResult(0), gAll = proj.getResult(1);
+    auto [kAll, gAll] = projectKG(b, x, wkv, wgate, width);
 
     Value zero = k.idx(0), rV = k.idx(r), widthV = k.idx(width);
     Value T = k.dim(x, 1), capacity = k.dim(cache, 1);

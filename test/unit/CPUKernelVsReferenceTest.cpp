@@ -836,20 +836,29 @@ TEST(CPUKernelVsReference, SparseCSA) {
 //===----------------------------------------------------------------------===//
 
 /// One compressor of T1 (d = 64): main c = 72 (rope 8, FP8 on 64), indexer
-/// c = 32 (Hadamard + FP4); rope theta 160000, YaRN factor 4 at 16.
+/// c = 32 (Hadamard + FP4); rope theta 160000, YaRN factor 4 at 16. Other
+/// widths d and bf16 weights (their values bf16-exact) on request.
 struct Comp {
   ref::CompressorParams p;
-  ref::RopeTable tab = ref::makeRopeTable(8, 160000.0, true, 4.0, 16, 32, 1);
+  ref::RopeTable tab;
+  int64_t ropeDim = 8;
   ref::CompressorPost pp;
   bool rotate = false;
   int64_t cap = 0;
   std::vector<uint16_t> norm;
 
-  Comp(int64_t c, int64_t r, bool rot, uint64_t seed) : rotate(rot) {
+  bool bf16Weights = false;
+  std::vector<uint16_t> wkvBf16, wgateBf16;
+
+  Comp(int64_t c, int64_t r, bool rot, uint64_t seed, int64_t d = 64,
+       bool bf16 = false, int64_t rope = 8)
+      : rotate(rot), bf16Weights(bf16) {
+    ropeDim = rope;
+    tab = ref::makeRopeTable(rope, 160000.0, true, 4.0, 16, 32, 1);
     p.c = c;
     p.r = r;
     p.overlap = r == 4;
-    p.d = 64;
+    p.d = d;
     pp.rope = &tab;
     pp.eps = 1e-6f;
     pp.indexer = rot;
@@ -857,6 +866,15 @@ struct Comp {
     int64_t W = p.coff() * c;
     p.wkv = normal(W * p.d, seed, 1.0f / 8);
     p.wgate = normal(W * p.d, seed + 1, 1.0f / 8);
+    if (bf16) {
+      for (auto [w, codes] :
+           {std::pair{&p.wkv, &wkvBf16}, std::pair{&p.wgate, &wgateBf16}}) {
+        for (float &v : *w) {
+          codes->push_back(encodeBF16(v));
+          v = decodeBF16(codes->back());
+        }
+      }
+    }
     p.ape = normal(r * W, seed + 2, 0.5f);
     auto nv = normal(c, seed + 3, 0.1f, 1.0f);
     norm.resize(c);
@@ -877,11 +895,13 @@ struct Comp {
     std::string ca = "!v4.kv_cache<batch = 1, capacity = " + s(cap) +
                      ", dim = " + s(p.c) + ", ratio = " + s(p.r) +
                      ", elementType = bf16>";
-    std::string wt = "tensor<" + s(width()) + "x64xf32>";
+    std::string wt = "tensor<" + s(width()) + "x" + s(p.d) +
+                     (bf16Weights ? "xbf16>" : "xf32>");
     std::string at = "tensor<" + s(p.r) + "x" + s(width()) + "xf32>";
     std::string nt = "tensor<" + s(p.c) + "xbf16>";
-    std::string xt = "tensor<1x?x64xbf16>";
-    std::string rope = "#v4.rope<ropeDim = 8, base = 160000.0, factor = 4.0, "
+    std::string xt = "tensor<1x?x" + s(p.d) + "xbf16>";
+    std::string rope = "#v4.rope<ropeDim = " + s(ropeDim) +
+                       ", base = 160000.0, factor = 4.0, "
                        "originalSeqLen = 16, betaFast = 32.0, betaSlow = 1.0>";
     return "func.func @f(%x: " + xt + ", %s: " + st + ", %c: " + ca +
            ", %pos: tensor<1xi64>, %wkv: " + wt + ", %wg: " + wt +
@@ -906,13 +926,17 @@ struct CompRun {
     cache.assign(cp.cap * cp.p.c, 0);
   }
   void chunk(const std::vector<uint16_t> &x, int64_t t0, int64_t T) {
-    std::vector<uint16_t> xs(x.begin() + t0 * 64, x.begin() + (t0 + T) * 64);
+    const int64_t d = cp.p.d;
+    std::vector<uint16_t> xs(x.begin() + t0 * d, x.begin() + (t0 + T) * d);
     std::vector<int64_t> pos = {t0};
     Vec wkv = cp.p.wkv, wg = cp.p.wgate, ape = cp.p.ape;
+    std::vector<uint16_t> wkvB = cp.wkvBf16, wgB = cp.wgateBf16;
     std::vector<uint16_t> norm = cp.norm;
-    auto dx = describe<3>(xs.data(), {1, T, 64});
-    auto dwk = describe<2>(wkv.data(), {cp.width(), 64});
-    auto dwg = describe<2>(wg.data(), {cp.width(), 64});
+    auto dx = describe<3>(xs.data(), {1, T, d});
+    auto dwk = cp.bf16Weights ? describe<2>(wkvB.data(), {cp.width(), d})
+                              : describe<2>(wkv.data(), {cp.width(), d});
+    auto dwg = cp.bf16Weights ? describe<2>(wgB.data(), {cp.width(), d})
+                              : describe<2>(wg.data(), {cp.width(), d});
     auto da = describe<2>(ape.data(), {cp.p.r, cp.width()});
     auto dn = describe<1>(norm.data(), {cp.p.c});
     auto dk = describe<3>(kv.data(), {1, cp.rows(), cp.width()});
@@ -927,10 +951,11 @@ struct CompRun {
 /// and the defined state rows), then token by token from the empty state
 /// against ref::compressorDecode after every token. All exact.
 void checkCompress(const char *what, int64_t c, int64_t r, bool rotate,
-                   uint64_t seed) {
-  Comp cp(c, r, rotate, seed);
+                   uint64_t seed, int64_t d = 64, bool bf16 = false,
+                   int64_t ropeDim = 8) {
+  Comp cp(c, r, rotate, seed, d, bf16, ropeDim);
   const int64_t T = 21, n = T / r;
-  auto x = randomBf16(T * 64, seed + 10, 2.0f);
+  auto x = randomBf16(T * d, seed + 10, 2.0f);
   auto xf = dec(x);
   ref::CompressorState st;
   Vec entries = ref::compressorPrefill(cp.p, cp.pp, xf.data(), T, st);
@@ -956,7 +981,7 @@ void checkCompress(const char *what, int64_t c, int64_t r, bool rotate,
   Cmp ce(std::string(what) + " decode entries");
   for (int64_t t = 0; t < T; ++t) {
     run.chunk(x, t, 1);
-    auto e = ref::compressorDecode(cp.p, cp.pp, xf.data() + t * 64, t, ds);
+    auto e = ref::compressorDecode(cp.p, cp.pp, xf.data() + t * d, t, ds);
     if (e)
       std::copy(e->begin(), e->end(), want.begin() + (t / r) * c);
   }
@@ -983,6 +1008,17 @@ TEST(CPUKernelVsReference, CompressOverlapIndexerRotate) {
 TEST(CPUKernelVsReference, CompressNonOverlap) {
   ASSERT_NO_FATAL_FAILURE(
       checkCompress("kv.compress non-overlap", 72, 8, false, 191));
+}
+
+TEST(CPUKernelVsReference, CompressProjectionTails) {
+  // The projection puts 8 channels in vector lanes and reads 8 x 8 weight
+  // blocks: d = 61 leaves 5 elements past the last block; with rope dims 6,
+  // c = 70 gives widths 70 (non-overlap) and 140 (overlap), 6 and 4
+  // channels past the last 8; the weights are bf16. Exact.
+  ASSERT_NO_FATAL_FAILURE(checkCompress("kv.compress tails non-overlap", 70, 8,
+                                        false, 201, 61, true, 6));
+  ASSERT_NO_FATAL_FAILURE(checkCompress("kv.compress tails overlap", 70, 4,
+                                        false, 211, 61, true, 6));
 }
 
 //===----------------------------------------------------------------------===//

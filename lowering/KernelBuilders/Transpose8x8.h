@@ -1,0 +1,53 @@
+//===- Transpose8x8.h - 8x8 f32 transpose in vector registers ---*- C++ -*-===//
+//
+// The one home of the register transpose that the bit-exact GEMMs use to
+// put 8 output features in vector lanes while reading weight rows
+// contiguously: tileGemm's one-row pass (CPUKernels.cpp) and the projection
+// of v4.kv.compress (V4ToLinalgCore.cpp).
+//
+//===----------------------------------------------------------------------===//
+#ifndef V4_LOWERING_KERNELBUILDERS_TRANSPOSE8X8_H
+#define V4_LOWERING_KERNELBUILDERS_TRANSPOSE8X8_H
+
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+
+namespace mlir::v4 {
+
+/// The 8x8 transpose of eight vector<8xf32> rows (column j of the result is
+/// element j of every row), as the three shuffle stages of the AVX
+/// transpose (unpcklps/unpckhps, shufps, vperm2f128): 24 register shuffles
+/// instead of 64 strided scalar loads.
+inline SmallVector<Value> transpose8x8(ImplicitLocOpBuilder &b,
+                                       ArrayRef<Value> r) {
+  auto shuffle = [&](Value x, Value y, ArrayRef<int64_t> mask) -> Value {
+    return vector::ShuffleOp::create(b, x, y, mask);
+  };
+  static constexpr int64_t kLo[] = {0, 8, 1, 9, 4, 12, 5, 13};
+  static constexpr int64_t kHi[] = {2, 10, 3, 11, 6, 14, 7, 15};
+  static constexpr int64_t kPairLo[] = {0, 1, 8, 9, 4, 5, 12, 13};
+  static constexpr int64_t kPairHi[] = {2, 3, 10, 11, 6, 7, 14, 15};
+  static constexpr int64_t kHalfLo[] = {0, 1, 2, 3, 8, 9, 10, 11};
+  static constexpr int64_t kHalfHi[] = {4, 5, 6, 7, 12, 13, 14, 15};
+  Value t[8], u[8];
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = shuffle(r[i], r[i + 1], kLo);
+    t[i + 1] = shuffle(r[i], r[i + 1], kHi);
+  }
+  for (int i = 0; i < 8; i += 4) {
+    u[i] = shuffle(t[i], t[i + 2], kPairLo);
+    u[i + 1] = shuffle(t[i], t[i + 2], kPairHi);
+    u[i + 2] = shuffle(t[i + 1], t[i + 3], kPairLo);
+    u[i + 3] = shuffle(t[i + 1], t[i + 3], kPairHi);
+  }
+  SmallVector<Value> c(8);
+  for (int i = 0; i < 4; ++i) {
+    c[i] = shuffle(u[i], u[i + 4], kHalfLo);
+    c[i + 4] = shuffle(u[i], u[i + 4], kHalfHi);
+  }
+  return c;
+}
+
+} // namespace mlir::v4
+
+#endif // V4_LOWERING_KERNELBUILDERS_TRANSPOSE8X8_H
