@@ -341,11 +341,7 @@ void gemmRowChunk(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
                   for (int64_t i = 0; i < L; ++i)
                     rows.push_back(loadLanes(
                         k, s.wrow, k.addi(k.muli(k.idx(v * L + i), P), c), L));
-                  SmallVector<Value> cols = transpose8x8(k.b, rows);
-                  Value sum = acc[v];
-                  for (int64_t i = 0; i < L; ++i)
-                    sum = k.addf(sum, k.mulf(a[i], cols[i]));
-                  next.push_back(sum);
+                  next.push_back(addTransposedProducts(k.b, acc[v], rows, a));
                 }
                 return next;
               });

@@ -9,6 +9,7 @@
 #ifndef V4_LOWERING_KERNELBUILDERS_TRANSPOSE8X8_H
 #define V4_LOWERING_KERNELBUILDERS_TRANSPOSE8X8_H
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 
@@ -46,6 +47,18 @@ inline SmallVector<Value> transpose8x8(ImplicitLocOpBuilder &b,
     c[i + 4] = shuffle(u[i], u[i + 4], kHalfHi);
   }
   return c;
+}
+
+/// acc + w[0] * x[0] + ... + w[7] * x[7], added in that order, where w[j] is
+/// column j of the 8 x 8 block `rows` (lane f: weight row f) and x[j] a
+/// splat: each lane is one output's sequential fp32 sum, no FMA.
+inline Value addTransposedProducts(ImplicitLocOpBuilder &b, Value acc,
+                                   ArrayRef<Value> rows, ArrayRef<Value> x) {
+  SmallVector<Value> cols = transpose8x8(b, rows);
+  for (int j = 0; j < 8; ++j)
+    acc =
+        arith::AddFOp::create(b, acc, arith::MulFOp::create(b, cols[j], x[j]));
+  return acc;
 }
 
 } // namespace mlir::v4

@@ -1115,11 +1115,8 @@ std::pair<Value, Value> projectKG(ImplicitLocOpBuilder &b, Value x, Value wkv,
                             for (int64_t i = 0; i < L; ++i)
                               rows.push_back(readRow(s, weights[m],
                                                      s.addi(o0, s.idx(i)), e0));
-                            SmallVector<Value> cols = transpose8x8(s.b, rows);
-                            Value sum = part[m];
-                            for (int64_t j = 0; j < L; ++j)
-                              sum = s.add(sum, s.mul(cols[j], xs[j]));
-                            next.push_back(sum);
+                            next.push_back(
+                                addTransposedProducts(s.b, part[m], rows, xs));
                           }
                           return next;
                         });
