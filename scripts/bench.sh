@@ -11,7 +11,8 @@ work="$build/bench-work"
 rm -rf "$work" && mkdir -p "$work"
 "$build/bin/v4-gen-checkpoint" "$config" -o "$work/ck" --seed 1 >/dev/null
 "$build/bin/v4c" "$config" --max-context 1024 --max-chunk 64 -o "$work/m.v4a"
-name="$(hostname)-$(date +%Y%m%d)-$(basename "$config" .config.json)"
+# V4_BENCH_NAME: another name for a second run on the same day.
+name="${V4_BENCH_NAME:-$(hostname)-$(date +%Y%m%d)-$(basename "$config" .config.json)}"
 out="$root/bench/results/$name"
 "$root/scripts/machine.sh" > "$out.machine.txt"
 "$build/bin/v4-bench-model" "$work/m.v4a" "$work/ck" "$config" \
