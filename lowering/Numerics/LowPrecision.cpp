@@ -47,9 +47,6 @@ static Value shr(ImplicitLocOpBuilder &b, Value x, int64_t s) {
 static Value addi(ImplicitLocOpBuilder &b, Value x, int64_t v) {
   return arith::AddIOp::create(b, x, i32(b, v));
 }
-static Value ori(ImplicitLocOpBuilder &b, Value x, Value y) {
-  return arith::OrIOp::create(b, x, y);
-}
 static Value eqi(ImplicitLocOpBuilder &b, Value x, int64_t v) {
   return arith::CmpIOp::create(b, arith::CmpIPredicate::eq, x, i32(b, v));
 }
