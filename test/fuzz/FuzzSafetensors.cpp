@@ -3,16 +3,76 @@
 // Bytes -> safetensors::parseBuffer (ST-1..ST-11) -> ST-12 against a fixed
 // manifest (the tiny model's two parameters) -> every tensor's bytes read,
 // so a layout the parser accepts but that points outside the file shows up
-// under ASan.
+// under ASan. Then the writer -> reader round trip: what the reader
+// accepted is written again with safetensors::writeFile (tensors and
+// __metadata__) and read back, and must come back the same (names, dtypes,
+// shapes, bytes, metadata); a file the reader accepts that the writer
+// refuses is a finding too.
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/safetensors/Safetensors.h"
 
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <unistd.h>
 #include <vector>
 
 namespace st = v4::safetensors;
+
+namespace {
+
+[[noreturn]] void finding(const std::string &what) {
+  std::fprintf(stderr, "fuzz-safetensors: round trip: %s\n", what.c_str());
+  __builtin_trap();
+}
+
+/// Writes `layout`'s tensors (their bytes in `bytes`) and metadata with the
+/// writer, reads the file back and compares.
+void roundTrip(const st::FileLayout &layout, const uint8_t *bytes) {
+  static const std::string path =
+      (std::filesystem::temp_directory_path() /
+       ("v4-fuzz-safetensors-" + std::to_string(::getpid()) + ".safetensors"))
+          .string();
+  std::vector<st::TensorData> tensors;
+  for (const st::TensorInfo &t : layout.tensors)
+    tensors.push_back({t.name, t.dtype, t.shape,
+                       bytes + layout.dataOffset + t.begin, t.byteSize()});
+  st::WriteOptions options;
+  options.metadata = layout.metadata;
+  if (st::Status w = st::writeFile(path, tensors, options); !w)
+    finding("the writer refused what the reader accepted: " + w.message());
+  std::ifstream in(path, std::ios::binary);
+  std::vector<uint8_t> written((std::istreambuf_iterator<char>(in)), {});
+  std::remove(path.c_str());
+  std::vector<uint64_t> aligned((written.size() + 7) / 8);
+  if (!written.empty())
+    std::memcpy(aligned.data(), written.data(), written.size());
+  auto back = st::parseBuffer(path, aligned.data(), written.size());
+  if (!back)
+    finding("the reader refused what the writer wrote: " +
+            back.status().message());
+  if (back->metadata != layout.metadata)
+    finding("__metadata__ differs");
+  if (back->tensors.size() != layout.tensors.size())
+    finding("tensor count differs");
+  const auto *again = reinterpret_cast<const uint8_t *>(aligned.data());
+  for (size_t i = 0; i < layout.tensors.size(); ++i) {
+    const st::TensorInfo &a = layout.tensors[i], &b = back->tensors[i];
+    if (a.name != b.name || a.dtype != b.dtype || a.shape != b.shape ||
+        a.byteSize() != b.byteSize() ||
+        (a.byteSize() &&
+         std::memcmp(bytes + layout.dataOffset + a.begin,
+                     again + back->dataOffset + b.begin, a.byteSize()) != 0))
+      finding("tensor " + a.name + " differs");
+  }
+}
+
+} // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   // parseBuffer judges alignment as if the data were 8-byte aligned.
@@ -36,5 +96,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       {"embed.weight", v4::DType::BF16, {32, 8}},
       {"norm.weight", v4::DType::F32, {8}}};
   (void)st::checkManifest("fuzz.safetensors", layout->tensors, manifest);
+  roundTrip(*layout, bytes);
   return 0;
 }
