@@ -78,14 +78,29 @@ func.func @fake_quant_fp4(%x: tensor<2x?x4x128xbf16>, %out: tensor<2x?x4x128xbf1
 // on block completion the pooled entry (max, sum of exps, weighted sum over
 // the 2r candidates), bf16, RMSNorm (bf16), RoPE (bf16), FP8 fake-quant of
 // the first 64 channels (bf16), written to the cache row as bf16; then the
-// overlap shift of the state. The projections loop over (b, t, e, o): the
-// reduction outside the channels, each sum still ascending over e.
+// overlap shift of the state. The projections (b, t, then 8 channels at a
+// time, then d in steps of 8): each 8 x 8 weight block read row by row and
+// transposed in registers, so each lane still adds its channel's products
+// in ascending e; a d % 8 tail element by element, then width % 8 channels.
 // CHECK-LABEL: func.func @compress(
-// CHECK-SAME:      %[[X:[^:]+]]: tensor<1x?x32xbf16>, %{{.+}}: tensor<256x32xf32>, %{{.+}}: tensor<256x32xf32>, %[[APE:[^:]+]]: tensor<4x256xf32>, %[[NORM:[^:]+]]: tensor<128xbf16>, %[[KV:[^:]+]]: tensor<1x8x256xf32>, %[[SC:[^:]+]]: tensor<1x8x256xf32>, %[[CACHE:[^:]+]]: tensor<1x8x128xbf16>, %[[POS:[^:]+]]: tensor<1xi64>)
-// CHECK:         %[[KG:.+]]:2 = linalg.generic
-// CHECK-SAME:        iterator_types = ["parallel", "parallel", "reduction", "parallel"]
-// CHECK-SAME:        ins(%[[X]], {{.+}}) outs(
-// CHECK:           arith.extf %{{.+}} : bf16 to f32
+// CHECK-SAME:      %[[X:[^:]+]]: tensor<1x?x32xbf16>, %[[WKV:[^:]+]]: tensor<256x32xf32>, %[[WG:[^:]+]]: tensor<256x32xf32>, %[[APE:[^:]+]]: tensor<4x256xf32>, %[[NORM:[^:]+]]: tensor<128xbf16>, %[[KV:[^:]+]]: tensor<1x8x256xf32>, %[[SC:[^:]+]]: tensor<1x8x256xf32>, %[[CACHE:[^:]+]]: tensor<1x8x128xbf16>, %[[POS:[^:]+]]: tensor<1xi64>)
+// CHECK:         %[[KG:.+]]:2 = scf.for {{.+}} -> (tensor<1x?x256xf32>, tensor<1x?x256xf32>)
+// CHECK:           scf.for
+// CHECK:             scf.for %{{.+}} = %{{.+}} to %c32 step
+// CHECK:               scf.for {{.+}} -> (vector<8xf32>, vector<8xf32>)
+// CHECK:                 tensor.extract %[[X]]
+// CHECK:                 arith.extf %{{.+}} : bf16 to f32
+// CHECK:                 vector.broadcast %{{.+}} : f32 to vector<8xf32>
+// CHECK:                 vector.transfer_read %[[WKV]]{{.+}} : tensor<256x32xf32>, vector<8xf32>
+// CHECK-COUNT-24:        vector.shuffle
+// CHECK:                 arith.mulf %{{.+}} : vector<8xf32>
+// CHECK-NEXT:            arith.addf %{{.+}} : vector<8xf32>
+// CHECK:                 vector.transfer_read %[[WG]]{{.+}} : tensor<256x32xf32>, vector<8xf32>
+// CHECK:               vector.from_elements
+// CHECK:               vector.transfer_write %{{.+}} : vector<8xf32>, tensor<1x?x256xf32>
+// CHECK:               vector.transfer_write %{{.+}} : vector<8xf32>, tensor<1x?x256xf32>
+// CHECK:             scf.for
+// CHECK:               tensor.insert %{{.+}} : tensor<1x?x256xf32>
 // CHECK:         %[[R:.+]]:3 = scf.for {{.+}} iter_args(%{{.+}} = %[[KV]], %{{.+}} = %[[SC]], %{{.+}} = %[[CACHE]])
 // CHECK:           scf.for
 // CHECK:             scf.for
