@@ -7,7 +7,8 @@ FailureOr<ModuleNumerics> getModuleNumerics(Operation *op) {
   Operation *holder = op;
   while (holder &&
          !(isa<ModuleOp>(holder) && (holder->hasAttr(kNumericsAttrName) ||
-                                     holder->hasAttr(kFakeQuantAttrName))))
+                                     holder->hasAttr(kFakeQuantAttrName) ||
+                                     holder->hasAttr(kSumOrderAttrName))))
     holder = holder->getParentOp();
   ModuleNumerics result;
   if (!holder)
@@ -32,6 +33,16 @@ FailureOr<ModuleNumerics> getModuleNumerics(Operation *op) {
              << "\"none\", got " << a;
     result.fakeQuant = *mode;
   }
+  if (Attribute a = holder->getAttr(kSumOrderAttrName)) {
+    auto s = dyn_cast<StringAttr>(a);
+    std::optional<::v4::SumOrder> order =
+        s ? ::v4::parseSumOrder(s.getValue()) : std::nullopt;
+    if (!order)
+      return holder->emitError()
+             << "'" << kSumOrderAttrName << "' must be \"reference\" or "
+             << "\"fast\", got " << a;
+    result.sumOrder = *order;
+  }
   return result;
 }
 
@@ -43,6 +54,12 @@ void setModuleNumerics(ModuleOp module, ModuleNumerics numerics) {
   module->setAttr(
       kFakeQuantAttrName,
       StringAttr::get(ctx, ::v4::fakeQuantModeName(numerics.fakeQuant)));
+  if (numerics.sumOrder == ::v4::SumOrder::Reference)
+    module->removeAttr(kSumOrderAttrName);
+  else
+    module->setAttr(
+        kSumOrderAttrName,
+        StringAttr::get(ctx, ::v4::sumOrderName(numerics.sumOrder)));
 }
 
 } // namespace mlir::v4

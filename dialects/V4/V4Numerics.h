@@ -4,6 +4,8 @@
 // set by `v4c --numerics` / `--fake-quant` or written in the .mlir:
 //   v4.numerics  = "production" | "fp32"      (default production)
 //   v4.fake_quant = "all" | "kv" | "none"     (default all)
+//   v4.sum_order = "reference" | "fast"       (default reference; v4c
+//                                              --sum-order)
 // `v4-apply-numerics` (graph phase) makes the graph say them (activations
 // f32, fake_quant ops removed); the kernel phase reads them here to drop
 // the bf16 rounding points and the FP8 activation quantisation. This is the
@@ -21,18 +23,21 @@ namespace mlir::v4 {
 
 constexpr llvm::StringLiteral kNumericsAttrName = "v4.numerics";
 constexpr llvm::StringLiteral kFakeQuantAttrName = "v4.fake_quant";
+constexpr llvm::StringLiteral kSumOrderAttrName = "v4.sum_order";
 
 struct ModuleNumerics {
   ::v4::NumericsMode numerics = ::v4::NumericsMode::Production;
   ::v4::FakeQuantMode fakeQuant = ::v4::FakeQuantMode::All;
+  ::v4::SumOrder sumOrder = ::v4::SumOrder::Reference;
 };
 
 /// The modes of the nearest module enclosing `op` (or `op` itself) that
-/// carries either attribute; the defaults when none does. An attribute that
-/// is not a string of the allowed values is an error at that module.
+/// carries any of the attributes; the defaults when none does. An attribute
+/// that is not a string of the allowed values is an error at that module.
 FailureOr<ModuleNumerics> getModuleNumerics(Operation *op);
 
-/// Writes both attributes on `module`.
+/// Writes the attributes on `module` (v4.sum_order only when it is not the
+/// default, so that modules compiled as before print as before).
 void setModuleNumerics(ModuleOp module, ModuleNumerics numerics);
 
 } // namespace mlir::v4

@@ -323,6 +323,7 @@ LogicalResult serializeArtifact(ModuleOp module, std::string &bytes) {
     return failure();
   d.numerics = numerics->numerics;
   d.fakeQuant = numerics->fakeQuant;
+  d.sumOrder = numerics->sumOrder;
   // The Engram constants a checkpoint may leave out (V4-SPEC 8.4): the
   // runtime computes the multipliers and checks stored copies.
   std::map<std::string, EngramMultiplierRule> derived =

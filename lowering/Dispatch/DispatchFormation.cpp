@@ -515,8 +515,8 @@ struct V4FormDispatchesPass
     // The kernels are built for the module's target and numerics.
     for (StringRef name :
          {StringRef("v4.target"), StringRef(kNumericsAttrName),
-          StringRef(kFakeQuantAttrName), StringRef(kHostISAAttrName),
-          StringRef(kSanitizeKernelsAttrName)})
+          StringRef(kFakeQuantAttrName), StringRef(kSumOrderAttrName),
+          StringRef(kHostISAAttrName), StringRef(kSanitizeKernelsAttrName)})
       if (Attribute a = module->getAttr(name))
         kernels->setAttr(name, a);
     Former former(module, kernels);

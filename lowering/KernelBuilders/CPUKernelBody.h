@@ -230,6 +230,8 @@ void quantizeActFP8(ImplicitLocOpBuilder &b, ActLoadFn act, Value K,
 /// Whether the kernel `fn` quantises activations before FP8/FP4 GEMMs (the
 /// module's fake-quant mode); an invalid mode attribute is an error.
 FailureOr<bool> quantizesActivations(func::FuncOp fn);
+/// Whether the module of `fn` is compiled with v4.sum_order = "fast".
+FailureOr<bool> sumsFast(func::FuncOp fn);
 
 //===----------------------------------------------------------------------===//
 // The tiled GEMM of the linear kernels (V4-SPEC 2.4 / 5.7)
@@ -247,6 +249,11 @@ FailureOr<bool> quantizesActivations(func::FuncOp fn);
 /// once, each weight row decoded once per tile and partial block. The callables
 /// are function_refs: keep the lambdas they refer to alive (named locals) while
 /// the TileGemm is used.
+///
+/// With `fastRow` (v4.sum_order = "fast") a one-row pass (decode) instead
+/// sums each feature along K in vector lanes with fused multiply-adds, reads
+/// the stored weights as vectors (`weightVec`) and scales each part's lane
+/// sums once (gemmRowFast); the tile passes are unchanged.
 struct TileGemm {
   lowp::WeightFormat format = lowp::WeightFormat::Plain;
   int64_t blk = 128;
@@ -268,7 +275,16 @@ struct TileGemm {
   function_ref<Value(KernelBody &, Value, Value)> weightScale;
   /// Writes the fp32 result of (r, n).
   function_ref<void(KernelBody &, Value, Value, Value)> store;
+  /// fastRow only: `lanes` stored elements of weight row n from storage
+  /// column c (FP4: bytes), as a vector of the weight memref's element type;
+  /// `inBounds` false reads past the row's end as zeros.
+  bool fastRow = false;
+  function_ref<Value(KernelBody &, Value, Value, int64_t, bool)> weightVec;
 };
+/// A vector of `lanes` elements of `m` at `ix` (the last index the first
+/// lane); `inBounds` false reads what lies past the last dimension as zero.
+Value readVector(KernelBody &k, Value m, ValueRange ix, int64_t lanes,
+                 bool inBounds);
 /// Scratch of tileGemm, allocated once at kernel entry (allocTileGemm).
 struct TileGemmScratch {
   Value aT, saT, acc, qa, sa, wdec, wrow, sdec;

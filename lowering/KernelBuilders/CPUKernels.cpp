@@ -54,6 +54,42 @@ FailureOr<bool> quantizesActivations(func::FuncOp fn) {
   return ::v4::quantizesActivations(modes->fakeQuant);
 }
 
+FailureOr<bool> sumsFast(func::FuncOp fn) {
+  FailureOr<ModuleNumerics> modes = getModuleNumerics(fn);
+  if (failed(modes))
+    return failure();
+  return modes->sumOrder == ::v4::SumOrder::Fast;
+}
+
+Value readVector(KernelBody &k, Value m, ValueRange ix, int64_t lanes,
+                 bool inBounds) {
+  auto type =
+      VectorType::get({lanes}, cast<MemRefType>(m.getType()).getElementType());
+  if (inBounds)
+    return vector::LoadOp::create(k.b, type, m, ix);
+  // Element by element, as integer bits (a masked vector read of bf16 would
+  // legalise through f32 conversions on targets without bf16 support): the
+  // lanes past the last dimension are zero bits, i.e. +0.
+  Type elt = type.getElementType();
+  Type bits = k.b.getIntegerType(elt.getIntOrFloatBitWidth());
+  Value last =
+      k.subi(k.dim(m, cast<MemRefType>(m.getType()).getRank() - 1), k.idx(1));
+  Value zeroBits = arith::ConstantOp::create(k.b, k.b.getIntegerAttr(bits, 0));
+  SmallVector<Value> at(ix.begin(), ix.end()), lanesBits;
+  for (int64_t i = 0; i < lanes; ++i) {
+    Value c = k.addi(ix.back(), k.idx(i));
+    at.back() = k.minui(c, last);
+    Value v = k.load(m, at);
+    if (v.getType() != bits)
+      v = arith::BitcastOp::create(k.b, bits, v);
+    lanesBits.push_back(
+        k.select(k.cmpi(arith::CmpIPredicate::ule, c, last), v, zeroBits));
+  }
+  Value vec = vector::FromElementsOp::create(
+      k.b, VectorType::get({lanes}, bits), lanesBits);
+  return bits == elt ? vec : Value(arith::BitcastOp::create(k.b, type, vec));
+}
+
 void quantizeActFP8(ImplicitLocOpBuilder &b, ActLoadFn act, Value K,
                     int64_t blk, Value qa, Value sa, bool quantize) {
   KernelBody k{b};
@@ -381,6 +417,147 @@ void gemmRowChunk(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
   });
 }
 
+/// Lanes of gemmRowFast's sums, and the weight rows it runs at once (they
+/// share each activation vector).
+constexpr int64_t kFastLanes = 16;
+constexpr int64_t kFastRows = 4;
+
+/// Whether tileGemm's one-row pass is gemmRowFast: asked for, and the parts
+/// are whole groups of lanes (the FP8 blocks) and need no per-element
+/// dequantisation.
+bool usesFastRow(const TileGemm &g) {
+  return g.fastRow && !g.dequantizeWeights &&
+         (g.format != lowp::WeightFormat::FP8 || g.blk % kFastLanes == 0);
+}
+
+/// The features [n0, n1) of the one row in aT / saT (row ra) with
+/// reassociated sums (v4.sum_order = "fast"): kFastRows weight rows at a
+/// time share each activation vector; each feature's products are summed in
+/// kFastLanes lanes along K with fused multiply-adds, a part's lane sums are
+/// scaled once (s_a * s_w, with the 2^k of the half decoding folded in) into
+/// the feature's lane sums, and the lanes are added at the end. Plain sums
+/// all of K as one part; FP4 decodes a 32-slice (16 bytes) at a time, its
+/// even and odd elements against the even and odd activations.
+void gemmRowFast(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
+                 Value ra, Value n0, Value n1) {
+  const int64_t L = kFastLanes, R = kFastRows;
+  using lowp::WeightFormat;
+  bool scaled = g.format != WeightFormat::Plain;
+  bool fp4 = g.format == WeightFormat::FP4;
+  Type f32 = k.b.getF32Type();
+  auto vecF32 = [&](int64_t n) { return VectorType::get({n}, f32); };
+  arith::FastMathFlags contract = arith::FastMathFlags::contract;
+  auto fma = [&](KernelBody &k, Value x, Value y, Value acc) {
+    Value p = arith::MulFOp::create(k.b, x, y, contract);
+    return Value(arith::AddFOp::create(k.b, acc, p, contract));
+  };
+  Value zero = k.idx(0);
+  Value zeroV = arith::ConstantOp::create(
+      k.b, cast<TypedAttr>(k.b.getZeroAttr(vecF32(L))));
+  // Elements per step: an FP4 slice, else L; a part that is not whole steps
+  // is the last one (K), read past its end as zeros.
+  const int64_t G = fp4 ? 32 : L;
+  Value P = scaled ? partSize(k, g) : g.K;
+  Value nParts = scaled ? partCount(k, g, P) : k.idx(1);
+  double fold =
+      fp4 ? lowp::kE2M1HalfScale : (scaled ? lowp::kE4M3HalfScale : 1.0);
+  // The activations past K are zero for the tail step.
+  loop(k, g.K, k.addi(g.K, k.idx(L)),
+       [&](KernelBody &k, Value e) { k.store(k.f32(0.0), s.aT, {e}); });
+  // The products of the step at e, added to the rows' lane sums p.
+  auto step = [&](KernelBody &k, ArrayRef<Value> rows, Value e, ValueRange p,
+                  bool inBounds) {
+    SmallVector<Value> next;
+    if (fp4) {
+      Value a = vector::LoadOp::create(k.b, vecF32(32), s.aT, ValueRange{e});
+      SmallVector<int64_t> evens, odds;
+      for (int64_t i = 0; i < 16; ++i) {
+        evens.push_back(2 * i);
+        odds.push_back(2 * i + 1);
+      }
+      Value aEven = vector::ShuffleOp::create(k.b, a, a, evens);
+      Value aOdd = vector::ShuffleOp::create(k.b, a, a, odds);
+      Value col = k.divui(e, k.idx(2));
+      Value four = arith::ConstantOp::create(
+          k.b, DenseElementsAttr::get(VectorType::get({16}, k.b.getI8Type()),
+                                      k.b.getI8IntegerAttr(4).getValue()));
+      for (int64_t r = 0; r < R; ++r) {
+        Value bytes = g.weightVec(k, rows[r], col, 16, true);
+        Value lo = lowp::halfToF32(k.b, lowp::e2m1HalfBits(k.b, bytes));
+        Value hi = lowp::halfToF32(
+            k.b,
+            lowp::e2m1HalfBits(k.b, arith::ShRUIOp::create(k.b, bytes, four)));
+        next.push_back(fma(k, hi, aOdd, fma(k, lo, aEven, p[r])));
+      }
+      return next;
+    }
+    Value a = vector::LoadOp::create(k.b, vecF32(L), s.aT, ValueRange{e});
+    for (int64_t r = 0; r < R; ++r) {
+      Value raw = g.weightVec(k, rows[r], e, L, inBounds);
+      Value w;
+      if (scaled)
+        w = lowp::halfToF32(k.b, lowp::e4m3HalfBits(k.b, raw));
+      else if (cast<VectorType>(raw.getType()).getElementType().isF32())
+        w = raw;
+      else
+        w = arith::ExtFOp::create(k.b, vecF32(L), raw);
+      next.push_back(fma(k, w, a, p[r]));
+    }
+    return next;
+  };
+  scf::ForOp::create(
+      k.b, n0, n1, k.idx(R), ValueRange(),
+      [&](OpBuilder &nb, Location loc, Value fb, ValueRange) {
+        ImplicitLocOpBuilder ib(loc, nb);
+        KernelBody k{ib};
+        // Rows fb + r (past n1: the last row again, its sum not stored).
+        SmallVector<Value> rows;
+        for (int64_t r = 0; r < R; ++r)
+          rows.push_back(k.minui(k.addi(fb, k.idx(r)), k.subi(n1, k.idx(1))));
+        SmallVector<Value> init(R, zeroV);
+        SmallVector<Value> sums = reduce(
+            k, zero, nParts, init,
+            [&](KernelBody &k, Value j, ValueRange acc) -> SmallVector<Value> {
+              Value e0 = k.muli(j, P), e1 = k.minui(k.addi(e0, P), g.K);
+              Value span = k.subi(e1, e0);
+              SmallVector<Value> p(scaled ? init : SmallVector<Value>(acc));
+              p = reduce(k, zero, k.divui(span, k.idx(G)), p,
+                         [&](KernelBody &k, Value q, ValueRange p) {
+                           return step(k, rows, k.addi(e0, k.muli(q, k.idx(G))),
+                                       p, true);
+                         });
+              if (!fp4)
+                p = reduce(k, k.divui(span, k.idx(G)), k.ceilDivui(span, G), p,
+                           [&](KernelBody &k, Value q, ValueRange p) {
+                             return step(k, rows,
+                                         k.addi(e0, k.muli(q, k.idx(G))), p,
+                                         false);
+                           });
+              if (!scaled)
+                return p;
+              Value sa =
+                  k.mulf(k.load(s.saT, {partActBlock(k, g, j)}), k.f32(fold));
+              SmallVector<Value> next;
+              for (int64_t r = 0; r < R; ++r) {
+                Value sc = k.mulf(
+                    sa, lowp::decodeE8M0(k.b, g.weightScale(k, rows[r], j)));
+                next.push_back(fma(k, p[r], splat(k, sc, L), acc[r]));
+              }
+              return next;
+            });
+        for (int64_t r = 0; r < R; ++r) {
+          Value n = k.addi(fb, k.idx(r));
+          // A tree of lane additions (reassoc), not the ordered reduction.
+          Value y = vector::ReductionOp::create(
+              k.b, vector::CombiningKind::ADD, sums[r],
+              arith::FastMathFlags::reassoc | contract);
+          ifThen(k, k.cmpi(arith::CmpIPredicate::ult, n, n1),
+                 [&](KernelBody &k) { g.store(k, ra, n, y); });
+        }
+        scf::YieldOp::create(ib);
+      });
+}
+
 /// One pass of the tiled GEMM: rows [ra, rb) (at most lanes * vecs) in
 /// `vecs` groups of `lanes` lanes, `feats` weight rows at a time.
 void gemmPass(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
@@ -436,7 +613,9 @@ void gemmPass(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
                        ImplicitLocOpBuilder ib(loc, nb);
                        KernelBody ck{ib};
                        Value c1 = ck.minui(ck.addi(c0, ck.idx(kGemmChunk)), n1);
-                       if (T == 1)
+                       if (T == 1 && usesFastRow(g))
+                         gemmRowFast(ck, g, s, ra, c0, c1);
+                       else if (T == 1)
                          gemmRowChunk(ck, g, s, ra, c0, c1);
                        else
                          gemmChunk(ck, g, s, ra, cnt, c0, c1, lanes, vecs,

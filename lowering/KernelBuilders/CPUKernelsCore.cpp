@@ -100,6 +100,16 @@ LogicalResult buildLinear(LinearOp op, func::FuncOp fn) {
     return k.load(s, {row, j});
   };
   g.weightScale = weightScaleFn;
+  FailureOr<bool> fast = sumsFast(fn);
+  if (failed(fast))
+    return failure();
+  g.fastRow = *fast;
+  // The stored elements of row n from column c (FP4: bytes).
+  auto weightVecFn = [&](KernelBody &k, Value n, Value c, int64_t lanes,
+                         bool inBounds) {
+    return readVector(k, w, {n, c}, lanes, inBounds);
+  };
+  g.weightVec = weightVecFn;
   auto storeFn = [&](KernelBody &k, Value r, Value n, Value acc) {
     k.store(k.fromF32(acc, outElt), y2, {r, n});
   };

@@ -4,6 +4,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/TypeUtilities.h"
 
 using namespace mlir;
 
@@ -77,17 +78,28 @@ Value decodeE8M0(Site at, Value code) {
   return floatOf(b, select(b, eqi(b, c, 0xFF), i32(b, 0x7FC00000), bits));
 }
 
-/// A code or nibble as i16 (zero-extended or truncated).
+/// `elt` with the shape of `like` (a vector of codes or a scalar).
+static Type shapedLike(Type like, Type elt) {
+  if (auto v = dyn_cast<VectorType>(like))
+    return v.clone(elt);
+  return elt;
+}
+/// A code or nibble (scalar or vector) as i16 (zero-extended or truncated).
 static Value code16(ImplicitLocOpBuilder &b, Value code) {
-  Type i16 = b.getI16Type();
-  unsigned width = code.getType().getIntOrFloatBitWidth();
+  Type i16 = shapedLike(code.getType(), b.getI16Type());
+  unsigned width = getElementTypeOrSelf(code).getIntOrFloatBitWidth();
   if (width == 16)
     return code;
   if (width < 16)
     return arith::ExtUIOp::create(b, i16, code);
   return arith::TruncIOp::create(b, i16, code);
 }
-static Value c16(ImplicitLocOpBuilder &b, int64_t v) {
+/// The i16 constant v shaped like `like` (splat for a vector).
+static Value c16(ImplicitLocOpBuilder &b, Value like, int64_t v) {
+  Type type = shapedLike(like.getType(), b.getI16Type());
+  if (auto vt = dyn_cast<VectorType>(type))
+    return arith::ConstantOp::create(
+        b, DenseElementsAttr::get(vt, b.getI16IntegerAttr(v).getValue()));
   return arith::ConstantOp::create(b, b.getI16IntegerAttr(v));
 }
 
@@ -97,36 +109,53 @@ static Value c16(ImplicitLocOpBuilder &b, int64_t v) {
 /// included, as half subnormals); the widening to f32 is exact, and the
 /// scaling by 2^k multiplies normal numbers only. On x86-64-v3 (F16C) the
 /// widening is one vcvtph2ps per 8 codes.
-static Value widenHalf(ImplicitLocOpBuilder &b, Value halfBits, double scale) {
-  Value widened = arith::ExtFOp::create(
-      b, b.getF32Type(),
-      Value(arith::BitcastOp::create(b, b.getF16Type(), halfBits)));
-  return arith::MulFOp::create(b, widened, f32(b, scale));
+Value halfToF32(Site at, Value halfBits) {
+  ImplicitLocOpBuilder b = at.builder();
+  Type type = halfBits.getType();
+  return arith::ExtFOp::create(
+      b, shapedLike(type, b.getF32Type()),
+      Value(arith::BitcastOp::create(b, shapedLike(type, b.getF16Type()),
+                                     halfBits)));
 }
 
-Value decodeE4M3(Site at, Value code) {
+static Value widenHalf(ImplicitLocOpBuilder &b, Value halfBits, double scale) {
+  return arith::MulFOp::create(b, halfToF32(b, halfBits), f32(b, scale));
+}
+
+Value e4m3HalfBits(Site at, Value code) {
   // s.eeee.mmm is the half s.0eeee.mmm0000000 = 2^-8 of the value. 0x7F and
   // 0xFF become the half NaN 0x7E00 with the sign, i.e. f32 0x7FC00000.
   ImplicitLocOpBuilder b = at.builder();
   Value c = code16(b, code);
   Value sign = arith::ShLIOp::create(
-      b, arith::AndIOp::create(b, c, c16(b, 0x80)), c16(b, 8));
-  Value mag = arith::AndIOp::create(b, c, c16(b, 0x7F));
-  Value half = select(
-      b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, mag, c16(b, 0x7F)),
-      c16(b, 0x7E00), arith::ShLIOp::create(b, mag, c16(b, 7)));
-  return widenHalf(b, arith::OrIOp::create(b, sign, half), 0x1p8);
+      b, arith::AndIOp::create(b, c, c16(b, c, 0x80)), c16(b, c, 8));
+  Value mag = arith::AndIOp::create(b, c, c16(b, c, 0x7F));
+  Value half = arith::SelectOp::create(
+      b,
+      arith::CmpIOp::create(b, arith::CmpIPredicate::eq, mag, c16(b, c, 0x7F)),
+      c16(b, c, 0x7E00), arith::ShLIOp::create(b, mag, c16(b, c, 7)));
+  return arith::OrIOp::create(b, sign, half);
 }
 
-Value decodeE2M1(Site at, Value nibble) {
+Value e2m1HalfBits(Site at, Value nibble) {
   // s.ee.m is the half s.000ee.m000000000 = 2^-14 of the value.
   ImplicitLocOpBuilder b = at.builder();
   Value n = code16(b, nibble);
-  Value sign = arith::ShLIOp::create(b, arith::AndIOp::create(b, n, c16(b, 8)),
-                                     c16(b, 12));
-  Value mag = arith::ShLIOp::create(b, arith::AndIOp::create(b, n, c16(b, 7)),
-                                    c16(b, 9));
-  return widenHalf(b, arith::OrIOp::create(b, sign, mag), 0x1p14);
+  Value sign = arith::ShLIOp::create(
+      b, arith::AndIOp::create(b, n, c16(b, n, 8)), c16(b, n, 12));
+  Value mag = arith::ShLIOp::create(
+      b, arith::AndIOp::create(b, n, c16(b, n, 7)), c16(b, n, 9));
+  return arith::OrIOp::create(b, sign, mag);
+}
+
+Value decodeE4M3(Site at, Value code) {
+  ImplicitLocOpBuilder b = at.builder();
+  return widenHalf(b, e4m3HalfBits(b, code), kE4M3HalfScale);
+}
+
+Value decodeE2M1(Site at, Value nibble) {
+  ImplicitLocOpBuilder b = at.builder();
+  return widenHalf(b, e2m1HalfBits(b, nibble), kE2M1HalfScale);
 }
 
 std::pair<Value, Value> decodeE2M1Byte(Site at, Value byte) {

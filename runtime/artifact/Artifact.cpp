@@ -744,6 +744,10 @@ private:
       return fail("AF-15", "numerics.fake_quant is " +
                                std::to_string(unsigned(d.fakeQuant)) +
                                ", expected 0 (all), 1 (kv) or 2 (none)");
+    if (uint8_t(d.sumOrder) > uint8_t(SumOrder::Fast))
+      return fail("AF-15", "numerics.sum_order is " +
+                               std::to_string(unsigned(d.sumOrder)) +
+                               ", expected 0 (reference) or 1 (fast)");
     return Status::success();
   }
 
@@ -1010,6 +1014,7 @@ struct Decoder {
     if (const fb::Numerics *n = a.numerics()) {
       d.numerics = NumericsMode(uint8_t(n->mode()));
       d.fakeQuant = FakeQuantMode(uint8_t(n->fake_quant()));
+      d.sumOrder = SumOrder(uint8_t(n->sum_order()));
     }
     d.debugLocations =
         each(a.debug_locations(), [&](const fb::DebugLocation *l) {
@@ -1452,7 +1457,8 @@ std::vector<uint8_t> buildFlatbuffer(const Description &d,
       options.formatMinor < 2 && options.formatMajor == 1
           ? 0
           : fb::CreateNumerics(b, fb::NumericsMode(uint8_t(d.numerics)),
-                               fb::FakeQuantMode(uint8_t(d.fakeQuant))));
+                               fb::FakeQuantMode(uint8_t(d.fakeQuant)),
+                               fb::SumOrder(uint8_t(d.sumOrder))));
   fb::FinishArtifactBuffer(b, root);
   return std::vector<uint8_t>(b.GetBufferPointer(),
                               b.GetBufferPointer() + b.GetSize());

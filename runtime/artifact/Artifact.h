@@ -45,7 +45,8 @@
 //   AF-13  debug locations: non-empty names
 //   AF-14  token ids: BOS and EOS are -1 or ids below the vocabulary (the
 //          last dim of the logits output)
-//   AF-15  numerics: the numerics and fake-quant modes are known values
+//   AF-15  numerics: the numerics, fake-quant and sum-order modes are known
+//          values
 //   AF-17  roles: inputs I64 [batch, -1] (start_positions I64 [batch]),
 //          outputs F32 [batch, -1 or 1, vocab] all shaped like the logits:
 //          what v4rt_session_run writes and reads
@@ -336,6 +337,7 @@ struct Description {
   /// 1.2: the numerics the kernels were compiled in.
   NumericsMode numerics = NumericsMode::Production;
   FakeQuantMode fakeQuant = FakeQuantMode::All;
+  SumOrder sumOrder = SumOrder::Reference;
   /// 1.2: optional checkpoint copies and their values.
   std::vector<CheckedTensor> checkedTensors;
 };

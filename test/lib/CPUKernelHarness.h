@@ -89,6 +89,11 @@ public:
     }
     OwningOpRef<ModuleOp> kernels = ModuleOp::create(UnknownLoc::get(&context));
     (*kernels)->setAttr("v4.target", StringAttr::get(&context, "cpu"));
+    // The numerics of the source module (v4.numerics, v4.sum_order, ...)
+    // are the kernels'.
+    for (NamedAttribute a : (*input)->getAttrs())
+      if (a.getName().getValue().starts_with("v4."))
+        (*kernels)->setAttr(a.getName(), a.getValue());
     ASSERT_TRUE(succeeded(mlir::v4::outlineKernel(op, *kernels, "kernel")));
     const mlir::v4::TargetBackend *cpu = mlir::v4::lookupTargetBackend("cpu");
     ASSERT_NE(cpu, nullptr);

@@ -485,6 +485,9 @@ std::vector<Lie> makeLies() {
   t.push_back(descLie("unknown-fake-quant", "AF-15", [](Description &d) {
     d.fakeQuant = FakeQuantMode(uint8_t(3));
   }));
+  t.push_back(descLie("unknown-sum-order", "AF-15", [](Description &d) {
+    d.sumOrder = SumOrder(uint8_t(2));
+  }));
   // AF-17: inputs and outputs as v4rt_session_run writes and reads them.
   t.push_back(descLie("ids-int32", "AF-17",
                       [](Description &d) { d.buffers[0].dtype = DType::I32; }));

@@ -383,39 +383,62 @@ TEST(CPUKernelVsReference, LinearBf16AndF32) {
   }
 }
 
+/// A v4.linear kernel of bf16 rows [M, K] by an N x K weight stored as
+/// `fmt` (fp8: 128x128 blocks, fp4: 1x32, bf16), its output `outType`, in a
+/// module with `moduleAttrs` (e.g. the sum order): compiled, with a weight.
+struct LinearKernel {
+  std::string fmt;
+  int64_t K, N;
+  QW w;
+  std::vector<int64_t> scaleShape;
+  CompiledKernel k;
+  bool scaled() const { return fmt != "bf16"; }
+  void build(const std::string &outType, const std::string &moduleAttrs,
+             uint64_t seed) {
+    w = makeWeight(fmt, N, K, seed);
+    scaleShape = fmt == "fp4"
+                     ? std::vector<int64_t>{N, K / 32}
+                     : std::vector<int64_t>{(N + 127) / 128, (K + 127) / 128};
+    std::string e = fmt == "fp4"   ? "f4E2M1FN"
+                    : fmt == "fp8" ? "f8E4M3FN"
+                                   : "bf16";
+    std::string tx = tensor({-1, K}, "bf16"), tw = tensor({N, K}, e),
+                ts = tensor(scaleShape, "f8E8M0FNU"),
+                ty = tensor({-1, N}, outType);
+    bool s = scaled();
+    ASSERT_NO_FATAL_FAILURE(k.compile(
+        "module attributes {" + moduleAttrs + "} {\nfunc.func @f(%x: " + tx +
+        ", %w: " + tw + (s ? ", %s: " + ts : std::string()) + ") -> " + ty +
+        " {\n  %y = v4.linear %x, %w" + (s ? " scale %s" : "") + " : " + tx +
+        ", " + tw + (s ? ", " + ts : std::string()) + " -> " + ty +
+        "\n  return %y : " + ty + "\n}\n}"));
+  }
+  /// y [M, N] (bf16 bits or f32) of x [M, K] (bf16 bits).
+  template <typename Y>
+  void run(std::vector<uint16_t> &x, int64_t M, std::vector<Y> &y) {
+    auto dx = describe<2>(x.data(), {M, K});
+    auto dw = describe<2>(w.bytes.data(), {N, fmt == "fp4" ? K / 2 : K});
+    auto ds = describe<2>(w.scales.data(), {scaleShape[0], scaleShape[1]});
+    auto dy = describe<2>(y.data(), {M, N});
+    if (scaled())
+      k.run({&dx, &dw, &ds, &dy});
+    else
+      k.run({&dx, &dw, &dy});
+  }
+};
+
 /// v4.linear of M bf16 rows by an N x K weight stored as `fmt` (fp8, fp4 or
 /// bf16), against the reference row by row.
 void checkLinear(const std::string &fmt, int64_t M, int64_t K, int64_t N,
                  uint64_t seed) {
   SCOPED_TRACE(fmt + " M=" + std::to_string(M) + " K=" + std::to_string(K) +
                " N=" + std::to_string(N));
-  bool scaled = fmt != "bf16";
-  QW w = makeWeight(fmt, N, K, seed);
-  std::vector<int64_t> ss =
-      fmt == "fp4" ? std::vector<int64_t>{N, K / 32}
-                   : std::vector<int64_t>{(N + 127) / 128, (K + 127) / 128};
-  std::string e = fmt == "fp4"   ? "f4E2M1FN"
-                  : fmt == "fp8" ? "f8E4M3FN"
-                                 : "bf16";
-  std::string tx = tensor({-1, K}, "bf16"), tw = tensor({N, K}, e),
-              ts = tensor(ss, "f8E8M0FNU"), ty = tensor({-1, N}, "bf16");
-  CompiledKernel k;
-  ASSERT_NO_FATAL_FAILURE(
-      k.compile("func.func @f(%x: " + tx + ", %w: " + tw +
-                (scaled ? ", %s: " + ts : std::string()) + ") -> " + ty +
-                " {\n  %y = v4.linear %x, %w" + (scaled ? " scale %s" : "") +
-                " : " + tx + ", " + tw + (scaled ? ", " + ts : std::string()) +
-                " -> " + ty + "\n  return %y : " + ty + "\n}"));
+  LinearKernel lk{fmt, K, N};
+  ASSERT_NO_FATAL_FAILURE(lk.build("bf16", "", seed));
+  const QW &w = lk.w;
   auto x = randomBf16(M * K, seed + 1, 3.0f);
   std::vector<uint16_t> y(M * N);
-  auto dx = describe<2>(x.data(), {M, K});
-  auto dw = describe<2>(w.bytes.data(), {N, fmt == "fp4" ? K / 2 : K});
-  auto ds = describe<2>(w.scales.data(), {ss[0], ss[1]});
-  auto dy = describe<2>(y.data(), {M, N});
-  if (scaled)
-    k.run({&dx, &dw, &ds, &dy});
-  else
-    k.run({&dx, &dw, &dy});
+  lk.run(x, M, y);
   auto xf = dec(x);
   Vec want(M * N);
   for (int64_t r = 0; r < M; ++r)
@@ -446,6 +469,62 @@ TEST(CPUKernelVsReference, LinearOneRow) {
   ASSERT_NO_FATAL_FAILURE(checkLinear("fp4", 1, 256, 40, 83));
   for (int64_t K : {64, 61, 7, 300})
     ASSERT_NO_FATAL_FAILURE(checkLinear("bf16", 1, K, 37, 85 + K));
+}
+
+/// v4.linear of one row (a decode step) compiled with v4.sum_order =
+/// "fast" (gemmRowFast), f32 out, against the reference's f32 sums: both
+/// sum the same exact products (e4m3 x e4m3, e2m1 x e4m3, bf16 x bf16 in
+/// fp32) in different orders, so each differs from the exact sum by at most
+/// K u sum|w x| (u = 2^-24), and the two by twice that, with sum|w x|
+/// bounded by the dequantised weights and |x| (FP8 quantisation moves |x| by
+/// at most 2^-4). With bf16 weights some outputs must differ (the sums are
+/// reassociated and round); FP8 / FP4 partial sums of these sizes are exact
+/// in either order.
+void checkLinearFast(const std::string &fmt, int64_t K, int64_t N,
+                     uint64_t seed) {
+  SCOPED_TRACE(fmt + " fast K=" + std::to_string(K) +
+               " N=" + std::to_string(N));
+  LinearKernel lk{fmt, K, N};
+  ASSERT_NO_FATAL_FAILURE(lk.build("f32", "v4.sum_order = \"fast\"", seed));
+  const QW &w = lk.w;
+  bool scaled = lk.scaled();
+  auto x = randomBf16(K, seed + 1, 3.0f);
+  Vec y(N);
+  lk.run(x, 1, y);
+  auto xf = dec(x);
+  Vec want(N);
+  ref::linear(w.w, xf.data(), want.data(), /*quantAct=*/true, 128,
+              /*fp32Out=*/true);
+  int64_t differ = 0;
+  double worst = 0;
+  for (int64_t n = 0; n < N; ++n) {
+    double mass = 0;
+    for (int64_t i = 0; i < K; ++i)
+      mass += std::fabs(double(w.w.q[n * K + i]) * w.w.scaleAt(n, i) * xf[i]);
+    double bound = 2.0 * double(K) * 0x1p-24 * (scaled ? 1.0625 : 1.0) * mass;
+    double err = std::fabs(double(y[n]) - double(want[n]));
+    ASSERT_LE(err, bound) << "feature " << n << ": " << y[n] << " vs "
+                          << want[n];
+    worst = std::max(worst, bound > 0 ? err / bound : 0.0);
+    differ += y[n] != want[n];
+  }
+  std::printf("[linear %s fast vs ref] K=%lld N=%lld: %lld of %lld differ, "
+              "worst error %.3g of the bound\n",
+              fmt.c_str(), (long long)K, (long long)N, (long long)differ,
+              (long long)N, worst);
+  if (!scaled) {
+    EXPECT_GT(differ, 0) << "the fast order gave the reference's sums";
+  }
+}
+
+TEST(CPUKernelVsReference, LinearOneRowFastSums) {
+  // K not a multiple of 16 (300, 131) ends in a step read past K as zeros;
+  // N not a multiple of 4 leaves surplus rows.
+  for (int64_t K : {320, 300, 131})
+    ASSERT_NO_FATAL_FAILURE(checkLinearFast("fp8", K, 203, 181 + K));
+  ASSERT_NO_FATAL_FAILURE(checkLinearFast("fp4", 256, 130, 183));
+  for (int64_t K : {640, 61, 300})
+    ASSERT_NO_FATAL_FAILURE(checkLinearFast("bf16", K, 137, 185 + K));
 }
 
 TEST(CPUKernelVsReference, GroupedLinear) {

@@ -19,7 +19,15 @@ using llvm::inconvertibleErrorCode;
 
 namespace v4::check {
 
-Tolerance toleranceFor(NumericsMode numerics, FakeQuantMode fakeQuant) {
+Tolerance toleranceFor(NumericsMode numerics, FakeQuantMode fakeQuant,
+                       SumOrder sumOrder) {
+  if (numerics == NumericsMode::Production && sumOrder == SumOrder::Fast)
+    // Same rounding points, sums reassociated (fused multiply-adds along K):
+    // a last-ulp difference can cross a bf16 or FP8 rounding boundary, so
+    // the bound is V4-SPEC 2.6's for production kernels with fake-quant on
+    // (the reference's own spread, ~3e-4).
+    return {"production rounding", 1e-3, false,
+            "reassociated sums: bf16/FP8 boundary flips (spread ~3e-4)"};
   if (numerics == NumericsMode::Production)
     // Same rounding points and accumulation order as the kernels: the
     // compiled model reproduces the reference bit for bit (measured error
@@ -113,7 +121,9 @@ llvm::Expected<Report> run(const Options &o) {
   Report report;
   report.numerics = artifact->description().numerics;
   report.fakeQuant = artifact->description().fakeQuant;
-  report.tolerance = toleranceFor(report.numerics, report.fakeQuant);
+  report.sumOrder = artifact->description().sumOrder;
+  report.tolerance =
+      toleranceFor(report.numerics, report.fakeQuant, report.sumOrder);
   report.bound = o.tolerance.value_or(report.tolerance.maxRowError);
 
   auto config = loadModelConfig(o.config);

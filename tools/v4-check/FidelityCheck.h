@@ -46,7 +46,8 @@ struct Tolerance {
   bool top1MustAgree;
   const char *why;
 };
-Tolerance toleranceFor(NumericsMode numerics, FakeQuantMode fakeQuant);
+Tolerance toleranceFor(NumericsMode numerics, FakeQuantMode fakeQuant,
+                       SumOrder sumOrder);
 
 struct RunReport {
   std::string name;
@@ -59,6 +60,7 @@ struct RunReport {
 struct Report {
   NumericsMode numerics = NumericsMode::Production;
   FakeQuantMode fakeQuant = FakeQuantMode::All;
+  SumOrder sumOrder = SumOrder::Reference;
   Tolerance tolerance{};
   double bound = 0; // the tolerance applied (table or override)
   std::vector<RunReport> runs;

@@ -111,13 +111,15 @@ int main(int argc, char **argv) {
     errs() << toString(report.takeError()) << "\n";
     return kFailed;
   }
-  outs() << formatv("v4-check: {0}: numerics {1}, fake-quant {2}; reference "
-                    "in {3}; tolerance {4:e2} per logit row ({5})\n",
+  outs() << formatv("v4-check: {0}: numerics {1}, fake-quant {2}, sum order "
+                    "{6}; reference in {3}; tolerance {4:e2} per logit row "
+                    "({5})\n",
                     artifactPath, v4::numericsModeName(report->numerics),
                     v4::fakeQuantModeName(report->fakeQuant),
                     report->tolerance.reference, report->bound,
                     tolerance.getNumOccurrences() ? "--tolerance"
-                                                  : report->tolerance.why);
+                                                  : report->tolerance.why,
+                    v4::sumOrderName(report->sumOrder));
   for (const auto &r : report->runs) {
     outs() << formatv("  {0,-26} rows {1,4}  max error {2:e2}  mean {3:e2}  "
                       "top-1 {4}/{5}\n",

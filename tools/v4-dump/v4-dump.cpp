@@ -122,9 +122,10 @@ static void print(const Artifact &a) {
   std::printf("tokens bos %lld  eos %lld\n",
               (long long)a.description().tokens.bos,
               (long long)a.description().tokens.eos);
-  std::printf("numerics %s  fake-quant %s\n",
+  std::printf("numerics %s  fake-quant %s  sum-order %s\n",
               v4::numericsModeName(a.description().numerics),
-              v4::fakeQuantModeName(a.description().fakeQuant));
+              v4::fakeQuantModeName(a.description().fakeQuant),
+              v4::sumOrderName(a.description().sumOrder));
 
   // Memory at the compiled bounds: weights are per model, the rest per
   // session.

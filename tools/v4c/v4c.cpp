@@ -160,6 +160,15 @@ cl::opt<v4::FakeQuantMode> fakeQuant(
                           "only the KV and indexer points"),
                clEnumValN(v4::FakeQuantMode::None, "none", "none")),
     cl::init(v4::FakeQuantMode::All), cl::cat(v4cCategory));
+cl::opt<v4::SumOrder> sumOrder(
+    "sum-order", cl::desc("Summation order of the kernels' dot products"),
+    cl::values(clEnumValN(v4::SumOrder::Reference, "reference",
+                          "the reference's order: logits bit-identical to "
+                          "test/reference (default)"),
+               clEnumValN(v4::SumOrder::Fast, "fast",
+                          "decode GEMVs sum along K in vector lanes with "
+                          "FMA (docs/PERFORMANCE.md states the tolerance)")),
+    cl::init(v4::SumOrder::Reference), cl::cat(v4cCategory));
 
 const char *kOverview =
     "v4c: ahead-of-time compiler for DeepSeek-V4 models\n\n"
@@ -395,7 +404,8 @@ int main(int argc, char **argv) {
 
   // The numerics are module attributes: the flags set them, else the module
   // keeps its own (v4-apply-numerics and the kernel phase read them).
-  if (numerics.getNumOccurrences() || fakeQuant.getNumOccurrences()) {
+  if (numerics.getNumOccurrences() || fakeQuant.getNumOccurrences() ||
+      sumOrder.getNumOccurrences()) {
     FailureOr<mlir::v4::ModuleNumerics> modes =
         mlir::v4::getModuleNumerics(*module);
     if (failed(modes))
@@ -404,6 +414,8 @@ int main(int argc, char **argv) {
       modes->numerics = numerics;
     if (fakeQuant.getNumOccurrences())
       modes->fakeQuant = fakeQuant;
+    if (sumOrder.getNumOccurrences())
+      modes->sumOrder = sumOrder;
     mlir::v4::setModuleNumerics(*module, *modes);
   }
 
