@@ -10,13 +10,20 @@ config="${1:-$root/bench/configs/mid-v4.config.json}"
 work="$build/bench-work"
 rm -rf "$work" && mkdir -p "$work"
 "$build/bin/v4-gen-checkpoint" "$config" -o "$work/ck" --seed 1 >/dev/null
-"$build/bin/v4c" "$config" --max-context 1024 --max-chunk 64 -o "$work/m.v4a"
+# Kernels for this machine's newest x86-64 level (recorded in the results).
+"$build/bin/v4c" "$config" --max-context 1024 --max-chunk 64 --cpu=native \
+  -o "$work/m.v4a"
+# The same with the decode GEMVs' sums reassociated (v4c --sum-order=fast).
+"$build/bin/v4c" "$config" --max-context 1024 --max-chunk 64 --cpu=native \
+  --sum-order=fast -o "$work/fast.v4a"
 # V4_BENCH_NAME: another name for a second run on the same day.
 name="${V4_BENCH_NAME:-$(hostname)-$(date +%Y%m%d)-$(basename "$config" .config.json)}"
 out="$root/bench/results/$name"
 "$root/scripts/machine.sh" > "$out.machine.txt"
 "$build/bin/v4-bench-model" "$work/m.v4a" "$work/ck" "$config" \
   --benchmark_out="$out.model.json" --benchmark_out_format=json
+"$build/bin/v4-bench-model" "$work/fast.v4a" "$work/ck" "$config" \
+  --benchmark_out="$out.model-fast.json" --benchmark_out_format=json
 "$build/bench/v4-bench-kernels" \
   --benchmark_out="$out.kernels.json" --benchmark_out_format=json
-echo "wrote $out.machine.txt, $out.model.json and $out.kernels.json"
+echo "wrote $out.machine.txt, $out.model.json, $out.model-fast.json and $out.kernels.json"

@@ -5,9 +5,10 @@
 // Runs a compiled model through the runtime's C API and reports, in the same
 // run, the physical limit it is measured against: the machine's DRAM read
 // bandwidth (a streaming read of a buffer much larger than the caches) and
-// the weight bytes one decode token touches (every weight but the routed
-// experts, plus num_experts_per_tok of n_routed_experts of those; from the
-// artifact's parameters and the config). Counters:
+// the weight bytes one decode token touches (every weight the step reads,
+// routed experts counted num_experts_per_tok of n_routed_experts, gathered
+// tables one row; from the artifact's parameters and steps and the config).
+// Counters:
 //   decode: tokens/s, ms/token, roofline ms/token, ratio (measured/roofline)
 //   prefill: tokens/s for a chunk of max_chunk tokens, and its speed-up over
 //            decode
@@ -27,6 +28,7 @@
 #include <cstring>
 #include <fstream>
 #include <numeric>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -69,7 +71,10 @@ double measureBandwidth() {
   return best;
 }
 
-/// Weight bytes of one decode token: routed-expert stacks count k/E.
+/// Weight bytes of one decode token: the parameters the `step` entry point
+/// reads, routed-expert stacks counted k/E, and the tables a token reads
+/// one row of (the embedding, the hash-routing table tid2eid, Engram's
+/// embedding tables) counted one row.
 double weightBytesPerToken(const v4::artifact::Artifact &a) {
   std::ifstream in(configPath);
   nlohmann::json cfg = nlohmann::json::parse(in, nullptr, false);
@@ -77,10 +82,26 @@ double weightBytesPerToken(const v4::artifact::Artifact &a) {
     die(configPath + ": not JSON");
   double k = cfg.value("num_experts_per_tok", 0.0),
          e = cfg.value("n_routed_experts", 1.0);
+  std::set<uint32_t> read;
+  for (const v4::artifact::EntryPoint &ep : a.entryPoints())
+    if (ep.name == "step")
+      for (const v4::artifact::Step &st : ep.steps)
+        read.insert(st.buffers.begin(), st.buffers.end());
+  auto endsWith = [](const std::string &s, const std::string &t) {
+    return s.size() >= t.size() &&
+           s.compare(s.size() - t.size(), t.size(), t) == 0;
+  };
   double total = 0;
   for (const v4::artifact::Parameter &p : a.parameters()) {
+    if (!read.count(p.buffer))
+      continue;
     double bytes = double(a.bufferBytes(*a.findBuffer(p.buffer), 1));
     bool routed = p.name.find(".experts.{}.") != std::string::npos;
+    bool oneRow = p.name == "embed.weight" || endsWith(p.name, ".tid2eid") ||
+                  (p.name.find(".engram.") != std::string::npos &&
+                   endsWith(p.name, "embed.weight"));
+    if (oneRow && !p.shape.empty() && p.shape[0] > 0)
+      bytes /= double(p.shape[0]);
     total += routed ? bytes * k / e : bytes;
   }
   return total;

@@ -252,7 +252,7 @@ FailureOr<bool> sumsFast(func::FuncOp fn);
 ///
 /// With `fastRow` (v4.sum_order = "fast") a one-row pass (decode) instead
 /// sums each feature along K in vector lanes with fused multiply-adds, reads
-/// the stored weights as vectors (`weightVec`) and scales each part's lane
+/// the stored weights as vectors (`weightRef`) and scales each part's lane
 /// sums once (gemmRowFast); the tile passes are unchanged.
 struct TileGemm {
   lowp::WeightFormat format = lowp::WeightFormat::Plain;
@@ -275,11 +275,11 @@ struct TileGemm {
   function_ref<Value(KernelBody &, Value, Value)> weightScale;
   /// Writes the fp32 result of (r, n).
   function_ref<void(KernelBody &, Value, Value, Value)> store;
-  /// fastRow only: `lanes` stored elements of weight row n from storage
-  /// column c (FP4: bytes), as a vector of the weight memref's element type;
-  /// `inBounds` false reads past the row's end as zeros.
+  /// fastRow only: where the stored element (FP4: byte) of weight row n,
+  /// storage column c lies: the weight memref and its indices.
   bool fastRow = false;
-  function_ref<Value(KernelBody &, Value, Value, int64_t, bool)> weightVec;
+  function_ref<std::pair<Value, SmallVector<Value>>(KernelBody &, Value, Value)>
+      weightRef;
 };
 /// A vector of `lanes` elements of `m` at `ix` (the last index the first
 /// lane); `inBounds` false reads what lies past the last dimension as zero.

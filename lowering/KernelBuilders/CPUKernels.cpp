@@ -417,17 +417,19 @@ void gemmRowChunk(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
   });
 }
 
-/// Lanes of gemmRowFast's sums, and the weight rows it runs at once (they
-/// share each activation vector).
+/// Lanes of gemmRowFast's sums, the weight rows it runs at once (they
+/// share each activation vector), and how many rows ahead it prefetches the
+/// weights it will read (each row is one short stream, too short for the
+/// hardware prefetcher to hide DRAM latency).
 constexpr int64_t kFastLanes = 16;
 constexpr int64_t kFastRows = 4;
+constexpr int64_t kFastPrefetchRows = 2 * kFastRows;
 
-/// Whether tileGemm's one-row pass is gemmRowFast: asked for, and the parts
-/// are whole groups of lanes (the FP8 blocks) and need no per-element
-/// dequantisation.
+/// Whether tileGemm's one-row pass is gemmRowFast: asked for, and the FP8
+/// blocks (scaled or dequantised) are whole steps of lanes.
 bool usesFastRow(const TileGemm &g) {
-  return g.fastRow && !g.dequantizeWeights &&
-         (g.format != lowp::WeightFormat::FP8 || g.blk % kFastLanes == 0);
+  bool fp8Blocks = g.format == lowp::WeightFormat::FP8 || g.dequantizeWeights;
+  return g.fastRow && (!fp8Blocks || g.blk % kFastLanes == 0);
 }
 
 /// The features [n0, n1) of the one row in aT / saT (row ra) with
@@ -437,12 +439,17 @@ bool usesFastRow(const TileGemm &g) {
 /// scaled once (s_a * s_w, with the 2^k of the half decoding folded in) into
 /// the feature's lane sums, and the lanes are added at the end. Plain sums
 /// all of K as one part; FP4 decodes a 32-slice (16 bytes) at a time, its
-/// even and odd elements against the even and odd activations.
+/// even and odd elements against the even and odd activations. Dequantised
+/// weights (bf16(e4m3 * s), which is e4m3 * s: 4 significant bits) are FP8
+/// blocks against the unquantised activations (s_a = 1).
 void gemmRowFast(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
                  Value ra, Value n0, Value n1) {
   const int64_t L = kFastLanes, R = kFastRows;
   using lowp::WeightFormat;
+  // Quantised activations (aT, saT); weights stored as codes with block
+  // scales.
   bool scaled = g.format != WeightFormat::Plain;
+  bool codes = scaled || g.dequantizeWeights;
   bool fp4 = g.format == WeightFormat::FP4;
   Type f32 = k.b.getF32Type();
   auto vecF32 = [&](int64_t n) { return VectorType::get({n}, f32); };
@@ -457,13 +464,23 @@ void gemmRowFast(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
   // Elements per step: an FP4 slice, else L; a part that is not whole steps
   // is the last one (K), read past its end as zeros.
   const int64_t G = fp4 ? 32 : L;
-  Value P = scaled ? partSize(k, g) : g.K;
-  Value nParts = scaled ? partCount(k, g, P) : k.idx(1);
+  Value P = codes ? partSize(k, g) : g.K;
+  Value nParts = codes ? partCount(k, g, P) : k.idx(1);
   double fold =
-      fp4 ? lowp::kE2M1HalfScale : (scaled ? lowp::kE4M3HalfScale : 1.0);
+      fp4 ? lowp::kE2M1HalfScale : (codes ? lowp::kE4M3HalfScale : 1.0);
   // The activations past K are zero for the tail step.
   loop(k, g.K, k.addi(g.K, k.idx(L)),
        [&](KernelBody &k, Value e) { k.store(k.f32(0.0), s.aT, {e}); });
+  // The rows kFastPrefetchRows ahead of the current ones (clamped to the
+  // last), set per row group.
+  SmallVector<Value> ahead;
+  auto prefetch = [&](KernelBody &k, Value col) {
+    for (Value n : ahead) {
+      auto [m, ix] = g.weightRef(k, n, col);
+      memref::PrefetchOp::create(k.b, m, ix, /*isWrite=*/false,
+                                 /*localityHint=*/3, /*isDataCache=*/true);
+    }
+  };
   // The products of the step at e, added to the rows' lane sums p.
   auto step = [&](KernelBody &k, ArrayRef<Value> rows, Value e, ValueRange p,
                   bool inBounds) {
@@ -478,11 +495,13 @@ void gemmRowFast(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
       Value aEven = vector::ShuffleOp::create(k.b, a, a, evens);
       Value aOdd = vector::ShuffleOp::create(k.b, a, a, odds);
       Value col = k.divui(e, k.idx(2));
+      prefetch(k, col);
       Value four = arith::ConstantOp::create(
           k.b, DenseElementsAttr::get(VectorType::get({16}, k.b.getI8Type()),
                                       k.b.getI8IntegerAttr(4).getValue()));
       for (int64_t r = 0; r < R; ++r) {
-        Value bytes = g.weightVec(k, rows[r], col, 16, true);
+        auto [m, ix] = g.weightRef(k, rows[r], col);
+        Value bytes = readVector(k, m, ix, 16, true);
         Value lo = lowp::halfToF32(k.b, lowp::e2m1HalfBits(k.b, bytes));
         Value hi = lowp::halfToF32(
             k.b,
@@ -492,10 +511,13 @@ void gemmRowFast(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
       return next;
     }
     Value a = vector::LoadOp::create(k.b, vecF32(L), s.aT, ValueRange{e});
+    if (inBounds)
+      prefetch(k, e);
     for (int64_t r = 0; r < R; ++r) {
-      Value raw = g.weightVec(k, rows[r], e, L, inBounds);
+      auto [m, ix] = g.weightRef(k, rows[r], e);
+      Value raw = readVector(k, m, ix, L, inBounds);
       Value w;
-      if (scaled)
+      if (codes)
         w = lowp::halfToF32(k.b, lowp::e4m3HalfBits(k.b, raw));
       else if (cast<VectorType>(raw.getType()).getElementType().isF32())
         w = raw;
@@ -512,15 +534,19 @@ void gemmRowFast(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
         KernelBody k{ib};
         // Rows fb + r (past n1: the last row again, its sum not stored).
         SmallVector<Value> rows;
-        for (int64_t r = 0; r < R; ++r)
+        ahead.clear();
+        for (int64_t r = 0; r < R; ++r) {
           rows.push_back(k.minui(k.addi(fb, k.idx(r)), k.subi(n1, k.idx(1))));
+          ahead.push_back(k.minui(k.addi(fb, k.idx(kFastPrefetchRows + r)),
+                                  k.subi(g.N, k.idx(1))));
+        }
         SmallVector<Value> init(R, zeroV);
         SmallVector<Value> sums = reduce(
             k, zero, nParts, init,
             [&](KernelBody &k, Value j, ValueRange acc) -> SmallVector<Value> {
               Value e0 = k.muli(j, P), e1 = k.minui(k.addi(e0, P), g.K);
               Value span = k.subi(e1, e0);
-              SmallVector<Value> p(scaled ? init : SmallVector<Value>(acc));
+              SmallVector<Value> p(codes ? init : SmallVector<Value>(acc));
               p = reduce(k, zero, k.divui(span, k.idx(G)), p,
                          [&](KernelBody &k, Value q, ValueRange p) {
                            return step(k, rows, k.addi(e0, k.muli(q, k.idx(G))),
@@ -533,10 +559,11 @@ void gemmRowFast(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
                                          k.addi(e0, k.muli(q, k.idx(G))), p,
                                          false);
                            });
-              if (!scaled)
+              if (!codes)
                 return p;
-              Value sa =
-                  k.mulf(k.load(s.saT, {partActBlock(k, g, j)}), k.f32(fold));
+              Value sa = scaled ? k.mulf(k.load(s.saT, {partActBlock(k, g, j)}),
+                                         k.f32(fold))
+                                : k.f32(fold);
               SmallVector<Value> next;
               for (int64_t r = 0; r < R; ++r) {
                 Value sc = k.mulf(

@@ -104,12 +104,11 @@ LogicalResult buildLinear(LinearOp op, func::FuncOp fn) {
   if (failed(fast))
     return failure();
   g.fastRow = *fast;
-  // The stored elements of row n from column c (FP4: bytes).
-  auto weightVecFn = [&](KernelBody &k, Value n, Value c, int64_t lanes,
-                         bool inBounds) {
-    return readVector(k, w, {n, c}, lanes, inBounds);
+  // The stored element of row n, column c (FP4: byte).
+  auto weightRefFn = [&](KernelBody &, Value n, Value c) {
+    return std::make_pair(w, SmallVector<Value>{n, c});
   };
-  g.weightVec = weightVecFn;
+  g.weightRef = weightRefFn;
   auto storeFn = [&](KernelBody &k, Value r, Value n, Value acc) {
     k.store(k.fromF32(acc, outElt), y2, {r, n});
   };

@@ -134,16 +134,15 @@ LogicalResult buildFfn(Operation *op, func::FuncOp fn, bool routed, Type w1Type,
   auto upStore = [&](KernelBody &k, Value r, Value n, Value acc) {
     k.store(k.roundBF16(acc), upOut, {scratchAt(k, r, n)});
   };
-  auto weightVecFn = [&](KernelBody &k, Value n, Value c, int64_t lanes,
-                         bool inBounds) {
-    return readVector(k, w, at(n, c), lanes, inBounds);
+  auto weightRefFn = [&](KernelBody &, Value n, Value c) {
+    return std::make_pair(w, at(n, c));
   };
   FailureOr<bool> fast = sumsFast(fn);
   if (failed(fast))
     return failure();
   TileGemm up;
   up.fastRow = *fast;
-  up.weightVec = weightVecFn;
+  up.weightRef = weightRefFn;
   up.format = fmt;
   up.quantize = *quantize;
   up.K = d;

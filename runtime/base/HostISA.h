@@ -12,6 +12,7 @@
 #ifndef V4_RUNTIME_BASE_HOSTISA_H
 #define V4_RUNTIME_BASE_HOSTISA_H
 
+#include <iterator>
 #include <string>
 #include <string_view>
 
@@ -64,6 +65,14 @@ inline bool hostSupportsISA(std::string_view level) {
 #endif
   (void)level;
   return false;
+}
+/// The newest level the CPU this runs on executes (v4c --cpu=native;
+/// "x86-64" off x86-64, where no level runs anyway).
+inline std::string_view nativeHostISA() {
+  for (size_t i = std::size(kHostISALevels); i-- > 1;)
+    if (hostSupportsISA(kHostISALevels[i]))
+      return kHostISALevels[i];
+  return kHostISALevels[0];
 }
 
 } // namespace v4

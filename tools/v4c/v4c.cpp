@@ -92,7 +92,8 @@ cl::opt<std::string> targetName("target",
 // Built from runtime/base/HostISA.h, the one list of levels.
 const std::string hostISADesc =
     "x86-64 level of the CPU target's kernels: " + v4::knownHostISAs() +
-    " (default " + std::string(v4::kDefaultHostISA) + ")";
+    ", or native: this machine's newest (default " +
+    std::string(v4::kDefaultHostISA) + ")";
 cl::opt<std::string> hostISA("cpu", cl::desc(hostISADesc),
                              cl::value_desc("level"), cl::cat(v4cCategory));
 cl::opt<std::string> sanitizeKernels(
@@ -324,9 +325,11 @@ int main(int argc, char **argv) {
            << "' (known: address)\n";
     return kBadCommandLine;
   }
+  if (hostISA == "native")
+    hostISA = std::string(v4::nativeHostISA());
   if (hostISA.getNumOccurrences() && !v4::isKnownHostISA(hostISA)) {
     errs() << "v4c: --cpu: unknown x86-64 level '" << hostISA
-           << "' (known: " << v4::knownHostISAs() << ")\n";
+           << "' (known: " << v4::knownHostISAs() << ", native)\n";
     return kBadCommandLine;
   }
 
