@@ -193,6 +193,30 @@ def V4DropBF16RoundingPass
   ];
 }
 
+def V4ReassociateSumsPass
+    : Pass<"v4-reassociate-sums", "::mlir::ModuleOp"> {
+  let summary = "In the fast sum order, let LLVM reassociate and contract "
+                "the kernels' float arithmetic";
+  let description = [{
+    Runs on a kernels module after the kernel bodies exist. When the
+    enclosing module's `v4.sum_order` is "fast" (dialects/V4/V4Numerics.h),
+    every `arith.addf`, `arith.subf` and `arith.mulf` gets the `reassoc` and
+    `contract` fast-math flags, so LLVM may vectorise reductions (the
+    linalg bodies' sums, norms and dot products) and fuse multiply-adds.
+    No other flag: NaN and infinity keep their meaning, and the bf16 and
+    FP8 rounding points (truncations, round-to-even) are not arithmetic
+    that can be moved across. Kernels outlined from `v4.mhc.*` ops
+    (`v4.kernel_op`) keep their order: their mixes feed the bf16 residual
+    lanes, and their exact fp32 sums often sit on bf16 ties (near-uniform
+    Sinkhorn weights) that another order breaks. In "reference" it does
+    nothing: every body keeps the reference's operation order.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect"];
+  let statistics = [
+    Statistic<"numFlagged", "flagged", "float operations made reassociable">,
+  ];
+}
+
 def V4FinalizeKernelABIPass
     : Pass<"v4-finalize-kernel-abi", "::mlir::ModuleOp"> {
   let summary = "Drop the results bufferization wrote into argument buffers";

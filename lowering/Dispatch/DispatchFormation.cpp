@@ -100,6 +100,8 @@ FailureOr<func::FuncOp> mlir::v4::outlineKernel(Operation *op, ModuleOp kernels,
       func::FuncOp::create(top, op->getLoc(), name,
                            top.getFunctionType(argTypes, op->getResultTypes()));
   fn->setAttr("v4.kernel", top.getUnitAttr());
+  fn->setAttr(kKernelOpAttrName,
+              top.getStringAttr(op->getName().getStringRef()));
   for (OpResult r : op->getResults())
     if (std::optional<unsigned> t = tiedOperand(op, r.getResultNumber()))
       fn.setResultAttr(r.getResultNumber(), "v4.tied_operand",

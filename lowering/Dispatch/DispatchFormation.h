@@ -17,6 +17,8 @@ namespace mlir::v4 {
 
 /// The name of the nested module that holds the kernels.
 constexpr StringLiteral kKernelsModuleName = "kernels";
+/// The name of the op a kernel function was outlined from.
+constexpr StringLiteral kKernelOpAttrName = "v4.kernel_op";
 
 /// Outlines `op` (a v4 op, or a tensor reshape) into a public kernel
 /// function `name` at the end of `kernels`, in destination-passing style:
@@ -24,7 +26,7 @@ constexpr StringLiteral kKernelsModuleName = "kernels";
 /// untied result; results are the op's results stored (v4.kernel.store)
 /// into their destination or tied operand; a tied result carries the result
 /// attribute `v4.tied_operand`. The function has the unit attribute
-/// `v4.kernel`.
+/// `v4.kernel`, and `v4.kernel_op` = the outlined op's name.
 FailureOr<func::FuncOp> outlineKernel(Operation *op, ModuleOp kernels,
                                       StringRef name);
 

@@ -230,8 +230,10 @@ void quantizeActFP8(ImplicitLocOpBuilder &b, ActLoadFn act, Value K,
 /// Whether the kernel `fn` quantises activations before FP8/FP4 GEMMs (the
 /// module's fake-quant mode); an invalid mode attribute is an error.
 FailureOr<bool> quantizesActivations(func::FuncOp fn);
-/// Whether the module of `fn` is compiled with v4.sum_order = "fast".
-FailureOr<bool> sumsFast(func::FuncOp fn);
+/// Sets g.fastRow when the module of `fn` is compiled with v4.sum_order =
+/// "fast" (fails on a bad attribute, reported at the module).
+struct TileGemm;
+LogicalResult setFastRow(func::FuncOp fn, TileGemm &g);
 
 //===----------------------------------------------------------------------===//
 // The tiled GEMM of the linear kernels (V4-SPEC 2.4 / 5.7)

@@ -54,11 +54,12 @@ FailureOr<bool> quantizesActivations(func::FuncOp fn) {
   return ::v4::quantizesActivations(modes->fakeQuant);
 }
 
-FailureOr<bool> sumsFast(func::FuncOp fn) {
+LogicalResult setFastRow(func::FuncOp fn, TileGemm &g) {
   FailureOr<ModuleNumerics> modes = getModuleNumerics(fn);
   if (failed(modes))
     return failure();
-  return modes->sumOrder == ::v4::SumOrder::Fast;
+  g.fastRow = modes->sumOrder == ::v4::SumOrder::Fast;
+  return success();
 }
 
 Value readVector(KernelBody &k, Value m, ValueRange ix, int64_t lanes,

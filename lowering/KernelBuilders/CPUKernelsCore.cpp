@@ -47,6 +47,16 @@ Value collapse3D(KernelBody &k, Value m) {
 // v4.linear (V4-SPEC 2.4)
 //===----------------------------------------------------------------------===//
 
+/// The stored element (FP4: byte) of row n, column c of a weight [N, K]
+/// (gemmRowFast's TileGemm::weightRef).
+struct RowMajorWeight {
+  Value w;
+  std::pair<Value, SmallVector<Value>> operator()(KernelBody &, Value n,
+                                                  Value c) const {
+    return {w, SmallVector<Value>{n, c}};
+  }
+};
+
 /// The grid of a GEMM-like kernel over `features` output features: blocks
 /// of kGemmFeatureBlock features x tiles of kGemmRowTile token rows.
 void setGemmGrid(func::FuncOp fn, int64_t features) {
@@ -100,15 +110,10 @@ LogicalResult buildLinear(LinearOp op, func::FuncOp fn) {
     return k.load(s, {row, j});
   };
   g.weightScale = weightScaleFn;
-  FailureOr<bool> fast = sumsFast(fn);
-  if (failed(fast))
+  if (failed(setFastRow(fn, g)))
     return failure();
-  g.fastRow = *fast;
-  // The stored element of row n, column c (FP4: byte).
-  auto weightRefFn = [&](KernelBody &, Value n, Value c) {
-    return std::make_pair(w, SmallVector<Value>{n, c});
-  };
-  g.weightRef = weightRefFn;
+  RowMajorWeight weightRef{w};
+  g.weightRef = weightRef;
   auto storeFn = [&](KernelBody &k, Value r, Value n, Value acc) {
     k.store(k.fromF32(acc, outElt), y2, {r, n});
   };
@@ -163,6 +168,10 @@ LogicalResult buildGroupedLinear(GroupedLinearOp op, func::FuncOp fn) {
     return k.load(s, {k.divui(n, blkV), j});
   };
   g.weightScale = scaleFn;
+  if (failed(setFastRow(fn, g)))
+    return failure();
+  RowMajorWeight weightRef{w};
+  g.weightRef = weightRef;
   auto storeFn = [&](KernelBody &k, Value r, Value n, Value acc) {
     k.store(k.fromF32(acc, outElt), y3,
             {r, k.divui(n, nPer), k.remui(n, nPer)});

@@ -137,11 +137,9 @@ LogicalResult buildFfn(Operation *op, func::FuncOp fn, bool routed, Type w1Type,
   auto weightRefFn = [&](KernelBody &, Value n, Value c) {
     return std::make_pair(w, at(n, c));
   };
-  FailureOr<bool> fast = sumsFast(fn);
-  if (failed(fast))
-    return failure();
   TileGemm up;
-  up.fastRow = *fast;
+  if (failed(setFastRow(fn, up)))
+    return failure();
   up.weightRef = weightRefFn;
   up.format = fmt;
   up.quantize = *quantize;

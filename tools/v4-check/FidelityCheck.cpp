@@ -21,12 +21,15 @@ namespace v4::check {
 
 Tolerance toleranceFor(NumericsMode numerics, FakeQuantMode fakeQuant,
                        SumOrder sumOrder) {
-  if (numerics == NumericsMode::Production && sumOrder == SumOrder::Fast)
-    // Same rounding points, sums reassociated (fused multiply-adds along K):
-    // a last-ulp difference can cross a bf16 or FP8 rounding boundary, so
-    // the bound is V4-SPEC 2.6's for production kernels with fake-quant on
-    // (the reference's own spread, ~3e-4).
-    return {"production rounding", 1e-3, false,
+  if (sumOrder == SumOrder::Fast && fakeQuant != FakeQuantMode::None)
+    // Same rounding points, sums reassociated (FMA, vector lanes): a
+    // last-ulp difference can move a value across a bf16 or FP8/FP4
+    // rounding boundary, which the reference order never does, so the bound
+    // is V4-SPEC 2.6's for production kernels with fake-quant on (the
+    // reference's own spread, ~3e-4). Measured on the tiny model: ~1e-7.
+    return {numerics == NumericsMode::Production ? "production rounding"
+                                                 : "double",
+            1e-3, false,
             "reassociated sums: bf16/FP8 boundary flips (spread ~3e-4)"};
   if (numerics == NumericsMode::Production)
     // Same rounding points and accumulation order as the kernels: the

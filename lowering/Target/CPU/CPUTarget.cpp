@@ -209,6 +209,7 @@ public:
     pm.addPass(createV4BuildTargetKernelsPass(build));
     pm.addPass(createConvertV4ToLinalgPass());
     pm.addPass(createV4DropBF16RoundingPass());
+    pm.addPass(createV4ReassociateSumsPass());
     // Bufferize: every result is written into its argument buffer.
     pm.addPass(bufferization::createEmptyTensorEliminationPass());
     bufferization::OneShotBufferizePassOptions bufferize;
