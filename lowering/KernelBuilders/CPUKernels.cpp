@@ -675,34 +675,37 @@ TileGemmScratch allocTileGemm(KernelBody &k, const TileGemm &g) {
 
 void tileGemm(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
               Value r0, Value r1, Value n0, Value n1) {
-  // Eight rows or more: tiles of kGemmRowTile rows in 4 x 8 lanes against
-  // 2 weight rows at a time; 2 to 7 rows (an expert's few rows): one tile
-  // of 8 lanes against 4 weight rows at a time; one row (decode): the row
-  // against kRowFeatures weight rows at a time in feature lanes
-  // (gemmRowChunk).
+  // Tiles of kGemmRowTile rows in 4 x 8 lanes against 2 weight rows at a
+  // time while at least 24 rows remain (a tile's weight part is decoded
+  // once for all its lanes); the rest (an expert's few rows) in tiles of 8
+  // lanes against 4 weight rows at a time, so that fewer than 24 rows do not
+  // pay for 32 lanes; a last single row in the one-row pass (decode:
+  // gemmRowFast or gemmRowChunk). Each row's numbers are the same in any
+  // tile.
   Value rows = k.subi(r1, r0);
-  ifElse(
-      k, k.cmpi(arith::CmpIPredicate::uge, rows, k.idx(8)),
-      [&](KernelBody &k) {
-        scf::ForOp::create(
-            k.b, r0, r1, k.idx(kGemmRowTile), ValueRange(),
-            [&](OpBuilder &nb, Location loc, Value ra, ValueRange) {
-              ImplicitLocOpBuilder ib(loc, nb);
-              KernelBody k{ib};
-              Value rb = k.minui(k.addi(ra, k.idx(kGemmRowTile)), r1);
-              gemmPass(k, g, s, ra, rb, n0, n1, 8, kGemmRowTile / 8, 2);
-              scf::YieldOp::create(ib);
-            });
-      },
-      [&](KernelBody &k) {
+  Value big =
+      k.divui(k.addi(rows, k.idx(kGemmRowTile - 24)), k.idx(kGemmRowTile));
+  Value bigEnd = k.minui(k.addi(r0, k.muli(big, k.idx(kGemmRowTile))), r1);
+  scf::ForOp::create(k.b, r0, bigEnd, k.idx(kGemmRowTile), ValueRange(),
+                     [&](OpBuilder &nb, Location loc, Value ra, ValueRange) {
+                       ImplicitLocOpBuilder ib(loc, nb);
+                       KernelBody k{ib};
+                       Value rb = k.minui(k.addi(ra, k.idx(kGemmRowTile)), r1);
+                       gemmPass(k, g, s, ra, rb, n0, n1, 8, kGemmRowTile / 8,
+                                2);
+                       scf::YieldOp::create(ib);
+                     });
+  scf::ForOp::create(
+      k.b, bigEnd, r1, k.idx(8), ValueRange(),
+      [&](OpBuilder &nb, Location loc, Value ra, ValueRange) {
+        ImplicitLocOpBuilder ib(loc, nb);
+        KernelBody k{ib};
+        Value rb = k.minui(k.addi(ra, k.idx(8)), r1);
         ifElse(
-            k, k.cmpi(arith::CmpIPredicate::uge, rows, k.idx(2)),
-            [&](KernelBody &k) { gemmPass(k, g, s, r0, r1, n0, n1, 8, 1, 4); },
-            [&](KernelBody &k) {
-              loop(k, r0, r1, [&](KernelBody &k, Value r) {
-                gemmPass(k, g, s, r, k.addi(r, k.idx(1)), n0, n1, 1, 1, 1);
-              });
-            });
+            k, k.cmpi(arith::CmpIPredicate::uge, k.subi(rb, ra), k.idx(2)),
+            [&](KernelBody &k) { gemmPass(k, g, s, ra, rb, n0, n1, 8, 1, 4); },
+            [&](KernelBody &k) { gemmPass(k, g, s, ra, rb, n0, n1, 1, 1, 1); });
+        scf::YieldOp::create(ib);
       });
 }
 
