@@ -196,6 +196,19 @@ Value partActBlock(KernelBody &k, const TileGemm &g, Value j) {
              : j;
 }
 
+/// The low and high nibbles (the even and odd K elements) of a vector of
+/// packed FP4 bytes as f32 vectors worth 2^-14 of their values
+/// (lowp::kE2M1HalfScale).
+std::pair<Value, Value> fp4SliceHalves(KernelBody &k, Value bytes) {
+  auto type = cast<VectorType>(bytes.getType());
+  Value four = arith::ConstantOp::create(
+      k.b, DenseElementsAttr::get(type, k.b.getI8IntegerAttr(4).getValue()));
+  Value lo = lowp::halfToF32(k.b, lowp::e2m1HalfBits(k.b, bytes));
+  Value hi = lowp::halfToF32(
+      k.b, lowp::e2m1HalfBits(k.b, arith::ShRUIOp::create(k.b, bytes, four)));
+  return {lo, hi};
+}
+
 /// Decodes weight row n over [e0, e1), part j, to f32: element e into
 /// wdec[at(e)].
 void decodePart(KernelBody &k, const TileGemm &g, Value wdec, Value n, Value j,
@@ -210,8 +223,7 @@ void decodePart(KernelBody &k, const TileGemm &g, Value wdec, Value n, Value j,
   if (vec) {
     bool fp4 = g.format == lowp::WeightFormat::FP4;
     const int64_t G = fp4 ? 32 : 16;
-    auto scaled = [&](KernelBody &k, Value halfBits, double scale) {
-      Value f = lowp::halfToF32(k.b, halfBits);
+    auto scaled = [&](KernelBody &k, Value f, double scale) {
       return k.mulf(f, splat(k, k.f32(scale),
                              cast<VectorType>(f.getType()).getNumElements()));
     };
@@ -222,15 +234,9 @@ void decodePart(KernelBody &k, const TileGemm &g, Value wdec, Value n, Value j,
       if (fp4) {
         auto [m, ix] = g.weightRef(k, n, k.divui(e, k.idx(2)));
         Value bytes = readVector(k, m, ix, 16, true);
-        Value four = arith::ConstantOp::create(
-            k.b, DenseElementsAttr::get(VectorType::get({16}, k.b.getI8Type()),
-                                        k.b.getI8IntegerAttr(4).getValue()));
-        Value lo =
-            scaled(k, lowp::e2m1HalfBits(k.b, bytes), lowp::kE2M1HalfScale);
-        Value hi = scaled(
-            k,
-            lowp::e2m1HalfBits(k.b, arith::ShRUIOp::create(k.b, bytes, four)),
-            lowp::kE2M1HalfScale);
+        auto [lo, hi] = fp4SliceHalves(k, bytes);
+        lo = scaled(k, lo, lowp::kE2M1HalfScale);
+        hi = scaled(k, hi, lowp::kE2M1HalfScale);
         SmallVector<int64_t> interleave;
         for (int64_t i = 0; i < 16; ++i) {
           interleave.push_back(i);
@@ -239,8 +245,11 @@ void decodePart(KernelBody &k, const TileGemm &g, Value wdec, Value n, Value j,
         w = vector::ShuffleOp::create(k.b, lo, hi, interleave);
       } else {
         auto [m, ix] = g.weightRef(k, n, e);
-        w = scaled(k, lowp::e4m3HalfBits(k.b, readVector(k, m, ix, 16, true)),
-                   lowp::kE4M3HalfScale);
+        w = scaled(
+            k,
+            lowp::halfToF32(
+                k.b, lowp::e4m3HalfBits(k.b, readVector(k, m, ix, 16, true))),
+            lowp::kE4M3HalfScale);
       }
       vector::StoreOp::create(k.b, w, wdec, ValueRange{at(k, e)});
     });
@@ -542,16 +551,9 @@ void gemmRowFast(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
       Value aOdd = vector::ShuffleOp::create(k.b, a, a, odds);
       Value col = k.divui(e, k.idx(2));
       prefetch(k, col);
-      Value four = arith::ConstantOp::create(
-          k.b, DenseElementsAttr::get(VectorType::get({16}, k.b.getI8Type()),
-                                      k.b.getI8IntegerAttr(4).getValue()));
       for (int64_t r = 0; r < R; ++r) {
         auto [m, ix] = g.weightRef(k, rows[r], col);
-        Value bytes = readVector(k, m, ix, 16, true);
-        Value lo = lowp::halfToF32(k.b, lowp::e2m1HalfBits(k.b, bytes));
-        Value hi = lowp::halfToF32(
-            k.b,
-            lowp::e2m1HalfBits(k.b, arith::ShRUIOp::create(k.b, bytes, four)));
+        auto [lo, hi] = fp4SliceHalves(k, readVector(k, m, ix, 16, true));
         next.push_back(fma(k, hi, aOdd, fma(k, lo, aEven, p[r])));
       }
       return next;
