@@ -30,6 +30,8 @@
 #include <numeric>
 #include <set>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -45,24 +47,44 @@ double bytesPerToken = 0; // weight bytes one decode token reads
   std::exit(1);
 }
 
-/// Streaming read of 1 GiB (8x the largest L3 of this class of machine),
-/// best of 5: the DRAM read bandwidth.
-double measureBandwidth() {
+/// Streaming read of 1 GiB (8x the largest L3 of this class of machine) by
+/// `threads` threads, each its own contiguous share (written by that thread
+/// first, so its pages are local to it), best of 5: the DRAM read bandwidth
+/// the model's kernels can reach with the runtime's thread count.
+double measureBandwidth(unsigned threads) {
   const size_t n = (size_t(1) << 30) / sizeof(uint64_t);
   std::vector<uint64_t> buf(n);
-  for (size_t i = 0; i < n; ++i)
-    buf[i] = i;
+  auto share = [&](unsigned t) {
+    size_t per = (n / threads) & ~size_t(3);
+    return std::make_pair(t * per, t + 1 == threads ? n : (t + 1) * per);
+  };
+  auto onThreads = [&](auto &&fn) {
+    std::vector<std::thread> pool;
+    for (unsigned t = 1; t < threads; ++t)
+      pool.emplace_back(fn, t);
+    fn(0u);
+    for (std::thread &th : pool)
+      th.join();
+  };
+  onThreads([&](unsigned t) {
+    auto [lo, hi] = share(t);
+    for (size_t i = lo; i < hi; ++i)
+      buf[i] = i;
+  });
   double best = 0;
   for (int rep = 0; rep < 5; ++rep) {
     auto t0 = std::chrono::steady_clock::now();
-    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    for (size_t i = 0; i < n; i += 4) {
-      s0 += buf[i];
-      s1 += buf[i + 1];
-      s2 += buf[i + 2];
-      s3 += buf[i + 3];
-    }
-    benchmark::DoNotOptimize(s0 + s1 + s2 + s3);
+    onThreads([&](unsigned t) {
+      auto [lo, hi] = share(t);
+      uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      for (size_t i = lo; i + 3 < hi; i += 4) {
+        s0 += buf[i];
+        s1 += buf[i + 1];
+        s2 += buf[i + 2];
+        s3 += buf[i + 3];
+      }
+      benchmark::DoNotOptimize(s0 + s1 + s2 + s3);
+    });
     double s =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
             .count();
@@ -208,11 +230,13 @@ int main(int argc, char **argv) {
   info.struct_size = sizeof info;
   if (v4rt_status_t st = v4rt_model_info(model, &info))
     die(v4rt_status_message(st));
-  bandwidth = measureBandwidth();
+  bandwidth =
+      measureBandwidth(unsigned(std::max<int64_t>(1, info.num_threads)));
   bytesPerToken = weightBytesPerToken(*a);
   benchmark::AddCustomContext("model", artifactPath);
   benchmark::AddCustomContext("dram_read_GB_per_s",
                               std::to_string(bandwidth / 1e9));
+  benchmark::AddCustomContext("threads", std::to_string(info.num_threads));
   benchmark::AddCustomContext("weight_bytes_per_decode_token",
                               std::to_string(bytesPerToken));
   benchmark::AddCustomContext("decode_roofline_ms_per_token",

@@ -282,6 +282,10 @@ struct TileGemm {
   bool fastRow = false;
   function_ref<std::pair<Value, SmallVector<Value>>(KernelBody &, Value, Value)>
       weightRef;
+  /// fastRow with FP4 weights: where the scale code of weight row n, slice j
+  /// lies (the codes of a row's slices are consecutive).
+  function_ref<std::pair<Value, SmallVector<Value>>(KernelBody &, Value, Value)>
+      weightScaleRef;
 };
 /// A vector of `lanes` elements of `m` at `ix` (the last index the first
 /// lane); `inBounds` false reads what lies past the last dimension as zero.
@@ -290,6 +294,9 @@ Value readVector(KernelBody &k, Value m, ValueRange ix, int64_t lanes,
 /// Scratch of tileGemm, allocated once at kernel entry (allocTileGemm).
 struct TileGemmScratch {
   Value aT, saT, acc, qa, sa, wdec, wrow, sdec;
+  /// gemmRowFast with FP4 weights: each slice's activation scale, and the
+  /// combined scales of the current rows' slices (fastScaleStride apart).
+  Value sliceSa, rowScale;
 };
 /// Token rows a tile of tileGemm computes in vector lanes; output features
 /// per block of a GEMM kernel's launch grid (each block prepares its tile

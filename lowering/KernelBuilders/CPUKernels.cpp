@@ -200,12 +200,11 @@ Value partActBlock(KernelBody &k, const TileGemm &g, Value j) {
 /// packed FP4 bytes as f32 vectors worth 2^-14 of their values
 /// (lowp::kE2M1HalfScale).
 std::pair<Value, Value> fp4SliceHalves(KernelBody &k, Value bytes) {
+  // One widening to i16 serves both nibbles.
   auto type = cast<VectorType>(bytes.getType());
-  Value four = arith::ConstantOp::create(
-      k.b, DenseElementsAttr::get(type, k.b.getI8IntegerAttr(4).getValue()));
-  Value lo = lowp::halfToF32(k.b, lowp::e2m1HalfBits(k.b, bytes));
-  Value hi = lowp::halfToF32(
-      k.b, lowp::e2m1HalfBits(k.b, arith::ShRUIOp::create(k.b, bytes, four)));
+  Value wide = arith::ExtUIOp::create(k.b, type.clone(k.b.getI16Type()), bytes);
+  Value lo = lowp::halfToF32(k.b, lowp::e2m1HalfBits(k.b, wide, 0));
+  Value hi = lowp::halfToF32(k.b, lowp::e2m1HalfBits(k.b, wide, 4));
   return {lo, hi};
 }
 
@@ -487,6 +486,13 @@ bool usesFastRow(const TileGemm &g) {
   return g.fastRow && (!fp8Blocks || g.blk % kFastLanes == 0);
 }
 
+/// gemmRowFast with FP4 weights decodes the scale codes of a row kFastLanes
+/// slices at a time: the slices of a row, rounded up to whole steps.
+Value fastScaleStride(KernelBody &k, const TileGemm &g) {
+  return k.muli(k.ceilDivui(k.ceilDivui(g.K, 32), kFastLanes),
+                k.idx(kFastLanes));
+}
+
 /// The features [n0, n1) of the one row in aT / saT (row ra) with
 /// reassociated sums (v4.sum_order = "fast"): kFastRows weight rows at a
 /// time share each activation vector; each feature's products are summed in
@@ -526,6 +532,28 @@ void gemmRowFast(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
   // The activations past K are zero for the tail step.
   loop(k, g.K, k.addi(g.K, k.idx(L)),
        [&](KernelBody &k, Value e) { k.store(k.f32(0.0), s.aT, {e}); });
+  // FP4: slice j's scale is s_a * s_w * 2^14; s_a (times the 2^14) per
+  // slice once, and each row group's s_w decoded kFastLanes at a time
+  // (rowScales).
+  Value stride = fp4 ? fastScaleStride(k, g) : Value();
+  if (fp4)
+    loop(k, zero, nParts, [&](KernelBody &k, Value j) {
+      k.store(k.mulf(k.load(s.saT, {partActBlock(k, g, j)}), k.f32(fold)),
+              s.sliceSa, {j});
+    });
+  auto rowScales = [&](KernelBody &k, ArrayRef<Value> rows) {
+    for (int64_t r = 0; r < R; ++r)
+      loop(k, zero, k.divui(stride, k.idx(L)), [&](KernelBody &k, Value q) {
+        Value j = k.muli(q, k.idx(L));
+        auto [m, ix] = g.weightScaleRef(k, rows[r], j);
+        Value sw = lowp::decodeE8M0(k.b, readVector(k, m, ix, L, false));
+        Value sa =
+            vector::LoadOp::create(k.b, vecF32(L), s.sliceSa, ValueRange{j});
+        vector::StoreOp::create(
+            k.b, k.mulf(sa, sw), s.rowScale,
+            ValueRange{k.addi(k.muli(k.idx(r), stride), j)});
+      });
+  };
   // The rows kFastPrefetchRows ahead of the current ones (clamped to the
   // last), set per row group.
   SmallVector<Value> ahead;
@@ -588,6 +616,8 @@ void gemmRowFast(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
           ahead.push_back(k.minui(k.addi(fb, k.idx(kFastPrefetchRows + r)),
                                   k.subi(g.N, k.idx(1))));
         }
+        if (fp4)
+          rowScales(k, rows);
         SmallVector<Value> init(R, zeroV);
         SmallVector<Value> sums = reduce(
             k, zero, nParts, init,
@@ -609,10 +639,18 @@ void gemmRowFast(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
                            });
               if (!codes)
                 return p;
+              SmallVector<Value> next;
+              if (fp4) {
+                for (int64_t r = 0; r < R; ++r) {
+                  Value sc =
+                      k.load(s.rowScale, {k.addi(k.muli(k.idx(r), stride), j)});
+                  next.push_back(fma(k, p[r], splat(k, sc, L), acc[r]));
+                }
+                return next;
+              }
               Value sa = scaled ? k.mulf(k.load(s.saT, {partActBlock(k, g, j)}),
                                          k.f32(fold))
                                 : k.f32(fold);
-              SmallVector<Value> next;
               for (int64_t r = 0; r < R; ++r) {
                 Value sc = k.mulf(
                     sa, lowp::decodeE8M0(k.b, g.weightScale(k, rows[r], j)));
@@ -716,6 +754,11 @@ TileGemmScratch allocTileGemm(KernelBody &k, const TileGemm &g) {
     s.qa = k.scratchF32(g.K);
     s.sa = k.scratchF32(nBlocks);
     s.sdec = k.scratchF32(k.idx(kRowFeatures));
+  }
+  if (usesFastRow(g) && g.format == lowp::WeightFormat::FP4) {
+    Value stride = fastScaleStride(k, g);
+    s.sliceSa = k.scratchF32(stride);
+    s.rowScale = k.scratchF32(k.muli(stride, k.idx(kFastRows)));
   }
   return s;
 }

@@ -114,6 +114,9 @@ LogicalResult buildLinear(LinearOp op, func::FuncOp fn) {
     return failure();
   RowMajorWeight weightRef{w};
   g.weightRef = weightRef;
+  // FP4: slice j of row n's scale is s_w[n, j].
+  RowMajorWeight weightScaleRef{s};
+  g.weightScaleRef = weightScaleRef;
   auto storeFn = [&](KernelBody &k, Value r, Value n, Value acc) {
     k.store(k.fromF32(acc, outElt), y2, {r, n});
   };

@@ -137,10 +137,15 @@ LogicalResult buildFfn(Operation *op, func::FuncOp fn, bool routed, Type w1Type,
   auto weightRefFn = [&](KernelBody &, Value n, Value c) {
     return std::make_pair(w, at(n, c));
   };
+  // FP4: slice j of row n's scale is s_w[n, j].
+  auto weightScaleRefFn = [&](KernelBody &, Value n, Value j) {
+    return std::make_pair(ws, at(n, j));
+  };
   TileGemm up;
   if (failed(setFastRow(fn, up)))
     return failure();
   up.weightRef = weightRefFn;
+  up.weightScaleRef = weightScaleRefFn;
   up.format = fmt;
   up.quantize = *quantize;
   up.K = d;

@@ -6,6 +6,8 @@
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/TypeUtilities.h"
 
+#include <cassert>
+
 using namespace mlir;
 
 namespace mlir::v4::lowp {
@@ -27,40 +29,57 @@ Value f32(Site at, double v) {
   return arith::ConstantOp::create(b, b.getF32FloatAttr(v));
 }
 
+/// `elt` with the shape of `like` (a vector of codes or a scalar).
+static Type shapedLike(Type like, Type elt) {
+  if (auto v = dyn_cast<VectorType>(like))
+    return v.clone(elt);
+  return elt;
+}
+
 Value bitsOf(Site at, Value f) {
   ImplicitLocOpBuilder b = at.builder();
-  return arith::BitcastOp::create(b, b.getI32Type(), f);
+  return arith::BitcastOp::create(b, shapedLike(f.getType(), b.getI32Type()),
+                                  f);
 }
 Value floatOf(Site at, Value bits) {
   ImplicitLocOpBuilder b = at.builder();
-  return arith::BitcastOp::create(b, b.getF32Type(), bits);
+  return arith::BitcastOp::create(b, shapedLike(bits.getType(), b.getF32Type()),
+                                  bits);
 }
 
+/// The i32 constant v shaped like `like` (splat for a vector).
+static Value c32(ImplicitLocOpBuilder &b, Value like, int64_t v) {
+  Type type = shapedLike(like.getType(), b.getI32Type());
+  if (auto vt = dyn_cast<VectorType>(type))
+    return arith::ConstantOp::create(
+        b, DenseElementsAttr::get(vt, b.getI32IntegerAttr(v).getValue()));
+  return i32(b, v);
+}
 static Value andi(ImplicitLocOpBuilder &b, Value x, int64_t m) {
-  return arith::AndIOp::create(b, x, i32(b, m));
+  return arith::AndIOp::create(b, x, c32(b, x, m));
 }
 static Value shl(ImplicitLocOpBuilder &b, Value x, int64_t s) {
-  return arith::ShLIOp::create(b, x, i32(b, s));
+  return arith::ShLIOp::create(b, x, c32(b, x, s));
 }
 static Value shr(ImplicitLocOpBuilder &b, Value x, int64_t s) {
-  return arith::ShRUIOp::create(b, x, i32(b, s));
+  return arith::ShRUIOp::create(b, x, c32(b, x, s));
 }
 static Value addi(ImplicitLocOpBuilder &b, Value x, int64_t v) {
-  return arith::AddIOp::create(b, x, i32(b, v));
+  return arith::AddIOp::create(b, x, c32(b, x, v));
 }
 static Value eqi(ImplicitLocOpBuilder &b, Value x, int64_t v) {
-  return arith::CmpIOp::create(b, arith::CmpIPredicate::eq, x, i32(b, v));
+  return arith::CmpIOp::create(b, arith::CmpIPredicate::eq, x, c32(b, x, v));
 }
 static Value select(ImplicitLocOpBuilder &b, Value c, Value x, Value y) {
   return arith::SelectOp::create(b, c, x, y);
 }
-/// An i8 code zero-extended to i32 (an i32 is kept).
+/// An i8 code (scalar or vector) zero-extended to i32 (i32 is kept).
 static Value code32(ImplicitLocOpBuilder &b, Value code) {
-  if (code.getType().isInteger(32))
+  if (getElementTypeOrSelf(code).isInteger(32))
     return code;
-  return arith::ExtUIOp::create(b, b.getI32Type(), code);
+  return arith::ExtUIOp::create(b, shapedLike(code.getType(), b.getI32Type()),
+                                code);
 }
-
 Value pow2(Site at, Value k) {
   ImplicitLocOpBuilder b = at.builder();
   return floatOf(b, shl(b, addi(b, k, 127), 23));
@@ -74,16 +93,10 @@ Value exponentOf(Site at, Value v) {
 Value decodeE8M0(Site at, Value code) {
   ImplicitLocOpBuilder b = at.builder();
   Value c = code32(b, code);
-  Value bits = select(b, eqi(b, c, 0), i32(b, 0x00400000), shl(b, c, 23));
-  return floatOf(b, select(b, eqi(b, c, 0xFF), i32(b, 0x7FC00000), bits));
+  Value bits = select(b, eqi(b, c, 0), c32(b, c, 0x00400000), shl(b, c, 23));
+  return floatOf(b, select(b, eqi(b, c, 0xFF), c32(b, c, 0x7FC00000), bits));
 }
 
-/// `elt` with the shape of `like` (a vector of codes or a scalar).
-static Type shapedLike(Type like, Type elt) {
-  if (auto v = dyn_cast<VectorType>(like))
-    return v.clone(elt);
-  return elt;
-}
 /// A code or nibble (scalar or vector) as i16 (zero-extended or truncated).
 static Value code16(ImplicitLocOpBuilder &b, Value code) {
   Type i16 = shapedLike(code.getType(), b.getI16Type());
@@ -137,14 +150,16 @@ Value e4m3HalfBits(Site at, Value code) {
   return arith::OrIOp::create(b, sign, half);
 }
 
-Value e2m1HalfBits(Site at, Value nibble) {
+Value e2m1HalfBits(Site at, Value nibble, unsigned shift) {
   // s.ee.m is the half s.000ee.m000000000 = 2^-14 of the value.
+  assert(shift <= 4 && "the nibble lies within the low 8 bits");
   ImplicitLocOpBuilder b = at.builder();
   Value n = code16(b, nibble);
+  int64_t sh = shift;
   Value sign = arith::ShLIOp::create(
-      b, arith::AndIOp::create(b, n, c16(b, n, 8)), c16(b, n, 12));
+      b, arith::AndIOp::create(b, n, c16(b, n, 8 << sh)), c16(b, n, 12 - sh));
   Value mag = arith::ShLIOp::create(
-      b, arith::AndIOp::create(b, n, c16(b, n, 7)), c16(b, n, 9));
+      b, arith::AndIOp::create(b, n, c16(b, n, 7 << sh)), c16(b, n, 9 - sh));
   return arith::OrIOp::create(b, sign, mag);
 }
 

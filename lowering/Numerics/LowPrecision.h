@@ -106,16 +106,19 @@ Value exponentOf(Site at, Value v);
 /// or 2^-14 (e2m1) of the code's value, subnormals included. These take a
 /// scalar code or a vector of codes (any integer width; the low 8 or 4 bits
 /// count) and give i16 half bits of the same shape; e4m3's NaN codes (0x7F,
-/// 0xFF) give a half NaN.
+/// 0xFF) give a half NaN. e2m1HalfBits decodes the nibble at bits
+/// [shift, shift + 4) (0 or 4: a packed byte's low or high element), so
+/// both elements of a byte come from one widening.
 Value e4m3HalfBits(Site at, Value code);
-Value e2m1HalfBits(Site at, Value nibble);
+Value e2m1HalfBits(Site at, Value nibble, unsigned shift = 0);
 /// What e4m3HalfBits / e2m1HalfBits values are worth relative to the code.
 constexpr double kE4M3HalfScale = 0x1p8;
 constexpr double kE2M1HalfScale = 0x1p14;
 /// Half bits (i16 scalar or vector) -> f32 of the same shape, exact.
 Value halfToF32(Site at, Value halfBits);
 
-/// An e8m0 code (i8 or i32) -> 2^(code - 127); code 0 is 2^-127, 0xFF NaN.
+/// An e8m0 code (i8 or i32, scalar or vector) -> 2^(code - 127) of the
+/// same shape; code 0 is 2^-127, 0xFF NaN.
 Value decodeE8M0(Site at, Value code);
 /// An e4m3fn code (i8 or i32) -> f32, exact; 0x7F and 0xFF are NaN.
 Value decodeE4M3(Site at, Value code);

@@ -13,6 +13,7 @@
 #include "runtime/src/Model.h"
 #include "runtime/src/Session.h"
 #include "runtime/src/WeightScan.h"
+#include "runtime/src/devices/ThreadPool.h"
 
 #include <cmath>
 #include <cstddef>
@@ -99,8 +100,8 @@ void v4rt_status_free(v4rt_status_t status) { delete status; }
 
 void v4rt_model_options_initialize(v4rt_model_options_t *options) {
   if (options)
-    *options = v4rt_model_options_t{sizeof(v4rt_model_options_t), nullptr, 0, 0,
-                                    nullptr};
+    *options = v4rt_model_options_t{
+        sizeof(v4rt_model_options_t), nullptr, 0, 0, nullptr, 0};
 }
 
 v4rt_status_t v4rt_model_load(const char *artifact_path,
@@ -135,8 +136,14 @@ v4rt_status_t v4rt_model_load(const char *artifact_path,
       return fromStatus(expected.status());
     expectedSha256 = *expected;
   }
-  auto model = v4::rt::Model::load(artifact_path, o.checkpoint_path,
-                                   o.memory_limit, expectedSha256);
+  if (o.num_threads > v4::rt::kMaxThreads)
+    return makeStatus(V4RT_INVALID_ARGUMENT,
+                      "v4rt_model_load: options->num_threads " +
+                          std::to_string(o.num_threads) + " is above " +
+                          std::to_string(v4::rt::kMaxThreads) + " [ARG]");
+  auto model =
+      v4::rt::Model::load(artifact_path, o.checkpoint_path, o.memory_limit,
+                          expectedSha256, o.num_threads);
   if (!model)
     return fromStatus(model.status());
   if (o.check_weights)
@@ -182,6 +189,7 @@ v4rt_status_t v4rt_model_info(const v4rt_model_t *model,
   full.session_io_bytes = bytes(memory.io);
   full.numerics = v4::numericsModeName(a.description().numerics);
   full.fake_quant = v4::fakeQuantModeName(a.description().fakeQuant);
+  full.num_threads = model->model->device().numThreads();
   return v4::rt::copyInfo("v4rt_model_info", full, info,
                           offsetof(v4rt_model_info_t, session_io_bytes) +
                               sizeof(int64_t));

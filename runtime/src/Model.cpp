@@ -49,9 +49,11 @@ Status checkCopy(const std::string &ckpt, const st::Reader &reader,
 
 Model::~Model() = default;
 
-Expected<std::unique_ptr<Model>>
-Model::load(const std::string &path, const std::string &checkpoint,
-            uint64_t memoryLimit, const std::string &expectedSha256) {
+Expected<std::unique_ptr<Model>> Model::load(const std::string &path,
+                                             const std::string &checkpoint,
+                                             uint64_t memoryLimit,
+                                             const std::string &expectedSha256,
+                                             unsigned threads) {
   art::LoadOptions options;
   if (!expectedSha256.empty()) {
     auto expected = normalizeSha256(expectedSha256);
@@ -99,7 +101,7 @@ Model::load(const std::string &path, const std::string &checkpoint,
   // The logits' token dim: -1 (every position) or 1 (the last one).
   m->modelInfo.logitsPositions = logits.shape[1] < 0 ? 0 : 1;
 
-  auto device = createDevice(a.target(), path);
+  auto device = createDevice(a.target(), path, threads);
   if (!device)
     return device.status();
   m->dev = device.take();

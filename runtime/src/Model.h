@@ -61,10 +61,12 @@ public:
   /// `memoryLimit`: bytes the model and its sessions may use (0: what the
   /// device has available at each check). `expectedSha256`, when not empty,
   /// is the artifact's digest (64 hex digits, see Digest.h), checked on the
-  /// bytes read before any is parsed (DIG-1).
+  /// bytes read before any is parsed (DIG-1). `threads`: the host threads of
+  /// a CPU device (createDevice).
   static Expected<std::unique_ptr<Model>>
   load(const std::string &artifactPath, const std::string &checkpoint,
-       uint64_t memoryLimit = 0, const std::string &expectedSha256 = "");
+       uint64_t memoryLimit = 0, const std::string &expectedSha256 = "",
+       unsigned threads = 0);
   Model(const Model &) = delete;
   Model &operator=(const Model &) = delete;
   ~Model();

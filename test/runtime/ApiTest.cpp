@@ -134,12 +134,14 @@ protected:
   }
   void TearDown() override { fs::remove_all(dir); }
 
-  /// Loads the model with `memoryLimit` (0: none).
-  v4rt_model_t *load(uint64_t memoryLimit = 0) {
+  /// Loads the model with `memoryLimit` (0: none) and `threads`.
+  v4rt_model_t *load(uint64_t memoryLimit = 0, uint32_t threads = 0) {
     v4rt_model_options_t options;
     v4rt_model_options_initialize(&options);
+    EXPECT_EQ(options.num_threads, 0u);
     options.checkpoint_path = checkpointPath.c_str();
     options.memory_limit = memoryLimit;
+    options.num_threads = threads;
     v4rt_model_t *model = nullptr;
     v4rt_status_t s = v4rt_model_load(artifactPath.c_str(), &options, &model);
     EXPECT_EQ(s, nullptr) << v4rt_status_message(s);
@@ -396,6 +398,33 @@ TEST_F(HostModelTest, OptionsStructSizeIsChecked) {
     EXPECT_NE(message.find("v4rt_model_options_initialize"), std::string::npos)
         << message;
   }
+}
+
+// Issue 8: the thread count is a load option, reported back by
+// v4rt_model_info; 0 resolves to V4RT_NUM_THREADS or every core.
+TEST_F(HostModelTest, NumThreadsIsALoadOptionReportedByInfo) {
+  auto threadsOf = [&](uint32_t requested) -> int64_t {
+    v4rt_model_t *model = load(0, requested);
+    if (!model)
+      return -1;
+    v4rt_model_info_t info;
+    info.struct_size = sizeof info;
+    EXPECT_EQ(codeOf(v4rt_model_info(model, &info)), V4RT_OK);
+    v4rt_model_release(model);
+    return info.num_threads;
+  };
+  EXPECT_EQ(threadsOf(1), 1);
+  EXPECT_EQ(threadsOf(3), 3);
+  EXPECT_GE(threadsOf(0), 1);
+  // Above the bound: refused before anything is loaded.
+  v4rt_model_options_t o;
+  v4rt_model_options_initialize(&o);
+  o.checkpoint_path = checkpointPath.c_str();
+  o.num_threads = 5000;
+  auto [code, message] = loadWith(artifactPath, o);
+  EXPECT_EQ(code, V4RT_INVALID_ARGUMENT);
+  EXPECT_NE(message.find("num_threads 5000 is above 4096"), std::string::npos)
+      << message;
 }
 
 // Issue 16 item 3: the opt-in finite-value scan of the weights.

@@ -86,8 +86,15 @@ protected:
     for (Value v : ret.getOperands()) {
       auto c = v.getDefiningOp<arith::ConstantOp>();
       EXPECT_TRUE(c) << "a value did not fold to a constant";
-      out.push_back(c ? float(cast<FloatAttr>(c.getValue()).getValueAsDouble())
-                      : NAN);
+      if (!c) {
+        out.push_back(NAN);
+      } else if (auto dense = dyn_cast<DenseFPElementsAttr>(c.getValue())) {
+        // A vector: its elements in order.
+        for (APFloat e : dense.getValues<APFloat>())
+          out.push_back(e.convertToFloat());
+      } else {
+        out.push_back(float(cast<FloatAttr>(c.getValue()).getValueAsDouble()));
+      }
     }
     return out;
   }
@@ -162,6 +169,35 @@ TEST_F(LowPrecision, DecodesEveryE2M1NibbleAndPackedByte) {
   for (unsigned c = 0; c < 256; ++c) {
     EXPECT_TRUE(sameFloat(q::decodeE2M1(uint8_t(c & 15)), got[16 + 2 * c]));
     EXPECT_TRUE(sameFloat(q::decodeE2M1(uint8_t(c >> 4)), got[17 + 2 * c]));
+  }
+}
+
+// The vector forms the fast decode GEMV uses: e8m0 codes decoded as a
+// vector, and both nibbles of packed bytes from one i16 widening
+// (e2m1HalfBits at bit 0 and bit 4), for every code.
+TEST_F(LowPrecision, DecodesVectorsOfE8M0CodesAndPackedNibbles) {
+  std::vector<float> got = fold([](ImplicitLocOpBuilder &b, auto &out) {
+    SmallVector<int8_t> codes;
+    for (unsigned c = 0; c < 256; ++c)
+      codes.push_back(int8_t(c));
+    auto i8v = VectorType::get({256}, b.getI8Type());
+    Value v = arith::ConstantOp::create(
+        b, DenseElementsAttr::get(i8v, ArrayRef<int8_t>(codes)));
+    out.push_back(lowp::decodeE8M0(b, v));
+    Value wide =
+        arith::ExtUIOp::create(b, VectorType::get({256}, b.getI16Type()), v);
+    out.push_back(lowp::halfToF32(b, lowp::e2m1HalfBits(b, wide, 0)));
+    out.push_back(lowp::halfToF32(b, lowp::e2m1HalfBits(b, wide, 4)));
+  });
+  ASSERT_EQ(got.size(), 3u * 256u);
+  for (unsigned c = 0; c < 256; ++c) {
+    EXPECT_TRUE(sameFloat(apDecode(APFloat::Float8E8M0FNU(), c), got[c])) << c;
+    EXPECT_TRUE(sameFloat(q::decodeE2M1(uint8_t(c & 15)),
+                          float(got[256 + c] * lowp::kE2M1HalfScale)))
+        << c;
+    EXPECT_TRUE(sameFloat(q::decodeE2M1(uint8_t(c >> 4)),
+                          float(got[512 + c] * lowp::kE2M1HalfScale)))
+        << c;
   }
 }
 

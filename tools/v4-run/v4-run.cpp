@@ -179,7 +179,7 @@ int main(int argc, char **argv) {
   bool thinking = false, checkWeights = false;
   std::string expectSha256;
   std::vector<int64_t> prompt;
-  int64_t maxNew = -1, chunk = 0;
+  int64_t maxNew = -1, chunk = 0, threads = 0;
   v4rt_sampling_t sampling;
   v4rt_sampling_initialize(&sampling);
   int64_t seed = static_cast<int64_t>(sampling.seed);
@@ -251,6 +251,12 @@ int main(int argc, char **argv) {
       ->allow_extra_args(false)
       ->check(rule<std::string>("a non-empty string",
                                 [](std::string t) { return !t.empty(); }));
+  cli.add_option("--threads", threads,
+                 "Host threads of the CPU device (default: V4RT_NUM_THREADS, "
+                 "else every core)")
+      ->type_name("N")
+      ->check(rule<int64_t>("an integer in [1, 4096]",
+                            [](int64_t n) { return n >= 1 && n <= 4096; }));
   cli.add_flag("--check-weights", checkWeights,
                "Refuse a checkpoint holding a NaN or Inf (one pass at load)");
   cli.add_option("--expect-sha256", expectSha256,
@@ -302,6 +308,7 @@ int main(int argc, char **argv) {
   v4rt_model_options_initialize(&options);
   options.checkpoint_path = checkpoint.c_str();
   options.check_weights = checkWeights;
+  options.num_threads = static_cast<uint32_t>(threads);
   options.expected_sha256 =
       expectSha256.empty() ? nullptr : expectSha256.c_str();
   using clock = std::chrono::steady_clock;

@@ -125,6 +125,12 @@ typedef struct v4rt_model_options_t {
    * [DIG-1]. The file is read twice (hash, then load): the path must not be
    * writable by whoever the digest guards against. */
   const char *expected_sha256;
+  /* Host threads a CPU model runs each kernel launch on, the calling thread
+   * included: 0 (default) takes V4RT_NUM_THREADS when set, else every core;
+   * above 4096 is V4RT_INVALID_ARGUMENT [ARG]. v4rt_model_info reports the
+   * count in use. Appended: a struct_size that ends before it leaves the
+   * default. */
+  uint32_t num_threads;
 } v4rt_model_options_t;
 
 void v4rt_model_options_initialize(v4rt_model_options_t *options);
@@ -182,6 +188,9 @@ typedef struct v4rt_model_info_t {
    * "kv" or "none". Static strings. */
   const char *numerics;
   const char *fake_quant;
+  /* Host threads a launch runs on (v4rt_model_options_t.num_threads
+   * resolved). Appended: filled when struct_size covers it. */
+  int64_t num_threads;
 } v4rt_model_info_t;
 
 /* V4RT_INVALID_ARGUMENT for a NULL argument or a struct_size shorter than

@@ -61,7 +61,7 @@ public:
   Status synchronize() override { return Status::success(); }
 
   /// The threads a launch runs its blocks on, the caller included.
-  unsigned numThreads() const { return pool->size(); }
+  unsigned numThreads() const override { return pool->size(); }
 
 private:
   std::vector<void *> libraries;

@@ -44,6 +44,9 @@ public:
   /// Names the device in messages ("cpu").
   virtual const char *name() const = 0;
 
+  /// Host threads a launch runs on (1 where the device runs it).
+  virtual unsigned numThreads() const { return 1; }
+
   /// Bytes the device can allocate now (the CPU: MemAvailable).
   virtual uint64_t availableMemory() const = 0;
   /// Allocates `bytes` bytes, 64-byte aligned and zero-filled.

@@ -109,7 +109,7 @@ unsigned resolveThreadCount(unsigned requested) {
   if (const char *env = std::getenv("V4RT_NUM_THREADS")) {
     char *end = nullptr;
     unsigned long v = std::strtoul(env, &end, 10);
-    if (end != env && *end == '\0' && v > 0 && v <= 4096)
+    if (end != env && *end == '\0' && v > 0 && v <= kMaxThreads)
       return static_cast<unsigned>(v);
   }
   unsigned cores = std::thread::hardware_concurrency();

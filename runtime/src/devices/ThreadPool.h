@@ -59,9 +59,13 @@ private:
   std::atomic<bool> stopping{false};
 };
 
+/// The most threads a CPU device takes (requested or from the environment).
+constexpr unsigned kMaxThreads = 4096;
+
 /// The thread count of a CPU device: `requested` when not 0, else the
-/// environment variable V4RT_NUM_THREADS when it is a positive integer, else
-/// every core (std::thread::hardware_concurrency, at least 1).
+/// environment variable V4RT_NUM_THREADS when it is an integer in
+/// [1, kMaxThreads], else every core (std::thread::hardware_concurrency, at
+/// least 1).
 unsigned resolveThreadCount(unsigned requested);
 
 } // namespace v4::rt
