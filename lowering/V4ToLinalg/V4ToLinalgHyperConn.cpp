@@ -305,24 +305,48 @@ Value hcMixes(ImplicitLocOpBuilder &b, Value x, Value fn, Value normEps) {
   MLIRContext *ctx = b.getContext();
   SmallVector<OpFoldResult> xs = sizesOf(b, x);
   OpFoldResult numMixes = sizesOf(b, fn)[0];
-  // fn [M, n*d] viewed as [M, n, d].
+  // fn [M, n*d] viewed as [M, n, d / S, S] and x as [B, T, n, d / S, S]:
+  // the mixes advance together one S-run of each lane at a time (below).
   auto fnType = cast<RankedTensorType>(fn.getType());
-  SmallVector<int64_t> fn3Shape{
-      fnType.getDimSize(0), *getConstantIntValue(xs[2]),
-      getConstantIntValue(xs[3]).value_or(ShapedType::kDynamic)};
-  Value fn3 = tensor::ExpandShapeOp::create(
-      b, RankedTensorType::get(fn3Shape, fnType.getElementType()), fn,
-      ArrayRef<ReassociationIndices>{{0}, {1, 2}},
-      ArrayRef<OpFoldResult>{numMixes, xs[2], xs[3]});
+  auto xType = cast<RankedTensorType>(x.getType());
+  int64_t n = *getConstantIntValue(xs[2]);
+  std::optional<int64_t> d = getConstantIntValue(xs[3]);
+  int64_t S = 1;
+  for (int64_t run : {16, 8, 4, 2})
+    if (d && *d % run == 0) {
+      S = run;
+      break;
+    }
+  int64_t runs = d ? *d / S : ShapedType::kDynamic;
+  OpFoldResult runsOfr =
+      d ? OpFoldResult(b.getIndexAttr(runs)) : xs[3]; // S == 1 when dynamic
+  Value fn4 = tensor::ExpandShapeOp::create(
+      b,
+      RankedTensorType::get({fnType.getDimSize(0), n, runs, S},
+                            fnType.getElementType()),
+      fn, ArrayRef<ReassociationIndices>{{0}, {1, 2, 3}},
+      ArrayRef<OpFoldResult>{numMixes, xs[2], runsOfr, b.getIndexAttr(S)});
+  Value x5 = tensor::ExpandShapeOp::create(
+      b,
+      RankedTensorType::get(
+          {xType.getDimSize(0), xType.getDimSize(1), n, runs, S},
+          xType.getElementType()),
+      x, ArrayRef<ReassociationIndices>{{0}, {1}, {2}, {3, 4}},
+      ArrayRef<OpFoldResult>{xs[0], xs[1], xs[2], runsOfr, b.getIndexAttr(S)});
   Value rho = jointRmsScale(b, x, normEps);
-  // (b, t, i, j, c): acc[b, t, i] += x[b, t, j, c] * fn[i, j, c].
-  AffineExpr d0, d1, d2, d3, d4;
-  bindDims(ctx, d0, d1, d2, d3, d4);
+  // (b, t, j, r, i, s): acc[b, t, i] += x[b, t, j, r, s] * fn[i, j, r, s],
+  // c = r S + s. Each mix's sum runs over (j, c) in ascending order, as the
+  // spec's; with the mix dim between the runs and their elements the M
+  // sums advance together, each a dependent chain of only S additions per
+  // run (and the runs read contiguously), instead of one n*d-long chain per
+  // mix at a time.
+  AffineExpr d0, d1, d2, d3, d4, d5;
+  bindDims(ctx, d0, d1, d2, d3, d4, d5);
   Value acc = generic(
-      b, ValueRange{x, fn3}, filledF32(b, {xs[0], xs[1], numMixes}, 0.0),
-      {mapOf(ctx, 5, {d0, d1, d3, d4}), mapOf(ctx, 5, {d2, d3, d4}),
-       mapOf(ctx, 5, {d0, d1, d2})},
-      iteratorsOf(5, {3, 4}), [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+      b, ValueRange{x5, fn4}, filledF32(b, {xs[0], xs[1], numMixes}, 0.0),
+      {mapOf(ctx, 6, {d0, d1, d2, d3, d5}), mapOf(ctx, 6, {d4, d2, d3, d5}),
+       mapOf(ctx, 6, {d0, d1, d4})},
+      iteratorsOf(6, {2, 3, 5}), [&](ImplicitLocOpBuilder &ib, ValueRange a) {
         return SmallVector<Value>{
             add(ib, a[2], mul(ib, toF32(ib, a[0]), toF32(ib, a[1])))};
       })[0];
