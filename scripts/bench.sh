@@ -16,6 +16,10 @@ rm -rf "$work" && mkdir -p "$work"
 # The same with the decode GEMVs' sums reassociated (v4c --sum-order=fast).
 "$build/bin/v4c" "$config" --max-context 1024 --max-chunk 64 --cpu=native \
   --sum-order=fast -o "$work/fast.v4a"
+# Prefill of a longer chunk (a serving prefill's size): experts get
+# 4x the rows of a 64-token chunk.
+"$build/bin/v4c" "$config" --max-context 1024 --max-chunk 256 --cpu=native \
+  --sum-order=fast -o "$work/fast256.v4a"
 # V4_BENCH_NAME: another name for a second run on the same day.
 name="${V4_BENCH_NAME:-$(hostname)-$(date +%Y%m%d)-$(basename "$config" .config.json)}"
 out="$root/bench/results/$name"
@@ -24,6 +28,10 @@ out="$root/bench/results/$name"
   --benchmark_out="$out.model.json" --benchmark_out_format=json
 "$build/bin/v4-bench-model" "$work/fast.v4a" "$work/ck" "$config" \
   --benchmark_out="$out.model-fast.json" --benchmark_out_format=json
+"$build/bin/v4-bench-model" "$work/fast256.v4a" "$work/ck" "$config" \
+  --benchmark_filter=prefill \
+  --benchmark_out="$out.model-fast-chunk256.json" --benchmark_out_format=json
 "$build/bench/v4-bench-kernels" \
   --benchmark_out="$out.kernels.json" --benchmark_out_format=json
-echo "wrote $out.machine.txt, $out.model.json, $out.model-fast.json and $out.kernels.json"
+echo "wrote $out.machine.txt, $out.model.json, $out.model-fast.json," \
+  "$out.model-fast-chunk256.json and $out.kernels.json"

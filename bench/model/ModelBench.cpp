@@ -17,6 +17,7 @@
 //===----------------------------------------------------------------------===//
 #include "bench/BenchCommandLine.h"
 #include "runtime/artifact/Artifact.h"
+#include "runtime/base/DType.h"
 #include "v4rt/v4rt.h"
 
 #include <benchmark/benchmark.h>
@@ -41,6 +42,8 @@ v4rt_model_t *model = nullptr;
 v4rt_model_info_t info;
 double bandwidth = 0;     // bytes/s, measured
 double bytesPerToken = 0; // weight bytes one decode token reads
+double macsPerToken = 0;  // weight multiply-adds of one token
+double peakFlops = 0;     // FLOP/s, measured
 
 [[noreturn]] void die(const std::string &message) {
   std::fprintf(stderr, "v4-bench-model: %s\n", message.c_str());
@@ -93,17 +96,25 @@ double measureBandwidth(unsigned threads) {
   return best;
 }
 
-/// Weight bytes of one decode token: the parameters the `step` entry point
-/// reads, routed-expert stacks counted k/E, and the tables a token reads
-/// one row of (the embedding, the hash-routing table tid2eid, Engram's
-/// embedding tables) counted one row.
-double weightBytesPerToken(const v4::artifact::Artifact &a) {
+/// What one decode token reads and computes of the weights: the parameters
+/// the `step` entry point reads, routed-expert stacks counted k/E, and the
+/// tables a token reads one row of (the embedding, the hash-routing table
+/// tid2eid, Engram's embedding tables) counted one row. `macs`: the
+/// multiply-adds of the weight matrices (rank >= 2, not a gathered table,
+/// not an e8m0 scale), one per logical element (FP4 expert weights, stored
+/// as i8 pairs, two per byte); attention's score and value products are not
+/// counted, so 2 * macs is a lower bound of a token's floating-point work.
+struct WeightCounts {
+  double bytes = 0, macs = 0;
+};
+WeightCounts weightCountsPerToken(const v4::artifact::Artifact &a) {
   std::ifstream in(configPath);
   nlohmann::json cfg = nlohmann::json::parse(in, nullptr, false);
   if (cfg.is_discarded())
     die(configPath + ": not JSON");
   double k = cfg.value("num_experts_per_tok", 0.0),
          e = cfg.value("n_routed_experts", 1.0);
+  bool fp4Experts = cfg.value("expert_dtype", std::string()) == "fp4";
   std::set<uint32_t> read;
   for (const v4::artifact::EntryPoint &ep : a.entryPoints())
     if (ep.name == "step")
@@ -113,7 +124,7 @@ double weightBytesPerToken(const v4::artifact::Artifact &a) {
     return s.size() >= t.size() &&
            s.compare(s.size() - t.size(), t.size(), t) == 0;
   };
-  double total = 0;
+  WeightCounts total;
   for (const v4::artifact::Parameter &p : a.parameters()) {
     if (!read.count(p.buffer))
       continue;
@@ -124,9 +135,77 @@ double weightBytesPerToken(const v4::artifact::Artifact &a) {
                    endsWith(p.name, "embed.weight"));
     if (oneRow && !p.shape.empty() && p.shape[0] > 0)
       bytes /= double(p.shape[0]);
-    total += routed ? bytes * k / e : bytes;
+    double share = routed ? k / e : 1.0;
+    total.bytes += bytes * share;
+    if (oneRow || p.shape.size() < 2 || p.dtype == v4::DType::F8E8M0)
+      continue;
+    double elements = 1;
+    for (int64_t d : p.shape)
+      elements *= double(d);
+    if (routed && fp4Experts && p.dtype == v4::DType::I8)
+      elements *= 2;
+    total.macs += elements * share;
   }
   return total;
+}
+
+/// One thread's peak fp32 multiply-add rate (FLOP/s, 2 per fused
+/// multiply-add): 12 independent chains of fused multiply-adds on vectors
+/// of V, for `iters` steps. The body is a macro so that each caller's target
+/// attribute (the vector ISA) applies to it.
+#define V4_BENCH_FMA_CHAINS(V, iters)                                          \
+  {                                                                            \
+    constexpr int kChains = 12;                                                \
+    constexpr int kLanes = sizeof(V) / sizeof(float);                          \
+    V acc[kChains], a, b;                                                      \
+    for (int l = 0; l < kLanes; ++l) {                                         \
+      a[l] = 0.999999f;                                                        \
+      b[l] = 1e-7f;                                                            \
+    }                                                                          \
+    for (int c = 0; c < kChains; ++c)                                          \
+      for (int l = 0; l < kLanes; ++l)                                         \
+        acc[c][l] = float(c + l);                                              \
+    auto t0 = std::chrono::steady_clock::now();                                \
+    for (uint64_t i = 0; i < iters; ++i)                                       \
+      for (int c = 0; c < kChains; ++c)                                        \
+        acc[c] = acc[c] * a + b;                                               \
+    double s = std::chrono::duration<double>(                                  \
+                   std::chrono::steady_clock::now() - t0)                      \
+                   .count();                                                   \
+    V sum = acc[0];                                                            \
+    for (int c = 1; c < kChains; ++c)                                          \
+      sum += acc[c];                                                           \
+    benchmark::DoNotOptimize(sum);                                             \
+    return 2.0 * kChains * kLanes * double(iters) / s;                         \
+  }
+using F32x16 = float __attribute__((vector_size(64)));
+using F32x8 = float __attribute__((vector_size(32)));
+__attribute__((target("avx512f,fma"))) double fma512(uint64_t iters)
+    V4_BENCH_FMA_CHAINS(F32x16, iters)
+__attribute__((target("avx2,fma"))) double fma256(uint64_t iters)
+    V4_BENCH_FMA_CHAINS(F32x8, iters)
+#undef V4_BENCH_FMA_CHAINS
+
+/// The machine's peak fp32 multiply-add rate with `threads` threads (FLOP/s,
+/// best of 3 runs of each thread's chains, summed): prefill's compute
+/// roofline, as the DRAM bandwidth is decode's.
+double measurePeakFlops(unsigned threads) {
+  __builtin_cpu_init();
+  bool avx512 = __builtin_cpu_supports("avx512f");
+  if (!avx512 &&
+      !(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")))
+    return 0; // no FMA: no figure
+  const uint64_t iters = uint64_t(1) << 24;
+  std::vector<double> rate(threads, 0);
+  std::vector<std::thread> pool;
+  for (unsigned t = 0; t < threads; ++t)
+    pool.emplace_back([&, t] {
+      for (int rep = 0; rep < 3; ++rep)
+        rate[t] = std::max(rate[t], avx512 ? fma512(iters) : fma256(iters));
+    });
+  for (std::thread &th : pool)
+    th.join();
+  return std::accumulate(rate.begin(), rate.end(), 0.0);
 }
 
 void BM_Decode(benchmark::State &state) {
@@ -199,6 +278,15 @@ void BM_Prefill(benchmark::State &state) {
   state.counters["tokens/s"] =
       benchmark::Counter(double(tokens * B), benchmark::Counter::kIsRate);
   state.counters["chunk"] = double(C);
+  // The weight matrices' FLOP/s, and its ratio to the machine's peak
+  // multiply-add rate measured in the same run (1 = compute-bound at peak).
+  state.counters["weight_GFLOP/s"] = benchmark::Counter(
+      double(tokens * B) * 2e-9 * macsPerToken, benchmark::Counter::kIsRate);
+  state.counters["peak_GFLOP/s"] = peakFlops / 1e9;
+  if (peakFlops > 0)
+    state.counters["compute_fraction"] =
+        benchmark::Counter(double(tokens * B) * 2.0 * macsPerToken / peakFlops,
+                           benchmark::Counter::kIsRate);
   v4rt_session_release(s);
 }
 
@@ -232,13 +320,21 @@ int main(int argc, char **argv) {
     die(v4rt_status_message(st));
   bandwidth =
       measureBandwidth(unsigned(std::max<int64_t>(1, info.num_threads)));
-  bytesPerToken = weightBytesPerToken(*a);
+  WeightCounts counts = weightCountsPerToken(*a);
+  bytesPerToken = counts.bytes;
+  macsPerToken = counts.macs;
+  peakFlops =
+      measurePeakFlops(unsigned(std::max<int64_t>(1, info.num_threads)));
   benchmark::AddCustomContext("model", artifactPath);
   benchmark::AddCustomContext("dram_read_GB_per_s",
                               std::to_string(bandwidth / 1e9));
   benchmark::AddCustomContext("threads", std::to_string(info.num_threads));
   benchmark::AddCustomContext("weight_bytes_per_decode_token",
                               std::to_string(bytesPerToken));
+  benchmark::AddCustomContext("weight_MFLOP_per_token",
+                              std::to_string(2e-6 * macsPerToken));
+  benchmark::AddCustomContext("peak_fp32_GFLOP_per_s",
+                              std::to_string(peakFlops / 1e9));
   benchmark::AddCustomContext("decode_roofline_ms_per_token",
                               std::to_string(1e3 * bytesPerToken / bandwidth));
   // Wall-clock rates: the kernels run on the runtime's worker threads too,
