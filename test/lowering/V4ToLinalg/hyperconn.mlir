@@ -39,18 +39,22 @@ func.func @k_mhc_post(%arg0: tensor<1x?x8xbf16>, %arg1: tensor<1x?x4x8xbf16>, %a
 }
 
 // hc_pre: joint sum of squares over n*d, the mixes as a reduction against
-// fn viewed [M, n, d], the split of the mixes, Sinkhorn with its
-// iterations 1..19 as an scf.for over tensors, and the lane mix.
+// fn viewed [M, n, d / S, S] (S = 8 here: the largest of 16, 8, 4, 2 that
+// divides d) with the mix dim between the runs and their elements (each
+// mix's sum still in ascending (lane, element) order), the split of the
+// mixes, Sinkhorn with its iterations 1..19 as an scf.for over tensors,
+// and the lane mix.
 // CHECK-LABEL: func.func @k_mhc_pre(
 // CHECK-SAME: %[[X:[^:]*]]: tensor<1x?x4x8xbf16>, %[[FN:[^:]*]]: tensor<24x32xf32>
-// CHECK: %[[FN3:.*]] = tensor.expand_shape %[[FN]] {{\[\[}}0], [1, 2]] output_shape [24, 4, 8]
+// CHECK: %[[FN4:.*]] = tensor.expand_shape %[[FN]] {{\[\[}}0], [1, 2, 3]] output_shape [24, 4, 1, 8]
+// CHECK: %[[X5:.*]] = tensor.expand_shape %[[X]] {{\[\[}}0], [1], [2], [3, 4]] output_shape [1, %{{.*}}, 4, 1, 8]
 // CHECK: linalg.generic
 // CHECK-SAME: iterator_types = ["parallel", "parallel", "reduction", "reduction"]
 // CHECK-SAME: ins(%[[X]] : tensor<1x?x4x8xbf16>)
 // CHECK: math.sqrt
 // CHECK: linalg.generic
-// CHECK-SAME: iterator_types = ["parallel", "parallel", "parallel", "reduction", "reduction"]
-// CHECK-SAME: ins(%[[X]], %[[FN3]] :
+// CHECK-SAME: iterator_types = ["parallel", "parallel", "reduction", "reduction", "parallel", "reduction"]
+// CHECK-SAME: ins(%[[X5]], %[[FN4]] :
 // CHECK: tensor.extract_slice %{{.*}}[0, 0, 8] [1, %{{.*}}, 16] [1, 1, 1]
 // CHECK: arith.maximumf
 // CHECK: math.exp
