@@ -169,9 +169,9 @@ WeightCounts weightCountsPerToken(const v4::artifact::Artifact &a) {
     for (uint64_t i = 0; i < iters; ++i)                                       \
       for (int c = 0; c < kChains; ++c)                                        \
         acc[c] = acc[c] * a + b;                                               \
-    double s = std::chrono::duration<double>(                                  \
-                   std::chrono::steady_clock::now() - t0)                      \
-                   .count();                                                   \
+    double s =                                                                 \
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)   \
+            .count();                                                          \
     V sum = acc[0];                                                            \
     for (int c = 1; c < kChains; ++c)                                          \
       sum += acc[c];                                                           \
@@ -180,10 +180,12 @@ WeightCounts weightCountsPerToken(const v4::artifact::Artifact &a) {
   }
 using F32x16 = float __attribute__((vector_size(64)));
 using F32x8 = float __attribute__((vector_size(32)));
-__attribute__((target("avx512f,fma"))) double fma512(uint64_t iters)
-    V4_BENCH_FMA_CHAINS(F32x16, iters)
-__attribute__((target("avx2,fma"))) double fma256(uint64_t iters)
-    V4_BENCH_FMA_CHAINS(F32x8, iters)
+__attribute__((target("avx512f,fma"))) double fma512(uint64_t iters) {
+  V4_BENCH_FMA_CHAINS(F32x16, iters);
+}
+__attribute__((target("avx2,fma"))) double fma256(uint64_t iters) {
+  V4_BENCH_FMA_CHAINS(F32x8, iters);
+}
 #undef V4_BENCH_FMA_CHAINS
 
 /// The machine's peak fp32 multiply-add rate with `threads` threads (FLOP/s,
