@@ -261,8 +261,9 @@ struct TileGemm {
   int64_t blk = 128;
   bool quantize = true;
   /// Plain only: the weights are FP8 dequantised as convert.py does,
-  /// bf16(e4m3 * s): `weight` gives the e4m3 code of (n, e), `weightScale`
-  /// the e8m0 code of (n, block j = e / blk); the scale is decoded once per
+  /// bf16(e4m3 * s): `weight` gives the e4m3 code of (n, e),
+  /// `weightScaleRef` the e8m0 code of (n, block j = e / blk); the scale is
+  /// decoded once per
   /// weight row and block.
   bool dequantizeWeights = false;
   /// K, and the output features N.
@@ -272,9 +273,6 @@ struct TileGemm {
   /// Plain: weight (n, e) as f32. FP8: the e4m3 code of (n, e); FP4: the
   /// byte (n, e / 2) holding elements e (low nibble) and e + 1.
   function_ref<Value(KernelBody &, Value, Value)> weight;
-  /// FP8 / FP4: the e8m0 code of the weight scale of feature n, block or
-  /// slice j.
-  function_ref<Value(KernelBody &, Value, Value)> weightScale;
   /// Writes the fp32 result of (r, n).
   function_ref<void(KernelBody &, Value, Value, Value)> store;
   /// fastRow only: where the stored element (FP4: byte) of weight row n,
@@ -282,8 +280,10 @@ struct TileGemm {
   bool fastRow = false;
   function_ref<std::pair<Value, SmallVector<Value>>(KernelBody &, Value, Value)>
       weightRef;
-  /// fastRow with FP4 weights: where the scale code of weight row n, slice j
-  /// lies (the codes of a row's slices are consecutive).
+  /// FP8 / FP4 (and dequantised FP8): where the e8m0 code of the weight
+  /// scale of feature n, block or slice j lies: the scale memref and its
+  /// indices (gemmRowFast reads an FP4 row's consecutive slice codes as one
+  /// vector).
   function_ref<std::pair<Value, SmallVector<Value>>(KernelBody &, Value, Value)>
       weightScaleRef;
 };

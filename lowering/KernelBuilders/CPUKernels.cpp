@@ -196,6 +196,12 @@ Value partActBlock(KernelBody &k, const TileGemm &g, Value j) {
              : j;
 }
 
+/// The e8m0 code of the weight scale of feature n, block or slice j.
+Value scaleCode(KernelBody &k, const TileGemm &g, Value n, Value j) {
+  auto [m, ix] = g.weightScaleRef(k, n, j);
+  return k.load(m, ix);
+}
+
 /// The low and high nibbles (the even and odd K elements) of a vector of
 /// packed FP4 bytes as f32 vectors worth 2^-14 of their values
 /// (lowp::kE2M1HalfScale).
@@ -266,7 +272,7 @@ void decodePart(KernelBody &k, const TileGemm &g, Value wdec, Value n, Value j,
   }
   // Dequantised weights: bf16(e4m3 * s) with the part's one scale.
   Value scale = g.dequantizeWeights
-                    ? lowp::decodeE8M0(k.b, g.weightScale(k, n, j))
+                    ? lowp::decodeE8M0(k.b, scaleCode(k, g, n, j))
                     : Value();
   loop(k, e0, e1, [&](KernelBody &k, Value e) {
     Value v = g.weight(k, n, e);
@@ -316,7 +322,7 @@ void gemmChunk(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
             decodePart(k, g, s.wdec, nRead, j, e0, e1,
                        [&](KernelBody &k, Value e) { return k.addi(base, e); });
             if (scaled)
-              sdec.push_back(lowp::decodeE8M0(k.b, g.weightScale(k, nRead, j)));
+              sdec.push_back(lowp::decodeE8M0(k.b, scaleCode(k, g, nRead, j)));
           }
           // The partial sums: feats x vecs lane groups, ascending e (Plain:
           // continuing the running sums of the parts before).
@@ -402,7 +408,7 @@ void gemmRowChunk(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
             decodePart(k, g, s.wrow, nRead, j, e0, e1,
                        [&](KernelBody &k, Value e) { return k.addi(base, e); });
             if (scaled)
-              k.store(lowp::decodeE8M0(k.b, g.weightScale(k, nRead, j)), s.sdec,
+              k.store(lowp::decodeE8M0(k.b, scaleCode(k, g, nRead, j)), s.sdec,
                       {f});
           });
           Value slot = k.subi(fb, n0);
@@ -653,7 +659,7 @@ void gemmRowFast(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
                                 : k.f32(fold);
               for (int64_t r = 0; r < R; ++r) {
                 Value sc = k.mulf(
-                    sa, lowp::decodeE8M0(k.b, g.weightScale(k, rows[r], j)));
+                    sa, lowp::decodeE8M0(k.b, scaleCode(k, g, rows[r], j)));
                 next.push_back(fma(k, p[r], splat(k, sc, L), acc[r]));
               }
               return next;

@@ -104,19 +104,16 @@ LogicalResult buildLinear(LinearOp op, func::FuncOp fn) {
   g.weight = weightFn;
   // FP8: the scale of block j is s_w[n / b, j]; FP4: of 32-K slice j,
   // s_w[n, j].
-  auto weightScaleFn = [&](KernelBody &k, Value n, Value j) {
+  auto weightScaleRefFn = [&](KernelBody &k, Value n, Value j) {
     Value row =
         g.format == lowp::WeightFormat::FP8 ? k.divui(n, k.idx(g.blk)) : n;
-    return k.load(s, {row, j});
+    return std::make_pair(s, SmallVector<Value>{row, j});
   };
-  g.weightScale = weightScaleFn;
+  g.weightScaleRef = weightScaleRefFn;
   if (failed(setFastRow(fn, g)))
     return failure();
   RowMajorWeight weightRef{w};
   g.weightRef = weightRef;
-  // FP4: slice j of row n's scale is s_w[n, j].
-  RowMajorWeight weightScaleRef{s};
-  g.weightScaleRef = weightScaleRef;
   auto storeFn = [&](KernelBody &k, Value r, Value n, Value acc) {
     k.store(k.fromF32(acc, outElt), y2, {r, n});
   };
@@ -167,10 +164,10 @@ LogicalResult buildGroupedLinear(GroupedLinearOp op, func::FuncOp fn) {
     return hasScale ? k.load(w, {n, e}) : k.loadF(w, {n, e});
   };
   g.weight = weightFn;
-  auto scaleFn = [&](KernelBody &k, Value n, Value j) {
-    return k.load(s, {k.divui(n, blkV), j});
+  auto scaleRefFn = [&](KernelBody &k, Value n, Value j) {
+    return std::make_pair(s, SmallVector<Value>{k.divui(n, blkV), j});
   };
-  g.weightScale = scaleFn;
+  g.weightScaleRef = scaleRefFn;
   if (failed(setFastRow(fn, g)))
     return failure();
   RowMajorWeight weightRef{w};

@@ -123,9 +123,9 @@ LogicalResult buildFfn(Operation *op, func::FuncOp fn, bool routed, Type w1Type,
       return k.load(w, at(n, k.divui(e, k.idx(2))));
     return k.load(w, at(n, e));
   };
-  auto scaleFn = [&](KernelBody &k, Value n, Value j) {
+  auto scaleRefFn = [&](KernelBody &k, Value n, Value j) {
     Value row = fmt == WeightFormat::FP8 ? k.divui(n, k.idx(128)) : n;
-    return k.load(ws, at(row, j));
+    return std::make_pair(ws, at(row, j));
   };
   // Up projections (w1, w3): the bf16-rounded outputs in upOut.
   auto upAct = [&](KernelBody &k, Value r, Value e) {
@@ -137,22 +137,17 @@ LogicalResult buildFfn(Operation *op, func::FuncOp fn, bool routed, Type w1Type,
   auto weightRefFn = [&](KernelBody &, Value n, Value c) {
     return std::make_pair(w, at(n, c));
   };
-  // FP4: slice j of row n's scale is s_w[n, j].
-  auto weightScaleRefFn = [&](KernelBody &, Value n, Value j) {
-    return std::make_pair(ws, at(n, j));
-  };
   TileGemm up;
   if (failed(setFastRow(fn, up)))
     return failure();
   up.weightRef = weightRefFn;
-  up.weightScaleRef = weightScaleRefFn;
+  up.weightScaleRef = scaleRefFn;
   up.format = fmt;
   up.quantize = *quantize;
   up.K = d;
   up.N = inter;
   up.act = upAct;
   up.weight = weightFn;
-  up.weightScale = scaleFn;
   up.store = upStore;
   // The SwiGLU rows h of a tile, the input of w2.
   Value tileElems = k.muli(k.idx(kGemmRowTile), inter);

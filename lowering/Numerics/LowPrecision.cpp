@@ -47,13 +47,22 @@ Value floatOf(Site at, Value bits) {
                                   bits);
 }
 
-/// The i32 constant v shaped like `like` (splat for a vector).
-static Value c32(ImplicitLocOpBuilder &b, Value like, int64_t v) {
-  Type type = shapedLike(like.getType(), b.getI32Type());
-  if (auto vt = dyn_cast<VectorType>(type))
+/// The integer constant v of `width` bits shaped like `like` (splat for a
+/// vector); c32 / c16 name the two widths the decoders use.
+static Value intLike(ImplicitLocOpBuilder &b, Value like, unsigned width,
+                     int64_t v) {
+  Type elt = b.getIntegerType(width);
+  IntegerAttr attr = b.getIntegerAttr(elt, v);
+  if (auto vt = dyn_cast<VectorType>(shapedLike(like.getType(), elt)))
     return arith::ConstantOp::create(
-        b, DenseElementsAttr::get(vt, b.getI32IntegerAttr(v).getValue()));
-  return i32(b, v);
+        b, DenseElementsAttr::get(vt, attr.getValue()));
+  return arith::ConstantOp::create(b, attr);
+}
+static Value c32(ImplicitLocOpBuilder &b, Value like, int64_t v) {
+  return intLike(b, like, 32, v);
+}
+static Value c16(ImplicitLocOpBuilder &b, Value like, int64_t v) {
+  return intLike(b, like, 16, v);
 }
 static Value andi(ImplicitLocOpBuilder &b, Value x, int64_t m) {
   return arith::AndIOp::create(b, x, c32(b, x, m));
@@ -106,14 +115,6 @@ static Value code16(ImplicitLocOpBuilder &b, Value code) {
   if (width < 16)
     return arith::ExtUIOp::create(b, i16, code);
   return arith::TruncIOp::create(b, i16, code);
-}
-/// The i16 constant v shaped like `like` (splat for a vector).
-static Value c16(ImplicitLocOpBuilder &b, Value like, int64_t v) {
-  Type type = shapedLike(like.getType(), b.getI16Type());
-  if (auto vt = dyn_cast<VectorType>(type))
-    return arith::ConstantOp::create(
-        b, DenseElementsAttr::get(vt, b.getI16IntegerAttr(v).getValue()));
-  return arith::ConstantOp::create(b, b.getI16IntegerAttr(v));
 }
 
 /// The small float codes decode through binary16, whose exponent field
