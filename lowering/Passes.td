@@ -284,4 +284,49 @@ def V4CPUBF16MemoryAsI16Pass
   let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }
 
+//===----------------------------------------------------------------------===//
+// sm_90a target
+//===----------------------------------------------------------------------===//
+
+def V4GPUMapKernelsPass : Pass<"v4-gpu-map-kernels", "::mlir::ModuleOp"> {
+  let summary = "Turn every bufferized kernel into a gpu.func of one "
+                "gpu.module, with threads and a workspace";
+  let description = [{
+    Runs on a bufferized kernels module whose linalg ops are parallel loops
+    (`convert-linalg-to-parallel-loops`). It moves every function and
+    constant into `gpu.module @v4_gpu` and replaces each `v4.kernel`
+    function `@k` by `gpu.func @k kernel` taking the same buffers, then the
+    kernel's workspace (`memref<?xi8>`, runtime/base/KernelABI.h).
+
+    - A kernel with a launch grid (`v4.launch_grid`, a hand-built body)
+      runs one thread per block of that grid: its launch block arguments
+      become `gpu.block_id` and `gpu.grid_dim`.
+    - Every other kernel runs as one block of `block-size` threads. Each
+      outermost `scf.parallel` is spread over the threads (its iterations
+      linearised, the last dim fastest, so neighbouring threads touch
+      neighbouring elements); every other op that writes memory runs on
+      thread 0, and its scalar results reach the other threads through the
+      workspace. Barriers separate these phases, so every read sees every
+      earlier write. Control flow around them is uniform: its values come
+      from arguments and from memory read between barriers.
+    - Temporaries (`memref.alloc`, and `memref.alloca` outside a parallel
+      loop) become views of the workspace at constant offsets, sized at the
+      kernels module's `v4.max_chunk` tokens; a temporary inside a parallel
+      loop stays private to its thread. The kernel records its workspace
+      size as `v4.workspace_bytes` and its block as `known_block_size`.
+
+    Why: one correct mapping of every target-neutral body to the GPU, with
+    no host code and no device allocation; the hot kernels and the
+    per-family schedules replace it kernel by kernel.
+  }];
+  let options = [
+    Option<"blockSize", "block-size", "int64_t", /*default=*/"256",
+           "Threads of the block a kernel without a launch grid runs on">
+  ];
+  let dependentDialects = ["::mlir::gpu::GPUDialect",
+                           "::mlir::scf::SCFDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::memref::MemRefDialect"];
+}
+
 #endif // V4_LOWERING_PASSES_TD

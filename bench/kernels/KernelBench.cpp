@@ -131,9 +131,11 @@ std::unique_ptr<Kernel> compileKernel(const std::string &source) {
             fn->getAttrOfType<DenseI64ArrayAttr>(mlir::v4::kLaunchGridAttrName))
       for (int i = 0; i < 6; ++i)
         k->grid[i] = g[i];
-  FailureOr<mlir::v4::CodeObject> so = cpu->serialize(*kernels);
-  if (failed(so))
+  FailureOr<SmallVector<mlir::v4::CodeObject>> objects =
+      cpu->serialize(*kernels);
+  if (failed(objects) || objects->size() != 1)
     return nullptr;
+  const mlir::v4::CodeObject *so = &objects->front();
   char path[] = "/tmp/v4-bench-kernel-XXXXXX";
   int fd = mkstemp(path);
   if (fd < 0)

@@ -30,6 +30,16 @@ LogicalResult PlanParameterOp::verify() {
 LogicalResult
 PlanDispatchOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
   Operation *kernel = symbolTable.lookupNearestSymbolFrom(*this, getKernel());
+  // After a GPU target's kernel phase the kernel lives in a code module
+  // nested in the kernels module (sm_90a: gpu.module @v4_gpu).
+  if (!kernel && !getKernel().getNestedReferences().empty())
+    if (Operation *kernels = symbolTable.lookupNearestSymbolFrom(
+            *this, getKernel().getRootReference()))
+      for (Region &r : kernels->getRegions())
+        for (Operation &code : r.getOps())
+          if (code.hasTrait<OpTrait::SymbolTable>() && !kernel)
+            kernel = symbolTable.lookupSymbolIn(&code,
+                                                getKernel().getLeafReference());
   if (!kernel)
     return emitOpError() << "kernel " << getKernel()
                          << " does not exist [plan_dispatch_c1]";

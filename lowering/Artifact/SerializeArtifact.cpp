@@ -271,11 +271,17 @@ LogicalResult serializeArtifact(ModuleOp module, std::string &bytes) {
   if (failed(PlanReader(module, desc).read()))
     return failure();
   // The kernel table in the kernels module's order (k0, k1, ...), not in
-  // the order of first dispatch.
+  // the order of first dispatch; a target's code module nested in it (the
+  // sm_90a gpu.module) holds its kernels in the same order.
   llvm::StringMap<unsigned> position;
-  for (Operation &op : kernels.getBody()->getOperations())
+  for (Operation &op : kernels.getBody()->getOperations()) {
     if (auto sym = dyn_cast<SymbolOpInterface>(op))
       position.try_emplace(sym.getName(), position.size());
+    if (op.hasTrait<OpTrait::SymbolTable>() && op.getNumRegions() == 1)
+      for (Operation &inner : op.getRegion(0).front())
+        if (auto sym = dyn_cast<SymbolOpInterface>(inner))
+          position.try_emplace(sym.getName(), position.size());
+  }
   std::vector<uint32_t> order(desc.kernels.size());
   for (uint32_t i = 0; i < order.size(); ++i)
     order[i] = i;
@@ -300,15 +306,18 @@ LogicalResult serializeArtifact(ModuleOp module, std::string &bytes) {
       st.kernel = newIndex[st.kernel];
   for (art::Kernel &k : desc.kernels)
     (*target)->describeLaunch(kernels, k.name, k);
-  FailureOr<CodeObject> code = (*target)->serialize(kernels);
+  FailureOr<SmallVector<CodeObject>> code = (*target)->serialize(kernels);
   if (failed(code))
     return failure();
+  if (code->empty())
+    return kernels.emitError()
+           << "target '" << (*target)->getName() << "' gave no code object";
 
   art::Writer writer(std::move(desc));
   art::Description &d = writer.description();
   d.versions.compiler = "v4c 0.1.0";
   d.versions.mlir = LLVM_VERSION_STRING;
-  d.target = code->target;
+  d.target = code->front().target;
   PlanBounds bounds = getPlanBounds(module);
   d.bounds.batch = bounds.batch;
   d.bounds.maxContext = bounds.maxContext;
@@ -343,8 +352,8 @@ LogicalResult serializeArtifact(ModuleOp module, std::string &bytes) {
   for (const art::StateSpec &s : d.stateSpecs)
     if (s.reset == art::ResetKind::PadId)
       d.features |= art::kFeatureEngram;
-  writer.addCodeObject(code->target, code->format, std::move(code->bytes),
-                       code->isa);
+  for (CodeObject &c : *code)
+    writer.addCodeObject(c.target, c.format, std::move(c.bytes), c.isa);
   art::Expected<std::vector<uint8_t>> file = writer.serialize();
   if (!file)
     return module.emitError()

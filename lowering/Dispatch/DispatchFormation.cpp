@@ -12,6 +12,7 @@
 #include "dialects/V4/V4StorageLayout.h"
 #include "dialects/V4/V4Types.h"
 #include "lowering/Passes.h"
+#include "lowering/Target/PTX/PTXTarget.h"
 #include "lowering/Target/TargetBackend.h"
 #include "runtime/artifact/Artifact.h"
 
@@ -59,7 +60,7 @@ PlanBounds mlir::v4::getPlanBounds(ModuleOp module) {
   PlanBounds b;
   b.batch = get("v4.batch", 1);
   b.maxContext = get("v4.max_context", 1);
-  b.maxChunk = get("v4.max_chunk", std::min(b.maxContext, kDefaultMaxChunk));
+  b.maxChunk = get(kMaxChunkAttrName, std::min(b.maxContext, kDefaultMaxChunk));
   return b;
 }
 
@@ -518,9 +519,12 @@ struct V4FormDispatchesPass
     for (StringRef name :
          {StringRef("v4.target"), StringRef(kNumericsAttrName),
           StringRef(kFakeQuantAttrName), StringRef(kSumOrderAttrName),
-          StringRef(kHostISAAttrName), StringRef(kSanitizeKernelsAttrName)})
+          StringRef(kHostISAAttrName), StringRef(kSanitizeKernelsAttrName),
+          StringRef(kCUDAToolkitAttrName)})
       if (Attribute a = module->getAttr(name))
         kernels->setAttr(name, a);
+    kernels->setAttr(kMaxChunkAttrName,
+                     b.getI64IntegerAttr(getPlanBounds(module).maxChunk));
     Former former(module, kernels);
     if (failed(former.run()))
       return signalPassFailure();

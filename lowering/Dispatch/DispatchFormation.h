@@ -17,6 +17,10 @@ namespace mlir::v4 {
 
 /// The name of the nested module that holds the kernels.
 constexpr StringLiteral kKernelsModuleName = "kernels";
+/// The most tokens one call takes (module attribute, i64; v4c --max-chunk).
+/// Dispatch formation records the effective bound (getPlanBounds) on the
+/// kernels module too, for targets that size per-kernel scratch.
+constexpr StringLiteral kMaxChunkAttrName = "v4.max_chunk";
 /// The name of the op a kernel function was outlined from.
 constexpr StringLiteral kKernelOpAttrName = "v4.kernel_op";
 

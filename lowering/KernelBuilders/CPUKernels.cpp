@@ -829,6 +829,11 @@ std::pair<Value, Value> blockRange(KernelBody &k, Value n, Value blk,
 
 } // namespace cpu
 
+bool hasTiledKernelBuilder(Operation *op) {
+  return isa<LinearOp, GroupedLinearOp, MoEExpertsOp, MoESharedExpertOp,
+             AttnSparseOp, CSAIndexerScoresOp>(op);
+}
+
 FailureOr<func::FuncOp> buildCPUKernel(Operation *op, ModuleOp module,
                                        StringRef name) {
   SmallVector<Type> argTypes;

@@ -21,6 +21,11 @@ namespace mlir::v4 {
 /// Registers the dialects kernel bodies use (func, scf, arith, math, memref).
 void registerCPUKernelDialects(DialectRegistry &registry);
 
+/// Whether `op` is a hot op (a GEMM, grouped experts, sparse attention,
+/// indexer scores) with a tiled hand-built body here; every other op has
+/// its target-neutral body in V4ToLinalg.
+bool hasTiledKernelBuilder(Operation *op);
+
 /// Builds the kernel of `op` at the end of `module` as a public function
 /// named `name`. Fails with a diagnostic at `op` if the op (or this form of
 /// it) has no CPU kernel builder yet.

@@ -1,7 +1,22 @@
 //===- TargetBackend.cpp - the target registry ----------------------------===//
 #include "lowering/Target/TargetBackend.h"
 
+#include "lowering/Passes.h"
 #include "lowering/Target/CPU/CPUTarget.h"
+#include "lowering/Target/PTX/PTXTarget.h"
+
+#include "lowering/KernelBuilders/CPUKernels.h"
+
+#include "mlir/Dialect/Arith/Transforms/BufferizableOpInterfaceImpl.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/Bufferization/Transforms/FuncBufferizableOpInterfaceImpl.h"
+#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Linalg/Transforms/BufferizableOpInterfaceImpl.h"
+#include "mlir/Dialect/SCF/Transforms/BufferizableOpInterfaceImpl.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Tensor/Transforms/BufferizableOpInterfaceImpl.h"
+#include "mlir/Dialect/Vector/Transforms/BufferizableOpInterfaceImpl.h"
 
 #include "llvm/ADT/StringMap.h"
 
@@ -48,7 +63,41 @@ SmallVector<StringRef> getRegisteredTargetBackendNames() {
 
 void registerBuiltinTargetBackends() {
   static std::once_flag once;
-  std::call_once(once, [] { registerCPUTargetBackend(); });
+  std::call_once(once, [] {
+    registerCPUTargetBackend();
+    registerPTXTargetBackend();
+  });
+}
+
+void registerBufferizedKernelDialects(DialectRegistry &registry) {
+  registerCPUKernelDialects(registry);
+  registry.insert<bufferization::BufferizationDialect, linalg::LinalgDialect,
+                  tensor::TensorDialect>();
+  arith::registerBufferizableOpInterfaceExternalModels(registry);
+  bufferization::func_ext::registerBufferizableOpInterfaceExternalModels(
+      registry);
+  linalg::registerBufferizableOpInterfaceExternalModels(registry);
+  scf::registerBufferizableOpInterfaceExternalModels(registry);
+  tensor::registerBufferizableOpInterfaceExternalModels(registry);
+  vector::registerBufferizableOpInterfaceExternalModels(registry);
+}
+
+void addBufferizedKernelPasses(OpPassManager &pm, StringRef target) {
+  // Hand-built hot ops, target-neutral bodies for the rest.
+  V4BuildTargetKernelsPassOptions build;
+  build.target = target.str();
+  pm.addPass(createV4BuildTargetKernelsPass(build));
+  pm.addPass(createConvertV4ToLinalgPass());
+  pm.addPass(createV4DropBF16RoundingPass());
+  pm.addPass(createV4ReassociateSumsPass());
+  // Bufferize: every result is written into its argument buffer.
+  pm.addPass(bufferization::createEmptyTensorEliminationPass());
+  bufferization::OneShotBufferizePassOptions bufferize;
+  bufferize.bufferizeFunctionBoundaries = true;
+  bufferize.functionBoundaryTypeConversion =
+      bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  pm.addPass(createV4FinalizeKernelABIPass());
 }
 
 FailureOr<const TargetBackend *> getTargetBackendFor(Operation *op) {

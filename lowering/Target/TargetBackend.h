@@ -1,7 +1,7 @@
 //===- TargetBackend.h - the one interface a code target implements -*- C++
 //-*-===//
 //
-// A target (the CPU today, sm_90a next) plugs into the lowering through this
+// A target (the CPU, sm_90a) plugs into the lowering through this
 // interface only, as IREE's TargetBackend: it names the dialects its kernels
 // use, builds the kernel phase pipeline that turns the kernels module of
 // dispatch formation into its code, hand-builds the kernels of the hot ops
@@ -30,7 +30,9 @@
 
 namespace mlir::v4 {
 
-/// A compiled code object of a kernels module.
+/// A compiled code object of a kernels module (a target may give several
+/// forms of the same kernels, e.g. PTX and a cubin; kernels refer to the
+/// first).
 struct CodeObject {
   ::v4::artifact::Target target;
   ::v4::artifact::CodeFormat format;
@@ -88,8 +90,11 @@ public:
   buildHandBuiltKernel(Operation *op, ModuleOp kernels,
                        StringRef name) const = 0;
 
-  /// Serializes a kernels module after the kernel phase into a code object.
-  virtual FailureOr<CodeObject> serialize(ModuleOp kernels) const = 0;
+  /// Serializes a kernels module after the kernel phase into code objects:
+  /// at least one; the first is the one the artifact's kernels name, later
+  /// ones are other forms of the same kernels.
+  virtual FailureOr<SmallVector<CodeObject>>
+  serialize(ModuleOp kernels) const = 0;
 
   /// Fills the launch geometry of kernel `name` (default: one call per
   /// dispatch; the CPU target: the grid its hand builders recorded with
@@ -106,6 +111,14 @@ const TargetBackend *lookupTargetBackend(StringRef name);
 SmallVector<StringRef> getRegisteredTargetBackendNames();
 /// Registers the backends built into this compiler (cpu). Idempotent.
 void registerBuiltinTargetBackends();
+
+/// The start of every target's kernel phase, target-neutral: `target`'s
+/// hand builders (v4-build-target-kernels), convert-v4-to-linalg, the
+/// numerics passes, and one-shot bufferization of each kernel into its
+/// argument buffers (v4-finalize-kernel-abi).
+void addBufferizedKernelPasses(OpPassManager &pm, StringRef target);
+/// The dialects and bufferization models addBufferizedKernelPasses needs.
+void registerBufferizedKernelDialects(DialectRegistry &registry);
 
 /// The target of `op`'s nearest enclosing module with a `v4.target`
 /// attribute; emits an error naming the attribute or the unknown name.

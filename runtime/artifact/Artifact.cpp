@@ -429,9 +429,13 @@ private:
                                 std::to_string(kMaxSharedMemoryBytes));
       if (k.codeObject < d.codeObjects.size() &&
           d.codeObjects[k.codeObject].format == CodeFormat::HostSharedObject &&
-          (threads != 1 || l.sharedMemoryBytes != 0))
+          (threads != 1 || l.sharedMemoryBytes != 0 || l.workspaceBytes != 0))
         return fail("AF-8", what + "a host kernel is one call: block 1 x 1 "
-                                   "x 1 and no shared memory");
+                                   "x 1, no shared memory and no workspace");
+      if (l.workspaceBytes > kMaxBufferBytes)
+        return fail("AF-8",
+                    what + "workspace of " + std::to_string(l.workspaceBytes) +
+                        " bytes exceeds " + std::to_string(kMaxBufferBytes));
     }
     return Status::success();
   }
@@ -938,6 +942,7 @@ struct Decoder {
           o.launch.block[2] = b->z();
         }
         o.launch.sharedMemoryBytes = l->shared_memory_bytes();
+        o.launch.workspaceBytes = l->workspace_bytes();
       }
       return o;
     });
@@ -1393,8 +1398,8 @@ std::vector<uint8_t> buildFlatbuffer(const Description &d,
       for (int i = 0; i < 3; ++i)
         g[i] = fb::GridDim(l.grid[i].fixed, l.grid[i].tokenTile);
       fb::Dim3 block(l.block[0], l.block[1], l.block[2]);
-      launch =
-          fb::CreateLaunch(b, &g[0], &g[1], &g[2], &block, l.sharedMemoryBytes);
+      launch = fb::CreateLaunch(b, &g[0], &g[1], &g[2], &block,
+                                l.sharedMemoryBytes, l.workspaceBytes);
     }
     kernels.push_back(fb::CreateKernel(
         b, b.CreateString(k.name), k.codeObject, b.CreateString(k.entrySymbol),

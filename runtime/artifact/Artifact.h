@@ -94,7 +94,7 @@ using ::v4::StatusCode;
 
 /// The format this library writes and the newest it reads.
 constexpr uint16_t kFormatMajor = 1;
-constexpr uint16_t kFormatMinor = 3;
+constexpr uint16_t kFormatMinor = 4;
 /// Version of the project (compiler, runtime and tools), named in version
 /// messages.
 constexpr const char *kRuntimeVersion = "0.1.0";
@@ -205,6 +205,9 @@ struct Launch {
   GridDim grid[3];
   uint32_t block[3] = {1, 1, 1};
   uint32_t sharedMemoryBytes = 0;
+  /// Format 1.4: bytes of device scratch the kernel takes after its
+  /// buffers (GPU kernels; sized at Bounds::maxChunk tokens).
+  uint64_t workspaceBytes = 0;
 };
 
 /// Limits checked by AF-8 (sm_90a: 1024 threads and 227 KiB of shared

@@ -100,8 +100,11 @@ public:
     PassManager pm(&context);
     cpu->buildKernelPipeline(pm);
     ASSERT_TRUE(succeeded(pm.run(*kernels)));
-    FailureOr<mlir::v4::CodeObject> so = cpu->serialize(*kernels);
-    ASSERT_TRUE(succeeded(so));
+    FailureOr<llvm::SmallVector<mlir::v4::CodeObject>> objects =
+        cpu->serialize(*kernels);
+    ASSERT_TRUE(succeeded(objects));
+    ASSERT_EQ(objects->size(), 1u);
+    const mlir::v4::CodeObject *so = &objects->front();
     llvm::SmallString<128> path;
     int fd;
     ASSERT_FALSE(llvm::sys::fs::createTemporaryFile("v4-test", "so", fd, path));

@@ -53,6 +53,8 @@ static std::string launchString(const Launch &l) {
   s += " block " + std::to_string(l.block[0]) + "x" +
        std::to_string(l.block[1]) + "x" + std::to_string(l.block[2]);
   s += " smem " + std::to_string(l.sharedMemoryBytes);
+  if (l.workspaceBytes)
+    s += " workspace " + std::to_string(l.workspaceBytes);
   return s;
 }
 

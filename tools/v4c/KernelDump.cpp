@@ -19,20 +19,22 @@ using namespace llvm;
 
 namespace v4 {
 
-std::vector<std::pair<std::string, std::string>>
-getKernelIR(mlir::ModuleOp module) {
-  std::vector<std::pair<std::string, std::string>> result;
-  mlir::ModuleOp kernels = mlir::v4::getKernelsModule(module);
-  if (!kernels)
-    return result;
-  for (mlir::Operation &op : kernels.getBody()->getOperations()) {
+/// Appends the IR of every kernel of `container` (the kernels module, or a
+/// target's code module nested in it: sm_90a's gpu.module) to `result`: a
+/// module with the kernels module's attributes holding the kernel and every
+/// symbol of `container` it reaches (inside a copy of `container` when it
+/// is nested).
+static void
+appendKernelIR(mlir::ModuleOp kernels, mlir::Operation *container,
+               std::vector<std::pair<std::string, std::string>> &result) {
+  mlir::Block &body = container->getRegion(0).front();
+  for (mlir::Operation &op : body) {
     if (!op.hasAttr("v4.kernel"))
       continue;
     auto symbol = op.getAttrOfType<mlir::StringAttr>(
         mlir::SymbolTable::getSymbolAttrName());
     if (!symbol)
       continue;
-    // The kernel and every symbol of the kernels module it reaches.
     SetVector<mlir::Operation *> reached;
     reached.insert(&op);
     for (size_t i = 0; i < reached.size(); ++i) {
@@ -41,16 +43,20 @@ getKernelIR(mlir::ModuleOp module) {
         continue;
       for (const mlir::SymbolTable::SymbolUse &use : *uses)
         if (mlir::Operation *def = mlir::SymbolTable::lookupSymbolIn(
-                kernels, use.getSymbolRef().getRootReference()))
+                container, use.getSymbolRef().getRootReference()))
           reached.insert(def);
     }
-    mlir::OpBuilder builder(module.getContext());
+    mlir::OpBuilder builder(kernels.getContext());
     mlir::OwningOpRef<mlir::ModuleOp> one =
         mlir::ModuleOp::create(kernels.getLoc(), kernels.getName());
     (*one)->setAttrs(kernels->getAttrDictionary());
     builder.setInsertionPointToEnd(one->getBody());
-    // In the kernels module's order.
-    for (mlir::Operation &def : kernels.getBody()->getOperations())
+    if (container != kernels.getOperation()) {
+      mlir::Operation *copy = builder.insert(container->cloneWithoutRegions());
+      builder.setInsertionPointToEnd(builder.createBlock(&copy->getRegion(0)));
+    }
+    // In the container's order.
+    for (mlir::Operation &def : body)
       if (reached.contains(&def))
         builder.clone(def);
     std::string text;
@@ -58,6 +64,19 @@ getKernelIR(mlir::ModuleOp module) {
     one->print(os);
     result.emplace_back(symbol.str(), std::move(text));
   }
+}
+
+std::vector<std::pair<std::string, std::string>>
+getKernelIR(mlir::ModuleOp module) {
+  std::vector<std::pair<std::string, std::string>> result;
+  mlir::ModuleOp kernels = mlir::v4::getKernelsModule(module);
+  if (!kernels)
+    return result;
+  appendKernelIR(kernels, kernels, result);
+  for (mlir::Operation &op : kernels.getBody()->getOperations())
+    if (op.hasTrait<mlir::OpTrait::SymbolTable>() && op.getNumRegions() == 1 &&
+        !op.getRegion(0).empty())
+      appendKernelIR(kernels, &op, result);
   return result;
 }
 

@@ -16,6 +16,7 @@
 #include "lowering/Dispatch/DispatchFormation.h"
 #include "lowering/Pipelines.h"
 #include "lowering/Report/MemoryReport.h"
+#include "lowering/Target/PTX/PTXTarget.h"
 #include "lowering/Target/TargetBackend.h"
 #include "runtime/artifact/Artifact.h"
 #include "runtime/base/HostISA.h"
@@ -102,6 +103,12 @@ cl::opt<std::string> sanitizeKernels(
              "artifact then loads only into a runtime built with "
              "V4_SANITIZE=address (scripts/sanitize.sh)"),
     cl::value_desc("sanitizer"), cl::cat(v4cCategory));
+cl::opt<std::string> cudaToolkit(
+    "cuda-toolkit",
+    cl::desc("CUDA toolkit the sm_90a target takes ptxas and libdevice from "
+             "(default: $CUDA_HOME, $CUDA_PATH or /usr/local/cuda; without "
+             "one the artifact holds PTX only)"),
+    cl::value_desc("dir"), cl::cat(v4cCategory));
 cl::opt<std::string>
     checkpointPath("checkpoint",
                    cl::desc("Check every parameter against this checkpoint "
@@ -249,7 +256,7 @@ int emitMemoryPlan(mlir::ModuleOp module, mlir::v4::Phase from,
         if (failed(row))
           return kRejected;
         (**row)->setAttr(
-            "v4.max_chunk",
+            mlir::v4::kMaxChunkAttrName,
             mlir::IntegerAttr::get(mlir::IntegerType::get(&context, 64),
                                    std::min(ctx, plan->bounds.maxChunk)));
         FailureOr<mlir::v4::MemoryPlan> p =
@@ -323,6 +330,12 @@ int main(int argc, char **argv) {
   if (sanitizeKernels.getNumOccurrences() && sanitizeKernels != "address") {
     errs() << "v4c: --sanitize-kernels: unknown sanitizer '" << sanitizeKernels
            << "' (known: address)\n";
+    return kBadCommandLine;
+  }
+  if (cudaToolkit.getNumOccurrences() &&
+      !mlir::v4::findCUDAToolkit(cudaToolkit)) {
+    errs() << "v4c: --cuda-toolkit: '" << cudaToolkit
+           << "' is not a CUDA toolkit (no executable bin/ptxas in it)\n";
     return kBadCommandLine;
   }
   if (hostISA == "native")
@@ -401,7 +414,7 @@ int main(int argc, char **argv) {
       return kBadCommandLine;
     }
     (*module)->setAttr(
-        "v4.max_chunk",
+        mlir::v4::kMaxChunkAttrName,
         mlir::IntegerAttr::get(mlir::IntegerType::get(&context, 64), chunk));
   }
 
@@ -435,6 +448,9 @@ int main(int argc, char **argv) {
   if (sanitizeKernels.getNumOccurrences())
     (*module)->setAttr(mlir::v4::kSanitizeKernelsAttrName,
                        mlir::StringAttr::get(&context, sanitizeKernels));
+  if (cudaToolkit.getNumOccurrences())
+    (*module)->setAttr(mlir::v4::kCUDAToolkitAttrName,
+                       mlir::StringAttr::get(&context, cudaToolkit));
   mlir::v4::V4PipelineOptions pipelineOptions;
   pipelineOptions.target =
       cast<mlir::StringAttr>((*module)->getAttr("v4.target")).str();

@@ -6,20 +6,14 @@
 #include "lowering/Passes.h"
 #include "lowering/Target/TargetBackend.h"
 
-#include "mlir/Dialect/Arith/Transforms/BufferizableOpInterfaceImpl.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
-#include "mlir/Dialect/Bufferization/Transforms/FuncBufferizableOpInterfaceImpl.h"
 #include "mlir/Dialect/Bufferization/Transforms/Passes.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Linalg/Passes.h"
-#include "mlir/Dialect/Linalg/Transforms/BufferizableOpInterfaceImpl.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
-#include "mlir/Dialect/SCF/Transforms/BufferizableOpInterfaceImpl.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
-#include "mlir/Dialect/Tensor/Transforms/BufferizableOpInterfaceImpl.h"
-#include "mlir/Dialect/Vector/Transforms/BufferizableOpInterfaceImpl.h"
 
 #include "mlir/Conversion/Passes.h"
 #include "mlir/Dialect/Arith/Transforms/Passes.h"
@@ -190,34 +184,12 @@ public:
   }
 
   void getDependentDialects(DialectRegistry &registry) const override {
-    registerCPUKernelDialects(registry);
-    registry.insert<bufferization::BufferizationDialect, linalg::LinalgDialect,
-                    tensor::TensorDialect, LLVM::LLVMDialect>();
-    arith::registerBufferizableOpInterfaceExternalModels(registry);
-    bufferization::func_ext::registerBufferizableOpInterfaceExternalModels(
-        registry);
-    linalg::registerBufferizableOpInterfaceExternalModels(registry);
-    scf::registerBufferizableOpInterfaceExternalModels(registry);
-    tensor::registerBufferizableOpInterfaceExternalModels(registry);
-    vector::registerBufferizableOpInterfaceExternalModels(registry);
+    registerBufferizedKernelDialects(registry);
+    registry.insert<LLVM::LLVMDialect>();
   }
 
   void buildKernelPipeline(OpPassManager &pm) const override {
-    // Hand-built hot ops, target-neutral bodies for the rest.
-    V4BuildTargetKernelsPassOptions build;
-    build.target = "cpu";
-    pm.addPass(createV4BuildTargetKernelsPass(build));
-    pm.addPass(createConvertV4ToLinalgPass());
-    pm.addPass(createV4DropBF16RoundingPass());
-    pm.addPass(createV4ReassociateSumsPass());
-    // Bufferize: every result is written into its argument buffer.
-    pm.addPass(bufferization::createEmptyTensorEliminationPass());
-    bufferization::OneShotBufferizePassOptions bufferize;
-    bufferize.bufferizeFunctionBoundaries = true;
-    bufferize.functionBoundaryTypeConversion =
-        bufferization::LayoutMapOption::IdentityLayoutMap;
-    pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
-    pm.addPass(createV4FinalizeKernelABIPass());
+    addBufferizedKernelPasses(pm, getName());
     // Temporaries of the linalg bodies: freed where their last use is.
     bufferization::BufferDeallocationPipelineOptions dealloc;
     bufferization::buildBufferDeallocationPipeline(pm, dealloc);
@@ -246,8 +218,7 @@ public:
 
   bool hasHandBuiltKernel(Operation *op) const override {
     // The hot ops; every other op comes from V4ToLinalg.
-    return isa<LinearOp, GroupedLinearOp, MoEExpertsOp, MoESharedExpertOp,
-               AttnSparseOp, CSAIndexerScoresOp>(op);
+    return hasTiledKernelBuilder(op);
   }
 
   FailureOr<func::FuncOp> buildHandBuiltKernel(Operation *op, ModuleOp kernels,
@@ -255,7 +226,8 @@ public:
     return buildCPUKernel(op, kernels, name);
   }
 
-  FailureOr<CodeObject> serialize(ModuleOp kernels) const override {
+  FailureOr<SmallVector<CodeObject>>
+  serialize(ModuleOp kernels) const override {
     // The x86-64 level: the module's v4.cpu (v4c --cpu), else the default.
     CPUTargetOptions options;
     options.cpu = std::string(::v4::kDefaultHostISA);
@@ -278,10 +250,10 @@ public:
     FailureOr<std::string> so = linkKernelsToSharedObject(kernels, options);
     if (failed(so))
       return failure();
-    return CodeObject{::v4::artifact::Target::CPU,
-                      ::v4::artifact::CodeFormat::HostSharedObject,
-                      std::vector<uint8_t>(so->begin(), so->end()),
-                      options.cpu};
+    return SmallVector<CodeObject>{
+        CodeObject{::v4::artifact::Target::CPU,
+                   ::v4::artifact::CodeFormat::HostSharedObject,
+                   std::vector<uint8_t>(so->begin(), so->end()), options.cpu}};
   }
 
   /// The hot kernels' grids (kLaunchGridAttrName on the entry, func or
