@@ -64,6 +64,8 @@ if "address" in config.v4_sanitize:
 
 if config.v4_enable_cuda:
     config.available_features.add("ptxas")
+    config.substitutions.append(
+        ("%ptxas", os.path.join(config.v4_cuda_toolkit, "bin", "ptxas")))
     if os.path.exists(os.path.join(config.v4_cuda_toolkit, "include", "nccl.h")):
         config.available_features.add("nccl")
 caps = _gpu_compute_capabilities()

@@ -28,6 +28,16 @@
 // order and on any thread. A block's results never depend on the grid: each
 // output element is reduced in the same order whatever block computes it.
 //
+// GPU kernels (the sm_90a target, artifact format 1.4) take no args array:
+// their kernel parameters are the fields of the same descriptors, each a
+// separate 8-byte parameter (allocated, aligned, offset, sizes..., strides...)
+// for every buffer in the same order, then the fields of a rank-1 i8
+// descriptor of the kernel's workspace: Kernel.launch.workspaceBytes of
+// device scratch, at least 64-byte aligned, which the kernel may overwrite
+// (one launch at a time per workspace). The launch geometry is the
+// artifact's: grid dims from Kernel.launch.grid at the call's token count,
+// block dims from Kernel.launch.block.
+//
 //===----------------------------------------------------------------------===//
 #ifndef V4_RUNTIME_BASE_KERNELABI_H
 #define V4_RUNTIME_BASE_KERNELABI_H

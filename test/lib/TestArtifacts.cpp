@@ -342,6 +342,10 @@ std::vector<Lie> makeLies() {
   t.push_back(descLie("host-kernel-with-threads", "AF-8", [](Description &d) {
     d.kernels[1].launch.block[0] = 128;
   }));
+  // Format 1.4: a GPU kernel's device scratch; a host kernel has none.
+  t.push_back(descLie("host-kernel-with-workspace", "AF-8", [](Description &d) {
+    d.kernels[1].launch.workspaceBytes = 4096;
+  }));
   // AF-9: buffers.
   t.push_back(descLie("duplicate-buffer-id", "AF-9",
                       [](Description &d) { d.buffers[1].id = 1; }));

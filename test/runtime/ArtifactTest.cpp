@@ -418,6 +418,7 @@ TEST(ArtifactTest, LaunchGeometryAndRolesRoundTrip) {
   EXPECT_EQ(r.grid[2].fixed, 7u);
   EXPECT_EQ(r.block[0], 1u);
   EXPECT_EQ(r.sharedMemoryBytes, 0u);
+  EXPECT_EQ(r.workspaceBytes, 0u);
   // ceil(T / 64) tiles of 4 blocks.
   EXPECT_EQ(r.grid[0].blocks(1), 4u);
   EXPECT_EQ(r.grid[0].blocks(64), 4u);
@@ -426,6 +427,28 @@ TEST(ArtifactTest, LaunchGeometryAndRolesRoundTrip) {
   EXPECT_EQ(a->findBufferByRole(role::kIds), a->findBuffer(1));
   EXPECT_EQ(a->findBufferByRole(role::kMtpLogits), nullptr);
   EXPECT_EQ(a->findBufferByRole(""), nullptr);
+}
+
+// Format 1.4: a GPU kernel's block, shared memory and workspace survive the
+// round trip (the sm_90a target's kernels: v4-gpu-map-kernels).
+TEST(ArtifactTest, GPULaunchAndWorkspaceRoundTrip) {
+  Writer w = tinyWriter();
+  w.description().target = Target::SM90A;
+  w.description().codeObjects[0].target = Target::SM90A;
+  w.description().codeObjects[0].format = CodeFormat::PTX;
+  Launch &l = w.description().kernels[1].launch;
+  l.block[0] = 256;
+  l.sharedMemoryBytes = 4096;
+  l.workspaceBytes = (uint64_t(1) << 33) + 64;
+  auto b = w.serialize();
+  ASSERT_TRUE(b) << b.status().message();
+  auto a = Artifact::load("gpu.v4a", b->data(), b->size());
+  ASSERT_TRUE(a) << a.status().message();
+  const Launch &r = a->kernels()[1].launch;
+  EXPECT_EQ(r.block[0], 256u);
+  EXPECT_EQ(r.sharedMemoryBytes, 4096u);
+  EXPECT_EQ(r.workspaceBytes, (uint64_t(1) << 33) + 64);
+  EXPECT_EQ(a->kernels()[0].launch.workspaceBytes, 0u);
 }
 
 TEST(ArtifactTest, RoleNames) {

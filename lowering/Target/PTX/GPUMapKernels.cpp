@@ -11,6 +11,7 @@
 
 #include "mlir/Dialect/Arith/IR/ValueBoundsOpInterfaceImpl.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/MemRef/IR/ValueBoundsOpInterfaceImpl.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -78,7 +79,14 @@ private:
   LogicalResult distribute(Block &block);
   LogicalResult spread(scf::ParallelOp loop);
   LogicalResult onThreadZero(Operation *op);
-  void barrier(OpBuilder &b, Location loc) { gpu::BarrierOp::create(b, loc); }
+  /// A barrier at `b`'s insertion point, unless one is just before it.
+  void barrier(OpBuilder &b, Location loc) {
+    Block::iterator at = b.getInsertionPoint();
+    if (at != b.getInsertionBlock()->begin() &&
+        isa<gpu::BarrierOp>(*std::prev(at)))
+      return;
+    gpu::BarrierOp::create(b, loc);
+  }
 
   gpu::GPUModuleOp gpuModule;
   int64_t maxChunk;
@@ -110,6 +118,11 @@ LogicalResult KernelMapper::map(func::FuncOp fn) {
   auto blockAttr = DenseI32ArrayAttr::get(ctx, {threadsPerBlock, 1, 1});
   gfn.setKnownBlockSizeAttr(blockAttr);
   gfn->setAttr(kBlockSizeAttrName, blockAttr);
+  // One block per SM is enough: without it ptxas caps the registers of a
+  // 256-thread block for full occupancy, and spills.
+  if (!grid)
+    gfn->setAttr(NVVM::NVVMDialect::getMinctasmAttrName(),
+                 IntegerAttr::get(IntegerType::get(ctx, 32), 1));
 
   Block &entry = gfn.getBody().front();
   Block &src = fn.getBody().front();
