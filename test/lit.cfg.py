@@ -66,6 +66,7 @@ if config.v4_enable_cuda:
     config.available_features.add("ptxas")
     config.substitutions.append(
         ("%ptxas", os.path.join(config.v4_cuda_toolkit, "bin", "ptxas")))
+    config.substitutions.append(("%cuda_toolkit", config.v4_cuda_toolkit))
     if os.path.exists(os.path.join(config.v4_cuda_toolkit, "include", "nccl.h")):
         config.available_features.add("nccl")
 caps = _gpu_compute_capabilities()

@@ -1,5 +1,6 @@
 //===- CPUDevice.cpp - the host as a device -------------------------------===//
 #include "runtime/src/devices/CPUDevice.h"
+#include "runtime/src/devices/CUDADevice.h"
 
 #include <cerrno>
 #include <cstdio>
@@ -22,11 +23,12 @@ Expected<std::unique_ptr<Device>>
 createDevice(art::Target target, const std::string &source, unsigned threads) {
   if (target == art::Target::CPU)
     return std::unique_ptr<Device>(new CPUDevice(threads));
+  if (target == art::Target::SM90A)
+    return CUDADevice::open(source);
   return Status::error(StatusCode::Incompatible, "RT-3",
                        source + ": artifact targets " +
                            art::targetName(target) +
-                           "; this runtime has no device for it (CPU "
-                           "artifacts only)");
+                           "; this runtime has no device for it");
 }
 
 CPUDevice::CPUDevice(unsigned threads)

@@ -1,0 +1,391 @@
+//===- CUDADevice.cpp - an NVIDIA GPU as a device -------------------------===//
+#include "runtime/src/devices/CUDADevice.h"
+
+#include <cstring>
+#include <dlfcn.h>
+#include <string>
+#include <vector>
+
+namespace v4::rt {
+
+namespace art = v4::artifact;
+
+namespace {
+// The driver API's types and the few constants used, as the CUDA driver's
+// ABI defines them (cuda.h is not needed to build the runtime).
+using CUresult = int;
+using CUdevice = int;
+using CUdeviceptr = unsigned long long;
+using CUcontext = void *;
+using CUmodule = void *;
+using CUfunction = void *;
+using CUstream = void *;
+constexpr CUresult kSuccess = 0;
+constexpr int kAttrComputeCapabilityMajor = 75;
+constexpr int kAttrComputeCapabilityMinor = 76;
+} // namespace
+
+/// The driver entry points, resolved from libcuda.so.1 (the versioned names
+/// cuda.h maps the API to).
+struct CUDADriver {
+  void *library = nullptr;
+  CUresult (*cuInit)(unsigned);
+  CUresult (*cuGetErrorString)(CUresult, const char **);
+  CUresult (*cuDeviceGetCount)(int *);
+  CUresult (*cuDeviceGet)(CUdevice *, int);
+  CUresult (*cuDeviceGetAttribute)(int *, int, CUdevice);
+  CUresult (*cuDeviceGetName)(char *, int, CUdevice);
+  CUresult (*cuDevicePrimaryCtxRetain)(CUcontext *, CUdevice);
+  CUresult (*cuDevicePrimaryCtxRelease)(CUdevice);
+  CUresult (*cuCtxSetCurrent)(CUcontext);
+  CUresult (*cuStreamCreate)(CUstream *, unsigned);
+  CUresult (*cuStreamDestroy)(CUstream);
+  CUresult (*cuStreamSynchronize)(CUstream);
+  CUresult (*cuMemGetInfo)(size_t *, size_t *);
+  CUresult (*cuMemAlloc)(CUdeviceptr *, size_t);
+  CUresult (*cuMemFree)(CUdeviceptr);
+  CUresult (*cuMemcpyHtoD)(CUdeviceptr, const void *, size_t);
+  CUresult (*cuMemcpyDtoH)(void *, CUdeviceptr, size_t);
+  CUresult (*cuMemsetD8)(CUdeviceptr, unsigned char, size_t);
+  CUresult (*cuMemsetD16)(CUdeviceptr, unsigned short, size_t);
+  CUresult (*cuMemsetD32)(CUdeviceptr, unsigned, size_t);
+  CUresult (*cuModuleLoadData)(CUmodule *, const void *);
+  CUresult (*cuModuleUnload)(CUmodule);
+  CUresult (*cuModuleGetFunction)(CUfunction *, CUmodule, const char *);
+  CUresult (*cuLaunchKernel)(CUfunction, unsigned, unsigned, unsigned, unsigned,
+                             unsigned, unsigned, unsigned, CUstream, void **,
+                             void **);
+
+  ~CUDADriver() {
+    if (library)
+      dlclose(library);
+  }
+
+  /// Loads the driver library and every entry point; null after setting
+  /// `why` to what is missing.
+  static std::unique_ptr<CUDADriver> load(std::string &why) {
+    auto d = std::make_unique<CUDADriver>();
+    d->library = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (!d->library) {
+      const char *error = dlerror();
+      why = std::string("no CUDA driver (") +
+            (error ? error : "libcuda.so.1 not found") + ")";
+      return nullptr;
+    }
+    std::string missing;
+    auto get = [&](auto &fn, const char *symbol) {
+      void *p = dlsym(d->library, symbol);
+      if (!p)
+        missing += (missing.empty() ? "" : ", ") + std::string(symbol);
+      fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(p);
+    };
+    get(d->cuInit, "cuInit");
+    get(d->cuGetErrorString, "cuGetErrorString");
+    get(d->cuDeviceGetCount, "cuDeviceGetCount");
+    get(d->cuDeviceGet, "cuDeviceGet");
+    get(d->cuDeviceGetAttribute, "cuDeviceGetAttribute");
+    get(d->cuDeviceGetName, "cuDeviceGetName");
+    get(d->cuDevicePrimaryCtxRetain, "cuDevicePrimaryCtxRetain");
+    get(d->cuDevicePrimaryCtxRelease, "cuDevicePrimaryCtxRelease_v2");
+    get(d->cuCtxSetCurrent, "cuCtxSetCurrent");
+    get(d->cuStreamCreate, "cuStreamCreate");
+    get(d->cuStreamDestroy, "cuStreamDestroy_v2");
+    get(d->cuStreamSynchronize, "cuStreamSynchronize");
+    get(d->cuMemGetInfo, "cuMemGetInfo_v2");
+    get(d->cuMemAlloc, "cuMemAlloc_v2");
+    get(d->cuMemFree, "cuMemFree_v2");
+    get(d->cuMemcpyHtoD, "cuMemcpyHtoD_v2");
+    get(d->cuMemcpyDtoH, "cuMemcpyDtoH_v2");
+    get(d->cuMemsetD8, "cuMemsetD8_v2");
+    get(d->cuMemsetD16, "cuMemsetD16_v2");
+    get(d->cuMemsetD32, "cuMemsetD32_v2");
+    get(d->cuModuleLoadData, "cuModuleLoadData");
+    get(d->cuModuleUnload, "cuModuleUnload");
+    get(d->cuModuleGetFunction, "cuModuleGetFunction");
+    get(d->cuLaunchKernel, "cuLaunchKernel");
+    if (!missing.empty()) {
+      why = "the CUDA driver libcuda.so.1 lacks " + missing +
+            " (a driver for CUDA 12 or newer is needed)";
+      return nullptr;
+    }
+    return d;
+  }
+
+  std::string errorName(CUresult r) const {
+    const char *s = nullptr;
+    if (cuGetErrorString && cuGetErrorString(r, &s) == kSuccess && s)
+      return s;
+    return "CUDA error " + std::to_string(r);
+  }
+};
+
+Expected<std::unique_ptr<Device>> CUDADevice::open(const std::string &source,
+                                                   int ordinal) {
+  std::string prefix = source + ": artifact targets sm_90a; ";
+  std::string why;
+  std::unique_ptr<CUDADriver> driver = CUDADriver::load(why);
+  if (!driver)
+    return Status::error(StatusCode::Incompatible, "RT-3", prefix + why);
+  CUDADriver &d = *driver;
+  auto fail = [&](const std::string &what) {
+    return Status::error(StatusCode::Incompatible, "RT-3", prefix + what);
+  };
+  if (CUresult r = d.cuInit(0); r != kSuccess)
+    return fail("the CUDA driver does not start (cuInit: " + d.errorName(r) +
+                ")");
+  int count = 0;
+  if (CUresult r = d.cuDeviceGetCount(&count); r != kSuccess || count == 0)
+    return fail("no CUDA device");
+  if (ordinal < 0 || ordinal >= count)
+    return fail("no CUDA device " + std::to_string(ordinal) + " (" +
+                std::to_string(count) + " present)");
+  CUdevice dev = 0;
+  int major = 0, minor = 0;
+  char name[256] = {};
+  if (CUresult r = d.cuDeviceGet(&dev, ordinal); r != kSuccess)
+    return fail("cuDeviceGet: " + d.errorName(r));
+  d.cuDeviceGetAttribute(&major, kAttrComputeCapabilityMajor, dev);
+  d.cuDeviceGetAttribute(&minor, kAttrComputeCapabilityMinor, dev);
+  d.cuDeviceGetName(name, sizeof name - 1, dev);
+  if (major != 9 || minor != 0)
+    return fail("CUDA device " + std::to_string(ordinal) + " (" + name +
+                ") is sm_" + std::to_string(major) + std::to_string(minor) +
+                ", and sm_90a code runs only on sm_90 (Hopper)");
+  std::unique_ptr<CUDADevice> device(new CUDADevice(std::move(driver)));
+  device->device = dev;
+  if (CUresult r = d.cuDevicePrimaryCtxRetain(&device->context, dev);
+      r != kSuccess)
+    return fail("cuDevicePrimaryCtxRetain: " + d.errorName(r));
+  if (CUresult r = d.cuCtxSetCurrent(device->context); r != kSuccess)
+    return fail("cuCtxSetCurrent: " + d.errorName(r));
+  if (CUresult r = d.cuStreamCreate(&device->stream, 0); r != kSuccess)
+    return fail("cuStreamCreate: " + d.errorName(r));
+  return std::unique_ptr<Device>(std::move(device));
+}
+
+CUDADevice::CUDADevice(std::unique_ptr<CUDADriver> driver)
+    : driver(std::move(driver)) {}
+
+CUDADevice::~CUDADevice() {
+  CUDADriver &d = *driver;
+  if (context)
+    d.cuCtxSetCurrent(context);
+  if (workspace.address)
+    release(workspace);
+  if (module)
+    d.cuModuleUnload(module);
+  if (stream)
+    d.cuStreamDestroy(stream);
+  if (context)
+    d.cuDevicePrimaryCtxRelease(device);
+}
+
+Status CUDADevice::check(CUresult result, const char *what) const {
+  if (result == kSuccess)
+    return Status::success();
+  return Status::error(StatusCode::Internal, "RT-7",
+                       std::string("cuda device: ") + what +
+                           " failed: " + driver->errorName(result));
+}
+
+uint64_t CUDADevice::availableMemory() const {
+  size_t free = 0, total = 0;
+  driver->cuCtxSetCurrent(context);
+  if (driver->cuMemGetInfo(&free, &total) != kSuccess)
+    return 0;
+  return free;
+}
+
+Expected<DeviceBuffer> CUDADevice::allocate(size_t bytes) {
+  if (bytes == 0)
+    return DeviceBuffer{};
+  driver->cuCtxSetCurrent(context);
+  CUdeviceptr p = 0;
+  if (CUresult r = driver->cuMemAlloc(&p, bytes); r != kSuccess)
+    return Status::error(StatusCode::ResourceExhausted, "RT-6",
+                         "cuda device: cannot allocate " +
+                             std::to_string(bytes) +
+                             " bytes: " + driver->errorName(r));
+  // Zero-filled, as the device seam promises (cuMemAlloc is 256-byte
+  // aligned).
+  if (CUresult r = driver->cuMemsetD8(p, 0, bytes); r != kSuccess) {
+    driver->cuMemFree(p);
+    return check(r, "cuMemsetD8");
+  }
+  return DeviceBuffer{reinterpret_cast<void *>(p), bytes};
+}
+
+void CUDADevice::release(DeviceBuffer buffer) {
+  if (!buffer.address)
+    return;
+  driver->cuCtxSetCurrent(context);
+  driver->cuMemFree(reinterpret_cast<CUdeviceptr>(buffer.address));
+}
+
+Expected<DeviceBuffer> CUDADevice::mapHostMemory(const void *, size_t) {
+  return Status::error(StatusCode::Unavailable, "RT-6",
+                       "cuda device: kernels read device memory only");
+}
+
+static CUdeviceptr at(DeviceBuffer b, size_t offset) {
+  return reinterpret_cast<CUdeviceptr>(b.address) + offset;
+}
+
+Status CUDADevice::upload(DeviceBuffer dst, size_t offset, const void *src,
+                          size_t bytes) {
+  if (offset + bytes > dst.bytes)
+    return Status::error(StatusCode::Internal, "RT-7",
+                         "cuda device: upload past the end of a buffer");
+  driver->cuCtxSetCurrent(context);
+  return check(driver->cuMemcpyHtoD(at(dst, offset), src, bytes),
+               "cuMemcpyHtoD");
+}
+
+Status CUDADevice::download(void *dst, DeviceBuffer src, size_t offset,
+                            size_t bytes) {
+  if (offset + bytes > src.bytes)
+    return Status::error(StatusCode::Internal, "RT-7",
+                         "cuda device: download past the end of a buffer");
+  driver->cuCtxSetCurrent(context);
+  // After the step's kernels (the copy is ordered after the stream's work
+  // by synchronizing first: the stream is not the legacy default stream).
+  if (Status s = synchronize(); !s)
+    return s;
+  return check(driver->cuMemcpyDtoH(dst, at(src, offset), bytes),
+               "cuMemcpyDtoH");
+}
+
+Status CUDADevice::fill(DeviceBuffer dst, size_t offset, size_t bytes,
+                        const void *pattern, size_t patternBytes) {
+  if (patternBytes == 0 || bytes % patternBytes || offset + bytes > dst.bytes)
+    return Status::error(StatusCode::Internal, "RT-7",
+                         "cuda device: bad fill of " + std::to_string(bytes) +
+                             " bytes with a " + std::to_string(patternBytes) +
+                             "-byte pattern");
+  driver->cuCtxSetCurrent(context);
+  CUdeviceptr p = at(dst, offset);
+  if (patternBytes == 1)
+    return check(driver->cuMemsetD8(
+                     p, *static_cast<const unsigned char *>(pattern), bytes),
+                 "cuMemsetD8");
+  if (patternBytes == 2 && p % 2 == 0) {
+    unsigned short v;
+    std::memcpy(&v, pattern, 2);
+    return check(driver->cuMemsetD16(p, v, bytes / 2), "cuMemsetD16");
+  }
+  if (patternBytes == 4 && p % 4 == 0) {
+    unsigned v;
+    std::memcpy(&v, pattern, 4);
+    return check(driver->cuMemsetD32(p, v, bytes / 4), "cuMemsetD32");
+  }
+  std::vector<uint8_t> staging(bytes);
+  for (size_t i = 0; i < bytes; i += patternBytes)
+    std::memcpy(&staging[i], pattern, patternBytes);
+  return upload(dst, offset, staging.data(), bytes);
+}
+
+Status CUDADevice::loadKernels(const art::Artifact &a) {
+  // The cubin when the artifact has one (the same kernels as its PTX), else
+  // the PTX, which the driver compiles for this GPU.
+  int chosen = -1;
+  for (size_t i = 0; i < a.codeObjects().size(); ++i) {
+    const art::CodeObject &c = a.codeObjects()[i];
+    if (c.target != art::Target::SM90A || (c.format != art::CodeFormat::Cubin &&
+                                           c.format != art::CodeFormat::PTX))
+      return Status::error(StatusCode::Incompatible, "RT-4",
+                           a.source() + ": code object " + std::to_string(i) +
+                               " is " + art::codeFormatName(c.format) +
+                               " for " + art::targetName(c.target) +
+                               "; the cuda device loads sm_90a cubin or PTX");
+    if (chosen < 0 || c.format == art::CodeFormat::Cubin)
+      chosen = static_cast<int>(i);
+  }
+  if (chosen < 0)
+    return Status::error(StatusCode::Incompatible, "RT-4",
+                         a.source() + ": no code object");
+  art::ByteSpan image = a.code(chosen);
+  // PTX is text the driver reads up to a NUL.
+  std::string text;
+  const void *data = image.data;
+  if (a.codeObjects()[chosen].format == art::CodeFormat::PTX) {
+    text.assign(reinterpret_cast<const char *>(image.data), image.size);
+    data = text.c_str();
+  }
+  driver->cuCtxSetCurrent(context);
+  if (CUresult r = driver->cuModuleLoadData(&module, data); r != kSuccess)
+    return Status::error(
+        StatusCode::Incompatible, "RT-4",
+        a.source() + ": code object " + std::to_string(chosen) +
+            " does not load on this GPU: " + driver->errorName(r));
+  uint64_t workspaceBytes = 0;
+  for (const art::Kernel &k : a.kernels()) {
+    CUfunction f = nullptr;
+    if (driver->cuModuleGetFunction(&f, module, k.entrySymbol.c_str()) !=
+        kSuccess)
+      return Status::error(StatusCode::Incompatible, "RT-4",
+                           a.source() + ": kernel '" + k.name +
+                               "' has no entry '" + k.entrySymbol +
+                               "' in code object " + std::to_string(chosen));
+    functions.push_back(f);
+    launches.push_back(k.launch);
+    workspaceBytes = std::max(workspaceBytes, k.launch.workspaceBytes);
+  }
+  // One workspace: launches run one at a time on the device's stream.
+  if (workspaceBytes) {
+    auto ws = allocate(workspaceBytes);
+    if (!ws)
+      return ws.status();
+    workspace = *ws;
+  }
+  return Status::success();
+}
+
+Status CUDADevice::launch(uint32_t kernel, const std::vector<LaunchArg> &args,
+                          int64_t tokens) {
+  if (kernel >= functions.size())
+    return Status::error(StatusCode::Internal, "RT-7",
+                         "cuda device: kernel " + std::to_string(kernel) +
+                             " was not loaded");
+  std::lock_guard<std::mutex> lock(launchMutex);
+  const art::Launch &l = launches[kernel];
+  // Every buffer's descriptor fields, then the workspace's.
+  words.clear();
+  auto descriptor = [&](void *data, const std::vector<int64_t> &sizes) {
+    uint64_t p = reinterpret_cast<uint64_t>(data);
+    words.push_back(p);
+    words.push_back(p);
+    words.push_back(0);
+    size_t first = words.size();
+    words.insert(words.end(), sizes.begin(), sizes.end());
+    words.resize(first + 2 * sizes.size());
+    int64_t stride = 1;
+    for (size_t r = sizes.size(); r-- > 0;) {
+      words[first + sizes.size() + r] = static_cast<uint64_t>(stride);
+      stride *= sizes[r];
+    }
+  };
+  for (const LaunchArg &a : args)
+    descriptor(a.buffer.address, a.sizes);
+  descriptor(workspace.address, {static_cast<int64_t>(workspace.bytes)});
+  params.resize(words.size());
+  for (size_t i = 0; i < words.size(); ++i)
+    params[i] = &words[i];
+  unsigned grid[3];
+  for (int d = 0; d < 3; ++d)
+    grid[d] = static_cast<unsigned>(l.grid[d].blocks(tokens));
+  if (grid[0] == 0 || grid[1] == 0 || grid[2] == 0)
+    return Status::success();
+  driver->cuCtxSetCurrent(context);
+  return check(driver->cuLaunchKernel(functions[kernel], grid[0], grid[1],
+                                      grid[2], l.block[0], l.block[1],
+                                      l.block[2], l.sharedMemoryBytes, stream,
+                                      params.data(), nullptr),
+               "cuLaunchKernel");
+}
+
+Status CUDADevice::synchronize() {
+  driver->cuCtxSetCurrent(context);
+  return check(driver->cuStreamSynchronize(stream), "cuStreamSynchronize");
+}
+
+} // namespace v4::rt
