@@ -1,0 +1,229 @@
+//===- CUDADeviceTest.cpp - the CUDA device's host side -------------------===//
+//
+// Runs CUDADevice against FakeCUDADriver (libcuda.so.1 on host memory, loaded
+// by path before the device's dlopen finds it by name): device selection and
+// its errors, memory, code object choice, and the kernel parameters and
+// geometry of a launch (runtime/base/KernelABI.h). No GPU is involved; what
+// runs on one is scripts/gpu-check.sh.
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/src/devices/Device.h"
+#include "test/lib/TestArtifacts.h"
+#include "test/runtime/FakeCUDADriver.h"
+
+#include <dlfcn.h>
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+namespace {
+
+using namespace v4::artifact;
+using v4::StatusCode;
+using v4::rt::DeviceBuffer;
+using v4::rt::LaunchArg;
+using v4::testing::FakeCUDALaunch;
+
+class CUDADeviceTest : public ::testing::Test {
+protected:
+  void SetUp() override {
+    driver = dlopen(V4_FAKE_CUDA_DRIVER, RTLD_NOW | RTLD_LOCAL);
+    ASSERT_NE(driver, nullptr) << dlerror();
+    auto last = reinterpret_cast<const void *(*)()>(
+        dlsym(driver, "fakeCudaLastLaunch"));
+    auto image = reinterpret_cast<const char *(*)()>(
+        dlsym(driver, "fakeCudaLoadedImage"));
+    ASSERT_TRUE(last && image);
+    launchRecord = static_cast<const FakeCUDALaunch *>(last());
+    loadedImage = image;
+  }
+  void TearDown() override {
+    unsetenv("V4_FAKE_CUDA_CC");
+    unsetenv("V4_FAKE_CUDA_DEVICES");
+    if (driver)
+      dlclose(driver);
+  }
+  void *driver = nullptr;
+  const FakeCUDALaunch *launchRecord = nullptr;
+  const char *(*loadedImage)() = nullptr;
+};
+
+TEST_F(CUDADeviceTest, OpensAnSm90DeviceAndNamesWhatIsMissing) {
+  auto dev = v4::rt::createDevice(Target::SM90A, "m.v4a");
+  ASSERT_TRUE(dev) << dev.status().message();
+  EXPECT_STREQ((*dev)->name(), "cuda");
+  EXPECT_EQ((*dev)->availableMemory(), uint64_t(1) << 30);
+
+  setenv("V4_FAKE_CUDA_CC", "8.0", 1);
+  auto ampere = v4::rt::createDevice(Target::SM90A, "m.v4a");
+  ASSERT_FALSE(ampere);
+  EXPECT_EQ(ampere.status().code(), StatusCode::Incompatible);
+  EXPECT_EQ(ampere.status().rule(), "RT-3");
+  EXPECT_NE(ampere.status().message().find(
+                "m.v4a: artifact targets sm_90a; CUDA device 0 (Fake H200) "
+                "is sm_80, and sm_90a code runs only on sm_90 (Hopper)"),
+            std::string::npos)
+      << ampere.status().message();
+
+  unsetenv("V4_FAKE_CUDA_CC");
+  setenv("V4_FAKE_CUDA_DEVICES", "0", 1);
+  auto none = v4::rt::createDevice(Target::SM90A, "m.v4a");
+  ASSERT_FALSE(none);
+  EXPECT_NE(none.status().message().find("no CUDA device"), std::string::npos)
+      << none.status().message();
+}
+
+TEST_F(CUDADeviceTest, MemoryIsZeroedCopiedAndFilled) {
+  auto dev = v4::rt::createDevice(Target::SM90A, "m.v4a");
+  ASSERT_TRUE(dev) << dev.status().message();
+  v4::rt::Device &d = **dev;
+  auto b = d.allocate(64);
+  ASSERT_TRUE(b);
+  EXPECT_EQ(d.hostAddress(*b), nullptr);
+  EXPECT_FALSE(d.mapHostMemory(b->address, 64));
+  std::vector<uint8_t> out(64, 0xFF);
+  ASSERT_TRUE(d.download(out.data(), *b, 0, 64));
+  EXPECT_EQ(out, std::vector<uint8_t>(64, 0)); // the fake poisons memory
+
+  uint8_t in[4] = {1, 2, 3, 4};
+  ASSERT_TRUE(d.upload(*b, 10, in, 4));
+  ASSERT_TRUE(d.download(out.data(), *b, 0, 64));
+  EXPECT_EQ(std::memcmp(&out[10], in, 4), 0);
+
+  // Patterns of 1, 2, 4 bytes (memset), 4 bytes at an odd offset and 3 bytes
+  // (staged copies).
+  uint32_t v32 = 0x11223344;
+  uint16_t v16 = 0xBEEF;
+  uint8_t v3[3] = {7, 8, 9};
+  ASSERT_TRUE(d.fill(*b, 0, 8, &v32, 4));
+  ASSERT_TRUE(d.fill(*b, 8, 4, &v16, 2));
+  ASSERT_TRUE(d.fill(*b, 13, 8, &v32, 4));
+  ASSERT_TRUE(d.fill(*b, 21, 6, v3, 3));
+  uint8_t one = 0x5A;
+  ASSERT_TRUE(d.fill(*b, 40, 24, &one, 1));
+  ASSERT_TRUE(d.download(out.data(), *b, 0, 64));
+  uint32_t w;
+  std::memcpy(&w, &out[4], 4);
+  EXPECT_EQ(w, v32);
+  uint16_t h;
+  std::memcpy(&h, &out[10], 2);
+  EXPECT_EQ(h, v16);
+  std::memcpy(&w, &out[17], 4);
+  EXPECT_EQ(w, v32);
+  EXPECT_EQ(out[24], 7);
+  EXPECT_EQ(out[26], 9);
+  EXPECT_EQ(out[63], 0x5A);
+
+  auto past = d.upload(*b, 62, in, 4);
+  EXPECT_EQ(past.rule(), "RT-7");
+  auto huge = d.allocate(size_t(2) << 30);
+  ASSERT_FALSE(huge);
+  EXPECT_EQ(huge.status().code(), StatusCode::ResourceExhausted);
+  EXPECT_NE(huge.status().message().find("CUDA_ERROR_OUT_OF_MEMORY"),
+            std::string::npos)
+      << huge.status().message();
+  d.release(*b);
+}
+
+/// The tiny artifact as an sm_90a one: PTX and a cubin of the same kernels;
+/// "head" has a token-tiled grid, 128 threads and a workspace.
+static Writer gpuWriter(const char *headSymbol = "v4_kernel_head") {
+  Writer tiny = v4::artifact::testing::tinyWriter();
+  Description d = tiny.description();
+  d.target = Target::SM90A;
+  d.codeObjects.clear();
+  d.kernels[1].entrySymbol = headSymbol;
+  Launch &l = d.kernels[1].launch;
+  l.grid[0] = {3, 0};
+  l.grid[1] = {1, 32};
+  l.block[0] = 128;
+  l.sharedMemoryBytes = 1024;
+  l.workspaceBytes = 4096;
+  Writer w(d);
+  std::string ptx = "// PTX of the tiny model";
+  w.addCodeObject(Target::SM90A, CodeFormat::PTX,
+                  std::vector<uint8_t>(ptx.begin(), ptx.end()));
+  w.addCodeObject(Target::SM90A, CodeFormat::Cubin,
+                  std::vector<uint8_t>({0x7f, 'E', 'L', 'F', 1, 2}));
+  return w;
+}
+
+TEST_F(CUDADeviceTest, LaunchesTheCubinWithDescriptorParameters) {
+  auto bytes = gpuWriter().serialize();
+  ASSERT_TRUE(bytes) << bytes.status().message();
+  auto a = Artifact::load("gpu.v4a", bytes->data(), bytes->size());
+  ASSERT_TRUE(a) << a.status().message();
+  auto dev = v4::rt::createDevice(Target::SM90A, "gpu.v4a");
+  ASSERT_TRUE(dev) << dev.status().message();
+  v4::rt::Device &d = **dev;
+  ASSERT_TRUE(d.loadKernels(*a));
+  EXPECT_STREQ(loadedImage(), "\x7f"
+                              "ELF");
+
+  auto x = d.allocate(40 * 64 * 2), y = d.allocate(64 * 4);
+  ASSERT_TRUE(x && y);
+  std::vector<LaunchArg> args = {{*x, {1, 40, 64}}, {*y, {64}}};
+  ASSERT_TRUE(d.launch(1, args, 40));
+  const FakeCUDALaunch &l = *launchRecord;
+  EXPECT_EQ(l.function, "v4_kernel_head");
+  // 3 fixed blocks; ceil(40 / 32) token tiles.
+  EXPECT_EQ(l.grid[0], 3u);
+  EXPECT_EQ(l.grid[1], 2u);
+  EXPECT_EQ(l.grid[2], 1u);
+  EXPECT_EQ(l.block[0], 128u);
+  EXPECT_EQ(l.sharedMemoryBytes, 1024u);
+  auto word = [&](int i) { return *static_cast<uint64_t *>(l.params[i]); };
+  uint64_t xp = reinterpret_cast<uint64_t>(x->address);
+  uint64_t yp = reinterpret_cast<uint64_t>(y->address);
+  // [1, 40, 64]: allocated, aligned, offset, sizes, row-major strides.
+  std::vector<uint64_t> want = {xp, xp, 0,  1,  40, 64, 2560,
+                                64, 1,  yp, yp, 0,  64, 1};
+  for (size_t i = 0; i < want.size(); ++i)
+    EXPECT_EQ(word(i), want[i]) << "parameter " << i;
+  // Then the workspace: one device buffer of the largest kernel's bytes.
+  EXPECT_NE(word(14), 0u);
+  EXPECT_EQ(word(15), word(14));
+  EXPECT_EQ(word(16), 0u);
+  EXPECT_EQ(word(17), 4096u);
+  EXPECT_EQ(word(18), 1u);
+
+  // Kernel 0 has the default geometry: one block of one thread.
+  ASSERT_TRUE(d.launch(0, args, 40));
+  EXPECT_EQ(l.function, "v4_kernel_embed");
+  EXPECT_EQ(l.grid[1], 1u);
+  EXPECT_EQ(l.block[0], 1u);
+  EXPECT_EQ(d.launch(9, args, 1).rule(), "RT-7");
+  d.release(*x);
+  d.release(*y);
+}
+
+TEST_F(CUDADeviceTest, AMissingEntryOrAHostObjectIsRefused) {
+  auto bytes = gpuWriter("missing_head").serialize();
+  ASSERT_TRUE(bytes);
+  auto a = Artifact::load("gpu.v4a", bytes->data(), bytes->size());
+  ASSERT_TRUE(a) << a.status().message();
+  auto dev = v4::rt::createDevice(Target::SM90A, "gpu.v4a");
+  ASSERT_TRUE(dev);
+  v4::Status s = (*dev)->loadKernels(*a);
+  EXPECT_EQ(s.rule(), "RT-4");
+  EXPECT_NE(s.message().find("gpu.v4a: kernel 'head' has no entry "
+                             "'missing_head' in code object 1"),
+            std::string::npos)
+      << s.message();
+
+  auto host = v4::artifact::testing::tinyWriter().serialize();
+  ASSERT_TRUE(host);
+  auto h = Artifact::load("cpu.v4a", host->data(), host->size());
+  ASSERT_TRUE(h);
+  auto dev2 = v4::rt::createDevice(Target::SM90A, "cpu.v4a");
+  ASSERT_TRUE(dev2);
+  s = (*dev2)->loadKernels(*h);
+  EXPECT_EQ(s.rule(), "RT-4");
+  EXPECT_NE(s.message().find("the cuda device loads sm_90a cubin or PTX"),
+            std::string::npos)
+      << s.message();
+}
+
+} // namespace

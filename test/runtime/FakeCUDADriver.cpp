@@ -1,0 +1,147 @@
+//===- FakeCUDADriver.cpp - a CUDA driver on host memory, for tests -------===//
+//
+// Built as libcuda.so.1 (SONAME included) for CUDADeviceTest: a test loads
+// it by path first, so the runtime's dlopen("libcuda.so.1") finds it among
+// the loaded objects. "Device memory" is host memory; a launch runs nothing
+// and records its function, geometry and parameter array, which the test
+// reads with fakeCudaLastLaunch(). V4_FAKE_CUDA_CC ("8.0") sets the compute
+// capability and V4_FAKE_CUDA_DEVICES the device count.
+//
+//===----------------------------------------------------------------------===//
+#include "test/runtime/FakeCUDADriver.h"
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+namespace {
+using CUresult = int;
+constexpr CUresult kOk = 0, kInvalidValue = 1, kOutOfMemory = 2,
+                   kNotFound = 500;
+
+v4::testing::FakeCUDALaunch last;
+std::string loadedImage;
+
+int envInt(const char *name, int dflt) {
+  const char *v = std::getenv(name);
+  return v ? std::atoi(v) : dflt;
+}
+} // namespace
+
+extern "C" {
+__attribute__((visibility("default"))) const void *fakeCudaLastLaunch() {
+  return &last;
+}
+__attribute__((visibility("default"))) const char *fakeCudaLoadedImage() {
+  return loadedImage.c_str();
+}
+
+CUresult cuInit(unsigned) { return kOk; }
+CUresult cuGetErrorString(CUresult r, const char **s) {
+  *s = r == kOutOfMemory ? "CUDA_ERROR_OUT_OF_MEMORY" : "CUDA_ERROR_FAKE";
+  return kOk;
+}
+CUresult cuDeviceGetCount(int *n) {
+  *n = envInt("V4_FAKE_CUDA_DEVICES", 1);
+  return kOk;
+}
+CUresult cuDeviceGet(int *d, int ordinal) {
+  *d = ordinal;
+  return kOk;
+}
+CUresult cuDeviceGetAttribute(int *v, int attribute, int) {
+  const char *cc = std::getenv("V4_FAKE_CUDA_CC");
+  int major = 9, minor = 0;
+  if (cc)
+    std::sscanf(cc, "%d.%d", &major, &minor);
+  if (attribute == 75)
+    *v = major;
+  else if (attribute == 76)
+    *v = minor;
+  else
+    return kInvalidValue;
+  return kOk;
+}
+CUresult cuDeviceGetName(char *name, int len, int) {
+  std::strncpy(name, "Fake H200", len);
+  return kOk;
+}
+CUresult cuDevicePrimaryCtxRetain(void **c, int) {
+  *c = &last;
+  return kOk;
+}
+CUresult cuDevicePrimaryCtxRelease_v2(int) { return kOk; }
+CUresult cuCtxSetCurrent(void *) { return kOk; }
+CUresult cuStreamCreate(void **s, unsigned) {
+  *s = &loadedImage;
+  return kOk;
+}
+CUresult cuStreamDestroy_v2(void *) { return kOk; }
+CUresult cuStreamSynchronize(void *) { return kOk; }
+CUresult cuMemGetInfo_v2(size_t *free, size_t *total) {
+  *free = size_t(1) << 30;
+  *total = size_t(2) << 30;
+  return kOk;
+}
+CUresult cuMemAlloc_v2(unsigned long long *p, size_t bytes) {
+  if (bytes > (size_t(1) << 30))
+    return kOutOfMemory;
+  // Poisoned, so a test sees whether the device zero-fills.
+  void *m = std::aligned_alloc(256, (bytes + 255) / 256 * 256);
+  std::memset(m, 0xA5, bytes);
+  *p = reinterpret_cast<unsigned long long>(m);
+  return kOk;
+}
+CUresult cuMemFree_v2(unsigned long long p) {
+  std::free(reinterpret_cast<void *>(p));
+  return kOk;
+}
+CUresult cuMemcpyHtoD_v2(unsigned long long dst, const void *src, size_t n) {
+  std::memcpy(reinterpret_cast<void *>(dst), src, n);
+  return kOk;
+}
+CUresult cuMemcpyDtoH_v2(void *dst, unsigned long long src, size_t n) {
+  std::memcpy(dst, reinterpret_cast<void *>(src), n);
+  return kOk;
+}
+CUresult cuMemsetD8_v2(unsigned long long p, unsigned char v, size_t n) {
+  std::memset(reinterpret_cast<void *>(p), v, n);
+  return kOk;
+}
+CUresult cuMemsetD16_v2(unsigned long long p, unsigned short v, size_t n) {
+  for (size_t i = 0; i < n; ++i)
+    std::memcpy(reinterpret_cast<char *>(p) + 2 * i, &v, 2);
+  return kOk;
+}
+CUresult cuMemsetD32_v2(unsigned long long p, unsigned v, size_t n) {
+  for (size_t i = 0; i < n; ++i)
+    std::memcpy(reinterpret_cast<char *>(p) + 4 * i, &v, 4);
+  return kOk;
+}
+CUresult cuModuleLoadData(void **m, const void *image) {
+  // The first bytes, as text: "PTX..." or the cubin's ELF magic.
+  loadedImage.assign(static_cast<const char *>(image), 4);
+  *m = &loadedImage;
+  return kOk;
+}
+CUresult cuModuleUnload(void *) { return kOk; }
+CUresult cuModuleGetFunction(void **f, void *, const char *name) {
+  if (std::strncmp(name, "missing", 7) == 0)
+    return kNotFound;
+  *f = strdup(name);
+  return kOk;
+}
+CUresult cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz,
+                        unsigned bx, unsigned by, unsigned bz, unsigned smem,
+                        void *, void **params, void **) {
+  last.function = static_cast<const char *>(f);
+  last.grid[0] = gx, last.grid[1] = gy, last.grid[2] = gz;
+  last.block[0] = bx, last.block[1] = by, last.block[2] = bz;
+  last.sharedMemoryBytes = smem;
+  last.params = params;
+  ++last.count;
+  return kOk;
+}
+}

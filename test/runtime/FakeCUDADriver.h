@@ -1,0 +1,27 @@
+//===- FakeCUDADriver.h - what the fake CUDA driver records -----*- C++ -*-===//
+//
+// The record of FakeCUDADriver.cpp (built as libcuda.so.1 for
+// CUDADeviceTest and the lit tests of the CUDA device's host side): the last
+// launch's function, geometry and parameter array, read through the
+// fakeCudaLastLaunch() symbol.
+//
+//===----------------------------------------------------------------------===//
+#ifndef V4_TEST_RUNTIME_FAKECUDADRIVER_H
+#define V4_TEST_RUNTIME_FAKECUDADRIVER_H
+
+#include <string>
+
+namespace v4::testing {
+
+struct FakeCUDALaunch {
+  std::string function;
+  unsigned grid[3] = {0, 0, 0}, block[3] = {0, 0, 0};
+  unsigned sharedMemoryBytes = 0;
+  /// The kernel parameter array as passed (valid until the next launch).
+  void **params = nullptr;
+  int count = 0;
+};
+
+} // namespace v4::testing
+
+#endif // V4_TEST_RUNTIME_FAKECUDADRIVER_H
