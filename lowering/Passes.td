@@ -309,6 +309,16 @@ def V4GPUMapKernelsPass : Pass<"v4-gpu-map-kernels", "::mlir::ModuleOp"> {
       workspace. Barriers separate these phases, so every read sees every
       earlier write. Control flow around them is uniform: its values come
       from arguments and from memory read between barriers.
+    - A row reduction (a parallel loop, or a loop nest outside any, whose
+      only write is a load-combine-store of one f32 output element in the
+      innermost of its sequential loops, the combining op addf, maximumf,
+      maxnumf, minimumf or minnumf, over at least 32 terms or a number known
+      at run time) runs one warp per output element instead: warp w takes
+      elements w, w + 8, ...; its lanes stride the innermost loop (16-byte
+      vector loads where the row is unit-stride, aligned and a multiple of
+      the vector), a butterfly of `gpu.shuffle xor` (offsets 16, 8, 4, 2,
+      1) combines the 32 partials, and lane 0 combines the element's
+      initial value with the result and stores it.
     - Temporaries (`memref.alloc`, and `memref.alloca` outside a parallel
       loop) become views of the workspace at constant offsets, sized at the
       kernels module's `v4.max_chunk` tokens; a temporary inside a parallel
@@ -326,7 +336,8 @@ def V4GPUMapKernelsPass : Pass<"v4-gpu-map-kernels", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::gpu::GPUDialect",
                            "::mlir::scf::SCFDialect",
                            "::mlir::arith::ArithDialect",
-                           "::mlir::memref::MemRefDialect"];
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::vector::VectorDialect"];
 }
 
 #endif // V4_LOWERING_PASSES_TD

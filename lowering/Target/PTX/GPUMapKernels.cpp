@@ -16,6 +16,7 @@
 #include "mlir/Dialect/MemRef/IR/ValueBoundsOpInterfaceImpl.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/SCF/IR/ValueBoundsOpInterfaceImpl.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 #include "mlir/Interfaces/DataLayoutInterfaces.h"
@@ -62,6 +63,207 @@ static bool containsParallel(Operation *op) {
       .wasInterrupted();
 }
 
+//===----------------------------------------------------------------------===//
+// Row reductions: one warp per output element
+//===----------------------------------------------------------------------===//
+
+/// Lanes of a warp: the butterfly below is for 32.
+constexpr int64_t kWarpSize = 32;
+/// Bytes a lane loads at once where the layout allows (ld.global.v4.b32).
+constexpr int64_t kVectorBytes = 16;
+/// The alignment of every buffer's base (runtime/base/KernelABI.h: device
+/// allocations, arena views and the workspace are 64-byte aligned, offset
+/// 0), and so of every workspace view (kWorkspaceAlign).
+constexpr int64_t kBaseAlign = 64;
+
+/// A reduction a warp computes: an output element M[idx] accumulated by a
+/// load-combine-store in the innermost of a nest of scf.for loops (the form
+/// convert-linalg-to-parallel-loops gives a linalg reduction), where idx does
+/// not depend on the nest and nothing else in the loop writes memory.
+struct RowReduction {
+  /// The reduction loops, outermost first; the lanes stride the innermost.
+  SmallVector<scf::ForOp> nest;
+  memref::LoadOp accumulator; // M[idx], the one use of which is `combine`
+  Operation *combine = nullptr;
+  memref::StoreOp store; // combine's result into M[idx]
+  TypedAttr identity;
+  /// Elements a lane takes per step of the innermost loop (1: one), and the
+  /// loads along it that become vector loads of `width` elements.
+  int64_t width = 1;
+  SmallVector<memref::LoadOp> vectorLoads;
+};
+
+/// The identity of a combining op the warp reduction knows (f32 only: one
+/// shuffle per step). The tree it builds reorders the terms: for max/min
+/// the result is the same, for a sum it is within the GPU's tolerance.
+static TypedAttr combineIdentity(Operation *op) {
+  if (op->getNumResults() != 1 || op->getNumOperands() != 2)
+    return {};
+  auto type = dyn_cast<Float32Type>(op->getResult(0).getType());
+  if (!type)
+    return {};
+  const llvm::fltSemantics &sem = type.getFloatSemantics();
+  if (isa<arith::AddFOp>(op)) // -0 + x == x for every x, -0 included
+    return FloatAttr::get(type, llvm::APFloat::getZero(sem, /*Negative=*/true));
+  if (isa<arith::MaximumFOp, arith::MaxNumFOp>(op))
+    return FloatAttr::get(type, llvm::APFloat::getInf(sem, /*Negative=*/true));
+  if (isa<arith::MinimumFOp, arith::MinNumFOp>(op))
+    return FloatAttr::get(type, llvm::APFloat::getInf(sem, /*Negative=*/false));
+  return {};
+}
+
+/// An op a lane may run for itself: no regions, no writes.
+static bool isReadOnlyLeaf(Operation *op) {
+  return op->getNumRegions() == 0 && !mayWrite(op);
+}
+
+/// The buffer a memref value views: through reshapes, subviews and casts,
+/// but not through a workspace view (each one its own region).
+static Value bufferOf(Value m) {
+  while (Operation *def = m.getDefiningOp()) {
+    auto view = dyn_cast<ViewLikeOpInterface>(def);
+    if (!view || isa<memref::ViewOp>(def))
+      break;
+    m = view.getViewSource();
+  }
+  return m;
+}
+
+/// Whether `m`'s base address is kBaseAlign-aligned: a kernel buffer or the
+/// workspace, a workspace view at an aligned constant offset, or a reshape
+/// of one of those (same base, same offset).
+static bool hasAlignedBase(Value m) {
+  if (auto arg = dyn_cast<BlockArgument>(m))
+    return isa<gpu::GPUFuncOp>(arg.getOwner()->getParentOp());
+  Operation *def = m.getDefiningOp();
+  if (auto view = dyn_cast<memref::ViewOp>(def)) {
+    std::optional<int64_t> shift = getConstantIntValue(view.getByteShift());
+    return shift && *shift % kBaseAlign == 0 &&
+           hasAlignedBase(view.getSource());
+  }
+  if (isa<memref::ExpandShapeOp, memref::CollapseShapeOp>(def))
+    return hasAlignedBase(def->getOperand(0));
+  return false;
+}
+
+static bool definedOutside(Value v, Operation *op) {
+  return !op->isAncestor(v.getParentRegion()->getParentOp());
+}
+
+/// Chooses the vector width of `r`: loads along the innermost loop of a
+/// plain row-major buffer with an aligned base, whose rows are whole
+/// vectors, where the loop covers whole vectors from an aligned start.
+static void chooseVectorLoads(RowReduction &r) {
+  scf::ForOp inner = r.nest.back();
+  std::optional<int64_t> lb = getConstantIntValue(inner.getLowerBound());
+  std::optional<int64_t> ub = getConstantIntValue(inner.getUpperBound());
+  std::optional<int64_t> step = getConstantIntValue(inner.getStep());
+  if (!lb || !ub || !step || *step != 1)
+    return;
+  Value iv = inner.getInductionVar();
+  SmallVector<memref::LoadOp> candidates;
+  int64_t width = 1;
+  for (auto load : inner.getBody()->getOps<memref::LoadOp>()) {
+    if (load == r.accumulator)
+      continue;
+    MemRefType type = load.getMemRefType();
+    ValueRange indices = load.getIndices();
+    Type elem = type.getElementType();
+    if (indices.empty() || indices.back() != iv ||
+        !llvm::all_of(indices.drop_back(),
+                      [&](Value v) { return definedOutside(v, inner); }) ||
+        !type.getLayout().isIdentity() || type.getMemorySpace() ||
+        ShapedType::isDynamic(type.getShape().back()) || !elem.isIntOrFloat() ||
+        elem.getIntOrFloatBitWidth() % 8 || !hasAlignedBase(load.getMemRef()))
+      continue;
+    candidates.push_back(load);
+    width = std::max(width, kVectorBytes / (elem.getIntOrFloatBitWidth() / 8));
+  }
+  if (width == 1 || *lb % width || (*ub - *lb) % width)
+    return;
+  for (memref::LoadOp load : candidates) {
+    MemRefType type = load.getMemRefType();
+    int64_t bytes = width * type.getElementTypeBitWidth() / 8;
+    if (type.getShape().back() % width == 0 && bytes <= kBaseAlign)
+      r.vectorLoads.push_back(load);
+  }
+  if (!r.vectorLoads.empty())
+    r.width = width;
+}
+
+/// Matches a reduction nest rooted at `outer` inside `scope` (the spread
+/// loop, or the nest itself at the top of a kernel): see RowReduction.
+static std::optional<RowReduction> matchRowReduction(scf::ForOp outer,
+                                                     Operation *scope) {
+  RowReduction r;
+  // Perfectly nested loops (read-only ops between them), the innermost
+  // holding the store.
+  for (scf::ForOp level = outer; level;) {
+    if (level.getNumResults() != 0)
+      return std::nullopt;
+    r.nest.push_back(level);
+    Block *body = level.getBody();
+    auto inner =
+        dyn_cast_or_null<scf::ForOp>(body->getTerminator()->getPrevNode());
+    for (Operation &op : body->without_terminator())
+      if (&op != inner.getOperation() && !isReadOnlyLeaf(&op) &&
+          (inner || !isa<memref::StoreOp>(op)))
+        return std::nullopt;
+    level = inner;
+  }
+  scf::ForOp inner = r.nest.back();
+  Block *body = inner.getBody();
+  for (auto store : body->getOps<memref::StoreOp>()) {
+    if (r.store)
+      return std::nullopt;
+    r.store = store;
+  }
+  if (!r.store || !llvm::all_of(r.store.getIndices(), [&](Value v) {
+        return definedOutside(v, outer);
+      }))
+    return std::nullopt;
+  r.combine = r.store.getValueToStore().getDefiningOp();
+  if (!r.combine || r.combine->getBlock() != body || !r.combine->hasOneUse() ||
+      !(r.identity = combineIdentity(r.combine)))
+    return std::nullopt;
+  Value out = r.store.getMemRef();
+  for (Value operand : r.combine->getOperands()) {
+    auto load = operand.getDefiningOp<memref::LoadOp>();
+    if (load && load->getBlock() == body && load.getMemRef() == out &&
+        load.getIndices() == r.store.getIndices() && load->hasOneUse())
+      r.accumulator = load;
+  }
+  if (!r.accumulator)
+    return std::nullopt;
+  // The output element is private to the reduction: nothing else in the
+  // scope touches its buffer (a read of it would see a partial sum).
+  Value buffer = bufferOf(out);
+  bool alone =
+      !scope
+           ->walk([&](Operation *op) {
+             if (op == r.accumulator || op == r.store || isa<memref::DimOp>(op))
+               return WalkResult::advance();
+             for (Value v : op->getOperands())
+               if (isa<MemRefType>(v.getType()) && bufferOf(v) == buffer)
+                 return WalkResult::interrupt();
+             return WalkResult::advance();
+           })
+           .wasInterrupted();
+  if (!alone)
+    return std::nullopt;
+  // Enough terms for 32 lanes (or a length known only at run time).
+  std::optional<int64_t> lb = getConstantIntValue(inner.getLowerBound());
+  std::optional<int64_t> ub = getConstantIntValue(inner.getUpperBound());
+  std::optional<int64_t> step = getConstantIntValue(inner.getStep());
+  if (!step || *step < 1)
+    return std::nullopt;
+  if (lb && ub &&
+      llvm::divideCeil(std::max<int64_t>(*ub - *lb, 0), *step) < kWarpSize)
+    return std::nullopt;
+  chooseVectorLoads(r);
+  return r;
+}
+
 /// Maps one kernel function onto a gpu.func.
 class KernelMapper {
 public:
@@ -78,6 +280,13 @@ private:
                       ValueRange dynSizes, uint64_t bytes);
   LogicalResult distribute(Block &block);
   LogicalResult spread(scf::ParallelOp loop);
+  Value iterationCount(OpBuilder &b, Location loc, scf::ParallelOp loop,
+                       SmallVectorImpl<Value> &counts);
+  void delinearize(OpBuilder &b, Location loc, scf::ParallelOp loop,
+                   ArrayRef<Value> counts, Value linear, IRMapping &ivs);
+  void warpReduce(scf::ParallelOp loop, RowReduction &r);
+  Value reduceLevel(OpBuilder &b, Location loc, RowReduction &r, unsigned level,
+                    IRMapping &map, Value acc, Value lane);
   LogicalResult onThreadZero(Operation *op);
   /// A barrier at `b`'s insertion point, unless one is just before it.
   void barrier(OpBuilder &b, Location loc) {
@@ -282,52 +491,227 @@ LogicalResult KernelMapper::distribute(Block &block) {
     if (op.hasTrait<OpTrait::IsTerminator>() || isa<gpu::BarrierOp>(op) ||
         !mayWrite(&op))
       continue; // every thread computes the same values
+    // A reduction into one element: one warp.
+    if (auto nest = dyn_cast<scf::ForOp>(op);
+        nest && blockSize % kWarpSize == 0)
+      if (std::optional<RowReduction> r = matchRowReduction(nest, nest)) {
+        warpReduce(nullptr, *r);
+        continue;
+      }
     if (failed(onThreadZero(&op)))
       return failure();
   }
   return success();
 }
 
-/// Replaces `loop` by a loop of each thread over its share of the
-/// linearised iterations, between barriers.
-LogicalResult KernelMapper::spread(scf::ParallelOp loop) {
-  if (loop.getNumResults() != 0)
-    return loop.emitError()
-           << "kernel '" << kernelName << "': a parallel loop with reductions";
-  Location loc = loop.getLoc();
-  OpBuilder b(loop);
-  barrier(b, loc);
-  unsigned rank = loop.getNumLoops();
-  SmallVector<Value> counts;
+/// The number of iterations of `loop` (and of each of its dims in `counts`).
+Value KernelMapper::iterationCount(OpBuilder &b, Location loc,
+                                   scf::ParallelOp loop,
+                                   SmallVectorImpl<Value> &counts) {
   Value total = arith::ConstantIndexOp::create(b, loc, 1);
-  for (unsigned i = 0; i < rank; ++i) {
+  for (unsigned i = 0; i < loop.getNumLoops(); ++i) {
     Value span = b.createOrFold<arith::SubIOp>(loc, loop.getUpperBound()[i],
                                                loop.getLowerBound()[i]);
     Value n = b.createOrFold<arith::CeilDivSIOp>(loc, span, loop.getStep()[i]);
     counts.push_back(n);
     total = b.createOrFold<arith::MulIOp>(loc, total, n);
   }
+  return total;
+}
+
+/// Maps `loop`'s induction variables to the iteration `linear` of its
+/// linearised space, the last dim fastest.
+void KernelMapper::delinearize(OpBuilder &b, Location loc, scf::ParallelOp loop,
+                               ArrayRef<Value> counts, Value linear,
+                               IRMapping &ivs) {
+  Value rest = linear;
+  for (unsigned i = loop.getNumLoops(); i-- > 0;) {
+    Value idx = rest;
+    if (i > 0) {
+      idx = b.createOrFold<arith::RemSIOp>(loc, rest, counts[i]);
+      rest = b.createOrFold<arith::DivSIOp>(loc, rest, counts[i]);
+    }
+    Value scaled = b.createOrFold<arith::MulIOp>(loc, idx, loop.getStep()[i]);
+    ivs.map(
+        loop.getInductionVars()[i],
+        b.createOrFold<arith::AddIOp>(loc, loop.getLowerBound()[i], scaled));
+  }
+}
+
+/// Replaces `loop` by a loop of each thread over its share of the
+/// linearised iterations, between barriers; a row reduction by a loop of
+/// each warp over its share of the output elements.
+LogicalResult KernelMapper::spread(scf::ParallelOp loop) {
+  if (loop.getNumResults() != 0)
+    return loop.emitError()
+           << "kernel '" << kernelName << "': a parallel loop with reductions";
+  if (blockSize % kWarpSize == 0) {
+    Operation *last = loop.getBody()->getTerminator()->getPrevNode();
+    auto nest = dyn_cast_or_null<scf::ForOp>(last);
+    if (nest &&
+        llvm::all_of(loop.getBody()->without_terminator(), [&](Operation &op) {
+          return &op == last || isReadOnlyLeaf(&op);
+        }))
+      if (std::optional<RowReduction> r = matchRowReduction(nest, loop)) {
+        warpReduce(loop, *r);
+        return success();
+      }
+  }
+  Location loc = loop.getLoc();
+  OpBuilder b(loop);
+  barrier(b, loc);
+  SmallVector<Value> counts;
+  Value total = iterationCount(b, loc, loop, counts);
   auto forOp = scf::ForOp::create(b, loc, threadId, total, threads);
   OpBuilder ib = OpBuilder::atBlockBegin(forOp.getBody());
   IRMapping ivs;
-  Value rest = forOp.getInductionVar();
-  for (unsigned i = rank; i-- > 0;) {
-    Value idx = rest;
-    if (i > 0) {
-      idx = ib.createOrFold<arith::RemSIOp>(loc, rest, counts[i]);
-      rest = ib.createOrFold<arith::DivSIOp>(loc, rest, counts[i]);
-    }
-    Value scaled = ib.createOrFold<arith::MulIOp>(loc, idx, loop.getStep()[i]);
-    ivs.map(
-        loop.getInductionVars()[i],
-        ib.createOrFold<arith::AddIOp>(loc, loop.getLowerBound()[i], scaled));
-  }
+  delinearize(ib, loc, loop, counts, forOp.getInductionVar(), ivs);
   for (Operation &op : loop.getBody()->without_terminator())
     ib.clone(op, ivs);
   b.setInsertionPointAfter(forOp);
   barrier(b, loc);
   loop.erase();
   return success();
+}
+
+/// One level of `r`'s nest for one lane, accumulating into `acc` from the
+/// combining op's identity: the outer levels as they are, the innermost
+/// strided over the lanes (lane l takes terms l, l + 32, ... or, with
+/// vector loads of w elements, w consecutive terms from w * l, then
+/// w * (l + 32), ..., combined in order), so that a warp's loads are
+/// consecutive.
+Value KernelMapper::reduceLevel(OpBuilder &b, Location loc, RowReduction &r,
+                                unsigned level, IRMapping &map, Value acc,
+                                Value lane) {
+  scf::ForOp src = r.nest[level];
+  Value lb = map.lookupOrDefault(src.getLowerBound());
+  Value ub = map.lookupOrDefault(src.getUpperBound());
+  Value step = map.lookupOrDefault(src.getStep());
+  bool innermost = level + 1 == r.nest.size();
+  if (innermost) {
+    Value width = arith::ConstantIndexOp::create(b, loc, r.width);
+    Value lanes = arith::ConstantIndexOp::create(b, loc, r.width * kWarpSize);
+    Value perLane = b.createOrFold<arith::MulIOp>(loc, step, width);
+    lb = b.createOrFold<arith::AddIOp>(
+        loc, lb, b.createOrFold<arith::MulIOp>(loc, lane, perLane));
+    step = b.createOrFold<arith::MulIOp>(loc, step, lanes);
+  }
+  auto loop = scf::ForOp::create(
+      b, loc, lb, ub, step, ValueRange{acc},
+      [&](OpBuilder &fb, Location floc, Value iv, ValueRange args) {
+        Value sum = args[0];
+        if (!innermost) {
+          map.map(src.getInductionVar(), iv);
+          for (Operation &op : src.getBody()->without_terminator()) {
+            if (&op == r.nest[level + 1].getOperation())
+              break;
+            fb.clone(op, map);
+          }
+          sum = reduceLevel(fb, floc, r, level + 1, map, sum, lane);
+          scf::YieldOp::create(fb, floc, sum);
+          return;
+        }
+        // Aligned vector loads of `width` elements from `iv` (see
+        // chooseVectorLoads), then the body once per element.
+        SmallVector<Value> vectors;
+        for (memref::LoadOp load : r.vectorLoads) {
+          SmallVector<Value> indices;
+          for (Value i : load.getIndices().drop_back())
+            indices.push_back(map.lookupOrDefault(i));
+          indices.push_back(iv);
+          Type elem = load.getMemRefType().getElementType();
+          vectors.push_back(vector::LoadOp::create(
+              fb, floc, VectorType::get({r.width}, elem), load.getMemRef(),
+              indices, /*nontemporal=*/false,
+              llvm::Align(r.width * elem.getIntOrFloatBitWidth() / 8)));
+        }
+        for (int64_t u = 0; u < r.width; ++u) {
+          IRMapping body = map;
+          Value k = iv;
+          if (u > 0)
+            k = arith::AddIOp::create(
+                fb, floc, iv, arith::ConstantIndexOp::create(fb, floc, u));
+          body.map(src.getInductionVar(), k);
+          for (auto [load, vec] : llvm::zip(r.vectorLoads, vectors))
+            body.map(load.getResult(),
+                     vector::ExtractOp::create(fb, floc, vec, u).getResult());
+          body.map(r.accumulator.getResult(), sum);
+          for (Operation &op : src.getBody()->without_terminator()) {
+            if (&op == r.accumulator.getOperation() ||
+                &op == r.store.getOperation() ||
+                llvm::any_of(r.vectorLoads, [&](memref::LoadOp load) {
+                  return load.getOperation() == &op;
+                }))
+              continue;
+            fb.clone(op, body);
+          }
+          sum = body.lookup(r.combine->getResult(0));
+        }
+        scf::YieldOp::create(fb, floc, sum);
+      });
+  return loop.getResult(0);
+}
+
+/// `r` (in `loop`, or at the top of the kernel when `loop` is null) as warp
+/// reductions between barriers: warp w of the block takes output elements
+/// w, w + 8, ... (the linearised iterations of `loop`); its lanes combine
+/// their shares of the terms (reduceLevel), a butterfly of shuffles
+/// (offsets 16, 8, 4, 2, 1) combines the 32 partials, and lane 0 combines
+/// the output element's initial value with the result and stores it.
+void KernelMapper::warpReduce(scf::ParallelOp loop, RowReduction &r) {
+  Operation *old = loop ? loop.getOperation() : r.nest.front().getOperation();
+  Location loc = old->getLoc();
+  OpBuilder b(old);
+  barrier(b, loc);
+  SmallVector<Value> counts;
+  Value total = loop ? iterationCount(b, loc, loop, counts)
+                     : arith::ConstantIndexOp::create(b, loc, 1);
+  Value warpSize = arith::ConstantIndexOp::create(b, loc, kWarpSize);
+  Value lane = arith::RemUIOp::create(b, loc, threadId, warpSize);
+  Value warp = arith::DivUIOp::create(b, loc, threadId, warpSize);
+  Value warps = arith::ConstantIndexOp::create(b, loc, blockSize / kWarpSize);
+  Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+  Value identity = arith::ConstantOp::create(b, loc, r.identity);
+  Value width = arith::ConstantIntOp::create(b, loc, kWarpSize, 32);
+  llvm::SmallDenseMap<int64_t, Value> offsets;
+  for (int64_t offset = kWarpSize / 2; offset >= 1; offset /= 2)
+    offsets[offset] = arith::ConstantIntOp::create(b, loc, offset, 32);
+  auto forOp = scf::ForOp::create(b, loc, warp, total, warps);
+  OpBuilder ib = OpBuilder::atBlockBegin(forOp.getBody());
+  IRMapping map;
+  if (loop) {
+    delinearize(ib, loc, loop, counts, forOp.getInductionVar(), map);
+    for (Operation &op : loop.getBody()->without_terminator()) {
+      if (&op == r.nest.front().getOperation())
+        break;
+      ib.clone(op, map);
+    }
+  }
+  auto combine = [&](OpBuilder &cb, Value acc, Value term) {
+    IRMapping m;
+    for (Value operand : r.combine->getOperands())
+      m.map(operand, operand == r.accumulator.getResult() ? acc : term);
+    return cb.clone(*r.combine, m)->getResult(0);
+  };
+  Value partial = reduceLevel(ib, loc, r, 0, map, identity, lane);
+  for (int64_t offset = kWarpSize / 2; offset >= 1; offset /= 2) {
+    auto shuffle = gpu::ShuffleOp::create(ib, loc, partial, offsets[offset],
+                                          width, gpu::ShuffleMode::XOR);
+    partial = combine(ib, partial, shuffle.getShuffleResult());
+  }
+  Value first =
+      arith::CmpIOp::create(ib, loc, arith::CmpIPredicate::eq, lane, zero);
+  auto ifOp = scf::IfOp::create(ib, loc, first, /*withElseRegion=*/false);
+  OpBuilder tb = OpBuilder::atBlockBegin(ifOp.thenBlock());
+  SmallVector<Value> indices;
+  for (Value i : r.store.getIndices())
+    indices.push_back(map.lookupOrDefault(i));
+  Value out = r.store.getMemRef();
+  Value init = memref::LoadOp::create(tb, loc, out, indices);
+  memref::StoreOp::create(tb, loc, combine(tb, init, partial), out, indices);
+  b.setInsertionPointAfter(forOp);
+  barrier(b, loc);
+  old->erase();
 }
 
 /// Runs `op` on thread 0 between barriers; its results reach every thread

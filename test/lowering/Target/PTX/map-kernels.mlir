@@ -114,6 +114,224 @@ module attributes {v4.target = "sm_90a"} {
 
 // -----
 
+// Row reductions (a load-combine-store of one output element in the
+// innermost of the sequential loops inside a parallel loop): one warp per
+// output element, warp w of the 8 taking elements w, w + 8, ...; its lanes
+// stride the terms, a butterfly of xor shuffles combines the 32 partials,
+// and lane 0 adds the element's initial value and stores it.
+module {
+  module @kernels attributes {v4.max_chunk = 16 : i64} {
+    // CHECK-LABEL: gpu.func @k0_sum_of_squares(
+    // CHECK-SAME: %[[X:[^:]*]]: memref<1x?x64xbf16>, %[[Y:[^:]*]]: memref<1x?xf32>
+    // CHECK: %[[TID:.*]] = gpu.thread_id x
+    // CHECK: gpu.barrier
+    // CHECK-DAG: %[[C32:.*]] = arith.constant 32 : index
+    // CHECK-DAG: %[[LANE:.*]] = arith.remui %[[TID]], %[[C32]] : index
+    // CHECK-DAG: %[[WARP:.*]] = arith.divui %[[TID]], %[[C32]] : index
+    // CHECK-DAG: %[[WARPS:.*]] = arith.constant 8 : index
+    // CHECK-DAG: %[[MZERO:.*]] = arith.constant -0.000000e+00 : f32
+    // CHECK-DAG: %[[W32:.*]] = arith.constant 32 : i32
+    // CHECK-DAG: %[[O16:.*]] = arith.constant 16 : i32
+    // CHECK-DAG: %[[O8:.*]] = arith.constant 8 : i32
+    // CHECK-DAG: %[[O4:.*]] = arith.constant 4 : i32
+    // CHECK-DAG: %[[O2:.*]] = arith.constant 2 : i32
+    // CHECK-DAG: %[[O1:.*]] = arith.constant 1 : i32
+    // CHECK: scf.for %[[ROW:.*]] = %[[WARP]] to %{{.*}} step %[[WARPS]] {
+    // Lane l loads 8 consecutive bf16 (16 bytes) from 8 * l, then from
+    // 8 * (l + 32), ...
+    // CHECK: %[[START:.*]] = arith.muli %[[LANE]], %c8
+    // CHECK: %[[PARTIAL:.*]] = scf.for %[[K:.*]] = %[[START]] to %c64 step %c256{{.*}} iter_args(%[[ACC:.*]] = %[[MZERO]]) -> (f32) {
+    // CHECK: %[[V:.*]] = vector.load %[[X]][%c0, %[[ROW]], %[[K]]] {alignment = 16 : i64} : memref<1x?x64xbf16>, vector<8xbf16>
+    // CHECK: %[[E0:.*]] = vector.extract %[[V]][0]
+    // CHECK: %[[F0:.*]] = arith.extf %[[E0]]
+    // CHECK: %[[S0:.*]] = arith.mulf %[[F0]], %[[F0]]
+    // CHECK: %[[A0:.*]] = arith.addf %[[ACC]], %[[S0]]
+    // CHECK: vector.extract %[[V]][1]
+    // CHECK: vector.extract %[[V]][7]
+    // CHECK: %[[A7:.*]] = arith.addf
+    // CHECK-NEXT: scf.yield %[[A7]] : f32
+    // CHECK: }
+    // CHECK: %[[SH16:.*]], %{{.*}} = gpu.shuffle xor %[[PARTIAL]], %[[O16]], %[[W32]] : f32
+    // CHECK: %[[P16:.*]] = arith.addf %[[PARTIAL]], %[[SH16]] : f32
+    // CHECK: %[[SH8:.*]], %{{.*}} = gpu.shuffle xor %[[P16]], %[[O8]], %[[W32]] : f32
+    // CHECK: %[[P8:.*]] = arith.addf %[[P16]], %[[SH8]] : f32
+    // CHECK: gpu.shuffle xor %{{.*}}, %[[O4]], %[[W32]] : f32
+    // CHECK: gpu.shuffle xor %{{.*}}, %[[O2]], %[[W32]] : f32
+    // CHECK: %[[SH1:.*]], %{{.*}} = gpu.shuffle xor %[[P2:.*]], %[[O1]], %[[W32]] : f32
+    // CHECK: %[[SUM:.*]] = arith.addf %[[P2]], %[[SH1]] : f32
+    // CHECK: %[[FIRST:.*]] = arith.cmpi eq, %[[LANE]], %c0
+    // CHECK: scf.if %[[FIRST]] {
+    // CHECK: %[[INIT:.*]] = memref.load %[[Y]][%c0, %[[ROW]]] : memref<1x?xf32>
+    // CHECK: %[[OUT:.*]] = arith.addf %[[INIT]], %[[SUM]] : f32
+    // CHECK: memref.store %[[OUT]], %[[Y]][%c0, %[[ROW]]] : memref<1x?xf32>
+    // CHECK: }
+    // CHECK: }
+    // CHECK: gpu.barrier
+    // CHECK: gpu.return
+    func.func @k0_sum_of_squares(%x: memref<1x?x64xbf16>, %y: memref<1x?xf32>)
+        attributes {v4.kernel} {
+      %c0 = arith.constant 0 : index
+      %c1 = arith.constant 1 : index
+      %c64 = arith.constant 64 : index
+      %t = memref.dim %x, %c1 : memref<1x?x64xbf16>
+      scf.parallel (%i) = (%c0) to (%t) step (%c1) {
+        scf.for %k = %c0 to %c64 step %c1 {
+          %v = memref.load %x[%c0, %i, %k] : memref<1x?x64xbf16>
+          %a = memref.load %y[%c0, %i] : memref<1x?xf32>
+          %e = arith.extf %v : bf16 to f32
+          %s = arith.mulf %e, %e : f32
+          %n = arith.addf %a, %s : f32
+          memref.store %n, %y[%c0, %i] : memref<1x?xf32>
+        }
+        scf.reduce
+      }
+      return
+    }
+
+    // A max over a nest of two loops (the lanes stride the inner one) of a
+    // row known only at run time: scalar loads, consecutive across lanes;
+    // a 2-d parallel loop linearised as the spread loops are.
+    // CHECK-LABEL: gpu.func @k1_max(
+    // CHECK-SAME: %[[X:[^:]*]]: memref<?x4x?xf32>, %[[Y:[^:]*]]: memref<?x3xf32>
+    // CHECK-DAG: %[[LANE:.*]] = arith.remui %{{.*}}, %c32
+    // CHECK-DAG: %[[NEGINF:.*]] = arith.constant 0xFF800000 : f32
+    // CHECK: scf.for %[[L:.*]] = %{{.*}} to %{{.*}} step %c8{{.*}} {
+    // CHECK: %[[J:.*]] = arith.remsi %[[L]], %c3
+    // CHECK: %[[I:.*]] = arith.divsi %[[L]], %c3
+    // CHECK: %[[P:.*]] = scf.for %[[A:.*]] = %c0 to %c4 step %c1 iter_args(%[[ACC:.*]] = %[[NEGINF]]) -> (f32) {
+    // CHECK: %[[IN:.*]] = scf.for %[[K:.*]] = %[[LANE]] to %[[N:.*]] step %c32{{.*}} iter_args(%[[ACC2:.*]] = %[[ACC]]) -> (f32) {
+    // CHECK-NOT: vector.load
+    // CHECK: %[[V:.*]] = memref.load %[[X]][%[[I]], %[[A]], %[[K]]] : memref<?x4x?xf32>
+    // CHECK: %[[M:.*]] = arith.maximumf %[[ACC2]], %[[V]] : f32
+    // CHECK: scf.yield %[[M]]
+    // CHECK: scf.yield %[[IN]]
+    // CHECK: gpu.shuffle xor %[[P]], %c16_i32, %c32_i32 : f32
+    // CHECK: arith.maximumf
+    // CHECK: scf.if
+    // CHECK: memref.load %[[Y]][%[[I]], %[[J]]]
+    // CHECK: arith.maximumf
+    // CHECK: memref.store %{{.*}}, %[[Y]][%[[I]], %[[J]]]
+    func.func @k1_max(%x: memref<?x4x?xf32>, %y: memref<?x3xf32>)
+        attributes {v4.kernel} {
+      %c0 = arith.constant 0 : index
+      %c1 = arith.constant 1 : index
+      %c2 = arith.constant 2 : index
+      %c3 = arith.constant 3 : index
+      %c4 = arith.constant 4 : index
+      %t = memref.dim %x, %c0 : memref<?x4x?xf32>
+      %n = memref.dim %x, %c2 : memref<?x4x?xf32>
+      scf.parallel (%i, %j) = (%c0, %c0) to (%t, %c3) step (%c1, %c1) {
+        scf.for %a = %c0 to %c4 step %c1 {
+          scf.for %k = %c0 to %n step %c1 {
+            %v = memref.load %x[%i, %a, %k] : memref<?x4x?xf32>
+            %m = memref.load %y[%i, %j] : memref<?x3xf32>
+            %r = arith.maximumf %m, %v : f32
+            memref.store %r, %y[%i, %j] : memref<?x3xf32>
+          }
+        }
+        scf.reduce
+      }
+      return
+    }
+
+    // One sum at the top of a kernel (no parallel loop): warp 0 computes it
+    // (where thread 0 alone did); f32 rows take 4-element (16-byte) loads.
+    // CHECK-LABEL: gpu.func @k2_one_sum(
+    // CHECK-SAME: %[[X:[^:]*]]: memref<128xf32>, %[[S:[^:]*]]: memref<f32>
+    // CHECK: gpu.barrier
+    // CHECK: %[[WARP:.*]] = arith.divui %{{.*}}, %c32
+    // CHECK: scf.for %{{.*}} = %[[WARP]] to %c1{{.*}} step %c8
+    // CHECK: scf.for %[[K:.*]] = %{{.*}} to %c128 step %c128{{.*}} iter_args(
+    // CHECK: vector.load %[[X]][%[[K]]] {alignment = 16 : i64} : memref<128xf32>, vector<4xf32>
+    // CHECK: gpu.shuffle xor
+    // CHECK: scf.if
+    // CHECK: memref.store %{{.*}}, %[[S]][] : memref<f32>
+    // CHECK: gpu.barrier
+    func.func @k2_one_sum(%x: memref<128xf32>, %s: memref<f32>)
+        attributes {v4.kernel} {
+      %c0 = arith.constant 0 : index
+      %c1 = arith.constant 1 : index
+      %c128 = arith.constant 128 : index
+      scf.for %k = %c0 to %c128 step %c1 {
+        %v = memref.load %x[%k] : memref<128xf32>
+        %a = memref.load %s[] : memref<f32>
+        %n = arith.addf %v, %a : f32
+        memref.store %n, %s[] : memref<f32>
+      }
+      return
+    }
+
+    // Reductions the warps do not take keep the thread mapping: too short a
+    // row (16 terms), a combining op that is not known (subf), the output
+    // element read by the terms as well, an integer sum, a second store.
+    // CHECK-LABEL: gpu.func @k3_not_rows(
+    // CHECK-NOT: gpu.shuffle
+    // CHECK-NOT: vector.load
+    // CHECK: gpu.return
+    func.func @k3_not_rows(%x: memref<1x?x64xf32>, %y: memref<1x?xf32>,
+                           %z: memref<1x?xi32>, %w: memref<1x?x64xf32>)
+        attributes {v4.kernel} {
+      %c0 = arith.constant 0 : index
+      %c1 = arith.constant 1 : index
+      %c16 = arith.constant 16 : index
+      %c64 = arith.constant 64 : index
+      %t = memref.dim %x, %c1 : memref<1x?x64xf32>
+      scf.parallel (%i) = (%c0) to (%t) step (%c1) {
+        scf.for %k = %c0 to %c16 step %c1 {
+          %v = memref.load %x[%c0, %i, %k] : memref<1x?x64xf32>
+          %a = memref.load %y[%c0, %i] : memref<1x?xf32>
+          %n = arith.addf %a, %v : f32
+          memref.store %n, %y[%c0, %i] : memref<1x?xf32>
+        }
+        scf.reduce
+      }
+      scf.parallel (%i) = (%c0) to (%t) step (%c1) {
+        scf.for %k = %c0 to %c64 step %c1 {
+          %v = memref.load %x[%c0, %i, %k] : memref<1x?x64xf32>
+          %a = memref.load %y[%c0, %i] : memref<1x?xf32>
+          %n = arith.subf %a, %v : f32
+          memref.store %n, %y[%c0, %i] : memref<1x?xf32>
+        }
+        scf.reduce
+      }
+      scf.parallel (%i) = (%c0) to (%t) step (%c1) {
+        scf.for %k = %c0 to %c64 step %c1 {
+          %v = memref.load %x[%c0, %i, %k] : memref<1x?x64xf32>
+          %a = memref.load %y[%c0, %i] : memref<1x?xf32>
+          %b = memref.load %y[%c0, %i] : memref<1x?xf32>
+          %p = arith.mulf %v, %b : f32
+          %n = arith.addf %a, %p : f32
+          memref.store %n, %y[%c0, %i] : memref<1x?xf32>
+        }
+        scf.reduce
+      }
+      scf.parallel (%i) = (%c0) to (%t) step (%c1) {
+        scf.for %k = %c0 to %c64 step %c1 {
+          %v = memref.load %x[%c0, %i, %k] : memref<1x?x64xf32>
+          %a = memref.load %z[%c0, %i] : memref<1x?xi32>
+          %vi = arith.fptosi %v : f32 to i32
+          %n = arith.addi %a, %vi : i32
+          memref.store %n, %z[%c0, %i] : memref<1x?xi32>
+        }
+        scf.reduce
+      }
+      scf.parallel (%i) = (%c0) to (%t) step (%c1) {
+        scf.for %k = %c0 to %c64 step %c1 {
+          %v = memref.load %x[%c0, %i, %k] : memref<1x?x64xf32>
+          %a = memref.load %y[%c0, %i] : memref<1x?xf32>
+          %n = arith.addf %a, %v : f32
+          memref.store %n, %y[%c0, %i] : memref<1x?xf32>
+          memref.store %v, %w[%c0, %i, %k] : memref<1x?x64xf32>
+        }
+        scf.reduce
+      }
+      return
+    }
+  }
+}
+
+// -----
+
 module {
   // expected-error @+1 {{the kernels module has no v4.max_chunk}}
   module @kernels attributes {v4.target = "sm_90a"} {
