@@ -2,6 +2,7 @@
 #include "frontend/Checkpoint.h"
 #include "runtime/base/NumpyRandom.h"
 #include "runtime/numerics/Numerics.h"
+#include "runtime/numerics/WeightRecipe.h"
 
 #include "dialects/V4/V4DerivedParameters.h"
 #include "dialects/V4/V4Dialect.h"
@@ -276,21 +277,14 @@ llvm::Error checkCheckpoint(ModuleOp module, llvm::StringRef checkpointPath) {
 namespace {
 
 /// Portable random numbers: mt19937_64 (its sequence is fixed by the C++
-/// standard) with hand-written distributions.
+/// standard) with hand-written distributions: a recipe::drawValue Source.
 class Rng {
 public:
   explicit Rng(uint64_t seed) : engine(seed) {}
   /// Uniform in [0, 1) with 53 random bits.
   double uniform() { return double(engine() >> 11) * 0x1p-53; }
   /// Uniform integer in [0, n), unbiased (rejection sampling).
-  uint64_t below(uint64_t n) {
-    uint64_t limit = UINT64_MAX - UINT64_MAX % n;
-    uint64_t x;
-    do
-      x = engine();
-    while (x >= limit);
-    return x % n;
-  }
+  uint64_t below(uint64_t n) { return recipe::below(engine, n); }
   /// Standard normal (approximately): Irwin-Hall sum of 12 uniforms minus 6.
   /// Only IEEE additions, so the values are identical on every platform;
   /// bounded by +-6, so never infinite.
@@ -305,20 +299,6 @@ private:
   std::mt19937_64 engine;
 };
 
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-
-uint64_t tensorSeed(uint64_t seed, llvm::StringRef name) {
-  uint64_t h = 0xcbf29ce484222325ull; // FNV-1a
-  for (unsigned char c : name)
-    h = (h ^ c) * 0x100000001b3ull;
-  return splitmix64(splitmix64(seed) ^ h);
-}
-
 int64_t numElements(llvm::ArrayRef<int64_t> shape) {
   int64_t n = 1;
   for (int64_t d : shape)
@@ -326,62 +306,16 @@ int64_t numElements(llvm::ArrayRef<int64_t> shape) {
   return n;
 }
 
-/// Block size along one dimension from the scale's extent: per element,
-/// 128 (FP8 weights) or 32 (FP4 weights, FP8 Engram tables).
-std::optional<int64_t> blockFor(int64_t dim, int64_t scaleDim) {
-  if (scaleDim == dim)
-    return 1;
-  for (int64_t b : {128, 32})
-    if (scaleDim == (dim + b - 1) / b)
-      return b;
-  return std::nullopt;
-}
-
-enum class Init { Norm, MhcScale, Half, Matrix, Rank1 };
-
-Init initFor(llvm::StringRef name, size_t rank) {
-  llvm::StringRef last = name.rsplit('.').second;
-  if (last.empty())
-    last = name;
-  if (name.ends_with("norm.weight"))
-    return Init::Norm;
-  if (name.ends_with(".ape") || name == "ape" || last == "attn_sink" ||
-      last.ends_with("_base") || name.ends_with("gate.bias"))
-    return Init::Half;
-  if (last.ends_with("_scale"))
-    return Init::MhcScale;
-  if (rank >= 2)
-    return Init::Matrix; // includes mHC *_fn: N(0, 1/in)
-  return Init::Rank1;
-}
-
-/// The float values of one tensor before quantisation.
+/// The float values of one tensor before quantisation (the recipe's init
+/// rule, drawn in element order from one stream).
 std::vector<float> drawValues(Rng &rng, llvm::StringRef name,
                               llvm::ArrayRef<int64_t> shape) {
   int64_t n = numElements(shape);
   std::vector<float> v(static_cast<size_t>(n));
-  Init init = initFor(name, shape.size());
-  double std1 =
-      shape.empty()
-          ? 1.0
-          : 1.0 / std::sqrt(double(std::max<int64_t>(shape.back(), 1)));
-  for (auto &x : v) {
-    switch (init) {
-    case Init::Norm:
-      x = float(1.0 + 0.1 * rng.normal());
-      break;
-    case Init::MhcScale:
-      x = float(0.5 + 0.5 * rng.uniform());
-      break;
-    case Init::Half:
-    case Init::Rank1:
-      x = float(0.5 * rng.normal());
-      break;
-    case Init::Matrix:
-      x = float(std1 * rng.normal());
-      break;
-    }
-  }
+  recipe::Init init = recipe::initFor(name, shape.size());
+  double std1 = recipe::matrixStd({shape.begin(), shape.end()});
+  for (auto &x : v)
+    x = recipe::drawValue(init, std1, rng);
   return v;
 }
 
@@ -440,7 +374,7 @@ llvm::Error generateCheckpoint(ModuleOp module, uint64_t seed,
   // V_c for the Engram multipliers: the token map's entries (identity map).
   int64_t vc = 1;
   for (auto &p : params)
-    if (llvm::StringRef(p.name).ends_with("engram.token_map"))
+    if (recipe::isTokenMap(p.name))
       vc = std::max(vc, numElements(p.shape));
 
   // Scales written together with their weight.
@@ -456,7 +390,7 @@ llvm::Error generateCheckpoint(ModuleOp module, uint64_t seed,
     if (rule != derived.end() && copies == DerivedCopies::None)
       continue;
     OwnedTensor t{p.name, p.entry.dtype, p.entry.shape, {}};
-    Rng rng(tensorSeed(seed, name));
+    Rng rng(recipe::tensorSeed(seed, name));
     int64_t n = numElements(p.shape);
     Type et = p.elementType;
 
@@ -468,10 +402,10 @@ llvm::Error generateCheckpoint(ModuleOp module, uint64_t seed,
 
     if (et.isInteger(64) || et.isInteger(32)) {
       std::vector<int64_t> values(size_t(n), 0);
-      if (name.ends_with("tid2eid")) {
+      if (recipe::isTid2eid(name)) {
         if (p.shape.size() != 2)
           return rejected("'" + name + "' must be [vocab, k]");
-        std::string gate = (name.drop_back(strlen("tid2eid")) + "weight").str();
+        std::string gate = recipe::tid2eidGate(name);
         auto g = byName.find(gate);
         if (g == byName.end() || g->second->shape.empty())
           return rejected("'" + name + "': no gate weight '" + gate +
@@ -481,26 +415,21 @@ llvm::Error generateCheckpoint(ModuleOp module, uint64_t seed,
           return rejected("'" + name + "': " + llvm::Twine(k) +
                           " distinct experts per row but only " +
                           llvm::Twine(experts) + " experts");
-        std::vector<int64_t> perm(static_cast<size_t>(experts));
-        for (int64_t row = 0; row < p.shape[0]; ++row) {
-          for (int64_t e = 0; e < experts; ++e)
-            perm[e] = e;
-          for (int64_t j = 0; j < k; ++j) { // partial Fisher-Yates
-            int64_t pick = j + int64_t(rng.below(uint64_t(experts - j)));
-            std::swap(perm[j], perm[pick]);
-            values[row * k + j] = perm[j];
-          }
-        }
-      } else if (name.ends_with("engram.token_map")) {
+        std::vector<int64_t> perm;
+        for (int64_t row = 0; row < p.shape[0]; ++row)
+          recipe::drawTid2eidRow(
+              experts, k, [&](uint64_t bound) { return rng.below(bound); },
+              perm, &values[size_t(row * k)]);
+      } else if (recipe::isTokenMap(name)) {
         for (int64_t i = 0; i < n; ++i)
           values[i] = i;
       } else if (rule != derived.end()) {
         values = ::v4::numpy::engramMultipliers(rule->second.seed,
                                                 rule->second.bound, size_t(n));
-      } else if (name.ends_with("multipliers")) {
-        uint64_t limit = (uint64_t(1) << 63) / uint64_t(vc); // exclusive
+      } else if (recipe::isHashMultipliers(name)) {
         for (auto &m : values)
-          m = int64_t(2 * rng.below(limit / 2) + 1);
+          m = recipe::drawMultiplier(
+              vc, [&](uint64_t bound) { return rng.below(bound); });
       }
       for (int64_t v : values) {
         if (et.isInteger(64))
@@ -513,69 +442,33 @@ llvm::Error generateCheckpoint(ModuleOp module, uint64_t seed,
     }
 
     std::vector<float> values = drawValues(rng, name, p.shape);
-    if (et.isF32()) {
-      for (float v : values)
-        appendRaw<float>(t.bytes, v);
-    } else if (et.isBF16()) {
-      for (float v : values)
-        appendRaw<uint16_t>(t.bytes, quant::encodeBF16(v));
+    if (et.isF32() || et.isBF16()) {
+      recipe::Format format =
+          et.isF32() ? recipe::Format::F32 : recipe::Format::BF16;
+      t.bytes.resize(size_t(n) * (et.isF32() ? 4 : 2));
+      recipe::storeFloats(format, values.data(), n, t.bytes.data());
     } else if (isa<Float8E4M3FNType, Float4E2M1FNType>(et)) {
       bool fp4 = isa<Float4E2M1FNType>(et);
-      int64_t cols = p.shape.empty() ? 1 : p.shape.back();
-      int64_t rows = cols ? n / cols : 0;
       // Pair with NAME.scale when the module has it.
-      std::string scaleName =
-          name.ends_with(".weight")
-              ? (name.drop_back(strlen(".weight")) + ".scale").str()
-              : (name + ".scale").str();
+      std::string scaleName = recipe::scaleNameFor(name);
       auto s = byName.find(scaleName);
-      int64_t br = rows ? rows : 1, bc = cols ? cols : 1;
       bool hasScale =
           s != byName.end() && isa<Float8E8M0FNUType>(s->second->elementType);
-      if (hasScale) {
-        llvm::ArrayRef<int64_t> ss = s->second->shape;
-        std::optional<int64_t> bR, bC;
-        if (ss.size() == 2 && p.shape.size() == 2) {
-          bR = blockFor(rows, ss[0]);
-          bC = blockFor(cols, ss[1]);
-        } else if (ss.size() == 1 && p.shape.size() == 1) {
-          bR = 1;
-          bC = blockFor(cols, ss[0]);
-        }
-        if (!bR || !bC)
-          return rejected("scale '" + scaleName + "' " + shapeString(ss) +
-                          " does not block weight '" + name + "' " +
-                          shapeString(p.shape) +
-                          " in 128, 32 or 1 element blocks");
-        br = *bR;
-        bc = *bC;
-      }
-      int64_t nScales = ((rows + br - 1) / br) * ((cols + bc - 1) / bc);
-      std::vector<uint8_t> scales(static_cast<size_t>(nScales));
-      if (fp4) {
-        t.bytes.resize(size_t(n / 2));
-        quant::quantizeFP4(values.data(), rows, cols, br, bc, t.bytes.data(),
-                           scales.data());
-      } else {
-        t.bytes.resize(size_t(n));
-        quant::quantizeFP8(values.data(), rows, cols, br, bc, t.bytes.data(),
-                           scales.data());
-      }
-      if (!hasScale) {
-        // No scale tensor: the values must stand alone (scale 1).
-        for (int64_t i = 0; i < n; ++i) {
-          if (fp4) {
-            uint8_t c = quant::encodeE2M1(values[i]);
-            uint8_t &b = t.bytes[size_t(i / 2)];
-            b = (i % 2) ? uint8_t((b & 0x0F) | (c << 4))
-                        : uint8_t((b & 0xF0) | c);
-          } else {
-            t.bytes[size_t(i)] = quant::encodeE4M3(values[i]);
-          }
-        }
-      } else {
+      std::optional<recipe::Blocking> blocking = recipe::weightBlocking(
+          p.shape, hasScale ? &s->second->shape : nullptr);
+      if (!blocking)
+        return rejected(
+            "scale '" + scaleName + "' " + shapeString(s->second->shape) +
+            " does not block weight '" + name + "' " + shapeString(p.shape) +
+            " in 128, 32 or 1 element blocks");
+      std::vector<uint8_t> scales(
+          static_cast<size_t>(hasScale ? blocking->scaleCount() : 0));
+      t.bytes.resize(size_t(fp4 ? n / 2 : n));
+      recipe::quantizeWeight(fp4 ? recipe::Format::FP4 : recipe::Format::FP8,
+                             values.data(), blocking->rows, *blocking, hasScale,
+                             t.bytes.data(), scales.data());
+      if (hasScale)
         scaleBytes[scaleName] = std::move(scales);
-      }
     } else {
       return rejected("parameter '" + name + "': cannot generate " +
                       typeString(et));
@@ -599,7 +492,7 @@ llvm::Error generateCheckpoint(ModuleOp module, uint64_t seed,
     if (it != scaleBytes.end())
       t.bytes = std::move(it->second);
     else
-      t.bytes.assign(size_t(numElements(t.shape)), uint8_t(127));
+      t.bytes.assign(size_t(numElements(t.shape)), recipe::kUnitScaleCode);
   }
 
   std::vector<st::TensorData> tensors;

@@ -2,6 +2,7 @@
 #include "lowering/Pipelines.h"
 
 #include "lowering/Artifact/SerializeArtifact.h"
+#include "lowering/Dispatch/DispatchFormation.h"
 #include "lowering/Passes.h"
 #include "lowering/Target/TargetBackend.h"
 #include "passes/Passes.h"
@@ -14,6 +15,7 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Pass/Pass.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
 
@@ -56,8 +58,55 @@ void buildDispatchPhase(OpPassManager &pm, const V4PipelineOptions &) {
   pm.addPass(createV4PlanMemoryPass());
 }
 
+namespace {
+/// The kernel phase of a module compiled for several targets: each kernels
+/// module (getTargetKernelModules) through its own target's pipeline, as a
+/// dynamic pipeline nested on it (one static nesting would run every
+/// target's passes on every kernels module).
+struct V4CompileTargetKernelsPass
+    : public PassWrapper<V4CompileTargetKernelsPass, OperationPass<ModuleOp>> {
+  MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(V4CompileTargetKernelsPass)
+  StringRef getArgument() const override { return "v4-compile-target-kernels"; }
+  StringRef getDescription() const override {
+    return "Compile each target's kernels module with that target's kernel "
+           "pipeline";
+  }
+  void getDependentDialects(DialectRegistry &registry) const override {
+    // A dynamic pipeline's dialects and interface models must be loaded
+    // before it runs: those of every target's passes.
+    registerLoweringDialects(registry);
+    for (StringRef name : getRegisteredTargetBackendNames()) {
+      OpPassManager pipeline(ModuleOp::getOperationName());
+      lookupTargetBackend(name)->buildKernelPipeline(pipeline);
+      pipeline.getDependentDialects(registry);
+    }
+  }
+  void runOnOperation() override {
+    SmallVector<ModuleOp> modules = getTargetKernelModules(getOperation());
+    if (modules.empty()) {
+      getOperation().emitError()
+          << "the kernel phase needs the kernels module of the dispatch phase";
+      return signalPassFailure();
+    }
+    for (ModuleOp kernels : modules) {
+      FailureOr<const TargetBackend *> target = getTargetBackendFor(kernels);
+      if (failed(target))
+        return signalPassFailure();
+      OpPassManager pipeline(ModuleOp::getOperationName());
+      (*target)->buildKernelPipeline(pipeline);
+      if (failed(runPipeline(pipeline, kernels)))
+        return signalPassFailure();
+    }
+  }
+};
+} // namespace
+
 void buildKernelPhase(OpPassManager &pm, const V4PipelineOptions &options) {
   registerBuiltinTargetBackends();
+  if (StringRef(options.target).contains(',')) {
+    pm.addPass(std::make_unique<V4CompileTargetKernelsPass>());
+    return;
+  }
   OpPassManager &kernels = pm.nest<ModuleOp>();
   if (const TargetBackend *target = lookupTargetBackend(options.target)) {
     target->buildKernelPipeline(kernels);
@@ -113,6 +162,7 @@ void registerV4IRDialects(DialectRegistry &registry) {
 void registerV4LoweringPasses() {
   registerBuiltinTargetBackends();
   registerLoweringPasses();
+  PassRegistration<V4CompileTargetKernelsPass>();
   PassPipelineRegistration<V4PipelineOptions>(
       "v4-graph-phase", "The graph phase: inline layers, canonicalize, fuse",
       buildGraphPhase);

@@ -45,14 +45,17 @@ StringRef getPhaseName(Phase phase);
 struct V4PipelineOptions : public PassPipelineOptions<V4PipelineOptions> {
   Option<std::string> target{
       *this, "target",
-      llvm::cl::desc("Target backend of the kernel phase (cpu)"),
+      llvm::cl::desc("Target backend of the kernel phase (cpu), or a comma "
+                     "list of them (cpu,sm_90a: the kernels of each)"),
       llvm::cl::init("cpu")};
 };
 
 void buildGraphPhase(OpPassManager &pm, const V4PipelineOptions &options);
 void buildDispatchPhase(OpPassManager &pm, const V4PipelineOptions &options);
 /// The target's kernel pipeline, nested on the kernels module. An unknown
-/// target still builds (its first pass reports the name).
+/// target still builds (its first pass reports the name). A target list
+/// compiles each target's kernels module (getTargetKernelModules) with its
+/// own pipeline (pass v4-compile-target-kernels).
 void buildKernelPhase(OpPassManager &pm, const V4PipelineOptions &options);
 
 /// Appends the phases after `from` up to and including `to` (Artifact adds

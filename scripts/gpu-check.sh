@@ -1,103 +1,173 @@
 #!/usr/bin/env bash
-# The GPU check of the sm_90a target (issue 10), in two halves so the GPU
-# machine (no compiler, no Debian packages) needs only the bundle:
+# The GPU check of the sm_90a target (issue 10), run on a Hopper machine
+# from the bundle scripts/gpu-bundle.sh builds (it needs the NVIDIA driver,
+# bash and python3 with numpy; no compiler, no packages, no network):
 #
-#   scripts/gpu-check.sh prepare [DIR]  here: build v4c, v4-run and
-#       v4-gen-checkpoint; compile each model for the CPU and for sm_90a
-#       (--logits=all), write its checkpoint, and copy v4-run with the
-#       shared libraries it needs into DIR (default build/gpu-bundle).
-#   scripts/gpu-check.sh run [DIR]      on the GPU machine: for each model,
-#       run the prompt on the CUDA device and on the CPU device from the
-#       same bundle, and compare every step's logits; print the device,
-#       driver and figures, and exit 1 when a model disagrees.
-#   scripts/gpu-check.sh                both, on a machine that has both.
+#   DIR/gpu-check.sh [DIR]     (DIR: the bundle, default: this script's
+#                              folder)
+#   scripts/gpu-check.sh --bundle [DIR]   here: build the bundle first
 #
-# Agreement (production numerics; the GPU's libdevice transcendentals differ
-# from glibc's in the last bits): the same greedy tokens, every step's
-# logits within a normwise relative error of 1e-2, and top-1 agreement of
-# every step.
-set -euo pipefail
-root="$(cd "$(dirname "$0")/.." && pwd)"
-build="${V4_BUILD_DIR:-$root/build}"
-mode="${1:-all}"
-bundle="${2:-$build/gpu-bundle}"
-models="tiny-v4-t1 tiny-v4-engram"
+# Every artifact holds the kernels of both targets, so each comparison runs
+# one file on the CUDA device and on the CPU device (v4-run --device). It
+# prints the device, the driver and every figure, and exits 1 when a check
+# fails. The checks:
+#   fp32     --numerics=fp32 --fake-quant=none artifacts (T1, Engram, five
+#            variants): GPU logits within 1e-4 normwise of the CPU's at
+#            every row (prefill and every decode step)
+#   prod     production artifacts (T1, Engram): top-1 agreement >= 0.98 and
+#            a normwise spread within V4-SPEC 2.6's 2e-2
+#   decode   decode == one-shot prefill on the GPU: the prompt token by
+#            token (--chunk 1) against one chunk, every row within 1e-4
+#            (fp32 T1)
+#   graph    the decode steps replayed from a CUDA graph give the logits of
+#            eager launches (V4RT_CUDA_GRAPH=0), bit for bit (fp32 T1)
+#   memcheck compute-sanitizer --tool memcheck on T1, when installed
+#   time     the decode step time of T1 (v4-run's decode tokens/s)
+# Not yet covered (say so in the output): the mid-size config's decode step
+# time (needs synthetic weights).
+set -uo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+if [ "${1:-}" = "--bundle" ]; then
+  bundle="${2:-$here/../build/gpu-bundle}"
+  "$here/gpu-bundle.sh" "$bundle" || exit 1
+else
+  bundle="${1:-$here}"
+fi
+bundle="$(cd "$bundle" && pwd)"
+models="$bundle/models"
+out="$bundle/out"
+mkdir -p "$out"
+libs="$bundle/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 prompt="1,2,3,4,5,6,7,8,9,10,11,12"
+failed=0
 
-prepare() {
-  "$root/scripts/build.sh" v4c v4-run v4-gen-checkpoint
-  rm -rf "$bundle"
-  mkdir -p "$bundle/bin" "$bundle/lib"
-  cp "$build/bin/v4-run" "$bundle/bin/"
-  # Every shared library v4-run needs but the C library's own.
-  ldd "$build/bin/v4-run" | awk '$3 ~ /^\// {print $3}' |
-    grep -v -E '/(libc|libm|libdl|libpthread|librt|ld-linux[^/]*)\.so' |
-    while read -r lib; do cp -L "$lib" "$bundle/lib/"; done
-  for m in $models; do
-    config="$root/models/$m.config.json"
-    "$build/bin/v4-gen-checkpoint" "$config" -o "$bundle/$m.ck" --seed 7
-    for target in cpu sm_90a; do
-      "$build/bin/v4c" "$config" --target=$target --logits=all \
-        -o "$bundle/$m.$target.v4a"
-    done
-  done
-  cp "$root/scripts/gpu-check.sh" "$bundle/"
-  du -sh "$bundle"
-}
+v4run() { LD_LIBRARY_PATH="$libs" "$bundle/bin/v4-run" "$@"; }
 
-run() {
-  # v4-run alone takes the bundled libraries (python3 keeps the system's).
-  local libs="$bundle/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-  local v4run="$bundle/bin/v4-run" failed=0
-  echo "== device"
-  nvidia-smi --query-gpu=name,driver_version,compute_cap,memory.total \
-    --format=csv,noheader || true
-  for m in $models; do
-    echo "== $m"
-    local ran=1
-    for target in cpu sm_90a; do
-      if ! LD_LIBRARY_PATH="$libs" "$v4run" "$bundle/$m.$target.v4a" --checkpoint "$bundle/$m.ck" \
-        --prompt-ids "$prompt" --max-new-tokens 16 \
-        --dump-logits "$bundle/$m.$target.npy" > "$bundle/$m.$target.out"; then
-        echo "$m: v4-run failed on $target"
-        ran=0
-        continue
-      fi
-      grep -E "^(generated|prefill|decode):" "$bundle/$m.$target.out" |
-        sed "s/^/$target /"
-    done
-    if [ "$ran" = 0 ]; then
-      failed=1
-      continue
-    fi
-    python3 - "$bundle/$m.cpu.npy" "$bundle/$m.sm_90a.npy" <<'EOF' || failed=1
-import sys
-import numpy as np
-cpu, gpu = (np.load(p).astype(np.float64) for p in sys.argv[1:3])
-if cpu.shape != gpu.shape:
-    sys.exit(f"logits shapes differ: cpu {cpu.shape}, gpu {gpu.shape}")
-cpu2, gpu2 = cpu.reshape(-1, cpu.shape[-1]), gpu.reshape(-1, gpu.shape[-1])
-err = np.linalg.norm(gpu2 - cpu2, axis=1) / np.maximum(
-    np.linalg.norm(cpu2, axis=1), 1e-30)
-top1 = np.mean(np.argmax(cpu2, axis=1) == np.argmax(gpu2, axis=1))
-print(f"rows {cpu2.shape[0]}  max normwise error {err.max():.3e}  "
-      f"top-1 agreement {top1:.4f}")
-sys.exit(0 if err.max() <= 1e-2 and top1 == 1.0 else "logits disagree")
+# compare NAME A.npy B.npy MAX_ERR MIN_TOP1: normwise row error and top-1.
+compare() {
+  python3 - "$@" <<'EOF'
+# The standard library only (no numpy): v4-run's .npy files are
+# little-endian float32 C arrays.
+import array, ast, math, struct, sys
+
+def load(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:6] != b"\x93NUMPY":
+        sys.exit(f"{path}: not a .npy file")
+    major = data[6]
+    (n,) = struct.unpack_from("<I" if major >= 2 else "<H", data, 8)
+    start = 8 + (4 if major >= 2 else 2)
+    header = ast.literal_eval(data[start:start + n].decode("latin1"))
+    if header["descr"] != "<f4" or header["fortran_order"]:
+        sys.exit(f"{path}: expected little-endian float32 C order")
+    values = array.array("f")
+    values.frombytes(data[start + n:])
+    return header["shape"], values
+
+name, a, b, max_err, min_top1 = sys.argv[1:6]
+(sx, x), (sy, y) = load(a), load(b)
+if sx != sy:
+    sys.exit(f"{name}: logits shapes differ: {sx} and {sy}")
+vocab = sx[-1]
+rows = len(x) // vocab
+worst, same = 0.0, 0
+for r in range(rows):
+    xr, yr = x[r * vocab:(r + 1) * vocab], y[r * vocab:(r + 1) * vocab]
+    diff = math.sqrt(sum((q - p) ** 2 for p, q in zip(xr, yr)))
+    norm = max(math.sqrt(sum(p * p for p in xr)), 1e-30)
+    worst = max(worst, diff / norm)
+    same += max(range(vocab), key=xr.__getitem__) == max(range(vocab),
+                                                         key=yr.__getitem__)
+top1 = same / rows
+ok = worst <= float(max_err) and top1 >= float(min_top1)
+print(f"{name}: rows {rows}  max normwise error {worst:.3e} (limit {max_err})"
+      f"  top-1 agreement {top1:.4f} (limit {min_top1})  "
+      f"{'ok' if ok else 'FAILED'}")
+sys.exit(0 if ok else 1)
 EOF
-    if ! diff <(grep -E "^generated:" "$bundle/$m.cpu.out") \
-      <(grep -E "^generated:" "$bundle/$m.sm_90a.out") > /dev/null; then
-      echo "$m: the greedy tokens differ between cpu and sm_90a"
+}
+
+# run MODEL.v4a DEVICE NAME [v4-run flags]: greedy prompt, logits dumped.
+run() {
+  local artifact="$1" device="$2" name="$3"
+  shift 3
+  local m
+  m="$(basename "$artifact" | cut -d. -f1)"
+  if ! v4run "$artifact" --device "$device" --checkpoint "$models/$m.ck" \
+    --prompt-ids "$prompt" --max-new-tokens 16 --dump-logits "$out/$name.npy" \
+    "$@" > "$out/$name.out" 2> "$out/$name.err"; then
+    echo "$name: v4-run failed on $device: $(tail -1 "$out/$name.err")"
+    return 1
+  fi
+  grep -E "^(generated|prefill|decode):" "$out/$name.out" | sed "s/^/$name /"
+}
+
+echo "== device"
+nvidia-smi --query-gpu=name,driver_version,compute_cap,memory.total \
+  --format=csv,noheader || echo "nvidia-smi: not found"
+
+# both KIND MAX_ERR MIN_TOP1: every DIR/models/*.KIND.v4a on the GPU and on
+# the CPU, compared.
+both() {
+  local kind="$1" a m
+  for a in "$models"/*."$kind".v4a; do
+    m="$(basename "$a" ".$kind.v4a")"
+    if run "$a" cuda "$m.$kind.cuda" && run "$a" cpu "$m.$kind.cpu"; then
+      compare "$m.$kind" "$out/$m.$kind.cpu.npy" "$out/$m.$kind.cuda.npy" \
+        "$2" "$3" || failed=1
+    else
       failed=1
     fi
   done
-  [ "$failed" = 0 ] && echo "gpu-check: all models agree" ||
-    echo "gpu-check: FAILED"
-  return "$failed"
 }
 
-case "$mode" in
-  prepare) prepare ;;
-  run) run ;;
-  all) prepare && run ;;
-  *) echo "usage: scripts/gpu-check.sh [prepare|run] [DIR]" >&2; exit 2 ;;
-esac
+echo "== fp32: GPU vs CPU logits of the same artifact, <= 1e-4 normwise"
+both fp32 1e-4 1.0
+echo "== prod: production numerics, top-1 >= 0.98, spread <= 2e-2"
+both prod 2e-2 0.98
+
+echo "== decode: token by token == one chunk, on the GPU (fp32 T1)"
+if run "$models/t1.fp32.v4a" cuda t1.decode.cuda --chunk 1 &&
+  run "$models/t1.fp32.v4a" cuda t1.prefill.cuda --chunk 12; then
+  compare t1.decode "$out/t1.prefill.cuda.npy" "$out/t1.decode.cuda.npy" \
+    1e-4 1.0 || failed=1
+else
+  failed=1
+fi
+
+echo "== graph: decode steps replayed from a CUDA graph == eager launches"
+if V4RT_CUDA_GRAPH=0 run "$models/t1.fp32.v4a" cuda t1.eager.cuda; then
+  compare t1.graph "$out/t1.eager.cuda.npy" "$out/t1.fp32.cuda.npy" 0 1.0 ||
+    failed=1
+else
+  failed=1
+fi
+
+echo "== memcheck: compute-sanitizer on T1"
+if command -v compute-sanitizer > /dev/null; then
+  if LD_LIBRARY_PATH="$libs" compute-sanitizer --tool memcheck \
+    --error-exitcode 9 "$bundle/bin/v4-run" "$models/t1.prod.v4a" \
+    --device cuda --checkpoint "$models/t1.ck" --prompt-ids "$prompt" \
+    --max-new-tokens 4 > "$out/memcheck.out" 2>&1; then
+    grep -E "ERROR SUMMARY" "$out/memcheck.out" || echo "memcheck: clean"
+  else
+    echo "memcheck: FAILED"
+    grep -E "ERROR SUMMARY|Invalid|error" "$out/memcheck.out" | head -20
+    failed=1
+  fi
+else
+  echo "memcheck: compute-sanitizer not installed, skipped"
+fi
+
+echo "== time: decode step (production T1)"
+grep -h "^decode:" "$out/t1.prod.cuda.out" "$out/t1.prod.cpu.out" 2>/dev/null |
+  paste -d' ' <(printf 'cuda\ncpu\n') - || true
+
+echo "== not covered yet: the mid-size config's decode step time"
+if [ "$failed" = 0 ]; then
+  echo "gpu-check: all checks passed"
+else
+  echo "gpu-check: FAILED"
+fi
+exit "$failed"

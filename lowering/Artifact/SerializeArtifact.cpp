@@ -258,11 +258,47 @@ LogicalResult PlanReader::read() {
 
 } // namespace
 
+/// Every kernel of `table` found in `kernels` (or a symbol table nested in
+/// it: sm_90a's gpu.module), by name: its position there, or an error.
+static FailureOr<llvm::StringMap<unsigned>>
+kernelPositions(ModuleOp module, ModuleOp kernels,
+                ArrayRef<art::Kernel> table) {
+  llvm::StringMap<unsigned> position;
+  for (Operation &op : kernels.getBody()->getOperations()) {
+    if (auto sym = dyn_cast<SymbolOpInterface>(op))
+      position.try_emplace(sym.getName(), position.size());
+    if (op.hasTrait<OpTrait::SymbolTable>() && op.getNumRegions() == 1)
+      for (Operation &inner : op.getRegion(0).front())
+        if (auto sym = dyn_cast<SymbolOpInterface>(inner))
+          position.try_emplace(sym.getName(), position.size());
+  }
+  for (const art::Kernel &k : table)
+    if (!position.count(k.name))
+      return module.emitError()
+             << "kernel '" << k.name << "' is dispatched but not in the "
+             << (kernels.getSymName() ? *kernels.getSymName() : "kernels")
+             << " module";
+  return position;
+}
+
+/// The code objects of one target's kernels module, which must give one.
+static FailureOr<SmallVector<CodeObject>>
+serializeKernels(const TargetBackend &target, ModuleOp kernels) {
+  FailureOr<SmallVector<CodeObject>> code = target.serialize(kernels);
+  if (failed(code))
+    return failure();
+  if (code->empty())
+    return kernels.emitError()
+           << "target '" << target.getName() << "' gave no code object";
+  return code;
+}
+
 LogicalResult serializeArtifact(ModuleOp module, std::string &bytes) {
-  ModuleOp kernels = getKernelsModule(module);
-  if (!kernels)
+  SmallVector<ModuleOp> modules = getTargetKernelModules(module);
+  if (modules.empty() || modules.front() != getKernelsModule(module))
     return module.emitError() << "no kernels module: run the dispatch and "
                                  "kernel phases first";
+  ModuleOp kernels = modules.front();
   FailureOr<const TargetBackend *> target = getTargetBackendFor(kernels);
   if (failed(target))
     return failure();
@@ -273,26 +309,16 @@ LogicalResult serializeArtifact(ModuleOp module, std::string &bytes) {
   // The kernel table in the kernels module's order (k0, k1, ...), not in
   // the order of first dispatch; a target's code module nested in it (the
   // sm_90a gpu.module) holds its kernels in the same order.
-  llvm::StringMap<unsigned> position;
-  for (Operation &op : kernels.getBody()->getOperations()) {
-    if (auto sym = dyn_cast<SymbolOpInterface>(op))
-      position.try_emplace(sym.getName(), position.size());
-    if (op.hasTrait<OpTrait::SymbolTable>() && op.getNumRegions() == 1)
-      for (Operation &inner : op.getRegion(0).front())
-        if (auto sym = dyn_cast<SymbolOpInterface>(inner))
-          position.try_emplace(sym.getName(), position.size());
-  }
+  FailureOr<llvm::StringMap<unsigned>> position =
+      kernelPositions(module, kernels, desc.kernels);
+  if (failed(position))
+    return failure();
   std::vector<uint32_t> order(desc.kernels.size());
   for (uint32_t i = 0; i < order.size(); ++i)
     order[i] = i;
-  for (const art::Kernel &k : desc.kernels)
-    if (!position.count(k.name))
-      return module.emitError() << "kernel '" << k.name
-                                << "' is dispatched but not in the kernels "
-                                   "module";
   std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
-    return position.lookup(desc.kernels[a].name) <
-           position.lookup(desc.kernels[b].name);
+    return position->lookup(desc.kernels[a].name) <
+           position->lookup(desc.kernels[b].name);
   });
   std::vector<uint32_t> newIndex(order.size());
   std::vector<art::Kernel> sorted;
@@ -304,14 +330,32 @@ LogicalResult serializeArtifact(ModuleOp module, std::string &bytes) {
   for (art::EntryPoint &e : desc.entryPoints)
     for (art::Step &st : e.steps)
       st.kernel = newIndex[st.kernel];
+  // Each further target's table: the same kernels, with its own launch
+  // geometry and code objects (after those of the targets before it).
+  std::vector<art::Kernel> plain = desc.kernels;
   for (art::Kernel &k : desc.kernels)
     (*target)->describeLaunch(kernels, k.name, k);
-  FailureOr<SmallVector<CodeObject>> code = (*target)->serialize(kernels);
+  FailureOr<SmallVector<CodeObject>> code = serializeKernels(**target, kernels);
   if (failed(code))
     return failure();
-  if (code->empty())
-    return kernels.emitError()
-           << "target '" << (*target)->getName() << "' gave no code object";
+  for (ModuleOp other : llvm::drop_begin(modules)) {
+    FailureOr<const TargetBackend *> t = getTargetBackendFor(other);
+    if (failed(t) || failed(kernelPositions(module, other, plain)))
+      return failure();
+    art::KernelSet set;
+    set.target = (*t)->getArtifactTarget();
+    set.kernels = plain;
+    for (art::Kernel &k : set.kernels) {
+      k.codeObject = static_cast<uint32_t>(code->size());
+      (*t)->describeLaunch(other, k.name, k);
+    }
+    FailureOr<SmallVector<CodeObject>> more = serializeKernels(**t, other);
+    if (failed(more))
+      return failure();
+    for (CodeObject &c : *more)
+      code->push_back(std::move(c));
+    desc.kernelSets.push_back(std::move(set));
+  }
 
   art::Writer writer(std::move(desc));
   art::Description &d = writer.description();

@@ -5,8 +5,11 @@
 // serialized into the FlatBuffers artifact (runtime/schema/v4_artifact.fbs):
 // the target backend serializes the kernels into a code object, and the
 // plan, buffers, state specs, parameter manifest and debug locations are
-// read off the plan IR. The result is verified with the runtime's own loader
-// (every AF layer) before it is handed back.
+// read off the plan IR. A module compiled for several targets adds, per
+// further target (getTargetKernelModules), its code objects and a kernel
+// table parallel to the first (the artifact's kernel sets, format 1.5). The
+// result is verified with the runtime's own loader (every AF layer) before it
+// is handed back.
 //
 //===----------------------------------------------------------------------===//
 #ifndef V4_LOWERING_ARTIFACT_SERIALIZEARTIFACT_H

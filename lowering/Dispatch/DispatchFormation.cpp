@@ -51,6 +51,17 @@ ModuleOp mlir::v4::getKernelsModule(ModuleOp module) {
   return nullptr;
 }
 
+SmallVector<ModuleOp> mlir::v4::getTargetKernelModules(ModuleOp module) {
+  SmallVector<ModuleOp> all;
+  if (ModuleOp kernels = getKernelsModule(module))
+    all.push_back(kernels);
+  for (auto m : module.getOps<ModuleOp>())
+    if (m.getSymName() &&
+        m.getSymName()->starts_with(kTargetKernelsModulePrefix))
+      all.push_back(m);
+  return all;
+}
+
 PlanBounds mlir::v4::getPlanBounds(ModuleOp module) {
   auto get = [&](StringRef name, int64_t dflt) {
     if (auto a = module->getAttrOfType<IntegerAttr>(name))
@@ -525,9 +536,32 @@ struct V4FormDispatchesPass
         kernels->setAttr(name, a);
     kernels->setAttr(kMaxChunkAttrName,
                      b.getI64IntegerAttr(getPlanBounds(module).maxChunk));
+    // A target list: the kernels module is the first target's, and a copy
+    // per further target is compiled by that target (v4-kernel-phase).
+    SmallVector<const TargetBackend *> targets;
+    if (auto list = module->getAttrOfType<StringAttr>("v4.target")) {
+      std::string error;
+      FailureOr<SmallVector<const TargetBackend *>> parsed =
+          parseTargetList(list.getValue(), error);
+      if (failed(parsed)) {
+        module.emitError() << "v4.target: " << error;
+        return signalPassFailure();
+      }
+      targets = std::move(*parsed);
+      kernels->setAttr("v4.target",
+                       b.getStringAttr(targets.front()->getName()));
+    }
     Former former(module, kernels);
     if (failed(former.run()))
       return signalPassFailure();
+    b.setInsertionPointAfter(kernels);
+    for (const TargetBackend *t :
+         ArrayRef<const TargetBackend *>(targets).drop_front(
+             targets.empty() ? 0 : 1)) {
+      auto copy = cast<ModuleOp>(b.clone(*kernels));
+      copy.setSymName((kTargetKernelsModulePrefix + t->getName()).str());
+      copy->setAttr("v4.target", b.getStringAttr(t->getName()));
+    }
     numKernels = former.numKernels;
     numDispatches = former.numDispatches;
     numCopies = former.numCopies;

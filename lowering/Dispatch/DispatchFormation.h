@@ -37,6 +37,13 @@ FailureOr<func::FuncOp> outlineKernel(Operation *op, ModuleOp kernels,
 /// The kernels module nested in `module`, or null.
 ModuleOp getKernelsModule(ModuleOp module);
 
+/// A module compiled for several targets (`v4.target` a list such as
+/// "cpu,sm_90a") holds, after `module @kernels` (the first target's), one
+/// copy of it per further target, `module @kernels.<target>` with that
+/// `v4.target`: the kernels module and these, in the list's order.
+SmallVector<ModuleOp> getTargetKernelModules(ModuleOp module);
+constexpr StringLiteral kTargetKernelsModulePrefix = "kernels.";
+
 /// The static bounds a plan is compiled for: module attributes `v4.batch`,
 /// `v4.max_context` and `v4.max_chunk` (the most tokens one call takes;
 /// without the attribute, min(max_context, kDefaultMaxChunk)).

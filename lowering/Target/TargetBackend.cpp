@@ -100,6 +100,34 @@ void addBufferizedKernelPasses(OpPassManager &pm, StringRef target) {
   pm.addPass(createV4FinalizeKernelABIPass());
 }
 
+FailureOr<SmallVector<const TargetBackend *>>
+parseTargetList(StringRef list, std::string &error) {
+  SmallVector<const TargetBackend *> targets;
+  SmallVector<StringRef> names;
+  list.split(names, ',');
+  for (StringRef name : names) {
+    name = name.trim();
+    const TargetBackend *t = lookupTargetBackend(name);
+    if (!t) {
+      std::string known;
+      for (StringRef n : getRegisteredTargetBackendNames())
+        known += (known.empty() ? "" : ", ") + n.str();
+      error = (name.empty() ? std::string("an empty target name")
+                            : "unknown target '" + name.str() + "'") +
+              " in '" + list.str() + "' (known: " + known +
+              "; several: a comma list such as cpu,sm_90a)";
+      return failure();
+    }
+    if (llvm::is_contained(targets, t)) {
+      error =
+          "target '" + name.str() + "' is named twice in '" + list.str() + "'";
+      return failure();
+    }
+    targets.push_back(t);
+  }
+  return targets;
+}
+
 FailureOr<const TargetBackend *> getTargetBackendFor(Operation *op) {
   for (Operation *p = op; p; p = p->getParentOp()) {
     auto attr = p->getAttrOfType<StringAttr>("v4.target");

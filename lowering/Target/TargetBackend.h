@@ -112,6 +112,13 @@ SmallVector<StringRef> getRegisteredTargetBackendNames();
 /// Registers the backends built into this compiler (cpu). Idempotent.
 void registerBuiltinTargetBackends();
 
+/// The backends of a target list: one name ("cpu") or several, comma
+/// separated ("cpu,sm_90a": one artifact with the kernels of each; the first
+/// is the artifact's target). On failure `error` says why: an empty or
+/// unknown name (listing the known ones), or a name given twice.
+FailureOr<SmallVector<const TargetBackend *>>
+parseTargetList(StringRef list, std::string &error);
+
 /// The start of every target's kernel phase, target-neutral: `target`'s
 /// hand builders (v4-build-target-kernels), convert-v4-to-linalg, the
 /// numerics passes, and one-shot bufferization of each kernel into its

@@ -291,7 +291,7 @@ public:
         !(s = kernels()) || !(s = buffers()) || !(s = entryPoints()) ||
         !(s = stateSpecs()) || !(s = parameters()) || !(s = debugLocations()) ||
         !(s = tokenIds()) || !(s = numerics()) || !(s = checkedTensors()) ||
-        !(s = roleShapes()))
+        !(s = roleShapes()) || !(s = kernelSets()))
       return s;
     return Status::success();
   }
@@ -343,10 +343,14 @@ private:
         return fail("AF-7", what + "target " +
                                 std::to_string(unsigned(c.target)) +
                                 " is not a known target");
-      if (c.target != d.target && c.target != Target::CPU)
+      bool ofASet =
+          std::any_of(d.kernelSets.begin(), d.kernelSets.end(),
+                      [&](const KernelSet &k) { return k.target == c.target; });
+      if (c.target != d.target && c.target != Target::CPU && !ofASet)
         return fail("AF-7", what + "target " + targetName(c.target) +
-                                " differs from the artifact's " +
-                                targetName(d.target));
+                                " is neither the artifact's (" +
+                                targetName(d.target) +
+                                ") nor that of a kernel set");
       if (!validFormat(c.format))
         return fail("AF-7", what + "format " +
                                 std::to_string(unsigned(c.format)) +
@@ -381,61 +385,107 @@ private:
     return Status::success();
   }
 
-  Status kernels() {
+  Status kernels() { return kernelTable(d.kernels, d.target, "AF-8", ""); }
+
+  /// AF-8 on one target's kernel table; `rule` and `prefix` name the table
+  /// (a kernel set's: AF-18).
+  Status kernelTable(const std::vector<Kernel> &table, Target target,
+                     const char *rule, const std::string &prefix) {
     std::unordered_set<std::string_view> names;
-    for (size_t i = 0; i < d.kernels.size(); ++i) {
-      const Kernel &k = d.kernels[i];
-      std::string what = "kernel " + std::to_string(i);
+    for (size_t i = 0; i < table.size(); ++i) {
+      const Kernel &k = table[i];
+      std::string what = prefix + "kernel " + std::to_string(i);
       std::string bad;
       if (!(bad = badName(k.name)).empty())
-        return fail("AF-8", what + ": name " + bad);
+        return fail(rule, what + ": name " + bad);
       what += " " + quote(k.name) + ": ";
       if (!names.insert(k.name).second)
-        return fail("AF-8", what + "duplicate kernel name");
+        return fail(rule, what + "duplicate kernel name");
       if (k.codeObject >= d.codeObjects.size())
-        return fail("AF-8", what + "code object " +
-                                std::to_string(k.codeObject) +
-                                " out of range (" +
-                                std::to_string(d.codeObjects.size()) +
-                                " code objects)");
+        return fail(rule, what + "code object " + std::to_string(k.codeObject) +
+                              " out of range (" +
+                              std::to_string(d.codeObjects.size()) +
+                              " code objects)");
+      if (d.codeObjects[k.codeObject].target != target)
+        return fail(rule, what + "code object " + std::to_string(k.codeObject) +
+                              " is for " +
+                              targetName(d.codeObjects[k.codeObject].target) +
+                              ", not the table's target " + targetName(target));
       if (!(bad = badName(k.entrySymbol)).empty())
-        return fail("AF-8", what + "entry symbol " + bad);
+        return fail(rule, what + "entry symbol " + bad);
       if (k.numBufferArgs > kMaxArgs || k.numScalarArgs > kMaxArgs)
-        return fail("AF-8", what + "argument counts " +
-                                std::to_string(k.numBufferArgs) + "/" +
-                                std::to_string(k.numScalarArgs) + " exceed " +
-                                std::to_string(kMaxArgs));
+        return fail(rule, what + "argument counts " +
+                              std::to_string(k.numBufferArgs) + "/" +
+                              std::to_string(k.numScalarArgs) + " exceed " +
+                              std::to_string(kMaxArgs));
       if (k.debugLocation.find('\0') != std::string::npos)
-        return fail("AF-8", what + "debug location contains a NUL byte");
+        return fail(rule, what + "debug location contains a NUL byte");
       const Launch &l = k.launch;
       uint64_t threads = 1;
       for (int j = 0; j < 3; ++j) {
         if (l.grid[j].fixed == 0)
-          return fail("AF-8", what + "launch grid dimension " +
-                                  std::to_string(j) + " has fixed factor 0");
+          return fail(rule, what + "launch grid dimension " +
+                                std::to_string(j) + " has fixed factor 0");
         if (l.block[j] == 0)
-          return fail("AF-8", what + "launch block dimension " +
-                                  std::to_string(j) + " is 0");
+          return fail(rule, what + "launch block dimension " +
+                                std::to_string(j) + " is 0");
         threads *= l.block[j];
       }
       if (threads > kMaxThreadsPerBlock)
-        return fail("AF-8", what + "launch block of " +
-                                std::to_string(threads) + " threads exceeds " +
-                                std::to_string(kMaxThreadsPerBlock));
+        return fail(rule, what + "launch block of " + std::to_string(threads) +
+                              " threads exceeds " +
+                              std::to_string(kMaxThreadsPerBlock));
       if (l.sharedMemoryBytes > kMaxSharedMemoryBytes)
-        return fail("AF-8", what + "launch needs " +
-                                std::to_string(l.sharedMemoryBytes) +
-                                " bytes of shared memory, more than " +
-                                std::to_string(kMaxSharedMemoryBytes));
+        return fail(rule, what + "launch needs " +
+                              std::to_string(l.sharedMemoryBytes) +
+                              " bytes of shared memory, more than " +
+                              std::to_string(kMaxSharedMemoryBytes));
       if (k.codeObject < d.codeObjects.size() &&
           d.codeObjects[k.codeObject].format == CodeFormat::HostSharedObject &&
           (threads != 1 || l.sharedMemoryBytes != 0 || l.workspaceBytes != 0))
-        return fail("AF-8", what + "a host kernel is one call: block 1 x 1 "
-                                   "x 1, no shared memory and no workspace");
+        return fail(rule, what + "a host kernel is one call: block 1 x 1 "
+                                 "x 1, no shared memory and no workspace");
       if (l.workspaceBytes > kMaxBufferBytes)
-        return fail("AF-8",
+        return fail(rule,
                     what + "workspace of " + std::to_string(l.workspaceBytes) +
                         " bytes exceeds " + std::to_string(kMaxBufferBytes));
+    }
+    return Status::success();
+  }
+
+  Status kernelSets() {
+    std::unordered_set<unsigned> seen = {unsigned(d.target)};
+    for (size_t i = 0; i < d.kernelSets.size(); ++i) {
+      const KernelSet &set = d.kernelSets[i];
+      std::string what = "kernel set " + std::to_string(i);
+      if (!validTarget(set.target))
+        return fail("AF-18", what + ": target " +
+                                 std::to_string(unsigned(set.target)) +
+                                 " is not a known target");
+      what += std::string(" (") + targetName(set.target) + "): ";
+      if (!seen.insert(unsigned(set.target)).second)
+        return fail("AF-18", what + "the artifact already has kernels for " +
+                                 targetName(set.target));
+      if (Status s = kernelTable(set.kernels, set.target, "AF-18", what); !s)
+        return s;
+      if (set.kernels.size() != d.kernels.size())
+        return fail("AF-18", what + "has " +
+                                 std::to_string(set.kernels.size()) +
+                                 " kernels, the artifact's table " +
+                                 std::to_string(d.kernels.size()));
+      for (size_t k = 0; k < set.kernels.size(); ++k) {
+        const Kernel &a = d.kernels[k], &b = set.kernels[k];
+        if (a.name != b.name || a.numBufferArgs != b.numBufferArgs ||
+            a.numScalarArgs != b.numScalarArgs)
+          return fail(
+              "AF-18",
+              what + "kernel " + std::to_string(k) + " " + quote(b.name) +
+                  " with " + std::to_string(b.numBufferArgs) + "/" +
+                  std::to_string(b.numScalarArgs) +
+                  " buffer/scalar arguments is not the artifact's " +
+                  quote(a.name) + " with " + std::to_string(a.numBufferArgs) +
+                  "/" + std::to_string(a.numScalarArgs));
+      }
     }
     return Status::success();
   }
@@ -923,7 +973,7 @@ struct Decoder {
       o.isa = str(c->isa());
       return o;
     });
-    d.kernels = each(a.kernels(), [&](const fb::Kernel *k) {
+    auto kernel = [&](const fb::Kernel *k) {
       Kernel o;
       o.name = str(k->name());
       o.codeObject = k->code_object();
@@ -944,6 +994,13 @@ struct Decoder {
         o.launch.sharedMemoryBytes = l->shared_memory_bytes();
         o.launch.workspaceBytes = l->workspace_bytes();
       }
+      return o;
+    };
+    d.kernels = each(a.kernels(), kernel);
+    d.kernelSets = each(a.kernel_sets(), [&](const fb::KernelSet *k) {
+      KernelSet o;
+      o.target = Target(uint8_t(k->target()));
+      o.kernels = each(k->kernels(), kernel);
       return o;
     });
     d.buffers = each(a.buffers(), [&](const fb::Buffer *b) {
@@ -1288,6 +1345,22 @@ size_t Artifact::bufferSlot(uint32_t id) const {
   return it == bufferIndex.end() ? desc.buffers.size() : it->second;
 }
 
+std::vector<Target> Artifact::targets() const {
+  std::vector<Target> all = {desc.target};
+  for (const KernelSet &k : desc.kernelSets)
+    all.push_back(k.target);
+  return all;
+}
+
+const std::vector<Kernel> *Artifact::kernelsFor(Target target) const {
+  if (target == desc.target)
+    return &desc.kernels;
+  for (const KernelSet &k : desc.kernelSets)
+    if (k.target == target)
+      return &k.kernels;
+  return nullptr;
+}
+
 const Kernel *Artifact::findKernel(std::string_view name) const {
   for (const Kernel &k : desc.kernels)
     if (k.name == name)
@@ -1387,25 +1460,33 @@ std::vector<uint8_t> buildFlatbuffer(const Description &d,
         fb::CodeFormat(uint8_t(d.codeObjects[i].format)), offsets[i],
         d.codeObjects[i].size,
         d.codeObjects[i].isa.empty() ? nullptr : d.codeObjects[i].isa.c_str()));
-  std::vector<flatbuffers::Offset<fb::Kernel>> kernels;
   bool v10 = options.formatMajor == 1 && options.formatMinor == 0;
-  for (const Kernel &k : d.kernels) {
-    // 1.0 had no launch geometry.
-    flatbuffers::Offset<fb::Launch> launch;
-    if (!v10) {
-      const Launch &l = k.launch;
-      fb::GridDim g[3];
-      for (int i = 0; i < 3; ++i)
-        g[i] = fb::GridDim(l.grid[i].fixed, l.grid[i].tokenTile);
-      fb::Dim3 block(l.block[0], l.block[1], l.block[2]);
-      launch = fb::CreateLaunch(b, &g[0], &g[1], &g[2], &block,
-                                l.sharedMemoryBytes, l.workspaceBytes);
+  auto kernelTable = [&](const std::vector<Kernel> &table) {
+    std::vector<flatbuffers::Offset<fb::Kernel>> kernels;
+    for (const Kernel &k : table) {
+      // 1.0 had no launch geometry.
+      flatbuffers::Offset<fb::Launch> launch;
+      if (!v10) {
+        const Launch &l = k.launch;
+        fb::GridDim g[3];
+        for (int i = 0; i < 3; ++i)
+          g[i] = fb::GridDim(l.grid[i].fixed, l.grid[i].tokenTile);
+        fb::Dim3 block(l.block[0], l.block[1], l.block[2]);
+        launch = fb::CreateLaunch(b, &g[0], &g[1], &g[2], &block,
+                                  l.sharedMemoryBytes, l.workspaceBytes);
+      }
+      kernels.push_back(fb::CreateKernel(
+          b, b.CreateString(k.name), k.codeObject,
+          b.CreateString(k.entrySymbol), k.numBufferArgs, k.numScalarArgs,
+          b.CreateString(k.debugLocation), launch));
     }
-    kernels.push_back(fb::CreateKernel(
-        b, b.CreateString(k.name), k.codeObject, b.CreateString(k.entrySymbol),
-        k.numBufferArgs, k.numScalarArgs, b.CreateString(k.debugLocation),
-        launch));
-  }
+    return b.CreateVector(kernels);
+  };
+  auto kernels = kernelTable(d.kernels);
+  std::vector<flatbuffers::Offset<fb::KernelSet>> sets;
+  for (const KernelSet &k : d.kernelSets)
+    sets.push_back(fb::CreateKernelSet(b, fb::Target(uint8_t(k.target)),
+                                       kernelTable(k.kernels)));
   std::vector<flatbuffers::Offset<fb::Buffer>> buffers;
   for (const Buffer &x : d.buffers)
     buffers.push_back(fb::CreateBuffer(
@@ -1451,10 +1532,9 @@ std::vector<uint8_t> buildFlatbuffer(const Description &d,
     locs.push_back(fb::CreateDebugLocation(
         b, b.CreateString(l.name), b.CreateString(l.file), l.line, l.column));
   auto root = fb::CreateArtifact(
-      b, versions, target, bounds, b.CreateVector(codes),
-      b.CreateVector(kernels), b.CreateVector(buffers), b.CreateVector(states),
-      b.CreateVector(entries), b.CreateVector(params), b.CreateVector(locs),
-      v10 ? 0 : d.arenaBytes,
+      b, versions, target, bounds, b.CreateVector(codes), kernels,
+      b.CreateVector(buffers), b.CreateVector(states), b.CreateVector(entries),
+      b.CreateVector(params), b.CreateVector(locs), v10 ? 0 : d.arenaBytes,
       v10 || (d.tokens.bos < 0 && d.tokens.eos < 0)
           ? 0
           : fb::CreateTokens(b, d.tokens.bos, d.tokens.eos),
@@ -1463,7 +1543,8 @@ std::vector<uint8_t> buildFlatbuffer(const Description &d,
           ? 0
           : fb::CreateNumerics(b, fb::NumericsMode(uint8_t(d.numerics)),
                                fb::FakeQuantMode(uint8_t(d.fakeQuant)),
-                               fb::SumOrder(uint8_t(d.sumOrder))));
+                               fb::SumOrder(uint8_t(d.sumOrder))),
+      sets.empty() ? 0 : b.CreateVector(sets));
   fb::FinishArtifactBuffer(b, root);
   return std::vector<uint8_t>(b.GetBufferPointer(),
                               b.GetBufferPointer() + b.GetSize());

@@ -17,7 +17,8 @@
 //   AF-6   target, feature bits and static bounds valid
 //   AF-7   code objects: valid target/format, blobs inside the file after the
 //          FlatBuffer, 64-byte aligned, non-empty, non-overlapping
-//   AF-8   kernels: unique names, code object index in range, target match;
+//   AF-8   kernels: unique names, code object index in range, the code
+//          object of the kernel table's target;
 //          launch geometry: every grid factor >= 1, block dims >= 1 and at
 //          most kMaxThreadsPerBlock threads, shared memory at most
 //          kMaxSharedMemoryBytes; a host kernel (CPU code object) has one
@@ -50,6 +51,10 @@
 //   AF-17  roles: inputs I64 [batch, -1] (start_positions I64 [batch]),
 //          outputs F32 [batch, -1 or 1, vocab] all shaped like the logits:
 //          what v4rt_session_run writes and reads
+//   AF-18  kernel sets (1.5): each of a known target other than the
+//          artifact's and the other sets', and its kernels checked as AF-8,
+//          parallel to the artifact's kernels: as many, the same names and
+//          the same buffer and scalar argument counts, in the same order
 // AF-4 also bounds decoding: no table or vector is referenced twice, and
 // the Description takes at most 3x the FlatBuffer's bytes (+1 MiB).
 //
@@ -94,7 +99,7 @@ using ::v4::StatusCode;
 
 /// The format this library writes and the newest it reads.
 constexpr uint16_t kFormatMajor = 1;
-constexpr uint16_t kFormatMinor = 4;
+constexpr uint16_t kFormatMinor = 5;
 /// Version of the project (compiler, runtime and tools), named in version
 /// messages.
 constexpr const char *kRuntimeVersion = "0.1.0";
@@ -225,6 +230,15 @@ struct Kernel {
   Launch launch;
 };
 
+/// Format 1.5: the kernels of one more target (v4c --target=cpu,sm_90a).
+/// Kernel i does what Description::kernels[i] does (the same name and
+/// argument counts), compiled for `target`: its entry symbol, code object and
+/// launch geometry are this target's. Steps index both tables alike.
+struct KernelSet {
+  Target target = Target::CPU;
+  std::vector<Kernel> kernels;
+};
+
 struct Buffer {
   uint32_t id = 0;
   DType dtype = DType::F32;
@@ -343,6 +357,8 @@ struct Description {
   SumOrder sumOrder = SumOrder::Reference;
   /// 1.2: optional checkpoint copies and their values.
   std::vector<CheckedTensor> checkedTensors;
+  /// 1.5: the kernels of the targets other than `target`.
+  std::vector<KernelSet> kernelSets;
 };
 
 //===----------------------------------------------------------------------===//
@@ -398,7 +414,14 @@ public:
   const std::vector<CodeObject> &codeObjects() const {
     return desc.codeObjects;
   }
+  /// The kernels of the artifact's target().
   const std::vector<Kernel> &kernels() const { return desc.kernels; }
+  /// Every target the artifact has kernels for: target(), then those of
+  /// its kernel sets (1.5).
+  std::vector<Target> targets() const;
+  /// The kernels of `target` (parallel to kernels()), or nullptr when the
+  /// artifact has none for it.
+  const std::vector<Kernel> *kernelsFor(Target target) const;
   const std::vector<Buffer> &buffers() const { return desc.buffers; }
   const std::vector<StateSpec> &stateSpecs() const { return desc.stateSpecs; }
   const std::vector<EntryPoint> &entryPoints() const {

@@ -101,7 +101,7 @@ void v4rt_status_free(v4rt_status_t status) { delete status; }
 void v4rt_model_options_initialize(v4rt_model_options_t *options) {
   if (options)
     *options = v4rt_model_options_t{
-        sizeof(v4rt_model_options_t), nullptr, 0, 0, nullptr, 0};
+        sizeof(v4rt_model_options_t), nullptr, 0, 0, nullptr, 0, nullptr, 0, 0};
 }
 
 v4rt_status_t v4rt_model_load(const char *artifact_path,
@@ -126,9 +126,15 @@ v4rt_status_t v4rt_model_load(const char *artifact_path,
   v4rt_model_options_t o;
   v4rt_model_options_initialize(&o);
   std::memcpy(&o, options, options->struct_size);
-  if (!o.checkpoint_path)
+  if (o.synthetic_weights != 0 && o.synthetic_weights != 1)
     return makeStatus(V4RT_INVALID_ARGUMENT,
-                      "v4rt_model_load: options->checkpoint_path is required");
+                      "v4rt_model_load: options->synthetic_weights is " +
+                          std::to_string(o.synthetic_weights) +
+                          ", expected 0 or 1 [ARG]");
+  if (!o.checkpoint_path && !o.synthetic_weights)
+    return makeStatus(V4RT_INVALID_ARGUMENT,
+                      "v4rt_model_load: options->checkpoint_path is required "
+                      "(or options->synthetic_weights)");
   std::string expectedSha256;
   if (o.expected_sha256) {
     auto expected = v4::rt::normalizeSha256(o.expected_sha256);
@@ -141,12 +147,20 @@ v4rt_status_t v4rt_model_load(const char *artifact_path,
                       "v4rt_model_load: options->num_threads " +
                           std::to_string(o.num_threads) + " is above " +
                           std::to_string(v4::rt::kMaxThreads) + " [ARG]");
-  auto model =
-      v4::rt::Model::load(artifact_path, o.checkpoint_path, o.memory_limit,
-                          expectedSha256, o.num_threads);
+  v4::rt::Model::LoadOptions load;
+  if (o.checkpoint_path)
+    load.checkpoint = o.checkpoint_path;
+  if (o.synthetic_weights)
+    load.syntheticSeed = o.synthetic_seed;
+  load.memoryLimit = o.memory_limit;
+  load.expectedSha256 = expectedSha256;
+  load.threads = o.num_threads;
+  if (o.device)
+    load.device = o.device;
+  auto model = v4::rt::Model::load(artifact_path, load);
   if (!model)
     return fromStatus(model.status());
-  if (o.check_weights)
+  if (o.check_weights && !o.synthetic_weights)
     if (v4::Status s = v4::rt::scanWeights(o.checkpoint_path); !s)
       return fromStatus(s);
   auto handle = std::unique_ptr<v4rt_model_t>(new (std::nothrow) v4rt_model_t);
@@ -190,6 +204,8 @@ v4rt_status_t v4rt_model_info(const v4rt_model_t *model,
   full.numerics = v4::numericsModeName(a.description().numerics);
   full.fake_quant = v4::fakeQuantModeName(a.description().fakeQuant);
   full.num_threads = model->model->device().numThreads();
+  full.synthetic_weights = i.syntheticWeights ? 1 : 0;
+  full.synthetic_seed = i.syntheticSeed;
   return v4::rt::copyInfo("v4rt_model_info", full, info,
                           offsetof(v4rt_model_info_t, session_io_bytes) +
                               sizeof(int64_t));

@@ -5,6 +5,7 @@
 #include "runtime/base/NumpyRandom.h"
 #include "runtime/safetensors/Safetensors.h"
 #include "runtime/src/Digest.h"
+#include "runtime/src/SyntheticWeights.h"
 
 #include <cstring>
 
@@ -50,13 +51,17 @@ Status checkCopy(const std::string &ckpt, const st::Reader &reader,
 Model::~Model() = default;
 
 Expected<std::unique_ptr<Model>> Model::load(const std::string &path,
-                                             const std::string &checkpoint,
-                                             uint64_t memoryLimit,
-                                             const std::string &expectedSha256,
-                                             unsigned threads) {
+                                             const LoadOptions &opts) {
+  if (opts.syntheticSeed && !opts.checkpoint.empty())
+    return Status::error("RT-9",
+                         path + ": synthetic weights (seed " +
+                             std::to_string(*opts.syntheticSeed) +
+                             ") and the checkpoint '" + opts.checkpoint +
+                             "' were both given: synthetic weights replace the "
+                             "checkpoint, give one of them");
   art::LoadOptions options;
-  if (!expectedSha256.empty()) {
-    auto expected = normalizeSha256(expectedSha256);
+  if (!opts.expectedSha256.empty()) {
+    auto expected = normalizeSha256(opts.expectedSha256);
     if (!expected)
       return expected.status();
     options.checkBytes = [&path, digest = *expected](const uint8_t *data,
@@ -101,11 +106,30 @@ Expected<std::unique_ptr<Model>> Model::load(const std::string &path,
   // The logits' token dim: -1 (every position) or 1 (the last one).
   m->modelInfo.logitsPositions = logits.shape[1] < 0 ? 0 : 1;
 
-  auto device = createDevice(a.target(), path, threads);
+  // RT-3: the device asked for (else the first target's) and its kernels.
+  DeviceSpec spec{a.target(), 0};
+  if (!opts.device.empty()) {
+    auto parsed = parseDeviceSpec(opts.device, "device");
+    if (!parsed)
+      return parsed.status();
+    spec = *parsed;
+  }
+  if (!a.kernelsFor(spec.target)) {
+    std::string has;
+    for (art::Target t : a.targets())
+      has += (has.empty() ? "" : ", ") + std::string(art::targetName(t));
+    return Status::error(StatusCode::Incompatible, "RT-3",
+                         path + ": device " + deviceSpecName(spec) + " runs " +
+                             art::targetName(spec.target) +
+                             " kernels, and the artifact has kernels for " +
+                             has + " only: compile with v4c --target=" + has +
+                             "," + art::targetName(spec.target));
+  }
+  auto device = createDevice(spec.target, path, opts.threads, spec.ordinal);
   if (!device)
     return device.status();
   m->dev = device.take();
-  m->memoryLimit = memoryLimit;
+  m->memoryLimit = opts.memoryLimit;
   art::Artifact::MemoryTotals need = a.memoryTotals();
   if (Status s = m->checkFits(need.weights + need.session(), 0,
                               "its weights and one session", true);
@@ -114,7 +138,10 @@ Expected<std::unique_ptr<Model>> Model::load(const std::string &path,
   m->reserved = need.weights;
   if (Status s = m->dev->loadKernels(a); !s)
     return s;
-  if (Status s = m->bindParameters(checkpoint); !s)
+  if (Status s = opts.syntheticSeed ? m->bindSyntheticParameters(
+                                          *opts.syntheticSeed, opts.threads)
+                                    : m->bindParameters(opts.checkpoint);
+      !s)
     return s;
   return m;
 }
@@ -242,22 +269,8 @@ Status Model::bindParameters(const std::string &ckpt) {
     mapped[a.bufferSlot(p.buffer)] = true;
     modelInfo.weightsMapped += span->size;
   }
-  for (size_t slot = 0; slot < a.buffers().size(); ++slot) {
-    const art::Buffer &b = a.buffers()[slot];
-    if (b.kind != art::BufferKind::Parameter || mapped[slot])
-      continue;
-    uint64_t bytes = a.bufferBytes(b, a.bounds().maxChunk);
-    auto buffer = dev->allocate(bytes);
-    if (!buffer)
-      return Status::error(StatusCode::ResourceExhausted, "RT-6",
-                           "out of " + std::string(dev->name()) +
-                               " memory for parameter buffer " +
-                               std::to_string(b.id) + ": " +
-                               buffer.status().message());
-    owned.push_back(DeviceAllocation(dev.get(), *buffer));
-    paramViews[slot] = *buffer;
-    modelInfo.weightsPrepared += bytes;
-  }
+  if (Status s = allocateParameterBuffers(mapped); !s)
+    return s;
   std::vector<uint8_t> staging;
   for (const Member &mem : members) {
     size_t slot = a.bufferSlot(mem.buffer);
@@ -288,6 +301,56 @@ Status Model::bindParameters(const std::string &ckpt) {
       return s;
   }
   checkpoint = std::make_unique<st::Reader>(reader.take());
+  return Status::success();
+}
+
+Status Model::allocateParameterBuffers(const std::vector<bool> &mapped) {
+  const art::Artifact &a = art;
+  for (size_t slot = 0; slot < a.buffers().size(); ++slot) {
+    const art::Buffer &b = a.buffers()[slot];
+    if (b.kind != art::BufferKind::Parameter || mapped[slot])
+      continue;
+    uint64_t bytes = a.bufferBytes(b, a.bounds().maxChunk);
+    auto buffer = dev->allocate(bytes);
+    if (!buffer)
+      return Status::error(StatusCode::ResourceExhausted, "RT-6",
+                           "out of " + std::string(dev->name()) +
+                               " memory for parameter buffer " +
+                               std::to_string(b.id) + ": " +
+                               buffer.status().message());
+    owned.push_back(DeviceAllocation(dev.get(), *buffer));
+    paramViews[slot] = *buffer;
+    modelInfo.weightsPrepared += bytes;
+  }
+  return Status::success();
+}
+
+/// Synthetic weights (SyntheticWeights.h): every parameter buffer of its
+/// own, generated on a pool of the model's thread count into the buffer
+/// when the device's memory is host memory, else into staging memory
+/// uploaded tensor by tensor.
+Status Model::bindSyntheticParameters(uint64_t seed, unsigned threads) {
+  const art::Artifact &a = art;
+  paramViews.resize(a.buffers().size());
+  if (Status s =
+          allocateParameterBuffers(std::vector<bool>(paramViews.size(), false));
+      !s)
+    return s;
+  SyntheticSink sink;
+  sink.hostMemory = [this](const SyntheticTensor &t) -> uint8_t * {
+    auto *host = static_cast<uint8_t *>(
+        dev->hostAddress(paramViews[art.bufferSlot(t.buffer)]));
+    return host ? host + t.offset : nullptr;
+  };
+  sink.upload = [this](const SyntheticTensor &t, const uint8_t *bytes) {
+    return dev->upload(paramViews[art.bufferSlot(t.buffer)], t.offset, bytes,
+                       t.bytes);
+  };
+  ThreadPool pool(resolveThreadCount(threads));
+  if (Status s = generateSyntheticWeights(a, seed, pool, sink); !s)
+    return s;
+  modelInfo.syntheticWeights = true;
+  modelInfo.syntheticSeed = seed;
   return Status::success();
 }
 

@@ -21,6 +21,9 @@
 //         computed when the checkpoint lacks it; a copy the checkpoint
 //         carries, and a checked tensor it carries (the Engram primes), must
 //         equal the computed values (the error names the tensor and rule)
+//   RT-9  synthetic weights (LoadOptions::syntheticSeed, SyntheticWeights.h):
+//         no checkpoint is given with them, and every parameter of the
+//         manifest has a synthetic rule
 //
 // A loaded model is immutable and shared by its sessions.
 //
@@ -35,6 +38,7 @@
 #include <algorithm>
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -54,19 +58,36 @@ struct ModelInfo {
   /// read host memory).
   uint64_t weightsMapped = 0;
   uint64_t weightsPrepared = 0;
+  /// Whether the weights are synthetic (LoadOptions::syntheticSeed), and
+  /// their seed.
+  bool syntheticWeights = false;
+  uint64_t syntheticSeed = 0;
 };
 
 class Model {
 public:
-  /// `memoryLimit`: bytes the model and its sessions may use (0: what the
-  /// device has available at each check). `expectedSha256`, when not empty,
-  /// is the artifact's digest (64 hex digits, see Digest.h), checked on the
-  /// bytes read before any is parsed (DIG-1). `threads`: the host threads of
-  /// a CPU device (createDevice).
-  static Expected<std::unique_ptr<Model>>
-  load(const std::string &artifactPath, const std::string &checkpoint,
-       uint64_t memoryLimit = 0, const std::string &expectedSha256 = "",
-       unsigned threads = 0);
+  /// How to load a model (v4rt_model_options_t, resolved).
+  struct LoadOptions {
+    /// The safetensors checkpoint (file, directory or index.json).
+    std::string checkpoint;
+    /// Bytes the model and its sessions may use (0: what the device has
+    /// available at each check).
+    uint64_t memoryLimit = 0;
+    /// When not empty, the artifact's digest (64 hex digits, see Digest.h),
+    /// checked on the bytes read before any is parsed (DIG-1).
+    std::string expectedSha256;
+    /// The host threads of a CPU device (createDevice).
+    unsigned threads = 0;
+    /// The device to run on (parseDeviceSpec: "cpu", "cuda", "cuda:N");
+    /// empty: the device of the artifact's first target.
+    std::string device;
+    /// When set, no checkpoint is opened (`checkpoint` must be empty, RT-9):
+    /// every parameter is filled with deterministic synthetic values of
+    /// this seed (SyntheticWeights.h), generated on `threads` host threads.
+    std::optional<uint64_t> syntheticSeed;
+  };
+  static Expected<std::unique_ptr<Model>> load(const std::string &artifactPath,
+                                               const LoadOptions &options);
   Model(const Model &) = delete;
   Model &operator=(const Model &) = delete;
   ~Model();
@@ -95,6 +116,10 @@ public:
 private:
   explicit Model(artifact::Artifact a) : art(std::move(a)) {}
   Status bindParameters(const std::string &checkpoint);
+  /// Fills every parameter with synthetic weights of `seed` (RT-9).
+  Status bindSyntheticParameters(uint64_t seed, unsigned threads);
+  /// Allocates a buffer for every parameter buffer slot not `mapped`.
+  Status allocateParameterBuffers(const std::vector<bool> &mapped);
   /// RT-6 for `need` bytes, of which `what` says what they are.
   Status checkFits(uint64_t need, uint64_t used, const std::string &what,
                    bool load) const;

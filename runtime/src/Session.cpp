@@ -126,7 +126,7 @@ Status Session::resetSequence(int64_t row) {
   return dev.synchronize();
 }
 
-Status Session::runEntry(const art::EntryPoint &entry, int64_t tokens) {
+Status Session::launchEntry(const art::EntryPoint &entry, int64_t tokens) {
   const art::Artifact &a = m.artifact();
   Device &dev = m.device();
   for (const art::Step &step : entry.steps) {
@@ -142,6 +142,32 @@ Status Session::runEntry(const art::EntryPoint &entry, int64_t tokens) {
     if (Status s = dev.launch(step.kernel, args, tokens); !s)
       return s;
   }
+  return Status::success();
+}
+
+Status Session::runEntry(const art::EntryPoint &entry, int64_t tokens) {
+  if (Status s = launchEntry(entry, tokens); !s)
+    return s;
+  return m.device().synchronize();
+}
+
+Status Session::runStep(int64_t tokens) {
+  Device &dev = m.device();
+  if (tokens != 1 || !dev.canRecord())
+    return runEntry(m.step(), tokens);
+  if (!decodeStep) {
+    if (Status s = dev.beginRecording(); !s)
+      return s;
+    Status launched = launchEntry(m.step(), tokens);
+    auto recording = dev.endRecording();
+    if (!launched)
+      return launched;
+    if (!recording)
+      return recording.status();
+    decodeStep = recording.take();
+  }
+  if (Status s = dev.replay(*decodeStep); !s)
+    return s;
   return dev.synchronize();
 }
 
@@ -181,7 +207,7 @@ Status Session::run(const int64_t *ids, const int64_t *nextIds, int64_t tokens,
       !s)
     return s;
 
-  if (Status s = runEntry(m.step(), tokens); !s)
+  if (Status s = runStep(tokens); !s)
     return s;
   size_t rows = info.logitsPositions ? static_cast<size_t>(B) : n;
   size_t bytes = rows * static_cast<size_t>(info.vocabSize) * sizeof(float);

@@ -43,7 +43,14 @@ public:
 
 private:
   explicit Session(const Model &model) : m(model) {}
+  /// Launches every step of `entry` for `tokens` tokens (no wait).
+  Status launchEntry(const artifact::EntryPoint &entry, int64_t tokens);
+  /// launchEntry, then waits.
   Status runEntry(const artifact::EntryPoint &entry, int64_t tokens);
+  /// The step entry point: a decode step (one token) on a device that
+  /// records launches is recorded once and replayed after (the same
+  /// kernels over the same buffers: the inputs change in place).
+  Status runStep(int64_t tokens);
   DeviceBuffer buffer(uint32_t id) const;
 
   const Model &m;
@@ -56,6 +63,7 @@ private:
   std::vector<int64_t> pos;     // per sequence
   std::vector<LaunchArg> args;  // reused by runEntry
   std::vector<int64_t> staging; // host copy of the inputs
+  std::unique_ptr<Device::Recording> decodeStep;
 };
 
 } // namespace v4::rt

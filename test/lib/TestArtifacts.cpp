@@ -70,6 +70,22 @@ Writer tinyWriter() {
   return w;
 }
 
+void addGPUKernelSet(Writer &w) {
+  std::string ptx = ".version 8.0\n.target sm_90a\n";
+  w.addCodeObject(Target::SM90A, CodeFormat::PTX,
+                  std::vector<uint8_t>(ptx.begin(), ptx.end()));
+  KernelSet set;
+  set.target = Target::SM90A;
+  set.kernels = w.description().kernels;
+  for (Kernel &k : set.kernels) {
+    k.codeObject = 1;
+    k.entrySymbol = k.name;
+    k.launch.block[0] = 256;
+    k.launch.workspaceBytes = 1024;
+  }
+  w.description().kernelSets.push_back(std::move(set));
+}
+
 void addRuntimeInputs(Description &d) {
   for (Buffer &b : d.buffers)
     if (b.role == role::kIds)
@@ -346,6 +362,48 @@ std::vector<Lie> makeLies() {
   t.push_back(descLie("host-kernel-with-workspace", "AF-8", [](Description &d) {
     d.kernels[1].launch.workspaceBytes = 4096;
   }));
+  // AF-8 and AF-18 (format 1.5): a second target's kernel table.
+  auto setLie = [](std::string name, std::string rule,
+                   std::function<void(Description &)> f) {
+    return optionLie(std::move(name), std::move(rule),
+                     [f](Writer &w, WriteOptions &) {
+                       addGPUKernelSet(w);
+                       f(w.description());
+                     });
+  };
+  t.push_back(setLie("kernel-on-other-targets-code-object", "AF-8",
+                     [](Description &d) { d.kernels[0].codeObject = 1; }));
+  t.push_back(optionLie("code-object-of-no-table", "AF-7",
+                        [](Writer &w, WriteOptions &) {
+                          addGPUKernelSet(w);
+                          w.description().kernelSets.clear();
+                        }));
+  t.push_back(
+      setLie("kernel-set-of-the-artifacts-target", "AF-18", [](Description &d) {
+        d.kernelSets[0].target = Target::CPU;
+        d.codeObjects[1].target = Target::CPU;
+        d.codeObjects[1].format = CodeFormat::HostSharedObject;
+      }));
+  t.push_back(setLie("kernel-set-twice", "AF-18", [](Description &d) {
+    d.kernelSets.push_back(d.kernelSets[0]);
+  }));
+  t.push_back(
+      setLie("kernel-set-one-kernel-short", "AF-18",
+             [](Description &d) { d.kernelSets[0].kernels.pop_back(); }));
+  t.push_back(setLie("kernel-set-other-name", "AF-18", [](Description &d) {
+    d.kernelSets[0].kernels[1].name = "tail";
+  }));
+  t.push_back(setLie("kernel-set-other-arg-count", "AF-18", [](Description &d) {
+    d.kernelSets[0].kernels[1].numScalarArgs = 3;
+  }));
+  t.push_back(
+      setLie("kernel-set-on-cpu-code-object", "AF-18", [](Description &d) {
+        d.kernelSets[0].kernels[0].codeObject = 0;
+      }));
+  t.push_back(
+      setLie("kernel-set-launch-grid-zero", "AF-18", [](Description &d) {
+        d.kernelSets[0].kernels[1].launch.grid[0].fixed = 0;
+      }));
   // AF-9: buffers.
   t.push_back(descLie("duplicate-buffer-id", "AF-9",
                       [](Description &d) { d.buffers[1].id = 1; }));

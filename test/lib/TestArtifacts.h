@@ -35,6 +35,10 @@ Writer tinyWriter();
 /// (I64 [2, -1]) and "start_positions" (I64 [2]) are added as buffers
 /// 10..12.
 void addRuntimeInputs(Description &d);
+/// Adds to the tiny artifact's writer an sm_90a PTX code object (index 1)
+/// and a kernel set for sm_90a (format 1.5): both kernels on it, 256
+/// threads per block, 1024 bytes of workspace.
+void addGPUKernelSet(Writer &w);
 /// tinyWriter().serialize() (verified).
 std::vector<uint8_t> tinyArtifact();
 

@@ -199,6 +199,85 @@ TEST_F(CUDADeviceTest, LaunchesTheCubinWithDescriptorParameters) {
   d.release(*y);
 }
 
+TEST_F(CUDADeviceTest, RunsTheSm90aTableOfAMultiTargetArtifact) {
+  // Format 1.5 (v4c --target=cpu,sm_90a): the host object and the CPU table
+  // are skipped; the kernel set's code object, symbols and geometry used.
+  Writer w = v4::artifact::testing::tinyWriter();
+  v4::artifact::testing::addGPUKernelSet(w);
+  auto bytes = w.serialize();
+  ASSERT_TRUE(bytes) << bytes.status().message();
+  auto a = Artifact::load("both.v4a", bytes->data(), bytes->size());
+  ASSERT_TRUE(a) << a.status().message();
+  auto dev = v4::rt::createDevice(Target::SM90A, "both.v4a");
+  ASSERT_TRUE(dev) << dev.status().message();
+  v4::rt::Device &d = **dev;
+  EXPECT_EQ(d.target(), Target::SM90A);
+  ASSERT_TRUE(d.loadKernels(*a));
+  // The fake driver keeps an image's first 4 bytes: the PTX, not an ELF.
+  EXPECT_STREQ(loadedImage(), ".ver");
+  auto x = d.allocate(64), y = d.allocate(64);
+  ASSERT_TRUE(x && y);
+  std::vector<LaunchArg> args = {{*x, {16}}, {*y, {16}}};
+  ASSERT_TRUE(d.launch(1, args, 4));
+  EXPECT_EQ(launchRecord->function, "head");
+  EXPECT_EQ(launchRecord->block[0], 256u);
+  d.release(*x);
+  d.release(*y);
+
+  // The CPU device takes the artifact's own table and skips the PTX.
+  auto cpu = v4::rt::createDevice(Target::CPU, "both.v4a", 1);
+  ASSERT_TRUE(cpu);
+  EXPECT_EQ((*cpu)->target(), Target::CPU);
+}
+
+TEST_F(CUDADeviceTest, RecordsLaunchesIntoAGraphAndReplaysIt) {
+  auto bytes = gpuWriter().serialize();
+  ASSERT_TRUE(bytes) << bytes.status().message();
+  auto a = Artifact::load("gpu.v4a", bytes->data(), bytes->size());
+  ASSERT_TRUE(a);
+  auto dev = v4::rt::createDevice(Target::SM90A, "gpu.v4a");
+  ASSERT_TRUE(dev);
+  v4::rt::Device &d = **dev;
+  ASSERT_TRUE(d.loadKernels(*a));
+  ASSERT_TRUE(d.canRecord());
+  auto x = d.allocate(64), y = d.allocate(64);
+  ASSERT_TRUE(x && y);
+  std::vector<LaunchArg> args = {{*x, {1, 1, 8}}, {*y, {8}}};
+  int before = launchRecord->count;
+  ASSERT_TRUE(d.beginRecording());
+  ASSERT_TRUE(d.launch(0, args, 1));
+  ASSERT_TRUE(d.launch(1, args, 1));
+  auto recording = d.endRecording();
+  ASSERT_TRUE(recording) << recording.status().message();
+  // Captured, not run; then run as one graph, as often as replayed.
+  EXPECT_EQ(launchRecord->captured, 2);
+  EXPECT_EQ(launchRecord->count, before);
+  int graphs = launchRecord->graphLaunches;
+  ASSERT_TRUE(d.replay(**recording));
+  ASSERT_TRUE(d.replay(**recording));
+  EXPECT_EQ(launchRecord->graphLaunches, graphs + 2);
+  ASSERT_TRUE(d.synchronize());
+  // Launches after the recording run eagerly again.
+  ASSERT_TRUE(d.launch(0, args, 1));
+  EXPECT_EQ(launchRecord->count, before + 1);
+  EXPECT_EQ(d.endRecording().status().rule(), "RT-7");
+  recording->reset();
+  d.release(*x);
+  d.release(*y);
+
+  // V4RT_CUDA_GRAPH=0: eager launches only (to compare with the graph).
+  setenv("V4RT_CUDA_GRAPH", "0", 1);
+  auto eager = v4::rt::createDevice(Target::SM90A, "gpu.v4a");
+  unsetenv("V4RT_CUDA_GRAPH");
+  ASSERT_TRUE(eager);
+  EXPECT_FALSE((*eager)->canRecord());
+  // The CPU device records nothing.
+  auto cpu = v4::rt::createDevice(Target::CPU, "gpu.v4a", 1);
+  ASSERT_TRUE(cpu);
+  EXPECT_FALSE((*cpu)->canRecord());
+  EXPECT_EQ((*cpu)->beginRecording().rule(), "RT-7");
+}
+
 TEST_F(CUDADeviceTest, AMissingEntryOrAHostObjectIsRefused) {
   auto bytes = gpuWriter("missing_head").serialize();
   ASSERT_TRUE(bytes);
@@ -221,7 +300,7 @@ TEST_F(CUDADeviceTest, AMissingEntryOrAHostObjectIsRefused) {
   ASSERT_TRUE(dev2);
   s = (*dev2)->loadKernels(*h);
   EXPECT_EQ(s.rule(), "RT-4");
-  EXPECT_NE(s.message().find("the cuda device loads sm_90a cubin or PTX"),
+  EXPECT_NE(s.message().find("cpu.v4a: no sm_90a code object"),
             std::string::npos)
       << s.message();
 }

@@ -5,7 +5,10 @@
 // the loaded objects. "Device memory" is host memory; a launch runs nothing
 // and records its function, geometry and parameter array, which the test
 // reads with fakeCudaLastLaunch(). V4_FAKE_CUDA_CC ("8.0") sets the compute
-// capability and V4_FAKE_CUDA_DEVICES the device count.
+// capability and V4_FAKE_CUDA_DEVICES the device count. Stream capture
+// records launches into a "graph" (a list of them) that cuGraphLaunch
+// counts; V4_FAKE_CUDA_TRACE=FILE appends a line per launch, capture and
+// graph launch to FILE.
 //
 //===----------------------------------------------------------------------===//
 #include "test/runtime/FakeCUDADriver.h"
@@ -26,6 +29,20 @@ v4::testing::FakeCUDALaunch last;
 std::string loadedImage;
 // Function handles: the names, owned here (no leak for LeakSanitizer).
 std::set<std::string> functionNames;
+
+bool capturing = false;
+// A graph: the number of launches captured into it.
+struct FakeGraph {
+  int launches = 0;
+};
+
+void trace(const std::string &line) {
+  if (const char *path = std::getenv("V4_FAKE_CUDA_TRACE"))
+    if (FILE *f = std::fopen(path, "a")) {
+      std::fprintf(f, "%s\n", line.c_str());
+      std::fclose(f);
+    }
+}
 
 int envInt(const char *name, int dflt) {
   const char *v = std::getenv(name);
@@ -144,7 +161,49 @@ CUresult cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz,
   last.block[0] = bx, last.block[1] = by, last.block[2] = bz;
   last.sharedMemoryBytes = smem;
   last.params = params;
-  ++last.count;
+  if (capturing) {
+    ++last.captured;
+    trace(std::string("captured ") + last.function);
+  } else {
+    ++last.count;
+    trace(std::string("launch ") + last.function);
+  }
+  return kOk;
+}
+CUresult cuStreamBeginCapture_v2(void *, int) {
+  if (capturing)
+    return kInvalidValue;
+  capturing = true;
+  last.captured = 0;
+  trace("begin capture");
+  return kOk;
+}
+CUresult cuStreamEndCapture(void *, void **graph) {
+  if (!capturing)
+    return kInvalidValue;
+  capturing = false;
+  *graph = new FakeGraph{last.captured};
+  trace("end capture: " + std::to_string(last.captured) + " launches");
+  return kOk;
+}
+CUresult cuGraphInstantiateWithFlags(void **exec, void *graph,
+                                     unsigned long long) {
+  ++last.graphs;
+  *exec = new FakeGraph(*static_cast<FakeGraph *>(graph));
+  return kOk;
+}
+CUresult cuGraphLaunch(void *exec, void *) {
+  ++last.graphLaunches;
+  trace("graph launch: " +
+        std::to_string(static_cast<FakeGraph *>(exec)->launches) + " launches");
+  return kOk;
+}
+CUresult cuGraphExecDestroy(void *exec) {
+  delete static_cast<FakeGraph *>(exec);
+  return kOk;
+}
+CUresult cuGraphDestroy(void *graph) {
+  delete static_cast<FakeGraph *>(graph);
   return kOk;
 }
 }

@@ -3,7 +3,8 @@
 // The record of FakeCUDADriver.cpp (built as libcuda.so.1 for
 // CUDADeviceTest and the lit tests of the CUDA device's host side): the last
 // launch's function, geometry and parameter array, read through the
-// fakeCudaLastLaunch() symbol.
+// fakeCudaLastLaunch() symbol. With V4_FAKE_CUDA_TRACE=FILE it also appends
+// one line per launch, capture and graph launch to FILE (the lit tests').
 //
 //===----------------------------------------------------------------------===//
 #ifndef V4_TEST_RUNTIME_FAKECUDADRIVER_H
@@ -20,6 +21,11 @@ struct FakeCUDALaunch {
   /// The kernel parameter array as passed (valid until the next launch).
   void **params = nullptr;
   int count = 0;
+  /// Stream capture (CUDA graphs): launches recorded while capturing (not
+  /// counted in `count`), graphs instantiated and graph launches.
+  int captured = 0;
+  int graphs = 0;
+  int graphLaunches = 0;
 };
 
 } // namespace v4::testing

@@ -116,7 +116,10 @@ static void print(const Artifact &a) {
   std::printf("file %llu bytes  flatbuffer %llu bytes\n",
               (unsigned long long)a.fileSize(),
               (unsigned long long)a.flatbufferSize());
-  std::printf("target %s  features %s\n", targetName(a.target()),
+  std::string targets;
+  for (Target t : a.targets())
+    targets += (targets.empty() ? "" : ",") + std::string(targetName(t));
+  std::printf("target %s  features %s\n", targets.c_str(),
               featureString(a.features()).c_str());
   std::printf("bounds batch %lld  max_context %lld  max_chunk %lld\n",
               (long long)a.bounds().batch, (long long)a.bounds().maxContext,
@@ -147,15 +150,22 @@ static void print(const Artifact &a) {
                 (unsigned long long)c.offset, (unsigned long long)c.size,
                 c.isa.empty() ? "" : " isa ", c.isa.c_str());
   }
-  std::printf("kernels: %zu\n", a.kernels().size());
-  for (size_t i = 0; i < a.kernels().size(); ++i) {
-    const Kernel &k = a.kernels()[i];
-    std::printf(
-        "  [%zu] %s  code %u  symbol %s  buffers %u  scalars %u  "
-        "launch %s%s%s\n",
-        i, k.name.c_str(), k.codeObject, k.entrySymbol.c_str(), k.numBufferArgs,
-        k.numScalarArgs, launchString(k.launch).c_str(),
-        k.debugLocation.empty() ? "" : "  loc ", k.debugLocation.c_str());
+  // Each target's table: the artifact's, then its kernel sets (1.5).
+  for (Target t : a.targets()) {
+    const std::vector<Kernel> &table = *a.kernelsFor(t);
+    if (t == a.target())
+      std::printf("kernels: %zu\n", table.size());
+    else
+      std::printf("kernels of %s: %zu\n", targetName(t), table.size());
+    for (size_t i = 0; i < table.size(); ++i) {
+      const Kernel &k = table[i];
+      std::printf(
+          "  [%zu] %s  code %u  symbol %s  buffers %u  scalars %u  "
+          "launch %s%s%s\n",
+          i, k.name.c_str(), k.codeObject, k.entrySymbol.c_str(),
+          k.numBufferArgs, k.numScalarArgs, launchString(k.launch).c_str(),
+          k.debugLocation.empty() ? "" : "  loc ", k.debugLocation.c_str());
+    }
   }
   std::printf("buffers: %zu\n", a.buffers().size());
   for (const Buffer &b : a.buffers())

@@ -3,6 +3,7 @@
 //   v4-run model.v4a --checkpoint DIR --prompt-ids 1,2,3 --max-new-tokens N
 //          [--chunk C] [--temperature T --top-p P --seed S]
 //          [--dump-logits FILE.npy] [--check-weights] [--expect-sha256 HEX]
+//   v4-run model.v4a --synthetic-weights SEED ... (instead of --checkpoint)
 //   v4-run model.v4a --checkpoint DIR (--prompt TEXT | --chat MESSAGE
 //          [--system TEXT] [--thinking] [--reasoning-effort max|high])
 //          [--tokenizer DIR] [--max-new-tokens N] [--stop STRING]...
@@ -16,6 +17,9 @@
 // generated text streams to stdout as it is generated (whole UTF-8
 // characters), generation stops at EOS, --max-new-tokens or a --stop string
 // (not printed), and the timing report, with load time, goes to stderr.
+// --synthetic-weights SEED binds deterministic synthetic weights of the
+// manifest's dtypes and scale formats instead of a checkpoint (models that
+// cannot travel with their weights; text needs --tokenizer then).
 // Uses only the public C API. Exit codes: 0 ok, 1 rejected input or model,
 // 2 bad command line, 3 I/O.
 //
@@ -62,6 +66,14 @@ int fail(v4rt_status_t status) {
   std::fprintf(stderr, "v4-run: error: %s\n", v4rt_status_message(status));
   v4rt_status_free(status);
   return code == V4RT_NOT_FOUND || code == V4RT_UNAVAILABLE ? 3 : 1;
+}
+
+/// "weights: synthetic, seed S\n" for synthetic weights, else "".
+std::string weightsLine(const v4rt_model_info_t &info) {
+  if (!info.synthetic_weights)
+    return "";
+  return "weights: synthetic, seed " + std::to_string(info.synthetic_seed) +
+         "\n";
 }
 
 /// The folder of the tokenizer: --tokenizer, else the checkpoint's folder.
@@ -177,9 +189,10 @@ int main(int argc, char **argv) {
   std::string promptText, chat, system, tokenizerFlag, effort;
   std::vector<std::string> stops;
   bool thinking = false, checkWeights = false;
-  std::string expectSha256;
+  std::string expectSha256, device;
   std::vector<int64_t> prompt;
   int64_t maxNew = -1, chunk = 0, threads = 0;
+  uint64_t syntheticSeed = 0;
   v4rt_sampling_t sampling;
   v4rt_sampling_initialize(&sampling);
   int64_t seed = static_cast<int64_t>(sampling.seed);
@@ -195,12 +208,21 @@ int main(int argc, char **argv) {
       "MESSAGE [--system TEXT]\n"
       "              [--thinking] [--reasoning-effort max|high]) "
       "[--tokenizer DIR] [--max-new-tokens N]\n"
-      "              [--stop STRING]... [sampling flags]",
+      "              [--stop STRING]... [sampling flags]\n"
+      "       (--synthetic-weights SEED instead of --checkpoint DIR: "
+      "deterministic synthetic weights)",
       "Exit codes: 0 success; 1 rejected input; 2 bad command line; 3 I/O.");
   cli.add_option("MODEL.v4a", model, "The compiled model");
   cli.add_option("--checkpoint", checkpoint,
                  "Checkpoint: safetensors file, folder or index")
       ->type_name("DIR");
+  CLI::Option *synthetic =
+      cli.add_option("--synthetic-weights", syntheticSeed,
+                     "Instead of --checkpoint: deterministic synthetic "
+                     "weights of this seed (the manifest's dtypes and scales)")
+          ->type_name("SEED")
+          ->check(rule<uint64_t>("an integer in [0, 2^64)",
+                                 [](uint64_t) { return true; }));
   cli.add_option("--prompt-ids", prompt, "Prompt token ids, comma-separated")
       ->type_name("1,2,3")
       ->delimiter(',')
@@ -257,6 +279,11 @@ int main(int argc, char **argv) {
       ->type_name("N")
       ->check(
           rule<int64_t>("an integer >= 1", [](int64_t n) { return n >= 1; }));
+  cli.add_option("--device", device,
+                 "Device to run on: cpu, cuda (CUDA device 0) or cuda:N "
+                 "(default: that of the artifact's first target; an artifact "
+                 "built with v4c --target=cpu,sm_90a runs on either)")
+      ->type_name("DEVICE");
   cli.add_flag("--check-weights", checkWeights,
                "Refuse a checkpoint holding a NaN or Inf (one pass at load)");
   cli.add_option("--expect-sha256", expectSha256,
@@ -290,10 +317,20 @@ int main(int argc, char **argv) {
     return usage("--dump-logits needs --prompt-ids");
   if (textMode && maxNew < 0)
     maxNew = 128;
-  if (model.empty() || checkpoint.empty() || (prompt.empty() && !textMode) ||
-      maxNew < 0)
-    return usage("MODEL, --checkpoint, --prompt-ids (or --prompt or --chat) "
-                 "and --max-new-tokens are required");
+  const bool syntheticWeights = synthetic->count() > 0;
+  if (syntheticWeights && !checkpoint.empty())
+    return usage("--synthetic-weights and --checkpoint exclude each other: "
+                 "synthetic weights replace the checkpoint");
+  if (syntheticWeights && textMode && tokenizerFlag.empty())
+    return usage("--prompt and --chat with --synthetic-weights need "
+                 "--tokenizer (there is no checkpoint folder to find it in)");
+  if (syntheticWeights && checkWeights)
+    return usage("--check-weights reads a checkpoint: synthetic weights "
+                 "have none (and are finite)");
+  if (model.empty() || (checkpoint.empty() && !syntheticWeights) ||
+      (prompt.empty() && !textMode) || maxNew < 0)
+    return usage("MODEL, --checkpoint (or --synthetic-weights), --prompt-ids "
+                 "(or --prompt or --chat) and --max-new-tokens are required");
 
   // The output path is checked before any work (RELIABILITY.md §2.11).
   if (!dump.empty()) {
@@ -306,11 +343,14 @@ int main(int argc, char **argv) {
 
   v4rt_model_options_t options;
   v4rt_model_options_initialize(&options);
-  options.checkpoint_path = checkpoint.c_str();
+  options.checkpoint_path = syntheticWeights ? nullptr : checkpoint.c_str();
+  options.synthetic_weights = syntheticWeights;
+  options.synthetic_seed = syntheticSeed;
   options.check_weights = checkWeights;
   // The library owns the upper bound (V4RT_INVALID_ARGUMENT above it).
   options.num_threads =
       static_cast<uint32_t>(std::min<int64_t>(threads, UINT32_MAX));
+  options.device = device.empty() ? nullptr : device.c_str();
   options.expected_sha256 =
       expectSha256.empty() ? nullptr : expectSha256.c_str();
   using clock = std::chrono::steady_clock;
@@ -494,12 +534,13 @@ int main(int argc, char **argv) {
                  "decode: %zu tokens, %lld steps in %.3f ms (%.1f tokens/s)\n"
                  "stop: %s\n"
                  "numerics: %s, fake-quant %s\n"
-                 "threads: %lld\n",
+                 "threads: %lld\n%s",
                  loadS * 1e3, prompt.size(), prefillS * 1e3,
                  prompt.size() / std::max(prefillS, 1e-9), generated.size(),
                  static_cast<long long>(steps), decodeS * 1e3,
                  steps / std::max(decodeS, 1e-9), stopReason, info.numerics,
-                 info.fake_quant, static_cast<long long>(info.num_threads));
+                 info.fake_quant, static_cast<long long>(info.num_threads),
+                 weightsLine(info).c_str());
     v4rt_session_release(session);
     v4rt_model_release(m);
     return std::fflush(stdout) == 0 ? 0 : 3;
@@ -520,6 +561,7 @@ int main(int argc, char **argv) {
               decodeSteps / std::max(decodeS, 1e-9));
   std::printf("numerics: %s, fake-quant %s\n", info.numerics, info.fake_quant);
   std::printf("threads: %lld\n", static_cast<long long>(info.num_threads));
+  std::printf("%s", weightsLine(info).c_str());
   int code = 0;
   if (!dump.empty()) {
     int64_t rows = static_cast<int64_t>(dumped.size()) / V;

@@ -86,8 +86,10 @@ cl::opt<std::string>
                 cl::value_desc("phase"), cl::init("input"),
                 cl::cat(v4cCategory));
 cl::opt<std::string> targetName("target",
-                                cl::desc("Target backend of the kernels "
-                                         "(default: the module's v4.target, "
+                                cl::desc("Target backend of the kernels, or a "
+                                         "comma list (cpu,sm_90a: one "
+                                         "artifact that runs on either; "
+                                         "default: the module's v4.target, "
                                          "else cpu)"),
                                 cl::value_desc("name"), cl::cat(v4cCategory));
 // Built from runtime/base/HostISA.h, the one list of levels.
@@ -319,13 +321,12 @@ int main(int argc, char **argv) {
     return kBadCommandLine;
   }
   mlir::v4::registerBuiltinTargetBackends();
-  if (targetName.getNumOccurrences() &&
-      !mlir::v4::lookupTargetBackend(targetName)) {
-    errs() << "v4c: --target: unknown target '" << targetName << "' (known:";
-    for (StringRef n : mlir::v4::getRegisteredTargetBackendNames())
-      errs() << " " << n;
-    errs() << ")\n";
-    return kBadCommandLine;
+  if (targetName.getNumOccurrences()) {
+    std::string error;
+    if (failed(mlir::v4::parseTargetList(targetName, error))) {
+      errs() << "v4c: --target: " << error << "\n";
+      return kBadCommandLine;
+    }
   }
   if (sanitizeKernels.getNumOccurrences() && sanitizeKernels != "address") {
     errs() << "v4c: --sanitize-kernels: unknown sanitizer '" << sanitizeKernels

@@ -131,13 +131,38 @@ typedef struct v4rt_model_options_t {
    * count in use. Appended: a struct_size that ends before it leaves the
    * default. */
   uint32_t num_threads;
+  /* The device to run on: "cpu", "cuda" (the first CUDA device) or
+   * "cuda:N" (CUDA device N); NULL or "" (default): the device of the
+   * artifact's first target. The artifact must hold kernels for the
+   * device's target (v4c --target=cpu,sm_90a builds both): otherwise
+   * V4RT_INCOMPATIBLE naming the targets it has [RT-3]. An unknown
+   * spelling is V4RT_INVALID_ARGUMENT [ARG]. Appended: a struct_size that
+   * ends before it leaves the default. */
+  const char *device;
+  /* 1: bind deterministic synthetic weights instead of a checkpoint, for
+   * models that cannot travel with their weights (benchmarks, bring-up);
+   * checkpoint_path must then be NULL or "" (both: V4RT_INVALID_ARGUMENT
+   * [RT-9]). Every parameter of the artifact's manifest gets values that
+   * depend only on (synthetic_seed, the tensor's name, the element index),
+   * in its dtype and scale format: bf16/f32 after v4-gen-checkpoint's
+   * distributions, FP8 e4m3 and packed FP4 e2m1 quantised with their e8m0
+   * block scales, index tables in range, derived parameters by their rule.
+   * Generated on the host threads of num_threads, the same bytes at any
+   * count, and written to (or uploaded into) the device's buffers. Not
+   * v4-gen-checkpoint's bytes for the same seed. check_weights is then
+   * ignored (the values are finite). 0 (default): a checkpoint.
+   * v4rt_model_info reports it. Appended: a struct_size that ends before
+   * them leaves the default. */
+  int synthetic_weights;
+  uint64_t synthetic_seed;
 } v4rt_model_options_t;
 
 void v4rt_model_options_initialize(v4rt_model_options_t *options);
 
 /* Checks options->expected_sha256 when set, then loads and verifies the
  * artifact, loads its CPU kernels and binds every parameter of its manifest
- * from the checkpoint (all mismatches reported at once), then, with
+ * from the checkpoint (all mismatches reported at once) or, with
+ * options->synthetic_weights, with synthetic weights, then, with
  * options->check_weights, scans the checkpoint for NaN/Inf. An
  * options->struct_size of 0 or above the library's is V4RT_INVALID_ARGUMENT
  * (call v4rt_model_options_initialize). */
@@ -191,6 +216,11 @@ typedef struct v4rt_model_info_t {
   /* Host threads a launch runs on (v4rt_model_options_t.num_threads
    * resolved). Appended: filled when struct_size covers it. */
   int64_t num_threads;
+  /* 1 when the weights are synthetic (v4rt_model_options_t
+   * synthetic_weights), with their seed; 0 when they come from a
+   * checkpoint. Appended: filled when struct_size covers them. */
+  int64_t synthetic_weights;
+  uint64_t synthetic_seed;
 } v4rt_model_info_t;
 
 /* V4RT_INVALID_ARGUMENT for a NULL argument or a struct_size shorter than

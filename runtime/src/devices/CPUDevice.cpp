@@ -18,13 +18,45 @@ namespace v4::rt {
 namespace art = v4::artifact;
 
 Device::~Device() = default;
+Device::Recording::~Recording() = default;
 
-Expected<std::unique_ptr<Device>>
-createDevice(art::Target target, const std::string &source, unsigned threads) {
+static Status noRecording(const char *device) {
+  return Status::error(StatusCode::Internal, "RT-7",
+                       std::string(device) + " device: cannot record launches");
+}
+Status Device::beginRecording() { return noRecording(name()); }
+Expected<std::unique_ptr<Device::Recording>> Device::endRecording() {
+  return noRecording(name());
+}
+Status Device::replay(const Recording &) { return noRecording(name()); }
+
+Expected<DeviceSpec> parseDeviceSpec(const std::string &name,
+                                     const std::string &what) {
+  if (name == "cpu")
+    return DeviceSpec{art::Target::CPU, 0};
+  if (name == "cuda")
+    return DeviceSpec{art::Target::SM90A, 0};
+  if (name.rfind("cuda:", 0) == 0 && name.size() > 5 && name.size() <= 9 &&
+      name.find_first_not_of("0123456789", 5) == std::string::npos)
+    return DeviceSpec{art::Target::SM90A, std::stoi(name.substr(5))};
+  return Status::error(StatusCode::InvalidArgument, "ARG",
+                       what + ": unknown device '" + name +
+                           "' (cpu, cuda, or cuda:N for CUDA device N)");
+}
+
+std::string deviceSpecName(const DeviceSpec &spec) {
+  if (spec.target == art::Target::CPU)
+    return "cpu";
+  return "cuda:" + std::to_string(spec.ordinal);
+}
+
+Expected<std::unique_ptr<Device>> createDevice(art::Target target,
+                                               const std::string &source,
+                                               unsigned threads, int ordinal) {
   if (target == art::Target::CPU)
     return std::unique_ptr<Device>(new CPUDevice(threads));
   if (target == art::Target::SM90A)
-    return CUDADevice::open(source);
+    return CUDADevice::open(source, ordinal);
   return Status::error(StatusCode::Incompatible, "RT-3",
                        source + ": artifact targets " +
                            art::targetName(target) +
@@ -210,9 +242,12 @@ Status requireHostISA(const std::string &isa, const std::string &what,
 }
 
 Status CPUDevice::loadKernels(const art::Artifact &a) {
-  std::vector<void *> loaded;
+  // The host objects only: a multi-target artifact also holds others'.
+  std::vector<void *> loaded(a.codeObjects().size(), nullptr);
   for (size_t i = 0; i < a.codeObjects().size(); ++i) {
     const art::CodeObject &c = a.codeObjects()[i];
+    if (c.target != art::Target::CPU)
+      continue;
     std::string what = a.source() + ": code object " + std::to_string(i);
     if (c.format != art::CodeFormat::HostSharedObject)
       return Status::error(StatusCode::Incompatible, "RT-4",
@@ -225,9 +260,14 @@ Status CPUDevice::loadKernels(const art::Artifact &a) {
     if (!library)
       return library.status();
     libraries.push_back(*library);
-    loaded.push_back(*library);
+    loaded[i] = *library;
   }
-  for (const art::Kernel &k : a.kernels()) {
+  const std::vector<art::Kernel> *kernels = a.kernelsFor(art::Target::CPU);
+  if (!kernels)
+    return Status::error(StatusCode::Incompatible, "RT-3",
+                         a.source() + ": the artifact has no cpu kernels");
+  for (const art::Kernel &k : *kernels) {
+    // AF-8: the code object is in range and of this table's target.
     void *sym = dlsym(loaded[k.codeObject], k.entrySymbol.c_str());
     if (!sym)
       return Status::error(StatusCode::Incompatible, "RT-4",

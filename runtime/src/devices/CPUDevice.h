@@ -39,6 +39,7 @@ public:
   ~CPUDevice() override;
 
   const char *name() const override { return "cpu"; }
+  artifact::Target target() const override { return artifact::Target::CPU; }
   uint64_t availableMemory() const override;
   Expected<DeviceBuffer> allocate(size_t bytes) override;
   void release(DeviceBuffer buffer) override;

@@ -1,6 +1,7 @@
 //===- CUDADevice.cpp - an NVIDIA GPU as a device -------------------------===//
 #include "runtime/src/devices/CUDADevice.h"
 
+#include <cstdlib>
 #include <cstring>
 #include <dlfcn.h>
 #include <string>
@@ -20,6 +21,11 @@ using CUcontext = void *;
 using CUmodule = void *;
 using CUfunction = void *;
 using CUstream = void *;
+using CUgraph = void *;
+using CUgraphExec = void *;
+/// CU_STREAM_CAPTURE_MODE_THREAD_LOCAL: only this thread's unsafe calls
+/// during a capture are errors.
+constexpr int kCaptureModeThreadLocal = 1;
 constexpr CUresult kSuccess = 0;
 constexpr int kAttrComputeCapabilityMajor = 75;
 constexpr int kAttrComputeCapabilityMinor = 76;
@@ -55,6 +61,12 @@ struct CUDADriver {
   CUresult (*cuLaunchKernel)(CUfunction, unsigned, unsigned, unsigned, unsigned,
                              unsigned, unsigned, unsigned, CUstream, void **,
                              void **);
+  CUresult (*cuStreamBeginCapture)(CUstream, int);
+  CUresult (*cuStreamEndCapture)(CUstream, CUgraph *);
+  CUresult (*cuGraphInstantiate)(CUgraphExec *, CUgraph, unsigned long long);
+  CUresult (*cuGraphLaunch)(CUgraphExec, CUstream);
+  CUresult (*cuGraphExecDestroy)(CUgraphExec);
+  CUresult (*cuGraphDestroy)(CUgraph);
 
   ~CUDADriver() {
     if (library)
@@ -103,6 +115,12 @@ struct CUDADriver {
     get(d->cuModuleUnload, "cuModuleUnload");
     get(d->cuModuleGetFunction, "cuModuleGetFunction");
     get(d->cuLaunchKernel, "cuLaunchKernel");
+    get(d->cuStreamBeginCapture, "cuStreamBeginCapture_v2");
+    get(d->cuStreamEndCapture, "cuStreamEndCapture");
+    get(d->cuGraphInstantiate, "cuGraphInstantiateWithFlags");
+    get(d->cuGraphLaunch, "cuGraphLaunch");
+    get(d->cuGraphExecDestroy, "cuGraphExecDestroy");
+    get(d->cuGraphDestroy, "cuGraphDestroy");
     if (!missing.empty()) {
       why = "the CUDA driver libcuda.so.1 lacks " + missing +
             " (a driver for CUDA 12 or newer is needed)";
@@ -164,7 +182,10 @@ Expected<std::unique_ptr<Device>> CUDADevice::open(const std::string &source,
 }
 
 CUDADevice::CUDADevice(std::unique_ptr<CUDADriver> driver)
-    : driver(std::move(driver)) {}
+    : driver(std::move(driver)) {
+  const char *graph = std::getenv("V4RT_CUDA_GRAPH");
+  graphs = !(graph && std::string(graph) == "0");
+}
 
 CUDADevice::~CUDADevice() {
   CUDADriver &d = *driver;
@@ -288,21 +309,17 @@ Status CUDADevice::loadKernels(const art::Artifact &a) {
   // The cubin when the artifact has one (the same kernels as its PTX), else
   // the PTX, which the driver compiles for this GPU.
   int chosen = -1;
+  // Another target's code objects (a multi-target artifact) are not ours;
+  // AF-7 has checked that sm_90a ones are PTX or cubin.
   for (size_t i = 0; i < a.codeObjects().size(); ++i) {
     const art::CodeObject &c = a.codeObjects()[i];
-    if (c.target != art::Target::SM90A || (c.format != art::CodeFormat::Cubin &&
-                                           c.format != art::CodeFormat::PTX))
-      return Status::error(StatusCode::Incompatible, "RT-4",
-                           a.source() + ": code object " + std::to_string(i) +
-                               " is " + art::codeFormatName(c.format) +
-                               " for " + art::targetName(c.target) +
-                               "; the cuda device loads sm_90a cubin or PTX");
-    if (chosen < 0 || c.format == art::CodeFormat::Cubin)
+    if (c.target == art::Target::SM90A &&
+        (chosen < 0 || c.format == art::CodeFormat::Cubin))
       chosen = static_cast<int>(i);
   }
   if (chosen < 0)
     return Status::error(StatusCode::Incompatible, "RT-4",
-                         a.source() + ": no code object");
+                         a.source() + ": no sm_90a code object");
   art::ByteSpan image = a.code(chosen);
   // PTX is text the driver reads up to a NUL.
   std::string text;
@@ -317,8 +334,12 @@ Status CUDADevice::loadKernels(const art::Artifact &a) {
         StatusCode::Incompatible, "RT-4",
         a.source() + ": code object " + std::to_string(chosen) +
             " does not load on this GPU: " + driver->errorName(r));
+  const std::vector<art::Kernel> *kernels = a.kernelsFor(art::Target::SM90A);
+  if (!kernels)
+    return Status::error(StatusCode::Incompatible, "RT-3",
+                         a.source() + ": the artifact has no sm_90a kernels");
   uint64_t workspaceBytes = 0;
-  for (const art::Kernel &k : a.kernels()) {
+  for (const art::Kernel &k : *kernels) {
     CUfunction f = nullptr;
     if (driver->cuModuleGetFunction(&f, module, k.entrySymbol.c_str()) !=
         kSuccess)
@@ -346,7 +367,7 @@ Status CUDADevice::launch(uint32_t kernel, const std::vector<LaunchArg> &args,
     return Status::error(StatusCode::Internal, "RT-7",
                          "cuda device: kernel " + std::to_string(kernel) +
                              " was not loaded");
-  std::lock_guard<std::mutex> lock(launchMutex);
+  std::lock_guard<std::recursive_mutex> lock(launchMutex);
   const art::Launch &l = launches[kernel];
   // Every buffer's descriptor fields, then the workspace's.
   words.clear();
@@ -381,6 +402,71 @@ Status CUDADevice::launch(uint32_t kernel, const std::vector<LaunchArg> &args,
                                       l.block[2], l.sharedMemoryBytes, stream,
                                       params.data(), nullptr),
                "cuLaunchKernel");
+}
+
+namespace {
+/// An instantiated CUDA graph, destroyed with its device's driver.
+class CUDARecording final : public Device::Recording {
+public:
+  CUDARecording(const CUDADriver &driver, void *context, CUgraph graph,
+                CUgraphExec exec)
+      : driver(driver), context(context), graph(graph), exec(exec) {}
+  ~CUDARecording() override {
+    driver.cuCtxSetCurrent(context);
+    driver.cuGraphExecDestroy(exec);
+    driver.cuGraphDestroy(graph);
+  }
+  const CUDADriver &driver;
+  void *context;
+  CUgraph graph;
+  CUgraphExec exec;
+};
+} // namespace
+
+Status CUDADevice::beginRecording() {
+  // Held until endRecording: no other session's launch may join the
+  // capture (the device has one stream).
+  launchMutex.lock();
+  recording = true;
+  driver->cuCtxSetCurrent(context);
+  if (Status s =
+          check(driver->cuStreamBeginCapture(stream, kCaptureModeThreadLocal),
+                "cuStreamBeginCapture");
+      !s) {
+    recording = false;
+    launchMutex.unlock();
+    return s;
+  }
+  return Status::success();
+}
+
+Expected<std::unique_ptr<Device::Recording>> CUDADevice::endRecording() {
+  if (!recording)
+    return Status::error(StatusCode::Internal, "RT-7",
+                         "cuda device: endRecording without beginRecording");
+  CUgraph graph = nullptr;
+  CUresult r = driver->cuStreamEndCapture(stream, &graph);
+  recording = false;
+  launchMutex.unlock();
+  if (Status s = check(r, "cuStreamEndCapture"); !s)
+    return s;
+  CUgraphExec exec = nullptr;
+  if (Status s = check(driver->cuGraphInstantiate(&exec, graph, 0),
+                       "cuGraphInstantiate");
+      !s) {
+    driver->cuGraphDestroy(graph);
+    return s;
+  }
+  return std::unique_ptr<Recording>(
+      new CUDARecording(*driver, context, graph, exec));
+}
+
+Status CUDADevice::replay(const Recording &recording) {
+  std::lock_guard<std::recursive_mutex> lock(launchMutex);
+  driver->cuCtxSetCurrent(context);
+  return check(driver->cuGraphLaunch(
+                   static_cast<const CUDARecording &>(recording).exec, stream),
+               "cuGraphLaunch");
 }
 
 Status CUDADevice::synchronize() {

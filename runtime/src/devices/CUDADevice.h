@@ -35,6 +35,7 @@ public:
   ~CUDADevice() override;
 
   const char *name() const override { return "cuda"; }
+  artifact::Target target() const override { return artifact::Target::SM90A; }
   uint64_t availableMemory() const override;
   Expected<DeviceBuffer> allocate(size_t bytes) override;
   void release(DeviceBuffer buffer) override;
@@ -50,6 +51,10 @@ public:
   Status launch(uint32_t kernel, const std::vector<LaunchArg> &args,
                 int64_t tokens) override;
   Status synchronize() override;
+  bool canRecord() const override { return graphs; }
+  Status beginRecording() override;
+  Expected<std::unique_ptr<Recording>> endRecording() override;
+  Status replay(const Recording &recording) override;
 
 private:
   explicit CUDADevice(std::unique_ptr<CUDADriver> driver);
@@ -64,7 +69,13 @@ private:
   std::vector<void *> functions;
   std::vector<artifact::Launch> launches;
   DeviceBuffer workspace;
-  std::mutex launchMutex;
+  /// CUDA graphs are on unless V4RT_CUDA_GRAPH=0 (to compare replay with
+  /// eager launches).
+  bool graphs = true;
+  /// Serializes launches on the one stream; recursive: a recording holds it
+  /// from beginRecording to endRecording while its thread launches.
+  std::recursive_mutex launchMutex;
+  bool recording = false;
   // Reused per launch: the parameter words and pointers to each.
   std::vector<uint64_t> words;
   std::vector<void *> params;

@@ -43,6 +43,8 @@ public:
 
   /// Names the device in messages ("cpu").
   virtual const char *name() const = 0;
+  /// The target whose kernels the device runs (Artifact::kernelsFor).
+  virtual artifact::Target target() const = 0;
 
   /// Host threads a launch runs on (1 where the device runs it).
   virtual unsigned numThreads() const { return 1; }
@@ -70,8 +72,10 @@ public:
   virtual Status fill(DeviceBuffer dst, size_t offset, size_t bytes,
                       const void *pattern, size_t patternBytes) = 0;
 
-  /// Loads every code object of `artifact` and resolves every kernel's
-  /// entry symbol; kernel i of the artifact is then launched as index i.
+  /// Loads the code objects of `artifact` for target() and resolves the
+  /// entry symbol of every kernel of that target's table
+  /// (Artifact::kernelsFor, which the caller has checked exists); kernel i
+  /// is then launched as index i (steps index every target's table alike).
   virtual Status loadKernels(const artifact::Artifact &artifact) = 0;
   /// Launches kernel `kernel` over `args` (one per buffer argument) for a
   /// call of `tokens` tokens, the T of the kernel's launch geometry: every
@@ -80,15 +84,45 @@ public:
                         int64_t tokens) = 0;
   /// Waits until every launched kernel has finished.
   virtual Status synchronize() = 0;
+
+  /// Recorded launches (a CUDA graph): a device that can record a sequence
+  /// of launches replays it as one submission. The session records its
+  /// decode step once and replays it every step after: the same kernels
+  /// over the same buffers at one token.
+  class Recording {
+  public:
+    virtual ~Recording();
+  };
+  /// Whether beginRecording works (the CPU: no; CUDA: unless
+  /// V4RT_CUDA_GRAPH=0).
+  virtual bool canRecord() const { return false; }
+  /// Until endRecording, launches are recorded instead of run.
+  virtual Status beginRecording();
+  virtual Expected<std::unique_ptr<Recording>> endRecording();
+  /// Runs a recording's launches (asynchronously, like launch).
+  virtual Status replay(const Recording &recording);
 };
 
-/// The device that runs artifacts of `target`; an Incompatible error naming
-/// `source` (the artifact) when this runtime has none. `threads`: the host
-/// threads a CPU device runs a launch's blocks on (0: V4RT_NUM_THREADS, else
-/// every core).
+/// A device by name: "cpu", "cuda" (CUDA device 0) or "cuda:N".
+struct DeviceSpec {
+  artifact::Target target = artifact::Target::CPU;
+  int ordinal = 0;
+};
+/// Parses a device name (v4rt_model_options_t.device, v4-run --device); an
+/// InvalidArgument "ARG" error naming `what` and the spellings otherwise.
+Expected<DeviceSpec> parseDeviceSpec(const std::string &name,
+                                     const std::string &what);
+/// "cpu", "cuda:N".
+std::string deviceSpecName(const DeviceSpec &spec);
+
+/// The device that runs kernels of `target` (CUDA: device `ordinal`); an
+/// Incompatible error naming `source` (the artifact) when this runtime has
+/// none. `threads`: the host threads a CPU device runs a launch's blocks on
+/// (0: V4RT_NUM_THREADS, else every core).
 Expected<std::unique_ptr<Device>> createDevice(artifact::Target target,
                                                const std::string &source,
-                                               unsigned threads = 0);
+                                               unsigned threads = 0,
+                                               int ordinal = 0);
 
 /// A device allocation released when it goes out of scope.
 class DeviceAllocation {
