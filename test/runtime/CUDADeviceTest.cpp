@@ -150,6 +150,34 @@ static Writer gpuWriter(const char *headSymbol = "v4_kernel_head") {
   return w;
 }
 
+TEST_F(CUDADeviceTest, LargeUploadsGoThroughPinnedStaging) {
+  auto dev = v4::rt::createDevice(Target::SM90A, "m.v4a");
+  ASSERT_TRUE(dev) << dev.status().message();
+  v4::rt::Device &d = **dev;
+  // 40 MiB at offset 3: 16 + 16 + 8 MiB chunks through two pinned buffers.
+  const size_t bytes = size_t(40) << 20;
+  auto buf = d.allocate(bytes + 3);
+  ASSERT_TRUE(buf);
+  std::vector<uint8_t> src(bytes);
+  for (size_t i = 0; i < bytes; ++i)
+    src[i] = uint8_t(i * 2654435761u >> 13);
+  int copies = launchRecord->asyncCopies;
+  int pinned = launchRecord->pinnedAllocations;
+  ASSERT_TRUE(d.upload(*buf, 3, src.data(), bytes));
+  EXPECT_EQ(launchRecord->asyncCopies, copies + 3);
+  EXPECT_EQ(launchRecord->pinnedAllocations, pinned + 2);
+  std::vector<uint8_t> back(bytes);
+  ASSERT_TRUE(d.download(back.data(), *buf, 3, bytes));
+  EXPECT_TRUE(back == src);
+  // The staging buffers are kept; small uploads copy directly.
+  ASSERT_TRUE(d.upload(*buf, 0, src.data(), bytes));
+  EXPECT_EQ(launchRecord->pinnedAllocations, pinned + 2);
+  EXPECT_EQ(launchRecord->asyncCopies, copies + 6);
+  ASSERT_TRUE(d.upload(*buf, 0, src.data(), 4096));
+  EXPECT_EQ(launchRecord->asyncCopies, copies + 6);
+  d.release(*buf);
+}
+
 TEST_F(CUDADeviceTest, LaunchesTheCubinWithDescriptorParameters) {
   auto bytes = gpuWriter().serialize();
   ASSERT_TRUE(bytes) << bytes.status().message();

@@ -170,6 +170,34 @@ CUresult cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz,
   }
   return kOk;
 }
+CUresult cuMemAllocHost_v2(void **p, size_t bytes) {
+  *p = std::malloc(bytes);
+  if (!*p)
+    return kOutOfMemory;
+  ++last.pinnedAllocations;
+  return kOk;
+}
+CUresult cuMemFreeHost(void *p) {
+  std::free(p);
+  return kOk;
+}
+CUresult cuMemcpyHtoDAsync_v2(unsigned long long dst, const void *src, size_t n,
+                              void *) {
+  std::memcpy(reinterpret_cast<void *>(dst), src, n);
+  ++last.asyncCopies;
+  return kOk;
+}
+// Events: copies complete at once, so an event is only a handle.
+CUresult cuEventCreate(void **e, unsigned) {
+  *e = new int(0);
+  return kOk;
+}
+CUresult cuEventRecord(void *, void *) { return kOk; }
+CUresult cuEventSynchronize(void *) { return kOk; }
+CUresult cuEventDestroy_v2(void *e) {
+  delete static_cast<int *>(e);
+  return kOk;
+}
 CUresult cuStreamBeginCapture_v2(void *, int) {
   if (capturing)
     return kInvalidValue;

@@ -26,6 +26,10 @@ struct FakeCUDALaunch {
   int captured = 0;
   int graphs = 0;
   int graphLaunches = 0;
+  /// Asynchronous host-to-device copies (the pinned staging of uploads)
+  /// and pinned host allocations.
+  int asyncCopies = 0;
+  int pinnedAllocations = 0;
 };
 
 } // namespace v4::testing

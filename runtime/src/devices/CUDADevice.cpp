@@ -1,6 +1,7 @@
 //===- CUDADevice.cpp - an NVIDIA GPU as a device -------------------------===//
 #include "runtime/src/devices/CUDADevice.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <dlfcn.h>
@@ -22,6 +23,7 @@ using CUmodule = void *;
 using CUfunction = void *;
 using CUstream = void *;
 using CUgraph = void *;
+using CUevent = void *;
 using CUgraphExec = void *;
 /// CU_STREAM_CAPTURE_MODE_THREAD_LOCAL: only this thread's unsafe calls
 /// during a capture are errors.
@@ -61,6 +63,13 @@ struct CUDADriver {
   CUresult (*cuLaunchKernel)(CUfunction, unsigned, unsigned, unsigned, unsigned,
                              unsigned, unsigned, unsigned, CUstream, void **,
                              void **);
+  CUresult (*cuMemAllocHost)(void **, size_t);
+  CUresult (*cuMemFreeHost)(void *);
+  CUresult (*cuMemcpyHtoDAsync)(CUdeviceptr, const void *, size_t, CUstream);
+  CUresult (*cuEventCreate)(CUevent *, unsigned);
+  CUresult (*cuEventRecord)(CUevent, CUstream);
+  CUresult (*cuEventSynchronize)(CUevent);
+  CUresult (*cuEventDestroy)(CUevent);
   CUresult (*cuStreamBeginCapture)(CUstream, int);
   CUresult (*cuStreamEndCapture)(CUstream, CUgraph *);
   CUresult (*cuGraphInstantiate)(CUgraphExec *, CUgraph, unsigned long long);
@@ -115,6 +124,13 @@ struct CUDADriver {
     get(d->cuModuleUnload, "cuModuleUnload");
     get(d->cuModuleGetFunction, "cuModuleGetFunction");
     get(d->cuLaunchKernel, "cuLaunchKernel");
+    get(d->cuMemAllocHost, "cuMemAllocHost_v2");
+    get(d->cuMemFreeHost, "cuMemFreeHost");
+    get(d->cuMemcpyHtoDAsync, "cuMemcpyHtoDAsync_v2");
+    get(d->cuEventCreate, "cuEventCreate");
+    get(d->cuEventRecord, "cuEventRecord");
+    get(d->cuEventSynchronize, "cuEventSynchronize");
+    get(d->cuEventDestroy, "cuEventDestroy_v2");
     get(d->cuStreamBeginCapture, "cuStreamBeginCapture_v2");
     get(d->cuStreamEndCapture, "cuStreamEndCapture");
     get(d->cuGraphInstantiate, "cuGraphInstantiateWithFlags");
@@ -193,6 +209,12 @@ CUDADevice::~CUDADevice() {
     d.cuCtxSetCurrent(context);
   if (workspace.address)
     release(workspace);
+  for (Staging &st : staging) {
+    if (st.host)
+      d.cuMemFreeHost(st.host);
+    if (st.done)
+      d.cuEventDestroy(st.done);
+  }
   if (module)
     d.cuModuleUnload(module);
   if (stream)
@@ -258,8 +280,44 @@ Status CUDADevice::upload(DeviceBuffer dst, size_t offset, const void *src,
     return Status::error(StatusCode::Internal, "RT-7",
                          "cuda device: upload past the end of a buffer");
   driver->cuCtxSetCurrent(context);
-  return check(driver->cuMemcpyHtoD(at(dst, offset), src, bytes),
-               "cuMemcpyHtoD");
+  if (bytes < kStagingThreshold)
+    return check(driver->cuMemcpyHtoD(at(dst, offset), src, bytes),
+                 "cuMemcpyHtoD");
+  // Large copies (the weights, from the mapped checkpoint) go through two
+  // pinned staging buffers: the host copy of one chunk overlaps the DMA of
+  // the other, and DMA from pinned memory runs at the link's speed.
+  std::lock_guard<std::recursive_mutex> lock(launchMutex);
+  if (!staging[0].host)
+    for (Staging &st : staging) {
+      if (Status s = check(driver->cuMemAllocHost(&st.host, kStagingBytes),
+                           "cuMemAllocHost");
+          !s)
+        return s;
+      if (Status s = check(driver->cuEventCreate(&st.done, 0), "cuEventCreate");
+          !s)
+        return s;
+    }
+  const auto *from = static_cast<const uint8_t *>(src);
+  for (size_t done = 0, i = 0; done < bytes; done += kStagingBytes, ++i) {
+    Staging &st = staging[i % 2];
+    size_t n = std::min(kStagingBytes, bytes - done);
+    if (i >= 2)
+      if (Status s =
+              check(driver->cuEventSynchronize(st.done), "cuEventSynchronize");
+          !s)
+        return s;
+    std::memcpy(st.host, from + done, n);
+    if (Status s = check(driver->cuMemcpyHtoDAsync(at(dst, offset + done),
+                                                   st.host, n, stream),
+                         "cuMemcpyHtoDAsync");
+        !s)
+      return s;
+    if (Status s =
+            check(driver->cuEventRecord(st.done, stream), "cuEventRecord");
+        !s)
+      return s;
+  }
+  return check(driver->cuStreamSynchronize(stream), "cuStreamSynchronize");
 }
 
 Status CUDADevice::download(void *dst, DeviceBuffer src, size_t offset,

@@ -69,6 +69,15 @@ private:
   std::vector<void *> functions;
   std::vector<artifact::Launch> launches;
   DeviceBuffer workspace;
+  /// Uploads of kStagingThreshold bytes or more go through two pinned
+  /// buffers of kStagingBytes (allocated at the first such upload).
+  static constexpr size_t kStagingThreshold = size_t(1) << 20;
+  static constexpr size_t kStagingBytes = size_t(16) << 20;
+  struct Staging {
+    void *host = nullptr;
+    void *done = nullptr; // the event after its chunk's copy
+  };
+  Staging staging[2];
   /// CUDA graphs are on unless V4RT_CUDA_GRAPH=0 (to compare replay with
   /// eager launches).
   bool graphs = true;
