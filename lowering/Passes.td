@@ -318,7 +318,10 @@ def V4GPUMapKernelsPass : Pass<"v4-gpu-map-kernels", "::mlir::ModuleOp"> {
       vector loads where the row is unit-stride, aligned and a multiple of
       the vector), a butterfly of `gpu.shuffle xor` (offsets 16, 8, 4, 2,
       1) combines the 32 partials, and lane 0 combines the element's
-      initial value with the result and stores it.
+      initial value with the result and stores it. The iter_args form (a
+      loop with one f32 value so combined from read-only terms, followed in
+      the parallel loop by ops without regions) is reduced the same way and
+      lane 0 runs what follows it.
     - Temporaries (`memref.alloc`, and `memref.alloca` outside a parallel
       loop) become views of the workspace at constant offsets, sized at the
       kernels module's `v4.max_chunk` tokens; a temporary inside a parallel

@@ -84,6 +84,9 @@ struct RowReduction {
   /// The reduction loops, outermost first; the lanes stride the innermost.
   SmallVector<scf::ForOp> nest;
   memref::LoadOp accumulator; // M[idx], the one use of which is `combine`
+  /// The operand of `combine` that is the running value: `accumulator`, or
+  /// the loop's iteration argument in the iter_args form.
+  Value running;
   Operation *combine = nullptr;
   memref::StoreOp store; // combine's result into M[idx]
   TypedAttr identity;
@@ -191,6 +194,44 @@ static void chooseVectorLoads(RowReduction &r) {
     r.width = width;
 }
 
+/// Whether `loop` (a constant positive step) has enough terms for 32 lanes,
+/// or a number known only at run time.
+static bool hasWarpOfTerms(scf::ForOp loop) {
+  std::optional<int64_t> lb = getConstantIntValue(loop.getLowerBound());
+  std::optional<int64_t> ub = getConstantIntValue(loop.getUpperBound());
+  std::optional<int64_t> step = getConstantIntValue(loop.getStep());
+  if (!step || *step < 1)
+    return false;
+  return !lb || !ub ||
+         llvm::divideCeil(std::max<int64_t>(*ub - *lb, 0), *step) >= kWarpSize;
+}
+
+/// Matches the iter_args form in a parallel loop: `loop` = scf.for with one
+/// f32 iteration value, accumulated by a known combining op from read-only
+/// terms; what follows it in the parallel loop (the epilogue, which stores
+/// the result: ops without regions) runs on lane 0.
+static std::optional<RowReduction> matchIterReduction(scf::ForOp loop) {
+  if (loop.getNumResults() != 1 || containsParallel(loop))
+    return std::nullopt;
+  Block *body = loop.getBody();
+  for (Operation &op : body->without_terminator())
+    if (!isReadOnlyLeaf(&op))
+      return std::nullopt;
+  RowReduction r;
+  r.nest.push_back(loop);
+  r.running = loop.getRegionIterArgs()[0];
+  r.combine = body->getTerminator()->getOperand(0).getDefiningOp();
+  if (!r.combine || r.combine->getBlock() != body || !r.combine->hasOneUse() ||
+      !r.running.hasOneUse() ||
+      r.running.getUses().begin()->getOwner() != r.combine ||
+      !(r.identity = combineIdentity(r.combine)))
+    return std::nullopt;
+  if (!hasWarpOfTerms(loop))
+    return std::nullopt;
+  chooseVectorLoads(r);
+  return r;
+}
+
 /// Matches a reduction nest rooted at `outer` inside `scope` (the spread
 /// loop, or the nest itself at the top of a kernel): see RowReduction.
 static std::optional<RowReduction> matchRowReduction(scf::ForOp outer,
@@ -235,6 +276,7 @@ static std::optional<RowReduction> matchRowReduction(scf::ForOp outer,
   }
   if (!r.accumulator)
     return std::nullopt;
+  r.running = r.accumulator.getResult();
   // The output element is private to the reduction: nothing else in the
   // scope touches its buffer (a read of it would see a partial sum).
   Value buffer = bufferOf(out);
@@ -251,14 +293,7 @@ static std::optional<RowReduction> matchRowReduction(scf::ForOp outer,
            .wasInterrupted();
   if (!alone)
     return std::nullopt;
-  // Enough terms for 32 lanes (or a length known only at run time).
-  std::optional<int64_t> lb = getConstantIntValue(inner.getLowerBound());
-  std::optional<int64_t> ub = getConstantIntValue(inner.getUpperBound());
-  std::optional<int64_t> step = getConstantIntValue(inner.getStep());
-  if (!step || *step < 1)
-    return std::nullopt;
-  if (lb && ub &&
-      llvm::divideCeil(std::max<int64_t>(*ub - *lb, 0), *step) < kWarpSize)
+  if (!hasWarpOfTerms(inner))
     return std::nullopt;
   chooseVectorLoads(r);
   return r;
@@ -556,6 +591,25 @@ LogicalResult KernelMapper::spread(scf::ParallelOp loop) {
         warpReduce(loop, *r);
         return success();
       }
+    // The iter_args form: read-only ops, the loop, an epilogue.
+    for (Operation &op : loop.getBody()->without_terminator()) {
+      if (isReadOnlyLeaf(&op))
+        continue;
+      auto reduction = dyn_cast<scf::ForOp>(op);
+      if (!reduction)
+        break;
+      // A short epilogue (no loops: one lane runs it).
+      bool epilogue = llvm::all_of(
+          llvm::make_range(std::next(op.getIterator()),
+                           loop.getBody()->getTerminator()->getIterator()),
+          [](Operation &next) { return next.getNumRegions() == 0; });
+      if (epilogue)
+        if (std::optional<RowReduction> r = matchIterReduction(reduction)) {
+          warpReduce(loop, *r);
+          return success();
+        }
+      break;
+    }
   }
   Location loc = loop.getLoc();
   OpBuilder b(loop);
@@ -635,7 +689,7 @@ Value KernelMapper::reduceLevel(OpBuilder &b, Location loc, RowReduction &r,
           for (auto [load, vec] : llvm::zip(r.vectorLoads, vectors))
             body.map(load.getResult(),
                      vector::ExtractOp::create(fb, floc, vec, u).getResult());
-          body.map(r.accumulator.getResult(), sum);
+          body.map(r.running, sum);
           for (Operation &op : src.getBody()->without_terminator()) {
             if (&op == r.accumulator.getOperation() ||
                 &op == r.store.getOperation() ||
@@ -690,7 +744,7 @@ void KernelMapper::warpReduce(scf::ParallelOp loop, RowReduction &r) {
   auto combine = [&](OpBuilder &cb, Value acc, Value term) {
     IRMapping m;
     for (Value operand : r.combine->getOperands())
-      m.map(operand, operand == r.accumulator.getResult() ? acc : term);
+      m.map(operand, operand == r.running ? acc : term);
     return cb.clone(*r.combine, m)->getResult(0);
   };
   Value partial = reduceLevel(ib, loc, r, 0, map, identity, lane);
@@ -703,6 +757,21 @@ void KernelMapper::warpReduce(scf::ParallelOp loop, RowReduction &r) {
       arith::CmpIOp::create(ib, loc, arith::CmpIPredicate::eq, lane, zero);
   auto ifOp = scf::IfOp::create(ib, loc, first, /*withElseRegion=*/false);
   OpBuilder tb = OpBuilder::atBlockBegin(ifOp.thenBlock());
+  if (!r.store) {
+    // The iter_args form: the loop's value from its initial one and the
+    // warp's, then the epilogue on lane 0.
+    scf::ForOp reduction = r.nest.front();
+    Value init = map.lookupOrDefault(reduction.getInitArgs()[0]);
+    map.map(reduction.getResult(0), combine(tb, init, partial));
+    for (Operation &op :
+         llvm::make_range(std::next(reduction->getIterator()),
+                          loop.getBody()->getTerminator()->getIterator()))
+      tb.clone(op, map);
+    b.setInsertionPointAfter(forOp);
+    barrier(b, loc);
+    old->erase();
+    return;
+  }
   SmallVector<Value> indices;
   for (Value i : r.store.getIndices())
     indices.push_back(map.lookupOrDefault(i));

@@ -261,14 +261,67 @@ module {
       return
     }
 
+    // The iter_args form (a block's absolute maximum, as fake_quant's): the
+    // lanes stride the loop from the combining op's identity, the loop's
+    // value is its initial value combined with the warp's, and the rest of
+    // the parallel iteration (no loops in it) runs on lane 0.
+    // CHECK-LABEL: gpu.func @k3_amax(
+    // CHECK-SAME: %[[X:[^:]*]]: memref<1x?x512xbf16>, %[[S:[^:]*]]: memref<1x?x4xf32>
+    // CHECK-DAG: %[[LANE:.*]] = arith.remui %{{.*}}, %c32
+    // CHECK-DAG: %[[NEGINF:.*]] = arith.constant 0xFF800000 : f32
+    // CHECK: scf.for %[[L:.*]] = %{{.*}} to %{{.*}} step %c8{{.*}} {
+    // CHECK: %[[B:.*]] = arith.remsi %[[L]], %c4
+    // CHECK: %[[T:.*]] = arith.divsi %[[L]], %c4
+    // CHECK: %[[LO:.*]] = arith.muli %[[B]], %c128
+    // CHECK: %[[HI:.*]] = arith.addi %[[LO]], %c128
+    // CHECK: %[[START:.*]] = arith.addi %[[LO]], %[[LANE]]
+    // CHECK: %[[P:.*]] = scf.for %[[K:.*]] = %[[START]] to %[[HI]] step %c32{{.*}} iter_args(%[[ACC:.*]] = %[[NEGINF]]) -> (f32) {
+    // CHECK: memref.load %[[X]][%c0, %[[T]], %[[K]]]
+    // CHECK: math.absf
+    // CHECK: arith.maximumf %[[ACC]]
+    // CHECK: gpu.shuffle xor %[[P]], %c16_i32, %c32_i32 : f32
+    // CHECK: gpu.shuffle xor %{{.*}}, %c1_i32, %c32_i32 : f32
+    // CHECK-NEXT: %[[M1:.*]] = arith.maximumf %{{.*}}, %{{.*}} : f32
+    // CHECK-NEXT: %[[FIRST:.*]] = arith.cmpi eq, %[[LANE]], %c0
+    // CHECK-NEXT: scf.if %[[FIRST]] {
+    // CHECK-NEXT: %[[AMAX:.*]] = arith.maximumf %cst, %[[M1]] : f32
+    // CHECK-NEXT: %[[SCALE:.*]] = arith.mulf %[[AMAX]], %{{.*}} : f32
+    // CHECK-NEXT: memref.store %[[SCALE]], %[[S]][%c0, %[[T]], %[[B]]]
+    // CHECK-NEXT: }
+    func.func @k3_amax(%x: memref<1x?x512xbf16>, %s: memref<1x?x4xf32>)
+        attributes {v4.kernel} {
+      %c0 = arith.constant 0 : index
+      %c1 = arith.constant 1 : index
+      %c4 = arith.constant 4 : index
+      %c128 = arith.constant 128 : index
+      %zero = arith.constant 0.0 : f32
+      %inv = arith.constant 0.00223214296 : f32
+      %t = memref.dim %x, %c1 : memref<1x?x512xbf16>
+      scf.parallel (%i, %b) = (%c0, %c0) to (%t, %c4) step (%c1, %c1) {
+        %lo = arith.muli %b, %c128 : index
+        %hi = arith.addi %lo, %c128 : index
+        %m = scf.for %k = %lo to %hi step %c1 iter_args(%a = %zero) -> (f32) {
+          %v = memref.load %x[%c0, %i, %k] : memref<1x?x512xbf16>
+          %e = arith.extf %v : bf16 to f32
+          %abs = math.absf %e : f32
+          %n = arith.maximumf %a, %abs : f32
+          scf.yield %n : f32
+        }
+        %scale = arith.mulf %m, %inv : f32
+        memref.store %scale, %s[%c0, %i, %b] : memref<1x?x4xf32>
+        scf.reduce
+      }
+      return
+    }
+
     // Reductions the warps do not take keep the thread mapping: too short a
     // row (16 terms), a combining op that is not known (subf), the output
     // element read by the terms as well, an integer sum, a second store.
-    // CHECK-LABEL: gpu.func @k3_not_rows(
+    // CHECK-LABEL: gpu.func @k4_not_rows(
     // CHECK-NOT: gpu.shuffle
     // CHECK-NOT: vector.load
     // CHECK: gpu.return
-    func.func @k3_not_rows(%x: memref<1x?x64xf32>, %y: memref<1x?xf32>,
+    func.func @k4_not_rows(%x: memref<1x?x64xf32>, %y: memref<1x?xf32>,
                            %z: memref<1x?xi32>, %w: memref<1x?x64xf32>)
         attributes {v4.kernel} {
       %c0 = arith.constant 0 : index
