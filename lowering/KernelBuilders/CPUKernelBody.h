@@ -325,6 +325,12 @@ struct GridSpec {
 /// arguments of the launch block (block x, y, z, then grid x, y, z).
 void setLaunchGrid(func::FuncOp fn, GridSpec x, GridSpec y = {},
                    GridSpec z = {});
+/// Records the finest useful grid of `fn` (kFinestLaunchGridAttrName),
+/// after setLaunchGrid.
+void setFinestLaunchGrid(func::FuncOp fn, GridSpec x, GridSpec y = {},
+                         GridSpec z = {});
+/// Output features per block of a GEMM kernel's finest grid.
+constexpr int64_t kGemmFinestFeatures = 8;
 /// Launch block argument i of `fn` (0..2 block x, y, z; 3..5 grid x, y, z).
 Value launchArg(func::FuncOp fn, unsigned i);
 /// The share [lo, hi) of block `blk` of `grid` blocks over [0, n): blocks of

@@ -815,6 +815,13 @@ void setLaunchGrid(func::FuncOp fn, GridSpec x, GridSpec y, GridSpec z) {
   fn.setType(b.getFunctionType(inputs, {}));
 }
 
+void setFinestLaunchGrid(func::FuncOp fn, GridSpec x, GridSpec y, GridSpec z) {
+  Builder b(fn.getContext());
+  fn->setAttr(kFinestLaunchGridAttrName,
+              b.getDenseI64ArrayAttr({x.fixed, x.tokenTile, y.fixed,
+                                      y.tokenTile, z.fixed, z.tokenTile}));
+}
+
 Value launchArg(func::FuncOp fn, unsigned i) {
   return fn.getArgument(fn.getNumArguments() - kLaunchBlockArgs + i);
 }

@@ -37,6 +37,7 @@ constexpr int64_t kHeadTile = 4;
 LogicalResult buildIndexerScores(CSAIndexerScoresOp op, func::FuncOp fn) {
   // Blocks of kIndexerTokenTile query tokens.
   setLaunchGrid(fn, {1, 0}, {1, kIndexerTokenTile});
+  setFinestLaunchGrid(fn, {1, 0}, {1, 1});
   auto b = bodyBuilder(op, fn);
   KernelBody e{b};
   Value q = fn.getArgument(0), w = fn.getArgument(1), keys = fn.getArgument(2),
@@ -104,6 +105,8 @@ LogicalResult buildSparseAttention(AttnSparseOp op, func::FuncOp fn) {
   int64_t headBlocks =
       ShapedType::isDynamic(heads) ? 1 : (heads + kHeadTile - 1) / kHeadTile;
   setLaunchGrid(fn, {headBlocks, 0}, {1, 1});
+  setFinestLaunchGrid(fn, {ShapedType::isDynamic(heads) ? 1 : heads, 0},
+                      {1, 1});
   auto b = bodyBuilder(op, fn);
   KernelBody e{b};
   bool hca = op.isHCA(), csa = op.isCSA();

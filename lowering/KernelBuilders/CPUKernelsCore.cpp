@@ -58,11 +58,18 @@ struct RowMajorWeight {
 };
 
 /// The grid of a GEMM-like kernel over `features` output features: blocks
-/// of kGemmFeatureBlock features x tiles of kGemmRowTile token rows.
+/// of kGemmFeatureBlock features x tiles of kGemmRowTile token rows; at the
+/// finest, kGemmFinestFeatures features x one token.
 void setGemmGrid(func::FuncOp fn, int64_t features) {
   int64_t blocks =
       features > 0 ? (features + kGemmFeatureBlock - 1) / kGemmFeatureBlock : 1;
   setLaunchGrid(fn, {blocks, 0}, {1, kGemmRowTile});
+  setFinestLaunchGrid(
+      fn,
+      {features > 0 ? (features + kGemmFinestFeatures - 1) / kGemmFinestFeatures
+                    : 1,
+       0},
+      {1, 1});
 }
 
 LogicalResult buildLinear(LinearOp op, func::FuncOp fn) {

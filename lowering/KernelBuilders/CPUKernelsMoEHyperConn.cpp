@@ -50,6 +50,7 @@ LogicalResult buildFfn(Operation *op, func::FuncOp fn, bool routed, Type w1Type,
                   {1, 0});
   } else {
     setLaunchGrid(fn, {1, 0}, {1, kSharedTokenTile});
+    setFinestLaunchGrid(fn, {1, 0}, {1, 1});
   }
   auto b = bodyBuilder(op, fn);
   KernelBody k{b};

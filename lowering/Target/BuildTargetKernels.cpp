@@ -89,6 +89,8 @@ static LogicalResult buildByHand(const TargetBackend &target, func::FuncOp fn,
   unsigned blockArgs = grid ? kLaunchBlockArgs : 0;
   if (grid) {
     entry->setAttr(kLaunchGridAttrName, grid);
+    if (Attribute finest = (*body)->getAttr(kFinestLaunchGridAttrName))
+      entry->setAttr(kFinestLaunchGridAttrName, finest);
     abi.append(blockArgs, b.getIndexType());
     entry.setType(b.getFunctionType(abi, {}));
     for (unsigned i = 0; i < blockArgs; ++i)

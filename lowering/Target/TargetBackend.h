@@ -58,6 +58,13 @@ constexpr llvm::StringLiteral kSanitizeKernelsAttrName = "v4.sanitize_kernels";
 /// runtime/base/KernelABI.h (block x, y, z, then grid x, y, z). A kernel
 /// without it is one call per dispatch.
 constexpr llvm::StringLiteral kLaunchGridAttrName = "v4.launch_grid";
+/// Optionally, beside kLaunchGridAttrName and in its layout, the finest grid
+/// the body's work splits into usefully (a GEMM: 8 output features and one
+/// token per block). The body takes its share from the launch block's grid
+/// dims, so every grid is correct; a target of many small processors
+/// (sm_90a) launches this one, the CPU the coarse one.
+constexpr llvm::StringLiteral kFinestLaunchGridAttrName =
+    "v4.launch_grid_finest";
 constexpr unsigned kLaunchBlockArgs = 6;
 
 class TargetBackend {

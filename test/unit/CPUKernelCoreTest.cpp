@@ -5,6 +5,7 @@
 // runtime/numerics), not from the kernel builders.
 //
 //===----------------------------------------------------------------------===//
+#include "lowering/KernelBuilders/CPUKernelBody.h"
 #include "test/lib/CPUKernelHarness.h"
 
 #include "mlir/AsmParser/AsmParser.h"
@@ -507,6 +508,14 @@ TEST(CPUKernels, LinearFp8BlockScaledMatchesSpec) {
   std::vector<uint16_t> yGrid(y.size());
   auto dyGrid = describe<3>(yGrid.data(), {2, T, N});
   k.runGrid({&dx, &dw, &ds, &dyGrid}, 3, 3);
+  EXPECT_EQ(yGrid, y);
+  // The finest grid, which the sm_90a target launches
+  // (kFinestLaunchGridAttrName): 8 features x 1 token row per block.
+  std::fill(yGrid.begin(), yGrid.end(), 0);
+  k.runGrid({&dx, &dw, &ds, &dyGrid},
+            (N + mlir::v4::cpu::kGemmFinestFeatures - 1) /
+                mlir::v4::cpu::kGemmFinestFeatures,
+            M);
   EXPECT_EQ(yGrid, y);
   Bf16Stats st;
   double eUnq = 0, nUnq = 0;

@@ -52,6 +52,8 @@ struct V4CPUAddKernelEntriesPass
       if (grid)
         entry->setAttr(mlir::v4::kLaunchGridAttrName, grid);
       fn->removeAttr(mlir::v4::kLaunchGridAttrName);
+      // The CPU launches the coarse grid.
+      fn->removeAttr(mlir::v4::kFinestLaunchGridAttrName);
       auto b =
           ImplicitLocOpBuilder::atBlockEnd(fn.getLoc(), entry.addEntryBlock());
       unsigned buffers =

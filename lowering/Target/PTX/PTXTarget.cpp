@@ -295,9 +295,9 @@ public:
     return objects;
   }
 
-  /// A kernel with a launch grid (a hand-built body) runs that grid, one
-  /// thread per block; every other kernel one block of known_block_size
-  /// threads.
+  /// A kernel with a launch grid (a hand-built body) runs its finest grid
+  /// (kFinestLaunchGridAttrName, else that grid), one thread per block;
+  /// every other kernel one block of known_block_size threads.
   void describeLaunch(ModuleOp kernels, StringRef name,
                       ::v4::artifact::Kernel &kernel) const override {
     // gpu.func, or llvm.func after convert-gpu-to-nvvm: the v4.* attributes
@@ -308,8 +308,11 @@ public:
         fn = SymbolTable::lookupSymbolIn(m, name);
     if (!fn)
       return;
-    if (auto grid = fn->getAttrOfType<DenseI64ArrayAttr>(kLaunchGridAttrName);
-        grid && grid.size() == 6)
+    // The finest grid where the builder gives one: a block is one thread.
+    auto grid = fn->getAttrOfType<DenseI64ArrayAttr>(kFinestLaunchGridAttrName);
+    if (!grid)
+      grid = fn->getAttrOfType<DenseI64ArrayAttr>(kLaunchGridAttrName);
+    if (grid && grid.size() == 6)
       for (unsigned d = 0; d < 3; ++d) {
         kernel.launch.grid[d].fixed = static_cast<uint32_t>(grid[2 * d]);
         kernel.launch.grid[d].tokenTile =
