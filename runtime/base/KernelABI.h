@@ -31,8 +31,10 @@
 // GPU kernels (the sm_90a target, artifact format 1.4) take no args array:
 // their kernel parameters are the fields of the same descriptors, each a
 // separate 8-byte parameter (allocated, aligned, offset, sizes..., strides...)
-// for every buffer in the same order, then the fields of a rank-1 i8
-// descriptor of the kernel's workspace: Kernel.launch.workspaceBytes of
+// for every buffer in the same order (each buffer's aligned pointer at
+// least 64-byte aligned, offset 0: the sm_90a target's 16-byte vector loads
+// rely on it), then the fields of a rank-1 i8 descriptor of the kernel's
+// workspace: Kernel.launch.workspaceBytes of
 // device scratch, at least 64-byte aligned, which the kernel may overwrite
 // (one launch at a time per workspace). The launch geometry is the
 // artifact's: grid dims from Kernel.launch.grid at the call's token count,

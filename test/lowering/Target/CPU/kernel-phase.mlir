@@ -22,8 +22,10 @@ module attributes {v4.target = "cpu"} {
     // HAND-LABEL: func.func @k0_linear(
     // HAND-SAME: %[[X:.*]]: memref<1x?x64xbf16>, %[[W:.*]]: memref<32x64xi8>, %[[S:.*]]: memref<1x1xi8>, %[[Y:.*]]: memref<1x?x32xbf16>,
     // HAND-SAME: %[[BX:.*]]: index, %[[BY:.*]]: index, %[[BZ:.*]]: index, %[[GX:.*]]: index, %[[GY:.*]]: index, %[[GZ:.*]]: index)
-    // 32 outputs: one block of 256 features; tiles of 32 tokens.
-    // HAND-SAME: attributes {v4.kernel, v4.launch_grid = array<i64: 1, 0, 1, 32, 1, 0>}
+    // 32 outputs: one block of 256 features; tiles of 32 tokens. The finest
+    // grid (8 features x 1 token per block) is for targets of many small
+    // processors; the CPU's entries drop it later.
+    // HAND-SAME: attributes {v4.kernel, v4.launch_grid = array<i64: 1, 0, 1, 32, 1, 0>, v4.launch_grid_finest = array<i64: 4, 0, 1, 1, 1, 0>}
     // HAND: call @k0_linear_body(%[[X]], %[[W]], %[[S]], %[[Y]], %[[BX]], %[[BY]], %[[BZ]], %[[GX]], %[[GY]], %[[GZ]])
     // HAND: func.func private @k0_linear_body(
     // LLVM-LABEL: llvm.func @k0_linear(%{{.*}}: !llvm.ptr)
