@@ -143,6 +143,10 @@ Expected<std::unique_ptr<Model>> Model::load(const std::string &path,
                                     : m->bindParameters(opts.checkpoint);
       !s)
     return s;
+  // The weights went up on the device's default queue; sessions launch on
+  // queues of their own, which do not wait for it.
+  if (Status s = m->dev->synchronize(); !s)
+    return s;
   return m;
 }
 

@@ -15,6 +15,11 @@ Expected<std::unique_ptr<Session>> Session::create(const Model &model) {
   std::unique_ptr<Session> s(new Session(model));
   const art::Artifact &a = model.artifact();
   Device &dev = model.device();
+  // The session's own queue (on the GPU: a stream and a kernel workspace).
+  auto queue = dev.createQueue();
+  if (!queue)
+    return queue.status();
+  s->queue = queue.take();
   auto allocate = [&](uint64_t bytes,
                       const std::string &what) -> Expected<DeviceAllocation> {
     auto buffer = dev.allocate(bytes);
@@ -117,13 +122,13 @@ Status Session::resetSequence(int64_t row) {
         }
       }
       if (Status s = dev.fill(buffer(id), uint64_t(row) * rowBytes, rowBytes,
-                              pattern, width);
+                              pattern, width, queue.get());
           !s)
         return s;
     }
   }
   pos[row] = 0;
-  return dev.synchronize();
+  return dev.synchronize(queue.get());
 }
 
 Status Session::launchEntry(const art::EntryPoint &entry, int64_t tokens) {
@@ -139,7 +144,7 @@ Status Session::launchEntry(const art::EntryPoint &entry, int64_t tokens) {
       for (size_t r = 0; r < b.shape.size(); ++r)
         args[i].sizes[r] = b.shape[r] < 0 ? tokens : b.shape[r];
     }
-    if (Status s = dev.launch(step.kernel, args, tokens); !s)
+    if (Status s = dev.launch(step.kernel, args, tokens, queue.get()); !s)
       return s;
   }
   return Status::success();
@@ -148,7 +153,7 @@ Status Session::launchEntry(const art::EntryPoint &entry, int64_t tokens) {
 Status Session::runEntry(const art::EntryPoint &entry, int64_t tokens) {
   if (Status s = launchEntry(entry, tokens); !s)
     return s;
-  return m.device().synchronize();
+  return m.device().synchronize(queue.get());
 }
 
 Status Session::runStep(int64_t tokens) {
@@ -156,19 +161,19 @@ Status Session::runStep(int64_t tokens) {
   if (tokens != 1 || !dev.canRecord())
     return runEntry(m.step(), tokens);
   if (!decodeStep) {
-    if (Status s = dev.beginRecording(); !s)
+    if (Status s = dev.beginRecording(queue.get()); !s)
       return s;
     Status launched = launchEntry(m.step(), tokens);
-    auto recording = dev.endRecording();
+    auto recording = dev.endRecording(queue.get());
     if (!launched)
       return launched;
     if (!recording)
       return recording.status();
     decodeStep = recording.take();
   }
-  if (Status s = dev.replay(*decodeStep); !s)
+  if (Status s = dev.replay(*decodeStep, queue.get()); !s)
     return s;
-  return dev.synchronize();
+  return dev.synchronize(queue.get());
 }
 
 Status Session::run(const int64_t *ids, const int64_t *nextIds, int64_t tokens,
@@ -181,7 +186,7 @@ Status Session::run(const int64_t *ids, const int64_t *nextIds, int64_t tokens,
   staging.resize(n);
   std::copy(ids, ids + n, staging.begin());
   if (Status s = dev.upload(buffer(m.inputs()[0]), 0, staging.data(),
-                            n * sizeof(int64_t));
+                            n * sizeof(int64_t), queue.get());
       !s)
     return s;
   for (int64_t b = 0; b < B; ++b)
@@ -191,19 +196,19 @@ Status Session::run(const int64_t *ids, const int64_t *nextIds, int64_t tokens,
           nextIds ? nextIds[i] : ids[b * tokens + std::min(t + 1, tokens - 1)];
     }
   if (Status s = dev.upload(buffer(m.inputs()[1]), 0, staging.data(),
-                            n * sizeof(int64_t));
+                            n * sizeof(int64_t), queue.get());
       !s)
     return s;
   std::vector<int64_t> starts(pos);
   if (Status s = dev.upload(buffer(m.inputs()[2]), 0, starts.data(),
-                            starts.size() * sizeof(int64_t));
+                            starts.size() * sizeof(int64_t), queue.get());
       !s)
     return s;
   for (int64_t b = 0; b < B; ++b)
     for (int64_t t = 0; t < tokens; ++t)
       staging[b * tokens + t] = pos[b] + t;
   if (Status s = dev.upload(buffer(m.inputs()[3]), 0, staging.data(),
-                            n * sizeof(int64_t));
+                            n * sizeof(int64_t), queue.get());
       !s)
     return s;
 
@@ -211,10 +216,13 @@ Status Session::run(const int64_t *ids, const int64_t *nextIds, int64_t tokens,
     return s;
   size_t rows = info.logitsPositions ? static_cast<size_t>(B) : n;
   size_t bytes = rows * static_cast<size_t>(info.vocabSize) * sizeof(float);
-  if (Status s = dev.download(logits, buffer(m.outputs()[0]), 0, bytes); !s)
+  if (Status s =
+          dev.download(logits, buffer(m.outputs()[0]), 0, bytes, queue.get());
+      !s)
     return s;
   if (mtpLogits)
-    if (Status s = dev.download(mtpLogits, buffer(m.outputs()[1]), 0, bytes);
+    if (Status s = dev.download(mtpLogits, buffer(m.outputs()[1]), 0, bytes,
+                                queue.get());
         !s)
       return s;
   for (int64_t &p : pos)

@@ -63,6 +63,9 @@ private:
   std::vector<int64_t> pos;     // per sequence
   std::vector<LaunchArg> args;  // reused by runEntry
   std::vector<int64_t> staging; // host copy of the inputs
+  /// The session's queue, declared after `owned` so that it is destroyed
+  /// (waiting for its work) before the buffers are released.
+  std::unique_ptr<Device::Queue> queue;
   std::unique_ptr<Device::Recording> decodeStep;
 };
 

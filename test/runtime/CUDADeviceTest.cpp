@@ -161,10 +161,10 @@ TEST_F(CUDADeviceTest, LargeUploadsGoThroughPinnedStaging) {
   std::vector<uint8_t> src(bytes);
   for (size_t i = 0; i < bytes; ++i)
     src[i] = uint8_t(i * 2654435761u >> 13);
-  int copies = launchRecord->asyncCopies;
+  int copies = launchRecord->pinnedCopies;
   int pinned = launchRecord->pinnedAllocations;
   ASSERT_TRUE(d.upload(*buf, 3, src.data(), bytes));
-  EXPECT_EQ(launchRecord->asyncCopies, copies + 3);
+  EXPECT_EQ(launchRecord->pinnedCopies, copies + 3);
   EXPECT_EQ(launchRecord->pinnedAllocations, pinned + 2);
   std::vector<uint8_t> back(bytes);
   ASSERT_TRUE(d.download(back.data(), *buf, 3, bytes));
@@ -172,9 +172,9 @@ TEST_F(CUDADeviceTest, LargeUploadsGoThroughPinnedStaging) {
   // The staging buffers are kept; small uploads copy directly.
   ASSERT_TRUE(d.upload(*buf, 0, src.data(), bytes));
   EXPECT_EQ(launchRecord->pinnedAllocations, pinned + 2);
-  EXPECT_EQ(launchRecord->asyncCopies, copies + 6);
+  EXPECT_EQ(launchRecord->pinnedCopies, copies + 6);
   ASSERT_TRUE(d.upload(*buf, 0, src.data(), 4096));
-  EXPECT_EQ(launchRecord->asyncCopies, copies + 6);
+  EXPECT_EQ(launchRecord->pinnedCopies, copies + 6);
   d.release(*buf);
 }
 
@@ -256,6 +256,53 @@ TEST_F(CUDADeviceTest, RunsTheSm90aTableOfAMultiTargetArtifact) {
   auto cpu = v4::rt::createDevice(Target::CPU, "both.v4a", 1);
   ASSERT_TRUE(cpu);
   EXPECT_EQ((*cpu)->target(), Target::CPU);
+}
+
+TEST_F(CUDADeviceTest, EachQueueHasItsOwnStreamAndWorkspace) {
+  // Sessions launch on queues of their own: a stream and a kernel
+  // workspace each, so they run side by side.
+  auto bytes = gpuWriter().serialize();
+  ASSERT_TRUE(bytes);
+  auto a = Artifact::load("gpu.v4a", bytes->data(), bytes->size());
+  ASSERT_TRUE(a);
+  auto dev = v4::rt::createDevice(Target::SM90A, "gpu.v4a");
+  ASSERT_TRUE(dev);
+  v4::rt::Device &d = **dev;
+  ASSERT_TRUE(d.loadKernels(*a));
+  auto q1 = d.createQueue(), q2 = d.createQueue();
+  ASSERT_TRUE(q1 && q2);
+  auto x = d.allocate(64), y = d.allocate(64);
+  ASSERT_TRUE(x && y);
+  std::vector<LaunchArg> args = {{*x, {1, 1, 8}}, {*y, {8}}};
+  auto workspace = [&] {
+    return *static_cast<uint64_t *>(launchRecord->params[14]);
+  };
+  std::vector<void *> streams;
+  std::vector<uint64_t> workspaces;
+  for (v4::rt::Device::Queue *q :
+       {static_cast<v4::rt::Device::Queue *>(nullptr), q1->get(), q2->get()}) {
+    ASSERT_TRUE(d.launch(1, args, 1, q));
+    streams.push_back(launchRecord->stream);
+    workspaces.push_back(workspace());
+    EXPECT_NE(workspaces.back(), 0u);
+    ASSERT_TRUE(d.synchronize(q));
+  }
+  EXPECT_NE(streams[0], streams[1]);
+  EXPECT_NE(streams[1], streams[2]);
+  EXPECT_NE(streams[0], streams[2]);
+  EXPECT_NE(workspaces[0], workspaces[1]);
+  EXPECT_NE(workspaces[1], workspaces[2]);
+  // Copies go to the queue too and read back in order.
+  uint8_t in[64], out[64];
+  for (int i = 0; i < 64; ++i)
+    in[i] = uint8_t(i * 7);
+  ASSERT_TRUE(d.upload(*x, 0, in, 64, q1->get()));
+  ASSERT_TRUE(d.download(out, *x, 0, 64, q2->get()));
+  EXPECT_EQ(std::memcmp(in, out, 64), 0);
+  q1->reset();
+  q2->reset();
+  d.release(*x);
+  d.release(*y);
 }
 
 TEST_F(CUDADeviceTest, RecordsLaunchesIntoAGraphAndReplaysIt) {

@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <set>
 #include <string>
 
@@ -31,6 +32,8 @@ std::string loadedImage;
 std::set<std::string> functionNames;
 
 bool capturing = false;
+// Pinned host allocations (cuMemAllocHost) and their sizes.
+std::map<void *, size_t> pinned;
 // A graph: the number of launches captured into it.
 struct FakeGraph {
   int launches = 0;
@@ -94,11 +97,15 @@ CUresult cuDevicePrimaryCtxRetain(void **c, int) {
 }
 CUresult cuDevicePrimaryCtxRelease_v2(int) { return kOk; }
 CUresult cuCtxSetCurrent(void *) { return kOk; }
+// A stream is a distinct handle (its launches record it).
 CUresult cuStreamCreate(void **s, unsigned) {
-  *s = &loadedImage;
+  *s = new int(0);
   return kOk;
 }
-CUresult cuStreamDestroy_v2(void *) { return kOk; }
+CUresult cuStreamDestroy_v2(void *s) {
+  delete static_cast<int *>(s);
+  return kOk;
+}
 CUresult cuStreamSynchronize(void *) { return kOk; }
 CUresult cuMemGetInfo_v2(size_t *free, size_t *total) {
   *free = size_t(1) << 30;
@@ -118,11 +125,8 @@ CUresult cuMemFree_v2(unsigned long long p) {
   std::free(reinterpret_cast<void *>(p));
   return kOk;
 }
-CUresult cuMemcpyHtoD_v2(unsigned long long dst, const void *src, size_t n) {
-  std::memcpy(reinterpret_cast<void *>(dst), src, n);
-  return kOk;
-}
-CUresult cuMemcpyDtoH_v2(void *dst, unsigned long long src, size_t n) {
+CUresult cuMemcpyDtoHAsync_v2(void *dst, unsigned long long src, size_t n,
+                              void *) {
   std::memcpy(dst, reinterpret_cast<void *>(src), n);
   return kOk;
 }
@@ -130,12 +134,17 @@ CUresult cuMemsetD8_v2(unsigned long long p, unsigned char v, size_t n) {
   std::memset(reinterpret_cast<void *>(p), v, n);
   return kOk;
 }
-CUresult cuMemsetD16_v2(unsigned long long p, unsigned short v, size_t n) {
+CUresult cuMemsetD8Async(unsigned long long p, unsigned char v, size_t n,
+                         void *) {
+  return cuMemsetD8_v2(p, v, n);
+}
+CUresult cuMemsetD16Async(unsigned long long p, unsigned short v, size_t n,
+                          void *) {
   for (size_t i = 0; i < n; ++i)
     std::memcpy(reinterpret_cast<char *>(p) + 2 * i, &v, 2);
   return kOk;
 }
-CUresult cuMemsetD32_v2(unsigned long long p, unsigned v, size_t n) {
+CUresult cuMemsetD32Async(unsigned long long p, unsigned v, size_t n, void *) {
   for (size_t i = 0; i < n; ++i)
     std::memcpy(reinterpret_cast<char *>(p) + 4 * i, &v, 4);
   return kOk;
@@ -155,8 +164,9 @@ CUresult cuModuleGetFunction(void **f, void *, const char *name) {
 }
 CUresult cuLaunchKernel(void *f, unsigned gx, unsigned gy, unsigned gz,
                         unsigned bx, unsigned by, unsigned bz, unsigned smem,
-                        void *, void **params, void **) {
+                        void *stream, void **params, void **) {
   last.function = static_cast<const char *>(f);
+  last.stream = stream;
   last.grid[0] = gx, last.grid[1] = gy, last.grid[2] = gz;
   last.block[0] = bx, last.block[1] = by, last.block[2] = bz;
   last.sharedMemoryBytes = smem;
@@ -174,17 +184,23 @@ CUresult cuMemAllocHost_v2(void **p, size_t bytes) {
   *p = std::malloc(bytes);
   if (!*p)
     return kOutOfMemory;
+  pinned[*p] = bytes;
   ++last.pinnedAllocations;
   return kOk;
 }
 CUresult cuMemFreeHost(void *p) {
+  pinned.erase(p);
   std::free(p);
   return kOk;
 }
 CUresult cuMemcpyHtoDAsync_v2(unsigned long long dst, const void *src, size_t n,
                               void *) {
   std::memcpy(reinterpret_cast<void *>(dst), src, n);
-  ++last.asyncCopies;
+  auto from = reinterpret_cast<uintptr_t>(src);
+  for (auto &[base, bytes] : pinned)
+    if (from >= reinterpret_cast<uintptr_t>(base) &&
+        from + n <= reinterpret_cast<uintptr_t>(base) + bytes)
+      ++last.pinnedCopies;
   return kOk;
 }
 // Events: copies complete at once, so an event is only a handle.

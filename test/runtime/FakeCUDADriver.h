@@ -18,6 +18,8 @@ struct FakeCUDALaunch {
   std::string function;
   unsigned grid[3] = {0, 0, 0}, block[3] = {0, 0, 0};
   unsigned sharedMemoryBytes = 0;
+  /// The stream launched on (one per queue of the device).
+  void *stream = nullptr;
   /// The kernel parameter array as passed (valid until the next launch).
   void **params = nullptr;
   int count = 0;
@@ -26,9 +28,9 @@ struct FakeCUDALaunch {
   int captured = 0;
   int graphs = 0;
   int graphLaunches = 0;
-  /// Asynchronous host-to-device copies (the pinned staging of uploads)
-  /// and pinned host allocations.
-  int asyncCopies = 0;
+  /// Host-to-device copies from pinned memory (the staging of large
+  /// uploads) and pinned host allocations.
+  int pinnedCopies = 0;
   int pinnedAllocations = 0;
 };
 

@@ -19,16 +19,23 @@ namespace art = v4::artifact;
 
 Device::~Device() = default;
 Device::Recording::~Recording() = default;
+Device::Queue::~Queue() = default;
+
+Expected<std::unique_ptr<Device::Queue>> Device::createQueue() {
+  return std::make_unique<Queue>();
+}
 
 static Status noRecording(const char *device) {
   return Status::error(StatusCode::Internal, "RT-7",
                        std::string(device) + " device: cannot record launches");
 }
-Status Device::beginRecording() { return noRecording(name()); }
-Expected<std::unique_ptr<Device::Recording>> Device::endRecording() {
+Status Device::beginRecording(Queue *) { return noRecording(name()); }
+Expected<std::unique_ptr<Device::Recording>> Device::endRecording(Queue *) {
   return noRecording(name());
 }
-Status Device::replay(const Recording &) { return noRecording(name()); }
+Status Device::replay(const Recording &, Queue *) {
+  return noRecording(name());
+}
 
 Expected<DeviceSpec> parseDeviceSpec(const std::string &name,
                                      const std::string &what) {
@@ -117,7 +124,7 @@ static Status checkCopy(const char *what, size_t offset, size_t bytes,
 }
 
 Status CPUDevice::upload(DeviceBuffer dst, size_t offset, const void *src,
-                         size_t bytes) {
+                         size_t bytes, Queue *) {
   if (Status s = checkCopy("upload", offset, bytes, dst.bytes); !s)
     return s;
   std::memcpy(static_cast<char *>(dst.address) + offset, src, bytes);
@@ -125,7 +132,7 @@ Status CPUDevice::upload(DeviceBuffer dst, size_t offset, const void *src,
 }
 
 Status CPUDevice::download(void *dst, DeviceBuffer src, size_t offset,
-                           size_t bytes) {
+                           size_t bytes, Queue *) {
   if (Status s = checkCopy("download", offset, bytes, src.bytes); !s)
     return s;
   std::memcpy(dst, static_cast<const char *>(src.address) + offset, bytes);
@@ -133,7 +140,7 @@ Status CPUDevice::download(void *dst, DeviceBuffer src, size_t offset,
 }
 
 Status CPUDevice::fill(DeviceBuffer dst, size_t offset, size_t bytes,
-                       const void *pattern, size_t patternBytes) {
+                       const void *pattern, size_t patternBytes, Queue *) {
   if (Status s = checkCopy("fill", offset, bytes, dst.bytes); !s)
     return s;
   if (patternBytes == 0 || bytes % patternBytes)
@@ -317,7 +324,7 @@ void runBlock(void *context, uint64_t index) {
 } // namespace
 
 Status CPUDevice::launch(uint32_t kernel, const std::vector<LaunchArg> &args,
-                         int64_t tokens) {
+                         int64_t tokens, Queue *) {
   std::lock_guard<std::mutex> lock(launchMutex);
   if (kernel >= entries.size())
     return Status::error(StatusCode::Internal, "RT-7",

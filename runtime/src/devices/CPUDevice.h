@@ -50,16 +50,18 @@ public:
   void *hostAddress(DeviceBuffer buffer) const override {
     return buffer.address;
   }
-  Status upload(DeviceBuffer dst, size_t offset, const void *src,
-                size_t bytes) override;
-  Status download(void *dst, DeviceBuffer src, size_t offset,
-                  size_t bytes) override;
+  Status upload(DeviceBuffer dst, size_t offset, const void *src, size_t bytes,
+                Queue *queue = nullptr) override;
+  Status download(void *dst, DeviceBuffer src, size_t offset, size_t bytes,
+                  Queue *queue = nullptr) override;
   Status fill(DeviceBuffer dst, size_t offset, size_t bytes,
-              const void *pattern, size_t patternBytes) override;
+              const void *pattern, size_t patternBytes,
+              Queue *queue = nullptr) override;
   Status loadKernels(const artifact::Artifact &artifact) override;
   Status launch(uint32_t kernel, const std::vector<LaunchArg> &args,
-                int64_t tokens) override;
-  Status synchronize() override { return Status::success(); }
+                int64_t tokens, Queue *queue = nullptr) override;
+  /// Launches run when called: every queue is always done.
+  Status synchronize(Queue * = nullptr) override { return Status::success(); }
 
   /// The threads a launch runs its blocks on, the caller included.
   unsigned numThreads() const override { return pool->size(); }

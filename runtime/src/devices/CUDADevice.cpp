@@ -52,17 +52,17 @@ struct CUDADriver {
   CUresult (*cuMemGetInfo)(size_t *, size_t *);
   CUresult (*cuMemAlloc)(CUdeviceptr *, size_t);
   CUresult (*cuMemFree)(CUdeviceptr);
-  CUresult (*cuMemcpyHtoD)(CUdeviceptr, const void *, size_t);
-  CUresult (*cuMemcpyDtoH)(void *, CUdeviceptr, size_t);
   CUresult (*cuMemsetD8)(CUdeviceptr, unsigned char, size_t);
-  CUresult (*cuMemsetD16)(CUdeviceptr, unsigned short, size_t);
-  CUresult (*cuMemsetD32)(CUdeviceptr, unsigned, size_t);
   CUresult (*cuModuleLoadData)(CUmodule *, const void *);
   CUresult (*cuModuleUnload)(CUmodule);
   CUresult (*cuModuleGetFunction)(CUfunction *, CUmodule, const char *);
   CUresult (*cuLaunchKernel)(CUfunction, unsigned, unsigned, unsigned, unsigned,
                              unsigned, unsigned, unsigned, CUstream, void **,
                              void **);
+  CUresult (*cuMemcpyDtoHAsync)(void *, CUdeviceptr, size_t, CUstream);
+  CUresult (*cuMemsetD8Async)(CUdeviceptr, unsigned char, size_t, CUstream);
+  CUresult (*cuMemsetD16Async)(CUdeviceptr, unsigned short, size_t, CUstream);
+  CUresult (*cuMemsetD32Async)(CUdeviceptr, unsigned, size_t, CUstream);
   CUresult (*cuMemAllocHost)(void **, size_t);
   CUresult (*cuMemFreeHost)(void *);
   CUresult (*cuMemcpyHtoDAsync)(CUdeviceptr, const void *, size_t, CUstream);
@@ -115,15 +115,15 @@ struct CUDADriver {
     get(d->cuMemGetInfo, "cuMemGetInfo_v2");
     get(d->cuMemAlloc, "cuMemAlloc_v2");
     get(d->cuMemFree, "cuMemFree_v2");
-    get(d->cuMemcpyHtoD, "cuMemcpyHtoD_v2");
-    get(d->cuMemcpyDtoH, "cuMemcpyDtoH_v2");
     get(d->cuMemsetD8, "cuMemsetD8_v2");
-    get(d->cuMemsetD16, "cuMemsetD16_v2");
-    get(d->cuMemsetD32, "cuMemsetD32_v2");
     get(d->cuModuleLoadData, "cuModuleLoadData");
     get(d->cuModuleUnload, "cuModuleUnload");
     get(d->cuModuleGetFunction, "cuModuleGetFunction");
     get(d->cuLaunchKernel, "cuLaunchKernel");
+    get(d->cuMemcpyDtoHAsync, "cuMemcpyDtoHAsync_v2");
+    get(d->cuMemsetD8Async, "cuMemsetD8Async");
+    get(d->cuMemsetD16Async, "cuMemsetD16Async");
+    get(d->cuMemsetD32Async, "cuMemsetD32Async");
     get(d->cuMemAllocHost, "cuMemAllocHost_v2");
     get(d->cuMemFreeHost, "cuMemFreeHost");
     get(d->cuMemcpyHtoDAsync, "cuMemcpyHtoDAsync_v2");
@@ -152,6 +152,67 @@ struct CUDADriver {
     return "CUDA error " + std::to_string(r);
   }
 };
+
+/// A queue: its stream, kernel workspace, pinned staging and the parameter
+/// words of its launches. Its mutex orders its users (recursive: a
+/// recording holds it from beginRecording to endRecording while its thread
+/// launches).
+struct CUDADevice::CUDAQueue final : public Device::Queue {
+  explicit CUDAQueue(CUDADevice &dev) : dev(dev) {}
+  ~CUDAQueue() override {
+    const CUDADriver &d = *dev.driver;
+    d.cuCtxSetCurrent(dev.context);
+    if (stream)
+      d.cuStreamSynchronize(stream);
+    dev.release(workspace);
+    for (Staging &st : staging) {
+      if (st.host)
+        d.cuMemFreeHost(st.host);
+      if (st.done)
+        d.cuEventDestroy(st.done);
+    }
+    if (stream)
+      d.cuStreamDestroy(stream);
+  }
+  CUDADevice &dev;
+  CUstream stream = nullptr;
+  DeviceBuffer workspace;
+  std::recursive_mutex mutex;
+  bool recording = false;
+  std::vector<uint64_t> words;
+  std::vector<void *> params;
+  struct Staging {
+    void *host = nullptr;
+    CUevent done = nullptr; // after its chunk's copy
+  };
+  Staging staging[2];
+};
+
+Expected<std::unique_ptr<CUDADevice::CUDAQueue>> CUDADevice::newQueue() {
+  auto q = std::make_unique<CUDAQueue>(*this);
+  driver->cuCtxSetCurrent(context);
+  if (Status s = check(driver->cuStreamCreate(&q->stream, 0), "cuStreamCreate");
+      !s)
+    return s;
+  if (workspaceBytes) {
+    auto ws = allocate(workspaceBytes);
+    if (!ws)
+      return ws.status();
+    q->workspace = *ws;
+  }
+  return q;
+}
+
+Expected<std::unique_ptr<Device::Queue>> CUDADevice::createQueue() {
+  auto q = newQueue();
+  if (!q)
+    return q.status();
+  return std::unique_ptr<Queue>(q.take());
+}
+
+CUDADevice::CUDAQueue &CUDADevice::queueOf(Queue *queue) {
+  return queue ? static_cast<CUDAQueue &>(*queue) : *defaultQueue;
+}
 
 Expected<std::unique_ptr<Device>> CUDADevice::open(const std::string &source,
                                                    int ordinal) {
@@ -192,8 +253,10 @@ Expected<std::unique_ptr<Device>> CUDADevice::open(const std::string &source,
     return fail("cuDevicePrimaryCtxRetain: " + d.errorName(r));
   if (CUresult r = d.cuCtxSetCurrent(device->context); r != kSuccess)
     return fail("cuCtxSetCurrent: " + d.errorName(r));
-  if (CUresult r = d.cuStreamCreate(&device->stream, 0); r != kSuccess)
-    return fail("cuStreamCreate: " + d.errorName(r));
+  auto queue = device->newQueue();
+  if (!queue)
+    return fail(queue.status().message());
+  device->defaultQueue = queue.take();
   return std::unique_ptr<Device>(std::move(device));
 }
 
@@ -205,20 +268,11 @@ CUDADevice::CUDADevice(std::unique_ptr<CUDADriver> driver)
 
 CUDADevice::~CUDADevice() {
   CUDADriver &d = *driver;
+  defaultQueue.reset();
   if (context)
     d.cuCtxSetCurrent(context);
-  if (workspace.address)
-    release(workspace);
-  for (Staging &st : staging) {
-    if (st.host)
-      d.cuMemFreeHost(st.host);
-    if (st.done)
-      d.cuEventDestroy(st.done);
-  }
   if (module)
     d.cuModuleUnload(module);
-  if (stream)
-    d.cuStreamDestroy(stream);
   if (context)
     d.cuDevicePrimaryCtxRelease(device);
 }
@@ -275,20 +329,24 @@ static CUdeviceptr at(DeviceBuffer b, size_t offset) {
 }
 
 Status CUDADevice::upload(DeviceBuffer dst, size_t offset, const void *src,
-                          size_t bytes) {
+                          size_t bytes, Queue *queue) {
   if (offset + bytes > dst.bytes)
     return Status::error(StatusCode::Internal, "RT-7",
                          "cuda device: upload past the end of a buffer");
+  CUDAQueue &q = queueOf(queue);
+  std::lock_guard<std::recursive_mutex> lock(q.mutex);
   driver->cuCtxSetCurrent(context);
+  // Ordered on the queue's stream; from pageable memory the call returns
+  // once the bytes are staged, so `src` may change after it.
   if (bytes < kStagingThreshold)
-    return check(driver->cuMemcpyHtoD(at(dst, offset), src, bytes),
-                 "cuMemcpyHtoD");
+    return check(
+        driver->cuMemcpyHtoDAsync(at(dst, offset), src, bytes, q.stream),
+        "cuMemcpyHtoDAsync");
   // Large copies (the weights, from the mapped checkpoint) go through two
   // pinned staging buffers: the host copy of one chunk overlaps the DMA of
   // the other, and DMA from pinned memory runs at the link's speed.
-  std::lock_guard<std::recursive_mutex> lock(launchMutex);
-  if (!staging[0].host)
-    for (Staging &st : staging) {
+  if (!q.staging[0].host)
+    for (CUDAQueue::Staging &st : q.staging) {
       if (Status s = check(driver->cuMemAllocHost(&st.host, kStagingBytes),
                            "cuMemAllocHost");
           !s)
@@ -299,7 +357,7 @@ Status CUDADevice::upload(DeviceBuffer dst, size_t offset, const void *src,
     }
   const auto *from = static_cast<const uint8_t *>(src);
   for (size_t done = 0, i = 0; done < bytes; done += kStagingBytes, ++i) {
-    Staging &st = staging[i % 2];
+    CUDAQueue::Staging &st = q.staging[i % 2];
     size_t n = std::min(kStagingBytes, bytes - done);
     if (i >= 2)
       if (Status s =
@@ -308,59 +366,67 @@ Status CUDADevice::upload(DeviceBuffer dst, size_t offset, const void *src,
         return s;
     std::memcpy(st.host, from + done, n);
     if (Status s = check(driver->cuMemcpyHtoDAsync(at(dst, offset + done),
-                                                   st.host, n, stream),
+                                                   st.host, n, q.stream),
                          "cuMemcpyHtoDAsync");
         !s)
       return s;
     if (Status s =
-            check(driver->cuEventRecord(st.done, stream), "cuEventRecord");
+            check(driver->cuEventRecord(st.done, q.stream), "cuEventRecord");
         !s)
       return s;
   }
-  return check(driver->cuStreamSynchronize(stream), "cuStreamSynchronize");
+  return check(driver->cuStreamSynchronize(q.stream), "cuStreamSynchronize");
 }
 
 Status CUDADevice::download(void *dst, DeviceBuffer src, size_t offset,
-                            size_t bytes) {
+                            size_t bytes, Queue *queue) {
   if (offset + bytes > src.bytes)
     return Status::error(StatusCode::Internal, "RT-7",
                          "cuda device: download past the end of a buffer");
+  CUDAQueue &q = queueOf(queue);
+  std::lock_guard<std::recursive_mutex> lock(q.mutex);
   driver->cuCtxSetCurrent(context);
-  // After the step's kernels (the copy is ordered after the stream's work
-  // by synchronizing first: the stream is not the legacy default stream).
-  if (Status s = synchronize(); !s)
+  // After the queue's kernels; done when the stream is.
+  if (Status s = check(
+          driver->cuMemcpyDtoHAsync(dst, at(src, offset), bytes, q.stream),
+          "cuMemcpyDtoHAsync");
+      !s)
     return s;
-  return check(driver->cuMemcpyDtoH(dst, at(src, offset), bytes),
-               "cuMemcpyDtoH");
+  return check(driver->cuStreamSynchronize(q.stream), "cuStreamSynchronize");
 }
 
 Status CUDADevice::fill(DeviceBuffer dst, size_t offset, size_t bytes,
-                        const void *pattern, size_t patternBytes) {
+                        const void *pattern, size_t patternBytes,
+                        Queue *queue) {
   if (patternBytes == 0 || bytes % patternBytes || offset + bytes > dst.bytes)
     return Status::error(StatusCode::Internal, "RT-7",
                          "cuda device: bad fill of " + std::to_string(bytes) +
                              " bytes with a " + std::to_string(patternBytes) +
                              "-byte pattern");
+  CUDAQueue &q = queueOf(queue);
   driver->cuCtxSetCurrent(context);
   CUdeviceptr p = at(dst, offset);
   if (patternBytes == 1)
-    return check(driver->cuMemsetD8(
-                     p, *static_cast<const unsigned char *>(pattern), bytes),
-                 "cuMemsetD8");
+    return check(
+        driver->cuMemsetD8Async(p, *static_cast<const unsigned char *>(pattern),
+                                bytes, q.stream),
+        "cuMemsetD8Async");
   if (patternBytes == 2 && p % 2 == 0) {
     unsigned short v;
     std::memcpy(&v, pattern, 2);
-    return check(driver->cuMemsetD16(p, v, bytes / 2), "cuMemsetD16");
+    return check(driver->cuMemsetD16Async(p, v, bytes / 2, q.stream),
+                 "cuMemsetD16Async");
   }
   if (patternBytes == 4 && p % 4 == 0) {
     unsigned v;
     std::memcpy(&v, pattern, 4);
-    return check(driver->cuMemsetD32(p, v, bytes / 4), "cuMemsetD32");
+    return check(driver->cuMemsetD32Async(p, v, bytes / 4, q.stream),
+                 "cuMemsetD32Async");
   }
   std::vector<uint8_t> staging(bytes);
   for (size_t i = 0; i < bytes; i += patternBytes)
     std::memcpy(&staging[i], pattern, patternBytes);
-  return upload(dst, offset, staging.data(), bytes);
+  return upload(dst, offset, staging.data(), bytes, queue);
 }
 
 Status CUDADevice::loadKernels(const art::Artifact &a) {
@@ -396,7 +462,7 @@ Status CUDADevice::loadKernels(const art::Artifact &a) {
   if (!kernels)
     return Status::error(StatusCode::Incompatible, "RT-3",
                          a.source() + ": the artifact has no sm_90a kernels");
-  uint64_t workspaceBytes = 0;
+  workspaceBytes = 0;
   for (const art::Kernel &k : *kernels) {
     CUfunction f = nullptr;
     if (driver->cuModuleGetFunction(&f, module, k.entrySymbol.c_str()) !=
@@ -409,25 +475,29 @@ Status CUDADevice::loadKernels(const art::Artifact &a) {
     launches.push_back(k.launch);
     workspaceBytes = std::max(workspaceBytes, k.launch.workspaceBytes);
   }
-  // One workspace: launches run one at a time on the device's stream.
+  // A workspace per queue: a queue's launches run one at a time, queues
+  // side by side. The default queue's now; createQueue makes the others'.
   if (workspaceBytes) {
     auto ws = allocate(workspaceBytes);
     if (!ws)
       return ws.status();
-    workspace = *ws;
+    defaultQueue->workspace = *ws;
   }
   return Status::success();
 }
 
 Status CUDADevice::launch(uint32_t kernel, const std::vector<LaunchArg> &args,
-                          int64_t tokens) {
+                          int64_t tokens, Queue *queue) {
   if (kernel >= functions.size())
     return Status::error(StatusCode::Internal, "RT-7",
                          "cuda device: kernel " + std::to_string(kernel) +
                              " was not loaded");
-  std::lock_guard<std::recursive_mutex> lock(launchMutex);
+  CUDAQueue &q = queueOf(queue);
+  std::lock_guard<std::recursive_mutex> lock(q.mutex);
   const art::Launch &l = launches[kernel];
   // Every buffer's descriptor fields, then the workspace's.
+  std::vector<uint64_t> &words = q.words;
+  std::vector<void *> &params = q.params;
   words.clear();
   auto descriptor = [&](void *data, const std::vector<int64_t> &sizes) {
     uint64_t p = reinterpret_cast<uint64_t>(data);
@@ -445,7 +515,7 @@ Status CUDADevice::launch(uint32_t kernel, const std::vector<LaunchArg> &args,
   };
   for (const LaunchArg &a : args)
     descriptor(a.buffer.address, a.sizes);
-  descriptor(workspace.address, {static_cast<int64_t>(workspace.bytes)});
+  descriptor(q.workspace.address, {static_cast<int64_t>(q.workspace.bytes)});
   params.resize(words.size());
   for (size_t i = 0; i < words.size(); ++i)
     params[i] = &words[i];
@@ -457,7 +527,7 @@ Status CUDADevice::launch(uint32_t kernel, const std::vector<LaunchArg> &args,
   driver->cuCtxSetCurrent(context);
   return check(driver->cuLaunchKernel(functions[kernel], grid[0], grid[1],
                                       grid[2], l.block[0], l.block[1],
-                                      l.block[2], l.sharedMemoryBytes, stream,
+                                      l.block[2], l.sharedMemoryBytes, q.stream,
                                       params.data(), nullptr),
                "cuLaunchKernel");
 }
@@ -481,31 +551,42 @@ public:
 };
 } // namespace
 
-Status CUDADevice::beginRecording() {
-  // Held until endRecording: no other session's launch may join the
-  // capture (the device has one stream).
-  launchMutex.lock();
-  recording = true;
+Status CUDADevice::beginRecording(Queue *queue) {
+  // The queue's mutex is held until endRecording: nothing else joins the
+  // capture.
+  CUDAQueue &q = queueOf(queue);
+  q.mutex.lock();
+  q.recording = true;
   driver->cuCtxSetCurrent(context);
   if (Status s =
-          check(driver->cuStreamBeginCapture(stream, kCaptureModeThreadLocal),
+          check(driver->cuStreamBeginCapture(q.stream, kCaptureModeThreadLocal),
                 "cuStreamBeginCapture");
       !s) {
-    recording = false;
-    launchMutex.unlock();
+    q.recording = false;
+    q.mutex.unlock();
     return s;
   }
   return Status::success();
 }
 
-Expected<std::unique_ptr<Device::Recording>> CUDADevice::endRecording() {
+Expected<std::unique_ptr<Device::Recording>>
+CUDADevice::endRecording(Queue *queue) {
+  CUDAQueue &q = queueOf(queue);
+  // Only the recording thread holds the mutex; try_lock tells it apart
+  // from a queue nobody is recording on (recursive: it succeeds again for
+  // the holder).
+  if (!q.mutex.try_lock())
+    return Status::error(StatusCode::Internal, "RT-7",
+                         "cuda device: endRecording from another thread");
+  bool recording = q.recording;
+  q.mutex.unlock();
   if (!recording)
     return Status::error(StatusCode::Internal, "RT-7",
                          "cuda device: endRecording without beginRecording");
   CUgraph graph = nullptr;
-  CUresult r = driver->cuStreamEndCapture(stream, &graph);
-  recording = false;
-  launchMutex.unlock();
+  CUresult r = driver->cuStreamEndCapture(q.stream, &graph);
+  q.recording = false;
+  q.mutex.unlock();
   if (Status s = check(r, "cuStreamEndCapture"); !s)
     return s;
   CUgraphExec exec = nullptr;
@@ -519,17 +600,20 @@ Expected<std::unique_ptr<Device::Recording>> CUDADevice::endRecording() {
       new CUDARecording(*driver, context, graph, exec));
 }
 
-Status CUDADevice::replay(const Recording &recording) {
-  std::lock_guard<std::recursive_mutex> lock(launchMutex);
+Status CUDADevice::replay(const Recording &recording, Queue *queue) {
+  CUDAQueue &q = queueOf(queue);
+  std::lock_guard<std::recursive_mutex> lock(q.mutex);
   driver->cuCtxSetCurrent(context);
-  return check(driver->cuGraphLaunch(
-                   static_cast<const CUDARecording &>(recording).exec, stream),
-               "cuGraphLaunch");
+  return check(
+      driver->cuGraphLaunch(static_cast<const CUDARecording &>(recording).exec,
+                            q.stream),
+      "cuGraphLaunch");
 }
 
-Status CUDADevice::synchronize() {
+Status CUDADevice::synchronize(Queue *queue) {
+  CUDAQueue &q = queueOf(queue);
   driver->cuCtxSetCurrent(context);
-  return check(driver->cuStreamSynchronize(stream), "cuStreamSynchronize");
+  return check(driver->cuStreamSynchronize(q.stream), "cuStreamSynchronize");
 }
 
 } // namespace v4::rt

@@ -41,53 +41,51 @@ public:
   void release(DeviceBuffer buffer) override;
   Expected<DeviceBuffer> mapHostMemory(const void *data, size_t bytes) override;
   void *hostAddress(DeviceBuffer) const override { return nullptr; }
-  Status upload(DeviceBuffer dst, size_t offset, const void *src,
-                size_t bytes) override;
-  Status download(void *dst, DeviceBuffer src, size_t offset,
-                  size_t bytes) override;
+  Status upload(DeviceBuffer dst, size_t offset, const void *src, size_t bytes,
+                Queue *queue = nullptr) override;
+  Status download(void *dst, DeviceBuffer src, size_t offset, size_t bytes,
+                  Queue *queue = nullptr) override;
   Status fill(DeviceBuffer dst, size_t offset, size_t bytes,
-              const void *pattern, size_t patternBytes) override;
+              const void *pattern, size_t patternBytes,
+              Queue *queue = nullptr) override;
   Status loadKernels(const artifact::Artifact &artifact) override;
+  Expected<std::unique_ptr<Queue>> createQueue() override;
   Status launch(uint32_t kernel, const std::vector<LaunchArg> &args,
-                int64_t tokens) override;
-  Status synchronize() override;
+                int64_t tokens, Queue *queue = nullptr) override;
+  Status synchronize(Queue *queue = nullptr) override;
   bool canRecord() const override { return graphs; }
-  Status beginRecording() override;
-  Expected<std::unique_ptr<Recording>> endRecording() override;
-  Status replay(const Recording &recording) override;
+  Status beginRecording(Queue *queue = nullptr) override;
+  Expected<std::unique_ptr<Recording>>
+  endRecording(Queue *queue = nullptr) override;
+  Status replay(const Recording &recording, Queue *queue = nullptr) override;
+
+  /// Uploads of kStagingThreshold bytes or more go through two pinned
+  /// buffers of kStagingBytes (allocated at a queue's first such upload).
+  static constexpr size_t kStagingThreshold = size_t(1) << 20;
+  static constexpr size_t kStagingBytes = size_t(16) << 20;
 
 private:
+  struct CUDAQueue;
   explicit CUDADevice(std::unique_ptr<CUDADriver> driver);
-  /// An error (Internal, RT-5) for a failed driver call `what`.
+  /// An error (Internal, RT-7) for a failed driver call `what`.
   Status check(int result, const char *what) const;
+  /// A queue with a new stream (and, after loadKernels, its workspace).
+  Expected<std::unique_ptr<CUDAQueue>> newQueue();
+  CUDAQueue &queueOf(Queue *queue);
 
   std::unique_ptr<CUDADriver> driver;
   int device = 0;
   void *context = nullptr;
-  void *stream = nullptr;
   void *module = nullptr;
   std::vector<void *> functions;
   std::vector<artifact::Launch> launches;
-  DeviceBuffer workspace;
-  /// Uploads of kStagingThreshold bytes or more go through two pinned
-  /// buffers of kStagingBytes (allocated at the first such upload).
-  static constexpr size_t kStagingThreshold = size_t(1) << 20;
-  static constexpr size_t kStagingBytes = size_t(16) << 20;
-  struct Staging {
-    void *host = nullptr;
-    void *done = nullptr; // the event after its chunk's copy
-  };
-  Staging staging[2];
+  /// The largest kernel workspace; every queue has one of these bytes.
+  uint64_t workspaceBytes = 0;
   /// CUDA graphs are on unless V4RT_CUDA_GRAPH=0 (to compare replay with
   /// eager launches).
   bool graphs = true;
-  /// Serializes launches on the one stream; recursive: a recording holds it
-  /// from beginRecording to endRecording while its thread launches.
-  std::recursive_mutex launchMutex;
-  bool recording = false;
-  // Reused per launch: the parameter words and pointers to each.
-  std::vector<uint64_t> words;
-  std::vector<void *> params;
+  /// Weights and anything else not of a session.
+  std::unique_ptr<CUDAQueue> defaultQueue;
 };
 
 } // namespace v4::rt

@@ -41,6 +41,19 @@ class Device {
 public:
   virtual ~Device();
 
+  /// An ordered queue of device work: each session has its own (on the
+  /// CUDA device a stream with its own kernel workspace and staging, so
+  /// sessions run concurrently). Copies, fills, launches, waits and
+  /// recordings take the queue they go to; null: the device's default
+  /// queue (loading the weights). Created after loadKernels; destroyed
+  /// before the device.
+  class Queue {
+  public:
+    virtual ~Queue();
+  };
+  /// A new queue (the CPU: a token, its launches run at once).
+  virtual Expected<std::unique_ptr<Queue>> createQueue();
+
   /// Names the device in messages ("cpu").
   virtual const char *name() const = 0;
   /// The target whose kernels the device runs (Artifact::kernelsFor).
@@ -63,14 +76,16 @@ public:
   /// not host-addressable (then use upload/download).
   virtual void *hostAddress(DeviceBuffer buffer) const = 0;
   virtual Status upload(DeviceBuffer dst, size_t offset, const void *src,
-                        size_t bytes) = 0;
+                        size_t bytes, Queue *queue = nullptr) = 0;
+  /// After the queue's earlier work.
   virtual Status download(void *dst, DeviceBuffer src, size_t offset,
-                          size_t bytes) = 0;
+                          size_t bytes, Queue *queue = nullptr) = 0;
 
   /// Fills `bytes` bytes at `offset` with copies of the `patternBytes`-byte
   /// `pattern` (`bytes` is a multiple of it).
   virtual Status fill(DeviceBuffer dst, size_t offset, size_t bytes,
-                      const void *pattern, size_t patternBytes) = 0;
+                      const void *pattern, size_t patternBytes,
+                      Queue *queue = nullptr) = 0;
 
   /// Loads the code objects of `artifact` for target() and resolves the
   /// entry symbol of every kernel of that target's table
@@ -81,9 +96,9 @@ public:
   /// call of `tokens` tokens, the T of the kernel's launch geometry: every
   /// block of its grid once.
   virtual Status launch(uint32_t kernel, const std::vector<LaunchArg> &args,
-                        int64_t tokens) = 0;
-  /// Waits until every launched kernel has finished.
-  virtual Status synchronize() = 0;
+                        int64_t tokens, Queue *queue = nullptr) = 0;
+  /// Waits until the queue's work has finished.
+  virtual Status synchronize(Queue *queue = nullptr) = 0;
 
   /// Recorded launches (a CUDA graph): a device that can record a sequence
   /// of launches replays it as one submission. The session records its
@@ -96,11 +111,12 @@ public:
   /// Whether beginRecording works (the CPU: no; CUDA: unless
   /// V4RT_CUDA_GRAPH=0).
   virtual bool canRecord() const { return false; }
-  /// Until endRecording, launches are recorded instead of run.
-  virtual Status beginRecording();
-  virtual Expected<std::unique_ptr<Recording>> endRecording();
-  /// Runs a recording's launches (asynchronously, like launch).
-  virtual Status replay(const Recording &recording);
+  /// Until endRecording, the queue's launches are recorded instead of run.
+  virtual Status beginRecording(Queue *queue = nullptr);
+  virtual Expected<std::unique_ptr<Recording>>
+  endRecording(Queue *queue = nullptr);
+  /// Runs a recording's launches on a queue (asynchronously, like launch).
+  virtual Status replay(const Recording &recording, Queue *queue = nullptr);
 };
 
 /// A device by name: "cpu", "cuda" (CUDA device 0) or "cuda:N".
