@@ -258,17 +258,23 @@ TEST_F(CUDADeviceTest, RunsTheSm90aTableOfAMultiTargetArtifact) {
   EXPECT_EQ((*cpu)->target(), Target::CPU);
 }
 
+/// A CUDA device (on the fake driver) with gpuWriter()'s kernels loaded.
+static std::unique_ptr<v4::rt::Device> loadedGPUDevice() {
+  auto bytes = gpuWriter().serialize();
+  auto a = bytes ? Artifact::load("gpu.v4a", bytes->data(), bytes->size())
+                 : v4::Expected<Artifact>(bytes.status());
+  auto dev = v4::rt::createDevice(Target::SM90A, "gpu.v4a");
+  if (!a || !dev || !(*dev)->loadKernels(*a))
+    return nullptr;
+  return dev.take();
+}
+
 TEST_F(CUDADeviceTest, EachQueueHasItsOwnStreamAndWorkspace) {
   // Sessions launch on queues of their own: a stream and a kernel
   // workspace each, so they run side by side.
-  auto bytes = gpuWriter().serialize();
-  ASSERT_TRUE(bytes);
-  auto a = Artifact::load("gpu.v4a", bytes->data(), bytes->size());
-  ASSERT_TRUE(a);
-  auto dev = v4::rt::createDevice(Target::SM90A, "gpu.v4a");
+  auto dev = loadedGPUDevice();
   ASSERT_TRUE(dev);
-  v4::rt::Device &d = **dev;
-  ASSERT_TRUE(d.loadKernels(*a));
+  v4::rt::Device &d = *dev;
   auto q1 = d.createQueue(), q2 = d.createQueue();
   ASSERT_TRUE(q1 && q2);
   auto x = d.allocate(64), y = d.allocate(64);
@@ -306,14 +312,9 @@ TEST_F(CUDADeviceTest, EachQueueHasItsOwnStreamAndWorkspace) {
 }
 
 TEST_F(CUDADeviceTest, RecordsLaunchesIntoAGraphAndReplaysIt) {
-  auto bytes = gpuWriter().serialize();
-  ASSERT_TRUE(bytes) << bytes.status().message();
-  auto a = Artifact::load("gpu.v4a", bytes->data(), bytes->size());
-  ASSERT_TRUE(a);
-  auto dev = v4::rt::createDevice(Target::SM90A, "gpu.v4a");
+  auto dev = loadedGPUDevice();
   ASSERT_TRUE(dev);
-  v4::rt::Device &d = **dev;
-  ASSERT_TRUE(d.loadKernels(*a));
+  v4::rt::Device &d = *dev;
   ASSERT_TRUE(d.canRecord());
   auto x = d.allocate(64), y = d.allocate(64);
   ASSERT_TRUE(x && y);
