@@ -15,7 +15,10 @@
 #                 <model>.prod.v4a  production numerics (T1 and Engram)
 #               Models: T1, Engram, and the five variants of the numerics
 #               issue's fidelity test (test/unit/FidelityTest.cpp), each
-#               changing one thing of T1.
+#               changing one thing of T1. And mid.time.v4a: the mid-size
+#               config (bench/configs/mid-v4.config.json, production,
+#               --max-context 1024 --max-chunk 64) for the decode step
+#               time, run on synthetic weights (no checkpoint).
 # DIR/gpu-check.sh
 # DIR.tar.gz    all of it, the form that travels: under 60 MB (about 20;
 #               unpacked about 62, the artifacts' PTX and cubin dominating).
@@ -72,6 +75,11 @@ for config in "$bundle"/models/*.config.json; do
         -o "$bundle/models/$m.prod.v4a" ;;
   esac
 done
+# The mid-size config of the real-size plans issue (bench/configs), for the
+# decode step time: no checkpoint travels, v4-run binds synthetic weights.
+cp "$root/bench/configs/mid-v4.config.json" "$bundle/models/mid.config.json"
+"$build/bin/v4c" "$bundle/models/mid.config.json" --target=cpu,sm_90a \
+  --max-context 1024 --max-chunk 64 -o "$bundle/models/mid.time.v4a"
 cp "$root/scripts/gpu-check.sh" "$bundle/"
 
 tar czf "$bundle.tar.gz" -C "$(dirname "$bundle")" "$(basename "$bundle")"

@@ -22,9 +22,8 @@
 #   graph    the decode steps replayed from a CUDA graph give the logits of
 #            eager launches (V4RT_CUDA_GRAPH=0), bit for bit (fp32 T1)
 #   memcheck compute-sanitizer --tool memcheck on T1, when installed
-#   time     the decode step time of T1 (v4-run's decode tokens/s)
-# Not yet covered (say so in the output): the mid-size config's decode step
-# time (needs synthetic weights).
+#   time     the decode step time of T1 and of the mid-size config (on
+#            synthetic weights; v4-run's prefill and decode tokens/s)
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 if [ "${1:-}" = "--bundle" ]; then
@@ -160,11 +159,21 @@ else
   echo "memcheck: compute-sanitizer not installed, skipped"
 fi
 
-echo "== time: decode step (production T1)"
+echo "== time: decode step (production T1; the mid-size config on synthetic weights)"
 grep -h "^decode:" "$out/t1.prod.cuda.out" "$out/t1.prod.cpu.out" 2>/dev/null |
-  paste -d' ' <(printf 'cuda\ncpu\n') - || true
+  paste -d' ' <(printf 't1 cuda\nt1 cpu\n') - || true
+mid_prompt="$(seq -s, 2 65)"
+for device in cuda cpu; do
+  if v4run "$models/mid.time.v4a" --device "$device" --synthetic-weights 1 \
+    --prompt-ids "$mid_prompt" --max-new-tokens 32 \
+    > "$out/mid.$device.out" 2> "$out/mid.$device.err"; then
+    grep -E "^(prefill|decode):" "$out/mid.$device.out" | sed "s/^/mid $device /"
+  else
+    echo "mid $device: v4-run failed: $(tail -1 "$out/mid.$device.err")"
+    failed=1
+  fi
+done
 
-echo "== not covered yet: the mid-size config's decode step time"
 if [ "$failed" = 0 ]; then
   echo "gpu-check: all checks passed"
 else
