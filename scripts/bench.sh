@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds and runs the benchmarks, writing bench/results/<host>-<date>-*.json
 # with the machine description. Usage: scripts/bench.sh [config.json]
-# (default: the mid-size config of bench/configs).
+# (default: the mid-size config of bench/configs). V4_BENCH_SYNTHETIC=SEED:
+# the runtime's synthetic weights of that seed instead of a generated
+# checkpoint (models too large to generate one for).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${V4_BUILD_DIR:-$root/build}"
@@ -9,7 +11,12 @@ config="${1:-$root/bench/configs/mid-v4.config.json}"
 "$root/scripts/build.sh" v4c v4-gen-checkpoint v4-bench-model v4-bench-kernels
 work="$build/bench-work"
 rm -rf "$work" && mkdir -p "$work"
-"$build/bin/v4-gen-checkpoint" "$config" -o "$work/ck" --seed 1 >/dev/null
+if [[ -n "${V4_BENCH_SYNTHETIC:-}" ]]; then
+  weights=(--synthetic-weights "$V4_BENCH_SYNTHETIC")
+else
+  "$build/bin/v4-gen-checkpoint" "$config" -o "$work/ck" --seed 1 >/dev/null
+  weights=("$work/ck")
+fi
 # Kernels for this machine's newest x86-64 level (recorded in the results).
 "$build/bin/v4c" "$config" --max-context 1024 --max-chunk 64 --cpu=native \
   -o "$work/m.v4a"
@@ -24,11 +31,11 @@ rm -rf "$work" && mkdir -p "$work"
 name="${V4_BENCH_NAME:-$(hostname)-$(date +%Y%m%d)-$(basename "$config" .config.json)}"
 out="$root/bench/results/$name"
 "$root/scripts/machine.sh" > "$out.machine.txt"
-"$build/bin/v4-bench-model" "$work/m.v4a" "$work/ck" "$config" \
+"$build/bin/v4-bench-model" "$work/m.v4a" "${weights[@]}" "$config" \
   --benchmark_out="$out.model.json" --benchmark_out_format=json
-"$build/bin/v4-bench-model" "$work/fast.v4a" "$work/ck" "$config" \
+"$build/bin/v4-bench-model" "$work/fast.v4a" "${weights[@]}" "$config" \
   --benchmark_out="$out.model-fast.json" --benchmark_out_format=json
-"$build/bin/v4-bench-model" "$work/fast256.v4a" "$work/ck" "$config" \
+"$build/bin/v4-bench-model" "$work/fast256.v4a" "${weights[@]}" "$config" \
   --benchmark_filter=prefill \
   --benchmark_out="$out.model-fast-chunk256.json" --benchmark_out_format=json
 "$build/bench/v4-bench-kernels" \

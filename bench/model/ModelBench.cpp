@@ -300,20 +300,39 @@ int main(int argc, char **argv) {
                  "Decode and prefill of a compiled model against the DRAM "
                  "roofline.",
                  "usage: v4-bench-model MODEL.v4a CHECKPOINT CONFIG.json "
-                 "[--benchmark_* flags]",
+                 "[--benchmark_* flags]\n"
+                 "       v4-bench-model MODEL.v4a CONFIG.json "
+                 "--synthetic-weights SEED [--benchmark_* flags]",
                  "Exit codes: 0 success; 1 failure; 2 bad command line.");
   cli.add_option("MODEL.v4a", artifactPath, "The compiled model")->required();
   cli.add_option("CHECKPOINT", checkpointPath, "Its checkpoint")->required();
-  cli.add_option("CONFIG.json", configPath, "Its config.json")->required();
+  cli.add_option("CONFIG.json", configPath, "Its config.json");
+  uint64_t syntheticSeed = 0;
+  CLI::Option *synthetic = cli.add_option(
+      "--synthetic-weights", syntheticSeed,
+      "No checkpoint: the runtime's deterministic synthetic weights of this "
+      "seed (then MODEL.v4a CONFIG.json)");
   if (int code = v4::bench::parseCommandLine(cli, argc, argv);
       code != v4::cli::kContinue)
     return code;
+  // With synthetic weights the second argument is the config.
+  if (synthetic->count() && configPath.empty())
+    std::swap(configPath, checkpointPath);
+  if (configPath.empty() || !checkpointPath.empty() == bool(synthetic->count()))
+    return v4::cli::usageError(cli, "give MODEL.v4a CHECKPOINT CONFIG.json, "
+                                    "or MODEL.v4a CONFIG.json "
+                                    "--synthetic-weights SEED");
   auto a = v4::artifact::Artifact::loadFile(artifactPath);
   if (!a)
     die(a.status().message());
   v4rt_model_options_t options;
   v4rt_model_options_initialize(&options);
-  options.checkpoint_path = checkpointPath.c_str();
+  if (synthetic->count()) {
+    options.synthetic_weights = 1;
+    options.synthetic_seed = syntheticSeed;
+  } else {
+    options.checkpoint_path = checkpointPath.c_str();
+  }
   if (v4rt_status_t st =
           v4rt_model_load(artifactPath.c_str(), &options, &model))
     die(v4rt_status_message(st));

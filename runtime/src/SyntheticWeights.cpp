@@ -48,10 +48,11 @@ Status noRule(const std::string &source, const std::string &what) {
 
 /// What to do with one tensor.
 enum class Kind {
-  Floats,     // bf16, f32
-  Weight,     // FP8 / FP4 codes, with their scale when `scale` >= 0
-  LoneScale,  // an e8m0 tensor no weight fills: scale 1
-  PairedScale // filled with its weight
+  Floats,      // bf16, f32
+  Weight,      // FP8 / FP4 codes, with their scale when `scale` >= 0
+  LoneScale,   // an e8m0 tensor no weight fills: scale 1
+  PairedScale, // filled with its weight
+  Table        // i32, i64
 };
 
 struct Plan {
@@ -204,6 +205,7 @@ Status generateSyntheticWeights(const art::Artifact &a, uint64_t seed,
     }
     case DType::I64:
     case DType::I32:
+      plan.kind = Kind::Table;
       if (recipe::isTid2eid(t.name) && !derived.count(t.name)) {
         std::string gate = recipe::tid2eidGate(t.name);
         auto g = byName.find(gate);
@@ -295,8 +297,7 @@ Status generateSyntheticWeights(const art::Artifact &a, uint64_t seed,
       if (hasScale)
         if (Status s = scaleTarget.finish(*scaleTensor, sink); !s)
           return s;
-    } else {
-      // Integer tables.
+    } else if (plan.kind == Kind::Table) {
       std::vector<int64_t> values(size_t(n), 0);
       auto d = derived.find(t.name);
       if (d != derived.end()) {

@@ -5,6 +5,8 @@
 #include "v4_artifact_generated.h"
 
 #include <cstring>
+#include <fstream>
+#include <iterator>
 
 namespace v4::artifact::testing {
 
@@ -102,6 +104,26 @@ void addRuntimeInputs(Description &d) {
     b.role = r;
     d.buffers.push_back(b);
   }
+}
+
+Description kernelFreeDescription() {
+  Description d = tinyWriter().description();
+  d.codeObjects.clear();
+  d.kernels.clear();
+  d.debugLocations.clear();
+  for (EntryPoint &e : d.entryPoints)
+    e.steps.clear();
+  addRuntimeInputs(d);
+  return d;
+}
+
+bool addHostCodeObjectFile(Writer &w, const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  std::vector<uint8_t> image(std::istreambuf_iterator<char>(in), {});
+  if (image.empty())
+    return false;
+  w.addCodeObject(Target::CPU, CodeFormat::HostSharedObject, std::move(image));
+  return true;
 }
 
 std::vector<uint8_t> tinyArtifact() {

@@ -35,6 +35,13 @@ Writer tinyWriter();
 /// (I64 [2, -1]) and "start_positions" (I64 [2]) are added as buffers
 /// 10..12.
 void addRuntimeInputs(Description &d);
+/// The tiny artifact's description as a model the runtime loads and runs
+/// without launching anything: every input role (addRuntimeInputs), no code
+/// objects, kernels, debug locations or steps.
+Description kernelFreeDescription();
+/// Adds the host shared object at `path` as a CPU code object; false when
+/// the file cannot be read or is empty.
+bool addHostCodeObjectFile(Writer &w, const std::string &path);
 /// Adds to the tiny artifact's writer an sm_90a PTX code object (index 1)
 /// and a kernel set for sm_90a (format 1.5): both kernels on it, 256
 /// threads per block, 1024 bytes of workspace.

@@ -106,18 +106,9 @@ protected:
     dir = fs::temp_directory_path() /
           ("v4rt-api-test-" + std::to_string(::getpid()));
     fs::create_directories(dir);
-    Description d = v4::artifact::testing::tinyWriter().description();
-    d.codeObjects.clear();
-    d.kernels.clear();
-    d.debugLocations.clear();
-    for (EntryPoint &e : d.entryPoints)
-      e.steps.clear();
-    v4::artifact::testing::addRuntimeInputs(d);
-    Writer w(d);
-    std::ifstream in(V4_TEST_HOST_KERNELS, std::ios::binary);
-    std::vector<uint8_t> image(std::istreambuf_iterator<char>(in), {});
-    ASSERT_GT(image.size(), 1000u);
-    w.addCodeObject(Target::CPU, CodeFormat::HostSharedObject, image);
+    Writer w(v4::artifact::testing::kernelFreeDescription());
+    ASSERT_TRUE(
+        v4::artifact::testing::addHostCodeObjectFile(w, V4_TEST_HOST_KERNELS));
     artifactPath = (dir / "m.v4a").string();
     ASSERT_TRUE(w.writeFile(artifactPath).ok());
     auto loaded = Artifact::loadFile(artifactPath);

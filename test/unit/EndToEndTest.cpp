@@ -15,6 +15,7 @@
 #include "runtime/artifact/Artifact.h"
 #include "runtime/base/Bytes.h"
 #include "runtime/safetensors/Safetensors.h"
+#include "runtime/src/SyntheticWeights.h"
 #include "v4rt/v4rt.h"
 
 #include "mlir/IR/MLIRContext.h"
@@ -28,6 +29,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <random>
 
 #ifndef V4_SOURCE_DIR
@@ -698,5 +700,125 @@ INSTANTIATE_TEST_SUITE_P(
       return std::string(n.find("engram") != std::string::npos ? "Engram"
                                                                : "T1");
     });
+
+// Synthetic weights (v4rt_model_options_t synthetic_weights, runtime/src/
+// SyntheticWeights.h): the logits are finite with a softmax that is neither
+// uniform nor one-hot, the same seed gives the same logits bit for bit on 1
+// and 2 threads, another seed other logits, and the synthetic bytes written
+// as a checkpoint give the same logits as the synthetic load.
+/// The logits of a 9-token prefill and 3 decode steps (greedy) of `artifact`
+/// loaded with synthetic weights of `seed` on `threads` threads, or with
+/// `checkpoint` when it is not empty.
+void runSynthetic(const std::string &artifact, uint64_t seed, uint32_t threads,
+                  std::vector<float> &out, int64_t &vocab,
+                  const std::string &checkpoint = "") {
+  v4rt_model_options_t options;
+  v4rt_model_options_initialize(&options);
+  if (checkpoint.empty()) {
+    options.synthetic_weights = 1;
+    options.synthetic_seed = seed;
+  } else {
+    options.checkpoint_path = checkpoint.c_str();
+  }
+  options.num_threads = threads;
+  v4rt_model_t *model = nullptr;
+  v4rt_status_t st = v4rt_model_load(artifact.c_str(), &options, &model);
+  ASSERT_EQ(st, nullptr) << v4rt_status_message(st);
+  v4rt_model_info_t info{};
+  info.struct_size = sizeof info;
+  ASSERT_EQ(v4rt_model_info(model, &info), nullptr);
+  EXPECT_EQ(info.synthetic_weights, checkpoint.empty() ? 1 : 0);
+  EXPECT_EQ(info.num_threads, int64_t(threads));
+  vocab = info.vocab_size;
+  v4rt_session_t *s = nullptr;
+  ASSERT_EQ(v4rt_session_create(model, &s), nullptr);
+  std::vector<int64_t> ids = {1, 5, 9, 13, 17, 21, 25, 29, 33};
+  for (int step = 0; step < 4; ++step) {
+    int64_t tokens = int64_t(ids.size());
+    std::vector<float> l(size_t(tokens * vocab));
+    st = v4rt_session_run(s, ids.data(), nullptr, tokens, l.data(), l.size(),
+                          nullptr, 0);
+    ASSERT_EQ(st, nullptr) << v4rt_status_message(st);
+    out.insert(out.end(), l.begin(), l.end());
+    const float *last = l.data() + (tokens - 1) * vocab;
+    ids = {int64_t(std::max_element(last, last + vocab) - last)};
+  }
+  v4rt_session_release(s);
+  v4rt_model_release(model);
+}
+
+class EndToEndSynthetic : public ::testing::TestWithParam<const char *> {};
+
+TEST_P(EndToEndSynthetic, LogitsAreFiniteDeterministicAndSeeded) {
+  llvm::SmallString<128> dir;
+  ASSERT_FALSE(llvm::sys::fs::createUniqueDirectory("v4-e2e-synthetic", dir));
+  std::string m = (dir + "/m.v4a").str(), ck = (dir + "/ck").str();
+  ASSERT_NO_FATAL_FAILURE(compile(
+      std::string(V4_SOURCE_DIR) + "/models/" + GetParam(), 1, 32, ck, m));
+  std::vector<float> one, two, other;
+  int64_t V = 0;
+  ASSERT_NO_FATAL_FAILURE(runSynthetic(m, 5, 1, one, V));
+  ASSERT_NO_FATAL_FAILURE(runSynthetic(m, 5, 2, two, V));
+  ASSERT_NO_FATAL_FAILURE(runSynthetic(m, 6, 2, other, V));
+  ASSERT_EQ(one.size(), size_t(12 * V));
+  ASSERT_EQ(one.size(), two.size());
+  EXPECT_EQ(std::memcmp(one.data(), two.data(), one.size() * sizeof(float)), 0);
+  ASSERT_EQ(one.size(), other.size());
+  EXPECT_NE(std::memcmp(one.data(), other.data(), one.size() * sizeof(float)),
+            0);
+  // Every row: finite, not all equal, a softmax between uniform and
+  // one-hot.
+  for (const std::vector<float> *logits : {&one, &other})
+    for (int64_t row = 0; row < 12; ++row) {
+      const float *l = logits->data() + row * V;
+      float lo = *std::min_element(l, l + V), hi = *std::max_element(l, l + V);
+      for (int64_t i = 0; i < V; ++i)
+        ASSERT_TRUE(std::isfinite(l[i])) << "row " << row << " token " << i;
+      EXPECT_GT(hi - lo, 0.1f) << "row " << row;
+      double z = 0, entropy = 0;
+      for (int64_t i = 0; i < V; ++i)
+        z += std::exp(double(l[i]) - hi);
+      for (int64_t i = 0; i < V; ++i) {
+        double p = std::exp(double(l[i]) - hi) / z;
+        entropy -= p > 0 ? p * std::log(p) : 0;
+      }
+      EXPECT_GT(entropy, 0.5) << "row " << row;
+      EXPECT_LT(entropy, std::log(double(V)) - 0.05) << "row " << row;
+    }
+
+  // The synthetic bytes as a checkpoint: the same logits.
+  auto artifact = v4::artifact::Artifact::loadFile(m);
+  ASSERT_TRUE(artifact) << artifact.status().message();
+  auto tensors = v4::rt::syntheticTensors(*artifact);
+  ASSERT_TRUE(tensors) << tensors.status().message();
+  std::map<std::string, std::vector<uint8_t>> bytes;
+  v4::rt::SyntheticSink sink;
+  sink.upload = [&](const v4::rt::SyntheticTensor &t, const uint8_t *data) {
+    bytes[t.name].assign(data, data + t.bytes);
+    return v4::Status::success();
+  };
+  v4::rt::ThreadPool pool(2);
+  ASSERT_TRUE(v4::rt::generateSyntheticWeights(*artifact, 5, pool, sink).ok());
+  std::vector<v4::safetensors::TensorData> data;
+  for (const v4::rt::SyntheticTensor &t : *tensors)
+    data.push_back(
+        {t.name, t.dtype, t.shape, bytes[t.name].data(), bytes[t.name].size()});
+  std::string ckpt = (dir + "/synthetic.safetensors").str();
+  v4::Status written = v4::safetensors::writeFile(ckpt, data);
+  ASSERT_TRUE(written.ok()) << written.message();
+  std::vector<float> fromFile;
+  ASSERT_NO_FATAL_FAILURE(runSynthetic(m, 0, 2, fromFile, V, ckpt));
+  ASSERT_EQ(fromFile.size(), one.size());
+  EXPECT_EQ(
+      std::memcmp(fromFile.data(), one.data(), one.size() * sizeof(float)), 0);
+  llvm::sys::fs::remove_directories(dir);
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, EndToEndSynthetic,
+                         ::testing::Values("tiny-v4-t1.config.json",
+                                           "tiny-v4-engram.config.json"),
+                         [](const ::testing::TestParamInfo<const char *> &i) {
+                           return std::string(i.index == 0 ? "T1" : "Engram");
+                         });
 
 } // namespace

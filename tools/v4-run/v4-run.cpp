@@ -68,6 +68,15 @@ int fail(v4rt_status_t status) {
   return code == V4RT_NOT_FOUND || code == V4RT_UNAVAILABLE ? 3 : 1;
 }
 
+/// Whether `text` is a decimal integer in [0, 2^64).
+bool isUint64(const std::string &text) {
+  if (text.empty() || text.size() > 20 ||
+      !std::all_of(text.begin(), text.end(),
+                   [](unsigned char c) { return std::isdigit(c) != 0; }))
+    return false;
+  return text.size() < 20 || text <= "18446744073709551615";
+}
+
 /// "weights: synthetic, seed S\n" for synthetic weights, else "".
 std::string weightsLine(const v4rt_model_info_t &info) {
   if (!info.synthetic_weights)
@@ -221,8 +230,9 @@ int main(int argc, char **argv) {
                      "Instead of --checkpoint: deterministic synthetic "
                      "weights of this seed (the manifest's dtypes and scales)")
           ->type_name("SEED")
-          ->check(rule<uint64_t>("an integer in [0, 2^64)",
-                                 [](uint64_t) { return true; }));
+          ->check(rule<std::string>(
+              "an integer in [0, 2^64)",
+              [](std::string text) { return isUint64(text); }));
   cli.add_option("--prompt-ids", prompt, "Prompt token ids, comma-separated")
       ->type_name("1,2,3")
       ->delimiter(',')
