@@ -102,17 +102,45 @@ inline const E4M3Grid &e4m3Grid() {
 }
 } // namespace detail
 
-/// e4m3fn code of `x`, saturating to +-448, round-to-nearest-even.
+namespace detail {
+constexpr float pow2(int e) {
+  return e >= 0 ? float(uint64_t(1) << e) : 1.0f / float(uint64_t(1) << -e);
+}
+
+/// The code of a non-negative `a` below the format's largest value on a
+/// grid of `Mant` mantissa bits, exponent bias `Bias` and subnormals below
+/// 2^(1 - Bias): round-to-nearest-even of the float's own bits (a
+/// subnormal: of a exactly scaled to units of the grid's step), which is
+/// nearestCode's rounding (the code's low bit is the mantissa's low bit,
+/// and a carry out of the mantissa steps to the next exponent's even code)
+/// without its search.
+template <int Mant, int Bias> inline unsigned roundToCode(float a) {
+  if (a < pow2(1 - Bias))
+    return unsigned(std::nearbyint(a * pow2(Bias - 1 + Mant)));
+  uint32_t bits;
+  std::memcpy(&bits, &a, 4);
+  constexpr int drop = 23 - Mant;
+  bits += (uint32_t(1) << (drop - 1)) - 1 + ((bits >> drop) & 1);
+  int exp = int(bits >> 23) - 127 + Bias;
+  return (unsigned(exp) << Mant) | ((bits >> drop) & ((1u << Mant) - 1));
+}
+} // namespace detail
+
+/// e4m3fn code of `x`, saturating to +-448 (a NaN too), round-to-nearest-
+/// even: detail::nearestCode on the e4m3 grid, computed from the bits.
 inline uint8_t encodeE4M3(float x) {
+  float a = std::fabs(x);
   uint8_t code =
-      uint8_t(detail::nearestCode(detail::e4m3Grid().v, 127, std::fabs(x)));
+      !(a < 448.0f) ? uint8_t(126) : uint8_t(detail::roundToCode<3, 7>(a));
   return std::signbit(x) ? uint8_t(code | 0x80) : code;
 }
 
-/// e2m1 code (4 bits) of `x`, saturating to +-6, round-to-nearest-even.
+/// e2m1 code (4 bits) of `x`, saturating to +-6 (a NaN too),
+/// round-to-nearest-even: nearestCode on the e2m1 grid, from the bits.
 inline uint8_t encodeE2M1(float x) {
-  static const float grid[8] = {0, 0.5f, 1, 1.5f, 2, 3, 4, 6};
-  uint8_t code = uint8_t(detail::nearestCode(grid, 8, std::fabs(x)));
+  float a = std::fabs(x);
+  uint8_t code =
+      !(a < 6.0f) ? uint8_t(7) : uint8_t(detail::roundToCode<1, 1>(a));
   return std::signbit(x) ? uint8_t(code | 8) : code;
 }
 
