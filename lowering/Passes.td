@@ -322,6 +322,19 @@ def V4GPUMapKernelsPass : Pass<"v4-gpu-map-kernels", "::mlir::ModuleOp"> {
       loop with one f32 value so combined from read-only terms, followed in
       the parallel loop by ops without regions) is reduced the same way and
       lane 0 runs what follows it.
+    - An argmax (a top-k round: an scf.for over at least 32 candidates or a
+      run-time number, from a constant start >= 0, keeping an f32 value and
+      an i64 index_cast(iv), taking the candidate when `x ogt value`, or
+      `E and (index < 0 or x ogt value)` with an eligibility E false for
+      NaN) runs one warp per selection: lanes stride the candidates with the
+      loop's own body from its initial pair, a butterfly shuffles the value
+      and the index and keeps the greater value, on a tie the lower index
+      (bit-identical to the sequential scan: GPUMapKernels.cpp, Argmax). The
+      load-store form in a parallel loop (the MoE gate) takes a warp per
+      output pair, lane 0 storing it; a loop outside any parallel loop that
+      holds such selections and reads nothing it writes (the CSA indexer's
+      token loop) runs on warps, a warp per iteration where every store
+      indexes by the loop's variable (else warp 0), its stores on lane 0.
     - Temporaries (`memref.alloc`, and `memref.alloca` outside a parallel
       loop) become views of the workspace at constant offsets, sized at the
       kernels module's `v4.max_chunk` tokens; a temporary inside a parallel

@@ -299,6 +299,222 @@ static std::optional<RowReduction> matchRowReduction(scf::ForOp outer,
   return r;
 }
 
+//===----------------------------------------------------------------------===//
+// Argmax (top-k rounds): one warp per selection
+//===----------------------------------------------------------------------===//
+
+/// A selection a warp computes. One scf.for (constant lower bound >= 0,
+/// constant positive step) keeps a running pair (value: f32, index: i64) and
+/// at each iteration iv takes the candidate (x, j = index_cast(iv)) where
+/// `take` holds: value' = select(take, x, value), index' = select(take, j,
+/// index). `take` has one of two forms, the CPU's and V4ToLinalg's:
+///  - plain (the MoE gate's rounds): x ogt value. From (v0, i0) the loop
+///    gives the first (lowest-index) maximum among the candidates greater
+///    than v0, or (v0, i0) when there is none; NaN candidates are never
+///    taken (and a NaN v0 is never replaced).
+///  - guarded (the CSA indexer's rounds): E and (index < 0 or x ogt value),
+///    where E (eligibility: after the previous round's pick) does not read
+///    the running pair and is false for a NaN x. index < 0 means none yet:
+///    the first eligible candidate is taken, then only greater ones, so
+///    from (v0, i0 < 0) the result is the first maximum among the eligible
+///    candidates (or (v0, i0)); from i0 >= 0 as in the plain form.
+/// The running pair is the loop's two iteration arguments, or two elements
+/// the loop loads and stores back (the load-store form); nothing else in
+/// the loop writes memory and nothing else reads the running pair.
+///
+/// Why the warp's result is bit-identical to the loop's: lane l folds
+/// iterations l, l + 32, ... in ascending order with the loop's own body
+/// from the loop's initial pair, so its pair is, by the above, the initial
+/// pair or a candidate (x, j) with x not NaN and (plain, or guarded from
+/// i0 >= 0) x > v0. On these pairs "a comes first" - a is a candidate and
+/// b is the initial pair (guarded from i0 < 0: b is none), or both are
+/// candidates with a.x > b.x, or a.x == b.x (+0 == -0) and a.j < b.j - is a
+/// strict total order: candidates' indices are distinct, and a candidate
+/// never ties the initial pair (strictly greater than v0, or b is none).
+/// The loop's result is the first pair in this order over all candidates
+/// and the initial pair (a tie in value goes to the LOWER index, as the
+/// sequential scan keeps the earlier one on a tie), and so is the first of
+/// the lanes' firsts. The butterfly's merge keeps the shuffled pair exactly
+/// when it comes first, so after offsets 16, 8, 4, 2, 1 every lane holds
+/// the first of all 32 lanes' pairs: the same bits (the pair is copied,
+/// never recomputed) on every lane. No arithmetic rounds; the order of the
+/// comparisons changes nothing.
+struct Argmax {
+  scf::ForOp loop;
+  Value value, index; // the running pair in the body
+  arith::SelectOp selectValue, selectIndex;
+  bool guarded = false;
+  // The load-store form.
+  memref::LoadOp loadValue, loadIndex;
+  memref::StoreOp storeValue, storeIndex;
+};
+
+/// Whether `e` (an i1) is false when `x` is NaN: an ordered comparison of
+/// `x`, a conjunction with one, a disjunction of two.
+static bool excludesNaN(Value e, Value x) {
+  if (auto cmp = e.getDefiningOp<arith::CmpFOp>()) {
+    using P = arith::CmpFPredicate;
+    switch (cmp.getPredicate()) {
+    case P::OEQ:
+    case P::OGT:
+    case P::OGE:
+    case P::OLT:
+    case P::OLE:
+    case P::ONE:
+    case P::ORD:
+      return cmp.getLhs() == x || cmp.getRhs() == x;
+    default:
+      return false;
+    }
+  }
+  if (auto a = e.getDefiningOp<arith::AndIOp>())
+    return excludesNaN(a.getLhs(), x) || excludesNaN(a.getRhs(), x);
+  if (auto o = e.getDefiningOp<arith::OrIOp>())
+    return excludesNaN(o.getLhs(), x) && excludesNaN(o.getRhs(), x);
+  return false;
+}
+
+/// Matches the step of `a` (its loop, running pair and selects set): see
+/// Argmax.
+static bool matchArgmaxStep(Argmax &a) {
+  scf::ForOp loop = a.loop;
+  Block *body = loop.getBody();
+  std::optional<int64_t> lb = getConstantIntValue(loop.getLowerBound());
+  if (!lb || *lb < 0 || !hasWarpOfTerms(loop) || containsParallel(loop))
+    return false;
+  if (!a.value.getType().isF32() || !a.index.getType().isInteger(64))
+    return false;
+  arith::SelectOp sv = a.selectValue, si = a.selectIndex;
+  if (!sv || !si || sv->getBlock() != body || si->getBlock() != body ||
+      sv.getCondition() != si.getCondition() || sv.getFalseValue() != a.value ||
+      si.getFalseValue() != a.index)
+    return false;
+  auto cast = si.getTrueValue().getDefiningOp<arith::IndexCastOp>();
+  if (!cast || cast.getIn() != loop.getInductionVar())
+    return false;
+  Value x = sv.getTrueValue();
+  auto isGreater = [&](Value c) -> Operation * {
+    auto cmp = c.getDefiningOp<arith::CmpFOp>();
+    if (!cmp)
+      return nullptr;
+    using P = arith::CmpFPredicate;
+    if ((cmp.getPredicate() == P::OGT && cmp.getLhs() == x &&
+         cmp.getRhs() == a.value) ||
+        (cmp.getPredicate() == P::OLT && cmp.getLhs() == a.value &&
+         cmp.getRhs() == x))
+      return cmp;
+    return nullptr;
+  };
+  Value take = sv.getCondition();
+  Operation *greater = isGreater(take), *none = nullptr;
+  if (!greater) {
+    auto conj = take.getDefiningOp<arith::AndIOp>();
+    for (unsigned k = 0; conj && k < 2 && !greater; ++k) {
+      Value eligible = conj->getOperand(k);
+      auto disj = conj->getOperand(1 - k).getDefiningOp<arith::OrIOp>();
+      for (unsigned m = 0; disj && m < 2 && !greater; ++m) {
+        auto neg = disj->getOperand(m).getDefiningOp<arith::CmpIOp>();
+        Operation *gt = isGreater(disj->getOperand(1 - m));
+        if (neg && gt && neg.getPredicate() == arith::CmpIPredicate::slt &&
+            neg.getLhs() == a.index && isConstantIntValue(neg.getRhs(), 0) &&
+            excludesNaN(eligible, x)) {
+          greater = gt;
+          none = neg;
+        }
+      }
+    }
+    if (!greater)
+      return false;
+    a.guarded = true;
+  }
+  // Nothing else reads the running pair (E in particular).
+  for (Operation *user : a.value.getUsers())
+    if (user != greater && user != sv.getOperation())
+      return false;
+  for (Operation *user : a.index.getUsers())
+    if (user != si.getOperation() && user != none)
+      return false;
+  for (Operation &op : body->without_terminator())
+    if (&op != a.storeValue.getOperation() &&
+        &op != a.storeIndex.getOperation() && !isReadOnlyLeaf(&op))
+      return false;
+  return true;
+}
+
+/// The iter_args form: `loop` yields (value, index).
+static std::optional<Argmax> matchIterArgmax(scf::ForOp loop) {
+  if (loop.getNumResults() != 2)
+    return std::nullopt;
+  Argmax a;
+  a.loop = loop;
+  a.value = loop.getRegionIterArgs()[0];
+  a.index = loop.getRegionIterArgs()[1];
+  Operation *yield = loop.getBody()->getTerminator();
+  a.selectValue = yield->getOperand(0).getDefiningOp<arith::SelectOp>();
+  a.selectIndex = yield->getOperand(1).getDefiningOp<arith::SelectOp>();
+  if (!matchArgmaxStep(a))
+    return std::nullopt;
+  return a;
+}
+
+/// The load-store form in `scope` (the spread loop): `loop` loads the pair
+/// from two elements and stores it back, and nothing else in the scope
+/// touches their buffers.
+static std::optional<Argmax> matchStoredArgmax(scf::ForOp loop,
+                                               Operation *scope) {
+  if (loop.getNumResults() != 0)
+    return std::nullopt;
+  Argmax a;
+  a.loop = loop;
+  for (auto store : loop.getBody()->getOps<memref::StoreOp>()) {
+    Type t = store.getValueToStore().getType();
+    memref::StoreOp &slot = t.isF32() ? a.storeValue : a.storeIndex;
+    if (slot)
+      return std::nullopt;
+    slot = store;
+  }
+  if (!a.storeValue || !a.storeIndex)
+    return std::nullopt;
+  a.selectValue =
+      a.storeValue.getValueToStore().getDefiningOp<arith::SelectOp>();
+  a.selectIndex =
+      a.storeIndex.getValueToStore().getDefiningOp<arith::SelectOp>();
+  if (!a.selectValue || !a.selectIndex)
+    return std::nullopt;
+  a.loadValue = a.selectValue.getFalseValue().getDefiningOp<memref::LoadOp>();
+  a.loadIndex = a.selectIndex.getFalseValue().getDefiningOp<memref::LoadOp>();
+  for (auto [load, store] : {std::pair(a.loadValue, a.storeValue),
+                             std::pair(a.loadIndex, a.storeIndex)})
+    if (!load || load->getBlock() != loop.getBody() ||
+        load.getMemRef() != store.getMemRef() ||
+        load.getIndices() != store.getIndices() ||
+        !llvm::all_of(store.getIndices(),
+                      [&](Value v) { return definedOutside(v, loop); }))
+      return std::nullopt;
+  a.value = a.loadValue.getResult();
+  a.index = a.loadIndex.getResult();
+  // The two elements are private to the selection.
+  Value values = bufferOf(a.storeValue.getMemRef());
+  Value indices = bufferOf(a.storeIndex.getMemRef());
+  if (values == indices)
+    return std::nullopt;
+  Operation *own[] = {a.loadValue, a.loadIndex, a.storeValue, a.storeIndex};
+  bool alone = !scope
+                    ->walk([&](Operation *op) {
+                      if (llvm::is_contained(own, op) || isa<memref::DimOp>(op))
+                        return WalkResult::advance();
+                      for (Value v : op->getOperands())
+                        if (isa<MemRefType>(v.getType()) &&
+                            llvm::is_contained({values, indices}, bufferOf(v)))
+                          return WalkResult::interrupt();
+                      return WalkResult::advance();
+                    })
+                    .wasInterrupted();
+  if (!alone || !matchArgmaxStep(a))
+    return std::nullopt;
+  return a;
+}
+
 /// Maps one kernel function onto a gpu.func.
 class KernelMapper {
 public:
@@ -320,6 +536,11 @@ private:
   void delinearize(OpBuilder &b, Location loc, scf::ParallelOp loop,
                    ArrayRef<Value> counts, Value linear, IRMapping &ivs);
   void warpReduce(scf::ParallelOp loop, RowReduction &r);
+  std::pair<Value, Value> argmaxWarp(OpBuilder &b, Location loc, Argmax &a,
+                                     IRMapping &map, Value initValue,
+                                     Value initIndex, Value lane);
+  void warpArgmaxStored(scf::ParallelOp loop, Argmax &a);
+  bool warpLoop(scf::ForOp loop);
   Value reduceLevel(OpBuilder &b, Location loc, RowReduction &r, unsigned level,
                     IRMapping &map, Value acc, Value lane);
   LogicalResult onThreadZero(Operation *op);
@@ -533,6 +754,9 @@ LogicalResult KernelMapper::distribute(Block &block) {
         warpReduce(nullptr, *r);
         continue;
       }
+    // Rounds of selections (a top-k) in a loop: warps.
+    if (auto loop = dyn_cast<scf::ForOp>(op); loop && warpLoop(loop))
+      continue;
     if (failed(onThreadZero(&op)))
       return failure();
   }
@@ -586,11 +810,16 @@ LogicalResult KernelMapper::spread(scf::ParallelOp loop) {
     if (nest &&
         llvm::all_of(loop.getBody()->without_terminator(), [&](Operation &op) {
           return &op == last || isReadOnlyLeaf(&op);
-        }))
+        })) {
       if (std::optional<RowReduction> r = matchRowReduction(nest, loop)) {
         warpReduce(loop, *r);
         return success();
       }
+      if (std::optional<Argmax> a = matchStoredArgmax(nest, loop)) {
+        warpArgmaxStored(loop, *a);
+        return success();
+      }
+    }
     // The iter_args form: read-only ops, the loop, an epilogue.
     for (Operation &op : loop.getBody()->without_terminator()) {
       if (isReadOnlyLeaf(&op))
@@ -781,6 +1010,226 @@ void KernelMapper::warpReduce(scf::ParallelOp loop, RowReduction &r) {
   b.setInsertionPointAfter(forOp);
   barrier(b, loc);
   old->erase();
+}
+
+/// The lanes' folds of `a` (lane l takes iterations l, l + 32, ... in order,
+/// with the loop's body, from (initValue, initIndex)), then a butterfly of
+/// shuffles of both the value and the index whose merge keeps the pair that
+/// comes first (see Argmax): the selection, the same on every lane.
+std::pair<Value, Value> KernelMapper::argmaxWarp(OpBuilder &b, Location loc,
+                                                 Argmax &a, IRMapping &map,
+                                                 Value initValue,
+                                                 Value initIndex, Value lane) {
+  scf::ForOp src = a.loop;
+  Value step = map.lookupOrDefault(src.getStep());
+  Value lanes = arith::ConstantIndexOp::create(b, loc, kWarpSize);
+  Value lb = b.createOrFold<arith::AddIOp>(
+      loc, map.lookupOrDefault(src.getLowerBound()),
+      b.createOrFold<arith::MulIOp>(loc, lane, step));
+  auto fold = scf::ForOp::create(
+      b, loc, lb, map.lookupOrDefault(src.getUpperBound()),
+      b.createOrFold<arith::MulIOp>(loc, step, lanes),
+      ValueRange{initValue, initIndex},
+      [&](OpBuilder &fb, Location floc, Value iv, ValueRange args) {
+        IRMapping body = map;
+        body.map(src.getInductionVar(), iv);
+        body.map(a.value, args[0]);
+        body.map(a.index, args[1]);
+        Operation *skip[] = {a.loadValue, a.loadIndex, a.storeValue,
+                             a.storeIndex};
+        for (Operation &op : src.getBody()->without_terminator())
+          if (!llvm::is_contained(skip, &op))
+            fb.clone(op, body);
+        scf::YieldOp::create(
+            fb, floc,
+            ValueRange{body.lookup(a.selectValue.getResult()),
+                       body.lookup(a.selectIndex.getResult())});
+      });
+  Value value = fold.getResult(0), index = fold.getResult(1);
+  Value width = arith::ConstantIntOp::create(b, loc, kWarpSize, 32);
+  Value zero = arith::ConstantIntOp::create(b, loc, 0, 64);
+  for (int64_t offset = kWarpSize / 2; offset >= 1; offset /= 2) {
+    Value off = arith::ConstantIntOp::create(b, loc, offset, 32);
+    Value otherValue =
+        gpu::ShuffleOp::create(b, loc, value, off, width, gpu::ShuffleMode::XOR)
+            .getShuffleResult();
+    Value otherIndex =
+        gpu::ShuffleOp::create(b, loc, index, off, width, gpu::ShuffleMode::XOR)
+            .getShuffleResult();
+    // other comes first: greater, or equal (+0 == -0) at a lower index; in
+    // the guarded form a candidate (index >= 0) before none.
+    using FP = arith::CmpFPredicate;
+    using IP = arith::CmpIPredicate;
+    Value greater = arith::CmpFOp::create(b, loc, FP::OGT, otherValue, value);
+    Value equal = arith::CmpFOp::create(b, loc, FP::OEQ, otherValue, value);
+    Value lower = arith::CmpIOp::create(b, loc, IP::slt, otherIndex, index);
+    Value first = arith::OrIOp::create(
+        b, loc, greater, arith::AndIOp::create(b, loc, equal, lower));
+    if (a.guarded) {
+      Value candidate =
+          arith::CmpIOp::create(b, loc, IP::sge, otherIndex, zero);
+      Value none = arith::CmpIOp::create(b, loc, IP::slt, index, zero);
+      first = arith::AndIOp::create(b, loc, candidate,
+                                    arith::OrIOp::create(b, loc, none, first));
+    }
+    value = arith::SelectOp::create(b, loc, first, otherValue, value);
+    index = arith::SelectOp::create(b, loc, first, otherIndex, index);
+  }
+  return {value, index};
+}
+
+/// `a` (the load-store form, the last op of `loop`) as warp selections
+/// between barriers: warp w takes the output elements w, w + 8, ... (the
+/// linearised iterations of `loop`); every lane reads the initial pair,
+/// the warp selects (argmaxWarp), and lane 0 stores the pair.
+void KernelMapper::warpArgmaxStored(scf::ParallelOp loop, Argmax &a) {
+  Location loc = loop.getLoc();
+  OpBuilder b(loop);
+  barrier(b, loc);
+  SmallVector<Value> counts;
+  Value total = iterationCount(b, loc, loop, counts);
+  Value warpSize = arith::ConstantIndexOp::create(b, loc, kWarpSize);
+  Value lane = arith::RemUIOp::create(b, loc, threadId, warpSize);
+  Value warp = arith::DivUIOp::create(b, loc, threadId, warpSize);
+  Value warps = arith::ConstantIndexOp::create(b, loc, blockSize / kWarpSize);
+  Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+  auto forOp = scf::ForOp::create(b, loc, warp, total, warps);
+  OpBuilder ib = OpBuilder::atBlockBegin(forOp.getBody());
+  IRMapping map;
+  delinearize(ib, loc, loop, counts, forOp.getInductionVar(), map);
+  for (Operation &op : loop.getBody()->without_terminator()) {
+    if (&op == a.loop.getOperation())
+      break;
+    ib.clone(op, map);
+  }
+  // Every lane reads the pair before the shuffles; lane 0 writes it after
+  // them (each element is one warp's).
+  Value initValue = ib.clone(*a.loadValue, map)->getResult(0);
+  Value initIndex = ib.clone(*a.loadIndex, map)->getResult(0);
+  auto [value, index] = argmaxWarp(ib, loc, a, map, initValue, initIndex, lane);
+  Value first =
+      arith::CmpIOp::create(ib, loc, arith::CmpIPredicate::eq, lane, zero);
+  auto ifOp = scf::IfOp::create(ib, loc, first, /*withElseRegion=*/false);
+  OpBuilder tb = OpBuilder::atBlockBegin(ifOp.thenBlock());
+  map.map(a.selectValue.getResult(), value);
+  map.map(a.selectIndex.getResult(), index);
+  tb.clone(*a.storeValue, map);
+  tb.clone(*a.storeIndex, map);
+  b.setInsertionPointAfter(forOp);
+  barrier(b, loc);
+  loop.erase();
+}
+
+/// A loop outside any parallel loop that holds warp selections (the CSA
+/// indexer's token loop: rounds of selections, each storing its pick) runs
+/// on warps instead of thread 0. Its lanes run it together - the values are
+/// the same on every lane, as it reads no memory it writes - the
+/// selections as warps (argmaxWarp) and its stores on lane 0. Where every
+/// store puts the loop's induction variable at the same position of the
+/// same buffer (an identity layout: distinct iterations, distinct
+/// elements), the iterations are independent and warp w takes iterations
+/// w, w + 8, ...; otherwise warp 0 runs the loop. False (and `loop`
+/// untouched) unless it has this form.
+bool KernelMapper::warpLoop(scf::ForOp loop) {
+  if (loop.getNumResults() != 0 || blockSize % kWarpSize)
+    return false;
+  SmallVector<Argmax> selections;
+  SmallVector<memref::StoreOp> stores;
+  bool ok = true;
+  loop->walk<WalkOrder::PreOrder>([&](Operation *op) {
+    if (op == loop.getOperation())
+      return WalkResult::advance();
+    if (auto inner = dyn_cast<scf::ForOp>(op)) {
+      if (std::optional<Argmax> a = matchIterArgmax(inner)) {
+        selections.push_back(*a);
+        return WalkResult::skip();
+      }
+      return WalkResult::advance();
+    }
+    if (isa<scf::IfOp, scf::YieldOp>(op))
+      return WalkResult::advance();
+    if (auto store = dyn_cast<memref::StoreOp>(op)) {
+      stores.push_back(store);
+      return WalkResult::advance();
+    }
+    if (!isReadOnlyLeaf(op) || isa<memref::AllocaOp, memref::AllocOp>(op)) {
+      ok = false;
+      return WalkResult::interrupt();
+    }
+    return WalkResult::advance();
+  });
+  if (!ok || selections.empty())
+    return false;
+  // No op but the stores touches a buffer the loop writes.
+  llvm::SmallDenseMap<Value, std::pair<Value, int64_t>> written;
+  bool independent = true;
+  Value iv = loop.getInductionVar();
+  for (memref::StoreOp store : stores) {
+    Value m = store.getMemRef();
+    if (!definedOutside(m, loop))
+      return false;
+    int64_t at = -1;
+    for (auto [d, i] : llvm::enumerate(store.getIndices()))
+      if (i == iv)
+        at = d;
+    auto [it, inserted] = written.try_emplace(bufferOf(m), m, at);
+    if (at < 0 || !store.getMemRefType().getLayout().isIdentity() ||
+        (!inserted && it->second != std::pair(m, at)))
+      independent = false;
+  }
+  bool alone =
+      !loop->walk([&](Operation *op) {
+             if (isa<memref::StoreOp, memref::DimOp>(op))
+               return WalkResult::advance();
+             for (Value v : op->getOperands())
+               if (isa<MemRefType>(v.getType()) && written.count(bufferOf(v)))
+                 return WalkResult::interrupt();
+             return WalkResult::advance();
+           })
+           .wasInterrupted();
+  if (!alone)
+    return false;
+
+  Location loc = loop.getLoc();
+  OpBuilder b(loop);
+  barrier(b, loc);
+  Value warpSize = arith::ConstantIndexOp::create(b, loc, kWarpSize);
+  Value lane = arith::RemUIOp::create(b, loc, threadId, warpSize);
+  Value warp = arith::DivUIOp::create(b, loc, threadId, warpSize);
+  Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+  Value first =
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, lane, zero);
+  if (independent) {
+    Value warps = arith::ConstantIndexOp::create(b, loc, blockSize / kWarpSize);
+    Value step = loop.getStep();
+    loop.setLowerBound(b.createOrFold<arith::AddIOp>(
+        loc, loop.getLowerBound(),
+        b.createOrFold<arith::MulIOp>(loc, warp, step)));
+    loop.setStep(b.createOrFold<arith::MulIOp>(loc, step, warps));
+  } else {
+    Value warp0 =
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, warp, zero);
+    auto ifOp = scf::IfOp::create(b, loc, warp0, /*withElseRegion=*/false);
+    loop->moveBefore(ifOp.thenBlock()->getTerminator());
+  }
+  for (Argmax &a : selections) {
+    OpBuilder sb(a.loop);
+    IRMapping map;
+    auto [value, index] = argmaxWarp(sb, loc, a, map, a.loop.getInitArgs()[0],
+                                     a.loop.getInitArgs()[1], lane);
+    a.loop.getResult(0).replaceAllUsesWith(value);
+    a.loop.getResult(1).replaceAllUsesWith(index);
+    a.loop.erase();
+  }
+  for (memref::StoreOp store : stores) {
+    OpBuilder sb(store);
+    auto ifOp = scf::IfOp::create(sb, loc, first, /*withElseRegion=*/false);
+    store->moveBefore(ifOp.thenBlock()->getTerminator());
+  }
+  b.setInsertionPointAfter(independent ? loop.getOperation()
+                                       : loop->getParentOp());
+  barrier(b, loc);
+  return true;
 }
 
 /// Runs `op` on thread 0 between barriers; its results reach every thread

@@ -446,3 +446,207 @@ module {
     }
   }
 }
+// -----
+
+// Argmax (a top-k round, issue 10): the load-store form in a parallel loop
+// over tokens, the candidate taken when strictly greater (a tie keeps the
+// lower index, NaN never taken), becomes one warp per token: every lane
+// reads the running pair, folds candidates lane, lane + 32, ... with the
+// loop's own body, then a butterfly of shuffles of the value AND the index
+// keeps the pair that comes first (greater, or equal at a lower index);
+// lane 0 stores both.
+module {
+  module @kernels attributes {v4.max_chunk = 16 : i64} {
+    // CHECK-LABEL: gpu.func @k0_argmax(
+    // CHECK-SAME: %[[S:.*]]: memref<1x?x64xf32>, %[[V:.*]]: memref<1x?xf32>, %[[I:.*]]: memref<1x?xi64>
+    // CHECK: %[[TID:.*]] = gpu.thread_id x
+    // CHECK: gpu.barrier
+    // CHECK: %[[LANE:.*]] = arith.remui %[[TID]], %c32
+    // CHECK: %[[WARP:.*]] = arith.divui %[[TID]], %c32
+    // CHECK: scf.for %[[T:.*]] = %[[WARP]] to %{{.*}} step %c8
+    // CHECK: %[[V0:.*]] = memref.load %[[V]][%c0{{.*}}, %[[T]]]
+    // CHECK: %[[I0:.*]] = memref.load %[[I]][%c0{{.*}}, %[[T]]]
+    // CHECK: %[[FOLD:.*]]:2 = scf.for %[[E:.*]] = %[[LANE]] to %c64{{.*}} step %c32{{.*}} iter_args(%[[AV:.*]] = %[[V0]], %[[AI:.*]] = %[[I0]]) -> (f32, i64)
+    // CHECK: %[[X:.*]] = memref.load %[[S]][%c0{{.*}}, %[[T]], %[[E]]]
+    // CHECK: %[[J:.*]] = arith.index_cast %[[E]] : index to i64
+    // CHECK: %[[GT:.*]] = arith.cmpf ogt, %[[X]], %[[AV]]
+    // CHECK: arith.select %[[GT]], %[[X]], %[[AV]] : f32
+    // CHECK: arith.select %[[GT]], %[[J]], %[[AI]] : i64
+    // CHECK: %[[OV:.*]], %{{.*}} = gpu.shuffle xor %[[FOLD]]#0, %c16_i32, %c32_i32 : f32
+    // CHECK: %[[OI:.*]], %{{.*}} = gpu.shuffle xor %[[FOLD]]#1, %c16_i32, %c32_i32 : i64
+    // CHECK: %[[G:.*]] = arith.cmpf ogt, %[[OV]], %[[FOLD]]#0
+    // CHECK: %[[EQ:.*]] = arith.cmpf oeq, %[[OV]], %[[FOLD]]#0
+    // CHECK: %[[LO:.*]] = arith.cmpi slt, %[[OI]], %[[FOLD]]#1
+    // CHECK: %[[TIE:.*]] = arith.andi %[[EQ]], %[[LO]]
+    // CHECK: %[[FIRST:.*]] = arith.ori %[[G]], %[[TIE]]
+    // CHECK: arith.select %[[FIRST]], %[[OV]], %[[FOLD]]#0
+    // CHECK: arith.select %[[FIRST]], %[[OI]], %[[FOLD]]#1
+    // CHECK: gpu.shuffle xor %{{.*}}, %c8_i32
+    // CHECK: gpu.shuffle xor %{{.*}}, %c8_i32
+    // CHECK: gpu.shuffle xor %{{.*}}, %c4_i32
+    // CHECK: gpu.shuffle xor %{{.*}}, %c2_i32
+    // CHECK: gpu.shuffle xor %{{.*}}, %c1_i32
+    // CHECK: %[[BV:.*]] = arith.select %{{.*}} : f32
+    // CHECK: %[[BI:.*]] = arith.select %{{.*}} : i64
+    // CHECK: %[[L0:.*]] = arith.cmpi eq, %[[LANE]], %c0
+    // CHECK: scf.if %[[L0]] {
+    // CHECK-NEXT: memref.store %[[BV]], %[[V]][%c0{{.*}}, %[[T]]]
+    // CHECK-NEXT: memref.store %[[BI]], %[[I]][%c0{{.*}}, %[[T]]]
+    // CHECK: gpu.barrier
+    // CHECK: gpu.return
+    func.func @k0_argmax(%s: memref<1x?x64xf32>, %v: memref<1x?xf32>, %i: memref<1x?xi64>)
+        attributes {v4.kernel} {
+      %c0 = arith.constant 0 : index
+      %c1 = arith.constant 1 : index
+      %c64 = arith.constant 64 : index
+      %t = memref.dim %s, %c1 : memref<1x?x64xf32>
+      scf.parallel (%tok) = (%c0) to (%t) step (%c1) {
+        scf.for %e = %c0 to %c64 step %c1 {
+          %x = memref.load %s[%c0, %tok, %e] : memref<1x?x64xf32>
+          %av = memref.load %v[%c0, %tok] : memref<1x?xf32>
+          %ai = memref.load %i[%c0, %tok] : memref<1x?xi64>
+          %j = arith.index_cast %e : index to i64
+          %gt = arith.cmpf ogt, %x, %av : f32
+          %nv = arith.select %gt, %x, %av : f32
+          %ni = arith.select %gt, %j, %ai : i64
+          memref.store %nv, %v[%c0, %tok] : memref<1x?xf32>
+          memref.store %ni, %i[%c0, %tok] : memref<1x?xi64>
+        }
+        scf.reduce
+      }
+      return
+    }
+
+    // The CSA indexer's top-k: a token loop outside any parallel loop whose
+    // rounds pick the best candidate after the previous pick (guarded:
+    // eligible, and none yet or greater). Its stores put the token at one
+    // position of one buffer, so warps take tokens; the rounds' selections
+    // are warp argmaxes whose merge also puts a candidate before none
+    // (index < 0); lane 0 stores each pick.
+    // CHECK-LABEL: gpu.func @k1_topk(
+    // CHECK-SAME: %[[S:.*]]: memref<1x?x64xf32>, %[[N:.*]]: memref<1xi64>, %[[OUT:.*]]: memref<1x?x4xi64>
+    // CHECK: gpu.barrier
+    // CHECK: %[[LANE:.*]] = arith.remui %{{.*}}, %c32
+    // CHECK: %[[WARP:.*]] = arith.divui %{{.*}}, %c32
+    // CHECK: %[[L0:.*]] = arith.cmpi eq, %[[LANE]], %c0
+    // CHECK: scf.for %[[T:.*]] = %[[WARP]] to %{{.*}} step %c8
+    // CHECK: scf.for %[[R:.*]] = %c0 to %c4 step %c1 iter_args
+    // CHECK: %[[FOLD:.*]]:2 = scf.for %{{.*}} = %[[LANE]] to %{{.*}} step %c32{{.*}} iter_args
+    // CHECK: gpu.shuffle xor %[[FOLD]]#0, %c16_i32, %c32_i32 : f32
+    // CHECK: %[[OI:.*]], %{{.*}} = gpu.shuffle xor %[[FOLD]]#1, %c16_i32, %c32_i32 : i64
+    // CHECK: %[[TIE:.*]] = arith.ori
+    // CHECK: %[[CAND:.*]] = arith.cmpi sge, %[[OI]], %c0_i64
+    // CHECK: %[[NONE:.*]] = arith.cmpi slt, %[[FOLD]]#1, %c0_i64
+    // CHECK: %[[OR:.*]] = arith.ori %[[NONE]], %[[TIE]]
+    // CHECK: arith.andi %[[CAND]], %[[OR]]
+    // CHECK: gpu.shuffle xor %{{.*}}, %c1_i32, %c32_i32 : i64
+    // CHECK: %[[PICK:.*]] = arith.select %{{.*}} : i64
+    // CHECK: scf.if %[[L0]] {
+    // CHECK-NEXT: memref.store %[[PICK]], %[[OUT]][%c0, %[[T]], %[[R]]]
+    // CHECK: gpu.barrier
+    // CHECK: gpu.return
+    func.func @k1_topk(%s: memref<1x?x64xf32>, %n: memref<1xi64>, %out: memref<1x?x4xi64>)
+        attributes {v4.kernel} {
+      %c0 = arith.constant 0 : index
+      %c1 = arith.constant 1 : index
+      %c4 = arith.constant 4 : index
+      %c0_i64 = arith.constant 0 : i64
+      %m1 = arith.constant -1 : i64
+      %ninf = arith.constant 0xFF800000 : f32
+      %inf = arith.constant 0x7F800000 : f32
+      %t = memref.dim %s, %c1 : memref<1x?x64xf32>
+      %n0 = memref.load %n[%c0] : memref<1xi64>
+      %count = arith.index_cast %n0 : i64 to index
+      scf.for %tok = %c0 to %t step %c1 {
+        %p:2 = scf.for %r = %c0 to %c4 step %c1 iter_args(%pv = %inf, %pi = %m1) -> (f32, i64) {
+          %b:2 = scf.for %e = %c0 to %count step %c1 iter_args(%av = %ninf, %ai = %m1) -> (f32, i64) {
+            %x = memref.load %s[%c0, %tok, %e] : memref<1x?x64xf32>
+            %j = arith.index_cast %e : index to i64
+            %lt = arith.cmpf olt, %x, %pv : f32
+            %eq = arith.cmpf oeq, %x, %pv : f32
+            %after = arith.cmpi sgt, %j, %pi : i64
+            %tie = arith.andi %eq, %after : i1
+            %elig = arith.ori %lt, %tie : i1
+            %none = arith.cmpi slt, %ai, %c0_i64 : i64
+            %gt = arith.cmpf ogt, %x, %av : f32
+            %better = arith.ori %none, %gt : i1
+            %take = arith.andi %elig, %better : i1
+            %nv = arith.select %take, %x, %av : f32
+            %ni = arith.select %take, %j, %ai : i64
+            scf.yield %nv, %ni : f32, i64
+          }
+          memref.store %b#1, %out[%c0, %tok, %r] : memref<1x?x4xi64>
+          scf.yield %b#0, %b#1 : f32, i64
+        }
+      }
+      return
+    }
+
+    // Not an argmax of this kind: oge keeps the LAST maximum (the butterfly's
+    // lower-index merge would differ), so it stays one thread per token.
+    // CHECK-LABEL: gpu.func @k2_last_max(
+    // CHECK-NOT: gpu.shuffle
+    // CHECK: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c256
+    // CHECK: scf.for %{{.*}} = %c0 to %c64 step %c1
+    // CHECK-NOT: gpu.shuffle
+    // CHECK: gpu.return
+    func.func @k2_last_max(%s: memref<1x?x64xf32>, %v: memref<1x?xf32>, %i: memref<1x?xi64>)
+        attributes {v4.kernel} {
+      %c0 = arith.constant 0 : index
+      %c1 = arith.constant 1 : index
+      %c64 = arith.constant 64 : index
+      %t = memref.dim %s, %c1 : memref<1x?x64xf32>
+      scf.parallel (%tok) = (%c0) to (%t) step (%c1) {
+        scf.for %e = %c0 to %c64 step %c1 {
+          %x = memref.load %s[%c0, %tok, %e] : memref<1x?x64xf32>
+          %av = memref.load %v[%c0, %tok] : memref<1x?xf32>
+          %ai = memref.load %i[%c0, %tok] : memref<1x?xi64>
+          %j = arith.index_cast %e : index to i64
+          %ge = arith.cmpf oge, %x, %av : f32
+          %nv = arith.select %ge, %x, %av : f32
+          %ni = arith.select %ge, %j, %ai : i64
+          memref.store %nv, %v[%c0, %tok] : memref<1x?xf32>
+          memref.store %ni, %i[%c0, %tok] : memref<1x?xi64>
+        }
+        scf.reduce
+      }
+      return
+    }
+
+    // A guarded selection whose eligibility admits NaN (a NaN taken first
+    // would stick: the sequential scan is then not a maximum) stays on
+    // thread 0.
+    // CHECK-LABEL: gpu.func @k3_nan_eligible(
+    // CHECK-NOT: gpu.shuffle
+    // CHECK: scf.if
+    // CHECK-NOT: gpu.shuffle
+    // CHECK: gpu.return
+    func.func @k3_nan_eligible(%s: memref<1x?x64xf32>, %n: memref<1xi64>, %out: memref<1x?xi64>)
+        attributes {v4.kernel} {
+      %c0 = arith.constant 0 : index
+      %c1 = arith.constant 1 : index
+      %c0_i64 = arith.constant 0 : i64
+      %m1 = arith.constant -1 : i64
+      %ninf = arith.constant 0xFF800000 : f32
+      %t = memref.dim %s, %c1 : memref<1x?x64xf32>
+      %n0 = memref.load %n[%c0] : memref<1xi64>
+      %count = arith.index_cast %n0 : i64 to index
+      scf.for %tok = %c0 to %t step %c1 {
+        %b:2 = scf.for %e = %c0 to %count step %c1 iter_args(%av = %ninf, %ai = %m1) -> (f32, i64) {
+          %x = memref.load %s[%c0, %tok, %e] : memref<1x?x64xf32>
+          %j = arith.index_cast %e : index to i64
+          %elig = arith.cmpf une, %x, %ninf : f32
+          %none = arith.cmpi slt, %ai, %c0_i64 : i64
+          %gt = arith.cmpf ogt, %x, %av : f32
+          %better = arith.ori %none, %gt : i1
+          %take = arith.andi %elig, %better : i1
+          %nv = arith.select %take, %x, %av : f32
+          %ni = arith.select %take, %j, %ai : i64
+          scf.yield %nv, %ni : f32, i64
+        }
+        memref.store %b#1, %out[%c0, %tok] : memref<1x?xi64>
+      }
+      return
+    }
+  }
+}
