@@ -113,14 +113,25 @@ Expected<DeviceBuffer> CPUDevice::allocate(size_t bytes) {
 void CPUDevice::release(DeviceBuffer buffer) { std::free(buffer.address); }
 
 /// RT-7: a copy of `bytes` at `offset` stays inside a buffer of `size`.
-static Status checkCopy(const char *what, size_t offset, size_t bytes,
-                        size_t size) {
+Status checkCopy(const char *what, size_t offset, size_t bytes, size_t size) {
   if (offset <= size && bytes <= size - offset)
     return Status::success();
   return Status::error(StatusCode::Internal, "RT-7",
                        std::string(what) + " of " + std::to_string(bytes) +
                            " bytes at offset " + std::to_string(offset) +
                            " overruns a buffer of " + std::to_string(size));
+}
+
+Status checkFill(size_t offset, size_t bytes, size_t size,
+                 size_t patternBytes) {
+  if (Status s = checkCopy("fill", offset, bytes, size); !s)
+    return s;
+  if (patternBytes == 0 || bytes % patternBytes)
+    return Status::error(StatusCode::Internal, "RT-7",
+                         "fill of " + std::to_string(bytes) +
+                             " bytes with a pattern of " +
+                             std::to_string(patternBytes));
+  return Status::success();
 }
 
 Status CPUDevice::upload(DeviceBuffer dst, size_t offset, const void *src,
@@ -141,13 +152,8 @@ Status CPUDevice::download(void *dst, DeviceBuffer src, size_t offset,
 
 Status CPUDevice::fill(DeviceBuffer dst, size_t offset, size_t bytes,
                        const void *pattern, size_t patternBytes, Queue *) {
-  if (Status s = checkCopy("fill", offset, bytes, dst.bytes); !s)
+  if (Status s = checkFill(offset, bytes, dst.bytes, patternBytes); !s)
     return s;
-  if (patternBytes == 0 || bytes % patternBytes)
-    return Status::error(StatusCode::Internal, "RT-7",
-                         "fill of " + std::to_string(bytes) +
-                             " bytes with a pattern of " +
-                             std::to_string(patternBytes));
   auto *p = static_cast<char *>(dst.address) + offset;
   for (size_t at = 0; at < bytes; at += patternBytes)
     std::memcpy(p + at, pattern, patternBytes);

@@ -330,9 +330,8 @@ static CUdeviceptr at(DeviceBuffer b, size_t offset) {
 
 Status CUDADevice::upload(DeviceBuffer dst, size_t offset, const void *src,
                           size_t bytes, Queue *queue) {
-  if (offset + bytes > dst.bytes)
-    return Status::error(StatusCode::Internal, "RT-7",
-                         "cuda device: upload past the end of a buffer");
+  if (Status s = checkCopy("upload", offset, bytes, dst.bytes); !s)
+    return s;
   CUDAQueue &q = queueOf(queue);
   std::lock_guard<std::recursive_mutex> lock(q.mutex);
   driver->cuCtxSetCurrent(context);
@@ -380,9 +379,8 @@ Status CUDADevice::upload(DeviceBuffer dst, size_t offset, const void *src,
 
 Status CUDADevice::download(void *dst, DeviceBuffer src, size_t offset,
                             size_t bytes, Queue *queue) {
-  if (offset + bytes > src.bytes)
-    return Status::error(StatusCode::Internal, "RT-7",
-                         "cuda device: download past the end of a buffer");
+  if (Status s = checkCopy("download", offset, bytes, src.bytes); !s)
+    return s;
   CUDAQueue &q = queueOf(queue);
   std::lock_guard<std::recursive_mutex> lock(q.mutex);
   driver->cuCtxSetCurrent(context);
@@ -398,11 +396,8 @@ Status CUDADevice::download(void *dst, DeviceBuffer src, size_t offset,
 Status CUDADevice::fill(DeviceBuffer dst, size_t offset, size_t bytes,
                         const void *pattern, size_t patternBytes,
                         Queue *queue) {
-  if (patternBytes == 0 || bytes % patternBytes || offset + bytes > dst.bytes)
-    return Status::error(StatusCode::Internal, "RT-7",
-                         "cuda device: bad fill of " + std::to_string(bytes) +
-                             " bytes with a " + std::to_string(patternBytes) +
-                             "-byte pattern");
+  if (Status s = checkFill(offset, bytes, dst.bytes, patternBytes); !s)
+    return s;
   CUDAQueue &q = queueOf(queue);
   driver->cuCtxSetCurrent(context);
   CUdeviceptr p = at(dst, offset);

@@ -119,6 +119,13 @@ public:
   virtual Status replay(const Recording &recording, Queue *queue = nullptr);
 };
 
+/// RT-7 unless `bytes` bytes at `offset` lie inside a buffer of `size`
+/// bytes, and (a fill's) `bytes` is a non-zero multiple of a
+/// `patternBytes`-byte pattern; `what` names the operation ("upload"). Every
+/// device checks its copies and fills with these.
+Status checkCopy(const char *what, size_t offset, size_t bytes, size_t size);
+Status checkFill(size_t offset, size_t bytes, size_t size, size_t patternBytes);
+
 /// A device by name: "cpu", "cuda" (CUDA device 0) or "cuda:N".
 struct DeviceSpec {
   artifact::Target target = artifact::Target::CPU;
