@@ -26,6 +26,9 @@ PACKAGES=(
   clang-22 libclang-rt-22-dev
   # runtime: SHA-256 of artifacts (v4rt_model_options_t.expected_sha256)
   libssl-dev
+  # runtime: the collectives' MPI engine (the plugin libv4rt-mpi.so; without
+  # it only a single rank runs) and mpirun for its tests (lit feature 'mpi')
+  libopenmpi-dev openmpi-bin
 )
 
 missing=()

@@ -79,3 +79,15 @@ if caps:
         config.available_features.add("cuda-sm90")
     if len(caps) > 1:
         config.available_features.add("multi-gpu")
+
+# MPI: the collectives' MPI engine (libv4rt-mpi.so, built where MPI was
+# found) and an MPI launcher. %mpirun runs as root (containers) with more
+# ranks than cores, the ranks of one host talking through shared memory.
+_mpi_plugin = os.path.join(config.v4_obj_root, "lib", "libv4rt-mpi.so")
+_mpirun = shutil.which("mpirun")
+if _mpirun and os.path.exists(_mpi_plugin):
+    config.available_features.add("mpi")
+    config.substitutions.append(("%v4rt_mpi_plugin", _mpi_plugin))
+    config.substitutions.append(
+        ("%mpirun", _mpirun + " --allow-run-as-root --oversubscribe"
+         " --mca btl self,vader"))

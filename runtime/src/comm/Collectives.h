@@ -1,0 +1,89 @@
+//===- Collectives.h - the runtime's collectives across ranks ---*- C++ -*-===//
+//
+// Sums, broadcasts and barriers over the ranks of a process group, on host
+// memory, for expert parallelism across processes. One object per process
+// (openCollectives), shared by everything that needs it. Two engines:
+//
+//  * "single": one rank (rank 0 of a world of 1); every collective is a
+//    no-op once its arguments are checked.
+//  * "mpi": the ranks of an MPI job, in the plugin libv4rt-mpi.so
+//    (MpiCollectives.cpp), which libv4rt dlopen()s, so libv4rt itself never
+//    links MPI. Every collective has a deadline (CollectivesOptions); one
+//    that misses it, or fails in MPI, breaks the communicator: that call and
+//    every later one return an error, and at exit the process ends every
+//    rank with MPI_Abort instead of an MPI_Finalize that could wait forever.
+//
+// Errors: caller arguments are "ARG" (InvalidArgument); everything about the
+// launch environment, the plugin and the collectives themselves is "RT-10"
+// (docs/RELIABILITY.md).
+//
+// Threads: a collective may be called from any thread; calls are serialized
+// here, and every rank must issue the same collectives in the same order
+// (the caller's job).
+//
+//===----------------------------------------------------------------------===//
+#ifndef V4_RUNTIME_SRC_COMM_COLLECTIVES_H
+#define V4_RUNTIME_SRC_COMM_COLLECTIVES_H
+
+#include "runtime/base/DType.h"
+#include "runtime/base/Status.h"
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+namespace v4::rt {
+
+struct CollectivesOptions {
+  /// "auto": "mpi" when an MPI launcher started the process, else "single";
+  /// "single"; "mpi" (without a launcher: an MPI world of one).
+  std::string engine = "auto";
+  /// The deadline of each collective; <= 0 (or not finite) is an ARG error.
+  double timeoutSeconds = 300;
+};
+
+/// The collectives of the process's ranks. The public calls check their
+/// arguments (ARG errors) and then run the engine's collective; the
+/// engines implement the protected run* functions. Every virtual function
+/// is inline or pure, so the plugin needs nothing of libv4rt to derive from
+/// this class.
+class Collectives {
+public:
+  virtual ~Collectives() = default;
+  virtual int rank() const = 0;
+  virtual int world() const = 0;
+  /// "single" or "mpi".
+  virtual const char *engine() const = 0;
+
+  /// Sums `count` elements of `dtype` in place (host memory) over all
+  /// ranks: F32; BF16 (summed in fp32 and rounded to nearest even once per
+  /// pairwise combine, so a sum where only one rank holds a non-zero value
+  /// is that value's bits); I64. Every rank gets the same bits.
+  Status allReduceSum(void *data, size_t count, DType dtype);
+  /// Copies `bytes` bytes of rank `root`'s `data` into every rank's `data`.
+  Status broadcast(void *data, size_t bytes, int root);
+  /// Returns once every rank has entered it.
+  Status barrier();
+
+  /// Ends every rank's process with exit status `code` (MPI_Abort on MPI;
+  /// on a single rank, stdio flushed and _Exit) after an unrecoverable
+  /// error on this rank.
+  [[noreturn]] virtual void abort(int code) = 0;
+
+protected:
+  /// Run after the arguments were checked: `data` is non-null when there
+  /// is anything to move, `dtype` is F32, BF16 or I64, `root` is a rank.
+  virtual Status runAllReduceSum(void *data, size_t count, DType dtype) = 0;
+  virtual Status runBroadcast(void *data, size_t bytes, int root) = 0;
+  virtual Status runBarrier() = 0;
+};
+
+/// The process's collectives, opened once per process and shared: a later
+/// call returns the same object when its options agree (the same timeout,
+/// and the engine "auto" or the one opened), an error otherwise.
+Expected<std::shared_ptr<Collectives>>
+openCollectives(const CollectivesOptions &options);
+
+} // namespace v4::rt
+
+#endif // V4_RUNTIME_SRC_COMM_COLLECTIVES_H
