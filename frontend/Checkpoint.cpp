@@ -147,7 +147,10 @@ collectParams(ModuleOp module) {
                        "': leading dimension differs from count");
         return WalkResult::interrupt();
       }
-      for (int64_t i = 0; i < int64_t(stack.getCount()) && !err; ++i)
+      // A shard (expert parallelism) checks every rank's members.
+      int64_t members = stack.getMembers().value_or(
+          int64_t(stack.getCount()) * stack.getShards().value_or(1));
+      for (int64_t i = 0; i < members && !err; ++i)
         err = add(stack.getMemberName(i), type.getElementType(),
                   type.getShape().drop_front());
     } else {

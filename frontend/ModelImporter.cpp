@@ -141,7 +141,9 @@ private:
   Value stack(ImplicitLocOpBuilder &b, const Twine &pattern,
               ArrayRef<int64_t> shape, Type e) {
     return ParameterStackOp::create(b, tt(shape, e), pattern.str(),
-                                    static_cast<uint64_t>(shape[0]));
+                                    static_cast<uint64_t>(shape[0]),
+                                    /*shards=*/IntegerAttr(),
+                                    /*members=*/IntegerAttr());
   }
   /// FP8 linear weight `<prefix>.weight` [out, in] + `<prefix>.scale`.
   Weight fp8(ImplicitLocOpBuilder &b, const Twine &prefix, int64_t out,
@@ -412,7 +414,8 @@ Value Importer::moe(ImplicitLocOpBuilder &b, const std::string &p,
          w2 = expert("w2", d, inter);
   Value routed =
       MoEExpertsOp::create(b, tt({B, kDyn, k, d}, bf16), x, rw, idx, w1.w, w3.w,
-                           w2.w, w1.scale, w3.scale, w2.scale, limit);
+                           w2.w, w1.scale, w3.scale, w2.scale,
+                           /*epRank=*/Value(), limit);
   const std::string sh = f + ".shared_experts";
   at(b, sh);
   Weight s1 = fp8(b, sh + ".w1", inter, d), s3 = fp8(b, sh + ".w3", inter, d),

@@ -49,6 +49,7 @@ StringRef getPhaseName(Phase phase) {
 void buildGraphPhase(OpPassManager &pm, const V4PipelineOptions &) {
   pm.addPass(createInlinerPass());
   pm.addPass(createCanonicalizerPass());
+  pm.addPass(createV4PartitionPass());
   pm.addPass(createV4ApplyNumericsPass());
   pm.addNestedPass<func::FuncOp>(createV4FuseMhcBoundariesPass());
 }

@@ -135,4 +135,50 @@ def V4ApplyNumericsPass : Pass<"v4-apply-numerics", "::mlir::ModuleOp"> {
   ];
 }
 
+//===----------------------------------------------------------------------===//
+// Partitioning over ranks
+//===----------------------------------------------------------------------===//
+
+def V4PartitionPass : Pass<"v4-partition", "::mlir::ModuleOp"> {
+  let summary = "Split the graph over the ranks of the module's partition";
+  let description = [{
+    Reads the module attribute `v4.ep` (`v4c --ep N`; absent or 1: the IR is
+    unchanged) and makes the graph the one program every rank of a world of
+    N ranks runs (SPMD), expert-parallel:
+
+    * every `v4.moe.experts` takes the rank (one `v4.comm.rank` per
+      function) as `epRank`, and each of its stacked weights
+      (`v4.parameter_stack`, count E) becomes the rank's shard: count E / N
+      with `shards` N, so a rank binds only its E / N experts;
+    * the experts' per-slot output is summed over the ranks by a
+      `v4.comm.all_reduce` before anything reads it. A slot is computed
+      only by the rank that owns its expert and is +0 elsewhere, so the sum
+      is exact: every rank ends with the bits one rank would compute, and
+      the gate, attention, shared expert and head stay replicated.
+
+    Before:
+    ```mlir
+    %w1 = v4.parameter_stack "layers.0.ffn.experts.{}.w1.weight" count 8 : ...
+    %y = v4.moe.experts %x, %rw, %idx w1 %w1 ... : (...) -> tensor<1x?x2x64xbf16>
+    ```
+    After (`v4.ep = 2`):
+    ```mlir
+    %r = v4.comm.rank world 2 : tensor<1xi64>
+    %w1 = v4.parameter_stack "layers.0.ffn.experts.{}.w1.weight" count 4
+        shards 2 : ...
+    %y0 = v4.moe.experts %x, %rw, %idx ep_rank %r w1 %w1 ... : (...) -> ...
+    %y = v4.comm.all_reduce %y0 : tensor<1x?x2x64xbf16>
+    ```
+
+    Errors: N < 1, a model without routed experts, or an expert count that
+    N does not divide (naming both numbers).
+  }];
+  let dependentDialects = ["::mlir::v4::V4Dialect",
+                           "::mlir::func::FuncDialect"];
+  let statistics = [
+    Statistic<"numSharded", "experts-sharded",
+              "v4.moe.experts ops made expert-parallel">
+  ];
+}
+
 #endif // V4_PASSES_PASSES_TD

@@ -54,6 +54,20 @@ LogicalResult ParameterStackOp::verify() {
     if (d <= 0)
       return emitOpError() << "expected every dimension > 0, got shape "
                            << shapeToString(shape) << " [parameter_c2]";
+  // parameter_stack_c3: at least one shard.
+  if (std::optional<int64_t> shards = getShards(); shards && *shards < 1)
+    return emitOpError() << "expected shards >= 1, got " << *shards
+                         << " [parameter_stack_c3]";
+  // parameter_stack_c4: `members` only with shards, which hold
+  // ceil(members / shards) each.
+  if (std::optional<int64_t> members = getMembers()) {
+    int64_t shards = getShards().value_or(0);
+    if (shards < 1 || *members < 1 || count != (*members + shards - 1) / shards)
+      return emitOpError() << "expected " << shards << " shards of ceil("
+                           << *members << " / " << shards
+                           << ") members, got count " << count
+                           << " [parameter_stack_c4]";
+  }
   return success();
 }
 

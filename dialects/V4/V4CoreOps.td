@@ -51,14 +51,31 @@ def V4_ParameterStackOp : V4_Op<"parameter_stack", [Pure]> {
     parameters. Every member has the type of the result without its leading
     dimension.
 
+    With `shards` = N (expert parallelism, `v4-partition`) the stack is one
+    of N equal shards of the pattern's `members` tensors (default
+    N * count), the one of the running rank r (`v4.comm.rank`): member e is
+    the checkpoint tensor of index r * count + e, or zeros when that index
+    is `members` or more (the padding of the last shards when N does not
+    divide the member count: count = ceil(members / N)). Each rank binds
+    only its own shard.
+
     ```mlir
     %w1 = v4.parameter_stack "layers.3.ffn.experts.{}.w1.weight" count 256
         : tensor<256x2048x4096xf4E2M1FN>
+    %s1 = v4.parameter_stack "layers.3.ffn.experts.{}.w1.weight" count 128
+        shards 2 : tensor<128x2048x4096xf4E2M1FN>
+    %p1 = v4.parameter_stack "layers.3.ffn.experts.{}.w1.weight" count 2
+        shards 4 of 6 : tensor<2x64x64xf4E2M1FN>
     ```
   }];
-  let arguments = (ins StrAttr:$pattern, I64Attr:$count);
+  let arguments = (ins StrAttr:$pattern, I64Attr:$count,
+                       OptionalAttr<I64Attr>:$shards,
+                       OptionalAttr<I64Attr>:$members);
   let results = (outs AnyStaticShapeTensor:$result);
-  let assemblyFormat = "$pattern `count` $count attr-dict `:` type($result)";
+  let assemblyFormat = [{
+    $pattern `count` $count (`shards` $shards^)? (`of` $members^)? attr-dict
+    `:` type($result)
+  }];
   let hasVerifier = 1;
   let extraClassDeclaration = [{
     /// The checkpoint name of member `index`.

@@ -54,6 +54,10 @@ void V4Dialect::initialize() {
       >();
   addOperations<
 #define GET_OP_LIST
+#include "dialects/V4/V4CommOps.cpp.inc"
+      >();
+  addOperations<
+#define GET_OP_LIST
 #include "dialects/V4/V4PlanOps.cpp.inc"
       >();
 }

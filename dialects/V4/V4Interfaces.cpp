@@ -35,3 +35,9 @@ std::optional<unsigned> EngramGateOp::getTiedOperandIndex(unsigned result) {
     return getConvStateMutable()[0].getOperandNumber();
   return std::nullopt;
 }
+
+std::optional<unsigned> CommAllReduceOp::getTiedOperandIndex(unsigned result) {
+  if (result == 0)
+    return getInputMutable().getOperandNumber();
+  return std::nullopt;
+}

@@ -352,9 +352,11 @@ LogicalResult MoEExpertsOp::verify() {
       failed(verifyDimEq(op, rule("[moe_experts_c7]"), "w2 dim 2 (I)",
                          w2.getDimSize(2), inter)))
     return failure();
-  // moe_experts_c8: 1 <= k <= numExperts.
+  // moe_experts_c8: 1 <= k <= numExperts (an expert-parallel shard holds
+  // fewer experts than a token may be routed to).
   if (!ShapedType::isDynamic(k) &&
-      (k < 1 || (!ShapedType::isDynamic(numExperts) && k > numExperts)))
+      (k < 1 ||
+       (!getEpRank() && !ShapedType::isDynamic(numExperts) && k > numExperts)))
     return emitOpError() << "expected 1 <= k (" << k << ") <= numExperts ("
                          << dimToString(numExperts) << ") [moe_experts_c8]";
   // moe_experts_c9: FP4 weights have K (d for w1/w3, I for w2) a multiple of
@@ -380,6 +382,14 @@ LogicalResult MoEExpertsOp::verify() {
   if (failed(
           verifySwigluLimit(op, rule("[moe_experts_c13]"), getSwigluLimit())))
     return failure();
+  // moe_experts_c15: epRank is one i64.
+  if (Value r = getEpRank()) {
+    auto type = rankedType(r);
+    if (type.getShape() != ArrayRef<int64_t>{1} ||
+        !type.getElementType().isInteger(64))
+      return emitOpError() << "expected epRank tensor<1xi64>, got " << type
+                           << " [moe_experts_c15]";
+  }
   // moe_experts_c14: the result is [..., k, d] (x's leading dims) with x's
   // element type.
   SmallVector<int64_t> perSlot(leading);

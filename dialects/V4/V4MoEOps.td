@@ -166,6 +166,14 @@ def V4_MoEExpertsOp : V4_Op<"moe.experts",
       re-expression, V4-SPEC 1.4),
     * bf16: no scales.
 
+    Expert parallelism (`v4-partition{ep=N}`): with `epRank` (a
+    one-element i64 tensor, `v4.comm.rank`) the stacks hold only the E
+    experts `[epRank * E, (epRank + 1) * E)` of the model's N * E, and the
+    indices stay global: a slot whose expert is one of them gets `y_e` as
+    above, computed with stack member `e - epRank * E`; every other slot
+    gets +0, so that a `v4.comm.all_reduce` over the ranks gives every slot
+    exactly its one owner's value. k may then exceed E.
+
     Result: [..., k, d] with the element type of `x` (bf16; f32 in fp32
     numerics). V4-Flash: d = 4096, E = 256, k = 6, I = 2048, FP4; V4-Pro:
     d = 7168, E = 384, I = 3072.
@@ -187,10 +195,11 @@ def V4_MoEExpertsOp : V4_Op<"moe.experts",
                        Optional<AnyRankedTensor>:$w1Scale,
                        Optional<AnyRankedTensor>:$w3Scale,
                        Optional<AnyRankedTensor>:$w2Scale,
+                       Optional<AnyRankedTensor>:$epRank,
                        OptionalAttr<F64Attr>:$swigluLimit);
   let results = (outs AnyRankedTensor:$result);
   let assemblyFormat = [{
-    $x `,` $routingWeights `,` $expertIndices
+    $x `,` $routingWeights `,` $expertIndices (`ep_rank` $epRank^)?
     `w1` $w1 (`scale` $w1Scale^)? `,` `w3` $w3 (`scale` $w3Scale^)? `,`
     `w2` $w2 (`scale` $w2Scale^)? (`swigluLimit` $swigluLimit^)? attr-dict
     `:` functional-type(operands, results)

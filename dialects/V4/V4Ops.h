@@ -35,6 +35,8 @@
 #define GET_OP_CLASSES
 #include "dialects/V4/V4EngramOps.h.inc"
 #define GET_OP_CLASSES
+#include "dialects/V4/V4CommOps.h.inc"
+#define GET_OP_CLASSES
 #include "dialects/V4/V4PlanOps.h.inc"
 
 #endif // V4_DIALECTS_V4_V4OPS_H

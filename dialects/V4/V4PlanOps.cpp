@@ -68,3 +68,16 @@ PlanDispatchOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
   }
   return success();
 }
+
+LogicalResult PlanCollectiveOp::verify() {
+  // plan_collective_c1: a known collective.
+  if (getKind() != "all_reduce_sum")
+    return emitOpError() << "unknown collective '" << getKind()
+                         << "' (known: all_reduce_sum) [plan_collective_c1]";
+  // plan_collective_c2: bf16 or f32 elements.
+  Type elt = cast<ShapedType>(getBuffer().getType()).getElementType();
+  if (!elt.isBF16() && !elt.isF32())
+    return emitOpError() << "expected bf16 or f32 elements, got " << elt
+                         << " [plan_collective_c2]";
+  return success();
+}

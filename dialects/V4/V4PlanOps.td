@@ -23,17 +23,23 @@ def V4_PlanParameterOp : V4_Op<"plan.parameter", [Pure]> {
     the buffer). `logicalType` is the parameter's type in the model
     (`f8E4M3FN`, `f4E2M1FN`, ...), from which the checkpoint dtype and shape
     follow (dialects/V4/V4StorageLayout.h); the result is its storage
-    memref. The runtime binds the buffer at load time.
+    memref. The runtime binds the buffer at load time. A stack with
+    `shards` = N is the running rank r's shard of N (`v4.parameter_stack`):
+    member e is the checkpoint tensor of index r * (leading dim) + e, zeros
+    from index `members` on.
 
     ```mlir
     %w = v4.plan.parameter "layers.0.attn.wq_a.weight"
            as tensor<64x256xf8E4M3FN> : memref<64x256xi8>
     ```
   }];
-  let arguments = (ins StrAttr:$name, TypeAttr:$logicalType);
+  let arguments = (ins StrAttr:$name, TypeAttr:$logicalType,
+                       OptionalAttr<I64Attr>:$shards,
+                       OptionalAttr<I64Attr>:$members);
   let results = (outs AnyStaticShapeMemRef:$buffer);
   let assemblyFormat = [{
-    $name `as` $logicalType attr-dict `:` type($buffer)
+    $name `as` $logicalType (`shards` $shards^)? (`of` $members^)? attr-dict
+    `:` type($buffer)
   }];
   let hasVerifier = 1;
 }
@@ -59,6 +65,25 @@ def V4_PlanDispatchOp : V4_Op<"plan.dispatch",
   let assemblyFormat = [{
     $kernel `(` $buffers `)` attr-dict `:` type($buffers)
   }];
+}
+
+def V4_PlanCollectiveOp : V4_Op<"plan.collective"> {
+  let summary = "a collective over one buffer of every rank, in place";
+  let description = [{
+    Runs the collective `kind` over `buffer` with every other rank of the
+    world, in place (the plan form of `v4.comm.all_reduce`: kind
+    `all_reduce_sum`). The element count follows from the buffer's sizes
+    (its token dim is the call's token count).
+
+    ```mlir
+    v4.plan.collective "all_reduce_sum"(%y) : memref<1x?x6x64xbf16>
+    ```
+  }];
+  let arguments = (ins StrAttr:$kind, AnyRankedOrUnrankedMemRef:$buffer);
+  let assemblyFormat = [{
+    $kind `(` $buffer `)` attr-dict `:` type($buffer)
+  }];
+  let hasVerifier = 1;
 }
 
 def V4_KernelStoreOp : V4_Op<"kernel.store", [Pure,

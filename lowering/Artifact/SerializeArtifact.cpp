@@ -5,6 +5,7 @@
 
 #include "dialects/V4/V4DerivedParameters.h"
 #include "dialects/V4/V4Ops.h"
+#include "dialects/V4/V4Partition.h"
 #include "dialects/V4/V4StorageLayout.h"
 #include "lowering/Dispatch/DispatchFormation.h"
 #include "lowering/Target/TargetBackend.h"
@@ -106,8 +107,11 @@ LogicalResult PlanReader::readEntry(func::FuncOp fn, StringRef name,
       if (failed(id) || failed(layout))
         return p.emitError()
                << "no checkpoint layout for " << p.getLogicalType();
-      desc.parameters.push_back(
-          {p.getName().str(), layout->dtype, layout->shape, *id});
+      art::Parameter param{p.getName().str(), layout->dtype, layout->shape,
+                           *id};
+      param.shards = static_cast<uint32_t>(p.getShards().value_or(1));
+      param.members = static_cast<uint64_t>(p.getMembers().value_or(0));
+      desc.parameters.push_back(std::move(param));
       continue;
     }
     if (auto a = dyn_cast<memref::AllocOp>(op)) {
@@ -170,6 +174,18 @@ LogicalResult PlanReader::readEntry(func::FuncOp fn, StringRef name,
         s.buffers.push_back(found->second);
       }
       s.debugLocation = debugLocation(d.getLoc());
+      entry.steps.push_back(std::move(s));
+      continue;
+    }
+    if (auto c = dyn_cast<PlanCollectiveOp>(op)) {
+      auto found = bufferIds.find(c.getBuffer());
+      if (found == bufferIds.end())
+        return c.emitError() << "collective over a buffer the plan does not "
+                                "declare";
+      art::Step s;
+      s.collective = art::Collective::AllReduceSum;
+      s.buffers.push_back(found->second);
+      s.debugLocation = debugLocation(c.getLoc());
       entry.steps.push_back(std::move(s));
       continue;
     }
@@ -377,6 +393,10 @@ LogicalResult serializeArtifact(ModuleOp module, std::string &bytes) {
   d.numerics = numerics->numerics;
   d.fakeQuant = numerics->fakeQuant;
   d.sumOrder = numerics->sumOrder;
+  FailureOr<int64_t> ep = getExpertParallel(module);
+  if (failed(ep))
+    return failure();
+  d.expertParallel = static_cast<uint32_t>(*ep);
   // The Engram constants a checkpoint may leave out (V4-SPEC 8.4): the
   // runtime computes the multipliers and checks stored copies.
   std::map<std::string, EngramMultiplierRule> derived =

@@ -258,11 +258,23 @@ LogicalResult Former::formStep(func::FuncOp step, func::FuncOp &newStep) {
     return step.emitError() << "@step must return its states last";
   unsigned numOutputs = ret.getNumOperands() - numStates;
 
-  // The signature: every argument's storage buffers; the outputs.
+  // The signature: every argument's storage buffers (the rank, of a
+  // partitioned model, after the inputs); the outputs.
   SmallVector<Type> argTypes, resultTypes;
   SmallVector<SmallVector<NamedAttribute>> argAttrs;
   Builder attrs(step.getContext());
+  auto ranks = body.getOps<CommRankOp>();
+  bool hasRank = !ranks.empty();
+  unsigned rankArg = 0;
   for (BlockArgument a : body.getArguments()) {
+    if (hasRank && a.getArgNumber() == 4) {
+      SmallVector<Type> types;
+      (void)getStorageMemRefTypes((*ranks.begin()).getType(), types);
+      rankArg = argTypes.size();
+      argTypes.push_back(types.front());
+      argAttrs.push_back({attrs.getNamedAttr(
+          "v4.role", attrs.getStringAttr(::v4::artifact::role::kRank))});
+    }
     SmallVector<Type> types;
     if (failed(getStorageMemRefTypes(a.getType(), types)))
       return step.emitError() << "no storage layout for argument #"
@@ -309,8 +321,11 @@ LogicalResult Former::formStep(func::FuncOp step, func::FuncOp &newStep) {
       SmallVector<Type> types;
       (void)getStorageMemRefTypes(a.getType(), types);
       SmallVector<Value> vs;
-      for (size_t n = 0; n < types.size(); ++n)
+      for (size_t n = 0; n < types.size(); ++n) {
+        if (hasRank && k == rankArg)
+          ++k;
         vs.push_back(entry->getArgument(k++));
+      }
       bufs[a] = vs;
     }
     tokens = memref::DimOp::create(b, step.getLoc(), entry->getArgument(0), 1);
@@ -318,6 +333,10 @@ LogicalResult Former::formStep(func::FuncOp step, func::FuncOp &newStep) {
 
   for (Operation &op : body.without_terminator()) {
     Location loc = op.getLoc();
+    if (isa<CommRankOp>(op)) {
+      bufs[op.getResult(0)] = {newStep.getArgument(rankArg)};
+      continue;
+    }
     if (auto p = dyn_cast<ParameterOp>(op)) {
       auto [it, inserted] = parameters.try_emplace(p.getName(), Value());
       if (!inserted) {
@@ -334,7 +353,8 @@ LogicalResult Former::formStep(func::FuncOp step, func::FuncOp &newStep) {
                << "no storage layout for " << p.getResult().getType();
       it->second = PlanParameterOp::create(
           b, loc, types.front(), b.getStringAttr(p.getName()),
-          TypeAttr::get(p.getResult().getType()));
+          TypeAttr::get(p.getResult().getType()), /*shards=*/IntegerAttr(),
+          /*members=*/IntegerAttr());
       bufs[p.getResult()] = {it->second};
       continue;
     }
@@ -346,7 +366,8 @@ LogicalResult Former::formStep(func::FuncOp step, func::FuncOp &newStep) {
                << "no storage layout for " << p.getResult().getType();
       Value stack = PlanParameterOp::create(
           b, loc, types.front(), b.getStringAttr(p.getPattern()),
-          TypeAttr::get(p.getResult().getType()));
+          TypeAttr::get(p.getResult().getType()), p.getShardsAttr(),
+          p.getMembersAttr());
       bufs[p.getResult()] = {stack};
       continue;
     }
@@ -361,7 +382,9 @@ LogicalResult Former::formStep(func::FuncOp step, func::FuncOp &newStep) {
       return op.emitError()
              << "dispatch formation does not handle '" << op.getName() << "'";
     }
-    FailureOr<func::FuncOp> kernel = kernelFor(&op);
+    // A collective runs in the plan, not in a kernel.
+    FailureOr<func::FuncOp> kernel =
+        isa<CommAllReduceOp>(op) ? func::FuncOp() : kernelFor(&op);
     if (failed(kernel))
       return failure();
 
@@ -411,6 +434,10 @@ LogicalResult Former::formStep(func::FuncOp step, func::FuncOp &newStep) {
     }
     for (OpResult r : op.getResults())
       bufs[r] = resultBufs[r.getResultNumber()];
+    if (isa<CommAllReduceOp>(op)) {
+      PlanCollectiveOp::create(b, loc, "all_reduce_sum", args.front());
+      continue;
+    }
     dispatch(b, loc, *kernel, args);
   }
 

@@ -40,9 +40,12 @@ constexpr int64_t kSharedTokenTile = kGemmRowTile;
 /// per-slot outputs [..., k, d]), one block per range of experts: a block
 /// gathers the (token, slot) rows routed to its expert and runs them in
 /// tiles of kGemmRowTile rows, so each expert weight is read once per tile;
-/// every row's numbers are those of one token alone.
+/// every row's numbers are those of one token alone. An expert-parallel
+/// shard (`hasEpRank`) holds experts [rank * E, (rank + 1) * E); the block
+/// of expert 0 writes +0 to the rows of every other expert.
 LogicalResult buildFfn(Operation *op, func::FuncOp fn, bool routed, Type w1Type,
-                       bool hasScales, std::optional<double> limit) {
+                       bool hasScales, bool hasEpRank,
+                       std::optional<double> limit) {
   auto w1Tensor = cast<RankedTensorType>(w1Type);
   if (routed) {
     int64_t experts = w1Tensor.getDimSize(0);
@@ -69,6 +72,7 @@ LogicalResult buildFfn(Operation *op, func::FuncOp fn, bool routed, Type w1Type,
     s3 = fn.getArgument(arg++);
     s2 = fn.getArgument(arg++);
   }
+  Value epRank = hasEpRank ? fn.getArgument(arg++) : Value();
   Value out = fn.getArgument(arg++);
   WeightFormat fmt = lowp::getWeightFormat(w1Tensor.getElementType());
   bool quantised = fmt != WeightFormat::Plain;
@@ -220,16 +224,38 @@ LogicalResult buildFfn(Operation *op, func::FuncOp fn, bool routed, Type w1Type,
   auto [e0, e1] =
       blockRange(k, k.dim(w1, 0), launchArg(fn, 0), launchArg(fn, 3));
   Value pairs = k.muli(k.dim(x2, 0), slots);
+  // The global index of stack member 0.
+  Value base =
+      epRank ? k.muli(loadIndex(k, epRank, {zero}), k.dim(w1, 0)) : zero;
+  if (epRank) {
+    ifThen(k, k.cmpi(arith::CmpIPredicate::eq, e0, zero), [&](KernelBody &k) {
+      Value local = k.dim(w1, 0);
+      Value zeroOut = k.fromF32(k.f32(0.0), outElt);
+      loop(k, zero, pairs, [&](KernelBody &k, Value p) {
+        // index - base outside [0, E) (unsigned: below base wraps).
+        Value g = k.subi(
+            loadIndex(k, idx2, {k.divui(p, slots), k.remui(p, slots)}), base);
+        ifThen(k, k.cmpi(arith::CmpIPredicate::uge, g, local),
+               [&](KernelBody &k) {
+                 loop(k, zero, d, [&](KernelBody &k, Value n) {
+                   k.store(zeroOut, out2, {p, n});
+                 });
+               });
+      });
+    });
+  }
   loop(k, e0, e1, [&](KernelBody &k, Value e) {
-    Value count = reduce(
-        k, zero, pairs, {zero},
-        [&](KernelBody &k, Value p, ValueRange n) -> SmallVector<Value> {
-          Value mine = k.cmpi(
-              arith::CmpIPredicate::eq,
-              loadIndex(k, idx2, {k.divui(p, slots), k.remui(p, slots)}), e);
-          k.store(p, rows, {n[0]});
-          return {k.select(mine, k.addi(n[0], k.idx(1)), n[0])};
-        })[0];
+    Value global = k.addi(e, base);
+    Value count =
+        reduce(k, zero, pairs, {zero},
+               [&](KernelBody &k, Value p, ValueRange n) -> SmallVector<Value> {
+                 Value mine = k.cmpi(
+                     arith::CmpIPredicate::eq,
+                     loadIndex(k, idx2, {k.divui(p, slots), k.remui(p, slots)}),
+                     global);
+                 k.store(p, rows, {n[0]});
+                 return {k.select(mine, k.addi(n[0], k.idx(1)), n[0])};
+               })[0];
     expert = e;
     ffn(k, zero, count);
   });
@@ -251,11 +277,12 @@ std::optional<LogicalResult> buildMoEHyperConnKernel(Operation *op,
       .Case<MoEExpertsOp>([&](MoEExpertsOp o) {
         return buildFfn(o, fn, /*routed=*/true, o.getW1().getType(),
                         static_cast<bool>(o.getW1Scale()),
+                        static_cast<bool>(o.getEpRank()),
                         limitOf(o.getSwigluLimit()));
       })
       .Case<MoESharedExpertOp>([&](MoESharedExpertOp o) {
         return buildFfn(o, fn, /*routed=*/false, o.getW1().getType(),
-                        static_cast<bool>(o.getW1Scale()),
+                        static_cast<bool>(o.getW1Scale()), /*hasEpRank=*/false,
                         limitOf(o.getSwigluLimit()));
       })
       .Default([](Operation *) { return std::nullopt; });

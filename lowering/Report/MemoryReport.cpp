@@ -2,6 +2,7 @@
 #include "lowering/Report/MemoryReport.h"
 
 #include "dialects/V4/V4Ops.h"
+#include "dialects/V4/V4Partition.h"
 #include "dialects/V4/V4StorageLayout.h"
 #include "dialects/V4/V4Types.h"
 #include "runtime/base/Bytes.h"
@@ -61,6 +62,10 @@ FailureOr<StateBytes> mlir::v4::getStateBytes(ModuleOp module) {
 FailureOr<MemoryPlan> mlir::v4::getMemoryPlan(ModuleOp planned) {
   MemoryPlan p;
   p.bounds = getPlanBounds(planned);
+  FailureOr<int64_t> ranks = getExpertParallel(planned);
+  if (failed(ranks))
+    return failure();
+  p.ranks = *ranks;
   auto step = planned.lookupSymbol<func::FuncOp>("step");
   if (!step || step.isExternal() || step.getNumArguments() < 4)
     return planned.emitError() << "no @step plan: run the dispatch phase";
@@ -130,6 +135,7 @@ llvm::json::Value mlir::v4::toJSON(const MemoryPlan &p, StringRef device,
                            {"session", r.state.total() + r.arena + r.io}});
   return llvm::json::Object{
       {"device", device},
+      {"ranks", p.ranks},
       {"bounds", bounds(p.bounds)},
       {"weights", llvm::json::Object{{"stored", p.weightsStored},
                                      {"prepared", p.weightsPrepared},
@@ -147,7 +153,10 @@ void mlir::v4::printMemoryPlan(llvm::raw_ostream &os, const MemoryPlan &p,
                                ArrayRef<MemoryPlanRow> table) {
   os << "memory plan (" << device << "), batch " << p.bounds.batch
      << ", max context " << p.bounds.maxContext << ", max chunk "
-     << p.bounds.maxChunk << "\n";
+     << p.bounds.maxChunk;
+  if (p.ranks > 1)
+    os << ", per rank of " << p.ranks << " (expert parallel)";
+  os << "\n";
   os << "  weights            " << ::v4::formatBytes(p.weights())
      << " (as stored " << ::v4::formatBytes(p.weightsStored) << ", prepared "
      << ::v4::formatBytes(p.weightsPrepared) << ")\n";

@@ -38,6 +38,8 @@ FailureOr<StateBytes> getStateBytes(ModuleOp module);
 
 struct MemoryPlan {
   PlanBounds bounds;
+  /// Ranks of the partition (v4.ep); every other number is one rank's.
+  int64_t ranks = 1;
   /// Parameters bound as the checkpoint stores them.
   uint64_t weightsStored = 0;
   /// Parameters the runtime gathers into a layout of their own (per-expert

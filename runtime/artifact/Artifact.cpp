@@ -100,11 +100,22 @@ std::string outputRole(size_t index) {
   return std::string(role::kMtpLogits) + "." + std::to_string(index - 1);
 }
 
+std::optional<std::string> stackMemberName(const Parameter &p, int64_t member,
+                                           uint32_t rank) {
+  size_t at = p.name.find("{}");
+  int64_t index = member;
+  if (p.shards > 1 && !p.shape.empty())
+    index += int64_t(rank) * p.shape[0];
+  if (p.members > 0 && uint64_t(index) >= p.members)
+    return std::nullopt;
+  return p.name.substr(0, at) + std::to_string(index) + p.name.substr(at + 2);
+}
+
 bool isInputRole(std::string_view name) {
   for (const char *r : role::kInputs)
     if (name == r)
       return true;
-  return false;
+  return name == role::kRank;
 }
 
 bool isOutputRole(std::string_view name) {
@@ -291,7 +302,7 @@ public:
         !(s = kernels()) || !(s = buffers()) || !(s = entryPoints()) ||
         !(s = stateSpecs()) || !(s = parameters()) || !(s = debugLocations()) ||
         !(s = tokenIds()) || !(s = numerics()) || !(s = checkedTensors()) ||
-        !(s = roleShapes()) || !(s = kernelSets()))
+        !(s = roleShapes()) || !(s = kernelSets()) || !(s = partition()))
       return s;
     return Status::success();
   }
@@ -551,7 +562,8 @@ private:
                       what + bufferKindName(b.kind) + " role " + quote(b.role) +
                           " is not one of " +
                           (b.kind == BufferKind::Input
-                               ? "ids, next_ids, start_positions, positions"
+                               ? "ids, next_ids, start_positions, positions, "
+                                 "rank"
                                : "logits, mtp_logits, mtp_logits.<n>"));
         if (!roles.insert(b.role).second)
           return fail("AF-9", what + "duplicate role " + quote(b.role));
@@ -578,6 +590,11 @@ private:
         const Step &st = ep.steps[s];
         std::string what = "entry point " + quote(ep.name) + " step " +
                            std::to_string(s) + ": ";
+        if (st.collective != Collective::None) {
+          if (Status c = collectiveStep(st, what); !c)
+            return c;
+          continue;
+        }
         if (st.kernel >= d.kernels.size())
           return fail("AF-10", what + "kernel " + std::to_string(st.kernel) +
                                    " out of range (" +
@@ -628,6 +645,84 @@ private:
                                    std::to_string(d.debugLocations.size()) +
                                    " locations)");
       }
+    }
+    return Status::success();
+  }
+
+  /// AF-19: a collective step sums one bf16 or f32 activation (or output)
+  /// in place, takes no scalars, and is in a partitioned plan.
+  Status collectiveStep(const Step &st, const std::string &what) {
+    if (st.collective != Collective::AllReduceSum)
+      return fail("AF-19", what + "collective " +
+                               std::to_string(unsigned(st.collective)) +
+                               " is not a known collective");
+    if (st.buffers.size() != 1 || !st.scalars.empty())
+      return fail("AF-19", what +
+                               "an all_reduce_sum takes one buffer and no "
+                               "scalars, got " +
+                               std::to_string(st.buffers.size()) +
+                               " buffers and " +
+                               std::to_string(st.scalars.size()) + " scalars");
+    auto it = ids.find(st.buffers[0]);
+    if (it == ids.end())
+      return fail("AF-10", what + "buffer id " + std::to_string(st.buffers[0]) +
+                               " does not exist");
+    const Buffer &b = d.buffers[it->second];
+    if ((b.dtype != DType::BF16 && b.dtype != DType::F32) ||
+        (b.kind != BufferKind::Activation && b.kind != BufferKind::Output))
+      return fail("AF-19", what + "all_reduce_sum of buffer id " +
+                               std::to_string(b.id) + ", a " +
+                               bufferKindName(b.kind) + " " +
+                               dtypeName(b.dtype) +
+                               "; expected a bf16 or f32 activation or output");
+    if (d.expertParallel < 2)
+      return fail("AF-19", what + "a collective in a plan of one rank "
+                                  "(partition.expert_parallel 1)");
+    return Status::success();
+  }
+
+  /// AF-19: the partition's world is 1..kMaxWorld; a partitioned plan has
+  /// the rank input; shards are 1 or the world, on `{}` stacks whose
+  /// members the world's ranks split.
+  Status partition() {
+    constexpr uint32_t kMaxWorld = 1u << 16;
+    uint32_t world = d.expertParallel;
+    if (world < 1 || world > kMaxWorld)
+      return fail("AF-19", "partition.expert_parallel is " +
+                               std::to_string(world) + ", expected 1.." +
+                               std::to_string(kMaxWorld));
+    bool hasRank = false;
+    for (const Buffer &b : d.buffers)
+      hasRank |= b.kind == BufferKind::Input && b.role == role::kRank;
+    if (world > 1 && !hasRank)
+      return fail("AF-19", "partition.expert_parallel is " +
+                               std::to_string(world) +
+                               " but no input has role 'rank'");
+    for (const Parameter &p : d.parameters) {
+      if (p.shards == 1)
+        continue;
+      std::string what = "parameter " + quote(p.name) + ": ";
+      if (p.shards != world)
+        return fail("AF-19", what + "shards " + std::to_string(p.shards) +
+                                 ", expected 1 or the partition's " +
+                                 std::to_string(world) + " ranks");
+      if (p.name.find("{}") == std::string::npos || p.shape.empty() ||
+          p.shape[0] < 1)
+        return fail("AF-19", what + "only a `{}` stack of at least one "
+                                    "member is sharded");
+    }
+    for (const Parameter &p : d.parameters) {
+      if (p.members == 0)
+        continue;
+      uint64_t count = p.shape.empty() ? 0 : uint64_t(p.shape[0]);
+      if (p.shards < 2 || p.name.find("{}") == std::string::npos ||
+          count != (p.members + p.shards - 1) / p.shards)
+        return fail("AF-19", "parameter " + quote(p.name) + ": " +
+                                 std::to_string(p.members) +
+                                 " members need a `{}` stack of shards of "
+                                 "ceil(members / shards), got " +
+                                 std::to_string(p.shards) + " shards of " +
+                                 std::to_string(count));
     }
     return Status::success();
   }
@@ -758,6 +853,8 @@ private:
         std::vector<int64_t> want = {batch, -1};
         if (b.role == role::kStartPositions)
           want = {batch};
+        if (b.role == role::kRank)
+          want = {1};
         if (b.dtype != DType::I64 || b.shape != want)
           return fail("AF-17", what + "writes I64 " + shapeString(want));
         continue;
@@ -1043,6 +1140,7 @@ struct Decoder {
           return Scalar{ScalarKind(uint8_t(x->kind())), x->value()};
         });
         st.debugLocation = s->debug_location();
+        st.collective = Collective(uint8_t(s->collective()));
         return st;
       });
       return o;
@@ -1058,6 +1156,8 @@ struct Decoder {
         o.derived.seed = x->seed();
         o.derived.bound = x->bound();
       }
+      o.shards = p->shards();
+      o.members = p->members();
       return o;
     });
     d.checkedTensors =
@@ -1069,6 +1169,8 @@ struct Decoder {
           return o;
         });
     d.arenaBytes = a.arena_bytes();
+    if (const fb::Partition *x = a.partition())
+      d.expertParallel = x->expert_parallel();
     if (const fb::Tokens *t = a.tokens()) {
       d.tokens.bos = t->bos_token_id();
       d.tokens.eos = t->eos_token_id();
@@ -1260,6 +1362,7 @@ Expected<Artifact> Artifact::loadStorage(std::string_view source,
   a.size = size;
   a.major = major;
   a.minor = minor;
+  a.checksum = stored;
   uint64_t fbSize = loadU64(p + 24);
   if (options.integrityOnly) {
     a.fbSize = fbSize;
@@ -1508,7 +1611,8 @@ std::vector<uint8_t> buildFlatbuffer(const Description &d,
         scalars.push_back(
             fb::CreateScalar(b, fb::ScalarKind(uint8_t(x.kind)), x.value));
       steps.push_back(fb::CreateStep(b, s.kernel, b.CreateVector(s.buffers),
-                                     b.CreateVector(scalars), s.debugLocation));
+                                     b.CreateVector(scalars), s.debugLocation,
+                                     fb::Collective(uint8_t(s.collective))));
     }
     entries.push_back(
         fb::CreateEntryPoint(b, b.CreateString(e.name), b.CreateVector(steps)));
@@ -1521,7 +1625,8 @@ std::vector<uint8_t> buildFlatbuffer(const Description &d,
         p.derived.rule == DerivedRule::None
             ? 0
             : fb::CreateDerivation(b, fb::DerivedRule(uint8_t(p.derived.rule)),
-                                   p.derived.seed, p.derived.bound)));
+                                   p.derived.seed, p.derived.bound),
+        p.shards, p.members));
   std::vector<flatbuffers::Offset<fb::CheckedTensor>> checked;
   for (const CheckedTensor &c : d.checkedTensors)
     checked.push_back(fb::CreateCheckedTensor(b, b.CreateString(c.name),
@@ -1544,7 +1649,8 @@ std::vector<uint8_t> buildFlatbuffer(const Description &d,
           : fb::CreateNumerics(b, fb::NumericsMode(uint8_t(d.numerics)),
                                fb::FakeQuantMode(uint8_t(d.fakeQuant)),
                                fb::SumOrder(uint8_t(d.sumOrder))),
-      sets.empty() ? 0 : b.CreateVector(sets));
+      sets.empty() ? 0 : b.CreateVector(sets),
+      d.expertParallel == 1 ? 0 : fb::CreatePartition(b, d.expertParallel));
   fb::FinishArtifactBuffer(b, root);
   return std::vector<uint8_t>(b.GetBufferPointer(),
                               b.GetBufferPointer() + b.GetSize());

@@ -55,6 +55,11 @@
 //          artifact's and the other sets', and its kernels checked as AF-8,
 //          parallel to the artifact's kernels: as many, the same names and
 //          the same buffer and scalar argument counts, in the same order
+//   AF-19  partition (1.6): expert_parallel 1..65536; a plan of more than
+//          one rank has the input "rank" (I64 [1]); a collective step
+//          (all_reduce_sum) takes one bf16/f32 activation or output and no
+//          scalars, in a plan of more than one rank; a sharded parameter
+//          is a `{}` stack with shards = the partition's ranks
 // AF-4 also bounds decoding: no table or vector is referenced twice, and
 // the Description takes at most 3x the FlatBuffer's bytes (+1 MiB).
 //
@@ -99,7 +104,7 @@ using ::v4::StatusCode;
 
 /// The format this library writes and the newest it reads.
 constexpr uint16_t kFormatMajor = 1;
-constexpr uint16_t kFormatMinor = 5;
+constexpr uint16_t kFormatMinor = 6;
 /// Version of the project (compiler, runtime and tools), named in version
 /// messages.
 constexpr const char *kRuntimeVersion = "0.1.0";
@@ -262,6 +267,9 @@ constexpr const char *kNextIds = "next_ids";
 constexpr const char *kStartPositions = "start_positions";
 constexpr const char *kPositions = "positions";
 constexpr const char *kInputs[] = {kIds, kNextIds, kStartPositions, kPositions};
+/// 1.6: the optional input of a partitioned plan, I64 [1]: the rank the
+/// session runs as (Artifact.partition).
+constexpr const char *kRank = "rank";
 constexpr const char *kLogits = "logits";
 constexpr const char *kMtpLogits = "mtp_logits";
 } // namespace role
@@ -283,12 +291,17 @@ struct Scalar {
   int64_t value = 0;
 };
 
+/// 1.6: a step that is a collective over its buffer instead of a launch.
+enum class Collective : uint8_t { None = 0, AllReduceSum = 1 };
+
 struct Step {
   uint32_t kernel = 0;
   std::vector<uint32_t> buffers;
   std::vector<Scalar> scalars;
   /// Index into Description::debugLocations, or -1.
   int32_t debugLocation = -1;
+  /// 1.6: None: launch `kernel`; else the collective over buffers[0].
+  Collective collective = Collective::None;
 };
 
 struct EntryPoint {
@@ -317,7 +330,19 @@ struct Parameter {
   uint32_t buffer = 0;
   /// 1.2: rule None: the checkpoint must carry it.
   Derivation derived;
+  /// 1.6: a stack that is the running rank r's shard of `shards`: member e
+  /// is the checkpoint tensor of index r * shape[0] + e.
+  uint32_t shards = 1;
+  /// 1.6: the pattern's member count (0: shape[0] * shards); members of a
+  /// shard from this index on are padding (zeros).
+  uint64_t members = 0;
 };
+
+/// The checkpoint name of member `member` of the `{}` stack `p` on rank
+/// `rank` (a sharded stack's member e is the pattern's member
+/// rank * shape[0] + e; an unsharded one's is e), or nullopt for padding.
+std::optional<std::string> stackMemberName(const Parameter &p, int64_t member,
+                                           uint32_t rank);
 
 /// 1.2: a checkpoint tensor no kernel reads that a checkpoint may carry
 /// (the Engram primes, V4-SPEC 8.4): when present, I64 [values.size()]
@@ -359,6 +384,8 @@ struct Description {
   std::vector<CheckedTensor> checkedTensors;
   /// 1.5: the kernels of the targets other than `target`.
   std::vector<KernelSet> kernelSets;
+  /// 1.6: the ranks the routed experts span (the world the plan runs on).
+  uint32_t expertParallel = 1;
 };
 
 //===----------------------------------------------------------------------===//
@@ -404,6 +431,10 @@ public:
   uint64_t fileSize() const { return size; }
   /// Size of the FlatBuffer section.
   uint64_t flatbufferSize() const { return fbSize; }
+  /// The CRC-32 of the file (AF-3), which identifies its bytes cheaply.
+  uint32_t fileCrc32() const { return checksum; }
+  /// 1.6: the ranks the plan runs on (Description::expertParallel).
+  uint32_t worldSize() const { return desc.expertParallel; }
 
   /// The decoded tables; empty when loaded with integrityOnly.
   const Description &description() const { return desc; }
@@ -480,6 +511,7 @@ private:
   uint64_t fbSize = 0;
   uint16_t major = 0;
   uint16_t minor = 0;
+  uint32_t checksum = 0;
   Description desc;
   std::map<uint32_t, size_t> bufferIndex;
 };

@@ -100,8 +100,16 @@ void v4rt_status_free(v4rt_status_t status) { delete status; }
 
 void v4rt_model_options_initialize(v4rt_model_options_t *options) {
   if (options)
-    *options = v4rt_model_options_t{
-        sizeof(v4rt_model_options_t), nullptr, 0, 0, nullptr, 0, nullptr, 0, 0};
+    *options = v4rt_model_options_t{sizeof(v4rt_model_options_t),
+                                    nullptr,
+                                    0,
+                                    0,
+                                    nullptr,
+                                    0,
+                                    nullptr,
+                                    0,
+                                    0,
+                                    0};
 }
 
 v4rt_status_t v4rt_model_load(const char *artifact_path,
@@ -142,6 +150,11 @@ v4rt_status_t v4rt_model_load(const char *artifact_path,
       return fromStatus(expected.status());
     expectedSha256 = *expected;
   }
+  if (!(o.collective_timeout_s >= 0))
+    return makeStatus(V4RT_INVALID_ARGUMENT,
+                      "v4rt_model_load: options->collective_timeout_s is " +
+                          std::to_string(o.collective_timeout_s) +
+                          ", expected seconds >= 0 (0: the default) [ARG]");
   if (o.num_threads > v4::rt::kMaxThreads)
     return makeStatus(V4RT_INVALID_ARGUMENT,
                       "v4rt_model_load: options->num_threads " +
@@ -155,6 +168,7 @@ v4rt_status_t v4rt_model_load(const char *artifact_path,
   load.memoryLimit = o.memory_limit;
   load.expectedSha256 = expectedSha256;
   load.threads = o.num_threads;
+  load.collectiveTimeout = o.collective_timeout_s;
   if (o.device)
     load.device = o.device;
   auto model = v4::rt::Model::load(artifact_path, load);
@@ -206,6 +220,8 @@ v4rt_status_t v4rt_model_info(const v4rt_model_t *model,
   full.num_threads = model->model->device().numThreads();
   full.synthetic_weights = i.syntheticWeights ? 1 : 0;
   full.synthetic_seed = i.syntheticSeed;
+  full.rank = model->model->rank();
+  full.world_size = a.worldSize();
   return v4::rt::copyInfo("v4rt_model_info", full, info,
                           offsetof(v4rt_model_info_t, session_io_bytes) +
                               sizeof(int64_t));

@@ -125,6 +125,8 @@ Expected<std::unique_ptr<Model>> Model::load(const std::string &path,
                              has + " only: compile with v4c --target=" + has +
                              "," + art::targetName(spec.target));
   }
+  if (Status s = m->joinWorld(opts); !s)
+    return s;
   auto device = createDevice(spec.target, path, opts.threads, spec.ordinal);
   if (!device)
     return device.status();
@@ -148,6 +150,55 @@ Expected<std::unique_ptr<Model>> Model::load(const std::string &path,
   if (Status s = m->dev->synchronize(); !s)
     return s;
   return m;
+}
+
+Status Model::joinWorld(const LoadOptions &opts) {
+  const art::Artifact &a = art;
+  if (const art::Buffer *b = a.findBufferByRole(art::role::kRank))
+    rankInputId = b->id;
+  uint32_t world = a.worldSize();
+  if (world == 1)
+    return Status::success();
+  comm = opts.collectives;
+  if (!comm) {
+    CollectivesOptions co;
+    if (opts.collectiveTimeout > 0)
+      co.timeoutSeconds = opts.collectiveTimeout;
+    auto opened = openCollectives(co);
+    if (!opened)
+      return opened.status();
+    comm = *opened;
+  }
+  if (comm->world() != int(world))
+    return Status::error(
+        StatusCode::FailedPrecondition, "RT-10",
+        a.source() + ": the artifact is partitioned over " +
+            std::to_string(world) + " ranks (v4c --ep " +
+            std::to_string(world) + "), but this process is rank " +
+            std::to_string(comm->rank()) + " of a world of " +
+            std::to_string(comm->world()) + " (" + comm->engine() +
+            "): launch it with mpirun -np " + std::to_string(world));
+  rankIndex = uint32_t(comm->rank());
+  // Every rank must run the same plan: count the ranks whose artifact
+  // differs from rank 0's, so that all of them fail together.
+  int64_t mine[2] = {int64_t(a.fileCrc32()), int64_t(a.fileSize())};
+  int64_t first[2] = {mine[0], mine[1]};
+  if (Status s = comm->broadcast(first, sizeof(first), 0); !s)
+    return s;
+  int64_t differing = first[0] != mine[0] || first[1] != mine[1];
+  if (Status s = comm->allReduceSum(&differing, 1, DType::I64); !s)
+    return s;
+  if (differing)
+    return Status::error(
+        StatusCode::FailedPrecondition, "RT-10",
+        a.source() + ": " + std::to_string(differing) + " of " +
+            std::to_string(world) +
+            " ranks loaded a different artifact than rank 0 (CRC-32 or "
+            "size differ; this rank's: " +
+            std::to_string(a.fileCrc32()) + ", " +
+            std::to_string(a.fileSize()) +
+            " B): every rank must load the same file");
+  return Status::success();
 }
 
 Status Model::checkFits(uint64_t need, uint64_t used, const std::string &what,
@@ -231,11 +282,20 @@ Status Model::bindParameters(const std::string &ckpt) {
     std::vector<int64_t> shape(p.shape.begin() + 1, p.shape.end());
     size_t each = count > 0 ? total / static_cast<size_t>(count) : 0;
     for (int64_t e = 0; e < count; ++e) {
-      std::string name =
-          p.name.substr(0, at) + std::to_string(e) + p.name.substr(at + 2);
-      expected.push_back({name, p.dtype, shape, false});
-      members.push_back({name, p.buffer, static_cast<size_t>(e) * each, each});
+      std::optional<std::string> name = art::stackMemberName(p, e, rankIndex);
+      // Padding of a shard (zeros) is in no checkpoint.
+      members.push_back(
+          {name.value_or(""), p.buffer, static_cast<size_t>(e) * each, each});
+      if (name)
+        expected.push_back({*name, p.dtype, shape, false});
     }
+    // The other ranks' shards: a whole checkpoint carries them, a rank's
+    // own need not; this rank reads none of their bytes.
+    for (uint32_t r = 0; r < p.shards; ++r)
+      if (r != rankIndex)
+        for (int64_t e = 0; e < count; ++e)
+          if (std::optional<std::string> name = art::stackMemberName(p, e, r))
+            expected.push_back({*name, p.dtype, shape, true});
   }
   for (const art::CheckedTensor &c : a.checkedTensors())
     expected.push_back(
@@ -281,6 +341,9 @@ Status Model::bindParameters(const std::string &ckpt) {
     if (mapped[slot])
       continue;
     DeviceBuffer dst = paramViews[slot];
+    if (mem.name.empty())
+      continue; // a shard's padding: zeroed at allocation
+
     if (auto *host = static_cast<uint8_t *>(dev->hostAddress(dst))) {
       if (Status s = reader->copyTensor(mem.name, host + mem.offset, mem.bytes);
           !s)
@@ -326,6 +389,16 @@ Status Model::allocateParameterBuffers(const std::vector<bool> &mapped) {
     paramViews[slot] = *buffer;
     modelInfo.weightsPrepared += bytes;
   }
+  // A padded shard's members past the pattern's are zeros no token is
+  // routed to (Parameter::members): zero those buffers whole, then bind.
+  for (const art::Parameter &p : a.parameters()) {
+    if (p.members == 0)
+      continue;
+    DeviceBuffer dst = paramViews[a.bufferSlot(p.buffer)];
+    uint8_t zero = 0;
+    if (Status s = dev->fill(dst, 0, dst.bytes, &zero, 1); !s)
+      return s;
+  }
   return Status::success();
 }
 
@@ -351,7 +424,7 @@ Status Model::bindSyntheticParameters(uint64_t seed, unsigned threads) {
                        t.bytes);
   };
   ThreadPool pool(resolveThreadCount(threads));
-  if (Status s = generateSyntheticWeights(a, seed, pool, sink); !s)
+  if (Status s = generateSyntheticWeights(a, seed, pool, sink, rankIndex); !s)
     return s;
   modelInfo.syntheticWeights = true;
   modelInfo.syntheticSeed = seed;

@@ -21,6 +21,9 @@
 //         computed when the checkpoint lacks it; a copy the checkpoint
 //         carries, and a checked tensor it carries (the Engram primes), must
 //         equal the computed values (the error names the tensor and rule)
+//   RT-10 a partitioned artifact (v4c --ep N) runs on a world of exactly N
+//         ranks (runtime/src/comm/Collectives.h), every rank with the same
+//         artifact; a collective that fails or times out is an error
 //   RT-9  synthetic weights (LoadOptions::syntheticSeed, SyntheticWeights.h):
 //         no checkpoint is given with them, and every parameter of the
 //         manifest has a synthetic rule
@@ -33,6 +36,7 @@
 
 #include "runtime/artifact/Artifact.h"
 #include "runtime/safetensors/Safetensors.h"
+#include "runtime/src/comm/Collectives.h"
 #include "runtime/src/devices/Device.h"
 
 #include <algorithm>
@@ -85,6 +89,12 @@ public:
     /// every parameter is filled with deterministic synthetic values of
     /// this seed (SyntheticWeights.h), generated on `threads` host threads.
     std::optional<uint64_t> syntheticSeed;
+    /// The collectives of a partitioned artifact; null: opened from the
+    /// process's launcher (openCollectives) when the artifact needs more
+    /// than one rank, with `collectiveTimeout` seconds per collective (0:
+    /// the default).
+    std::shared_ptr<Collectives> collectives;
+    double collectiveTimeout = 0;
   };
   static Expected<std::unique_ptr<Model>> load(const std::string &artifactPath,
                                                const LoadOptions &options);
@@ -105,6 +115,11 @@ public:
   /// Buffer ids of the outputs: logits, then the MTP logits.
   const std::vector<uint32_t> &outputs() const { return outputIds; }
   const artifact::EntryPoint &step() const { return *stepEntry; }
+  /// The ranks' collectives (null for an artifact of one rank), this
+  /// process's rank, and the buffer id of the rank input (none: -1).
+  Collectives *collectives() const { return comm.get(); }
+  uint32_t rank() const { return rankIndex; }
+  int64_t rankInput() const { return rankInputId; }
   const artifact::EntryPoint &initState() const { return *initEntry; }
 
   /// Reserves the bytes of one session (RT-6), released by
@@ -116,6 +131,8 @@ public:
 private:
   explicit Model(artifact::Artifact a) : art(std::move(a)) {}
   Status bindParameters(const std::string &checkpoint);
+  /// RT-10: joins the world of a partitioned artifact.
+  Status joinWorld(const LoadOptions &options);
   /// Fills every parameter with synthetic weights of `seed` (RT-9).
   Status bindSyntheticParameters(uint64_t seed, unsigned threads);
   /// Allocates a buffer for every parameter buffer slot not `mapped`.
@@ -135,6 +152,9 @@ private:
   std::vector<DeviceBuffer> paramViews;
   ModelInfo modelInfo;
   std::vector<uint32_t> inputIds, outputIds;
+  std::shared_ptr<Collectives> comm;
+  uint32_t rankIndex = 0;
+  int64_t rankInputId = -1;
   const artifact::EntryPoint *stepEntry = nullptr;
   const artifact::EntryPoint *initEntry = nullptr;
   uint64_t memoryLimit = 0;

@@ -55,6 +55,14 @@ Expected<std::unique_ptr<Session>> Session::create(const Model &model) {
       s->owned.push_back(owned.take());
     }
   }
+  // A partitioned plan's rank input: written once, read by every step.
+  if (model.rankInput() >= 0) {
+    int64_t rank = model.rank();
+    if (Status st = dev.upload(s->buffer(uint32_t(model.rankInput())), 0, &rank,
+                               sizeof(rank), s->queue.get());
+        !st)
+      return st;
+  }
   if (Status st = s->reset(); !st)
     return st;
   return s;
@@ -131,10 +139,45 @@ Status Session::resetSequence(int64_t row) {
   return dev.synchronize(queue.get());
 }
 
+Status Session::collective(const art::Step &step, int64_t tokens) {
+  const art::Artifact &a = m.artifact();
+  Device &dev = m.device();
+  Collectives *comm = m.collectives();
+  size_t slot = a.bufferSlot(step.buffers[0]);
+  const art::Buffer &b = a.buffers()[slot];
+  // AF-19: a collective is in a plan of more than one rank, which Model
+  // has joined (RT-10).
+  if (!comm)
+    return Status::error(StatusCode::Internal, "RT-7",
+                         "a collective step without collectives");
+  uint64_t bytes = a.bufferBytes(b, tokens);
+  size_t count = bytes / ((art::dtypeBits(b.dtype) + 7) / 8);
+  // The kernels before it have finished; the engines sum host memory.
+  if (Status s = dev.synchronize(queue.get()); !s)
+    return s;
+  DeviceBuffer buf = views[slot];
+  if (void *host = dev.hostAddress(buf))
+    return comm->allReduceSum(host, count, b.dtype);
+  collectiveStaging.resize(bytes);
+  if (Status s =
+          dev.download(collectiveStaging.data(), buf, 0, bytes, queue.get());
+      !s)
+    return s;
+  if (Status s = comm->allReduceSum(collectiveStaging.data(), count, b.dtype);
+      !s)
+    return s;
+  return dev.upload(buf, 0, collectiveStaging.data(), bytes, queue.get());
+}
+
 Status Session::launchEntry(const art::EntryPoint &entry, int64_t tokens) {
   const art::Artifact &a = m.artifact();
   Device &dev = m.device();
   for (const art::Step &step : entry.steps) {
+    if (step.collective != art::Collective::None) {
+      if (Status s = collective(step, tokens); !s)
+        return s;
+      continue;
+    }
     args.resize(step.buffers.size());
     for (size_t i = 0; i < step.buffers.size(); ++i) {
       size_t slot = a.bufferSlot(step.buffers[i]);
@@ -158,7 +201,8 @@ Status Session::runEntry(const art::EntryPoint &entry, int64_t tokens) {
 
 Status Session::runStep(int64_t tokens) {
   Device &dev = m.device();
-  if (tokens != 1 || !dev.canRecord())
+  // A host collective cannot be part of a recording.
+  if (tokens != 1 || !dev.canRecord() || m.collectives())
     return runEntry(m.step(), tokens);
   if (!decodeStep) {
     if (Status s = dev.beginRecording(queue.get()); !s)

@@ -45,6 +45,9 @@ private:
   explicit Session(const Model &model) : m(model) {}
   /// Launches every step of `entry` for `tokens` tokens (no wait).
   Status launchEntry(const artifact::EntryPoint &entry, int64_t tokens);
+  /// Runs the collective `step` over its buffer (RT-10): after the work
+  /// queued before it, in host memory (staged when the device's is not).
+  Status collective(const artifact::Step &step, int64_t tokens);
   /// launchEntry, then waits.
   Status runEntry(const artifact::EntryPoint &entry, int64_t tokens);
   /// The step entry point: a decode step (one token) on a device that
@@ -60,9 +63,10 @@ private:
   /// Every buffer by id: a parameter of the model, a slice of the arena or
   /// an owned buffer.
   std::vector<DeviceBuffer> views;
-  std::vector<int64_t> pos;     // per sequence
-  std::vector<LaunchArg> args;  // reused by runEntry
-  std::vector<int64_t> staging; // host copy of the inputs
+  std::vector<int64_t> pos;               // per sequence
+  std::vector<LaunchArg> args;            // reused by runEntry
+  std::vector<int64_t> staging;           // host copy of the inputs
+  std::vector<uint8_t> collectiveStaging; // a collective's buffer
   /// The session's queue, declared after `owned` so that it is destroyed
   /// (waiting for its work) before the buffers are released.
   std::unique_ptr<Device::Queue> queue;

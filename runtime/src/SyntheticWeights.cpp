@@ -96,8 +96,8 @@ void storeInts(const std::vector<int64_t> &v, uint8_t *out) {
 
 } // namespace
 
-Expected<std::vector<SyntheticTensor>>
-syntheticTensors(const art::Artifact &a) {
+Expected<std::vector<SyntheticTensor>> syntheticTensors(const art::Artifact &a,
+                                                        uint32_t rank) {
   std::vector<SyntheticTensor> out;
   for (const art::Parameter &p : a.parameters()) {
     const art::Buffer *buf = a.findBuffer(p.buffer);
@@ -125,17 +125,19 @@ syntheticTensors(const art::Artifact &a) {
       return Status::error(StatusCode::Internal, "RT-7",
                            a.source() + ": parameter stack '" + p.name +
                                "' does not fill its buffer");
+    // A shard's padding (no name) stays the zeros of its allocation.
     for (int64_t e = 0; e < count; ++e)
-      out.push_back(
-          {p.name.substr(0, at) + std::to_string(e) + p.name.substr(at + 2),
-           p.dtype, shape, p.buffer, size_t(e) * size_t(each), size_t(each)});
+      if (std::optional<std::string> name = art::stackMemberName(p, e, rank))
+        out.push_back({*name, p.dtype, shape, p.buffer,
+                       size_t(e) * size_t(each), size_t(each)});
   }
   return out;
 }
 
 Status generateSyntheticWeights(const art::Artifact &a, uint64_t seed,
-                                ThreadPool &pool, const SyntheticSink &sink) {
-  auto listed = syntheticTensors(a);
+                                ThreadPool &pool, const SyntheticSink &sink,
+                                uint32_t rank) {
+  auto listed = syntheticTensors(a, rank);
   if (!listed)
     return listed.status();
   const std::vector<SyntheticTensor> &tensors = *listed;

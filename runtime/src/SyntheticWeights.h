@@ -69,17 +69,20 @@ struct SyntheticSink {
   std::function<Status(const SyntheticTensor &t, const uint8_t *bytes)> upload;
 };
 
-/// Every tensor of `artifact`'s parameter manifest, stacks expanded, in the
-/// order of the parameters. An RT-7 error when a parameter's bytes do not
-/// fit its buffer.
+/// Every tensor of `artifact`'s parameter manifest, stacks expanded (a
+/// sharded stack's members named as on `rank`, so that each rank's shard
+/// has the values of the same experts on one rank), in the order of the
+/// parameters. An RT-7 error when a parameter's bytes do not fit its
+/// buffer.
 Expected<std::vector<SyntheticTensor>>
-syntheticTensors(const artifact::Artifact &artifact);
+syntheticTensors(const artifact::Artifact &artifact, uint32_t rank = 0);
 
-/// Fills every tensor of syntheticTensors(artifact) for `seed`, generating
-/// on `pool`. Every RT-9 error comes before any byte is handed to `sink`.
+/// Fills every tensor of syntheticTensors(artifact, rank) for `seed`,
+/// generating on `pool`. Every RT-9 error comes before any byte is handed
+/// to `sink`.
 Status generateSyntheticWeights(const artifact::Artifact &artifact,
                                 uint64_t seed, ThreadPool &pool,
-                                const SyntheticSink &sink);
+                                const SyntheticSink &sink, uint32_t rank = 0);
 
 } // namespace v4::rt
 

@@ -106,6 +106,34 @@ void addRuntimeInputs(Description &d) {
   }
 }
 
+void makePartitioned(Description &d) {
+  d.expertParallel = 2;
+  // The rank input, a sharded stack of 3 members (2 per rank, 1 padding)
+  // and a collective over the activation after the first step.
+  Buffer rank;
+  rank.id = 20;
+  rank.dtype = DType::I64;
+  rank.shape = {1};
+  rank.kind = BufferKind::Input;
+  rank.role = role::kRank;
+  Buffer stack;
+  stack.id = 21;
+  stack.dtype = DType::BF16;
+  stack.shape = {2, 4};
+  stack.kind = BufferKind::Parameter;
+  d.buffers.push_back(stack);
+  d.buffers.push_back(rank);
+  Parameter p{"e.{}.w", DType::BF16, {2, 4}, 21};
+  p.shards = 2;
+  p.members = 3;
+  d.parameters.push_back(p);
+  Step sum;
+  sum.collective = Collective::AllReduceSum;
+  sum.buffers = {3};
+  EntryPoint &step = d.entryPoints[1];
+  step.steps.insert(step.steps.begin() + 1, sum);
+}
+
 Description kernelFreeDescription() {
   Description d = tinyWriter().description();
   d.codeObjects.clear();
@@ -593,6 +621,50 @@ std::vector<Lie> makeLies() {
     mtp.shape = {2, -1, 16};
     d.buffers.push_back(mtp);
   }));
+  // AF-19 (format 1.6): the partition, collective steps and shards, each
+  // a lie about the valid partitioned tiny artifact (makePartitioned).
+  auto partLie = [](std::string name, std::string rule,
+                    std::function<void(Description &)> f) {
+    return descLie(std::move(name), std::move(rule), [f](Description &d) {
+      makePartitioned(d);
+      f(d);
+    });
+  };
+  t.push_back(partLie("partition-world-zero", "AF-19",
+                      [](Description &d) { d.expertParallel = 0; }));
+  t.push_back(partLie("partition-world-huge", "AF-19",
+                      [](Description &d) { d.expertParallel = 1u << 20; }));
+  t.push_back(partLie("partition-without-rank-input", "AF-19",
+                      [](Description &d) { d.buffers.pop_back(); }));
+  t.push_back(
+      partLie("collective-in-a-plan-of-one-rank", "AF-19", [](Description &d) {
+        d.expertParallel = 1;
+        d.parameters.pop_back();
+      }));
+  t.push_back(partLie("collective-of-a-parameter", "AF-19", [](Description &d) {
+    d.entryPoints[1].steps[1].buffers = {2};
+  }));
+  t.push_back(partLie("collective-of-two-buffers", "AF-19", [](Description &d) {
+    d.entryPoints[1].steps[1].buffers = {3, 3};
+  }));
+  t.push_back(partLie("collective-with-a-scalar", "AF-19", [](Description &d) {
+    d.entryPoints[1].steps[1].scalars = {{ScalarKind::TokenCount, 0}};
+  }));
+  t.push_back(partLie("collective-unknown", "AF-19", [](Description &d) {
+    d.entryPoints[1].steps[1].collective = Collective(7);
+  }));
+  t.push_back(
+      partLie("collective-of-a-missing-buffer", "AF-10", [](Description &d) {
+        d.entryPoints[1].steps[1].buffers = {99};
+      }));
+  t.push_back(partLie("shards-not-the-world", "AF-19",
+                      [](Description &d) { d.parameters.back().shards = 3; }));
+  t.push_back(partLie("shards-of-a-plain-parameter", "AF-19",
+                      [](Description &d) { d.parameters[0].shards = 2; }));
+  t.push_back(partLie("members-not-ceil-of-shards", "AF-19",
+                      [](Description &d) { d.parameters.back().members = 5; }));
+  t.push_back(partLie("rank-input-wrong-shape", "AF-17",
+                      [](Description &d) { d.buffers.back().shape = {2}; }));
   // AF-4: decoding: a table referenced twice (the buffers vector's second
   // entry pointed at the first buffer's table).
   t.push_back(byteLie("shared-buffer-table", "AF-4", [](auto &b) {

@@ -46,6 +46,11 @@ bool addHostCodeObjectFile(Writer &w, const std::string &path);
 /// and a kernel set for sm_90a (format 1.5): both kernels on it, 256
 /// threads per block, 1024 bytes of workspace.
 void addGPUKernelSet(Writer &w);
+/// Makes the tiny description partitioned (format 1.6): a world of 2, the
+/// rank input (id 20), a sharded `{}` stack "e.{}.w" (id 21: 2 members per
+/// rank of 3) and an all_reduce_sum of the activation (id 3) as step 1 of
+/// "step".
+void makePartitioned(Description &d);
 /// tinyWriter().serialize() (verified).
 std::vector<uint8_t> tinyArtifact();
 

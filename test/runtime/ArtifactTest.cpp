@@ -460,7 +460,7 @@ TEST(ArtifactTest, KernelSetsRoundTrip) {
   ASSERT_TRUE(b) << b.status().message();
   auto a = Artifact::load("both.v4a", b->data(), b->size());
   ASSERT_TRUE(a) << a.status().message();
-  EXPECT_EQ(a->formatMinor(), 5u);
+  EXPECT_EQ(a->formatMinor(), kFormatMinor);
   ASSERT_EQ(a->targets().size(), 2u);
   EXPECT_EQ(a->targets()[0], Target::CPU);
   EXPECT_EQ(a->targets()[1], Target::SM90A);
@@ -486,6 +486,39 @@ TEST(ArtifactTest, KernelSetsRoundTrip) {
   EXPECT_EQ(one->kernelsFor(Target::SM90A), nullptr);
 }
 
+TEST(ArtifactTest, PartitionRoundTrip) {
+  // Format 1.6: the world, the rank input, a collective step, a padded
+  // shard; the member names of each rank's shard.
+  Writer w = tinyWriter();
+  makePartitioned(w.description());
+  auto b = w.serialize();
+  ASSERT_TRUE(b) << b.status().message();
+  auto a = Artifact::load("ep.v4a", b->data(), b->size());
+  ASSERT_TRUE(a) << a.status().message();
+  EXPECT_EQ(a->formatMinor(), 6u);
+  EXPECT_EQ(a->worldSize(), 2u);
+  const Buffer *rank = a->findBufferByRole(role::kRank);
+  ASSERT_NE(rank, nullptr);
+  EXPECT_EQ(rank->id, 20u);
+  const Step &sum = a->findEntryPoint("step")->steps[1];
+  EXPECT_EQ(sum.collective, Collective::AllReduceSum);
+  EXPECT_EQ(sum.buffers, std::vector<uint32_t>{3});
+  EXPECT_EQ(a->findEntryPoint("step")->steps[0].collective, Collective::None);
+  const Parameter &p = a->parameters().back();
+  EXPECT_EQ(p.shards, 2u);
+  EXPECT_EQ(p.members, 3u);
+  EXPECT_EQ(stackMemberName(p, 0, 0), "e.0.w");
+  EXPECT_EQ(stackMemberName(p, 1, 0), "e.1.w");
+  EXPECT_EQ(stackMemberName(p, 0, 1), "e.2.w");
+  EXPECT_EQ(stackMemberName(p, 1, 1), std::nullopt); // padding
+  // A plan of one rank has a world of one.
+  std::vector<uint8_t> tiny = tinyArtifact();
+  auto one = Artifact::load("one.v4a", tiny.data(), tiny.size());
+  ASSERT_TRUE(one);
+  EXPECT_EQ(one->worldSize(), 1u);
+  EXPECT_EQ(one->findBufferByRole(role::kRank), nullptr);
+}
+
 TEST(ArtifactTest, RoleNames) {
   EXPECT_EQ(outputRole(0), "logits");
   EXPECT_EQ(outputRole(1), "mtp_logits");
@@ -501,6 +534,7 @@ TEST(ArtifactTest, RoleNames) {
         "mtp_logits.1x", "mtp_logits1", "mtp_logits.1234567890"})
     EXPECT_FALSE(isOutputRole(bad)) << bad;
   EXPECT_FALSE(isInputRole("logits"));
+  EXPECT_TRUE(isInputRole(role::kRank));
 }
 
 TEST(ArtifactTest, VersionBeforeChecksum) {

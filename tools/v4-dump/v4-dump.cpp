@@ -132,6 +132,11 @@ static void print(const Artifact &a) {
               v4::fakeQuantModeName(a.description().fakeQuant),
               v4::sumOrderName(a.description().sumOrder));
 
+  // A partitioned plan: every rank runs it with its own shards, so the
+  // memory below is each rank's.
+  if (a.worldSize() > 1)
+    std::printf("partition expert-parallel over %u ranks (memory per rank)\n",
+                a.worldSize());
   // Memory at the compiled bounds: weights are per model, the rest per
   // session.
   Artifact::MemoryTotals m = a.memoryTotals();
@@ -199,14 +204,24 @@ static void print(const Artifact &a) {
       scalars += "]";
       std::string loc = location(a, s.debugLocation);
       std::printf("    [%zu] %s  buffers %s  scalars %s%s%s\n", i,
-                  a.kernels()[s.kernel].name.c_str(), idList(s.buffers).c_str(),
-                  scalars.c_str(), loc.empty() ? "" : "  loc ", loc.c_str());
+                  s.collective == Collective::AllReduceSum
+                      ? "all_reduce_sum (collective)"
+                      : a.kernels()[s.kernel].name.c_str(),
+                  idList(s.buffers).c_str(), scalars.c_str(),
+                  loc.empty() ? "" : "  loc ", loc.c_str());
     }
   }
   std::printf("parameters: %zu\n", a.parameters().size());
-  for (const Parameter &p : a.parameters())
-    std::printf("  %s  %s %s  -> buffer %u\n", p.name.c_str(),
-                dtypeName(p.dtype), shapeString(p.shape).c_str(), p.buffer);
+  for (const Parameter &p : a.parameters()) {
+    std::string shard = p.shards > 1
+                            ? "  shard of " + std::to_string(p.shards) +
+                                  " (rank r: members r*" +
+                                  std::to_string(p.shape[0]) + "..)"
+                            : "";
+    std::printf("  %s  %s %s  -> buffer %u%s\n", p.name.c_str(),
+                dtypeName(p.dtype), shapeString(p.shape).c_str(), p.buffer,
+                shard.c_str());
+  }
   std::printf("debug locations: %zu\n", a.debugLocations().size());
   for (size_t i = 0; i < a.debugLocations().size(); ++i)
     std::printf("  [%zu] %s\n", i, location(a, int32_t(i)).c_str());

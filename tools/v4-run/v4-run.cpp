@@ -32,6 +32,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -201,6 +202,7 @@ int main(int argc, char **argv) {
   std::string expectSha256, device;
   std::vector<int64_t> prompt;
   int64_t maxNew = -1, chunk = 0, threads = 0;
+  double collectiveTimeout = 0;
   uint64_t syntheticSeed = 0;
   v4rt_sampling_t sampling;
   v4rt_sampling_initialize(&sampling);
@@ -294,6 +296,13 @@ int main(int argc, char **argv) {
                  "(default: that of the artifact's first target; an artifact "
                  "built with v4c --target=cpu,sm_90a runs on either)")
       ->type_name("DEVICE");
+  cli.add_option("--collective-timeout", collectiveTimeout,
+                 "Seconds a collective of a partitioned model (v4c --ep N, "
+                 "run with mpirun -np N) waits for the other ranks before "
+                 "failing (default 300)")
+      ->type_name("SECONDS")
+      ->check(rule<double>("a number of seconds > 0",
+                           [](double t) { return t > 0; }));
   cli.add_flag("--check-weights", checkWeights,
                "Refuse a checkpoint holding a NaN or Inf (one pass at load)");
   cli.add_option("--expect-sha256", expectSha256,
@@ -361,6 +370,7 @@ int main(int argc, char **argv) {
   options.num_threads =
       static_cast<uint32_t>(std::min<int64_t>(threads, UINT32_MAX));
   options.device = device.empty() ? nullptr : device.c_str();
+  options.collective_timeout_s = collectiveTimeout;
   options.expected_sha256 =
       expectSha256.empty() ? nullptr : expectSha256.c_str();
   using clock = std::chrono::steady_clock;
@@ -373,6 +383,18 @@ int main(int argc, char **argv) {
   if (v4rt_status_t s = v4rt_model_info(m, &info)) {
     v4rt_model_release(m);
     return fail(s);
+  }
+  // Every rank of a partitioned model computes the same tokens and logits
+  // (and runs the same steps, --dump-logits's extra one included): rank 0
+  // prints them and writes the files.
+  const bool writeFiles = info.rank == 0;
+  if (!writeFiles) {
+    if (!std::freopen("/dev/null", "w", stdout)) {
+      std::fprintf(stderr, "v4-run: error: rank %lld: /dev/null: %s\n",
+                   static_cast<long long>(info.rank), std::strerror(errno));
+      v4rt_model_release(m);
+      return 3;
+    }
   }
   // Text mode's tokenizer and detokenizer, released on every return.
   struct TextHandles {
@@ -571,9 +593,12 @@ int main(int argc, char **argv) {
               decodeSteps / std::max(decodeS, 1e-9));
   std::printf("numerics: %s, fake-quant %s\n", info.numerics, info.fake_quant);
   std::printf("threads: %lld\n", static_cast<long long>(info.num_threads));
+  if (info.world_size > 1)
+    std::printf("ranks: %lld (expert parallel)\n",
+                static_cast<long long>(info.world_size));
   std::printf("%s", weightsLine(info).c_str());
   int code = 0;
-  if (!dump.empty()) {
+  if (!dump.empty() && writeFiles) {
     int64_t rows = static_cast<int64_t>(dumped.size()) / V;
     if (v4::Status s = writeNpy(dump, dumped, rows, V); !s) {
       std::fprintf(stderr, "v4-run: error: --dump-logits %s\n",

@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "dialects/V4/V4Numerics.h"
+#include "dialects/V4/V4Partition.h"
 #include "frontend/Checkpoint.h"
 #include "frontend/ModelConfig.h"
 #include "frontend/ModelImporter.h"
@@ -129,6 +130,11 @@ cl::opt<int64_t> maxChunk("max-chunk",
                                    "bound of prefill chunks; default: "
                                    "min(max context, 512))"),
                           cl::init(0), cl::cat(v4cCategory));
+cl::opt<int64_t> expertParallel(
+    "ep",
+    cl::desc("Expert parallelism: split the routed experts over N ranks "
+             "(one program for every rank, run with mpirun -np N; default 1)"),
+    cl::init(1), cl::cat(v4cCategory));
 cl::opt<cl::boolOrDefault>
     progress("progress",
              cl::desc("Print each phase and its time on stderr (default: "
@@ -297,6 +303,10 @@ int main(int argc, char **argv) {
     errs() << "v4c: --batch, --max-context and --max-chunk must be >= 1\n";
     return kBadCommandLine;
   }
+  if (expertParallel < 1) {
+    errs() << "v4c: --ep must be >= 1, got " << expertParallel << "\n";
+    return kBadCommandLine;
+  }
 
   std::optional<mlir::v4::Phase> from = mlir::v4::parsePhase(compileFrom);
   if (!from || *from >= mlir::v4::Phase::Artifact) {
@@ -418,6 +428,13 @@ int main(int argc, char **argv) {
         mlir::v4::kMaxChunkAttrName,
         mlir::IntegerAttr::get(mlir::IntegerType::get(&context, 64), chunk));
   }
+
+  // The partition is a module attribute (v4-partition reads it).
+  if (expertParallel.getNumOccurrences())
+    (*module)->setAttr(
+        mlir::v4::kExpertParallelAttrName,
+        mlir::IntegerAttr::get(mlir::IntegerType::get(&context, 64),
+                               expertParallel));
 
   // The numerics are module attributes: the flags set them, else the module
   // keeps its own (v4-apply-numerics and the kernel phase read them).

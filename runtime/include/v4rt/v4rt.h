@@ -155,6 +155,14 @@ typedef struct v4rt_model_options_t {
    * them leaves the default. */
   int synthetic_weights;
   uint64_t synthetic_seed;
+  /* A partitioned artifact (v4c --ep N) runs as one of N ranks: rank and
+   * world come from the MPI launcher (mpirun -np N), and the model loads
+   * only its rank's shard of the weights. Seconds each collective may wait
+   * for the other ranks before it fails with V4RT_UNAVAILABLE [RT-10] (a
+   * rank that died or stalled); 0 (default): 300. Negative or NaN:
+   * V4RT_INVALID_ARGUMENT [ARG]. Appended: a struct_size that ends before
+   * it leaves the default. */
+  double collective_timeout_s;
 } v4rt_model_options_t;
 
 void v4rt_model_options_initialize(v4rt_model_options_t *options);
@@ -221,6 +229,11 @@ typedef struct v4rt_model_info_t {
    * checkpoint. Appended: filled when struct_size covers them. */
   int64_t synthetic_weights;
   uint64_t synthetic_seed;
+  /* The rank this process runs as and the ranks of the artifact's
+   * partition (0 and 1 for an artifact of one rank). Appended: filled
+   * when struct_size covers them. */
+  int64_t rank;
+  int64_t world_size;
 } v4rt_model_info_t;
 
 /* V4RT_INVALID_ARGUMENT for a NULL argument or a struct_size shorter than

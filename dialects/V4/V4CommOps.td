@@ -1,0 +1,70 @@
+//===- V4CommOps.td - ranks and collectives ---------------*- tablegen -*-===//
+//
+// What a partitioned model (v4-partition, issue 13) needs beyond one device:
+// the rank a process runs as, and collectives over the ranks' values.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef V4_DIALECTS_V4_V4COMMOPS_TD
+#define V4_DIALECTS_V4_V4COMMOPS_TD
+
+include "dialects/V4/V4Base.td"
+include "dialects/V4/V4Interfaces.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+def V4_CommRankOp : V4_Op<"comm.rank", [Pure]> {
+  let summary = "the rank this copy of the program runs as";
+  let description = [{
+    A partitioned model is one program that every rank of a world of
+    `worldSize` ranks runs (SPMD); this op gives the running copy its rank r,
+    0 <= r < worldSize, as a one-element i64 tensor. Ops whose work depends
+    on the rank (an expert-parallel `v4.moe.experts`) take it as an operand;
+    a rank-dependent weight shard is a `v4.parameter_stack` with `shards`.
+
+    The runtime supplies the value (the plan's input with role `rank`);
+    `worldSize` is the module's `v4.partition` world, which the runtime
+    checks against the world it runs in.
+
+    ```mlir
+    %r = v4.comm.rank world 2 : tensor<1xi64>
+    ```
+  }];
+  let arguments = (ins I64Attr:$worldSize);
+  let results = (outs AnyStaticShapeTensor:$result);
+  let assemblyFormat = "`world` $worldSize attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+def V4_CommAllReduceOp : V4_Op<"comm.all_reduce",
+    [AllTypesMatch<["input", "result"]>,
+     DeclareOpInterfaceMethods<V4_TiedResultsOpInterface>]> {
+  let summary = "the element-wise sum of one value over every rank";
+  let description = [{
+    `result = sum over ranks r of input_r`, element by element, the same
+    value on every rank. Every rank of the world must reach the op with the
+    same type (token count included); the runtime turns a rank that never
+    does into an error on the others after its collective timeout.
+
+    Sums are formed in f32 and rounded to the element type once per
+    combination of two ranks' partial sums, in an order the collective
+    engine chooses: exact when at most one rank holds a non-zero element
+    (how expert parallelism uses it: each routing slot's output comes from
+    the one rank that owns the slot's expert), otherwise within the
+    rounding of `worldSize - 1` additions.
+
+    The result is tied to the input (TiedResultsOpInterface): a plan sums in
+    place in the input's buffer.
+
+    Element types: bf16, f32.
+
+    ```mlir
+    %y = v4.comm.all_reduce %x : tensor<1x?x6x4096xbf16>
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$input);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+  let hasVerifier = 1;
+}
+
+#endif // V4_DIALECTS_V4_V4COMMOPS_TD

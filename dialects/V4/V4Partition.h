@@ -1,0 +1,35 @@
+//===- V4Partition.h - how a module is split over ranks ---------*- C++ -*-===//
+//
+// The partition a module is compiled for (issue 13) is a module attribute,
+// set by `v4c --ep N` or written in the .mlir:
+//   v4.ep = N : i64    expert parallelism over N ranks (default 1: none)
+// `v4-partition` (graph phase) makes the graph say it; the artifact writer
+// records it (Artifact.partition) so that the runtime runs the artifact on
+// a world of exactly N ranks. This is the one reader.
+//
+//===----------------------------------------------------------------------===//
+#ifndef V4_DIALECTS_V4_V4PARTITION_H
+#define V4_DIALECTS_V4_V4PARTITION_H
+
+#include "mlir/IR/BuiltinOps.h"
+
+namespace mlir::v4 {
+
+constexpr llvm::StringLiteral kExpertParallelAttrName = "v4.ep";
+
+/// The expert-parallel world of `module` (1 when the attribute is absent);
+/// an attribute that is not an integer >= 1 is an error at the module.
+inline FailureOr<int64_t> getExpertParallel(ModuleOp module) {
+  Attribute a = module->getAttr(kExpertParallelAttrName);
+  if (!a)
+    return int64_t(1);
+  auto i = dyn_cast<IntegerAttr>(a);
+  if (!i || i.getValue().getSExtValue() < 1)
+    return module.emitError()
+           << kExpertParallelAttrName << " must be an integer >= 1, got " << a;
+  return i.getValue().getSExtValue();
+}
+
+} // namespace mlir::v4
+
+#endif // V4_DIALECTS_V4_V4PARTITION_H

@@ -1,0 +1,75 @@
+// RUN: v4-opt %s -split-input-file -verify-diagnostics
+
+// comm_rank_c1: a world of at least one rank.
+func.func @rank_c1() {
+  // expected-error @+1 {{expected world >= 1, got 0 [comm_rank_c1]}}
+  %r = v4.comm.rank world 0 : tensor<1xi64>
+  return
+}
+
+// -----
+
+// comm_rank_c2: the rank is one i64.
+func.func @rank_c2() {
+  // expected-error @+1 {{expected result tensor<1xi64>, got 'tensor<2xi64>' [comm_rank_c2]}}
+  %r = v4.comm.rank world 2 : tensor<2xi64>
+  return
+}
+
+// -----
+
+// comm_all_reduce_c1: bf16 or f32 elements.
+func.func @all_reduce_c1(%x: tensor<4xi64>) {
+  // expected-error @+1 {{expected bf16 or f32 elements, got 'i64' [comm_all_reduce_c1]}}
+  %y = v4.comm.all_reduce %x : tensor<4xi64>
+  return
+}
+
+// -----
+
+// plan_collective_c1: a known collective.
+func.func @plan_collective_c1(%b: memref<4xf32>) {
+  // expected-error @+1 {{unknown collective 'all_gather' (known: all_reduce_sum) [plan_collective_c1]}}
+  v4.plan.collective "all_gather"(%b) : memref<4xf32>
+  return
+}
+
+// -----
+
+// plan_collective_c2: bf16 or f32 elements.
+func.func @plan_collective_c2(%b: memref<4xi8>) {
+  // expected-error @+1 {{expected bf16 or f32 elements, got 'i8' [plan_collective_c2]}}
+  v4.plan.collective "all_reduce_sum"(%b) : memref<4xi8>
+  return
+}
+
+// -----
+
+// parameter_stack_c3: at least one shard.
+func.func @stack_c3() {
+  // expected-error @+1 {{expected shards >= 1, got 0 [parameter_stack_c3]}}
+  %w = v4.parameter_stack "e.{}.w" count 4 shards 0 : tensor<4x8xbf16>
+  return
+}
+
+// -----
+
+// moe_experts_c15: epRank is one i64.
+func.func @experts_c15(%x: tensor<2x3x256xbf16>, %rw: tensor<2x3x2xf32>, %idx: tensor<2x3x2xi64>,
+    %w1: tensor<8x128x256xbf16>, %w3: tensor<8x128x256xbf16>, %w2: tensor<8x256x128xbf16>, %r: tensor<1xi32>) {
+  // expected-error @+1 {{expected epRank tensor<1xi64>, got 'tensor<1xi32>' [moe_experts_c15]}}
+  %y = v4.moe.experts %x, %rw, %idx ep_rank %r w1 %w1, w3 %w3, w2 %w2
+      : (tensor<2x3x256xbf16>, tensor<2x3x2xf32>, tensor<2x3x2xi64>,
+         tensor<8x128x256xbf16>, tensor<8x128x256xbf16>, tensor<8x256x128xbf16>,
+         tensor<1xi32>) -> tensor<2x3x2x256xbf16>
+  return
+}
+
+// -----
+
+// parameter_stack_c4: shards of ceil(members / shards).
+func.func @stack_c4() {
+  // expected-error @+1 {{expected 4 shards of ceil(6 / 4) members, got count 3 [parameter_stack_c4]}}
+  %w = v4.parameter_stack "e.{}.w" count 3 shards 4 of 6 : tensor<3x8xbf16>
+  return
+}
