@@ -170,8 +170,17 @@ def V4PartitionPass : Pass<"v4-partition", "::mlir::ModuleOp"> {
     %y = v4.comm.all_reduce %y0 : tensor<1x?x2x64xbf16>
     ```
 
-    Errors: N < 1, a model without routed experts, or an expert count that
-    N does not divide (naming both numbers).
+    With `v4.dp_attention` (`v4c --dp-attention`) each rank runs its own
+    `v4.batch` sequences through everything but the routed experts: their
+    input (x, routing weights, expert indices) is gathered from every rank
+    along the batch dim (`v4.comm.all_gather`), and each rank keeps its own
+    sequences' block of the ranks' summed slot outputs
+    (`v4.comm.reduce_scatter`, exact for the same reason).
+
+    Errors: N < 1, a model without routed experts, or with fewer experts
+    than ranks, --dp-attention without N > 1 (each naming the numbers).
+    When N does not divide the E experts, each rank holds ceil(E / N) and
+    the last ones end in padding (`parameter_stack ... of E`).
   }];
   let dependentDialects = ["::mlir::v4::V4Dialect",
                            "::mlir::func::FuncDialect"];

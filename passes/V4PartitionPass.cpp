@@ -23,6 +23,12 @@ struct V4PartitionPass
     FailureOr<int64_t> ep = getExpertParallel(module);
     if (failed(ep))
       return signalPassFailure();
+    dpAttention = getDataParallelAttention(module);
+    if (dpAttention && *ep == 1) {
+      module.emitError() << "--dp-attention needs --ep N with N > 1: the "
+                            "ranks' experts serve every rank's tokens";
+      return signalPassFailure();
+    }
     if (*ep == 1)
       return;
     SmallVector<MoEExpertsOp> experts;
@@ -63,17 +69,61 @@ struct V4PartitionPass
           s.set(shardOf[s.get().getDefiningOp()]);
         }
       op.getEpRankMutable().assign(rank);
-      b.setInsertionPointAfter(op);
-      auto sum =
-          CommAllReduceOp::create(b, op.getLoc(), op.getType(), op.getResult());
-      op.getResult().replaceAllUsesExcept(sum.getResult(), sum);
+      if (dpAttention) {
+        if (failed(gatherTokens(op, *ep)))
+          return signalPassFailure();
+      } else {
+        b.setInsertionPointAfter(op);
+        auto sum = CommAllReduceOp::create(b, op.getLoc(), op.getType(),
+                                           op.getResult());
+        op.getResult().replaceAllUsesExcept(sum.getResult(), sum);
+      }
       ++numSharded;
     }
+    for (MoEExpertsOp op : gathered)
+      op.erase();
     // The full stacks are no longer read.
     for (auto &[full, part] : shardOf)
       if (full->use_empty())
         full->erase();
   }
+
+  /// Data-parallel attention: `op` (already expert-parallel) runs on every
+  /// rank's tokens, gathered along the batch dim, and each rank keeps the
+  /// sum of the ranks' slot outputs for its own sequences. `op` is left for
+  /// erasure (in `gathered`).
+  LogicalResult gatherTokens(MoEExpertsOp op, int64_t ep) {
+    OpBuilder b(op);
+    auto widen = [&](Type t) -> RankedTensorType {
+      auto r = cast<RankedTensorType>(t);
+      SmallVector<int64_t> shape(r.getShape());
+      shape[0] *= ep;
+      return r.clone(shape);
+    };
+    if (ShapedType::isDynamic(op.getX().getType().getDimSize(0)))
+      return op.emitError() << "--dp-attention: the batch dim of the experts' "
+                               "input is not static";
+    SmallVector<std::pair<unsigned, Value>> inputs;
+    for (OpOperand *o : {&op.getXMutable(), &op.getRoutingWeightsMutable(),
+                         &op.getExpertIndicesMutable()}) {
+      Value v = o->get();
+      inputs.push_back(
+          {o->getOperandNumber(),
+           CommAllGatherOp::create(b, op.getLoc(), widen(v.getType()), v, ep)});
+    }
+    Operation *all = b.clone(*op);
+    for (auto [i, v] : inputs)
+      all->setOperand(i, v);
+    all->getResult(0).setType(widen(op.getType()));
+    auto mine = CommReduceScatterOp::create(b, op.getLoc(), op.getType(),
+                                            all->getResult(0), ep);
+    op.getResult().replaceAllUsesWith(mine.getResult());
+    gathered.push_back(op);
+    return success();
+  }
+
+  bool dpAttention = false;
+  SmallVector<MoEExpertsOp> gathered;
 
   /// Makes `shardOf[def]` the rank's shard of the stack `v` (`op`'s weight).
   LogicalResult shard(Value v, int64_t ep,

@@ -30,3 +30,45 @@ LogicalResult CommAllReduceOp::verify() {
                          << " [comm_all_reduce_c1]";
   return success();
 }
+
+namespace {
+/// `c1`: a world >= 1; `c2`: `big` is `small` with dim 0 times the world
+/// (the other dims equal, the element types too).
+LogicalResult verifyWorldBlocks(Operation *op, StringRef c1, StringRef c2,
+                                int64_t world, RankedTensorType small,
+                                RankedTensorType big) {
+  if (world < 1)
+    return op->emitOpError()
+           << "expected world >= 1, got " << world << " " << c1;
+  bool ok = small.getRank() >= 1 && big.getRank() == small.getRank() &&
+            small.getElementType() == big.getElementType() &&
+            !ShapedType::isDynamic(small.getDimSize(0)) &&
+            big.getDimSize(0) == small.getDimSize(0) * world;
+  for (int64_t i = 1; ok && i < small.getRank(); ++i)
+    ok = small.getDimSize(i) == big.getDimSize(i);
+  if (!ok)
+    return op->emitOpError()
+           << "expected " << big << " to be " << small
+           << " with a static dim 0 " << world << " times as large " << c2;
+  return success();
+}
+} // namespace
+
+LogicalResult CommAllGatherOp::verify() {
+  return verifyWorldBlocks(*this, "[comm_all_gather_c1]",
+                           "[comm_all_gather_c2]", getWorldSize(),
+                           getInput().getType(), getResult().getType());
+}
+
+LogicalResult CommReduceScatterOp::verify() {
+  if (failed(verifyWorldBlocks(*this, "[comm_reduce_scatter_c1]",
+                               "[comm_reduce_scatter_c2]", getWorldSize(),
+                               getResult().getType(), getInput().getType())))
+    return failure();
+  // comm_reduce_scatter_c3: bf16 or f32 elements.
+  Type elt = getInput().getType().getElementType();
+  if (!elt.isBF16() && !elt.isF32())
+    return emitOpError() << "expected bf16 or f32 elements, got " << elt
+                         << " [comm_reduce_scatter_c3]";
+  return success();
+}

@@ -67,4 +67,46 @@ def V4_CommAllReduceOp : V4_Op<"comm.all_reduce",
   let hasVerifier = 1;
 }
 
+def V4_CommAllGatherOp : V4_Op<"comm.all_gather"> {
+  let summary = "every rank's value, concatenated along dim 0 in rank order";
+  let description = [{
+    `result[r * n + i, ...] = input_r[i, ...]` for every rank r of the
+    world of `worldSize` ranks, where n is the input's dim 0 (the
+    sequences of one rank under data-parallel attention): every rank gets
+    the same concatenation. Every rank must reach the op with the same
+    type (token count included).
+
+    ```mlir
+    %all = v4.comm.all_gather %x world 2 : tensor<1x?x64xbf16> -> tensor<2x?x64xbf16>
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$input, I64Attr:$worldSize);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = [{
+    $input `world` $worldSize attr-dict `:` type($input) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def V4_CommReduceScatterOp : V4_Op<"comm.reduce_scatter"> {
+  let summary = "the sum over every rank, each rank keeping its dim-0 block";
+  let description = [{
+    With n = the result's dim 0: `result_r[i, ...] = sum over ranks q of
+    input_q[r * n + i, ...]`: the element-wise sum of every rank's input
+    (as `v4.comm.all_reduce` forms it, exact when one term is non-zero),
+    of which rank r keeps block r along dim 0 (its own sequences under
+    data-parallel attention). Element types: bf16, f32.
+
+    ```mlir
+    %mine = v4.comm.reduce_scatter %y world 2 : tensor<2x?x6x64xbf16> -> tensor<1x?x6x64xbf16>
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$input, I64Attr:$worldSize);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = [{
+    $input `world` $worldSize attr-dict `:` type($input) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
 #endif // V4_DIALECTS_V4_V4COMMOPS_TD

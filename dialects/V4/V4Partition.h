@@ -3,6 +3,8 @@
 // The partition a module is compiled for (issue 13) is a module attribute,
 // set by `v4c --ep N` or written in the .mlir:
 //   v4.ep = N : i64    expert parallelism over N ranks (default 1: none)
+//   v4.dp_attention    (unit) each rank runs its own sequences through
+//                      attention; the experts see every rank's tokens
 // `v4-partition` (graph phase) makes the graph say it; the artifact writer
 // records it (Artifact.partition) so that the runtime runs the artifact on
 // a world of exactly N ranks. This is the one reader.
@@ -16,6 +18,13 @@
 namespace mlir::v4 {
 
 constexpr llvm::StringLiteral kExpertParallelAttrName = "v4.ep";
+constexpr llvm::StringLiteral kDataParallelAttentionAttrName =
+    "v4.dp_attention";
+
+/// Whether `module` runs attention data-parallel (v4.dp_attention).
+inline bool getDataParallelAttention(ModuleOp module) {
+  return module->hasAttr(kDataParallelAttentionAttrName);
+}
 
 /// The expert-parallel world of `module` (1 when the attribute is absent);
 /// an attribute that is not an integer >= 1 is an error at the module.

@@ -70,14 +70,28 @@ PlanDispatchOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
 }
 
 LogicalResult PlanCollectiveOp::verify() {
-  // plan_collective_c1: a known collective.
-  if (getKind() != "all_reduce_sum")
-    return emitOpError() << "unknown collective '" << getKind()
-                         << "' (known: all_reduce_sum) [plan_collective_c1]";
-  // plan_collective_c2: bf16 or f32 elements.
-  Type elt = cast<ShapedType>(getBuffer().getType()).getElementType();
-  if (!elt.isBF16() && !elt.isF32())
-    return emitOpError() << "expected bf16 or f32 elements, got " << elt
-                         << " [plan_collective_c2]";
+  // plan_collective_c1: a known collective with its buffer count.
+  StringRef kind = getKind();
+  size_t want = kind == "all_reduce_sum"                                 ? 1
+                : (kind == "all_gather" || kind == "reduce_scatter_sum") ? 2
+                                                                         : 0;
+  if (want == 0)
+    return emitOpError() << "unknown collective '" << kind
+                         << "' (known: all_reduce_sum, all_gather, "
+                            "reduce_scatter_sum) [plan_collective_c1]";
+  if (getBuffers().size() != want)
+    return emitOpError() << kind << " takes " << want << " buffers, got "
+                         << getBuffers().size() << " [plan_collective_c1]";
+  // plan_collective_c2: bf16 or f32 elements to sum (i64 too to gather),
+  // the same in every buffer.
+  Type elt = cast<ShapedType>(getBuffers()[0].getType()).getElementType();
+  bool known = elt.isBF16() || elt.isF32() ||
+               (kind == "all_gather" && elt.isInteger(64));
+  for (Value b : getBuffers())
+    known &= cast<ShapedType>(b.getType()).getElementType() == elt;
+  if (!known)
+    return emitOpError() << "expected one element type, bf16 or f32 (or i64 "
+                            "to gather), got "
+                         << elt << " [plan_collective_c2]";
   return success();
 }

@@ -68,20 +68,29 @@ def V4_PlanDispatchOp : V4_Op<"plan.dispatch",
 }
 
 def V4_PlanCollectiveOp : V4_Op<"plan.collective"> {
-  let summary = "a collective over one buffer of every rank, in place";
+  let summary = "a collective over buffers of every rank";
   let description = [{
-    Runs the collective `kind` over `buffer` with every other rank of the
-    world, in place (the plan form of `v4.comm.all_reduce`: kind
-    `all_reduce_sum`). The element count follows from the buffer's sizes
-    (its token dim is the call's token count).
+    Runs the collective `kind` with every other rank of the world (the plan
+    form of the `v4.comm` ops):
+
+    * `all_reduce_sum(%b)`: `v4.comm.all_reduce`, in place;
+    * `all_gather(%in, %out)`: `v4.comm.all_gather`, %out holding world
+      times %in's elements;
+    * `reduce_scatter_sum(%in, %out)`: `v4.comm.reduce_scatter`, %in
+      holding world times %out's elements.
+
+    Element counts follow from the buffers' sizes (a token dim is the
+    call's token count).
 
     ```mlir
     v4.plan.collective "all_reduce_sum"(%y) : memref<1x?x6x64xbf16>
+    v4.plan.collective "all_gather"(%x, %all) : memref<1x?x64xbf16>, memref<2x?x64xbf16>
     ```
   }];
-  let arguments = (ins StrAttr:$kind, AnyRankedOrUnrankedMemRef:$buffer);
+  let arguments = (ins StrAttr:$kind,
+                       Variadic<AnyRankedOrUnrankedMemRef>:$buffers);
   let assemblyFormat = [{
-    $kind `(` $buffer `)` attr-dict `:` type($buffer)
+    $kind `(` $buffers `)` attr-dict `:` type($buffers)
   }];
   let hasVerifier = 1;
 }

@@ -19,6 +19,7 @@
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/StringSwitch.h"
 #include "llvm/Config/llvm-config.h"
 
 #include <algorithm>
@@ -178,13 +179,19 @@ LogicalResult PlanReader::readEntry(func::FuncOp fn, StringRef name,
       continue;
     }
     if (auto c = dyn_cast<PlanCollectiveOp>(op)) {
-      auto found = bufferIds.find(c.getBuffer());
-      if (found == bufferIds.end())
-        return c.emitError() << "collective over a buffer the plan does not "
-                                "declare";
       art::Step s;
-      s.collective = art::Collective::AllReduceSum;
-      s.buffers.push_back(found->second);
+      s.collective =
+          llvm::StringSwitch<art::Collective>(c.getKind())
+              .Case("all_gather", art::Collective::AllGather)
+              .Case("reduce_scatter_sum", art::Collective::ReduceScatterSum)
+              .Default(art::Collective::AllReduceSum);
+      for (Value v : c.getBuffers()) {
+        auto found = bufferIds.find(v);
+        if (found == bufferIds.end())
+          return c.emitError() << "collective over a buffer the plan does "
+                                  "not declare";
+        s.buffers.push_back(found->second);
+      }
       s.debugLocation = debugLocation(c.getLoc());
       entry.steps.push_back(std::move(s));
       continue;
@@ -397,6 +404,7 @@ LogicalResult serializeArtifact(ModuleOp module, std::string &bytes) {
   if (failed(ep))
     return failure();
   d.expertParallel = static_cast<uint32_t>(*ep);
+  d.dataParallelAttention = getDataParallelAttention(module);
   // The Engram constants a checkpoint may leave out (V4-SPEC 8.4): the
   // runtime computes the multipliers and checks stored copies.
   std::map<std::string, EngramMultiplierRule> derived =

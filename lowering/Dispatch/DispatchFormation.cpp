@@ -23,6 +23,7 @@
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/TypeSwitch.h"
 
 namespace mlir::v4 {
 #define GEN_PASS_DEF_V4FORMDISPATCHESPASS
@@ -383,8 +384,15 @@ LogicalResult Former::formStep(func::FuncOp step, func::FuncOp &newStep) {
              << "dispatch formation does not handle '" << op.getName() << "'";
     }
     // A collective runs in the plan, not in a kernel.
+    StringRef collective =
+        llvm::TypeSwitch<Operation *, StringRef>(&op)
+            .Case<CommAllReduceOp>([](auto) { return "all_reduce_sum"; })
+            .Case<CommAllGatherOp>([](auto) { return "all_gather"; })
+            .Case<CommReduceScatterOp>(
+                [](auto) { return "reduce_scatter_sum"; })
+            .Default([](Operation *) { return StringRef(); });
     FailureOr<func::FuncOp> kernel =
-        isa<CommAllReduceOp>(op) ? func::FuncOp() : kernelFor(&op);
+        collective.empty() ? kernelFor(&op) : func::FuncOp();
     if (failed(kernel))
       return failure();
 
@@ -434,8 +442,8 @@ LogicalResult Former::formStep(func::FuncOp step, func::FuncOp &newStep) {
     }
     for (OpResult r : op.getResults())
       bufs[r] = resultBufs[r.getResultNumber()];
-    if (isa<CommAllReduceOp>(op)) {
-      PlanCollectiveOp::create(b, loc, "all_reduce_sum", args.front());
+    if (!collective.empty()) {
+      PlanCollectiveOp::create(b, loc, collective, args);
       continue;
     }
     dispatch(b, loc, *kernel, args);

@@ -174,6 +174,20 @@ const char *scalarKindName(ScalarKind kind) {
   return "?";
 }
 
+const char *collectiveName(Collective collective) {
+  switch (collective) {
+  case Collective::None:
+    return "none";
+  case Collective::AllReduceSum:
+    return "all_reduce_sum";
+  case Collective::AllGather:
+    return "all_gather";
+  case Collective::ReduceScatterSum:
+    return "reduce_scatter_sum";
+  }
+  return "?";
+}
+
 //===----------------------------------------------------------------------===//
 // Semantic checks (AF-5..AF-14)
 //===----------------------------------------------------------------------===//
@@ -649,35 +663,69 @@ private:
     return Status::success();
   }
 
-  /// AF-19: a collective step sums one bf16 or f32 activation (or output)
-  /// in place, takes no scalars, and is in a partitioned plan.
+  /// AF-19: a collective step (all_reduce_sum: one buffer in place;
+  /// all_gather, reduce_scatter_sum: from the first buffer into the second,
+  /// which holds world times, or one world-th of, its elements) over
+  /// activations or outputs of one element type, no scalars, in a
+  /// partitioned plan.
   Status collectiveStep(const Step &st, const std::string &what) {
-    if (st.collective != Collective::AllReduceSum)
+    size_t want = st.collective == Collective::AllReduceSum ? 1
+                  : st.collective == Collective::AllGather ||
+                          st.collective == Collective::ReduceScatterSum
+                      ? 2
+                      : 0;
+    if (want == 0)
       return fail("AF-19", what + "collective " +
                                std::to_string(unsigned(st.collective)) +
                                " is not a known collective");
-    if (st.buffers.size() != 1 || !st.scalars.empty())
-      return fail("AF-19", what +
-                               "an all_reduce_sum takes one buffer and no "
-                               "scalars, got " +
-                               std::to_string(st.buffers.size()) +
-                               " buffers and " +
-                               std::to_string(st.scalars.size()) + " scalars");
-    auto it = ids.find(st.buffers[0]);
-    if (it == ids.end())
-      return fail("AF-10", what + "buffer id " + std::to_string(st.buffers[0]) +
-                               " does not exist");
-    const Buffer &b = d.buffers[it->second];
-    if ((b.dtype != DType::BF16 && b.dtype != DType::F32) ||
-        (b.kind != BufferKind::Activation && b.kind != BufferKind::Output))
-      return fail("AF-19", what + "all_reduce_sum of buffer id " +
-                               std::to_string(b.id) + ", a " +
-                               bufferKindName(b.kind) + " " +
-                               dtypeName(b.dtype) +
-                               "; expected a bf16 or f32 activation or output");
+    if (st.buffers.size() != want || !st.scalars.empty())
+      return fail("AF-19",
+                  what + "the collective takes " + std::to_string(want) +
+                      " buffers and no scalars, got " +
+                      std::to_string(st.buffers.size()) + " buffers and " +
+                      std::to_string(st.scalars.size()) + " scalars");
+    std::vector<const Buffer *> bufs;
+    for (uint32_t id : st.buffers) {
+      auto it = ids.find(id);
+      if (it == ids.end())
+        return fail("AF-10", what + "buffer id " + std::to_string(id) +
+                                 " does not exist");
+      bufs.push_back(&d.buffers[it->second]);
+    }
+    const Buffer &b = *bufs[0];
+    bool summed = st.collective != Collective::AllGather;
+    for (const Buffer *x : bufs)
+      if ((x->dtype != DType::BF16 && x->dtype != DType::F32 &&
+           (summed || x->dtype != DType::I64)) ||
+          x->dtype != b.dtype ||
+          (x->kind != BufferKind::Activation && x->kind != BufferKind::Output))
+        return fail("AF-19", what + "collective over buffer id " +
+                                 std::to_string(x->id) + ", a " +
+                                 bufferKindName(x->kind) + " " +
+                                 dtypeName(x->dtype) +
+                                 "; expected activations or outputs of one "
+                                 "element type, bf16 or f32 (or i64 to "
+                                 "gather)");
     if (d.expertParallel < 2)
       return fail("AF-19", what + "a collective in a plan of one rank "
                                   "(partition.expert_parallel 1)");
+    if (want == 2) {
+      // The same token dim and trailing dims; dim 0 scaled by the world.
+      const Buffer &small =
+          st.collective == Collective::AllGather ? *bufs[0] : *bufs[1];
+      const Buffer &big =
+          st.collective == Collective::AllGather ? *bufs[1] : *bufs[0];
+      bool ok = !small.shape.empty() &&
+                small.shape.size() == big.shape.size() && small.shape[0] >= 0 &&
+                big.shape[0] == small.shape[0] * int64_t(d.expertParallel);
+      for (size_t i = 1; ok && i < small.shape.size(); ++i)
+        ok = small.shape[i] == big.shape[i];
+      if (!ok)
+        return fail("AF-19", what + "buffer " + shapeString(big.shape) +
+                                 " is not " + shapeString(small.shape) +
+                                 " with dim 0 times the world of " +
+                                 std::to_string(d.expertParallel));
+    }
     return Status::success();
   }
 
@@ -698,6 +746,8 @@ private:
       return fail("AF-19", "partition.expert_parallel is " +
                                std::to_string(world) +
                                " but no input has role 'rank'");
+    if (world == 1 && d.dataParallelAttention)
+      return fail("AF-19", "data-parallel attention in a plan of one rank");
     for (const Parameter &p : d.parameters) {
       if (p.shards == 1)
         continue;
@@ -1169,8 +1219,10 @@ struct Decoder {
           return o;
         });
     d.arenaBytes = a.arena_bytes();
-    if (const fb::Partition *x = a.partition())
+    if (const fb::Partition *x = a.partition()) {
       d.expertParallel = x->expert_parallel();
+      d.dataParallelAttention = x->data_parallel_attention();
+    }
     if (const fb::Tokens *t = a.tokens()) {
       d.tokens.bos = t->bos_token_id();
       d.tokens.eos = t->eos_token_id();
@@ -1650,7 +1702,9 @@ std::vector<uint8_t> buildFlatbuffer(const Description &d,
                                fb::FakeQuantMode(uint8_t(d.fakeQuant)),
                                fb::SumOrder(uint8_t(d.sumOrder))),
       sets.empty() ? 0 : b.CreateVector(sets),
-      d.expertParallel == 1 ? 0 : fb::CreatePartition(b, d.expertParallel));
+      d.expertParallel == 1 && !d.dataParallelAttention
+          ? 0
+          : fb::CreatePartition(b, d.expertParallel, d.dataParallelAttention));
   fb::FinishArtifactBuffer(b, root);
   return std::vector<uint8_t>(b.GetBufferPointer(),
                               b.GetBufferPointer() + b.GetSize());

@@ -56,10 +56,14 @@
 //          parallel to the artifact's kernels: as many, the same names and
 //          the same buffer and scalar argument counts, in the same order
 //   AF-19  partition (1.6): expert_parallel 1..65536; a plan of more than
-//          one rank has the input "rank" (I64 [1]); a collective step
-//          (all_reduce_sum) takes one bf16/f32 activation or output and no
-//          scalars, in a plan of more than one rank; a sharded parameter
-//          is a `{}` stack with shards = the partition's ranks
+//          one rank has the input "rank" (I64 [1]); a collective step is
+//          in a plan of more than one rank, takes no scalars and
+//          activations or outputs of one element type: all_reduce_sum one
+//          bf16/f32 buffer, all_gather two (bf16/f32/i64) and
+//          reduce_scatter_sum two (bf16/f32), the second holding world
+//          times (or one world-th of) the first's elements; a sharded
+//          parameter is a `{}` stack with shards = the partition's ranks;
+//          data-parallel attention only with more than one rank
 // AF-4 also bounds decoding: no table or vector is referenced twice, and
 // the Description takes at most 3x the FlatBuffer's bytes (+1 MiB).
 //
@@ -158,12 +162,21 @@ enum class BufferKind : uint8_t {
 };
 enum class ResetKind : uint8_t { Zero = 0, NegativeInfinity = 1, PadId = 2 };
 enum class ScalarKind : uint8_t { Constant = 0, TokenCount = 1, StartPos = 2 };
+/// 1.6: a step that is a collective over its buffers instead of a launch.
+enum class Collective : uint8_t {
+  None = 0,
+  AllReduceSum = 1,
+  AllGather = 2,
+  ReduceScatterSum = 3
+};
 
 const char *targetName(Target target);
 const char *codeFormatName(CodeFormat format);
 const char *bufferKindName(BufferKind kind);
 const char *resetKindName(ResetKind kind);
 const char *scalarKindName(ScalarKind kind);
+/// The schema's name ("all_reduce_sum", ...; "none" for a launch).
+const char *collectiveName(Collective collective);
 
 struct Versions {
   uint16_t formatMajor = kFormatMajor;
@@ -291,9 +304,6 @@ struct Scalar {
   int64_t value = 0;
 };
 
-/// 1.6: a step that is a collective over its buffer instead of a launch.
-enum class Collective : uint8_t { None = 0, AllReduceSum = 1 };
-
 struct Step {
   uint32_t kernel = 0;
   std::vector<uint32_t> buffers;
@@ -386,6 +396,8 @@ struct Description {
   std::vector<KernelSet> kernelSets;
   /// 1.6: the ranks the routed experts span (the world the plan runs on).
   uint32_t expertParallel = 1;
+  /// 1.6: every rank runs its own sequences (v4c --dp-attention).
+  bool dataParallelAttention = false;
 };
 
 //===----------------------------------------------------------------------===//

@@ -143,30 +143,69 @@ Status Session::collective(const art::Step &step, int64_t tokens) {
   const art::Artifact &a = m.artifact();
   Device &dev = m.device();
   Collectives *comm = m.collectives();
-  size_t slot = a.bufferSlot(step.buffers[0]);
-  const art::Buffer &b = a.buffers()[slot];
   // AF-19: a collective is in a plan of more than one rank, which Model
   // has joined (RT-10).
   if (!comm)
     return Status::error(StatusCode::Internal, "RT-7",
                          "a collective step without collectives");
-  uint64_t bytes = a.bufferBytes(b, tokens);
-  size_t count = bytes / ((art::dtypeBits(b.dtype) + 7) / 8);
-  // The kernels before it have finished; the engines sum host memory.
+  // The kernels before it have finished; the engines work on host memory:
+  // the buffers' own, or staged copies (`in` then `out`, one allocation).
   if (Status s = dev.synchronize(queue.get()); !s)
     return s;
-  DeviceBuffer buf = views[slot];
-  if (void *host = dev.hostAddress(buf))
-    return comm->allReduceSum(host, count, b.dtype);
-  collectiveStaging.resize(bytes);
-  if (Status s =
-          dev.download(collectiveStaging.data(), buf, 0, bytes, queue.get());
-      !s)
-    return s;
-  if (Status s = comm->allReduceSum(collectiveStaging.data(), count, b.dtype);
-      !s)
-    return s;
-  return dev.upload(buf, 0, collectiveStaging.data(), bytes, queue.get());
+  struct Side {
+    DeviceBuffer buffer;
+    uint64_t bytes = 0;
+    void *host = nullptr;
+  };
+  std::vector<Side> sides;
+  uint64_t staged = 0;
+  for (uint32_t id : step.buffers) {
+    size_t slot = a.bufferSlot(id);
+    Side side{views[slot], a.bufferBytes(a.buffers()[slot], tokens)};
+    side.host = dev.hostAddress(side.buffer);
+    if (!side.host)
+      staged += side.bytes;
+    sides.push_back(side);
+  }
+  collectiveStaging.resize(staged);
+  uint64_t at = 0;
+  for (Side &side : sides)
+    if (!side.host) {
+      side.host = collectiveStaging.data() + at;
+      at += side.bytes;
+      if (Status s =
+              dev.download(side.host, side.buffer, 0, side.bytes, queue.get());
+          !s)
+        return s;
+    }
+  const art::Buffer &first = *a.findBuffer(step.buffers[0]);
+  const uint64_t width = (art::dtypeBits(first.dtype) + 7) / 8;
+  Status done;
+  switch (step.collective) {
+  case art::Collective::AllReduceSum:
+    done =
+        comm->allReduceSum(sides[0].host, sides[0].bytes / width, first.dtype);
+    break;
+  case art::Collective::AllGather:
+    done = comm->allGather(sides[0].host, sides[1].host, sides[0].bytes / width,
+                           first.dtype);
+    break;
+  case art::Collective::ReduceScatterSum:
+    done = comm->reduceScatterSum(sides[0].host, sides[1].host,
+                                  sides[1].bytes / width, first.dtype);
+    break;
+  case art::Collective::None:
+    done = Status::error(StatusCode::Internal, "RT-7",
+                         "a launch step run as a collective");
+    break;
+  }
+  if (!done)
+    return done;
+  // The result: the last buffer.
+  Side &result = sides.back();
+  if (dev.hostAddress(result.buffer))
+    return Status::success();
+  return dev.upload(result.buffer, 0, result.host, result.bytes, queue.get());
 }
 
 Status Session::launchEntry(const art::EntryPoint &entry, int64_t tokens) {

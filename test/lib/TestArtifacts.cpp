@@ -663,6 +663,43 @@ std::vector<Lie> makeLies() {
                       [](Description &d) { d.parameters[0].shards = 2; }));
   t.push_back(partLie("members-not-ceil-of-shards", "AF-19",
                       [](Description &d) { d.parameters.back().members = 5; }));
+  // A gathered activation: buffer 3 (BF16 [2, -1, 8]) of both ranks.
+  auto gather = [](Description &d, std::vector<int64_t> shape,
+                   Collective kind) {
+    Buffer all = d.buffers[2];
+    all.id = 22;
+    all.shape = std::move(shape);
+    all.arenaOffset = -1;
+    d.buffers.push_back(all);
+    Step &st = d.entryPoints[1].steps[1];
+    st.collective = kind;
+    st.buffers = kind == Collective::AllGather ? std::vector<uint32_t>{3, 22}
+                                               : std::vector<uint32_t>{22, 3};
+  };
+  t.push_back(partLie("all-gather-one-buffer", "AF-19", [](Description &d) {
+    d.entryPoints[1].steps[1].collective = Collective::AllGather;
+  }));
+  t.push_back(
+      partLie("all-gather-not-world-times", "AF-19", [gather](Description &d) {
+        gather(d, {3, -1, 8}, Collective::AllGather);
+      }));
+  t.push_back(
+      partLie("reduce-scatter-other-dims", "AF-19", [gather](Description &d) {
+        gather(d, {4, -1, 9}, Collective::ReduceScatterSum);
+      }));
+  t.push_back(
+      partLie("reduce-scatter-of-i64", "AF-19", [gather](Description &d) {
+        gather(d, {4, -1, 8}, Collective::ReduceScatterSum);
+        d.buffers[2].dtype = DType::I64;
+        d.buffers.back().dtype = DType::I64;
+        d.arenaBytes = 4096; // the I64 activation fits
+      }));
+  t.push_back(partLie("dp-attention-one-rank", "AF-19", [](Description &d) {
+    // (checked before the shards, which a world of one also refuses)
+    d.entryPoints[1].steps.erase(d.entryPoints[1].steps.begin() + 1);
+    d.expertParallel = 1;
+    d.dataParallelAttention = true;
+  }));
   t.push_back(partLie("rank-input-wrong-shape", "AF-17",
                       [](Description &d) { d.buffers.back().shape = {2}; }));
   // AF-4: decoding: a table referenced twice (the buffers vector's second

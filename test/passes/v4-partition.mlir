@@ -112,3 +112,36 @@ module attributes {v4.ep = 2 : i64} {
     return %y : tensor<1x?x2x64xbf16>
   }
 }
+
+// -----
+
+// --ep 2 --dp-attention: each rank's own sequence; the experts run on the
+// tokens of both ranks (gathered along the batch dim) and each rank keeps
+// its block of the summed slot outputs.
+// CHECK-LABEL: func.func @dp
+// CHECK: %[[R:.+]] = v4.comm.rank world 2
+// CHECK-DAG: %[[X:.+]] = v4.comm.all_gather %{{.+}} world 2 : tensor<1x?x64xbf16> -> tensor<2x?x64xbf16>
+// CHECK-DAG: %[[W:.+]] = v4.comm.all_gather %{{.+}} world 2 : tensor<1x?x2xf32> -> tensor<2x?x2xf32>
+// CHECK-DAG: %[[I:.+]] = v4.comm.all_gather %{{.+}} world 2 : tensor<1x?x2xi64> -> tensor<2x?x2xi64>
+// CHECK: %[[Y:.+]] = v4.moe.experts %[[X]], %[[W]], %[[I]] ep_rank %[[R]] {{.*}} -> tensor<2x?x2x64xbf16>
+// CHECK: %[[M:.+]] = v4.comm.reduce_scatter %[[Y]] world 2 : tensor<2x?x2x64xbf16> -> tensor<1x?x2x64xbf16>
+// CHECK-NOT: v4.comm.all_reduce
+// CHECK: return %[[M]]
+module attributes {v4.ep = 2 : i64, v4.dp_attention} {
+  func.func @dp(%x: tensor<1x?x64xbf16>, %rw: tensor<1x?x2xf32>, %idx: tensor<1x?x2xi64>) -> tensor<1x?x2x64xbf16> {
+    %w1 = v4.parameter_stack "l.experts.{}.w1.weight" count 8 : tensor<8x64x64xbf16>
+    %w3 = v4.parameter_stack "l.experts.{}.w3.weight" count 8 : tensor<8x64x64xbf16>
+    %w2 = v4.parameter_stack "l.experts.{}.w2.weight" count 8 : tensor<8x64x64xbf16>
+    %y = v4.moe.experts %x, %rw, %idx w1 %w1, w3 %w3, w2 %w2
+        : (tensor<1x?x64xbf16>, tensor<1x?x2xf32>, tensor<1x?x2xi64>,
+           tensor<8x64x64xbf16>, tensor<8x64x64xbf16>, tensor<8x64x64xbf16>) -> tensor<1x?x2x64xbf16>
+    return %y : tensor<1x?x2x64xbf16>
+  }
+}
+
+// -----
+
+// --dp-attention needs more than one rank.
+// expected-error @+1 {{--dp-attention needs --ep N with N > 1: the ranks' experts serve every rank's tokens}}
+module attributes {v4.dp_attention} {
+}

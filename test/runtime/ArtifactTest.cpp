@@ -511,6 +511,33 @@ TEST(ArtifactTest, PartitionRoundTrip) {
   EXPECT_EQ(stackMemberName(p, 1, 0), "e.1.w");
   EXPECT_EQ(stackMemberName(p, 0, 1), "e.2.w");
   EXPECT_EQ(stackMemberName(p, 1, 1), std::nullopt); // padding
+  // Data-parallel attention: a gather and a reduce-scatter (world 2).
+  Writer dp = tinyWriter();
+  Description &dd = dp.description();
+  makePartitioned(dd);
+  dd.dataParallelAttention = true;
+  Buffer all = dd.buffers[2];
+  all.id = 22;
+  all.shape = {4, -1, 8};
+  all.arenaOffset = -1;
+  dd.buffers.push_back(all);
+  dd.entryPoints[1].steps[1].collective = Collective::AllGather;
+  dd.entryPoints[1].steps[1].buffers = {3, 22};
+  Step scatter;
+  scatter.collective = Collective::ReduceScatterSum;
+  scatter.buffers = {22, 3};
+  dd.entryPoints[1].steps.insert(dd.entryPoints[1].steps.begin() + 2, scatter);
+  auto db = dp.serialize();
+  ASSERT_TRUE(db) << db.status().message();
+  auto da = Artifact::load("dp.v4a", db->data(), db->size());
+  ASSERT_TRUE(da) << da.status().message();
+  EXPECT_TRUE(da->description().dataParallelAttention);
+  EXPECT_EQ(da->findEntryPoint("step")->steps[1].collective,
+            Collective::AllGather);
+  EXPECT_EQ(da->findEntryPoint("step")->steps[2].collective,
+            Collective::ReduceScatterSum);
+  EXPECT_STREQ(collectiveName(Collective::ReduceScatterSum),
+               "reduce_scatter_sum");
   // A plan of one rank has a world of one.
   std::vector<uint8_t> tiny = tinyArtifact();
   auto one = Artifact::load("one.v4a", tiny.data(), tiny.size());

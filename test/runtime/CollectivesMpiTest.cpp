@@ -175,6 +175,40 @@ void basic(Collectives &c) {
   checkOk(c.broadcast(nullptr, 0, world - 1), "empty broadcast");
   checkOk(c.allReduceSum(nullptr, 0, DType::F32), "empty sum");
 
+  // Gathers: every rank's block in rank order, the same on every rank.
+  {
+    std::vector<int64_t> mine = {rank * 10 + 1, rank * 10 + 2, -rank};
+    std::vector<int64_t> all(3 * size_t(world), -99);
+    checkOk(c.allGather(mine.data(), all.data(), 3, DType::I64), "gather");
+    int bad = 0;
+    for (int r = 0; r < world; ++r)
+      bad += all[3 * r] != r * 10 + 1 || all[3 * r + 1] != r * 10 + 2 ||
+             all[3 * r + 2] != -r;
+    check(bad == 0, "gather: " + std::to_string(bad) + " wrong blocks");
+    // Reduce-scatter of bf16 where one rank holds each element (rank q
+    // the elements of block q's "next" rank): exact bits, block r to r.
+    const size_t n = 5;
+    std::vector<uint16_t> send(n * size_t(world), 0), recv(n, 0xFFFF);
+    for (int r = 0; r < world; ++r)
+      if ((r + 1) % world == rank)
+        for (size_t i = 0; i < n; ++i)
+          send[size_t(r) * n + i] = uint16_t(0x3C01 + 7 * i + r); // odd bits
+    checkOk(c.reduceScatterSum(send.data(), recv.data(), n, DType::BF16),
+            "bf16 reduce-scatter");
+    bad = 0;
+    for (size_t i = 0; i < n; ++i)
+      bad += recv[i] != uint16_t(0x3C01 + 7 * i + rank);
+    check(bad == 0, "bf16 reduce-scatter: " + std::to_string(bad) +
+                        " elements not the one rank's bits");
+    std::vector<float> fs(2 * size_t(world), 1.0f), fr(2, 0.0f);
+    checkOk(c.reduceScatterSum(fs.data(), fr.data(), 2, DType::F32),
+            "f32 reduce-scatter");
+    check(fr[0] == float(world) && fr[1] == float(world),
+          "f32 reduce-scatter of ones");
+    checkError(c.allGather(mine.data(), mine.data(), 3, DType::I64), "ARG",
+               "overlap", "overlapping gather");
+  }
+
   // A barrier waits for the last rank.
   if (rank == 0)
     std::this_thread::sleep_for(std::chrono::milliseconds(300));

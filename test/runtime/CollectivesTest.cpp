@@ -12,6 +12,7 @@
 
 #include <gtest/gtest.h>
 
+#include <climits>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -152,6 +153,33 @@ TEST(Collectives, SingleRankIsAutoWithoutALauncher) {
                   "root -1", "root -1");
     t.expectError(c.broadcast(nullptr, 4, 0), StatusCode::InvalidArgument,
                   "ARG", "broadcast: null data for 4 bytes", "null broadcast");
+
+    // A world of one gathers and reduce-scatters its own block.
+    int64_t from[3] = {4, -5, 6}, to[3] = {};
+    uint16_t half[2] = {0x3F80, 0x8000}, halfTo[2] = {};
+    t.expect(c.allGather(from, to, 3, DType::I64).ok() && to[0] == 4 &&
+                 to[1] == -5 && to[2] == 6,
+             "gather of one");
+    t.expect(c.reduceScatterSum(half, halfTo, 2, DType::BF16).ok() &&
+                 halfTo[0] == 0x3F80 && halfTo[1] == 0x8000,
+             "reduce-scatter of one");
+    t.expect(c.allGather(nullptr, nullptr, 0, DType::F32).ok(), "empty gather");
+    t.expectError(c.allGather(from, from, 3, DType::I64),
+                  StatusCode::InvalidArgument, "ARG",
+                  "all_gather: send and receive buffers overlap", "overlap");
+    t.expectError(c.allGather(from, to, 3, DType::F16),
+                  StatusCode::InvalidArgument, "ARG",
+                  "all_gather: dtype f16 is not gathered", "gather f16");
+    t.expectError(c.reduceScatterSum(from, to, 3, DType::I32),
+                  StatusCode::InvalidArgument, "ARG",
+                  "reduce_scatter: dtype i32 is not summed", "scatter i32");
+    t.expectError(c.reduceScatterSum(nullptr, to, 3, DType::I64),
+                  StatusCode::InvalidArgument, "ARG",
+                  "reduce_scatter: null data for 3 elements per rank",
+                  "null scatter");
+    t.expectError(c.allGather(from, to, size_t(INT_MAX), DType::I64),
+                  StatusCode::InvalidArgument, "ARG",
+                  "elements per rank exceed one collective's", "too large");
 
     // One object per process; other options are refused.
     auto again = openCollectives(options("auto"));

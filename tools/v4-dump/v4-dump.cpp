@@ -135,8 +135,12 @@ static void print(const Artifact &a) {
   // A partitioned plan: every rank runs it with its own shards, so the
   // memory below is each rank's.
   if (a.worldSize() > 1)
-    std::printf("partition expert-parallel over %u ranks (memory per rank)\n",
-                a.worldSize());
+    std::printf("partition expert-parallel over %u ranks%s (memory per "
+                "rank)\n",
+                a.worldSize(),
+                a.description().dataParallelAttention
+                    ? ", data-parallel attention"
+                    : "");
   // Memory at the compiled bounds: weights are per model, the rest per
   // session.
   Artifact::MemoryTotals m = a.memoryTotals();
@@ -203,12 +207,14 @@ static void print(const Artifact &a) {
       }
       scalars += "]";
       std::string loc = location(a, s.debugLocation);
-      std::printf("    [%zu] %s  buffers %s  scalars %s%s%s\n", i,
-                  s.collective == Collective::AllReduceSum
-                      ? "all_reduce_sum (collective)"
-                      : a.kernels()[s.kernel].name.c_str(),
-                  idList(s.buffers).c_str(), scalars.c_str(),
-                  loc.empty() ? "" : "  loc ", loc.c_str());
+      std::printf(
+          "    [%zu] %s  buffers %s  scalars %s%s%s\n", i,
+          s.collective != Collective::None
+              ? (std::string(collectiveName(s.collective)) + " (collective)")
+                    .c_str()
+              : a.kernels()[s.kernel].name.c_str(),
+          idList(s.buffers).c_str(), scalars.c_str(),
+          loc.empty() ? "" : "  loc ", loc.c_str());
     }
   }
   std::printf("parameters: %zu\n", a.parameters().size());

@@ -315,7 +315,8 @@ int main(int argc, char **argv) {
                });
       }));
   cli.add_option("--dump-logits", dump,
-                 "Write the logits of every step as float32 [steps, vocab]")
+                 "Write the logits of every step as float32 [steps, vocab] "
+                 "(a %r in FILE is the rank of a partitioned model)")
       ->type_name("FILE.npy");
   if (int code = v4::cli::parse(cli, argc, argv); code != v4::cli::kContinue)
     return code;
@@ -384,10 +385,14 @@ int main(int argc, char **argv) {
     v4rt_model_release(m);
     return fail(s);
   }
-  // Every rank of a partitioned model computes the same tokens and logits
-  // (and runs the same steps, --dump-logits's extra one included): rank 0
-  // prints them and writes the files.
-  const bool writeFiles = info.rank == 0;
+  // Every rank of a partitioned model runs the same steps (--dump-logits's
+  // extra one included). Under expert parallelism alone they compute the
+  // same tokens and logits: rank 0 prints them and writes the files. Under
+  // data-parallel attention each rank runs its own prompt: each prints and
+  // writes its own (a "%r" in --dump-logits is the rank).
+  if (size_t at = dump.find("%r"); at != std::string::npos)
+    dump.replace(at, 2, std::to_string(info.rank));
+  const bool writeFiles = info.rank == 0 || info.data_parallel_attention;
   if (!writeFiles) {
     if (!std::freopen("/dev/null", "w", stdout)) {
       std::fprintf(stderr, "v4-run: error: rank %lld: /dev/null: %s\n",

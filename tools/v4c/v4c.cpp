@@ -135,6 +135,11 @@ cl::opt<int64_t> expertParallel(
     cl::desc("Expert parallelism: split the routed experts over N ranks "
              "(one program for every rank, run with mpirun -np N; default 1)"),
     cl::init(1), cl::cat(v4cCategory));
+cl::opt<bool> dataParallelAttention(
+    "dp-attention",
+    cl::desc("With --ep N: each rank runs its own --batch sequences through "
+             "attention, the experts serve every rank's tokens"),
+    cl::init(false), cl::cat(v4cCategory));
 cl::opt<cl::boolOrDefault>
     progress("progress",
              cl::desc("Print each phase and its time on stderr (default: "
@@ -303,6 +308,10 @@ int main(int argc, char **argv) {
     errs() << "v4c: --batch, --max-context and --max-chunk must be >= 1\n";
     return kBadCommandLine;
   }
+  if (dataParallelAttention && expertParallel < 2) {
+    errs() << "v4c: --dp-attention needs --ep N with N > 1\n";
+    return kBadCommandLine;
+  }
   if (expertParallel < 1) {
     errs() << "v4c: --ep must be >= 1, got " << expertParallel << "\n";
     return kBadCommandLine;
@@ -435,6 +444,9 @@ int main(int argc, char **argv) {
         mlir::v4::kExpertParallelAttrName,
         mlir::IntegerAttr::get(mlir::IntegerType::get(&context, 64),
                                expertParallel));
+  if (dataParallelAttention)
+    (*module)->setAttr(mlir::v4::kDataParallelAttentionAttrName,
+                       mlir::UnitAttr::get(&context));
 
   // The numerics are module attributes: the flags set them, else the module
   // keeps its own (v4-apply-numerics and the kernel phase read them).

@@ -234,6 +234,11 @@ typedef struct v4rt_model_info_t {
    * when struct_size covers them. */
   int64_t rank;
   int64_t world_size;
+  /* 1 when every rank runs its own sequences (v4c --dp-attention): each
+   * rank's inputs and logits are its own; 0 when every rank runs the same
+   * sequences and computes the same logits. Appended: filled when
+   * struct_size covers it. */
+  int64_t data_parallel_attention;
 } v4rt_model_info_t;
 
 /* V4RT_INVALID_ARGUMENT for a NULL argument or a struct_size shorter than

@@ -73,6 +73,70 @@ Status Collectives::broadcast(void *data, size_t bytes, int root) {
   return runBroadcast(data, bytes, root);
 }
 
+namespace {
+/// The element width of a dtype the gather moves (0: another dtype).
+size_t gatherWidth(DType dtype) {
+  switch (dtype) {
+  case DType::F32:
+  case DType::I32:
+    return 4;
+  case DType::BF16:
+    return 2;
+  case DType::I64:
+    return 8;
+  default:
+    return 0;
+  }
+}
+
+/// ARG unless `count` elements of `width` bytes per rank fit one MPI call
+/// for every rank of `world`, and `send`/`recv` (world blocks) do not
+/// overlap.
+Status checkBlocks(const char *what, const void *send, const void *recv,
+                   size_t count, size_t width, int world, size_t limit) {
+  if (count > limit || count > SIZE_MAX / width / size_t(world))
+    return argError(std::string(what) + ": " + std::to_string(count) +
+                    " elements per rank exceed one collective's " +
+                    std::to_string(limit));
+  if (count != 0 && (!send || !recv))
+    return argError(std::string(what) + ": null data for " +
+                    std::to_string(count) + " elements per rank");
+  const char *s = static_cast<const char *>(send);
+  const char *r = static_cast<const char *>(recv);
+  size_t bytes = count * width;
+  if (count != 0 && s < r + bytes * size_t(world) &&
+      r < s + bytes * size_t(world))
+    return argError(std::string(what) + ": send and receive buffers overlap");
+  return Status::success();
+}
+} // namespace
+
+Status Collectives::allGather(const void *send, void *recv, size_t count,
+                              DType dtype) {
+  size_t width = gatherWidth(dtype);
+  if (width == 0)
+    return argError(std::string("all_gather: dtype ") + dtypeName(dtype) +
+                    " is not gathered by the collectives (f32, bf16, i64, "
+                    "i32)");
+  if (Status s = checkBlocks("all_gather", send, recv, count, width, world(),
+                             size_t(INT_MAX) / width);
+      !s)
+    return s;
+  return runAllGather(send, recv, count * width);
+}
+
+Status Collectives::reduceScatterSum(const void *send, void *recv, size_t count,
+                                     DType dtype) {
+  if (dtype != DType::F32 && dtype != DType::BF16 && dtype != DType::I64)
+    return argError(std::string("reduce_scatter: dtype ") + dtypeName(dtype) +
+                    " is not summed by the collectives (f32, bf16, i64)");
+  if (Status s = checkBlocks("reduce_scatter", send, recv, count,
+                             gatherWidth(dtype), world(), size_t(INT_MAX));
+      !s)
+    return s;
+  return runReduceScatterSum(send, recv, count, dtype);
+}
+
 Status Collectives::barrier() { return runBarrier(); }
 
 namespace {
@@ -96,6 +160,18 @@ protected:
     return Status::success();
   }
   Status runBroadcast(void *, size_t, int) override {
+    return Status::success();
+  }
+  // A world of one: the one block is the whole.
+  Status runAllGather(const void *send, void *recv, size_t bytes) override {
+    if (bytes)
+      std::memcpy(recv, send, bytes);
+    return Status::success();
+  }
+  Status runReduceScatterSum(const void *send, void *recv, size_t count,
+                             DType dtype) override {
+    if (count)
+      std::memcpy(recv, send, count * ((dtypeBits(dtype) + 7) / 8));
     return Status::success();
   }
   Status runBarrier() override { return Status::success(); }

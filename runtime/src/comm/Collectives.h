@@ -60,6 +60,17 @@ public:
   /// pairwise combine, so a sum where only one rank holds a non-zero value
   /// is that value's bits); I64. Every rank gets the same bits.
   Status allReduceSum(void *data, size_t count, DType dtype);
+  /// Concatenates every rank's `count` elements of `dtype` at `send`, in
+  /// rank order, into `recv` (world * count elements) on every rank: F32,
+  /// BF16, I64, I32 (bytes moved as they are); `send` and `recv` must not
+  /// overlap.
+  Status allGather(const void *send, void *recv, size_t count, DType dtype);
+  /// Sums the world * count elements of `dtype` at `send` over the ranks
+  /// (as allReduceSum: exact bits when one rank's term is non-zero) and
+  /// gives rank r block r of `count` elements of the sum in `recv`: F32,
+  /// BF16, I64; `send` and `recv` must not overlap.
+  Status reduceScatterSum(const void *send, void *recv, size_t count,
+                          DType dtype);
   /// Copies `bytes` bytes of rank `root`'s `data` into every rank's `data`.
   Status broadcast(void *data, size_t bytes, int root);
   /// Returns once every rank has entered it.
@@ -75,6 +86,11 @@ protected:
   /// is anything to move, `dtype` is F32, BF16 or I64, `root` is a rank.
   virtual Status runAllReduceSum(void *data, size_t count, DType dtype) = 0;
   virtual Status runBroadcast(void *data, size_t bytes, int root) = 0;
+  /// `bytes` per rank; at most INT_MAX (checked).
+  virtual Status runAllGather(const void *send, void *recv, size_t bytes) = 0;
+  /// `count` elements per rank; at most INT_MAX (checked).
+  virtual Status runReduceScatterSum(const void *send, void *recv, size_t count,
+                                     DType dtype) = 0;
   virtual Status runBarrier() = 0;
 };
 

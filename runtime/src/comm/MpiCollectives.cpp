@@ -114,6 +114,9 @@ public:
 protected:
   Status runAllReduceSum(void *data, size_t count, DType dtype) override;
   Status runBroadcast(void *data, size_t bytes, int root) override;
+  Status runAllGather(const void *send, void *recv, size_t bytes) override;
+  Status runReduceScatterSum(const void *send, void *recv, size_t count,
+                             DType dtype) override;
   Status runBarrier() override;
 
 private:
@@ -334,6 +337,37 @@ Status MpiCollectives::runBroadcast(void *data, size_t bytes, int root) {
         return MPI_Ibcast(base ? base + first : base, n, MPI_BYTE, root, comm,
                           request);
       });
+}
+
+Status MpiCollectives::runAllGather(const void *send, void *recv,
+                                    size_t bytes) {
+  // One call (Collectives::allGather checked bytes <= INT_MAX): the blocks
+  // interleave by rank, so they are not split.
+  return perform("all_gather", std::to_string(bytes) + " bytes per rank",
+                 "MPI_Iallgather", 1, [&](size_t, int, MPI_Request *request) {
+                   return MPI_Iallgather(send, int(bytes), MPI_BYTE, recv,
+                                         int(bytes), MPI_BYTE, comm, request);
+                 });
+}
+
+Status MpiCollectives::runReduceScatterSum(const void *send, void *recv,
+                                           size_t count, DType dtype) {
+  MPI_Datatype type = MPI_FLOAT;
+  MPI_Op op = MPI_SUM;
+  if (dtype == DType::BF16) {
+    type = MPI_UINT16_T;
+    op = bf16SumOp;
+  } else if (dtype == DType::I64) {
+    type = MPI_INT64_T;
+  }
+  return perform("reduce_scatter",
+                 std::string(dtypeName(dtype)) + ", " + std::to_string(count) +
+                     " elements per rank",
+                 "MPI_Ireduce_scatter_block", 1,
+                 [&](size_t, int, MPI_Request *request) {
+                   return MPI_Ireduce_scatter_block(send, recv, int(count),
+                                                    type, op, comm, request);
+                 });
 }
 
 Status MpiCollectives::runBarrier() {

@@ -29,8 +29,8 @@ func.func @all_reduce_c1(%x: tensor<4xi64>) {
 
 // plan_collective_c1: a known collective.
 func.func @plan_collective_c1(%b: memref<4xf32>) {
-  // expected-error @+1 {{unknown collective 'all_gather' (known: all_reduce_sum) [plan_collective_c1]}}
-  v4.plan.collective "all_gather"(%b) : memref<4xf32>
+  // expected-error @+1 {{unknown collective 'all_scatter' (known: all_reduce_sum, all_gather, reduce_scatter_sum) [plan_collective_c1]}}
+  v4.plan.collective "all_scatter"(%b) : memref<4xf32>
   return
 }
 
@@ -38,7 +38,7 @@ func.func @plan_collective_c1(%b: memref<4xf32>) {
 
 // plan_collective_c2: bf16 or f32 elements.
 func.func @plan_collective_c2(%b: memref<4xi8>) {
-  // expected-error @+1 {{expected bf16 or f32 elements, got 'i8' [plan_collective_c2]}}
+  // expected-error @+1 {{expected one element type, bf16 or f32 (or i64 to gather), got 'i8' [plan_collective_c2]}}
   v4.plan.collective "all_reduce_sum"(%b) : memref<4xi8>
   return
 }
@@ -71,5 +71,68 @@ func.func @experts_c15(%x: tensor<2x3x256xbf16>, %rw: tensor<2x3x2xf32>, %idx: t
 func.func @stack_c4() {
   // expected-error @+1 {{expected 4 shards of ceil(6 / 4) members, got count 3 [parameter_stack_c4]}}
   %w = v4.parameter_stack "e.{}.w" count 3 shards 4 of 6 : tensor<3x8xbf16>
+  return
+}
+
+// -----
+
+// comm_all_gather_c1: a world of at least one rank.
+func.func @all_gather_c1(%x: tensor<1x4xf32>) {
+  // expected-error @+1 {{expected world >= 1, got 0 [comm_all_gather_c1]}}
+  %y = v4.comm.all_gather %x world 0 : tensor<1x4xf32> -> tensor<1x4xf32>
+  return
+}
+
+// -----
+
+// comm_all_gather_c2: the result is the input with dim 0 times the world.
+func.func @all_gather_c2(%x: tensor<1x4xf32>) {
+  // expected-error @+1 {{expected 'tensor<3x4xf32>' to be 'tensor<1x4xf32>' with a static dim 0 2 times as large [comm_all_gather_c2]}}
+  %y = v4.comm.all_gather %x world 2 : tensor<1x4xf32> -> tensor<3x4xf32>
+  return
+}
+
+// -----
+
+// comm_reduce_scatter_c1: a world of at least one rank.
+func.func @reduce_scatter_c1(%x: tensor<2x4xf32>) {
+  // expected-error @+1 {{expected world >= 1, got -1 [comm_reduce_scatter_c1]}}
+  %y = v4.comm.reduce_scatter %x world -1 : tensor<2x4xf32> -> tensor<2x4xf32>
+  return
+}
+
+// -----
+
+// comm_reduce_scatter_c2: the input is the result with dim 0 times the world.
+func.func @reduce_scatter_c2(%x: tensor<2x4xf32>) {
+  // expected-error @+1 {{expected 'tensor<2x4xf32>' to be 'tensor<1x5xf32>' with a static dim 0 2 times as large [comm_reduce_scatter_c2]}}
+  %y = v4.comm.reduce_scatter %x world 2 : tensor<2x4xf32> -> tensor<1x5xf32>
+  return
+}
+
+// -----
+
+// comm_reduce_scatter_c3: bf16 or f32 elements.
+func.func @reduce_scatter_c3(%x: tensor<2x4xi64>) {
+  // expected-error @+1 {{expected bf16 or f32 elements, got 'i64' [comm_reduce_scatter_c3]}}
+  %y = v4.comm.reduce_scatter %x world 2 : tensor<2x4xi64> -> tensor<1x4xi64>
+  return
+}
+
+// -----
+
+// plan_collective_c1: the buffer count of the collective.
+func.func @plan_collective_c1_count(%b: memref<4xf32>) {
+  // expected-error @+1 {{all_gather takes 2 buffers, got 1 [plan_collective_c1]}}
+  v4.plan.collective "all_gather"(%b) : memref<4xf32>
+  return
+}
+
+// -----
+
+// plan_collective_c2: one element type.
+func.func @plan_collective_c2_mixed(%a: memref<2xf32>, %b: memref<4xbf16>) {
+  // expected-error @+1 {{expected one element type, bf16 or f32 (or i64 to gather), got 'f32' [plan_collective_c2]}}
+  v4.plan.collective "all_gather"(%a, %b) : memref<2xf32>, memref<4xbf16>
   return
 }

@@ -30,3 +30,15 @@ func.func @plan_collective(%b: memref<1x?x2x64xf32>) {
   %p = v4.plan.parameter "e.{}.w" as tensor<3x8xbf16> shards 2 : memref<3x8xbf16>
   return
 }
+
+// CHECK-LABEL: func.func @data_parallel
+// CHECK: v4.comm.all_gather %{{.*}} world 2 : tensor<1x?x64xbf16> -> tensor<2x?x64xbf16>
+// CHECK: v4.comm.reduce_scatter %{{.*}} world 2 : tensor<2x?x2x64xbf16> -> tensor<1x?x2x64xbf16>
+// CHECK: v4.plan.collective "reduce_scatter_sum"(%{{.*}}, %{{.*}}) : memref<2x?x4xf32>, memref<1x?x4xf32>
+func.func @data_parallel(%x: tensor<1x?x64xbf16>, %y: tensor<2x?x2x64xbf16>, %a: memref<2x?x4xf32>, %b: memref<1x?x4xf32>)
+    -> (tensor<2x?x64xbf16>, tensor<1x?x2x64xbf16>) {
+  %all = v4.comm.all_gather %x world 2 : tensor<1x?x64xbf16> -> tensor<2x?x64xbf16>
+  %mine = v4.comm.reduce_scatter %y world 2 : tensor<2x?x2x64xbf16> -> tensor<1x?x2x64xbf16>
+  v4.plan.collective "reduce_scatter_sum"(%a, %b) : memref<2x?x4xf32>, memref<1x?x4xf32>
+  return %all, %mine : tensor<2x?x64xbf16>, tensor<1x?x2x64xbf16>
+}
