@@ -4,12 +4,17 @@
 // singleton world). One mode per run:
 //
 //   basic          sums (f32, bf16, i64; bf16 bit-exact where one rank holds
-//                  the value, the same bits on every rank), broadcasts from
-//                  every root, a barrier that waits, argument errors, the
-//                  shared object; rank 0 prints the checks and failures
+//                  the value, the same bits on every rank), gathers (f32,
+//                  bf16, i64, i32: every rank's bits in rank order, the same
+//                  on every rank), reduce-scatters (f32 and i64 exact, bf16
+//                  and f32 bit-exact where one rank holds the value, bf16
+//                  near the exact sum), broadcasts from every root, a
+//                  barrier that waits, argument errors, the shared object;
+//                  rank 0 prints the checks and failures
 //   singleton      engine "mpi" without a launcher: a world of one
 //   timeout-abort  rank 1 skips a sum that rank 0 enters (timeout 2 s):
-//                  rank 0 gets RT-10 in time, later calls fail at once, and
+//                  rank 0 gets RT-10 in time, later calls (a barrier, a
+//                  gather, a reduce-scatter) fail at once, and
 //                  abort(3) ends both ranks (rank 1 waits in MPI_Finalize)
 //   timeout-exit   the same, but rank 0 returns from main: the exit handler
 //                  ends every rank with MPI_Abort(1) instead of finalizing
@@ -25,6 +30,7 @@
 
 #include <chrono>
 #include <cinttypes>
+#include <climits>
 #include <cmath>
 #include <csignal>
 #include <cstdio>
@@ -33,6 +39,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 using namespace v4;
@@ -72,6 +79,182 @@ double secondsSince(Clock::time_point start) {
 int envInt(const char *name) {
   const char *text = std::getenv(name);
   return text ? std::atoi(text) : -1;
+}
+
+/// Whether `bytes` bytes at `data` are rank 0's bits (a collective: every
+/// rank calls it).
+bool sameAsRank0(Collectives &c, const void *data, size_t bytes) {
+  std::vector<unsigned char> ofRank0(static_cast<const unsigned char *>(data),
+                                     static_cast<const unsigned char *>(data) +
+                                         bytes);
+  Status s = c.broadcast(ofRank0.data(), bytes, 0);
+  checkOk(s, "broadcast of rank 0's bits");
+  return s.ok() &&
+         (bytes == 0 || std::memcmp(ofRank0.data(), data, bytes) == 0);
+}
+
+/// Arbitrary bits of element `i` of rank `rank`'s block (any pattern: the
+/// gather moves bytes).
+uint64_t bitsOf(int rank, size_t i) {
+  uint64_t z = (uint64_t(rank) << 40) + i + 0x9E3779B97F4A7C15ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+/// Gathers of every dtype: every rank's block in rank order, its bits
+/// exactly (NaN payloads included), the same on every rank.
+void gathers(Collectives &c) {
+  int rank = c.rank(), world = c.world();
+  const std::pair<DType, size_t> dtypes[] = {
+      {DType::F32, 4}, {DType::BF16, 2}, {DType::I64, 8}, {DType::I32, 4}};
+  for (auto [dtype, width] : dtypes)
+    for (size_t n : {size_t(1), size_t(1001), size_t(1) << 16}) {
+      std::string what = std::string(dtypeName(dtype)) + " gather of " +
+                         std::to_string(n) + " per rank";
+      std::vector<unsigned char> mine(n * width);
+      for (size_t i = 0; i < n; ++i) {
+        uint64_t bits = bitsOf(rank, i);
+        std::memcpy(&mine[i * width], &bits, width);
+      }
+      std::vector<unsigned char> all(n * width * size_t(world), 0xEE);
+      checkOk(c.allGather(mine.data(), all.data(), n, dtype), what);
+      size_t bad = 0;
+      for (int r = 0; r < world; ++r)
+        for (size_t i = 0; i < n; ++i) {
+          uint64_t bits = bitsOf(r, i);
+          bad +=
+              std::memcmp(&all[(size_t(r) * n + i) * width], &bits, width) != 0;
+        }
+      check(bad == 0, what + ": " + std::to_string(bad) + " wrong elements");
+      check(sameAsRank0(c, all.data(), all.size()),
+            what + ": bits differ from rank 0's");
+    }
+  checkOk(c.allGather(nullptr, nullptr, 0, DType::I32), "empty gather");
+
+  // Argument errors run no collective (the ranks stay in step): `send`
+  // inside the last block of `recv`; more than INT_MAX bytes a rank.
+  std::vector<int64_t> all(3 * size_t(world));
+  checkError(c.allGather(all.data() + 3 * size_t(world - 1), all.data(), 3,
+                         DType::I64),
+             "ARG", "all_gather: send and receive buffers overlap",
+             "overlapping gather");
+  checkError(
+      c.allGather(all.data(), all.data(), size_t(INT_MAX) / 4 + 1, DType::F32),
+      "ARG", "exceed what one collective moves (INT_MAX bytes",
+      "gather too large");
+}
+
+/// Reduce-scatters: rank q gets block q of the sum; f32 and i64 exact
+/// (integers; i64 past 2^53), bf16 and f32 the exact bits where one rank
+/// holds the element, bf16 of every rank's values near the exact sum.
+void reduceScatters(Collectives &c) {
+  int rank = c.rank(), world = c.world();
+  size_t w = size_t(world);
+  int64_t triangle = int64_t(world) * (world + 1) / 2;
+  for (size_t n : {size_t(1), size_t(1000), size_t(1) << 16}) {
+    std::string of = " reduce-scatter of " + std::to_string(n) + " per rank";
+    // The element of block q at i is element e = q * n + i of the sum.
+    size_t mine = size_t(rank) * n;
+
+    std::vector<float> f(n * w), fr(n, -1.0f);
+    for (size_t e = 0; e < f.size(); ++e)
+      f[e] = float((rank + 1) * int(e % 13) - (e % 2 ? 40 : 0));
+    checkOk(c.reduceScatterSum(f.data(), fr.data(), n, DType::F32), "f32" + of);
+    size_t bad = 0;
+    for (size_t i = 0; i < n; ++i) {
+      size_t e = mine + i;
+      bad += fr[i] != float(triangle * int64_t(e % 13) -
+                            (e % 2 ? 40 * int64_t(world) : 0));
+    }
+    check(bad == 0, "f32" + of + ": " + std::to_string(bad) + " wrong");
+
+    std::vector<int64_t> l(n * w), lr(n, -1);
+    for (size_t e = 0; e < l.size(); ++e)
+      l[e] = (int64_t(rank + 1) << 54) + 3 * int64_t(e) - rank;
+    checkOk(c.reduceScatterSum(l.data(), lr.data(), n, DType::I64), "i64" + of);
+    bad = 0;
+    for (size_t i = 0; i < n; ++i) {
+      int64_t e = int64_t(mine + i);
+      bad += lr[i] != (triangle << 54) + int64_t(world) * 3 * e -
+                          int64_t(world) * (world - 1) / 2;
+    }
+    check(bad == 0, "i64" + of + ": " + std::to_string(bad) + " wrong");
+
+    // One holder per element (rank e % world, so each block has every
+    // rank's values): its bits, exactly; normal, subnormal, largest finite,
+    // negative values, never NaN, infinity or a zero.
+    std::vector<uint16_t> b(n * w, 0), br(n, 0xFFFF);
+    std::vector<uint32_t> g(n * w, 0), gr(n, 0xFFFFFFFF);
+    auto bf16Of = [](size_t e) {
+      uint16_t v = uint16_t(bitsOf(-1, e));
+      return (v & 0x7F80) == 0x7F80 || (v & 0x7FFF) == 0 ? uint16_t(0x7F7F) : v;
+    };
+    auto f32Of = [](size_t e) {
+      uint32_t v = uint32_t(bitsOf(-2, e));
+      return (v & 0x7F800000) == 0x7F800000 || (v & 0x7FFFFFFF) == 0
+                 ? uint32_t(0x00000001)
+                 : v;
+    };
+    for (size_t e = 0; e < b.size(); ++e)
+      if (int(e % w) == rank) {
+        b[e] = bf16Of(e);
+        g[e] = f32Of(e);
+      }
+    checkOk(c.reduceScatterSum(b.data(), br.data(), n, DType::BF16),
+            "bf16 one-holder" + of);
+    checkOk(c.reduceScatterSum(g.data(), gr.data(), n, DType::F32),
+            "f32 one-holder" + of);
+    size_t badB = 0, badG = 0;
+    for (size_t i = 0; i < n; ++i) {
+      badB += br[i] != bf16Of(mine + i);
+      badG += gr[i] != f32Of(mine + i);
+    }
+    check(badB == 0, "bf16 one-holder" + of + ": " + std::to_string(badB) +
+                         " not the holder's bits");
+    check(badG == 0, "f32 one-holder" + of + ": " + std::to_string(badG) +
+                         " not the holder's bits");
+
+    // bf16 of every rank's values: near the exact sum; the blocks gathered
+    // are the same bits on every rank.
+    std::vector<uint16_t> m(n * w), mr(n);
+    std::vector<double> exact(n, 0.0);
+    for (int r = 0; r < world; ++r)
+      for (size_t e = 0; e < m.size(); ++e) {
+        uint16_t v = quant::encodeBF16(
+            float(int64_t(bitsOf(r + 100, e) % 8001) - 4000) / 1000.0f);
+        if (r == rank)
+          m[e] = v;
+        if (e >= mine && e < mine + n)
+          exact[e - mine] += quant::decodeBF16(v);
+      }
+    checkOk(c.reduceScatterSum(m.data(), mr.data(), n, DType::BF16),
+            "bf16 mixed" + of);
+    bad = 0;
+    for (size_t i = 0; i < n; ++i)
+      bad += std::fabs(quant::decodeBF16(mr[i]) - exact[i]) > 0.02 * world * 4;
+    check(bad == 0, "bf16 mixed" + of + ": " + std::to_string(bad) +
+                        " far from the exact sum");
+    std::vector<uint16_t> sum(n * w);
+    checkOk(c.allGather(mr.data(), sum.data(), n, DType::BF16),
+            "gather of the bf16 blocks");
+    check(sameAsRank0(c, sum.data(), sum.size() * 2),
+          "bf16 mixed" + of + ": the gathered sum differs from rank 0's");
+  }
+  checkOk(c.reduceScatterSum(nullptr, nullptr, 0, DType::I64),
+          "empty reduce-scatter");
+
+  std::vector<int64_t> send(3 * w);
+  checkError(
+      c.reduceScatterSum(send.data(), send.data() + 3 * (w - 1), 3, DType::I64),
+      "ARG", "reduce_scatter: send and receive buffers overlap",
+      "overlapping reduce-scatter");
+  checkError(c.reduceScatterSum(send.data(), send.data(), 3, DType::I32), "ARG",
+             "reduce_scatter: dtype i32 is not summed", "i32 reduce-scatter");
+  checkError(c.reduceScatterSum(send.data(), nullptr, size_t(INT_MAX) + 1,
+                                DType::BF16),
+             "ARG", "exceed what one collective moves (INT_MAX elements",
+             "reduce-scatter too large");
 }
 
 void basic(Collectives &c) {
@@ -175,39 +358,8 @@ void basic(Collectives &c) {
   checkOk(c.broadcast(nullptr, 0, world - 1), "empty broadcast");
   checkOk(c.allReduceSum(nullptr, 0, DType::F32), "empty sum");
 
-  // Gathers: every rank's block in rank order, the same on every rank.
-  {
-    std::vector<int64_t> mine = {rank * 10 + 1, rank * 10 + 2, -rank};
-    std::vector<int64_t> all(3 * size_t(world), -99);
-    checkOk(c.allGather(mine.data(), all.data(), 3, DType::I64), "gather");
-    int bad = 0;
-    for (int r = 0; r < world; ++r)
-      bad += all[3 * r] != r * 10 + 1 || all[3 * r + 1] != r * 10 + 2 ||
-             all[3 * r + 2] != -r;
-    check(bad == 0, "gather: " + std::to_string(bad) + " wrong blocks");
-    // Reduce-scatter of bf16 where one rank holds each element (rank q
-    // the elements of block q's "next" rank): exact bits, block r to r.
-    const size_t n = 5;
-    std::vector<uint16_t> send(n * size_t(world), 0), recv(n, 0xFFFF);
-    for (int r = 0; r < world; ++r)
-      if ((r + 1) % world == rank)
-        for (size_t i = 0; i < n; ++i)
-          send[size_t(r) * n + i] = uint16_t(0x3C01 + 7 * i + r); // odd bits
-    checkOk(c.reduceScatterSum(send.data(), recv.data(), n, DType::BF16),
-            "bf16 reduce-scatter");
-    bad = 0;
-    for (size_t i = 0; i < n; ++i)
-      bad += recv[i] != uint16_t(0x3C01 + 7 * i + rank);
-    check(bad == 0, "bf16 reduce-scatter: " + std::to_string(bad) +
-                        " elements not the one rank's bits");
-    std::vector<float> fs(2 * size_t(world), 1.0f), fr(2, 0.0f);
-    checkOk(c.reduceScatterSum(fs.data(), fr.data(), 2, DType::F32),
-            "f32 reduce-scatter");
-    check(fr[0] == float(world) && fr[1] == float(world),
-          "f32 reduce-scatter of ones");
-    checkError(c.allGather(mine.data(), mine.data(), 3, DType::I64), "ARG",
-               "overlap", "overlapping gather");
-  }
+  gathers(c);
+  reduceScatters(c);
 
   // A barrier waits for the last rank.
   if (rank == 0)
@@ -248,6 +400,12 @@ void singleton(Collectives &c) {
   checkOk(c.broadcast(f, sizeof f, 0), "broadcast");
   checkOk(c.barrier(), "barrier");
   checkError(c.broadcast(f, sizeof f, 1), "ARG", "root 1", "broadcast root");
+  uint16_t g[2] = {};
+  checkOk(c.allGather(b, g, 2, DType::BF16), "gather");
+  check(g[0] == 0x0001 && g[1] == 0x7F7F, "gather of one rank");
+  float r[3] = {};
+  checkOk(c.reduceScatterSum(f, r, 3, DType::F32), "reduce-scatter");
+  check(std::memcmp(f, r, sizeof f) == 0, "reduce-scatter of one rank");
   std::printf("singleton: %" PRId64 " checks, %" PRId64 " failures\n", checks,
               failures);
 }
@@ -277,6 +435,16 @@ void timeout(Collectives &c, bool abortAfter, bool stop) {
              "all_reduce #2",
              "a later barrier");
   check(secondsSince(start) < 0.5, "a later barrier fails at once");
+  // The gather and the reduce-scatter are counted and named the same way.
+  float to[32];
+  checkError(c.allGather(f, to, 16, DType::F32), "RT-10",
+             "all_gather #4 (64 bytes per rank) on rank 0 of 2 not run: the "
+             "communicator broke at all_reduce #2",
+             "a later gather");
+  checkError(c.reduceScatterSum(to, f, 16, DType::F32), "RT-10",
+             "reduce_scatter #5 (f32, 16 elements per rank) on rank 0 of 2 "
+             "not run: the communicator broke at all_reduce #2",
+             "a later reduce-scatter");
   std::printf("rank 0: %s\nrank 0: timed out in %.1f s; %" PRId64
               " checks, %" PRId64 " failures\n",
               s.message().c_str(), seconds, checks, failures);

@@ -154,32 +154,101 @@ TEST(Collectives, SingleRankIsAutoWithoutALauncher) {
     t.expectError(c.broadcast(nullptr, 4, 0), StatusCode::InvalidArgument,
                   "ARG", "broadcast: null data for 4 bytes", "null broadcast");
 
-    // A world of one gathers and reduce-scatters its own block.
+    // A world of one gathers and reduce-scatters its own block: a copy of
+    // every dtype's bits (NaN payloads, -0 and subnormals included).
+    {
+      uint32_t f32[3] = {0x7FC01234, 0x80000000, 0x00000001};
+      uint16_t b16[3] = {0xFFC1, 0x8000, 0x0001};
+      int64_t i64[3] = {INT64_MIN, -5, INT64_MAX};
+      int32_t i32[3] = {INT32_MIN, -5, INT32_MAX};
+      struct Case {
+        DType dtype;
+        const void *data;
+        size_t bytes;
+        bool summed;
+      };
+      for (Case k : {Case{DType::F32, f32, sizeof f32, true},
+                     Case{DType::BF16, b16, sizeof b16, true},
+                     Case{DType::I64, i64, sizeof i64, true},
+                     Case{DType::I32, i32, sizeof i32, false}})
+        for (bool gather : {true, false}) {
+          if (!gather && !k.summed)
+            continue;
+          std::vector<unsigned char> to(k.bytes, 0xEE);
+          Status s = gather ? c.allGather(k.data, to.data(), 3, k.dtype)
+                            : c.reduceScatterSum(k.data, to.data(), 3, k.dtype);
+          t.expect(s.ok() && std::memcmp(k.data, to.data(), k.bytes) == 0,
+                   std::string(dtypeName(k.dtype)) +
+                       (gather ? " gather" : " reduce-scatter") + " of one");
+        }
+      // Only `count` elements are written.
+      int32_t wide[4] = {1, 2, 3, 4}, wideTo[4] = {9, 9, 9, 9};
+      t.expect(c.allGather(wide, wideTo, 2, DType::I32).ok() &&
+                   wideTo[0] == 1 && wideTo[1] == 2 && wideTo[2] == 9 &&
+                   wideTo[3] == 9,
+               "a gather writes world * count elements");
+      t.expect(c.allGather(nullptr, nullptr, 0, DType::F32).ok() &&
+                   c.reduceScatterSum(nullptr, nullptr, 0, DType::BF16).ok(),
+               "empty gather and reduce-scatter");
+      // Adjacent buffers do not overlap.
+      int64_t pair[6] = {1, 2, 3, 0, 0, 0};
+      t.expect(c.allGather(pair, pair + 3, 3, DType::I64).ok() &&
+                   c.reduceScatterSum(pair + 3, pair, 3, DType::I64).ok() &&
+                   pair[0] == 1 && pair[4] == 2 && pair[5] == 3,
+               "adjacent buffers");
+    }
     int64_t from[3] = {4, -5, 6}, to[3] = {};
-    uint16_t half[2] = {0x3F80, 0x8000}, halfTo[2] = {};
-    t.expect(c.allGather(from, to, 3, DType::I64).ok() && to[0] == 4 &&
-                 to[1] == -5 && to[2] == 6,
-             "gather of one");
-    t.expect(c.reduceScatterSum(half, halfTo, 2, DType::BF16).ok() &&
-                 halfTo[0] == 0x3F80 && halfTo[1] == 0x8000,
-             "reduce-scatter of one");
-    t.expect(c.allGather(nullptr, nullptr, 0, DType::F32).ok(), "empty gather");
     t.expectError(c.allGather(from, from, 3, DType::I64),
                   StatusCode::InvalidArgument, "ARG",
                   "all_gather: send and receive buffers overlap", "overlap");
+    t.expectError(c.reduceScatterSum(from, from + 1, 2, DType::I64),
+                  StatusCode::InvalidArgument, "ARG",
+                  "reduce_scatter: send and receive buffers overlap",
+                  "partial overlap");
     t.expectError(c.allGather(from, to, 3, DType::F16),
                   StatusCode::InvalidArgument, "ARG",
-                  "all_gather: dtype f16 is not gathered", "gather f16");
+                  "all_gather: dtype f16 is not gathered by the collectives "
+                  "(f32, bf16, i64, i32)",
+                  "gather f16");
+    t.expectError(c.allGather(from, to, 3, DType::I8),
+                  StatusCode::InvalidArgument, "ARG",
+                  "all_gather: dtype i8 is not gathered", "gather i8");
     t.expectError(c.reduceScatterSum(from, to, 3, DType::I32),
                   StatusCode::InvalidArgument, "ARG",
-                  "reduce_scatter: dtype i32 is not summed", "scatter i32");
+                  "reduce_scatter: dtype i32 is not summed by the collectives "
+                  "(f32, bf16, i64)",
+                  "scatter i32");
     t.expectError(c.reduceScatterSum(nullptr, to, 3, DType::I64),
                   StatusCode::InvalidArgument, "ARG",
-                  "reduce_scatter: null data for 3 elements per rank",
-                  "null scatter");
-    t.expectError(c.allGather(from, to, size_t(INT_MAX), DType::I64),
+                  "reduce_scatter: null send data for 3 elements of i64 per "
+                  "rank",
+                  "null scatter send");
+    t.expectError(c.allGather(from, nullptr, 3, DType::I64),
                   StatusCode::InvalidArgument, "ARG",
-                  "elements per rank exceed one collective's", "too large");
+                  "all_gather: null receive data for 3 elements of i64 per "
+                  "rank",
+                  "null gather receive");
+    // One MPI call per gather (INT_MAX bytes a rank) and per reduce-scatter
+    // (INT_MAX elements a rank); the sizes are checked before the buffers.
+    t.expectError(c.allGather(from, to, size_t(INT_MAX) / 8 + 1, DType::I64),
+                  StatusCode::InvalidArgument, "ARG",
+                  "all_gather: 268435456 elements of i64 per rank exceed what "
+                  "one collective moves (INT_MAX bytes per rank): split it",
+                  "gather too large");
+    t.expect(c.allGather(nullptr, nullptr, size_t(INT_MAX) / 2, DType::BF16)
+                     .message()
+                     .find("null send data") != std::string::npos,
+             "a gather of INT_MAX bytes is not too large");
+    t.expectError(
+        c.reduceScatterSum(from, to, size_t(INT_MAX) + 1, DType::BF16),
+        StatusCode::InvalidArgument, "ARG",
+        "reduce_scatter: 2147483648 elements of bf16 per rank "
+        "exceed what one collective moves (INT_MAX elements per "
+        "rank): split it",
+        "reduce-scatter too large");
+    t.expectError(c.reduceScatterSum(from, to, SIZE_MAX / 4, DType::I64),
+                  StatusCode::InvalidArgument, "ARG",
+                  "ranks overflow the address space", "scatter overflow");
 
     // One object per process; other options are refused.
     auto again = openCollectives(options("auto"));

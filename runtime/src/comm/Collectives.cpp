@@ -89,23 +89,32 @@ size_t gatherWidth(DType dtype) {
   }
 }
 
-/// ARG unless `count` elements of `width` bytes per rank fit one MPI call
-/// for every rank of `world`, and `send`/`recv` (world blocks) do not
-/// overlap.
-Status checkBlocks(const char *what, const void *send, const void *recv,
-                   size_t count, size_t width, int world, size_t limit) {
-  if (count > limit || count > SIZE_MAX / width / size_t(world))
-    return argError(std::string(what) + ": " + std::to_string(count) +
-                    " elements per rank exceed one collective's " +
-                    std::to_string(limit));
+/// ARG unless `count` elements of `width` bytes per rank (`limit` at most,
+/// what one MPI call moves: `limitUnit` names its unit) fit the address
+/// space for every rank of `world`, and the buffers are there and do not
+/// overlap: `send` holds `sendBlocks` blocks of `count` elements, `recv`
+/// `recvBlocks`.
+Status checkBlocks(const char *what, DType dtype, const void *send,
+                   size_t sendBlocks, const void *recv, size_t recvBlocks,
+                   size_t count, size_t width, int world, size_t limit,
+                   const char *limitUnit) {
+  std::string perRank =
+      std::to_string(count) + " elements of " + dtypeName(dtype) + " per rank";
+  if (count > SIZE_MAX / width / size_t(world))
+    return argError(std::string(what) + ": " + perRank + " over " +
+                    std::to_string(world) +
+                    " ranks overflow the address space");
+  if (count > limit)
+    return argError(std::string(what) + ": " + perRank +
+                    " exceed what one collective moves (INT_MAX " + limitUnit +
+                    " per rank): split it");
   if (count != 0 && (!send || !recv))
-    return argError(std::string(what) + ": null data for " +
-                    std::to_string(count) + " elements per rank");
-  const char *s = static_cast<const char *>(send);
-  const char *r = static_cast<const char *>(recv);
+    return argError(std::string(what) + ": null " +
+                    (send ? "receive" : "send") + " data for " + perRank);
+  uintptr_t s = reinterpret_cast<uintptr_t>(send);
+  uintptr_t r = reinterpret_cast<uintptr_t>(recv);
   size_t bytes = count * width;
-  if (count != 0 && s < r + bytes * size_t(world) &&
-      r < s + bytes * size_t(world))
+  if (count != 0 && s < r + bytes * recvBlocks && r < s + bytes * sendBlocks)
     return argError(std::string(what) + ": send and receive buffers overlap");
   return Status::success();
 }
@@ -118,8 +127,11 @@ Status Collectives::allGather(const void *send, void *recv, size_t count,
     return argError(std::string("all_gather: dtype ") + dtypeName(dtype) +
                     " is not gathered by the collectives (f32, bf16, i64, "
                     "i32)");
-  if (Status s = checkBlocks("all_gather", send, recv, count, width, world(),
-                             size_t(INT_MAX) / width);
+  // Gathered as bytes: the blocks interleave by rank in `recv`, so one call
+  // moves them all (no chunks).
+  if (Status s =
+          checkBlocks("all_gather", dtype, send, 1, recv, size_t(world()),
+                      count, width, world(), size_t(INT_MAX) / width, "bytes");
       !s)
     return s;
   return runAllGather(send, recv, count * width);
@@ -130,8 +142,11 @@ Status Collectives::reduceScatterSum(const void *send, void *recv, size_t count,
   if (dtype != DType::F32 && dtype != DType::BF16 && dtype != DType::I64)
     return argError(std::string("reduce_scatter: dtype ") + dtypeName(dtype) +
                     " is not summed by the collectives (f32, bf16, i64)");
-  if (Status s = checkBlocks("reduce_scatter", send, recv, count,
-                             gatherWidth(dtype), world(), size_t(INT_MAX));
+  // One call: rank r's block of the sum is block r of `send`, so chunks
+  // would need strided types that the reduction ops do not take.
+  if (Status s = checkBlocks("reduce_scatter", dtype, send, size_t(world()),
+                             recv, 1, count, gatherWidth(dtype), world(),
+                             size_t(INT_MAX), "elements");
       !s)
     return s;
   return runReduceScatterSum(send, recv, count, dtype);

@@ -1,11 +1,13 @@
 //===- Collectives.h - the runtime's collectives across ranks ---*- C++ -*-===//
 //
-// Sums, broadcasts and barriers over the ranks of a process group, on host
-// memory, for expert parallelism across processes. One object per process
-// (openCollectives), shared by everything that needs it. Two engines:
+// Sums, gathers, reduce-scatters, broadcasts and barriers over the ranks of
+// a process group, on host memory, for expert parallelism across processes. One
+// object per process (openCollectives), shared by everything that needs it. Two
+// engines:
 //
-//  * "single": one rank (rank 0 of a world of 1); every collective is a
-//    no-op once its arguments are checked.
+//  * "single": one rank (rank 0 of a world of 1); once its arguments are
+//    checked every collective is a no-op, but the gather and the
+//    reduce-scatter, which copy `send` (the one block) to `recv`.
 //  * "mpi": the ranks of an MPI job, in the plugin libv4rt-mpi.so
 //    (MpiCollectives.cpp), which libv4rt dlopen()s, so libv4rt itself never
 //    links MPI. Every collective has a deadline (CollectivesOptions); one
@@ -62,13 +64,15 @@ public:
   Status allReduceSum(void *data, size_t count, DType dtype);
   /// Concatenates every rank's `count` elements of `dtype` at `send`, in
   /// rank order, into `recv` (world * count elements) on every rank: F32,
-  /// BF16, I64, I32 (bytes moved as they are); `send` and `recv` must not
-  /// overlap.
+  /// BF16, I64, I32 (bytes moved as they are, so every rank gets the same
+  /// bits); `send` and `recv` must not overlap. At most INT_MAX bytes per
+  /// rank (ARG beyond).
   Status allGather(const void *send, void *recv, size_t count, DType dtype);
   /// Sums the world * count elements of `dtype` at `send` over the ranks
   /// (as allReduceSum: exact bits when one rank's term is non-zero) and
   /// gives rank r block r of `count` elements of the sum in `recv`: F32,
-  /// BF16, I64; `send` and `recv` must not overlap.
+  /// BF16, I64; `send` and `recv` must not overlap. At most INT_MAX
+  /// elements per rank (ARG beyond).
   Status reduceScatterSum(const void *send, void *recv, size_t count,
                           DType dtype);
   /// Copies `bytes` bytes of rank `root`'s `data` into every rank's `data`.
@@ -86,9 +90,12 @@ protected:
   /// is anything to move, `dtype` is F32, BF16 or I64, `root` is a rank.
   virtual Status runAllReduceSum(void *data, size_t count, DType dtype) = 0;
   virtual Status runBroadcast(void *data, size_t bytes, int root) = 0;
-  /// `bytes` per rank; at most INT_MAX (checked).
+  /// `bytes` per rank, at most INT_MAX; `recv` holds world blocks of it;
+  /// the buffers are non-null when `bytes` is not 0 and do not overlap.
   virtual Status runAllGather(const void *send, void *recv, size_t bytes) = 0;
-  /// `count` elements per rank; at most INT_MAX (checked).
+  /// `count` elements per rank, at most INT_MAX, `dtype` F32, BF16 or I64;
+  /// `send` holds world blocks of it; the buffers are non-null when
+  /// `count` is not 0 and do not overlap.
   virtual Status runReduceScatterSum(const void *send, void *recv, size_t count,
                                      DType dtype) = 0;
   virtual Status runBarrier() = 0;

@@ -3,8 +3,11 @@
 // The only code of the runtime that links MPI; libv4rt dlopen()s it
 // (MpiPlugin.h). It initializes MPI unless the embedder did, duplicates
 // MPI_COMM_WORLD with MPI_ERRORS_RETURN, and runs every collective
-// non-blocking (MPI_Iallreduce, MPI_Ibcast, MPI_Ibarrier), testing the
-// request until the collective's deadline.
+// non-blocking (MPI_Iallreduce, MPI_Iallgather, MPI_Ireduce_scatter_block,
+// MPI_Ibcast, MPI_Ibarrier), testing the request until the collective's
+// deadline. The sums and the broadcast run in chunks of at most INT_MAX
+// elements; the gather (INT_MAX bytes per rank) and the reduce-scatter
+// (INT_MAX elements per rank) are one call each, as Collectives.cpp checks.
 //
 // Failure and exit. A collective that misses its deadline cannot be
 // cancelled: its request stays pending, and its peers are out of step. So a
