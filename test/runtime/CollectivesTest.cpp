@@ -366,7 +366,16 @@ TEST(Collectives, MpiPluginErrors) {
 
 #ifdef V4_MPI_PLUGIN
 TEST(Collectives, MpiWorldOfOne) {
-  // MPI's singleton init, finalized by the plugin's exit handler.
+  // MPI's singleton init, finalized by the plugin's exit handler. The child
+  // (re-executed: it reads the environment at start) runs without the
+  // sanitizer's exit-time leak check: Open MPI dlclose()s its components in
+  // MPI_Finalize, so what they keep is reported from unknown modules that
+  // no suppression can name (test/lit.cfg.py does the same for %mpirun).
+  const char *asan = std::getenv("ASAN_OPTIONS");
+  std::string saved = asan ? asan : "";
+  setenv("ASAN_OPTIONS",
+         (saved.empty() ? "" : saved + ":").append("detect_leaks=0").c_str(),
+         1);
   inChild(
       {{"V4RT_MPI_PLUGIN", V4_MPI_PLUGIN}, {"WORLD_SIZE", "1"}, {"RANK", "0"}},
       [](Checks &t) {
@@ -387,6 +396,10 @@ TEST(Collectives, MpiWorldOfOne) {
         auto again = openCollectives(options("auto", 30));
         t.expect(again.ok() && again->get() == &c, "shared");
       });
+  if (asan)
+    setenv("ASAN_OPTIONS", saved.c_str(), 1);
+  else
+    unsetenv("ASAN_OPTIONS");
 }
 #else
 TEST(Collectives, MpiEngineNotBuilt) {
