@@ -135,8 +135,7 @@ private:
   }
   Value param(ImplicitLocOpBuilder &b, const Twine &name,
               ArrayRef<int64_t> shape, Type e) {
-    return ParameterOp::create(b, tt(shape, e),
-                               StringAttr::get(&ctx, name.str()));
+    return ParameterOp::create(b, tt(shape, e), name.str());
   }
   Value stack(ImplicitLocOpBuilder &b, const Twine &pattern,
               ArrayRef<int64_t> shape, Type e) {
@@ -156,7 +155,8 @@ private:
   Value linear(ImplicitLocOpBuilder &b, Value x, Weight w,
                ArrayRef<int64_t> outShape, Type e) {
     return LinearOp::create(b, tt(outShape, e), x, w.w, w.scale,
-                            static_cast<uint64_t>(cfg.weightBlockSize));
+                            static_cast<uint64_t>(cfg.weightBlockSize),
+                            /*rowBlockSize=*/IntegerAttr());
   }
   Value rmsNorm(ImplicitLocOpBuilder &b, Value x, Value weight,
                 Precision p = Precision::f32) {
@@ -301,7 +301,8 @@ Value Importer::attention(ImplicitLocOpBuilder &b, const std::string &p,
                                    32, IntegerAttr());
     Value iwp = param(b, ix + ".weights_proj.weight", {iH, d}, bf16);
     Value iw = LinearOp::create(b, tt({B, kDyn, iH}, bf16), xn, iwp, Value(),
-                                static_cast<uint64_t>(cfg.weightBlockSize));
+                                static_cast<uint64_t>(cfg.weightBlockSize),
+                                /*rowBlockSize=*/IntegerAttr());
     const std::string ic = ix + ".compressor";
     at(b, ic);
     Value cw = param(b, ic + ".wkv.weight", {2 * iD, d}, bf16);
@@ -356,9 +357,10 @@ Value Importer::attention(ImplicitLocOpBuilder &b, const std::string &p,
   // dequantises it and runs a bf16 einsum, which v4.grouped_linear does for
   // an FP8 weight.
   Weight woa = fp8(b, a + ".wo_a", G * oR, H * hd / G);
-  Value u0 = GroupedLinearOp::create(
-      b, tt({B, kDyn, G, oR}, bf16), o3, woa.w, woa.scale,
-      static_cast<uint64_t>(cfg.weightBlockSize));
+  Value u0 = GroupedLinearOp::create(b, tt({B, kDyn, G, oR}, bf16), o3, woa.w,
+                                     woa.scale,
+                                     static_cast<uint64_t>(cfg.weightBlockSize),
+                                     /*rowBlockSize=*/IntegerAttr());
   Value u = collapse(u0, {B, kDyn, G * oR});
   return linear(b, u, fp8(b, a + ".wo_b", d, G * oR), {B, kDyn, d}, bf16);
 }
@@ -518,7 +520,8 @@ Value Importer::logits(ImplicitLocOpBuilder &b, const std::string &place,
   Value yn = rmsNorm(b, y, normWeight(b, prefix + "norm.weight", d));
   at(b, "head");
   return LinearOp::create(b, tt({B, T, cfg.vocabSize}, f32), yn, head, Value(),
-                          static_cast<uint64_t>(cfg.weightBlockSize));
+                          static_cast<uint64_t>(cfg.weightBlockSize),
+                          /*rowBlockSize=*/IntegerAttr());
 }
 
 void Importer::emitStep(ArrayRef<func::FuncOp> blocks,

@@ -142,9 +142,9 @@ def V4ApplyNumericsPass : Pass<"v4-apply-numerics", "::mlir::ModuleOp"> {
 def V4PartitionPass : Pass<"v4-partition", "::mlir::ModuleOp"> {
   let summary = "Split the graph over the ranks of the module's partition";
   let description = [{
-    Reads the module attribute `v4.ep` (`v4c --ep N`; absent or 1: the IR is
-    unchanged) and makes the graph the one program every rank of a world of
-    N ranks runs (SPMD), expert-parallel:
+    Reads the module attributes `v4.ep` and `v4.tp` (`v4c --ep N`, `--tp N`;
+    absent or 1: the IR is unchanged). `v4.ep` makes the graph the one
+    program every rank of a world of N ranks runs (SPMD), expert-parallel:
 
     * every `v4.moe.experts` takes the rank (one `v4.comm.rank` per
       function) as `epRank`, and each of its stacked weights
@@ -181,12 +181,48 @@ def V4PartitionPass : Pass<"v4-partition", "::mlir::ModuleOp"> {
     than ranks, --dp-attention without N > 1 (each naming the numbers).
     When N does not divide the E experts, each rank holds ceil(E / N) and
     the last ones end in padding (`parameter_stack ... of E`).
+
+    `v4.tp` = N (`v4c --tp N`; with `v4.ep` > 1 it must be the same N: one
+    world) makes the graph tensor-parallel, as the reference's
+    Column/RowParallelLinear layers split it:
+
+    * attention: rank r runs heads [r H/N, (r+1) H/N) and output groups
+      [r G/N, (r+1) G/N): wq_b's rows, `attn_sink`, wo_a's group rows and
+      wo_b's input columns become `v4.parameter ... slice D shards N`, the
+      per-head ops between them run on H/N heads, and wo_b's partial
+      output, computed in f32, is summed by a `v4.comm.all_reduce` in f32
+      and rounded once (`v4.convert`): the one-rank output up to the order
+      of the fp32 additions (the reference's RowParallelLinear rounds each
+      bf16 partial instead). wq_a, q_norm, the kv
+      path, the compressors and the lightning indexer stay replicated, so
+      the indexer selects the same entries on every rank. A rank's slice of
+      an FP8 weight that does not start on a 128-block reads block scales
+      of fewer rows (`rowBlockSize`; `slice ... blocks bl of 128`), and a
+      column slice narrower than a block quantises its activations in
+      blocks of that width;
+    * shared expert: w1 and w3's rows and w2's columns are sliced and the
+      f32 partial output summed and rounded likewise, when each rank's I/N
+      hidden units are whole
+      128-blocks of the scales (every released model); otherwise it stays
+      replicated;
+    * the routed experts (unless `v4.ep` splits them), the gate, mHC and
+      the head stay replicated.
+
+    Errors: heads or groups not divisible by N, a query or output
+    projection that is not the importer's chain, --tp with --dp-attention.
   }];
   let dependentDialects = ["::mlir::v4::V4Dialect",
-                           "::mlir::func::FuncDialect"];
+                           "::mlir::func::FuncDialect",
+                           "::mlir::tensor::TensorDialect"];
   let statistics = [
     Statistic<"numSharded", "experts-sharded",
-              "v4.moe.experts ops made expert-parallel">
+              "v4.moe.experts ops made expert-parallel">,
+    Statistic<"numTensorParallel", "attention-split",
+              "attentions split over the tensor-parallel ranks">,
+    Statistic<"numSharedSplit", "shared-experts-split",
+              "shared experts split over the tensor-parallel ranks">,
+    Statistic<"numReplicatedShared", "shared-experts-replicated",
+              "shared experts left whole (I/N not in 128-blocks)">
   ];
 }
 

@@ -5,6 +5,11 @@
 #include "passes/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+
+#include "llvm/ADT/SetVector.h"
+
+#include <numeric>
 
 namespace mlir::v4 {
 #define GEN_PASS_DEF_V4PARTITIONPASS
@@ -21,9 +26,22 @@ struct V4PartitionPass
   void runOnOperation() override {
     ModuleOp module = getOperation();
     FailureOr<int64_t> ep = getExpertParallel(module);
-    if (failed(ep))
+    FailureOr<int64_t> tp = getTensorParallel(module);
+    if (failed(ep) || failed(tp))
       return signalPassFailure();
+    if (*ep > 1 && *tp > 1 && *ep != *tp) {
+      module.emitError() << "--tp " << *tp << " and --ep " << *ep
+                         << " must span the same ranks (one world)";
+      return signalPassFailure();
+    }
     dpAttention = getDataParallelAttention(module);
+    if (dpAttention && *tp > 1) {
+      module.emitError() << "--dp-attention splits the sequences over the "
+                            "ranks and --tp the attention heads: use one";
+      return signalPassFailure();
+    }
+    if (*tp > 1 && failed(splitTensorParallel(module, *tp)))
+      return signalPassFailure();
     if (dpAttention && *ep == 1) {
       module.emitError() << "--dp-attention needs --ep N with N > 1: the "
                             "ranks' experts serve every rank's tokens";
@@ -124,6 +142,294 @@ struct V4PartitionPass
 
   bool dpAttention = false;
   SmallVector<MoEExpertsOp> gathered;
+
+  //===--------------------------------------------------------------------===//
+  // Tensor parallelism
+  //===--------------------------------------------------------------------===//
+
+  /// Splits every attention's heads and every shared expert's hidden units
+  /// over `tp` ranks; the row-parallel projections' partial sums are
+  /// all-reduced (bf16, as the reference's RowParallelLinear does).
+  LogicalResult splitTensorParallel(ModuleOp module, int64_t tp) {
+    SmallVector<AttnSparseOp> attns;
+    module.walk([&](AttnSparseOp op) { attns.push_back(op); });
+    SmallVector<MoESharedExpertOp> shared;
+    module.walk([&](MoESharedExpertOp op) { shared.push_back(op); });
+    if (attns.empty())
+      return module.emitError()
+             << "--tp " << tp << ": the model has no attention to split";
+    for (AttnSparseOp op : attns)
+      if (failed(splitAttention(op, tp)))
+        return failure();
+    for (MoESharedExpertOp op : shared)
+      if (failed(splitSharedExpert(op, tp)))
+        return failure();
+    // The whole tensors are no longer read.
+    for (Operation *p : wholeParameters)
+      if (p->use_empty())
+        p->erase();
+    return success();
+  }
+  SetVector<Operation *> wholeParameters;
+
+  /// `t` with dim `d` divided by `n`.
+  static RankedTensorType divDim(Type t, int64_t d, int64_t n) {
+    auto r = cast<RankedTensorType>(t);
+    SmallVector<int64_t> shape(r.getShape());
+    shape[d < 0 ? d + r.getRank() : d] /= n;
+    return r.clone(shape);
+  }
+
+  /// Rank r's part (`local` entries) along `dim` of the parameter `v`,
+  /// read through a new v4.parameter; `block`/`blockOf` for a block scale
+  /// whose entries cover `block` of the rank's rows where the checkpoint's
+  /// cover `blockOf` (equal: a plain slice).
+  FailureOr<Value> makeSlice(Value v, int64_t dim, int64_t tp, int64_t local,
+                             int64_t block, int64_t blockOf, Operation *user,
+                             StringRef what) {
+    auto p = v.getDefiningOp<ParameterOp>();
+    if (!p || p.getSliceDim())
+      return user->emitError() << "--tp " << tp << ": " << what
+                               << " is not a whole v4.parameter to slice";
+    wholeParameters.insert(p);
+    auto type = p.getResult().getType();
+    SmallVector<int64_t> shape(type.getShape());
+    shape[dim] = local;
+    OpBuilder b(p);
+    bool blocks = block != blockOf;
+    return ParameterOp::create(
+               b, p.getLoc(), type.clone(shape), p.getNameAttr(),
+               b.getI64IntegerAttr(dim), b.getI64IntegerAttr(tp),
+               blocks ? b.getI64IntegerAttr(block) : IntegerAttr(),
+               blocks ? b.getI64IntegerAttr(blockOf) : IntegerAttr())
+        .getResult();
+  }
+
+  /// The rank's 1/tp of the parameter `v` along `dim`.
+  FailureOr<Value> sliceParameter(Value v, int64_t dim, int64_t tp,
+                                  Operation *user, StringRef what) {
+    auto type = cast<RankedTensorType>(v.getType());
+    int64_t full = type.getDimSize(dim);
+    if (full % tp != 0)
+      return user->emitError() << "--tp " << tp << ": " << what << " has "
+                               << full << " entries along dim " << dim
+                               << ", not a multiple of the " << tp << " ranks";
+    return makeSlice(v, dim, tp, full / tp, 1, 1, user, what);
+  }
+
+  /// Slices the FP8 block scale `scale` of a weight whose dim `dim` the
+  /// ranks split into `localRows` each, in checkpoint blocks of `blk`: the
+  /// rank's entries cover gcd(localRows, blk) rows each (blk when its slice
+  /// starts and ends on checkpoint blocks). Returns that block.
+  FailureOr<std::pair<Value, int64_t>> sliceScale(Value scale, int64_t dim,
+                                                  int64_t localRows,
+                                                  int64_t blk, int64_t tp,
+                                                  Operation *user) {
+    int64_t block = std::gcd(localRows, blk);
+    FailureOr<Value> s = makeSlice(scale, dim, tp, localRows / block, block,
+                                   blk, user, "a block scale");
+    if (failed(s))
+      return failure();
+    return std::make_pair(*s, block);
+  }
+
+  /// A weight `w` (with FP8 `scale`, or none) of a linear split along `dim`
+  /// (0: output rows, 1: input columns K). Sets the op's operands; returns
+  /// the rank's scale block along `dim` (the checkpoint's when unscaled).
+  template <typename LinearLike>
+  FailureOr<int64_t> sliceWeight(LinearLike op, int64_t dim, int64_t tp,
+                                 StringRef what) {
+    FailureOr<Value> w = sliceParameter(op.getWeight(), dim, tp, op, what);
+    if (failed(w))
+      return failure();
+    op.getWeightMutable().assign(*w);
+    int64_t blk =
+        dim == 0 ? int64_t(op.getScaleRowBlock()) : int64_t(op.getBlockSize());
+    if (!op.getScale())
+      return blk;
+    int64_t localRows = cast<RankedTensorType>(w->getType()).getDimSize(dim);
+    FailureOr<std::pair<Value, int64_t>> s =
+        sliceScale(op.getScale(), dim, localRows, blk, tp, op);
+    if (failed(s))
+      return failure();
+    op.getScaleMutable().assign(s->first);
+    return s->second;
+  }
+
+  /// Tensor-parallel attention (V4-SPEC 5.1, 5.6, 5.7): rank r runs heads
+  /// [r H/tp, (r+1) H/tp) and output groups [r G/tp, (r+1) G/tp): wq_b's
+  /// rows, attn_sink, wo_a's group rows and wo_b's columns are sliced, and
+  /// wo_b's partial outputs are all-reduced. Everything before wq_b (wq_a,
+  /// q_norm, the kv path, the compressors and the indexer) stays
+  /// replicated: the indexer's top-k then picks the same entries on every
+  /// rank.
+  LogicalResult splitAttention(AttnSparseOp attn, int64_t tp) {
+    auto fail = [&](Operation *at, const Twine &why) {
+      return at->emitError() << "--tp " << tp << ": " << why;
+    };
+    // q = rope(rms_norm(expand_shape(linear(qr, wq_b)))).
+    auto qRope = attn.getQ().getDefiningOp<RopeOp>();
+    auto qNorm = qRope ? qRope.getX().getDefiningOp<RMSNormOp>() : nullptr;
+    auto qExpand =
+        qNorm ? qNorm.getX().getDefiningOp<tensor::ExpandShapeOp>() : nullptr;
+    auto wqb = qExpand ? qExpand.getSrc().getDefiningOp<LinearOp>() : nullptr;
+    if (!wqb || !qRope->hasOneUse() || !qNorm->hasOneUse() ||
+        !qExpand->hasOneUse() || !wqb->hasOneUse())
+      return fail(attn, "the query is not wq_b, per-head norm and RoPE of "
+                        "this attention alone");
+    // out = linear(collapse(grouped_linear(expand(collapse(rope^-1(o))))))
+    Operation *use = attn->hasOneUse() ? *attn->user_begin() : nullptr;
+    auto oRope = dyn_cast_or_null<RopeOp>(use);
+    auto oCollapse =
+        oRope && oRope->hasOneUse()
+            ? dyn_cast<tensor::CollapseShapeOp>(*oRope->user_begin())
+            : nullptr;
+    auto gExpand =
+        oCollapse && oCollapse->hasOneUse()
+            ? dyn_cast<tensor::ExpandShapeOp>(*oCollapse->user_begin())
+            : nullptr;
+    auto woa = gExpand && gExpand->hasOneUse()
+                   ? dyn_cast<GroupedLinearOp>(*gExpand->user_begin())
+                   : nullptr;
+    auto gCollapse = woa && woa->hasOneUse()
+                         ? dyn_cast<tensor::CollapseShapeOp>(*woa->user_begin())
+                         : nullptr;
+    auto wob = gCollapse && gCollapse->hasOneUse()
+                   ? dyn_cast<LinearOp>(*gCollapse->user_begin())
+                   : nullptr;
+    if (!wob)
+      return fail(attn, "the output is not inverse RoPE, wo_a and wo_b of "
+                        "this attention alone");
+    auto qType = cast<RankedTensorType>(attn.getQ().getType());
+    int64_t heads = qType.getDimSize(2);
+    auto gType = cast<RankedTensorType>(gExpand.getType());
+    int64_t groups = gType.getDimSize(gType.getRank() - 2);
+    if (heads % tp != 0 || groups % tp != 0)
+      return fail(attn, Twine(heads) + " attention heads in " + Twine(groups) +
+                            " output groups do not split over " + Twine(tp) +
+                            " ranks");
+    // wq_b: the rank's heads are rows [r H/tp hd, (r+1) H/tp hd).
+    FailureOr<int64_t> qBlock = sliceWeight(wqb, 0, tp, "wq_b");
+    if (failed(qBlock))
+      return failure();
+    if (*qBlock != wqb.getScaleRowBlock())
+      wqb.setRowBlockSize(*qBlock);
+    wqb.getResult().setType(divDim(wqb.getType(), -1, tp));
+    OpBuilder b(qExpand);
+    auto rebuildExpand = [&](tensor::ExpandShapeOp e, int64_t dim) {
+      b.setInsertionPoint(e);
+      SmallVector<OpFoldResult> sizes = e.getMixedOutputShape();
+      auto type = divDim(e.getType(), dim, tp);
+      sizes[dim] = b.getIndexAttr(type.getDimSize(dim));
+      auto n = tensor::ExpandShapeOp::create(
+          b, e.getLoc(), type, e.getSrc(), e.getReassociationIndices(), sizes);
+      e.getResult().replaceAllUsesWith(n.getResult());
+      e.erase();
+      return n;
+    };
+    auto rebuildCollapse = [&](tensor::CollapseShapeOp c) {
+      b.setInsertionPoint(c);
+      auto n = tensor::CollapseShapeOp::create(b, c.getLoc(), c.getSrc(),
+                                               c.getReassociationIndices());
+      c.getResult().replaceAllUsesWith(n.getResult());
+      c.erase();
+      return n;
+    };
+    rebuildExpand(qExpand, 2);
+    qNorm.getResult().setType(divDim(qNorm.getType(), 2, tp));
+    qRope.getResult().setType(divDim(qRope.getType(), 2, tp));
+    // The rank's sinks.
+    FailureOr<Value> sink =
+        sliceParameter(attn.getSink(), 0, tp, attn, "attn_sink");
+    if (failed(sink))
+      return failure();
+    attn.getSinkMutable().assign(*sink);
+    attn.getResult().setType(divDim(attn.getType(), 2, tp));
+    oRope.getResult().setType(divDim(oRope.getType(), 2, tp));
+    rebuildCollapse(oCollapse);
+    rebuildExpand(gExpand, gType.getRank() - 2);
+    // wo_a: the rank's groups are rows [r G/tp N, (r+1) G/tp N).
+    FailureOr<int64_t> aBlock = sliceWeight(woa, 0, tp, "wo_a");
+    if (failed(aBlock))
+      return failure();
+    if (*aBlock != woa.getScaleRowBlock())
+      woa.setRowBlockSize(*aBlock);
+    woa.getResult().setType(divDim(woa.getType(), -2, tp));
+    rebuildCollapse(gCollapse);
+    // wo_b: the rank's columns; its bf16 partial sums are all-reduced.
+    if (failed(splitRowParallel(wob, tp, "wo_b")))
+      return failure();
+    ++numTensorParallel;
+    return success();
+  }
+
+  /// Tensor-parallel shared expert (V4-SPEC 6.2): rank r runs hidden units
+  /// [r I/tp, (r+1) I/tp): w1 and w3's rows and w2's columns are sliced and
+  /// the partial outputs all-reduced. The op's FP8 scales are 128x128
+  /// blocks, so the split needs I/tp to be a multiple of 128 (every
+  /// released model); otherwise the shared expert stays replicated.
+  LogicalResult splitSharedExpert(MoESharedExpertOp op, int64_t tp) {
+    constexpr int64_t kBlock = 128;
+    auto w1 = cast<RankedTensorType>(op.getW1().getType());
+    int64_t hidden = w1.getDimSize(0);
+    if (hidden % tp != 0 || (op.getW1Scale() && (hidden / tp) % kBlock != 0)) {
+      ++numReplicatedShared;
+      return success();
+    }
+    auto slice = [&](OpOperand &o, int64_t dim, StringRef what) {
+      FailureOr<Value> v = sliceParameter(o.get(), dim, tp, op, what);
+      if (succeeded(v))
+        o.set(*v);
+      return v;
+    };
+    if (failed(slice(op.getW1Mutable(), 0, "shared w1")) ||
+        failed(slice(op.getW3Mutable(), 0, "shared w3")) ||
+        failed(slice(op.getW2Mutable(), 1, "shared w2")))
+      return failure();
+    if (op.getW1Scale())
+      if (failed(slice(op.getW1ScaleMutable()[0], 0, "shared w1 scale")) ||
+          failed(slice(op.getW3ScaleMutable()[0], 0, "shared w3 scale")) ||
+          failed(slice(op.getW2ScaleMutable()[0], 1, "shared w2 scale")))
+        return failure();
+    sumPartials(op, op.getResult());
+    ++numSharedSplit;
+    return success();
+  }
+
+  /// A linear whose input columns (K) the ranks split: the weight's columns
+  /// and its scale's column blocks are sliced (the rank's activation blocks
+  /// then lie within its slice), and the partial output is all-reduced.
+  LogicalResult splitRowParallel(LinearOp op, int64_t tp, StringRef what) {
+    int64_t rowBlock = op.getScaleRowBlock();
+    FailureOr<int64_t> kBlock = sliceWeight(op, 1, tp, what);
+    if (failed(kBlock))
+      return failure();
+    if (*kBlock != int64_t(op.getBlockSize())) {
+      op.setRowBlockSize(rowBlock);
+      op.setBlockSize(*kBlock);
+    }
+    sumPartials(op, op.getResult());
+    return success();
+  }
+
+  /// Sums the rank's partial output `v` of `op` over the ranks: computed in
+  /// f32, all-reduced in f32 and rounded once to its type (v4.convert), so
+  /// the ranks hold the one-rank output up to the order of the fp32
+  /// additions. (The reference's RowParallelLinear all-reduces bf16
+  /// partials, rounding each; on T1 that moves logits by up to 45%
+  /// normwise over 60 positions.)
+  void sumPartials(Operation *op, Value v) {
+    auto type = cast<RankedTensorType>(v.getType());
+    OpBuilder b(op);
+    b.setInsertionPointAfter(op);
+    auto wide = type.clone(b.getF32Type());
+    v.setType(wide);
+    auto sum = CommAllReduceOp::create(b, op->getLoc(), wide, v);
+    Value narrow = sum.getResult();
+    if (type != wide)
+      narrow = ConvertOp::create(b, op->getLoc(), type, narrow).getResult();
+    v.replaceAllUsesExcept(narrow, sum);
+  }
 
   /// Makes `shardOf[def]` the rank's shard of the stack `v` (`op`'s weight).
   LogicalResult shard(Value v, int64_t ep,

@@ -28,6 +28,35 @@ LogicalResult ParameterOp::verify() {
                            << "' > 0, got shape "
                            << shapeToString(getResult().getType().getShape())
                            << " [parameter_c2]";
+  // parameter_c3: `slice D shards N` together, D a dim of the result and
+  // N >= 2.
+  std::optional<int64_t> dim = getSliceDim(), shards = getShards();
+  if (dim.has_value() != shards.has_value())
+    return emitOpError()
+           << "expected 'slice' and 'shards' together [parameter_c3]";
+  if (!dim) {
+    if (getSliceBlock() || getSliceBlockOf())
+      return emitOpError()
+             << "expected 'blocks' only on a slice [parameter_c3]";
+    return success();
+  }
+  auto type = getResult().getType();
+  if (*dim < 0 || *dim >= type.getRank() || *shards < 2)
+    return emitOpError() << "expected slice of a dim in [0, " << type.getRank()
+                         << ") over shards >= 2, got slice " << *dim
+                         << " shards " << *shards << " [parameter_c3]";
+  // parameter_c4: `blocks bl of bg`: bl, bg > 0 and bl divides bg (a
+  // rank's block lies in one checkpoint block).
+  std::optional<int64_t> bl = getSliceBlock(), bg = getSliceBlockOf();
+  if (bl.has_value() != bg.has_value() ||
+      (bl && (*bl < 1 || *bg < 1 || *bg % *bl != 0)))
+    return emitOpError() << "expected 'blocks bl of bg' with bl, bg > 0 and bg "
+                            "a multiple of bl [parameter_c4]";
+  // parameter_c5: the packed (last) dim of an FP4 tensor is not sliced.
+  if (isa<Float4E2M1FNType>(type.getElementType()) &&
+      *dim == type.getRank() - 1)
+    return emitOpError() << "expected no slice along the packed last dim of an "
+                            "f4E2M1FN tensor [parameter_c5]";
   return success();
 }
 
@@ -98,6 +127,27 @@ static LogicalResult verifyLeadingThen(Operation *op, StringRef label,
 //===----------------------------------------------------------------------===//
 // EmbeddingOp
 //===----------------------------------------------------------------------===//
+
+LogicalResult ConvertOp::verify() {
+  auto input = cast<RankedTensorType>(getInput().getType());
+  auto result = cast<RankedTensorType>(getResult().getType());
+  Builder b(getContext());
+  Type bf16 = b.getBF16Type(), f32 = b.getF32Type();
+  // convert_c1: input and result are bf16 or f32 tensors of one shape.
+  if (failed(verifyElementType(*this, "convert_c1", "input",
+                               input.getElementType(), {bf16, f32})) ||
+      failed(verifyElementType(*this, "convert_c1", "result",
+                               result.getElementType(), {bf16, f32})))
+    return failure();
+  if (input.getShape() != result.getShape())
+    return emitOpError() << "expected the result shape of the input, got "
+                         << input << " -> " << result << " [convert_c1]";
+  return success();
+}
+
+OpFoldResult ConvertOp::fold(FoldAdaptor) {
+  return getInput().getType() == getResult().getType() ? getInput() : Value();
+}
 
 LogicalResult LastTokenOp::verify() {
   auto input = cast<RankedTensorType>(getInput().getType());
@@ -252,19 +302,31 @@ struct ScaleLabels {
   StringRef presence; // scale present iff the weight is FP8/FP4
   StringRef type;     // scale is a rank-2 f8E8M0FNU tensor
   StringRef block;    // blockSize > 0, default without quantisation
-  StringRef fp8Shape; // FP8 block scales are [ceil(N/b), ceil(K/b)]
+  StringRef fp8Shape; // FP8 block scales are [ceil(N/rb), ceil(K/b)]
   StringRef rowsName; // how messages name the weight rows ("N", "G*N")
+  StringRef rowBlock; // rowBlockSize > 0, only with an FP8 weight
 };
 
 /// Scale rules shared by linear and grouped_linear (V4-SPEC 2.4) for a
 /// weight of `rows` x `cols`.
 static LogicalResult verifyWeightScale(Operation *op, const ScaleLabels &l,
                                        WeightFormat format, Value scale,
-                                       int64_t blockSize, int64_t rows,
-                                       int64_t cols) {
+                                       int64_t blockSize,
+                                       std::optional<int64_t> rowBlockSize,
+                                       int64_t rows, int64_t cols) {
   // block: blockSize > 0; without quantisation it stays at the default.
   if (failed(verifyPositive(op, l.block, "blockSize", blockSize)))
     return failure();
+  // rowBlock: rowBlockSize (the weight rows of one scale row) > 0, and only
+  // for FP8 block scales.
+  if (rowBlockSize) {
+    if (failed(verifyPositive(op, l.rowBlock, "rowBlockSize", *rowBlockSize)))
+      return failure();
+    if (format != WeightFormat::Fp8)
+      return op->emitOpError()
+             << "expected no rowBlockSize without an f8E4M3FN weight, got "
+             << *rowBlockSize << " [" << l.rowBlock << "]";
+  }
   if (format == WeightFormat::Float) {
     // presence: bf16/f32 weights take no scale.
     if (scale)
@@ -293,12 +355,13 @@ static LogicalResult verifyWeightScale(Operation *op, const ScaleLabels &l,
                              << s.getElementType() << " [" << l.type << "]";
   if (format != WeightFormat::Fp8)
     return success();
-  // fp8Shape: FP8 block scales are [ceil(N/b), ceil(K/b)].
-  SmallVector<int64_t> expected = {ceilDivDim(rows, blockSize),
+  // fp8Shape: FP8 block scales are [ceil(N/rb), ceil(K/b)].
+  int64_t rowBlock = rowBlockSize.value_or(blockSize);
+  SmallVector<int64_t> expected = {ceilDivDim(rows, rowBlock),
                                    ceilDivDim(cols, blockSize)};
   return verifyShapesCompatible(op, l.fp8Shape, "scale", s.getShape(),
                                 "[ceil(" + l.rowsName.str() + "/" +
-                                    std::to_string(blockSize) + "), ceil(K/" +
+                                    std::to_string(rowBlock) + "), ceil(K/" +
                                     std::to_string(blockSize) + ")]",
                                 expected);
 }
@@ -341,11 +404,12 @@ LogicalResult LinearOp::verify() {
   // linear_c7: scale present iff the weight is FP8/FP4.
   // linear_c8: the scale is a rank-2 f8E8M0FNU tensor.
   // linear_c9: blockSize > 0, and 128 (default) for bf16/f32 weights.
-  // linear_c10: FP8 block scales are [ceil(N/b), ceil(K/b)].
-  ScaleLabels labels = {"linear_c7", "linear_c8", "linear_c9", "linear_c10",
-                        "N"};
-  if (failed(
-          verifyWeightScale(op, labels, format, getScale(), blockSize, n, k)))
+  // linear_c10: FP8 block scales are [ceil(N/rb), ceil(K/b)].
+  // linear_c14: rowBlockSize > 0, only with an FP8 weight.
+  ScaleLabels labels = {"linear_c7",  "linear_c8", "linear_c9",
+                        "linear_c10", "N",         "linear_c14"};
+  if (failed(verifyWeightScale(op, labels, format, getScale(), blockSize,
+                               getRowBlockSize(), n, k)))
     return failure();
   if (format != WeightFormat::Fp4)
     return success();
@@ -415,11 +479,16 @@ LogicalResult GroupedLinearOp::verify() {
   // grouped_linear_c7: scale present iff the weight is FP8.
   // grouped_linear_c8: the scale is a rank-2 f8E8M0FNU tensor.
   // grouped_linear_c9: blockSize > 0, and 128 (default) for bf16/f32.
-  // grouped_linear_c10: FP8 scales are [ceil(G*N/b), ceil(K/b)].
-  ScaleLabels labels = {"grouped_linear_c7", "grouped_linear_c8",
-                        "grouped_linear_c9", "grouped_linear_c10", "G*N"};
+  // grouped_linear_c10: FP8 scales are [ceil(G*N/rb), ceil(K/b)].
+  // grouped_linear_c11: rowBlockSize > 0, only with an FP8 weight.
+  ScaleLabels labels = {"grouped_linear_c7",
+                        "grouped_linear_c8",
+                        "grouped_linear_c9",
+                        "grouped_linear_c10",
+                        "G*N",
+                        "grouped_linear_c11"};
   return verifyWeightScale(op, labels, weightFormat(w.getElementType()),
-                           getScale(), blockSize, rows, k);
+                           getScale(), blockSize, getRowBlockSize(), rows, k);
 }
 
 //===----------------------------------------------------------------------===//

@@ -30,13 +30,44 @@ def V4_ParameterOp : V4_Op<"parameter", [Pure]> {
     `f4E2M1FN` tensors with their full K extent (the checkpoint packs two per
     byte), token-to-expert tables are integer tensors.
 
+    With `slice D shards N` (tensor parallelism, `v4-partition`) the result
+    is the running rank r's part of the checkpoint tensor along dim D: index
+    i of the result's dim D (extent L) is index `r * L + i` of the
+    checkpoint's, whose dim D has N * L entries; the other dims are whole.
+    Block scales of a sliced FP8 weight add `blocks bl of bg`: each of the
+    result's L scale entries along D covers bl weight rows (columns) of the
+    rank's slice, the checkpoint's entries bg, and index i reads the
+    checkpoint's entry `((r * L + i) * bl) / bg` (so a rank's scale rows
+    repeat a checkpoint row when its slice does not start on a bg block);
+    the checkpoint's dim D has ceil(N * L * bl / bg) entries. Each rank binds
+    only its slice.
+
     ```mlir
     %w = v4.parameter "layers.0.attn.wq_a.weight" : tensor<1024x4096xf8E4M3FN>
+    // rank r's heads of wq_b (T1: 4 heads of 72 over 2 ranks)
+    %q = v4.parameter "layers.0.attn.wq_b.weight" slice 0 shards 2
+        : tensor<144x32xf8E4M3FN>
+    %s = v4.parameter "layers.0.attn.wq_b.scale" slice 0 shards 2
+        blocks 16 of 128 : tensor<9x1xf8E8M0FNU>
     ```
   }];
-  let arguments = (ins StrAttr:$name);
+  let arguments = (ins StrAttr:$name, OptionalAttr<I64Attr>:$sliceDim,
+                       OptionalAttr<I64Attr>:$shards,
+                       OptionalAttr<I64Attr>:$sliceBlock,
+                       OptionalAttr<I64Attr>:$sliceBlockOf);
   let results = (outs AnyStaticShapeTensor:$result);
-  let assemblyFormat = "$name attr-dict `:` type($result)";
+  let assemblyFormat = [{
+    $name (`slice` $sliceDim^ `shards` $shards
+           (`blocks` $sliceBlock^ `of` $sliceBlockOf)?)? attr-dict
+    `:` type($result)
+  }];
+  let builders = [
+    // A whole checkpoint tensor.
+    OpBuilder<(ins "Type":$type, "StringRef":$name), [{
+      build($_builder, $_state, type, $_builder.getStringAttr(name),
+            IntegerAttr(), IntegerAttr(), IntegerAttr(), IntegerAttr());
+    }]>
+  ];
   let hasVerifier = 1;
 }
 
@@ -114,6 +145,30 @@ def V4_EmbeddingOp : V4_Op<"embedding", [Pure]> {
     type($result)
   }];
   let hasVerifier = 1;
+}
+
+def V4_ConvertOp : V4_Op<"convert", [Pure]> {
+  let summary = "an element type conversion between bf16 and f32";
+  let description = [{
+    `result = input` in the result's element type: f32 -> bf16 rounds to
+    nearest even (the rounding point every bf16 kernel output has), bf16 ->
+    f32 is exact, and the same type is the input itself (folded). Same
+    shape. `v4-partition` sums a tensor-parallel projection's f32 partial
+    outputs over the ranks and rounds the sum once with it, so that the
+    ranks' result is the one-rank bf16 output up to the order of the fp32
+    additions.
+
+    ```mlir
+    %y = v4.convert %sum : tensor<1x?x4096xf32> -> tensor<1x?x4096xbf16>
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$input);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = [{
+    $input attr-dict `:` type($input) `->` type($result)
+  }];
+  let hasVerifier = 1;
+  let hasFolder = 1;
 }
 
 def V4_LastTokenOp : V4_Op<"last_token", [Pure]> {
@@ -274,13 +329,15 @@ def V4_LinearOp : V4_Op<"linear", [Pure]> {
 
     * **f8E4M3FN weight** (wq_a, wq_b, wkv, wo_b, indexer wq_b, shared
       experts, MTP e_proj / h_proj): `scale` is required, f8E8M0FNU of shape
-      `[ceil(N/b), ceil(K/b)]` with `b = blockSize` (default 128, the
-      checkpoint's 128x128 weight blocks). The bf16 activation is quantised
+      `[ceil(N/rb), ceil(K/b)]` with `b = blockSize` (default 128, the
+      checkpoint's 128x128 weight blocks) and `rb = rowBlockSize` (default
+      b; a rank's slice of a tensor-parallel weight whose rows do not start
+      on a 128-block has scale rows of fewer rows, `v4-partition`). The bf16 activation is quantised
       to a real FP8 tensor per row, per 1 x b block along K (the recipe of
       2.3 with block b, not in place):
         `amax = max(|x_blk|, 1e-4)`, `s_a = 2^ceil(log2(amax * fp32(1/448)))`,
         `A = e4m3_RNE(clamp(x / s_a, -448, 448))`.
-      Then `y[r, n] = sum_j s_a[r, j] * s_w[n / b, j] * (sum_{k in block j}
+      Then `y[r, n] = sum_j s_a[r, j] * s_w[n / rb, j] * (sum_{k in block j}
       A[r, k] * W[n, k])`, accumulated in fp32 per K block; the result is
       bf16 (RNE). x must be bf16.
     * **f4E2M1FN weight** (routed experts; logical, unpacked K): `scale` is
@@ -309,13 +366,22 @@ def V4_LinearOp : V4_Op<"linear", [Pure]> {
   }];
   let arguments = (ins AnyRankedTensor:$x, AnyRankedTensor:$weight,
                        Optional<AnyRankedTensor>:$scale,
-                       DefaultValuedAttr<I64Attr, "128">:$blockSize);
+                       DefaultValuedAttr<I64Attr, "128">:$blockSize,
+                       OptionalAttr<I64Attr>:$rowBlockSize);
   let results = (outs AnyRankedTensor:$result);
   let assemblyFormat = [{
-    $x `,` $weight (`scale` $scale^)? (`blockSize` $blockSize^)? attr-dict `:`
+    $x `,` $weight (`scale` $scale^)? (`blockSize` $blockSize^)?
+    (`rowBlockSize` $rowBlockSize^)? attr-dict `:`
     type($x) `,` type($weight) (`,` type($scale)^)? `->` type($result)
   }];
   let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// The weight rows one FP8 scale row covers: rowBlockSize, else
+    /// blockSize.
+    int64_t getScaleRowBlock() {
+      return static_cast<int64_t>(getRowBlockSize().value_or(getBlockSize()));
+    }
+  }];
 }
 
 def V4_GroupedLinearOp : V4_Op<"grouped_linear", [Pure]> {
@@ -332,9 +398,10 @@ def V4_GroupedLinearOp : V4_Op<"grouped_linear", [Pure]> {
     This is a bf16 einsum with no activation quantisation: x and W are upcast
     to fp32, accumulated in fp32 and rounded once to the result element type
     (bf16 or f32). x: bf16 or f32. weight: bf16 or f32; or f8E4M3FN with a
-    f8E8M0FNU `scale` of shape `[ceil(G*N/b), ceil(K/b)]`, b = blockSize
-    (default 128), as shipped in the checkpoint: it is then dequantised first,
-    `W[m, k] = bf16(fp32(W8[m, k]) * s[m / b, k / b])` (what `convert.py`
+    f8E8M0FNU `scale` of shape `[ceil(G*N/rb), ceil(K/b)]`, b = blockSize
+    (default 128), rb = rowBlockSize (default b), as shipped in the
+    checkpoint: it is then dequantised first,
+    `W[m, k] = bf16(fp32(W8[m, k]) * s[m / rb, k / b])` (what `convert.py`
     does), and used as a bf16 weight. Flash: G = 8, N = 1024, K = 4096;
     Pro: G = 16, N = 1024, K = 4096.
 
@@ -346,13 +413,22 @@ def V4_GroupedLinearOp : V4_Op<"grouped_linear", [Pure]> {
   }];
   let arguments = (ins AnyRankedTensor:$x, AnyRankedTensor:$weight,
                        Optional<AnyRankedTensor>:$scale,
-                       DefaultValuedAttr<I64Attr, "128">:$blockSize);
+                       DefaultValuedAttr<I64Attr, "128">:$blockSize,
+                       OptionalAttr<I64Attr>:$rowBlockSize);
   let results = (outs AnyRankedTensor:$result);
   let assemblyFormat = [{
-    $x `,` $weight (`scale` $scale^)? (`blockSize` $blockSize^)? attr-dict `:`
+    $x `,` $weight (`scale` $scale^)? (`blockSize` $blockSize^)?
+    (`rowBlockSize` $rowBlockSize^)? attr-dict `:`
     type($x) `,` type($weight) (`,` type($scale)^)? `->` type($result)
   }];
   let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// The weight rows one FP8 scale row covers: rowBlockSize, else
+    /// blockSize.
+    int64_t getScaleRowBlock() {
+      return static_cast<int64_t>(getRowBlockSize().value_or(getBlockSize()));
+    }
+  }];
 }
 
 //===----------------------------------------------------------------------===//

@@ -459,11 +459,14 @@ LogicalResult MoESharedExpertOp::verify() {
   if (failed(verifySwigluLimit(op, rule("[moe_shared_expert_c8]"),
                                getSwigluLimit())))
     return failure();
-  // moe_shared_expert_c9: the result is [..., d] of x's type (bf16, f32 in
-  // fp32 numerics) with the shape of x.
-  return verifyTokenTensor(op, rule("[moe_shared_expert_c9]"), "result",
-                           rankedType(getResult()), leading, d, "x",
-                           x.getElementType());
+  // moe_shared_expert_c9: the result is [..., d] with the shape of x, of
+  // x's type (bf16, f32 in fp32 numerics) or f32 (the unrounded sum: a
+  // tensor-parallel rank's partial output, v4-partition).
+  auto result = rankedType(getResult());
+  return verifyTokenTensor(
+      op, rule("[moe_shared_expert_c9]"), "result", result, leading, d, "x",
+      result.getElementType().isF32() ? result.getElementType()
+                                      : x.getElementType());
 }
 
 //===----------------------------------------------------------------------===//

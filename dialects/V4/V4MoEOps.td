@@ -228,8 +228,10 @@ def V4_MoESharedExpertOp : V4_Op<"moe.shared_expert",
     Operands: `x` [..., d] bf16; `w1`, `w3` [I, d] and `w2` [d, I], all
     `f8E4M3FN` with `f8E8M0FNU` 128x128 block scales (`w1Scale`, `w3Scale`
     [ceil(I/128), ceil(d/128)], `w2Scale` [ceil(d/128), ceil(I/128)]), or all
-    bf16 without scales. Result: [..., d] bf16. V4-Flash: d = 4096,
-    I = 2048.
+    bf16 without scales. Result: [..., d] bf16; or f32, then `result` is
+    the unrounded fp32 sum `w2 . bf16(h)` (a tensor-parallel rank's partial
+    output, summed over the ranks and rounded once, `v4-partition`).
+    V4-Flash: d = 4096, I = 2048.
 
     ```mlir
     %s = v4.moe.shared_expert %x w1 %w1 scale %s1, w3 %w3 scale %s3,

@@ -3,6 +3,9 @@
 // The partition a module is compiled for (issue 13) is a module attribute,
 // set by `v4c --ep N` or written in the .mlir:
 //   v4.ep = N : i64    expert parallelism over N ranks (default 1: none)
+//   v4.tp = N : i64    tensor parallelism over N ranks: attention heads and
+//                      the shared expert split, partial sums all-reduced
+//                      (default 1); with v4.ep > 1 both span one world
 //   v4.dp_attention    (unit) each rank runs its own sequences through
 //                      attention; the experts see every rank's tokens
 // `v4-partition` (graph phase) makes the graph say it; the artifact writer
@@ -18,6 +21,7 @@
 namespace mlir::v4 {
 
 constexpr llvm::StringLiteral kExpertParallelAttrName = "v4.ep";
+constexpr llvm::StringLiteral kTensorParallelAttrName = "v4.tp";
 constexpr llvm::StringLiteral kDataParallelAttentionAttrName =
     "v4.dp_attention";
 
@@ -28,15 +32,27 @@ inline bool getDataParallelAttention(ModuleOp module) {
 
 /// The expert-parallel world of `module` (1 when the attribute is absent);
 /// an attribute that is not an integer >= 1 is an error at the module.
-inline FailureOr<int64_t> getExpertParallel(ModuleOp module) {
-  Attribute a = module->getAttr(kExpertParallelAttrName);
+/// The world of `module`'s partition attribute `name` (1 when absent); an
+/// attribute that is not an integer >= 1 is an error at the module.
+inline FailureOr<int64_t> getPartitionWorld(ModuleOp module,
+                                            llvm::StringRef name) {
+  Attribute a = module->getAttr(name);
   if (!a)
     return int64_t(1);
   auto i = dyn_cast<IntegerAttr>(a);
   if (!i || i.getValue().getSExtValue() < 1)
-    return module.emitError()
-           << kExpertParallelAttrName << " must be an integer >= 1, got " << a;
+    return module.emitError() << name << " must be an integer >= 1, got " << a;
   return i.getValue().getSExtValue();
+}
+
+/// The expert-parallel world of `module` (v4.ep).
+inline FailureOr<int64_t> getExpertParallel(ModuleOp module) {
+  return getPartitionWorld(module, kExpertParallelAttrName);
+}
+
+/// The tensor-parallel world of `module` (v4.tp).
+inline FailureOr<int64_t> getTensorParallel(ModuleOp module) {
+  return getPartitionWorld(module, kTensorParallelAttrName);
 }
 
 } // namespace mlir::v4

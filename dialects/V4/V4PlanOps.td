@@ -26,7 +26,9 @@ def V4_PlanParameterOp : V4_Op<"plan.parameter", [Pure]> {
     memref. The runtime binds the buffer at load time. A stack with
     `shards` = N is the running rank r's shard of N (`v4.parameter_stack`):
     member e is the checkpoint tensor of index r * (leading dim) + e, zeros
-    from index `members` on.
+    from index `members` on. A single tensor with `shards` = N and
+    `slice` D is rank r's slice along D (`v4.parameter ... slice`; with
+    `blocks bl of bg` for block scales).
 
     ```mlir
     %w = v4.plan.parameter "layers.0.attn.wq_a.weight"
@@ -35,11 +37,15 @@ def V4_PlanParameterOp : V4_Op<"plan.parameter", [Pure]> {
   }];
   let arguments = (ins StrAttr:$name, TypeAttr:$logicalType,
                        OptionalAttr<I64Attr>:$shards,
-                       OptionalAttr<I64Attr>:$members);
+                       OptionalAttr<I64Attr>:$members,
+                       OptionalAttr<I64Attr>:$sliceDim,
+                       OptionalAttr<I64Attr>:$sliceBlock,
+                       OptionalAttr<I64Attr>:$sliceBlockOf);
   let results = (outs AnyStaticShapeMemRef:$buffer);
   let assemblyFormat = [{
-    $name `as` $logicalType (`shards` $shards^)? (`of` $members^)? attr-dict
-    `:` type($buffer)
+    $name `as` $logicalType (`shards` $shards^)? (`of` $members^)?
+    (`slice` $sliceDim^ (`blocks` $sliceBlock^ `of` $sliceBlockOf)?)?
+    attr-dict `:` type($buffer)
   }];
   let hasVerifier = 1;
 }

@@ -112,6 +112,12 @@ LogicalResult PlanReader::readEntry(func::FuncOp fn, StringRef name,
                            *id};
       param.shards = static_cast<uint32_t>(p.getShards().value_or(1));
       param.members = static_cast<uint64_t>(p.getMembers().value_or(0));
+      if (std::optional<int64_t> dim = p.getSliceDim()) {
+        param.sliceDim = static_cast<int32_t>(*dim);
+        param.sliceBlock = static_cast<uint64_t>(p.getSliceBlock().value_or(1));
+        param.sliceBlockOf =
+            static_cast<uint64_t>(p.getSliceBlockOf().value_or(1));
+      }
       desc.parameters.push_back(std::move(param));
       continue;
     }
@@ -401,9 +407,11 @@ LogicalResult serializeArtifact(ModuleOp module, std::string &bytes) {
   d.fakeQuant = numerics->fakeQuant;
   d.sumOrder = numerics->sumOrder;
   FailureOr<int64_t> ep = getExpertParallel(module);
-  if (failed(ep))
+  FailureOr<int64_t> tp = getTensorParallel(module);
+  if (failed(ep) || failed(tp))
     return failure();
   d.expertParallel = static_cast<uint32_t>(*ep);
+  d.tensorParallel = static_cast<uint32_t>(*tp);
   d.dataParallelAttention = getDataParallelAttention(module);
   // The Engram constants a checkpoint may leave out (V4-SPEC 8.4): the
   // runtime computes the multipliers and checks stored copies.

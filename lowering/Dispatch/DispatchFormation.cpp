@@ -342,9 +342,12 @@ LogicalResult Former::formStep(func::FuncOp step, func::FuncOp &newStep) {
       auto [it, inserted] = parameters.try_emplace(p.getName(), Value());
       if (!inserted) {
         auto seen = it->second.getDefiningOp<PlanParameterOp>();
-        if (seen.getLogicalType() != p.getResult().getType())
+        if (seen.getLogicalType() != p.getResult().getType() ||
+            seen.getSliceDim() != p.getSliceDim() ||
+            seen.getSliceBlock() != p.getSliceBlock())
           return p.emitError() << "parameter '" << p.getName()
-                               << "' is read with two different types";
+                               << "' is read with two different types "
+                                  "or slices";
         bufs[p.getResult()] = {it->second};
         continue;
       }
@@ -354,8 +357,9 @@ LogicalResult Former::formStep(func::FuncOp step, func::FuncOp &newStep) {
                << "no storage layout for " << p.getResult().getType();
       it->second = PlanParameterOp::create(
           b, loc, types.front(), b.getStringAttr(p.getName()),
-          TypeAttr::get(p.getResult().getType()), /*shards=*/IntegerAttr(),
-          /*members=*/IntegerAttr());
+          TypeAttr::get(p.getResult().getType()), p.getShardsAttr(),
+          /*members=*/IntegerAttr(), p.getSliceDimAttr(), p.getSliceBlockAttr(),
+          p.getSliceBlockOfAttr());
       bufs[p.getResult()] = {it->second};
       continue;
     }
@@ -368,7 +372,8 @@ LogicalResult Former::formStep(func::FuncOp step, func::FuncOp &newStep) {
       Value stack = PlanParameterOp::create(
           b, loc, types.front(), b.getStringAttr(p.getPattern()),
           TypeAttr::get(p.getResult().getType()), p.getShardsAttr(),
-          p.getMembersAttr());
+          p.getMembersAttr(), /*sliceDim=*/IntegerAttr(),
+          /*sliceBlock=*/IntegerAttr(), /*sliceBlockOf=*/IntegerAttr());
       bufs[p.getResult()] = {stack};
       continue;
     }

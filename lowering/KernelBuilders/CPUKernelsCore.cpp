@@ -109,11 +109,12 @@ LogicalResult buildLinear(LinearOp op, func::FuncOp fn) {
     return k.load(w, {n, e});
   };
   g.weight = weightFn;
-  // FP8: the scale of block j is s_w[n / b, j]; FP4: of 32-K slice j,
+  // FP8: the scale of block j is s_w[n / rb, j]; FP4: of 32-K slice j,
   // s_w[n, j].
+  int64_t rowBlk = op.getScaleRowBlock();
   auto weightScaleRefFn = [&](KernelBody &k, Value n, Value j) {
     Value row =
-        g.format == lowp::WeightFormat::FP8 ? k.divui(n, k.idx(g.blk)) : n;
+        g.format == lowp::WeightFormat::FP8 ? k.divui(n, k.idx(rowBlk)) : n;
     return std::make_pair(s, SmallVector<Value>{row, j});
   };
   g.weightScaleRef = weightScaleRefFn;
@@ -152,7 +153,7 @@ LogicalResult buildGroupedLinear(GroupedLinearOp op, func::FuncOp fn) {
   Type outElt = cast<MemRefType>(y.getType()).getElementType();
   Value x3 = collapse3D(k, x), y3 = collapse3D(k, y);
   Value groups = k.dim(x3, 1), nPer = k.dim(y3, 2);
-  Value blkV = k.idx(op.getBlockSize());
+  Value rowBlkV = k.idx(op.getScaleRowBlock());
   // Feature n of the GEMM is weight row n: group n / nPer. A block's
   // features are cut at group boundaries, each piece a GEMM of its group's
   // activations (g of the closures).
@@ -172,7 +173,7 @@ LogicalResult buildGroupedLinear(GroupedLinearOp op, func::FuncOp fn) {
   };
   g.weight = weightFn;
   auto scaleRefFn = [&](KernelBody &k, Value n, Value j) {
-    return std::make_pair(s, SmallVector<Value>{k.divui(n, blkV), j});
+    return std::make_pair(s, SmallVector<Value>{k.divui(n, rowBlkV), j});
   };
   g.weightScaleRef = scaleRefFn;
   if (failed(setFastRow(fn, g)))

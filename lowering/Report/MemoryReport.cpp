@@ -62,10 +62,11 @@ FailureOr<StateBytes> mlir::v4::getStateBytes(ModuleOp module) {
 FailureOr<MemoryPlan> mlir::v4::getMemoryPlan(ModuleOp planned) {
   MemoryPlan p;
   p.bounds = getPlanBounds(planned);
-  FailureOr<int64_t> ranks = getExpertParallel(planned);
-  if (failed(ranks))
+  FailureOr<int64_t> ep = getExpertParallel(planned);
+  FailureOr<int64_t> tp = getTensorParallel(planned);
+  if (failed(ep) || failed(tp))
     return failure();
-  p.ranks = *ranks;
+  p.ranks = std::max(*ep, *tp);
   auto step = planned.lookupSymbol<func::FuncOp>("step");
   if (!step || step.isExternal() || step.getNumArguments() < 4)
     return planned.emitError() << "no @step plan: run the dispatch phase";

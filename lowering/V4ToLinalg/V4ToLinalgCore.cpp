@@ -187,6 +187,36 @@ struct EmbeddingLowering : public OpConversionPattern<EmbeddingOp> {
 };
 
 //===----------------------------------------------------------------------===//
+// v4.convert: f32 -> bf16 (RNE), bf16 -> f32 (exact), element by element
+//===----------------------------------------------------------------------===//
+
+struct ConvertLowering : public OpConversionPattern<ConvertOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(ConvertOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    auto type = convertedTensor(getTypeConverter(), op.getType());
+    if (!type)
+      return rewriter.notifyMatchFailure(op, "result is not one tensor");
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    Value input = adaptor.getInput();
+    Value init = emptyTensor(b, type, [&](int64_t d) -> Value {
+      return tensor::DimOp::create(b, input, d);
+    });
+    int64_t rank = type.getRank();
+    AffineMap id = AffineMap::getMultiDimIdentityMap(rank, op.getContext());
+    auto r =
+        generic(b, type, ValueRange{input}, init, {id, id}, parallel(rank),
+                [&](Scalar &s, ValueRange args) {
+                  linalg::YieldOp::create(
+                      s.b, s.fromF32(s.toF32(args[0]), type.getElementType()));
+                });
+    rewriter.replaceOp(op, r.getResults());
+    return success();
+  }
+};
+
+//===----------------------------------------------------------------------===//
 // v4.last_token: out[b, 0, ...] = in[b, T - 1, ...], an exact copy
 //===----------------------------------------------------------------------===//
 
@@ -1305,17 +1335,17 @@ struct KVCompressLowering : public OpConversionPattern<KVCompressOp> {
 
 void mlir::v4::populateV4ToLinalgCorePatterns(const TypeConverter &converter,
                                               RewritePatternSet &patterns) {
-  patterns
-      .add<EmbeddingLowering, LastTokenLowering, RMSNormLowering, RopeLowering,
-           HadamardLowering, ZeroStateLowering<RingEmptyOp>,
-           ZeroStateLowering<CacheEmptyOp>, KVStateEmptyLowering,
-           EngramStateEmptyLowering, RingWriteLowering, WindowIndicesLowering,
-           TopKLowering, FakeQuantLowering, KVCompressLowering>(
-          converter, patterns.getContext());
+  patterns.add<EmbeddingLowering, ConvertLowering, LastTokenLowering,
+               RMSNormLowering, RopeLowering, HadamardLowering,
+               ZeroStateLowering<RingEmptyOp>, ZeroStateLowering<CacheEmptyOp>,
+               KVStateEmptyLowering, EngramStateEmptyLowering,
+               RingWriteLowering, WindowIndicesLowering, TopKLowering,
+               FakeQuantLowering, KVCompressLowering>(converter,
+                                                      patterns.getContext());
 }
 
 bool mlir::v4::isLoweredByV4ToLinalgCore(Operation *op) {
-  return isa<EmbeddingOp, LastTokenOp, RMSNormOp, RopeOp, HadamardOp,
+  return isa<EmbeddingOp, ConvertOp, LastTokenOp, RMSNormOp, RopeOp, HadamardOp,
              RingEmptyOp, CacheEmptyOp, KVStateEmptyOp, EngramStateEmptyOp,
              RingWriteOp, AttnWindowIndicesOp, CSATopKOp, FakeQuantOp,
              KVCompressOp>(op);

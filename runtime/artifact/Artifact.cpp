@@ -111,6 +111,41 @@ std::optional<std::string> stackMemberName(const Parameter &p, int64_t member,
   return p.name.substr(0, at) + std::to_string(index) + p.name.substr(at + 2);
 }
 
+std::vector<int64_t> checkpointShape(const Parameter &p) {
+  std::vector<int64_t> shape = p.shape;
+  if (p.sliceDim >= 0 && size_t(p.sliceDim) < shape.size() &&
+      p.sliceBlockOf > 0) {
+    uint64_t rows = uint64_t(shape[p.sliceDim]) * p.shards * p.sliceBlock;
+    shape[p.sliceDim] = int64_t((rows + p.sliceBlockOf - 1) / p.sliceBlockOf);
+  }
+  return shape;
+}
+
+int64_t sliceSourceIndex(const Parameter &p, uint32_t rank, int64_t i) {
+  int64_t local = p.shape[p.sliceDim];
+  return ((int64_t(rank) * local + i) * int64_t(p.sliceBlock)) /
+         int64_t(p.sliceBlockOf);
+}
+
+void gatherSlice(const Parameter &p, uint32_t rank, const uint8_t *full,
+                 uint8_t *dst) {
+  std::vector<int64_t> src = checkpointShape(p);
+  size_t d = size_t(p.sliceDim);
+  size_t outer = 1, inner = dtypeBits(p.dtype) / 8;
+  for (size_t i = 0; i < d; ++i)
+    outer *= size_t(p.shape[i]);
+  for (size_t i = d + 1; i < p.shape.size(); ++i)
+    inner *= size_t(p.shape[i]);
+  size_t local = size_t(p.shape[d]), whole = size_t(src[d]);
+  for (size_t o = 0; o < outer; ++o)
+    for (size_t i = 0; i < local; ++i)
+      std::memcpy(
+          dst + (o * local + i) * inner,
+          full + (o * whole + size_t(sliceSourceIndex(p, rank, int64_t(i)))) *
+                     inner,
+          inner);
+}
+
 bool isInputRole(std::string_view name) {
   for (const char *r : role::kInputs)
     if (name == r)
@@ -706,9 +741,10 @@ private:
                                  "; expected activations or outputs of one "
                                  "element type, bf16 or f32 (or i64 to "
                                  "gather)");
-    if (d.expertParallel < 2)
+    if (d.world() < 2)
       return fail("AF-19", what + "a collective in a plan of one rank "
-                                  "(partition.expert_parallel 1)");
+                                  "(partition expert_parallel and "
+                                  "tensor_parallel 1)");
     if (want == 2) {
       // The same token dim and trailing dims; dim 0 scaled by the world.
       const Buffer &small =
@@ -717,14 +753,14 @@ private:
           st.collective == Collective::AllGather ? *bufs[1] : *bufs[0];
       bool ok = !small.shape.empty() &&
                 small.shape.size() == big.shape.size() && small.shape[0] >= 0 &&
-                big.shape[0] == small.shape[0] * int64_t(d.expertParallel);
+                big.shape[0] == small.shape[0] * int64_t(d.world());
       for (size_t i = 1; ok && i < small.shape.size(); ++i)
         ok = small.shape[i] == big.shape[i];
       if (!ok)
         return fail("AF-19", what + "buffer " + shapeString(big.shape) +
                                  " is not " + shapeString(small.shape) +
                                  " with dim 0 times the world of " +
-                                 std::to_string(d.expertParallel));
+                                 std::to_string(d.world()));
     }
     return Status::success();
   }
@@ -734,32 +770,60 @@ private:
   /// members the world's ranks split.
   Status partition() {
     constexpr uint32_t kMaxWorld = 1u << 16;
-    uint32_t world = d.expertParallel;
-    if (world < 1 || world > kMaxWorld)
-      return fail("AF-19", "partition.expert_parallel is " +
-                               std::to_string(world) + ", expected 1.." +
-                               std::to_string(kMaxWorld));
+    for (auto [name, n] : {std::pair{"expert_parallel", d.expertParallel},
+                           std::pair{"tensor_parallel", d.tensorParallel}})
+      if (n < 1 || n > kMaxWorld)
+        return fail("AF-19", std::string("partition.") + name + " is " +
+                                 std::to_string(n) + ", expected 1.." +
+                                 std::to_string(kMaxWorld));
+    if (d.expertParallel > 1 && d.tensorParallel > 1 &&
+        d.expertParallel != d.tensorParallel)
+      return fail("AF-19", "partition.expert_parallel " +
+                               std::to_string(d.expertParallel) +
+                               " and tensor_parallel " +
+                               std::to_string(d.tensorParallel) +
+                               " are not one world");
+    uint32_t world = d.world();
     bool hasRank = false;
     for (const Buffer &b : d.buffers)
       hasRank |= b.kind == BufferKind::Input && b.role == role::kRank;
-    if (world > 1 && !hasRank)
+    if (d.expertParallel > 1 && !hasRank)
       return fail("AF-19", "partition.expert_parallel is " +
-                               std::to_string(world) +
+                               std::to_string(d.expertParallel) +
                                " but no input has role 'rank'");
     if (world == 1 && d.dataParallelAttention)
       return fail("AF-19", "data-parallel attention in a plan of one rank");
     for (const Parameter &p : d.parameters) {
+      std::string what = "parameter " + quote(p.name) + ": ";
+      bool stack = p.name.find("{}") != std::string::npos;
+      if (p.sliceDim < 0 && (p.sliceBlock != 1 || p.sliceBlockOf != 1))
+        return fail("AF-19", what + "slice blocks without a slice_dim");
+      if (p.sliceDim >= 0) {
+        if (stack || p.shards < 2 || size_t(p.sliceDim) >= p.shape.size() ||
+            p.shape[p.sliceDim] < 1)
+          return fail("AF-19",
+                      what + "slice_dim " + std::to_string(p.sliceDim) +
+                          " of shape " + shapeString(p.shape) + " over " +
+                          std::to_string(p.shards) +
+                          " shards; expected a tensor that is no stack, a "
+                          "dim of extent >= 1 and shards >= 2");
+        if (p.sliceBlock < 1 || p.sliceBlockOf < p.sliceBlock ||
+            p.sliceBlockOf % p.sliceBlock != 0)
+          return fail("AF-19", what + "slice blocks " +
+                                   std::to_string(p.sliceBlock) + " of " +
+                                   std::to_string(p.sliceBlockOf) +
+                                   "; expected a block dividing the "
+                                   "checkpoint's");
+      }
       if (p.shards == 1)
         continue;
-      std::string what = "parameter " + quote(p.name) + ": ";
       if (p.shards != world)
         return fail("AF-19", what + "shards " + std::to_string(p.shards) +
                                  ", expected 1 or the partition's " +
                                  std::to_string(world) + " ranks");
-      if (p.name.find("{}") == std::string::npos || p.shape.empty() ||
-          p.shape[0] < 1)
+      if (p.sliceDim < 0 && (!stack || p.shape.empty() || p.shape[0] < 1))
         return fail("AF-19", what + "only a `{}` stack of at least one "
-                                    "member is sharded");
+                                    "member or a slice is sharded");
     }
     for (const Parameter &p : d.parameters) {
       if (p.members == 0)
@@ -1208,6 +1272,9 @@ struct Decoder {
       }
       o.shards = p->shards();
       o.members = p->members();
+      o.sliceDim = p->slice_dim();
+      o.sliceBlock = p->slice_block();
+      o.sliceBlockOf = p->slice_block_of();
       return o;
     });
     d.checkedTensors =
@@ -1222,6 +1289,7 @@ struct Decoder {
     if (const fb::Partition *x = a.partition()) {
       d.expertParallel = x->expert_parallel();
       d.dataParallelAttention = x->data_parallel_attention();
+      d.tensorParallel = x->tensor_parallel();
     }
     if (const fb::Tokens *t = a.tokens()) {
       d.tokens.bos = t->bos_token_id();
@@ -1678,7 +1746,7 @@ std::vector<uint8_t> buildFlatbuffer(const Description &d,
             ? 0
             : fb::CreateDerivation(b, fb::DerivedRule(uint8_t(p.derived.rule)),
                                    p.derived.seed, p.derived.bound),
-        p.shards, p.members));
+        p.shards, p.members, p.sliceDim, p.sliceBlock, p.sliceBlockOf));
   std::vector<flatbuffers::Offset<fb::CheckedTensor>> checked;
   for (const CheckedTensor &c : d.checkedTensors)
     checked.push_back(fb::CreateCheckedTensor(b, b.CreateString(c.name),
@@ -1702,9 +1770,10 @@ std::vector<uint8_t> buildFlatbuffer(const Description &d,
                                fb::FakeQuantMode(uint8_t(d.fakeQuant)),
                                fb::SumOrder(uint8_t(d.sumOrder))),
       sets.empty() ? 0 : b.CreateVector(sets),
-      d.expertParallel == 1 && !d.dataParallelAttention
+      d.expertParallel == 1 && !d.dataParallelAttention && d.tensorParallel == 1
           ? 0
-          : fb::CreatePartition(b, d.expertParallel, d.dataParallelAttention));
+          : fb::CreatePartition(b, d.expertParallel, d.dataParallelAttention,
+                                d.tensorParallel));
   fb::FinishArtifactBuffer(b, root);
   return std::vector<uint8_t>(b.GetBufferPointer(),
                               b.GetBufferPointer() + b.GetSize());

@@ -63,7 +63,12 @@
 //          reduce_scatter_sum two (bf16/f32), the second holding world
 //          times (or one world-th of) the first's elements; a sharded
 //          parameter is a `{}` stack with shards = the partition's ranks;
-//          data-parallel attention only with more than one rank
+//          data-parallel attention only with more than one rank;
+//          (1.7) tensor_parallel 1..65536, equal to expert_parallel when
+//          both are above 1; a sliced parameter (slice_dim >= 0) is no
+//          stack, has shards = the world, slice_dim < its rank, extent
+//          >= 1 there, and blocks 1 <= slice_block dividing slice_block_of
+//          (1 and 1 unless it has a slice)
 // AF-4 also bounds decoding: no table or vector is referenced twice, and
 // the Description takes at most 3x the FlatBuffer's bytes (+1 MiB).
 //
@@ -80,6 +85,7 @@
 #include "runtime/base/NumericsMode.h"
 #include "runtime/base/Status.h"
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -108,7 +114,7 @@ using ::v4::StatusCode;
 
 /// The format this library writes and the newest it reads.
 constexpr uint16_t kFormatMajor = 1;
-constexpr uint16_t kFormatMinor = 6;
+constexpr uint16_t kFormatMinor = 7;
 /// Version of the project (compiler, runtime and tools), named in version
 /// messages.
 constexpr const char *kRuntimeVersion = "0.1.0";
@@ -346,7 +352,28 @@ struct Parameter {
   /// 1.6: the pattern's member count (0: shape[0] * shards); members of a
   /// shard from this index on are padding (zeros).
   uint64_t members = 0;
+  /// 1.7: with shards > 1 on a tensor that is not a stack, rank r's slice
+  /// along this dim (sliceSourceIndex); -1: not sliced.
+  int32_t sliceDim = -1;
+  /// 1.7: the rows of the rank's slice one entry covers, and the
+  /// checkpoint's (block scales; 1 and 1 for a plain slice).
+  uint64_t sliceBlock = 1;
+  uint64_t sliceBlockOf = 1;
 };
+
+/// The checkpoint shape of `p`: its shape, with a sliced dim at the
+/// checkpoint's extent ceil(shards * L * sliceBlock / sliceBlockOf).
+std::vector<int64_t> checkpointShape(const Parameter &p);
+
+/// The checkpoint index along `p`'s sliced dim of its index `i` on rank
+/// `rank`: ((rank * L + i) * sliceBlock) / sliceBlockOf.
+int64_t sliceSourceIndex(const Parameter &p, uint32_t rank, int64_t i);
+
+/// Copies rank `rank`'s slice of the sliced parameter `p` from `full` (the
+/// checkpoint tensor's bytes, checkpointShape(p)) into `dst` (p's bytes,
+/// row-major).
+void gatherSlice(const Parameter &p, uint32_t rank, const uint8_t *full,
+                 uint8_t *dst);
 
 /// The checkpoint name of member `member` of the `{}` stack `p` on rank
 /// `rank` (a sharded stack's member e is the pattern's member
@@ -398,6 +425,11 @@ struct Description {
   uint32_t expertParallel = 1;
   /// 1.6: every rank runs its own sequences (v4c --dp-attention).
   bool dataParallelAttention = false;
+  /// 1.7: the ranks the attention heads span (v4c --tp).
+  uint32_t tensorParallel = 1;
+  /// The world the plan runs on: the larger partition (equal when both
+  /// are above 1, AF-19).
+  uint32_t world() const { return std::max(expertParallel, tensorParallel); }
 };
 
 //===----------------------------------------------------------------------===//
@@ -446,7 +478,7 @@ public:
   /// The CRC-32 of the file (AF-3), which identifies its bytes cheaply.
   uint32_t fileCrc32() const { return checksum; }
   /// 1.6: the ranks the plan runs on (Description::expertParallel).
-  uint32_t worldSize() const { return desc.expertParallel; }
+  uint32_t worldSize() const { return desc.world(); }
 
   /// The decoded tables; empty when loaded with integrityOnly.
   const Description &description() const { return desc; }

@@ -223,6 +223,8 @@ v4rt_status_t v4rt_model_info(const v4rt_model_t *model,
   full.rank = model->model->rank();
   full.world_size = a.worldSize();
   full.data_parallel_attention = a.description().dataParallelAttention ? 1 : 0;
+  full.expert_parallel = a.description().expertParallel;
+  full.tensor_parallel = a.description().tensorParallel;
   return v4::rt::copyInfo("v4rt_model_info", full, info,
                           offsetof(v4rt_model_info_t, session_io_bytes) +
                               sizeof(int64_t));

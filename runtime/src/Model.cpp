@@ -262,6 +262,8 @@ Status Model::bindParameters(const std::string &ckpt) {
   std::vector<Member> members;
   // Derived parameters the checkpoint lacks: computed below (RT-8).
   std::vector<const art::Parameter *> computed;
+  // This rank's slices of tensor-parallel parameters (prepared).
+  std::vector<const art::Parameter *> sliced;
   for (const art::Parameter &p : a.parameters()) {
     const art::Buffer *buf = a.findBuffer(p.buffer);
     size_t total = a.bufferBytes(*buf, a.bounds().maxChunk);
@@ -270,6 +272,12 @@ Status Model::bindParameters(const std::string &ckpt) {
     if (derived && !reader->find(p.name)) {
       expected.push_back({p.name, p.dtype, p.shape, true});
       computed.push_back(&p);
+      continue;
+    }
+    if (p.sliceDim >= 0) {
+      // A tensor-parallel slice: gathered below from the whole tensor.
+      expected.push_back({p.name, p.dtype, art::checkpointShape(p), derived});
+      sliced.push_back(&p);
       continue;
     }
     if (at == std::string::npos) {
@@ -321,7 +329,7 @@ Status Model::bindParameters(const std::string &ckpt) {
   paramViews.resize(a.buffers().size());
   std::vector<bool> mapped(paramViews.size(), false);
   for (const art::Parameter &p : a.parameters()) {
-    if (p.name.find("{}") != std::string::npos)
+    if (p.name.find("{}") != std::string::npos || p.sliceDim >= 0)
       continue;
     auto span = reader->data(p.name);
     if (!span)
@@ -354,6 +362,31 @@ Status Model::bindParameters(const std::string &ckpt) {
     if (Status s = reader->copyTensor(mem.name, staging.data(), mem.bytes); !s)
       return s;
     if (Status s = dev->upload(dst, mem.offset, staging.data(), mem.bytes); !s)
+      return s;
+  }
+  // A slice reads the rank's rows of the whole tensor (mapped, or copied
+  // when the checkpoint holds it misaligned).
+  std::vector<uint8_t> whole;
+  for (const art::Parameter *p : sliced) {
+    DeviceBuffer dst = paramViews[a.bufferSlot(p->buffer)];
+    const uint8_t *src = nullptr;
+    if (auto span = reader->data(p->name)) {
+      src = span->data;
+    } else {
+      const st::TensorInfo *info = reader->find(p->name);
+      whole.resize(info ? info->byteSize() : 0);
+      if (Status s = reader->copyTensor(p->name, whole.data(), whole.size());
+          !s)
+        return s;
+      src = whole.data();
+    }
+    if (auto *host = static_cast<uint8_t *>(dev->hostAddress(dst))) {
+      art::gatherSlice(*p, rankIndex, src, host);
+      continue;
+    }
+    staging.resize(dst.bytes);
+    art::gatherSlice(*p, rankIndex, src, staging.data());
+    if (Status s = dev->upload(dst, 0, staging.data(), dst.bytes); !s)
       return s;
   }
   for (const art::Parameter *p : computed) {

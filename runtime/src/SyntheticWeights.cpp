@@ -74,7 +74,8 @@ struct Target {
 
   static Target of(const SyntheticTensor &t, const SyntheticSink &sink) {
     Target target;
-    target.data = sink.hostMemory ? sink.hostMemory(t) : nullptr;
+    // A slice is generated whole, then the rank's part is gathered.
+    target.data = sink.hostMemory && !t.slice ? sink.hostMemory(t) : nullptr;
     if (!target.data) {
       target.staging.reset(new uint8_t[std::max<size_t>(t.bytes, 1)]);
       target.data = target.staging.get();
@@ -82,7 +83,18 @@ struct Target {
     return target;
   }
   Status finish(const SyntheticTensor &t, const SyntheticSink &sink) {
-    return staging ? sink.upload(t, staging.get()) : Status::success();
+    if (!t.slice)
+      return staging ? sink.upload(t, staging.get()) : Status::success();
+    SyntheticTensor part = t;
+    part.shape = t.slice->shape;
+    part.bytes = size_t(elementsOf(part.shape)) * dtypeBits(t.dtype) / 8;
+    if (uint8_t *host = sink.hostMemory ? sink.hostMemory(part) : nullptr) {
+      art::gatherSlice(*t.slice, t.rank, staging.get(), host);
+      return Status::success();
+    }
+    std::vector<uint8_t> bytes(part.bytes);
+    art::gatherSlice(*t.slice, t.rank, staging.get(), bytes.data());
+    return sink.upload(part, bytes.data());
   }
 };
 
@@ -114,6 +126,15 @@ Expected<std::vector<SyntheticTensor>> syntheticTensors(const art::Artifact &a,
         return Status::error(StatusCode::Internal, "RT-7",
                              a.source() + ": parameter '" + p.name +
                                  "' does not fill its buffer");
+      if (p.sliceDim >= 0) {
+        // The whole checkpoint tensor, so that every rank's slice has the
+        // values of one rank's tensor.
+        std::vector<int64_t> whole = art::checkpointShape(p);
+        out.push_back({p.name, p.dtype, whole, p.buffer, 0,
+                       size_t(uint64_t(elementsOf(whole)) * bits / 8), &p,
+                       rank});
+        continue;
+      }
       out.push_back({p.name, p.dtype, p.shape, p.buffer, 0, size_t(bytes)});
       continue;
     }

@@ -700,6 +700,46 @@ std::vector<Lie> makeLies() {
     d.expertParallel = 1;
     d.dataParallelAttention = true;
   }));
+  // AF-19 (format 1.7): tensor parallelism and sliced parameters
+  // (embed.weight, BF16 [32, 8], as a slice of 2 along dim 0).
+  auto slice = [](Description &d) {
+    Parameter &p = d.parameters[0];
+    p.shards = 2;
+    p.sliceDim = 0;
+  };
+  t.push_back(partLie("tp-world-huge", "AF-19",
+                      [](Description &d) { d.tensorParallel = 1u << 20; }));
+  t.push_back(partLie("tp-and-ep-two-worlds", "AF-19",
+                      [](Description &d) { d.tensorParallel = 3; }));
+  t.push_back(partLie("slice-of-a-stack", "AF-19", [](Description &d) {
+    d.parameters.back().sliceDim = 0;
+  }));
+  t.push_back(partLie("slice-dim-past-rank", "AF-19", [slice](Description &d) {
+    slice(d);
+    d.parameters[0].sliceDim = 2;
+  }));
+  t.push_back(partLie("slice-of-one-shard", "AF-19", [slice](Description &d) {
+    slice(d);
+    d.parameters[0].shards = 1;
+  }));
+  t.push_back(partLie("slice-not-the-world", "AF-19", [slice](Description &d) {
+    slice(d);
+    d.parameters[0].shards = 4;
+  }));
+  t.push_back(
+      partLie("slice-block-not-dividing", "AF-19", [slice](Description &d) {
+        slice(d);
+        d.parameters[0].sliceBlock = 3;
+        d.parameters[0].sliceBlockOf = 128;
+      }));
+  t.push_back(
+      partLie("slice-block-above-checkpoint", "AF-19", [slice](Description &d) {
+        slice(d);
+        d.parameters[0].sliceBlock = 256;
+        d.parameters[0].sliceBlockOf = 128;
+      }));
+  t.push_back(partLie("slice-blocks-without-slice", "AF-19",
+                      [](Description &d) { d.parameters[0].sliceBlock = 2; }));
   t.push_back(partLie("rank-input-wrong-shape", "AF-17",
                       [](Description &d) { d.buffers.back().shape = {2}; }));
   // AF-4: decoding: a table referenced twice (the buffers vector's second

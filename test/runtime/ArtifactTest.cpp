@@ -495,7 +495,7 @@ TEST(ArtifactTest, PartitionRoundTrip) {
   ASSERT_TRUE(b) << b.status().message();
   auto a = Artifact::load("ep.v4a", b->data(), b->size());
   ASSERT_TRUE(a) << a.status().message();
-  EXPECT_EQ(a->formatMinor(), 6u);
+  EXPECT_EQ(a->formatMinor(), kFormatMinor);
   EXPECT_EQ(a->worldSize(), 2u);
   const Buffer *rank = a->findBufferByRole(role::kRank);
   ASSERT_NE(rank, nullptr);
@@ -544,6 +544,57 @@ TEST(ArtifactTest, PartitionRoundTrip) {
   ASSERT_TRUE(one);
   EXPECT_EQ(one->worldSize(), 1u);
   EXPECT_EQ(one->findBufferByRole(role::kRank), nullptr);
+}
+
+TEST(ArtifactTest, TensorParallelSliceRoundTrip) {
+  // Format 1.7: a world of tensor parallelism (no rank input needed) and a
+  // sliced parameter: its checkpoint shape and each rank's rows.
+  Writer w = tinyWriter();
+  Description &d = w.description();
+  d.tensorParallel = 2;
+  Parameter &p = d.parameters[0]; // embed.weight BF16 [32, 8]
+  p.shards = 2;
+  p.sliceDim = 0;
+  p.sliceBlock = 2;
+  p.sliceBlockOf = 4;
+  auto b = w.serialize();
+  ASSERT_TRUE(b) << b.status().message();
+  auto a = Artifact::load("tp.v4a", b->data(), b->size());
+  ASSERT_TRUE(a) << a.status().message();
+  EXPECT_EQ(a->worldSize(), 2u);
+  EXPECT_EQ(a->description().tensorParallel, 2u);
+  EXPECT_EQ(a->description().expertParallel, 1u);
+  const Parameter &q = a->parameters()[0];
+  EXPECT_EQ(q.sliceDim, 0);
+  EXPECT_EQ(q.sliceBlock, 2u);
+  EXPECT_EQ(q.sliceBlockOf, 4u);
+  // 2 ranks x 32 entries of 2 rows = 128 rows in checkpoint entries of 4.
+  EXPECT_EQ(checkpointShape(q), (std::vector<int64_t>{32, 8}));
+  // Rank 1's entry i covers rows 64 + 2i: checkpoint entry (64 + 2i) / 4.
+  EXPECT_EQ(sliceSourceIndex(q, 0, 0), 0);
+  EXPECT_EQ(sliceSourceIndex(q, 0, 3), 1);
+  EXPECT_EQ(sliceSourceIndex(q, 1, 0), 16);
+  EXPECT_EQ(sliceSourceIndex(q, 1, 31), 31);
+  // The gather: row r of the checkpoint is 8 bf16 values of r.
+  std::vector<uint16_t> whole(32 * 8), part(32 * 8);
+  for (size_t i = 0; i < whole.size(); ++i)
+    whole[i] = uint16_t(i / 8);
+  gatherSlice(q, 1, reinterpret_cast<const uint8_t *>(whole.data()),
+              reinterpret_cast<uint8_t *>(part.data()));
+  for (int64_t i = 0; i < 32; ++i)
+    for (int64_t c = 0; c < 8; ++c)
+      ASSERT_EQ(part[i * 8 + c], uint16_t((64 + 2 * i) / 4)) << i << "," << c;
+  // A plain slice along the last dim: rank r's columns.
+  Parameter cols{"w", DType::F32, {3, 2}, 0};
+  cols.shards = 3;
+  cols.sliceDim = 1;
+  EXPECT_EQ(checkpointShape(cols), (std::vector<int64_t>{3, 6}));
+  std::vector<float> m(18), mine(6);
+  for (size_t i = 0; i < m.size(); ++i)
+    m[i] = float(i);
+  gatherSlice(cols, 2, reinterpret_cast<const uint8_t *>(m.data()),
+              reinterpret_cast<uint8_t *>(mine.data()));
+  EXPECT_EQ(mine, (std::vector<float>{4, 5, 10, 11, 16, 17}));
 }
 
 TEST(ArtifactTest, RoleNames) {

@@ -134,13 +134,17 @@ static void print(const Artifact &a) {
 
   // A partitioned plan: every rank runs it with its own shards, so the
   // memory below is each rank's.
-  if (a.worldSize() > 1)
-    std::printf("partition expert-parallel over %u ranks%s (memory per "
-                "rank)\n",
+  if (a.worldSize() > 1) {
+    const v4::artifact::Description &d = a.description();
+    std::string how;
+    if (d.tensorParallel > 1)
+      how = "tensor-parallel";
+    if (d.expertParallel > 1)
+      how += std::string(how.empty() ? "" : ", ") + "expert-parallel";
+    std::printf("partition %s over %u ranks%s (memory per rank)\n", how.c_str(),
                 a.worldSize(),
-                a.description().dataParallelAttention
-                    ? ", data-parallel attention"
-                    : "");
+                d.dataParallelAttention ? ", data-parallel attention" : "");
+  }
   // Memory at the compiled bounds: weights are per model, the rest per
   // session.
   Artifact::MemoryTotals m = a.memoryTotals();
@@ -219,11 +223,19 @@ static void print(const Artifact &a) {
   }
   std::printf("parameters: %zu\n", a.parameters().size());
   for (const Parameter &p : a.parameters()) {
-    std::string shard = p.shards > 1
-                            ? "  shard of " + std::to_string(p.shards) +
-                                  " (rank r: members r*" +
-                                  std::to_string(p.shape[0]) + "..)"
-                            : "";
+    std::string shard;
+    if (p.sliceDim >= 0) {
+      shard = "  slice of " + std::to_string(p.shards) + " along dim " +
+              std::to_string(p.sliceDim) + " of " +
+              shapeString(v4::artifact::checkpointShape(p));
+      if (p.sliceBlock != p.sliceBlockOf)
+        shard += " (entries of " + std::to_string(p.sliceBlock) +
+                 " rows, the checkpoint's of " +
+                 std::to_string(p.sliceBlockOf) + ")";
+    } else if (p.shards > 1) {
+      shard = "  shard of " + std::to_string(p.shards) +
+              " (rank r: members r*" + std::to_string(p.shape[0]) + "..)";
+    }
     std::printf("  %s  %s %s  -> buffer %u%s\n", p.name.c_str(),
                 dtypeName(p.dtype), shapeString(p.shape).c_str(), p.buffer,
                 shard.c_str());

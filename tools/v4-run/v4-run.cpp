@@ -62,6 +62,52 @@ v4::Status writeNpy(const std::string &path, const std::vector<float> &data,
   return v4::writeOutputFile(path, bytes);
 }
 
+/// Reads a float32 [rows, cols] .npy array (version 1.x, little-endian,
+/// C order) as --dump-logits writes it; an error names the file and what
+/// is wrong with it.
+v4::Expected<std::vector<float>> readNpy(const std::string &path, int64_t &rows,
+                                         int64_t &cols) {
+  auto bad = [&](const std::string &why) {
+    return v4::Status::error(v4::StatusCode::InvalidArgument, "ARG",
+                             "--compare-logits " + path + ": " + why);
+  };
+  std::FILE *f = std::fopen(path.c_str(), "rb");
+  if (!f)
+    return bad(std::strerror(errno));
+  std::string bytes;
+  char buf[65536];
+  for (size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;)
+    bytes.append(buf, n);
+  std::fclose(f);
+  if (bytes.size() < 10 || bytes.compare(0, 6, "\x93NUMPY") != 0 ||
+      bytes[6] != 1)
+    return bad("not a version 1 .npy file");
+  size_t len = uint8_t(bytes[8]) | size_t(uint8_t(bytes[9])) << 8;
+  if (10 + len > bytes.size())
+    return bad("truncated header");
+  std::string header = bytes.substr(10, len);
+  if (header.find("'descr': '<f4'") == std::string::npos ||
+      header.find("'fortran_order': False") == std::string::npos)
+    return bad("expected a little-endian float32 array in C order");
+  long long r = 0, c = 0;
+  size_t at = header.find("'shape': (");
+  if (at == std::string::npos ||
+      std::sscanf(header.c_str() + at + 10, "%lld, %lld)", &r, &c) != 2 ||
+      r < 1 || c < 1)
+    return bad("expected a 2-D shape (rows, vocab)");
+  size_t data = 10 + len;
+  if (bytes.size() - data != size_t(r) * size_t(c) * sizeof(float))
+    return bad("holds " + std::to_string(bytes.size() - data) +
+               " data bytes, not the " +
+               std::to_string(size_t(r) * size_t(c) * sizeof(float)) +
+               " of its shape");
+  std::vector<float> out(size_t(r) * size_t(c));
+  std::memcpy(out.data(), bytes.data() + data, out.size() * sizeof(float));
+  rows = r;
+  cols = c;
+  return out;
+}
+
 int fail(v4rt_status_t status) {
   v4rt_status_code_t code = v4rt_status_code(status);
   std::fprintf(stderr, "v4-run: error: %s\n", v4rt_status_message(status));
@@ -195,7 +241,8 @@ v4rt_status_t textPrompt(const v4rt_tokenizer_t *tok, int64_t bos,
 } // namespace
 
 int main(int argc, char **argv) {
-  std::string model, checkpoint, dump;
+  std::string model, checkpoint, dump, compare;
+  double maxError = -1, minTop1 = -1;
   std::string promptText, chat, system, tokenizerFlag, effort;
   std::vector<std::string> stops;
   bool thinking = false, checkWeights = false;
@@ -318,8 +365,32 @@ int main(int argc, char **argv) {
                  "Write the logits of every step as float32 [steps, vocab] "
                  "(a %r in FILE is the rank of a partitioned model)")
       ->type_name("FILE.npy");
+  cli.add_option("--compare-logits", compare,
+                 "Compare the logits of every step (as --dump-logits writes "
+                 "them) with FILE's, e.g. a one-rank run of the same model: "
+                 "the largest normwise error of a row and the top-1 "
+                 "agreement; exit 1 outside --max-error / --min-top1")
+      ->type_name("FILE.npy");
+  cli.add_option("--max-error", maxError,
+                 "With --compare-logits: the largest accepted normwise "
+                 "relative error ||a - b|| / ||b|| of a logit row")
+      ->type_name("X")
+      ->check(rule<double>("a number >= 0", [](double x) { return x >= 0; }));
+  cli.add_option("--min-top1", minTop1,
+                 "With --compare-logits: the smallest accepted fraction of "
+                 "rows whose largest logit is at the same token")
+      ->type_name("F")
+      ->check(rule<double>("a fraction in [0, 1]",
+                           [](double x) { return x >= 0 && x <= 1; }));
   if (int code = v4::cli::parse(cli, argc, argv); code != v4::cli::kContinue)
     return code;
+  if (!compare.empty() && maxError < 0 && minTop1 < 0)
+    return v4::cli::usageError(
+        cli, "--compare-logits needs --max-error or --min-top1: the "
+             "agreement it expects");
+  if (compare.empty() && (maxError >= 0 || minTop1 >= 0))
+    return v4::cli::usageError(
+        cli, "--max-error and --min-top1 go with --compare-logits");
   sampling.seed = static_cast<uint64_t>(seed);
   auto usage = [&](const char *message) {
     return v4::cli::usageError(cli, message);
@@ -469,8 +540,11 @@ int main(int argc, char **argv) {
     return fail(s);
   }
   const int64_t B = info.batch, V = info.vocab_size;
-  if (!dump.empty() && info.logits_positions != 0) {
-    std::fprintf(stderr, "v4-run: error: --dump-logits needs the logits of "
+  // The logits of every step, for --dump-logits and --compare-logits.
+  const bool collect = !dump.empty() || !compare.empty();
+  if (collect && info.logits_positions != 0) {
+    std::fprintf(stderr, "v4-run: error: --dump-logits and --compare-logits "
+                         "need the logits of "
                          "every position: compile the model with v4c "
                          "--logits=all\n");
     v4rt_session_release(session);
@@ -501,7 +575,7 @@ int main(int argc, char **argv) {
       v4rt_model_release(m);
       return fail(s);
     }
-    if (!dump.empty())
+    if (collect)
       dumped.insert(dumped.end(), logits.begin(), logits.begin() + n * V);
     if (v4rt_status_t s =
             v4rt_sample(&logits[(rows - 1) * V], V, &sampling, &rng, &next)) {
@@ -538,7 +612,7 @@ int main(int argc, char **argv) {
     } else {
       generated.push_back(next);
     }
-    if (step + 1 == maxNew && dump.empty())
+    if (step + 1 == maxNew && !collect)
       break;
     ids.assign(B, next);
     logits.assign(B * V, 0.0f);
@@ -549,7 +623,7 @@ int main(int argc, char **argv) {
       v4rt_model_release(m);
       return fail(s);
     }
-    if (!dump.empty())
+    if (collect)
       dumped.insert(dumped.end(), logits.begin(), logits.begin() + V);
     if (v4rt_status_t s =
             v4rt_sample(logits.data(), V, &sampling, &rng, &next)) {
@@ -589,8 +663,7 @@ int main(int argc, char **argv) {
   std::printf("\n");
   double prefillS = std::chrono::duration<double>(t1 - t0).count();
   double decodeS = std::chrono::duration<double>(t2 - t1).count();
-  int64_t decodeSteps =
-      dump.empty() ? std::max<int64_t>(maxNew - 1, 0) : maxNew;
+  int64_t decodeSteps = collect ? maxNew : std::max<int64_t>(maxNew - 1, 0);
   std::printf("prefill: %zu tokens in %.3f ms (%.1f tokens/s)\n", prompt.size(),
               prefillS * 1e3, prompt.size() / std::max(prefillS, 1e-9));
   std::printf("decode: %lld steps in %.3f ms (%.1f tokens/s)\n",
@@ -598,9 +671,17 @@ int main(int argc, char **argv) {
               decodeSteps / std::max(decodeS, 1e-9));
   std::printf("numerics: %s, fake-quant %s\n", info.numerics, info.fake_quant);
   std::printf("threads: %lld\n", static_cast<long long>(info.num_threads));
-  if (info.world_size > 1)
-    std::printf("ranks: %lld (expert parallel)\n",
-                static_cast<long long>(info.world_size));
+  if (info.world_size > 1) {
+    std::string how;
+    if (info.tensor_parallel > 1)
+      how = "tensor parallel";
+    if (info.expert_parallel > 1)
+      how += std::string(how.empty() ? "" : ", ") + "expert parallel";
+    if (info.data_parallel_attention)
+      how += ", data-parallel attention";
+    std::printf("ranks: %lld (%s)\n", static_cast<long long>(info.world_size),
+                how.c_str());
+  }
   std::printf("%s", weightsLine(info).c_str());
   int code = 0;
   if (!dump.empty() && writeFiles) {
@@ -612,6 +693,58 @@ int main(int argc, char **argv) {
     } else {
       std::printf("logits: [%lld, %lld] -> %s\n", static_cast<long long>(rows),
                   static_cast<long long>(V), dump.c_str());
+    }
+  }
+  if (!compare.empty()) {
+    int64_t rows = 0, cols = 0;
+    auto want = readNpy(compare, rows, cols);
+    int64_t have = static_cast<int64_t>(dumped.size()) / V;
+    if (!want) {
+      std::fprintf(stderr, "v4-run: error: %s\n",
+                   want.status().message().c_str());
+      code = 1;
+    } else if (rows != have || cols != V) {
+      std::fprintf(stderr,
+                   "v4-run: error: --compare-logits %s is [%lld, %lld], this "
+                   "run's logits are [%lld, %lld]\n",
+                   compare.c_str(), static_cast<long long>(rows),
+                   static_cast<long long>(cols), static_cast<long long>(have),
+                   static_cast<long long>(V));
+      code = 1;
+    } else {
+      double worst = 0;
+      int64_t same = 0;
+      for (int64_t r = 0; r < rows; ++r) {
+        const float *a = dumped.data() + r * V, *b = want->data() + r * V;
+        double diff = 0, norm = 0;
+        for (int64_t v = 0; v < V; ++v) {
+          diff += (double(a[v]) - b[v]) * (double(a[v]) - b[v]);
+          norm += double(b[v]) * b[v];
+        }
+        double e = std::sqrt(diff) / std::max(std::sqrt(norm), 1e-30);
+        worst = std::isnan(e) ? INFINITY : std::max(worst, e);
+        same +=
+            std::max_element(a, a + V) - a == std::max_element(b, b + V) - b;
+      }
+      double top1 = double(same) / double(rows);
+      bool ok = (maxError < 0 || worst <= maxError) &&
+                (minTop1 < 0 || top1 >= minTop1);
+      std::printf("compare: %lld rows vs %s: max normwise error %.3g, top-1 "
+                  "agreement %.4f: %s\n",
+                  static_cast<long long>(rows), compare.c_str(), worst, top1,
+                  ok ? "ok" : "OUTSIDE");
+      if (!ok) {
+        char limits[96] = "";
+        if (maxError >= 0)
+          std::snprintf(limits, sizeof limits, " --max-error %g", maxError);
+        if (minTop1 >= 0)
+          std::snprintf(limits + std::strlen(limits),
+                        sizeof limits - std::strlen(limits), " --min-top1 %g",
+                        minTop1);
+        std::fprintf(stderr, "v4-run: error: logits outside%s of %s\n", limits,
+                     compare.c_str());
+        code = 1;
+      }
     }
   }
   v4rt_session_release(session);

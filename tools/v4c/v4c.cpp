@@ -135,6 +135,12 @@ cl::opt<int64_t> expertParallel(
     cl::desc("Expert parallelism: split the routed experts over N ranks "
              "(one program for every rank, run with mpirun -np N; default 1)"),
     cl::init(1), cl::cat(v4cCategory));
+cl::opt<int64_t> tensorParallel(
+    "tp",
+    cl::desc("Tensor parallelism: split the attention heads and the shared "
+             "expert over N ranks, partial sums all-reduced (with --ep, the "
+             "same N; default 1)"),
+    cl::init(1), cl::cat(v4cCategory));
 cl::opt<bool> dataParallelAttention(
     "dp-attention",
     cl::desc("With --ep N: each rank runs its own --batch sequences through "
@@ -316,6 +322,20 @@ int main(int argc, char **argv) {
     errs() << "v4c: --ep must be >= 1, got " << expertParallel << "\n";
     return kBadCommandLine;
   }
+  if (tensorParallel < 1) {
+    errs() << "v4c: --tp must be >= 1, got " << tensorParallel << "\n";
+    return kBadCommandLine;
+  }
+  if (tensorParallel > 1 && expertParallel > 1 &&
+      tensorParallel != expertParallel) {
+    errs() << "v4c: --tp " << tensorParallel << " and --ep " << expertParallel
+           << " must be the same world of ranks\n";
+    return kBadCommandLine;
+  }
+  if (dataParallelAttention && tensorParallel > 1) {
+    errs() << "v4c: --dp-attention does not combine with --tp\n";
+    return kBadCommandLine;
+  }
 
   std::optional<mlir::v4::Phase> from = mlir::v4::parsePhase(compileFrom);
   if (!from || *from >= mlir::v4::Phase::Artifact) {
@@ -444,6 +464,11 @@ int main(int argc, char **argv) {
         mlir::v4::kExpertParallelAttrName,
         mlir::IntegerAttr::get(mlir::IntegerType::get(&context, 64),
                                expertParallel));
+  if (tensorParallel.getNumOccurrences())
+    (*module)->setAttr(
+        mlir::v4::kTensorParallelAttrName,
+        mlir::IntegerAttr::get(mlir::IntegerType::get(&context, 64),
+                               tensorParallel));
   if (dataParallelAttention)
     (*module)->setAttr(mlir::v4::kDataParallelAttentionAttrName,
                        mlir::UnitAttr::get(&context));

@@ -239,6 +239,11 @@ typedef struct v4rt_model_info_t {
    * sequences and computes the same logits. Appended: filled when
    * struct_size covers it. */
   int64_t data_parallel_attention;
+  /* The ranks the routed experts (v4c --ep) and the attention heads and
+   * shared expert (v4c --tp) span: 1, or world_size. Appended: filled when
+   * struct_size covers them. */
+  int64_t expert_parallel;
+  int64_t tensor_parallel;
 } v4rt_model_info_t;
 
 /* V4RT_INVALID_ARGUMENT for a NULL argument or a struct_size shorter than

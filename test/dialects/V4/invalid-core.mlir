@@ -645,3 +645,84 @@ func.func @last_token_result(%x: tensor<2x?x16xbf16>) -> tensor<2x2x16xbf16> {
   %l = v4.last_token %x : tensor<2x?x16xbf16> -> tensor<2x2x16xbf16>
   return %l : tensor<2x2x16xbf16>
 }
+
+// -----
+
+// convert_c1: input and result are bf16 or f32 tensors of one shape.
+func.func @convert_shape(%x: tensor<2x8xf32>) {
+  // expected-error @+1 {{expected the result shape of the input, got 'tensor<2x8xf32>' -> 'tensor<2x4xbf16>' [convert_c1]}}
+  %y = v4.convert %x : tensor<2x8xf32> -> tensor<2x4xbf16>
+  return
+}
+
+// -----
+
+// convert_c1: f16 is not converted.
+func.func @convert_f16(%x: tensor<2x8xf16>) {
+  // expected-error @+1 {{[convert_c1]}}
+  %y = v4.convert %x : tensor<2x8xf16> -> tensor<2x8xbf16>
+  return
+}
+
+// -----
+
+// linear_c14: rowBlockSize > 0, only with an FP8 weight.
+func.func @linear_row_block_plain(%x: tensor<2x?x64xbf16>, %w: tensor<32x64xbf16>) {
+  // expected-error @+1 {{expected no rowBlockSize without an f8E4M3FN weight, got 16 [linear_c14]}}
+  %y = v4.linear %x, %w rowBlockSize 16 : tensor<2x?x64xbf16>, tensor<32x64xbf16> -> tensor<2x?x32xbf16>
+  return
+}
+
+// -----
+
+// linear_c10 with rowBlockSize: scale rows are ceil(N / rowBlockSize).
+func.func @linear_row_block_shape(%x: tensor<2x?x64xbf16>, %w: tensor<144x64xf8E4M3FN>, %s: tensor<2x1xf8E8M0FNU>) {
+  // expected-error @+1 {{[ceil(N/16), ceil(K/128)]}}
+  %y = v4.linear %x, %w scale %s rowBlockSize 16 : tensor<2x?x64xbf16>, tensor<144x64xf8E4M3FN>, tensor<2x1xf8E8M0FNU> -> tensor<2x?x144xbf16>
+  return
+}
+
+// -----
+
+// grouped_linear_c11: rowBlockSize > 0.
+func.func @grouped_row_block(%x: tensor<2x?x1x144xbf16>, %w: tensor<16x144xf8E4M3FN>, %s: tensor<1x2xf8E8M0FNU>) {
+  // expected-error @+1 {{[grouped_linear_c11]}}
+  %y = v4.grouped_linear %x, %w scale %s rowBlockSize 0 : tensor<2x?x1x144xbf16>, tensor<16x144xf8E4M3FN>, tensor<1x2xf8E8M0FNU> -> tensor<2x?x1x16xbf16>
+  return
+}
+
+// -----
+
+// parameter_c3: a slice of a dim of the result over shards >= 2.
+func.func @parameter_slice_dim() {
+  // expected-error @+1 {{[parameter_c3]}}
+  %w = v4.parameter "w" slice 2 shards 2 : tensor<4x8xbf16>
+  return
+}
+
+// -----
+
+// parameter_c3: blocks only on a slice.
+func.func @parameter_blocks_alone() {
+  // expected-error @+1 {{expected 'blocks' only on a slice [parameter_c3]}}
+  %w = v4.parameter "w" {sliceBlock = 2 : i64, sliceBlockOf = 4 : i64} : tensor<4x8xbf16>
+  return
+}
+
+// -----
+
+// parameter_c4: bl divides bg.
+func.func @parameter_blocks() {
+  // expected-error @+1 {{[parameter_c4]}}
+  %w = v4.parameter "w.scale" slice 0 shards 2 blocks 3 of 128 : tensor<4x1xf8E8M0FNU>
+  return
+}
+
+// -----
+
+// parameter_c5: the packed last dim of FP4 is not sliced.
+func.func @parameter_fp4_last() {
+  // expected-error @+1 {{[parameter_c5]}}
+  %w = v4.parameter "w" slice 1 shards 2 : tensor<4x32xf4E2M1FN>
+  return
+}

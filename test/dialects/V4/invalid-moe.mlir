@@ -377,10 +377,10 @@ func.func @shared_expert_c8(%x: tensor<2x3x256xbf16>, %w1: tensor<128x256xf8E4M3
 
 // -----
 
-// moe_shared_expert_c9: the result is [..., d] bf16.
+// moe_shared_expert_c9: the result is [..., d] of x's type or f32.
 func.func @shared_expert_c9(%x: tensor<2x3x256xbf16>, %w1: tensor<128x256xf8E4M3FN>, %w3: tensor<128x256xf8E4M3FN>, %w2: tensor<256x128xf8E4M3FN>, %s1: tensor<1x2xf8E8M0FNU>, %s3: tensor<1x2xf8E8M0FNU>, %s2: tensor<2x1xf8E8M0FNU>) {
-  // expected-error @+1 {{expected result element type 'bf16', got 'f32' [moe_shared_expert_c9]}}
-  %y = v4.moe.shared_expert %x w1 %w1 scale %s1, w3 %w3 scale %s3, w2 %w2 scale %s2 swigluLimit 10.0 : (tensor<2x3x256xbf16>, tensor<128x256xf8E4M3FN>, tensor<128x256xf8E4M3FN>, tensor<256x128xf8E4M3FN>, tensor<1x2xf8E8M0FNU>, tensor<1x2xf8E8M0FNU>, tensor<2x1xf8E8M0FNU>) -> tensor<2x3x256xf32>
+  // expected-error @+1 {{expected result element type 'bf16', got 'f16' [moe_shared_expert_c9]}}
+  %y = v4.moe.shared_expert %x w1 %w1 scale %s1, w3 %w3 scale %s3, w2 %w2 scale %s2 swigluLimit 10.0 : (tensor<2x3x256xbf16>, tensor<128x256xf8E4M3FN>, tensor<128x256xf8E4M3FN>, tensor<256x128xf8E4M3FN>, tensor<1x2xf8E8M0FNU>, tensor<1x2xf8E8M0FNU>, tensor<2x1xf8E8M0FNU>) -> tensor<2x3x256xf16>
   return
 }
 
