@@ -9,6 +9,7 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/Format.h"
 
 using namespace mlir;
@@ -67,6 +68,9 @@ FailureOr<MemoryPlan> mlir::v4::getMemoryPlan(ModuleOp planned) {
   if (failed(ep) || failed(tp))
     return failure();
   p.ranks = std::max(*ep, *tp);
+  p.tensorParallel = *tp;
+  p.expertParallel = *ep;
+  p.dataParallelAttention = getDataParallelAttention(planned);
   auto step = planned.lookupSymbol<func::FuncOp>("step");
   if (!step || step.isExternal() || step.getNumArguments() < 4)
     return planned.emitError() << "no @step plan: run the dispatch phase";
@@ -137,6 +141,10 @@ llvm::json::Value mlir::v4::toJSON(const MemoryPlan &p, StringRef device,
   return llvm::json::Object{
       {"device", device},
       {"ranks", p.ranks},
+      {"partition", llvm::json::Object{{"tensor_parallel", p.tensorParallel},
+                                       {"expert_parallel", p.expertParallel},
+                                       {"data_parallel_attention",
+                                        p.dataParallelAttention}}},
       {"bounds", bounds(p.bounds)},
       {"weights", llvm::json::Object{{"stored", p.weightsStored},
                                      {"prepared", p.weightsPrepared},
@@ -155,8 +163,20 @@ void mlir::v4::printMemoryPlan(llvm::raw_ostream &os, const MemoryPlan &p,
   os << "memory plan (" << device << "), batch " << p.bounds.batch
      << ", max context " << p.bounds.maxContext << ", max chunk "
      << p.bounds.maxChunk;
-  if (p.ranks > 1)
-    os << ", per rank of " << p.ranks << " (expert parallel)";
+  if (p.ranks > 1) {
+    // Routed experts are replicated unless --ep splits them.
+    os << ", per rank of " << p.ranks << " (";
+    llvm::ListSeparator sep;
+    if (p.tensorParallel > 1)
+      os << sep << "tensor parallel";
+    if (p.expertParallel > 1)
+      os << sep << "expert parallel";
+    else
+      os << sep << "routed experts replicated";
+    if (p.dataParallelAttention)
+      os << sep << "data-parallel attention";
+    os << ")";
+  }
   os << "\n";
   os << "  weights            " << ::v4::formatBytes(p.weights())
      << " (as stored " << ::v4::formatBytes(p.weightsStored) << ", prepared "

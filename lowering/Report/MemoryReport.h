@@ -38,8 +38,14 @@ FailureOr<StateBytes> getStateBytes(ModuleOp module);
 
 struct MemoryPlan {
   PlanBounds bounds;
-  /// Ranks of the partition (v4.ep); every other number is one rank's.
+  /// Ranks of the partition (the world of v4.tp and v4.ep); every other
+  /// number is one rank's.
   int64_t ranks = 1;
+  /// How the ranks split the model: v4.tp, v4.ep (1: not split that way)
+  /// and v4.dp_attention.
+  int64_t tensorParallel = 1;
+  int64_t expertParallel = 1;
+  bool dataParallelAttention = false;
   /// Parameters bound as the checkpoint stores them.
   uint64_t weightsStored = 0;
   /// Parameters the runtime gathers into a layout of their own (per-expert
