@@ -142,7 +142,8 @@ private:
     return ParameterStackOp::create(b, tt(shape, e), pattern.str(),
                                     static_cast<uint64_t>(shape[0]),
                                     /*shards=*/IntegerAttr(),
-                                    /*members=*/IntegerAttr());
+                                    /*members=*/IntegerAttr(),
+                                    /*sliceDim=*/IntegerAttr());
   }
   /// FP8 linear weight `<prefix>.weight` [out, in] + `<prefix>.scale`.
   Weight fp8(ImplicitLocOpBuilder &b, const Twine &prefix, int64_t out,

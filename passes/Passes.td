@@ -205,8 +205,11 @@ def V4PartitionPass : Pass<"v4-partition", "::mlir::ModuleOp"> {
       hidden units are whole
       128-blocks of the scales (every released model); otherwise it stays
       replicated;
-    * the routed experts (unless `v4.ep` splits them), the gate, mHC and
-      the head stay replicated.
+    * routed experts, unless `v4.ep` shards them: the same split of every
+      expert's hidden units (`v4.parameter_stack ... shards N slice D`,
+      f32 per-slot partial outputs all-reduced and rounded once), under
+      the same 128-block condition; otherwise replicated;
+    * the gate, mHC and the head stay replicated.
 
     Errors: heads or groups not divisible by N, a query or output
     projection that is not the importer's chain, --tp with --dp-attention.
@@ -222,7 +225,11 @@ def V4PartitionPass : Pass<"v4-partition", "::mlir::ModuleOp"> {
     Statistic<"numSharedSplit", "shared-experts-split",
               "shared experts split over the tensor-parallel ranks">,
     Statistic<"numReplicatedShared", "shared-experts-replicated",
-              "shared experts left whole (I/N not in 128-blocks)">
+              "shared experts left whole (I/N not in 128-blocks)">,
+    Statistic<"numRoutedSplit", "routed-experts-split",
+              "v4.moe.experts ops split over the tensor-parallel ranks">,
+    Statistic<"numReplicatedRouted", "routed-experts-replicated",
+              "v4.moe.experts ops left whole (I/N not in 128-blocks)">
   ];
 }
 

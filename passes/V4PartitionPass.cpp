@@ -40,7 +40,8 @@ struct V4PartitionPass
                             "ranks and --tp the attention heads: use one";
       return signalPassFailure();
     }
-    if (*tp > 1 && failed(splitTensorParallel(module, *tp)))
+    if (*tp > 1 && failed(splitTensorParallel(module, *tp,
+                                              /*routed=*/*ep == 1)))
       return signalPassFailure();
     if (dpAttention && *ep == 1) {
       module.emitError() << "--dp-attention needs --ep N with N > 1: the "
@@ -148,9 +149,9 @@ struct V4PartitionPass
   //===--------------------------------------------------------------------===//
 
   /// Splits every attention's heads and every shared expert's hidden units
-  /// over `tp` ranks; the row-parallel projections' partial sums are
-  /// all-reduced (bf16, as the reference's RowParallelLinear does).
-  LogicalResult splitTensorParallel(ModuleOp module, int64_t tp) {
+  /// (and the routed experts' when `routed`) over `tp` ranks; the
+  /// row-parallel projections' partial sums are all-reduced in f32.
+  LogicalResult splitTensorParallel(ModuleOp module, int64_t tp, bool routed) {
     SmallVector<AttnSparseOp> attns;
     module.walk([&](AttnSparseOp op) { attns.push_back(op); });
     SmallVector<MoESharedExpertOp> shared;
@@ -164,6 +165,13 @@ struct V4PartitionPass
     for (MoESharedExpertOp op : shared)
       if (failed(splitSharedExpert(op, tp)))
         return failure();
+    if (routed) {
+      SmallVector<MoEExpertsOp> experts;
+      module.walk([&](MoEExpertsOp op) { experts.push_back(op); });
+      for (MoEExpertsOp op : experts)
+        if (failed(splitRoutedExperts(op, tp)))
+          return failure();
+    }
     // The whole tensors are no longer read.
     for (Operation *p : wholeParameters)
       if (p->use_empty())
@@ -396,6 +404,50 @@ struct V4PartitionPass
     return success();
   }
 
+  /// Tensor-parallel routed experts (V4-SPEC 6.2), as the shared expert:
+  /// rank r runs hidden units [r I/tp, (r+1) I/tp) of every expert (w1 and
+  /// w3's rows, w2's columns and their scales' entries, FP4 per-32 or FP8
+  /// 128-block, sliced in each stack), and the per-slot f32 partial outputs
+  /// are all-reduced and rounded once. Needs I/tp in whole 128-blocks (the
+  /// activation blocks of w2's input); otherwise replicated.
+  LogicalResult splitRoutedExperts(MoEExpertsOp op, int64_t tp) {
+    constexpr int64_t kBlock = 128;
+    int64_t hidden = cast<RankedTensorType>(op.getW1().getType()).getDimSize(1);
+    if (hidden % tp != 0 || (hidden / tp) % kBlock != 0) {
+      ++numReplicatedRouted;
+      return success();
+    }
+    auto slice = [&](OpOperand &o, int64_t dim) -> LogicalResult {
+      auto stack = o.get().getDefiningOp<ParameterStackOp>();
+      if (!stack || stack.getShards())
+        return op.emitError() << "--tp " << tp
+                              << ": an expert weight that is not a whole "
+                                 "v4.parameter_stack cannot be sliced";
+      wholeParameters.insert(stack);
+      OpBuilder b(stack);
+      auto part = ParameterStackOp::create(
+          b, stack.getLoc(), divDim(stack.getType(), dim, tp),
+          stack.getPatternAttr(), stack.getCountAttr(), b.getI64IntegerAttr(tp),
+          IntegerAttr(), b.getI64IntegerAttr(dim));
+      o.set(part.getResult());
+      return success();
+    };
+    // w1, w3 [E, I, d] and their scales [E, I or I/128, ...] by rows; w2
+    // [E, d, I] and its scale [E, d, I/32 or I/128] by columns.
+    if (failed(slice(op.getW1Mutable(), 1)) ||
+        failed(slice(op.getW3Mutable(), 1)) ||
+        failed(slice(op.getW2Mutable(), 2)))
+      return failure();
+    if (op.getW1Scale())
+      if (failed(slice(op.getW1ScaleMutable()[0], 1)) ||
+          failed(slice(op.getW3ScaleMutable()[0], 1)) ||
+          failed(slice(op.getW2ScaleMutable()[0], 2)))
+        return failure();
+    sumPartials(op, op.getResult());
+    ++numRoutedSplit;
+    return success();
+  }
+
   /// A linear whose input columns (K) the ranks split: the weight's columns
   /// and its scale's column blocks are sliced (the rank's activation blocks
   /// then lie within its slice), and the partial output is all-reduced.
@@ -456,7 +508,8 @@ struct V4PartitionPass
     shardOf[stack] = ParameterStackOp::create(
         b, stack.getLoc(), type.clone(shape), stack.getPatternAttr(),
         b.getI64IntegerAttr(local), b.getI64IntegerAttr(ep),
-        local * ep == count ? IntegerAttr() : b.getI64IntegerAttr(count));
+        local * ep == count ? IntegerAttr() : b.getI64IntegerAttr(count),
+        /*sliceDim=*/IntegerAttr());
     return success();
   }
 };

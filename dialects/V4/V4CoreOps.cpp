@@ -97,6 +97,25 @@ LogicalResult ParameterStackOp::verify() {
                            << ") members, got count " << count
                            << " [parameter_stack_c4]";
   }
+  // parameter_stack_c5: `slice` D is a member dim (1 <= D < rank) of a
+  // stack of every member (no `of`) over shards >= 2.
+  if (std::optional<int64_t> dim = getSliceDim()) {
+    int64_t shards = getShards().value_or(0);
+    if (shards < 2 || getMembers() || *dim < 1 || *dim >= int64_t(shape.size()))
+      return emitOpError() << "expected slice dim in [1, " << shape.size()
+                           << ") of a stack of every member over shards >= 2"
+                           << ", got slice " << *dim << " over " << shards
+                           << " shards"
+                           << (getMembers() ? " of some members" : "")
+                           << " [parameter_stack_c5]";
+    // parameter_stack_c6: a slice of FP4's packed last dim is whole bytes.
+    auto type = getResult().getType();
+    if (*dim == int64_t(shape.size()) - 1 && isFp4E2M1(type.getElementType()) &&
+        shape.back() % 2 != 0)
+      return emitOpError() << "expected an even extent of the sliced packed "
+                              "FP4 dim, got "
+                           << shape.back() << " [parameter_stack_c6]";
+  }
   return success();
 }
 

@@ -90,6 +90,13 @@ def V4_ParameterStackOp : V4_Op<"parameter_stack", [Pure]> {
     divide the member count: count = ceil(members / N)). Each rank binds
     only its own shard.
 
+    With `shards` = N and `slice` D (tensor parallelism over the experts'
+    hidden units, `v4-partition` with `--tp` and no `--ep`) every member is
+    the checkpoint tensor e of the pattern, and the stack is the running
+    rank r's part of it along result dim D >= 1 (member dim D - 1): index i
+    of the result's dim D (extent L) is index `r * L + i` of the member's,
+    which has N * L entries.
+
     ```mlir
     %w1 = v4.parameter_stack "layers.3.ffn.experts.{}.w1.weight" count 256
         : tensor<256x2048x4096xf4E2M1FN>
@@ -97,15 +104,19 @@ def V4_ParameterStackOp : V4_Op<"parameter_stack", [Pure]> {
         shards 2 : tensor<128x2048x4096xf4E2M1FN>
     %p1 = v4.parameter_stack "layers.3.ffn.experts.{}.w1.weight" count 2
         shards 4 of 6 : tensor<2x64x64xf4E2M1FN>
+    // rank r's hidden units [r 1536, (r+1) 1536) of every expert's w2
+    %t2 = v4.parameter_stack "layers.3.ffn.experts.{}.w2.weight" count 384
+        shards 2 slice 2 : tensor<384x7168x1536xf4E2M1FN>
     ```
   }];
   let arguments = (ins StrAttr:$pattern, I64Attr:$count,
                        OptionalAttr<I64Attr>:$shards,
-                       OptionalAttr<I64Attr>:$members);
+                       OptionalAttr<I64Attr>:$members,
+                       OptionalAttr<I64Attr>:$sliceDim);
   let results = (outs AnyStaticShapeTensor:$result);
   let assemblyFormat = [{
-    $pattern `count` $count (`shards` $shards^)? (`of` $members^)? attr-dict
-    `:` type($result)
+    $pattern `count` $count (`shards` $shards^)? (`of` $members^)?
+    (`slice` $sliceDim^)? attr-dict `:` type($result)
   }];
   let hasVerifier = 1;
   let extraClassDeclaration = [{

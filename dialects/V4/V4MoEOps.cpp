@@ -391,12 +391,16 @@ LogicalResult MoEExpertsOp::verify() {
                            << " [moe_experts_c15]";
   }
   // moe_experts_c14: the result is [..., k, d] (x's leading dims) with x's
-  // element type.
+  // element type or f32 (each slot's unrounded w2 sum: a tensor-parallel
+  // rank's partial output, v4-partition).
   SmallVector<int64_t> perSlot(leading);
   perSlot.push_back(k);
-  return verifyTokenTensor(op, rule("[moe_experts_c14]"), "result",
-                           rankedType(getResult()), perSlot, d,
-                           "x leading dims + [k, d]", x.getElementType());
+  auto result = rankedType(getResult());
+  return verifyTokenTensor(op, rule("[moe_experts_c14]"), "result", result,
+                           perSlot, d, "x leading dims + [k, d]",
+                           result.getElementType().isF32()
+                               ? result.getElementType()
+                               : x.getElementType());
 }
 
 LogicalResult MoESharedExpertOp::verify() {

@@ -174,8 +174,13 @@ def V4_MoEExpertsOp : V4_Op<"moe.experts",
     gets +0, so that a `v4.comm.all_reduce` over the ranks gives every slot
     exactly its one owner's value. k may then exceed E.
 
+    Tensor parallelism (`v4-partition{tp=N}` without `ep`): the stacks hold
+    the rank's I/N hidden units of every expert (`v4.parameter_stack ...
+    slice`), and the result may be f32: each slot's w2 sum unrounded, which
+    a `v4.comm.all_reduce` and `v4.convert` round once.
+
     Result: [..., k, d] with the element type of `x` (bf16; f32 in fp32
-    numerics). V4-Flash: d = 4096, E = 256, k = 6, I = 2048, FP4; V4-Pro:
+    numerics) or f32. V4-Flash: d = 4096, E = 256, k = 6, I = 2048, FP4; V4-Pro:
     d = 7168, E = 384, I = 3072.
 
     ```mlir

@@ -372,7 +372,7 @@ LogicalResult Former::formStep(func::FuncOp step, func::FuncOp &newStep) {
       Value stack = PlanParameterOp::create(
           b, loc, types.front(), b.getStringAttr(p.getPattern()),
           TypeAttr::get(p.getResult().getType()), p.getShardsAttr(),
-          p.getMembersAttr(), /*sliceDim=*/IntegerAttr(),
+          p.getMembersAttr(), p.getSliceDimAttr(),
           /*sliceBlock=*/IntegerAttr(), /*sliceBlockOf=*/IntegerAttr());
       bufs[p.getResult()] = {stack};
       continue;

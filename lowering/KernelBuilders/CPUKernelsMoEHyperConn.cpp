@@ -161,10 +161,11 @@ LogicalResult buildFfn(Operation *op, func::FuncOp fn, bool routed, Type w1Type,
   auto downAct = [&](KernelBody &k, Value r, Value e) {
     return k.load(h, {scratchAt(k, r, e)});
   };
-  // The bf16 rounding point of w2's output; an f32 shared expert output
-  // is the unrounded sum (fp32 numerics drop the point anyway; a
-  // tensor-parallel partial output is rounded after the ranks' sum).
-  bool unrounded = !routed && outElt.isF32();
+  // The bf16 rounding point of w2's output; an f32 output (shared expert
+  // or routed slot) is the unrounded sum (fp32 numerics drop the point
+  // anyway; a tensor-parallel partial output is rounded after the ranks'
+  // sum).
+  bool unrounded = outElt.isF32();
   auto downStore = [&](KernelBody &k, Value r, Value n, Value acc) {
     k.store(k.fromF32(unrounded ? acc : k.roundBF16(acc), outElt), out2,
             {outRowOf(k, r), n});

@@ -99,8 +99,10 @@ FailureOr<MemoryPlan> mlir::v4::getMemoryPlan(ModuleOp planned) {
         if (!parameters.insert(param.getName()).second)
           continue;
         uint64_t n = memrefBytes(param.getBuffer().getType(), tokens);
-        (param.getName().contains("{}") ? p.weightsPrepared
-                                        : p.weightsStored) += n;
+        bool stack = param.getName().contains("{}");
+        (stack ? p.weightsPrepared : p.weightsStored) += n;
+        if (stack && !param.getShards())
+          p.wholeStacks = true;
       } else if (auto alloc = dyn_cast<memref::AllocOp>(op)) {
         bool returned = llvm::any_of(alloc->getUsers(), [](Operation *u) {
           return isa<func::ReturnOp>(u);
@@ -141,10 +143,12 @@ llvm::json::Value mlir::v4::toJSON(const MemoryPlan &p, StringRef device,
   return llvm::json::Object{
       {"device", device},
       {"ranks", p.ranks},
-      {"partition", llvm::json::Object{{"tensor_parallel", p.tensorParallel},
-                                       {"expert_parallel", p.expertParallel},
-                                       {"data_parallel_attention",
-                                        p.dataParallelAttention}}},
+      {"partition",
+       llvm::json::Object{
+           {"tensor_parallel", p.tensorParallel},
+           {"expert_parallel", p.expertParallel},
+           {"data_parallel_attention", p.dataParallelAttention},
+           {"routed_experts_replicated", p.ranks > 1 && p.wholeStacks}}},
       {"bounds", bounds(p.bounds)},
       {"weights", llvm::json::Object{{"stored", p.weightsStored},
                                      {"prepared", p.weightsPrepared},
@@ -164,14 +168,15 @@ void mlir::v4::printMemoryPlan(llvm::raw_ostream &os, const MemoryPlan &p,
      << ", max context " << p.bounds.maxContext << ", max chunk "
      << p.bounds.maxChunk;
   if (p.ranks > 1) {
-    // Routed experts are replicated unless --ep splits them.
+    // Routed experts are replicated when neither --ep nor --tp split them
+    // (--tp: unless I/N is whole 128-blocks).
     os << ", per rank of " << p.ranks << " (";
     llvm::ListSeparator sep;
     if (p.tensorParallel > 1)
       os << sep << "tensor parallel";
     if (p.expertParallel > 1)
       os << sep << "expert parallel";
-    else
+    else if (p.wholeStacks)
       os << sep << "routed experts replicated";
     if (p.dataParallelAttention)
       os << sep << "data-parallel attention";

@@ -46,6 +46,8 @@ struct MemoryPlan {
   int64_t tensorParallel = 1;
   int64_t expertParallel = 1;
   bool dataParallelAttention = false;
+  /// Some per-expert stack is whole on every rank (not sharded or sliced).
+  bool wholeStacks = false;
   /// Parameters bound as the checkpoint stores them.
   uint64_t weightsStored = 0;
   /// Parameters the runtime gathers into a layout of their own (per-expert

@@ -104,11 +104,21 @@ std::optional<std::string> stackMemberName(const Parameter &p, int64_t member,
                                            uint32_t rank) {
   size_t at = p.name.find("{}");
   int64_t index = member;
-  if (p.shards > 1 && !p.shape.empty())
+  if (p.shards > 1 && p.sliceDim < 0 && !p.shape.empty())
     index += int64_t(rank) * p.shape[0];
   if (p.members > 0 && uint64_t(index) >= p.members)
     return std::nullopt;
   return p.name.substr(0, at) + std::to_string(index) + p.name.substr(at + 2);
+}
+
+Parameter stackMemberSlice(const Parameter &p, int64_t member) {
+  Parameter m = p;
+  size_t at = p.name.find("{}");
+  m.name =
+      p.name.substr(0, at) + std::to_string(member) + p.name.substr(at + 2);
+  m.shape.assign(p.shape.begin() + 1, p.shape.end());
+  m.sliceDim = p.sliceDim - 1;
+  return m;
 }
 
 std::vector<int64_t> checkpointShape(const Parameter &p) {
@@ -799,14 +809,15 @@ private:
       if (p.sliceDim < 0 && (p.sliceBlock != 1 || p.sliceBlockOf != 1))
         return fail("AF-19", what + "slice blocks without a slice_dim");
       if (p.sliceDim >= 0) {
-        if (stack || p.shards < 2 || size_t(p.sliceDim) >= p.shape.size() ||
-            p.shape[p.sliceDim] < 1)
+        if ((stack && (p.sliceDim < 1 || p.members != 0)) || p.shards < 2 ||
+            size_t(p.sliceDim) >= p.shape.size() || p.shape[p.sliceDim] < 1)
           return fail("AF-19",
                       what + "slice_dim " + std::to_string(p.sliceDim) +
                           " of shape " + shapeString(p.shape) + " over " +
                           std::to_string(p.shards) +
-                          " shards; expected a tensor that is no stack, a "
-                          "dim of extent >= 1 and shards >= 2");
+                          " shards; expected a dim of extent >= 1 (of a "
+                          "stack: a member dim, every member) and shards "
+                          ">= 2");
         if (p.sliceBlock < 1 || p.sliceBlockOf < p.sliceBlock ||
             p.sliceBlockOf % p.sliceBlock != 0)
           return fail("AF-19", what + "slice blocks " +

@@ -65,8 +65,9 @@
 //          parameter is a `{}` stack with shards = the partition's ranks;
 //          data-parallel attention only with more than one rank;
 //          (1.7) tensor_parallel 1..65536, equal to expert_parallel when
-//          both are above 1; a sliced parameter (slice_dim >= 0) is no
-//          stack, has shards = the world, slice_dim < its rank, extent
+//          both are above 1; a sliced parameter (slice_dim >= 0; (1.8)
+//          a stack: slice_dim >= 1 and no padding members) has shards =
+//          the world, slice_dim < its rank, extent
 //          >= 1 there, and blocks 1 <= slice_block dividing slice_block_of
 //          (1 and 1 unless it has a slice)
 // AF-4 also bounds decoding: no table or vector is referenced twice, and
@@ -114,7 +115,7 @@ using ::v4::StatusCode;
 
 /// The format this library writes and the newest it reads.
 constexpr uint16_t kFormatMajor = 1;
-constexpr uint16_t kFormatMinor = 7;
+constexpr uint16_t kFormatMinor = 8;
 /// Version of the project (compiler, runtime and tools), named in version
 /// messages.
 constexpr const char *kRuntimeVersion = "0.1.0";
@@ -352,8 +353,9 @@ struct Parameter {
   /// 1.6: the pattern's member count (0: shape[0] * shards); members of a
   /// shard from this index on are padding (zeros).
   uint64_t members = 0;
-  /// 1.7: with shards > 1 on a tensor that is not a stack, rank r's slice
-  /// along this dim (sliceSourceIndex); -1: not sliced.
+  /// 1.7: with shards > 1, rank r's slice along this dim
+  /// (sliceSourceIndex); on a `{}` stack (dim >= 1, 1.8) every member's
+  /// slice along dim - 1 (stackMemberSlice); -1: not sliced.
   int32_t sliceDim = -1;
   /// 1.7: the rows of the rank's slice one entry covers, and the
   /// checkpoint's (block scales; 1 and 1 for a plain slice).
@@ -377,9 +379,15 @@ void gatherSlice(const Parameter &p, uint32_t rank, const uint8_t *full,
 
 /// The checkpoint name of member `member` of the `{}` stack `p` on rank
 /// `rank` (a sharded stack's member e is the pattern's member
-/// rank * shape[0] + e; an unsharded one's is e), or nullopt for padding.
+/// rank * shape[0] + e; an unsharded or sliced one's is e), or nullopt for
+/// padding.
 std::optional<std::string> stackMemberName(const Parameter &p, int64_t member,
                                            uint32_t rank);
+
+/// Member `member` of the sliced `{}` stack `p` (slice_dim >= 1) as a
+/// sliced parameter of its own: its checkpoint name, the member's shape
+/// and the slice along slice_dim - 1, for checkpointShape and gatherSlice.
+Parameter stackMemberSlice(const Parameter &p, int64_t member);
 
 /// 1.2: a checkpoint tensor no kernel reads that a checkpoint may carry
 /// (the Engram primes, V4-SPEC 8.4): when present, I64 [values.size()]

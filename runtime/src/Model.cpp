@@ -262,8 +262,14 @@ Status Model::bindParameters(const std::string &ckpt) {
   std::vector<Member> members;
   // Derived parameters the checkpoint lacks: computed below (RT-8).
   std::vector<const art::Parameter *> computed;
-  // This rank's slices of tensor-parallel parameters (prepared).
-  std::vector<const art::Parameter *> sliced;
+  // This rank's slices of tensor-parallel parameters or stack members
+  // (prepared): the slice, and its offset and bytes in the parameter's
+  // buffer.
+  struct Slice {
+    art::Parameter param;
+    size_t offset = 0, bytes = 0;
+  };
+  std::vector<Slice> sliced;
   for (const art::Parameter &p : a.parameters()) {
     const art::Buffer *buf = a.findBuffer(p.buffer);
     size_t total = a.bufferBytes(*buf, a.bounds().maxChunk);
@@ -274,10 +280,10 @@ Status Model::bindParameters(const std::string &ckpt) {
       computed.push_back(&p);
       continue;
     }
-    if (p.sliceDim >= 0) {
+    if (p.sliceDim >= 0 && at == std::string::npos) {
       // A tensor-parallel slice: gathered below from the whole tensor.
       expected.push_back({p.name, p.dtype, art::checkpointShape(p), derived});
-      sliced.push_back(&p);
+      sliced.push_back({p, 0, total});
       continue;
     }
     if (at == std::string::npos) {
@@ -289,6 +295,15 @@ Status Model::bindParameters(const std::string &ckpt) {
     int64_t count = p.shape.empty() ? 0 : p.shape[0];
     std::vector<int64_t> shape(p.shape.begin() + 1, p.shape.end());
     size_t each = count > 0 ? total / static_cast<size_t>(count) : 0;
+    if (p.sliceDim >= 0) {
+      // Every member's slice (tensor-parallel experts).
+      for (int64_t e = 0; e < count; ++e) {
+        art::Parameter m = art::stackMemberSlice(p, e);
+        expected.push_back({m.name, m.dtype, art::checkpointShape(m), false});
+        sliced.push_back({std::move(m), static_cast<size_t>(e) * each, each});
+      }
+      continue;
+    }
     for (int64_t e = 0; e < count; ++e) {
       std::optional<std::string> name = art::stackMemberName(p, e, rankIndex);
       // Padding of a shard (zeros) is in no checkpoint.
@@ -367,26 +382,25 @@ Status Model::bindParameters(const std::string &ckpt) {
   // A slice reads the rank's rows of the whole tensor (mapped, or copied
   // when the checkpoint holds it misaligned).
   std::vector<uint8_t> whole;
-  for (const art::Parameter *p : sliced) {
-    DeviceBuffer dst = paramViews[a.bufferSlot(p->buffer)];
+  for (const auto &[p, offset, bytes] : sliced) {
+    DeviceBuffer dst = paramViews[a.bufferSlot(p.buffer)];
     const uint8_t *src = nullptr;
-    if (auto span = reader->data(p->name)) {
+    if (auto span = reader->data(p.name)) {
       src = span->data;
     } else {
-      const st::TensorInfo *info = reader->find(p->name);
+      const st::TensorInfo *info = reader->find(p.name);
       whole.resize(info ? info->byteSize() : 0);
-      if (Status s = reader->copyTensor(p->name, whole.data(), whole.size());
-          !s)
+      if (Status s = reader->copyTensor(p.name, whole.data(), whole.size()); !s)
         return s;
       src = whole.data();
     }
     if (auto *host = static_cast<uint8_t *>(dev->hostAddress(dst))) {
-      art::gatherSlice(*p, rankIndex, src, host);
+      art::gatherSlice(p, rankIndex, src, host + offset);
       continue;
     }
-    staging.resize(dst.bytes);
-    art::gatherSlice(*p, rankIndex, src, staging.data());
-    if (Status s = dev->upload(dst, 0, staging.data(), dst.bytes); !s)
+    staging.resize(bytes);
+    art::gatherSlice(p, rankIndex, src, staging.data());
+    if (Status s = dev->upload(dst, offset, staging.data(), bytes); !s)
       return s;
   }
   for (const art::Parameter *p : computed) {

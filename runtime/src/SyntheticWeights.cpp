@@ -131,11 +131,12 @@ Expected<std::vector<SyntheticTensor>> syntheticTensors(const art::Artifact &a,
         // values of one rank's tensor.
         std::vector<int64_t> whole = art::checkpointShape(p);
         out.push_back({p.name, p.dtype, whole, p.buffer, 0,
-                       size_t(uint64_t(elementsOf(whole)) * bits / 8), &p,
+                       size_t(uint64_t(elementsOf(whole)) * bits / 8), p,
                        rank});
         continue;
       }
-      out.push_back({p.name, p.dtype, p.shape, p.buffer, 0, size_t(bytes)});
+      out.push_back({p.name, p.dtype, p.shape, p.buffer, 0, size_t(bytes),
+                     std::nullopt, rank});
       continue;
     }
     int64_t count = p.shape.empty() ? 0 : p.shape[0];
@@ -146,11 +147,24 @@ Expected<std::vector<SyntheticTensor>> syntheticTensors(const art::Artifact &a,
       return Status::error(StatusCode::Internal, "RT-7",
                            a.source() + ": parameter stack '" + p.name +
                                "' does not fill its buffer");
+    if (p.sliceDim >= 0) {
+      // Every member whole, then the rank's slice of it.
+      for (int64_t e = 0; e < count; ++e) {
+        art::Parameter m = art::stackMemberSlice(p, e);
+        std::vector<int64_t> whole = art::checkpointShape(m);
+        size_t bytes = size_t(uint64_t(elementsOf(whole)) * bits / 8);
+        std::string name = m.name;
+        out.push_back({std::move(name), p.dtype, std::move(whole), p.buffer,
+                       size_t(e) * size_t(each), bytes, std::move(m), rank});
+      }
+      continue;
+    }
     // A shard's padding (no name) stays the zeros of its allocation.
     for (int64_t e = 0; e < count; ++e)
       if (std::optional<std::string> name = art::stackMemberName(p, e, rank))
         out.push_back({*name, p.dtype, shape, p.buffer,
-                       size_t(e) * size_t(each), size_t(each)});
+                       size_t(e) * size_t(each), size_t(each), std::nullopt,
+                       rank});
   }
   return out;
 }

@@ -48,6 +48,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -63,10 +64,11 @@ struct SyntheticTensor {
   uint32_t buffer = 0;
   size_t offset = 0;
   size_t bytes = 0;
-  /// A tensor-parallel slice: `shape` and `bytes` are the whole checkpoint
+  /// A tensor-parallel slice (of a parameter or a stack member,
+  /// art::stackMemberSlice): `shape` and `bytes` are the whole checkpoint
   /// tensor's, generated whole; rank `rank`'s part of it goes to the
-  /// buffer (art::gatherSlice).
-  const artifact::Parameter *slice = nullptr;
+  /// buffer at `offset` (art::gatherSlice).
+  std::optional<artifact::Parameter> slice;
   uint32_t rank = 0;
 };
 

@@ -711,8 +711,12 @@ std::vector<Lie> makeLies() {
                       [](Description &d) { d.tensorParallel = 1u << 20; }));
   t.push_back(partLie("tp-and-ep-two-worlds", "AF-19",
                       [](Description &d) { d.tensorParallel = 3; }));
-  t.push_back(partLie("slice-of-a-stack", "AF-19", [](Description &d) {
+  t.push_back(partLie("slice-of-the-expert-dim", "AF-19", [](Description &d) {
     d.parameters.back().sliceDim = 0;
+  }));
+  // (1.8) a sliced stack holds every member: no padding members.
+  t.push_back(partLie("slice-of-a-padded-stack", "AF-19", [](Description &d) {
+    d.parameters.back().sliceDim = 1;
   }));
   t.push_back(partLie("slice-dim-past-rank", "AF-19", [slice](Description &d) {
     slice(d);

@@ -597,6 +597,44 @@ TEST(ArtifactTest, TensorParallelSliceRoundTrip) {
   EXPECT_EQ(mine, (std::vector<float>{4, 5, 10, 11, 16, 17}));
 }
 
+TEST(ArtifactTest, TensorParallelStackSliceRoundTrip) {
+  // Format 1.8: a sliced `{}` stack (routed experts under --tp): every rank
+  // binds every member, each the rank's columns of that member.
+  Writer w = tinyWriter();
+  Description &d = w.description();
+  d.tensorParallel = 2;
+  d.buffers.push_back(Buffer{});
+  Buffer &buf = d.buffers.back();
+  buf.id = 40;
+  buf.dtype = DType::BF16;
+  buf.shape = {3, 2, 2};
+  buf.kind = BufferKind::Parameter;
+  Parameter stack{"e.{}.w2", DType::BF16, {3, 2, 2}, 40};
+  stack.shards = 2;
+  stack.sliceDim = 2;
+  d.parameters.push_back(stack);
+  auto b = w.serialize();
+  ASSERT_TRUE(b) << b.status().message();
+  auto a = Artifact::load("tp-stack.v4a", b->data(), b->size());
+  ASSERT_TRUE(a) << a.status().message();
+  const Parameter &q = a->parameters().back();
+  EXPECT_EQ(q.sliceDim, 2);
+  EXPECT_EQ(checkpointShape(q), (std::vector<int64_t>{3, 2, 4}));
+  // Members are the pattern's 0..2 on every rank (no shard offset).
+  EXPECT_EQ(stackMemberName(q, 2, 0), "e.2.w2");
+  EXPECT_EQ(stackMemberName(q, 2, 1), "e.2.w2");
+  Parameter m = stackMemberSlice(q, 1);
+  EXPECT_EQ(m.name, "e.1.w2");
+  EXPECT_EQ(m.shape, (std::vector<int64_t>{2, 2}));
+  EXPECT_EQ(m.sliceDim, 1);
+  EXPECT_EQ(checkpointShape(m), (std::vector<int64_t>{2, 4}));
+  // Rank 1's columns 2 and 3 of a member [2, 4] holding 0..7.
+  std::vector<uint16_t> whole{0, 1, 2, 3, 4, 5, 6, 7}, part(4);
+  gatherSlice(m, 1, reinterpret_cast<const uint8_t *>(whole.data()),
+              reinterpret_cast<uint8_t *>(part.data()));
+  EXPECT_EQ(part, (std::vector<uint16_t>{2, 3, 6, 7}));
+}
+
 TEST(ArtifactTest, RoleNames) {
   EXPECT_EQ(outputRole(0), "logits");
   EXPECT_EQ(outputRole(1), "mtp_logits");

@@ -76,6 +76,42 @@ func.func @stack_c4() {
 
 // -----
 
+// parameter_stack_c5: a slice of a member dim over shards >= 2.
+func.func @stack_c5_dim() {
+  // expected-error @+1 {{expected slice dim in [1, 3) of a stack of every member over shards >= 2, got slice 0 over 2 shards [parameter_stack_c5]}}
+  %w = v4.parameter_stack "e.{}.w" count 3 shards 2 slice 0 : tensor<3x8x4xbf16>
+  return
+}
+
+// -----
+
+// parameter_stack_c5: no slice of a shard of some members.
+func.func @stack_c5_members() {
+  // expected-error @+1 {{got slice 1 over 4 shards of some members [parameter_stack_c5]}}
+  %w = v4.parameter_stack "e.{}.w" count 2 shards 4 of 6 slice 1 : tensor<2x8x4xbf16>
+  return
+}
+
+// -----
+
+// parameter_stack_c5: no slice without shards.
+func.func @stack_c5_shards() {
+  // expected-error @+1 {{got slice 2 over 0 shards [parameter_stack_c5]}}
+  %w = v4.parameter_stack "e.{}.w" count 3 slice 2 : tensor<3x8x4xbf16>
+  return
+}
+
+// -----
+
+// parameter_stack_c6: the sliced packed FP4 dim holds whole bytes.
+func.func @stack_c6() {
+  // expected-error @+1 {{expected an even extent of the sliced packed FP4 dim, got 3 [parameter_stack_c6]}}
+  %w = v4.parameter_stack "e.{}.w" count 2 shards 2 slice 2 : tensor<2x8x3xf4E2M1FN>
+  return
+}
+
+// -----
+
 // comm_all_gather_c1: a world of at least one rank.
 func.func @all_gather_c1(%x: tensor<1x4xf32>) {
   // expected-error @+1 {{expected world >= 1, got 0 [comm_all_gather_c1]}}

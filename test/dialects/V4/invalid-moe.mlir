@@ -288,7 +288,7 @@ func.func @experts_c13(%x: tensor<2x3x256xbf16>, %rw: tensor<2x3x2xf32>, %ri: te
 
 // -----
 
-// moe_experts_c14: the result is [..., k, d] with x's element type.
+// moe_experts_c14: the result is [..., k, d] of x's element type or f32.
 func.func @experts_c14(%x: tensor<2x3x256xbf16>, %rw: tensor<2x3x2xf32>, %ri: tensor<2x3x2xi64>, %w1: tensor<8x128x256xf4E2M1FN>, %w3: tensor<8x128x256xf4E2M1FN>, %w2: tensor<8x256x128xf4E2M1FN>, %s1: tensor<8x128x8xf8E8M0FNU>, %s3: tensor<8x128x8xf8E8M0FNU>, %s2: tensor<8x256x4xf8E8M0FNU>) {
   // expected-error @+1 {{expected result shape [2, 3, 256] to match x leading dims + [k, d] shape [2, 3, 2, 256] [moe_experts_c14]}}
   %y = v4.moe.experts %x, %rw, %ri w1 %w1 scale %s1, w3 %w3 scale %s3, w2 %w2 scale %s2 swigluLimit 10.0 : (tensor<2x3x256xbf16>, tensor<2x3x2xf32>, tensor<2x3x2xi64>, tensor<8x128x256xf4E2M1FN>, tensor<8x128x256xf4E2M1FN>, tensor<8x256x128xf4E2M1FN>, tensor<8x128x8xf8E8M0FNU>, tensor<8x128x8xf8E8M0FNU>, tensor<8x256x4xf8E8M0FNU>) -> tensor<2x3x256xf32>
@@ -298,8 +298,8 @@ func.func @experts_c14(%x: tensor<2x3x256xbf16>, %rw: tensor<2x3x2xf32>, %ri: te
 // -----
 
 func.func @experts_c14_type(%x: tensor<2x3x256xbf16>, %rw: tensor<2x3x2xf32>, %ri: tensor<2x3x2xi64>, %w1: tensor<8x128x256xf4E2M1FN>, %w3: tensor<8x128x256xf4E2M1FN>, %w2: tensor<8x256x128xf4E2M1FN>, %s1: tensor<8x128x8xf8E8M0FNU>, %s3: tensor<8x128x8xf8E8M0FNU>, %s2: tensor<8x256x4xf8E8M0FNU>) {
-  // expected-error @+1 {{expected result element type 'bf16', got 'f32' [moe_experts_c14]}}
-  %y = v4.moe.experts %x, %rw, %ri w1 %w1 scale %s1, w3 %w3 scale %s3, w2 %w2 scale %s2 swigluLimit 10.0 : (tensor<2x3x256xbf16>, tensor<2x3x2xf32>, tensor<2x3x2xi64>, tensor<8x128x256xf4E2M1FN>, tensor<8x128x256xf4E2M1FN>, tensor<8x256x128xf4E2M1FN>, tensor<8x128x8xf8E8M0FNU>, tensor<8x128x8xf8E8M0FNU>, tensor<8x256x4xf8E8M0FNU>) -> tensor<2x3x2x256xf32>
+  // expected-error @+1 {{expected result element type 'bf16', got 'f16' [moe_experts_c14]}}
+  %y = v4.moe.experts %x, %rw, %ri w1 %w1 scale %s1, w3 %w3 scale %s3, w2 %w2 scale %s2 swigluLimit 10.0 : (tensor<2x3x256xbf16>, tensor<2x3x2xf32>, tensor<2x3x2xi64>, tensor<8x128x256xf4E2M1FN>, tensor<8x128x256xf4E2M1FN>, tensor<8x256x128xf4E2M1FN>, tensor<8x128x8xf8E8M0FNU>, tensor<8x128x8xf8E8M0FNU>, tensor<8x256x4xf8E8M0FNU>) -> tensor<2x3x2x256xf16>
   return
 }
 
