@@ -5,7 +5,8 @@
 #
 #   scripts/gpu-bundle.sh [DIR]      (default build/gpu-bundle)
 #
-# DIR/bin       v4-run and v4-dump (the runtime only: no MLIR/LLVM)
+# DIR/bin       v4-run and v4-dump (the runtime only: no MLIR/LLVM), and
+#               v4-runtime-tests for the NCCL engine's GPU test (RealNccl.*)
 # DIR/lib       the shared libraries they need beyond the C library
 # DIR/models    per model: its config, a checkpoint (v4-gen-checkpoint,
 #               seed 7) and artifacts built for both targets
@@ -30,13 +31,14 @@ build="${V4_BUILD_DIR:-$root/build}"
 bundle="${1:-$build/gpu-bundle}"
 limit_mb=60
 
-"$root/scripts/build.sh" v4c v4-run v4-dump v4-gen-checkpoint
+"$root/scripts/build.sh" v4c v4-run v4-dump v4-gen-checkpoint v4-runtime-tests
 rm -rf "$bundle"
 mkdir -p "$bundle/bin" "$bundle/lib" "$bundle/models"
-cp "$build/bin/v4-run" "$build/bin/v4-dump" "$bundle/bin/"
+cp "$build/bin/v4-run" "$build/bin/v4-dump" \
+  "$build/test/runtime/v4-runtime-tests" "$bundle/bin/"
 # Every shared library they need but the C library's own.
-for tool in v4-run v4-dump; do
-  ldd "$build/bin/$tool" | awk '$3 ~ /^\// {print $3}' |
+for tool in v4-run v4-dump v4-runtime-tests; do
+  ldd "$bundle/bin/$tool" | awk '$3 ~ /^\// {print $3}' |
     grep -v -E '/(libc|libm|libdl|libpthread|librt|ld-linux[^/]*)\.so' |
     while read -r lib; do cp -L "$lib" "$bundle/lib/"; done
 done

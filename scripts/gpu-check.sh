@@ -21,6 +21,13 @@
 #            (fp32 T1)
 #   graph    the decode steps replayed from a CUDA graph give the logits of
 #            eager launches (V4RT_CUDA_GRAPH=0), bit for bit (fp32 T1)
+#   nccl     the collectives' NCCL engine as a world of one rank on the
+#            GPU, real NCCL calls (bin/v4-runtime-tests, RealNccl.*):
+#            all-reduce, reduce-scatter and all-gather of f32, bf16 and i64
+#            give back every bit. NCCL is not in the bundle (over 200 MB):
+#            V4RT_NCCL_LIBRARY, else the loader's libnccl.so.2, else
+#            /usr/local/cuda*/lib*, else the nvidia-nccl-cu* wheel of
+#            python3 (torch ships one); skipped, saying so, without any
 #   memcheck compute-sanitizer --tool memcheck on T1, when installed
 #   time     the decode step time of T1 and of the mid-size config (on
 #            synthetic weights; v4-run's prefill and decode tokens/s)
@@ -140,6 +147,46 @@ if V4RT_CUDA_GRAPH=0 run "$models/t1.fp32.v4a" cuda t1.eager.cuda; then
   compare t1.graph "$out/t1.eager.cuda.npy" "$out/t1.fp32.cuda.npy" 0 1.0 ||
     failed=1
 else
+  failed=1
+fi
+
+echo "== nccl: the NCCL engine as a world of one on the GPU (real NCCL)"
+# find_nccl: the path of a libnccl.so.2 on this machine, or nothing.
+find_nccl() {
+  if [ -n "${V4RT_NCCL_LIBRARY:-}" ]; then
+    echo "$V4RT_NCCL_LIBRARY"
+    return
+  fi
+  local found
+  found="$(ldconfig -p 2> /dev/null |
+    awk '$1 == "libnccl.so.2" {print $NF; exit}')"
+  if [ -z "$found" ]; then
+    found="$(ls /usr/local/cuda*/lib*/libnccl.so.2 2> /dev/null | head -1)"
+  fi
+  if [ -z "$found" ]; then
+    found="$(python3 -c '
+import glob, os
+import nvidia.nccl
+for folder in nvidia.nccl.__path__:
+    for path in sorted(glob.glob(os.path.join(folder, "lib", "libnccl.so*"))):
+        print(path)
+        raise SystemExit
+' 2> /dev/null)"
+  fi
+  echo "$found"
+}
+nccl="$(find_nccl)"
+if [ -z "$nccl" ] || [ ! -e "$nccl" ]; then
+  echo "nccl: no libnccl.so.2 on this machine (set V4RT_NCCL_LIBRARY, or" \
+    "pip install nvidia-nccl-cu13), skipped"
+elif LD_LIBRARY_PATH="$libs" V4_TEST_REAL_NCCL=1 V4RT_NCCL_LIBRARY="$nccl" \
+  "$bundle/bin/v4-runtime-tests" --gtest_filter='RealNccl.*' \
+  > "$out/nccl.out" 2>&1 && grep -q "^\[  PASSED  \] 1 test" "$out/nccl.out"; then
+  echo "nccl: $nccl"
+  grep -E "^NCCL |OK \]" "$out/nccl.out"
+else
+  echo "nccl: FAILED with $nccl"
+  grep -E "Failure|Expected|Which|error|RT-|FAILED" "$out/nccl.out" | head -20
   failed=1
 fi
 

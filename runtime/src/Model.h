@@ -37,11 +37,13 @@
 #include "runtime/artifact/Artifact.h"
 #include "runtime/safetensors/Safetensors.h"
 #include "runtime/src/comm/Collectives.h"
+#include "runtime/src/comm/NcclCollectives.h"
 #include "runtime/src/devices/Device.h"
 
 #include <algorithm>
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -118,6 +120,11 @@ public:
   /// The ranks' collectives (null for an artifact of one rank), this
   /// process's rank, and the buffer id of the rank input (none: -1).
   Collectives *collectives() const { return comm.get(); }
+  /// The ranks' collectives on device memory for the collective steps (the
+  /// NCCL engine, V4RT_DEVICE_COLLECTIVES): opened at the first call, which
+  /// every rank makes at the same collective step (Session.cpp); null: the
+  /// steps stage through host memory and collectives().
+  Expected<NcclCollectives *> deviceCollectives() const;
   uint32_t rank() const { return rankIndex; }
   int64_t rankInput() const { return rankInputId; }
   const artifact::EntryPoint &initState() const { return *initEntry; }
@@ -160,6 +167,12 @@ private:
   uint64_t memoryLimit = 0;
   /// Bytes reserved: the weights and every live session.
   mutable std::atomic<uint64_t> reserved{0};
+  /// deviceCollectives(): whether it was opened, and what it gave (declared
+  /// after `dev` and `comm`, so the communicator goes first).
+  mutable std::mutex deviceCommMutex;
+  mutable bool deviceCommOpened = false;
+  mutable Status deviceCommStatus;
+  mutable std::unique_ptr<NcclCollectives> deviceComm;
 };
 
 } // namespace v4::rt

@@ -1,5 +1,6 @@
 //===- Session.cpp - running entry points ---------------------------------===//
 #include "runtime/src/Session.h"
+#include "runtime/src/comm/MpiPlugin.h"
 
 #include <algorithm>
 #include <cmath>
@@ -139,6 +140,58 @@ Status Session::resetSequence(int64_t row) {
   return dev.synchronize(queue.get());
 }
 
+Expected<NcclCollectives *> Model::deviceCollectives() const {
+  std::lock_guard<std::mutex> lock(deviceCommMutex);
+  if (deviceCommOpened) {
+    if (!deviceCommStatus)
+      return deviceCommStatus;
+    return deviceComm.get();
+  }
+  deviceCommOpened = true;
+  auto open = [&]() -> Status {
+    auto mode = deviceCollectivesMode();
+    if (!mode)
+      return mode.status();
+    // Host memory (the CPU), or no ranks: the host collectives.
+    if (!comm || *mode == DeviceCollectivesMode::Host)
+      return Status::success();
+    if (!dev->nativeStream(nullptr)) {
+      if (*mode == DeviceCollectivesMode::Nccl)
+        return Status::error(StatusCode::FailedPrecondition, kCollectivesRule,
+                             std::string("V4RT_DEVICE_COLLECTIVES=nccl, but "
+                                         "the model runs on the ") +
+                                 dev->name() +
+                                 " device: NCCL runs on CUDA devices");
+      return Status::success();
+    }
+    // The ranks agree on the engine: NCCL only when every rank loads it.
+    auto library = loadNccl();
+    int64_t failed = library ? 0 : 1;
+    if (Status s = comm->allReduceSum(&failed, 1, DType::I64); !s)
+      return s;
+    if (failed && *mode == DeviceCollectivesMode::Auto)
+      return Status::success();
+    if (!library)
+      return library.status();
+    if (failed)
+      return Status::error(
+          StatusCode::Unavailable, kCollectivesRule,
+          "V4RT_DEVICE_COLLECTIVES=nccl, but " + std::to_string(failed) +
+              " of " + std::to_string(comm->world()) +
+              " ranks cannot load NCCL (their errors say why)");
+    auto opened = NcclCollectives::open(library.take(), *comm, *dev,
+                                        openedCollectivesTimeout());
+    if (!opened)
+      return opened.status();
+    deviceComm = opened.take();
+    return Status::success();
+  };
+  deviceCommStatus = open();
+  if (!deviceCommStatus)
+    return deviceCommStatus;
+  return deviceComm.get();
+}
+
 Status Session::collective(const art::Step &step, int64_t tokens) {
   const art::Artifact &a = m.artifact();
   Device &dev = m.device();
@@ -148,6 +201,11 @@ Status Session::collective(const art::Step &step, int64_t tokens) {
   if (!comm)
     return Status::error(StatusCode::Internal, "RT-7",
                          "a collective step without collectives");
+  auto nccl = m.deviceCollectives();
+  if (!nccl)
+    return nccl.status();
+  if (*nccl)
+    return deviceCollective(**nccl, step, tokens);
   // The kernels before it have finished; the engines work on host memory:
   // the buffers' own, or staged copies (`in` then `out`, one allocation).
   if (Status s = dev.synchronize(queue.get()); !s)
@@ -206,6 +264,35 @@ Status Session::collective(const art::Step &step, int64_t tokens) {
   if (dev.hostAddress(result.buffer))
     return Status::success();
   return dev.upload(result.buffer, 0, result.host, result.bytes, queue.get());
+}
+
+Status Session::deviceCollective(NcclCollectives &nccl, const art::Step &step,
+                                 int64_t tokens) {
+  const art::Artifact &a = m.artifact();
+  std::vector<DeviceBuffer> sides;
+  for (uint32_t id : step.buffers) {
+    size_t slot = a.bufferSlot(id);
+    sides.push_back({views[slot].address,
+                     size_t(a.bufferBytes(a.buffers()[slot], tokens))});
+  }
+  const art::Buffer &first = *a.findBuffer(step.buffers[0]);
+  const uint64_t width = (art::dtypeBits(first.dtype) + 7) / 8;
+  switch (step.collective) {
+  case art::Collective::AllReduceSum:
+    return nccl.allReduceSum(sides[0].address, sides[0].bytes / width,
+                             first.dtype, queue.get());
+  case art::Collective::AllGather:
+    return nccl.allGather(sides[0].address, sides[1].address,
+                          sides[0].bytes / width, first.dtype, queue.get());
+  case art::Collective::ReduceScatterSum:
+    return nccl.reduceScatterSum(sides[0].address, sides[1].address,
+                                 sides[1].bytes / width, first.dtype,
+                                 queue.get());
+  case art::Collective::None:
+    break;
+  }
+  return Status::error(StatusCode::Internal, "RT-7",
+                       "a launch step run as a collective");
 }
 
 Status Session::launchEntry(const art::EntryPoint &entry, int64_t tokens) {

@@ -45,9 +45,14 @@ private:
   explicit Session(const Model &model) : m(model) {}
   /// Launches every step of `entry` for `tokens` tokens (no wait).
   Status launchEntry(const artifact::EntryPoint &entry, int64_t tokens);
-  /// Runs the collective `step` over its buffer (RT-10): after the work
-  /// queued before it, in host memory (staged when the device's is not).
+  /// Runs the collective `step` over its buffers (RT-10), after the work
+  /// queued before it: on device memory (Model::deviceCollectives), or
+  /// else in host memory (staged when the device's is not).
   Status collective(const artifact::Step &step, int64_t tokens);
+  /// The collective `step` on the buffers themselves, on the session's
+  /// queue.
+  Status deviceCollective(NcclCollectives &nccl, const artifact::Step &step,
+                          int64_t tokens);
   /// launchEntry, then waits.
   Status runEntry(const artifact::EntryPoint &entry, int64_t tokens);
   /// The step entry point: a decode step (one token) on a device that

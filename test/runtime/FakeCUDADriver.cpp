@@ -8,7 +8,8 @@
 // capability and V4_FAKE_CUDA_DEVICES the device count. Stream capture
 // records launches into a "graph" (a list of them) that cuGraphLaunch
 // counts; V4_FAKE_CUDA_TRACE=FILE appends a line per launch, capture and
-// graph launch to FILE.
+// graph launch to FILE. Work completes at once; V4_FAKE_CUDA_STREAM_BUSY=1
+// makes cuStreamQuery say it never does (NcclCollectivesTest's timeout).
 //
 //===----------------------------------------------------------------------===//
 #include "test/runtime/FakeCUDADriver.h"
@@ -24,7 +25,7 @@
 namespace {
 using CUresult = int;
 constexpr CUresult kOk = 0, kInvalidValue = 1, kOutOfMemory = 2,
-                   kNotFound = 500;
+                   kNotFound = 500, kNotReady = 600;
 
 v4::testing::FakeCUDALaunch last;
 std::string loadedImage;
@@ -107,6 +108,10 @@ CUresult cuStreamDestroy_v2(void *s) {
   return kOk;
 }
 CUresult cuStreamSynchronize(void *) { return kOk; }
+// V4_FAKE_CUDA_STREAM_BUSY=1: work never finishes (a hung collective).
+CUresult cuStreamQuery(void *) {
+  return envInt("V4_FAKE_CUDA_STREAM_BUSY", 0) ? kNotReady : kOk;
+}
 CUresult cuMemGetInfo_v2(size_t *free, size_t *total) {
   *free = size_t(1) << 30;
   *total = size_t(2) << 30;

@@ -38,7 +38,7 @@ Status argError(std::string message) {
 // The public calls: argument checks, then the engine.
 //===----------------------------------------------------------------------===//
 
-Status Collectives::allReduceSum(void *data, size_t count, DType dtype) {
+Status checkAllReduceSum(const void *data, size_t count, DType dtype) {
   size_t elementBytes = 0;
   switch (dtype) {
   case DType::F32:
@@ -60,6 +60,12 @@ Status Collectives::allReduceSum(void *data, size_t count, DType dtype) {
   if (count != 0 && !data)
     return argError("all_reduce: null data for " + std::to_string(count) +
                     " elements");
+  return Status::success();
+}
+
+Status Collectives::allReduceSum(void *data, size_t count, DType dtype) {
+  if (Status s = checkAllReduceSum(data, count, dtype); !s)
+    return s;
   return runAllReduceSum(data, count, dtype);
 }
 
@@ -120,8 +126,8 @@ Status checkBlocks(const char *what, DType dtype, const void *send,
 }
 } // namespace
 
-Status Collectives::allGather(const void *send, void *recv, size_t count,
-                              DType dtype) {
+Status checkAllGather(const void *send, const void *recv, size_t count,
+                      DType dtype, int world) {
   size_t width = gatherWidth(dtype);
   if (width == 0)
     return argError(std::string("all_gather: dtype ") + dtypeName(dtype) +
@@ -129,25 +135,32 @@ Status Collectives::allGather(const void *send, void *recv, size_t count,
                     "i32)");
   // Gathered as bytes: the blocks interleave by rank in `recv`, so one call
   // moves them all (no chunks).
-  if (Status s =
-          checkBlocks("all_gather", dtype, send, 1, recv, size_t(world()),
-                      count, width, world(), size_t(INT_MAX) / width, "bytes");
-      !s)
-    return s;
-  return runAllGather(send, recv, count * width);
+  return checkBlocks("all_gather", dtype, send, 1, recv, size_t(world), count,
+                     width, world, size_t(INT_MAX) / width, "bytes");
 }
 
-Status Collectives::reduceScatterSum(const void *send, void *recv, size_t count,
-                                     DType dtype) {
+Status Collectives::allGather(const void *send, void *recv, size_t count,
+                              DType dtype) {
+  if (Status s = checkAllGather(send, recv, count, dtype, world()); !s)
+    return s;
+  return runAllGather(send, recv, count * gatherWidth(dtype));
+}
+
+Status checkReduceScatterSum(const void *send, const void *recv, size_t count,
+                             DType dtype, int world) {
   if (dtype != DType::F32 && dtype != DType::BF16 && dtype != DType::I64)
     return argError(std::string("reduce_scatter: dtype ") + dtypeName(dtype) +
                     " is not summed by the collectives (f32, bf16, i64)");
   // One call: rank r's block of the sum is block r of `send`, so chunks
   // would need strided types that the reduction ops do not take.
-  if (Status s = checkBlocks("reduce_scatter", dtype, send, size_t(world()),
-                             recv, 1, count, gatherWidth(dtype), world(),
-                             size_t(INT_MAX), "elements");
-      !s)
+  return checkBlocks("reduce_scatter", dtype, send, size_t(world), recv, 1,
+                     count, gatherWidth(dtype), world, size_t(INT_MAX),
+                     "elements");
+}
+
+Status Collectives::reduceScatterSum(const void *send, void *recv, size_t count,
+                                     DType dtype) {
+  if (Status s = checkReduceScatterSum(send, recv, count, dtype, world()); !s)
     return s;
   return runReduceScatterSum(send, recv, count, dtype);
 }
@@ -402,6 +415,13 @@ ProcessCollectives &processCollectives() {
 }
 
 } // namespace
+
+double openedCollectivesTimeout() {
+  ProcessCollectives &state = processCollectives();
+  std::lock_guard<std::mutex> lock(state.mutex);
+  return state.collectives ? state.timeoutSeconds
+                           : CollectivesOptions().timeoutSeconds;
+}
 
 Expected<std::shared_ptr<Collectives>>
 openCollectives(const CollectivesOptions &options) {

@@ -15,6 +15,9 @@
 //    every later one return an error, and at exit the process ends every
 //    rank with MPI_Abort instead of an MPI_Finalize that could wait forever.
 //
+// On GPU memory the "nccl" engine (NcclCollectives.h) runs the sums, the
+// gather and the reduce-scatter; it bootstraps over these.
+//
 // Errors: caller arguments are "ARG" (InvalidArgument); everything about the
 // launch environment, the plugin and the collectives themselves is "RT-10"
 // (docs/RELIABILITY.md).
@@ -101,11 +104,24 @@ protected:
   virtual Status runBarrier() = 0;
 };
 
+/// The argument checks of the calls above (ARG errors), shared by the host
+/// engines' public calls and the device engine (NcclCollectives.h): the
+/// buffers are those of a world of `world` ranks.
+Status checkAllReduceSum(const void *data, size_t count, DType dtype);
+Status checkAllGather(const void *send, const void *recv, size_t count,
+                      DType dtype, int world);
+Status checkReduceScatterSum(const void *send, const void *recv, size_t count,
+                             DType dtype, int world);
+
 /// The process's collectives, opened once per process and shared: a later
 /// call returns the same object when its options agree (the same timeout,
 /// and the engine "auto" or the one opened), an error otherwise.
 Expected<std::shared_ptr<Collectives>>
 openCollectives(const CollectivesOptions &options);
+
+/// The timeout of the process's collectives (openCollectives), or the
+/// default of CollectivesOptions when none are open.
+double openedCollectivesTimeout();
 
 } // namespace v4::rt
 

@@ -36,6 +36,10 @@ Expected<std::unique_ptr<Device::Recording>> Device::endRecording(Queue *) {
 Status Device::replay(const Recording &, Queue *) {
   return noRecording(name());
 }
+Expected<bool> Device::queueIdle(Queue *) {
+  return Status::error(StatusCode::Internal, "RT-7",
+                       std::string(name()) + " device: no streams to query");
+}
 
 Expected<DeviceSpec> parseDeviceSpec(const std::string &name,
                                      const std::string &what) {

@@ -29,6 +29,8 @@ using CUgraphExec = void *;
 /// during a capture are errors.
 constexpr int kCaptureModeThreadLocal = 1;
 constexpr CUresult kSuccess = 0;
+/// CUDA_ERROR_NOT_READY: cuStreamQuery's "work still pending".
+constexpr CUresult kNotReady = 600;
 constexpr int kAttrComputeCapabilityMajor = 75;
 constexpr int kAttrComputeCapabilityMinor = 76;
 } // namespace
@@ -49,6 +51,7 @@ struct CUDADriver {
   CUresult (*cuStreamCreate)(CUstream *, unsigned);
   CUresult (*cuStreamDestroy)(CUstream);
   CUresult (*cuStreamSynchronize)(CUstream);
+  CUresult (*cuStreamQuery)(CUstream);
   CUresult (*cuMemGetInfo)(size_t *, size_t *);
   CUresult (*cuMemAlloc)(CUdeviceptr *, size_t);
   CUresult (*cuMemFree)(CUdeviceptr);
@@ -112,6 +115,7 @@ struct CUDADriver {
     get(d->cuStreamCreate, "cuStreamCreate");
     get(d->cuStreamDestroy, "cuStreamDestroy_v2");
     get(d->cuStreamSynchronize, "cuStreamSynchronize");
+    get(d->cuStreamQuery, "cuStreamQuery");
     get(d->cuMemGetInfo, "cuMemGetInfo_v2");
     get(d->cuMemAlloc, "cuMemAlloc_v2");
     get(d->cuMemFree, "cuMemFree_v2");
@@ -609,6 +613,22 @@ Status CUDADevice::synchronize(Queue *queue) {
   CUDAQueue &q = queueOf(queue);
   driver->cuCtxSetCurrent(context);
   return check(driver->cuStreamSynchronize(q.stream), "cuStreamSynchronize");
+}
+
+void *CUDADevice::nativeStream(Queue *queue) {
+  driver->cuCtxSetCurrent(context);
+  return queueOf(queue).stream;
+}
+
+Expected<bool> CUDADevice::queueIdle(Queue *queue) {
+  CUDAQueue &q = queueOf(queue);
+  driver->cuCtxSetCurrent(context);
+  CUresult r = driver->cuStreamQuery(q.stream);
+  if (r == kNotReady)
+    return false;
+  if (Status s = check(r, "cuStreamQuery"); !s)
+    return s;
+  return true;
 }
 
 } // namespace v4::rt

@@ -53,6 +53,9 @@ public:
   Status launch(uint32_t kernel, const std::vector<LaunchArg> &args,
                 int64_t tokens, Queue *queue = nullptr) override;
   Status synchronize(Queue *queue = nullptr) override;
+  void *nativeStream(Queue *queue) override;
+  Expected<bool> queueIdle(Queue *queue) override;
+  int ordinal() const override { return device; }
   bool canRecord() const override { return graphs; }
   Status beginRecording(Queue *queue = nullptr) override;
   Expected<std::unique_ptr<Recording>>

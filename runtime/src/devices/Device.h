@@ -100,6 +100,17 @@ public:
   /// Waits until the queue's work has finished.
   virtual Status synchronize(Queue *queue = nullptr) = 0;
 
+  /// For a library that enqueues its own work on a queue (NCCL,
+  /// runtime/src/comm/NcclCollectives.h): the queue's native stream (CUDA:
+  /// its CUstream) with the device's context made current on the calling
+  /// thread; null where the device has none (the CPU).
+  virtual void *nativeStream(Queue *) { return nullptr; }
+  /// Whether the queue's work has all finished, without waiting; an error
+  /// when it failed (or the device has no streams).
+  virtual Expected<bool> queueIdle(Queue *queue);
+  /// The device's number among its kind (CUDA device N); 0 on the CPU.
+  virtual int ordinal() const { return 0; }
+
   /// Recorded launches (a CUDA graph): a device that can record a sequence
   /// of launches replays it as one submission. The session records its
   /// decode step once and replays it every step after: the same kernels

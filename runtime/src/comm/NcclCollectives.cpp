@@ -1,0 +1,373 @@
+//===- NcclCollectives.cpp - the NCCL engine, loaded with dlopen ----------===//
+//
+// The entry points are declared here with NCCL's C ABI (nccl.h is not
+// needed to build): the result codes, data types, the sum and the prefix of
+// ncclConfig_t that NCCL 2.14 defined (NCCL reads a config by its size and
+// version, so later fields keep their defaults).
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/src/comm/NcclCollectives.h"
+#include "runtime/src/comm/Collectives.h"
+#include "runtime/src/comm/MpiPlugin.h"
+
+#include <chrono>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <dlfcn.h>
+#include <sched.h>
+#include <thread>
+#include <type_traits>
+
+namespace v4::rt {
+
+namespace {
+
+using ncclResult = int;
+using ncclComm = void *;
+constexpr ncclResult kNcclSuccess = 0, kNcclInvalidArgument = 4,
+                     kNcclInvalidUsage = 5, kNcclInProgress = 7;
+constexpr int kNcclInt8 = 0, kNcclInt64 = 4, kNcclFloat32 = 7,
+              kNcclBfloat16 = 9;
+constexpr int kNcclSum = 0;
+constexpr int kNcclConfigUndefined = INT_MIN;
+
+struct NcclUniqueId {
+  char internal[128];
+};
+
+/// ncclConfig_t as of NCCL 2.14 (NCCL_CONFIG_INITIALIZER's first fields).
+struct NcclConfig {
+  size_t size = sizeof(NcclConfig);
+  unsigned magic = 0xcafebeef;
+  unsigned version = kNcclMinimumVersion;
+  int blocking = kNcclConfigUndefined;
+  int cgaClusterSize = kNcclConfigUndefined;
+  int minCTAs = kNcclConfigUndefined;
+  int maxCTAs = kNcclConfigUndefined;
+  const char *netName = nullptr;
+};
+
+using Clock = std::chrono::steady_clock;
+
+Status ncclError(std::string message) {
+  return Status::error(StatusCode::Unavailable, kCollectivesRule,
+                       std::move(message));
+}
+
+/// What to do when NCCL is not there.
+constexpr const char *kNcclFix =
+    "install NCCL 2.14 or newer (the libnccl2 package, or pip install "
+    "nvidia-nccl-cu13) or set V4RT_NCCL_LIBRARY to its libnccl.so.2, or run "
+    "the collectives through host memory with V4RT_DEVICE_COLLECTIVES=host";
+
+} // namespace
+
+/// NCCL's entry points, resolved from the library (never closed: NCCL
+/// leaves threads behind that run its code).
+struct NcclLibrary {
+  void *handle = nullptr;
+  /// The path that was loaded (from dladdr) and the version code.
+  std::string path;
+  int version = 0;
+  ncclResult (*ncclGetVersion)(int *);
+  const char *(*ncclGetErrorString)(ncclResult);
+  const char *(*ncclGetLastError)(ncclComm);
+  ncclResult (*ncclGetUniqueId)(NcclUniqueId *);
+  ncclResult (*ncclCommInitRankConfig)(ncclComm *, int, NcclUniqueId, int,
+                                       NcclConfig *);
+  ncclResult (*ncclCommGetAsyncError)(ncclComm, ncclResult *);
+  ncclResult (*ncclCommAbort)(ncclComm);
+  ncclResult (*ncclCommDestroy)(ncclComm);
+  ncclResult (*ncclAllReduce)(const void *, void *, size_t, int, int, ncclComm,
+                              void *);
+  ncclResult (*ncclAllGather)(const void *, void *, size_t, int, ncclComm,
+                              void *);
+  ncclResult (*ncclReduceScatter)(const void *, void *, size_t, int, int,
+                                  ncclComm, void *);
+
+  /// NCCL's words for `result`, and the communicator's last error.
+  std::string describe(ncclResult result, ncclComm comm) const {
+    const char *text = ncclGetErrorString(result);
+    std::string out = text ? text : "NCCL error " + std::to_string(result);
+    if (const char *last = ncclGetLastError(comm); last && *last)
+      out += std::string(" (") + last + ")";
+    return out;
+  }
+};
+
+Expected<DeviceCollectivesMode> deviceCollectivesMode() {
+  const char *text = std::getenv("V4RT_DEVICE_COLLECTIVES");
+  std::string value = text ? text : "";
+  if (value.empty() || value == "auto")
+    return DeviceCollectivesMode::Auto;
+  if (value == "nccl")
+    return DeviceCollectivesMode::Nccl;
+  if (value == "host")
+    return DeviceCollectivesMode::Host;
+  return Status::error(StatusCode::FailedPrecondition, kCollectivesRule,
+                       "V4RT_DEVICE_COLLECTIVES='" + value +
+                           "': expected auto, nccl or host");
+}
+
+std::string ncclVersionName(int code) {
+  return std::to_string(code / 10000) + "." + std::to_string(code / 100 % 100) +
+         "." + std::to_string(code % 100);
+}
+
+Expected<std::shared_ptr<NcclLibrary>> loadNccl() {
+  const char *variable = std::getenv("V4RT_NCCL_LIBRARY");
+  bool overridden = variable && *variable;
+  std::string tried = overridden ? variable : "libnccl.so.2";
+  std::string named =
+      overridden ? "V4RT_NCCL_LIBRARY=" + tried : "the NCCL library " + tried;
+  auto lib = std::make_shared<NcclLibrary>();
+  lib->handle = dlopen(tried.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!lib->handle) {
+    const char *error = dlerror();
+    return ncclError(named + " does not load (" +
+                     (error ? error : "not found") + "): " + kNcclFix);
+  }
+  lib->path = tried;
+  std::string missing;
+  auto get = [&](auto &fn, const char *symbol) {
+    void *p = dlsym(lib->handle, symbol);
+    if (!p)
+      missing += (missing.empty() ? "" : ", ") + std::string(symbol);
+    fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(p);
+  };
+  get(lib->ncclGetVersion, "ncclGetVersion");
+  get(lib->ncclGetErrorString, "ncclGetErrorString");
+  get(lib->ncclGetLastError, "ncclGetLastError");
+  get(lib->ncclGetUniqueId, "ncclGetUniqueId");
+  get(lib->ncclCommInitRankConfig, "ncclCommInitRankConfig");
+  get(lib->ncclCommGetAsyncError, "ncclCommGetAsyncError");
+  get(lib->ncclCommAbort, "ncclCommAbort");
+  get(lib->ncclCommDestroy, "ncclCommDestroy");
+  get(lib->ncclAllReduce, "ncclAllReduce");
+  get(lib->ncclAllGather, "ncclAllGather");
+  get(lib->ncclReduceScatter, "ncclReduceScatter");
+  Dl_info info;
+  if (lib->ncclGetVersion &&
+      dladdr(reinterpret_cast<void *>(lib->ncclGetVersion), &info) &&
+      info.dli_fname && *info.dli_fname)
+    lib->path = info.dli_fname;
+  if (!missing.empty())
+    return ncclError(named + " (" + lib->path + ") lacks " + missing +
+                     ": not NCCL " + ncclVersionName(kNcclMinimumVersion) +
+                     " or newer; " + kNcclFix);
+  if (ncclResult r = lib->ncclGetVersion(&lib->version); r != kNcclSuccess)
+    return ncclError(named + " (" + lib->path + "): ncclGetVersion failed (" +
+                     std::to_string(r) + ")");
+  if (lib->version < kNcclMinimumVersion)
+    return ncclError(named + " (" + lib->path + ") is NCCL " +
+                     ncclVersionName(lib->version) + "; v4rt needs " +
+                     ncclVersionName(kNcclMinimumVersion) +
+                     " or newer (non-blocking communicators): " + kNcclFix);
+  return lib;
+}
+
+namespace {
+
+Clock::time_point deadlineAfter(double seconds) {
+  return Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                            std::chrono::duration<double>(seconds));
+}
+
+/// Spins briefly (small collectives finish in microseconds), then yields,
+/// then sleeps between polls, as the MPI engine's wait does.
+void pause(Clock::time_point start) {
+  Clock::duration waited = Clock::now() - start;
+  if (waited < std::chrono::microseconds(50))
+    return;
+  if (waited < std::chrono::milliseconds(2))
+    sched_yield();
+  else
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+}
+
+} // namespace
+
+Expected<std::unique_ptr<NcclCollectives>>
+NcclCollectives::open(std::shared_ptr<NcclLibrary> library, Collectives &host,
+                      Device &device, double timeoutSeconds) {
+  const NcclLibrary &lib = *library;
+  std::unique_ptr<NcclCollectives> self(new NcclCollectives(
+      std::move(library), device, host.rank(), host.world(), timeoutSeconds));
+  std::string what = "NCCL " + ncclVersionName(lib.version) + " (" + lib.path +
+                     ") communicator" + self->onRank();
+  // Rank 0's id, or its failure, reaches every rank.
+  struct {
+    int64_t failed = 0;
+    NcclUniqueId id;
+  } bootstrap;
+  std::memset(&bootstrap.id, 0, sizeof bootstrap.id);
+  std::string idError;
+  if (host.rank() == 0)
+    if (ncclResult r = lib.ncclGetUniqueId(&bootstrap.id); r != kNcclSuccess) {
+      bootstrap.failed = 1;
+      idError = lib.describe(r, nullptr);
+    }
+  if (Status s = host.broadcast(&bootstrap, sizeof bootstrap, 0); !s)
+    return s;
+  if (bootstrap.failed)
+    return ncclError(what + ": ncclGetUniqueId failed on rank 0" +
+                     (idError.empty() ? "" : ": " + idError));
+
+  if (!device.nativeStream(nullptr))
+    return ncclError(what + ": the " + device.name() +
+                     " device has no streams for NCCL");
+  NcclConfig config;
+  config.blocking = 0;
+  Clock::time_point start = Clock::now();
+  Clock::time_point end = deadlineAfter(timeoutSeconds);
+  ncclResult r = lib.ncclCommInitRankConfig(
+      &self->comm, self->worldSize, bootstrap.id, self->rankId, &config);
+  while (r == kNcclInProgress && self->comm) {
+    if (Clock::now() >= end) {
+      lib.ncclCommAbort(self->comm);
+      self->comm = nullptr;
+      return ncclError(what + ": initialization timed out after " +
+                       formatSeconds(timeoutSeconds) +
+                       " s: another rank stopped, died or cannot reach this "
+                       "one");
+    }
+    pause(start);
+    if (ncclResult q = lib.ncclCommGetAsyncError(self->comm, &r);
+        q != kNcclSuccess)
+      r = q;
+  }
+  if (r != kNcclSuccess) {
+    std::string why = lib.describe(r, self->comm);
+    if (self->comm)
+      lib.ncclCommAbort(self->comm);
+    self->comm = nullptr;
+    return ncclError(what + ": ncclCommInitRankConfig failed: " + why);
+  }
+  return self;
+}
+
+NcclCollectives::~NcclCollectives() {
+  if (!comm)
+    return;
+  device.nativeStream(nullptr);
+  // A healthy communicator's work has finished (every call waits for it).
+  if (brokenAt.empty())
+    lib->ncclCommDestroy(comm);
+  else
+    lib->ncclCommAbort(comm);
+}
+
+int NcclCollectives::version() const { return lib->version; }
+
+std::string NcclCollectives::onRank() const {
+  return " on rank " + std::to_string(rankId) + " of " +
+         std::to_string(worldSize);
+}
+
+Status NcclCollectives::breakWith(const std::string &what,
+                                  const std::string &why) {
+  brokenAt = what;
+  // Abort returns without the other ranks; they time out in their waits.
+  lib->ncclCommAbort(comm);
+  comm = nullptr;
+  return ncclError(what + why);
+}
+
+template <typename Enqueue>
+Status NcclCollectives::perform(const char *kind, DType dtype, size_t count,
+                                Device::Queue *queue, Enqueue enqueue) {
+  std::lock_guard<std::mutex> lock(mutex);
+  std::string what = std::string(kind) + " #" + std::to_string(++sequence) +
+                     " (" + dtypeName(dtype) + ", " + std::to_string(count) +
+                     " elements, NCCL)";
+  if (!brokenAt.empty())
+    return ncclError(what + onRank() + " not run: the communicator broke at " +
+                     brokenAt + "; the ranks are out of step, end the process");
+  // The deadline is the collective's: the work queued before it first.
+  if (Status s = device.synchronize(queue); !s)
+    return s;
+  void *stream = device.nativeStream(queue);
+  Clock::time_point start = Clock::now();
+  Clock::time_point end = deadlineAfter(timeoutSeconds);
+  ncclResult r = enqueue(stream);
+  if (r == kNcclInvalidArgument || r == kNcclInvalidUsage)
+    // Refused before it ran: the communicator stays usable.
+    return Status::error(StatusCode::Internal, kCollectivesRule,
+                         what + onRank() +
+                             ": NCCL refused it: " + lib->describe(r, comm));
+  if (r != kNcclSuccess && r != kNcclInProgress)
+    return breakWith(what,
+                     " failed" + onRank() + ": " + lib->describe(r, comm));
+  for (;;) {
+    // In progress while a non-blocking call is still being enqueued; then
+    // success until an error on the communicator.
+    ncclResult state = kNcclSuccess;
+    if (ncclResult q = lib->ncclCommGetAsyncError(comm, &state);
+        q != kNcclSuccess)
+      state = q;
+    if (state != kNcclSuccess && state != kNcclInProgress)
+      return breakWith(what, " failed" + onRank() + ": " +
+                                 lib->describe(state, comm));
+    if (state == kNcclSuccess) {
+      auto idle = device.queueIdle(queue);
+      if (!idle)
+        return breakWith(what,
+                         " failed" + onRank() + ": " + idle.status().message());
+      if (*idle)
+        return Status::success();
+    }
+    if (Clock::now() >= end)
+      return breakWith(what, " timed out after " +
+                                 formatSeconds(timeoutSeconds) + " s" +
+                                 onRank() + ": another rank stopped or died");
+    pause(start);
+  }
+}
+
+namespace {
+int ncclType(DType dtype) {
+  switch (dtype) {
+  case DType::BF16:
+    return kNcclBfloat16;
+  case DType::I64:
+    return kNcclInt64;
+  default:
+    return kNcclFloat32;
+  }
+}
+} // namespace
+
+Status NcclCollectives::allReduceSum(void *data, size_t count, DType dtype,
+                                     Device::Queue *queue) {
+  if (Status s = checkAllReduceSum(data, count, dtype); !s)
+    return s;
+  return perform("all_reduce", dtype, count, queue, [&](void *stream) {
+    return lib->ncclAllReduce(data, data, count, ncclType(dtype), kNcclSum,
+                              comm, stream);
+  });
+}
+
+Status NcclCollectives::allGather(const void *send, void *recv, size_t count,
+                                  DType dtype, Device::Queue *queue) {
+  if (Status s = checkAllGather(send, recv, count, dtype, worldSize); !s)
+    return s;
+  // Moved as bytes, so every dtype gathers its bits.
+  size_t bytes = count * ((dtypeBits(dtype) + 7) / 8);
+  return perform("all_gather", dtype, count, queue, [&](void *stream) {
+    return lib->ncclAllGather(send, recv, bytes, kNcclInt8, comm, stream);
+  });
+}
+
+Status NcclCollectives::reduceScatterSum(const void *send, void *recv,
+                                         size_t count, DType dtype,
+                                         Device::Queue *queue) {
+  if (Status s = checkReduceScatterSum(send, recv, count, dtype, worldSize); !s)
+    return s;
+  return perform("reduce_scatter", dtype, count, queue, [&](void *stream) {
+    return lib->ncclReduceScatter(send, recv, count, ncclType(dtype), kNcclSum,
+                                  comm, stream);
+  });
+}
+
+} // namespace v4::rt
