@@ -164,25 +164,34 @@ Expected<NcclCollectives *> Model::deviceCollectives() const {
                                  " device: NCCL runs on CUDA devices");
       return Status::success();
     }
-    // The ranks agree on the engine: NCCL only when every rank loads it.
+    // The ranks agree after each stage, so that they all take the same
+    // path: one rank's failure sends every rank to the host path in auto
+    // mode, and fails every rank in nccl mode.
+    bool fallBack = false;
+    auto agree = [&](const Status &mine, const char *failure) -> Status {
+      int64_t failed = mine ? 0 : 1;
+      if (Status s = comm->allReduceSum(&failed, 1, DType::I64); !s)
+        return s;
+      fallBack = failed && *mode == DeviceCollectivesMode::Auto;
+      if (!failed || fallBack || !mine)
+        return fallBack ? Status::success() : mine;
+      return Status::error(StatusCode::Unavailable, kCollectivesRule,
+                           "V4RT_DEVICE_COLLECTIVES=nccl, but " +
+                               std::to_string(failed) + " of " +
+                               std::to_string(comm->world()) + " ranks " +
+                               failure + " (their errors say why)");
+    };
     auto library = loadNccl();
-    int64_t failed = library ? 0 : 1;
-    if (Status s = comm->allReduceSum(&failed, 1, DType::I64); !s)
+    if (Status s = agree(library.status(), "cannot load NCCL"); !s || fallBack)
       return s;
-    if (failed && *mode == DeviceCollectivesMode::Auto)
-      return Status::success();
-    if (!library)
-      return library.status();
-    if (failed)
-      return Status::error(
-          StatusCode::Unavailable, kCollectivesRule,
-          "V4RT_DEVICE_COLLECTIVES=nccl, but " + std::to_string(failed) +
-              " of " + std::to_string(comm->world()) +
-              " ranks cannot load NCCL (their errors say why)");
     auto opened = NcclCollectives::open(library.take(), *comm, *dev,
                                         openedCollectivesTimeout());
-    if (!opened)
-      return opened.status();
+    if (Status s = agree(opened.status(), "cannot open the NCCL communicator");
+        !s || fallBack) {
+      if (opened)
+        (*opened)->abort();
+      return s;
+    }
     deviceComm = opened.take();
     return Status::success();
   };

@@ -464,6 +464,21 @@ TEST_F(NcclCollectivesTest, ASessionsCollectiveStepRunsOnNcclWhenAsked) {
   setenv("V4RT_DEVICE_COLLECTIVES", "nccl", 1);
   expectError(runPartitionedStep(2), "RT-10",
               "V4RT_NCCL_LIBRARY=/nonexistent/libnccl.so.2 does not load");
+
+  // A communicator that does not open: auto takes the host path, nccl
+  // fails.
+  setenv("V4RT_NCCL_LIBRARY", V4_FAKE_NCCL, 1);
+  setenv("V4_FAKE_NCCL", "init-error", 1);
+  setenv("V4RT_DEVICE_COLLECTIVES", "auto", 1);
+  inits = record->inits;
+  s = runPartitionedStep(2);
+  EXPECT_TRUE(s) << s.message();
+  EXPECT_EQ(record->inits, inits + 1);
+  EXPECT_EQ(record->collectives, before);
+  setenv("V4RT_DEVICE_COLLECTIVES", "nccl", 1);
+  expectError(runPartitionedStep(2), "RT-10",
+              "communicator on rank 0 of 2: ncclCommInitRankConfig failed");
+  unsetenv("V4_FAKE_NCCL");
   setenv("V4RT_DEVICE_COLLECTIVES", "gloo", 1);
   expectError(runPartitionedStep(2), "RT-10",
               "V4RT_DEVICE_COLLECTIVES='gloo': expected auto, nccl or host");

@@ -258,6 +258,16 @@ NcclCollectives::~NcclCollectives() {
     lib->ncclCommAbort(comm);
 }
 
+void NcclCollectives::abort() {
+  std::lock_guard<std::mutex> lock(mutex);
+  if (!comm)
+    return;
+  device.nativeStream(nullptr);
+  brokenAt = "its opening (another rank's failed)";
+  lib->ncclCommAbort(comm);
+  comm = nullptr;
+}
+
 int NcclCollectives::version() const { return lib->version; }
 
 std::string NcclCollectives::onRank() const {

@@ -74,6 +74,9 @@ public:
        double timeoutSeconds);
   /// Destroys the communicator (aborts a broken one).
   ~NcclCollectives();
+  /// Aborts the communicator (when another rank failed to open its own):
+  /// later calls fail.
+  void abort();
   NcclCollectives(const NcclCollectives &) = delete;
   NcclCollectives &operator=(const NcclCollectives &) = delete;
 
