@@ -111,6 +111,24 @@ std::optional<std::string> stackMemberName(const Parameter &p, int64_t member,
   return p.name.substr(0, at) + std::to_string(index) + p.name.substr(at + 2);
 }
 
+std::optional<std::pair<uint64_t, uint64_t>>
+contiguousSliceBytes(const Parameter &p, uint32_t rank) {
+  if (p.sliceDim < 0 || p.sliceBlock != p.sliceBlockOf ||
+      p.name.find("{}") != std::string::npos ||
+      size_t(p.sliceDim) >= p.shape.size())
+    return std::nullopt;
+  for (int32_t i = 0; i < p.sliceDim; ++i)
+    if (p.shape[size_t(i)] != 1)
+      return std::nullopt;
+  uint64_t bits = dtypeBits(p.dtype);
+  for (size_t i = size_t(p.sliceDim) + 1; i < p.shape.size(); ++i)
+    bits *= uint64_t(p.shape[i]);
+  uint64_t local = uint64_t(p.shape[size_t(p.sliceDim)]);
+  if ((bits * local) % 8 != 0)
+    return std::nullopt;
+  return std::make_pair(uint64_t(rank) * local * bits / 8, local * bits / 8);
+}
+
 Parameter stackMemberSlice(const Parameter &p, int64_t member) {
   Parameter m = p;
   size_t at = p.name.find("{}");

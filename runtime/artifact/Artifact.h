@@ -377,6 +377,13 @@ int64_t sliceSourceIndex(const Parameter &p, uint32_t rank, int64_t i);
 void gatherSlice(const Parameter &p, uint32_t rank, const uint8_t *full,
                  uint8_t *dst);
 
+/// Where rank `rank`'s slice of the sliced parameter `p` (no stack) lies in
+/// the checkpoint tensor's bytes when it is one contiguous run there (a
+/// plain slice with every dim before the sliced one of extent 1, e.g. a
+/// row slice): {byte offset, bytes}; nullopt otherwise (gatherSlice).
+std::optional<std::pair<uint64_t, uint64_t>>
+contiguousSliceBytes(const Parameter &p, uint32_t rank);
+
 /// The checkpoint name of member `member` of the `{}` stack `p` on rank
 /// `rank` (a sharded stack's member e is the pattern's member
 /// rank * shape[0] + e; an unsharded or sliced one's is e), or nullopt for

@@ -344,11 +344,19 @@ Status Model::bindParameters(const std::string &ckpt) {
   paramViews.resize(a.buffers().size());
   std::vector<bool> mapped(paramViews.size(), false);
   for (const art::Parameter &p : a.parameters()) {
-    if (p.name.find("{}") != std::string::npos || p.sliceDim >= 0)
+    if (p.name.find("{}") != std::string::npos)
+      continue;
+    // A tensor-parallel slice that is one run of the tensor (rows) is
+    // mapped too; the rest of the tensor is never touched.
+    std::optional<std::pair<uint64_t, uint64_t>> run;
+    if (p.sliceDim >= 0 &&
+        !(run = art::contiguousSliceBytes(p, rankIndex)).has_value())
       continue;
     auto span = reader->data(p.name);
     if (!span)
       continue; // accepted misaligned: copied below
+    if (run)
+      span = st::ByteSpan{span->data + run->first, size_t(run->second)};
     auto view = dev->mapHostMemory(span->data, span->size);
     if (!view)
       continue;
@@ -383,6 +391,8 @@ Status Model::bindParameters(const std::string &ckpt) {
   // when the checkpoint holds it misaligned).
   std::vector<uint8_t> whole;
   for (const auto &[p, offset, bytes] : sliced) {
+    if (mapped[a.bufferSlot(p.buffer)])
+      continue;
     DeviceBuffer dst = paramViews[a.bufferSlot(p.buffer)];
     const uint8_t *src = nullptr;
     if (auto span = reader->data(p.name)) {

@@ -595,6 +595,21 @@ TEST(ArtifactTest, TensorParallelSliceRoundTrip) {
   gatherSlice(cols, 2, reinterpret_cast<const uint8_t *>(m.data()),
               reinterpret_cast<uint8_t *>(mine.data()));
   EXPECT_EQ(mine, (std::vector<float>{4, 5, 10, 11, 16, 17}));
+  // Rows are one run of the checkpoint tensor (mapped, not gathered):
+  // rank 1's 4 rows of 8 bf16 start at byte 64; columns and block scales
+  // that repeat entries are not.
+  Parameter rows{"r", DType::BF16, {4, 8}, 0};
+  rows.shards = 2;
+  rows.sliceDim = 0;
+  EXPECT_EQ(contiguousSliceBytes(rows, 1),
+            (std::optional<std::pair<uint64_t, uint64_t>>{{64, 64}}));
+  EXPECT_EQ(contiguousSliceBytes(cols, 1), std::nullopt);
+  EXPECT_EQ(contiguousSliceBytes(q, 1), std::nullopt);
+  Parameter lead{"l", DType::F32, {1, 3, 2}, 0};
+  lead.shards = 2;
+  lead.sliceDim = 1;
+  EXPECT_EQ(contiguousSliceBytes(lead, 1),
+            (std::optional<std::pair<uint64_t, uint64_t>>{{24, 24}}));
 }
 
 TEST(ArtifactTest, TensorParallelStackSliceRoundTrip) {

@@ -24,6 +24,7 @@
 // 2 bad command line, 3 I/O.
 //
 //===----------------------------------------------------------------------===//
+#include "runtime/base/Bytes.h"
 #include "runtime/base/OutputFile.h"
 #include "tools/common/CommandLine.h"
 #include "v4rt/v4rt.h"
@@ -124,10 +125,14 @@ bool isUint64(const std::string &text) {
   return text.size() < 20 || text <= "18446744073709551615";
 }
 
-/// "weights: synthetic, seed S\n" for synthetic weights, else "".
+/// "weights: synthetic, seed S\n" for synthetic weights, else where the
+/// checkpoint's bytes are: served mapped, or copied (prepared).
 std::string weightsLine(const v4rt_model_info_t &info) {
   if (!info.synthetic_weights)
-    return "";
+    return "weights: " + v4::formatBytes(uint64_t(info.weights_mapped_bytes)) +
+           " mapped from the checkpoint, " +
+           v4::formatBytes(uint64_t(info.weights_prepared_bytes)) +
+           " prepared\n";
   return "weights: synthetic, seed " + std::to_string(info.synthetic_seed) +
          "\n";
 }
