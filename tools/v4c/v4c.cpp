@@ -137,9 +137,10 @@ cl::opt<int64_t> expertParallel(
     cl::init(1), cl::cat(v4cCategory));
 cl::opt<int64_t> tensorParallel(
     "tp",
-    cl::desc("Tensor parallelism: split the attention heads and the shared "
-             "expert over N ranks, partial sums all-reduced (with --ep, the "
-             "same N; default 1)"),
+    cl::desc("Tensor parallelism: split the attention heads, the shared "
+             "expert and (without --ep) the routed experts' hidden units over "
+             "N ranks, partial sums all-reduced (with --ep, the same N; "
+             "default 1)"),
     cl::init(1), cl::cat(v4cCategory));
 cl::opt<bool> dataParallelAttention(
     "dp-attention",
