@@ -16,19 +16,19 @@
 //
 //===----------------------------------------------------------------------===//
 #include "test/runtime/FakeNccl.h"
+#include "runtime/src/comm/NcclAbi.h"
 
 #include <cstdlib>
 #include <cstring>
 #include <string>
 
 namespace {
-using ncclResult = int;
-constexpr ncclResult kSuccess = 0, kSystemError = 2, kInvalidArgument = 4,
-                     kRemoteError = 6, kInProgress = 7;
+using namespace v4::rt::nccl;
+using ncclResult = Result;
 
 v4::testing::FakeNcclRecord record;
 
-struct Comm {
+struct FakeComm {
   int nranks = 1, rank = 0;
   bool initialized = false;
   /// The state ncclCommGetAsyncError reports.
@@ -42,11 +42,11 @@ std::string mode() {
 
 size_t width(int datatype) {
   switch (datatype) {
-  case 0: // ncclInt8
+  case kInt8:
     return 1;
-  case 9: // ncclBfloat16
+  case kBfloat16:
     return 2;
-  case 4: // ncclInt64
+  case kInt64:
     return 8;
   default: // ncclFloat32
     return 4;
@@ -56,7 +56,7 @@ size_t width(int datatype) {
 ncclResult collective(const char *what, const void *send, void *recv,
                       size_t count, int datatype, void *comm, void *stream,
                       size_t copyFrom, size_t copyTo) {
-  auto *c = static_cast<Comm *>(comm);
+  auto *c = static_cast<FakeComm *>(comm);
   record.collectives++;
   record.call = {what, send, recv, count, datatype, stream};
   std::string m = mode();
@@ -98,23 +98,14 @@ const char *ncclGetErrorString(ncclResult r) {
   }
 }
 const char *ncclGetLastError(void *) { return "the fake's last error"; }
-ncclResult ncclGetUniqueId(void *id) {
-  std::memset(id, 7, 128);
+ncclResult ncclGetUniqueId(UniqueId *id) {
+  std::memset(id, 7, sizeof *id);
   return kSuccess;
 }
 
-struct UniqueId {
-  char internal[128];
-};
-struct Config {
-  size_t size;
-  unsigned magic, version;
-  int blocking;
-};
-
 ncclResult ncclCommInitRankConfig(void **comm, int nranks, UniqueId, int rank,
                                   Config *config) {
-  auto *c = new Comm;
+  auto *c = new FakeComm;
   c->nranks = nranks;
   c->rank = rank;
   *comm = c;
@@ -134,17 +125,17 @@ ncclResult ncclCommInitRankConfig(void **comm, int nranks, UniqueId, int rank,
   return kSuccess;
 }
 ncclResult ncclCommGetAsyncError(void *comm, ncclResult *state) {
-  *state = static_cast<Comm *>(comm)->state;
+  *state = static_cast<FakeComm *>(comm)->state;
   return kSuccess;
 }
 ncclResult ncclCommAbort(void *comm) {
   record.aborts++;
-  delete static_cast<Comm *>(comm);
+  delete static_cast<FakeComm *>(comm);
   return kSuccess;
 }
 ncclResult ncclCommDestroy(void *comm) {
   record.destroys++;
-  delete static_cast<Comm *>(comm);
+  delete static_cast<FakeComm *>(comm);
   return kSuccess;
 }
 
@@ -156,11 +147,11 @@ ncclResult ncclAllReduce(const void *send, void *recv, size_t count,
 ncclResult ncclAllGather(const void *send, void *recv, size_t count,
                          int datatype, void *comm, void *stream) {
   return collective("all_gather", send, recv, count, datatype, comm, stream, 0,
-                    size_t(static_cast<Comm *>(comm)->rank));
+                    size_t(static_cast<FakeComm *>(comm)->rank));
 }
 ncclResult ncclReduceScatter(const void *send, void *recv, size_t count,
                              int datatype, int, void *comm, void *stream) {
   return collective("reduce_scatter", send, recv, count, datatype, comm, stream,
-                    size_t(static_cast<Comm *>(comm)->rank), 0);
+                    size_t(static_cast<FakeComm *>(comm)->rank), 0);
 }
 }

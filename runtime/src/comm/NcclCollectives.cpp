@@ -1,14 +1,13 @@
 //===- NcclCollectives.cpp - the NCCL engine, loaded with dlopen ----------===//
 //
-// The entry points are declared here with NCCL's C ABI (nccl.h is not
-// needed to build): the result codes, data types, the sum and the prefix of
-// ncclConfig_t that NCCL 2.14 defined (NCCL reads a config by its size and
-// version, so later fields keep their defaults).
+// The entry points are resolved with the C ABI of NcclAbi.h (nccl.h is not
+// needed to build).
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/src/comm/NcclCollectives.h"
 #include "runtime/src/comm/Collectives.h"
 #include "runtime/src/comm/MpiPlugin.h"
+#include "runtime/src/comm/NcclAbi.h"
 
 #include <chrono>
 #include <climits>
@@ -22,31 +21,6 @@
 namespace v4::rt {
 
 namespace {
-
-using ncclResult = int;
-using ncclComm = void *;
-constexpr ncclResult kNcclSuccess = 0, kNcclInvalidArgument = 4,
-                     kNcclInvalidUsage = 5, kNcclInProgress = 7;
-constexpr int kNcclInt8 = 0, kNcclInt64 = 4, kNcclFloat32 = 7,
-              kNcclBfloat16 = 9;
-constexpr int kNcclSum = 0;
-constexpr int kNcclConfigUndefined = INT_MIN;
-
-struct NcclUniqueId {
-  char internal[128];
-};
-
-/// ncclConfig_t as of NCCL 2.14 (NCCL_CONFIG_INITIALIZER's first fields).
-struct NcclConfig {
-  size_t size = sizeof(NcclConfig);
-  unsigned magic = 0xcafebeef;
-  unsigned version = kNcclMinimumVersion;
-  int blocking = kNcclConfigUndefined;
-  int cgaClusterSize = kNcclConfigUndefined;
-  int minCTAs = kNcclConfigUndefined;
-  int maxCTAs = kNcclConfigUndefined;
-  const char *netName = nullptr;
-};
 
 using Clock = std::chrono::steady_clock;
 
@@ -70,24 +44,24 @@ struct NcclLibrary {
   /// The path that was loaded (from dladdr) and the version code.
   std::string path;
   int version = 0;
-  ncclResult (*ncclGetVersion)(int *);
-  const char *(*ncclGetErrorString)(ncclResult);
-  const char *(*ncclGetLastError)(ncclComm);
-  ncclResult (*ncclGetUniqueId)(NcclUniqueId *);
-  ncclResult (*ncclCommInitRankConfig)(ncclComm *, int, NcclUniqueId, int,
-                                       NcclConfig *);
-  ncclResult (*ncclCommGetAsyncError)(ncclComm, ncclResult *);
-  ncclResult (*ncclCommAbort)(ncclComm);
-  ncclResult (*ncclCommDestroy)(ncclComm);
-  ncclResult (*ncclAllReduce)(const void *, void *, size_t, int, int, ncclComm,
-                              void *);
-  ncclResult (*ncclAllGather)(const void *, void *, size_t, int, ncclComm,
-                              void *);
-  ncclResult (*ncclReduceScatter)(const void *, void *, size_t, int, int,
-                                  ncclComm, void *);
+  nccl::Result (*ncclGetVersion)(int *);
+  const char *(*ncclGetErrorString)(nccl::Result);
+  const char *(*ncclGetLastError)(nccl::Comm);
+  nccl::Result (*ncclGetUniqueId)(nccl::UniqueId *);
+  nccl::Result (*ncclCommInitRankConfig)(nccl::Comm *, int, nccl::UniqueId, int,
+                                         nccl::Config *);
+  nccl::Result (*ncclCommGetAsyncError)(nccl::Comm, nccl::Result *);
+  nccl::Result (*ncclCommAbort)(nccl::Comm);
+  nccl::Result (*ncclCommDestroy)(nccl::Comm);
+  nccl::Result (*ncclAllReduce)(const void *, void *, size_t, int, int,
+                                nccl::Comm, void *);
+  nccl::Result (*ncclAllGather)(const void *, void *, size_t, int, nccl::Comm,
+                                void *);
+  nccl::Result (*ncclReduceScatter)(const void *, void *, size_t, int, int,
+                                    nccl::Comm, void *);
 
   /// NCCL's words for `result`, and the communicator's last error.
-  std::string describe(ncclResult result, ncclComm comm) const {
+  std::string describe(nccl::Result result, nccl::Comm comm) const {
     const char *text = ncclGetErrorString(result);
     std::string out = text ? text : "NCCL error " + std::to_string(result);
     if (const char *last = ncclGetLastError(comm); last && *last)
@@ -154,15 +128,15 @@ Expected<std::shared_ptr<NcclLibrary>> loadNccl() {
     lib->path = info.dli_fname;
   if (!missing.empty())
     return ncclError(named + " (" + lib->path + ") lacks " + missing +
-                     ": not NCCL " + ncclVersionName(kNcclMinimumVersion) +
+                     ": not NCCL " + ncclVersionName(nccl::kMinimumVersion) +
                      " or newer; " + kNcclFix);
-  if (ncclResult r = lib->ncclGetVersion(&lib->version); r != kNcclSuccess)
+  if (nccl::Result r = lib->ncclGetVersion(&lib->version); r != nccl::kSuccess)
     return ncclError(named + " (" + lib->path + "): ncclGetVersion failed (" +
                      std::to_string(r) + ")");
-  if (lib->version < kNcclMinimumVersion)
+  if (lib->version < nccl::kMinimumVersion)
     return ncclError(named + " (" + lib->path + ") is NCCL " +
                      ncclVersionName(lib->version) + "; v4rt needs " +
-                     ncclVersionName(kNcclMinimumVersion) +
+                     ncclVersionName(nccl::kMinimumVersion) +
                      " or newer (non-blocking communicators): " + kNcclFix);
   return lib;
 }
@@ -199,12 +173,13 @@ NcclCollectives::open(std::shared_ptr<NcclLibrary> library, Collectives &host,
   // Rank 0's id, or its failure, reaches every rank.
   struct {
     int64_t failed = 0;
-    NcclUniqueId id;
+    nccl::UniqueId id;
   } bootstrap;
   std::memset(&bootstrap.id, 0, sizeof bootstrap.id);
   std::string idError;
   if (host.rank() == 0)
-    if (ncclResult r = lib.ncclGetUniqueId(&bootstrap.id); r != kNcclSuccess) {
+    if (nccl::Result r = lib.ncclGetUniqueId(&bootstrap.id);
+        r != nccl::kSuccess) {
       bootstrap.failed = 1;
       idError = lib.describe(r, nullptr);
     }
@@ -217,13 +192,13 @@ NcclCollectives::open(std::shared_ptr<NcclLibrary> library, Collectives &host,
   if (!device.nativeStream(nullptr))
     return ncclError(what + ": the " + device.name() +
                      " device has no streams for NCCL");
-  NcclConfig config;
+  nccl::Config config;
   config.blocking = 0;
   Clock::time_point start = Clock::now();
   Clock::time_point end = deadlineAfter(timeoutSeconds);
-  ncclResult r = lib.ncclCommInitRankConfig(
+  nccl::Result r = lib.ncclCommInitRankConfig(
       &self->comm, self->worldSize, bootstrap.id, self->rankId, &config);
-  while (r == kNcclInProgress && self->comm) {
+  while (r == nccl::kInProgress && self->comm) {
     if (Clock::now() >= end) {
       lib.ncclCommAbort(self->comm);
       self->comm = nullptr;
@@ -233,11 +208,11 @@ NcclCollectives::open(std::shared_ptr<NcclLibrary> library, Collectives &host,
                        "one");
     }
     pause(start);
-    if (ncclResult q = lib.ncclCommGetAsyncError(self->comm, &r);
-        q != kNcclSuccess)
+    if (nccl::Result q = lib.ncclCommGetAsyncError(self->comm, &r);
+        q != nccl::kSuccess)
       r = q;
   }
-  if (r != kNcclSuccess) {
+  if (r != nccl::kSuccess) {
     std::string why = lib.describe(r, self->comm);
     if (self->comm)
       lib.ncclCommAbort(self->comm);
@@ -300,26 +275,26 @@ Status NcclCollectives::perform(const char *kind, DType dtype, size_t count,
   void *stream = device.nativeStream(queue);
   Clock::time_point start = Clock::now();
   Clock::time_point end = deadlineAfter(timeoutSeconds);
-  ncclResult r = enqueue(stream);
-  if (r == kNcclInvalidArgument || r == kNcclInvalidUsage)
+  nccl::Result r = enqueue(stream);
+  if (r == nccl::kInvalidArgument || r == nccl::kInvalidUsage)
     // Refused before it ran: the communicator stays usable.
     return Status::error(StatusCode::Internal, kCollectivesRule,
                          what + onRank() +
                              ": NCCL refused it: " + lib->describe(r, comm));
-  if (r != kNcclSuccess && r != kNcclInProgress)
+  if (r != nccl::kSuccess && r != nccl::kInProgress)
     return breakWith(what,
                      " failed" + onRank() + ": " + lib->describe(r, comm));
   for (;;) {
     // In progress while a non-blocking call is still being enqueued; then
     // success until an error on the communicator.
-    ncclResult state = kNcclSuccess;
-    if (ncclResult q = lib->ncclCommGetAsyncError(comm, &state);
-        q != kNcclSuccess)
+    nccl::Result state = nccl::kSuccess;
+    if (nccl::Result q = lib->ncclCommGetAsyncError(comm, &state);
+        q != nccl::kSuccess)
       state = q;
-    if (state != kNcclSuccess && state != kNcclInProgress)
+    if (state != nccl::kSuccess && state != nccl::kInProgress)
       return breakWith(what, " failed" + onRank() + ": " +
                                  lib->describe(state, comm));
-    if (state == kNcclSuccess) {
+    if (state == nccl::kSuccess) {
       auto idle = device.queueIdle(queue);
       if (!idle)
         return breakWith(what,
@@ -339,11 +314,11 @@ namespace {
 int ncclType(DType dtype) {
   switch (dtype) {
   case DType::BF16:
-    return kNcclBfloat16;
+    return nccl::kBfloat16;
   case DType::I64:
-    return kNcclInt64;
+    return nccl::kInt64;
   default:
-    return kNcclFloat32;
+    return nccl::kFloat32;
   }
 }
 } // namespace
@@ -353,7 +328,7 @@ Status NcclCollectives::allReduceSum(void *data, size_t count, DType dtype,
   if (Status s = checkAllReduceSum(data, count, dtype); !s)
     return s;
   return perform("all_reduce", dtype, count, queue, [&](void *stream) {
-    return lib->ncclAllReduce(data, data, count, ncclType(dtype), kNcclSum,
+    return lib->ncclAllReduce(data, data, count, ncclType(dtype), nccl::kSum,
                               comm, stream);
   });
 }
@@ -365,7 +340,7 @@ Status NcclCollectives::allGather(const void *send, void *recv, size_t count,
   // Moved as bytes, so every dtype gathers its bits.
   size_t bytes = count * ((dtypeBits(dtype) + 7) / 8);
   return perform("all_gather", dtype, count, queue, [&](void *stream) {
-    return lib->ncclAllGather(send, recv, bytes, kNcclInt8, comm, stream);
+    return lib->ncclAllGather(send, recv, bytes, nccl::kInt8, comm, stream);
   });
 }
 
@@ -375,8 +350,8 @@ Status NcclCollectives::reduceScatterSum(const void *send, void *recv,
   if (Status s = checkReduceScatterSum(send, recv, count, dtype, worldSize); !s)
     return s;
   return perform("reduce_scatter", dtype, count, queue, [&](void *stream) {
-    return lib->ncclReduceScatter(send, recv, count, ncclType(dtype), kNcclSum,
-                                  comm, stream);
+    return lib->ncclReduceScatter(send, recv, count, ncclType(dtype),
+                                  nccl::kSum, comm, stream);
   });
 }
 

@@ -6,7 +6,8 @@
 // library is loaded at run time with dlopen (V4RT_NCCL_LIBRARY, else
 // libnccl.so.2), so libv4rt links no NCCL and starts on machines without
 // it; a missing library or entry point, or one older than
-// kNcclMinimumVersion, is an RT-10 error naming the path tried and the fix.
+// nccl::kMinimumVersion (NcclAbi.h), is an RT-10 error naming the path tried
+// and the fix.
 //
 // Bootstrap: the ranks and the world are those of the process's host
 // collectives (Collectives.h: the MPI launcher, or a world of one); rank 0
@@ -42,10 +43,6 @@ namespace v4::rt {
 
 class Collectives;
 struct NcclLibrary;
-
-/// NCCL 2.14: the first with non-blocking communicators
-/// (ncclCommInitRankConfig).
-constexpr int kNcclMinimumVersion = 21400;
 
 /// How a model's collective steps run on a device with streams (CUDA),
 /// from V4RT_DEVICE_COLLECTIVES:
