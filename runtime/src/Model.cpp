@@ -6,6 +6,7 @@
 #include "runtime/safetensors/Safetensors.h"
 #include "runtime/src/Digest.h"
 #include "runtime/src/SyntheticWeights.h"
+#include "runtime/src/comm/MpiPlugin.h"
 
 #include <cstring>
 
@@ -486,6 +487,67 @@ Status Model::bindSyntheticParameters(uint64_t seed, unsigned threads) {
   modelInfo.syntheticWeights = true;
   modelInfo.syntheticSeed = seed;
   return Status::success();
+}
+
+Expected<NcclCollectives *> Model::deviceCollectives() const {
+  std::lock_guard<std::mutex> lock(deviceCommMutex);
+  if (deviceCommOpened) {
+    if (!deviceCommStatus)
+      return deviceCommStatus;
+    return deviceComm.get();
+  }
+  deviceCommOpened = true;
+  auto open = [&]() -> Status {
+    auto mode = deviceCollectivesMode();
+    if (!mode)
+      return mode.status();
+    // Host memory (the CPU), or no ranks: the host collectives.
+    if (!comm || *mode == DeviceCollectivesMode::Host)
+      return Status::success();
+    if (!dev->nativeStream(nullptr)) {
+      if (*mode == DeviceCollectivesMode::Nccl)
+        return Status::error(StatusCode::FailedPrecondition, kCollectivesRule,
+                             std::string("V4RT_DEVICE_COLLECTIVES=nccl, but "
+                                         "the model runs on the ") +
+                                 dev->name() +
+                                 " device: NCCL runs on CUDA devices");
+      return Status::success();
+    }
+    // The ranks agree after each stage, so that they all take the same
+    // path: one rank's failure sends every rank to the host path in auto
+    // mode, and fails every rank in nccl mode.
+    bool fallBack = false;
+    auto agree = [&](const Status &mine, const char *failure) -> Status {
+      int64_t failed = mine ? 0 : 1;
+      if (Status s = comm->allReduceSum(&failed, 1, DType::I64); !s)
+        return s;
+      fallBack = failed && *mode == DeviceCollectivesMode::Auto;
+      if (!failed || fallBack || !mine)
+        return fallBack ? Status::success() : mine;
+      return Status::error(StatusCode::Unavailable, kCollectivesRule,
+                           "V4RT_DEVICE_COLLECTIVES=nccl, but " +
+                               std::to_string(failed) + " of " +
+                               std::to_string(comm->world()) + " ranks " +
+                               failure + " (their errors say why)");
+    };
+    auto library = loadNccl();
+    if (Status s = agree(library.status(), "cannot load NCCL"); !s || fallBack)
+      return s;
+    auto opened = NcclCollectives::open(library.take(), *comm, *dev,
+                                        openedCollectivesTimeout());
+    if (Status s = agree(opened.status(), "cannot open the NCCL communicator");
+        !s || fallBack) {
+      if (opened)
+        (*opened)->abort();
+      return s;
+    }
+    deviceComm = opened.take();
+    return Status::success();
+  };
+  deviceCommStatus = open();
+  if (!deviceCommStatus)
+    return deviceCommStatus;
+  return deviceComm.get();
 }
 
 } // namespace v4::rt
