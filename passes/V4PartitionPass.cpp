@@ -317,12 +317,8 @@ struct V4PartitionPass
                             " output groups do not split over " + Twine(tp) +
                             " ranks");
     // wq_b: the rank's heads are rows [r H/tp hd, (r+1) H/tp hd).
-    FailureOr<int64_t> qBlock = sliceWeight(wqb, 0, tp, "wq_b");
-    if (failed(qBlock))
+    if (failed(splitColumnParallel(wqb, tp, "wq_b", -1)))
       return failure();
-    if (*qBlock != wqb.getScaleRowBlock())
-      wqb.setRowBlockSize(*qBlock);
-    wqb.getResult().setType(divDim(wqb.getType(), -1, tp));
     OpBuilder b(qExpand);
     auto rebuildExpand = [&](tensor::ExpandShapeOp e, int64_t dim) {
       b.setInsertionPoint(e);
@@ -357,14 +353,10 @@ struct V4PartitionPass
     rebuildCollapse(oCollapse);
     rebuildExpand(gExpand, gType.getRank() - 2);
     // wo_a: the rank's groups are rows [r G/tp N, (r+1) G/tp N).
-    FailureOr<int64_t> aBlock = sliceWeight(woa, 0, tp, "wo_a");
-    if (failed(aBlock))
+    if (failed(splitColumnParallel(woa, tp, "wo_a", -2)))
       return failure();
-    if (*aBlock != woa.getScaleRowBlock())
-      woa.setRowBlockSize(*aBlock);
-    woa.getResult().setType(divDim(woa.getType(), -2, tp));
     rebuildCollapse(gCollapse);
-    // wo_b: the rank's columns; its bf16 partial sums are all-reduced.
+    // wo_b: the rank's columns; its f32 partial sums are all-reduced.
     if (failed(splitRowParallel(wob, tp, "wo_b")))
       return failure();
     ++numTensorParallel;
@@ -445,6 +437,22 @@ struct V4PartitionPass
         return failure();
     sumPartials(op, op.getResult());
     ++numRoutedSplit;
+    return success();
+  }
+
+  /// A linear (or grouped linear) whose output rows the ranks split: the
+  /// weight's rows and its scale's entries are sliced (scale rows of fewer
+  /// rows when the rank's slice does not start on a checkpoint block), and
+  /// the result's dim `resultDim` (the features) shrinks to the rank's.
+  template <typename LinearLike>
+  LogicalResult splitColumnParallel(LinearLike op, int64_t tp, StringRef what,
+                                    int64_t resultDim) {
+    FailureOr<int64_t> block = sliceWeight(op, 0, tp, what);
+    if (failed(block))
+      return failure();
+    if (*block != int64_t(op.getScaleRowBlock()))
+      op.setRowBlockSize(*block);
+    op.getResult().setType(divDim(op.getType(), resultDim, tp));
     return success();
   }
 

@@ -8,6 +8,7 @@
 #include "runtime/src/comm/Collectives.h"
 #include "runtime/src/comm/MpiPlugin.h"
 #include "runtime/src/comm/NcclAbi.h"
+#include "runtime/src/devices/SymbolTable.h"
 
 #include <chrono>
 #include <climits>
@@ -103,13 +104,8 @@ Expected<std::shared_ptr<NcclLibrary>> loadNccl() {
                      (error ? error : "not found") + "): " + kNcclFix);
   }
   lib->path = tried;
-  std::string missing;
-  auto get = [&](auto &fn, const char *symbol) {
-    void *p = dlsym(lib->handle, symbol);
-    if (!p)
-      missing += (missing.empty() ? "" : ", ") + std::string(symbol);
-    fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(p);
-  };
+  SymbolTable symbols(lib->handle);
+  auto get = [&](auto &fn, const char *symbol) { symbols.get(fn, symbol); };
   get(lib->ncclGetVersion, "ncclGetVersion");
   get(lib->ncclGetErrorString, "ncclGetErrorString");
   get(lib->ncclGetLastError, "ncclGetLastError");
@@ -126,7 +122,7 @@ Expected<std::shared_ptr<NcclLibrary>> loadNccl() {
       dladdr(reinterpret_cast<void *>(lib->ncclGetVersion), &info) &&
       info.dli_fname && *info.dli_fname)
     lib->path = info.dli_fname;
-  if (!missing.empty())
+  if (const std::string &missing = symbols.missing(); !missing.empty())
     return ncclError(named + " (" + lib->path + ") lacks " + missing +
                      ": not NCCL " + ncclVersionName(nccl::kMinimumVersion) +
                      " or newer; " + kNcclFix);

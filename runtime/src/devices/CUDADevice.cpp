@@ -1,5 +1,6 @@
 //===- CUDADevice.cpp - an NVIDIA GPU as a device -------------------------===//
 #include "runtime/src/devices/CUDADevice.h"
+#include "runtime/src/devices/SymbolTable.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -96,13 +97,8 @@ struct CUDADriver {
             (error ? error : "libcuda.so.1 not found") + ")";
       return nullptr;
     }
-    std::string missing;
-    auto get = [&](auto &fn, const char *symbol) {
-      void *p = dlsym(d->library, symbol);
-      if (!p)
-        missing += (missing.empty() ? "" : ", ") + std::string(symbol);
-      fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(p);
-    };
+    SymbolTable symbols(d->library);
+    auto get = [&](auto &fn, const char *symbol) { symbols.get(fn, symbol); };
     get(d->cuInit, "cuInit");
     get(d->cuGetErrorString, "cuGetErrorString");
     get(d->cuDeviceGetCount, "cuDeviceGetCount");
@@ -141,7 +137,7 @@ struct CUDADriver {
     get(d->cuGraphLaunch, "cuGraphLaunch");
     get(d->cuGraphExecDestroy, "cuGraphExecDestroy");
     get(d->cuGraphDestroy, "cuGraphDestroy");
-    if (!missing.empty()) {
+    if (const std::string &missing = symbols.missing(); !missing.empty()) {
       why = "the CUDA driver libcuda.so.1 lacks " + missing +
             " (a driver for CUDA 12 or newer is needed)";
       return nullptr;
