@@ -35,6 +35,10 @@ struct V4PartitionPass
       return signalPassFailure();
     }
     dpAttention = getDataParallelAttention(module);
+    FailureOr<MoEExchange> exchangeOr = getMoEExchange(module);
+    if (failed(exchangeOr))
+      return signalPassFailure();
+    exchange = *exchangeOr;
     if (dpAttention && *tp > 1) {
       module.emitError() << "--dp-attention splits the sequences over the "
                             "ranks and --tp the attention heads: use one";
@@ -89,7 +93,8 @@ struct V4PartitionPass
         }
       op.getEpRankMutable().assign(rank);
       if (dpAttention) {
-        if (failed(gatherTokens(op, *ep)))
+        if (failed(exchange == MoEExchange::Gather ? gatherTokens(op, *ep)
+                                                   : dispatchSlots(op, *ep)))
           return signalPassFailure();
       } else {
         b.setInsertionPointAfter(op);
@@ -141,7 +146,62 @@ struct V4PartitionPass
     return success();
   }
 
+  /// Data-parallel attention by all-to-all: each routing slot's row (x,
+  /// routing weight, index) goes to the rank of its expert
+  /// (`v4.moe.dispatch`, `v4.comm.all_to_all`), `op` runs there on the
+  /// received one-slot rows, and the outputs go back the same way and into
+  /// slot order (`v4.moe.undispatch`). `op` is left for erasure.
+  LogicalResult dispatchSlots(MoEExpertsOp op, int64_t ep) {
+    OpBuilder b(op);
+    Location loc = op.getLoc();
+    auto xType = cast<RankedTensorType>(op.getX().getType());
+    auto wType = cast<RankedTensorType>(op.getRoutingWeights().getType());
+    int64_t k = wType.getShape().back();
+    int64_t perRank = cast<ShapedType>(op.getW1().getType()).getDimSize(0);
+    if (ShapedType::isDynamic(k) || ShapedType::isDynamic(perRank))
+      return op.emitError() << "--dp-attention: the experts' k and stack "
+                               "size must be static";
+    // [world, leading..., k, last...] of `elt`.
+    auto blocks = [&](ArrayRef<int64_t> last, Type elt) {
+      SmallVector<int64_t> shape{ep};
+      llvm::append_range(shape, xType.getShape().drop_back());
+      shape.push_back(k);
+      llvm::append_range(shape, last);
+      return RankedTensorType::get(shape, elt);
+    };
+    int64_t d = xType.getShape().back();
+    auto countsType = RankedTensorType::get({ep}, b.getI64Type());
+    auto dispatch = MoEDispatchOp::create(
+        b, loc,
+        TypeRange{countsType, blocks({d}, xType.getElementType()),
+                  blocks({1}, b.getF32Type()), blocks({1}, b.getI64Type())},
+        op.getX(), op.getRoutingWeights(), op.getExpertIndices(), ep, perRank);
+    auto send = [&](Value counts, Value rows) {
+      return CommAllToAllOp::create(
+          b, loc, TypeRange{countsType, rows.getType()}, counts, rows, ep);
+    };
+    auto x = send(dispatch.getCounts(), dispatch.getRows());
+    auto w = send(dispatch.getCounts(), dispatch.getRowWeights());
+    auto i = send(dispatch.getCounts(), dispatch.getRowIndices());
+    Operation *mine = b.clone(*op);
+    mine->setOperand(op.getXMutable().getOperandNumber(), x.getResult());
+    mine->setOperand(op.getRoutingWeightsMutable().getOperandNumber(),
+                     w.getResult());
+    mine->setOperand(op.getExpertIndicesMutable().getOperandNumber(),
+                     i.getResult());
+    Type outElt = op.getType().getElementType();
+    mine->getResult(0).setType(blocks({1, d}, outElt));
+    // Each rank returns as many rows to q as it received from q.
+    auto back = send(x.getRecvCounts(), mine->getResult(0));
+    auto slots = MoEUndispatchOp::create(b, loc, op.getType(), back.getResult(),
+                                         op.getExpertIndices(), ep, perRank);
+    op.getResult().replaceAllUsesWith(slots.getResult());
+    gathered.push_back(op);
+    return success();
+  }
+
   bool dpAttention = false;
+  MoEExchange exchange = MoEExchange::AllToAll;
   SmallVector<MoEExpertsOp> gathered;
 
   //===--------------------------------------------------------------------===//

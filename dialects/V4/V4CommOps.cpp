@@ -72,3 +72,33 @@ LogicalResult CommReduceScatterOp::verify() {
                          << " [comm_reduce_scatter_c3]";
   return success();
 }
+
+LogicalResult CommAllToAllOp::verify() {
+  // comm_all_to_all_c1: a world of at least one rank.
+  int64_t world = getWorldSize();
+  if (world < 1)
+    return emitOpError() << "expected world >= 1, got " << world
+                         << " [comm_all_to_all_c1]";
+  // comm_all_to_all_c2: counts and recvCounts are [world] i64.
+  for (auto [what, v] : {std::pair<StringRef, Value>{"counts", getCounts()},
+                         {"recvCounts", getRecvCounts()}}) {
+    auto t = cast<RankedTensorType>(v.getType());
+    if (t.getShape() != ArrayRef<int64_t>{world} ||
+        !t.getElementType().isInteger(64))
+      return emitOpError() << "expected " << what << " tensor<" << world
+                           << "xi64>, got " << t << " [comm_all_to_all_c2]";
+  }
+  // comm_all_to_all_c3: the input is `world` blocks of rows (rank >= 2,
+  // dim 0 = world) of bf16, f32 or i64, and the result has its type.
+  auto in = cast<RankedTensorType>(getInput().getType());
+  Type elt = in.getElementType();
+  if (in.getRank() < 2 || in.getDimSize(0) != world ||
+      (!elt.isBF16() && !elt.isF32() && !elt.isInteger(64)) ||
+      getResult().getType() != in)
+    return emitOpError() << "expected an input of " << world
+                         << " blocks along dim 0 (rank >= 2) of bf16, f32 "
+                            "or i64, and a result of its type; got "
+                         << in << " -> " << getResult().getType()
+                         << " [comm_all_to_all_c3]";
+  return success();
+}

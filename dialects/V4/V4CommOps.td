@@ -109,4 +109,39 @@ def V4_CommReduceScatterOp : V4_Op<"comm.reduce_scatter"> {
   let hasVerifier = 1;
 }
 
+def V4_CommAllToAllOp : V4_Op<"comm.all_to_all"> {
+  let summary = "every rank sends a counted prefix of each block to its rank";
+  let description = [{
+    Each rank's `input` is `worldSize` blocks along dim 0, block q holding
+    rows for rank q: the product of dims 1 .. rank-2 rows of the last dim's
+    elements each. `counts[q]` (known only when the program runs, e.g. from
+    `v4.moe.dispatch`) says how many leading rows of block q are sent,
+    0 <= counts[q] <= rows. On rank r:
+
+    * `recvCounts[q] = counts_q[r]`: what rank q sent to rank r;
+    * block q of `result` is the first `recvCounts[q]` rows of rank q's
+      block r, followed by fill rows: +0 for float elements, -1 ("no
+      index", as `v4.moe.experts` reads it) for integers.
+
+    Bytes move as they are (every value is exact). Every rank must reach
+    the op with the same type (token count included); a count outside
+    [0, rows] is a run-time error on the rank that sent it.
+
+    Element types: bf16, f32, i64.
+
+    ```mlir
+    %rc, %rows = v4.comm.all_to_all %counts, %x world 2
+        : (tensor<2xi64>, tensor<2x1x?x6x64xbf16>) -> (tensor<2xi64>, tensor<2x1x?x6x64xbf16>)
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$counts, AnyRankedTensor:$input,
+                       I64Attr:$worldSize);
+  let results = (outs AnyRankedTensor:$recvCounts, AnyRankedTensor:$result);
+  let assemblyFormat = [{
+    $counts `,` $input `world` $worldSize attr-dict `:`
+    functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
 #endif // V4_DIALECTS_V4_V4COMMOPS_TD

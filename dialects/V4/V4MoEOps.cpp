@@ -514,3 +514,121 @@ LogicalResult MoECombineOp::verify() {
                            result.getElementType(),
                            {b.getBF16Type(), b.getF32Type()});
 }
+
+//===----------------------------------------------------------------------===//
+// Dispatch to the experts' ranks and back
+//===----------------------------------------------------------------------===//
+
+/// `first` (the world), then `middle`, then `last...`.
+static SmallVector<int64_t> blockShape(int64_t first, ArrayRef<int64_t> middle,
+                                       ArrayRef<int64_t> last) {
+  SmallVector<int64_t> shape{first};
+  llvm::append_range(shape, middle);
+  llvm::append_range(shape, last);
+  return shape;
+}
+
+/// c1 of dispatch and undispatch: a world and experts per rank >= 1.
+static LogicalResult verifyRanksOfExperts(Operation *op, StringRef label,
+                                          int64_t world, int64_t perRank) {
+  if (failed(verifyPositive(op, label, "world", world)))
+    return failure();
+  return verifyPositive(op, label, "experts (per rank)", perRank);
+}
+
+LogicalResult MoEDispatchOp::verify() {
+  Operation *op = getOperation();
+  Builder b(getContext());
+  int64_t world = getWorldSize();
+  if (failed(verifyRanksOfExperts(op, rule("[moe_dispatch_c1]"), world,
+                                  getExpertsPerRank())))
+    return failure();
+  // moe_dispatch_c2: x [..., T, d] bf16 or f32; routingWeights [..., T, k]
+  // f32 and expertIndices [..., T, k] i64 over x's leading dims, k static.
+  RankedTensorType x = rankedType(getX());
+  if (failed(verifyMinRank(op, rule("[moe_dispatch_c2]"), "x", x, 2)) ||
+      failed(verifyElementType(op, rule("[moe_dispatch_c2]"), "x",
+                               x.getElementType(),
+                               {b.getBF16Type(), b.getF32Type()})))
+    return failure();
+  ArrayRef<int64_t> leading = x.getShape().drop_back();
+  RankedTensorType weights = rankedType(getRoutingWeights());
+  if (failed(verifyMinRank(op, rule("[moe_dispatch_c2]"), "routingWeights",
+                           weights, 1)))
+    return failure();
+  int64_t k = weights.getShape().back();
+  if (ShapedType::isDynamic(k))
+    return emitOpError() << "expected a static k (routingWeights' last dim) "
+                            "[moe_dispatch_c2]";
+  if (failed(verifyTokenTensor(op, rule("[moe_dispatch_c2]"), "routingWeights",
+                               weights, leading, k, "x leading dims + [k]",
+                               b.getF32Type())) ||
+      failed(verifyTokenTensor(op, rule("[moe_dispatch_c2]"), "expertIndices",
+                               rankedType(getExpertIndices()), leading, k,
+                               "x leading dims + [k]", b.getI64Type())))
+    return failure();
+  // moe_dispatch_c3: counts [world] i64.
+  if (failed(verifyShape(op, rule("[moe_dispatch_c3]"), "counts",
+                         rankedType(getCounts()), {world}, "[world]")) ||
+      failed(verifyElementType(op, rule("[moe_dispatch_c3]"), "counts",
+                               rankedType(getCounts()).getElementType(),
+                               {b.getI64Type()})))
+    return failure();
+  // moe_dispatch_c4: rows [world, ..., k, d] of x's element type, and
+  // rowWeights / rowIndices [world, ..., k, 1] f32 / i64.
+  int64_t d = x.getShape().back();
+  for (auto [what, v, last, elt] :
+       {std::tuple<StringRef, Value, int64_t, Type>{"rows", getRows(), d,
+                                                    x.getElementType()},
+        {"rowWeights", getRowWeights(), 1, b.getF32Type()},
+        {"rowIndices", getRowIndices(), 1, b.getI64Type()}}) {
+    RankedTensorType t = rankedType(v);
+    if (failed(verifyShape(op, rule("[moe_dispatch_c4]"), what, t,
+                           blockShape(world, leading, {k, last}),
+                           "[world, x leading dims, k, row]")) ||
+        failed(verifyElementType(op, rule("[moe_dispatch_c4]"), what,
+                                 t.getElementType(), {elt})))
+      return failure();
+  }
+  return success();
+}
+
+LogicalResult MoEUndispatchOp::verify() {
+  Operation *op = getOperation();
+  Builder b(getContext());
+  int64_t world = getWorldSize();
+  if (failed(verifyRanksOfExperts(op, rule("[moe_undispatch_c1]"), world,
+                                  getExpertsPerRank())))
+    return failure();
+  // moe_undispatch_c2: expertIndices [..., T, k] i64, k static.
+  RankedTensorType indices = rankedType(getExpertIndices());
+  if (failed(verifyMinRank(op, rule("[moe_undispatch_c2]"), "expertIndices",
+                           indices, 2)) ||
+      failed(verifyElementType(op, rule("[moe_undispatch_c2]"), "expertIndices",
+                               indices.getElementType(), {b.getI64Type()})))
+    return failure();
+  if (ShapedType::isDynamic(indices.getShape().back()))
+    return emitOpError() << "expected a static k (expertIndices' last dim) "
+                            "[moe_undispatch_c2]";
+  // moe_undispatch_c3: y [world, ..., k, 1, d] bf16 or f32.
+  RankedTensorType y = rankedType(getY());
+  if (failed(verifyMinRank(op, rule("[moe_undispatch_c3]"), "y", y, 4)) ||
+      failed(verifyElementType(op, rule("[moe_undispatch_c3]"), "y",
+                               y.getElementType(),
+                               {b.getBF16Type(), b.getF32Type()})))
+    return failure();
+  int64_t d = y.getShape().back();
+  if (failed(verifyShape(op, rule("[moe_undispatch_c3]"), "y", y,
+                         blockShape(world, indices.getShape(), {1, d}),
+                         "[world, expertIndices dims, 1, d]")))
+    return failure();
+  // moe_undispatch_c4: result [..., k, d] of y's element type.
+  RankedTensorType result = rankedType(getResult());
+  if (failed(verifyShape(op, rule("[moe_undispatch_c4]"), "result", result,
+                         withLastDim(indices.getShape(), d),
+                         "expertIndices dims + [d]")) ||
+      failed(verifyElementType(op, rule("[moe_undispatch_c4]"), "result",
+                               result.getElementType(), {y.getElementType()})))
+    return failure();
+  return success();
+}

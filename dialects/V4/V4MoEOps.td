@@ -212,6 +212,88 @@ def V4_MoEExpertsOp : V4_Op<"moe.experts",
   let hasVerifier = 1;
 }
 
+def V4_MoEDispatchOp : V4_Op<"moe.dispatch", [Pure]> {
+  let summary = "each routing slot's row, packed per owning rank";
+  let description = [{
+    Expert parallelism with an all-to-all (`v4-partition{ep=N}` under data-
+    parallel attention): the routing slots of this rank's tokens, packed
+    into one block per rank that owns the slot's expert, for
+    `v4.comm.all_to_all`. The slots are taken in row-major order of
+    `expertIndices` [..., k] (token, then slot j); slot s with index e
+    belongs to rank `q = e floordiv expertsPerRank` (ranks own
+    `expertsPerRank` consecutive experts each) and is row p of block q,
+    where p counts the earlier slots of rank q. With S = the number of
+    slots (the capacity of a block):
+
+    * `counts[q]`: the slots of rank q;
+    * `rows[q, s']` (s' the flat row index over the dims after the first,
+      [..., k]) = `x` of the token of the s'-th slot of rank q; its
+      `rowWeights[q, s', 0]` and `rowIndices[q, s', 0]` are the slot's
+      routing weight and (global) expert index;
+    * rows s' >= counts[q]: `rows` +0, `rowWeights` +0, `rowIndices` -1.
+
+    A slot whose index is outside [0, worldSize * expertsPerRank) goes to
+    no rank (`v4.moe.undispatch` gives it +0). The blocks, sent with
+    `v4.comm.all_to_all`, are what `v4.moe.experts` with `ep_rank` runs on
+    (k = 1 per row: one slot each); `v4.moe.undispatch` puts the returned
+    outputs back in slot order.
+
+    Operands: `x` [..., T, d] bf16 (f32 in fp32 numerics), `routingWeights`
+    [..., T, k] f32 and `expertIndices` [..., T, k] i64 over x's leading
+    dims (at least the token dim), k static. Results: `counts` [worldSize] i64, `rows` [worldSize, ..., k, d]
+    (x's element type), `rowWeights` [worldSize, ..., k, 1] f32,
+    `rowIndices` [worldSize, ..., k, 1] i64.
+
+    ```mlir
+    %n, %rows, %rw, %ri = v4.moe.dispatch %x, %w, %i world 2 experts 4
+        : (tensor<1x?x64xbf16>, tensor<1x?x6xf32>, tensor<1x?x6xi64>)
+        -> (tensor<2xi64>, tensor<2x1x?x6x64xbf16>, tensor<2x1x?x6x1xf32>,
+            tensor<2x1x?x6x1xi64>)
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$x, AnyRankedTensor:$routingWeights,
+                       AnyRankedTensor:$expertIndices, I64Attr:$worldSize,
+                       I64Attr:$expertsPerRank);
+  let results = (outs AnyRankedTensor:$counts, AnyRankedTensor:$rows,
+                      AnyRankedTensor:$rowWeights,
+                      AnyRankedTensor:$rowIndices);
+  let assemblyFormat = [{
+    $x `,` $routingWeights `,` $expertIndices `world` $worldSize `experts`
+    $expertsPerRank attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def V4_MoEUndispatchOp : V4_Op<"moe.undispatch", [Pure]> {
+  let summary = "the returned per-row outputs back in routing-slot order";
+  let description = [{
+    The inverse of `v4.moe.dispatch` on the outputs: `y` holds, per rank q,
+    the outputs of the rows this rank sent to q (after
+    `v4.moe.experts ... ep_rank` on the receiving rank and the
+    `v4.comm.all_to_all` back), and `result[..., j, :]` is the output of
+    slot (..., j): row p of block q, with q and p as `v4.moe.dispatch`
+    computes them from the same `expertIndices` and attributes. A slot of
+    no rank gets +0. Bytes are copied as they are.
+
+    Operands: `y` [worldSize, ..., T, k, 1, d] bf16 or f32 (the per-slot
+    outputs of one-slot rows), `expertIndices` [..., T, k] i64, k static. Result:
+    [..., k, d] with y's element type, the form `v4.moe.combine` reads.
+
+    ```mlir
+    %r = v4.moe.undispatch %y, %i world 2 experts 4
+        : (tensor<2x1x?x6x1x64xbf16>, tensor<1x?x6xi64>) -> tensor<1x?x6x64xbf16>
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$y, AnyRankedTensor:$expertIndices,
+                       I64Attr:$worldSize, I64Attr:$expertsPerRank);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = [{
+    $y `,` $expertIndices `world` $worldSize `experts` $expertsPerRank
+    attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
 def V4_MoESharedExpertOp : V4_Op<"moe.shared_expert",
     [Pure, AttrSizedOperandSegments]> {
   let summary = "the shared expert (clamped SwiGLU, FP8 weights)";

@@ -6,8 +6,14 @@
 //   v4.tp = N : i64    tensor parallelism over N ranks: attention heads and
 //                      the shared expert split, partial sums all-reduced
 //                      (default 1); with v4.ep > 1 both span one world
-//   v4.dp_attention    (unit) each rank runs its own sequences through
-//                      attention; the experts see every rank's tokens
+//   v4.dp_attention    each rank runs its own sequences through attention;
+//                      the routed experts serve every rank's tokens, which
+//                      reach them as the attribute says: unit or
+//                      "all_to_all": each routing slot's row is sent to the
+//                      rank of its expert and back (v4.moe.dispatch,
+//                      v4.comm.all_to_all); "gather": every rank's tokens
+//                      are gathered to every rank and the outputs
+//                      reduce-scattered
 // `v4-partition` (graph phase) makes the graph say it; the artifact writer
 // records it (Artifact.partition) so that the runtime runs the artifact on
 // a world of exactly N ranks. This is the one reader.
@@ -28,6 +34,24 @@ constexpr llvm::StringLiteral kDataParallelAttentionAttrName =
 /// Whether `module` runs attention data-parallel (v4.dp_attention).
 inline bool getDataParallelAttention(ModuleOp module) {
   return module->hasAttr(kDataParallelAttentionAttrName);
+}
+
+/// How the routed experts' rows travel under data-parallel attention.
+enum class MoEExchange { AllToAll, Gather };
+
+/// The exchange v4.dp_attention names (all-to-all when it is a unit); any
+/// other value is an error at the module.
+inline FailureOr<MoEExchange> getMoEExchange(ModuleOp module) {
+  Attribute a = module->getAttr(kDataParallelAttentionAttrName);
+  auto s = dyn_cast_or_null<StringAttr>(a);
+  if (!a || isa<UnitAttr>(a) || (s && s.getValue() == "all_to_all"))
+    return MoEExchange::AllToAll;
+  if (s && s.getValue() == "gather")
+    return MoEExchange::Gather;
+  return module.emitError() << kDataParallelAttentionAttrName
+                            << " must be a unit, \"all_to_all\" or "
+                               "\"gather\", got "
+                            << a;
 }
 
 /// The expert-parallel world of `module` (1 when the attribute is absent);

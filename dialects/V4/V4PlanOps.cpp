@@ -74,24 +74,33 @@ LogicalResult PlanCollectiveOp::verify() {
   StringRef kind = getKind();
   size_t want = kind == "all_reduce_sum"                                 ? 1
                 : (kind == "all_gather" || kind == "reduce_scatter_sum") ? 2
+                : kind == "all_to_all"                                   ? 4
                                                                          : 0;
   if (want == 0)
     return emitOpError() << "unknown collective '" << kind
                          << "' (known: all_reduce_sum, all_gather, "
-                            "reduce_scatter_sum) [plan_collective_c1]";
+                            "reduce_scatter_sum, all_to_all) "
+                            "[plan_collective_c1]";
   if (getBuffers().size() != want)
     return emitOpError() << kind << " takes " << want << " buffers, got "
                          << getBuffers().size() << " [plan_collective_c1]";
-  // plan_collective_c2: bf16 or f32 elements to sum (i64 too to gather),
-  // the same in every buffer.
-  Type elt = cast<ShapedType>(getBuffers()[0].getType()).getElementType();
+  // plan_collective_c2: bf16 or f32 elements to sum (i64 too to gather or
+  // send), the same in every buffer; all_to_all's counts (buffers 0 and 2)
+  // are i64.
+  auto eltOf = [&](size_t i) {
+    return cast<ShapedType>(getBuffers()[i].getType()).getElementType();
+  };
+  bool toAll = kind == "all_to_all";
+  Type elt = eltOf(toAll ? 1 : 0);
   bool known = elt.isBF16() || elt.isF32() ||
-               (kind == "all_gather" && elt.isInteger(64));
-  for (Value b : getBuffers())
-    known &= cast<ShapedType>(b.getType()).getElementType() == elt;
+               ((kind == "all_gather" || toAll) && elt.isInteger(64));
+  for (size_t i = 0; i < want; ++i)
+    known &= eltOf(i) == ((toAll && i % 2 == 0)
+                              ? Type(IntegerType::get(getContext(), 64))
+                              : elt);
   if (!known)
     return emitOpError() << "expected one element type, bf16 or f32 (or i64 "
-                            "to gather), got "
+                            "to gather or send; i64 counts), got "
                          << elt << " [plan_collective_c2]";
   return success();
 }

@@ -83,7 +83,10 @@ def V4_PlanCollectiveOp : V4_Op<"plan.collective"> {
     * `all_gather(%in, %out)`: `v4.comm.all_gather`, %out holding world
       times %in's elements;
     * `reduce_scatter_sum(%in, %out)`: `v4.comm.reduce_scatter`, %in
-      holding world times %out's elements.
+      holding world times %out's elements;
+    * `all_to_all(%counts, %in, %recvCounts, %out)`:
+      `v4.comm.all_to_all`, %counts and %recvCounts [world] i64, %in and
+      %out of one type.
 
     Element counts follow from the buffers' sizes (a token dim is the
     call's token count).

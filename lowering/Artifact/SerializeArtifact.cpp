@@ -190,6 +190,7 @@ LogicalResult PlanReader::readEntry(func::FuncOp fn, StringRef name,
           llvm::StringSwitch<art::Collective>(c.getKind())
               .Case("all_gather", art::Collective::AllGather)
               .Case("reduce_scatter_sum", art::Collective::ReduceScatterSum)
+              .Case("all_to_all", art::Collective::AllToAll)
               .Default(art::Collective::AllReduceSum);
       for (Value v : c.getBuffers()) {
         auto found = bufferIds.find(v);

@@ -395,6 +395,7 @@ LogicalResult Former::formStep(func::FuncOp step, func::FuncOp &newStep) {
             .Case<CommAllGatherOp>([](auto) { return "all_gather"; })
             .Case<CommReduceScatterOp>(
                 [](auto) { return "reduce_scatter_sum"; })
+            .Case<CommAllToAllOp>([](auto) { return "all_to_all"; })
             .Default([](Operation *) { return StringRef(); });
     FailureOr<func::FuncOp> kernel =
         collective.empty() ? kernelFor(&op) : func::FuncOp();

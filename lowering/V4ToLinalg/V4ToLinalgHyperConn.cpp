@@ -2,8 +2,9 @@
 //
 // Target-neutral linalg/tensor bodies of v4.mhc.*, v4.mtp.input,
 // v4.moe.gate / hash_gate / combine and v4.engram.hash / gate (V4-SPEC 3,
-// 4, 6, 7, 8) and v4.engram.lookup (its FP8/e8m0 decoding from
-// lowering/Numerics).
+// 4, 6, 7, 8), v4.engram.lookup (its FP8/e8m0 decoding from
+// lowering/Numerics) and the expert-parallel v4.moe.dispatch / undispatch
+// (copies: every value exact).
 //
 // Every body computes what the hand-built CPU kernel of the op computed
 // (lowering/KernelBuilders/CPUKernelsMoEHyperConn.cpp, and the Engram lookup
@@ -1212,21 +1213,289 @@ struct EngramLookupLowering : public OpConversionPattern<EngramLookupOp> {
   }
 };
 
+//===----------------------------------------------------------------------===//
+// Expert-parallel slot exchange: v4.moe.dispatch, v4.moe.undispatch
+//===----------------------------------------------------------------------===//
+
+/// `t` [a, b, ..., z] collapsed to [a * b * ... * z] (`keep` = 0), or with
+/// its first `keep` dims before and its last `keep` dims after the collapsed
+/// group kept ([a, b * ... * y, z] for `keep` 1 and rank >= 3).
+Value collapseMiddle(ImplicitLocOpBuilder &b, Value t, int64_t keep) {
+  int64_t r = cast<RankedTensorType>(t.getType()).getRank();
+  SmallVector<ReassociationIndices> groups;
+  for (int64_t i = 0; i < keep; ++i)
+    groups.push_back({i});
+  ReassociationIndices middle;
+  for (int64_t i = keep; i < r - keep; ++i)
+    middle.push_back(i);
+  groups.push_back(middle);
+  for (int64_t i = r - keep; i < r; ++i)
+    groups.push_back({i});
+  return tensor::CollapseShapeOp::create(b, t, groups);
+}
+
+/// `t` [w, n, z] (or [n, z] without `world`) expanded to `type` [w, ...,
+/// z]: the middle dim becomes type's dims between the first and the last,
+/// sized from `sizes` (type's rank entries).
+Value expandMiddle(ImplicitLocOpBuilder &b, Value t, RankedTensorType type,
+                   ArrayRef<OpFoldResult> sizes, bool world) {
+  int64_t r = type.getRank(), first = world ? 1 : 0;
+  SmallVector<ReassociationIndices> groups;
+  if (world)
+    groups.push_back({0});
+  ReassociationIndices middle;
+  for (int64_t i = first; i < r - 1; ++i)
+    middle.push_back(i);
+  groups.push_back(middle);
+  groups.push_back({r - 1});
+  return tensor::ExpandShapeOp::create(b, type, t, groups, sizes);
+}
+
+/// The slots of `ids` [S] i64 in ascending order, each to the rank q =
+/// ids[s] / perRank (unsigned; q >= world: no rank) as row p of q's block,
+/// p counting q's earlier slots. Returns the per-rank counts [world + 1]
+/// (the last: the slots of no rank) and the map: `inverse`: [world + 1, S]
+/// with s at [q, p] and -1 elsewhere (dispatch); else [S] with q * S + p,
+/// -1 for no rank (undispatch). Scalar loops over tensors (as top-k).
+std::pair<Value, Value> slotMap(ImplicitLocOpBuilder &b, Value ids,
+                                int64_t world, int64_t perRank, bool inverse) {
+  Type i64 = b.getI64Type();
+  Value zero = arith::ConstantIndexOp::create(b, 0);
+  Value one = arith::ConstantIndexOp::create(b, 1);
+  Value S = tensor::DimOp::create(b, ids, 0);
+  auto fill = [&](ArrayRef<OpFoldResult> shape, int64_t v) {
+    Value init = emptyTensor(b, shape, i64);
+    Value c = arith::ConstantOp::create(b, b.getI64IntegerAttr(v));
+    return linalg::FillOp::create(b, ValueRange{c}, ValueRange{init})
+        ->getResult(0);
+  };
+  Value counts = fill({b.getIndexAttr(world + 1)}, 0);
+  Value map =
+      inverse ? fill({b.getIndexAttr(world + 1), S}, -1) : fill({S}, -1);
+  auto loop = scf::ForOp::create(
+      b, zero, S, one, ValueRange{counts, map},
+      [&](OpBuilder &nb, Location loc, Value s, ValueRange acc) {
+        ImplicitLocOpBuilder ib(loc, nb);
+        Value id = tensor::ExtractOp::create(ib, ids, ValueRange{s});
+        Value q = arith::MinUIOp::create(
+            ib,
+            arith::DivUIOp::create(
+                ib, id,
+                arith::ConstantOp::create(ib, ib.getI64IntegerAttr(perRank))),
+            arith::ConstantOp::create(ib, ib.getI64IntegerAttr(world)));
+        Value qi = toIndex(ib, q);
+        Value p = tensor::ExtractOp::create(ib, acc[0], ValueRange{qi});
+        Value next = tensor::InsertOp::create(
+            ib,
+            arith::AddIOp::create(
+                ib, p, arith::ConstantOp::create(ib, ib.getI64IntegerAttr(1))),
+            acc[0], ValueRange{qi});
+        Value m;
+        if (inverse) {
+          m = tensor::InsertOp::create(ib,
+                                       arith::IndexCastOp::create(ib, i64, s),
+                                       acc[1], ValueRange{qi, toIndex(ib, p)});
+        } else {
+          Value none = arith::CmpIOp::create(
+              ib, arith::CmpIPredicate::eq, q,
+              arith::ConstantOp::create(ib, ib.getI64IntegerAttr(world)));
+          Value at = arith::AddIOp::create(
+              ib,
+              arith::MulIOp::create(ib, q,
+                                    arith::IndexCastOp::create(ib, i64, S)),
+              p);
+          Value v = arith::SelectOp::create(
+              ib, none, arith::ConstantOp::create(ib, ib.getI64IntegerAttr(-1)),
+              at);
+          m = tensor::InsertOp::create(ib, v, acc[1], ValueRange{s});
+        }
+        scf::YieldOp::create(ib, ValueRange{next, m});
+      });
+  return {loop.getResult(0), loop.getResult(1)};
+}
+
+/// An element of `t` at `at` when `valid`, else `fill`, selected on the
+/// bits (no narrow float crosses a select: the CPU backend would promote
+/// it through a conversion libcall).
+Value extractOr(ImplicitLocOpBuilder &b, Value valid, Value t, ValueRange at,
+                TypedAttr fill) {
+  Value v = tensor::ExtractOp::create(b, t, at);
+  Type elt = v.getType();
+  auto ft = dyn_cast<FloatType>(elt);
+  Value f = arith::ConstantOp::create(b, fill);
+  if (!ft)
+    return arith::SelectOp::create(b, valid, v, f);
+  Type bits = b.getIntegerType(ft.getWidth());
+  Value r =
+      arith::SelectOp::create(b, valid, arith::BitcastOp::create(b, bits, v),
+                              arith::BitcastOp::create(b, bits, f));
+  return arith::BitcastOp::create(b, elt, r);
+}
+
+/// v4.moe.dispatch: the slot map (slotMap, inverse), then each block row
+/// (q, p) gathers slot s = map[q, p]'s token row of x, routing weight and
+/// index (+0, +0, -1 past the block's count).
+struct MoEDispatchLowering : public OpConversionPattern<MoEDispatchOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(MoEDispatchOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    MLIRContext *ctx = b.getContext();
+    int64_t world = op.getWorldSize();
+    auto xType = cast<RankedTensorType>(adaptor.getX().getType());
+    if (xType.getRank() < 2)
+      return rewriter.notifyMatchFailure(op, "x has no token dim");
+    int64_t k = cast<RankedTensorType>(op.getRoutingWeights().getType())
+                    .getShape()
+                    .back();
+    // x [..., d] -> [L, d]; the weights and indices [..., k] -> [S].
+    Value x2 = tensor::CollapseShapeOp::create(
+        b, adaptor.getX(),
+        SmallVector<ReassociationIndices>{
+            llvm::to_vector(llvm::seq<int64_t>(0, xType.getRank() - 1)),
+            {xType.getRank() - 1}});
+    Value w1 = collapseMiddle(b, adaptor.getRoutingWeights(), 0);
+    Value i1 = collapseMiddle(b, adaptor.getExpertIndices(), 0);
+    auto [counts, map] =
+        slotMap(b, i1, world, op.getExpertsPerRank(), /*inverse=*/true);
+    Value S = tensor::DimOp::create(b, i1, 0);
+    Value K = arith::ConstantIndexOp::create(b, k);
+
+    // counts: the first `world` entries.
+    auto id1 = AffineMap::getMultiDimIdentityMap(1, ctx);
+    Value n =
+        generic(b, ValueRange{},
+                emptyTensor(b, {b.getIndexAttr(world)}, b.getI64Type()), {id1},
+                iteratorsOf(1), [&](ImplicitLocOpBuilder &ib, ValueRange) {
+                  Value q = linalg::IndexOp::create(ib, 0);
+                  return SmallVector<Value>{
+                      tensor::ExtractOp::create(ib, counts, ValueRange{q})};
+                })[0];
+    // Block rows [world, S, last]: slot s of row (q, p), or none.
+    auto rowsOf =
+        [&](Type elt, int64_t last,
+            function_ref<Value(ImplicitLocOpBuilder &, Value, Value, Value)>
+                value) {
+          auto id3 = AffineMap::getMultiDimIdentityMap(3, ctx);
+          return generic(
+              b, ValueRange{},
+              emptyTensor(b, {b.getIndexAttr(world), S, b.getIndexAttr(last)},
+                          elt),
+              {id3}, iteratorsOf(3), [&](ImplicitLocOpBuilder &ib, ValueRange) {
+                Value q = linalg::IndexOp::create(ib, 0);
+                Value p = linalg::IndexOp::create(ib, 1);
+                Value c = linalg::IndexOp::create(ib, 2);
+                Value s = tensor::ExtractOp::create(ib, map, ValueRange{q, p});
+                Value valid = arith::CmpIOp::create(
+                    ib, arith::CmpIPredicate::sge, s,
+                    arith::ConstantOp::create(ib, ib.getI64IntegerAttr(0)));
+                Value si = toIndex(ib, arith::MaxSIOp::create(
+                                           ib, s,
+                                           arith::ConstantOp::create(
+                                               ib, ib.getI64IntegerAttr(0))));
+                return SmallVector<Value>{value(ib, valid, si, c)};
+              })[0];
+        };
+    Type xElt = xType.getElementType();
+    Value rows = rowsOf(
+        xElt, xType.getShape().back(),
+        [&](ImplicitLocOpBuilder &ib, Value valid, Value s, Value c) {
+          Value tok = arith::DivUIOp::create(ib, s, K);
+          return extractOr(ib, valid, x2, {tok, c}, ib.getZeroAttr(xElt));
+        });
+    Value rw =
+        rowsOf(b.getF32Type(), 1,
+               [&](ImplicitLocOpBuilder &ib, Value valid, Value s, Value) {
+                 return extractOr(ib, valid, w1, {s}, ib.getF32FloatAttr(0.0));
+               });
+    Value ri =
+        rowsOf(b.getI64Type(), 1,
+               [&](ImplicitLocOpBuilder &ib, Value valid, Value s, Value) {
+                 return extractOr(ib, valid, i1, {s}, ib.getI64IntegerAttr(-1));
+               });
+    // [world, S, last] -> [world, leading..., k, last].
+    SmallVector<Value> results{n}, computed{rows, rw, ri},
+        declared{op.getRows(), op.getRowWeights(), op.getRowIndices()};
+    for (auto [v, result] : llvm::zip(computed, declared)) {
+      auto type = cast<RankedTensorType>(result.getType());
+      SmallVector<OpFoldResult> sizes{b.getIndexAttr(world)};
+      for (int64_t i = 0; i + 1 < xType.getRank(); ++i)
+        sizes.push_back(tensor::getMixedSize(b, b.getLoc(), adaptor.getX(), i));
+      sizes.push_back(b.getIndexAttr(k));
+      sizes.push_back(b.getIndexAttr(type.getShape().back()));
+      results.push_back(expandMiddle(b, v, type, sizes, /*world=*/true));
+    }
+    rewriter.replaceOp(op, results);
+    return success();
+  }
+};
+
+/// v4.moe.undispatch: the slot map (slotMap, forward), then result row s
+/// copies row p of block q of y (+0 for a slot of no rank).
+struct MoEUndispatchLowering : public OpConversionPattern<MoEUndispatchOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult
+  matchAndRewrite(MoEUndispatchOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    MLIRContext *ctx = b.getContext();
+    auto type = cast<RankedTensorType>(op.getType());
+    Value ids = adaptor.getExpertIndices();
+    if (cast<RankedTensorType>(ids.getType()).getRank() < 2)
+      return rewriter.notifyMatchFailure(op, "expertIndices has no token dim");
+    Value i1 = collapseMiddle(b, ids, 0);
+    Value y3 = collapseMiddle(b, adaptor.getY(), 1);
+    Value map = slotMap(b, i1, op.getWorldSize(), op.getExpertsPerRank(),
+                        /*inverse=*/false)
+                    .second;
+    Value S = tensor::DimOp::create(b, i1, 0);
+    Type elt = type.getElementType();
+    int64_t d = type.getShape().back();
+    auto id2 = AffineMap::getMultiDimIdentityMap(2, ctx);
+    Value out = generic(
+        b, ValueRange{}, emptyTensor(b, {S, b.getIndexAttr(d)}, elt), {id2},
+        iteratorsOf(2), [&](ImplicitLocOpBuilder &ib, ValueRange) {
+          Value s = linalg::IndexOp::create(ib, 0);
+          Value c = linalg::IndexOp::create(ib, 1);
+          Value at = tensor::ExtractOp::create(ib, map, ValueRange{s});
+          Value valid = arith::CmpIOp::create(
+              ib, arith::CmpIPredicate::sge, at,
+              arith::ConstantOp::create(ib, ib.getI64IntegerAttr(0)));
+          Value a = toIndex(
+              ib, arith::MaxSIOp::create(
+                      ib, at,
+                      arith::ConstantOp::create(ib, ib.getI64IntegerAttr(0))));
+          Value q = arith::DivUIOp::create(ib, a, S);
+          Value p = arith::RemUIOp::create(ib, a, S);
+          return SmallVector<Value>{
+              extractOr(ib, valid, y3, {q, p, c}, ib.getZeroAttr(elt))};
+        })[0];
+    SmallVector<OpFoldResult> sizes = sizesOf(b, ids);
+    sizes.push_back(b.getIndexAttr(d));
+    rewriter.replaceOp(op, expandMiddle(b, out, type, sizes, /*world=*/false));
+    return success();
+  }
+};
+
 } // namespace
 
 void mlir::v4::populateV4ToLinalgHyperConnPatterns(
     const TypeConverter &converter, RewritePatternSet &patterns) {
-  patterns.add<MhcExpandLowering, MhcSinkhornLowering, MhcPreLowering,
-               MhcPostLowering, MhcPostPreLowering, MhcHeadLowering,
-               MtpInputLowering, MoECombineLowering, MoEGateLowering,
-               MoEHashGateLowering, EngramGateLowering, EngramHashLowering,
-               EngramLookupLowering>(converter, patterns.getContext());
+  patterns
+      .add<MhcExpandLowering, MhcSinkhornLowering, MhcPreLowering,
+           MhcPostLowering, MhcPostPreLowering, MhcHeadLowering,
+           MtpInputLowering, MoECombineLowering, MoEGateLowering,
+           MoEHashGateLowering, EngramGateLowering, EngramHashLowering,
+           EngramLookupLowering, MoEDispatchLowering, MoEUndispatchLowering>(
+          converter, patterns.getContext());
 }
 
 bool mlir::v4::isLoweredByV4ToLinalgHyperConn(Operation *op) {
   return isa<MhcExpandOp, MhcSinkhornOp, MhcPreOp, MhcPostOp, MhcPostPreOp,
              MhcHeadOp, MtpInputOp, MoECombineOp, MoEGateOp, MoEHashGateOp,
-             EngramHashOp, EngramLookupOp>(op) ||
+             MoEDispatchOp, MoEUndispatchOp, EngramHashOp, EngramLookupOp>(
+             op) ||
          // The demo short-conv form is left to the target, which rejects it
          // with its own error.
          (isa<EngramGateOp>(op) && !cast<EngramGateOp>(op).hasShortConv());

@@ -36,7 +36,8 @@ void populateV4ToLinalgCorePatterns(const TypeConverter &converter,
                                     RewritePatternSet &patterns);
 bool isLoweredByV4ToLinalgCore(Operation *op);
 
-/// mHC, MTP input, MoE gates and combine, Engram hash/lookup/gate.
+/// mHC, MTP input, MoE gates, combine and the expert-parallel dispatch
+/// and undispatch, Engram hash/lookup/gate.
 void populateV4ToLinalgHyperConnPatterns(const TypeConverter &converter,
                                          RewritePatternSet &patterns);
 bool isLoweredByV4ToLinalgHyperConn(Operation *op);

@@ -247,6 +247,8 @@ const char *collectiveName(Collective collective) {
     return "all_gather";
   case Collective::ReduceScatterSum:
     return "reduce_scatter_sum";
+  case Collective::AllToAll:
+    return "all_to_all";
   }
   return "?";
 }
@@ -728,15 +730,16 @@ private:
 
   /// AF-19: a collective step (all_reduce_sum: one buffer in place;
   /// all_gather, reduce_scatter_sum: from the first buffer into the second,
-  /// which holds world times, or one world-th of, its elements) over
-  /// activations or outputs of one element type, no scalars, in a
-  /// partitioned plan.
+  /// which holds world times, or one world-th of, its elements; all_to_all:
+  /// counts, rows, received counts, received rows) over activations or
+  /// outputs of one element type, no scalars, in a partitioned plan.
   Status collectiveStep(const Step &st, const std::string &what) {
     size_t want = st.collective == Collective::AllReduceSum ? 1
                   : st.collective == Collective::AllGather ||
                           st.collective == Collective::ReduceScatterSum
                       ? 2
-                      : 0;
+                  : st.collective == Collective::AllToAll ? 4
+                                                          : 0;
     if (want == 0)
       return fail("AF-19", what + "collective " +
                                std::to_string(unsigned(st.collective)) +
@@ -755,24 +758,50 @@ private:
                                  " does not exist");
       bufs.push_back(&d.buffers[it->second]);
     }
-    const Buffer &b = *bufs[0];
-    bool summed = st.collective != Collective::AllGather;
-    for (const Buffer *x : bufs)
-      if ((x->dtype != DType::BF16 && x->dtype != DType::F32 &&
-           (summed || x->dtype != DType::I64)) ||
-          x->dtype != b.dtype ||
-          (x->kind != BufferKind::Activation && x->kind != BufferKind::Output))
-        return fail("AF-19", what + "collective over buffer id " +
-                                 std::to_string(x->id) + ", a " +
-                                 bufferKindName(x->kind) + " " +
-                                 dtypeName(x->dtype) +
-                                 "; expected activations or outputs of one "
-                                 "element type, bf16 or f32 (or i64 to "
-                                 "gather)");
+    bool toAll = st.collective == Collective::AllToAll;
+    const Buffer &b = *bufs[toAll ? 1 : 0];
+    bool summed = st.collective != Collective::AllGather && !toAll;
+    for (size_t i = 0; i < bufs.size(); ++i) {
+      const Buffer *x = bufs[i];
+      bool counts = toAll && i % 2 == 0;
+      bool ok =
+          x->kind == BufferKind::Activation || x->kind == BufferKind::Output;
+      if (counts)
+        ok &= x->dtype == DType::I64 &&
+              x->shape == std::vector<int64_t>{int64_t(d.world())};
+      else
+        ok &= (x->dtype == DType::BF16 || x->dtype == DType::F32 ||
+               (!summed && x->dtype == DType::I64)) &&
+              x->dtype == b.dtype;
+      if (!ok)
+        return fail("AF-19",
+                    what + "collective over buffer id " +
+                        std::to_string(x->id) + ", a " +
+                        bufferKindName(x->kind) + " " + dtypeName(x->dtype) +
+                        " " + shapeString(x->shape) +
+                        (counts ? "; expected the counts, an I64 [" +
+                                      std::to_string(d.world()) +
+                                      "] activation or output"
+                                : "; expected activations or outputs of one "
+                                  "element type, bf16 or f32 (or i64 to "
+                                  "gather or send)"));
+    }
     if (d.world() < 2)
       return fail("AF-19", what + "a collective in a plan of one rank "
                                   "(partition expert_parallel and "
                                   "tensor_parallel 1)");
+    if (toAll) {
+      // Rows in blocks, one per rank along dim 0; sent and received alike.
+      const Buffer &in = *bufs[1], &out = *bufs[3];
+      if (in.shape.size() < 2 || in.shape[0] != int64_t(d.world()) ||
+          in.shape != out.shape)
+        return fail("AF-19", what + "buffers " + shapeString(in.shape) +
+                                 " and " + shapeString(out.shape) +
+                                 " are not one shape of " +
+                                 std::to_string(d.world()) +
+                                 " blocks of rows (dim 0 the world, rank "
+                                 ">= 2)");
+    }
     if (want == 2) {
       // The same token dim and trailing dims; dim 0 scaled by the world.
       const Buffer &small =

@@ -61,7 +61,10 @@
 //          activations or outputs of one element type: all_reduce_sum one
 //          bf16/f32 buffer, all_gather two (bf16/f32/i64) and
 //          reduce_scatter_sum two (bf16/f32), the second holding world
-//          times (or one world-th of) the first's elements; a sharded
+//          times (or one world-th of) the first's elements, (1.9)
+//          all_to_all four: counts and received counts I64 [world] and two
+//          bf16/f32/i64 buffers of one shape, dim 0 the world, rank >= 2;
+//          a sharded
 //          parameter is a `{}` stack with shards = the partition's ranks;
 //          data-parallel attention only with more than one rank;
 //          (1.7) tensor_parallel 1..65536, equal to expert_parallel when
@@ -115,7 +118,7 @@ using ::v4::StatusCode;
 
 /// The format this library writes and the newest it reads.
 constexpr uint16_t kFormatMajor = 1;
-constexpr uint16_t kFormatMinor = 8;
+constexpr uint16_t kFormatMinor = 9;
 /// Version of the project (compiler, runtime and tools), named in version
 /// messages.
 constexpr const char *kRuntimeVersion = "0.1.0";
@@ -174,7 +177,9 @@ enum class Collective : uint8_t {
   None = 0,
   AllReduceSum = 1,
   AllGather = 2,
-  ReduceScatterSum = 3
+  ReduceScatterSum = 3,
+  /// 1.9: buffers (counts, in, recvCounts, out), counts I64 [world].
+  AllToAll = 4
 };
 
 const char *targetName(Target target);

@@ -139,6 +139,22 @@ Status Session::resetSequence(int64_t row) {
   return dev.synchronize(queue.get());
 }
 
+namespace {
+/// An all_to_all's rows buffer of `bytes` bytes (its shape at this call's
+/// token count): `world` blocks along dim 0 of `rows` rows of the last
+/// dim's `rowElements` elements (AF-19: rank >= 2, dim 0 the world).
+struct RowBlocks {
+  size_t rows = 0, rowElements = 0;
+};
+RowBlocks rowBlocks(const art::Buffer &b, uint64_t bytes, int world) {
+  RowBlocks r;
+  r.rowElements = size_t(b.shape.back());
+  uint64_t rowBytes = r.rowElements * ((art::dtypeBits(b.dtype) + 7) / 8);
+  r.rows = rowBytes == 0 ? 0 : size_t(bytes / rowBytes / uint64_t(world));
+  return r;
+}
+} // namespace
+
 Status Session::collective(const art::Step &step, int64_t tokens) {
   const art::Artifact &a = m.artifact();
   Device &dev = m.device();
@@ -186,6 +202,8 @@ Status Session::collective(const art::Step &step, int64_t tokens) {
   const art::Buffer &first = *a.findBuffer(step.buffers[0]);
   const uint64_t width = (art::dtypeBits(first.dtype) + 7) / 8;
   Status done;
+  // The sides written: the last (and all_to_all's received counts).
+  size_t results = 1;
   switch (step.collective) {
   case art::Collective::AllReduceSum:
     done =
@@ -199,6 +217,16 @@ Status Session::collective(const art::Step &step, int64_t tokens) {
     done = comm->reduceScatterSum(sides[0].host, sides[1].host,
                                   sides[1].bytes / width, first.dtype);
     break;
+  case art::Collective::AllToAll: {
+    const art::Buffer &rows = *a.findBuffer(step.buffers[1]);
+    RowBlocks blocks = rowBlocks(rows, sides[1].bytes, comm->world());
+    done = comm->allToAll(static_cast<const int64_t *>(sides[0].host),
+                          sides[1].host, static_cast<int64_t *>(sides[2].host),
+                          sides[3].host, blocks.rows, blocks.rowElements,
+                          rows.dtype);
+    results = 2;
+    break;
+  }
   case art::Collective::None:
     done = Status::error(StatusCode::Internal, "RT-7",
                          "a launch step run as a collective");
@@ -206,11 +234,16 @@ Status Session::collective(const art::Step &step, int64_t tokens) {
   }
   if (!done)
     return done;
-  // The result: the last buffer.
-  Side &result = sides.back();
-  if (dev.hostAddress(result.buffer))
-    return Status::success();
-  return dev.upload(result.buffer, 0, result.host, result.bytes, queue.get());
+  for (size_t i = sides.size() - results; i < sides.size(); ++i) {
+    Side &result = sides[i];
+    if (dev.hostAddress(result.buffer))
+      continue;
+    if (Status s = dev.upload(result.buffer, 0, result.host, result.bytes,
+                              queue.get());
+        !s)
+      return s;
+  }
+  return Status::success();
 }
 
 Status Session::deviceCollective(NcclCollectives &nccl, const art::Step &step,
@@ -235,6 +268,14 @@ Status Session::deviceCollective(NcclCollectives &nccl, const art::Step &step,
     return nccl.reduceScatterSum(sides[0].address, sides[1].address,
                                  sides[1].bytes / width, first.dtype,
                                  queue.get());
+  case art::Collective::AllToAll: {
+    const art::Buffer &rows = *a.findBuffer(step.buffers[1]);
+    RowBlocks blocks = rowBlocks(rows, sides[1].bytes, nccl.world());
+    return nccl.allToAll(
+        static_cast<const int64_t *>(sides[0].address), sides[1].address,
+        static_cast<int64_t *>(sides[2].address), sides[3].address, blocks.rows,
+        blocks.rowElements, rows.dtype, queue.get());
+  }
   case art::Collective::None:
     break;
   }

@@ -694,6 +694,39 @@ std::vector<Lie> makeLies() {
         d.buffers.back().dtype = DType::I64;
         d.arenaBytes = 4096; // the I64 activation fits
       }));
+  // An all-to-all of buffer 3 (BF16 [2, -1, 8]) into a buffer of `out`,
+  // with counts of `counts`.
+  auto toAll = [](Description &d, std::vector<int64_t> out, DType counts) {
+    Buffer rows = d.buffers[2];
+    rows.id = 22;
+    rows.shape = std::move(out);
+    rows.arenaOffset = -1;
+    d.buffers.push_back(rows);
+    for (uint32_t id : {23u, 24u}) {
+      Buffer n = d.buffers[2];
+      n.id = id;
+      n.dtype = counts;
+      n.shape = {2};
+      n.arenaOffset = -1;
+      d.buffers.push_back(n);
+    }
+    Step &st = d.entryPoints[1].steps[1];
+    st.collective = Collective::AllToAll;
+    st.buffers = {23, 3, 24, 22};
+  };
+  t.push_back(
+      partLie("all-to-all-counts-not-i64", "AF-19", [toAll](Description &d) {
+        toAll(d, {2, -1, 8}, DType::F32);
+      }));
+  t.push_back(
+      partLie("all-to-all-other-shape", "AF-19", [toAll](Description &d) {
+        toAll(d, {2, -1, 9}, DType::I64);
+      }));
+  t.push_back(
+      partLie("all-to-all-three-buffers", "AF-19", [toAll](Description &d) {
+        toAll(d, {2, -1, 8}, DType::I64);
+        d.entryPoints[1].steps[1].buffers.pop_back();
+      }));
   t.push_back(partLie("dp-attention-one-rank", "AF-19", [](Description &d) {
     // (checked before the shards, which a world of one also refuses)
     d.entryPoints[1].steps.erase(d.entryPoints[1].steps.begin() + 1);

@@ -115,9 +115,38 @@ module attributes {v4.ep = 2 : i64} {
 
 // -----
 
-// --ep 2 --dp-attention: each rank's own sequence; the experts run on the
-// tokens of both ranks (gathered along the batch dim) and each rank keeps
-// its block of the summed slot outputs.
+// --ep 2 --dp-attention: each rank's own sequence; each routing slot's row
+// (x, routing weight, index) goes to the rank owning its expert (4 of the
+// 8 per rank), the experts run on the received one-slot rows, and the
+// outputs come back by the received counts and into slot order.
+// CHECK-LABEL: func.func @dp_all_to_all
+// CHECK: %[[R:.+]] = v4.comm.rank world 2
+// CHECK: %[[N:.+]], %[[ROWS:.+]], %[[RW:.+]], %[[RI:.+]] = v4.moe.dispatch %{{.+}}, %{{.+}}, %[[IDX:[^ ]+]] world 2 experts 4 : (tensor<1x?x64xbf16>, tensor<1x?x2xf32>, tensor<1x?x2xi64>) -> (tensor<2xi64>, tensor<2x1x?x2x64xbf16>, tensor<2x1x?x2x1xf32>, tensor<2x1x?x2x1xi64>)
+// CHECK: %[[GOT:.+]], %[[X:.+]] = v4.comm.all_to_all %[[N]], %[[ROWS]] world 2
+// CHECK: %{{.+}}, %[[W:.+]] = v4.comm.all_to_all %[[N]], %[[RW]] world 2
+// CHECK: %{{.+}}, %[[I:.+]] = v4.comm.all_to_all %[[N]], %[[RI]] world 2
+// CHECK: %[[Y:.+]] = v4.moe.experts %[[X]], %[[W]], %[[I]] ep_rank %[[R]] {{.*}} -> tensor<2x1x?x2x1x64xbf16>
+// CHECK: %{{.+}}, %[[BACK:.+]] = v4.comm.all_to_all %[[GOT]], %[[Y]] world 2 : (tensor<2xi64>, tensor<2x1x?x2x1x64xbf16>)
+// CHECK: %[[M:.+]] = v4.moe.undispatch %[[BACK]], %[[IDX]] world 2 experts 4 : (tensor<2x1x?x2x1x64xbf16>, tensor<1x?x2xi64>) -> tensor<1x?x2x64xbf16>
+// CHECK-NOT: v4.comm.all_reduce
+// CHECK: return %[[M]]
+module attributes {v4.ep = 2 : i64, v4.dp_attention} {
+  func.func @dp_all_to_all(%x: tensor<1x?x64xbf16>, %rw: tensor<1x?x2xf32>, %idx: tensor<1x?x2xi64>) -> tensor<1x?x2x64xbf16> {
+    %w1 = v4.parameter_stack "l.experts.{}.w1.weight" count 8 : tensor<8x64x64xbf16>
+    %w3 = v4.parameter_stack "l.experts.{}.w3.weight" count 8 : tensor<8x64x64xbf16>
+    %w2 = v4.parameter_stack "l.experts.{}.w2.weight" count 8 : tensor<8x64x64xbf16>
+    %y = v4.moe.experts %x, %rw, %idx w1 %w1, w3 %w3, w2 %w2
+        : (tensor<1x?x64xbf16>, tensor<1x?x2xf32>, tensor<1x?x2xi64>,
+           tensor<8x64x64xbf16>, tensor<8x64x64xbf16>, tensor<8x64x64xbf16>) -> tensor<1x?x2x64xbf16>
+    return %y : tensor<1x?x2x64xbf16>
+  }
+}
+
+// -----
+
+// v4.dp_attention = "gather": the experts run on the tokens of both ranks
+// (gathered along the batch dim) and each rank keeps its block of the
+// summed slot outputs.
 // CHECK-LABEL: func.func @dp
 // CHECK: %[[R:.+]] = v4.comm.rank world 2
 // CHECK-DAG: %[[X:.+]] = v4.comm.all_gather %{{.+}} world 2 : tensor<1x?x64xbf16> -> tensor<2x?x64xbf16>
@@ -127,7 +156,7 @@ module attributes {v4.ep = 2 : i64} {
 // CHECK: %[[M:.+]] = v4.comm.reduce_scatter %[[Y]] world 2 : tensor<2x?x2x64xbf16> -> tensor<1x?x2x64xbf16>
 // CHECK-NOT: v4.comm.all_reduce
 // CHECK: return %[[M]]
-module attributes {v4.ep = 2 : i64, v4.dp_attention} {
+module attributes {v4.ep = 2 : i64, v4.dp_attention = "gather"} {
   func.func @dp(%x: tensor<1x?x64xbf16>, %rw: tensor<1x?x2xf32>, %idx: tensor<1x?x2xi64>) -> tensor<1x?x2x64xbf16> {
     %w1 = v4.parameter_stack "l.experts.{}.w1.weight" count 8 : tensor<8x64x64xbf16>
     %w3 = v4.parameter_stack "l.experts.{}.w3.weight" count 8 : tensor<8x64x64xbf16>
@@ -137,6 +166,13 @@ module attributes {v4.ep = 2 : i64, v4.dp_attention} {
            tensor<8x64x64xbf16>, tensor<8x64x64xbf16>, tensor<8x64x64xbf16>) -> tensor<1x?x2x64xbf16>
     return %y : tensor<1x?x2x64xbf16>
   }
+}
+
+// -----
+
+// An exchange v4-partition does not know.
+// expected-error @+1 {{v4.dp_attention must be a unit, "all_to_all" or "gather", got "scatter"}}
+module attributes {v4.ep = 2 : i64, v4.dp_attention = "scatter"} {
 }
 
 // -----

@@ -538,6 +538,34 @@ TEST(ArtifactTest, PartitionRoundTrip) {
             Collective::ReduceScatterSum);
   EXPECT_STREQ(collectiveName(Collective::ReduceScatterSum),
                "reduce_scatter_sum");
+  // Format 1.9: an all-to-all of buffer 3 with counts (I64 [world]).
+  Writer ta = tinyWriter();
+  Description &td = ta.description();
+  makePartitioned(td);
+  td.dataParallelAttention = true;
+  Buffer out = td.buffers[2];
+  out.id = 22;
+  out.arenaOffset = -1;
+  td.buffers.push_back(out);
+  for (uint32_t id : {23u, 24u}) {
+    Buffer n = td.buffers[2];
+    n.id = id;
+    n.dtype = DType::I64;
+    n.shape = {2};
+    n.arenaOffset = -1;
+    td.buffers.push_back(n);
+  }
+  td.entryPoints[1].steps[1].collective = Collective::AllToAll;
+  td.entryPoints[1].steps[1].buffers = {23, 3, 24, 22};
+  auto tb = ta.serialize();
+  ASSERT_TRUE(tb) << tb.status().message();
+  auto tl = Artifact::load("a2a.v4a", tb->data(), tb->size());
+  ASSERT_TRUE(tl) << tl.status().message();
+  EXPECT_EQ(tl->findEntryPoint("step")->steps[1].collective,
+            Collective::AllToAll);
+  EXPECT_EQ(tl->findEntryPoint("step")->steps[1].buffers,
+            (std::vector<uint32_t>{23, 3, 24, 22}));
+  EXPECT_STREQ(collectiveName(Collective::AllToAll), "all_to_all");
   // A plan of one rank has a world of one.
   std::vector<uint8_t> tiny = tinyArtifact();
   auto one = Artifact::load("one.v4a", tiny.data(), tiny.size());

@@ -28,6 +28,7 @@
 #include "runtime/numerics/Numerics.h"
 #include "runtime/src/comm/Collectives.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cinttypes>
 #include <climits>
@@ -257,6 +258,84 @@ void reduceScatters(Collectives &c) {
              "reduce-scatter too large");
 }
 
+/// All-to-alls: rank r sends rank q (q + r) % 5 rows (capped at the block)
+/// whose elements say (sender, receiver, row, column); the rest of every
+/// received block is the fill (+0 bits; -1 for i64). A bad count on one
+/// rank is an error on every rank and moves nothing.
+void allToAlls(Collectives &c) {
+  int rank = c.rank(), world = c.world();
+  size_t w = size_t(world);
+  auto sent = [&](int from, int to) { return int64_t((to + from) % 5); };
+  for (size_t rows : {size_t(0), size_t(3), size_t(6)})
+    for (DType dtype : {DType::I64, DType::F32, DType::BF16}) {
+      size_t cols = 3, width = dtype == DType::I64   ? 8
+                               : dtype == DType::F32 ? 4
+                                                     : 2;
+      std::string of = std::string(" all-to-all of ") + dtypeName(dtype) +
+                       ", " + std::to_string(rows) + " rows";
+      auto element = [&](int from, int to, size_t row, size_t col) {
+        return uint64_t(from * 1000 + to * 100 + int(row) * 10 + int(col) + 1);
+      };
+      auto store = [&](std::vector<unsigned char> &b, size_t at, uint64_t v) {
+        std::memcpy(b.data() + at * width, &v, width);
+      };
+      std::vector<int64_t> counts(w), got(w, -7);
+      std::vector<unsigned char> send(w * rows * cols * width, 0xAB),
+          recv(w * rows * cols * width, 0xCD);
+      for (int q = 0; q < world; ++q) {
+        counts[size_t(q)] = std::min<int64_t>(sent(rank, q), int64_t(rows));
+        for (size_t i = 0; i < rows; ++i)
+          for (size_t j = 0; j < cols; ++j)
+            store(send, (size_t(q) * rows + i) * cols + j,
+                  element(rank, q, i, j));
+      }
+      checkOk(c.allToAll(counts.data(), send.data(), got.data(), recv.data(),
+                         rows, cols, dtype),
+              of);
+      int64_t bad = 0;
+      for (int q = 0; q < world; ++q) {
+        int64_t n = std::min<int64_t>(sent(q, rank), int64_t(rows));
+        bad += got[size_t(q)] != n;
+        for (size_t i = 0; i < rows; ++i)
+          for (size_t j = 0; j < cols; ++j) {
+            std::vector<unsigned char> want(width,
+                                            dtype == DType::I64 ? 0xff : 0);
+            if (int64_t(i) < n) {
+              uint64_t v = element(q, rank, i, j);
+              std::memcpy(want.data(), &v, width);
+            }
+            bad += std::memcmp(recv.data() +
+                                   ((size_t(q) * rows + i) * cols + j) * width,
+                               want.data(), width) != 0;
+          }
+      }
+      check(bad == 0,
+            std::to_string(bad) + " wrong counts or elements in" + of);
+    }
+  // A count beyond the block on the last rank stops every rank.
+  std::vector<int64_t> counts(w, 1), got(w);
+  std::vector<int64_t> send(w * 2), recv(w * 2, 5);
+  if (rank == world - 1)
+    counts[0] = 3;
+  Status s = c.allToAll(counts.data(), send.data(), got.data(), recv.data(), 2,
+                        1, DType::I64);
+  checkError(s, "RT-10",
+             "1 rank(s) sent a row count outside [0, 2]: no rows moved",
+             "a bad count");
+  check(recv[0] == 5, "a refused all-to-all moved rows");
+  if (rank == world - 1)
+    check(s.message().find("the count of rows for rank 0 is 3, outside "
+                           "[0, 2]") != std::string::npos,
+          "the bad rank names its count: " + s.message());
+  checkError(c.allToAll(counts.data(), send.data(), got.data(), send.data(), 2,
+                        1, DType::I64),
+             "ARG", "all_to_all: send and receive buffers overlap",
+             "overlapping all-to-all");
+  checkError(c.allToAll(counts.data(), send.data(), got.data(), recv.data(), 2,
+                        1, DType::I32),
+             "ARG", "all_to_all: dtype i32 is not sent", "i32 all-to-all");
+}
+
 void basic(Collectives &c) {
   int rank = c.rank(), world = c.world();
   check(std::strcmp(c.engine(), "mpi") == 0,
@@ -360,6 +439,7 @@ void basic(Collectives &c) {
 
   gathers(c);
   reduceScatters(c);
+  allToAlls(c);
 
   // A barrier waits for the last rank.
   if (rank == 0)
@@ -406,6 +486,7 @@ void singleton(Collectives &c) {
   float r[3] = {};
   checkOk(c.reduceScatterSum(f, r, 3, DType::F32), "reduce-scatter");
   check(std::memcmp(f, r, sizeof f) == 0, "reduce-scatter of one rank");
+  allToAlls(c);
   std::printf("singleton: %" PRId64 " checks, %" PRId64 " failures\n", checks,
               failures);
 }

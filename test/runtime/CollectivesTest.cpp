@@ -250,6 +250,46 @@ TEST(Collectives, SingleRankIsAutoWithoutALauncher) {
                   StatusCode::InvalidArgument, "ARG",
                   "ranks overflow the address space", "scatter overflow");
 
+    // A world of one sends its first counts[0] rows to itself; the rest of
+    // the block is the fill (+0 bits; -1 for i64).
+    {
+      int64_t rowsIn[4] = {11, 12, 13, 14}, rowsOut[4] = {0, 0, 0, 0};
+      int64_t count = 2, got = -1;
+      t.expect(
+          c.allToAll(&count, rowsIn, &got, rowsOut, 2, 2, DType::I64).ok() &&
+              got == 2 && rowsOut[0] == 11 && rowsOut[3] == 14,
+          "all-to-all of a whole block");
+      count = 1;
+      t.expect(
+          c.allToAll(&count, rowsIn, &got, rowsOut, 2, 2, DType::I64).ok() &&
+              got == 1 && rowsOut[1] == 12 && rowsOut[2] == -1 &&
+              rowsOut[3] == -1,
+          "all-to-all fills i64 with -1");
+      uint16_t b[4] = {0x3F80, 0x8000, 0x7FC1, 1}, bo[4] = {9, 9, 9, 9};
+      count = 0;
+      t.expect(c.allToAll(&count, b, &got, bo, 4, 1, DType::BF16).ok() &&
+                   got == 0 && bo[0] == 0 && bo[3] == 0,
+               "all-to-all fills bf16 with +0");
+      count = 3;
+      t.expectError(c.allToAll(&count, b, &got, bo, 2, 2, DType::BF16),
+                    StatusCode::FailedPrecondition, "RT-10",
+                    "all_to_all on rank 0 of 1: the count of rows for rank 0 "
+                    "is 3, outside [0, 2]; 1 rank(s) sent a row count "
+                    "outside [0, 2]: no rows moved",
+                    "count beyond the block");
+      count = -1;
+      t.expectError(c.allToAll(&count, b, &got, bo, 2, 2, DType::BF16),
+                    StatusCode::FailedPrecondition, "RT-10", "is -1",
+                    "negative count");
+      t.expectError(c.allToAll(nullptr, b, &got, bo, 2, 2, DType::BF16),
+                    StatusCode::InvalidArgument, "ARG",
+                    "all_to_all: null counts", "null counts");
+      t.expectError(
+          c.allToAll(&count, b, &got, bo, size_t(INT_MAX) + 1, 1, DType::BF16),
+          StatusCode::InvalidArgument, "ARG",
+          "exceed what one collective moves (INT_MAX rows", "too many rows");
+    }
+
     // One object per process; other options are refused.
     auto again = openCollectives(options("auto"));
     auto single = openCollectives(options("single"));

@@ -5,7 +5,9 @@
 // (runtime/src/comm/NcclCollectives.cpp) resolves, on FakeCUDADriver's
 // "device memory" (host memory). Each collective of rank r copies what a
 // world of one gives (the all-gather writes block r, the reduce-scatter
-// reads block r) and completes at once. V4_FAKE_NCCL picks a failure:
+// reads block r; a group's sends and receives, all with rank r itself, pair
+// up in order at ncclGroupEnd) and completes at once. V4_FAKE_NCCL picks a
+// failure:
 //   old          ncclGetVersion says 2.10.0
 //   init-hang    the non-blocking initialization never completes
 //   init-error   the initialization fails (ncclSystemError)
@@ -21,6 +23,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <vector>
 
 namespace {
 using namespace v4::rt::nccl;
@@ -34,6 +37,16 @@ struct FakeComm {
   /// The state ncclCommGetAsyncError reports.
   ncclResult state = kSuccess;
 };
+
+/// The sends and receives of the open group (ncclGroupStart).
+struct PointToPoint {
+  const void *send = nullptr;
+  void *recv = nullptr;
+  size_t bytes = 0;
+  int peer = 0;
+};
+std::vector<PointToPoint> groupSends, groupRecvs;
+bool inGroup = false;
 
 std::string mode() {
   const char *m = std::getenv("V4_FAKE_NCCL");
@@ -153,5 +166,46 @@ ncclResult ncclReduceScatter(const void *send, void *recv, size_t count,
                              int datatype, int, void *comm, void *stream) {
   return collective("reduce_scatter", send, recv, count, datatype, comm, stream,
                     size_t(static_cast<FakeComm *>(comm)->rank), 0);
+}
+ncclResult ncclGroupStart() {
+  inGroup = true;
+  groupSends.clear();
+  groupRecvs.clear();
+  return kSuccess;
+}
+ncclResult ncclSend(const void *send, size_t count, int datatype, int peer,
+                    void *, void *) {
+  if (!inGroup)
+    return kInvalidUsage;
+  groupSends.push_back({send, nullptr, count * width(datatype), peer});
+  return kSuccess;
+}
+ncclResult ncclRecv(void *recv, size_t count, int datatype, int peer, void *,
+                    void *) {
+  if (!inGroup)
+    return kInvalidUsage;
+  groupRecvs.push_back({nullptr, recv, count * width(datatype), peer});
+  return kSuccess;
+}
+/// A world of one: the i-th send pairs with the i-th receive, of the same
+/// size (every peer is rank 0); the group counts as one collective.
+ncclResult ncclGroupEnd() {
+  inGroup = false;
+  if (groupSends.size() != groupRecvs.size())
+    return kInvalidUsage;
+  for (size_t i = 0; i < groupSends.size(); ++i)
+    if (groupSends[i].bytes != groupRecvs[i].bytes || groupSends[i].peer != 0 ||
+        groupRecvs[i].peer != 0)
+      return kInvalidUsage;
+  record.groups++;
+  for (size_t i = 0; i < groupSends.size(); ++i)
+    record.groupBytes += groupSends[i].bytes;
+  std::string m = mode();
+  if (m == "refuse")
+    return kInvalidArgument;
+  for (size_t i = 0; i < groupSends.size(); ++i)
+    if (groupSends[i].bytes)
+      std::memmove(groupRecvs[i].recv, groupSends[i].send, groupSends[i].bytes);
+  return kSuccess;
 }
 }

@@ -29,6 +29,9 @@ struct FakeNcclRecord {
   int nranks = 0, rank = -1, blocking = -1;
   /// Collectives enqueued, and the last one.
   int collectives = 0;
+  /// Groups of sends and receives ended, and the bytes they sent.
+  int groups = 0;
+  size_t groupBytes = 0;
   FakeNcclCall call;
 };
 

@@ -51,6 +51,10 @@ protected:
   Status runReduceScatterSum(const void *, void *, size_t, DType) override {
     return {};
   }
+  Status runAllToAll(const void *, const size_t *, void *, const size_t *,
+                     size_t, size_t) override {
+    return {};
+  }
   Status runBarrier() override { return {}; }
 
 private:
@@ -283,6 +287,51 @@ TEST_F(NcclCollectivesTest, RankRsBlocksAreItsOwn) {
                                   queue.get()));
   EXPECT_EQ(record->call.count, 3u);
   EXPECT_EQ(download(recv), mine);
+}
+
+TEST_F(NcclCollectivesTest, AnAllToAllSendsTheCountedRowsAndFillsTheRest) {
+  // A world of one: counts exchanged (one group), copied to the host, then
+  // the counted rows (a second group) and the fill of the rest on the
+  // device.
+  auto c = open();
+  ASSERT_TRUE(c);
+  int64_t count = 2;
+  std::vector<uint8_t> counts(8);
+  std::memcpy(counts.data(), &count, 8);
+  DeviceBuffer n = upload(counts), got = upload(std::vector<uint8_t>(8, 0));
+  std::vector<uint8_t> rows = pattern(4 * 3 * 8, 3);
+  DeviceBuffer send = upload(rows),
+               recv = upload(std::vector<uint8_t>(rows.size(), 0x55));
+  int groups = record->groups;
+  size_t bytes = record->groupBytes;
+  ASSERT_TRUE(c->allToAll(static_cast<const int64_t *>(n.address), send.address,
+                          static_cast<int64_t *>(got.address), recv.address, 4,
+                          3, DType::I64, queue.get()));
+  EXPECT_EQ(record->groups, groups + 2);
+  EXPECT_EQ(record->groupBytes, bytes + 8 + 2 * 3 * 8);
+  EXPECT_EQ(download(got), counts);
+  std::vector<uint8_t> out = download(recv);
+  EXPECT_EQ(std::vector<uint8_t>(out.begin(), out.begin() + 48),
+            std::vector<uint8_t>(rows.begin(), rows.begin() + 48));
+  EXPECT_EQ(std::vector<uint8_t>(out.begin() + 48, out.end()),
+            std::vector<uint8_t>(48, 0xff));
+  // bf16: the fill is +0.
+  ASSERT_TRUE(c->allToAll(static_cast<const int64_t *>(n.address), send.address,
+                          static_cast<int64_t *>(got.address), recv.address, 4,
+                          12, DType::BF16, queue.get()));
+  out = download(recv);
+  EXPECT_EQ(std::vector<uint8_t>(out.begin() + 48, out.end()),
+            std::vector<uint8_t>(48, 0));
+  // A count beyond the block breaks the communicator on this rank.
+  count = 5;
+  std::memcpy(counts.data(), &count, 8);
+  DeviceBuffer tooMany = upload(counts);
+  expectError(c->allToAll(static_cast<const int64_t *>(tooMany.address),
+                          send.address, static_cast<int64_t *>(got.address),
+                          recv.address, 4, 3, DType::I64, queue.get()),
+              "RT-10", "the count of rows for rank 0 is 5, outside [0, 4]");
+  expectError(c->allReduceSum(send.address, 2, DType::F32, queue.get()),
+              "RT-10", "the communicator broke at all_to_all");
 }
 
 TEST_F(NcclCollectivesTest, ArgumentsAreCheckedAsTheHostEngines) {
@@ -529,6 +578,25 @@ TEST(RealNccl, WorldOfOneOnTheGpu) {
         (*c)->allGather(a->address, b->address, n, dtype, queue->get()));
     ASSERT_TRUE(dev.download(out.data(), *b, 0, out.size(), queue->get()));
     EXPECT_EQ(out, bits);
+    // All-to-all of rows of 8 elements: the first 3/4 sent (the count in
+    // device memory), the rest filled.
+    int64_t rows = int64_t(n / 8), count = rows * 3 / 4;
+    auto counts = dev.allocate(16);
+    ASSERT_TRUE(counts);
+    DeviceAllocation ownCounts(&dev, *counts);
+    ASSERT_TRUE(dev.upload(*counts, 0, &count, 8, queue->get()));
+    auto *sent = static_cast<int64_t *>(counts->address);
+    ASSERT_TRUE((*c)->allToAll(sent, a->address, sent + 1, b->address,
+                               size_t(rows), 8, dtype, queue->get()));
+    int64_t got = -1;
+    ASSERT_TRUE(dev.download(&got, *counts, 8, 8, queue->get()));
+    EXPECT_EQ(got, count);
+    ASSERT_TRUE(dev.download(out.data(), *b, 0, out.size(), queue->get()));
+    size_t kept = size_t(count) * 8 * width;
+    EXPECT_EQ(std::vector<uint8_t>(out.begin(), out.begin() + kept),
+              std::vector<uint8_t>(bits.begin(), bits.begin() + kept));
+    EXPECT_EQ(std::vector<uint8_t>(out.begin() + kept, out.end()),
+              std::vector<uint8_t>(out.size() - kept, allToAllFillByte(dtype)));
   }
 }
 

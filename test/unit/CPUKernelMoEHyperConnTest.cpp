@@ -1005,4 +1005,80 @@ TEST(CPUKernels, MoECombineOneRounding) {
   EXPECT_GT(orderMatters, 0);
 }
 
+TEST(CPUKernels, MoEDispatchPacksSlotsPerRankAndUndispatchReturnsThem) {
+  // 3 ranks of 2 experts (global 0..5). Slots in row-major order (b, t, j)
+  // go to rank e / 2 as its next row; -1 and 7 belong to no rank. Rows past
+  // a block's count: x +0, weight +0, index -1. Undispatch reads each slot's
+  // output back from (rank, row), +0 for a slot of no rank.
+  CompiledKernel dispatch, undispatch;
+  ASSERT_NO_FATAL_FAILURE(dispatch.compile(R"(
+    func.func @f(%x: tensor<2x?x8xbf16>, %w: tensor<2x?x2xf32>, %i: tensor<2x?x2xi64>)
+        -> (tensor<3xi64>, tensor<3x2x?x2x8xbf16>, tensor<3x2x?x2x1xf32>, tensor<3x2x?x2x1xi64>) {
+      %n, %r, %rw, %ri = v4.moe.dispatch %x, %w, %i world 3 experts 2
+          : (tensor<2x?x8xbf16>, tensor<2x?x2xf32>, tensor<2x?x2xi64>)
+          -> (tensor<3xi64>, tensor<3x2x?x2x8xbf16>, tensor<3x2x?x2x1xf32>, tensor<3x2x?x2x1xi64>)
+      return %n, %r, %rw, %ri : tensor<3xi64>, tensor<3x2x?x2x8xbf16>, tensor<3x2x?x2x1xf32>, tensor<3x2x?x2x1xi64>
+    })"));
+  ASSERT_NO_FATAL_FAILURE(undispatch.compile(R"(
+    func.func @f(%y: tensor<3x2x?x2x1x8xbf16>, %i: tensor<2x?x2xi64>) -> tensor<2x?x2x8xbf16> {
+      %s = v4.moe.undispatch %y, %i world 3 experts 2
+          : (tensor<3x2x?x2x1x8xbf16>, tensor<2x?x2xi64>) -> tensor<2x?x2x8xbf16>
+      return %s : tensor<2x?x2x8xbf16>
+    })"));
+  const int64_t B = 2, T = 3, K = 2, d = 8, W = 3, S = B * T * K;
+  std::vector<int64_t> ids = {4, 1, 0, -1, 5, 2, 7, 0, 1, 4, 4, 5};
+  std::vector<float> w(S);
+  for (int64_t s = 0; s < S; ++s)
+    w[size_t(s)] = 0.25f * float(s + 1);
+  auto x = randomBf16(B * T * d, 7);
+  std::vector<int64_t> n(W, -9);
+  std::vector<uint16_t> rows(W * S * d, 0x1234);
+  std::vector<float> rw(W * S, 9.0f);
+  std::vector<int64_t> ri(W * S, 99);
+  auto dx = describe<3>(x.data(), {B, T, d});
+  auto dw = describe<3>(w.data(), {B, T, K});
+  auto di = describe<3>(ids.data(), {B, T, K});
+  auto dn = describe<1>(n.data(), {W});
+  auto dr = describe<5>(rows.data(), {W, B, T, K, d});
+  auto drw = describe<5>(rw.data(), {W, B, T, K, 1});
+  auto dri = describe<5>(ri.data(), {W, B, T, K, 1});
+  dispatch.run({&dx, &dw, &di, &dn, &dr, &drw, &dri});
+  // The oracle: per rank, its slots in order.
+  std::vector<std::vector<int64_t>> mine(W);
+  for (int64_t s = 0; s < S; ++s)
+    if (ids[size_t(s)] >= 0 && ids[size_t(s)] < W * 2)
+      mine[size_t(ids[size_t(s)] / 2)].push_back(s);
+  for (int64_t q = 0; q < W; ++q) {
+    EXPECT_EQ(n[size_t(q)], int64_t(mine[size_t(q)].size())) << q;
+    for (int64_t p = 0; p < S; ++p) {
+      size_t row = size_t(q * S + p);
+      bool used = p < int64_t(mine[size_t(q)].size());
+      int64_t s = used ? mine[size_t(q)][size_t(p)] : -1;
+      EXPECT_EQ(ri[row], used ? ids[size_t(s)] : -1) << q << " " << p;
+      EXPECT_EQ(rw[row], used ? w[size_t(s)] : 0.0f) << q << " " << p;
+      for (int64_t c = 0; c < d; ++c)
+        EXPECT_EQ(rows[row * d + size_t(c)],
+                  used ? x[size_t((s / K) * d + c)] : uint16_t(0))
+            << q << " " << p << " " << c;
+    }
+  }
+  // Undispatch of outputs that name their (rank, row).
+  std::vector<uint16_t> y(W * S * d), back(S * d, 0x1234);
+  for (size_t i = 0; i < y.size(); ++i)
+    y[i] = q::encodeBF16(float(i + 1));
+  auto dy = describe<6>(y.data(), {W, B, T, K, 1, d});
+  auto db = describe<4>(back.data(), {B, T, K, d});
+  undispatch.run({&dy, &di, &db});
+  for (int64_t s = 0; s < S; ++s) {
+    int64_t e = ids[size_t(s)], q = e >= 0 && e < W * 2 ? e / 2 : -1, p = -1;
+    if (q >= 0)
+      p = std::find(mine[size_t(q)].begin(), mine[size_t(q)].end(), s) -
+          mine[size_t(q)].begin();
+    for (int64_t c = 0; c < d; ++c)
+      EXPECT_EQ(back[size_t(s * d + c)],
+                q < 0 ? uint16_t(0) : y[size_t((q * S + p) * d + c)])
+          << s << " " << c;
+  }
+}
+
 } // namespace

@@ -147,6 +147,17 @@ cl::opt<bool> dataParallelAttention(
     cl::desc("With --ep N: each rank runs its own --batch sequences through "
              "attention, the experts serve every rank's tokens"),
     cl::init(false), cl::cat(v4cCategory));
+cl::opt<mlir::v4::MoEExchange> moeExchange(
+    "moe-exchange",
+    cl::desc("With --dp-attention: how the routed experts' rows reach the "
+             "experts' ranks"),
+    cl::values(clEnumValN(mlir::v4::MoEExchange::AllToAll, "all-to-all",
+                          "each routing slot's row to its expert's rank and "
+                          "back, with counts known on the device (default)"),
+               clEnumValN(mlir::v4::MoEExchange::Gather, "gather",
+                          "every rank's tokens to every rank, the outputs "
+                          "reduce-scattered")),
+    cl::init(mlir::v4::MoEExchange::AllToAll), cl::cat(v4cCategory));
 cl::opt<cl::boolOrDefault>
     progress("progress",
              cl::desc("Print each phase and its time on stderr (default: "
@@ -204,8 +215,8 @@ const char *kOverview =
     "  v4c <config.json | file.mlir> -o model.v4a [--target=cpu]\n"
     "  v4c <config.json | file.mlir> --compile-to=<phase> -o file.mlir\n\n"
     "Phases: input, graph, dispatch, kernel, artifact (lowering/Pipelines.h).\n"
-    "Every MLIR pass-manager flag applies (--mlir-print-ir-after-all,\n"
-    "--mlir-timing, ...; --help-hidden lists them).\n"
+    "Every MLIR pass-manager flag applies (--mlir-timing, ...: "
+    "--help-hidden).\n"
     "Exit codes: 0 success; 1 input rejected (diagnostics printed);\n"
     "2 bad command line; 3 I/O error (missing file, unwritable output).\n";
 
@@ -331,6 +342,10 @@ int main(int argc, char **argv) {
       tensorParallel != expertParallel) {
     errs() << "v4c: --tp " << tensorParallel << " and --ep " << expertParallel
            << " must be the same world of ranks\n";
+    return kBadCommandLine;
+  }
+  if (moeExchange.getNumOccurrences() && !dataParallelAttention) {
+    errs() << "v4c: --moe-exchange needs --dp-attention\n";
     return kBadCommandLine;
   }
   if (dataParallelAttention && tensorParallel > 1) {
@@ -471,8 +486,12 @@ int main(int argc, char **argv) {
         mlir::IntegerAttr::get(mlir::IntegerType::get(&context, 64),
                                tensorParallel));
   if (dataParallelAttention)
-    (*module)->setAttr(mlir::v4::kDataParallelAttentionAttrName,
-                       mlir::UnitAttr::get(&context));
+    (*module)->setAttr(
+        mlir::v4::kDataParallelAttentionAttrName,
+        mlir::StringAttr::get(&context,
+                              moeExchange == mlir::v4::MoEExchange::Gather
+                                  ? "gather"
+                                  : "all_to_all"));
 
   // The numerics are module attributes: the flags set them, else the module
   // keeps its own (v4-apply-numerics and the kernel phase read them).

@@ -165,6 +165,83 @@ Status Collectives::reduceScatterSum(const void *send, void *recv, size_t count,
   return runReduceScatterSum(send, recv, count, dtype);
 }
 
+Status checkAllToAll(const void *send, const void *recv, size_t rows,
+                     size_t rowElements, DType dtype, int world) {
+  if (dtype != DType::F32 && dtype != DType::BF16 && dtype != DType::I64)
+    return argError(std::string("all_to_all: dtype ") + dtypeName(dtype) +
+                    " is not sent by the collectives (f32, bf16, i64)");
+  size_t width = gatherWidth(dtype);
+  if (rowElements > size_t(INT_MAX) / width || rows > size_t(INT_MAX))
+    return argError("all_to_all: blocks of " + std::to_string(rows) +
+                    " rows of " + std::to_string(rowElements) + " " +
+                    dtypeName(dtype) +
+                    " exceed what one collective moves (INT_MAX rows of at "
+                    "most INT_MAX bytes)");
+  // Blocks of rows * rowElements elements, world of them on each side.
+  size_t count = rowElements == 0 || rows <= SIZE_MAX / rowElements
+                     ? rows * rowElements
+                     : SIZE_MAX;
+  return checkBlocks("all_to_all", dtype, send, size_t(world), recv,
+                     size_t(world), count, width, world, SIZE_MAX, "bytes");
+}
+
+std::string badAllToAllCount(const int64_t *counts, int world, size_t rows) {
+  for (int q = 0; q < world; ++q)
+    if (counts[q] < 0 || uint64_t(counts[q]) > rows)
+      return "the count of rows for rank " + std::to_string(q) + " is " +
+             std::to_string(counts[q]) + ", outside [0, " +
+             std::to_string(rows) + "]";
+  return "";
+}
+
+Status Collectives::allToAll(const int64_t *counts, const void *send,
+                             int64_t *recvCounts, void *recv, size_t rows,
+                             size_t rowElements, DType dtype) {
+  int n = world();
+  if (!counts || !recvCounts)
+    return argError("all_to_all: null counts");
+  if (Status s = checkAllToAll(send, recv, rows, rowElements, dtype, n); !s)
+    return s;
+  // The counts first (one row of 8 bytes per rank), then whether every rank
+  // sends counts in range, so that all ranks stop together or go on.
+  std::vector<size_t> one(size_t(n), 1);
+  if (Status s = runAllToAll(counts, one.data(), recvCounts, one.data(), 1,
+                             sizeof(int64_t));
+      !s)
+    return s;
+  std::string bad = badAllToAllCount(counts, n, rows);
+  int64_t badRanks = bad.empty() ? 0 : 1;
+  if (Status s = runAllReduceSum(&badRanks, 1, DType::I64); !s)
+    return s;
+  if (badRanks != 0)
+    return Status::error(StatusCode::FailedPrecondition, kCollectivesRule,
+                         "all_to_all on rank " + std::to_string(rank()) +
+                             " of " + std::to_string(n) + ": " +
+                             (bad.empty() ? "" : bad + "; ") +
+                             std::to_string(badRanks) +
+                             " rank(s) sent a row count outside [0, " +
+                             std::to_string(rows) + "]: no rows moved");
+  size_t rowBytes = rowElements * gatherWidth(dtype);
+  std::vector<size_t> sendRows(static_cast<size_t>(n)),
+      recvRows(static_cast<size_t>(n));
+  for (int q = 0; q < n; ++q) {
+    sendRows[size_t(q)] = size_t(counts[q]);
+    recvRows[size_t(q)] = size_t(recvCounts[q]);
+  }
+  if (rows != 0 && rowBytes != 0)
+    if (Status s = runAllToAll(send, sendRows.data(), recv, recvRows.data(),
+                               rows, rowBytes);
+        !s)
+      return s;
+  auto *out = static_cast<unsigned char *>(recv);
+  for (int q = 0; rows != 0 && rowBytes != 0 && q < n; ++q) {
+    size_t from = (size_t(q) * rows + recvRows[size_t(q)]) * rowBytes;
+    std::memset(out + from, allToAllFillByte(dtype),
+                (rows - recvRows[size_t(q)]) * rowBytes);
+  }
+  return Status::success();
+}
+
 Status Collectives::barrier() { return runBarrier(); }
 
 namespace {
@@ -200,6 +277,12 @@ protected:
                              DType dtype) override {
     if (count)
       std::memcpy(recv, send, count * ((dtypeBits(dtype) + 7) / 8));
+    return Status::success();
+  }
+  Status runAllToAll(const void *send, const size_t *sendRows, void *recv,
+                     const size_t *, size_t, size_t rowBytes) override {
+    if (sendRows[0])
+      std::memcpy(recv, send, sendRows[0] * rowBytes);
     return Status::success();
   }
   Status runBarrier() override { return Status::success(); }

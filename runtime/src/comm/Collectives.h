@@ -1,13 +1,14 @@
 //===- Collectives.h - the runtime's collectives across ranks ---*- C++ -*-===//
 //
-// Sums, gathers, reduce-scatters, broadcasts and barriers over the ranks of
-// a process group, on host memory, for expert parallelism across processes. One
-// object per process (openCollectives), shared by everything that needs it. Two
-// engines:
+// Sums, gathers, reduce-scatters, all-to-alls, broadcasts and barriers over
+// the ranks of a process group, on host memory, for expert parallelism
+// across processes. One object per process (openCollectives), shared by
+// everything that needs it. Two engines:
 //
 //  * "single": one rank (rank 0 of a world of 1); once its arguments are
-//    checked every collective is a no-op, but the gather and the
-//    reduce-scatter, which copy `send` (the one block) to `recv`.
+//    checked every collective is a no-op, but the gather, the
+//    reduce-scatter and the all-to-all, which copy `send` (the one block)
+//    to `recv`.
 //  * "mpi": the ranks of an MPI job, in the plugin libv4rt-mpi.so
 //    (MpiCollectives.cpp), which libv4rt dlopen()s, so libv4rt itself never
 //    links MPI. Every collective has a deadline (CollectivesOptions); one
@@ -78,6 +79,16 @@ public:
   /// elements per rank (ARG beyond).
   Status reduceScatterSum(const void *send, void *recv, size_t count,
                           DType dtype);
+  /// Sends rows between every pair of ranks (`v4.comm.all_to_all`): `send`
+  /// holds world blocks of `rows` rows of `rowElements` elements of `dtype`
+  /// (F32, BF16, I64); its first counts[q] rows of block q go to rank q.
+  /// recvCounts[q] gets what rank q sent to this rank, and block q of
+  /// `recv` (world blocks too) those rows, then fill rows (zero bits: +0;
+  /// -1 for I64). A count outside [0, rows] on any rank makes the call an
+  /// RT-10 error on every rank, which moves no rows. The buffers must not
+  /// overlap; rows and a row's bytes at most INT_MAX (ARG beyond).
+  Status allToAll(const int64_t *counts, const void *send, int64_t *recvCounts,
+                  void *recv, size_t rows, size_t rowElements, DType dtype);
   /// Copies `bytes` bytes of rank `root`'s `data` into every rank's `data`.
   Status broadcast(void *data, size_t bytes, int root);
   /// Returns once every rank has entered it.
@@ -101,6 +112,15 @@ protected:
   /// `count` is not 0 and do not overlap.
   virtual Status runReduceScatterSum(const void *send, void *recv, size_t count,
                                      DType dtype) = 0;
+  /// Rank q gets `sendRows[q]` rows of `rowBytes` bytes from
+  /// send + q * rowsPerBlock * rowBytes into its block of this rank's
+  /// index; this rank gets `recvRows[q]` rows from rank q at
+  /// recv + q * rowsPerBlock * rowBytes. Every count is at most
+  /// rowsPerBlock, which, like rowBytes, is at most INT_MAX; the buffers
+  /// are non-null and do not overlap.
+  virtual Status runAllToAll(const void *send, const size_t *sendRows,
+                             void *recv, const size_t *recvRows,
+                             size_t rowsPerBlock, size_t rowBytes) = 0;
   virtual Status runBarrier() = 0;
 };
 
@@ -112,6 +132,16 @@ Status checkAllGather(const void *send, const void *recv, size_t count,
                       DType dtype, int world);
 Status checkReduceScatterSum(const void *send, const void *recv, size_t count,
                              DType dtype, int world);
+Status checkAllToAll(const void *send, const void *recv, size_t rows,
+                     size_t rowElements, DType dtype, int world);
+/// all_to_all's send counts against its `rows` per block: empty when each
+/// is in [0, rows], else what is wrong with the first that is not.
+std::string badAllToAllCount(const int64_t *counts, int world, size_t rows);
+/// The byte all_to_all fills the rows past a received count with (0x00:
+/// +0; 0xff: -1 for I64).
+inline unsigned char allToAllFillByte(DType dtype) {
+  return dtype == DType::I64 ? 0xff : 0x00;
+}
 
 /// The process's collectives, opened once per process and shared: a later
 /// call returns the same object when its options agree (the same timeout,

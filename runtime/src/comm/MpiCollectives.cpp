@@ -40,6 +40,7 @@
 #include <sched.h>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace v4::rt {
 namespace {
@@ -120,6 +121,9 @@ protected:
   Status runAllGather(const void *send, void *recv, size_t bytes) override;
   Status runReduceScatterSum(const void *send, void *recv, size_t count,
                              DType dtype) override;
+  Status runAllToAll(const void *send, const size_t *sendRows, void *recv,
+                     const size_t *recvRows, size_t rowsPerBlock,
+                     size_t rowBytes) override;
   Status runBarrier() override;
 
 private:
@@ -371,6 +375,46 @@ Status MpiCollectives::runReduceScatterSum(const void *send, void *recv,
                    return MPI_Ireduce_scatter_block(send, recv, int(count),
                                                     type, op, comm, request);
                  });
+}
+
+Status MpiCollectives::runAllToAll(const void *send, const size_t *sendRows,
+                                   void *recv, const size_t *recvRows,
+                                   size_t rowsPerBlock, size_t rowBytes) {
+  // Counts and displacements in rows: one contiguous type of a row's bytes
+  // (Collectives::allToAll checked both <= INT_MAX).
+  const size_t n = static_cast<size_t>(worldSize);
+  std::vector<int> sendCounts(n), recvCounts(n), displacements(n);
+  for (int q = 0; q < worldSize; ++q) {
+    sendCounts[size_t(q)] = int(sendRows[q]);
+    recvCounts[size_t(q)] = int(recvRows[q]);
+    displacements[size_t(q)] = int(size_t(q) * rowsPerBlock);
+  }
+  MPI_Datatype row = MPI_DATATYPE_NULL;
+  // The blocks start rowsPerBlock rows apart: a displacement beyond INT_MAX
+  // rows does not fit MPI's int.
+  if (rowsPerBlock * size_t(worldSize) > size_t(INT_MAX))
+    return Status::error(StatusCode::InvalidArgument, "ARG",
+                         "all_to_all: " + std::to_string(worldSize) +
+                             " blocks of " + std::to_string(rowsPerBlock) +
+                             " rows exceed MPI's INT_MAX displacement");
+  int rc = MPI_Type_contiguous(int(rowBytes), MPI_BYTE, &row);
+  if (rc == MPI_SUCCESS)
+    rc = MPI_Type_commit(&row);
+  if (rc != MPI_SUCCESS)
+    return fail("all_to_all", "MPI_Type_contiguous", rc);
+  Status s = perform(
+      "all_to_all",
+      std::to_string(rowsPerBlock) + " rows of " + std::to_string(rowBytes) +
+          " bytes per block",
+      "MPI_Ialltoallv", 1, [&](size_t, int, MPI_Request *request) {
+        return MPI_Ialltoallv(send, sendCounts.data(), displacements.data(),
+                              row, recv, recvCounts.data(),
+                              displacements.data(), row, comm, request);
+      });
+  // A request that timed out may still use the type: leave it to exit.
+  if (s.ok())
+    MPI_Type_free(&row);
+  return s;
 }
 
 Status MpiCollectives::runBarrier() {

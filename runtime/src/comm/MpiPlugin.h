@@ -37,7 +37,7 @@ inline std::string formatSeconds(double seconds) {
 constexpr const char *kMpiPluginFileName = "libv4rt-mpi.so";
 /// The factory's symbol.
 constexpr const char *kMpiPluginFactorySymbol = "v4rt_mpi_collectives_open";
-constexpr int kMpiPluginInterface = 2;
+constexpr int kMpiPluginInterface = 3;
 
 /// Returns a new "mpi" Collectives whose collectives time out after
 /// `timeoutSeconds` (> 0), or null after writing why (NUL-terminated, no

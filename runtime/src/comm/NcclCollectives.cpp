@@ -18,6 +18,7 @@
 #include <sched.h>
 #include <thread>
 #include <type_traits>
+#include <vector>
 
 namespace v4::rt {
 
@@ -60,6 +61,10 @@ struct NcclLibrary {
                                 void *);
   nccl::Result (*ncclReduceScatter)(const void *, void *, size_t, int, int,
                                     nccl::Comm, void *);
+  nccl::Result (*ncclSend)(const void *, size_t, int, int, nccl::Comm, void *);
+  nccl::Result (*ncclRecv)(void *, size_t, int, int, nccl::Comm, void *);
+  nccl::Result (*ncclGroupStart)();
+  nccl::Result (*ncclGroupEnd)();
 
   /// NCCL's words for `result`, and the communicator's last error.
   std::string describe(nccl::Result result, nccl::Comm comm) const {
@@ -117,6 +122,10 @@ Expected<std::shared_ptr<NcclLibrary>> loadNccl() {
   get(lib->ncclAllReduce, "ncclAllReduce");
   get(lib->ncclAllGather, "ncclAllGather");
   get(lib->ncclReduceScatter, "ncclReduceScatter");
+  get(lib->ncclSend, "ncclSend");
+  get(lib->ncclRecv, "ncclRecv");
+  get(lib->ncclGroupStart, "ncclGroupStart");
+  get(lib->ncclGroupEnd, "ncclGroupEnd");
   Dl_info info;
   if (lib->ncclGetVersion &&
       dladdr(reinterpret_cast<void *>(lib->ncclGetVersion), &info) &&
@@ -349,6 +358,80 @@ Status NcclCollectives::reduceScatterSum(const void *send, void *recv,
     return lib->ncclReduceScatter(send, recv, count, ncclType(dtype),
                                   nccl::kSum, comm, stream);
   });
+}
+
+Status NcclCollectives::allToAll(const int64_t *counts, const void *send,
+                                 int64_t *recvCounts, void *recv, size_t rows,
+                                 size_t rowElements, DType dtype,
+                                 Device::Queue *queue) {
+  if (!counts || !recvCounts)
+    return Status::error(StatusCode::InvalidArgument, "ARG",
+                         "all_to_all: null counts");
+  if (Status s = checkAllToAll(send, recv, rows, rowElements, dtype, worldSize);
+      !s)
+    return s;
+  size_t n = size_t(worldSize);
+  // One grouped send and receive per peer (NCCL's all-to-all): `bytes(q)`
+  // bytes at block q of both sides.
+  auto exchange = [&](const char *kind, const void *from, void *to,
+                      size_t blockBytes, auto sendBytes, auto recvBytes) {
+    return perform(kind, dtype, n, queue, [&](void *stream) {
+      nccl::Result r = lib->ncclGroupStart();
+      for (size_t q = 0; q < n && r == nccl::kSuccess; ++q) {
+        if (size_t b = sendBytes(q))
+          r = lib->ncclSend(static_cast<const char *>(from) + q * blockBytes, b,
+                            nccl::kInt8, int(q), comm, stream);
+        if (size_t b = recvBytes(q); b && r == nccl::kSuccess)
+          r = lib->ncclRecv(static_cast<char *>(to) + q * blockBytes, b,
+                            nccl::kInt8, int(q), comm, stream);
+      }
+      nccl::Result end = lib->ncclGroupEnd();
+      return r != nccl::kSuccess ? r : end;
+    });
+  };
+  auto eight = [](size_t) { return sizeof(int64_t); };
+  if (Status s = exchange("all_to_all counts", counts, recvCounts,
+                          sizeof(int64_t), eight, eight);
+      !s)
+    return s;
+  // The counts live on the device; NCCL takes sizes on the host.
+  std::vector<int64_t> sent(n), got(n);
+  DeviceBuffer sentOn{const_cast<int64_t *>(counts), n * sizeof(int64_t)};
+  DeviceBuffer gotOn{recvCounts, n * sizeof(int64_t)};
+  if (Status s = device.download(sent.data(), sentOn, 0, sentOn.bytes, queue);
+      !s)
+    return s;
+  if (Status s = device.download(got.data(), gotOn, 0, gotOn.bytes, queue); !s)
+    return s;
+  if (Status s = device.synchronize(queue); !s)
+    return s;
+  // A bad count stops the ranks that send or receive it here; the others
+  // time out in the exchange below.
+  std::string bad = badAllToAllCount(sent.data(), worldSize, rows);
+  if (bad.empty() && !badAllToAllCount(got.data(), worldSize, rows).empty())
+    bad = "received " + badAllToAllCount(got.data(), worldSize, rows);
+  if (!bad.empty())
+    return breakWith("all_to_all", onRank() + ": " + bad);
+  size_t rowBytes = rowElements * ((dtypeBits(dtype) + 7) / 8);
+  size_t blockBytes = rows * rowBytes;
+  if (Status s = exchange(
+          "all_to_all", send, recv, blockBytes,
+          [&](size_t q) { return size_t(sent[q]) * rowBytes; },
+          [&](size_t q) { return size_t(got[q]) * rowBytes; });
+      !s)
+    return s;
+  // The rows past each received count.
+  unsigned char fill = allToAllFillByte(dtype);
+  DeviceBuffer out{recv, n * blockBytes};
+  for (size_t q = 0; q < n; ++q) {
+    size_t have = size_t(got[q]) * rowBytes;
+    if (have < blockBytes)
+      if (Status s = device.fill(out, q * blockBytes + have, blockBytes - have,
+                                 &fill, 1, queue);
+          !s)
+        return s;
+  }
+  return device.synchronize(queue);
 }
 
 } // namespace v4::rt

@@ -1,9 +1,9 @@
 //===- NcclCollectives.h - the collectives on GPU memory (NCCL) -*- C++ -*-===//
 //
-// The "nccl" engine: all-reduce, all-gather and reduce-scatter on device
-// memory, enqueued on a session queue's CUDA stream, with the semantics and
-// argument checks of Collectives.h (checkAllReduceSum etc.). The NCCL
-// library is loaded at run time with dlopen (V4RT_NCCL_LIBRARY, else
+// The "nccl" engine: all-reduce, all-gather, reduce-scatter and all-to-all
+// on device memory, enqueued on a session queue's CUDA stream, with the
+// semantics and argument checks of Collectives.h (checkAllReduceSum etc.). The
+// NCCL library is loaded at run time with dlopen (V4RT_NCCL_LIBRARY, else
 // libnccl.so.2), so libv4rt links no NCCL and starts on machines without
 // it; a missing library or entry point, or one older than
 // nccl::kMinimumVersion (NcclAbi.h), is an RT-10 error naming the path tried
@@ -90,6 +90,14 @@ public:
                    Device::Queue *queue);
   Status reduceScatterSum(const void *send, void *recv, size_t count,
                           DType dtype, Device::Queue *queue);
+  /// Collectives::allToAll with the counts in device memory too: they are
+  /// exchanged first and copied to the host (NCCL takes sizes there), then
+  /// the rows move as grouped sends and receives. A count outside
+  /// [0, rows] breaks the communicator on the ranks that send or receive
+  /// it; the others time out.
+  Status allToAll(const int64_t *counts, const void *send, int64_t *recvCounts,
+                  void *recv, size_t rows, size_t rowElements, DType dtype,
+                  Device::Queue *queue);
 
 private:
   NcclCollectives(std::shared_ptr<NcclLibrary> library, Device &device,

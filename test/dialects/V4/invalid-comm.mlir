@@ -29,7 +29,7 @@ func.func @all_reduce_c1(%x: tensor<4xi64>) {
 
 // plan_collective_c1: a known collective.
 func.func @plan_collective_c1(%b: memref<4xf32>) {
-  // expected-error @+1 {{unknown collective 'all_scatter' (known: all_reduce_sum, all_gather, reduce_scatter_sum) [plan_collective_c1]}}
+  // expected-error @+1 {{unknown collective 'all_scatter' (known: all_reduce_sum, all_gather, reduce_scatter_sum, all_to_all) [plan_collective_c1]}}
   v4.plan.collective "all_scatter"(%b) : memref<4xf32>
   return
 }
@@ -38,7 +38,7 @@ func.func @plan_collective_c1(%b: memref<4xf32>) {
 
 // plan_collective_c2: bf16 or f32 elements.
 func.func @plan_collective_c2(%b: memref<4xi8>) {
-  // expected-error @+1 {{expected one element type, bf16 or f32 (or i64 to gather), got 'i8' [plan_collective_c2]}}
+  // expected-error @+1 {{expected one element type, bf16 or f32 (or i64 to gather or send; i64 counts), got 'i8' [plan_collective_c2]}}
   v4.plan.collective "all_reduce_sum"(%b) : memref<4xi8>
   return
 }
@@ -168,7 +168,70 @@ func.func @plan_collective_c1_count(%b: memref<4xf32>) {
 
 // plan_collective_c2: one element type.
 func.func @plan_collective_c2_mixed(%a: memref<2xf32>, %b: memref<4xbf16>) {
-  // expected-error @+1 {{expected one element type, bf16 or f32 (or i64 to gather), got 'f32' [plan_collective_c2]}}
+  // expected-error @+1 {{expected one element type, bf16 or f32 (or i64 to gather or send; i64 counts), got 'f32' [plan_collective_c2]}}
   v4.plan.collective "all_gather"(%a, %b) : memref<2xf32>, memref<4xbf16>
+  return
+}
+
+// -----
+
+// plan_collective_c2: all_to_all's counts are i64.
+func.func @plan_collective_c2_counts(%n: memref<2xf32>, %a: memref<2x?x4xbf16>, %m: memref<2xi64>, %b: memref<2x?x4xbf16>) {
+  // expected-error @+1 {{expected one element type, bf16 or f32 (or i64 to gather or send; i64 counts), got 'bf16' [plan_collective_c2]}}
+  v4.plan.collective "all_to_all"(%n, %a, %m, %b) : memref<2xf32>, memref<2x?x4xbf16>, memref<2xi64>, memref<2x?x4xbf16>
+  return
+}
+
+// -----
+
+// comm_all_to_all_c1: a world of at least one rank.
+func.func @all_to_all_c1(%n: tensor<0xi64>, %x: tensor<0x4x8xbf16>) {
+  // expected-error @+1 {{expected world >= 1, got 0 [comm_all_to_all_c1]}}
+  %m, %y = v4.comm.all_to_all %n, %x world 0 : (tensor<0xi64>, tensor<0x4x8xbf16>) -> (tensor<0xi64>, tensor<0x4x8xbf16>)
+  return
+}
+
+// -----
+
+// comm_all_to_all_c2: the counts are [world] i64.
+func.func @all_to_all_c2(%n: tensor<2xi32>, %x: tensor<2x4x8xbf16>) {
+  // expected-error @+1 {{expected counts tensor<2xi64>, got 'tensor<2xi32>' [comm_all_to_all_c2]}}
+  %m, %y = v4.comm.all_to_all %n, %x world 2 : (tensor<2xi32>, tensor<2x4x8xbf16>) -> (tensor<2xi64>, tensor<2x4x8xbf16>)
+  return
+}
+
+// -----
+
+// comm_all_to_all_c2: the received counts too.
+func.func @all_to_all_c2_recv(%n: tensor<2xi64>, %x: tensor<2x4x8xbf16>) {
+  // expected-error @+1 {{expected recvCounts tensor<2xi64>, got 'tensor<3xi64>' [comm_all_to_all_c2]}}
+  %m, %y = v4.comm.all_to_all %n, %x world 2 : (tensor<2xi64>, tensor<2x4x8xbf16>) -> (tensor<3xi64>, tensor<2x4x8xbf16>)
+  return
+}
+
+// -----
+
+// comm_all_to_all_c3: one block per rank along dim 0.
+func.func @all_to_all_c3(%n: tensor<2xi64>, %x: tensor<3x4x8xbf16>) {
+  // expected-error @+1 {{expected an input of 2 blocks along dim 0 (rank >= 2) of bf16, f32 or i64, and a result of its type; got 'tensor<3x4x8xbf16>' -> 'tensor<3x4x8xbf16>' [comm_all_to_all_c3]}}
+  %m, %y = v4.comm.all_to_all %n, %x world 2 : (tensor<2xi64>, tensor<3x4x8xbf16>) -> (tensor<2xi64>, tensor<3x4x8xbf16>)
+  return
+}
+
+// -----
+
+// comm_all_to_all_c3: the result has the input's type.
+func.func @all_to_all_c3_result(%n: tensor<2xi64>, %x: tensor<2x4x8xbf16>) {
+  // expected-error @+1 {{[comm_all_to_all_c3]}}
+  %m, %y = v4.comm.all_to_all %n, %x world 2 : (tensor<2xi64>, tensor<2x4x8xbf16>) -> (tensor<2xi64>, tensor<2x4x8xf32>)
+  return
+}
+
+// -----
+
+// comm_all_to_all_c3: bf16, f32 or i64 elements.
+func.func @all_to_all_c3_type(%n: tensor<2xi64>, %x: tensor<2x4x8xi8>) {
+  // expected-error @+1 {{[comm_all_to_all_c3]}}
+  %m, %y = v4.comm.all_to_all %n, %x world 2 : (tensor<2xi64>, tensor<2x4x8xi8>) -> (tensor<2xi64>, tensor<2x4x8xi8>)
   return
 }

@@ -419,3 +419,120 @@ func.func @combine_c4(%r: tensor<2x3x2x256xbf16>, %s: tensor<2x3x256xbf16>) {
   %y = v4.moe.combine %r, %s : tensor<2x3x2x256xbf16>, tensor<2x3x256xbf16> -> tensor<2x3x256xf16>
   return
 }
+
+// -----
+
+// moe_dispatch_c1: a world of at least one rank.
+func.func @dispatch_c1(%x: tensor<1x4x8xbf16>, %w: tensor<1x4x2xf32>, %i: tensor<1x4x2xi64>) {
+  // expected-error @+1 {{[moe_dispatch_c1]}}
+  %n, %r, %rw, %ri = v4.moe.dispatch %x, %w, %i world 0 experts 4
+      : (tensor<1x4x8xbf16>, tensor<1x4x2xf32>, tensor<1x4x2xi64>)
+      -> (tensor<0xi64>, tensor<0x1x4x2x8xbf16>, tensor<0x1x4x2x1xf32>, tensor<0x1x4x2x1xi64>)
+  return
+}
+
+// -----
+
+// moe_dispatch_c1: at least one expert per rank.
+func.func @dispatch_c1_experts(%x: tensor<1x4x8xbf16>, %w: tensor<1x4x2xf32>, %i: tensor<1x4x2xi64>) {
+  // expected-error @+1 {{[moe_dispatch_c1]}}
+  %n, %r, %rw, %ri = v4.moe.dispatch %x, %w, %i world 2 experts 0
+      : (tensor<1x4x8xbf16>, tensor<1x4x2xf32>, tensor<1x4x2xi64>)
+      -> (tensor<2xi64>, tensor<2x1x4x2x8xbf16>, tensor<2x1x4x2x1xf32>, tensor<2x1x4x2x1xi64>)
+  return
+}
+
+// -----
+
+// moe_dispatch_c2: the indices are over x's leading dims.
+func.func @dispatch_c2(%x: tensor<1x4x8xbf16>, %w: tensor<1x4x2xf32>, %i: tensor<1x5x2xi64>) {
+  // expected-error @+1 {{[moe_dispatch_c2]}}
+  %n, %r, %rw, %ri = v4.moe.dispatch %x, %w, %i world 2 experts 4
+      : (tensor<1x4x8xbf16>, tensor<1x4x2xf32>, tensor<1x5x2xi64>)
+      -> (tensor<2xi64>, tensor<2x1x4x2x8xbf16>, tensor<2x1x4x2x1xf32>, tensor<2x1x4x2x1xi64>)
+  return
+}
+
+// -----
+
+// moe_dispatch_c2: a token dim.
+func.func @dispatch_c2_rank(%x: tensor<8xbf16>, %w: tensor<2xf32>, %i: tensor<2xi64>) {
+  // expected-error @+1 {{[moe_dispatch_c2]}}
+  %n, %r, %rw, %ri = v4.moe.dispatch %x, %w, %i world 2 experts 4
+      : (tensor<8xbf16>, tensor<2xf32>, tensor<2xi64>)
+      -> (tensor<2xi64>, tensor<2x2x8xbf16>, tensor<2x2x1xf32>, tensor<2x2x1xi64>)
+  return
+}
+
+// -----
+
+// moe_dispatch_c3: counts [world] i64.
+func.func @dispatch_c3(%x: tensor<1x4x8xbf16>, %w: tensor<1x4x2xf32>, %i: tensor<1x4x2xi64>) {
+  // expected-error @+1 {{[moe_dispatch_c3]}}
+  %n, %r, %rw, %ri = v4.moe.dispatch %x, %w, %i world 2 experts 4
+      : (tensor<1x4x8xbf16>, tensor<1x4x2xf32>, tensor<1x4x2xi64>)
+      -> (tensor<3xi64>, tensor<2x1x4x2x8xbf16>, tensor<2x1x4x2x1xf32>, tensor<2x1x4x2x1xi64>)
+  return
+}
+
+// -----
+
+// moe_dispatch_c4: rows [world, ..., k, d] of x's type.
+func.func @dispatch_c4(%x: tensor<1x4x8xbf16>, %w: tensor<1x4x2xf32>, %i: tensor<1x4x2xi64>) {
+  // expected-error @+1 {{[moe_dispatch_c4]}}
+  %n, %r, %rw, %ri = v4.moe.dispatch %x, %w, %i world 2 experts 4
+      : (tensor<1x4x8xbf16>, tensor<1x4x2xf32>, tensor<1x4x2xi64>)
+      -> (tensor<2xi64>, tensor<2x1x4x8xbf16>, tensor<2x1x4x2x1xf32>, tensor<2x1x4x2x1xi64>)
+  return
+}
+
+// -----
+
+// moe_dispatch_c4: row indices are i64.
+func.func @dispatch_c4_type(%x: tensor<1x4x8xbf16>, %w: tensor<1x4x2xf32>, %i: tensor<1x4x2xi64>) {
+  // expected-error @+1 {{[moe_dispatch_c4]}}
+  %n, %r, %rw, %ri = v4.moe.dispatch %x, %w, %i world 2 experts 4
+      : (tensor<1x4x8xbf16>, tensor<1x4x2xf32>, tensor<1x4x2xi64>)
+      -> (tensor<2xi64>, tensor<2x1x4x2x8xbf16>, tensor<2x1x4x2x1xf32>, tensor<2x1x4x2x1xi32>)
+  return
+}
+
+// -----
+
+// moe_undispatch_c1: at least one expert per rank.
+func.func @undispatch_c1(%y: tensor<2x1x4x2x1x8xbf16>, %i: tensor<1x4x2xi64>) {
+  // expected-error @+1 {{[moe_undispatch_c1]}}
+  %r = v4.moe.undispatch %y, %i world 2 experts 0
+      : (tensor<2x1x4x2x1x8xbf16>, tensor<1x4x2xi64>) -> tensor<1x4x2x8xbf16>
+  return
+}
+
+// -----
+
+// moe_undispatch_c2: i64 indices with a token dim.
+func.func @undispatch_c2(%y: tensor<2x1x4x2x1x8xbf16>, %i: tensor<1x4x2xi32>) {
+  // expected-error @+1 {{[moe_undispatch_c2]}}
+  %r = v4.moe.undispatch %y, %i world 2 experts 4
+      : (tensor<2x1x4x2x1x8xbf16>, tensor<1x4x2xi32>) -> tensor<1x4x2x8xbf16>
+  return
+}
+
+// -----
+
+// moe_undispatch_c3: y is [world, indices' dims, 1, d].
+func.func @undispatch_c3(%y: tensor<2x1x4x2x8xbf16>, %i: tensor<1x4x2xi64>) {
+  // expected-error @+1 {{[moe_undispatch_c3]}}
+  %r = v4.moe.undispatch %y, %i world 2 experts 4
+      : (tensor<2x1x4x2x8xbf16>, tensor<1x4x2xi64>) -> tensor<1x4x2x8xbf16>
+  return
+}
+
+// -----
+
+// moe_undispatch_c4: the result is [indices' dims, d] of y's type.
+func.func @undispatch_c4(%y: tensor<2x1x4x2x1x8xbf16>, %i: tensor<1x4x2xi64>) {
+  // expected-error @+1 {{[moe_undispatch_c4]}}
+  %r = v4.moe.undispatch %y, %i world 2 experts 4
+      : (tensor<2x1x4x2x1x8xbf16>, tensor<1x4x2xi64>) -> tensor<1x4x2x8xf32>
+  return
+}

@@ -42,3 +42,25 @@ func.func @data_parallel(%x: tensor<1x?x64xbf16>, %y: tensor<2x?x2x64xbf16>, %a:
   v4.plan.collective "reduce_scatter_sum"(%a, %b) : memref<2x?x4xf32>, memref<1x?x4xf32>
   return %all, %mine : tensor<2x?x64xbf16>, tensor<1x?x2x64xbf16>
 }
+
+// CHECK-LABEL: func.func @all_to_all
+// CHECK: %[[N:.*]], %[[R:.*]], %[[W:.*]], %[[I:.*]] = v4.moe.dispatch %{{.*}}, %{{.*}}, %{{.*}} world 2 experts 4 : (tensor<1x?x64xbf16>, tensor<1x?x6xf32>, tensor<1x?x6xi64>) -> (tensor<2xi64>, tensor<2x1x?x6x64xbf16>, tensor<2x1x?x6x1xf32>, tensor<2x1x?x6x1xi64>)
+// CHECK: v4.comm.all_to_all %[[N]], %[[R]] world 2 : (tensor<2xi64>, tensor<2x1x?x6x64xbf16>) -> (tensor<2xi64>, tensor<2x1x?x6x64xbf16>)
+// CHECK: v4.comm.all_to_all %[[N]], %[[I]] world 2 : (tensor<2xi64>, tensor<2x1x?x6x1xi64>) -> (tensor<2xi64>, tensor<2x1x?x6x1xi64>)
+// CHECK: v4.moe.undispatch %{{.*}}, %{{.*}} world 2 experts 4 : (tensor<2x1x?x6x1x64xbf16>, tensor<1x?x6xi64>) -> tensor<1x?x6x64xbf16>
+// CHECK: v4.plan.collective "all_to_all"(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) : memref<2xi64>, memref<2x1x?x6x1xi64>, memref<2xi64>, memref<2x1x?x6x1xi64>
+func.func @all_to_all(%x: tensor<1x?x64xbf16>, %w: tensor<1x?x6xf32>, %i: tensor<1x?x6xi64>,
+    %y: tensor<2x1x?x6x1x64xbf16>, %n: memref<2xi64>, %a: memref<2x1x?x6x1xi64>, %m: memref<2xi64>, %b: memref<2x1x?x6x1xi64>)
+    -> (tensor<2x1x?x6x64xbf16>, tensor<2x1x?x6x1xi64>, tensor<1x?x6x64xbf16>) {
+  %counts, %rows, %rw, %ri = v4.moe.dispatch %x, %w, %i world 2 experts 4
+      : (tensor<1x?x64xbf16>, tensor<1x?x6xf32>, tensor<1x?x6xi64>)
+      -> (tensor<2xi64>, tensor<2x1x?x6x64xbf16>, tensor<2x1x?x6x1xf32>, tensor<2x1x?x6x1xi64>)
+  %got, %xs = v4.comm.all_to_all %counts, %rows world 2
+      : (tensor<2xi64>, tensor<2x1x?x6x64xbf16>) -> (tensor<2xi64>, tensor<2x1x?x6x64xbf16>)
+  %got2, %is = v4.comm.all_to_all %counts, %ri world 2
+      : (tensor<2xi64>, tensor<2x1x?x6x1xi64>) -> (tensor<2xi64>, tensor<2x1x?x6x1xi64>)
+  %back = v4.moe.undispatch %y, %i world 2 experts 4
+      : (tensor<2x1x?x6x1x64xbf16>, tensor<1x?x6xi64>) -> tensor<1x?x6x64xbf16>
+  v4.plan.collective "all_to_all"(%n, %a, %m, %b) : memref<2xi64>, memref<2x1x?x6x1xi64>, memref<2xi64>, memref<2x1x?x6x1xi64>
+  return %xs, %is, %back : tensor<2x1x?x6x64xbf16>, tensor<2x1x?x6x1xi64>, tensor<1x?x6x64xbf16>
+}
