@@ -290,6 +290,32 @@ v4rt_status_t v4rt_session_position(const v4rt_session_t *session,
   return nullptr;
 }
 
+v4rt_status_t v4rt_session_set_profiling(v4rt_session_t *session, int enabled) {
+  if (!session)
+    return makeStatus(V4RT_INVALID_ARGUMENT,
+                      "v4rt_session_set_profiling: session must not be NULL "
+                      "[ARG]");
+  session->session->setProfiling(enabled != 0);
+  return nullptr;
+}
+
+v4rt_status_t v4rt_session_profile(const v4rt_session_t *session,
+                                   v4rt_profile_entry_t *entries,
+                                   size_t capacity, size_t *out_count) {
+  if (!session || !out_count || (capacity && !entries))
+    return makeStatus(V4RT_INVALID_ARGUMENT,
+                      "v4rt_session_profile: session and out_count must not "
+                      "be NULL, nor entries when capacity is not 0 [ARG]");
+  std::vector<v4::rt::Session::ProfileEntry> measured =
+      session->session->profile();
+  *out_count = measured.size();
+  for (size_t i = 0; i < measured.size() && i < capacity; ++i)
+    entries[i] = {measured[i].name, int32_t(measured[i].kind),
+                  measured[i].oneToken ? 1 : 0, measured[i].calls,
+                  measured[i].seconds};
+  return nullptr;
+}
+
 v4rt_status_t v4rt_session_run(v4rt_session_t *session, const int64_t *ids,
                                const int64_t *next_ids, int64_t tokens,
                                float *logits, size_t logits_capacity,

@@ -2,6 +2,7 @@
 #include "runtime/src/Session.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 
@@ -283,13 +284,68 @@ Status Session::deviceCollective(NcclCollectives &nccl, const art::Step &step,
                        "a launch step run as a collective");
 }
 
+void Session::setProfiling(bool enabled) {
+  profiling = enabled;
+  measured.clear();
+  decodeStep.reset();
+}
+
+std::vector<Session::ProfileEntry> Session::profile() const {
+  std::vector<ProfileEntry> out;
+  for (const ProfileEntry &e : measured)
+    if (e.calls)
+      out.push_back(e);
+  std::stable_sort(out.begin(), out.end(),
+                   [](const ProfileEntry &x, const ProfileEntry &y) {
+                     return x.seconds > y.seconds;
+                   });
+  return out;
+}
+
+Session::ProfileEntry &Session::profileEntry(size_t index, int64_t tokens) {
+  const art::Artifact &a = m.artifact();
+  const size_t kernels = a.kernels().size(), kinds = kernels + 6;
+  if (measured.empty()) {
+    measured.resize(2 * kinds);
+    for (size_t i = 0; i < 2 * kinds; ++i) {
+      size_t k = i % kinds;
+      ProfileEntry &e = measured[i];
+      e.oneToken = i >= kinds;
+      e.kind = k < kernels       ? ProfileEntry::Kernel
+               : k < kernels + 5 ? ProfileEntry::Collective
+                                 : ProfileEntry::Call;
+      e.name = e.kind == ProfileEntry::Kernel ? a.kernels()[k].name.c_str()
+               : e.kind == ProfileEntry::Collective
+                   ? art::collectiveName(art::Collective(k - kernels))
+                   : m.step().name.c_str();
+    }
+  }
+  return measured[(tokens == 1 ? kinds : 0) + index];
+}
+
 Status Session::launchEntry(const art::EntryPoint &entry, int64_t tokens) {
   const art::Artifact &a = m.artifact();
   Device &dev = m.device();
+  using Clock = std::chrono::steady_clock;
+  auto timed = [&](const art::Step &step, Clock::time_point start) {
+    if (Status s = dev.synchronize(queue.get()); !s)
+      return s;
+    size_t k = step.collective == art::Collective::None
+                   ? step.kernel
+                   : a.kernels().size() + size_t(step.collective);
+    ProfileEntry &e = profileEntry(k, tokens);
+    e.calls++;
+    e.seconds += std::chrono::duration<double>(Clock::now() - start).count();
+    return Status::success();
+  };
   for (const art::Step &step : entry.steps) {
+    Clock::time_point start = profiling ? Clock::now() : Clock::time_point();
     if (step.collective != art::Collective::None) {
       if (Status s = collective(step, tokens); !s)
         return s;
+      if (profiling)
+        if (Status s = timed(step, start); !s)
+          return s;
       continue;
     }
     args.resize(step.buffers.size());
@@ -303,6 +359,9 @@ Status Session::launchEntry(const art::EntryPoint &entry, int64_t tokens) {
     }
     if (Status s = dev.launch(step.kernel, args, tokens, queue.get()); !s)
       return s;
+    if (profiling)
+      if (Status s = timed(step, start); !s)
+        return s;
   }
   return Status::success();
 }
@@ -315,8 +374,9 @@ Status Session::runEntry(const art::EntryPoint &entry, int64_t tokens) {
 
 Status Session::runStep(int64_t tokens) {
   Device &dev = m.device();
-  // A host collective cannot be part of a recording.
-  if (tokens != 1 || !dev.canRecord() || m.collectives())
+  // A host collective cannot be part of a recording; profiling times each
+  // step.
+  if (tokens != 1 || !dev.canRecord() || m.collectives() || profiling)
     return runEntry(m.step(), tokens);
   if (!decodeStep) {
     if (Status s = dev.beginRecording(queue.get()); !s)
@@ -340,6 +400,9 @@ Status Session::run(const int64_t *ids, const int64_t *nextIds, int64_t tokens,
   Device &dev = m.device();
   const int64_t B = info.batch;
   const size_t n = static_cast<size_t>(B * tokens);
+  std::chrono::steady_clock::time_point start;
+  if (profiling)
+    start = std::chrono::steady_clock::now();
   // The inputs, by role (artifact::role::kInputs order).
   staging.resize(n);
   std::copy(ids, ids + n, staging.begin());
@@ -385,6 +448,13 @@ Status Session::run(const int64_t *ids, const int64_t *nextIds, int64_t tokens,
       return s;
   for (int64_t &p : pos)
     p += tokens;
+  if (profiling) {
+    ProfileEntry &e = profileEntry(m.artifact().kernels().size() + 5, tokens);
+    e.calls++;
+    e.seconds +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+            .count();
+  }
   return Status::success();
 }
 

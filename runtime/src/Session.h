@@ -41,8 +41,30 @@ public:
   Status run(const int64_t *ids, const int64_t *nextIds, int64_t tokens,
              float *logits, float *mtpLogits);
 
+  /// What profiling measured for one kind of step: a kernel (its name in
+  /// the artifact) or a collective (its schema name), in one-token calls
+  /// (decode) or in chunks.
+  struct ProfileEntry {
+    enum Kind { Kernel, Collective, Call };
+    const char *name = "";
+    Kind kind = Kernel;
+    bool oneToken = false;
+    int64_t calls = 0;
+    double seconds = 0;
+  };
+  /// Turns per-step timing on or off and clears what was measured. While
+  /// on, each step of every entry point is waited for before the next
+  /// starts (no overlap, no recorded decode step), and its wall time
+  /// added to its kernel's entry.
+  void setProfiling(bool enabled);
+  /// The entries measured, most time first.
+  std::vector<ProfileEntry> profile() const;
+
 private:
   explicit Session(const Model &model) : m(model) {}
+  /// The profile entry of kernel k, collective c (kernels + c) or the
+  /// whole calls (kernels + 5) of `tokens` tokens; made on first use.
+  ProfileEntry &profileEntry(size_t index, int64_t tokens);
   /// Launches every step of `entry` for `tokens` tokens (no wait).
   Status launchEntry(const artifact::EntryPoint &entry, int64_t tokens);
   /// Runs the collective `step` over its buffers (RT-10), after the work
@@ -76,6 +98,11 @@ private:
   /// (waiting for its work) before the buffers are released.
   std::unique_ptr<Device::Queue> queue;
   std::unique_ptr<Device::Recording> decodeStep;
+  /// Profiling (setProfiling): on or off, and the entries by kernel (then,
+  /// for a collective, the kernel count plus its Collective code; then the
+  /// whole calls of `run`), twice: chunks first, then one-token calls.
+  bool profiling = false;
+  std::vector<ProfileEntry> measured;
 };
 
 } // namespace v4::rt

@@ -20,6 +20,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <set>
 #include <unistd.h>
 
 #include <cstddef>
@@ -247,6 +249,83 @@ TEST_F(HostModelTest, PositionIsAStatusPerRow) {
   }
   EXPECT_EQ(position, 77);
   EXPECT_EQ(codeOf(v4rt_session_position(session, 0, nullptr)),
+            V4RT_INVALID_ARGUMENT);
+  v4rt_session_release(session);
+  v4rt_model_release(model);
+}
+
+TEST_F(HostModelTest, ProfilingTimesEveryStepOfEveryCall) {
+  v4rt_model_t *model = load();
+  ASSERT_NE(model, nullptr);
+  v4rt_session_t *session = nullptr;
+  ASSERT_EQ(codeOf(v4rt_session_create(model, &session)), V4RT_OK);
+  size_t count = 99;
+  // Off: nothing measured.
+  ASSERT_EQ(step(session), V4RT_OK);
+  ASSERT_EQ(codeOf(v4rt_session_profile(session, nullptr, 0, &count)), V4RT_OK);
+  EXPECT_EQ(count, 0u);
+  ASSERT_EQ(codeOf(v4rt_session_set_profiling(session, 1)), V4RT_OK);
+  ASSERT_EQ(step(session), V4RT_OK);
+  ASSERT_EQ(step(session), V4RT_OK);
+  ASSERT_EQ(step(session), V4RT_OK);
+  ASSERT_EQ(codeOf(v4rt_session_profile(session, nullptr, 0, &count)), V4RT_OK);
+  std::vector<v4rt_profile_entry_t> e(count + 1);
+  e.back().calls = -5; // beyond the count: not written
+  size_t again = 0;
+  ASSERT_EQ(codeOf(v4rt_session_profile(session, e.data(), e.size(), &again)),
+            V4RT_OK);
+  EXPECT_EQ(again, count);
+  EXPECT_EQ(e.back().calls, -5);
+  // One entry per kernel of the step plan (its launches per call times 3)
+  // and one for the whole calls, all one-token, most time first; the
+  // steps take part of the calls' time. (This artifact's steps launch
+  // nothing: test/tools/v4-run/profile.test profiles real kernels.)
+  auto loaded = Artifact::loadFile(artifactPath);
+  ASSERT_TRUE(loaded) << loaded.status().message();
+  const Artifact &a = *loaded;
+  std::set<uint32_t> kernels;
+  for (const Step &st : a.findEntryPoint("step")->steps)
+    kernels.insert(st.kernel);
+  ASSERT_EQ(count, kernels.size() + 1);
+  double steps = 0, calls = -1;
+  for (size_t i = 0; i < count; ++i) {
+    EXPECT_EQ(e[i].one_token, 1);
+    EXPECT_EQ(e[i].calls,
+              3 * (e[i].kind == V4RT_PROFILE_CALL
+                       ? 1
+                       : std::count_if(a.findEntryPoint("step")->steps.begin(),
+                                       a.findEntryPoint("step")->steps.end(),
+                                       [&](const Step &st) {
+                                         return a.kernels()[st.kernel].name ==
+                                                e[i].name;
+                                       })))
+        << e[i].name;
+    if (i) {
+      EXPECT_LE(e[i].seconds, e[i - 1].seconds);
+    }
+    if (e[i].kind == V4RT_PROFILE_CALL) {
+      EXPECT_STREQ(e[i].name, "step");
+      calls = e[i].seconds;
+    } else {
+      EXPECT_EQ(e[i].kind, V4RT_PROFILE_KERNEL);
+      steps += e[i].seconds;
+    }
+  }
+  EXPECT_GT(calls, 0.0);
+  EXPECT_LE(steps, calls);
+  // Turning it on again (or off) clears it; off measures nothing.
+  ASSERT_EQ(codeOf(v4rt_session_set_profiling(session, 0)), V4RT_OK);
+  ASSERT_EQ(step(session), V4RT_OK);
+  ASSERT_EQ(codeOf(v4rt_session_profile(session, nullptr, 0, &count)), V4RT_OK);
+  EXPECT_EQ(count, 0u);
+  // Bad arguments.
+  EXPECT_EQ(codeOf(v4rt_session_set_profiling(nullptr, 1)),
+            V4RT_INVALID_ARGUMENT);
+  EXPECT_EQ(codeOf(v4rt_session_profile(nullptr, nullptr, 0, &count)),
+            V4RT_INVALID_ARGUMENT);
+  EXPECT_EQ(codeOf(v4rt_session_profile(session, nullptr, 0, nullptr)),
+            V4RT_INVALID_ARGUMENT);
+  EXPECT_EQ(codeOf(v4rt_session_profile(session, nullptr, 2, &count)),
             V4RT_INVALID_ARGUMENT);
   v4rt_session_release(session);
   v4rt_model_release(model);

@@ -138,6 +138,59 @@ std::string weightsLine(const v4rt_model_info_t &info) {
 }
 
 /// The folder of the tokenizer: --tokenizer, else the checkpoint's folder.
+/// --profile: where the time of the one-token calls (decode) and of the
+/// chunks (prefill) went, per call, by kernel or collective, most first:
+/// the rows that make up 99% of the steps' time, the rest summed; and the
+/// time of the calls outside their steps (inputs, outputs, the API).
+v4rt_status_t printProfile(const v4rt_session_t *session, FILE *out) {
+  size_t n = 0;
+  if (v4rt_status_t s = v4rt_session_profile(session, nullptr, 0, &n))
+    return s;
+  std::vector<v4rt_profile_entry_t> entries(n);
+  if (v4rt_status_t s = v4rt_session_profile(session, entries.data(), n, &n))
+    return s;
+  for (int oneToken : {0, 1}) {
+    const v4rt_profile_entry_t *call = nullptr;
+    double total = 0;
+    std::vector<const v4rt_profile_entry_t *> rows;
+    for (const v4rt_profile_entry_t &e : entries) {
+      if (e.one_token != oneToken)
+        continue;
+      if (e.kind == V4RT_PROFILE_CALL) {
+        call = &e;
+        continue;
+      }
+      rows.push_back(&e);
+      total += e.seconds;
+    }
+    if (!call || call->calls == 0)
+      continue;
+    double calls = double(call->calls);
+    std::fprintf(out,
+                 "profile: %s: %lld calls, %.4f ms per call, of which the "
+                 "steps %.4f ms (run one at a time)\n  %-32s %8s %10s %7s\n",
+                 oneToken ? "decode (one token)" : "chunks (prefill)",
+                 static_cast<long long>(call->calls),
+                 call->seconds * 1e3 / calls, total * 1e3 / calls, "step",
+                 "per call", "ms/call", "share");
+    double shown = 0;
+    size_t i = 0;
+    for (; i < rows.size() && (shown < 0.99 * total || i == 0); ++i) {
+      const v4rt_profile_entry_t &e = *rows[i];
+      shown += e.seconds;
+      std::fprintf(out, "  %-32s %8.2f %10.4f %6.1f%%\n", e.name,
+                   double(e.calls) / calls, e.seconds * 1e3 / calls,
+                   100.0 * e.seconds / std::max(total, 1e-30));
+    }
+    if (i < rows.size())
+      std::fprintf(out, "  %-32s %8s %10.4f %6.1f%%\n",
+                   ("(" + std::to_string(rows.size() - i) + " more)").c_str(),
+                   "", (total - shown) * 1e3 / calls,
+                   100.0 * (total - shown) / std::max(total, 1e-30));
+  }
+  return nullptr;
+}
+
 std::string tokenizerDir(const std::string &flag, const std::string &ckpt) {
   if (!flag.empty())
     return flag;
@@ -250,7 +303,7 @@ int main(int argc, char **argv) {
   double maxError = -1, minTop1 = -1;
   std::string promptText, chat, system, tokenizerFlag, effort;
   std::vector<std::string> stops;
-  bool thinking = false, checkWeights = false;
+  bool thinking = false, checkWeights = false, profile = false;
   std::string expectSha256, device;
   std::vector<int64_t> prompt;
   int64_t maxNew = -1, chunk = 0, threads = 0;
@@ -366,6 +419,9 @@ int main(int argc, char **argv) {
                  return std::isxdigit(c) != 0;
                });
       }));
+  cli.add_flag("--profile", profile,
+               "Time every step (kernel or collective) and print where the "
+               "prefill and decode time went (steps then run one at a time)");
   cli.add_option("--dump-logits", dump,
                  "Write the logits of every step as float32 [steps, vocab] "
                  "(a %r in FILE is the rank of a partitioned model)")
@@ -544,6 +600,12 @@ int main(int argc, char **argv) {
     v4rt_model_release(m);
     return fail(s);
   }
+  if (profile)
+    if (v4rt_status_t s = v4rt_session_set_profiling(session, 1)) {
+      v4rt_session_release(session);
+      v4rt_model_release(m);
+      return fail(s);
+    }
   const int64_t B = info.batch, V = info.vocab_size;
   // The logits of every step, for --dump-logits and --compare-logits.
   const bool collect = !dump.empty() || !compare.empty();
@@ -657,8 +719,11 @@ int main(int argc, char **argv) {
                  steps / std::max(decodeS, 1e-9), stopReason, info.numerics,
                  info.fake_quant, static_cast<long long>(info.num_threads),
                  weightsLine(info).c_str());
+    v4rt_status_t profiled = profile ? printProfile(session, stderr) : nullptr;
     v4rt_session_release(session);
     v4rt_model_release(m);
+    if (profiled)
+      return fail(profiled);
     return std::fflush(stdout) == 0 ? 0 : 3;
   }
 
@@ -688,6 +753,12 @@ int main(int argc, char **argv) {
                 how.c_str());
   }
   std::printf("%s", weightsLine(info).c_str());
+  if (profile)
+    if (v4rt_status_t s = printProfile(session, stdout)) {
+      v4rt_session_release(session);
+      v4rt_model_release(m);
+      return fail(s);
+    }
   int code = 0;
   if (!dump.empty() && writeFiles) {
     int64_t rows = static_cast<int64_t>(dumped.size()) / V;

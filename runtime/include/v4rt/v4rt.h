@@ -289,6 +289,39 @@ v4rt_status_t v4rt_session_run(v4rt_session_t *session, const int64_t *ids,
                                float *logits, size_t logits_capacity,
                                float *mtp_logits, size_t mtp_capacity);
 
+/* Per-step timing of a session (v4-run --profile). While profiling is on,
+ * each step of a run (a kernel launch or a collective) is waited for before
+ * the next one starts, so the steps' times add up to the run's wall time
+ * (nothing overlaps, a decode step is not replayed from a CUDA graph):
+ * turn it on to find where a step's time goes, not to time the model. */
+typedef enum v4rt_profile_kind_t {
+  V4RT_PROFILE_KERNEL = 0,     /* a kernel launch */
+  V4RT_PROFILE_COLLECTIVE = 1, /* a collective with the other ranks */
+  V4RT_PROFILE_CALL = 2 /* whole v4rt_session_run calls: inputs, steps and
+                           outputs */
+} v4rt_profile_kind_t;
+
+typedef struct v4rt_profile_entry_t {
+  /* The kernel's name in the artifact ("k24_moe_experts"), the
+   * collective's ("all_reduce_sum", ...) or the entry point's ("step");
+   * valid while the session lives. */
+  const char *name;
+  int32_t kind; /* v4rt_profile_kind_t */
+  /* 1: one-token calls (decode steps); 0: calls of several tokens. */
+  int32_t one_token;
+  int64_t calls;
+  double seconds; /* wall clock, summed over the calls */
+} v4rt_profile_entry_t;
+
+/* Turns profiling on (enabled != 0) or off, and clears what was measured. */
+v4rt_status_t v4rt_session_set_profiling(v4rt_session_t *session, int enabled);
+/* What was measured since profiling was last turned on, most time first:
+ * *out_count is the number of entries, of which the first min(capacity,
+ * *out_count) are written to `entries` (NULL when capacity is 0). */
+v4rt_status_t v4rt_session_profile(const v4rt_session_t *session,
+                                   v4rt_profile_entry_t *entries,
+                                   size_t capacity, size_t *out_count);
+
 /*===------------------------------- sampling
  * -------------------------------===*/
 
