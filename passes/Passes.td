@@ -171,14 +171,23 @@ def V4PartitionPass : Pass<"v4-partition", "::mlir::ModuleOp"> {
     ```
 
     With `v4.dp_attention` (`v4c --dp-attention`) each rank runs its own
-    `v4.batch` sequences through everything but the routed experts: their
-    input (x, routing weights, expert indices) is gathered from every rank
-    along the batch dim (`v4.comm.all_gather`), and each rank keeps its own
-    sequences' block of the ranks' summed slot outputs
+    `v4.batch` sequences through everything but the routed experts. As a
+    unit or `"all_to_all"` (the default), each routing slot's row goes to
+    the rank of its expert: `v4.moe.dispatch` packs the slots per owning
+    rank (counts known only on the device), three `v4.comm.all_to_all`s
+    send the rows, routing weights and indices, the experts run on the
+    received one-slot rows (`[N, ..., k, 1]`), a fourth all-to-all returns
+    as many output rows to each rank as it received from it, and
+    `v4.moe.undispatch` puts them back in slot order: every value a copy or
+    one expert's output, so exact. As `"gather"` (`--moe-exchange=gather`)
+    the experts' input (x, routing weights, expert indices) is gathered
+    from every rank along the batch dim (`v4.comm.all_gather`), and each
+    rank keeps its own sequences' block of the ranks' summed slot outputs
     (`v4.comm.reduce_scatter`, exact for the same reason).
 
     Errors: N < 1, a model without routed experts, or with fewer experts
-    than ranks, --dp-attention without N > 1 (each naming the numbers).
+    than ranks, --dp-attention without N > 1, a `v4.dp_attention` that
+    names no known exchange (each naming the numbers).
     When N does not divide the E experts, each rank holds ceil(E / N) and
     the last ones end in padding (`parameter_stack ... of E`).
 
