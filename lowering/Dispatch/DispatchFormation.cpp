@@ -76,6 +76,46 @@ PlanBounds mlir::v4::getPlanBounds(ModuleOp module) {
   return b;
 }
 
+namespace {
+/// Tokens per slice of a token-local kernel (kTokenSliceAttrName): a
+/// 64-token chunk is 8 slices for the threads to share.
+constexpr int64_t kTokenSlice = 8;
+
+/// Whether `op`'s kernel may run on slices of the token dim: an op that
+/// computes each token from that token's inputs alone (no state, no
+/// positions derived from the token index), whose every tensor has its
+/// token dim (the one dynamic dim) after only size-1 dims (batch 1), so
+/// that a slice of tokens is one contiguous run of each buffer.
+bool isTokenSliceable(Operation *op) {
+  if (!isa<MhcExpandOp, MhcPreOp, MhcPostOp, MhcPostPreOp, MhcHeadOp,
+           MtpInputOp, RMSNormOp, RopeOp, HadamardOp, FakeQuantOp, ConvertOp,
+           MoEGateOp, MoEHashGateOp, MoECombineOp, EmbeddingOp>(op))
+    return false;
+  bool anyToken = false;
+  for (Type t :
+       llvm::concat<Type>(op->getOperandTypes(), op->getResultTypes())) {
+    auto r = dyn_cast<RankedTensorType>(t);
+    if (!r)
+      return false;
+    int64_t dynamic = 0;
+    bool leadingOnes = true;
+    for (int64_t d = 0; d < r.getRank(); ++d) {
+      if (r.isDynamicDim(d)) {
+        ++dynamic;
+        anyToken |= leadingOnes;
+        if (!leadingOnes)
+          return false;
+      } else if (dynamic == 0 && r.getDimSize(d) != 1) {
+        leadingOnes = false;
+      }
+    }
+    if (dynamic > 1)
+      return false;
+  }
+  return anyToken;
+}
+} // namespace
+
 FailureOr<func::FuncOp> mlir::v4::outlineKernel(Operation *op, ModuleOp kernels,
                                                 StringRef name) {
   // Arguments: the model operands, then a destination per fresh result.
@@ -115,6 +155,8 @@ FailureOr<func::FuncOp> mlir::v4::outlineKernel(Operation *op, ModuleOp kernels,
   fn->setAttr("v4.kernel", top.getUnitAttr());
   fn->setAttr(kKernelOpAttrName,
               top.getStringAttr(op->getName().getStringRef()));
+  if (isTokenSliceable(op))
+    fn->setAttr(kTokenSliceAttrName, top.getI64IntegerAttr(kTokenSlice));
   for (OpResult r : op->getResults())
     if (std::optional<unsigned> t = tiedOperand(op, r.getResultNumber()))
       fn.setResultAttr(r.getResultNumber(), "v4.tied_operand",

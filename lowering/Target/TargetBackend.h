@@ -66,6 +66,11 @@ constexpr llvm::StringLiteral kLaunchGridAttrName = "v4.launch_grid";
 constexpr llvm::StringLiteral kFinestLaunchGridAttrName =
     "v4.launch_grid_finest";
 constexpr unsigned kLaunchBlockArgs = 6;
+/// A kernel function of one dispatch (no launch grid) whose op computes
+/// each token from that token's inputs alone carries this i64 attribute:
+/// the most tokens of one slice a host runtime may call it on, slices in
+/// parallel (artifact Launch.tokenSlice). Set by dispatch formation.
+constexpr llvm::StringLiteral kTokenSliceAttrName = "v4.token_slice";
 
 class TargetBackend {
 public:

@@ -539,6 +539,17 @@ private:
         return fail(rule,
                     what + "workspace of " + std::to_string(l.workspaceBytes) +
                         " bytes exceeds " + std::to_string(kMaxBufferBytes));
+      bool oneBlock = true;
+      for (int j = 0; j < 3; ++j)
+        oneBlock &= l.grid[j].fixed == 1 && l.grid[j].tokenTile == 0;
+      if (l.tokenSlice != 0 && (!oneBlock || k.numScalarArgs != 0 ||
+                                !(k.codeObject < d.codeObjects.size() &&
+                                  d.codeObjects[k.codeObject].format ==
+                                      CodeFormat::HostSharedObject)))
+        return fail(rule, what + "token slices of " +
+                              std::to_string(l.tokenSlice) +
+                              " for a kernel that is not a host kernel of "
+                              "one block without scalars");
     }
     return Status::success();
   }
@@ -705,6 +716,22 @@ private:
         } else {
           firstCall[st.kernel] = &st;
         }
+        // A token-sliced kernel's buffers: a token dim has only size-1 dims
+        // before it, so a slice of tokens is one contiguous run.
+        if (k.launch.tokenSlice != 0)
+          for (uint32_t id : st.buffers) {
+            const Buffer &x = d.buffers[ids.at(id)];
+            auto token = std::find(x.shape.begin(), x.shape.end(), -1);
+            if (token != x.shape.end() &&
+                std::any_of(x.shape.begin(), token,
+                            [](int64_t n) { return n != 1; }))
+              return fail("AF-10", what + "kernel " + quote(k.name) +
+                                       " runs on token slices, but buffer " +
+                                       std::to_string(id) + " " +
+                                       shapeString(x.shape) +
+                                       " has dims other than 1 before its "
+                                       "token dim");
+          }
         if (st.scalars.size() != k.numScalarArgs)
           return fail("AF-10", what + std::to_string(st.scalars.size()) +
                                    " scalars, kernel " + quote(k.name) +
@@ -1262,6 +1289,7 @@ struct Decoder {
         }
         o.launch.sharedMemoryBytes = l->shared_memory_bytes();
         o.launch.workspaceBytes = l->workspace_bytes();
+        o.launch.tokenSlice = l->token_slice();
       }
       return o;
     };
@@ -1754,7 +1782,8 @@ std::vector<uint8_t> buildFlatbuffer(const Description &d,
           g[i] = fb::GridDim(l.grid[i].fixed, l.grid[i].tokenTile);
         fb::Dim3 block(l.block[0], l.block[1], l.block[2]);
         launch = fb::CreateLaunch(b, &g[0], &g[1], &g[2], &block,
-                                  l.sharedMemoryBytes, l.workspaceBytes);
+                                  l.sharedMemoryBytes, l.workspaceBytes,
+                                  l.tokenSlice);
       }
       kernels.push_back(fb::CreateKernel(
           b, b.CreateString(k.name), k.codeObject,

@@ -22,7 +22,8 @@
 //          launch geometry: every grid factor >= 1, block dims >= 1 and at
 //          most kMaxThreadsPerBlock threads, shared memory at most
 //          kMaxSharedMemoryBytes; a host kernel (CPU code object) has one
-//          thread and no shared memory
+//          thread and no shared memory; (1.10) token slices only for a
+//          host kernel of one block without scalars
 //   AF-9   buffers: unique ids, valid dtype/kind, shape non-negative except
 //          one -1 token dim (not on parameters/state), alignment a power of
 //          two, byte size overflow-checked at the static bounds; inputs and
@@ -33,7 +34,8 @@
 //          ids exist, buffer/scalar counts equal the kernel's, scalar kinds
 //          valid, debug location index in range; every call of a kernel
 //          passes the same dtype and rank per argument (its one compiled
-//          signature, KernelABI.h)
+//          signature, KernelABI.h); a token-sliced kernel's buffers have
+//          only size-1 dims before their token dim
 //   AF-11  state specs: unique names, buffers exist and are of kind state
 //          and lead with the batch dim, valid reset kind
 //   AF-12  parameters: unique checkpoint names, valid dtype, non-negative
@@ -118,7 +120,7 @@ using ::v4::StatusCode;
 
 /// The format this library writes and the newest it reads.
 constexpr uint16_t kFormatMajor = 1;
-constexpr uint16_t kFormatMinor = 9;
+constexpr uint16_t kFormatMinor = 10;
 /// Version of the project (compiler, runtime and tools), named in version
 /// messages.
 constexpr const char *kRuntimeVersion = "0.1.0";
@@ -243,6 +245,11 @@ struct Launch {
   /// Format 1.4: bytes of device scratch the kernel takes after its
   /// buffers (GPU kernels; sized at Bounds::maxChunk tokens).
   uint64_t workspaceBytes = 0;
+  /// Format 1.10: 0, or a host kernel of one block that computes each
+  /// token from that token's inputs alone: the runtime may call it on
+  /// slices of at most tokenSlice tokens, in parallel (AF-8; its steps'
+  /// buffers: AF-10).
+  uint32_t tokenSlice = 0;
 };
 
 /// Limits checked by AF-8 (sm_90a: 1024 threads and 227 KiB of shared

@@ -349,13 +349,22 @@ Status Session::launchEntry(const art::EntryPoint &entry, int64_t tokens) {
       continue;
     }
     args.resize(step.buffers.size());
+    const bool sliced = a.kernels()[step.kernel].launch.tokenSlice != 0;
     for (size_t i = 0; i < step.buffers.size(); ++i) {
       size_t slot = a.bufferSlot(step.buffers[i]);
       const art::Buffer &b = a.buffers()[slot];
       args[i].buffer = views[slot];
       args[i].sizes.resize(b.shape.size());
-      for (size_t r = 0; r < b.shape.size(); ++r)
+      args[i].tokenDim = -1;
+      args[i].tokenBytes = 0;
+      for (size_t r = 0; r < b.shape.size(); ++r) {
         args[i].sizes[r] = b.shape[r] < 0 ? tokens : b.shape[r];
+        // AF-10: only size-1 dims before a sliced kernel's token dim.
+        if (sliced && b.shape[r] < 0) {
+          args[i].tokenDim = int(r);
+          args[i].tokenBytes = a.bufferBytes(b, 1);
+        }
+      }
     }
     if (Status s = dev.launch(step.kernel, args, tokens, queue.get()); !s)
       return s;

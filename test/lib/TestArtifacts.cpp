@@ -412,6 +412,41 @@ std::vector<Lie> makeLies() {
   t.push_back(descLie("host-kernel-with-workspace", "AF-8", [](Description &d) {
     d.kernels[1].launch.workspaceBytes = 4096;
   }));
+  // Format 1.10: token slices only for a host kernel of one block
+  // without scalars, whose buffers have only size-1 dims before the token
+  // dim.
+  t.push_back(descLie("token-slices-with-a-grid", "AF-8", [](Description &d) {
+    d.kernels[1].launch.tokenSlice = 8;
+    d.kernels[1].launch.grid[0].fixed = 2;
+  }));
+  t.push_back(descLie("token-slices-with-scalars", "AF-8", [](Description &d) {
+    d.kernels[1].launch.tokenSlice = 8;
+    d.kernels[1].numScalarArgs = 1;
+  }));
+  t.push_back(
+      descLie("token-slices-of-a-batched-buffer", "AF-10", [](Description &d) {
+        // The first kernel called with a [B > 1, ..., -1, ...]
+        // buffer.
+        for (const EntryPoint &e : d.entryPoints)
+          for (const Step &st : e.steps)
+            for (uint32_t id : st.buffers)
+              for (const Buffer &b : d.buffers)
+                if (b.id == id && b.shape.size() > 1 && b.shape[0] > 1 &&
+                    std::find(b.shape.begin(), b.shape.end(), -1) !=
+                        b.shape.end() &&
+                    st.collective == Collective::None) {
+                  // Without scalars (AF-8), in every call.
+                  uint32_t k = st.kernel;
+                  d.kernels[k].launch.tokenSlice = 8;
+                  d.kernels[k].numScalarArgs = 0;
+                  for (EntryPoint &f : d.entryPoints)
+                    for (Step &other : f.steps)
+                      if (other.kernel == k &&
+                          other.collective == Collective::None)
+                        other.scalars.clear();
+                  return;
+                }
+      }));
   // AF-8 and AF-18 (format 1.5): a second target's kernel table.
   auto setLie = [](std::string name, std::string rule,
                    std::function<void(Description &)> f) {

@@ -566,6 +566,25 @@ TEST(ArtifactTest, PartitionRoundTrip) {
   EXPECT_EQ(tl->findEntryPoint("step")->steps[1].buffers,
             (std::vector<uint32_t>{23, 3, 24, 22}));
   EXPECT_STREQ(collectiveName(Collective::AllToAll), "all_to_all");
+  // Format 1.10: a host kernel's token slices round-trip.
+  Writer ts = tinyWriter();
+  // Batch 1: only size-1 dims before the token dims.
+  ts.description().bounds.batch = 1;
+  for (Buffer &b : ts.description().buffers)
+    if (!b.shape.empty() && b.shape[0] == 2)
+      b.shape[0] = 1;
+  ts.description().kernels[1].launch.tokenSlice = 8;
+  ts.description().kernels[1].numScalarArgs = 0;
+  for (EntryPoint &e : ts.description().entryPoints)
+    for (Step &st : e.steps)
+      if (st.kernel == 1 && st.collective == Collective::None)
+        st.scalars.clear();
+  auto tsb = ts.serialize();
+  ASSERT_TRUE(tsb) << tsb.status().message();
+  auto tsl = Artifact::load("slices.v4a", tsb->data(), tsb->size());
+  ASSERT_TRUE(tsl) << tsl.status().message();
+  EXPECT_EQ(tsl->kernels()[1].launch.tokenSlice, 8u);
+  EXPECT_EQ(tsl->kernels()[0].launch.tokenSlice, 0u);
   // A plan of one rank has a world of one.
   std::vector<uint8_t> tiny = tinyArtifact();
   auto one = Artifact::load("one.v4a", tiny.data(), tiny.size());

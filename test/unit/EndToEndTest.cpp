@@ -694,11 +694,19 @@ TEST(EndToEndEngram, CheckpointWithoutDerivedCopiesGivesTheSameLogits) {
 INSTANTIATE_TEST_SUITE_P(
     Models, EndToEnd,
     ::testing::Values(Case{"tiny-v4-t1.config.json", 2, 64, 21, 43, 8},
-                      Case{"tiny-v4-engram.config.json", 2, 64, 21, 43, 8}),
+                      Case{"tiny-v4-engram.config.json", 2, 64, 21, 43, 8},
+                      // Batch 1, chunks of 21 tokens: the token-local
+                      // kernels run on slices of 8 tokens (artifact
+                      // Launch.tokenSlice) in parallel.
+                      Case{"tiny-v4-t1.config.json", 1, 64, 21, 43, 21},
+                      Case{"tiny-v4-engram.config.json", 1, 64, 21, 43, 21}),
     [](const ::testing::TestParamInfo<Case> &info) {
       std::string n = info.param.config;
-      return std::string(n.find("engram") != std::string::npos ? "Engram"
-                                                               : "T1");
+      std::string name =
+          n.find("engram") != std::string::npos ? "Engram" : "T1";
+      if (info.param.batch == 1)
+        name += "TokenSlices";
+      return name;
     });
 
 // Synthetic weights (v4rt_model_options_t synthetic_weights, runtime/src/

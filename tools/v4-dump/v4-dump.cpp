@@ -55,6 +55,8 @@ static std::string launchString(const Launch &l) {
   s += " smem " + std::to_string(l.sharedMemoryBytes);
   if (l.workspaceBytes)
     s += " workspace " + std::to_string(l.workspaceBytes);
+  if (l.tokenSlice)
+    s += " token slices " + std::to_string(l.tokenSlice);
   return s;
 }
 

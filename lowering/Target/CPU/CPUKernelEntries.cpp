@@ -54,6 +54,11 @@ struct V4CPUAddKernelEntriesPass
       fn->removeAttr(mlir::v4::kLaunchGridAttrName);
       // The CPU launches the coarse grid.
       fn->removeAttr(mlir::v4::kFinestLaunchGridAttrName);
+      // A one-call kernel may run on token slices.
+      if (Attribute slice = fn->getAttr(mlir::v4::kTokenSliceAttrName);
+          slice && !grid)
+        entry->setAttr(mlir::v4::kTokenSliceAttrName, slice);
+      fn->removeAttr(mlir::v4::kTokenSliceAttrName);
       auto b =
           ImplicitLocOpBuilder::atBlockEnd(fn.getLoc(), entry.addEntryBlock());
       unsigned buffers =

@@ -263,8 +263,13 @@ public:
     Operation *fn = SymbolTable::lookupSymbolIn(kernels, name);
     auto grid = fn ? fn->getAttrOfType<DenseI64ArrayAttr>(kLaunchGridAttrName)
                    : DenseI64ArrayAttr();
-    if (!grid || grid.size() != 6)
+    if (!grid || grid.size() != 6) {
+      // One call per dispatch: token slices when the op allows them.
+      if (auto slice = fn ? fn->getAttrOfType<IntegerAttr>(kTokenSliceAttrName)
+                          : IntegerAttr())
+        kernel.launch.tokenSlice = static_cast<uint32_t>(slice.getInt());
       return;
+    }
     for (unsigned d = 0; d < 3; ++d) {
       kernel.launch.grid[d].fixed = static_cast<uint32_t>(grid[2 * d]);
       kernel.launch.grid[d].tokenTile = static_cast<uint32_t>(grid[2 * d + 1]);

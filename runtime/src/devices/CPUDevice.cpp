@@ -331,6 +331,15 @@ void runBlock(void *context, uint64_t index) {
   call.entry(args);
 }
 
+/// Slice `index` of a token-sliced launch: the kernel's one block on the
+/// slice's descriptors (numPointers of them from index * numPointers).
+void runSlice(void *context, uint64_t index) {
+  const auto &call = *static_cast<const GridCall *>(context);
+  GridCall one = call;
+  one.pointers = call.pointers + index * call.numPointers;
+  runBlock(&one, 0);
+}
+
 } // namespace
 
 Status CPUDevice::launch(uint32_t kernel, const std::vector<LaunchArg> &args,
@@ -352,6 +361,35 @@ Status CPUDevice::launch(uint32_t kernel, const std::vector<LaunchArg> &args,
                          args[i].sizes.size(), &words[at]);
     pointers[i] = &words[at];
     at += abi::descriptorWords(args[i].sizes.size());
+  }
+  // A token-sliced kernel (artifact Launch.tokenSlice): one call per slice
+  // of tokens, each on descriptors of its slice, in parallel.
+  if (uint64_t slice = launches[kernel].tokenSlice;
+      slice != 0 && uint64_t(tokens) > slice) {
+    uint64_t slices = (uint64_t(tokens) + slice - 1) / slice;
+    words.assign(total * slices, 0);
+    pointers.assign(args.size() * slices, nullptr);
+    std::vector<int64_t> sizes;
+    size_t word = 0;
+    for (uint64_t j = 0; j < slices; ++j) {
+      int64_t first = int64_t(j * slice);
+      int64_t count = std::min<int64_t>(int64_t(slice), tokens - first);
+      for (size_t i = 0; i < args.size(); ++i) {
+        const LaunchArg &arg = args[i];
+        sizes = arg.sizes;
+        auto *base = static_cast<char *>(arg.buffer.address);
+        if (arg.tokenDim >= 0) {
+          base += uint64_t(first) * arg.tokenBytes;
+          sizes[size_t(arg.tokenDim)] = count;
+        }
+        abi::writeDescriptor(base, sizes.data(), sizes.size(), &words[word]);
+        pointers[j * args.size() + i] = &words[word];
+        word += abi::descriptorWords(sizes.size());
+      }
+    }
+    GridCall call{entries[kernel], pointers.data(), args.size(), {1, 1, 1}};
+    pool->run(slices, runSlice, &call);
+    return Status::success();
   }
   GridCall call{entries[kernel], pointers.data(), pointers.size(), {1, 1, 1}};
   uint64_t blocks = 1;

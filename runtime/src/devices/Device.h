@@ -35,6 +35,11 @@ struct DeviceBuffer {
 struct LaunchArg {
   DeviceBuffer buffer;
   std::vector<int64_t> sizes;
+  /// For a kernel run on token slices (artifact Launch.tokenSlice): the
+  /// index of the token dim in `sizes` and the bytes of one token (-1 and
+  /// 0 for a buffer without one).
+  int tokenDim = -1;
+  uint64_t tokenBytes = 0;
 };
 
 class Device {
