@@ -30,7 +30,7 @@
 
 // The kernels: one per distinct op, destination-passing style.
 // CHECK: module @kernels attributes {v4.max_chunk = {{[0-9]+}} : i64, v4.target = "cpu"}
-// CHECK: func.func @k0_embedding(%[[T:.*]]: tensor<16x8xbf16>, %[[I:.*]]: tensor<1x?xi64>, %[[O:.*]]: tensor<1x?x8xbf16>) -> tensor<1x?x8xbf16> attributes {v4.kernel, v4.kernel_op = "v4.embedding"}
+// CHECK: func.func @k0_embedding(%[[T:.*]]: tensor<16x8xbf16>, %[[I:.*]]: tensor<1x?xi64>, %[[O:.*]]: tensor<1x?x8xbf16>) -> tensor<1x?x8xbf16> attributes {v4.kernel, v4.kernel_op = "v4.embedding", v4.token_slice = 8 : i64}
 // CHECK:   %[[E:.*]] = v4.embedding %[[T]][%[[I]]]
 // CHECK:   %[[ST:.*]] = v4.kernel.store %[[E]] into %[[O]]
 // CHECK:   return %[[ST]]
