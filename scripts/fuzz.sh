@@ -61,6 +61,7 @@ for t in "${targets[@]}"; do
   max_len=65536
   [ "$t" = runtime ] && max_len=256
   [ "$t" = tokenizer ] && max_len=8192
+  rm -f "$out/$t-"{crash,leak,timeout,oom,slow-unit}-*
   start=$(date +%s)
   "$bin" "$work" "$seeds/$t" "$root/test/fuzz/$t/regress" \
     "${budget[@]}" -timeout=10 -rss_limit_mb=2048 \
@@ -74,6 +75,18 @@ for t in "${targets[@]}"; do
   else
     failed=$((failed + 1))
     note_failure "fuzz: $t: finding (exit $rc), log $log"
+    # The CI log shows only its tail: name the finding there, and carry a
+    # small reproducer as base64 so it can be replayed from the log alone.
+    why=$(grep -m1 -E "ERROR|runtime error|^fuzz-[a-z-]+:" "$log")
+    [ -n "$why" ] && note_failure "  $why"
+    for unit in "$out/$t-"{crash,leak,timeout,oom,slow-unit}-*; do
+      [ -f "$unit" ] || continue
+      if [ "$(stat -c %s "$unit")" -le 1536 ]; then
+        note_failure "  $(basename "$unit") (base64): $(base64 -w0 "$unit")"
+      else
+        note_failure "  $(basename "$unit"): $(stat -c %s "$unit") bytes"
+      fi
+    done
     echo "fuzz: $t: FINDING after ${runs:-?} executions (exit $rc); log $log:"
     grep -E "ERROR|SUMMARY|runtime error|==[0-9]+==|Test unit written" "$log" | head -20
   fi
