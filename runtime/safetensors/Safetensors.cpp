@@ -1726,8 +1726,10 @@ Status checkTensors(const std::string &path,
   std::set<std::string_view> names;
   for (const TensorData &t : tensors) {
     std::string where = path + ": tensor " + quote(t.name) + ": ";
-    if (t.name.empty() || t.name == "__metadata__")
-      return Status::error("ST-6", where + "reserved or empty tensor name");
+    // The reader's rule: any JSON string but the reserved key names a
+    // tensor, the empty one included (test/fuzz/safetensors/regress).
+    if (t.name == "__metadata__")
+      return Status::error("ST-6", where + "reserved tensor name");
     if (findInvalidUtf8(t.name) != std::string_view::npos)
       return Status::error("ST-4", where + "name is not valid UTF-8");
     if (!names.insert(t.name).second)
@@ -1764,8 +1766,11 @@ Status checkTensors(const std::string &path,
   return Status::success();
 }
 
-/// Writes one safetensors file (tensors given by index) into an open temp.
-Status writeTensors(TempFile &out, const std::vector<TensorData> &all,
+/// Writes one safetensors file (tensors given by index) through `write`,
+/// which takes the bytes in order: into an open temp (writeFile,
+/// writeSharded) or memory (serialize).
+Status writeTensors(const std::function<Status(const void *, size_t)> &write,
+                    const std::vector<TensorData> &all,
                     std::vector<size_t> picked,
                     const std::map<std::string, std::string> &metadata) {
   // Data order: alignment descending, then name, so every tensor stays
@@ -1816,14 +1821,24 @@ Status writeTensors(TempFile &out, const std::vector<TensorData> &all,
   uint64_t n = header.size();
   for (int b = 0; b < 8; ++b)
     prefix[b] = static_cast<uint8_t>(n >> (8 * b));
-  if (Status s = out.write(prefix, sizeof(prefix)); !s)
+  if (Status s = write(prefix, sizeof(prefix)); !s)
     return s;
-  if (Status s = out.write(header.data(), header.size()); !s)
+  if (Status s = write(header.data(), header.size()); !s)
     return s;
   for (size_t i : dataOrder)
     if (all[i].size)
-      if (Status s = out.write(all[i].data, all[i].size); !s)
+      if (Status s = write(all[i].data, all[i].size); !s)
         return s;
+  return Status::success();
+}
+
+/// writeTensors into a temp file, then fsync and close it.
+Status writeTensors(TempFile &out, const std::vector<TensorData> &all,
+                    std::vector<size_t> picked,
+                    const std::map<std::string, std::string> &metadata) {
+  auto write = [&](const void *data, size_t n) { return out.write(data, n); };
+  if (Status s = writeTensors(write, all, std::move(picked), metadata); !s)
+    return s;
   return out.finish();
 }
 
@@ -1846,6 +1861,24 @@ Status writeFile(const std::string &path,
     return s;
   syncDir(parentDir(path));
   return Status::success();
+}
+
+Expected<std::vector<uint8_t>> serialize(const std::vector<TensorData> &tensors,
+                                         const WriteOptions &options) {
+  if (Status s = checkTensors("<memory>", tensors, options); !s)
+    return s;
+  std::vector<size_t> all(tensors.size());
+  for (size_t i = 0; i < all.size(); ++i)
+    all[i] = i;
+  std::vector<uint8_t> bytes;
+  auto write = [&](const void *data, size_t n) {
+    const auto *p = static_cast<const uint8_t *>(data);
+    bytes.insert(bytes.end(), p, p + n);
+    return Status::success();
+  };
+  if (Status s = writeTensors(write, tensors, all, options.metadata); !s)
+    return s;
+  return bytes;
 }
 
 Status writeSharded(const std::string &dir,

@@ -251,6 +251,11 @@ Status writeFile(const std::string &path,
                  const std::vector<TensorData> &tensors,
                  const WriteOptions &options = {});
 
+/// The bytes writeFile writes for `tensors` (the same checks and layout),
+/// in memory; `options.faultHook` is not called. Errors name "<memory>".
+Expected<std::vector<uint8_t>> serialize(const std::vector<TensorData> &tensors,
+                                         const WriteOptions &options = {});
+
 /// Writes `numShards` files `model-0000i-of-0000N.safetensors` plus
 /// `model.safetensors.index.json` (weight_map and metadata.total_size) into
 /// the existing directory `dir`. Tensors are split in name order into

@@ -4,10 +4,12 @@
 // manifest (the tiny model's two parameters) -> every tensor's bytes read,
 // so a layout the parser accepts but that points outside the file shows up
 // under ASan. Then the writer -> reader round trip: what the reader
-// accepted is written again with safetensors::writeFile (tensors and
+// accepted is written again with safetensors::serialize (tensors and
 // __metadata__) and read back, and must come back the same (names, dtypes,
 // shapes, bytes, metadata); a file the reader accepts that the writer
-// refuses is a finding too.
+// refuses is a finding too. The writer serializes in memory
+// (safetensors::serialize, the bytes writeFile writes), so no file system
+// error can pass for a finding.
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/safetensors/Safetensors.h"
@@ -15,11 +17,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
 namespace st = v4::safetensors;
@@ -31,28 +29,25 @@ namespace {
   __builtin_trap();
 }
 
-/// Writes `layout`'s tensors (their bytes in `bytes`) and metadata with the
-/// writer, reads the file back and compares.
+/// Serializes `layout`'s tensors (their bytes in `bytes`) and metadata with
+/// the writer (in memory: the same bytes writeFile writes, with no file
+/// system under the fuzzer), parses them back and compares.
 void roundTrip(const st::FileLayout &layout, const uint8_t *bytes) {
-  static const std::string path =
-      (std::filesystem::temp_directory_path() /
-       ("v4-fuzz-safetensors-" + std::to_string(::getpid()) + ".safetensors"))
-          .string();
   std::vector<st::TensorData> tensors;
   for (const st::TensorInfo &t : layout.tensors)
     tensors.push_back({t.name, t.dtype, t.shape,
                        bytes + layout.dataOffset + t.begin, t.byteSize()});
   st::WriteOptions options;
   options.metadata = layout.metadata;
-  if (st::Status w = st::writeFile(path, tensors, options); !w)
-    finding("the writer refused what the reader accepted: " + w.message());
-  std::ifstream in(path, std::ios::binary);
-  std::vector<uint8_t> written((std::istreambuf_iterator<char>(in)), {});
-  std::remove(path.c_str());
-  std::vector<uint64_t> aligned((written.size() + 7) / 8);
-  if (!written.empty())
-    std::memcpy(aligned.data(), written.data(), written.size());
-  auto back = st::parseBuffer(path, aligned.data(), written.size());
+  auto written = st::serialize(tensors, options);
+  if (!written)
+    finding("the writer refused what the reader accepted: " +
+            written.status().message());
+  std::vector<uint64_t> aligned((written->size() + 7) / 8);
+  if (!written->empty())
+    std::memcpy(aligned.data(), written->data(), written->size());
+  auto back =
+      st::parseBuffer("written.safetensors", aligned.data(), written->size());
   if (!back)
     finding("the reader refused what the writer wrote: " +
             back.status().message());

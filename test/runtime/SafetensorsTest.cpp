@@ -240,6 +240,43 @@ TEST_F(SafetensorsTest, WriterIsDeterministicAndPadded) {
   EXPECT_EQ(header.find_first_not_of(' ', close + 1), std::string::npos);
 }
 
+TEST_F(SafetensorsTest, SerializeIsWhatWriteFileWrites) {
+  Sample sample;
+  WriteOptions options;
+  options.metadata = {{"format", "pt"}, {"note", "caf\xc3\xa9 \"q\""}};
+  ASSERT_TRUE(writeFile(path("m.safetensors"), sample.tensors, options));
+  Expected<std::vector<uint8_t>> bytes = serialize(sample.tensors, options);
+  ASSERT_TRUE(bytes.ok()) << bytes.status().message();
+  std::string file = readBytes(path("m.safetensors"));
+  EXPECT_EQ(std::string(bytes->begin(), bytes->end()), file);
+  // The same checks as writeFile, naming the memory it would fill.
+  std::vector<uint8_t> buf(4);
+  Expected<std::vector<uint8_t>> dup =
+      serialize({{"a", DType::F32, {1}, buf.data(), 4},
+                 {"a", DType::F32, {1}, buf.data(), 4}});
+  ASSERT_FALSE(dup.ok());
+  EXPECT_EQ(dup.status().rule(), "ST-5");
+  EXPECT_NE(dup.status().message().find("<memory>"), std::string::npos)
+      << dup.status().message();
+}
+
+// The reader takes any JSON string but "__metadata__" as a tensor name, the
+// empty one included; so does the writer (the fuzzer's round trip found
+// the writer refusing it: test/fuzz/safetensors/regress/empty-tensor-name).
+TEST_F(SafetensorsTest, EmptyTensorNameRoundTrips) {
+  std::vector<uint8_t> buf{1, 2};
+  ASSERT_TRUE(
+      writeFile(path("e.safetensors"), {{"", DType::U8, {2}, buf.data(), 2}}));
+  Expected<Reader> reader = Reader::open(path("e.safetensors"));
+  ASSERT_TRUE(reader.ok()) << reader.status().message();
+  ASSERT_EQ(reader->tensors().size(), 1u);
+  EXPECT_EQ(reader->tensors()[0].name, "");
+  Expected<ByteSpan> data = reader->data("");
+  ASSERT_TRUE(data.ok()) << data.status().message();
+  ASSERT_EQ(data->size, 2u);
+  EXPECT_EQ(std::memcmp(data->data, buf.data(), 2), 0);
+}
+
 TEST_F(SafetensorsTest, ReaderCopyModeAndParseBuffer) {
   Sample sample;
   ASSERT_TRUE(writeFile(path("m.safetensors"), sample.tensors));
@@ -273,6 +310,9 @@ TEST_F(SafetensorsTest, WriterRejectsBadInput) {
   EXPECT_RULE(writeFile(path("x.safetensors"),
                         {{"odd", DType::F4E2M1, {3}, buf.data(), 2}}),
               "ST-7");
+  EXPECT_RULE(writeFile(path("x.safetensors"),
+                        {{"__metadata__", DType::U8, {1}, buf.data(), 1}}),
+              "ST-6");
   EXPECT_RULE(writeSharded(dir, {{"a", DType::U8, {1}, buf.data(), 1}}, 2),
               "ARG");
   EXPECT_TRUE(listDir().empty());
