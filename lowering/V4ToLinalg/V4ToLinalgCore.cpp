@@ -585,6 +585,48 @@ struct EngramStateEmptyLowering
 /// value otherwise. The same slots and values as the hand-built scatter
 /// (slot = (sp + t) mod S); the ring operand is the generic's init, so the
 /// update happens in the ring's buffer.
+/// scf.for iv in [lb, ub) carrying `init`; fn returns the next values.
+SmallVector<Value>
+forLoop(ImplicitLocOpBuilder &b, Value lb, Value ub, ValueRange init,
+        function_ref<SmallVector<Value>(Scalar &, Value, ValueRange)> fn) {
+  Value one = arith::ConstantIndexOp::create(b, 1);
+  auto loop = scf::ForOp::create(
+      b, lb, ub, one, init,
+      [&](OpBuilder &nb, Location loc, Value iv, ValueRange acc) {
+        ImplicitLocOpBuilder ib(loc, nb);
+        Scalar s{ib};
+        scf::YieldOp::create(ib, fn(s, iv, acc));
+      });
+  return SmallVector<Value>(loop.getResults());
+}
+
+/// Rows [from, from + len) of kv [B, T, D] at batch row `bi` copied
+/// exactly into ring [B, slots, D] from slot `slot` on (no wrap).
+Value copyRows(ImplicitLocOpBuilder &b, Value kv, Value ring, Value bi,
+               Value from, Value slot, Value len) {
+  MLIRContext *ctx = b.getContext();
+  OpFoldResult one = b.getIndexAttr(1), zero = b.getIndexAttr(0);
+  OpFoldResult d = tensor::getMixedSize(b, b.getLoc(), ring, 2);
+  SmallVector<OpFoldResult> sizes{one, len, d}, strides(3, one);
+  Value src = tensor::ExtractSliceOp::create(
+      b, kv, SmallVector<OpFoldResult>{bi, from, zero}, sizes, strides);
+  SmallVector<OpFoldResult> at{bi, slot, zero};
+  Value dst = tensor::ExtractSliceOp::create(b, ring, at, sizes, strides);
+  AffineMap id = AffineMap::getMultiDimIdentityMap(3, ctx);
+  // An exact copy: no conversion.
+  Value copied = generic(b, cast<RankedTensorType>(dst.getType()), src, dst,
+                         {id, id}, parallel(3),
+                         [&](Scalar &s, ValueRange args) {
+                           linalg::YieldOp::create(s.b, args[0]);
+                         })
+                     .getResult(0);
+  return tensor::InsertSliceOp::create(b, copied, ring, at, sizes, strides);
+}
+
+/// Token t of the call goes to slot (start_pos + t) mod slots; only the
+/// last `slots` tokens land (V4-SPEC 5.2), so per batch row the written
+/// slots are at most two runs (the second after the wrap). Only those
+/// rows are touched: a decode step copies one row, not the whole ring.
 struct RingWriteLowering : public OpConversionPattern<RingWriteOp> {
   using OpConversionPattern::OpConversionPattern;
   LogicalResult
@@ -596,39 +638,22 @@ struct RingWriteLowering : public OpConversionPattern<RingWriteOp> {
     if (!ringType || ringType.getRank() != 3)
       return rewriter.notifyMatchFailure(op, "ring is not one rank-3 tensor");
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
-    MLIRContext *ctx = op.getContext();
     Scalar k{b};
-    Value slots = k.dim(ring, 1), T = k.dim(kv, 1);
-    Value t0 = arith::MaxSIOp::create(b, k.idx(0), k.subi(T, slots));
-    auto out = generic(
-        b, ringType, startPos, ring,
-        {projection(ctx, 3, 0, 1), projection(ctx, 3, 0, 3)}, parallel(3),
-        [&](Scalar &s, ValueRange args) {
-          Value bi = s.index(0), slot = s.index(1), d = s.index(2);
-          Value sp = s.toIndex(args[0]);
-          Value first = arith::RemUIOp::create(s.b, s.addi(sp, t0), slots);
-          Value off = arith::RemUIOp::create(
-              s.b, s.subi(s.addi(slot, slots), first), slots);
-          Value t = s.addi(t0, off);
-          Value written = s.cmpi(arith::CmpIPredicate::ult, t, T);
-          auto ifOp = scf::IfOp::create(
-              s.b, written,
-              [&](OpBuilder &nb, Location loc) {
-                // An exact copy: no conversion.
-                ImplicitLocOpBuilder ib(loc, nb);
-                Value v =
-                    tensor::ExtractOp::create(ib, kv, ValueRange{bi, t, d});
-                scf::YieldOp::create(ib, ValueRange{Scalar{ib}.toBits(v)});
-              },
-              [&](OpBuilder &nb, Location loc) {
-                ImplicitLocOpBuilder ib(loc, nb);
-                scf::YieldOp::create(ib,
-                                     ValueRange{Scalar{ib}.toBits(args[1])});
-              });
-          linalg::YieldOp::create(
-              s.b, s.fromBits(ifOp.getResult(0), args[1].getType()));
-        });
-    rewriter.replaceOp(op, out.getResults());
+    Value slots = k.dim(ring, 1), T = k.dim(kv, 1), zero = k.idx(0);
+    Value t0 = arith::MaxSIOp::create(b, zero, k.subi(T, slots));
+    Value n = k.subi(T, t0);
+    Value out = forLoop(
+        b, zero, k.dim(ring, 0), ValueRange{ring},
+        [&](Scalar &e, Value bi, ValueRange acc) {
+          Value sp = e.toIndex(
+              tensor::ExtractOp::create(e.b, startPos, ValueRange{bi}));
+          Value s0 = arith::RemUIOp::create(e.b, e.addi(sp, t0), slots);
+          Value len1 = arith::MinUIOp::create(e.b, n, e.subi(slots, s0));
+          Value r = copyRows(e.b, kv, acc[0], bi, t0, s0, len1);
+          r = copyRows(e.b, kv, r, bi, e.addi(t0, len1), zero, e.subi(n, len1));
+          return SmallVector<Value>{r};
+        })[0];
+    rewriter.replaceOp(op, out);
     return success();
   }
 };
@@ -679,21 +704,6 @@ struct WindowIndicesLowering : public OpConversionPattern<AttnWindowIndicesOp> {
 //===----------------------------------------------------------------------===//
 // v4.csa.topk (V4-SPEC 5.5 step 6)
 //===----------------------------------------------------------------------===//
-
-/// scf.for iv in [lb, ub) carrying `init`; fn returns the next values.
-SmallVector<Value>
-forLoop(ImplicitLocOpBuilder &b, Value lb, Value ub, ValueRange init,
-        function_ref<SmallVector<Value>(Scalar &, Value, ValueRange)> fn) {
-  Value one = arith::ConstantIndexOp::create(b, 1);
-  auto loop = scf::ForOp::create(
-      b, lb, ub, one, init,
-      [&](OpBuilder &nb, Location loc, Value iv, ValueRange acc) {
-        ImplicitLocOpBuilder ib(loc, nb);
-        Scalar s{ib};
-        scf::YieldOp::create(ib, fn(s, iv, acc));
-      });
-  return SmallVector<Value>(loop.getResults());
-}
 
 /// Selection by repeated arg-max, as the hand-built kernel: the i-th pick is
 /// the best entry after the (i-1)-th pick in the order (score descending, id

@@ -184,15 +184,26 @@ func.func @engram_state_empty(%arg0: !v4.engram_state<batch = 1, lookback = 2>) 
   return %1 : !v4.engram_state<batch = 1, lookback = 2>
 }
 
-// A tied result: the ring operand is the generic's init (updated in place
-// after bufferization) and the store goes back into the same argument.
+// A tied result: the ring operand is the loop's carried value, updated in
+// place after bufferization (the store into the same argument folds
+// away). Per batch row only the written slots are copied: two runs of
+// rows (the second after the wrap), each an exact copy of kv's rows.
 // CHECK-LABEL: func.func @ring_write(
 // CHECK-SAME:      %[[R:.+]]: tensor<1x8x72xbf16>, %[[KV:.+]]: tensor<1x?x72xbf16>, %[[SP:.+]]: tensor<1xi64>)
-// CHECK:         %[[W:.+]] = linalg.generic
-// CHECK-SAME:        ins(%[[SP]] : tensor<1xi64>) outs(%[[R]] : tensor<1x8x72xbf16>)
-// CHECK:           scf.if
-// CHECK:             tensor.extract %[[KV]]
-// CHECK:         bufferization.materialize_in_destination %[[W]] in %[[R]]
+// CHECK:         %[[W:.+]] = scf.for %[[B:.+]] = %{{.+}} to %{{.+}} step %{{.+}} iter_args(%[[ACC:.+]] = %[[R]])
+// CHECK:           tensor.extract %[[SP]][%[[B]]]
+// CHECK:           %[[SRC:.+]] = tensor.extract_slice %[[KV]][%[[B]], %{{.+}}, 0] [1, %{{.+}}, 72] [1, 1, 1]
+// CHECK:           %[[DST:.+]] = tensor.extract_slice %[[ACC]][%[[B]], %{{.+}}, 0] [1, %{{.+}}, 72] [1, 1, 1]
+// CHECK:           %[[C:.+]] = linalg.generic
+// CHECK-SAME:          ins(%[[SRC]] : tensor<1x?x72xbf16>) outs(%[[DST]] : tensor<1x?x72xbf16>)
+// CHECK-NEXT:      ^bb0(%[[IN:.+]]: bf16, %{{.+}}: bf16):
+// CHECK-NEXT:        linalg.yield %[[IN]] : bf16
+// CHECK:           %[[I1:.+]] = tensor.insert_slice %[[C]] into %[[ACC]]
+// CHECK:           tensor.extract_slice %[[KV]]
+// CHECK:           linalg.generic
+// CHECK:           %[[I2:.+]] = tensor.insert_slice %{{.+}} into %[[I1]]
+// CHECK:           scf.yield %[[I2]]
+// CHECK:         return %[[W]]
 func.func @ring_write(%r: !v4.window_ring<batch = 1, slots = 8, dim = 72, elementType = bf16>, %kv: tensor<1x?x72xbf16>, %sp: tensor<1xi64>) -> !v4.window_ring<batch = 1, slots = 8, dim = 72, elementType = bf16> attributes {v4.kernel} {
   %0 = v4.ring.write %kv into %r at %sp : tensor<1x?x72xbf16>, tensor<1xi64> -> !v4.window_ring<batch = 1, slots = 8, dim = 72, elementType = bf16>
   %1 = v4.kernel.store %0 into %r : !v4.window_ring<batch = 1, slots = 8, dim = 72, elementType = bf16>
