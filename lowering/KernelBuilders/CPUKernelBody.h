@@ -278,6 +278,11 @@ struct TileGemm {
   /// fastRow only: where the stored element (FP4: byte) of weight row n,
   /// storage column c lies: the weight memref and its indices.
   bool fastRow = false;
+  /// fastRow on an x86-64-v4 kernels module (setFastRow, from the module's
+  /// v4.cpu): FP4 slices of 16 bytes are decoded by two vpermps
+  /// (lowp::decodeE2M1BytesPermuted) instead of through binary16.
+  /// The intrinsic's declaration (lowp::declareE2M1Permute); null: off.
+  LLVM::LLVMFuncOp permuteFP4;
   function_ref<std::pair<Value, SmallVector<Value>>(KernelBody &, Value, Value)>
       weightRef;
   /// FP8 / FP4 (and dequantised FP8): where the e8m0 code of the weight

@@ -6,6 +6,7 @@
 #include "dialects/V4/V4Numerics.h"
 #include "dialects/V4/V4StorageLayout.h"
 #include "dialects/V4/V4Types.h"
+#include "runtime/base/HostISA.h"
 
 #include "llvm/ADT/TypeSwitch.h"
 
@@ -59,6 +60,15 @@ LogicalResult setFastRow(func::FuncOp fn, TileGemm &g) {
   if (failed(modes))
     return failure();
   g.fastRow = modes->sumOrder == ::v4::SumOrder::Fast;
+  // The kernels module's x86-64 level (v4c --cpu; absent: the default).
+  std::string_view level = ::v4::kDefaultHostISA;
+  for (Operation *p = fn; p; p = p->getParentOp())
+    if (auto a = p->getAttrOfType<StringAttr>(kHostISAAttrName)) {
+      level = std::string_view(a.getValue().data(), a.getValue().size());
+      break;
+    }
+  if (g.fastRow && level == "x86-64-v4")
+    g.permuteFP4 = lowp::declareE2M1Permute(fn->getParentOfType<ModuleOp>());
   return success();
 }
 
@@ -533,8 +543,9 @@ void gemmRowFast(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
   const int64_t G = fp4 ? 32 : L;
   Value P = codes ? partSize(k, g) : g.K;
   Value nParts = codes ? partCount(k, g, P) : k.idx(1);
-  double fold =
-      fp4 ? lowp::kE2M1HalfScale : (codes ? lowp::kE4M3HalfScale : 1.0);
+  bool permuted = fp4 && static_cast<bool>(g.permuteFP4);
+  double fold = fp4 ? (permuted ? 1.0 : lowp::kE2M1HalfScale)
+                    : (codes ? lowp::kE4M3HalfScale : 1.0);
   // The activations past K are zero for the tail step.
   loop(k, g.K, k.addi(g.K, k.idx(L)),
        [&](KernelBody &k, Value e) { k.store(k.f32(0.0), s.aT, {e}); });
@@ -587,7 +598,10 @@ void gemmRowFast(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
       prefetch(k, col);
       for (int64_t r = 0; r < R; ++r) {
         auto [m, ix] = g.weightRef(k, rows[r], col);
-        auto [lo, hi] = fp4SliceHalves(k, readVector(k, m, ix, 16, true));
+        Value bytes = readVector(k, m, ix, 16, true);
+        auto [lo, hi] =
+            permuted ? lowp::decodeE2M1BytesPermuted(k.b, bytes, g.permuteFP4)
+                     : fp4SliceHalves(k, bytes);
         next.push_back(fma(k, hi, aOdd, fma(k, lo, aEven, p[r])));
       }
       return next;

@@ -1,8 +1,12 @@
 //===- LowPrecision.cpp - FP8/FP4/E8M0/bf16 numerics as IR ----------------===//
 #include "lowering/Numerics/LowPrecision.h"
 
+#include "runtime/numerics/Numerics.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/TypeUtilities.h"
 
@@ -172,6 +176,41 @@ Value decodeE4M3(Site at, Value code) {
 Value decodeE2M1(Site at, Value nibble) {
   ImplicitLocOpBuilder b = at.builder();
   return widenHalf(b, e2m1HalfBits(b, nibble), kE2M1HalfScale);
+}
+
+LLVM::LLVMFuncOp declareE2M1Permute(ModuleOp module) {
+  // LLVM IR takes a function named llvm.* for the intrinsic; a call of it
+  // is an op the buffer passes know, unlike llvm.call_intrinsic (unknown
+  // memory effects).
+  constexpr StringLiteral kPermps = "llvm.x86.avx512.permvar.sf.512";
+  if (auto decl = module.lookupSymbol<LLVM::LLVMFuncOp>(kPermps))
+    return decl;
+  OpBuilder b = OpBuilder::atBlockBegin(module.getBody());
+  auto f32s = VectorType::get({16}, b.getF32Type());
+  auto i32s = VectorType::get({16}, b.getI32Type());
+  return LLVM::LLVMFuncOp::create(
+      b, module.getLoc(), kPermps,
+      LLVM::LLVMFunctionType::get(f32s, {f32s, i32s}));
+}
+
+std::pair<Value, Value> decodeE2M1BytesPermuted(Site at, Value bytes,
+                                                LLVM::LLVMFuncOp permute) {
+  ImplicitLocOpBuilder b = at.builder();
+  auto i32s = VectorType::get({16}, b.getI32Type());
+  auto f32s = VectorType::get({16}, b.getF32Type());
+  SmallVector<float> grid;
+  for (uint8_t code = 0; code < 16; ++code)
+    grid.push_back(::v4::quant::decodeE2M1(code));
+  Value table = arith::ConstantOp::create(
+      b, DenseElementsAttr::get(f32s, ArrayRef<float>(grid)));
+  Value codes = arith::ExtUIOp::create(b, i32s, bytes);
+  auto lookup = [&](Value index) -> Value {
+    return LLVM::CallOp::create(b, permute, ValueRange{table, index})
+        .getResult();
+  };
+  Value four = arith::ConstantOp::create(
+      b, DenseElementsAttr::get(i32s, ArrayRef<int32_t>{4}));
+  return {lookup(codes), lookup(arith::ShRUIOp::create(b, codes, four))};
 }
 
 std::pair<Value, Value> decodeE2M1Byte(Site at, Value byte) {

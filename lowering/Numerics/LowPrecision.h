@@ -47,6 +47,8 @@
 #ifndef V4_LOWERING_NUMERICS_LOWPRECISION_H
 #define V4_LOWERING_NUMERICS_LOWPRECISION_H
 
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 #include "mlir/IR/Types.h"
 #include "mlir/IR/Value.h"
@@ -116,6 +118,15 @@ constexpr double kE4M3HalfScale = 0x1p8;
 constexpr double kE2M1HalfScale = 0x1p14;
 /// Half bits (i16 scalar or vector) -> f32 of the same shape, exact.
 Value halfToF32(Site at, Value halfBits);
+/// x86-64-v4 (AVX-512) code only: 16 packed FP4 bytes (vector<16xi8>) as
+/// the f32 values of their low and high nibbles (16 lanes each, exact and
+/// worth the code itself: no scale to fold). Each nibble indexes one
+/// vpermps (`permute`, declareE2M1Permute's declaration of the intrinsic)
+/// into the 16 values of runtime/numerics' quant::decodeE2M1; vpermps
+/// reads only an index's low 4 bits, so the low nibbles need no mask.
+LLVM::LLVMFuncOp declareE2M1Permute(ModuleOp module);
+std::pair<Value, Value> decodeE2M1BytesPermuted(Site at, Value bytes,
+                                                LLVM::LLVMFuncOp permute);
 
 /// An e8m0 code (i8 or i32, scalar or vector) -> 2^(code - 127) of the
 /// same shape; code 0 is 2^-127, 0xFF NaN.

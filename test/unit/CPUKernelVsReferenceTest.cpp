@@ -14,6 +14,7 @@
 #include "test/lib/CPUKernelHarness.h"
 
 #include "reference/Ops.h"
+#include "runtime/base/HostISA.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -528,6 +529,30 @@ TEST(CPUKernelVsReference, LinearOneRowFastSums) {
     ASSERT_NO_FATAL_FAILURE(checkLinearFast("fp4", K, 130, 183 + K));
   for (int64_t K : {640, 61, 300})
     ASSERT_NO_FATAL_FAILURE(checkLinearFast("bf16", K, 137, 185 + K));
+}
+
+TEST(CPUKernelVsReference, LinearOneRowFastFP4PermutedDecode) {
+  // On an x86-64-v4 kernels module the fast FP4 GEMV decodes each 16-byte
+  // slice by two vpermps into the e2m1 grid (worth the code itself, so no
+  // 2^14 to fold) instead of through binary16: the same exact values, so
+  // the same sums bit for bit as the x86-64-v3 kernel (binary16), and
+  // within the fast order's bound of the reference (checkLinearFast).
+  if (!::v4::hostSupportsISA("x86-64-v4"))
+    GTEST_SKIP() << "this CPU does not run x86-64-v4 (AVX-512) code";
+  const std::string fast = "v4.sum_order = \"fast\"";
+  for (int64_t K : {256, 544, 96}) {
+    SCOPED_TRACE("K=" + std::to_string(K));
+    LinearKernel v3{"fp4", K, 130}, v4{"fp4", K, 130};
+    ASSERT_NO_FATAL_FAILURE(
+        v3.build("f32", fast + ", v4.cpu = \"x86-64-v3\"", 187 + K));
+    ASSERT_NO_FATAL_FAILURE(
+        v4.build("f32", fast + ", v4.cpu = \"x86-64-v4\"", 187 + K));
+    auto x = randomBf16(K, 188 + K, 3.0f);
+    Vec a(130), b(130);
+    v3.run(x, 1, a);
+    v4.run(x, 1, b);
+    EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0);
+  }
 }
 
 TEST(CPUKernelVsReference, GroupedLinear) {
