@@ -231,7 +231,8 @@ void quantizeActFP8(ImplicitLocOpBuilder &b, ActLoadFn act, Value K,
 /// module's fake-quant mode); an invalid mode attribute is an error.
 FailureOr<bool> quantizesActivations(func::FuncOp fn);
 /// Sets g.fastRow when the module of `fn` is compiled with v4.sum_order =
-/// "fast" (fails on a bad attribute, reported at the module).
+/// "fast" (fails on a bad attribute, reported at the module), and, for FP4
+/// weights (g.format set first) on an x86-64-v4 module, g.permuteFP4.
 struct TileGemm;
 LogicalResult setFastRow(func::FuncOp fn, TileGemm &g);
 
@@ -278,9 +279,10 @@ struct TileGemm {
   /// fastRow only: where the stored element (FP4: byte) of weight row n,
   /// storage column c lies: the weight memref and its indices.
   bool fastRow = false;
-  /// fastRow on an x86-64-v4 kernels module (setFastRow, from the module's
-  /// v4.cpu): FP4 slices of 16 bytes are decoded by two vpermps
-  /// (lowp::decodeE2M1BytesPermuted) instead of through binary16.
+  /// FP4 on an x86-64-v4 kernels module (setFastRow, from the module's
+  /// v4.cpu): FP4 slices of 16 bytes (gemmRowFast's steps, decodePart's
+  /// tiles) are decoded by two vpermps (lowp::decodeE2M1BytesPermuted)
+  /// instead of through binary16: the same values.
   /// The intrinsic's declaration (lowp::declareE2M1Permute); null: off.
   LLVM::LLVMFuncOp permuteFP4;
   function_ref<std::pair<Value, SmallVector<Value>>(KernelBody &, Value, Value)>

@@ -60,14 +60,15 @@ LogicalResult setFastRow(func::FuncOp fn, TileGemm &g) {
   if (failed(modes))
     return failure();
   g.fastRow = modes->sumOrder == ::v4::SumOrder::Fast;
-  // The kernels module's x86-64 level (v4c --cpu; absent: the default).
+  // The kernels module's x86-64 level (v4c --cpu; absent: the default):
+  // FP4 slices are decoded by vpermps on x86-64-v4 (g.format must be set).
   std::string_view level = ::v4::kDefaultHostISA;
   for (Operation *p = fn; p; p = p->getParentOp())
     if (auto a = p->getAttrOfType<StringAttr>(kHostISAAttrName)) {
       level = std::string_view(a.getValue().data(), a.getValue().size());
       break;
     }
-  if (g.fastRow && level == "x86-64-v4")
+  if (level == "x86-64-v4" && g.format == lowp::WeightFormat::FP4)
     g.permuteFP4 = lowp::declareE2M1Permute(fn->getParentOfType<ModuleOp>());
   return success();
 }
@@ -249,9 +250,15 @@ void decodePart(KernelBody &k, const TileGemm &g, Value wdec, Value n, Value j,
       if (fp4) {
         auto [m, ix] = g.weightRef(k, n, k.divui(e, k.idx(2)));
         Value bytes = readVector(k, m, ix, 16, true);
-        auto [lo, hi] = fp4SliceHalves(k, bytes);
-        lo = scaled(k, lo, lowp::kE2M1HalfScale);
-        hi = scaled(k, hi, lowp::kE2M1HalfScale);
+        Value lo, hi;
+        if (g.permuteFP4) {
+          std::tie(lo, hi) =
+              lowp::decodeE2M1BytesPermuted(k.b, bytes, g.permuteFP4);
+        } else {
+          std::tie(lo, hi) = fp4SliceHalves(k, bytes);
+          lo = scaled(k, lo, lowp::kE2M1HalfScale);
+          hi = scaled(k, hi, lowp::kE2M1HalfScale);
+        }
         SmallVector<int64_t> interleave;
         for (int64_t i = 0; i < 16; ++i) {
           interleave.push_back(i);

@@ -143,11 +143,11 @@ LogicalResult buildFfn(Operation *op, func::FuncOp fn, bool routed, Type w1Type,
     return std::make_pair(w, at(n, c));
   };
   TileGemm up;
+  up.format = fmt;
   if (failed(setFastRow(fn, up)))
     return failure();
   up.weightRef = weightRefFn;
   up.weightScaleRef = scaleRefFn;
-  up.format = fmt;
   up.quantize = *quantize;
   up.K = d;
   up.N = inter;

@@ -531,28 +531,32 @@ TEST(CPUKernelVsReference, LinearOneRowFastSums) {
     ASSERT_NO_FATAL_FAILURE(checkLinearFast("bf16", K, 137, 185 + K));
 }
 
-TEST(CPUKernelVsReference, LinearOneRowFastFP4PermutedDecode) {
-  // On an x86-64-v4 kernels module the fast FP4 GEMV decodes each 16-byte
-  // slice by two vpermps into the e2m1 grid (worth the code itself, so no
-  // 2^14 to fold) instead of through binary16: the same exact values, so
-  // the same sums bit for bit as the x86-64-v3 kernel (binary16), and
-  // within the fast order's bound of the reference (checkLinearFast).
+TEST(CPUKernelVsReference, LinearFP4PermutedDecodeIsBitIdentical) {
+  // On an x86-64-v4 kernels module FP4 slices are decoded by two vpermps
+  // into the e2m1 grid (worth the code itself, so no 2^14 to fold) instead
+  // of through binary16: the same exact values, so the same results bit for
+  // bit as the x86-64-v3 kernel, in the fast order's one-row GEMV
+  // (gemmRowFast) and in the reference order's tiles (decodePart; 42 rows:
+  // a 32-row tile and an 8-row one).
   if (!::v4::hostSupportsISA("x86-64-v4"))
     GTEST_SKIP() << "this CPU does not run x86-64-v4 (AVX-512) code";
-  const std::string fast = "v4.sum_order = \"fast\"";
-  for (int64_t K : {256, 544, 96}) {
-    SCOPED_TRACE("K=" + std::to_string(K));
-    LinearKernel v3{"fp4", K, 130}, v4{"fp4", K, 130};
-    ASSERT_NO_FATAL_FAILURE(
-        v3.build("f32", fast + ", v4.cpu = \"x86-64-v3\"", 187 + K));
-    ASSERT_NO_FATAL_FAILURE(
-        v4.build("f32", fast + ", v4.cpu = \"x86-64-v4\"", 187 + K));
-    auto x = randomBf16(K, 188 + K, 3.0f);
-    Vec a(130), b(130);
-    v3.run(x, 1, a);
-    v4.run(x, 1, b);
-    EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0);
-  }
+  for (const char *order : {"fast", "reference"})
+    for (int64_t K : {256, 544, 96}) {
+      SCOPED_TRACE(std::string(order) + " K=" + std::to_string(K));
+      const int64_t M = std::string(order) == "fast" ? 1 : 42, N = 130;
+      std::string attrs =
+          std::string("v4.sum_order = \"") + order + "\", v4.cpu = ";
+      LinearKernel v3{"fp4", K, N}, v4{"fp4", K, N};
+      ASSERT_NO_FATAL_FAILURE(
+          v3.build("f32", attrs + "\"x86-64-v3\"", 187 + K));
+      ASSERT_NO_FATAL_FAILURE(
+          v4.build("f32", attrs + "\"x86-64-v4\"", 187 + K));
+      auto x = randomBf16(M * K, 188 + K, 3.0f);
+      Vec a(M * N), b(M * N);
+      v3.run(x, M, a);
+      v4.run(x, M, b);
+      EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0);
+    }
 }
 
 TEST(CPUKernelVsReference, GroupedLinear) {
