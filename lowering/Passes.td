@@ -66,6 +66,34 @@ def V4FormDispatchesPass : Pass<"v4-form-dispatches", "::mlir::ModuleOp"> {
   ];
 }
 
+def V4MarkConcurrentDispatchesPass
+    : Pass<"v4-mark-concurrent-dispatches", "::mlir::ModuleOp"> {
+  let summary = "Mark the dispatches that may run at the same time as the "
+                "ones before them";
+  let description = [{
+    Input: the plans of `v4-form-dispatches` (`@step`, `@init_state`),
+    before the memory plan, when every buffer is its own value. A
+    `v4.plan.dispatch` gets `v4.concurrent` when it writes no buffer that a
+    dispatch of the current group reads or writes and reads none that one
+    writes; the group is the run of dispatches since the last one without
+    the mark. What a dispatch writes comes from its kernel's signature: the
+    buffers of its fresh results and of the operands its results are tied
+    to (`v4.tied_operand`). A collective or any other op with memory effects
+    ends the group.
+
+    `v4-plan-memory` gives a group's dispatches one point of its timeline,
+    so their buffers never share bytes, and the runtime may run a group's
+    launches together (the artifact's `Step.concurrent`; the CPU device runs
+    their blocks on one pool), which uses the threads a one-block kernel
+    leaves idle.
+  }];
+  let dependentDialects = ["::mlir::v4::V4Dialect"];
+  let statistics = [
+    Statistic<"numConcurrent", "concurrent",
+              "Dispatches that may run with the ones before them">,
+  ];
+}
+
 def V4PlanMemoryPass : Pass<"v4-plan-memory", "::mlir::ModuleOp"> {
   let summary = "Place the transient buffers of every plan in one activation "
                 "arena by liveness";
@@ -78,7 +106,9 @@ def V4PlanMemoryPass : Pass<"v4-plan-memory", "::mlir::ModuleOp"> {
     each at the lowest 64-byte aligned offset that no buffer with an
     overlapping live range occupies. A buffer whose live range overlaps no
     other's shares memory freely: two values never share while both are
-    live, so no kernel sees its input change under it.
+    live, so no kernel sees its input change under it. The dispatches of a
+    concurrent group (`v4.concurrent`, v4-mark-concurrent-dispatches) and
+    the ops between them count as one point of the timeline.
 
     Output: each plan starts with one `memref.alloc() {v4.arena}` of
     `memref<N x i8>`, and every placed buffer is a `memref.view` of it at

@@ -56,6 +56,7 @@ void buildGraphPhase(OpPassManager &pm, const V4PipelineOptions &) {
 
 void buildDispatchPhase(OpPassManager &pm, const V4PipelineOptions &) {
   pm.addPass(createV4FormDispatchesPass());
+  pm.addPass(createV4MarkConcurrentDispatchesPass());
   pm.addPass(createV4PlanMemoryPass());
 }
 

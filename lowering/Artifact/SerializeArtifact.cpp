@@ -181,6 +181,7 @@ LogicalResult PlanReader::readEntry(func::FuncOp fn, StringRef name,
         s.buffers.push_back(found->second);
       }
       s.debugLocation = debugLocation(d.getLoc());
+      s.concurrent = d->hasAttr(kConcurrentAttrName);
       entry.steps.push_back(std::move(s));
       continue;
     }

@@ -23,6 +23,11 @@ constexpr StringLiteral kKernelsModuleName = "kernels";
 constexpr StringLiteral kMaxChunkAttrName = "v4.max_chunk";
 /// The name of the op a kernel function was outlined from.
 constexpr StringLiteral kKernelOpAttrName = "v4.kernel_op";
+/// On a v4.plan.dispatch (unit): it may run at the same time as the
+/// dispatches before it up to the last one without the mark
+/// (v4-mark-concurrent-dispatches; the memory plan keeps their buffers
+/// apart, the artifact's Step.concurrent).
+constexpr StringLiteral kConcurrentAttrName = "v4.concurrent";
 
 /// Outlines `op` (a v4 op, or a tensor reshape) into a public kernel
 /// function `name` at the end of `kernels`, in destination-passing style:

@@ -3,6 +3,7 @@
 // Pass v4-plan-memory (lowering/Passes.td).
 //
 //===----------------------------------------------------------------------===//
+#include "dialects/V4/V4Ops.h"
 #include "dialects/V4/V4StorageLayout.h"
 #include "lowering/Dispatch/DispatchFormation.h"
 #include "lowering/Passes.h"
@@ -90,9 +91,24 @@ struct V4PlanMemoryPass
         return alloc.emitError() << "@" << fn.getSymName()
                                  << " already has an arena: memory is "
                                     "planned once";
+    // A concurrent group (v4.concurrent) and the ops between its dispatches
+    // take the index of its first dispatch: its buffers are all live then.
     DenseMap<Operation *, unsigned> index;
-    for (auto [i, op] : llvm::enumerate(body))
-      index[&op] = static_cast<unsigned>(i);
+    SmallVector<Operation *> ops;
+    unsigned leader = 0;
+    for (auto [i, op] : llvm::enumerate(body)) {
+      unsigned at = static_cast<unsigned>(i);
+      ops.push_back(&op);
+      index[&op] = at;
+      if (!isa<PlanDispatchOp>(op))
+        continue;
+      if (!op.hasAttr(kConcurrentAttrName)) {
+        leader = at;
+        continue;
+      }
+      for (unsigned j = leader + 1; j <= at; ++j)
+        index[ops[j]] = leader;
+    }
     std::vector<Interval> intervals;
     for (auto alloc : body.getOps<memref::AllocOp>()) {
       bool returned = false;

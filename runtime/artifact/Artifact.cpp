@@ -680,6 +680,14 @@ private:
         const Step &st = ep.steps[s];
         std::string what = "entry point " + quote(ep.name) + " step " +
                            std::to_string(s) + ": ";
+        if (st.concurrent) {
+          if (st.collective != Collective::None || s == 0 ||
+              ep.steps[s - 1].collective != Collective::None)
+            return fail("AF-10", what + "concurrent, but it or the step "
+                                        "before it is not a launch");
+          if (Status c = concurrentGroup(ep, s, what); !c)
+            return c;
+        }
         if (st.collective != Collective::None) {
           if (Status c = collectiveStep(st, what); !c)
             return c;
@@ -751,6 +759,45 @@ private:
                                    std::to_string(d.debugLocations.size()) +
                                    " locations)");
       }
+    }
+    return Status::success();
+  }
+
+  /// AF-10: concurrent step `s` of `ep` shares no arena bytes between a
+  /// buffer of its own and a different buffer of an earlier step of its
+  /// group (the steps back to the last one without the flag). The same
+  /// buffer in two steps is allowed: both read it, which the compiler
+  /// guarantees and bytes cannot show.
+  Status concurrentGroup(const EntryPoint &ep, size_t s,
+                         const std::string &what) {
+    auto range = [&](uint32_t id) -> std::pair<uint64_t, uint64_t> {
+      auto it = ids.find(id);
+      if (it == ids.end())
+        return {0, 0};
+      const Buffer &b = d.buffers[it->second];
+      if (b.arenaOffset < 0)
+        return {0, 0};
+      uint64_t begin = uint64_t(b.arenaOffset), bytes = 0;
+      checkShape(b.shape, b.dtype, true, d.bounds.maxChunk, bytes); // AF-9
+      return {begin, begin + bytes};
+    };
+    size_t first = s;
+    while (first > 0 && ep.steps[first].concurrent)
+      --first;
+    for (uint32_t mine : ep.steps[s].buffers) {
+      auto [b0, b1] = range(mine);
+      if (b0 == b1)
+        continue;
+      for (size_t t = first; t < s; ++t)
+        for (uint32_t other : ep.steps[t].buffers) {
+          auto [o0, o1] = range(other);
+          if (other != mine && o0 < b1 && b0 < o1)
+            return fail("AF-10",
+                        what + "concurrent with step " + std::to_string(t) +
+                            ", but its buffer " + std::to_string(mine) +
+                            " shares arena bytes with that step's buffer " +
+                            std::to_string(other));
+        }
     }
     return Status::success();
   }
@@ -1341,6 +1388,7 @@ struct Decoder {
         });
         st.debugLocation = s->debug_location();
         st.collective = Collective(uint8_t(s->collective()));
+        st.concurrent = s->concurrent();
         return st;
       });
       return o;
@@ -1819,7 +1867,8 @@ std::vector<uint8_t> buildFlatbuffer(const Description &d,
             fb::CreateScalar(b, fb::ScalarKind(uint8_t(x.kind)), x.value));
       steps.push_back(fb::CreateStep(b, s.kernel, b.CreateVector(s.buffers),
                                      b.CreateVector(scalars), s.debugLocation,
-                                     fb::Collective(uint8_t(s.collective))));
+                                     fb::Collective(uint8_t(s.collective)),
+                                     s.concurrent));
     }
     entries.push_back(
         fb::CreateEntryPoint(b, b.CreateString(e.name), b.CreateVector(steps)));

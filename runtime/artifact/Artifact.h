@@ -35,7 +35,9 @@
 //          valid, debug location index in range; every call of a kernel
 //          passes the same dtype and rank per argument (its one compiled
 //          signature, KernelABI.h); a token-sliced kernel's buffers have
-//          only size-1 dims before their token dim
+//          only size-1 dims before their token dim; a concurrent step (1.11)
+//          is a launch after a launch, and the distinct buffers of its
+//          group do not share arena bytes
 //   AF-11  state specs: unique names, buffers exist and are of kind state
 //          and lead with the batch dim, valid reset kind
 //   AF-12  parameters: unique checkpoint names, valid dtype, non-negative
@@ -120,7 +122,7 @@ using ::v4::StatusCode;
 
 /// The format this library writes and the newest it reads.
 constexpr uint16_t kFormatMajor = 1;
-constexpr uint16_t kFormatMinor = 10;
+constexpr uint16_t kFormatMinor = 11;
 /// Version of the project (compiler, runtime and tools), named in version
 /// messages.
 constexpr const char *kRuntimeVersion = "0.1.0";
@@ -331,6 +333,9 @@ struct Step {
   int32_t debugLocation = -1;
   /// 1.6: None: launch `kernel`; else the collective over buffers[0].
   Collective collective = Collective::None;
+  /// 1.11: may run with the launches before it up to the last step without
+  /// the flag (AF-10).
+  bool concurrent = false;
 };
 
 struct EntryPoint {

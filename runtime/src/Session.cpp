@@ -338,7 +338,30 @@ Status Session::launchEntry(const art::EntryPoint &entry, int64_t tokens) {
     e.seconds += std::chrono::duration<double>(Clock::now() - start).count();
     return Status::success();
   };
-  for (const art::Step &step : entry.steps) {
+  // The launch arguments of `step` into `out`.
+  auto bind = [&](const art::Step &step, std::vector<LaunchArg> &out) {
+    out.resize(step.buffers.size());
+    const bool sliced = a.kernels()[step.kernel].launch.tokenSlice != 0;
+    for (size_t i = 0; i < step.buffers.size(); ++i) {
+      size_t slot = a.bufferSlot(step.buffers[i]);
+      const art::Buffer &b = a.buffers()[slot];
+      out[i].buffer = views[slot];
+      out[i].sizes.resize(b.shape.size());
+      out[i].tokenDim = -1;
+      out[i].tokenBytes = 0;
+      for (size_t r = 0; r < b.shape.size(); ++r) {
+        out[i].sizes[r] = b.shape[r] < 0 ? tokens : b.shape[r];
+        // AF-10: only size-1 dims before a sliced kernel's token dim.
+        if (sliced && b.shape[r] < 0) {
+          out[i].tokenDim = int(r);
+          out[i].tokenBytes = a.bufferBytes(b, 1);
+        }
+      }
+    }
+  };
+  const std::vector<art::Step> &steps = entry.steps;
+  for (size_t at = 0; at < steps.size(); ++at) {
+    const art::Step &step = steps[at];
     Clock::time_point start = profiling ? Clock::now() : Clock::time_point();
     if (step.collective != art::Collective::None) {
       if (Status s = collective(step, tokens); !s)
@@ -348,24 +371,25 @@ Status Session::launchEntry(const art::EntryPoint &entry, int64_t tokens) {
           return s;
       continue;
     }
-    args.resize(step.buffers.size());
-    const bool sliced = a.kernels()[step.kernel].launch.tokenSlice != 0;
-    for (size_t i = 0; i < step.buffers.size(); ++i) {
-      size_t slot = a.bufferSlot(step.buffers[i]);
-      const art::Buffer &b = a.buffers()[slot];
-      args[i].buffer = views[slot];
-      args[i].sizes.resize(b.shape.size());
-      args[i].tokenDim = -1;
-      args[i].tokenBytes = 0;
-      for (size_t r = 0; r < b.shape.size(); ++r) {
-        args[i].sizes[r] = b.shape[r] < 0 ? tokens : b.shape[r];
-        // AF-10: only size-1 dims before a sliced kernel's token dim.
-        if (sliced && b.shape[r] < 0) {
-          args[i].tokenDim = int(r);
-          args[i].tokenBytes = a.bufferBytes(b, 1);
-        }
+    // A launch and the concurrent ones after it (AF-10: launches) run as
+    // one group; profiling times each step alone.
+    size_t end = at + 1;
+    while (!profiling && end < steps.size() && steps[end].concurrent)
+      ++end;
+    if (end - at > 1) {
+      if (groupArgs.size() < end - at)
+        groupArgs.resize(end - at);
+      group.clear();
+      for (size_t j = at; j < end; ++j) {
+        bind(steps[j], groupArgs[j - at]);
+        group.push_back({steps[j].kernel, &groupArgs[j - at]});
       }
+      if (Status s = dev.launchConcurrent(group, tokens, queue.get()); !s)
+        return s;
+      at = end - 1;
+      continue;
     }
+    bind(step, args);
     if (Status s = dev.launch(step.kernel, args, tokens, queue.get()); !s)
       return s;
     if (profiling)

@@ -90,8 +90,11 @@ private:
   /// Every buffer by id: a parameter of the model, a slice of the arena or
   /// an owned buffer.
   std::vector<DeviceBuffer> views;
-  std::vector<int64_t> pos;               // per sequence
-  std::vector<LaunchArg> args;            // reused by runEntry
+  std::vector<int64_t> pos;    // per sequence
+  std::vector<LaunchArg> args; // reused by runEntry
+  /// A concurrent group's arguments and launches (Step.concurrent).
+  std::vector<std::vector<LaunchArg>> groupArgs;
+  std::vector<Device::Launch> group;
   std::vector<int64_t> staging;           // host copy of the inputs
   std::vector<uint8_t> collectiveStaging; // a collective's buffer
   /// The session's queue, declared after `owned` so that it is destroyed

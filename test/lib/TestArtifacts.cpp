@@ -412,6 +412,21 @@ std::vector<Lie> makeLies() {
   t.push_back(descLie("host-kernel-with-workspace", "AF-8", [](Description &d) {
     d.kernels[1].launch.workspaceBytes = 4096;
   }));
+  // Format 1.11: a concurrent step is a launch after a launch, and the
+  // distinct buffers of its group share no arena bytes.
+  t.push_back(descLie("concurrent-first-step", "AF-10", [](Description &d) {
+    d.entryPoints[1].steps[0].concurrent = true;
+  }));
+  t.push_back(descLie("concurrent-steps-sharing-arena-bytes", "AF-10",
+                      [](Description &d) {
+                        // A second activation at the first one's offset, which
+                        // the head reads while the embedding writes the first.
+                        Buffer other = d.buffers[2];
+                        other.id = 7;
+                        d.buffers.push_back(other);
+                        d.entryPoints[1].steps[1].buffers[0] = 7;
+                        d.entryPoints[1].steps[1].concurrent = true;
+                      }));
   // Format 1.10: token slices only for a host kernel of one block
   // without scalars, whose buffers have only size-1 dims before the token
   // dim.

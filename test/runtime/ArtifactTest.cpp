@@ -585,6 +585,16 @@ TEST(ArtifactTest, PartitionRoundTrip) {
   ASSERT_TRUE(tsl) << tsl.status().message();
   EXPECT_EQ(tsl->kernels()[1].launch.tokenSlice, 8u);
   EXPECT_EQ(tsl->kernels()[0].launch.tokenSlice, 0u);
+  // Format 1.11: a concurrent step round-trips; the buffer both steps of
+  // the group name (the activation) is allowed.
+  Writer cs = tinyWriter();
+  cs.description().entryPoints[1].steps[1].concurrent = true;
+  auto csb = cs.serialize();
+  ASSERT_TRUE(csb) << csb.status().message();
+  auto csl = Artifact::load("concurrent.v4a", csb->data(), csb->size());
+  ASSERT_TRUE(csl) << csl.status().message();
+  EXPECT_FALSE(csl->findEntryPoint("step")->steps[0].concurrent);
+  EXPECT_TRUE(csl->findEntryPoint("step")->steps[1].concurrent);
   // A plan of one rank has a world of one.
   std::vector<uint8_t> tiny = tinyArtifact();
   auto one = Artifact::load("one.v4a", tiny.data(), tiny.size());

@@ -193,6 +193,56 @@ TEST(CPUDevice, RunsEveryBlockOfTheGridOnceOnTheThreadPool) {
   }
 }
 
+// A concurrent group (artifact Step.concurrent): the blocks of every launch
+// on the pool at once give each launch's result as if it ran alone, with 1
+// thread and 4, the gridded kernel beside two one-block ones.
+TEST(CPUDevice, RunsAConcurrentGroupsLaunchesTogether) {
+  Kernel blocks{"blocks", 0, "v4_test_blocks", 1, 0, ""};
+  blocks.launch.grid[0].fixed = 3;
+  blocks.launch.grid[1].fixed = 2;
+  blocks.launch.grid[1].tokenTile = 4;
+  Artifact a = hostKernelArtifact({blocks,
+                                   {"iota", 0, "v4_test_iota", 1, 0, ""},
+                                   {"scale", 0, "v4_test_scale", 2, 0, ""}});
+  for (unsigned threads : {1u, 4u}) {
+    CPUDevice dev(threads);
+    ASSERT_TRUE(dev.loadKernels(a).ok());
+    const int64_t grid = 3 * 2 * 3, words = grid + 3;
+    auto out = dev.allocate(words * sizeof(int64_t));
+    auto ids = dev.allocate(2 * 16 * sizeof(int64_t));
+    auto in = dev.allocate(3 * sizeof(float));
+    auto scaled = dev.allocate(2 * 3 * sizeof(float));
+    ASSERT_TRUE(out && ids && in && scaled);
+    float x[3] = {1.0f, -2.0f, 0.5f};
+    ASSERT_TRUE(dev.upload(*in, 0, x, sizeof x).ok());
+    std::vector<LaunchArg> a0{LaunchArg{*out, {words}}},
+        a1{LaunchArg{*ids, {2, 9}}},
+        a2{LaunchArg{*in, {3}}, LaunchArg{*scaled, {2, 3}}};
+    ASSERT_TRUE(dev.launchConcurrent({{0, &a0}, {1, &a1}, {2, &a2}}, 9).ok());
+    std::vector<int64_t> got(words);
+    ASSERT_TRUE(
+        dev.download(got.data(), *out, 0, words * sizeof(int64_t)).ok());
+    for (int64_t i = 0; i < grid; ++i)
+      EXPECT_EQ(got[i], 1) << "block " << i << ", " << threads << " threads";
+    EXPECT_EQ(got[grid], 3);
+    EXPECT_EQ(got[grid + 1], 6);
+    std::vector<int64_t> iota(18);
+    ASSERT_TRUE(dev.download(iota.data(), *ids, 0, 18 * 8).ok());
+    for (int64_t t = 0; t < 9; ++t) {
+      EXPECT_EQ(iota[t], t);
+      EXPECT_EQ(iota[9 + t], 100 + t);
+    }
+    float y[6];
+    ASSERT_TRUE(dev.download(y, *scaled, 0, sizeof y).ok());
+    EXPECT_EQ(std::vector<float>(y, y + 6),
+              (std::vector<float>{1.0f, -2.0f, 0.5f, 2.0f, -4.0f, 1.0f}));
+    // A kernel index out of range fails the whole group before any runs.
+    EXPECT_EQ(dev.launchConcurrent({{0, &a0}, {7, &a1}}, 9).rule(), "RT-7");
+    for (DeviceBuffer b : {*out, *ids, *in, *scaled})
+      dev.release(b);
+  }
+}
+
 TEST(ThreadPool, RunsEachIndexOnceAcrossManyJobs) {
   for (unsigned threads : {1u, 2u, 5u}) {
     v4::rt::ThreadPool pool(threads);

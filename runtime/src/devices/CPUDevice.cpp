@@ -2,6 +2,7 @@
 #include "runtime/src/devices/CPUDevice.h"
 #include "runtime/src/devices/CUDADevice.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -29,6 +30,14 @@ static Status noRecording(const char *device) {
   return Status::error(StatusCode::Internal, "RT-7",
                        std::string(device) + " device: cannot record launches");
 }
+Status Device::launchConcurrent(const std::vector<Launch> &group,
+                                int64_t tokens, Queue *queue) {
+  for (const Launch &l : group)
+    if (Status s = launch(l.kernel, *l.args, tokens, queue); !s)
+      return s;
+  return Status::success();
+}
+
 Status Device::beginRecording(Queue *) { return noRecording(name()); }
 Expected<std::unique_ptr<Device::Recording>> Device::endRecording(Queue *) {
   return noRecording(name());
@@ -340,70 +349,135 @@ void runSlice(void *context, uint64_t index) {
   runBlock(&one, 0);
 }
 
+/// One launch of a group: its grid's blocks, or its token slices.
+struct PreparedCall {
+  GridCall call;
+  uint64_t blocks = 0;
+  bool sliced = false;
+  /// Where its descriptor words and pointers start in the group's storage
+  /// (pointers are set once the storage stops growing).
+  size_t word = 0, pointer = 0;
+};
+
+/// The blocks of a group's launches as one index space: launch j owns
+/// [starts[j], starts[j + 1]).
+struct GroupCall {
+  const PreparedCall *calls;
+  const uint64_t *starts;
+  size_t count;
+};
+
+void runGroupBlock(void *context, uint64_t index) {
+  const auto &g = *static_cast<const GroupCall *>(context);
+  size_t j =
+      size_t(std::upper_bound(g.starts, g.starts + g.count, index) - g.starts) -
+      1;
+  void *call = const_cast<GridCall *>(&g.calls[j].call);
+  (g.calls[j].sliced ? runSlice : runBlock)(call, index - g.starts[j]);
+}
+
 } // namespace
 
 Status CPUDevice::launch(uint32_t kernel, const std::vector<LaunchArg> &args,
-                         int64_t tokens, Queue *) {
+                         int64_t tokens, Queue *queue) {
+  return launchConcurrent({{kernel, &args}}, tokens, queue);
+}
+
+Status CPUDevice::launchConcurrent(const std::vector<Launch> &group,
+                                   int64_t tokens, Queue *) {
   std::lock_guard<std::mutex> lock(launchMutex);
-  if (kernel >= entries.size())
-    return Status::error(StatusCode::Internal, "RT-7",
-                         "launch of kernel " + std::to_string(kernel) +
-                             ", but " + std::to_string(entries.size()) +
-                             " are loaded");
-  size_t total = 0;
-  for (const LaunchArg &arg : args)
-    total += abi::descriptorWords(arg.sizes.size());
-  words.assign(total, 0);
-  pointers.assign(args.size(), nullptr);
-  size_t at = 0;
-  for (size_t i = 0; i < args.size(); ++i) {
-    abi::writeDescriptor(args[i].buffer.address, args[i].sizes.data(),
-                         args[i].sizes.size(), &words[at]);
-    pointers[i] = &words[at];
-    at += abi::descriptorWords(args[i].sizes.size());
-  }
-  // A token-sliced kernel (artifact Launch.tokenSlice): one call per slice
-  // of tokens, each on descriptors of its slice, in parallel.
-  if (uint64_t slice = launches[kernel].tokenSlice;
-      slice != 0 && uint64_t(tokens) > slice) {
-    uint64_t slices = (uint64_t(tokens) + slice - 1) / slice;
-    words.assign(total * slices, 0);
-    pointers.assign(args.size() * slices, nullptr);
-    std::vector<int64_t> sizes;
-    size_t word = 0;
-    for (uint64_t j = 0; j < slices; ++j) {
-      int64_t first = int64_t(j * slice);
-      int64_t count = std::min<int64_t>(int64_t(slice), tokens - first);
-      for (size_t i = 0; i < args.size(); ++i) {
-        const LaunchArg &arg = args[i];
-        sizes = arg.sizes;
-        auto *base = static_cast<char *>(arg.buffer.address);
-        if (arg.tokenDim >= 0) {
-          base += uint64_t(first) * arg.tokenBytes;
-          sizes[size_t(arg.tokenDim)] = count;
-        }
-        abi::writeDescriptor(base, sizes.data(), sizes.size(), &words[word]);
-        pointers[j * args.size() + i] = &words[word];
-        word += abi::descriptorWords(sizes.size());
+  std::vector<PreparedCall> prepared;
+  prepared.reserve(group.size());
+  size_t totalWords = 0, totalPointers = 0;
+  for (const Launch &l : group) {
+    if (l.kernel >= entries.size())
+      return Status::error(StatusCode::Internal, "RT-7",
+                           "launch of kernel " + std::to_string(l.kernel) +
+                               ", but " + std::to_string(entries.size()) +
+                               " are loaded");
+    const std::vector<LaunchArg> &args = *l.args;
+    size_t total = 0;
+    for (const LaunchArg &arg : args)
+      total += abi::descriptorWords(arg.sizes.size());
+    PreparedCall p;
+    p.call = GridCall{entries[l.kernel], nullptr, args.size(), {1, 1, 1}};
+    p.word = totalWords;
+    p.pointer = totalPointers;
+    // A token-sliced kernel (artifact Launch.tokenSlice): one call per
+    // slice of tokens, each on descriptors of its slice, in parallel.
+    if (uint64_t slice = launches[l.kernel].tokenSlice;
+        slice != 0 && uint64_t(tokens) > slice) {
+      p.sliced = true;
+      p.blocks = (uint64_t(tokens) + slice - 1) / slice;
+    } else {
+      p.blocks = 1;
+      for (int d = 0; d < 3; ++d) {
+        uint64_t g = launches[l.kernel].grid[d].blocks(tokens);
+        if (g == 0 || g > (uint64_t(1) << 31))
+          return Status::error(StatusCode::Internal, "RT-7",
+                               "kernel " + std::to_string(l.kernel) +
+                                   " has a grid of " + std::to_string(g) +
+                                   " blocks in dimension " + std::to_string(d));
+        p.call.grid[d] = int64_t(g);
+        p.blocks *= g;
       }
     }
-    GridCall call{entries[kernel], pointers.data(), args.size(), {1, 1, 1}};
-    pool->run(slices, runSlice, &call);
+    uint64_t copies = p.sliced ? p.blocks : 1;
+    totalWords += total * copies;
+    totalPointers += args.size() * copies;
+    prepared.push_back(p);
+  }
+  words.assign(totalWords, 0);
+  pointers.assign(totalPointers, nullptr);
+  std::vector<uint64_t> starts;
+  uint64_t blocks = 0;
+  std::vector<int64_t> sizes;
+  for (size_t j = 0; j < group.size(); ++j) {
+    PreparedCall &p = prepared[j];
+    const std::vector<LaunchArg> &args = *group[j].args;
+    size_t word = p.word;
+    for (uint64_t c = 0; c < (p.sliced ? p.blocks : 1); ++c) {
+      int64_t first = 0, count = tokens;
+      if (p.sliced) {
+        uint64_t slice = launches[group[j].kernel].tokenSlice;
+        first = int64_t(c * slice);
+        count = std::min<int64_t>(int64_t(slice), tokens - first);
+      }
+      for (size_t i = 0; i < args.size(); ++i) {
+        const LaunchArg &arg = args[i];
+        auto *base = static_cast<char *>(arg.buffer.address);
+        const int64_t *dims = arg.sizes.data();
+        if (p.sliced && arg.tokenDim >= 0) {
+          sizes = arg.sizes;
+          base += uint64_t(first) * arg.tokenBytes;
+          sizes[size_t(arg.tokenDim)] = count;
+          dims = sizes.data();
+        }
+        abi::writeDescriptor(base, dims, arg.sizes.size(), &words[word]);
+        pointers[p.pointer + c * args.size() + i] = &words[word];
+        word += abi::descriptorWords(arg.sizes.size());
+      }
+    }
+    p.call.pointers = pointers.data() + p.pointer;
+  }
+  if (prepared.size() == 1) {
+    PreparedCall &p = prepared.front();
+    pool->run(p.blocks, p.sliced ? runSlice : runBlock, &p.call);
     return Status::success();
   }
-  GridCall call{entries[kernel], pointers.data(), pointers.size(), {1, 1, 1}};
-  uint64_t blocks = 1;
-  for (int d = 0; d < 3; ++d) {
-    uint64_t g = launches[kernel].grid[d].blocks(tokens);
-    if (g == 0 || g > (uint64_t(1) << 31))
-      return Status::error(StatusCode::Internal, "RT-7",
-                           "kernel " + std::to_string(kernel) +
-                               " has a grid of " + std::to_string(g) +
-                               " blocks in dimension " + std::to_string(d));
-    call.grid[d] = int64_t(g);
-    blocks *= g;
+  // The pool hands out indices in order: launches of fewer (so longer)
+  // blocks first, so a one-block kernel starts at once beside the others'
+  // blocks instead of after them.
+  std::stable_sort(prepared.begin(), prepared.end(),
+                   [](const PreparedCall &x, const PreparedCall &y) {
+                     return x.blocks < y.blocks;
+                   });
+  for (const PreparedCall &p : prepared) {
+    starts.push_back(blocks);
+    blocks += p.blocks;
   }
-  pool->run(blocks, runBlock, &call);
+  GroupCall call{prepared.data(), starts.data(), prepared.size()};
+  pool->run(blocks, runGroupBlock, &call);
   return Status::success();
 }
 

@@ -60,6 +60,10 @@ public:
   Status loadKernels(const artifact::Artifact &artifact) override;
   Status launch(uint32_t kernel, const std::vector<LaunchArg> &args,
                 int64_t tokens, Queue *queue = nullptr) override;
+  /// The blocks (or token slices) of every launch of the group on the pool
+  /// at once: a one-block kernel no longer leaves the other threads idle.
+  Status launchConcurrent(const std::vector<Launch> &group, int64_t tokens,
+                          Queue *queue = nullptr) override;
   /// Launches run when called: every queue is always done.
   Status synchronize(Queue * = nullptr) override { return Status::success(); }
 
@@ -72,7 +76,7 @@ private:
   std::vector<artifact::Launch> launches;
   std::unique_ptr<ThreadPool> pool;
   std::mutex launchMutex;
-  /// Reused descriptor storage of launch().
+  /// Reused descriptor storage of launchConcurrent().
   std::vector<int64_t> words;
   std::vector<void *> pointers;
 };

@@ -102,6 +102,16 @@ public:
   /// block of its grid once.
   virtual Status launch(uint32_t kernel, const std::vector<LaunchArg> &args,
                         int64_t tokens, Queue *queue = nullptr) = 0;
+  /// One launch of a group: the kernel and its arguments (as launch()).
+  struct Launch {
+    uint32_t kernel;
+    const std::vector<LaunchArg> *args;
+  };
+  /// Launches that may run at the same time, in any order (the artifact's
+  /// Step.concurrent: none writes memory another reads or writes). The
+  /// default runs them one after another.
+  virtual Status launchConcurrent(const std::vector<Launch> &group,
+                                  int64_t tokens, Queue *queue = nullptr);
   /// Waits until the queue's work has finished.
   virtual Status synchronize(Queue *queue = nullptr) = 0;
 
