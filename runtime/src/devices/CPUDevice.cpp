@@ -349,8 +349,10 @@ void runSlice(void *context, uint64_t index) {
   runBlock(&one, 0);
 }
 
+} // namespace
+
 /// One launch of a group: its grid's blocks, or its token slices.
-struct PreparedCall {
+struct CPUDevice::PreparedCall {
   GridCall call;
   uint64_t blocks = 0;
   bool sliced = false;
@@ -361,13 +363,13 @@ struct PreparedCall {
 
 /// The blocks of a group's launches as one index space: launch j owns
 /// [starts[j], starts[j + 1]).
-struct GroupCall {
+struct CPUDevice::GroupCall {
   const PreparedCall *calls;
   const uint64_t *starts;
   size_t count;
 };
 
-void runGroupBlock(void *context, uint64_t index) {
+void CPUDevice::runGroupBlock(void *context, uint64_t index) {
   const auto &g = *static_cast<const GroupCall *>(context);
   size_t j =
       size_t(std::upper_bound(g.starts, g.starts + g.count, index) - g.starts) -
@@ -376,20 +378,25 @@ void runGroupBlock(void *context, uint64_t index) {
   (g.calls[j].sliced ? runSlice : runBlock)(call, index - g.starts[j]);
 }
 
-} // namespace
-
 Status CPUDevice::launch(uint32_t kernel, const std::vector<LaunchArg> &args,
-                         int64_t tokens, Queue *queue) {
-  return launchConcurrent({{kernel, &args}}, tokens, queue);
+                         int64_t tokens, Queue *) {
+  std::lock_guard<std::mutex> lock(launchMutex);
+  const Launch one{kernel, &args};
+  return launchLocked(&one, 1, tokens);
 }
 
 Status CPUDevice::launchConcurrent(const std::vector<Launch> &group,
                                    int64_t tokens, Queue *) {
   std::lock_guard<std::mutex> lock(launchMutex);
-  std::vector<PreparedCall> prepared;
-  prepared.reserve(group.size());
+  return launchLocked(group.data(), group.size(), tokens);
+}
+
+Status CPUDevice::launchLocked(const Launch *group, size_t count,
+                               int64_t tokens) {
+  prepared.clear();
   size_t totalWords = 0, totalPointers = 0;
-  for (const Launch &l : group) {
+  for (size_t j = 0; j < count; ++j) {
+    const Launch &l = group[j];
     if (l.kernel >= entries.size())
       return Status::error(StatusCode::Internal, "RT-7",
                            "launch of kernel " + std::to_string(l.kernel) +
@@ -429,29 +436,28 @@ Status CPUDevice::launchConcurrent(const std::vector<Launch> &group,
   }
   words.assign(totalWords, 0);
   pointers.assign(totalPointers, nullptr);
-  std::vector<uint64_t> starts;
+  starts.clear();
   uint64_t blocks = 0;
-  std::vector<int64_t> sizes;
-  for (size_t j = 0; j < group.size(); ++j) {
+  for (size_t j = 0; j < count; ++j) {
     PreparedCall &p = prepared[j];
     const std::vector<LaunchArg> &args = *group[j].args;
     size_t word = p.word;
     for (uint64_t c = 0; c < (p.sliced ? p.blocks : 1); ++c) {
-      int64_t first = 0, count = tokens;
+      int64_t first = 0, tokensInSlice = tokens;
       if (p.sliced) {
         uint64_t slice = launches[group[j].kernel].tokenSlice;
         first = int64_t(c * slice);
-        count = std::min<int64_t>(int64_t(slice), tokens - first);
+        tokensInSlice = std::min<int64_t>(int64_t(slice), tokens - first);
       }
       for (size_t i = 0; i < args.size(); ++i) {
         const LaunchArg &arg = args[i];
         auto *base = static_cast<char *>(arg.buffer.address);
         const int64_t *dims = arg.sizes.data();
         if (p.sliced && arg.tokenDim >= 0) {
-          sizes = arg.sizes;
+          sliceSizes = arg.sizes;
           base += uint64_t(first) * arg.tokenBytes;
-          sizes[size_t(arg.tokenDim)] = count;
-          dims = sizes.data();
+          sliceSizes[size_t(arg.tokenDim)] = tokensInSlice;
+          dims = sliceSizes.data();
         }
         abi::writeDescriptor(base, dims, arg.sizes.size(), &words[word]);
         pointers[p.pointer + c * args.size() + i] = &words[word];

@@ -71,14 +71,26 @@ public:
   unsigned numThreads() const override { return pool->size(); }
 
 private:
+  struct PreparedCall;
+  struct GroupCall;
+  /// Runs the `count` launches at `group` as one pool job, the launches of
+  /// fewest blocks first (launchMutex held).
+  Status launchLocked(const Launch *group, size_t count, int64_t tokens);
+  /// The pool task of a group of more than one launch (a GroupCall).
+  static void runGroupBlock(void *context, uint64_t index);
+
   std::vector<void *> libraries;
   std::vector<abi::KernelEntry> entries;
   std::vector<artifact::Launch> launches;
   std::unique_ptr<ThreadPool> pool;
   std::mutex launchMutex;
-  /// Reused descriptor storage of launchConcurrent().
+  /// Reused storage of launchLocked(): descriptors, the prepared launches,
+  /// where each one's blocks start, a sliced buffer's sizes.
   std::vector<int64_t> words;
   std::vector<void *> pointers;
+  std::vector<PreparedCall> prepared;
+  std::vector<uint64_t> starts;
+  std::vector<int64_t> sliceSizes;
 };
 
 } // namespace v4::rt
