@@ -38,23 +38,29 @@ func.func @k_mhc_post(%arg0: tensor<1x?x8xbf16>, %arg1: tensor<1x?x4x8xbf16>, %a
   return %1 : tensor<1x?x4x8xbf16>
 }
 
-// hc_pre: joint sum of squares over n*d, the mixes as a reduction against
-// fn viewed [M, n, d / S, S] (S = 8 here: the largest of 16, 8, 4, 2 that
-// divides d) with the mix dim between the runs and their elements (each
-// mix's sum still in ascending (lane, element) order), the split of the
-// mixes, Sinkhorn with its iterations 1..19 as an scf.for over tensors,
-// and the lane mix.
+// hc_pre: joint sum of squares over n*d; the mixes (M = 24 and n*d = 32,
+// both multiples of 8) 8 at a time in vector lanes: per token an scf.for
+// over the 8-element runs of the flat lanes carries one vector<8xf32> per 8
+// mixes, each 8 x 8 block of fn read as rows and transposed in registers, so
+// each lane's sum stays in ascending flat order (mul, then add: no FMA);
+// then the split of the mixes, Sinkhorn with its iterations 1..19 as an
+// scf.for over tensors, and the lane mix.
 // CHECK-LABEL: func.func @k_mhc_pre(
 // CHECK-SAME: %[[X:[^:]*]]: tensor<1x?x4x8xbf16>, %[[FN:[^:]*]]: tensor<24x32xf32>
-// CHECK: %[[FN4:.*]] = tensor.expand_shape %[[FN]] {{\[\[}}0], [1, 2, 3]] output_shape [24, 4, 1, 8]
-// CHECK: %[[X5:.*]] = tensor.expand_shape %[[X]] {{\[\[}}0], [1], [2], [3, 4]] output_shape [1, %{{.*}}, 4, 1, 8]
 // CHECK: linalg.generic
 // CHECK-SAME: iterator_types = ["parallel", "parallel", "reduction", "reduction"]
 // CHECK-SAME: ins(%[[X]] : tensor<1x?x4x8xbf16>)
 // CHECK: math.sqrt
-// CHECK: linalg.generic
-// CHECK-SAME: iterator_types = ["parallel", "parallel", "reduction", "reduction", "parallel", "reduction"]
-// CHECK-SAME: ins(%[[X5]], %[[FN4]] :
+// CHECK: %[[X3:.*]] = tensor.collapse_shape %[[X]] {{\[\[}}0], [1], [2, 3]]
+// CHECK: scf.for %{{.*}} = %c0{{.*}} to %c4{{.*}} step %c1{{.*}} iter_args(%{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}) -> (vector<8xf32>, vector<8xf32>, vector<8xf32>)
+// CHECK: vector.transfer_read %[[X3]]
+// CHECK: arith.extf %{{.*}} : vector<8xbf16> to vector<8xf32>
+// CHECK-COUNT-8: vector.transfer_read %[[FN]]
+// CHECK-COUNT-24: vector.shuffle
+// CHECK-NOT: math.fma
+// CHECK: arith.mulf %{{.*}} : vector<8xf32>
+// CHECK-NEXT: arith.addf %{{.*}} : vector<8xf32>
+// CHECK: vector.transfer_write %{{.*}} {in_bounds = [true]} : vector<8xf32>, tensor<1x?x24xf32>
 // CHECK: tensor.extract_slice %{{.*}}[0, 0, 8] [1, %{{.*}}, 16] [1, 1, 1]
 // CHECK: arith.maximumf
 // CHECK: math.exp
@@ -70,6 +76,25 @@ func.func @k_mhc_pre(%arg0: tensor<1x?x4x8xbf16>, %arg1: tensor<24x32xf32>, %arg
   %1 = v4.kernel.store %post into %arg5 : tensor<1x?x4xf32>
   %2 = v4.kernel.store %comb into %arg6 : tensor<1x?x4x4xf32>
   return %0, %1, %2 : tensor<1x?x8xbf16>, tensor<1x?x4xf32>, tensor<1x?x4x4xf32>
+}
+
+// hc_head: its M = n = 4 mixes are not a multiple of 8, so the mixes are a
+// reduction against fn viewed [M, n, d / S, S] (S = 8 here: the largest of
+// 16, 8, 4, 2 that divides d) with the mix dim between the runs and their
+// elements (each mix's sum still in ascending (lane, element) order).
+// CHECK-LABEL: func.func @k_mhc_head(
+// CHECK-SAME: %[[X:[^:]*]]: tensor<1x?x4x8xbf16>, %[[FN:[^:]*]]: tensor<4x32xf32>
+// CHECK: %[[FN4:.*]] = tensor.expand_shape %[[FN]] {{\[\[}}0], [1, 2, 3]] output_shape [4, 4, 1, 8]
+// CHECK: %[[X5:.*]] = tensor.expand_shape %[[X]] {{\[\[}}0], [1], [2], [3, 4]] output_shape [1, %{{.*}}, 4, 1, 8]
+// CHECK: linalg.generic
+// CHECK-SAME: iterator_types = ["parallel", "parallel", "reduction", "reduction", "parallel", "reduction"]
+// CHECK-SAME: ins(%[[X5]], %[[FN4]] :
+// CHECK-NOT: vector.shuffle
+// CHECK: bufferization.materialize_in_destination
+func.func @k_mhc_head(%arg0: tensor<1x?x4x8xbf16>, %arg1: tensor<4x32xf32>, %arg2: tensor<4xf32>, %arg3: tensor<1xf32>, %arg4: tensor<1x?x8xbf16>) -> tensor<1x?x8xbf16> attributes {v4.kernel} {
+  %y = v4.mhc.head %arg0, %arg1, %arg2, %arg3 : (tensor<1x?x4x8xbf16>, tensor<4x32xf32>, tensor<4xf32>, tensor<1xf32>) -> tensor<1x?x8xbf16>
+  %0 = v4.kernel.store %y into %arg4 : tensor<1x?x8xbf16>
+  return %0 : tensor<1x?x8xbf16>
 }
 
 // One Sinkhorn iteration: a single scf.for is not needed.
