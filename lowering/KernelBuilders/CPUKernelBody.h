@@ -256,7 +256,9 @@ LogicalResult setFastRow(func::FuncOp fn, TileGemm &g);
 /// With `fastRow` (v4.sum_order = "fast") a one-row pass (decode) instead
 /// sums each feature along K in vector lanes with fused multiply-adds, reads
 /// the stored weights as vectors (`weightRef`) and scales each part's lane
-/// sums once (gemmRowFast); the tile passes are unchanged.
+/// sums once (gemmRowFast), and so does a tile of 2 to 4 rows of FP8 or
+/// Plain weights (its rows share each decoded weight vector); the other
+/// tile passes are unchanged.
 struct TileGemm {
   lowp::WeightFormat format = lowp::WeightFormat::Plain;
   int64_t blk = 128;

@@ -10,6 +10,8 @@
 
 #include "llvm/ADT/TypeSwitch.h"
 
+#include <limits>
+
 using namespace mlir;
 
 namespace mlir::v4 {
@@ -501,6 +503,11 @@ void gemmRowChunk(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
 constexpr int64_t kFastLanes = 16;
 constexpr int64_t kFastRows = 4;
 constexpr int64_t kFastPrefetchRows = 2 * kFastRows;
+/// Activation rows of gemmRowsFastPass (a tile of 2 to this many rows; FP8
+/// and Plain weights), and the weight rows it runs at once then (R x A lane
+/// sums and as many part sums stay in the 32 vector registers).
+constexpr int64_t kFastActRows = 4;
+constexpr int64_t kFastRowsMulti = 2;
 
 /// Whether tileGemm's one-row pass is gemmRowFast: asked for, and the FP8
 /// blocks (scaled or dequantised) are whole steps of lanes.
@@ -518,7 +525,10 @@ Value fastScaleStride(KernelBody &k, const TileGemm &g) {
 
 /// The features [n0, n1) of the one row in aT / saT (row ra) with
 /// reassociated sums (v4.sum_order = "fast"): kFastRows weight rows at a
-/// time share each activation vector; each feature's products are summed in
+/// time share each activation vector; with A > 1 (not FP4) the A rows
+/// ra + i (clamped to rb - 1; only rows below rb are stored) at aT[i *
+/// aStride + e] and saT[i * saStride + j] share each decoded weight vector,
+/// kFastRowsMulti weight rows at a time. Each feature's products are summed in
 /// kFastLanes lanes along K with fused multiply-adds, a part's lane sums are
 /// scaled once (s_a * s_w, with the 2^k of the half decoding folded in) into
 /// the feature's lane sums, and the lanes are added at the end. Plain sums
@@ -527,14 +537,23 @@ Value fastScaleStride(KernelBody &k, const TileGemm &g) {
 /// weights (bf16(e4m3 * s), which is e4m3 * s: 4 significant bits) are FP8
 /// blocks against the unquantised activations (s_a = 1).
 void gemmRowFast(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
-                 Value ra, Value n0, Value n1) {
-  const int64_t L = kFastLanes, R = kFastRows;
+                 Value ra, Value rb, Value n0, Value n1, int64_t A = 1,
+                 Value aStride = Value(), Value saStride = Value()) {
   using lowp::WeightFormat;
+  const int64_t L = kFastLanes, R = A == 1 ? kFastRows : kFastRowsMulti;
   // Quantised activations (aT, saT); weights stored as codes with block
   // scales.
   bool scaled = g.format != WeightFormat::Plain;
   bool codes = scaled || g.dequantizeWeights;
   bool fp4 = g.format == WeightFormat::FP4;
+  assert((A == 1 || !fp4) && "FP4 weights run one activation row at a time");
+  // Where activation row i's element e and block scale j lie.
+  auto aAt = [&](KernelBody &k, int64_t i, Value e) {
+    return i == 0 ? e : k.addi(k.muli(k.idx(i), aStride), e);
+  };
+  auto saAt = [&](KernelBody &k, int64_t i, Value j) {
+    return i == 0 ? j : k.addi(k.muli(k.idx(i), saStride), j);
+  };
   Type f32 = k.b.getF32Type();
   auto vecF32 = [&](int64_t n) { return VectorType::get({n}, f32); };
   arith::FastMathFlags contract = arith::FastMathFlags::contract;
@@ -554,8 +573,10 @@ void gemmRowFast(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
   double fold = fp4 ? (permuted ? 1.0 : lowp::kE2M1HalfScale)
                     : (codes ? lowp::kE4M3HalfScale : 1.0);
   // The activations past K are zero for the tail step.
-  loop(k, g.K, k.addi(g.K, k.idx(L)),
-       [&](KernelBody &k, Value e) { k.store(k.f32(0.0), s.aT, {e}); });
+  for (int64_t i = 0; i < A; ++i)
+    loop(k, g.K, k.addi(g.K, k.idx(L)), [&](KernelBody &k, Value e) {
+      k.store(k.f32(0.0), s.aT, {aAt(k, i, e)});
+    });
   // FP4: slice j's scale is s_a * s_w * 2^14; s_a (times the 2^14) per
   // slice once, and each row group's s_w decoded kFastLanes at a time
   // (rowScales).
@@ -613,7 +634,10 @@ void gemmRowFast(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
       }
       return next;
     }
-    Value a = vector::LoadOp::create(k.b, vecF32(L), s.aT, ValueRange{e});
+    SmallVector<Value> a;
+    for (int64_t i = 0; i < A; ++i)
+      a.push_back(vector::LoadOp::create(k.b, vecF32(L), s.aT,
+                                         ValueRange{aAt(k, i, e)}));
     if (inBounds)
       prefetch(k, e);
     for (int64_t r = 0; r < R; ++r) {
@@ -626,10 +650,48 @@ void gemmRowFast(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
         w = raw;
       else
         w = arith::ExtFOp::create(k.b, vecF32(L), raw);
-      next.push_back(fma(k, w, a, p[r]));
+      for (int64_t i = 0; i < A; ++i)
+        next.push_back(fma(k, w, a[i], p[r * A + i]));
     }
     return next;
   };
+  // One activation row of FP8 codes: in whole runs of W = 4 steps the codes
+  // decode in three operations (e4m3HalfBitsFinite) and each row's NaN
+  // codes are found once per run: the minimum of the runs' probes
+  // (e4m3NaNProbe, one vector<W x i8> per weight row, carried with the
+  // sums) is zero when the row read one, and its sum is then NaN, as the
+  // products' would be.
+  const bool wide = codes && !fp4 && A == 1;
+  const int64_t W = 4 * L;
+  auto i8s = VectorType::get({W}, k.b.getI8Type());
+  auto wideStep = [&](KernelBody &k, ArrayRef<Value> rows, Value e,
+                      ValueRange p, ValueRange probes) {
+    SmallVector<Value> a;
+    for (int64_t q = 0; q < 4; ++q)
+      a.push_back(vector::LoadOp::create(k.b, vecF32(L), s.aT,
+                                         ValueRange{k.addi(e, k.idx(q * L))}));
+    prefetch(k, e);
+    SmallVector<Value> next, nextProbes;
+    for (int64_t r = 0; r < R; ++r) {
+      auto [m, ix] = g.weightRef(k, rows[r], e);
+      Value run = vector::LoadOp::create(k.b, i8s, m, ix);
+      nextProbes.push_back(
+          arith::MinUIOp::create(k.b, probes[r], lowp::e4m3NaNProbe(k.b, run)));
+      // Each step's codes loaded again (a load, not a lane extraction).
+      Value sum = p[r];
+      for (int64_t q = 0; q < 4; ++q) {
+        auto [mq, ixq] = g.weightRef(k, rows[r], k.addi(e, k.idx(q * L)));
+        Value codes16 = readVector(k, mq, ixq, L, true);
+        Value w = lowp::halfToF32(k.b, lowp::e4m3HalfBitsFinite(k.b, codes16));
+        sum = fma(k, w, a[q], sum);
+      }
+      next.push_back(sum);
+    }
+    next.append(nextProbes);
+    return next;
+  };
+  Value noProbe = arith::ConstantOp::create(
+      k.b, DenseElementsAttr::get(i8s, k.b.getI8IntegerAttr(-1)));
   scf::ForOp::create(
       k.b, n0, n1, k.idx(R), ValueRange(),
       [&](OpBuilder &nb, Location loc, Value fb, ValueRange) {
@@ -645,14 +707,35 @@ void gemmRowFast(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
         }
         if (fp4)
           rowScales(k, rows);
-        SmallVector<Value> init(R, zeroV);
-        SmallVector<Value> sums = reduce(
-            k, zero, nParts, init,
-            [&](KernelBody &k, Value j, ValueRange acc) -> SmallVector<Value> {
+        SmallVector<Value> init(R * A, zeroV);
+        SmallVector<Value> carried(init);
+        if (wide)
+          carried.append(R, noProbe);
+        SmallVector<Value> sumsAndProbes = reduce(
+            k, zero, nParts, carried,
+            [&](KernelBody &k, Value j,
+                ValueRange accAll) -> SmallVector<Value> {
+              ValueRange acc = accAll.take_front(R * A);
+              SmallVector<Value> probes(accAll.drop_front(R * A));
               Value e0 = k.muli(j, P), e1 = k.minui(k.addi(e0, P), g.K);
               Value span = k.subi(e1, e0);
               SmallVector<Value> p(codes ? init : SmallVector<Value>(acc));
-              p = reduce(k, zero, k.divui(span, k.idx(G)), p,
+              Value stepsFrom = zero;
+              if (wide) {
+                Value runs = k.divui(span, k.idx(W));
+                SmallVector<Value> pp(p);
+                pp.append(probes);
+                pp = reduce(k, zero, runs, pp,
+                            [&](KernelBody &k, Value q, ValueRange pp) {
+                              return wideStep(
+                                  k, rows, k.addi(e0, k.muli(q, k.idx(W))),
+                                  pp.take_front(R), pp.drop_front(R));
+                            });
+                p.assign(pp.begin(), pp.begin() + R);
+                probes.assign(pp.begin() + R, pp.end());
+                stepsFrom = k.muli(runs, k.idx(W / G));
+              }
+              p = reduce(k, stepsFrom, k.divui(span, k.idx(G)), p,
                          [&](KernelBody &k, Value q, ValueRange p) {
                            return step(k, rows, k.addi(e0, k.muli(q, k.idx(G))),
                                        p, true);
@@ -667,6 +750,10 @@ void gemmRowFast(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
               if (!codes)
                 return p;
               SmallVector<Value> next;
+              auto withProbes = [&](SmallVector<Value> v) {
+                v.append(probes);
+                return v;
+              };
               if (fp4) {
                 for (int64_t r = 0; r < R; ++r) {
                   Value sc =
@@ -675,27 +762,108 @@ void gemmRowFast(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
                 }
                 return next;
               }
-              Value sa = scaled ? k.mulf(k.load(s.saT, {partActBlock(k, g, j)}),
-                                         k.f32(fold))
-                                : k.f32(fold);
+              SmallVector<Value> sa;
+              for (int64_t i = 0; i < A; ++i)
+                sa.push_back(
+                    scaled ? k.mulf(k.load(s.saT,
+                                           {saAt(k, i, partActBlock(k, g, j))}),
+                                    k.f32(fold))
+                           : k.f32(fold));
               for (int64_t r = 0; r < R; ++r) {
-                Value sc = k.mulf(
-                    sa, lowp::decodeE8M0(k.b, scaleCode(k, g, rows[r], j)));
-                next.push_back(fma(k, p[r], splat(k, sc, L), acc[r]));
+                Value sw = lowp::decodeE8M0(k.b, scaleCode(k, g, rows[r], j));
+                for (int64_t i = 0; i < A; ++i) {
+                  Value sc = k.mulf(sa[i], sw);
+                  next.push_back(
+                      fma(k, p[r * A + i], splat(k, sc, L), acc[r * A + i]));
+                }
               }
-              return next;
+              return withProbes(std::move(next));
             });
+        ValueRange sums = ValueRange(sumsAndProbes).take_front(R * A);
         for (int64_t r = 0; r < R; ++r) {
           Value n = k.addi(fb, k.idx(r));
-          // A tree of lane additions (reassoc), not the ordered reduction.
-          Value y = vector::ReductionOp::create(
-              k.b, vector::CombiningKind::ADD, sums[r],
-              arith::FastMathFlags::reassoc | contract);
-          ifThen(k, k.cmpi(arith::CmpIPredicate::ult, n, n1),
-                 [&](KernelBody &k) { g.store(k, ra, n, y); });
+          for (int64_t i = 0; i < A; ++i) {
+            // A tree of lane additions (reassoc), not the ordered reduction.
+            Value y = vector::ReductionOp::create(
+                k.b, vector::CombiningKind::ADD, sums[r * A + i],
+                arith::FastMathFlags::reassoc | contract);
+            if (wide) {
+              Value least = vector::ReductionOp::create(
+                  k.b, vector::CombiningKind::MINUI, sumsAndProbes[R + r]);
+              Value nanCode = arith::CmpIOp::create(
+                  k.b, arith::CmpIPredicate::eq, least,
+                  arith::ConstantOp::create(k.b, k.b.getI8IntegerAttr(0)));
+              y = k.select(
+                  nanCode,
+                  arith::ConstantOp::create(
+                      k.b, k.b.getF32FloatAttr(
+                               std::numeric_limits<float>::quiet_NaN())),
+                  y);
+            }
+            Value row = i == 0 ? ra : k.addi(ra, k.idx(i));
+            Value stored = k.cmpi(arith::CmpIPredicate::ult, n, n1);
+            if (i > 0)
+              stored = arith::AndIOp::create(
+                  k.b, stored, k.cmpi(arith::CmpIPredicate::ult, row, rb));
+            ifThen(k, stored, [&](KernelBody &k) { g.store(k, row, n, y); });
+          }
         }
         scf::YieldOp::create(ib);
       });
+}
+
+/// Activation row r into aT at aAt(e), FP8 quantised when the weights are
+/// scaled (quantizeActFP8), with its block scales into saT at saAt(j).
+void fillActRow(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
+                Value r, function_ref<Value(KernelBody &, Value)> aAt,
+                function_ref<Value(KernelBody &, Value)> saAt) {
+  Value zero = k.idx(0);
+  if (g.format == lowp::WeightFormat::Plain) {
+    loop(k, zero, g.K, [&](KernelBody &k, Value e) {
+      k.store(g.act(k, r, e), s.aT, {aAt(k, e)});
+    });
+    return;
+  }
+  quantizeActFP8(
+      k.b,
+      [&](ImplicitLocOpBuilder &eb, Value e) {
+        KernelBody ek{eb};
+        return g.act(ek, r, e);
+      },
+      g.K, g.blk, s.qa, s.sa, g.quantize);
+  loop(k, zero, g.K, [&](KernelBody &k, Value e) {
+    k.store(k.load(s.qa, {e}), s.aT, {aAt(k, e)});
+  });
+  loop(k, zero, k.ceilDivui(g.K, g.blk), [&](KernelBody &k, Value j) {
+    k.store(k.load(s.sa, {j}), s.saT, {saAt(k, j)});
+  });
+}
+
+/// Rows [ra, rb) (2 to kFastActRows of them; FP8 or Plain weights) by
+/// gemmRowFast with A = kFastActRows: each row's activations (FP8 quantised
+/// when scaled) at aT[i * (K + kFastLanes) + e], its block scales at saT[i *
+/// blocks + j]; a row past rb repeats the last one (not stored).
+void gemmRowsFastPass(KernelBody &k, const TileGemm &g,
+                      const TileGemmScratch &s, Value ra, Value rb, Value n0,
+                      Value n1) {
+  Value aStride = k.addi(g.K, k.idx(kFastLanes));
+  Value nBlocks = k.ceilDivui(g.K, g.blk);
+  for (int64_t i = 0; i < kFastActRows; ++i) {
+    Value r = k.minui(k.addi(ra, k.idx(i)), k.subi(rb, k.idx(1)));
+    Value base = k.muli(k.idx(i), aStride), sBase = k.muli(k.idx(i), nBlocks);
+    fillActRow(
+        k, g, s, r, [&](KernelBody &k, Value e) { return k.addi(base, e); },
+        [&](KernelBody &k, Value j) { return k.addi(sBase, j); });
+  }
+  scf::ForOp::create(k.b, n0, n1, k.idx(kGemmChunk), ValueRange(),
+                     [&](OpBuilder &nb, Location loc, Value c0, ValueRange) {
+                       ImplicitLocOpBuilder ib(loc, nb);
+                       KernelBody ck{ib};
+                       Value c1 = ck.minui(ck.addi(c0, ck.idx(kGemmChunk)), n1);
+                       gemmRowFast(ck, g, s, ra, rb, c0, c1, kFastActRows,
+                                   aStride, nBlocks);
+                       scf::YieldOp::create(ib);
+                     });
 }
 
 /// One pass of the tiled GEMM: rows [ra, rb) (at most lanes * vecs) in
@@ -714,25 +882,10 @@ void gemmPass(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
   loop(k, zero, TV, [&](KernelBody &k, Value i) {
     Value r = k.addi(ra, i);
     auto fill = [&](KernelBody &k) {
-      if (!scaled) {
-        loop(k, zero, g.K, [&](KernelBody &k, Value e) {
-          k.store(g.act(k, r, e), s.aT, {k.addi(k.muli(e, TV), i)});
-        });
-        return;
-      }
-      quantizeActFP8(
-          k.b,
-          [&](ImplicitLocOpBuilder &eb, Value e) {
-            KernelBody ek{eb};
-            return g.act(ek, r, e);
-          },
-          g.K, g.blk, s.qa, s.sa, g.quantize);
-      loop(k, zero, g.K, [&](KernelBody &k, Value e) {
-        k.store(k.load(s.qa, {e}), s.aT, {k.addi(k.muli(e, TV), i)});
-      });
-      loop(k, zero, nBlocks, [&](KernelBody &k, Value j) {
-        k.store(k.load(s.sa, {j}), s.saT, {k.addi(k.muli(j, TV), i)});
-      });
+      fillActRow(
+          k, g, s, r,
+          [&](KernelBody &k, Value e) { return k.addi(k.muli(e, TV), i); },
+          [&](KernelBody &k, Value j) { return k.addi(k.muli(j, TV), i); });
     };
     if (T == 1)
       return fill(k);
@@ -754,7 +907,7 @@ void gemmPass(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
                        KernelBody ck{ib};
                        Value c1 = ck.minui(ck.addi(c0, ck.idx(kGemmChunk)), n1);
                        if (T == 1 && usesFastRow(g))
-                         gemmRowFast(ck, g, s, ra, c0, c1);
+                         gemmRowFast(ck, g, s, ra, rb, c0, c1);
                        else if (T == 1)
                          gemmRowChunk(ck, g, s, ra, c0, c1);
                        else
@@ -770,7 +923,9 @@ TileGemmScratch allocTileGemm(KernelBody &k, const TileGemm &g) {
   TileGemmScratch s;
   bool scaled = g.format != lowp::WeightFormat::Plain;
   Value nBlocks = k.ceilDivui(g.K, g.blk);
-  s.aT = k.scratchF32(k.muli(g.K, k.idx(kGemmRowTile)));
+  // (gemmRowsFastPass: kFastActRows rows of K + kFastLanes.)
+  s.aT = k.scratchF32(k.addi(k.muli(g.K, k.idx(kGemmRowTile)),
+                             k.idx(kFastActRows * kFastLanes)));
   s.acc = k.scratchF32(k.idx((kGemmChunk + 1) * kGemmRowTile));
   // gemmChunk decodes 8 weight rows of a part at a time (wdec),
   // gemmRowChunk kRowFeatures (wrow).
@@ -798,7 +953,10 @@ void tileGemm(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
   // lanes against 4 weight rows at a time, so that fewer than 24 rows do not
   // pay for 32 lanes; a last single row in the one-row pass (decode:
   // gemmRowFast or gemmRowChunk). Each row's numbers are the same in any
-  // tile.
+  // tile. With fast sums (FP8 or Plain weights) a tile of 2 to kFastActRows
+  // rows (the MTP projection's 4 lanes of a decode token, an expert's few
+  // rows) takes gemmRowsFastPass instead: its rows share each decoded
+  // weight vector, and each row's numbers are those of gemmRowFast.
   Value rows = k.subi(r1, r0);
   Value big =
       k.divui(k.addi(rows, k.idx(kGemmRowTile - 24)), k.idx(kGemmRowTile));
@@ -818,9 +976,20 @@ void tileGemm(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
         ImplicitLocOpBuilder ib(loc, nb);
         KernelBody k{ib};
         Value rb = k.minui(k.addi(ra, k.idx(8)), r1);
+        Value cnt = k.subi(rb, ra);
+        auto tile = [&](KernelBody &k) {
+          gemmPass(k, g, s, ra, rb, n0, n1, 8, 1, 4);
+        };
+        auto few = [&](KernelBody &k) {
+          ifElse(
+              k, k.cmpi(arith::CmpIPredicate::ule, cnt, k.idx(kFastActRows)),
+              [&](KernelBody &k) { gemmRowsFastPass(k, g, s, ra, rb, n0, n1); },
+              tile);
+        };
+        bool fewFast = usesFastRow(g) && g.format != lowp::WeightFormat::FP4;
         ifElse(
-            k, k.cmpi(arith::CmpIPredicate::uge, k.subi(rb, ra), k.idx(2)),
-            [&](KernelBody &k) { gemmPass(k, g, s, ra, rb, n0, n1, 8, 1, 4); },
+            k, k.cmpi(arith::CmpIPredicate::uge, cnt, k.idx(2)),
+            [&](KernelBody &k) { fewFast ? few(k) : tile(k); },
             [&](KernelBody &k) { gemmPass(k, g, s, ra, rb, n0, n1, 1, 1, 1); });
         scf::YieldOp::create(ib);
       });

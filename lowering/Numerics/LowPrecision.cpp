@@ -155,6 +155,32 @@ Value e4m3HalfBits(Site at, Value code) {
   return arith::OrIOp::create(b, sign, half);
 }
 
+Value e4m3HalfBitsFinite(Site at, Value code) {
+  // The sign-extended code shifted left by 7 is s.s.eeee.mmm0000000: the
+  // half of e4m3HalfBits but for bit 14, a copy of the sign.
+  ImplicitLocOpBuilder b = at.builder();
+  Type i16 = shapedLike(code.getType(), b.getI16Type());
+  assert(getElementTypeOrSelf(code).getIntOrFloatBitWidth() == 8 &&
+         "an i8 code");
+  Value c = arith::ExtSIOp::create(b, i16, code);
+  return arith::AndIOp::create(b, arith::ShLIOp::create(b, c, c16(b, c, 7)),
+                               c16(b, c, 0xBFFF));
+}
+
+Value e4m3NaNProbe(Site at, Value code) {
+  // ~code & 0x7F: zero exactly where the low 7 bits are all ones.
+  ImplicitLocOpBuilder b = at.builder();
+  Type elt = getElementTypeOrSelf(code);
+  auto splat = [&](int64_t v) -> Value {
+    TypedAttr a = b.getIntegerAttr(elt, v);
+    if (auto vt = dyn_cast<VectorType>(code.getType()))
+      a = DenseElementsAttr::get(vt, a);
+    return arith::ConstantOp::create(b, a);
+  };
+  return arith::AndIOp::create(b, arith::XOrIOp::create(b, code, splat(-1)),
+                               splat(0x7F));
+}
+
 Value e2m1HalfBits(Site at, Value nibble, unsigned shift) {
   // s.ee.m is the half s.000ee.m000000000 = 2^-14 of the value.
   assert(shift <= 4 && "the nibble lies within the low 8 bits");

@@ -113,6 +113,15 @@ Value exponentOf(Site at, Value v);
 /// both elements of a byte come from one widening.
 Value e4m3HalfBits(Site at, Value code);
 Value e2m1HalfBits(Site at, Value nibble, unsigned shift = 0);
+/// e4m3HalfBits of i8 codes (scalar or vector) known not to be NaN codes, in
+/// three operations (sign-extend, shift, mask): a NaN code gives a finite
+/// half, so the caller checks them itself, e.g. with e4m3NaNProbe over a
+/// whole run of codes at once.
+Value e4m3HalfBitsFinite(Site at, Value code);
+/// Of i8 codes (scalar or vector), a value of the same shape that is zero
+/// exactly at e4m3's NaN codes (0x7F, 0xFF): the minimum of the probes of a
+/// run of codes is zero when one of them is NaN.
+Value e4m3NaNProbe(Site at, Value code);
 /// What e4m3HalfBits / e2m1HalfBits values are worth relative to the code.
 constexpr double kE4M3HalfScale = 0x1p8;
 constexpr double kE2M1HalfScale = 0x1p14;

@@ -17,6 +17,8 @@
 #include "runtime/base/HostISA.h"
 
 #include <algorithm>
+#include <array>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <limits>
@@ -529,6 +531,79 @@ TEST(CPUKernelVsReference, LinearOneRowFastSums) {
     ASSERT_NO_FATAL_FAILURE(checkLinearFast("fp4", K, 130, 183 + K));
   for (int64_t K : {640, 61, 300})
     ASSERT_NO_FATAL_FAILURE(checkLinearFast("bf16", K, 137, 185 + K));
+}
+
+TEST(CPUKernelVsReference, LinearFastSumsPropagateNaNCodes) {
+  // The one-row fast GEMV decodes whole 64-code runs of FP8 weights without
+  // a NaN test per code (e4m3HalfBitsFinite) and finds a row's NaN codes
+  // (0x7F, 0xFF) once per run (e4m3NaNProbe); the 16-code steps past the
+  // runs decode NaN codes as NaN. Either way a feature that reads a NaN
+  // code is NaN, as its products are in the reference, and every other
+  // feature is unchanged bit for bit. K 320: runs only; K 300: a run, then
+  // 16-code steps and a partial step (codes 256..299).
+  for (int64_t K : {320, 300}) {
+    SCOPED_TRACE("K=" + std::to_string(K));
+    const int64_t N = 37;
+    LinearKernel lk{"fp8", K, N};
+    ASSERT_NO_FATAL_FAILURE(
+        lk.build("f32", "v4.sum_order = \"fast\"", 197 + K));
+    auto x = randomBf16(K, 198 + K, 3.0f);
+    Vec clean(N);
+    lk.run(x, 1, clean);
+    // (feature, element, code): in a run of the first block, in the last
+    // block's codes, a negative NaN, and one in a 16-code step.
+    const std::vector<std::array<int64_t, 3>> nans = {
+        {3, 5, 0x7F}, {10, K - 20, 0x7F}, {20, 130, 0xFF}, {29, 262, 0xFF}};
+    for (const auto &[n, e, code] : nans)
+      lk.w.bytes[n * K + e] = static_cast<uint8_t>(code);
+    Vec y(N);
+    lk.run(x, 1, y);
+    for (int64_t n = 0; n < N; ++n) {
+      bool hit = false;
+      for (const auto &c : nans)
+        hit = hit || c[0] == n;
+      if (hit)
+        EXPECT_TRUE(std::isnan(y[n])) << "feature " << n << ": " << y[n];
+      else
+        EXPECT_EQ(std::memcmp(&y[n], &clean[n], sizeof(float)), 0)
+            << "feature " << n << ": " << y[n] << " vs " << clean[n];
+    }
+  }
+}
+
+TEST(CPUKernelVsReference, LinearFewRowsFastSumsAreTheOneRowSums) {
+  // With fast sums a tile of 2 to 4 rows of FP8 or bf16 weights (the MTP
+  // projection's 4 lanes of a decode token, an expert's few rows) shares
+  // each decoded weight vector among its rows (gemmRowsFastPass), and each
+  // row's sums are those of the one-row GEMV bit for bit: every row of M =
+  // 2, 3, 4 and the last 4 of M = 12 (an 8-row tile, then 4) against the
+  // row run alone. bf16 weights tell the fast sums from the tile's
+  // reference order (checkLinearFast); K 300 / 61 ends in a partial step;
+  // N not a multiple of the 2 weight rows at a time leaves a surplus row.
+  for (const char *fmt : {"fp8", "bf16"})
+    for (int64_t K : {320, 300, 61}) {
+      if (std::string(fmt) == "fp8" && K == 61)
+        continue;
+      const int64_t N = 203;
+      LinearKernel lk{fmt, K, N};
+      ASSERT_NO_FATAL_FAILURE(
+          lk.build("f32", "v4.sum_order = \"fast\"", 191 + K));
+      for (int64_t M : {2, 3, 4, 12}) {
+        SCOPED_TRACE(std::string(fmt) + " K=" + std::to_string(K) +
+                     " M=" + std::to_string(M));
+        auto x = randomBf16(M * K, 192 + K + M, 3.0f);
+        Vec y(M * N);
+        lk.run(x, M, y);
+        for (int64_t r = M > 4 ? M - 4 : 0; r < M; ++r) {
+          std::vector<uint16_t> row(x.begin() + r * K, x.begin() + (r + 1) * K);
+          Vec one(N);
+          lk.run(row, 1, one);
+          EXPECT_EQ(
+              std::memcmp(y.data() + r * N, one.data(), N * sizeof(float)), 0)
+              << "row " << r;
+        }
+      }
+    }
 }
 
 TEST(CPUKernelVsReference, LinearFP4PermutedDecodeIsBitIdentical) {
