@@ -35,6 +35,17 @@
 using namespace mlir;
 using namespace mlir::v4;
 
+Value mlir::v4::readF32Vector(ImplicitLocOpBuilder &b, Value t, ValueRange ix,
+                              int64_t lanes) {
+  Type elt = cast<RankedTensorType>(t.getType()).getElementType();
+  Value pad = arith::ConstantOp::create(b, b.getFloatAttr(elt, 0.0));
+  Value v = vector::TransferReadOp::create(b, VectorType::get({lanes}, elt), t,
+                                           ix, pad, ArrayRef<bool>{true});
+  if (elt.isF32())
+    return v;
+  return arith::ExtFOp::create(b, VectorType::get({lanes}, b.getF32Type()), v);
+}
+
 namespace {
 
 //===----------------------------------------------------------------------===//
@@ -579,12 +590,6 @@ struct EngramStateEmptyLowering
 // v4.ring.write (V4-SPEC 5.2, 9.2.1): computed into the ring operand
 //===----------------------------------------------------------------------===//
 
-/// A gather over the ring: slot s of sequence b receives token
-/// t = t0 + ((s - (sp + t0)) mod S) when t < T, with t0 = max(0, T - S) (only
-/// the last min(T, S) tokens land; they fill distinct slots), and keeps its
-/// value otherwise. The same slots and values as the hand-built scatter
-/// (slot = (sp + t) mod S); the ring operand is the generic's init, so the
-/// update happens in the ring's buffer.
 /// scf.for iv in [lb, ub) carrying `init`; fn returns the next values.
 SmallVector<Value>
 forLoop(ImplicitLocOpBuilder &b, Value lb, Value ub, ValueRange init,
@@ -598,6 +603,21 @@ forLoop(ImplicitLocOpBuilder &b, Value lb, Value ub, ValueRange init,
         scf::YieldOp::create(ib, fn(s, iv, acc));
       });
   return SmallVector<Value>(loop.getResults());
+}
+
+/// fn(s, bi, t, acc) for every token (bi, t) of x [B, T, ...] in order,
+/// carrying `init`.
+SmallVector<Value> forEachToken(
+    ImplicitLocOpBuilder &b, Value x, ValueRange init,
+    function_ref<SmallVector<Value>(Scalar &, Value, Value, ValueRange)> fn) {
+  Value zero = arith::ConstantIndexOp::create(b, 0);
+  return forLoop(b, zero, tensor::DimOp::create(b, x, 0), init,
+                 [&](Scalar &s, Value bi, ValueRange acc) {
+                   return forLoop(s.b, zero, s.dim(x, 1), acc,
+                                  [&](Scalar &s, Value t, ValueRange acc) {
+                                    return fn(s, bi, t, acc);
+                                  });
+                 });
 }
 
 /// Rows [from, from + len) of kv [B, T, D] at batch row `bi` copied
@@ -1116,101 +1136,168 @@ std::pair<Value, Value> projectKG(ImplicitLocOpBuilder &b, Value x, Value wkv,
   Value weights[2] = {wkv, wgate};
   // Row i of the 8 x 8 block of `w` at (o0, e0), widened to f32.
   auto readRow = [&](Scalar &s, Value w, Value o, Value e) -> Value {
-    Type elt = cast<RankedTensorType>(w.getType()).getElementType();
-    Value pad = arith::ConstantOp::create(s.b, s.b.getFloatAttr(elt, 0.0));
-    Value v = vector::TransferReadOp::create(s.b, VectorType::get({L}, elt), w,
-                                             ValueRange{o, e}, pad,
-                                             ArrayRef<bool>{true});
-    return elt.isF32() ? v : Value(arith::ExtFOp::create(s.b, lanes, v));
+    return readF32Vector(s.b, w, ValueRange{o, e}, L);
   };
-  SmallVector<Value> out = forLoop(
-      b, zero, k.dim(x, 0), {kInit, gInit},
-      [&](Scalar &s, Value bi, ValueRange acc0) {
-        return forLoop(
-            s.b, zero, k.dim(x, 1), acc0,
-            [&](Scalar &s, Value t, ValueRange acc1) {
-              auto xAt = [&](Scalar &s, Value e) {
-                return s.toF32(
-                    tensor::ExtractOp::create(s.b, x, ValueRange{bi, t, e}));
-              };
-              // Channels [0, wFull), 8 at a time.
-              SmallVector<Value> acc2 = forLoop(
-                  s.b, zero, s.idx(wFull / L), acc1,
-                  [&](Scalar &s, Value ob, ValueRange acc) {
-                    Value o0 = s.muli(ob, s.idx(L));
-                    Value vzero = arith::ConstantOp::create(
-                        s.b, DenseElementsAttr::get(lanes, 0.0f));
-                    SmallVector<Value> sums = forLoop(
-                        s.b, zero, arith::DivUIOp::create(s.b, D, LV),
-                        {vzero, vzero},
-                        [&](Scalar &s, Value q, ValueRange part) {
-                          Value e0 = s.muli(q, s.idx(L));
-                          SmallVector<Value> xs;
-                          for (int64_t j = 0; j < L; ++j)
-                            xs.push_back(vector::BroadcastOp::create(
-                                s.b, lanes, xAt(s, s.addi(e0, s.idx(j)))));
-                          SmallVector<Value> next;
-                          for (int m = 0; m < 2; ++m) {
-                            SmallVector<Value> rows;
-                            for (int64_t i = 0; i < L; ++i)
-                              rows.push_back(readRow(s, weights[m],
-                                                     s.addi(o0, s.idx(i)), e0));
-                            next.push_back(
-                                addTransposedProducts(s.b, part[m], rows, xs));
-                          }
-                          return next;
-                        });
-                    sums = forLoop(
-                        s.b, dFull, D, sums,
-                        [&](Scalar &s, Value e, ValueRange part) {
-                          Value xv = vector::BroadcastOp::create(s.b, lanes,
-                                                                 xAt(s, e));
-                          SmallVector<Value> next;
-                          for (int m = 0; m < 2; ++m) {
-                            SmallVector<Value> ws;
-                            for (int64_t i = 0; i < L; ++i)
-                              ws.push_back(s.toF32(tensor::ExtractOp::create(
-                                  s.b, weights[m],
-                                  ValueRange{s.addi(o0, s.idx(i)), e})));
-                            Value w =
-                                vector::FromElementsOp::create(s.b, lanes, ws);
-                            next.push_back(s.add(part[m], s.mul(w, xv)));
-                          }
-                          return next;
-                        });
-                    SmallVector<Value> written;
-                    for (int m = 0; m < 2; ++m)
-                      written.push_back(
-                          vector::TransferWriteOp::create(s.b, sums[m], acc[m],
-                                                          ValueRange{bi, t, o0},
-                                                          ArrayRef<bool>{true})
-                              .getResult());
-                    return written;
+  SmallVector<Value> out = forEachToken(
+      b, x, {kInit, gInit}, [&](Scalar &s, Value bi, Value t, ValueRange acc1) {
+        auto xAt = [&](Scalar &s, Value e) {
+          return s.toF32(
+              tensor::ExtractOp::create(s.b, x, ValueRange{bi, t, e}));
+        };
+        // Channels [0, wFull), 8 at a time.
+        SmallVector<Value> acc2 = forLoop(
+            s.b, zero, s.idx(wFull / L), acc1,
+            [&](Scalar &s, Value ob, ValueRange acc) {
+              Value o0 = s.muli(ob, s.idx(L));
+              Value vzero = arith::ConstantOp::create(
+                  s.b, DenseElementsAttr::get(lanes, 0.0f));
+              SmallVector<Value> sums = forLoop(
+                  s.b, zero, arith::DivUIOp::create(s.b, D, LV), {vzero, vzero},
+                  [&](Scalar &s, Value q, ValueRange part) {
+                    Value e0 = s.muli(q, s.idx(L));
+                    SmallVector<Value> xs;
+                    for (int64_t j = 0; j < L; ++j)
+                      xs.push_back(vector::BroadcastOp::create(
+                          s.b, lanes, xAt(s, s.addi(e0, s.idx(j)))));
+                    SmallVector<Value> next;
+                    for (int m = 0; m < 2; ++m) {
+                      SmallVector<Value> rows;
+                      for (int64_t i = 0; i < L; ++i)
+                        rows.push_back(
+                            readRow(s, weights[m], s.addi(o0, s.idx(i)), e0));
+                      next.push_back(
+                          addTransposedProducts(s.b, part[m], rows, xs));
+                    }
+                    return next;
                   });
-              // Channels [wFull, width), one at a time.
-              return forLoop(
-                  s.b, s.idx(wFull), s.idx(width), acc2,
-                  [&](Scalar &s, Value o, ValueRange acc) {
-                    SmallVector<Value> sums = forLoop(
-                        s.b, zero, D, {s.f32(0.0), s.f32(0.0)},
-                        [&](Scalar &s, Value e, ValueRange part) {
-                          Value xv = xAt(s, e);
-                          SmallVector<Value> next;
-                          for (int m = 0; m < 2; ++m)
-                            next.push_back(s.add(
-                                part[m],
-                                s.mul(s.toF32(tensor::ExtractOp::create(
-                                          s.b, weights[m], ValueRange{o, e})),
-                                      xv)));
-                          return next;
-                        });
-                    SmallVector<Value> written;
-                    for (int m = 0; m < 2; ++m)
-                      written.push_back(tensor::InsertOp::create(
-                          s.b, sums[m], acc[m], ValueRange{bi, t, o}));
-                    return written;
+              sums = forLoop(
+                  s.b, dFull, D, sums,
+                  [&](Scalar &s, Value e, ValueRange part) {
+                    Value xv =
+                        vector::BroadcastOp::create(s.b, lanes, xAt(s, e));
+                    SmallVector<Value> next;
+                    for (int m = 0; m < 2; ++m) {
+                      SmallVector<Value> ws;
+                      for (int64_t i = 0; i < L; ++i)
+                        ws.push_back(s.toF32(tensor::ExtractOp::create(
+                            s.b, weights[m],
+                            ValueRange{s.addi(o0, s.idx(i)), e})));
+                      Value w = vector::FromElementsOp::create(s.b, lanes, ws);
+                      next.push_back(s.add(part[m], s.mul(w, xv)));
+                    }
+                    return next;
                   });
+              SmallVector<Value> written;
+              for (int m = 0; m < 2; ++m)
+                written.push_back(
+                    vector::TransferWriteOp::create(s.b, sums[m], acc[m],
+                                                    ValueRange{bi, t, o0},
+                                                    ArrayRef<bool>{true})
+                        .getResult());
+              return written;
             });
+        // Channels [wFull, width), one at a time.
+        return forLoop(
+            s.b, s.idx(wFull), s.idx(width), acc2,
+            [&](Scalar &s, Value o, ValueRange acc) {
+              SmallVector<Value> sums =
+                  forLoop(s.b, zero, D, {s.f32(0.0), s.f32(0.0)},
+                          [&](Scalar &s, Value e, ValueRange part) {
+                            Value xv = xAt(s, e);
+                            SmallVector<Value> next;
+                            for (int m = 0; m < 2; ++m)
+                              next.push_back(s.add(
+                                  part[m],
+                                  s.mul(s.toF32(tensor::ExtractOp::create(
+                                            s.b, weights[m], ValueRange{o, e})),
+                                        xv)));
+                            return next;
+                          });
+              SmallVector<Value> written;
+              for (int m = 0; m < 2; ++m)
+                written.push_back(tensor::InsertOp::create(
+                    s.b, sums[m], acc[m], ValueRange{bi, t, o}));
+              return written;
+            });
+      });
+  return {out[0], out[1]};
+}
+
+/// projectKG in the fast sum order (v4.sum_order = "fast"): each channel's
+/// products summed in 16 lanes along d with contractible multiply-adds
+/// (FMA), the lanes added at the end, then the d % 16 last elements one at
+/// a time; 4 channels of both weights at a time (8 independent sums share
+/// each vector of x), the width % 4 last channels one at a time. About a
+/// quarter of projectKG's instructions per weight; the sums are
+/// reassociated, as the fast order allows (docs/PERFORMANCE.md 7).
+std::pair<Value, Value> projectKGFast(ImplicitLocOpBuilder &b, Value x,
+                                      Value wkv, Value wgate, int64_t width) {
+  Scalar k{b};
+  Type f32 = b.getF32Type();
+  constexpr int64_t L = 16, C = 4;
+  auto lanes = VectorType::get({L}, f32);
+  auto contract = arith::FastMathFlags::contract;
+  SmallVector<OpFoldResult> shape = tensor::getMixedSizes(b, b.getLoc(), x);
+  shape.back() = b.getIndexAttr(width);
+  Value kInit = tensor::EmptyOp::create(b, shape, f32);
+  Value gInit = tensor::EmptyOp::create(b, shape, f32);
+  Value zero = k.idx(0), D = k.dim(x, 2), LV = k.idx(L);
+  Value steps = arith::DivUIOp::create(b, D, LV);
+  Value dFull = k.muli(steps, LV);
+  Value weights[2] = {wkv, wgate};
+  Value vzero = arith::ConstantOp::create(
+      b, DenseElementsAttr::get(lanes, b.getF32FloatAttr(0.0f)));
+  auto readVec = [&](Scalar &s, Value t, ValueRange ix) -> Value {
+    return readF32Vector(s.b, t, ix, L);
+  };
+  // Channels [o0, o0 + n) of both weights into acc (k, g) at (bi, t).
+  auto channels = [&](Scalar &s, Value bi, Value t, Value o0, int64_t n,
+                      ValueRange acc) -> SmallVector<Value> {
+    SmallVector<Value> init(2 * n, vzero);
+    SmallVector<Value> sums = forLoop(
+        s.b, zero, steps, init, [&](Scalar &s, Value q, ValueRange part) {
+          Value e0 = s.muli(q, LV);
+          Value xv = readVec(s, x, ValueRange{bi, t, e0});
+          SmallVector<Value> next;
+          for (int m = 0; m < 2; ++m)
+            for (int64_t c = 0; c < n; ++c) {
+              Value w =
+                  readVec(s, weights[m], ValueRange{s.addi(o0, s.idx(c)), e0});
+              Value prod = arith::MulFOp::create(s.b, w, xv, contract);
+              next.push_back(
+                  arith::AddFOp::create(s.b, part[m * n + c], prod, contract));
+            }
+          return next;
+        });
+    SmallVector<Value> out(acc);
+    for (int m = 0; m < 2; ++m)
+      for (int64_t c = 0; c < n; ++c) {
+        Value o = s.addi(o0, s.idx(c));
+        Value y = vector::ReductionOp::create(
+            s.b, vector::CombiningKind::ADD, sums[m * n + c],
+            arith::FastMathFlags::reassoc | contract);
+        y = forLoop(s.b, dFull, D, {y}, [&](Scalar &s, Value e, ValueRange a) {
+          Value xe =
+              s.toF32(tensor::ExtractOp::create(s.b, x, ValueRange{bi, t, e}));
+          Value we = s.toF32(
+              tensor::ExtractOp::create(s.b, weights[m], ValueRange{o, e}));
+          return SmallVector<Value>{s.add(a[0], s.mul(we, xe))};
+        })[0];
+        out[m] = tensor::InsertOp::create(s.b, y, out[m], ValueRange{bi, t, o});
+      }
+    return out;
+  };
+  SmallVector<Value> out = forEachToken(
+      b, x, {kInit, gInit}, [&](Scalar &s, Value bi, Value t, ValueRange acc1) {
+        SmallVector<Value> acc2 =
+            forLoop(s.b, zero, s.idx(width / C), acc1,
+                    [&](Scalar &s, Value ob, ValueRange acc) {
+                      return channels(s, bi, t, s.muli(ob, s.idx(C)), C, acc);
+                    });
+        return forLoop(s.b, s.idx(width / C * C), s.idx(width), acc2,
+                       [&](Scalar &s, Value o, ValueRange acc) {
+                         return channels(s, bi, t, o, 1, acc);
+                       });
       });
   return {out[0], out[1]};
 }
@@ -1243,7 +1330,9 @@ struct KVCompressLowering : public OpConversionPattern<KVCompressOp> {
     Type cacheElt = cast<RankedTensorType>(cache.getType()).getElementType();
 
     // k, g [B, T, width]: fp32 sums over d, ascending, wkv * x.
-    auto [kAll, gAll] = projectKG(b, x, wkv, wgate, width);
+    auto [kAll, gAll] = modes->sumOrder == ::v4::SumOrder::Fast
+                            ? projectKGFast(b, x, wkv, wgate, width)
+                            : projectKG(b, x, wkv, wgate, width);
 
     Value zero = k.idx(0), rV = k.idx(r), widthV = k.idx(width);
     Value T = k.dim(x, 1), capacity = k.dim(cache, 1);

@@ -324,13 +324,8 @@ Value hcMixDotsTransposed(ImplicitLocOpBuilder &b, Value x, Value fn) {
   Value zero = idx(b, b.getLoc(), 0), one = idx(b, b.getLoc(), 1);
   Value vzero = arith::ConstantOp::create(
       b, DenseElementsAttr::get(lanes, b.getF32FloatAttr(0.0f)));
-  // L elements of `t` at `ix` (in bounds), widened to f32.
   auto read = [&](ImplicitLocOpBuilder &ib, Value t, ValueRange ix) -> Value {
-    Type elt = cast<RankedTensorType>(t.getType()).getElementType();
-    Value pad = arith::ConstantOp::create(ib, ib.getFloatAttr(elt, 0.0));
-    Value v = vector::TransferReadOp::create(ib, VectorType::get({L}, elt), t,
-                                             ix, pad, ArrayRef<bool>{true});
-    return elt.isF32() ? v : Value(arith::ExtFOp::create(ib, lanes, v));
+    return readF32Vector(ib, t, ix, L);
   };
   auto forEach = [&](OpBuilder &ob, Location loc, Value ub, ValueRange init,
                      function_ref<SmallVector<Value>(ImplicitLocOpBuilder &,

@@ -24,6 +24,7 @@
 #ifndef V4_LOWERING_V4TOLINALG_V4TOLINALGPATTERNS_H
 #define V4_LOWERING_V4TOLINALG_V4TOLINALGPATTERNS_H
 
+#include "mlir/IR/ImplicitLocOpBuilder.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/DialectConversion.h"
 
@@ -41,6 +42,12 @@ bool isLoweredByV4ToLinalgCore(Operation *op);
 void populateV4ToLinalgHyperConnPatterns(const TypeConverter &converter,
                                          RewritePatternSet &patterns);
 bool isLoweredByV4ToLinalgHyperConn(Operation *op);
+
+/// `lanes` consecutive elements of tensor `t` at `ix` (in bounds) as a
+/// vector of f32 (widened exactly when narrower): the row reads of the
+/// vectorised bodies (kv.compress's projections, the mHC mixes).
+Value readF32Vector(ImplicitLocOpBuilder &b, Value t, ValueRange ix,
+                    int64_t lanes);
 
 } // namespace mlir::v4
 

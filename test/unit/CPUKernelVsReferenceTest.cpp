@@ -1207,6 +1207,57 @@ TEST(CPUKernelVsReference, CompressProjectionTails) {
                                         false, 211, 61, true, 6));
 }
 
+TEST(CPUKernelVsReference, CompressProjectionFastSums) {
+  // In the fast sum order the projections k = wkv x and g = wgate x sum each
+  // channel in 16 lanes along d with FMA (projectKGFast), 4 channels at a
+  // time. Against the reference's state rows after a 21-token prefill (the
+  // tokens of the open block, and an overlapping compressor's previous
+  // block): |k - k_ref| <= 2 d u sum|w x| (u = 2^-24: both orders are within
+  // d u sum|w x| of the exact sum), and g + ape within that plus an ulp of
+  // each sum. bf16 weights, d = 61 (13 elements past the last 16-lane step),
+  // widths 70 and 140 (2 channels past the last 4); some outputs differ.
+  for (int64_t r : {8, 4}) {
+    SCOPED_TRACE("r=" + std::to_string(r));
+    Comp cp(70, r, false, 221 + r, 61, true, 6);
+    const int64_t T = 21, d = 61, W = cp.width();
+    auto x = randomBf16(T * d, 231 + r, 2.0f);
+    auto xf = dec(x);
+    ref::CompressorState st;
+    ref::compressorPrefill(cp.p, cp.pp, xf.data(), T, st);
+    CompRun run(cp);
+    ASSERT_NO_FATAL_FAILURE(
+        run.k.compile("module attributes {v4.sum_order = \"fast\"} {\n" +
+                      cp.source() + "\n}"));
+    run.chunk(x, 0, T);
+    // Row i's token: the open block's tokens after an overlapping
+    // compressor's r rows of the previous block.
+    int64_t off = cp.p.overlap ? r : 0, open = T % r;
+    int64_t differ = 0, count = 0;
+    for (int64_t i = 0; i < off + open; ++i) {
+      int64_t t = i < off ? (T / r - 1) * r + i : T - open + (i - off);
+      for (int64_t o = 0; o < W; ++o) {
+        double mk = 0, mg = 0;
+        for (int64_t e = 0; e < d; ++e) {
+          mk += std::fabs(double(cp.p.wkv[o * d + e]) * xf[t * d + e]);
+          mg += std::fabs(double(cp.p.wgate[o * d + e]) * xf[t * d + e]);
+        }
+        float k = run.kv[i * W + o], kr = st.kv[i * W + o];
+        float g = run.score[i * W + o], gr = st.score[i * W + o];
+        ASSERT_LE(std::fabs(double(k) - kr), 2.0 * d * 0x1p-24 * mk)
+            << "row " << i << " channel " << o;
+        ASSERT_LE(std::fabs(double(g) - gr),
+                  2.0 * d * 0x1p-24 * mg + 0x1p-23 * std::fabs(double(gr)))
+            << "row " << i << " channel " << o;
+        differ += (k != kr) + (g != gr);
+        count += 2;
+      }
+    }
+    std::printf("[kv.compress fast projections r=%lld] %lld of %lld differ\n",
+                (long long)r, (long long)differ, (long long)count);
+    EXPECT_GT(differ, 0) << "the fast order gave the reference's sums";
+  }
+}
+
 //===----------------------------------------------------------------------===//
 // mHC, MTP
 //===----------------------------------------------------------------------===//
