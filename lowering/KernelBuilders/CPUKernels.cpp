@@ -508,6 +508,8 @@ constexpr int64_t kFastPrefetchRows = 2 * kFastRows;
 /// sums and as many part sums stay in the 32 vector registers).
 constexpr int64_t kFastActRows = 4;
 constexpr int64_t kFastRowsMulti = 2;
+/// Activation rows of gemmRowsFastFP4Pass (a tile of 2 to this many rows).
+constexpr int64_t kFastActRowsFP4 = 8;
 
 /// Whether tileGemm's one-row pass is gemmRowFast: asked for, and the FP8
 /// blocks (scaled or dequantised) are whole steps of lanes.
@@ -812,6 +814,19 @@ void gemmRowFast(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
       });
 }
 
+/// Activation row r FP8 quantised (quantizeActFP8) into qa, its block
+/// scales into sa.
+void quantizeActRow(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
+                    Value r) {
+  quantizeActFP8(
+      k.b,
+      [&](ImplicitLocOpBuilder &eb, Value e) {
+        KernelBody ek{eb};
+        return g.act(ek, r, e);
+      },
+      g.K, g.blk, s.qa, s.sa, g.quantize);
+}
+
 /// Activation row r into aT at aAt(e), FP8 quantised when the weights are
 /// scaled (quantizeActFP8), with its block scales into saT at saAt(j).
 void fillActRow(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
@@ -824,13 +839,7 @@ void fillActRow(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
     });
     return;
   }
-  quantizeActFP8(
-      k.b,
-      [&](ImplicitLocOpBuilder &eb, Value e) {
-        KernelBody ek{eb};
-        return g.act(ek, r, e);
-      },
-      g.K, g.blk, s.qa, s.sa, g.quantize);
+  quantizeActRow(k, g, s, r);
   loop(k, zero, g.K, [&](KernelBody &k, Value e) {
     k.store(k.load(s.qa, {e}), s.aT, {aAt(k, e)});
   });
@@ -864,6 +873,106 @@ void gemmRowsFastPass(KernelBody &k, const TileGemm &g,
                                    aStride, nBlocks);
                        scf::YieldOp::create(ib);
                      });
+}
+
+/// Rows [ra, rb) (2 to A <= kFastActRowsFP4 of them) of FP4 weights with fast
+/// sums: each row's activations dequantised (FP8 code times its block
+/// scale, exact) and, per 32-slice, its even then its odd elements at aT[i
+/// * K + 32 s + 16 h + j] (element 32 s + 2 j + h; two shuffles of the
+/// slice's 32 values); per weight row and
+/// slice the 16-byte slice is decoded once into its low and high nibbles'
+/// values times the slice's s_w (on x86-64-v4 by two vpermps from the
+/// e2m1 table times s_w; else through binary16), and every row adds both
+/// against its halves with fused multiply-adds into 16 lane sums. No
+/// per-part scaling: the products are those of the block-scaled dot, summed
+/// in another order. A row past rb repeats the last one (not stored).
+void gemmRowsFastFP4Pass(KernelBody &k, const TileGemm &g,
+                         const TileGemmScratch &s, Value ra, Value rb, Value n0,
+                         Value n1, int64_t A) {
+  const int64_t L = kFastLanes;
+  Type f32 = k.b.getF32Type();
+  auto vecF32 = VectorType::get({L}, f32);
+  SmallVector<int64_t> evens, odds;
+  for (int64_t j = 0; j < L; ++j) {
+    evens.push_back(2 * j);
+    odds.push_back(2 * j + 1);
+  }
+  arith::FastMathFlags contract = arith::FastMathFlags::contract;
+  Value zero = k.idx(0);
+  Value blkV = k.idx(g.blk);
+  for (int64_t i = 0; i < A; ++i) {
+    Value r = k.minui(k.addi(ra, k.idx(i)), k.subi(rb, k.idx(1)));
+    quantizeActRow(k, g, s, r);
+    Value base = k.muli(k.idx(i), g.K);
+    loop(k, zero, k.divui(g.K, k.idx(32)), [&](KernelBody &k, Value j) {
+      Value e0 = k.muli(j, k.idx(32));
+      Value v = k.mulf(vector::LoadOp::create(k.b, VectorType::get({32}, f32),
+                                              s.qa, ValueRange{e0}),
+                       splat(k, k.load(s.sa, {k.divui(e0, blkV)}), 32));
+      Value at = k.addi(base, e0);
+      vector::StoreOp::create(k.b, vector::ShuffleOp::create(k.b, v, v, evens),
+                              s.aT, ValueRange{at});
+      vector::StoreOp::create(k.b, vector::ShuffleOp::create(k.b, v, v, odds),
+                              s.aT, ValueRange{k.addi(at, k.idx(16))});
+    });
+  }
+  Value zeroV =
+      arith::ConstantOp::create(k.b, cast<TypedAttr>(k.b.getZeroAttr(vecF32)));
+  Value slices = k.divui(g.K, k.idx(32));
+  scf::ForOp::create(
+      k.b, n0, n1, k.idx(1), ValueRange(),
+      [&](OpBuilder &nb, Location loc, Value n, ValueRange) {
+        ImplicitLocOpBuilder ib(loc, nb);
+        KernelBody k{ib};
+        Value ahead =
+            k.minui(k.addi(n, k.idx(kFastPrefetchRows)), k.subi(g.N, k.idx(1)));
+        SmallVector<Value> sums = reduce(
+            k, zero, slices, SmallVector<Value>(A, zeroV),
+            [&](KernelBody &k, Value j, ValueRange acc) -> SmallVector<Value> {
+              Value col = k.muli(j, k.idx(16));
+              auto [pm, pix] = g.weightRef(k, ahead, col);
+              memref::PrefetchOp::create(k.b, pm, pix, /*isWrite=*/false,
+                                         /*localityHint=*/3,
+                                         /*isDataCache=*/true);
+              auto [m, ix] = g.weightRef(k, n, col);
+              Value bytes = readVector(k, m, ix, 16, true);
+              Value sw = lowp::decodeE8M0(k.b, scaleCode(k, g, n, j));
+              Value lo, hi;
+              if (g.permuteFP4) {
+                std::tie(lo, hi) =
+                    lowp::decodeE2M1BytesPermuted(k.b, bytes, g.permuteFP4, sw);
+              } else {
+                std::tie(lo, hi) = fp4SliceHalves(k, bytes);
+                Value sc = splat(k, k.mulf(sw, k.f32(lowp::kE2M1HalfScale)), L);
+                lo = k.mulf(lo, sc);
+                hi = k.mulf(hi, sc);
+              }
+              SmallVector<Value> next;
+              for (int64_t i = 0; i < A; ++i) {
+                Value at = k.addi(k.muli(k.idx(i), g.K), k.muli(j, k.idx(32)));
+                Value aLo =
+                    vector::LoadOp::create(k.b, vecF32, s.aT, ValueRange{at});
+                Value aHi = vector::LoadOp::create(
+                    k.b, vecF32, s.aT, ValueRange{k.addi(at, k.idx(16))});
+                Value p = arith::AddFOp::create(
+                    k.b, acc[i], arith::MulFOp::create(k.b, lo, aLo, contract),
+                    contract);
+                next.push_back(arith::AddFOp::create(
+                    k.b, p, arith::MulFOp::create(k.b, hi, aHi, contract),
+                    contract));
+              }
+              return next;
+            });
+        for (int64_t i = 0; i < A; ++i) {
+          Value y = vector::ReductionOp::create(
+              k.b, vector::CombiningKind::ADD, sums[i],
+              arith::FastMathFlags::reassoc | contract);
+          Value row = k.addi(ra, k.idx(i));
+          ifThen(k, k.cmpi(arith::CmpIPredicate::ult, row, rb),
+                 [&](KernelBody &k) { g.store(k, row, n, y); });
+        }
+        scf::YieldOp::create(ib);
+      });
 }
 
 /// One pass of the tiled GEMM: rows [ra, rb) (at most lanes * vecs) in
@@ -980,13 +1089,30 @@ void tileGemm(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
         auto tile = [&](KernelBody &k) {
           gemmPass(k, g, s, ra, rb, n0, n1, 8, 1, 4);
         };
+        bool fp4 = g.format == lowp::WeightFormat::FP4;
         auto few = [&](KernelBody &k) {
           ifElse(
-              k, k.cmpi(arith::CmpIPredicate::ule, cnt, k.idx(kFastActRows)),
-              [&](KernelBody &k) { gemmRowsFastPass(k, g, s, ra, rb, n0, n1); },
+              k,
+              k.cmpi(arith::CmpIPredicate::ule, cnt,
+                     k.idx(fp4 ? kFastActRowsFP4 : kFastActRows)),
+              [&](KernelBody &k) {
+                if (fp4)
+                  // Four rows or fewer pay for 4, not 8.
+                  ifElse(
+                      k, k.cmpi(arith::CmpIPredicate::ule, cnt, k.idx(4)),
+                      [&](KernelBody &k) {
+                        gemmRowsFastFP4Pass(k, g, s, ra, rb, n0, n1, 4);
+                      },
+                      [&](KernelBody &k) {
+                        gemmRowsFastFP4Pass(k, g, s, ra, rb, n0, n1,
+                                            kFastActRowsFP4);
+                      });
+                else
+                  gemmRowsFastPass(k, g, s, ra, rb, n0, n1);
+              },
               tile);
         };
-        bool fewFast = usesFastRow(g) && g.format != lowp::WeightFormat::FP4;
+        bool fewFast = usesFastRow(g);
         ifElse(
             k, k.cmpi(arith::CmpIPredicate::uge, cnt, k.idx(2)),
             [&](KernelBody &k) { fewFast ? few(k) : tile(k); },

@@ -6,6 +6,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/TypeUtilities.h"
@@ -220,7 +221,8 @@ LLVM::LLVMFuncOp declareE2M1Permute(ModuleOp module) {
 }
 
 std::pair<Value, Value> decodeE2M1BytesPermuted(Site at, Value bytes,
-                                                LLVM::LLVMFuncOp permute) {
+                                                LLVM::LLVMFuncOp permute,
+                                                Value scale) {
   ImplicitLocOpBuilder b = at.builder();
   auto i32s = VectorType::get({16}, b.getI32Type());
   auto f32s = VectorType::get({16}, b.getF32Type());
@@ -229,6 +231,9 @@ std::pair<Value, Value> decodeE2M1BytesPermuted(Site at, Value bytes,
     grid.push_back(::v4::quant::decodeE2M1(code));
   Value table = arith::ConstantOp::create(
       b, DenseElementsAttr::get(f32s, ArrayRef<float>(grid)));
+  if (scale)
+    table = arith::MulFOp::create(b, table,
+                                  vector::BroadcastOp::create(b, f32s, scale));
   Value codes = arith::ExtUIOp::create(b, i32s, bytes);
   auto lookup = [&](Value index) -> Value {
     return LLVM::CallOp::create(b, permute, ValueRange{table, index})

@@ -134,8 +134,11 @@ Value halfToF32(Site at, Value halfBits);
 /// into the 16 values of runtime/numerics' quant::decodeE2M1; vpermps
 /// reads only an index's low 4 bits, so the low nibbles need no mask.
 LLVM::LLVMFuncOp declareE2M1Permute(ModuleOp module);
+/// With `scale` (an f32 scalar) the table is the values times it (one
+/// multiply per call; exact for a power of 2 in range, e.g. an e8m0 scale).
 std::pair<Value, Value> decodeE2M1BytesPermuted(Site at, Value bytes,
-                                                LLVM::LLVMFuncOp permute);
+                                                LLVM::LLVMFuncOp permute,
+                                                Value scale = Value());
 
 /// An e8m0 code (i8 or i32, scalar or vector) -> 2^(code - 127) of the
 /// same shape; code 0 is 2^-127, 0xFF NaN.

@@ -606,6 +606,74 @@ TEST(CPUKernelVsReference, LinearFewRowsFastSumsAreTheOneRowSums) {
     }
 }
 
+TEST(CPUKernelVsReference, LinearFewRowsFP4FastSums) {
+  // With fast sums a tile of 2 to 8 rows of FP4 weights (an expert's rows
+  // in a prefill chunk) takes gemmRowsFastFP4Pass: activations dequantised,
+  // each slice's 16 e2m1 values times s_w decoded once for all rows, then
+  // FMA into 16 lane sums per row. (1) M = 2, 5, 8 and 11 (8, then 3) rows
+  // against the reference within 2 K u sum|w x| (checkLinearFast's bound),
+  // at x86-64-v3 (binary16 decoding) and v4 (vpermps, when this CPU runs
+  // it). (2) Sums where the order shows: x_0 w_0 = 1 in slice 0 and two
+  // products of 2^-24 in slices 4 and 5 (activation block 1), both in lane
+  // 1 of the lane sums: the reference adds each slice's partial in turn
+  // (1 + 2^-24 rounds to 1, twice), the lanes add the two small ones first
+  // (1 + 2^-23).
+  const int64_t K = 256, N = 37;
+  std::vector<std::string> levels = {"x86-64-v3"};
+  if (::v4::hostSupportsISA("x86-64-v4"))
+    levels.push_back("x86-64-v4");
+  for (const std::string &level : levels) {
+    SCOPED_TRACE(level);
+    LinearKernel lk{"fp4", K, N};
+    ASSERT_NO_FATAL_FAILURE(lk.build(
+        "f32", "v4.sum_order = \"fast\", v4.cpu = \"" + level + "\"", 241));
+    for (int64_t M : {2, 5, 8, 11}) {
+      SCOPED_TRACE("M=" + std::to_string(M));
+      auto x = randomBf16(M * K, 242 + M, 3.0f);
+      Vec y(M * N);
+      lk.run(x, M, y);
+      auto xf = dec(x);
+      for (int64_t r = 0; r < M; ++r) {
+        Vec want(N);
+        ref::linear(lk.w.w, xf.data() + r * K, want.data(), /*quantAct=*/true,
+                    128, /*fp32Out=*/true);
+        for (int64_t n = 0; n < N; ++n) {
+          double mass = 0;
+          for (int64_t i = 0; i < K; ++i)
+            mass += std::fabs(double(lk.w.w.q[n * K + i]) *
+                              lk.w.w.scaleAt(n, i) * xf[r * K + i]);
+          ASSERT_LE(std::fabs(double(y[r * N + n]) - want[n]),
+                    2.0 * K * 0x1p-24 * 1.0625 * mass)
+              << "row " << r << " feature " << n;
+        }
+      }
+    }
+    // (2): every weight 1.0 (e2m1 code 2) at scale 1 (e8m0 127); 3 rows.
+    for (uint8_t &b : lk.w.bytes)
+      b = 0x22;
+    for (uint8_t &sc : lk.w.scales)
+      sc = 127;
+    const int64_t M = 3;
+    std::vector<uint16_t> x(M * K, encodeBF16(0.0f));
+    for (int64_t r = 0; r < M; ++r) {
+      x[r * K + 0] = encodeBF16(1.0f);
+      x[r * K + 130] = encodeBF16(0x1p-24f);
+      x[r * K + 162] = encodeBF16(0x1p-24f);
+    }
+    Vec y(M * N);
+    lk.run(x, M, y);
+    for (int64_t i = 0; i < M * N; ++i)
+      ASSERT_EQ(y[i], 1.0f + 0x1p-23f) << "output " << i;
+    LinearKernel ref{"fp4", K, N};
+    ASSERT_NO_FATAL_FAILURE(ref.build("f32", "", 241));
+    ref.w = lk.w;
+    Vec yr(M * N);
+    ref.run(x, M, yr);
+    for (int64_t i = 0; i < M * N; ++i)
+      ASSERT_EQ(yr[i], 1.0f) << "reference-order output " << i;
+  }
+}
+
 TEST(CPUKernelVsReference, LinearFP4PermutedDecodeIsBitIdentical) {
   // On an x86-64-v4 kernels module FP4 slices are decoded by two vpermps
   // into the e2m1 grid (worth the code itself, so no 2^14 to fold) instead
