@@ -230,11 +230,12 @@ void quantizeActFP8(ImplicitLocOpBuilder &b, ActLoadFn act, Value K,
 /// Whether the kernel `fn` quantises activations before FP8/FP4 GEMMs (the
 /// module's fake-quant mode); an invalid mode attribute is an error.
 FailureOr<bool> quantizesActivations(func::FuncOp fn);
-/// Sets g.fastRow when the module of `fn` is compiled with v4.sum_order =
-/// "fast" (fails on a bad attribute, reported at the module), and, for FP4
-/// weights (g.format set first) on an x86-64-v4 module, g.permuteFP4.
+/// The options of g that the module of `fn` decides: g.fastRow when it is
+/// compiled with v4.sum_order = "fast" (fails on a bad attribute, reported
+/// at the module), and on an x86-64-v4 module g.tileLanes = 16 and, for
+/// FP4 weights (g.format set first), g.permuteFP4.
 struct TileGemm;
-LogicalResult setFastRow(func::FuncOp fn, TileGemm &g);
+LogicalResult setTargetOptions(func::FuncOp fn, TileGemm &g);
 
 //===----------------------------------------------------------------------===//
 // The tiled GEMM of the linear kernels (V4-SPEC 2.4 / 5.7)
@@ -281,7 +282,12 @@ struct TileGemm {
   /// fastRow only: where the stored element (FP4: byte) of weight row n,
   /// storage column c lies: the weight memref and its indices.
   bool fastRow = false;
-  /// FP4 on an x86-64-v4 kernels module (setFastRow, from the module's
+  /// Lanes (token rows) of the vectors of the kGemmRowTile-row tiles: 8
+  /// (a ymm register), 16 on an x86-64-v4 module (setTargetOptions: one zmm,
+  /// half the weight broadcasts per multiply-add). Each row's numbers are
+  /// the same either way.
+  int64_t tileLanes = 8;
+  /// FP4 on an x86-64-v4 kernels module (setTargetOptions, from the module's
   /// v4.cpu): FP4 slices of 16 bytes (gemmRowFast's steps, decodePart's
   /// tiles) are decoded by two vpermps (lowp::decodeE2M1BytesPermuted)
   /// instead of through binary16: the same values.

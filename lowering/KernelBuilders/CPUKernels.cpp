@@ -57,7 +57,7 @@ FailureOr<bool> quantizesActivations(func::FuncOp fn) {
   return ::v4::quantizesActivations(modes->fakeQuant);
 }
 
-LogicalResult setFastRow(func::FuncOp fn, TileGemm &g) {
+LogicalResult setTargetOptions(func::FuncOp fn, TileGemm &g) {
   FailureOr<ModuleNumerics> modes = getModuleNumerics(fn);
   if (failed(modes))
     return failure();
@@ -72,6 +72,8 @@ LogicalResult setFastRow(func::FuncOp fn, TileGemm &g) {
     }
   if (level == "x86-64-v4" && g.format == lowp::WeightFormat::FP4)
     g.permuteFP4 = lowp::declareE2M1Permute(fn->getParentOfType<ModuleOp>());
+  if (level == "x86-64-v4")
+    g.tileLanes = 16;
   return success();
 }
 
@@ -1056,16 +1058,18 @@ TileGemmScratch allocTileGemm(KernelBody &k, const TileGemm &g) {
 
 void tileGemm(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
               Value r0, Value r1, Value n0, Value n1) {
-  // Tiles of kGemmRowTile rows in 4 x 8 lanes against 2 weight rows at a
-  // time while at least 24 rows remain (a tile's weight part is decoded
-  // once for all its lanes); the rest (an expert's few rows) in tiles of 8
-  // lanes against 4 weight rows at a time, so that fewer than 24 rows do not
-  // pay for 32 lanes; a last single row in the one-row pass (decode:
-  // gemmRowFast or gemmRowChunk). Each row's numbers are the same in any
-  // tile. With fast sums (FP8 or Plain weights) a tile of 2 to kFastActRows
-  // rows (the MTP projection's 4 lanes of a decode token, an expert's few
-  // rows) takes gemmRowsFastPass instead: its rows share each decoded
-  // weight vector, and each row's numbers are those of gemmRowFast.
+  // Tiles of kGemmRowTile rows in 4 x 8 lanes (2 x 16 on x86-64-v4:
+  // g.tileLanes) against 2 weight rows at a time while at least 24 rows
+  // remain (a tile's weight part is decoded once for all its lanes); the
+  // rest (an expert's few rows) in tiles of 8 lanes against 4 weight rows at
+  // a time, so that fewer than 24 rows do not pay for 32 lanes; a last
+  // single row in the one-row pass (decode: gemmRowFast or gemmRowChunk).
+  // Each row's numbers are the same in any tile. With fast sums a tile of 2
+  // to kFastActRows rows of FP8 or Plain weights (the MTP projection's 4
+  // lanes of a decode token) takes gemmRowsFastPass instead (its rows share
+  // each decoded weight vector, and each row's numbers are those of
+  // gemmRowFast), and one of 2 to kFastActRowsFP4 rows of FP4 weights (an
+  // expert's rows in a prefill chunk) gemmRowsFastFP4Pass.
   Value rows = k.subi(r1, r0);
   Value big =
       k.divui(k.addi(rows, k.idx(kGemmRowTile - 24)), k.idx(kGemmRowTile));
@@ -1075,8 +1079,8 @@ void tileGemm(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
                        ImplicitLocOpBuilder ib(loc, nb);
                        KernelBody k{ib};
                        Value rb = k.minui(k.addi(ra, k.idx(kGemmRowTile)), r1);
-                       gemmPass(k, g, s, ra, rb, n0, n1, 8, kGemmRowTile / 8,
-                                2);
+                       gemmPass(k, g, s, ra, rb, n0, n1, g.tileLanes,
+                                kGemmRowTile / g.tileLanes, 2);
                        scf::YieldOp::create(ib);
                      });
   scf::ForOp::create(

@@ -118,7 +118,7 @@ LogicalResult buildLinear(LinearOp op, func::FuncOp fn) {
     return std::make_pair(s, SmallVector<Value>{row, j});
   };
   g.weightScaleRef = weightScaleRefFn;
-  if (failed(setFastRow(fn, g)))
+  if (failed(setTargetOptions(fn, g)))
     return failure();
   RowMajorWeight weightRef{w};
   g.weightRef = weightRef;
@@ -176,7 +176,7 @@ LogicalResult buildGroupedLinear(GroupedLinearOp op, func::FuncOp fn) {
     return std::make_pair(s, SmallVector<Value>{k.divui(n, rowBlkV), j});
   };
   g.weightScaleRef = scaleRefFn;
-  if (failed(setFastRow(fn, g)))
+  if (failed(setTargetOptions(fn, g)))
     return failure();
   RowMajorWeight weightRef{w};
   g.weightRef = weightRef;

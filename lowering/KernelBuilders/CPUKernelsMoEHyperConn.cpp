@@ -144,7 +144,7 @@ LogicalResult buildFfn(Operation *op, func::FuncOp fn, bool routed, Type w1Type,
   };
   TileGemm up;
   up.format = fmt;
-  if (failed(setFastRow(fn, up)))
+  if (failed(setTargetOptions(fn, up)))
     return failure();
   up.weightRef = weightRefFn;
   up.weightScaleRef = scaleRefFn;

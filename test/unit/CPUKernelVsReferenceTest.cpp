@@ -23,6 +23,7 @@
 #include <cstring>
 #include <limits>
 #include <numeric>
+#include <utility>
 
 using namespace v4test;
 namespace q = ::v4::quant;
@@ -395,6 +396,8 @@ struct LinearKernel {
   QW w;
   std::vector<int64_t> scaleShape;
   CompiledKernel k;
+  LinearKernel(std::string format, int64_t kDim, int64_t nDim)
+      : fmt(std::move(format)), K(kDim), N(nDim) {}
   bool scaled() const { return fmt != "bf16"; }
   void build(const std::string &outType, const std::string &moduleAttrs,
              uint64_t seed) {
@@ -699,6 +702,36 @@ TEST(CPUKernelVsReference, LinearFP4PermutedDecodeIsBitIdentical) {
       v3.run(x, M, a);
       v4.run(x, M, b);
       EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0);
+    }
+}
+
+TEST(CPUKernelVsReference, LinearX86V4TilesAreBitIdentical) {
+  // On an x86-64-v4 module the 32-row tiles put 16 token rows in a vector
+  // (TileGemm::tileLanes) instead of 8: each row's numbers are the same, so
+  // the v4 kernel gives the v3 kernel's results bit for bit, in the
+  // reference order (exact against the reference: LinearFp8 and friends)
+  // and in the fast one. M = 42 (a 32-row tile, then 8 and 2 rows), 70 (two
+  // tiles, then 6); FP8 and bf16 weights (FP4:
+  // LinearFP4PermutedDecodeIsBitIdentical).
+  if (!::v4::hostSupportsISA("x86-64-v4"))
+    GTEST_SKIP() << "this CPU does not run x86-64-v4 (AVX-512) code";
+  for (const char *order : {"reference", "fast"})
+    for (const char *fmt : {"fp8", "bf16"}) {
+      const int64_t K = 320, N = 75;
+      std::string attrs =
+          std::string("v4.sum_order = \"") + order + "\", v4.cpu = ";
+      LinearKernel v3{fmt, K, N}, v4{fmt, K, N};
+      ASSERT_NO_FATAL_FAILURE(v3.build("f32", attrs + "\"x86-64-v3\"", 251));
+      ASSERT_NO_FATAL_FAILURE(v4.build("f32", attrs + "\"x86-64-v4\"", 251));
+      for (int64_t M : {42, 70}) {
+        SCOPED_TRACE(std::string(order) + " " + fmt +
+                     " M=" + std::to_string(M));
+        auto x = randomBf16(M * K, 252 + M, 3.0f);
+        Vec a(M * N), b(M * N);
+        v3.run(x, M, a);
+        v4.run(x, M, b);
+        EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0);
+      }
     }
 }
 
