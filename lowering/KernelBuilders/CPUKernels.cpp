@@ -204,6 +204,18 @@ Value splat(KernelBody &k, Value scalar, int64_t lanes) {
       k.b, VectorType::get({lanes}, k.b.getF32Type()), scalar);
 }
 
+/// The even and odd elements of a vector<32xf32> (an FP4 slice's
+/// activations, against its low and high nibbles) as two vector<16xf32>.
+std::pair<Value, Value> evenOddHalves(KernelBody &k, Value v) {
+  SmallVector<int64_t> evens, odds;
+  for (int64_t i = 0; i < 16; ++i) {
+    evens.push_back(2 * i);
+    odds.push_back(2 * i + 1);
+  }
+  return {vector::ShuffleOp::create(k.b, v, v, evens),
+          vector::ShuffleOp::create(k.b, v, v, odds)};
+}
+
 /// The activation block of part j (FP4 32-slices lie within one).
 Value partActBlock(KernelBody &k, const TileGemm &g, Value j) {
   return g.format == lowp::WeightFormat::FP4
@@ -619,13 +631,7 @@ void gemmRowFast(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
     SmallVector<Value> next;
     if (fp4) {
       Value a = vector::LoadOp::create(k.b, vecF32(32), s.aT, ValueRange{e});
-      SmallVector<int64_t> evens, odds;
-      for (int64_t i = 0; i < 16; ++i) {
-        evens.push_back(2 * i);
-        odds.push_back(2 * i + 1);
-      }
-      Value aEven = vector::ShuffleOp::create(k.b, a, a, evens);
-      Value aOdd = vector::ShuffleOp::create(k.b, a, a, odds);
+      auto [aEven, aOdd] = evenOddHalves(k, a);
       Value col = k.divui(e, k.idx(2));
       prefetch(k, col);
       for (int64_t r = 0; r < R; ++r) {
@@ -694,8 +700,10 @@ void gemmRowFast(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
     next.append(nextProbes);
     return next;
   };
-  Value noProbe = arith::ConstantOp::create(
-      k.b, DenseElementsAttr::get(i8s, k.b.getI8IntegerAttr(-1)));
+  Value noProbe =
+      wide ? arith::ConstantOp::create(
+                 k.b, DenseElementsAttr::get(i8s, k.b.getI8IntegerAttr(-1)))
+           : Value();
   scf::ForOp::create(
       k.b, n0, n1, k.idx(R), ValueRange(),
       [&](OpBuilder &nb, Location loc, Value fb, ValueRange) {
@@ -894,11 +902,6 @@ void gemmRowsFastFP4Pass(KernelBody &k, const TileGemm &g,
   const int64_t L = kFastLanes;
   Type f32 = k.b.getF32Type();
   auto vecF32 = VectorType::get({L}, f32);
-  SmallVector<int64_t> evens, odds;
-  for (int64_t j = 0; j < L; ++j) {
-    evens.push_back(2 * j);
-    odds.push_back(2 * j + 1);
-  }
   arith::FastMathFlags contract = arith::FastMathFlags::contract;
   Value zero = k.idx(0);
   Value blkV = k.idx(g.blk);
@@ -912,10 +915,10 @@ void gemmRowsFastFP4Pass(KernelBody &k, const TileGemm &g,
                                               s.qa, ValueRange{e0}),
                        splat(k, k.load(s.sa, {k.divui(e0, blkV)}), 32));
       Value at = k.addi(base, e0);
-      vector::StoreOp::create(k.b, vector::ShuffleOp::create(k.b, v, v, evens),
-                              s.aT, ValueRange{at});
-      vector::StoreOp::create(k.b, vector::ShuffleOp::create(k.b, v, v, odds),
-                              s.aT, ValueRange{k.addi(at, k.idx(16))});
+      auto [even, odd] = evenOddHalves(k, v);
+      vector::StoreOp::create(k.b, even, s.aT, ValueRange{at});
+      vector::StoreOp::create(k.b, odd, s.aT,
+                              ValueRange{k.addi(at, k.idx(16))});
     });
   }
   Value zeroV =
