@@ -109,35 +109,73 @@ Value readVector(KernelBody &k, Value m, ValueRange ix, int64_t lanes,
 void quantizeActFP8(ImplicitLocOpBuilder &b, ActLoadFn act, Value K,
                     int64_t blk, Value qa, Value sa, bool quantize) {
   KernelBody k{b};
-  Value blkV = k.idx(blk);
-  Value nBlocks = arith::DivUIOp::create(
-      b, arith::AddIOp::create(b, K, k.idx(blk - 1)), blkV);
-  loop(b, k.idx(0), nBlocks, [&](ImplicitLocOpBuilder &jb, Value j) {
-    Value k0 = arith::MulIOp::create(jb, j, blkV);
-    Value k1 =
-        arith::MinUIOp::create(jb, arith::AddIOp::create(jb, k0, blkV), K);
-    if (!quantize) {
-      // The activation as it is, at scale 1: the block-scaled dot is then
-      // the dot with the exactly dequantised weight (s_w is a power of 2).
-      memref::StoreOp::create(jb, lowp::f32(jb, 1.0), sa, ValueRange{j});
-      loop(jb, k0, k1, [&](ImplicitLocOpBuilder &eb, Value e) {
-        memref::StoreOp::create(eb, act(eb, e), qa, ValueRange{e});
+  Value zero = k.idx(0), blkV = k.idx(blk);
+  // The row read once into qa, then each block quantised there in place.
+  loop(k, zero, K,
+       [&](KernelBody &k, Value e) { k.store(act(k.b, e), qa, {e}); });
+  Value nBlocks = k.ceilDivui(K, blk);
+  if (!quantize) {
+    // The activation as it is, at scale 1: the block-scaled dot is then
+    // the dot with the exactly dequantised weight (s_w is a power of 2).
+    loop(k, zero, nBlocks,
+         [&](KernelBody &k, Value j) { k.store(k.f32(1.0), sa, {j}); });
+    return;
+  }
+  // A whole block of whole vectors of L lanes is quantised as vectors: the
+  // maximum and each element's rounding are those of the scalar code.
+  constexpr int64_t L = 16;
+  const bool vec = blk % L == 0;
+  auto vecType = VectorType::get({L}, b.getF32Type());
+  loop(k, zero, nBlocks, [&](KernelBody &k, Value j) {
+    Value k0 = k.muli(j, blkV);
+    Value k1 = k.minui(k.addi(k0, blkV), K);
+    auto scalarBlock = [&](KernelBody &k) {
+      Value amax = reduce(
+          k, k0, k1, {k.f32(0.0)},
+          [&](KernelBody &k, Value e, ValueRange acc) -> SmallVector<Value> {
+            return {arith::MaximumFOp::create(
+                k.b, acc[0], math::AbsFOp::create(k.b, k.load(qa, {e})))};
+          })[0];
+      Value s = lowp::fp8ActScale(k.b, amax);
+      k.store(s, sa, {j});
+      loop(k, k0, k1, [&](KernelBody &k, Value e) {
+        k.store(lowp::roundE4M3(k.b,
+                                arith::DivFOp::create(k.b, k.load(qa, {e}), s)),
+                qa, {e});
       });
-      return;
-    }
-    Value amax =
-        reduce(jb, k0, k1, {lowp::f32(jb, 0.0)},
-               [&](ImplicitLocOpBuilder &eb, Value e,
-                   ValueRange acc) -> SmallVector<Value> {
-                 return {arith::MaximumFOp::create(
-                     eb, acc[0], math::AbsFOp::create(eb, act(eb, e)))};
-               })[0];
-    Value s = lowp::fp8ActScale(jb, amax);
-    memref::StoreOp::create(jb, s, sa, ValueRange{j});
-    loop(jb, k0, k1, [&](ImplicitLocOpBuilder &eb, Value e) {
-      Value q = lowp::roundE4M3(eb, arith::DivFOp::create(eb, act(eb, e), s));
-      memref::StoreOp::create(eb, q, qa, ValueRange{e});
-    });
+    };
+    if (!vec)
+      return scalarBlock(k);
+    auto vectorBlock = [&](KernelBody &k) {
+      Value steps = k.idx(blk / L);
+      auto at = [&](KernelBody &k, Value q) {
+        return k.addi(k0, k.muli(q, k.idx(L)));
+      };
+      Value zeroV = arith::ConstantOp::create(
+          k.b, cast<TypedAttr>(k.b.getZeroAttr(vecType)));
+      Value lanes = reduce(
+          k, zero, steps, {zeroV},
+          [&](KernelBody &k, Value q, ValueRange acc) -> SmallVector<Value> {
+            Value x =
+                vector::LoadOp::create(k.b, vecType, qa, ValueRange{at(k, q)});
+            return {arith::MaximumFOp::create(k.b, acc[0],
+                                              math::AbsFOp::create(k.b, x))};
+          })[0];
+      Value amax = vector::ReductionOp::create(
+          k.b, vector::CombiningKind::MAXIMUMF, lanes);
+      Value s = lowp::fp8ActScale(k.b, amax);
+      k.store(s, sa, {j});
+      Value sV = vector::BroadcastOp::create(k.b, vecType, s);
+      loop(k, zero, steps, [&](KernelBody &k, Value q) {
+        Value x =
+            vector::LoadOp::create(k.b, vecType, qa, ValueRange{at(k, q)});
+        vector::StoreOp::create(
+            k.b, lowp::roundE4M3(k.b, arith::DivFOp::create(k.b, x, sV)), qa,
+            ValueRange{at(k, q)});
+      });
+    };
+    ifElse(k, k.cmpi(arith::CmpIPredicate::eq, k.subi(k1, k0), blkV),
+           vectorBlock, scalarBlock);
   });
 }
 
@@ -398,10 +436,13 @@ void gemmChunk(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
           scf::YieldOp::create(ib);
         });
   });
-  loop(k, n0, n1, [&](KernelBody &k, Value n) {
-    loop(k, zero, cnt, [&](KernelBody &k, Value i) {
+  // Row by row: each row's features are contiguous in the output (a
+  // feature's rows are not).
+  loop(k, zero, cnt, [&](KernelBody &k, Value i) {
+    Value r = k.addi(ra, i);
+    loop(k, n0, n1, [&](KernelBody &k, Value n) {
       Value acc = k.load(s.acc, {k.addi(k.muli(k.subi(n, n0), TV), i)});
-      g.store(k, k.addi(ra, i), n, acc);
+      g.store(k, r, n, acc);
     });
   });
 }

@@ -260,17 +260,28 @@ Value dequantizeE4M3(Site at, Value code, Value scaleCode) {
 
 Value roundGrid(Site at, Value y, int64_t mantBits, int64_t minExp) {
   ImplicitLocOpBuilder b = at.builder();
-  Value e = arith::MaxSIOp::create(b, exponentOf(b, math::AbsFOp::create(b, y)),
-                                   i32(b, minExp));
-  Value up = pow2(b, arith::SubIOp::create(b, i32(b, mantBits), e));
+  Value exp = exponentOf(b, math::AbsFOp::create(b, y));
+  Value e = arith::MaxSIOp::create(b, exp, c32(b, exp, minExp));
+  Value up = pow2(b, arith::SubIOp::create(b, c32(b, e, mantBits), e));
   Value down = pow2(b, addi(b, e, -mantBits));
   return arith::MulFOp::create(
       b, math::RoundEvenOp::create(b, arith::MulFOp::create(b, y, up)), down);
 }
 
+/// The f32 constant v shaped like `like` (splat for a vector).
+static Value f32Like(ImplicitLocOpBuilder &b, Value like, double v) {
+  FloatAttr attr = b.getF32FloatAttr(v);
+  if (auto vt =
+          dyn_cast<VectorType>(shapedLike(like.getType(), b.getF32Type())))
+    return arith::ConstantOp::create(
+        b, DenseElementsAttr::get(vt, attr.getValue()));
+  return arith::ConstantOp::create(b, attr);
+}
+
 static Value clamp(ImplicitLocOpBuilder &b, Value y, double limit) {
   return arith::MinimumFOp::create(
-      b, arith::MaximumFOp::create(b, y, f32(b, -limit)), f32(b, limit));
+      b, arith::MaximumFOp::create(b, y, f32Like(b, y, -limit)),
+      f32Like(b, y, limit));
 }
 
 Value roundE4M3(Site at, Value y) {

@@ -161,7 +161,8 @@ Value dequantizeE4M3(Site at, Value code, Value scaleCode);
 
 /// Round-to-nearest-even of y (f32) onto a grid whose spacing in the binade
 /// [2^e, 2^(e+1)) is 2^(e - mantBits), with e >= minExp (subnormals); no
-/// saturation. Both scalings by powers of two are exact.
+/// saturation. Both scalings by powers of two are exact. y may be an f32
+/// vector (each lane rounded alike), as may that of roundE4M3 / roundE2M1.
 Value roundGrid(Site at, Value y, int64_t mantBits, int64_t minExp);
 /// e4m3fn RNE of y, saturating to +-448.
 Value roundE4M3(Site at, Value y);

@@ -28,6 +28,12 @@ module attributes {v4.target = "cpu"} {
     // HAND-SAME: attributes {v4.kernel, v4.launch_grid = array<i64: 1, 0, 1, 32, 1, 0>, v4.launch_grid_finest = array<i64: 4, 0, 1, 1, 1, 0>}
     // HAND: call @k0_linear_body(%[[X]], %[[W]], %[[S]], %[[Y]], %[[BX]], %[[BY]], %[[BZ]], %[[GX]], %[[GY]], %[[GZ]])
     // HAND: func.func private @k0_linear_body(
+    // A whole block of activations is FP8-quantised as vectors of 16 lanes
+    // (its maximum, then each element's division and rounding); a partial
+    // block (here K = 64 < 128) element by element.
+    // HAND: vector.reduction <maximumf>, %{{.*}} : vector<16xf32> into f32
+    // HAND: arith.divf %{{.*}}, %{{.*}} : vector<16xf32>
+    // HAND: math.roundeven %{{.*}} : vector<16xf32>
     // LLVM-LABEL: llvm.func @k0_linear(%{{.*}}: !llvm.ptr)
     // The launch block pointer after the four buffers, compared with null.
     // LLVM: %[[SLOT:.*]] = llvm.getelementptr %{{.*}}[4] : (!llvm.ptr) -> !llvm.ptr, !llvm.ptr
