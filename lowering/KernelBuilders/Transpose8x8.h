@@ -49,16 +49,21 @@ inline SmallVector<Value> transpose8x8(ImplicitLocOpBuilder &b,
   return c;
 }
 
-/// acc + w[0] * x[0] + ... + w[7] * x[7], added in that order, where w[j] is
-/// column j of the 8 x 8 block `rows` (lane f: weight row f) and x[j] a
-/// splat: each lane is one output's sequential fp32 sum, no FMA.
-inline Value addTransposedProducts(ImplicitLocOpBuilder &b, Value acc,
-                                   ArrayRef<Value> rows, ArrayRef<Value> x) {
-  SmallVector<Value> cols = transpose8x8(b, rows);
+/// acc + cols[0] * x[0] + ... + cols[7] * x[7], added in that order (x[j]
+/// a splat): each lane is one output's sequential fp32 sum, no FMA.
+inline Value addColumnProducts(ImplicitLocOpBuilder &b, Value acc,
+                               ArrayRef<Value> cols, ArrayRef<Value> x) {
   for (int j = 0; j < 8; ++j)
     acc =
         arith::AddFOp::create(b, acc, arith::MulFOp::create(b, cols[j], x[j]));
   return acc;
+}
+
+/// addColumnProducts with the columns of the 8 x 8 block `rows` (lane f:
+/// weight row f).
+inline Value addTransposedProducts(ImplicitLocOpBuilder &b, Value acc,
+                                   ArrayRef<Value> rows, ArrayRef<Value> x) {
+  return addColumnProducts(b, acc, transpose8x8(b, rows), x);
 }
 
 } // namespace mlir::v4

@@ -308,7 +308,8 @@ Value jointRmsScale(ImplicitLocOpBuilder &b, Value x, Value normEps) {
 /// registers (transpose8x8), so each lane adds its mix's products over the
 /// flat index in ascending order, as the generic does (same products, same
 /// sums: bit-identical), at about a third of the generic's scalar
-/// instructions. The M / 8 groups advance together and share each run of x.
+/// instructions. The M / 8 groups advance together and share each run of x,
+/// and blocks of 4 tokens share each transposed block of fn.
 Value hcMixDotsTransposed(ImplicitLocOpBuilder &b, Value x, Value fn) {
   constexpr int64_t L = 8;
   Type f32 = b.getF32Type();
@@ -342,43 +343,68 @@ Value hcMixDotsTransposed(ImplicitLocOpBuilder &b, Value x, Value fn) {
   Value init = emptyTensor(b, {xs[0], xs[1], b.getIndexAttr(M)}, f32);
   Value B = getValueOrCreateConstantIndexOp(b, b.getLoc(), xs[0]);
   Value T = getValueOrCreateConstantIndexOp(b, b.getLoc(), xs[1]);
+  // The sums of tokens [t0, t0 + n) into acc.
+  auto tokens = [&](ImplicitLocOpBuilder &tb, Value bi, Value t0, int64_t n,
+                    Value acc) -> Value {
+    SmallVector<Value> ts;
+    for (int64_t j = 0; j < n; ++j)
+      ts.push_back(
+          j == 0 ? t0 : arith::AddIOp::create(tb, t0, idx(tb, tb.getLoc(), j)));
+    // sums[j * M / L + g]: token ts[j], mixes g * L + [0, L).
+    SmallVector<Value> init(n * (M / L), vzero);
+    SmallVector<Value> sums = forEach(
+        tb, tb.getLoc(), idx(tb, tb.getLoc(), nd / L), init,
+        [&](ImplicitLocOpBuilder &qb, Value q, ValueRange part) {
+          Value c0 = arith::MulIOp::create(qb, q, idx(qb, qb.getLoc(), L));
+          SmallVector<SmallVector<Value>> xsplat(n);
+          for (int64_t j = 0; j < n; ++j) {
+            Value xv = read(qb, x3, ValueRange{bi, ts[j], c0});
+            for (int64_t i = 0; i < L; ++i)
+              xsplat[j].push_back(vector::BroadcastOp::create(
+                  qb, lanes, vector::ExtractOp::create(qb, xv, i)));
+          }
+          SmallVector<Value> next(part.begin(), part.end());
+          for (int64_t g = 0; g < M / L; ++g) {
+            SmallVector<Value> rows;
+            for (int64_t i = 0; i < L; ++i)
+              rows.push_back(read(
+                  qb, fn, ValueRange{idx(qb, qb.getLoc(), g * L + i), c0}));
+            SmallVector<Value> cols = transpose8x8(qb, rows);
+            for (int64_t j = 0; j < n; ++j)
+              next[j * (M / L) + g] =
+                  addColumnProducts(qb, part[j * (M / L) + g], cols, xsplat[j]);
+          }
+          return next;
+        });
+    for (int64_t j = 0; j < n; ++j)
+      for (int64_t g = 0; g < M / L; ++g)
+        acc = vector::TransferWriteOp::create(
+                  tb, sums[j * (M / L) + g], acc,
+                  ValueRange{bi, ts[j], idx(tb, tb.getLoc(), g * L)},
+                  ArrayRef<bool>{true})
+                  .getResult();
+    return acc;
+  };
+  // Blocks of TB tokens share each transposed block of fn; the last T % TB
+  // tokens (a decode step's one) go one at a time.
+  constexpr int64_t TB = 4;
+  Value tbV = idx(b, b.getLoc(), TB);
+  Value blocks = arith::DivUIOp::create(b, T, tbV);
+  Value blockEnd = arith::MulIOp::create(b, blocks, tbV);
   return forEach(
       b, b.getLoc(), B, init,
       [&](ImplicitLocOpBuilder &ib, Value bi, ValueRange acc0) {
+        SmallVector<Value> acc = forEach(
+            ib, ib.getLoc(), blocks, acc0,
+            [&](ImplicitLocOpBuilder &tb, Value blk, ValueRange acc1) {
+              return SmallVector<Value>{tokens(
+                  tb, bi, arith::MulIOp::create(tb, blk, tbV), TB, acc1[0])};
+            });
         return forEach(
-            ib, ib.getLoc(), T, acc0,
-            [&](ImplicitLocOpBuilder &tb, Value t, ValueRange acc1) {
-              SmallVector<Value> init(M / L, vzero);
-              SmallVector<Value> sums = forEach(
-                  tb, tb.getLoc(), idx(tb, tb.getLoc(), nd / L), init,
-                  [&](ImplicitLocOpBuilder &qb, Value q, ValueRange part) {
-                    Value c0 =
-                        arith::MulIOp::create(qb, q, idx(qb, qb.getLoc(), L));
-                    Value xv = read(qb, x3, ValueRange{bi, t, c0});
-                    SmallVector<Value> xsplat;
-                    for (int64_t j = 0; j < L; ++j)
-                      xsplat.push_back(vector::BroadcastOp::create(
-                          qb, lanes, vector::ExtractOp::create(qb, xv, j)));
-                    SmallVector<Value> next;
-                    for (int64_t g = 0; g < M / L; ++g) {
-                      SmallVector<Value> rows;
-                      for (int64_t i = 0; i < L; ++i)
-                        rows.push_back(read(
-                            qb, fn,
-                            ValueRange{idx(qb, qb.getLoc(), g * L + i), c0}));
-                      next.push_back(
-                          addTransposedProducts(qb, part[g], rows, xsplat));
-                    }
-                    return next;
-                  });
-              Value out = acc1[0];
-              for (int64_t g = 0; g < M / L; ++g)
-                out = vector::TransferWriteOp::create(
-                          tb, sums[g], out,
-                          ValueRange{bi, t, idx(tb, tb.getLoc(), g * L)},
-                          ArrayRef<bool>{true})
-                          .getResult();
-              return SmallVector<Value>{out};
+            ib, ib.getLoc(), arith::SubIOp::create(ib, T, blockEnd), acc,
+            [&](ImplicitLocOpBuilder &tb, Value j, ValueRange acc1) {
+              return SmallVector<Value>{tokens(
+                  tb, bi, arith::AddIOp::create(tb, blockEnd, j), 1, acc1[0])};
             });
       })[0];
 }

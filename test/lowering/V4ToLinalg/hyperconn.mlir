@@ -52,6 +52,15 @@ func.func @k_mhc_post(%arg0: tensor<1x?x8xbf16>, %arg1: tensor<1x?x4x8xbf16>, %a
 // CHECK-SAME: ins(%[[X]] : tensor<1x?x4x8xbf16>)
 // CHECK: math.sqrt
 // CHECK: %[[X3:.*]] = tensor.collapse_shape %[[X]] {{\[\[}}0], [1], [2, 3]]
+// Blocks of 4 tokens (4 x 3 sums) share each transposed block of fn:
+// CHECK: scf.for %{{.*}} = %c0{{.*}} to %c4{{.*}} step %c1{{.*}} iter_args({{.*}}) -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>)
+// CHECK-COUNT-4: vector.transfer_read %[[X3]]
+// CHECK-COUNT-8: vector.transfer_read %[[FN]]
+// CHECK-COUNT-24: vector.shuffle
+// CHECK-NOT: vector.shuffle
+// CHECK: arith.mulf %{{.*}} : vector<8xf32>
+// CHECK-COUNT-12: vector.transfer_write
+// then the last T % 4 tokens one at a time:
 // CHECK: scf.for %{{.*}} = %c0{{.*}} to %c4{{.*}} step %c1{{.*}} iter_args(%{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}) -> (vector<8xf32>, vector<8xf32>, vector<8xf32>)
 // CHECK: vector.transfer_read %[[X3]]
 // CHECK: arith.extf %{{.*}} : vector<8xbf16> to vector<8xf32>
