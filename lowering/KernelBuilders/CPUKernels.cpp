@@ -934,7 +934,8 @@ void gemmRowsFastPass(KernelBody &k, const TileGemm &g,
 /// slice the 16-byte slice is decoded once into its low and high nibbles'
 /// values times the slice's s_w (on x86-64-v4 by two vpermps from the
 /// e2m1 table times s_w; else through binary16), and every row adds both
-/// against its halves with fused multiply-adds into 16 lane sums. No
+/// against its halves with fused multiply-adds into 16 lane sums; on
+/// x86-64-v4 two weight rows at a time share each activation load. No
 /// per-part scaling: the products are those of the block-scaled dot, summed
 /// in another order. A row past rb repeats the last one (not stored).
 void gemmRowsFastFP4Pass(KernelBody &k, const TileGemm &g,
@@ -965,57 +966,76 @@ void gemmRowsFastFP4Pass(KernelBody &k, const TileGemm &g,
   Value zeroV =
       arith::ConstantOp::create(k.b, cast<TypedAttr>(k.b.getZeroAttr(vecF32)));
   Value slices = k.divui(g.K, k.idx(32));
+  // R weight rows at a time share each activation load (x86-64-v4: the R x
+  // A lane sums, 2 x 8, and the decoded slices fit the 32 registers).
+  const int64_t R = g.tileLanes == 16 ? 2 : 1;
   scf::ForOp::create(
-      k.b, n0, n1, k.idx(1), ValueRange(),
-      [&](OpBuilder &nb, Location loc, Value n, ValueRange) {
+      k.b, n0, n1, k.idx(R), ValueRange(),
+      [&](OpBuilder &nb, Location loc, Value nb0, ValueRange) {
         ImplicitLocOpBuilder ib(loc, nb);
         KernelBody k{ib};
-        Value ahead =
-            k.minui(k.addi(n, k.idx(kFastPrefetchRows)), k.subi(g.N, k.idx(1)));
+        // Rows nb0 + r (past n1: the last row again, its sums not stored).
+        SmallVector<Value> rows, ahead;
+        for (int64_t r = 0; r < R; ++r) {
+          rows.push_back(k.minui(k.addi(nb0, k.idx(r)), k.subi(n1, k.idx(1))));
+          ahead.push_back(k.minui(k.addi(rows.back(), k.idx(kFastPrefetchRows)),
+                                  k.subi(g.N, k.idx(1))));
+        }
         SmallVector<Value> sums = reduce(
-            k, zero, slices, SmallVector<Value>(A, zeroV),
+            k, zero, slices, SmallVector<Value>(R * A, zeroV),
             [&](KernelBody &k, Value j, ValueRange acc) -> SmallVector<Value> {
               Value col = k.muli(j, k.idx(16));
-              auto [pm, pix] = g.weightRef(k, ahead, col);
-              memref::PrefetchOp::create(k.b, pm, pix, /*isWrite=*/false,
-                                         /*localityHint=*/3,
-                                         /*isDataCache=*/true);
-              auto [m, ix] = g.weightRef(k, n, col);
-              Value bytes = readVector(k, m, ix, 16, true);
-              Value sw = lowp::decodeE8M0(k.b, scaleCode(k, g, n, j));
-              Value lo, hi;
-              if (g.permuteFP4) {
-                std::tie(lo, hi) =
-                    lowp::decodeE2M1BytesPermuted(k.b, bytes, g.permuteFP4, sw);
-              } else {
-                std::tie(lo, hi) = fp4SliceHalves(k, bytes);
-                Value sc = splat(k, k.mulf(sw, k.f32(lowp::kE2M1HalfScale)), L);
-                lo = k.mulf(lo, sc);
-                hi = k.mulf(hi, sc);
+              SmallVector<Value> lo(R), hi(R);
+              for (int64_t r = 0; r < R; ++r) {
+                auto [pm, pix] = g.weightRef(k, ahead[r], col);
+                memref::PrefetchOp::create(k.b, pm, pix, /*isWrite=*/false,
+                                           /*localityHint=*/3,
+                                           /*isDataCache=*/true);
+                auto [m, ix] = g.weightRef(k, rows[r], col);
+                Value bytes = readVector(k, m, ix, 16, true);
+                Value sw = lowp::decodeE8M0(k.b, scaleCode(k, g, rows[r], j));
+                if (g.permuteFP4) {
+                  std::tie(lo[r], hi[r]) = lowp::decodeE2M1BytesPermuted(
+                      k.b, bytes, g.permuteFP4, sw);
+                } else {
+                  std::tie(lo[r], hi[r]) = fp4SliceHalves(k, bytes);
+                  Value sc =
+                      splat(k, k.mulf(sw, k.f32(lowp::kE2M1HalfScale)), L);
+                  lo[r] = k.mulf(lo[r], sc);
+                  hi[r] = k.mulf(hi[r], sc);
+                }
               }
-              SmallVector<Value> next;
+              SmallVector<Value> next(R * A);
               for (int64_t i = 0; i < A; ++i) {
                 Value at = k.addi(k.muli(k.idx(i), g.K), k.muli(j, k.idx(32)));
                 Value aLo =
                     vector::LoadOp::create(k.b, vecF32, s.aT, ValueRange{at});
                 Value aHi = vector::LoadOp::create(
                     k.b, vecF32, s.aT, ValueRange{k.addi(at, k.idx(16))});
-                Value p = arith::AddFOp::create(
-                    k.b, acc[i], arith::MulFOp::create(k.b, lo, aLo, contract),
-                    contract);
-                next.push_back(arith::AddFOp::create(
-                    k.b, p, arith::MulFOp::create(k.b, hi, aHi, contract),
-                    contract));
+                for (int64_t r = 0; r < R; ++r) {
+                  Value p = arith::AddFOp::create(
+                      k.b, acc[r * A + i],
+                      arith::MulFOp::create(k.b, lo[r], aLo, contract),
+                      contract);
+                  next[r * A + i] = arith::AddFOp::create(
+                      k.b, p, arith::MulFOp::create(k.b, hi[r], aHi, contract),
+                      contract);
+                }
               }
               return next;
             });
-        for (int64_t i = 0; i < A; ++i) {
-          Value y = vector::ReductionOp::create(
-              k.b, vector::CombiningKind::ADD, sums[i],
-              arith::FastMathFlags::reassoc | contract);
-          Value row = k.addi(ra, k.idx(i));
-          ifThen(k, k.cmpi(arith::CmpIPredicate::ult, row, rb),
-                 [&](KernelBody &k) { g.store(k, row, n, y); });
+        for (int64_t r = 0; r < R; ++r) {
+          Value n = k.addi(nb0, k.idx(r));
+          for (int64_t i = 0; i < A; ++i) {
+            Value y = vector::ReductionOp::create(
+                k.b, vector::CombiningKind::ADD, sums[r * A + i],
+                arith::FastMathFlags::reassoc | contract);
+            Value row = k.addi(ra, k.idx(i));
+            Value stored = arith::AndIOp::create(
+                k.b, k.cmpi(arith::CmpIPredicate::ult, row, rb),
+                k.cmpi(arith::CmpIPredicate::ult, n, n1));
+            ifThen(k, stored, [&](KernelBody &k) { g.store(k, row, n, y); });
+          }
         }
         scf::YieldOp::create(ib);
       });

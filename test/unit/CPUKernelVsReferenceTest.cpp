@@ -615,12 +615,12 @@ TEST(CPUKernelVsReference, LinearFewRowsFP4FastSums) {
   // each slice's 16 e2m1 values times s_w decoded once for all rows, then
   // FMA into 16 lane sums per row. (1) M = 2, 5, 8 and 11 (8, then 3) rows
   // against the reference within 2 K u sum|w x| (checkLinearFast's bound),
-  // at x86-64-v3 (binary16 decoding) and v4 (vpermps, when this CPU runs
-  // it). (2) Sums where the order shows: x_0 w_0 = 1 in slice 0 and two
-  // products of 2^-24 in slices 4 and 5 (activation block 1), both in lane
-  // 1 of the lane sums: the reference adds each slice's partial in turn
-  // (1 + 2^-24 rounds to 1, twice), the lanes add the two small ones first
-  // (1 + 2^-23).
+  // at x86-64-v3 (binary16 decoding) and v4 (vpermps and weight rows in
+  // pairs, N = 37 leaving the last alone, when this CPU runs it). (2) Sums
+  // where the order shows: x_0 w_0 = 1 in slice 0 and two products of 2^-24 in
+  // slices 4 and 5 (activation block 1), both in lane 1 of the lane sums: the
+  // reference adds each slice's partial in turn (1 + 2^-24 rounds to 1, twice),
+  // the lanes add the two small ones first (1 + 2^-23).
   const int64_t K = 256, N = 37;
   std::vector<std::string> levels = {"x86-64-v3"};
   if (::v4::hostSupportsISA("x86-64-v4"))
