@@ -1095,6 +1095,12 @@ void gemmPass(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
                      });
 }
 
+/// Weight rows a kGemmRowTile-row tile runs at once: 4 on x86-64-v4 (8 lane
+/// sums of 16 rows, a third of the 32 registers; 8 spills), else 2 (the 4 x
+/// 8-lane vectors of 2 rows and the tile's activations fill the 16). The
+/// numbers are the same either way.
+int64_t bigTileFeatures(const TileGemm &g) { return g.tileLanes == 16 ? 4 : 2; }
+
 } // namespace
 
 TileGemmScratch allocTileGemm(KernelBody &k, const TileGemm &g) {
@@ -1126,15 +1132,15 @@ TileGemmScratch allocTileGemm(KernelBody &k, const TileGemm &g) {
 void tileGemm(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
               Value r0, Value r1, Value n0, Value n1) {
   // Tiles of kGemmRowTile rows in 4 x 8 lanes (2 x 16 on x86-64-v4:
-  // g.tileLanes) against 2 weight rows at a time while at least 24 rows
-  // remain (a tile's weight part is decoded once for all its lanes); the
-  // rest (an expert's few rows) in tiles of 8 lanes against 4 weight rows at
-  // a time, so that fewer than 24 rows do not pay for 32 lanes; a last
-  // single row in the one-row pass (decode: gemmRowFast or gemmRowChunk).
-  // Each row's numbers are the same in any tile. With fast sums a tile of 2
-  // to kFastActRows rows of FP8 or Plain weights (the MTP projection's 4
-  // lanes of a decode token) takes gemmRowsFastPass instead (its rows share
-  // each decoded weight vector, and each row's numbers are those of
+  // g.tileLanes) against bigTileFeatures weight rows at a time while at
+  // least 24 rows remain (a tile's weight part is decoded once for all its
+  // lanes); the rest (an expert's few rows) in tiles of 8 lanes against 4
+  // weight rows at a time, so that fewer than 24 rows do not pay for 32 lanes;
+  // a last single row in the one-row pass (decode: gemmRowFast or
+  // gemmRowChunk). Each row's numbers are the same in any tile. With fast sums
+  // a tile of 2 to kFastActRows rows of FP8 or Plain weights (the MTP
+  // projection's 4 lanes of a decode token) takes gemmRowsFastPass instead (its
+  // rows share each decoded weight vector, and each row's numbers are those of
   // gemmRowFast), and one of 2 to kFastActRowsFP4 rows of FP4 weights (an
   // expert's rows in a prefill chunk) gemmRowsFastFP4Pass.
   Value rows = k.subi(r1, r0);
@@ -1147,7 +1153,7 @@ void tileGemm(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
                        KernelBody k{ib};
                        Value rb = k.minui(k.addi(ra, k.idx(kGemmRowTile)), r1);
                        gemmPass(k, g, s, ra, rb, n0, n1, g.tileLanes,
-                                kGemmRowTile / g.tileLanes, 2);
+                                kGemmRowTile / g.tileLanes, bigTileFeatures(g));
                        scf::YieldOp::create(ib);
                      });
   scf::ForOp::create(
