@@ -12,9 +12,9 @@ note_failure() {
 
 # run_lit BUILD: the lit suite (check-v4) of BUILD.
 run_lit() {
-  local out n k
+  local out n k t0=$SECONDS
   out="$(mktemp)"
-  /usr/lib/llvm-22/bin/lit -sv "$1/test" 2>&1 | tee "$out"
+  /usr/lib/llvm-22/bin/lit -sv --time-tests "$1/test" 2>&1 | tee "$out"
   # lit pads the labels to the longest one present ("Passed     : 67"
   # beside "Unsupported:  1").
   _count() { grep -E "^ *$1 *: +[0-9]+" "$out" | head -1 | sed -E 's/[^0-9]*([0-9]+).*/\1/'; }
@@ -33,11 +33,12 @@ run_lit() {
     note_failure "lit $1: no summary (lit did not run)"
   fi
   rm -f "$out"
+  echo "time: lit $1: $((SECONDS - t0)) s"
 }
 
 # run_ctest BUILD: every ctest test of BUILD (GoogleTest cases, fuzz replays).
 run_ctest() {
-  local out line total nf
+  local out line total nf t0=$SECONDS
   out="$(mktemp)"
   (cd "$1" && ctest --output-on-failure -j2) 2>&1 | tee "$out"
   line=$(grep -E "tests passed, [0-9]+ tests? failed out of [0-9]+" "$out" | tail -1)
@@ -53,4 +54,5 @@ run_ctest() {
     note_failure "ctest $1: no summary (ctest did not run)"
   fi
   rm -f "$out"
+  echo "time: ctest $1: $((SECONDS - t0)) s"
 }

@@ -9,11 +9,18 @@ build="${V4_BUILD_DIR:-$root/build}"
 source "$root/scripts/suites.sh"
 
 "$root/scripts/build.sh" || { echo "0 passed, 1 failed (build)"; exit 1; }
+echo "time: build: $SECONDS s"
 
 # Every suite names its failures here; they are listed above the last line.
 V4_FAILURE_LOG="$(mktemp)"
 export V4_FAILURE_LOG
 trap 'rm -f "$V4_FAILURE_LOG"' EXIT
+
+# One code cache for every suite and build tree (docs/ARCHITECTURE.md, "The
+# code cache"): a kernels module compiled once, by any suite, is not
+# optimised and generated again. An exported V4C_CACHE_DIR (empty: off)
+# wins.
+export V4C_CACHE_DIR="${V4C_CACHE_DIR-$build/test/v4c-cache}"
 
 passed=0
 failed=0
@@ -29,11 +36,12 @@ run_ctest "$build"
 # every fuzz target (V4_FUZZ_SECONDS each, default 60), and the runtime's
 # tests under TSan. V4_TEST_SANITIZERS=0 skips them (a quick local run).
 suite() {
-  local out line
+  local out line t0=$SECONDS
   out="$(mktemp)"
   "$@" 2>&1 | tee "$out"
   line=$(grep -E "^[0-9]+ passed, [0-9]+ failed" "$out" | tail -1)
   rm -f "$out"
+  echo "time: $*: $((SECONDS - t0)) s"
   if [ -z "$line" ]; then
     failed=$((failed + 1))
     note_failure "$*: no summary line"
@@ -52,5 +60,6 @@ if [ -s "$V4_FAILURE_LOG" ]; then
   echo "Failures:"
   sed 's/^/  /' "$V4_FAILURE_LOG"
 fi
+echo "time: total: $SECONDS s"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -28,9 +28,11 @@ config.substitutions.append(
     ("%exit_code", sys.executable + " " +
      os.path.join(config.v4_src_root, "test", "Inputs", "exit_code.py")))
 config.environment["FILECHECK_OPTS"] = "-enable-var-scope"
-# The sm_90a target's cubin cache: the build's own, not the user's.
-config.environment["V4C_CACHE_DIR"] = os.path.join(config.v4_obj_root, "test",
-                                                   "v4c-cache")
+# The code cache (cubins, CPU shared objects): the build's own, not the
+# user's, unless V4C_CACHE_DIR names one (scripts/test.sh shares one folder
+# between the build trees of its suites).
+config.environment["V4C_CACHE_DIR"] = os.environ.get(
+    "V4C_CACHE_DIR", os.path.join(config.v4_obj_root, "test", "v4c-cache"))
 
 llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
 llvm_config.use_default_substitutions()

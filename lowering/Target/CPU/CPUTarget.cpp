@@ -4,6 +4,7 @@
 #include "dialects/V4/V4Ops.h"
 #include "lowering/KernelBuilders/CPUKernels.h"
 #include "lowering/Passes.h"
+#include "lowering/Target/CodeCache.h"
 #include "lowering/Target/TargetBackend.h"
 
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
@@ -29,6 +30,7 @@
 
 #include "lld/Common/Driver.h"
 #include "llvm/ADT/ScopeExit.h"
+#include "llvm/Config/llvm-config.h"
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/Module.h"
 #include "llvm/IR/Verifier.h"
@@ -104,6 +106,24 @@ linkKernelsToSharedObject(ModuleOp kernels, const CPUTargetOptions &options) {
   llvmModule->setDataLayout(machine->createDataLayout());
   llvmModule->setTargetTriple(triple);
 
+  // The shared object is a function of the LLVM module, the target machine
+  // and LLVM itself: a hit in the code cache skips optimisation, code
+  // generation and linking.
+  std::string moduleText;
+  {
+    llvm::raw_string_ostream os(moduleText);
+    llvmModule->print(os, nullptr);
+  }
+  std::string cacheKey =
+      codeCacheKey({LLVM_VERSION_STRING, triple.str(), options.cpu,
+                    std::to_string(options.optLevel),
+                    options.sanitizeAddress ? "address" : "", moduleText});
+  moduleText.clear();
+  moduleText.shrink_to_fit();
+  std::vector<uint8_t> cached = readCachedCode(kCPUObjectCache, cacheKey);
+  if (!cached.empty())
+    return std::string(cached.begin(), cached.end());
+
   // Optimise with the new pass manager.
   {
     llvm::LoopAnalysisManager lam;
@@ -165,7 +185,11 @@ linkKernelsToSharedObject(ModuleOp kernels, const CPUTargetOptions &options) {
   if (!bytes)
     return emitError(loc) << "cannot read '" << soPath
                           << "': " << bytes.getError().message();
-  return (*bytes)->getBuffer().str();
+  StringRef so = (*bytes)->getBuffer();
+  writeCachedCode(kCPUObjectCache, cacheKey,
+                  ArrayRef<uint8_t>(
+                      reinterpret_cast<const uint8_t *>(so.data()), so.size()));
+  return so.str();
 }
 
 //===----------------------------------------------------------------------===//

@@ -3,6 +3,7 @@
 
 #include "lowering/KernelBuilders/CPUKernels.h"
 #include "lowering/Passes.h"
+#include "lowering/Target/CodeCache.h"
 #include "lowering/Target/TargetBackend.h"
 
 #include "mlir/Conversion/ArithToLLVM/ArithToLLVM.h"
@@ -30,12 +31,9 @@
 #include "mlir/Target/LLVMIR/Dialect/NVVM/NVVMToLLVMIRTranslation.h"
 #include "mlir/Transforms/Passes.h"
 
-#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/FileSystem.h"
-#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Process.h"
-#include "llvm/Support/SHA256.h"
 
 using namespace mlir;
 
@@ -66,36 +64,11 @@ std::optional<std::string> findCUDAToolkit(StringRef requested) {
 
 namespace {
 
-/// The cubin cache (docs/ARCHITECTURE.md, "The sm_90a target"): the folder
-/// $V4C_CACHE_DIR (empty: no cache), else $XDG_CACHE_HOME/v4c, else
-/// ~/.cache/v4c, then cubin/<key>.cubin.
-std::optional<std::string> cubinCacheDir() {
-  SmallString<256> dir;
-  if (std::optional<std::string> v =
-          llvm::sys::Process::GetEnv("V4C_CACHE_DIR")) {
-    if (v->empty())
-      return std::nullopt;
-    dir = *v;
-  } else if (std::optional<std::string> xdg =
-                 llvm::sys::Process::GetEnv("XDG_CACHE_HOME");
-             xdg && !xdg->empty()) {
-    dir = *xdg;
-    llvm::sys::path::append(dir, "v4c");
-  } else if (llvm::sys::path::home_directory(dir)) {
-    llvm::sys::path::append(dir, ".cache", "v4c");
-  } else {
-    return std::nullopt;
-  }
-  llvm::sys::path::append(dir, "cubin");
-  return dir.str().str();
-}
-
-/// SHA-256 of everything the cubin depends on: the PTX, the target
+/// The cubin's cache key: everything it depends on, the PTX, the target
 /// attribute (chip, features, optimization level) and the ptxas binary
 /// (path, size, modification time).
 std::string cubinCacheKey(ArrayRef<char> ptx, StringRef toolkit,
                           gpu::TargetAttrInterface target) {
-  llvm::SHA256 hash;
   SmallString<256> ptxas(toolkit);
   llvm::sys::path::append(ptxas, "bin", "ptxas");
   llvm::sys::fs::file_status status;
@@ -107,60 +80,7 @@ std::string cubinCacheKey(ArrayRef<char> ptx, StringRef toolkit,
   std::string attr;
   llvm::raw_string_ostream os(attr);
   os << target;
-  for (StringRef part : {StringRef(tool), StringRef(attr)}) {
-    hash.update(part);
-    hash.update(StringRef("\0", 1));
-  }
-  hash.update(ArrayRef<uint8_t>(reinterpret_cast<const uint8_t *>(ptx.data()),
-                                ptx.size()));
-  return llvm::toHex(hash.final(), /*LowerCase=*/true);
-}
-
-std::string cubinCachePath(StringRef dir, StringRef key) {
-  SmallString<256> path(dir);
-  llvm::sys::path::append(path, key + ".cubin");
-  return path.str().str();
-}
-
-/// The cached cubin of `key`, or nothing (no cache, a miss, or an entry
-/// that is not an ELF file: a damaged entry is rebuilt, never used).
-std::vector<uint8_t> readCachedCubin(StringRef key) {
-  std::optional<std::string> dir = cubinCacheDir();
-  if (!dir)
-    return {};
-  auto buffer = llvm::MemoryBuffer::getFile(cubinCachePath(*dir, key),
-                                            /*IsText=*/false,
-                                            /*RequiresNullTerminator=*/false);
-  if (!buffer || !(*buffer)->getBuffer().starts_with("\x7f"
-                                                     "ELF"))
-    return {};
-  StringRef bytes = (*buffer)->getBuffer();
-  return std::vector<uint8_t>(bytes.begin(), bytes.end());
-}
-
-/// Stores a cubin under `key`: a temporary file renamed into place, so
-/// concurrent compiles never see a partial entry. Failures only cost the
-/// next compile its hit.
-void writeCachedCubin(StringRef key, ArrayRef<uint8_t> bytes) {
-  std::optional<std::string> dir = cubinCacheDir();
-  if (!dir || llvm::sys::fs::create_directories(*dir))
-    return;
-  SmallString<256> temp;
-  int fd = -1;
-  if (llvm::sys::fs::createUniqueFile(*dir + "/tmp-%%%%%%%%.cubin", fd, temp))
-    return;
-  {
-    llvm::raw_fd_ostream os(fd, /*shouldClose=*/true);
-    os.write(reinterpret_cast<const char *>(bytes.data()), bytes.size());
-    os.close();
-    if (os.has_error()) {
-      os.clear_error();
-      llvm::sys::fs::remove(temp);
-      return;
-    }
-  }
-  if (llvm::sys::fs::rename(temp, cubinCachePath(*dir, key)))
-    llvm::sys::fs::remove(temp);
+  return codeCacheKey({tool, attr, StringRef(ptx.data(), ptx.size())});
 }
 
 class PTXTargetBackend final : public TargetBackend {
@@ -277,7 +197,7 @@ public:
       // The cubin is a function of the PTX and the ptxas that assembles it:
       // a hit skips the second LLVM code generation and ptxas.
       std::string key = cubinCacheKey(*ptx, *toolkit, target);
-      std::vector<uint8_t> bytes = readCachedCubin(key);
+      std::vector<uint8_t> bytes = readCachedCode(kCubinCache, key);
       if (bytes.empty()) {
         std::optional<SmallVector<char, 0>> cubin =
             compile(gpu::CompilationTarget::Binary);
@@ -286,7 +206,7 @@ public:
                  << "assembling the PTX for " << kChip << " with " << *toolkit
                  << "/bin/ptxas failed";
         bytes.assign(cubin->begin(), cubin->end());
-        writeCachedCubin(key, bytes);
+        writeCachedCode(kCubinCache, key, bytes);
       }
       objects.push_back(CodeObject{::v4::artifact::Target::SM90A,
                                    ::v4::artifact::CodeFormat::Cubin,
