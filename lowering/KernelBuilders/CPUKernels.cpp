@@ -935,9 +935,10 @@ void gemmRowsFastPass(KernelBody &k, const TileGemm &g,
 /// sums: each row's activations dequantised (FP8 code times its block
 /// scale, exact) and, per 32-slice, its even then its odd elements at aT[i
 /// * K + 32 s + 16 h + j] (element 32 s + 2 j + h; two shuffles of the
-/// slice's 32 values); per weight row and
-/// slice the 16-byte slice is decoded once into its low and high nibbles'
-/// values times the slice's s_w (on x86-64-v4 by two vpermps from the
+/// slice's 32 values); each weight row's slice scales s_w are decoded 16 at
+/// a time (rowScale) before its slices, and per weight row and slice the
+/// 16-byte slice is decoded once into its low and high nibbles' values
+/// times the slice's s_w (on x86-64-v4 by two vpermps from the
 /// e2m1 table times s_w; else through binary16), and every row adds both
 /// against its halves with fused multiply-adds into 16 lane sums; on
 /// x86-64-v4 two weight rows at a time share each activation load. No
@@ -971,6 +972,7 @@ void gemmRowsFastFP4Pass(KernelBody &k, const TileGemm &g,
   Value zeroV =
       arith::ConstantOp::create(k.b, cast<TypedAttr>(k.b.getZeroAttr(vecF32)));
   Value slices = k.divui(g.K, k.idx(32));
+  Value stride = fastScaleStride(k, g);
   // R weight rows at a time share each activation load (x86-64-v4: the R x
   // A lane sums, 2 x 8, and the decoded slices fit the 32 registers).
   const int64_t R = g.tileLanes == 16 ? 2 : 1;
@@ -986,6 +988,20 @@ void gemmRowsFastFP4Pass(KernelBody &k, const TileGemm &g,
           ahead.push_back(k.minui(k.addi(rows.back(), k.idx(kFastPrefetchRows)),
                                   k.subi(g.N, k.idx(1))));
         }
+        // Each row's slice scales s_w (times the 2^14 of the half decoding
+        // unless permuted), decoded L codes at a time into rowScale[r *
+        // stride + j] before its slices run.
+        for (int64_t r = 0; r < R; ++r)
+          loop(k, zero, k.divui(stride, k.idx(L)), [&](KernelBody &k, Value q) {
+            Value j = k.muli(q, k.idx(L));
+            auto [m, ix] = g.weightScaleRef(k, rows[r], j);
+            Value sw = lowp::decodeE8M0(k.b, readVector(k, m, ix, L, false));
+            if (!g.permuteFP4)
+              sw = k.mulf(sw, splat(k, k.f32(lowp::kE2M1HalfScale), L));
+            vector::StoreOp::create(
+                k.b, sw, s.rowScale,
+                ValueRange{k.addi(k.muli(k.idx(r), stride), j)});
+          });
         SmallVector<Value> sums = reduce(
             k, zero, slices, SmallVector<Value>(R * A, zeroV),
             [&](KernelBody &k, Value j, ValueRange acc) -> SmallVector<Value> {
@@ -998,14 +1014,14 @@ void gemmRowsFastFP4Pass(KernelBody &k, const TileGemm &g,
                                            /*isDataCache=*/true);
                 auto [m, ix] = g.weightRef(k, rows[r], col);
                 Value bytes = readVector(k, m, ix, 16, true);
-                Value sw = lowp::decodeE8M0(k.b, scaleCode(k, g, rows[r], j));
+                Value sw =
+                    k.load(s.rowScale, {k.addi(k.muli(k.idx(r), stride), j)});
                 if (g.permuteFP4) {
                   std::tie(lo[r], hi[r]) = lowp::decodeE2M1BytesPermuted(
                       k.b, bytes, g.permuteFP4, sw);
                 } else {
                   std::tie(lo[r], hi[r]) = fp4SliceHalves(k, bytes);
-                  Value sc =
-                      splat(k, k.mulf(sw, k.f32(lowp::kE2M1HalfScale)), L);
+                  Value sc = splat(k, sw, L);
                   lo[r] = k.mulf(lo[r], sc);
                   hi[r] = k.mulf(hi[r], sc);
                 }

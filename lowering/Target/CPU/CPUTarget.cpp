@@ -108,7 +108,8 @@ linkKernelsToSharedObject(ModuleOp kernels, const CPUTargetOptions &options) {
 
   // The shared object is a function of the LLVM module, the target machine
   // and LLVM itself: a hit in the code cache skips optimisation, code
-  // generation and linking.
+  // generation and linking. Anything else that changes the object (a pass
+  // or option added below) must join the key.
   std::string moduleText;
   {
     llvm::raw_string_ostream os(moduleText);
