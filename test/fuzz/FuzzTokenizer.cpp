@@ -27,8 +27,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       "\xe4\xbd\xa0\xe5\xa5\xbd\xef\xbc\x8c\xe4\xb8\x96\xe7\x95\x8c",
       "\xf0\x9f\x98\x80 emoji \xf0\x9f\x91\x8d\xf0\x9f\x8f\xbd",
       "bad \xff\xfe utf-8 \xc3",
-      "<\xef\xbd\x9c"
-      "begin\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>x",
+      "<｜begin▁of▁sentence｜>x",
   };
   for (const char *text : texts) {
     std::vector<int32_t> ids;

@@ -426,7 +426,8 @@ void checkSparse(const std::string &source, SparseCase &c) {
 
 SparseCase randomCase(int64_t B, int64_t T, int64_t H, int64_t D, int64_t W,
                       std::vector<int64_t> pos, uint64_t seed) {
-  SparseCase c{B, T, H, D, W};
+  SparseCase c;
+  c.B = B, c.T = T, c.H = H, c.D = D, c.W = W;
   c.pos = std::move(pos);
   c.q = randomBf16(B * T * H * D, seed, 4.0f);
   c.kv = randomBf16(B * T * D, seed + 1);
