@@ -115,8 +115,13 @@ constexpr float pow2(int e) {
 /// and a carry out of the mantissa steps to the next exponent's even code)
 /// without its search.
 template <int Mant, int Bias> inline unsigned roundToCode(float a) {
-  if (a < pow2(1 - Bias))
-    return unsigned(std::nearbyint(a * pow2(Bias - 1 + Mant)));
+  if (a < pow2(1 - Bias)) {
+    // The scaled value is below 2^(Mant+1): adding and taking away 2^23
+    // rounds it to an integer to nearest even, as std::nearbyint does in
+    // the default rounding mode, without a library call.
+    float big = a * pow2(Bias - 1 + Mant) + 0x1p23f;
+    return unsigned(big - 0x1p23f);
+  }
   uint32_t bits;
   std::memcpy(&bits, &a, 4);
   constexpr int drop = 23 - Mant;
@@ -246,10 +251,11 @@ inline void quantizeFP8(const float *w, int64_t rows, int64_t cols,
         uint8_t code = e8m0ScaleCode(detail::blockAmax(w, cols, r0, r1, c0, c1),
                                      448.0f, 1e-4f);
         scales[b] = code;
-        double s = decodeE8M0(code);
+        // x / s as x times 1 / s: both exact (s is a power of two).
+        double inv = 1.0 / decodeE8M0(code);
         for (int64_t r = r0; r < r1; ++r)
           for (int64_t c = c0; c < c1; ++c)
-            q[r * cols + c] = encodeE4M3(float(double(w[r * cols + c]) / s));
+            q[r * cols + c] = encodeE4M3(float(double(w[r * cols + c]) * inv));
       });
 }
 
@@ -267,10 +273,10 @@ inline void quantizeFP4(const float *w, int64_t rows, int64_t k,
         uint8_t code = e8m0ScaleCode(detail::blockAmax(w, k, r0, r1, c0, c1),
                                      6.0f, 6.0f * 0x1p-126f);
         scales[b] = code;
-        double s = decodeE8M0(code);
+        double inv = 1.0 / decodeE8M0(code); // exact, as for FP8
         for (int64_t r = r0; r < r1; ++r)
           for (int64_t c = c0; c < c1; ++c)
-            codes[r * k + c] = encodeE2M1(float(double(w[r * k + c]) / s));
+            codes[r * k + c] = encodeE2M1(float(double(w[r * k + c]) * inv));
       });
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t i = 0; i < k / 2; ++i)

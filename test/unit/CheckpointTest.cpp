@@ -130,6 +130,50 @@ TEST(Quant, E2M1RoundToNearestEven) {
     EXPECT_EQ(encodeE2M1(quant::decodeE2M1(uint8_t(c))), c);
 }
 
+TEST(Quant, SubnormalCodesAreTheNearestGridPoints) {
+  // Below the formats' smallest normal (e4m3 2^-6, e2m1 1) the encoders
+  // round the scaled value to an integer by adding and taking away 2^23;
+  // the codes are the nearest grid points (ties to the even code) of the
+  // search detail::nearestCode: one in every 4099 floats below, and each
+  // midpoint and its neighbours.
+  float e2m1Grid[8];
+  for (unsigned c = 0; c < 8; ++c)
+    e2m1Grid[c] = quant::decodeE2M1(uint8_t(c));
+  const float *e4m3Grid = quant::detail::e4m3Grid().v;
+  auto check = [](float a, unsigned got, unsigned want) {
+    EXPECT_EQ(got, want) << "value " << a;
+  };
+  auto floatOf = [](uint32_t bits) {
+    float f;
+    std::memcpy(&f, &bits, 4);
+    return f;
+  };
+  auto bitsOf = [](float f) {
+    uint32_t bits;
+    std::memcpy(&bits, &f, 4);
+    return bits;
+  };
+  for (uint32_t b = 0; b < bitsOf(1.0f); b += 4099) {
+    float a = floatOf(b);
+    check(a, quant::encodeE2M1(a), quant::detail::nearestCode(e2m1Grid, 8, a));
+  }
+  for (uint32_t b = 0; b < bitsOf(0x1p-6f); b += 4099) {
+    float a = floatOf(b);
+    check(a, quant::encodeE4M3(a),
+          quant::detail::nearestCode(e4m3Grid, 127, a));
+  }
+  for (float mid : {0.25f, 0.75f})
+    for (float a : {std::nextafter(mid, 0.0f), mid, std::nextafter(mid, 1.0f)})
+      check(a, quant::encodeE2M1(a),
+            quant::detail::nearestCode(e2m1Grid, 8, a));
+  for (int i = 0; i < 8; ++i) {
+    float mid = (2 * i + 1) * 0x1p-10f;
+    for (float a : {std::nextafter(mid, 0.0f), mid, std::nextafter(mid, 1.0f)})
+      check(a, quant::encodeE4M3(a),
+            quant::detail::nearestCode(e4m3Grid, 127, a));
+  }
+}
+
 TEST(Quant, BF16RoundToNearestEven) {
   EXPECT_EQ(quant::encodeBF16(1.0f), 0x3F80);
   EXPECT_EQ(quant::encodeBF16(1.0f + 0x1p-8f), 0x3F80);     // tie -> even
