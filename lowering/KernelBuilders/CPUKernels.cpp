@@ -1158,18 +1158,10 @@ void tileGemm(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
   // projection's 4 lanes of a decode token) takes gemmRowsFastPass instead (its
   // rows share each decoded weight vector, and each row's numbers are those of
   // gemmRowFast), and one of 2 to kFastActRowsFP4 rows of FP4 weights (an
-  // expert's rows in a prefill chunk) gemmRowsFastFP4Pass. With fast sums FP4
-  // weights take no 32-row tiles: every 8 rows are a gemmRowsFastFP4Pass,
-  // which decodes each slice with its scale folded in and sums straight
-  // into registers, where a 32-row tile pays a scaled partial sum, stored
-  // and reloaded, per 32-element slice (docs/PERFORMANCE.md: an expert's 32
-  // rows ran faster as 4 passes of 8).
+  // expert's rows in a prefill chunk) gemmRowsFastFP4Pass.
   Value rows = k.subi(r1, r0);
-  bool fp4 = g.format == lowp::WeightFormat::FP4;
-  bool fewFast = usesFastRow(g);
-  Value big = fewFast && fp4 ? k.idx(0)
-                             : k.divui(k.addi(rows, k.idx(kGemmRowTile - 24)),
-                                       k.idx(kGemmRowTile));
+  Value big =
+      k.divui(k.addi(rows, k.idx(kGemmRowTile - 24)), k.idx(kGemmRowTile));
   Value bigEnd = k.minui(k.addi(r0, k.muli(big, k.idx(kGemmRowTile))), r1);
   scf::ForOp::create(k.b, r0, bigEnd, k.idx(kGemmRowTile), ValueRange(),
                      [&](OpBuilder &nb, Location loc, Value ra, ValueRange) {
@@ -1190,6 +1182,7 @@ void tileGemm(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
         auto tile = [&](KernelBody &k) {
           gemmPass(k, g, s, ra, rb, n0, n1, 8, 1, 4);
         };
+        bool fp4 = g.format == lowp::WeightFormat::FP4;
         auto few = [&](KernelBody &k) {
           ifElse(
               k,
@@ -1212,6 +1205,7 @@ void tileGemm(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
               },
               tile);
         };
+        bool fewFast = usesFastRow(g);
         ifElse(
             k, k.cmpi(arith::CmpIPredicate::uge, cnt, k.idx(2)),
             [&](KernelBody &k) { fewFast ? few(k) : tile(k); },
