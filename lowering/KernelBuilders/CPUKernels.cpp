@@ -588,6 +588,25 @@ Value fastScaleStride(KernelBody &k, const TileGemm &g) {
                 k.idx(kFastLanes));
 }
 
+/// The slice scales of FP4 weight rows `rows` for the fast passes: each
+/// row's e8m0 codes decoded kFastLanes at a time (decodeE8M0 on a vector),
+/// then `scale(j, s_w)` (slices j .. j + kFastLanes) stored at rowScale[r *
+/// stride + j].
+void storeRowScales(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
+                    ArrayRef<Value> rows, Value stride,
+                    function_ref<Value(KernelBody &, Value, Value)> scale) {
+  const int64_t L = kFastLanes;
+  for (size_t r = 0; r < rows.size(); ++r)
+    loop(k, k.idx(0), k.divui(stride, k.idx(L)), [&](KernelBody &k, Value q) {
+      Value j = k.muli(q, k.idx(L));
+      auto [m, ix] = g.weightScaleRef(k, rows[r], j);
+      Value sw = lowp::decodeE8M0(k.b, readVector(k, m, ix, L, false));
+      vector::StoreOp::create(
+          k.b, scale(k, j, sw), s.rowScale,
+          ValueRange{k.addi(k.muli(k.idx(int64_t(r)), stride), j)});
+    });
+}
+
 /// The features [n0, n1) of the one row in aT / saT (row ra) with
 /// reassociated sums (v4.sum_order = "fast"): kFastRows weight rows at a
 /// time share each activation vector; with A > 1 (not FP4) the A rows
@@ -652,17 +671,12 @@ void gemmRowFast(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
               s.sliceSa, {j});
     });
   auto rowScales = [&](KernelBody &k, ArrayRef<Value> rows) {
-    for (int64_t r = 0; r < R; ++r)
-      loop(k, zero, k.divui(stride, k.idx(L)), [&](KernelBody &k, Value q) {
-        Value j = k.muli(q, k.idx(L));
-        auto [m, ix] = g.weightScaleRef(k, rows[r], j);
-        Value sw = lowp::decodeE8M0(k.b, readVector(k, m, ix, L, false));
-        Value sa =
-            vector::LoadOp::create(k.b, vecF32(L), s.sliceSa, ValueRange{j});
-        vector::StoreOp::create(
-            k.b, k.mulf(sa, sw), s.rowScale,
-            ValueRange{k.addi(k.muli(k.idx(r), stride), j)});
-      });
+    storeRowScales(
+        k, g, s, rows, stride, [&](KernelBody &k, Value j, Value sw) {
+          Value sa =
+              vector::LoadOp::create(k.b, vecF32(L), s.sliceSa, ValueRange{j});
+          return k.mulf(sa, sw);
+        });
   };
   // The rows kFastPrefetchRows ahead of the current ones (clamped to the
   // last), set per row group.
@@ -991,17 +1005,12 @@ void gemmRowsFastFP4Pass(KernelBody &k, const TileGemm &g,
         // Each row's slice scales s_w (times the 2^14 of the half decoding
         // unless permuted), decoded L codes at a time into rowScale[r *
         // stride + j] before its slices run.
-        for (int64_t r = 0; r < R; ++r)
-          loop(k, zero, k.divui(stride, k.idx(L)), [&](KernelBody &k, Value q) {
-            Value j = k.muli(q, k.idx(L));
-            auto [m, ix] = g.weightScaleRef(k, rows[r], j);
-            Value sw = lowp::decodeE8M0(k.b, readVector(k, m, ix, L, false));
-            if (!g.permuteFP4)
-              sw = k.mulf(sw, splat(k, k.f32(lowp::kE2M1HalfScale), L));
-            vector::StoreOp::create(
-                k.b, sw, s.rowScale,
-                ValueRange{k.addi(k.muli(k.idx(r), stride), j)});
-          });
+        storeRowScales(
+            k, g, s, rows, stride, [&](KernelBody &k, Value, Value sw) {
+              return g.permuteFP4
+                         ? sw
+                         : k.mulf(sw, splat(k, k.f32(lowp::kE2M1HalfScale), L));
+            });
         SmallVector<Value> sums = reduce(
             k, zero, slices, SmallVector<Value>(R * A, zeroV),
             [&](KernelBody &k, Value j, ValueRange acc) -> SmallVector<Value> {
