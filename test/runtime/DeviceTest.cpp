@@ -269,6 +269,61 @@ TEST(ThreadPool, RunsEachIndexOnceAcrossManyJobs) {
   }
 }
 
+// Back-to-back jobs of two or three tiny blocks: a worker often arrives
+// after the caller took every index of a job, and must take none of the
+// next job's for this one's task (run under TSan in CI).
+TEST(ThreadPool, TinyJobsBackToBackRunEachIndexOnce) {
+  v4::rt::ThreadPool pool(3);
+  struct Job {
+    std::atomic<uint64_t> sum{0};
+    uint64_t tag = 0;
+  } job;
+  uint64_t want = 0;
+  for (uint64_t j = 0; j < 20000; ++j) {
+    job.tag = j << 8;
+    uint64_t n = 2 + j % 2;
+    pool.run(
+        n,
+        [](void *c, uint64_t i) {
+          auto *job = static_cast<Job *>(c);
+          job->sum.fetch_add(job->tag + i + 1, std::memory_order_relaxed);
+        },
+        &job);
+    for (uint64_t i = 0; i < n; ++i)
+      want += (j << 8) + i + 1;
+    ASSERT_EQ(job.sum.load(), want) << "job " << j;
+  }
+}
+
+// Both blocks of a job wait until both have started, so the job finishes
+// only if the worker takes one: whether it was spinning (the next job at
+// once) or asleep (after an idle pause well past its spin). A worker that
+// missed the hand-over leaves the caller waiting: each wait gives up after
+// 10 s and the test fails instead of hanging.
+TEST(ThreadPool, AWaitingOrSleepingWorkerTakesTheNextJob) {
+  v4::rt::ThreadPool pool(2);
+  struct Rendezvous {
+    std::atomic<int> arrived{0};
+    std::atomic<bool> timedOut{false};
+  };
+  auto meet = [](void *c, uint64_t) {
+    auto *r = static_cast<Rendezvous *>(c);
+    r->arrived.fetch_add(1);
+    auto start = std::chrono::steady_clock::now();
+    while (r->arrived.load() < 2)
+      if (std::chrono::steady_clock::now() - start > std::chrono::seconds(10)) {
+        r->timedOut = true;
+        return;
+      }
+  };
+  for (int pauseMs : {0, 0, 50, 50}) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(pauseMs));
+    Rendezvous r;
+    pool.run(2, meet, &r);
+    EXPECT_FALSE(r.timedOut.load()) << "after an idle " << pauseMs << " ms";
+  }
+}
+
 // Issue 16 (found by the runtime fuzzer on a loaded machine): an idle
 // worker spins on sched_yield before it sleeps, and that spin did not look
 // at `stopping`, so on an oversubscribed machine, where each yield hands the

@@ -1,10 +1,69 @@
 //===- ThreadPool.cpp - the CPU device's worker threads -------------------===//
+//
+// The hand-over of a job, without a lock on the fast path:
+//
+//   run():   generation = odd; wait until active == 0; write the job, reset
+//            next and done; generation = even (the new job's number).
+//   worker:  see an even generation g it has not run; active += 1; read the
+//            generation again: still g, so run() had not begun the next job
+//            when it counted itself (the accesses are sequentially
+//            consistent), and the job it reads now is g's; else active -= 1
+//            and wait again. It takes indices of g until none is left, then
+//            active -= 1.
+//
+// A worker that arrives after g's last index was taken takes none (next is
+// already >= n), and run() does not reset `next` for the next job while
+// such a worker is active. run() returns once `done` reaches n.
+//
+// Waiting: spin on the atomics with the CPU's pause hint for kSpinTime, then
+// yield the core kYields times (on an oversubscribed machine the thread
+// being waited for may need this core), then sleep on a condition variable
+// (Dekker-style: the sleeper announces itself, then re-reads what it waits
+// for; the waker publishes, then reads the announcement, and notifies under
+// the mutex). On the development VM, sleeping at once cost about 10 us per
+// launch: a futex wake-up and a scheduling of the woken thread.
+//
+//===----------------------------------------------------------------------===//
 #include "runtime/src/devices/ThreadPool.h"
 
+#include <chrono>
 #include <cstdlib>
 #include <string>
 
 namespace v4::rt {
+namespace {
+
+constexpr std::chrono::microseconds kSpinTime{50};
+constexpr int kYields = 64;
+
+inline void cpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+/// Spins, then yields, until ready() holds; false if it still does not (the
+/// caller then sleeps).
+template <typename Ready> bool spinUntil(Ready &&ready) {
+  auto start = std::chrono::steady_clock::now();
+  for (unsigned i = 1;; ++i) {
+    if (ready())
+      return true;
+    cpuRelax();
+    if (i % 16 == 0 && std::chrono::steady_clock::now() - start > kSpinTime)
+      break;
+  }
+  for (int i = 0; i < kYields; ++i) {
+    if (ready())
+      return true;
+    std::this_thread::yield();
+  }
+  return ready();
+}
+
+} // namespace
 
 ThreadPool::ThreadPool(unsigned threads) {
   for (unsigned i = 1; i < threads; ++i)
@@ -14,7 +73,7 @@ ThreadPool::ThreadPool(unsigned threads) {
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mutex);
-    stopping.store(true, std::memory_order_release);
+    stopping.store(true);
   }
   wake.notify_all();
   for (std::thread &t : workers)
@@ -27,49 +86,48 @@ void ThreadPool::drain(Task task, void *context, uint64_t n) {
     if (i >= n)
       return;
     task(context, i);
-    if (done.fetch_add(1, std::memory_order_acq_rel) + 1 == n) {
-      // The last block: wake the caller (under the lock, so the wake-up
-      // cannot fall between its check and its wait).
-      std::lock_guard<std::mutex> lock(mutex);
+    // The last block wakes a sleeping caller (seq_cst: it reads
+    // callerAsleep after its increment; run() sets it before it re-reads
+    // done).
+    if (done.fetch_add(1) + 1 == n && callerAsleep.load()) {
+      { std::lock_guard<std::mutex> lock(mutex); }
       finished.notify_all();
     }
   }
 }
 
+uint64_t ThreadPool::awaitJob(uint64_t seen) {
+  uint64_t g = seen;
+  auto ready = [&] {
+    if (stopping.load())
+      return true;
+    g = generation.load();
+    return g != seen && g % 2 == 0;
+  };
+  if (!spinUntil(ready)) {
+    std::unique_lock<std::mutex> lock(mutex);
+    sleepers.fetch_add(1);
+    wake.wait(lock, ready);
+    sleepers.fetch_sub(1);
+  }
+  return stopping.load() ? 0 : g;
+}
+
 void ThreadPool::work() {
   uint64_t seen = 0;
   for (;;) {
-    // A short spin catches the next launch of a step without a sleep. It
-    // watches `stopping` too: on a busy machine each yield can cost a time
-    // slice, and a pool being destroyed must not wait out 2,000 of them.
-    for (int spin = 0;
-         spin < 2000 && generation.load(std::memory_order_acquire) == seen &&
-         !stopping.load(std::memory_order_acquire);
-         ++spin)
-      std::this_thread::yield();
-    Task task;
-    void *context;
-    uint64_t n;
-    {
-      std::unique_lock<std::mutex> lock(mutex);
-      wake.wait(lock, [&] {
-        return stopping.load(std::memory_order_relaxed) ||
-               generation.load(std::memory_order_relaxed) != seen;
-      });
-      if (stopping.load(std::memory_order_relaxed))
-        return;
-      seen = generation.load(std::memory_order_relaxed);
-      task = jobTask;
-      context = jobContext;
-      n = jobSize;
-      ++active;
+    uint64_t g = awaitJob(seen);
+    if (g == 0)
+      return;
+    active.fetch_add(1);
+    if (generation.load() != g) {
+      // run() has begun another job since: this one is over.
+      active.fetch_sub(1);
+      continue;
     }
-    drain(task, context, n);
-    {
-      std::lock_guard<std::mutex> lock(mutex);
-      if (--active == 0)
-        finished.notify_all();
-    }
+    seen = g;
+    drain(jobTask, jobContext, jobSize);
+    active.fetch_sub(1);
   }
 }
 
@@ -81,26 +139,32 @@ void ThreadPool::run(uint64_t n, Task task, void *context) {
       task(context, i);
     return;
   }
-  {
-    std::unique_lock<std::mutex> lock(mutex);
-    // A worker that woke for the previous job after it was done is still
-    // draining nothing from it; let it leave before `next` is reset.
-    finished.wait(lock, [&] { return active == 0; });
-    jobTask = task;
-    jobContext = context;
-    jobSize = n;
-    next.store(0, std::memory_order_relaxed);
-    done.store(0, std::memory_order_relaxed);
-    generation.fetch_add(1, std::memory_order_release);
+  uint64_t g = generation.load(std::memory_order_relaxed);
+  generation.store(g + 1);
+  // A worker still leaving the previous job (it found no index left) must
+  // be out before `next` is reset. This is a few instructions of its, unless
+  // it lost its core; then yield to it.
+  while (active.load() != 0)
+    if (!spinUntil([&] { return active.load() == 0; }))
+      std::this_thread::yield();
+  jobTask = task;
+  jobContext = context;
+  jobSize = n;
+  next.store(0, std::memory_order_relaxed);
+  done.store(0, std::memory_order_relaxed);
+  generation.store(g + 2);
+  if (sleepers.load() != 0) {
+    { std::lock_guard<std::mutex> lock(mutex); }
+    wake.notify_all();
   }
-  wake.notify_all();
   drain(task, context, n);
-  std::unique_lock<std::mutex> lock(mutex);
-  // Every block done, and no worker still inside the job (a late one could
-  // otherwise take an index of the next job for this one's task).
-  finished.wait(lock, [&] {
-    return done.load(std::memory_order_acquire) == n && active == 0;
-  });
+  auto allDone = [&] { return done.load() == n; };
+  if (!spinUntil(allDone)) {
+    std::unique_lock<std::mutex> lock(mutex);
+    callerAsleep.store(true);
+    finished.wait(lock, allDone);
+    callerAsleep.store(false);
+  }
 }
 
 unsigned resolveThreadCount(unsigned requested) {

@@ -6,6 +6,12 @@
 // returns when every call has returned. The blocks of one kernel dispatch
 // are independent (runtime/base/KernelABI.h), so the order does not matter.
 //
+// A step launches its kernels back to back (a decode token: about 130), so
+// the hand-over is on the critical path: waiting threads first spin on the
+// shared atomics (with the CPU's pause hint), then yield their core, and
+// only then sleep on a condition variable. Sleeping at once costs a futex
+// wake-up per launch, about 10 us in a VM; see ThreadPool.cpp.
+//
 //===----------------------------------------------------------------------===//
 #ifndef V4_RUNTIME_SRC_DEVICES_THREADPOOL_H
 #define V4_RUNTIME_SRC_DEVICES_THREADPOOL_H
@@ -42,20 +48,29 @@ private:
   void work();
   /// Takes indices of the current job until none is left.
   void drain(Task task, void *context, uint64_t n);
+  /// A worker's wait for a published job newer than `seen`: its generation,
+  /// or 0 when the pool is stopping.
+  uint64_t awaitJob(uint64_t seen);
 
   std::vector<std::thread> workers;
   std::mutex mutex;
   std::condition_variable wake, finished;
-  // The job, written under `mutex` before `generation` is raised.
+  // The job. run() writes it only while `generation` is odd and no worker is
+  // `active`; a worker reads it only after it counted itself active and saw
+  // the same even generation again (ThreadPool.cpp).
   Task jobTask = nullptr;
   void *jobContext = nullptr;
   uint64_t jobSize = 0;
+  /// Even: the current job's number (0 before the first); odd: run() is
+  /// writing the next job.
   std::atomic<uint64_t> generation{0};
   std::atomic<uint64_t> next{0};
   std::atomic<uint64_t> done{0};
-  /// Workers inside the current job (run() waits until none is).
-  unsigned active = 0;
-  /// Set under `mutex` (for the wait) and read by the spin without it.
+  /// Workers between taking part in a job and leaving it.
+  std::atomic<unsigned> active{0};
+  /// Workers asleep on `wake`, and whether run() sleeps on `finished`.
+  std::atomic<unsigned> sleepers{0};
+  std::atomic<bool> callerAsleep{false};
   std::atomic<bool> stopping{false};
 };
 
