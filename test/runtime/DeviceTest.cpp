@@ -25,6 +25,10 @@
 #include <thread>
 #include <vector>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
 namespace {
 
 using namespace v4::artifact;
@@ -322,6 +326,61 @@ TEST(ThreadPool, AWaitingOrSleepingWorkerTakesTheNextJob) {
     pool.run(2, meet, &r);
     EXPECT_FALSE(r.timedOut.load()) << "after an idle " << pauseMs << " ms";
   }
+}
+
+// A host built with -ffast-math runs with flush-to-zero and
+// denormals-are-zero (and a program may change the rounding): the tasks, on
+// the caller and on a worker created in that mode, still get the IEEE
+// default, and the caller gets its own mode back.
+TEST(ThreadPool, TasksRunInTheDefaultFloatModeWhateverTheHostSet) {
+#if defined(__x86_64__) || defined(__i386__)
+  const unsigned original = _mm_getcsr();
+  // DAZ, FTZ and round toward +infinity.
+  const unsigned host = (original & ~0x6000u) | 0x8040u | 0x4000u;
+  _mm_setcsr(host);
+  {
+    v4::rt::ThreadPool pool(2); // its worker starts in the host's mode
+    struct Probe {
+      std::atomic<int> arrived{0}, defaults{0};
+    } probe;
+    pool.run(
+        2,
+        [](void *c, uint64_t) {
+          auto *p = static_cast<Probe *>(c);
+          volatile float tiny = 0x1p-140f, one = 1.0f, half = 0x1p-24f;
+          // A subnormal survives a multiplication by one (not DAZ/FTZ), and
+          // 1 + 2^-24 rounds to even, down to 1 (not toward +infinity).
+          bool ok = tiny * one == 0x1p-140f && one + half == 1.0f;
+          p->defaults += ok;
+          // Both threads take a block (see the rendezvous test above).
+          p->arrived.fetch_add(1);
+          auto start = std::chrono::steady_clock::now();
+          while (p->arrived.load() < 2 &&
+                 std::chrono::steady_clock::now() - start <
+                     std::chrono::seconds(10)) {
+          }
+        },
+        &probe);
+    EXPECT_EQ(probe.arrived.load(), 2);
+    EXPECT_EQ(probe.defaults.load(), 2)
+        << "a task ran in the host's flush-to-zero or rounding mode";
+    // One block runs on the caller alone, in the default mode too.
+    int alone = 0;
+    pool.run(
+        1,
+        [](void *c, uint64_t) {
+          volatile float tiny = 0x1p-140f, one = 1.0f;
+          *static_cast<int *>(c) = tiny * one == 0x1p-140f;
+        },
+        &alone);
+    EXPECT_EQ(alone, 1);
+    EXPECT_EQ(_mm_getcsr() & ~0x3Fu, host & ~0x3Fu)
+        << "run() did not give the caller its mode back";
+  }
+  _mm_setcsr(original);
+#else
+  GTEST_SKIP() << "the floating-point mode test is for x86";
+#endif
 }
 
 // Issue 16 (found by the runtime fuzzer on a loaded machine): an idle

@@ -27,11 +27,65 @@
 #include "runtime/src/devices/ThreadPool.h"
 
 #include <chrono>
+#include <cstdint>
 #include <cstdlib>
 #include <string>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
 namespace v4::rt {
 namespace {
+
+/// Puts the calling thread in the IEEE default floating-point mode (round
+/// to nearest even, subnormals kept and produced, exceptions masked) for
+/// its lifetime, then gives back the mode and the exception flags it found.
+/// A host built with -ffast-math sets flush-to-zero and denormals-are-zero
+/// on its threads; kernels run in its mode would read FP8 weights' tiny
+/// products and subnormal e8m0 scales as zero and round differently from
+/// the reference. Only the control bits are compared, so in the usual case
+/// this costs one read of the control register.
+class DefaultFloatMode {
+public:
+#if defined(__x86_64__) || defined(__i386__)
+  // MXCSR: every exception masked, round to nearest, no DAZ (bit 6) or FTZ
+  // (bit 15); bits 0-5 are the sticky exception flags.
+  static constexpr unsigned kDefault = 0x1F80, kControl = ~0x3Fu;
+  DefaultFloatMode() : saved(_mm_getcsr()) {
+    if ((saved & kControl) != kDefault)
+      _mm_setcsr(kDefault);
+    else
+      restore = false;
+  }
+  ~DefaultFloatMode() {
+    if (restore)
+      _mm_setcsr(saved);
+  }
+
+private:
+  unsigned saved;
+  bool restore = true;
+#elif defined(__aarch64__)
+  // FPCR: 0 is round to nearest, no flush-to-zero (FZ, FZ16), no default
+  // NaN, every trap off.
+  DefaultFloatMode() {
+    asm volatile("mrs %0, fpcr" : "=r"(saved));
+    if (saved != 0)
+      asm volatile("msr fpcr, %0" : : "r"(uint64_t(0)));
+  }
+  ~DefaultFloatMode() {
+    if (saved != 0)
+      asm volatile("msr fpcr, %0" : : "r"(saved));
+  }
+
+private:
+  uint64_t saved;
+#endif
+public:
+  DefaultFloatMode(const DefaultFloatMode &) = delete;
+  DefaultFloatMode &operator=(const DefaultFloatMode &) = delete;
+};
 
 constexpr std::chrono::microseconds kSpinTime{50};
 constexpr int kYields = 64;
@@ -114,6 +168,8 @@ uint64_t ThreadPool::awaitJob(uint64_t seen) {
 }
 
 void ThreadPool::work() {
+  // A worker inherits its creator's mode (the host's, at model load).
+  DefaultFloatMode mode;
   uint64_t seen = 0;
   for (;;) {
     uint64_t g = awaitJob(seen);
@@ -134,6 +190,7 @@ void ThreadPool::work() {
 void ThreadPool::run(uint64_t n, Task task, void *context) {
   if (n == 0)
     return;
+  DefaultFloatMode mode;
   if (workers.empty() || n == 1) {
     for (uint64_t i = 0; i < n; ++i)
       task(context, i);

@@ -12,6 +12,11 @@
 // only then sleep on a condition variable. Sleeping at once costs a futex
 // wake-up per launch, about 10 us in a VM; see ThreadPool.cpp.
 //
+// Every task runs in the IEEE default floating-point mode (round to
+// nearest even, subnormals kept, exceptions masked) whatever mode the
+// calling thread is in, e.g. flush-to-zero from a host built with
+// -ffast-math; run() gives the caller back its mode and exception flags.
+//
 //===----------------------------------------------------------------------===//
 #ifndef V4_RUNTIME_SRC_DEVICES_THREADPOOL_H
 #define V4_RUNTIME_SRC_DEVICES_THREADPOOL_H
