@@ -304,6 +304,17 @@ TEST(ThreadPool, TinyJobsBackToBackRunEachIndexOnce) {
 // once) or asleep (after an idle pause well past its spin). A worker that
 // missed the hand-over leaves the caller waiting: each wait gives up after
 // 10 s and the test fails instead of hanging.
+/// A block's half of a two-block rendezvous: counts itself in `arrived`,
+/// then waits up to 10 s for the other; false if it never came.
+bool meetTheOtherBlock(std::atomic<int> &arrived) {
+  arrived.fetch_add(1);
+  auto start = std::chrono::steady_clock::now();
+  while (arrived.load() < 2)
+    if (std::chrono::steady_clock::now() - start > std::chrono::seconds(10))
+      return false;
+  return true;
+}
+
 TEST(ThreadPool, AWaitingOrSleepingWorkerTakesTheNextJob) {
   v4::rt::ThreadPool pool(2);
   struct Rendezvous {
@@ -312,13 +323,8 @@ TEST(ThreadPool, AWaitingOrSleepingWorkerTakesTheNextJob) {
   };
   auto meet = [](void *c, uint64_t) {
     auto *r = static_cast<Rendezvous *>(c);
-    r->arrived.fetch_add(1);
-    auto start = std::chrono::steady_clock::now();
-    while (r->arrived.load() < 2)
-      if (std::chrono::steady_clock::now() - start > std::chrono::seconds(10)) {
-        r->timedOut = true;
-        return;
-      }
+    if (!meetTheOtherBlock(r->arrived))
+      r->timedOut = true;
   };
   for (int pauseMs : {0, 0, 50, 50}) {
     std::this_thread::sleep_for(std::chrono::milliseconds(pauseMs));
@@ -353,12 +359,7 @@ TEST(ThreadPool, TasksRunInTheDefaultFloatModeWhateverTheHostSet) {
           bool ok = tiny * one == 0x1p-140f && one + half == 1.0f;
           p->defaults += ok;
           // Both threads take a block (see the rendezvous test above).
-          p->arrived.fetch_add(1);
-          auto start = std::chrono::steady_clock::now();
-          while (p->arrived.load() < 2 &&
-                 std::chrono::steady_clock::now() - start <
-                     std::chrono::seconds(10)) {
-          }
+          meetTheOtherBlock(p->arrived);
         },
         &probe);
     EXPECT_EQ(probe.arrived.load(), 2);

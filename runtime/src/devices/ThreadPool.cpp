@@ -200,10 +200,9 @@ void ThreadPool::run(uint64_t n, Task task, void *context) {
   generation.store(g + 1);
   // A worker still leaving the previous job (it found no index left) must
   // be out before `next` is reset. This is a few instructions of its, unless
-  // it lost its core; then yield to it.
-  while (active.load() != 0)
-    if (!spinUntil([&] { return active.load() == 0; }))
-      std::this_thread::yield();
+  // it lost its core (spinUntil then yields to it); no sleep.
+  while (!spinUntil([&] { return active.load() == 0; })) {
+  }
   jobTask = task;
   jobContext = context;
   jobSize = n;
