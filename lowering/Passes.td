@@ -94,6 +94,39 @@ def V4MarkConcurrentDispatchesPass
   ];
 }
 
+def V4MarkOutputOnlyDispatchesPass
+    : Pass<"v4-mark-output-only-dispatches", "::mlir::ModuleOp"> {
+  let summary = "Mark the dispatches of @step that only some outputs need";
+  let description = [{
+    Input: the plan `@step` of `v4-form-dispatches`, before the memory plan,
+    when every buffer is its own value. Walking the plan backwards, a
+    buffer reaches the results of `@step` that it is returned as or that a
+    later dispatch reading it reaches; a dispatch reaches what the buffers
+    it writes reach (its kernel's fresh results and tied operands, as for
+    `v4-mark-concurrent-dispatches`). A dispatch that writes the session's
+    state (an argument of `@step`), or whose buffers a collective or any
+    other op with memory effects uses, is needed by every call, and so is
+    one whose writes reach nothing.
+
+    Every other dispatch that does not reach every result gets
+    `v4.only_for_outputs`, the indices of the results it reaches (the
+    artifact's `Step.only_for_outputs`): a call that asks for none of them
+    skips it. A decode step that wants no MTP
+    logits then reads the head once, for the main logits, and the MTP
+    block still updates its own state.
+
+    ```mlir
+    v4.plan.dispatch @kernels::@k48_linear(%h, %head, %mtp_logits)
+      {v4.only_for_outputs = array<i64: 1>} : ...
+    ```
+  }];
+  let dependentDialects = ["::mlir::v4::V4Dialect"];
+  let statistics = [
+    Statistic<"numOutputOnly", "output-only",
+              "Dispatches only some outputs of @step need">,
+  ];
+}
+
 def V4PlanMemoryPass : Pass<"v4-plan-memory", "::mlir::ModuleOp"> {
   let summary = "Place the transient buffers of every plan in one activation "
                 "arena by liveness";

@@ -57,6 +57,7 @@ void buildGraphPhase(OpPassManager &pm, const V4PipelineOptions &) {
 void buildDispatchPhase(OpPassManager &pm, const V4PipelineOptions &) {
   pm.addPass(createV4FormDispatchesPass());
   pm.addPass(createV4MarkConcurrentDispatchesPass());
+  pm.addPass(createV4MarkOutputOnlyDispatchesPass());
   pm.addPass(createV4PlanMemoryPass());
 }
 

@@ -5,10 +5,10 @@
 // Runs a compiled model through the runtime's C API and reports, in the same
 // run, the physical limit it is measured against: the machine's DRAM read
 // bandwidth (a streaming read of a buffer much larger than the caches) and
-// the weight bytes one decode token touches (every weight the step reads,
-// routed experts counted num_experts_per_tok of n_routed_experts, gathered
-// tables one row; from the artifact's parameters and steps and the config).
-// Counters:
+// the weight bytes one decode token touches (every weight the steps of a
+// call without MTP logits read, routed experts counted num_experts_per_tok of
+// n_routed_experts, gathered tables one row; from the artifact's parameters and
+// steps and the config). Counters:
 //   decode: tokens/s, ms/token, roofline ms/token, ratio (measured/roofline)
 //   prefill: tokens/s for a chunk of max_chunk tokens, and its speed-up over
 //            decode
@@ -97,7 +97,8 @@ double measureBandwidth(unsigned threads) {
 }
 
 /// What one decode token reads and computes of the weights: the parameters
-/// the `step` entry point reads, routed-expert stacks counted k/E, and the
+/// the steps of the `step` entry point that a call without MTP logits runs
+/// read, routed-expert stacks counted k/E, and the
 /// tables a token reads one row of (the embedding, the hash-routing table
 /// tid2eid, Engram's embedding tables) counted one row. `macs`: the
 /// multiply-adds of the weight matrices (rank >= 2, not a gathered table,
@@ -115,11 +116,13 @@ WeightCounts weightCountsPerToken(const v4::artifact::Artifact &a) {
   double k = cfg.value("num_experts_per_tok", 0.0),
          e = cfg.value("n_routed_experts", 1.0);
   bool fp4Experts = cfg.value("expert_dtype", std::string()) == "fp4";
+  // The steps a decode call that wants only the logits runs (BM_Decode).
   std::set<uint32_t> read;
   for (const v4::artifact::EntryPoint &ep : a.entryPoints())
     if (ep.name == "step")
       for (const v4::artifact::Step &st : ep.steps)
-        read.insert(st.buffers.begin(), st.buffers.end());
+        if (v4::artifact::runsFor(st, 1))
+          read.insert(st.buffers.begin(), st.buffers.end());
   auto endsWith = [](const std::string &s, const std::string &t) {
     return s.size() >= t.size() &&
            s.compare(s.size() - t.size(), t.size(), t) == 0;

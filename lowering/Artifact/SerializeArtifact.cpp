@@ -182,6 +182,25 @@ LogicalResult PlanReader::readEntry(func::FuncOp fn, StringRef name,
       }
       s.debugLocation = debugLocation(d.getLoc());
       s.concurrent = d->hasAttr(kConcurrentAttrName);
+      if (auto only =
+              d->getAttrOfType<DenseI64ArrayAttr>(kOnlyForOutputsAttrName)) {
+        // Results of the plan, named in the artifact by their outputs'
+        // role indices (art::outputRole).
+        for (int64_t r : only.asArrayRef()) {
+          auto role = r >= 0 && r < fn.getNumResults()
+                          ? fn.getResultAttrOfType<StringAttr>(r, "v4.role")
+                          : StringAttr();
+          uint32_t index = 0;
+          while (role && index <= fn.getNumResults() &&
+                 art::outputRole(index) != role.getValue())
+            ++index;
+          if (!role || index > fn.getNumResults())
+            return d.emitError() << "only for result " << r
+                                 << ", which is no output of @" << name;
+          s.onlyForOutputs.push_back(index);
+        }
+        llvm::sort(s.onlyForOutputs);
+      }
       entry.steps.push_back(std::move(s));
       continue;
     }

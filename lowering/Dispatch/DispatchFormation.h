@@ -28,6 +28,11 @@ constexpr StringLiteral kKernelOpAttrName = "v4.kernel_op";
 /// (v4-mark-concurrent-dispatches; the memory plan keeps their buffers
 /// apart, the artifact's Step.concurrent).
 constexpr StringLiteral kConcurrentAttrName = "v4.concurrent";
+/// On a v4.plan.dispatch of @step (i64 array): the results of @step its
+/// writes reach, when they reach no other result and no state: a call that
+/// wants none of them may skip it (v4-mark-output-only-dispatches; the
+/// artifact's Step.only_for_outputs).
+constexpr StringLiteral kOnlyForOutputsAttrName = "v4.only_for_outputs";
 
 /// Outlines `op` (a v4 op, or a tensor reshape) into a public kernel
 /// function `name` at the end of `kernels`, in destination-passing style:

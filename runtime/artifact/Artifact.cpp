@@ -100,6 +100,15 @@ std::string outputRole(size_t index) {
   return std::string(role::kMtpLogits) + "." + std::to_string(index - 1);
 }
 
+bool runsFor(const Step &s, uint64_t wanted) {
+  if (s.onlyForOutputs.empty())
+    return true;
+  for (uint32_t o : s.onlyForOutputs)
+    if (o < 64 && (wanted >> o) & 1)
+      return true;
+  return false;
+}
+
 std::optional<std::string> stackMemberName(const Parameter &p, int64_t member,
                                            uint32_t rank) {
   size_t at = p.name.find("{}");
@@ -688,6 +697,8 @@ private:
           if (Status c = concurrentGroup(ep, s, what); !c)
             return c;
         }
+        if (Status o = onlyForOutputs(st, what); !o)
+          return o;
         if (st.collective != Collective::None) {
           if (Status c = collectiveStep(st, what); !c)
             return c;
@@ -759,6 +770,32 @@ private:
                                    std::to_string(d.debugLocations.size()) +
                                    " locations)");
       }
+    }
+    return Status::success();
+  }
+
+  /// AF-10: a step's only_for_outputs (1.12) are a launch's, ascending,
+  /// each the index of an output role some buffer has.
+  Status onlyForOutputs(const Step &st, const std::string &what) {
+    if (st.onlyForOutputs.empty())
+      return Status::success();
+    if (st.collective != Collective::None)
+      return fail("AF-10", what + "a collective cannot be only for some "
+                                  "outputs: every rank runs it");
+    for (size_t i = 0; i < st.onlyForOutputs.size(); ++i) {
+      uint32_t o = st.onlyForOutputs[i];
+      if (i > 0 && o <= st.onlyForOutputs[i - 1])
+        return fail("AF-10", what + "only_for_outputs must ascend without "
+                                    "repeats");
+      std::string name = outputRole(o);
+      bool found =
+          std::any_of(d.buffers.begin(), d.buffers.end(), [&](const Buffer &b) {
+            return b.kind == BufferKind::Output && b.role == name;
+          });
+      if (!found)
+        return fail("AF-10", what + "only for output " + std::to_string(o) +
+                                 " (" + quote(name) +
+                                 "), which no output buffer holds");
     }
     return Status::success();
   }
@@ -1389,6 +1426,7 @@ struct Decoder {
         st.debugLocation = s->debug_location();
         st.collective = Collective(uint8_t(s->collective()));
         st.concurrent = s->concurrent();
+        st.onlyForOutputs = vec(s->only_for_outputs());
         return st;
       });
       return o;
@@ -1865,10 +1903,10 @@ std::vector<uint8_t> buildFlatbuffer(const Description &d,
       for (const Scalar &x : s.scalars)
         scalars.push_back(
             fb::CreateScalar(b, fb::ScalarKind(uint8_t(x.kind)), x.value));
-      steps.push_back(fb::CreateStep(b, s.kernel, b.CreateVector(s.buffers),
-                                     b.CreateVector(scalars), s.debugLocation,
-                                     fb::Collective(uint8_t(s.collective)),
-                                     s.concurrent));
+      steps.push_back(fb::CreateStep(
+          b, s.kernel, b.CreateVector(s.buffers), b.CreateVector(scalars),
+          s.debugLocation, fb::Collective(uint8_t(s.collective)), s.concurrent,
+          s.onlyForOutputs.empty() ? 0 : b.CreateVector(s.onlyForOutputs)));
     }
     entries.push_back(
         fb::CreateEntryPoint(b, b.CreateString(e.name), b.CreateVector(steps)));

@@ -37,7 +37,8 @@
 //          signature, KernelABI.h); a token-sliced kernel's buffers have
 //          only size-1 dims before their token dim; a concurrent step (1.11)
 //          is a launch after a launch, and the distinct buffers of its
-//          group do not share arena bytes
+//          group do not share arena bytes; a step's only_for_outputs (1.12)
+//          are a launch's, ascending, each an output role the artifact has
 //   AF-11  state specs: unique names, buffers exist and are of kind state
 //          and lead with the batch dim, valid reset kind
 //   AF-12  parameters: unique checkpoint names, valid dtype, non-negative
@@ -122,7 +123,7 @@ using ::v4::StatusCode;
 
 /// The format this library writes and the newest it reads.
 constexpr uint16_t kFormatMajor = 1;
-constexpr uint16_t kFormatMinor = 11;
+constexpr uint16_t kFormatMinor = 12;
 /// Version of the project (compiler, runtime and tools), named in version
 /// messages.
 constexpr const char *kRuntimeVersion = "0.1.0";
@@ -336,7 +337,16 @@ struct Step {
   /// 1.11: may run with the launches before it up to the last step without
   /// the flag (AF-10).
   bool concurrent = false;
+  /// 1.12: the only outputs (outputRole indices, ascending) this launch's
+  /// writes reach; a call that wants none of them may skip it (AF-10).
+  /// Empty: every call runs it.
+  std::vector<uint32_t> onlyForOutputs;
 };
+
+/// Whether a call that wants the outputs `wanted` (bit i: outputRole(i))
+/// runs step `s`: unless all the outputs its writes reach
+/// (Step::onlyForOutputs) are unwanted.
+bool runsFor(const Step &s, uint64_t wanted);
 
 struct EntryPoint {
   std::string name;

@@ -117,6 +117,13 @@ public:
   /// Buffer ids of the outputs: logits, then the MTP logits.
   const std::vector<uint32_t> &outputs() const { return outputIds; }
   const artifact::EntryPoint &step() const { return *stepEntry; }
+  /// The steps of a call that wants the logits, and the MTP logits when
+  /// `mtpLogits`: step() less the launches only other outputs need
+  /// (Step.onlyForOutputs); a skipped group leader's next kept launch leads
+  /// its group.
+  const artifact::EntryPoint &stepFor(bool mtpLogits) const {
+    return stepVariants[mtpLogits];
+  }
   /// The ranks' collectives (null for an artifact of one rank), this
   /// process's rank, and the buffer id of the rank input (none: -1).
   Collectives *collectives() const { return comm.get(); }
@@ -163,6 +170,7 @@ private:
   uint32_t rankIndex = 0;
   int64_t rankInputId = -1;
   const artifact::EntryPoint *stepEntry = nullptr;
+  artifact::EntryPoint stepVariants[2];
   const artifact::EntryPoint *initEntry = nullptr;
   uint64_t memoryLimit = 0;
   /// Bytes reserved: the weights and every live session.

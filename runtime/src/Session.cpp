@@ -287,7 +287,8 @@ Status Session::deviceCollective(NcclCollectives &nccl, const art::Step &step,
 void Session::setProfiling(bool enabled) {
   profiling = enabled;
   measured.clear();
-  decodeStep.reset();
+  for (std::unique_ptr<Device::Recording> &r : decodeSteps)
+    r.reset();
 }
 
 std::vector<Session::ProfileEntry> Session::profile() const {
@@ -405,16 +406,18 @@ Status Session::runEntry(const art::EntryPoint &entry, int64_t tokens) {
   return m.device().synchronize(queue.get());
 }
 
-Status Session::runStep(int64_t tokens) {
+Status Session::runStep(int64_t tokens, bool mtpLogits) {
   Device &dev = m.device();
+  const art::EntryPoint &steps = m.stepFor(mtpLogits);
   // A host collective cannot be part of a recording; profiling times each
   // step.
   if (tokens != 1 || !dev.canRecord() || m.collectives() || profiling)
-    return runEntry(m.step(), tokens);
+    return runEntry(steps, tokens);
+  std::unique_ptr<Device::Recording> &decodeStep = decodeSteps[mtpLogits];
   if (!decodeStep) {
     if (Status s = dev.beginRecording(queue.get()); !s)
       return s;
-    Status launched = launchEntry(m.step(), tokens);
+    Status launched = launchEntry(steps, tokens);
     auto recording = dev.endRecording(queue.get());
     if (!launched)
       return launched;
@@ -466,7 +469,7 @@ Status Session::run(const int64_t *ids, const int64_t *nextIds, int64_t tokens,
       !s)
     return s;
 
-  if (Status s = runStep(tokens); !s)
+  if (Status s = runStep(tokens, mtpLogits != nullptr); !s)
     return s;
   size_t rows = info.logitsPositions ? static_cast<size_t>(B) : n;
   size_t bytes = rows * static_cast<size_t>(info.vocabSize) * sizeof(float);

@@ -77,10 +77,12 @@ private:
                           int64_t tokens);
   /// launchEntry, then waits.
   Status runEntry(const artifact::EntryPoint &entry, int64_t tokens);
-  /// The step entry point: a decode step (one token) on a device that
-  /// records launches is recorded once and replayed after (the same
-  /// kernels over the same buffers: the inputs change in place).
-  Status runStep(int64_t tokens);
+  /// The step entry point, less the launches only the MTP logits need
+  /// unless `mtpLogits` (Model::stepFor): a decode step (one token) on a
+  /// device that records launches is recorded once per variant and replayed
+  /// after (the same kernels over the same buffers: the inputs change in
+  /// place).
+  Status runStep(int64_t tokens, bool mtpLogits);
   DeviceBuffer buffer(uint32_t id) const;
 
   const Model &m;
@@ -100,7 +102,8 @@ private:
   /// The session's queue, declared after `owned` so that it is destroyed
   /// (waiting for its work) before the buffers are released.
   std::unique_ptr<Device::Queue> queue;
-  std::unique_ptr<Device::Recording> decodeStep;
+  /// The recorded decode steps, without and with the MTP logits.
+  std::unique_ptr<Device::Recording> decodeSteps[2];
   /// Profiling (setProfiling): on or off, and the entries by kernel (then,
   /// for a collective, the kernel count plus its Collective code; then the
   /// whole calls of `run`), twice: chunks first, then one-token calls.

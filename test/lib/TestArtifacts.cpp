@@ -427,6 +427,14 @@ std::vector<Lie> makeLies() {
                         d.entryPoints[1].steps[1].buffers[0] = 7;
                         d.entryPoints[1].steps[1].concurrent = true;
                       }));
+  // Format 1.12: a step's only_for_outputs name outputs the artifact has,
+  // ascending.
+  t.push_back(descLie("only-for-a-missing-output", "AF-10", [](Description &d) {
+    d.entryPoints[1].steps[1].onlyForOutputs = {1};
+  }));
+  t.push_back(descLie("only-for-outputs-repeated", "AF-10", [](Description &d) {
+    d.entryPoints[1].steps[1].onlyForOutputs = {0, 0};
+  }));
   // Format 1.10: token slices only for a host kernel of one block
   // without scalars, whose buffers have only size-1 dims before the token
   // dim.

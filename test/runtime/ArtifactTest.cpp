@@ -595,6 +595,16 @@ TEST(ArtifactTest, PartitionRoundTrip) {
   ASSERT_TRUE(csl) << csl.status().message();
   EXPECT_FALSE(csl->findEntryPoint("step")->steps[0].concurrent);
   EXPECT_TRUE(csl->findEntryPoint("step")->steps[1].concurrent);
+  // Format 1.12: a step's outputs round-trip; none is the default.
+  Writer oo = tinyWriter();
+  oo.description().entryPoints[1].steps[1].onlyForOutputs = {0};
+  auto oob = oo.serialize();
+  ASSERT_TRUE(oob) << oob.status().message();
+  auto ool = Artifact::load("outputs.v4a", oob->data(), oob->size());
+  ASSERT_TRUE(ool) << ool.status().message();
+  EXPECT_TRUE(ool->findEntryPoint("step")->steps[0].onlyForOutputs.empty());
+  EXPECT_EQ(ool->findEntryPoint("step")->steps[1].onlyForOutputs,
+            std::vector<uint32_t>{0});
   // A plan of one rank has a world of one.
   std::vector<uint8_t> tiny = tinyArtifact();
   auto one = Artifact::load("one.v4a", tiny.data(), tiny.size());

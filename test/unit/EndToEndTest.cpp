@@ -415,6 +415,78 @@ TEST(EndToEndLogits, LastPositionIsTheLastRowOfAll) {
   llvm::sys::fs::remove_directories(dir);
 }
 
+// Outputs a call does not ask for (issue 8: a decode step reads each
+// weight once): a call with no MTP logits buffer skips the launches only
+// the MTP logits need (v4-mark-output-only-dispatches: the MTP block's
+// query path, attention, MoE and head), while its KV path still advances
+// its own state. A
+// session that asks for the MTP logits only at its last call gets the bits
+// of one that asked every time, every call's logits are the same bits, and
+// its one-token calls run fewer launches.
+TEST(EndToEndOutputs, CallsWithoutMtpLogitsSkipOnlyWhatOnlyTheyNeed) {
+  std::string configPath =
+      std::string(V4_SOURCE_DIR) + "/models/tiny-v4-t1.config.json";
+  llvm::SmallString<128> dir;
+  ASSERT_FALSE(llvm::sys::fs::createUniqueDirectory("v4-e2e-outputs", dir));
+  std::string ckpt = (dir + "/checkpoint").str(), m = (dir + "/m.v4a").str();
+  ASSERT_NO_FATAL_FAILURE(compile(configPath, 2, 32, ckpt, m, false));
+  v4rt_model_options_t options;
+  v4rt_model_options_initialize(&options);
+  options.checkpoint_path = ckpt.c_str();
+  v4rt_model_t *model = nullptr;
+  v4rt_status_t st = v4rt_model_load(m.c_str(), &options, &model);
+  ASSERT_EQ(st, nullptr) << v4rt_status_message(st);
+  const int64_t B = 2, V = modelInfo(model).vocab_size;
+  v4rt_session_t *always = nullptr, *once = nullptr;
+  ASSERT_EQ(v4rt_session_create(model, &always), nullptr);
+  ASSERT_EQ(v4rt_session_create(model, &once), nullptr);
+  // One-token launches of each session, counted by the profile.
+  auto launches = [&](v4rt_session_t *s) {
+    std::vector<v4rt_profile_entry_t> e(256);
+    size_t n = 0;
+    EXPECT_EQ(v4rt_session_profile(s, e.data(), e.size(), &n), nullptr);
+    int64_t calls = 0;
+    for (size_t i = 0; i < std::min(n, e.size()); ++i)
+      if (e[i].kind == V4RT_PROFILE_KERNEL && e[i].one_token)
+        calls += e[i].calls;
+    return calls;
+  };
+  ASSERT_EQ(v4rt_session_set_profiling(always, 1), nullptr);
+  ASSERT_EQ(v4rt_session_set_profiling(once, 1), nullptr);
+  std::mt19937_64 rng(5);
+  const std::vector<int64_t> chunks = {9, 1, 1, 4, 1};
+  for (size_t c = 0; c < chunks.size(); ++c) {
+    int64_t n = chunks[c];
+    std::vector<int64_t> ids(B * n);
+    for (auto &t : ids)
+      t = int64_t(rng() % uint64_t(V));
+    bool last = c + 1 == chunks.size();
+    std::vector<float> la(B * V), ma(B * V), lo(B * V), mo(B * V);
+    ASSERT_EQ(v4rt_session_run(always, ids.data(), nullptr, n, la.data(),
+                               la.size(), ma.data(), ma.size()),
+              nullptr);
+    ASSERT_EQ(v4rt_session_run(once, ids.data(), nullptr, n, lo.data(),
+                               lo.size(), last ? mo.data() : nullptr,
+                               last ? mo.size() : 0),
+              nullptr);
+    EXPECT_EQ(std::memcmp(la.data(), lo.data(), la.size() * sizeof(float)), 0)
+        << "logits of call " << c;
+    if (last) {
+      EXPECT_EQ(std::memcmp(ma.data(), mo.data(), ma.size() * sizeof(float)), 0)
+          << "MTP logits after calls without them";
+    }
+  }
+  // Three one-token calls each; the last one of `once` ran everything.
+  int64_t all = launches(always), fewer = launches(once);
+  EXPECT_EQ(all % 3, 0);
+  EXPECT_LT(fewer, all);
+  EXPECT_GT(fewer, 2 * all / 3);
+  v4rt_session_release(always);
+  v4rt_session_release(once);
+  v4rt_model_release(model);
+  llvm::sys::fs::remove_directories(dir);
+}
+
 // The launch grid (issue 8): the hot kernels run their blocks on the CPU
 // device's thread pool. The logits (main and MTP, every position) of a
 // prefill chunk and decode steps are the same bits with 1 thread and with 3

@@ -214,14 +214,17 @@ static void print(const Artifact &a) {
       scalars += "]";
       std::string loc = location(a, s.debugLocation);
       std::printf(
-          "    [%zu] %s  buffers %s  scalars %s%s%s%s\n", i,
+          "    [%zu] %s  buffers %s  scalars %s%s%s%s%s\n", i,
           s.collective != Collective::None
               ? (std::string(collectiveName(s.collective)) + " (collective)")
                     .c_str()
               : a.kernels()[s.kernel].name.c_str(),
           idList(s.buffers).c_str(), scalars.c_str(),
-          s.concurrent ? "  concurrent" : "", loc.empty() ? "" : "  loc ",
-          loc.c_str());
+          s.concurrent ? "  concurrent" : "",
+          s.onlyForOutputs.empty()
+              ? ""
+              : ("  only for outputs " + idList(s.onlyForOutputs)).c_str(),
+          loc.empty() ? "" : "  loc ", loc.c_str());
     }
   }
   std::printf("parameters: %zu\n", a.parameters().size());

@@ -279,7 +279,9 @@ v4rt_status_t v4rt_session_position(const v4rt_session_t *session,
  * (NULL: the ids shifted by one, the last repeated). Writes the logits,
  * [batch, tokens, vocab] floats or [batch, 1, vocab] for a model with
  * logits_positions = 1, to logits (capacity logits_capacity floats), and
- * the MTP logits likewise when mtp_logits is not NULL. A prefill is a chunk at
+ * the MTP logits likewise when mtp_logits is not NULL (when NULL, the
+ * launches only the MTP logits need are skipped; the MTP block's state still
+ * advances, so a later call may ask for them). A prefill is a chunk at
  * position 0; a decode step is a chunk of one token. A NaN or Inf among the
  * logits written is V4RT_FAILED_PRECONDITION naming the sequence, position
  * and token id [VAL-2] (broken weights or numerics: load with

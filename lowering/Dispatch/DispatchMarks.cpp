@@ -1,6 +1,8 @@
-//===- ConcurrentDispatches.cpp - dispatches that may run together --------===//
+//===- DispatchMarks.cpp - what the plan's dispatches may skip or share ---===//
 //
-// Pass v4-mark-concurrent-dispatches (lowering/Passes.td).
+// Passes v4-mark-concurrent-dispatches and v4-mark-output-only-dispatches
+// (lowering/Passes.td): marks on v4.plan.dispatch from the buffers each one
+// reads and writes.
 //
 //===----------------------------------------------------------------------===//
 #include "dialects/V4/V4Ops.h"
@@ -15,6 +17,7 @@
 
 namespace mlir::v4 {
 #define GEN_PASS_DEF_V4MARKCONCURRENTDISPATCHESPASS
+#define GEN_PASS_DEF_V4MARKOUTPUTONLYDISPATCHESPASS
 #include "lowering/Passes.h.inc"
 } // namespace mlir::v4
 
@@ -130,6 +133,75 @@ struct V4MarkConcurrentDispatchesPass
       }
       group.reads.insert(access->reads.begin(), access->reads.end());
       group.writes.insert(access->writes.begin(), access->writes.end());
+    }
+    return success();
+  }
+};
+
+struct V4MarkOutputOnlyDispatchesPass
+    : public mlir::v4::impl::V4MarkOutputOnlyDispatchesPassBase<
+          V4MarkOutputOnlyDispatchesPass> {
+  /// Bit i: result i of @step; kAlways: state, a collective or anything
+  /// this pass does not follow.
+  static constexpr uint64_t kAlways = uint64_t(1) << 63;
+
+  void runOnOperation() override {
+    auto fn = getOperation().lookupSymbol<func::FuncOp>("step");
+    if (!fn || fn.isExternal() || fn.getNumResults() >= 63)
+      return;
+    if (failed(markFunction(fn)))
+      signalPassFailure();
+  }
+
+  LogicalResult markFunction(func::FuncOp fn) {
+    Block &body = fn.getBody().front();
+    // What each buffer reaches, filled backwards: a dispatch reaches what
+    // the buffers it writes reach, and the buffers it reads reach that too.
+    DenseMap<Value, uint64_t> reaches;
+    auto reach = [&](Value v, uint64_t m) { reaches[v] |= m; };
+    for (Operation &op : llvm::reverse(body)) {
+      if (auto ret = dyn_cast<func::ReturnOp>(op)) {
+        for (auto [i, v] : llvm::enumerate(ret.getOperands()))
+          reach(v, uint64_t(1) << i);
+        continue;
+      }
+      auto dispatch = dyn_cast<PlanDispatchOp>(op);
+      if (!dispatch) {
+        // A collective keeps every rank in step; another op over buffers
+        // (none today) is not followed.
+        if (isa<PlanCollectiveOp>(op) ||
+            (!isMemoryEffectFree(&op) && !isa<memref::DimOp>(op)))
+          for (Value v : op.getOperands())
+            if (isa<BaseMemRefType>(v.getType()))
+              reach(v, kAlways);
+        continue;
+      }
+      FailureOr<Access> access = accessOf(dispatch);
+      if (failed(access))
+        return failure();
+      uint64_t m = 0;
+      for (Value v : access->writes) {
+        m |= reaches.lookup(v);
+        if (isa<BlockArgument>(v)) // the session's state
+          m |= kAlways;
+      }
+      // A dispatch whose writes reach nothing is kept: not this pass's
+      // business.
+      if (m == 0)
+        m = kAlways;
+      for (Value v : dispatch.getBuffers())
+        reach(v, m);
+      // Needed by every call (reaching every result), or by any.
+      uint64_t every = (uint64_t(1) << fn.getNumResults()) - 1;
+      if ((m & kAlways) || m == every)
+        continue;
+      SmallVector<int64_t> outputs;
+      for (unsigned i = 0; i < fn.getNumResults(); ++i)
+        if (m & (uint64_t(1) << i))
+          outputs.push_back(i);
+      dispatch->setAttr(kOnlyForOutputsAttrName,
+                        DenseI64ArrayAttr::get(&getContext(), outputs));
+      ++numOutputOnly;
     }
     return success();
   }
