@@ -109,6 +109,23 @@ bool runsFor(const Step &s, uint64_t wanted) {
   return false;
 }
 
+EntryPoint stepsFor(const EntryPoint &ep, uint64_t wanted) {
+  EntryPoint out;
+  out.name = ep.name;
+  bool leaderDropped = false;
+  for (const Step &s : ep.steps) {
+    if (!runsFor(s, wanted)) {
+      leaderDropped |= !s.concurrent;
+      continue;
+    }
+    out.steps.push_back(s);
+    if (leaderDropped)
+      out.steps.back().concurrent = false;
+    leaderDropped = false;
+  }
+  return out;
+}
+
 std::optional<std::string> stackMemberName(const Parameter &p, int64_t member,
                                            uint32_t rank) {
   size_t at = p.name.find("{}");

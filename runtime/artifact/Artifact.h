@@ -353,6 +353,11 @@ struct EntryPoint {
   std::vector<Step> steps;
 };
 
+/// The steps of `ep` that a call wanting the outputs `wanted` runs
+/// (runsFor), in order; a kept launch whose group leader (the last step
+/// before it without Step::concurrent) was dropped leads its group instead.
+EntryPoint stepsFor(const EntryPoint &ep, uint64_t wanted);
+
 /// How the runtime computes a parameter the checkpoint may omit (1.2).
 enum class DerivedRule : uint8_t {
   None = 0,

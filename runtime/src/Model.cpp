@@ -81,21 +81,9 @@ Expected<std::unique_ptr<Model>> Model::load(const std::string &path,
   if (!m->stepEntry || !m->initEntry)
     return Status::error(StatusCode::Incompatible, "RT-1",
                          path + ": no 'step' and 'init_state' entry points");
-  for (bool mtp : {false, true}) {
-    art::EntryPoint &variant = m->stepVariants[mtp];
-    variant.name = m->stepEntry->name;
-    bool leaderSkipped = false;
-    for (const art::Step &s : m->stepEntry->steps) {
-      if (!art::runsFor(s, mtp ? 3 : 1)) {
-        leaderSkipped |= !s.concurrent;
-        continue;
-      }
-      variant.steps.push_back(s);
-      if (leaderSkipped && s.concurrent)
-        variant.steps.back().concurrent = false;
-      leaderSkipped = false;
-    }
-  }
+  // Outputs: bit 0 the logits, bit 1 the MTP logits (Session::run).
+  for (bool mtp : {false, true})
+    m->stepVariants[mtp] = art::stepsFor(*m->stepEntry, mtp ? 3 : 1);
   for (const char *role : art::role::kInputs) {
     const art::Buffer *b = a.findBufferByRole(role);
     if (!b || b->kind != art::BufferKind::Input)

@@ -119,8 +119,7 @@ public:
   const artifact::EntryPoint &step() const { return *stepEntry; }
   /// The steps of a call that wants the logits, and the MTP logits when
   /// `mtpLogits`: step() less the launches only other outputs need
-  /// (Step.onlyForOutputs); a skipped group leader's next kept launch leads
-  /// its group.
+  /// (artifact::stepsFor).
   const artifact::EntryPoint &stepFor(bool mtpLogits) const {
     return stepVariants[mtpLogits];
   }

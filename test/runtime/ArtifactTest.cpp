@@ -613,6 +613,44 @@ TEST(ArtifactTest, PartitionRoundTrip) {
   EXPECT_EQ(one->findBufferByRole(role::kRank), nullptr);
 }
 
+TEST(ArtifactTest, StepsForDropOnlyUnwantedOutputs) {
+  // Format 1.12 (Model::stepFor).
+  // The steps a call runs: a launch only for the MTP logits is dropped
+  // unless they are wanted, and a kept follower of a dropped leader leads.
+  EntryPoint ep;
+  ep.name = "step";
+  auto launch = [&](uint32_t kernel, bool concurrent,
+                    std::vector<uint32_t> only) {
+    Step s;
+    s.kernel = kernel;
+    s.concurrent = concurrent;
+    s.onlyForOutputs = std::move(only);
+    ep.steps.push_back(s);
+  };
+  launch(0, false, {});
+  launch(1, false, {1}); // a leader only for the MTP logits
+  launch(2, true, {1});
+  launch(3, true, {}); // leads once 1 and 2 are dropped
+  launch(4, true, {0, 1});
+  launch(5, false, {0});
+  launch(6, true, {1}); // a dropped follower
+  launch(7, true, {});
+  launch(8, false, {2}); // mtp_logits.1: no call asks for it
+  EntryPoint main = stepsFor(ep, 1), both = stepsFor(ep, 3);
+  std::vector<std::pair<uint32_t, bool>> got,
+      want = {{0, false}, {3, false}, {4, true}, {5, false}, {7, true}};
+  for (const Step &s : main.steps)
+    got.emplace_back(s.kernel, s.concurrent);
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(main.name, "step");
+  ASSERT_EQ(both.steps.size(), 8u);
+  for (size_t i = 0; i < both.steps.size(); ++i) {
+    EXPECT_EQ(both.steps[i].kernel, ep.steps[i].kernel);
+    EXPECT_EQ(both.steps[i].concurrent, ep.steps[i].concurrent);
+  }
+  EXPECT_EQ(stepsFor(ep, 7).steps.size(), 9u);
+}
+
 TEST(ArtifactTest, TensorParallelSliceRoundTrip) {
   // Format 1.7: a world of tensor parallelism (no rank input needed) and a
   // sliced parameter: its checkpoint shape and each rank's rows.
