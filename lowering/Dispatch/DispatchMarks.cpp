@@ -158,6 +158,8 @@ struct V4MarkOutputOnlyDispatchesPass
     // What each buffer reaches, filled backwards: a dispatch reaches what
     // the buffers it writes reach, and the buffers it reads reach that too.
     DenseMap<Value, uint64_t> reaches;
+    // Reaching every result (or none but state): needed by every call.
+    const uint64_t every = (uint64_t(1) << fn.getNumResults()) - 1;
     auto reach = [&](Value v, uint64_t m) { reaches[v] |= m; };
     for (Operation &op : llvm::reverse(body)) {
       if (auto ret = dyn_cast<func::ReturnOp>(op)) {
@@ -191,8 +193,6 @@ struct V4MarkOutputOnlyDispatchesPass
         m = kAlways;
       for (Value v : dispatch.getBuffers())
         reach(v, m);
-      // Needed by every call (reaching every result), or by any.
-      uint64_t every = (uint64_t(1) << fn.getNumResults()) - 1;
       if ((m & kAlways) || m == every)
         continue;
       SmallVector<int64_t> outputs;
