@@ -23,7 +23,9 @@ config.substitutions.append(("%PATH%", config.environment["PATH"]))
 config.substitutions.append(("%v4_src_root", config.v4_src_root))
 config.substitutions.append(("%v4_obj_root", config.v4_obj_root))
 config.substitutions.append(("%python", sys.executable))
-# %exit_code CODE CMD...: runs CMD, fails unless it exits with CODE.
+# %exit_code [--launcher] CODE CMD...: runs CMD, fails unless it exits with
+# CODE (--launcher: runs an mpirun job again when mpirun itself crashes; see
+# Inputs/exit_code.py).
 config.substitutions.append(
     ("%exit_code", sys.executable + " " +
      os.path.join(config.v4_src_root, "test", "Inputs", "exit_code.py")))
