@@ -293,6 +293,13 @@ struct TileGemm {
   /// instead of through binary16: the same values.
   /// The intrinsic's declaration (lowp::declareE2M1Permute); null: off.
   LLVM::LLVMFuncOp permuteFP4;
+  /// Fast sums on an x86-64-v4-bf16 kernels module (setTargetOptions), FP8
+  /// or FP4 weights in blocks of an even size: a 16-lane kGemmRowTile tile
+  /// of quantised activations (exact products) multiplies pairs of elements
+  /// by vdpbf16ps (lowp::declareDotBF16's declaration; null: off), two
+  /// products per lane and instruction; every FP8 and FP4 value is exact in
+  /// bf16.
+  LLVM::LLVMFuncOp dotBF16;
   function_ref<std::pair<Value, SmallVector<Value>>(KernelBody &, Value, Value)>
       weightRef;
   /// FP8 / FP4 (and dequantised FP8): where the e8m0 code of the weight
@@ -309,6 +316,10 @@ Value readVector(KernelBody &k, Value m, ValueRange ix, int64_t lanes,
 /// Scratch of tileGemm, allocated once at kernel entry (allocTileGemm).
 struct TileGemmScratch {
   Value aT, saT, acc, qa, sa, wdec, wrow, sdec;
+  /// TileGemm::dotBF16: the tile's activations and a part's decoded weight
+  /// rows as bf16 pairs, elements 2q and 2q + 1 in one f32 slot (low half
+  /// even): aT2[q * kGemmRowTile + i], wdec2[f * P / 2 + q].
+  Value aT2, wdec2;
   /// gemmRowFast with FP4 weights: each slice's activation scale, and the
   /// combined scales of the current rows' slices (fastScaleStride apart).
   Value sliceSa, rowScale;

@@ -70,10 +70,14 @@ LogicalResult setTargetOptions(func::FuncOp fn, TileGemm &g) {
       level = std::string_view(a.getValue().data(), a.getValue().size());
       break;
     }
-  if (level == "x86-64-v4" && g.format == lowp::WeightFormat::FP4)
+  bool v4 = ::v4::hostISAIncludes(level, "x86-64-v4");
+  if (v4 && g.format == lowp::WeightFormat::FP4)
     g.permuteFP4 = lowp::declareE2M1Permute(fn->getParentOfType<ModuleOp>());
-  if (level == "x86-64-v4")
+  if (v4)
     g.tileLanes = 16;
+  if (g.fastRow && g.format != lowp::WeightFormat::Plain &&
+      ::v4::hostISAIncludes(level, "x86-64-v4-bf16"))
+    g.dotBF16 = lowp::declareDotBF16(fn->getParentOfType<ModuleOp>());
   return success();
 }
 
@@ -363,11 +367,85 @@ void decodePart(KernelBody &k, const TileGemm &g, Value wdec, Value n, Value j,
   });
 }
 
+/// Whether a tile pass of `lanes` lanes multiplies bf16 pairs
+/// (TileGemm::dotBF16): quantised activations against FP8 weights in blocks
+/// of an even size or FP4 weights (32-slices), 16 lanes.
+bool usesDotBF16(const TileGemm &g, int64_t lanes) {
+  return g.dotBF16 && g.quantize && lanes == 16 && !g.dequantizeWeights &&
+         (g.format == lowp::WeightFormat::FP4 ||
+          (g.format == lowp::WeightFormat::FP8 && g.blk % 2 == 0));
+}
+
+/// f32 values exact in bf16 (their low 16 bits zero: FP8 / FP4 values, +0)
+/// at elements 2q and 2q + 1 as one bf16 pair in an f32 slot, the even one
+/// in the low half. Vectors of 16 pairs from vectors lo (the even elements)
+/// and hi (the odd ones), or scalars.
+Value packBF16Pair(KernelBody &k, Value lo, Value hi) {
+  Type f32 = k.b.getF32Type(), i32 = k.b.getI32Type();
+  auto vt = dyn_cast<VectorType>(lo.getType());
+  Type it = vt ? Type(vt.clone(i32)) : i32;
+  auto c = [&](uint32_t v) -> Value {
+    Attribute a = k.b.getI32IntegerAttr(int32_t(v));
+    if (vt)
+      a = DenseElementsAttr::get(cast<ShapedType>(it), a);
+    return arith::ConstantOp::create(k.b, cast<TypedAttr>(a));
+  };
+  Value l = arith::BitcastOp::create(k.b, it, lo);
+  Value h = arith::BitcastOp::create(k.b, it, hi);
+  Value bits =
+      arith::OrIOp::create(k.b, arith::ShRUIOp::create(k.b, l, c(16)),
+                           arith::AndIOp::create(k.b, h, c(0xFFFF0000u)));
+  return arith::BitcastOp::create(k.b, vt ? Type(vt.clone(f32)) : f32, bits);
+}
+
+/// Weight row f of a part, decoded into wdec[f * P + (e - e0)] for e in
+/// [e0, e1), as bf16 pairs (packBF16Pair) into wdec2[f * ceil(P / 2) + q]:
+/// 16 pairs at a time, then one by one; a missing odd element is +0.
+void packWeightPairs(KernelBody &k, const TileGemmScratch &s, int64_t f,
+                     Value P, Value e0, Value e1) {
+  const int64_t L = 16;
+  Type f32 = k.b.getF32Type();
+  Value zero = k.idx(0), one = k.idx(1), two = k.idx(2);
+  Value len = k.subi(e1, e0);
+  Value src = k.muli(k.idx(f), P), dst = k.muli(k.idx(f), k.ceilDivui(P, 2));
+  Value whole = k.divui(len, k.idx(2 * L));
+  SmallVector<int64_t> evens, odds;
+  for (int64_t i = 0; i < L; ++i) {
+    evens.push_back(2 * i);
+    odds.push_back(2 * i + 1);
+  }
+  loop(k, zero, whole, [&](KernelBody &k, Value v) {
+    Value w = vector::LoadOp::create(
+        k.b, VectorType::get({2 * L}, f32), s.wdec,
+        ValueRange{k.addi(src, k.muli(v, k.idx(2 * L)))});
+    Value lo = vector::ShuffleOp::create(k.b, w, w, evens);
+    Value hi = vector::ShuffleOp::create(k.b, w, w, odds);
+    vector::StoreOp::create(k.b, packBF16Pair(k, lo, hi), s.wdec2,
+                            ValueRange{k.addi(dst, k.muli(v, k.idx(L)))});
+  });
+  loop(k, k.muli(whole, k.idx(L)), k.ceilDivui(len, 2),
+       [&](KernelBody &k, Value q) {
+         Value e = k.addi(k.muli(q, two), one);
+         Value lo = k.load(s.wdec, {k.addi(src, k.muli(q, two))});
+         Value hi = k.select(
+             k.cmpi(arith::CmpIPredicate::ult, e, len),
+             k.load(s.wdec,
+                    {k.minui(k.addi(src, e), k.addi(src, k.subi(P, one)))}),
+             k.f32(0.0));
+         k.store(packBF16Pair(k, lo, hi), s.wdec2, {k.addi(dst, q)});
+       });
+}
+
 /// The features [n0, n1) (at most kGemmChunk) against the tile of a pass
-/// (aT / saT: rows ra + [0, cnt)).
+/// (aT / saT: rows ra + [0, cnt)). With `dots` (usesDotBF16) each part's
+/// decoded weight rows are also packed into bf16 pairs (wdec2) and each step
+/// takes a pair of elements: the 16 rows' activation pairs (aT2, packed by
+/// gemmPass) against a feature's broadcast pair, vdpbf16ps adding both exact
+/// products to the lane sums (the odd one first); a part's sums are scaled
+/// as without.
 void gemmChunk(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
                Value ra, Value cnt, Value n0, Value n1, int64_t lanes,
-               int64_t vecs, int64_t feats) {
+               int64_t vecs, int64_t feats, bool dots) {
   const int64_t T = lanes * vecs;
   bool scaled = g.format != lowp::WeightFormat::Plain;
   Value zero = k.idx(0), TV = k.idx(T);
@@ -408,6 +486,8 @@ void gemmChunk(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
             Value base = k.subi(k.muli(k.idx(f), P), e0);
             decodePart(k, g, s.wdec, nRead, j, e0, e1,
                        [&](KernelBody &k, Value e) { return k.addi(base, e); });
+            if (dots)
+              packWeightPairs(k, s, f, P, e0, e1);
             if (scaled)
               sdec.push_back(lowp::decodeE8M0(k.b, scaleCode(k, g, nRead, j)));
           }
@@ -420,25 +500,57 @@ void gemmChunk(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
                 init[f * vecs + v] = loadLanes(
                     k, s.acc, k.addi(k.muli(slots[f], TV), k.idx(v * lanes)),
                     lanes);
-          SmallVector<Value> parts = reduce(
-              k, e0, e1, init, [&](KernelBody &k, Value e, ValueRange acc) {
-                SmallVector<Value> a, next;
-                for (int64_t v = 0; v < vecs; ++v)
-                  a.push_back(loadLanes(
-                      k, s.aT, k.addi(k.muli(e, TV), k.idx(v * lanes)), lanes));
-                for (int64_t f = 0; f < feats; ++f) {
-                  Value wv = splat(k,
-                                   k.load(s.wdec, {k.addi(k.muli(k.idx(f), P),
-                                                          k.subi(e, e0))}),
-                                   lanes);
-                  for (int64_t v = 0; v < vecs; ++v) {
-                    Value p = arith::MulFOp::create(k.b, a[v], wv, mulAdd);
-                    next.push_back(arith::AddFOp::create(k.b, acc[f * vecs + v],
-                                                         p, mulAdd));
-                  }
-                }
-                return next;
-              });
+          // With pair dots: one step per pair of elements (aT2, wdec2).
+          auto pairStep = [&](KernelBody &k, Value q, ValueRange acc) {
+            auto bf16s = VectorType::get({2 * lanes}, k.b.getBF16Type());
+            Value P2 = k.ceilDivui(P, 2);
+            SmallVector<Value> a, next;
+            for (int64_t v = 0; v < vecs; ++v)
+              a.push_back(vector::BitCastOp::create(
+                  k.b, bf16s,
+                  loadLanes(k, s.aT2,
+                            k.addi(k.muli(k.addi(k.divui(e0, k.idx(2)), q), TV),
+                                   k.idx(v * lanes)),
+                            lanes)));
+            for (int64_t f = 0; f < feats; ++f) {
+              Value wv = vector::BitCastOp::create(
+                  k.b, bf16s,
+                  splat(k, k.load(s.wdec2, {k.addi(k.muli(k.idx(f), P2), q)}),
+                        lanes));
+              for (int64_t v = 0; v < vecs; ++v)
+                next.push_back(
+                    LLVM::CallOp::create(
+                        k.b, g.dotBF16, ValueRange{acc[f * vecs + v], a[v], wv})
+                        .getResult());
+            }
+            return next;
+          };
+          SmallVector<Value> parts =
+              dots ? reduce(k, zero, k.ceilDivui(k.subi(e1, e0), 2), init,
+                            pairStep)
+                   : reduce(k, e0, e1, init,
+                            [&](KernelBody &k, Value e, ValueRange acc) {
+                              SmallVector<Value> a, next;
+                              for (int64_t v = 0; v < vecs; ++v)
+                                a.push_back(loadLanes(
+                                    k, s.aT,
+                                    k.addi(k.muli(e, TV), k.idx(v * lanes)),
+                                    lanes));
+                              for (int64_t f = 0; f < feats; ++f) {
+                                Value wv = splat(
+                                    k,
+                                    k.load(s.wdec, {k.addi(k.muli(k.idx(f), P),
+                                                           k.subi(e, e0))}),
+                                    lanes);
+                                for (int64_t v = 0; v < vecs; ++v) {
+                                  Value p = arith::MulFOp::create(k.b, a[v], wv,
+                                                                  mulAdd);
+                                  next.push_back(arith::AddFOp::create(
+                                      k.b, acc[f * vecs + v], p, mulAdd));
+                                }
+                              }
+                              return next;
+                            });
           for (int64_t f = 0; f < feats; ++f)
             for (int64_t v = 0; v < vecs; ++v) {
               Value at = k.addi(k.muli(slots[f], TV), k.idx(v * lanes));
@@ -968,7 +1080,12 @@ void gemmRowsFastPass(KernelBody &k, const TileGemm &g,
 /// against its halves with fused multiply-adds into 16 lane sums; on
 /// x86-64-v4 two weight rows at a time share each activation load. No
 /// per-part scaling: the products are those of the block-scaled dot, summed
-/// in another order. A row past rb repeats the last one (not stored).
+/// in another order. A row past rb repeats the last one (not stored). With
+/// TileGemm::dotBF16 (quantised activations) the slice's activations are
+/// stored as 16 bf16 pairs instead (aT[i * K + 32 s + j]: elements 32 s +
+/// 2 j and 2 j + 1), each weight row's decoded halves are packed likewise,
+/// and one vdpbf16ps per row adds both (exact values in bf16 unless a scale
+/// makes them subnormal in f32, which vdpbf16ps reads as zero).
 void gemmRowsFastFP4Pass(KernelBody &k, const TileGemm &g,
                          const TileGemmScratch &s, Value ra, Value rb, Value n0,
                          Value n1, int64_t A) {
@@ -978,6 +1095,12 @@ void gemmRowsFastFP4Pass(KernelBody &k, const TileGemm &g,
   arith::FastMathFlags contract = arith::FastMathFlags::contract;
   Value zero = k.idx(0);
   Value blkV = k.idx(g.blk);
+  // With pair dots (TileGemm::dotBF16; the dequantised activations and the
+  // decoded weights are exact in bf16) a slice's activations are 16 bf16
+  // pairs at aT[i * K + 32 s], and each row adds both halves by one
+  // vdpbf16ps.
+  const bool dots = g.dotBF16 && g.quantize;
+  auto bf16s = VectorType::get({2 * L}, k.b.getBF16Type());
   for (int64_t i = 0; i < A; ++i) {
     Value r = k.minui(k.addi(ra, k.idx(i)), k.subi(rb, k.idx(1)));
     quantizeActRow(k, g, s, r);
@@ -989,6 +1112,11 @@ void gemmRowsFastFP4Pass(KernelBody &k, const TileGemm &g,
                        splat(k, k.load(s.sa, {k.divui(e0, blkV)}), 32));
       Value at = k.addi(base, e0);
       auto [even, odd] = evenOddHalves(k, v);
+      if (dots) {
+        vector::StoreOp::create(k.b, packBF16Pair(k, even, odd), s.aT,
+                                ValueRange{at});
+        return;
+      }
       vector::StoreOp::create(k.b, even, s.aT, ValueRange{at});
       vector::StoreOp::create(k.b, odd, s.aT,
                               ValueRange{k.addi(at, k.idx(16))});
@@ -1047,6 +1175,26 @@ void gemmRowsFastFP4Pass(KernelBody &k, const TileGemm &g,
                 }
               }
               SmallVector<Value> next(R * A);
+              if (dots) {
+                SmallVector<Value> w(R);
+                for (int64_t r = 0; r < R; ++r)
+                  w[r] = vector::BitCastOp::create(
+                      k.b, bf16s, packBF16Pair(k, lo[r], hi[r]));
+                for (int64_t i = 0; i < A; ++i) {
+                  Value a = vector::BitCastOp::create(
+                      k.b, bf16s,
+                      vector::LoadOp::create(
+                          k.b, vecF32, s.aT,
+                          ValueRange{k.addi(k.muli(k.idx(i), g.K),
+                                            k.muli(j, k.idx(32)))}));
+                  for (int64_t r = 0; r < R; ++r)
+                    next[r * A + i] =
+                        LLVM::CallOp::create(
+                            k.b, g.dotBF16, ValueRange{acc[r * A + i], a, w[r]})
+                            .getResult();
+                }
+                return next;
+              }
               for (int64_t i = 0; i < A; ++i) {
                 Value at = k.addi(k.muli(k.idx(i), g.K), k.muli(j, k.idx(32)));
                 Value aLo =
@@ -1114,6 +1262,31 @@ void gemmPass(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
                });
            });
   });
+  // With bf16 pair dots, the tile's activations as pairs (aT2).
+  bool dots = T > 1 && usesDotBF16(g, lanes);
+  if (dots) {
+    Value K2 = k.ceilDivui(g.K, 2);
+    Value zeros = arith::ConstantOp::create(
+        k.b, cast<TypedAttr>(
+                 k.b.getZeroAttr(VectorType::get({lanes}, k.b.getF32Type()))));
+    loop(k, zero, K2, [&](KernelBody &k, Value q) {
+      Value e = k.muli(q, k.idx(2));
+      Value odd = k.addi(e, k.idx(1));
+      Value hasOdd = k.cmpi(arith::CmpIPredicate::ult, odd, g.K);
+      Value oddAt = k.minui(odd, k.subi(g.K, k.idx(1)));
+      for (int64_t v = 0; v < vecs; ++v) {
+        Value lo =
+            loadLanes(k, s.aT, k.addi(k.muli(e, TV), k.idx(v * lanes)), lanes);
+        Value hi = k.select(
+            hasOdd,
+            loadLanes(k, s.aT, k.addi(k.muli(oddAt, TV), k.idx(v * lanes)),
+                      lanes),
+            zeros);
+        storeLanes(k, packBF16Pair(k, lo, hi), s.aT2,
+                   k.addi(k.muli(q, TV), k.idx(v * lanes)), lanes);
+      }
+    });
+  }
   // The tile against the features, in chunks that fit acc.
   scf::ForOp::create(k.b, n0, n1, k.idx(kGemmChunk), ValueRange(),
                      [&](OpBuilder &nb, Location loc, Value c0, ValueRange) {
@@ -1126,7 +1299,7 @@ void gemmPass(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
                          gemmRowChunk(ck, g, s, ra, c0, c1);
                        else
                          gemmChunk(ck, g, s, ra, cnt, c0, c1, lanes, vecs,
-                                   feats);
+                                   feats, dots);
                        scf::YieldOp::create(ib);
                      });
 }
@@ -1153,6 +1326,10 @@ TileGemmScratch allocTileGemm(KernelBody &k, const TileGemm &g) {
   // gemmChunk decodes 8 weight rows of a part at a time (wdec),
   // gemmRowChunk kRowFeatures (wrow).
   s.wdec = k.scratchF32(k.muli(partSize(k, g), k.idx(8)));
+  if (usesDotBF16(g, g.tileLanes)) {
+    s.aT2 = k.scratchF32(k.muli(k.ceilDivui(g.K, 2), k.idx(kGemmRowTile)));
+    s.wdec2 = k.scratchF32(k.muli(k.ceilDivui(partSize(k, g), 2), k.idx(8)));
+  }
   s.wrow = k.scratchF32(k.muli(rowPartSize(k, g), k.idx(kRowFeatures)));
   if (scaled) {
     s.saT = k.scratchF32(k.muli(nBlocks, k.idx(kGemmRowTile)));

@@ -205,19 +205,35 @@ Value decodeE2M1(Site at, Value nibble) {
   return widenHalf(b, e2m1HalfBits(b, nibble), kE2M1HalfScale);
 }
 
-LLVM::LLVMFuncOp declareE2M1Permute(ModuleOp module) {
-  // LLVM IR takes a function named llvm.* for the intrinsic; a call of it
-  // is an op the buffer passes know, unlike llvm.call_intrinsic (unknown
-  // memory effects).
-  constexpr StringLiteral kPermps = "llvm.x86.avx512.permvar.sf.512";
-  if (auto decl = module.lookupSymbol<LLVM::LLVMFuncOp>(kPermps))
+/// The declaration of the LLVM intrinsic `name` of type `type` in `module`
+/// (made once). LLVM IR takes a function named llvm.* for the intrinsic; a
+/// call of it is an op the buffer passes know, unlike llvm.call_intrinsic
+/// (unknown memory effects).
+static LLVM::LLVMFuncOp
+declareIntrinsic(ModuleOp module, StringRef name,
+                 function_ref<LLVM::LLVMFunctionType(Builder &)> type) {
+  if (auto decl = module.lookupSymbol<LLVM::LLVMFuncOp>(name))
     return decl;
   OpBuilder b = OpBuilder::atBlockBegin(module.getBody());
-  auto f32s = VectorType::get({16}, b.getF32Type());
-  auto i32s = VectorType::get({16}, b.getI32Type());
-  return LLVM::LLVMFuncOp::create(
-      b, module.getLoc(), kPermps,
-      LLVM::LLVMFunctionType::get(f32s, {f32s, i32s}));
+  return LLVM::LLVMFuncOp::create(b, module.getLoc(), name, type(b));
+}
+
+LLVM::LLVMFuncOp declareE2M1Permute(ModuleOp module) {
+  return declareIntrinsic(
+      module, "llvm.x86.avx512.permvar.sf.512", [](Builder &b) {
+        auto f32s = VectorType::get({16}, b.getF32Type());
+        auto i32s = VectorType::get({16}, b.getI32Type());
+        return LLVM::LLVMFunctionType::get(f32s, {f32s, i32s});
+      });
+}
+
+LLVM::LLVMFuncOp declareDotBF16(ModuleOp module) {
+  return declareIntrinsic(
+      module, "llvm.x86.avx512bf16.dpbf16ps.512", [](Builder &b) {
+        auto f32s = VectorType::get({16}, b.getF32Type());
+        auto bf16s = VectorType::get({32}, b.getBF16Type());
+        return LLVM::LLVMFunctionType::get(f32s, {f32s, bf16s, bf16s});
+      });
 }
 
 std::pair<Value, Value> decodeE2M1BytesPermuted(Site at, Value bytes,

@@ -134,6 +134,11 @@ Value halfToF32(Site at, Value halfBits);
 /// into the 16 values of runtime/numerics' quant::decodeE2M1; vpermps
 /// reads only an index's low 4 bits, so the low nibbles need no mask.
 LLVM::LLVMFuncOp declareE2M1Permute(ModuleOp module);
+/// x86-64-v4-bf16 code only: the declaration of vdpbf16ps on zmm registers,
+/// (acc: vector<16xf32>, a, b: vector<32xbf16>) -> vector<16xf32>, lane i
+/// adding a[2i] b[2i] and a[2i + 1] b[2i + 1] to acc[i] (denormal inputs
+/// and results as zero).
+LLVM::LLVMFuncOp declareDotBF16(ModuleOp module);
 /// With `scale` (an f32 scalar) the table is the values times it (one
 /// multiply per call; exact for a power of 2 in range, e.g. an e8m0 scale).
 std::pair<Value, Value> decodeE2M1BytesPermuted(Site at, Value bytes,

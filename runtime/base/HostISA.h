@@ -2,7 +2,9 @@
 //
 // The CPU target compiles its kernels for one x86-64 micro-architecture
 // level (the psABI levels: x86-64 = SSE2, x86-64-v2 = + SSE4.2/POPCNT,
-// x86-64-v3 = + AVX2/FMA/BMI2, x86-64-v4 = + AVX-512 F/BW/CD/DQ/VL). The
+// x86-64-v3 = + AVX2/FMA/BMI2, x86-64-v4 = + AVX-512 F/BW/CD/DQ/VL; and
+// x86-64-v4-bf16 = + AVX512_BF16, the bf16 pair dot products of Zen 4 and
+// later and Cooper Lake / Sapphire Rapids and later). The
 // compiler takes it from `v4c --cpu` (default kDefaultHostISA: the tiled
 // GEMM's vector<8xf32> lanes are one AVX2 register), records it in the
 // artifact's code object (format 1.3), and the runtime refuses a code
@@ -15,12 +17,13 @@
 #include <iterator>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace v4 {
 
 /// The levels, oldest first; each includes the ones before it.
-inline constexpr std::string_view kHostISALevels[] = {"x86-64", "x86-64-v2",
-                                                      "x86-64-v3", "x86-64-v4"};
+inline constexpr std::string_view kHostISALevels[] = {
+    "x86-64", "x86-64-v2", "x86-64-v3", "x86-64-v4", "x86-64-v4-bf16"};
 inline constexpr std::string_view kDefaultHostISA = "x86-64-v3";
 
 inline bool isKnownHostISA(std::string_view level) {
@@ -38,8 +41,30 @@ inline std::string knownHostISAs() {
   return s;
 }
 
+/// Whether `level` includes `base` (both known levels; false otherwise).
+inline bool hostISAIncludes(std::string_view level, std::string_view base) {
+  size_t l = std::size(kHostISALevels), b = l;
+  for (size_t i = 0; i < std::size(kHostISALevels); ++i) {
+    if (kHostISALevels[i] == level)
+      l = i;
+    if (kHostISALevels[i] == base)
+      b = i;
+  }
+  return l < std::size(kHostISALevels) && b <= l;
+}
+
+/// The LLVM CPU name and feature string a level compiles for.
+inline std::pair<std::string_view, std::string_view>
+hostISALLVMTarget(std::string_view level) {
+  if (level == "x86-64-v4-bf16")
+    return {"x86-64-v4", "+avx512bf16"};
+  return {level, ""};
+}
+
 /// What a level adds, for error messages.
 inline const char *hostISAFeatures(std::string_view level) {
+  if (level == "x86-64-v4-bf16")
+    return "AVX-512 with AVX512_BF16";
   if (level == "x86-64-v2")
     return "SSE4.2, POPCNT";
   if (level == "x86-64-v3")
@@ -62,6 +87,9 @@ inline bool hostSupportsISA(std::string_view level) {
     return __builtin_cpu_supports("x86-64-v3");
   if (level == "x86-64-v4")
     return __builtin_cpu_supports("x86-64-v4");
+  if (level == "x86-64-v4-bf16")
+    return __builtin_cpu_supports("x86-64-v4") &&
+           __builtin_cpu_supports("avx512bf16");
 #endif
   (void)level;
   return false;

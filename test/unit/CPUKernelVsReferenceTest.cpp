@@ -433,6 +433,30 @@ struct LinearKernel {
   }
 };
 
+/// Every output of y = lk(x) (M rows, f32) within 2 K u sum|w x| of the
+/// reference's (quantised activations, fp32 output): the fast order's
+/// bound (docs/PERFORMANCE.md 7).
+void expectWithinFastBound(const LinearKernel &lk,
+                           const std::vector<uint16_t> &x, int64_t M,
+                           const Vec &y) {
+  const int64_t K = lk.K, N = lk.N;
+  auto xf = dec(x);
+  for (int64_t r = 0; r < M; ++r) {
+    Vec want(N);
+    ref::linear(lk.w.w, xf.data() + r * K, want.data(), /*quantAct=*/true, 128,
+                /*fp32Out=*/true);
+    for (int64_t n = 0; n < N; ++n) {
+      double mass = 0;
+      for (int64_t i = 0; i < K; ++i)
+        mass += std::fabs(double(lk.w.w.q[n * K + i]) * lk.w.w.scaleAt(n, i) *
+                          xf[r * K + i]);
+      ASSERT_LE(std::fabs(double(y[r * N + n]) - want[n]),
+                2.0 * K * 0x1p-24 * 1.0625 * mass)
+          << "row " << r << " feature " << n;
+    }
+  }
+}
+
 /// v4.linear of M bf16 rows by an N x K weight stored as `fmt` (fp8, fp4 or
 /// bf16), against the reference row by row.
 void checkLinear(const std::string &fmt, int64_t M, int64_t K, int64_t N,
@@ -635,21 +659,7 @@ TEST(CPUKernelVsReference, LinearFewRowsFP4FastSums) {
       auto x = randomBf16(M * K, 242 + M, 3.0f);
       Vec y(M * N);
       lk.run(x, M, y);
-      auto xf = dec(x);
-      for (int64_t r = 0; r < M; ++r) {
-        Vec want(N);
-        ref::linear(lk.w.w, xf.data() + r * K, want.data(), /*quantAct=*/true,
-                    128, /*fp32Out=*/true);
-        for (int64_t n = 0; n < N; ++n) {
-          double mass = 0;
-          for (int64_t i = 0; i < K; ++i)
-            mass += std::fabs(double(lk.w.w.q[n * K + i]) *
-                              lk.w.w.scaleAt(n, i) * xf[r * K + i]);
-          ASSERT_LE(std::fabs(double(y[r * N + n]) - want[n]),
-                    2.0 * K * 0x1p-24 * 1.0625 * mass)
-              << "row " << r << " feature " << n;
-        }
-      }
+      ASSERT_NO_FATAL_FAILURE(expectWithinFastBound(lk, x, M, y));
     }
     // (2): every weight 1.0 (e2m1 code 2) at scale 1 (e8m0 127); 3 rows.
     for (uint8_t &b : lk.w.bytes)
@@ -733,6 +743,102 @@ TEST(CPUKernelVsReference, LinearX86V4TilesAreBitIdentical) {
         EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0);
       }
     }
+}
+
+TEST(CPUKernelVsReference, LinearBF16PairDotsInFastTiles) {
+  // On an x86-64-v4-bf16 module the fast order's 32-row tiles of FP8 or FP4
+  // weights multiply pairs of elements by vdpbf16ps (TileGemm::dotBF16):
+  // the same exact products, each pair added to the lane sum odd element
+  // first, then even (each rounded), as the ISA defines it. (1) M = 42 and
+  // 70 rows (32-row tiles, then 8-row and few-row passes), K = 320 (FP8:
+  // a last part of 64), 321 (a last part of 65: its last pair ends in a
+  // zero) and 544 (FP4), odd N,
+  // against the reference within checkLinearFast's 2 K u sum|w x|. (2) A
+  // block where the order shows: activations 16, 0, -16, 2^-13 (codes 256,
+  // 0, -256, 2^-9 at s_a = 2^-4) against weights 1, 0, 1, 2^-9: in order
+  // 256 + 0 - 256 + 2^-18 is 2^-18 (times s_a: 2^-22), in pairs (256 + 0)
+  // then 256 + 2^-18 (rounds to 256) - 256 is 0; the x86-64-v4 kernel and
+  // the reference give 2^-22. (3) The FP4 few-row pass
+  // (gemmRowsFastFP4Pass) adds pairs by vdpbf16ps too: a lane where the
+  // order shows.
+  if (!::v4::hostSupportsISA("x86-64-v4-bf16"))
+    GTEST_SKIP() << "this CPU does not run x86-64-v4-bf16 (AVX512_BF16) code";
+  const std::string fast = "v4.sum_order = \"fast\", v4.cpu = ";
+  for (auto [fmt, K] : {std::pair<const char *, int64_t>{"fp8", 320},
+                        {"fp8", 321},
+                        {"fp4", 544}}) {
+    const int64_t N = 75;
+    LinearKernel lk{fmt, K, N};
+    ASSERT_NO_FATAL_FAILURE(lk.build("f32", fast + "\"x86-64-v4-bf16\"", 261));
+    for (int64_t M : {42, 70}) {
+      SCOPED_TRACE(std::string(fmt) + " K=" + std::to_string(K) +
+                   " M=" + std::to_string(M));
+      auto x = randomBf16(M * K, 262 + M, 3.0f);
+      Vec y(M * N);
+      lk.run(x, M, y);
+      ASSERT_NO_FATAL_FAILURE(expectWithinFastBound(lk, x, M, y));
+    }
+  }
+  // (2)
+  const int64_t K = 128, N = 5, M = 32;
+  auto orderShows = [&](const std::string &attrs) {
+    LinearKernel lk{"fp8", K, N};
+    lk.build("f32", attrs, 263);
+    for (uint8_t &b : lk.w.bytes)
+      b = 0;
+    for (int64_t n = 0; n < N; ++n) {
+      lk.w.bytes[n * K + 0] = 0x38; // 1.0
+      lk.w.bytes[n * K + 2] = 0x38;
+      lk.w.bytes[n * K + 3] = 0x01; // 2^-9
+    }
+    for (uint8_t &sc : lk.w.scales)
+      sc = 127;
+    std::vector<uint16_t> x(M * K, encodeBF16(0.0f));
+    for (int64_t r = 0; r < M; ++r) {
+      x[r * K + 0] = encodeBF16(16.0f);
+      x[r * K + 2] = encodeBF16(-16.0f);
+      x[r * K + 3] = encodeBF16(0x1p-13f);
+    }
+    Vec y(M * N);
+    lk.run(x, M, y);
+    return y;
+  };
+  for (float v : orderShows(fast + "\"x86-64-v4-bf16\""))
+    ASSERT_EQ(v, 0.0f) << "pair dots";
+  for (float v : orderShows(fast + "\"x86-64-v4\""))
+    ASSERT_EQ(v, 0x1p-22f) << "x86-64-v4, fast";
+  for (float v : orderShows("v4.cpu = \"x86-64-v4-bf16\""))
+    ASSERT_EQ(v, 0x1p-22f) << "reference order";
+  // (3) FP4 in the few-row pass (3 rows): lane 0 holds 2^24 after slice 0
+  // (16 x 4 at s_w 2^18); slice 1 adds 3 (element 32) and -1 (element 33).
+  // Even first (FMA lanes): 2^24 + 3 rounds to 2^24 + 4, minus 1 rounds
+  // back to 2^24 + 4; odd first (pair dots): 2^24 - 1, then 2^24 + 2.
+  auto fewRowsFP4 = [&](const std::string &attrs) {
+    const int64_t K = 64, N = 5, M = 3;
+    LinearKernel lk{"fp4", K, N};
+    lk.build("f32", attrs, 264);
+    for (uint8_t &b : lk.w.bytes)
+      b = 0;
+    for (int64_t n = 0; n < N; ++n) {
+      lk.w.bytes[n * K / 2 + 0] = 0x06;  // element 0: 4.0
+      lk.w.bytes[n * K / 2 + 16] = 0x22; // elements 32, 33: 1.0
+      lk.w.scales[n * 2 + 0] = 127 + 18;
+      lk.w.scales[n * 2 + 1] = 127;
+    }
+    std::vector<uint16_t> x(M * K, encodeBF16(0.0f));
+    for (int64_t r = 0; r < M; ++r) {
+      x[r * K + 0] = encodeBF16(16.0f);
+      x[r * K + 32] = encodeBF16(3.0f);
+      x[r * K + 33] = encodeBF16(-1.0f);
+    }
+    Vec y(M * N);
+    lk.run(x, M, y);
+    return y;
+  };
+  for (float v : fewRowsFP4(fast + "\"x86-64-v4-bf16\""))
+    ASSERT_EQ(v, 0x1p24f + 2.0f) << "FP4 few rows, pair dots";
+  for (float v : fewRowsFP4(fast + "\"x86-64-v4\""))
+    ASSERT_EQ(v, 0x1p24f + 4.0f) << "FP4 few rows, FMA lanes";
 }
 
 TEST(CPUKernelVsReference, GroupedLinear) {

@@ -14,6 +14,8 @@
 #include "frontend/Checkpoint.h"
 #include "frontend/ModelImporter.h"
 #include "lowering/Pipelines.h"
+#include "lowering/Target/TargetBackend.h"
+#include "runtime/base/HostISA.h"
 #include "tools/v4-check/FidelityCheck.h"
 
 #include "mlir/IR/MLIRContext.h"
@@ -37,6 +39,8 @@ struct Case {
   v4::SumOrder sumOrder = v4::SumOrder::Reference;
   /// Sequences per call (the fast order changes one-row GEMVs only).
   int64_t batch = 2;
+  /// The kernels' x86-64 level (v4c --cpu; null: the default).
+  const char *cpu = nullptr;
 };
 
 void PrintTo(const Case &c, std::ostream *os) { *os << c.name; }
@@ -66,6 +70,9 @@ void build(const Case &c, const std::string &dir, std::string &artifact) {
   auto module = v4::loadModel(ctx, config, opts);
   ASSERT_TRUE(module);
   mlir::v4::setModuleNumerics(*module, {c.numerics, c.fakeQuant, c.sumOrder});
+  if (c.cpu)
+    (*module)->setAttr(mlir::v4::kHostISAAttrName,
+                       mlir::StringAttr::get(&ctx, c.cpu));
   ASSERT_FALSE(static_cast<bool>(v4::generateCheckpoint(*module, 99, dir, 0)));
   std::string bytes;
   ASSERT_TRUE(succeeded(mlir::v4::compileToArtifact(
@@ -77,6 +84,16 @@ void build(const Case &c, const std::string &dir, std::string &artifact) {
   os << bytes;
 }
 
+/// v4-check's options for the artifact and checkpoint build() made in dir.
+v4::check::Options checkOptions(const std::string &dir,
+                                const std::string &artifact) {
+  v4::check::Options o;
+  o.artifact = artifact;
+  o.checkpoint = dir;
+  o.config = dir + "/config.json";
+  return o;
+}
+
 class Fidelity : public ::testing::TestWithParam<Case> {};
 
 TEST_P(Fidelity, CompiledLogitsMatchTheReferenceInTheirNumerics) {
@@ -86,10 +103,7 @@ TEST_P(Fidelity, CompiledLogitsMatchTheReferenceInTheirNumerics) {
   std::string artifact;
   ASSERT_NO_FATAL_FAILURE(build(c, std::string(dir), artifact));
 
-  v4::check::Options o;
-  o.artifact = artifact;
-  o.checkpoint = std::string(dir);
-  o.config = std::string(dir) + "/config.json";
+  v4::check::Options o = checkOptions(std::string(dir), artifact);
   o.prompt = {3, 17, 5, 29, 11, 42, 7, 63, 13, 2, 31, 19, 23, 8, 50, 37};
   o.decode = 32; // 48 tokens: whole blocks of every ratio up to 16
   o.chunk = 5;
@@ -121,6 +135,41 @@ TEST_P(Fidelity, CompiledLogitsMatchTheReferenceInTheirNumerics) {
     EXPECT_EQ(report->tolerance.maxRowError, 1e-5);
   }
   EXPECT_LE(report->replayError, report->tolerance.maxRowError);
+  llvm::sys::fs::remove_directories(dir);
+}
+
+// The fast order on an x86-64-v4-bf16 module: a one-call prefill of 40
+// tokens runs the GEMMs in 32-row tiles of bf16 pair dots (TileGemm::dotBF16),
+// and the chunked run's 20-token chunks in few-row passes; both within the
+// production-fast tolerance of the reference.
+TEST(Fidelity, FastPairDotTilesOnX86V4BF16) {
+  if (!::v4::hostSupportsISA("x86-64-v4-bf16"))
+    GTEST_SKIP() << "this CPU does not run x86-64-v4-bf16 (AVX512_BF16) code";
+  Case c{"t1_production_fast_bf16",
+         "tiny-v4-t1.config.json",
+         nullptr,
+         v4::NumericsMode::Production,
+         v4::FakeQuantMode::All,
+         v4::SumOrder::Fast,
+         /*batch=*/1,
+         "x86-64-v4-bf16"};
+  llvm::SmallString<128> dir;
+  ASSERT_FALSE(llvm::sys::fs::createUniqueDirectory("v4-fidelity", dir));
+  std::string artifact;
+  ASSERT_NO_FATAL_FAILURE(build(c, std::string(dir), artifact));
+  v4::check::Options o = checkOptions(std::string(dir), artifact);
+  for (int64_t i = 0; i < 40; ++i)
+    o.prompt.push_back(2 + (i * 37) % 61);
+  o.decode = 8;
+  o.chunk = 20;
+  auto report = v4::check::run(o);
+  ASSERT_TRUE(static_cast<bool>(report)) << toString(report.takeError());
+  for (const auto &r : report->runs) {
+    std::printf("[ fidelity ] %s: %s: %lld rows, max %.3g\n", c.name,
+                r.name.c_str(), (long long)r.rows, r.maxError);
+    EXPECT_LE(r.maxError, report->tolerance.maxRowError) << r.name;
+  }
+  EXPECT_TRUE(report->passed);
   llvm::sys::fs::remove_directories(dir);
 }
 

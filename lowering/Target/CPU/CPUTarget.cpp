@@ -101,8 +101,9 @@ linkKernelsToSharedObject(ModuleOp kernels, const CPUTargetOptions &options) {
     return emitError(loc) << "no LLVM target for '" << tripleName
                           << "': " << error;
   llvm::TargetOptions targetOptions;
+  auto [llvmCPU, llvmFeatures] = ::v4::hostISALLVMTarget(options.cpu);
   std::unique_ptr<llvm::TargetMachine> machine(target->createTargetMachine(
-      triple, options.cpu, "", targetOptions, llvm::Reloc::PIC_));
+      triple, llvmCPU, llvmFeatures, targetOptions, llvm::Reloc::PIC_));
   llvmModule->setDataLayout(machine->createDataLayout());
   llvmModule->setTargetTriple(triple);
 
