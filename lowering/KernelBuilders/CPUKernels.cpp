@@ -367,9 +367,10 @@ void decodePart(KernelBody &k, const TileGemm &g, Value wdec, Value n, Value j,
   });
 }
 
-/// Whether a tile pass of `lanes` lanes multiplies bf16 pairs
-/// (TileGemm::dotBF16): quantised activations against FP8 weights in blocks
-/// of an even size or FP4 weights (32-slices), 16 lanes.
+/// Whether a tile pass of `lanes` lanes (gemmPass; gemmRowsFastFP4Pass asks
+/// with the module's tileLanes) multiplies bf16 pairs (TileGemm::dotBF16):
+/// quantised activations against FP8 weights in blocks of an even size or
+/// FP4 weights (32-slices), 16 lanes.
 bool usesDotBF16(const TileGemm &g, int64_t lanes) {
   return g.dotBF16 && g.quantize && lanes == 16 && !g.dequantizeWeights &&
          (g.format == lowp::WeightFormat::FP4 ||
@@ -500,17 +501,17 @@ void gemmChunk(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
                 init[f * vecs + v] = loadLanes(
                     k, s.acc, k.addi(k.muli(slots[f], TV), k.idx(v * lanes)),
                     lanes);
-          // With pair dots: one step per pair of elements (aT2, wdec2).
+          // With pair dots: one step per pair of elements (aT2 from pair
+          // q0, wdec2 rows P2 apart).
+          auto bf16s = VectorType::get({2 * lanes}, k.b.getBF16Type());
+          Value P2 = k.ceilDivui(P, 2), q0 = k.divui(e0, k.idx(2));
           auto pairStep = [&](KernelBody &k, Value q, ValueRange acc) {
-            auto bf16s = VectorType::get({2 * lanes}, k.b.getBF16Type());
-            Value P2 = k.ceilDivui(P, 2);
             SmallVector<Value> a, next;
             for (int64_t v = 0; v < vecs; ++v)
               a.push_back(vector::BitCastOp::create(
                   k.b, bf16s,
                   loadLanes(k, s.aT2,
-                            k.addi(k.muli(k.addi(k.divui(e0, k.idx(2)), q), TV),
-                                   k.idx(v * lanes)),
+                            k.addi(k.muli(k.addi(q0, q), TV), k.idx(v * lanes)),
                             lanes)));
             for (int64_t f = 0; f < feats; ++f) {
               Value wv = vector::BitCastOp::create(
@@ -1099,7 +1100,7 @@ void gemmRowsFastFP4Pass(KernelBody &k, const TileGemm &g,
   // decoded weights are exact in bf16) a slice's activations are 16 bf16
   // pairs at aT[i * K + 32 s], and each row adds both halves by one
   // vdpbf16ps.
-  const bool dots = g.dotBF16 && g.quantize;
+  const bool dots = usesDotBF16(g, g.tileLanes);
   auto bf16s = VectorType::get({2 * L}, k.b.getBF16Type());
   for (int64_t i = 0; i < A; ++i) {
     Value r = k.minui(k.addi(ra, k.idx(i)), k.subi(rb, k.idx(1)));
