@@ -347,6 +347,31 @@ def V4CPUBF16MemoryAsI16Pass
   let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }
 
+def V4CPUExpandExpFPass : Pass<"v4-cpu-expand-expf", "::mlir::ModuleOp"> {
+  let summary = "Write every f32 math.exp as the arithmetic of glibc's expf "
+                "(FMA variant), inline and vectorised";
+  let description = [{
+    Runs in the CPU kernel phase, before the conversion to the LLVM dialect,
+    on modules whose x86-64 level (`v4.cpu`, default x86-64-v3) has FMA.
+    Each f32 `math.exp`, scalar or a 1-D vector, becomes glibc's expf
+    algorithm in double: `x * 32 / ln 2` split by the 1.5 * 2^52 shift, a
+    32-entry table of 2^(j/32) (the module's `memref.global
+    @__v4_expf_table`; vectors read it by `vector.gather`), a cubic by
+    fused multiply-adds, one product, one rounding to f32, and glibc's
+    special cases by selects.
+
+    Why: LLVM scalarises a vector exp into one libm call per lane; the
+    reference calls the same expf, and every step here is a correctly
+    rounded IEEE operation, so the kernels stay bit-exact with it (the unit
+    test compares the expansion with the host's expf) while SwiGLU and
+    softmax run in vector registers.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::math::MathDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::vector::VectorDialect"];
+}
+
 //===----------------------------------------------------------------------===//
 // sm_90a target
 //===----------------------------------------------------------------------===//

@@ -320,6 +320,9 @@ struct TileGemmScratch {
   /// rows as bf16 pairs, elements 2q and 2q + 1 in one f32 slot (low half
   /// even): aT2[q * kGemmRowTile + i], wdec2[f * P / 2 + q].
   Value aT2, wdec2;
+  /// 16-lane tiles: a chunk's sums row-major (accT[i * kGemmChunk + n -
+  /// n0]) for the stores.
+  Value accT;
   /// gemmRowFast with FP4 weights: each slice's activation scale, and the
   /// combined scales of the current rows' slices (fastScaleStride apart).
   Value sliceSa, rowScale;

@@ -169,12 +169,17 @@ void quantizeActFP8(ImplicitLocOpBuilder &b, ActLoadFn act, Value K,
           k.b, vector::CombiningKind::MAXIMUMF, lanes);
       Value s = lowp::fp8ActScale(k.b, amax);
       k.store(s, sa, {j});
-      Value sV = vector::BroadcastOp::create(k.b, vecType, s);
+      // x / s as x * (1 / s): s is 2^k with k at most 120 for a finite
+      // maximum (so 1 / s is exact and normal), or +inf (1 / s = +0), and
+      // either way the product is the quotient, bit for bit (NaN too); one
+      // division per block instead of one per vector.
+      Value rV = vector::BroadcastOp::create(
+          k.b, vecType, arith::DivFOp::create(k.b, k.f32(1.0), s));
       loop(k, zero, steps, [&](KernelBody &k, Value q) {
         Value x =
             vector::LoadOp::create(k.b, vecType, qa, ValueRange{at(k, q)});
         vector::StoreOp::create(
-            k.b, lowp::roundE4M3(k.b, arith::DivFOp::create(k.b, x, sV)), qa,
+            k.b, lowp::roundE4M3(k.b, arith::MulFOp::create(k.b, x, rV)), qa,
             ValueRange{at(k, q)});
       });
     };
@@ -569,10 +574,43 @@ void gemmChunk(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
         });
   });
   // Row by row: each row's features are contiguous in the output (a
-  // feature's rows are not).
+  // feature's rows are not). With 16-lane tiles, whole blocks of 16
+  // features are first turned row-major through registers (accT[i *
+  // kGemmChunk + n - n0], transposeSquare), so the stores read
+  // contiguously instead of gathering a row's sums T apart.
+  Value rowMajorEnd = n0;
+  const bool rowMajor = lanes == 16 && T % 16 == 0;
+  if (rowMajor) {
+    constexpr int64_t L = 16;
+    Value blocks = k.divui(k.subi(n1, n0), k.idx(L));
+    rowMajorEnd = k.addi(n0, k.muli(blocks, k.idx(L)));
+    auto v16 = VectorType::get({L}, f32);
+    for (int64_t grp = 0; grp < T / L; ++grp)
+      loop(k, zero, blocks, [&](KernelBody &k, Value fb) {
+        SmallVector<Value> rows;
+        for (int64_t f = 0; f < L; ++f)
+          rows.push_back(vector::LoadOp::create(
+              k.b, v16, s.acc,
+              ValueRange{
+                  k.addi(k.muli(k.addi(k.muli(fb, k.idx(L)), k.idx(f)), TV),
+                         k.idx(grp * L))}));
+        SmallVector<Value> cols = transposeSquare(k.b, rows);
+        for (int64_t i = 0; i < L; ++i)
+          vector::StoreOp::create(
+              k.b, cols[i], s.accT,
+              ValueRange{k.addi(k.idx((grp * L + i) * kGemmChunk),
+                                k.muli(fb, k.idx(L)))});
+      });
+  }
   loop(k, zero, cnt, [&](KernelBody &k, Value i) {
     Value r = k.addi(ra, i);
-    loop(k, n0, n1, [&](KernelBody &k, Value n) {
+    if (rowMajor)
+      loop(k, n0, rowMajorEnd, [&](KernelBody &k, Value n) {
+        Value acc = k.load(
+            s.accT, {k.addi(k.muli(i, k.idx(kGemmChunk)), k.subi(n, n0))});
+        g.store(k, r, n, acc);
+      });
+    loop(k, rowMajorEnd, n1, [&](KernelBody &k, Value n) {
       Value acc = k.load(s.acc, {k.addi(k.muli(k.subi(n, n0), TV), i)});
       g.store(k, r, n, acc);
     });
@@ -1229,6 +1267,91 @@ void gemmRowsFastFP4Pass(KernelBody &k, const TileGemm &g,
       });
 }
 
+/// The activations of a pair-dot tile (rows ra + [0, cnt), T of them, a
+/// multiple of 16; scaled weights, quantised activations) as bf16 pairs in
+/// aT2[q * T + i], their block scales in saT[j * T + i]; rows past cnt are
+/// zero. Each row is quantised into aT[i * K + e] (row-major), then each
+/// 16 rows x 32 elements go to aT2 through registers: the pairs of a row
+/// are its values' high halves in order (every value is exact in bf16), 16
+/// rows of 16 pairs are transposed (transposeSquare) and stored as 16 lane
+/// vectors, instead of K strided stores per row. A last odd element pairs
+/// with +0.
+void fillPairTile(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
+                  Value ra, Value cnt, int64_t T) {
+  constexpr int64_t L = 16;
+  Type f32 = k.b.getF32Type(), i32 = k.b.getI32Type(),
+       i16 = k.b.getIntegerType(16);
+  Value zero = k.idx(0), TV = k.idx(T);
+  Value nBlocks = k.ceilDivui(g.K, g.blk);
+  loop(k, zero, TV, [&](KernelBody &k, Value i) {
+    Value row = k.muli(i, g.K);
+    ifElse(
+        k, k.cmpi(arith::CmpIPredicate::ult, i, cnt),
+        [&](KernelBody &k) {
+          quantizeActRow(k, g, s, k.addi(ra, i));
+          loop(k, zero, g.K, [&](KernelBody &k, Value e) {
+            k.store(k.load(s.qa, {e}), s.aT, {k.addi(row, e)});
+          });
+          loop(k, zero, nBlocks, [&](KernelBody &k, Value j) {
+            k.store(k.load(s.sa, {j}), s.saT, {k.addi(k.muli(j, TV), i)});
+          });
+        },
+        [&](KernelBody &k) {
+          loop(k, zero, g.K, [&](KernelBody &k, Value e) {
+            k.store(k.f32(0.0), s.aT, {k.addi(row, e)});
+          });
+          loop(k, zero, nBlocks, [&](KernelBody &k, Value j) {
+            k.store(k.f32(0.0), s.saT, {k.addi(k.muli(j, TV), i)});
+          });
+        });
+  });
+  // Whole blocks of 16 pairs (32 elements) through the transpose.
+  Value whole = k.divui(g.K, k.idx(2 * L));
+  auto v32i32 = VectorType::get({2 * L}, i32);
+  auto v32i16 = VectorType::get({2 * L}, i16);
+  auto v16i32 = VectorType::get({L}, i32);
+  auto v16f32 = VectorType::get({L}, f32);
+  Value sixteen = arith::ConstantOp::create(
+      k.b, DenseElementsAttr::get(v32i32, k.b.getI32IntegerAttr(16)));
+  for (int64_t grp = 0; grp < T / L; ++grp)
+    loop(k, zero, whole, [&](KernelBody &k, Value qb) {
+      SmallVector<Value> rows;
+      for (int64_t r = 0; r < L; ++r) {
+        Value at =
+            k.addi(k.muli(k.idx(grp * L + r), g.K), k.muli(qb, k.idx(2 * L)));
+        Value v = vector::LoadOp::create(k.b, VectorType::get({2 * L}, f32),
+                                         s.aT, ValueRange{at});
+        Value hiHalves = arith::TruncIOp::create(
+            k.b, v32i16,
+            arith::ShRUIOp::create(
+                k.b, arith::BitcastOp::create(k.b, v32i32, v), sixteen));
+        rows.push_back(vector::BitCastOp::create(k.b, v16i32, hiHalves));
+      }
+      SmallVector<Value> cols = transposeSquare(k.b, rows);
+      for (int64_t q = 0; q < L; ++q)
+        vector::StoreOp::create(
+            k.b, arith::BitcastOp::create(k.b, v16f32, cols[q]), s.aT2,
+            ValueRange{
+                k.addi(k.muli(k.addi(k.muli(qb, k.idx(L)), k.idx(q)), TV),
+                       k.idx(grp * L))});
+    });
+  // The pairs past them, row by row.
+  loop(k, k.muli(whole, k.idx(L)), k.ceilDivui(g.K, 2),
+       [&](KernelBody &k, Value q) {
+         Value e = k.muli(q, k.idx(2));
+         Value odd = k.addi(e, k.idx(1));
+         Value hasOdd = k.cmpi(arith::CmpIPredicate::ult, odd, g.K);
+         Value oddAt = k.minui(odd, k.subi(g.K, k.idx(1)));
+         loop(k, zero, TV, [&](KernelBody &k, Value i) {
+           Value row = k.muli(i, g.K);
+           Value lo = k.load(s.aT, {k.addi(row, e)});
+           Value hi =
+               k.select(hasOdd, k.load(s.aT, {k.addi(row, oddAt)}), k.f32(0.0));
+           k.store(packBF16Pair(k, lo, hi), s.aT2, {k.addi(k.muli(q, TV), i)});
+         });
+       });
+}
+
 /// One pass of the tiled GEMM: rows [ra, rb) (at most lanes * vecs) in
 /// `vecs` groups of `lanes` lanes, `feats` weight rows at a time.
 void gemmPass(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
@@ -1239,53 +1362,34 @@ void gemmPass(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
   Value zero = k.idx(0), TV = k.idx(T);
   Value cnt = k.subi(rb, ra);
   Value nBlocks = k.ceilDivui(g.K, g.blk);
-  // The tile's activations, transposed: aT[e * T + i] is row ra + i (FP8
-  // quantised when scaled, with its block scales in saT); rows past the
-  // tile are zero and never stored.
-  loop(k, zero, TV, [&](KernelBody &k, Value i) {
-    Value r = k.addi(ra, i);
-    auto fill = [&](KernelBody &k) {
-      fillActRow(
-          k, g, s, r,
-          [&](KernelBody &k, Value e) { return k.addi(k.muli(e, TV), i); },
-          [&](KernelBody &k, Value j) { return k.addi(k.muli(j, TV), i); });
-    };
-    if (T == 1)
-      return fill(k);
-    ifElse(k, k.cmpi(arith::CmpIPredicate::ult, i, cnt), fill,
-           [&](KernelBody &k) {
-             loop(k, zero, g.K, [&](KernelBody &k, Value e) {
-               k.store(k.f32(0.0), s.aT, {k.addi(k.muli(e, TV), i)});
-             });
-             if (scaled)
-               loop(k, zero, nBlocks, [&](KernelBody &k, Value j) {
-                 k.store(k.f32(0.0), s.saT, {k.addi(k.muli(j, TV), i)});
-               });
-           });
-  });
-  // With bf16 pair dots, the tile's activations as pairs (aT2).
+  // With bf16 pair dots the tile's activations go to aT2 as pairs
+  // (fillPairTile); otherwise, transposed: aT[e * T + i] is row ra + i
+  // (FP8 quantised when scaled, with its block scales in saT); rows past
+  // the tile are zero and never stored.
   bool dots = T > 1 && usesDotBF16(g, lanes);
   if (dots) {
-    Value K2 = k.ceilDivui(g.K, 2);
-    Value zeros = arith::ConstantOp::create(
-        k.b, cast<TypedAttr>(
-                 k.b.getZeroAttr(VectorType::get({lanes}, k.b.getF32Type()))));
-    loop(k, zero, K2, [&](KernelBody &k, Value q) {
-      Value e = k.muli(q, k.idx(2));
-      Value odd = k.addi(e, k.idx(1));
-      Value hasOdd = k.cmpi(arith::CmpIPredicate::ult, odd, g.K);
-      Value oddAt = k.minui(odd, k.subi(g.K, k.idx(1)));
-      for (int64_t v = 0; v < vecs; ++v) {
-        Value lo =
-            loadLanes(k, s.aT, k.addi(k.muli(e, TV), k.idx(v * lanes)), lanes);
-        Value hi = k.select(
-            hasOdd,
-            loadLanes(k, s.aT, k.addi(k.muli(oddAt, TV), k.idx(v * lanes)),
-                      lanes),
-            zeros);
-        storeLanes(k, packBF16Pair(k, lo, hi), s.aT2,
-                   k.addi(k.muli(q, TV), k.idx(v * lanes)), lanes);
-      }
+    fillPairTile(k, g, s, ra, cnt, T);
+  } else {
+    loop(k, zero, TV, [&](KernelBody &k, Value i) {
+      Value r = k.addi(ra, i);
+      auto fill = [&](KernelBody &k) {
+        fillActRow(
+            k, g, s, r,
+            [&](KernelBody &k, Value e) { return k.addi(k.muli(e, TV), i); },
+            [&](KernelBody &k, Value j) { return k.addi(k.muli(j, TV), i); });
+      };
+      if (T == 1)
+        return fill(k);
+      ifElse(k, k.cmpi(arith::CmpIPredicate::ult, i, cnt), fill,
+             [&](KernelBody &k) {
+               loop(k, zero, g.K, [&](KernelBody &k, Value e) {
+                 k.store(k.f32(0.0), s.aT, {k.addi(k.muli(e, TV), i)});
+               });
+               if (scaled)
+                 loop(k, zero, nBlocks, [&](KernelBody &k, Value j) {
+                   k.store(k.f32(0.0), s.saT, {k.addi(k.muli(j, TV), i)});
+                 });
+             });
     });
   }
   // The tile against the features, in chunks that fit acc.
@@ -1324,6 +1428,8 @@ TileGemmScratch allocTileGemm(KernelBody &k, const TileGemm &g) {
   s.aT = k.scratchF32(k.addi(k.muli(g.K, k.idx(kGemmRowTile)),
                              k.idx(kFastActRows * kFastLanes)));
   s.acc = k.scratchF32(k.idx((kGemmChunk + 1) * kGemmRowTile));
+  if (g.tileLanes == 16)
+    s.accT = k.scratchF32(k.idx(kGemmChunk * kGemmRowTile));
   // gemmChunk decodes 8 weight rows of a part at a time (wdec),
   // gemmRowChunk kRowFeatures (wrow).
   s.wdec = k.scratchF32(k.muli(partSize(k, g), k.idx(8)));

@@ -3,7 +3,9 @@
 // The one home of the register transpose that the bit-exact GEMMs use to
 // put 8 output features in vector lanes while reading weight rows
 // contiguously: tileGemm's one-row pass (CPUKernels.cpp) and the projection
-// of v4.kv.compress (V4ToLinalgCore.cpp).
+// of v4.kv.compress (V4ToLinalgCore.cpp); and transposeSquare, the
+// butterfly transpose of any power-of-2 square, which the pair-dot tiles
+// use to put 16 token rows' bf16 pairs in lanes (CPUKernels.cpp).
 //
 //===----------------------------------------------------------------------===//
 #ifndef V4_LOWERING_KERNELBUILDERS_TRANSPOSE8X8_H
@@ -12,6 +14,8 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
+
+#include <cassert>
 
 namespace mlir::v4 {
 
@@ -47,6 +51,35 @@ inline SmallVector<Value> transpose8x8(ImplicitLocOpBuilder &b,
     c[i + 4] = shuffle(u[i], u[i + 4], kHalfHi);
   }
   return c;
+}
+
+/// The transpose of n vector<n x T> rows, n a power of 2 (column j of the
+/// result is element j of every row): log2(n) stages, each swapping the
+/// off-diagonal blocks of side 2^b by one two-source shuffle per row (n
+/// log2 n shuffles: 64 for 16 x 16, vpermt2d on x86-64-v4).
+inline SmallVector<Value> transposeSquare(ImplicitLocOpBuilder &b,
+                                          ArrayRef<Value> r) {
+  const int64_t n = static_cast<int64_t>(r.size());
+  assert(n > 0 && (n & (n - 1)) == 0 && "a power of 2 rows");
+  SmallVector<Value> m(r.begin(), r.end());
+  for (int64_t bit = 1; bit < n; bit <<= 1) {
+    // Rows i (bit clear) and i | bit: the lanes with the bit set in row i
+    // trade places with the lanes without it in row i | bit.
+    SmallVector<int64_t> lo(n), hi(n);
+    for (int64_t c = 0; c < n; ++c) {
+      lo[c] = (c & bit) ? n + (c ^ bit) : c;
+      hi[c] = (c & bit) ? n + c : c | bit;
+    }
+    SmallVector<Value> next(n);
+    for (int64_t i = 0; i < n; ++i) {
+      if (i & bit)
+        continue;
+      next[i] = vector::ShuffleOp::create(b, m[i], m[i | bit], lo);
+      next[i | bit] = vector::ShuffleOp::create(b, m[i], m[i | bit], hi);
+    }
+    m = std::move(next);
+  }
+  return m;
 }
 
 /// acc + cols[0] * x[0] + ... + cols[7] * x[7], added in that order (x[j]

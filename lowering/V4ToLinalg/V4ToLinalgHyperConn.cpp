@@ -273,19 +273,26 @@ Value sinkhorn(ImplicitLocOpBuilder &b, Value logits, Value eps,
 // mHC lanes (V4-SPEC 3, 4): x [B, T, n, d]
 //===----------------------------------------------------------------------===//
 
-/// rho = 1 / sqrt(mean(x^2) + normEps) of every token [B, T]: the joint RMS
-/// over all n*d lane values, summed in fp32 in ascending flat index j*d + c.
-Value jointRmsScale(ImplicitLocOpBuilder &b, Value x, Value normEps) {
+/// ss[b, t] = sum of x^2 over all n*d lane values of a token [B, T], in
+/// fp32 from 0 in ascending flat index j*d + c (the joint RMS's sum).
+Value jointSumSquares(ImplicitLocOpBuilder &b, Value x) {
   MLIRContext *ctx = b.getContext();
   SmallVector<OpFoldResult> xs = sizesOf(b, x);
-  Value ss = generic(b, x, filledF32(b, {xs[0], xs[1]}, 0.0),
-                     {AffineMap::getMultiDimIdentityMap(4, ctx),
-                      mapOf(ctx, 4, dimRange(ctx, 0, 2))},
-                     iteratorsOf(4, {2, 3}),
-                     [&](ImplicitLocOpBuilder &ib, ValueRange a) {
-                       Value v = toF32(ib, a[0]);
-                       return SmallVector<Value>{add(ib, a[1], mul(ib, v, v))};
-                     })[0];
+  return generic(b, x, filledF32(b, {xs[0], xs[1]}, 0.0),
+                 {AffineMap::getMultiDimIdentityMap(4, ctx),
+                  mapOf(ctx, 4, dimRange(ctx, 0, 2))},
+                 iteratorsOf(4, {2, 3}),
+                 [&](ImplicitLocOpBuilder &ib, ValueRange a) {
+                   Value v = toF32(ib, a[0]);
+                   return SmallVector<Value>{add(ib, a[1], mul(ib, v, v))};
+                 })[0];
+}
+
+/// rho = 1 / sqrt(mean(x^2) + normEps) of every token [B, T] from its sum
+/// of squares ss (jointSumSquares): the joint RMS over all n*d lane values.
+Value jointRmsScale(ImplicitLocOpBuilder &b, Value x, Value ss, Value normEps) {
+  MLIRContext *ctx = b.getContext();
+  SmallVector<OpFoldResult> xs = sizesOf(b, x);
   // mean = ss / (n*d), as an unsigned index converted to f32.
   Value nd = arith::MulIOp::create(
       b, getValueOrCreateConstantIndexOp(b, b.getLoc(), xs[2]),
@@ -309,8 +316,12 @@ Value jointRmsScale(ImplicitLocOpBuilder &b, Value x, Value normEps) {
 /// flat index in ascending order, as the generic does (same products, same
 /// sums: bit-identical), at about a third of the generic's scalar
 /// instructions. The M / 8 groups advance together and share each run of x,
-/// and blocks of 4 tokens share each transposed block of fn.
-Value hcMixDotsTransposed(ImplicitLocOpBuilder &b, Value x, Value fn) {
+/// and blocks of 4 tokens share each transposed block of fn. Each token's
+/// sum of squares (jointSumSquares: the same products in the same order)
+/// runs alongside as a scalar chain, whose latency the mixes' work hides.
+/// Returns {acc, ss [B, T]}.
+std::pair<Value, Value> hcMixDotsTransposed(ImplicitLocOpBuilder &b, Value x,
+                                            Value fn, bool withSquares) {
   constexpr int64_t L = 8;
   Type f32 = b.getF32Type();
   auto lanes = VectorType::get({L}, f32);
@@ -341,29 +352,39 @@ Value hcMixDotsTransposed(ImplicitLocOpBuilder &b, Value x, Value fn) {
     return SmallVector<Value>(loop.getResults());
   };
   Value init = emptyTensor(b, {xs[0], xs[1], b.getIndexAttr(M)}, f32);
+  Value initSs = emptyTensor(b, {xs[0], xs[1]}, f32);
   Value B = getValueOrCreateConstantIndexOp(b, b.getLoc(), xs[0]);
   Value T = getValueOrCreateConstantIndexOp(b, b.getLoc(), xs[1]);
-  // The sums of tokens [t0, t0 + n) into acc.
+  Value fzero = arith::ConstantOp::create(b, b.getF32FloatAttr(0.0f));
+  // The sums of tokens [t0, t0 + n) into acc, their sums of squares into
+  // ss.
   auto tokens = [&](ImplicitLocOpBuilder &tb, Value bi, Value t0, int64_t n,
-                    Value acc) -> Value {
+                    Value acc, Value ss) -> SmallVector<Value> {
     SmallVector<Value> ts;
     for (int64_t j = 0; j < n; ++j)
       ts.push_back(
           j == 0 ? t0 : arith::AddIOp::create(tb, t0, idx(tb, tb.getLoc(), j)));
-    // sums[j * M / L + g]: token ts[j], mixes g * L + [0, L).
-    SmallVector<Value> init(n * (M / L), vzero);
+    // sums[j * M / L + g]: token ts[j], mixes g * L + [0, L); then
+    // sums[n * M / L + j]: token ts[j]'s sum of squares.
+    const int64_t sq = n * (M / L);
+    SmallVector<Value> init(sq, vzero);
+    if (withSquares)
+      init.append(n, fzero);
     SmallVector<Value> sums = forEach(
         tb, tb.getLoc(), idx(tb, tb.getLoc(), nd / L), init,
         [&](ImplicitLocOpBuilder &qb, Value q, ValueRange part) {
           Value c0 = arith::MulIOp::create(qb, q, idx(qb, qb.getLoc(), L));
           SmallVector<SmallVector<Value>> xsplat(n);
+          SmallVector<Value> next(part.begin(), part.end());
           for (int64_t j = 0; j < n; ++j) {
             Value xv = read(qb, x3, ValueRange{bi, ts[j], c0});
-            for (int64_t i = 0; i < L; ++i)
-              xsplat[j].push_back(vector::BroadcastOp::create(
-                  qb, lanes, vector::ExtractOp::create(qb, xv, i)));
+            for (int64_t i = 0; i < L; ++i) {
+              Value xi = vector::ExtractOp::create(qb, xv, i);
+              xsplat[j].push_back(vector::BroadcastOp::create(qb, lanes, xi));
+              if (withSquares)
+                next[sq + j] = add(qb, next[sq + j], mul(qb, xi, xi));
+            }
           }
-          SmallVector<Value> next(part.begin(), part.end());
           for (int64_t g = 0; g < M / L; ++g) {
             SmallVector<Value> rows;
             for (int64_t i = 0; i < L; ++i)
@@ -376,14 +397,19 @@ Value hcMixDotsTransposed(ImplicitLocOpBuilder &b, Value x, Value fn) {
           }
           return next;
         });
-    for (int64_t j = 0; j < n; ++j)
+    for (int64_t j = 0; j < n; ++j) {
       for (int64_t g = 0; g < M / L; ++g)
         acc = vector::TransferWriteOp::create(
                   tb, sums[j * (M / L) + g], acc,
                   ValueRange{bi, ts[j], idx(tb, tb.getLoc(), g * L)},
                   ArrayRef<bool>{true})
                   .getResult();
-    return acc;
+      if (withSquares)
+        ss = tensor::InsertOp::create(tb, sums[sq + j], ss,
+                                      ValueRange{bi, ts[j]})
+                 .getResult();
+    }
+    return {acc, ss};
   };
   // Blocks of TB tokens share each transposed block of fn; the last T % TB
   // tokens (a decode step's one) go one at a time.
@@ -391,32 +417,36 @@ Value hcMixDotsTransposed(ImplicitLocOpBuilder &b, Value x, Value fn) {
   Value tbV = idx(b, b.getLoc(), TB);
   Value blocks = arith::DivUIOp::create(b, T, tbV);
   Value blockEnd = arith::MulIOp::create(b, blocks, tbV);
-  return forEach(
-      b, b.getLoc(), B, init,
+  SmallVector<Value> out = forEach(
+      b, b.getLoc(), B, ValueRange{init, initSs},
       [&](ImplicitLocOpBuilder &ib, Value bi, ValueRange acc0) {
-        SmallVector<Value> acc = forEach(
-            ib, ib.getLoc(), blocks, acc0,
-            [&](ImplicitLocOpBuilder &tb, Value blk, ValueRange acc1) {
-              return SmallVector<Value>{tokens(
-                  tb, bi, arith::MulIOp::create(tb, blk, tbV), TB, acc1[0])};
-            });
+        SmallVector<Value> acc =
+            forEach(ib, ib.getLoc(), blocks, acc0,
+                    [&](ImplicitLocOpBuilder &tb, Value blk, ValueRange acc1) {
+                      return tokens(tb, bi, arith::MulIOp::create(tb, blk, tbV),
+                                    TB, acc1[0], acc1[1]);
+                    });
         return forEach(
             ib, ib.getLoc(), arith::SubIOp::create(ib, T, blockEnd), acc,
             [&](ImplicitLocOpBuilder &tb, Value j, ValueRange acc1) {
-              return SmallVector<Value>{tokens(
-                  tb, bi, arith::AddIOp::create(tb, blockEnd, j), 1, acc1[0])};
+              return tokens(tb, bi, arith::AddIOp::create(tb, blockEnd, j), 1,
+                            acc1[0], acc1[1]);
             });
-      })[0];
+      });
+  return {out[0], withSquares ? out[1] : jointSumSquares(b, x)};
 }
 
 /// The dot products acc[b, t, i] = x^[b, t] . fn_i [B, T, M] of hcMixes in
-/// fp32 over the flat index, ascending: hcMixDotsTransposed when M and n*d
-/// are static multiples of 8, else a generic.
-Value mixDots(ImplicitLocOpBuilder &b, Value x, Value fn) {
+/// fp32 over the flat index, ascending, and each token's sum of squares
+/// (jointSumSquares): hcMixDotsTransposed when M and n*d are static
+/// multiples of 8 (carrying the squares along when `hostCPU`), else
+/// generics.
+std::pair<Value, Value> mixDots(ImplicitLocOpBuilder &b, Value x, Value fn,
+                                bool hostCPU) {
   auto fnType = cast<RankedTensorType>(fn.getType());
   if (fnType.hasStaticShape() && fnType.getDimSize(0) % 8 == 0 &&
       fnType.getDimSize(1) % 8 == 0)
-    return hcMixDotsTransposed(b, x, fn);
+    return hcMixDotsTransposed(b, x, fn, hostCPU);
   MLIRContext *ctx = b.getContext();
   SmallVector<OpFoldResult> xs = sizesOf(b, x);
   OpFoldResult numMixes = sizesOf(b, fn)[0];
@@ -455,7 +485,7 @@ Value mixDots(ImplicitLocOpBuilder &b, Value x, Value fn) {
   // mix at a time.
   AffineExpr d0, d1, d2, d3, d4, d5;
   bindDims(ctx, d0, d1, d2, d3, d4, d5);
-  return generic(
+  Value acc = generic(
       b, ValueRange{x5, fn4}, filledF32(b, {xs[0], xs[1], numMixes}, 0.0),
       {mapOf(ctx, 6, {d0, d1, d2, d3, d5}), mapOf(ctx, 6, {d4, d2, d3, d5}),
        mapOf(ctx, 6, {d0, d1, d4})},
@@ -463,14 +493,27 @@ Value mixDots(ImplicitLocOpBuilder &b, Value x, Value fn) {
         return SmallVector<Value>{
             add(ib, a[2], mul(ib, toF32(ib, a[0]), toF32(ib, a[1])))};
       })[0];
+  return {acc, jointSumSquares(b, x)};
+}
+
+/// Whether the kernel of `op` is for the host CPU (its module's v4.target;
+/// none: the default, cpu), where one thread runs a token's mix dots and
+/// carries its sum of squares along; a GPU target maps the separate
+/// reduction onto a warp (v4-gpu-map-kernels).
+bool onHostCPU(Operation *op) {
+  for (Operation *p = op; p; p = p->getParentOp())
+    if (auto a = p->getAttrOfType<StringAttr>("v4.target"))
+      return a.getValue() == "cpu";
+  return true;
 }
 
 /// The mixes m_i = (x^ . fn_i) * rho [B, T, M] (V4-SPEC 4.1) of lanes x and
 /// fn [M, n*d]: dot products in fp32 over the flat index, ascending.
-Value hcMixes(ImplicitLocOpBuilder &b, Value x, Value fn, Value normEps) {
+Value hcMixes(ImplicitLocOpBuilder &b, Value x, Value fn, Value normEps,
+              bool hostCPU) {
   MLIRContext *ctx = b.getContext();
-  Value rho = jointRmsScale(b, x, normEps);
-  Value acc = mixDots(b, x, fn);
+  auto [acc, ss] = mixDots(b, x, fn, hostCPU);
+  Value rho = jointRmsScale(b, x, ss, normEps);
   return generic(b, rho, acc,
                  {mapOf(ctx, 3, dimRange(ctx, 0, 2)),
                   AffineMap::getMultiDimIdentityMap(3, ctx)},
@@ -569,6 +612,7 @@ Value laneMix(ImplicitLocOpBuilder &b, Value x, Value w, Type elt) {
 struct PreAttrs {
   int64_t iters;
   double hcEps, normEps;
+  bool hostCPU;
 };
 struct PreResults {
   Value y, post, comb;
@@ -580,7 +624,7 @@ struct PreResults {
 PreResults hcPre(ImplicitLocOpBuilder &b, Value x, Value fn, Value base,
                  Value scale, int64_t n, const PreAttrs &attrs) {
   Value hcEps = f32(b, attrs.hcEps), normEps = f32(b, attrs.normEps);
-  Value m = hcMixes(b, x, fn, normEps);
+  Value m = hcMixes(b, x, fn, normEps, attrs.hostCPU);
   Value pre = laneWeights(b, m, base, scale, n, hcEps);
   Value post = splitMixes(b, m, base, scale, 1, n, n, /*rows=*/0,
                           [&](ImplicitLocOpBuilder &ib, Value a) {
@@ -685,7 +729,7 @@ struct MhcPreLowering : public OpConversionPattern<MhcPreOp> {
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
     PreAttrs attrs{static_cast<int64_t>(op.getSinkhornIters()),
                    op.getHcEps().convertToDouble(),
-                   op.getNormEps().convertToDouble()};
+                   op.getNormEps().convertToDouble(), onHostCPU(op)};
     PreResults r = hcPre(b, adaptor.getX(), adaptor.getFn(), adaptor.getBase(),
                          adaptor.getScale(), *n, attrs);
     rewriter.replaceOp(op, ValueRange{r.y, r.post, r.comb});
@@ -722,7 +766,7 @@ struct MhcPostPreLowering : public OpConversionPattern<MhcPostPreOp> {
                          adaptor.getComb());
     PreAttrs attrs{static_cast<int64_t>(op.getSinkhornIters()),
                    op.getHcEps().convertToDouble(),
-                   op.getNormEps().convertToDouble()};
+                   op.getNormEps().convertToDouble(), onHostCPU(op)};
     PreResults r = hcPre(b, lanes, adaptor.getFn(), adaptor.getBase(),
                          adaptor.getScale(), *n, attrs);
     rewriter.replaceOp(op, ValueRange{lanes, r.y, r.post, r.comb});
@@ -742,7 +786,7 @@ struct MhcHeadLowering : public OpConversionPattern<MhcHeadOp> {
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
     Value hcEps = f32(b, op.getHcEps().convertToDouble());
     Value normEps = f32(b, op.getNormEps().convertToDouble());
-    Value m = hcMixes(b, x, adaptor.getFn(), normEps);
+    Value m = hcMixes(b, x, adaptor.getFn(), normEps, onHostCPU(op));
     Value w =
         laneWeights(b, m, adaptor.getBase(), adaptor.getScale(), *n, hcEps);
     rewriter.replaceOp(op, laneMix(b, x, w, getElementTypeOrSelf(x.getType())));

@@ -95,16 +95,38 @@ public:
       if (a.getName().getValue().starts_with("v4."))
         (*kernels)->setAttr(a.getName(), a.getValue());
     ASSERT_TRUE(succeeded(mlir::v4::outlineKernel(op, *kernels, "kernel")));
+    ASSERT_NO_FATAL_FAILURE(compileAndLoad(*kernels));
+  }
+
+  /// Compiles a kernels module as written (public functions marked
+  /// v4.kernel, one named "kernel"; every argument a buffer) and loads it.
+  /// Use as ASSERT_NO_FATAL_FAILURE(kernel.compileModule(source, buffers)).
+  void compileModule(const std::string &source, size_t buffers) {
+    DialectRegistry registry;
+    registry.insert<func::FuncDialect, arith::ArithDialect>();
+    mlir::v4::registerLoweringDialects(registry);
+    context.appendDialectRegistry(registry);
+    context.loadAllAvailableDialects();
+    OwningOpRef<ModuleOp> kernels =
+        parseSourceString<ModuleOp>(source, &context);
+    ASSERT_TRUE(kernels);
+    keep.assign(buffers, true);
+    ASSERT_NO_FATAL_FAILURE(compileAndLoad(*kernels));
+  }
+
+private:
+  void compileAndLoad(ModuleOp kernels) {
     const mlir::v4::TargetBackend *cpu = mlir::v4::lookupTargetBackend("cpu");
     ASSERT_NE(cpu, nullptr);
     PassManager pm(&context);
     cpu->buildKernelPipeline(pm);
-    ASSERT_TRUE(succeeded(pm.run(*kernels)));
+    ASSERT_TRUE(succeeded(pm.run(kernels)));
     FailureOr<llvm::SmallVector<mlir::v4::CodeObject>> objects =
-        cpu->serialize(*kernels);
+        cpu->serialize(kernels);
     ASSERT_TRUE(succeeded(objects));
     ASSERT_EQ(objects->size(), 1u);
     const mlir::v4::CodeObject *so = &objects->front();
+    object = so->bytes;
     llvm::SmallString<128> path;
     int fd;
     ASSERT_FALSE(llvm::sys::fs::createTemporaryFile("v4-test", "so", fd, path));
@@ -119,6 +141,10 @@ public:
     entry = reinterpret_cast<::v4::abi::KernelEntry>(dlsym(handle, "kernel"));
     ASSERT_NE(entry, nullptr) << dlerror();
   }
+
+public:
+  /// The loaded shared object's bytes.
+  const std::vector<uint8_t> &code() const { return object; }
   ~CompiledKernel() {
     if (handle)
       dlclose(handle);
@@ -156,6 +182,7 @@ private:
 public:
 private:
   std::vector<bool> keep;
+  std::vector<uint8_t> object;
   MLIRContext context;
   void *handle = nullptr;
   ::v4::abi::KernelEntry entry = nullptr;

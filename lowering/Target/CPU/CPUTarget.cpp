@@ -220,6 +220,8 @@ public:
     bufferization::BufferDeallocationPipelineOptions dealloc;
     bufferization::buildBufferDeallocationPipeline(pm, dealloc);
     pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
+    // f32 exp as glibc's expf, inline (levels with FMA).
+    pm.addPass(createV4CPUExpandExpFPass());
     // The kernel ABI, then LLVM.
     pm.addPass(createV4CPUAddKernelEntriesPass());
     pm.addPass(createCanonicalizerPass());

@@ -29,10 +29,13 @@ module attributes {v4.target = "cpu"} {
     // HAND: call @k0_linear_body(%[[X]], %[[W]], %[[S]], %[[Y]], %[[BX]], %[[BY]], %[[BZ]], %[[GX]], %[[GY]], %[[GZ]])
     // HAND: func.func private @k0_linear_body(
     // A whole block of activations is FP8-quantised as vectors of 16 lanes
-    // (its maximum, then each element's division and rounding); a partial
-    // block (here K = 64 < 128) element by element.
+    // (its maximum, then each element's product with the power-of-2
+    // scale's exact reciprocal, one division per block, and rounding); a
+    // partial block (here K = 64 < 128) element by element.
     // HAND: vector.reduction <maximumf>, %{{.*}} : vector<16xf32> into f32
-    // HAND: arith.divf %{{.*}}, %{{.*}} : vector<16xf32>
+    // HAND: %[[RCP:.*]] = arith.divf %{{.*}}, %{{.*}} : f32
+    // HAND: %[[RCPV:.*]] = vector.broadcast %[[RCP]] : f32 to vector<16xf32>
+    // HAND: arith.mulf %{{.*}}, %[[RCPV]] : vector<16xf32>
     // HAND: math.roundeven %{{.*}} : vector<16xf32>
     // LLVM-LABEL: llvm.func @k0_linear(%{{.*}}: !llvm.ptr)
     // The launch block pointer after the four buffers, compared with null.
