@@ -1046,17 +1046,17 @@ void gemmRowFast(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
       });
 }
 
-/// Activation row r FP8 quantised (quantizeActFP8) into qa, its block
-/// scales into sa.
+/// Activation row r FP8 quantised (quantizeActFP8) into qa (or `into`, a
+/// K-element view), its block scales into sa.
 void quantizeActRow(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
-                    Value r) {
+                    Value r, Value into = Value()) {
   quantizeActFP8(
       k.b,
       [&](ImplicitLocOpBuilder &eb, Value e) {
         KernelBody ek{eb};
         return g.act(ek, r, e);
       },
-      g.K, g.blk, s.qa, s.sa, g.quantize);
+      g.K, g.blk, into ? into : s.qa, s.sa, g.quantize);
 }
 
 /// Activation row r into aT at aAt(e), FP8 quantised when the weights are
@@ -1270,7 +1270,8 @@ void gemmRowsFastFP4Pass(KernelBody &k, const TileGemm &g,
 /// The activations of a pair-dot tile (rows ra + [0, cnt), T of them, a
 /// multiple of 16; scaled weights, quantised activations) as bf16 pairs in
 /// aT2[q * T + i], their block scales in saT[j * T + i]; rows past cnt are
-/// zero. Each row is quantised into aT[i * K + e] (row-major), then each
+/// zero. Each row is quantised in place at aT[i * K + e] (row-major), then
+/// each
 /// 16 rows x 32 elements go to aT2 through registers: the pairs of a row
 /// are its values' high halves in order (every value is exact in bf16), 16
 /// rows of 16 pairs are transposed (transposeSquare) and stored as 16 lane
@@ -1288,10 +1289,12 @@ void fillPairTile(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
     ifElse(
         k, k.cmpi(arith::CmpIPredicate::ult, i, cnt),
         [&](KernelBody &k) {
-          quantizeActRow(k, g, s, k.addi(ra, i));
-          loop(k, zero, g.K, [&](KernelBody &k, Value e) {
-            k.store(k.load(s.qa, {e}), s.aT, {k.addi(row, e)});
-          });
+          // Quantised in place in its row of aT.
+          Value rowView = memref::SubViewOp::create(
+              k.b, s.aT, ArrayRef<OpFoldResult>{row},
+              ArrayRef<OpFoldResult>{g.K},
+              ArrayRef<OpFoldResult>{k.b.getIndexAttr(1)});
+          quantizeActRow(k, g, s, k.addi(ra, i), rowView);
           loop(k, zero, nBlocks, [&](KernelBody &k, Value j) {
             k.store(k.load(s.sa, {j}), s.saT, {k.addi(k.muli(j, TV), i)});
           });

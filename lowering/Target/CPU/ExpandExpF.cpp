@@ -173,7 +173,7 @@ struct ExpandExpF : OpRewritePattern<math::ExpOp> {
         b,
         arith::CmpIOp::create(
             b, arith::CmpIPredicate::eq, bits,
-            i(i32, int64_t(0xff800000u) - (int64_t(1) << 32))),
+            i(i32, static_cast<int32_t>(0xff800000u)) /* -inf */),
         f(0.0f), special);
     rw.replaceOp(
         op, arith::SelectOp::create(b, ugt(abstop, 0x42a), special, result));
