@@ -300,6 +300,9 @@ struct TileGemm {
   /// products per lane and instruction; every FP8 and FP4 value is exact in
   /// bf16.
   LLVM::LLVMFuncOp dotBF16;
+  /// With dotBF16: the one-row pass (gemmRowFast) decodes FP8 runs of 64
+  /// codes and FP4 slices straight to bf16 pairs by these permutes.
+  lowp::BF16PairDecoders pairDecoders;
   function_ref<std::pair<Value, SmallVector<Value>>(KernelBody &, Value, Value)>
       weightRef;
   /// FP8 / FP4 (and dequantised FP8): where the e8m0 code of the weight

@@ -76,8 +76,11 @@ LogicalResult setTargetOptions(func::FuncOp fn, TileGemm &g) {
   if (v4)
     g.tileLanes = 16;
   if (g.fastRow && g.format != lowp::WeightFormat::Plain &&
-      ::v4::hostISAIncludes(level, "x86-64-v4-bf16"))
+      ::v4::hostISAIncludes(level, "x86-64-v4-bf16")) {
     g.dotBF16 = lowp::declareDotBF16(fn->getParentOfType<ModuleOp>());
+    g.pairDecoders =
+        lowp::declareBF16PairDecoders(fn->getParentOfType<ModuleOp>());
+  }
   return success();
 }
 
@@ -743,6 +746,14 @@ bool usesFastRow(const TileGemm &g) {
   return g.fastRow && (!fp8Blocks || g.blk % kFastLanes == 0);
 }
 
+/// Whether gemmRowFast's one activation row takes bf16 pair dots: FP4
+/// slices, or FP8 runs of 64 codes (blocks of whole runs), decoded straight
+/// to bf16 by permutes (TileGemm::pairDecoders).
+bool usesPairRow(const TileGemm &g) {
+  return usesFastRow(g) && usesDotBF16(g, kFastLanes) &&
+         (g.format == lowp::WeightFormat::FP4 || g.blk % 64 == 0);
+}
+
 /// gemmRowFast with FP4 weights decodes the scale codes of a row kFastLanes
 /// slices at a time: the slices of a row, rounded up to whole steps.
 Value fastScaleStride(KernelBody &k, const TileGemm &g) {
@@ -823,6 +834,54 @@ void gemmRowFast(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
     loop(k, g.K, k.addi(g.K, k.idx(L)), [&](KernelBody &k, Value e) {
       k.store(k.f32(0.0), s.aT, {aAt(k, i, e)});
     });
+  // Pair dots (usesPairRow): FP4 slices and FP8 runs of W = 64 codes
+  // decoded straight to bf16 (the FP8 values worth 2^-8 of the code's, as
+  // through binary16, so a part's tail steps join the same sums), each
+  // vdpbf16ps adding two exact products per lane. The row's activations
+  // (FP8 values, exact in bf16) go to aT2 as bf16 pairs once: an FP4
+  // slice's in element order, an FP8 run's in decodeE4M3BytesBF16's (its
+  // half h, pair i: elements e4m3PairElement(h, 2i) and the next).
+  const bool pairs = A == 1 && usesPairRow(g);
+  const int64_t W = 4 * L;
+  auto i8s = VectorType::get({W}, k.b.getI8Type());
+  auto bf16s = VectorType::get({2 * L}, k.b.getBF16Type());
+  auto dot = [&](KernelBody &k, Value acc, Value a, Value w) -> Value {
+    return LLVM::CallOp::create(k.b, g.dotBF16, ValueRange{acc, a, w})
+        .getResult();
+  };
+  auto loadPairs = [&](KernelBody &k, Value at) -> Value {
+    return vector::BitCastOp::create(
+        k.b, bf16s,
+        vector::LoadOp::create(k.b, vecF32(L), s.aT2, ValueRange{at}));
+  };
+  if (pairs) {
+    SmallVector<int64_t> order;
+    for (int64_t h = 0; h < 2; ++h)
+      for (int64_t i = 0; i < L; ++i)
+        order.push_back(lowp::e4m3PairElement(h, 2 * i) / 2);
+    const int64_t run = fp4 ? 32 : W;
+    loop(k, zero, k.divui(g.K, k.idx(run)), [&](KernelBody &k, Value c) {
+      Value e = k.muli(c, k.idx(run));
+      SmallVector<Value> natural;
+      for (int64_t q = 0; q < run / 32; ++q) {
+        Value v = vector::LoadOp::create(k.b, vecF32(32), s.aT,
+                                         ValueRange{k.addi(e, k.idx(32 * q))});
+        auto [even, odd] = evenOddHalves(k, v);
+        natural.push_back(packBF16Pair(k, even, odd));
+      }
+      Value at = k.divui(e, k.idx(2));
+      if (fp4) {
+        vector::StoreOp::create(k.b, natural[0], s.aT2, ValueRange{at});
+        return;
+      }
+      for (int64_t h = 0; h < 2; ++h)
+        vector::StoreOp::create(
+            k.b,
+            vector::ShuffleOp::create(k.b, natural[0], natural[1],
+                                      ArrayRef<int64_t>(order).slice(h * L, L)),
+            s.aT2, ValueRange{k.addi(at, k.idx(h * L))});
+    });
+  }
   // FP4: slice j's scale is s_a * s_w * 2^14; s_a (times the 2^14) per
   // slice once, and each row group's s_w decoded kFastLanes at a time
   // (rowScales).
@@ -854,6 +913,18 @@ void gemmRowFast(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
   auto step = [&](KernelBody &k, ArrayRef<Value> rows, Value e, ValueRange p,
                   bool inBounds) {
     SmallVector<Value> next;
+    if (fp4 && pairs) {
+      Value col = k.divui(e, k.idx(2));
+      Value a = loadPairs(k, col);
+      prefetch(k, col);
+      for (int64_t r = 0; r < R; ++r) {
+        auto [m, ix] = g.weightRef(k, rows[r], col);
+        Value w = lowp::decodeE2M1BytesBF16(k.b, readVector(k, m, ix, 16, true),
+                                            g.pairDecoders);
+        next.push_back(dot(k, p[r], a, w));
+      }
+      return next;
+    }
     if (fp4) {
       Value a = vector::LoadOp::create(k.b, vecF32(32), s.aT, ValueRange{e});
       auto [aEven, aOdd] = evenOddHalves(k, a);
@@ -896,9 +967,22 @@ void gemmRowFast(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
   // (e4m3NaNProbe, one vector<W x i8> per weight row, carried with the
   // sums) is zero when the row read one, and its sum is then NaN, as the
   // products' would be.
-  const bool wide = codes && !fp4 && A == 1;
-  const int64_t W = 4 * L;
-  auto i8s = VectorType::get({W}, k.b.getI8Type());
+  const bool wide = codes && !fp4 && A == 1 && !pairs;
+  // A run of W FP8 codes of each row by two pair dots.
+  auto pairStep = [&](KernelBody &k, ArrayRef<Value> rows, Value e,
+                      ValueRange p) {
+    Value at = k.divui(e, k.idx(2));
+    Value a0 = loadPairs(k, at), a1 = loadPairs(k, k.addi(at, k.idx(L)));
+    prefetch(k, e);
+    SmallVector<Value> next;
+    for (int64_t r = 0; r < R; ++r) {
+      auto [m, ix] = g.weightRef(k, rows[r], e);
+      auto [w0, w1] = lowp::decodeE4M3BytesBF16(
+          k.b, vector::LoadOp::create(k.b, i8s, m, ix), g.pairDecoders);
+      next.push_back(dot(k, dot(k, p[r], a0, w0), a1, w1));
+    }
+    return next;
+  };
   auto wideStep = [&](KernelBody &k, ArrayRef<Value> rows, Value e,
                       ValueRange p, ValueRange probes) {
     SmallVector<Value> a;
@@ -970,6 +1054,14 @@ void gemmRowFast(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
                             });
                 p.assign(pp.begin(), pp.begin() + R);
                 probes.assign(pp.begin() + R, pp.end());
+                stepsFrom = k.muli(runs, k.idx(W / G));
+              } else if (pairs && !fp4) {
+                Value runs = k.divui(span, k.idx(W));
+                p = reduce(k, zero, runs, p,
+                           [&](KernelBody &k, Value q, ValueRange p) {
+                             return pairStep(
+                                 k, rows, k.addi(e0, k.muli(q, k.idx(W))), p);
+                           });
                 stepsFrom = k.muli(runs, k.idx(W / G));
               }
               p = reduce(k, stepsFrom, k.divui(span, k.idx(G)), p,

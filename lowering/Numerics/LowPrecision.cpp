@@ -12,6 +12,9 @@
 #include "mlir/IR/TypeUtilities.h"
 
 #include <cassert>
+#include <cmath>
+#include <cstring>
+#include <limits>
 
 using namespace mlir;
 
@@ -234,6 +237,98 @@ LLVM::LLVMFuncOp declareDotBF16(ModuleOp module) {
         auto bf16s = VectorType::get({32}, b.getBF16Type());
         return LLVM::LLVMFunctionType::get(f32s, {f32s, bf16s, bf16s});
       });
+}
+
+BF16PairDecoders declareBF16PairDecoders(ModuleOp module) {
+  BF16PairDecoders d;
+  d.bytePermute2 = declareIntrinsic(
+      module, "llvm.x86.avx512.vpermi2var.qi.512", [](Builder &b) {
+        auto i8s = VectorType::get({64}, b.getI8Type());
+        return LLVM::LLVMFunctionType::get(i8s, {i8s, i8s, i8s});
+      });
+  d.wordPermute = declareIntrinsic(
+      module, "llvm.x86.avx512.permvar.hi.512", [](Builder &b) {
+        auto i16s = VectorType::get({32}, b.getIntegerType(16));
+        return LLVM::LLVMFunctionType::get(i16s, {i16s, i16s});
+      });
+  return d;
+}
+
+/// The bf16 bits of an f32 exact in bf16 (NaN: the quiet NaN's).
+static uint16_t bf16BitsOf(float v) {
+  if (std::isnan(v))
+    return 0x7FC0;
+  uint32_t bits;
+  std::memcpy(&bits, &v, sizeof bits);
+  assert((bits & 0xFFFF) == 0 && "not exact in bf16");
+  return static_cast<uint16_t>(bits >> 16);
+}
+
+std::pair<Value, Value> decodeE4M3BytesBF16(Site at, Value codes,
+                                            const BF16PairDecoders &d) {
+  ImplicitLocOpBuilder b = at.builder();
+  auto i8s = VectorType::get({64}, b.getI8Type());
+  // The low and high bytes of the values of codes 0 .. 127, each table in
+  // two halves of 64 (vpermi2b's bit 6 picks the half).
+  SmallVector<int8_t> lo[2], hi[2];
+  for (unsigned c = 0; c < 128; ++c) {
+    uint16_t v = bf16BitsOf(
+        c == 0x7F ? std::numeric_limits<float>::quiet_NaN()
+                  : ::v4::quant::decodeE4M3(static_cast<uint8_t>(c)) /
+                        static_cast<float>(kE4M3HalfScale));
+    lo[c / 64].push_back(static_cast<int8_t>(v & 0xFF));
+    hi[c / 64].push_back(static_cast<int8_t>(v >> 8));
+  }
+  auto table = [&](ArrayRef<int8_t> t) -> Value {
+    return arith::ConstantOp::create(b, DenseElementsAttr::get(i8s, t));
+  };
+  auto lookup = [&](ArrayRef<int8_t> t0, ArrayRef<int8_t> t1) -> Value {
+    return LLVM::CallOp::create(b, d.bytePermute2,
+                                ValueRange{table(t0), codes, table(t1)})
+        .getResult();
+  };
+  auto splat8 = [&](int8_t v) -> Value {
+    return arith::ConstantOp::create(
+        b, DenseElementsAttr::get(i8s, b.getI8IntegerAttr(v)));
+  };
+  Value low = lookup(lo[0], lo[1]);
+  Value high = arith::OrIOp::create(
+      b, lookup(hi[0], hi[1]),
+      arith::AndIOp::create(b, codes, splat8(int8_t(0x80))));
+  auto bf16s = VectorType::get({32}, b.getBF16Type());
+  auto half = [&](int64_t h) -> Value {
+    SmallVector<int64_t> mask;
+    for (int64_t p = 0; p < 32; ++p) {
+      mask.push_back(e4m3PairElement(h, p));
+      mask.push_back(64 + e4m3PairElement(h, p));
+    }
+    return vector::BitCastOp::create(
+        b, bf16s, vector::ShuffleOp::create(b, low, high, mask));
+  };
+  return {half(0), half(1)};
+}
+
+Value decodeE2M1BytesBF16(Site at, Value bytes, const BF16PairDecoders &d) {
+  ImplicitLocOpBuilder b = at.builder();
+  auto i16s = VectorType::get({32}, b.getIntegerType(16));
+  auto i32s = VectorType::get({16}, b.getI32Type());
+  // vpermw reads an index's low 5 bits: the grid twice over, so that the
+  // low word's bit 4 (the high nibble's lowest bit) does not matter.
+  SmallVector<int16_t> grid;
+  for (unsigned i = 0; i < 32; ++i)
+    grid.push_back(static_cast<int16_t>(
+        bf16BitsOf(::v4::quant::decodeE2M1(static_cast<uint8_t>(i & 15)))));
+  Value table = arith::ConstantOp::create(
+      b, DenseElementsAttr::get(i16s, ArrayRef<int16_t>(grid)));
+  // Lane i = byte i | byte i << 12: its low word indexes by the low nibble,
+  // its high word is the high nibble.
+  Value x = arith::ExtUIOp::create(b, i32s, bytes);
+  Value y = arith::OrIOp::create(b, x, shl(b, x, 12));
+  Value words = vector::BitCastOp::create(b, i16s, y);
+  Value z = LLVM::CallOp::create(b, d.wordPermute, ValueRange{table, words})
+                .getResult();
+  return vector::BitCastOp::create(b, VectorType::get({32}, b.getBF16Type()),
+                                   z);
 }
 
 std::pair<Value, Value> decodeE2M1BytesPermuted(Site at, Value bytes,

@@ -139,6 +139,34 @@ LLVM::LLVMFuncOp declareE2M1Permute(ModuleOp module);
 /// adding a[2i] b[2i] and a[2i + 1] b[2i + 1] to acc[i] (denormal inputs
 /// and results as zero).
 LLVM::LLVMFuncOp declareDotBF16(ModuleOp module);
+/// x86-64-v4-bf16 code only (that level includes AVX512_VBMI): stored
+/// codes straight to the bf16 operands of vdpbf16ps, every value exact and
+/// normal in bf16 (vdpbf16ps reads subnormal inputs as zero; e4m3's
+/// subnormals are 2^-9 multiples, normal in bf16). The declarations of
+/// vpermi2b and vpermw (declareBF16PairDecoders).
+struct BF16PairDecoders {
+  LLVM::LLVMFuncOp bytePermute2, wordPermute;
+};
+BF16PairDecoders declareBF16PairDecoders(ModuleOp module);
+/// 64 e4m3fn codes (vector<64xi8>) as two vector<32xbf16> worth 2^-8 of
+/// their values (kE4M3HalfScale, as e4m3HalfBits; subnormal codes too stay
+/// normal in bf16):
+/// each value's low and high byte looked up by vpermi2b in 128-entry tables
+/// (the index's sign bit ignored, then OR'd into the high byte; 0x7F and
+/// 0xFF give NaN), the bytes interleaved within 128-bit lanes (vpunpcklbw,
+/// vpunpckhbw). Position p of half h holds element e4m3PairElement(h, p).
+std::pair<Value, Value> decodeE4M3BytesBF16(Site at, Value codes,
+                                            const BF16PairDecoders &d);
+/// The element of a run of 64 that decodeE4M3BytesBF16 puts at position p
+/// (in [0, 32)) of half h (0 or 1).
+constexpr int64_t e4m3PairElement(int64_t half, int64_t p) {
+  return 16 * (p / 8) + 8 * half + p % 8;
+}
+/// 16 packed FP4 bytes (vector<16xi8>) as vector<32xbf16> of their values in
+/// element order (byte i's low nibble at 2i, its high nibble at 2i + 1):
+/// both nibbles of a byte in one 32-bit lane, one vpermw into the e2m1
+/// grid.
+Value decodeE2M1BytesBF16(Site at, Value bytes, const BF16PairDecoders &d);
 /// With `scale` (an f32 scalar) the table is the values times it (one
 /// multiply per call; exact for a power of 2 in range, e.g. an e8m0 scale).
 std::pair<Value, Value> decodeE2M1BytesPermuted(Site at, Value bytes,

@@ -3,8 +3,10 @@
 // The CPU target compiles its kernels for one x86-64 micro-architecture
 // level (the psABI levels: x86-64 = SSE2, x86-64-v2 = + SSE4.2/POPCNT,
 // x86-64-v3 = + AVX2/FMA/BMI2, x86-64-v4 = + AVX-512 F/BW/CD/DQ/VL; and
-// x86-64-v4-bf16 = + AVX512_BF16, the bf16 pair dot products of Zen 4 and
-// later and Cooper Lake / Sapphire Rapids and later). The
+// x86-64-v4-bf16 = + AVX512_BF16 and AVX512_VBMI: the bf16 pair dot
+// products and the byte permutes that decode FP8 codes into them, both in
+// Zen 4 and later and Sapphire Rapids and later; Cooper Lake, without
+// VBMI, runs x86-64-v4). The
 // compiler takes it from `v4c --cpu` (default kDefaultHostISA: the tiled
 // GEMM's vector<8xf32> lanes are one AVX2 register), records it in the
 // artifact's code object (format 1.3), and the runtime refuses a code
@@ -57,14 +59,14 @@ inline bool hostISAIncludes(std::string_view level, std::string_view base) {
 inline std::pair<std::string_view, std::string_view>
 hostISALLVMTarget(std::string_view level) {
   if (level == "x86-64-v4-bf16")
-    return {"x86-64-v4", "+avx512bf16"};
+    return {"x86-64-v4", "+avx512bf16,+avx512vbmi"};
   return {level, ""};
 }
 
 /// What a level adds, for error messages.
 inline const char *hostISAFeatures(std::string_view level) {
   if (level == "x86-64-v4-bf16")
-    return "AVX-512 with AVX512_BF16";
+    return "AVX-512 with AVX512_BF16 and AVX512_VBMI";
   if (level == "x86-64-v2")
     return "SSE4.2, POPCNT";
   if (level == "x86-64-v3")
@@ -89,7 +91,8 @@ inline bool hostSupportsISA(std::string_view level) {
     return __builtin_cpu_supports("x86-64-v4");
   if (level == "x86-64-v4-bf16")
     return __builtin_cpu_supports("x86-64-v4") &&
-           __builtin_cpu_supports("avx512bf16");
+           __builtin_cpu_supports("avx512bf16") &&
+           __builtin_cpu_supports("avx512vbmi");
 #endif
   (void)level;
   return false;

@@ -466,20 +466,22 @@ TEST(CPUDevice, CodeObjectsNeedTheirX86Level) {
             std::string::npos)
       << refused.message();
   EXPECT_TRUE(v4::rt::requireHostISA("x86-64-v3", "m.v4a", true).ok());
-  // x86-64-v4-bf16: x86-64-v4 with AVX512_BF16, compiled as LLVM's
-  // x86-64-v4 with +avx512bf16, and named so when the machine lacks it.
+  // x86-64-v4-bf16: x86-64-v4 with AVX512_BF16 and AVX512_VBMI, compiled
+  // as LLVM's x86-64-v4 with +avx512bf16,+avx512vbmi, and named so when the
+  // machine lacks it.
   EXPECT_TRUE(v4::hostISAIncludes("x86-64-v4-bf16", "x86-64-v4"));
   EXPECT_TRUE(v4::hostISAIncludes("x86-64-v4", "x86-64-v4"));
   EXPECT_FALSE(v4::hostISAIncludes("x86-64-v4", "x86-64-v4-bf16"));
   EXPECT_FALSE(v4::hostISAIncludes("x86-64-v9", "x86-64"));
   EXPECT_EQ(v4::hostISALLVMTarget("x86-64-v4-bf16").first, "x86-64-v4");
-  EXPECT_EQ(v4::hostISALLVMTarget("x86-64-v4-bf16").second, "+avx512bf16");
+  EXPECT_EQ(v4::hostISALLVMTarget("x86-64-v4-bf16").second,
+            "+avx512bf16,+avx512vbmi");
   EXPECT_EQ(v4::hostISALLVMTarget("x86-64-v3").first, "x86-64-v3");
   EXPECT_EQ(v4::hostISALLVMTarget("x86-64-v3").second, "");
   v4::Status noBF16 = v4::rt::requireHostISA(
       "x86-64-v4-bf16", "m.v4a: code object 0", /*supported=*/false);
   EXPECT_NE(noBF16.message().find("needs an x86-64-v4-bf16 CPU (AVX-512 with "
-                                  "AVX512_BF16)"),
+                                  "AVX512_BF16 and AVX512_VBMI)"),
             std::string::npos)
       << noBF16.message();
 }

@@ -762,7 +762,8 @@ TEST(CPUKernelVsReference, LinearBF16PairDotsInFastTiles) {
   // (gemmRowsFastFP4Pass) adds pairs by vdpbf16ps too: a lane where the
   // order shows.
   if (!::v4::hostSupportsISA("x86-64-v4-bf16"))
-    GTEST_SKIP() << "this CPU does not run x86-64-v4-bf16 (AVX512_BF16) code";
+    GTEST_SKIP() << "this CPU does not run x86-64-v4-bf16 (AVX512_BF16, "
+                    "AVX512_VBMI) code";
   const std::string fast = "v4.sum_order = \"fast\", v4.cpu = ";
   for (auto [fmt, K] : {std::pair<const char *, int64_t>{"fp8", 320},
                         {"fp8", 321},
@@ -839,6 +840,67 @@ TEST(CPUKernelVsReference, LinearBF16PairDotsInFastTiles) {
     ASSERT_EQ(v, 0x1p24f + 2.0f) << "FP4 few rows, pair dots";
   for (float v : fewRowsFP4(fast + "\"x86-64-v4\""))
     ASSERT_EQ(v, 0x1p24f + 4.0f) << "FP4 few rows, FMA lanes";
+}
+
+TEST(CPUKernelVsReference, LinearBF16PairDotsInTheFastRow) {
+  // On an x86-64-v4-bf16 module the fast order's one-row pass (decode's
+  // GEMV, gemmRowFast) decodes FP8 runs of 64 codes (two vpermi2b into the
+  // bf16 values' bytes) and FP4 slices (one vpermw) straight to bf16 and
+  // adds pairs of exact products by vdpbf16ps. (1) One row against the
+  // reference within checkLinearFast's bound: FP8 K = 320 (parts 128, 128,
+  // 64: whole runs), 352 (a last part of 96: a run, then two 16-lane steps
+  // through binary16 into the same sums), 321 (a last part of 65) and 1024;
+  // FP4 K = 544; N = 75 (the last row group clamped). (2) Exact where every
+  // product and sum is: subnormal e4m3 codes (2^-9 multiples, subnormal if
+  // decoded straight into bf16's bits, which vdpbf16ps would read as zero)
+  // of either sign, a normal code and a subnormal one in different runs,
+  // zeros; an e4m3 NaN code makes its feature NaN and no other.
+  if (!::v4::hostSupportsISA("x86-64-v4-bf16"))
+    GTEST_SKIP()
+        << "this CPU does not run x86-64-v4-bf16 (AVX512_BF16, AVX512_VBMI) "
+           "code";
+  const std::string fast =
+      "v4.sum_order = \"fast\", v4.cpu = \"x86-64-v4-bf16\"";
+  for (auto [fmt, K] : {std::pair<const char *, int64_t>{"fp8", 320},
+                        {"fp8", 352},
+                        {"fp8", 321},
+                        {"fp8", 1024},
+                        {"fp4", 544}}) {
+    SCOPED_TRACE(std::string(fmt) + " K=" + std::to_string(K));
+    const int64_t N = 75;
+    LinearKernel lk{fmt, K, N};
+    ASSERT_NO_FATAL_FAILURE(lk.build("f32", fast, 271 + K));
+    auto x = randomBf16(K, 272 + K, 3.0f);
+    Vec y(N);
+    lk.run(x, 1, y);
+    ASSERT_NO_FATAL_FAILURE(expectWithinFastBound(lk, x, 1, y));
+  }
+  // (2)
+  const int64_t K = 256, N = 6;
+  LinearKernel lk{"fp8", K, N};
+  ASSERT_NO_FATAL_FAILURE(lk.build("f32", fast, 273));
+  for (uint8_t &b : lk.w.bytes)
+    b = 0;
+  for (uint8_t &sc : lk.w.scales)
+    sc = 127;
+  for (int64_t i = 0; i < 7; ++i) {
+    lk.w.bytes[0 * K + 3 + i] = uint8_t(1 + i);           // (1 + i) 2^-9
+    lk.w.bytes[1 * K + 70 + i] = uint8_t(0x80 | (1 + i)); // -(1 + i) 2^-9
+  }
+  lk.w.bytes[2 * K + 0] = 0x38;  // 1.0 in the first run
+  lk.w.bytes[2 * K + 64] = 0x01; // 2^-9 in the second
+  lk.w.bytes[3 * K + 100] = 0x7F;
+  lk.w.bytes[3 * K + 101] = 0x38;
+  lk.w.bytes[5 * K + 200] = 0xFF;
+  std::vector<uint16_t> x(K, encodeBF16(1.0f));
+  Vec y(N);
+  lk.run(x, 1, y);
+  EXPECT_EQ(y[0], 28 * 0x1p-9f);
+  EXPECT_EQ(y[1], -28 * 0x1p-9f);
+  EXPECT_EQ(y[2], 1.0f + 0x1p-9f);
+  EXPECT_TRUE(std::isnan(y[3]));
+  EXPECT_EQ(y[4], 0.0f);
+  EXPECT_TRUE(std::isnan(y[5]));
 }
 
 TEST(CPUKernelVsReference, GroupedLinear) {

@@ -144,7 +144,8 @@ TEST_P(Fidelity, CompiledLogitsMatchTheReferenceInTheirNumerics) {
 // production-fast tolerance of the reference.
 TEST(Fidelity, FastPairDotTilesOnX86V4BF16) {
   if (!::v4::hostSupportsISA("x86-64-v4-bf16"))
-    GTEST_SKIP() << "this CPU does not run x86-64-v4-bf16 (AVX512_BF16) code";
+    GTEST_SKIP() << "this CPU does not run x86-64-v4-bf16 (AVX512_BF16, "
+                    "AVX512_VBMI) code";
   Case c{"t1_production_fast_bf16",
          "tiny-v4-t1.config.json",
          nullptr,
