@@ -841,7 +841,12 @@ void gemmRowFast(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
   // (FP8 values, exact in bf16) go to aT2 as bf16 pairs once: an FP4
   // slice's in element order, an FP8 run's in decodeE4M3BytesBF16's (its
   // half h, pair i: elements e4m3PairElement(h, 2i) and the next).
-  const bool pairs = A == 1 && usesPairRow(g);
+  const bool pairs = usesPairRow(g);
+  // Activation row i's pairs at aT2[i * pairStride + e / 2].
+  Value pairStride = k.ceilDivui(g.K, 2);
+  auto pairAt = [&](KernelBody &k, int64_t i, Value at) {
+    return i == 0 ? at : k.addi(k.muli(k.idx(i), pairStride), at);
+  };
   const int64_t W = 4 * L;
   auto i8s = VectorType::get({W}, k.b.getI8Type());
   auto bf16s = VectorType::get({2 * L}, k.b.getBF16Type());
@@ -860,27 +865,49 @@ void gemmRowFast(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
       for (int64_t i = 0; i < L; ++i)
         order.push_back(lowp::e4m3PairElement(h, 2 * i) / 2);
     const int64_t run = fp4 ? 32 : W;
-    loop(k, zero, k.divui(g.K, k.idx(run)), [&](KernelBody &k, Value c) {
-      Value e = k.muli(c, k.idx(run));
-      SmallVector<Value> natural;
-      for (int64_t q = 0; q < run / 32; ++q) {
-        Value v = vector::LoadOp::create(k.b, vecF32(32), s.aT,
-                                         ValueRange{k.addi(e, k.idx(32 * q))});
-        auto [even, odd] = evenOddHalves(k, v);
-        natural.push_back(packBF16Pair(k, even, odd));
-      }
-      Value at = k.divui(e, k.idx(2));
-      if (fp4) {
-        vector::StoreOp::create(k.b, natural[0], s.aT2, ValueRange{at});
-        return;
-      }
-      for (int64_t h = 0; h < 2; ++h)
-        vector::StoreOp::create(
-            k.b,
-            vector::ShuffleOp::create(k.b, natural[0], natural[1],
+    for (int64_t i = 0; i < A; ++i)
+      loop(k, zero, k.divui(g.K, k.idx(run)), [&](KernelBody &k, Value c) {
+        Value e = k.muli(c, k.idx(run));
+        SmallVector<Value> natural;
+        for (int64_t q = 0; q < run / 32; ++q) {
+          Value v = vector::LoadOp::create(
+              k.b, vecF32(32), s.aT,
+              ValueRange{aAt(k, i, k.addi(e, k.idx(32 * q)))});
+          auto [even, odd] = evenOddHalves(k, v);
+          natural.push_back(packBF16Pair(k, even, odd));
+        }
+        Value at = pairAt(k, i, k.divui(e, k.idx(2)));
+        if (fp4) {
+          vector::StoreOp::create(k.b, natural[0], s.aT2, ValueRange{at});
+          return;
+        }
+        for (int64_t h = 0; h < 2; ++h)
+          vector::StoreOp::create(k.b,
+                                  vector::ShuffleOp::create(
+                                      k.b, natural[0], natural[1],
                                       ArrayRef<int64_t>(order).slice(h * L, L)),
-            s.aT2, ValueRange{k.addi(at, k.idx(h * L))});
-    });
+                                  s.aT2, ValueRange{k.addi(at, k.idx(h * L))});
+      });
+    // FP4 runs of two slices in decodeE2M1RunBF16's order: the first half
+    // pairs elements 4i and 4i + 2, the second 4i + 1 and 4i + 3.
+    if (fp4)
+      loop(k, zero, k.divui(g.K, k.idx(W)), [&](KernelBody &k, Value c) {
+        Value e = k.muli(c, k.idx(W));
+        Value v0 = vector::LoadOp::create(k.b, vecF32(32), s.aT, ValueRange{e});
+        Value v1 = vector::LoadOp::create(k.b, vecF32(32), s.aT,
+                                          ValueRange{k.addi(e, k.idx(32))});
+        auto every4 = [&](int64_t from) -> Value {
+          SmallVector<int64_t> mask;
+          for (int64_t i = 0; i < L; ++i)
+            mask.push_back(4 * i + from);
+          return vector::ShuffleOp::create(k.b, v0, v1, mask);
+        };
+        Value at = k.divui(e, k.idx(2));
+        for (int64_t h = 0; h < 2; ++h)
+          vector::StoreOp::create(k.b,
+                                  packBF16Pair(k, every4(h), every4(h + 2)),
+                                  s.aT2, ValueRange{k.addi(at, k.idx(h * L))});
+      });
   }
   // FP4: slice j's scale is s_a * s_w * 2^14; s_a (times the 2^14) per
   // slice once, and each row group's s_w decoded kFastLanes at a time
@@ -969,17 +996,52 @@ void gemmRowFast(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
   // products' would be.
   const bool wide = codes && !fp4 && A == 1 && !pairs;
   // A run of W FP8 codes of each row by two pair dots.
+  // Each decoded run serves the A activation rows.
   auto pairStep = [&](KernelBody &k, ArrayRef<Value> rows, Value e,
                       ValueRange p) {
-    Value at = k.divui(e, k.idx(2));
-    Value a0 = loadPairs(k, at), a1 = loadPairs(k, k.addi(at, k.idx(L)));
+    SmallVector<Value> a0, a1;
+    for (int64_t i = 0; i < A; ++i) {
+      Value at = pairAt(k, i, k.divui(e, k.idx(2)));
+      a0.push_back(loadPairs(k, at));
+      a1.push_back(loadPairs(k, k.addi(at, k.idx(L))));
+    }
     prefetch(k, e);
     SmallVector<Value> next;
     for (int64_t r = 0; r < R; ++r) {
       auto [m, ix] = g.weightRef(k, rows[r], e);
       auto [w0, w1] = lowp::decodeE4M3BytesBF16(
           k.b, vector::LoadOp::create(k.b, i8s, m, ix), g.pairDecoders);
-      next.push_back(dot(k, dot(k, p[r], a0, w0), a1, w1));
+      for (int64_t i = 0; i < A; ++i)
+        next.push_back(dot(k, dot(k, p[r * A + i], a0[i], w0), a1[i], w1));
+    }
+    return next;
+  };
+  // FP4 slices 2q and 2q + 1 of each row (32 bytes) by two pair dots
+  // (decodeE2M1RunBF16: lanes 0-7 hold slice 2q's products, 8-15 the
+  // next's), each lane's sum scaled by its slice's s_a s_w into acc.
+  auto slicePairStep = [&](KernelBody &k, ArrayRef<Value> rows, Value q,
+                           ValueRange acc) {
+    Value e = k.muli(q, k.idx(W)), col = k.muli(q, k.idx(W / 2));
+    Value at = k.divui(e, k.idx(2));
+    Value a0 = loadPairs(k, at), a1 = loadPairs(k, k.addi(at, k.idx(L)));
+    prefetch(k, col);
+    SmallVector<int64_t> spread;
+    for (int64_t i = 0; i < L; ++i)
+      spread.push_back(i < L / 2 ? 0 : 1);
+    SmallVector<Value> next;
+    for (int64_t r = 0; r < R; ++r) {
+      auto [m, ix] = g.weightRef(k, rows[r], col);
+      auto [w0, w1] = lowp::decodeE2M1RunBF16(
+          k.b,
+          vector::LoadOp::create(k.b, VectorType::get({W / 2}, k.b.getI8Type()),
+                                 m, ix),
+          g.pairDecoders);
+      Value p = dot(k, dot(k, zeroV, a0, w0), a1, w1);
+      Value two = vector::LoadOp::create(
+          k.b, vecF32(2), s.rowScale,
+          ValueRange{k.addi(k.muli(k.idx(r), stride), k.muli(q, k.idx(2)))});
+      next.push_back(
+          fma(k, p, vector::ShuffleOp::create(k.b, two, two, spread), acc[r]));
     }
     return next;
   };
@@ -1032,82 +1094,90 @@ void gemmRowFast(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
         SmallVector<Value> carried(init);
         if (wide)
           carried.append(R, noProbe);
-        SmallVector<Value> sumsAndProbes = reduce(
-            k, zero, nParts, carried,
-            [&](KernelBody &k, Value j,
-                ValueRange accAll) -> SmallVector<Value> {
-              ValueRange acc = accAll.take_front(R * A);
-              SmallVector<Value> probes(accAll.drop_front(R * A));
-              Value e0 = k.muli(j, P), e1 = k.minui(k.addi(e0, P), g.K);
-              Value span = k.subi(e1, e0);
-              SmallVector<Value> p(codes ? init : SmallVector<Value>(acc));
-              Value stepsFrom = zero;
-              if (wide) {
-                Value runs = k.divui(span, k.idx(W));
-                SmallVector<Value> pp(p);
-                pp.append(probes);
-                pp = reduce(k, zero, runs, pp,
-                            [&](KernelBody &k, Value q, ValueRange pp) {
-                              return wideStep(
-                                  k, rows, k.addi(e0, k.muli(q, k.idx(W))),
+        auto partBody = [&](KernelBody &k, Value j,
+                            ValueRange accAll) -> SmallVector<Value> {
+          ValueRange acc = accAll.take_front(R * A);
+          SmallVector<Value> probes(accAll.drop_front(R * A));
+          Value e0 = k.muli(j, P), e1 = k.minui(k.addi(e0, P), g.K);
+          Value span = k.subi(e1, e0);
+          SmallVector<Value> p(codes ? init : SmallVector<Value>(acc));
+          Value stepsFrom = zero;
+          if (wide) {
+            Value runs = k.divui(span, k.idx(W));
+            SmallVector<Value> pp(p);
+            pp.append(probes);
+            pp = reduce(
+                k, zero, runs, pp, [&](KernelBody &k, Value q, ValueRange pp) {
+                  return wideStep(k, rows, k.addi(e0, k.muli(q, k.idx(W))),
                                   pp.take_front(R), pp.drop_front(R));
-                            });
-                p.assign(pp.begin(), pp.begin() + R);
-                probes.assign(pp.begin() + R, pp.end());
-                stepsFrom = k.muli(runs, k.idx(W / G));
-              } else if (pairs && !fp4) {
-                Value runs = k.divui(span, k.idx(W));
-                p = reduce(k, zero, runs, p,
-                           [&](KernelBody &k, Value q, ValueRange p) {
-                             return pairStep(
-                                 k, rows, k.addi(e0, k.muli(q, k.idx(W))), p);
-                           });
-                stepsFrom = k.muli(runs, k.idx(W / G));
-              }
-              p = reduce(k, stepsFrom, k.divui(span, k.idx(G)), p,
-                         [&](KernelBody &k, Value q, ValueRange p) {
-                           return step(k, rows, k.addi(e0, k.muli(q, k.idx(G))),
-                                       p, true);
-                         });
-              if (!fp4)
-                p = reduce(k, k.divui(span, k.idx(G)), k.ceilDivui(span, G), p,
-                           [&](KernelBody &k, Value q, ValueRange p) {
-                             return step(k, rows,
-                                         k.addi(e0, k.muli(q, k.idx(G))), p,
-                                         false);
-                           });
-              if (!codes)
-                return p;
-              SmallVector<Value> next;
-              auto withProbes = [&](SmallVector<Value> v) {
-                v.append(probes);
-                return v;
-              };
-              if (fp4) {
-                for (int64_t r = 0; r < R; ++r) {
-                  Value sc =
-                      k.load(s.rowScale, {k.addi(k.muli(k.idx(r), stride), j)});
-                  next.push_back(fma(k, p[r], splat(k, sc, L), acc[r]));
-                }
-                return next;
-              }
-              SmallVector<Value> sa;
-              for (int64_t i = 0; i < A; ++i)
-                sa.push_back(
-                    scaled ? k.mulf(k.load(s.saT,
-                                           {saAt(k, i, partActBlock(k, g, j))}),
-                                    k.f32(fold))
-                           : k.f32(fold));
-              for (int64_t r = 0; r < R; ++r) {
-                Value sw = lowp::decodeE8M0(k.b, scaleCode(k, g, rows[r], j));
-                for (int64_t i = 0; i < A; ++i) {
-                  Value sc = k.mulf(sa[i], sw);
-                  next.push_back(
-                      fma(k, p[r * A + i], splat(k, sc, L), acc[r * A + i]));
-                }
-              }
-              return withProbes(std::move(next));
-            });
+                });
+            p.assign(pp.begin(), pp.begin() + R);
+            probes.assign(pp.begin() + R, pp.end());
+            stepsFrom = k.muli(runs, k.idx(W / G));
+          } else if (pairs && !fp4) {
+            Value runs = k.divui(span, k.idx(W));
+            p = reduce(
+                k, zero, runs, p, [&](KernelBody &k, Value q, ValueRange p) {
+                  return pairStep(k, rows, k.addi(e0, k.muli(q, k.idx(W))), p);
+                });
+            stepsFrom = k.muli(runs, k.idx(W / G));
+          }
+          p = reduce(k, stepsFrom, k.divui(span, k.idx(G)), p,
+                     [&](KernelBody &k, Value q, ValueRange p) {
+                       return step(k, rows, k.addi(e0, k.muli(q, k.idx(G))), p,
+                                   true);
+                     });
+          if (!fp4)
+            p = reduce(k, k.divui(span, k.idx(G)), k.ceilDivui(span, G), p,
+                       [&](KernelBody &k, Value q, ValueRange p) {
+                         return step(k, rows, k.addi(e0, k.muli(q, k.idx(G))),
+                                     p, false);
+                       });
+          if (!codes)
+            return p;
+          SmallVector<Value> next;
+          auto withProbes = [&](SmallVector<Value> v) {
+            v.append(probes);
+            return v;
+          };
+          if (fp4) {
+            for (int64_t r = 0; r < R; ++r) {
+              Value sc =
+                  k.load(s.rowScale, {k.addi(k.muli(k.idx(r), stride), j)});
+              next.push_back(fma(k, p[r], splat(k, sc, L), acc[r]));
+            }
+            return next;
+          }
+          SmallVector<Value> sa;
+          for (int64_t i = 0; i < A; ++i)
+            sa.push_back(
+                scaled
+                    ? k.mulf(k.load(s.saT, {saAt(k, i, partActBlock(k, g, j))}),
+                             k.f32(fold))
+                    : k.f32(fold));
+          for (int64_t r = 0; r < R; ++r) {
+            Value sw = lowp::decodeE8M0(k.b, scaleCode(k, g, rows[r], j));
+            for (int64_t i = 0; i < A; ++i) {
+              Value sc = k.mulf(sa[i], sw);
+              next.push_back(
+                  fma(k, p[r * A + i], splat(k, sc, L), acc[r * A + i]));
+            }
+          }
+          return withProbes(std::move(next));
+        };
+        // FP4 pair dots: whole pairs of slices first (slicePairStep), then
+        // a last odd slice as a part of its own.
+        SmallVector<Value> sumsAndProbes(carried);
+        Value partsFrom = zero;
+        if (fp4 && pairs) {
+          Value twos = k.divui(nParts, k.idx(2));
+          sumsAndProbes = reduce(k, zero, twos, carried,
+                                 [&](KernelBody &k, Value q, ValueRange acc) {
+                                   return slicePairStep(k, rows, q, acc);
+                                 });
+          partsFrom = k.muli(twos, k.idx(2));
+        }
+        sumsAndProbes = reduce(k, partsFrom, nParts, sumsAndProbes, partBody);
         ValueRange sums = ValueRange(sumsAndProbes).take_front(R * A);
         for (int64_t r = 0; r < R; ++r) {
           Value n = k.addi(fb, k.idx(r));

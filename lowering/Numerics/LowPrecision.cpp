@@ -308,18 +308,43 @@ std::pair<Value, Value> decodeE4M3BytesBF16(Site at, Value codes,
   return {half(0), half(1)};
 }
 
-Value decodeE2M1BytesBF16(Site at, Value bytes, const BF16PairDecoders &d) {
-  ImplicitLocOpBuilder b = at.builder();
+/// The bf16 bits of the e2m1 grid as the vpermw table of the FP4 decoders:
+/// vpermw reads an index's low 5 bits, so the grid twice over, and bit 4
+/// (a high nibble's lowest bit beside a low nibble) does not matter.
+static Value e2m1WordTable(ImplicitLocOpBuilder &b) {
   auto i16s = VectorType::get({32}, b.getIntegerType(16));
-  auto i32s = VectorType::get({16}, b.getI32Type());
-  // vpermw reads an index's low 5 bits: the grid twice over, so that the
-  // low word's bit 4 (the high nibble's lowest bit) does not matter.
   SmallVector<int16_t> grid;
   for (unsigned i = 0; i < 32; ++i)
     grid.push_back(static_cast<int16_t>(
         bf16BitsOf(::v4::quant::decodeE2M1(static_cast<uint8_t>(i & 15)))));
-  Value table = arith::ConstantOp::create(
+  return arith::ConstantOp::create(
       b, DenseElementsAttr::get(i16s, ArrayRef<int16_t>(grid)));
+}
+
+std::pair<Value, Value> decodeE2M1RunBF16(Site at, Value bytes,
+                                          const BF16PairDecoders &d) {
+  ImplicitLocOpBuilder b = at.builder();
+  auto i16s = VectorType::get({32}, b.getIntegerType(16));
+  auto bf16s = VectorType::get({32}, b.getBF16Type());
+  Value table = e2m1WordTable(b);
+  Value words = arith::ExtUIOp::create(b, i16s, bytes);
+  Value four = arith::ConstantOp::create(
+      b,
+      DenseElementsAttr::get(i16s, b.getIntegerAttr(b.getIntegerType(16), 4)));
+  auto lookup = [&](Value index) -> Value {
+    return vector::BitCastOp::create(
+        b, bf16s,
+        LLVM::CallOp::create(b, d.wordPermute, ValueRange{table, index})
+            .getResult());
+  };
+  return {lookup(words), lookup(arith::ShRUIOp::create(b, words, four))};
+}
+
+Value decodeE2M1BytesBF16(Site at, Value bytes, const BF16PairDecoders &d) {
+  ImplicitLocOpBuilder b = at.builder();
+  auto i16s = VectorType::get({32}, b.getIntegerType(16));
+  auto i32s = VectorType::get({16}, b.getI32Type());
+  Value table = e2m1WordTable(b);
   // Lane i = byte i | byte i << 12: its low word indexes by the low nibble,
   // its high word is the high nibble.
   Value x = arith::ExtUIOp::create(b, i32s, bytes);

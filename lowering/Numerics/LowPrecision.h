@@ -167,6 +167,14 @@ constexpr int64_t e4m3PairElement(int64_t half, int64_t p) {
 /// both nibbles of a byte in one 32-bit lane, one vpermw into the e2m1
 /// grid.
 Value decodeE2M1BytesBF16(Site at, Value bytes, const BF16PairDecoders &d);
+/// 32 packed FP4 bytes (vector<32xi8>, two 32-slices) as two vector<32xbf16>
+/// of their values: each byte widened to a 16-bit lane, one vpermw of the
+/// low nibbles (word p: element 2p) and one of the high ones (word p:
+/// element 2p + 1). A pair dot's lane i then adds elements 4i and 4i + 2
+/// (first half) or 4i + 1 and 4i + 3 (second): lanes 0-7 the first slice's,
+/// 8-15 the second's.
+std::pair<Value, Value> decodeE2M1RunBF16(Site at, Value bytes,
+                                          const BF16PairDecoders &d);
 /// With `scale` (an f32 scalar) the table is the values times it (one
 /// multiply per call; exact for a power of 2 in range, e.g. an e8m0 scale).
 std::pair<Value, Value> decodeE2M1BytesPermuted(Site at, Value bytes,

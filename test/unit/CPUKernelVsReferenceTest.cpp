@@ -845,12 +845,15 @@ TEST(CPUKernelVsReference, LinearBF16PairDotsInFastTiles) {
 TEST(CPUKernelVsReference, LinearBF16PairDotsInTheFastRow) {
   // On an x86-64-v4-bf16 module the fast order's one-row pass (decode's
   // GEMV, gemmRowFast) decodes FP8 runs of 64 codes (two vpermi2b into the
-  // bf16 values' bytes) and FP4 slices (one vpermw) straight to bf16 and
-  // adds pairs of exact products by vdpbf16ps. (1) One row against the
+  // bf16 values' bytes) and FP4 slices (two at a time, a vpermw per nibble
+  // half; an odd last slice alone) straight to bf16 and adds pairs of exact
+  // products by vdpbf16ps. (1) One row against the
   // reference within checkLinearFast's bound: FP8 K = 320 (parts 128, 128,
   // 64: whole runs), 352 (a last part of 96: a run, then two 16-lane steps
   // through binary16 into the same sums), 321 (a last part of 65) and 1024;
-  // FP4 K = 544; N = 75 (the last row group clamped). (2) Exact where every
+  // FP4 K = 544; N = 75 (the last row group clamped); and M = 3, 4 (the
+  // few-row passes: FP8's gemmRowsFastPass shares each decoded run among its
+  // 4 activation rows). (2) Exact where every
   // product and sum is: subnormal e4m3 codes (2^-9 multiples, subnormal if
   // decoded straight into bf16's bits, which vdpbf16ps would read as zero)
   // of either sign, a normal code and a subnormal one in different runs,
@@ -870,10 +873,13 @@ TEST(CPUKernelVsReference, LinearBF16PairDotsInTheFastRow) {
     const int64_t N = 75;
     LinearKernel lk{fmt, K, N};
     ASSERT_NO_FATAL_FAILURE(lk.build("f32", fast, 271 + K));
-    auto x = randomBf16(K, 272 + K, 3.0f);
-    Vec y(N);
-    lk.run(x, 1, y);
-    ASSERT_NO_FATAL_FAILURE(expectWithinFastBound(lk, x, 1, y));
+    for (int64_t M : {1, 3, 4}) {
+      SCOPED_TRACE("M=" + std::to_string(M));
+      auto x = randomBf16(M * K, 272 + K + M, 3.0f);
+      Vec y(M * N);
+      lk.run(x, M, y);
+      ASSERT_NO_FATAL_FAILURE(expectWithinFastBound(lk, x, M, y));
+    }
   }
   // (2)
   const int64_t K = 256, N = 6;
