@@ -35,6 +35,13 @@
 using namespace mlir;
 using namespace mlir::v4;
 
+bool mlir::v4::onHostCPU(Operation *op) {
+  for (Operation *p = op; p; p = p->getParentOp())
+    if (auto a = p->getAttrOfType<StringAttr>("v4.target"))
+      return a.getValue() == "cpu";
+  return true;
+}
+
 Value mlir::v4::readF32Vector(ImplicitLocOpBuilder &b, Value t, ValueRange ix,
                               int64_t lanes) {
   Type elt = cast<RankedTensorType>(t.getType()).getElementType();
@@ -389,6 +396,40 @@ struct RopeLowering : public OpConversionPattern<RopeOp> {
     // The rotated part is the last ropeDim channels.
     Value offset = k.subi(k.dim(x, rank - 1), k.idx(ropeDim));
 
+    // On the host CPU each token's cos and sin of fp32(fp32(p) * f'_i) go
+    // to a table first, once per frequency instead of once per element of
+    // every head (the same calls, so the same bits); a GPU target keeps
+    // them in the one loop nest it maps onto threads.
+    Value cosTable, sinTable;
+    if (onHostCPU(op)) {
+      SmallVector<int64_t> tableShape(pType.getShape());
+      tableShape.push_back(static_cast<int64_t>(freqs.size()));
+      auto tableType = RankedTensorType::get(tableShape, b.getF32Type());
+      Value empty = emptyTensor(b, tableType, [&](int64_t d) -> Value {
+        return tensor::DimOp::create(b, pos, d);
+      });
+      AffineMap tableId = AffineMap::getMultiDimIdentityMap(pRank + 1, ctx);
+      auto tables = linalg::GenericOp::create(
+          b, TypeRange{tableType, tableType}, ValueRange{pos},
+          ValueRange{empty, empty},
+          ArrayRef<AffineMap>{projection(ctx, pRank + 1, 0, pRank), tableId,
+                              tableId},
+          parallel(pRank + 1),
+          [&](OpBuilder &nb, Location loc, ValueRange args) {
+            ImplicitLocOpBuilder ib(loc, nb);
+            Scalar s{ib};
+            Value pf = arith::SIToFPOp::create(ib, ib.getF32Type(), args[0]);
+            Value theta =
+                s.mul(pf, tensor::ExtractOp::create(
+                              ib, freqTable, ValueRange{s.index(pRank)}));
+            linalg::YieldOp::create(ib,
+                                    ValueRange{math::CosOp::create(ib, theta),
+                                               math::SinOp::create(ib, theta)});
+          });
+      cosTable = tables.getResult(0);
+      sinTable = tables.getResult(1);
+    }
+
     AffineMap id = AffineMap::getMultiDimIdentityMap(rank, ctx);
     auto out = generic(
         b, xType, pos, emptyLike(b, xType, x),
@@ -418,12 +459,20 @@ struct RopeLowering : public OpConversionPattern<RopeOp> {
                 Value a = r.toF32(tensor::ExtractOp::create(ib, x, atA));
                 Value bv = r.toF32(tensor::ExtractOp::create(ib, x, atB));
                 // fp32(fp32(p) * f'_i), then cos / sin.
-                Value pf =
-                    arith::SIToFPOp::create(ib, ib.getF32Type(), args[0]);
-                Value theta = r.mul(pf, tensor::ExtractOp::create(
-                                            ib, freqTable, ValueRange{i}));
-                Value cosv = math::CosOp::create(ib, theta);
-                Value sinv = math::SinOp::create(ib, theta);
+                Value cosv, sinv;
+                if (cosTable) {
+                  SmallVector<Value> atTable(at.begin(), at.begin() + pRank);
+                  atTable.push_back(i);
+                  cosv = tensor::ExtractOp::create(ib, cosTable, atTable);
+                  sinv = tensor::ExtractOp::create(ib, sinTable, atTable);
+                } else {
+                  Value pf =
+                      arith::SIToFPOp::create(ib, ib.getF32Type(), args[0]);
+                  Value theta = r.mul(pf, tensor::ExtractOp::create(
+                                              ib, freqTable, ValueRange{i}));
+                  cosv = math::CosOp::create(ib, theta);
+                  sinv = math::SinOp::create(ib, theta);
+                }
                 if (inverse)
                   sinv = arith::NegFOp::create(ib, sinv);
                 // (a + ib)(cos + i sin): fp32, rounded back once.
@@ -1226,15 +1275,19 @@ std::pair<Value, Value> projectKG(ImplicitLocOpBuilder &b, Value x, Value wkv,
 /// projectKG in the fast sum order (v4.sum_order = "fast"): each channel's
 /// products summed in 16 lanes along d with contractible multiply-adds
 /// (FMA), the lanes added at the end, then the d % 16 last elements one at
-/// a time; 4 channels of both weights at a time (8 independent sums share
-/// each vector of x), the width % 4 last channels one at a time. About a
-/// quarter of projectKG's instructions per weight; the sums are
-/// reassociated, as the fast order allows (docs/PERFORMANCE.md 7).
+/// a time. Tokens go kProjTokens at a time (a prefill chunk), each vector
+/// of 2 channels of both weights serving all of them (16 sums in flight, a
+/// quarter of the weight reads); the T % kProjTokens last tokens (a decode
+/// token) one at a time, 4 channels of both weights at a time (8 sums share
+/// each vector of x); the last channels one at a time. A token's and
+/// channel's operations are the same in either grouping (bit for bit);
+/// the sums are reassociated against projectKG, as the fast order allows
+/// (docs/PERFORMANCE.md 7).
 std::pair<Value, Value> projectKGFast(ImplicitLocOpBuilder &b, Value x,
                                       Value wkv, Value wgate, int64_t width) {
   Scalar k{b};
   Type f32 = b.getF32Type();
-  constexpr int64_t L = 16, C = 4;
+  constexpr int64_t L = 16, kProjTokens = 4;
   auto lanes = VectorType::get({L}, f32);
   auto contract = arith::FastMathFlags::contract;
   SmallVector<OpFoldResult> shape = tensor::getMixedSizes(b, b.getLoc(), x);
@@ -1250,53 +1303,83 @@ std::pair<Value, Value> projectKGFast(ImplicitLocOpBuilder &b, Value x,
   auto readVec = [&](Scalar &s, Value t, ValueRange ix) -> Value {
     return readF32Vector(s.b, t, ix, L);
   };
-  // Channels [o0, o0 + n) of both weights into acc (k, g) at (bi, t).
-  auto channels = [&](Scalar &s, Value bi, Value t, Value o0, int64_t n,
-                      ValueRange acc) -> SmallVector<Value> {
-    SmallVector<Value> init(2 * n, vzero);
+  // Channels [o0, o0 + n) of both weights for tokens t0 + [0, tt) of batch
+  // row bi into acc (k, g).
+  auto channels = [&](Scalar &s, Value bi, Value t0, int64_t tt, Value o0,
+                      int64_t n, ValueRange acc) -> SmallVector<Value> {
+    auto token = [&](Scalar &s, int64_t j) {
+      return j == 0 ? t0 : s.addi(t0, s.idx(j));
+    };
+    auto at = [&](int64_t m, int64_t c, int64_t j) {
+      return (m * n + c) * tt + j;
+    };
+    SmallVector<Value> init(2 * n * tt, vzero);
     SmallVector<Value> sums = forLoop(
         s.b, zero, steps, init, [&](Scalar &s, Value q, ValueRange part) {
           Value e0 = s.muli(q, LV);
-          Value xv = readVec(s, x, ValueRange{bi, t, e0});
-          SmallVector<Value> next;
+          SmallVector<Value> xv;
+          for (int64_t j = 0; j < tt; ++j)
+            xv.push_back(readVec(s, x, ValueRange{bi, token(s, j), e0}));
+          SmallVector<Value> next(part.size());
           for (int m = 0; m < 2; ++m)
             for (int64_t c = 0; c < n; ++c) {
               Value w =
                   readVec(s, weights[m], ValueRange{s.addi(o0, s.idx(c)), e0});
-              Value prod = arith::MulFOp::create(s.b, w, xv, contract);
-              next.push_back(
-                  arith::AddFOp::create(s.b, part[m * n + c], prod, contract));
+              for (int64_t j = 0; j < tt; ++j) {
+                Value prod = arith::MulFOp::create(s.b, w, xv[j], contract);
+                next[at(m, c, j)] = arith::AddFOp::create(
+                    s.b, part[at(m, c, j)], prod, contract);
+              }
             }
           return next;
         });
     SmallVector<Value> out(acc);
     for (int m = 0; m < 2; ++m)
-      for (int64_t c = 0; c < n; ++c) {
-        Value o = s.addi(o0, s.idx(c));
-        Value y = vector::ReductionOp::create(
-            s.b, vector::CombiningKind::ADD, sums[m * n + c],
-            arith::FastMathFlags::reassoc | contract);
-        y = forLoop(s.b, dFull, D, {y}, [&](Scalar &s, Value e, ValueRange a) {
-          Value xe =
-              s.toF32(tensor::ExtractOp::create(s.b, x, ValueRange{bi, t, e}));
-          Value we = s.toF32(
-              tensor::ExtractOp::create(s.b, weights[m], ValueRange{o, e}));
-          return SmallVector<Value>{s.add(a[0], s.mul(we, xe))};
-        })[0];
-        out[m] = tensor::InsertOp::create(s.b, y, out[m], ValueRange{bi, t, o});
-      }
+      for (int64_t c = 0; c < n; ++c)
+        for (int64_t j = 0; j < tt; ++j) {
+          Value o = s.addi(o0, s.idx(c)), t = token(s, j);
+          Value y = vector::ReductionOp::create(
+              s.b, vector::CombiningKind::ADD, sums[at(m, c, j)],
+              arith::FastMathFlags::reassoc | contract);
+          y = forLoop(
+              s.b, dFull, D, {y}, [&](Scalar &s, Value e, ValueRange a) {
+                Value xe = s.toF32(
+                    tensor::ExtractOp::create(s.b, x, ValueRange{bi, t, e}));
+                Value we = s.toF32(tensor::ExtractOp::create(s.b, weights[m],
+                                                             ValueRange{o, e}));
+                return SmallVector<Value>{s.add(a[0], s.mul(we, xe))};
+              })[0];
+          out[m] =
+              tensor::InsertOp::create(s.b, y, out[m], ValueRange{bi, t, o});
+        }
     return out;
   };
-  SmallVector<Value> out = forEachToken(
-      b, x, {kInit, gInit}, [&](Scalar &s, Value bi, Value t, ValueRange acc1) {
-        SmallVector<Value> acc2 =
-            forLoop(s.b, zero, s.idx(width / C), acc1,
-                    [&](Scalar &s, Value ob, ValueRange acc) {
-                      return channels(s, bi, t, s.muli(ob, s.idx(C)), C, acc);
-                    });
-        return forLoop(s.b, s.idx(width / C * C), s.idx(width), acc2,
-                       [&](Scalar &s, Value o, ValueRange acc) {
-                         return channels(s, bi, t, o, 1, acc);
+  // Every channel of tokens t0 + [0, tt), C at a time.
+  auto allChannels = [&](Scalar &s, Value bi, Value t0, int64_t tt, int64_t C,
+                         ValueRange acc1) {
+    SmallVector<Value> acc2 =
+        forLoop(s.b, zero, s.idx(width / C), acc1,
+                [&](Scalar &s, Value ob, ValueRange acc) {
+                  return channels(s, bi, t0, tt, s.muli(ob, s.idx(C)), C, acc);
+                });
+    return forLoop(s.b, s.idx(width / C * C), s.idx(width), acc2,
+                   [&](Scalar &s, Value o, ValueRange acc) {
+                     return channels(s, bi, t0, tt, o, 1, acc);
+                   });
+  };
+  Value T = k.dim(x, 1);
+  Value groups = arith::DivUIOp::create(b, T, k.idx(kProjTokens));
+  SmallVector<Value> out = forLoop(
+      b, zero, k.dim(x, 0), {kInit, gInit},
+      [&](Scalar &s, Value bi, ValueRange acc0) {
+        SmallVector<Value> acc1 = forLoop(
+            s.b, zero, groups, acc0, [&](Scalar &s, Value q, ValueRange acc) {
+              return allChannels(s, bi, s.muli(q, s.idx(kProjTokens)),
+                                 kProjTokens, 2, acc);
+            });
+        return forLoop(s.b, s.muli(groups, s.idx(kProjTokens)), T, acc1,
+                       [&](Scalar &s, Value t, ValueRange acc) {
+                         return allChannels(s, bi, t, 1, 4, acc);
                        });
       });
   return {out[0], out[1]};

@@ -496,17 +496,6 @@ std::pair<Value, Value> mixDots(ImplicitLocOpBuilder &b, Value x, Value fn,
   return {acc, jointSumSquares(b, x)};
 }
 
-/// Whether the kernel of `op` is for the host CPU (its module's v4.target;
-/// none: the default, cpu), where one thread runs a token's mix dots and
-/// carries its sum of squares along; a GPU target maps the separate
-/// reduction onto a warp (v4-gpu-map-kernels).
-bool onHostCPU(Operation *op) {
-  for (Operation *p = op; p; p = p->getParentOp())
-    if (auto a = p->getAttrOfType<StringAttr>("v4.target"))
-      return a.getValue() == "cpu";
-  return true;
-}
-
 /// The mixes m_i = (x^ . fn_i) * rho [B, T, M] (V4-SPEC 4.1) of lanes x and
 /// fn [M, n*d]: dot products in fp32 over the flat index, ascending.
 Value hcMixes(ImplicitLocOpBuilder &b, Value x, Value fn, Value normEps,

@@ -49,6 +49,13 @@ bool isLoweredByV4ToLinalgHyperConn(Operation *op);
 Value readF32Vector(ImplicitLocOpBuilder &b, Value t, ValueRange ix,
                     int64_t lanes);
 
+/// Whether the kernel of `op` is for the host CPU (its module's v4.target;
+/// none: the default, cpu), where one thread runs a kernel's loops in
+/// order: work hoisted out of a loop nest stays in the thread (the mHC
+/// mix dots carry their sum of squares, RoPE's angles go to a table); a
+/// GPU target maps each loop nest onto threads (v4-gpu-map-kernels).
+bool onHostCPU(Operation *op);
+
 } // namespace mlir::v4
 
 #endif // V4_LOWERING_V4TOLINALG_V4TOLINALGPATTERNS_H

@@ -1491,6 +1491,8 @@ TEST(CPUKernelVsReference, CompressProjectionFastSums) {
   // d u sum|w x| of the exact sum), and g + ape within that plus an ulp of
   // each sum. bf16 weights, d = 61 (13 elements past the last 16-lane step),
   // widths 70 and 140 (2 channels past the last 4); some outputs differ.
+  // The 21 tokens go 4 at a time (20) and one alone; fed one token per call
+  // instead, every state and cache bit is the same.
   for (int64_t r : {8, 4}) {
     SCOPED_TRACE("r=" + std::to_string(r));
     Comp cp(70, r, false, 221 + r, 61, true, 6);
@@ -1530,6 +1532,22 @@ TEST(CPUKernelVsReference, CompressProjectionFastSums) {
     std::printf("[kv.compress fast projections r=%lld] %lld of %lld differ\n",
                 (long long)r, (long long)differ, (long long)count);
     EXPECT_GT(differ, 0) << "the fast order gave the reference's sums";
+    // Token by token (each call one token, as a decode step: the single
+    // token path) the state and cache are the same bits as in one call,
+    // whose tokens went 4 at a time.
+    CompRun steps(cp);
+    ASSERT_NO_FATAL_FAILURE(
+        steps.k.compile("module attributes {v4.sum_order = \"fast\"} {\n" +
+                        cp.source() + "\n}"));
+    for (int64_t t = 0; t < T; ++t)
+      steps.chunk(x, t, 1);
+    EXPECT_EQ(std::memcmp(steps.kv.data(), run.kv.data(),
+                          run.kv.size() * sizeof(float)),
+              0);
+    EXPECT_EQ(std::memcmp(steps.score.data(), run.score.data(),
+                          run.score.size() * sizeof(float)),
+              0);
+    EXPECT_EQ(steps.cache, run.cache);
   }
 }
 

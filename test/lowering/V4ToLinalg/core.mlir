@@ -101,20 +101,30 @@ func.func @rms_norm_weighted(%x: tensor<2x?x4x64xbf16>, %w: tensor<4x64xbf16>, %
 }
 
 // RoPE: the frequency table is a constant; the rotation is computed in f32
-// and rounded once; the nope channels are copied (as bits).
+// and rounded once; the nope channels are copied (as bits). On the host CPU
+// each token's cos and sin of fp32(p) * f'_i go to tables first, once per
+// frequency rather than once per element of every head (@rope_gpu below:
+// a GPU target keeps them in the one loop nest).
 // CHECK-LABEL: func.func @rope_inverse(
 // CHECK-SAME:      %[[X:.+]]: tensor<1x?x4x72xbf16>, %[[POS:.+]]: tensor<1x?xi64>, %[[OUT:.+]]: tensor<1x?x4x72xbf16>)
 // CHECK:         %[[FREQ:.+]] = arith.constant dense<{{.+}}> : tensor<4xf32>
+// CHECK:         %[[TABLES:.+]]:2 = linalg.generic
+// CHECK-SAME:        ins(%[[POS]] : tensor<1x?xi64>)
+// CHECK:           %[[PF:.+]] = arith.sitofp %{{.+}} : i64 to f32
+// CHECK:           %[[F:.+]] = tensor.extract %[[FREQ]]
+// CHECK:           %[[TH:.+]] = arith.mulf %[[PF]], %[[F]] : f32
+// CHECK:           %[[COS:.+]] = math.cos %[[TH]]
+// CHECK:           %[[SIN:.+]] = math.sin %[[TH]]
+// CHECK:           linalg.yield %[[COS]], %[[SIN]]
+// CHECK:         -> (tensor<1x?x4xf32>, tensor<1x?x4xf32>)
 // CHECK:         %[[Y:.+]] = linalg.generic
 // CHECK-SAME:        ins(%[[POS]] : tensor<1x?xi64>)
 // CHECK:           scf.if
 // CHECK:             tensor.extract %[[X]]
 // CHECK:           } else {
-// CHECK:             %[[PF:.+]] = arith.sitofp %{{.+}} : i64 to f32
-// CHECK:             %[[F:.+]] = tensor.extract %[[FREQ]]
-// CHECK:             %[[TH:.+]] = arith.mulf %[[PF]], %[[F]] : f32
-// CHECK:             math.cos %[[TH]]
-// CHECK:             %[[S:.+]] = math.sin %[[TH]]
+// CHECK-NOT:         math.cos
+// CHECK:             tensor.extract %[[TABLES]]#0
+// CHECK:             %[[S:.+]] = tensor.extract %[[TABLES]]#1
 // CHECK:             arith.negf %[[S]]
 // CHECK:             arith.truncf {{.+}} : f32 to bf16
 // CHECK:         bufferization.materialize_in_destination %[[Y]] in %[[OUT]]
@@ -246,4 +256,19 @@ func.func @csa_topk(%s: tensor<2x?x16xf32>, %sp: tensor<2xi64>, %out: tensor<2x?
   return %1 : tensor<2x?x4xi64>
 }
 
+}
+
+// CHECK-LABEL: func.func @rope_gpu(
+// CHECK:         linalg.generic
+// CHECK:           scf.if
+// CHECK:           } else {
+// CHECK:             %[[TH:.+]] = arith.mulf %{{.+}}, %{{.+}} : f32
+// CHECK:             math.cos %[[TH]]
+// CHECK:             math.sin %[[TH]]
+module @gpu_kernels attributes {v4.target = "sm_90a"} {
+func.func @rope_gpu(%x: tensor<1x?x4x72xbf16>, %pos: tensor<1x?xi64>, %out: tensor<1x?x4x72xbf16>) -> tensor<1x?x4x72xbf16> attributes {v4.kernel} {
+  %0 = v4.rope %x, %pos table(<ropeDim = 8, base = 1.000000e+04 : f64, factor = 1.000000e+00 : f64, originalSeqLen = 0, betaFast = 3.200000e+01 : f64, betaSlow = 1.000000e+00 : f64>) : tensor<1x?x4x72xbf16>, tensor<1x?xi64>
+  %1 = v4.kernel.store %0 into %out : tensor<1x?x4x72xbf16>
+  return %1 : tensor<1x?x4x72xbf16>
+}
 }
