@@ -864,9 +864,11 @@ void gemmRowFast(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
     for (int64_t h = 0; h < 2; ++h)
       for (int64_t i = 0; i < L; ++i)
         order.push_back(lowp::e4m3PairElement(h, 2 * i) / 2);
+    // (FP4: only an odd last slice; the whole runs of two follow.)
     const int64_t run = fp4 ? 32 : W;
+    Value firstRun = fp4 ? k.muli(k.divui(g.K, k.idx(W)), k.idx(2)) : zero;
     for (int64_t i = 0; i < A; ++i)
-      loop(k, zero, k.divui(g.K, k.idx(run)), [&](KernelBody &k, Value c) {
+      loop(k, firstRun, k.divui(g.K, k.idx(run)), [&](KernelBody &k, Value c) {
         Value e = k.muli(c, k.idx(run));
         SmallVector<Value> natural;
         for (int64_t q = 0; q < run / 32; ++q) {
@@ -995,8 +997,8 @@ void gemmRowFast(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
   // sums) is zero when the row read one, and its sum is then NaN, as the
   // products' would be.
   const bool wide = codes && !fp4 && A == 1 && !pairs;
-  // A run of W FP8 codes of each row by two pair dots.
-  // Each decoded run serves the A activation rows.
+  // A run of W FP8 codes of each row by two pair dots; each decoded run
+  // serves the A activation rows.
   auto pairStep = [&](KernelBody &k, ArrayRef<Value> rows, Value e,
                       ValueRange p) {
     SmallVector<Value> a0, a1;

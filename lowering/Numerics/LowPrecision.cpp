@@ -12,8 +12,6 @@
 #include "mlir/IR/TypeUtilities.h"
 
 #include <cassert>
-#include <cmath>
-#include <cstring>
 #include <limits>
 
 using namespace mlir;
@@ -254,16 +252,6 @@ BF16PairDecoders declareBF16PairDecoders(ModuleOp module) {
   return d;
 }
 
-/// The bf16 bits of an f32 exact in bf16 (NaN: the quiet NaN's).
-static uint16_t bf16BitsOf(float v) {
-  if (std::isnan(v))
-    return 0x7FC0;
-  uint32_t bits;
-  std::memcpy(&bits, &v, sizeof bits);
-  assert((bits & 0xFFFF) == 0 && "not exact in bf16");
-  return static_cast<uint16_t>(bits >> 16);
-}
-
 std::pair<Value, Value> decodeE4M3BytesBF16(Site at, Value codes,
                                             const BF16PairDecoders &d) {
   ImplicitLocOpBuilder b = at.builder();
@@ -272,7 +260,7 @@ std::pair<Value, Value> decodeE4M3BytesBF16(Site at, Value codes,
   // two halves of 64 (vpermi2b's bit 6 picks the half).
   SmallVector<int8_t> lo[2], hi[2];
   for (unsigned c = 0; c < 128; ++c) {
-    uint16_t v = bf16BitsOf(
+    uint16_t v = ::v4::quant::encodeBF16(
         c == 0x7F ? std::numeric_limits<float>::quiet_NaN()
                   : ::v4::quant::decodeE4M3(static_cast<uint8_t>(c)) /
                         static_cast<float>(kE4M3HalfScale));
@@ -315,8 +303,8 @@ static Value e2m1WordTable(ImplicitLocOpBuilder &b) {
   auto i16s = VectorType::get({32}, b.getIntegerType(16));
   SmallVector<int16_t> grid;
   for (unsigned i = 0; i < 32; ++i)
-    grid.push_back(static_cast<int16_t>(
-        bf16BitsOf(::v4::quant::decodeE2M1(static_cast<uint8_t>(i & 15)))));
+    grid.push_back(static_cast<int16_t>(::v4::quant::encodeBF16(
+        ::v4::quant::decodeE2M1(static_cast<uint8_t>(i & 15)))));
   return arith::ConstantOp::create(
       b, DenseElementsAttr::get(i16s, ArrayRef<int16_t>(grid)));
 }
