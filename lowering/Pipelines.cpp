@@ -52,6 +52,7 @@ void buildGraphPhase(OpPassManager &pm, const V4PipelineOptions &) {
   pm.addPass(createV4PartitionPass());
   pm.addPass(createV4ApplyNumericsPass());
   pm.addNestedPass<func::FuncOp>(createV4FuseMhcBoundariesPass());
+  pm.addNestedPass<func::FuncOp>(createV4DecomposeKVCompressPass());
 }
 
 void buildDispatchPhase(OpPassManager &pm, const V4PipelineOptions &) {

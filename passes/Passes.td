@@ -100,6 +100,54 @@ def V4FuseMhcBoundariesPass : Pass<"v4-fuse-mhc-boundaries"> {
   ];
 }
 
+// Not anchored, as v4-fuse-mhc-boundaries.
+def V4DecomposeKVCompressPass : Pass<"v4-decompose-kv-compress"> {
+  let summary = "Split each KV compressor into its two projections and the "
+                "stateful rest";
+  let description = [{
+    Rewrites every `v4.kv.compress` into two `v4.linear` ops, `wkv · x` and
+    `wgate · x` with an f32 result [B, T, coff·c] (plain weights: fp32 sums
+    over d, rounded to nothing), and a `v4.kv.compress_projected` of them,
+    which keeps the op's `ape`, `norm`, state, cache, start positions and
+    attributes and is located where the op was.
+
+    Before:
+    ```mlir
+    %s1, %c1 = v4.kv.compress %x, %s0, %c0, %pos
+        weights(%wkv, %wgate, %ape, %norm) rope #rope eps 1.0e-6
+        : tensor<1x?x1024xbf16>, !state, !cache, tensor<1xi64>
+        weights(tensor<256x1024xbf16>, tensor<256x1024xbf16>,
+                tensor<4x256xf32>, tensor<128xbf16>)
+    ```
+    After:
+    ```mlir
+    %kv = v4.linear %x, %wkv : tensor<1x?x1024xbf16>, tensor<256x1024xbf16>
+        -> tensor<1x?x256xf32>
+    %score = v4.linear %x, %wgate : tensor<1x?x1024xbf16>,
+        tensor<256x1024xbf16> -> tensor<1x?x256xf32>
+    %s1, %c1 = v4.kv.compress_projected %kv, %score, %s0, %c0, %pos
+        weights(%ape, %norm) rope #rope eps 1.0e-6
+        : tensor<1x?x256xf32>, !state, !cache, tensor<1xi64>
+        weights(tensor<4x256xf32>, tensor<128xbf16>)
+    ```
+
+    Why: the compressor's state makes it run token after token on one
+    thread, and its projections were per-token GEMVs inside it: at a
+    256-token prefill chunk of the mid-size benchmark model the whole op
+    took 12.6% of the step (docs/PERFORMANCE.md 7.1). As `v4.linear`s the
+    projections are tiled GEMMs over every thread (the token tiles share
+    each weight read), and only the pooling stays in order. The values are
+    unchanged: the plain-weight `v4.linear` sums each output as the
+    compressor does (ascending over d from 0, separate multiply and add, in
+    the reference order), and the fast order reassociates both the same
+    way (docs/PERFORMANCE.md 7).
+  }];
+  let dependentDialects = ["::mlir::v4::V4Dialect"];
+  let statistics = [
+    Statistic<"numDecomposed", "decomposed", "v4.kv.compress ops split">
+  ];
+}
+
 //===----------------------------------------------------------------------===//
 // Numerics
 //===----------------------------------------------------------------------===//

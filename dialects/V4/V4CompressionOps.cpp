@@ -22,6 +22,115 @@ static LogicalResult verifyStartPos(Operation *op, Value startPos,
                      type.getDimSize(0), batch);
 }
 
+/// The rules of kv.compress past its projections (kv_compress_c6 to c18),
+/// which kv.compress_projected shares: `batch` and `t` are dims 0 and 1 of
+/// the op's token operand.
+template <typename CompressOp>
+static LogicalResult verifyCompressorBlocks(CompressOp self, int64_t batch,
+                                            int64_t t) {
+  Operation *op = self.getOperation();
+  Builder b(op->getContext());
+  CompressorStateType state = self.getState().getType();
+  KVCacheType cache = self.getCache().getType();
+  const int64_t r = state.getRatio(), c = state.getDim();
+  const int64_t coff = state.getCoff();
+
+  // kv_compress_c6: ape is [r, coff * c], f32 (bf16 accepted, upcast).
+  auto apeType = cast<RankedTensorType>(self.getApe().getType());
+  if (failed(verifyRank(op, "kv_compress_c6", "ape", apeType, 2)) ||
+      failed(verifyElementType(op, "kv_compress_c6", "ape",
+                               apeType.getElementType(),
+                               {b.getF32Type(), b.getBF16Type()})) ||
+      failed(verifyDimEq(op, "kv_compress_c6", "ape dim 0 (ratio)",
+                         apeType.getDimSize(0), r)) ||
+      failed(verifyDimEq(op, "kv_compress_c6",
+                         "ape dim 1 (coff * c = " + std::to_string(coff) +
+                             " * " + std::to_string(c) + ")",
+                         apeType.getDimSize(1), coff * c)))
+    return failure();
+
+  // kv_compress_c7: norm is the RMSNorm weight [c], bf16 or f32.
+  auto normType = cast<RankedTensorType>(self.getNorm().getType());
+  if (failed(verifyRank(op, "kv_compress_c7", "norm", normType, 1)) ||
+      failed(verifyElementType(op, "kv_compress_c7", "norm",
+                               normType.getElementType(),
+                               {b.getBF16Type(), b.getF32Type()})) ||
+      failed(verifyDimEq(op, "kv_compress_c7", "norm dim 0 (c)",
+                         normType.getDimSize(0), c)))
+    return failure();
+
+  // kv_compress_c8: the cache is filled by this compressor: same ratio and
+  // entry width c as the state.
+  if (cache.getRatio() != r || cache.getDim() != c)
+    return op->emitOpError()
+           << "expected cache ratio and dim (" << cache.getRatio() << ", "
+           << cache.getDim() << ") to match the compressor state (" << r << ", "
+           << c << ") [kv_compress_c8]";
+
+  // kv_compress_c9: the cache holds the bf16 post-processed entries (f32
+  // holds them exactly); an FP8 cache would need per-tile scales.
+  if (!cache.getElementType().isBF16() && !cache.getElementType().isF32())
+    return op->emitOpError() << "expected cache element type bf16 or f32, got "
+                             << cache.getElementType() << " [kv_compress_c9]";
+
+  // kv_compress_c10: x, state and cache agree on the batch.
+  if (failed(verifyDimEq(op, "kv_compress_c10", "state batch (x dim 0)",
+                         state.getBatch(), batch)) ||
+      failed(verifyDimEq(op, "kv_compress_c10", "cache batch (state batch)",
+                         cache.getBatch(), state.getBatch())))
+    return failure();
+
+  // kv_compress_c11: startPos is an i64 tensor [B].
+  // kv_compress_c12: its size is the batch.
+  if (failed(verifyStartPos(op, self.getStartPos(), state.getBatch(),
+                            "kv_compress_c11", "kv_compress_c12")))
+    return failure();
+
+  // kv_compress_c18: the chunk's completed entries fit the cache:
+  // floor((startPos + T) / r) <= capacity, and startPos >= 0.
+  if (!ShapedType::isDynamic(t) && t / r > cache.getCapacity())
+    return op->emitOpError() << "expected floor(T / ratio) (" << t << " / " << r
+                             << " = " << t / r << ") <= cache capacity ("
+                             << cache.getCapacity() << ") [kv_compress_c18]";
+
+  // kv_compress_c13: RoPE rotates the last ropeDim of the c dims.
+  const int64_t ropeDim = self.getRope().getRopeDim();
+  if (ropeDim > c)
+    return op->emitOpError() << "expected rope.ropeDim (" << ropeDim
+                             << ") <= c (" << c << ") [kv_compress_c13]";
+
+  // kv_compress_c14: RMSNorm epsilon is positive.
+  if (!(self.getNormEps().convertToDouble() > 0.0))
+    return op->emitOpError()
+           << "expected normEps > 0, got "
+           << self.getNormEps().convertToDouble() << " [kv_compress_c14]";
+
+  if (!self.getRotate()) {
+    // kv_compress_c15: main compressor: the c - ropeDim nope dims are FP8
+    // fake-quantised in blocks of 64.
+    if ((c - ropeDim) % 64 != 0)
+      return op->emitOpError() << "expected c - rope.ropeDim (" << c << " - "
+                               << ropeDim << " = " << c - ropeDim
+                               << ") to be a multiple of 64 (FP8 fake-quant "
+                                  "block) [kv_compress_c15]";
+    return success();
+  }
+  // kv_compress_c16: the indexer compressor (rotate) exists only on CSA
+  // layers, whose ratio is 4.
+  if (r != 4)
+    return op->emitOpError() << "expected ratio 4 for the indexer compressor "
+                                "(rotate), got "
+                             << r << " [kv_compress_c16]";
+  // kv_compress_c17: rotate: Hadamard over c needs a power of two, FP4
+  // fake-quant blocks of 32 need a multiple of 32.
+  if (!isPowerOf2(c) || c % 32 != 0)
+    return op->emitOpError() << "expected c (" << c
+                             << ") to be a power of two and a multiple of 32 "
+                                "with rotate (Hadamard, FP4 block 32) "
+                                "[kv_compress_c17]";
+  return success();
+}
+
 //===----------------------------------------------------------------------===//
 // KVCompressOp
 //===----------------------------------------------------------------------===//
@@ -30,9 +139,7 @@ LogicalResult KVCompressOp::verify() {
   Operation *op = getOperation();
   Builder b(getContext());
   CompressorStateType state = getState().getType();
-  KVCacheType cache = getCache().getType();
-  const int64_t r = state.getRatio(), c = state.getDim();
-  const int64_t coff = state.getCoff();
+  const int64_t c = state.getDim(), coff = state.getCoff();
   auto xType = cast<RankedTensorType>(getX().getType());
 
   // kv_compress_c1: x is the normed layer input [B, T, d], bf16 (f32 in
@@ -74,101 +181,37 @@ LogicalResult KVCompressOp::verify() {
       return failure();
   }
 
-  // kv_compress_c6: ape is [r, coff * c], f32 (bf16 accepted, upcast).
-  auto apeType = cast<RankedTensorType>(getApe().getType());
-  if (failed(verifyRank(op, "kv_compress_c6", "ape", apeType, 2)) ||
-      failed(verifyElementType(op, "kv_compress_c6", "ape",
-                               apeType.getElementType(),
-                               {b.getF32Type(), b.getBF16Type()})) ||
-      failed(verifyDimEq(op, "kv_compress_c6", "ape dim 0 (ratio)",
-                         apeType.getDimSize(0), r)) ||
-      failed(verifyDimEq(op, "kv_compress_c6",
-                         "ape dim 1 (coff * c = " + std::to_string(coff) +
+  return verifyCompressorBlocks(*this, batch, xType.getDimSize(1));
+}
+
+//===----------------------------------------------------------------------===//
+// KVCompressProjectedOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult KVCompressProjectedOp::verify() {
+  Operation *op = getOperation();
+  Builder b(getContext());
+  CompressorStateType state = getState().getType();
+  auto kvType = cast<RankedTensorType>(getKv().getType());
+  const int64_t coff = state.getCoff(), c = state.getDim();
+
+  // kv_compress_projected_c1: kv (and score, of the same type) are the f32
+  // projections [B, T, coff * c].
+  if (failed(verifyRank(op, "kv_compress_projected_c1", "kv", kvType, 3)) ||
+      failed(verifyElementType(op, "kv_compress_projected_c1", "kv",
+                               kvType.getElementType(), {b.getF32Type()})) ||
+      failed(verifyDimEq(op, "kv_compress_projected_c1",
+                         "kv dim 2 (coff * c = " + std::to_string(coff) +
                              " * " + std::to_string(c) + ")",
-                         apeType.getDimSize(1), coff * c)))
+                         kvType.getDimSize(2), coff * c)))
     return failure();
-
-  // kv_compress_c7: norm is the RMSNorm weight [c], bf16 or f32.
-  auto normType = cast<RankedTensorType>(getNorm().getType());
-  if (failed(verifyRank(op, "kv_compress_c7", "norm", normType, 1)) ||
-      failed(verifyElementType(op, "kv_compress_c7", "norm",
-                               normType.getElementType(),
-                               {b.getBF16Type(), b.getF32Type()})) ||
-      failed(verifyDimEq(op, "kv_compress_c7", "norm dim 0 (c)",
-                         normType.getDimSize(0), c)))
+  // kv_compress_projected_c2: T is non-empty where static.
+  if (!ShapedType::isDynamic(kvType.getDimSize(1)) &&
+      failed(verifyPositive(op, "kv_compress_projected_c2", "kv dim 1 (T)",
+                            kvType.getDimSize(1))))
     return failure();
-
-  // kv_compress_c8: the cache is filled by this compressor: same ratio and
-  // entry width c as the state.
-  if (cache.getRatio() != r || cache.getDim() != c)
-    return emitOpError() << "expected cache ratio and dim (" << cache.getRatio()
-                         << ", " << cache.getDim()
-                         << ") to match the compressor state (" << r << ", "
-                         << c << ") [kv_compress_c8]";
-
-  // kv_compress_c9: the cache holds the bf16 post-processed entries (f32
-  // holds them exactly); an FP8 cache would need per-tile scales.
-  if (!cache.getElementType().isBF16() && !cache.getElementType().isF32())
-    return emitOpError() << "expected cache element type bf16 or f32, got "
-                         << cache.getElementType() << " [kv_compress_c9]";
-
-  // kv_compress_c10: x, state and cache agree on the batch.
-  if (failed(verifyDimEq(op, "kv_compress_c10", "state batch (x dim 0)",
-                         state.getBatch(), batch)) ||
-      failed(verifyDimEq(op, "kv_compress_c10", "cache batch (state batch)",
-                         cache.getBatch(), state.getBatch())))
-    return failure();
-
-  // kv_compress_c11: startPos is an i64 tensor [B].
-  // kv_compress_c12: its size is the batch.
-  if (failed(verifyStartPos(op, getStartPos(), state.getBatch(),
-                            "kv_compress_c11", "kv_compress_c12")))
-    return failure();
-
-  // kv_compress_c18: the chunk's completed entries fit the cache:
-  // floor((startPos + T) / r) <= capacity, and startPos >= 0.
-  const int64_t t = xType.getDimSize(1);
-  if (!ShapedType::isDynamic(t) && t / r > cache.getCapacity())
-    return emitOpError() << "expected floor(T / ratio) (" << t << " / " << r
-                         << " = " << t / r << ") <= cache capacity ("
-                         << cache.getCapacity() << ") [kv_compress_c18]";
-
-  // kv_compress_c13: RoPE rotates the last ropeDim of the c dims.
-  const int64_t ropeDim = getRope().getRopeDim();
-  if (ropeDim > c)
-    return emitOpError() << "expected rope.ropeDim (" << ropeDim << ") <= c ("
-                         << c << ") [kv_compress_c13]";
-
-  // kv_compress_c14: RMSNorm epsilon is positive.
-  if (!(getNormEps().convertToDouble() > 0.0))
-    return emitOpError() << "expected normEps > 0, got "
-                         << getNormEps().convertToDouble()
-                         << " [kv_compress_c14]";
-
-  if (!getRotate()) {
-    // kv_compress_c15: main compressor: the c - ropeDim nope dims are FP8
-    // fake-quantised in blocks of 64.
-    if ((c - ropeDim) % 64 != 0)
-      return emitOpError() << "expected c - rope.ropeDim (" << c << " - "
-                           << ropeDim << " = " << c - ropeDim
-                           << ") to be a multiple of 64 (FP8 fake-quant "
-                              "block) [kv_compress_c15]";
-    return success();
-  }
-  // kv_compress_c16: the indexer compressor (rotate) exists only on CSA
-  // layers, whose ratio is 4.
-  if (r != 4)
-    return emitOpError() << "expected ratio 4 for the indexer compressor "
-                            "(rotate), got "
-                         << r << " [kv_compress_c16]";
-  // kv_compress_c17: rotate: Hadamard over c needs a power of two, FP4
-  // fake-quant blocks of 32 need a multiple of 32.
-  if (!isPowerOf2(c) || c % 32 != 0)
-    return emitOpError() << "expected c (" << c
-                         << ") to be a power of two and a multiple of 32 "
-                            "with rotate (Hadamard, FP4 block 32) "
-                            "[kv_compress_c17]";
-  return success();
+  return verifyCompressorBlocks(*this, kvType.getDimSize(0),
+                                kvType.getDimSize(1));
 }
 
 //===----------------------------------------------------------------------===//

@@ -164,6 +164,60 @@ def V4_KVCompressOp : V4_Op<"kv.compress", [Pure,
   let hasVerifier = 1;
 }
 
+def V4_KVCompressProjectedOp : V4_Op<"kv.compress_projected", [Pure,
+    DeclareOpInterfaceMethods<V4_TiedResultsOpInterface>,
+    AllTypesMatch<["state", "newState"]>,
+    AllTypesMatch<["cache", "newCache"]>,
+    AllTypesMatch<["kv", "score"]>]> {
+  let summary = "a KV compressor whose projections are given";
+  let description = [{
+    `v4.kv.compress` after its step 1's projections: `kv` = `wkv · fp32(x)`
+    and `score` = `wgate · fp32(x)`, both [B, T, coff·c] f32 (without `ape`),
+    are operands instead of `x`, `wkv` and `wgate`. Everything else (`ape`,
+    `norm`, `state`, `cache`, `startPos`, the attributes, steps 1's `+ ape`
+    and 2-4, the results and the run-time preconditions) is that op's, so
+    `v4.kv.compress %x ... weights(%wkv, %wgate, %ape, %norm)` equals
+    `v4.kv.compress_projected (v4.linear %x, %wkv -> f32),
+    (v4.linear %x, %wgate -> f32) ... weights(%ape, %norm)`, bit for bit in
+    the reference summation order (ascending fp32 sums over d from 0, the
+    plain-weight `v4.linear`'s). `v4-decompose-kv-compress` makes this
+    rewrite, so that the projections run as tiled GEMMs on every thread and
+    only the stateful part runs in order.
+
+    Verified: `kv` and `score` are f32 [B, T, coff·c] of the same type; the
+    rest as `v4.kv.compress` (kv_compress_c6 to c18, with `kv` in the place
+    of `x` for the batch and T).
+
+    ```mlir
+    %s1, %c1 = v4.kv.compress_projected %kv, %score, %s0, %c0, %pos
+        weights(%ape, %norm)
+        rope #v4.rope<ropeDim = 64, base = 160000.0, factor = 16.0,
+                      originalSeqLen = 65536, betaFast = 32.0, betaSlow = 1.0>
+        eps 1.0e-6
+        : tensor<1x?x1024xf32>, !v4.compressor_state<batch = 1, ratio = 4, dim = 512>,
+          !v4.kv_cache<batch = 1, capacity = 16384, dim = 512, ratio = 4, elementType = bf16>,
+          tensor<1xi64>
+        weights(tensor<4x1024xf32>, tensor<512xbf16>)
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$kv, AnyRankedTensor:$score,
+                       AnyRankedTensor:$ape, AnyRankedTensor:$norm,
+                       V4_CompressorStateType:$state, V4_KVCacheType:$cache,
+                       AnyRankedTensor:$startPos, V4_RopeTableAttr:$rope,
+                       F64Attr:$normEps, UnitAttr:$rotate);
+  let results = (outs V4_CompressorStateType:$newState,
+                      V4_KVCacheType:$newCache);
+  let assemblyFormat = [{
+    $kv `,` $score `,` $state `,` $cache `,` $startPos
+    `weights` `(` $ape `,` $norm `)`
+    `rope` qualified($rope) `eps` $normEps (`rotate` $rotate^)? attr-dict `:`
+    type($kv) `,` qualified(type($state)) `,` qualified(type($cache)) `,`
+    type($startPos)
+    `weights` `(` type($ape) `,` type($norm) `)`
+  }];
+  let hasVerifier = 1;
+}
+
 //===----------------------------------------------------------------------===//
 // Lightning indexer
 //===----------------------------------------------------------------------===//

@@ -24,6 +24,15 @@ std::optional<unsigned> KVCompressOp::getTiedOperandIndex(unsigned result) {
   return std::nullopt;
 }
 
+std::optional<unsigned>
+KVCompressProjectedOp::getTiedOperandIndex(unsigned result) {
+  if (result == 0)
+    return getStateMutable().getOperandNumber();
+  if (result == 1)
+    return getCacheMutable().getOperandNumber();
+  return std::nullopt;
+}
+
 std::optional<unsigned> EngramHashOp::getTiedOperandIndex(unsigned result) {
   if (result == 1)
     return getStateMutable().getOperandNumber();

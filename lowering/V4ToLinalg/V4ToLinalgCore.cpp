@@ -31,6 +31,8 @@
 
 #include <cmath>
 #include <limits>
+#include <tuple>
+#include <type_traits>
 
 using namespace mlir;
 using namespace mlir::v4;
@@ -991,7 +993,8 @@ struct FakeQuantLowering : public OpConversionPattern<FakeQuantOp> {
 /// fake-quant (blocks of 32). Every step a generic over the c channels into
 /// a fresh tensor; the values stay f32 (each a bf16 value after a rounding
 /// point).
-Value compressPost(ImplicitLocOpBuilder &b, KVCompressOp op, Value entry,
+template <typename CompressOp>
+Value compressPost(ImplicitLocOpBuilder &b, CompressOp op, Value entry,
                    Value norm, Value blk, bool quantize) {
   MLIRContext *ctx = b.getContext();
   auto stateType = cast<CompressorStateType>(op.getState().getType());
@@ -1150,17 +1153,6 @@ Value poolBlock(ImplicitLocOpBuilder &b, Value bi, Value kv, Value score,
       .getResult(0);
 }
 
-/// The compressor runs token by token, as V4-SPEC 9.2 states it: scf.for
-/// loops over the sequences and their tokens carry the state (kv, score)
-/// and the cache, which start as the kernel's state and cache arguments, so
-/// every update is in place in their buffers (tensor.insert per element).
-/// The projections k = wkv x and g = wgate x of all tokens come first (one
-/// generic, fp32 sums ascending over d). Per token: row off + (p mod r) of
-/// the state gets (k, g + ape[p mod r]); when p completes block blk <
-/// capacity, the block is pooled per channel (softmax over its candidate
-/// rows: max, sum of exps, then the weighted sum, each ascending), post-
-/// processed (compressPost) and written to cache row blk; an overlapping
-/// compressor then shifts state rows [r, 2r) to [0, r).
 /// k = wkv · fp32(x) and g = wgate · fp32(x) of kv.compress, [B, T, width]
 /// f32, each element the sequential fp32 sum over ascending e of w[o, e] *
 /// x[e] (the reference's order). Channels go 8 to a vector: per 8
@@ -1272,136 +1264,47 @@ std::pair<Value, Value> projectKG(ImplicitLocOpBuilder &b, Value x, Value wkv,
   return {out[0], out[1]};
 }
 
-/// projectKG in the fast sum order (v4.sum_order = "fast"): each channel's
-/// products summed in 16 lanes along d with contractible multiply-adds
-/// (FMA), the lanes added at the end, then the d % 16 last elements one at
-/// a time. Tokens go kProjTokens at a time (a prefill chunk), each vector
-/// of 2 channels of both weights serving all of them (16 sums in flight, a
-/// quarter of the weight reads); the T % kProjTokens last tokens (a decode
-/// token) one at a time, 4 channels of both weights at a time (8 sums share
-/// each vector of x); the last channels one at a time. A token's and
-/// channel's operations are the same in either grouping (bit for bit);
-/// the sums are reassociated against projectKG, as the fast order allows
-/// (docs/PERFORMANCE.md 7).
-std::pair<Value, Value> projectKGFast(ImplicitLocOpBuilder &b, Value x,
-                                      Value wkv, Value wgate, int64_t width) {
-  Scalar k{b};
-  Type f32 = b.getF32Type();
-  constexpr int64_t L = 16, kProjTokens = 4;
-  auto lanes = VectorType::get({L}, f32);
-  auto contract = arith::FastMathFlags::contract;
-  SmallVector<OpFoldResult> shape = tensor::getMixedSizes(b, b.getLoc(), x);
-  shape.back() = b.getIndexAttr(width);
-  Value kInit = tensor::EmptyOp::create(b, shape, f32);
-  Value gInit = tensor::EmptyOp::create(b, shape, f32);
-  Value zero = k.idx(0), D = k.dim(x, 2), LV = k.idx(L);
-  Value steps = arith::DivUIOp::create(b, D, LV);
-  Value dFull = k.muli(steps, LV);
-  Value weights[2] = {wkv, wgate};
-  Value vzero = arith::ConstantOp::create(
-      b, DenseElementsAttr::get(lanes, b.getF32FloatAttr(0.0f)));
-  auto readVec = [&](Scalar &s, Value t, ValueRange ix) -> Value {
-    return readF32Vector(s.b, t, ix, L);
-  };
-  // Channels [o0, o0 + n) of both weights for tokens t0 + [0, tt) of batch
-  // row bi into acc (k, g).
-  auto channels = [&](Scalar &s, Value bi, Value t0, int64_t tt, Value o0,
-                      int64_t n, ValueRange acc) -> SmallVector<Value> {
-    auto token = [&](Scalar &s, int64_t j) {
-      return j == 0 ? t0 : s.addi(t0, s.idx(j));
-    };
-    auto at = [&](int64_t m, int64_t c, int64_t j) {
-      return (m * n + c) * tt + j;
-    };
-    SmallVector<Value> init(2 * n * tt, vzero);
-    SmallVector<Value> sums = forLoop(
-        s.b, zero, steps, init, [&](Scalar &s, Value q, ValueRange part) {
-          Value e0 = s.muli(q, LV);
-          SmallVector<Value> xv;
-          for (int64_t j = 0; j < tt; ++j)
-            xv.push_back(readVec(s, x, ValueRange{bi, token(s, j), e0}));
-          SmallVector<Value> next(part.size());
-          for (int m = 0; m < 2; ++m)
-            for (int64_t c = 0; c < n; ++c) {
-              Value w =
-                  readVec(s, weights[m], ValueRange{s.addi(o0, s.idx(c)), e0});
-              for (int64_t j = 0; j < tt; ++j) {
-                Value prod = arith::MulFOp::create(s.b, w, xv[j], contract);
-                next[at(m, c, j)] = arith::AddFOp::create(
-                    s.b, part[at(m, c, j)], prod, contract);
-              }
-            }
-          return next;
-        });
-    SmallVector<Value> out(acc);
-    for (int m = 0; m < 2; ++m)
-      for (int64_t c = 0; c < n; ++c)
-        for (int64_t j = 0; j < tt; ++j) {
-          Value o = s.addi(o0, s.idx(c)), t = token(s, j);
-          Value y = vector::ReductionOp::create(
-              s.b, vector::CombiningKind::ADD, sums[at(m, c, j)],
-              arith::FastMathFlags::reassoc | contract);
-          y = forLoop(
-              s.b, dFull, D, {y}, [&](Scalar &s, Value e, ValueRange a) {
-                Value xe = s.toF32(
-                    tensor::ExtractOp::create(s.b, x, ValueRange{bi, t, e}));
-                Value we = s.toF32(tensor::ExtractOp::create(s.b, weights[m],
-                                                             ValueRange{o, e}));
-                return SmallVector<Value>{s.add(a[0], s.mul(we, xe))};
-              })[0];
-          out[m] =
-              tensor::InsertOp::create(s.b, y, out[m], ValueRange{bi, t, o});
-        }
-    return out;
-  };
-  // Every channel of tokens t0 + [0, tt), C at a time.
-  auto allChannels = [&](Scalar &s, Value bi, Value t0, int64_t tt, int64_t C,
-                         ValueRange acc1) {
-    SmallVector<Value> acc2 =
-        forLoop(s.b, zero, s.idx(width / C), acc1,
-                [&](Scalar &s, Value ob, ValueRange acc) {
-                  return channels(s, bi, t0, tt, s.muli(ob, s.idx(C)), C, acc);
-                });
-    return forLoop(s.b, s.idx(width / C * C), s.idx(width), acc2,
-                   [&](Scalar &s, Value o, ValueRange acc) {
-                     return channels(s, bi, t0, tt, o, 1, acc);
-                   });
-  };
-  Value T = k.dim(x, 1);
-  Value groups = arith::DivUIOp::create(b, T, k.idx(kProjTokens));
-  SmallVector<Value> out = forLoop(
-      b, zero, k.dim(x, 0), {kInit, gInit},
-      [&](Scalar &s, Value bi, ValueRange acc0) {
-        SmallVector<Value> acc1 = forLoop(
-            s.b, zero, groups, acc0, [&](Scalar &s, Value q, ValueRange acc) {
-              return allChannels(s, bi, s.muli(q, s.idx(kProjTokens)),
-                                 kProjTokens, 2, acc);
-            });
-        return forLoop(s.b, s.muli(groups, s.idx(kProjTokens)), T, acc1,
-                       [&](Scalar &s, Value t, ValueRange acc) {
-                         return allChannels(s, bi, t, 1, 4, acc);
-                       });
-      });
-  return {out[0], out[1]};
-}
-
-struct KVCompressLowering : public OpConversionPattern<KVCompressOp> {
-  using OpConversionPattern::OpConversionPattern;
+/// Lowers v4.kv.compress, or v4.kv.compress_projected with the projections
+/// given (the rest is the same code). The compressor runs token by token,
+/// as V4-SPEC 9.2 states it: scf.for loops over the sequences and their
+/// tokens carry the state (kv, score) and the cache, which start as the
+/// kernel's state and cache arguments, so every update is in place in their
+/// buffers (tensor.insert per element). The projections k = wkv x and
+/// g = wgate x of all tokens come first (projectKG), or are the operands of
+/// kv.compress_projected. Per token: row off + (p mod r) of the state gets
+/// (k, g + ape[p mod r]); when p completes block blk < capacity, the block
+/// is pooled per channel (softmax over its candidate rows: max, sum of
+/// exps, then the weighted sum, each ascending), post-processed
+/// (compressPost) and written to cache row blk; an overlapping compressor
+/// then shifts state rows [r, 2r) to [0, r).
+template <typename CompressOp>
+struct CompressLowering : public OpConversionPattern<CompressOp> {
+  using OpConversionPattern<CompressOp>::OpConversionPattern;
+  using OneToNOpAdaptor =
+      typename OpConversionPattern<CompressOp>::OneToNOpAdaptor;
   LogicalResult
-  matchAndRewrite(KVCompressOp op, OneToNOpAdaptor adaptor,
+  matchAndRewrite(CompressOp op, OneToNOpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
+    constexpr bool projected =
+        std::is_same_v<CompressOp, KVCompressProjectedOp>;
     auto single = [](ValueRange v) { return v.size() == 1 ? v[0] : Value(); };
-    Value x = single(adaptor.getX()), wkv = single(adaptor.getWkv()),
-          wgate = single(adaptor.getWgate()), ape = single(adaptor.getApe()),
-          norm = single(adaptor.getNorm()), cache = single(adaptor.getCache()),
+    Value ape = single(adaptor.getApe()), norm = single(adaptor.getNorm()),
+          cache = single(adaptor.getCache()),
           startPos = single(adaptor.getStartPos());
+    // The tokens' operands: x and the weights, or the projections.
+    SmallVector<Value, 3> tokens;
+    if constexpr (projected)
+      tokens = {single(adaptor.getKv()), single(adaptor.getScore())};
+    else
+      tokens = {single(adaptor.getX()), single(adaptor.getWkv()),
+                single(adaptor.getWgate())};
     ValueRange state = adaptor.getState();
     FailureOr<ModuleNumerics> modes = getModuleNumerics(op);
     if (failed(modes))
       return failure();
     bool quantizeKV = ::v4::fakeQuantizesKV(modes->fakeQuant);
-    if (!x || !wkv || !wgate || !ape || !norm || !cache || !startPos ||
-        state.size() != 2)
+    if (llvm::is_contained(tokens, Value()) || !ape || !norm || !cache ||
+        !startPos || state.size() != 2)
       return rewriter.notifyMatchFailure(op, "unexpected storage operands");
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
     Scalar k{b};
@@ -1412,15 +1315,17 @@ struct KVCompressLowering : public OpConversionPattern<KVCompressOp> {
     int64_t width = stateType.getWidth(), off = overlap ? r : 0;
     Type cacheElt = cast<RankedTensorType>(cache.getType()).getElementType();
 
-    // k, g [B, T, width]: fp32 sums over d, ascending, wkv * x.
-    auto [kAll, gAll] = modes->sumOrder == ::v4::SumOrder::Fast
-                            ? projectKGFast(b, x, wkv, wgate, width)
-                            : projectKG(b, x, wkv, wgate, width);
+    // k, g [B, T, width]: fp32 sums over d, ascending, wkv * x (in either
+    // sum order), or given.
+    Value kAll = tokens[0], gAll = tokens.size() == 2 ? tokens[1] : Value();
+    if (!projected)
+      std::tie(kAll, gAll) =
+          projectKG(b, tokens[0], tokens[1], tokens[2], width);
 
     Value zero = k.idx(0), rV = k.idx(r), widthV = k.idx(width);
-    Value T = k.dim(x, 1), capacity = k.dim(cache, 1);
+    Value T = k.dim(kAll, 1), capacity = k.dim(cache, 1);
     SmallVector<Value> out = forLoop(
-        b, zero, k.dim(x, 0), {state[0], state[1], cache},
+        b, zero, k.dim(kAll, 0), {state[0], state[1], cache},
         [&](Scalar &e, Value bi, ValueRange s0) {
           Value sp = e.toIndex(
               tensor::ExtractOp::create(e.b, startPos, ValueRange{bi}));
@@ -1522,13 +1427,14 @@ void mlir::v4::populateV4ToLinalgCorePatterns(const TypeConverter &converter,
                ZeroStateLowering<RingEmptyOp>, ZeroStateLowering<CacheEmptyOp>,
                KVStateEmptyLowering, EngramStateEmptyLowering,
                RingWriteLowering, WindowIndicesLowering, TopKLowering,
-               FakeQuantLowering, KVCompressLowering>(converter,
-                                                      patterns.getContext());
+               FakeQuantLowering, CompressLowering<KVCompressOp>,
+               CompressLowering<KVCompressProjectedOp>>(converter,
+                                                        patterns.getContext());
 }
 
 bool mlir::v4::isLoweredByV4ToLinalgCore(Operation *op) {
   return isa<EmbeddingOp, ConvertOp, LastTokenOp, RMSNormOp, RopeOp, HadamardOp,
              RingEmptyOp, CacheEmptyOp, KVStateEmptyOp, EngramStateEmptyOp,
              RingWriteOp, AttnWindowIndicesOp, CSATopKOp, FakeQuantOp,
-             KVCompressOp>(op);
+             KVCompressOp, KVCompressProjectedOp>(op);
 }

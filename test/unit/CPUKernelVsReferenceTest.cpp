@@ -1310,6 +1310,8 @@ struct Comp {
 
   bool bf16Weights = false;
   std::vector<uint16_t> wkvBf16, wgateBf16;
+  /// v4.kv.compress_projected, fed the projections of ref::compressorProject.
+  bool projected = false;
 
   Comp(int64_t c, int64_t r, bool rot, uint64_t seed, int64_t d = 64,
        bool bf16 = false, int64_t rope = 8)
@@ -1364,6 +1366,17 @@ struct Comp {
     std::string rope = "#v4.rope<ropeDim = " + s(ropeDim) +
                        ", base = 160000.0, factor = 4.0, "
                        "originalSeqLen = 16, betaFast = 32.0, betaSlow = 1.0>";
+    if (projected) {
+      std::string kt = "tensor<1x?x" + s(width()) + "xf32>";
+      return "func.func @f(%k: " + kt + ", %g: " + kt + ", %s: " + st +
+             ", %c: " + ca + ", %pos: tensor<1xi64>, %ape: " + at +
+             ", %norm: " + nt + ") -> (" + st + ", " + ca +
+             ") {\n  %s1, %c1 = v4.kv.compress_projected %k, %g, %s, %c, %pos "
+             "weights(%ape, %norm) rope " +
+             rope + " eps 1.0e-6" + (rotate ? " rotate" : "") + " : " + kt +
+             ", " + st + ", " + ca + ", tensor<1xi64> weights(" + at + ", " +
+             nt + ")\n  return %s1, %c1 : " + st + ", " + ca + "\n}";
+    }
     return "func.func @f(%x: " + xt + ", %s: " + st + ", %c: " + ca +
            ", %pos: tensor<1xi64>, %wkv: " + wt + ", %wg: " + wt +
            ", %ape: " + at + ", %norm: " + nt + ") -> (" + st + ", " + ca +
@@ -1404,7 +1417,22 @@ struct CompRun {
     auto ds = describe<3>(score.data(), {1, cp.rows(), cp.width()});
     auto dc = describe<3>(cache.data(), {1, cp.cap, cp.p.c});
     auto dp = describe<1>(pos.data(), {1});
-    k.run({&dx, &dwk, &dwg, &da, &dn, &dk, &ds, &dc, &dp, &dk, &ds, &dc});
+    if (!cp.projected) {
+      k.run({&dx, &dwk, &dwg, &da, &dn, &dk, &ds, &dc, &dp, &dk, &ds, &dc});
+      return;
+    }
+    // The projections without ape (the op adds it), in the reference's
+    // order.
+    ref::CompressorParams q = cp.p;
+    std::fill(q.ape.begin(), q.ape.end(), 0.0f);
+    Vec xf = dec(xs), kp(T * cp.width()), gp(T * cp.width());
+    for (int64_t t = 0; t < T; ++t)
+      ref::compressorProject(q, xf.data() + t * d, 0,
+                             kp.data() + t * cp.width(),
+                             gp.data() + t * cp.width());
+    auto dkp = describe<3>(kp.data(), {1, T, cp.width()});
+    auto dgp = describe<3>(gp.data(), {1, T, cp.width()});
+    k.run({&dkp, &dgp, &da, &dn, &dk, &ds, &dc, &dp, &dk, &ds, &dc});
   }
 };
 
@@ -1413,8 +1441,9 @@ struct CompRun {
 /// against ref::compressorDecode after every token. All exact.
 void checkCompress(const char *what, int64_t c, int64_t r, bool rotate,
                    uint64_t seed, int64_t d = 64, bool bf16 = false,
-                   int64_t ropeDim = 8) {
+                   int64_t ropeDim = 8, bool projected = false) {
   Comp cp(c, r, rotate, seed, d, bf16, ropeDim);
+  cp.projected = projected;
   const int64_t T = 21, n = T / r;
   auto x = randomBf16(T * d, seed + 10, 2.0f);
   auto xf = dec(x);
@@ -1482,78 +1511,18 @@ TEST(CPUKernelVsReference, CompressProjectionTails) {
                                         false, 211, 61, true, 6));
 }
 
-TEST(CPUKernelVsReference, CompressProjectionFastSums) {
-  // In the fast sum order the projections k = wkv x and g = wgate x sum each
-  // channel in 16 lanes along d with FMA (projectKGFast), 4 channels at a
-  // time. Against the reference's state rows after a 21-token prefill (the
-  // tokens of the open block, and an overlapping compressor's previous
-  // block): |k - k_ref| <= 2 d u sum|w x| (u = 2^-24: both orders are within
-  // d u sum|w x| of the exact sum), and g + ape within that plus an ulp of
-  // each sum. bf16 weights, d = 61 (13 elements past the last 16-lane step),
-  // widths 70 and 140 (2 channels past the last 4); some outputs differ.
-  // The 21 tokens go 4 at a time (20) and one alone; fed one token per call
-  // instead, every state and cache bit is the same.
-  for (int64_t r : {8, 4}) {
-    SCOPED_TRACE("r=" + std::to_string(r));
-    Comp cp(70, r, false, 221 + r, 61, true, 6);
-    const int64_t T = 21, d = 61, W = cp.width();
-    auto x = randomBf16(T * d, 231 + r, 2.0f);
-    auto xf = dec(x);
-    ref::CompressorState st;
-    ref::compressorPrefill(cp.p, cp.pp, xf.data(), T, st);
-    CompRun run(cp);
-    ASSERT_NO_FATAL_FAILURE(
-        run.k.compile("module attributes {v4.sum_order = \"fast\"} {\n" +
-                      cp.source() + "\n}"));
-    run.chunk(x, 0, T);
-    // Row i's token: the open block's tokens after an overlapping
-    // compressor's r rows of the previous block.
-    int64_t off = cp.p.overlap ? r : 0, open = T % r;
-    int64_t differ = 0, count = 0;
-    for (int64_t i = 0; i < off + open; ++i) {
-      int64_t t = i < off ? (T / r - 1) * r + i : T - open + (i - off);
-      for (int64_t o = 0; o < W; ++o) {
-        double mk = 0, mg = 0;
-        for (int64_t e = 0; e < d; ++e) {
-          mk += std::fabs(double(cp.p.wkv[o * d + e]) * xf[t * d + e]);
-          mg += std::fabs(double(cp.p.wgate[o * d + e]) * xf[t * d + e]);
-        }
-        float k = run.kv[i * W + o], kr = st.kv[i * W + o];
-        float g = run.score[i * W + o], gr = st.score[i * W + o];
-        ASSERT_LE(std::fabs(double(k) - kr), 2.0 * d * 0x1p-24 * mk)
-            << "row " << i << " channel " << o;
-        ASSERT_LE(std::fabs(double(g) - gr),
-                  2.0 * d * 0x1p-24 * mg + 0x1p-23 * std::fabs(double(gr)))
-            << "row " << i << " channel " << o;
-        differ += (k != kr) + (g != gr);
-        count += 2;
-      }
-    }
-    std::printf("[kv.compress fast projections r=%lld] %lld of %lld differ\n",
-                (long long)r, (long long)differ, (long long)count);
-    EXPECT_GT(differ, 0) << "the fast order gave the reference's sums";
-    // Token by token (each call one token, as a decode step: the single
-    // token path) the state and cache are the same bits as in one call,
-    // whose tokens went 4 at a time.
-    CompRun steps(cp);
-    ASSERT_NO_FATAL_FAILURE(
-        steps.k.compile("module attributes {v4.sum_order = \"fast\"} {\n" +
-                        cp.source() + "\n}"));
-    for (int64_t t = 0; t < T; ++t)
-      steps.chunk(x, t, 1);
-    EXPECT_EQ(std::memcmp(steps.kv.data(), run.kv.data(),
-                          run.kv.size() * sizeof(float)),
-              0);
-    EXPECT_EQ(std::memcmp(steps.score.data(), run.score.data(),
-                          run.score.size() * sizeof(float)),
-              0);
-    EXPECT_EQ(steps.cache, run.cache);
-  }
+TEST(CPUKernelVsReference, CompressProjected) {
+  // kv.compress_projected (what v4-decompose-kv-compress leaves of the op)
+  // fed the reference's projections: the same entries and state rows as
+  // the reference, exactly, for the three compressor kinds and the tails
+  // (ropeDim 6, c = 70).
+  ASSERT_NO_FATAL_FAILURE(checkCompress("kv.compress_projected overlap main",
+                                        72, 4, false, 241, 64, false, 8, true));
+  ASSERT_NO_FATAL_FAILURE(checkCompress("kv.compress_projected rotate", 32, 4,
+                                        true, 251, 64, false, 8, true));
+  ASSERT_NO_FATAL_FAILURE(checkCompress("kv.compress_projected non-overlap", 70,
+                                        8, false, 261, 61, true, 6, true));
 }
-
-//===----------------------------------------------------------------------===//
-// mHC, MTP
-//===----------------------------------------------------------------------===//
 
 TEST(CPUKernelVsReference, MhcSinkhorn) {
   // ref::hcSplitSinkhorn with scale 1, base 0 (C = the logits). Exact.

@@ -234,6 +234,71 @@ func.func @kv_compress_c17(%x: tensor<2x8x64xbf16>, %wkv: tensor<192x64xf32>, %w
 
 // -----
 
+// kv_compress_projected_c1: kv and score are f32 [B, T, coff * c].
+func.func @kv_compress_projected_c1(%kv: tensor<2x8x256xbf16>, %g: tensor<2x8x256xbf16>, %ape: tensor<4x256xf32>, %norm: tensor<128xbf16>,
+    %s: !v4.compressor_state<batch = 2, ratio = 4, dim = 128>, %c: !v4.kv_cache<batch = 2, capacity = 16, dim = 128, ratio = 4, elementType = bf16>, %pos: tensor<2xi64>) {
+  // expected-error @+1 {{expected kv element type 'f32', got 'bf16' [kv_compress_projected_c1]}}
+  %s1, %c1 = v4.kv.compress_projected %kv, %g, %s, %c, %pos weights(%ape, %norm)
+      rope #v4.rope<ropeDim = 64, base = 160000.0, factor = 16.0, originalSeqLen = 65536, betaFast = 32.0, betaSlow = 1.0> eps 1.0e-6
+      : tensor<2x8x256xbf16>, !v4.compressor_state<batch = 2, ratio = 4, dim = 128>, !v4.kv_cache<batch = 2, capacity = 16, dim = 128, ratio = 4, elementType = bf16>, tensor<2xi64>
+      weights(tensor<4x256xf32>, tensor<128xbf16>)
+  return
+}
+
+// -----
+
+// kv_compress_projected_c1: their last dim is coff * c.
+func.func @kv_compress_projected_c1_width(%kv: tensor<2x8x128xf32>, %g: tensor<2x8x128xf32>, %ape: tensor<4x256xf32>, %norm: tensor<128xbf16>,
+    %s: !v4.compressor_state<batch = 2, ratio = 4, dim = 128>, %c: !v4.kv_cache<batch = 2, capacity = 16, dim = 128, ratio = 4, elementType = bf16>, %pos: tensor<2xi64>) {
+  // expected-error @+1 {{expected kv dim 2 (coff * c = 2 * 128) = 256, got 128 [kv_compress_projected_c1]}}
+  %s1, %c1 = v4.kv.compress_projected %kv, %g, %s, %c, %pos weights(%ape, %norm)
+      rope #v4.rope<ropeDim = 64, base = 160000.0, factor = 16.0, originalSeqLen = 65536, betaFast = 32.0, betaSlow = 1.0> eps 1.0e-6
+      : tensor<2x8x128xf32>, !v4.compressor_state<batch = 2, ratio = 4, dim = 128>, !v4.kv_cache<batch = 2, capacity = 16, dim = 128, ratio = 4, elementType = bf16>, tensor<2xi64>
+      weights(tensor<4x256xf32>, tensor<128xbf16>)
+  return
+}
+
+// -----
+
+// kv_compress_projected_c2: T is non-empty where static.
+func.func @kv_compress_projected_c2(%kv: tensor<2x0x256xf32>, %g: tensor<2x0x256xf32>, %ape: tensor<4x256xf32>, %norm: tensor<128xbf16>,
+    %s: !v4.compressor_state<batch = 2, ratio = 4, dim = 128>, %c: !v4.kv_cache<batch = 2, capacity = 16, dim = 128, ratio = 4, elementType = bf16>, %pos: tensor<2xi64>) {
+  // expected-error @+1 {{expected kv dim 1 (T) > 0, got 0 [kv_compress_projected_c2]}}
+  %s1, %c1 = v4.kv.compress_projected %kv, %g, %s, %c, %pos weights(%ape, %norm)
+      rope #v4.rope<ropeDim = 64, base = 160000.0, factor = 16.0, originalSeqLen = 65536, betaFast = 32.0, betaSlow = 1.0> eps 1.0e-6
+      : tensor<2x0x256xf32>, !v4.compressor_state<batch = 2, ratio = 4, dim = 128>, !v4.kv_cache<batch = 2, capacity = 16, dim = 128, ratio = 4, elementType = bf16>, tensor<2xi64>
+      weights(tensor<4x256xf32>, tensor<128xbf16>)
+  return
+}
+
+// -----
+
+// kv_compress_c6: the projected form checks the rest as kv.compress does.
+func.func @kv_compress_projected_ape(%kv: tensor<2x8x256xf32>, %g: tensor<2x8x256xf32>, %ape: tensor<8x256xf32>, %norm: tensor<128xbf16>,
+    %s: !v4.compressor_state<batch = 2, ratio = 4, dim = 128>, %c: !v4.kv_cache<batch = 2, capacity = 16, dim = 128, ratio = 4, elementType = bf16>, %pos: tensor<2xi64>) {
+  // expected-error @+1 {{expected ape dim 0 (ratio) = 4, got 8 [kv_compress_c6]}}
+  %s1, %c1 = v4.kv.compress_projected %kv, %g, %s, %c, %pos weights(%ape, %norm)
+      rope #v4.rope<ropeDim = 64, base = 160000.0, factor = 16.0, originalSeqLen = 65536, betaFast = 32.0, betaSlow = 1.0> eps 1.0e-6
+      : tensor<2x8x256xf32>, !v4.compressor_state<batch = 2, ratio = 4, dim = 128>, !v4.kv_cache<batch = 2, capacity = 16, dim = 128, ratio = 4, elementType = bf16>, tensor<2xi64>
+      weights(tensor<8x256xf32>, tensor<128xbf16>)
+  return
+}
+
+// -----
+
+// kv_compress_c10: the projected form takes the batch from kv.
+func.func @kv_compress_projected_batch(%kv: tensor<3x8x256xf32>, %g: tensor<3x8x256xf32>, %ape: tensor<4x256xf32>, %norm: tensor<128xbf16>,
+    %s: !v4.compressor_state<batch = 2, ratio = 4, dim = 128>, %c: !v4.kv_cache<batch = 2, capacity = 16, dim = 128, ratio = 4, elementType = bf16>, %pos: tensor<2xi64>) {
+  // expected-error @+1 {{expected state batch (x dim 0) = 3, got 2 [kv_compress_c10]}}
+  %s1, %c1 = v4.kv.compress_projected %kv, %g, %s, %c, %pos weights(%ape, %norm)
+      rope #v4.rope<ropeDim = 64, base = 160000.0, factor = 16.0, originalSeqLen = 65536, betaFast = 32.0, betaSlow = 1.0> eps 1.0e-6
+      : tensor<3x8x256xf32>, !v4.compressor_state<batch = 2, ratio = 4, dim = 128>, !v4.kv_cache<batch = 2, capacity = 16, dim = 128, ratio = 4, elementType = bf16>, tensor<2xi64>
+      weights(tensor<4x256xf32>, tensor<128xbf16>)
+  return
+}
+
+// -----
+
 // csa_indexer_scores_c1: q is bf16 [B, T, HI, DI].
 func.func @csa_indexer_scores_c1(%q: tensor<2x6x128xbf16>, %w: tensor<2x6x4xbf16>, %k: !v4.kv_cache<batch = 2, capacity = 8, dim = 32, ratio = 4, elementType = bf16>, %pos: tensor<2xi64>) {
   // expected-error @+1 {{q must have rank 4, got 3 (shape [2, 6, 128]) [csa_indexer_scores_c1]}}

@@ -52,6 +52,28 @@ func.func @compress_nonoverlap_decode(%x: tensor<1x1x32xbf16>, %wkv: tensor<64x3
   return %s1, %c1 : !v4.compressor_state<batch = 1, ratio = 8, dim = 64>, !v4.kv_cache<batch = 1, capacity = 4, dim = 64, ratio = 8, elementType = f32>
 }
 
+// The projected form (v4-decompose-kv-compress): kv and score are the f32
+// projections [B, T, coff * c]; indexer compressor (rotate), f32 ape.
+// CHECK-LABEL: func.func @compress_projected_rotate
+// CHECK: v4.kv.compress_projected %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} weights(%{{.*}}, %{{.*}}) rope #v4.rope<ropeDim = 64
+// CHECK-SAME: eps 9.9999999999999995E-7 rotate :
+// CHECK-SAME: tensor<1x?x256xf32>, !v4.compressor_state<batch = 1, ratio = 4, dim = 128>
+// CHECK-SAME: weights(tensor<4x256xf32>, tensor<128xbf16>)
+func.func @compress_projected_rotate(%kv: tensor<1x?x256xf32>, %score: tensor<1x?x256xf32>,
+    %ape: tensor<4x256xf32>, %norm: tensor<128xbf16>,
+    %s0: !v4.compressor_state<batch = 1, ratio = 4, dim = 128>,
+    %c0: !v4.kv_cache<batch = 1, capacity = 16, dim = 128, ratio = 4, elementType = bf16>,
+    %pos: tensor<1xi64>) -> (!v4.compressor_state<batch = 1, ratio = 4, dim = 128>,
+                              !v4.kv_cache<batch = 1, capacity = 16, dim = 128, ratio = 4, elementType = bf16>) {
+  %s1, %c1 = v4.kv.compress_projected %kv, %score, %s0, %c0, %pos weights(%ape, %norm)
+      rope #v4.rope<ropeDim = 64, base = 160000.0, factor = 16.0, originalSeqLen = 65536, betaFast = 32.0, betaSlow = 1.0>
+      eps 1.0e-6 rotate
+      : tensor<1x?x256xf32>, !v4.compressor_state<batch = 1, ratio = 4, dim = 128>,
+        !v4.kv_cache<batch = 1, capacity = 16, dim = 128, ratio = 4, elementType = bf16>, tensor<1xi64>
+      weights(tensor<4x256xf32>, tensor<128xbf16>)
+  return %s1, %c1 : !v4.compressor_state<batch = 1, ratio = 4, dim = 128>, !v4.kv_cache<batch = 1, capacity = 16, dim = 128, ratio = 4, elementType = bf16>
+}
+
 // V4-Flash CSA layer (S_max = 65536), prefill of a dynamic-T chunk: main
 // compressor (c = 512, coff 2) and indexer compressor (c = 128, rotate), then
 // the indexer scores against the updated keys and top-512 selection.
