@@ -227,6 +227,80 @@ TEST(CPUKernelsAttention, TopKVisibleDescendingWithPadding) {
   EXPECT_EQ(out[T * K + 2], 6);
 }
 
+/// csa.topk k K of T = 40 tokens over 70 entries from position p0: scores
+/// from 6 values (ties everywhere, +0 and -0 equal, -inf entries) and a NaN
+/// at a visible id of token 17, against the stable sort (score descending,
+/// id ascending) and, for the NaN row, the rounds (mirrored here: NaN
+/// compares false, so it is never after a pick nor better than one).
+void checkTopKTies(int64_t K, int64_t p0) {
+  const int64_t T = 40, N = 70, nanRow = 17;
+  std::string ks = std::to_string(K);
+  CompiledKernel k;
+  ASSERT_NO_FATAL_FAILURE(
+      k.compile("func.func @f(%s: tensor<1x?x70xbf16>, %pos: tensor<1xi64>) -> "
+                "tensor<1x?x" +
+                ks + "xi64> {\n  %i = v4.csa.topk %s, %pos k " + ks +
+                " : (tensor<1x?x70xbf16>, tensor<1xi64>) -> tensor<1x?x" + ks +
+                "xi64>\n  return %i : tensor<1x?x" + ks + "xi64>\n}"));
+  std::vector<int64_t> pos = {p0};
+  const float values[] = {1.5f, -0.0f, 0.0f, -2.0f, 7.0f, -kInf};
+  std::vector<uint16_t> bits(T * N);
+  std::mt19937 rng(5 + K);
+  for (uint16_t &b : bits)
+    b = encodeBF16(values[rng() % 6]);
+  bits[nanRow * N + 3] = 0x7FC0;
+  std::vector<int64_t> out(T * K, 77);
+  auto ds = describe<3>(bits.data(), {1, T, N});
+  auto dp = describe<1>(pos.data(), {1});
+  auto dout = describe<3>(out.data(), {1, T, K});
+  k.run({&ds, &dp, &dout});
+  for (int64_t t = 0; t < T; ++t) {
+    int64_t p = p0 + t, V = std::min(N, (p + 1) / 4);
+    std::vector<float> s(N);
+    for (int64_t e = 0; e < N; ++e)
+      s[e] = decodeBF16(bits[t * N + e]);
+    std::vector<int64_t> want;
+    if (t != nanRow) {
+      std::vector<int64_t> ids(V);
+      std::iota(ids.begin(), ids.end(), 0);
+      std::stable_sort(ids.begin(), ids.end(),
+                       [&](int64_t x, int64_t y) { return s[x] > s[y]; });
+      ids.resize(std::min(V, K));
+      want = ids;
+    } else {
+      float ps = kInf;
+      int64_t pid = -1;
+      for (int64_t i = 0; i < std::min(V, K); ++i) {
+        float bs = -kInf;
+        int64_t bid = -1;
+        for (int64_t id = 0; id < V; ++id) {
+          bool after = s[id] < ps || (s[id] == ps && id > pid);
+          if (after && (bid < 0 || s[id] > bs)) {
+            bs = s[id];
+            bid = id;
+          }
+        }
+        want.push_back(bid);
+        ps = bs;
+        pid = bid;
+      }
+    }
+    while (int64_t(want.size()) < K)
+      want.push_back(-1);
+    std::vector<int64_t> got(out.begin() + t * K, out.begin() + (t + 1) * K);
+    EXPECT_EQ(got, want) << "k " << K << " t " << t << " (visible " << V << ")";
+  }
+}
+
+TEST(CPUKernelsAttention, TopKRanksManyTiesAndNaN) {
+  // The host CPU's rank path (16 candidates to a vector, then the V % 16
+  // last one at a time) at 62 to 70 visible entries against k 20; and k 2
+  // at 25 to 35 visible entries, where past 16 K = 32 the rounds run
+  // instead. The same picks either way.
+  ASSERT_NO_FATAL_FAILURE(checkTopKTies(20, 250));
+  ASSERT_NO_FATAL_FAILURE(checkTopKTies(2, 100));
+}
+
 //===----------------------------------------------------------------------===//
 // v4.csa.indexer_scores
 //===----------------------------------------------------------------------===//
