@@ -33,6 +33,8 @@ Value startPosAt(KernelBody &e, Value startPos, Value b) {
 /// Query tokens per block of the indexer; heads per block of attention.
 constexpr int64_t kIndexerTokenTile = 4;
 constexpr int64_t kHeadTile = 4;
+/// Keys whose dot products and value terms attention runs together.
+constexpr int64_t kKeyGroup = 4;
 
 LogicalResult buildIndexerScores(CSAIndexerScoresOp op, func::FuncOp fn) {
   // Blocks of kIndexerTokenTile query tokens.
@@ -129,7 +131,8 @@ LogicalResult buildSparseAttention(AttnSparseOp op, func::FuncOp fn) {
   Type f32 = e.b.getF32Type();
   Value H = e.dim(q, 2), T = e.dim(q, 1);
   Value tile = e.stackBuffer({kTile, D}, f32);
-  Value valid = e.stackBuffer({kTile}, b.getI1Type());
+  // The tile's valid rows so far (they are gathered to its front).
+  Value validRows = e.stackBuffer({1}, b.getIndexType());
   Value sc = e.stackBuffer({kTile}, f32);
   Value mArr = e.scratchF32(H), lArr = e.scratchF32(H);
   Value acc = memref::AllocaOp::create(
@@ -166,18 +169,22 @@ LogicalResult buildSparseAttention(AttnSparseOp op, func::FuncOp fn) {
       loop(e, zero, nTiles, [&](KernelBody &e, Value ti) {
         Value base = e.muli(ti, e.idx(kTile));
         Value cnt = e.minsi(e.idx(kTile), e.subi(L, base));
-        // Gather the tile's rows.
+        // Gather the tile's valid rows to its front, in order. An invalid
+        // entry's score would be -inf and its weight 0: it changes no max
+        // and no sum, so leaving it out gives the same values.
+        e.store(zero, validRows, {zero});
         loop(e, zero, cnt, [&](KernelBody &e, Value j) {
           Value ent = e.addi(base, j);
           auto copyRow = [&](KernelBody &e, Value src, Value row) {
+            Value at = e.load(validRows, {zero});
             loop(e, zero, Dv, [&](KernelBody &e, Value d) {
-              e.store(e.loadF(src, {bi, row, d}), tile, {j, d});
+              e.store(e.loadF(src, {bi, row, d}), tile, {at, d});
             });
+            e.store(e.addi(at, one), validRows, {zero});
           };
           auto window = [&](KernelBody &e) {
             Value pos = e.addi(q0, ent);
             Value ok = e.cmpi(P::sle, pos, p);
-            e.store(ok, valid, {j});
             ifThen(e, ok, [&](KernelBody &e) {
               ifElse(
                   e, e.cmpi(P::sge, pos, sp),
@@ -197,48 +204,90 @@ LogicalResult buildSparseAttention(AttnSparseOp op, func::FuncOp fn) {
             Value ok = e.andi(
                 e.cmpi(P::sge, id, zero),
                 e.andi(e.cmpi(P::slt, id, np), e.cmpi(P::slt, id, capacity)));
-            e.store(ok, valid, {j});
             ifThen(e, ok, [&](KernelBody &e) { copyRow(e, cache, id); });
           });
         });
-        // Online softmax update of every head.
+        // Online softmax update of every head over the nv valid rows. Keys
+        // go kKeyGroup at a time: their dot products are independent sums
+        // (each still ascending d), and each acc element is loaded and
+        // stored once per group with the keys' terms added in ascending j;
+        // the last nv % kKeyGroup keys go one at a time. The same
+        // operations on every value as one key at a time.
+        Value nv = e.load(validRows, {zero});
+        Value groups = e.divui(nv, e.idx(kKeyGroup));
+        Value grouped = e.muli(groups, e.idx(kKeyGroup));
         loop(e, h0, h1, [&](KernelBody &e, Value h) {
           Value m = e.load(mArr, {h});
+          // s_j for keys [j0, j0 + n), stored into sc; returns the running
+          // max over them in ascending j.
+          auto scores = [&](KernelBody &e, Value j0, int64_t n, Value mx) {
+            SmallVector<Value> js;
+            for (int64_t i = 0; i < n; ++i)
+              js.push_back(i == 0 ? j0 : e.addi(j0, e.idx(i)));
+            SmallVector<Value> dots =
+                reduce(e, zero, Dv, SmallVector<Value>(n, e.f32(0.0)),
+                       [&](KernelBody &e, Value d,
+                           ValueRange s) -> SmallVector<Value> {
+                         Value qd = e.loadF(q, {bi, t, h, d});
+                         SmallVector<Value> next;
+                         for (int64_t i = 0; i < n; ++i)
+                           next.push_back(e.addf(
+                               s[i], e.mulf(qd, e.load(tile, {js[i], d}))));
+                         return next;
+                       });
+            for (int64_t i = 0; i < n; ++i) {
+              Value sj = e.mulf(dots[i], e.f32(scale));
+              e.store(sj, sc, {js[i]});
+              mx = e.maxf(mx, sj);
+            }
+            return mx;
+          };
+          Value mg = reduce(
+              e, zero, groups, {m},
+              [&](KernelBody &e, Value g, ValueRange mx) -> SmallVector<Value> {
+                return {
+                    scores(e, e.muli(g, e.idx(kKeyGroup)), kKeyGroup, mx[0])};
+              })[0];
           Value mt = reduce(
-              e, zero, cnt, {m},
+              e, grouped, nv, {mg},
               [&](KernelBody &e, Value j, ValueRange mx) -> SmallVector<Value> {
-                Value dot = reduce(
-                    e, zero, Dv, {e.f32(0.0)},
-                    [&](KernelBody &e, Value d,
-                        ValueRange s) -> SmallVector<Value> {
-                      return {e.addf(s[0], e.mulf(e.loadF(q, {bi, t, h, d}),
-                                                  e.load(tile, {j, d})))};
-                    })[0];
-                Value s = e.select(e.load(valid, {j}),
-                                   e.mulf(dot, e.f32(scale)), ninf);
-                e.store(s, sc, {j});
-                return {e.maxf(mx[0], s)};
+                return {scores(e, j, 1, mx[0])};
               })[0];
           Value mtInf = e.cmpf(F::OEQ, mt, ninf);
           Value alpha = e.select(mtInf, fzero, e.exp(e.subf(m, mt)));
           loop(e, zero, Dv, [&](KernelBody &e, Value d) {
             e.store(e.mulf(e.load(acc, {h, d}), alpha), acc, {h, d});
           });
+          // Keys [j0, j0 + n): their weights p_j added to the running sum
+          // (ascending j, returned), and bf16(p_j) * v_j to acc.
+          auto values = [&](KernelBody &e, Value j0, int64_t n, Value ps) {
+            SmallVector<Value> js, pb;
+            for (int64_t i = 0; i < n; ++i) {
+              js.push_back(i == 0 ? j0 : e.addi(j0, e.idx(i)));
+              Value s = e.load(sc, {js[i]});
+              Value pj = e.select(e.cmpf(F::OEQ, s, ninf), fzero,
+                                  e.exp(e.subf(s, mt)));
+              pb.push_back(e.roundBF16(pj));
+              ps = e.addf(ps, pj);
+            }
+            loop(e, zero, Dv, [&](KernelBody &e, Value d) {
+              Value v = e.load(acc, {h, d});
+              for (int64_t i = 0; i < n; ++i)
+                v = e.addf(v, e.mulf(pb[i], e.load(tile, {js[i], d})));
+              e.store(v, acc, {h, d});
+            });
+            return ps;
+          };
+          Value pg = reduce(
+              e, zero, groups, {e.f32(0.0)},
+              [&](KernelBody &e, Value g, ValueRange ps) -> SmallVector<Value> {
+                return {
+                    values(e, e.muli(g, e.idx(kKeyGroup)), kKeyGroup, ps[0])};
+              })[0];
           Value psum = reduce(
-              e, zero, cnt, {e.f32(0.0)},
+              e, grouped, nv, {pg},
               [&](KernelBody &e, Value j, ValueRange ps) -> SmallVector<Value> {
-                Value s = e.load(sc, {j});
-                Value pj = e.select(e.cmpf(F::OEQ, s, ninf), fzero,
-                                    e.exp(e.subf(s, mt)));
-                ifThen(e, e.load(valid, {j}), [&](KernelBody &e) {
-                  Value pb = e.roundBF16(pj);
-                  loop(e, zero, Dv, [&](KernelBody &e, Value d) {
-                    Value v = e.addf(e.load(acc, {h, d}),
-                                     e.mulf(pb, e.load(tile, {j, d})));
-                    e.store(v, acc, {h, d});
-                  });
-                });
-                return {e.addf(ps[0], pj)};
+                return {values(e, j, 1, ps[0])};
               })[0];
           e.store(e.addf(e.mulf(e.load(lArr, {h}), alpha), psum), lArr, {h});
           e.store(mt, mArr, {h});
