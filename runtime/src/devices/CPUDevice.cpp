@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -110,6 +111,22 @@ uint64_t CPUDevice::availableMemory() const {
   }
   long pages = sysconf(_SC_AVPHYS_PAGES), size = sysconf(_SC_PAGESIZE);
   return pages > 0 && size > 0 ? uint64_t(pages) * uint64_t(size) : 0;
+}
+
+Expected<DeviceBuffer> CPUDevice::mapHostMemory(const void *data,
+                                                size_t bytes) {
+#ifdef MADV_POPULATE_READ
+  long page = sysconf(_SC_PAGESIZE);
+  if (page > 0 && bytes > 0) {
+    auto first =
+        reinterpret_cast<uintptr_t>(data) / uintptr_t(page) * uintptr_t(page);
+    auto end = reinterpret_cast<uintptr_t>(data) + bytes;
+    // A hint: EINVAL (a kernel before 5.14) or ENOMEM changes nothing.
+    (void)::madvise(reinterpret_cast<void *>(first), end - first,
+                    MADV_POPULATE_READ);
+  }
+#endif
+  return DeviceBuffer{const_cast<void *>(data), bytes};
 }
 
 Expected<DeviceBuffer> CPUDevice::allocate(size_t bytes) {

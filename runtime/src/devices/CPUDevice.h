@@ -43,10 +43,11 @@ public:
   uint64_t availableMemory() const override;
   Expected<DeviceBuffer> allocate(size_t bytes) override;
   void release(DeviceBuffer buffer) override;
-  Expected<DeviceBuffer> mapHostMemory(const void *data,
-                                       size_t bytes) override {
-    return DeviceBuffer{const_cast<void *>(data), bytes};
-  }
+  /// The memory itself; its page-table entries are filled first
+  /// (madvise MADV_POPULATE_READ, a hint: ignored where the kernel lacks
+  /// it), so that a kernel's first read of a weight page (decode: the
+  /// embedding row of each new token) does not fault inside a step.
+  Expected<DeviceBuffer> mapHostMemory(const void *data, size_t bytes) override;
   void *hostAddress(DeviceBuffer buffer) const override {
     return buffer.address;
   }
