@@ -19,9 +19,27 @@ namespace {
 
 using lowp::WeightFormat;
 
-/// x / (1 + exp(-x)).
+/// A scalar f32 constant, or its splat in the shape of vector `like`.
+Value constantLike(KernelBody &k, Value like, Value scalar) {
+  if (auto vt = dyn_cast<VectorType>(like.getType()))
+    return vector::BroadcastOp::create(k.b, vt, scalar);
+  return scalar;
+}
+
+/// x / (1 + exp(-x)), lane by lane for a vector.
 Value silu(KernelBody &k, Value x) {
-  return k.divf(x, k.addf(k.f32(1.0), k.exp(k.negf(x))));
+  return k.divf(x, k.addf(constantLike(k, x, k.f32(1.0)), k.exp(k.negf(x))));
+}
+
+/// v rounded to bf16 and widened back (lowp::roundBF16), lane by lane for a
+/// vector.
+Value roundBF16Like(KernelBody &k, Value v) {
+  auto vt = dyn_cast<VectorType>(v.getType());
+  if (!vt)
+    return k.roundBF16(v);
+  Value narrow = arith::TruncFOp::create(
+      k.b, VectorType::get(vt.getShape(), k.b.getBF16Type()), v);
+  return arith::ExtFOp::create(k.b, vt, narrow);
 }
 
 /// An integer element widened to index.
@@ -190,18 +208,43 @@ LogicalResult buildFfn(Operation *op, func::FuncOp fn, bool routed, Type w1Type,
       Value gate =
           routed ? k.load(rw2, {tokenOf(k, r), k.remui(pairOf(k, r), slots)})
                  : Value();
-      loop(k, zero, inter, [&](KernelBody &k, Value c) {
+      // Elements c .. c + lanes - 1 of the row (lanes 1: a scalar): the
+      // same operations on every element, tileLanes at a time, then the
+      // inter % tileLanes last ones one by one.
+      auto swiglu = [&](KernelBody &k, Value c, int64_t lanes) {
         Value i = scratchAt(k, r, c);
-        Value a = k.load(a1, {i}), bv = k.load(a3, {i});
+        auto read = [&](Value m) -> Value {
+          if (lanes == 1)
+            return k.load(m, {i});
+          return vector::LoadOp::create(
+              k.b, VectorType::get({lanes}, k.b.getF32Type()), m,
+              ValueRange{i});
+        };
+        Value a = read(a1), bv = read(a3);
         if (limit) {
-          bv = k.minf(k.maxf(bv, negLim), lim);
-          a = k.minf(a, lim);
+          bv = k.minf(k.maxf(bv, constantLike(k, bv, negLim)),
+                      constantLike(k, bv, lim));
+          a = k.minf(a, constantLike(k, a, lim));
         }
         Value hv = k.mulf(silu(k, a), bv);
         if (gate)
-          hv = k.mulf(gate, hv);
-        k.store(k.roundBF16(hv), h, {i});
-      });
+          hv = k.mulf(constantLike(k, hv, gate), hv);
+        hv = roundBF16Like(k, hv);
+        if (lanes == 1)
+          k.store(hv, h, {i});
+        else
+          vector::StoreOp::create(k.b, hv, h, ValueRange{i});
+      };
+      int64_t lanes = up.tileLanes;
+      Value whole = k.muli(k.divui(inter, k.idx(lanes)), k.idx(lanes));
+      scf::ForOp::create(k.b, zero, whole, k.idx(lanes), ValueRange(),
+                         [&](OpBuilder &nb, Location loc, Value c, ValueRange) {
+                           ImplicitLocOpBuilder ib(loc, nb);
+                           KernelBody vk{ib};
+                           swiglu(vk, c, lanes);
+                           scf::YieldOp::create(ib);
+                         });
+      loop(k, whole, inter, [&](KernelBody &k, Value c) { swiglu(k, c, 1); });
     });
     w = w2, ws = s2;
     tileGemm(k, down, downScratch, ra, rb, zero, d);

@@ -33,12 +33,14 @@ struct V4DropBF16RoundingPass
     if (modes->numerics != ::v4::NumericsMode::FP32)
       return;
 
-    // extf(truncf(x : f32 -> bf16) : bf16 -> f32) is the rounding point.
+    // extf(truncf(x : f32 -> bf16) : bf16 -> f32) is the rounding point,
+    // of a scalar or lane by lane of a vector.
     SmallVector<arith::ExtFOp> points;
     kernels.walk([&](arith::ExtFOp ext) {
       auto trunc = ext.getIn().getDefiningOp<arith::TruncFOp>();
-      if (trunc && trunc.getType().isBF16() && ext.getType().isF32() &&
-          trunc.getIn().getType().isF32())
+      if (trunc && getElementTypeOrSelf(trunc.getType()).isBF16() &&
+          getElementTypeOrSelf(ext.getType()).isF32() &&
+          trunc.getIn().getType() == ext.getType())
         points.push_back(ext);
     });
     for (arith::ExtFOp ext : points) {

@@ -24,6 +24,23 @@ module attributes {v4.numerics = "fp32"} {
 
 // -----
 
+// A vector's rounding point (lane by lane, the experts' SwiGLU) goes too.
+// CHECK-LABEL: func.func @kv
+// CHECK-NOT: arith.truncf
+// CHECK-NOT: arith.extf
+// CHECK: %[[P:.+]] = arith.mulf %arg0, %arg1 : vector<16xf32>
+// CHECK: return %[[P]] : vector<16xf32>
+module attributes {v4.numerics = "fp32"} {
+  func.func @kv(%a: vector<16xf32>, %b: vector<16xf32>) -> vector<16xf32> {
+    %p = arith.mulf %a, %b : vector<16xf32>
+    %n = arith.truncf %p : vector<16xf32> to vector<16xbf16>
+    %w = arith.extf %n : vector<16xbf16> to vector<16xf32>
+    return %w : vector<16xf32>
+  }
+}
+
+// -----
+
 // Production: the rounding points stay.
 // CHECK-LABEL: func.func @k1
 // CHECK: arith.truncf %{{.+}} : f32 to bf16
