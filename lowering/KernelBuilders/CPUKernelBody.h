@@ -321,7 +321,7 @@ struct TileGemmScratch {
   Value aT, saT, acc, qa, sa, wdec, wrow, sdec;
   /// TileGemm::dotBF16: the tile's activations and a part's decoded weight
   /// rows as bf16 pairs, elements 2q and 2q + 1 in one f32 slot (low half
-  /// even): aT2[q * kGemmRowTile + i], wdec2[f * P / 2 + q].
+  /// even): aT2[q * kGemmRowTile + i], wdec2[f * pairRowStride(P) + q].
   Value aT2, wdec2;
   /// 16-lane tiles: a chunk's sums row-major (accT[i * kGemmChunk + n -
   /// n0]) for the stores.

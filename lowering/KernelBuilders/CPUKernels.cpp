@@ -407,16 +407,36 @@ Value packBF16Pair(KernelBody &k, Value lo, Value hi) {
   return arith::BitcastOp::create(k.b, vt ? Type(vt.clone(f32)) : f32, bits);
 }
 
-/// Weight row f of a part, decoded into wdec[f * P + (e - e0)] for e in
-/// [e0, e1), as bf16 pairs (packBF16Pair) into wdec2[f * ceil(P / 2) + q]:
-/// 16 pairs at a time, then one by one; a missing odd element is +0.
+/// Where weight row f's bf16 pairs of a part of P elements start in wdec2:
+/// rows of ceil(P / 64) runs of 32 pairs (decodeWeightPairs writes whole
+/// runs).
+Value pairRowStride(KernelBody &k, Value P) {
+  return k.muli(k.ceilDivui(P, 64), k.idx(32));
+}
+
+/// Weight row f of a part [e0, e1), decoded into wdec[f * P + (e - e0)],
+/// for e in [from, e1) (from - e0 even) as bf16 pairs (packBF16Pair) times
+/// `scale` (a power of 2 or null) into wdec2[f * pairRowStride + (e - e0) /
+/// 2]: 16 pairs at a time, then one by one; a missing odd element is +0.
 void packWeightPairs(KernelBody &k, const TileGemmScratch &s, int64_t f,
-                     Value P, Value e0, Value e1) {
+                     Value P, Value e0, Value from, Value e1, Value scale) {
   const int64_t L = 16;
   Type f32 = k.b.getF32Type();
   Value zero = k.idx(0), one = k.idx(1), two = k.idx(2);
-  Value len = k.subi(e1, e0);
-  Value src = k.muli(k.idx(f), P), dst = k.muli(k.idx(f), k.ceilDivui(P, 2));
+  Value len = k.subi(e1, from);
+  Value src = k.addi(k.muli(k.idx(f), P), k.subi(from, e0));
+  Value dst = k.addi(k.muli(k.idx(f), pairRowStride(k, P)),
+                     k.divui(k.subi(from, e0), two));
+  auto scaled = [&](Value v) {
+    return scale
+               ? k.mulf(
+                     v,
+                     splat(k, scale,
+                           isa<VectorType>(v.getType())
+                               ? cast<VectorType>(v.getType()).getNumElements()
+                               : 1))
+               : v;
+  };
   Value whole = k.divui(len, k.idx(2 * L));
   SmallVector<int64_t> evens, odds;
   for (int64_t i = 0; i < L; ++i) {
@@ -427,22 +447,69 @@ void packWeightPairs(KernelBody &k, const TileGemmScratch &s, int64_t f,
     Value w = vector::LoadOp::create(
         k.b, VectorType::get({2 * L}, f32), s.wdec,
         ValueRange{k.addi(src, k.muli(v, k.idx(2 * L)))});
-    Value lo = vector::ShuffleOp::create(k.b, w, w, evens);
-    Value hi = vector::ShuffleOp::create(k.b, w, w, odds);
+    Value lo = scaled(vector::ShuffleOp::create(k.b, w, w, evens));
+    Value hi = scaled(vector::ShuffleOp::create(k.b, w, w, odds));
     vector::StoreOp::create(k.b, packBF16Pair(k, lo, hi), s.wdec2,
                             ValueRange{k.addi(dst, k.muli(v, k.idx(L)))});
   });
   loop(k, k.muli(whole, k.idx(L)), k.ceilDivui(len, 2),
        [&](KernelBody &k, Value q) {
          Value e = k.addi(k.muli(q, two), one);
-         Value lo = k.load(s.wdec, {k.addi(src, k.muli(q, two))});
-         Value hi = k.select(
-             k.cmpi(arith::CmpIPredicate::ult, e, len),
-             k.load(s.wdec,
-                    {k.minui(k.addi(src, e), k.addi(src, k.subi(P, one)))}),
-             k.f32(0.0));
+         Value lo = scaled(k.load(s.wdec, {k.addi(src, k.muli(q, two))}));
+         Value last = k.subi(k.addi(k.muli(k.idx(f), P), P), one);
+         Value hi =
+             k.select(k.cmpi(arith::CmpIPredicate::ult, e, len),
+                      scaled(k.load(s.wdec, {k.minui(k.addi(src, e), last)})),
+                      k.f32(0.0));
          k.store(packBF16Pair(k, lo, hi), s.wdec2, {k.addi(dst, q)});
        });
+}
+
+/// Weight row n of an FP8 part [e0, e1) as bf16 pairs for the pair-dot
+/// tile (usesDotBF16) in wdec2 (pairRowStride rows), worth 2^-8 of the
+/// weights (kE4M3HalfScale, folded into the part's activation scale): each
+/// whole run of 64 codes straight to bf16 by decodeE4M3BytesBF16's
+/// permutes, its pairs put back in element order by two shuffles of 32-bit
+/// lanes; the rest through decodePart and packWeightPairs times 2^-8. The
+/// values and their places are packWeightPairs' after decodePart, scaled by
+/// 2^-8 (exact: e4m3's least magnitude is 2^-9).
+void decodeWeightPairs(KernelBody &k, const TileGemm &g,
+                       const TileGemmScratch &s, int64_t f, Value n, Value j,
+                       Value P, Value e0, Value e1) {
+  constexpr int64_t W = 64, L = 16;
+  Value runs = k.divui(k.subi(e1, e0), k.idx(W));
+  Value dst = k.muli(k.idx(f), pairRowStride(k, P));
+  auto i8s = VectorType::get({W}, k.b.getI8Type());
+  auto i32s = VectorType::get({L}, k.b.getI32Type());
+  // Natural pair q (elements 2q, 2q + 1) of a run is 32-bit lane i = 4 (q /
+  // 8) + q % 4 of half h = q % 8 / 4 (e4m3PairElement).
+  SmallVector<int64_t> order;
+  for (int64_t q = 0; q < 2 * L; ++q)
+    order.push_back(L * (q % 8 / 4) + 4 * (q / 8) + q % 4);
+  loop(k, k.idx(0), runs, [&](KernelBody &k, Value r) {
+    Value e = k.addi(e0, k.muli(r, k.idx(W)));
+    auto [m, ix] = g.weightRef(k, n, e);
+    auto [h0, h1] = lowp::decodeE4M3BytesBF16(
+        k.b, vector::LoadOp::create(k.b, i8s, m, ix), g.pairDecoders);
+    Value a = vector::BitCastOp::create(k.b, i32s, h0);
+    Value b = vector::BitCastOp::create(k.b, i32s, h1);
+    for (int64_t half = 0; half < 2; ++half) {
+      Value natural = vector::ShuffleOp::create(
+          k.b, a, b, ArrayRef<int64_t>(order).slice(half * L, L));
+      vector::StoreOp::create(
+          k.b,
+          vector::BitCastOp::create(k.b, VectorType::get({L}, k.b.getF32Type()),
+                                    natural),
+          s.wdec2,
+          ValueRange{
+              k.addi(dst, k.addi(k.muli(r, k.idx(W / 2)), k.idx(half * L)))});
+    }
+  });
+  Value from = k.addi(e0, k.muli(runs, k.idx(W)));
+  Value base = k.subi(k.muli(k.idx(f), P), e0);
+  decodePart(k, g, s.wdec, n, j, from, e1,
+             [&](KernelBody &k, Value e) { return k.addi(base, e); });
+  packWeightPairs(k, s, f, P, e0, from, e1, k.f32(1.0 / lowp::kE4M3HalfScale));
 }
 
 /// The features [n0, n1) (at most kGemmChunk) against the tile of a pass
@@ -477,6 +544,9 @@ void gemmChunk(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
   arith::FastMathFlags mulAdd = scaled && g.quantize
                                     ? arith::FastMathFlags::contract
                                     : arith::FastMathFlags::none;
+  // FP8 weights' pairs straight from their codes (decodeWeightPairs).
+  const bool fp8Pairs = dots && g.format == lowp::WeightFormat::FP8 &&
+                        static_cast<bool>(g.pairDecoders.bytePermute2);
   loop(k, zero, nParts, [&](KernelBody &k, Value j) {
     Value e0 = k.muli(j, P), e1 = k.minui(k.addi(e0, P), g.K);
     Value aj = partActBlock(k, g, j);
@@ -493,10 +563,15 @@ void gemmChunk(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
             slots.push_back(k.select(valid, k.subi(n, n0), k.idx(kGemmChunk)));
             // Weight row nRead over [e0, e1), decoded into wdec[f * P ...].
             Value base = k.subi(k.muli(k.idx(f), P), e0);
-            decodePart(k, g, s.wdec, nRead, j, e0, e1,
-                       [&](KernelBody &k, Value e) { return k.addi(base, e); });
-            if (dots)
-              packWeightPairs(k, s, f, P, e0, e1);
+            if (fp8Pairs) {
+              decodeWeightPairs(k, g, s, f, nRead, j, P, e0, e1);
+            } else {
+              decodePart(
+                  k, g, s.wdec, nRead, j, e0, e1,
+                  [&](KernelBody &k, Value e) { return k.addi(base, e); });
+              if (dots)
+                packWeightPairs(k, s, f, P, e0, e0, e1, Value());
+            }
             if (scaled)
               sdec.push_back(lowp::decodeE8M0(k.b, scaleCode(k, g, nRead, j)));
           }
@@ -512,7 +587,7 @@ void gemmChunk(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
           // With pair dots: one step per pair of elements (aT2 from pair
           // q0, wdec2 rows P2 apart).
           auto bf16s = VectorType::get({2 * lanes}, k.b.getBF16Type());
-          Value P2 = k.ceilDivui(P, 2), q0 = k.divui(e0, k.idx(2));
+          Value P2 = pairRowStride(k, P), q0 = k.divui(e0, k.idx(2));
           auto pairStep = [&](KernelBody &k, Value q, ValueRange acc) {
             SmallVector<Value> a, next;
             for (int64_t v = 0; v < vecs; ++v)
@@ -567,6 +642,10 @@ void gemmChunk(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
               if (scaled) {
                 Value sa = loadLanes(
                     k, s.saT, k.addi(k.muli(aj, TV), k.idx(v * lanes)), lanes);
+                // FP8 pairs are worth 2^-8 of the weights: s_a 2^8 (exact,
+                // a power of 2) gives the same scaled part.
+                if (fp8Pairs)
+                  sa = k.mulf(sa, splat(k, k.f32(lowp::kE4M3HalfScale), lanes));
                 Value scaledPart =
                     lowp::scaleBlock(k.b, part, sa, splat(k, sdec[f], lanes));
                 part = k.addf(loadLanes(k, s.acc, at, lanes), scaledPart);
@@ -1602,7 +1681,7 @@ TileGemmScratch allocTileGemm(KernelBody &k, const TileGemm &g) {
   s.wdec = k.scratchF32(k.muli(partSize(k, g), k.idx(8)));
   if (usesDotBF16(g, g.tileLanes)) {
     s.aT2 = k.scratchF32(k.muli(k.ceilDivui(g.K, 2), k.idx(kGemmRowTile)));
-    s.wdec2 = k.scratchF32(k.muli(k.ceilDivui(partSize(k, g), 2), k.idx(8)));
+    s.wdec2 = k.scratchF32(k.muli(pairRowStride(k, partSize(k, g)), k.idx(8)));
   }
   s.wrow = k.scratchF32(k.muli(rowPartSize(k, g), k.idx(kRowFeatures)));
   if (scaled) {
