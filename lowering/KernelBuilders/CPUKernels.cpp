@@ -427,15 +427,11 @@ void packWeightPairs(KernelBody &k, const TileGemmScratch &s, int64_t f,
   Value src = k.addi(k.muli(k.idx(f), P), k.subi(from, e0));
   Value dst = k.addi(k.muli(k.idx(f), pairRowStride(k, P)),
                      k.divui(k.subi(from, e0), two));
-  auto scaled = [&](Value v) {
-    return scale
-               ? k.mulf(
-                     v,
-                     splat(k, scale,
-                           isa<VectorType>(v.getType())
-                               ? cast<VectorType>(v.getType()).getNumElements()
-                               : 1))
-               : v;
+  auto scaled = [&](Value v) -> Value {
+    if (!scale)
+      return v;
+    auto vt = dyn_cast<VectorType>(v.getType());
+    return k.mulf(v, splat(k, scale, vt ? vt.getNumElements() : 1));
   };
   Value whole = k.divui(len, k.idx(2 * L));
   SmallVector<int64_t> evens, odds;
@@ -562,10 +558,10 @@ void gemmChunk(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
             Value nRead = k.minui(n, k.subi(n1, k.idx(1)));
             slots.push_back(k.select(valid, k.subi(n, n0), k.idx(kGemmChunk)));
             // Weight row nRead over [e0, e1), decoded into wdec[f * P ...].
-            Value base = k.subi(k.muli(k.idx(f), P), e0);
             if (fp8Pairs) {
               decodeWeightPairs(k, g, s, f, nRead, j, P, e0, e1);
             } else {
+              Value base = k.subi(k.muli(k.idx(f), P), e0);
               decodePart(
                   k, g, s.wdec, nRead, j, e0, e1,
                   [&](KernelBody &k, Value e) { return k.addi(base, e); });

@@ -31,17 +31,6 @@ Value silu(KernelBody &k, Value x) {
   return k.divf(x, k.addf(constantLike(k, x, k.f32(1.0)), k.exp(k.negf(x))));
 }
 
-/// v rounded to bf16 and widened back (lowp::roundBF16), lane by lane for a
-/// vector.
-Value roundBF16Like(KernelBody &k, Value v) {
-  auto vt = dyn_cast<VectorType>(v.getType());
-  if (!vt)
-    return k.roundBF16(v);
-  Value narrow = arith::TruncFOp::create(
-      k.b, VectorType::get(vt.getShape(), k.b.getBF16Type()), v);
-  return arith::ExtFOp::create(k.b, vt, narrow);
-}
-
 /// An integer element widened to index.
 Value loadIndex(KernelBody &k, Value m, ValueRange idx) {
   Value v = k.load(m, idx);
@@ -229,7 +218,7 @@ LogicalResult buildFfn(Operation *op, func::FuncOp fn, bool routed, Type w1Type,
         Value hv = k.mulf(silu(k, a), bv);
         if (gate)
           hv = k.mulf(constantLike(k, hv, gate), hv);
-        hv = roundBF16Like(k, hv);
+        hv = k.roundBF16(hv);
         if (lanes == 1)
           k.store(hv, h, {i});
         else

@@ -462,8 +462,11 @@ Value fromF32(Site at, Value v, Type t) {
 
 Value roundBF16(Site at, Value v) {
   ImplicitLocOpBuilder b = at.builder();
-  Value narrow = arith::TruncFOp::create(b, b.getBF16Type(), v);
-  return arith::ExtFOp::create(b, b.getF32Type(), narrow);
+  Type bf16 = b.getBF16Type();
+  if (auto vt = dyn_cast<VectorType>(v.getType()))
+    bf16 = vt.clone(bf16);
+  Value narrow = arith::TruncFOp::create(b, bf16, v);
+  return arith::ExtFOp::create(b, v.getType(), narrow);
 }
 
 Value scaleBlock(Site at, Value partial, Value actScale, Value weightScale) {

@@ -230,7 +230,8 @@ Value toF32(Site at, Value v);
 /// Narrows an f32 value to float type `t`, round to nearest even (f32 is
 /// kept).
 Value fromF32(Site at, Value v, Type t);
-/// A bf16 rounding point: an f32 value rounded to bf16 and widened back.
+/// A bf16 rounding point: an f32 value (or each lane of a vector of them)
+/// rounded to bf16 and widened back.
 Value roundBF16(Site at, Value v);
 
 //===----------------------------------------------------------------------===//

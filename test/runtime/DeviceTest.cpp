@@ -161,8 +161,8 @@ TEST(CPUDevice, MappedHostMemoryTakesNoFaultsInsideAStep) {
   fs::remove(path);
   ASSERT_NE(map, MAP_FAILED);
 #ifdef MADV_POPULATE_READ
-  // The kernel must know the advice (Linux 5.14); probe a page of a fresh
-  // mapping of the same file.
+  // The kernel must know the advice (Linux 5.14); probe it on a page of an
+  // anonymous mapping.
   void *probe =
       ::mmap(nullptr, page, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   ASSERT_NE(probe, MAP_FAILED);
