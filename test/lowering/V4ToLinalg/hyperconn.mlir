@@ -63,16 +63,25 @@ func.func @k_mhc_post(%arg0: tensor<1x?x8xbf16>, %arg1: tensor<1x?x4x8xbf16>, %a
 // CHECK-NOT: vector.shuffle
 // CHECK: arith.mulf %{{.*}} : vector<8xf32>
 // CHECK-COUNT-12: vector.transfer_write
-// then the last T % 4 tokens one at a time:
-// CHECK: scf.for %{{.*}} = %c0{{.*}} to %c4{{.*}} step %c1{{.*}} iter_args(%{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}) -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, f32)
+// then the last T % 4 tokens one at a time, one pass per group of 8 mixes
+// (8 rows of fn streamed at a time), the squares in the first:
+// CHECK: scf.for %{{.*}} = %c0{{.*}} to %c4{{.*}} step %c1{{.*}} iter_args(%{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}) -> (vector<8xf32>, f32)
 // CHECK: vector.transfer_read %[[X3]]
 // CHECK: arith.extf %{{.*}} : vector<8xbf16> to vector<8xf32>
 // CHECK-COUNT-8: vector.transfer_read %[[FN]]
 // CHECK-COUNT-24: vector.shuffle
+// CHECK-NOT: vector.shuffle
 // CHECK-NOT: math.fma
 // CHECK: arith.mulf %{{.*}} : vector<8xf32>
 // CHECK-NEXT: arith.addf %{{.*}} : vector<8xf32>
-// CHECK: vector.transfer_write %{{.*}} {in_bounds = [true]} : vector<8xf32>, tensor<1x?x24xf32>
+// CHECK: vector.transfer_write %{{.*}}[%{{.*}}, %{{.*}}, %c0{{.*}}] {in_bounds = [true]} : vector<8xf32>, tensor<1x?x24xf32>
+// CHECK: scf.for %{{.*}} = %c0{{.*}} to %c4{{.*}} step %c1{{.*}} iter_args(%{{.*}} = %{{.*}}) -> (vector<8xf32>)
+// CHECK-COUNT-8: vector.transfer_read %[[FN]]
+// CHECK-COUNT-24: vector.shuffle
+// CHECK-NOT: vector.shuffle
+// CHECK: vector.transfer_write %{{.*}}[%{{.*}}, %{{.*}}, %c8{{.*}}] {in_bounds = [true]} : vector<8xf32>, tensor<1x?x24xf32>
+// CHECK: scf.for %{{.*}} = %c0{{.*}} to %c4{{.*}} step %c1{{.*}} iter_args(%{{.*}} = %{{.*}}) -> (vector<8xf32>)
+// CHECK: vector.transfer_write %{{.*}}[%{{.*}}, %{{.*}}, %c16{{.*}}] {in_bounds = [true]} : vector<8xf32>, tensor<1x?x24xf32>
 // CHECK: tensor.extract_slice %{{.*}}[0, 0, 8] [1, %{{.*}}, 16] [1, 1, 1]
 // CHECK: arith.maximumf
 // CHECK: math.exp
