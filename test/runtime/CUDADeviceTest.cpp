@@ -338,8 +338,6 @@ TEST_F(CUDADeviceTest, RecordsLaunchesIntoAGraphAndReplaysIt) {
   EXPECT_EQ(launchRecord->count, before + 1);
   EXPECT_EQ(d.endRecording().status().rule(), "RT-7");
   recording->reset();
-  d.release(*x);
-  d.release(*y);
 
   // V4RT_CUDA_GRAPH=0: eager launches only (to compare with the graph).
   setenv("V4RT_CUDA_GRAPH", "0", 1);
@@ -347,11 +345,24 @@ TEST_F(CUDADeviceTest, RecordsLaunchesIntoAGraphAndReplaysIt) {
   unsetenv("V4RT_CUDA_GRAPH");
   ASSERT_TRUE(eager);
   EXPECT_FALSE((*eager)->canRecord());
-  // The CPU device records nothing.
+  // The CPU device records on a queue of its own only, and replays only
+  // its own recordings.
   auto cpu = v4::rt::createDevice(Target::CPU, "gpu.v4a", 1);
   ASSERT_TRUE(cpu);
-  EXPECT_FALSE((*cpu)->canRecord());
+  EXPECT_TRUE((*cpu)->canRecord());
   EXPECT_EQ((*cpu)->beginRecording().rule(), "RT-7");
+  auto foreign = d.createQueue();
+  ASSERT_TRUE(foreign);
+  EXPECT_EQ((*cpu)->beginRecording(foreign->get()).rule(), "RT-7");
+  ASSERT_TRUE(d.beginRecording());
+  ASSERT_TRUE(d.launch(0, args, 1));
+  auto graph = d.endRecording();
+  ASSERT_TRUE(graph) << graph.status().message();
+  EXPECT_EQ((*cpu)->replay(**graph).rule(), "RT-7");
+  graph->reset();
+  foreign->reset();
+  d.release(*x);
+  d.release(*y);
 }
 
 TEST_F(CUDADeviceTest, AMissingEntryOrAHostObjectIsRefused) {

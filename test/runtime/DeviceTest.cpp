@@ -269,53 +269,143 @@ TEST(CPUDevice, RunsEveryBlockOfTheGridOnceOnTheThreadPool) {
   }
 }
 
-// A concurrent group (artifact Step.concurrent): the blocks of every launch
-// on the pool at once give each launch's result as if it ran alone, with 1
-// thread and 4, the gridded kernel beside two one-block ones.
-TEST(CPUDevice, RunsAConcurrentGroupsLaunchesTogether) {
+/// The kernels of the group tests: `blocks` on a grid of 3 x 2*ceil(T/4)
+/// x 1 blocks, and the one-block `iota` and `scale`.
+Artifact groupKernelArtifact() {
   Kernel blocks{"blocks", 0, "v4_test_blocks", 1, 0, ""};
   blocks.launch.grid[0].fixed = 3;
   blocks.launch.grid[1].fixed = 2;
   blocks.launch.grid[1].tokenTile = 4;
-  Artifact a = hostKernelArtifact({blocks,
-                                   {"iota", 0, "v4_test_iota", 1, 0, ""},
-                                   {"scale", 0, "v4_test_scale", 2, 0, ""}});
+  return hostKernelArtifact({blocks,
+                             {"iota", 0, "v4_test_iota", 1, 0, ""},
+                             {"scale", 0, "v4_test_scale", 2, 0, ""}});
+}
+
+/// The buffers of one launch of each group-test kernel at T = 9, and what
+/// those launches leave in them.
+struct GroupBuffers {
+  static constexpr int64_t kTokens = 9, kGrid = 3 * 2 * 3, kWords = kGrid + 3;
+  CPUDevice &dev;
+  DeviceBuffer out, ids, in, scaled;
+  std::vector<LaunchArg> blocksArgs, iotaArgs, scaleArgs;
+
+  explicit GroupBuffers(CPUDevice &dev) : dev(dev) {
+    out = take(dev.allocate(kWords * sizeof(int64_t)));
+    ids = take(dev.allocate(2 * 16 * sizeof(int64_t)));
+    in = take(dev.allocate(3 * sizeof(float)));
+    scaled = take(dev.allocate(2 * 3 * sizeof(float)));
+    float x[3] = {1.0f, -2.0f, 0.5f};
+    EXPECT_TRUE(dev.upload(in, 0, x, sizeof x).ok());
+    blocksArgs = {LaunchArg{out, {kWords}}};
+    iotaArgs = {LaunchArg{ids, {2, kTokens}}};
+    scaleArgs = {LaunchArg{in, {3}}, LaunchArg{scaled, {2, 3}}};
+  }
+  ~GroupBuffers() {
+    for (DeviceBuffer b : {out, ids, in, scaled})
+      dev.release(b);
+  }
+  static DeviceBuffer take(v4::Expected<DeviceBuffer> b) {
+    EXPECT_TRUE(b) << b.status().message();
+    return b ? *b : DeviceBuffer{};
+  }
+  /// Every block of `blocks` ran `times` times (with the grid in its launch
+  /// block), and iota and scale wrote their results.
+  void expectRan(int64_t times, const std::string &what) {
+    std::vector<int64_t> got(kWords);
+    ASSERT_TRUE(
+        dev.download(got.data(), out, 0, kWords * sizeof(int64_t)).ok());
+    for (int64_t i = 0; i < kGrid; ++i)
+      EXPECT_EQ(got[i], times) << "block " << i << ", " << what;
+    EXPECT_EQ(got[kGrid], 3);
+    EXPECT_EQ(got[kGrid + 1], 6);
+    std::vector<int64_t> iota(2 * kTokens);
+    ASSERT_TRUE(dev.download(iota.data(), ids, 0, 2 * kTokens * 8).ok());
+    for (int64_t t = 0; t < kTokens; ++t) {
+      EXPECT_EQ(iota[t], t) << what;
+      EXPECT_EQ(iota[kTokens + t], 100 + t) << what;
+    }
+    float y[6];
+    ASSERT_TRUE(dev.download(y, scaled, 0, sizeof y).ok());
+    EXPECT_EQ(std::vector<float>(y, y + 6),
+              (std::vector<float>{1.0f, -2.0f, 0.5f, 2.0f, -4.0f, 1.0f}))
+        << what;
+  }
+};
+
+// A concurrent group (artifact Step.concurrent): the blocks of every launch
+// on the pool at once give each launch's result as if it ran alone, with 1
+// thread and 4, the gridded kernel beside two one-block ones.
+TEST(CPUDevice, RunsAConcurrentGroupsLaunchesTogether) {
+  Artifact a = groupKernelArtifact();
   for (unsigned threads : {1u, 4u}) {
     CPUDevice dev(threads);
     ASSERT_TRUE(dev.loadKernels(a).ok());
-    const int64_t grid = 3 * 2 * 3, words = grid + 3;
-    auto out = dev.allocate(words * sizeof(int64_t));
-    auto ids = dev.allocate(2 * 16 * sizeof(int64_t));
-    auto in = dev.allocate(3 * sizeof(float));
-    auto scaled = dev.allocate(2 * 3 * sizeof(float));
-    ASSERT_TRUE(out && ids && in && scaled);
-    float x[3] = {1.0f, -2.0f, 0.5f};
-    ASSERT_TRUE(dev.upload(*in, 0, x, sizeof x).ok());
-    std::vector<LaunchArg> a0{LaunchArg{*out, {words}}},
-        a1{LaunchArg{*ids, {2, 9}}},
-        a2{LaunchArg{*in, {3}}, LaunchArg{*scaled, {2, 3}}};
-    ASSERT_TRUE(dev.launchConcurrent({{0, &a0}, {1, &a1}, {2, &a2}}, 9).ok());
-    std::vector<int64_t> got(words);
+    GroupBuffers g(dev);
     ASSERT_TRUE(
-        dev.download(got.data(), *out, 0, words * sizeof(int64_t)).ok());
-    for (int64_t i = 0; i < grid; ++i)
-      EXPECT_EQ(got[i], 1) << "block " << i << ", " << threads << " threads";
-    EXPECT_EQ(got[grid], 3);
-    EXPECT_EQ(got[grid + 1], 6);
-    std::vector<int64_t> iota(18);
-    ASSERT_TRUE(dev.download(iota.data(), *ids, 0, 18 * 8).ok());
-    for (int64_t t = 0; t < 9; ++t) {
-      EXPECT_EQ(iota[t], t);
-      EXPECT_EQ(iota[9 + t], 100 + t);
-    }
-    float y[6];
-    ASSERT_TRUE(dev.download(y, *scaled, 0, sizeof y).ok());
-    EXPECT_EQ(std::vector<float>(y, y + 6),
-              (std::vector<float>{1.0f, -2.0f, 0.5f, 2.0f, -4.0f, 1.0f}));
+        dev.launchConcurrent(
+               {{0, &g.blocksArgs}, {1, &g.iotaArgs}, {2, &g.scaleArgs}},
+               GroupBuffers::kTokens)
+            .ok());
+    g.expectRan(1, std::to_string(threads) + " threads");
     // A kernel index out of range fails the whole group before any runs.
-    EXPECT_EQ(dev.launchConcurrent({{0, &a0}, {7, &a1}}, 9).rule(), "RT-7");
-    for (DeviceBuffer b : {*out, *ids, *in, *scaled})
-      dev.release(b);
+    EXPECT_EQ(
+        dev.launchConcurrent({{0, &g.blocksArgs}, {7, &g.iotaArgs}}, 9).rule(),
+        "RT-7");
+  }
+}
+
+// Recording (the session's decode step): launches on a recording queue are
+// prepared, not run, and each replay runs them all as launched (the
+// concurrent group together) after the caller's arguments are gone, with 1
+// thread and 4; another queue of the device launches at once meanwhile.
+TEST(CPUDevice, RecordsLaunchesOnAQueueAndReplaysThem) {
+  Artifact a = groupKernelArtifact();
+  for (unsigned threads : {1u, 4u}) {
+    CPUDevice dev(threads);
+    ASSERT_TRUE(dev.loadKernels(a).ok());
+    ASSERT_TRUE(dev.canRecord());
+    auto queue = dev.createQueue(), other = dev.createQueue();
+    ASSERT_TRUE(queue && other);
+    GroupBuffers g(dev);
+    ASSERT_TRUE(dev.beginRecording(queue->get()).ok());
+    EXPECT_EQ(dev.beginRecording(queue->get()).rule(), "RT-7");
+    {
+      // Copies: the recording must not keep the caller's arguments.
+      std::vector<LaunchArg> a0 = g.blocksArgs, a1 = g.iotaArgs,
+                             a2 = g.scaleArgs;
+      ASSERT_TRUE(dev.launch(0, a0, 9, queue->get()).ok());
+      ASSERT_TRUE(
+          dev.launchConcurrent({{0, &a0}, {1, &a1}, {2, &a2}}, 9, queue->get())
+              .ok());
+      // A bad launch fails when recorded.
+      EXPECT_EQ(dev.launch(7, a0, 9, queue->get()).rule(), "RT-7");
+      a0.assign(1, LaunchArg{});
+      a1.clear();
+    }
+    ASSERT_TRUE(dev.launch(1, g.iotaArgs, 9, other->get()).ok());
+    auto recording = dev.endRecording(queue->get());
+    ASSERT_TRUE(recording) << recording.status().message();
+    EXPECT_EQ(dev.endRecording(queue->get()).status().rule(), "RT-7");
+    std::vector<int64_t> got(GroupBuffers::kWords);
+    ASSERT_TRUE(dev.download(got.data(), g.out, 0, got.size() * 8).ok());
+    EXPECT_EQ(got, std::vector<int64_t>(got.size(), 0)) << "recorded, not run";
+    std::vector<int64_t> iota(18);
+    ASSERT_TRUE(dev.download(iota.data(), g.ids, 0, 18 * 8).ok());
+    EXPECT_EQ(iota[8], 8) << "the other queue ran at once";
+    float y[6];
+    ASSERT_TRUE(dev.download(y, g.scaled, 0, sizeof y).ok());
+    EXPECT_EQ(y[3], 0.0f);
+    std::vector<int64_t> zeros(18, 0);
+    ASSERT_TRUE(dev.upload(g.ids, 0, zeros.data(), 18 * 8).ok());
+    for (int replay = 1; replay <= 2; ++replay) {
+      ASSERT_TRUE(dev.replay(**recording, queue->get()).ok());
+      g.expectRan(2 * replay, "replay " + std::to_string(replay) + ", " +
+                                  std::to_string(threads) + " threads");
+    }
+    // A recording replays on its own device only.
+    CPUDevice second(threads);
+    ASSERT_TRUE(second.loadKernels(a).ok());
+    EXPECT_EQ(second.replay(**recording).rule(), "RT-7");
   }
 }
 

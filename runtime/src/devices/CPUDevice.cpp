@@ -386,6 +386,58 @@ struct CPUDevice::GroupCall {
   size_t count;
 };
 
+/// A queue of the CPU device: launches run when called, unless the queue
+/// is recording.
+class CPUDevice::CPUQueue final : public Device::Queue {
+public:
+  std::unique_ptr<CPURecording> recording;
+};
+
+/// The prepared groups of a recording, in launch order.
+class CPUDevice::CPURecording final : public Device::Recording {
+public:
+  explicit CPURecording(const CPUDevice *device) : device(device) {}
+  const CPUDevice *device;
+  /// unique_ptr: each group's grid calls point into its own storage.
+  std::vector<std::unique_ptr<PreparedGroup>> groups;
+};
+
+Expected<std::unique_ptr<Device::Queue>> CPUDevice::createQueue() {
+  return std::unique_ptr<Queue>(new CPUQueue);
+}
+
+Status CPUDevice::beginRecording(Queue *queue) {
+  auto *q = dynamic_cast<CPUQueue *>(queue);
+  if (!q)
+    return Status::error(StatusCode::Internal, "RT-7",
+                         "cpu device: recording needs a queue");
+  if (q->recording)
+    return Status::error(StatusCode::Internal, "RT-7",
+                         "cpu device: the queue is already recording");
+  q->recording = std::make_unique<CPURecording>(this);
+  return Status::success();
+}
+
+Expected<std::unique_ptr<Device::Recording>>
+CPUDevice::endRecording(Queue *queue) {
+  auto *q = dynamic_cast<CPUQueue *>(queue);
+  if (!q || !q->recording)
+    return Status::error(StatusCode::Internal, "RT-7",
+                         "cpu device: endRecording without beginRecording");
+  return std::unique_ptr<Recording>(std::move(q->recording));
+}
+
+Status CPUDevice::replay(const Recording &recording, Queue *) {
+  const auto *r = dynamic_cast<const CPURecording *>(&recording);
+  if (!r || r->device != this)
+    return Status::error(StatusCode::Internal, "RT-7",
+                         "cpu device: a recording of another device");
+  std::lock_guard<std::mutex> lock(launchMutex);
+  for (const std::unique_ptr<PreparedGroup> &g : r->groups)
+    runPrepared(*g);
+  return Status::success();
+}
+
 void CPUDevice::runGroupBlock(void *context, uint64_t index) {
   const auto &g = *static_cast<const GroupCall *>(context);
   size_t j =
@@ -396,20 +448,38 @@ void CPUDevice::runGroupBlock(void *context, uint64_t index) {
 }
 
 Status CPUDevice::launch(uint32_t kernel, const std::vector<LaunchArg> &args,
-                         int64_t tokens, Queue *) {
+                         int64_t tokens, Queue *queue) {
   std::lock_guard<std::mutex> lock(launchMutex);
   const Launch one{kernel, &args};
-  return launchLocked(&one, 1, tokens);
+  return launchLocked(&one, 1, tokens, queue);
 }
 
 Status CPUDevice::launchConcurrent(const std::vector<Launch> &group,
-                                   int64_t tokens, Queue *) {
+                                   int64_t tokens, Queue *queue) {
   std::lock_guard<std::mutex> lock(launchMutex);
-  return launchLocked(group.data(), group.size(), tokens);
+  return launchLocked(group.data(), group.size(), tokens, queue);
 }
 
 Status CPUDevice::launchLocked(const Launch *group, size_t count,
-                               int64_t tokens) {
+                               int64_t tokens, Queue *queue) {
+  if (auto *q = dynamic_cast<CPUQueue *>(queue); q && q->recording) {
+    auto g = std::make_unique<PreparedGroup>();
+    if (Status s = prepare(group, count, tokens, *g); !s)
+      return s;
+    q->recording->groups.push_back(std::move(g));
+    return Status::success();
+  }
+  if (!current)
+    current = std::make_unique<PreparedGroup>();
+  if (Status s = prepare(group, count, tokens, *current); !s)
+    return s;
+  runPrepared(*current);
+  return Status::success();
+}
+
+Status CPUDevice::prepare(const Launch *group, size_t count, int64_t tokens,
+                          PreparedGroup &out) {
+  std::vector<PreparedCall> &prepared = out.calls;
   prepared.clear();
   size_t totalWords = 0, totalPointers = 0;
   for (size_t j = 0; j < count; ++j) {
@@ -451,10 +521,10 @@ Status CPUDevice::launchLocked(const Launch *group, size_t count,
     totalPointers += args.size() * copies;
     prepared.push_back(p);
   }
+  std::vector<int64_t> &words = out.words;
+  std::vector<void *> &pointers = out.pointers;
   words.assign(totalWords, 0);
   pointers.assign(totalPointers, nullptr);
-  starts.clear();
-  uint64_t blocks = 0;
   for (size_t j = 0; j < count; ++j) {
     PreparedCall &p = prepared[j];
     const std::vector<LaunchArg> &args = *group[j].args;
@@ -483,11 +553,6 @@ Status CPUDevice::launchLocked(const Launch *group, size_t count,
     }
     p.call.pointers = pointers.data() + p.pointer;
   }
-  if (prepared.size() == 1) {
-    PreparedCall &p = prepared.front();
-    pool->run(p.blocks, p.sliced ? runSlice : runBlock, &p.call);
-    return Status::success();
-  }
   // The pool hands out indices in order: launches of fewer (so longer)
   // blocks first, so a one-block kernel starts at once beside the others'
   // blocks instead of after them.
@@ -495,13 +560,24 @@ Status CPUDevice::launchLocked(const Launch *group, size_t count,
                    [](const PreparedCall &x, const PreparedCall &y) {
                      return x.blocks < y.blocks;
                    });
+  out.starts.clear();
+  out.blocks = 0;
   for (const PreparedCall &p : prepared) {
-    starts.push_back(blocks);
-    blocks += p.blocks;
+    out.starts.push_back(out.blocks);
+    out.blocks += p.blocks;
   }
-  GroupCall call{prepared.data(), starts.data(), prepared.size()};
-  pool->run(blocks, runGroupBlock, &call);
   return Status::success();
+}
+
+void CPUDevice::runPrepared(const PreparedGroup &g) {
+  if (g.calls.size() == 1) {
+    const PreparedCall &p = g.calls.front();
+    pool->run(p.blocks, p.sliced ? runSlice : runBlock,
+              const_cast<GridCall *>(&p.call));
+    return;
+  }
+  GroupCall call{g.calls.data(), g.starts.data(), g.calls.size()};
+  pool->run(g.blocks, runGroupBlock, &call);
 }
 
 } // namespace v4::rt

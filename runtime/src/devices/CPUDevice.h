@@ -67,16 +67,47 @@ public:
                           Queue *queue = nullptr) override;
   /// Launches run when called: every queue is always done.
   Status synchronize(Queue * = nullptr) override { return Status::success(); }
+  /// A queue that can record (a CPUQueue).
+  Expected<std::unique_ptr<Queue>> createQueue() override;
+  /// A recording keeps each launch (or concurrent group) prepared: its
+  /// descriptors written and its grid resolved, so a replay only hands the
+  /// blocks to the pool (a decode step: about 135 launches whose arguments
+  /// were rebuilt every step). Recording is per queue, so sessions of one
+  /// model may record and step from different threads.
+  bool canRecord() const override { return true; }
+  Status beginRecording(Queue *queue = nullptr) override;
+  Expected<std::unique_ptr<Recording>>
+  endRecording(Queue *queue = nullptr) override;
+  Status replay(const Recording &recording, Queue *queue = nullptr) override;
 
   /// The threads a launch runs its blocks on, the caller included.
   unsigned numThreads() const override { return pool->size(); }
 
 private:
   struct PreparedCall;
+  /// Launches prepared to run as one pool job: each launch's grid call, its
+  /// descriptors (words) and their pointers, where each launch's blocks
+  /// start.
+  struct PreparedGroup {
+    std::vector<PreparedCall> calls;
+    std::vector<int64_t> words;
+    std::vector<void *> pointers;
+    std::vector<uint64_t> starts;
+    uint64_t blocks = 0;
+  };
+  class CPUQueue;
+  class CPURecording;
   struct GroupCall;
-  /// Runs the `count` launches at `group` as one pool job, the launches of
-  /// fewest blocks first (launchMutex held).
-  Status launchLocked(const Launch *group, size_t count, int64_t tokens);
+  /// Prepares the `count` launches at `group` as one pool job into `out`,
+  /// the launches of fewest blocks first.
+  Status prepare(const Launch *group, size_t count, int64_t tokens,
+                 PreparedGroup &out);
+  /// Runs a prepared group (launchMutex held).
+  void runPrepared(const PreparedGroup &group);
+  /// Prepares and runs, or records where `queue` is recording (launchMutex
+  /// held).
+  Status launchLocked(const Launch *group, size_t count, int64_t tokens,
+                      Queue *queue);
   /// The pool task of a group of more than one launch (a GroupCall).
   static void runGroupBlock(void *context, uint64_t index);
 
@@ -85,12 +116,9 @@ private:
   std::vector<artifact::Launch> launches;
   std::unique_ptr<ThreadPool> pool;
   std::mutex launchMutex;
-  /// Reused storage of launchLocked(): descriptors, the prepared launches,
-  /// where each one's blocks start, a sliced buffer's sizes.
-  std::vector<int64_t> words;
-  std::vector<void *> pointers;
-  std::vector<PreparedCall> prepared;
-  std::vector<uint64_t> starts;
+  /// Reused storage of launchLocked(): the group it runs, a sliced
+  /// buffer's sizes.
+  std::unique_ptr<PreparedGroup> current;
   std::vector<int64_t> sliceSizes;
 };
 

@@ -126,16 +126,16 @@ public:
   /// The device's number among its kind (CUDA device N); 0 on the CPU.
   virtual int ordinal() const { return 0; }
 
-  /// Recorded launches (a CUDA graph): a device that can record a sequence
-  /// of launches replays it as one submission. The session records its
-  /// decode step once and replays it every step after: the same kernels
-  /// over the same buffers at one token.
+  /// Recorded launches (a CUDA graph, the CPU's prepared launches): a device
+  /// that can record a sequence of launches replays it as one submission. The
+  /// session records its decode step once and replays it every step after: the
+  /// same kernels over the same buffers at one token.
   class Recording {
   public:
     virtual ~Recording();
   };
-  /// Whether beginRecording works (the CPU: no; CUDA: unless
-  /// V4RT_CUDA_GRAPH=0).
+  /// Whether beginRecording works (the CPU: yes, its prepared launches;
+  /// CUDA: unless V4RT_CUDA_GRAPH=0).
   virtual bool canRecord() const { return false; }
   /// Until endRecording, the queue's launches are recorded instead of run.
   virtual Status beginRecording(Queue *queue = nullptr);
