@@ -50,8 +50,13 @@ func.func @k_mhc_post(%arg0: tensor<1x?x8xbf16>, %arg1: tensor<1x?x4x8xbf16>, %a
 // CHECK-SAME: %[[X:[^:]*]]: tensor<1x?x4x8xbf16>, %[[FN:[^:]*]]: tensor<24x32xf32>
 // CHECK-NOT: linalg.generic
 // CHECK: %[[X3:.*]] = tensor.collapse_shape %[[X]] {{\[\[}}0], [1], [2, 3]]
-// Blocks of 4 tokens (4 x 3 sums, 4 sums of squares) share each transposed
+// Blocks of 8 tokens (8 x 3 sums, 8 sums of squares) share each transposed
 // block of fn:
+// CHECK: scf.for %{{.*}} = %c0{{.*}} to %c4{{.*}} step %c1{{.*}} iter_args({{.*}}) -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, f32, f32, f32, f32, f32, f32, f32, f32)
+// CHECK-COUNT-8: vector.transfer_read %[[FN]]
+// CHECK-COUNT-24: vector.shuffle
+// CHECK-COUNT-24: vector.transfer_write
+// then a block of 4 of the rest:
 // CHECK: scf.for %{{.*}} = %c0{{.*}} to %c4{{.*}} step %c1{{.*}} iter_args({{.*}}) -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, f32, f32, f32, f32)
 // CHECK: vector.transfer_read %[[X3]]
 // CHECK: %[[XI:.*]] = vector.extract %{{.*}}[0] : f32 from vector<8xf32>
