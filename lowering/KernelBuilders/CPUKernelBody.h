@@ -270,6 +270,11 @@ struct TileGemm {
   /// decoded once per
   /// weight row and block.
   bool dequantizeWeights = false;
+  /// Plain only: the activations and the weights are exact in bf16 (bf16
+  /// storage, or dequantised FP8): with fast sums on an x86-64-v4-bf16
+  /// module the 32-row tiles multiply their pairs by vdpbf16ps (dotBF16)
+  /// like those of FP8 / FP4 weights. Set before setTargetOptions.
+  bool bf16Operands = false;
   /// K, and the output features N.
   Value K, N;
   /// Activation (r, e) as f32.
@@ -294,11 +299,11 @@ struct TileGemm {
   /// The intrinsic's declaration (lowp::declareE2M1Permute); null: off.
   LLVM::LLVMFuncOp permuteFP4;
   /// Fast sums on an x86-64-v4-bf16 kernels module (setTargetOptions), FP8
-  /// or FP4 weights in blocks of an even size: a 16-lane kGemmRowTile tile
-  /// of quantised activations (exact products) multiplies pairs of elements
-  /// by vdpbf16ps (lowp::declareDotBF16's declaration; null: off), two
-  /// products per lane and instruction; every FP8 and FP4 value is exact in
-  /// bf16.
+  /// or FP4 weights in blocks of an even size, or Plain bf16Operands: a
+  /// 16-lane kGemmRowTile tile (of quantised activations, against scaled
+  /// weights) multiplies pairs of elements by vdpbf16ps
+  /// (lowp::declareDotBF16's declaration; null: off), two exact products
+  /// per lane and instruction; every FP8 and FP4 value is exact in bf16.
   LLVM::LLVMFuncOp dotBF16;
   /// With dotBF16: the one-row pass (gemmRowFast) decodes FP8 runs of 64
   /// codes and FP4 slices straight to bf16 pairs by these permutes.

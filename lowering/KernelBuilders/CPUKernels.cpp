@@ -75,11 +75,13 @@ LogicalResult setTargetOptions(func::FuncOp fn, TileGemm &g) {
     g.permuteFP4 = lowp::declareE2M1Permute(fn->getParentOfType<ModuleOp>());
   if (v4)
     g.tileLanes = 16;
-  if (g.fastRow && g.format != lowp::WeightFormat::Plain &&
+  bool plain = g.format == lowp::WeightFormat::Plain;
+  if (g.fastRow && (!plain || g.bf16Operands) &&
       ::v4::hostISAIncludes(level, "x86-64-v4-bf16")) {
     g.dotBF16 = lowp::declareDotBF16(fn->getParentOfType<ModuleOp>());
-    g.pairDecoders =
-        lowp::declareBF16PairDecoders(fn->getParentOfType<ModuleOp>());
+    if (!plain || g.dequantizeWeights)
+      g.pairDecoders =
+          lowp::declareBF16PairDecoders(fn->getParentOfType<ModuleOp>());
   }
   return success();
 }
@@ -376,11 +378,16 @@ void decodePart(KernelBody &k, const TileGemm &g, Value wdec, Value n, Value j,
 }
 
 /// Whether a tile pass of `lanes` lanes (gemmPass; gemmRowsFastFP4Pass asks
-/// with the module's tileLanes) multiplies bf16 pairs (TileGemm::dotBF16):
-/// quantised activations against FP8 weights in blocks of an even size or
-/// FP4 weights (32-slices), 16 lanes.
+/// with the module's tileLanes) multiplies bf16 pairs (TileGemm::dotBF16),
+/// 16 lanes: quantised activations against FP8 weights in blocks of an even
+/// size or FP4 weights (32-slices), or Plain operands exact in bf16
+/// (TileGemm::bf16Operands; dequantised weights in blocks of an even size).
 bool usesDotBF16(const TileGemm &g, int64_t lanes) {
-  return g.dotBF16 && g.quantize && lanes == 16 && !g.dequantizeWeights &&
+  if (!g.dotBF16 || lanes != 16)
+    return false;
+  if (g.format == lowp::WeightFormat::Plain)
+    return g.bf16Operands && (!g.dequantizeWeights || g.blk % 2 == 0);
+  return g.quantize &&
          (g.format == lowp::WeightFormat::FP4 ||
           (g.format == lowp::WeightFormat::FP8 && g.blk % 2 == 0));
 }
@@ -461,7 +468,8 @@ void packWeightPairs(KernelBody &k, const TileGemmScratch &s, int64_t f,
        });
 }
 
-/// Weight row n of an FP8 part [e0, e1) as bf16 pairs for the pair-dot
+/// Weight row n of an FP8 part [e0, e1) (scaled, or dequantised: its codes
+/// without the block's scale) as bf16 pairs for the pair-dot
 /// tile (usesDotBF16) in wdec2 (pairRowStride rows), worth 2^-8 of the
 /// weights (kE4M3HalfScale, folded into the part's activation scale): each
 /// whole run of 64 codes straight to bf16 by decodeE4M3BytesBF16's
@@ -505,7 +513,39 @@ void decodeWeightPairs(KernelBody &k, const TileGemm &g,
   Value base = k.subi(k.muli(k.idx(f), P), e0);
   decodePart(k, g, s.wdec, n, j, from, e1,
              [&](KernelBody &k, Value e) { return k.addi(base, e); });
-  packWeightPairs(k, s, f, P, e0, from, e1, k.f32(1.0 / lowp::kE4M3HalfScale));
+  // Dequantised weights leave decodePart times the block's scale s (a power
+  // of 2): divided out again, exactly.
+  Value tail = k.f32(1.0 / lowp::kE4M3HalfScale);
+  if (g.dequantizeWeights)
+    tail = k.divf(tail, lowp::decodeE8M0(k.b, scaleCode(k, g, n, j)));
+  packWeightPairs(k, s, f, P, e0, from, e1, tail);
+}
+
+/// Weight row n of a part [e0, e1) of bf16 weights (Plain bf16Operands, not
+/// dequantised; e0 even) as bf16 pairs for the pair-dot tile in wdec2
+/// (pairRowStride rows): each whole run of 32 elements is its stored bits,
+/// 16 pairs (the even element in the low half, as stored); the rest through
+/// decodePart and packWeightPairs. The values and places of packWeightPairs
+/// after decodePart.
+void copyWeightPairs(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
+                     int64_t f, Value n, Value j, Value P, Value e0, Value e1) {
+  constexpr int64_t L = 16;
+  Value runs = k.divui(k.subi(e1, e0), k.idx(2 * L));
+  Value dst = k.muli(k.idx(f), pairRowStride(k, P));
+  auto bf16s = VectorType::get({2 * L}, k.b.getBF16Type());
+  loop(k, k.idx(0), runs, [&](KernelBody &k, Value r) {
+    auto [m, ix] = g.weightRef(k, n, k.addi(e0, k.muli(r, k.idx(2 * L))));
+    Value pairs =
+        vector::BitCastOp::create(k.b, VectorType::get({L}, k.b.getF32Type()),
+                                  vector::LoadOp::create(k.b, bf16s, m, ix));
+    vector::StoreOp::create(k.b, pairs, s.wdec2,
+                            ValueRange{k.addi(dst, k.muli(r, k.idx(L)))});
+  });
+  Value from = k.addi(e0, k.muli(runs, k.idx(2 * L)));
+  Value base = k.subi(k.muli(k.idx(f), P), e0);
+  decodePart(k, g, s.wdec, n, j, from, e1,
+             [&](KernelBody &k, Value e) { return k.addi(base, e); });
+  packWeightPairs(k, s, f, P, e0, from, e1, Value());
 }
 
 /// The features [n0, n1) (at most kGemmChunk) against the tile of a pass
@@ -540,9 +580,19 @@ void gemmChunk(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
   arith::FastMathFlags mulAdd = scaled && g.quantize
                                     ? arith::FastMathFlags::contract
                                     : arith::FastMathFlags::none;
-  // FP8 weights' pairs straight from their codes (decodeWeightPairs).
-  const bool fp8Pairs = dots && g.format == lowp::WeightFormat::FP8 &&
-                        static_cast<bool>(g.pairDecoders.bytePermute2);
+  // FP8 weights' pairs straight from their codes (decodeWeightPairs). So
+  // are dequantised weights' (bf16(e4m3 * s) is e4m3 * s, s a power of 2),
+  // each block's partial sum then scaled by its s like an FP8 block's, with
+  // no activation scale: per block the same exact products times a power
+  // of 2, the blocks added in ascending order (no decodePart, rounding and
+  // repacking per element).
+  const bool fp8Pairs =
+      dots && (g.format == lowp::WeightFormat::FP8 || g.dequantizeWeights) &&
+      static_cast<bool>(g.pairDecoders.bytePermute2);
+  const bool blockScaled = scaled || (fp8Pairs && g.dequantizeWeights);
+  // bf16 weights' pairs are their stored bits (copyWeightPairs).
+  const bool bf16Pairs = dots && g.format == lowp::WeightFormat::Plain &&
+                         !g.dequantizeWeights && g.weightRef;
   loop(k, zero, nParts, [&](KernelBody &k, Value j) {
     Value e0 = k.muli(j, P), e1 = k.minui(k.addi(e0, P), g.K);
     Value aj = partActBlock(k, g, j);
@@ -560,6 +610,8 @@ void gemmChunk(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
             // Weight row nRead over [e0, e1), decoded into wdec[f * P ...].
             if (fp8Pairs) {
               decodeWeightPairs(k, g, s, f, nRead, j, P, e0, e1);
+            } else if (bf16Pairs) {
+              copyWeightPairs(k, g, s, f, nRead, j, P, e0, e1);
             } else {
               Value base = k.subi(k.muli(k.idx(f), P), e0);
               decodePart(
@@ -568,13 +620,13 @@ void gemmChunk(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
               if (dots)
                 packWeightPairs(k, s, f, P, e0, e0, e1, Value());
             }
-            if (scaled)
+            if (blockScaled)
               sdec.push_back(lowp::decodeE8M0(k.b, scaleCode(k, g, nRead, j)));
           }
           // The partial sums: feats x vecs lane groups, ascending e (Plain:
           // continuing the running sums of the parts before).
           SmallVector<Value> init(feats * vecs, zeroLanes);
-          if (!scaled)
+          if (!blockScaled)
             for (int64_t f = 0; f < feats; ++f)
               for (int64_t v = 0; v < vecs; ++v)
                 init[f * vecs + v] = loadLanes(
@@ -635,13 +687,19 @@ void gemmChunk(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
             for (int64_t v = 0; v < vecs; ++v) {
               Value at = k.addi(k.muli(slots[f], TV), k.idx(v * lanes));
               Value part = parts[f * vecs + v];
-              if (scaled) {
-                Value sa = loadLanes(
-                    k, s.saT, k.addi(k.muli(aj, TV), k.idx(v * lanes)), lanes);
+              if (blockScaled) {
                 // FP8 pairs are worth 2^-8 of the weights: s_a 2^8 (exact,
-                // a power of 2) gives the same scaled part.
-                if (fp8Pairs)
-                  sa = k.mulf(sa, splat(k, k.f32(lowp::kE4M3HalfScale), lanes));
+                // a power of 2) gives the same scaled part; dequantised
+                // weights' activations have no scale (2^8 alone).
+                Value sa =
+                    scaled ? loadLanes(k, s.saT,
+                                       k.addi(k.muli(aj, TV), k.idx(v * lanes)),
+                                       lanes)
+                           : Value();
+                if (fp8Pairs) {
+                  Value half = splat(k, k.f32(lowp::kE4M3HalfScale), lanes);
+                  sa = sa ? k.mulf(sa, half) : half;
+                }
                 Value scaledPart =
                     lowp::scaleBlock(k.b, part, sa, splat(k, sdec[f], lanes));
                 part = k.addf(loadLanes(k, s.acc, at, lanes), scaledPart);
@@ -825,7 +883,8 @@ bool usesFastRow(const TileGemm &g) {
 /// slices, or FP8 runs of 64 codes (blocks of whole runs), decoded straight
 /// to bf16 by permutes (TileGemm::pairDecoders).
 bool usesPairRow(const TileGemm &g) {
-  return usesFastRow(g) && usesDotBF16(g, kFastLanes) &&
+  return g.format != lowp::WeightFormat::Plain && usesFastRow(g) &&
+         usesDotBF16(g, kFastLanes) &&
          (g.format == lowp::WeightFormat::FP4 || g.blk % 64 == 0);
 }
 
@@ -1507,11 +1566,12 @@ void gemmRowsFastFP4Pass(KernelBody &k, const TileGemm &g,
 }
 
 /// The activations of a pair-dot tile (rows ra + [0, cnt), T of them, a
-/// multiple of 16; scaled weights, quantised activations) as bf16 pairs in
-/// aT2[q * T + i], their block scales in saT[j * T + i]; rows past cnt are
-/// zero. Each row is quantised in place at aT[i * K + e] (row-major), then
-/// each
-/// 16 rows x 32 elements go to aT2 through registers: the pairs of a row
+/// multiple of 16) as bf16 pairs in aT2[q * T + i] (scaled weights: the
+/// quantised activations, their block scales in saT[j * T + i]; Plain: the
+/// activations as they are, exact in bf16); rows past cnt are zero. Each
+/// row is quantised (Plain: copied) in place at aT[i * K + e] (row-major),
+/// then each 16 rows x 32 elements go to aT2 through registers: the pairs
+/// of a row
 /// are its values' high halves in order (every value is exact in bf16), 16
 /// rows of 16 pairs are transposed (transposeSquare) and stored as 16 lane
 /// vectors, instead of K strided stores per row. A last odd element pairs
@@ -1523,11 +1583,19 @@ void fillPairTile(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
        i16 = k.b.getIntegerType(16);
   Value zero = k.idx(0), TV = k.idx(T);
   Value nBlocks = k.ceilDivui(g.K, g.blk);
+  const bool plain = g.format == lowp::WeightFormat::Plain;
   loop(k, zero, TV, [&](KernelBody &k, Value i) {
     Value row = k.muli(i, g.K);
     ifElse(
         k, k.cmpi(arith::CmpIPredicate::ult, i, cnt),
         [&](KernelBody &k) {
+          if (plain) {
+            Value r = k.addi(ra, i);
+            loop(k, zero, g.K, [&](KernelBody &k, Value e) {
+              k.store(g.act(k, r, e), s.aT, {k.addi(row, e)});
+            });
+            return;
+          }
           // Quantised in place in its row of aT.
           Value rowView = memref::SubViewOp::create(
               k.b, s.aT, ArrayRef<OpFoldResult>{row},
@@ -1542,9 +1610,10 @@ void fillPairTile(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
           loop(k, zero, g.K, [&](KernelBody &k, Value e) {
             k.store(k.f32(0.0), s.aT, {k.addi(row, e)});
           });
-          loop(k, zero, nBlocks, [&](KernelBody &k, Value j) {
-            k.store(k.f32(0.0), s.saT, {k.addi(k.muli(j, TV), i)});
-          });
+          if (!plain)
+            loop(k, zero, nBlocks, [&](KernelBody &k, Value j) {
+              k.store(k.f32(0.0), s.saT, {k.addi(k.muli(j, TV), i)});
+            });
         });
   });
   // Whole blocks of 16 pairs (32 elements) through the transpose.

@@ -93,6 +93,9 @@ LogicalResult buildLinear(LinearOp op, func::FuncOp fn) {
     g.quantize = *quantize;
     g.blk = op.getBlockSize();
   }
+  // bf16 activations against bf16 weights: pairs of exact products.
+  g.bf16Operands = g.format == lowp::WeightFormat::Plain &&
+                   getElementTypeOrSelf(x.getType()).isBF16() && wElt.isBF16();
   g.K = k.dim(x2, 1);
   g.N = k.dim(w, 0);
   auto actFn = [&](KernelBody &k, Value r, Value e) {
@@ -167,6 +170,12 @@ LogicalResult buildGroupedLinear(GroupedLinearOp op, func::FuncOp fn) {
   g.act = actFn;
   // FP8 weights dequantised as convert.py does, bf16(W8 * s), by tileGemm.
   g.dequantizeWeights = hasScale;
+  // bf16 activations against bf16 (or dequantised) weights: pairs of exact
+  // products.
+  g.bf16Operands = getElementTypeOrSelf(x.getType()).isBF16() &&
+                   (hasScale || cast<RankedTensorType>(op.getWeight().getType())
+                                    .getElementType()
+                                    .isBF16());
   g.blk = op.getBlockSize();
   auto weightFn = [&](KernelBody &k, Value n, Value e) {
     return hasScale ? k.load(w, {n, e}) : k.loadF(w, {n, e});

@@ -202,6 +202,34 @@ inline std::vector<uint16_t> randomBf16(size_t n, uint64_t seed,
   return v;
 }
 
+/// The activations of the tests where the pair dots' order shows: M rows
+/// of K (bf16 codes), each 16, 0, -16, 2^-13, then zeros. Against weights
+/// 1, 0, 1, 2^-9 they sum to 2^-22 in order, to 0 in pairs (the odd
+/// element's product first: 16 + 2^-22 rounds to 16).
+inline std::vector<uint16_t> pairOrderActivations(int64_t M, int64_t K) {
+  std::vector<uint16_t> x(M * K, encodeBF16(0.0f));
+  for (int64_t r = 0; r < M; ++r) {
+    x[r * K + 0] = encodeBF16(16.0f);
+    x[r * K + 2] = encodeBF16(-16.0f);
+    x[r * K + 3] = encodeBF16(0x1p-13f);
+  }
+  return x;
+}
+
+/// Runs a kernel of pairOrderActivations against weights 1, 0, 1, 2^-9
+/// (`run(module attributes)`, its f32 outputs) in the fast order on
+/// x86-64-v4-bf16 (pair dots: 0), on x86-64-v4 (2^-22) and in the
+/// reference order (2^-22).
+template <typename Run> void expectPairOrderShows(Run run) {
+  const std::string fast = "v4.sum_order = \"fast\", v4.cpu = ";
+  for (float v : run(fast + "\"x86-64-v4-bf16\""))
+    ASSERT_EQ(v, 0.0f) << "pair dots";
+  for (float v : run(fast + "\"x86-64-v4\""))
+    ASSERT_EQ(v, 0x1p-22f) << "x86-64-v4, fast";
+  for (float v : run("v4.cpu = \"x86-64-v4-bf16\""))
+    ASSERT_EQ(v, 0x1p-22f) << "reference order";
+}
+
 } // namespace v4test
 
 #endif // V4_TEST_LIB_CPUKERNELHARNESS_H

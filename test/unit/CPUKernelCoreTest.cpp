@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "lowering/KernelBuilders/CPUKernelBody.h"
+#include "runtime/base/HostISA.h"
 #include "test/lib/CPUKernelHarness.h"
 
 #include "mlir/AsmParser/AsmParser.h"
@@ -639,32 +640,44 @@ TEST(CPUKernels, GroupedLinearBf16MatchesSpec) {
 }
 
 /// v4.grouped_linear with FP8 weights dequantised as convert.py does, R
-/// token rows, in the reference sum order or (one row) the fast one.
-void checkGroupedFp8(int64_t R, bool fast) {
-  // blockSize 32: scales [ceil(96/32), ceil(64/32)] = [3, 2].
+/// token rows of G = 4 groups of K, N outputs a group, blocks of BLK, in the
+/// reference sum order or the fast one (`cpu`: the module's v4.cpu level).
+void checkGroupedFp8(int64_t R, bool fast, int64_t K = 64, int64_t BLK = 32,
+                     const std::string &cpu = "", int64_t N = 24) {
+  const int64_t G = 4;
+  const int64_t SR = (G * N + BLK - 1) / BLK, SC = (K + BLK - 1) / BLK;
+  auto t = [](const std::string &dims, const char *elt) {
+    return "tensor<" + dims + "x" + elt + ">";
+  };
+  std::string tx = t("?x4x" + std::to_string(K), "bf16"),
+              tw = t(std::to_string(G * N) + "x" + std::to_string(K),
+                     "f8E4M3FN"),
+              ts =
+                  t(std::to_string(SR) + "x" + std::to_string(SC), "f8E8M0FNU"),
+              ty = t("?x4x" + std::to_string(N), "bf16");
+  std::string attrs = fast ? "v4.sum_order = \"fast\"" : "";
+  if (!cpu.empty())
+    attrs +=
+        std::string(attrs.empty() ? "" : ", ") + "v4.cpu = \"" + cpu + "\"";
   CompiledKernel k;
-  ASSERT_NO_FATAL_FAILURE(k.compile(std::string("module attributes {") +
-                                    (fast ? "v4.sum_order = \"fast\"" : "") +
-                                    R"(} {
-    func.func @f(%x: tensor<?x4x64xbf16>, %w: tensor<96x64xf8E4M3FN>,
-                 %s: tensor<3x2xf8E8M0FNU>) -> tensor<?x4x24xbf16> {
-      %y = v4.grouped_linear %x, %w scale %s blockSize 32 : tensor<?x4x64xbf16>,
-          tensor<96x64xf8E4M3FN>, tensor<3x2xf8E8M0FNU> -> tensor<?x4x24xbf16>
-      return %y : tensor<?x4x24xbf16>
-    }})"));
-  const int64_t G = 4, K = 64, N = 24, BLK = 32;
+  ASSERT_NO_FATAL_FAILURE(
+      k.compile("module attributes {" + attrs + "} {\nfunc.func @f(%x: " + tx +
+                ", %w: " + tw + ", %s: " + ts + ") -> " + ty +
+                " {\n  %y = v4.grouped_linear %x, %w scale %s blockSize " +
+                std::to_string(BLK) + " : " + tx + ", " + tw + ", " + ts +
+                " -> " + ty + "\n  return %y : " + ty + "\n}\n}"));
   auto x = randomBf16(R * G * K, 93, 2.0f);
   std::mt19937_64 rng(94);
   std::normal_distribution<float> dist(0, 0.1f);
   std::vector<float> wf(G * N * K);
   for (int64_t i = 0; i < G * N * K; ++i)
     wf[i] = dist(rng) * (i % K < 32 ? 1.0f : 0.01f);
-  std::vector<uint8_t> w(G * N * K), s(3 * 2);
+  std::vector<uint8_t> w(G * N * K), s(SR * SC);
   q::quantizeFP8(wf.data(), G * N, K, BLK, BLK, w.data(), s.data());
   std::vector<uint16_t> y(R * G * N);
   auto dx = describe<3>(x.data(), {R, G, K});
   auto dw = describe<2>(w.data(), {G * N, K});
-  auto ds = describe<2>(s.data(), {3, 2});
+  auto ds = describe<2>(s.data(), {SR, SC});
   auto dy = describe<3>(y.data(), {R, G, N});
   k.run({&dx, &dw, &ds, &dy});
   // Any launch grid (blocks of output features x token rows, in any
@@ -682,7 +695,7 @@ void checkGroupedFp8(int64_t R, bool fast) {
         for (int64_t c = 0; c < K; ++c) {
           float wv =
               q::roundBF16(q::decodeE4M3(w[m * K + c]) *
-                           float(q::decodeE8M0(s[(m / BLK) * 2 + c / BLK])));
+                           float(q::decodeE8M0(s[(m / BLK) * SC + c / BLK])));
           acc += decodeBF16(x[(r * G + g) * K + c]) * wv;
         }
         st.add(decodeBF16(y[(r * G + g) * N + n]), q::roundBF16(acc));
@@ -704,6 +717,49 @@ TEST(CPUKernels, GroupedLinearFp8DequantisedFastSums) {
   // One row (decode) with v4.sum_order = "fast": the dequantised weights as
   // FP8 blocks (gemmRowFast), within 2 bf16 ulps of the spec.
   ASSERT_NO_FATAL_FAILURE(checkGroupedFp8(1, /*fast=*/true));
+}
+
+TEST(CPUKernels, GroupedLinearFp8DequantisedInPairDotTiles) {
+  // 40 rows (a 32-row tile, then the few-row pass) with fast sums on an
+  // x86-64-v4-bf16 module: the tile multiplies bf16 pairs by vdpbf16ps,
+  // each weight block's codes decoded straight to pairs (whole runs of 64)
+  // or through the dequantised values divided by the block's scale (blocks
+  // of 32), each block's sum then times its scale. Within 2 bf16 ulps of
+  // the spec, as the other fast orders.
+  if (!::v4::hostSupportsISA("x86-64-v4-bf16"))
+    GTEST_SKIP() << "this CPU does not run x86-64-v4-bf16 code";
+  for (int64_t blk : {32, 128}) {
+    SCOPED_TRACE("blockSize " + std::to_string(blk));
+    ASSERT_NO_FATAL_FAILURE(
+        checkGroupedFp8(64, /*fast=*/true, 512, blk, "x86-64-v4-bf16", 256));
+  }
+  // Where the order shows (expectPairOrderShows; one group, f32 results,
+  // 32 rows; weight codes 0x38, 0, 0x38, 0x01 at scale 1).
+  auto orderShows = [](const std::string &attrs) {
+    CompiledKernel k;
+    k.compile("module attributes {" + attrs + R"(} {
+      func.func @f(%x: tensor<?x1x128xbf16>, %w: tensor<16x128xf8E4M3FN>,
+                   %s: tensor<1x1xf8E8M0FNU>) -> tensor<?x1x16xf32> {
+        %y = v4.grouped_linear %x, %w scale %s : tensor<?x1x128xbf16>,
+            tensor<16x128xf8E4M3FN>, tensor<1x1xf8E8M0FNU> -> tensor<?x1x16xf32>
+        return %y : tensor<?x1x16xf32>
+      }})");
+    const int64_t R = 32, K = 128, N = 16;
+    auto x = pairOrderActivations(R, K);
+    std::vector<uint8_t> w(N * K, 0), s{127};
+    for (int64_t n = 0; n < N; ++n) {
+      w[n * K + 0] = w[n * K + 2] = 0x38;
+      w[n * K + 3] = 0x01;
+    }
+    std::vector<float> y(R * N, -1.0f);
+    auto dx = describe<3>(x.data(), {R, 1, K});
+    auto dw = describe<2>(w.data(), {N, K});
+    auto ds = describe<2>(s.data(), {1, 1});
+    auto dy = describe<3>(y.data(), {R, 1, N});
+    k.run({&dx, &dw, &ds, &dy});
+    return y;
+  };
+  ASSERT_NO_FATAL_FAILURE(expectPairOrderShows(orderShows));
 }
 
 //===----------------------------------------------------------------------===//

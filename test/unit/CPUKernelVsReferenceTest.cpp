@@ -434,7 +434,8 @@ struct LinearKernel {
 };
 
 /// Every output of y = lk(x) (M rows, f32) within 2 K u sum|w x| of the
-/// reference's (quantised activations, fp32 output): the fast order's
+/// reference's (activations quantised against scaled weights, fp32
+/// output): the fast order's
 /// bound (docs/PERFORMANCE.md 7).
 void expectWithinFastBound(const LinearKernel &lk,
                            const std::vector<uint16_t> &x, int64_t M,
@@ -443,8 +444,8 @@ void expectWithinFastBound(const LinearKernel &lk,
   auto xf = dec(x);
   for (int64_t r = 0; r < M; ++r) {
     Vec want(N);
-    ref::linear(lk.w.w, xf.data() + r * K, want.data(), /*quantAct=*/true, 128,
-                /*fp32Out=*/true);
+    ref::linear(lk.w.w, xf.data() + r * K, want.data(),
+                /*quantAct=*/lk.scaled(), 128, /*fp32Out=*/true);
     for (int64_t n = 0; n < N; ++n) {
       double mass = 0;
       for (int64_t i = 0; i < K; ++i)
@@ -752,13 +753,17 @@ TEST(CPUKernelVsReference, LinearBF16PairDotsInFastTiles) {
   // first, then even (each rounded), as the ISA defines it. (1) M = 42 and
   // 70 rows (32-row tiles, then 8-row and few-row passes), K = 320 (FP8:
   // a last part of 64), 321 (a last part of 65: its last pair ends in a
-  // zero) and 544 (FP4), odd N,
+  // zero) and 544 (FP4), and bf16 activations against bf16 weights
+  // (TileGemm::bf16Operands: the compressors' projections; a weight row's
+  // runs of 32 elements are its stored bits as 16 pairs, copyWeightPairs)
+  // at K = 320 and 333 (a tail of 13 through decodePart), odd N,
   // against the reference within checkLinearFast's 2 K u sum|w x|. (2) A
-  // block where the order shows: activations 16, 0, -16, 2^-13 (codes 256,
-  // 0, -256, 2^-9 at s_a = 2^-4) against weights 1, 0, 1, 2^-9: in order
-  // 256 + 0 - 256 + 2^-18 is 2^-18 (times s_a: 2^-22), in pairs (256 + 0)
-  // then 256 + 2^-18 (rounds to 256) - 256 is 0; the x86-64-v4 kernel and
-  // the reference give 2^-22. (3) The FP4 few-row pass
+  // block where the order shows (expectPairOrderShows): activations 16, 0,
+  // -16, 2^-13 (FP8: codes 256, 0, -256, 2^-9 at s_a = 2^-4) against
+  // weights 1, 0, 1, 2^-9, FP8 or bf16: in order 256 + 0 - 256 + 2^-18 is
+  // 2^-18 (times s_a: 2^-22), in pairs (256 + 0) then 256 + 2^-18 (rounds
+  // to 256) - 256 is 0; the x86-64-v4 kernel and the reference give 2^-22.
+  // (3) The FP4 few-row pass
   // (gemmRowsFastFP4Pass) adds pairs by vdpbf16ps too: a lane where the
   // order shows.
   if (!::v4::hostSupportsISA("x86-64-v4-bf16"))
@@ -767,7 +772,9 @@ TEST(CPUKernelVsReference, LinearBF16PairDotsInFastTiles) {
   const std::string fast = "v4.sum_order = \"fast\", v4.cpu = ";
   for (auto [fmt, K] : {std::pair<const char *, int64_t>{"fp8", 320},
                         {"fp8", 321},
-                        {"fp4", 544}}) {
+                        {"fp4", 544},
+                        {"bf16", 320},
+                        {"bf16", 333}}) {
     const int64_t N = 75;
     LinearKernel lk{fmt, K, N};
     ASSERT_NO_FATAL_FAILURE(lk.build("f32", fast + "\"x86-64-v4-bf16\"", 261));
@@ -782,34 +789,36 @@ TEST(CPUKernelVsReference, LinearBF16PairDotsInFastTiles) {
   }
   // (2)
   const int64_t K = 128, N = 5, M = 32;
-  auto orderShows = [&](const std::string &attrs) {
-    LinearKernel lk{"fp8", K, N};
-    lk.build("f32", attrs, 263);
-    for (uint8_t &b : lk.w.bytes)
-      b = 0;
-    for (int64_t n = 0; n < N; ++n) {
-      lk.w.bytes[n * K + 0] = 0x38; // 1.0
-      lk.w.bytes[n * K + 2] = 0x38;
-      lk.w.bytes[n * K + 3] = 0x01; // 2^-9
-    }
-    for (uint8_t &sc : lk.w.scales)
-      sc = 127;
-    std::vector<uint16_t> x(M * K, encodeBF16(0.0f));
-    for (int64_t r = 0; r < M; ++r) {
-      x[r * K + 0] = encodeBF16(16.0f);
-      x[r * K + 2] = encodeBF16(-16.0f);
-      x[r * K + 3] = encodeBF16(0x1p-13f);
-    }
-    Vec y(M * N);
-    lk.run(x, M, y);
-    return y;
-  };
-  for (float v : orderShows(fast + "\"x86-64-v4-bf16\""))
-    ASSERT_EQ(v, 0.0f) << "pair dots";
-  for (float v : orderShows(fast + "\"x86-64-v4\""))
-    ASSERT_EQ(v, 0x1p-22f) << "x86-64-v4, fast";
-  for (float v : orderShows("v4.cpu = \"x86-64-v4-bf16\""))
-    ASSERT_EQ(v, 0x1p-22f) << "reference order";
+  for (const char *fmt : {"fp8", "bf16"}) {
+    SCOPED_TRACE(std::string("order, ") + fmt);
+    auto orderShows = [&](const std::string &attrs) {
+      LinearKernel lk{fmt, K, N};
+      lk.build("f32", attrs, 263);
+      for (uint8_t &b : lk.w.bytes)
+        b = 0;
+      for (uint8_t &sc : lk.w.scales)
+        sc = 127;
+      // Weights 1, 0, 1, 2^-9: FP8 codes, or bf16 bits.
+      auto set = [&](int64_t i, uint8_t code, float v) {
+        if (lk.scaled()) {
+          lk.w.bytes[i] = code;
+          return;
+        }
+        uint16_t bits = encodeBF16(v);
+        std::memcpy(&lk.w.bytes[2 * i], &bits, 2);
+      };
+      for (int64_t n = 0; n < N; ++n) {
+        set(n * K + 0, 0x38, 1.0f);
+        set(n * K + 2, 0x38, 1.0f);
+        set(n * K + 3, 0x01, 0x1p-9f);
+      }
+      auto x = pairOrderActivations(M, K);
+      Vec y(M * N);
+      lk.run(x, M, y);
+      return y;
+    };
+    ASSERT_NO_FATAL_FAILURE(expectPairOrderShows(orderShows));
+  }
   // (3) FP4 in the few-row pass (3 rows): lane 0 holds 2^24 after slice 0
   // (16 x 4 at s_w 2^18); slice 1 adds 3 (element 32) and -1 (element 33).
   // Even first (FMA lanes): 2^24 + 3 rounds to 2^24 + 4, minus 1 rounds
