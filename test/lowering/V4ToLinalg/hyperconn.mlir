@@ -43,26 +43,31 @@ func.func @k_mhc_post(%arg0: tensor<1x?x8xbf16>, %arg1: tensor<1x?x4x8xbf16>, %a
 // flat lanes carries one vector<8xf32> per 8 mixes, each 8 x 8 block of fn
 // read as rows and transposed in registers, so each lane's sum stays in
 // ascending flat order (mul, then add: no FMA), and (on the host CPU, the
-// default target) the token's joint sum of squares over n*d as a scalar,
-// in the same order; then the RMS scale, the split of the mixes, Sinkhorn
+// default target) the tokens' joint sums of squares over n*d in the same
+// order (a block's in the lanes of a vector, a lone token's as a scalar);
+// then the RMS scale, the split of the mixes, Sinkhorn
 // with its iterations 1..19 as an scf.for over tensors, and the lane mix.
 // CHECK-LABEL: func.func @k_mhc_pre(
 // CHECK-SAME: %[[X:[^:]*]]: tensor<1x?x4x8xbf16>, %[[FN:[^:]*]]: tensor<24x32xf32>
 // CHECK-NOT: linalg.generic
 // CHECK: %[[X3:.*]] = tensor.collapse_shape %[[X]] {{\[\[}}0], [1], [2, 3]]
-// Blocks of 8 tokens (8 x 3 sums, 8 sums of squares) share each transposed
-// block of fn:
-// CHECK: scf.for %{{.*}} = %c0{{.*}} to %c4{{.*}} step %c1{{.*}} iter_args({{.*}}) -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, f32, f32, f32, f32, f32, f32, f32, f32)
+// Blocks of 8 tokens (8 x 3 sums, and the 8 sums of squares in the lanes
+// of one vector: the block's runs of x transposed, squared and added in
+// order) share each transposed block of fn:
+// CHECK: scf.for %{{.*}} = %c0{{.*}} to %c4{{.*}} step %c1{{.*}} iter_args({{.*}}) -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>)
+// CHECK-COUNT-8: vector.transfer_read %[[X3]]
+// CHECK-COUNT-24: vector.shuffle
+// CHECK: %[[SQ8:.*]] = arith.mulf %[[C8:.*]], %[[C8]] : vector<8xf32>
+// CHECK-NEXT: arith.addf %{{.*}}, %[[SQ8]] : vector<8xf32>
 // CHECK-COUNT-8: vector.transfer_read %[[FN]]
 // CHECK-COUNT-24: vector.shuffle
 // CHECK-COUNT-24: vector.transfer_write
 // then a block of 4 of the rest:
-// CHECK: scf.for %{{.*}} = %c0{{.*}} to %c4{{.*}} step %c1{{.*}} iter_args({{.*}}) -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, f32, f32, f32, f32)
-// CHECK: vector.transfer_read %[[X3]]
-// CHECK: %[[XI:.*]] = vector.extract %{{.*}}[0] : f32 from vector<8xf32>
-// CHECK: %[[SQ:.*]] = arith.mulf %[[XI]], %[[XI]] : f32
-// CHECK: arith.addf %{{.*}}, %[[SQ]] : f32
-// CHECK-COUNT-3: vector.transfer_read %[[X3]]
+// CHECK: scf.for %{{.*}} = %c0{{.*}} to %c4{{.*}} step %c1{{.*}} iter_args({{.*}}) -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>)
+// CHECK-COUNT-4: vector.transfer_read %[[X3]]
+// CHECK-COUNT-24: vector.shuffle
+// CHECK: %[[SQ4:.*]] = arith.mulf %[[C4:.*]], %[[C4]] : vector<8xf32>
+// CHECK-NEXT: arith.addf %{{.*}}, %[[SQ4]] : vector<8xf32>
 // CHECK-COUNT-8: vector.transfer_read %[[FN]]
 // CHECK-COUNT-24: vector.shuffle
 // CHECK-NOT: vector.shuffle
