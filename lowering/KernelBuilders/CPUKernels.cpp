@@ -160,18 +160,31 @@ void quantizeActFP8(ImplicitLocOpBuilder &b, ActLoadFn act, Value K,
       auto at = [&](KernelBody &k, Value q) {
         return k.addi(k0, k.muli(q, k.idx(L)));
       };
+      // max |x| as the unsigned maximum of the bits with the sign cleared:
+      // magnitudes order as their bits, and a NaN's lie above +inf's, so
+      // the maximum is the same number as maximumf's, or a NaN when any
+      // element is one (fp8ActScale gives every NaN the same scale); one
+      // integer max per vector instead of a NaN-checking float max, and
+      // the same across the lanes.
+      auto vecI32 = VectorType::get({L}, b.getI32Type());
+      Value absBits = arith::ConstantOp::create(
+          k.b,
+          DenseElementsAttr::get(vecI32, k.b.getI32IntegerAttr(0x7FFFFFFF)));
       Value zeroV = arith::ConstantOp::create(
-          k.b, cast<TypedAttr>(k.b.getZeroAttr(vecType)));
+          k.b, cast<TypedAttr>(k.b.getZeroAttr(vecI32)));
       Value lanes = reduce(
           k, zero, steps, {zeroV},
           [&](KernelBody &k, Value q, ValueRange acc) -> SmallVector<Value> {
             Value x =
                 vector::LoadOp::create(k.b, vecType, qa, ValueRange{at(k, q)});
-            return {arith::MaximumFOp::create(k.b, acc[0],
-                                              math::AbsFOp::create(k.b, x))};
+            Value bits = arith::AndIOp::create(
+                k.b, arith::BitcastOp::create(k.b, vecI32, x), absBits);
+            return {arith::MaxUIOp::create(k.b, acc[0], bits)};
           })[0];
-      Value amax = vector::ReductionOp::create(
-          k.b, vector::CombiningKind::MAXIMUMF, lanes);
+      Value amax = arith::BitcastOp::create(
+          k.b, k.b.getF32Type(),
+          vector::ReductionOp::create(k.b, vector::CombiningKind::MAXUI,
+                                      lanes));
       Value s = lowp::fp8ActScale(k.b, amax);
       k.store(s, sa, {j});
       // x / s as x * (1 / s): s is 2^k with k at most 120 for a finite
@@ -392,6 +405,17 @@ bool usesDotBF16(const TileGemm &g, int64_t lanes) {
           (g.format == lowp::WeightFormat::FP8 && g.blk % 2 == 0));
 }
 
+/// Whether a pair-dot tile of FP4 weights (fast sums, x86-64-v4 permuted
+/// decoding) sums exact products along all of K, as gemmRowsFastFP4Pass
+/// does: its activations dequantised (code times block scale, exact), each
+/// weight slice decoded times its s_w (exact), so no part scaling; instead
+/// of one partial sum per 32-slice, each scaled and added (12 lane sums
+/// loaded, scaled and stored per 16 pair steps).
+bool usesWholeFP4Tile(const TileGemm &g) {
+  return g.fastRow && g.format == lowp::WeightFormat::FP4 && g.permuteFP4 &&
+         usesDotBF16(g, g.tileLanes) && g.blk % 16 == 0;
+}
+
 /// f32 values exact in bf16 (their low 16 bits zero: FP8 / FP4 values, +0)
 /// at elements 2q and 2q + 1 as one bf16 pair in an f32 slot, the even one
 /// in the low half. Vectors of 16 pairs from vectors lo (the even elements)
@@ -521,6 +545,23 @@ void decodeWeightPairs(KernelBody &k, const TileGemm &g,
   packWeightPairs(k, s, f, P, e0, from, e1, tail);
 }
 
+/// FP4 weight row n, all of K (usesWholeFP4Tile), as bf16 pairs in wdec2
+/// (pairRowStride(K) rows): each 16-byte slice decoded by two vpermps of
+/// the e2m1 table times the slice's s_w (the values times a power of 2,
+/// exact), the even and odd elements' values packed into 16 pairs.
+void decodeFP4RowPairs(KernelBody &k, const TileGemm &g,
+                       const TileGemmScratch &s, int64_t f, Value n) {
+  Value dst = k.muli(k.idx(f), pairRowStride(k, g.K));
+  loop(k, k.idx(0), k.divui(g.K, k.idx(32)), [&](KernelBody &k, Value j) {
+    auto [m, ix] = g.weightRef(k, n, k.muli(j, k.idx(16)));
+    Value sw = lowp::decodeE8M0(k.b, scaleCode(k, g, n, j));
+    auto [lo, hi] = lowp::decodeE2M1BytesPermuted(
+        k.b, readVector(k, m, ix, 16, true), g.permuteFP4, sw);
+    vector::StoreOp::create(k.b, packBF16Pair(k, lo, hi), s.wdec2,
+                            ValueRange{k.addi(dst, k.muli(j, k.idx(16)))});
+  });
+}
+
 /// Weight row n of a part [e0, e1) of bf16 weights (Plain bf16Operands, not
 /// dequantised; e0 even) as bf16 pairs for the pair-dot tile in wdec2
 /// (pairRowStride rows): each whole run of 32 elements is its stored bits,
@@ -565,8 +606,10 @@ void gemmChunk(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
   // slot kGemmChunk takes the stores of a pass's surplus features.
   loop(k, zero, k.muli(k.subi(n1, n0), TV),
        [&](KernelBody &k, Value i) { k.store(k.f32(0.0), s.acc, {i}); });
-  Value P = partSize(k, g);
-  Value nParts = partCount(k, g, P);
+  // FP4 pair tiles of exact products run all of K as one part.
+  const bool fp4Whole = dots && usesWholeFP4Tile(g);
+  Value P = fp4Whole ? g.K : partSize(k, g);
+  Value nParts = fp4Whole ? k.idx(1) : partCount(k, g, P);
   Type f32 = k.b.getF32Type();
   Type laneType =
       lanes == 1 ? f32 : Type(VectorType::get({lanes}, k.b.getF32Type()));
@@ -589,7 +632,8 @@ void gemmChunk(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
   const bool fp8Pairs =
       dots && (g.format == lowp::WeightFormat::FP8 || g.dequantizeWeights) &&
       static_cast<bool>(g.pairDecoders.bytePermute2);
-  const bool blockScaled = scaled || (fp8Pairs && g.dequantizeWeights);
+  const bool blockScaled =
+      !fp4Whole && (scaled || (fp8Pairs && g.dequantizeWeights));
   // bf16 weights' pairs are their stored bits (copyWeightPairs).
   const bool bf16Pairs = dots && g.format == lowp::WeightFormat::Plain &&
                          !g.dequantizeWeights && g.weightRef;
@@ -608,7 +652,9 @@ void gemmChunk(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
             Value nRead = k.minui(n, k.subi(n1, k.idx(1)));
             slots.push_back(k.select(valid, k.subi(n, n0), k.idx(kGemmChunk)));
             // Weight row nRead over [e0, e1), decoded into wdec[f * P ...].
-            if (fp8Pairs) {
+            if (fp4Whole) {
+              decodeFP4RowPairs(k, g, s, f, nRead);
+            } else if (fp8Pairs) {
               decodeWeightPairs(k, g, s, f, nRead, j, P, e0, e1);
             } else if (bf16Pairs) {
               copyWeightPairs(k, g, s, f, nRead, j, P, e0, e1);
@@ -1584,6 +1630,8 @@ void fillPairTile(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
   Value zero = k.idx(0), TV = k.idx(T);
   Value nBlocks = k.ceilDivui(g.K, g.blk);
   const bool plain = g.format == lowp::WeightFormat::Plain;
+  // Whole-K FP4 tiles take the codes times their scales (no saT).
+  const bool dequantise = usesWholeFP4Tile(g);
   loop(k, zero, TV, [&](KernelBody &k, Value i) {
     Value row = k.muli(i, g.K);
     ifElse(
@@ -1602,6 +1650,19 @@ void fillPairTile(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
               ArrayRef<OpFoldResult>{g.K},
               ArrayRef<OpFoldResult>{k.b.getIndexAttr(1)});
           quantizeActRow(k, g, s, k.addi(ra, i), rowView);
+          if (dequantise) {
+            // Each code times its block's scale (exact), 16 at a time.
+            loop(k, zero, k.divui(g.K, k.idx(L)), [&](KernelBody &k, Value q) {
+              Value e = k.muli(q, k.idx(L));
+              Value at = k.addi(row, e);
+              Value v = vector::LoadOp::create(k.b, VectorType::get({L}, f32),
+                                               s.aT, ValueRange{at});
+              Value sa = k.load(s.sa, {k.divui(e, k.idx(g.blk))});
+              vector::StoreOp::create(k.b, k.mulf(v, splat(k, sa, L)), s.aT,
+                                      ValueRange{at});
+            });
+            return;
+          }
           loop(k, zero, nBlocks, [&](KernelBody &k, Value j) {
             k.store(k.load(s.sa, {j}), s.saT, {k.addi(k.muli(j, TV), i)});
           });
@@ -1610,7 +1671,7 @@ void fillPairTile(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
           loop(k, zero, g.K, [&](KernelBody &k, Value e) {
             k.store(k.f32(0.0), s.aT, {k.addi(row, e)});
           });
-          if (!plain)
+          if (!plain && !dequantise)
             loop(k, zero, nBlocks, [&](KernelBody &k, Value j) {
               k.store(k.f32(0.0), s.saT, {k.addi(k.muli(j, TV), i)});
             });
@@ -1746,7 +1807,9 @@ TileGemmScratch allocTileGemm(KernelBody &k, const TileGemm &g) {
   s.wdec = k.scratchF32(k.muli(partSize(k, g), k.idx(8)));
   if (usesDotBF16(g, g.tileLanes)) {
     s.aT2 = k.scratchF32(k.muli(k.ceilDivui(g.K, 2), k.idx(kGemmRowTile)));
-    s.wdec2 = k.scratchF32(k.muli(pairRowStride(k, partSize(k, g)), k.idx(8)));
+    s.wdec2 = k.scratchF32(
+        k.muli(pairRowStride(k, usesWholeFP4Tile(g) ? g.K : partSize(k, g)),
+               k.idx(8)));
   }
   s.wrow = k.scratchF32(k.muli(rowPartSize(k, g), k.idx(kRowFeatures)));
   if (scaled) {

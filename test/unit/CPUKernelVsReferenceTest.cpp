@@ -485,6 +485,51 @@ TEST(CPUKernelVsReference, LinearFp8) {
   ASSERT_NO_FATAL_FAILURE(checkLinear("fp8", 42, 320, 200, 61));
 }
 
+TEST(CPUKernelVsReference, LinearFp8ActivationBlocksWithNaNInfAndNegativeZero) {
+  // The activation quantisation takes each 128-block's max |x| as the
+  // unsigned maximum of the bits with the sign cleared (a NaN's lie above
+  // +inf's). A block holding a NaN (rows 0) or an infinity (rows 1, 2)
+  // makes every feature of its row NaN, so a non-finite activation reaches
+  // the logits (RELIABILITY VAL-2; the reference instead saturates it to
+  // 448 s_a). Blocks of only -0 and +0 (row 3: the scale from the floor), a
+  // subnormal (row 4) and the largest bf16 (row 5) match the reference,
+  // exactly in its sum order, and so do the other blocks of these rows.
+  const int64_t M = 6, K = 384, N = 40;
+  for (const char *attrs : {"", "v4.sum_order = \"fast\""}) {
+    SCOPED_TRACE(attrs);
+    LinearKernel lk{"fp8", K, N};
+    ASSERT_NO_FATAL_FAILURE(lk.build("f32", attrs, 68));
+    auto x = randomBf16(M * K, 69, 3.0f);
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    x[0 * K + 5] = encodeBF16(nan);
+    x[0 * K + 200] = encodeBF16(-nan);
+    x[1 * K + 130] = encodeBF16(kInf);
+    x[2 * K + 260] = encodeBF16(-kInf);
+    for (int64_t e = 128; e < 256; ++e)
+      x[3 * K + e] = encodeBF16(e % 2 ? -0.0f : 0.0f);
+    x[4 * K + 3] = encodeBF16(0x1p-130f);
+    x[5 * K + 300] = encodeBF16(0x1.FEp127f);
+    Vec y(M * N);
+    lk.run(x, M, y);
+    auto xf = dec(x);
+    for (int64_t r = 0; r < M; ++r) {
+      Vec want(N);
+      ref::linear(lk.w.w, xf.data() + r * K, want.data(), /*quantAct=*/true,
+                  128, /*fp32Out=*/true);
+      for (int64_t n = 0; n < N; ++n) {
+        float got = y[r * N + n];
+        if (r < 3)
+          EXPECT_TRUE(std::isnan(got)) << "row " << r << " feature " << n;
+        else if (attrs[0] == '\0')
+          EXPECT_EQ(got, want[n]) << "row " << r << " feature " << n;
+        else
+          EXPECT_NEAR(got, want[n], 1e-3 * (1 + std::fabs(want[n])))
+              << "row " << r << " feature " << n;
+      }
+    }
+  }
+}
+
 TEST(CPUKernelVsReference, LinearFp4) {
   // FP4 weight (1x32 scales), FP8 activation per 128: 32-wide slices. Exact.
   ASSERT_NO_FATAL_FAILURE(checkLinear("fp4", 42, 256, 96, 71));
@@ -765,7 +810,7 @@ TEST(CPUKernelVsReference, LinearBF16PairDotsInFastTiles) {
   // to 256) - 256 is 0; the x86-64-v4 kernel and the reference give 2^-22.
   // (3) The FP4 few-row pass
   // (gemmRowsFastFP4Pass) adds pairs by vdpbf16ps too: a lane where the
-  // order shows.
+  // order shows. (4) So does an FP4 tile, along all of K.
   if (!::v4::hostSupportsISA("x86-64-v4-bf16"))
     GTEST_SKIP() << "this CPU does not run x86-64-v4-bf16 (AVX512_BF16, "
                     "AVX512_VBMI) code";
@@ -819,12 +864,13 @@ TEST(CPUKernelVsReference, LinearBF16PairDotsInFastTiles) {
     };
     ASSERT_NO_FATAL_FAILURE(expectPairOrderShows(orderShows));
   }
-  // (3) FP4 in the few-row pass (3 rows): lane 0 holds 2^24 after slice 0
-  // (16 x 4 at s_w 2^18); slice 1 adds 3 (element 32) and -1 (element 33).
-  // Even first (FMA lanes): 2^24 + 3 rounds to 2^24 + 4, minus 1 rounds
-  // back to 2^24 + 4; odd first (pair dots): 2^24 - 1, then 2^24 + 2.
-  auto fewRowsFP4 = [&](const std::string &attrs) {
-    const int64_t K = 64, N = 5, M = 3;
+  // (3) FP4 in the few-row pass (3 rows; rowsFP4: M rows whose lane 0
+  // holds 2^24 after slice 0, 16 x 4 at s_w 2^18; slice 1 adds 3, element
+  // 32, and x33, element 33) with x33 = -1. Even first (FMA lanes): 2^24 +
+  // 3 rounds to 2^24 + 4, minus 1 rounds back to 2^24 + 4; odd first (pair
+  // dots): 2^24 - 1, then 2^24 + 2.
+  auto rowsFP4 = [&](const std::string &attrs, int64_t M, float x33) {
+    const int64_t K = 64, N = 5;
     LinearKernel lk{"fp4", K, N};
     lk.build("f32", attrs, 264);
     for (uint8_t &b : lk.w.bytes)
@@ -839,16 +885,26 @@ TEST(CPUKernelVsReference, LinearBF16PairDotsInFastTiles) {
     for (int64_t r = 0; r < M; ++r) {
       x[r * K + 0] = encodeBF16(16.0f);
       x[r * K + 32] = encodeBF16(3.0f);
-      x[r * K + 33] = encodeBF16(-1.0f);
+      x[r * K + 33] = encodeBF16(x33);
     }
     Vec y(M * N);
     lk.run(x, M, y);
     return y;
   };
-  for (float v : fewRowsFP4(fast + "\"x86-64-v4-bf16\""))
+  for (float v : rowsFP4(fast + "\"x86-64-v4-bf16\"", 3, -1.0f))
     ASSERT_EQ(v, 0x1p24f + 2.0f) << "FP4 few rows, pair dots";
-  for (float v : fewRowsFP4(fast + "\"x86-64-v4\""))
+  for (float v : rowsFP4(fast + "\"x86-64-v4\"", 3, -1.0f))
     ASSERT_EQ(v, 0x1p24f + 4.0f) << "FP4 few rows, FMA lanes";
+  // (4) A 32-row FP4 tile with pair dots sums its exact products along all
+  // of K (usesWholeFP4Tile), not per slice: with 3 and 3, per slice (the
+  // reference; x86-64-v4's tiles) 2^24 + 6, along K 2^24 + 3 rounds to
+  // 2^24 + 4 (ties to even), + 3 to 2^24 + 8.
+  for (float v : rowsFP4(fast + "\"x86-64-v4-bf16\"", 32, 3.0f))
+    ASSERT_EQ(v, 0x1p24f + 8.0f) << "FP4 tile, pair dots along K";
+  for (float v : rowsFP4(fast + "\"x86-64-v4\"", 32, 3.0f))
+    ASSERT_EQ(v, 0x1p24f + 6.0f) << "FP4 tile, x86-64-v4";
+  for (float v : rowsFP4("v4.cpu = \"x86-64-v4-bf16\"", 32, 3.0f))
+    ASSERT_EQ(v, 0x1p24f + 6.0f) << "FP4 tile, reference order";
 }
 
 TEST(CPUKernelVsReference, LinearBF16PairDotsInTheFastRow) {

@@ -29,10 +29,13 @@ module attributes {v4.target = "cpu"} {
     // HAND: call @k0_linear_body(%[[X]], %[[W]], %[[S]], %[[Y]], %[[BX]], %[[BY]], %[[BZ]], %[[GX]], %[[GY]], %[[GZ]])
     // HAND: func.func private @k0_linear_body(
     // A whole block of activations is FP8-quantised as vectors of 16 lanes
-    // (its maximum, then each element's product with the power-of-2
-    // scale's exact reciprocal, one division per block, and rounding); a
-    // partial block (here K = 64 < 128) element by element.
-    // HAND: vector.reduction <maximumf>, %{{.*}} : vector<16xf32> into f32
+    // (its maximum |x| as the unsigned maximum of the bits with the sign
+    // cleared, then each element's product with the power-of-2 scale's
+    // exact reciprocal, one division per block, and rounding); a partial
+    // block (here K = 64 < 128) element by element.
+    // HAND: %[[ABS:.*]] = arith.andi %{{.*}}, %{{.*}} : vector<16xi32>
+    // HAND: arith.maxui %{{.*}}, %[[ABS]] : vector<16xi32>
+    // HAND: vector.reduction <maxui>, %{{.*}} : vector<16xi32> into i32
     // HAND: %[[RCP:.*]] = arith.divf %{{.*}}, %{{.*}} : f32
     // HAND: %[[RCPV:.*]] = vector.broadcast %[[RCP]] : f32 to vector<16xf32>
     // HAND: arith.mulf %{{.*}}, %[[RCPV]] : vector<16xf32>
