@@ -493,7 +493,7 @@ void packWeightPairs(KernelBody &k, const TileGemmScratch &s, int64_t f,
 }
 
 /// Weight row n of an FP8 part [e0, e1) (scaled, or dequantised: its codes
-/// without the block's scale) as bf16 pairs for the pair-dot
+/// without the block's scale `dequantScale`) as bf16 pairs for the pair-dot
 /// tile (usesDotBF16) in wdec2 (pairRowStride rows), worth 2^-8 of the
 /// weights (kE4M3HalfScale, folded into the part's activation scale): each
 /// whole run of 64 codes straight to bf16 by decodeE4M3BytesBF16's
@@ -503,7 +503,7 @@ void packWeightPairs(KernelBody &k, const TileGemmScratch &s, int64_t f,
 /// 2^-8 (exact: e4m3's least magnitude is 2^-9).
 void decodeWeightPairs(KernelBody &k, const TileGemm &g,
                        const TileGemmScratch &s, int64_t f, Value n, Value j,
-                       Value P, Value e0, Value e1) {
+                       Value P, Value e0, Value e1, Value dequantScale) {
   constexpr int64_t W = 64, L = 16;
   Value runs = k.divui(k.subi(e1, e0), k.idx(W));
   Value dst = k.muli(k.idx(f), pairRowStride(k, P));
@@ -538,10 +538,10 @@ void decodeWeightPairs(KernelBody &k, const TileGemm &g,
   decodePart(k, g, s.wdec, n, j, from, e1,
              [&](KernelBody &k, Value e) { return k.addi(base, e); });
   // Dequantised weights leave decodePart times the block's scale s (a power
-  // of 2): divided out again, exactly.
+  // of 2, `dequantScale`, decoded by the caller): divided out again, exactly.
   Value tail = k.f32(1.0 / lowp::kE4M3HalfScale);
-  if (g.dequantizeWeights)
-    tail = k.divf(tail, lowp::decodeE8M0(k.b, scaleCode(k, g, n, j)));
+  if (dequantScale)
+    tail = k.divf(tail, dequantScale);
   packWeightPairs(k, s, f, P, e0, from, e1, tail);
 }
 
@@ -651,11 +651,19 @@ void gemmChunk(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
             Value valid = k.cmpi(arith::CmpIPredicate::ult, n, n1);
             Value nRead = k.minui(n, k.subi(n1, k.idx(1)));
             slots.push_back(k.select(valid, k.subi(n, n0), k.idx(kGemmChunk)));
+            // The block's weight scale (also what a dequantised part's
+            // tail is divided by).
+            Value sw = blockScaled
+                           ? lowp::decodeE8M0(k.b, scaleCode(k, g, nRead, j))
+                           : Value();
+            if (sw)
+              sdec.push_back(sw);
             // Weight row nRead over [e0, e1), decoded into wdec[f * P ...].
             if (fp4Whole) {
               decodeFP4RowPairs(k, g, s, f, nRead);
             } else if (fp8Pairs) {
-              decodeWeightPairs(k, g, s, f, nRead, j, P, e0, e1);
+              decodeWeightPairs(k, g, s, f, nRead, j, P, e0, e1,
+                                g.dequantizeWeights ? sw : Value());
             } else if (bf16Pairs) {
               copyWeightPairs(k, g, s, f, nRead, j, P, e0, e1);
             } else {
@@ -666,8 +674,6 @@ void gemmChunk(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
               if (dots)
                 packWeightPairs(k, s, f, P, e0, e0, e1, Value());
             }
-            if (blockScaled)
-              sdec.push_back(lowp::decodeE8M0(k.b, scaleCode(k, g, nRead, j)));
           }
           // The partial sums: feats x vecs lane groups, ascending e (Plain:
           // continuing the running sums of the parts before).

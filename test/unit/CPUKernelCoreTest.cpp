@@ -720,8 +720,9 @@ TEST(CPUKernels, GroupedLinearFp8DequantisedFastSums) {
 }
 
 TEST(CPUKernels, GroupedLinearFp8DequantisedInPairDotTiles) {
-  // 40 rows (a 32-row tile, then the few-row pass) with fast sums on an
-  // x86-64-v4-bf16 module: the tile multiplies bf16 pairs by vdpbf16ps,
+  // 64 rows of 4 groups of 512 inputs and 256 outputs (two 32-row tiles in
+  // one call; the grid check's blocks of 32 rows too) with fast sums on an
+  // x86-64-v4-bf16 module: the tiles multiply bf16 pairs by vdpbf16ps,
   // each weight block's codes decoded straight to pairs (whole runs of 64)
   // or through the dequantised values divided by the block's scale (blocks
   // of 32), each block's sum then times its scale. Within 2 bf16 ulps of
