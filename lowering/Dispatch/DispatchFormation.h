@@ -23,6 +23,10 @@ constexpr StringLiteral kKernelsModuleName = "kernels";
 constexpr StringLiteral kMaxChunkAttrName = "v4.max_chunk";
 /// The name of the op a kernel function was outlined from.
 constexpr StringLiteral kKernelOpAttrName = "v4.kernel_op";
+/// On a kernel body function (unit): v4-reassociate-sums leaves its float
+/// arithmetic as built (the fast order's freedom is taken by the builder,
+/// with explicit flags, only where it chose to).
+constexpr StringLiteral kKeepSumOrderAttrName = "v4.keep_sum_order";
 /// On a v4.plan.dispatch (unit): it may run at the same time as the
 /// dispatches before it up to the last one without the mark
 /// (v4-mark-concurrent-dispatches; the memory plan keeps their buffers

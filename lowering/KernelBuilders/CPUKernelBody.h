@@ -81,6 +81,19 @@ struct KernelBody {
   Value select(Value c, Value x, Value y) {
     return arith::SelectOp::create(b, c, x, y);
   }
+  /// The sum of a vector's lanes as a tree of additions (reassoc), not the
+  /// ordered reduction: the fast order's end of lane-wise sums.
+  Value laneSum(Value v) {
+    return vector::ReductionOp::create(b, vector::CombiningKind::ADD, v,
+                                       arith::FastMathFlags::reassoc |
+                                           arith::FastMathFlags::contract);
+  }
+  /// A scalar, or its splat in the shape of vector `like`.
+  Value constantLike(Value like, Value scalar) {
+    if (auto vt = dyn_cast<VectorType>(like.getType()))
+      return vector::BroadcastOp::create(b, vt, scalar);
+    return scalar;
+  }
 
   // Casts.
   /// An integer value as an index (index_cast: sign-extends).

@@ -269,14 +269,6 @@ Value splat(KernelBody &k, Value scalar, int64_t lanes) {
       k.b, VectorType::get({lanes}, k.b.getF32Type()), scalar);
 }
 
-/// The sum of a vector's lanes as a tree of additions (reassoc), not the
-/// ordered reduction: the fast passes' end of a feature's lane sums.
-Value laneSum(KernelBody &k, Value v) {
-  return vector::ReductionOp::create(k.b, vector::CombiningKind::ADD, v,
-                                     arith::FastMathFlags::reassoc |
-                                         arith::FastMathFlags::contract);
-}
-
 /// The even and odd elements of a vector<32xf32> (an FP4 slice's
 /// activations, against its low and high nibbles) as two vector<16xf32>.
 std::pair<Value, Value> evenOddHalves(KernelBody &k, Value v) {
@@ -1370,7 +1362,7 @@ void gemmRowFast(KernelBody &k, const TileGemm &g, const TileGemmScratch &s,
         for (int64_t r = 0; r < R; ++r) {
           Value n = k.addi(fb, k.idx(r));
           for (int64_t i = 0; i < A; ++i) {
-            Value y = laneSum(k, sums[r * A + i]);
+            Value y = k.laneSum(sums[r * A + i]);
             if (wide) {
               Value least = vector::ReductionOp::create(
                   k.b, vector::CombiningKind::MINUI, sumsAndProbes[R + r]);
@@ -1605,7 +1597,7 @@ void gemmRowsFastFP4Pass(KernelBody &k, const TileGemm &g,
         for (int64_t r = 0; r < R; ++r) {
           Value n = k.addi(nb0, k.idx(r));
           for (int64_t i = 0; i < A; ++i) {
-            Value y = laneSum(k, sums[r * A + i]);
+            Value y = k.laneSum(sums[r * A + i]);
             Value row = k.addi(ra, k.idx(i));
             Value stored = arith::AndIOp::create(
                 k.b, k.cmpi(arith::CmpIPredicate::ult, row, rb),

@@ -3,11 +3,15 @@
 // v4.csa.indexer_scores, v4.attn.sparse (V4-SPEC 5.5, 5.6); the other
 // attention ops have target-neutral bodies (lowering/V4ToLinalg).
 //
-// Every kernel is plain scf loops over memref loads/stores; fp32 inside,
-// rounded to bf16 exactly at the spec's rounding points.
+// Every kernel is scf loops over memref loads/stores (sparse attention's
+// rows also as vectors); fp32 inside, rounded to bf16 exactly at the spec's
+// rounding points.
 //
 //===----------------------------------------------------------------------===//
 #include "lowering/KernelBuilders/CPUKernelBody.h"
+
+#include "dialects/V4/V4Numerics.h"
+#include "lowering/Dispatch/DispatchFormation.h"
 
 #include "llvm/ADT/TypeSwitch.h"
 
@@ -35,6 +39,8 @@ constexpr int64_t kIndexerTokenTile = 4;
 constexpr int64_t kHeadTile = 4;
 /// Keys whose dot products and value terms attention runs together.
 constexpr int64_t kKeyGroup = 4;
+/// Keys whose softmax weights attention computes as one vector.
+constexpr int64_t kWeightLanes = 16;
 
 LogicalResult buildIndexerScores(CSAIndexerScoresOp op, func::FuncOp fn) {
   // Blocks of kIndexerTokenTile query tokens.
@@ -109,6 +115,17 @@ LogicalResult buildSparseAttention(AttnSparseOp op, func::FuncOp fn) {
   setLaunchGrid(fn, {headBlocks, 0}, {1, 1});
   setFinestLaunchGrid(fn, {ShapedType::isDynamic(heads) ? 1 : heads, 0},
                       {1, 1});
+  FailureOr<ModuleNumerics> modes = getModuleNumerics(fn);
+  if (failed(modes))
+    return failure();
+  // The fast order reorders only the scores' dot products (flagged here);
+  // the softmax and the value sums keep the reference's operations: the
+  // attention output's bf16 roundings sit on the weights' bf16 roundings,
+  // which a reassociated weight or sum flips (tiny models' logits moved by
+  // up to 0.14 per row that way).
+  bool fast = modes->sumOrder == ::v4::SumOrder::Fast;
+  auto reorder = arith::FastMathFlags::reassoc | arith::FastMathFlags::contract;
+  fn->setAttr(kKeepSumOrderAttrName, UnitAttr::get(fn.getContext()));
   auto b = bodyBuilder(op, fn);
   KernelBody e{b};
   bool hca = op.isHCA(), csa = op.isCSA();
@@ -134,6 +151,8 @@ LogicalResult buildSparseAttention(AttnSparseOp op, func::FuncOp fn) {
   // The tile's valid rows so far (they are gathered to its front).
   Value validRows = e.stackBuffer({1}, b.getIndexType());
   Value sc = e.stackBuffer({kTile}, f32);
+  // The tile's softmax weights and their bf16 roundings.
+  Value pw = e.stackBuffer({kTile}, f32), pbw = e.stackBuffer({kTile}, f32);
   Value mArr = e.scratchF32(H), lArr = e.scratchF32(H);
   Value acc = memref::AllocaOp::create(
       b, MemRefType::get({ShapedType::kDynamic, D}, f32), ValueRange{H});
@@ -141,6 +160,16 @@ LogicalResult buildSparseAttention(AttnSparseOp op, func::FuncOp fn) {
   auto [h0, h1] = blockRange(e, H, launchArg(fn, 0), launchArg(fn, 3));
   auto [t0, t1] = blockRange(e, T, launchArg(fn, 1), launchArg(fn, 4));
   Value ninf = e.f32(-kInf), fzero = e.f32(0.0);
+  // Rows of D as dVecs vectors of dLanes; acc in blocks of accVecs of them.
+  int64_t dLanes = 16;
+  while (D % dLanes != 0)
+    dLanes /= 2;
+  int64_t dVecs = D / dLanes;
+  int64_t accVecs = dVecs % 4 == 0 ? 4 : dVecs % 2 == 0 ? 2 : 1;
+  auto dVecType = VectorType::get({dLanes}, f32);
+  auto wVecType = VectorType::get({kWeightLanes}, f32);
+  Value ninfW = vector::BroadcastOp::create(e.b, wVecType, ninf);
+  Type qElement = cast<MemRefType>(q.getType()).getElementType();
 
   loop(e, zero, e.dim(q, 0), [&](KernelBody &e, Value bi) {
     Value sp = startPosAt(e, startPos, bi);
@@ -207,88 +236,145 @@ LogicalResult buildSparseAttention(AttnSparseOp op, func::FuncOp fn) {
             ifThen(e, ok, [&](KernelBody &e) { copyRow(e, cache, id); });
           });
         });
-        // Online softmax update of every head over the nv valid rows. Keys
-        // go kKeyGroup at a time: their dot products are independent sums
-        // (each still ascending d), and each acc element is loaded and
-        // stored once per group with the keys' terms added in ascending j;
-        // the last nv % kKeyGroup keys go one at a time. The same
-        // operations on every value as one key at a time.
+        // Online softmax update of every head over the nv valid rows.
         Value nv = e.load(validRows, {zero});
+        // Scores in whole vectors of kWeightLanes: the entries from nv on
+        // are set to -inf (they change no max and weigh 0).
+        Value chunks = e.ceilDivui(nv, kWeightLanes);
+        Value lanesEnd = e.muli(chunks, e.idx(kWeightLanes));
         Value groups = e.divui(nv, e.idx(kKeyGroup));
         Value grouped = e.muli(groups, e.idx(kKeyGroup));
         loop(e, h0, h1, [&](KernelBody &e, Value h) {
           Value m = e.load(mArr, {h});
-          // s_j for keys [j0, j0 + n), stored into sc; returns the running
-          // max over them in ascending j.
-          auto scores = [&](KernelBody &e, Value j0, int64_t n, Value mx) {
+          // Fast order: the head's query as dVecs f32 vectors (bf16 values,
+          // exact).
+          SmallVector<Value> qVec;
+          if (fast)
+            for (int64_t v = 0; v < dVecs; ++v) {
+              Value row = vector::LoadOp::create(
+                  e.b, VectorType::get({dLanes}, qElement), q,
+                  ValueRange{bi, t, h, e.idx(v * dLanes)});
+              qVec.push_back(qElement.isF32() ? row
+                                              : Value(arith::ExtFOp::create(
+                                                    e.b, dVecType, row)));
+            }
+          // s_j of keys [j0, j0 + n) into sc: their dot products are
+          // independent sums, in the reference order each ascending d; in
+          // the fast order each key's products are summed in the lanes of
+          // two vectors (alternate d vectors), then across the lanes.
+          auto scores = [&](KernelBody &e, Value j0, int64_t n) {
             SmallVector<Value> js;
             for (int64_t i = 0; i < n; ++i)
               js.push_back(i == 0 ? j0 : e.addi(j0, e.idx(i)));
-            SmallVector<Value> dots =
-                reduce(e, zero, Dv, SmallVector<Value>(n, e.f32(0.0)),
-                       [&](KernelBody &e, Value d,
-                           ValueRange s) -> SmallVector<Value> {
-                         Value qd = e.loadF(q, {bi, t, h, d});
-                         SmallVector<Value> next;
-                         for (int64_t i = 0; i < n; ++i)
-                           next.push_back(e.addf(
-                               s[i], e.mulf(qd, e.load(tile, {js[i], d}))));
-                         return next;
-                       });
-            for (int64_t i = 0; i < n; ++i) {
-              Value sj = e.mulf(dots[i], e.f32(scale));
-              e.store(sj, sc, {js[i]});
-              mx = e.maxf(mx, sj);
+            SmallVector<Value> dots;
+            if (fast) {
+              SmallVector<Value> sums(2 * n);
+              for (int64_t v = 0; v < dVecs; ++v)
+                for (int64_t i = 0; i < n; ++i) {
+                  Value row = vector::LoadOp::create(
+                      e.b, dVecType, tile,
+                      ValueRange{js[i], e.idx(v * dLanes)});
+                  Value prod =
+                      arith::MulFOp::create(e.b, qVec[v], row, reorder);
+                  Value &sum = sums[2 * i + v % 2];
+                  sum = sum ? arith::AddFOp::create(e.b, sum, prod, reorder)
+                            : prod;
+                }
+              for (int64_t i = 0; i < n; ++i) {
+                Value sum =
+                    sums[2 * i + 1]
+                        ? arith::AddFOp::create(e.b, sums[2 * i],
+                                                sums[2 * i + 1], reorder)
+                        : sums[2 * i];
+                dots.push_back(e.laneSum(sum));
+              }
+            } else {
+              dots =
+                  reduce(e, zero, Dv, SmallVector<Value>(n, e.f32(0.0)),
+                         [&](KernelBody &e, Value d,
+                             ValueRange s) -> SmallVector<Value> {
+                           Value qd = e.loadF(q, {bi, t, h, d});
+                           SmallVector<Value> next;
+                           for (int64_t i = 0; i < n; ++i)
+                             next.push_back(e.addf(
+                                 s[i], e.mulf(qd, e.load(tile, {js[i], d}))));
+                           return next;
+                         });
             }
-            return mx;
+            for (int64_t i = 0; i < n; ++i)
+              e.store(e.mulf(dots[i], e.f32(scale)), sc, {js[i]});
           };
-          Value mg = reduce(
-              e, zero, groups, {m},
-              [&](KernelBody &e, Value g, ValueRange mx) -> SmallVector<Value> {
-                return {
-                    scores(e, e.muli(g, e.idx(kKeyGroup)), kKeyGroup, mx[0])};
+          loop(e, zero, groups, [&](KernelBody &e, Value g) {
+            scores(e, e.muli(g, e.idx(kKeyGroup)), kKeyGroup);
+          });
+          loop(e, grouped, nv,
+               [&](KernelBody &e, Value j) { scores(e, j, 1); });
+          loop(e, nv, lanesEnd,
+               [&](KernelBody &e, Value j) { e.store(ninf, sc, {j}); });
+          // m_t: the max of m and the scores, lane-wise over the chunks,
+          // then across the lanes (a max of the same values in any order is
+          // the same value).
+          Value laneMax = reduce(
+              e, zero, chunks, {ninfW},
+              [&](KernelBody &e, Value c, ValueRange mx) -> SmallVector<Value> {
+                Value s = vector::LoadOp::create(
+                    e.b, wVecType, sc, e.muli(c, e.idx(kWeightLanes)));
+                return {e.maxf(mx[0], s)};
               })[0];
-          Value mt = reduce(
-              e, grouped, nv, {mg},
-              [&](KernelBody &e, Value j, ValueRange mx) -> SmallVector<Value> {
-                return {scores(e, j, 1, mx[0])};
-              })[0];
+          Value mt =
+              e.maxf(m, vector::ReductionOp::create(
+                            e.b, vector::CombiningKind::MAXIMUMF, laneMax));
           Value mtInf = e.cmpf(F::OEQ, mt, ninf);
           Value alpha = e.select(mtInf, fzero, e.exp(e.subf(m, mt)));
-          loop(e, zero, Dv, [&](KernelBody &e, Value d) {
-            e.store(e.mulf(e.load(acc, {h, d}), alpha), acc, {h, d});
+          // The weights p_j = exp(s_j - m_t) (0 for s_j = -inf) and
+          // bf16(p_j), kWeightLanes keys at a time: the same operations on
+          // every lane (the vector exp is the scalar one's arithmetic,
+          // ExpandExpF), so the same values as one key at a time.
+          loop(e, zero, chunks, [&](KernelBody &e, Value c) {
+            Value j = e.muli(c, e.idx(kWeightLanes));
+            Value s = vector::LoadOp::create(e.b, wVecType, sc, j);
+            Value pj =
+                e.select(e.cmpf(F::OEQ, s, ninfW), e.constantLike(s, fzero),
+                         e.exp(e.subf(s, e.constantLike(s, mt))));
+            vector::StoreOp::create(e.b, pj, pw, j);
+            vector::StoreOp::create(e.b, e.roundBF16(pj), pbw, j);
           });
-          // Keys [j0, j0 + n): their weights p_j added to the running sum
-          // (ascending j, returned), and bf16(p_j) * v_j to acc.
-          auto values = [&](KernelBody &e, Value j0, int64_t n, Value ps) {
-            SmallVector<Value> js, pb;
-            for (int64_t i = 0; i < n; ++i) {
-              js.push_back(i == 0 ? j0 : e.addi(j0, e.idx(i)));
-              Value s = e.load(sc, {js[i]});
-              Value pj = e.select(e.cmpf(F::OEQ, s, ninf), fzero,
-                                  e.exp(e.subf(s, mt)));
-              pb.push_back(e.roundBF16(pj));
-              ps = e.addf(ps, pj);
-            }
-            loop(e, zero, Dv, [&](KernelBody &e, Value d) {
-              Value v = e.load(acc, {h, d});
-              for (int64_t i = 0; i < n; ++i)
-                v = e.addf(v, e.mulf(pb[i], e.load(tile, {js[i], d})));
-              e.store(v, acc, {h, d});
-            });
-            return ps;
-          };
-          Value pg = reduce(
-              e, zero, groups, {e.f32(0.0)},
-              [&](KernelBody &e, Value g, ValueRange ps) -> SmallVector<Value> {
-                return {
-                    values(e, e.muli(g, e.idx(kKeyGroup)), kKeyGroup, ps[0])};
-              })[0];
+          // Their running sum in ascending j.
           Value psum = reduce(
-              e, grouped, nv, {pg},
+              e, zero, nv, {e.f32(0.0)},
               [&](KernelBody &e, Value j, ValueRange ps) -> SmallVector<Value> {
-                return {values(e, j, 1, ps[0])};
+                return {e.addf(ps[0], e.load(pw, {j}))};
               })[0];
+          // acc = acc * alpha + bf16(p_j) v_j, ascending j, in blocks of
+          // accVecs vectors of d held in registers across the keys: each
+          // element gets the same operations in the same order as with the
+          // scaling and every key's term stored in turn.
+          loop(e, zero, e.idx(dVecs / accVecs), [&](KernelBody &e, Value blk) {
+            Value d0 = e.muli(blk, e.idx(accVecs * dLanes));
+            SmallVector<Value> at, init;
+            for (int64_t r = 0; r < accVecs; ++r) {
+              at.push_back(r == 0 ? d0 : e.addi(d0, e.idx(r * dLanes)));
+              Value a = vector::LoadOp::create(e.b, dVecType, acc,
+                                               ValueRange{h, at[r]});
+              init.push_back(e.mulf(a, e.constantLike(a, alpha)));
+            }
+            SmallVector<Value> sums =
+                reduce(e, zero, nv, init,
+                       [&](KernelBody &e, Value j,
+                           ValueRange a) -> SmallVector<Value> {
+                         Value pb = e.load(pbw, {j});
+                         SmallVector<Value> next;
+                         for (int64_t r = 0; r < accVecs; ++r) {
+                           Value v = vector::LoadOp::create(
+                               e.b, dVecType, tile, ValueRange{j, at[r]});
+                           next.push_back(
+                               e.addf(a[r], e.mulf(e.constantLike(v, pb), v)));
+                         }
+                         return next;
+                       });
+            for (int64_t r = 0; r < accVecs; ++r)
+              vector::StoreOp::create(e.b, sums[r], acc, ValueRange{h, at[r]});
+          });
           e.store(e.addf(e.mulf(e.load(lArr, {h}), alpha), psum), lArr, {h});
           e.store(mt, mArr, {h});
         });

@@ -19,16 +19,9 @@ namespace {
 
 using lowp::WeightFormat;
 
-/// A scalar f32 constant, or its splat in the shape of vector `like`.
-Value constantLike(KernelBody &k, Value like, Value scalar) {
-  if (auto vt = dyn_cast<VectorType>(like.getType()))
-    return vector::BroadcastOp::create(k.b, vt, scalar);
-  return scalar;
-}
-
 /// x / (1 + exp(-x)), lane by lane for a vector.
 Value silu(KernelBody &k, Value x) {
-  return k.divf(x, k.addf(constantLike(k, x, k.f32(1.0)), k.exp(k.negf(x))));
+  return k.divf(x, k.addf(k.constantLike(x, k.f32(1.0)), k.exp(k.negf(x))));
 }
 
 /// An integer element widened to index.
@@ -211,13 +204,13 @@ LogicalResult buildFfn(Operation *op, func::FuncOp fn, bool routed, Type w1Type,
         };
         Value a = read(a1), bv = read(a3);
         if (limit) {
-          bv = k.minf(k.maxf(bv, constantLike(k, bv, negLim)),
-                      constantLike(k, bv, lim));
-          a = k.minf(a, constantLike(k, a, lim));
+          bv = k.minf(k.maxf(bv, k.constantLike(bv, negLim)),
+                      k.constantLike(bv, lim));
+          a = k.minf(a, k.constantLike(a, lim));
         }
         Value hv = k.mulf(silu(k, a), bv);
         if (gate)
-          hv = k.mulf(constantLike(k, hv, gate), hv);
+          hv = k.mulf(k.constantLike(hv, gate), hv);
         hv = k.roundBF16(hv);
         if (lanes == 1)
           k.store(hv, h, {i});

@@ -91,6 +91,9 @@ struct V4ReassociateSumsPass
           fn ? fn->getAttrOfType<StringAttr>(kKernelOpAttrName) : StringAttr();
       if (source && source.getValue().starts_with("v4.mhc."))
         return;
+      // Bodies whose builder flagged only the sums it may reorder.
+      if (fn && fn->hasAttr(kKeepSumOrderAttrName))
+        return;
       auto fm = cast<arith::ArithFastMathInterface>(op);
       arith::FastMathFlags old = fm.getFastMathFlagsAttr().getValue();
       if ((old & flags) == flags)

@@ -47,6 +47,26 @@ module attributes {v4.sum_order = "fast"} {
 
 // -----
 
+// A body marked v4.keep_sum_order (sparse attention's) keeps its arithmetic
+// as built: only the flags its builder set (its score dot products).
+// CHECK-LABEL: func.func private @k3_attn_sparse_body
+// CHECK: arith.mulf %arg0, %arg1 fastmath<reassoc,contract> : f32
+// CHECK: arith.mulf %arg0, %arg1 : f32
+// CHECK: arith.addf %{{.+}}, %arg1 : f32
+module attributes {v4.sum_order = "fast"} {
+  module @kernels {
+    func.func private @k3_attn_sparse_body(%a: f32, %b: f32) -> f32 attributes {v4.keep_sum_order} {
+      %d = arith.mulf %a, %b fastmath<reassoc,contract> : f32
+      %p = arith.mulf %a, %b : f32
+      %s = arith.addf %p, %b : f32
+      %t = arith.addf %s, %d : f32
+      return %t : f32
+    }
+  }
+}
+
+// -----
+
 // The reference order (the default): nothing changes.
 // CHECK-LABEL: func.func @k1
 // CHECK: arith.mulf %arg0, %arg1 : f32
