@@ -271,7 +271,9 @@ def V4ReassociateSumsPass
     that can be moved across. Kernels outlined from `v4.mhc.*` ops
     (`v4.kernel_op`) keep their order: their mixes feed the bf16 residual
     lanes, and their exact fp32 sums often sit on bf16 ties (near-uniform
-    Sinkhorn weights) that another order breaks. So do functions marked
+    Sinkhorn weights) that another order breaks. So do `v4.rms_norm`
+    kernels (a last-ulp change of a row's scale moves every element's bf16
+    rounding at once), and functions marked
     `v4.keep_sum_order` (a hand-built body that flags the sums it may
     reorder itself: sparse attention's score dot products). In "reference"
     it does nothing: every body keeps the reference's operation order.
