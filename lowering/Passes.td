@@ -274,9 +274,10 @@ def V4ReassociateSumsPass
     Sinkhorn weights) that another order breaks. So do `v4.rms_norm`
     kernels (a last-ulp change of a row's scale moves every element's bf16
     rounding at once), and functions marked
-    `v4.keep_sum_order` (a hand-built body that flags the sums it may
-    reorder itself: sparse attention's score dot products). In "reference"
-    it does nothing: every body keeps the reference's operation order.
+    `v4.keep_sum_order` (a hand-built body that sets the flags it may use
+    itself: sparse attention's, which contracts exact products only). In
+    "reference" it does nothing: every body keeps the reference's
+    operation order.
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect"];
   let statistics = [

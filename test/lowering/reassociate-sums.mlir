@@ -56,7 +56,7 @@ module attributes {v4.sum_order = "fast"} {
 // -----
 
 // A body marked v4.keep_sum_order (sparse attention's) keeps its arithmetic
-// as built: only the flags its builder set (its score dot products).
+// as built: only the flags its builder set.
 // CHECK-LABEL: func.func private @k3_attn_sparse_body
 // CHECK: arith.mulf %arg0, %arg1 fastmath<reassoc,contract> : f32
 // CHECK: arith.mulf %arg0, %arg1 : f32
