@@ -268,9 +268,17 @@ void Ops<N>::linear(const Weight &w, const T *x, T *y, bool quantAct,
                     int64_t actBlock, bool fp32Out) {
   int64_t K = w.cols;
   bool lowp = w.kind == Weight::FP8 || w.kind == Weight::FP4;
-  if (lowp && quantAct) {
+  if (lowp) {
+    // Without quantAct the activation as it is, at scale 1: per slice the
+    // same products, the partial sums scaled by the (power-of-2) weight
+    // scale and added in ascending order.
     V qa(static_cast<size_t>(K)), sa(size_t((K + actBlock - 1) / actBlock));
-    quantizeActFP8(x, K, actBlock, qa.data(), sa.data());
+    if (quantAct) {
+      quantizeActFP8(x, K, actBlock, qa.data(), sa.data());
+    } else {
+      std::copy(x, x + K, qa.begin());
+      std::fill(sa.begin(), sa.end(), T(1));
+    }
     // K slices on which both the activation and the weight scale are
     // constant.
     int64_t slice = std::gcd(actBlock, w.bc);
@@ -291,13 +299,8 @@ void Ops<N>::linear(const Weight &w, const T *x, T *y, bool quantAct,
   for (int64_t n = 0; n < w.rows; ++n) {
     const float *wr = w.q.data() + n * K;
     T acc = 0;
-    if (lowp) {
-      for (int64_t k = 0; k < K; ++k)
-        acc += x[k] * (T(wr[k]) * T(w.scaleAt(n, k)));
-    } else {
-      for (int64_t k = 0; k < K; ++k)
-        acc += x[k] * T(wr[k]);
-    }
+    for (int64_t k = 0; k < K; ++k)
+      acc += x[k] * T(wr[k]);
     y[n] = (fp32Out || w.kind == Weight::F32) ? acc : bf(acc);
   }
 }

@@ -215,8 +215,10 @@ template <typename N> struct Ops {
   /// is quantised per `actBlock` (FP8, ue8m0) when `quantAct`, the products
   /// are accumulated per K slice where both scales are constant and scaled
   /// by s_a * s_w, output bf16. BF16 weights: bf16 out. F32 weights (and
-  /// `fp32Out`): unrounded out. Without `quantAct` the dequantised weight
-  /// multiplies x directly (bf16 out).
+  /// `fp32Out`): unrounded out. Without `quantAct` x itself at s_a = 1: per
+  /// slice the same exact products, scaled by s_w, the slices added in
+  /// ascending order (the compiled GEMMs' order; a single chain of
+  /// x (w s_w) over K would round differently).
   static void linear(const Weight &w, const T *x, T *y, bool quantAct = true,
                      int64_t actBlock = 128, bool fp32Out = false);
   /// Grouped output projection (wo_a, V4-SPEC 5.7): o [G, inG] -> u [G,

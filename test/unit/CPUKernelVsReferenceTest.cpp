@@ -485,6 +485,36 @@ TEST(CPUKernelVsReference, LinearFp8) {
   ASSERT_NO_FATAL_FAILURE(checkLinear("fp8", 42, 320, 200, 61));
 }
 
+TEST(CPUKernelVsReference, LinearUnquantisedActivationsBlockScaled) {
+  // v4.fake_quant "none": the activation as it is, at scale 1, against FP8
+  // (3 blocks of 128, the last partial) and FP4 (32-slices) weights: per
+  // slice the exact products, the partial sums scaled by s_w and added in
+  // ascending order, as ref::linear without quantAct. A single chain of
+  // x (w s_w) over K rounds differently once K spans two slices, which the
+  // fp32 outputs show. One row (the GEMV), 5 rows and 37 rows (tiles).
+  // Exact.
+  for (const char *fmt : {"fp8", "fp4"})
+    for (int64_t M : {1, 5, 37}) {
+      const int64_t K = 352, N = 40;
+      SCOPED_TRACE(std::string(fmt) + " M=" + std::to_string(M));
+      LinearKernel lk{fmt, K, N};
+      ASSERT_NO_FATAL_FAILURE(lk.build("f32", "v4.fake_quant = \"none\"", 71));
+      auto x = randomBf16(M * K, 72, 3.0f);
+      Vec y(M * N);
+      lk.run(x, M, y);
+      auto xf = dec(x);
+      int64_t differ = 0;
+      for (int64_t r = 0; r < M; ++r) {
+        Vec want(N);
+        ref::linear(lk.w.w, xf.data() + r * K, want.data(),
+                    /*quantAct=*/false, 128, /*fp32Out=*/true);
+        for (int64_t n = 0; n < N; ++n)
+          differ += y[r * N + n] != want[n];
+      }
+      EXPECT_EQ(differ, 0) << "of " << M * N << " outputs";
+    }
+}
+
 TEST(CPUKernelVsReference, LinearFp8ActivationBlocksWithNaNInfAndNegativeZero) {
   // The activation quantisation takes each 128-block's max |x| as the
   // unsigned maximum of the bits with the sign cleared (a NaN's lie above
@@ -1977,6 +2007,83 @@ TEST(CPUKernelVsReference, MoEGateAndHashGate) {
     EXPECT_LE(std::fabs(rw[i] - wantW[i]), 2 * std::ldexp(wantW[i], -23));
     EXPECT_LE(std::fabs(hw[i] - wantHW[i]), 2 * std::ldexp(wantHW[i], -23));
   }
+}
+
+TEST(CPUKernelVsReference, MoEExpertsUnquantisedActivations) {
+  // moe.experts under v4.fake_quant "none" (FP4, 4 experts, top-2, d 256
+  // and inter 128: 8 and 4 slices of 32): per slot ref::expert without
+  // quantAct, exact.
+  const int64_t T = 37, d = 256, I = 128, E = 4, K = 2;
+  std::string tw13 = tensor({E, I, d}, "f4E2M1FN"),
+              tw2 = tensor({E, d, I}, "f4E2M1FN"),
+              ts13 = tensor({E, I, d / 32}, "f8E8M0FNU"),
+              ts2 = tensor({E, d, I / 32}, "f8E8M0FNU");
+  std::string tx = tensor({1, -1, d}, "bf16"), trw = tensor({1, -1, K}, "f32"),
+              tri = tensor({1, -1, K}, "i64"),
+              ty = tensor({1, -1, K, d}, "bf16");
+  CompiledKernel ke;
+  ASSERT_NO_FATAL_FAILURE(ke.compile(
+      "module attributes {v4.fake_quant = \"none\"} {\nfunc.func @f(%x: " + tx +
+      ", %rw: " + trw + ", %ri: " + tri + ", %w1: " + tw13 + ", %w3: " + tw13 +
+      ", %w2: " + tw2 + ", %s1: " + ts13 + ", %s3: " + ts13 + ", %s2: " + ts2 +
+      ") -> " + ty +
+      " {\n  %y = v4.moe.experts %x, %rw, %ri w1 %w1 scale %s1, w3 %w3 scale "
+      "%s3, w2 %w2 scale %s2 swigluLimit 0.7 : (" +
+      tx + ", " + trw + ", " + tri + ", " + tw13 + ", " + tw13 + ", " + tw2 +
+      ", " + ts13 + ", " + ts13 + ", " + ts2 + ") -> " + ty +
+      "\n  return %y : " + ty + "\n}\n}"));
+  std::vector<ref::ExpertWeights> ew(E);
+  std::vector<uint8_t> b1, b3, b2, c1, c3, c2;
+  auto app = [](std::vector<uint8_t> &dst, const std::vector<uint8_t> &src) {
+    dst.insert(dst.end(), src.begin(), src.end());
+  };
+  for (int64_t e = 0; e < E; ++e) {
+    QW w1 = makeWeight("fp4", I, d, 400 + e),
+       w3 = makeWeight("fp4", I, d, 410 + e),
+       w2 = makeWeight("fp4", d, I, 420 + e);
+    app(b1, w1.bytes);
+    app(b3, w3.bytes);
+    app(b2, w2.bytes);
+    app(c1, w1.scales);
+    app(c3, w3.scales);
+    app(c2, w2.scales);
+    ew[e] = {w1.w, w2.w, w3.w};
+  }
+  auto x = randomBf16(T * d, 430, 2.0f);
+  Vec rw(T * K);
+  std::vector<int64_t> ri(T * K);
+  std::mt19937 rng(431);
+  std::uniform_real_distribution<float> u(0.2f, 1.3f);
+  for (int64_t t = 0; t < T; ++t) {
+    std::vector<int64_t> perm(E);
+    std::iota(perm.begin(), perm.end(), 0);
+    std::shuffle(perm.begin(), perm.end(), rng);
+    for (int64_t j = 0; j < K; ++j) {
+      ri[t * K + j] = perm[j];
+      rw[t * K + j] = u(rng);
+    }
+  }
+  std::vector<uint16_t> ye(T * K * d);
+  auto dx = describe<3>(x.data(), {1, T, d});
+  auto drw = describe<3>(rw.data(), {1, T, K});
+  auto dri = describe<3>(ri.data(), {1, T, K});
+  auto dw1 = describe<3>(b1.data(), {E, I, d / 2});
+  auto dw3 = describe<3>(b3.data(), {E, I, d / 2});
+  auto dw2 = describe<3>(b2.data(), {E, d, I / 2});
+  auto ds1 = describe<3>(c1.data(), {E, I, d / 32});
+  auto ds3 = describe<3>(c3.data(), {E, I, d / 32});
+  auto ds2 = describe<3>(c2.data(), {E, d, I / 32});
+  auto dye = describe<4>(ye.data(), {1, T, K, d});
+  ke.run({&dx, &drw, &dri, &dw1, &dw3, &dw2, &ds1, &ds3, &ds2, &dye});
+  auto xf = dec(x);
+  Vec want(T * K * d);
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t j = 0; j < K; ++j)
+      ref::expert(ew[ri[t * K + j]], xf.data() + t * d, 0.7f, &rw[t * K + j],
+                  /*quantAct=*/false, want.data() + (t * K + j) * d);
+  Cmp c("moe.experts fp4 unquantised");
+  c.addBf16(ye, want);
+  c.expectExact();
 }
 
 TEST(CPUKernelVsReference, MoEExpertsFp4SharedFp8Combine) {
