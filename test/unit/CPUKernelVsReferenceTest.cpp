@@ -2009,11 +2009,18 @@ TEST(CPUKernelVsReference, MoEGateAndHashGate) {
   }
 }
 
-TEST(CPUKernelVsReference, MoEExpertsUnquantisedActivations) {
-  // moe.experts under v4.fake_quant "none" (FP4, 4 experts, top-2, d 256
-  // and inter 128: 8 and 4 slices of 32): per slot ref::expert without
-  // quantAct, exact.
-  const int64_t T = 37, d = 256, I = 128, E = 4, K = 2;
+/// moe.experts with FP4 weights (E experts, top-K, swiglu limit 0.7) on T
+/// hand-routed tokens of d, inter I, compiled under `moduleAttrs`: the
+/// kernel's slot outputs `ye` and ref::expert's per slot (`want`, with the
+/// activation quantised when `quantAct`). Seeds from `seed`.
+struct FP4ExpertsRun {
+  std::vector<uint16_t> x, ye;
+  Vec rw, want;
+  std::vector<int64_t> ri;
+};
+void runFP4Experts(int64_t T, int64_t d, int64_t I, int64_t E, int64_t K,
+                   const std::string &moduleAttrs, bool quantAct, uint64_t seed,
+                   FP4ExpertsRun &out) {
   std::string tw13 = tensor({E, I, d}, "f4E2M1FN"),
               tw2 = tensor({E, d, I}, "f4E2M1FN"),
               ts13 = tensor({E, I, d / 32}, "f8E8M0FNU"),
@@ -2023,7 +2030,7 @@ TEST(CPUKernelVsReference, MoEExpertsUnquantisedActivations) {
               ty = tensor({1, -1, K, d}, "bf16");
   CompiledKernel ke;
   ASSERT_NO_FATAL_FAILURE(ke.compile(
-      "module attributes {v4.fake_quant = \"none\"} {\nfunc.func @f(%x: " + tx +
+      "module attributes {" + moduleAttrs + "} {\nfunc.func @f(%x: " + tx +
       ", %rw: " + trw + ", %ri: " + tri + ", %w1: " + tw13 + ", %w3: " + tw13 +
       ", %w2: " + tw2 + ", %s1: " + ts13 + ", %s3: " + ts13 + ", %s2: " + ts2 +
       ") -> " + ty +
@@ -2038,9 +2045,9 @@ TEST(CPUKernelVsReference, MoEExpertsUnquantisedActivations) {
     dst.insert(dst.end(), src.begin(), src.end());
   };
   for (int64_t e = 0; e < E; ++e) {
-    QW w1 = makeWeight("fp4", I, d, 400 + e),
-       w3 = makeWeight("fp4", I, d, 410 + e),
-       w2 = makeWeight("fp4", d, I, 420 + e);
+    QW w1 = makeWeight("fp4", I, d, seed + e),
+       w3 = makeWeight("fp4", I, d, seed + 10 + e),
+       w2 = makeWeight("fp4", d, I, seed + 20 + e);
     app(b1, w1.bytes);
     app(b3, w3.bytes);
     app(b2, w2.bytes);
@@ -2049,40 +2056,51 @@ TEST(CPUKernelVsReference, MoEExpertsUnquantisedActivations) {
     app(c2, w2.scales);
     ew[e] = {w1.w, w2.w, w3.w};
   }
-  auto x = randomBf16(T * d, 430, 2.0f);
-  Vec rw(T * K);
-  std::vector<int64_t> ri(T * K);
-  std::mt19937 rng(431);
+  out.x = randomBf16(T * d, seed + 30, 2.0f);
+  out.rw.resize(T * K);
+  out.ri.resize(T * K);
+  std::mt19937 rng(seed + 31);
   std::uniform_real_distribution<float> u(0.2f, 1.3f);
   for (int64_t t = 0; t < T; ++t) {
     std::vector<int64_t> perm(E);
     std::iota(perm.begin(), perm.end(), 0);
     std::shuffle(perm.begin(), perm.end(), rng);
     for (int64_t j = 0; j < K; ++j) {
-      ri[t * K + j] = perm[j];
-      rw[t * K + j] = u(rng);
+      out.ri[t * K + j] = perm[j];
+      out.rw[t * K + j] = u(rng);
     }
   }
-  std::vector<uint16_t> ye(T * K * d);
-  auto dx = describe<3>(x.data(), {1, T, d});
-  auto drw = describe<3>(rw.data(), {1, T, K});
-  auto dri = describe<3>(ri.data(), {1, T, K});
+  out.ye.assign(T * K * d, 0);
+  auto dx = describe<3>(out.x.data(), {1, T, d});
+  auto drw = describe<3>(out.rw.data(), {1, T, K});
+  auto dri = describe<3>(out.ri.data(), {1, T, K});
   auto dw1 = describe<3>(b1.data(), {E, I, d / 2});
   auto dw3 = describe<3>(b3.data(), {E, I, d / 2});
   auto dw2 = describe<3>(b2.data(), {E, d, I / 2});
   auto ds1 = describe<3>(c1.data(), {E, I, d / 32});
   auto ds3 = describe<3>(c3.data(), {E, I, d / 32});
   auto ds2 = describe<3>(c2.data(), {E, d, I / 32});
-  auto dye = describe<4>(ye.data(), {1, T, K, d});
+  auto dye = describe<4>(out.ye.data(), {1, T, K, d});
   ke.run({&dx, &drw, &dri, &dw1, &dw3, &dw2, &ds1, &ds3, &ds2, &dye});
-  auto xf = dec(x);
-  Vec want(T * K * d);
+  auto xf = dec(out.x);
+  out.want.assign(T * K * d, 0.0f);
   for (int64_t t = 0; t < T; ++t)
     for (int64_t j = 0; j < K; ++j)
-      ref::expert(ew[ri[t * K + j]], xf.data() + t * d, 0.7f, &rw[t * K + j],
-                  /*quantAct=*/false, want.data() + (t * K + j) * d);
+      ref::expert(ew[out.ri[t * K + j]], xf.data() + t * d, 0.7f,
+                  &out.rw[t * K + j], quantAct,
+                  out.want.data() + (t * K + j) * d);
+}
+
+TEST(CPUKernelVsReference, MoEExpertsUnquantisedActivations) {
+  // moe.experts under v4.fake_quant "none" (4 experts, top-2, d 256 and
+  // inter 128: 8 and 4 slices of 32): per slot ref::expert without
+  // quantAct, exact.
+  FP4ExpertsRun r;
+  ASSERT_NO_FATAL_FAILURE(runFP4Experts(37, 256, 128, 4, 2,
+                                        "v4.fake_quant = \"none\"",
+                                        /*quantAct=*/false, 400, r));
   Cmp c("moe.experts fp4 unquantised");
-  c.addBf16(ye, want);
+  c.addBf16(r.ye, r.want);
   c.expectExact();
 }
 
@@ -2092,68 +2110,12 @@ TEST(CPUKernelVsReference, MoEExpertsFp4SharedFp8Combine) {
   // output of the selected expert. moe.shared_expert (FP8): ref::expert
   // without weight. moe.combine on the kernels' own outputs:
   // ref::moeCombine over the slots in order. All exact.
-  const int64_t T = 21, d = 64, I = 64, E = 6, K = 2;
+  const int64_t T = 21, d = 64, I = 64, K = 2;
   const float limit = 0.7f;
-  std::string tw13 = tensor({E, I, d}, "f4E2M1FN"),
-              tw2 = tensor({E, d, I}, "f4E2M1FN"),
-              ts13 = tensor({E, I, d / 32}, "f8E8M0FNU"),
-              ts2 = tensor({E, d, I / 32}, "f8E8M0FNU");
-  std::string tx = tensor({1, -1, d}, "bf16"), trw = tensor({1, -1, K}, "f32"),
-              tri = tensor({1, -1, K}, "i64"),
-              ty = tensor({1, -1, K, d}, "bf16");
-  CompiledKernel ke;
-  ASSERT_NO_FATAL_FAILURE(ke.compile(
-      "func.func @f(%x: " + tx + ", %rw: " + trw + ", %ri: " + tri +
-      ", %w1: " + tw13 + ", %w3: " + tw13 + ", %w2: " + tw2 + ", %s1: " + ts13 +
-      ", %s3: " + ts13 + ", %s2: " + ts2 + ") -> " + ty +
-      " {\n  %y = v4.moe.experts %x, %rw, %ri w1 %w1 scale %s1, w3 %w3 scale "
-      "%s3, w2 %w2 scale %s2 swigluLimit 0.7 : (" +
-      tx + ", " + trw + ", " + tri + ", " + tw13 + ", " + tw13 + ", " + tw2 +
-      ", " + ts13 + ", " + ts13 + ", " + ts2 + ") -> " + ty +
-      "\n  return %y : " + ty + "\n}"));
-  std::vector<ref::ExpertWeights> ew(E);
-  std::vector<uint8_t> b1, b3, b2, c1, c3, c2;
-  auto app = [](std::vector<uint8_t> &dst, const std::vector<uint8_t> &src) {
-    dst.insert(dst.end(), src.begin(), src.end());
-  };
-  for (int64_t e = 0; e < E; ++e) {
-    QW w1 = makeWeight("fp4", I, d, 300 + e),
-       w3 = makeWeight("fp4", I, d, 310 + e),
-       w2 = makeWeight("fp4", d, I, 320 + e);
-    app(b1, w1.bytes);
-    app(b3, w3.bytes);
-    app(b2, w2.bytes);
-    app(c1, w1.scales);
-    app(c3, w3.scales);
-    app(c2, w2.scales);
-    ew[e] = {w1.w, w2.w, w3.w};
-  }
-  auto x = randomBf16(T * d, 330, 2.0f);
-  Vec rw(T * K);
-  std::vector<int64_t> ri(T * K);
-  std::mt19937 rng(331);
-  std::uniform_real_distribution<float> u(0.2f, 1.3f);
-  for (int64_t t = 0; t < T; ++t) {
-    std::vector<int64_t> perm(E);
-    std::iota(perm.begin(), perm.end(), 0);
-    std::shuffle(perm.begin(), perm.end(), rng);
-    for (int64_t j = 0; j < K; ++j) {
-      ri[t * K + j] = perm[j];
-      rw[t * K + j] = u(rng);
-    }
-  }
-  std::vector<uint16_t> ye(T * K * d);
-  auto dx = describe<3>(x.data(), {1, T, d});
-  auto drw = describe<3>(rw.data(), {1, T, K});
-  auto dri = describe<3>(ri.data(), {1, T, K});
-  auto dw1 = describe<3>(b1.data(), {E, I, d / 2});
-  auto dw3 = describe<3>(b3.data(), {E, I, d / 2});
-  auto dw2 = describe<3>(b2.data(), {E, d, I / 2});
-  auto ds1 = describe<3>(c1.data(), {E, I, d / 32});
-  auto ds3 = describe<3>(c3.data(), {E, I, d / 32});
-  auto ds2 = describe<3>(c2.data(), {E, d, I / 32});
-  auto dye = describe<4>(ye.data(), {1, T, K, d});
-  ke.run({&dx, &drw, &dri, &dw1, &dw3, &dw2, &ds1, &ds3, &ds2, &dye});
+  FP4ExpertsRun r;
+  ASSERT_NO_FATAL_FAILURE(
+      runFP4Experts(T, d, I, 6, K, "", /*quantAct=*/true, 300, r));
+  std::vector<uint16_t> &x = r.x, &ye = r.ye;
 
   // Shared expert, FP8 (128x128 blocks over 64x64: one partial block).
   std::string sw13 = tensor({I, d}, "f8E4M3FN"),
@@ -2195,13 +2157,9 @@ TEST(CPUKernelVsReference, MoEExpertsFp4SharedFp8Combine) {
   kc.run({&dr, &dsh, &dyc});
 
   auto xf = dec(x), shf = dec(ysh), yef = dec(ye);
-  Vec wantE(T * K * d), wantS(T * d), wantC(T * d);
+  Vec wantS(T * d), wantC(T * d);
   ref::ExpertWeights sw{s1.w, s2.w, s3.w};
   for (int64_t t = 0; t < T; ++t) {
-    for (int64_t j = 0; j < K; ++j) {
-      ref::expert(ew[ri[t * K + j]], xf.data() + t * d, limit, &rw[t * K + j],
-                  true, wantE.data() + (t * K + j) * d);
-    }
     ref::expert(sw, xf.data() + t * d, limit, nullptr, true,
                 wantS.data() + t * d);
     std::vector<const float *> slots;
@@ -2210,7 +2168,7 @@ TEST(CPUKernelVsReference, MoEExpertsFp4SharedFp8Combine) {
     ref::moeCombine(slots, shf.data() + t * d, d, wantC.data() + t * d);
   }
   Cmp ce("moe.experts fp4");
-  ce.addBf16(ye, wantE);
+  ce.addBf16(ye, r.want);
   ce.expectExact();
   Cmp cs("moe.shared_expert fp8");
   cs.addBf16(ysh, wantS);
