@@ -2104,6 +2104,48 @@ TEST(CPUKernelVsReference, MoEExpertsUnquantisedActivations) {
   c.expectExact();
 }
 
+TEST(CPUKernelVsReference, MoESharedExpertUnquantisedActivations) {
+  // moe.shared_expert (FP8, d 384 and inter 256: 3 and 2 blocks of 128)
+  // under v4.fake_quant "none": ref::expert without quantAct, exact.
+  const int64_t T = 37, d = 384, I = 256;
+  std::string sw13 = tensor({I, d}, "f8E4M3FN"),
+              sw2 = tensor({d, I}, "f8E4M3FN"),
+              ss13 = tensor({I / 128, d / 128}, "f8E8M0FNU"),
+              ss2 = tensor({d / 128, I / 128}, "f8E8M0FNU"),
+              sx = tensor({-1, d}, "bf16");
+  CompiledKernel k;
+  ASSERT_NO_FATAL_FAILURE(k.compile(
+      "module attributes {v4.fake_quant = \"none\"} {\nfunc.func @f(%x: " + sx +
+      ", %w1: " + sw13 + ", %w3: " + sw13 + ", %w2: " + sw2 + ", %s1: " + ss13 +
+      ", %s3: " + ss13 + ", %s2: " + ss2 + ") -> " + sx +
+      " {\n  %y = v4.moe.shared_expert %x w1 %w1 scale %s1, w3 %w3 scale %s3, "
+      "w2 %w2 scale %s2 swigluLimit 0.7 : (" +
+      sx + ", " + sw13 + ", " + sw13 + ", " + sw2 + ", " + ss13 + ", " + ss13 +
+      ", " + ss2 + ") -> " + sx + "\n  return %y : " + sx + "\n}\n}"));
+  QW w1 = makeWeight("fp8", I, d, 440), w3 = makeWeight("fp8", I, d, 441),
+     w2 = makeWeight("fp8", d, I, 442);
+  auto x = randomBf16(T * d, 443, 2.0f);
+  std::vector<uint16_t> y(T * d);
+  auto dx = describe<2>(x.data(), {T, d});
+  auto dw1 = describe<2>(w1.bytes.data(), {I, d});
+  auto dw3 = describe<2>(w3.bytes.data(), {I, d});
+  auto dw2 = describe<2>(w2.bytes.data(), {d, I});
+  auto ds1 = describe<2>(w1.scales.data(), {I / 128, d / 128});
+  auto ds3 = describe<2>(w3.scales.data(), {I / 128, d / 128});
+  auto ds2 = describe<2>(w2.scales.data(), {d / 128, I / 128});
+  auto dy = describe<2>(y.data(), {T, d});
+  k.run({&dx, &dw1, &dw3, &dw2, &ds1, &ds3, &ds2, &dy});
+  auto xf = dec(x);
+  Vec want(T * d);
+  ref::ExpertWeights sw{w1.w, w2.w, w3.w};
+  for (int64_t t = 0; t < T; ++t)
+    ref::expert(sw, xf.data() + t * d, 0.7f, nullptr, /*quantAct=*/false,
+                want.data() + t * d);
+  Cmp c("moe.shared_expert fp8 unquantised");
+  c.addBf16(y, want);
+  c.expectExact();
+}
+
 TEST(CPUKernelVsReference, MoEExpertsFp4SharedFp8Combine) {
   // moe.experts (FP4, 6 experts, top-2, inter 32 -> 64 here so FP4 rows
   // are whole 32-blocks, swiglu limit 0.7): per slot, the ref::expert
