@@ -591,8 +591,15 @@ void Ops<N>::sinkAttention(const T *qv, const std::vector<const T *> &rows,
 template <typename N> auto Ops<N>::sqrtSoftplus(const V &z) -> V {
   V s(z.size());
   for (size_t i = 0; i < z.size(); ++i) {
-    // softplus with torch's linear branch above 20 (V4-SPEC 6.1).
-    T sp = z[i] > T(20) ? z[i] : std::log1p(std::exp(z[i]));
+    // softplus with torch's linear branch above 20 (V4-SPEC 6.1). log1p(v)
+    // as log(u) v / (u - 1), u = 1 + v (v where u - 1 is 0): accurate to
+    // about an ulp like std::log1p, and the compiled gates' arithmetic
+    // (lowering/V4ToLinalg/V4ToLinalgHyperConn.cpp log1p), so that both
+    // round alike (std::log1p's last bit differs from it now and then,
+    // which moved a routing weight and a mid-size logit row by 1.2e-3).
+    T v = std::exp(z[i]);
+    T u = T(1) + v, d = u - T(1);
+    T sp = z[i] > T(20) ? z[i] : d == T(0) ? v : std::log(u) * v / d;
     s[i] = std::sqrt(sp);
   }
   return s;

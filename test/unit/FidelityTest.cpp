@@ -43,6 +43,8 @@ struct Case {
   const char *cpu = nullptr;
   /// v4-gen-checkpoint's seed.
   uint64_t seed = 99;
+  /// v4c --max-context.
+  int64_t maxContext = 64;
 };
 
 void PrintTo(const Case &c, std::ostream *os) { *os << c.name; }
@@ -67,7 +69,7 @@ void build(const Case &c, const std::string &dir, std::string &artifact) {
   mlir::MLIRContext ctx;
   v4::ImportOptions opts;
   opts.batch = c.batch;
-  opts.maxContext = 64;
+  opts.maxContext = c.maxContext;
   opts.allLogits = true;
   auto module = v4::loadModel(ctx, config, opts);
   ASSERT_TRUE(module);
@@ -141,10 +143,11 @@ TEST_P(Fidelity, CompiledLogitsMatchTheReferenceInTheirNumerics) {
   llvm::sys::fs::remove_directories(dir);
 }
 
-/// The fast order's check on a 40-token prompt: a one-call prefill, a
-/// chunked one of 20-token chunks and 8 decode steps, every logit row within
-/// the production-fast tolerance of the reference.
-void checkFastOrder(const Case &c) {
+/// v4-check on a 40-token prompt: a one-call prefill, a chunked one of
+/// 20-token chunks and 8 decode steps, every logit row within the case's
+/// tolerance of the reference. `replay`: the compiled chunked rows also
+/// within it of the compiled one-call rows (v4-check's decode == prefill).
+void checkChunkedPrompt(const Case &c, bool replay = true) {
   llvm::SmallString<128> dir;
   ASSERT_FALSE(llvm::sys::fs::createUniqueDirectory("v4-fidelity", dir));
   std::string artifact;
@@ -161,7 +164,11 @@ void checkFastOrder(const Case &c) {
                 r.name.c_str(), (long long)r.rows, r.maxError);
     EXPECT_LE(r.maxError, report->tolerance.maxRowError) << r.name;
   }
-  EXPECT_TRUE(report->passed);
+  std::printf("[ fidelity ] %s: decode == prefill %.3g\n", c.name,
+              report->replayError);
+  if (replay) {
+    EXPECT_TRUE(report->passed);
+  }
   llvm::sys::fs::remove_directories(dir);
 }
 
@@ -172,10 +179,10 @@ TEST(Fidelity, FastPairDotTilesOnX86V4BF16) {
   if (!::v4::hostSupportsISA("x86-64-v4-bf16"))
     GTEST_SKIP() << "this CPU does not run x86-64-v4-bf16 (AVX512_BF16, "
                     "AVX512_VBMI) code";
-  checkFastOrder({"t1_production_fast_bf16", "tiny-v4-t1.config.json", nullptr,
-                  v4::NumericsMode::Production, v4::FakeQuantMode::All,
-                  v4::SumOrder::Fast,
-                  /*batch=*/1, "x86-64-v4-bf16"});
+  checkChunkedPrompt({"t1_production_fast_bf16", "tiny-v4-t1.config.json",
+                      nullptr, v4::NumericsMode::Production,
+                      v4::FakeQuantMode::All, v4::SumOrder::Fast,
+                      /*batch=*/1, "x86-64-v4-bf16"});
 }
 
 // The fast order with another checkpoint (seed 3), on x86-64-v3: a
@@ -185,10 +192,27 @@ TEST(Fidelity, FastPairDotTilesOnX86V4BF16) {
 TEST(Fidelity, FastOrderOnCheckpointSeed3) {
   if (!::v4::hostSupportsISA("x86-64-v3"))
     GTEST_SKIP() << "this CPU does not run x86-64-v3 code";
-  checkFastOrder({"t1_production_fast_seed3", "tiny-v4-t1.config.json", nullptr,
-                  v4::NumericsMode::Production, v4::FakeQuantMode::All,
-                  v4::SumOrder::Fast,
-                  /*batch=*/1, "x86-64-v3", /*seed=*/3});
+  checkChunkedPrompt({"t1_production_fast_seed3", "tiny-v4-t1.config.json",
+                      nullptr, v4::NumericsMode::Production,
+                      v4::FakeQuantMode::All, v4::SumOrder::Fast,
+                      /*batch=*/1, "x86-64-v3", /*seed=*/3});
+}
+
+// The mid-size config (bench/configs: hidden 1024, FP8 blocks of 128 over
+// K up to 1024, 32 FP4 experts, an MTP layer) in the reference order: the
+// reference's bits in every row, chunked too. The reference's std::log1p in
+// the gate once moved a routing weight's last bit and with it one MTP row
+// of the chunked run by 1.2e-3 (the gates' kernel test now holds their
+// weights exact). Not held to decode == prefill: this random checkpoint is
+// chaotic in production rounding, where the reference's own chunked and
+// one-call rows differ by up to 0.13 (both match the compiled exactly).
+TEST(Fidelity, MidSizeReferenceOrderChunked) {
+  Case c{"mid_production", "../bench/configs/mid-v4.config.json", nullptr,
+         v4::NumericsMode::Production, v4::FakeQuantMode::All};
+  c.batch = 1;
+  c.seed = 1;
+  c.maxContext = 128;
+  checkChunkedPrompt(c, /*replay=*/false);
 }
 
 void set(llvm::json::Object &o, llvm::StringRef key, llvm::json::Value v) {
